@@ -1,0 +1,212 @@
+"""
+The wire codec: ldaptor's BER decoder set up for a server, and a direct
+encoder for the responses ldapd sends.
+
+Requests are decoded by ldaptor's classes. Responses are encoded here, straight
+to bytes: they are the hot path (one SearchResultEntry per returned entry), and
+ldaptor's response classes can encode neither referrals nor intermediate
+responses. The tests check this encoder against ldaptor's for byte equality.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, NamedTuple, Sequence
+
+from ldaptor.protocols import pureber, pureldap
+
+__all__ = [
+    "Control",
+    "DECODER",
+    "NOTICE_OF_DISCONNECTION",
+    "RESPONSE_TAGS",
+    "decodeSequence",
+    "encodeExtendedResponse",
+    "encodeMessage",
+    "encodeResult",
+    "encodeSearchEntry",
+    "encodeSequence",
+    "integer",
+    "octetString",
+    "tlv",
+]
+
+
+class _StrictContext(pureber.BERDecoderContext):
+    """
+    The last fallback of every decoder context: an unknown tag is an error,
+    where ldaptor would print a message and skip the element.
+    """
+
+    def lookup_id(self, id: int) -> type:
+        found = super().lookup_id(id)
+        if found is None:
+            raise pureber.UnknownBERTag(id, self)
+        return found
+
+
+#: The decoder context for LDAPMessages sent by clients.
+DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
+    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+        fallback=pureldap.LDAPBERDecoderContext(fallback=_StrictContext()),
+        inherit=pureldap.LDAPBERDecoderContext(fallback=_StrictContext()),
+    )
+)
+
+
+class Control(NamedTuple):
+    """
+    A control as it travels on the wire.
+    """
+
+    oid: str
+    criticality: bool
+    value: bytes | None
+
+
+def _length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    encoded = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(encoded),)) + encoded
+
+
+def tlv(tag: int, content: bytes) -> bytes:
+    """
+    @param tag: the identifier octet.
+    @param content: the encoded contents.
+    @return: one BER element.
+    """
+    return bytes((tag,)) + _length(len(content)) + content
+
+
+def integer(value: int, tag: int = 0x02) -> bytes:
+    """
+    @return: a BER INTEGER (or ENUMERATED with C{tag=0x0A}).
+    """
+    return tlv(tag, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+
+
+def octetString(value: bytes, tag: int = 0x04) -> bytes:
+    """
+    @return: a BER OCTET STRING.
+    """
+    return bytes((tag,)) + _length(len(value)) + value
+
+
+def encodeSequence(parts: Iterable[bytes], tag: int = 0x30) -> bytes:
+    """
+    @return: a constructed element holding the already encoded C{parts}.
+    """
+    return tlv(tag, b"".join(parts))
+
+
+def decodeSequence(data: bytes) -> list[pureber.BERBase]:
+    """
+    Decode a control or extended-operation value that is a SEQUENCE.
+
+    @param data: the encoded value.
+    @return: the decoded elements of the sequence.
+    @raise ValueError: if C{data} is not exactly one well-formed SEQUENCE.
+    """
+    try:
+        obj, used = pureber.berDecodeObject(_StrictContext(), data)
+    except Exception as e:
+        raise ValueError(f"undecodable value: {e}") from None
+    if not isinstance(obj, pureber.BERSequence) or used != len(data):
+        raise ValueError("value is not a single SEQUENCE")
+    return list(obj)
+
+
+def encodeMessage(messageId: int, op: bytes, controls: Sequence[Control] = ()) -> bytes:
+    """
+    @param messageId: the message id.
+    @param op: the encoded protocolOp.
+    @param controls: response controls.
+    @return: the encoded LDAPMessage.
+    """
+    content = integer(messageId) + op
+    if controls:
+        content += encodeSequence(
+            (
+                encodeSequence(
+                    [octetString(c.oid.encode())]
+                    + ([b"\x01\x01\xff"] if c.criticality else [])
+                    + ([octetString(c.value)] if c.value is not None else [])
+                )
+                for c in controls
+            ),
+            0xA0,
+        )
+    return tlv(0x30, content)
+
+
+def encodeResult(
+    tag: int,
+    resultCode: int,
+    matchedDN: bytes = b"",
+    message: bytes = b"",
+    referrals: Sequence[bytes] = (),
+    extra: bytes = b"",
+) -> bytes:
+    """
+    @param tag: the response's application tag (e.g. 0x65 for SearchResultDone).
+    @param resultCode: the LDAP result code.
+    @param matchedDN: the matched DN.
+    @param message: the diagnostic message.
+    @param referrals: referral URIs, sent with result code 10.
+    @param extra: encoded fields that follow the LDAPResult (SASL credentials,
+        extended response name and value).
+    @return: the encoded protocolOp.
+    """
+    content = integer(resultCode, 0x0A) + octetString(matchedDN) + octetString(message)
+    if referrals:
+        content += encodeSequence((octetString(r) for r in referrals), 0xA3)
+    return tlv(tag, content + extra)
+
+
+def encodeExtendedResponse(
+    resultCode: int,
+    matchedDN: bytes = b"",
+    message: bytes = b"",
+    name: bytes | None = None,
+    value: bytes | None = None,
+) -> bytes:
+    """
+    @return: an encoded ExtendedResponse (RFC 4511 §4.12).
+    """
+    extra = b""
+    if name is not None:
+        extra += octetString(name, 0x8A)
+    if value is not None:
+        extra += octetString(value, 0x8B)
+    return encodeResult(0x78, resultCode, matchedDN, message, extra=extra)
+
+
+def encodeSearchEntry(dn: bytes, attributes: Iterable[tuple[bytes, Iterable[bytes]]]) -> bytes:
+    """
+    @param dn: the entry's name.
+    @param attributes: attribute descriptions with their values (empty for typesOnly).
+    @return: an encoded SearchResultEntry.
+    """
+    parts = []
+    for name, values in attributes:
+        vals = b"".join(b"\x04" + _length(len(v)) + v for v in values)
+        parts.append(tlv(0x30, octetString(name) + tlv(0x31, vals)))
+    return tlv(0x64, octetString(dn) + tlv(0x30, b"".join(parts)))
+
+
+#: The response tag of each request tag, for answering a request that
+#: could not be decoded.
+RESPONSE_TAGS = {
+    0x60: 0x61,  # bind
+    0x63: 0x65,  # search
+    0x66: 0x67,  # modify
+    0x68: 0x69,  # add
+    0x4A: 0x6B,  # delete
+    0x6C: 0x6D,  # modify DN
+    0x6E: 0x6F,  # compare
+    0x77: 0x78,  # extended
+}
+
+#: The OID of the unsolicited Notice of Disconnection (RFC 4511 §4.4.1).
+NOTICE_OF_DISCONNECTION = b"1.3.6.1.4.1.1466.20036"

@@ -1,0 +1,127 @@
+"""
+Framing of the client's byte stream into LDAP messages, with no I/O.
+
+The protocol feeds received bytes to a L{Framer} and pulls messages out. The
+length of each PDU is read from its header and checked against the maximum
+before any of it is buffered beyond what has arrived, so a client cannot make
+the server allocate what it claims.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ldaptor.protocols import pureber, pureldap
+
+from ldapd._codec import DECODER
+
+__all__ = ["BadRequest", "Framer", "MalformedPDU", "DEFAULT_MAX_PDU_SIZE"]
+
+#: The default largest PDU accepted, in bytes.
+DEFAULT_MAX_PDU_SIZE = 16 * 1024 * 1024
+
+
+class MalformedPDU(Exception):
+    """
+    The stream is not a sequence of well-framed LDAPMessages; the connection
+    cannot continue (a Notice of Disconnection is due).
+    """
+
+
+@dataclass(frozen=True)
+class BadRequest:
+    """
+    A well-framed PDU whose operation could not be decoded. The connection
+    survives: the request gets protocolError in the response of its type.
+
+    @ivar messageId: the message id from the envelope.
+    @ivar tag: the protocolOp's identifier octet.
+    @ivar reason: why decoding failed.
+    """
+
+    messageId: int
+    tag: int
+    reason: str
+
+
+class Framer:
+    """
+    Splits a byte stream into decoded L{pureldap.LDAPMessage}s.
+    """
+
+    def __init__(self, maxPDUSize: int = DEFAULT_MAX_PDU_SIZE) -> None:
+        """
+        @param maxPDUSize: the largest PDU accepted, header included.
+        """
+        self.maxPDUSize = maxPDUSize
+        self._buffer = bytearray()
+
+    def feed(self, data: bytes) -> None:
+        """
+        Add received bytes.
+
+        @param data: the bytes.
+        """
+        self._buffer += data
+
+    def next(self) -> pureldap.LDAPMessage | BadRequest | None:
+        """
+        Take the next complete message from the buffer.
+
+        @return: the message, a L{BadRequest}, or C{None} if more bytes are needed.
+        @raise MalformedPDU: if the stream is not LDAP or a PDU is too large.
+        """
+        buf = self._buffer
+        if len(buf) < 2:
+            return None
+        if buf[0] != 0x30:
+            raise MalformedPDU(f"expected an LDAPMessage SEQUENCE, got tag 0x{buf[0]:02x}")
+        first = buf[1]
+        if first < 0x80:
+            header, length = 2, first
+        else:
+            n = first & 0x7F
+            if n == 0 or n > 4:
+                raise MalformedPDU("unsupported length encoding")
+            if len(buf) < 2 + n:
+                return None
+            header, length = 2 + n, int.from_bytes(buf[2 : 2 + n], "big")
+        total = header + length
+        if total > self.maxPDUSize:
+            raise MalformedPDU(f"PDU of {total} bytes exceeds the limit of {self.maxPDUSize}")
+        if len(buf) < total:
+            return None
+        pdu = bytes(buf[:total])
+        del buf[:total]
+        return _decode(pdu, header)
+
+
+def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
+    """
+    Decode one complete PDU.
+
+    @raise MalformedPDU: if not even the envelope (message id, operation tag)
+        can be read.
+    """
+    try:
+        message, used = pureber.berDecodeObject(DECODER, pdu)
+        if used != len(pdu) or not isinstance(message, pureldap.LDAPMessage):
+            raise ValueError("trailing bytes after the message")
+        if not isinstance(message.id, int) or not 0 <= message.id <= 2**31 - 1:
+            raise ValueError("message id out of range")
+        if not isinstance(message.value, pureldap.LDAPProtocolRequest):
+            raise ValueError("not a request")
+        return message
+    except Exception as e:
+        reason = str(e) or type(e).__name__
+    # The envelope: INTEGER messageID, then the protocolOp's tag.
+    if len(pdu) < header + 3 or pdu[header] != 0x02:
+        raise MalformedPDU(f"undecodable message: {reason}")
+    idLength = pdu[header + 1]
+    if not 1 <= idLength <= 4 or len(pdu) < header + 2 + idLength + 1:
+        raise MalformedPDU(f"undecodable message: {reason}")
+    messageId = int.from_bytes(pdu[header + 2 : header + 2 + idLength], "big", signed=True)
+    tag = pdu[header + 2 + idLength]
+    if messageId < 0:
+        raise MalformedPDU("negative message id")
+    return BadRequest(messageId, tag, reason)

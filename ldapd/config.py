@@ -1,0 +1,220 @@
+"""
+The TOML configuration file: reading, validating, and building the server it
+describes. Every problem is reported as one L{ConfigError} line naming the
+file, the key and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import endpoints
+from twisted.logger import Logger
+
+from ldapd import passwords
+from ldapd._framing import DEFAULT_MAX_PDU_SIZE
+from ldapd.directory import Database, Directory, Limits
+from ldapd.dn import DN, InvalidDN
+from ldapd.registry import (
+    BACKENDS,
+    PLUGINS,
+    ConfigContext,
+    ConfigError,
+    lookup,
+    rejectUnknownKeys,
+)
+from ldapd.schema import Schema, SchemaError
+
+__all__ = ["ConfigError", "ServerConfig", "loadConfig"]
+
+_log = Logger()
+
+_SERVER_KEYS = {
+    "listen",
+    "size_limit",
+    "time_limit",
+    "max_pdu_size",
+    "allow_anonymous",
+    "allow_unauthenticated_bind",
+    "password_hash",
+    "schema_files",
+}
+_DATABASE_KEYS = {"suffix", "backend", "root_dn", "root_password", "seed_ldif"}
+
+
+@dataclass
+class ServerConfig:
+    """
+    A validated configuration.
+
+    @ivar listen: Twisted server endpoint strings.
+    @ivar directory: the directory, not yet opened.
+    @ivar maxPDUSize: the largest request accepted.
+    """
+
+    listen: list[str]
+    directory: Directory
+    maxPDUSize: int
+
+
+def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+         context: ConfigContext) -> Any:
+    value = table.get(key, default)
+    if value is default:
+        return value
+    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise context.error(key, f"must be a {_TOML_NAMES.get(names, names)}, not {value!r}")
+    return value
+
+
+_TOML_NAMES = {"str": "string", "int": "integer", "bool": "boolean (true or false)",
+               "list": "list"}
+
+
+def _dn(table: dict[str, Any], key: str, context: ConfigContext, schema: Schema) -> DN | None:
+    text = _get(table, key, str, None, context)
+    if text is None:
+        return None
+    try:
+        dn = DN.parse(text)
+        schema.normalizeDN(dn)
+    except InvalidDN as e:
+        raise context.error(key, f"not a valid DN: {e}") from None
+    return dn
+
+
+def _nonNegative(table: dict[str, Any], key: str, default: int, context: ConfigContext) -> int:
+    value = _get(table, key, int, default, context)
+    if value < 0:
+        raise context.error(key, "must not be negative")
+    return value  # type: ignore[no-any-return]
+
+
+def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
+    """
+    Read and validate a configuration file and build its directory.
+
+    @param path: the TOML file.
+    @param reactor: the reactor the server will run on.
+    @return: the configuration.
+    @raise ConfigError: naming file, key and problem.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
+    try:
+        with open(path, "rb") as f:
+            data = tomllib.load(f)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
+    rejectUnknownKeys(data, {"server", "database", "plugin"}, top)
+
+    server = _get(data, "server", dict, {}, top)
+    context = ConfigContext(path, "server", None, reactor)  # type: ignore[arg-type]
+    rejectUnknownKeys(server, _SERVER_KEYS, context)
+    listen = _get(server, "listen", list, None, context)
+    if not listen:
+        raise context.error("listen", "at least one endpoint is required")
+    for i, description in enumerate(listen):
+        if not isinstance(description, str):
+            raise context.error(f"listen[{i}]", "must be a string")
+        try:
+            endpoints.serverFromString(reactor, description)
+        except (ValueError, TypeError, KeyError) as e:
+            raise context.error(f"listen[{i}]", f"invalid endpoint {description!r}: {e}") from None
+    extraSchema = _get(server, "schema_files", list, [], context)
+    try:
+        schema = Schema.standard(context.resolvePath(str(p)) for p in extraSchema)
+    except (SchemaError, OSError) as e:
+        raise context.error("schema_files", str(e)) from None
+    context.schema = schema
+    passwordHash = _get(server, "password_hash", str, "{ARGON2}", context)
+    if passwordHash.upper() not in passwords.SCHEMES:
+        raise context.error(
+            "password_hash", f"unknown scheme (known: {', '.join(passwords.SCHEMES)})"
+        )
+    limits = Limits(
+        sizeLimit=_nonNegative(server, "size_limit", 500, context),
+        timeLimit=_nonNegative(server, "time_limit", 3600, context),
+    )
+    maxPDUSize = _nonNegative(server, "max_pdu_size", DEFAULT_MAX_PDU_SIZE, context)
+
+    databases = [
+        _database(table, ConfigContext(path, f"database[{i}]", schema, reactor))
+        for i, table in enumerate(_tables(data, "database", top))
+    ]
+    if not databases:
+        raise top.error("database", "at least one [[database]] is required")
+    suffixes = [schema.normalizeDN(db.suffix) for db in databases]
+    if len(set(suffixes)) != len(suffixes):
+        raise top.error("database", "two databases have the same suffix")
+    plugins = [
+        _plugin(table, ConfigContext(path, f"plugin[{i}]", schema, reactor))
+        for i, table in enumerate(_tables(data, "plugin", top))
+    ]
+    directory = Directory(
+        databases,
+        plugins,
+        schema=schema,
+        limits=limits,
+        passwordHash=passwordHash,
+        allowAnonymous=_get(server, "allow_anonymous", bool, True, context),
+        allowUnauthenticatedBind=_get(server, "allow_unauthenticated_bind", bool, False, context),
+        reactor=reactor,
+    )
+    return ServerConfig(listen, directory, maxPDUSize)
+
+
+def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:
+    tables = data.get(key, [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise context.error(key, f"must be an array of tables ([[{key}]])")
+    return tables
+
+
+def _database(table: dict[str, Any], context: ConfigContext) -> Database:
+    schema = context.schema
+    suffix = _dn(table, "suffix", context, schema)
+    if suffix is None:
+        raise context.error("suffix", "is required")
+    context.suffix = schema.normalizeDN(suffix)
+    rootDN = _dn(table, "root_dn", context, schema)
+    if rootDN is not None and not schema.normalizeDN(rootDN).isWithin(context.suffix):
+        raise context.error("root_dn", "must be within the database's suffix")
+    rootPassword = _get(table, "root_password", str, None, context)
+    if rootPassword is not None and rootDN is None:
+        raise context.error("root_password", "needs root_dn")
+    if rootPassword is not None and not rootPassword.startswith("{"):
+        _log.warn(
+            "{where}.root_password in {path} is cleartext; store a hash (ldapd-admin hash)",
+            where=context.where, path=str(context.path),
+        )
+    seed = _get(table, "seed_ldif", str, None, context)
+    seedPath = context.resolvePath(seed) if seed is not None else None
+    if seedPath is not None and not seedPath.is_file():
+        raise context.error("seed_ldif", f"no such file: {seedPath}")
+    backendName = _get(table, "backend", str, "memory", context)
+    factory = lookup(BACKENDS, backendName, context, "backend")
+    backendTable = {k: v for k, v in table.items() if k not in _DATABASE_KEYS}
+    backend = factory.fromConfig(backendTable, context)
+    return Database(
+        suffix,
+        backend,
+        rootDN,
+        rootPassword.encode("utf-8") if rootPassword is not None else None,
+        seedPath,
+    )
+
+
+def _plugin(table: dict[str, Any], context: ConfigContext) -> Any:
+    name = _get(table, "name", str, None, context)
+    if name is None:
+        raise context.error("name", "is required")
+    factory = lookup(PLUGINS, name, context, "name")
+    return factory.fromConfig({k: v for k, v in table.items() if k != "name"}, context)

@@ -1,0 +1,894 @@
+"""
+The Directory: the one place that knows the naming contexts.
+
+It takes each L{Operation} the protocol hands it, routes it to the database
+whose suffix is the longest match, answers the root DSE and cn=Subschema
+itself, checks controls, applies limits, and runs the plugin chain around the
+backend. Every result code it sends comes from L{ldapd.results}.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.internet import defer
+from twisted.logger import Logger
+
+from ldapd import _version, controls, passwords
+from ldapd._codec import (
+    Control,
+    encodeResult,
+    encodeSearchEntry,
+    octetString,
+)
+from ldapd.dn import DN
+from ldapd.entry import Entry, Modification, parseDescription
+from ldapd.extended import HANDLERS, ExtendedOutcome
+from ldapd.filters import compileFilter
+from ldapd.ldif import parseLDIF
+from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
+from ldapd.plugins.chain import PluginChain
+from ldapd.plugins.defaultaccess import DefaultAccess
+from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
+from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
+
+__all__ = ["Database", "Directory", "Limits", "Reply"]
+
+#: Sends one protocolOp (already encoded) of the current operation, with
+#: response controls.
+Reply = Callable[[bytes, Sequence[Control]], None]
+
+_log = Logger()
+
+_SUBSCHEMA_DN = "cn=Subschema"
+_MAX_PAGED_SEARCHES = 16
+
+_FEATURES = (
+    "1.3.6.1.1.14",  # Modify-Increment (RFC 4525)
+    "1.3.6.1.4.1.4203.1.5.1",  # all operational attributes, '+' (RFC 3673)
+    "1.3.6.1.4.1.4203.1.5.3",  # absolute true and false filters (RFC 4526)
+)
+
+_RESPONSE_TAGS = {
+    "LDAPBindRequest": 0x61,
+    "LDAPSearchRequest": 0x65,
+    "LDAPModifyRequest": 0x67,
+    "LDAPAddRequest": 0x69,
+    "LDAPDelRequest": 0x6B,
+    "LDAPModifyDNRequest": 0x6D,
+    "LDAPCompareRequest": 0x6F,
+    "LDAPExtendedRequest": 0x78,
+}
+
+_OPERATION_NAMES = {
+    "LDAPBindRequest": "bind",
+    "LDAPSearchRequest": "search",
+    "LDAPModifyRequest": "modify",
+    "LDAPAddRequest": "add",
+    "LDAPDelRequest": "delete",
+    "LDAPModifyDNRequest": "rename",
+    "LDAPCompareRequest": "compare",
+    "LDAPExtendedRequest": "extended",
+}
+
+_MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """
+    Limits that apply to every identity but a root DN.
+
+    @ivar sizeLimit: the most entries one search returns (0: no limit).
+    @ivar timeLimit: the most seconds one search may take (0: no limit).
+    """
+
+    sizeLimit: int = 500
+    timeLimit: int = 3600
+
+
+@dataclass
+class Database:
+    """
+    One naming context: a suffix served by a backend.
+
+    @ivar suffix: the suffix as configured.
+    @ivar backend: the L{IBackend}.
+    @ivar rootDN: the database's administrator, who needs no entry.
+    @ivar rootPassword: the root DN's password, stored form (hashed or cleartext).
+    @ivar seedLDIF: an LDIF file loaded when the database is empty.
+    """
+
+    suffix: DN
+    backend: Any
+    rootDN: DN | None = None
+    rootPassword: bytes | None = None
+    seedLDIF: Path | None = None
+    normalizedSuffix: DN = field(init=False)
+    normalizedRootDN: DN | None = field(init=False, default=None)
+
+
+@dataclass
+class _Outcome:
+    result: Result = SUCCESS
+    extra: bytes = b""
+    controls: Sequence[Control] = ()
+
+
+class _SizeLimitReached(Exception):
+    """
+    A search has sent as many entries as its size limit allows and found one more.
+    """
+
+
+class _PagedSearch:
+    """
+    A search suspended between the pages of the paged results control.
+
+    The backend's search runs once; when a page is full, C{emit} hands the
+    backend a Deferred that fires only when the client asks for the next page.
+    """
+
+    def __init__(self, directory: Directory, op: Operation, fingerprint: bytes) -> None:
+        self.directory = directory
+        self.op = op
+        self.fingerprint = fingerprint
+        self.cookie = b""
+        self.search: defer.Deferred[None] | None = None
+        self.resume: defer.Deferred[None] | None = None
+        self.pending: Entry | None = None
+        self.pageDone: defer.Deferred[bool] | None = None
+        self.reply: Reply | None = None
+        self.pageSize = 0
+        self.sent = 0
+        self.total = 0
+
+    def start(self, backend: Any) -> None:
+        self.search = backend.search(self.op, self.emit)
+        self.search.addCallbacks(self._cbDone, self._ebDone)
+
+    def _cbDone(self, _: None) -> None:
+        if self.pageDone is not None and not self.pageDone.called:
+            self.pageDone.callback(False)
+
+    def _ebDone(self, reason: Any) -> None:
+        if self.pageDone is not None and not self.pageDone.called:
+            self.pageDone.errback(reason)
+
+    def page(self, op: Operation, reply: Reply, size: int) -> defer.Deferred[bool]:
+        """
+        Send the next page.
+
+        @return: a Deferred firing with whether more entries remain.
+        """
+        self.reply = reply
+        self.pageSize = size
+        self.sent = 0
+        self.pageDone = defer.Deferred()
+        self.op.deadline = op.deadline
+        done = self.pageDone
+        if self.pending is not None:
+            entry, self.pending = self.pending, None
+            self._send(entry)
+        if self.resume is not None:
+            resume, self.resume = self.resume, None
+            resume.callback(None)
+        return done
+
+    def _send(self, entry: Entry) -> None:
+        self.sent += 1
+        self.total += 1
+        assert self.reply is not None
+        self.directory.sendEntry(self.op, self.reply, entry)
+
+    def emit(self, entry: Entry) -> defer.Deferred[None] | None:
+        filtered = self.directory.plugins.filterEntry(self.op, entry)
+        if filtered is None:
+            return None
+        if self.op.sizeLimit and self.total >= self.op.sizeLimit:
+            raise _SizeLimitReached()
+        if self.sent >= self.pageSize:
+            self.pending = filtered
+            self.resume = defer.Deferred()
+            assert self.pageDone is not None
+            self.pageDone.callback(True)
+            return self.resume
+        self._send(filtered)
+        return None
+
+    def cancel(self) -> None:
+        """
+        Stop the suspended search and release what it holds.
+        """
+        if self.search is not None and not self.search.called:
+            self.search.addErrback(lambda f: f.trap(defer.CancelledError))
+            self.search.cancel()
+
+
+class Directory:
+    """
+    The naming contexts of a server, with their backends and plugins.
+
+    @ivar schema: the schema.
+    @ivar plugins: the L{PluginChain}.
+    @ivar limits: the limits for everyone but root DNs.
+    @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
+    """
+
+    def __init__(
+        self,
+        databases: Iterable[Database],
+        plugins: Sequence[Any] = (),
+        schema: Schema | None = None,
+        limits: Limits = Limits(),
+        passwordHash: str = "{ARGON2}",
+        allowAnonymous: bool = True,
+        allowUnauthenticatedBind: bool = False,
+        reactor: Any = None,
+    ) -> None:
+        """
+        @param databases: the naming contexts.
+        @param plugins: L{ldapd.interfaces.IOperationPlugin}s, in order. When
+            none of them controls access (has a true C{controlsAccess}), the
+            L{DefaultAccess} policy is put first.
+        @param schema: the schema; the standard one by default.
+        @param limits: size and time limits.
+        @param passwordHash: the scheme for passwords set by Password Modify.
+        @param allowAnonymous: whether anonymous binds (and operations) are allowed.
+        @param allowUnauthenticatedBind: whether a bind with a DN and an empty
+            password succeeds as anonymous (RFC 4513 §5.1.2); refused by default.
+        @param reactor: the reactor, for its clock and thread pool.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.schema = schema if schema is not None else Schema.standard()
+        if passwordHash.upper() not in passwords.SCHEMES:
+            raise ValueError(f"unknown password hash {passwordHash!r}")
+        self.passwordHash = passwordHash
+        plugins = list(plugins)
+        if not any(getattr(p, "controlsAccess", False) for p in plugins):
+            plugins.insert(0, DefaultAccess(self.schema))
+        self.plugins = PluginChain(plugins)
+        self.limits = limits
+        self.allowAnonymous = allowAnonymous
+        self.allowUnauthenticatedBind = allowUnauthenticatedBind
+        self.databases: list[Database] = []
+        for db in databases:
+            db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
+            if db.rootDN is not None:
+                db.normalizedRootDN = self.schema.normalizeDN(db.rootDN)
+            self.databases.append(db)
+        self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
+        self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
+        self.rootDSE = self._buildRootDSE()
+        self.subschema = self._buildSubschema()
+
+    # Life cycle
+
+    async def _open(self) -> None:
+        for db in self.databases:
+            await db.backend.open()
+            if db.seedLDIF is not None:
+                await self._seed(db)
+
+    def open(self) -> defer.Deferred[None]:
+        """
+        Open every backend and load seed data into empty databases.
+
+        @return: a Deferred that fires when the directory can serve.
+        """
+        return defer.Deferred.fromCoroutine(self._open())
+
+    def close(self) -> defer.Deferred[None]:
+        """
+        Close every backend.
+        """
+        return defer.gatherResults(
+            [defer.maybeDeferred(db.backend.close) for db in self.databases], consumeErrors=True
+        ).addCallback(lambda _: None)
+
+    async def _seed(self, db: Database) -> None:
+        op = self.internalOperation()
+        try:
+            await db.backend.get(op, db.normalizedSuffix)
+            return
+        except NoSuchObject:
+            pass
+        assert db.seedLDIF is not None
+        count = 0
+        with open(db.seedLDIF, "rb") as f:
+            for record in parseLDIF(f):
+                if record.changetype not in ("content", "add"):
+                    raise ValueError(f"{db.seedLDIF}: line {record.lineNumber}: not an entry")
+                attributes = [(name, (value,)) for name, value in record.attributes]
+                entry = Entry(DN.parse(record.dn), attributes, self.schema)
+                await self.add(op, entry)
+                count += 1
+        _log.info("loaded {count} entries into {suffix} from {path}",
+                  count=count, suffix=str(db.suffix), path=str(db.seedLDIF))
+
+    def internalOperation(self, request: Any = None) -> Operation:
+        """
+        An operation the server issues itself (seeding, plugins' own writes):
+        no limits and no access rules apply to it.
+
+        @param request: the request it stands for, if any.
+        """
+        connection = Connection("internal", self.reactor)
+        connection.identity = Identity(isRoot=True)
+        return Operation(connection, 0, request, internal=True)
+
+    # Routing
+
+    def databaseFor(self, ndn: DN) -> Database | None:
+        """
+        @param ndn: a normalised DN.
+        @return: the database whose suffix is the longest that contains it.
+        """
+        for db in self.databases:
+            if ndn.isWithin(db.normalizedSuffix):
+                return db
+        return None
+
+    def backendFor(self, ndn: DN) -> Any:
+        """
+        @param ndn: a normalised DN.
+        @return: the backend holding it.
+        @raise NoSuchObject: if no naming context holds it.
+        """
+        db = self.databaseFor(ndn)
+        if db is None:
+            raise NoSuchObject("no such object")
+        return db.backend
+
+    def _parseDN(self, value: Any) -> tuple[DN, DN]:
+        dn = DN.parse(value if isinstance(value, (bytes, str)) else str(value))
+        return dn, self.schema.normalizeDN(dn)
+
+    # Entry points for the protocol
+
+    def execute(self, op: Operation, reply: Reply) -> defer.Deferred[None]:
+        """
+        Carry out one request and send its responses.
+
+        @param op: the operation.
+        @param reply: sends each response PDU of the operation.
+        @return: a Deferred that fires when the operation is over; it never fails.
+        """
+        kind = type(op.request).__name__
+        return defer.Deferred.fromCoroutine(self._execute(op, reply, kind))
+
+    async def _execute(self, op: Operation, reply: Reply, kind: str) -> None:
+        name = _OPERATION_NAMES[kind]
+        try:
+            op.controls = controls.decodeControls(op.rawControls, kind)
+            outcome = await getattr(self, "handle_" + kind)(op, reply)
+        except Abandoned:
+            return
+        except BaseException as e:
+            if op.abandoned:
+                return
+            outcome = _Outcome(resultOf(e, op.timedOut))
+        if op.abandoned:
+            return
+        result = outcome.result
+        reply(
+            encodeResult(
+                _RESPONSE_TAGS[kind],
+                result.code,
+                result.matchedDN.encode("utf-8"),
+                result.message.encode("utf-8"),
+                extra=outcome.extra,
+            ),
+            outcome.controls,
+        )
+        _log.debug(
+            "conn={conn} op={msgid} {name} RESULT err={code} text={text!r}",
+            conn=op.connection.id, msgid=op.messageId, name=name, code=result.code,
+            text=result.message,
+        )
+        self.plugins.post(name, op, result.code)
+
+    # Bind
+
+    async def handle_LDAPBindRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        request = op.request
+        connection = op.connection
+        connection.identity = Identity()
+        if request.version != 3:
+            raise ldaperrors.LDAPProtocolError("requested protocol version not supported")
+        if request.sasl:
+            raise ldaperrors.LDAPAuthMethodNotSupported("SASL mechanism not supported")
+        password = request.auth if isinstance(request.auth, bytes) else str(request.auth).encode()
+        if not request.dn:
+            if password:
+                raise ldaperrors.LDAPUnwillingToPerform("unauthenticated bind with a password")
+            if not self.allowAnonymous:
+                raise ldaperrors.LDAPInappropriateAuthentication("anonymous bind disallowed")
+            return _Outcome()
+        dn, ndn = self._parseDN(request.dn)
+        if not password:
+            if self.allowUnauthenticatedBind:
+                return _Outcome()
+            raise ldaperrors.LDAPUnwillingToPerform(
+                "unauthenticated bind (DN with no password) disallowed"
+            )
+        ndn = await self.plugins.pre("bind", op, ndn)
+        for db in self.databases:
+            if db.normalizedRootDN is not None and db.normalizedRootDN == ndn:
+                await self._checkRootPassword(db, password)
+                connection.identity = Identity(db.rootDN, ndn, isRoot=True)
+                _log.info("conn={conn} BIND dn={dn} as root", conn=connection.id, dn=str(dn))
+                return _Outcome()
+        db = self.databaseFor(ndn)
+        if db is None:
+            raise ldaperrors.LDAPInvalidCredentials()
+        entry = await db.backend.authenticate(op, ndn, password)
+        connection.identity = Identity(entry.dn, entry.ndn)
+        _log.info("conn={conn} BIND dn={dn}", conn=connection.id, dn=str(entry.dn))
+        return _Outcome()
+
+    async def _checkRootPassword(self, db: Database, password: bytes) -> None:
+        stored = db.rootPassword
+        if stored is None:
+            raise ldaperrors.LDAPInvalidCredentials()
+        if passwords.isExpensive(stored):
+            from twisted.internet import threads
+
+            ok = await threads.deferToThreadPool(
+                self.reactor, self.reactor.getThreadPool(),
+                passwords.verifyPassword, stored, password,
+            )
+        else:
+            ok = passwords.verifyPassword(stored, password)
+        if not ok:
+            raise ldaperrors.LDAPInvalidCredentials()
+
+    # Search
+
+    async def handle_LDAPSearchRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        request = op.request
+        _, base = self._parseDN(request.baseObject)
+        try:
+            scope = Scope(request.scope)
+        except ValueError:
+            raise ldaperrors.LDAPProtocolError("invalid scope") from None
+        if request.derefAliases not in (0, 1, 2, 3):
+            raise ldaperrors.LDAPProtocolError("invalid alias dereferencing value")
+        if request.sizeLimit < 0 or request.timeLimit < 0:
+            raise ldaperrors.LDAPProtocolError("negative size or time limit")
+        op.search = SearchParameters(
+            base=base,
+            scope=scope,
+            filter=compileFilter(request.filter, self.schema),
+            attributes=[_text(a) for a in request.attributes],
+            typesOnly=bool(request.typesOnly),
+        )
+        self._applyLimits(op)
+        virtual = self._virtualEntry(base)
+        if virtual is not None or not base:
+            if virtual is None or (scope != Scope.BASE and not base):
+                raise NoSuchObject("no such object")
+            if op.search.filter.match(virtual) is True:
+                self.sendEntry(op, reply, virtual)
+            return _Outcome()
+        db = self.databaseFor(base)
+        if db is None:
+            raise NoSuchObject("no such object")
+        await self.plugins.pre("search", op, base)
+        paged = op.controls.get(controls.PAGED_RESULTS)
+        if paged is not None:
+            return await self._pagedSearch(op, reply, db, paged)
+        sent = 0
+
+        def emit(entry: Entry) -> None:
+            nonlocal sent
+            filtered = self.plugins.filterEntry(op, entry)
+            if filtered is None:
+                return
+            if op.sizeLimit and sent >= op.sizeLimit:
+                raise _SizeLimitReached()
+            sent += 1
+            self.sendEntry(op, reply, filtered)
+
+        try:
+            await self._withDeadline(op, db.backend.search(op, emit))
+        except _SizeLimitReached:
+            raise ldaperrors.LDAPSizeLimitExceeded("") from None
+        return _Outcome()
+
+    def _applyLimits(self, op: Operation) -> None:
+        request = op.request
+        root = op.identity.isRoot or op.internal
+        size, time = request.sizeLimit, request.timeLimit
+        if not root:
+            if self.limits.sizeLimit and (not size or size > self.limits.sizeLimit):
+                size = self.limits.sizeLimit
+            if self.limits.timeLimit and (not time or time > self.limits.timeLimit):
+                time = self.limits.timeLimit
+        op.sizeLimit = size
+        op.deadline = op.clock.seconds() + time if time else None
+
+    def _withDeadline(self, op: Operation, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
+        """
+        Cancel C{d} when C{op}'s deadline passes, which turns into timeLimitExceeded.
+        """
+        def abandoned() -> None:
+            if not d.called:
+                d.cancel()
+
+        op.onAbandon(abandoned)
+        if op.deadline is None:
+            return d
+
+        def expire() -> None:
+            op.timedOut = True
+            d.cancel()
+
+        timer = op.clock.callLater(max(0.0, op.deadline - op.clock.seconds()), expire)
+
+        def stop(result: Any) -> Any:
+            if timer.active():
+                timer.cancel()
+            return result
+
+        return d.addBoth(stop)
+
+    async def _pagedSearch(
+        self, op: Operation, reply: Reply, db: Database, paged: controls.PagedResults
+    ) -> _Outcome:
+        states = op.connection.pagedSearches
+        fingerprint = _fingerprint(op.request)
+        if paged.cookie:
+            state = states.pop(paged.cookie, None)
+            if state is None or state.fingerprint != fingerprint:
+                raise ldaperrors.LDAPProtocolError("paged results cookie is invalid")
+            if paged.size == 0:
+                state.cancel()
+                return _Outcome(controls=[controls.pagedResultsResponse(b"")])
+        else:
+            if paged.size == 0:
+                return _Outcome(controls=[controls.pagedResultsResponse(b"")])
+            while len(states) >= _MAX_PAGED_SEARCHES:
+                states.pop(next(iter(states))).cancel()
+            state = _PagedSearch(self, op, fingerprint)
+        size = paged.size
+        if not (op.identity.isRoot or op.internal) and self.limits.sizeLimit:
+            size = min(size, self.limits.sizeLimit)
+        page = state.page(op, reply, size)
+        if state.search is None:
+            state.start(db.backend)
+        op.onAbandon(state.cancel)
+        try:
+            more = await self._withDeadline(op, page)
+        except _SizeLimitReached:
+            state.cancel()
+            raise ldaperrors.LDAPSizeLimitExceeded("") from None
+        except BaseException:
+            state.cancel()
+            raise
+        cookie = b""
+        if more:
+            cookie = secrets.token_bytes(8)
+            state.cookie = cookie
+            states[cookie] = state
+        return _Outcome(controls=[controls.pagedResultsResponse(cookie)])
+
+    def sendEntry(self, op: Operation, reply: Reply, entry: Entry) -> None:
+        """
+        Send one search result with the attributes the request selected.
+
+        @param op: the search.
+        @param reply: the operation's reply function.
+        @param entry: the entry, already filtered by the plugins.
+        """
+        assert op.search is not None
+        reply(
+            encodeSearchEntry(
+                str(entry.dn).encode("utf-8"),
+                self._selectAttributes(entry, op.search.attributes, op.search.typesOnly),
+            ),
+            (),
+        )
+
+    def _selectAttributes(
+        self, entry: Entry, requested: list[str], typesOnly: bool
+    ) -> list[tuple[bytes, tuple[bytes, ...]]]:
+        allUser = not requested or "*" in requested
+        allOperational = "+" in requested
+        wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
+        for name in requested:
+            if name in ("*", "+", "1.1"):
+                continue
+            try:
+                wanted.append(parseDescription(self.schema, name))
+            except ldaperrors.LDAPUndefinedAttributeType:
+                continue
+        chosen = []
+        for attr in self._withVirtual(entry, allOperational, wanted):
+            operational = attr.type.operational
+            take = (allOperational if operational else allUser) or any(
+                attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
+                for at, options in wanted
+            )
+            if take:
+                chosen.append((attr.description.encode(), () if typesOnly else attr.values))
+        return chosen
+
+    def _withVirtual(self, entry: Entry, allOperational: bool, wanted: list) -> Iterable[Any]:
+        """
+        The entry's attributes plus the virtual operational attributes
+        (entryDN, subschemaSubentry) when they are asked for.
+        """
+        yield from entry
+        names = {at.name.lower() for at, _ in wanted}
+        if not (allOperational or names & {"entrydn", "subschemasubentry"}):
+            return
+        extra = []
+        if not entry.get("entryDN"):
+            extra.append(("entryDN", [str(entry.dn).encode("utf-8")]))
+        if entry.dn and not entry.get("subschemaSubentry"):
+            extra.append(("subschemaSubentry", [_SUBSCHEMA_DN.encode()]))
+        yield from Entry(entry.dn, extra, self.schema, entry.ndn)
+
+    # Root DSE and subschema
+
+    def _virtualEntry(self, ndn: DN) -> Entry | None:
+        if not ndn:
+            return self.rootDSE
+        if ndn == self._subschemaDN:
+            return self.subschema
+        return None
+
+    def _buildRootDSE(self) -> Entry:
+        extensions = list(HANDLERS)
+        return Entry(
+            DN(),
+            [
+                ("objectClass", [b"top"]),
+                ("namingContexts", [str(db.suffix).encode() for db in self.databases]),
+                ("supportedLDAPVersion", [b"3"]),
+                ("supportedControl", [oid.encode() for oid in sorted(controls.SUPPORTED)]),
+                ("supportedExtension", [oid.encode() for oid in extensions]),
+                ("supportedFeatures", [f.encode() for f in _FEATURES]),
+                ("subschemaSubentry", [_SUBSCHEMA_DN.encode()]),
+                ("vendorName", [b"ldapd"]),
+                ("vendorVersion", [f"ldapd {_version.__version__}".encode()]),
+            ],
+            self.schema,
+        )
+
+    def _buildSubschema(self) -> Entry:
+        rules = {id(r): r for r in RULES.values()}.values()
+        return Entry(
+            DN.parse(_SUBSCHEMA_DN),
+            [
+                ("objectClass", [b"top", b"subentry", b"subschema", b"extensibleObject"]),
+                ("cn", [b"Subschema"]),
+                ("attributeTypes", [at.definition.encode() for at in self.schema.attributeTypes]),
+                ("objectClasses", [oc.definition.encode() for oc in self.schema.objectClasses]),
+                ("matchingRules", [r.describe().encode() for r in rules]),
+            ],
+            self.schema,
+        )
+
+    # Compare
+
+    async def handle_LDAPCompareRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        request = op.request
+        _, ndn = self._parseDN(request.entry)
+        at, options = parseDescription(self.schema, _text(request.ava.attributeDesc.value))
+        value = _bytes(request.ava.assertionValue.value)
+        entry = self._virtualEntry(ndn)
+        if entry is None:
+            await self.plugins.pre("compare", op, ndn, at, value)
+            entry = await self.get(op, ndn)
+        if at.equality is None:
+            raise ldaperrors.LDAPInappropriateMatching("no equality matching rule")
+        attrs = entry.matching(at, options)
+        if not attrs:
+            raise ldaperrors.LDAPNoSuchAttribute("")
+        try:
+            key = self.schema.normalizeValue(at, value)
+        except InvalidValue:
+            raise ldaperrors.LDAPInvalidAttributeSyntax("invalid assertion value") from None
+        found = any(key in a.keys(self.schema) for a in attrs)
+        return _Outcome(Result(6 if found else 5))
+
+    # Writes
+
+    def _checkWritable(self, ndn: DN) -> Database:
+        if self._virtualEntry(ndn) is not None:
+            raise ldaperrors.LDAPUnwillingToPerform("the root DSE and subschema are read-only")
+        db = self.databaseFor(ndn)
+        if db is None:
+            raise NoSuchObject("no such object")
+        return db
+
+    def _checkUserModifiable(self, op: Operation, at: AttributeType, context: str) -> None:
+        if at.noUserModification and not op.internal:
+            raise ldaperrors.LDAPConstraintViolation(
+                f"{context}{at.name}: no user modification allowed"
+            )
+
+    def _stamp(self, op: Operation) -> list[tuple[str, list[bytes]]]:
+        now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ").encode()
+        who = str(op.identity.dn or "").encode("utf-8")
+        return [("modifiersName", [who]), ("modifyTimestamp", [now])]
+
+    async def add(self, op: Operation, entry: Entry) -> None:
+        """
+        Add an entry through the plugin chain: the operational attributes are
+        stamped, the entry checked, and the backend writes it.
+
+        @param op: the operation on whose behalf it is added.
+        @param entry: the entry as the client gave it.
+        """
+        db = self._checkWritable(entry.ndn)
+        for attr in entry:
+            self._checkUserModifiable(op, attr.type, "")
+        entry = await self.plugins.pre("add", op, entry)
+        stamp = self._stamp(op)
+        entry = Entry(
+            entry.dn,
+            [(a.description, a.values) for a in entry]
+            + [
+                ("creatorsName", stamp[0][1]),
+                ("createTimestamp", stamp[1][1]),
+                ("entryUUID", [str(uuid.uuid4()).encode()]),
+            ]
+            + stamp,
+            self.schema,
+            entry.ndn,
+        )
+        entry.validate()
+        await db.backend.add(op, entry, self.plugins)
+
+    async def handle_LDAPAddRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        request = op.request
+        dn, ndn = self._parseDN(request.entry)
+        if not dn:
+            raise ldaperrors.LDAPUnwillingToPerform("cannot add the root DSE")
+        attributes = []
+        for item in request.attributes:
+            if len(item) != 2:
+                raise ldaperrors.LDAPProtocolError("malformed attribute")
+            description = _text(item[0].value)
+            values = [_bytes(v.value) for v in item[1]]
+            if not values:
+                raise ldaperrors.LDAPProtocolError(f"no values for attribute type {description}")
+            attributes.append((description, values))
+        await self.add(op, Entry(dn, attributes, self.schema, ndn))
+        return _Outcome()
+
+    async def delete(self, op: Operation, ndn: DN) -> None:
+        """
+        Delete a leaf entry through the plugin chain.
+        """
+        db = self._checkWritable(ndn)
+        ndn = await self.plugins.pre("delete", op, ndn)
+        await db.backend.delete(op, ndn, self.plugins)
+
+    async def handle_LDAPDelRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        _, ndn = self._parseDN(op.request.value)
+        await self.delete(op, ndn)
+        return _Outcome()
+
+    async def modify(self, op: Operation, ndn: DN, modifications: list[Modification]) -> Entry:
+        """
+        Modify an entry through the plugin chain, stamping modifiersName and
+        modifyTimestamp.
+
+        @return: the modified entry.
+        """
+        db = self._checkWritable(ndn)
+        for mod in modifications:
+            at, _ = parseDescription(self.schema, mod.description)
+            self._checkUserModifiable(op, at, f"modify/{mod.operation}: ")
+        modifications = await self.plugins.pre("modify", op, modifications, ndn)
+        stamped = list(modifications) + [
+            Modification("replace", name, tuple(values)) for name, values in self._stamp(op)
+        ]
+        return await db.backend.modify(op, ndn, stamped, self.plugins)
+
+    async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        request = op.request
+        _, ndn = self._parseDN(request.object)
+        modifications = []
+        for change in request.modification or ():
+            try:
+                operation = _MODIFY_OPERATIONS[change[0].value]
+                description = _text(change[1][0].value)
+                values = tuple(_bytes(v.value) for v in change[1][1])
+            except (KeyError, IndexError, TypeError, AttributeError):
+                raise ldaperrors.LDAPProtocolError("malformed modification") from None
+            modifications.append(Modification(operation, description, values))
+        await self.modify(op, ndn, modifications)
+        return _Outcome()
+
+    async def get(self, op: Operation, ndn: DN) -> Entry:
+        """
+        Read one entry from its backend.
+
+        @raise NoSuchObject: with the matched DN, if it does not exist.
+        """
+        return await self.backendFor(ndn).get(op, ndn)
+
+    async def rename(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool) -> Entry:
+        """
+        Rename or move an entry (and its subtree) through the plugin chain.
+
+        @return: the renamed entry.
+        """
+        db = self._checkWritable(ndn)
+        newNDN = self.schema.normalizeDN(newDN)
+        if self.databaseFor(newNDN) is not db:
+            raise ldaperrors.LDAPAffectsMultipleDSAs("cannot move an entry between naming contexts")
+        ndn = await self.plugins.pre("rename", op, ndn, newDN, deleteOldRDN)
+        return await db.backend.rename(op, ndn, newDN, deleteOldRDN, self.plugins)
+
+    async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        request = op.request
+        dn, ndn = self._parseDN(request.entry)
+        if not dn:
+            raise ldaperrors.LDAPUnwillingToPerform("cannot rename the root DSE")
+        newRDN = DN.parse(request.newrdn)
+        if len(newRDN) != 1:
+            raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")
+        self.schema.normalizeDN(newRDN)
+        if request.newSuperior is not None:
+            superior = DN.parse(request.newSuperior)
+            self.schema.normalizeDN(superior)
+        else:
+            entry = await self.get(op, ndn)
+            superior = entry.dn.parent()
+        await self.rename(op, ndn, superior.child(newRDN.rdn), bool(request.deleteoldrdn))
+        return _Outcome()
+
+    # Extended operations
+
+    async def handle_LDAPExtendedRequest(self, op: Operation, reply: Reply) -> _Outcome:
+        name = _text(op.request.requestName)
+        handler = HANDLERS.get(name)
+        if handler is None:
+            raise ldaperrors.LDAPProtocolError(f"unsupported extended operation {name}")
+        await self.plugins.pre("extended", op, name)
+        outcome: ExtendedOutcome = await handler(self, op)
+        extra = b""
+        if outcome.name is not None:
+            extra += octetString(outcome.name, 0x8A)
+        if outcome.value is not None:
+            extra += octetString(outcome.value, 0x8B)
+        return _Outcome(extra=extra)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def _fingerprint(request: pureldap.LDAPSearchRequest) -> bytes:
+    """
+    What must not change between the pages of one paged search (RFC 2696 §3).
+    """
+    return pureber.BERSequence(
+        [
+            pureber.BEROctetString(request.baseObject),
+            pureber.BEREnumerated(request.scope),
+            request.filter,
+            pureber.BERSequence([pureber.BEROctetString(a) for a in request.attributes]),
+        ]
+    ).toWire()

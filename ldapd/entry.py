@@ -1,0 +1,428 @@
+"""
+Entries and the changes that writes make to them.
+
+An L{Entry} is a DN with attributes, tied to the schema that normalises its
+values. The rules of Modify (RFC 4511 §4.6) and of ModifyDN's RDN handling live
+here, once, so that every backend applies a change the same way and raises the
+same result codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping
+
+from ldaptor.protocols.ldap import ldaperrors
+
+from ldapd.dn import DN
+from ldapd.schema import AttributeType, InvalidValue, Schema
+
+__all__ = ["Attribute", "Entry", "Modification", "parseDescription"]
+
+_DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
+_IA5_STRING = "1.3.6.1.4.1.1466.115.121.1.26"
+
+
+def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, tuple[str, ...]]:
+    """
+    Resolve an attribute description such as C{CN;lang-en}.
+
+    @param schema: the schema.
+    @param description: the description from a client or a backend.
+    @return: the attribute type and its options, lower-cased and sorted.
+    @raise ldaperrors.LDAPUndefinedAttributeType: if the type is not defined.
+    """
+    name, *options = description.split(";")
+    at = schema.attributeType(name)
+    if at is None:
+        raise ldaperrors.LDAPUndefinedAttributeType(f"{name}: attribute type undefined")
+    return at, tuple(sorted(o.lower() for o in options if o))
+
+
+class Attribute:
+    """
+    The values of one attribute description in an entry.
+
+    @ivar type: the attribute type.
+    @ivar options: the description's options (lower case, sorted).
+    @ivar values: the raw values, in the order they were written.
+    """
+
+    __slots__ = ("type", "options", "values", "_keys")
+
+    def __init__(self, at: AttributeType, options: tuple[str, ...], values: Iterable[bytes]):
+        self.type = at
+        self.options = options
+        self.values: tuple[bytes, ...] = tuple(values)
+        self._keys: dict[Any, bytes] | None = None
+
+    @property
+    def description(self) -> str:
+        """
+        The attribute description returned to clients: the primary name and options.
+        """
+        return ";".join((self.type.name,) + self.options)
+
+    def keys(self, schema: Schema) -> dict[Any, bytes]:
+        """
+        The equality keys of the values (undefined for values that fail their
+        rule, which are then compared as bytes).
+
+        @param schema: the schema the type belongs to.
+        @return: a mapping of key to the value it came from.
+        """
+        if self._keys is None:
+            keys = {}
+            for v in self.values:
+                try:
+                    keys[schema.normalizeValue(self.type, v)] = v
+                except InvalidValue:
+                    keys[v] = v
+            self._keys = keys
+        return self._keys
+
+    def __repr__(self) -> str:
+        return f"<Attribute {self.description} {list(self.values)!r}>"
+
+
+@dataclass(frozen=True)
+class Modification:
+    """
+    One change of a Modify request.
+
+    @ivar operation: C{"add"}, C{"delete"}, C{"replace"} or C{"increment"}.
+    @ivar description: the attribute description as the client wrote it.
+    @ivar values: the values; empty for delete-all and replace-with-nothing.
+    """
+
+    operation: str
+    description: str
+    values: tuple[bytes, ...] = ()
+
+
+class Entry:
+    """
+    A directory entry.
+
+    @ivar dn: the name as it is shown to clients.
+    @ivar ndn: the normalised name, the key backends store it under.
+    @ivar schema: the schema its values are normalised by.
+    """
+
+    __slots__ = ("dn", "ndn", "schema", "_attrs")
+
+    def __init__(
+        self,
+        dn: DN,
+        attributes: Mapping[str, Iterable[bytes]] | Iterable[tuple[str, Iterable[bytes]]],
+        schema: Schema,
+        ndn: DN | None = None,
+    ) -> None:
+        """
+        @param dn: the entry's name.
+        @param attributes: attribute descriptions and their values; repeated
+            descriptions are merged.
+        @param schema: the schema.
+        @param ndn: the normalised name, when the caller already has it.
+        @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined attribute type.
+        @raise ldapd.dn.InvalidDN: if the DN cannot be normalised.
+        """
+        self.dn = dn
+        self.ndn = ndn if ndn is not None else schema.normalizeDN(dn)
+        self.schema = schema
+        self._attrs: dict[str, Attribute] = {}
+        items = attributes.items() if isinstance(attributes, Mapping) else attributes
+        for description, values in items:
+            at, options = parseDescription(schema, description)
+            key = _key(at, options)
+            existing = self._attrs.get(key)
+            values = tuple(values)
+            if existing is not None:
+                values = existing.values + values
+            self._attrs[key] = Attribute(at, options, values)
+
+    @classmethod
+    def _fromAttributes(cls, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> Entry:
+        entry = cls.__new__(cls)
+        entry.dn = dn
+        entry.ndn = ndn
+        entry.schema = schema
+        entry._attrs = attrs
+        return entry
+
+    def __repr__(self) -> str:
+        return f"<Entry {self.dn}>"
+
+    def __iter__(self) -> Iterator[Attribute]:
+        return iter(list(self._attrs.values()))
+
+    def copy(self) -> Entry:
+        """
+        @return: an independent copy (attributes are immutable and shared).
+        """
+        return Entry._fromAttributes(self.dn, self.ndn, self.schema, dict(self._attrs))
+
+    def withDN(self, dn: DN) -> Entry:
+        """
+        @param dn: a new name.
+        @return: the same attributes under C{dn} (for the entries below a
+            renamed one).
+        """
+        return Entry._fromAttributes(dn, self.schema.normalizeDN(dn), self.schema, dict(self._attrs))
+
+    def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
+        """
+        @param types: attribute types to leave out.
+        @return: a copy without the attributes of those types.
+        """
+        attrs = {k: a for k, a in self._attrs.items() if a.type not in types}
+        return Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
+
+    def get(self, description: str) -> tuple[bytes, ...]:
+        """
+        @param description: an attribute description, e.g. C{userPassword}.
+        @return: the values of exactly that description (no subtypes), or C{()}.
+        """
+        name, *options = description.split(";")
+        at = self.schema.attributeType(name)
+        if at is None:
+            return ()
+        attr = self._attrs.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
+        return attr.values if attr is not None else ()
+
+    def attribute(self, at: AttributeType, options: tuple[str, ...] = ()) -> Attribute | None:
+        """
+        @param at: an attribute type.
+        @param options: the options of the description.
+        @return: the attribute of exactly that description, or C{None}.
+        """
+        return self._attrs.get(_key(at, options))
+
+    def matching(self, at: AttributeType, options: tuple[str, ...] = ()) -> list[Attribute]:
+        """
+        The attributes a filter or an attribute list on C{at} refers to: those
+        of C{at} or a subtype, with at least C{options} (RFC 4512 §2.5).
+
+        @param at: the attribute type asked for.
+        @param options: the options asked for.
+        @return: the matching attributes.
+        """
+        types = self.schema.subtypes(at)
+        return [
+            a for a in self._attrs.values()
+            if a.type in types and (not options or set(options) <= set(a.options))
+        ]
+
+    def hasValue(self, at: AttributeType, value: bytes) -> bool:
+        """
+        @param at: an attribute type (without options).
+        @param value: a raw value.
+        @return: whether the entry holds C{value} under C{at} or a subtype,
+            compared with the type's equality rule.
+        @raise InvalidValue: if C{value} is not valid for the rule.
+        """
+        key = self.schema.normalizeValue(at, value)
+        return any(key in a.keys(self.schema) for a in self.matching(at))
+
+    def objectClasses(self) -> set[str]:
+        """
+        @return: the entry's object class values, lower-cased.
+        """
+        return {v.decode("utf-8", "replace").lower() for v in self.get("objectClass")}
+
+    def validate(self) -> None:
+        """
+        Check the rules every stored entry must satisfy: an objectClass, the
+        RDN's values present, values valid for their syntax, no duplicate
+        values, single-valued attributes with one value.
+
+        @raise ldaperrors.LDAPException: the error slapd gives for the first problem.
+        """
+        if not self.get("objectClass"):
+            raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
+        for attr in self._attrs.values():
+            _checkValues(self.schema, attr)
+        for ava in self.dn.rdn if self.dn else ():
+            at = self.schema.attributeType(ava.type)
+            if at is None or not self.hasValue(at, ava.value.encode("utf-8")):
+                raise ldaperrors.LDAPNamingViolation(
+                    f"value of naming attribute '{ava.type}' is not present in entry"
+                )
+
+    def modified(self, modifications: Iterable[Modification]) -> Entry:
+        """
+        Apply the changes of a Modify request (RFC 4511 §4.6), all or nothing.
+
+        @param modifications: the changes, applied in order.
+        @return: a new entry; this one is unchanged.
+        @raise ldaperrors.LDAPException: noSuchAttribute, attributeOrValueExists,
+            invalidAttributeSyntax, constraintViolation, notAllowedOnRDN or
+            objectClassViolation, as slapd gives them.
+        """
+        attrs = dict(self._attrs)
+        for mod in modifications:
+            at, options = parseDescription(self.schema, mod.description)
+            key = _key(at, options)
+            current = attrs.get(key)
+            name = mod.description
+            if mod.operation == "add":
+                if not mod.values:
+                    raise ldaperrors.LDAPProtocolError(f"modify/add: {name}: no values given")
+                existing = current.values if current else ()
+                new = Attribute(at, options, existing + mod.values)
+                _checkValues(self.schema, new, f"modify/add: {name}")
+                attrs[key] = new
+            elif mod.operation == "delete":
+                if current is None:
+                    raise ldaperrors.LDAPNoSuchAttribute(f"modify/delete: {name}: no such attribute")
+                if not mod.values:
+                    del attrs[key]
+                    continue
+                keys = current.keys(self.schema)
+                remove = set()
+                for i, v in enumerate(mod.values):
+                    try:
+                        k = self.schema.normalizeValue(at, v)
+                    except InvalidValue:
+                        k = v
+                    if k not in keys:
+                        raise ldaperrors.LDAPNoSuchAttribute(
+                            f"modify/delete: {name}: value #{i} not found"
+                        )
+                    remove.add(keys[k])
+                kept = tuple(v for v in current.values if v not in remove)
+                if kept:
+                    attrs[key] = Attribute(at, options, kept)
+                else:
+                    del attrs[key]
+            elif mod.operation == "replace":
+                if mod.values:
+                    new = Attribute(at, options, mod.values)
+                    _checkValues(self.schema, new, f"modify/replace: {name}")
+                    attrs[key] = new
+                else:
+                    attrs.pop(key, None)
+            elif mod.operation == "increment":
+                attrs[key] = _incremented(self.schema, current, at, options, mod)
+            else:
+                raise ldaperrors.LDAPProtocolError(f"unknown modify operation {mod.operation!r}")
+        entry = Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
+        if not entry.get("objectClass"):
+            raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
+        for ava in self.dn.rdn if self.dn else ():
+            at = self.schema.attributeType(ava.type)
+            if at is None or not entry.hasValue(at, ava.value.encode("utf-8")):
+                raise ldaperrors.LDAPNotAllowedOnRDN(
+                    f"cannot delete the value of naming attribute '{ava.type}'"
+                )
+        return entry
+
+    def renamed(self, newDN: DN, deleteOldRDN: bool) -> Entry:
+        """
+        The entry under a new name, with the new RDN's values added and, if
+        asked, the old RDN's values removed (RFC 4511 §4.9).
+
+        @param newDN: the new name.
+        @param deleteOldRDN: whether to delete the old RDN's values.
+        @return: a new entry.
+        @raise ldaperrors.LDAPException: for an undefined or invalid RDN attribute,
+            or a single-valued one that would get a second value.
+        """
+        attrs = dict(self._attrs)
+        entry = Entry._fromAttributes(newDN, self.schema.normalizeDN(newDN), self.schema, attrs)
+        if deleteOldRDN:
+            newRDN = set(entry.ndn.rdn)
+            oldNormal = self.ndn.rdn
+            for ava, normal in zip(self.dn.rdn, oldNormal):
+                if normal in newRDN:
+                    continue
+                at, options = parseDescription(self.schema, ava.type)
+                attr = attrs.get(_key(at, options))
+                if attr is None:
+                    continue
+                target = self.schema.normalizeValue(at, ava.value.encode("utf-8"))
+                keys = attr.keys(self.schema)
+                kept = tuple(v for v in attr.values if keys.get(target) != v)
+                if kept:
+                    attrs[_key(at, options)] = Attribute(at, options, kept)
+                else:
+                    del attrs[_key(at, options)]
+        for ava in newDN.rdn:
+            at, options = parseDescription(self.schema, ava.type)
+            value = ava.value.encode("utf-8")
+            try:
+                present = entry.hasValue(at, value)
+            except InvalidValue as e:
+                raise ldaperrors.LDAPInvalidAttributeSyntax(f"{ava.type}: {e}") from None
+            if not present:
+                attr = attrs.get(_key(at, options))
+                new = Attribute(at, options, (attr.values if attr else ()) + (value,))
+                _checkValues(self.schema, new, "modrdn")
+                attrs[_key(at, options)] = new
+        return entry
+
+
+def _key(at: AttributeType, options: tuple[str, ...]) -> str:
+    return ";".join((at.oid,) + options)
+
+
+def _checkValues(schema: Schema, attr: Attribute, context: str = "") -> None:
+    """
+    Check one attribute's values for syntax, duplicates and SINGLE-VALUE.
+    """
+    prefix = f"{context}: " if context else ""
+    name = attr.description
+    at = attr.type
+    seen = set()
+    for i, v in enumerate(attr.values):
+        if not v and at.syntax in (_DIRECTORY_STRING, _IA5_STRING):
+            raise ldaperrors.LDAPInvalidAttributeSyntax(
+                f"{prefix}{name}: value #{i} invalid per syntax"
+            )
+        try:
+            key = schema.normalizeValue(at, v)
+        except InvalidValue:
+            raise ldaperrors.LDAPInvalidAttributeSyntax(
+                f"{prefix}{name}: value #{i} invalid per syntax"
+            ) from None
+        if key in seen:
+            raise ldaperrors.LDAPAttributeOrValueExists(
+                f"{prefix}{name}: value #{i} provided more than once"
+                if not context.startswith("modify/add")
+                else f"{prefix}{name}: value #{i} already exists"
+            )
+        seen.add(key)
+    if at.singleValue and len(attr.values) > 1:
+        raise ldaperrors.LDAPConstraintViolation(
+            f"{prefix}{name}: multiple values provided for single-valued attribute"
+        )
+
+
+def _incremented(
+    schema: Schema,
+    current: Attribute | None,
+    at: AttributeType,
+    options: tuple[str, ...],
+    mod: Modification,
+) -> Attribute:
+    """
+    Apply a Modify-Increment (RFC 4525) to one attribute.
+    """
+    name = mod.description
+    if current is None:
+        raise ldaperrors.LDAPNoSuchAttribute(f"modify/increment: {name}: no such attribute")
+    if at.equality is None or at.equality.name != "integerMatch":
+        raise ldaperrors.LDAPConstraintViolation(
+            f"modify/increment: {name}: increment not supported for value syntax"
+        )
+    if len(mod.values) != 1:
+        raise ldaperrors.LDAPProtocolError(f"modify/increment: {name}: exactly one value needed")
+    try:
+        delta = schema.normalizeValue(at, mod.values[0])
+        values = [schema.normalizeValue(at, v) + delta for v in current.values]
+    except InvalidValue:
+        raise ldaperrors.LDAPInvalidAttributeSyntax(
+            f"modify/increment: {name}: invalid syntax"
+        ) from None
+    return Attribute(at, options, (str(v).encode() for v in values))
+

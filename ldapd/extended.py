@@ -1,0 +1,114 @@
+"""
+Extended operations: the table of those ldapd implements, by request OID.
+
+A handler takes the L{ldapd.directory.Directory} and the L{Operation} and
+returns (or fires a Deferred with) an L{ExtendedOutcome}. A request with an
+OID not in the table gets protocolError, as RFC 4511 §4.12 asks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
+
+from ldaptor.protocols import pureber
+from ldaptor.protocols.ldap import ldaperrors
+
+from ldapd import passwords
+from ldapd._codec import decodeSequence, encodeSequence, octetString
+from ldapd.dn import DN, InvalidDN
+from ldapd.entry import Modification
+from ldapd.operation import Operation
+
+if TYPE_CHECKING:
+    from ldapd.directory import Directory
+
+__all__ = ["ExtendedOutcome", "HANDLERS", "PASSWORD_MODIFY", "WHO_AM_I"]
+
+WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
+PASSWORD_MODIFY = "1.3.6.1.4.1.4203.1.11.1"
+
+
+@dataclass(frozen=True)
+class ExtendedOutcome:
+    """
+    The successful result of an extended operation.
+
+    @ivar name: the responseName, or C{None}.
+    @ivar value: the response value, or C{None}.
+    """
+
+    name: bytes | None = None
+    value: bytes | None = None
+
+
+async def whoAmI(directory: Directory, op: Operation) -> ExtendedOutcome:
+    """
+    "Who am I?" (RFC 4532): the connection's authorization identity.
+    """
+    if op.request.requestValue is not None:
+        raise ldaperrors.LDAPProtocolError("WhoAmI takes no request value")
+    return ExtendedOutcome(value=op.identity.authzId.encode("utf-8"))
+
+
+def _parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
+    if value is None:
+        return None, None, None
+    try:
+        parts = decodeSequence(value)
+    except ValueError as e:
+        raise ldaperrors.LDAPProtocolError(f"password modify: {e}") from None
+    fields: dict[int, bytes] = {}
+    for part in parts:
+        tag = part.tag & 0x1F if isinstance(part, pureber.BEROctetString) else -1
+        if tag not in (0, 1, 2) or part.tag & 0xC0 != 0x80 or tag in fields:
+            raise ldaperrors.LDAPProtocolError("password modify: malformed request value")
+        fields[tag] = part.value
+    return fields.get(0), fields.get(1), fields.get(2)
+
+
+async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome:
+    """
+    The Password Modify extended operation (RFC 3062): change a user's
+    password, verifying the old one when given, generating a new one when
+    none is given. The change is an ordinary Modify of C{userPassword} by the
+    requester, so access control applies to it.
+    """
+    userIdentity, oldPassword, newPassword = _parsePasswordModify(op.request.requestValue)
+    if userIdentity is not None:
+        text = userIdentity.decode("utf-8", "replace")
+        if text.startswith("dn:"):
+            text = text[3:]
+        try:
+            ndn = directory.schema.normalizeDN(DN.parse(text))
+        except InvalidDN:
+            raise ldaperrors.LDAPInvalidDNSyntax("password modify: invalid user identity") from None
+    elif op.identity.ndn is not None and not op.identity.isRoot:
+        ndn = op.identity.ndn
+    else:
+        raise ldaperrors.LDAPUnwillingToPerform("only authenticated users may change passwords")
+    backend = directory.backendFor(ndn)
+    entry = await directory.get(op, ndn)
+    if oldPassword is not None:
+        try:
+            await backend.authenticate(op, ndn, oldPassword)
+        except ldaperrors.LDAPInvalidCredentials:
+            raise ldaperrors.LDAPUnwillingToPerform("unwilling to verify old password") from None
+    generated = None
+    if newPassword is None:
+        generated = newPassword = passwords.generatePassword()
+    try:
+        stored = passwords.hashPassword(newPassword, directory.passwordHash)
+    except ValueError as e:
+        raise ldaperrors.LDAPConstraintViolation(f"password modify: {e}") from None
+    await directory.modify(op, entry.ndn, [Modification("replace", "userPassword", (stored,))])
+    if generated is None:
+        return ExtendedOutcome()
+    return ExtendedOutcome(value=encodeSequence([octetString(generated, 0x80)]))
+
+
+#: The extended operations ldapd implements, by request OID.
+HANDLERS: dict[str, Callable[[Any, Operation], Awaitable[ExtendedOutcome]]] = {
+    WHO_AM_I: whoAmI,
+    PASSWORD_MODIFY: passwordModify,
+}

@@ -1,0 +1,490 @@
+"""
+Search filters (RFC 4511 §4.5.1.7): compiled once per request from ldaptor's
+decoded filter, then evaluated against entries with three-valued logic.
+
+Evaluation returns C{True}, C{False} or C{None} for Undefined; an entry is
+returned only when the whole filter is C{True}. Backends read the compiled
+nodes (L{Equality}, L{Present}, L{Substrings}, L{And}, L{Or}) to plan index
+lookups, and always confirm candidates with L{Filter.match}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ldaptor.protocols import pureldap
+from ldaptor.protocols.ldap import ldaperrors
+
+from ldapd.entry import Entry, parseDescription
+from ldapd.schema import RULES, AttributeType, InvalidValue, MatchingRule, Schema
+from ldapd.schema.matching import soundex
+
+__all__ = [
+    "And",
+    "Approx",
+    "Equality",
+    "Extensible",
+    "Filter",
+    "GreaterOrEqual",
+    "LessOrEqual",
+    "MAX_DEPTH",
+    "Not",
+    "Or",
+    "Present",
+    "Substrings",
+    "Undefined",
+    "compileFilter",
+    "withoutAssertionsOn",
+]
+
+#: The deepest nesting of and/or/not a filter may have.
+MAX_DEPTH = 64
+
+
+class Filter:
+    """
+    A compiled filter node.
+    """
+
+    def match(self, entry: Entry) -> bool | None:
+        """
+        Evaluate the filter.
+
+        @param entry: the entry.
+        @return: C{True}, C{False}, or C{None} for Undefined.
+        """
+        raise NotImplementedError
+
+
+class And(Filter):
+    """
+    C{(&...)}: true when every part is; the empty And is absolute true (RFC 4526).
+    """
+
+    def __init__(self, parts: list[Filter]) -> None:
+        self.parts = parts
+
+    def match(self, entry: Entry) -> bool | None:
+        result: bool | None = True
+        for part in self.parts:
+            r = part.match(entry)
+            if r is False:
+                return False
+            if r is None:
+                result = None
+        return result
+
+
+class Or(Filter):
+    """
+    C{(|...)}: true when any part is; the empty Or is absolute false.
+    """
+
+    def __init__(self, parts: list[Filter]) -> None:
+        self.parts = parts
+
+    def match(self, entry: Entry) -> bool | None:
+        result: bool | None = False
+        for part in self.parts:
+            r = part.match(entry)
+            if r is True:
+                return True
+            if r is None:
+                result = None
+        return result
+
+
+class Not(Filter):
+    """
+    C{(!...)}: Undefined stays Undefined.
+    """
+
+    def __init__(self, part: Filter) -> None:
+        self.part = part
+
+    def match(self, entry: Entry) -> bool | None:
+        r = self.part.match(entry)
+        return None if r is None else not r
+
+
+class Undefined(Filter):
+    """
+    An assertion that is Undefined for every entry: an undefined attribute
+    type, a value invalid for the rule, or a rule the type does not have.
+    """
+
+    def match(self, entry: Entry) -> bool | None:
+        return None
+
+
+class _Assertion(Filter):
+    """
+    An assertion on one attribute description.
+
+    @ivar type: the attribute type.
+    @ivar options: the description's options.
+    """
+
+    def __init__(self, at: AttributeType, options: tuple[str, ...]) -> None:
+        self.type = at
+        self.options = options
+
+
+class Present(_Assertion):
+    """
+    C{(attr=*)}.
+    """
+
+    def match(self, entry: Entry) -> bool | None:
+        return bool(entry.matching(self.type, self.options))
+
+
+class Equality(_Assertion):
+    """
+    C{(attr=value)} with the type's equality rule.
+
+    @ivar key: the normalised assertion value.
+    """
+
+    def __init__(self, at: AttributeType, options: tuple[str, ...], key: Any) -> None:
+        super().__init__(at, options)
+        self.key = key
+
+    def match(self, entry: Entry) -> bool | None:
+        schema = entry.schema
+        for attr in entry.matching(self.type, self.options):
+            if self.key in attr.keys(schema):
+                return True
+        return False
+
+
+class _Ordering(_Assertion):
+    def __init__(self, at: AttributeType, options: tuple[str, ...], rule: MatchingRule, key: Any):
+        super().__init__(at, options)
+        self.rule = rule
+        self.key = key
+
+    def compare(self, value: Any) -> bool:
+        raise NotImplementedError
+
+    def match(self, entry: Entry) -> bool | None:
+        schema = entry.schema
+        result: bool | None = False
+        for attr in entry.matching(self.type, self.options):
+            for v in attr.values:
+                try:
+                    if self.compare(schema.applyRule(self.rule, v)):
+                        return True
+                except (InvalidValue, TypeError):
+                    result = None
+        return result
+
+
+class GreaterOrEqual(_Ordering):
+    """
+    C{(attr>=value)} with the type's ordering rule.
+    """
+
+    def compare(self, value: Any) -> bool:
+        return value >= self.key
+
+
+class LessOrEqual(_Ordering):
+    """
+    C{(attr<=value)} with the type's ordering rule.
+    """
+
+    def compare(self, value: Any) -> bool:
+        return value <= self.key
+
+
+class Substrings(_Assertion):
+    """
+    C{(attr=initial*any*final)} with the type's substrings rule.
+
+    @ivar initial: the normalised initial piece, or C{None}.
+    @ivar any: the normalised middle pieces.
+    @ivar final: the normalised final piece, or C{None}.
+    """
+
+    def __init__(
+        self,
+        at: AttributeType,
+        options: tuple[str, ...],
+        rule: MatchingRule,
+        initial: str | None,
+        any: list[str],
+        final: str | None,
+    ) -> None:
+        super().__init__(at, options)
+        self.rule = rule
+        self.initial = initial
+        self.any = any
+        self.final = final
+
+    def matchesText(self, text: Any) -> bool:
+        """
+        @param text: a value normalised by the substrings rule.
+        @return: whether the pieces occur in it in order.
+        """
+        pos = 0
+        end = len(text)
+        if self.initial is not None:
+            if not text.startswith(self.initial):
+                return False
+            pos = len(self.initial)
+        if self.final is not None:
+            if not text.endswith(self.final) or end - len(self.final) < pos:
+                return False
+            end -= len(self.final)
+        for piece in self.any:
+            found = text.find(piece, pos, end)
+            if found < 0:
+                return False
+            pos = found + len(piece)
+        return True
+
+    def match(self, entry: Entry) -> bool | None:
+        schema = entry.schema
+        result: bool | None = False
+        for attr in entry.matching(self.type, self.options):
+            for v in attr.values:
+                try:
+                    if self.matchesText(schema.applyRule(self.rule, v)):
+                        return True
+                except InvalidValue:
+                    result = None
+        return result
+
+
+class Approx(_Assertion):
+    """
+    C{(attr~=value)}: every word of the assertion sounds like a word of the
+    value (Soundex, as slapd's default approximate matching).
+    """
+
+    def __init__(self, at: AttributeType, options: tuple[str, ...], words: list[str]) -> None:
+        super().__init__(at, options)
+        self.words = words
+
+    def match(self, entry: Entry) -> bool | None:
+        schema = entry.schema
+        for attr in entry.matching(self.type, self.options):
+            for v in attr.values:
+                try:
+                    key = schema.normalizeValue(attr.type, v)
+                except InvalidValue:
+                    continue
+                if _approxWords(key) >= set(self.words) if self.words else False:
+                    return True
+        return False
+
+
+def _approxWords(key: Any) -> set[str]:
+    if isinstance(key, str):
+        return {soundex(w) for w in key.split()}
+    return {repr(key)}
+
+
+#: Extensible-match rules beyond the schema's own (Active Directory's bit rules, which slapd implements).
+_BIT_AND = "1.2.840.113556.1.4.803"
+_BIT_OR = "1.2.840.113556.1.4.804"
+
+
+class Extensible(Filter):
+    """
+    C{(attr:dn:rule:=value)} (RFC 4511 §4.5.1.7.7).
+
+    @ivar type: the attribute type, or C{None} to test every attribute the
+        rule applies to.
+    @ivar rule: the matching rule, or a bit rule OID.
+    @ivar dnAttributes: whether the entry's DN components are tested too.
+    """
+
+    def __init__(
+        self,
+        at: AttributeType | None,
+        rule: MatchingRule | str,
+        value: bytes,
+        dnAttributes: bool,
+        schema: Schema,
+    ) -> None:
+        self.type = at
+        self.rule = rule
+        self.dnAttributes = dnAttributes
+        self.value = value
+        self.key: Any = None
+        if isinstance(rule, MatchingRule):
+            self.key = schema.applyRule(rule, value)
+        else:
+            try:
+                self.key = int(value)
+            except ValueError:
+                raise InvalidValue("bit rules take an integer") from None
+
+    def _test(self, schema: Schema, raw: bytes) -> bool | None:
+        rule = self.rule
+        try:
+            if isinstance(rule, str):
+                v = int(raw)
+                return (v & self.key) == self.key if rule == _BIT_AND else bool(v & self.key)
+            key = schema.applyRule(rule, raw)
+        except (InvalidValue, ValueError):
+            return None
+        if rule.kind == "ordering":
+            return key < self.key
+        return key == self.key
+
+    def match(self, entry: Entry) -> bool | None:
+        schema = entry.schema
+        result: bool | None = False
+        attrs = entry.matching(self.type) if self.type is not None else list(entry)
+        for attr in attrs:
+            for v in attr.values:
+                r = self._test(schema, v)
+                if r:
+                    return True
+                if r is None and self.type is not None:
+                    result = None
+        if self.dnAttributes:
+            for rdn in entry.dn:
+                for ava in rdn:
+                    at = schema.attributeType(ava.type)
+                    if self.type is not None and (at is None or at not in schema.subtypes(self.type)):
+                        continue
+                    if self._test(schema, ava.value.encode("utf-8")):
+                        return True
+        return result
+
+
+def compileFilter(f: Any, schema: Schema, depth: int = 0) -> Filter:
+    """
+    Compile one of ldaptor's decoded filters.
+
+    @param f: an C{LDAPFilter_*} instance.
+    @param schema: the schema for attribute types and matching rules.
+    @param depth: the nesting depth of C{f}.
+    @return: the compiled filter.
+    @raise ldaperrors.LDAPProtocolError: for a filter nested too deeply or a
+        malformed component.
+    """
+    if depth > MAX_DEPTH:
+        raise ldaperrors.LDAPProtocolError(f"filter nested deeper than {MAX_DEPTH} levels")
+    if isinstance(f, pureldap.LDAPFilter_and):
+        return And([compileFilter(p, schema, depth + 1) for p in f])
+    if isinstance(f, pureldap.LDAPFilter_or):
+        return Or([compileFilter(p, schema, depth + 1) for p in f])
+    if isinstance(f, pureldap.LDAPFilter_not):
+        return Not(compileFilter(f.value, schema, depth + 1))
+    try:
+        return _compileAssertion(f, schema)
+    except (ldaperrors.LDAPUndefinedAttributeType, InvalidValue):
+        return Undefined()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _compileAssertion(f: Any, schema: Schema) -> Filter:
+    if isinstance(f, pureldap.LDAPFilter_present):
+        at, options = parseDescription(schema, _text(f.value))
+        return Present(at, options)
+    if isinstance(f, pureldap.LDAPFilter_substrings):
+        at, options = parseDescription(schema, _text(f.type))
+        if at.substr is None:
+            return Undefined()
+        initial = final = None
+        middle = []
+        for piece in f.substrings:
+            value = schema.applyRule(at.substr, _bytes(piece.value))
+            if isinstance(piece, pureldap.LDAPFilter_substrings_initial):
+                if initial is not None or middle or final is not None:
+                    raise ldaperrors.LDAPProtocolError("misplaced initial substring")
+                initial = value
+            elif isinstance(piece, pureldap.LDAPFilter_substrings_final):
+                if final is not None:
+                    raise ldaperrors.LDAPProtocolError("more than one final substring")
+                final = value
+            else:
+                if final is not None:
+                    raise ldaperrors.LDAPProtocolError("substring after the final one")
+                middle.append(value)
+        return Substrings(at, options, at.substr, initial, middle, final)
+    if isinstance(f, pureldap.LDAPFilter_extensibleMatch):
+        return _compileExtensible(f, schema)
+    if isinstance(
+        f,
+        (
+            pureldap.LDAPFilter_equalityMatch,
+            pureldap.LDAPFilter_greaterOrEqual,
+            pureldap.LDAPFilter_lessOrEqual,
+            pureldap.LDAPFilter_approxMatch,
+        ),
+    ):
+        at, options = parseDescription(schema, _text(f.attributeDesc.value))
+        value = _bytes(f.assertionValue.value)
+        if isinstance(f, pureldap.LDAPFilter_equalityMatch):
+            if at.equality is None:
+                return Undefined()
+            return Equality(at, options, schema.normalizeValue(at, value))
+        if isinstance(f, pureldap.LDAPFilter_approxMatch):
+            if at.equality is None:
+                return Undefined()
+            return Approx(at, options, sorted(_approxWords(schema.normalizeValue(at, value))))
+        if at.ordering is None:
+            return Undefined()
+        key = schema.applyRule(at.ordering, value)
+        cls = GreaterOrEqual if isinstance(f, pureldap.LDAPFilter_greaterOrEqual) else LessOrEqual
+        return cls(at, options, at.ordering, key)
+    raise ldaperrors.LDAPProtocolError(f"unknown filter type {type(f).__name__}")
+
+
+def _compileExtensible(f: Any, schema: Schema) -> Filter:
+    at = None
+    if f.type is not None:
+        at, _ = parseDescription(schema, _text(f.type.value))
+    rule: MatchingRule | str
+    if f.matchingRule is not None:
+        name = _text(f.matchingRule.value)
+        if name in (_BIT_AND, _BIT_OR):
+            rule = name
+        else:
+            found = RULES.get(name.lower())
+            if found is None:
+                return Undefined()
+            rule = found
+    elif at is not None and at.equality is not None:
+        rule = at.equality
+    else:
+        raise ldaperrors.LDAPProtocolError("extensible match needs a type or a matching rule")
+    dnAttributes = bool(f.dnAttributes and f.dnAttributes.value)
+    return Extensible(at, rule, _bytes(f.matchValue.value), dnAttributes, schema)
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+
+def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
+    """
+    The filter with every assertion on one of C{types} made Undefined: what a
+    client may not read, it may not test either.
+
+    @param f: a compiled filter.
+    @param types: the attribute types to hide.
+    @return: a filter (C{f} itself if nothing changed).
+    """
+    if isinstance(f, (And, Or)):
+        parts = [withoutAssertionsOn(p, types) for p in f.parts]
+        return f if all(a is b for a, b in zip(parts, f.parts)) else type(f)(parts)
+    if isinstance(f, Not):
+        part = withoutAssertionsOn(f.part, types)
+        return f if part is f.part else Not(part)
+    if isinstance(f, (_Assertion, Extensible)):
+        if f.type is None or f.type in types:
+            return Undefined()
+    return f

@@ -1,0 +1,196 @@
+"""
+The interfaces that backends and operation plugins implement.
+
+Every backend method returns a L{Deferred}. Writes are transactions: the backend
+calls the chain's C{check} hooks before it changes anything and its C{txn}
+hooks after, before it commits; an exception from either (or from the backend)
+rolls the whole write back. Hooks see the transaction as an L{ITransaction}.
+"""
+
+from __future__ import annotations
+
+from zope.interface import Attribute, Interface
+
+__all__ = ["IBackend", "IOperationPlugin", "ITransaction", "ITransactionHooks"]
+
+
+class ITransaction(Interface):
+    """
+    One write transaction, as a backend offers it to C{check_*} and C{txn_*}
+    hooks. Its methods are synchronous: hooks run inside the transaction (in
+    the backend's thread, for backends that use one). Everything done through
+    it commits or rolls back with the write.
+    """
+
+    def get(ndn):
+        """
+        Read an entry as the transaction sees it.
+
+        @param ndn: the normalised DN.
+        @type ndn: L{ldapd.dn.DN}
+        @return: the entry, or C{None}.
+        @rtype: L{ldapd.entry.Entry} or C{None}
+        """
+
+    def put(entry):
+        """
+        Add an entry, or replace the entry of the same normalised DN.
+
+        @param entry: the entry; its parent must exist.
+        @type entry: L{ldapd.entry.Entry}
+        """
+
+    def remove(ndn):
+        """
+        Delete a leaf entry.
+
+        @param ndn: the normalised DN.
+        @type ndn: L{ldapd.dn.DN}
+        """
+
+
+class ITransactionHooks(Interface):
+    """
+    What a backend calls inside a write transaction: the plugin chain's
+    C{check_<op>} and C{txn_<op>} hooks. A backend never sees plugins themselves.
+    """
+
+    def check(operation, op, txn, *args):
+        """
+        Run the C{check_<operation>} hooks, before the write.
+
+        @param operation: C{"add"}, C{"delete"}, C{"modify"} or C{"rename"}.
+        @param op: the L{ldapd.operation.Operation}.
+        @param txn: the L{ITransaction}.
+        @param args: the operation's entries: C{(entry,)} for add and delete,
+            C{(old, new)} for modify and rename.
+        @raise ldaptor.protocols.ldap.ldaperrors.LDAPException: to refuse the write.
+        """
+
+    def txn(operation, op, txn, *args):
+        """
+        Run the C{txn_<operation>} hooks, after the write and before commit.
+        Arguments as for L{check}.
+        """
+
+
+class IBackend(Interface):
+    """
+    Where the entries of one naming context live.
+
+    A backend stores and finds entries; it knows nothing of access control or
+    policy. DNs it receives are normalised (L{ldapd.schema.Schema.normalizeDN}).
+    """
+
+    suffix = Attribute("The normalised DN of the naming context (L{ldapd.dn.DN}).")
+
+    def open():
+        """
+        Make the backend ready (connect, create tables, load seed data).
+
+        @return: a Deferred that fires when it is ready.
+        """
+
+    def close():
+        """
+        Release what the backend holds.
+
+        @return: a Deferred that fires when it is closed.
+        """
+
+    def get(op, ndn):
+        """
+        Read one entry.
+
+        @param op: the L{ldapd.operation.Operation}.
+        @param ndn: the normalised DN.
+        @return: a Deferred that fires with the L{ldapd.entry.Entry}, or fails
+            with L{ldapd.results.NoSuchObject} carrying the matched DN.
+        """
+
+    def search(op, emit):
+        """
+        Find the entries of C{op.search} (base, scope, filter) and pass each to
+        C{emit}, one by one, in a stable order (parents before children).
+
+        The backend calls C{op.check()} as it goes (for abandon and the time
+        limit) and awaits C{op.cooperate()} every few hundred entries.
+        C{emit} may raise (size limit exceeded, abandon); the backend lets the
+        exception propagate, and stops. It may return a Deferred: the backend
+        waits for it before the next entry (paged results suspend a search
+        that way, between pages).
+
+        @param op: the L{ldapd.operation.Operation}.
+        @param emit: called with each matching L{ldapd.entry.Entry}.
+        @return: a Deferred that fires when the search is complete, or fails
+            with L{ldapd.results.NoSuchObject} if the base does not exist.
+        """
+
+    def authenticate(op, ndn, password):
+        """
+        Check a simple bind's password against the entry's userPassword.
+
+        @param op: the bind L{ldapd.operation.Operation}.
+        @param ndn: the normalised DN.
+        @param password: the password given.
+        @type password: L{bytes}
+        @return: a Deferred that fires with the entry, or fails with
+            C{LDAPInvalidCredentials} (also when the entry does not exist).
+        """
+
+    def add(op, entry, hooks):
+        """
+        Add an entry in one transaction.
+
+        @param entry: the complete entry, operational attributes included.
+        @param hooks: the L{ITransactionHooks}.
+        @return: a Deferred; fails with entryAlreadyExists, or noSuchObject
+            (with the matched DN) when the parent does not exist.
+        """
+
+    def delete(op, ndn, hooks):
+        """
+        Delete a leaf entry in one transaction.
+
+        @return: a Deferred; fails with noSuchObject or notAllowedOnNonLeaf.
+        """
+
+    def modify(op, ndn, modifications, hooks):
+        """
+        Apply a Modify request in one transaction, with
+        L{ldapd.entry.Entry.modified}.
+
+        @param modifications: the L{ldapd.entry.Modification}s.
+        @return: a Deferred that fires with the new entry.
+        """
+
+    def rename(op, ndn, newDN, deleteOldRDN, hooks):
+        """
+        Rename or move an entry and its whole subtree in one transaction.
+
+        @param newDN: the new (non-normalised) DN.
+        @param deleteOldRDN: whether to remove the old RDN's values.
+        @return: a Deferred that fires with the renamed entry; fails with
+            noSuchObject (entry or new superior missing) or entryAlreadyExists.
+        """
+
+
+class IOperationPlugin(Interface):
+    """
+    Policy around operations. Every hook is optional; the chain finds them once
+    by name prefix and runs plugins in configuration order:
+
+      - C{pre_<op>(op, ...)}: before the backend; may raise an LDAP error to
+        refuse, or return a replacement for its first argument after C{op}
+        (an entry for add, the modifications for modify). May return a Deferred.
+      - C{check_<op>(op, txn, ...)} and C{txn_<op>(op, txn, ...)}: synchronous,
+        inside the write's transaction (see L{ITransactionHooks}).
+      - C{post_<op>(op, resultCode)}: after the outcome; cannot change it.
+      - C{filter_entry(op, entry)}: each search result; returns the entry to
+        send (possibly with fewer attributes) or C{None} to withhold it.
+
+    C{<op>} is one of C{bind}, C{search}, C{compare}, C{add}, C{delete},
+    C{modify}, C{rename}, C{extended}.
+    """
+
+    name = Attribute("The name the plugin is registered under.")

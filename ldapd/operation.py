@@ -1,0 +1,237 @@
+"""
+The context of a request: the L{Connection} it arrived on and the L{Operation}
+itself, which is what the Directory, backends and plugins see.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import Any, Callable
+
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.internet import defer, task
+from twisted.internet.interfaces import IReactorTime
+
+from ldapd.dn import DN
+
+__all__ = [
+    "ANONYMOUS",
+    "Abandoned",
+    "Connection",
+    "Identity",
+    "Operation",
+    "Scope",
+    "SearchParameters",
+]
+
+
+class Abandoned(Exception):
+    """
+    The operation was abandoned (or its connection closed); no response is sent.
+    """
+
+
+@dataclass(frozen=True)
+class Identity:
+    """
+    Who is asking: the authorization identity of a connection.
+
+    @ivar dn: the bound DN, or C{None} for anonymous.
+    @ivar ndn: the normalised bound DN, or C{None}.
+    @ivar isRoot: whether this is a database's root DN, to which no limits
+        or access rules apply.
+    """
+
+    dn: DN | None = None
+    ndn: DN | None = None
+    isRoot: bool = False
+
+    @property
+    def anonymous(self) -> bool:
+        """
+        Whether this is the anonymous identity.
+        """
+        return self.dn is None
+
+    @property
+    def authzId(self) -> str:
+        """
+        The authorization identity as WhoAmI reports it (RFC 4532): C{dn:...} or empty.
+        """
+        return "" if self.dn is None else f"dn:{self.dn}"
+
+
+#: The identity of a connection that has not bound (or bound anonymously).
+ANONYMOUS = Identity()
+
+_connectionIds = itertools.count(1)
+
+
+class Connection:
+    """
+    The state of one client connection that operations may read.
+
+    @ivar id: a number unique in this process, for logs.
+    @ivar peer: the client's address, as text.
+    @ivar identity: the current authorization identity.
+    @ivar secure: whether the connection is protected by TLS.
+    @ivar clock: the reactor's clock.
+    """
+
+    def __init__(self, peer: str, clock: IReactorTime, secure: bool = False) -> None:
+        self.id = next(_connectionIds)
+        self.peer = peer
+        self.clock = clock
+        self.secure = secure
+        self.identity: Identity = ANONYMOUS
+        self.pagedSearches: dict[bytes, Any] = {}
+        self._paused = False
+        self._waiting: list[defer.Deferred[None]] = []
+
+    def pause(self) -> None:
+        """
+        The transport's buffer is full: operations that call
+        L{Operation.cooperate} wait until L{resume}.
+        """
+        self._paused = True
+
+    def resume(self) -> None:
+        """
+        The transport can take more data.
+        """
+        self._paused = False
+        waiting, self._waiting = self._waiting, []
+        for d in waiting:
+            d.callback(None)
+
+    def whenWritable(self) -> defer.Deferred[None]:
+        """
+        @return: a Deferred that fires when the transport can take more data.
+        """
+        if not self._paused:
+            return defer.succeed(None)
+        d: defer.Deferred[None] = defer.Deferred()
+        self._waiting.append(d)
+        return d
+
+
+class Scope(IntEnum):
+    """
+    The scope of a search (RFC 4511 §4.5.1.2).
+    """
+
+    BASE = 0
+    ONE = 1
+    SUB = 2
+
+
+@dataclass
+class SearchParameters:
+    """
+    A decoded search request, as backends need it.
+
+    @ivar base: the normalised base DN.
+    @ivar filter: the compiled filter (an L{ldapd.filters.Filter}).
+    """
+
+    base: DN
+    scope: Scope
+    filter: Any
+    attributes: list[str] = field(default_factory=list)
+    typesOnly: bool = False
+
+
+class Operation:
+    """
+    One request being processed.
+
+    @ivar connection: the connection it arrived on.
+    @ivar messageId: the request's message id.
+    @ivar request: the decoded ldaptor request PDU.
+    @ivar rawControls: the request's controls as decoded by ldaptor,
+        C{(oid, criticality, value)}.
+    @ivar controls: the controls the Directory decoded and will honour, by
+        OID (values are the control objects of L{ldapd.controls}).
+    @ivar identity: the connection's identity when the request arrived.
+    @ivar sizeLimit: the number of entries a search may return; 0 is no limit.
+    @ivar deadline: the clock time by which the operation must end, or C{None}.
+    @ivar search: the search parameters, for searches.
+    @ivar internal: whether the server itself issued this operation (plugins'
+        own reads and writes), to which access rules do not apply.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        messageId: int,
+        request: Any,
+        rawControls: list[tuple[Any, Any, Any]] | None = None,
+        internal: bool = False,
+    ) -> None:
+        self.connection = connection
+        self.messageId = messageId
+        self.request = request
+        self.rawControls = rawControls or []
+        self.controls: dict[str, Any] = {}
+        self.identity = connection.identity
+        self.internal = internal
+        self.sizeLimit = 0
+        self.deadline: float | None = None
+        self.search: SearchParameters | None = None
+        self.abandoned = False
+        self.timedOut = False
+        self._onAbandon: list[Callable[[], None]] = []
+
+    @property
+    def clock(self) -> IReactorTime:
+        """
+        The reactor's clock.
+        """
+        return self.connection.clock
+
+    def abandon(self) -> None:
+        """
+        Mark the operation abandoned and run what was registered with
+        L{onAbandon}.
+        """
+        if self.abandoned:
+            return
+        self.abandoned = True
+        callbacks, self._onAbandon = self._onAbandon, []
+        for cb in callbacks:
+            cb()
+
+    def onAbandon(self, callback: Callable[[], None]) -> None:
+        """
+        @param callback: called once if the operation is abandoned.
+        """
+        if self.abandoned:
+            callback()
+        else:
+            self._onAbandon.append(callback)
+
+    def check(self) -> None:
+        """
+        Raise if the operation must stop: backends call this while they work.
+
+        @raise Abandoned: if it was abandoned.
+        @raise ldaperrors.LDAPTimeLimitExceeded: if its deadline has passed.
+        """
+        if self.abandoned:
+            raise Abandoned()
+        if self.timedOut or (self.deadline is not None and self.clock.seconds() >= self.deadline):
+            self.timedOut = True
+            raise ldaperrors.LDAPTimeLimitExceeded("time limit exceeded")
+
+    def cooperate(self) -> defer.Deferred[None]:
+        """
+        Let the reactor serve others, and wait while the client is not reading.
+        Long-running backend loops await this every few hundred entries.
+
+        @return: a Deferred that fires when the operation may go on.
+        """
+        d = task.deferLater(self.clock, 0, lambda: None)
+        d.addCallback(lambda _: self.connection.whenWritable())
+        return d

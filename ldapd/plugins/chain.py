@@ -1,0 +1,114 @@
+"""
+The plugin chain: runs the operation plugins' optional hooks in order.
+
+Hooks are found once, when the chain is built, by name prefix (as aiosmtpd
+collects C{handle_*} methods), so running a chain costs nothing for hooks no
+plugin has.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from twisted.internet import defer
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ldapd.entry import Entry
+from ldapd.interfaces import ITransaction, ITransactionHooks
+from ldapd.operation import Operation
+
+__all__ = ["PluginChain"]
+
+_PREFIXES = ("pre_", "check_", "txn_", "post_")
+
+
+@implementer(ITransactionHooks)
+class PluginChain:
+    """
+    The ordered operation plugins of a directory.
+
+    @ivar plugins: the plugins, in configuration order.
+    """
+
+    _log = Logger()
+
+    def __init__(self, plugins: Sequence[Any] = ()) -> None:
+        """
+        @param plugins: L{ldapd.interfaces.IOperationPlugin} providers, in order.
+        """
+        self.plugins = list(plugins)
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
+        for plugin in self.plugins:
+            for name in dir(plugin):
+                if name.startswith(_PREFIXES) or name == "filter_entry":
+                    hook = getattr(plugin, name)
+                    if callable(hook):
+                        self._hooks.setdefault(name, []).append(hook)
+
+    def has(self, hook: str) -> bool:
+        """
+        @param hook: a hook name, e.g. C{"filter_entry"}.
+        @return: whether any plugin has it.
+        """
+        return hook in self._hooks
+
+    @defer.inlineCallbacks
+    def pre(self, operation: str, op: Operation, subject: Any, *args: Any) -> Any:
+        """
+        Run the C{pre_<operation>} hooks; each may refuse by raising an LDAP
+        error, or return a replacement for C{subject}.
+
+        @param operation: the operation name, e.g. C{"add"}.
+        @param op: the operation.
+        @param subject: the first argument (the entry of an add, the
+            modifications of a modify, the DN otherwise).
+        @param args: further arguments.
+        @return: a Deferred firing with C{subject} as the hooks left it.
+        """
+        for hook in self._hooks.get("pre_" + operation, ()):
+            replaced = yield defer.maybeDeferred(hook, op, subject, *args)
+            if replaced is not None:
+                subject = replaced
+        return subject
+
+    def _runSync(self, prefix: str, operation: str, op: Operation, txn: ITransaction, args: Any):
+        for hook in self._hooks.get(prefix + operation, ()):
+            hook(op, txn, *args)
+
+    def check(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
+        """
+        Run the C{check_<operation>} hooks inside a write's transaction.
+        """
+        self._runSync("check_", operation, op, txn, args)
+
+    def txn(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
+        """
+        Run the C{txn_<operation>} hooks inside a write's transaction.
+        """
+        self._runSync("txn_", operation, op, txn, args)
+
+    def post(self, operation: str, op: Operation, resultCode: int) -> None:
+        """
+        Run the C{post_<operation>} hooks. Their failures are logged: the
+        outcome has been decided already.
+
+        @param resultCode: the operation's result code.
+        """
+        for hook in self._hooks.get("post_" + operation, ()):
+            d = defer.maybeDeferred(hook, op, resultCode)
+            d.addErrback(
+                lambda f, hook=hook: self._log.failure("post hook {hook} failed", f, hook=hook)
+            )
+
+    def filterEntry(self, op: Operation, entry: Entry) -> Entry | None:
+        """
+        Pass a search result through every C{filter_entry} hook.
+
+        @return: the entry to send, or C{None} to withhold it.
+        """
+        for hook in self._hooks.get("filter_entry", ()):
+            entry = hook(op, entry)
+            if entry is None:
+                return None
+        return entry

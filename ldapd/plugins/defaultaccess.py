@@ -1,0 +1,108 @@
+"""
+The access policy a directory has when no access-control plugin is configured.
+
+It is the policy of Debian's stock slapd configuration: the root DN may do
+anything; everyone may read, except C{userPassword}, which only its owner (and
+the root DN) may read, compare, test in a filter or change; nothing else may be
+written by anyone but the root DN. Configure the C{acl} plugin for anything finer.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ldaptor.protocols.ldap import ldaperrors
+from zope.interface import implementer
+
+from ldapd.dn import DN
+from ldapd.entry import Entry, Modification, parseDescription
+from ldapd.filters import withoutAssertionsOn
+from ldapd.interfaces import IOperationPlugin
+from ldapd.operation import Operation
+from ldapd.registry import rejectUnknownKeys
+from ldapd.schema import AttributeType, Schema
+
+__all__ = ["DefaultAccess", "DefaultAccessFactory"]
+
+
+@implementer(IOperationPlugin)
+class DefaultAccess:
+    """
+    Root writes, everyone reads, C{userPassword} is private to its owner.
+    """
+
+    name = "defaultaccess"
+
+    def __init__(self, schema: Schema) -> None:
+        """
+        @param schema: the directory's schema.
+        """
+        self.schema = schema
+        password = schema.attributeType("userPassword")
+        self._private: frozenset[AttributeType] = (
+            schema.subtypes(password) if password is not None else frozenset()
+        )
+
+    def _privileged(self, op: Operation, ndn: DN | None = None) -> bool:
+        return op.internal or op.identity.isRoot or (
+            ndn is not None and op.identity.ndn is not None and op.identity.ndn == ndn
+        )
+
+    def _refuse(self, op: Operation) -> None:
+        if not (op.internal or op.identity.isRoot):
+            raise ldaperrors.LDAPInsufficientAccessRights("no write access to parent or entry")
+
+    def pre_add(self, op: Operation, entry: Entry) -> None:
+        self._refuse(op)
+
+    def pre_delete(self, op: Operation, ndn: DN) -> None:
+        self._refuse(op)
+
+    def pre_rename(self, op: Operation, ndn: DN, *args: Any) -> None:
+        self._refuse(op)
+
+    def pre_modify(self, op: Operation, modifications: list[Modification], ndn: DN) -> None:
+        """
+        Allow the root DN anything, and a user to change their own password.
+        """
+        if self._privileged(op) or op.identity.ndn != ndn:
+            self._refuse(op)
+            return
+        for mod in modifications:
+            at, _ = parseDescription(self.schema, mod.description)
+            if at not in self._private:
+                raise ldaperrors.LDAPInsufficientAccessRights(
+                    f"no write access to attribute {mod.description}"
+                )
+
+    def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:
+        if at in self._private and not self._privileged(op, ndn):
+            raise ldaperrors.LDAPInsufficientAccessRights("no compare access to attribute")
+
+    def pre_search(self, op: Operation, ndn: DN) -> None:
+        if op.search is not None and not self._privileged(op):
+            op.search.filter = withoutAssertionsOn(op.search.filter, self._private)
+
+    def filter_entry(self, op: Operation, entry: Entry) -> Entry:
+        if self._privileged(op, entry.ndn) or not any(a.type in self._private for a in entry):
+            return entry
+        return entry.without(self._private)
+
+
+class DefaultAccessFactory:
+    """
+    Builds L{DefaultAccess}; a directory installs it itself when no plugin
+    in its chain controls access.
+    """
+
+    name = "defaultaccess"
+    description = "Root DN writes, everyone reads, userPassword private to its owner."
+
+    @staticmethod
+    def fromConfig(table: dict[str, Any], context: Any) -> DefaultAccess:
+        """
+        @param table: the plugin's configuration (no keys besides C{name}).
+        @param context: the L{ldapd.config.ConfigContext}.
+        """
+        rejectUnknownKeys(table, set(), context)
+        return DefaultAccess(context.schema)

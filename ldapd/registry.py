@@ -1,0 +1,134 @@
+"""
+Names to factories: how configuration finds backends and plugins.
+
+A factory is any object with C{name}, C{description} and
+C{fromConfig(table, context)} (as Twisted's C{cred} checker factories have
+C{authType}, C{authHelp} and C{generateChecker}). Factories are registered as
+entry points in the C{ldapd.backends} and C{ldapd.plugins} groups, or named
+directly as C{"package.module:factory"}.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any, Protocol
+
+from ldapd.dn import DN
+from ldapd.schema import Schema
+
+__all__ = [
+    "BACKENDS",
+    "ConfigContext",
+    "ConfigError",
+    "IFactory",
+    "PLUGINS",
+    "lookup",
+    "rejectUnknownKeys",
+]
+
+#: The entry-point group of backend factories.
+BACKENDS = "ldapd.backends"
+#: The entry-point group of operation-plugin factories.
+PLUGINS = "ldapd.plugins"
+
+
+class ConfigError(Exception):
+    """
+    The configuration is wrong; the message is one line naming the file, the
+    key and the problem.
+    """
+
+
+class IFactory(Protocol):
+    """
+    What a backend or plugin factory provides.
+    """
+
+    name: str
+    description: str
+
+    def fromConfig(self, table: dict[str, Any], context: ConfigContext) -> Any:
+        """
+        Build the backend or plugin from its configuration table.
+
+        @raise ConfigError: naming the key that is wrong.
+        """
+
+
+@dataclass
+class ConfigContext:
+    """
+    What a factory needs besides its own table.
+
+    @ivar path: the configuration file, or C{None} when built in code.
+    @ivar where: the table's position in the file, e.g. C{database[0]}.
+    @ivar schema: the directory's schema.
+    @ivar reactor: the reactor.
+    @ivar suffix: for a backend, the normalised suffix of its database.
+    """
+
+    path: Path | None
+    where: str
+    schema: Schema
+    reactor: Any
+    suffix: DN | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def error(self, key: str, problem: str) -> ConfigError:
+        """
+        @param key: the key within this table.
+        @param problem: what is wrong with it.
+        @return: the error to raise, naming file and full key.
+        """
+        fullKey = f"{self.where}.{key}" if self.where else key
+        return ConfigError(f"{self.path or '<config>'}: {fullKey}: {problem}")
+
+    def resolvePath(self, value: str) -> Path:
+        """
+        @param value: a path from the configuration.
+        @return: the path, relative ones taken from the configuration file's folder.
+        """
+        path = Path(value)
+        if not path.is_absolute() and self.path is not None:
+            path = self.path.parent / path
+        return path
+
+
+def rejectUnknownKeys(table: dict[str, Any], allowed: set[str], context: ConfigContext) -> None:
+    """
+    @param table: a configuration table.
+    @param allowed: the keys it may have.
+    @param context: where the table is.
+    @raise ConfigError: naming the first key that is not allowed.
+    """
+    for key in table:
+        if key not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise context.error(key, f"unknown key (known keys: {known})")
+
+
+def lookup(group: str, name: str, context: ConfigContext, key: str) -> IFactory:
+    """
+    Find a factory by registered name or by C{"package.module:factory"}.
+
+    @param group: L{BACKENDS} or L{PLUGINS}.
+    @param name: the name from the configuration.
+    @param context: where it was named.
+    @param key: the key that named it, for the error message.
+    @return: the factory.
+    @raise ConfigError: if there is no such factory.
+    """
+    if ":" in name:
+        moduleName, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(moduleName), attr)  # type: ignore[no-any-return]
+        except (ImportError, AttributeError) as e:
+            raise context.error(key, f"cannot load {name!r}: {e}") from None
+    found = {ep.name: ep for ep in entry_points(group=group)}
+    if name not in found:
+        known = ", ".join(sorted(found)) or "none installed"
+        raise context.error(key, f"unknown name {name!r} (known: {known})")
+    return found[name].load()  # type: ignore[no-any-return]

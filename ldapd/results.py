@@ -1,0 +1,82 @@
+"""
+The one mapping from exceptions to LDAP results.
+
+Code everywhere raises ldaptor's C{ldaperrors} exceptions (or
+L{NoSuchObject}, which carries the matched DN); this module turns whatever an
+operation ended with into the result code, matched DN and message that go on
+the wire. Unexpected exceptions are logged with their traceback and answered
+C{other} (80), never protocolError.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.internet.defer import CancelledError
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ldapd.dn import DN, InvalidDN
+
+__all__ = ["NoSuchObject", "Result", "SUCCESS", "resultOf"]
+
+_log = Logger()
+
+
+class NoSuchObject(ldaperrors.LDAPNoSuchObject):
+    """
+    noSuchObject (32), with the DN of the deepest existing superior.
+
+    @ivar matchedDN: that DN, or C{None} when nothing of the name exists.
+    """
+
+    def __init__(self, message: str, matchedDN: DN | None = None) -> None:
+        super().__init__(message)
+        self.matchedDN = matchedDN
+
+
+class Result(NamedTuple):
+    """
+    An LDAPResult's fields (RFC 4511 §4.1.9).
+    """
+
+    code: int
+    matchedDN: str = ""
+    message: str = ""
+
+
+#: The result of an operation that succeeded.
+SUCCESS = Result(0)
+
+
+def _text(message: object) -> str:
+    if message is None:
+        return ""
+    if isinstance(message, bytes):
+        return message.decode("utf-8", "replace")
+    return str(message)
+
+
+def resultOf(reason: Failure | BaseException, timedOut: bool = False) -> Result:
+    """
+    The LDAP result for an operation that failed.
+
+    @param reason: what the operation failed with.
+    @param timedOut: whether the operation's time limit had expired (its
+        Deferred is then cancelled, and the cancellation means timeLimitExceeded).
+    @return: the result to send.
+    """
+    error = reason.value if isinstance(reason, Failure) else reason
+    if isinstance(error, ldaperrors.LDAPUnknownError):
+        return Result(error.code, "", _text(error.message))
+    if isinstance(error, ldaperrors.LDAPException) and error.resultCode is not None:
+        matched = getattr(error, "matchedDN", None)
+        return Result(error.resultCode, str(matched) if matched else "", _text(error.message))
+    if isinstance(error, InvalidDN):
+        return Result(ldaperrors.LDAPInvalidDNSyntax.resultCode, "", "invalid DN")
+    if isinstance(error, CancelledError) and timedOut:
+        return Result(ldaperrors.LDAPTimeLimitExceeded.resultCode, "", "time limit exceeded")
+    failure = reason if isinstance(reason, Failure) else Failure(error)
+    _log.failure("unexpected error while processing an operation", failure)
+    return Result(ldaperrors.LDAPOther.resultCode, "", "internal error")

@@ -1,0 +1,370 @@
+"""
+The schema: attribute types and object classes, and the normalisation of
+attribute descriptions, values and DNs that everything else relies on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import ldapd.schemafiles
+from pathlib import Path
+from typing import Any, Iterable
+
+from ldapd.dn import AVA, DN, RDN, InvalidDN
+from ldapd.schema.matching import RULES, InvalidValue, MatchingRule
+from ldapd.schema.parser import SchemaError, parseDescription, readSchemaFile
+
+__all__ = ["AttributeType", "ObjectClass", "Schema", "STANDARD_FILES"]
+
+#: The schema files every directory loads, in dependency order.
+STANDARD_FILES = ("core.schema", "cosine.schema", "inetorgperson.schema", "nis.schema")
+
+_USER = "userApplications"
+
+
+@dataclass(eq=False)
+class AttributeType:
+    """
+    An attribute type (RFC 4512 §4.1.2) with its inherited rules resolved.
+
+    @ivar name: the primary name, the form ldapd returns to clients.
+    @ivar usage: C{userApplications} or one of the operational usages.
+    @ivar definition: the description as published in cn=Subschema.
+    """
+
+    oid: str
+    names: tuple[str, ...]
+    definition: str
+    sup: AttributeType | None = None
+    equality: MatchingRule | None = None
+    ordering: MatchingRule | None = None
+    substr: MatchingRule | None = None
+    syntax: str | None = None
+    singleValue: bool = False
+    noUserModification: bool = False
+    collective: bool = False
+    obsolete: bool = False
+    usage: str = _USER
+
+    @property
+    def name(self) -> str:
+        """
+        The primary name (the OID for an unnamed type).
+        """
+        return self.names[0] if self.names else self.oid
+
+    @property
+    def operational(self) -> bool:
+        """
+        Whether this is an operational attribute, returned only for C{+} or by name.
+        """
+        return self.usage != _USER
+
+    def __repr__(self) -> str:
+        return f"<AttributeType {self.name}>"
+
+
+@dataclass(eq=False)
+class ObjectClass:
+    """
+    An object class (RFC 4512 §4.1.1).
+
+    @ivar kind: C{"ABSTRACT"}, C{"STRUCTURAL"} or C{"AUXILIARY"}.
+    """
+
+    oid: str
+    names: tuple[str, ...]
+    definition: str
+    sup: tuple[ObjectClass, ...] = ()
+    kind: str = "STRUCTURAL"
+    must: tuple[AttributeType, ...] = ()
+    may: tuple[AttributeType, ...] = ()
+    obsolete: bool = False
+
+    @property
+    def name(self) -> str:
+        """
+        The primary name.
+        """
+        return self.names[0] if self.names else self.oid
+
+
+@dataclass
+class Schema:
+    """
+    A set of attribute types and object classes.
+
+    Lookups are case-insensitive by any name or by numeric OID.
+    """
+
+    _types: dict[str, AttributeType] = field(default_factory=dict)
+    _classes: dict[str, ObjectClass] = field(default_factory=dict)
+    _typeList: list[AttributeType] = field(default_factory=list)
+    _classList: list[ObjectClass] = field(default_factory=list)
+    _subtypes: dict[int, frozenset[AttributeType]] = field(default_factory=dict)
+
+    @classmethod
+    def standard(cls, extraFiles: Iterable[Path] = ()) -> Schema:
+        """
+        Build the standard schema (core, cosine, inetOrgPerson, NIS) plus extra files.
+
+        @param extraFiles: further schema files, loaded in order after the standard ones.
+        @return: the schema.
+        @raise SchemaError: naming file and line of a broken definition.
+        """
+        schema = cls()
+        base = _schemaDirectory()
+        for name in STANDARD_FILES:
+            schema.loadFile(base / name)
+        for path in extraFiles:
+            schema.loadFile(Path(path))
+        return schema
+
+    def loadFile(self, path: Path) -> None:
+        """
+        Add the definitions of one schema file.
+
+        @param path: the file.
+        @raise SchemaError: naming file and line of a broken definition.
+        """
+        for kind, text, where in readSchemaFile(path):
+            try:
+                if kind == "attributeTypes":
+                    self.addAttributeType(text)
+                else:
+                    self.addObjectClass(text)
+            except SchemaError as e:
+                raise SchemaError(str(e), where) from None
+
+    def addAttributeType(self, text: str) -> AttributeType:
+        """
+        Add one AttributeTypeDescription.
+
+        @param text: the description.
+        @return: the new type.
+        @raise SchemaError: if it is malformed, duplicates a name or OID, or
+            refers to an unknown supertype or matching rule.
+        """
+        d = parseDescription(text)
+        names = tuple(d.get("NAME", ()))  # type: ignore[arg-type]
+        sup = None
+        if "SUP" in d:
+            sup = self.attributeType(d["SUP"][0])  # type: ignore[index]
+            if sup is None:
+                raise SchemaError(f"unknown SUP {d['SUP'][0]}")  # type: ignore[index]
+        elif "SYNTAX" not in d:
+            raise SchemaError("an attribute type needs SYNTAX or SUP")
+
+        def rule(keyword: str, inherited: MatchingRule | None) -> MatchingRule | None:
+            if keyword not in d:
+                return inherited
+            found = RULES.get(str(d[keyword]).lower())
+            if found is None:
+                raise SchemaError(f"unknown matching rule {d[keyword]}")
+            return found
+
+        syntax = d.get("SYNTAX")
+        at = AttributeType(
+            oid=str(d["OID"]),
+            names=names,
+            definition=text,
+            sup=sup,
+            equality=rule("EQUALITY", sup.equality if sup else None),
+            ordering=rule("ORDERING", sup.ordering if sup else None),
+            substr=rule("SUBSTR", sup.substr if sup else None),
+            syntax=str(syntax).split("{")[0] if syntax else (sup.syntax if sup else None),
+            singleValue="SINGLE-VALUE" in d,
+            noUserModification="NO-USER-MODIFICATION" in d,
+            collective="COLLECTIVE" in d,
+            obsolete="OBSOLETE" in d,
+            usage=str(d.get("USAGE", sup.usage if sup else _USER)),
+        )
+        self._register(self._types, at, names)
+        self._typeList.append(at)
+        self._subtypes.clear()
+        return at
+
+    def addObjectClass(self, text: str) -> ObjectClass:
+        """
+        Add one ObjectClassDescription.
+
+        @param text: the description.
+        @return: the new class.
+        @raise SchemaError: if it is malformed or refers to something unknown.
+        """
+        d = parseDescription(text)
+        names = tuple(d.get("NAME", ()))  # type: ignore[arg-type]
+
+        def types(keyword: str) -> tuple[AttributeType, ...]:
+            found = []
+            for name in d.get(keyword, ()):  # type: ignore[union-attr]
+                at = self.attributeType(name)
+                if at is None:
+                    raise SchemaError(f"unknown attribute type {name} in {keyword}")
+                found.append(at)
+            return tuple(found)
+
+        sups = []
+        for name in d.get("SUP", ()):  # type: ignore[union-attr]
+            sup = self.objectClass(name)
+            if sup is None:
+                raise SchemaError(f"unknown SUP {name}")
+            sups.append(sup)
+        kind = "STRUCTURAL"
+        for k in ("ABSTRACT", "AUXILIARY"):
+            if k in d:
+                kind = k
+        oc = ObjectClass(
+            oid=str(d["OID"]),
+            names=names,
+            definition=text,
+            sup=tuple(sups),
+            kind=kind,
+            must=types("MUST"),
+            may=types("MAY"),
+            obsolete="OBSOLETE" in d,
+        )
+        self._register(self._classes, oc, names)
+        self._classList.append(oc)
+        return oc
+
+    @staticmethod
+    def _register(table: dict[str, Any], item: Any, names: tuple[str, ...]) -> None:
+        keys = [item.oid.lower()] + [n.lower() for n in names]
+        for key in keys:
+            if key in table:
+                raise SchemaError(f"{key} is defined twice")
+        for key in keys:
+            table[key] = item
+
+    @property
+    def attributeTypes(self) -> list[AttributeType]:
+        """
+        Every attribute type, in definition order.
+        """
+        return list(self._typeList)
+
+    @property
+    def objectClasses(self) -> list[ObjectClass]:
+        """
+        Every object class, in definition order.
+        """
+        return list(self._classList)
+
+    def attributeType(self, name: str) -> AttributeType | None:
+        """
+        @param name: a name or OID, in any case, without options.
+        @return: the attribute type, or C{None} if it is undefined.
+        """
+        return self._types.get(name.lower())
+
+    def objectClass(self, name: str) -> ObjectClass | None:
+        """
+        @param name: a name or OID, in any case.
+        @return: the object class, or C{None} if it is undefined.
+        """
+        return self._classes.get(name.lower())
+
+    def subtypes(self, at: AttributeType) -> frozenset[AttributeType]:
+        """
+        @param at: an attribute type.
+        @return: C{at} and every type derived from it (a filter on C{name}
+            matches C{cn} and C{sn}).
+        """
+        key = id(at)
+        found = self._subtypes.get(key)
+        if found is None:
+            found = frozenset(t for t in self._typeList if _derivesFrom(t, at))
+            self._subtypes[key] = found
+        return found
+
+    def resolveOID(self, text: str) -> str:
+        """
+        The key objectIdentifierMatch compares: the OID of a named attribute
+        type, object class or matching rule, or the lower-cased text.
+
+        @param text: a name or numeric OID.
+        """
+        key = text.lower()
+        item = self._classes.get(key) or self._types.get(key) or RULES.get(key)
+        return item.oid if item is not None else key
+
+    def normalizeDN(self, dn: DN) -> DN:
+        """
+        The normalised form of a DN: attribute types as lower-case primary names,
+        values normalised by their equality rules, multi-valued RDNs sorted.
+        Two DNs are equal in LDAP exactly when their normalised forms are equal.
+
+        @param dn: the name.
+        @return: the normalised name.
+        @raise InvalidDN: if it uses an undefined attribute type or a value
+            invalid for its syntax.
+        """
+        rdns = []
+        for rdn in dn.rdns:
+            avas = []
+            for ava in rdn:
+                at = self.attributeType(ava.type)
+                if at is None:
+                    raise InvalidDN(f"undefined attribute type {ava.type!r} in DN")
+                try:
+                    key = self.normalizeValue(at, ava.value.encode("utf-8"))
+                except InvalidValue as e:
+                    raise InvalidDN(f"invalid value for {at.name} in DN: {e}") from None
+                avas.append(AVA(at.name.lower(), _keyText(key, ava.value)))
+            rdns.append(RDN(sorted(avas)))
+        return DN(rdns)
+
+    def normalizeValue(self, at: AttributeType, value: bytes, kind: str = "equality") -> Any:
+        """
+        Normalise a value with one of an attribute type's matching rules.
+
+        @param at: the attribute type.
+        @param value: the raw value.
+        @param kind: C{"equality"}, C{"ordering"} or C{"substr"}.
+        @return: the key; values without such a rule compare as octet strings
+            (equality) — callers check for ordering and substr rules first.
+        @raise InvalidValue: if the value does not conform to the rule.
+        """
+        rule = getattr(at, kind) or RULES["octetstringmatch"]
+        return self.applyRule(rule, value)
+
+    def applyRule(self, rule: MatchingRule, value: bytes) -> Any:
+        """
+        @param rule: a matching rule.
+        @param value: a raw value.
+        @return: C{rule}'s key for C{value}.
+        @raise InvalidValue: if the value does not conform to the rule.
+        """
+        if rule.needsSchema:
+            return rule.normalize(value, self)
+        return rule.normalize(value)
+
+
+def _schemaDirectory() -> Path:
+    """
+    The folder of the standard schema files: the top-level C{schema/} of the
+    source tree, installed as the data-only package C{ldapd.schemafiles}.
+    """
+    for entry in ldapd.schemafiles.__path__:
+        if (Path(entry) / STANDARD_FILES[0]).is_file():
+            return Path(entry)
+    raise SchemaError("the standard schema files are not installed")
+
+
+def _derivesFrom(t: AttributeType | None, ancestor: AttributeType) -> bool:
+    while t is not None:
+        if t is ancestor:
+            return True
+        t = t.sup
+    return False
+
+
+def _keyText(key: Any, raw: str) -> str:
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bytes):
+        return key.decode("utf-8", "replace")
+    if isinstance(key, tuple):
+        return "#".join(key)
+    return raw if not isinstance(key, int) or isinstance(key, bool) else str(key)

@@ -1,0 +1,100 @@
+"""
+C{twist ldapd}: the command-line face of the server (as C{twisted.names.tap}).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from twisted.application import internet, service
+from twisted.internet import endpoints
+from twisted.logger import Logger
+from twisted.python import usage
+
+from ldapd.config import ServerConfig, loadConfig
+from ldapd.protocol import LDAPServerFactory
+from ldapd.registry import ConfigError
+
+__all__ = ["LDAPService", "Options", "makeService"]
+
+
+class Options(usage.Options):
+    """
+    The options of C{twist ldapd}.
+    """
+
+    synopsis = "--config PATH"
+    longdesc = "Serve an LDAPv3 directory described by a TOML configuration file."
+    optParameters = [["config", "c", None, "The TOML configuration file."]]
+
+    def postOptions(self) -> None:
+        """
+        Load and validate the configuration, so that a bad one stops start-up
+        with one line naming file, key and problem. A configuration error is
+        not a usage error, so it is not followed by the usage text: the line
+        goes to standard error and the process exits with C{EX_CONFIG} (78).
+
+        @raise usage.UsageError: if C{--config} is missing.
+        @raise SystemExit: if the configuration is wrong.
+        """
+        if not self["config"]:
+            raise usage.UsageError("--config is required")
+        try:
+            self["server"] = loadConfig(Path(self["config"]))
+        except ConfigError as e:
+            sys.stderr.write(f"ldapd: {e}\n")
+            raise SystemExit(os.EX_CONFIG) from None
+
+
+class LDAPService(service.MultiService):
+    """
+    Opens the directory, then listens on every configured endpoint; on stop,
+    closes the listeners and then the directory.
+    """
+
+    _log = Logger()
+
+    def __init__(self, config: ServerConfig, reactor: Any = None) -> None:
+        """
+        @param config: the validated configuration.
+        @param reactor: the reactor; the global one by default.
+        """
+        super().__init__()
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.config = config
+        self.factory = LDAPServerFactory(config.directory, reactor, config.maxPDUSize)
+
+    def startService(self) -> None:
+        service.Service.startService(self)
+        d = self.config.directory.open()
+        d.addCallbacks(self._cbOpened, self._ebOpened)
+
+    def _cbOpened(self, _: None) -> None:
+        for description in self.config.listen:
+            endpoint = endpoints.serverFromString(self.reactor, description)
+            internet.StreamServerEndpointService(endpoint, self.factory).setServiceParent(self)
+        self._log.info("ldapd serving {suffixes} on {listen}",
+                       suffixes=[str(db.suffix) for db in self.config.directory.databases],
+                       listen=self.config.listen)
+
+    def _ebOpened(self, reason: Any) -> None:
+        self._log.failure("cannot open the directory", reason)
+        self.reactor.stop()
+
+    def stopService(self) -> Any:
+        d = super().stopService()
+        d.addCallback(lambda _: self.config.directory.close())
+        return d
+
+
+def makeService(options: Options) -> service.MultiService:
+    """
+    @param options: the parsed options.
+    @return: the service that runs the server.
+    """
+    return LDAPService(options["server"])

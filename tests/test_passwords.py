@@ -1,0 +1,631 @@
+"""
+Tests for L{ldapd.passwords}.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import string
+import warnings
+
+from argon2.low_level import Type, hash_secret
+from twisted.trial import unittest
+
+from ldapd import passwords
+from ldapd.passwords import (
+    SCHEMES,
+    UnknownScheme,
+    generatePassword,
+    hashPassword,
+    isExpensive,
+    verifyPassword,
+)
+
+try:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+except ImportError:
+    crypt = None
+
+
+def _b64(data: bytes) -> bytes:
+    """
+    Standard base64 with padding, as slapd writes digest schemes.
+
+    @param data: The bytes to encode.
+    @return: The encoded bytes.
+    """
+    return base64.b64encode(data)
+
+
+def _ab64(data: bytes) -> bytes:
+    """
+    OpenLDAP pw-pbkdf2's "adapted base64", built here independently of the
+    module under test.
+
+    @param data: The bytes to encode.
+    @return: Base64 with C{+} as C{.} and no padding.
+    """
+    return base64.b64encode(data).replace(b"+", b".").replace(b"=", b"")
+
+
+def _pbkdf2Parts(stored: bytes, prefix: bytes) -> tuple[int, bytes, bytes]:
+    """
+    Split a stored PBKDF2 value into its fields.
+
+    @param stored: A value produced by L{hashPassword}.
+    @param prefix: The expected scheme prefix.
+    @return: The rounds, decoded salt and decoded hash.
+    """
+    assert stored.startswith(prefix)
+    rounds, salt, derived = stored[len(prefix) :].split(b"$")
+
+    def decode(text: bytes) -> bytes:
+        standard = text.replace(b".", b"+")
+        return base64.b64decode(standard + b"=" * (-len(standard) % 4))
+
+    return int(rounds), decode(salt), decode(derived)
+
+
+class HashPasswordTests(unittest.TestCase):
+    """
+    Tests for L{hashPassword}.
+    """
+
+    def test_schemes(self) -> None:
+        """
+        L{SCHEMES} lists the schemes ldapd writes, default first-class
+        choices included.
+        """
+        self.assertEqual(
+            set(SCHEMES),
+            {
+                "{SSHA}",
+                "{SSHA256}",
+                "{SSHA512}",
+                "{PBKDF2-SHA256}",
+                "{PBKDF2-SHA512}",
+                "{ARGON2}",
+                "{CRYPT}",
+            },
+        )
+
+    def test_roundTrip(self) -> None:
+        """
+        Every scheme in L{SCHEMES} produces a value carrying its prefix that
+        verifies with the right password and not with a wrong one.
+        """
+        for scheme in SCHEMES:
+            stored = hashPassword(b"correct horse", scheme)
+            self.assertTrue(stored.startswith(scheme.encode("ascii")), stored)
+            self.assertTrue(verifyPassword(stored, b"correct horse"), scheme)
+            self.assertFalse(verifyPassword(stored, b"correct horsf"), scheme)
+
+    def test_defaultIsArgon2id(self) -> None:
+        """
+        Without a scheme, the password is hashed with argon2id in OpenLDAP's
+        pw-argon2 format and the documented parameters.
+        """
+        stored = hashPassword(b"secret")
+        self.assertTrue(
+            stored.startswith(b"{ARGON2}$argon2id$v=19$m=65536,t=3,p=4$"), stored
+        )
+        self.assertTrue(verifyPassword(stored, b"secret"))
+
+    def test_caseInsensitiveScheme(self) -> None:
+        """
+        Scheme names are matched case-insensitively and the stored prefix is
+        written in upper case.
+        """
+        stored = hashPassword(b"secret", "{ssha256}")
+        self.assertTrue(stored.startswith(b"{SSHA256}"))
+        self.assertTrue(verifyPassword(stored, b"secret"))
+
+    def test_unknownScheme(self) -> None:
+        """
+        An unsupported or verify-only scheme name raises L{UnknownScheme},
+        which is a L{ValueError}.
+        """
+        for scheme in ["{SHA}", "{MD5}", "{CLEARTEXT}", "SSHA", "", "{\u017fSHA}"]:
+            exc = self.assertRaises(UnknownScheme, hashPassword, b"pw", scheme)
+            self.assertIsInstance(exc, ValueError)
+
+    def test_nonAsciiSchemeDoesNotAlias(self) -> None:
+        """
+        A non-ASCII scheme name whose Unicode upper case is a known scheme is
+        not accepted.
+        """
+        self.assertEqual("{\u00dfHA}".upper(), "{SSHA}")
+        self.assertRaises(UnknownScheme, hashPassword, b"pw", "{\u00dfHA}")
+
+    def test_saltedDigestFormat(self) -> None:
+        """
+        C{{SSHA}} stores base64 of a SHA-1 digest followed by an 8-byte salt,
+        and the digest is of the password followed by that salt.
+        """
+        stored = hashPassword(b"secret", "{SSHA}")
+        decoded = base64.b64decode(stored[len(b"{SSHA}") :])
+        self.assertEqual(len(decoded), 20 + 8)
+        digest, salt = decoded[:20], decoded[20:]
+        self.assertEqual(hashlib.sha1(b"secret" + salt).digest(), digest)
+
+    def test_saltsDiffer(self) -> None:
+        """
+        Hashing the same password twice gives different stored values.
+        """
+        self.assertNotEqual(
+            hashPassword(b"secret", "{SSHA512}"), hashPassword(b"secret", "{SSHA512}")
+        )
+
+    def test_pbkdf2SHA256Format(self) -> None:
+        """
+        C{{PBKDF2-SHA256}} writes 600000 rounds, a 16-byte salt and a 32-byte
+        hash in adapted base64, and the hash is PBKDF2-HMAC-SHA256.
+        """
+        stored = hashPassword(b"secret", "{PBKDF2-SHA256}")
+        self.assertNotIn(b"=", stored)
+        self.assertNotIn(b"+", stored)
+        rounds, salt, derived = _pbkdf2Parts(stored, b"{PBKDF2-SHA256}")
+        self.assertEqual((rounds, len(salt)), (600000, 16))
+        self.assertEqual(
+            derived, hashlib.pbkdf2_hmac("sha256", b"secret", salt, rounds)
+        )
+
+    def test_pbkdf2SHA512Format(self) -> None:
+        """
+        C{{PBKDF2-SHA512}} writes 210000 rounds, a 16-byte salt and a 64-byte
+        hash.
+        """
+        stored = hashPassword(b"secret", "{PBKDF2-SHA512}")
+        rounds, salt, derived = _pbkdf2Parts(stored, b"{PBKDF2-SHA512}")
+        self.assertEqual((rounds, len(salt), len(derived)), (210000, 16, 64))
+
+    def test_cryptIsBcrypt(self) -> None:
+        """
+        C{{CRYPT}} hashes with bcrypt, C{$2b$} at cost 12.
+        """
+        stored = hashPassword(b"secret", "{CRYPT}")
+        self.assertTrue(stored.startswith(b"{CRYPT}$2b$12$"), stored)
+        self.assertEqual(len(stored), len(b"{CRYPT}") + 60)
+
+    def test_cryptRejectsLongPassword(self) -> None:
+        """
+        C{{CRYPT}} refuses a password longer than the 72 bytes bcrypt uses
+        rather than silently ignoring its tail; 72 bytes is accepted.
+        """
+        self.assertRaises(ValueError, hashPassword, b"a" * 73, "{CRYPT}")
+        stored = hashPassword(b"a" * 72, "{CRYPT}")
+        self.assertTrue(verifyPassword(stored, b"a" * 72))
+
+
+class VerifyPasswordTests(unittest.TestCase):
+    """
+    Tests for L{verifyPassword}.
+    """
+
+    def test_cleartext(self) -> None:
+        """
+        A value without a scheme prefix is compared exactly.
+        """
+        self.assertTrue(verifyPassword(b"secret", b"secret"))
+        self.assertFalse(verifyPassword(b"secret", b"Secret"))
+        self.assertFalse(verifyPassword(b"secret", b"secret "))
+        self.assertFalse(verifyPassword(b"secret", b"secre"))
+
+    def test_cleartextBraceWithoutScheme(self) -> None:
+        """
+        A value starting with C{{} but with no closing brace is cleartext,
+        as in slapd.
+        """
+        self.assertTrue(verifyPassword(b"{secret", b"{secret"))
+
+    def test_emptyPassword(self) -> None:
+        """
+        An empty password never verifies, not even against an empty
+        cleartext value.
+        """
+        self.assertFalse(verifyPassword(b"", b""))
+        self.assertFalse(verifyPassword(b"{SHA}" + _b64(hashlib.sha1().digest()), b""))
+
+    def test_unknownScheme(self) -> None:
+        """
+        A value with an unknown scheme never verifies, even with its own text
+        as the password.
+        """
+        self.assertFalse(verifyPassword(b"{NOSUCH}secret", b"secret"))
+        self.assertFalse(verifyPassword(b"{NOSUCH}secret", b"{NOSUCH}secret"))
+        self.assertFalse(verifyPassword(b"{}secret", b"{}secret"))
+
+    def test_hashedValueIsNotItsOwnPassword(self) -> None:
+        """
+        Presenting a stored hash as the password does not verify.
+        """
+        stored = hashPassword(b"secret", "{SSHA}")
+        self.assertFalse(verifyPassword(stored, stored))
+
+    def test_lowerCaseStoredScheme(self) -> None:
+        """
+        The scheme prefix of a stored value is matched case-insensitively.
+        """
+        stored = b"{ssha}" + _b64(hashlib.sha1(b"secret" + b"salt").digest() + b"salt")
+        self.assertTrue(verifyPassword(stored, b"secret"))
+
+    def test_sshaKnownAnswer(self) -> None:
+        """
+        C{{SSHA}} is base64(sha1(password + salt) + salt), checked against a
+        value built by hand from a fixed salt.
+        """
+        salt = bytes(range(8))
+        stored = b"{SSHA}" + _b64(hashlib.sha1(b"secret" + salt).digest() + salt)
+        self.assertTrue(verifyPassword(stored, b"secret"))
+        self.assertFalse(verifyPassword(stored, b"Secret"))
+
+    def test_sshaLiteral(self) -> None:
+        """
+        A literal C{{SSHA}} value for "secret" with the 4-byte salt C{salt}
+        verifies.
+        """
+        stored = b"{SSHA}gVK8WC9YyFT1gMsQHTGCgT3sSv5zYWx0"
+        self.assertEqual(
+            stored[6:],
+            _b64(hashlib.sha1(b"secretsalt").digest() + b"salt"),
+        )
+        self.assertTrue(verifyPassword(stored, b"secret"))
+
+    def test_saltedAnySaltLength(self) -> None:
+        """
+        Salted digest schemes accept salts of any non-empty length.
+        """
+        for length in (1, 4, 16, 64):
+            salt = b"s" * length
+            stored = b"{SSHA256}" + _b64(hashlib.sha256(b"pw" + salt).digest() + salt)
+            self.assertTrue(verifyPassword(stored, b"pw"), length)
+
+    def test_digestSchemes(self) -> None:
+        """
+        The verify-only unsalted and salted digest schemes compare against
+        values built by hand.
+        """
+        salt = b"\x00\xffsalt"
+        for scheme, name in [
+            (b"{SHA}", "sha1"),
+            (b"{SHA256}", "sha256"),
+            (b"{SHA384}", "sha384"),
+            (b"{SHA512}", "sha512"),
+            (b"{MD5}", "md5"),
+        ]:
+            stored = scheme + _b64(hashlib.new(name, b"pw").digest())
+            self.assertTrue(verifyPassword(stored, b"pw"), scheme)
+            self.assertFalse(verifyPassword(stored, b"px"), scheme)
+        for scheme, name in [
+            (b"{SSHA}", "sha1"),
+            (b"{SSHA256}", "sha256"),
+            (b"{SSHA384}", "sha384"),
+            (b"{SSHA512}", "sha512"),
+            (b"{SMD5}", "md5"),
+        ]:
+            stored = scheme + _b64(hashlib.new(name, b"pw" + salt).digest() + salt)
+            self.assertTrue(verifyPassword(stored, b"pw"), scheme)
+            self.assertFalse(verifyPassword(stored, b"px"), scheme)
+
+    def test_shaLiteral(self) -> None:
+        """
+        The well-known C{{SHA}} value of "password" verifies.
+        """
+        self.assertTrue(
+            verifyPassword(b"{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=", b"password")
+        )
+
+    def test_pbkdf2SHA256KnownAnswer(self) -> None:
+        """
+        C{{PBKDF2-SHA256}} verifies the RFC 7914 section 11 vector (P
+        "passwd", S "salt", c 1), truncated to 32 bytes, written by hand in
+        pw-pbkdf2's format.
+        """
+        derived = bytes.fromhex(
+            "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+        )
+        stored = b"{PBKDF2-SHA256}1$c2FsdA$" + _ab64(derived)
+        self.assertTrue(verifyPassword(stored, b"passwd"))
+        self.assertFalse(verifyPassword(stored, b"passwe"))
+
+    def test_pbkdf2AdaptedBase64(self) -> None:
+        """
+        PBKDF2 salt and hash use C{.} for C{+} and no padding; a value built
+        by hand whose salt encodes with C{+} verifies.
+        """
+        salt = b"\xfb\xef\xbe" * 5 + b"\xfb"
+        self.assertIn(b"+", base64.b64encode(salt))
+        derived = hashlib.pbkdf2_hmac("sha256", b"secret", salt, 1000)
+        stored = b"{PBKDF2-SHA256}1000$" + _ab64(salt) + b"$" + _ab64(derived)
+        self.assertIn(b".", stored)
+        self.assertTrue(verifyPassword(stored, b"secret"))
+        self.assertFalse(verifyPassword(stored, b"secreT"))
+
+    def test_pbkdf2OtherDigests(self) -> None:
+        """
+        C{{PBKDF2}} and C{{PBKDF2-SHA1}} use SHA-1 and C{{PBKDF2-SHA512}} uses
+        SHA-512, each with a digest-sized hash.
+        """
+        salt = b"0123456789abcdef"
+        for scheme, name in [
+            (b"{PBKDF2}", "sha1"),
+            (b"{PBKDF2-SHA1}", "sha1"),
+            (b"{PBKDF2-SHA512}", "sha512"),
+        ]:
+            derived = hashlib.pbkdf2_hmac(name, b"pw", salt, 10)
+            stored = scheme + b"10$" + _ab64(salt) + b"$" + _ab64(derived)
+            self.assertTrue(verifyPassword(stored, b"pw"), scheme)
+            self.assertFalse(verifyPassword(stored, b"px"), scheme)
+
+    def test_argon2KnownAnswer(self) -> None:
+        """
+        C{{ARGON2}} verifies the reference implementation's argon2i and
+        argon2id test vectors for "password" and salt "somesalt".
+        """
+        for phc in [
+            b"$argon2i$v=19$m=65536,t=2,p=1$c29tZXNhbHQ"
+            b"$wWKIMhR9lyDFvRz9YTZweHKfbftvj+qf+YFY4NeBbtA",
+            b"$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ"
+            b"$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRPPc",
+        ]:
+            self.assertTrue(verifyPassword(b"{ARGON2}" + phc, b"password"), phc)
+            self.assertFalse(verifyPassword(b"{ARGON2}" + phc, b"Password"), phc)
+
+    def test_argon2d(self) -> None:
+        """
+        C{{ARGON2}} also verifies argon2d hashes.
+        """
+        phc = hash_secret(b"pw", b"somesaltsomesalt", 1, 1024, 1, 32, Type.D)
+        self.assertTrue(phc.startswith(b"$argon2d$"))
+        self.assertTrue(verifyPassword(b"{ARGON2}" + phc, b"pw"))
+        self.assertFalse(verifyPassword(b"{ARGON2}" + phc, b"px"))
+
+    def test_bcryptKnownAnswer(self) -> None:
+        """
+        C{{CRYPT}} verifies the crypt_blowfish test vector under each of the
+        C{$2a$}, C{$2b$} and C{$2y$} prefixes.
+        """
+        tail = b"$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW"
+        for prefix in [b"$2a", b"$2b", b"$2y"]:
+            stored = b"{CRYPT}" + prefix + tail
+            self.assertTrue(verifyPassword(stored, b"U*U"), prefix)
+            self.assertFalse(verifyPassword(stored, b"U*V"), prefix)
+
+    def test_bcryptLongPassword(self) -> None:
+        """
+        A bcrypt value made elsewhere from a password longer than 72 bytes
+        verifies with that password, as it would under crypt(3).
+        """
+        import bcrypt
+
+        stored = b"{CRYPT}" + bcrypt.hashpw(b"a" * 72, bcrypt.gensalt(4))
+        self.assertTrue(verifyPassword(stored, b"a" * 80))
+        self.assertFalse(verifyPassword(stored, b"a" * 71))
+
+    def test_cryptSHA(self) -> None:
+        """
+        Non-bcrypt C{{CRYPT}} values verify through the C{crypt} module,
+        using the SHA-crypt specification's vectors.
+        """
+        if crypt is None:
+            raise unittest.SkipTest("crypt module unavailable")
+        vectors = [
+            b"$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
+            b"$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNj"
+            b"nQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+        ]
+        for vector in vectors:
+            if crypt.crypt("Hello world!", vector.decode("ascii")) != vector.decode():
+                raise unittest.SkipTest("platform crypt(3) lacks SHA-crypt")
+            self.assertTrue(verifyPassword(b"{CRYPT}" + vector, b"Hello world!"))
+            self.assertFalse(verifyPassword(b"{CRYPT}" + vector, b"Hello world?"))
+
+    def test_cryptNonUTF8Password(self) -> None:
+        """
+        A password that is not UTF-8 cannot be passed to the C{crypt} module
+        and does not verify against a non-bcrypt value.
+        """
+        stored = b"{CRYPT}$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3u"
+        self.assertFalse(verifyPassword(stored, b"\xff\xfe"))
+        self.assertFalse(verifyPassword(stored, b"a\x00b"))
+
+    def test_cryptModuleMissing(self) -> None:
+        """
+        Without the C{crypt} module, non-bcrypt C{{CRYPT}} values do not
+        verify while bcrypt values still do.
+        """
+        self.patch(passwords, "_cryptModule", None)
+        self.assertFalse(
+            verifyPassword(
+                b"{CRYPT}$5$saltstring$5B8vYYiY.CVt1RlTTf8KbXBH3hsxY/GNooZaBBGWEc5",
+                b"Hello world!",
+            )
+        )
+        self.assertTrue(
+            verifyPassword(
+                b"{CRYPT}$2b$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+                b"U*U",
+            )
+        )
+
+    def test_malformedDigest(self) -> None:
+        """
+        Digest values with bad base64, a truncated or overlong digest, or an
+        empty salt do not verify.
+        """
+        good = hashlib.sha1(b"pw").digest()
+        salted = hashlib.sha1(b"pwsalt").digest()
+        for stored in [
+            b"{SHA}not base64!",
+            b"{SHA}" + _b64(good)[:-2],
+            b"{SHA}" + _b64(good[:-1]),
+            b"{SHA}" + _b64(good + b"x"),
+            b"{SHA}",
+            b"{SSHA}%%%%",
+            b"{SSHA}" + _b64(salted),
+            b"{SSHA}" + _b64(salted[:10]),
+            b"{SSHA512}" + _b64(b"short"),
+            b"{SSHA}",
+        ]:
+            self.assertFalse(verifyPassword(stored, b"pw"), stored)
+
+    def test_malformedPBKDF2(self) -> None:
+        """
+        PBKDF2 values with missing fields, bad or out-of-range rounds, bad
+        adapted base64, an empty salt or a wrongly sized hash do not verify.
+        """
+        salt = b"0123456789abcdef"
+        derived = hashlib.pbkdf2_hmac("sha256", b"pw", salt, 10)
+        for stored in [
+            b"{PBKDF2-SHA256}",
+            b"{PBKDF2-SHA256}10",
+            b"{PBKDF2-SHA256}10$" + _ab64(salt),
+            b"{PBKDF2-SHA256}10$" + _ab64(salt) + b"$" + _ab64(derived) + b"$",
+            b"{PBKDF2-SHA256}x$" + _ab64(salt) + b"$" + _ab64(derived),
+            b"{PBKDF2-SHA256} 10$" + _ab64(salt) + b"$" + _ab64(derived),
+            b"{PBKDF2-SHA256}-10$" + _ab64(salt) + b"$" + _ab64(derived),
+            b"{PBKDF2-SHA256}0$" + _ab64(salt) + b"$" + _ab64(derived),
+            b"{PBKDF2-SHA256}99999999999999999999$" + _ab64(salt) + b"$" + _ab64(derived),
+            b"{PBKDF2-SHA256}10$!!$" + _ab64(derived),
+            b"{PBKDF2-SHA256}10$" + _ab64(salt) + b"$" + _ab64(derived)[:-1],
+            b"{PBKDF2-SHA256}10$$" + _ab64(derived),
+            b"{PBKDF2-SHA256}10$" + _ab64(salt) + b"$" + _ab64(derived[:-1]),
+            b"{PBKDF2-SHA512}10$" + _ab64(salt) + b"$" + _ab64(derived),
+        ]:
+            self.assertFalse(verifyPassword(stored, b"pw"), stored)
+
+    def test_malformedArgon2(self) -> None:
+        """
+        Garbage and damaged PHC strings under C{{ARGON2}} do not verify.
+        """
+        for stored in [
+            b"{ARGON2}",
+            b"{ARGON2}garbage",
+            b"{ARGON2}$argon2id$garbage",
+            b"{ARGON2}$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$",
+            b"{ARGON2}$argon2id$v=19$m=65536,t=3,p=4$!!$!!",
+            b"{ARGON2}$argon2x$v=19$m=65536,t=3,p=4$c29tZXNhbHQ$c29tZXNhbHQ",
+            b"{ARGON2}$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ"
+            b"$CTFhFdXPJO1aFaMaO6Mm5c8y7cJHAph8ArZWb2GRP",
+            b"{ARGON2}$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHQ\xff",
+        ]:
+            self.assertFalse(verifyPassword(stored, b"password"), stored)
+
+    def test_malformedCrypt(self) -> None:
+        """
+        Damaged bcrypt strings and too-short crypt settings under C{{CRYPT}}
+        do not verify.
+        """
+        for stored in [
+            b"{CRYPT}",
+            b"{CRYPT}x",
+            b"{CRYPT}*",
+            b"{CRYPT}$2b$",
+            b"{CRYPT}$2b$04$short",
+            b"{CRYPT}$2b$99$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOeW",
+            b"{CRYPT}$2b$05$" + b"!" * 53,
+            b"{CRYPT}$2a$05$CCCCCCCCCCCCCCCCCCCCC.E5YPO9kmyuRGyh0XouQYb4YMJKvyOe",
+            b"{CRYPT}\xff\xfe",
+        ]:
+            self.assertFalse(verifyPassword(stored, b"U*U"), stored)
+
+
+class IsExpensiveTests(unittest.TestCase):
+    """
+    Tests for L{isExpensive}.
+    """
+
+    def test_expensive(self) -> None:
+        """
+        Argon2, crypt and every PBKDF2 scheme are expensive, whatever the
+        case of the prefix and whether or not the payload is valid.
+        """
+        for stored in [
+            b"{ARGON2}$argon2id$...",
+            b"{argon2}",
+            b"{CRYPT}$2b$12$...",
+            b"{Crypt}$6$...",
+            b"{PBKDF2}1$a$b",
+            b"{PBKDF2-SHA1}1$a$b",
+            b"{PBKDF2-SHA256}1$a$b",
+            b"{pbkdf2-sha512}1$a$b",
+        ]:
+            self.assertTrue(isExpensive(stored), stored)
+
+    def test_cheap(self) -> None:
+        """
+        Plain and salted digests, cleartext and unknown schemes are cheap.
+        """
+        for stored in [
+            b"{SHA}abc",
+            b"{SSHA}abc",
+            b"{SSHA512}abc",
+            b"{MD5}abc",
+            b"secret",
+            b"",
+            b"{NOSUCH}x",
+            b"CRYPT}x",
+        ]:
+            self.assertFalse(isExpensive(stored), stored)
+
+    def test_hashedSchemes(self) -> None:
+        """
+        isExpensive agrees with the stored values L{hashPassword} writes.
+        """
+        self.assertTrue(isExpensive(hashPassword(b"pw", "{CRYPT}")))
+        self.assertFalse(isExpensive(hashPassword(b"pw", "{SSHA}")))
+
+
+class GeneratePasswordTests(unittest.TestCase):
+    """
+    Tests for L{generatePassword}.
+    """
+
+    def test_defaultLength(self) -> None:
+        """
+        By default the password is 16 bytes long.
+        """
+        self.assertEqual(len(generatePassword()), 16)
+
+    def test_length(self) -> None:
+        """
+        The password has the requested length.
+        """
+        for length in (1, 8, 64):
+            self.assertEqual(len(generatePassword(length)), length)
+
+    def test_invalidLength(self) -> None:
+        """
+        A length below 1 raises L{ValueError}.
+        """
+        self.assertRaises(ValueError, generatePassword, 0)
+        self.assertRaises(ValueError, generatePassword, -1)
+
+    def test_charset(self) -> None:
+        """
+        Passwords are printable ASCII without whitespace, drawn from letters,
+        digits and symbols, with letters and digits all in use.
+        """
+        sample = b"".join(generatePassword(64) for _ in range(50)).decode("ascii")
+        allowed = set(string.ascii_letters + string.digits + string.punctuation)
+        self.assertLessEqual(set(sample), allowed)
+        self.assertTrue(set(string.ascii_lowercase) & set(sample))
+        self.assertTrue(set(string.ascii_uppercase) & set(sample))
+        self.assertTrue(set(string.digits) & set(sample))
+        self.assertFalse(set("\"'\\`") & set(sample))
+
+    def test_random(self) -> None:
+        """
+        Successive passwords differ.
+        """
+        self.assertEqual(len({generatePassword() for _ in range(20)}), 20)
+
+    def test_verifies(self) -> None:
+        """
+        A generated password can be hashed and verified.
+        """
+        password = generatePassword()
+        self.assertTrue(verifyPassword(hashPassword(password, "{SSHA}"), password))
