@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import defer
+from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from ldapd import _version, controls, passwords
@@ -441,8 +441,6 @@ class Directory:
         if stored is None:
             raise ldaperrors.LDAPInvalidCredentials()
         if passwords.isExpensive(stored):
-            from twisted.internet import threads
-
             ok = await threads.deferToThreadPool(
                 self.reactor, self.reactor.getThreadPool(),
                 passwords.verifyPassword, stored, password,
