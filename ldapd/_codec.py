@@ -38,18 +38,95 @@ class _StrictContext(pureber.BERDecoderContext):
     """
 
     def lookup_id(self, id: int) -> type:
+        """
+        @param id: the element's tag class and number (without the
+            constructed bit, as ldaptor looks tags up).
+        @return: the class that decodes it.
+        @raise ValueError: if no class does (the message is short: it may
+            end up in a Notice of Disconnection).
+        """
         found = super().lookup_id(id)
         if found is None:
-            raise pureber.UnknownBERTag(id, self)
+            raise ValueError(f"unexpected BER tag 0x{id:02x}")
         return found
 
 
+class _NoOtherTag(_StrictContext):
+    """
+    The fallback of contexts whose elements all have one fixed type: any
+    other tag is an error.
+    """
+
+    Identities: dict[int, type] = {}
+
+
+class _Controls(pureldap.LDAPControls):
+    """
+    A message's controls. ldaptor's own decoding gives the list of controls
+    no fallback context, so it would print and skip anything in it that is
+    not a SEQUENCE; here that is an error.
+    """
+
+    @classmethod
+    def fromBER(
+        cls, tag: int, content: bytes, berdecoder: pureber.BERDecoderContext | None = None
+    ) -> _Controls:
+        context = pureldap.LDAPBERDecoderContext_LDAPControls(
+            fallback=_NoOtherTag(), inherit=berdecoder
+        )
+        return cls(pureber.berDecodeMultiple(content, context), tag=tag)
+
+
+class _MessageContext(pureldap.LDAPBERDecoderContext_LDAPMessage):
+    """
+    The elements of an LDAPMessage, with strictly decoded controls.
+    """
+
+    Identities = {
+        **pureldap.LDAPBERDecoderContext_LDAPMessage.Identities,
+        pureldap.LDAPControls.tag: _Controls,
+    }
+
+
+class _Message(pureldap.LDAPMessage):
+    """
+    An LDAPMessage checked for its shape, where ldaptor's decoding would
+    rely on C{assert} (gone under C{python -O}) or take any element as the
+    message id.
+    """
+
+    @classmethod
+    def fromBER(
+        cls, tag: int, content: bytes, berdecoder: pureber.BERDecoderContext | None = None
+    ) -> _Message:
+        elements = pureber.berDecodeMultiple(content, berdecoder)
+        if (
+            not 2 <= len(elements) <= 3
+            or type(elements[0]) is not pureber.BERInteger
+            or (len(elements) == 3 and not isinstance(elements[2], _Controls))
+        ):
+            raise ValueError("not a message id, an operation and optional controls")
+        controls = None
+        if len(elements) == 3:
+            controls = [(c.controlType, c.criticality, c.controlValue) for c in elements[2]]
+        return cls(id=elements[0].value, value=elements[1], controls=controls, tag=tag)
+
+
+class _TopLevelContext(pureber.BERDecoderContext):
+    """
+    What a client sends: LDAPMessages, nothing else.
+    """
+
+    Identities = {pureber.BERSequence.tag: _Message}
+
+
 #: The decoder context for LDAPMessages sent by clients.
-DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
-    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+DECODER = _TopLevelContext(
+    fallback=_NoOtherTag(),
+    inherit=_MessageContext(
         fallback=pureldap.LDAPBERDecoderContext(fallback=_StrictContext()),
         inherit=pureldap.LDAPBERDecoderContext(fallback=_StrictContext()),
-    )
+    ),
 )
 
 
@@ -83,7 +160,9 @@ def integer(value: int, tag: int = 0x02) -> bytes:
     """
     @return: a BER INTEGER (or ENUMERATED with C{tag=0x0A}).
     """
-    return tlv(tag, value.to_bytes(max(1, (value.bit_length() + 8) // 8), "big", signed=True))
+    # The fewest octets holding the value and its sign bit (X.690 §8.3.2).
+    magnitude = value if value >= 0 else ~value
+    return tlv(tag, value.to_bytes(magnitude.bit_length() // 8 + 1, "big", signed=True))
 
 
 def octetString(value: bytes, tag: int = 0x04) -> bytes:

@@ -96,6 +96,28 @@ class Framer:
         return _decode(pdu, header)
 
 
+def _envelope(pdu: bytes, header: int) -> tuple[int, int]:
+    """
+    Read a PDU's message id and protocolOp tag without decoding the rest.
+
+    @param pdu: one complete PDU.
+    @param header: the length of its SEQUENCE header.
+    @return: the message id and the protocolOp's identifier octet.
+    @raise MalformedPDU: if the PDU does not start with a message id in
+        range (RFC 4511 §4.1.1.1) followed by an operation.
+    """
+    if len(pdu) < header + 3 or pdu[header] != 0x02:
+        raise MalformedPDU("the message does not start with a message id")
+    idLength = pdu[header + 1]
+    # 0 .. 2**31 - 1 takes one to four octets.
+    if not 1 <= idLength <= 4 or len(pdu) < header + 2 + idLength + 1:
+        raise MalformedPDU("message id out of range")
+    messageId = int.from_bytes(pdu[header + 2 : header + 2 + idLength], "big", signed=True)
+    if messageId < 0:
+        raise MalformedPDU("message id out of range")
+    return messageId, pdu[header + 2 + idLength]
+
+
 def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
     """
     Decode one complete PDU.
@@ -103,25 +125,11 @@ def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
     @raise MalformedPDU: if not even the envelope (message id, operation tag)
         can be read.
     """
+    messageId, tag = _envelope(pdu, header)
     try:
-        message, used = pureber.berDecodeObject(DECODER, pdu)
-        if used != len(pdu) or not isinstance(message, pureldap.LDAPMessage):
-            raise ValueError("trailing bytes after the message")
-        if not isinstance(message.id, int) or not 0 <= message.id <= 2**31 - 1:
-            raise ValueError("message id out of range")
+        message, _ = pureber.berDecodeObject(DECODER, pdu)
         if not isinstance(message.value, pureldap.LDAPProtocolRequest):
             raise ValueError("not a request")
-        return message
+        return message  # type: ignore[no-any-return]
     except Exception as e:
-        reason = str(e) or type(e).__name__
-    # The envelope: INTEGER messageID, then the protocolOp's tag.
-    if len(pdu) < header + 3 or pdu[header] != 0x02:
-        raise MalformedPDU(f"undecodable message: {reason}")
-    idLength = pdu[header + 1]
-    if not 1 <= idLength <= 4 or len(pdu) < header + 2 + idLength + 1:
-        raise MalformedPDU(f"undecodable message: {reason}")
-    messageId = int.from_bytes(pdu[header + 2 : header + 2 + idLength], "big", signed=True)
-    tag = pdu[header + 2 + idLength]
-    if messageId < 0:
-        raise MalformedPDU("negative message id")
-    return BadRequest(messageId, tag, reason)
+        return BadRequest(messageId, tag, str(e) or type(e).__name__)

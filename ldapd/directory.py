@@ -558,6 +558,10 @@ class Directory:
             while len(states) >= _MAX_PAGED_SEARCHES:
                 states.pop(next(iter(states))).cancel()
             state = _PagedSearch(self, op, fingerprint)
+        # The configured size limit caps each page, not the whole result
+        # set (as 389-ds and Active Directory do); the client's own size
+        # limit still caps the total.
+        op.sizeLimit = op.request.sizeLimit
         size = paged.size
         if not (op.identity.isRoot or op.internal) and self.limits.sizeLimit:
             size = min(size, self.limits.sizeLimit)
@@ -757,14 +761,24 @@ class Directory:
             raise ldaperrors.LDAPUnwillingToPerform("cannot add the root DSE")
         attributes = []
         for item in request.attributes:
-            if len(item) != 2:
+            # len() of an ldaptor BER object is the length of its encoding,
+            # so the parts are counted on its list of elements.
+            if (
+                not isinstance(item, pureber.BERSequence)
+                or len(item.data) != 2
+                or not isinstance(item.data[1], pureber.BERSet)
+            ):
                 raise ldaperrors.LDAPProtocolError("malformed attribute")
             description = _text(item[0].value)
             values = [_bytes(v.value) for v in item[1]]
             if not values:
                 raise ldaperrors.LDAPProtocolError(f"no values for attribute type {description}")
             attributes.append((description, values))
-        await self.add(op, Entry(dn, attributes, self.schema, ndn))
+        entry = Entry(dn, attributes, self.schema, ndn)
+        missing = _missingRDNValues(entry)
+        if missing:
+            entry = Entry(dn, attributes + missing, self.schema, ndn)
+        await self.add(op, entry)
         return _Outcome()
 
     async def delete(self, op: Operation, ndn: DN) -> None:
@@ -866,6 +880,24 @@ class Directory:
         if outcome.value is not None:
             extra += octetString(outcome.value, 0x8B)
         return _Outcome(extra=extra)
+
+
+def _missingRDNValues(entry: Entry) -> list[tuple[str, list[bytes]]]:
+    """
+    The values of an entry's RDN that its attributes lack: an Add request's
+    attributes make up the entry "along with those from the RDN", and clients
+    may leave the RDN's out (RFC 4511 §4.7), so they are added as slapd does.
+    """
+    missing = []
+    for ava in entry.dn.rdn if entry.dn else ():
+        at = entry.schema.attributeType(ava.type)
+        value = ava.value.encode("utf-8")
+        try:
+            if at is not None and at.equality is not None and not entry.hasValue(at, value):
+                missing.append((ava.type, [value]))
+        except InvalidValue:
+            pass  # validate() reports it
+    return missing
 
 
 def _text(value: Any) -> str:

@@ -242,12 +242,55 @@ class Entry:
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
         for attr in self._attrs.values():
             _checkValues(self.schema, attr)
+        self.checkObjectClasses()
         for ava in self.dn.rdn if self.dn else ():
             at = self.schema.attributeType(ava.type)
             if at is None or not self.hasValue(at, ava.value.encode("utf-8")):
                 raise ldaperrors.LDAPNamingViolation(
                     f"value of naming attribute '{ava.type}' is not present in entry"
                 )
+
+    def checkObjectClasses(self) -> None:
+        """
+        Check the entry against its object classes (RFC 4512 §2.4): every class
+        defined, a structural one among them, every MUST attribute present and
+        every user attribute allowed by some class (any, with extensibleObject).
+
+        @raise ldaperrors.LDAPException: invalidAttributeSyntax for an unknown
+            class, objectClassViolation otherwise, with slapd's messages.
+        """
+        classes = []
+        for i, value in enumerate(self.get("objectClass")):
+            oc = self.schema.objectClass(value.decode("utf-8", "replace"))
+            if oc is None:
+                raise ldaperrors.LDAPInvalidAttributeSyntax(
+                    f"objectClass: value #{i} invalid per syntax"
+                )
+            classes.append(oc)
+        closure = {}
+        stack = list(classes)
+        while stack:
+            oc = stack.pop()
+            if oc.oid not in closure:
+                closure[oc.oid] = oc
+                stack.extend(oc.sup)
+        if not any(oc.kind == "STRUCTURAL" for oc in closure.values()):
+            raise ldaperrors.LDAPObjectClassViolation("no structural object class provided")
+        present = {a.type for a in self._attrs.values()}
+        allowed = set()
+        for oc in closure.values():
+            for at in oc.must:
+                if at not in present:
+                    raise ldaperrors.LDAPObjectClassViolation(
+                        f"object class '{oc.name}' requires attribute '{at.name}'"
+                    )
+            allowed.update(oc.must)
+            allowed.update(oc.may)
+        if any(oc.name.lower() == "extensibleobject" for oc in closure.values()):
+            return
+        for at in present:
+            if not at.operational and at not in allowed:
+                raise ldaperrors.LDAPObjectClassViolation(f"attribute '{at.name}' not allowed")
 
     def modified(self, modifications: Iterable[Modification]) -> Entry:
         """
@@ -270,7 +313,7 @@ class Entry:
                     raise ldaperrors.LDAPProtocolError(f"modify/add: {name}: no values given")
                 existing = current.values if current else ()
                 new = Attribute(at, options, existing + mod.values)
-                _checkValues(self.schema, new, f"modify/add: {name}")
+                _checkValues(self.schema, new, "modify/add")
                 attrs[key] = new
             elif mod.operation == "delete":
                 if current is None:
@@ -298,7 +341,7 @@ class Entry:
             elif mod.operation == "replace":
                 if mod.values:
                     new = Attribute(at, options, mod.values)
-                    _checkValues(self.schema, new, f"modify/replace: {name}")
+                    _checkValues(self.schema, new, "modify/replace")
                     attrs[key] = new
                 else:
                     attrs.pop(key, None)
@@ -309,6 +352,7 @@ class Entry:
         entry = Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
         if not entry.get("objectClass"):
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
+        entry.checkObjectClasses()
         for ava in self.dn.rdn if self.dn else ():
             at = self.schema.attributeType(ava.type)
             if at is None or not entry.hasValue(at, ava.value.encode("utf-8")):

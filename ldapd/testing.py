@@ -37,6 +37,7 @@ __all__ = [
     "EXAMPLE_LDIF",
     "RecordingHooks",
     "ServerProcess",
+    "decodeResponse",
     "freePort",
     "parseFilter",
 ]
@@ -174,3 +175,428 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def _op(search: SearchParameters | None = None) -> Operation:
+    from twisted.internet import reactor
+
+    connection = Connection("test", reactor)
+    connection.identity = Identity(isRoot=True)
+    op = Operation(connection, 1, None)
+    op.search = search
+    return op
+
+
+class BackendTestsMixin:
+    """
+    The conformance suite of L{IBackend}, mixed into a trial C{TestCase}.
+
+    The test case provides C{makeBackend(suffix, schema)}, returning an
+    unopened backend for the normalised C{suffix}; the suite opens it, runs
+    every operation against it, and closes it. Each test states one rule of
+    the interface, so a third-party backend that passes the suite can be
+    served by a Directory.
+    """
+
+    suffixText = "dc=example,dc=com"
+
+    def makeBackend(self, suffix: DN, schema: Schema) -> Any:
+        raise NotImplementedError("the test case must say how to build its backend")
+
+    def setUp(self) -> Any:
+        self.schema = Schema.standard()
+        self.suffix = self.schema.normalizeDN(DN.parse(self.suffixText))
+        self.backend = self.makeBackend(self.suffix, self.schema)
+        self.hooks = RecordingHooks()
+        d = self.backend.open()
+        d.addCallback(lambda _: self.addCleanup(self.backend.close))
+        d.addCallback(lambda _: self._populate())
+        return d
+
+    def entry(self, dn: str, **attributes: Any) -> Entry:
+        """
+        @param dn: the entry's DN.
+        @param attributes: attribute names and a value or list of values (str).
+        @return: an entry of the test schema.
+        """
+        pairs = []
+        for name, values in attributes.items():
+            values = values if isinstance(values, list) else [values]
+            pairs.append((name, [v.encode("utf-8") for v in values]))
+        return Entry(DN.parse(dn), pairs, self.schema)
+
+    def person(self, uid: str, parent: str = "ou=people,dc=example,dc=com", **extra: Any) -> Entry:
+        """
+        @return: an inetOrgPerson entry C{uid=<uid>} under C{parent}.
+        """
+        return self.entry(
+            f"uid={uid},{parent}",
+            objectClass=["top", "person", "organizationalPerson", "inetOrgPerson"],
+            uid=uid, cn=f"{uid.title()} Example", sn="Example", **extra,
+        )
+
+    def _populate(self) -> Any:
+        from twisted.internet import defer
+
+        entries = [
+            self.entry(self.suffixText, objectClass=["top", "dcObject", "organization"],
+                       dc="example", o="Example"),
+            self.entry("ou=people,dc=example,dc=com", objectClass=["top", "organizationalUnit"],
+                       ou="people"),
+            self.entry("ou=groups,dc=example,dc=com", objectClass=["top", "organizationalUnit"],
+                       ou="groups"),
+            self.person("alice", mail="alice@example.com",
+                        userPassword="{SSHA}pd2MzDfj4UMmvYEFD0zNBIpF4Xh1qaEf6LBz0g=="),
+            self.person("bob", mail="bob@example.com", userPassword="bob-secret"),
+            self.entry("cn=staff,ou=groups,dc=example,dc=com", objectClass=["top", "groupOfNames"],
+                       cn="staff", member=["uid=alice,ou=people,dc=example,dc=com"]),
+        ]
+        d = defer.succeed(None)
+        for e in entries:
+            d.addCallback(lambda _, e=e: self.backend.add(_op(), e, RecordingHooks()))
+        return d
+
+    def search(self, base: str, scope: Scope, filterText: str = "(objectClass=*)") -> Any:
+        """
+        @return: a Deferred firing with the DNs (text) the backend emits.
+        """
+        found: list[str] = []
+        params = SearchParameters(
+            self.schema.normalizeDN(DN.parse(base)), scope,
+            compileFilter(parseFilter(filterText), self.schema),
+        )
+        d = self.backend.search(_op(params), lambda e: found.append(str(e.dn)))
+        return d.addCallback(lambda _: found)
+
+    def assertNoSuchObject(self, failure: Any, matched: str | None) -> None:
+        failure.trap(NoSuchObject)
+        self.assertEqual(str(failure.value.matchedDN) if failure.value.matchedDN else None, matched)
+
+    def ndn(self, text: str) -> DN:
+        return self.schema.normalizeDN(DN.parse(text))
+
+    # The interface
+
+    def test_interface(self) -> None:
+        """
+        The backend provides L{IBackend}, and its suffix is the one it was built for.
+        """
+        self.assertTrue(verifyObject(IBackend, self.backend))
+        self.assertEqual(self.backend.suffix, self.suffix)
+
+    # Reads
+
+    def test_get(self) -> Any:
+        """
+        C{get} returns the entry under its normalised DN, whatever the case
+        and spacing of the name it was added with.
+        """
+        d = self.backend.get(_op(), self.ndn("UID=Alice, OU=People, DC=Example, DC=Com"))
+        d.addCallback(lambda e: self.assertEqual(
+            (str(e.dn), e.get("mail")),
+            ("uid=alice,ou=people,dc=example,dc=com", (b"alice@example.com",)),
+        ))
+        return d
+
+    def test_getMissing(self) -> Any:
+        """
+        C{get} of a missing entry fails with noSuchObject whose matched DN is
+        the deepest existing superior.
+        """
+        d = self.backend.get(_op(), self.ndn("uid=zed,ou=nowhere,ou=people,dc=example,dc=com"))
+        return d.addCallbacks(self.fail, lambda f: self.assertNoSuchObject(
+            f, "ou=people,dc=example,dc=com"))
+
+    def test_searchScopes(self) -> Any:
+        """
+        Base, one-level and subtree scopes return exactly their entries, parents first.
+        """
+        d = self.search("ou=people,dc=example,dc=com", Scope.BASE)
+        d.addCallback(self.assertEqual, ["ou=people,dc=example,dc=com"])
+        d.addCallback(lambda _: self.search("dc=example,dc=com", Scope.ONE))
+        d.addCallback(lambda found: self.assertEqual(
+            sorted(found), ["ou=groups,dc=example,dc=com", "ou=people,dc=example,dc=com"]))
+        d.addCallback(lambda _: self.search("dc=example,dc=com", Scope.SUB))
+        d.addCallback(lambda found: (
+            self.assertEqual(len(found), 6),
+            self.assertEqual(found[0], "dc=example,dc=com"),
+            self.assertLess(found.index("ou=people,dc=example,dc=com"),
+                            found.index("uid=alice,ou=people,dc=example,dc=com")),
+        ))
+        return d
+
+    def test_searchFilters(self) -> Any:
+        """
+        Only entries matching the filter are emitted: equality (indexed or
+        not), substrings, presence, and combinations.
+        """
+        cases = [
+            ("(uid=ALICE)", ["uid=alice,ou=people,dc=example,dc=com"]),
+            ("(mail=*@example.com)", ["uid=alice,ou=people,dc=example,dc=com",
+                                      "uid=bob,ou=people,dc=example,dc=com"]),
+            ("(cn=*lic*)", ["uid=alice,ou=people,dc=example,dc=com"]),
+            ("(&(objectClass=inetOrgPerson)(!(uid=alice)))", ["uid=bob,ou=people,dc=example,dc=com"]),
+            ("(|(ou=groups)(member=UID=Alice,OU=People,DC=example,DC=com))",
+             ["ou=groups,dc=example,dc=com", "cn=staff,ou=groups,dc=example,dc=com"]),
+            ("(description=*)", []),
+        ]
+        d = None
+        from twisted.internet import defer
+
+        d = defer.succeed(None)
+        for text, expected in cases:
+            d.addCallback(lambda _, t=text: self.search("dc=example,dc=com", Scope.SUB, t))
+            d.addCallback(lambda found, e=expected, t=text: self.assertEqual(
+                sorted(found), sorted(e), t))
+        return d
+
+    def test_searchMissingBase(self) -> Any:
+        """
+        A search under a missing base fails with noSuchObject and its matched DN.
+        """
+        d = self.search("ou=gone,dc=example,dc=com", Scope.SUB)
+        return d.addCallbacks(self.fail, lambda f: self.assertNoSuchObject(f, "dc=example,dc=com"))
+
+    def test_searchEmitRaises(self) -> Any:
+        """
+        An exception raised by C{emit} (a size limit, say) stops the search
+        and is its failure.
+        """
+        class Stop(Exception):
+            pass
+
+        seen = []
+
+        def emit(entry: Entry) -> None:
+            seen.append(entry)
+            raise Stop()
+
+        params = SearchParameters(self.suffix, Scope.SUB,
+                                  compileFilter(parseFilter("(objectClass=*)"), self.schema))
+        d = self.backend.search(_op(params), emit)
+        return d.addCallbacks(self.fail, lambda f: (f.trap(Stop), self.assertEqual(len(seen), 1)))
+
+    def test_searchEmitSuspends(self) -> Any:
+        """
+        When C{emit} returns a Deferred, the backend emits nothing more until it fires.
+        """
+        from twisted.internet import defer
+
+        seen: list[Entry] = []
+        gate: defer.Deferred[None] = defer.Deferred()
+
+        def emit(entry: Entry) -> Any:
+            seen.append(entry)
+            return gate if len(seen) == 2 else None
+
+        params = SearchParameters(self.suffix, Scope.SUB,
+                                  compileFilter(parseFilter("(objectClass=*)"), self.schema))
+        d = self.backend.search(_op(params), emit)
+        from twisted.internet import reactor, task
+
+        def paused(_: Any) -> None:
+            self.assertEqual(len(seen), 2)
+            self.assertFalse(d.called)
+            gate.callback(None)
+
+        return task.deferLater(reactor, 0.05, lambda: None).addCallback(paused).addCallback(
+            lambda _: d).addCallback(lambda _: self.assertEqual(len(seen), 6))
+
+    # Writes
+
+    def test_addExisting(self) -> Any:
+        """
+        Adding an entry that exists fails with entryAlreadyExists and calls no hook.
+        """
+        d = self.backend.add(_op(), self.person("alice"), self.hooks)
+        return d.addCallbacks(self.fail, lambda f: (
+            f.trap(ldaperrors.LDAPEntryAlreadyExists), self.assertEqual(self.hooks.calls, [])))
+
+    def test_addWithoutParent(self) -> Any:
+        """
+        Adding an entry whose parent is missing fails with noSuchObject and the matched DN.
+        """
+        d = self.backend.add(_op(), self.person("x", "ou=gone,ou=people,dc=example,dc=com"),
+                             self.hooks)
+        return d.addCallbacks(self.fail, lambda f: self.assertNoSuchObject(
+            f, "ou=people,dc=example,dc=com"))
+
+    def test_addHooks(self) -> Any:
+        """
+        An add calls the check hooks, then the txn hooks, with the entry.
+        """
+        carol = self.person("carol")
+        d = self.backend.add(_op(), carol, self.hooks)
+        d.addCallback(lambda _: self.assertEqual(
+            [(stage, name, [str(a.dn) for a in args]) for stage, name, args in self.hooks.calls],
+            [("check", "add", [str(carol.dn)]), ("txn", "add", [str(carol.dn)])],
+        ))
+        d.addCallback(lambda _: self.backend.get(_op(), carol.ndn))
+        return d
+
+    def _assertRolledBack(self, stage: str, operation: str, write: Any, unchanged: Any) -> Any:
+        self.hooks.failOn.add((stage, operation))
+        d = write()
+        d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPUnwillingToPerform))
+        d.addCallback(lambda _: unchanged())
+        return d
+
+    def test_addRollback(self) -> Any:
+        """
+        When a txn hook fails, the added entry is not there, nor anything the
+        hooks wrote through the transaction.
+        """
+        extra = self.person("extra")
+        self.hooks.onTxn = lambda op, txn, args: txn.put(extra)
+        d = self._assertRolledBack("txn", "add", lambda: self.backend.add(
+            _op(), self.person("carol"), self.hooks), lambda: self.search(
+            "ou=people,dc=example,dc=com", Scope.ONE))
+        d.addCallback(lambda found: self.assertEqual(sorted(found), [
+            "uid=alice,ou=people,dc=example,dc=com", "uid=bob,ou=people,dc=example,dc=com"]))
+        return d
+
+    def test_txnWrites(self) -> Any:
+        """
+        What a txn hook writes through the transaction commits with the write.
+        """
+        extra = self.person("extra")
+        self.hooks.onTxn = lambda op, txn, args: txn.put(extra)
+        d = self.backend.add(_op(), self.person("carol"), self.hooks)
+        d.addCallback(lambda _: self.backend.get(_op(), extra.ndn))
+        return d.addCallback(lambda e: self.assertEqual(str(e.dn), str(extra.dn)))
+
+    def test_delete(self) -> Any:
+        """
+        Deleting a leaf removes it; deleting a non-leaf fails with
+        notAllowedOnNonLeaf; deleting a missing entry fails with noSuchObject.
+        """
+        d = self.backend.delete(_op(), self.ndn("uid=bob,ou=people,dc=example,dc=com"), self.hooks)
+        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE))
+        d.addCallback(self.assertEqual, ["uid=alice,ou=people,dc=example,dc=com"])
+        d.addCallback(lambda _: self.backend.delete(
+            _op(), self.ndn("ou=people,dc=example,dc=com"), self.hooks))
+        d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPNotAllowedOnNonLeaf))
+        d.addCallback(lambda _: self.backend.delete(
+            _op(), self.ndn("uid=bob,ou=people,dc=example,dc=com"), self.hooks))
+        return d.addCallbacks(self.fail, lambda f: self.assertNoSuchObject(
+            f, "ou=people,dc=example,dc=com"))
+
+    def test_deleteRollback(self) -> Any:
+        """
+        When a txn hook fails, the deleted entry is still there and still found
+        by its indexed attributes.
+        """
+        d = self._assertRolledBack("txn", "delete", lambda: self.backend.delete(
+            _op(), self.ndn("uid=bob,ou=people,dc=example,dc=com"), self.hooks),
+            lambda: self.search("dc=example,dc=com", Scope.SUB, "(uid=bob)"))
+        return d.addCallback(self.assertEqual, ["uid=bob,ou=people,dc=example,dc=com"])
+
+    def test_modify(self) -> Any:
+        """
+        A modify applies the changes, returns the new entry, and the indexes
+        follow: the entry is found by its new value and not by its old one.
+        """
+        ndn = self.ndn("uid=alice,ou=people,dc=example,dc=com")
+        d = self.backend.modify(_op(), ndn, [
+            Modification("replace", "mail", (b"ALICE@corp.example",)),
+            Modification("add", "description", (b"new",)),
+        ], self.hooks)
+        d.addCallback(lambda e: self.assertEqual(e.get("mail"), (b"ALICE@corp.example",)))
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(mail=alice@corp.example)"))
+        d.addCallback(self.assertEqual, ["uid=alice,ou=people,dc=example,dc=com"])
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(mail=alice@example.com)"))
+        d.addCallback(self.assertEqual, [])
+        d.addCallback(lambda _: self.assertEqual([c[:2] for c in self.hooks.calls],
+                                                 [("check", "modify"), ("txn", "modify")]))
+        return d
+
+    def test_modifyRollback(self) -> Any:
+        """
+        When a check hook fails, the entry keeps its old values.
+        """
+        ndn = self.ndn("uid=alice,ou=people,dc=example,dc=com")
+        d = self._assertRolledBack("check", "modify", lambda: self.backend.modify(
+            _op(), ndn, [Modification("replace", "mail", (b"x@y",))], self.hooks),
+            lambda: self.backend.get(_op(), ndn))
+        return d.addCallback(lambda e: self.assertEqual(e.get("mail"), (b"alice@example.com",)))
+
+    def test_renameSubtree(self) -> Any:
+        """
+        Renaming an entry with children moves the whole subtree: the children
+        are found under the new name and not under the old one.
+        """
+        ndn = self.ndn("ou=people,dc=example,dc=com")
+        d = self.backend.rename(_op(), ndn, DN.parse("ou=staff,dc=example,dc=com"), True,
+                                self.hooks)
+        d.addCallback(lambda e: self.assertEqual(e.get("ou"), (b"staff",)))
+        d.addCallback(lambda _: self.search("ou=staff,dc=example,dc=com", Scope.SUB, "(uid=*)"))
+        d.addCallback(lambda found: self.assertEqual(sorted(found), [
+            "uid=alice,ou=staff,dc=example,dc=com", "uid=bob,ou=staff,dc=example,dc=com"]))
+        d.addCallback(lambda _: self.backend.get(_op(), self.ndn(
+            "uid=alice,ou=people,dc=example,dc=com")))
+        return d.addCallbacks(self.fail, lambda f: f.trap(NoSuchObject))
+
+    def test_renameNewSuperior(self) -> Any:
+        """
+        Moving an entry under a new superior keeps or removes the old RDN
+        value as asked, and refuses a missing superior or an existing target.
+        """
+        ndn = self.ndn("uid=bob,ou=people,dc=example,dc=com")
+        d = self.backend.rename(_op(), ndn, DN.parse("uid=robert,ou=groups,dc=example,dc=com"),
+                                False, self.hooks)
+        d.addCallback(lambda e: self.assertEqual(sorted(e.get("uid")), [b"bob", b"robert"]))
+        d.addCallback(lambda _: self.backend.rename(
+            _op(), self.ndn("uid=alice,ou=people,dc=example,dc=com"),
+            DN.parse("uid=alice,ou=nowhere,dc=example,dc=com"), True, self.hooks))
+        d.addCallbacks(self.fail, lambda f: f.trap(NoSuchObject))
+        d.addCallback(lambda _: self.backend.rename(
+            _op(), self.ndn("uid=alice,ou=people,dc=example,dc=com"),
+            DN.parse("uid=robert,ou=groups,dc=example,dc=com"), True, self.hooks))
+        return d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPEntryAlreadyExists))
+
+    def test_renameRollback(self) -> Any:
+        """
+        When a txn hook fails, a renamed subtree is back under its old name.
+        """
+        d = self._assertRolledBack("txn", "rename", lambda: self.backend.rename(
+            _op(), self.ndn("ou=people,dc=example,dc=com"),
+            DN.parse("ou=staff,dc=example,dc=com"), True, self.hooks),
+            lambda: self.search(self.suffixText, Scope.SUB, "(uid=*)"))
+        return d.addCallback(lambda found: self.assertEqual(sorted(found), [
+            "uid=alice,ou=people,dc=example,dc=com", "uid=bob,ou=people,dc=example,dc=com"]))
+
+    def test_authenticate(self) -> Any:
+        """
+        C{authenticate} accepts the right password (hashed or cleartext) and
+        fails with invalidCredentials for a wrong one or a missing entry.
+        """
+        alice = self.ndn("uid=alice,ou=people,dc=example,dc=com")
+        d = self.backend.authenticate(_op(), alice, b"alice-secret")
+        d.addCallback(lambda e: self.assertEqual(e.ndn, alice))
+        d.addCallback(lambda _: self.backend.authenticate(
+            _op(), self.ndn("uid=bob,ou=people,dc=example,dc=com"), b"bob-secret"))
+        for ndn, password in [(alice, b"wrong"), (self.ndn("uid=zed,dc=example,dc=com"), b"x")]:
+            d.addCallback(lambda _, n=ndn, p=password: self.backend.authenticate(_op(), n, p))
+            d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPInvalidCredentials))
+        return d
+
+
+def decodeResponse(data: bytes) -> Any:
+    """
+    Decode one LDAPMessage as a client would.
+
+    @param data: exactly one encoded message.
+    @return: ldaptor's L{pureldap.LDAPMessage}; its C{value} is the response.
+    """
+    from ldaptor.protocols import pureber, pureldap
+
+    decoder = pureldap.LDAPBERDecoderContext_TopLevel(
+        inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+            fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+            inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+        )
+    )
+    message, used = pureber.berDecodeObject(decoder, data)
+    if used != len(data):
+        raise ValueError("trailing bytes after the message")
+    return message

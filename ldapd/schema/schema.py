@@ -20,6 +20,8 @@ __all__ = ["AttributeType", "ObjectClass", "Schema", "STANDARD_FILES"]
 STANDARD_FILES = ("core.schema", "cosine.schema", "inetorgperson.schema", "nis.schema")
 
 _USER = "userApplications"
+#: Directory String and IA5 String: syntaxes whose values cannot be empty.
+_STRING_SYNTAXES = ("1.3.6.1.4.1.1466.115.121.1.15", "1.3.6.1.4.1.1466.115.121.1.26")
 
 
 @dataclass(eq=False)
@@ -307,6 +309,8 @@ class Schema:
                 at = self.attributeType(ava.type)
                 if at is None:
                     raise InvalidDN(f"undefined attribute type {ava.type!r} in DN")
+                if not ava.value and at.syntax in _STRING_SYNTAXES:
+                    raise InvalidDN(f"empty value for {at.name} in DN")
                 try:
                     key = self.normalizeValue(at, ava.value.encode("utf-8"))
                 except InvalidValue as e:

@@ -1,0 +1,504 @@
+"""
+Tests for L{ldapd.directory}: routing, the root DSE and subschema, bind rules,
+limits, paged results, the default access policy and the plugin chain, all
+in memory with a L{task.Clock}.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ldaptor.protocols import pureber, pureldap
+from twisted.internet import defer, task
+from twisted.trial import unittest
+
+from ldapd._codec import encodeMessage, encodeSequence, integer, octetString
+from ldapd._framing import Framer
+from ldapd.backends.memory import MemoryBackend
+from ldapd.controls import PAGED_RESULTS
+from ldapd.directory import Database, Directory, Limits
+from ldapd.dn import DN
+from ldapd.operation import Connection, Identity, Operation
+from ldapd.schema import Schema
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+
+SUFFIX = "dc=example,dc=com"
+ALICE = "uid=alice,ou=people,dc=example,dc=com"
+ROOT = "cn=admin,dc=example,dc=com"
+
+
+class _Hanging:
+    """
+    A backend whose searches never end by themselves (but can be cancelled),
+    to test the time limit.
+    """
+
+    def __init__(self, suffix: DN) -> None:
+        self.suffix = suffix
+        self.cancelled = False
+
+    def open(self) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    def search(self, op: Operation, emit: Any) -> defer.Deferred[None]:
+        def cancel(d: Any) -> None:
+            self.cancelled = True
+
+        return defer.Deferred(cancel)
+
+
+class _Recorder:
+    """
+    A plugin that records its hooks' calls and refuses adds of C{cn=veto}.
+    """
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def pre_add(self, op: Operation, entry: Any) -> None:
+        self.calls.append(("pre_add", str(entry.dn)))
+        if str(entry.dn).startswith("cn=veto"):
+            from ldaptor.protocols.ldap import ldaperrors
+
+            raise ldaperrors.LDAPUnwillingToPerform("vetoed")
+
+    def post_add(self, op: Operation, resultCode: int) -> None:
+        self.calls.append(("post_add", resultCode))
+
+    def filter_entry(self, op: Operation, entry: Any) -> Any:
+        return None if entry.get("uid") == (b"bob",) else entry
+
+
+def _attributes(entry: pureldap.LDAPSearchResultEntry) -> dict[str, list[bytes]]:
+    return {name.decode(): values for name, values in entry.attributes}
+
+
+class DirectoryTestsBase(unittest.TestCase):
+    """
+    A directory with the example organisation in a memory backend.
+    """
+
+    plugins: list[Any] = []
+    limits = Limits(sizeLimit=5, timeLimit=60)
+
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.schema = Schema.standard()
+        suffix = DN.parse(SUFFIX)
+        self.directory = Directory(
+            [Database(suffix, MemoryBackend(self.schema.normalizeDN(suffix), self.schema),
+                      DN.parse(ROOT), b"secret", EXAMPLE_LDIF)],
+            self.plugins, schema=self.schema, limits=self.limits, reactor=self.clock,
+        )
+        self.successResultOf(self.directory.open())
+        self.connection = Connection("test", self.clock)
+        self.nextId = 1
+
+    def execute(self, request: Any, controls: list[tuple[str, bool, bytes | None]] | None = None,
+            wait: bool = True) -> Any:
+        """
+        Execute a request on the test connection, as it arrives from the wire.
+
+        @return: the decoded responses (and the Deferred, if C{wait} is false).
+        """
+        responses: list[Any] = []
+        framer = Framer()
+        framer.feed(pureldap.LDAPMessage(request, controls=controls, id=self.nextId).toWire())
+        message = framer.next()
+        op = Operation(self.connection, message.id, message.value, message.controls)
+        self.nextId += 1
+
+        def reply(pdu: bytes, ctrls: Any = ()) -> None:
+            responses.append(decodeResponse(encodeMessage(op.messageId, pdu, ctrls)))
+
+        d = self.directory.execute(op, reply)
+        if not wait:
+            return responses, d, op
+        self.successResultOf(d)
+        return responses
+
+    def result(self, request: Any, **kw: Any) -> Any:
+        """
+        @return: the final response of a request.
+        """
+        return self.execute(request, **kw)[-1].value
+
+    def bind(self, dn: str, password: str) -> int:
+        return self.result(pureldap.LDAPBindRequest(dn=dn, auth=password)).resultCode
+
+    def search(self, base: str = SUFFIX, filterText: str = "(objectClass=*)", scope: int = 2,
+               attributes: list[str] | None = None, **kw: Any) -> Any:
+        return self.execute(pureldap.LDAPSearchRequest(
+            baseObject=base, scope=scope, filter=parseFilter(filterText),
+            attributes=attributes or [], **kw))
+
+    def entries(self, responses: list[Any]) -> list[str]:
+        return [r.value.objectName.decode() for r in responses
+                if isinstance(r.value, pureldap.LDAPSearchResultEntry)]
+
+
+class RoutingTests(DirectoryTestsBase):
+    """
+    Requests go to the database with the longest matching suffix; the root
+    DSE and cn=Subschema are answered by the directory itself.
+    """
+
+    def test_rootDSE(self) -> None:
+        """
+        A base search of the empty DN returns the root DSE: objectClass for
+        C{*}, and the operational attributes slapd publishes for C{+}.
+        """
+        user = self.search("", scope=0)[0].value
+        self.assertEqual(_attributes(user), {"objectClass": [b"top"]})
+        attrs = _attributes(self.search("", scope=0, attributes=["+"])[0].value)
+        self.assertEqual(attrs["namingContexts"], [b"dc=example,dc=com"])
+        self.assertEqual(attrs["supportedLDAPVersion"], [b"3"])
+        self.assertIn(PAGED_RESULTS.encode(), attrs["supportedControl"])
+        self.assertIn(b"1.3.6.1.4.1.4203.1.11.3", attrs["supportedExtension"])
+        self.assertEqual(attrs["subschemaSubentry"], [b"cn=Subschema"])
+        self.assertIn("vendorVersion", attrs)
+
+    def test_subschema(self) -> None:
+        """
+        cn=Subschema publishes the schema's attribute types and object classes.
+        """
+        attrs = _attributes(self.search("cn=subschema", scope=0,
+                                       attributes=["attributeTypes", "objectClasses"])[0].value)
+        self.assertTrue(any(b"NAME ( 'cn' 'commonName' )" in v for v in attrs["attributeTypes"]))
+        self.assertTrue(any(b"'inetOrgPerson'" in v for v in attrs["objectClasses"]))
+
+    def test_outsideNamingContexts(self) -> None:
+        """
+        A search outside every naming context is noSuchObject without matched DN.
+        """
+        done = self.search("dc=other,dc=org")[-1].value
+        self.assertEqual((done.resultCode, done.matchedDN), (32, b""))
+
+    def test_matchedDN(self) -> None:
+        """
+        A search below a missing entry gives noSuchObject with the deepest
+        existing superior as matched DN.
+        """
+        done = self.search("uid=zed,ou=people,dc=example,dc=com")[-1].value
+        self.assertEqual((done.resultCode, done.matchedDN), (32, b"ou=people,dc=example,dc=com"))
+
+    def test_invalidDN(self) -> None:
+        """
+        A malformed base DN is invalidDNSyntax.
+        """
+        self.assertEqual(self.search("cn=")[-1].value.resultCode, 34)
+
+
+class BindTests(DirectoryTestsBase):
+    """
+    Simple binds: root DN, entries' passwords, and RFC 4513's rules.
+    """
+
+    def test_root(self) -> None:
+        """
+        The root DN binds with its password and needs no entry.
+        """
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertTrue(self.connection.identity.isRoot)
+
+    def test_user(self) -> None:
+        """
+        An entry binds with its userPassword; a wrong password is
+        invalidCredentials and leaves the connection anonymous.
+        """
+        self.assertEqual(self.bind(ALICE, "alice-secret"), 0)
+        self.assertEqual(str(self.connection.identity.dn), ALICE)
+        self.assertEqual(self.bind(ALICE, "wrong"), 49)
+        self.assertIsNone(self.connection.identity.dn)
+
+    def test_missingEntry(self) -> None:
+        """
+        Binding as a missing entry is invalidCredentials, not noSuchObject.
+        """
+        self.assertEqual(self.bind("uid=zed,ou=people,dc=example,dc=com", "x"), 49)
+
+    def test_unauthenticated(self) -> None:
+        """
+        A DN with an empty password is an unauthenticated bind, refused with
+        unwillingToPerform (RFC 4513 §5.1.2).
+        """
+        response = self.result(pureldap.LDAPBindRequest(dn=ALICE, auth=""))
+        self.assertEqual(response.resultCode, 53)
+        self.assertIsNone(self.connection.identity.dn)
+
+    def test_anonymous(self) -> None:
+        """
+        An empty DN and password is an anonymous bind.
+        """
+        self.assertEqual(self.bind("", ""), 0)
+
+    def test_sasl(self) -> None:
+        """
+        SASL mechanisms are not supported here: authMethodNotSupported.
+        """
+        request = pureldap.LDAPBindRequest(dn="", auth=(b"DIGEST-MD5", None), sasl=True)
+        self.assertEqual(self.result(request).resultCode, 7)
+
+    def test_version2(self) -> None:
+        """
+        LDAPv2 binds are refused with protocolError.
+        """
+        self.assertEqual(self.result(pureldap.LDAPBindRequest(version=2)).resultCode, 2)
+
+
+class LimitTests(DirectoryTestsBase):
+    """
+    Size and time limits, from the client and from configuration.
+    """
+
+    def test_sizeLimitFromConfig(self) -> None:
+        """
+        Without a client limit the configured one applies: sizeLimitExceeded
+        after exactly that many entries.
+        """
+        responses = self.search()
+        self.assertEqual(len(self.entries(responses)), 5)
+        self.assertEqual(responses[-1].value.resultCode, 4)
+
+    def test_sizeLimitFromClient(self) -> None:
+        """
+        A client's smaller limit applies.
+        """
+        responses = self.search(sizeLimit=2)
+        self.assertEqual((len(self.entries(responses)), responses[-1].value.resultCode), (2, 4))
+
+    def test_rootUnlimited(self) -> None:
+        """
+        The root DN is not bound by the configured limit.
+        """
+        self.bind(ROOT, "secret")
+        responses = self.search()
+        self.assertEqual((len(self.entries(responses)), responses[-1].value.resultCode), (20, 0))
+
+    def test_exactlyTheLimit(self) -> None:
+        """
+        A search returning exactly the limit's number of entries succeeds.
+        """
+        responses = self.search(filterText="(objectClass=organizationalUnit)", sizeLimit=4)
+        self.assertEqual((len(self.entries(responses)), responses[-1].value.resultCode), (4, 0))
+
+    def test_timeLimit(self) -> None:
+        """
+        A search still running at its deadline is cancelled and answered
+        timeLimitExceeded.
+        """
+        hanging = _Hanging(self.schema.normalizeDN(DN.parse("ou=slow,dc=example,dc=com")))
+        self.directory.databases.insert(0, Database(DN.parse("ou=slow,dc=example,dc=com"), hanging))
+        self.directory.databases[0].normalizedSuffix = hanging.suffix
+        responses, d, _ = self.execute(pureldap.LDAPSearchRequest(
+            baseObject="ou=slow,dc=example,dc=com", timeLimit=10), wait=False)
+        self.clock.advance(9)
+        self.assertNoResult(d)
+        self.clock.advance(1)
+        self.successResultOf(d)
+        self.assertTrue(hanging.cancelled)
+        self.assertEqual(responses[-1].value.resultCode, 3)
+
+
+def _paged(size: int, cookie: bytes = b"") -> list[tuple[str, bool, bytes]]:
+    return [(PAGED_RESULTS, True, encodeSequence([integer(size), octetString(cookie)]))]
+
+
+def _cookie(response: Any) -> bytes:
+    (oid, _, value), = response.controls
+    seq = pureber.berDecodeObject(pureber.BERDecoderContext(), value)[0]
+    return seq[1].value
+
+
+class PagedResultsTests(DirectoryTestsBase):
+    """
+    The simple paged results control (RFC 2696).
+    """
+
+    def page(self, size: int, cookie: bytes = b"") -> tuple[list[str], bytes, int]:
+        responses = self.execute(pureldap.LDAPSearchRequest(
+            baseObject=SUFFIX, filter=parseFilter("(objectClass=*)")), controls=_paged(size, cookie))
+        return self.entries(responses), _cookie(responses[-1]), responses[-1].value.resultCode
+
+    def test_allPages(self) -> None:
+        """
+        Pages of the asked size follow each other until an empty cookie, and
+        together hold every entry once, in order; pages are not capped by the
+        total size limit.
+        """
+        seen: list[str] = []
+        names, cookie, code = self.page(3)
+        pages = 1
+        seen += names
+        while cookie:
+            self.assertEqual((len(names), code), (3, 0))
+            names, cookie, code = self.page(3, cookie)
+            seen += names
+            pages += 1
+        self.assertEqual((len(seen), len(set(seen)), pages, code), (20, 20, 7, 0))
+        self.assertEqual(seen[0], SUFFIX)
+        self.assertEqual(self.connection.pagedSearches, {})
+
+    def test_pageSizeCappedByLimit(self) -> None:
+        """
+        A page larger than the configured size limit is cut to it.
+        """
+        names, cookie, _ = self.page(100)
+        self.assertEqual(len(names), 5)
+        self.assertTrue(cookie)
+
+    def test_abandonWithSizeZero(self) -> None:
+        """
+        A page size of 0 with a cookie ends the paged search.
+        """
+        _, cookie, _ = self.page(2)
+        names, newCookie, code = self.page(0, cookie)
+        self.assertEqual((names, newCookie, code), ([], b"", 0))
+        self.assertEqual(self.connection.pagedSearches, {})
+
+    def test_invalidCookie(self) -> None:
+        """
+        An unknown cookie is a protocolError.
+        """
+        responses = self.execute(pureldap.LDAPSearchRequest(baseObject=SUFFIX),
+                             controls=_paged(2, b"bogus"))
+        self.assertEqual(responses[-1].value.resultCode, 2)
+
+    def test_changedRequest(self) -> None:
+        """
+        A cookie used with a different search is a protocolError.
+        """
+        _, cookie, _ = self.page(2)
+        responses = self.execute(pureldap.LDAPSearchRequest(
+            baseObject="ou=people,dc=example,dc=com"), controls=_paged(2, cookie))
+        self.assertEqual(responses[-1].value.resultCode, 2)
+
+
+class AccessTests(DirectoryTestsBase):
+    """
+    Without an access-control plugin: the root DN writes, everyone reads,
+    and userPassword belongs to its owner.
+    """
+
+    def add(self, dn: str = "ou=new,dc=example,dc=com") -> int:
+        return self.result(pureldap.LDAPAddRequest(entry=dn, attributes=[
+            (pureldap.LDAPAttributeDescription("objectClass"),
+             pureber.BERSet([pureldap.LDAPAttributeValue("organizationalUnit")])),
+            (pureldap.LDAPAttributeDescription("ou"),
+             pureber.BERSet([pureldap.LDAPAttributeValue("new")])),
+        ])).resultCode
+
+    def test_anonymousWrite(self) -> None:
+        """
+        An anonymous add is insufficientAccessRights; the root DN's succeeds
+        and the entry gets its operational attributes.
+        """
+        self.assertEqual(self.add(), 50)
+        self.bind(ROOT, "secret")
+        self.assertEqual(self.add(), 0)
+        attrs = _attributes(self.search("ou=new,dc=example,dc=com", scope=0,
+                                        attributes=["+"])[0].value)
+        self.assertEqual(attrs["creatorsName"], [ROOT.encode()])
+        self.assertEqual(attrs["entryDN"], [b"ou=new,dc=example,dc=com"])
+        for name in ("createTimestamp", "modifyTimestamp", "entryUUID", "modifiersName"):
+            self.assertIn(name, attrs)
+
+    def test_passwordHidden(self) -> None:
+        """
+        userPassword is withheld from others, shown to its owner, and cannot
+        be tested in a filter by others.
+        """
+        attrs = _attributes(self.search(ALICE, scope=0)[0].value)
+        self.assertNotIn("userPassword", attrs)
+        self.assertEqual(self.entries(self.search(filterText="(userPassword=*)")), [])
+        self.bind(ALICE, "alice-secret")
+        attrs = _attributes(self.search(ALICE, scope=0)[0].value)
+        self.assertIn("userPassword", attrs)
+
+    def test_selfPasswordChange(self) -> None:
+        """
+        A user may replace their own password, and nothing else.
+        """
+        self.bind(ALICE, "alice-secret")
+
+        def modify(attr: str, value: str) -> int:
+            return self.result(pureldap.LDAPModifyRequest(object=ALICE, modification=[
+                pureber.BERSequence([pureber.BEREnumerated(2), pureber.BERSequence([
+                    pureldap.LDAPAttributeDescription(attr),
+                    pureber.BERSet([pureldap.LDAPAttributeValue(value)])])])])).resultCode
+
+        self.assertEqual(modify("userPassword", "new-secret"), 0)
+        self.assertEqual(modify("mail", "x@example.com"), 50)
+        self.assertEqual(self.bind(ALICE, "new-secret"), 0)
+
+    def test_compare(self) -> None:
+        """
+        Compare answers compareTrue or compareFalse, noSuchAttribute for a
+        missing attribute, and refuses to compare another's password.
+        """
+        def compare(attr: str, value: str) -> int:
+            return self.result(pureldap.LDAPCompareRequest(
+                entry=ALICE, ava=pureldap.LDAPAttributeValueAssertion(
+                    pureber.BEROctetString(attr), pureber.BEROctetString(value)))).resultCode
+
+        self.assertEqual(compare("cn", "ALICE  anderson"), 6)
+        self.assertEqual(compare("cn", "Bob"), 5)
+        self.assertEqual(compare("roomNumber", "1"), 16)
+        self.assertEqual(compare("userPassword", "x"), 50)
+
+
+class PluginChainTests(DirectoryTestsBase):
+    """
+    Plugins' hooks run around operations in order, and can veto and filter.
+    """
+
+    def setUp(self) -> None:
+        self.recorder = _Recorder()
+        self.plugins = [self.recorder]
+        super().setUp()
+        del self.recorder.calls[:]
+
+    def test_defaultAccessFirst(self) -> None:
+        """
+        With no plugin controlling access, the default policy runs first.
+        """
+        self.assertEqual([type(p).__name__ for p in self.directory.plugins.plugins],
+                         ["DefaultAccess", "_Recorder"])
+
+    def test_preVetoAndPost(self) -> None:
+        """
+        A pre hook's error is the operation's result, and post hooks see it.
+        """
+        self.bind(ROOT, "secret")
+        request = pureldap.LDAPAddRequest(entry="cn=veto,dc=example,dc=com", attributes=[
+            (pureldap.LDAPAttributeDescription("objectClass"),
+             pureber.BERSet([pureldap.LDAPAttributeValue("device")])),
+            (pureldap.LDAPAttributeDescription("cn"),
+             pureber.BERSet([pureldap.LDAPAttributeValue("veto")]))])
+        self.assertEqual(self.result(request).resultCode, 53)
+        self.assertEqual(self.recorder.calls,
+                         [("pre_add", "cn=veto,dc=example,dc=com"), ("post_add", 53)])
+
+    def test_filterEntry(self) -> None:
+        """
+        filter_entry hooks withhold entries from search results.
+        """
+        self.assertEqual(self.entries(self.search(filterText="(uid=bob)")), [])
+        self.assertEqual(len(self.entries(self.search(filterText="(uid=alice)"))), 1)
+
+
+class InternalOperationTests(unittest.TestCase):
+    """
+    Operations the server issues itself.
+    """
+
+    def test_identity(self) -> None:
+        """
+        An internal operation is root and marked internal.
+        """
+        directory = Directory([], schema=Schema.standard(), reactor=task.Clock())
+        op = directory.internalOperation()
+        self.assertTrue(op.internal)
+        self.assertEqual(op.identity, Identity(isRoot=True))
