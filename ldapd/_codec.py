@@ -179,16 +179,35 @@ def encodeSequence(parts: Iterable[bytes], tag: int = 0x30) -> bytes:
     return tlv(tag, b"".join(parts))
 
 
-def decodeSequence(data: bytes) -> list[pureber.BERBase]:
+class _TaggedStrings(_StrictContext):
+    """
+    The universal types plus some context-specific primitive tags, each
+    decoded as an OCTET STRING that keeps its tag (as the C{[0] OCTET STRING}
+    fields of extended-operation values).
+    """
+
+    def __init__(self, tags: Iterable[int]) -> None:
+        super().__init__()
+        self.Identities = {
+            **pureber.BERDecoderContext.Identities,
+            **{tag: pureber.BEROctetString for tag in tags},
+        }
+
+
+def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERBase]:
     """
     Decode a control or extended-operation value that is a SEQUENCE.
 
     @param data: the encoded value.
+    @param tagged: context-specific primitive tags (e.g. C{0x80}) its
+        elements may have; they are decoded as OCTET STRINGs with that tag.
     @return: the decoded elements of the sequence.
     @raise ValueError: if C{data} is not exactly one well-formed SEQUENCE.
     """
+    tags = tuple(tagged)
+    context = _TaggedStrings(tags) if tags else _StrictContext()
     try:
-        obj, used = pureber.berDecodeObject(_StrictContext(), data)
+        obj, used = pureber.berDecodeObject(context, data)
     except Exception as e:
         raise ValueError(f"undecodable value: {e}") from None
     if not isinstance(obj, pureber.BERSequence) or used != len(data):

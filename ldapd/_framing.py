@@ -130,6 +130,6 @@ def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
         message, _ = pureber.berDecodeObject(DECODER, pdu)
         if not isinstance(message.value, pureldap.LDAPProtocolRequest):
             raise ValueError("not a request")
-        return message  # type: ignore[no-any-return]
+        return message
     except Exception as e:
         return BadRequest(messageId, tag, str(e) or type(e).__name__)

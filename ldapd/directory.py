@@ -708,11 +708,16 @@ class Directory:
     # Writes
 
     def _checkWritable(self, ndn: DN) -> Database:
+        """
+        The database a write to C{ndn} goes to. As in slapd, a name in no
+        naming context is unwillingToPerform, checked before the entry is
+        looked up or any access rule applies.
+        """
         if self._virtualEntry(ndn) is not None:
             raise ldaperrors.LDAPUnwillingToPerform("the root DSE and subschema are read-only")
         db = self.databaseFor(ndn)
         if db is None:
-            raise NoSuchObject("no such object")
+            raise ldaperrors.LDAPUnwillingToPerform("no global superior knowledge")
         return db
 
     def _checkUserModifiable(self, op: Operation, at: AttributeType, context: str) -> None:
@@ -763,14 +768,15 @@ class Directory:
         for item in request.attributes:
             # len() of an ldaptor BER object is the length of its encoding,
             # so the parts are counted on its list of elements.
+            parts = item.data if isinstance(item, pureber.BERSequence) else item
             if (
-                not isinstance(item, pureber.BERSequence)
-                or len(item.data) != 2
-                or not isinstance(item.data[1], pureber.BERSet)
+                not isinstance(parts, (list, tuple))
+                or len(parts) != 2
+                or not isinstance(parts[1], (pureber.BERSet, list, tuple))
             ):
                 raise ldaperrors.LDAPProtocolError("malformed attribute")
-            description = _text(item[0].value)
-            values = [_bytes(v.value) for v in item[1]]
+            description = _text(parts[0].value)
+            values = [_bytes(v.value) for v in parts[1]]
             if not values:
                 raise ldaperrors.LDAPProtocolError(f"no values for attribute type {description}")
             attributes.append((description, values))
@@ -852,6 +858,7 @@ class Directory:
         dn, ndn = self._parseDN(request.entry)
         if not dn:
             raise ldaperrors.LDAPUnwillingToPerform("cannot rename the root DSE")
+        self._checkWritable(ndn)
         newRDN = DN.parse(request.newrdn)
         if len(newRDN) != 1:
             raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")

@@ -55,7 +55,7 @@ def _parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | Non
     if value is None:
         return None, None, None
     try:
-        parts = decodeSequence(value)
+        parts = decodeSequence(value, tagged=(0x80, 0x81, 0x82))
     except ValueError as e:
         raise ldaperrors.LDAPProtocolError(f"password modify: {e}") from None
     fields: dict[int, bytes] = {}
@@ -74,6 +74,8 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     none is given. The change is an ordinary Modify of C{userPassword} by the
     requester, so access control applies to it.
     """
+    if op.identity.anonymous and not op.internal:
+        raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
     userIdentity, oldPassword, newPassword = _parsePasswordModify(op.request.requestValue)
     if userIdentity is not None:
         text = userIdentity.decode("utf-8", "replace")
@@ -82,11 +84,12 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
         try:
             ndn = directory.schema.normalizeDN(DN.parse(text))
         except InvalidDN:
-            raise ldaperrors.LDAPInvalidDNSyntax("password modify: invalid user identity") from None
-    elif op.identity.ndn is not None and not op.identity.isRoot:
+            # slapd answers invalidAttributeSyntax here, not invalidDNSyntax.
+            raise ldaperrors.LDAPInvalidAttributeSyntax("Invalid DN") from None
+    elif op.identity.ndn is not None:
         ndn = op.identity.ndn
     else:
-        raise ldaperrors.LDAPUnwillingToPerform("only authenticated users may change passwords")
+        raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
     backend = directory.backendFor(ndn)
     entry = await directory.get(op, ndn)
     if oldPassword is not None:

@@ -10,6 +10,7 @@ lookups, and always confirm candidates with L{Filter.match}.
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from ldaptor.protocols import pureldap
@@ -299,7 +300,11 @@ class Extensible(Filter):
         rule applies to.
     @ivar rule: the matching rule, or a bit rule OID.
     @ivar dnAttributes: whether the entry's DN components are tested too.
+    @ivar excluded: attribute types left out when C{type} is C{None} (those
+        the requester may not test).
     """
+
+    excluded: frozenset[AttributeType] = frozenset()
 
     def __init__(
         self,
@@ -338,7 +343,10 @@ class Extensible(Filter):
     def match(self, entry: Entry) -> bool | None:
         schema = entry.schema
         result: bool | None = False
-        attrs = entry.matching(self.type) if self.type is not None else list(entry)
+        if self.type is not None:
+            attrs = entry.matching(self.type)
+        else:
+            attrs = [a for a in entry if a.type not in self.excluded]
         for attr in attrs:
             for v in attr.values:
                 r = self._test(schema, v)
@@ -351,6 +359,8 @@ class Extensible(Filter):
                 for ava in rdn:
                     at = schema.attributeType(ava.type)
                     if self.type is not None and (at is None or at not in schema.subtypes(self.type)):
+                        continue
+                    if at in self.excluded:
                         continue
                     if self._test(schema, ava.value.encode("utf-8")):
                         return True
@@ -484,6 +494,11 @@ def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
     if isinstance(f, Not):
         part = withoutAssertionsOn(f.part, types)
         return f if part is f.part else Not(part)
+    if isinstance(f, Extensible) and f.type is None:
+        # A rule without a type tests every attribute: all but these.
+        narrowed = copy.copy(f)
+        narrowed.excluded = f.excluded | types
+        return narrowed
     if isinstance(f, (_Assertion, Extensible)):
         if f.type is None or f.type in types:
             return Undefined()

@@ -29,7 +29,7 @@ from ldapd._codec import (
 )
 from ldapd._framing import DEFAULT_MAX_PDU_SIZE, BadRequest, Framer, MalformedPDU
 from ldapd.directory import Directory
-from ldapd.operation import Connection, Operation
+from ldapd.operation import ANONYMOUS, Connection, Operation
 
 __all__ = ["LDAPServerFactory", "LDAPServerProtocol", "MAX_OUTSTANDING"]
 
@@ -38,7 +38,21 @@ __all__ = ["LDAPServerFactory", "LDAPServerProtocol", "MAX_OUTSTANDING"]
 MAX_OUTSTANDING = 128
 
 _ABANDON = 0x50
+_BIND = 0x60
 _UNBIND = 0x42
+
+
+def _abandonable(request: Any) -> bool:
+    """
+    @return: whether a request can be abandoned: Bind and StartTLS cannot
+        (RFC 4511 §4.11).
+    """
+    if isinstance(request, pureldap.LDAPBindRequest):
+        return False
+    return not (
+        isinstance(request, pureldap.LDAPExtendedRequest)
+        and request.requestName == pureldap.LDAPStartTLSRequest.oid
+    )
 
 
 def _peerText(address: Any) -> str:
@@ -75,6 +89,7 @@ class LDAPServerProtocol(protocol.Protocol):
         self._queue: deque[pureldap.LDAPMessage] = deque()
         self._binding = False
         self._readingPaused = False
+        self._processing = False
         self._closing = False
 
     # Transport events
@@ -117,18 +132,6 @@ class LDAPServerProtocol(protocol.Protocol):
         if self._closing:
             return
         self.framer.feed(data)
-        while not self._closing:
-            try:
-                message = self.framer.next()
-            except MalformedPDU as e:
-                self._disconnect(str(e))
-                return
-            if message is None:
-                break
-            if isinstance(message, BadRequest):
-                self._badRequest(message)
-            else:
-                self._received(message)
         self._process()
 
     # Requests
@@ -148,12 +151,20 @@ class LDAPServerProtocol(protocol.Protocol):
         self.transport.loseConnection()
 
     def _badRequest(self, bad: BadRequest) -> None:
+        """
+        Answer a well-framed request that could not be decoded with
+        protocolError in a response of its type; an undecodable Bind is a
+        failed Bind, which leaves the connection anonymous (RFC 4511 §4.2.1).
+        """
+        assert self.connection is not None
         responseTag = RESPONSE_TAGS.get(bad.tag)
         if bad.tag == _ABANDON:
             return
         if bad.tag == _UNBIND or responseTag is None or bad.messageId == 0:
             self._disconnect(f"unknown or undecodable request: {bad.reason}")
             return
+        if bad.tag == _BIND:
+            self.connection.identity = ANONYMOUS
         self.transport.write(
             encodeMessage(bad.messageId, encodeResult(responseTag, 2, b"", b"decoding error"))
         )
@@ -169,36 +180,87 @@ class LDAPServerProtocol(protocol.Protocol):
             self._abandon(request.value)
         else:
             self._queue.append(message)
-            if len(self._queue) + len(self._outstanding) >= MAX_OUTSTANDING:
+            if self._pending() >= MAX_OUTSTANDING:
                 self._readingPaused = True
                 self.transport.pauseProducing()
 
+    def _pending(self) -> int:
+        """
+        @return: the number of requests queued or running.
+        """
+        return len(self._queue) + len(self._outstanding)
+
     def _abandon(self, messageId: int) -> None:
+        """
+        Abandon a running or queued request, unless it is one that cannot be
+        abandoned (RFC 4511 §4.11): the client still gets its response.
+        """
         op = self._outstanding.get(messageId)
         if op is not None:
-            op.abandon()
+            if _abandonable(op.request):
+                op.abandon()
             return
-        for message in self._queue:
+        for index, message in enumerate(self._queue):
             if message.id == messageId:
-                self._queue.remove(message)
+                if _abandonable(message.value):
+                    del self._queue[index]
                 return
 
     def _process(self) -> None:
         """
-        Start queued requests, in order: a Bind waits until every earlier
-        request is complete, and later requests wait for the Bind.
+        Read messages from the framer and start queued requests, until
+        neither can go on.
+
+        Requests start in order: a Bind waits until every earlier request is
+        complete, and later requests wait for the Bind. Reading stops while
+        L{MAX_OUTSTANDING} requests are queued or running (what is already
+        buffered stays in the framer), and resumes when half of them are
+        done. An operation that completes synchronously calls this again
+        from inside the loop; that call returns at once and the loop goes
+        on, so that the stack does not grow with the number of requests.
         """
-        while self._queue and not self._binding and not self._closing:
-            message = self._queue[0]
-            isBind = isinstance(message.value, pureldap.LDAPBindRequest)
-            if isBind and self._outstanding:
-                return
-            self._queue.popleft()
-            self._binding = isBind
-            self._start(message)
-        if self._readingPaused and len(self._queue) + len(self._outstanding) < MAX_OUTSTANDING // 2:
-            self._readingPaused = False
-            self.transport.resumeProducing()
+        if self._processing:
+            return
+        self._processing = True
+        try:
+            while not self._closing:
+                if self._readingPaused and self._pending() < MAX_OUTSTANDING // 2:
+                    self._readingPaused = False
+                    self.transport.resumeProducing()
+                if self._startNext():
+                    continue
+                if self._readingPaused:
+                    break
+                try:
+                    message = self.framer.next()
+                except MalformedPDU as e:
+                    self._disconnect(str(e))
+                    break
+                if message is None:
+                    break
+                if isinstance(message, BadRequest):
+                    self._badRequest(message)
+                else:
+                    self._received(message)
+        finally:
+            self._processing = False
+
+    def _startNext(self) -> bool:
+        """
+        Start the first queued request, if it may start.
+
+        @return: whether one was started.
+        """
+        if not self._queue or self._binding:
+            return False
+        message = self._queue[0]
+        isBind = isinstance(message.value, pureldap.LDAPBindRequest)
+        if isBind and self._outstanding:
+            return False
+        self._queue.popleft()
+        self._binding = isBind
+        self._start(message)
+        return True
 
     def _start(self, message: pureldap.LDAPMessage) -> None:
         assert self.connection is not None

@@ -32,6 +32,7 @@ class DefaultAccess:
     """
 
     name = "defaultaccess"
+    controlsAccess = True
 
     def __init__(self, schema: Schema) -> None:
         """

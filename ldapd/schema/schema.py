@@ -6,7 +6,6 @@ attribute descriptions, values and DNs that everything else relies on.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-import ldapd.schemafiles
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -348,11 +347,12 @@ class Schema:
 def _schemaDirectory() -> Path:
     """
     The folder of the standard schema files: the top-level C{schema/} of the
-    source tree, installed as the data-only package C{ldapd.schemafiles}.
+    source tree, which an installed wheel carries as C{ldapd/schemafiles/}.
     """
-    for entry in ldapd.schemafiles.__path__:
-        if (Path(entry) / STANDARD_FILES[0]).is_file():
-            return Path(entry)
+    package = Path(__file__).resolve().parent.parent
+    for candidate in (package / "schemafiles", package.parent / "schema"):
+        if (candidate / STANDARD_FILES[0]).is_file():
+            return candidate
     raise SchemaError("the standard schema files are not installed")
 
 

@@ -1,0 +1,420 @@
+"""
+Tests for L{ldapd._framing}: splitting a byte stream into LDAPMessages,
+refusing what is not LDAP before buffering it, and telling a malformed stream
+(L{MalformedPDU}) from a well-framed request that cannot be decoded
+(L{BadRequest}).
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+
+from ldaptor import ldapfilter
+from ldaptor.protocols import pureber, pureldap
+from twisted.trial import unittest
+
+from ldapd._codec import encodeSequence, integer, octetString, tlv
+from ldapd._framing import BadRequest, Framer, MalformedPDU
+
+
+def _search(messageId: int, base: bytes = b"dc=example,dc=com") -> pureldap.LDAPMessage:
+    """
+    @return: a subtree search for everything below C{base}.
+    """
+    return pureldap.LDAPMessage(
+        pureldap.LDAPSearchRequest(
+            baseObject=base,
+            scope=2,
+            filter=ldapfilter.parseFilter("(&(objectClass=person)(cn=a*))"),
+            attributes=[b"cn", b"mail"],
+        ),
+        id=messageId,
+    )
+
+
+def _message(messageId: bytes, *elements: bytes) -> bytes:
+    """
+    @param messageId: the encoded message id.
+    @param elements: the encoded elements that follow it.
+    @return: an LDAPMessage SEQUENCE around them.
+    """
+    return encodeSequence((messageId,) + elements)
+
+
+class FramerTestsBase(unittest.TestCase):
+    """
+    A framer, and a check that nothing was printed (ldaptor prints when its
+    decoder meets an unknown tag).
+    """
+
+    def setUp(self) -> None:
+        self.framer = Framer()
+        self.stdout = io.StringIO()
+        self.patch(sys, "stdout", self.stdout)
+
+    def tearDown(self) -> None:
+        self.assertEqual(self.stdout.getvalue(), "")
+
+    def drain(self) -> list[pureldap.LDAPMessage | BadRequest]:
+        """
+        @return: every complete message in the framer.
+        """
+        messages = []
+        while (message := self.framer.next()) is not None:
+            messages.append(message)
+        return messages
+
+    def assertSameMessages(self, received: list, sent: list[pureldap.LDAPMessage]) -> None:
+        """
+        Assert that the received messages are the sent ones.
+        """
+        self.assertEqual([m.toWire() for m in received], [m.toWire() for m in sent])
+        self.assertEqual([m.id for m in received], [m.id for m in sent])
+
+
+class FramingTests(FramerTestsBase):
+    """
+    Complete messages come out however the stream is cut.
+    """
+
+    def test_oneMessage(self) -> None:
+        """
+        One message fed at once comes out decoded, then nothing more.
+        """
+        self.framer.feed(_search(1).toWire())
+        message = self.framer.next()
+        self.assertIsInstance(message.value, pureldap.LDAPSearchRequest)
+        self.assertSameMessages([message], [_search(1)])
+        self.assertIsNone(self.framer.next())
+
+    def test_empty(self) -> None:
+        """
+        An empty framer has no message.
+        """
+        self.assertIsNone(self.framer.next())
+        self.framer.feed(b"")
+        self.assertIsNone(self.framer.next())
+
+    def test_byteByByte(self) -> None:
+        """
+        Fed one byte at a time, a message comes out when its last byte
+        arrives, and not before.
+        """
+        data = _search(3).toWire()
+        for byte in data[:-1]:
+            self.framer.feed(bytes((byte,)))
+            self.assertIsNone(self.framer.next())
+        self.framer.feed(data[-1:])
+        self.assertSameMessages(self.drain(), [_search(3)])
+
+    def test_longLengthByteByByte(self) -> None:
+        """
+        The header of a message longer than 65535 bytes (three length
+        octets) is read correctly when it arrives a byte at a time.
+        """
+        sent = pureldap.LDAPMessage(
+            pureldap.LDAPAddRequest(
+                entry=b"cn=big,dc=example,dc=com",
+                attributes=[(pureldap.LDAPAttributeDescription(b"description"),
+                             pureber.BERSet([pureldap.LDAPAttributeValue(b"x" * 70000)]))],
+            ),
+            id=9,
+        )
+        data = sent.toWire()
+        self.assertEqual(data[1], 0x83)
+        for byte in data[:10]:
+            self.framer.feed(bytes((byte,)))
+            self.assertIsNone(self.framer.next())
+        self.framer.feed(data[10:-1])
+        self.assertIsNone(self.framer.next())
+        self.framer.feed(data[-1:])
+        self.assertSameMessages(self.drain(), [sent])
+
+    def test_severalInOneChunk(self) -> None:
+        """
+        Several messages in one chunk come out in order.
+        """
+        sent = [_search(i) for i in range(1, 51)]
+        self.framer.feed(b"".join(m.toWire() for m in sent))
+        self.assertSameMessages(self.drain(), sent)
+
+    def test_chunksAcrossMessages(self) -> None:
+        """
+        Chunks that end inside a header or in the next message give the same
+        messages.
+        """
+        sent = [_search(i, b"o=" + b"x" * (i * 40)) for i in range(1, 9)]
+        data = b"".join(m.toWire() for m in sent)
+        received = []
+        for size in (1, 2, 3, 7, 100, 1000):
+            for start in range(0, len(data), size):
+                self.framer.feed(data[start : start + size])
+                received.extend(self.drain())
+        self.assertSameMessages(received, sent * 6)
+
+    def test_bufferReleased(self) -> None:
+        """
+        A message's bytes leave the buffer when it is taken; the start of the
+        next one stays.
+        """
+        data = _search(1).toWire() + _search(2).toWire()[:5]
+        self.framer.feed(data)
+        self.framer.next()
+        self.assertEqual(len(self.framer._buffer), 5)
+
+    def test_controls(self) -> None:
+        """
+        A message's controls come out as C{(oid, criticality, value)}.
+        """
+        sent = pureldap.LDAPMessage(
+            pureldap.LDAPDelRequest(entry=b"cn=a,dc=example,dc=com"),
+            id=4,
+            controls=[(b"1.2.3", True, b"value"), (b"1.2.4", None, None)],
+        )
+        self.framer.feed(sent.toWire())
+        message = self.framer.next()
+        self.assertEqual(message.controls, [(b"1.2.3", 0xFF, b"value"), (b"1.2.4", None, None)])
+
+    def test_largestMessageId(self) -> None:
+        """
+        Message ids up to 2**31 - 1 are accepted.
+        """
+        for messageId in (1, 127, 128, 2**31 - 1):
+            self.framer.feed(_search(messageId).toWire())
+            self.assertEqual(self.framer.next().id, messageId)
+
+    def test_abandonAndUnbind(self) -> None:
+        """
+        Abandon and Unbind, whose protocolOps are primitive, are decoded.
+        """
+        sent = [
+            pureldap.LDAPMessage(pureldap.LDAPAbandonRequest(id=3), id=4),
+            pureldap.LDAPMessage(pureldap.LDAPUnbindRequest(), id=5),
+        ]
+        self.framer.feed(b"".join(m.toWire() for m in sent))
+        self.assertSameMessages(self.drain(), sent)
+
+
+class SizeLimitTests(FramerTestsBase):
+    """
+    The size of a PDU is checked from its length header, before its
+    content is buffered.
+    """
+
+    def test_twoGiBRefused(self) -> None:
+        """
+        A header claiming 2 GiB is refused as soon as it is complete, and the
+        buffer holds no more than what was fed.
+        """
+        header = b"\x30\x84\x80\x00\x00\x00"
+        for byte in header[:-1]:
+            self.framer.feed(bytes((byte,)))
+            self.assertIsNone(self.framer.next())
+        self.framer.feed(header[-1:] + b"\x02\x01\x01")
+        self.assertRaises(MalformedPDU, self.framer.next)
+        self.assertEqual(len(self.framer._buffer), len(header) + 3)
+
+    def test_limit(self) -> None:
+        """
+        A PDU of exactly the maximum size (header included) is accepted; one
+        byte more is refused before it has arrived.
+        """
+        message = _search(1).toWire()
+        framer = Framer(maxPDUSize=len(message))
+        framer.feed(message)
+        self.assertEqual(framer.next().id, 1)
+        bigger = _search(2, b"dc=example,dc=comm").toWire()
+        framer = Framer(maxPDUSize=len(bigger) - 1)
+        framer.feed(bigger[:2])
+        self.assertRaises(MalformedPDU, framer.next)
+
+    def test_indefiniteLength(self) -> None:
+        """
+        The indefinite length form (0x80) is refused.
+        """
+        self.framer.feed(b"\x30\x80\x02\x01\x01\x42\x00\x00\x00")
+        self.assertRaises(MalformedPDU, self.framer.next)
+
+    def test_fiveLengthOctets(self) -> None:
+        """
+        A length of more than four octets is refused, whatever its value.
+        """
+        self.framer.feed(b"\x30\x85\x00\x00\x00\x00\x05\x02\x01\x01\x42\x00")
+        self.assertRaises(MalformedPDU, self.framer.next)
+
+
+class MalformedTests(FramerTestsBase):
+    """
+    A stream that is not a sequence of LDAPMessages raises L{MalformedPDU}.
+    """
+
+    def test_notSequence(self) -> None:
+        """
+        A first byte other than the SEQUENCE tag is refused at once, with
+        the tag in the message.
+        """
+        for first in (0x04, 0x10, 0x31, 0x60, 0xA0, 0x00, 0xFF):
+            framer = Framer()
+            framer.feed(bytes((first, 0x00)))
+            e = self.assertRaises(MalformedPDU, framer.next)
+            self.assertIn(f"0x{first:02x}", str(e))
+
+    def test_garbage(self) -> None:
+        """
+        Text (such as an HTTP request sent to the LDAP port) is refused.
+        """
+        self.framer.feed(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        self.assertRaises(MalformedPDU, self.framer.next)
+
+    def test_emptySequence(self) -> None:
+        """
+        A SEQUENCE with no message id is refused.
+        """
+        self.framer.feed(b"\x30\x00")
+        self.assertRaises(MalformedPDU, self.framer.next)
+
+    def test_noOperation(self) -> None:
+        """
+        A message id with nothing after it is refused.
+        """
+        self.framer.feed(_message(integer(1)))
+        self.assertRaises(MalformedPDU, self.framer.next)
+
+    def test_messageIdNotInteger(self) -> None:
+        """
+        A message id that is not an INTEGER (an ENUMERATED, a BOOLEAN, an
+        OCTET STRING) is refused, even when the operation is fine.
+        """
+        unbind = b"\x42\x00"
+        for messageId in (integer(1, 0x0A), b"\x01\x01\xff", octetString(b"1")):
+            framer = Framer()
+            framer.feed(_message(messageId, unbind))
+            self.assertRaises(MalformedPDU, framer.next)
+
+    def test_messageIdOutOfRange(self) -> None:
+        """
+        Negative message ids, and ids from 2**31 up, are refused.
+        """
+        unbind = b"\x42\x00"
+        for messageId in (-1, -(2**31), 2**31, 2**40):
+            framer = Framer()
+            framer.feed(_message(integer(messageId), unbind))
+            self.assertRaises(MalformedPDU, framer.next)
+
+    def test_emptyMessageId(self) -> None:
+        """
+        An INTEGER with no content octets is refused.
+        """
+        self.framer.feed(_message(b"\x02\x00", b"\x42\x00"))
+        self.assertRaises(MalformedPDU, self.framer.next)
+
+
+class BadRequestTests(FramerTestsBase):
+    """
+    A well-framed message whose operation cannot be decoded gives a
+    L{BadRequest} with its message id and operation tag, and the stream goes
+    on.
+    """
+
+    def assertBadRequest(self, data: bytes, messageId: int, tag: int) -> BadRequest:
+        """
+        Assert that C{data} followed by a good search gives a L{BadRequest},
+        then the search.
+        """
+        framer = Framer()
+        framer.feed(data + _search(77).toWire())
+        bad = framer.next()
+        self.assertIsInstance(bad, BadRequest)
+        self.assertEqual((bad.messageId, bad.tag), (messageId, tag))
+        self.assertTrue(bad.reason)
+        self.assertEqual(framer.next().id, 77)
+        self.assertIsNone(framer.next())
+        return bad
+
+    def test_searchGarbage(self) -> None:
+        """
+        A search whose content is garbage.
+        """
+        self.assertBadRequest(_message(integer(5), tlv(0x63, b"\xff\xfe\xfd")), 5, 0x63)
+
+    def test_searchMissingFields(self) -> None:
+        """
+        A search with only a base DN.
+        """
+        self.assertBadRequest(_message(integer(6), tlv(0x63, octetString(b"o=x"))), 6, 0x63)
+
+    def test_innerLengthOverrun(self) -> None:
+        """
+        An element inside the operation that claims more bytes than the
+        operation holds.
+        """
+        self.assertBadRequest(_message(integer(300), tlv(0x63, b"\x04\x7fabc")), 300, 0x63)
+
+    def test_nestedIndefiniteLength(self) -> None:
+        """
+        The indefinite length form inside the operation.
+        """
+        self.assertBadRequest(_message(integer(8), tlv(0x66, b"\x30\x80\x00\x00")), 8, 0x66)
+
+    def test_unknownFilterTag(self) -> None:
+        """
+        A search whose filter has an unknown choice.
+        """
+        request = pureldap.LDAPSearchRequest(baseObject=b"", filter=pureldap.LDAPFilter_present("cn"))
+        wire = bytearray(request.toWire())
+        wire[wire.index(0x87)] = 0x8F
+        self.assertBadRequest(_message(integer(9), bytes(wire)), 9, 0x63)
+
+    def test_unknownOperation(self) -> None:
+        """
+        An application tag that is no LDAP operation.
+        """
+        self.assertBadRequest(_message(integer(10), tlv(0x7E, b"")), 10, 0x7E)
+
+    def test_universalOperation(self) -> None:
+        """
+        A universal element where the operation should be.
+        """
+        self.assertBadRequest(_message(integer(11), octetString(b"x")), 11, 0x04)
+
+    def test_response(self) -> None:
+        """
+        A response sent by a client is not a request.
+        """
+        done = pureldap.LDAPSearchResultDone(resultCode=0).toWire()
+        self.assertBadRequest(_message(integer(12), done), 12, 0x65)
+
+    def test_trailingElement(self) -> None:
+        """
+        An element after the controls.
+        """
+        unbind = b"\x42\x00"
+        self.assertBadRequest(_message(integer(13), unbind, b"\xa0\x00", integer(1)), 13, 0x42)
+
+    def test_notControls(self) -> None:
+        """
+        An element after the operation that is not [0] Controls.
+        """
+        self.assertBadRequest(_message(integer(14), b"\x42\x00", octetString(b"c")), 14, 0x42)
+
+    def test_malformedControls(self) -> None:
+        """
+        Controls holding something else than control SEQUENCEs (ldaptor would
+        print and drop them).
+        """
+        for inside in (octetString(b"1.2.3"), integer(1)):
+            self.assertBadRequest(
+                _message(integer(15), b"\x4a\x01x", tlv(0xA0, inside)), 15, 0x4A
+            )
+
+    def test_deepNesting(self) -> None:
+        """
+        A filter nested too deep to decode is a bad request, not a crash.
+        """
+        inner = tlv(0x87, b"cn")
+        for _ in range(5000):
+            inner = tlv(0xA2, inner)
+        request = pureldap.LDAPSearchRequest(baseObject=b"", filter=pureldap.LDAPFilter_present("cn"))
+        content = request.toWire()[2:].replace(tlv(0x87, b"cn"), inner)
+        self.assertBadRequest(_message(integer(16), tlv(0x63, content)), 16, 0x63)
