@@ -211,8 +211,7 @@ class _Parser:
             self.pos += 1
 
     def parse(self) -> list[RDN]:
-        self.skipSpaces()
-        if self.pos == len(self.text):
+        if not self.text:
             return []
         rdns = []
         while True:
@@ -282,7 +281,7 @@ class _Parser:
                     raise self.fail("bad escape")
                 keep = len(raw)
                 continue
-            if c in '"<>=' or c == "\x00":
+            if c in '"<>' or c == "\x00":
                 raise self.fail(f"unescaped {c!r}")
             raw += c.encode("utf-8")
             self.pos += 1
@@ -298,10 +297,12 @@ def _validType(attrType: str) -> bool:
     """
     Whether C{attrType} is a descr (keystring) or a numericoid (RFC 4512 §1.4).
     """
+    if not attrType.isascii():
+        return False
     if attrType[0].isdigit():
         parts = attrType.split(".")
         return all(p.isdigit() and (p == "0" or not p.startswith("0")) for p in parts)
-    return attrType[0].isalpha() and attrType.isascii() and "." not in attrType
+    return attrType[0].isalpha() and "." not in attrType
 
 
 def _decodeBERString(encoded: bytes, parser: _Parser) -> str:

@@ -19,8 +19,12 @@ from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = ["Attribute", "Entry", "Modification", "parseDescription"]
 
-_DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
-_IA5_STRING = "1.3.6.1.4.1.1466.115.121.1.26"
+#: Syntaxes whose values have at least one character, though their matching
+#: rules would take an empty one: Directory String, Printable String, Country
+#: String and Telephone Number (RFC 4517 §3.3). IA5 String may be empty.
+_NON_EMPTY_SYNTAXES = frozenset(
+    "1.3.6.1.4.1.1466.115.121.1." + n for n in ("15", "44", "11", "50")
+)
 
 
 def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, tuple[str, ...]]:
@@ -242,13 +246,13 @@ class Entry:
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
         for attr in self._attrs.values():
             _checkValues(self.schema, attr)
-        self.checkObjectClasses()
         for ava in self.dn.rdn if self.dn else ():
             at = self.schema.attributeType(ava.type)
             if at is None or not self.hasValue(at, ava.value.encode("utf-8")):
                 raise ldaperrors.LDAPNamingViolation(
                     f"value of naming attribute '{ava.type}' is not present in entry"
                 )
+        self.checkObjectClasses()
 
     def checkObjectClasses(self) -> None:
         """
@@ -311,10 +315,21 @@ class Entry:
             if mod.operation == "add":
                 if not mod.values:
                     raise ldaperrors.LDAPProtocolError(f"modify/add: {name}: no values given")
-                existing = current.values if current else ()
-                new = Attribute(at, options, existing + mod.values)
-                _checkValues(self.schema, new, "modify/add")
-                attrs[key] = new
+                _checkValues(self.schema, Attribute(at, options, mod.values), "modify/add")
+                if current is not None:
+                    keys = current.keys(self.schema)
+                    for i, v in enumerate(mod.values):
+                        if self.schema.normalizeValue(at, v) in keys:
+                            raise ldaperrors.LDAPAttributeOrValueExists(
+                                f"modify/add: {name}: value #{i} already exists"
+                            )
+                    if at.singleValue:
+                        raise ldaperrors.LDAPConstraintViolation(
+                            f"attribute '{name}' cannot have multiple values"
+                        )
+                    attrs[key] = Attribute(at, options, current.values + mod.values)
+                else:
+                    attrs[key] = Attribute(at, options, mod.values)
             elif mod.operation == "delete":
                 if current is None:
                     raise ldaperrors.LDAPNoSuchAttribute(f"modify/delete: {name}: no such attribute")
@@ -327,7 +342,9 @@ class Entry:
                     try:
                         k = self.schema.normalizeValue(at, v)
                     except InvalidValue:
-                        k = v
+                        raise ldaperrors.LDAPInvalidAttributeSyntax(
+                            f"modify/delete: {name}: value #{i} invalid per syntax"
+                        ) from None
                     if k not in keys:
                         raise ldaperrors.LDAPNoSuchAttribute(
                             f"modify/delete: {name}: value #{i} not found"
@@ -352,13 +369,13 @@ class Entry:
         entry = Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
         if not entry.get("objectClass"):
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
-        entry.checkObjectClasses()
         for ava in self.dn.rdn if self.dn else ():
             at = self.schema.attributeType(ava.type)
             if at is None or not entry.hasValue(at, ava.value.encode("utf-8")):
                 raise ldaperrors.LDAPNotAllowedOnRDN(
                     f"cannot delete the value of naming attribute '{ava.type}'"
                 )
+        entry.checkObjectClasses()
         return entry
 
     def renamed(self, newDN: DN, deleteOldRDN: bool) -> Entry:
@@ -369,17 +386,17 @@ class Entry:
         @param newDN: the new name.
         @param deleteOldRDN: whether to delete the old RDN's values.
         @return: a new entry.
-        @raise ldaperrors.LDAPException: for an undefined or invalid RDN attribute,
-            or a single-valued one that would get a second value.
+        @raise ldapd.dn.InvalidDN: if C{newDN} cannot be normalised.
+        @raise ldaperrors.LDAPException: for a single-valued attribute that
+            would get a second value, or an entry its object classes no longer
+            allow.
         """
         attrs = dict(self._attrs)
         entry = Entry._fromAttributes(newDN, self.schema.normalizeDN(newDN), self.schema, attrs)
         if deleteOldRDN:
-            newRDN = set(entry.ndn.rdn)
-            oldNormal = self.ndn.rdn
-            for ava, normal in zip(self.dn.rdn, oldNormal):
-                if normal in newRDN:
-                    continue
+            # Every old value goes, even one the new RDN repeats: it is added
+            # back below as the new RDN spells it, as slapd does.
+            for ava in self.dn.rdn:
                 at, options = parseDescription(self.schema, ava.type)
                 attr = attrs.get(_key(at, options))
                 if attr is None:
@@ -403,6 +420,7 @@ class Entry:
                 new = Attribute(at, options, (attr.values if attr else ()) + (value,))
                 _checkValues(self.schema, new, "modrdn")
                 attrs[_key(at, options)] = new
+        entry.checkObjectClasses()
         return entry
 
 
@@ -419,7 +437,7 @@ def _checkValues(schema: Schema, attr: Attribute, context: str = "") -> None:
     at = attr.type
     seen = set()
     for i, v in enumerate(attr.values):
-        if not v and at.syntax in (_DIRECTORY_STRING, _IA5_STRING):
+        if not v and at.syntax in _NON_EMPTY_SYNTAXES:
             raise ldaperrors.LDAPInvalidAttributeSyntax(
                 f"{prefix}{name}: value #{i} invalid per syntax"
             )
@@ -432,8 +450,6 @@ def _checkValues(schema: Schema, attr: Attribute, context: str = "") -> None:
         if key in seen:
             raise ldaperrors.LDAPAttributeOrValueExists(
                 f"{prefix}{name}: value #{i} provided more than once"
-                if not context.startswith("modify/add")
-                else f"{prefix}{name}: value #{i} already exists"
             )
         seen.add(key)
     if at.singleValue and len(attr.values) > 1:
@@ -450,11 +466,10 @@ def _incremented(
     mod: Modification,
 ) -> Attribute:
     """
-    Apply a Modify-Increment (RFC 4525) to one attribute.
+    Apply a Modify-Increment (RFC 4525) to one attribute, checking the
+    request before the entry as slapd does.
     """
     name = mod.description
-    if current is None:
-        raise ldaperrors.LDAPNoSuchAttribute(f"modify/increment: {name}: no such attribute")
     if at.equality is None or at.equality.name != "integerMatch":
         raise ldaperrors.LDAPConstraintViolation(
             f"modify/increment: {name}: increment not supported for value syntax"
@@ -463,10 +478,12 @@ def _incremented(
         raise ldaperrors.LDAPProtocolError(f"modify/increment: {name}: exactly one value needed")
     try:
         delta = schema.normalizeValue(at, mod.values[0])
-        values = [schema.normalizeValue(at, v) + delta for v in current.values]
     except InvalidValue:
         raise ldaperrors.LDAPInvalidAttributeSyntax(
-            f"modify/increment: {name}: invalid syntax"
+            f"modify/increment: {name}: value #0 invalid per syntax"
         ) from None
-    return Attribute(at, options, (str(v).encode() for v in values))
-
+    if current is None:
+        raise ldaperrors.LDAPNoSuchAttribute(f"modify/increment: {name}: no such attribute")
+    return Attribute(
+        at, options, (str(schema.normalizeValue(at, v) + delta).encode() for v in current.values)
+    )

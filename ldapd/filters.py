@@ -18,7 +18,7 @@ from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.entry import Entry, parseDescription
 from ldapd.schema import RULES, AttributeType, InvalidValue, MatchingRule, Schema
-from ldapd.schema.matching import soundex
+from ldapd.schema.matching import soundex, substringPiece
 
 __all__ = [
     "And",
@@ -291,13 +291,35 @@ def _approxWords(key: Any) -> set[str]:
 _BIT_AND = "1.2.840.113556.1.4.803"
 _BIT_OR = "1.2.840.113556.1.4.804"
 
+_INTEGER = "1.3.6.1.4.1.1466.115.121.1.27"
+_DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
+#: The syntaxes the Directory String rules also compare, as in slapd: Country
+#: String, Directory String, Printable String and Telephone Number.
+_STRING_SYNTAXES = frozenset("1.3.6.1.4.1.1466.115.121.1." + n for n in ("11", "15", "44", "50"))
+
+
+def _usable(rule: MatchingRule | str, at: AttributeType) -> bool:
+    """
+    Whether an extensible match may apply C{rule} to the values of C{at}: one
+    of the type's own rules, or a rule for its syntax (RFC 4511 §4.5.1.7.7).
+    Substrings rules are never usable: their assertion is a substrings
+    assertion, which an extensible match cannot carry.
+    """
+    if isinstance(rule, str):
+        return at.syntax == _INTEGER
+    if rule.kind == "substr":
+        return False
+    if rule in (at.equality, at.ordering) or rule.syntax == at.syntax:
+        return True
+    return rule.syntax == _DIRECTORY_STRING and at.syntax in _STRING_SYNTAXES
+
 
 class Extensible(Filter):
     """
     C{(attr:dn:rule:=value)} (RFC 4511 §4.5.1.7.7).
 
     @ivar type: the attribute type, or C{None} to test every attribute the
-        rule applies to.
+        rule is usable with.
     @ivar rule: the matching rule, or a bit rule OID.
     @ivar dnAttributes: whether the entry's DN components are tested too.
     @ivar excluded: attribute types left out when C{type} is C{None} (those
@@ -346,7 +368,9 @@ class Extensible(Filter):
         if self.type is not None:
             attrs = entry.matching(self.type)
         else:
-            attrs = [a for a in entry if a.type not in self.excluded]
+            attrs = [
+                a for a in entry if a.type not in self.excluded and _usable(self.rule, a.type)
+            ]
         for attr in attrs:
             for v in attr.values:
                 r = self._test(schema, v)
@@ -358,9 +382,9 @@ class Extensible(Filter):
             for rdn in entry.dn:
                 for ava in rdn:
                     at = schema.attributeType(ava.type)
-                    if self.type is not None and (at is None or at not in schema.subtypes(self.type)):
+                    if at is None or at in self.excluded or not _usable(self.rule, at):
                         continue
-                    if at in self.excluded:
+                    if self.type is not None and at not in schema.subtypes(self.type):
                         continue
                     if self._test(schema, ava.value.encode("utf-8")):
                         return True
@@ -409,7 +433,7 @@ def _compileAssertion(f: Any, schema: Schema) -> Filter:
         initial = final = None
         middle = []
         for piece in f.substrings:
-            value = schema.applyRule(at.substr, _bytes(piece.value))
+            value = substringPiece(at.substr, _bytes(piece.value))
             if isinstance(piece, pureldap.LDAPFilter_substrings_initial):
                 if initial is not None or middle or final is not None:
                     raise ldaperrors.LDAPProtocolError("misplaced initial substring")
@@ -468,8 +492,12 @@ def _compileExtensible(f: Any, schema: Schema) -> Filter:
             rule = found
     elif at is not None and at.equality is not None:
         rule = at.equality
-    else:
+    elif at is None:
         raise ldaperrors.LDAPProtocolError("extensible match needs a type or a matching rule")
+    else:
+        return Undefined()
+    if at is not None and not _usable(rule, at):
+        return Undefined()
     dnAttributes = bool(f.dnAttributes and f.dnAttributes.value)
     return Extensible(at, rule, _bytes(f.matchValue.value), dnAttributes, schema)
 
@@ -481,8 +509,8 @@ def _bytes(value: Any) -> bytes:
 
 def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
     """
-    The filter with every assertion on one of C{types} made Undefined: what a
-    client may not read, it may not test either.
+    The filter with every assertion on one of C{types}, or on a supertype of
+    one, made Undefined: what a client may not read, it may not test either.
 
     @param f: a compiled filter.
     @param types: the attribute types to hide.
@@ -500,6 +528,18 @@ def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
         narrowed.excluded = f.excluded | types
         return narrowed
     if isinstance(f, (_Assertion, Extensible)):
-        if f.type is None or f.type in types:
+        if f.type is None or any(_derivesFrom(t, f.type) for t in types):
             return Undefined()
     return f
+
+
+def _derivesFrom(at: AttributeType | None, ancestor: AttributeType) -> bool:
+    """
+    Whether C{at} is C{ancestor} or one of its subtypes: an assertion on
+    C{ancestor} also tests the values of C{at} (a filter on C{name} reads C{cn}).
+    """
+    while at is not None:
+        if at is ancestor:
+            return True
+        at = at.sup
+    return False

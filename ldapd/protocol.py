@@ -271,7 +271,12 @@ class LDAPServerProtocol(protocol.Protocol):
             if not (op.abandoned or self._closing):
                 self.transport.write(encodeMessage(op.messageId, pdu, controls))
 
-        def finished(_: Any) -> None:
+        def finished(result: Any) -> None:
+            if isinstance(result, Failure):
+                self._log.failure(
+                    "conn={conn} op={msgid}: the directory failed", result,
+                    conn=op.connection.id, msgid=op.messageId,
+                )
             if self._outstanding.get(op.messageId) is op:
                 del self._outstanding[op.messageId]
             if isinstance(op.request, pureldap.LDAPBindRequest):

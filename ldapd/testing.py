@@ -6,11 +6,13 @@ plugins can reuse.
   - L{RecordingHooks}: an L{ITransactionHooks} fake that records its calls
     and can be told to fail.
   - L{ServerProcess}: the real C{twist ldapd} in a child process on a free
-    loopback port, for tests that drive it with real clients.
+    loopback port, for tests that drive it with real clients;
+    L{ServerTestsMixin} runs one for a whole test class.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import socket
 import subprocess
@@ -37,7 +39,9 @@ __all__ = [
     "EXAMPLE_LDIF",
     "RecordingHooks",
     "ServerProcess",
+    "ServerTestsMixin",
     "decodeResponse",
+    "exampleConfig",
     "freePort",
     "parseFilter",
 ]
@@ -46,6 +50,8 @@ __all__ = [
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
 #: The example organisation's LDIF.
 EXAMPLE_LDIF = SOURCE_ROOT / "examples" / "data" / "example.ldif"
+#: The example configuration.
+EXAMPLE_CONFIG = SOURCE_ROOT / "examples" / "ldapd.toml"
 
 
 def freePort() -> int:
@@ -175,6 +181,65 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def exampleConfig() -> str:
+    """
+    @return: the example configuration (C{examples/ldapd.toml}: a memory
+        database with the example organisation, root DN
+        C{cn=admin,dc=example,dc=com} with password C{secret}) as a
+        L{ServerProcess} template, listening on the chosen port.
+    """
+    text = EXAMPLE_CONFIG.read_text()
+    for old, new in [("tcp:10389:", "tcp:{port}:"), ('"data/example.ldif"', '"{example_ldif}"')]:
+        if old not in text:
+            raise ValueError(f"{EXAMPLE_CONFIG} no longer contains {old}")
+        text = text.replace(old, new)
+    return text
+
+
+class ServerTestsMixin:
+    """
+    One L{ServerProcess} for all the tests of a class, so that a class's
+    tests share its start-up cost and see data no other class has written.
+
+    Mix it into a C{twisted.trial.unittest.SynchronousTestCase}. pytest calls
+    C{setUpClass} and C{tearDownClass}; trial does not, so there the first
+    C{setUp} starts the server and it is stopped when the process exits.
+
+    @cvar serverConfig: the L{ServerProcess} template; the example
+        configuration when C{None}.
+    @cvar server: the running server.
+    """
+
+    serverConfig: str | None = None
+    server: ServerProcess | None = None
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        """
+        Start the class's server.
+        """
+        server = ServerProcess(cls.serverConfig if cls.serverConfig is not None else exampleConfig())
+        server.start()
+        cls.server = server
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        """
+        Stop the class's server.
+        """
+        server = cls.__dict__.get("server")
+        if server is not None:
+            server.stop()
+            cls.server = None
+
+    def setUp(self) -> None:
+        cls = type(self)
+        if cls.__dict__.get("server") is None:
+            cls.setUpClass()
+            atexit.register(cls.tearDownClass)
+        super().setUp()  # type: ignore[misc]
 
 
 def _op(search: SearchParameters | None = None) -> Operation:

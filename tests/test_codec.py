@@ -33,7 +33,7 @@ LENGTHS = (0, 1, 127, 128, 255, 256, 65535, 65536, 70000)
 #: Integers on both sides of each change in the number of content octets.
 INTEGERS = sorted(
     {0, 1, -1, 2**31 - 1, -(2**31), 2**63, -(2**63), 2**100, -(2**100) - 1}
-    | {sign * 2**bits + delta for bits in range(6, 41, 1) for sign in (1, -1) for delta in (-1, 0, 1)}
+    | {s * 2**bits + d for bits in range(6, 41) for s in (1, -1) for d in (-1, 0, 1)}
 )
 
 

@@ -361,7 +361,7 @@ class BadRequestTests(FramerTestsBase):
         """
         A search whose filter has an unknown choice.
         """
-        request = pureldap.LDAPSearchRequest(baseObject=b"", filter=pureldap.LDAPFilter_present("cn"))
+        request = pureldap.LDAPSearchRequest(filter=pureldap.LDAPFilter_present("cn"))
         wire = bytearray(request.toWire())
         wire[wire.index(0x87)] = 0x8F
         self.assertBadRequest(_message(integer(9), bytes(wire)), 9, 0x63)
@@ -415,6 +415,6 @@ class BadRequestTests(FramerTestsBase):
         inner = tlv(0x87, b"cn")
         for _ in range(5000):
             inner = tlv(0xA2, inner)
-        request = pureldap.LDAPSearchRequest(baseObject=b"", filter=pureldap.LDAPFilter_present("cn"))
+        request = pureldap.LDAPSearchRequest(filter=pureldap.LDAPFilter_present("cn"))
         content = request.toWire()[2:].replace(tlv(0x87, b"cn"), inner)
         self.assertBadRequest(_message(integer(16), tlv(0x63, content)), 16, 0x63)

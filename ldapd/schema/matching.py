@@ -23,6 +23,7 @@ __all__ = [
     "RULES",
     "prepareString",
     "soundex",
+    "substringPiece",
 ]
 
 
@@ -117,10 +118,9 @@ def _telephoneNumber(value: bytes) -> str:
 
 
 def _integer(value: bytes) -> int:
-    text = value.strip()
-    if not re.fullmatch(rb"-?(0|[1-9][0-9]*)", text):
+    if not re.fullmatch(rb"0|-?[1-9][0-9]*", value):
         raise InvalidValue("value is not an integer")
-    return int(text)
+    return int(value)
 
 
 def _boolean(value: bytes) -> bool:
@@ -132,7 +132,8 @@ def _boolean(value: bytes) -> bool:
 
 
 _GENERALIZED_TIME = re.compile(
-    rb"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,](\d+))?(Z|[+-]\d{2}(?:\d{2})?)"
+    rb"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,](\d+))?"
+    rb"(Z|[+-](?:[01]\d|2[0-3])(?:[0-5]\d)?)"
 )
 
 
@@ -141,13 +142,18 @@ def _generalizedTime(value: bytes) -> datetime:
     if not m:
         raise InvalidValue("value is not a GeneralizedTime")
     year, month, day, hour, minute, second, fraction, zone = m.groups()
+    # A leap second (RFC 4517 §3.3.13 allows 60) is the first instant of the next minute.
+    leap = second == b"60"
     try:
         when = datetime(
-            int(year), int(month), int(day), int(hour), int(minute or 0), int(second or 0),
+            int(year), int(month), int(day), int(hour), int(minute or 0),
+            59 if leap else int(second or 0),
             tzinfo=timezone.utc,
         )
     except ValueError:
         raise InvalidValue("value is not a valid date and time") from None
+    if leap:
+        when += timedelta(seconds=1)
     if fraction:
         unit = 3600 if minute is None else 60 if second is None else 1
         when += timedelta(seconds=unit * int(fraction) / 10 ** len(fraction))
@@ -190,6 +196,38 @@ def _nameAndOptionalUID(value: bytes, schema: Any) -> tuple[str, str]:
     if not sep or not re.fullmatch(rb"'[01]*'B", uid):
         dnPart, uid = value, b""
     return _dn(dnPart, schema), uid.decode("ascii")
+
+
+#: Substrings rules whose keys drop every space.
+_SPACELESS_SUBSTRINGS = frozenset({"2.5.13.10", "2.5.13.21"})
+
+
+def substringPiece(rule: MatchingRule, value: bytes) -> Any:
+    """
+    Normalise one piece of a substrings assertion.
+
+    A space next to a wildcard is significant (RFC 4518 §2.6.1): C{(cn=* *)}
+    asks for an inner space and C{(cn=bob *)} for a whole word C{bob}. The rule
+    strips such spaces, as it does for values; one is kept at either end where
+    the piece had any, except by the rules that ignore spaces altogether
+    (numeric strings, telephone numbers).
+
+    @param rule: a substrings rule.
+    @param value: the raw piece.
+    @return: the key to look for in the values' keys.
+    @raise InvalidValue: if the piece does not conform to the rule.
+    """
+    key = rule.normalize(value)
+    if rule.oid in _SPACELESS_SUBSTRINGS or not isinstance(key, str):
+        return key
+    text = unicodedata.normalize("NFKC", _text(value))
+    if not key:
+        return " " if text else key
+    if text[0].isspace():
+        key = " " + key
+    if text[-1].isspace():
+        key += " "
+    return key
 
 
 _DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
@@ -250,13 +288,16 @@ def _rules() -> dict[str, MatchingRule]:
 RULES: dict[str, MatchingRule] = _rules()
 
 
-_SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnr", "111122222222334556", "aeiouyhw")
+# Vowels (and y) code as 0: they separate letters of equal code and are then dropped;
+# h and w are dropped at once, so letters of equal code around them merge.
+_SOUNDEX = str.maketrans("bfpvcgjkqsxzdtlmnraeiouy", "111122222222334556000000", "hw")
 
 
 def soundex(word: str) -> str:
     """
-    The Soundex code of a word, the phonetic key slapd's approximate matching
-    uses by default.
+    The American Soundex code of a word (Knuth's definition: C{robert} and
+    C{rupert} are C{r163}, C{tymczak} is C{t522}, C{ashcraft} is C{a261}), the
+    phonetic key of approximate matching.
 
     @param word: one prepared (case-folded) word.
     @return: a four-character code, or the word itself when it has no letters.
@@ -265,11 +306,10 @@ def soundex(word: str) -> str:
     if not letters:
         return word
     first = letters[0]
-    digits = "".join(letters).translate(_SOUNDEX)
     code = []
     previous = first.translate(_SOUNDEX)
-    for d in digits[1 if previous else 0 :]:
-        if d != previous:
+    for d in "".join(letters[1:]).translate(_SOUNDEX):
+        if d != previous and d != "0":
             code.append(d)
         previous = d
     return (first + "".join(code) + "000")[:4]

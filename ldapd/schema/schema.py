@@ -298,8 +298,8 @@ class Schema:
 
         @param dn: the name.
         @return: the normalised name.
-        @raise InvalidDN: if it uses an undefined attribute type or a value
-            invalid for its syntax.
+        @raise InvalidDN: if it uses an undefined attribute type, a value
+            invalid for its syntax, or one type twice in an RDN (as slapd).
         """
         rdns = []
         for rdn in dn.rdns:
@@ -308,6 +308,8 @@ class Schema:
                 at = self.attributeType(ava.type)
                 if at is None:
                     raise InvalidDN(f"undefined attribute type {ava.type!r} in DN")
+                if any(other.type == at.name.lower() for other in avas):
+                    raise InvalidDN(f"attribute type {at.name} twice in one RDN")
                 if not ava.value and at.syntax in _STRING_SYNTAXES:
                     raise InvalidDN(f"empty value for {at.name} in DN")
                 try:
@@ -371,4 +373,4 @@ def _keyText(key: Any, raw: str) -> str:
         return key.decode("utf-8", "replace")
     if isinstance(key, tuple):
         return "#".join(key)
-    return raw if not isinstance(key, int) or isinstance(key, bool) else str(key)
+    return raw if isinstance(key, bool) else str(key)

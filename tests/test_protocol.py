@@ -1,0 +1,1010 @@
+"""
+Tests for L{ldapd.protocol}: L{LDAPServerProtocol} driven over a
+L{StringTransport} with a L{task.Clock}, first with L{FakeDirectory} (which
+lets each test decide when every operation ends), then with a real
+L{Directory} on a L{MemoryBackend}. Expected PDUs are built with ldaptor's
+own classes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from ldaptor import ldapfilter
+from ldaptor.protocols import pureber, pureldap
+from twisted.internet import defer, task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial import unittest
+
+from ldapd._codec import Control, encodeSequence, integer, octetString, tlv
+from ldapd.backends.memory import MemoryBackend
+from ldapd.directory import Database, Directory
+from ldapd.dn import DN
+from ldapd.entry import Entry
+from ldapd.operation import ANONYMOUS, Identity, Operation
+from ldapd.protocol import MAX_OUTSTANDING, LDAPServerFactory, LDAPServerProtocol
+from ldapd.schema import Schema
+from ldapd.testing import EXAMPLE_LDIF
+
+SUFFIX = "dc=example,dc=com"
+ROOT = "cn=admin,dc=example,dc=com"
+NOTICE = b"1.3.6.1.4.1.1466.20036"
+WHO_AM_I = b"1.3.6.1.4.1.4203.1.11.3"
+
+#: The response class of each request class.
+RESPONSES = {
+    pureldap.LDAPBindRequest: pureldap.LDAPBindResponse,
+    pureldap.LDAPSearchRequest: pureldap.LDAPSearchResultDone,
+    pureldap.LDAPModifyRequest: pureldap.LDAPModifyResponse,
+    pureldap.LDAPAddRequest: pureldap.LDAPAddResponse,
+    pureldap.LDAPDelRequest: pureldap.LDAPDelResponse,
+    pureldap.LDAPCompareRequest: pureldap.LDAPCompareResponse,
+    pureldap.LDAPExtendedRequest: pureldap.LDAPExtendedResponse,
+}
+
+#: How ldaptor's client decodes what a server sends.
+_CLIENT_DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
+    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+        fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+        inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+    )
+)
+
+
+def decodeAll(data: bytes) -> list[pureldap.LDAPMessage]:
+    """
+    @param data: what the server wrote.
+    @return: the messages in it, decoded as a client would.
+    """
+    messages = []
+    while data:
+        message, used = pureber.berDecodeObject(_CLIENT_DECODER, data)
+        messages.append(message)
+        data = data[used:]
+    return messages
+
+
+def message(messageId: int, value: Any, controls: Any = None) -> bytes:
+    """
+    @return: an encoded LDAPMessage.
+    """
+    return pureldap.LDAPMessage(value, id=messageId, controls=controls).toWire()
+
+
+@lru_cache
+def _parseFilter(text: str) -> Any:
+    """
+    @return: ldaptor's decoded filter (parsed once: pyparsing is slow).
+    """
+    return ldapfilter.parseFilter(text)
+
+
+def search(base: str = SUFFIX, scope: int = 0, filterText: str = "(objectClass=*)",
+           attributes: tuple[str, ...] = ()) -> pureldap.LDAPSearchRequest:
+    """
+    @return: a search request.
+    """
+    return pureldap.LDAPSearchRequest(
+        baseObject=base.encode(), scope=scope, filter=_parseFilter(filterText),
+        attributes=[a.encode() for a in attributes],
+    )
+
+
+def done(resultCode: int = 0, matchedDN: bytes = b"", errorMessage: bytes = b"") -> Any:
+    """
+    @return: a SearchResultDone.
+    """
+    return pureldap.LDAPSearchResultDone(
+        resultCode=resultCode, matchedDN=matchedDN, errorMessage=errorMessage
+    )
+
+
+def bind(dn: str = "", password: str = "") -> pureldap.LDAPBindRequest:
+    """
+    @return: a simple bind request.
+    """
+    return pureldap.LDAPBindRequest(dn=dn.encode(), auth=password.encode())
+
+
+def abandon(messageId: int) -> pureldap.LDAPAbandonRequest:
+    """
+    @return: an Abandon request for C{messageId}.
+    """
+    return pureldap.LDAPAbandonRequest(id=messageId)
+
+
+@dataclass
+class Call:
+    """
+    One operation L{FakeDirectory} was given.
+
+    @ivar op: the operation.
+    @ivar reply: the protocol's reply function for it.
+    @ivar done: the Deferred C{execute} returned.
+    """
+
+    op: Operation
+    reply: Any
+    done: defer.Deferred[None]
+
+    def finish(self, resultCode: int = 0) -> None:
+        """
+        Send the final response of the operation's type with C{resultCode}
+        and end it.
+        """
+        response = RESPONSES[type(self.op.request)](resultCode=resultCode)
+        self.reply(response.toWire(), ())
+        self.done.callback(None)
+
+
+class FakeDirectory:
+    """
+    A test double for L{Directory}: C{execute} records the operation and
+    returns a Deferred that fires only when the test says so.
+
+    @ivar calls: one L{Call} per operation, in the order they started.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+
+    def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
+        """
+        Record the operation; the test ends it with L{Call.finish}.
+        """
+        call = Call(op, reply, defer.Deferred())
+        self.calls.append(call)
+        return call.done
+
+    def byId(self, messageId: int) -> Call:
+        """
+        @return: the call of the operation with that message id.
+        """
+        [call] = [c for c in self.calls if c.op.messageId == messageId]
+        return call
+
+    def ids(self) -> list[int]:
+        """
+        @return: the message ids of the operations started so far.
+        """
+        return [c.op.messageId for c in self.calls]
+
+
+class SynchronousDirectory:
+    """
+    A test double for L{Directory} that answers every request at once with
+    success, as a directory on a fast in-memory backend does.
+    """
+
+    def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
+        """
+        Reply success and return a Deferred that has already fired.
+        """
+        reply(RESPONSES[type(op.request)](resultCode=0).toWire(), ())
+        return defer.succeed(None)
+
+
+class ProtocolTestsBase(unittest.TestCase):
+    """
+    A protocol connected to a L{StringTransport}, serving the directory that
+    L{makeDirectory} returns.
+    """
+
+    def makeDirectory(self) -> Any:
+        """
+        @return: the directory to serve.
+        """
+        return FakeDirectory()
+
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.directory = self.makeDirectory()
+        self.factory = LDAPServerFactory(self.directory, reactor=self.clock)
+        self.protocol = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 10389))
+        self.transport = StringTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 40000))
+        self.protocol.makeConnection(self.transport)
+
+    def send(self, *messages: bytes) -> None:
+        """
+        Deliver encoded messages in one chunk.
+        """
+        self.protocol.dataReceived(b"".join(messages))
+
+    def written(self) -> bytes:
+        """
+        @return: what the server wrote since the last call.
+        """
+        data = self.transport.value()
+        self.transport.clear()
+        return data
+
+    def assertNotice(self, data: bytes) -> pureldap.LDAPExtendedResponse:
+        """
+        Assert that C{data} is a Notice of Disconnection with protocolError,
+        and that the connection is being closed.
+
+        @return: the notice.
+        """
+        [notice] = decodeAll(data)
+        self.assertEqual(notice.id, 0)
+        self.assertIsInstance(notice.value, pureldap.LDAPExtendedResponse)
+        self.assertEqual(notice.value.responseName, NOTICE)
+        self.assertEqual(notice.value.resultCode, 2)
+        self.assertIsNone(notice.value.response)
+        self.assertTrue(self.transport.disconnecting)
+        return notice.value
+
+    def lose(self) -> None:
+        """
+        Close the connection as the transport would.
+        """
+        self.transport.loseConnection()
+        self.protocol.connectionLost(Failure(Exception("connection lost")))
+
+
+class ConnectionTests(ProtocolTestsBase):
+    """
+    The protocol's connection state and its place in the transport.
+    """
+
+    def test_factory(self) -> None:
+        """
+        The factory builds protocols serving its directory with its reactor
+        as clock.
+        """
+        self.assertIsInstance(self.protocol, LDAPServerProtocol)
+        self.assertIs(self.protocol.factory, self.factory)
+        self.assertIs(self.protocol.directory, self.directory)
+        self.assertIs(self.protocol.clock, self.clock)
+
+    def test_connection(self) -> None:
+        """
+        Each connection has a L{Connection} naming the peer, anonymous and
+        not secure, shared by its operations.
+        """
+        self.send(message(1, search()), message(2, search()))
+        first, second = self.directory.calls
+        connection = first.op.connection
+        self.assertIs(second.op.connection, connection)
+        self.assertEqual(connection.peer, "192.0.2.7:40000")
+        self.assertIs(connection.identity, ANONYMOUS)
+        self.assertFalse(connection.secure)
+        self.assertIs(connection.clock, self.clock)
+
+    def test_registeredAsStreamingProducer(self) -> None:
+        """
+        The protocol is the transport's streaming producer.
+        """
+        self.assertIs(self.transport.producer, self.protocol)
+        self.assertTrue(self.transport.streaming)
+
+    def test_transportFull(self) -> None:
+        """
+        While the transport's buffer is full, operations that cooperate wait;
+        they go on when it has room.
+        """
+        self.send(message(1, search()))
+        op = self.directory.calls[0].op
+        self.protocol.pauseProducing()
+        waiting = op.cooperate()
+        self.clock.advance(0)
+        self.assertNoResult(waiting)
+        self.protocol.resumeProducing()
+        self.successResultOf(waiting)
+
+
+class MessageIdTests(ProtocolTestsBase):
+    """
+    Requests run concurrently; each response carries its request's message
+    id.
+    """
+
+    def test_request(self) -> None:
+        """
+        The directory gets an operation with the decoded request, its message
+        id and its controls.
+        """
+        self.send(message(7, search(), controls=[(b"1.2.3", True, b"v")]))
+        [call] = self.directory.calls
+        self.assertEqual(call.op.messageId, 7)
+        self.assertIsInstance(call.op.request, pureldap.LDAPSearchRequest)
+        self.assertEqual(call.op.request.baseObject, SUFFIX.encode())
+        self.assertEqual(call.op.rawControls, [(b"1.2.3", 0xFF, b"v")])
+
+    def test_responsesCarryMessageIds(self) -> None:
+        """
+        Every response of an operation, with response controls, goes out
+        with the operation's message id.
+        """
+        self.send(message(300, search()))
+        [call] = self.directory.calls
+        entry = pureldap.LDAPSearchResultEntry(b"dc=example,dc=com", [(b"dc", [b"example"])])
+        call.reply(entry.toWire(), ())
+        call.reply(done().toWire(), [Control("1.2.840.113556.1.4.319", False, b"\x30\x00")])
+        call.done.callback(None)
+        self.assertEqual(
+            self.written(),
+            message(300, entry)
+            + message(300, done(), controls=[(b"1.2.840.113556.1.4.319", None, b"\x30\x00")]),
+        )
+
+    def test_outOfOrder(self) -> None:
+        """
+        Several requests run at once and are answered in the order they
+        end, each with its own message id.
+        """
+        self.send(message(1, search()), message(2, search()), message(3, search()))
+        self.assertEqual(self.directory.ids(), [1, 2, 3])
+        for messageId, code in ((3, 32), (1, 0), (2, 50)):
+            self.directory.byId(messageId).finish(code)
+        self.assertEqual(
+            self.written(), message(3, done(32)) + message(1, done(0)) + message(2, done(50))
+        )
+
+    def test_manySynchronousRequests(self) -> None:
+        """
+        Thousands of requests in one chunk that the directory answers at once
+        are all answered, in order: the stack does not grow with each.
+        """
+        self.protocol.directory = SynchronousDirectory()
+        count = 1500
+        self.send(*(message(i, search()) for i in range(1, count + 1)))
+        self.assertEqual(
+            [m.id for m in decodeAll(self.written())], list(range(1, count + 1))
+        )
+        self.assertEqual(self.transport.producerState, "producing")
+
+
+class DirectoryFailureTests(ProtocolTestsBase):
+    """
+    C{Directory.execute} never fails; if it does anyway, the failure is
+    logged and the connection goes on.
+    """
+
+    def test_failureLogged(self) -> None:
+        """
+        A failed operation is logged and the Bind it was does not block the
+        requests after it.
+        """
+        self.send(message(1, bind()), message(2, search()))
+        self.directory.byId(1).done.errback(RuntimeError("directory bug"))
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+        self.assertEqual(self.directory.ids(), [1, 2])
+
+
+class AbandonTests(ProtocolTestsBase):
+    """
+    Abandon is never answered; it stops the abandoned operation's responses.
+    """
+
+    def test_running(self) -> None:
+        """
+        Abandoning a running operation marks it abandoned; nothing it sends
+        afterwards goes out, and the Abandon itself gets no response.
+        """
+        self.send(message(1, search()), message(2, search()))
+        self.send(message(3, abandon(1)))
+        first, second = self.directory.calls
+        self.assertTrue(first.op.abandoned)
+        self.assertFalse(second.op.abandoned)
+        first.finish()
+        second.finish()
+        self.assertEqual(self.written(), message(2, done()))
+
+    def test_queued(self) -> None:
+        """
+        Abandoning a request still queued (behind a Bind) drops it: it never
+        starts.
+        """
+        self.send(message(1, bind()), message(2, search()), message(3, search()))
+        self.send(message(4, abandon(2)))
+        self.assertEqual(self.directory.ids(), [1])
+        self.directory.byId(1).finish()
+        self.assertEqual(self.directory.ids(), [1, 3])
+        self.directory.byId(3).finish()
+        self.assertEqual(
+            self.written(),
+            message(1, pureldap.LDAPBindResponse(resultCode=0)) + message(3, done()),
+        )
+
+    def test_unknown(self) -> None:
+        """
+        Abandoning a message id that is not outstanding does nothing.
+        """
+        self.send(message(1, search()))
+        self.send(message(2, abandon(99)), message(3, search()))
+        self.assertEqual(self.written(), b"")
+        self.assertEqual(self.directory.ids(), [1, 3])
+        self.assertFalse(self.directory.byId(1).op.abandoned)
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_bindNotAbandoned(self) -> None:
+        """
+        A Bind cannot be abandoned (RFC 4511 §4.11): it still gets its
+        response.
+        """
+        self.send(message(1, bind()))
+        self.send(message(2, abandon(1)))
+        [call] = self.directory.calls
+        self.assertFalse(call.op.abandoned)
+        call.finish()
+        self.assertEqual(self.written(), message(1, pureldap.LDAPBindResponse(resultCode=0)))
+
+    def test_queuedBindNotAbandoned(self) -> None:
+        """
+        A Bind waiting for earlier operations cannot be abandoned either.
+        """
+        self.send(message(1, search()), message(2, bind()))
+        self.send(message(3, abandon(2)))
+        self.directory.byId(1).finish()
+        self.directory.byId(2).finish()
+        self.assertEqual(
+            self.written(),
+            message(1, done()) + message(2, pureldap.LDAPBindResponse(resultCode=0)),
+        )
+
+    def test_startTLSNotAbandoned(self) -> None:
+        """
+        Nor can StartTLS.
+        """
+        self.send(message(1, pureldap.LDAPStartTLSRequest()))
+        self.send(message(2, abandon(1)))
+        [call] = self.directory.calls
+        self.assertFalse(call.op.abandoned)
+
+    def test_otherExtendedAbandoned(self) -> None:
+        """
+        Other extended operations can be abandoned.
+        """
+        self.send(message(1, pureldap.LDAPExtendedRequest(requestName=WHO_AM_I)))
+        self.send(message(2, abandon(1)))
+        [call] = self.directory.calls
+        self.assertTrue(call.op.abandoned)
+
+
+class BindTests(ProtocolTestsBase):
+    """
+    A Bind waits until every earlier operation is complete, and later
+    requests wait until the Bind is.
+    """
+
+    def test_waitsForOutstanding(self) -> None:
+        """
+        A Bind does not start while operations are outstanding.
+        """
+        self.send(message(1, search()), message(2, search()), message(3, bind()))
+        self.assertEqual(self.directory.ids(), [1, 2])
+        self.directory.byId(2).finish()
+        self.assertEqual(self.directory.ids(), [1, 2])
+        self.directory.byId(1).finish()
+        self.assertEqual(self.directory.ids(), [1, 2, 3])
+
+    def test_blocksLater(self) -> None:
+        """
+        Requests after a Bind start when it ends, in order, and their
+        responses follow the Bind's.
+        """
+        self.send(message(1, bind()), message(2, search()))
+        self.send(message(3, search()))
+        self.assertEqual(self.directory.ids(), [1])
+        self.directory.byId(1).finish()
+        self.assertEqual(self.directory.ids(), [1, 2, 3])
+        self.directory.byId(3).finish()
+        self.directory.byId(2).finish()
+        self.assertEqual(
+            self.written(),
+            message(1, pureldap.LDAPBindResponse(resultCode=0))
+            + message(3, done())
+            + message(2, done()),
+        )
+
+    def test_failedBindUnblocks(self) -> None:
+        """
+        A Bind that fails lets later requests start too.
+        """
+        self.send(message(1, bind("cn=x", "wrong")), message(2, search()))
+        self.directory.byId(1).finish(49)
+        self.assertEqual(self.directory.ids(), [1, 2])
+
+    def test_twoBinds(self) -> None:
+        """
+        A second Bind waits for the first.
+        """
+        self.send(message(1, bind()), message(2, bind()), message(3, search()))
+        self.assertEqual(self.directory.ids(), [1])
+        self.directory.byId(1).finish()
+        self.assertEqual(self.directory.ids(), [1, 2])
+        self.directory.byId(2).finish()
+        self.assertEqual(self.directory.ids(), [1, 2, 3])
+
+
+class CloseTests(ProtocolTestsBase):
+    """
+    Unbind closes the connection; a lost connection abandons its operations.
+    """
+
+    def test_unbind(self) -> None:
+        """
+        Unbind closes the connection without a response; what the client
+        sends after it is ignored.
+        """
+        self.send(message(1, pureldap.LDAPUnbindRequest()))
+        self.assertTrue(self.transport.disconnecting)
+        self.send(message(2, search()))
+        self.assertEqual(self.written(), b"")
+        self.assertEqual(self.directory.calls, [])
+
+    def test_unbindSilencesOutstanding(self) -> None:
+        """
+        Operations outstanding at Unbind send nothing more.
+        """
+        self.send(message(1, search()))
+        self.send(message(2, pureldap.LDAPUnbindRequest()))
+        self.directory.byId(1).finish()
+        self.assertEqual(self.written(), b"")
+
+    def test_connectionLost(self) -> None:
+        """
+        When the connection is lost, outstanding operations are abandoned,
+        queued requests never start, and nothing more is written.
+        """
+        self.send(message(1, search()), message(2, bind()), message(3, search()))
+        self.lose()
+        first = self.directory.byId(1)
+        self.assertTrue(first.op.abandoned)
+        first.finish()
+        self.successResultOf(first.done)
+        self.assertEqual(self.directory.ids(), [1])
+        self.assertEqual(self.written(), b"")
+
+    def test_connectionLostWakesWaiting(self) -> None:
+        """
+        Operations waiting for the client to read go on (and find themselves
+        abandoned) when the connection is lost.
+        """
+        self.send(message(1, search()))
+        op = self.directory.calls[0].op
+        self.protocol.pauseProducing()
+        waiting = op.cooperate()
+        self.clock.advance(0)
+        self.lose()
+        self.successResultOf(waiting)
+        self.assertTrue(op.abandoned)
+
+
+class MalformedTests(ProtocolTestsBase):
+    """
+    A malformed stream gets a Notice of Disconnection and the connection is
+    closed.
+    """
+
+    def test_notLDAP(self) -> None:
+        """
+        Bytes that are not an LDAPMessage: the notice is an ExtendedResponse
+        with message id 0, the notice's OID, protocolError and the reason.
+        """
+        self.send(b"GET / HTTP/1.1\r\n\r\n")
+        self.assertEqual(
+            self.written(),
+            message(
+                0,
+                pureldap.LDAPExtendedResponse(
+                    resultCode=2,
+                    errorMessage=b"expected an LDAPMessage SEQUENCE, got tag 0x47",
+                    responseName=NOTICE,
+                ),
+            ),
+        )
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_afterGoodRequests(self) -> None:
+        """
+        Requests before the malformed PDU run; their responses are not sent
+        once the connection is closing; nothing after it is read.
+        """
+        self.send(message(1, search()))
+        self.send(b"\x04\x00", message(2, search()))
+        self.assertNotice(self.written())
+        self.assertEqual(self.directory.ids(), [1])
+        self.directory.byId(1).finish()
+        self.send(message(3, search()))
+        self.assertEqual(self.written(), b"")
+        self.assertEqual(self.directory.ids(), [1])
+
+    def test_tooLarge(self) -> None:
+        """
+        A PDU longer than the factory's maximum is refused from its header.
+        """
+        self.factory.maxPDUSize = 1000
+        protocol = self.factory.buildProtocol(None)
+        self.transport = StringTransport()
+        protocol.makeConnection(self.transport)
+        protocol.dataReceived(b"\x30\x84\x7f\xff\xff\xff")
+        self.assertIn(b"exceeds", self.assertNotice(self.written()).errorMessage)
+        self.assertEqual(len(protocol.framer._buffer), 6)
+
+    def test_messageIdZero(self) -> None:
+        """
+        Message id 0 is reserved for unsolicited notifications; a request
+        that uses it gets a Notice of Disconnection.
+        """
+        self.send(message(0, search()))
+        self.assertNotice(self.written())
+        self.assertEqual(self.directory.calls, [])
+
+    def test_negativeMessageId(self) -> None:
+        """
+        A negative message id gets a Notice of Disconnection.
+        """
+        self.send(encodeSequence([integer(-5), b"\x42\x00"]))
+        self.assertNotice(self.written())
+
+
+class BadRequestTests(ProtocolTestsBase):
+    """
+    A well-framed request that cannot be decoded gets protocolError in a
+    response of its type, and the connection goes on.
+    """
+
+    def test_search(self) -> None:
+        """
+        An undecodable search gets a SearchResultDone with protocolError;
+        the next request is served.
+        """
+        self.send(encodeSequence([integer(4), tlv(0x63, b"\x01\x02\x03")]))
+        self.assertEqual(
+            self.written(), message(4, done(2, errorMessage=b"decoding error"))
+        )
+        self.assertFalse(self.transport.disconnecting)
+        self.send(message(5, search()))
+        self.directory.byId(5).finish()
+        self.assertEqual(self.written(), message(5, done()))
+
+    def test_eachType(self) -> None:
+        """
+        Each request type gets the response of its type. (A Delete, whose
+        content is any string, cannot be undecodable but for its controls.)
+        """
+        for requestTag, response in (
+            (0x60, pureldap.LDAPBindResponse),
+            (0x66, pureldap.LDAPModifyResponse),
+            (0x68, pureldap.LDAPAddResponse),
+            (0x6C, pureldap.LDAPModifyDNResponse),
+            (0x6E, pureldap.LDAPCompareResponse),
+            (0x77, pureldap.LDAPExtendedResponse),
+        ):
+            self.send(encodeSequence([integer(9), tlv(requestTag, b"\x05\x05")]))
+            self.assertEqual(
+                self.written(),
+                message(9, response(resultCode=2, errorMessage=b"decoding error")),
+                hex(requestTag),
+            )
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_badControls(self) -> None:
+        """
+        A request with malformed controls is a bad request.
+        """
+        self.send(encodeSequence([integer(6), tlv(0x4A, b"x"), tlv(0xA0, octetString(b"c"))]))
+        self.assertEqual(
+            self.written(),
+            message(6, pureldap.LDAPDelResponse(resultCode=2, errorMessage=b"decoding error")),
+        )
+
+    def test_bindLeavesAnonymous(self) -> None:
+        """
+        An undecodable Bind is a failed Bind: the connection is anonymous
+        afterwards.
+        """
+        self.send(message(1, search()))
+        connection = self.directory.calls[0].op.connection
+        connection.identity = Identity(DN.parse(ROOT), DN.parse(ROOT), isRoot=True)
+        self.send(encodeSequence([integer(2), tlv(0x60, b"")]))
+        self.assertIs(connection.identity, ANONYMOUS)
+
+    def test_abandon(self) -> None:
+        """
+        An undecodable Abandon is ignored, as Abandon is never answered.
+        """
+        self.send(encodeSequence([integer(3), tlv(0x50, b"")]))
+        self.assertEqual(self.written(), b"")
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_unknownOperation(self) -> None:
+        """
+        An operation that does not exist cannot be answered: the connection
+        is closed with a Notice of Disconnection.
+        """
+        self.send(encodeSequence([integer(3), tlv(0x7E, b"")]))
+        self.assertNotice(self.written())
+
+    def test_unbind(self) -> None:
+        """
+        An undecodable Unbind closes the connection too.
+        """
+        self.send(encodeSequence([integer(3), tlv(0x42, b"\x00")]))
+        self.assertNotice(self.written())
+
+    def test_response(self) -> None:
+        """
+        A response sent by the client gets a Notice of Disconnection.
+        """
+        self.send(message(3, done()))
+        self.assertNotice(self.written())
+
+    def test_messageIdZero(self) -> None:
+        """
+        An undecodable request with message id 0 gets a Notice of
+        Disconnection.
+        """
+        self.send(encodeSequence([integer(0), tlv(0x63, b"")]))
+        self.assertNotice(self.written())
+
+
+class BackPressureTests(ProtocolTestsBase):
+    """
+    With L{MAX_OUTSTANDING} requests queued or running, the protocol stops
+    reading, and reads again when half of them are done.
+    """
+
+    def test_pause(self) -> None:
+        """
+        Reading stops at the limit and resumes below half of it; requests
+        beyond the limit, though already received, wait in the framer and
+        start then.
+        """
+        extra = 10
+        self.send(*(message(i, search()) for i in range(1, MAX_OUTSTANDING + extra + 1)))
+        self.assertEqual(self.transport.producerState, "paused")
+        self.assertEqual(self.directory.ids(), list(range(1, MAX_OUTSTANDING + 1)))
+        half = MAX_OUTSTANDING // 2
+        for i in range(1, half + 1):
+            self.directory.byId(i).finish()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.directory.byId(half + 1).finish()
+        self.assertEqual(self.transport.producerState, "producing")
+        self.assertEqual(
+            self.directory.ids(), list(range(1, MAX_OUTSTANDING + extra + 1))
+        )
+
+    def test_queueCounts(self) -> None:
+        """
+        Requests queued behind a Bind count towards the limit.
+        """
+        self.send(message(1, bind()))
+        self.send(*(message(i, search()) for i in range(2, MAX_OUTSTANDING + 1)))
+        self.assertEqual(self.transport.producerState, "paused")
+        self.assertEqual(self.directory.ids(), [1])
+        self.directory.byId(1).finish()
+        self.assertEqual(self.directory.ids(), list(range(1, MAX_OUTSTANDING + 1)))
+
+    def test_belowLimit(self) -> None:
+        """
+        One request fewer than the limit does not pause reading.
+        """
+        self.send(*(message(i, search()) for i in range(1, MAX_OUTSTANDING)))
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_noResumeAfterClose(self) -> None:
+        """
+        Operations that end after the connection was closed do not resume
+        reading from it.
+        """
+        self.send(*(message(i, search()) for i in range(1, MAX_OUTSTANDING + 1)))
+        self.assertEqual(self.transport.producerState, "paused")
+        self.lose()
+        for call in self.directory.calls:
+            call.finish()
+            self.successResultOf(call.done)
+        self.assertEqual(self.transport.producerState, "paused")
+
+
+class RealDirectoryTestsBase(ProtocolTestsBase):
+    """
+    The protocol serving a real L{Directory}: the example organisation in a
+    L{MemoryBackend}, with C{cn=admin} as root DN.
+    """
+
+    schema = Schema.standard()
+
+    def makeDirectory(self) -> Directory:
+        """
+        @return: the opened directory, seeded with the example LDIF.
+        """
+        suffix = DN.parse(SUFFIX)
+        directory = Directory(
+            [Database(suffix, MemoryBackend(self.schema.normalizeDN(suffix), self.schema,
+                                            reactor=self.clock),
+                      DN.parse(ROOT), b"secret", EXAMPLE_LDIF)],
+            schema=self.schema, reactor=self.clock,
+        )
+        self.successResultOf(directory.open())
+        return directory
+
+    def addUnits(self, count: int) -> None:
+        """
+        Add C{count} organizational units below the suffix.
+        """
+        op = self.directory.internalOperation()
+        for i in range(count):
+            entry = Entry(
+                DN.parse(f"ou=unit{i},{SUFFIX}"),
+                [("objectClass", [b"top", b"organizationalUnit"]), ("ou", [f"unit{i}".encode()])],
+                self.schema,
+            )
+            self.successResultOf(defer.Deferred.fromCoroutine(self.directory.add(op, entry)))
+
+
+class RealDirectoryTests(RealDirectoryTestsBase):
+    """
+    Requests served end to end, compared byte for byte.
+    """
+
+    def test_search(self) -> None:
+        """
+        A base search returns the entry with the requested attribute, then
+        success.
+        """
+        self.send(message(2, search(attributes=("dc",))))
+        self.assertEqual(
+            self.written(),
+            message(2, pureldap.LDAPSearchResultEntry(SUFFIX.encode(), [(b"dc", [b"example"])]))
+            + message(2, done()),
+        )
+
+    def test_noSuchObject(self) -> None:
+        """
+        A search below a missing entry gets noSuchObject with the matched DN.
+        """
+        self.send(message(3, search(base="ou=nowhere," + SUFFIX)))
+        [response] = decodeAll(self.written())
+        self.assertEqual(response.id, 3)
+        self.assertEqual(response.value.resultCode, 32)
+        self.assertEqual(response.value.matchedDN, SUFFIX.encode())
+
+    def test_bindThenWhoAmI(self) -> None:
+        """
+        A Bind and a request sent right after it in the same chunk: the
+        request runs as the bound identity.
+        """
+        self.send(
+            message(1, bind(ROOT, "secret")),
+            message(2, pureldap.LDAPExtendedRequest(requestName=WHO_AM_I)),
+        )
+        self.assertEqual(
+            self.written(),
+            message(1, pureldap.LDAPBindResponse(resultCode=0))
+            + message(2, pureldap.LDAPExtendedResponse(resultCode=0,
+                                                       response=b"dn:" + ROOT.encode())),
+        )
+
+    def test_unknownCriticalControl(self) -> None:
+        """
+        An unknown control marked critical fails the request with
+        unavailableCriticalExtension (12); the connection goes on.
+        """
+        self.send(message(4, search(), controls=[(b"1.2.3.4.5", True, None)]))
+        [response] = decodeAll(self.written())
+        self.assertEqual((response.id, response.value.resultCode), (4, 12))
+        self.assertFalse(self.transport.disconnecting)
+
+    def test_unknownNonCriticalControl(self) -> None:
+        """
+        An unknown control that is not critical is ignored.
+        """
+        self.send(message(5, search(attributes=("1.1",)),
+                          controls=[(b"1.2.3.4.5", None, b"x")]))
+        self.assertEqual(
+            self.written(),
+            message(5, pureldap.LDAPSearchResultEntry(SUFFIX.encode(), [])) + message(5, done()),
+        )
+
+    def test_undecodableThenGood(self) -> None:
+        """
+        An undecodable search gets protocolError; a good one after it on the
+        same connection is answered.
+        """
+        self.send(
+            encodeSequence([integer(6), tlv(0x63, b"\x04\x00")]),
+            message(7, search(attributes=("1.1",))),
+        )
+        self.assertEqual(
+            self.written(),
+            message(6, done(2, errorMessage=b"decoding error"))
+            + message(7, pureldap.LDAPSearchResultEntry(SUFFIX.encode(), []))
+            + message(7, done()),
+        )
+
+    def test_pipelined(self) -> None:
+        """
+        Hundreds of searches in one chunk are all answered, in order.
+        """
+        count = 600
+        self.send(*(message(i, search(attributes=("1.1",))) for i in range(1, count + 1)))
+        responses = decodeAll(self.written())
+        self.assertEqual([m.id for m in responses], [i for i in range(1, count + 1) for _ in "ed"])
+        self.assertEqual(
+            {type(m.value) for m in responses[1::2]}, {pureldap.LDAPSearchResultDone}
+        )
+        self.assertEqual({m.value.resultCode for m in responses[1::2]}, {0})
+
+
+class RealAbandonTests(RealDirectoryTestsBase):
+    """
+    Abandoning, or losing the connection during, a search that yields to the
+    reactor part way.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.addUnits(400)
+
+    def startSearch(self) -> int:
+        """
+        Start a one-level search for the units; it stops after a batch.
+
+        @return: how many entries it sent before it stopped.
+        """
+        self.send(message(8, search(scope=1, filterText="(ou=unit*)", attributes=("1.1",))))
+        sent = decodeAll(self.written())
+        self.assertTrue(sent)
+        self.assertTrue(all(isinstance(m.value, pureldap.LDAPSearchResultEntry) for m in sent))
+        return len(sent)
+
+    def test_notAbandoned(self) -> None:
+        """
+        Without Abandon the search goes on when the clock lets it, and ends
+        with success after every unit.
+        """
+        first = self.startSearch()
+        self.clock.advance(0)
+        self.clock.advance(0)
+        responses = decodeAll(self.written())
+        self.assertEqual(first + len(responses) - 1, 400)
+        self.assertEqual(responses[-1].toWire(), message(8, done()))
+
+    def test_abandon(self) -> None:
+        """
+        After Abandon the search sends nothing more, not even
+        SearchResultDone, and the Abandon gets no response.
+        """
+        self.startSearch()
+        self.send(message(9, abandon(8)))
+        self.clock.advance(0)
+        self.clock.advance(0)
+        self.assertEqual(self.written(), b"")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+        self.send(message(10, search(attributes=("1.1",))))
+        self.assertEqual(
+            self.written(),
+            message(10, pureldap.LDAPSearchResultEntry(SUFFIX.encode(), [])) + message(10, done()),
+        )
+
+    def test_abandonWhileClientNotReading(self) -> None:
+        """
+        A search waiting for the client to read can be abandoned; when the
+        transport has room again nothing is written and nothing fails.
+        """
+        self.startSearch()
+        self.protocol.pauseProducing()
+        self.clock.advance(0)
+        self.send(message(9, abandon(8)))
+        self.protocol.resumeProducing()
+        self.clock.advance(0)
+        self.assertEqual(self.written(), b"")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_connectionLost(self) -> None:
+        """
+        A lost connection stops the search: nothing more is written.
+        """
+        self.startSearch()
+        self.lose()
+        self.clock.advance(0)
+        self.clock.advance(0)
+        self.assertEqual(self.written(), b"")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
