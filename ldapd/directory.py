@@ -303,6 +303,10 @@ class Directory:
         except NoSuchObject:
             pass
         assert db.seedLDIF is not None
+        if db.rootDN is not None:
+            # As with slapadd, the seeded entries' creatorsName and
+            # modifiersName are the database's root DN.
+            op.identity = Identity(db.rootDN, db.normalizedRootDN, isRoot=True)
         count = 0
         with open(db.seedLDIF, "rb") as f:
             for record in parseLDIF(f):

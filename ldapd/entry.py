@@ -15,16 +15,14 @@ from typing import Any, Iterable, Iterator, Mapping
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN
-from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.schema import AttributeType, InvalidValue, ObjectClass, Schema
 
 __all__ = ["Attribute", "Entry", "Modification", "parseDescription"]
 
 #: Syntaxes whose values have at least one character, though their matching
 #: rules would take an empty one: Directory String, Printable String, Country
 #: String and Telephone Number (RFC 4517 §3.3). IA5 String may be empty.
-_NON_EMPTY_SYNTAXES = frozenset(
-    "1.3.6.1.4.1.1466.115.121.1." + n for n in ("15", "44", "11", "50")
-)
+_NON_EMPTY_SYNTAXES = frozenset("1.3.6.1.4.1.1466.115.121.1." + n for n in ("15", "44", "11", "50"))
 
 
 def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, tuple[str, ...]]:
@@ -125,7 +123,7 @@ class Entry:
         """
         @param dn: the entry's name.
         @param attributes: attribute descriptions and their values; repeated
-            descriptions are merged.
+            descriptions are merged, and one without values adds nothing.
         @param schema: the schema.
         @param ndn: the normalised name, when the caller already has it.
         @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined attribute type.
@@ -143,7 +141,8 @@ class Entry:
             values = tuple(values)
             if existing is not None:
                 values = existing.values + values
-            self._attrs[key] = Attribute(at, options, values)
+            if values:
+                self._attrs[key] = Attribute(at, options, values)
 
     @classmethod
     def _fromAttributes(cls, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> Entry:
@@ -280,6 +279,7 @@ class Entry:
                 stack.extend(oc.sup)
         if not any(oc.kind == "STRUCTURAL" for oc in closure.values()):
             raise ldaperrors.LDAPObjectClassViolation("no structural object class provided")
+        _checkStructuralChain(classes, closure)
         present = {a.type for a in self._attrs.values()}
         allowed = set()
         for oc in closure.values():
@@ -422,6 +422,46 @@ class Entry:
                 attrs[_key(at, options)] = new
         entry.checkObjectClasses()
         return entry
+
+
+def _superclasses(oc: ObjectClass) -> set[str]:
+    """
+    @return: the OIDs of C{oc} and all its superclasses.
+    """
+    seen: set[str] = set()
+    stack = [oc]
+    while stack:
+        c = stack.pop()
+        if c.oid not in seen:
+            seen.add(c.oid)
+            stack.extend(c.sup)
+    return seen
+
+
+def _checkStructuralChain(classes: list[ObjectClass], closure: dict[str, ObjectClass]) -> None:
+    """
+    Check that an entry's structural classes form one chain, the most
+    specific (the entry's structural class) descending from all the others
+    (RFC 4512 §2.4.2).
+
+    @param classes: the entry's classes, in the order of its values.
+    @param closure: the entry's classes and their superclasses, by OID.
+    @raise ldaperrors.LDAPObjectClassViolation: with slapd's message naming
+        the structural classes that do not descend from one another.
+    """
+    structural = [oc for oc in closure.values() if oc.kind == "STRUCTURAL"]
+    oids = {oc.oid for oc in structural}
+    ancestry = {oc.oid: _superclasses(oc) for oc in structural}
+    if any(oids <= ancestry[oc.oid] for oc in structural):
+        return
+    leaves = [
+        oc.name for oc in classes
+        if oc.oid in ancestry
+        and not any(oc.oid in ancestry[other.oid] for other in structural if other is not oc)
+    ]
+    raise ldaperrors.LDAPObjectClassViolation(
+        f"invalid structural object class chain ({'/'.join(leaves)})"
+    )
 
 
 def _key(at: AttributeType, options: tuple[str, ...]) -> str:

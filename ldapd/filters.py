@@ -295,7 +295,9 @@ _INTEGER = "1.3.6.1.4.1.1466.115.121.1.27"
 _DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
 #: The syntaxes the Directory String rules also compare, as in slapd: Country
 #: String, Directory String, Printable String and Telephone Number.
-_STRING_SYNTAXES = frozenset("1.3.6.1.4.1.1466.115.121.1." + n for n in ("11", "15", "44", "50"))
+_DIRECTORY_STRING_COMPATIBLE = frozenset(
+    "1.3.6.1.4.1.1466.115.121.1." + n for n in ("11", "15", "44", "50")
+)
 
 
 def _usable(rule: MatchingRule | str, at: AttributeType) -> bool:
@@ -311,7 +313,7 @@ def _usable(rule: MatchingRule | str, at: AttributeType) -> bool:
         return False
     if rule in (at.equality, at.ordering) or rule.syntax == at.syntax:
         return True
-    return rule.syntax == _DIRECTORY_STRING and at.syntax in _STRING_SYNTAXES
+    return rule.syntax == _DIRECTORY_STRING and at.syntax in _DIRECTORY_STRING_COMPATIBLE
 
 
 class Extensible(Filter):
@@ -368,9 +370,7 @@ class Extensible(Filter):
         if self.type is not None:
             attrs = entry.matching(self.type)
         else:
-            attrs = [
-                a for a in entry if a.type not in self.excluded and _usable(self.rule, a.type)
-            ]
+            attrs = [a for a in entry if a.type not in self.excluded and _usable(self.rule, a.type)]
         for attr in attrs:
             for v in attr.values:
                 r = self._test(schema, v)

@@ -220,7 +220,8 @@ class ServerTestsMixin:
         """
         Start the class's server.
         """
-        server = ServerProcess(cls.serverConfig if cls.serverConfig is not None else exampleConfig())
+        config = cls.serverConfig if cls.serverConfig is not None else exampleConfig()
+        server = ServerProcess(config)
         server.start()
         cls.server = server
 

@@ -47,6 +47,9 @@ USERS = {
 }
 SERVICE_ACCOUNTS = ("mail-gateway", "nextcloud", "sssd")
 
+#: The form of an entryUUID value (RFC 4530).
+UUID = r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$"
+
 #: Every entry of the example organisation.
 EXAMPLE_ENTRIES = 20
 
@@ -159,7 +162,7 @@ class ClientTestsMixin(ServerTestsMixin):
         # LDAPNOINIT: ignore ldap.conf and ~/.ldaprc, whatever this machine has in them.
         env = dict(os.environ, LDAPNOINIT="1")
         completed = subprocess.run(
-            command + list(args), input=stdin, capture_output=True, text=True, env=env,
+            command + list(args), input=stdin, check=False, capture_output=True, text=True, env=env,
             timeout=30,
         )
         return Result(completed)
@@ -227,7 +230,7 @@ class SearchTests(ClientTestsMixin, unittest.SynchronousTestCase):
         """
         result = self.search("(objectClass=*)", "1.1")
         self.assertCode(result, 0)
-        dns = re.findall(r"^dn: (.*)$", result.out, re.M)
+        dns = re.findall(r"^dn: (.*)$", result.out, re.MULTILINE)
         self.assertEqual(len(dns), EXAMPLE_ENTRIES)
         self.assertEqual(len(set(dns)), EXAMPLE_ENTRIES)
         self.assertIn(f"cn=users,ou=posix,{GROUPS}", dns)
@@ -347,9 +350,11 @@ class SearchTests(ClientTestsMixin, unittest.SynchronousTestCase):
         self.assertNotIn("cn", attrs)
         self.assertEqual(attrs["entryDN"], [person("bob").encode()])
         self.assertEqual(attrs["subschemaSubentry"], [b"cn=Subschema"])
-        self.assertRegex(attrs["entryUUID"][0].decode(), r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")
+        self.assertRegex(attrs["entryUUID"][0].decode(), UUID)
         self.assertRegex(attrs["createTimestamp"][0].decode(), r"^\d{14}Z$")
         self.assertIn("modifyTimestamp", attrs)
+        # Seeded entries are created by the root DN, as slapadd's are.
+        self.assertEqual(attrs["creatorsName"], [ROOT_DN.encode()])
         both = self.search("-s", "base", "*", "+", base=person("bob")).entries()[person("bob")]
         self.assertIn("cn", both)
         self.assertIn("entryUUID", both)
@@ -405,13 +410,14 @@ class SearchTests(ClientTestsMixin, unittest.SynchronousTestCase):
         result = subprocess.run(
             ["ldapsearch", "-x", "-H", self.server.url, "-b", BASE, "-E", "pr=3/noprompt",
              "(objectClass=*)", "1.1"],
-            capture_output=True, text=True, env=dict(os.environ, LDAPNOINIT="1"), timeout=30,
+            check=False, capture_output=True, text=True, env=dict(os.environ, LDAPNOINIT="1"),
+            timeout=30,
         )
         self.assertEqual(result.returncode, 0, result.stderr)
-        dns = re.findall(r"^dn: (.*)$", result.stdout, re.M)
+        dns = re.findall(r"^dn: (.*)$", result.stdout, re.MULTILINE)
         self.assertEqual(len(dns), EXAMPLE_ENTRIES)
         self.assertEqual(len(set(dns)), EXAMPLE_ENTRIES)
-        cookies = re.findall(r"^pagedresults: cookie=(.*)$", result.stdout, re.M)
+        cookies = re.findall(r"^pagedresults: cookie=(.*)$", result.stdout, re.MULTILINE)
         self.assertEqual(len(cookies), -(-EXAMPLE_ENTRIES // 3))
         self.assertEqual(cookies[-1], "")
         self.assertNotIn("", cookies[:-1])
@@ -462,7 +468,8 @@ class SearchTests(ClientTestsMixin, unittest.SynchronousTestCase):
         anonymous = self.search("-s", "base", base=person("heidi")).entries()[person("heidi")]
         self.assertNotIn("userPassword", anonymous)
         own = self.search(
-            "-s", "base", "userPassword", base=person("heidi"), bind=(person("heidi"), "heidi-secret")
+            "-s", "base", "userPassword", base=person("heidi"),
+            bind=(person("heidi"), "heidi-secret"),
         )
         self.assertEqual(own.entries()[person("heidi")], {"userPassword": [b"heidi-secret"]})
 
@@ -597,11 +604,14 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
         self.assertCode(result, 0)
         return result.entries()[dn]
 
-    def modify(self, dn: str, changes: str, bind: tuple[str, str] | None = (ROOT_DN, ROOT_PASSWORD)) -> Result:
+    def modify(
+        self, dn: str, changes: str, bind: tuple[str, str] | None = (ROOT_DN, ROOT_PASSWORD)
+    ) -> Result:
         """
         Run ldapmodify with one modify record.
         """
-        return self.client("ldapmodify", bind=bind, stdin=f"dn: {dn}\nchangetype: modify\n{changes}")
+        record = f"dn: {dn}\nchangetype: modify\n{changes}"
+        return self.client("ldapmodify", bind=bind, stdin=record)
 
     def test_addThenDelete(self) -> None:
         """
@@ -657,8 +667,9 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
 
     def test_addObjectClassViolation(self) -> None:
         """
-        An entry lacking an attribute its classes require, or holding one
-        they do not allow, is objectClassViolation (65), with slapd's message.
+        An entry lacking an attribute its classes require, holding one they
+        do not allow, or without exactly one chain of structural classes is
+        objectClassViolation (65), with slapd's message.
         """
         missing = self.root("ldapadd", stdin=(
             f"dn: {person('cy')}\nobjectClass: inetOrgPerson\nuid: cy\ncn: Cy\n"
@@ -666,20 +677,32 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
         self.assertCode(missing, 65)
         self.assertIn("requires attribute 'sn'", missing.err)
         notAllowed = self.root("ldapadd", stdin=(
-            f"dn: {person('cy')}\nobjectClass: inetOrgPerson\nuid: cy\ncn: Cy\nsn: C\nuidNumber: 5\n"
+            f"dn: {person('cy')}\nobjectClass: inetOrgPerson\nuid: cy\ncn: Cy\nsn: C\n"
+            "uidNumber: 5\n"
         ))
         self.assertCode(notAllowed, 65)
         self.assertIn("attribute 'uidNumber' not allowed", notAllowed.err)
-        noStructural = self.root("ldapadd", stdin=f"dn: {person('cy')}\nobjectClass: top\nuid: cy\n")
+        noStructural = self.root(
+            "ldapadd", stdin=f"dn: {person('cy')}\nobjectClass: top\nuid: cy\n"
+        )
         self.assertCode(noStructural, 65)
         self.assertIn("no structural object class provided", noStructural.err)
+        twoChains = self.root("ldapadd", stdin=(
+            f"dn: {person('cy')}\nobjectClass: inetOrgPerson\nobjectClass: account\nuid: cy\n"
+            "cn: Cy\nsn: C\n"
+        ))
+        self.assertCode(twoChains, 65)
+        self.assertIn(
+            "invalid structural object class chain (inetOrgPerson/account)", twoChains.err
+        )
 
     def test_addUndefinedAttribute(self) -> None:
         """
         An attribute type the schema does not define is undefinedAttributeType (17).
         """
         result = self.root("ldapadd", stdin=(
-            f"dn: {person('di')}\nobjectClass: inetOrgPerson\nuid: di\ncn: Di\nsn: D\nfavouriteColour: red\n"
+            f"dn: {person('di')}\nobjectClass: inetOrgPerson\nuid: di\ncn: Di\nsn: D\n"
+            "favouriteColour: red\n"
         ))
         self.assertCode(result, 17)
         self.assertIn("favouriteColour: attribute type undefined", result.err)
@@ -702,7 +725,9 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
         """
         dn = person("fay")
         self.addPerson("fay", extra="description: first\ntelephoneNumber: 1\n")
-        self.assertCode(self.modify(dn, "add: mail\nmail: fay@example.com\nmail: f@example.com\n"), 0)
+        self.assertCode(
+            self.modify(dn, "add: mail\nmail: fay@example.com\nmail: f@example.com\n"), 0
+        )
         self.assertCode(self.modify(dn, "delete: mail\nmail: F@EXAMPLE.COM\n"), 0)
         self.assertCode(self.modify(
             dn, "replace: description\ndescription: second\n-\ndelete: telephoneNumber\n-\n"
@@ -792,7 +817,9 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
         self.assertCode(self.client("ldapdelete", person("bob")), 50)
         self.assertCode(self.client("ldapmodrdn", person("bob"), "uid=rob"), 50)
         self.assertCode(self.search("-s", "base", base=person("ian")), 32)
-        self.assertEqual(self.read(person("bob"), "title"), {"title": [b"Senior Software Engineer"]})
+        self.assertEqual(
+            self.read(person("bob"), "title"), {"title": [b"Senior Software Engineer"]}
+        )
 
     def test_userWritesOnlyOwnPassword(self) -> None:
         """
@@ -802,7 +829,8 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
         alice = (person("alice"), "alice-secret")
         self.assertCode(self.modify(person("alice"), "replace: title\ntitle: x\n", bind=alice), 50)
         self.assertCode(self.modify(person("bob"), "replace: title\ntitle: x\n", bind=alice), 50)
-        self.assertCode(self.modify(person("alice"), "replace: userPassword\nuserPassword: alice-secret\n", bind=alice), 0)
+        own = "replace: userPassword\nuserPassword: alice-secret\n"
+        self.assertCode(self.modify(person("alice"), own, bind=alice), 0)
 
     def test_modrdnKeepOldRDN(self) -> None:
         """
@@ -831,7 +859,8 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
         self.assertCode(self.root("ldapmodrdn", "-s", SERVICES, person("lee"), "uid=lee"), 0)
         self.assertDNs(self.search("(uid=lee)", "1.1"), {f"uid=lee,{SERVICES}"})
         self.assertCode(
-            self.root("ldapmodrdn", "-s", f"ou=nowhere,{BASE}", f"uid=lee,{SERVICES}", "uid=lee"), 32
+            self.root("ldapmodrdn", "-s", f"ou=nowhere,{BASE}", f"uid=lee,{SERVICES}", "uid=lee"),
+            32,
         )
 
     def test_modrdnSubtree(self) -> None:
@@ -847,7 +876,11 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
         self.assertCode(self.root("ldapmodrdn", "-r", f"ou=lab,{BASE}", "ou=research"), 0)
         self.assertDNs(
             self.search("(objectClass=*)", "1.1", base=f"ou=research,{BASE}"),
-            {f"ou=research,{BASE}", f"ou=team,ou=research,{BASE}", f"uid=max,ou=team,ou=research,{BASE}"},
+            {
+                f"ou=research,{BASE}",
+                f"ou=team,ou=research,{BASE}",
+                f"uid=max,ou=team,ou=research,{BASE}",
+            },
         )
         self.assertCode(self.search(base=f"ou=team,ou=lab,{BASE}"), 32)
         self.assertEqual(
@@ -932,7 +965,9 @@ class PasswordModifyTests(ClientTestsMixin, unittest.SynchronousTestCase):
         """
         anonymous = self.client("ldappasswd", "-s", "x", person("grace"))
         self.assertIn("Strong(er) authentication required (8)", anonymous.out + anonymous.err)
-        other = self.client("ldappasswd", "-s", "x", person("grace"), bind=(person("frank"), "frank-secret"))
+        other = self.client(
+            "ldappasswd", "-s", "x", person("grace"), bind=(person("frank"), "frank-secret")
+        )
         self.assertIn("Insufficient access (50)", other.out + other.err)
         missing = self.root("ldappasswd", "-s", "x", person("nobody"))
         self.assertIn("No such object (32)", missing.out + missing.err)
@@ -959,7 +994,7 @@ class ConfigErrorTests(unittest.SynchronousTestCase):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
         completed = subprocess.run(
             [sys.executable, "-m", "twisted", "ldapd", "--config", str(path)],
-            capture_output=True, text=True, env=env, timeout=60,
+            check=False, capture_output=True, text=True, env=env, timeout=60,
         )
         return completed, path
 

@@ -264,7 +264,15 @@ class InvalidTests(unittest.TestCase):
         A hexstring needs an even, non-zero number of hex digits encoding a BER
         string whose length matches its content, and nothing after it.
         """
-        for text in ["cn=#", "cn=#0", "cn=#zz", "cn=#0403", "cn=#02010a", "cn=#04034a6f65x", "cn=##"]:
+        for text in [
+            "cn=#",
+            "cn=#0",
+            "cn=#zz",
+            "cn=#0403",
+            "cn=#02010a",
+            "cn=#04034a6f65x",
+            "cn=##",
+        ]:
             self.assertInvalid(text)
 
     def test_hexStringNotUTF8(self) -> None:
@@ -332,13 +340,26 @@ class EscapeTests(unittest.TestCase):
         The string form of a parsed name drops the spaces around separators and
         writes hex pairs and hexstrings as plain or escaped characters.
         """
-        self.assertEqual(str(DN.parse(" cn = a\\2Cb + uid=#04034a6f65 , dc = x ")), "cn=a\\,b+uid=Joe,dc=x")
+        self.assertEqual(
+            str(DN.parse(" cn = a\\2Cb + uid=#04034a6f65 , dc = x ")), "cn=a\\,b+uid=Joe,dc=x"
+        )
 
     def test_roundTrip(self) -> None:
         """
         Parsing the string form of a name gives the same values back.
         """
-        for value in ["a", " lead", "trail ", "#hash", "a,b+c", 'q"<>;=\\', "tab\there", "Zoë", "a\x00b", "  "]:
+        for value in [
+            "a",
+            " lead",
+            "trail ",
+            "#hash",
+            "a,b+c",
+            'q"<>;=\\',
+            "tab\there",
+            "Zoë",
+            "a\x00b",
+            "  ",
+        ]:
             dn = DN([RDN([AVA("cn", value)]), RDN([AVA("dc", "x")])])
             self.assertEqual(DN.parse(str(dn)), dn, value)
 

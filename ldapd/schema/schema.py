@@ -19,8 +19,6 @@ __all__ = ["AttributeType", "ObjectClass", "Schema", "STANDARD_FILES"]
 STANDARD_FILES = ("core.schema", "cosine.schema", "inetorgperson.schema", "nis.schema")
 
 _USER = "userApplications"
-#: Directory String and IA5 String: syntaxes whose values cannot be empty.
-_STRING_SYNTAXES = ("1.3.6.1.4.1.1466.115.121.1.15", "1.3.6.1.4.1.1466.115.121.1.26")
 
 
 @dataclass(eq=False)
@@ -298,8 +296,9 @@ class Schema:
 
         @param dn: the name.
         @return: the normalised name.
-        @raise InvalidDN: if it uses an undefined attribute type, a value
-            invalid for its syntax, or one type twice in an RDN (as slapd).
+        @raise InvalidDN: if it uses an undefined attribute type, an empty
+            value or one invalid for its syntax, or one type twice in an RDN
+            (as slapd).
         """
         rdns = []
         for rdn in dn.rdns:
@@ -310,7 +309,7 @@ class Schema:
                     raise InvalidDN(f"undefined attribute type {ava.type!r} in DN")
                 if any(other.type == at.name.lower() for other in avas):
                     raise InvalidDN(f"attribute type {at.name} twice in one RDN")
-                if not ava.value and at.syntax in _STRING_SYNTAXES:
+                if not ava.value:
                     raise InvalidDN(f"empty value for {at.name} in DN")
                 try:
                     key = self.normalizeValue(at, ava.value.encode("utf-8"))
