@@ -711,17 +711,20 @@ class Directory:
 
     # Writes
 
-    def _checkWritable(self, ndn: DN) -> Database:
+    def _checkWritable(self, op: Operation, ndn: DN) -> Database:
         """
         The database a write to C{ndn} goes to. As in slapd, a name in no
-        naming context is unwillingToPerform, checked before the entry is
-        looked up or any access rule applies.
+        naming context is unwillingToPerform, and an anonymous write is
+        strongAuthRequired, both checked before the entry is looked up or
+        any access rule applies.
         """
         if self._virtualEntry(ndn) is not None:
             raise ldaperrors.LDAPUnwillingToPerform("the root DSE and subschema are read-only")
         db = self.databaseFor(ndn)
         if db is None:
             raise ldaperrors.LDAPUnwillingToPerform("no global superior knowledge")
+        if op.identity.anonymous and not op.internal:
+            raise ldaperrors.LDAPStrongAuthRequired("modifications require authentication")
         return db
 
     def _checkUserModifiable(self, op: Operation, at: AttributeType, context: str) -> None:
@@ -735,6 +738,9 @@ class Directory:
         who = str(op.identity.dn or "").encode("utf-8")
         return [("modifiersName", [who]), ("modifyTimestamp", [now])]
 
+    def _stampMods(self, op: Operation) -> list[Modification]:
+        return [Modification("replace", name, tuple(values)) for name, values in self._stamp(op)]
+
     async def add(self, op: Operation, entry: Entry) -> None:
         """
         Add an entry through the plugin chain: the operational attributes are
@@ -743,7 +749,7 @@ class Directory:
         @param op: the operation on whose behalf it is added.
         @param entry: the entry as the client gave it.
         """
-        db = self._checkWritable(entry.ndn)
+        db = self._checkWritable(op, entry.ndn)
         for attr in entry:
             self._checkUserModifiable(op, attr.type, "")
         entry = await self.plugins.pre("add", op, entry)
@@ -795,7 +801,7 @@ class Directory:
         """
         Delete a leaf entry through the plugin chain.
         """
-        db = self._checkWritable(ndn)
+        db = self._checkWritable(op, ndn)
         ndn = await self.plugins.pre("delete", op, ndn)
         await db.backend.delete(op, ndn, self.plugins)
 
@@ -811,14 +817,12 @@ class Directory:
 
         @return: the modified entry.
         """
-        db = self._checkWritable(ndn)
+        db = self._checkWritable(op, ndn)
         for mod in modifications:
             at, _ = parseDescription(self.schema, mod.description)
             self._checkUserModifiable(op, at, f"modify/{mod.operation}: ")
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
-        stamped = list(modifications) + [
-            Modification("replace", name, tuple(values)) for name, values in self._stamp(op)
-        ]
+        stamped = list(modifications) + self._stampMods(op)
         return await db.backend.modify(op, ndn, stamped, self.plugins)
 
     async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> _Outcome:
@@ -850,19 +854,19 @@ class Directory:
 
         @return: the renamed entry.
         """
-        db = self._checkWritable(ndn)
+        db = self._checkWritable(op, ndn)
         newNDN = self.schema.normalizeDN(newDN)
         if self.databaseFor(newNDN) is not db:
             raise ldaperrors.LDAPAffectsMultipleDSAs("cannot move an entry between naming contexts")
         ndn = await self.plugins.pre("rename", op, ndn, newDN, deleteOldRDN)
-        return await db.backend.rename(op, ndn, newDN, deleteOldRDN, self.plugins)
+        return await db.backend.rename(op, ndn, newDN, deleteOldRDN, self.plugins, self._stampMods(op))
 
     async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
         dn, ndn = self._parseDN(request.entry)
         if not dn:
             raise ldaperrors.LDAPUnwillingToPerform("cannot rename the root DSE")
-        self._checkWritable(ndn)
+        self._checkWritable(op, ndn)
         newRDN = DN.parse(request.newrdn)
         if len(newRDN) != 1:
             raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")

@@ -29,6 +29,7 @@ __all__ = [
     "GreaterOrEqual",
     "LessOrEqual",
     "MAX_DEPTH",
+    "OBJECT_CLASS",
     "Not",
     "Or",
     "Present",
@@ -37,6 +38,10 @@ __all__ = [
     "compileFilter",
     "withoutAssertionsOn",
 ]
+
+#: The OID of objectClass: an object class assertion also matches entries of
+#: its subclasses, as slapd's objectSubClassMatch does.
+OBJECT_CLASS = "2.5.4.0"
 
 #: The deepest nesting of and/or/not a filter may have.
 MAX_DEPTH = 64
@@ -154,7 +159,12 @@ class Equality(_Assertion):
     def match(self, entry: Entry) -> bool | None:
         schema = entry.schema
         for attr in entry.matching(self.type, self.options):
-            if self.key in attr.keys(schema):
+            keys = attr.keys(schema)
+            if self.key in keys:
+                return True
+            if attr.type.oid == OBJECT_CLASS and any(
+                self.key in schema.superclasses(k) for k in keys
+            ):
                 return True
         return False
 

@@ -164,12 +164,15 @@ class IBackend(Interface):
         @return: a Deferred that fires with the new entry.
         """
 
-    def rename(op, ndn, newDN, deleteOldRDN, hooks):
+    def rename(op, ndn, newDN, deleteOldRDN, hooks, modifications=()):
         """
         Rename or move an entry and its whole subtree in one transaction.
 
         @param newDN: the new (non-normalised) DN.
         @param deleteOldRDN: whether to remove the old RDN's values.
+        @param modifications: changes the server makes to the renamed entry
+            itself (modifiersName, modifyTimestamp), applied with
+            L{ldapd.entry.Entry.modified} after the RDN change.
         @return: a Deferred that fires with the renamed entry; fails with
             noSuchObject (entry or new superior missing) or entryAlreadyExists.
         """

@@ -620,6 +620,20 @@ class BackendTestsMixin:
             DN.parse("uid=robert,ou=groups,dc=example,dc=com"), True, self.hooks))
         return d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPEntryAlreadyExists))
 
+    def test_renameModifications(self) -> Any:
+        """
+        The server's own modifications given with a rename are applied to
+        the renamed entry.
+        """
+        ndn = self.ndn("uid=bob,ou=people,dc=example,dc=com")
+        d = self.backend.rename(_op(), ndn, DN.parse("uid=rob,ou=people,dc=example,dc=com"), True,
+                                self.hooks, [Modification("replace", "description", (b"moved",))])
+        d.addCallback(lambda e: self.assertEqual(e.get("description"), (b"moved",)))
+        d.addCallback(lambda _: self.backend.get(_op(), self.ndn(
+            "uid=rob,ou=people,dc=example,dc=com")))
+        return d.addCallback(lambda e: self.assertEqual(
+            (e.get("uid"), e.get("description")), ((b"rob",), (b"moved",))))
+
     def test_renameRollback(self) -> Any:
         """
         When a txn hook fails, a renamed subtree is back under its old name.

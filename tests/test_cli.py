@@ -807,15 +807,17 @@ class WriteTests(ClientTestsMixin, unittest.SynchronousTestCase):
     def test_anonymousWrite(self) -> None:
         """
         Anonymous clients may not write: add, modify, delete and modrdn are
-        insufficientAccessRights (50), and nothing changes.
+        strongAuthRequired (8) with slapd's "modifications require
+        authentication", and nothing changes.
         """
         add = self.client("ldapadd", stdin=(
             f"dn: {person('ian')}\nobjectClass: inetOrgPerson\nuid: ian\ncn: Ian\nsn: I\n"
         ))
-        self.assertCode(add, 50)
-        self.assertCode(self.modify(person("bob"), "replace: title\ntitle: x\n", bind=None), 50)
-        self.assertCode(self.client("ldapdelete", person("bob")), 50)
-        self.assertCode(self.client("ldapmodrdn", person("bob"), "uid=rob"), 50)
+        self.assertCode(add, 8)
+        self.assertIn("modifications require authentication", add.err)
+        self.assertCode(self.modify(person("bob"), "replace: title\ntitle: x\n", bind=None), 8)
+        self.assertCode(self.client("ldapdelete", person("bob")), 8)
+        self.assertCode(self.client("ldapmodrdn", person("bob"), "uid=rob"), 8)
         self.assertCode(self.search("-s", "base", base=person("ian")), 32)
         self.assertEqual(
             self.read(person("bob"), "title"), {"title": [b"Senior Software Engineer"]}

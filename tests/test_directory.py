@@ -392,9 +392,11 @@ class AccessTests(DirectoryTestsBase):
 
     def test_anonymousWrite(self) -> None:
         """
-        An anonymous add is insufficientAccessRights; the root DN's succeeds
-        and the entry gets its operational attributes.
+        An anonymous add is strongAuthRequired, a user's insufficientAccessRights;
+        the root DN's succeeds and the entry gets its operational attributes.
         """
+        self.assertEqual(self.add(), 8)
+        self.bind(ALICE, "alice-secret")
         self.assertEqual(self.add(), 50)
         self.bind(ROOT, "secret")
         self.assertEqual(self.add(), 0)

@@ -224,6 +224,18 @@ class EqualityTests(unittest.TestCase):
         self.assertIs(match("(description=likes cheese)"), True)
         self.assertIs(match("(cn=alicesmith)"), False)
 
+    def test_objectClassSuperclasses(self) -> None:
+        """
+        An objectClass assertion matches entries of its subclasses too, by
+        name or OID and in any case, as slapd's objectSubClassMatch does.
+        """
+        self.assertIs(match("(objectClass=inetOrgPerson)", BOB), True)
+        self.assertIs(match("(objectClass=PERSON)", BOB), True)
+        self.assertIs(match("(objectClass=2.5.6.6)", BOB), True)
+        self.assertIs(match("(objectClass=top)", BOB), True)
+        self.assertIs(match("(objectClass=groupOfNames)", BOB), False)
+        self.assertIs(match("(objectClass=inetOrgPerson)", TYMCZAK), False)
+
     def test_caseExactIA5(self) -> None:
         """
         caseExactIA5Match keeps case.

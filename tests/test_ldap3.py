@@ -285,10 +285,11 @@ class Ldap3WriteTests(Ldap3TestsMixin, unittest.SynchronousTestCase):
 
     def test_anonymousWrite(self) -> None:
         """
-        An anonymous write raises LDAPInsufficientAccessRightsResult.
+        An anonymous write raises LDAPStrongerAuthRequiredResult (8), as
+        against slapd.
         """
         connection = self.connect(raise_exceptions=True)
-        self.assertRaises(ldap3errors.LDAPInsufficientAccessRightsResult,
+        self.assertRaises(ldap3errors.LDAPStrongerAuthRequiredResult,
                           connection.delete, person("bob"))
 
     def test_modifyDN(self) -> None:

@@ -38,6 +38,19 @@ class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
         self.assertEqual(len(self.plan("(&(objectClass=person)(uid=bob))")), 1)
         self.assertEqual(len(self.plan("(|(uid=alice)(uid=bob))")), 2)
 
+    def test_objectClassIndexHasSuperclasses(self) -> None:
+        """
+        The objectClass index holds each class's superclasses, so that an
+        assertion on a superclass finds entries that do not list it.
+        """
+        d = self.backend.add(self.backendOp(), self.entry(
+            "uid=carol,ou=people,dc=example,dc=com", objectClass="inetOrgPerson", uid="carol",
+            cn="Carol", sn="Example"), self.hooks)
+        d.addCallback(lambda _: self.assertEqual(len(self.plan("(objectClass=person)")), 3))
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(objectClass=person)"))
+        d.addCallback(lambda found: self.assertIn("uid=carol,ou=people,dc=example,dc=com", found))
+        return d
+
     def test_substringIndexNarrows(self) -> None:
         """
         Substring filters on indexed attributes are narrowed with trigrams;

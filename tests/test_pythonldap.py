@@ -328,7 +328,7 @@ class PythonLDAPWriteTests(PythonLDAPTestsMixin, unittest.SynchronousTestCase):
                           [(ldap.MOD_ADD, "favouriteColour", [b"red"])])
         self.assertRaises(ldap.TYPE_OR_VALUE_EXISTS, connection.modify_s, person("bob"),
                           [(ldap.MOD_ADD, "uid", [b"BOB"])])
-        self.assertRaises(ldap.INSUFFICIENT_ACCESS, self.connect().delete_s, person("bob"))
+        self.assertRaises(ldap.STRONG_AUTH_REQUIRED, self.connect().delete_s, person("bob"))
 
     def test_compare(self) -> None:
         """

@@ -11,7 +11,7 @@ replayed backwards and nothing has changed.
 from __future__ import annotations
 
 import itertools
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
@@ -20,7 +20,7 @@ from zope.interface import implementer
 from ldapd.backends.base import checkPassword, noSuchObject
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
-from ldapd.filters import And, Equality, Filter, Or, Present, Substrings
+from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
 from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
@@ -240,6 +240,10 @@ class MemoryBackend:
             yield "pres", oid, None
             for key in attr.keys(schema):
                 yield "eq", oid, key
+                if oid == OBJECT_CLASS:
+                    for superclass in schema.superclasses(key):
+                        if superclass != key:
+                            yield "eq", oid, superclass
             if oid in self._substringTypes:
                 for v in attr.values:
                     try:
@@ -371,6 +375,7 @@ class MemoryBackend:
         newDN: DN,
         deleteOldRDN: bool,
         hooks: ITransactionHooks,
+        modifications: Sequence[Modification] = (),
     ) -> defer.Deferred[Entry]:
         def work(txn: _Transaction) -> Entry:
             record = self._records.get(ndn)
@@ -380,6 +385,8 @@ class MemoryBackend:
                 raise ldaperrors.LDAPUnwillingToPerform("cannot rename the suffix entry")
             old = record.entry
             new = old.renamed(newDN, deleteOldRDN)
+            if modifications:
+                new = new.modified(modifications)
             newParent = new.ndn.parent()
             if new.ndn != ndn and new.ndn in self._records:
                 raise ldaperrors.LDAPEntryAlreadyExists("entry already exists")

@@ -101,6 +101,7 @@ class Schema:
     _typeList: list[AttributeType] = field(default_factory=list)
     _classList: list[ObjectClass] = field(default_factory=list)
     _subtypes: dict[int, frozenset[AttributeType]] = field(default_factory=dict)
+    _superclasses: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def standard(cls, extraFiles: Iterable[Path] = ()) -> Schema:
@@ -225,6 +226,7 @@ class Schema:
         )
         self._register(self._classes, oc, names)
         self._classList.append(oc)
+        self._superclasses.clear()
         return oc
 
     @staticmethod
@@ -275,6 +277,26 @@ class Schema:
         if found is None:
             found = frozenset(t for t in self._typeList if _derivesFrom(t, at))
             self._subtypes[key] = found
+        return found
+
+    def superclasses(self, oid: str) -> frozenset[str]:
+        """
+        @param oid: the OID of an object class (as objectIdentifierMatch
+            normalises objectClass values).
+        @return: the OIDs of the class and all its superclasses; empty for an
+            unknown class.
+        """
+        found = self._superclasses.get(oid)
+        if found is None:
+            oc = self._classes.get(oid.lower()) if isinstance(oid, str) else None
+            oids: set[str] = set()
+            stack = [oc] if oc is not None else []
+            while stack:
+                c = stack.pop()
+                if c.oid not in oids:
+                    oids.add(c.oid)
+                    stack.extend(c.sup)
+            found = self._superclasses[oid] = frozenset(oids)
         return found
 
     def resolveOID(self, text: str) -> str:
