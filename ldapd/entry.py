@@ -245,13 +245,22 @@ class Entry:
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
         for attr in self._attrs.values():
             _checkValues(self.schema, attr)
+        missing = self._missingRDNValue()
+        if missing is not None:
+            raise ldaperrors.LDAPNamingViolation(
+                f"value of naming attribute '{missing}' is not present in entry"
+            )
+        self.checkObjectClasses()
+
+    def _missingRDNValue(self) -> str | None:
+        """
+        @return: the type of the first RDN value the entry lacks, or C{None}.
+        """
         for ava in self.dn.rdn if self.dn else ():
             at = self.schema.attributeType(ava.type)
             if at is None or not self.hasValue(at, ava.value.encode("utf-8")):
-                raise ldaperrors.LDAPNamingViolation(
-                    f"value of naming attribute '{ava.type}' is not present in entry"
-                )
-        self.checkObjectClasses()
+                return ava.type
+        return None
 
     def checkObjectClasses(self) -> None:
         """
@@ -369,12 +378,11 @@ class Entry:
         entry = Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
         if not entry.get("objectClass"):
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
-        for ava in self.dn.rdn if self.dn else ():
-            at = self.schema.attributeType(ava.type)
-            if at is None or not entry.hasValue(at, ava.value.encode("utf-8")):
-                raise ldaperrors.LDAPNotAllowedOnRDN(
-                    f"cannot delete the value of naming attribute '{ava.type}'"
-                )
+        missing = entry._missingRDNValue()
+        if missing is not None:
+            raise ldaperrors.LDAPNotAllowedOnRDN(
+                f"cannot delete the value of naming attribute '{missing}'"
+            )
         entry.checkObjectClasses()
         return entry
 

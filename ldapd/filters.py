@@ -528,7 +528,7 @@ def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
     """
     if isinstance(f, (And, Or)):
         parts = [withoutAssertionsOn(p, types) for p in f.parts]
-        return f if all(a is b for a, b in zip(parts, f.parts)) else type(f)(parts)
+        return f if all(a is b for a, b in zip(parts, f.parts, strict=True)) else type(f)(parts)
     if isinstance(f, Not):
         part = withoutAssertionsOn(f.part, types)
         return f if part is f.part else Not(part)
