@@ -377,7 +377,7 @@ class Directory:
             outcome = await getattr(self, "handle_" + kind)(op, reply)
         except Abandoned:
             return
-        except BaseException as e:
+        except Exception as e:
             if op.abandoned:
                 return
             outcome = _Outcome(resultOf(e, op.timedOut))
@@ -414,7 +414,8 @@ class Directory:
         password = request.auth if isinstance(request.auth, bytes) else str(request.auth).encode()
         if not request.dn:
             if password:
-                raise ldaperrors.LDAPUnwillingToPerform("unauthenticated bind with a password")
+                # A password without a name authenticates no one (slapd: 49).
+                raise ldaperrors.LDAPInvalidCredentials()
             if not self.allowAnonymous:
                 raise ldaperrors.LDAPInappropriateAuthentication("anonymous bind disallowed")
             return _Outcome()

@@ -234,6 +234,13 @@ class BindTests(DirectoryTestsBase):
         """
         self.assertEqual(self.bind("", ""), 0)
 
+    def test_passwordWithoutName(self) -> None:
+        """
+        A password with an empty DN is invalidCredentials, as slapd answers.
+        """
+        self.assertEqual(self.bind("", "secret"), 49)
+        self.assertIsNone(self.connection.identity.dn)
+
     def test_sasl(self) -> None:
         """
         SASL mechanisms are not supported here: authMethodNotSupported.
