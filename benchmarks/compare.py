@@ -1,0 +1,317 @@
+"""
+ldapd side by side with OpenLDAP's slapd and ldaptor's own server.
+
+One run generates deterministic data (inetOrgPerson users with {SSHA}
+passwords, groups), loads it into each server, and drives them in alternation
+with the same load generator (benchmarks/_loadgen.py: pre-encoded requests,
+several connections with a window of outstanding requests each). The server
+is pinned to core 0 and the client to core 1 when `taskset` exists. For every
+workload it prints the median of the rounds: operations per second, p50/p99
+latency, the server's CPU microseconds per operation, its RSS, the client's
+CPU use, and the ratios ldapd/slapd and ldapd/ldaptor.
+
+    python benchmarks/compare.py                         # 10,000 entries, 3 rounds of 5 s
+    python benchmarks/compare.py --sizes 10000 100000 --servers ldapd slapd
+
+slapd comes from Debian's `slapd` package (`/usr/sbin/slapd`, `slapadd`);
+servers that are not installed are left out with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable
+
+from ldaptor.protocols import pureldap
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SUFFIX = "dc=example,dc=com"
+ROOT_DN = "cn=admin,dc=example,dc=com"
+SLAPD = Path("/usr/sbin/slapd")
+SLAPADD = Path("/usr/sbin/slapadd")
+
+
+def _freePort() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ssha(password: bytes, salt: bytes) -> bytes:
+    return b"{SSHA}" + base64.b64encode(hashlib.sha1(password + salt).digest() + salt)
+
+
+def uid(i: int) -> str:
+    return f"user{i:07d}"
+
+
+def generate(size: int, path: Path) -> None:
+    """
+    Write the benchmark data: C{size} users under ou=people (password
+    C{pw-<uid>}) and groups of 50 members under ou=groups.
+    """
+    with open(path, "w") as f:
+        f.write(f"dn: {SUFFIX}\nobjectClass: top\nobjectClass: dcObject\nobjectClass: organization\n"
+                "dc: example\no: Example\n\n")
+        for ou in ("people", "groups"):
+            f.write(f"dn: ou={ou},{SUFFIX}\nobjectClass: organizationalUnit\nou: {ou}\n\n")
+        for i in range(size):
+            u = uid(i)
+            password = _ssha(f"pw-{u}".encode(), i.to_bytes(4, "big") * 2).decode()
+            f.write(
+                f"dn: uid={u},ou=people,{SUFFIX}\nobjectClass: top\nobjectClass: person\n"
+                f"objectClass: organizationalPerson\nobjectClass: inetOrgPerson\nuid: {u}\n"
+                f"cn: User {i}\nsn: Surname{i % 1000}\ngivenName: Given{i % 500}\n"
+                f"mail: {u}@example.com\nemployeeNumber: {i}\n"
+                f"telephoneNumber: +1 555 {i % 10000:04d}\nuserPassword: {password}\n\n"
+            )
+        for g in range(max(1, size // 50)):
+            members = "".join(
+                f"member: uid={uid(i)},ou=people,{SUFFIX}\n" for i in range(g * 50, min(size, g * 50 + 50))
+            )
+            f.write(f"dn: cn=group{g:05d},ou=groups,{SUFFIX}\nobjectClass: groupOfNames\n"
+                    f"cn: group{g:05d}\n{members}\n")
+
+
+def _message(request: object, messageId: int) -> str:
+    return pureldap.LDAPMessage(request, id=messageId).toWire().hex()
+
+
+def searchRequests(size: int, count: int = 512) -> list[str]:
+    """
+    Indexed equality searches, each returning one full entry.
+    """
+    return [
+        _message(pureldap.LDAPSearchRequest(
+            baseObject=SUFFIX,
+            filter=pureldap.LDAPFilter_equalityMatch(
+                attributeDesc=pureldap.LDAPAttributeDescription("uid"),
+                assertionValue=pureldap.LDAPAssertionValue(uid((n * 7919) % size)))), n + 1)
+        for n in range(count)
+    ]
+
+
+def bindRequests(size: int, count: int = 512) -> list[str]:
+    """
+    Simple binds as users with their {SSHA} passwords.
+    """
+    requests = []
+    for n in range(count):
+        u = uid((n * 104729) % size)
+        requests.append(_message(pureldap.LDAPBindRequest(
+            dn=f"uid={u},ou=people,{SUFFIX}", auth=f"pw-{u}"), n + 1))
+    return requests
+
+
+WORKLOADS: dict[str, tuple[Callable[[int], list[str]], int]] = {
+    # name: (requests, window per connection)
+    "search": (searchRequests, 16),
+    "bind": (bindRequests, 1),
+}
+
+
+class Server:
+    """
+    One server under test, started in its own process.
+    """
+
+    name = ""
+
+    def __init__(self, data: Path, work: Path) -> None:
+        self.data = data
+        self.work = work
+        self.port = _freePort()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """
+        Load the data, where the server needs that done before it starts.
+        """
+
+    def start(self, timeout: float = 600) -> None:
+        self.prepare()
+        log = open(self.work / f"{self.name}.log", "wb")
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                        env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.work / (self.name + '.log')}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"{self.name} did not start within {timeout}s")
+        if shutil.which("taskset"):
+            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(self.pid)], capture_output=True)
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def cpuSeconds(self) -> float:
+        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def rssMiB(self) -> float:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+class Ldapd(Server):
+    name = "ldapd"
+
+    def command(self) -> list[str]:
+        config = self.work / "ldapd.toml"
+        config.write_text(
+            f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n\n'
+            f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "memory"\nroot_dn = "{ROOT_DN}"\n'
+            f'root_password = "{_ssha(b"secret", b"saltsalt").decode()}"\nseed_ldif = "{self.data}"\n'
+        )
+        return [sys.executable, "-m", "twisted", "ldapd", "--config", str(config)]
+
+
+class Slapd(Server):
+    name = "slapd"
+
+    def prepare(self) -> None:
+        db = self.work / "slapd-db"
+        db.mkdir(exist_ok=True)
+        schema = "".join(f"include /etc/ldap/schema/{s}.schema\n"
+                         for s in ("core", "cosine", "inetorgperson", "nis"))
+        self.config = self.work / "slapd.conf"
+        self.config.write_text(
+            f"{schema}pidfile {self.work}/slapd.pid\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+            f"sizelimit unlimited\ndatabase mdb\nmaxsize 4294967296\nsuffix \"{SUFFIX}\"\n"
+            f"rootdn \"{ROOT_DN}\"\nrootpw secret\ndirectory {db}\n"
+            "index objectClass eq\nindex uid,cn,mail,member eq\n"
+        )
+        subprocess.run([str(SLAPADD), "-q", "-f", str(self.config), "-l", str(self.data)],
+                       check=True, capture_output=True)
+
+    def command(self) -> list[str]:
+        return [str(SLAPD), "-d", "0", "-f", str(self.config), "-h", f"ldap://127.0.0.1:{self.port}/"]
+
+
+class Ldaptor(Server):
+    name = "ldaptor"
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(HERE / "_ldaptor_server.py"), str(self.port), str(self.data)]
+
+
+SERVERS = {"ldapd": Ldapd, "slapd": Slapd, "ldaptor": Ldaptor}
+
+
+def drive(server: Server, requestsFile: Path, seconds: float, connections: int,
+          window: int) -> dict[str, float]:
+    pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+    before = server.cpuSeconds()
+    out = subprocess.run(
+        pin + [sys.executable, str(HERE / "_loadgen.py"), str(server.port), str(requestsFile),
+               "--seconds", str(seconds), "--connections", str(connections),
+               "--window", str(window)],
+        capture_output=True, text=True, check=True,
+    )
+    result = json.loads(out.stdout)
+    result["server_cpu_us"] = (server.cpuSeconds() - before) / max(1, result["operations"]) * 1e6
+    result["ops_per_s"] = result["operations"] / result["seconds"]
+    result["rss_mib"] = server.rssMiB()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10000])
+    parser.add_argument("--servers", nargs="+", default=list(SERVERS), choices=list(SERVERS))
+    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--connections", type=int, default=4)
+    args = parser.parse_args()
+    names = [n for n in args.servers if n != "slapd" or (SLAPD.exists() and SLAPADD.exists())]
+    if len(names) != len(args.servers):
+        print("note: slapd is not installed (Debian package slapd); left out")
+    print(f"{os.cpu_count()} cores; server pinned to core 0, load generator to core 1"
+          if shutil.which("taskset") else "taskset not found: processes not pinned")
+    for size in args.sizes:
+        with tempfile.TemporaryDirectory(prefix="ldapd-bench-") as tmp:
+            work = Path(tmp)
+            data = work / "data.ldif"
+            generate(size, data)
+            servers = [SERVERS[n](data, work) for n in names]
+            results: dict[tuple[str, str], list[dict[str, float]]] = {}
+            try:
+                for server in servers:
+                    started = time.monotonic()
+                    server.start()
+                    print(f"{server.name}: loaded {size} entries and listening in "
+                          f"{time.monotonic() - started:.1f}s")
+                for workload in args.workloads:
+                    make, window = WORKLOADS[workload]
+                    requestsFile = work / f"{workload}.hex"
+                    requestsFile.write_text("\n".join(make(size)))
+                    for _ in range(args.rounds):
+                        for server in servers:
+                            seconds = args.seconds if server.name != "ldaptor" else min(args.seconds, 3)
+                            results.setdefault((workload, server.name), []).append(
+                                drive(server, requestsFile, seconds, args.connections, window))
+            finally:
+                for server in servers:
+                    server.stop()
+            report(size, args, names, results)
+
+
+def report(size: int, args: argparse.Namespace, names: list[str],
+           results: dict[tuple[str, str], list[dict[str, float]]]) -> None:
+    print(f"\n{size} entries, median of {args.rounds} rounds, {args.connections} connections")
+    print(f"{'workload':<8} {'server':<8} {'ops/s':>9} {'p50 µs':>9} {'p99 µs':>9} "
+          f"{'srv CPU µs/op':>14} {'RSS MiB':>8} {'client CPU %':>12}")
+    medians: dict[tuple[str, str], dict[str, float]] = {}
+    for (workload, name), rounds in results.items():
+        m = {k: statistics.median(r[k] for r in rounds)
+             for k in ("ops_per_s", "p50_us", "p99_us", "server_cpu_us", "rss_mib")}
+        m["client_cpu"] = statistics.median(r["client_cpu_s"] / r["seconds"] * 100 for r in rounds)
+        medians[(workload, name)] = m
+        print(f"{workload:<8} {name:<8} {m['ops_per_s']:>9.0f} {m['p50_us']:>9.0f} {m['p99_us']:>9.0f} "
+              f"{m['server_cpu_us']:>14.1f} {m['rss_mib']:>8.0f} {m['client_cpu']:>11.0f}%")
+    for workload in args.workloads:
+        mine = medians.get((workload, "ldapd"))
+        for other in ("slapd", "ldaptor"):
+            theirs = medians.get((workload, other))
+            if mine and theirs:
+                print(f"{workload}: ldapd/{other} throughput {mine['ops_per_s'] / theirs['ops_per_s']:.3f}, "
+                      f"CPU per operation {mine['server_cpu_us'] / theirs['server_cpu_us']:.3g}x")
+
+
+if __name__ == "__main__":
+    main()
