@@ -41,7 +41,50 @@ class _Record:
     def __init__(self, id: int, entry: Entry) -> None:
         self.id = id
         self.entry = entry
-        self.children: set[DN] = set()
+        # None until the first child: most entries are leaves.
+        self.children: set[DN] | None = None
+
+
+def _post(table: dict[Any, Any], key: Any, i: int) -> None:
+    """
+    Add id C{i} to the postings of C{key}. Postings are a bare id while a key
+    has one entry (as unique values such as uid or entryUUID do), which saves
+    a set per key; they become a set with the second.
+    """
+    current = table.get(key)
+    if current is None:
+        table[key] = i
+    elif isinstance(current, int):
+        if current != i:
+            table[key] = {current, i}
+    else:
+        current.add(i)
+
+
+def _unpost(table: dict[Any, Any], key: Any, i: int) -> None:
+    """
+    Remove id C{i} from the postings of C{key}.
+    """
+    current = table.get(key)
+    if current is None:
+        return
+    if isinstance(current, int):
+        if current == i:
+            del table[key]
+        return
+    current.discard(i)
+    if not current:
+        del table[key]
+
+
+def _postings(table: dict[Any, Any], key: Any) -> set[int] | frozenset[int]:
+    """
+    @return: the ids posted under C{key}, as a set (not to be modified).
+    """
+    current = table.get(key)
+    if current is None:
+        return frozenset()
+    return frozenset((current,)) if isinstance(current, int) else current
 
 
 def _trigrams(text: str) -> set[str]:
@@ -77,9 +120,9 @@ class MemoryBackend:
         self._records: dict[DN, _Record] = {}
         self._byId: dict[int, _Record] = {}
         self._ids = itertools.count(1)
-        self._equality: dict[str, dict[Any, set[int]]] = {}
+        self._equality: dict[str, dict[Any, Any]] = {}
         self._presence: dict[str, set[int]] = {}
-        self._substrings: dict[str, dict[str, set[int]]] = {}
+        self._substrings: dict[str, dict[str, Any]] = {}
         self._substringTypes = set()
         for name in substringIndexes:
             at = schema.attributeType(name)
@@ -147,7 +190,7 @@ class MemoryBackend:
                 inScope = lambda r: r.entry.ndn.isWithin(baseDN)  # noqa: E731
             chosen = sorted(ids)
         elif scope == Scope.ONE:
-            chosen = sorted(self._records[c].id for c in base.children)
+            chosen = sorted(self._records[c].id for c in base.children or ())
             inScope = None
         elif baseDN == self.suffix:
             chosen = list(self._byId)
@@ -165,7 +208,7 @@ class MemoryBackend:
         while stack:
             r = stack.pop()
             yield r
-            stack.extend(self._records[c] for c in r.children)
+            stack.extend(self._records[c] for c in r.children or ())
 
     def _plan(self, f: Filter) -> set[int] | None:
         """
@@ -175,7 +218,7 @@ class MemoryBackend:
         if isinstance(f, Equality):
             found: set[int] = set()
             for at in self.schema.subtypes(f.type):
-                found |= self._equality.get(at.oid, {}).get(f.key, set())
+                found |= _postings(self._equality.get(at.oid, {}), f.key)
             return found
         if isinstance(f, Present):
             if f.type.oid == "2.5.4.0":
@@ -221,7 +264,7 @@ class MemoryBackend:
             index = self._substrings.get(at.oid, {})
             ids: set[int] | None = None
             for gram in grams:
-                hit = index.get(gram, set())
+                hit = _postings(index, gram)
                 ids = set(hit) if ids is None else ids & hit
                 if not ids:
                     break
@@ -257,26 +300,19 @@ class MemoryBackend:
         i = record.id
         for kind, oid, key in self._indexKeys(record.entry):
             if kind == "eq":
-                self._equality.setdefault(oid, {}).setdefault(key, set()).add(i)
+                _post(self._equality.setdefault(oid, {}), key, i)
             elif kind == "pres":
                 self._presence.setdefault(oid, set()).add(i)
             else:
-                self._substrings.setdefault(oid, {}).setdefault(key, set()).add(i)
+                _post(self._substrings.setdefault(oid, {}), key, i)
 
     def _unindex(self, record: _Record) -> None:
         i = record.id
         for kind, oid, key in self._indexKeys(record.entry):
             if kind == "pres":
-                table: dict[Any, set[int]] = {None: self._presence.get(oid, set())}
-            elif kind == "eq":
-                table = self._equality.get(oid, {})
+                self._presence.get(oid, set()).discard(i)
             else:
-                table = self._substrings.get(oid, {})
-            ids = table.get(key)
-            if ids is not None:
-                ids.discard(i)
-                if not ids and kind != "pres":
-                    del table[key]
+                _unpost((self._equality if kind == "eq" else self._substrings).get(oid, {}), key, i)
 
     # The primitive changes a transaction is made of
 
@@ -288,6 +324,8 @@ class MemoryBackend:
             self._byId = dict(sorted(self._byId.items()))
         parent = self._records.get(entry.ndn.parent())
         if parent is not None and entry.ndn != self.suffix:
+            if parent.children is None:
+                parent.children = set()
             parent.children.add(entry.ndn)
         self._index(record)
 
@@ -296,7 +334,8 @@ class MemoryBackend:
         del self._byId[record.id]
         parent = self._records.get(ndn.parent())
         if parent is not None:
-            parent.children.discard(ndn)
+            if parent.children:
+                parent.children.discard(ndn)
         self._unindex(record)
         return record
 
