@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -38,8 +39,10 @@ __all__ = [
     "BackendTestsMixin",
     "EXAMPLE_LDIF",
     "RecordingHooks",
+    "SLAPD",
     "ServerProcess",
     "ServerTestsMixin",
+    "SlapdProcess",
     "decodeResponse",
     "exampleConfig",
     "freePort",
@@ -680,3 +683,106 @@ def decodeResponse(data: bytes) -> Any:
     if used != len(data):
         raise ValueError("trailing bytes after the message")
     return message
+
+
+#: OpenLDAP's server, for tests that compare with it or proxy to it.
+SLAPD = Path("/usr/sbin/slapd")
+
+
+class SlapdProcess:
+    """
+    A private OpenLDAP slapd: its own configuration and back-mdb database in a
+    temporary folder, the standard schemas (core, cosine, inetOrgPerson,
+    NIS), listening on a free loopback port, stopped by its PID.
+
+    @ivar port: the loopback port it listens on.
+    @ivar url: C{ldap://127.0.0.1:<port>}.
+    @ivar suffix: the database's suffix.
+    @ivar rootDN: the database's root DN.
+    @ivar rootPassword: its password.
+    """
+
+    def __init__(
+        self,
+        suffix: str = "dc=example,dc=com",
+        rootDN: str | None = None,
+        rootPassword: str = "secret",
+        schemaFolder: Path = Path("/etc/ldap/schema"),
+        globalConfig: str = "",
+    ) -> None:
+        """
+        @param suffix: the database's suffix.
+        @param rootDN: the root DN; C{cn=admin,<suffix>} by default.
+        @param rootPassword: the root DN's password.
+        @param schemaFolder: where the standard schema files are.
+        @param globalConfig: more slapd.conf global directives (TLS
+            certificates, say), one a line.
+        """
+        self.port = freePort()
+        self.url = f"ldap://127.0.0.1:{self.port}"
+        self.suffix = suffix
+        self.rootDN = rootDN or f"cn=admin,{suffix}"
+        self.rootPassword = rootPassword
+        self.folder = Path(tempfile.mkdtemp(prefix="slapd-test-"))
+        (self.folder / "db").mkdir()
+        schemas = "".join(
+            f"include {schemaFolder / name}\n"
+            for name in ("core.schema", "cosine.schema", "inetorgperson.schema", "nis.schema")
+        )
+        self.configPath = self.folder / "slapd.conf"
+        self.configPath.write_text(
+            schemas
+            + globalConfig
+            + f"pidfile {self.folder / 'slapd.pid'}\n"
+            + "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+            + "database mdb\nmaxsize 104857600\n"
+            + f'suffix "{suffix}"\nrootdn "{self.rootDN}"\nrootpw {rootPassword}\n'
+            + f"directory {self.folder / 'db'}\n"
+        )
+        self.logPath = self.folder / "slapd.log"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        """
+        Start slapd in the foreground (so that its PID is the child's) and
+        wait until it accepts connections.
+
+        @raise RuntimeError: with its log, if it exits or does not listen in time.
+        """
+        with open(self.logPath, "wb") as log:
+            self.process = subprocess.Popen(
+                [str(SLAPD), "-d", "0", "-f", str(self.configPath), "-h", self.url + "/"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"slapd exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"slapd did not listen within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """
+        @return: what slapd has logged so far.
+        """
+        return self.logPath.read_text(errors="replace")
+
+    def stop(self) -> None:
+        """
+        Stop slapd by its PID (SIGTERM, then SIGKILL after 10 seconds) and
+        remove its folder.
+        """
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,822 @@
+"""
+The proxy backend: a naming context that is a view of upstream LDAP servers,
+like slapd's back-ldap with the rwm overlay's suffix massage.
+
+Every operation is forwarded through ldaptor's client to the first upstream
+that answers (L{ldapd.backends._proxypool}); names and DN-valued attributes
+are rewritten between the local and the remote suffix
+(L{ldapd.backends._proxyrewrite}). ldapd's plugins run at the proxy as for
+any backend, since they run in the Directory.
+
+Identities:
+
+  - Reads go over pooled connections bound as the service account
+    (C{bind_dn}); what a client may see is decided at the proxy by its
+    plugins, as with back-ldap's identity assertion.
+  - A client's simple bind is passed through: a connection of its own binds
+    upstream as the rewritten DN with the client's password, and is closed.
+    Successful binds may be cached for C{bind_cache_seconds} (keyed by a
+    keyed hash of the password, never the password itself).
+  - Writes by a client that bound through this backend go upstream as that
+    client (on a connection of their own, bound with the credentials it gave),
+    so the upstream's access rules apply to them too; other writes (the
+    database's root DN, the server's own) go as the service account.
+
+Transactions: a proxy cannot roll back a write the upstream has committed.
+It reads the entry, calls the C{check} hooks, forwards the write, then calls
+the C{txn} hooks. What the hooks write through the transaction is forwarded
+after them, as the service account. A C{txn} hook that fails after the upstream
+committed is logged and its error returned to the client, with a message
+saying that the upstream write was applied. C{ITransaction.get} sees only
+the entries of the write itself.
+
+Searches stream: the upstream is asked for pages (the paged results
+control, C{page_size} entries each) and the next page only when this one
+has been emitted, so neither upstream size limits nor a large result set
+make the proxy buffer more than one page; a paused C{emit} pauses the
+upstream search. Each entry is rebuilt with the local schema; attribute
+types the local schema does not define are left out (add the upstream's
+schema with C{schema_files} to pass them through). The client's filter is
+forwarded with its DN assertion values rewritten, and every entry is
+confirmed against the compiled filter, so that filter rewriting by plugins
+(such as hiding userPassword) holds at the proxy too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import weakref
+from collections import deque
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.internet import defer
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ldapd._codec import decodeSequence, encodeSequence, integer, octetString
+from ldapd.backends._proxypool import (
+    Upstream,
+    UpstreamConnection,
+    UpstreamPool,
+    parseUpstream,
+    tlsOptions,
+)
+from ldapd.backends._proxyrewrite import SuffixRewriter
+from ldapd.controls import MANAGE_DSA_IT, PAGED_RESULTS
+from ldapd.dn import DN, InvalidDN
+from ldapd.entry import Entry, Modification
+from ldapd.filters import And, Equality, Extensible, Filter, Not, Or, Present
+from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.operation import Operation
+from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.results import NoSuchObject
+from ldapd.schema import Schema
+
+__all__ = ["ProxyBackend", "ProxyBackendFactory"]
+
+_log = Logger()
+
+#: How many entries a search passes on between two yields to the reactor.
+_BATCH = 256
+
+_MODIFY_CODES = {"add": 0, "delete": 1, "replace": 2, "increment": 3}
+_ALL_ENTRIES = pureldap.LDAPFilter_present("objectClass")
+_AFTER_COMMIT = " (the upstream write was applied and cannot be rolled back)"
+
+#: Operational attributes the Directory computes for every backend's entries
+#: (by searching the backend): the upstream's values would duplicate them.
+_COMPUTED = frozenset({"hassubordinates", "numsubordinates"})
+
+
+@implementer(IBackend)
+class ProxyBackend:
+    """
+    A naming context served by upstream LDAP servers.
+
+    @ivar suffix: the normalised local suffix.
+    @ivar pool: the L{UpstreamPool}.
+    @ivar rewriter: the L{SuffixRewriter}.
+    """
+
+    def __init__(
+        self,
+        suffix: DN,
+        schema: Schema,
+        pool: UpstreamPool,
+        remoteSuffix: DN | None = None,
+        pageSize: int = 500,
+        bindCacheSeconds: float = 0,
+    ) -> None:
+        """
+        @param suffix: the normalised local suffix.
+        @param schema: the directory's schema.
+        @param pool: the connections to the upstreams.
+        @param remoteSuffix: the upstream's suffix; the local one by default.
+        @param pageSize: the page size of upstream searches.
+        @param bindCacheSeconds: how long a successful client bind is
+            remembered (0: never; every bind goes upstream).
+        """
+        self.suffix = suffix
+        self.schema = schema
+        self.pool = pool
+        self.rewriter = SuffixRewriter(suffix, remoteSuffix if remoteSuffix is not None else suffix,
+                                       schema)
+        self.pageSize = pageSize
+        self.bindCacheSeconds = bindCacheSeconds
+        self._bindCache: dict[bytes, float] = {}
+        self._cacheKey = secrets.token_bytes(32)
+        self._credentials: weakref.WeakKeyDictionary[Any, tuple[DN, DN, bytes]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._unknownTypes: set[str] = set()
+
+    def open(self) -> defer.Deferred[None]:
+        """
+        Nothing to do: connections open on demand, so that the server starts
+        while an upstream is down.
+        """
+        return defer.succeed(None)
+
+    def close(self) -> defer.Deferred[None]:
+        return self.pool.close()
+
+    # Results and entries
+
+    def _check(self, response: Any) -> None:
+        """
+        Raise the upstream's error, if its result is one.
+
+        @raise NoSuchObject: for noSuchObject, with the matched DN rewritten.
+        @raise ldaperrors.LDAPException: for any other error.
+        """
+        code = response.resultCode
+        if code == 0:
+            return
+        message = _text(response.errorMessage)
+        if code == NoSuchObject.resultCode:
+            matched = None
+            if response.matchedDN:
+                try:
+                    matched = self.rewriter.toLocal(DN.parse(response.matchedDN))
+                except InvalidDN:
+                    matched = None
+            raise NoSuchObject(message or "no such object", matched)
+        raise ldaperrors.get(code, message)
+
+    def _entry(self, result: Any) -> Entry | None:
+        """
+        The local entry for an upstream search result, or C{None} if its name
+        is outside the remote suffix or cannot be used locally.
+        """
+        try:
+            local = self.rewriter.toLocal(DN.parse(result.objectName))
+        except InvalidDN:
+            local = None
+        if local is None:
+            _log.debug("skipping upstream entry {dn}", dn=_text(result.objectName))
+            return None
+        attributes = []
+        for description, values in result.attributes:
+            description = _text(description)
+            at = self.schema.attributeType(description.split(";")[0])
+            if at is not None and at.name.lower() in _COMPUTED:
+                continue
+            if at is None:
+                if description not in self._unknownTypes:
+                    self._unknownTypes.add(description)
+                    _log.info("attribute type {type} from upstream is not in the local schema; "
+                              "it is left out", type=description)
+                continue
+            raw = [v if isinstance(v, bytes) else str(v).encode("utf-8") for v in values]
+            attributes.append((description, self.rewriter.attributeValues(at, raw, False)))
+        if not self.rewriter.identity and self.schema.normalizeDN(local) == self.suffix:
+            attributes = self.rewriter.suffixEntry(attributes, False)
+        try:
+            return Entry(local, attributes, self.schema)
+        except (InvalidDN, ldaperrors.LDAPException) as e:
+            _log.warn("skipping upstream entry {dn}: {error}", dn=str(local), error=str(e))
+            return None
+
+    def _remote(self, dn: DN) -> str:
+        """
+        @param dn: a local name, normalised or as the client wrote it.
+        @return: the upstream's name for it, in string form.
+        """
+        return str(self.rewriter.toRemote(dn))
+
+    def _userAttributes(self, entry: Entry) -> list[tuple[Any, Any]]:
+        """
+        The attributes of C{entry} a client may write, for an Add request:
+        the upstream stamps its own operational attributes.
+        """
+        pairs = [
+            (attr.description, self.rewriter.attributeValues(attr.type, list(attr.values), True))
+            for attr in entry
+            if not attr.type.noUserModification
+        ]
+        if entry.ndn == self.suffix:
+            pairs = self.rewriter.suffixEntry(pairs, True)
+        return [
+            (
+                pureldap.LDAPAttributeDescription(description),
+                pureber.BERSet([pureldap.LDAPAttributeValue(v) for v in values]),
+            )
+            for description, values in pairs
+            if values
+        ]
+
+    def _modifications(self, modifications: Sequence[Modification]) -> list[Any]:
+        changes = []
+        for mod in modifications:
+            at = self.schema.attributeType(mod.description.split(";")[0])
+            if at is None or at.noUserModification:
+                continue
+            values = self.rewriter.attributeValues(at, list(mod.values), True)
+            changes.append(pureber.BERSequence([
+                pureber.BEREnumerated(_MODIFY_CODES[mod.operation]),
+                pureber.BERSequence([
+                    pureldap.LDAPAttributeDescription(mod.description),
+                    pureber.BERSet([pureldap.LDAPAttributeValue(v) for v in values]),
+                ]),
+            ]))
+        return changes
+
+    # Reads
+
+    async def _call(self, op: Any, connection: UpstreamConnection | None = None) -> Any:
+        """
+        Send one request over C{connection}, or a pooled one, and raise its error.
+        """
+        if connection is not None:
+            response, _ = await connection.call(op, [_manageDsaIT()])
+        else:
+            pooled = await self.pool.acquire()
+            try:
+                response, _ = await pooled.call(op, [_manageDsaIT()])
+            finally:
+                self.pool.release(pooled)
+        self._check(response)
+        return response
+
+    async def _get(self, ndn: DN) -> Entry:
+        found: list[Any] = []
+
+        def received(value: Any, controls: Any) -> None:
+            if isinstance(value, pureldap.LDAPSearchResultEntry):
+                found.append(value)
+
+        connection = await self.pool.acquire()
+        try:
+            d, _ = connection.request(
+                _searchRequest(self._remote(ndn), 0, _ALL_ENTRIES, ["*", "+"]),
+                [_manageDsaIT()], received,
+            )
+            response, _ = await d
+        finally:
+            self.pool.release(connection)
+        self._check(response)
+        entry = self._entry(found[0]) if found else None
+        if entry is None:
+            raise NoSuchObject("no such object")
+        return entry
+
+    def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
+        return defer.Deferred.fromCoroutine(self._get(ndn))
+
+    def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
+        return defer.Deferred.fromCoroutine(self._search(op, emit))
+
+    async def _search(self, op: Operation, emit: Callable[[Entry], Any]) -> None:
+        params = op.search
+        assert params is not None, "search() needs op.search"
+        client = op.request if isinstance(op.request, pureldap.LDAPSearchRequest) else None
+        if client is not None and not op.internal:
+            upstreamFilter = self.rewriter.filterToRemote(client.filter)
+            deref = client.derefAliases
+        else:
+            upstreamFilter = self._translate(params.filter)[0] or _ALL_ENTRIES
+            deref = 0
+        request = _searchRequest(
+            self._remote(params.base), int(params.scope), upstreamFilter,
+            _upstreamAttributes(params.attributes, params.filter), deref,
+        )
+        connection = await self.pool.acquire(search=True)
+        passed = 0
+        cookie = b""
+        try:
+            while True:
+                page = _PageReader(connection, request, [_paged(self.pageSize, cookie),
+                                                         _manageDsaIT()])
+                try:
+                    while True:
+                        item = await page.next()
+                        if item is None:
+                            break
+                        op.check()
+                        if not isinstance(item, pureldap.LDAPSearchResultEntry):
+                            _log.debug("search reference from upstream left out: {uris}",
+                                       uris=getattr(item, "uris", None))
+                            continue
+                        passed += 1
+                        if passed % _BATCH == 0:
+                            await op.cooperate()
+                        entry = self._entry(item)
+                        if entry is None or params.filter.match(entry) is not True:
+                            continue
+                        waiting = emit(entry)
+                        if waiting is not None:
+                            await waiting
+                finally:
+                    page.stop()
+                response, controls = page.result
+                self._check(response)
+                cookie = _pagedCookie(controls)
+                if not cookie:
+                    return
+        finally:
+            self.pool.release(connection, search=True)
+
+    def _translate(self, f: Filter) -> tuple[Any, bool]:
+        """
+        One of ldaptor's filters for a compiled one, for searches the server
+        issues itself (which carry no client filter). Parts that cannot be
+        expressed are widened, never narrowed: the result is C{(filter,
+        exact)}, C{filter} being C{None} for "every entry"; entries are
+        confirmed against C{f} anyway.
+        """
+        if isinstance(f, And):
+            parts = [self._translate(p) for p in f.parts]
+            kept = [p for p, _ in parts if p is not None]
+            exact = all(e for _, e in parts)
+            return (pureldap.LDAPFilter_and(kept) if kept else None), exact
+        if isinstance(f, Or):
+            parts = [self._translate(p) for p in f.parts]
+            if any(p is None for p, _ in parts):
+                return None, False
+            return pureldap.LDAPFilter_or([p for p, _ in parts]), all(e for _, e in parts)
+        if isinstance(f, Not):
+            part, exact = self._translate(f.part)
+            if part is None or not exact:
+                return None, False
+            return pureldap.LDAPFilter_not(part), True
+        if isinstance(f, Present):
+            return pureldap.LDAPFilter_present(_description(f.type, f.options)), True
+        if isinstance(f, Equality) and isinstance(f.key, str):
+            value = self.rewriter.value(f.type, f.key.encode("utf-8"), True) if (
+                self.rewriter.isDNValued(f.type)) else f.key.encode("utf-8")
+            return pureldap.LDAPFilter_equalityMatch(
+                attributeDesc=pureldap.LDAPAttributeDescription(_description(f.type, f.options)),
+                assertionValue=pureldap.LDAPAssertionValue(value),
+            ), True
+        return None, False
+
+    # Binds
+
+    def authenticate(self, op: Operation, ndn: DN, password: bytes) -> defer.Deferred[Entry]:
+        return defer.Deferred.fromCoroutine(self._authenticate(op, ndn, password))
+
+    async def _authenticate(self, op: Operation, ndn: DN, password: bytes) -> Entry:
+        self._credentials.pop(op.connection, None)
+        remote = self.rewriter.toRemote(ndn)
+        key = hmac.new(self._cacheKey, str(ndn).encode("utf-8") + b"\0" + password,
+                       hashlib.sha256).digest()
+        now = self.pool.clock.seconds()
+        if self._bindCache.get(key, 0.0) <= now:
+            self._bindCache.pop(key, None)
+            connection = await self.pool.connect(serviceBind=False)
+            try:
+                await connection.bind(str(remote), password)
+            except ldaperrors.LDAPInvalidCredentials:
+                raise ldaperrors.LDAPInvalidCredentials() from None
+            finally:
+                await connection.close()
+            if self.bindCacheSeconds:
+                self._bindCache = {k: t for k, t in self._bindCache.items() if t > now}
+                self._bindCache[key] = now + self.bindCacheSeconds
+        self._credentials[op.connection] = (ndn, remote, password)
+        dn = ndn
+        if isinstance(op.request, pureldap.LDAPBindRequest):
+            try:
+                dn = DN.parse(op.request.dn)
+            except InvalidDN:
+                dn = ndn
+        return Entry(dn, (), self.schema, ndn)
+
+    # Writes
+
+    async def _writeConnection(self, op: Operation) -> tuple[UpstreamConnection, bool]:
+        """
+        The connection a write goes over: one bound as the client if it
+        bound through this backend, else a pooled one.
+
+        @return: the connection, and whether it is the client's own.
+        """
+        credentials = self._credentials.get(op.connection) if op.connection is not None else None
+        if credentials is not None and not op.internal and op.identity.ndn == credentials[0]:
+            connection = await self.pool.connect(serviceBind=False)
+            try:
+                await connection.bind(str(credentials[1]), credentials[2])
+            except BaseException:
+                await connection.close()
+                raise
+            return connection, True
+        return await self.pool.acquire(), False
+
+    async def _forward(self, op: Operation, requests: Sequence[Any]) -> None:
+        """
+        Send write requests in order, as the client or the service account.
+        """
+        connection, own = await self._writeConnection(op)
+        try:
+            for request in requests:
+                await self._call(request, connection)
+        finally:
+            if own:
+                await connection.close()
+            else:
+                self.pool.release(connection)
+
+    async def _afterWrite(self, operation: str, op: Operation, hooks: ITransactionHooks,
+                          txn: _ProxyTransaction, *args: Entry) -> None:
+        """
+        Run the txn hooks after the upstream committed, then forward what
+        they wrote. A failure is logged and reported: it cannot undo the write.
+        """
+        try:
+            hooks.txn(operation, op, txn, *args)
+            for request in txn.requests(self):
+                await self._call(request)
+        except ldaperrors.LDAPException as e:
+            _log.error("{operation} of {dn} failed after the upstream write was committed: "
+                       "{error}", operation=operation, dn=str(args[0].dn), error=str(e))
+            code = e.resultCode if e.resultCode is not None else ldaperrors.LDAPOther.resultCode
+            raise ldaperrors.get(code, _text(e.message or "") + _AFTER_COMMIT) from None
+        except Exception:
+            _log.failure("{operation} of {dn} failed after the upstream write was committed",
+                         Failure(), operation=operation, dn=str(args[0].dn))
+            raise ldaperrors.LDAPOther("internal error" + _AFTER_COMMIT) from None
+
+    def add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        return defer.Deferred.fromCoroutine(self._add(op, entry, hooks))
+
+    async def _add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> None:
+        try:
+            await self._get(entry.ndn)
+        except NoSuchObject:
+            pass
+        else:
+            raise ldaperrors.LDAPEntryAlreadyExists("already exists")
+        txn = _ProxyTransaction({entry.ndn: entry})
+        hooks.check("add", op, txn, entry)
+        await self._forward(op, [pureldap.LDAPAddRequest(
+            entry=self._remote(entry.dn), attributes=self._userAttributes(entry))])
+        await self._afterWrite("add", op, hooks, txn, entry)
+
+    def delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        return defer.Deferred.fromCoroutine(self._delete(op, ndn, hooks))
+
+    async def _delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> None:
+        old = await self._get(ndn)
+        txn = _ProxyTransaction({ndn: old})
+        hooks.check("delete", op, txn, old)
+        await self._forward(op, [pureldap.LDAPDelRequest(entry=self._remote(ndn))])
+        txn.forget(ndn)
+        await self._afterWrite("delete", op, hooks, txn, old)
+
+    def modify(self, op: Operation, ndn: DN, modifications: list[Modification],
+               hooks: ITransactionHooks) -> defer.Deferred[Entry]:
+        return defer.Deferred.fromCoroutine(self._modify(op, ndn, modifications, hooks))
+
+    async def _modify(self, op: Operation, ndn: DN, modifications: list[Modification],
+                      hooks: ITransactionHooks) -> Entry:
+        old = await self._get(ndn)
+        planned = old.modified(modifications)
+        txn = _ProxyTransaction({ndn: planned})
+        hooks.check("modify", op, txn, old, planned)
+        changes = self._modifications(modifications)
+        if changes:
+            await self._forward(op, [pureldap.LDAPModifyRequest(
+                object=self._remote(ndn), modification=changes)])
+        new = await self._get(ndn)
+        txn.remember(new)
+        await self._afterWrite("modify", op, hooks, txn, old, new)
+        return new
+
+    def rename(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool,
+               hooks: ITransactionHooks, modifications: Sequence[Modification] = ()
+               ) -> defer.Deferred[Entry]:
+        return defer.Deferred.fromCoroutine(
+            self._rename(op, ndn, newDN, deleteOldRDN, hooks, modifications))
+
+    async def _rename(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool,
+                      hooks: ITransactionHooks, modifications: Sequence[Modification]) -> Entry:
+        old = await self._get(ndn)
+        planned = old.renamed(newDN, deleteOldRDN)
+        if modifications:
+            planned = planned.modified(modifications)
+        txn = _ProxyTransaction({ndn: None, planned.ndn: planned})
+        hooks.check("rename", op, txn, old, planned)
+        newSuperior = None
+        if planned.ndn.parent() != ndn.parent():
+            newSuperior = self._remote(planned.dn.parent())
+        requests = [pureldap.LDAPModifyDNRequest(
+            entry=self._remote(ndn), newrdn=str(newDN.rdn), deleteoldrdn=bool(deleteOldRDN),
+            newSuperior=newSuperior)]
+        changes = self._modifications(modifications)
+        if changes:
+            # Applied after the rename; two requests, since LDAP has no
+            # rename-and-modify.
+            requests.append(pureldap.LDAPModifyRequest(
+                object=self._remote(planned.ndn), modification=changes))
+        await self._forward(op, requests)
+        new = await self._get(planned.ndn)
+        txn.remember(new)
+        await self._afterWrite("rename", op, hooks, txn, old, new)
+        return new
+
+
+@implementer(ITransaction)
+class _ProxyTransaction:
+    """
+    The transaction hooks see around a proxied write. It knows the entries
+    of the write itself; what hooks put or remove is recorded and forwarded
+    after the txn hooks. Reading any other entry would need a round trip the
+    synchronous interface cannot make, and is refused.
+    """
+
+    def __init__(self, entries: dict[DN, Entry | None]) -> None:
+        self._entries = dict(entries)
+        self._writes: list[tuple[str, Any]] = []
+
+    def remember(self, entry: Entry) -> None:
+        """
+        Record an entry as the upstream now has it.
+        """
+        self._entries[entry.ndn] = entry
+
+    def forget(self, ndn: DN) -> None:
+        """
+        Record that an entry no longer exists.
+        """
+        self._entries[ndn] = None
+
+    def get(self, ndn: DN) -> Entry | None:
+        if ndn not in self._entries:
+            raise ldaperrors.LDAPUnwillingToPerform(
+                f"the proxy backend cannot read {ndn} inside a write transaction")
+        return self._entries[ndn]
+
+    def put(self, entry: Entry) -> None:
+        existed = self._entries.get(entry.ndn)
+        self._entries[entry.ndn] = entry
+        self._writes.append(("put", (existed, entry)))
+
+    def remove(self, ndn: DN) -> None:
+        self._entries[ndn] = None
+        self._writes.append(("remove", ndn))
+
+    def requests(self, backend: ProxyBackend) -> list[Any]:
+        """
+        @return: the upstream requests for what the hooks wrote, in order.
+            An entry put over one the transaction knows becomes a Modify that
+            replaces its user attributes; any other put is an Add.
+        """
+        requests: list[Any] = []
+        for kind, what in self._writes:
+            if kind == "remove":
+                requests.append(pureldap.LDAPDelRequest(entry=backend._remote(what)))
+                continue
+            existed, entry = what
+            if existed is None:
+                requests.append(pureldap.LDAPAddRequest(
+                    entry=backend._remote(entry.dn), attributes=backend._userAttributes(entry)))
+                continue
+            mods = [Modification("replace", a.description, a.values) for a in entry
+                    if not a.type.noUserModification]
+            mods += [Modification("replace", a.description) for a in existed
+                     if not a.type.noUserModification and entry.attribute(a.type, a.options) is None]
+            requests.append(pureldap.LDAPModifyRequest(
+                object=backend._remote(entry.ndn), modification=backend._modifications(mods)))
+        return requests
+
+
+class _PageReader:
+    """
+    One page of an upstream search, read as the consumer asks: entries are
+    queued as they arrive (at most one page), and taken one by one.
+    """
+
+    def __init__(self, connection: UpstreamConnection, request: Any,
+                 controls: list[tuple[str, bool | None, bytes | None]]) -> None:
+        self._queue: deque[Any] = deque()
+        self._waiting: defer.Deferred[Any] | None = None
+        self._failure: Failure | None = None
+        self.result: Any = None
+        self._request, _ = connection.request(request, controls, self._received)
+        self._request.addCallbacks(self._finished, self._failed)
+
+    def _received(self, value: Any, controls: Any) -> None:
+        self._queue.append(value)
+        self._wake()
+
+    def _finished(self, result: Any) -> None:
+        self.result = result
+        self._wake()
+
+    def _failed(self, failure: Failure) -> None:
+        self._failure = failure
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiting is not None:
+            waiting, self._waiting = self._waiting, None
+            self.next().chainDeferred(waiting)
+
+    def next(self) -> defer.Deferred[Any]:
+        """
+        @return: a Deferred firing with the next entry or reference, or
+            C{None} once the page is done; failing with the request's error.
+        """
+        if self._queue:
+            return defer.succeed(self._queue.popleft())
+        if self._failure is not None:
+            return defer.fail(self._failure)
+        if self.result is not None:
+            return defer.succeed(None)
+        self._waiting = defer.Deferred(lambda _: setattr(self, "_waiting", None))
+        return self._waiting
+
+    def stop(self) -> None:
+        """
+        Abandon the request upstream if it is still running.
+        """
+        if not self._request.called:
+            self._request.cancel()
+
+
+def _manageDsaIT() -> tuple[str, None, None]:
+    # ldapd treats referral objects as ordinary entries; so does the upstream
+    # it proxies, and their ref values are rewritten like other DNs.
+    return (MANAGE_DSA_IT, None, None)
+
+
+def _paged(size: int, cookie: bytes) -> tuple[str, None, bytes]:
+    return (PAGED_RESULTS, None, encodeSequence([integer(size), octetString(cookie)]))
+
+
+def _pagedCookie(controls: Any) -> bytes:
+    for oid, _, value in controls or ():
+        if _text(oid) == PAGED_RESULTS and value:
+            parts = decodeSequence(value)
+            if len(parts) == 2 and isinstance(parts[1], pureber.BEROctetString):
+                return parts[1].value  # type: ignore[no-any-return]
+    return b""
+
+
+def _searchRequest(base: str, scope: int, f: Any, attributes: list[str], deref: int = 0) -> Any:
+    return pureldap.LDAPSearchRequest(
+        baseObject=base, scope=scope, derefAliases=deref, sizeLimit=0, timeLimit=0,
+        typesOnly=0, filter=f, attributes=attributes,
+    )
+
+
+def _upstreamAttributes(requested: list[str], f: Filter) -> list[str]:
+    """
+    What to ask the upstream for: the requested attributes and those the
+    filter tests (entries are confirmed against it at the proxy). Every
+    value is asked for, even for typesOnly, for the same reason.
+    """
+    wanted = ["*"] if not requested or "*" in requested else []
+    wanted += [a for a in requested if a not in ("*", "1.1")]
+    stack = [f]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.parts)
+        elif isinstance(node, Not):
+            stack.append(node.part)
+        elif isinstance(node, Extensible) and (node.type is None or node.dnAttributes):
+            wanted.append("*")
+        elif getattr(node, "type", None) is not None:
+            wanted.append(node.type.name)
+    unique = list(dict.fromkeys(wanted))
+    return unique or ["1.1"]
+
+
+def _description(at: Any, options: tuple[str, ...]) -> str:
+    return ";".join((at.name,) + tuple(options))
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class ProxyBackendFactory:
+    """
+    Builds a L{ProxyBackend} from a C{[[database]]} table with C{backend = "proxy"}.
+    """
+
+    name = "proxy"
+    description = "Serve upstream LDAP servers, with DN rewriting and failover (like back-ldap)."
+
+    keys = frozenset({
+        "upstreams", "starttls", "remote_suffix", "bind_dn", "bind_password", "pool_size",
+        "timeout", "retry_interval", "page_size", "ca_file", "verify_hostname",
+        "bind_cache_seconds",
+    })
+
+    @classmethod
+    def fromConfig(cls, table: dict[str, Any], context: ConfigContext) -> ProxyBackend:
+        """
+        @param table: the backend's keys: C{upstreams} (required: ldap:// and
+            ldaps:// URIs, tried in order), C{starttls}, C{remote_suffix},
+            C{bind_dn} and C{bind_password}, C{pool_size}, C{timeout} and
+            C{retry_interval} (seconds), C{page_size}, C{ca_file},
+            C{verify_hostname}, C{bind_cache_seconds}.
+        @param context: the database's context.
+        @raise ldapd.registry.ConfigError: naming the key that is wrong.
+        """
+        rejectUnknownKeys(table, set(cls.keys), context)
+        schema = context.schema
+        assert context.suffix is not None
+        startTLS = _option(table, "starttls", bool, False, context)
+        uris = table.get("upstreams")
+        if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
+            raise context.error("upstreams", "must be a non-empty list of ldap:// or ldaps:// URIs")
+        upstreams: list[Upstream] = []
+        for i, uri in enumerate(uris):
+            try:
+                upstreams.append(parseUpstream(uri, startTLS and uri.lower().startswith("ldap:")))
+            except ValueError as e:
+                raise context.error(f"upstreams[{i}]", str(e)) from None
+        remoteSuffix = None
+        remoteText = _option(table, "remote_suffix", str, None, context)
+        if remoteText is not None:
+            try:
+                remoteSuffix = DN.parse(remoteText)
+                schema.normalizeDN(remoteSuffix)
+            except InvalidDN as e:
+                raise context.error("remote_suffix", f"not a valid DN: {e}") from None
+        bindDN = _option(table, "bind_dn", str, None, context)
+        if bindDN is not None:
+            try:
+                DN.parse(bindDN)
+            except InvalidDN as e:
+                raise context.error("bind_dn", f"not a valid DN: {e}") from None
+        bindPassword = _option(table, "bind_password", str, None, context)
+        if (bindDN is None) != (bindPassword is None):
+            raise context.error("bind_password" if bindDN else "bind_dn",
+                                "bind_dn and bind_password go together")
+        poolSize = _option(table, "pool_size", int, 4, context)
+        pageSize = _option(table, "page_size", int, 500, context)
+        timeout = _option(table, "timeout", (int, float), 10, context)
+        retry = _option(table, "retry_interval", (int, float), 30, context)
+        cacheSeconds = _option(table, "bind_cache_seconds", (int, float), 0, context)
+        for key, value, least in [("pool_size", poolSize, 1), ("page_size", pageSize, 1)]:
+            if value < least:
+                raise context.error(key, f"must be at least {least}")
+        if timeout <= 0:
+            raise context.error("timeout", "must be more than 0")
+        for key, value in [("retry_interval", retry), ("bind_cache_seconds", cacheSeconds)]:
+            if value < 0:
+                raise context.error(key, "must not be negative")
+        caFile: Path | None = None
+        caText = _option(table, "ca_file", str, None, context)
+        if caText is not None:
+            caFile = context.resolvePath(caText)
+            if not caFile.is_file():
+                raise context.error("ca_file", f"no such file: {caFile}")
+        verifyHostname = _option(table, "verify_hostname", bool, True, context)
+        options: dict[str, Any] = {}
+        if any(u.tls or u.startTLS for u in upstreams):
+            for u in upstreams:
+                try:
+                    options[u.uri] = tlsOptions(u.host, caFile, verifyHostname)
+                except ValueError as e:
+                    raise context.error("ca_file", str(e)) from None
+        pool = UpstreamPool(
+            upstreams, context.reactor, bindDN,
+            bindPassword.encode("utf-8") if bindPassword is not None else b"",
+            size=poolSize, timeout=float(timeout), retryInterval=float(retry),
+            tls=lambda u: options[u.uri],
+        )
+        return ProxyBackend(context.suffix, schema, pool, remoteSuffix, pageSize, cacheSeconds)
+
+
+def _option(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
+            context: ConfigContext) -> Any:
+    value = table.get(key, default)
+    if value is default:
+        return value
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        names = {bool: "boolean (true or false)", int: "integer", str: "string"}
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        expected = " or ".join(names.get(k, "number") for k in kinds)
+        raise context.error(key, f"must be a {expected}, not {value!r}")
+    return value
