@@ -27,6 +27,7 @@ from ldapd.registry import (
     rejectUnknownKeys,
 )
 from ldapd.schema import Schema, SchemaError
+from ldapd.schema.schema import STANDARD_FILES, STANDARD_SCHEMAS
 
 __all__ = ["ConfigError", "ServerConfig", "loadConfig"]
 
@@ -40,6 +41,7 @@ _SERVER_KEYS = {
     "allow_anonymous",
     "allow_unauthenticated_bind",
     "password_hash",
+    "schema",
     "schema_files",
 }
 _DATABASE_KEYS = {"suffix", "backend", "root_dn", "root_password", "seed_ldif"}
@@ -128,9 +130,15 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
             endpoints.serverFromString(reactor, description)
         except (ValueError, TypeError, KeyError) as e:
             raise context.error(f"listen[{i}]", f"invalid endpoint {description!r}: {e}") from None
+    shipped = _get(server, "schema", list, list(STANDARD_FILES), context)
+    unknown = [name for name in shipped if name not in STANDARD_SCHEMAS]
+    if unknown:
+        raise context.error(
+            "schema", f"unknown schema {unknown[0]!r} (known: {', '.join(STANDARD_SCHEMAS)})"
+        )
     extraSchema = _get(server, "schema_files", list, [], context)
     try:
-        schema = Schema.standard(context.resolvePath(str(p)) for p in extraSchema)
+        schema = Schema.standard((context.resolvePath(str(p)) for p in extraSchema), shipped)
     except (SchemaError, OSError) as e:
         raise context.error("schema_files", str(e)) from None
     context.schema = schema

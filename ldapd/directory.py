@@ -28,6 +28,7 @@ from ldapd._codec import (
     encodeSearchEntry,
     octetString,
 )
+from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extended import HANDLERS, ExtendedOutcome
@@ -122,6 +123,12 @@ class _Outcome:
     controls: Sequence[Control] = ()
 
 
+class _SubordinateFound(Exception):
+    """
+    A search for an entry's children has found one, which is all hasSubordinates needs.
+    """
+
+
 class _SizeLimitReached(Exception):
     """
     A search has sent as many entries as its size limit allows and found one more.
@@ -174,19 +181,23 @@ class _PagedSearch:
         self.pageDone = defer.Deferred()
         self.op.deadline = op.deadline
         done = self.pageDone
+        sending = None
         if self.pending is not None:
             entry, self.pending = self.pending, None
-            self._send(entry)
+            sending = self._send(entry)
         if self.resume is not None:
             resume, self.resume = self.resume, None
-            resume.callback(None)
+            if sending is None:
+                resume.callback(None)
+            else:
+                sending.chainDeferred(resume)
         return done
 
-    def _send(self, entry: Entry) -> None:
+    def _send(self, entry: Entry) -> defer.Deferred[None] | None:
         self.sent += 1
         self.total += 1
         assert self.reply is not None
-        self.directory.sendEntry(self.op, self.reply, entry)
+        return self.directory.sendEntry(self.op, self.reply, entry)
 
     def emit(self, entry: Entry) -> defer.Deferred[None] | None:
         filtered = self.directory.plugins.filterEntry(self.op, entry)
@@ -200,8 +211,7 @@ class _PagedSearch:
             assert self.pageDone is not None
             self.pageDone.callback(True)
             return self.resume
-        self._send(filtered)
-        return None
+        return self._send(filtered)
 
     def cancel(self) -> None:
         """
@@ -220,6 +230,7 @@ class Directory:
     @ivar plugins: the L{PluginChain}.
     @ivar limits: the limits for everyone but root DNs.
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
+    @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
     """
 
     def __init__(
@@ -268,6 +279,7 @@ class Directory:
             self.databases.append(db)
         self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
         self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
+        self.csn = CSNGenerator()
         self.rootDSE = self._buildRootDSE()
         self.subschema = self._buildSubschema()
 
@@ -492,15 +504,15 @@ class Directory:
             return await self._pagedSearch(op, reply, db, paged)
         sent = 0
 
-        def emit(entry: Entry) -> None:
+        def emit(entry: Entry) -> defer.Deferred[None] | None:
             nonlocal sent
             filtered = self.plugins.filterEntry(op, entry)
             if filtered is None:
-                return
+                return None
             if op.sizeLimit and sent >= op.sizeLimit:
                 raise _SizeLimitReached()
             sent += 1
-            self.sendEntry(op, reply, filtered)
+            return self.sendEntry(op, reply, filtered)
 
         try:
             await self._withDeadline(op, db.backend.search(op, emit))
@@ -589,25 +601,88 @@ class Directory:
             states[cookie] = state
         return _Outcome(controls=[controls.pagedResultsResponse(cookie)])
 
-    def sendEntry(self, op: Operation, reply: Reply, entry: Entry) -> None:
+    def sendEntry(self, op: Operation, reply: Reply, entry: Entry) -> defer.Deferred[None] | None:
         """
         Send one search result with the attributes the request selected.
 
         @param op: the search.
         @param reply: the operation's reply function.
         @param entry: the entry, already filtered by the plugins.
+        @return: C{None} once it is sent; or, when hasSubordinates or
+            numSubordinates is asked for, a Deferred that fires when the
+            entry's children are counted and it is sent.
         """
+        assert op.search is not None
+        wanted = _subordinateAttributes(op.search.attributes)
+        if wanted and entry.dn and self._virtualEntry(entry.ndn) is None:
+            return defer.Deferred.fromCoroutine(self._sendCounted(op, reply, entry, wanted))
+        self._sendSelected(op, reply, entry, [])
+        return None
+
+    async def _sendCounted(self, op: Operation, reply: Reply, entry: Entry, wanted: set[str]) -> None:
+        """
+        Send an entry with the subordinate counts asked for.
+        """
+        count = await self._countSubordinates(entry.ndn, onlyOne="numsubordinates" not in wanted)
+        computed = []
+        if "hassubordinates" in wanted:
+            computed.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
+        if "numsubordinates" in wanted:
+            computed.append(("numSubordinates", [str(count).encode()]))
+        self._sendSelected(op, reply, entry, computed)
+
+    async def _countSubordinates(self, ndn: DN, onlyOne: bool) -> int:
+        """
+        Count an entry's children with a one-level search of its backend,
+        which works the same for every backend.
+
+        @param ndn: the entry's normalised name.
+        @param onlyOne: stop at the first child (for hasSubordinates).
+        @return: the number of children (at most 1 when C{onlyOne}).
+        """
+        db = self.databaseFor(ndn)
+        if db is None:
+            return 0
+        op = self.internalOperation()
+        op.search = SearchParameters(
+            base=ndn,
+            scope=Scope.ONE,
+            filter=compileFilter(pureldap.LDAPFilter_present("objectClass"), self.schema),
+            attributes=["1.1"],
+            typesOnly=True,
+        )
+        count = 0
+
+        def emit(child: Entry) -> None:
+            nonlocal count
+            count += 1
+            if onlyOne:
+                raise _SubordinateFound()
+
+        try:
+            await db.backend.search(op, emit)
+        except _SubordinateFound:
+            pass
+        return count
+
+    def _sendSelected(
+        self, op: Operation, reply: Reply, entry: Entry, computed: list[tuple[str, list[bytes]]]
+    ) -> None:
         assert op.search is not None
         reply(
             encodeSearchEntry(
                 str(entry.dn).encode("utf-8"),
-                self._selectAttributes(entry, op.search.attributes, op.search.typesOnly),
+                self._selectAttributes(entry, op.search.attributes, op.search.typesOnly, computed),
             ),
             (),
         )
 
     def _selectAttributes(
-        self, entry: Entry, requested: list[str], typesOnly: bool
+        self,
+        entry: Entry,
+        requested: list[str],
+        typesOnly: bool,
+        computed: list[tuple[str, list[bytes]]],
     ) -> list[tuple[bytes, tuple[bytes, ...]]]:
         allUser = not requested or "*" in requested
         allOperational = "+" in requested
@@ -620,7 +695,7 @@ class Directory:
             except ldaperrors.LDAPUndefinedAttributeType:
                 continue
         chosen = []
-        for attr in self._withVirtual(entry, allOperational, wanted):
+        for attr in self._withVirtual(entry, allOperational, wanted, computed):
             operational = attr.type.operational
             take = (allOperational if operational else allUser) or any(
                 attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
@@ -630,16 +705,19 @@ class Directory:
                 chosen.append((attr.description.encode(), () if typesOnly else attr.values))
         return chosen
 
-    def _withVirtual(self, entry: Entry, allOperational: bool, wanted: list) -> Iterable[Any]:
+    def _withVirtual(
+        self, entry: Entry, allOperational: bool, wanted: list, computed: list[tuple[str, list[bytes]]]
+    ) -> Iterable[Any]:
         """
         The entry's attributes plus the virtual operational attributes
-        (entryDN, subschemaSubentry) when they are asked for.
+        (entryDN, subschemaSubentry, and the C{computed} subordinate counts)
+        when they are asked for.
         """
         yield from entry
         names = {at.name.lower() for at, _ in wanted}
-        if not (allOperational or names & {"entrydn", "subschemasubentry"}):
+        if not (allOperational or names & {"entrydn", "subschemasubentry"} or computed):
             return
-        extra = []
+        extra = list(computed)
         if not entry.get("entryDN"):
             extra.append(("entryDN", [str(entry.dn).encode("utf-8")]))
         if entry.dn and not entry.get("subschemaSubentry"):
@@ -674,15 +752,26 @@ class Directory:
         )
 
     def _buildSubschema(self) -> Entry:
+        """
+        The subschema subentry (RFC 4512 §4.2): every syntax, matching rule,
+        attribute type and object class, with the time the schema was loaded
+        as its creation and modification time.
+        """
         rules = {id(r): r for r in RULES.values()}.values()
+        loaded = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ").encode()
         return Entry(
             DN.parse(_SUBSCHEMA_DN),
             [
                 ("objectClass", [b"top", b"subentry", b"subschema", b"extensibleObject"]),
                 ("cn", [b"Subschema"]),
+                ("structuralObjectClass", [b"subentry"]),
+                ("createTimestamp", [loaded]),
+                ("modifyTimestamp", [loaded]),
+                ("ldapSyntaxes", [syntax.describe().encode() for syntax in self.schema.syntaxes]),
+                ("matchingRules", [r.describe().encode() for r in rules]),
+                ("matchingRuleUse", [use.encode() for use in self.schema.matchingRuleUses()]),
                 ("attributeTypes", [at.definition.encode() for at in self.schema.attributeTypes]),
                 ("objectClasses", [oc.definition.encode() for oc in self.schema.objectClasses]),
-                ("matchingRules", [r.describe().encode() for r in rules]),
             ],
             self.schema,
         )
@@ -701,6 +790,9 @@ class Directory:
         if at.equality is None:
             raise ldaperrors.LDAPInappropriateMatching("no equality matching rule")
         attrs = entry.matching(at, options)
+        if not attrs and not options:
+            virtual = [(a.description, a.values) for a in self._withVirtual(entry, True, [], [])]
+            attrs = Entry(entry.dn, virtual, self.schema, entry.ndn).matching(at)
         if not attrs:
             raise ldaperrors.LDAPNoSuchAttribute("")
         try:
@@ -728,16 +820,22 @@ class Directory:
             raise ldaperrors.LDAPStrongAuthRequired("modifications require authentication")
         return db
 
-    def _checkUserModifiable(self, op: Operation, at: AttributeType, context: str) -> None:
+    def _checkUserModifiable(self, op: Operation, at: AttributeType) -> None:
         if at.noUserModification and not op.internal:
-            raise ldaperrors.LDAPConstraintViolation(
-                f"{context}{at.name}: no user modification allowed"
-            )
+            raise ldaperrors.LDAPConstraintViolation(f"{at.name}: no user modification allowed")
 
     def _stamp(self, op: Operation) -> list[tuple[str, list[bytes]]]:
-        now = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ").encode()
+        """
+        The operational attributes every write sets: who and when, and the
+        change's CSN.
+        """
+        when = datetime.now(timezone.utc)
         who = str(op.identity.dn or "").encode("utf-8")
-        return [("modifiersName", [who]), ("modifyTimestamp", [now])]
+        return [
+            ("modifiersName", [who]),
+            ("modifyTimestamp", [when.strftime("%Y%m%d%H%M%SZ").encode()]),
+            ("entryCSN", [self.csn(when)]),
+        ]
 
     def _stampMods(self, op: Operation) -> list[Modification]:
         return [Modification("replace", name, tuple(values)) for name, values in self._stamp(op)]
@@ -750,20 +848,30 @@ class Directory:
         @param op: the operation on whose behalf it is added.
         @param entry: the entry as the client gave it.
         """
+        if entry.ndn == self._subschemaDN:
+            raise ldaperrors.LDAPEntryAlreadyExists("the subschema subentry exists")
         db = self._checkWritable(op, entry.ndn)
         for attr in entry:
-            self._checkUserModifiable(op, attr.type, "")
+            self._checkUserModifiable(op, attr.type)
+        if not op.internal:
+            entry.checkObsolete()
         entry = await self.plugins.pre("add", op, entry)
         stamp = self._stamp(op)
+        structural = entry.structuralClass()
+        operational = [
+            ("creatorsName", stamp[0][1]),
+            ("createTimestamp", stamp[1][1]),
+            ("entryUUID", [str(uuid.uuid4()).encode()]),
+            *stamp,
+        ]
+        if structural is not None:
+            operational.append(("structuralObjectClass", [structural.name.encode()]))
+        # Only the server's own writes (an LDIF import, say) may carry
+        # operational values; those are kept, as slapadd keeps them.
         entry = Entry(
             entry.dn,
             [(a.description, a.values) for a in entry]
-            + [
-                ("creatorsName", stamp[0][1]),
-                ("createTimestamp", stamp[1][1]),
-                ("entryUUID", [str(uuid.uuid4()).encode()]),
-            ]
-            + stamp,
+            + [(name, values) for name, values in operational if not entry.get(name)],
             self.schema,
             entry.ndn,
         )
@@ -821,7 +929,7 @@ class Directory:
         db = self._checkWritable(op, ndn)
         for mod in modifications:
             at, _ = parseDescription(self.schema, mod.description)
-            self._checkUserModifiable(op, at, f"modify/{mod.operation}: ")
+            self._checkUserModifiable(op, at)
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
         stamped = list(modifications) + self._stampMods(op)
         return await db.backend.modify(op, ndn, stamped, self.plugins)
@@ -872,11 +980,16 @@ class Directory:
         if len(newRDN) != 1:
             raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")
         self.schema.normalizeDN(newRDN)
+        entry = await self.get(op, ndn)
         if request.newSuperior is not None:
             superior = DN.parse(request.newSuperior)
-            self.schema.normalizeDN(superior)
+            try:
+                await self.get(op, self.schema.normalizeDN(superior))
+            except NoSuchObject:
+                # As slapd: no matched DN, which would name a superior of
+                # the new superior rather than of the entry.
+                raise NoSuchObject("new superior not found") from None
         else:
-            entry = await self.get(op, ndn)
             superior = entry.dn.parent()
         await self.rename(op, ndn, superior.child(newRDN.rdn), bool(request.deleteoldrdn))
         return _Outcome()
@@ -896,6 +1009,18 @@ class Directory:
         if outcome.value is not None:
             extra += octetString(outcome.value, 0x8B)
         return _Outcome(extra=extra)
+
+
+def _subordinateAttributes(requested: list[str]) -> set[str]:
+    """
+    @param requested: a search's attribute list.
+    @return: which of hasSubordinates and numSubordinates (lower-cased) it
+        asks for, by name or with C{+}.
+    """
+    names = {name.lower() for name in requested}
+    if "+" in names:
+        return {"hassubordinates", "numsubordinates"}
+    return names & {"hassubordinates", "numsubordinates"}
 
 
 def _missingRDNValues(entry: Entry) -> list[tuple[str, list[bytes]]]:

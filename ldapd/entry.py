@@ -15,14 +15,12 @@ from typing import Any, Iterable, Iterator, Mapping
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN
-from ldapd.schema import AttributeType, InvalidValue, ObjectClass, Schema
+from ldapd.schema import SYNTAXES, AttributeType, InvalidValue, ObjectClass, Schema
 
 __all__ = ["Attribute", "Entry", "Modification", "parseDescription"]
 
-#: Syntaxes whose values have at least one character, though their matching
-#: rules would take an empty one: Directory String, Printable String, Country
-#: String and Telephone Number (RFC 4517 §3.3). IA5 String may be empty.
-_NON_EMPTY_SYNTAXES = frozenset("1.3.6.1.4.1.1466.115.121.1." + n for n in ("15", "44", "11", "50"))
+#: The OID of objectClass.
+_OBJECT_CLASS = "2.5.4.0"
 
 
 def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, tuple[str, ...]]:
@@ -38,7 +36,22 @@ def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, t
     at = schema.attributeType(name)
     if at is None:
         raise ldaperrors.LDAPUndefinedAttributeType(f"{name}: attribute type undefined")
-    return at, tuple(sorted(o.lower() for o in options if o))
+    lowered = tuple(sorted(o.lower() for o in options if o))
+    if "binary" in lowered and not _binaryTransfer(at):
+        # RFC 4522 §2: the binary option is for syntaxes that require it.
+        raise ldaperrors.LDAPUndefinedAttributeType(
+            f"{description}: option \"binary\" not supported with type"
+        )
+    return at, lowered
+
+
+def _binaryTransfer(at: AttributeType) -> bool:
+    """
+    @return: whether C{at}'s values are transferred with the binary option
+        (RFC 4522), as certificates are.
+    """
+    syntax = SYNTAXES.get(at.syntax or "")
+    return syntax is not None and syntax.binaryTransfer
 
 
 class Attribute:
@@ -262,14 +275,54 @@ class Entry:
                 return ava.type
         return None
 
-    def checkObjectClasses(self) -> None:
+    def structuralClass(self) -> ObjectClass | None:
+        """
+        The entry's structural object class (RFC 4512 §2.4.2): the most
+        specific structural class among its classes and their superclasses,
+        the value of its C{structuralObjectClass}.
+
+        @return: the class, or C{None} if the entry's classes are undefined
+            or do not form one structural chain.
+        """
+        classes = []
+        for value in self.get("objectClass"):
+            oc = self.schema.objectClass(value.decode("utf-8", "replace"))
+            if oc is None:
+                return None
+            classes.append(oc)
+        closure = {c.oid: c for oc in classes for c in _superclassesOf(oc)}
+        structural = [oc for oc in closure.values() if oc.kind == "STRUCTURAL"]
+        oids = {oc.oid for oc in structural}
+        for oc in structural:
+            if oids <= _superclasses(oc):
+                return oc
+        return None
+
+    def checkObsolete(self) -> None:
+        """
+        Refuse OBSOLETE attribute types and object classes in an entry about
+        to be added (RFC 4512 §4.1: an obsolete element is not to be used in
+        new data), with slapd's codes and messages.
+
+        @raise ldaperrors.LDAPConstraintViolation: for an obsolete attribute type.
+        @raise ldaperrors.LDAPObjectClassViolation: for an obsolete object class.
+        """
+        for attr in self._attrs.values():
+            _checkNotObsolete(attr.type)
+        for value in self.get("objectClass"):
+            _checkClassNotObsolete(self.schema, value)
+
+    def checkObjectClasses(self, structuralObjectClass: bytes | None = None) -> None:
         """
         Check the entry against its object classes (RFC 4512 §2.4): every class
         defined, a structural one among them, every MUST attribute present and
         every user attribute allowed by some class (any, with extensibleObject).
 
+        @param structuralObjectClass: the structural class the entry had
+            before a Modify, which the Modify may not change (RFC 4512 §2.4.2).
         @raise ldaperrors.LDAPException: invalidAttributeSyntax for an unknown
-            class, objectClassViolation otherwise, with slapd's messages.
+            class, objectClassModsProhibited for a changed structural class,
+            objectClassViolation otherwise, with slapd's messages.
         """
         classes = []
         for i, value in enumerate(self.get("objectClass")):
@@ -289,14 +342,27 @@ class Entry:
         if not any(oc.kind == "STRUCTURAL" for oc in closure.values()):
             raise ldaperrors.LDAPObjectClassViolation("no structural object class provided")
         _checkStructuralChain(classes, closure)
+        if structuralObjectClass is not None:
+            before = structuralObjectClass.decode("utf-8", "replace")
+            after = self.structuralClass()
+            if after is not None and after is not self.schema.objectClass(before):
+                raise ldaperrors.LDAPObjectClassModsProhibited(
+                    f"structural object class modification from '{before}' to "
+                    f"'{after.name}' not allowed"
+                )
         present = {a.type for a in self._attrs.values()}
+        # As slapd: the structural class first, then each class the entry
+        # lists, each with the requirements it inherits, named in the message.
+        structural = self.structuralClass()
+        for oc in ([structural] if structural is not None else []) + classes:
+            for sup in _superclassesOf(oc):
+                for at in sup.must:
+                    if at not in present:
+                        raise ldaperrors.LDAPObjectClassViolation(
+                            f"object class '{oc.name}' requires attribute '{at.name}'"
+                        )
         allowed = set()
         for oc in closure.values():
-            for at in oc.must:
-                if at not in present:
-                    raise ldaperrors.LDAPObjectClassViolation(
-                        f"object class '{oc.name}' requires attribute '{at.name}'"
-                    )
             allowed.update(oc.must)
             allowed.update(oc.may)
         if any(oc.name.lower() == "extensibleobject" for oc in closure.values()):
@@ -316,16 +382,25 @@ class Entry:
             objectClassViolation, as slapd gives them.
         """
         attrs = dict(self._attrs)
+        modifications = list(modifications)
+        for mod in modifications:
+            if mod.values and mod.operation != "delete":
+                at, _ = parseDescription(self.schema, mod.description)
+                _checkNotObsolete(at)
         for mod in modifications:
             at, options = parseDescription(self.schema, mod.description)
             key = _key(at, options)
             current = attrs.get(key)
             name = mod.description
+            if mod.operation != "delete" and at.oid == _OBJECT_CLASS:
+                for value in mod.values:
+                    _checkClassNotObsolete(self.schema, value)
             if mod.operation == "add":
                 if not mod.values:
                     raise ldaperrors.LDAPProtocolError(f"modify/add: {name}: no values given")
-                _checkValues(self.schema, Attribute(at, options, mod.values), "modify/add")
+                _checkValues(self.schema, Attribute(at, options, mod.values))
                 if current is not None:
+                    _checkEquality(at, f"modify/add: {name}")
                     keys = current.keys(self.schema)
                     for i, v in enumerate(mod.values):
                         if self.schema.normalizeValue(at, v) in keys:
@@ -345,6 +420,7 @@ class Entry:
                 if not mod.values:
                     del attrs[key]
                     continue
+                _checkEquality(at, f"modify/delete: {name}")
                 keys = current.keys(self.schema)
                 remove = set()
                 for i, v in enumerate(mod.values):
@@ -352,11 +428,11 @@ class Entry:
                         k = self.schema.normalizeValue(at, v)
                     except InvalidValue:
                         raise ldaperrors.LDAPInvalidAttributeSyntax(
-                            f"modify/delete: {name}: value #{i} invalid per syntax"
+                            f"{name}: value #{i} invalid per syntax"
                         ) from None
                     if k not in keys:
                         raise ldaperrors.LDAPNoSuchAttribute(
-                            f"modify/delete: {name}: value #{i} not found"
+                            f"modify/delete: {name}: no such value"
                         )
                     remove.add(keys[k])
                 kept = tuple(v for v in current.values if v not in remove)
@@ -367,7 +443,7 @@ class Entry:
             elif mod.operation == "replace":
                 if mod.values:
                     new = Attribute(at, options, mod.values)
-                    _checkValues(self.schema, new, "modify/replace")
+                    _checkValues(self.schema, new)
                     attrs[key] = new
                 else:
                     attrs.pop(key, None)
@@ -383,7 +459,8 @@ class Entry:
             raise ldaperrors.LDAPNotAllowedOnRDN(
                 f"cannot delete the value of naming attribute '{missing}'"
             )
-        entry.checkObjectClasses()
+        stored = self.get("structuralObjectClass")
+        entry.checkObjectClasses(stored[0] if stored else None)
         return entry
 
     def renamed(self, newDN: DN, deleteOldRDN: bool) -> Entry:
@@ -426,24 +503,31 @@ class Entry:
             if not present:
                 attr = attrs.get(_key(at, options))
                 new = Attribute(at, options, (attr.values if attr else ()) + (value,))
-                _checkValues(self.schema, new, "modrdn")
+                _checkValues(self.schema, new)
                 attrs[_key(at, options)] = new
         entry.checkObjectClasses()
         return entry
+
+
+def _superclassesOf(oc: ObjectClass) -> list[ObjectClass]:
+    """
+    @return: C{oc} and all its superclasses, C{oc} first.
+    """
+    seen: dict[str, ObjectClass] = {}
+    stack = [oc]
+    while stack:
+        c = stack.pop()
+        if c.oid not in seen:
+            seen[c.oid] = c
+            stack.extend(c.sup)
+    return list(seen.values())
 
 
 def _superclasses(oc: ObjectClass) -> set[str]:
     """
     @return: the OIDs of C{oc} and all its superclasses.
     """
-    seen: set[str] = set()
-    stack = [oc]
-    while stack:
-        c = stack.pop()
-        if c.oid not in seen:
-            seen.add(c.oid)
-            stack.extend(c.sup)
-    return seen
+    return {c.oid for c in _superclassesOf(oc)}
 
 
 def _checkStructuralChain(classes: list[ObjectClass], closure: dict[str, ObjectClass]) -> None:
@@ -472,38 +556,66 @@ def _checkStructuralChain(classes: list[ObjectClass], closure: dict[str, ObjectC
     )
 
 
+def _checkEquality(at: AttributeType, context: str) -> None:
+    """
+    Values can be added to or deleted from an attribute only if they can be
+    compared with its values.
+
+    @raise ldaperrors.LDAPInappropriateMatching: if C{at} has no equality
+        rule, as slapd.
+    """
+    if at.equality is None:
+        raise ldaperrors.LDAPInappropriateMatching(f"{context}: no equality matching rule")
+
+
+def _checkNotObsolete(at: AttributeType) -> None:
+    """
+    @raise ldaperrors.LDAPConstraintViolation: if C{at} is OBSOLETE, as slapd.
+    """
+    if at.obsolete:
+        raise ldaperrors.LDAPConstraintViolation(f"{at.name}: attribute is obsolete")
+
+
+def _checkClassNotObsolete(schema: Schema, value: bytes) -> None:
+    """
+    @param value: an objectClass value.
+    @raise ldaperrors.LDAPObjectClassViolation: if it names an OBSOLETE
+        class, as slapd.
+    """
+    name = value.decode("utf-8", "replace")
+    oc = schema.objectClass(name)
+    if oc is not None and oc.obsolete:
+        raise ldaperrors.LDAPObjectClassViolation(f"objectClass '{name}' is OBSOLETE")
+
+
 def _key(at: AttributeType, options: tuple[str, ...]) -> str:
     return ";".join((at.oid,) + options)
 
 
-def _checkValues(schema: Schema, attr: Attribute, context: str = "") -> None:
+def _checkValues(schema: Schema, attr: Attribute) -> None:
     """
-    Check one attribute's values for syntax, duplicates and SINGLE-VALUE.
+    Check one attribute's values for syntax, duplicates and SINGLE-VALUE,
+    with slapd's messages (which name a duplicate by its first occurrence).
     """
-    prefix = f"{context}: " if context else ""
     name = attr.description
     at = attr.type
-    seen = set()
+    if _binaryTransfer(at) and "binary" not in attr.options:
+        raise ldaperrors.LDAPUndefinedAttributeType(f"{at.name}: requires ;binary transfer")
+    seen: dict[Any, int] = {}
     for i, v in enumerate(attr.values):
-        if not v and at.syntax in _NON_EMPTY_SYNTAXES:
-            raise ldaperrors.LDAPInvalidAttributeSyntax(
-                f"{prefix}{name}: value #{i} invalid per syntax"
-            )
         try:
-            key = schema.normalizeValue(at, v)
+            key = schema.checkValue(at, v)
         except InvalidValue:
             raise ldaperrors.LDAPInvalidAttributeSyntax(
-                f"{prefix}{name}: value #{i} invalid per syntax"
+                f"{name}: value #{i} invalid per syntax"
             ) from None
         if key in seen:
             raise ldaperrors.LDAPAttributeOrValueExists(
-                f"{prefix}{name}: value #{i} provided more than once"
+                f"{name}: value #{seen[key]} provided more than once"
             )
-        seen.add(key)
+        seen[key] = i
     if at.singleValue and len(attr.values) > 1:
-        raise ldaperrors.LDAPConstraintViolation(
-            f"{prefix}{name}: multiple values provided for single-valued attribute"
-        )
+        raise ldaperrors.LDAPConstraintViolation(f"{name}: multiple values provided")
 
 
 def _incremented(
@@ -520,7 +632,7 @@ def _incremented(
     name = mod.description
     if at.equality is None or at.equality.name != "integerMatch":
         raise ldaperrors.LDAPConstraintViolation(
-            f"modify/increment: {name}: increment not supported for value syntax"
+            f"{name}: attribute syntax inappropriate for increment"
         )
     if len(mod.values) != 1:
         raise ldaperrors.LDAPProtocolError(f"modify/increment: {name}: exactly one value needed")
@@ -528,7 +640,7 @@ def _incremented(
         delta = schema.normalizeValue(at, mod.values[0])
     except InvalidValue:
         raise ldaperrors.LDAPInvalidAttributeSyntax(
-            f"modify/increment: {name}: value #0 invalid per syntax"
+            f"{name}: value #0 invalid per syntax"
         ) from None
     if current is None:
         raise ldaperrors.LDAPNoSuchAttribute(f"modify/increment: {name}: no such attribute")

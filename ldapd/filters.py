@@ -21,15 +21,17 @@ from ldapd.schema import RULES, AttributeType, InvalidValue, MatchingRule, Schem
 from ldapd.schema.matching import soundex, substringPiece
 
 __all__ = [
+    "ENTRY_DN",
+    "MAX_DEPTH",
+    "OBJECT_CLASS",
     "And",
     "Approx",
+    "EntryDNEquality",
     "Equality",
     "Extensible",
     "Filter",
     "GreaterOrEqual",
     "LessOrEqual",
-    "MAX_DEPTH",
-    "OBJECT_CLASS",
     "Not",
     "Or",
     "Present",
@@ -38,6 +40,9 @@ __all__ = [
     "compileFilter",
     "withoutAssertionsOn",
 ]
+
+#: The OID of entryDN (RFC 5020), whose value is the entry's name.
+ENTRY_DN = "1.3.6.1.1.20"
 
 #: The OID of objectClass: an object class assertion also matches entries of
 #: its subclasses, as slapd's objectSubClassMatch does.
@@ -167,6 +172,22 @@ class Equality(_Assertion):
             ):
                 return True
         return False
+
+
+class EntryDNEquality(Filter):
+    """
+    C{(entryDN=dn)}: entryDN is not stored but computed from the entry's
+    name (RFC 5020), so the assertion compares with the normalised name. It
+    is not an L{Equality}, which backends would look up in their indexes.
+
+    @ivar key: the normalised DN asserted, as distinguishedNameMatch keys it.
+    """
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def match(self, entry: Entry) -> bool | None:
+        return str(entry.ndn) == self.key
 
 
 class _Ordering(_Assertion):
@@ -473,6 +494,8 @@ def _compileAssertion(f: Any, schema: Schema) -> Filter:
         if isinstance(f, pureldap.LDAPFilter_equalityMatch):
             if at.equality is None:
                 return Undefined()
+            if at.oid == ENTRY_DN and not options:
+                return EntryDNEquality(schema.normalizeValue(at, value))
             return Equality(at, options, schema.normalizeValue(at, value))
         if isinstance(f, pureldap.LDAPFilter_approxMatch):
             if at.equality is None:

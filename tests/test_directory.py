@@ -6,6 +6,7 @@ in memory with a L{task.Clock}.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
@@ -18,8 +19,10 @@ from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import PAGED_RESULTS
 from ldapd.directory import Database, Directory, Limits
 from ldapd.dn import DN
+from ldapd.entry import Entry
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.schema import Schema
+from ldapd.schema.parser import parseDescription
 from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
 
 SUFFIX = "dc=example,dc=com"
@@ -511,3 +514,226 @@ class InternalOperationTests(unittest.TestCase):
         op = directory.internalOperation()
         self.assertTrue(op.internal)
         self.assertEqual(op.identity, Identity(isRoot=True))
+
+
+PEOPLE = "ou=people,dc=example,dc=com"
+CSN = re.compile(rb"\d{14}\.\d{6}Z#[0-9a-f]{6}#000#000000")
+
+
+def _add(dn: str, **attributes: Any) -> pureldap.LDAPAddRequest:
+    return pureldap.LDAPAddRequest(
+        entry=dn,
+        attributes=[
+            (pureldap.LDAPAttributeDescription(name),
+             pureber.BERSet([pureldap.LDAPAttributeValue(v) for v in
+                             (values if isinstance(values, list) else [values])]))
+            for name, values in attributes.items()
+        ],
+    )
+
+
+def _modify(dn: str, operation: int, name: str, *values: str) -> pureldap.LDAPModifyRequest:
+    return pureldap.LDAPModifyRequest(
+        object=dn,
+        modification=[
+            pureber.BERSequence([
+                pureber.BEREnumerated(operation),
+                pureber.BERSequence([
+                    pureldap.LDAPAttributeDescription(name),
+                    pureber.BERSet([pureldap.LDAPAttributeValue(v) for v in values]),
+                ]),
+            ])
+        ],
+    )
+
+
+class OperationalAttributeTests(DirectoryTestsBase):
+    """
+    The server maintains structuralObjectClass and entryCSN, computes the
+    subordinate counts, and refuses user writes to all of them.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+
+    def read(self, dn: str, attributes: list[str]) -> dict[str, list[bytes]]:
+        return _attributes(self.search(dn, scope=0, attributes=attributes)[0].value)
+
+    def test_structuralObjectClass(self) -> None:
+        """
+        An added entry gets its most specific structural class as
+        structuralObjectClass, returned for C{+} only.
+        """
+        self.assertEqual(self.read(ALICE, ["+"])["structuralObjectClass"], [b"inetOrgPerson"])
+        self.assertNotIn("structuralObjectClass", self.read(ALICE, ["*"]))
+        result = self.result(_add(f"cn=box,{PEOPLE}", objectClass=["top", "device"], cn="box"))
+        self.assertEqual(result.resultCode, 0)
+        self.assertEqual(self.read(f"cn=box,{PEOPLE}", ["structuralObjectClass"]),
+                         {"structuralObjectClass": [b"device"]})
+
+    def test_entryCSN(self) -> None:
+        """
+        Every write stamps a new, greater entryCSN in OpenLDAP's form.
+        """
+        before = self.read(ALICE, ["entryCSN"])["entryCSN"][0]
+        self.assertEqual(self.result(_modify(ALICE, 2, "roomNumber", "1")).resultCode, 0)
+        after = self.read(ALICE, ["entryCSN"])["entryCSN"][0]
+        self.assertRegex(after, CSN)
+        self.assertGreater(after, before)
+
+    def test_internalAddKeepsStamps(self) -> None:
+        """
+        The server's own adds (an LDIF import) keep the operational values
+        the entry has, as slapadd does, and get the others.
+        """
+        csn = b"20200101000000.000000Z#000000#000#000000"
+        entry = Entry(DN.parse(f"cn=imported,{PEOPLE}"), {
+            "objectClass": [b"device"], "cn": [b"imported"],
+            "createTimestamp": [b"20200101000000Z"], "entryCSN": [csn],
+        }, self.schema)
+        self.successResultOf(self.directory.add(self.directory.internalOperation(), entry))
+        attrs = self.read(f"cn=imported,{PEOPLE}", ["+"])
+        self.assertEqual(attrs["createTimestamp"], [b"20200101000000Z"])
+        self.assertEqual(attrs["entryCSN"], [csn])
+        self.assertEqual(attrs["structuralObjectClass"], [b"device"])
+        self.assertEqual(len(attrs["entryUUID"]), 1)
+
+    def test_userWritesRefused(self) -> None:
+        """
+        Users may not write structuralObjectClass, entryCSN, hasSubordinates
+        or numSubordinates: constraintViolation (19), as slapd.
+        """
+        for name, value in [("structuralObjectClass", "person"), ("hasSubordinates", "TRUE"),
+                            ("entryCSN", "20200101000000.000000Z#000000#000#000000"),
+                            ("numSubordinates", "1")]:
+            self.assertEqual(self.result(_modify(ALICE, 2, name, value)).resultCode, 19, name)
+            add = _add(f"cn=x,{PEOPLE}", objectClass="device", cn="x", **{name: value})
+            self.assertEqual(self.result(add).resultCode, 19, name)
+
+    def test_subordinates(self) -> None:
+        """
+        hasSubordinates and numSubordinates are computed from the entry's
+        children when asked for by name or with C{+}, never for C{*}.
+        """
+        self.assertEqual(self.read(PEOPLE, ["hasSubordinates", "numSubordinates"]),
+                         {"hasSubordinates": [b"TRUE"], "numSubordinates": [b"8"]})
+        operational = self.read(ALICE, ["+"])
+        self.assertEqual(operational["hasSubordinates"], [b"FALSE"])
+        self.assertEqual(operational["numSubordinates"], [b"0"])
+        self.assertNotIn("hasSubordinates", self.read(PEOPLE, ["*"]))
+
+    def test_subordinatesWhileSearching(self) -> None:
+        """
+        Subordinate counts come with every entry of a subtree search.
+        """
+        responses = self.search(attributes=["hasSubordinates"])
+        counts = {r.value.objectName.decode(): _attributes(r.value)["hasSubordinates"][0]
+                  for r in responses if isinstance(r.value, pureldap.LDAPSearchResultEntry)}
+        self.assertEqual(counts["dc=example,dc=com"], b"TRUE")
+        self.assertEqual(counts[ALICE], b"FALSE")
+        self.assertEqual(len(counts), 20)
+        self.assertEqual(responses[-1].value.resultCode, 0)
+
+    def test_subordinatesPaged(self) -> None:
+        """
+        Paged searches send the subordinate counts too.
+        """
+        responses = self.execute(
+            pureldap.LDAPSearchRequest(baseObject=PEOPLE, scope=1, filter=parseFilter("(uid=*)"),
+                                       attributes=["numSubordinates"]),
+            controls=_paged(3),
+        )
+        entries = [r.value for r in responses if isinstance(r.value, pureldap.LDAPSearchResultEntry)]
+        self.assertEqual(len(entries), 3)
+        self.assertEqual([_attributes(e) for e in entries], [{"numSubordinates": [b"0"]}] * 3)
+
+    def test_entryDNFilter(self) -> None:
+        """
+        A filter on entryDN matches the entry of that name, in any spelling.
+        """
+        responses = self.search(filterText="(entryDN=UID=Alice, OU=People, DC=Example, DC=Com)")
+        self.assertEqual(self.entries(responses), [ALICE])
+
+    def test_compareEntryDN(self) -> None:
+        """
+        Compare works on the computed entryDN.
+        """
+        ava = pureldap.LDAPAttributeValueAssertion(
+            pureber.BEROctetString("entryDN"), pureber.BEROctetString(ALICE.upper()))
+        self.assertEqual(self.result(pureldap.LDAPCompareRequest(entry=ALICE, ava=ava)).resultCode, 6)
+
+    def test_structuralChange(self) -> None:
+        """
+        A Modify that changes the entry's structural class is
+        objectClassModsProhibited (69), as slapd.
+        """
+        result = self.result(_modify(ALICE, 1, "objectClass", "inetOrgPerson"))
+        self.assertEqual(result.resultCode, 69)
+        self.assertIn(b"from 'inetOrgPerson' to 'organizationalPerson'", result.errorMessage)
+
+    def test_noEqualityRule(self) -> None:
+        """
+        Adding a value to an attribute without an equality rule that has
+        values already is inappropriateMatching (18), as slapd.
+        """
+        self.assertEqual(self.result(_modify(ALICE, 0, "jpegPhoto", "\xff\xd8")).resultCode, 0)
+        self.assertEqual(self.result(_modify(ALICE, 0, "jpegPhoto", "\xff\xd9")).resultCode, 18)
+
+    def test_newSuperiorMissing(self) -> None:
+        """
+        A move under a superior that does not exist is noSuchObject with no
+        matched DN, as slapd.
+        """
+        result = self.result(pureldap.LDAPModifyDNRequest(
+            entry=ALICE, newrdn="uid=alice", deleteoldrdn=1,
+            newSuperior="ou=nowhere,dc=example,dc=com"))
+        self.assertEqual((result.resultCode, result.matchedDN), (32, b""))
+
+
+class SubschemaTests(DirectoryTestsBase):
+    """
+    cn=Subschema publishes the whole schema in RFC 4512 form.
+    """
+
+    def subschema(self, attributes: list[str]) -> dict[str, list[bytes]]:
+        return _attributes(self.search("cn=Subschema", scope=0, attributes=attributes)[0].value)
+
+    def test_published(self) -> None:
+        """
+        The subentry has every schema attribute, its structural class and
+        timestamps, like slapd's.
+        """
+        attrs = self.subschema(["*", "+"])
+        for name in ("ldapSyntaxes", "matchingRules", "matchingRuleUse", "attributeTypes",
+                     "objectClasses", "createTimestamp", "modifyTimestamp"):
+            self.assertIn(name, attrs)
+        self.assertEqual(attrs["structuralObjectClass"], [b"subentry"])
+        self.assertEqual(attrs["createTimestamp"], attrs["modifyTimestamp"])
+
+    def test_references(self) -> None:
+        """
+        Every syntax and matching rule an attribute type uses is described,
+        and matchingRuleUse names only defined types.
+        """
+        attrs = self.subschema(["+"])
+        syntaxes = {parseDescription(v.decode())["OID"] for v in attrs["ldapSyntaxes"]}
+        rules = {parseDescription(v.decode())["NAME"][0].lower() for v in attrs["matchingRules"]}
+        for value in attrs["attributeTypes"]:
+            d = parseDescription(value.decode())
+            if "SYNTAX" in d:
+                self.assertIn(str(d["SYNTAX"]).split("{")[0], syntaxes)
+            for keyword in ("EQUALITY", "ORDERING", "SUBSTR"):
+                if keyword in d:
+                    self.assertIn(str(d[keyword]).lower(), rules)
+        for value in attrs["matchingRuleUse"]:
+            for name in parseDescription(value.decode())["APPLIES"]:
+                self.assertIsNotNone(self.schema.attributeType(name), name)
+
+    def test_addSubschema(self) -> None:
+        """
+        Adding cn=Subschema is entryAlreadyExists (68), as slapd.
+        """
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        result = self.result(_add("cn=Subschema", objectClass="device", cn="Subschema"))
+        self.assertEqual(result.resultCode, 68)

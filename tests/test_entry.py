@@ -6,6 +6,9 @@ slapd gives.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from ldaptor.protocols.ldap import ldaperrors
@@ -90,6 +93,15 @@ def mod(operation: str, description: str, *values: str | bytes) -> Modification:
     )
 
 
+
+def _temporaryFile(case: unittest.SynchronousTestCase) -> Path:
+    """
+    @return: the path of a schema file in a temporary folder removed after C{case}.
+    """
+    folder = tempfile.mkdtemp()
+    case.addCleanup(shutil.rmtree, folder)
+    return Path(folder) / "test.schema"
+
 class ResultCodeMixin:
     """
     Assertions on the LDAP errors entries raise.
@@ -115,9 +127,27 @@ class ParseDescriptionTests(ResultCodeMixin, unittest.TestCase):
         """
         The type is resolved by any name and the options are lower-cased and sorted.
         """
-        at, options = parseDescription(SCHEMA, "commonName;Lang-EN;binary")
+        at, options = parseDescription(SCHEMA, "commonName;Lang-EN;X-Other")
         self.assertIs(at, SCHEMA.attributeType("cn"))
-        self.assertEqual(options, ("binary", "lang-en"))
+        self.assertEqual(options, ("lang-en", "x-other"))
+
+    def test_binaryOption(self) -> None:
+        """
+        The binary option goes with the types whose syntax requires binary
+        transfer (RFC 4522), such as userCertificate.
+        """
+        at, options = parseDescription(SCHEMA, "userCertificate;BINARY")
+        self.assertIs(at, SCHEMA.attributeType("userCertificate"))
+        self.assertEqual(options, ("binary",))
+
+    def test_binaryOptionRefused(self) -> None:
+        """
+        The binary option on a type whose syntax does not require it is an
+        undefined attribute description (RFC 4522 §2), as in slapd.
+        """
+        self.assertRaises(
+            ldaperrors.LDAPUndefinedAttributeType, parseDescription, SCHEMA, "jpegPhoto;binary"
+        )
 
     def test_emptyOption(self) -> None:
         """
@@ -207,10 +237,10 @@ class EntryTests(ResultCodeMixin, unittest.TestCase):
         L{Entry.get} returns the values of exactly that description: any name
         of the type, options in any order and case, no subtypes.
         """
-        entry = person("cn=a", **{"cn;lang-en": "English", "cn;binary;lang-en": "both"})
+        entry = person("cn=a", **{"cn;lang-en": "English", "cn;x-b;lang-en": "both"})
         self.assertEqual(entry.get("commonName"), (b"Alice Smith",))
         self.assertEqual(entry.get("CN;LANG-EN"), (b"English",))
-        self.assertEqual(entry.get("cn;lang-en;binary"), (b"both",))
+        self.assertEqual(entry.get("cn;lang-en;X-B"), (b"both",))
         self.assertEqual(entry.get("name"), ())
         self.assertEqual(entry.get("fooBar"), ())
 
@@ -326,7 +356,7 @@ class ValidateTests(ResultCodeMixin, unittest.TestCase):
         error = self.assertResult(
             ATTRIBUTE_OR_VALUE_EXISTS, alice(description=["x", " X "]).validate
         )
-        self.assertEqual(error.message, "description: value #1 provided more than once")
+        self.assertEqual(error.message, "description: value #0 provided more than once")
 
     def test_singleValued(self) -> None:
         """
@@ -398,7 +428,7 @@ class ModifyAddTests(ResultCodeMixin, unittest.TestCase):
         error = self.assertResult(
             ATTRIBUTE_OR_VALUE_EXISTS, alice().modified, [mod("add", "description", "x", "X")]
         )
-        self.assertEqual(error.message, "modify/add: description: value #1 provided more than once")
+        self.assertEqual(error.message, "description: value #0 provided more than once")
 
     def test_singleValued(self) -> None:
         """
@@ -419,7 +449,7 @@ class ModifyAddTests(ResultCodeMixin, unittest.TestCase):
         error = self.assertResult(
             INVALID_ATTRIBUTE_SYNTAX, alice().modified, [mod("add", "seeAlso", "cn=ok", "foo=bar")]
         )
-        self.assertEqual(error.message, "modify/add: seeAlso: value #1 invalid per syntax")
+        self.assertEqual(error.message, "seeAlso: value #1 invalid per syntax")
 
     def test_noValues(self) -> None:
         """
@@ -493,7 +523,7 @@ class ModifyDeleteTests(ResultCodeMixin, unittest.TestCase):
         error = self.assertResult(
             INVALID_ATTRIBUTE_SYNTAX, alice().modified, [mod("delete", "gidNumber", "abc")]
         )
-        self.assertEqual(error.message, "modify/delete: gidNumber: value #0 invalid per syntax")
+        self.assertEqual(error.message, "gidNumber: value #0 invalid per syntax")
 
     def test_sameValueTwice(self) -> None:
         """
@@ -836,3 +866,55 @@ class RenameTests(ResultCodeMixin, unittest.TestCase):
             OBJECT_CLASS_VIOLATION, entry.renamed, DN.parse("cn=Ally,dc=example"), True
         )
         self.assertResult(OBJECT_CLASS_VIOLATION, entry.renamed, DN.parse("dc=x,dc=example"), False)
+
+
+class ObsoleteTests(unittest.SynchronousTestCase):
+    """
+    OBSOLETE attribute types and object classes are refused in new data
+    (RFC 4512 §4.1), with slapd's codes.
+    """
+
+    def setUp(self) -> None:
+        path = _temporaryFile(self)
+        path.write_text(
+            "attributeTypes: ( 1.3.6.1.4.1.99999.7.1.1 NAME 'oldAttr' OBSOLETE\n"
+            "  EQUALITY caseIgnoreMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )\n"
+            "objectClasses: ( 1.3.6.1.4.1.99999.7.2.1 NAME 'oldClass' OBSOLETE\n"
+            "  SUP top AUXILIARY MAY oldAttr )\n"
+            "objectClasses: ( 1.3.6.1.4.1.99999.7.2.2 NAME 'newClass' SUP top AUXILIARY MAY oldAttr )\n"
+        )
+        self.schema = Schema.standard([path])
+
+    def entry(self, **attributes: Any) -> Entry:
+        values = {"objectClass": [b"device"], "cn": [b"x"]}
+        values.update({k: [v.encode() for v in vs] for k, vs in attributes.items()})
+        return Entry(DN.parse("cn=x,dc=example,dc=com"), values, self.schema)
+
+    def test_addAttribute(self) -> None:
+        """
+        An entry with an obsolete attribute is constraintViolation (19).
+        """
+        entry = self.entry(objectClass=["device", "newClass"], oldAttr=["v"])
+        error = self.assertRaises(ldaperrors.LDAPConstraintViolation, entry.checkObsolete)
+        self.assertIn("oldAttr: attribute is obsolete", str(error))
+
+    def test_addClass(self) -> None:
+        """
+        An entry with an obsolete class is objectClassViolation (65).
+        """
+        entry = self.entry(objectClass=["device", "oldClass"])
+        error = self.assertRaises(ldaperrors.LDAPObjectClassViolation, entry.checkObsolete)
+        self.assertIn("objectClass 'oldClass' is OBSOLETE", str(error))
+
+    def test_modify(self) -> None:
+        """
+        A Modify may not add an obsolete attribute or class, but existing
+        obsolete values may be deleted.
+        """
+        entry = self.entry(objectClass=["device", "newClass"])
+        self.assertRaises(ldaperrors.LDAPConstraintViolation, entry.modified,
+                          [Modification("add", "oldAttr", (b"v",))])
+        self.assertRaises(ldaperrors.LDAPObjectClassViolation, entry.modified,
+                          [Modification("add", "objectClass", (b"oldClass",))])
+        old = self.entry(objectClass=["device", "newClass"], oldAttr=["v"])
+        self.assertEqual(old.modified([Modification("delete", "oldAttr")]).get("oldAttr"), ())

@@ -276,6 +276,7 @@ def _rules() -> dict[str, MatchingRule]:
         ("1.3.6.1.1.16.3", "UUIDOrderingMatch", "ordering", "1.3.6.1.1.16.1", _uuid, False),
         ("1.3.6.1.4.1.4203.666.11.2.2", "CSNMatch", "equality", "1.3.6.1.4.1.4203.666.11.2.1", _caseExact, False),
         ("1.3.6.1.4.1.4203.666.11.2.3", "CSNOrderingMatch", "ordering", "1.3.6.1.4.1.4203.666.11.2.1", _caseExact, False),
+        ("1.3.6.1.4.1.4203.666.4.12", "authzMatch", "equality", "1.3.6.1.4.1.4203.666.2.7", _caseExact, False),
     ]
     rules = {}
     for oid, name, kind, syntax, normalize, needsSchema in table:

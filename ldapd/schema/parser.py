@@ -26,7 +26,7 @@ class SchemaError(ValueError):
         self.where = where
 
 
-_LIST_KEYWORDS = {"NAME", "SUP", "MUST", "MAY"}
+_LIST_KEYWORDS = {"NAME", "SUP", "MUST", "MAY", "APPLIES"}
 _FLAG_KEYWORDS = {
     "OBSOLETE",
     "SINGLE-VALUE",
@@ -69,11 +69,12 @@ def _unquote(token: str) -> str:
 
 def parseDescription(text: str) -> dict[str, object]:
     """
-    Parse one AttributeTypeDescription or ObjectClassDescription.
+    Parse one description of RFC 4512 §4.1: AttributeTypeDescription,
+    ObjectClassDescription, and the others cn=Subschema publishes.
 
     @param text: the description, C{( oid KEYWORD value ... )}.
     @return: C{"OID"} mapped to the numeric OID, each list keyword (NAME, SUP,
-        MUST, MAY) to a list of strings, each flag to C{True}, and every other
+        MUST, MAY, APPLIES) to a list of strings, each flag to C{True}, and every other
         keyword (DESC, EQUALITY, SYNTAX, USAGE, X-...) to its string value.
     @raise SchemaError: if the text is not a description.
     """

@@ -12,11 +12,17 @@ from typing import Any, Iterable
 from ldapd.dn import AVA, DN, RDN, InvalidDN
 from ldapd.schema.matching import RULES, InvalidValue, MatchingRule
 from ldapd.schema.parser import SchemaError, parseDescription, readSchemaFile
+from ldapd.schema.syntaxes import SYNTAXES, Syntax
 
-__all__ = ["AttributeType", "ObjectClass", "Schema", "STANDARD_FILES"]
+__all__ = ["AttributeType", "ObjectClass", "Schema", "STANDARD_FILES", "STANDARD_SCHEMAS"]
 
-#: The schema files every directory loads, in dependency order.
-STANDARD_FILES = ("core.schema", "cosine.schema", "inetorgperson.schema", "nis.schema")
+#: The schema files ldapd ships (C{schema/<name>.schema}). C{nis} and
+#: C{rfc2307bis} are alternatives: they define the same OIDs.
+STANDARD_SCHEMAS = ("core", "cosine", "inetorgperson", "nis", "rfc2307bis", "ppolicy", "dyngroup")
+
+#: The shipped schemas a directory loads unless configured otherwise, in
+#: dependency order.
+STANDARD_FILES = ("core", "cosine", "inetorgperson", "nis", "ppolicy", "dyngroup")
 
 _USER = "userApplications"
 
@@ -104,18 +110,26 @@ class Schema:
     _superclasses: dict[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
-    def standard(cls, extraFiles: Iterable[Path] = ()) -> Schema:
+    def standard(cls, extraFiles: Iterable[Path] = (), names: Iterable[str] = STANDARD_FILES) -> Schema:
         """
-        Build the standard schema (core, cosine, inetOrgPerson, NIS) plus extra files.
+        Build the standard schema (core, cosine, inetOrgPerson, NIS, password
+        policy, dynamic groups) plus extra files.
 
         @param extraFiles: further schema files, loaded in order after the standard ones.
+        @param names: the shipped schemas to load, in order, from
+            L{STANDARD_SCHEMAS} (e.g. C{rfc2307bis} in place of C{nis}).
         @return: the schema.
-        @raise SchemaError: naming file and line of a broken definition.
+        @raise SchemaError: naming file and line of a broken definition, or
+            an unknown shipped schema.
         """
         schema = cls()
         base = _schemaDirectory()
-        for name in STANDARD_FILES:
-            schema.loadFile(base / name)
+        for name in names:
+            if name not in STANDARD_SCHEMAS:
+                raise SchemaError(
+                    f"unknown schema {name!r} (known: {', '.join(STANDARD_SCHEMAS)})"
+                )
+            schema.loadFile(base / f"{name}.schema")
         for path in extraFiles:
             schema.loadFile(Path(path))
         return schema
@@ -164,6 +178,8 @@ class Schema:
             return found
 
         syntax = d.get("SYNTAX")
+        if syntax and str(syntax).split("{")[0] not in SYNTAXES:
+            raise SchemaError(f"unknown syntax {syntax}")
         at = AttributeType(
             oid=str(d["OID"]),
             names=names,
@@ -299,6 +315,47 @@ class Schema:
             found = self._superclasses[oid] = frozenset(oids)
         return found
 
+    @property
+    def syntaxes(self) -> list[Syntax]:
+        """
+        Every syntax the schema knows, published in cn=Subschema.
+        """
+        return list(SYNTAXES.values())
+
+    def matchingRuleUses(self) -> list[str]:
+        """
+        The MatchingRuleUseDescriptions (RFC 4512 §4.1.4) of the schema: for
+        each matching rule some attribute type uses, the types it applies to.
+
+        @return: the descriptions, in the order of the rules' first use.
+        """
+        uses: dict[str, tuple[MatchingRule, list[str]]] = {}
+        for at in self._typeList:
+            for rule in (at.equality, at.ordering, at.substr):
+                if rule is not None:
+                    uses.setdefault(rule.oid, (rule, []))[1].append(at.name)
+        return [
+            f"( {rule.oid} NAME '{rule.name}' APPLIES "
+            + (names[0] if len(names) == 1 else f"( {' $ '.join(names)} )")
+            + " )"
+            for rule, names in uses.values()
+        ]
+
+    def checkValue(self, at: AttributeType, value: bytes) -> Any:
+        """
+        Check a value about to be stored: its syntax, then its equality rule.
+
+        @param at: the attribute type.
+        @param value: the raw value.
+        @return: the value's equality key (see L{normalizeValue}).
+        @raise InvalidValue: if the value is not of the type's syntax or does
+            not conform to its equality rule.
+        """
+        syntax = SYNTAXES.get(at.syntax or "")
+        if syntax is not None:
+            syntax.check(value)
+        return self.normalizeValue(at, value)
+
     def resolveOID(self, text: str) -> str:
         """
         The key objectIdentifierMatch compares: the OID of a named attribute
@@ -374,7 +431,7 @@ def _schemaDirectory() -> Path:
     """
     package = Path(__file__).resolve().parent.parent
     for candidate in (package / "schemafiles", package.parent / "schema"):
-        if (candidate / STANDARD_FILES[0]).is_file():
+        if (candidate / "core.schema").is_file():
             return candidate
     raise SchemaError("the standard schema files are not installed")
 
