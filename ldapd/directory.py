@@ -396,6 +396,7 @@ class Directory:
         if op.abandoned:
             return
         result = outcome.result
+        await self.plugins.post(name, op, result.code)
         reply(
             encodeResult(
                 _RESPONSE_TAGS[kind],
@@ -404,14 +405,13 @@ class Directory:
                 result.message.encode("utf-8"),
                 extra=outcome.extra,
             ),
-            outcome.controls,
+            list(outcome.controls) + op.responseControls,
         )
         _log.debug(
             "conn={conn} op={msgid} {name} RESULT err={code} text={text!r}",
             conn=op.connection.id, msgid=op.messageId, name=name, code=result.code,
             text=result.message,
         )
-        self.plugins.post(name, op, result.code)
 
     # Bind
 

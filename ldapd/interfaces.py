@@ -188,7 +188,9 @@ class IOperationPlugin(Interface):
         (an entry for add, the modifications for modify). May return a Deferred.
       - C{check_<op>(op, txn, ...)} and C{txn_<op>(op, txn, ...)}: synchronous,
         inside the write's transaction (see L{ITransactionHooks}).
-      - C{post_<op>(op, resultCode)}: after the outcome; cannot change it.
+      - C{post_<op>(op, resultCode)}: after the outcome is decided and
+        before the response is sent; cannot change the result, may add
+        response controls to C{op.responseControls}. May return a Deferred.
       - C{filter_entry(op, entry)}: each search result; returns the entry to
         send (possibly with fewer attributes) or C{None} to withhold it.
 

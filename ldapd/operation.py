@@ -154,6 +154,8 @@ class Operation:
         C{(oid, criticality, value)}.
     @ivar controls: the controls the Directory decoded and will honour, by
         OID (values are the control objects of L{ldapd.controls}).
+    @ivar responseControls: controls plugins add to the final response
+        (L{ldapd._codec.Control} tuples), e.g. the password policy control.
     @ivar identity: the connection's identity when the request arrived.
     @ivar sizeLimit: the number of entries a search may return; 0 is no limit.
     @ivar deadline: the clock time by which the operation must end, or C{None}.
@@ -175,6 +177,7 @@ class Operation:
         self.request = request
         self.rawControls = rawControls or []
         self.controls: dict[str, Any] = {}
+        self.responseControls: list[Any] = []
         self.identity = connection.identity
         self.internal = internal
         self.sizeLimit = 0

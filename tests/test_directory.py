@@ -13,7 +13,7 @@ from ldaptor.protocols import pureber, pureldap
 from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from ldapd._codec import encodeMessage, encodeSequence, integer, octetString
+from ldapd._codec import Control, encodeMessage, encodeSequence, integer, octetString
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import PAGED_RESULTS
@@ -69,6 +69,10 @@ class _Recorder:
 
     def post_add(self, op: Operation, resultCode: int) -> None:
         self.calls.append(("post_add", resultCode))
+        op.responseControls.append(Control("1.2.3.4", False, b"seen"))
+
+    def post_delete(self, op: Operation, resultCode: int) -> None:
+        raise RuntimeError("a failing post hook")
 
     def filter_entry(self, op: Operation, entry: Any) -> Any:
         return None if entry.get("uid") == (b"bob",) else entry
@@ -492,6 +496,25 @@ class PluginChainTests(DirectoryTestsBase):
         self.assertEqual(self.result(request).resultCode, 53)
         self.assertEqual(self.recorder.calls,
                          [("pre_add", "cn=veto,dc=example,dc=com"), ("post_add", 53)])
+
+    def test_postAddsControls(self) -> None:
+        """
+        Post hooks run before the response is sent and may add response
+        controls to it.
+        """
+        self.bind(ROOT, "secret")
+        response = self.execute(pureldap.LDAPAddRequest(entry="cn=veto,dc=example,dc=com",
+                                                        attributes=[]))[-1]
+        self.assertEqual(response.controls, [(b"1.2.3.4", None, b"seen")])
+
+    def test_postFailureLogged(self) -> None:
+        """
+        A failing post hook is logged and leaves the result as it was.
+        """
+        self.bind(ROOT, "secret")
+        code = self.result(pureldap.LDAPDelRequest(entry="cn=users,ou=posix,ou=groups,dc=example,dc=com"))
+        self.assertEqual(code.resultCode, 0)
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_filterEntry(self) -> None:
         """

@@ -88,18 +88,22 @@ class PluginChain:
         """
         self._runSync("txn_", operation, op, txn, args)
 
-    def post(self, operation: str, op: Operation, resultCode: int) -> None:
+    @defer.inlineCallbacks
+    def post(self, operation: str, op: Operation, resultCode: int) -> Any:
         """
-        Run the C{post_<operation>} hooks. Their failures are logged: the
-        outcome has been decided already.
+        Run the C{post_<operation>} hooks, in order, once the outcome is
+        decided and before the response is sent: they may add response
+        controls (L{Operation.responseControls}) and record what happened,
+        but cannot change the result. Their failures are logged.
 
         @param resultCode: the operation's result code.
+        @return: a Deferred that fires when every hook is done; it never fails.
         """
         for hook in self._hooks.get("post_" + operation, ()):
-            d = defer.maybeDeferred(hook, op, resultCode)
-            d.addErrback(
-                lambda f, hook=hook: self._log.failure("post hook {hook} failed", f, hook=hook)
-            )
+            try:
+                yield defer.maybeDeferred(hook, op, resultCode)
+            except Exception:
+                self._log.failure("post hook {hook} failed", hook=hook)
 
     def filterEntry(self, op: Operation, entry: Entry) -> Entry | None:
         """
