@@ -12,6 +12,7 @@ CPU use, and the ratios ldapd/slapd and ldapd/ldaptor.
 
     python benchmarks/compare.py                         # 10,000 entries, 3 rounds of 5 s
     python benchmarks/compare.py --sizes 10000 100000 --servers ldapd slapd
+    python benchmarks/compare.py --servers ldapd ldapd-sqlite ldapd-pg   # the sql backend
 
 slapd comes from Debian's `slapd` package (`/usr/sbin/slapd`, `slapadd`);
 servers that are not installed are left out with a note.
@@ -229,7 +230,66 @@ class Ldaptor(Server):
         return [sys.executable, str(HERE / "_ldaptor_server.py"), str(self.port), str(self.data)]
 
 
-SERVERS = {"ldapd": Ldapd, "slapd": Slapd, "ldaptor": Ldaptor}
+class LdapdSQLite(Server):
+    """
+    ldapd on the sql backend with SQLite, loaded beforehand with
+    `ldapd-admin import` (the bulk path), whose rate it prints.
+    """
+
+    name = "ldapd-sqlite"
+
+    def url(self) -> str:
+        return f"sqlite:///{self.work}/bench.db"
+
+    def prepare(self) -> None:
+        self.config = self.work / f"{self.name}.toml"
+        self.config.write_text(
+            f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n\n'
+            f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "sql"\nurl = "{self.url()}"\n'
+            f'root_dn = "{ROOT_DN}"\nroot_password = "{_ssha(b"secret", b"saltsalt").decode()}"\n'
+        )
+        started = time.monotonic()
+        subprocess.run([sys.executable, "-m", "ldapd.admin", "import", "-q", str(self.config),
+                        str(self.data)], check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        elapsed = time.monotonic() - started
+        entries = self.data.read_bytes().count(b"\ndn: ") + 1
+        print(f"{self.name}: imported {entries} entries in {elapsed:.1f}s "
+              f"({entries / elapsed:.0f} entries/s, process start included)")
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "twisted", "ldapd", "--config", str(self.config)]
+
+
+class LdapdPostgreSQL(LdapdSQLite):
+    """
+    ldapd on the sql backend with PostgreSQL (LDAPD_TEST_POSTGRESQL_URL), in
+    a schema of its own that is dropped afterwards.
+    """
+
+    name = "ldapd-pg"
+
+    def url(self) -> str:
+        from sqlalchemy import create_engine, text
+
+        base = os.environ["LDAPD_TEST_POSTGRESQL_URL"]
+        self.schema = f"ldapd_bench_{os.getpid()}_{self.port}"
+        self.engine = create_engine(base)
+        with self.engine.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {self.schema}"))
+        return f"{base}?options=-csearch_path%3D{self.schema}"
+
+    def stop(self) -> None:
+        super().stop()
+        from sqlalchemy import text
+
+        if not hasattr(self, "engine"):
+            return
+        with self.engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
+
+
+SERVERS = {"ldapd": Ldapd, "ldapd-sqlite": LdapdSQLite, "ldapd-pg": LdapdPostgreSQL,
+           "slapd": Slapd, "ldaptor": Ldaptor}
 
 
 def drive(server: Server, requestsFile: Path, seconds: float, connections: int,
@@ -261,6 +321,9 @@ def main() -> None:
     names = [n for n in args.servers if n != "slapd" or (SLAPD.exists() and SLAPADD.exists())]
     if len(names) != len(args.servers):
         print("note: slapd is not installed (Debian package slapd); left out")
+    if "ldapd-pg" in names and not os.environ.get("LDAPD_TEST_POSTGRESQL_URL"):
+        names.remove("ldapd-pg")
+        print("note: LDAPD_TEST_POSTGRESQL_URL is not set; ldapd-pg left out")
     print(f"{os.cpu_count()} cores; server pinned to core 0, load generator to core 1"
           if shutil.which("taskset") else "taskset not found: processes not pinned")
     for size in args.sizes:

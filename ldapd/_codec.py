@@ -6,6 +6,8 @@ Requests are decoded by ldaptor's classes. Responses are encoded here, straight
 to bytes: they are the hot path (one SearchResultEntry per returned entry), and
 ldaptor's response classes can encode neither referrals nor intermediate
 responses. The tests check this encoder against ldaptor's for byte equality.
+Responses from upstream servers (the proxy backend's client) are decoded by
+ldaptor's classes, with their referral URIs kept (L{RESPONSE_DECODER}).
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ __all__ = [
     "Control",
     "DECODER",
     "NOTICE_OF_DISCONNECTION",
+    "RESPONSE_DECODER",
     "RESPONSE_TAGS",
     "decodeSequence",
     "encodeExtendedResponse",
     "encodeMessage",
     "encodeResult",
     "encodeSearchEntry",
+    "encodeSearchReference",
     "encodeSequence",
     "integer",
     "octetString",
@@ -291,6 +295,94 @@ def encodeSearchEntry(dn: bytes, attributes: Iterable[tuple[bytes, Iterable[byte
         vals = b"".join(b"\x04" + _length(len(v)) + v for v in values)
         parts.append(tlv(0x30, octetString(name) + tlv(0x31, vals)))
     return tlv(0x64, octetString(dn) + tlv(0x30, b"".join(parts)))
+
+
+def encodeSearchReference(uris: Iterable[bytes]) -> bytes:
+    """
+    @param uris: the continuation reference's LDAP URLs (at least one).
+    @return: an encoded SearchResultReference (RFC 4511 §4.5.3).
+    """
+    return tlv(0x73, b"".join(octetString(u) for u in uris))
+
+
+class _KeepsReferral(pureldap.LDAPResult):
+    """
+    An LDAPResult decoded with its referral field, which ldaptor's own
+    decoding drops (and its encoding refuses): C{referral} is the list of
+    URIs, or C{None}.
+    """
+
+    def toWire(self) -> bytes:
+        # The client needs it too: ldaptor's checks with len(), which
+        # encodes, whether it has decoded a message.
+        return encodeResult(
+            self.identification(),
+            self.resultCode,
+            _bytes(self.matchedDN),
+            _bytes(self.errorMessage),
+            [_bytes(uri) for uri in self.referral or ()],
+        )
+
+    @classmethod
+    def fromBER(
+        cls, tag: int, content: bytes, berdecoder: pureber.BERDecoderContext | None = None
+    ) -> _KeepsReferral:
+        # ldaptor decodes LDAPResults in this context, where [3] is a SEQUENCE.
+        elements = pureber.berDecodeMultiple(
+            content, pureldap.LDAPBERDecoderContext_LDAPBindRequest(fallback=berdecoder)
+        )
+        if not 3 <= len(elements) <= 4:
+            raise ValueError("not an LDAPResult")
+        referral = None
+        if len(elements) == 4 and isinstance(elements[3], pureber.BERSequence):
+            referral = [uri.value for uri in elements[3]]
+        return cls(
+            resultCode=elements[0].value,
+            matchedDN=elements[1].value,
+            errorMessage=elements[2].value,
+            referral=referral,
+            tag=tag,
+        )
+
+
+def _bytes(value: bytes | str) -> bytes:
+    return value if isinstance(value, bytes) else value.encode("utf-8")
+
+
+def _keepingReferral(response: type) -> type:
+    return type(response.__name__, (_KeepsReferral, response), {"__module__": __name__})
+
+
+class _ResponseContext(pureldap.LDAPBERDecoderContext):
+    """
+    ldaptor's protocolOps, with the results of the operations that may be
+    answered with a referral keeping its URIs.
+    """
+
+    Identities = {
+        **pureldap.LDAPBERDecoderContext.Identities,
+        **{
+            response.tag: _keepingReferral(response)
+            for response in (
+                pureldap.LDAPSearchResultDone,
+                pureldap.LDAPModifyResponse,
+                pureldap.LDAPAddResponse,
+                pureldap.LDAPDelResponse,
+                pureldap.LDAPModifyDNResponse,
+                pureldap.LDAPCompareResponse,
+            )
+        },
+    }
+
+
+#: The decoder context for LDAPMessages sent by servers (ldaptor's client
+#: context, with referral URIs kept), for the proxy backend's client.
+RESPONSE_DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
+    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+        fallback=_ResponseContext(fallback=pureber.BERDecoderContext()),
+        inherit=_ResponseContext(fallback=pureber.BERDecoderContext()),
+    )
+)
 
 
 #: The response tag of each request tag, for answering a request that

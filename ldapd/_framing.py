@@ -56,6 +56,13 @@ class Framer:
         self.maxPDUSize = maxPDUSize
         self._buffer = bytearray()
 
+    @property
+    def buffered(self) -> int:
+        """
+        The number of bytes received and not yet taken as messages.
+        """
+        return len(self._buffer)
+
     def feed(self, data: bytes) -> None:
         """
         Add received bytes.

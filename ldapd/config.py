@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twisted.internet import endpoints
 from twisted.logger import Logger
 
 from ldapd import passwords
 from ldapd._framing import DEFAULT_MAX_PDU_SIZE
 from ldapd.directory import Database, Directory, Limits
+from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
 from ldapd.dn import DN, InvalidDN
 from ldapd.registry import (
     BACKENDS,
@@ -26,8 +26,10 @@ from ldapd.registry import (
     lookup,
     rejectUnknownKeys,
 )
+from ldapd.sasl import Authentication, mappingsFromConfig
 from ldapd.schema import Schema, SchemaError
 from ldapd.schema.schema import STANDARD_FILES, STANDARD_SCHEMAS
+from ldapd.tls import ServerTLS, serverEndpoint, tlsFromConfig
 
 __all__ = ["ConfigError", "ServerConfig", "loadConfig"]
 
@@ -43,6 +45,14 @@ _SERVER_KEYS = {
     "password_hash",
     "schema",
     "schema_files",
+    "tls",
+    "require_tls_for_simple_bind",
+    "sasl_map",
+    "limits",
+    "max_filter_components",
+    "max_outstanding",
+    "max_connections_per_address",
+    "idle_timeout",
 }
 _DATABASE_KEYS = {"suffix", "backend", "root_dn", "root_password", "seed_ldif"}
 
@@ -55,11 +65,15 @@ class ServerConfig:
     @ivar listen: Twisted server endpoint strings.
     @ivar directory: the directory, not yet opened.
     @ivar maxPDUSize: the largest request accepted.
+    @ivar tls: the server's TLS, or C{None} when C{[server] tls} is absent.
+    @ivar connectionLimits: what one connection and one client address may hold.
     """
 
     listen: list[str]
     directory: Directory
     maxPDUSize: int
+    tls: ServerTLS | None = None
+    connectionLimits: ConnectionLimits = ConnectionLimits()
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
@@ -96,6 +110,13 @@ def _nonNegative(table: dict[str, Any], key: str, default: int, context: ConfigC
     return value  # type: ignore[no-any-return]
 
 
+def _positive(table: dict[str, Any], key: str, default: int, context: ConfigContext) -> int:
+    value = _nonNegative(table, key, default, context)
+    if not value:
+        raise context.error(key, "must be at least 1")
+    return value
+
+
 def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     """
     Read and validate a configuration file and build its directory.
@@ -120,6 +141,10 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     server = _get(data, "server", dict, {}, top)
     context = ConfigContext(path, "server", None, reactor)  # type: ignore[arg-type]
     rejectUnknownKeys(server, _SERVER_KEYS, context)
+    tlsTable = _get(server, "tls", dict, None, context)
+    tls = None
+    if tlsTable is not None:
+        tls = tlsFromConfig(tlsTable, ConfigContext(path, "server.tls", None, reactor))  # type: ignore[arg-type]
     listen = _get(server, "listen", list, None, context)
     if not listen:
         raise context.error("listen", "at least one endpoint is required")
@@ -127,9 +152,13 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         if not isinstance(description, str):
             raise context.error(f"listen[{i}]", "must be a string")
         try:
-            endpoints.serverFromString(reactor, description)
-        except (ValueError, TypeError, KeyError) as e:
+            serverEndpoint(reactor, description, tls)
+        except ValueError as e:
             raise context.error(f"listen[{i}]", f"invalid endpoint {description!r}: {e}") from None
+    authentication = Authentication(
+        mappingsFromConfig(server.get("sasl_map", []), context, "sasl_map"),
+        requireTLSForSimpleBind=_get(server, "require_tls_for_simple_bind", bool, False, context),
+    )
     shipped = _get(server, "schema", list, list(STANDARD_FILES), context)
     unknown = [name for name in shipped if name not in STANDARD_SCHEMAS]
     if unknown:
@@ -147,9 +176,25 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         raise context.error(
             "password_hash", f"unknown scheme (known: {', '.join(passwords.SCHEMES)})"
         )
+    identities = []
+    for i, table in enumerate(_get(server, "limits", list, [], context)):
+        try:
+            identities.append(identityLimitFromConfig(table, schema, f"limits[{i}]"))
+        except ValueError as e:
+            key, _, problem = str(e).partition(": ")
+            raise context.error(key, problem) from None
     limits = Limits(
         sizeLimit=_nonNegative(server, "size_limit", 500, context),
         timeLimit=_nonNegative(server, "time_limit", 3600, context),
+        identities=tuple(identities),
+        maxFilterComponents=_nonNegative(
+            server, "max_filter_components", DEFAULT_MAX_FILTER_COMPONENTS, context
+        ),
+    )
+    connectionLimits = ConnectionLimits(
+        maxOutstanding=_positive(server, "max_outstanding", 128, context),
+        maxConnectionsPerAddress=_nonNegative(server, "max_connections_per_address", 0, context),
+        idleTimeout=_nonNegative(server, "idle_timeout", 0, context),
     )
     maxPDUSize = _nonNegative(server, "max_pdu_size", DEFAULT_MAX_PDU_SIZE, context)
 
@@ -175,8 +220,9 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         allowAnonymous=_get(server, "allow_anonymous", bool, True, context),
         allowUnauthenticatedBind=_get(server, "allow_unauthenticated_bind", bool, False, context),
         reactor=reactor,
+        authentication=authentication,
     )
-    return ServerConfig(listen, directory, maxPDUSize)
+    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits)
 
 
 def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:

@@ -20,8 +20,10 @@ from ldapd._codec import Control, decodeSequence, encodeSequence, integer, octet
 __all__ = [
     "MANAGE_DSA_IT",
     "PAGED_RESULTS",
+    "PASSWORD_POLICY",
     "ManageDsaIT",
     "PagedResults",
+    "PasswordPolicyRequest",
     "SUPPORTED",
     "decodeControls",
     "pagedResultsResponse",
@@ -29,6 +31,7 @@ __all__ = [
 
 PAGED_RESULTS = "1.2.840.113556.1.4.319"
 MANAGE_DSA_IT = "2.16.840.1.113730.3.4.2"
+PASSWORD_POLICY = "1.3.6.1.4.1.42.2.27.8.5.1"
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ class PagedResults:
 @dataclass(frozen=True)
 class ManageDsaIT:
     """
-    ManageDsaIT (RFC 3296): treat referral objects as ordinary entries. ldapd
-    stores no referral objects, so every operation already does.
+    ManageDsaIT (RFC 3296): treat referral objects as ordinary entries.
+    ldapd's own backends store them as such anyway; the proxy backend
+    forwards the control upstream.
     """
 
     criticality: bool = False
@@ -77,6 +81,23 @@ def _decodeManageDsaIT(value: bytes | None, critical: bool) -> ManageDsaIT:
 
 
 @dataclass(frozen=True)
+class PasswordPolicyRequest:
+    """
+    The Password Policy request control (draft-behera-ldap-password-policy
+    §6.1): the client wants the password policy response control. The
+    C{ppolicy} plugin answers it.
+    """
+
+    criticality: bool = False
+
+
+def _decodePasswordPolicy(value: bytes | None, critical: bool) -> PasswordPolicyRequest:
+    if value is not None:
+        raise ValueError("passwordPolicyRequest control value not absent")
+    return PasswordPolicyRequest(critical)
+
+
+@dataclass(frozen=True)
 class _Known:
     decode: Callable[[bytes | None, bool], object]
     operations: frozenset[str]
@@ -84,6 +105,11 @@ class _Known:
 
 #: The controls ldapd supports: OID to decoder and the operations it applies to.
 SUPPORTED: dict[str, _Known] = {
+    # The operations slapd's ppolicy overlay takes it on.
+    PASSWORD_POLICY: _Known(
+        _decodePasswordPolicy,
+        frozenset({"LDAPBindRequest", "LDAPAddRequest", "LDAPModifyRequest", "LDAPExtendedRequest"}),
+    ),
     PAGED_RESULTS: _Known(_decodePagedResults, frozenset({"LDAPSearchRequest"})),
     MANAGE_DSA_IT: _Known(
         _decodeManageDsaIT,

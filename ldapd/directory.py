@@ -21,23 +21,28 @@ from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
-from ldapd import _version, controls, passwords
+from ldapd import _version, accesslog, controls, passwords
 from ldapd._codec import (
     Control,
     encodeResult,
     encodeSearchEntry,
+    encodeSearchReference,
     octetString,
 )
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification, parseDescription
-from ldapd.extended import HANDLERS, ExtendedOutcome
+from ldapd.entry import Entry, Modification, SearchReference, parseDescription
+from ldapd.extended import HANDLERS, WHO_AM_I, ExtendedOutcome
 from ldapd.filters import compileFilter
+from ldapd.interfaces import IBackendCompare
 from ldapd.ldif import parseLDIF
+from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
+from ldapd.sasl import Authentication
+from ldapd.tls import START_TLS
 from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
 
 __all__ = ["Database", "Directory", "Limits", "Reply"]
@@ -89,10 +94,16 @@ class Limits:
 
     @ivar sizeLimit: the most entries one search returns (0: no limit).
     @ivar timeLimit: the most seconds one search may take (0: no limit).
+    @ivar identities: size and time limits for some identities, which
+        replace the two above for them (L{ldapd.limits.IdentityLimit}).
+    @ivar maxFilterComponents: the most components a search filter may
+        have (0: no limit).
     """
 
     sizeLimit: int = 500
     timeLimit: int = 3600
+    identities: tuple[IdentityLimit, ...] = ()
+    maxFilterComponents: int = DEFAULT_MAX_FILTER_COMPONENTS
 
 
 @dataclass
@@ -199,7 +210,11 @@ class _PagedSearch:
         assert self.reply is not None
         return self.directory.sendEntry(self.op, self.reply, entry)
 
-    def emit(self, entry: Entry) -> defer.Deferred[None] | None:
+    def emit(self, entry: Entry | SearchReference) -> defer.Deferred[None] | None:
+        if isinstance(entry, SearchReference):
+            assert self.reply is not None
+            self.directory.sendReference(self.reply, entry)
+            return None
         filtered = self.directory.plugins.filterEntry(self.op, entry)
         if filtered is None:
             return None
@@ -243,12 +258,14 @@ class Directory:
         allowAnonymous: bool = True,
         allowUnauthenticatedBind: bool = False,
         reactor: Any = None,
+        authentication: Authentication | None = None,
     ) -> None:
         """
         @param databases: the naming contexts.
         @param plugins: L{ldapd.interfaces.IOperationPlugin}s, in order. When
             none of them controls access (has a true C{controlsAccess}), the
-            L{DefaultAccess} policy is put first.
+            L{DefaultAccess} policy is put first. Those with an C{attach}
+            method have it called with the directory.
         @param schema: the schema; the standard one by default.
         @param limits: size and time limits.
         @param passwordHash: the scheme for passwords set by Password Modify.
@@ -256,6 +273,9 @@ class Directory:
         @param allowUnauthenticatedBind: whether a bind with a DN and an empty
             password succeeds as anonymous (RFC 4513 §5.1.2); refused by default.
         @param reactor: the reactor, for its clock and thread pool.
+        @param authentication: SASL mechanisms, identity mappings and the
+            TLS rule for simple binds (L{ldapd.sasl.Authentication}); none
+            of them by default.
         """
         if reactor is None:
             from twisted.internet import reactor
@@ -271,6 +291,7 @@ class Directory:
         self.limits = limits
         self.allowAnonymous = allowAnonymous
         self.allowUnauthenticatedBind = allowUnauthenticatedBind
+        self.authentication = authentication if authentication is not None else Authentication()
         self.databases: list[Database] = []
         for db in databases:
             db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
@@ -282,6 +303,12 @@ class Directory:
         self.csn = CSNGenerator()
         self.rootDSE = self._buildRootDSE()
         self.subschema = self._buildSubschema()
+        for plugin in self.plugins.plugins:
+            # Plugins that read entries themselves (groups, stored rules)
+            # are handed the directory they serve.
+            attach = getattr(plugin, "attach", None)
+            if attach is not None:
+                attach(self)
 
     # Life cycle
 
@@ -384,9 +411,19 @@ class Directory:
 
     async def _execute(self, op: Operation, reply: Reply, kind: str) -> None:
         name = _OPERATION_NAMES[kind]
+        started = op.clock.seconds()
+        nentries = 0
+
+        def counting(pdu: bytes, responseControls: Sequence[Control]) -> None:
+            nonlocal nentries
+            if pdu[:1] == b"\x64":
+                nentries += 1
+            reply(pdu, responseControls)
+
         try:
             op.controls = controls.decodeControls(op.rawControls, kind)
-            outcome = await getattr(self, "handle_" + kind)(op, reply)
+            self._checkAuthenticated(op, kind)
+            outcome = await getattr(self, "handle_" + kind)(op, counting)
         except Abandoned:
             return
         except Exception as e:
@@ -403,15 +440,32 @@ class Directory:
                 result.code,
                 result.matchedDN.encode("utf-8"),
                 result.message.encode("utf-8"),
+                [uri.encode("utf-8") for uri in result.referrals],
                 extra=outcome.extra,
             ),
             list(outcome.controls) + op.responseControls,
         )
-        _log.debug(
-            "conn={conn} op={msgid} {name} RESULT err={code} text={text!r}",
-            conn=op.connection.id, msgid=op.messageId, name=name, code=result.code,
-            text=result.message,
-        )
+        accesslog.logResult(op, name, _RESPONSE_TAGS[kind], result.code, nentries,
+                            op.clock.seconds() - started)
+
+    def _checkAuthenticated(self, op: Operation, kind: str) -> None:
+        """
+        When anonymous access is off, refuse what an anonymous client asks,
+        as slapd's C{require authc} does, except what it needs to
+        authenticate: Bind, StartTLS, WhoAmI and reading the root DSE.
+
+        @raise ldaperrors.LDAPStrongAuthRequired: if it must be refused.
+        """
+        if self.allowAnonymous or op.internal or not op.identity.anonymous:
+            return
+        request = op.request
+        if kind == "LDAPBindRequest":
+            return
+        if kind == "LDAPExtendedRequest" and _text(request.requestName) in (START_TLS, WHO_AM_I):
+            return
+        if kind == "LDAPSearchRequest" and not request.baseObject and request.scope == 0:
+            return
+        raise ldaperrors.LDAPStrongAuthRequired("operation requires authentication")
 
     # Bind
 
@@ -422,7 +476,10 @@ class Directory:
         if request.version != 3:
             raise ldaperrors.LDAPProtocolError("requested protocol version not supported")
         if request.sasl:
-            raise ldaperrors.LDAPAuthMethodNotSupported("SASL mechanism not supported")
+            connection.identity = await self.authentication.bind(self, op)
+            _log.info("conn={conn} BIND SASL dn={dn}", conn=connection.id,
+                      dn=str(connection.identity.dn))
+            return _Outcome()
         password = request.auth if isinstance(request.auth, bytes) else str(request.auth).encode()
         if not request.dn:
             if password:
@@ -438,20 +495,34 @@ class Directory:
             raise ldaperrors.LDAPUnwillingToPerform(
                 "unauthenticated bind (DN with no password) disallowed"
             )
+        self.authentication.checkSimpleBind(op)
+        connection.identity = await self.verifyPassword(op, ndn, password)
+        _log.info("conn={conn} BIND dn={dn}{root}", conn=connection.id,
+                  dn=str(connection.identity.dn),
+                  root=" as root" if connection.identity.isRoot else "")
+        return _Outcome()
+
+    async def verifyPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
+        """
+        Check a password for a DN, through the bind plugins: a root DN's
+        against its configuration, any other against its entry.
+
+        @param op: the Bind operation.
+        @param ndn: the normalised DN.
+        @param password: the password given.
+        @return: the identity it authenticates.
+        @raise ldaperrors.LDAPInvalidCredentials: if it does not.
+        """
         ndn = await self.plugins.pre("bind", op, ndn)
         for db in self.databases:
             if db.normalizedRootDN is not None and db.normalizedRootDN == ndn:
                 await self._checkRootPassword(db, password)
-                connection.identity = Identity(db.rootDN, ndn, isRoot=True)
-                _log.info("conn={conn} BIND dn={dn} as root", conn=connection.id, dn=str(dn))
-                return _Outcome()
+                return Identity(db.rootDN, ndn, isRoot=True)
         db = self.databaseFor(ndn)
         if db is None:
             raise ldaperrors.LDAPInvalidCredentials()
         entry = await db.backend.authenticate(op, ndn, password)
-        connection.identity = Identity(entry.dn, entry.ndn)
-        _log.info("conn={conn} BIND dn={dn}", conn=connection.id, dn=str(entry.dn))
-        return _Outcome()
+        return Identity(entry.dn, entry.ndn)
 
     async def _checkRootPassword(self, db: Database, password: bytes) -> None:
         stored = db.rootPassword
@@ -483,12 +554,14 @@ class Directory:
         op.search = SearchParameters(
             base=base,
             scope=scope,
-            filter=compileFilter(request.filter, self.schema),
+            filter=self._compileSearchFilter(op, request.filter),
             attributes=[_text(a) for a in request.attributes],
             typesOnly=bool(request.typesOnly),
         )
-        self._applyLimits(op)
+        await self._applyLimits(op)
         virtual = self._virtualEntry(base)
+        if virtual is self.rootDSE:
+            virtual = self.rootDSEFor(op.connection)
         if virtual is not None or not base:
             if virtual is None or (scope != Scope.BASE and not base):
                 raise NoSuchObject("no such object")
@@ -504,8 +577,11 @@ class Directory:
             return await self._pagedSearch(op, reply, db, paged)
         sent = 0
 
-        def emit(entry: Entry) -> defer.Deferred[None] | None:
+        def emit(entry: Entry | SearchReference) -> defer.Deferred[None] | None:
             nonlocal sent
+            if isinstance(entry, SearchReference):
+                self.sendReference(reply, entry)
+                return None
             filtered = self.plugins.filterEntry(op, entry)
             if filtered is None:
                 return None
@@ -520,15 +596,28 @@ class Directory:
             raise ldaperrors.LDAPSizeLimitExceeded("") from None
         return _Outcome()
 
-    def _applyLimits(self, op: Operation) -> None:
+    def _compileSearchFilter(self, op: Operation, f: Any) -> Any:
+        if not (op.identity.isRoot or op.internal):
+            checkFilterSize(f, self.limits.maxFilterComponents)
+        return compileFilter(f, self.schema)
+
+    async def _limitsFor(self, op: Operation) -> tuple[int, int]:
+        """
+        @return: the size and time limits for C{op}'s identity (0: none).
+        """
+        if op.identity.isRoot or op.internal:
+            return 0, 0
+        return await limitsFor(self, op.identity, self.limits.identities,
+                               self.limits.sizeLimit, self.limits.timeLimit)
+
+    async def _applyLimits(self, op: Operation) -> None:
         request = op.request
-        root = op.identity.isRoot or op.internal
         size, time = request.sizeLimit, request.timeLimit
-        if not root:
-            if self.limits.sizeLimit and (not size or size > self.limits.sizeLimit):
-                size = self.limits.sizeLimit
-            if self.limits.timeLimit and (not time or time > self.limits.timeLimit):
-                time = self.limits.timeLimit
+        sizeLimit, timeLimit = await self._limitsFor(op)
+        if sizeLimit and (not size or size > sizeLimit):
+            size = sizeLimit
+        if timeLimit and (not time or time > timeLimit):
+            time = timeLimit
         op.sizeLimit = size
         op.deadline = op.clock.seconds() + time if time else None
 
@@ -580,8 +669,9 @@ class Directory:
         # limit still caps the total.
         op.sizeLimit = op.request.sizeLimit
         size = paged.size
-        if not (op.identity.isRoot or op.internal) and self.limits.sizeLimit:
-            size = min(size, self.limits.sizeLimit)
+        sizeLimit, _ = await self._limitsFor(op)
+        if sizeLimit:
+            size = min(size, sizeLimit)
         page = state.page(op, reply, size)
         if state.search is None:
             state.start(db.backend)
@@ -600,6 +690,17 @@ class Directory:
             state.cookie = cookie
             states[cookie] = state
         return _Outcome(controls=[controls.pagedResultsResponse(cookie)])
+
+    def sendReference(self, reply: Reply, reference: SearchReference) -> None:
+        """
+        Send a continuation reference of a search. Unlike entries, it counts
+        toward neither the size limit nor the page size (slapd counts only
+        entries too), and no plugin filters it.
+
+        @param reply: the search's reply function.
+        @param reference: the reference, from the backend.
+        """
+        reply(encodeSearchReference(uri.encode("utf-8") for uri in reference.uris), ())
 
     def sendEntry(self, op: Operation, reply: Reply, entry: Entry) -> defer.Deferred[None] | None:
         """
@@ -653,8 +754,10 @@ class Directory:
         )
         count = 0
 
-        def emit(child: Entry) -> None:
+        def emit(child: Entry | SearchReference) -> None:
             nonlocal count
+            if isinstance(child, SearchReference):
+                return
             count += 1
             if onlyOne:
                 raise _SubordinateFound()
@@ -733,6 +836,25 @@ class Directory:
             return self.subschema
         return None
 
+    def rootDSEFor(self, connection: Connection) -> Entry:
+        """
+        The root DSE as one connection sees it: StartTLS is listed where the
+        connection can use it, and C{supportedSASLMechanisms} names the
+        mechanisms it can use now.
+        """
+        mechanisms = self.authentication.mechanisms(connection, self.schema)
+        if connection.startTLS is not None and not mechanisms:
+            return self.rootDSE
+        attributes = []
+        for attr in self.rootDSE:
+            values = attr.values
+            if attr.type.name == "supportedExtension" and connection.startTLS is None:
+                values = tuple(v for v in values if v != START_TLS.encode())
+            attributes.append((attr.description, list(values)))
+        if mechanisms:
+            attributes.append(("supportedSASLMechanisms", [m.encode() for m in mechanisms]))
+        return Entry(self.rootDSE.dn, attributes, self.schema, self.rootDSE.ndn)
+
     def _buildRootDSE(self) -> Entry:
         extensions = list(HANDLERS)
         return Entry(
@@ -786,6 +908,10 @@ class Directory:
         entry = self._virtualEntry(ndn)
         if entry is None:
             await self.plugins.pre("compare", op, ndn, at, value)
+            backend = self.backendFor(ndn)
+            if IBackendCompare.providedBy(backend):
+                found = await backend.compare(op, ndn, at, options, value)
+                return _Outcome(Result(6 if found else 5))
             entry = await self.get(op, ndn)
         if at.equality is None:
             raise ldaperrors.LDAPInappropriateMatching("no equality matching rule")

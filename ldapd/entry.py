@@ -1,5 +1,6 @@
 """
-Entries and the changes that writes make to them.
+Entries, the changes that writes make to them, and the continuation
+references a search may return in place of entries.
 
 An L{Entry} is a DN with attributes, tied to the schema that normalises its
 values. The rules of Modify (RFC 4511 §4.6) and of ModifyDN's RDN handling live
@@ -17,7 +18,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from ldapd.dn import DN
 from ldapd.schema import SYNTAXES, AttributeType, InvalidValue, ObjectClass, Schema
 
-__all__ = ["Attribute", "Entry", "Modification", "parseDescription"]
+__all__ = ["Attribute", "Entry", "Modification", "SearchReference", "parseDescription"]
 
 #: The OID of objectClass.
 _OBJECT_CLASS = "2.5.4.0"
@@ -113,6 +114,19 @@ class Modification:
     operation: str
     description: str
     values: tuple[bytes, ...] = ()
+
+
+@dataclass(frozen=True)
+class SearchReference:
+    """
+    A continuation reference (RFC 4511 §4.5.3): part of a search's scope is
+    held by other servers. A backend that serves referral objects as such
+    passes one to a search's C{emit} in place of an entry.
+
+    @ivar uris: the LDAP URLs where the search continues (at least one).
+    """
+
+    uris: tuple[str, ...]
 
 
 class Entry:

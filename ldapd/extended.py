@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from ldaptor.protocols import pureber
 from ldaptor.protocols.ldap import ldaperrors
 
-from ldapd import passwords
+from ldapd import passwords, tls
 from ldapd._codec import decodeSequence, encodeSequence, octetString
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Modification
@@ -23,7 +23,7 @@ from ldapd.operation import Operation
 if TYPE_CHECKING:
     from ldapd.directory import Directory
 
-__all__ = ["ExtendedOutcome", "HANDLERS", "PASSWORD_MODIFY", "WHO_AM_I"]
+__all__ = ["ExtendedOutcome", "HANDLERS", "PASSWORD_MODIFY", "WHO_AM_I", "parsePasswordModify"]
 
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
 PASSWORD_MODIFY = "1.3.6.1.4.1.4203.1.11.1"
@@ -51,7 +51,14 @@ async def whoAmI(directory: Directory, op: Operation) -> ExtendedOutcome:
     return ExtendedOutcome(value=op.identity.authzId.encode("utf-8"))
 
 
-def _parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
+def parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """
+    Decode a Password Modify request value (RFC 3062 §2).
+
+    @param value: the request value, or C{None}.
+    @return: its userIdentity, oldPasswd and newPasswd, each C{None} when absent.
+    @raise ldaperrors.LDAPProtocolError: if it cannot be decoded.
+    """
     if value is None:
         return None, None, None
     try:
@@ -76,7 +83,7 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     """
     if op.identity.anonymous and not op.internal:
         raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
-    userIdentity, oldPassword, newPassword = _parsePasswordModify(op.request.requestValue)
+    userIdentity, oldPassword, newPassword = parsePasswordModify(op.request.requestValue)
     if userIdentity is not None:
         text = userIdentity.decode("utf-8", "replace")
         if text.startswith("dn:"):
@@ -114,4 +121,5 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
 HANDLERS: dict[str, Callable[[Any, Operation], Awaitable[ExtendedOutcome]]] = {
     WHO_AM_I: whoAmI,
     PASSWORD_MODIFY: passwordModify,
+    tls.START_TLS: tls.startTLS,
 }

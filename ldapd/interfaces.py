@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["IBackend", "IOperationPlugin", "ITransaction", "ITransactionHooks"]
+__all__ = ["IBackend", "IBackendCompare", "IOperationPlugin", "ITransaction", "ITransactionHooks"]
 
 
 class ITransaction(Interface):
@@ -105,7 +105,8 @@ class IBackend(Interface):
         @param op: the L{ldapd.operation.Operation}.
         @param ndn: the normalised DN.
         @return: a Deferred that fires with the L{ldapd.entry.Entry}, or fails
-            with L{ldapd.results.NoSuchObject} carrying the matched DN.
+            with L{ldapd.results.NoSuchObject} carrying the matched DN (or
+            L{ldapd.results.Referral}, from a backend that refers).
         """
 
     def search(op, emit):
@@ -120,10 +121,19 @@ class IBackend(Interface):
         waits for it before the next entry (paged results suspend a search
         that way, between pages).
 
+        A backend that serves referral objects as such (the proxy, unless the
+        client sent ManageDsaIT) may also call C{emit} with an
+        L{ldapd.entry.SearchReference}: the Directory sends it as a
+        SearchResultReference, counted neither in the size limit nor in a
+        page (as slapd does). Backends that store referral objects as
+        ordinary entries never do.
+
         @param op: the L{ldapd.operation.Operation}.
-        @param emit: called with each matching L{ldapd.entry.Entry}.
+        @param emit: called with each matching L{ldapd.entry.Entry} (or
+            L{ldapd.entry.SearchReference}).
         @return: a Deferred that fires when the search is complete, or fails
-            with L{ldapd.results.NoSuchObject} if the base does not exist.
+            with L{ldapd.results.NoSuchObject} if the base does not exist, or
+            with L{ldapd.results.Referral} if it is held elsewhere.
         """
 
     def authenticate(op, ndn, password):
@@ -178,6 +188,30 @@ class IBackend(Interface):
         """
 
 
+class IBackendCompare(Interface):
+    """
+    Optional, for an L{IBackend} that answers Compare itself (the proxy
+    forwards it upstream). For a backend that does not provide it, the
+    Directory compares the entry it reads with C{get}.
+    """
+
+    def compare(op, ndn, at, options, value):
+        """
+        Carry out a Compare (RFC 4511 §4.10). The Directory has run the
+        C{pre_compare} hooks before.
+
+        @param op: the compare L{ldapd.operation.Operation}.
+        @param ndn: the normalised DN of the entry.
+        @param at: the L{ldapd.schema.AttributeType} of the assertion.
+        @param options: the attribute description's options (lower case, sorted).
+        @param value: the assertion value.
+        @type value: L{bytes}
+        @return: a Deferred that fires with whether the entry holds the
+            value (compareTrue or compareFalse), or fails with the LDAP
+            error (noSuchObject with the matched DN, noSuchAttribute, ...).
+        """
+
+
 class IOperationPlugin(Interface):
     """
     Policy around operations. Every hook is optional; the chain finds them once
@@ -193,6 +227,9 @@ class IOperationPlugin(Interface):
         response controls to C{op.responseControls}. May return a Deferred.
       - C{filter_entry(op, entry)}: each search result; returns the entry to
         send (possibly with fewer attributes) or C{None} to withhold it.
+      - C{attach(directory)}: called once by the L{ldapd.directory.Directory}
+        the plugin serves, when it builds its chain, for plugins that read or
+        write entries themselves (with C{directory.internalOperation()}).
 
     C{<op>} is one of C{bind}, C{search}, C{compare}, C{add}, C{delete},
     C{modify}, C{rename}, C{extended}.

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-__all__ = ["LDIFSyntaxError", "LDIFRecord", "parseLDIF", "formatLDIF"]
+__all__ = ["LDIFSyntaxError", "LDIFRecord", "parseLDIF", "formatLDIF", "formatLine"]
 
 
 _ATTRIBUTE_DESCRIPTION = re.compile(
@@ -181,6 +181,18 @@ def formatLDIF(dn: str, attributes: Iterable[tuple[str, Iterable[bytes]]]) -> by
         raise ValueError(f"content record for {dn!r} has no attribute values")
     out.append(b"\n")
     return b"".join(out)
+
+
+def formatLine(description: str, value: bytes) -> bytes:
+    """
+    Write one C{description: value} line of a record (of a change record,
+    say), base64-encoded and folded as in L{formatLDIF}.
+
+    @param description: the attribute description or keyword.
+    @param value: the value.
+    @return: one or more physical lines, each ending with LF.
+    """
+    return _formatLine(description, value)
 
 
 def _logicalLines(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes | None]]:

@@ -78,6 +78,16 @@ class Connection:
     @ivar identity: the current authorization identity.
     @ivar secure: whether the connection is protected by TLS.
     @ivar clock: the reactor's clock.
+    @ivar local: whether it came through a local (C{unix:}) socket, which
+        is as confidential as TLS.
+    @ivar peerCredentials: the client process's C{(uid, gid)} on a local
+        socket, when the system tells them; C{None} otherwise.
+    @ivar peerCertificate: the client's TLS certificate (a C{cryptography}
+        C{x509.Certificate}), once the handshake has verified one; or C{None}.
+    @ivar startTLS: when the server has TLS, called with the StartTLS
+        operation to switch the connection to TLS right after its response;
+        it raises C{LDAPOperationsError} if other requests are outstanding.
+        C{None} when the server has no TLS.
     """
 
     def __init__(self, peer: str, clock: IReactorTime, secure: bool = False) -> None:
@@ -85,6 +95,10 @@ class Connection:
         self.peer = peer
         self.clock = clock
         self.secure = secure
+        self.local = False
+        self.peerCredentials: tuple[int, int] | None = None
+        self.peerCertificate: Any = None
+        self.startTLS: Callable[[Operation], None] | None = None
         self.identity: Identity = ANONYMOUS
         self.pagedSearches: dict[bytes, Any] = {}
         self._paused = False

@@ -10,11 +10,14 @@ controller).
 
 from __future__ import annotations
 
+import socket
+import struct
 from collections import deque
 from typing import Any, Sequence
 
 from ldaptor.protocols import pureldap
-from twisted.internet import interfaces, protocol
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.internet import address, interfaces, protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -29,17 +32,28 @@ from ldapd._codec import (
 )
 from ldapd._framing import DEFAULT_MAX_PDU_SIZE, BadRequest, Framer, MalformedPDU
 from ldapd.directory import Directory
+from ldapd.limits import ConnectionLimits, IdleTimer
 from ldapd.operation import ANONYMOUS, Connection, Operation
 
 __all__ = ["LDAPServerFactory", "LDAPServerProtocol", "MAX_OUTSTANDING"]
 
 #: Requests a connection may have queued or running before the server stops
-#: reading from it.
-MAX_OUTSTANDING = 128
+#: reading from it, unless configured otherwise (L{ConnectionLimits}).
+MAX_OUTSTANDING = ConnectionLimits().maxOutstanding
 
 _ABANDON = 0x50
 _BIND = 0x60
 _UNBIND = 0x42
+
+
+def _isStartTLS(request: Any) -> bool:
+    """
+    @return: whether a request is StartTLS (RFC 4511 §4.14).
+    """
+    return (
+        isinstance(request, pureldap.LDAPExtendedRequest)
+        and request.requestName == pureldap.LDAPStartTLSRequest.oid
+    )
 
 
 def _abandonable(request: Any) -> bool:
@@ -47,12 +61,24 @@ def _abandonable(request: Any) -> bool:
     @return: whether a request can be abandoned: Bind and StartTLS cannot
         (RFC 4511 §4.11).
     """
-    if isinstance(request, pureldap.LDAPBindRequest):
-        return False
-    return not (
-        isinstance(request, pureldap.LDAPExtendedRequest)
-        and request.requestName == pureldap.LDAPStartTLSRequest.oid
-    )
+    return not (isinstance(request, pureldap.LDAPBindRequest) or _isStartTLS(request))
+
+
+def _peerCredentials(transport: Any) -> tuple[int, int] | None:
+    """
+    @return: the C{(uid, gid)} of the process at the other end of a local
+        socket, where the system tells it (C{SO_PEERCRED}); else C{None}.
+    """
+    option = getattr(socket, "SO_PEERCRED", None)
+    handle = getattr(transport, "getHandle", None)
+    if option is None or handle is None:
+        return None
+    try:
+        raw = handle().getsockopt(socket.SOL_SOCKET, option, struct.calcsize("3i"))
+    except (OSError, AttributeError):
+        return None
+    _, uid, gid = struct.unpack("3i", raw)
+    return uid, gid
 
 
 def _peerText(address: Any) -> str:
@@ -63,7 +89,7 @@ def _peerText(address: Any) -> str:
     return f"unix:{name.decode() if isinstance(name, bytes) else name or ''}"
 
 
-@implementer(interfaces.IPushProducer)
+@implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
 class LDAPServerProtocol(protocol.Protocol):
     """
     One client connection.
@@ -75,14 +101,25 @@ class LDAPServerProtocol(protocol.Protocol):
 
     _log = Logger()
 
-    def __init__(self, directory: Directory, clock: Any, maxPDUSize: int) -> None:
+    #: The connection's limits; its factory sets them.
+    limits = ConnectionLimits()
+
+    #: The client's IP address, counted against its factory's
+    #: C{maxConnectionsPerAddress}; C{None} for other transports.
+    address: str | None = None
+
+    def __init__(self, directory: Directory, clock: Any, maxPDUSize: int, tls: Any = None) -> None:
         """
         @param directory: the directory requests are sent to.
         @param clock: the reactor's clock.
         @param maxPDUSize: the largest PDU accepted.
+        @param tls: the server's TLS (an C{IOpenSSLServerConnectionCreator}
+            such as L{ldapd.tls.ServerTLS}), which enables StartTLS; or C{None}.
         """
         self.directory = directory
         self.clock = clock
+        self.tls = tls
+        self._startingTLS: Operation | None = None
         self.framer = Framer(maxPDUSize)
         self.connection: Connection | None = None
         self._outstanding: dict[int, Operation] = {}
@@ -91,6 +128,7 @@ class LDAPServerProtocol(protocol.Protocol):
         self._readingPaused = False
         self._processing = False
         self._closing = False
+        self._idle = IdleTimer(clock, 0, self._idleTimedOut)
 
     # Transport events
 
@@ -100,13 +138,38 @@ class LDAPServerProtocol(protocol.Protocol):
             self.clock,
             secure=interfaces.ISSLTransport.providedBy(self.transport),
         )
+        if isinstance(self.transport.getHost(), address.UNIXAddress):
+            self.connection.local = True
+            self.connection.peerCredentials = _peerCredentials(self.transport)
+        if self.tls is not None and interfaces.ITLSTransport.providedBy(self.transport):
+            self.connection.startTLS = self._startTLS
         self.transport.registerProducer(self, True)
         self._log.info(
             "conn={conn} accepted from {peer}", conn=self.connection.id, peer=self.connection.peer
         )
+        self._idle.timeout = self.limits.idleTimeout
+        self._idle.reset()
+
+    def _idleTimedOut(self) -> None:
+        """
+        Close the connection if it has nothing outstanding, as slapd's
+        C{idletimeout} does; otherwise wait again.
+        """
+        if self._pending() or self._closing:
+            self._idle.reset()
+            return
+        assert self.connection is not None
+        self._log.info("conn={conn} idle for {timeout}s, closing",
+                       conn=self.connection.id, timeout=self._idle.timeout)
+        self._closing = True
+        self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closing = True
+        self._idle.cancel()
+        factory = getattr(self, "factory", None)
+        if isinstance(factory, LDAPServerFactory):
+            factory.connectionClosed(self)
         self._queue.clear()
         for op in list(self._outstanding.values()):
             op.abandon()
@@ -116,6 +179,25 @@ class LDAPServerProtocol(protocol.Protocol):
             self.connection.pagedSearches.clear()
             self.connection.resume()
             self._log.info("conn={conn} closed", conn=self.connection.id)
+
+    def handshakeCompleted(self) -> None:
+        """
+        The TLS handshake is over (LDAPS or StartTLS): the connection is
+        secure, and the client's certificate, if any, has been verified.
+        """
+        assert self.connection is not None
+        self.connection.secure = True
+        certificate = self.transport.getPeerCertificate()
+        subject = None
+        if certificate is not None:
+            self.connection.peerCertificate = certificate.to_cryptography()
+            subject = self.connection.peerCertificate.subject.rfc4514_string()
+        handle = self.transport.getHandle()
+        self._log.info(
+            "conn={conn} TLS established {version} {cipher} client certificate {subject}",
+            conn=self.connection.id, version=handle.get_protocol_version_name(),
+            cipher=handle.get_cipher_name(), subject=subject,
+        )
 
     def pauseProducing(self) -> None:
         if self.connection is not None:
@@ -131,6 +213,7 @@ class LDAPServerProtocol(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         if self._closing:
             return
+        self._idle.reset()
         self.framer.feed(data)
         self._process()
 
@@ -180,7 +263,7 @@ class LDAPServerProtocol(protocol.Protocol):
             self._abandon(request.value)
         else:
             self._queue.append(message)
-            if self._pending() >= MAX_OUTSTANDING:
+            if self._pending() >= self.limits.maxOutstanding:
                 self._readingPaused = True
                 self.transport.pauseProducing()
 
@@ -213,7 +296,7 @@ class LDAPServerProtocol(protocol.Protocol):
 
         Requests start in order: a Bind waits until every earlier request is
         complete, and later requests wait for the Bind. Reading stops while
-        L{MAX_OUTSTANDING} requests are queued or running (what is already
+        C{limits.maxOutstanding} requests are queued or running (what is already
         buffered stays in the framer), and resumes when half of them are
         done. An operation that completes synchronously calls this again
         from inside the loop; that call returns at once and the loop goes
@@ -224,7 +307,7 @@ class LDAPServerProtocol(protocol.Protocol):
         self._processing = True
         try:
             while not self._closing:
-                if self._readingPaused and self._pending() < MAX_OUTSTANDING // 2:
+                if self._readingPaused and self._pending() < self.limits.maxOutstanding // 2:
                     self._readingPaused = False
                     self.transport.resumeProducing()
                 if self._startNext():
@@ -247,7 +330,9 @@ class LDAPServerProtocol(protocol.Protocol):
 
     def _startNext(self) -> bool:
         """
-        Start the first queued request, if it may start.
+        Start the first queued request, if it may start. Later requests
+        wait for a Bind or a StartTLS to end; StartTLS itself starts at once,
+        to refuse itself if others are outstanding.
 
         @return: whether one was started.
         """
@@ -258,9 +343,41 @@ class LDAPServerProtocol(protocol.Protocol):
         if isBind and self._outstanding:
             return False
         self._queue.popleft()
-        self._binding = isBind
+        self._binding = isBind or _isStartTLS(message.value)
         self._start(message)
         return True
+
+    def _startTLS(self, op: Operation) -> None:
+        """
+        Switch to TLS once C{op}, a StartTLS request, has been answered.
+
+        @raise ldaperrors.LDAPOperationsError: if other requests are
+            outstanding or more bytes have arrived, which would be read as
+            if they had come over TLS.
+        """
+        if len(self._outstanding) > 1 or self._queue or self.framer.buffered:
+            raise ldaperrors.LDAPOperationsError(
+                "cannot start TLS when operations are outstanding"
+            )
+        self._startingTLS = op
+
+    def _switchToTLS(self) -> None:
+        """
+        Start TLS, right after the StartTLS response. Bytes the client sent
+        after its request and before the response came in the clear; rather
+        than read them as if they had come over TLS, close the connection.
+        """
+        if self._closing:
+            return
+        assert self.connection is not None
+        if self._queue or self.framer.buffered:
+            self._log.info("conn={conn} sent data in the clear during StartTLS, closing",
+                           conn=self.connection.id)
+            self._closing = True
+            self._queue.clear()
+            self.transport.loseConnection()
+            return
+        self.transport.startTLS(self.tls)
 
     def _start(self, message: pureldap.LDAPMessage) -> None:
         assert self.connection is not None
@@ -279,8 +396,12 @@ class LDAPServerProtocol(protocol.Protocol):
                 )
             if self._outstanding.get(op.messageId) is op:
                 del self._outstanding[op.messageId]
-            if isinstance(op.request, pureldap.LDAPBindRequest):
+            if isinstance(op.request, pureldap.LDAPBindRequest) or _isStartTLS(op.request):
                 self._binding = False
+            if op is self._startingTLS:
+                self._startingTLS = None
+                self._switchToTLS()
+            self._idle.reset()
             self._process()
 
         self.directory.execute(op, reply).addBoth(finished)
@@ -292,26 +413,64 @@ class LDAPServerFactory(protocol.ServerFactory):
     """
 
     protocol = LDAPServerProtocol
+    _log = Logger()
 
     def __init__(
         self,
         directory: Directory,
         reactor: Any = None,
         maxPDUSize: int = DEFAULT_MAX_PDU_SIZE,
+        tls: Any = None,
+        limits: ConnectionLimits = ConnectionLimits(),
     ) -> None:
         """
         @param directory: the directory to serve.
         @param reactor: the reactor (its clock times operations); the global
             one by default.
         @param maxPDUSize: the largest request accepted, in bytes.
+        @param tls: the server's TLS (an C{IOpenSSLServerConnectionCreator}
+            such as L{ldapd.tls.ServerTLS}), which enables StartTLS; or C{None}.
+        @param limits: what one connection and one client address may hold.
         """
         if reactor is None:
             from twisted.internet import reactor
         self.directory = directory
         self.reactor = reactor
         self.maxPDUSize = maxPDUSize
+        self.tls = tls
+        self.limits = limits
+        self._perAddress: dict[str, int] = {}
 
-    def buildProtocol(self, addr: Any) -> LDAPServerProtocol:
-        p = LDAPServerProtocol(self.directory, self.reactor, self.maxPDUSize)
+    def buildProtocol(self, addr: Any) -> LDAPServerProtocol | None:
+        """
+        A protocol for a new connection, or C{None} (which closes it) when
+        its address already has C{limits.maxConnectionsPerAddress} open.
+        """
+        host = getattr(addr, "host", None)
+        if host is not None and self.limits.maxConnectionsPerAddress:
+            if self._perAddress.get(host, 0) >= self.limits.maxConnectionsPerAddress:
+                self._log.warn(
+                    "connection from {peer} refused: {host} has {count} connections open",
+                    peer=_peerText(addr), host=host, count=self._perAddress[host],
+                )
+                return None
+        p = LDAPServerProtocol(self.directory, self.reactor, self.maxPDUSize, self.tls)
         p.factory = self
+        p.limits = self.limits
+        p.address = host
+        if host is not None:
+            self._perAddress[host] = self._perAddress.get(host, 0) + 1
         return p
+
+    def connectionClosed(self, p: LDAPServerProtocol) -> None:
+        """
+        Forget a closed connection in the count of its address.
+
+        @param p: the protocol whose connection closed.
+        """
+        host = getattr(p, "address", None)
+        if host is None or host not in self._perAddress:
+            return
+        self._perAddress[host] -= 1
+        if not self._perAddress[host]:
+            del self._perAddress[host]

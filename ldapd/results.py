@@ -2,10 +2,11 @@
 The one mapping from exceptions to LDAP results.
 
 Code everywhere raises ldaptor's C{ldaperrors} exceptions (or
-L{NoSuchObject}, which carries the matched DN); this module turns whatever an
-operation ended with into the result code, matched DN and message that go on
-the wire. Unexpected exceptions are logged with their traceback and answered
-C{other} (80), never protocolError.
+L{NoSuchObject}, which carries the matched DN, and L{Referral}, which carries
+the referral URIs); this module turns whatever an operation ended with into
+the result code, matched DN, message and referral that go on the wire.
+Unexpected exceptions are logged with their traceback and answered C{other}
+(80), never protocolError.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from twisted.python.failure import Failure
 
 from ldapd.dn import DN, InvalidDN
 
-__all__ = ["NoSuchObject", "Result", "SUCCESS", "resultOf"]
+__all__ = ["NoSuchObject", "Referral", "Result", "SUCCESS", "resultOf"]
 
 _log = Logger()
 
@@ -36,6 +37,21 @@ class NoSuchObject(ldaperrors.LDAPNoSuchObject):
         self.matchedDN = matchedDN
 
 
+class Referral(ldaperrors.LDAPReferral):
+    """
+    referral (10): the operation must be sent elsewhere (RFC 4511 §4.1.10).
+
+    @ivar uris: the LDAP URLs to send it to (at least one).
+    @ivar matchedDN: the DN of the referral object, or C{None}.
+    """
+
+    def __init__(self, uris: tuple[str, ...], message: str = "",
+                 matchedDN: DN | None = None) -> None:
+        super().__init__(message)
+        self.uris = uris
+        self.matchedDN = matchedDN
+
+
 class Result(NamedTuple):
     """
     An LDAPResult's fields (RFC 4511 §4.1.9).
@@ -44,6 +60,7 @@ class Result(NamedTuple):
     code: int
     matchedDN: str = ""
     message: str = ""
+    referrals: tuple[str, ...] = ()
 
 
 #: The result of an operation that succeeded.
@@ -72,7 +89,9 @@ def resultOf(reason: Failure | BaseException, timedOut: bool = False) -> Result:
         return Result(error.code, "", _text(error.message))
     if isinstance(error, ldaperrors.LDAPException) and error.resultCode is not None:
         matched = getattr(error, "matchedDN", None)
-        return Result(error.resultCode, str(matched) if matched else "", _text(error.message))
+        uris = error.uris if isinstance(error, Referral) else ()
+        return Result(error.resultCode, str(matched) if matched else "", _text(error.message),
+                      uris)
     if isinstance(error, InvalidDN):
         return Result(ldaperrors.LDAPInvalidDNSyntax.resultCode, "", "invalid DN")
     if isinstance(error, CancelledError) and timedOut:

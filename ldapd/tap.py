@@ -5,18 +5,19 @@ C{twist ldapd}: the command-line face of the server (as C{twisted.names.tap}).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
 from twisted.application import internet, service
-from twisted.internet import endpoints
 from twisted.logger import Logger
 from twisted.python import usage
 
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
+from ldapd.tls import TLSError, serverEndpoint
 
 __all__ = ["LDAPService", "Options", "makeService"]
 
@@ -52,7 +53,8 @@ class Options(usage.Options):
 class LDAPService(service.MultiService):
     """
     Opens the directory, then listens on every configured endpoint; on stop,
-    closes the listeners and then the directory.
+    closes the listeners and then the directory. While it runs, SIGHUP
+    reloads what can change without a restart (L{reload}).
     """
 
     _log = Logger()
@@ -67,16 +69,44 @@ class LDAPService(service.MultiService):
             from twisted.internet import reactor
         self.reactor = reactor
         self.config = config
-        self.factory = LDAPServerFactory(config.directory, reactor, config.maxPDUSize)
+        self.factory = LDAPServerFactory(
+            config.directory, reactor, config.maxPDUSize, tls=config.tls,
+            limits=config.connectionLimits,
+        )
+        self._previousHangup: Any = None
 
     def startService(self) -> None:
         service.Service.startService(self)
+        if hasattr(signal, "SIGHUP"):
+            self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
         d = self.config.directory.open()
         d.addCallbacks(self._cbOpened, self._ebOpened)
 
+    def _hangup(self, signum: int, frame: Any) -> None:
+        # A signal handler may interrupt the reactor anywhere; the reload
+        # runs in the reactor's own turn.
+        self.reactor.callFromThread(self.reload)
+
+    def reload(self) -> None:
+        """
+        Read the TLS certificate, key and CA files again, so that new
+        connections use them; if they cannot be used, log why and keep the
+        current ones.
+        """
+        if self.config.tls is None:
+            self._log.info("reload: no TLS configured, nothing to reload")
+            return
+        try:
+            self.config.tls.reload()
+        except TLSError as e:
+            self._log.error("reload: keeping the current certificate: {problem}", problem=str(e))
+        else:
+            self._log.info("reload: TLS certificate and key reloaded from {path}",
+                           path=str(self.config.tls.settings.certificate))
+
     def _cbOpened(self, _: None) -> None:
         for description in self.config.listen:
-            endpoint = endpoints.serverFromString(self.reactor, description)
+            endpoint = serverEndpoint(self.reactor, description, self.config.tls)
             internet.StreamServerEndpointService(endpoint, self.factory).setServiceParent(self)
         self._log.info("ldapd serving {suffixes} on {listen}",
                        suffixes=[str(db.suffix) for db in self.config.directory.databases],
@@ -87,6 +117,9 @@ class LDAPService(service.MultiService):
         self.reactor.stop()
 
     def stopService(self) -> Any:
+        if self._previousHangup is not None:
+            signal.signal(signal.SIGHUP, self._previousHangup)
+            self._previousHangup = None
         d = super().stopService()
         d.addCallback(lambda _: self.config.directory.close())
         return d

@@ -38,6 +38,7 @@ from ldapd.schema import Schema
 __all__ = [
     "BackendTestsMixin",
     "EXAMPLE_LDIF",
+    "POSTGRESQL_ENV",
     "RecordingHooks",
     "SLAPD",
     "ServerProcess",
@@ -47,6 +48,8 @@ __all__ = [
     "exampleConfig",
     "freePort",
     "parseFilter",
+    "postgresqlURL",
+    "privatePostgreSQLSchema",
 ]
 
 #: The root of the source tree (the folder holding C{ldapd/} and C{twisted/plugins/}).
@@ -786,3 +789,51 @@ class SlapdProcess:
                 self.process.kill()
                 self.process.wait()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+#: The environment variable naming a PostgreSQL database tests may use
+#: (e.g. C{postgresql+psycopg://postgres@127.0.0.1:5432/test}).
+POSTGRESQL_ENV = "LDAPD_TEST_POSTGRESQL_URL"
+
+
+def postgresqlURL() -> str:
+    """
+    @return: the PostgreSQL URL tests may use, from L{POSTGRESQL_ENV}.
+    @raise twisted.trial.unittest.SkipTest: saying so, when it is not set.
+    """
+    from twisted.trial.unittest import SkipTest
+
+    url = os.environ.get(POSTGRESQL_ENV)
+    if not url:
+        raise SkipTest(f"{POSTGRESQL_ENV} is not set: no PostgreSQL server to test against")
+    return url
+
+
+def privatePostgreSQLSchema(testCase: Any) -> str:
+    """
+    Create a PostgreSQL schema of its own for one test, dropped (with all it
+    holds) when the test ends, so that tests running at once never meet.
+
+    @param testCase: the trial test case, for its cleanup.
+    @return: a database URL whose connections use only that schema.
+    @raise twisted.trial.unittest.SkipTest: without L{POSTGRESQL_ENV}.
+    """
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    base = postgresqlURL()
+    name = f"ldapd_test_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(base, poolclass=NullPool)
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {name}"))
+
+    def drop() -> None:
+        with engine.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {name} CASCADE"))
+        engine.dispose()
+
+    testCase.addCleanup(drop)
+    separator = "&" if "?" in base else "?"
+    return f"{base}{separator}options=-csearch_path%3D{name}"

@@ -14,12 +14,14 @@ from twisted.trial import unittest
 
 from ldapd._codec import (
     NOTICE_OF_DISCONNECTION,
+    RESPONSE_DECODER,
     Control,
     decodeSequence,
     encodeExtendedResponse,
     encodeMessage,
     encodeResult,
     encodeSearchEntry,
+    encodeSearchReference,
     encodeSequence,
     integer,
     octetString,
@@ -404,3 +406,38 @@ class DecodeSequenceTests(unittest.TestCase):
         """
         self.assertRaises(ValueError, decodeSequence, b"\x30\x03\x06\x01\x2a")
         self.assertRaises(ValueError, decodeSequence, b"\x30\x05\x30\x03\x13\x01a")
+
+
+class ReferralCodecTests(unittest.TestCase):
+    """
+    Continuation references are encoded as ldaptor encodes them, and
+    L{RESPONSE_DECODER} decodes results with their referral URIs, which
+    ldaptor's client drops.
+    """
+
+    uris = (b"ldap://a.example.com/ou=x,dc=example,dc=com??sub", b"ldap://b.example.com/")
+
+    def test_searchReference(self) -> None:
+        """
+        A SearchResultReference is [APPLICATION 19] SEQUENCE OF URI.
+        """
+        theirs = pureldap.LDAPSearchResultReference(uris=[pureldap.LDAPString(u) for u in self.uris])
+        self.assertEqual(encodeSearchReference(self.uris), theirs.toWire())
+        decoded, _ = pureber.berDecodeObject(RESPONSE_DECODER, encodeMessage(2, theirs.toWire()))
+        self.assertEqual(tuple(u.value for u in decoded.value.uris), self.uris)
+
+    def test_referralKept(self) -> None:
+        """
+        The results of the operations that can be referred keep their
+        referral URIs, and encode back to the same bytes (ldaptor's client
+        takes their length); a result without one has none.
+        """
+        for tag in (0x65, 0x67, 0x69, 0x6B, 0x6D, 0x6F):
+            message = encodeMessage(3, encodeResult(tag, 10, b"ou=x", b"elsewhere", self.uris))
+            decoded, used = pureber.berDecodeObject(RESPONSE_DECODER, message)
+            self.assertEqual((used, decoded.value.resultCode, decoded.value.matchedDN,
+                              decoded.value.referral), (len(message), 10, b"ou=x", list(self.uris)))
+            self.assertIsInstance(decoded.value, pureldap.LDAPResult)
+            self.assertEqual(decoded.toWire(), message)
+        plain, _ = pureber.berDecodeObject(RESPONSE_DECODER, encodeMessage(4, encodeResult(0x65, 0)))
+        self.assertIsNone(plain.value.referral)

@@ -1,7 +1,8 @@
 """
 Tests for L{ldapd.directory}: routing, the root DSE and subschema, bind rules,
-limits, paged results, the default access policy and the plugin chain, all
-in memory with a L{task.Clock}.
+limits, paged results, the default access policy and the plugin chain,
+references, referrals and backends that compare, all in memory with a
+L{task.Clock}.
 """
 
 from __future__ import annotations
@@ -12,15 +13,25 @@ from typing import Any
 from ldaptor.protocols import pureber, pureldap
 from twisted.internet import defer, task
 from twisted.trial import unittest
+from zope.interface import implementer
 
-from ldapd._codec import Control, encodeMessage, encodeSequence, integer, octetString
+from ldapd._codec import (
+    RESPONSE_DECODER,
+    Control,
+    encodeMessage,
+    encodeSequence,
+    integer,
+    octetString,
+)
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import PAGED_RESULTS
 from ldapd.directory import Database, Directory, Limits
 from ldapd.dn import DN
-from ldapd.entry import Entry
-from ldapd.operation import Connection, Identity, Operation
+from ldapd.entry import Entry, SearchReference
+from ldapd.interfaces import IBackendCompare
+from ldapd.operation import Connection, Identity, Operation, Scope
+from ldapd.results import Referral
 from ldapd.schema import Schema
 from ldapd.schema.parser import parseDescription
 from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
@@ -760,3 +771,194 @@ class SubschemaTests(DirectoryTestsBase):
         self.assertEqual(self.bind(ROOT, "secret"), 0)
         result = self.result(_add("cn=Subschema", objectClass="device", cn="Subschema"))
         self.assertEqual(result.resultCode, 68)
+
+
+@implementer(IBackendCompare)
+class _Referring:
+    """
+    A backend that serves part of its tree elsewhere, as the proxy does for
+    an upstream's referral objects: its searches emit what C{results} gives
+    for the search's scope (entries and L{SearchReference}s) or fail with
+    C{failure}; it provides L{IBackendCompare}, answering C{compared} or
+    failing with C{failure}, and records the compares it was asked.
+    """
+
+    def __init__(self, schema: Schema) -> None:
+        self.schema = schema
+        self.suffix = schema.normalizeDN(DN.parse(SUFFIX))
+        self.results: dict[Scope, list[Entry | SearchReference]] = {}
+        self.failure: Exception | None = None
+        self.compared = True
+        self.compares: list[tuple[str, str, tuple[str, ...], bytes]] = []
+
+    def open(self) -> defer.Deferred[None]:
+        return defer.succeed(None)
+
+    def entry(self, dn: str) -> Entry:
+        """
+        @return: an organizationalUnit named C{dn}.
+        """
+        name = DN.parse(dn)
+        return Entry(name, [("objectClass", [b"organizationalUnit"]),
+                            ("ou", [name.rdn[0].value.encode()])], self.schema)
+
+    def search(self, op: Operation, emit: Any) -> defer.Deferred[None]:
+        return defer.Deferred.fromCoroutine(self._search(op, emit))
+
+    async def _search(self, op: Operation, emit: Any) -> None:
+        assert op.search is not None
+        if self.failure is not None:
+            raise self.failure
+        for result in self.results.get(op.search.scope, []):
+            waiting = emit(result)
+            if waiting is not None:
+                await waiting
+
+    def compare(self, op: Operation, ndn: DN, at: Any, options: tuple[str, ...],
+                value: bytes) -> defer.Deferred[bool]:
+        self.compares.append((str(ndn), at.name, options, value))
+        if self.failure is not None:
+            return defer.fail(self.failure)
+        return defer.succeed(self.compared)
+
+
+class ReferralTests(unittest.TestCase):
+    """
+    Continuation references a backend emits are sent as
+    SearchResultReferences, outside the size limit and page size; an
+    L{ldapd.results.Referral} is answered referral (10) with its URIs; a
+    backend providing L{IBackendCompare} answers Compare itself.
+    """
+
+    def setUp(self) -> None:
+        self.clock = task.Clock()
+        self.schema = Schema.standard()
+        self.backend = _Referring(self.schema)
+        self.directory = Directory([Database(DN.parse(SUFFIX), self.backend)],
+                                   schema=self.schema, reactor=self.clock)
+        self.connection = Connection("test", self.clock)
+        self.nextId = 1
+
+    def execute(self, request: Any, controls: list[tuple[str, bool, bytes | None]] | None = None
+                ) -> list[Any]:
+        """
+        Execute a request and decode its responses as a client that keeps
+        referral URIs does.
+        """
+        op = Operation(self.connection, self.nextId, request, controls)
+        self.nextId += 1
+        responses: list[Any] = []
+
+        def reply(pdu: bytes, ctrls: Any = ()) -> None:
+            message, _ = pureber.berDecodeObject(
+                RESPONSE_DECODER, encodeMessage(op.messageId, pdu, ctrls))
+            responses.append(message)
+
+        self.successResultOf(self.directory.execute(op, reply))
+        return responses
+
+    def search(self, sizeLimit: int = 0, **kw: Any) -> list[Any]:
+        """
+        @return: the responses to a subtree search of the suffix.
+        """
+        return self.execute(pureldap.LDAPSearchRequest(
+            baseObject=SUFFIX, scope=2, filter=parseFilter("(objectClass=*)"),
+            sizeLimit=sizeLimit), **kw)
+
+    def summary(self, responses: list[Any]) -> list[Any]:
+        """
+        @return: the entries' DNs, the references' URIs (as tuples) and the
+            final result code, in order.
+        """
+        out: list[Any] = []
+        for r in responses:
+            if isinstance(r.value, pureldap.LDAPSearchResultEntry):
+                out.append(r.value.objectName.decode())
+            elif isinstance(r.value, pureldap.LDAPSearchResultReference):
+                out.append(tuple(u.value.decode() for u in r.value.uris))
+            else:
+                out.append(r.value.resultCode)
+        return out
+
+    def test_referencesOutsideSizeLimit(self) -> None:
+        """
+        References are sent where the backend emits them, and do not count
+        toward the size limit: with a limit of one entry, references before
+        and after it pass, and the second entry exceeds the limit.
+        """
+        ref = SearchReference(("ldap://a.example/ou=x,dc=example,dc=com??sub",
+                               "ldap://b.example/ou=x,dc=example,dc=com??sub"))
+        self.backend.results[Scope.SUB] = [ref, self.backend.entry(SUFFIX), ref]
+        self.assertEqual(self.summary(self.search(sizeLimit=1)), [ref.uris, SUFFIX, ref.uris, 0])
+        self.backend.results[Scope.SUB].append(self.backend.entry("ou=y," + SUFFIX))
+        self.assertEqual(self.summary(self.search(sizeLimit=1)), [ref.uris, SUFFIX, ref.uris, 4])
+
+    def test_pagedReferences(self) -> None:
+        """
+        A paged search passes references on in the page being filled; they
+        do not count toward its size.
+        """
+        ref = SearchReference(("ldap://a.example/ou=x,dc=example,dc=com??sub",))
+        self.backend.results[Scope.SUB] = [
+            self.backend.entry(SUFFIX), ref, self.backend.entry("ou=y," + SUFFIX)]
+        first = self.search(controls=_paged(1))
+        self.assertEqual(self.summary(first), [SUFFIX, ref.uris, 0])
+        second = self.search(controls=_paged(1, _cookie(first[-1])))
+        self.assertEqual(self.summary(second), ["ou=y," + SUFFIX, 0])
+        self.assertEqual(_cookie(second[-1]), b"")
+
+    def test_referencesAreNotSubordinates(self) -> None:
+        """
+        hasSubordinates counts the entries below an entry, not references.
+        """
+        self.backend.results[Scope.BASE] = [self.backend.entry(SUFFIX)]
+        self.backend.results[Scope.ONE] = [SearchReference(("ldap://a.example/ou=x,dc=example,dc=com",))]
+        responses = self.execute(pureldap.LDAPSearchRequest(
+            baseObject=SUFFIX, scope=0, filter=parseFilter("(objectClass=*)"),
+            attributes=["hasSubordinates"]))
+        self.assertEqual(_attributes(responses[0].value), {"hasSubordinates": [b"FALSE"]})
+
+    def test_referralResult(self) -> None:
+        """
+        A L{Referral} is answered referral (10) with its matched DN and URIs.
+        """
+        uris = ("ldap://a.example/ou=x,dc=example,dc=com??sub", "ldap://b.example/")
+        self.backend.failure = Referral(uris, "elsewhere", DN.parse("ou=x," + SUFFIX))
+        done = self.search()[-1].value
+        self.assertEqual(
+            (done.resultCode, done.matchedDN, done.errorMessage, done.referral),
+            (10, b"ou=x," + SUFFIX.encode(), b"elsewhere", [u.encode() for u in uris]))
+
+    def compare(self, attribute: str, value: str) -> Any:
+        """
+        @return: the response to a Compare of C{ou=x} in the suffix.
+        """
+        return self.execute(pureldap.LDAPCompareRequest(
+            entry="ou=X," + SUFFIX, ava=pureldap.LDAPAttributeValueAssertion(
+                pureber.BEROctetString(attribute), pureber.BEROctetString(value))))[-1].value
+
+    def test_backendCompare(self) -> None:
+        """
+        A backend providing L{IBackendCompare} is asked, with the normalised
+        DN, the attribute type and options; its answer is compareTrue or
+        compareFalse, its referral a referral.
+        """
+        self.assertEqual(self.compare("OU;lang-EN", "x").resultCode, 6)
+        self.backend.compared = False
+        self.assertEqual(self.compare("ou", "y").resultCode, 5)
+        self.backend.failure = Referral(("ldap://a.example/ou=x,dc=example,dc=com",))
+        referred = self.compare("ou", "y")
+        self.assertEqual((referred.resultCode, referred.referral),
+                         (10, [b"ldap://a.example/ou=x,dc=example,dc=com"]))
+        self.assertEqual(self.backend.compares[:2], [
+            ("ou=x,dc=example,dc=com", "ou", ("lang-en",), b"x"),
+            ("ou=x,dc=example,dc=com", "ou", (), b"y")])
+
+    def test_compareAfterPreHooks(self) -> None:
+        """
+        The pre_compare hooks run first: a comparison they refuse (another
+        one's password, by the default access policy) never reaches the
+        backend.
+        """
+        self.assertEqual(self.compare("userPassword", "secret").resultCode, 50)
+        self.assertEqual(self.backend.compares, [])

@@ -2,8 +2,8 @@
 Tests for L{ldapd.backends.proxy}: the backend conformance suite in front of
 two real upstreams (a second ldapd process and a private slapd), with the
 documented behaviour where a proxy cannot roll back; DN rewriting; upstream
-paging; pass-through binds and their cache; timeouts, failover and
-configuration.
+paging; forwarded compares; referrals and continuation references;
+pass-through binds and their cache; timeouts, failover and configuration.
 """
 
 from __future__ import annotations
@@ -15,20 +15,25 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import ldap
+from ldap.controls.simple import ManageDSAITControl
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, protocol, reactor, task
 from twisted.trial import unittest
+from zope.interface.verify import verifyObject
 
 from ldapd.backends._proxypool import UpstreamPool, parseUpstream
 from ldapd.backends._proxyrewrite import SuffixRewriter
 from ldapd.backends.proxy import ProxyBackend, ProxyBackendFactory
 from ldapd.config import loadConfig
+from ldapd.controls import MANAGE_DSA_IT, ManageDsaIT
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification
+from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import compileFilter, withoutAssertionsOn
+from ldapd.interfaces import IBackendCompare
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.registry import ConfigContext, ConfigError
+from ldapd.results import NoSuchObject, Referral
 from ldapd.schema import Schema
 from ldapd.testing import (
     SOURCE_ROOT,
@@ -59,17 +64,20 @@ root_password = "{SERVICE_PASSWORD}"
 
 def clearUpstream(url: str) -> None:
     """
-    Delete every entry of the remote suffix, deepest first, as its root DN.
+    Delete every entry of the remote suffix, referral objects included,
+    deepest first, as its root DN.
     """
     conn = ldap.initialize(url)
+    manage = [ManageDSAITControl()]
     try:
         conn.simple_bind_s(SERVICE_DN, SERVICE_PASSWORD)
         try:
-            found = conn.search_s(REMOTE_SUFFIX, ldap.SCOPE_SUBTREE, "(objectClass=*)", ["1.1"])
+            found = conn.search_ext_s(REMOTE_SUFFIX, ldap.SCOPE_SUBTREE, "(objectClass=*)",
+                                      ["1.1"], serverctrls=manage)
         except ldap.NO_SUCH_OBJECT:
             return
         for dn, _ in sorted(found, key=lambda r: -len(ldap.dn.str2dn(r[0]))):
-            conn.delete_s(dn)
+            conn.delete_ext_s(dn, serverctrls=manage)
     finally:
         conn.unbind_s()
 
@@ -198,6 +206,33 @@ class _ProxyConformanceMixin(BackendTestsMixin):
         d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPUnwillingToPerform))
         d.addCallback(lambda _: self.search("dc=example,dc=com", Scope.SUB, "(uid=carol)"))
         return d.addCallback(self.assertEqual, [])
+
+    def test_compare(self) -> Any:
+        """
+        Compare is forwarded upstream, its DN and DN-valued assertion
+        rewritten: compareTrue and compareFalse come back as C{True} and
+        C{False}, errors as the upstream's (the matched DN rewritten).
+        """
+        backend = self.backend
+        verifyObject(IBackendCompare, backend)
+        alice = self.ndn("uid=alice,ou=people,dc=example,dc=com")
+        cn = self.schema.attributeType("cn")
+
+        async def run() -> None:
+            self.assertIs(await backend.compare(operation(), alice, cn, (), b"ALICE example"), True)
+            self.assertIs(await backend.compare(operation(), alice, cn, (), b"Bob"), False)
+            self.assertIs(await backend.compare(
+                operation(), self.ndn("cn=staff,ou=groups,dc=example,dc=com"),
+                self.schema.attributeType("member"), (), str(alice).encode()), True)
+            with self.assertRaises(ldaperrors.LDAPNoSuchAttribute):
+                await backend.compare(operation(), alice, self.schema.attributeType("roomNumber"),
+                                      (), b"1")
+            with self.assertRaises(NoSuchObject) as missing:
+                await backend.compare(operation(), self.ndn("uid=zed,ou=people,dc=example,dc=com"),
+                                      cn, (), b"x")
+            self.assertEqual(str(missing.exception.matchedDN), "ou=people,dc=example,dc=com")
+
+        return defer.Deferred.fromCoroutine(run())
 
     def test_namesRewrittenUpstream(self) -> Any:
         """
@@ -399,6 +434,87 @@ class ProxyToSlapdTests(_ProxyConformanceMixin, unittest.TestCase):
         server.start()
         return server
 
+    def addReferral(self) -> None:
+        """
+        Add C{ou=remote} to slapd: a referral object pointing at another server.
+        """
+        conn = ldap.initialize(self.upstream.url)
+        try:
+            conn.simple_bind_s(SERVICE_DN, SERVICE_PASSWORD)
+            conn.add_ext_s(f"ou=remote,{REMOTE_SUFFIX}", [
+                ("objectClass", [b"referral", b"extensibleObject"]), ("ou", [b"remote"]),
+                ("ref", [f"ldap://dir3.internal/ou=remote,{REMOTE_SUFFIX}".encode()]),
+            ], serverctrls=[ManageDSAITControl()])
+        finally:
+            conn.unbind_s()
+
+    def clientOperation(self, manageDsaIT: bool, search: SearchParameters | None = None
+                        ) -> Operation:
+        """
+        @return: a client's operation, with or without the ManageDsaIT control.
+        """
+        op = operation(search=search)
+        if manageDsaIT:
+            op.controls = {MANAGE_DSA_IT: ManageDsaIT()}
+        return op
+
+    def test_searchReference(self) -> Any:
+        """
+        Without ManageDsaIT, a referral object in a search's scope is
+        emitted as a continuation reference, its URL rewritten; with
+        ManageDsaIT, and for the server's own searches, it is an entry.
+        """
+        self.addReferral()
+        params = SearchParameters(self.suffix, Scope.SUB,
+                                  compileFilter(parseFilter("(ou=*)"), self.schema))
+
+        def found(op: Operation) -> Any:
+            names: list[str] = []
+            references: list[SearchReference] = []
+            d = self.backend.search(op, lambda e: references.append(e) if isinstance(
+                e, SearchReference) else names.append(str(e.dn)))
+            return d.addCallback(lambda _: (sorted(names), references))
+
+        async def run() -> None:
+            self.assertEqual(await found(self.clientOperation(False, params)), (
+                ["ou=groups,dc=example,dc=com", "ou=people,dc=example,dc=com"],
+                [SearchReference(("ldap://dir3.internal/ou=remote,dc=example,dc=com??sub",))]))
+            withEntry = (["ou=groups,dc=example,dc=com", "ou=people,dc=example,dc=com",
+                          "ou=remote,dc=example,dc=com"], [])
+            self.assertEqual(await found(self.clientOperation(True, params)), withEntry)
+            internal = Operation(Connection("internal", reactor), 0, None, internal=True)
+            internal.search = params
+            self.assertEqual(await found(internal), withEntry)
+
+        return defer.Deferred.fromCoroutine(run())
+
+    def test_referral(self) -> Any:
+        """
+        Without ManageDsaIT, a write to a referral object and a read below
+        it are referrals, their URLs (without the scope of the proxy's own
+        base search) and matched DN rewritten, and no hook runs for the
+        write; with ManageDsaIT, the referral object reads as an entry.
+        """
+        self.addReferral()
+        remote = self.ndn("ou=remote,dc=example,dc=com")
+        below = self.ndn("uid=x,ou=remote,dc=example,dc=com")
+
+        async def run() -> None:
+            with self.assertRaises(Referral) as written:
+                await self.backend.modify(self.clientOperation(False), remote, [
+                    Modification("replace", "description", (b"x",))], self.hooks)
+            self.assertEqual((written.exception.uris, written.exception.matchedDN),
+                             (("ldap://dir3.internal/ou=remote,dc=example,dc=com",), remote))
+            with self.assertRaises(Referral) as read:
+                await self.backend.get(self.clientOperation(False), below)
+            self.assertEqual(read.exception.uris,
+                             ("ldap://dir3.internal/uid=x,ou=remote,dc=example,dc=com",))
+            self.assertEqual(self.hooks.calls, [])
+            entry = await self.backend.get(self.clientOperation(True), remote)
+            self.assertEqual(entry.get("ou"), (b"remote",))
+
+        return defer.Deferred.fromCoroutine(run())
+
 
 class _Silent(protocol.Protocol):
     """
@@ -522,8 +638,9 @@ class TLSTests(unittest.TestCase):
     def setUpClass(cls) -> None:
         cls.certificate, key = makeCertificate()
         ldaps = ServerProcess(UPSTREAM_CONFIG.replace(
-            "tcp:{port}:interface=127.0.0.1",
-            f"ssl:{{port}}:interface=127.0.0.1:privateKey={key}:certKey={cls.certificate}"))
+            'listen = ["tcp:{port}:interface=127.0.0.1"]',
+            'listen = ["ssl:{port}:interface=127.0.0.1"]\n'
+            f'tls = {{ certificate = "{cls.certificate}", private_key = "{key}" }}'))
         slapd = SlapdProcess(REMOTE_SUFFIX, SERVICE_DN, SERVICE_PASSWORD, globalConfig=(
             f"TLSCertificateFile {cls.certificate}\nTLSCertificateKeyFile {key}\n"))
         cls.servers = []
@@ -629,6 +746,15 @@ class RewriterTests(unittest.SynchronousTestCase):
         self.assertEqual(
             self.rewriter.url(b"ldap://dir2:389/ou=x,dc=corp,dc=internal??sub", False),
             b"ldap://dir2:389/ou=x,dc=example,dc=com??sub")
+
+    def test_urlUnchangedWithoutRemoteSuffix(self) -> None:
+        """
+        Without a remote suffix of its own, a referral's URL passes exactly
+        as the upstream wrote it.
+        """
+        local = self.schema.normalizeDN(DN.parse("dc=example,dc=com"))
+        url = b"ldap://dir2/ou=a%20b,DC=Example,dc=com??sub"
+        self.assertEqual(SuffixRewriter(local, local, self.schema).url(url, False), url)
 
     def test_filter(self) -> None:
         """

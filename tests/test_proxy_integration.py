@@ -1,8 +1,9 @@
 """
 Integration tests of the proxy backend: the real C{twist ldapd} with
-C{backend = "proxy"} in front of upstream ldapd processes (and a private
-slapd) that hold the example organisation under C{dc=corp,dc=internal},
-driven by OpenLDAP's command-line clients and ldap3.
+C{backend = "proxy"} in front of upstream ldapd processes (and private
+slapds, one of them holding a referral object) that hold the example
+organisation under C{dc=corp,dc=internal}, driven by OpenLDAP's
+command-line clients and ldap3.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ seed_ldif = "{corpLDIF(marker)}"
 """)
 
 
-def proxyServer(upstreams: Sequence[str], **extra: Any) -> ServerProcess:
+def proxyServer(upstreams: Sequence[str], server: str = "", **extra: Any) -> ServerProcess:
     """
+    @param server: more settings of the C{[server]} table, as TOML lines.
+    @param extra: settings of the database, as TOML values.
     @return: an ldapd serving C{dc=example,dc=com} from C{upstreams}, not started.
     """
     settings = "".join(f"{key} = {value}\n" for key, value in extra.items())
@@ -67,7 +70,7 @@ def proxyServer(upstreams: Sequence[str], **extra: Any) -> ServerProcess:
     return ServerProcess(f"""
 [server]
 listen = ["tcp:{{port}}:interface=127.0.0.1"]
-
+{server}
 [[database]]
 suffix = "dc=example,dc=com"
 backend = "proxy"
@@ -305,3 +308,163 @@ class ProxyToSlapdTests(unittest.SynchronousTestCase):
         missing = search(proxy.url, "uid=zed,ou=people,dc=example,dc=com")
         self.assertEqual(missing.returncode, 32)
         self.assertIn("Matched DN: ou=people,dc=example,dc=com", missing.stdout + missing.stderr)
+
+
+#: The referral object class and its ref attribute (RFC 3296), which slapd
+#: has built in and ldapd's standard schema leaves out.
+REFERRAL_SCHEMA = """
+attributeTypes: ( 2.16.840.1.113730.3.1.34 NAME 'ref'
+  DESC 'RFC3296: subordinate referral URL'
+  EQUALITY caseExactMatch
+  SYNTAX 1.3.6.1.4.1.1466.115.121.1.15
+  USAGE distributedOperation )
+
+objectClasses: ( 2.16.840.1.113730.3.2.6 NAME 'referral'
+  DESC 'RFC3296: referral object class'
+  SUP top STRUCTURAL MUST ref )
+"""
+
+#: What the slapd upstream of L{ProxyReferralTests} holds: a person, and a
+#: referral object for a subtree held by another server.
+REFERRAL_LDIF = f"""dn: {REMOTE_SUFFIX}
+objectClass: dcObject
+objectClass: organization
+dc: corp
+o: Corp
+
+dn: ou=people,{REMOTE_SUFFIX}
+objectClass: organizationalUnit
+ou: people
+
+dn: uid=alice,ou=people,{REMOTE_SUFFIX}
+objectClass: inetOrgPerson
+uid: alice
+cn: Alice
+sn: Anderson
+seeAlso: ou=people,{REMOTE_SUFFIX}
+userPassword: alice-secret
+
+dn: ou=remote,{REMOTE_SUFFIX}
+objectClass: referral
+objectClass: extensibleObject
+ou: remote
+ref: ldap://dir3.internal:389/ou=remote,{REMOTE_SUFFIX}
+"""
+
+ALICE = "uid=alice,ou=people,dc=example,dc=com"
+REMOTE = "ou=remote,dc=example,dc=com"
+
+
+class ProxyReferralTests(unittest.SynchronousTestCase):
+    """
+    A slapd upstream holding a referral object, through the proxy: clients
+    that do not send ManageDsaIT get referrals and continuation references
+    (their URLs rewritten to the local suffix), as from back-ldap; those
+    that send it see the referral object as an entry. Compare is forwarded
+    upstream.
+    """
+
+    slapd: SlapdProcess | None = None
+    proxy: ServerProcess
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.slapd = SlapdProcess(REMOTE_SUFFIX, SERVICE_DN, "secret")
+        cls.slapd.start()
+        try:
+            added = subprocess.run(
+                ["ldapadd", "-x", "-M", "-H", cls.slapd.url, "-D", SERVICE_DN, "-w", "secret"],
+                input=REFERRAL_LDIF, capture_output=True, text=True, timeout=30, check=False)
+            if added.returncode:
+                raise RuntimeError(added.stderr)
+            schema = Path(tempfile.mkdtemp(prefix="ldapd-proxy-")) / "referral.schema"
+            schema.write_text(REFERRAL_SCHEMA)
+            cls.proxy = proxyServer([cls.slapd.url], f'schema_files = ["{schema}"]\n',
+                                    page_size=2)
+            cls.proxy.start()
+        except BaseException:
+            cls.slapd.stop()
+            cls.slapd = None
+            raise
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        if cls.slapd is not None:
+            cls.proxy.stop()
+            cls.slapd.stop()
+            cls.slapd = None
+
+    def setUp(self) -> None:
+        # pytest calls setUpClass; trial does not, so the first test does.
+        if type(self).slapd is None:
+            type(self).setUpClass()
+            atexit.register(type(self).tearDownClass)
+
+    def test_continuationReference(self) -> None:
+        """
+        Without ManageDsaIT, a search over the referral object returns a
+        continuation reference in its place, its DN rewritten, paged or not.
+        """
+        expected = "ref: ldap://dir3.internal:389/ou=remote,dc=example,dc=com??sub"
+        for paging in ([], ["-E", "pr=1/noprompt"]):
+            result = run("ldapsearch", "-x", "-o", "ldif-wrap=no", "-H", self.proxy.url,
+                         "-b", "dc=example,dc=com", *paging, "(objectClass=*)", "1.1")
+            self.assertEqual(result.returncode, 0, result.stderr)
+            self.assertEqual(sorted(dns(result.stdout)), sorted([
+                "dc=example,dc=com", "ou=people,dc=example,dc=com", ALICE]))
+            self.assertEqual([line for line in result.stdout.splitlines()
+                              if line.startswith("ref: ")], [expected])
+
+    def test_manageDsaIT(self) -> None:
+        """
+        With ManageDsaIT, the referral object is an entry, its ref value
+        rewritten.
+        """
+        result = search(self.proxy.url, REMOTE, "-M", "-s", "base", "ref")
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertEqual(result.stdout.split("\n\n")[0].splitlines(), [
+            f"dn: {REMOTE}", f"ref: ldap://dir3.internal:389/{REMOTE}"])
+
+    def test_referralResult(self) -> None:
+        """
+        Without ManageDsaIT, a search and a delete below the referral object
+        and a modify of it are answered with a referral (10), its URL and
+        matched DN rewritten; with ManageDsaIT, the modify is applied.
+        """
+        below = search(self.proxy.url, f"uid=zed,{REMOTE}")
+        self.assertEqual(below.returncode, 10, below.stderr)
+        self.assertIn(f"Referral: ldap://dir3.internal:389/uid=zed,{REMOTE}??sub",
+                      below.stdout + below.stderr)
+        self.assertIn(f"Matched DN: {REMOTE}", below.stdout + below.stderr)
+        deleted = run("ldapdelete", "-x", "-H", self.proxy.url, "-D", LOCAL_ROOT, "-w", "secret",
+                      f"uid=zed,{REMOTE}")
+        self.assertEqual(deleted.returncode, 10, deleted.stderr)
+        self.assertEqual(deleted.stderr.split()[-1], f"ldap://dir3.internal:389/uid=zed,{REMOTE}")
+        modified = [subprocess.run(
+            ["ldapmodify", "-x", *flags, "-H", self.proxy.url, "-D", LOCAL_ROOT, "-w", "secret"],
+            input=f"dn: {REMOTE}\nchangetype: modify\nreplace: description\ndescription: x\n",
+            capture_output=True, text=True, timeout=30, check=False) for flags in ([], ["-M"])]
+        self.assertEqual([m.returncode for m in modified], [10, 0], modified[1].stderr)
+        self.assertEqual(
+            [line.strip() for line in modified[0].stderr.splitlines()][-3:],
+            [f"matched DN: {REMOTE}", "referrals:", f"ldap://dir3.internal:389/{REMOTE}"])
+
+    def test_compare(self) -> None:
+        """
+        Compare is forwarded upstream: a client bound through the proxy gets
+        compareTrue (6) and compareFalse (5) as the upstream answers, on a
+        DN-valued assertion too; a compare of the referral object is a
+        referral without ManageDsaIT, and compares the entry with it.
+        """
+        bound = ["-x", "-H", self.proxy.url, "-D", ALICE, "-w", "alice-secret"]
+        true = run("ldapcompare", *bound, ALICE, "sn:anderson")
+        self.assertEqual((true.returncode, true.stdout.strip()), (6, "TRUE"), true.stderr)
+        false = run("ldapcompare", *bound, ALICE, "sn:Smith")
+        self.assertEqual((false.returncode, false.stdout.strip()), (5, "FALSE"), false.stderr)
+        seeAlso = run("ldapcompare", *bound, ALICE, "seeAlso:ou=people,dc=example,dc=com")
+        self.assertEqual(seeAlso.returncode, 6, seeAlso.stdout + seeAlso.stderr)
+        referral = run("ldapcompare", *bound, REMOTE, "ou:remote")
+        self.assertEqual(referral.returncode, 10, referral.stdout + referral.stderr)
+        self.assertIn(f"Referral: ldap://dir3.internal:389/{REMOTE}\n", referral.stdout)
+        managed = run("ldapcompare", *bound, "-M", REMOTE, "ou:remote")
+        self.assertEqual(managed.returncode, 6, managed.stdout + managed.stderr)

@@ -32,6 +32,8 @@ from twisted.internet import defer, endpoints, error, protocol, ssl
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ldapd._codec import RESPONSE_DECODER
+
 __all__ = ["Upstream", "UpstreamConnection", "UpstreamPool", "parseUpstream", "tlsOptions"]
 
 _log = Logger()
@@ -114,8 +116,11 @@ def tlsOptions(host: str, caFile: Path | None, verifyHostname: bool) -> Any:
 class _UpstreamProtocol(LDAPClient):
     """
     ldaptor's client, tolerant of responses to requests it has abandoned,
-    and telling its owner when the connection is lost.
+    and telling its owner when the connection is lost. Its results keep
+    their referral URIs (L{RESPONSE_DECODER}).
     """
+
+    berdecoder = RESPONSE_DECODER
 
     def __init__(self) -> None:
         super().__init__()

@@ -150,6 +150,8 @@ class SuffixRewriter:
         @param toRemote: the direction.
         @return: the URL with its DN rewritten, or unchanged.
         """
+        if self.identity:
+            return value
         text = value.decode("utf-8", "replace")
         found = _URL.match(text)
         if found is None or not found.group(3):

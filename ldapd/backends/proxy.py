@@ -10,9 +10,9 @@ any backend, since they run in the Directory.
 
 Identities:
 
-  - Reads go over pooled connections bound as the service account
-    (C{bind_dn}); what a client may see is decided at the proxy by its
-    plugins, as with back-ldap's identity assertion.
+  - Reads (searches and compares) go over pooled connections bound as the
+    service account (C{bind_dn}); what a client may see is decided at the
+    proxy by its plugins, as with back-ldap's identity assertion.
   - A client's simple bind is passed through: a connection of its own binds
     upstream as the rewritten DN with the client's password, and is closed.
     Successful binds may be cached for C{bind_cache_seconds} (keyed by a
@@ -40,6 +40,12 @@ schema with C{schema_files} to pass them through). The client's filter is
 forwarded with its DN assertion values rewritten, and every entry is
 confirmed against the compiled filter, so that filter rewriting by plugins
 (such as hiding userPassword) holds at the proxy too.
+
+Referrals: the ManageDsaIT control goes upstream when the client sent it
+(and with the server's own requests). Without it, the upstream answers for
+its referral objects with continuation references, emitted as
+L{SearchReference}s, and referral results, raised as L{Referral}; the DNs of
+their URLs are rewritten to the local suffix.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ import secrets
 import weakref
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
@@ -70,13 +76,13 @@ from ldapd.backends._proxypool import (
 from ldapd.backends._proxyrewrite import SuffixRewriter
 from ldapd.controls import MANAGE_DSA_IT, PAGED_RESULTS
 from ldapd.dn import DN, InvalidDN
-from ldapd.entry import Entry, Modification
+from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import And, Equality, Extensible, Filter, Not, Or, Present
-from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.interfaces import IBackend, IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.operation import Operation
 from ldapd.registry import ConfigContext, rejectUnknownKeys
-from ldapd.results import NoSuchObject
-from ldapd.schema import Schema
+from ldapd.results import NoSuchObject, Referral
+from ldapd.schema import AttributeType, Schema
 
 __all__ = ["ProxyBackend", "ProxyBackendFactory"]
 
@@ -88,13 +94,17 @@ _BATCH = 256
 _MODIFY_CODES = {"add": 0, "delete": 1, "replace": 2, "increment": 3}
 _ALL_ENTRIES = pureldap.LDAPFilter_present("objectClass")
 _AFTER_COMMIT = " (the upstream write was applied and cannot be rolled back)"
+_COMPARE_FALSE = 5
+_COMPARE_TRUE = 6
+_MANAGE_DSA_IT = (MANAGE_DSA_IT, None, None)
+_BASE_SCOPE = "??base"
 
 #: Operational attributes the Directory computes for every backend's entries
 #: (by searching the backend): the upstream's values would duplicate them.
 _COMPUTED = frozenset({"hassubordinates", "numsubordinates"})
 
 
-@implementer(IBackend)
+@implementer(IBackend, IBackendCompare)
 class ProxyBackend:
     """
     A naming context served by upstream LDAP servers.
@@ -148,26 +158,46 @@ class ProxyBackend:
 
     # Results and entries
 
-    def _check(self, response: Any) -> None:
+    def _check(self, response: Any, accepted: tuple[int, ...] = (0,)) -> None:
         """
         Raise the upstream's error, if its result is one.
 
+        @param accepted: the result codes that are not errors.
         @raise NoSuchObject: for noSuchObject, with the matched DN rewritten.
+        @raise Referral: for a referral, with the DNs of its URLs rewritten.
         @raise ldaperrors.LDAPException: for any other error.
         """
         code = response.resultCode
-        if code == 0:
+        if code in accepted:
             return
         message = _text(response.errorMessage)
+        if code == Referral.resultCode:
+            uris = self._localURIs(response.referral or ())
+            if not uris:
+                raise ldaperrors.LDAPOther("the upstream sent a referral without URIs")
+            raise Referral(uris, message, self._matchedDN(response))
         if code == NoSuchObject.resultCode:
-            matched = None
-            if response.matchedDN:
-                try:
-                    matched = self.rewriter.toLocal(DN.parse(response.matchedDN))
-                except InvalidDN:
-                    matched = None
-            raise NoSuchObject(message or "no such object", matched)
+            raise NoSuchObject(message or "no such object", self._matchedDN(response))
         raise ldaperrors.get(code, message)
+
+    def _matchedDN(self, response: Any) -> DN | None:
+        """
+        @return: the local name of a result's matched DN, or C{None}.
+        """
+        if not response.matchedDN:
+            return None
+        try:
+            return self.rewriter.toLocal(DN.parse(response.matchedDN))
+        except InvalidDN:
+            return None
+
+    def _localURIs(self, uris: Iterable[bytes]) -> tuple[str, ...]:
+        """
+        @param uris: LDAP URLs from the upstream (a referral or a
+            continuation reference).
+        @return: the URLs with their DNs moved to the local suffix.
+        """
+        return tuple(_text(self.rewriter.url(uri, False)) for uri in uris)
 
     def _entry(self, result: Any) -> Entry | None:
         """
@@ -249,22 +279,35 @@ class ProxyBackend:
 
     # Reads
 
-    async def _call(self, op: Any, connection: UpstreamConnection | None = None) -> Any:
+    async def _call(self, request: Any, op: Operation | None,
+                    connection: UpstreamConnection | None = None,
+                    accepted: tuple[int, ...] = (0,)) -> Any:
         """
         Send one request over C{connection}, or a pooled one, and raise its error.
+
+        @param op: the operation it is sent for (L{_manageDsaIT}).
+        @param accepted: the result codes that are not errors.
         """
         if connection is not None:
-            response, _ = await connection.call(op, [_manageDsaIT()])
+            response, _ = await connection.call(request, _manageDsaIT(op))
         else:
             pooled = await self.pool.acquire()
             try:
-                response, _ = await pooled.call(op, [_manageDsaIT()])
+                response, _ = await pooled.call(request, _manageDsaIT(op))
             finally:
                 self.pool.release(pooled)
-        self._check(response)
+        self._check(response, accepted)
         return response
 
-    async def _get(self, ndn: DN) -> Entry:
+    async def _get(self, op: Operation, ndn: DN) -> Entry:
+        """
+        Read an entry with a base search, with ManageDsaIT as C{op} has it.
+
+        @raise Referral: for a referral object, or a name below one, when
+            C{op} has no ManageDsaIT. The upstream's URLs name the scope of
+            the base search (C{??base}, as slapd's do); it is removed, since
+            the operation read for is not that search.
+        """
         found: list[Any] = []
 
         def received(value: Any, controls: Any) -> None:
@@ -275,24 +318,50 @@ class ProxyBackend:
         try:
             d, _ = connection.request(
                 _searchRequest(self._remote(ndn), 0, _ALL_ENTRIES, ["*", "+"]),
-                [_manageDsaIT()], received,
+                _manageDsaIT(op), received,
             )
             response, _ = await d
         finally:
             self.pool.release(connection)
-        self._check(response)
+        try:
+            self._check(response)
+        except Referral as e:
+            uris = tuple(u[: -len(_BASE_SCOPE)] if u.lower().endswith(_BASE_SCOPE) else u
+                         for u in e.uris)
+            raise Referral(uris, _text(e.message), e.matchedDN) from None
         entry = self._entry(found[0]) if found else None
         if entry is None:
             raise NoSuchObject("no such object")
         return entry
 
     def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
-        return defer.Deferred.fromCoroutine(self._get(ndn))
+        return defer.Deferred.fromCoroutine(self._get(op, ndn))
 
-    def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
+    def compare(self, op: Operation, ndn: DN, at: AttributeType, options: tuple[str, ...],
+                value: bytes) -> defer.Deferred[bool]:
+        """
+        Forward a Compare upstream over a pooled connection (as the service
+        account, as every read), the DN and a DN-valued assertion rewritten.
+        """
+        return defer.Deferred.fromCoroutine(self._compare(op, ndn, at, options, value))
+
+    async def _compare(self, op: Operation, ndn: DN, at: AttributeType, options: tuple[str, ...],
+                       value: bytes) -> bool:
+        request = pureldap.LDAPCompareRequest(
+            entry=self._remote(ndn),
+            ava=pureldap.LDAPAttributeValueAssertion(
+                pureldap.LDAPAttributeDescription(_description(at, options)),
+                pureldap.LDAPAssertionValue(self.rewriter.attributeValues(at, [value], True)[0]),
+            ),
+        )
+        response = await self._call(request, op, accepted=(_COMPARE_FALSE, _COMPARE_TRUE))
+        return response.resultCode == _COMPARE_TRUE  # type: ignore[no-any-return]
+
+    def search(self, op: Operation, emit: Callable[[Entry | SearchReference], Any]
+               ) -> defer.Deferred[None]:
         return defer.Deferred.fromCoroutine(self._search(op, emit))
 
-    async def _search(self, op: Operation, emit: Callable[[Entry], Any]) -> None:
+    async def _search(self, op: Operation, emit: Callable[[Entry | SearchReference], Any]) -> None:
         params = op.search
         assert params is not None, "search() needs op.search"
         client = op.request if isinstance(op.request, pureldap.LDAPSearchRequest) else None
@@ -312,24 +381,25 @@ class ProxyBackend:
         try:
             while True:
                 page = _PageReader(connection, request, [_paged(self.pageSize, cookie),
-                                                         _manageDsaIT()])
+                                                         *_manageDsaIT(op)])
                 try:
                     while True:
                         item = await page.next()
                         if item is None:
                             break
                         op.check()
-                        if not isinstance(item, pureldap.LDAPSearchResultEntry):
-                            _log.debug("search reference from upstream left out: {uris}",
-                                       uris=getattr(item, "uris", None))
-                            continue
                         passed += 1
                         if passed % _BATCH == 0:
                             await op.cooperate()
-                        entry = self._entry(item)
-                        if entry is None or params.filter.match(entry) is not True:
-                            continue
-                        waiting = emit(entry)
+                        result: Entry | SearchReference | None
+                        if isinstance(item, pureldap.LDAPSearchResultReference):
+                            result = SearchReference(
+                                self._localURIs(uri.value for uri in item.uris))
+                        else:
+                            result = self._entry(item)
+                            if result is None or params.filter.match(result) is not True:
+                                continue
+                        waiting = emit(result)
                         if waiting is not None:
                             await waiting
                 finally:
@@ -435,7 +505,7 @@ class ProxyBackend:
         connection, own = await self._writeConnection(op)
         try:
             for request in requests:
-                await self._call(request, connection)
+                await self._call(request, op, connection)
         finally:
             if own:
                 await connection.close()
@@ -451,7 +521,7 @@ class ProxyBackend:
         try:
             hooks.txn(operation, op, txn, *args)
             for request in txn.requests(self):
-                await self._call(request)
+                await self._call(request, None)
         except ldaperrors.LDAPException as e:
             _log.error("{operation} of {dn} failed after the upstream write was committed: "
                        "{error}", operation=operation, dn=str(args[0].dn), error=str(e))
@@ -467,7 +537,7 @@ class ProxyBackend:
 
     async def _add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> None:
         try:
-            await self._get(entry.ndn)
+            await self._get(op, entry.ndn)
         except NoSuchObject:
             pass
         else:
@@ -482,7 +552,7 @@ class ProxyBackend:
         return defer.Deferred.fromCoroutine(self._delete(op, ndn, hooks))
 
     async def _delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> None:
-        old = await self._get(ndn)
+        old = await self._get(op, ndn)
         txn = _ProxyTransaction({ndn: old})
         hooks.check("delete", op, txn, old)
         await self._forward(op, [pureldap.LDAPDelRequest(entry=self._remote(ndn))])
@@ -495,7 +565,7 @@ class ProxyBackend:
 
     async def _modify(self, op: Operation, ndn: DN, modifications: list[Modification],
                       hooks: ITransactionHooks) -> Entry:
-        old = await self._get(ndn)
+        old = await self._get(op, ndn)
         planned = old.modified(modifications)
         txn = _ProxyTransaction({ndn: planned})
         hooks.check("modify", op, txn, old, planned)
@@ -503,7 +573,7 @@ class ProxyBackend:
         if changes:
             await self._forward(op, [pureldap.LDAPModifyRequest(
                 object=self._remote(ndn), modification=changes)])
-        new = await self._get(ndn)
+        new = await self._get(op, ndn)
         txn.remember(new)
         await self._afterWrite("modify", op, hooks, txn, old, new)
         return new
@@ -516,7 +586,7 @@ class ProxyBackend:
 
     async def _rename(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool,
                       hooks: ITransactionHooks, modifications: Sequence[Modification]) -> Entry:
-        old = await self._get(ndn)
+        old = await self._get(op, ndn)
         planned = old.renamed(newDN, deleteOldRDN)
         if modifications:
             planned = planned.modified(modifications)
@@ -535,7 +605,7 @@ class ProxyBackend:
             requests.append(pureldap.LDAPModifyRequest(
                 object=self._remote(planned.ndn), modification=changes))
         await self._forward(op, requests)
-        new = await self._get(planned.ndn)
+        new = await self._get(op, planned.ndn)
         txn.remember(new)
         await self._afterWrite("rename", op, hooks, txn, old, new)
         return new
@@ -660,10 +730,21 @@ class _PageReader:
             self._request.cancel()
 
 
-def _manageDsaIT() -> tuple[str, None, None]:
-    # ldapd treats referral objects as ordinary entries; so does the upstream
-    # it proxies, and their ref values are rewritten like other DNs.
-    return (MANAGE_DSA_IT, None, None)
+def _manageDsaIT(op: Operation | None) -> list[tuple[str, bool | None, None]]:
+    """
+    The ManageDsaIT control for an upstream request: sent when the client
+    sent it, so that, as with back-ldap, a client without it is answered
+    with referrals and continuation references for the upstream's referral
+    objects, and one with it sees them as entries (their ref values
+    rewritten like other DNs). The server's own requests (C{op} internal or
+    C{None}) always send it: ldapd treats referral objects as entries.
+    """
+    if op is None or op.internal:
+        return [_MANAGE_DSA_IT]
+    control = op.controls.get(MANAGE_DSA_IT)
+    if control is None:
+        return []
+    return [(MANAGE_DSA_IT, True if control.criticality else None, None)]
 
 
 def _paged(size: int, cookie: bytes) -> tuple[str, None, bytes]:

@@ -18,11 +18,13 @@ __all__ = ["AttributeType", "ObjectClass", "Schema", "STANDARD_FILES", "STANDARD
 
 #: The schema files ldapd ships (C{schema/<name>.schema}). C{nis} and
 #: C{rfc2307bis} are alternatives: they define the same OIDs.
-STANDARD_SCHEMAS = ("core", "cosine", "inetorgperson", "nis", "rfc2307bis", "ppolicy", "dyngroup")
+STANDARD_SCHEMAS = (
+    "core", "cosine", "inetorgperson", "nis", "rfc2307bis", "ppolicy", "dyngroup", "ldapd",
+)
 
 #: The shipped schemas a directory loads unless configured otherwise, in
 #: dependency order.
-STANDARD_FILES = ("core", "cosine", "inetorgperson", "nis", "ppolicy", "dyngroup")
+STANDARD_FILES = ("core", "cosine", "inetorgperson", "nis", "ppolicy", "dyngroup", "ldapd")
 
 _USER = "userApplications"
 

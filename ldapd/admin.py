@@ -1,0 +1,367 @@
+"""
+C{ldapd-admin}: the administrator's command for what is done with the
+server stopped, or beside it.
+
+    ldapd-admin import CONFIG LDIF [--suffix DN] [--per-entry]
+    ldapd-admin export CONFIG [--suffix DN] [-o FILE]
+    ldapd-admin hash [--scheme {SSHA}] [PASSWORD]
+    ldapd-admin check-config CONFIG
+
+C{import} and C{export} work on any backend through L{IBackend}, streaming
+(one LDIF record in memory at a time) with a progress line on standard
+error. C{import} takes slapcat's output as it is: like slapadd, it keeps the
+operational attributes the file has (C{entryUUID}, C{creatorsName},
+C{createTimestamp}, C{entryCSN}, C{structuralObjectClass}, ...) and adds
+those it lacks. An attribute type the schema does not define is skipped, with
+one warning per type naming it (slapadd would stop; a dump from a server with
+more schema still loads, and the warning says what was left out).
+Attributes the server computes (C{hasSubordinates}, C{numSubordinates},
+C{entryDN}, C{subschemaSubentry}) are not stored.
+
+On a backend with a bulk path (the C{sql} backend's C{importEntries}),
+entries go in through it, many per transaction; elsewhere, and with
+C{--per-entry}, each is one add through the backend with the configured
+plugins' transaction hooks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from ldaptor.protocols.ldap import ldaperrors
+from sqlalchemy.exc import SQLAlchemyError
+from twisted.internet import defer, threads
+
+from ldapd import passwords
+from ldapd.config import ServerConfig, loadConfig
+from ldapd.directory import Database
+from ldapd.dn import DN
+from ldapd.entry import Entry
+from ldapd.filters import compileFilter
+from ldapd.ldif import formatLDIF, parseLDIF
+from ldapd.operation import Identity, Scope, SearchParameters
+from ldapd.registry import ConfigError
+from ldapd.schema import Schema
+
+__all__ = ["Progress", "exportLDIF", "importLDIF", "main", "readEntries"]
+
+#: Attributes the server computes when asked; never stored.
+COMPUTED = frozenset({"hassubordinates", "numsubordinates", "entrydn", "subschemasubentry"})
+
+
+class Progress:
+    """
+    A progress line on a terminal stream: C{\\r12345 entries  4100/s}.
+    """
+
+    def __init__(self, stream: IO[str], clock: Callable[[], float] = time.monotonic,
+                 interval: float = 0.5) -> None:
+        """
+        @param stream: where to write (standard error).
+        @param clock: the time source.
+        @param interval: the fewest seconds between two updates.
+        """
+        self.stream = stream
+        self.clock = clock
+        self.interval = interval
+        self.start = clock()
+        self.last = -interval
+        self.count = 0
+
+    def update(self, count: int, final: bool = False) -> None:
+        """
+        Show C{count} entries done, at most every C{interval} seconds.
+
+        @param final: write regardless of the interval, and end the line.
+        """
+        self.count = count
+        now = self.clock()
+        if not final and now - self.last < self.interval:
+            return
+        self.last = now
+        elapsed = max(now - self.start, 1e-9)
+        self.stream.write(f"\r{count} entries  {count / elapsed:.0f}/s" + ("\n" if final else ""))
+        self.stream.flush()
+
+
+def readEntries(
+    lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], None]
+) -> Iterator[Entry]:
+    """
+    The entries of an LDIF stream, as slapadd reads them: the operational
+    attributes the file has are kept, missing ones are added, unknown
+    attribute types are skipped (C{warn} is told once per type), and each
+    entry is checked against the schema.
+
+    @param lines: the LDIF's lines.
+    @param schema: the schema.
+    @param creator: the DN recorded as creatorsName and modifiersName when
+        the file has none (the database's root DN).
+    @param warn: called with a message for each skipped type.
+    @raise ValueError: naming the line of a record that is not an entry, or
+        of an entry the schema refuses.
+    """
+    skipped: set[str] = set()
+    who = str(creator or "").encode("utf-8")
+    for record in parseLDIF(lines):
+        if record.changetype not in ("content", "add"):
+            raise ValueError(f"line {record.lineNumber}: a {record.changetype} record, not an entry")
+        attributes = []
+        present = set()
+        for description, value in record.attributes:
+            name = description.split(";")[0]
+            at = schema.attributeType(name)
+            if at is None:
+                if name.lower() not in skipped:
+                    skipped.add(name.lower())
+                    warn(f"line {record.lineNumber}: attribute type {name} is not defined "
+                         "in the schema: skipped in every entry")
+                continue
+            if at.name.lower() in COMPUTED:
+                continue
+            present.add(at.name.lower())
+            attributes.append((description, (value,)))
+        now = datetime.now(UTC).strftime("%Y%m%d%H%M%SZ").encode()
+        for name, value in (("creatorsName", who), ("createTimestamp", now),
+                            ("modifiersName", who), ("modifyTimestamp", now),
+                            ("entryUUID", str(uuid.uuid4()).encode())):
+            if name.lower() not in present:
+                attributes.append((name, (value,)))
+        try:
+            entry = Entry(DN.parse(record.dn), attributes, schema)
+            entry.validate()
+        except (ldaperrors.LDAPException, ValueError) as e:
+            raise ValueError(f"line {record.lineNumber}: {record.dn}: {e}") from None
+        yield entry
+
+
+def _database(config: ServerConfig, suffix: str | None) -> Database:
+    databases = config.directory.databases
+    if suffix is None:
+        if len(databases) != 1:
+            raise ConfigError("the configuration has several databases: choose one with --suffix")
+        return databases[0]
+    schema = config.directory.schema
+    wanted = schema.normalizeDN(DN.parse(suffix))
+    for db in databases:
+        if db.normalizedSuffix == wanted:
+            return db
+    raise ConfigError(f"no database has the suffix {suffix}")
+
+
+async def importLDIF(
+    reactor: Any, config: ServerConfig, db: Database, lines: Iterable[bytes],
+    progress: Progress | None = None, bulk: bool = True, warn: Callable[[str], None] = print,
+) -> int:
+    """
+    Load an LDIF stream into an open database.
+
+    @param reactor: the reactor.
+    @param config: the configuration (for the schema and plugin chain).
+    @param db: the database, whose backend is open.
+    @param lines: the LDIF's lines.
+    @param progress: shows how far it is.
+    @param bulk: use the backend's bulk path when it has one.
+    @param warn: called with each warning.
+    @return: the number of entries loaded.
+    """
+    directory = config.directory
+    entries = readEntries(lines, directory.schema, db.rootDN, warn)
+    report = progress.update if progress is not None else None
+    importer = getattr(db.backend, "importEntries", None)
+    if bulk and importer is not None:
+        count: int = await threads.deferToThread(importer, entries, report)
+    else:
+        op = directory.internalOperation()
+        op.identity = Identity(db.rootDN, db.normalizedRootDN, isRoot=True)
+        count = 0
+        # Parsing is interleaved with the adds: one entry in memory at a time.
+        for entry in entries:
+            await db.backend.add(op, entry, directory.plugins)
+            count += 1
+            if report is not None:
+                report(count)
+    if progress is not None:
+        progress.update(count, final=True)
+    return count
+
+
+async def exportLDIF(config: ServerConfig, db: Database, out: IO[bytes],
+                     progress: Progress | None = None) -> int:
+    """
+    Write every entry of an open database as LDIF, parents first, with
+    every attribute (operational ones included).
+
+    @return: the number of entries written.
+    """
+    directory = config.directory
+    op = directory.internalOperation()
+    op.search = SearchParameters(db.normalizedSuffix, Scope.SUB,
+                                 compileFilter(_everything(), directory.schema))
+    count = 0
+
+    def emit(entry: Entry) -> None:
+        nonlocal count
+        out.write(formatLDIF(str(entry.dn), [(a.description, a.values) for a in entry]))
+        count += 1
+        if progress is not None:
+            progress.update(count)
+
+    await db.backend.search(op, emit)
+    if progress is not None:
+        progress.update(count, final=True)
+    return count
+
+
+def _everything() -> Any:
+    from ldaptor.protocols import pureldap
+
+    return pureldap.LDAPFilter_present("objectClass")
+
+
+def _withBackend(config: ServerConfig, db: Database, work: Callable[[], Any]) -> int:
+    """
+    Open the database's backend, run C{work} on the reactor, close it.
+
+    @return: the process's exit status.
+    """
+    from twisted.internet import task
+
+    status = 0
+
+    async def run(reactor: Any) -> None:
+        nonlocal status
+        await db.backend.open()
+        try:
+            await work()
+        except (ldaperrors.LDAPException, SQLAlchemyError, OSError, ValueError) as e:
+            sys.stderr.write(f"\nldapd-admin: {e}\n")
+            status = 1
+        finally:
+            await db.backend.close()
+
+    try:
+        task.react(lambda reactor: defer.Deferred.fromCoroutine(run(reactor)))
+    except SystemExit as e:
+        if e.code:
+            return int(e.code) if isinstance(e.code, int) else 1
+    return status
+
+
+def _commandImport(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+
+    config = loadConfig(Path(args.config), reactor)
+    db = _database(config, args.suffix)
+
+    async def work() -> None:
+        with open(args.ldif, "rb") as f:
+            await importLDIF(reactor, config, db, f, None if args.quiet else Progress(sys.stderr),
+                             bulk=not args.per_entry,
+                             warn=lambda m: sys.stderr.write(f"warning: {m}\n"))
+
+    return _withBackend(config, db, work)
+
+
+def _commandExport(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+
+    config = loadConfig(Path(args.config), reactor)
+    db = _database(config, args.suffix)
+
+    async def work() -> None:
+        progress = None if args.quiet else Progress(sys.stderr)
+        if args.output is None:
+            await exportLDIF(config, db, sys.stdout.buffer, progress)
+            sys.stdout.buffer.flush()
+            return
+        with open(args.output, "wb") as f:
+            await exportLDIF(config, db, f, progress)
+
+    return _withBackend(config, db, work)
+
+
+def _commandHash(args: argparse.Namespace) -> int:
+    scheme = args.scheme.upper()
+    if scheme not in passwords.SCHEMES:
+        sys.stderr.write(f"ldapd-admin: unknown scheme {args.scheme} "
+                         f"(known: {', '.join(passwords.SCHEMES)})\n")
+        return 2
+    if args.password is not None:
+        password = args.password
+    elif sys.stdin.isatty():
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Again: ") != password:
+            sys.stderr.write("ldapd-admin: the passwords differ\n")
+            return 1
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    print(passwords.hashPassword(password.encode("utf-8"), scheme).decode("ascii"))
+    return 0
+
+
+def _commandCheckConfig(args: argparse.Namespace) -> int:
+    config = loadConfig(Path(args.config))
+    suffixes = ", ".join(str(db.suffix) for db in config.directory.databases)
+    print(f"{args.config}: OK ({suffixes})")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ldapd-admin", description="Administer ldapd.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("import", help="load an LDIF file (slapcat output works)")
+    p.add_argument("config", help="the server's TOML configuration")
+    p.add_argument("ldif", help="the LDIF file")
+    p.add_argument("--suffix", help="the database to load (when there are several)")
+    p.add_argument("--per-entry", action="store_true",
+                   help="add entries one by one through the plugins' hooks")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=_commandImport)
+    p = commands.add_parser("export", help="write a database as LDIF")
+    p.add_argument("config", help="the server's TOML configuration")
+    p.add_argument("--suffix", help="the database to write (when there are several)")
+    p.add_argument("-o", "--output", help="the file to write (standard output by default)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    p.set_defaults(run=_commandExport)
+    p = commands.add_parser("hash", help="hash a password for userPassword or root_password")
+    p.add_argument("password", nargs="?", help="the password (asked for, or read from "
+                   "standard input, when not given)")
+    p.add_argument("--scheme", default="{SSHA}", help="the scheme, e.g. {SSHA} or {ARGON2}")
+    p.set_defaults(run=_commandHash)
+    p = commands.add_parser("check-config", help="validate a configuration file")
+    p.add_argument("config", help="the TOML configuration")
+    p.set_defaults(run=_commandCheckConfig)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """
+    Run C{ldapd-admin}.
+
+    @param argv: the arguments (C{sys.argv[1:]} by default).
+    @return: the exit status: 0, 1 for a failed command, 2 for bad usage,
+        78 (C{EX_CONFIG}) for a bad configuration.
+    """
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except ConfigError as e:
+        sys.stderr.write(f"ldapd-admin: {e}\n")
+        return os.EX_CONFIG
+    except (OSError, ValueError) as e:
+        sys.stderr.write(f"ldapd-admin: {e}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

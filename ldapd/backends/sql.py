@@ -1,0 +1,1056 @@
+"""
+The C{sql} backend: the DIT in a relational database through SQLAlchemy
+Core: SQLite (embedded; WAL, C{synchronous=FULL}) or PostgreSQL (psycopg 3;
+several ldapd processes may share one database).
+
+The tables are described in L{ldapd.backends.sqlschema}. Every database call
+runs in the backend's own thread pool, so the reactor never waits for the
+disk or the network; hooks of a write run there too, inside the write's
+database transaction, with an L{ITransaction} on the same connection.
+
+Searches are planned from the compiled filter: equality, presence and
+substring assertions on indexed types become candidate-id queries on the
+C{values} table (C{AND} intersects, C{OR} unites, anything else leaves the
+scope to be scanned), restricted to the scope by the C{path} index. Rows are
+read in batches, in path order (parents first), and every candidate is
+confirmed with the filter's own C{match}: the index only narrows. Nothing is
+cached in the process, so what another process commits is seen at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ldaptor.protocols.ldap import ldaperrors
+from sqlalchemy import (
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    intersect,
+    select,
+    union,
+)
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from twisted.internet import defer, threads
+from twisted.logger import Logger
+from twisted.python.threadpool import ThreadPool
+from zope.interface import implementer
+
+from ldapd.backends import sqlschema
+from ldapd.backends.base import checkPassword
+from ldapd.backends.sqlschema import (
+    IndexConfig,
+    encodeId,
+    entries,
+    pathUpperBound,
+    values,
+)
+from ldapd.dn import DN
+from ldapd.entry import Entry, Modification
+from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
+from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.operation import Operation, Scope
+from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.results import NoSuchObject
+from ldapd.schema import InvalidValue, Schema
+
+__all__ = ["DEFAULT_INDEXES", "SQLBackend", "SQLBackendFactory"]
+
+#: The indexes unless configured: equality and presence on every type (as
+#: the memory backend), substrings on the names people search by.
+DEFAULT_INDEXES = ("* eq,pres", "cn,sn,givenName,uid,mail,displayName sub")
+
+#: Rows read from the database at a time, in a search.
+DEFAULT_BATCH = 500
+
+#: Keys longer than this are stored as their SHA-256 (equality), or as a
+#: "too long" marker (substrings), to keep index rows small.
+_MAX_KEY = 256
+
+#: How often a PostgreSQL write is tried when it loses a deadlock or a
+#: serialisation conflict with another process.
+_ATTEMPTS = 5
+
+_log = Logger()
+
+
+def _keyText(key: Any) -> str:
+    """
+    The text an equality key is indexed under: typed, so that keys of
+    different types never meet, and hashed when long or not storable.
+    """
+    if isinstance(key, str):
+        text = "s" + key
+    elif isinstance(key, bytes):
+        text = "b" + key.hex()
+    else:
+        text = "r" + repr(key)
+    if len(text) > _MAX_KEY or "\x00" in text:
+        text = "h" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+    return text
+
+
+def _substringText(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def _successor(prefix: str) -> str | None:
+    """
+    @return: the smallest string greater than every string starting with
+        C{prefix}, or C{None} if there is none.
+    """
+    while prefix:
+        last = ord(prefix[-1]) + 1
+        if 0xD800 <= last <= 0xDFFF:
+            last = 0xE000
+        if last <= 0x10FFFF:
+            return prefix[:-1] + chr(last)
+        prefix = prefix[:-1]
+    return None
+
+
+def _likeEscape(piece: str) -> str:
+    return piece.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def encodeAttributes(entry: Entry) -> str:
+    """
+    Serialise an entry's attributes as JSON text (raw bytes kept exactly
+    through the C{surrogateescape} error handler).
+
+    @param entry: the entry.
+    @return: the text stored in C{entries.attrs}.
+    """
+    return json.dumps(
+        [[a.description, [v.decode("utf-8", "surrogateescape") for v in a.values]] for a in entry],
+        separators=(",", ":"),
+    )
+
+
+def decodeAttributes(text: str) -> list[tuple[str, list[bytes]]]:
+    """
+    @param text: what L{encodeAttributes} stored.
+    @return: attribute descriptions and their raw values.
+    """
+    return [
+        (description, [v.encode("utf-8", "surrogateescape") for v in vs])
+        for description, vs in json.loads(text)
+    ]
+
+
+class _Row:
+    """
+    The columns of an entry row a write needs.
+    """
+
+    __slots__ = ("attrs", "dn", "id", "ndn", "path")
+
+    def __init__(self, id: int, path: str, dn: str, ndn: str, attrs: str) -> None:
+        self.id = id
+        self.path = path
+        self.dn = dn
+        self.ndn = ndn
+        self.attrs = attrs
+
+
+@implementer(IBackend)
+class SQLBackend:
+    """
+    A DIT in a SQL database, for one naming context.
+
+    @ivar suffix: the normalised suffix.
+    @ivar engine: the SQLAlchemy engine (once open).
+    """
+
+    def __init__(
+        self,
+        suffix: DN,
+        schema: Schema,
+        url: str | URL,
+        reactor: Any = None,
+        indexes: Iterable[str] = DEFAULT_INDEXES,
+        poolSize: int = 4,
+        batchSize: int = DEFAULT_BATCH,
+    ) -> None:
+        """
+        @param suffix: the normalised suffix of the naming context.
+        @param schema: the directory's schema.
+        @param url: the SQLAlchemy URL: C{sqlite:///path} or
+            C{postgresql+psycopg://...}.
+        @param reactor: the reactor.
+        @param indexes: the index configuration (L{IndexConfig}).
+        @param poolSize: database connections, and threads using them.
+        @param batchSize: rows a search reads at a time.
+        @raise ValueError: for a bad index configuration or URL.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        self.suffix = suffix
+        self.schema = schema
+        self.url = make_url(url)
+        if self.url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database {self.url.get_backend_name()!r}")
+        if self.url.get_backend_name() == "sqlite" and self.url.database in (None, "", ":memory:"):
+            raise ValueError("an in-memory SQLite database is not shared between threads; "
+                             "use a file, or the memory backend")
+        self.indexes = IndexConfig.parse(indexes, schema)
+        self.poolSize = poolSize
+        self.batchSize = batchSize
+        self._reactor = reactor
+        self._pool: ThreadPool | None = None
+        self.engine: Engine | None = None
+        self._trigrams = False
+        self._postgres = self.url.get_backend_name() == "postgresql"
+
+    # Life cycle
+
+    def _createEngine(self) -> Engine:
+        if self._postgres:
+            return create_engine(self.url, pool_size=self.poolSize, max_overflow=0,
+                                 pool_pre_ping=True)
+        engine = create_engine(self.url, pool_size=self.poolSize, max_overflow=0)
+
+        @event.listens_for(engine, "connect")
+        def _cbConnect(dbapiConnection: Any, record: Any) -> None:
+            # SQLAlchemy issues BEGIN itself (below), so that writes can
+            # take the write lock at once (BEGIN IMMEDIATE).
+            dbapiConnection.isolation_level = None
+            cursor = dbapiConnection.cursor()
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000",
+                           "foreign_keys=ON"):
+                cursor.execute(f"PRAGMA {pragma}")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _cbBegin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("ldapd_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+        return engine
+
+    def open(self) -> defer.Deferred[None]:
+        """
+        Start the thread pool, connect, and create or upgrade the tables.
+        """
+        self._pool = ThreadPool(minthreads=1, maxthreads=self.poolSize, name="ldapd-sql")
+        self._pool.start()
+
+        def _ebFailed(reason: Any) -> Any:
+            self.close()
+            return reason
+
+        return self._call(self._setUp).addErrback(_ebFailed)
+
+    def _setUp(self) -> None:
+        if self.url.get_backend_name() == "sqlite":
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+        self.engine = self._createEngine()
+        with self._writeConnection() as conn, conn.begin():
+            sqlschema.lockForSetup(conn)
+            applied = sqlschema.upgrade(conn, str(self.suffix))
+            if applied:
+                _log.info("database schema of {suffix} at version {version}",
+                          suffix=str(self.suffix), version=applied[-1])
+            stored = sqlschema.readMeta(conn).get("indexes")
+            wanted = self.indexes.canonical()
+            if stored != wanted:
+                if stored is not None:
+                    self._reindex(conn)
+                sqlschema.writeMeta(conn, "indexes", wanted)
+        if self._postgres:
+            self._trigrams = self._setUpTrigrams()
+
+    def _setUpTrigrams(self) -> bool:
+        """
+        Add a pg_trgm index on substring keys where the extension is (or can
+        be) installed, for C{*any*} and C{*final} pieces.
+
+        @return: whether the index exists.
+        """
+        assert self.engine is not None
+        find = ("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n "
+                "ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'")
+        with self.engine.connect() as conn:
+            found = conn.exec_driver_sql(find).scalar()
+            conn.rollback()
+            if found is None:
+                try:
+                    with conn.begin():
+                        conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+                except DBAPIError as e:
+                    _log.info("no pg_trgm ({error}): substring indexes are prefix indexes",
+                              error=str(e.orig).strip())
+                found = conn.exec_driver_sql(find).scalar()
+                conn.rollback()
+            if found is None:
+                return False
+            try:
+                with conn.begin():
+                    conn.exec_driver_sql(
+                        f"CREATE INDEX IF NOT EXISTS ldapd_values_trgm ON {values.name} "
+                        f'USING gin (key "{found}".gin_trgm_ops) WHERE kind = \'s\''
+                    )
+            except DBAPIError as e:
+                _log.info("cannot create the trigram index ({error})", error=str(e.orig).strip())
+                return False
+            return True
+
+    def close(self) -> defer.Deferred[None]:
+        """
+        Stop the thread pool and close the database connections.
+        """
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()
+        if self.engine is not None:
+            self.engine.dispose()
+        return defer.succeed(None)
+
+    def _call(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        if self._pool is None:
+            return defer.fail(RuntimeError("the sql backend is not open"))
+        return threads.deferToThreadPool(self._reactor, self._pool, f, *args)
+
+    def _writeConnection(self) -> Connection:
+        assert self.engine is not None
+        return self.engine.connect().execution_options(ldapd_write=True)
+
+    # Rows and entries
+
+    def _entry(self, dn: str, ndn: str, attrs: str) -> Entry:
+        return Entry(DN.parse(dn), decodeAttributes(attrs), self.schema, DN.parse(ndn))
+
+    def _row(self, conn: Connection, ndn: DN, lock: str | None = None) -> _Row | None:
+        q = select(entries.c.id, entries.c.path, entries.c.dn, entries.c.ndn,
+                   entries.c.attrs).where(entries.c.ndn == str(ndn))
+        if lock is not None and self._postgres:
+            q = q.with_for_update(read=lock == "share")
+        r = conn.execute(q).first()
+        return _Row(*r) if r is not None else None
+
+    def _lookup(self, conn: Connection, ndn: DN) -> Entry | None:
+        row = self._row(conn, ndn)
+        return self._entry(row.dn, row.ndn, row.attrs) if row is not None else None
+
+    def _noSuchObject(self, conn: Connection, ndn: DN) -> NoSuchObject:
+        """
+        The noSuchObject error for C{ndn}, with the deepest existing
+        superior (found with one query) as matched DN.
+        """
+        ancestors = []
+        parent = ndn.parent()
+        while len(parent) >= len(self.suffix) and parent.isWithin(self.suffix):
+            ancestors.append(str(parent))
+            if not parent:
+                break
+            parent = parent.parent()
+        if ancestors:
+            found = conn.execute(
+                select(entries.c.dn, entries.c.ndn).where(entries.c.ndn.in_(ancestors))
+            ).all()
+            if found:
+                deepest = max(found, key=lambda r: len(DN.parse(r.ndn)))
+                return NoSuchObject("no such object", DN.parse(deepest.dn))
+        return NoSuchObject("no such object")
+
+    # Index keys
+
+    def indexRows(self, entry: Entry) -> set[tuple[str, str, str]]:
+        """
+        @param entry: an entry.
+        @return: its index rows as C{(attr OID, kind, key)}.
+        """
+        schema = self.schema
+        rows: set[tuple[str, str, str]] = set()
+        for attr in entry:
+            oid = attr.type.oid
+            kinds = self.indexes.kinds(oid)
+            if not kinds:
+                continue
+            if "pres" in kinds:
+                rows.add((oid, "p", ""))
+            if "eq" in kinds:
+                for key in attr.keys(schema):
+                    rows.add((oid, "e", _keyText(key)))
+                    if oid == OBJECT_CLASS:
+                        for superclass in schema.superclasses(key):
+                            rows.add((oid, "e", _keyText(superclass)))
+            if "sub" in kinds and attr.type.substr is not None:
+                for v in attr.values:
+                    try:
+                        text = schema.applyRule(attr.type.substr, v)
+                    except InvalidValue:
+                        continue
+                    if len(text) > _MAX_KEY:
+                        rows.add((oid, "l", ""))
+                    else:
+                        rows.add((oid, "s", _substringText(text)))
+        return rows
+
+    def _reindex(self, conn: Connection) -> None:
+        """
+        Rebuild the whole index (the index configuration changed).
+        """
+        _log.info("the index configuration of {suffix} changed: reindexing",
+                  suffix=str(self.suffix))
+        conn.execute(values.delete())
+        last = 0
+        while True:
+            batch = conn.execute(
+                select(entries.c.id, entries.c.dn, entries.c.ndn, entries.c.attrs)
+                .where(entries.c.id > last).order_by(entries.c.id).limit(self.batchSize)
+            ).all()
+            if not batch:
+                return
+            rows = []
+            for r in batch:
+                for attr, kind, key in self.indexRows(self._entry(r.dn, r.ndn, r.attrs)):
+                    rows.append({"entry_id": r.id, "attr": attr, "kind": kind, "key": key})
+            if rows:
+                conn.execute(values.insert(), rows)
+            last = batch[-1].id
+
+    # Reads
+
+    def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
+        return self._call(self._get, ndn)
+
+    def _get(self, ndn: DN) -> Entry:
+        assert self.engine is not None
+        with self.engine.connect() as conn:
+            entry = self._lookup(conn, ndn)
+            if entry is None:
+                raise self._noSuchObject(conn, ndn)
+            return entry
+
+    def authenticate(self, op: Operation, ndn: DN, password: bytes) -> defer.Deferred[Entry]:
+        def _ebMissing(failure: Any) -> None:
+            failure.trap(NoSuchObject)
+
+        d = self._call(self._get, ndn)
+        d.addErrback(_ebMissing)
+        d.addCallback(lambda entry: checkPassword(self._reactor, entry, password))
+        return d
+
+    def plan(self, f: Filter) -> Any:
+        """
+        The candidate ids of C{f} as a SQL selectable, from the indexes.
+
+        @param f: a compiled filter.
+        @return: a C{SELECT entry_id ...}, or C{None} if the indexes cannot
+            narrow C{f} (every entry in scope must be tested).
+        """
+        if isinstance(f, Equality):
+            types = self._indexed(f.type, "eq")
+            if types is None:
+                return None
+            return select(values.c.entry_id).where(
+                values.c.kind == "e", values.c.attr.in_(types), values.c.key == _keyText(f.key)
+            )
+        if isinstance(f, Present):
+            if f.type.oid == OBJECT_CLASS:
+                return None
+            types = self._indexed(f.type, "pres")
+            if types is None:
+                return None
+            return select(values.c.entry_id).where(values.c.kind == "p", values.c.attr.in_(types))
+        if isinstance(f, Substrings):
+            return self._planSubstrings(f)
+        if isinstance(f, And):
+            parts = [p for p in (self.plan(part) for part in f.parts) if p is not None]
+            if not parts:
+                return None
+            return parts[0] if len(parts) == 1 else select(intersect(*parts).subquery().c[0])
+        if isinstance(f, Or):
+            parts = [self.plan(part) for part in f.parts]
+            if not parts or any(p is None for p in parts):
+                return None
+            return parts[0] if len(parts) == 1 else select(union(*parts).subquery().c[0])
+        return None
+
+    def _indexed(self, at: Any, kind: str) -> list[str] | None:
+        types = self.schema.subtypes(at)
+        if not all(kind in self.indexes.kinds(t.oid) for t in types):
+            return None
+        return sorted(t.oid for t in types)
+
+    def _planSubstrings(self, f: Substrings) -> Any:
+        types = self._indexed(f.type, "sub")
+        if types is None:
+            return None
+        conditions = []
+        if f.initial:
+            initial = _substringText(f.initial)[:_MAX_KEY]
+            conditions.append(values.c.key >= initial)
+            upper = _successor(initial)
+            if upper is not None:
+                conditions.append(values.c.key < upper)
+        pieces = [f.initial or ""] + list(f.any) + [f.final or ""]
+        if self._trigrams and any(len(p) >= 3 for p in pieces):
+            pattern = ("" if f.initial else "%") + "%".join(
+                _likeEscape(_substringText(p)) for p in pieces if p) + ("" if f.final else "%")
+            conditions.append(values.c.key.like(pattern, escape="\\"))
+        if not conditions:
+            return None
+        found = select(values.c.entry_id).where(
+            values.c.kind == "s", values.c.attr.in_(types), *conditions)
+        tooLong = select(values.c.entry_id).where(values.c.kind == "l", values.c.attr.in_(types))
+        return select(union(found, tooLong).subquery().c[0])
+
+    def countCandidates(self, f: Filter) -> defer.Deferred[int | None]:
+        """
+        How many entries the indexes leave for C{f} (for tests and tuning).
+
+        @param f: a compiled filter.
+        @return: a Deferred firing with the count, or C{None} if C{f} is not indexed.
+        """
+        candidates = self.plan(f)
+        if candidates is None:
+            return defer.succeed(None)
+
+        def count() -> int:
+            assert self.engine is not None
+            with self.engine.connect() as conn:
+                return conn.execute(select(func.count()).select_from(candidates.subquery())).scalar()  # type: ignore[no-any-return]
+
+        return self._call(count)
+
+    def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
+        return defer.Deferred.fromCoroutine(self._search(op, emit))
+
+    async def _search(self, op: Operation, emit: Callable[[Entry], Any]) -> None:
+        params = op.search
+        assert params is not None, "search() needs op.search"
+        f = params.filter
+        candidates = self.plan(f) if params.scope != Scope.BASE else None
+        cursor = _Cursor(params.base, params.scope, candidates)
+        while not cursor.done:
+            op.check()
+            batch = await self._call(self._fetchBatch, cursor, f)
+            for entry in batch:
+                waiting = emit(entry)
+                if waiting is not None:
+                    await waiting
+            if not cursor.done:
+                op.check()
+                await op.cooperate()
+
+    def _fetchBatch(self, cursor: _Cursor, f: Filter) -> list[Entry]:
+        """
+        Read the next batch of a search (in a pool thread) and return the
+        entries that match C{f}.
+        """
+        assert self.engine is not None
+        limit = self.batchSize
+        with self.engine.connect() as conn:
+            if cursor.base is None:
+                base = self._row(conn, cursor.baseDN)
+                if base is None:
+                    raise self._noSuchObject(conn, cursor.baseDN)
+                cursor.base = base
+            columns = select(entries.c.id, entries.c.path, entries.c.dn, entries.c.ndn,
+                             entries.c.attrs)
+            if cursor.ids is not None:
+                chunk = cursor.ids[cursor.position:cursor.position + limit]
+                cursor.position += limit
+                rows = conn.execute(columns.where(entries.c.id.in_(chunk))
+                                    .order_by(entries.c.path)).all()
+                cursor.done = cursor.position >= len(cursor.ids)
+            else:
+                q = columns.where(cursor.scope())
+                if cursor.last is not None:
+                    q = q.where(entries.c.path > cursor.last)
+                if cursor.candidates is not None:
+                    q = q.where(entries.c.id.in_(cursor.candidates))
+                rows = conn.execute(q.order_by(entries.c.path).limit(limit + 1)).all()
+                if len(rows) <= limit:
+                    cursor.done = True
+                else:
+                    rows = rows[:limit]
+                    if cursor.candidates is not None:
+                        # A large candidate set: take the remaining ids once,
+                        # rather than run the candidate query for every batch.
+                        cursor.ids = list(conn.execute(
+                            select(entries.c.id).where(
+                                cursor.scope(), entries.c.path > rows[-1].path,
+                                entries.c.id.in_(cursor.candidates),
+                            ).order_by(entries.c.path)
+                        ).scalars())
+                        cursor.done = not cursor.ids
+            if rows:
+                cursor.last = rows[-1].path
+        found = []
+        for r in rows:
+            entry = self._entry(r.dn, r.ndn, r.attrs)
+            if f.match(entry) is True:
+                found.append(entry)
+        return found
+
+    # Writes
+
+    def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
+        return self._call(self._transact, work)
+
+    def _transact(self, work: Callable[[_Transaction], Any]) -> Any:
+        """
+        Run C{work} in one database transaction (in a pool thread); commit
+        if it returns, roll back if anything raises. On PostgreSQL a write
+        that loses a deadlock or serialisation conflict to another process
+        is run again from the start, hooks included.
+        """
+        for attempt in range(_ATTEMPTS):
+            try:
+                with self._writeConnection() as conn, conn.begin():
+                    return work(_Transaction(self, conn))
+            except IntegrityError as e:
+                raise _integrityError(e) from None
+            except DBAPIError as e:
+                if attempt + 1 < _ATTEMPTS and _retryable(e):
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _insert(self, conn: Connection, entry: Entry, parent: _Row | None = None) -> int:
+        """
+        Insert an entry whose parent exists (locked against a concurrent
+        delete or move, on PostgreSQL) and index it.
+
+        @param parent: the parent's row, when the caller has locked it.
+        @return: its id.
+        """
+        parentId = None
+        parentPath = "/"
+        if entry.ndn != self.suffix:
+            if parent is None:
+                parent = self._parent(conn, entry.ndn)
+            parentId, parentPath = parent.id, parent.path
+        id = conn.execute(
+            entries.insert().values(parent_id=parentId, ndn=str(entry.ndn), dn=str(entry.dn),
+                                    path="", attrs=encodeAttributes(entry))
+            .returning(entries.c.id)
+        ).scalar_one()
+        conn.execute(entries.update().where(entries.c.id == id)
+                     .values(path=f"{parentPath}{encodeId(id)}/"))
+        self._addIndexRows(conn, id, self.indexRows(entry))
+        return id  # type: ignore[no-any-return]
+
+    def _parent(self, conn: Connection, ndn: DN) -> _Row:
+        """
+        @return: the row of the parent of C{ndn}, locked against a
+            concurrent delete or move (on PostgreSQL).
+        @raise NoSuchObject: if there is none.
+        """
+        parent = self._row(conn, ndn.parent(), lock="share")
+        if parent is None:
+            raise self._noSuchObject(conn, ndn)
+        return parent
+
+    @staticmethod
+    def _addIndexRows(conn: Connection, id: int, rows: Iterable[tuple[str, str, str]]) -> None:
+        params = [{"entry_id": id, "attr": a, "kind": k, "key": key} for a, k, key in rows]
+        if params:
+            conn.execute(values.insert(), params)
+
+    @staticmethod
+    def _removeIndexRows(conn: Connection, id: int, rows: Iterable[tuple[str, str, str]]) -> None:
+        params = [{"a": a, "k": k, "key": key} for a, k, key in rows]
+        if params:
+            conn.execute(
+                values.delete().where(
+                    values.c.entry_id == id, values.c.attr == bindparam("a"),
+                    values.c.kind == bindparam("k"), values.c.key == bindparam("key"),
+                ),
+                params,
+            )
+
+    def _replace(self, conn: Connection, row: _Row, entry: Entry) -> None:
+        """
+        Store new attributes (and DN spelling) for an existing row; the
+        index changes by the difference of the old and new keys.
+        """
+        old = self.indexRows(self._entry(row.dn, row.ndn, row.attrs))
+        new = self.indexRows(entry)
+        conn.execute(entries.update().where(entries.c.id == row.id)
+                     .values(dn=str(entry.dn), attrs=encodeAttributes(entry)))
+        self._removeIndexRows(conn, row.id, old - new)
+        self._addIndexRows(conn, row.id, new - old)
+
+    def _remove(self, conn: Connection, ndn: DN) -> Entry:
+        row = self._row(conn, ndn, lock="update")
+        if row is None:
+            raise self._noSuchObject(conn, ndn)
+        child = conn.execute(select(entries.c.id).where(entries.c.parent_id == row.id).limit(1))
+        if child.first() is not None:
+            raise ldaperrors.LDAPNotAllowedOnNonLeaf("subordinate objects must be deleted first")
+        conn.execute(values.delete().where(values.c.entry_id == row.id))
+        conn.execute(entries.delete().where(entries.c.id == row.id))
+        return self._entry(row.dn, row.ndn, row.attrs)
+
+    def add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        def work(txn: _Transaction) -> None:
+            conn = txn.conn
+            if self._row(conn, entry.ndn) is not None:
+                raise ldaperrors.LDAPEntryAlreadyExists("already exists")
+            parent = self._parent(conn, entry.ndn) if entry.ndn != self.suffix else None
+            hooks.check("add", op, txn, entry)
+            self._insert(conn, entry, parent)
+            hooks.txn("add", op, txn, entry)
+
+        return self._write(work)
+
+    def delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        def work(txn: _Transaction) -> None:
+            conn = txn.conn
+            row = self._row(conn, ndn, lock="update")
+            if row is None:
+                raise self._noSuchObject(conn, ndn)
+            entry = self._entry(row.dn, row.ndn, row.attrs)
+            hooks.check("delete", op, txn, entry)
+            self._remove(conn, ndn)
+            hooks.txn("delete", op, txn, entry)
+
+        return self._write(work)
+
+    def modify(
+        self,
+        op: Operation,
+        ndn: DN,
+        modifications: list[Modification],
+        hooks: ITransactionHooks,
+    ) -> defer.Deferred[Entry]:
+        def work(txn: _Transaction) -> Entry:
+            conn = txn.conn
+            row = self._row(conn, ndn, lock="update")
+            if row is None:
+                raise self._noSuchObject(conn, ndn)
+            old = self._entry(row.dn, row.ndn, row.attrs)
+            new = old.modified(modifications)
+            hooks.check("modify", op, txn, old, new)
+            self._replace(conn, row, new)
+            hooks.txn("modify", op, txn, old, new)
+            return new
+
+        return self._write(work)
+
+    def rename(
+        self,
+        op: Operation,
+        ndn: DN,
+        newDN: DN,
+        deleteOldRDN: bool,
+        hooks: ITransactionHooks,
+        modifications: Sequence[Modification] = (),
+    ) -> defer.Deferred[Entry]:
+        def work(txn: _Transaction) -> Entry:
+            conn = txn.conn
+            row = self._row(conn, ndn, lock="update")
+            if row is None:
+                raise self._noSuchObject(conn, ndn)
+            if ndn == self.suffix:
+                raise ldaperrors.LDAPUnwillingToPerform("cannot rename the suffix entry")
+            old = self._entry(row.dn, row.ndn, row.attrs)
+            new = old.renamed(newDN, deleteOldRDN)
+            if modifications:
+                new = new.modified(modifications)
+            newParentDN = new.ndn.parent()
+            if new.ndn != ndn and self._row(conn, new.ndn) is not None:
+                raise ldaperrors.LDAPEntryAlreadyExists("entry already exists")
+            newParent = self._row(conn, newParentDN, lock="share")
+            if newParent is None:
+                raise self._noSuchObject(conn, newParentDN.child(new.ndn.rdn))
+            if newParentDN.isWithin(ndn):
+                raise ldaperrors.LDAPUnwillingToPerform("cannot move an entry below itself")
+            hooks.check("rename", op, txn, old, new)
+            self._move(conn, row, old, new, newParent)
+            hooks.txn("rename", op, txn, old, new)
+            return new
+
+        return self._write(work)
+
+    def _move(self, conn: Connection, row: _Row, old: Entry, new: Entry, newParent: _Row) -> None:
+        """
+        Give an entry its new name, attributes and parent, and its subtree
+        their new names and paths.
+        """
+        path = f"{newParent.path}{encodeId(row.id)}/"
+        inside = and_(entries.c.path > row.path, entries.c.path < pathUpperBound(row.path))
+        below = select(entries.c.id, entries.c.dn, entries.c.ndn, entries.c.path).where(inside)
+        if self._postgres:
+            # Lock the subtree first: a concurrent add below it waits, and
+            # then reads the new path of its parent.
+            conn.execute(select(entries.c.id).where(inside).with_for_update())
+        descendants = conn.execute(below).all()
+        conn.execute(entries.update().where(entries.c.id == row.id).values(
+            parent_id=newParent.id, ndn=str(new.ndn), path=path))
+        self._replace(conn, _Row(row.id, path, row.dn, str(new.ndn), row.attrs), new)
+        if descendants:
+            oldDN, oldNDN = DN.parse(row.dn), DN.parse(row.ndn)
+
+            conn.execute(
+                entries.update().where(entries.c.id == bindparam("rid")).values(
+                    dn=bindparam("rdn"), ndn=bindparam("rndn"), path=bindparam("rpath")),
+                [
+                    {
+                        "rid": d.id,
+                        "rdn": str(DN.parse(d.dn).moved(oldDN, new.dn)),
+                        "rndn": str(DN.parse(d.ndn).moved(oldNDN, new.ndn)),
+                        "rpath": path + d.path[len(row.path):],
+                    }
+                    for d in descendants
+                ],
+            )
+
+    # Bulk loading
+
+    def importEntries(
+        self, entries: Iterable[Entry], progress: Callable[[int], None] | None = None,
+        chunk: int = 5000,
+    ) -> int:
+        """
+        Load entries fast, bypassing the plugin chain (as slapadd bypasses
+        overlays): in transactions of C{chunk} entries, each one
+        C{executemany} for the rows and one for their index keys. Call it
+        from a thread of its own (it blocks), with the backend open.
+
+        Invariants are kept as on the normal path: every parent must exist
+        (earlier in the input, or in the database), names are unique (the
+        database's constraint; a duplicate fails its chunk, and names are
+        checked in advance to name it), and the index is written in the same
+        transaction as the rows.
+
+        @param entries: the entries, parents before children.
+        @param progress: called with the count after every chunk.
+        @param chunk: entries per transaction.
+        @return: the number of entries loaded.
+        @raise ldaperrors.LDAPException: noSuchObject for an entry without a
+            parent, entryAlreadyExists for a duplicate; the chunks before it
+            are committed.
+        """
+        assert self.engine is not None
+        parents: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        total = 0
+        pending: list[Entry] = []
+        for entry in entries:
+            pending.append(entry)
+            if len(pending) >= chunk:
+                total += self._importChunk(pending, parents)
+                pending = []
+                if progress is not None:
+                    progress(total)
+        if pending:
+            total += self._importChunk(pending, parents)
+            if progress is not None:
+                progress(total)
+        return total
+
+    def _importChunk(self, chunk: list[Entry], parents: OrderedDict[str, tuple[int, str]]) -> int:
+        with self._writeConnection() as conn, conn.begin():
+            if self._postgres:
+                conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
+            names = [str(e.ndn) for e in chunk]
+            if len(set(names)) != len(names):
+                seen: set[str] = set()
+                for e in chunk:
+                    if str(e.ndn) in seen:
+                        raise ldaperrors.LDAPEntryAlreadyExists(f"{e.dn}: appears twice")
+                    seen.add(str(e.ndn))
+            existing = conn.execute(select(entries.c.dn).where(entries.c.ndn.in_(names))).first()
+            if existing is not None:
+                raise ldaperrors.LDAPEntryAlreadyExists(f"{existing.dn}: already exists")
+            first = self._allocateIds(conn, len(chunk))
+            rows = []
+            keys = []
+            for i, entry in enumerate(chunk):
+                id = first + i
+                ndn = str(entry.ndn)
+                if entry.ndn == self.suffix:
+                    parentId, parentPath = None, "/"
+                else:
+                    parentNDN = str(entry.ndn.parent())
+                    found = parents.get(parentNDN)
+                    if found is None:
+                        r = self._row(conn, entry.ndn.parent())
+                        if r is None:
+                            raise NoSuchObject(f"{entry.dn}: the parent entry does not exist")
+                        found = (r.id, r.path)
+                    parents[parentNDN] = found
+                    parents.move_to_end(parentNDN)
+                    parentId, parentPath = found
+                path = f"{parentPath}{encodeId(id)}/"
+                parents[ndn] = (id, path)
+                if len(parents) > 10000:
+                    parents.popitem(last=False)
+                rows.append((id, parentId, ndn, str(entry.dn), path, encodeAttributes(entry)))
+                keys.extend((id, a, k, key) for a, k, key in self.indexRows(entry))
+            self._bulkInsert(conn, entries.name, ("id", "parent_id", "ndn", "dn", "path", "attrs"),
+                             rows)
+            self._bulkInsert(conn, values.name, ("entry_id", "attr", "kind", "key"), keys)
+        return len(chunk)
+
+    def _bulkInsert(self, conn: Connection, table: str, columns: Sequence[str],
+                    rows: list[tuple[Any, ...]]) -> None:
+        """
+        Insert many rows at the driver's speed: C{COPY} on PostgreSQL, one
+        C{executemany} on SQLite (SQLAlchemy's per-row parameter handling
+        would cost more than the database's work).
+        """
+        if not rows:
+            return
+        names = ", ".join(columns)
+        if self._postgres:
+            cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            with cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
+
+    def _allocateIds(self, conn: Connection, n: int) -> int:
+        """
+        Reserve C{n} consecutive ids (the caller holds the write lock).
+
+        @return: the first.
+        """
+        if self._postgres:
+            sequence = conn.exec_driver_sql(
+                f"SELECT pg_get_serial_sequence('{entries.name}', 'id')").scalar()
+            last = conn.exec_driver_sql(
+                f"SELECT setval('{sequence}', GREATEST(nextval('{sequence}') + {n - 1}, "
+                f"(SELECT COALESCE(MAX(id), 0) + {n} FROM {entries.name})))").scalar()
+            return last - n + 1  # type: ignore[no-any-return]
+        top = conn.execute(select(func.max(entries.c.id))).scalar() or 0
+        sequence = conn.exec_driver_sql(
+            "SELECT seq FROM sqlite_sequence WHERE name = ?", (entries.name,)).scalar() or 0
+        return max(top, sequence) + 1  # type: ignore[no-any-return]
+
+
+class _Cursor:
+    """
+    Where a search is: its scope, its candidates, and the last path read;
+    or, for a large candidate set, the ids still to read (as slapd keeps ID
+    lists: numbers, never entries).
+    """
+
+    def __init__(self, baseDN: DN, scope: Scope, candidates: Any) -> None:
+        self.baseDN = baseDN
+        self.scopeKind = scope
+        self.candidates = candidates
+        self.base: _Row | None = None
+        self.last: str | None = None
+        self.ids: list[int] | None = None
+        self.position = 0
+        self.done = False
+
+    def scope(self) -> Any:
+        base = self.base
+        assert base is not None
+        if self.scopeKind == Scope.BASE:
+            return entries.c.id == base.id
+        if self.scopeKind == Scope.ONE:
+            return entries.c.parent_id == base.id
+        return and_(entries.c.path >= base.path, entries.c.path < pathUpperBound(base.path))
+
+
+@implementer(ITransaction)
+class _Transaction:
+    """
+    A write in progress on an L{SQLBackend}: its database connection, in a
+    transaction. Used in the backend's thread only.
+    """
+
+    def __init__(self, backend: SQLBackend, conn: Connection) -> None:
+        self._backend = backend
+        self.conn = conn
+
+    def get(self, ndn: DN) -> Entry | None:
+        return self._backend._lookup(self.conn, ndn)
+
+    def put(self, entry: Entry) -> None:
+        backend = self._backend
+        row = backend._row(self.conn, entry.ndn, lock="update")
+        if row is None:
+            backend._insert(self.conn, entry)
+        else:
+            backend._replace(self.conn, row, entry)
+
+    def remove(self, ndn: DN) -> None:
+        self._backend._remove(self.conn, ndn)
+
+
+def _sqlstate(e: DBAPIError) -> str | None:
+    return getattr(e.orig, "sqlstate", None)
+
+
+def _retryable(e: DBAPIError) -> bool:
+    return _sqlstate(e) in ("40001", "40P01")
+
+
+def _integrityError(e: IntegrityError) -> ldaperrors.LDAPException:
+    """
+    The LDAP error for a constraint the database enforced: a name taken, or
+    a parent deleted, by a concurrent write of another process.
+    """
+    state = _sqlstate(e)
+    message = str(e.orig)
+    if state == "23505" or "UNIQUE" in message:
+        return ldaperrors.LDAPEntryAlreadyExists("entry already exists")
+    return ldaperrors.LDAPNotAllowedOnNonLeaf("the entry has or had subordinates")
+
+
+class SQLBackendFactory:
+    """
+    Builds an L{SQLBackend} from a C{[[database]]} table with C{backend = "sql"}.
+    """
+
+    name = "sql"
+    description = ("A DIT in SQLite (embedded) or PostgreSQL (shared by several servers), "
+                   "through SQLAlchemy.")
+
+    @staticmethod
+    def fromConfig(table: dict[str, Any], context: ConfigContext) -> SQLBackend:
+        """
+        @param table: the backend's keys: C{url} (required: C{sqlite:///file}
+            with a path relative to the configuration file, or
+            C{postgresql+psycopg://user@host/db}), C{indexes} (a list of
+            C{"<types> <kinds>"}, see L{IndexConfig}) and C{pool_size}
+            (connections and threads, default 4).
+        @param context: the database's context.
+        @raise ldapd.registry.ConfigError: naming the key that is wrong.
+        """
+        rejectUnknownKeys(table, {"url", "indexes", "pool_size"}, context)
+        text = table.get("url")
+        if not isinstance(text, str) or not text:
+            raise context.error("url", "is required (e.g. \"sqlite:///ldapd.db\")")
+        try:
+            url = make_url(text)
+        except ArgumentError as e:
+            raise context.error("url", f"not a database URL: {e}") from None
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            url = url.set(database=str(context.resolvePath(url.database)))
+        indexes = table.get("indexes", list(DEFAULT_INDEXES))
+        if not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes):
+            raise context.error("indexes", "must be a list of strings like \"uid,cn eq,sub\"")
+        try:
+            IndexConfig.parse(indexes, context.schema)
+        except ValueError as e:
+            raise context.error("indexes", str(e)) from None
+        poolSize = table.get("pool_size", 4)
+        if isinstance(poolSize, bool) or not isinstance(poolSize, int) or poolSize < 1:
+            raise context.error("pool_size", "must be a positive integer")
+        assert context.suffix is not None
+        try:
+            return SQLBackend(context.suffix, context.schema, url, context.reactor, indexes,
+                              poolSize)
+        except ValueError as e:
+            raise context.error("url", str(e)) from None
+        except ImportError as e:
+            raise context.error("url", f"the database driver is not installed: {e}") from None

@@ -1,0 +1,286 @@
+"""
+The database schema of the C{sql} backend, its versions and how a database
+is brought up to date, and the index configuration (slapd's C{index}).
+
+Tables (their names carry the C{ldapd_} prefix):
+
+  - C{meta}: C{(key, value)}: the schema C{version}, the C{suffix} the
+    database holds and the C{indexes} it was indexed with.
+  - C{entries}: one row per entry: C{id}, C{parent_id} (a foreign key, so the
+    database itself refuses an orphan or the deletion of a parent), the
+    normalised DN C{ndn} (unique), the DN as written, the materialised
+    C{path} of ancestor ids and the attributes, serialised.
+  - C{values}: the index: C{(entry_id, attr, kind, key)}, with C{kind} one of
+    C{p} (presence), C{e} (equality: the value's normalised key), C{s}
+    (substrings: the value normalised by the substrings rule) and C{l} (a
+    substrings value too long to index, always a candidate).
+
+The C{path} is C{/a/b/c/}: the ids from the suffix entry down to the entry,
+each written as its hexadecimal length then its hexadecimal digits, so that
+comparing paths as bytes compares the ids as numbers. A subtree is one range
+of the path index (C{path >= p AND path < p'}), parents sort before their
+children, and siblings in the order they were added. PostgreSQL compares the
+path and keys with the C{C} collation, byte by byte, as SQLite does.
+
+The version lives in C{meta}; L{upgrade} applies the missing steps of
+L{MIGRATIONS} in order, in one transaction, when the backend opens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    select,
+    text,
+)
+from sqlalchemy.engine import Connection
+
+from ldapd.schema import Schema
+
+__all__ = [
+    "ALL_KINDS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "IndexConfig",
+    "SchemaVersionError",
+    "encodeId",
+    "entries",
+    "lockForSetup",
+    "meta",
+    "metadata",
+    "pathUpperBound",
+    "readMeta",
+    "upgrade",
+    "values",
+    "writeMeta",
+]
+
+#: The index kinds of the C{indexes} setting.
+ALL_KINDS = ("eq", "pres", "sub")
+
+_BINARY_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
+
+metadata = MetaData()
+
+meta = Table(
+    "ldapd_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+entries = Table(
+    "ldapd_entries",
+    metadata,
+    # SQLite's rowid alias must be spelled INTEGER.
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("parent_id", BigInteger, ForeignKey("ldapd_entries.id"), nullable=True),
+    Column("ndn", _BINARY_TEXT, nullable=False, unique=True),
+    Column("dn", Text, nullable=False),
+    Column("path", _BINARY_TEXT, nullable=False),
+    Column("attrs", Text, nullable=False),
+    Index("ldapd_entries_path", "path"),
+    Index("ldapd_entries_parent", "parent_id", "path"),
+    sqlite_autoincrement=True,
+)
+
+values = Table(
+    "ldapd_values",
+    metadata,
+    Column("entry_id", BigInteger, ForeignKey("ldapd_entries.id"), nullable=False),
+    Column("attr", String(128), nullable=False),
+    Column("kind", String(1), nullable=False),
+    Column("key", _BINARY_TEXT, nullable=False),
+    Index("ldapd_values_key", "attr", "kind", "key", "entry_id"),
+)
+
+
+class SchemaVersionError(Exception):
+    """
+    The database was written by a newer ldapd, or for another suffix.
+    """
+
+
+def _createTables(conn: Connection) -> None:
+    for table in (entries, values):
+        table.create(conn, checkfirst=True)
+
+
+def _indexValuesByEntry(conn: Connection) -> None:
+    conn.execute(text(f"CREATE INDEX IF NOT EXISTS ldapd_values_entry ON {values.name} (entry_id)"))
+
+
+#: The steps from one version to the next: step C{n} brings a database at
+#: version C{n - 1} to version C{n}. Version 0 is an empty database.
+MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
+    (1, "entries and index tables", _createTables),
+    (2, "index of the values by entry, for writes", _indexValuesByEntry),
+]
+
+#: The version this code writes.
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+def readMeta(conn: Connection) -> dict[str, str]:
+    """
+    @param conn: a connection in a transaction.
+    @return: the C{meta} table as a dict (empty for a new database).
+    """
+    if not conn.dialect.has_table(conn, meta.name):
+        return {}
+    return {row.key: row.value for row in conn.execute(select(meta.c.key, meta.c.value))}
+
+
+def writeMeta(conn: Connection, key: str, value: str) -> None:
+    """
+    Set one C{meta} value.
+
+    @param conn: a connection in a transaction.
+    """
+    conn.execute(meta.delete().where(meta.c.key == key))
+    conn.execute(meta.insert().values(key=key, value=value))
+
+
+def upgrade(conn: Connection, suffix: str, target: int = SCHEMA_VERSION) -> list[int]:
+    """
+    Bring the database to version C{target}: create it if it is empty, or
+    apply the missing steps in order. Call it in a transaction that excludes
+    other writers (the caller locks), so that two processes opening one
+    database at once do not both upgrade it.
+
+    @param conn: a connection in a transaction.
+    @param suffix: the normalised suffix the backend serves.
+    @param target: the version to reach (tests build older databases).
+    @return: the versions applied.
+    @raise SchemaVersionError: if the database is newer than this code, or
+        holds another suffix.
+    """
+    meta.create(conn, checkfirst=True)
+    current = readMeta(conn)
+    version = int(current.get("version", "0"))
+    if version > SCHEMA_VERSION:
+        raise SchemaVersionError(
+            f"the database is at schema version {version}; this ldapd knows up to "
+            f"{SCHEMA_VERSION}: upgrade ldapd"
+        )
+    stored = current.get("suffix")
+    if stored is not None and stored != suffix:
+        raise SchemaVersionError(f"the database holds {stored!r}, not {suffix!r}")
+    if stored is None:
+        writeMeta(conn, "suffix", suffix)
+    applied = []
+    for number, _, step in MIGRATIONS:
+        if version < number <= target:
+            step(conn)
+            writeMeta(conn, "version", str(number))
+            applied.append(number)
+    return applied
+
+
+def encodeId(id: int) -> str:
+    """
+    @param id: an entry id.
+    @return: its order-preserving text form for paths: the number of
+        hexadecimal digits, then the digits.
+    """
+    digits = f"{id:x}"
+    return f"{len(digits):x}{digits}"
+
+
+def pathUpperBound(path: str) -> str:
+    """
+    @param path: the path of an entry, ending with C{/}.
+    @return: the smallest string greater than every path within its subtree.
+    """
+    return path[:-1] + "0"
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """
+    Which attribute types have which kinds of index, from the C{indexes}
+    setting: a list of C{"<types> <kinds>"} strings, the types separated by
+    commas (C{*} for every type), the kinds by commas from C{eq}, C{pres} and
+    C{sub}, as slapd's C{index} directive.
+
+    @ivar byOID: the kinds of each attribute type, by OID.
+    @ivar everything: the kinds every type has (from C{*}).
+    """
+
+    byOID: dict[str, frozenset[str]]
+    everything: frozenset[str]
+
+    @classmethod
+    def parse(cls, lines: Iterable[str], schema: Schema) -> IndexConfig:
+        """
+        @param lines: the setting's strings.
+        @param schema: the schema the types are looked up in.
+        @return: the configuration.
+        @raise ValueError: naming the type or kind that is wrong.
+        """
+        byOID: dict[str, set[str]] = {}
+        everything: set[str] = set()
+        for line in lines:
+            parts = line.split()
+            if len(parts) != 2:
+                raise ValueError(f"{line!r}: expected '<types> <kinds>', e.g. 'uid,cn eq,sub'")
+            kinds = {k.strip() for k in parts[1].split(",") if k.strip()}
+            for kind in kinds:
+                if kind not in ALL_KINDS:
+                    raise ValueError(f"{line!r}: unknown index kind {kind!r} (known: eq, pres, sub)")
+            for name in (n.strip() for n in parts[0].split(",") if n.strip()):
+                if name == "*":
+                    if "sub" in kinds:
+                        raise ValueError(f"{line!r}: substring indexes are set per type, not '*'")
+                    everything |= kinds
+                    continue
+                at = schema.attributeType(name)
+                if at is None:
+                    raise ValueError(f"{line!r}: undefined attribute type {name!r}")
+                if "sub" in kinds and at.substr is None:
+                    raise ValueError(f"{line!r}: {name} has no substrings matching rule")
+                if "eq" in kinds and at.equality is None:
+                    raise ValueError(f"{line!r}: {name} has no equality matching rule")
+                byOID.setdefault(at.oid, set()).update(kinds)
+        return cls({k: frozenset(v) for k, v in byOID.items()}, frozenset(everything))
+
+    def kinds(self, oid: str) -> frozenset[str]:
+        """
+        @param oid: an attribute type's OID.
+        @return: the kinds of index it has.
+        """
+        own = self.byOID.get(oid)
+        return self.everything | own if own is not None else self.everything
+
+    def canonical(self) -> str:
+        """
+        @return: a stable text form, stored in the database so that a change
+            of configuration is noticed (and the index rebuilt).
+        """
+        items = [f"* {','.join(sorted(self.everything))}"] if self.everything else []
+        items += [f"{oid} {','.join(sorted(k))}" for oid, k in sorted(self.byOID.items())]
+        return "\n".join(items)
+
+
+def lockForSetup(conn: Connection) -> None:
+    """
+    Keep other processes from setting up or upgrading the database at the
+    same time: a transaction-scoped advisory lock on PostgreSQL (SQLite's
+    setup transaction is already exclusive).
+
+    @param conn: a connection in a transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(4242170389)"))

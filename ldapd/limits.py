@@ -1,0 +1,254 @@
+"""
+Limits against abuse: per connection (outstanding requests, idle time),
+per client address (connections), per identity (search size and time, as
+slapd's C{limits} directive), and per filter (components).
+
+The global size and time limits are L{ldapd.directory.Limits}; the rules
+here refine them per identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ldaptor.protocols import pureldap
+from ldaptor.protocols.ldap import ldaperrors
+
+from ldapd.dn import DN, InvalidDN
+from ldapd.operation import Identity
+from ldapd.results import NoSuchObject
+from ldapd.schema import Schema
+
+__all__ = [
+    "DEFAULT_MAX_FILTER_COMPONENTS",
+    "ConnectionLimits",
+    "IdentityLimit",
+    "IdleTimer",
+    "checkFilterSize",
+    "identityLimitFromConfig",
+    "isGroupMember",
+    "limitsFor",
+]
+
+#: The most components (assertions, and, or, not) a search filter may have.
+DEFAULT_MAX_FILTER_COMPONENTS = 1000
+
+
+@dataclass(frozen=True)
+class ConnectionLimits:
+    """
+    What one client may hold of the server.
+
+    @ivar maxOutstanding: requests a connection may have queued or running
+        before the server stops reading from it.
+    @ivar maxConnectionsPerAddress: connections one client address may have
+        open at once (0: no limit).
+    @ivar idleTimeout: seconds a connection with no request outstanding may
+        stay silent before it is closed (0: forever), as slapd's C{idletimeout}.
+    """
+
+    maxOutstanding: int = 128
+    maxConnectionsPerAddress: int = 0
+    idleTimeout: float = 0
+
+
+class IdleTimer:
+    """
+    Calls C{onIdle} when C{timeout} seconds pass without a L{reset}.
+    """
+
+    def __init__(self, clock: Any, timeout: float, onIdle: Callable[[], None]) -> None:
+        """
+        @param clock: an C{IReactorTime}.
+        @param timeout: the seconds; 0 disables the timer.
+        @param onIdle: what to call.
+        """
+        self.clock = clock
+        self.timeout = timeout
+        self.onIdle = onIdle
+        self._call: Any = None
+
+    def reset(self) -> None:
+        """
+        Start counting again.
+        """
+        if not self.timeout:
+            return
+        if self._call is not None and self._call.active():
+            self._call.reset(self.timeout)
+        else:
+            self._call = self.clock.callLater(self.timeout, self.onIdle)
+
+    def cancel(self) -> None:
+        """
+        Stop the timer for good.
+        """
+        if self._call is not None and self._call.active():
+            self._call.cancel()
+        self._call = None
+
+
+def checkFilterSize(f: Any, maxComponents: int = DEFAULT_MAX_FILTER_COMPONENTS) -> None:
+    """
+    Refuse a filter with too many components before any work is done on it.
+
+    @param f: a decoded ldaptor filter.
+    @param maxComponents: the most components allowed (0: no limit).
+    @raise ldaperrors.LDAPAdminLimitExceeded: if it has more (slapd answers
+        adminLimitExceeded, 11, to searches beyond its configured limits).
+    """
+    if not maxComponents:
+        return
+    count = 0
+    stack = [f]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > maxComponents:
+            raise ldaperrors.LDAPAdminLimitExceeded(
+                f"filter has more than {maxComponents} components"
+            )
+        if isinstance(node, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
+            stack.extend(node)
+        elif isinstance(node, pureldap.LDAPFilter_not):
+            stack.append(node.value)
+
+
+@dataclass(frozen=True)
+class IdentityLimit:
+    """
+    Size and time limits for the identities one C{who} selects (the first
+    that selects an identity applies, as in slapd).
+
+    @ivar who: C{*}, C{anonymous}, C{users}, C{dn.base}, C{dn.one},
+        C{dn.subtree}, C{dn.children} or C{group}.
+    @ivar dn: the normalised DN of a C{dn.*} or C{group} selector.
+    @ivar sizeLimit: entries per search (0: none; C{None}: the global limit).
+    @ivar timeLimit: seconds per search (0: none; C{None}: the global limit).
+    """
+
+    who: str
+    dn: DN | None = None
+    sizeLimit: int | None = None
+    timeLimit: int | None = None
+
+
+_STYLES = {"dn": "dn.base", "dn.exact": "dn.base", "dn.base": "dn.base", "dn.one": "dn.one",
+           "dn.subtree": "dn.subtree", "dn.children": "dn.children", "group": "group"}
+
+
+def identityLimitFromConfig(table: Any, schema: Schema, where: str) -> IdentityLimit:
+    """
+    Read one entry of C{[server] limits}: C{{ who = "users", size = 1000,
+    time = 60 }}, where C{who} is C{*}, C{anonymous}, C{users},
+    C{dn.base=<dn>} (or C{dn.one}, C{dn.subtree}, C{dn.children}) or
+    C{group=<dn>}, and C{size} and C{time} are numbers (0: unlimited) or
+    C{"unlimited"}.
+
+    @param table: the entry.
+    @param schema: for DNs.
+    @param where: the entry's key, for messages.
+    @return: the limit.
+    @raise ValueError: naming the problem.
+    """
+    if not isinstance(table, dict):
+        raise ValueError(f"{where}: must be a table with who, size and time")
+    unknown = set(table) - {"who", "size", "time"}
+    if unknown:
+        raise ValueError(f"{where}: unknown key {min(unknown)!r}")
+    who = table.get("who")
+    if not isinstance(who, str):
+        raise ValueError(f"{where}.who: is required (a string)")
+    limits = []
+    for key in ("size", "time"):
+        value = table.get(key)
+        if value == "unlimited":
+            value = 0
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            raise ValueError(f"{where}.{key}: must be a non-negative integer or \"unlimited\"")
+        limits.append(value)
+    if who in ("*", "anonymous", "users"):
+        return IdentityLimit(who, None, *limits)
+    style, eq, text = who.partition("=")
+    if not eq or style.lower() not in _STYLES:
+        raise ValueError(f"{where}.who: unknown selector {who!r}")
+    try:
+        dn = schema.normalizeDN(DN.parse(text.strip('"')))
+    except InvalidDN as e:
+        raise ValueError(f"{where}.who: not a valid DN: {e}") from None
+    return IdentityLimit(_STYLES[style.lower()], dn, *limits)
+
+
+async def isGroupMember(directory: Any, group: DN, ndn: DN) -> bool:
+    """
+    Whether an identity is a member of a static group: named by the
+    C{member} (groupOfNames) or C{uniqueMember} (groupOfUniqueNames, with or
+    without its C{#'...'B} suffix) of the group's entry.
+
+    @param directory: the directory holding the group.
+    @param group: the group's normalised DN.
+    @param ndn: the identity's normalised DN.
+    @return: whether it is a member; C{False} when the group does not exist.
+    """
+    try:
+        entry = await directory.get(directory.internalOperation(), group)
+    except NoSuchObject:
+        return False
+    schema = directory.schema
+    for name in ("member", "uniqueMember"):
+        at = schema.attributeType(name)
+        if at is None:
+            continue
+        for attr in entry.matching(at):
+            for value in attr.values:
+                try:
+                    if schema.normalizeDN(DN.parse(value.split(b"#")[0])) == ndn:
+                        return True
+                except InvalidDN:
+                    continue
+    return False
+
+
+async def _selects(rule: IdentityLimit, directory: Any, identity: Identity) -> bool:
+    ndn = identity.ndn
+    if rule.who == "*":
+        return True
+    if rule.who == "anonymous":
+        return ndn is None
+    if ndn is None:
+        return False
+    if rule.who == "users":
+        return True
+    assert rule.dn is not None
+    if rule.who == "group":
+        return await isGroupMember(directory, rule.dn, ndn)
+    if rule.who == "dn.base":
+        return ndn == rule.dn
+    if rule.who == "dn.one":
+        return len(ndn) == len(rule.dn) + 1 and ndn.isWithin(rule.dn)
+    if rule.who == "dn.subtree":
+        return ndn.isWithin(rule.dn)
+    return len(ndn) > len(rule.dn) and ndn.isWithin(rule.dn)
+
+
+async def limitsFor(directory: Any, identity: Identity, rules: tuple[IdentityLimit, ...],
+                    sizeLimit: int, timeLimit: int) -> tuple[int, int]:
+    """
+    The size and time limits for an identity: those of the first rule that
+    selects it, the global ones where it sets none.
+
+    @param directory: the directory, to read groups.
+    @param identity: who asks.
+    @param rules: the rules, in order.
+    @param sizeLimit: the global size limit.
+    @param timeLimit: the global time limit.
+    @return: C{(sizeLimit, timeLimit)}, 0 meaning none.
+    """
+    for rule in rules:
+        if await _selects(rule, directory, identity):
+            return (
+                sizeLimit if rule.sizeLimit is None else rule.sizeLimit,
+                timeLimit if rule.timeLimit is None else rule.timeLimit,
+            )
+    return sizeLimit, timeLimit

@@ -1,0 +1,579 @@
+"""
+The C{acl} plugin: access control with OpenLDAP's rule language
+(slapd.access(5), see L{ldapd.plugins.aclrules}), applied to every operation.
+
+Rules come from two places:
+
+  - the configuration, C{rules = ['to ... by ...', ...]}, in order;
+  - the directory itself: the values of the operational attribute
+    C{ldapdACI} of any entry are rules for the subtree rooted there
+    (delegated administration, like 389 Directory Server's C{aci}). They
+    are evaluated I{before} the configuration's rules, the deepest holder
+    first, so that a configuration ending in a catch-all (C{to * by * read})
+    does not shadow them; a stored rule never applies outside its holder's
+    subtree. Writing C{ldapdACI} needs C{manage} on it.
+
+The root DN and the server's own operations bypass every rule. Without
+C{rules}, the policy is slapd's default with a private C{userPassword}
+(L{DEFAULT_RULES}).
+
+What each operation needs, as in slapd: search, C{search} on every
+attribute the filter tests (others count as Undefined) and C{read} on
+C{entry} and on each attribute returned; compare, C{compare} on the
+attribute; add, C{add} on the new C{entry} and on the parent's
+C{children}; delete, C{delete} on both; modify, C{add}/C{delete}/C{write}
+on each attribute changed; rename, C{write} on C{entry}, on the RDN
+attributes and on the old and new parents' C{children}; bind, C{auth} on
+the target's C{userPassword} (else invalidCredentials). An error about an
+entry the client may not see (no C{disclose} on it) is noSuchObject, as in
+slapd.
+
+Parsed stored rules are cached and reloaded after any write that touches
+C{ldapdACI} (this process's writes only: with several server processes on
+one SQL database, a process sees another's rule changes only after its own
+next such write or a restart).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any, Iterable
+
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.logger import Logger
+from zope.interface import implementer
+
+from ldapd.dn import DN
+from ldapd.entry import Entry, Modification, parseDescription
+from ldapd.filters import (
+    And,
+    EntryDNEquality,
+    Extensible,
+    Filter,
+    Not,
+    Or,
+    Present,
+    withoutAssertionsOn,
+)
+from ldapd.interfaces import IOperationPlugin
+from ldapd.limits import isGroupMember
+from ldapd.operation import Operation, Scope, SearchParameters
+from ldapd.plugins.aclrules import (
+    CHILDREN,
+    ENTRY,
+    AccessRule,
+    AccessRuleError,
+    Privilege,
+    Subject,
+    evaluate,
+    parseRule,
+)
+from ldapd.registry import rejectUnknownKeys
+from ldapd.results import NoSuchObject
+from ldapd.schema import AttributeType, Schema
+
+__all__ = ["ACI_ATTRIBUTE", "DEFAULT_RULES", "AccessControl", "AccessControlFactory"]
+
+#: The operational attribute that holds rules stored in the directory.
+ACI_ATTRIBUTE = "ldapdACI"
+
+#: The rules without configuration: everyone reads, and userPassword is
+#: usable only to bind, and changeable only by its owner.
+DEFAULT_RULES = (
+    "to attrs=userPassword by self =wx by anonymous auth by * none",
+    "to * by * read",
+)
+
+_MODIFY_PRIVILEGES = {
+    "add": Privilege.ADD,
+    "delete": Privilege.DELETE,
+    "replace": Privilege.WRITE,
+    "increment": Privilege.WRITE,
+}
+
+
+def _peerName(peer: str) -> str:
+    """
+    The client's address in slapd's form (C{IP=host:port}, C{PATH=...}).
+    """
+    if peer.startswith("unix:"):
+        return "PATH=" + peer[len("unix:"):]
+    return "IP=" + peer
+
+
+class _Context:
+    """
+    What one operation's checks share: who asks, and the rules in force.
+    """
+
+    def __init__(self, subject: Subject, stored: dict[DN, list[AccessRule]]) -> None:
+        self.subject = subject
+        self.stored = stored
+        self.filter: Filter | None = None
+        self.filterTypes: set[AttributeType] = set()
+        self.typeless = False
+
+
+@implementer(IOperationPlugin)
+class AccessControl:
+    """
+    Access control by slapd-style rules, from the configuration and from
+    C{ldapdACI} values in the directory.
+    """
+
+    name = "acl"
+    controlsAccess = True
+    _log = Logger()
+
+    def __init__(self, schema: Schema, rules: Iterable[str] = DEFAULT_RULES,
+                 storedRules: bool = True) -> None:
+        """
+        @param schema: the directory's schema (it must define C{ldapdACI}).
+        @param rules: the configured rules, in order.
+        @param storedRules: whether rules stored in the directory apply.
+        @raise AccessRuleError: for a rule that cannot be parsed, naming it.
+        """
+        self.schema = schema
+        self.rules: list[AccessRule] = []
+        for i, text in enumerate(rules):
+            try:
+                self.rules.append(parseRule(text, schema))
+            except AccessRuleError as e:
+                raise AccessRuleError(f"rule {i + 1}: {e}") from None
+        aci = schema.attributeType(ACI_ATTRIBUTE)
+        if aci is None:
+            raise AccessRuleError(f"the schema does not define {ACI_ATTRIBUTE} (ldapd.schema)")
+        self._aci = aci
+        self._password = schema.attributeType("userPassword")
+        self._storedRules = storedRules
+        self._stored: dict[DN, list[AccessRule]] | None = None if storedRules else {}
+        self._generation = 0
+        self._contexts: weakref.WeakKeyDictionary[Operation, _Context] = weakref.WeakKeyDictionary()
+        self._touched: weakref.WeakSet[Operation] = weakref.WeakSet()
+        self.directory: Any = None
+
+    def attach(self, directory: Any) -> None:
+        """
+        Called by the L{ldapd.directory.Directory} the plugin serves: rules
+        read entries (groups, stored rules, targets) through it.
+
+        @param directory: the directory.
+        """
+        self.directory = directory
+
+    # Rules and subjects
+
+    def _bypass(self, op: Operation) -> bool:
+        return op.internal or op.identity.isRoot
+
+    async def _loadStored(self) -> dict[DN, list[AccessRule]]:
+        generation = self._generation
+        stored: dict[DN, list[AccessRule]] = {}
+        for db in self.directory.databases:
+            op = self.directory.internalOperation()
+            op.search = SearchParameters(
+                base=db.normalizedSuffix, scope=Scope.SUB, filter=Present(self._aci, ()),
+                attributes=[ACI_ATTRIBUTE],
+            )
+
+            def emit(entry: Any) -> None:
+                # Backends may also emit continuation references.
+                if isinstance(entry, Entry):
+                    stored[entry.ndn] = self._parseStored(entry)
+
+            try:
+                await db.backend.search(op, emit)
+            except NoSuchObject:
+                continue
+        if generation == self._generation:
+            self._stored = stored
+        return stored
+
+    def _parseStored(self, entry: Entry) -> list[AccessRule]:
+        rules = []
+        for value in entry.get(ACI_ATTRIBUTE):
+            text = value.decode("utf-8", "replace")
+            try:
+                rules.append(parseRule(text, self.schema, scope=entry.ndn))
+            except AccessRuleError as e:
+                # Fail closed: a broken rule denies everything in its subtree.
+                self._log.error("{dn}: ignoring broken {attr} rule {text!r} ({why}); "
+                                "denying access below it", dn=str(entry.dn),
+                                attr=ACI_ATTRIBUTE, text=text, why=str(e))
+                rules.append(parseRule("to * by * none", self.schema, scope=entry.ndn))
+        return rules
+
+    def _invalidate(self) -> None:
+        self._generation += 1
+        if self._storedRules:
+            self._stored = None
+
+    async def _context(self, op: Operation, anonymous: bool = False) -> _Context:
+        context = self._contexts.get(op)
+        if context is not None and not anonymous:
+            return context
+        stored = self._stored
+        if stored is None:
+            stored = await self._loadStored()
+        ndn = None if anonymous else op.identity.ndn
+        groups = set()
+        if ndn is not None:
+            wanted = set().union(*(r.groups for r in self.rules), *(
+                r.groups for rules in stored.values() for r in rules
+            ))
+            for group in wanted:
+                if await isGroupMember(self.directory, group, ndn):
+                    groups.add(group)
+        context = _Context(Subject(ndn, _peerName(op.connection.peer), frozenset(groups)), stored)
+        if not anonymous:
+            self._contexts[op] = context
+        return context
+
+    async def _read(self, ndn: DN) -> Entry | None:
+        try:
+            return await self.directory.get(self.directory.internalOperation(), ndn)  # type: ignore[no-any-return]
+        except NoSuchObject:
+            return None
+
+    def _rulesFor(self, context: _Context, ndn: DN) -> list[AccessRule]:
+        holders = sorted((h for h in context.stored if ndn.isWithin(h)), key=len, reverse=True)
+        return [rule for h in holders for rule in context.stored[h]] + self.rules
+
+    def allowed(self, context: _Context, entry: Entry, attribute: AttributeType | str,
+                wanted: Privilege) -> bool:
+        """
+        @param context: the operation's context.
+        @param entry: the entry accessed.
+        @param attribute: an attribute type, C{"entry"} or C{"children"}.
+        @param wanted: the privilege needed.
+        @return: whether the rules grant it.
+        """
+        return evaluate(self._rulesFor(context, entry.ndn), context.subject, entry,
+                        attribute, wanted)
+
+    async def _target(self, context: _Context, ndn: DN) -> Entry:
+        """
+        Read the entry an operation names. When it does not exist, the
+        matched DN is passed on only if the client may see that entry.
+
+        @return: the entry.
+        @raise NoSuchObject: when it does not exist.
+        """
+        try:
+            return await self.directory.get(self.directory.internalOperation(), ndn)  # type: ignore[no-any-return]
+        except NoSuchObject as e:
+            matched = e.matchedDN
+            if matched:
+                matchedEntry = await self._read(self.schema.normalizeDN(matched))
+                if matchedEntry is None or not self.allowed(context, matchedEntry, ENTRY,
+                                                            Privilege.DISCLOSE):
+                    matched = None
+            raise NoSuchObject("no such object", matched) from None
+
+    def _deny(self, context: _Context, entry: Entry, what: str) -> ldaperrors.LDAPException:
+        """
+        The error for a refused access: insufficientAccessRights, or
+        noSuchObject when the client may not even know the entry exists.
+        """
+        if not self.allowed(context, entry, ENTRY, Privilege.DISCLOSE):
+            return NoSuchObject("no such object")
+        return ldaperrors.LDAPInsufficientAccessRights(f"no {what} access")
+
+    def _require(self, context: _Context, entry: Entry, attribute: AttributeType | str,
+                 wanted: Privilege, what: str) -> None:
+        if not self.allowed(context, entry, attribute, wanted):
+            raise self._deny(context, entry, what)
+
+    async def _parent(self, ndn: DN) -> Entry | None:
+        parent = ndn.parent()
+        if not parent or self.directory.databaseFor(parent) is None:
+            return None
+        return await self._read(parent)
+
+    def _checkRules(self, values: Iterable[bytes], ndn: DN) -> None:
+        for value in values:
+            try:
+                parseRule(value.decode("utf-8", "replace"), self.schema, scope=ndn)
+            except AccessRuleError as e:
+                raise ldaperrors.LDAPInvalidAttributeSyntax(f"{ACI_ATTRIBUTE}: {e}") from None
+
+    # Hooks
+
+    async def pre_bind(self, op: Operation, ndn: DN) -> None:
+        """
+        A simple bind needs C{auth} on the target's userPassword, as the
+        anonymous identity; without it the bind fails with invalidCredentials.
+        """
+        if op.internal or self._password is None:
+            return
+        if any(db.normalizedRootDN == ndn for db in self.directory.databases):
+            return
+        entry = await self._read(ndn)
+        if entry is None:
+            return
+        context = await self._context(op, anonymous=True)
+        if not self.allowed(context, entry, self._password, Privilege.AUTH):
+            raise ldaperrors.LDAPInvalidCredentials()
+
+    async def pre_search(self, op: Operation, base: DN) -> None:
+        """
+        The base must be visible; the filter is remembered so that each
+        result can be checked against what the client may test.
+        """
+        if self._bypass(op) or op.search is None:
+            return
+        context = await self._context(op)
+        entry = await self._target(context, base)
+        if not self.allowed(context, entry, ENTRY, Privilege.DISCLOSE):
+            raise NoSuchObject("no such object")
+        context.filter = op.search.filter
+        context.filterTypes, context.typeless = _filterTypes(op.search.filter, self.schema)
+
+    def filter_entry(self, op: Operation, entry: Entry) -> Entry | None:
+        """
+        Withhold an entry the client may not read, or that matches only
+        through attributes it may not search; strip the attributes it may not read.
+        """
+        context = self._contexts.get(op)
+        if context is None or self._bypass(op):
+            return entry
+        if not self.allowed(context, entry, ENTRY, Privilege.READ):
+            return None
+        if context.filter is not None:
+            hidden = {t for t in context.filterTypes
+                      if not self.allowed(context, entry, t, Privilege.SEARCH)}
+            if context.typeless:
+                hidden |= {a.type for a in entry
+                           if not self.allowed(context, entry, a.type, Privilege.SEARCH)}
+            if hidden and withoutAssertionsOn(context.filter, frozenset(hidden)).match(entry) is not True:
+                return None
+        unreadable = {a.type for a in entry
+                      if not self.allowed(context, entry, a.type, Privilege.READ)}
+        return entry.without(unreadable) if unreadable else entry
+
+    async def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:
+        """
+        Compare needs C{compare} on the attribute.
+        """
+        if self._bypass(op):
+            return
+        context = await self._context(op)
+        entry = await self._target(context, ndn)
+        self._require(context, entry, at, Privilege.COMPARE, "compare")
+
+    async def pre_add(self, op: Operation, entry: Entry) -> None:
+        """
+        Add needs C{add} on the new entry and on its parent's C{children};
+        C{ldapdACI} values need C{manage} and must parse.
+        """
+        values = entry.get(ACI_ATTRIBUTE)
+        if not op.internal:
+            self._checkRules(values, entry.ndn)
+        if self._bypass(op):
+            return
+        context = await self._context(op)
+        parent = await self._parent(entry.ndn)
+        if parent is not None:
+            self._require(context, parent, CHILDREN, Privilege.ADD, "add")
+        if not self.allowed(context, entry, ENTRY, Privilege.ADD):
+            raise ldaperrors.LDAPInsufficientAccessRights("no add access to entry")
+        if values and not self.allowed(context, entry, self._aci, Privilege.MANAGE):
+            raise ldaperrors.LDAPInsufficientAccessRights(f"no manage access to {ACI_ATTRIBUTE}")
+
+    async def pre_delete(self, op: Operation, ndn: DN) -> None:
+        """
+        Delete needs C{delete} on the entry and on its parent's C{children}.
+        """
+        if self._bypass(op):
+            return
+        context = await self._context(op)
+        entry = await self._target(context, ndn)
+        self._require(context, entry, ENTRY, Privilege.DELETE, "delete")
+        parent = await self._parent(ndn)
+        if parent is not None:
+            self._require(context, parent, CHILDREN, Privilege.DELETE, "delete")
+
+    async def pre_modify(self, op: Operation, modifications: list[Modification], ndn: DN) -> None:
+        """
+        Each change needs C{add}, C{delete} or C{write} on its attribute;
+        a change of C{ldapdACI} needs C{manage}, and its values must parse.
+        """
+        if not op.internal:
+            for mod in modifications:
+                if parseDescription(self.schema, mod.description)[0] is self._aci:
+                    self._checkRules(mod.values, ndn)
+        if self._bypass(op):
+            return
+        context = await self._context(op)
+        entry = await self._target(context, ndn)
+        for mod in modifications:
+            at, _ = parseDescription(self.schema, mod.description)
+            if at is self._aci:
+                self._require(context, entry, at, Privilege.MANAGE, "manage")
+            else:
+                self._require(context, entry, at, _MODIFY_PRIVILEGES[mod.operation], "write")
+
+    async def pre_rename(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool) -> None:
+        """
+        Rename needs C{write} on the entry, C{add} on the new RDN's
+        attributes (and C{delete} on the old one's when it is removed), and
+        on the parents' C{children}: C{write} when the entry stays, C{delete}
+        on the old and C{add} on the new when it moves.
+        """
+        if self._bypass(op):
+            return
+        context = await self._context(op)
+        entry = await self._target(context, ndn)
+        self._require(context, entry, ENTRY, Privilege.WRITE, "write")
+        for ava in DN.parse(str(newDN)).rdn:
+            at = self.schema.attributeType(ava.type)
+            if at is not None:
+                self._require(context, entry, at, Privilege.ADD, "write")
+        if deleteOldRDN:
+            for ava in entry.dn.rdn:
+                at = self.schema.attributeType(ava.type)
+                if at is not None:
+                    self._require(context, entry, at, Privilege.DELETE, "write")
+        newParentDN = self.schema.normalizeDN(newDN).parent()
+        oldParent = await self._parent(ndn)
+        moving = newParentDN != ndn.parent()
+        if oldParent is not None:
+            wanted = Privilege.DELETE if moving else Privilege.WRITE
+            self._require(context, oldParent, CHILDREN, wanted, "write")
+        if moving:
+            newParent = await self._read(newParentDN)
+            if newParent is not None:
+                self._require(context, newParent, CHILDREN, Privilege.ADD, "write")
+
+    # Keeping the stored rules current
+
+    def _touches(self, ndn: DN, *entries: Entry) -> bool:
+        if any(e.get(ACI_ATTRIBUTE) for e in entries):
+            return True
+        stored = self._stored
+        return stored is None or any(h.isWithin(ndn) for h in stored)
+
+    def _written(self, op: Operation, ndn: DN, *entries: Entry) -> None:
+        if self._storedRules and self._touches(ndn, *entries):
+            self._touched.add(op)
+            self._invalidate()
+
+    def txn_add(self, op: Operation, txn: Any, entry: Entry) -> None:
+        """
+        Forget the stored rules if the new entry holds some.
+        """
+        self._written(op, entry.ndn, entry)
+
+    def txn_delete(self, op: Operation, txn: Any, entry: Entry) -> None:
+        """
+        Forget the stored rules if the deleted entry held some.
+        """
+        self._written(op, entry.ndn, entry)
+
+    def txn_modify(self, op: Operation, txn: Any, old: Entry, new: Entry) -> None:
+        """
+        Forget the stored rules if the entry holds some, before or after.
+        """
+        self._written(op, old.ndn, old, new)
+
+    def txn_rename(self, op: Operation, txn: Any, old: Entry, new: Entry) -> None:
+        """
+        Forget the stored rules if the renamed subtree holds some.
+        """
+        self._written(op, old.ndn, old, new)
+
+    def _committed(self, op: Operation, resultCode: int) -> None:
+        # Forget again once the write is over, in case a concurrent
+        # operation reloaded the rules while the transaction was open.
+        if op in self._touched:
+            self._touched.discard(op)
+            self._invalidate()
+
+    def post_add(self, op: Operation, resultCode: int) -> None:
+        """
+        See L{_committed}.
+        """
+        self._committed(op, resultCode)
+
+    def post_delete(self, op: Operation, resultCode: int) -> None:
+        """
+        See L{_committed}.
+        """
+        self._committed(op, resultCode)
+
+    def post_modify(self, op: Operation, resultCode: int) -> None:
+        """
+        See L{_committed}.
+        """
+        self._committed(op, resultCode)
+
+    def post_rename(self, op: Operation, resultCode: int) -> None:
+        """
+        See L{_committed}.
+        """
+        self._committed(op, resultCode)
+
+
+def _filterTypes(f: Filter, schema: Schema) -> tuple[set[AttributeType], bool]:
+    """
+    The attribute types a filter tests, and whether it tests every
+    attribute (an extensible match without a type, or with C{:dn:}).
+    """
+    types: set[AttributeType] = set()
+    typeless = False
+    stack = [f]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.parts)
+        elif isinstance(node, Not):
+            stack.append(node.part)
+        elif isinstance(node, EntryDNEquality):
+            entryDN = schema.attributeType("entryDN")
+            if entryDN is not None:
+                types.add(entryDN)
+        elif isinstance(node, Extensible):
+            if node.type is None or node.dnAttributes:
+                typeless = True
+            if node.type is not None:
+                types.add(node.type)
+        else:
+            at = getattr(node, "type", None)
+            if at is not None:
+                types.add(at)
+    return types, typeless
+
+
+class AccessControlFactory:
+    """
+    Builds L{AccessControl} from C{[[plugin]] name = "acl"}: C{rules} (a
+    list of rules, in order; L{DEFAULT_RULES} when absent) and
+    C{stored_rules} (whether C{ldapdACI} rules apply; true by default).
+    """
+
+    name = "acl"
+    description = "Access control with slapd's 'access to ... by ...' rules, also stored in the directory."
+
+    @staticmethod
+    def fromConfig(table: dict[str, Any], context: Any) -> AccessControl:
+        """
+        @param table: the plugin's configuration.
+        @param context: the L{ldapd.config.ConfigContext}.
+        @raise ldapd.registry.ConfigError: naming the key and the rule.
+        """
+        rejectUnknownKeys(table, {"rules", "stored_rules"}, context)
+        rules = table.get("rules", list(DEFAULT_RULES))
+        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
+            raise context.error("rules", "must be a list of strings")
+        stored = table.get("stored_rules", True)
+        if not isinstance(stored, bool):
+            raise context.error("stored_rules", "must be a boolean (true or false)")
+        for i, text in enumerate(rules):
+            try:
+                parseRule(text, context.schema)
+            except AccessRuleError as e:
+                raise context.error(f"rules[{i}]", str(e)) from None
+        try:
+            return AccessControl(context.schema, rules, stored)
+        except AccessRuleError as e:
+            raise context.error("name", str(e)) from None

@@ -1,0 +1,171 @@
+"""
+The C{audit} plugin: every successful write, appended to a file as an LDIF
+change record, as slapd's auditlog overlay writes them::
+
+    # modify 1763709420 uid=bob,ou=people,dc=example,dc=com IP=127.0.0.1:40112 conn=3
+    dn: uid=alice,ou=people,dc=example,dc=com
+    changetype: modify
+    replace: mail
+    mail: alice@example.org
+    -
+    # end modify 1763709420
+
+Unlike slapd's, it never writes a password: the values of C{userPassword}
+and C{authPassword} are replaced by a comment line saying how many there were.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ldaptor.protocols import pureber
+from zope.interface import implementer
+
+from ldapd.interfaces import IOperationPlugin
+from ldapd.ldif import formatLine
+from ldapd.operation import Operation
+from ldapd.registry import rejectUnknownKeys
+
+__all__ = ["AuditLog", "AuditLogFactory"]
+
+_SECRET = frozenset({"userpassword", "authpassword", "2.5.4.35", "1.3.6.1.4.1.4203.1.3.4"})
+_MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _values(description: str, values: list[bytes]) -> list[bytes]:
+    """
+    The lines of one attribute's values, or a comment instead of secret ones.
+    """
+    if description.split(";")[0].lower() in _SECRET:
+        return [f"# {description}: {len(values)} value(s) not logged\n".encode()] if values else []
+    return [formatLine(description, value) for value in values]
+
+
+def changeRecord(op: Operation, name: str, when: int) -> bytes:
+    """
+    The audit record of a successful write.
+
+    @param op: the write.
+    @param name: C{"add"}, C{"delete"}, C{"modify"} or C{"rename"}.
+    @param when: the time, in seconds since the epoch.
+    @return: the record, comments included, ending with a blank line.
+    """
+    request = op.request
+    who = str(op.identity.dn) if op.identity.dn is not None else ""
+    header = f"# {name} {when} {who} IP={op.connection.peer} conn={op.connection.id}\n".encode()
+    lines: list[bytes] = []
+    if name == "add":
+        dn = _text(request.entry)
+        lines.append(formatLine("changetype", b"add"))
+        for item in request.attributes:
+            parts = item.data if isinstance(item, pureber.BERSequence) else item
+            description = _text(parts[0].value)
+            lines.extend(_values(description, [_bytes(v.value) for v in parts[1]]))
+    elif name == "delete":
+        dn = _text(request.value)
+        lines.append(formatLine("changetype", b"delete"))
+    elif name == "modify":
+        dn = _text(request.object)
+        lines.append(formatLine("changetype", b"modify"))
+        for change in request.modification or ():
+            description = _text(change[1][0].value)
+            lines.append(formatLine(_MODIFY_OPERATIONS[change[0].value], description.encode()))
+            lines.extend(_values(description, [_bytes(v.value) for v in change[1][1]]))
+            lines.append(b"-\n")
+    else:
+        dn = _text(request.entry)
+        lines.append(formatLine("changetype", b"modrdn"))
+        lines.append(formatLine("newrdn", _bytes(request.newrdn)))
+        lines.append(formatLine("deleteoldrdn", b"1" if request.deleteoldrdn else b"0"))
+        if request.newSuperior is not None:
+            lines.append(formatLine("newsuperior", _bytes(request.newSuperior)))
+    return (header + formatLine("dn", dn.encode("utf-8")) + b"".join(lines)
+            + f"# end {name} {when}\n\n".encode())
+
+
+@implementer(IOperationPlugin)
+class AuditLog:
+    """
+    Appends each successful add, delete, modify and rename to a file.
+    """
+
+    name = "audit"
+
+    def __init__(self, path: Path, clock: Any) -> None:
+        """
+        @param path: the file, created if needed and appended to.
+        @param clock: an C{IReactorTime}, for the records' times.
+        """
+        self.path = path
+        self.clock = clock
+
+    def _write(self, op: Operation, name: str, resultCode: int) -> None:
+        if resultCode != 0 or op.internal:
+            return
+        record = changeRecord(op, name, int(self.clock.seconds()))
+        # Opened for each record, so that the file can be rotated.
+        with open(self.path, "ab") as f:
+            f.write(record)
+
+    def post_add(self, op: Operation, resultCode: int) -> None:
+        """
+        Record a successful add.
+        """
+        self._write(op, "add", resultCode)
+
+    def post_delete(self, op: Operation, resultCode: int) -> None:
+        """
+        Record a successful delete.
+        """
+        self._write(op, "delete", resultCode)
+
+    def post_modify(self, op: Operation, resultCode: int) -> None:
+        """
+        Record a successful modify.
+        """
+        self._write(op, "modify", resultCode)
+
+    def post_rename(self, op: Operation, resultCode: int) -> None:
+        """
+        Record a successful rename.
+        """
+        self._write(op, "rename", resultCode)
+
+
+class AuditLogFactory:
+    """
+    Builds L{AuditLog} from C{[[plugin]] name = "audit"} with C{file} (a
+    path, relative to the configuration file).
+    """
+
+    name = "audit"
+    description = "Every successful write appended to a file as LDIF, without passwords."
+
+    @staticmethod
+    def fromConfig(table: dict[str, Any], context: Any) -> AuditLog:
+        """
+        @param table: the plugin's configuration.
+        @param context: the L{ldapd.registry.ConfigContext}.
+        @raise ldapd.registry.ConfigError: when C{file} is missing or its
+            folder does not exist.
+        """
+        rejectUnknownKeys(table, {"file"}, context)
+        file = table.get("file")
+        if not isinstance(file, str):
+            raise context.error("file", "is required (a path)")
+        path = context.resolvePath(file)
+        if not path.parent.is_dir():
+            raise context.error("file", f"no such folder: {path.parent}")
+        reactor = context.reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        return AuditLog(path, reactor)

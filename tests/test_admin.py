@@ -1,0 +1,256 @@
+"""
+Tests for L{ldapd.admin}, the C{ldapd-admin} command: LDIF import and export
+(bulk and entry by entry, slapcat's output), password hashing and
+configuration checks.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import tempfile
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+from typing import Any
+
+from twisted.internet import defer, reactor
+from twisted.trial import unittest
+
+from ldapd import passwords
+from ldapd.admin import Progress, exportLDIF, importLDIF, main
+from ldapd.config import loadConfig
+from ldapd.testing import EXAMPLE_LDIF, SOURCE_ROOT
+
+CONFIG = """
+[server]
+listen = ["tcp:10389:interface=127.0.0.1"]
+
+[[database]]
+suffix = "dc=example,dc=com"
+backend = "%s"
+root_dn = "cn=admin,dc=example,dc=com"
+root_password = "{SSHA}C2pUNaGLoULyAX7LYIEvYFGdBUlgM9qL9SS4sA=="
+"""
+
+#: What OpenLDAP's slapcat writes: operational attributes, and one type
+#: (from a schema ldapd does not load) that is skipped with a warning.
+SLAPCAT = b"""\
+dn: dc=example,dc=com
+objectClass: top
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+structuralObjectClass: organization
+entryUUID: 6b6d1e8a-1c5e-103f-8f2b-8b0b5d1f6a01
+creatorsName: cn=admin,dc=example,dc=com
+createTimestamp: 20240101120000Z
+entryCSN: 20240101120000.000000Z#000000#000#000000
+modifiersName: cn=admin,dc=example,dc=com
+modifyTimestamp: 20240101120000Z
+contextCSN: 20240101120000.000000Z#000000#000#000000
+
+dn: uid=ann,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: ann
+cn: Ann
+sn: Example
+sambaSID: S-1-5-21-1-2-3-1000
+structuralObjectClass: inetOrgPerson
+entryUUID: 6b6d1e8a-1c5e-103f-8f2b-8b0b5d1f6a02
+creatorsName: cn=admin,dc=example,dc=com
+createTimestamp: 20240101120001Z
+entryCSN: 20240101120001.000000Z#000000#000#000000
+modifiersName: cn=admin,dc=example,dc=com
+modifyTimestamp: 20240101120001Z
+
+"""
+
+
+def configFile(backend: str, extra: str = "") -> Path:
+    """
+    @return: a configuration file in a new temporary folder.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ldapd-admin-"))
+    path = folder / "ldapd.toml"
+    path.write_text(CONFIG % backend + extra)
+    return path
+
+
+def sqlConfig(name: str = "dir.db") -> Path:
+    """
+    @return: a configuration of an sql database next to it.
+    """
+    return configFile("sql", f'url = "sqlite:///{name}"\n')
+
+
+def admin(*args: str) -> subprocess.CompletedProcess[str]:
+    """
+    Run the real command in a child process.
+
+    @return: its outcome, output decoded as it is (carriage returns kept).
+    """
+    result = subprocess.run([sys.executable, "-m", "ldapd.admin", *args], capture_output=True,
+                            cwd=SOURCE_ROOT, timeout=120, check=False)
+    return subprocess.CompletedProcess(result.args, result.returncode,
+                                       result.stdout.decode(), result.stderr.decode())
+
+
+class ImportExportTests(unittest.TestCase):
+    """
+    Import and export on open databases, in the process.
+    """
+
+    async def roundTrip(self, path: Path, ldif: bytes, bulk: bool) -> tuple[bytes, list[str]]:
+        config = loadConfig(path, reactor)
+        db = config.directory.databases[0]
+        warnings: list[str] = []
+        await db.backend.open()
+        try:
+            count = await importLDIF(reactor, config, db, io.BytesIO(ldif).readlines(),
+                                     bulk=bulk, warn=warnings.append)
+            out = io.BytesIO()
+            self.assertEqual(await exportLDIF(config, db, out), count)
+        finally:
+            await db.backend.close()
+        return out.getvalue(), warnings
+
+    def test_slapcat(self) -> Any:
+        """
+        slapcat's output imports with its operational attributes kept (as
+        slapadd keeps them); a type the schema lacks is skipped with one
+        warning naming it.
+        """
+        async def run() -> None:
+            out, warnings = await self.roundTrip(sqlConfig(), SLAPCAT, True)
+            self.assertIn(b"entryUUID: 6b6d1e8a-1c5e-103f-8f2b-8b0b5d1f6a02\n", out)
+            self.assertIn(b"createTimestamp: 20240101120001Z\n", out)
+            self.assertIn(b"entryCSN: 20240101120001.000000Z#000000#000#000000\n", out)
+            self.assertIn(b"structuralObjectClass: inetOrgPerson\n", out)
+            self.assertNotIn(b"sambaSID", out)
+            self.assertEqual(len(warnings), 1)
+            self.assertIn("sambaSID", warnings[0])
+
+        return defer.Deferred.fromCoroutine(run())
+
+    def test_bulkAndPerEntryAgree(self) -> Any:
+        """
+        The sql backend's bulk path and entry-by-entry adds (on the memory
+        backend) load the same entries (each backend exports them in its
+        own order, parents first); missing operational attributes
+        are added to every entry.
+        """
+        async def run() -> None:
+            ldif = EXAMPLE_LDIF.read_bytes()
+            bulk, _ = await self.roundTrip(sqlConfig(), ldif, True)
+            perEntry, _ = await self.roundTrip(configFile("memory"), ldif, False)
+
+            def stable(data: bytes) -> list[list[bytes]]:
+                return sorted(
+                    [line for line in record.splitlines() if not line.startswith(
+                        (b"entryUUID:", b"createTimestamp:", b"modifyTimestamp:"))]
+                    for record in data.split(b"\n\n"))
+
+            self.assertEqual(stable(bulk), stable(perEntry))
+            self.assertEqual(bulk.count(b"\nentryUUID: "), bulk.count(b"dn: "))
+
+        return defer.Deferred.fromCoroutine(run())
+
+    def test_badEntry(self) -> Any:
+        """
+        An entry the schema refuses stops the import with its line and DN.
+        """
+        async def run() -> None:
+            ldif = SLAPCAT.replace(b"sn: Example\n", b"")
+            try:
+                await self.roundTrip(sqlConfig(), ldif, True)
+            except ValueError as e:
+                self.assertIn("uid=ann,dc=example,dc=com", str(e))
+                self.assertIn("line 16", str(e))
+            else:
+                self.fail("no error")
+
+        return defer.Deferred.fromCoroutine(run())
+
+
+class CommandTests(unittest.SynchronousTestCase):
+    """
+    The command line.
+    """
+
+    def test_roundTrip(self) -> None:
+        """
+        C{export} output imports into an empty database, and that database
+        exports to the same bytes: an identical directory. Progress goes
+        to standard error.
+        """
+        first = sqlConfig("first.db")
+        result = admin("import", str(first), str(EXAMPLE_LDIF))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertRegex(result.stderr, r"\r20 entries +\d+/s\n$")
+        exported = first.parent / "first.ldif"
+        result = admin("export", str(first), "-o", str(exported), "-q")
+        self.assertEqual((result.returncode, result.stderr), (0, ""))
+        second = sqlConfig("second.db")
+        result = admin("import", "-q", str(second), str(exported))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        result = admin("export", str(second), "-q")
+        self.assertEqual(result.stdout, exported.read_text())
+        result = admin("import", "-q", str(second), str(exported))
+        self.assertEqual(result.returncode, 1)
+        self.assertIn("already exists", result.stderr)
+
+    def main(self, *args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    def test_hash(self) -> None:
+        """
+        C{hash} prints the password hashed in the scheme asked for; an
+        unknown scheme is a usage error.
+        """
+        code, out, _ = self.main("hash", "--scheme", "{SSHA256}", "s3cret")
+        self.assertEqual(code, 0)
+        self.assertTrue(out.startswith("{SSHA256}"))
+        self.assertTrue(passwords.verifyPassword(out.strip().encode(), b"s3cret"))
+        code, _, err = self.main("hash", "--scheme", "{ROT13}", "x")
+        self.assertEqual(code, 2)
+        self.assertIn("unknown scheme", err)
+
+    def test_checkConfig(self) -> None:
+        """
+        C{check-config} accepts a good configuration and names the key of a
+        bad one, exiting with EX_CONFIG.
+        """
+        code, out, _ = self.main("check-config", str(sqlConfig()))
+        self.assertEqual(code, 0)
+        self.assertIn("OK (dc=example,dc=com)", out)
+        bad = configFile("sql", 'url = "sqlite:///x.db"\npool_size = -1\n')
+        code, _, err = self.main("check-config", str(bad))
+        self.assertEqual(code, 78)
+        self.assertIn("database[0].pool_size", err)
+
+
+class ProgressTests(unittest.SynchronousTestCase):
+    """
+    The progress line.
+    """
+
+    def test_rate(self) -> None:
+        """
+        The line shows the count and the rate, at most once per interval,
+        and the final one ends the line.
+        """
+        now = [100.0]
+        out = io.StringIO()
+        progress = Progress(out, lambda: now[0], interval=1.0)
+        now[0] = 102.0
+        progress.update(1000)
+        now[0] = 102.5
+        progress.update(1500)
+        now[0] = 104.0
+        progress.update(4000, final=True)
+        self.assertEqual(out.getvalue(), "\r1000 entries  500/s\r4000 entries  1000/s\n")

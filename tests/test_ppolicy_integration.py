@@ -1,0 +1,710 @@
+"""
+The password policy plugin side by side with OpenLDAP's ppolicy overlay.
+
+A private slapd (L{ldapd.testing.SlapdProcess}, back-mdb, with the ppolicy
+overlay, C{ppolicy_use_lockout}, C{ppolicy_hash_cleartext} and C{lastbind})
+and the real C{twist ldapd} with the C{ppolicy} plugin are seeded with the
+same policies and accounts. Accounts whose state lies in the past (a password
+changed an hour ago, failures an hour old) are seeded with it, so that no
+scenario waits. Each scenario drives both servers with the same
+C{ldapwhoami -e ppolicy}, C{ldappasswd -e ppolicy}, C{ldapmodify} and
+C{ldapsearch} commands, and compares exit status, the clients' password
+policy messages and the accounts' state attributes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.trial import unittest
+
+from ldapd.testing import SLAPD, ServerProcess, SlapdProcess
+
+pytestmark = pytest.mark.integration
+
+BASE = "dc=example,dc=com"
+ROOT_DN = f"cn=admin,{BASE}"
+ROOT_PASSWORD = "secret"
+POLICIES_DN = f"ou=policies,{BASE}"
+PEOPLE_DN = f"ou=people,{BASE}"
+DEFAULT_POLICY = f"cn=default,{POLICIES_DN}"
+
+#: Policies by name: their attributes besides pwdAttribute.
+POLICIES: dict[str, dict[str, str]] = {
+    "default": {"pwdLockout": "TRUE", "pwdMaxFailure": "3"},
+    "lockdur": {"pwdLockout": "TRUE", "pwdMaxFailure": "3", "pwdLockoutDuration": "60"},
+    "interval": {"pwdLockout": "TRUE", "pwdMaxFailure": "2", "pwdFailureCountInterval": "60"},
+    "idle": {"pwdLockout": "TRUE", "pwdMaxIdle": "60"},
+    "reset": {"pwdMustChange": "TRUE"},
+    "warn": {"pwdMaxAge": "100000", "pwdExpireWarning": "200000"},
+    "grace": {"pwdMaxAge": "60", "pwdGraceAuthNLimit": "2"},
+    "graceexpiry": {"pwdMaxAge": "60", "pwdGraceAuthNLimit": "5", "pwdGraceExpiry": "60"},
+    "expired": {"pwdMaxAge": "60"},
+    "quality": {"pwdMinLength": "8", "pwdCheckQuality": "1", "pwdInHistory": "2"},
+    "strict": {"pwdCheckQuality": "2"},
+    "young": {"pwdMinAge": "3600"},
+    "safe": {"pwdSafeModify": "TRUE"},
+    "nochange": {"pwdAllowUserChange": "FALSE"},
+}
+
+#: A policy entry that does not exist: accounts naming it have no policy.
+MISSING_POLICY = "missing"
+
+HOUR_AGO = "hour"
+THOUSAND_SECONDS_AGO = "thousand"
+
+#: Accounts by uid: their policy (C{None}: the default) and seeded state.
+ACCOUNTS: dict[str, tuple[str | None, dict[str, list[str]]]] = {
+    "lock": (None, {}),
+    "lockdur": ("lockdur", {"pwdAccountLockedTime": [HOUR_AGO]}),
+    "interval": ("interval", {"pwdFailureTime": [HOUR_AGO, HOUR_AGO + ".5"]}),
+    "idle": ("idle", {"pwdLastSuccess": [HOUR_AGO]}),
+    "reset": ("reset", {"pwdReset": ["TRUE"]}),
+    "warn": ("warn", {"pwdChangedTime": [THOUSAND_SECONDS_AGO]}),
+    "grace": ("grace", {"pwdChangedTime": [HOUR_AGO]}),
+    "graceexpiry": ("graceexpiry", {"pwdChangedTime": [HOUR_AGO]}),
+    "expired": ("expired", {"pwdChangedTime": [HOUR_AGO]}),
+    "quality": ("quality", {}),
+    "strict": ("strict", {}),
+    "young": ("young", {}),
+    "safe": ("safe", {}),
+    "nochange": ("nochange", {}),
+    "hashing": (None, {}),
+    "nopolicy": (MISSING_POLICY, {}),
+}
+
+#: The state attributes compared after each scenario.
+STATE = (
+    "pwdAccountLockedTime",
+    "pwdFailureTime",
+    "pwdChangedTime",
+    "pwdGraceUseTime",
+    "pwdHistory",
+    "pwdReset",
+    "pwdLastSuccess",
+)
+
+_SLAPD_CONFIG = f"""\
+lastbind on
+access to attrs=userPassword by self write by anonymous auth by * none
+access to * by * read
+overlay ppolicy
+ppolicy_default "{DEFAULT_POLICY}"
+ppolicy_use_lockout on
+ppolicy_hash_cleartext on
+"""
+
+_LDAPD_CONFIG = f"""\
+[server]
+listen = ["tcp:{{port}}:interface=127.0.0.1"]
+password_hash = "{{SSHA}}"
+
+[[database]]
+suffix = "{BASE}"
+backend = "memory"
+root_dn = "{ROOT_DN}"
+root_password = "{ROOT_PASSWORD}"
+seed_ldif = "{{seed}}"
+
+[[plugin]]
+name = "ppolicy"
+default_policy = "{DEFAULT_POLICY}"
+use_lockout = true
+"""
+
+
+def password(uid: str) -> str:
+    """
+    @return: the seeded password of the account C{uid}.
+    """
+    return f"{uid}-Secret1"
+
+
+def account(uid: str) -> str:
+    """
+    @return: the DN of the account C{uid}.
+    """
+    return f"uid={uid},{PEOPLE_DN}"
+
+
+def seedLDIF(now: float) -> str:
+    """
+    @param now: the current time; seeded state lies an hour or a thousand
+        seconds before it.
+    @return: the LDIF both servers are loaded with.
+    """
+    def stamp(value: str) -> str:
+        for name, ago in ((HOUR_AGO, 3600), (THOUSAND_SECONDS_AGO, 1000)):
+            if value.startswith(name):
+                when = datetime.fromtimestamp(now - ago, UTC).strftime("%Y%m%d%H%M%S")
+                return when + value[len(name):] + "Z"
+        return value
+
+    records = [
+        f"dn: {BASE}\nobjectClass: dcObject\nobjectClass: organization\no: Example\ndc: example",
+        f"dn: {POLICIES_DN}\nobjectClass: organizationalUnit\nou: policies",
+        f"dn: {PEOPLE_DN}\nobjectClass: organizationalUnit\nou: people",
+    ]
+    for name, attributes in POLICIES.items():
+        lines = [f"dn: cn={name},{POLICIES_DN}", "objectClass: device", "objectClass: pwdPolicy",
+                 f"cn: {name}", "pwdAttribute: userPassword"]
+        lines += [f"{key}: {value}" for key, value in attributes.items()]
+        records.append("\n".join(lines))
+    for uid, (policy, state) in ACCOUNTS.items():
+        lines = [f"dn: {account(uid)}", "objectClass: inetOrgPerson", f"uid: {uid}",
+                 f"cn: {uid} user", "sn: user", f"userPassword: {password(uid)}"]
+        if policy is not None:
+            lines.append(f"pwdPolicySubentry: cn={policy},{POLICIES_DN}")
+        lines += [f"{key}: {stamp(v)}" for key, values in state.items() for v in values]
+        records.append("\n".join(lines))
+    return "\n\n".join(records) + "\n"
+
+
+class Client:
+    """
+    Runs OpenLDAP's clients against one server.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def run(self, tool: str, *args: str, bind: tuple[str, str] | None = None,
+            stdin: str | None = None) -> tuple[int, list[str]]:
+        """
+        @return: the exit status and the lines of output that show the
+            result, its diagnostic message and the password policy control.
+        """
+        command = [tool, "-x", "-H", self.url]
+        if bind is not None:
+            command += ["-D", bind[0], "-w", bind[1]]
+        completed = subprocess.run(
+            command + list(args), input=stdin, capture_output=True, text=True, check=False,
+            env=dict(os.environ, LDAPNOINIT="1"), timeout=30,
+        )
+        lines = [
+            line.strip()
+            for line in (completed.stdout + completed.stderr).splitlines()
+            if line.startswith(("ldap_bind", "Result:", "ppolicy:", "control:"))
+            or "Additional info" in line
+        ]
+        return completed.returncode, lines
+
+    def whoami(self, uid: str, secret: str | None = None) -> tuple[int, list[str]]:
+        """
+        Bind as C{uid} with the password policy control.
+        """
+        return self.run("ldapwhoami", "-e", "ppolicy",
+                        bind=(account(uid), secret if secret is not None else password(uid)))
+
+    def passwd(self, uid: str, new: str, old: str | None = None,
+               secret: str | None = None) -> tuple[int, list[str]]:
+        """
+        Change C{uid}'s password with Password Modify, bound as C{uid}.
+        """
+        args = ["-e", "ppolicy", "-s", new] + (["-a", old] if old is not None else [])
+        return self.run("ldappasswd", *args,
+                        bind=(account(uid), secret if secret is not None else password(uid)))
+
+    def root(self, tool: str, *args: str, stdin: str | None = None) -> tuple[int, list[str]]:
+        """
+        Run a client bound as the root DN.
+        """
+        return self.run(tool, *args, bind=(ROOT_DN, ROOT_PASSWORD), stdin=stdin)
+
+    def state(self, uid: str) -> dict[str, Any]:
+        """
+        @return: the state attributes the account has, with their number
+            of values (C{pwdReset} with its value).
+        """
+        completed = subprocess.run(
+            ["ldapsearch", "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PASSWORD, "-LLL",
+             "-o", "ldif-wrap=no", "-b", account(uid), "-s", "base", "(objectClass=*)", *STATE],
+            capture_output=True, text=True, check=False, env=dict(os.environ, LDAPNOINIT="1"),
+            timeout=30,
+        )
+        found: dict[str, Any] = {}
+        for line in completed.stdout.splitlines():
+            name, _, value = line.partition(": ")
+            if name == "pwdReset":
+                found[name] = value
+            elif name in STATE:
+                found[name] = found.get(name, 0) + 1
+        return found
+
+    def rawBind(self, dn: str, secret: str) -> tuple[int, list[tuple[str, bytes]]]:
+        """
+        Bind with ldap3 and the password policy request control.
+
+        @return: the result code and the response controls, undecoded.
+        """
+        import ldap3
+
+        connection = ldap3.Connection(ldap3.Server(self.url), dn, secret)
+        try:
+            connection.bind(controls=[("1.3.6.1.4.1.42.2.27.8.5.1", False, None)])
+            result = connection.result
+            received = result.get("controls") or {}
+            return result["result"], [(oid, c["value"]) for oid, c in sorted(received.items())]
+        finally:
+            connection.unbind()
+
+    def userPassword(self, uid: str) -> str:
+        """
+        @return: the account's stored userPassword, as ldapsearch shows it.
+        """
+        completed = subprocess.run(
+            ["ldapsearch", "-x", "-H", self.url, "-D", ROOT_DN, "-w", ROOT_PASSWORD, "-LLL",
+             "-o", "ldif-wrap=no", "-b", account(uid), "-s", "base", "(objectClass=*)",
+             "userPassword"],
+            capture_output=True, text=True, check=False, env=dict(os.environ, LDAPNOINIT="1"),
+            timeout=30,
+        )
+        for line in completed.stdout.splitlines():
+            if line.startswith("userPassword::"):
+                import base64
+
+                return base64.b64decode(line.split(":: ", 1)[1]).decode()
+            if line.startswith("userPassword: "):
+                return line.split(": ", 1)[1]
+        return ""
+
+
+def _expiresIn(lines: list[str]) -> list[str]:
+    """
+    Round the seconds of "Password expires in N seconds" to thousands, as
+    the two servers run the same step a moment apart.
+    """
+    return [
+        re.sub(r"expires in (\d+) seconds",
+               lambda m: f"expires in ~{round(int(m.group(1)), -3)} seconds", line)
+        for line in lines
+    ]
+
+
+def lockout(c: Client) -> list[Any]:
+    """
+    pwdMaxFailure bad binds lock the account; then the right password is
+    refused with accountLocked; deleting pwdAccountLockedTime unlocks it.
+    """
+    steps: list[Any] = [c.whoami("lock")]
+    steps += [c.whoami("lock", "wrong") for _ in range(3)]
+    steps += [c.state("lock"), c.whoami("lock"), c.whoami("lock", "wrong"), c.state("lock")]
+    steps.append(c.root("ldapmodify", stdin=f"dn: {account('lock')}\nchangetype: modify\n"
+                                             "delete: pwdAccountLockedTime\n"))
+    steps += [c.state("lock"), c.whoami("lock"), c.state("lock")]
+    return steps
+
+
+def lockoutDuration(c: Client) -> list[Any]:
+    """
+    A lockout older than pwdLockoutDuration has run out: the bind succeeds
+    and the lock is removed.
+    """
+    return [c.whoami("lockdur"), c.state("lockdur")]
+
+
+def failureInterval(c: Client) -> list[Any]:
+    """
+    Failures older than pwdFailureCountInterval do not count toward a lockout.
+    """
+    return [c.whoami("interval", "wrong"), c.state("interval"), c.whoami("interval"),
+            c.state("interval")]
+
+
+def maxIdle(c: Client) -> list[Any]:
+    """
+    An account unused for longer than pwdMaxIdle is locked.
+    """
+    return [c.whoami("idle"), c.state("idle")]
+
+
+def mustChange(c: Client) -> list[Any]:
+    """
+    After a reset only the password change is allowed; then everything is.
+    """
+    user = (account("reset"), password("reset"))
+    return [
+        c.whoami("reset"),
+        c.run("ldapsearch", "-e", "ppolicy", "-b", account("reset"), "-s", "base", "1.1",
+              bind=user),
+        c.run("ldapcompare", account("reset"), "uid:reset", bind=user),
+        c.passwd("reset", "reset-Changed2", old=password("reset")),
+        c.state("reset"),
+        c.run("ldapsearch", "-b", account("reset"), "-s", "base", "1.1",
+              bind=(account("reset"), "reset-Changed2")),
+        c.whoami("reset", "reset-Changed2"),
+    ]
+
+
+def adminReset(c: Client) -> list[Any]:
+    """
+    A password the root DN sets under a pwdMustChange policy marks the
+    account reset; it is recorded in the history of a policy with one.
+    """
+    return [
+        c.root("ldappasswd", "-s", "quality-Admin1", account("quality")),
+        c.state("quality"),
+        c.root("ldapmodify", stdin=f"dn: {account('reset')}\nchangetype: modify\n"
+                                   "replace: userPassword\nuserPassword: reset-Admin3\n"),
+        c.state("reset"),
+        c.whoami("reset", "reset-Admin3"),
+    ]
+
+
+def expiryWarning(c: Client) -> list[Any]:
+    """
+    A password close to its pwdMaxAge gets timeBeforeExpiration.
+    """
+    return [_expiresIn(c.whoami("warn")[1]), c.state("warn")]
+
+
+def graceLogins(c: Client) -> list[Any]:
+    """
+    An expired password has pwdGraceAuthNLimit grace logins, then fails
+    with passwordExpired; a wrong password is a failure as always.
+    """
+    return [c.whoami("grace"), c.state("grace"), c.whoami("grace"), c.whoami("grace"),
+            c.whoami("grace", "wrong"), c.state("grace")]
+
+
+def graceExpiry(c: Client) -> list[Any]:
+    """
+    Grace logins end pwdGraceExpiry seconds after the password expired.
+    """
+    return [c.whoami("graceexpiry"), c.state("graceexpiry")]
+
+
+def expired(c: Client) -> list[Any]:
+    """
+    An expired password without grace logins fails with passwordExpired.
+    """
+    return [c.whoami("expired"), c.whoami("expired", "wrong"), c.state("expired")]
+
+
+def quality(c: Client) -> list[Any]:
+    """
+    passwordTooShort, passwordInHistory for the current password and for
+    an earlier one.
+    """
+    new = "quality-New2"
+    return [
+        c.passwd("quality", "short", secret="quality-Admin1"),
+        c.passwd("quality", "quality-Admin1", secret="quality-Admin1"),
+        c.passwd("quality", new, secret="quality-Admin1"),
+        c.passwd("quality", "quality-Admin1", secret=new),
+        c.state("quality"),
+    ]
+
+
+def insufficientQuality(c: Client) -> list[Any]:
+    """
+    With pwdCheckQuality 2 a user may not set a pre-hashed password, which
+    cannot be checked; a cleartext one is accepted.
+    """
+    user = (account("strict"), password("strict"))
+    return [
+        c.run("ldapmodify", "-e", "ppolicy", bind=user, stdin=(
+            f"dn: {account('strict')}\nchangetype: modify\nreplace: userPassword\n"
+            "userPassword: {SSHA}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n")),
+        c.passwd("strict", "strict-New2"),
+    ]
+
+
+def tooYoung(c: Client) -> list[Any]:
+    """
+    A password younger than pwdMinAge may not change.
+    """
+    return [c.passwd("young", "young-New2"),
+            c.passwd("young", "young-New3", secret="young-New2"), c.state("young")]
+
+
+def safeModify(c: Client) -> list[Any]:
+    """
+    pwdSafeModify: the old password must come with the new one, in
+    Password Modify or as a Modify that deletes it (in cleartext) first.
+    """
+    return [
+        c.passwd("safe", "safe-New2"),
+        c.passwd("safe", "safe-New2", old="wrong"),
+        c.run("ldapmodify", "-e", "ppolicy", bind=(account("safe"), password("safe")), stdin=(
+            f"dn: {account('safe')}\nchangetype: modify\nreplace: userPassword\n"
+            "userPassword: safe-New3\n")),
+        c.passwd("safe", "safe-New2", old=password("safe")),
+        c.whoami("safe", "safe-New2"),
+        c.run("ldapmodify", "-e", "ppolicy", bind=(account("safe"), "safe-New2"), stdin=(
+            f"dn: {account('safe')}\nchangetype: modify\ndelete: userPassword\n"
+            "userPassword: safe-New2\n-\nadd: userPassword\nuserPassword: safe-New3\n")),
+        c.whoami("safe", "safe-New3"),
+        c.state("safe"),
+    ]
+
+
+def noUserChange(c: Client) -> list[Any]:
+    """
+    pwdAllowUserChange FALSE: passwordModNotAllowed for the user, not the root DN.
+    """
+    return [c.passwd("nochange", "nochange-New2"),
+            c.root("ldappasswd", "-s", "nochange-New3", account("nochange")),
+            c.whoami("nochange", "nochange-New3")]
+
+
+def hashing(c: Client) -> list[Any]:
+    """
+    Cleartext written with Modify or Add is stored hashed; pre-hashed
+    values are stored as they are; an added account whose policy ages
+    passwords gets pwdChangedTime.
+    """
+    cleartext = c.root("ldapmodify", stdin=(
+        f"dn: {account('hashing')}\nchangetype: modify\nreplace: userPassword\n"
+        "userPassword: hashing-New2\n"))
+    stored = c.userPassword("hashing")
+    hashed = c.root("ldapmodify", stdin=(
+        f"dn: {account('hashing')}\nchangetype: modify\nreplace: userPassword\n"
+        "userPassword: {SSHA}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n"))
+    added = c.root("ldapadd", stdin=(
+        f"dn: {account('added')}\nobjectClass: inetOrgPerson\nuid: added\ncn: added\nsn: added\n"
+        f"userPassword: added-Secret1\npwdPolicySubentry: cn=expired,{POLICIES_DN}\n"))
+    addedPassword = c.userPassword("added")
+    return [cleartext, stored.startswith("{") and "hashing-New2" not in stored, hashed,
+            c.userPassword("hashing"), c.whoami("hashing", "hashing-New2"), added,
+            addedPassword.startswith("{") and "added-Secret1" not in addedPassword,
+            c.state("added"), c.whoami("added", "added-Secret1")]
+
+
+def rawControls(c: Client) -> list[Any]:
+    """
+    The response controls, byte for byte: an empty one for an account
+    without policy (not for the root DN), errors for a locked and an
+    expired account.
+    """
+    return [
+        c.rawBind(account("nopolicy"), password("nopolicy")),
+        c.rawBind(account("nopolicy"), "wrong"),
+        c.rawBind(account("expired"), password("expired")),
+        c.rawBind(account("idle"), password("idle")),
+        c.rawBind(ROOT_DN, ROOT_PASSWORD),
+        c.state("nopolicy"),
+    ]
+
+
+#: The scenarios, in the order they run (adminReset before quality).
+SCENARIOS: list[Callable[[Client], list[Any]]] = [
+    lockout, lockoutDuration, failureInterval, maxIdle, mustChange, adminReset,
+    expiryWarning, graceLogins, graceExpiry, expired, quality, insufficientQuality,
+    tooYoung, safeModify, noUserChange, hashing, rawControls,
+]
+
+
+def _slapd(folder: Path, seed: Path) -> SlapdProcess:
+    if not SLAPD.is_file():
+        raise unittest.SkipTest(f"{SLAPD} (Debian's slapd package) is not installed")
+    if not Path("/usr/lib/ldap/ppolicy.la").is_file():
+        raise unittest.SkipTest("slapd's ppolicy module is not installed")
+    slapd = SlapdProcess(BASE, ROOT_DN, ROOT_PASSWORD,
+                         globalConfig="moduleload /usr/lib/ldap/ppolicy.la\n")
+    with open(slapd.configPath, "a") as config:
+        config.write(_SLAPD_CONFIG)
+    loaded = subprocess.run(
+        [str(SLAPD.parent / "slapadd"), "-q", "-f", str(slapd.configPath), "-l", str(seed)],
+        capture_output=True, check=False,
+    )
+    if loaded.returncode != 0:
+        slapd.stop()
+        message = loaded.stderr.decode(errors="replace")
+        if "ermission denied" in message:
+            raise unittest.SkipTest(f"slapadd may not read {folder} (AppArmor?): {message}")
+        raise RuntimeError(f"slapadd failed ({loaded.returncode}):\n{message}")
+    return slapd
+
+
+@functools.cache
+def outcomes() -> dict[str, tuple[list[Any], list[Any]]]:
+    """
+    Run every scenario once on each server.
+
+    @return: slapd's and ldapd's outcomes, by scenario name.
+    @raise unittest.SkipTest: if slapd or the clients cannot run here.
+    """
+    missing = [t for t in ("ldapwhoami", "ldappasswd", "ldapmodify", "ldapsearch")
+               if shutil.which(t) is None]
+    if missing:
+        raise unittest.SkipTest(f"OpenLDAP clients not installed: {', '.join(missing)}")
+    folder = Path(tempfile.mkdtemp(prefix="ldapd-ppolicy-"))
+    try:
+        seed = folder / "seed.ldif"
+        seed.write_text(seedLDIF(time.time()))
+        slapd = _slapd(folder, seed)
+        ldapd = ServerProcess(_LDAPD_CONFIG.replace("{seed}", str(seed)), folder)
+        try:
+            try:
+                slapd.start()
+            except RuntimeError as e:
+                if "ermission denied" in str(e):
+                    raise unittest.SkipTest(f"slapd may not use {folder} (AppArmor?)") from None
+                raise
+            ldapd.start()
+            theirs, ours = Client(slapd.url), Client(ldapd.url)
+            return {s.__name__: (s(theirs), s(ours)) for s in SCENARIOS}
+        finally:
+            slapd.stop()
+            ldapd.stop()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+class PasswordPolicyComparisonTests(unittest.SynchronousTestCase):
+    """
+    ldapd's ppolicy plugin gives the same results, response controls and
+    account state as slapd's ppolicy overlay.
+    """
+
+    def assertSame(self, scenario: Callable[[Client], list[Any]]) -> list[Any]:
+        """
+        Assert that C{scenario} had the same outcome on both servers.
+
+        @return: the outcome.
+        """
+        theirs, ours = outcomes()[scenario.__name__]
+        self.assertEqual(theirs, ours)
+        return ours
+
+    def test_lockout(self) -> None:
+        """
+        pwdMaxFailure failures lock the account (accountLocked on the next
+        bind, even with the right password); deleting pwdAccountLockedTime
+        unlocks it and clears the failures.
+        """
+        steps = self.assertSame(lockout)
+        self.assertEqual(steps[5], (49, ["ldap_bind: Invalid credentials (49); Account locked"]))
+        self.assertEqual(steps[10][0], 0)
+
+    def test_lockoutDuration(self) -> None:
+        """
+        A lockout longer ago than pwdLockoutDuration no longer applies.
+        """
+        self.assertEqual(self.assertSame(lockoutDuration)[0][0], 0)
+
+    def test_failureCountInterval(self) -> None:
+        """
+        Old failures do not count toward pwdMaxFailure.
+        """
+        self.assertEqual(self.assertSame(failureInterval)[2][0], 0)
+
+    def test_maxIdle(self) -> None:
+        """
+        An idle account is locked.
+        """
+        self.assertEqual(self.assertSame(maxIdle)[0][0], 49)
+
+    def test_mustChange(self) -> None:
+        """
+        A reset password allows a bind with changeAfterReset and nothing but
+        the password change until it is changed.
+        """
+        steps = self.assertSame(mustChange)
+        self.assertEqual(steps[0], (0, ["ldap_bind: Success (0); Password must be changed"]))
+        self.assertEqual(steps[1][0], 50)
+        self.assertEqual(steps[3][0], 0)
+        self.assertEqual(steps[5][0], 0)
+
+    def test_adminReset(self) -> None:
+        """
+        The root DN's password changes set pwdReset under pwdMustChange.
+        """
+        self.assertEqual(self.assertSame(adminReset)[3].get("pwdReset"), "TRUE")
+
+    def test_expiryWarning(self) -> None:
+        """
+        timeBeforeExpiration, as ldapwhoami shows it.
+        """
+        steps = self.assertSame(expiryWarning)
+        self.assertEqual(steps[0], ["ldap_bind: Success (0) (Password expires in ~99000 seconds)"])
+
+    def test_graceLogins(self) -> None:
+        """
+        graceAuthNsRemaining counts down, then passwordExpired.
+        """
+        steps = self.assertSame(graceLogins)
+        self.assertEqual(steps[3], (49, ["ldap_bind: Invalid credentials (49); Password expired"]))
+
+    def test_graceExpiry(self) -> None:
+        """
+        No grace logins after pwdGraceExpiry.
+        """
+        self.assertEqual(self.assertSame(graceExpiry)[0][0], 49)
+
+    def test_expired(self) -> None:
+        """
+        passwordExpired for the right password only.
+        """
+        self.assertSame(expired)
+
+    def test_quality(self) -> None:
+        """
+        passwordTooShort and passwordInHistory on ldappasswd.
+        """
+        steps = self.assertSame(quality)
+        self.assertIn("ppolicy: error=6 (Password is too short for policy)", steps[0][1])
+        self.assertIn("ppolicy: error=8 (New password is in list of old passwords)", steps[3][1])
+
+    def test_insufficientQuality(self) -> None:
+        """
+        insufficientPasswordQuality for a pre-hashed value under pwdCheckQuality 2.
+        """
+        self.assertEqual(self.assertSame(insufficientQuality)[0][0], 19)
+
+    def test_tooYoung(self) -> None:
+        """
+        passwordTooYoung on ldappasswd.
+        """
+        steps = self.assertSame(tooYoung)
+        self.assertIn("ppolicy: error=7 (Password has been changed too recently)", steps[1][1])
+
+    def test_safeModify(self) -> None:
+        """
+        mustSupplyOldPassword with pwdSafeModify.
+        """
+        steps = self.assertSame(safeModify)
+        self.assertEqual(steps[6][0], 0)
+        self.assertIn(
+            "ppolicy: error=4 (Policy requires old password in order to change password)",
+            steps[0][1],
+        )
+        self.assertEqual(steps[4][0], 0)
+
+    def test_noUserChange(self) -> None:
+        """
+        passwordModNotAllowed for the user with pwdAllowUserChange FALSE.
+        """
+        steps = self.assertSame(noUserChange)
+        self.assertIn("ppolicy: error=3 (Policy prevents password modification)", steps[0][1])
+
+    def test_rawControls(self) -> None:
+        """
+        The response control is encoded as slapd encodes it.
+        """
+        steps = self.assertSame(rawControls)
+        self.assertEqual(steps[0], (0, [("1.3.6.1.4.1.42.2.27.8.5.1", b"\x30\x00")]))
+        self.assertEqual(steps[2], (49, [("1.3.6.1.4.1.42.2.27.8.5.1", b"\x30\x03\x81\x01\x00")]))
+        self.assertEqual(steps[4], (0, []))
+
+    def test_hashing(self) -> None:
+        """
+        Cleartext is hashed, pre-hashed values are kept.
+        """
+        steps = self.assertSame(hashing)
+        self.assertIs(steps[1], True)
+        self.assertEqual(steps[3], "{SSHA}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        self.assertIs(steps[6], True)
+        self.assertEqual(steps[7], {"pwdChangedTime": 1})

@@ -1,0 +1,464 @@
+"""
+Tests for L{ldapd.backends.sql}: the backend conformance suite on a real
+SQLite file and on the real PostgreSQL server named by the environment
+variable C{LDAPD_TEST_POSTGRESQL_URL}, and what is particular to the SQL
+backend: index planning, batched reads, schema versions, persistence.
+
+Each PostgreSQL test works in a schema of its own (created for it, dropped
+after it), chosen through the connection's C{search_path}, so that runs in
+parallel do not meet.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, inspect
+from twisted.internet import defer
+from twisted.trial import unittest
+
+from ldapd.backends import sqlschema
+from ldapd.backends.sql import SQLBackend, SQLBackendFactory, decodeAttributes, encodeAttributes
+from ldapd.backends.sqlschema import IndexConfig, SchemaVersionError, encodeId
+from ldapd.dn import DN
+from ldapd.entry import Modification
+from ldapd.filters import compileFilter
+from ldapd.operation import Scope
+from ldapd.registry import ConfigContext, ConfigError
+from ldapd.schema import Schema
+from ldapd.testing import BackendTestsMixin, _op, parseFilter, privatePostgreSQLSchema
+
+
+class SQLiteMixin:
+    """
+    Backends on a SQLite file in a fresh temporary folder.
+    """
+
+    def databaseURL(self) -> str:
+        folder = tempfile.mkdtemp(prefix="ldapd-sql-")
+        self.addCleanup(shutil.rmtree, folder, True)  # type: ignore[attr-defined]
+        return f"sqlite:///{folder}/test.db"
+
+
+class PostgreSQLMixin:
+    """
+    Backends in a private schema of the PostgreSQL test database.
+    """
+
+    def databaseURL(self) -> str:
+        return privatePostgreSQLSchema(self)
+
+
+class SQLBackendTestsMixin(BackendTestsMixin):
+    """
+    The conformance suite and the SQL backend's own behaviour, on whatever
+    database C{databaseURL} gives.
+    """
+
+    batchSize = 500
+
+    def databaseURL(self) -> str:
+        raise NotImplementedError
+
+    def makeBackend(self, suffix: DN, schema: Schema, url: str | None = None) -> SQLBackend:
+        if url is None:
+            self.url = url = self.databaseURL()
+        return SQLBackend(suffix, schema, url, batchSize=self.batchSize)
+
+    def compiled(self, text: str) -> Any:
+        return compileFilter(parseFilter(text), self.schema)
+
+    def reopen(self) -> Any:
+        """
+        Close the backend and open a new one on the same database.
+        """
+        d = self.backend.close()
+
+        def _cbClosed(_: Any) -> Any:
+            self.backend = self.makeBackend(self.suffix, self.schema, self.url)
+            return self.backend.open().addCallback(
+                lambda _: self.addCleanup(self.backend.close))
+
+        return d.addCallback(_cbClosed)
+
+    def test_equalityIndexNarrows(self) -> Any:
+        """
+        Equality filters are answered from the index: the candidates are
+        the matching entries (AND intersects, OR unites), whatever the case.
+        """
+        cases = [("(uid=ALICE)", 1), ("(&(objectClass=person)(uid=bob))", 1),
+                 ("(|(uid=alice)(uid=bob))", 2), ("(objectClass=person)", 2),
+                 ("(mail=*)", 2), ("(uid=nobody)", 0)]
+        d = defer.succeed(None)
+        for filterText, count in cases:
+            d.addCallback(lambda _, t=filterText: self.backend.countCandidates(self.compiled(t)))
+            d.addCallback(self.assertEqual, count, filterText)
+        return d
+
+    def test_substringIndexNarrows(self) -> Any:
+        """
+        An initial substring on an indexed type is a prefix range of the
+        index; an unindexed type is not narrowed.
+        """
+        d = self.backend.countCandidates(self.compiled("(cn=ali*)"))
+        d.addCallback(self.assertEqual, 1)
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(o=exa*)")))
+        d.addCallback(self.assertIsNone)
+        return d
+
+    def test_unindexable(self) -> None:
+        """
+        Negations and presence of objectClass leave the scope to be scanned.
+        """
+        for filterText in ("(!(uid=alice))", "(objectClass=*)", "(|(uid=alice)(!(uid=bob)))"):
+            self.assertIsNone(self.backend.plan(self.compiled(filterText)), filterText)
+
+    def test_longValues(self) -> Any:
+        """
+        Values too long for the index are still found by equality and
+        substring filters, whose candidates then include them.
+        """
+        long = "x" * 300 + "needle" + "y" * 300
+        d = self.backend.add(_op(), self.person("long", description=long, displayName=long),
+                             self.hooks)
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, f"(description={long})"))
+        d.addCallback(self.assertEqual, ["uid=long,ou=people,dc=example,dc=com"])
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(displayName=xxx*)"))
+        d.addCallback(self.assertEqual, ["uid=long,ou=people,dc=example,dc=com"])
+        return d
+
+    def test_indexFollowsWrites(self) -> Any:
+        """
+        After a rename and a delete, the index no longer holds the old
+        entries, and holds the renamed ones.
+        """
+        ndn = self.ndn("uid=bob,ou=people,dc=example,dc=com")
+        d = self.backend.rename(_op(), ndn, DN.parse("uid=rob,ou=people,dc=example,dc=com"),
+                                True, self.hooks)
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(uid=bob)")))
+        d.addCallback(self.assertEqual, 0)
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(uid=rob)")))
+        d.addCallback(self.assertEqual, 1)
+        d.addCallback(lambda _: self.backend.delete(
+            _op(), self.ndn("uid=rob,ou=people,dc=example,dc=com"), self.hooks))
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(sn=example)")))
+        d.addCallback(self.assertEqual, 1)
+        return d
+
+    def addPeople(self, count: int) -> Any:
+        entries = [self.person(f"user{i:04d}") for i in range(count)]
+        return self.callInThread(self.backend.importEntries, entries)
+
+    def callInThread(self, f: Any, *args: Any) -> Any:
+        return self.backend._call(f, *args)
+
+    def test_batches(self) -> Any:
+        """
+        A search reads the database in batches of C{batchSize} rows and
+        returns every entry, in the order they were added, both when it
+        scans the scope and when the index gives many candidates.
+        """
+        self.backend.batchSize = 7
+        reads: list[int] = []
+        fetch = self.backend._fetchBatch
+
+        def recording(cursor: Any, f: Any) -> Any:
+            found = fetch(cursor, f)
+            reads.append(len(found))
+            return found
+
+        self.backend._fetchBatch = recording  # type: ignore[method-assign]
+        expected = [f"uid=user{i:04d},ou=people,dc=example,dc=com" for i in range(40)]
+        d = self.addPeople(40)
+        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE,
+                                            "(uid=user*)"))
+        d.addCallback(self.assertEqual, expected)
+        d.addCallback(lambda _: (self.assertEqual(max(reads), 7), self.assertGreater(len(reads), 5),
+                                 reads.clear()))
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(sn=example)"))
+        d.addCallback(lambda found: self.assertEqual(found[2:], expected))
+        d.addCallback(lambda _: (self.assertEqual(max(reads), 7), reads.clear()))
+        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE,
+                                            "(!(uid=alice))"))
+        d.addCallback(lambda found: self.assertEqual(found[1:], expected))
+        d.addCallback(lambda _: self.assertEqual((max(reads), len(reads)), (7, 6)))
+        return d
+
+    def test_movedSubtreeOrder(self) -> Any:
+        """
+        A subtree moved under a newer entry is still returned parents first.
+        """
+        d = self.backend.add(_op(), self.entry("ou=new,dc=example,dc=com",
+                                                objectClass="organizationalUnit", ou="new"),
+                             self.hooks)
+        d.addCallback(lambda _: self.backend.rename(
+            _op(), self.ndn("ou=people,dc=example,dc=com"),
+            DN.parse("ou=people,ou=new,dc=example,dc=com"), False, self.hooks))
+        d.addCallback(lambda _: self.search("ou=new,dc=example,dc=com", Scope.SUB))
+        d.addCallback(self.assertEqual, [
+            "ou=new,dc=example,dc=com", "ou=people,ou=new,dc=example,dc=com",
+            "uid=alice,ou=people,ou=new,dc=example,dc=com",
+            "uid=bob,ou=people,ou=new,dc=example,dc=com",
+        ])
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(uid=alice)"))
+        d.addCallback(self.assertEqual, ["uid=alice,ou=people,ou=new,dc=example,dc=com"])
+        return d
+
+    def test_persistence(self) -> Any:
+        """
+        What was written is there after the backend is closed and opened
+        again, and found through the index.
+        """
+        d = self.backend.modify(_op(), self.ndn("uid=alice,ou=people,dc=example,dc=com"),
+                                [Modification("add", "description", (b"kept",))], self.hooks)
+        d.addCallback(lambda _: self.reopen())
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(description=KEPT)"))
+        d.addCallback(self.assertEqual, ["uid=alice,ou=people,dc=example,dc=com"])
+        return d
+
+    def test_reindexOnNewConfiguration(self) -> Any:
+        """
+        Opening a database with other indexes rebuilds the index, so that
+        a newly indexed type finds existing entries.
+        """
+        d = self.backend.close()
+
+        def _cbClosed(_: Any) -> Any:
+            self.backend = SQLBackend(self.suffix, self.schema, self.url,
+                                      indexes=["objectClass eq", "description eq,sub"])
+            return self.backend.open()
+
+        d.addCallback(_cbClosed)
+        d.addCallback(lambda _: self.addCleanup(self.backend.close))
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(o=example)")))
+        d.addCallback(self.assertIsNone)
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(objectClass=person)")))
+        d.addCallback(self.assertEqual, 2)
+        return d
+
+    def test_importEntries(self) -> Any:
+        """
+        The bulk path loads entries with their index, refuses a missing
+        parent and a duplicate, and later writes get fresh ids.
+        """
+        d = self.addPeople(3)
+        d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(uid=user0002)"))
+        d.addCallback(self.assertEqual, ["uid=user0002,ou=people,dc=example,dc=com"])
+        d.addCallback(lambda _: self.callInThread(self.backend.importEntries,
+                                                  [self.person("x", "ou=gone,dc=example,dc=com")]))
+        d.addCallbacks(self.fail, lambda f: f.trap(Exception))
+        d.addCallback(lambda _: self.addPeople(1))
+        d.addCallbacks(self.fail, lambda f: self.assertIn("already exists", str(f.value)))
+        d.addCallback(lambda _: self.backend.add(_op(), self.person("after"), self.hooks))
+        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE))
+        d.addCallback(lambda found: self.assertEqual(found[-1],
+                                                     "uid=after,ou=people,dc=example,dc=com"))
+        return d
+
+    def test_hooksRunInsideTransaction(self) -> Any:
+        """
+        A check hook sees, through the transaction, the database as the
+        write's transaction does; what a txn hook removes is removed with
+        the write.
+        """
+        seen = []
+
+        def onTxn(operation: str, txn: Any, args: Any) -> None:
+            seen.append(txn.get(args[0].ndn) is not None)
+            txn.remove(self.ndn("uid=bob,ou=people,dc=example,dc=com"))
+
+        self.hooks.onTxn = onTxn
+        d = self.backend.add(_op(), self.person("carol"), self.hooks)
+        d.addCallback(lambda _: self.assertEqual(seen, [True]))
+        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE))
+        d.addCallback(self.assertEqual, ["uid=alice,ou=people,dc=example,dc=com",
+                                         "uid=carol,ou=people,dc=example,dc=com"])
+        return d
+
+
+class SQLiteBackendTests(SQLiteMixin, SQLBackendTestsMixin, unittest.TestCase):
+    """
+    The SQL backend on a SQLite file.
+    """
+
+    def test_pragmas(self) -> Any:
+        """
+        Connections use write-ahead logging and full synchronisation, so an
+        acknowledged write survives a crash.
+        """
+        def check() -> tuple[str, int]:
+            with self.backend.engine.connect() as conn:
+                return (conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                        conn.exec_driver_sql("PRAGMA synchronous").scalar())
+
+        return self.callInThread(check).addCallback(self.assertEqual, ("wal", 2))
+
+
+class PostgreSQLBackendTests(PostgreSQLMixin, SQLBackendTestsMixin, unittest.TestCase):
+    """
+    The SQL backend on PostgreSQL.
+    """
+
+    def test_trigramSubstrings(self) -> Any:
+        """
+        With pg_trgm, middle and final substrings are narrowed by the index.
+        """
+        if not self.backend._trigrams:
+            raise unittest.SkipTest("pg_trgm is not available on this server")
+        d = self.backend.countCandidates(self.compiled("(cn=*lic*)"))
+        d.addCallback(self.assertEqual, 1)
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(mail=*@example.com)")))
+        d.addCallback(self.assertEqual, 2)
+        return d
+
+
+class SchemaVersionTests(SQLiteMixin, unittest.TestCase):
+    """
+    The database schema is versioned and brought up to date when the
+    backend opens.
+    """
+
+    def setUp(self) -> None:
+        self.schema = Schema.standard()
+        self.suffix = self.schema.normalizeDN(DN.parse("dc=example,dc=com"))
+        self.url = self.databaseURL()
+
+    def backend(self) -> SQLBackend:
+        backend = SQLBackend(self.suffix, self.schema, self.url)
+        self.addCleanup(backend.close)
+        return backend
+
+    def test_upgradeFromVersion1(self) -> Any:
+        """
+        A database at version 1 holding entries is upgraded to the current
+        version, and its entries are kept.
+        """
+        engine = create_engine(self.url)
+        with engine.begin() as conn:
+            self.assertEqual(sqlschema.upgrade(conn, str(self.suffix), target=1), [1])
+            conn.execute(sqlschema.entries.insert().values(
+                id=1, parent_id=None, ndn=str(self.suffix), dn="dc=example,dc=com",
+                path=f"/{encodeId(1)}/",
+                attrs='[["objectClass",["top","domain"]],["dc",["example"]]]'))
+        self.assertNotIn("ldapd_values_entry",
+                         [i["name"] for i in inspect(engine).get_indexes("ldapd_values")])
+        backend = self.backend()
+        d = backend.open()
+        d.addCallback(lambda _: backend.get(_op(), self.suffix))
+        d.addCallback(lambda e: self.assertEqual(e.get("dc"), (b"example",)))
+
+        def _cbCheck(_: Any) -> None:
+            with engine.connect() as conn:
+                self.assertEqual(sqlschema.readMeta(conn)["version"],
+                                 str(sqlschema.SCHEMA_VERSION))
+            self.assertIn("ldapd_values_entry",
+                          [i["name"] for i in inspect(engine).get_indexes("ldapd_values")])
+            engine.dispose()
+
+        return d.addCallback(_cbCheck)
+
+    def test_newerVersion(self) -> Any:
+        """
+        A database written by a newer ldapd is refused with a clear error.
+        """
+        engine = create_engine(self.url)
+        with engine.begin() as conn:
+            sqlschema.upgrade(conn, str(self.suffix))
+            sqlschema.writeMeta(conn, "version", str(sqlschema.SCHEMA_VERSION + 1))
+        engine.dispose()
+        d = self.backend().open()
+        return d.addCallbacks(self.fail, lambda f: (
+            f.trap(SchemaVersionError), self.assertIn("upgrade ldapd", str(f.value))))
+
+    def test_otherSuffix(self) -> Any:
+        """
+        A database holding another suffix is refused.
+        """
+        engine = create_engine(self.url)
+        with engine.begin() as conn:
+            sqlschema.upgrade(conn, "dc=other")
+        engine.dispose()
+        d = self.backend().open()
+        return d.addCallbacks(self.fail, lambda f: f.trap(SchemaVersionError))
+
+
+class SerialisationTests(unittest.TestCase):
+    """
+    How entries and paths are stored.
+    """
+
+    def test_attributesRoundTrip(self) -> None:
+        """
+        Every byte of every value, UTF-8 or not, is read back as written.
+        """
+        schema = Schema.standard()
+        from ldapd.entry import Entry
+
+        entry = Entry(DN.parse("cn=x,dc=example,dc=com"), [
+            ("objectClass", [b"person"]), ("cn", [b"x", "é".encode()]),
+            ("userPassword", [bytes(range(256))]), ("sn;lang-en", [b"y"])], schema)
+        self.assertEqual(decodeAttributes(encodeAttributes(entry)),
+                         [(a.description, list(a.values)) for a in entry])
+
+    def test_pathOrder(self) -> None:
+        """
+        Encoded ids compare as text in the order of the numbers.
+        """
+        ids = [1, 9, 15, 16, 255, 256, 4096, 10**9]
+        self.assertEqual(sorted(ids, key=encodeId), ids)
+        self.assertEqual(sorted(encodeId(i) for i in ids), [encodeId(i) for i in ids])
+
+
+class SQLBackendFactoryTests(unittest.TestCase):
+    """
+    The factory builds the backend from its configuration table.
+    """
+
+    def context(self, path: Path | None = None) -> ConfigContext:
+        schema = Schema.standard()
+        return ConfigContext(path, "database[0]", schema, None,
+                             schema.normalizeDN(DN.parse("dc=example,dc=com")))
+
+    def test_relativePath(self) -> None:
+        """
+        A relative SQLite path is taken from the configuration file's folder.
+        """
+        backend = SQLBackendFactory.fromConfig(
+            {"url": "sqlite:///data/x.db", "pool_size": 2}, self.context(Path("/etc/ldapd/l.toml")))
+        self.assertEqual(backend.url.database, "/etc/ldapd/data/x.db")
+        self.assertEqual(backend.poolSize, 2)
+
+    def test_errors(self) -> None:
+        """
+        A missing URL, an unknown key, a bad index line, an in-memory
+        database and a bad pool size are errors naming their key.
+        """
+        for table, key in [
+            ({}, "url"),
+            ({"url": "sqlite:///x.db", "cache": 1}, "cache"),
+            ({"url": "sqlite:///x.db", "indexes": ["uid eq,fast"]}, "indexes"),
+            ({"url": "sqlite:///x.db", "indexes": ["nosuchtype eq"]}, "indexes"),
+            ({"url": "sqlite:///x.db", "indexes": ["userPassword sub"]}, "indexes"),
+            ({"url": "sqlite://"}, "url"),
+            ({"url": "mysql://x/y"}, "url"),
+            ({"url": "sqlite:///x.db", "pool_size": 0}, "pool_size"),
+        ]:
+            e = self.assertRaises(ConfigError, SQLBackendFactory.fromConfig, table, self.context())
+            self.assertIn(f"database[0].{key}:", str(e))
+
+    def test_indexConfig(self) -> None:
+        """
+        The C{indexes} lines give each type its kinds; C{*} gives every type some.
+        """
+        schema = Schema.standard()
+        config = IndexConfig.parse(["* pres", "uid,cn eq,sub", "mail eq"], schema)
+        uid = schema.attributeType("uid")
+        mail = schema.attributeType("mail")
+        o = schema.attributeType("o")
+        self.assertEqual(config.kinds(uid.oid), {"pres", "eq", "sub"})
+        self.assertEqual(config.kinds(mail.oid), {"pres", "eq"})
+        self.assertEqual(config.kinds(o.oid), {"pres"})
+
