@@ -1,10 +1,10 @@
 """
-The access log: one structured line per operation result, in the form
-admins grep for in slapd's and 389 Directory Server's logs::
+The access log: one structured line per operation, with the request and its
+result in the forms admins grep for in 389 Directory Server's access log::
 
-    conn=3 op=2 SRCH RESULT tag=101 err=0 nentries=5 etime=0.001204 \
-        dn="uid=alice,ou=people,dc=example,dc=com" peer=127.0.0.1:40112 \
-        base="ou=people,dc=example,dc=com" scope=2 filter="(uid=a*)"
+    conn=3 op=2 SRCH base="ou=people,dc=example,dc=com" scope=2 filter="(uid=a*)" \
+        attrs=ALL RESULT err=0 tag=101 nentries=5 etime=0.001204 \
+        authzdn="uid=alice,ou=people,dc=example,dc=com" peer=127.0.0.1:40112
 
 Every part is also a field of the L{twisted.logger} event (C{conn},
 C{msgid}, C{operation}, C{tag}, C{err}, C{nentries}, C{etime}, C{authzDN},
@@ -20,6 +20,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
+from ldapd.escaping import escapeFilterValue
 from ldapd.operation import Operation
 
 __all__ = ["ACCESS_LOG_FORMAT", "describeRequest", "filterText", "logResult"]
@@ -50,8 +51,8 @@ _COMPARISONS = {
 
 #: The format of the access log line; the request's own fields follow it.
 ACCESS_LOG_FORMAT = (
-    "conn={conn} op={msgid} {operation} RESULT tag={tag} err={err} nentries={nentries} "
-    "etime={etime:.6f} dn={authzDN!r} peer={peer} target={target!r}{details}"
+    "conn={conn} op={msgid} {operation}{details} RESULT err={err} tag={tag} "
+    "nentries={nentries} etime={etime:.6f} authzdn={authzQuoted} peer={peer}"
 )
 
 
@@ -59,19 +60,6 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
-
-
-def _escape(value: Any) -> str:
-    """
-    A filter value in RFC 4515 form: the special characters, NUL and bytes
-    that are not UTF-8 escaped as C{\\XX}.
-    """
-    raw = value if isinstance(value, bytes) else str(value).encode("utf-8")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return "".join(f"\\{b:02x}" for b in raw)
-    return "".join(f"\\{ord(c):02x}" if c in "*()\\\0" else c for c in text)
 
 
 def filterText(f: Any) -> str:
@@ -91,7 +79,7 @@ def filterText(f: Any) -> str:
         return f"({_text(f.value)}=*)"
 
     def value(attribute: str, raw: Any) -> str:
-        return "***" if attribute.split(";")[0].lower() in _SECRET else _escape(raw)
+        return "***" if attribute.split(";")[0].lower() in _SECRET else escapeFilterValue(raw)
 
     if kind in _COMPARISONS:
         attribute = _text(f.attributeDesc.value)
@@ -163,15 +151,35 @@ def describeRequest(name: str, request: Any) -> dict[str, Any]:
     return {"target": "", "oid": _text(getattr(request, "requestName", ""))}
 
 
-def _details(fields: dict[str, Any]) -> str:
+def _quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+#: How each operation's request is written, 389-style: (field, label) pairs.
+_REQUEST_PARTS = {
+    "search": (("target", "base"), ("scope", "scope"), ("filter", "filter"), ("attributes", "attrs")),
+    "bind": (("target", "dn"), ("method", "method")),
+    "compare": (("target", "dn"), ("attributes", "attr")),
+    "add": (("target", "dn"), ("attributes", "attrs")),
+    "delete": (("target", "dn"),),
+    "modify": (("target", "dn"), ("attributes", "attrs")),
+    "rename": (("target", "dn"), ("newDN", "newrdn"), ("newSuperior", "newsuperior")),
+    "extended": (("oid", "oid"),),
+}
+
+
+def _details(name: str, fields: dict[str, Any]) -> str:
     parts = []
-    for key in ("scope", "filter", "attributes", "method", "newDN", "newSuperior", "oid"):
-        if key not in fields:
-            continue
-        value = fields[key]
+    for key, label in _REQUEST_PARTS[name]:
+        value = fields.get(key)
         if key == "attributes":
-            value = ",".join(value)
-        parts.append(f" {key}={value!r}" if isinstance(value, str) else f" {key}={value}")
+            value = " ".join(value) if value else ("ALL" if name == "search" else "")
+            if value == "ALL":
+                parts.append(" attrs=ALL")
+                continue
+        if value is None or value == "" and key != "target":
+            continue
+        parts.append(f" {label}={value}" if isinstance(value, int) else f" {label}={_quote(value)}")
     return "".join(parts)
 
 
@@ -200,7 +208,8 @@ def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etim
         nentries=nentries,
         etime=etime,
         authzDN=str(identity.dn) if identity.dn is not None else "",
+        authzQuoted=_quote(str(identity.dn) if identity.dn is not None else ""),
         peer=op.connection.peer,
-        details=_details(fields),
+        details=_details(name, fields),
         **fields,
     )

@@ -104,8 +104,9 @@ class DirectoryLogTests(unittest.TestCase):
                           event["nentries"], event["tag"], event["target"], event["scope"]),
                          (self.connection.id, 7, "SRCH", 0, 1, 0x65, "ou=people," + SUFFIX, 1))
         line = formatEvent(event)
-        self.assertIn(f"conn={self.connection.id} op=7 SRCH RESULT tag=101 err=0 nentries=1", line)
-        self.assertIn("filter='(uid=a*)'", line)
+        self.assertIn(
+            f'conn={self.connection.id} op=7 SRCH base="ou=people,{SUFFIX}" scope=1 '
+            'filter="(uid=a*)" attrs=ALL RESULT err=0 tag=101 nentries=1 etime=', line)
 
     def test_bindHasNoPassword(self) -> None:
         """

@@ -175,9 +175,8 @@ class LdapdAccessTests(_Battery, ServerTestsMixin, unittest.SynchronousTestCase)
         self.search(BOB, PEOPLE, "(userPassword=alice-secret)")
         assert self.server is not None
         log = self.server.log()
-        self.assertIn("MOD RESULT tag=103 err=0 nentries=0", log)
-        self.assertIn("attributes='userPassword'", log)
-        self.assertIn("filter='(userPassword=***)'", log)
+        self.assertIn(f'MOD dn="{BOB[0]}" attrs="userPassword" RESULT err=0 tag=103 nentries=0', log)
+        self.assertIn('filter="(userPassword=***)"', log)
         secrets = [password for _, password in (ROOT, ALICE, BOB, CAROL)]
         secrets += [line.split(":", 1)[1].strip() for line in EXAMPLE_LDIF.read_text().splitlines()
                     if line.lower().startswith("userpassword:")]

@@ -1,0 +1,92 @@
+"""
+Building filters and DNs from untrusted values.
+
+An application that puts a user's input into a filter or a DN by string
+concatenation lets that user rewrite the query: C{*)(uid=*))(|(uid=*} turns
+C{(uid=<input>)} into a filter that matches everyone. Build them with these
+helpers instead; they escape every value as RFC 4515 (filters) and RFC 4514
+(DNs) require, so a value can only ever be a value. ldapd's own plugins and
+its proxy backend use them too.
+
+    >>> buildFilter("(&(uid={})(objectClass=person))", "*)(uid=*))(|(uid=*")
+    '(&(uid=\\\\2a\\\\29\\\\28uid=\\\\2a\\\\29\\\\29\\\\28|\\\\28uid=\\\\2a)(objectClass=person))'
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from ldapd.dn import escapeValue as _escapeDNText
+
+__all__ = ["buildDN", "buildFilter", "escapeDNValue", "escapeFilterValue"]
+
+_FILTER_SPECIAL = frozenset("*()\\\x00")
+
+
+def escapeFilterValue(value: str | bytes) -> str:
+    """
+    Escape a value for an RFC 4515 filter string.
+
+    @param value: the raw value; bytes that are not UTF-8 are escaped one by one.
+    @return: the value with C{*}, C{(}, C{)}, C{\\} and NUL (and any byte of an
+        invalid UTF-8 sequence) written as C{\\XX}.
+    """
+    raw = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return "".join(
+            f"\\{b:02x}" if b >= 0x80 or chr(b) in _FILTER_SPECIAL else chr(b) for b in raw
+        )
+    return "".join(f"\\{ord(c):02x}" if c in _FILTER_SPECIAL else c for c in text)
+
+
+def escapeDNValue(value: str | bytes) -> str:
+    """
+    Escape a value for an RFC 4514 DN string (one attribute value of an RDN).
+
+    @param value: the raw value; bytes that are not UTF-8 are written as hex pairs.
+    @return: the escaped value.
+    """
+    if isinstance(value, str):
+        return _escapeDNText(value)
+    try:
+        return _escapeDNText(bytes(value).decode("utf-8"))
+    except UnicodeDecodeError:
+        return "".join(f"\\{b:02X}" for b in bytes(value))
+
+
+def _fill(template: str, values: tuple[str | bytes, ...], escape: Callable[[str | bytes], str]) -> str:
+    parts = template.split("{}")
+    if len(parts) != len(values) + 1:
+        raise ValueError(f"template has {len(parts) - 1} placeholders for {len(values)} values")
+    out = [parts[0]]
+    for value, part in zip(values, parts[1:], strict=True):
+        out.append(escape(value))
+        out.append(part)
+    return "".join(out)
+
+
+def buildFilter(template: str, *values: str | bytes) -> str:
+    """
+    Fill a trusted filter template's C{{}} placeholders with escaped values.
+
+    @param template: the filter, with one C{{}} per value (no other braces).
+    @param values: the untrusted values, in order.
+    @return: the filter string.
+    @raise ValueError: if the number of placeholders and values differ.
+    """
+    return _fill(template, values, escapeFilterValue)
+
+
+def buildDN(template: str, *values: str | bytes) -> str:
+    """
+    Fill a trusted DN template's C{{}} placeholders with escaped values.
+
+    @param template: the DN, with one C{{}} per value, each standing for a
+        whole attribute value (C{"uid={},ou=people,dc=example,dc=com"}).
+    @param values: the untrusted values, in order.
+    @return: the DN string.
+    @raise ValueError: if the number of placeholders and values differ.
+    """
+    return _fill(template, values, escapeDNValue)
