@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from ldaptor.protocols.ldap import ldaperrors
 
-from ldapd.dn import DN, InvalidDN, escapeValue
+from ldapd.dn import DN, InvalidDN
+from ldapd.escaping import buildDN
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.registry import ConfigContext
 from ldapd.results import NoSuchObject
@@ -257,7 +258,7 @@ class Authentication:
                 raise ldaperrors.LDAPInvalidCredentials() from None
         else:
             user = authcId.removeprefix("u:")
-            dn = self.map(f"uid={escapeValue(user)},cn=plain,cn=auth")
+            dn = self.map(buildDN("uid={},cn=plain,cn=auth", user))
         if dn is None or not password:
             raise ldaperrors.LDAPInvalidCredentials()
         result = await directory.verifyPassword(op, directory.schema.normalizeDN(dn), password)
