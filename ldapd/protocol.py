@@ -126,6 +126,8 @@ class LDAPServerProtocol(protocol.Protocol):
         self._queue: deque[pureldap.LDAPMessage] = deque()
         self._binding = False
         self._readingPaused = False
+        self._writePaused = False
+        self._transportPaused = False
         self._processing = False
         self._closing = False
         self._idle = IdleTimer(clock, 0, self._idleTimedOut)
@@ -200,12 +202,41 @@ class LDAPServerProtocol(protocol.Protocol):
         )
 
     def pauseProducing(self) -> None:
+        """
+        The transport's send buffer is full: the client is not reading. Stop
+        producing responses (long searches wait in L{Operation.cooperate})
+        and stop reading requests, so that a client that never reads cannot
+        make the server buffer its answers without bound.
+        """
+        self._writePaused = True
         if self.connection is not None:
             self.connection.pause()
+        self._updateReading()
 
     def resumeProducing(self) -> None:
+        """
+        The client reads again: go on with what is queued and read more.
+        """
+        self._writePaused = False
         if self.connection is not None:
             self.connection.resume()
+        self._updateReading()
+        self._process()
+
+    def _updateReading(self) -> None:
+        """
+        Read from the transport unless too many requests are pending or the
+        client is not reading its responses.
+        """
+        if self._closing:
+            return
+        pause = self._readingPaused or self._writePaused
+        if pause != self._transportPaused:
+            self._transportPaused = pause
+            if pause:
+                self.transport.pauseProducing()
+            else:
+                self.transport.resumeProducing()
 
     def stopProducing(self) -> None:
         self.pauseProducing()
@@ -265,7 +296,7 @@ class LDAPServerProtocol(protocol.Protocol):
             self._queue.append(message)
             if self._pending() >= self.limits.maxOutstanding:
                 self._readingPaused = True
-                self.transport.pauseProducing()
+                self._updateReading()
 
     def _pending(self) -> int:
         """
@@ -309,8 +340,11 @@ class LDAPServerProtocol(protocol.Protocol):
             while not self._closing:
                 if self._readingPaused and self._pending() < self.limits.maxOutstanding // 2:
                     self._readingPaused = False
-                    self.transport.resumeProducing()
-                if self._startNext():
+                    self._updateReading()
+                # While the client is not reading, nothing new starts, but
+                # what was received is still decoded (up to the limit), so
+                # that an Abandon or an Unbind takes effect.
+                if not self._writePaused and self._startNext():
                     continue
                 if self._readingPaused:
                     break

@@ -803,6 +803,55 @@ class BackPressureTests(ProtocolTestsBase):
         self.assertEqual(self.transport.producerState, "paused")
 
 
+class SlowReaderTests(ProtocolTestsBase):
+    """
+    A client that does not read its responses: when the transport's send
+    buffer is full it pauses the protocol as a producer, and the protocol
+    stops reading and starting requests until the client reads again.
+    """
+
+    def test_stopsReading(self) -> None:
+        """
+        Pausing the protocol pauses reading from the transport; resuming it
+        resumes reading.
+        """
+        self.protocol.pauseProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+        self.protocol.resumeProducing()
+        self.assertEqual(self.transport.producerState, "producing")
+
+    def test_nothingStartsWhilePaused(self) -> None:
+        """
+        Requests already received while the client is not reading wait in
+        the queue; they start, in order, when it reads again.
+        """
+        self.protocol.pauseProducing()
+        self.send(*(message(i, search()) for i in range(1, 4)))
+        self.assertEqual(self.directory.ids(), [])
+        self.protocol.resumeProducing()
+        self.assertEqual(self.directory.ids(), [1, 2, 3])
+
+    def test_abandonWhilePaused(self) -> None:
+        """
+        An Abandon received while the client is not reading still takes
+        effect: the abandoned request never starts.
+        """
+        self.protocol.pauseProducing()
+        self.send(message(1, search()), message(2, abandon(1)), message(3, search()))
+        self.protocol.resumeProducing()
+        self.assertEqual(self.directory.ids(), [3])
+
+    def test_outstandingLimitStillApplies(self) -> None:
+        """
+        Resuming after the client read does not resume reading while the
+        outstanding-request limit holds it paused.
+        """
+        self.send(*(message(i, search()) for i in range(1, MAX_OUTSTANDING + 1)))
+        self.protocol.pauseProducing()
+        self.protocol.resumeProducing()
+        self.assertEqual(self.transport.producerState, "paused")
+
+
 class RealDirectoryTestsBase(ProtocolTestsBase):
     """
     The protocol serving a real L{Directory}: the example organisation in a
