@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +25,19 @@ from ldapd.backends import sqlschema
 from ldapd.backends.sql import SQLBackend, SQLBackendFactory, decodeAttributes, encodeAttributes
 from ldapd.backends.sqlschema import IndexConfig, SchemaVersionError, encodeId
 from ldapd.dn import DN
-from ldapd.entry import Modification
+from ldapd.entry import Entry, Modification
 from ldapd.filters import compileFilter
-from ldapd.operation import Scope
+from ldapd.operation import Scope, SearchParameters
 from ldapd.registry import ConfigContext, ConfigError
+from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
-from ldapd.testing import BackendTestsMixin, _op, parseFilter, privatePostgreSQLSchema
+from ldapd.testing import (
+    BackendTestsMixin,
+    RecordingHooks,
+    _op,
+    parseFilter,
+    privatePostgreSQLSchema,
+)
 
 
 class SQLiteMixin:
@@ -315,6 +323,135 @@ class PostgreSQLBackendTests(PostgreSQLMixin, SQLBackendTestsMixin, unittest.Tes
         return d
 
 
+class _PausingHooks(RecordingHooks):
+    """
+    Hooks whose txn stage waits, in the backend's thread, until released:
+    the write holds its locks meanwhile.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def txn(self, operation: str, op: Any, txn: Any, *args: Any) -> None:
+        self.reached.set()
+        self.release.wait(30)
+
+
+class PostgreSQLConcurrencyTests(PostgreSQLMixin, unittest.TestCase):
+    """
+    Two backends (as two processes would) writing one PostgreSQL database
+    keep the tree consistent.
+    """
+
+    suffixText = "dc=example,dc=com"
+
+    def setUp(self) -> Any:
+        self.schema = Schema.standard()
+        self.suffix = self.schema.normalizeDN(DN.parse(self.suffixText))
+        url = self.databaseURL()
+        self.first = SQLBackend(self.suffix, self.schema, url)
+        self.second = SQLBackend(self.suffix, self.schema, url)
+        d = defer.gatherResults([self.first.open(), self.second.open()])
+        d.addCallback(lambda _: (self.addCleanup(self.first.close),
+                                 self.addCleanup(self.second.close)))
+        d.addCallback(lambda _: self.first._call(self.first.importEntries, [
+            Entry(DN.parse(dn), attrs, self.schema) for dn, attrs in [
+                (self.suffixText, [("objectClass", [b"domain"]), ("dc", [b"example"])]),
+                ("ou=people,dc=example,dc=com",
+                 [("objectClass", [b"organizationalUnit"]), ("ou", [b"people"])]),
+            ]]))
+        return d
+
+    def person(self, uid: str) -> Entry:
+        return Entry(DN.parse(f"uid={uid},ou=people,dc=example,dc=com"), [
+            ("objectClass", [b"inetOrgPerson"]), ("uid", [uid.encode()]), ("cn", [b"x"]),
+            ("sn", [b"x"])], self.schema)
+
+    async def whenReached(self, hooks: _PausingHooks) -> None:
+        from twisted.internet import reactor, task
+
+        while not hooks.reached.is_set():
+            await task.deferLater(reactor, 0.01, lambda: None)
+
+    async def whenBlocked(self) -> None:
+        """
+        Wait until a session of the test database waits for a lock (for
+        a few seconds at most: a write that does not wait shows in the
+        outcome).
+        """
+        from twisted.internet import reactor, task
+
+        def waiting() -> int:
+            with self.first.engine.connect() as conn:
+                return conn.exec_driver_sql(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                    "AND datname = current_database()").scalar()
+
+        for _ in range(300):
+            if await self.first._call(waiting):
+                return
+            await task.deferLater(reactor, 0.01, lambda: None)
+
+    def names(self, backend: SQLBackend, base: str) -> Any:
+        found: list[str] = []
+        params = SearchParameters(self.schema.normalizeDN(DN.parse(base)), Scope.SUB,
+                                  compileFilter(parseFilter("(objectClass=*)"), self.schema))
+        return backend.search(_op(params), lambda e: found.append(str(e.dn))).addCallback(
+            lambda _: found)
+
+    def test_moveWaitsForAdd(self) -> Any:
+        """
+        A subtree move that starts while another backend adds a child in
+        it waits for that add, and moves the new child too.
+        """
+        async def run() -> None:
+            hooks = _PausingHooks()
+            adding = self.first.add(_op(), self.person("carol"), hooks)
+            await self.whenReached(hooks)
+            moving = self.second.rename(_op(), self.schema.normalizeDN(
+                DN.parse("ou=people,dc=example,dc=com")), DN.parse("ou=staff,dc=example,dc=com"),
+                True, RecordingHooks())
+            await self.whenBlocked()
+            hooks.release.set()
+            await adding
+            await moving
+            self.assertEqual(await self.names(self.first, "ou=staff,dc=example,dc=com"),
+                             ["ou=staff,dc=example,dc=com", "uid=carol,ou=staff,dc=example,dc=com"])
+            self.assertEqual(await self.names(self.second, self.suffixText), [
+                "dc=example,dc=com", "ou=staff,dc=example,dc=com",
+                "uid=carol,ou=staff,dc=example,dc=com"])
+
+        return defer.Deferred.fromCoroutine(run())
+
+    def test_addWaitsForMove(self) -> Any:
+        """
+        An add below an entry that another backend is moving waits for the
+        move, then finds its parent gone from the old name.
+        """
+        async def run() -> None:
+            hooks = _PausingHooks()
+            moving = self.first.rename(_op(), self.schema.normalizeDN(
+                DN.parse("ou=people,dc=example,dc=com")), DN.parse("ou=staff,dc=example,dc=com"),
+                True, hooks)
+            await self.whenReached(hooks)
+            adding = self.second.add(_op(), self.person("carol"), RecordingHooks())
+            await self.whenBlocked()
+            hooks.release.set()
+            await moving
+            try:
+                await adding
+            except NoSuchObject:
+                pass
+            else:
+                self.fail("the add found its parent under the old name")
+            self.assertEqual(await self.names(self.second, self.suffixText),
+                             ["dc=example,dc=com", "ou=staff,dc=example,dc=com"])
+
+        return defer.Deferred.fromCoroutine(run())
+
+
 class SchemaVersionTests(SQLiteMixin, unittest.TestCase):
     """
     The database schema is versioned and brought up to date when the
@@ -395,8 +532,6 @@ class SerialisationTests(unittest.TestCase):
         Every byte of every value, UTF-8 or not, is read back as written.
         """
         schema = Schema.standard()
-        from ldapd.entry import Entry
-
         entry = Entry(DN.parse("cn=x,dc=example,dc=com"), [
             ("objectClass", [b"person"]), ("cn", [b"x", "é".encode()]),
             ("userPassword", [bytes(range(256))]), ("sn;lang-en", [b"y"])], schema)
