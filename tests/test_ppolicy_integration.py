@@ -708,3 +708,84 @@ class PasswordPolicyComparisonTests(unittest.SynchronousTestCase):
         self.assertEqual(steps[3], "{SSHA}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
         self.assertIs(steps[6], True)
         self.assertEqual(steps[7], {"pwdChangedTime": 1})
+
+
+_SQL_LDAPD_CONFIG = f"""\
+[server]
+listen = ["tcp:{{port}}:interface=127.0.0.1"]
+
+[[database]]
+suffix = "{BASE}"
+backend = "sql"
+url = "{{url}}"
+root_dn = "{ROOT_DN}"
+root_password = "{ROOT_PASSWORD}"
+seed_ldif = "{{seed}}"
+
+[[plugin]]
+name = "ppolicy"
+default_policy = "{DEFAULT_POLICY}"
+use_lockout = true
+"""
+
+
+class PersistentLockoutTests(unittest.TestCase):
+    """
+    On the sql backend a lockout is kept in the database: it holds across
+    a restart of the server, and across servers sharing one database.
+    """
+
+    def setUp(self) -> None:
+        if shutil.which("ldapwhoami") is None:
+            raise unittest.SkipTest("OpenLDAP clients (ldap-utils) not installed")
+        self.folder = Path(tempfile.mkdtemp(prefix="ldapd-ppolicy-sql-"))
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.seed = self.folder / "seed.ldif"
+        self.seed.write_text(seedLDIF(time.time()))
+
+    def server(self, url: str) -> ServerProcess:
+        """
+        @return: a started ldapd on the database at C{url}, stopped after the test.
+        """
+        process = ServerProcess(
+            _SQL_LDAPD_CONFIG.replace("{seed}", str(self.seed)).replace("{url}", url), self.folder
+        )
+        process.start()
+        self.addCleanup(process.stop)
+        return process
+
+    def lock(self, client: Client) -> None:
+        """
+        Lock the account C{lock} with pwdMaxFailure wrong passwords.
+        """
+        for _ in range(3):
+            self.assertEqual(client.whoami("lock", "wrong")[0], 49)
+
+    def assertLocked(self, client: Client) -> None:
+        self.assertEqual(client.whoami("lock"),
+                         (49, ["ldap_bind: Invalid credentials (49); Account locked"]))
+
+    def test_restart(self) -> None:
+        """
+        An account locked before the server restarts is still locked after it.
+        """
+        url = f"sqlite:///{self.folder / 'ppolicy.db'}"
+        first = self.server(url)
+        client = Client(first.url)
+        self.assertEqual(client.whoami("lock")[0], 0)
+        self.lock(client)
+        first.stop()
+        self.assertLocked(Client(self.server(url).url))
+
+    def test_sharedDatabase(self) -> None:
+        """
+        An account locked through one server is locked at once on another
+        server of the same PostgreSQL database.
+        """
+        from ldapd.testing import privatePostgreSQLSchema
+
+        url = privatePostgreSQLSchema(self)
+        one = self.server(url)
+        two = self.server(url)
+        self.lock(Client(one.url))
+        self.assertLocked(Client(two.url))
