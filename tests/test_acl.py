@@ -446,6 +446,32 @@ class AccessControlTests(unittest.TestCase):
         self.assertEqual(self.bind(f"uid=carol,{PEOPLE}", "carol-secret"), 0)
         self.assertEqual(self.modify(ALICE, 2, "mail", "b@example.com"), 50)
 
+    def test_storedRulesExpire(self) -> None:
+        """
+        Another server sharing the database (here a second directory on the
+        same backend) sees a revoked stored rule once C{stored_rules_ttl}
+        has passed since it read the rules, without a write of its own.
+        """
+        helpdesk = f'to dn.children="{PEOPLE}" attrs=mail by group="{DEVELOPERS}" write by * break'
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(self.modify(PEOPLE, 0, "ldapdACI", helpdesk), 0)
+        database = self.directory.databases[0]
+        other = Directory([Database(database.suffix, database.backend)],
+                          [AccessControl(_SCHEMA, self.rules, storedRulesTTL=5)],
+                          schema=_SCHEMA, reactor=self.clock)
+        mine = self.directory
+        self.directory = other
+        self.assertEqual(self.bind(f"uid=carol,{PEOPLE}", "carol-secret"), 0)
+        self.assertEqual(self.modify(ALICE, 2, "mail", "a@example.com"), 0)
+        self.directory = mine
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(self.modify(PEOPLE, 1, "ldapdACI"), 0)
+        self.directory = other
+        self.assertEqual(self.bind(f"uid=carol,{PEOPLE}", "carol-secret"), 0)
+        self.assertEqual(self.modify(ALICE, 2, "mail", "b@example.com"), 0)
+        self.clock.advance(5)
+        self.assertEqual(self.modify(ALICE, 2, "mail", "c@example.com"), 50)
+
     def test_delegatedManage(self) -> None:
         """
         Whoever a stored rule grants manage on ldapdACI may write further

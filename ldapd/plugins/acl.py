@@ -28,10 +28,11 @@ the target's C{userPassword} (else invalidCredentials). An error about an
 entry the client may not see (no C{disclose} on it) is noSuchObject, as in
 slapd.
 
-Parsed stored rules are cached and reloaded after any write that touches
-C{ldapdACI} (this process's writes only: with several server processes on
-one SQL database, a process sees another's rule changes only after its own
-next such write or a restart).
+Parsed stored rules are cached: reloaded at once after this process's own
+writes that touch C{ldapdACI}, and at the latest C{stored_rules_ttl}
+seconds (5 by default) after they were read, so that with several server
+processes on one SQL database a rule changed (or revoked) through one
+process holds on every other within that time.
 """
 
 from __future__ import annotations
@@ -126,11 +127,13 @@ class AccessControl:
     _log = Logger()
 
     def __init__(self, schema: Schema, rules: Iterable[str] = DEFAULT_RULES,
-                 storedRules: bool = True) -> None:
+                 storedRules: bool = True, storedRulesTTL: float = 5.0) -> None:
         """
         @param schema: the directory's schema (it must define C{ldapdACI}).
         @param rules: the configured rules, in order.
         @param storedRules: whether rules stored in the directory apply.
+        @param storedRulesTTL: the most seconds stored rules are used after
+            they were read (0: until this process changes them).
         @raise AccessRuleError: for a rule that cannot be parsed, naming it.
         """
         self.schema = schema
@@ -147,6 +150,8 @@ class AccessControl:
         self._password = schema.attributeType("userPassword")
         self._storedRules = storedRules
         self._stored: dict[DN, list[AccessRule]] | None = None if storedRules else {}
+        self._storedTTL = storedRulesTTL
+        self._loadedAt = 0.0
         self._generation = 0
         self._contexts: weakref.WeakKeyDictionary[Operation, _Context] = weakref.WeakKeyDictionary()
         self._touched: weakref.WeakSet[Operation] = weakref.WeakSet()
@@ -168,6 +173,7 @@ class AccessControl:
 
     async def _loadStored(self) -> dict[DN, list[AccessRule]]:
         generation = self._generation
+        loadedAt = self.directory.reactor.seconds()
         stored: dict[DN, list[AccessRule]] = {}
         for db in self.directory.databases:
             op = self.directory.internalOperation()
@@ -187,6 +193,7 @@ class AccessControl:
                 continue
         if generation == self._generation:
             self._stored = stored
+            self._loadedAt = loadedAt
         return stored
 
     def _parseStored(self, entry: Entry) -> list[AccessRule]:
@@ -213,7 +220,10 @@ class AccessControl:
         if context is not None and not anonymous:
             return context
         stored = self._stored
-        if stored is None:
+        if stored is None or (
+            self._storedRules and self._storedTTL
+            and self.directory.reactor.seconds() - self._loadedAt >= self._storedTTL
+        ):
             stored = await self._loadStored()
         ndn = None if anonymous else op.identity.ndn
         groups = set()
@@ -547,8 +557,9 @@ def _filterTypes(f: Filter, schema: Schema) -> tuple[set[AttributeType], bool]:
 class AccessControlFactory:
     """
     Builds L{AccessControl} from C{[[plugin]] name = "acl"}: C{rules} (a
-    list of rules, in order; L{DEFAULT_RULES} when absent) and
-    C{stored_rules} (whether C{ldapdACI} rules apply; true by default).
+    list of rules, in order; L{DEFAULT_RULES} when absent), C{stored_rules}
+    (whether C{ldapdACI} rules apply; true by default) and
+    C{stored_rules_ttl} (seconds stored rules are cached; 5 by default).
     """
 
     name = "acl"
@@ -561,19 +572,22 @@ class AccessControlFactory:
         @param context: the L{ldapd.config.ConfigContext}.
         @raise ldapd.registry.ConfigError: naming the key and the rule.
         """
-        rejectUnknownKeys(table, {"rules", "stored_rules"}, context)
+        rejectUnknownKeys(table, {"rules", "stored_rules", "stored_rules_ttl"}, context)
         rules = table.get("rules", list(DEFAULT_RULES))
         if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
             raise context.error("rules", "must be a list of strings")
         stored = table.get("stored_rules", True)
         if not isinstance(stored, bool):
             raise context.error("stored_rules", "must be a boolean (true or false)")
+        ttl = table.get("stored_rules_ttl", 5.0)
+        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
+            raise context.error("stored_rules_ttl", "must be a number of seconds, 0 or more")
         for i, text in enumerate(rules):
             try:
                 parseRule(text, context.schema)
             except AccessRuleError as e:
                 raise context.error(f"rules[{i}]", str(e)) from None
         try:
-            return AccessControl(context.schema, rules, stored)
+            return AccessControl(context.schema, rules, stored, float(ttl))
         except AccessRuleError as e:
             raise context.error("name", str(e)) from None
