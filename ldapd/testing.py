@@ -111,14 +111,82 @@ class RecordingHooks:
         self._record("txn", operation, txn, args)
 
 
-class ServerProcess:
+class _ChildServer:
     """
-    The real server, C{twist ldapd --config ...}, in a child process.
+    A server in a child process on a free loopback port, stopped by its PID.
 
     @ivar port: the loopback port it listens on.
     @ivar url: C{ldap://127.0.0.1:<port>}.
+    @ivar logPath: the file its output goes to.
+    """
+
+    #: The server's name, for error messages.
+    name = ""
+
+    port: int
+    url: str
+    logPath: Path
+    process: "subprocess.Popen[bytes] | None"
+
+    def _launch(self, command: list[str], timeout: float, env: dict[str, str] | None = None) -> None:
+        """
+        Start C{command} and wait until the port accepts connections.
+
+        @raise RuntimeError: with the server's log, if it exits or does not
+            listen within C{timeout} seconds.
+        """
+        with open(self.logPath, "wb") as log:
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"{self.name} exited with {self.process.returncode}:\n{self.log()}"
+                )
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.name} did not listen within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """
+        @return: what the server has logged so far.
+        """
+        return self.logPath.read_text(errors="replace")
+
+    def _terminate(self) -> None:
+        """
+        Stop the process (SIGTERM, then SIGKILL after 10 seconds) and wait for it.
+        """
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def stop(self) -> None:
+        """
+        Stop the server.
+        """
+        self._terminate()
+
+
+class ServerProcess(_ChildServer):
+    """
+    The real server, C{twist ldapd --config ...}, in a child process.
+
     @ivar configPath: the configuration file it was started with.
     """
+
+    name = "ldapd"
 
     def __init__(self, config: str, directory: Path | None = None) -> None:
         """
@@ -149,44 +217,12 @@ class ServerProcess:
         env["PYTHONPATH"] = os.pathsep.join(
             [str(SOURCE_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
         )
-        with open(self.logPath, "wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "twisted", "--log-format", "text", "ldapd",
-                 "--config", str(self.configPath)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=env,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"ldapd exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"ldapd did not listen within {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        """
-        @return: what the server has logged so far.
-        """
-        return self.logPath.read_text(errors="replace")
-
-    def stop(self) -> None:
-        """
-        Stop the server (SIGTERM, then SIGKILL after 10 seconds) and wait for it.
-        """
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        self._launch(
+            [sys.executable, "-m", "twisted", "--log-format", "text", "ldapd",
+             "--config", str(self.configPath)],
+            timeout,
+            env,
+        )
 
 
 def exampleConfig() -> str:
@@ -692,18 +728,18 @@ def decodeResponse(data: bytes) -> Any:
 SLAPD = Path("/usr/sbin/slapd")
 
 
-class SlapdProcess:
+class SlapdProcess(_ChildServer):
     """
     A private OpenLDAP slapd: its own configuration and back-mdb database in a
     temporary folder, the standard schemas (core, cosine, inetOrgPerson,
     NIS), listening on a free loopback port, stopped by its PID.
 
-    @ivar port: the loopback port it listens on.
-    @ivar url: C{ldap://127.0.0.1:<port>}.
     @ivar suffix: the database's suffix.
     @ivar rootDN: the database's root DN.
     @ivar rootPassword: its password.
     """
+
+    name = "slapd"
 
     def __init__(
         self,
@@ -752,42 +788,15 @@ class SlapdProcess:
 
         @raise RuntimeError: with its log, if it exits or does not listen in time.
         """
-        with open(self.logPath, "wb") as log:
-            self.process = subprocess.Popen(
-                [str(SLAPD), "-d", "0", "-f", str(self.configPath), "-h", self.url + "/"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"slapd exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"slapd did not listen within {timeout}s:\n{self.log()}")
-
-    def log(self) -> str:
-        """
-        @return: what slapd has logged so far.
-        """
-        return self.logPath.read_text(errors="replace")
+        self._launch([str(SLAPD), "-d", "0", "-f", str(self.configPath), "-h", self.url + "/"],
+                     timeout)
 
     def stop(self) -> None:
         """
         Stop slapd by its PID (SIGTERM, then SIGKILL after 10 seconds) and
         remove its folder.
         """
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self._terminate()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
