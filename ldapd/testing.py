@@ -791,6 +791,28 @@ class SlapdProcess(_ChildServer):
         self._launch([str(SLAPD), "-d", "0", "-f", str(self.configPath), "-h", self.url + "/"],
                      timeout)
 
+    def load(self, ldif: Path) -> None:
+        """
+        Load an LDIF file into the (stopped) database with slapadd.
+
+        @param ldif: the file.
+        @raise twisted.trial.unittest.SkipTest: if slapadd may not read it
+            (AppArmor confines Debian's slapd to some folders).
+        @raise RuntimeError: with slapadd's message, if it fails otherwise.
+        """
+        from twisted.trial.unittest import SkipTest
+
+        loaded = subprocess.run(
+            [str(SLAPD.parent / "slapadd"), "-q", "-f", str(self.configPath), "-l", str(ldif)],
+            capture_output=True, check=False,
+        )
+        if loaded.returncode != 0:
+            self.stop()
+            message = loaded.stderr.decode(errors="replace")
+            if "ermission denied" in message:
+                raise SkipTest(f"slapadd may not read {ldif} (AppArmor?): {message}")
+            raise RuntimeError(f"slapadd failed ({loaded.returncode}):\n{message}")
+
     def stop(self) -> None:
         """
         Stop slapd by its PID (SIGTERM, then SIGKILL after 10 seconds) and
