@@ -2,7 +2,11 @@
 The wire codec: ldaptor's BER decoder set up for a server, and a direct
 encoder for the responses ldapd sends.
 
-Requests are decoded by ldaptor's classes. Responses are encoded here, straight
+Requests are decoded into ldaptor's classes: the common ones (searches with
+equality, presence, substrings, and, or and not filters; simple binds; unbinds)
+by a fast path here (L{decodeRequest}) that builds the same objects ldaptor's
+decoder would, and everything else, including anything the fast path finds
+unusual or malformed, by ldaptor's decoder itself. Responses are encoded here, straight
 to bytes: they are the hot path (one SearchResultEntry per returned entry), and
 ldaptor's response classes can encode neither referrals nor intermediate
 responses. The tests check this encoder against ldaptor's for byte equality.
@@ -12,7 +16,7 @@ ldaptor's classes, with their referral URIs kept (L{RESPONSE_DECODER}).
 
 from __future__ import annotations
 
-from typing import Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 from ldaptor.protocols import pureber, pureldap
 
@@ -22,6 +26,7 @@ __all__ = [
     "NOTICE_OF_DISCONNECTION",
     "RESPONSE_DECODER",
     "RESPONSE_TAGS",
+    "decodeRequest",
     "decodeSequence",
     "encodeExtendedResponse",
     "encodeMessage",
@@ -132,6 +137,203 @@ DECODER = _TopLevelContext(
         inherit=pureldap.LDAPBERDecoderContext(fallback=_StrictContext()),
     ),
 )
+
+
+class _Unhandled(Exception):
+    """
+    The fast path does not decode this PDU: ldaptor's decoder will.
+    """
+
+
+#: The deepest filter nesting the fast path decodes.
+_FAST_FILTER_DEPTH = 16
+
+#: The substring pieces by tag: initial, any, final.
+_PIECES = {
+    0x80: pureldap.LDAPFilter_substrings_initial,
+    0x81: pureldap.LDAPFilter_substrings_any,
+    0x82: pureldap.LDAPFilter_substrings_final,
+}
+
+
+def _element(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """
+    Read the header of the BER element at C{pos}.
+
+    @return: its identifier octet and the start and end of its contents.
+    @raise _Unhandled: for a high tag number, an indefinite or over-long
+        length, or contents that run past C{end}.
+    """
+    if pos + 2 > end:
+        raise _Unhandled()
+    identifier = data[pos]
+    if identifier & 0x1F == 0x1F:
+        raise _Unhandled()
+    first = data[pos + 1]
+    if first < 0x80:
+        start = pos + 2
+        stop = start + first
+    else:
+        n = first & 0x7F
+        start = pos + 2 + n
+        if n == 0 or n > 4 or start > end:
+            raise _Unhandled()
+        stop = start + int.from_bytes(data[pos + 2 : start], "big")
+    if stop > end:
+        raise _Unhandled()
+    return identifier, start, stop
+
+
+def _integer(data: bytes, start: int, stop: int) -> int:
+    """
+    @return: the value of INTEGER or ENUMERATED contents, as ldaptor reads it.
+    """
+    if start == stop:
+        raise _Unhandled()
+    return int.from_bytes(data[start:stop], "big", signed=True)
+
+
+def _octets(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
+    """
+    @return: the contents of the OCTET STRING at C{pos}, and where it ends.
+    """
+    identifier, start, stop = _element(data, pos, end)
+    if identifier != 0x04:
+        raise _Unhandled()
+    return data[start:stop], stop
+
+
+def _filter(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+    """
+    Decode the filter at C{pos} into ldaptor's filter classes.
+
+    @return: the filter and where it ends.
+    """
+    identifier, start, stop = _element(data, pos, end)
+    if identifier == 0xA3:
+        description, next = _octets(data, start, stop)
+        value, next = _octets(data, next, stop)
+        if next != stop:
+            raise _Unhandled()
+        return pureldap.LDAPFilter_equalityMatch(
+            attributeDesc=pureber.BEROctetString(description, tag=0x04),
+            assertionValue=pureber.BEROctetString(value, tag=0x04),
+            tag=0x83,
+        ), stop
+    if identifier == 0x87:
+        return pureldap.LDAPFilter_present(data[start:stop], tag=0x87), stop
+    if depth >= _FAST_FILTER_DEPTH:
+        raise _Unhandled()
+    if identifier == 0xA0 or identifier == 0xA1:
+        parts = []
+        next = start
+        while next < stop:
+            part, next = _filter(data, next, stop, depth + 1)
+            parts.append(part)
+        setClass = pureldap.LDAPFilter_and if identifier == 0xA0 else pureldap.LDAPFilter_or
+        return setClass(parts, tag=identifier & 0xDF), stop
+    if identifier == 0xA2:
+        part, next = _filter(data, start, stop, depth + 1)
+        if next != stop:
+            raise _Unhandled()
+        return pureldap.LDAPFilter_not(part, tag=0x82), stop
+    if identifier == 0xA4:
+        attributeType, next = _octets(data, start, stop)
+        sequence, first, last = _element(data, next, stop)
+        if sequence != 0x30 or last != stop or first == last:
+            raise _Unhandled()
+        pieces = []
+        next = first
+        while next < last:
+            tag, pieceStart, pieceStop = _element(data, next, last)
+            pieceClass = _PIECES.get(tag)
+            if pieceClass is None:
+                raise _Unhandled()
+            pieces.append(pieceClass(data[pieceStart:pieceStop], tag=tag))
+            next = pieceStop
+        return pureldap.LDAPFilter_substrings(type=attributeType, substrings=pieces, tag=0x84), stop
+    raise _Unhandled()
+
+
+def _search(data: bytes, start: int, stop: int) -> pureldap.LDAPSearchRequest:
+    base, next = _octets(data, start, stop)
+    fields = []
+    for expected in (0x0A, 0x0A, 0x02, 0x02):
+        identifier, first, next = _element(data, next, stop)
+        if identifier != expected:
+            raise _Unhandled()
+        fields.append(_integer(data, first, next))
+    identifier, first, next = _element(data, next, stop)
+    if identifier != 0x01 or next - first != 1:
+        raise _Unhandled()
+    typesOnly = 0xFF if data[first] else 0
+    searchFilter, next = _filter(data, next, stop, 0)
+    identifier, first, last = _element(data, next, stop)
+    if identifier != 0x30 or last != stop:
+        raise _Unhandled()
+    attributes = []
+    next = first
+    while next < last:
+        attribute, next = _octets(data, next, last)
+        attributes.append(attribute)
+    return pureldap.LDAPSearchRequest(
+        baseObject=base,
+        scope=fields[0],
+        derefAliases=fields[1],
+        sizeLimit=fields[2],
+        timeLimit=fields[3],
+        typesOnly=typesOnly,
+        filter=searchFilter,
+        attributes=attributes,
+        tag=0x43,
+    )
+
+
+def _bind(data: bytes, start: int, stop: int) -> pureldap.LDAPBindRequest:
+    identifier, first, next = _element(data, start, stop)
+    if identifier != 0x02:
+        raise _Unhandled()
+    version = _integer(data, first, next)
+    dn, next = _octets(data, next, stop)
+    identifier, first, next = _element(data, next, stop)
+    if identifier != 0x80 or next != stop:
+        raise _Unhandled()
+    return pureldap.LDAPBindRequest(version=version, dn=dn, auth=data[first:next], tag=0x40)
+
+
+def decodeRequest(pdu: bytes) -> pureldap.LDAPMessage | None:
+    """
+    Decode a common request without ldaptor's generic decoder: a search
+    whose filter uses only equality, presence, substrings, and, or and not;
+    a simple bind; an unbind; none of them with controls.
+
+    @param pdu: one complete LDAPMessage.
+    @return: the message, equal in every attribute to what ldaptor's decoder
+        (L{DECODER}) makes of it; or C{None} for any other request and for
+        anything unusual or malformed, which that decoder is left to handle.
+    """
+    try:
+        identifier, start, stop = _element(pdu, 0, len(pdu))
+        if identifier != 0x30 or stop != len(pdu):
+            return None
+        identifier, first, next = _element(pdu, start, stop)
+        if identifier != 0x02:
+            return None
+        messageId = _integer(pdu, first, next)
+        identifier, first, last = _element(pdu, next, stop)
+        if last != stop:
+            return None
+        if identifier == 0x63:
+            request: Any = _search(pdu, first, last)
+        elif identifier == 0x60:
+            request = _bind(pdu, first, last)
+        elif identifier == 0x42 and first == last:
+            request = pureldap.LDAPUnbindRequest(tag=0x42)
+        else:
+            return None
+    except _Unhandled:
+        return None
+    return _Message(id=messageId, value=request, controls=None, tag=0x10)
 
 
 class Control(NamedTuple):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ldaptor.protocols import pureber, pureldap
 
-from ldapd._codec import DECODER
+from ldapd._codec import DECODER, decodeRequest
 
 __all__ = ["BadRequest", "Framer", "MalformedPDU", "DEFAULT_MAX_PDU_SIZE"]
 
@@ -133,6 +133,9 @@ def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
         can be read.
     """
     messageId, tag = _envelope(pdu, header)
+    message = decodeRequest(pdu)
+    if message is not None:
+        return message
     try:
         message, _ = pureber.berDecodeObject(DECODER, pdu)
         if not isinstance(message.value, pureldap.LDAPProtocolRequest):

@@ -22,6 +22,7 @@ from twisted.internet import defer, threads
 from twisted.logger import Logger
 
 from ldapd import _version, accesslog, controls, passwords
+from ldapd._cache import LRU
 from ldapd._codec import (
     Control,
     encodeResult,
@@ -54,6 +55,12 @@ Reply = Callable[[bytes, Sequence[Control]], None]
 _log = Logger()
 
 _SUBSCHEMA_DN = "cn=Subschema"
+
+#: How many request DNs the directory keeps parsed and normalised.
+_CACHED_NAMES = 1024
+
+#: How many encoded search results (entry and attribute selection) it keeps.
+_CACHED_RESULTS = 4096
 _MAX_PAGED_SEARCHES = 16
 
 _FEATURES = (
@@ -301,6 +308,11 @@ class Directory:
         self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
         self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
         self.csn = CSNGenerator()
+        self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
+        # Entries are immutable (a write stores a new one), so an entry's
+        # encoding for an attribute selection stays right as long as the
+        # entry is held.
+        self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
         self.rootDSE = self._buildRootDSE()
         self.subschema = self._buildSubschema()
         for plugin in self.plugins.plugins:
@@ -393,8 +405,20 @@ class Directory:
         return db.backend
 
     def _parseDN(self, value: Any) -> tuple[DN, DN]:
-        dn = DN.parse(value if isinstance(value, (bytes, str)) else str(value))
-        return dn, self.schema.normalizeDN(dn)
+        """
+        Parse and normalise a DN from a request. The names clients send
+        again and again (search bases, bind DNs) are parsed once.
+
+        @return: the DN and its normalised form.
+        @raise ldapd.dn.InvalidDN: if it is not a valid DN.
+        """
+        text = value if isinstance(value, (bytes, str)) else str(value)
+        found = self._names.get(text)
+        if found is None:
+            dn = DN.parse(text)
+            found = (dn, self.schema.normalizeDN(dn))
+            self._names.put(text, found)
+        return found
 
     # Entry points for the protocol
 
@@ -625,6 +649,10 @@ class Directory:
         """
         Cancel C{d} when C{op}'s deadline passes, which turns into timeLimitExceeded.
         """
+        if d.called:
+            # A synchronous backend has already answered: nothing to time.
+            return d
+
         def abandoned() -> None:
             if not d.called:
                 d.cancel()
@@ -771,14 +799,22 @@ class Directory:
     def _sendSelected(
         self, op: Operation, reply: Reply, entry: Entry, computed: list[tuple[str, list[bytes]]]
     ) -> None:
-        assert op.search is not None
-        reply(
-            encodeSearchEntry(
+        """
+        Send an entry with the attributes the search selected, encoded once
+        for each selection while the entry stays in the cache.
+        """
+        search = op.search
+        assert search is not None
+        key = (entry, tuple(search.attributes), search.typesOnly)
+        pdu = None if computed else self._encoded.get(key)
+        if pdu is None:
+            pdu = encodeSearchEntry(
                 str(entry.dn).encode("utf-8"),
-                self._selectAttributes(entry, op.search.attributes, op.search.typesOnly, computed),
-            ),
-            (),
-        )
+                self._selectAttributes(entry, search.attributes, search.typesOnly, computed),
+            )
+            if not computed:
+                self._encoded.put(key, pdu)
+        reply(pdu, ())
 
     def _selectAttributes(
         self,

@@ -10,6 +10,7 @@ schema's matching rules) lives in L{ldapd.schema}; this module is schema-free.
 
 from __future__ import annotations
 
+import sys
 from typing import Iterable, Iterator, NamedTuple
 
 __all__ = ["AVA", "RDN", "DN", "InvalidDN", "escapeValue"]
@@ -232,7 +233,8 @@ class _Parser:
         text = self.text
         while self.pos < len(text) and (text[self.pos].isalnum() or text[self.pos] in "-."):
             self.pos += 1
-        attrType = text[start : self.pos]
+        # Interned: stored names repeat a handful of types.
+        attrType = sys.intern(text[start : self.pos])
         if not attrType or not _validType(attrType):
             raise self.fail("bad attribute type")
         self.skipSpaces()

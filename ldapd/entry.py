@@ -11,7 +11,7 @@ same result codes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ldaptor.protocols.ldap import ldaperrors
 
@@ -88,14 +88,27 @@ class Attribute:
         @return: a mapping of key to the value it came from.
         """
         if self._keys is None:
-            keys = {}
-            for v in self.values:
-                try:
-                    keys[schema.normalizeValue(self.type, v)] = v
-                except InvalidValue:
-                    keys[v] = v
-            self._keys = keys
+            self._keys = self.computeKeys(schema)
         return self._keys
+
+    def computeKeys(self, schema: Schema) -> dict[Any, bytes]:
+        """
+        The equality keys of the values, as L{keys}, without keeping them: a
+        backend indexing every entry would otherwise hold a mapping for each
+        of its attributes.
+
+        @param schema: the schema the type belongs to.
+        @return: a mapping of key to the value it came from.
+        """
+        if self._keys is not None:
+            return self._keys
+        keys = {}
+        for v in self.values:
+            try:
+                keys[schema.normalizeValue(self.type, v)] = v
+            except InvalidValue:
+                keys[v] = v
+        return keys
 
     def __repr__(self) -> str:
         return f"<Attribute {self.description} {list(self.values)!r}>"
@@ -200,6 +213,22 @@ class Entry:
         """
         return Entry._fromAttributes(dn, self.schema.normalizeDN(dn), self.schema, dict(self._attrs))
 
+    def compacted(self, dn: DN, ndn: DN, share: Callable[[Attribute], Attribute]) -> Entry:
+        """
+        The same entry, for a store that holds many: under names equal to
+        its own (which may share their superiors' RDNs with other entries'),
+        and with each attribute replaced by the equal one C{share} returns
+        (which may be another entry's), so that what entries have in common
+        is held once. Attributes are immutable, so sharing them is safe.
+
+        @param dn: a name equal to C{self.dn}.
+        @param ndn: a name equal to C{self.ndn}.
+        @param share: returns an attribute equal to the one it is given.
+        @return: the compacted entry.
+        """
+        attrs = {key: share(attr) for key, attr in self._attrs.items()}
+        return Entry._fromAttributes(dn, ndn, self.schema, attrs)
+
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
         """
         @param types: attribute types to leave out.
@@ -252,7 +281,7 @@ class Entry:
         @raise InvalidValue: if C{value} is not valid for the rule.
         """
         key = self.schema.normalizeValue(at, value)
-        return any(key in a.keys(self.schema) for a in self.matching(at))
+        return any(key in a.computeKeys(self.schema) for a in self.matching(at))
 
     def objectClasses(self) -> set[str]:
         """

@@ -31,6 +31,7 @@ from ldapd.dn import DN
 from ldapd.entry import Entry, SearchReference
 from ldapd.interfaces import IBackendCompare
 from ldapd.operation import Connection, Identity, Operation, Scope
+from ldapd.plugins.chain import PluginChain
 from ldapd.results import Referral
 from ldapd.schema import Schema
 from ldapd.schema.parser import parseDescription
@@ -533,6 +534,88 @@ class PluginChainTests(DirectoryTestsBase):
         """
         self.assertEqual(self.entries(self.search(filterText="(uid=bob)")), [])
         self.assertEqual(len(self.entries(self.search(filterText="(uid=alice)"))), 1)
+
+
+class _PreHooks:
+    """
+    A plugin whose C{pre_modify} and C{pre_delete} hooks record their
+    subject and answer as configured.
+    """
+
+    def __init__(self, name: str, answer: Any, seen: list[tuple[str, Any]]) -> None:
+        self.name = name
+        self.answer = answer
+        self.seen = seen
+
+    def pre_modify(self, op: Operation, subject: Any, ndn: Any) -> Any:
+        self.seen.append((self.name, subject))
+        return self.answer() if callable(self.answer) else self.answer
+
+    def pre_delete(self, op: Operation, subject: Any) -> Any:
+        raise RuntimeError(self.name)
+
+
+class PluginChainRunTests(unittest.TestCase):
+    """
+    L{PluginChain.pre} runs hooks that answer at once without waiting, and
+    waits in turn from the first hook that answers later.
+    """
+
+    def test_synchronous(self) -> None:
+        """
+        With hooks that answer at once, the result is already there: each
+        hook sees its predecessor's replacement, and C{None} keeps the subject.
+        """
+        seen: list[tuple[str, Any]] = []
+        chain = PluginChain([_PreHooks("a", "A", seen), _PreHooks("b", None, seen),
+                             _PreHooks("c", "C", seen)])
+        self.assertEqual(self.successResultOf(chain.pre("modify", None, "s", "dn")), "C")
+        self.assertEqual(seen, [("a", "s"), ("b", "A"), ("c", "A")])
+
+    def test_noHooks(self) -> None:
+        """
+        With no hook for the operation, the subject comes back at once.
+        """
+        self.assertEqual(self.successResultOf(PluginChain().pre("search", None, "s")), "s")
+        self.assertIsNone(self.successResultOf(PluginChain().post("search", None, 0)))
+
+    def test_waits(self) -> None:
+        """
+        A hook that answers with a Deferred holds back the hooks after it
+        until it fires; its replacement is what they see.
+        """
+        seen: list[tuple[str, Any]] = []
+        later: defer.Deferred[str] = defer.Deferred()
+        chain = PluginChain([_PreHooks("a", "A", seen), _PreHooks("b", lambda: later, seen),
+                             _PreHooks("c", None, seen)])
+        d = chain.pre("modify", None, "s", "dn")
+        self.assertNoResult(d)
+        self.assertEqual(seen, [("a", "s"), ("b", "A")])
+        later.callback("B")
+        self.assertEqual(self.successResultOf(d), "B")
+        self.assertEqual(seen, [("a", "s"), ("b", "A"), ("c", "B")])
+
+    def test_coroutine(self) -> None:
+        """
+        A hook that is a coroutine function is awaited like a Deferred.
+        """
+        seen: list[tuple[str, Any]] = []
+
+        async def replace() -> str:
+            return "B"
+
+        chain = PluginChain([_PreHooks("b", replace, seen), _PreHooks("c", None, seen)])
+        self.assertEqual(self.successResultOf(chain.pre("modify", None, "s", "dn")), "B")
+        self.assertEqual(seen, [("b", "s"), ("c", "B")])
+
+    def test_raises(self) -> None:
+        """
+        A hook that raises fails the Deferred with its exception, and the
+        hooks after it do not run.
+        """
+        chain = PluginChain([_PreHooks("a", None, []), _PreHooks("b", None, [])])
+        failure = self.failureResultOf(chain.pre("delete", None, "dn"), RuntimeError)
+        self.assertEqual(str(failure.value), "a")
 
 
 class InternalOperationTests(unittest.TestCase):

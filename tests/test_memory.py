@@ -7,15 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from twisted.internet import defer, task
 from twisted.trial import unittest
 
-from ldapd.backends.memory import MemoryBackend, MemoryBackendFactory
+from ldapd.backends.memory import MemoryBackend, MemoryBackendFactory, _post, _postings, _unpost
 from ldapd.dn import DN
+from ldapd.entry import Entry, Modification
 from ldapd.filters import compileFilter
-from ldapd.operation import Scope
+from ldapd.operation import Connection, Operation, Scope
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
-from ldapd.testing import BackendTestsMixin, parseFilter
+from ldapd.testing import BackendTestsMixin, RecordingHooks, parseFilter
 
 
 class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
@@ -128,3 +130,127 @@ class MemoryBackendFactoryTests(unittest.TestCase):
         e = self.assertRaises(ConfigError, MemoryBackendFactory.fromConfig,
                               {"substring_indexes": ["userPassword"]}, self.context())
         self.assertIn("database[0].substring_indexes", str(e))
+
+
+class PostingsTests(unittest.TestCase):
+    """
+    Postings are a bare id for one entry and a sorted array of ids for more,
+    whatever the order ids are added and removed in.
+    """
+
+    def test_postAndUnpost(self) -> None:
+        """
+        Ids added out of order, twice, and removed, leave the sorted ids;
+        the last one left is a bare id again, and none removes the key.
+        """
+        table: dict[str, Any] = {}
+        for i in (5, 3, 9, 3, 7, 1):
+            _post(table, "k", i)
+        self.assertEqual(list(_postings(table, "k")), [1, 3, 5, 7, 9])
+        for i in (5, 1, 4, 9, 7):
+            _unpost(table, "k", i)
+        self.assertEqual(table, {"k": 3})
+        self.assertEqual(_postings(table, "k"), (3,))
+        _unpost(table, "k", 3)
+        self.assertEqual(table, {})
+        self.assertEqual(_postings(table, "k"), ())
+
+
+def _internal() -> Operation:
+    """
+    @return: an operation the server issues itself.
+    """
+    return Operation(Connection("test", task.Clock()), 1, None, internal=True)
+
+
+class CompactStorageTests(unittest.TestCase):
+    """
+    Stored entries share their superiors' RDNs and equal attributes, and
+    stay equal to the entries given.
+    """
+
+    def setUp(self) -> Any:
+        self.schema = Schema.standard()
+        suffix = self.schema.normalizeDN(DN.parse("dc=example,dc=com"))
+        self.backend = MemoryBackend(suffix, self.schema)
+        self.hooks = RecordingHooks()
+        op = _internal()
+        d = defer.succeed(None)
+        for dn, attributes in [
+            ("dc=example,dc=com", {"objectClass": [b"dcObject", b"organization"], "dc": [b"example"],
+                                   "o": [b"Example"]}),
+            ("ou=People,dc=example,dc=com", {"objectClass": [b"organizationalUnit"], "ou": [b"People"]}),
+            ("uid=a,ou=People,dc=example,dc=com", {"objectClass": [b"account"], "uid": [b"a"]}),
+            ("uid=b,ou=People,dc=example,dc=com", {"objectClass": [b"account"], "uid": [b"b"]}),
+        ]:
+            entry = Entry(DN.parse(dn), attributes, self.schema)
+            d.addCallback(lambda _, e=entry: self.backend.add(op, e, self.hooks))
+        return d
+
+    def stored(self, dn: str) -> Entry:
+        return self.successResultOf(self.backend.get(_internal(), self.schema.normalizeDN(DN.parse(dn))))
+
+    def test_namesShared(self) -> None:
+        """
+        Sibling entries hold their parent's RDNs, normalised and as written,
+        as the same objects, and their names are still equal to their own.
+        """
+        a = self.stored("uid=a,ou=People,dc=example,dc=com")
+        b = self.stored("uid=b,ou=People,dc=example,dc=com")
+        people = self.stored("ou=People,dc=example,dc=com")
+        self.assertEqual(str(a.dn), "uid=a,ou=People,dc=example,dc=com")
+        self.assertEqual(a.ndn, self.schema.normalizeDN(DN.parse("uid=a,ou=people,dc=example,dc=com")))
+        self.assertIs(a.ndn.rdns[1], people.ndn.rdns[0])
+        self.assertIs(a.dn.rdns[1], b.dn.rdns[1])
+
+    def test_attributesShared(self) -> None:
+        """
+        Equal attributes of different entries are one attribute; different
+        ones are not.
+        """
+        a = self.stored("uid=a,ou=People,dc=example,dc=com")
+        b = self.stored("uid=b,ou=People,dc=example,dc=com")
+        classes = self.schema.attributeType("objectClass")
+        uid = self.schema.attributeType("uid")
+        self.assertIs(a.attribute(classes), b.attribute(classes))
+        self.assertIsNot(a.attribute(uid), b.attribute(uid))
+        self.assertEqual(b.get("uid"), (b"b",))
+
+
+class ReindexTests(unittest.TestCase):
+    """
+    A modified entry's index keys are those of its new attributes, even
+    when two descriptions of one type share a value.
+    """
+
+    def test_modifyKeepsSharedKeys(self) -> None:
+        """
+        Removing C{cn;lang-en: x} leaves C{cn: x} indexed (equality,
+        presence and substrings); the new value is found and the removed
+        one is not.
+        """
+        schema = Schema.standard()
+        suffix = schema.normalizeDN(DN.parse("dc=example,dc=com"))
+        backend = MemoryBackend(suffix, schema)
+        hooks = RecordingHooks()
+        op = _internal()
+        top = Entry(DN.parse("dc=example,dc=com"),
+                    {"objectClass": [b"dcObject", b"organization"], "dc": [b"example"], "o": [b"E"]},
+                    schema)
+        device = Entry(DN.parse("cn=xyz,dc=example,dc=com"),
+                       {"objectClass": [b"device"], "cn": [b"xyz"], "cn;lang-en": [b"xyz", b"old"]},
+                       schema)
+        self.successResultOf(backend.add(op, top, hooks))
+        self.successResultOf(backend.add(op, device, hooks))
+        self.successResultOf(backend.modify(op, device.ndn, [
+            Modification("delete", "cn;lang-en"), Modification("add", "description", (b"new",))],
+            hooks))
+
+        def plan(text: str) -> Any:
+            return backend._plan(compileFilter(parseFilter(text), schema))
+
+        self.assertEqual(len(plan("(cn=xyz)")), 1)
+        self.assertEqual(len(plan("(cn=*)")), 1)
+        self.assertEqual(len(plan("(cn=*yz)")), 1)
+        self.assertEqual(len(plan("(cn=old)")), 0)
+        self.assertEqual(len(plan("(description=new)")), 1)

@@ -2,8 +2,10 @@
 The in-memory backend: an indexed DIT held in the process.
 
 Entries are kept by normalised DN with a numeric id each; equality, presence
-and substring (trigram) indexes map keys to sets of ids, so an indexed search
-costs the same at 100,000 entries as at 1,000. Writes are synchronous and
+and substring (trigram) indexes map keys to postings (a bare id, or a sorted
+array of ids), so an indexed search costs the same at 100,000 entries as at
+1,000. Stored entries share what they have in common: the RDNs of their
+superiors and, through a bounded table, equal attributes. Writes are synchronous and
 recorded in an undo log: if a hook or the write itself fails, the log is
 replayed backwards and nothing has changed.
 """
@@ -11,15 +13,18 @@ replayed backwards and nothing has changed.
 from __future__ import annotations
 
 import itertools
+from array import array
+from bisect import bisect_left
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from zope.interface import implementer
 
+from ldapd._cache import LRU
 from ldapd.backends.base import checkPassword, noSuchObject
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification
+from ldapd.entry import Attribute, Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
 from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
@@ -30,6 +35,9 @@ __all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_SUBSTRING_INDEXES"]
 
 #: Attribute types whose values get a substring index unless configured otherwise.
 DEFAULT_SUBSTRING_INDEXES = ("cn", "sn", "givenName", "uid", "mail", "displayName")
+
+#: The array type code of postings: unsigned ints of at least 32 bits.
+_ID = "I" if array("I").itemsize >= 4 else "L"
 
 #: How many entries a search examines between two yields to the reactor.
 _BATCH = 256
@@ -48,17 +56,23 @@ class _Record:
 def _post(table: dict[Any, Any], key: Any, i: int) -> None:
     """
     Add id C{i} to the postings of C{key}. Postings are a bare id while a key
-    has one entry (as unique values such as uid or entryUUID do), which saves
-    a set per key; they become a set with the second.
+    has one entry (as unique values such as uid or entryUUID do), and a sorted
+    C{array} of 32-bit ids from the second on: four bytes an id, where a set
+    takes about forty.
     """
     current = table.get(key)
     if current is None:
         table[key] = i
     elif isinstance(current, int):
         if current != i:
-            table[key] = {current, i}
+            table[key] = array(_ID, (current, i) if current < i else (i, current))
+    elif current[-1] < i:
+        # Ids grow: loading and adding entries appends.
+        current.append(i)
     else:
-        current.add(i)
+        at = bisect_left(current, i)
+        if at == len(current) or current[at] != i:
+            current.insert(at, i)
 
 
 def _unpost(table: dict[Any, Any], key: Any, i: int) -> None:
@@ -72,19 +86,85 @@ def _unpost(table: dict[Any, Any], key: Any, i: int) -> None:
         if current == i:
             del table[key]
         return
-    current.discard(i)
-    if not current:
-        del table[key]
+    at = bisect_left(current, i)
+    if at < len(current) and current[at] == i:
+        del current[at]
+        if len(current) == 1:
+            table[key] = current[0]
 
 
-def _postings(table: dict[Any, Any], key: Any) -> set[int] | frozenset[int]:
+def _postings(table: dict[Any, Any], key: Any) -> tuple[int, ...] | array[int]:
     """
-    @return: the ids posted under C{key}, as a set (not to be modified).
+    @return: the ids posted under C{key}, in increasing order (not to be modified).
     """
     current = table.get(key)
     if current is None:
-        return frozenset()
-    return frozenset((current,)) if isinstance(current, int) else current
+        return ()
+    return (current,) if isinstance(current, int) else current
+
+
+def _contains(postings: Sequence[int], i: int) -> bool:
+    """
+    @return: whether the sorted C{postings} hold C{i}.
+    """
+    at = bisect_left(postings, i)
+    return at < len(postings) and postings[at] == i
+
+
+def _intersect(ids: set[int], postings: Sequence[int]) -> set[int]:
+    """
+    @return: the ids of C{ids} that are in the sorted C{postings}: by binary
+        search when C{ids} is much the smaller, by a pass over C{postings}
+        otherwise.
+    """
+    if len(ids) * 16 < len(postings):
+        return {i for i in ids if _contains(postings, i)}
+    return ids.intersection(postings)
+
+
+class _SharedAttributes:
+    """
+    The attributes stored last, by type, options and values, so that an
+    entry's attributes that equal another's (its object classes, creator,
+    timestamps, frequent surnames) are held once. The table is bounded and
+    keeps what recurs: a unique value soon leaves it.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        """
+        @param size: the most attributes the table holds.
+        """
+        self._table: LRU[tuple[str, tuple[str, ...], tuple[bytes, ...]], Attribute] = LRU(size)
+
+    def __call__(self, attr: Attribute) -> Attribute:
+        """
+        @param attr: an attribute about to be stored.
+        @return: an equal attribute already stored, or C{attr}.
+        """
+        key = (attr.type.oid, attr.options, attr.values)
+        found = self._table.get(key)
+        if found is not None:
+            return found
+        self._table.put(key, attr)
+        return attr
+
+
+def _sharedNames(entry: Entry, parent: Entry) -> tuple[DN, DN]:
+    """
+    An entry's names with the parts that name its parent taken from the
+    parent's names: the RDNs of the superiors are then held once, not once
+    an entry.
+
+    @param entry: an entry about to be stored.
+    @param parent: its parent's stored entry.
+    @return: names equal to C{entry.dn} and C{entry.ndn}.
+    """
+    ndn, dn = entry.ndn, entry.dn
+    if ndn.rdns[1:] is not parent.ndn.rdns:
+        ndn = DN(ndn.rdns[:1] + parent.ndn.rdns)
+    if dn.rdns[1:] == parent.dn.rdns and dn.rdns[1:] is not parent.dn.rdns:
+        dn = DN(dn.rdns[:1] + parent.dn.rdns)
+    return dn, ndn
 
 
 def _trigrams(text: str) -> set[str]:
@@ -121,9 +201,10 @@ class MemoryBackend:
         self._byId: dict[int, _Record] = {}
         self._ids = itertools.count(1)
         self._equality: dict[str, dict[Any, Any]] = {}
-        self._presence: dict[str, set[int]] = {}
+        self._presence: dict[str, Any] = {}
         self._substrings: dict[str, dict[str, Any]] = {}
         self._substringTypes = set()
+        self._shared = _SharedAttributes()
         for name in substringIndexes:
             at = schema.attributeType(name)
             if at is None or at.substr is None:
@@ -218,14 +299,14 @@ class MemoryBackend:
         if isinstance(f, Equality):
             found: set[int] = set()
             for at in self.schema.subtypes(f.type):
-                found |= _postings(self._equality.get(at.oid, {}), f.key)
+                found.update(_postings(self._equality.get(at.oid, {}), f.key))
             return found
         if isinstance(f, Present):
             if f.type.oid == "2.5.4.0":
                 return None
             found = set()
             for at in self.schema.subtypes(f.type):
-                found |= self._presence.get(at.oid, set())
+                found.update(_postings(self._presence, at.oid))
             return found
         if isinstance(f, Substrings):
             return self._planSubstrings(f)
@@ -262,13 +343,14 @@ class MemoryBackend:
         found: set[int] = set()
         for at in types:
             index = self._substrings.get(at.oid, {})
-            ids: set[int] | None = None
-            for gram in grams:
-                hit = _postings(index, gram)
-                ids = set(hit) if ids is None else ids & hit
+            # The rarest trigram first: the candidates only shrink.
+            hits = sorted((_postings(index, gram) for gram in grams), key=len)
+            ids = set(hits[0])
+            for hit in hits[1:]:
                 if not ids:
                     break
-            found |= ids or set()
+                ids = _intersect(ids, hit)
+            found |= ids
         return found
 
     # Indexes
@@ -281,7 +363,7 @@ class MemoryBackend:
         for attr in entry:
             oid = attr.type.oid
             yield "pres", oid, None
-            for key in attr.keys(schema):
+            for key in attr.computeKeys(schema):
                 yield "eq", oid, key
                 if oid == OBJECT_CLASS:
                     for superclass in schema.superclasses(key):
@@ -297,32 +379,40 @@ class MemoryBackend:
                         yield "sub", oid, gram
 
     def _index(self, record: _Record) -> None:
-        i = record.id
-        for kind, oid, key in self._indexKeys(record.entry):
+        self._post(record.id, self._indexKeys(record.entry))
+
+    def _unindex(self, record: _Record) -> None:
+        self._unpost(record.id, self._indexKeys(record.entry))
+
+    def _post(self, i: int, keys: Iterable[tuple[str, str, Any]]) -> None:
+        for kind, oid, key in keys:
             if kind == "eq":
                 _post(self._equality.setdefault(oid, {}), key, i)
             elif kind == "pres":
-                self._presence.setdefault(oid, set()).add(i)
+                _post(self._presence, oid, i)
             else:
                 _post(self._substrings.setdefault(oid, {}), key, i)
 
-    def _unindex(self, record: _Record) -> None:
-        i = record.id
-        for kind, oid, key in self._indexKeys(record.entry):
+    def _unpost(self, i: int, keys: Iterable[tuple[str, str, Any]]) -> None:
+        for kind, oid, key in keys:
             if kind == "pres":
-                self._presence.get(oid, set()).discard(i)
+                _unpost(self._presence, oid, i)
             else:
                 _unpost((self._equality if kind == "eq" else self._substrings).get(oid, {}), key, i)
 
     # The primitive changes a transaction is made of
 
     def _insert(self, entry: Entry, id: int | None = None) -> None:
+        parent = self._records.get(entry.ndn.parent())
+        dn, ndn = entry.dn, entry.ndn
+        if parent is not None and entry.ndn != self.suffix:
+            dn, ndn = _sharedNames(entry, parent.entry)
+        entry = entry.compacted(dn, ndn, self._shared)
         record = _Record(next(self._ids) if id is None else id, entry)
         self._records[entry.ndn] = record
         self._byId[record.id] = record
         if id is not None and len(self._byId) > 1 and id < max(self._byId):
             self._byId = dict(sorted(self._byId.items()))
-        parent = self._records.get(entry.ndn.parent())
         if parent is not None and entry.ndn != self.suffix:
             if parent.children is None:
                 parent.children = set()
@@ -340,11 +430,19 @@ class MemoryBackend:
         return record
 
     def _replace(self, entry: Entry) -> Entry:
+        """
+        Store a changed entry in place of the one of the same name. Only the
+        index keys that differ are removed and added: a Modify touches a few
+        attributes, and the postings of the others (large arrays for common
+        values) stay as they are.
+        """
         record = self._records[entry.ndn]
         old = record.entry
-        self._unindex(record)
+        before = set(self._indexKeys(old))
+        after = set(self._indexKeys(entry))
+        self._unpost(record.id, before - after)
         record.entry = entry
-        self._index(record)
+        self._post(record.id, after - before)
         return old
 
     # Writes

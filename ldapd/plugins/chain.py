@@ -8,10 +8,12 @@ plugin has.
 
 from __future__ import annotations
 
+from inspect import iscoroutine
 from typing import Any, Callable, Sequence
 
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ldapd.entry import Entry
@@ -53,8 +55,7 @@ class PluginChain:
         """
         return hook in self._hooks
 
-    @defer.inlineCallbacks
-    def pre(self, operation: str, op: Operation, subject: Any, *args: Any) -> Any:
+    def pre(self, operation: str, op: Operation, subject: Any, *args: Any) -> defer.Deferred[Any]:
         """
         Run the C{pre_<operation>} hooks; each may refuse by raising an LDAP
         error, or return a replacement for C{subject}.
@@ -66,7 +67,30 @@ class PluginChain:
         @param args: further arguments.
         @return: a Deferred firing with C{subject} as the hooks left it.
         """
-        for hook in self._hooks.get("pre_" + operation, ()):
+        hooks = self._hooks.get("pre_" + operation, ())
+        # Hooks that answer at once are run without a Deferred each; from
+        # the first that answers later on, the rest wait in turn.
+        for index, hook in enumerate(hooks):
+            try:
+                replaced = hook(op, subject, *args)
+            except Exception:
+                return defer.fail()
+            if isinstance(replaced, (defer.Deferred, Failure)) or iscoroutine(replaced):
+                return self._waitPre(replaced, hooks[index + 1 :], op, subject, args)
+            if replaced is not None:
+                subject = replaced
+        return defer.succeed(subject)
+
+    @defer.inlineCallbacks
+    def _waitPre(self, pending: Any, hooks: Sequence[Callable[..., Any]], op: Operation,
+                 subject: Any, args: tuple[Any, ...]) -> Any:
+        """
+        Wait for the answer C{pending} of a hook, then run the C{hooks} after it.
+        """
+        replaced = yield defer.maybeDeferred(lambda: pending)
+        if replaced is not None:
+            subject = replaced
+        for hook in hooks:
             replaced = yield defer.maybeDeferred(hook, op, subject, *args)
             if replaced is not None:
                 subject = replaced
@@ -88,8 +112,7 @@ class PluginChain:
         """
         self._runSync("txn_", operation, op, txn, args)
 
-    @defer.inlineCallbacks
-    def post(self, operation: str, op: Operation, resultCode: int) -> Any:
+    def post(self, operation: str, op: Operation, resultCode: int) -> defer.Deferred[None]:
         """
         Run the C{post_<operation>} hooks, in order, once the outcome is
         decided and before the response is sent: they may add response
@@ -99,7 +122,17 @@ class PluginChain:
         @param resultCode: the operation's result code.
         @return: a Deferred that fires when every hook is done; it never fails.
         """
-        for hook in self._hooks.get("post_" + operation, ()):
+        hooks = self._hooks.get("post_" + operation)
+        if not hooks:
+            return defer.succeed(None)
+        return self._runPost(hooks, op, resultCode)
+
+    @defer.inlineCallbacks
+    def _runPost(self, hooks: list[Callable[..., Any]], op: Operation, resultCode: int) -> Any:
+        """
+        Run the C{hooks} in turn, logging their failures.
+        """
+        for hook in hooks:
             try:
                 yield defer.maybeDeferred(hook, op, resultCode)
             except Exception:

@@ -14,6 +14,7 @@ from typing import Any
 from ldaptor.protocols.ldap import ldaperrors
 from zope.interface import implementer
 
+from ldapd._cache import LRU
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.filters import withoutAssertionsOn
@@ -43,6 +44,7 @@ class DefaultAccess:
         self._private: frozenset[AttributeType] = (
             schema.subtypes(password) if password is not None else frozenset()
         )
+        self._withheld: LRU[Entry, Entry] = LRU(4096)
 
     def _privileged(self, op: Operation, ndn: DN | None = None) -> bool:
         return op.internal or op.identity.isRoot or (
@@ -85,9 +87,22 @@ class DefaultAccess:
             op.search.filter = withoutAssertionsOn(op.search.filter, self._private)
 
     def filter_entry(self, op: Operation, entry: Entry) -> Entry:
-        if self._privileged(op, entry.ndn) or not any(a.type in self._private for a in entry):
+        """
+        Leave C{userPassword} out of entries others read. Entries are
+        immutable, so the copy made for an entry is made once while it stays
+        in a cache, and its encoding can be reused too.
+        """
+        if self._privileged(op, entry.ndn):
             return entry
-        return entry.without(self._private)
+        filtered = self._withheld.get(entry)
+        if filtered is None:
+            private = self._private
+            if any(a.type in private for a in entry):
+                filtered = entry.without(private)
+            else:
+                filtered = entry
+            self._withheld.put(entry, filtered)
+        return filtered
 
 
 class DefaultAccessFactory:

@@ -110,6 +110,8 @@ class Schema:
     _classList: list[ObjectClass] = field(default_factory=list)
     _subtypes: dict[int, frozenset[AttributeType]] = field(default_factory=dict)
     _superclasses: dict[str, frozenset[str]] = field(default_factory=dict)
+    # The lower-cased primary names normalised DNs use, one string a type.
+    _lowerNames: dict[AttributeType, str] = field(default_factory=dict)
 
     @classmethod
     def standard(cls, extraFiles: Iterable[Path] = (), names: Iterable[str] = STANDARD_FILES) -> Schema:
@@ -388,7 +390,10 @@ class Schema:
                 at = self.attributeType(ava.type)
                 if at is None:
                     raise InvalidDN(f"undefined attribute type {ava.type!r} in DN")
-                if any(other.type == at.name.lower() for other in avas):
+                name = self._lowerNames.get(at)
+                if name is None:
+                    name = self._lowerNames[at] = at.name.lower()
+                if any(other.type == name for other in avas):
                     raise InvalidDN(f"attribute type {at.name} twice in one RDN")
                 if not ava.value:
                     raise InvalidDN(f"empty value for {at.name} in DN")
@@ -396,7 +401,7 @@ class Schema:
                     key = self.normalizeValue(at, ava.value.encode("utf-8"))
                 except InvalidValue as e:
                     raise InvalidDN(f"invalid value for {at.name} in DN: {e}") from None
-                avas.append(AVA(at.name.lower(), _keyText(key, ava.value)))
+                avas.append(AVA(name, _keyText(key, ava.value)))
             rdns.append(RDN(sorted(avas)))
         return DN(rdns)
 

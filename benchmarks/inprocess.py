@@ -1,0 +1,104 @@
+"""
+The cost of one request inside the server, without sockets: a Directory on the
+memory backend, loaded with the benchmark's generated data, and one
+LDAPServerProtocol on an in-memory transport fed pre-encoded requests. It
+prints the microseconds per request (the best of five runs), or with
+C{--profile} the functions that take the most time (cProfile).
+
+    python benchmarks/inprocess.py --size 10000 --workload search
+    python benchmarks/inprocess.py --workload bind --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from twisted.internet import task
+from twisted.internet.address import IPv4Address
+from twisted.internet.testing import StringTransport
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import compare
+
+from ldapd.backends.memory import MemoryBackend
+from ldapd.directory import Database, Directory, Limits
+from ldapd.dn import DN
+from ldapd.protocol import LDAPServerFactory
+from ldapd.schema import Schema
+
+
+class _Clock(task.Clock):
+    """
+    A clock that tells the real time (for etimes and deadlines) and runs
+    nothing it is given: timers never fire during a run.
+    """
+
+    def seconds(self) -> float:
+        return time.monotonic()
+
+
+def build(data: Path) -> Directory:
+    """
+    @param data: the LDIF to load.
+    @return: an open directory serving it from the memory backend.
+    """
+    schema = Schema.standard()
+    suffix = DN.parse(compare.SUFFIX)
+    clock = _Clock()
+    directory = Directory(
+        [Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema, clock), seedLDIF=data)],
+        schema=schema, limits=Limits(sizeLimit=0), reactor=clock,
+    )
+    directory.open()
+    return directory
+
+
+def drive(directory: Directory, requests: list[bytes], count: int) -> float:
+    """
+    Feed C{count} requests, one at a time, to a new connection.
+
+    @return: the microseconds each took.
+    """
+    factory = LDAPServerFactory(directory, reactor=directory.reactor)
+    protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
+    transport = StringTransport()
+    protocol.makeConnection(transport)
+    started = time.perf_counter()
+    for n in range(count):
+        protocol.dataReceived(requests[n % len(requests)])
+        if n % 64 == 0:
+            transport.clear()
+    return (time.perf_counter() - started) / count * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size", type=int, default=10000)
+    parser.add_argument("--workload", choices=["search", "bind", "substring"], default="search")
+    parser.add_argument("--count", type=int, default=4000)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="ldapd-inprocess-") as tmp:
+        data = Path(tmp) / "data.ldif"
+        compare.generate(args.size, data)
+        directory = build(data)
+    requests = [bytes.fromhex(h) for h in compare.WORKLOADS[args.workload].requests(args.size)]
+    drive(directory, requests, 500)
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(drive, directory, requests, args.count)
+        pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+        return
+    best = min(drive(directory, requests, args.count) for _ in range(5))
+    print(f"{args.workload}: {best:.1f} µs per request at {args.size} entries (best of 5)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,256 @@
+"""
+Tests for L{ldapd._codec.decodeRequest}, the decoder's fast path: on a corpus
+of requests, edge cases and malformed PDUs, whatever it decodes is equal in
+every attribute to what ldaptor's decoder makes of the same bytes, and it
+leaves to ldaptor everything that decoder refuses.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from ldaptor.protocols import pureber, pureldap
+from twisted.trial import unittest
+
+from ldapd._codec import DECODER, decodeRequest
+from ldapd._framing import Framer
+
+_ATTRIBUTE = pureldap.LDAPAttributeDescription
+
+
+def _equality(name: str, value: str | bytes) -> pureldap.LDAPFilter_equalityMatch:
+    return pureldap.LDAPFilter_equalityMatch(
+        attributeDesc=_ATTRIBUTE(name), assertionValue=pureldap.LDAPAssertionValue(value)
+    )
+
+
+def _substrings(name: str, *pieces: pureber.BERBase) -> pureldap.LDAPFilter_substrings:
+    return pureldap.LDAPFilter_substrings(type=name, substrings=list(pieces))
+
+
+_INITIAL = pureldap.LDAPFilter_substrings_initial
+_ANY = pureldap.LDAPFilter_substrings_any
+_FINAL = pureldap.LDAPFilter_substrings_final
+
+#: Filters the fast path decodes, nested and flat, with values whose
+#: lengths need one, two and three length octets.
+FILTERS = [
+    _equality("uid", "alice"),
+    _equality("cn", ""),
+    _equality("description", "x" * 127),
+    _equality("description", "x" * 128),
+    _equality("description", b"\x00\xff" * 200),
+    _equality("jpegPhoto", b"j" * 70000),
+    pureldap.LDAPFilter_present("objectClass"),
+    pureldap.LDAPFilter_present(""),
+    _substrings("mail", _INITIAL("al")),
+    _substrings("mail", _ANY("ic")),
+    _substrings("mail", _FINAL(".com")),
+    _substrings("cn", _INITIAL("a"), _ANY("b"), _ANY("c"), _FINAL("d")),
+    _substrings("cn", _FINAL("d"), _INITIAL("a")),
+    pureldap.LDAPFilter_and([]),
+    pureldap.LDAPFilter_or([]),
+    pureldap.LDAPFilter_and([_equality("uid", "a"), pureldap.LDAPFilter_present("cn")]),
+    pureldap.LDAPFilter_or([_equality("uid", "a"), _equality("uid", "b"), _equality("uid", "c")]),
+    pureldap.LDAPFilter_not(_equality("uid", "a")),
+    pureldap.LDAPFilter_and([
+        pureldap.LDAPFilter_or([_equality("objectClass", "person"), _substrings("cn", _INITIAL("x"))]),
+        pureldap.LDAPFilter_not(pureldap.LDAPFilter_and([pureldap.LDAPFilter_present("mail")])),
+    ]),
+]
+
+
+def _nested(depth: int) -> pureber.BERBase:
+    f: pureber.BERBase = _equality("uid", "deep")
+    for _ in range(depth):
+        f = pureldap.LDAPFilter_not(f)
+    return f
+
+
+def _search(messageId: int = 1, **fields: Any) -> bytes:
+    request: dict[str, Any] = {"baseObject": "dc=example,dc=com", "filter": _equality("uid", "alice")}
+    request.update(fields)
+    return pureldap.LDAPMessage(pureldap.LDAPSearchRequest(**request), id=messageId).toWire()
+
+
+def _bind(messageId: int = 1, **fields: Any) -> bytes:
+    return pureldap.LDAPMessage(pureldap.LDAPBindRequest(**fields), id=messageId).toWire()
+
+
+#: Requests the fast path decodes.
+HANDLED = (
+    [_search(filter=f) for f in FILTERS]
+    + [
+        _search(scope=0, derefAliases=3, sizeLimit=1, timeLimit=2**31 - 1, typesOnly=1),
+        _search(sizeLimit=-1, timeLimit=-200),
+        _search(scope=7, derefAliases=9),
+        _search(baseObject=""),
+        _search(baseObject="o=" + "x" * 300),
+        _search(attributes=["cn", "+", "*", "1.1", "x" * 200]),
+        _search(filter=_nested(15)),
+        _search(messageId=2**31 - 1),
+        _search(messageId=128),
+        _bind(dn="uid=alice,dc=example,dc=com", auth="secret"),
+        _bind(),
+        _bind(version=2, dn="cn=x", auth=""),
+        _bind(dn="x" * 300, auth=b"\x00" * 200),
+        pureldap.LDAPMessage(pureldap.LDAPUnbindRequest(), id=3).toWire(),
+    ]
+)
+
+#: Well-formed requests the fast path leaves to ldaptor.
+UNHANDLED = [
+    _search(filter=pureldap.LDAPFilter_greaterOrEqual(
+        attributeDesc=_ATTRIBUTE("n"), assertionValue=pureldap.LDAPAssertionValue("1"))),
+    _search(filter=pureldap.LDAPFilter_approxMatch(
+        attributeDesc=_ATTRIBUTE("cn"), assertionValue=pureldap.LDAPAssertionValue("x"))),
+    _search(filter=pureldap.LDAPFilter_and([
+        pureldap.LDAPFilter_extensibleMatch(matchingRule="2.5.13.2", type="cn", matchValue="x")])),
+    _search(filter=_nested(17)),
+    pureldap.LDAPMessage(
+        pureldap.LDAPSearchRequest(baseObject="", filter=_equality("uid", "a")), id=1,
+        controls=[("1.2.840.113556.1.4.319", False, b"0\x05\x02\x01\x05\x04\x00")],
+    ).toWire(),
+    _bind(dn="", auth=("PLAIN", b"\x00u\x00p"), sasl=True),
+    pureldap.LDAPMessage(pureldap.LDAPAbandonRequest(id=3), id=4).toWire(),
+    pureldap.LDAPMessage(pureldap.LDAPDelRequest(entry="cn=x"), id=5).toWire(),
+    pureldap.LDAPMessage(pureldap.LDAPModifyDNRequest(entry="cn=x", newrdn="cn=y", deleteoldrdn=1),
+                         id=6).toWire(),
+]
+
+
+def _ldaptor(pdu: bytes) -> Any:
+    """
+    @return: what ldaptor's decoder makes of C{pdu}, or the exception it raises.
+    """
+    try:
+        message, used = pureber.berDecodeObject(DECODER, pdu)
+    except Exception as e:
+        return e
+    return message if used == len(pdu) else ValueError("trailing bytes")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """
+    @return: whether C{a} and C{b} are of the same types with equal
+        attributes, all the way down.
+    """
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if hasattr(a, "__dict__"):
+        mine, theirs = vars(a), vars(b)
+        return mine.keys() == theirs.keys() and all(_same(mine[k], theirs[k]) for k in mine)
+    return bool(a == b)
+
+
+def _mutations(pdu: bytes, rng: random.Random, count: int) -> list[bytes]:
+    """
+    @return: C{count} copies of C{pdu} with one to three octets changed,
+        and C{pdu} cut short at every length.
+    """
+    found = [pdu[:n] for n in range(len(pdu))]
+    for _ in range(count):
+        changed = bytearray(pdu)
+        for _ in range(rng.randint(1, 3)):
+            changed[rng.randrange(len(changed))] = rng.choice((0, 1, 0x7F, 0x80, 0x81, 0xFF,
+                                                               rng.randrange(256)))
+        found.append(bytes(changed))
+    return found
+
+
+class FastDecodeTests(unittest.TestCase):
+    """
+    L{decodeRequest} decodes the common requests as ldaptor does and leaves
+    the rest to ldaptor.
+    """
+
+    def assertSameAsLdaptor(self, pdu: bytes) -> bool:
+        """
+        Assert that whatever the fast path makes of C{pdu} equals ldaptor's
+        decoding, which must succeed where the fast path does.
+
+        @return: whether the fast path decoded it.
+        """
+        fast = decodeRequest(pdu)
+        if fast is None:
+            return False
+        expected = _ldaptor(pdu)
+        self.assertFalse(isinstance(expected, Exception), f"ldaptor refuses {pdu.hex()}: {expected!r}")
+        self.assertTrue(_same(fast, expected), f"{fast!r} != {expected!r} for {pdu.hex()}")
+        return True
+
+    def test_handled(self) -> None:
+        """
+        Searches with equality, presence, substrings, and, or and not
+        filters, simple binds and unbinds, including empty values, long-form
+        lengths, negative and large integers and the largest message id, are
+        decoded by the fast path into what ldaptor decodes.
+        """
+        for pdu in HANDLED:
+            self.assertTrue(self.assertSameAsLdaptor(pdu), pdu.hex())
+
+    def test_unhandled(self) -> None:
+        """
+        Other filters, filters nested deeper than the fast path goes,
+        requests with controls, SASL binds and other operations are left to
+        ldaptor.
+        """
+        for pdu in UNHANDLED:
+            self.assertIsNone(decodeRequest(pdu), pdu.hex())
+            self.assertNotIsInstance(_ldaptor(pdu), Exception)
+
+    def test_malformed(self) -> None:
+        """
+        Every truncation of each request, and random corruptions of one to
+        three octets of it, are either decoded as ldaptor decodes them or
+        left to ldaptor: never decoded where ldaptor refuses them.
+        """
+        rng = random.Random(8)
+        decoded = 0
+        for pdu in HANDLED + UNHANDLED:
+            for bad in _mutations(pdu[:2000], rng, 60):
+                decoded += self.assertSameAsLdaptor(bad)
+        # Some corruptions (of values) are still valid requests.
+        self.assertGreater(decoded, 0)
+
+    def test_shapes(self) -> None:
+        """
+        Elements with other tags than the request's (an INTEGER for an
+        ENUMERATED, a SET of attributes), empty integers, a two-octet
+        BOOLEAN, indefinite lengths and octets after the operation are left
+        to ldaptor.
+        """
+        good = _search()
+        cases = [
+            good.replace(b"\x0a\x01\x02", b"\x02\x01\x02", 1),
+            good[:-2] + b"\x31\x00",
+            good.replace(b"\x01\x01\x00", b"\x01\x02\x00\x00", 1).replace(
+                good[:2], bytes((0x30, good[1] + 1)), 1),
+            good.replace(b"\x0a\x01\x02", b"\x0a\x80\x02", 1),
+            bytes((0x30, good[1] + 2)) + good[2:] + b"\x04\x00",
+            b"\x30\x05\x02\x01\x01\x42\x01\x00"[:7],
+            b"\x30\x06\x02\x00\x42\x00\x00\x00",
+        ]
+        for pdu in cases:
+            self.assertIsNone(decodeRequest(pdu), pdu.hex())
+
+
+class FramerFastPathTests(unittest.TestCase):
+    """
+    The framer gives the fast path's messages, and ldaptor's for the rest.
+    """
+
+    def test_framer(self) -> None:
+        """
+        A search, a paged search (with a control) and a Modify DN fed to a
+        L{Framer} come out equal to ldaptor's decoding of each.
+        """
+        framer = Framer()
+        pdus = [HANDLED[0], UNHANDLED[4], UNHANDLED[-1]]
+        framer.feed(b"".join(pdus))
+        for pdu in pdus:
+            self.assertTrue(_same(framer.next(), _ldaptor(pdu)))
+        self.assertIsNone(framer.next())
