@@ -179,6 +179,28 @@ class DN:
         n = len(other.rdns)
         return n == 0 or (len(self.rdns) >= n and self.rdns[-n:] == other.rdns)
 
+    def inScope(self, base: DN, style: str) -> bool:
+        """
+        Whether this name lies in a scope around C{base}, as slapd's
+        C{dn.<style>} selectors and the search scopes name them (compare
+        normalised names).
+
+        @param base: the scope's base.
+        @param style: C{"base"} (the base itself), C{"one"} (its children),
+            C{"subtree"} (the base and all below it) or C{"children"} (all
+            below it, not the base).
+        @raise ValueError: for another style.
+        """
+        if style == "base":
+            return self == base
+        if style == "one":
+            return len(self.rdns) == len(base.rdns) + 1 and self.isWithin(base)
+        if style == "subtree":
+            return self.isWithin(base)
+        if style == "children":
+            return len(self.rdns) > len(base.rdns) and self.isWithin(base)
+        raise ValueError(f"unknown scope style {style!r}")
+
     def relativeTo(self, ancestor: DN) -> tuple[RDN, ...]:
         """
         @param ancestor: a name this one lies within.

@@ -11,7 +11,7 @@ lookups, and always confirm candidates with L{Filter.match}.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, Iterator
 
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
@@ -37,6 +37,7 @@ __all__ = [
     "Present",
     "Substrings",
     "Undefined",
+    "assertions",
     "compileFilter",
     "withoutAssertionsOn",
 ]
@@ -538,6 +539,24 @@ def _compileExtensible(f: Any, schema: Schema) -> Filter:
 def _bytes(value: Any) -> bytes:
     return value if isinstance(value, bytes) else str(value).encode("utf-8")
 
+
+
+def assertions(f: Filter) -> Iterator[Filter]:
+    """
+    The assertions a filter is made of: its leaves, below every And, Or and Not.
+
+    @param f: a compiled filter.
+    @return: an iterator of the assertion nodes.
+    """
+    stack = [f]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (And, Or)):
+            stack.extend(node.parts)
+        elif isinstance(node, Not):
+            stack.append(node.part)
+        else:
+            yield node
 
 
 def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:

@@ -223,13 +223,7 @@ async def _selects(rule: IdentityLimit, directory: Any, identity: Identity) -> b
     assert rule.dn is not None
     if rule.who == "group":
         return await isGroupMember(directory, rule.dn, ndn)
-    if rule.who == "dn.base":
-        return ndn == rule.dn
-    if rule.who == "dn.one":
-        return len(ndn) == len(rule.dn) + 1 and ndn.isWithin(rule.dn)
-    if rule.who == "dn.subtree":
-        return ndn.isWithin(rule.dn)
-    return len(ndn) > len(rule.dn) and ndn.isWithin(rule.dn)
+    return ndn.inScope(rule.dn, rule.who.removeprefix("dn."))
 
 
 async def limitsFor(directory: Any, identity: Identity, rules: tuple[IdentityLimit, ...],

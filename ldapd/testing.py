@@ -227,8 +227,9 @@ class ServerProcess(_ChildServer):
 
 def exampleConfig() -> str:
     """
-    @return: the example configuration (C{examples/ldapd.toml}: a memory
-        database with the example organisation, root DN
+    @return: the example configuration (C{examples/ldapd.toml}: an sql
+        database (SQLite, next to the written configuration) with the example
+        organisation, root DN
         C{cn=admin,dc=example,dc=com} with password C{secret}) as a
         L{ServerProcess} template, listening on the chosen port.
     """

@@ -497,3 +497,31 @@ class EqualityTests(unittest.TestCase):
         self.assertEqual(len(dn), 2)
         self.assertEqual([str(r) for r in dn], ["cn=a", "dc=b"])
         self.assertTrue(dn)
+
+
+class InScopeTests(unittest.TestCase):
+    """
+    L{DN.inScope}: the base, one, subtree and children styles.
+    """
+
+    def test_styles(self) -> None:
+        """
+        Each style selects the base, its children, or its subtree with or
+        without the base, and nothing outside it.
+        """
+        base = DN.parse("ou=people,dc=example,dc=com")
+        cases = {
+            "ou=people,dc=example,dc=com": {"base": True, "one": False, "subtree": True, "children": False},
+            "uid=a,ou=people,dc=example,dc=com": {"base": False, "one": True, "subtree": True, "children": True},
+            "cn=x,uid=a,ou=people,dc=example,dc=com": {"base": False, "one": False, "subtree": True, "children": True},
+            "ou=groups,dc=example,dc=com": {"base": False, "one": False, "subtree": False, "children": False},
+        }
+        for text, expected in cases.items():
+            for style, result in expected.items():
+                self.assertEqual(DN.parse(text).inScope(base, style), result, (text, style))
+
+    def test_unknownStyle(self) -> None:
+        """
+        An unknown style is refused.
+        """
+        self.assertRaises(ValueError, DN.parse("dc=com").inScope, DN.parse("dc=com"), "sideways")

@@ -8,7 +8,6 @@ temporary folder.
 
 from __future__ import annotations
 
-import atexit
 import os
 import shutil
 import signal
@@ -23,7 +22,7 @@ from typing import ClassVar
 import pytest
 from twisted.trial import unittest
 
-from ldapd.testing import ServerProcess, exampleConfig, freePort
+from ldapd.testing import ServerProcess, ServerTestsMixin, exampleConfig, freePort
 from ldapd.testing_tls import CertificateAuthority
 
 try:
@@ -41,10 +40,11 @@ pytestmark = pytest.mark.integration
 ALICE = "uid=alice,ou=people,dc=example,dc=com"
 
 
-class SecureServerMixin:
+class SecureServerMixin(ServerTestsMixin):
     """
-    One server for the class, with TLS from a fresh CA, listening on TCP
-    (StartTLS), TLS (LDAPS) and a local socket (ldapi).
+    One server for the class (see L{ServerTestsMixin}), with TLS from a
+    fresh CA, listening on TCP (StartTLS), TLS (LDAPS) and a local socket
+    (ldapi).
 
     @cvar extraServer: more C{[server]} keys for the class's server.
     """
@@ -86,19 +86,6 @@ sasl_map = [
         cls.ldapiURL = "ldapi://" + urllib.parse.quote(str(socketPath), safe="")
         cls.server = ServerProcess(config, cls.folder)
         cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        server = cls.__dict__.get("server")
-        if server is not None:
-            server.stop()
-            cls.server = None
-
-    def setUp(self) -> None:
-        cls = type(self)
-        if cls.__dict__.get("server") is None:
-            cls.setUpClass()
-            atexit.register(cls.tearDownClass)
 
     def client(self, tool: str, *args: str, ca: Path | None = None,
             certificate: str | None = None) -> subprocess.CompletedProcess[str]:

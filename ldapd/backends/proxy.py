@@ -77,7 +77,7 @@ from ldapd.backends._proxyrewrite import SuffixRewriter
 from ldapd.controls import MANAGE_DSA_IT, PAGED_RESULTS
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
-from ldapd.filters import And, Equality, Extensible, Filter, Not, Or, Present
+from ldapd.filters import And, Equality, Extensible, Filter, Not, Or, Present, assertions
 from ldapd.interfaces import IBackend, IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.operation import Operation
 from ldapd.registry import ConfigContext, rejectUnknownKeys
@@ -775,14 +775,8 @@ def _upstreamAttributes(requested: list[str], f: Filter) -> list[str]:
     """
     wanted = ["*"] if not requested or "*" in requested else []
     wanted += [a for a in requested if a not in ("*", "1.1")]
-    stack = [f]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (And, Or)):
-            stack.extend(node.parts)
-        elif isinstance(node, Not):
-            stack.append(node.part)
-        elif isinstance(node, Extensible) and (node.type is None or node.dnAttributes):
+    for node in assertions(f):
+        if isinstance(node, Extensible) and (node.type is None or node.dnAttributes):
             wanted.append("*")
         elif getattr(node, "type", None) is not None:
             wanted.append(node.type.name)

@@ -47,13 +47,11 @@ from zope.interface import implementer
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.filters import (
-    And,
     EntryDNEquality,
     Extensible,
     Filter,
-    Not,
-    Or,
     Present,
+    assertions,
     withoutAssertionsOn,
 )
 from ldapd.interfaces import IOperationPlugin
@@ -531,14 +529,8 @@ def _filterTypes(f: Filter, schema: Schema) -> tuple[set[AttributeType], bool]:
     """
     types: set[AttributeType] = set()
     typeless = False
-    stack = [f]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, (And, Or)):
-            stack.extend(node.parts)
-        elif isinstance(node, Not):
-            stack.append(node.part)
-        elif isinstance(node, EntryDNEquality):
+    for node in assertions(f):
+        if isinstance(node, EntryDNEquality):
             entryDN = schema.attributeType("entryDN")
             if entryDN is not None:
                 types.add(entryDN)

@@ -135,13 +135,7 @@ class _DNPattern:
         if self.regex is not None:
             return self.regex.search(str(ndn)) is not None
         assert self.dn is not None
-        if self.style == "base":
-            return ndn == self.dn
-        if self.style == "one":
-            return len(ndn) == len(self.dn) + 1 and ndn.isWithin(self.dn)
-        if self.style == "subtree":
-            return ndn.isWithin(self.dn)
-        return len(ndn) > len(self.dn) and ndn.isWithin(self.dn)
+        return ndn.inScope(self.dn, self.style)
 
 
 @dataclass
