@@ -687,33 +687,15 @@ class PasswordPolicy:
             op, ldaperrors.LDAPInsufficientAccessRights(_RESTRICTED), PolicyError.changeAfterReset
         )
 
-    def pre_search(self, op: Operation, ndn: DN) -> None:
+    def _onlyPasswordChange(self, op: Operation, ndn: DN, *args: Any) -> None:
         """
-        A connection restricted to changing its password may not search.
-        """
-        if not op.internal:
-            self._checkRestricted(op)
-
-    def pre_compare(self, op: Operation, ndn: DN, *args: Any) -> None:
-        """
-        A connection restricted to changing its password may not compare.
+        A connection restricted to changing its password may not search,
+        compare, delete or rename.
         """
         if not op.internal:
             self._checkRestricted(op)
 
-    def pre_delete(self, op: Operation, ndn: DN) -> None:
-        """
-        A connection restricted to changing its password may not delete.
-        """
-        if not op.internal:
-            self._checkRestricted(op)
-
-    def pre_rename(self, op: Operation, ndn: DN, *args: Any) -> None:
-        """
-        A connection restricted to changing its password may not rename.
-        """
-        if not op.internal:
-            self._checkRestricted(op)
+    pre_search = pre_compare = pre_delete = pre_rename = _onlyPasswordChange
 
     def _passwordChanged(self, op: Operation, resultCode: int) -> None:
         if resultCode == 0 and op in self._lifting:
