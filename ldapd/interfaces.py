@@ -11,7 +11,15 @@ from __future__ import annotations
 
 from zope.interface import Attribute, Interface
 
-__all__ = ["IBackend", "IBackendCompare", "IOperationPlugin", "ITransaction", "ITransactionHooks"]
+__all__ = [
+    "IBackend",
+    "IBackendCompare",
+    "IChangelog",
+    "IChangelogTransaction",
+    "IOperationPlugin",
+    "ITransaction",
+    "ITransactionHooks",
+]
 
 
 class ITransaction(Interface):
@@ -46,6 +54,28 @@ class ITransaction(Interface):
 
         @param ndn: the normalised DN.
         @type ndn: L{ldapd.dn.DN}
+        """
+
+
+class IChangelogTransaction(ITransaction):
+    """
+    The transaction of a backend that keeps a changelog (L{IChangelog}):
+    what the C{changelog} plugin's C{txn_*} hooks append commits or rolls
+    back with the write itself, so the log never disagrees with the data.
+    """
+
+    def appendChange(record):
+        """
+        Append a change to the backend's changelog.
+
+        @param record: the change; its C{number} is ignored.
+        @type record: L{ldapd.changes.ChangeRecord}
+        @return: the number the change got: greater than every number the
+            changelog has given, and, once committed, read back by
+            L{IChangelog.changes} after every change committed before it
+            (the backend serialises appends so commit order and number
+            order agree).
+        @rtype: L{int}
         """
 
 
@@ -209,6 +239,41 @@ class IBackendCompare(Interface):
         @return: a Deferred that fires with whether the entry holds the
             value (compareTrue or compareFalse), or fails with the LDAP
             error (noSuchObject with the matched DN, noSuchAttribute, ...).
+        """
+
+
+class IChangelog(Interface):
+    """
+    Optional, for an L{IBackend} that keeps the changelog of its naming
+    context (the memory and sql backends). Its write transactions provide
+    L{IChangelogTransaction}. Records are kept until trimmed.
+    """
+
+    def changes(after, limit):
+        """
+        Read committed changes in number order.
+
+        @param after: a change number; only later changes are read (0: all).
+        @param limit: the most records to return.
+        @return: a Deferred firing with a list of L{ldapd.changes.ChangeRecord}.
+        """
+
+    def changeBounds():
+        """
+        @return: a Deferred firing with the first and the last
+            L{ldapd.changes.ChangeRecord} kept, or C{(None, None)} when the
+            changelog is empty.
+        """
+
+    def trimChanges(before, keep):
+        """
+        Remove old changes: those made before C{before} and all but the
+        C{keep} newest. The newest change is never removed, so that a
+        consumer's cookie can be told to be still covered by the log.
+
+        @param before: a UTC L{datetime.datetime}, or C{None}.
+        @param keep: the number of newest records to keep, or C{None}.
+        @return: a Deferred firing with the number of records removed.
         """
 
 
