@@ -246,22 +246,28 @@ class _ProxyConformanceMixin(BackendTestsMixin):
             e.get("member"), (b"uid=alice,ou=people,dc=example,dc=com",)))
 
 
-    def suspendedSearch(self) -> tuple[list[str], defer.Deferred[None], Any]:
+    def suspendedSearch(self) -> tuple[list[str], defer.Deferred[None], defer.Deferred[None], Any]:
         """
         Start a subtree search whose emit suspends it at the second entry.
 
-        @return: the DNs emitted so far, the gate that resumes it, and its Deferred.
+        @return: the DNs emitted so far, a Deferred that fires when the
+            search reaches its gate, the gate that resumes it, and the
+            search's Deferred.
         """
         seen: list[str] = []
+        reached: defer.Deferred[None] = defer.Deferred()
         gate: defer.Deferred[None] = defer.Deferred()
 
         def emit(entry: Entry) -> Any:
             seen.append(str(entry.dn))
-            return gate if len(seen) == 2 else None
+            if len(seen) != 2:
+                return None
+            reached.callback(None)
+            return gate
 
         params = SearchParameters(self.suffix, Scope.SUB,
                                   compileFilter(parseFilter("(objectClass=*)"), self.schema))
-        return seen, gate, self.backend.search(operation(search=params), emit)
+        return seen, reached, gate, self.backend.search(operation(search=params), emit)
 
     def test_concurrentSearches(self) -> Any:
         """
@@ -271,8 +277,8 @@ class _ProxyConformanceMixin(BackendTestsMixin):
         """
         self.backend.pageSize = 1
         self.backend.pool.size = 1
-        first, firstGate, firstDone = self.suspendedSearch()
-        second, secondGate, secondDone = self.suspendedSearch()
+        first, firstReached, firstGate, firstDone = self.suspendedSearch()
+        second, secondReached, secondGate, secondDone = self.suspendedSearch()
 
         def resume(_: Any) -> Any:
             self.assertEqual((len(first), len(second)), (2, 2))
@@ -280,7 +286,10 @@ class _ProxyConformanceMixin(BackendTestsMixin):
             secondGate.callback(None)
             return defer.gatherResults([firstDone, secondDone])
 
-        d = task.deferLater(reactor, 0.05, lambda: None).addCallback(resume)
+        # Both searches wait at their gates at once, however slowly the
+        # upstream answers on a loaded machine.
+        d = defer.gatherResults([firstReached, secondReached])
+        d.addCallback(lambda _: task.deferLater(reactor, 0, resume, None))
         d.addCallback(lambda _: self.assertEqual((len(set(first)), len(set(second))), (6, 6)))
         return d.addCallback(lambda _: self.assertEqual(
             [c.searching for c in self.backend.pool._connections], [False]))
@@ -290,14 +299,15 @@ class _ProxyConformanceMixin(BackendTestsMixin):
         Cancelling a suspended search (abandon, time limit) abandons it
         upstream and gives its connection back.
         """
-        seen, gate, done = self.suspendedSearch()
+        _, reached, _, done = self.suspendedSearch()
 
         def cancel(_: Any) -> None:
             done.cancel()
             self.failureResultOf(done, defer.CancelledError)
             self.assertEqual([c.searching for c in self.backend.pool._connections], [False])
 
-        d = task.deferLater(reactor, 0.05, lambda: None).addCallback(cancel)
+        # Cancelled once its emit has returned, as an abandon would be.
+        d = reached.addCallback(lambda _: task.deferLater(reactor, 0, cancel, None))
         d.addCallback(lambda _: self.search(self.suffixText, Scope.SUB, "(uid=*)"))
         return d.addCallback(lambda found: self.assertEqual(len(found), 2))
 
