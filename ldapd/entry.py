@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ldaptor.protocols.ldap import ldaperrors
 
+from ldapd._cache import LRU
 from ldapd.dn import DN
 from ldapd.schema import SYNTAXES, AttributeType, InvalidValue, ObjectClass, Schema
 
@@ -61,16 +62,25 @@ class Attribute:
 
     @ivar type: the attribute type.
     @ivar options: the description's options (lower case, sorted).
-    @ivar values: the raw values, in the order they were written.
     """
 
-    __slots__ = ("type", "options", "values", "_keys")
+    __slots__ = ("type", "options", "_values")
 
     def __init__(self, at: AttributeType, options: tuple[str, ...], values: Iterable[bytes]):
         self.type = at
         self.options = options
-        self.values: tuple[bytes, ...] = tuple(values)
-        self._keys: dict[Any, bytes] | None = None
+        values = tuple(values)
+        # Most attributes have one value, held bare: its tuple would cost
+        # as much memory as the value in a directory of short values.
+        self._values: bytes | tuple[bytes, ...] = values[0] if len(values) == 1 else values
+
+    @property
+    def values(self) -> tuple[bytes, ...]:
+        """
+        The raw values, in the order they were written.
+        """
+        values = self._values
+        return values if values.__class__ is tuple else (values,)  # type: ignore[return-value]
 
     @property
     def description(self) -> str:
@@ -82,26 +92,13 @@ class Attribute:
     def keys(self, schema: Schema) -> dict[Any, bytes]:
         """
         The equality keys of the values (undefined for values that fail their
-        rule, which are then compared as bytes).
+        rule, which are then compared as bytes). They are computed at each
+        call, not kept: a store holding many entries would otherwise hold a
+        mapping for each attribute ever matched.
 
         @param schema: the schema the type belongs to.
         @return: a mapping of key to the value it came from.
         """
-        if self._keys is None:
-            self._keys = self.computeKeys(schema)
-        return self._keys
-
-    def computeKeys(self, schema: Schema) -> dict[Any, bytes]:
-        """
-        The equality keys of the values, as L{keys}, without keeping them: a
-        backend indexing every entry would otherwise hold a mapping for each
-        of its attributes.
-
-        @param schema: the schema the type belongs to.
-        @return: a mapping of key to the value it came from.
-        """
-        if self._keys is not None:
-            return self._keys
         keys = {}
         for v in self.values:
             try:
@@ -142,16 +139,39 @@ class SearchReference:
     uris: tuple[str, ...]
 
 
+#: The layouts of entries' attributes (see L{Entry}), held once for all
+#: the entries that have the same attribute descriptions.
+_LAYOUTS: LRU[tuple[str, ...], dict[str, int]] = LRU(4096)
+
+
+def _layout(keys: tuple[str, ...]) -> dict[str, int]:
+    """
+    @param keys: attribute keys (see L{_key}), in an entry's order.
+    @return: the position of each, the same mapping for the same keys
+        while it is in use.
+    """
+    layout = _LAYOUTS.get(keys)
+    if layout is None:
+        layout = {key: i for i, key in enumerate(keys)}
+        _LAYOUTS.put(keys, layout)
+    return layout
+
+
 class Entry:
     """
     A directory entry.
+
+    Its attributes are a tuple, with a layout mapping each attribute's key to
+    its position; entries with the same attribute descriptions (most of a
+    directory's people, say) share one layout, so that an entry costs a
+    tuple where it would cost a dictionary.
 
     @ivar dn: the name as it is shown to clients.
     @ivar ndn: the normalised name, the key backends store it under.
     @ivar schema: the schema its values are normalised by.
     """
 
-    __slots__ = ("dn", "ndn", "schema", "_attrs")
+    __slots__ = ("dn", "ndn", "schema", "_layout", "_attributes")
 
     def __init__(
         self,
@@ -169,41 +189,63 @@ class Entry:
         @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined attribute type.
         @raise ldapd.dn.InvalidDN: if the DN cannot be normalised.
         """
-        self.dn = dn
-        self.ndn = ndn if ndn is not None else schema.normalizeDN(dn)
-        self.schema = schema
-        self._attrs: dict[str, Attribute] = {}
+        attrs: dict[str, Attribute] = {}
         items = attributes.items() if isinstance(attributes, Mapping) else attributes
         for description, values in items:
             at, options = parseDescription(schema, description)
             key = _key(at, options)
-            existing = self._attrs.get(key)
+            existing = attrs.get(key)
             values = tuple(values)
             if existing is not None:
                 values = existing.values + values
             if values:
-                self._attrs[key] = Attribute(at, options, values)
+                attrs[key] = Attribute(at, options, values)
+        self._set(dn, ndn if ndn is not None else schema.normalizeDN(dn), schema, attrs)
+
+    def _set(self, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> None:
+        self.dn = dn
+        self.ndn = ndn
+        self.schema = schema
+        self._layout = _layout(tuple(attrs))
+        self._attributes = tuple(attrs.values())
 
     @classmethod
     def _fromAttributes(cls, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> Entry:
         entry = cls.__new__(cls)
+        entry._set(dn, ndn, schema, attrs)
+        return entry
+
+    def _renamed(self, dn: DN, ndn: DN, attributes: tuple[Attribute, ...]) -> Entry:
+        """
+        @return: an entry of the same layout as this one, with C{attributes}
+            in the same order, under the given names.
+        """
+        entry = Entry.__new__(Entry)
         entry.dn = dn
         entry.ndn = ndn
-        entry.schema = schema
-        entry._attrs = attrs
+        entry.schema = self.schema
+        entry._layout = self._layout
+        entry._attributes = attributes
         return entry
+
+    def _mapping(self) -> dict[str, Attribute]:
+        """
+        @return: a new mapping of attribute key to attribute, to derive a
+            changed entry from.
+        """
+        return dict(zip(self._layout, self._attributes))
 
     def __repr__(self) -> str:
         return f"<Entry {self.dn}>"
 
     def __iter__(self) -> Iterator[Attribute]:
-        return iter(list(self._attrs.values()))
+        return iter(self._attributes)
 
     def copy(self) -> Entry:
         """
         @return: an independent copy (attributes are immutable and shared).
         """
-        return Entry._fromAttributes(self.dn, self.ndn, self.schema, dict(self._attrs))
+        return self._renamed(self.dn, self.ndn, self._attributes)
 
     def withDN(self, dn: DN) -> Entry:
         """
@@ -211,7 +253,7 @@ class Entry:
         @return: the same attributes under C{dn} (for the entries below a
             renamed one).
         """
-        return Entry._fromAttributes(dn, self.schema.normalizeDN(dn), self.schema, dict(self._attrs))
+        return self._renamed(dn, self.schema.normalizeDN(dn), self._attributes)
 
     def compacted(self, dn: DN, ndn: DN, share: Callable[[Attribute], Attribute]) -> Entry:
         """
@@ -226,15 +268,14 @@ class Entry:
         @param share: returns an attribute equal to the one it is given.
         @return: the compacted entry.
         """
-        attrs = {key: share(attr) for key, attr in self._attrs.items()}
-        return Entry._fromAttributes(dn, ndn, self.schema, attrs)
+        return self._renamed(dn, ndn, tuple(share(attr) for attr in self._attributes))
 
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
         """
         @param types: attribute types to leave out.
         @return: a copy without the attributes of those types.
         """
-        attrs = {k: a for k, a in self._attrs.items() if a.type not in types}
+        attrs = {k: a for k, a in self._mapping().items() if a.type not in types}
         return Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
 
     def get(self, description: str) -> tuple[bytes, ...]:
@@ -246,8 +287,8 @@ class Entry:
         at = self.schema.attributeType(name)
         if at is None:
             return ()
-        attr = self._attrs.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
-        return attr.values if attr is not None else ()
+        i = self._layout.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
+        return self._attributes[i].values if i is not None else ()
 
     def attribute(self, at: AttributeType, options: tuple[str, ...] = ()) -> Attribute | None:
         """
@@ -255,7 +296,8 @@ class Entry:
         @param options: the options of the description.
         @return: the attribute of exactly that description, or C{None}.
         """
-        return self._attrs.get(_key(at, options))
+        i = self._layout.get(_key(at, options))
+        return self._attributes[i] if i is not None else None
 
     def matching(self, at: AttributeType, options: tuple[str, ...] = ()) -> list[Attribute]:
         """
@@ -268,7 +310,7 @@ class Entry:
         """
         types = self.schema.subtypes(at)
         return [
-            a for a in self._attrs.values()
+            a for a in self._attributes
             if a.type in types and (not options or set(options) <= set(a.options))
         ]
 
@@ -281,7 +323,7 @@ class Entry:
         @raise InvalidValue: if C{value} is not valid for the rule.
         """
         key = self.schema.normalizeValue(at, value)
-        return any(key in a.computeKeys(self.schema) for a in self.matching(at))
+        return any(key in a.keys(self.schema) for a in self.matching(at))
 
     def objectClasses(self) -> set[str]:
         """
@@ -299,7 +341,7 @@ class Entry:
         """
         if not self.get("objectClass"):
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
-        for attr in self._attrs.values():
+        for attr in self._attributes:
             _checkValues(self.schema, attr)
         missing = self._missingRDNValue()
         if missing is not None:
@@ -350,7 +392,7 @@ class Entry:
         @raise ldaperrors.LDAPConstraintViolation: for an obsolete attribute type.
         @raise ldaperrors.LDAPObjectClassViolation: for an obsolete object class.
         """
-        for attr in self._attrs.values():
+        for attr in self._attributes:
             _checkNotObsolete(attr.type)
         for value in self.get("objectClass"):
             _checkClassNotObsolete(self.schema, value)
@@ -393,7 +435,7 @@ class Entry:
                     f"structural object class modification from '{before}' to "
                     f"'{after.name}' not allowed"
                 )
-        present = {a.type for a in self._attrs.values()}
+        present = {a.type for a in self._attributes}
         # As slapd: the structural class first, then each class the entry
         # lists, each with the requirements it inherits, named in the message.
         structural = self.structuralClass()
@@ -424,7 +466,7 @@ class Entry:
             invalidAttributeSyntax, constraintViolation, notAllowedOnRDN or
             objectClassViolation, as slapd gives them.
         """
-        attrs = dict(self._attrs)
+        attrs = self._mapping()
         modifications = list(modifications)
         for mod in modifications:
             if mod.values and mod.operation != "delete":
@@ -519,8 +561,8 @@ class Entry:
             would get a second value, or an entry its object classes no longer
             allow.
         """
-        attrs = dict(self._attrs)
-        entry = Entry._fromAttributes(newDN, self.schema.normalizeDN(newDN), self.schema, attrs)
+        attrs = self._mapping()
+        ndn = self.schema.normalizeDN(newDN)
         if deleteOldRDN:
             # Every old value goes, even one the new RDN repeats: it is added
             # back below as the new RDN spells it, as slapd does.
@@ -540,7 +582,7 @@ class Entry:
             at, options = parseDescription(self.schema, ava.type)
             value = ava.value.encode("utf-8")
             try:
-                present = entry.hasValue(at, value)
+                present = Entry._fromAttributes(newDN, ndn, self.schema, attrs).hasValue(at, value)
             except InvalidValue as e:
                 raise ldaperrors.LDAPInvalidAttributeSyntax(f"{ava.type}: {e}") from None
             if not present:
@@ -548,6 +590,7 @@ class Entry:
                 new = Attribute(at, options, (attr.values if attr else ()) + (value,))
                 _checkValues(self.schema, new)
                 attrs[_key(at, options)] = new
+        entry = Entry._fromAttributes(newDN, ndn, self.schema, attrs)
         entry.checkObjectClasses()
         return entry
 

@@ -71,6 +71,20 @@ class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
         self.assertIsNone(self.plan("(objectClass=*)"))
         self.assertIsNone(self.plan("(|(uid=alice)(!(uid=bob)))"))
 
+    def test_unindexedType(self) -> None:
+        """
+        Assertions on types without an index of their kind scan every
+        entry (the default indexes have no presence indexes, and no
+        equality index on sn), and still find what matches.
+        """
+        self.assertIsNone(self.plan("(sn=example)"))
+        self.assertIsNone(self.plan("(uid=*)"))
+        self.assertEqual(len(self.plan("(&(sn=example)(uid=alice))")), 1)
+        d = self.search(self.suffixText, Scope.SUB, "(&(sn=example)(uid=*))")
+        d.addCallback(lambda found: self.assertEqual(sorted(found), [
+            "uid=alice,ou=people,dc=example,dc=com", "uid=bob,ou=people,dc=example,dc=com"]))
+        return d
+
     def test_indexFollowsWrites(self) -> None:
         """
         After a delete and a rename, the indexes no longer hold the old
@@ -125,11 +139,33 @@ class MemoryBackendFactoryTests(unittest.TestCase):
 
     def test_badIndex(self) -> None:
         """
-        A substring index on an attribute without a substrings rule is refused.
+        A substring index on an attribute without a substrings rule is
+        refused, naming the setting and the type.
         """
         e = self.assertRaises(ConfigError, MemoryBackendFactory.fromConfig,
-                              {"substring_indexes": ["userPassword"]}, self.context())
-        self.assertIn("database[0].substring_indexes", str(e))
+                              {"indexes": ["userPassword sub"]}, self.context())
+        self.assertIn("database[0].indexes", str(e))
+        self.assertIn("userPassword has no substrings matching rule", str(e))
+
+    def test_indexesNotAList(self) -> None:
+        """
+        C{indexes} must be a list of strings.
+        """
+        e = self.assertRaises(ConfigError, MemoryBackendFactory.fromConfig,
+                              {"indexes": "uid eq"}, self.context())
+        self.assertIn("database[0].indexes: must be a list", str(e))
+
+    def test_indexes(self) -> None:
+        """
+        The configured indexes are those the backend keeps; without the
+        key, slapd's usual equality indexes and substrings on the names
+        clients complete.
+        """
+        uid = self.context().schema.attributeType("uid")
+        configured = MemoryBackendFactory.fromConfig({"indexes": ["uid pres"]}, self.context())
+        self.assertEqual(configured.indexes.kinds(uid.oid), {"pres"})
+        default = MemoryBackendFactory.fromConfig({}, self.context())
+        self.assertEqual(default.indexes.kinds(uid.oid), {"eq", "sub"})
 
 
 class PostingsTests(unittest.TestCase):
@@ -231,7 +267,7 @@ class ReindexTests(unittest.TestCase):
         """
         schema = Schema.standard()
         suffix = schema.normalizeDN(DN.parse("dc=example,dc=com"))
-        backend = MemoryBackend(suffix, schema)
+        backend = MemoryBackend(suffix, schema, indexes=["cn eq,pres,sub", "description eq"])
         hooks = RecordingHooks()
         op = _internal()
         top = Entry(DN.parse("dc=example,dc=com"),

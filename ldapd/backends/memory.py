@@ -2,9 +2,11 @@
 The in-memory backend: an indexed DIT held in the process.
 
 Entries are kept by normalised DN with a numeric id each; equality, presence
-and substring (trigram) indexes map keys to postings (a bare id, or a sorted
-array of ids), so an indexed search costs the same at 100,000 entries as at
-1,000. Stored entries share what they have in common: the RDNs of their
+and substring (trigram) indexes, configured per attribute type as slapd's
+C{index} directive (and the sql backend's C{indexes}), map keys to postings
+(a bare id, or a sorted array of ids), so an indexed search costs the same at
+100,000 entries as at 1,000. Only the configured indexes are kept: every key
+costs memory and time on each write. Stored entries share what they have in common: the RDNs of their
 superiors and, through a bounded table, equal attributes. Writes are synchronous and
 recorded in an undo log: if a hook or the write itself fails, the log is
 replayed backwards and nothing has changed.
@@ -22,7 +24,7 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from ldapd._cache import LRU
-from ldapd.backends.base import checkPassword, noSuchObject
+from ldapd.backends.base import IndexConfig, checkPassword, noSuchObject
 from ldapd.dn import DN
 from ldapd.entry import Attribute, Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
@@ -31,10 +33,13 @@ from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.schema import InvalidValue, Schema
 
-__all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_SUBSTRING_INDEXES"]
+__all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_INDEXES"]
 
-#: Attribute types whose values get a substring index unless configured otherwise.
-DEFAULT_SUBSTRING_INDEXES = ("cn", "sn", "givenName", "uid", "mail", "displayName")
+#: The indexes unless configured: the equality indexes of a usual slapd
+#: (objectClass, the names clients look people and groups up by, group
+#: members), entryUUID's (replication finds entries by it), and substrings
+#: on the names clients complete.
+DEFAULT_INDEXES = ("objectClass,uid,cn,mail,member,entryUUID eq", "uid,cn,mail sub")
 
 #: The array type code of postings: unsigned ints of at least 32 bits.
 _ID = "I" if array("I").itemsize >= 4 else "L"
@@ -153,7 +158,8 @@ def _sharedNames(entry: Entry, parent: Entry) -> tuple[DN, DN]:
     """
     An entry's names with the parts that name its parent taken from the
     parent's names: the RDNs of the superiors are then held once, not once
-    an entry.
+    an entry. A name written as it is normalised (C{uid=alice}, say) is one
+    object for both.
 
     @param entry: an entry about to be stored.
     @param parent: its parent's stored entry.
@@ -162,6 +168,8 @@ def _sharedNames(entry: Entry, parent: Entry) -> tuple[DN, DN]:
     ndn, dn = entry.ndn, entry.dn
     if ndn.rdns[1:] is not parent.ndn.rdns:
         ndn = DN(ndn.rdns[:1] + parent.ndn.rdns)
+    if dn == ndn:
+        return ndn, ndn
     if dn.rdns[1:] == parent.dn.rdns and dn.rdns[1:] is not parent.dn.rdns:
         dn = DN(dn.rdns[:1] + parent.dn.rdns)
     return dn, ndn
@@ -184,13 +192,14 @@ class MemoryBackend:
         suffix: DN,
         schema: Schema,
         reactor: Any = None,
-        substringIndexes: Iterable[str] = DEFAULT_SUBSTRING_INDEXES,
+        indexes: Iterable[str] = DEFAULT_INDEXES,
     ) -> None:
         """
         @param suffix: the normalised suffix of the naming context.
         @param schema: the directory's schema.
         @param reactor: the reactor, whose thread pool verifies slow password hashes.
-        @param substringIndexes: names of attribute types to index for substrings.
+        @param indexes: the index configuration, as L{IndexConfig} parses it.
+        @raise ValueError: for an index configuration that is wrong.
         """
         if reactor is None:
             from twisted.internet import reactor
@@ -203,13 +212,9 @@ class MemoryBackend:
         self._equality: dict[str, dict[Any, Any]] = {}
         self._presence: dict[str, Any] = {}
         self._substrings: dict[str, dict[str, Any]] = {}
-        self._substringTypes = set()
+        self.indexes = IndexConfig.parse(indexes, schema)
+        self._kinds: dict[str, frozenset[str]] = {}
         self._shared = _SharedAttributes()
-        for name in substringIndexes:
-            at = schema.attributeType(name)
-            if at is None or at.substr is None:
-                raise ValueError(f"{name} cannot have a substring index")
-            self._substringTypes.add(at.oid)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -297,15 +302,19 @@ class MemoryBackend:
         cannot narrow it (every entry must be tested).
         """
         if isinstance(f, Equality):
+            types = self._indexed(f, "eq")
+            if types is None:
+                return None
             found: set[int] = set()
-            for at in self.schema.subtypes(f.type):
+            for at in types:
                 found.update(_postings(self._equality.get(at.oid, {}), f.key))
             return found
         if isinstance(f, Present):
-            if f.type.oid == "2.5.4.0":
+            types = self._indexed(f, "pres")
+            if types is None:
                 return None
             found = set()
-            for at in self.schema.subtypes(f.type):
+            for at in types:
                 found.update(_postings(self._presence, at.oid))
             return found
         if isinstance(f, Substrings):
@@ -327,9 +336,28 @@ class MemoryBackend:
             return union
         return None
 
+    def _indexKinds(self, oid: str) -> frozenset[str]:
+        """
+        @return: the kinds of index the attribute type of C{oid} has.
+        """
+        kinds = self._kinds.get(oid)
+        if kinds is None:
+            kinds = self._kinds[oid] = self.indexes.kinds(oid)
+        return kinds
+
+    def _indexed(self, f: Equality | Present | Substrings, kind: str) -> Iterable[Any] | None:
+        """
+        @return: the attribute types an assertion applies to (its own and
+            its subtypes), if they all have an index of C{kind}; else C{None}.
+        """
+        types = self.schema.subtypes(f.type)
+        if all(kind in self._indexKinds(at.oid) for at in types):
+            return types
+        return None
+
     def _planSubstrings(self, f: Substrings) -> set[int] | None:
-        types = [at for at in self.schema.subtypes(f.type) if at.oid in self._substringTypes]
-        if len(types) != len(self.schema.subtypes(f.type)):
+        types = self._indexed(f, "sub")
+        if types is None:
             return None
         grams: set[str] = set()
         if f.initial is not None:
@@ -362,14 +390,19 @@ class MemoryBackend:
         schema = self.schema
         for attr in entry:
             oid = attr.type.oid
-            yield "pres", oid, None
-            for key in attr.computeKeys(schema):
-                yield "eq", oid, key
-                if oid == OBJECT_CLASS:
-                    for superclass in schema.superclasses(key):
-                        if superclass != key:
-                            yield "eq", oid, superclass
-            if oid in self._substringTypes:
+            kinds = self._indexKinds(oid)
+            if not kinds:
+                continue
+            if "pres" in kinds:
+                yield "pres", oid, None
+            if "eq" in kinds:
+                for key in attr.keys(schema):
+                    yield "eq", oid, key
+                    if oid == OBJECT_CLASS:
+                        for superclass in schema.superclasses(key):
+                            if superclass != key:
+                                yield "eq", oid, superclass
+            if "sub" in kinds:
                 for v in attr.values:
                     try:
                         text = schema.applyRule(attr.type.substr, v)  # type: ignore[arg-type]
@@ -597,18 +630,18 @@ class MemoryBackendFactory:
     @staticmethod
     def fromConfig(table: dict[str, Any], context: ConfigContext) -> MemoryBackend:
         """
-        @param table: the backend's keys: C{substring_indexes}, a list of
-            attribute type names.
+        @param table: the backend's keys: C{indexes}, a list of
+            C{"<types> <kinds>"} strings (see L{IndexConfig}).
         @param context: the database's context.
-        @raise ldapd.registry.ConfigError: for an unknown key or attribute.
+        @raise ldapd.registry.ConfigError: for an unknown key, attribute or kind.
         """
-        rejectUnknownKeys(table, {"substring_indexes"}, context)
-        names = table.get("substring_indexes", list(DEFAULT_SUBSTRING_INDEXES))
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise context.error("substring_indexes", "must be a list of attribute names")
+        rejectUnknownKeys(table, {"indexes"}, context)
+        indexes = table.get("indexes", list(DEFAULT_INDEXES))
+        if not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes):
+            raise context.error("indexes", "must be a list of strings like \"uid,cn eq,sub\"")
         assert context.suffix is not None
         try:
-            return MemoryBackend(context.suffix, context.schema, context.reactor, names)
+            return MemoryBackend(context.suffix, context.schema, context.reactor, indexes)
         except ValueError as e:
-            raise context.error("substring_indexes", str(e)) from None
+            raise context.error("indexes", str(e)) from None
 
