@@ -74,6 +74,18 @@ class Attribute:
         # as much memory as the value in a directory of short values.
         self._values: bytes | tuple[bytes, ...] = values[0] if len(values) == 1 else values
 
+    @classmethod
+    def _stored(cls, at: AttributeType, options: tuple[str, ...], values: bytes | tuple[bytes, ...]) -> Attribute:
+        """
+        @param values: values as an attribute holds them (one value bare).
+        @return: an attribute of those values.
+        """
+        attr = cls.__new__(cls)
+        attr.type = at
+        attr.options = options
+        attr._values = values
+        return attr
+
     @property
     def values(self) -> tuple[bytes, ...]:
         """
@@ -139,21 +151,37 @@ class SearchReference:
     uris: tuple[str, ...]
 
 
-#: The layouts of entries' attributes (see L{Entry}), held once for all
-#: the entries that have the same attribute descriptions.
-_LAYOUTS: LRU[tuple[str, ...], dict[str, int]] = LRU(4096)
-
-
-def _layout(keys: tuple[str, ...]) -> dict[str, int]:
+class _Layout:
     """
-    @param keys: attribute keys (see L{_key}), in an entry's order.
-    @return: the position of each, the same mapping for the same keys
+    The attribute descriptions of an entry, in order, and the position of
+    each by its key (see L{_key}): what entries with the same descriptions
+    share.
+
+    @ivar descriptions: the attribute type and options of each attribute.
+    @ivar positions: the position of each attribute, by key.
+    """
+
+    __slots__ = ("descriptions", "positions")
+
+    def __init__(self, descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> None:
+        self.descriptions = descriptions
+        self.positions = {_key(at, options): i for i, (at, options) in enumerate(descriptions)}
+
+
+#: The layouts in use, held once for all the entries that have them.
+_LAYOUTS: LRU[tuple[tuple[AttributeType, tuple[str, ...]], ...], _Layout] = LRU(4096)
+
+
+def _layout(descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> _Layout:
+    """
+    @param descriptions: the attribute types and options of an entry, in order.
+    @return: their layout, the same object for the same descriptions
         while it is in use.
     """
-    layout = _LAYOUTS.get(keys)
+    layout = _LAYOUTS.get(descriptions)
     if layout is None:
-        layout = {key: i for i, key in enumerate(keys)}
-        _LAYOUTS.put(keys, layout)
+        layout = _Layout(descriptions)
+        _LAYOUTS.put(descriptions, layout)
     return layout
 
 
@@ -161,17 +189,18 @@ class Entry:
     """
     A directory entry.
 
-    Its attributes are a tuple, with a layout mapping each attribute's key to
-    its position; entries with the same attribute descriptions (most of a
-    directory's people, say) share one layout, so that an entry costs a
-    tuple where it would cost a dictionary.
+    It holds a tuple of its attributes' values (an attribute's one value
+    bare), and a layout of their descriptions, shared by the entries with
+    the same descriptions (most of a directory's people, say): an entry
+    costs a tuple and its values, not a dictionary and an object an
+    attribute. The L{Attribute}s it is read as are made as they are asked for.
 
     @ivar dn: the name as it is shown to clients.
     @ivar ndn: the normalised name, the key backends store it under.
     @ivar schema: the schema its values are normalised by.
     """
 
-    __slots__ = ("dn", "ndn", "schema", "_layout", "_attributes")
+    __slots__ = ("dn", "ndn", "schema", "_layout", "_values")
 
     def __init__(
         self,
@@ -206,8 +235,8 @@ class Entry:
         self.dn = dn
         self.ndn = ndn
         self.schema = schema
-        self._layout = _layout(tuple(attrs))
-        self._attributes = tuple(attrs.values())
+        self._layout = _layout(tuple((a.type, a.options) for a in attrs.values()))
+        self._values = tuple(a._values for a in attrs.values())
 
     @classmethod
     def _fromAttributes(cls, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> Entry:
@@ -215,17 +244,17 @@ class Entry:
         entry._set(dn, ndn, schema, attrs)
         return entry
 
-    def _renamed(self, dn: DN, ndn: DN, attributes: tuple[Attribute, ...]) -> Entry:
+    def _renamed(self, dn: DN, ndn: DN, values: tuple[bytes | tuple[bytes, ...], ...]) -> Entry:
         """
-        @return: an entry of the same layout as this one, with C{attributes}
-            in the same order, under the given names.
+        @return: an entry of the same layout as this one, with C{values} for
+            its attributes, under the given names.
         """
         entry = Entry.__new__(Entry)
         entry.dn = dn
         entry.ndn = ndn
         entry.schema = self.schema
         entry._layout = self._layout
-        entry._attributes = attributes
+        entry._values = values
         return entry
 
     def _mapping(self) -> dict[str, Attribute]:
@@ -233,19 +262,21 @@ class Entry:
         @return: a new mapping of attribute key to attribute, to derive a
             changed entry from.
         """
-        return dict(zip(self._layout, self._attributes))
+        return {_key(a.type, a.options): a for a in self}
 
     def __repr__(self) -> str:
         return f"<Entry {self.dn}>"
 
     def __iter__(self) -> Iterator[Attribute]:
-        return iter(self._attributes)
+        stored = Attribute._stored
+        for (at, options), values in zip(self._layout.descriptions, self._values):
+            yield stored(at, options, values)
 
     def copy(self) -> Entry:
         """
-        @return: an independent copy (attributes are immutable and shared).
+        @return: an independent copy (values are immutable and shared).
         """
-        return self._renamed(self.dn, self.ndn, self._attributes)
+        return self._renamed(self.dn, self.ndn, self._values)
 
     def withDN(self, dn: DN) -> Entry:
         """
@@ -253,22 +284,28 @@ class Entry:
         @return: the same attributes under C{dn} (for the entries below a
             renamed one).
         """
-        return self._renamed(dn, self.schema.normalizeDN(dn), self._attributes)
+        return self._renamed(dn, self.schema.normalizeDN(dn), self._values)
 
-    def compacted(self, dn: DN, ndn: DN, share: Callable[[Attribute], Attribute]) -> Entry:
+    def compacted(
+        self,
+        dn: DN,
+        ndn: DN,
+        share: Callable[[bytes | tuple[bytes, ...]], bytes | tuple[bytes, ...]],
+    ) -> Entry:
         """
         The same entry, for a store that holds many: under names equal to
         its own (which may share their superiors' RDNs with other entries'),
-        and with each attribute replaced by the equal one C{share} returns
-        (which may be another entry's), so that what entries have in common
-        is held once. Attributes are immutable, so sharing them is safe.
+        and with each attribute's values replaced by the equal ones C{share}
+        returns (which may be another entry's), so that what entries have in
+        common is held once. Values are immutable, so sharing them is safe.
 
         @param dn: a name equal to C{self.dn}.
         @param ndn: a name equal to C{self.ndn}.
-        @param share: returns an attribute equal to the one it is given.
+        @param share: returns values equal to those it is given: one value
+            (bytes) or a tuple of them.
         @return: the compacted entry.
         """
-        return self._renamed(dn, ndn, tuple(share(attr) for attr in self._attributes))
+        return self._renamed(dn, ndn, tuple(share(values) for values in self._values))
 
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
         """
@@ -287,8 +324,11 @@ class Entry:
         at = self.schema.attributeType(name)
         if at is None:
             return ()
-        i = self._layout.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
-        return self._attributes[i].values if i is not None else ()
+        i = self._layout.positions.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
+        if i is None:
+            return ()
+        values = self._values[i]
+        return values if values.__class__ is tuple else (values,)  # type: ignore[return-value]
 
     def attribute(self, at: AttributeType, options: tuple[str, ...] = ()) -> Attribute | None:
         """
@@ -296,8 +336,8 @@ class Entry:
         @param options: the options of the description.
         @return: the attribute of exactly that description, or C{None}.
         """
-        i = self._layout.get(_key(at, options))
-        return self._attributes[i] if i is not None else None
+        i = self._layout.positions.get(_key(at, options))
+        return Attribute._stored(at, options, self._values[i]) if i is not None else None
 
     def matching(self, at: AttributeType, options: tuple[str, ...] = ()) -> list[Attribute]:
         """
@@ -310,8 +350,9 @@ class Entry:
         """
         types = self.schema.subtypes(at)
         return [
-            a for a in self._attributes
-            if a.type in types and (not options or set(options) <= set(a.options))
+            Attribute._stored(t, o, values)
+            for (t, o), values in zip(self._layout.descriptions, self._values)
+            if t in types and (not options or set(options) <= set(o))
         ]
 
     def hasValue(self, at: AttributeType, value: bytes) -> bool:
@@ -341,7 +382,7 @@ class Entry:
         """
         if not self.get("objectClass"):
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
-        for attr in self._attributes:
+        for attr in self:
             _checkValues(self.schema, attr)
         missing = self._missingRDNValue()
         if missing is not None:
@@ -392,7 +433,7 @@ class Entry:
         @raise ldaperrors.LDAPConstraintViolation: for an obsolete attribute type.
         @raise ldaperrors.LDAPObjectClassViolation: for an obsolete object class.
         """
-        for attr in self._attributes:
+        for attr in self:
             _checkNotObsolete(attr.type)
         for value in self.get("objectClass"):
             _checkClassNotObsolete(self.schema, value)
@@ -435,7 +476,7 @@ class Entry:
                     f"structural object class modification from '{before}' to "
                     f"'{after.name}' not allowed"
                 )
-        present = {a.type for a in self._attributes}
+        present = {at for at, _ in self._layout.descriptions}
         # As slapd: the structural class first, then each class the entry
         # lists, each with the requirements it inherits, named in the message.
         structural = self.structuralClass()

@@ -6,10 +6,10 @@ and substring (trigram) indexes, configured per attribute type as slapd's
 C{index} directive (and the sql backend's C{indexes}), map keys to postings
 (a bare id, or a sorted array of ids), so an indexed search costs the same at
 100,000 entries as at 1,000. Only the configured indexes are kept: every key
-costs memory and time on each write. Stored entries share what they have in common: the RDNs of their
-superiors and, through a bounded table, equal attributes. Writes are synchronous and
-recorded in an undo log: if a hook or the write itself fails, the log is
-replayed backwards and nothing has changed.
+costs memory and time on each write. Stored entries share what they have in
+common: the RDNs of their superiors and, through a bounded table, equal
+values. Writes are synchronous and recorded in an undo log: if a hook or the
+write itself fails, the log is replayed backwards and nothing has changed.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from zope.interface import implementer
 from ldapd._cache import LRU
 from ldapd.backends.base import IndexConfig, checkPassword, noSuchObject
 from ldapd.dn import DN
-from ldapd.entry import Attribute, Entry, Modification
+from ldapd.entry import Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
 from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
@@ -127,31 +127,32 @@ def _intersect(ids: set[int], postings: Sequence[int]) -> set[int]:
     return ids.intersection(postings)
 
 
-class _SharedAttributes:
+class _SharedValues:
     """
-    The attributes stored last, by type, options and values, so that an
-    entry's attributes that equal another's (its object classes, creator,
-    timestamps, frequent surnames) are held once. The table is bounded and
-    keeps what recurs: a unique value soon leaves it.
+    The attribute values stored last (one value, or a tuple of them), so
+    that an entry's values that equal another's (its object classes,
+    creator, timestamps, frequent surnames) are held once. The table is
+    bounded and keeps what recurs: a unique value soon leaves it.
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 16384) -> None:
         """
-        @param size: the most attributes the table holds.
+        @param size: the most values the table holds: enough for the values
+            of a few thousand entries, so that a surname recurring in one
+            entry out of a thousand is still found.
         """
-        self._table: LRU[tuple[str, tuple[str, ...], tuple[bytes, ...]], Attribute] = LRU(size)
+        self._table: LRU[bytes | tuple[bytes, ...], bytes | tuple[bytes, ...]] = LRU(size)
 
-    def __call__(self, attr: Attribute) -> Attribute:
+    def __call__(self, values: bytes | tuple[bytes, ...]) -> bytes | tuple[bytes, ...]:
         """
-        @param attr: an attribute about to be stored.
-        @return: an equal attribute already stored, or C{attr}.
+        @param values: the values of an attribute about to be stored.
+        @return: equal values already stored, or C{values}.
         """
-        key = (attr.type.oid, attr.options, attr.values)
-        found = self._table.get(key)
+        found = self._table.get(values)
         if found is not None:
             return found
-        self._table.put(key, attr)
-        return attr
+        self._table.put(values, values)
+        return values
 
 
 def _sharedNames(entry: Entry, parent: Entry) -> tuple[DN, DN]:
@@ -214,7 +215,7 @@ class MemoryBackend:
         self._substrings: dict[str, dict[str, Any]] = {}
         self.indexes = IndexConfig.parse(indexes, schema)
         self._kinds: dict[str, frozenset[str]] = {}
-        self._shared = _SharedAttributes()
+        self._shared = _SharedValues()
 
     def __len__(self) -> int:
         return len(self._records)
