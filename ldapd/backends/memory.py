@@ -384,33 +384,46 @@ class MemoryBackend:
 
     # Indexes
 
-    def _indexKeys(self, entry: Entry) -> Iterator[tuple[str, str, Any]]:
+    def _indexKeys(self, entry: Entry) -> dict[tuple[str, str], set[Any]]:
         """
-        Every index key of an entry, as C{(kind, attribute OID, key)}.
+        Every index key of an entry, by index: C{("eq", oid)} and
+        C{("sub", oid)} for an attribute type's equality and substring
+        indexes, C{("pres", "")} for presence (whose keys are the OIDs).
         """
         schema = self.schema
+        keys: dict[tuple[str, str], set[Any]] = {}
         for attr in entry:
             oid = attr.type.oid
             kinds = self._indexKinds(oid)
             if not kinds:
                 continue
             if "pres" in kinds:
-                yield "pres", oid, None
+                keys.setdefault(("pres", ""), set()).add(oid)
             if "eq" in kinds:
-                for key in attr.keys(schema):
-                    yield "eq", oid, key
-                    if oid == OBJECT_CLASS:
-                        for superclass in schema.superclasses(key):
-                            if superclass != key:
-                                yield "eq", oid, superclass
+                found = keys.setdefault(("eq", oid), set())
+                found.update(attr.keys(schema))
+                if oid == OBJECT_CLASS:
+                    for key in list(found):
+                        found.update(schema.superclasses(key))
             if "sub" in kinds:
+                grams = keys.setdefault(("sub", oid), set())
                 for v in attr.values:
                     try:
                         text = schema.applyRule(attr.type.substr, v)  # type: ignore[arg-type]
                     except InvalidValue:
                         continue
-                    for gram in _trigrams("\x02" + text + "\x03"):
-                        yield "sub", oid, gram
+                    grams |= _trigrams("\x02" + text + "\x03")
+        return keys
+
+    def _table(self, index: tuple[str, str]) -> dict[Any, Any]:
+        """
+        @param index: an index, as L{_indexKeys} names it.
+        @return: its postings by key.
+        """
+        kind, oid = index
+        if kind == "pres":
+            return self._presence
+        return (self._equality if kind == "eq" else self._substrings).setdefault(oid, {})
 
     def _index(self, record: _Record) -> None:
         self._post(record.id, self._indexKeys(record.entry))
@@ -418,21 +431,17 @@ class MemoryBackend:
     def _unindex(self, record: _Record) -> None:
         self._unpost(record.id, self._indexKeys(record.entry))
 
-    def _post(self, i: int, keys: Iterable[tuple[str, str, Any]]) -> None:
-        for kind, oid, key in keys:
-            if kind == "eq":
-                _post(self._equality.setdefault(oid, {}), key, i)
-            elif kind == "pres":
-                _post(self._presence, oid, i)
-            else:
-                _post(self._substrings.setdefault(oid, {}), key, i)
+    def _post(self, i: int, keys: dict[tuple[str, str], set[Any]]) -> None:
+        for index, found in keys.items():
+            table = self._table(index)
+            for key in found:
+                _post(table, key, i)
 
-    def _unpost(self, i: int, keys: Iterable[tuple[str, str, Any]]) -> None:
-        for kind, oid, key in keys:
-            if kind == "pres":
-                _unpost(self._presence, oid, i)
-            else:
-                _unpost((self._equality if kind == "eq" else self._substrings).get(oid, {}), key, i)
+    def _unpost(self, i: int, keys: dict[tuple[str, str], set[Any]]) -> None:
+        for index, found in keys.items():
+            table = self._table(index)
+            for key in found:
+                _unpost(table, key, i)
 
     # The primitive changes a transaction is made of
 
@@ -472,11 +481,11 @@ class MemoryBackend:
         """
         record = self._records[entry.ndn]
         old = record.entry
-        before = set(self._indexKeys(old))
-        after = set(self._indexKeys(entry))
-        self._unpost(record.id, before - after)
+        before = self._indexKeys(old)
+        after = self._indexKeys(entry)
+        self._unpost(record.id, {index: keys - after.get(index, set()) for index, keys in before.items()})
         record.entry = entry
-        self._post(record.id, after - before)
+        self._post(record.id, {index: keys - before.get(index, set()) for index, keys in after.items()})
         return old
 
     # Writes
