@@ -320,13 +320,27 @@ class Slapd(Server):
             f"{schema}pidfile {self.work}/slapd.pid\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n"
             f"sizelimit unlimited\ndatabase mdb\nmaxsize 4294967296\nsuffix \"{SUFFIX}\"\n"
             f"rootdn \"{ROOT_DN}\"\nrootpw secret\ndirectory {db}\n"
-            + "".join(f"index {line}\n" for line in self.indexes)
+            + "".join(f"index {name} {','.join(sorted(kinds))}\n"
+                      for name, kinds in _indexesByType(self.indexes).items())
         )
         subprocess.run([str(SLAPADD), "-q", "-f", str(self.config), "-l", str(self.data)],
                        check=True, capture_output=True)
 
     def command(self) -> list[str]:
         return [str(SLAPD), "-d", "0", "-f", str(self.config), "-h", f"ldap://127.0.0.1:{self.port}/"]
+
+
+def _indexesByType(lines: list[str]) -> dict[str, set[str]]:
+    """
+    @param lines: indexes as C{"<types> <kinds>"} lines, a type possibly in several.
+    @return: the kinds of each type, as slapd wants them: one line a type.
+    """
+    kinds: dict[str, set[str]] = {}
+    for line in lines:
+        names, wanted = line.split()
+        for name in names.split(","):
+            kinds.setdefault(name, set()).update(wanted.split(","))
+    return kinds
 
 
 class Ldaptor(Server):
