@@ -185,6 +185,50 @@ class AttributeTests(unittest.TestCase):
         attr = Attribute(uidNumber, (), [b"7", b"bad"])
         self.assertEqual(attr.keys(SCHEMA), {7: b"7", b"bad": b"bad"})
 
+    def test_values(self) -> None:
+        """
+        The values are a tuple however many there are.
+        """
+        cn = SCHEMA.attributeType("cn")
+        self.assertEqual(Attribute(cn, (), [b"x"]).values, (b"x",))
+        self.assertEqual(Attribute(cn, (), iter([b"x", b"y"])).values, (b"x", b"y"))
+
+
+class LayoutTests(unittest.TestCase):
+    """
+    Entries with the same attribute descriptions share one layout, and read
+    the same whatever layout they have.
+    """
+
+    def test_shared(self) -> None:
+        """
+        Two entries with the same descriptions in the same order have one
+        layout; an entry with other descriptions has another.
+        """
+        a = makeEntry("uid=a,dc=example,dc=com", objectClass="account", uid="a")
+        b = makeEntry("uid=b,dc=example,dc=com", objectClass="account", uid="b")
+        c = makeEntry("uid=c,dc=example,dc=com", objectClass="account", uid="c", host="h")
+        self.assertIs(a._layout, b._layout)
+        self.assertIsNot(a._layout, c._layout)
+
+    def test_read(self) -> None:
+        """
+        An entry's attributes are read in the order written, by exact
+        description and through subtypes, and a changed entry does not
+        change the one it came from.
+        """
+        entry = makeEntry("cn=x,dc=example,dc=com", objectClass=["device", "top"], cn="x",
+                          **{"cn;lang-en": ["y", "z"]})
+        self.assertEqual([(a.description, a.values) for a in entry], [
+            ("objectClass", (b"device", b"top")), ("cn", (b"x",)), ("cn;lang-en", (b"y", b"z"))])
+        name = SCHEMA.attributeType("name")
+        self.assertEqual([a.values for a in entry.matching(name)], [(b"x",), (b"y", b"z")])
+        self.assertEqual(entry.attribute(SCHEMA.attributeType("cn"), ("lang-en",)).values, (b"y", b"z"))
+        self.assertEqual(entry.get("CN;Lang-EN"), (b"y", b"z"))
+        changed = entry.modified([Modification("delete", "cn;lang-en")])
+        self.assertEqual(entry.get("cn;lang-en"), (b"y", b"z"))
+        self.assertEqual(changed.get("cn;lang-en"), ())
+
 
 class EntryTests(ResultCodeMixin, unittest.TestCase):
     """
