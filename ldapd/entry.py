@@ -159,13 +159,18 @@ class _Layout:
 
     @ivar descriptions: the attribute type and options of each attribute.
     @ivar positions: the position of each attribute, by key.
+    @ivar byType: the positions of each attribute type's attributes (with
+        and without options).
     """
 
-    __slots__ = ("descriptions", "positions")
+    __slots__ = ("descriptions", "positions", "byType")
 
     def __init__(self, descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> None:
         self.descriptions = descriptions
         self.positions = {_key(at, options): i for i, (at, options) in enumerate(descriptions)}
+        self.byType: dict[AttributeType, tuple[int, ...]] = {}
+        for i, (at, _) in enumerate(descriptions):
+            self.byType[at] = self.byType.get(at, ()) + (i,)
 
 
 #: The layouts in use, held once for all the entries that have them.
@@ -348,12 +353,16 @@ class Entry:
         @param options: the options asked for.
         @return: the matching attributes.
         """
-        types = self.schema.subtypes(at)
-        return [
-            Attribute._stored(t, o, values)
-            for (t, o), values in zip(self._layout.descriptions, self._values)
-            if t in types and (not options or set(options) <= set(o))
-        ]
+        layout = self._layout
+        found = [i for t in self.schema.subtypes(at) for i in layout.byType.get(t, ())]
+        if len(found) > 1:
+            found.sort()
+        attributes = []
+        for i in found:
+            t, o = layout.descriptions[i]
+            if not options or set(options) <= set(o):
+                attributes.append(Attribute._stored(t, o, self._values[i]))
+        return attributes
 
     def hasValue(self, at: AttributeType, value: bytes) -> bool:
         """
