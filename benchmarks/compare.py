@@ -56,7 +56,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from ldapd.backends.memory import DEFAULT_INDEXES  # noqa: E402
+from ldapd.backends.memory import DEFAULT_INDEXES
+
 SUFFIX = "dc=example,dc=com"
 ROOT_DN = "cn=admin,dc=example,dc=com"
 SLAPD = Path("/usr/sbin/slapd")

@@ -91,14 +91,15 @@ def drive(directory: Directory, requests: list[bytes], count: int, prelude: byte
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
-    parser.add_argument("--workload", choices=["search", "bind", "substring", "modify", "adddel"], default="search")
+    parser.add_argument("--workload", choices=["search", "bind", "substring", "modify", "adddel"],
+                        default="search")
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--log", action="store_true", help="write the access log to /dev/null")
     args = parser.parse_args()
     if args.log:
-        globalLogBeginner.beginLoggingTo([textFileLogObserver(open("/dev/null", "w"))],
-                                        redirectStandardIO=False)
+        sink = open("/dev/null", "w")  # noqa: SIM115 (open for the life of the process)
+        globalLogBeginner.beginLoggingTo([textFileLogObserver(sink)], redirectStandardIO=False)
     with tempfile.TemporaryDirectory(prefix="ldapd-inprocess-") as tmp:
         data = Path(tmp) / "data.ldif"
         compare.generate(args.size, data)

@@ -64,7 +64,7 @@ class Attribute:
     @ivar options: the description's options (lower case, sorted).
     """
 
-    __slots__ = ("type", "options", "_values")
+    __slots__ = ("_values", "options", "type")
 
     def __init__(self, at: AttributeType, options: tuple[str, ...], values: Iterable[bytes]):
         self.type = at
@@ -75,7 +75,9 @@ class Attribute:
         self._values: bytes | tuple[bytes, ...] = values[0] if len(values) == 1 else values
 
     @classmethod
-    def _stored(cls, at: AttributeType, options: tuple[str, ...], values: bytes | tuple[bytes, ...]) -> Attribute:
+    def _stored(
+        cls, at: AttributeType, options: tuple[str, ...], values: bytes | tuple[bytes, ...]
+    ) -> Attribute:
         """
         @param values: values as an attribute holds them (one value bare).
         @return: an attribute of those values.
@@ -163,7 +165,7 @@ class _Layout:
         and without options).
     """
 
-    __slots__ = ("descriptions", "positions", "byType")
+    __slots__ = ("byType", "descriptions", "positions")
 
     def __init__(self, descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> None:
         self.descriptions = descriptions
@@ -205,7 +207,7 @@ class Entry:
     @ivar schema: the schema its values are normalised by.
     """
 
-    __slots__ = ("dn", "ndn", "schema", "_layout", "_values")
+    __slots__ = ("_layout", "_values", "dn", "ndn", "schema")
 
     def __init__(
         self,

@@ -120,8 +120,9 @@ class DirectoryLogTests(unittest.TestCase):
         self.assertIn(f'conn={self.connection.id} op=3 DEL dn="uid=nobody,{SUFFIX}" RESULT err=8 '
                       f'tag=107 nentries=0 etime=', event["accessLine"])
         fields = json.loads(eventAsJSON(event))
-        self.assertEqual((fields["operation"], fields["err"], fields["target"], fields["accessLine"]),
-                         ("DEL", 8, "uid=nobody," + SUFFIX, event["accessLine"]))
+        self.assertEqual(
+            (fields["operation"], fields["err"], fields["target"], fields["accessLine"]),
+            ("DEL", 8, "uid=nobody," + SUFFIX, event["accessLine"]))
 
     def test_bindHasNoPassword(self) -> None:
         """

@@ -483,9 +483,9 @@ class MemoryBackend:
         old = record.entry
         before = self._indexKeys(old)
         after = self._indexKeys(entry)
-        self._unpost(record.id, {index: keys - after.get(index, set()) for index, keys in before.items()})
+        self._unpost(record.id, {i: keys - after.get(i, set()) for i, keys in before.items()})
         record.entry = entry
-        self._post(record.id, {index: keys - before.get(index, set()) for index, keys in after.items()})
+        self._post(record.id, {i: keys - before.get(i, set()) for i, keys in after.items()})
         return old
 
     # Writes
