@@ -314,6 +314,21 @@ class Entry:
         """
         return self._renamed(dn, ndn, tuple(share(values) for values in self._values))
 
+    def changedTypes(self, other: Entry) -> set[AttributeType]:
+        """
+        The attribute types whose values differ between this entry and
+        C{other}, in any description of the type, for a store that updates
+        only what a change touched. Values a changed entry keeps are the
+        same objects, and compare at once.
+
+        @param other: another entry, typically this one changed.
+        @return: the types with an attribute in one entry and not in the
+            other, or with other values.
+        """
+        mine = dict(zip(self._layout.descriptions, self._values))
+        theirs = dict(zip(other._layout.descriptions, other._values))
+        return {d[0] for d in mine.keys() | theirs.keys() if mine.get(d) != theirs.get(d)}
+
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
         """
         @param types: attribute types to leave out.

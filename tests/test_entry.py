@@ -230,6 +230,20 @@ class LayoutTests(unittest.TestCase):
         self.assertEqual(entry.get("cn;lang-en"), (b"y", b"z"))
         self.assertEqual(changed.get("cn;lang-en"), ())
 
+    def test_changedTypes(self) -> None:
+        """
+        The types that differ between two entries are those with a
+        description added, removed or given other values, and only those.
+        """
+        entry = makeEntry("cn=x,dc=example,dc=com", objectClass="device", cn="x",
+                          **{"cn;lang-en": "y"}, description="d", l="here")
+        changed = entry.modified([Modification("delete", "cn;lang-en"),
+                                  Modification("replace", "description", (b"e",)),
+                                  Modification("add", "seeAlso", (b"cn=y",))])
+        self.assertEqual({at.name for at in entry.changedTypes(changed)},
+                         {"cn", "description", "seeAlso"})
+        self.assertEqual(entry.changedTypes(entry.copy()), set())
+
 
 class EntryTests(ResultCodeMixin, unittest.TestCase):
     """

@@ -31,7 +31,7 @@ from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Subs
 from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
-from ldapd.schema import InvalidValue, Schema
+from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_INDEXES"]
 
@@ -384,15 +384,21 @@ class MemoryBackend:
 
     # Indexes
 
-    def _indexKeys(self, entry: Entry) -> dict[tuple[str, str], set[Any]]:
+    def _indexKeys(
+        self, entry: Entry, types: set[AttributeType] | None = None
+    ) -> dict[tuple[str, str], set[Any]]:
         """
         Every index key of an entry, by index: C{("eq", oid)} and
         C{("sub", oid)} for an attribute type's equality and substring
         indexes, C{("pres", "")} for presence (whose keys are the OIDs).
+
+        @param types: if given, only the keys of these attribute types.
         """
         schema = self.schema
         keys: dict[tuple[str, str], set[Any]] = {}
         for attr in entry:
+            if types is not None and attr.type not in types:
+                continue
             oid = attr.type.oid
             kinds = self._indexKinds(oid)
             if not kinds:
@@ -475,14 +481,17 @@ class MemoryBackend:
     def _replace(self, entry: Entry) -> Entry:
         """
         Store a changed entry in place of the one of the same name. Only the
-        index keys that differ are removed and added: a Modify touches a few
+        index keys of the attribute types that changed are computed, and only
+        those that differ are removed and added: a Modify touches a few
         attributes, and the postings of the others (large arrays for common
         values) stay as they are.
         """
         record = self._records[entry.ndn]
         old = record.entry
-        before = self._indexKeys(old)
-        after = self._indexKeys(entry)
+        entry = entry.compacted(entry.dn, entry.ndn, self._shared)
+        changed = old.changedTypes(entry)
+        before = self._indexKeys(old, changed)
+        after = self._indexKeys(entry, changed)
         self._unpost(record.id, {i: keys - after.get(i, set()) for i, keys in before.items()})
         record.entry = entry
         self._post(record.id, {i: keys - before.get(i, set()) for i, keys in after.items()})
