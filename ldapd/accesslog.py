@@ -209,12 +209,14 @@ def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etim
         nentries=nentries,
         etime=etime,
         authzDN=authzDN,
-        authzQuoted=_quote(authzDN),
         peer=op.connection.peer,
-        details=_details(name, fields),
         **fields,
     )
     # The line is formatted here, by str.format, once: the logger's own
     # formatting of a format with a dozen fields (string.Formatter, in
-    # Python) cost more than the search it described.
-    logger.info("{accessLine}", accessLine=ACCESS_LOG_FORMAT.format_map(event), **event)
+    # Python) cost more than the search it described, and flattening them
+    # all for a JSON log as much again.
+    line = ACCESS_LOG_FORMAT.format(
+        authzQuoted=_quote(authzDN), details=_details(name, fields), **event
+    )
+    logger.info("{accessLine}", accessLine=line, **event)
