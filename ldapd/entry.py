@@ -15,7 +15,6 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ldaptor.protocols.ldap import ldaperrors
 
-from ldapd._cache import LRU
 from ldapd.dn import DN
 from ldapd.schema import SYNTAXES, AttributeType, InvalidValue, ObjectClass, Schema
 
@@ -175,20 +174,26 @@ class _Layout:
             self.byType[at] = self.byType.get(at, ()) + (i,)
 
 
-#: The layouts in use, held once for all the entries that have them.
-_LAYOUTS: LRU[tuple[tuple[AttributeType, tuple[str, ...]], ...], _Layout] = LRU(4096)
+#: The layouts in use, held once for all the entries that have them. A
+#: plain dictionary, emptied when full: entries are made in threads too (the
+#: sql backend's), and its single operations need no lock.
+_LAYOUTS: dict[tuple[tuple[AttributeType, tuple[str, ...]], ...], _Layout] = {}
+
+#: The most layouts held: directories have a few dozen kinds of entries.
+_MAX_LAYOUTS = 4096
 
 
 def _layout(descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> _Layout:
     """
     @param descriptions: the attribute types and options of an entry, in order.
     @return: their layout, the same object for the same descriptions
-        while it is in use.
+        while the table holds it.
     """
     layout = _LAYOUTS.get(descriptions)
     if layout is None:
-        layout = _Layout(descriptions)
-        _LAYOUTS.put(descriptions, layout)
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS.setdefault(descriptions, _Layout(descriptions))
     return layout
 
 

@@ -230,6 +230,22 @@ class LayoutTests(unittest.TestCase):
         self.assertEqual(entry.get("cn;lang-en"), (b"y", b"z"))
         self.assertEqual(changed.get("cn;lang-en"), ())
 
+    def test_bounded(self) -> None:
+        """
+        The table of layouts is emptied when full; entries made before keep
+        their layouts, and new ones are shared again.
+        """
+        from ldapd import entry as module
+
+        self.patch(module, "_MAX_LAYOUTS", 2)
+        self.patch(module, "_LAYOUTS", {})
+        made = [makeEntry("cn=x,dc=example,dc=com", objectClass="device", cn="x", **{name: "v"})
+                for name in ("l", "ou", "description", "seeAlso")]
+        self.assertLessEqual(len(module._LAYOUTS), 2)
+        self.assertEqual([e.get("cn") for e in made], [(b"x",)] * 4)
+        again = makeEntry("cn=y,dc=example,dc=com", objectClass="device", cn="y", seeAlso="v")
+        self.assertIs(again._layout, made[-1]._layout)
+
     def test_changedTypes(self) -> None:
         """
         The types that differ between two entries are those with a
