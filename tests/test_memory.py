@@ -97,6 +97,21 @@ class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
         d.addCallback(lambda _: self.assertEqual(len(self.plan("(uid=rob)")), 1))
         return d
 
+    def test_indexFollowsRolledBackModify(self) -> None:
+        """
+        A Modify rolled back after its write (a transaction hook failed)
+        leaves the indexes of the changed attribute as they were, and those
+        of the others untouched.
+        """
+        ndn = self.ndn("uid=alice,ou=people,dc=example,dc=com")
+        self.hooks.failOn.add(("txn", "modify"))
+        self.failureResultOf(self.backend.modify(
+            self.backendOp(), ndn, [Modification("replace", "mail", (b"x@y",))], self.hooks))
+        self.assertEqual(self.plan("(mail=x@y)"), set())
+        self.assertEqual(len(self.plan("(mail=alice@example.com)")), 1)
+        self.assertEqual(len(self.plan("(mail=alice@*)")), 1)
+        self.assertEqual(len(self.plan("(uid=alice)")), 1)
+
     def backendOp(self) -> Any:
         from ldapd.testing import _op
 
