@@ -22,6 +22,11 @@ request one operation).
     python benchmarks/compare.py --sizes 10000 100000 --servers ldapd slapd
     python benchmarks/compare.py --servers ldapd ldapd-sqlite ldapd-pg   # the sql backend
 
+ldapd's memory backend and slapd are given the same indexes: the memory
+backend's default unless `--indexes` names others (in the form both take,
+e.g. `--indexes "objectClass,uid,cn,mail,member eq"`, slapd's usual
+equality indexes).
+
 slapd comes from Debian's `slapd` package (`/usr/sbin/slapd`, `slapadd`);
 servers that are not installed are left out with a note.
 """
@@ -49,6 +54,10 @@ from ldaptor.protocols import pureber, pureldap
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))
+
+from ldapd.backends.memory import DEFAULT_INDEXES
+
 SUFFIX = "dc=example,dc=com"
 ROOT_DN = "cn=admin,dc=example,dc=com"
 SLAPD = Path("/usr/sbin/slapd")
@@ -224,9 +233,14 @@ class Server:
 
     name = ""
 
-    def __init__(self, data: Path, work: Path) -> None:
+    def __init__(self, data: Path, work: Path, indexes: list[str]) -> None:
+        """
+        @param indexes: the indexes of the servers that take them, as
+            C{"<types> <kinds>"} lines.
+        """
         self.data = data
         self.work = work
+        self.indexes = indexes
         self.port = _freePort()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -289,6 +303,7 @@ class Ldapd(Server):
             f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n\n'
             f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "memory"\nroot_dn = "{ROOT_DN}"\n'
             f'root_password = "{_ssha(b"secret", b"saltsalt").decode()}"\nseed_ldif = "{self.data}"\n'
+            f"indexes = {json.dumps(self.indexes)}\n"
         )
         return [sys.executable, "-m", "twisted", "ldapd", "--config", str(config)]
 
@@ -306,16 +321,27 @@ class Slapd(Server):
             f"{schema}pidfile {self.work}/slapd.pid\nmodulepath /usr/lib/ldap\nmoduleload back_mdb\n"
             f"sizelimit unlimited\ndatabase mdb\nmaxsize 4294967296\nsuffix \"{SUFFIX}\"\n"
             f"rootdn \"{ROOT_DN}\"\nrootpw secret\ndirectory {db}\n"
-            # Equality indexes, and the substring indexes ldapd's memory
-            # backend has by default.
-            "index objectClass,member eq\nindex uid,cn,mail eq,sub\n"
-            "index sn,givenName,displayName sub\n"
+            + "".join(f"index {name} {','.join(sorted(kinds))}\n"
+                      for name, kinds in _indexesByType(self.indexes).items())
         )
         subprocess.run([str(SLAPADD), "-q", "-f", str(self.config), "-l", str(self.data)],
                        check=True, capture_output=True)
 
     def command(self) -> list[str]:
         return [str(SLAPD), "-d", "0", "-f", str(self.config), "-h", f"ldap://127.0.0.1:{self.port}/"]
+
+
+def _indexesByType(lines: list[str]) -> dict[str, set[str]]:
+    """
+    @param lines: indexes as C{"<types> <kinds>"} lines, a type possibly in several.
+    @return: the kinds of each type, as slapd wants them: one line a type.
+    """
+    kinds: dict[str, set[str]] = {}
+    for line in lines:
+        names, wanted = line.split()
+        for name in names.split(","):
+            kinds.setdefault(name, set()).update(wanted.split(","))
+    return kinds
 
 
 class Ldaptor(Server):
@@ -443,6 +469,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--clients", type=int, default=2,
                         help="load generator processes (all on core 1), sharing the connections")
+    parser.add_argument("--indexes", nargs="+", default=list(DEFAULT_INDEXES),
+                        help="the indexes of ldapd's memory backend and of slapd")
     args = parser.parse_args()
     names = [n for n in args.servers if n != "slapd" or (SLAPD.exists() and SLAPADD.exists())]
     if len(names) != len(args.servers):
@@ -457,7 +485,7 @@ def main() -> None:
             work = Path(tmp)
             data = work / "data.ldif"
             generate(size, data)
-            servers = [SERVERS[n](data, work) for n in names]
+            servers = [SERVERS[n](data, work, args.indexes) for n in names]
             results: dict[tuple[str, str], list[dict[str, float]]] = {}
             try:
                 for server in servers:
@@ -483,7 +511,7 @@ def main() -> None:
 def report(size: int, args: argparse.Namespace, names: list[str],
            results: dict[tuple[str, str], list[dict[str, float]]]) -> None:
     print(f"\n{size} entries, median of {args.rounds} rounds, {args.connections} connections "
-          f"from {args.clients} load generator processes")
+          f"from {args.clients} load generator processes; indexes {'; '.join(args.indexes)}")
     print(f"{'workload':<9} {'server':<12} {'ops/s':>9} {'p50 µs':>9} {'p99 µs':>9} "
           f"{'srv CPU µs/op':>14} {'RSS MiB':>8} {'client CPU %':>12} {'errors':>7}")
     medians: dict[tuple[str, str], dict[str, float]] = {}

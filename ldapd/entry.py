@@ -61,16 +61,39 @@ class Attribute:
 
     @ivar type: the attribute type.
     @ivar options: the description's options (lower case, sorted).
-    @ivar values: the raw values, in the order they were written.
     """
 
-    __slots__ = ("type", "options", "values", "_keys")
+    __slots__ = ("_values", "options", "type")
 
     def __init__(self, at: AttributeType, options: tuple[str, ...], values: Iterable[bytes]):
         self.type = at
         self.options = options
-        self.values: tuple[bytes, ...] = tuple(values)
-        self._keys: dict[Any, bytes] | None = None
+        values = tuple(values)
+        # Most attributes have one value, held bare: its tuple would cost
+        # as much memory as the value in a directory of short values.
+        self._values: bytes | tuple[bytes, ...] = values[0] if len(values) == 1 else values
+
+    @classmethod
+    def _stored(
+        cls, at: AttributeType, options: tuple[str, ...], values: bytes | tuple[bytes, ...]
+    ) -> Attribute:
+        """
+        @param values: values as an attribute holds them (one value bare).
+        @return: an attribute of those values.
+        """
+        attr = cls.__new__(cls)
+        attr.type = at
+        attr.options = options
+        attr._values = values
+        return attr
+
+    @property
+    def values(self) -> tuple[bytes, ...]:
+        """
+        The raw values, in the order they were written.
+        """
+        values = self._values
+        return values if values.__class__ is tuple else (values,)  # type: ignore[return-value]
 
     @property
     def description(self) -> str:
@@ -82,26 +105,13 @@ class Attribute:
     def keys(self, schema: Schema) -> dict[Any, bytes]:
         """
         The equality keys of the values (undefined for values that fail their
-        rule, which are then compared as bytes).
+        rule, which are then compared as bytes). They are computed at each
+        call, not kept: a store holding many entries would otherwise hold a
+        mapping for each attribute ever matched.
 
         @param schema: the schema the type belongs to.
         @return: a mapping of key to the value it came from.
         """
-        if self._keys is None:
-            self._keys = self.computeKeys(schema)
-        return self._keys
-
-    def computeKeys(self, schema: Schema) -> dict[Any, bytes]:
-        """
-        The equality keys of the values, as L{keys}, without keeping them: a
-        backend indexing every entry would otherwise hold a mapping for each
-        of its attributes.
-
-        @param schema: the schema the type belongs to.
-        @return: a mapping of key to the value it came from.
-        """
-        if self._keys is not None:
-            return self._keys
         keys = {}
         for v in self.values:
             try:
@@ -142,16 +152,67 @@ class SearchReference:
     uris: tuple[str, ...]
 
 
+class _Layout:
+    """
+    The attribute descriptions of an entry, in order, and the position of
+    each by its key (see L{_key}): what entries with the same descriptions
+    share.
+
+    @ivar descriptions: the attribute type and options of each attribute.
+    @ivar positions: the position of each attribute, by key.
+    @ivar byType: the positions of each attribute type's attributes (with
+        and without options).
+    """
+
+    __slots__ = ("byType", "descriptions", "positions")
+
+    def __init__(self, descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> None:
+        self.descriptions = descriptions
+        self.positions = {_key(at, options): i for i, (at, options) in enumerate(descriptions)}
+        self.byType: dict[AttributeType, tuple[int, ...]] = {}
+        for i, (at, _) in enumerate(descriptions):
+            self.byType[at] = self.byType.get(at, ()) + (i,)
+
+
+#: The layouts in use, held once for all the entries that have them. A
+#: plain dictionary, emptied when full: entries are made in threads too (the
+#: sql backend's), and its single operations need no lock.
+_LAYOUTS: dict[tuple[tuple[AttributeType, tuple[str, ...]], ...], _Layout] = {}
+
+#: The most layouts held: directories have a few dozen kinds of entries.
+_MAX_LAYOUTS = 4096
+
+
+def _layout(descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> _Layout:
+    """
+    @param descriptions: the attribute types and options of an entry, in order.
+    @return: their layout, the same object for the same descriptions
+        while the table holds it.
+    """
+    layout = _LAYOUTS.get(descriptions)
+    if layout is None:
+        if len(_LAYOUTS) >= _MAX_LAYOUTS:
+            _LAYOUTS.clear()
+        layout = _LAYOUTS.setdefault(descriptions, _Layout(descriptions))
+    return layout
+
+
 class Entry:
     """
     A directory entry.
+
+    It holds a tuple of its attributes' values (an attribute's one value
+    bare), and a layout of their descriptions, shared by the entries with
+    the same descriptions (most of a directory's people, say): an entry
+    costs a tuple and its values, not a dictionary and an object an
+    attribute. The L{Attribute}s it is read as are made as they are asked for.
 
     @ivar dn: the name as it is shown to clients.
     @ivar ndn: the normalised name, the key backends store it under.
     @ivar schema: the schema its values are normalised by.
     """
 
-    __slots__ = ("dn", "ndn", "schema", "_attrs")
+    __slots__ = ("_layout", "_values", "dn", "ndn", "schema")
 
     def __init__(
         self,
@@ -169,41 +230,65 @@ class Entry:
         @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined attribute type.
         @raise ldapd.dn.InvalidDN: if the DN cannot be normalised.
         """
-        self.dn = dn
-        self.ndn = ndn if ndn is not None else schema.normalizeDN(dn)
-        self.schema = schema
-        self._attrs: dict[str, Attribute] = {}
+        attrs: dict[str, Attribute] = {}
         items = attributes.items() if isinstance(attributes, Mapping) else attributes
         for description, values in items:
             at, options = parseDescription(schema, description)
             key = _key(at, options)
-            existing = self._attrs.get(key)
+            existing = attrs.get(key)
             values = tuple(values)
             if existing is not None:
                 values = existing.values + values
             if values:
-                self._attrs[key] = Attribute(at, options, values)
+                attrs[key] = Attribute(at, options, values)
+        self._set(dn, ndn if ndn is not None else schema.normalizeDN(dn), schema, attrs)
+
+    def _set(self, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> None:
+        self.dn = dn
+        self.ndn = ndn
+        self.schema = schema
+        self._layout = _layout(tuple((a.type, a.options) for a in attrs.values()))
+        self._values = tuple(a._values for a in attrs.values())
 
     @classmethod
     def _fromAttributes(cls, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> Entry:
         entry = cls.__new__(cls)
+        entry._set(dn, ndn, schema, attrs)
+        return entry
+
+    def _renamed(self, dn: DN, ndn: DN, values: tuple[bytes | tuple[bytes, ...], ...]) -> Entry:
+        """
+        @return: an entry of the same layout as this one, with C{values} for
+            its attributes, under the given names.
+        """
+        entry = Entry.__new__(Entry)
         entry.dn = dn
         entry.ndn = ndn
-        entry.schema = schema
-        entry._attrs = attrs
+        entry.schema = self.schema
+        entry._layout = self._layout
+        entry._values = values
         return entry
+
+    def _mapping(self) -> dict[str, Attribute]:
+        """
+        @return: a new mapping of attribute key to attribute, to derive a
+            changed entry from.
+        """
+        return {_key(a.type, a.options): a for a in self}
 
     def __repr__(self) -> str:
         return f"<Entry {self.dn}>"
 
     def __iter__(self) -> Iterator[Attribute]:
-        return iter(list(self._attrs.values()))
+        stored = Attribute._stored
+        for (at, options), values in zip(self._layout.descriptions, self._values):
+            yield stored(at, options, values)
 
     def copy(self) -> Entry:
         """
-        @return: an independent copy (attributes are immutable and shared).
+        @return: an independent copy (values are immutable and shared).
         """
-        return Entry._fromAttributes(self.dn, self.ndn, self.schema, dict(self._attrs))
+        return self._renamed(self.dn, self.ndn, self._values)
 
     def withDN(self, dn: DN) -> Entry:
         """
@@ -211,30 +296,50 @@ class Entry:
         @return: the same attributes under C{dn} (for the entries below a
             renamed one).
         """
-        return Entry._fromAttributes(dn, self.schema.normalizeDN(dn), self.schema, dict(self._attrs))
+        return self._renamed(dn, self.schema.normalizeDN(dn), self._values)
 
-    def compacted(self, dn: DN, ndn: DN, share: Callable[[Attribute], Attribute]) -> Entry:
+    def compacted(
+        self,
+        dn: DN,
+        ndn: DN,
+        share: Callable[[bytes | tuple[bytes, ...]], bytes | tuple[bytes, ...]],
+    ) -> Entry:
         """
         The same entry, for a store that holds many: under names equal to
         its own (which may share their superiors' RDNs with other entries'),
-        and with each attribute replaced by the equal one C{share} returns
-        (which may be another entry's), so that what entries have in common
-        is held once. Attributes are immutable, so sharing them is safe.
+        and with each attribute's values replaced by the equal ones C{share}
+        returns (which may be another entry's), so that what entries have in
+        common is held once. Values are immutable, so sharing them is safe.
 
         @param dn: a name equal to C{self.dn}.
         @param ndn: a name equal to C{self.ndn}.
-        @param share: returns an attribute equal to the one it is given.
+        @param share: returns values equal to those it is given: one value
+            (bytes) or a tuple of them.
         @return: the compacted entry.
         """
-        attrs = {key: share(attr) for key, attr in self._attrs.items()}
-        return Entry._fromAttributes(dn, ndn, self.schema, attrs)
+        return self._renamed(dn, ndn, tuple(share(values) for values in self._values))
+
+    def changedTypes(self, other: Entry) -> set[AttributeType]:
+        """
+        The attribute types whose values differ between this entry and
+        C{other}, in any description of the type, for a store that updates
+        only what a change touched. Values a changed entry keeps are the
+        same objects, and compare at once.
+
+        @param other: another entry, typically this one changed.
+        @return: the types with an attribute in one entry and not in the
+            other, or with other values.
+        """
+        mine = dict(zip(self._layout.descriptions, self._values))
+        theirs = dict(zip(other._layout.descriptions, other._values))
+        return {d[0] for d in mine.keys() | theirs.keys() if mine.get(d) != theirs.get(d)}
 
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
         """
         @param types: attribute types to leave out.
         @return: a copy without the attributes of those types.
         """
-        attrs = {k: a for k, a in self._attrs.items() if a.type not in types}
+        attrs = {k: a for k, a in self._mapping().items() if a.type not in types}
         return Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
 
     def get(self, description: str) -> tuple[bytes, ...]:
@@ -246,8 +351,11 @@ class Entry:
         at = self.schema.attributeType(name)
         if at is None:
             return ()
-        attr = self._attrs.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
-        return attr.values if attr is not None else ()
+        i = self._layout.positions.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
+        if i is None:
+            return ()
+        values = self._values[i]
+        return values if values.__class__ is tuple else (values,)  # type: ignore[return-value]
 
     def attribute(self, at: AttributeType, options: tuple[str, ...] = ()) -> Attribute | None:
         """
@@ -255,7 +363,8 @@ class Entry:
         @param options: the options of the description.
         @return: the attribute of exactly that description, or C{None}.
         """
-        return self._attrs.get(_key(at, options))
+        i = self._layout.positions.get(_key(at, options))
+        return Attribute._stored(at, options, self._values[i]) if i is not None else None
 
     def matching(self, at: AttributeType, options: tuple[str, ...] = ()) -> list[Attribute]:
         """
@@ -266,11 +375,16 @@ class Entry:
         @param options: the options asked for.
         @return: the matching attributes.
         """
-        types = self.schema.subtypes(at)
-        return [
-            a for a in self._attrs.values()
-            if a.type in types and (not options or set(options) <= set(a.options))
-        ]
+        layout = self._layout
+        found = [i for t in self.schema.subtypes(at) for i in layout.byType.get(t, ())]
+        if len(found) > 1:
+            found.sort()
+        attributes = []
+        for i in found:
+            t, o = layout.descriptions[i]
+            if not options or set(options) <= set(o):
+                attributes.append(Attribute._stored(t, o, self._values[i]))
+        return attributes
 
     def hasValue(self, at: AttributeType, value: bytes) -> bool:
         """
@@ -281,7 +395,7 @@ class Entry:
         @raise InvalidValue: if C{value} is not valid for the rule.
         """
         key = self.schema.normalizeValue(at, value)
-        return any(key in a.computeKeys(self.schema) for a in self.matching(at))
+        return any(key in a.keys(self.schema) for a in self.matching(at))
 
     def objectClasses(self) -> set[str]:
         """
@@ -299,7 +413,7 @@ class Entry:
         """
         if not self.get("objectClass"):
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
-        for attr in self._attrs.values():
+        for attr in self:
             _checkValues(self.schema, attr)
         missing = self._missingRDNValue()
         if missing is not None:
@@ -350,7 +464,7 @@ class Entry:
         @raise ldaperrors.LDAPConstraintViolation: for an obsolete attribute type.
         @raise ldaperrors.LDAPObjectClassViolation: for an obsolete object class.
         """
-        for attr in self._attrs.values():
+        for attr in self:
             _checkNotObsolete(attr.type)
         for value in self.get("objectClass"):
             _checkClassNotObsolete(self.schema, value)
@@ -393,7 +507,7 @@ class Entry:
                     f"structural object class modification from '{before}' to "
                     f"'{after.name}' not allowed"
                 )
-        present = {a.type for a in self._attrs.values()}
+        present = {at for at, _ in self._layout.descriptions}
         # As slapd: the structural class first, then each class the entry
         # lists, each with the requirements it inherits, named in the message.
         structural = self.structuralClass()
@@ -424,7 +538,7 @@ class Entry:
             invalidAttributeSyntax, constraintViolation, notAllowedOnRDN or
             objectClassViolation, as slapd gives them.
         """
-        attrs = dict(self._attrs)
+        attrs = self._mapping()
         modifications = list(modifications)
         for mod in modifications:
             if mod.values and mod.operation != "delete":
@@ -519,8 +633,8 @@ class Entry:
             would get a second value, or an entry its object classes no longer
             allow.
         """
-        attrs = dict(self._attrs)
-        entry = Entry._fromAttributes(newDN, self.schema.normalizeDN(newDN), self.schema, attrs)
+        attrs = self._mapping()
+        ndn = self.schema.normalizeDN(newDN)
         if deleteOldRDN:
             # Every old value goes, even one the new RDN repeats: it is added
             # back below as the new RDN spells it, as slapd does.
@@ -540,7 +654,7 @@ class Entry:
             at, options = parseDescription(self.schema, ava.type)
             value = ava.value.encode("utf-8")
             try:
-                present = entry.hasValue(at, value)
+                present = Entry._fromAttributes(newDN, ndn, self.schema, attrs).hasValue(at, value)
             except InvalidValue as e:
                 raise ldaperrors.LDAPInvalidAttributeSyntax(f"{ava.type}: {e}") from None
             if not present:
@@ -548,6 +662,7 @@ class Entry:
                 new = Attribute(at, options, (attr.values if attr else ()) + (value,))
                 _checkValues(self.schema, new)
                 attrs[_key(at, options)] = new
+        entry = Entry._fromAttributes(newDN, ndn, self.schema, attrs)
         entry.checkObjectClasses()
         return entry
 

@@ -5,6 +5,7 @@ with no secret in it) and L{ldapd.plugins.audit} (successful writes as LDIF).
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
 from twisted.internet import task
-from twisted.logger import formatEvent, globalLogPublisher
+from twisted.logger import eventAsJSON, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
 from ldapd._codec import encodeMessage
@@ -107,6 +108,21 @@ class DirectoryLogTests(unittest.TestCase):
         self.assertIn(
             f'conn={self.connection.id} op=7 SRCH base="ou=people,{SUFFIX}" scope=1 '
             'filter="(uid=a*)" attrs=ALL RESULT err=0 tag=101 nentries=1 etime=', line)
+
+    def test_lineAndFields(self) -> None:
+        """
+        The event's text is its C{accessLine} field, and as JSON (C{twist
+        --log-format json}) it keeps every part as a field of its own.
+        """
+        self.execute(pureldap.LDAPDelRequest(entry="uid=nobody," + SUFFIX), 3)
+        [event] = self.results()
+        self.assertEqual(formatEvent(event), event["accessLine"])
+        self.assertIn(f'conn={self.connection.id} op=3 DEL dn="uid=nobody,{SUFFIX}" RESULT err=8 '
+                      f'tag=107 nentries=0 etime=', event["accessLine"])
+        fields = json.loads(eventAsJSON(event))
+        self.assertEqual(
+            (fields["operation"], fields["err"], fields["target"], fields["accessLine"]),
+            ("DEL", 8, "uid=nobody," + SUFFIX, event["accessLine"]))
 
     def test_bindHasNoPassword(self) -> None:
         """

@@ -185,6 +185,81 @@ class AttributeTests(unittest.TestCase):
         attr = Attribute(uidNumber, (), [b"7", b"bad"])
         self.assertEqual(attr.keys(SCHEMA), {7: b"7", b"bad": b"bad"})
 
+    def test_values(self) -> None:
+        """
+        The values are a tuple however many there are.
+        """
+        cn = SCHEMA.attributeType("cn")
+        self.assertEqual(Attribute(cn, (), [b"x"]).values, (b"x",))
+        self.assertEqual(Attribute(cn, (), iter([b"x", b"y"])).values, (b"x", b"y"))
+
+
+class LayoutTests(unittest.TestCase):
+    """
+    Entries with the same attribute descriptions share one layout, and read
+    the same whatever layout they have.
+    """
+
+    def test_shared(self) -> None:
+        """
+        Two entries with the same descriptions in the same order have one
+        layout; an entry with other descriptions has another.
+        """
+        a = makeEntry("uid=a,dc=example,dc=com", objectClass="account", uid="a")
+        b = makeEntry("uid=b,dc=example,dc=com", objectClass="account", uid="b")
+        c = makeEntry("uid=c,dc=example,dc=com", objectClass="account", uid="c", host="h")
+        self.assertIs(a._layout, b._layout)
+        self.assertIsNot(a._layout, c._layout)
+
+    def test_read(self) -> None:
+        """
+        An entry's attributes are read in the order written, by exact
+        description and through subtypes, and a changed entry does not
+        change the one it came from.
+        """
+        entry = makeEntry("cn=x,dc=example,dc=com", objectClass=["device", "top"], cn="x",
+                          **{"cn;lang-en": ["y", "z"]})
+        self.assertEqual([(a.description, a.values) for a in entry], [
+            ("objectClass", (b"device", b"top")), ("cn", (b"x",)), ("cn;lang-en", (b"y", b"z"))])
+        name = SCHEMA.attributeType("name")
+        self.assertEqual([a.values for a in entry.matching(name)], [(b"x",), (b"y", b"z")])
+        cn = SCHEMA.attributeType("cn")
+        self.assertEqual(entry.attribute(cn, ("lang-en",)).values, (b"y", b"z"))
+        self.assertEqual(entry.get("CN;Lang-EN"), (b"y", b"z"))
+        changed = entry.modified([Modification("delete", "cn;lang-en")])
+        self.assertEqual(entry.get("cn;lang-en"), (b"y", b"z"))
+        self.assertEqual(changed.get("cn;lang-en"), ())
+
+    def test_bounded(self) -> None:
+        """
+        The table of layouts is emptied when full; entries made before keep
+        their layouts, and new ones are shared again.
+        """
+        from ldapd import entry as module
+
+        self.patch(module, "_MAX_LAYOUTS", 2)
+        self.patch(module, "_LAYOUTS", {})
+        made = [makeEntry("cn=x,dc=example,dc=com", objectClass="device", cn="x", **{name: "v"})
+                for name in ("l", "ou", "description", "seeAlso")]
+        self.assertLessEqual(len(module._LAYOUTS), 2)
+        self.assertEqual([e.get("cn") for e in made], [(b"x",)] * 4)
+        again = makeEntry("cn=y,dc=example,dc=com", objectClass="device", cn="y", seeAlso="v")
+        self.assertIs(again._layout, made[-1]._layout)
+
+    def test_changedTypes(self) -> None:
+        """
+        The types that differ between two entries are those with a
+        description added, removed or given other values, and only those.
+        """
+        entry = makeEntry("cn=x,dc=example,dc=com", objectClass="device", cn="x",
+                          **{"cn;lang-en": "y"}, description="d", l="here")
+        changed = entry.modified([Modification("delete", "cn;lang-en"),
+                                  Modification("replace", "description", (b"e",)),
+                                  Modification("add", "seeAlso", (b"cn=y",))])
+        self.assertEqual({at.name for at in entry.changedTypes(changed)},
+                         {"cn", "description", "seeAlso"})
+        self.assertEqual(entry.changedTypes(entry.copy()), set())
+
 
 class EntryTests(ResultCodeMixin, unittest.TestCase):
     """

@@ -71,6 +71,20 @@ class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
         self.assertIsNone(self.plan("(objectClass=*)"))
         self.assertIsNone(self.plan("(|(uid=alice)(!(uid=bob)))"))
 
+    def test_unindexedType(self) -> None:
+        """
+        Assertions on types without an index of their kind scan every
+        entry (the default indexes have no presence indexes, and no
+        equality index on sn), and still find what matches.
+        """
+        self.assertIsNone(self.plan("(sn=example)"))
+        self.assertIsNone(self.plan("(uid=*)"))
+        self.assertEqual(len(self.plan("(&(sn=example)(uid=alice))")), 1)
+        d = self.search(self.suffixText, Scope.SUB, "(&(sn=example)(uid=*))")
+        d.addCallback(lambda found: self.assertEqual(sorted(found), [
+            "uid=alice,ou=people,dc=example,dc=com", "uid=bob,ou=people,dc=example,dc=com"]))
+        return d
+
     def test_indexFollowsWrites(self) -> None:
         """
         After a delete and a rename, the indexes no longer hold the old
@@ -82,6 +96,21 @@ class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
         d.addCallback(lambda _: self.assertEqual(self.plan("(uid=bob)"), set()))
         d.addCallback(lambda _: self.assertEqual(len(self.plan("(uid=rob)")), 1))
         return d
+
+    def test_indexFollowsRolledBackModify(self) -> None:
+        """
+        A Modify rolled back after its write (a transaction hook failed)
+        leaves the indexes of the changed attribute as they were, and those
+        of the others untouched.
+        """
+        ndn = self.ndn("uid=alice,ou=people,dc=example,dc=com")
+        self.hooks.failOn.add(("txn", "modify"))
+        self.failureResultOf(self.backend.modify(
+            self.backendOp(), ndn, [Modification("replace", "mail", (b"x@y",))], self.hooks))
+        self.assertEqual(self.plan("(mail=x@y)"), set())
+        self.assertEqual(len(self.plan("(mail=alice@example.com)")), 1)
+        self.assertEqual(len(self.plan("(mail=alice@*)")), 1)
+        self.assertEqual(len(self.plan("(uid=alice)")), 1)
 
     def backendOp(self) -> Any:
         from ldapd.testing import _op
@@ -125,11 +154,33 @@ class MemoryBackendFactoryTests(unittest.TestCase):
 
     def test_badIndex(self) -> None:
         """
-        A substring index on an attribute without a substrings rule is refused.
+        A substring index on an attribute without a substrings rule is
+        refused, naming the setting and the type.
         """
         e = self.assertRaises(ConfigError, MemoryBackendFactory.fromConfig,
-                              {"substring_indexes": ["userPassword"]}, self.context())
-        self.assertIn("database[0].substring_indexes", str(e))
+                              {"indexes": ["userPassword sub"]}, self.context())
+        self.assertIn("database[0].indexes", str(e))
+        self.assertIn("userPassword has no substrings matching rule", str(e))
+
+    def test_indexesNotAList(self) -> None:
+        """
+        C{indexes} must be a list of strings.
+        """
+        e = self.assertRaises(ConfigError, MemoryBackendFactory.fromConfig,
+                              {"indexes": "uid eq"}, self.context())
+        self.assertIn("database[0].indexes: must be a list", str(e))
+
+    def test_indexes(self) -> None:
+        """
+        The configured indexes are those the backend keeps; without the
+        key, slapd's usual equality indexes and substrings on the names
+        clients complete.
+        """
+        uid = self.context().schema.attributeType("uid")
+        configured = MemoryBackendFactory.fromConfig({"indexes": ["uid pres"]}, self.context())
+        self.assertEqual(configured.indexes.kinds(uid.oid), {"pres"})
+        default = MemoryBackendFactory.fromConfig({}, self.context())
+        self.assertEqual(default.indexes.kinds(uid.oid), {"eq", "sub"})
 
 
 class PostingsTests(unittest.TestCase):
@@ -203,17 +254,15 @@ class CompactStorageTests(unittest.TestCase):
         self.assertIs(a.ndn.rdns[1], people.ndn.rdns[0])
         self.assertIs(a.dn.rdns[1], b.dn.rdns[1])
 
-    def test_attributesShared(self) -> None:
+    def test_valuesShared(self) -> None:
         """
-        Equal attributes of different entries are one attribute; different
-        ones are not.
+        Equal values of different entries are one object; different ones
+        are not.
         """
         a = self.stored("uid=a,ou=People,dc=example,dc=com")
         b = self.stored("uid=b,ou=People,dc=example,dc=com")
-        classes = self.schema.attributeType("objectClass")
-        uid = self.schema.attributeType("uid")
-        self.assertIs(a.attribute(classes), b.attribute(classes))
-        self.assertIsNot(a.attribute(uid), b.attribute(uid))
+        self.assertIs(a.get("objectClass")[0], b.get("objectClass")[0])
+        self.assertIsNot(a.get("uid")[0], b.get("uid")[0])
         self.assertEqual(b.get("uid"), (b"b",))
 
 
@@ -231,7 +280,7 @@ class ReindexTests(unittest.TestCase):
         """
         schema = Schema.standard()
         suffix = schema.normalizeDN(DN.parse("dc=example,dc=com"))
-        backend = MemoryBackend(suffix, schema)
+        backend = MemoryBackend(suffix, schema, indexes=["cn eq,pres,sub", "description eq"])
         hooks = RecordingHooks()
         op = _internal()
         top = Entry(DN.parse("dc=example,dc=com"),

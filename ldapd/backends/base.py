@@ -1,11 +1,12 @@
 """
-What every backend shares: password checking for simple binds, and the
-matched DN of a name that does not exist.
+What every backend shares: password checking for simple binds, the matched
+DN of a name that does not exist, and the index configuration.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, threads
@@ -14,8 +15,12 @@ from ldapd import passwords
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.results import NoSuchObject
+from ldapd.schema import Schema
 
-__all__ = ["checkPassword", "noSuchObject"]
+__all__ = ["ALL_KINDS", "IndexConfig", "checkPassword", "noSuchObject"]
+
+#: The index kinds of the C{indexes} setting.
+ALL_KINDS = ("eq", "pres", "sub")
 
 
 def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.Deferred[Entry]:
@@ -71,3 +76,70 @@ def noSuchObject(ndn: DN, suffix: DN, lookup: Callable[[DN], Entry | None]) -> N
             break
         parent = parent.parent()
     return NoSuchObject("no such object")
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """
+    Which attribute types have which kinds of index, from the C{indexes}
+    setting: a list of C{"<types> <kinds>"} strings, the types separated by
+    commas (C{*} for every type), the kinds by commas from C{eq}, C{pres} and
+    C{sub}, as slapd's C{index} directive.
+
+    @ivar byOID: the kinds of each attribute type, by OID.
+    @ivar everything: the kinds every type has (from C{*}).
+    """
+
+    byOID: dict[str, frozenset[str]]
+    everything: frozenset[str]
+
+    @classmethod
+    def parse(cls, lines: Iterable[str], schema: Schema) -> IndexConfig:
+        """
+        @param lines: the setting's strings.
+        @param schema: the schema the types are looked up in.
+        @return: the configuration.
+        @raise ValueError: naming the type or kind that is wrong.
+        """
+        byOID: dict[str, set[str]] = {}
+        everything: set[str] = set()
+        for line in lines:
+            parts = line.split()
+            if len(parts) != 2:
+                raise ValueError(f"{line!r}: expected '<types> <kinds>', e.g. 'uid,cn eq,sub'")
+            kinds = {k.strip() for k in parts[1].split(",") if k.strip()}
+            for kind in kinds:
+                if kind not in ALL_KINDS:
+                    raise ValueError(f"{line!r}: unknown index kind {kind!r} (known: eq, pres, sub)")
+            for name in (n.strip() for n in parts[0].split(",") if n.strip()):
+                if name == "*":
+                    if "sub" in kinds:
+                        raise ValueError(f"{line!r}: substring indexes are set per type, not '*'")
+                    everything |= kinds
+                    continue
+                at = schema.attributeType(name)
+                if at is None:
+                    raise ValueError(f"{line!r}: undefined attribute type {name!r}")
+                if "sub" in kinds and at.substr is None:
+                    raise ValueError(f"{line!r}: {name} has no substrings matching rule")
+                if "eq" in kinds and at.equality is None:
+                    raise ValueError(f"{line!r}: {name} has no equality matching rule")
+                byOID.setdefault(at.oid, set()).update(kinds)
+        return cls({k: frozenset(v) for k, v in byOID.items()}, frozenset(everything))
+
+    def kinds(self, oid: str) -> frozenset[str]:
+        """
+        @param oid: an attribute type's OID.
+        @return: the kinds of index it has.
+        """
+        own = self.byOID.get(oid)
+        return self.everything | own if own is not None else self.everything
+
+    def canonical(self) -> str:
+        """
+        @return: a stable text form, stored in the database so that a change
+            of configuration is noticed (and the index rebuilt).
+        """
+        items = [f"* {','.join(sorted(self.everything))}"] if self.everything else []
+        items += [f"{oid} {','.join(sorted(k))}" for oid, k in sorted(self.byOID.items())]
+        return "\n".join(items)

@@ -2,12 +2,14 @@
 The in-memory backend: an indexed DIT held in the process.
 
 Entries are kept by normalised DN with a numeric id each; equality, presence
-and substring (trigram) indexes map keys to postings (a bare id, or a sorted
-array of ids), so an indexed search costs the same at 100,000 entries as at
-1,000. Stored entries share what they have in common: the RDNs of their
-superiors and, through a bounded table, equal attributes. Writes are synchronous and
-recorded in an undo log: if a hook or the write itself fails, the log is
-replayed backwards and nothing has changed.
+and substring (trigram) indexes, configured per attribute type as slapd's
+C{index} directive (and the sql backend's C{indexes}), map keys to postings
+(a bare id, or a sorted array of ids), so an indexed search costs the same at
+100,000 entries as at 1,000. Only the configured indexes are kept: every key
+costs memory and time on each write. Stored entries share what they have in
+common: the RDNs of their superiors and, through a bounded table, equal
+values. Writes are synchronous and recorded in an undo log: if a hook or the
+write itself fails, the log is replayed backwards and nothing has changed.
 """
 
 from __future__ import annotations
@@ -22,19 +24,22 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from ldapd._cache import LRU
-from ldapd.backends.base import checkPassword, noSuchObject
+from ldapd.backends.base import IndexConfig, checkPassword, noSuchObject
 from ldapd.dn import DN
-from ldapd.entry import Attribute, Entry, Modification
+from ldapd.entry import Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
 from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
-from ldapd.schema import InvalidValue, Schema
+from ldapd.schema import AttributeType, InvalidValue, Schema
 
-__all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_SUBSTRING_INDEXES"]
+__all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_INDEXES"]
 
-#: Attribute types whose values get a substring index unless configured otherwise.
-DEFAULT_SUBSTRING_INDEXES = ("cn", "sn", "givenName", "uid", "mail", "displayName")
+#: The indexes unless configured: the equality indexes of a usual slapd
+#: (objectClass, the names clients look people and groups up by, group
+#: members), entryUUID's (replication finds entries by it), and substrings
+#: on the names clients complete.
+DEFAULT_INDEXES = ("objectClass,uid,cn,mail,member,entryUUID eq", "uid,cn,mail sub")
 
 #: The array type code of postings: unsigned ints of at least 32 bits.
 _ID = "I" if array("I").itemsize >= 4 else "L"
@@ -122,38 +127,40 @@ def _intersect(ids: set[int], postings: Sequence[int]) -> set[int]:
     return ids.intersection(postings)
 
 
-class _SharedAttributes:
+class _SharedValues:
     """
-    The attributes stored last, by type, options and values, so that an
-    entry's attributes that equal another's (its object classes, creator,
-    timestamps, frequent surnames) are held once. The table is bounded and
-    keeps what recurs: a unique value soon leaves it.
+    The attribute values stored last (one value, or a tuple of them), so
+    that an entry's values that equal another's (its object classes,
+    creator, timestamps, frequent surnames) are held once. The table is
+    bounded and keeps what recurs: a unique value soon leaves it.
     """
 
-    def __init__(self, size: int = 4096) -> None:
+    def __init__(self, size: int = 16384) -> None:
         """
-        @param size: the most attributes the table holds.
+        @param size: the most values the table holds: enough for the values
+            of a few thousand entries, so that a surname recurring in one
+            entry out of a thousand is still found.
         """
-        self._table: LRU[tuple[str, tuple[str, ...], tuple[bytes, ...]], Attribute] = LRU(size)
+        self._table: LRU[bytes | tuple[bytes, ...], bytes | tuple[bytes, ...]] = LRU(size)
 
-    def __call__(self, attr: Attribute) -> Attribute:
+    def __call__(self, values: bytes | tuple[bytes, ...]) -> bytes | tuple[bytes, ...]:
         """
-        @param attr: an attribute about to be stored.
-        @return: an equal attribute already stored, or C{attr}.
+        @param values: the values of an attribute about to be stored.
+        @return: equal values already stored, or C{values}.
         """
-        key = (attr.type.oid, attr.options, attr.values)
-        found = self._table.get(key)
+        found = self._table.get(values)
         if found is not None:
             return found
-        self._table.put(key, attr)
-        return attr
+        self._table.put(values, values)
+        return values
 
 
 def _sharedNames(entry: Entry, parent: Entry) -> tuple[DN, DN]:
     """
     An entry's names with the parts that name its parent taken from the
     parent's names: the RDNs of the superiors are then held once, not once
-    an entry.
+    an entry. A name written as it is normalised (C{uid=alice}, say) is one
+    object for both.
 
     @param entry: an entry about to be stored.
     @param parent: its parent's stored entry.
@@ -162,6 +169,8 @@ def _sharedNames(entry: Entry, parent: Entry) -> tuple[DN, DN]:
     ndn, dn = entry.ndn, entry.dn
     if ndn.rdns[1:] is not parent.ndn.rdns:
         ndn = DN(ndn.rdns[:1] + parent.ndn.rdns)
+    if dn == ndn:
+        return ndn, ndn
     if dn.rdns[1:] == parent.dn.rdns and dn.rdns[1:] is not parent.dn.rdns:
         dn = DN(dn.rdns[:1] + parent.dn.rdns)
     return dn, ndn
@@ -184,13 +193,14 @@ class MemoryBackend:
         suffix: DN,
         schema: Schema,
         reactor: Any = None,
-        substringIndexes: Iterable[str] = DEFAULT_SUBSTRING_INDEXES,
+        indexes: Iterable[str] = DEFAULT_INDEXES,
     ) -> None:
         """
         @param suffix: the normalised suffix of the naming context.
         @param schema: the directory's schema.
         @param reactor: the reactor, whose thread pool verifies slow password hashes.
-        @param substringIndexes: names of attribute types to index for substrings.
+        @param indexes: the index configuration, as L{IndexConfig} parses it.
+        @raise ValueError: for an index configuration that is wrong.
         """
         if reactor is None:
             from twisted.internet import reactor
@@ -203,13 +213,9 @@ class MemoryBackend:
         self._equality: dict[str, dict[Any, Any]] = {}
         self._presence: dict[str, Any] = {}
         self._substrings: dict[str, dict[str, Any]] = {}
-        self._substringTypes = set()
-        self._shared = _SharedAttributes()
-        for name in substringIndexes:
-            at = schema.attributeType(name)
-            if at is None or at.substr is None:
-                raise ValueError(f"{name} cannot have a substring index")
-            self._substringTypes.add(at.oid)
+        self.indexes = IndexConfig.parse(indexes, schema)
+        self._kinds: dict[str, frozenset[str]] = {}
+        self._shared = _SharedValues()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -297,15 +303,19 @@ class MemoryBackend:
         cannot narrow it (every entry must be tested).
         """
         if isinstance(f, Equality):
+            types = self._indexed(f, "eq")
+            if types is None:
+                return None
             found: set[int] = set()
-            for at in self.schema.subtypes(f.type):
+            for at in types:
                 found.update(_postings(self._equality.get(at.oid, {}), f.key))
             return found
         if isinstance(f, Present):
-            if f.type.oid == "2.5.4.0":
+            types = self._indexed(f, "pres")
+            if types is None:
                 return None
             found = set()
-            for at in self.schema.subtypes(f.type):
+            for at in types:
                 found.update(_postings(self._presence, at.oid))
             return found
         if isinstance(f, Substrings):
@@ -327,9 +337,28 @@ class MemoryBackend:
             return union
         return None
 
+    def _indexKinds(self, oid: str) -> frozenset[str]:
+        """
+        @return: the kinds of index the attribute type of C{oid} has.
+        """
+        kinds = self._kinds.get(oid)
+        if kinds is None:
+            kinds = self._kinds[oid] = self.indexes.kinds(oid)
+        return kinds
+
+    def _indexed(self, f: Equality | Present | Substrings, kind: str) -> Iterable[Any] | None:
+        """
+        @return: the attribute types an assertion applies to (its own and
+            its subtypes), if they all have an index of C{kind}; else C{None}.
+        """
+        types = self.schema.subtypes(f.type)
+        if all(kind in self._indexKinds(at.oid) for at in types):
+            return types
+        return None
+
     def _planSubstrings(self, f: Substrings) -> set[int] | None:
-        types = [at for at in self.schema.subtypes(f.type) if at.oid in self._substringTypes]
-        if len(types) != len(self.schema.subtypes(f.type)):
+        types = self._indexed(f, "sub")
+        if types is None:
             return None
         grams: set[str] = set()
         if f.initial is not None:
@@ -355,28 +384,52 @@ class MemoryBackend:
 
     # Indexes
 
-    def _indexKeys(self, entry: Entry) -> Iterator[tuple[str, str, Any]]:
+    def _indexKeys(
+        self, entry: Entry, types: set[AttributeType] | None = None
+    ) -> dict[tuple[str, str], set[Any]]:
         """
-        Every index key of an entry, as C{(kind, attribute OID, key)}.
+        Every index key of an entry, by index: C{("eq", oid)} and
+        C{("sub", oid)} for an attribute type's equality and substring
+        indexes, C{("pres", "")} for presence (whose keys are the OIDs).
+
+        @param types: if given, only the keys of these attribute types.
         """
         schema = self.schema
+        keys: dict[tuple[str, str], set[Any]] = {}
         for attr in entry:
+            if types is not None and attr.type not in types:
+                continue
             oid = attr.type.oid
-            yield "pres", oid, None
-            for key in attr.computeKeys(schema):
-                yield "eq", oid, key
+            kinds = self._indexKinds(oid)
+            if not kinds:
+                continue
+            if "pres" in kinds:
+                keys.setdefault(("pres", ""), set()).add(oid)
+            if "eq" in kinds:
+                found = keys.setdefault(("eq", oid), set())
+                found.update(attr.keys(schema))
                 if oid == OBJECT_CLASS:
-                    for superclass in schema.superclasses(key):
-                        if superclass != key:
-                            yield "eq", oid, superclass
-            if oid in self._substringTypes:
+                    for key in list(found):
+                        found.update(schema.superclasses(key))
+            if "sub" in kinds:
+                grams = keys.setdefault(("sub", oid), set())
                 for v in attr.values:
                     try:
                         text = schema.applyRule(attr.type.substr, v)  # type: ignore[arg-type]
                     except InvalidValue:
                         continue
-                    for gram in _trigrams("\x02" + text + "\x03"):
-                        yield "sub", oid, gram
+                    grams |= _trigrams("\x02" + text + "\x03")
+        return keys
+
+    def _table(self, index: tuple[str, str]) -> dict[Any, Any]:
+        """
+        @param index: an index, as L{_indexKeys} names it.
+        @return: its postings by key.
+        """
+        kind, oid = index
+        if kind == "pres":
+            return self._presence
+        return (self._equality if kind == "eq" else self._substrings).setdefault(oid, {})
 
     def _index(self, record: _Record) -> None:
         self._post(record.id, self._indexKeys(record.entry))
@@ -384,21 +437,17 @@ class MemoryBackend:
     def _unindex(self, record: _Record) -> None:
         self._unpost(record.id, self._indexKeys(record.entry))
 
-    def _post(self, i: int, keys: Iterable[tuple[str, str, Any]]) -> None:
-        for kind, oid, key in keys:
-            if kind == "eq":
-                _post(self._equality.setdefault(oid, {}), key, i)
-            elif kind == "pres":
-                _post(self._presence, oid, i)
-            else:
-                _post(self._substrings.setdefault(oid, {}), key, i)
+    def _post(self, i: int, keys: dict[tuple[str, str], set[Any]]) -> None:
+        for index, found in keys.items():
+            table = self._table(index)
+            for key in found:
+                _post(table, key, i)
 
-    def _unpost(self, i: int, keys: Iterable[tuple[str, str, Any]]) -> None:
-        for kind, oid, key in keys:
-            if kind == "pres":
-                _unpost(self._presence, oid, i)
-            else:
-                _unpost((self._equality if kind == "eq" else self._substrings).get(oid, {}), key, i)
+    def _unpost(self, i: int, keys: dict[tuple[str, str], set[Any]]) -> None:
+        for index, found in keys.items():
+            table = self._table(index)
+            for key in found:
+                _unpost(table, key, i)
 
     # The primitive changes a transaction is made of
 
@@ -432,17 +481,20 @@ class MemoryBackend:
     def _replace(self, entry: Entry) -> Entry:
         """
         Store a changed entry in place of the one of the same name. Only the
-        index keys that differ are removed and added: a Modify touches a few
+        index keys of the attribute types that changed are computed, and only
+        those that differ are removed and added: a Modify touches a few
         attributes, and the postings of the others (large arrays for common
         values) stay as they are.
         """
         record = self._records[entry.ndn]
         old = record.entry
-        before = set(self._indexKeys(old))
-        after = set(self._indexKeys(entry))
-        self._unpost(record.id, before - after)
+        entry = entry.compacted(entry.dn, entry.ndn, self._shared)
+        changed = old.changedTypes(entry)
+        before = self._indexKeys(old, changed)
+        after = self._indexKeys(entry, changed)
+        self._unpost(record.id, {i: keys - after.get(i, set()) for i, keys in before.items()})
         record.entry = entry
-        self._post(record.id, after - before)
+        self._post(record.id, {i: keys - before.get(i, set()) for i, keys in after.items()})
         return old
 
     # Writes
@@ -597,18 +649,18 @@ class MemoryBackendFactory:
     @staticmethod
     def fromConfig(table: dict[str, Any], context: ConfigContext) -> MemoryBackend:
         """
-        @param table: the backend's keys: C{substring_indexes}, a list of
-            attribute type names.
+        @param table: the backend's keys: C{indexes}, a list of
+            C{"<types> <kinds>"} strings (see L{IndexConfig}).
         @param context: the database's context.
-        @raise ldapd.registry.ConfigError: for an unknown key or attribute.
+        @raise ldapd.registry.ConfigError: for an unknown key, attribute or kind.
         """
-        rejectUnknownKeys(table, {"substring_indexes"}, context)
-        names = table.get("substring_indexes", list(DEFAULT_SUBSTRING_INDEXES))
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise context.error("substring_indexes", "must be a list of attribute names")
+        rejectUnknownKeys(table, {"indexes"}, context)
+        indexes = table.get("indexes", list(DEFAULT_INDEXES))
+        if not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes):
+            raise context.error("indexes", "must be a list of strings like \"uid,cn eq,sub\"")
         assert context.suffix is not None
         try:
-            return MemoryBackend(context.suffix, context.schema, context.reactor, names)
+            return MemoryBackend(context.suffix, context.schema, context.reactor, indexes)
         except ValueError as e:
-            raise context.error("substring_indexes", str(e)) from None
+            raise context.error("indexes", str(e)) from None
 

@@ -1,6 +1,7 @@
 """
 The database schema of the C{sql} backend, its versions and how a database
-is brought up to date, and the index configuration (slapd's C{index}).
+is brought up to date. The index configuration (slapd's C{index}), which
+the memory backend shares, lives in L{ldapd.backends.base}.
 
 Tables (their names carry the C{ldapd_} prefix):
 
@@ -28,8 +29,7 @@ L{MIGRATIONS} in order, in one transaction, when the backend opens.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from sqlalchemy import (
     BigInteger,
@@ -46,7 +46,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection
 
-from ldapd.schema import Schema
+from ldapd.backends.base import ALL_KINDS, IndexConfig
 
 __all__ = [
     "ALL_KINDS",
@@ -65,9 +65,6 @@ __all__ = [
     "values",
     "writeMeta",
 ]
-
-#: The index kinds of the C{indexes} setting.
-ALL_KINDS = ("eq", "pres", "sub")
 
 _BINARY_TEXT = Text().with_variant(Text(collation="C"), "postgresql")
 
@@ -205,73 +202,6 @@ def pathUpperBound(path: str) -> str:
     @return: the smallest string greater than every path within its subtree.
     """
     return path[:-1] + "0"
-
-
-@dataclass(frozen=True)
-class IndexConfig:
-    """
-    Which attribute types have which kinds of index, from the C{indexes}
-    setting: a list of C{"<types> <kinds>"} strings, the types separated by
-    commas (C{*} for every type), the kinds by commas from C{eq}, C{pres} and
-    C{sub}, as slapd's C{index} directive.
-
-    @ivar byOID: the kinds of each attribute type, by OID.
-    @ivar everything: the kinds every type has (from C{*}).
-    """
-
-    byOID: dict[str, frozenset[str]]
-    everything: frozenset[str]
-
-    @classmethod
-    def parse(cls, lines: Iterable[str], schema: Schema) -> IndexConfig:
-        """
-        @param lines: the setting's strings.
-        @param schema: the schema the types are looked up in.
-        @return: the configuration.
-        @raise ValueError: naming the type or kind that is wrong.
-        """
-        byOID: dict[str, set[str]] = {}
-        everything: set[str] = set()
-        for line in lines:
-            parts = line.split()
-            if len(parts) != 2:
-                raise ValueError(f"{line!r}: expected '<types> <kinds>', e.g. 'uid,cn eq,sub'")
-            kinds = {k.strip() for k in parts[1].split(",") if k.strip()}
-            for kind in kinds:
-                if kind not in ALL_KINDS:
-                    raise ValueError(f"{line!r}: unknown index kind {kind!r} (known: eq, pres, sub)")
-            for name in (n.strip() for n in parts[0].split(",") if n.strip()):
-                if name == "*":
-                    if "sub" in kinds:
-                        raise ValueError(f"{line!r}: substring indexes are set per type, not '*'")
-                    everything |= kinds
-                    continue
-                at = schema.attributeType(name)
-                if at is None:
-                    raise ValueError(f"{line!r}: undefined attribute type {name!r}")
-                if "sub" in kinds and at.substr is None:
-                    raise ValueError(f"{line!r}: {name} has no substrings matching rule")
-                if "eq" in kinds and at.equality is None:
-                    raise ValueError(f"{line!r}: {name} has no equality matching rule")
-                byOID.setdefault(at.oid, set()).update(kinds)
-        return cls({k: frozenset(v) for k, v in byOID.items()}, frozenset(everything))
-
-    def kinds(self, oid: str) -> frozenset[str]:
-        """
-        @param oid: an attribute type's OID.
-        @return: the kinds of index it has.
-        """
-        own = self.byOID.get(oid)
-        return self.everything | own if own is not None else self.everything
-
-    def canonical(self) -> str:
-        """
-        @return: a stable text form, stored in the database so that a change
-            of configuration is noticed (and the index rebuilt).
-        """
-        items = [f"* {','.join(sorted(self.everything))}"] if self.everything else []
-        items += [f"{oid} {','.join(sorted(k))}" for oid, k in sorted(self.byOID.items())]
-        return "\n".join(items)
 
 
 def lockForSetup(conn: Connection) -> None:
