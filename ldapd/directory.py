@@ -20,6 +20,7 @@ from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from ldapd import _version, accesslog, controls, passwords
 from ldapd._cache import LRU
@@ -30,12 +31,13 @@ from ldapd._codec import (
     encodeSearchReference,
     octetString,
 )
+from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
 from ldapd.extended import HANDLERS, WHO_AM_I, ExtendedOutcome
 from ldapd.filters import compileFilter
-from ldapd.interfaces import IBackendCompare
+from ldapd.interfaces import IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
@@ -139,6 +141,38 @@ class _Outcome:
     result: Result = SUCCESS
     extra: bytes = b""
     controls: Sequence[Control] = ()
+
+
+@implementer(ITransactionHooks)
+class _ChangeRecorder:
+    """
+    The transaction hooks a Directory hands a backend while someone
+    subscribes to its changes: the plugin chain's, remembering the entries
+    the write's C{txn} call saw, so that the change is announced without
+    reading anything again.
+
+    @ivar old: the entry before the write (C{None} for an add).
+    @ivar new: the entry after it (C{None} for a delete).
+    """
+
+    def __init__(self, hooks: ITransactionHooks) -> None:
+        self._hooks = hooks
+        self.old: Entry | None = None
+        self.new: Entry | None = None
+
+    def check(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
+        self._hooks.check(operation, op, txn, *args)
+
+    def txn(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
+        self._hooks.txn(operation, op, txn, *args)
+        # A backend that runs the write again (a PostgreSQL conflict)
+        # calls this again: the last call is the one committed.
+        if operation == ADD:
+            self.old, self.new = None, args[0]
+        elif operation == DELETE:
+            self.old, self.new = args[0], None
+        else:
+            self.old, self.new = args
 
 
 class _SubordinateFound(Exception):
@@ -255,6 +289,8 @@ class Directory:
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
     """
 
+    _log = Logger()
+
     def __init__(
         self,
         databases: Iterable[Database],
@@ -308,6 +344,7 @@ class Directory:
         self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
         self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
         self.csn = CSNGenerator()
+        self._subscribers: list[Callable[[Change], object]] = []
         self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
         # Entries are immutable (a write stores a new one), so an entry's
         # encoding for an attribute selection stays right as long as the
@@ -321,6 +358,53 @@ class Directory:
             attach = getattr(plugin, "attach", None)
             if attach is not None:
                 attach(self)
+
+    # Change feed
+
+    def subscribe(self, callback: Callable[[Change], object]) -> Callable[[], None]:
+        """
+        Be told of every write committed through this directory (clients'
+        and the server's own), as a L{Change}, after it commits and before
+        its response is sent. A callback that raises (or returns a Deferred
+        that fails) is logged; the write has succeeded all the same.
+
+        @param callback: called with each L{Change}, in commit order.
+        @return: a function that ends the subscription.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _hooksFor(self) -> ITransactionHooks:
+        """
+        @return: the hooks to hand a backend for one write: the plugin chain,
+            wrapped to remember the write's entries only while someone
+            subscribes.
+        """
+        return _ChangeRecorder(self.plugins) if self._subscribers else self.plugins
+
+    def _announce(self, kind: str, op: Operation, db: Database, hooks: ITransactionHooks) -> None:
+        """
+        Tell the subscribers of a committed write.
+
+        @param hooks: what L{_hooksFor} gave for the write.
+        """
+        if not isinstance(hooks, _ChangeRecorder):
+            return
+        change = Change(kind, op, db.normalizedSuffix, hooks.old, hooks.new)
+        for callback in list(self._subscribers):
+            try:
+                result = callback(change)
+            except Exception:
+                self._log.failure("change subscriber {callback} failed", callback=callback)
+                continue
+            if isinstance(result, defer.Deferred):
+                result.addErrback(lambda f, c=callback: self._log.failure(
+                    "change subscriber {callback} failed", f, callback=c))
 
     # Life cycle
 
@@ -1038,7 +1122,9 @@ class Directory:
             entry.ndn,
         )
         entry.validate()
-        await db.backend.add(op, entry, self.plugins)
+        hooks = self._hooksFor()
+        await db.backend.add(op, entry, hooks)
+        self._announce(ADD, op, db, hooks)
 
     async def handle_LDAPAddRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
@@ -1074,7 +1160,9 @@ class Directory:
         """
         db = self._checkWritable(op, ndn)
         ndn = await self.plugins.pre("delete", op, ndn)
-        await db.backend.delete(op, ndn, self.plugins)
+        hooks = self._hooksFor()
+        await db.backend.delete(op, ndn, hooks)
+        self._announce(DELETE, op, db, hooks)
 
     async def handle_LDAPDelRequest(self, op: Operation, reply: Reply) -> _Outcome:
         _, ndn = self._parseDN(op.request.value)
@@ -1094,7 +1182,10 @@ class Directory:
             self._checkUserModifiable(op, at)
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
         stamped = list(modifications) + self._stampMods(op)
-        return await db.backend.modify(op, ndn, stamped, self.plugins)
+        hooks = self._hooksFor()
+        new: Entry = await db.backend.modify(op, ndn, stamped, hooks)
+        self._announce(MODIFY, op, db, hooks)
+        return new
 
     async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
@@ -1130,7 +1221,11 @@ class Directory:
         if self.databaseFor(newNDN) is not db:
             raise ldaperrors.LDAPAffectsMultipleDSAs("cannot move an entry between naming contexts")
         ndn = await self.plugins.pre("rename", op, ndn, newDN, deleteOldRDN)
-        return await db.backend.rename(op, ndn, newDN, deleteOldRDN, self.plugins, self._stampMods(op))
+        hooks = self._hooksFor()
+        new: Entry = await db.backend.rename(op, ndn, newDN, deleteOldRDN, hooks,
+                                             self._stampMods(op))
+        self._announce(RENAME, op, db, hooks)
+        return new
 
     async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
