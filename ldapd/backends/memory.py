@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from array import array
 from bisect import bisect_left
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
@@ -23,10 +24,12 @@ from zope.interface import implementer
 
 from ldapd._cache import LRU
 from ldapd.backends.base import checkPassword, noSuchObject
+from ldapd.backends.changelog import MemoryChangelog
+from ldapd.changes import ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Attribute, Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
-from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.schema import InvalidValue, Schema
@@ -171,7 +174,7 @@ def _trigrams(text: str) -> set[str]:
     return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
-@implementer(IBackend)
+@implementer(IBackend, IChangelog)
 class MemoryBackend:
     """
     An indexed in-memory DIT for one naming context.
@@ -205,6 +208,7 @@ class MemoryBackend:
         self._substrings: dict[str, dict[str, Any]] = {}
         self._substringTypes = set()
         self._shared = _SharedAttributes()
+        self._changelog = MemoryChangelog()
         for name in substringIndexes:
             at = schema.attributeType(name)
             if at is None or at.substr is None:
@@ -445,6 +449,17 @@ class MemoryBackend:
         self._post(record.id, after - before)
         return old
 
+    # Changelog
+
+    def changes(self, after: int, limit: int) -> defer.Deferred[list[ChangeRecord]]:
+        return defer.succeed(self._changelog.changes(after, limit))
+
+    def changeBounds(self) -> defer.Deferred[tuple[ChangeRecord | None, ChangeRecord | None]]:
+        return defer.succeed(self._changelog.bounds())
+
+    def trimChanges(self, before: datetime | None, keep: int | None) -> defer.Deferred[int]:
+        return defer.succeed(self._changelog.trim(before, keep))
+
     # Writes
 
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
@@ -545,7 +560,7 @@ class MemoryBackend:
         return self._write(work)
 
 
-@implementer(ITransaction)
+@implementer(IChangelogTransaction)
 class _Transaction:
     """
     A write in progress on a L{MemoryBackend}, with the undo log that rolls it back.
@@ -577,6 +592,11 @@ class _Transaction:
             raise ldaperrors.LDAPNotAllowedOnNonLeaf("subordinate objects must be deleted first")
         backend._remove(ndn)
         self._undo.append(lambda: backend._insert(record.entry, record.id))
+
+    def appendChange(self, record: ChangeRecord) -> int:
+        number, undo = self._backend._changelog.append(record)
+        self._undo.append(undo)
+        return number
 
     def rollback(self) -> None:
         """
