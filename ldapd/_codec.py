@@ -26,9 +26,11 @@ __all__ = [
     "NOTICE_OF_DISCONNECTION",
     "RESPONSE_DECODER",
     "RESPONSE_TAGS",
+    "decodeElement",
     "decodeRequest",
     "decodeSequence",
     "encodeExtendedResponse",
+    "encodeIntermediateResponse",
     "encodeMessage",
     "encodeResult",
     "encodeSearchEntry",
@@ -421,6 +423,26 @@ def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERB
     return list(obj)
 
 
+def decodeElement(data: bytes) -> tuple[int, bytes]:
+    """
+    Split a value that is one BER element of a type chosen by its tag (a
+    CHOICE, such as the Sync Info message of RFC 4533) into tag and contents.
+
+    @param data: the encoded value.
+    @return: the element's identifier octet (with its class and constructed
+        bits) and its contents.
+    @raise ValueError: if C{data} is not exactly one element with a low tag
+        number and a definite length.
+    """
+    try:
+        identifier, start, stop = _element(data, 0, len(data))
+    except _Unhandled:
+        raise ValueError("value is not a single BER element") from None
+    if stop != len(data):
+        raise ValueError("value is not a single BER element")
+    return identifier, data[start:stop]
+
+
 def encodeMessage(messageId: int, op: bytes, controls: Sequence[Control] = ()) -> bytes:
     """
     @param messageId: the message id.
@@ -484,6 +506,21 @@ def encodeExtendedResponse(
     if value is not None:
         extra += octetString(value, 0x8B)
     return encodeResult(0x78, resultCode, matchedDN, message, extra=extra)
+
+
+def encodeIntermediateResponse(name: bytes | None = None, value: bytes | None = None) -> bytes:
+    """
+    @param name: the response's OID (C{responseName}).
+    @param value: its value (C{responseValue}).
+    @return: an encoded IntermediateResponse (RFC 4511 §4.13), sent while an
+        operation is still under way (e.g. RFC 4533's Sync Info message).
+    """
+    content = b""
+    if name is not None:
+        content += octetString(name, 0x80)
+    if value is not None:
+        content += octetString(value, 0x81)
+    return tlv(0x79, content)
 
 
 def encodeSearchEntry(dn: bytes, attributes: Iterable[tuple[bytes, Iterable[bytes]]]) -> bytes:
