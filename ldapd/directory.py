@@ -95,6 +95,10 @@ _OPERATION_NAMES = {
 
 _MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
 
+#: The hooks of a write forwarded to a provider (C{chain_writes}): its
+#: plugins run there, and the change comes back by replication.
+_NO_HOOKS = PluginChain()
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -125,6 +129,11 @@ class Database:
     @ivar rootDN: the database's administrator, who needs no entry.
     @ivar rootPassword: the root DN's password, stored form (hashed or cleartext).
     @ivar seedLDIF: an LDIF file loaded when the database is empty.
+    @ivar replica: for a copy kept in step with a provider, the syncrepl
+        consumer (L{ldapd.syncrepl.consumer.SyncReplConsumer}): clients'
+        writes are referred to the provider (its C{referral}), or forwarded
+        to it through its C{chain} backend; the server's own writes (the
+        consumer's among them) stay local.
     """
 
     suffix: DN
@@ -132,6 +141,7 @@ class Database:
     rootDN: DN | None = None
     rootPassword: bytes | None = None
     seedLDIF: Path | None = None
+    replica: Any = None
     normalizedSuffix: DN = field(init=False)
     normalizedRootDN: DN | None = field(init=False, default=None)
 
@@ -1064,7 +1074,48 @@ class Directory:
             raise ldaperrors.LDAPUnwillingToPerform("no global superior knowledge")
         if op.identity.anonymous and not op.internal:
             raise ldaperrors.LDAPStrongAuthRequired("modifications require authentication")
+        if db.replica is not None and db.replica.chain is None and not op.internal:
+            # As slapd's updateref: a shadow copy refers writes before any
+            # access rule is looked at.
+            raise db.replica.referral(ndn)
         return db
+
+    def _chain(self, op: Operation, db: Database) -> Any:
+        """
+        @return: the backend a client's write to a replica is forwarded
+            through (C{chain_writes}), or C{None} to write to C{db}'s own.
+        """
+        if db.replica is None or op.internal:
+            return None
+        return db.replica.chain
+
+    async def writeReplicated(
+        self, op: Operation, kind: str, ndn: DN,
+        write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
+    ) -> Any:
+        """
+        Make a write a syncrepl consumer received, as the provider made it:
+        no pre hooks (the provider decided) and nothing stamped (the
+        entries keep the provider's entryUUID, entryCSN, creators and
+        modifiers), but in the backend's transaction with the plugin
+        chain's C{check} and C{txn} hooks, and announced to subscribers, so
+        that a local changelog records it for consumers of this server.
+
+        @param op: the consumer's internal operation.
+        @param kind: L{ADD}, L{DELETE}, L{MODIFY} or L{RENAME}.
+        @param ndn: the normalised DN of the entry written.
+        @param write: called with the database's backend and the hooks to
+            hand it; makes the write.
+        @return: what C{write}'s Deferred fires with.
+        @raise NoSuchObject: if no naming context holds C{ndn}.
+        """
+        db = self.databaseFor(ndn)
+        if db is None:
+            raise NoSuchObject("no such object")
+        hooks = self._hooksFor()
+        result = await write(db.backend, hooks)
+        self._announce(kind, op, db, hooks)
+        return result
 
     def _checkUserModifiable(self, op: Operation, at: AttributeType) -> None:
         if at.noUserModification and not op.internal:
@@ -1122,6 +1173,10 @@ class Directory:
             entry.ndn,
         )
         entry.validate()
+        chain = self._chain(op, db)
+        if chain is not None:
+            await chain.add(op, entry, _NO_HOOKS)
+            return
         hooks = self._hooksFor()
         await db.backend.add(op, entry, hooks)
         self._announce(ADD, op, db, hooks)
@@ -1160,6 +1215,10 @@ class Directory:
         """
         db = self._checkWritable(op, ndn)
         ndn = await self.plugins.pre("delete", op, ndn)
+        chain = self._chain(op, db)
+        if chain is not None:
+            await chain.delete(op, ndn, _NO_HOOKS)
+            return
         hooks = self._hooksFor()
         await db.backend.delete(op, ndn, hooks)
         self._announce(DELETE, op, db, hooks)
@@ -1182,6 +1241,9 @@ class Directory:
             self._checkUserModifiable(op, at)
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
         stamped = list(modifications) + self._stampMods(op)
+        chain = self._chain(op, db)
+        if chain is not None:
+            return await chain.modify(op, ndn, stamped, _NO_HOOKS)  # type: ignore[no-any-return]
         hooks = self._hooksFor()
         new: Entry = await db.backend.modify(op, ndn, stamped, hooks)
         self._announce(MODIFY, op, db, hooks)
@@ -1221,6 +1283,10 @@ class Directory:
         if self.databaseFor(newNDN) is not db:
             raise ldaperrors.LDAPAffectsMultipleDSAs("cannot move an entry between naming contexts")
         ndn = await self.plugins.pre("rename", op, ndn, newDN, deleteOldRDN)
+        chain = self._chain(op, db)
+        if chain is not None:
+            return await chain.rename(  # type: ignore[no-any-return]
+                op, ndn, newDN, deleteOldRDN, _NO_HOOKS, self._stampMods(op))
         hooks = self._hooksFor()
         new: Entry = await db.backend.rename(op, ndn, newDN, deleteOldRDN, hooks,
                                              self._stampMods(op))
