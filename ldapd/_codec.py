@@ -21,6 +21,7 @@ from typing import Any, Iterable, NamedTuple, Sequence
 from ldaptor.protocols import pureber, pureldap
 
 __all__ = [
+    "IntermediateResponse",
     "Control",
     "DECODER",
     "NOTICE_OF_DISCONNECTION",
@@ -592,14 +593,45 @@ def _keepingReferral(response: type) -> type:
     return type(response.__name__, (_KeepsReferral, response), {"__module__": __name__})
 
 
+class IntermediateResponse(pureldap.LDAPProtocolResponse, pureber.BERSequence):
+    """
+    An IntermediateResponse (RFC 4511 §4.13) as a client decodes it (the
+    Sync Info messages of RFC 4533), which ldaptor's decoder lacks.
+
+    @ivar responseName: its OID, or C{None}.
+    @ivar responseValue: its value, or C{None}.
+    """
+
+    tag = pureber.CLASS_APPLICATION | 0x19
+
+    def __init__(self, responseName: bytes | None = None, responseValue: bytes | None = None,
+                 tag: int | None = None) -> None:
+        pureber.BERSequence.__init__(self, [], tag=tag)
+        self.responseName = responseName
+        self.responseValue = responseValue
+
+    def toWire(self) -> bytes:
+        return encodeIntermediateResponse(self.responseName, self.responseValue)
+
+    @classmethod
+    def fromBER(
+        cls, tag: int, content: bytes, berdecoder: pureber.BERDecoderContext | None = None
+    ) -> IntermediateResponse:
+        fields = {0x80: None, 0x81: None}
+        for element in decodeSequence(tlv(0x30, content), fields):
+            fields[element.tag] = element.value
+        return cls(fields[0x80], fields[0x81], tag)
+
+
 class _ResponseContext(pureldap.LDAPBERDecoderContext):
     """
     ldaptor's protocolOps, with the results of the operations that may be
-    answered with a referral keeping its URIs.
+    answered with a referral keeping its URIs, and intermediate responses.
     """
 
     Identities = {
         **pureldap.LDAPBERDecoderContext.Identities,
+        IntermediateResponse.tag: IntermediateResponse,
         **{
             response.tag: _keepingReferral(response)
             for response in (
