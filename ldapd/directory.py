@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
@@ -297,6 +297,12 @@ class Directory:
     @ivar limits: the limits for everyone but root DNs.
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
+    @ivar configuredDatabases: the databases in the order they were
+        configured (L{databases} is in routing order, longest suffix first).
+    @ivar rootDSEProviders: functions returning (through an awaitable)
+        further C{(attribute, values)} of the root DSE, called each time a
+        client reads it: what changes as the server runs
+        (C{lastChangeNumber}).
     """
 
     _log = Logger()
@@ -346,15 +352,15 @@ class Directory:
         self.allowUnauthenticatedBind = allowUnauthenticatedBind
         self.authentication = authentication if authentication is not None else Authentication()
         self.databases: list[Database] = []
-        for db in databases:
-            db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
-            if db.rootDN is not None:
-                db.normalizedRootDN = self.schema.normalizeDN(db.rootDN)
-            self.databases.append(db)
-        self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
+        self.configuredDatabases = list(databases)
+        for db in self.configuredDatabases:
+            self.addDatabase(db)
         self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
         self.csn = CSNGenerator()
         self._subscribers: list[Callable[[Change], object]] = []
+        self.rootDSEProviders: list[
+            Callable[[], Awaitable[Sequence[tuple[str, Sequence[bytes]]]]]
+        ] = []
         self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
         # Entries are immutable (a write stores a new one), so an entry's
         # encoding for an attribute selection stays right as long as the
@@ -476,6 +482,21 @@ class Directory:
         return Operation(connection, 0, request, internal=True)
 
     # Routing
+
+    def addDatabase(self, db: Database) -> None:
+        """
+        Serve one more naming context. One added after the directory is
+        built (from a plugin's C{attach}, before the directory opens: a
+        plugin's own read-only view such as C{cn=changelog}) is not listed
+        in the root DSE's C{namingContexts}.
+
+        @param db: the database.
+        """
+        db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
+        if db.rootDN is not None:
+            db.normalizedRootDN = self.schema.normalizeDN(db.rootDN)
+        self.databases.append(db)
+        self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
 
     def databaseFor(self, ndn: DN) -> Database | None:
         """
@@ -680,6 +701,8 @@ class Directory:
         virtual = self._virtualEntry(base)
         if virtual is self.rootDSE:
             virtual = self.rootDSEFor(op.connection)
+            if self.rootDSEProviders:
+                virtual = await self._withProvided(virtual)
         if virtual is not None or not base:
             if virtual is None or (scope != Scope.BASE and not base):
                 raise NoSuchObject("no such object")
@@ -984,6 +1007,15 @@ class Directory:
         if mechanisms:
             attributes.append(("supportedSASLMechanisms", [m.encode() for m in mechanisms]))
         return Entry(self.rootDSE.dn, attributes, self.schema, self.rootDSE.ndn)
+
+    async def _withProvided(self, rootDSE: Entry) -> Entry:
+        """
+        @return: the root DSE with the attributes of L{rootDSEProviders}.
+        """
+        attributes = [(a.description, a.values) for a in rootDSE]
+        for provider in self.rootDSEProviders:
+            attributes.extend(await provider())
+        return Entry(rootDSE.dn, attributes, self.schema, rootDSE.ndn)
 
     def _buildRootDSE(self) -> Entry:
         extensions = list(HANDLERS)

@@ -7,9 +7,12 @@ the retro changelog C{cn=changelog}.
 
 from __future__ import annotations
 
+import time
+from datetime import timedelta
 from typing import Any
 
-from ldaptor.protocols import pureldap
+from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
@@ -22,8 +25,10 @@ from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.operation import Connection, Identity, Operation
+from ldapd.plugins.changelog import Changelog, ChangelogFactory
+from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
 
 SUFFIX = "dc=example,dc=com"
 ROOT = "cn=admin,dc=example,dc=com"
@@ -186,3 +191,417 @@ class ChangeFeedTests(DirectoryMixin, unittest.TestCase):
         self.assertIs(self.directory._hooksFor(), self.directory.plugins)
         self.execute(pureldap.LDAPDelRequest(entry=f"uid=bob,{PEOPLE}"))
         self.assertEqual(self.changes, [])
+
+
+class _Refuse:
+    """
+    A plugin whose C{txn_modify} refuses, after the changelog's has run.
+    """
+
+    name = "refuse"
+
+    def txn_modify(self, op: Operation, txn: Any, old: Entry, new: Entry) -> None:
+        raise ldaperrors.LDAPUnwillingToPerform("refused by test")
+
+
+class ChangelogTestsBase(DirectoryMixin):
+    """
+    The changelog plugin in a directory with a memory backend. (The sql
+    backend's changelog runs the conformance suite of L{ldapd.testing}, and
+    the plugin on it is tested over the wire below.)
+    """
+
+    sid = 5
+    maxEntries = 100000
+
+    def makePlugins(self) -> list[Any]:
+        self.changelog = Changelog(timedelta(days=1), self.maxEntries, sid=self.sid)
+        return [self.changelog] + list(self.plugins)
+
+    def records(self) -> list[Any]:
+        return self.successResultOf(self.backend.changes(0, 1000))
+
+    def search(self, base: str = "cn=changelog", filterText: str = "(objectClass=*)",
+               scope: int = 1, attributes: list[str] | None = None) -> list[Any]:
+        return self.execute(pureldap.LDAPSearchRequest(
+            baseObject=base, scope=scope, filter=parseFilter(filterText),
+            attributes=attributes or []))
+
+    @staticmethod
+    def entries(responses: list[Any]) -> dict[str, dict[str, list[bytes]]]:
+        return {
+            r.value.objectName.decode(): {
+                k.decode() if isinstance(k, bytes) else str(k): [bytes(v) for v in vs]
+                for k, vs in r.value.attributes
+            }
+            for r in responses if isinstance(r.value, pureldap.LDAPSearchResultEntry)
+        }
+
+    def suffixEntry(self) -> Entry:
+        return self.successResultOf(self.backend.get(None, self.ndn(SUFFIX)))
+
+    def bindAs(self, dn: str | None) -> None:
+        if dn is None:
+            self.connection.identity = Identity()
+        else:
+            self.connection.identity = Identity(DN.parse(dn), self.ndn(dn))
+
+    def modifyMail(self, uid: str = "alice", mail: bytes = b"new@example.com") -> int:
+        """
+        @return: the result code of a Modify replacing a user's mail.
+        """
+        return self.execute(pureldap.LDAPModifyRequest(
+            object=f"uid={uid},{PEOPLE}",
+            modification=[pureber.BERSequence([pureber.BEREnumerated(2), pureber.BERSequence([
+                pureldap.LDAPAttributeDescription("mail"),
+                pureber.BERSet([pureldap.LDAPAttributeValue(mail)])])])],
+        ))[-1].value.resultCode
+
+
+class ChangelogRecordTests(ChangelogTestsBase, unittest.TestCase):
+    """
+    What the plugin writes in the write's transaction.
+    """
+
+    def test_seeded(self) -> None:
+        """
+        Every entry added (the seed data too) has a record with its
+        attributes as LDIF, its CSN and entryUUID; numbers start at 1.
+        """
+        records = self.records()
+        self.assertEqual([r.number for r in records], list(range(1, len(records) + 1)))
+        first = records[0]
+        self.assertEqual((first.kind, first.targetDN), (ADD, SUFFIX))
+        self.assertIn(b"objectClass: dcObject\n", first.changes)
+        self.assertIn(b"dc: example\n", first.changes)
+        suffix = self.suffixEntry()
+        self.assertEqual(first.entryUUID, suffix.get("entryUUID")[0])
+        self.assertEqual(first.csn, suffix.get("entryCSN")[0])
+
+    def test_modify(self) -> None:
+        """
+        A modify's record holds C{replace} blocks for the changed
+        attributes, the operational ones the server set included.
+        """
+        self.assertEqual(self.modifyMail(), 0)
+        record = self.records()[-1]
+        self.assertEqual((record.kind, record.targetDN), (MODIFY, f"uid=alice,{PEOPLE}"))
+        self.assertTrue(record.changes.startswith(b"replace: mail\nmail: new@example.com\n-\n"))
+        self.assertIn(b"replace: entryCSN\nentryCSN: " + record.csn + b"\n-\n", record.changes)
+
+    def test_rename(self) -> None:
+        """
+        A rename with a new superior records the old DN, the new RDN,
+        whether the old RDN's value went, and the new superior.
+        """
+        self.execute(pureldap.LDAPModifyDNRequest(
+            entry=f"uid=bob,{PEOPLE}", newrdn="uid=robert", deleteoldrdn=False,
+            newSuperior="ou=groups,dc=example,dc=com"))
+        record = self.records()[-1]
+        self.assertEqual(
+            (record.kind, record.targetDN, record.newRDN, record.deleteOldRDN, record.newSuperior),
+            (RENAME, f"uid=bob,{PEOPLE}", "uid=robert", False, "ou=groups,dc=example,dc=com"))
+        self.assertNotIn(b"replace: uid", record.changes)
+        self.execute(pureldap.LDAPModifyDNRequest(
+            entry="uid=robert,ou=groups,dc=example,dc=com", newrdn="uid=rob", deleteoldrdn=True))
+        record = self.records()[-1]
+        self.assertEqual((record.newRDN, record.deleteOldRDN, record.newSuperior),
+                         ("uid=rob", True, None))
+
+    def test_delete(self) -> None:
+        """
+        A delete gets a CSN of its own, greater than every earlier one.
+        """
+        before = self.records()[-1]
+        self.execute(pureldap.LDAPDelRequest(entry=f"uid=bob,{PEOPLE}"))
+        record = self.records()[-1]
+        self.assertEqual((record.kind, record.targetDN, record.changes),
+                         (DELETE, f"uid=bob,{PEOPLE}", b""))
+        self.assertGreater(record.csn, before.csn)
+        self.assertEqual(self.suffixEntry().get("contextCSN"), (record.csn,))
+
+    def test_sid(self) -> None:
+        """
+        The configured server ID is in every CSN the directory makes.
+        """
+        self.assertEqual(self.directory.csn.sid, 5)
+        self.modifyMail()
+        entry = self.successResultOf(self.backend.get(None, self.ndn(f"uid=alice,{PEOPLE}")))
+        self.assertRegex(entry.get("entryCSN")[0].decode(),
+                         r"^\d{14}\.\d{6}Z#[0-9a-f]{6}#005#000000$")
+
+    def test_contextCSN(self) -> None:
+        """
+        The suffix's contextCSN holds this server's greatest CSN and keeps
+        the values of other server IDs.
+        """
+        self.assertEqual(self.suffixEntry().get("contextCSN"), (self.records()[-1].csn,))
+        other = b"29990101000000.000000Z#000000#007#000000"
+        op = self.directory.internalOperation()
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.modify(
+            op, self.ndn(SUFFIX), [Modification("add", "contextCSN", (other,))])))
+        self.modifyMail()
+        latest = self.records()[-1].csn
+        self.assertEqual(sorted(self.suffixEntry().get("contextCSN")), sorted([other, latest]))
+
+    def test_olderCSN(self) -> None:
+        """
+        A change whose CSN is older than this server's contextCSN value
+        (one made by another process, say) leaves the value as it is.
+        """
+        newest = b"29990101000000.000000Z#000000#005#000000"
+        op = self.directory.internalOperation()
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.modify(
+            op, self.ndn(SUFFIX), [Modification("replace", "contextCSN", (newest,))])))
+        self.modifyMail()
+        self.assertEqual(self.suffixEntry().get("contextCSN"), (newest,))
+
+    def test_rollback(self) -> None:
+        """
+        When a later txn hook fails, neither the record nor the contextCSN
+        change is kept.
+        """
+        self.plugins = [_Refuse()]
+        self.setUp()
+        records = self.records()
+        context = self.suffixEntry().get("contextCSN")
+        self.assertEqual(self.modifyMail(), 53)
+        self.assertEqual(self.records(), records)
+        self.assertEqual(self.suffixEntry().get("contextCSN"), context)
+
+
+class RetroChangelogTests(ChangelogTestsBase, unittest.TestCase):
+    """
+    C{cn=changelog}: the records as entries, read-only, for the root DN only
+    under the default access policy; the root DSE names it.
+    """
+
+    def test_entries(self) -> None:
+        """
+        Each record is a C{changeNumber=N,cn=changelog} entry with the
+        draft's attributes, 389's changeType names, changeTime and
+        targetEntryUUID.
+        """
+        self.modifyMail()
+        self.execute(pureldap.LDAPModifyDNRequest(
+            entry=f"uid=bob,{PEOPLE}", newrdn="uid=robert", deleteoldrdn=True,
+            newSuperior="ou=groups,dc=example,dc=com"))
+        records = self.records()
+        found = self.entries(self.search())
+        self.assertEqual(len(found), len(records))
+        modify = found[f"changeNumber={records[-2].number},cn=changelog"]
+        self.assertEqual(modify["objectClass"], [b"top", b"changeLogEntry"])
+        self.assertEqual(modify["targetDN"], [f"uid=alice,{PEOPLE}".encode()])
+        self.assertEqual(modify["changeType"], [b"modify"])
+        self.assertEqual(modify["changes"], [records[-2].changes])
+        self.assertEqual(modify["changeTime"], [records[-2].time.strftime("%Y%m%d%H%M%SZ").encode()])
+        self.assertEqual(modify["targetEntryUUID"], [records[-2].entryUUID])
+        rename = found[f"changeNumber={records[-1].number},cn=changelog"]
+        self.assertEqual(
+            (rename["changeType"], rename["newRDN"], rename["deleteOldRDN"], rename["newSuperior"]),
+            ([b"modrdn"], [b"uid=robert"], [b"TRUE"], [b"ou=groups,dc=example,dc=com"]))
+        add = found["changeNumber=1,cn=changelog"]
+        self.assertEqual(add["changeType"], [b"add"])
+
+    def test_filters(self) -> None:
+        """
+        Filters select records as in any database: by change number range,
+        by type, by target.
+        """
+        last = self.records()[-1].number
+        self.modifyMail()
+        self.modifyMail("bob")
+        found = self.entries(self.search(filterText=f"(changeNumber>={last + 1})"))
+        self.assertEqual(sorted(found), [f"changeNumber={last + 1},cn=changelog",
+                                         f"changeNumber={last + 2},cn=changelog"])
+        found = self.entries(self.search(
+            filterText=f"(&(changeType=modify)(targetDN=uid=BOB,{PEOPLE}))"))
+        self.assertEqual(list(found), [f"changeNumber={last + 2},cn=changelog"])
+        found = self.entries(self.search(filterText="(&(changeNumber>=2)(changeNumber<=3))"))
+        self.assertEqual(sorted(found), ["changeNumber=2,cn=changelog",
+                                         "changeNumber=3,cn=changelog"])
+
+    def test_scopes(self) -> None:
+        """
+        The container and one record can be read by base; a missing record
+        is noSuchObject with cn=changelog as matched DN.
+        """
+        found = self.entries(self.search(scope=0))
+        self.assertEqual(list(found), ["cn=changelog"])
+        found = self.entries(self.search("changeNumber=3,cn=changelog", scope=0))
+        self.assertEqual(list(found), ["changeNumber=3,cn=changelog"])
+        self.assertEqual(len(self.entries(self.search(scope=2))), len(self.records()) + 1)
+        done = self.search("changeNumber=999,cn=changelog", scope=0)[-1].value
+        self.assertEqual((done.resultCode, done.matchedDN), (32, b"cn=changelog"))
+
+    def test_access(self) -> None:
+        """
+        Under the default access policy anonymous clients and ordinary
+        users read nothing of cn=changelog; the root DN reads it all.
+        """
+        for identity in (None, f"uid=alice,{PEOPLE}"):
+            self.bindAs(identity)
+            responses = self.search(scope=2)
+            self.assertEqual(self.entries(responses), {})
+            self.assertEqual(responses[-1].value.resultCode, 0)
+            compare = self.execute(pureldap.LDAPCompareRequest(
+                entry="changeNumber=1,cn=changelog",
+                ava=pureldap.LDAPAttributeValueAssertion(
+                    pureber.BEROctetString("changeType"), pureber.BEROctetString("add"))))
+            self.assertEqual(compare[-1].value.resultCode, 32)
+
+    def test_readOnly(self) -> None:
+        """
+        Writes to cn=changelog are unwillingToPerform, even for the root DN.
+        """
+        for request in (
+            pureldap.LDAPDelRequest(entry="changeNumber=1,cn=changelog"),
+            pureldap.LDAPModifyDNRequest(entry="changeNumber=1,cn=changelog",
+                                         newrdn="changeNumber=0", deleteoldrdn=True),
+            pureldap.LDAPAddRequest(entry="changeNumber=0,cn=changelog", attributes=[
+                (pureldap.LDAPAttributeDescription(name), pureber.BERSet([
+                    pureldap.LDAPAttributeValue(value)]))
+                for name, value in [("objectClass", "changeLogEntry"), ("changeNumber", "0"),
+                                    ("targetDN", SUFFIX), ("changeType", "delete")]]),
+        ):
+            self.assertEqual(self.execute(request)[-1].value.resultCode, 53, type(request).__name__)
+        self.bindAs(f"uid=alice,{PEOPLE}")
+        response = self.execute(pureldap.LDAPDelRequest(entry="changeNumber=1,cn=changelog"))
+        self.assertEqual(response[-1].value.resultCode, 50)
+
+    def test_rootDSE(self) -> None:
+        """
+        The root DSE names cn=changelog and its first and last change
+        numbers, which follow the writes; cn=changelog is not a naming context.
+        """
+        def rootDSE() -> dict[str, list[bytes]]:
+            return self.entries(self.search("", scope=0, attributes=["*", "+"]))[""]
+
+        found = rootDSE()
+        self.assertEqual(found["changelog"], [b"cn=changelog"])
+        self.assertEqual(found["firstChangeNumber"], [b"1"])
+        last = self.records()[-1].number
+        self.assertEqual(found["lastChangeNumber"], [str(last).encode()])
+        self.assertEqual(found["namingContexts"], [SUFFIX.encode()])
+        self.modifyMail()
+        self.assertEqual(rootDSE()["lastChangeNumber"], [str(last + 1).encode()])
+
+
+class TrimmingTests(ChangelogTestsBase, unittest.TestCase):
+    """
+    Records are trimmed by count and age at start-up and every minute, on
+    the directory's reactor, until it closes.
+    """
+
+    maxEntries = 5
+
+    def setUp(self) -> None:
+        super().setUp()
+
+    def test_atOpen(self) -> None:
+        """
+        At start-up, only the C{max_entries} newest records are kept.
+        """
+        records = self.records()
+        self.assertEqual(len(records), 5)
+        self.assertEqual(records[-1].targetDN, "uid=sssd,ou=services,dc=example,dc=com")
+
+    def test_everyMinute(self) -> None:
+        """
+        Records beyond C{max_entries} stay until the next minute's trimming.
+        """
+        for uid in ("alice", "bob", "carol"):
+            self.modifyMail(uid)
+        self.assertEqual(len(self.records()), 8)
+        self.clock.advance(60)
+        self.assertEqual([r.targetDN for r in self.records()][-3:],
+                         [f"uid={uid},{PEOPLE}" for uid in ("alice", "bob", "carol")])
+        self.assertEqual(len(self.records()), 5)
+
+    def test_byAge(self) -> None:
+        """
+        Records older than C{max_age} are removed, but never the newest.
+        """
+        self.clock.advance(time.time() + 2 * 86400)
+        self.assertEqual(len(self.records()), 1)
+
+    def test_stopped(self) -> None:
+        """
+        Closing the directory stops the trimming.
+        """
+        self.assertTrue(self.clock.getDelayedCalls())
+        self.successResultOf(self.directory.close())
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class ConfigTests(unittest.TestCase):
+    """
+    L{ChangelogFactory.fromConfig} and the C{database} key.
+    """
+
+    def context(self) -> ConfigContext:
+        return ConfigContext(None, "plugin[0]", Schema.standard(), task.Clock())
+
+    def test_defaults(self) -> None:
+        """
+        Without keys: seven days, 100000 records, server ID 0, the first database.
+        """
+        plugin = ChangelogFactory.fromConfig({}, self.context())
+        self.assertEqual((plugin.maxAge, plugin.maxEntries, plugin.sid, plugin.database),
+                         (timedelta(days=7), 100000, 0, None))
+
+    def test_values(self) -> None:
+        """
+        Durations take a unit; the database is a DN.
+        """
+        plugin = ChangelogFactory.fromConfig(
+            {"max_age": "2h", "max_entries": 10, "sid": 4095, "database": "o=Other"},
+            self.context())
+        self.assertEqual((plugin.maxAge, plugin.maxEntries, plugin.sid, str(plugin.database)),
+                         (timedelta(hours=2), 10, 4095, "o=Other"))
+
+    def test_errors(self) -> None:
+        """
+        Each wrong value is an error naming its key.
+        """
+        for table, key in [
+            ({"max_age": "soon"}, "plugin[0].max_age"),
+            ({"max_entries": 0}, "plugin[0].max_entries"),
+            ({"max_entries": "many"}, "plugin[0].max_entries"),
+            ({"sid": 4096}, "plugin[0].sid"),
+            ({"sid": True}, "plugin[0].sid"),
+            ({"database": "not a dn"}, "plugin[0].database"),
+            ({"bogus": 1}, "plugin[0].bogus"),
+        ]:
+            error = self.assertRaises(ConfigError, ChangelogFactory.fromConfig, table,
+                                      self.context())
+            self.assertIn(key, str(error))
+
+    def test_database(self) -> None:
+        """
+        With several databases, cn=changelog shows the configured one's
+        records (the first one's by default); naming one that does not
+        exist is an error naming the key.
+        """
+        schema = Schema.standard()
+        clock = task.Clock()
+
+        def build(table: dict[str, Any]) -> Directory:
+            databases = [
+                Database(DN.parse(suffix), MemoryBackend(schema.normalizeDN(DN.parse(suffix)),
+                                                         schema, clock))
+                for suffix in ("o=First", "o=Second,o=First")
+            ]
+            plugin = ChangelogFactory.fromConfig(table, ConfigContext(
+                None, "plugin[0]", schema, clock))
+            directory = Directory(databases, [plugin], schema=schema, reactor=clock)
+            return directory
+
+        for table, shown in [({}, "o=First"), ({"database": "O=second, o=first"},
+                                               "o=Second,o=First")]:
+            directory = build(table)
+            view = directory.databaseFor(schema.normalizeDN(DN.parse("cn=changelog")))
+            source = directory.databaseFor(schema.normalizeDN(DN.parse(shown)))
+            self.assertIs(view.backend.source, source.backend)
+        error = self.assertRaises(ConfigError, build, {"database": "o=Third"})
+        self.assertIn("plugin[0].database", str(error))
