@@ -45,6 +45,9 @@ from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
 from ldapd.sasl import Authentication
+from ldapd.syncrepl.codec import PERSISTENT_SEARCH, SYNC_REQUEST
+from ldapd.syncrepl.provider import SyncProvider
+from ldapd.syncrepl.psearch import persistentSearch
 from ldapd.tls import START_TLS
 from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
 
@@ -297,6 +300,8 @@ class Directory:
     @ivar limits: the limits for everyone but root DNs.
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
+    @ivar syncProvider: the syncrepl provider (L{SyncProvider}), there when
+        the C{changelog} plugin is.
     @ivar configuredDatabases: the databases in the order they were
         configured (L{databases} is in routing order, longest suffix first).
     @ivar rootDSEProviders: functions returning (through an awaitable)
@@ -366,6 +371,12 @@ class Directory:
         # encoding for an attribute selection stays right as long as the
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
+        # The changelog plugin brings the syncrepl provider (RFC 4533).
+        self.syncProvider = (
+            SyncProvider(self)
+            if any(getattr(p, "name", None) == "changelog" for p in plugins)
+            else None
+        )
         self.rootDSE = self._buildRootDSE()
         self.subschema = self._buildSubschema()
         for plugin in self.plugins.plugins:
@@ -713,9 +724,43 @@ class Directory:
         if db is None:
             raise NoSuchObject("no such object")
         await self.plugins.pre("search", op, base)
+        sync = op.controls.get(SYNC_REQUEST)
+        if sync is not None and self.syncProvider is not None and self.syncProvider.serves(db):
+            return _Outcome(controls=await self.syncProvider.search(op, reply, db, sync))
+        if sync is not None and sync.criticality:
+            raise ldaperrors.LDAPUnavailableCriticalExtension(
+                "no syncrepl provider for this database"
+            )
+        persistent = op.controls.get(PERSISTENT_SEARCH)
+        if persistent is not None:
+            await persistentSearch(self, op, reply, db, persistent)
+            return _Outcome()
         paged = op.controls.get(controls.PAGED_RESULTS)
         if paged is not None:
             return await self._pagedSearch(op, reply, db, paged)
+        await self.searchDatabase(op, reply, db)
+        return _Outcome()
+
+    async def searchDatabase(
+        self,
+        op: Operation,
+        reply: Reply,
+        db: Database,
+        send: Callable[[Entry], defer.Deferred[None] | None] | None = None,
+    ) -> None:
+        """
+        Send what a search finds in one database: each entry as the plugins
+        filter it (withheld if they withhold it), and continuation
+        references; within the size limit and the deadline.
+
+        @param op: the search.
+        @param reply: the search's reply function.
+        @param db: the database holding the search base.
+        @param send: sends one filtered entry (the syncrepl provider adds
+            its Sync State control); L{sendEntry} by default.
+        @raise ldaperrors.LDAPSizeLimitExceeded: when more entries match than
+            the size limit allows.
+        """
         sent = 0
 
         def emit(entry: Entry | SearchReference) -> defer.Deferred[None] | None:
@@ -729,13 +774,14 @@ class Directory:
             if op.sizeLimit and sent >= op.sizeLimit:
                 raise _SizeLimitReached()
             sent += 1
+            if send is not None:
+                return send(filtered)
             return self.sendEntry(op, reply, filtered)
 
         try:
             await self._withDeadline(op, db.backend.search(op, emit))
         except _SizeLimitReached:
             raise ldaperrors.LDAPSizeLimitExceeded("") from None
-        return _Outcome()
 
     def _compileSearchFilter(self, op: Operation, f: Any) -> Any:
         if not (op.identity.isRoot or op.internal):
@@ -1025,7 +1071,14 @@ class Directory:
                 ("objectClass", [b"top"]),
                 ("namingContexts", [str(db.suffix).encode() for db in self.databases]),
                 ("supportedLDAPVersion", [b"3"]),
-                ("supportedControl", [oid.encode() for oid in sorted(controls.SUPPORTED)]),
+                (
+                    "supportedControl",
+                    [
+                        oid.encode()
+                        for oid in sorted(controls.SUPPORTED)
+                        if oid != SYNC_REQUEST or self.syncProvider is not None
+                    ],
+                ),
                 ("supportedExtension", [oid.encode() for oid in extensions]),
                 ("supportedFeatures", [f.encode() for f in _FEATURES]),
                 ("subschemaSubentry", [_SUBSCHEMA_DN.encode()]),

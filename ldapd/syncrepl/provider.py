@@ -1,0 +1,413 @@
+"""
+The syncrepl provider (RFC 4533), as slapd's syncprov overlay serves it,
+built on the changelog the C{changelog} plugin keeps (L{IChangelog}).
+
+A search with the Sync Request control is first a refresh:
+
+  - without a cookie, or with one the changelog no longer covers (its
+    oldest record is newer than the cookie's CSN): the present phase, every
+    matching entry, those changed since the cookie in full (state C{add}),
+    the others as C{present} without attributes, so that the consumer
+    removes what it was not told about (refreshDeletes FALSE);
+  - with a covered cookie: the changes since, replayed from the changelog:
+    each changed entry as it is now, in full if the search returns it, or
+    as a C{delete} (its syncUUID) if it is gone or no longer returned
+    (refreshDeletes TRUE).
+
+A refreshOnly search then ends with the Sync Done control; refreshAndPersist
+sends a Sync Info message and goes on tailing the changelog, sending each
+change as it commits (woken by the Directory's change feed, and every second
+for changes other processes commit to a shared PostgreSQL database), until
+it is abandoned or its connection closes. Cookies are slapd's,
+C{rid=<the consumer's rid>,csn=<contextCSN>}.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.logger import Logger
+
+from ldapd._codec import Control, encodeIntermediateResponse, encodeSearchEntry
+from ldapd.changes import ADD, DELETE, RENAME, ChangeRecord
+from ldapd.dn import DN
+from ldapd.entry import Entry
+from ldapd.interfaces import IChangelog
+from ldapd.operation import Operation
+from ldapd.results import NoSuchObject
+from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
+from ldapd.syncrepl.codec import (
+    MODIFY,
+    NEW_COOKIE,
+    PRESENT,
+    REFRESH_AND_PERSIST,
+    REFRESH_DELETE,
+    REFRESH_PRESENT,
+    SYNC_DONE,
+    SYNC_INFO,
+    SYNC_STATE,
+    Cookie,
+    SyncDone,
+    SyncInfo,
+    SyncRequest,
+    SyncState,
+    uuidToBytes,
+)
+from ldapd.syncrepl.codec import ADD as STATE_ADD
+from ldapd.syncrepl.codec import DELETE as STATE_DELETE
+
+if TYPE_CHECKING:
+    from ldapd.directory import Database, Directory, Reply
+
+__all__ = ["SyncProvider", "SyncRefreshRequired"]
+
+#: Changelog records read at a time.
+_BATCH = 500
+
+#: Seconds between two looks at the changelog in the persist phase when
+#: no change of this process wakes it.
+_POLL_INTERVAL = 1.0
+
+_SYNC_INFO = SYNC_INFO.encode()
+
+
+class SyncRefreshRequired(ldaperrors.LDAPException):
+    """
+    e-syncRefreshRequired (RFC 4533 §2.2): the provider cannot bring the
+    consumer up to date from where it is; it must refresh without its cookie
+    (slapd's consumer does at once).
+    """
+
+    resultCode = 4096
+    name = b"e-syncRefreshRequired"
+
+
+class SyncProvider:
+    """
+    Serves searches with the Sync Request control, for each database whose
+    backend keeps a changelog.
+    """
+
+    _log = Logger()
+
+    def __init__(self, directory: Directory, pollInterval: float = _POLL_INTERVAL) -> None:
+        """
+        @param directory: the directory served.
+        @param pollInterval: seconds between two looks at the changelog in
+            the persist phase when no change of this process wakes it.
+        """
+        self.directory = directory
+        self.pollInterval = pollInterval
+
+    def serves(self, db: Database) -> bool:
+        """
+        @return: whether the database keeps the changelog syncrepl needs.
+        """
+        return IChangelog.providedBy(db.backend)  # type: ignore[no-any-return]
+
+    async def search(
+        self, op: Operation, reply: Reply, db: Database, request: SyncRequest
+    ) -> Sequence[Control]:
+        """
+        Carry out a search with the Sync Request control.
+
+        @param op: the search, with its parameters and limits set.
+        @param reply: its reply function.
+        @param db: the database holding its base.
+        @param request: the Sync Request control.
+        @return: the controls of the SearchResultDone of a refreshOnly
+            search; a refreshAndPersist search only ends by an exception
+            (L{ldapd.operation.Abandoned} when abandoned).
+        @raise ldaperrors.LDAPProtocolError: for a malformed cookie or a
+            search that dereferences aliases (as slapd).
+        @raise ldaperrors.LDAPUnwillingToPerform: when the cookie is newer
+            than anything this server has.
+        @raise SyncRefreshRequired: when a refreshAndPersist consumer falls
+            so far behind that the changelog no longer holds what it has not
+            been sent.
+        """
+        if op.request.derefAliases & 1:
+            raise ldaperrors.LDAPProtocolError("illegal value for derefAliases")
+        try:
+            cookie = Cookie.parse(request.cookie) if request.cookie is not None else Cookie()
+        except ValueError as e:
+            raise ldaperrors.LDAPProtocolError(f"invalid sync cookie: {e}") from None
+        session = _Session(self, op, reply, db, cookie.rid)
+        persist = request.mode == REFRESH_AND_PERSIST
+        unsubscribe = None
+        if persist:
+            unsubscribe = self.directory.subscribe(session.changed)
+        try:
+            refreshDeletes = await session.refresh(cookie.csn)
+            if not persist:
+                done = SyncDone(session.cookie(), refreshDeletes)
+                return [Control(SYNC_DONE, False, done.encode())]
+            kind = REFRESH_DELETE if refreshDeletes else REFRESH_PRESENT
+            session.info(SyncInfo(kind, session.cookie(), refreshDone=True))
+            # As in slapd, where the persist phase is detached from the
+            # search: its time and size limits applied to the refresh only.
+            op.deadline = None
+            await session.persist()
+        finally:
+            if unsubscribe is not None:
+                unsubscribe()
+
+
+def _uuidOf(entry: Entry) -> bytes | None:
+    values = entry.get("entryUUID")
+    if not values:
+        return None
+    try:
+        return uuidToBytes(values[0])
+    except ValueError:
+        return None
+
+
+class _Session:
+    """
+    One search with the Sync Request control.
+
+    @ivar position: the number of the last changelog record whose change
+        the consumer has been sent (or that the refresh has covered).
+    @ivar csn: the CSN the consumer's cookie names once it has what was sent.
+    """
+
+    def __init__(
+        self, provider: SyncProvider, op: Operation, reply: Reply, db: Database, rid: int | None
+    ) -> None:
+        self.directory = provider.directory
+        self.op = op
+        self.reply = reply
+        self.db = db
+        self.rid = rid
+        self.changelog = IChangelog(db.backend)
+        self.watch = Watch(op, provider.pollInterval)
+        self._internal = self.directory.internalOperation()
+        self.position = 0
+        self.csn: bytes | None = None
+        self._refreshing = True
+        self._sent = 0
+
+    def changed(self, change: Any) -> None:
+        """
+        The Directory's change feed: a write committed; look at the log.
+        """
+        if change.suffix == self.db.normalizedSuffix:
+            self.watch.wake()
+
+    def cookie(self) -> bytes:
+        """
+        @return: the cookie naming what the consumer has been sent.
+        """
+        return Cookie(self.rid, None, (self.csn,) if self.csn else ()).format()
+
+    def info(self, message: SyncInfo) -> None:
+        """
+        Send a Sync Info intermediate response.
+        """
+        self.reply(encodeIntermediateResponse(_SYNC_INFO, message.encode()), ())
+
+    # Refresh
+
+    async def _contextCSN(self, last: ChangeRecord | None) -> bytes | None:
+        """
+        @return: the greatest CSN of the database: its newest change's, or
+            the suffix entry's contextCSN.
+        """
+        csns = [last.csn] if last is not None else []
+        try:
+            suffix = await self.db.backend.get(self._internal, self.db.normalizedSuffix)
+        except NoSuchObject:
+            pass
+        else:
+            csns.extend(suffix.get("contextCSN"))
+        return max(csns, default=None)
+
+    async def refresh(self, since: bytes | None) -> bool:
+        """
+        Send the refresh stage.
+
+        @param since: the CSN of the consumer's cookie, or C{None}.
+        @return: refreshDeletes: whether the delete phase was used.
+        """
+        first, last = await self.changelog.changeBounds()
+        context = await self._contextCSN(last)
+        self.position = last.number if last is not None else 0
+        self.csn = context
+        if since is not None and context is not None and since > context:
+            raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
+        if since is not None and context is not None and since == context:
+            self._refreshing = False
+            return True
+        covered = since is not None and first is not None and first.csn <= since
+        if not covered:
+            await self.directory.searchDatabase(
+                self.op, self.reply, self.db, lambda entry: self._sendPresent(entry, since)
+            )
+            self._refreshing = False
+            return False
+        self.position = 0
+        while True:
+            records = await self.changelog.changes(self.position, _BATCH)
+            if not records:
+                break
+            self.op.check()
+            await self._replay([r for r in records if r.csn > since], None)
+            self.position = records[-1].number
+            self.csn = max(self.csn or b"", records[-1].csn)
+            await self.watch.writable()
+        self._refreshing = False
+        return True
+
+    def _sendPresent(self, entry: Entry, since: bytes | None) -> Any:
+        """
+        Send an entry of the present phase: in full if it changed since the
+        cookie, else as C{present}, its name alone.
+        """
+        uuid = _uuidOf(entry)
+        if uuid is None:
+            return None
+        csn = max(entry.get("entryCSN"), default=None)
+        if since is None or csn is None or csn > since:
+            return self._sendEntry(entry, STATE_ADD, uuid, None)
+        state = Control(SYNC_STATE, False, SyncState(PRESENT, uuid).encode())
+        self.reply(encodeSearchEntry(str(entry.dn).encode("utf-8"), ()), [state])
+        return None
+
+    # Changes
+
+    async def persist(self) -> NoReturn:
+        """
+        Send each change committed after L{position}, as long as the
+        search lasts.
+
+        @raise SyncRefreshRequired: if the changelog has been trimmed past
+            changes not yet sent.
+        """
+        while True:
+            records = await self.changelog.changes(self.position, _BATCH)
+            if not records:
+                await self.watch.wait()
+                continue
+            if records[0].number > self.position + 1:
+                first, _ = await self.changelog.changeBounds()
+                if first is not None and first.number == records[0].number:
+                    raise SyncRefreshRequired(
+                        "the changelog no longer holds changes not yet sent"
+                    )
+            await self.watch.writable()
+            self.csn = max(self.csn or b"", records[-1].csn)
+            if not await self._replay(records, self.cookie()):
+                self.info(SyncInfo(NEW_COOKIE, self.cookie()))
+            self.position = records[-1].number
+
+    async def _replay(self, records: list[ChangeRecord], cookie: bytes | None) -> bool:
+        """
+        Send what a run of changes did to the entries the search returns:
+        each entry changed, once, as it is now.
+
+        @param cookie: the cookie for the last message sent, or C{None}.
+        @return: whether the last change sent a message (with the cookie).
+        """
+        firsts: dict[bytes, ChangeRecord] = {}
+        lasts: dict[bytes, ChangeRecord] = {}
+        for record in records:
+            firsts.setdefault(record.entryUUID, record)
+            lasts.pop(record.entryUUID, None)
+            lasts[record.entryUUID] = record
+        sent = False
+        for n, (uuid, last) in enumerate(lasts.items(), 1):
+            sent = await self._sendChange(
+                firsts[uuid], last, cookie if n == len(lasts) else None
+            )
+        return sent
+
+    def _parse(self, dn: str) -> DN:
+        return self.directory.schema.normalizeDN(DN.parse(dn))
+
+    async def _sendChange(
+        self, first: ChangeRecord, last: ChangeRecord, cookie: bytes | None
+    ) -> bool:
+        """
+        Send what became of one entry: it as it is now if the search
+        returns it, else a C{delete} if the consumer may have it.
+
+        @param first: the first of the changes to it being sent.
+        @param last: the last of them.
+        @return: whether a message was sent.
+        """
+        try:
+            uuid = uuidToBytes(last.entryUUID)
+            before = self._parse(first.targetDN)
+            now = before if last.kind != RENAME else self._renamed(last)
+        except ValueError:
+            self._log.warn("syncrepl: change {number} is unreadable", number=last.number)
+            return False
+        # Whether the consumer may have had the entry: it was in scope, and
+        # (as far as this can tell without the old entry) matched.
+        had = first.kind != ADD and inScope(self.op, before)
+        if last.kind == DELETE:
+            entry = None
+        elif not (had or inScope(self.op, now)):
+            return False
+        else:
+            entry = await self._current(now, last.entryUUID)
+        shown = visible(self.directory, self.op, entry) if entry is not None else None
+        if shown is not None:
+            sending = self._sendEntry(shown, MODIFY if had else STATE_ADD, uuid, cookie)
+            if sending is not None:
+                await sending
+            return True
+        if entry is None and last.kind != DELETE:
+            # Moved or deleted since: a later record says so.
+            return False
+        if not had:
+            return False
+        self._countSent()
+        message = SyncState(STATE_DELETE, uuid, cookie)
+        self.reply(
+            encodeSearchEntry(first.targetDN.encode("utf-8"), ()),
+            [Control(SYNC_STATE, False, message.encode())],
+        )
+        return True
+
+    def _renamed(self, record: ChangeRecord) -> DN:
+        """
+        @return: the normalised DN a rename gave its entry.
+        """
+        assert record.newRDN is not None
+        rdn = DN.parse(record.newRDN).rdn
+        parent = DN.parse(record.newSuperior) if record.newSuperior else DN.parse(record.targetDN).parent()
+        return self.directory.schema.normalizeDN(parent.child(rdn))
+
+    async def _current(self, ndn: DN, entryUUID: bytes) -> Entry | None:
+        """
+        @return: the entry at C{ndn} if it is still the one changed.
+        """
+        try:
+            entry = await self.db.backend.get(self._internal, ndn)
+        except NoSuchObject:
+            return None
+        values = entry.get("entryUUID")
+        if not values or values[0].lower() != entryUUID.lower():
+            return None
+        return entry  # type: ignore[no-any-return]
+
+    def _countSent(self) -> None:
+        """
+        Count an entry sent against the size limit, which applies to the
+        refresh stage only (as in slapd).
+        """
+        self._sent += 1
+        if self._refreshing and self.op.sizeLimit and self._sent > self.op.sizeLimit:
+            raise ldaperrors.LDAPSizeLimitExceeded("")
+
+    def _sendEntry(self, entry: Entry, state: int, uuid: bytes, cookie: bytes | None) -> Any:
+        """
+        Send an entry, with the attributes the search selected and a Sync
+        State control.
+        """
+        self._countSent()
+        control = Control(SYNC_STATE, False, SyncState(state, uuid, cookie).encode())
+        return self.directory.sendEntry(self.op, withControls(self.reply, [control]), entry)
