@@ -7,6 +7,10 @@ the retro changelog C{cn=changelog}.
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import time
 from datetime import timedelta
 from typing import Any
@@ -28,7 +32,16 @@ from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.changelog import Changelog, ChangelogFactory
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+from ldapd.testing import (
+    EXAMPLE_LDIF,
+    SOURCE_ROOT,
+    ServerProcess,
+    ServerTestsMixin,
+    SlapdProcess,
+    decodeResponse,
+    parseFilter,
+    privatePostgreSQLSchema,
+)
 
 SUFFIX = "dc=example,dc=com"
 ROOT = "cn=admin,dc=example,dc=com"
@@ -605,3 +618,210 @@ class ConfigTests(unittest.TestCase):
             self.assertIs(view.backend.source, source.backend)
         error = self.assertRaises(ConfigError, build, {"database": "o=Third"})
         self.assertIn("plugin[0].database", str(error))
+
+
+#: A server with the example organisation in an sql database and the changelog plugin.
+_SERVER = """
+[server]
+listen = ["tcp:{port}:interface=127.0.0.1"]
+size_limit = 5
+
+[[database]]
+suffix = "dc=example,dc=com"
+backend = "sql"
+url = "%(url)s"
+root_dn = "cn=admin,dc=example,dc=com"
+root_password = "secret"
+seed_ldif = "{example_ldif}"
+
+[[plugin]]
+name = "changelog"
+sid = 2
+max_age = "1d"
+"""
+
+#: The CSN format of OpenLDAP (and ldapd), as a regular expression.
+_CSN = rb"\d{14}\.\d{6}Z#[0-9a-f]{6}#[0-9a-f]{3}#[0-9a-f]{6}"
+
+
+def _ldapsearch(url: str, *args: str, bind: tuple[str, str] | None = None) -> str:
+    """
+    Run OpenLDAP's ldapsearch.
+
+    @return: its LDIF output.
+    """
+    auth = ["-D", bind[0], "-w", bind[1]] if bind else []
+    completed = subprocess.run(["ldapsearch", "-LLL", "-x", "-o", "ldif-wrap=no", "-H", url,
+                                *auth, *args], capture_output=True, text=True, timeout=30,
+                               check=False)
+    if completed.returncode != 0:
+        raise AssertionError(f"ldapsearch failed ({completed.returncode}): {completed.stderr}")
+    return completed.stdout
+
+
+class WireTestsMixin:
+    """
+    cn=changelog and contextCSN over the wire, read by real clients, from a
+    real server. Test cases say which database.
+    """
+
+    server: ServerProcess
+
+    root = ("cn=admin,dc=example,dc=com", "secret")
+
+    def ldap3(self, who: tuple[str, str] | None = None) -> Any:
+        from ldap3 import Connection, Server
+
+        user, password = who if who is not None else self.root
+        return Connection(Server(self.server.url), user, password, auto_bind=True)
+
+    def test_ldapsearch(self) -> None:
+        """
+        The root DN reads every seeded add in cn=changelog with ldapsearch,
+        beyond the size limit that binds everyone else.
+        """
+        out = _ldapsearch(self.server.url, "-b", "cn=changelog", "-s", "one",
+                          "(changeType=add)", "changeNumber", "targetDN", bind=self.root)
+        numbers = [int(n) for n in re.findall(r"^changeNumber: (\d+)$", out, re.M)]
+        self.assertGreaterEqual(len(numbers), 20)
+        self.assertIn("targetDN: dc=example,dc=com", out)
+
+    def test_anonymous(self) -> None:
+        """
+        Anonymous clients and ordinary users find nothing in cn=changelog.
+        """
+        self.assertEqual(_ldapsearch(self.server.url, "-b", "cn=changelog", "-s", "sub"), "")
+        alice = ("uid=alice,ou=people,dc=example,dc=com", "alice-secret")
+        self.assertEqual(_ldapsearch(self.server.url, "-b", "cn=changelog", bind=alice), "")
+
+    def test_pagedAfterModify(self) -> None:
+        """
+        A modify made with ldap3 shows as the last record, read with paged
+        results; the root DSE's lastChangeNumber names it, and the suffix's
+        contextCSN is its CSN, with the configured server ID.
+        """
+        from ldap3 import BASE, LEVEL, MODIFY_REPLACE
+
+        conn = self.ldap3()
+        self.addCleanup(conn.unbind)
+        self.assertTrue(conn.modify("uid=bob,ou=people,dc=example,dc=com",
+                                    {"description": [(MODIFY_REPLACE, ["paged"])]}))
+        entries = conn.extend.standard.paged_search(
+            "cn=changelog", "(objectClass=changeLogEntry)", LEVEL,
+            attributes=["changeNumber", "changeType", "targetDN", "changes", "changeTime"],
+            paged_size=4, generator=False)
+        byNumber = {e["attributes"]["changeNumber"]: e["attributes"] for e in entries}
+        numbers = sorted(byNumber)
+        self.assertEqual(numbers, list(range(1, len(entries) + 1)))
+        last = byNumber[numbers[-1]]
+        self.assertEqual((last["changeType"], last["targetDN"]),
+                         ("modify", "uid=bob,ou=people,dc=example,dc=com"))
+        self.assertIn(b"replace: description\ndescription: paged\n-\n", last["changes"][0])
+        conn.search("", "(objectClass=*)", BASE, attributes=["changelog", "lastChangeNumber"])
+        root = conn.entries[0]
+        self.assertEqual(str(root.changelog), "cn=changelog")
+        self.assertEqual(int(str(root.lastChangeNumber)), numbers[-1])
+        conn.search("dc=example,dc=com", "(objectClass=*)", BASE, attributes=["contextCSN"])
+        context = conn.response[0]["raw_attributes"]["contextCSN"]
+        conn.search("uid=bob,ou=people,dc=example,dc=com", "(objectClass=*)", BASE,
+                    attributes=["entryCSN"])
+        csn = conn.response[0]["raw_attributes"]["entryCSN"]
+        self.assertEqual(context, csn)
+        self.assertRegex(csn[0], _CSN)
+        self.assertEqual(csn[0].split(b"#")[2], b"002")
+
+    def test_entryCSNOrdering(self) -> None:
+        """
+        entryCSN has an ordering rule: C{(entryCSN>=X)} finds the entries
+        changed at or after X, as the syncrepl provider asks.
+        """
+        conn = self.ldap3()
+        self.addCleanup(conn.unbind)
+        conn.search("dc=example,dc=com", "(objectClass=*)", attributes=["contextCSN"],
+                    search_scope="BASE")
+        context = conn.response[0]["raw_attributes"]["contextCSN"][0].decode()
+        conn.search("dc=example,dc=com", f"(entryCSN>={context})", attributes=["entryCSN"])
+        self.assertEqual([e["raw_attributes"]["entryCSN"][0].decode() for e in conn.response
+                          if e["type"] == "searchResEntry"], [context])
+
+
+class SQLiteWireTests(WireTestsMixin, ServerTestsMixin, unittest.SynchronousTestCase):
+    """
+    The changelog plugin on an sql database in SQLite.
+    """
+
+    serverConfig = _SERVER % {"url": "sqlite:///changelog.db"}
+
+
+class PostgreSQLWireTests(WireTestsMixin, unittest.SynchronousTestCase):
+    """
+    The changelog plugin on an sql database in PostgreSQL (when
+    C{LDAPD_TEST_POSTGRESQL_URL} names one): a server for each test, on a
+    schema of its own.
+    """
+
+    def setUp(self) -> None:
+        self.server = ServerProcess(_SERVER % {"url": privatePostgreSQLSchema(self)})
+        self.server.start()
+        self.addCleanup(self.server.stop)
+
+
+class StartUpTests(unittest.SynchronousTestCase):
+    """
+    The plugin's configuration problems stop C{twist ldapd} with one line.
+    """
+
+    def test_badKey(self) -> None:
+        """
+        A wrong value is reported as one line naming the file and the key,
+        and the process exits with EX_CONFIG (78).
+        """
+        server = ServerProcess(_SERVER.replace("sid = 2", "sid = 5000") % {
+            "url": "sqlite:///changelog.db"})
+        env = dict(os.environ, PYTHONPATH=str(SOURCE_ROOT))
+        completed = subprocess.run(
+            [sys.executable, "-m", "twisted", "ldapd", "--config", str(server.configPath)],
+            check=False, capture_output=True, text=True, env=env, timeout=60)
+        self.assertEqual(completed.returncode, 78, completed.stderr)
+        lines = completed.stderr.splitlines()
+        self.assertEqual(len(lines), 1, completed.stderr)
+        self.assertIn(f"{server.configPath}: plugin[0].sid: must be a server ID", lines[0])
+
+
+class SlapdFormatTests(unittest.SynchronousTestCase):
+    """
+    ldapd's CSNs and contextCSN have the form slapd's syncprov overlay gives them.
+    """
+
+    def test_contextCSN(self) -> None:
+        """
+        slapd with syncprov keeps one contextCSN value on the suffix in the
+        same format as ldapd's entryCSN and contextCSN, its server ID in
+        the third field.
+        """
+        slapd = SlapdProcess(modules=["syncprov"], globalConfig="serverID 3\n",
+                             databaseConfig="overlay syncprov\n")
+        self.addCleanup(slapd.stop)
+        slapd.start()
+        ldif = SOURCE_ROOT / "examples" / "data" / "example.ldif"
+        subprocess.run(["ldapadd", "-x", "-H", slapd.url, "-D", slapd.rootDN, "-w", "secret",
+                        "-f", str(ldif)], capture_output=True, check=True, timeout=60)
+        out = _ldapsearch(slapd.url, "-b", "dc=example,dc=com", "-s", "base", "contextCSN",
+                          bind=(slapd.rootDN, "secret"))
+        values = re.findall(r"^contextCSN: (.*)$", out, re.M)
+        self.assertEqual(len(values), 1, out)
+        self.assertRegex(values[0].encode(), b"^" + _CSN + b"$")
+        self.assertEqual(values[0].split("#")[2], "003")
+        ours = Changelog(sid=3)
+        self.assertRegex(self.ldapdCSN(ours), b"^" + _CSN + b"$")
+
+    def ldapdCSN(self, plugin: Changelog) -> bytes:
+        schema = Schema.standard()
+        suffix = DN.parse(SUFFIX)
+        directory = Directory([Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema))],
+                              [plugin], schema=schema, reactor=task.Clock())
+        from datetime import datetime, timezone
+
+        csn: bytes = directory.csn(datetime.now(timezone.utc))
+        self.assertEqual(csn.split(b"#")[2], b"003")
+        return csn
