@@ -56,6 +56,7 @@ __all__ = [
     "SlapdProcess",
     "decodeResponse",
     "exampleConfig",
+    "executeRequest",
     "freePort",
     "parseFilter",
     "postgresqlURL",
@@ -865,6 +866,37 @@ def decodeResponse(data: bytes) -> Any:
 
 #: OpenLDAP's server, for tests that compare with it or proxy to it.
 SLAPD = Path("/usr/sbin/slapd")
+
+
+def executeRequest(directory: Any, connection: Connection, request: Any, messageId: int,
+                   controls: Any = None) -> tuple[list[Any], Any]:
+    """
+    Have a directory execute a request as it arrives from the wire: encoded,
+    framed and decoded as the protocol would hand it over.
+
+    @param directory: the L{ldapd.directory.Directory}.
+    @param connection: the client's L{Connection}.
+    @param request: an ldaptor request.
+    @param messageId: its message ID.
+    @param controls: its controls, as ldaptor's C{LDAPMessage} takes them.
+    @return: the list the decoded responses are appended to as they are
+        sent, and the Deferred of the execution.
+    """
+    from ldaptor.protocols import pureldap
+
+    from ldapd._codec import encodeMessage
+    from ldapd._framing import Framer
+
+    responses: list[Any] = []
+    framer = Framer()
+    framer.feed(pureldap.LDAPMessage(request, controls=controls, id=messageId).toWire())
+    message = framer.next()
+    op = Operation(connection, message.id, message.value, message.controls)
+
+    def reply(pdu: bytes, responseControls: Any = ()) -> None:
+        responses.append(decodeResponse(encodeMessage(op.messageId, pdu, responseControls)))
+
+    return responses, directory.execute(op, reply)
 
 
 class SlapdProcess(_ChildServer):

@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
@@ -21,8 +21,6 @@ from twisted.internet import defer, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
-from ldapd._codec import encodeMessage
-from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change
 from ldapd.directory import Database, Directory
@@ -38,7 +36,7 @@ from ldapd.testing import (
     ServerProcess,
     ServerTestsMixin,
     SlapdProcess,
-    decodeResponse,
+    executeRequest,
     parseFilter,
     privatePostgreSQLSchema,
 )
@@ -83,17 +81,9 @@ class DirectoryMixin:
 
         @return: the decoded responses.
         """
-        responses: list[Any] = []
-        framer = Framer()
-        framer.feed(pureldap.LDAPMessage(request, id=self.nextId).toWire())
-        message = framer.next()
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        responses, done = executeRequest(self.directory, self.connection, request, self.nextId)
         self.nextId += 1
-
-        def reply(pdu: bytes, ctrls: Any = ()) -> None:
-            responses.append(decodeResponse(encodeMessage(op.messageId, pdu, ctrls)))
-
-        self.successResultOf(self.directory.execute(op, reply))
+        self.successResultOf(done)
         return responses
 
     def ndn(self, text: str) -> DN:
@@ -682,7 +672,7 @@ class WireTestsMixin:
         """
         out = _ldapsearch(self.server.url, "-b", "cn=changelog", "-s", "one",
                           "(changeType=add)", "changeNumber", "targetDN", bind=self.root)
-        numbers = [int(n) for n in re.findall(r"^changeNumber: (\d+)$", out, re.M)]
+        numbers = [int(n) for n in re.findall(r"^changeNumber: (\d+)$", out, re.MULTILINE)]
         self.assertGreaterEqual(len(numbers), 20)
         self.assertIn("targetDN: dc=example,dc=com", out)
 
@@ -808,7 +798,7 @@ class SlapdFormatTests(unittest.SynchronousTestCase):
                         "-f", str(ldif)], capture_output=True, check=True, timeout=60)
         out = _ldapsearch(slapd.url, "-b", "dc=example,dc=com", "-s", "base", "contextCSN",
                           bind=(slapd.rootDN, "secret"))
-        values = re.findall(r"^contextCSN: (.*)$", out, re.M)
+        values = re.findall(r"^contextCSN: (.*)$", out, re.MULTILINE)
         self.assertEqual(len(values), 1, out)
         self.assertRegex(values[0].encode(), b"^" + _CSN + b"$")
         self.assertEqual(values[0].split("#")[2], "003")
@@ -820,8 +810,6 @@ class SlapdFormatTests(unittest.SynchronousTestCase):
         suffix = DN.parse(SUFFIX)
         directory = Directory([Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema))],
                               [plugin], schema=schema, reactor=task.Clock())
-        from datetime import datetime, timezone
-
         csn: bytes = directory.csn(datetime.now(timezone.utc))
         self.assertEqual(csn.split(b"#")[2], b"003")
         return csn
