@@ -20,12 +20,50 @@ from pathlib import Path
 from typing import Any
 
 import ldap
+from ldaptor.protocols import pureldap
+from twisted.internet import defer, protocol, task
 from twisted.trial import unittest
 
+from ldapd._codec import (
+    Control,
+    encodeIntermediateResponse,
+    encodeMessage,
+    encodeResult,
+    encodeSearchEntry,
+)
+from ldapd._framing import Framer
+from ldapd.backends._proxypool import UpstreamPool, parseUpstream
+from ldapd.backends.memory import MemoryBackend
 from ldapd.config import loadConfig
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
+from ldapd.filters import compileFilter
+from ldapd.operation import Scope, SearchParameters
 from ldapd.registry import ConfigError
-from ldapd.testing import EXAMPLE_LDIF, SLAPD, ServerProcess, SlapdProcess
+from ldapd.results import NoSuchObject
+from ldapd.schema import Schema
+from ldapd.syncrepl.codec import (
+    ADD,
+    MODIFY,
+    NEW_COOKIE,
+    PRESENT,
+    REFRESH_AND_PERSIST,
+    REFRESH_DELETE,
+    REFRESH_ONLY,
+    SYNC_DONE,
+    SYNC_ID_SET,
+    SYNC_INFO,
+    SYNC_REQUEST,
+    SYNC_STATE,
+    SyncDone,
+    SyncInfo,
+    SyncState,
+    decodeSyncRequest,
+    uuidFromBytes,
+    uuidToBytes,
+)
+from ldapd.syncrepl.consumer import ReplicaSettings, SyncReplConsumer
+from ldapd.testing import EXAMPLE_LDIF, SLAPD, ServerProcess, SlapdProcess, parseFilter
 
 BASE = "dc=example,dc=com"
 ROOT_DN = "cn=admin,dc=example,dc=com"
@@ -492,3 +530,265 @@ class ConfigTests(unittest.SynchronousTestCase):
             self.load(f'suffix = "{BASE}"\nprovider = "ldap://p"\n\n[[replica]]\n'
                       f'suffix = "{BASE}"\nprovider = "ldap://q"\n')
         self.assertIn("replica[1].suffix: two [[replica]] tables", str(caught.exception))
+
+
+class _ScriptedProvider(protocol.Protocol):
+    """
+    A provider that answers binds and plays, for each sync search, the next
+    script of its factory: a list of C{(protocolOp, controls)} pairs, the
+    last one the SearchResultDone (or none, to stay in the persist stage).
+    """
+
+    def connectionMade(self) -> None:
+        self.framer = Framer()
+
+    def dataReceived(self, data: bytes) -> None:
+        self.framer.feed(data)
+        while (message := self.framer.next()) is not None:
+            request = message.value
+            if isinstance(request, pureldap.LDAPBindRequest):
+                self.transport.write(encodeMessage(message.id, encodeResult(0x61, 0)))
+            elif isinstance(request, pureldap.LDAPSearchRequest):
+                controls = {_text(oid): value for oid, _, value in message.controls or ()}
+                self.factory.requests.append(decodeSyncRequest(controls[SYNC_REQUEST]))
+                script = self.factory.scripts.pop(0) if self.factory.scripts else []
+                for op, responseControls in script:
+                    self.transport.write(encodeMessage(message.id, op, responseControls))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _uuid(n: int) -> bytes:
+    return uuidToBytes(f"00000000-0000-4000-8000-{n:012d}")
+
+
+def _entry(dn: str, n: int, state: int = ADD, cookie: bytes | None = None,
+           **attributes: str) -> tuple[bytes, list[Control]]:
+    """
+    @return: a SearchResultEntry with its Sync State control: an
+        organizationalUnit or an inetOrgPerson (by the RDN), entryUUID C{n}.
+    """
+    rdn = dn.split(",")[0]
+    name, _, value = rdn.partition("=")
+    if name == "dc":
+        pairs = [("objectClass", [b"dcObject", b"organization"]), ("o", [b"Example"])]
+    elif name == "ou":
+        pairs = [("objectClass", [b"organizationalUnit"])]
+    else:
+        pairs = [("objectClass", [b"inetOrgPerson"]), ("cn", [value.encode()]), ("sn", [b"S"])]
+    pairs.append((name, [value.encode()]))
+    pairs.append(("entryUUID", [uuidFromBytes(_uuid(n)).encode()]))
+    pairs.extend((k, [v.encode()]) for k, v in attributes.items())
+    body = encodeSearchEntry(dn.encode(), [(k.encode(), vs) for k, vs in pairs])
+    return body, [Control(SYNC_STATE, False, SyncState(state, _uuid(n), cookie).encode())]
+
+
+def _done(cookie: bytes | None, refreshDeletes: bool = False, code: int = 0
+          ) -> tuple[bytes, list[Control]]:
+    return (encodeResult(0x65, code),
+            [Control(SYNC_DONE, False, SyncDone(cookie, refreshDeletes).encode())])
+
+
+def _info(info: SyncInfo) -> tuple[bytes, list[Control]]:
+    return encodeIntermediateResponse(SYNC_INFO.encode(), info.encode()), []
+
+
+def _cookie(second: int) -> bytes:
+    return f"rid=007,csn=20250101000{second:03d}.000000Z#000000#000#000000".encode()
+
+
+class ScriptedProviderTests(unittest.TestCase):
+    """
+    The consumer in this process against a scripted provider, for what a
+    well-behaved slapd never does: children before parents, a change that
+    cannot be applied, present and delete phases of a chosen shape, and
+    e-syncRefreshRequired.
+    """
+
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        self.reactor = reactor
+        factory = protocol.ServerFactory.forProtocol(_ScriptedProvider)
+        factory.scripts = []
+        factory.requests = []
+        self.factory = factory
+        self.port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.addCleanup(self.port.stopListening)
+        schema = Schema.standard()
+        suffix = DN.parse(BASE)
+        self.backend = MemoryBackend(schema.normalizeDN(suffix), schema, reactor)
+        self.directory = Directory([Database(suffix, self.backend)], schema=schema,
+                                   reactor=reactor)
+        self.schema = schema
+
+    def start(self, mode: int = REFRESH_ONLY) -> defer.Deferred[None]:
+        """
+        Open the directory and start a consumer of the scripted provider.
+        """
+        provider = parseUpstream(f"ldap://127.0.0.1:{self.port.getHost().port}")
+        settings = ReplicaSettings(DN.parse(BASE), provider, mode=mode, interval=0.05,
+                                   retry=0.05, rid=7)
+        pool = UpstreamPool([provider], self.reactor, size=1, timeout=5)
+        self.consumer = SyncReplConsumer(self.directory, settings, pool, self.reactor)
+
+        def started(_: None) -> None:
+            self.consumer.startService()
+            self.addCleanup(self.consumer.stopService)
+
+        return self.directory.open().addCallback(started)
+
+    async def until(self, condition: Any) -> None:
+        """
+        Wait (boundedly) until C{condition()} is true.
+        """
+        deadline = time.monotonic() + 10
+        while not condition():
+            self.assertLess(time.monotonic(), deadline, "condition never held")
+            await task.deferLater(self.reactor, 0.02, lambda: None)
+
+    async def content(self) -> dict[str, bytes]:
+        """
+        @return: every local entry's normalised DN and entryUUID.
+        """
+        op = self.directory.internalOperation()
+        op.search = SearchParameters(self.schema.normalizeDN(DN.parse(BASE)), Scope.SUB,
+                                     compileFilter(parseFilter("(objectClass=*)"), self.schema))
+        found: dict[str, bytes] = {}
+
+        def emit(entry: Any) -> None:
+            found[str(entry.ndn)] = entry.get("entryUUID")[0]
+
+        try:
+            await self.backend.search(op, emit)
+        except NoSuchObject:
+            pass
+        return found
+
+    async def contextCSN(self) -> tuple[bytes, ...]:
+        entry = await self.directory.get(self.directory.internalOperation(),
+                                         self.schema.normalizeDN(DN.parse(BASE)))
+        return entry.get("contextCSN")
+
+    @defer.inlineCallbacks
+    def test_childBeforeParent(self) -> Any:
+        """
+        An entry that comes before its parent waits for it, and the cookie
+        is saved once both are in.
+        """
+        self.factory.scripts.append([
+            _entry(f"uid=kid,ou=people,{BASE}", 3),
+            _entry(f"ou=people,{BASE}", 2),
+            _entry(BASE, 1),
+            _done(_cookie(1)),
+        ])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 2))
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(len(content), 3)
+        self.assertEqual(content[f"uid=kid,ou=people,{BASE}"], uuidFromBytes(_uuid(3)).encode())
+        csns = yield defer.Deferred.fromCoroutine(self.contextCSN())
+        self.assertEqual(csns, (_cookie(1).split(b"csn=")[1],))
+        self.assertIsNone(self.factory.requests[0].cookie)
+        self.assertEqual(self.factory.requests[1].cookie, b"rid=007," + _cookie(1).split(b",")[1])
+
+    @defer.inlineCallbacks
+    def test_failedChangeRestarts(self) -> Any:
+        """
+        A change that cannot be applied (an undefined attribute type here)
+        ends the session; the next one starts from the last saved cookie,
+        and nothing after it was kept as done.
+        """
+        self.factory.scripts.append([
+            _entry(BASE, 1),
+            _entry(f"ou=people,{BASE}", 2),
+            _info(SyncInfo(NEW_COOKIE, _cookie(1))),
+            _entry(f"uid=bad,ou=people,{BASE}", 3, noSuchType="x"),
+            _done(_cookie(2)),
+        ])
+        self.factory.scripts.append([_entry(f"uid=good,ou=people,{BASE}", 4),
+                                     _done(_cookie(3), refreshDeletes=True)])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 3))
+        self.assertEqual([r.cookie for r in self.factory.requests[:3]],
+                         [None, b"rid=007," + _cookie(1).split(b",")[1],
+                          b"rid=007," + _cookie(3).split(b",")[1]])
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(sorted(content), sorted([BASE, f"ou=people,{BASE}",
+                                                  f"uid=good,ou=people,{BASE}"]))
+
+    @defer.inlineCallbacks
+    def test_phases(self) -> Any:
+        """
+        The present phase deletes what the provider did not name (children
+        first); a syncIdSet of deletes deletes; entries keep their UUIDs
+        through a rename.
+        """
+        self.factory.scripts.append([
+            _entry(BASE, 1), _entry(f"ou=people,{BASE}", 2), _entry(f"ou=gone,{BASE}", 5),
+            _entry(f"uid=a,ou=gone,{BASE}", 6), _entry(f"uid=b,ou=people,{BASE}", 7),
+            _entry(f"uid=c,ou=people,{BASE}", 8),
+            _done(_cookie(1)),
+        ])
+        self.factory.scripts.append([
+            _entry(BASE, 1, PRESENT), _entry(f"ou=people,{BASE}", 2, PRESENT),
+            _info(SyncInfo(SYNC_ID_SET, refreshDeletes=False, syncUUIDs=(_uuid(7), _uuid(8)))),
+            _done(_cookie(2)),
+        ])
+        self.factory.scripts.append([
+            _info(SyncInfo(SYNC_ID_SET, refreshDeletes=True, syncUUIDs=(_uuid(7),))),
+            _entry(f"uid=renamed,{BASE}", 8, MODIFY),
+            _done(_cookie(3), refreshDeletes=True),
+        ])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 4))
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(content, {
+            BASE: uuidFromBytes(_uuid(1)).encode(),
+            f"ou=people,{BASE}": uuidFromBytes(_uuid(2)).encode(),
+            f"uid=renamed,{BASE}": uuidFromBytes(_uuid(8)).encode(),
+        })
+
+    @defer.inlineCallbacks
+    def test_refreshRequired(self) -> Any:
+        """
+        e-syncRefreshRequired (4096) makes the consumer ask again without a
+        cookie, and the full refresh's present phase removes what is gone.
+        """
+        self.factory.scripts.append([_entry(BASE, 1), _entry(f"ou=old,{BASE}", 2),
+                                     _done(_cookie(1))])
+        self.factory.scripts.append([_done(None, code=4096)])
+        self.factory.scripts.append([_entry(BASE, 1), _done(_cookie(5))])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 4))
+        self.assertIsNone(self.factory.requests[2].cookie)
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(sorted(content), [BASE])
+
+    @defer.inlineCallbacks
+    def test_persist(self) -> Any:
+        """
+        refreshAndPersist: after the refresh (a Sync Info refreshDelete with
+        refreshDone), each change is applied as it comes, and its cookie saved.
+        """
+        self.factory.scripts.append([
+            _entry(BASE, 1),
+            _info(SyncInfo(REFRESH_DELETE, _cookie(1), refreshDone=True)),
+            _entry(f"ou=later,{BASE}", 2, cookie=_cookie(2)),
+        ])
+        yield self.start(REFRESH_AND_PERSIST)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                csns = yield defer.Deferred.fromCoroutine(self.contextCSN())
+            except NoSuchObject:
+                csns = ()
+            if csns == (_cookie(2).split(b"csn=")[1],):
+                break
+            self.assertLess(time.monotonic(), deadline, "the cookie was never saved")
+            yield task.deferLater(self.reactor, 0.02, lambda: None)
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(sorted(content), sorted([BASE, f"ou=later,{BASE}"]))
+        self.assertEqual(len(self.factory.requests), 1)

@@ -335,24 +335,34 @@ class SyncReplConsumer(service.Service):
                 name=self.name, how=how, seconds=time.monotonic() - started,
                 applied=self.applied, deleted=self.deleted, present=self.present)
 
-        while True:
-            value, controls = await responses.get()
-            if controls is None:
-                if isinstance(value, Failure):
-                    value.raiseException()
-                response, finalControls = value
-                await self._done(op, response, finalControls)
-                if self._present is not None:
-                    refreshed("")
-                return
-            if isinstance(value, pureldap.LDAPSearchResultEntry):
-                await self._entry(op, value, controls)
-            elif isinstance(value, IntermediateResponse):
-                refreshDone = await self._info(op, value)
-                if refreshDone:
-                    refreshed(", now persisting")
-            if not responses.waiting:
-                await self._save(op)
+        try:
+            while True:
+                value, controls = await responses.get()
+                if controls is None:
+                    if isinstance(value, Failure):
+                        value.raiseException()
+                    response, finalControls = value
+                    await self._done(op, response, finalControls)
+                    if self._present is not None:
+                        refreshed("")
+                    return
+                if isinstance(value, pureldap.LDAPSearchResultEntry):
+                    await self._entry(op, value, controls)
+                elif isinstance(value, IntermediateResponse):
+                    refreshDone = await self._info(op, value)
+                    if refreshDone:
+                        refreshed(", now persisting")
+                if not responses.waiting:
+                    await self._save(op)
+        except Exception:
+            # What came before the failure is applied: its cookie is where
+            # the next session starts.
+            await self._save(op)
+            raise
+        finally:
+            if not d.called:
+                # The session ends early (a failure, or the service stops).
+                d.cancel()
 
     # Responses
 
