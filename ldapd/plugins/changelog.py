@@ -43,7 +43,7 @@ from zope.interface import implementer
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, ChangeRecord
 from ldapd.directory import Database
 from ldapd.dn import DN, InvalidDN
-from ldapd.entry import Entry, Modification
+from ldapd.entry import Entry
 from ldapd.filters import And, Equality, Filter, GreaterOrEqual, LessOrEqual
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
 from ldapd.ldif import formatLine
@@ -88,32 +88,33 @@ def _csnSID(csn: bytes) -> int | None:
         return None
 
 
-def _attributeLines(entry: Entry, skip: frozenset[str] = frozenset()) -> dict[str, list[bytes]]:
+def _lines(entry: Entry) -> bytes:
     """
-    @return: each attribute description of C{entry} (but the types named,
-        lower-cased, in C{skip}) and its LDIF value lines.
+    @return: the attributes of C{entry} as LDIF lines.
     """
-    return {
-        attr.description: [formatLine(attr.description, v) for v in attr.values]
-        for attr in entry if attr.type.name.lower() not in skip
-    }
+    return b"".join(formatLine(a.description, v) for a in entry for v in a.values)
 
 
 def _replacements(old: Entry, new: Entry, skip: frozenset[str] = frozenset()) -> bytes:
     """
     The difference between two versions of an entry as LDIF modify
     operations: C{replace: x} with the new values of each changed
-    attribute, an empty C{replace: x} for each removed one.
+    attribute, an empty C{replace: x} for each removed one. Attributes of
+    the types named (lower-cased) in C{skip} are left out.
     """
-    before = _attributeLines(old, skip)
-    after = _attributeLines(new, skip)
+    before = {a.description: a.values for a in old if a.type.name.lower() not in skip}
     out = []
-    for description, lines in after.items():
-        if before.get(description) != lines:
-            out.append(formatLine("replace", description.encode()) + b"".join(lines) + b"-\n")
+    for attr in new:
+        description = attr.description
+        if attr.type.name.lower() in skip:
+            continue
+        # A changed entry shares its unchanged attributes with the old one,
+        # so most comparisons are of one tuple with itself.
+        if before.pop(description, None) != attr.values:
+            out.append(formatLine("replace", description.encode())
+                       + b"".join(formatLine(description, v) for v in attr.values) + b"-\n")
     for description in before:
-        if description not in after:
-            out.append(formatLine("replace", description.encode()) + b"-\n")
+        out.append(formatLine("replace", description.encode()) + b"-\n")
     return b"".join(out)
 
 
@@ -136,8 +137,7 @@ def changeRecord(kind: str, old: Entry | None, new: Entry | None, csn: bytes) ->
                           uuid[0] if uuid else b"")
     if kind == ADD:
         assert new is not None
-        changes = b"".join(line for lines in _attributeLines(new).values() for line in lines)
-        return dataclasses.replace(record, changes=changes)
+        return dataclasses.replace(record, changes=_lines(new))
     if kind == MODIFY:
         assert old is not None and new is not None
         return dataclasses.replace(record, changes=_replacements(old, new))
@@ -220,6 +220,7 @@ class Changelog:
             C{database} does not exist or keeps no changelog.
         """
         self.directory = directory
+        self._contextCSN = directory.schema.attributeType("contextCSN")
         directory.csn.sid = self.sid
         kept = []
         for db in directory.configuredDatabases:
@@ -329,7 +330,10 @@ class Changelog:
         mine = [v for v in values if _csnSID(v) == self.sid]
         if mine and max(mine) >= csn:
             return
-        txn.put(entry.modified([Modification("replace", "contextCSN", tuple(others + [csn]))]))
+        # Built directly rather than with modified(): contextCSN is
+        # operational, so nothing about the entry's classes needs checking.
+        kept = [(a.description, a.values) for a in entry if a.type is not self._contextCSN]
+        txn.put(Entry(entry.dn, kept + [("contextCSN", others + [csn])], entry.schema, entry.ndn))
 
     def txn_add(self, op: Operation, txn: Any, entry: Entry) -> None:
         """
