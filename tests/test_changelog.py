@@ -11,16 +11,21 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
+from sqlalchemy import create_engine
+from sqlalchemy.pool import NullPool
 from twisted.internet import defer, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
+from ldapd.backends import sqlschema
+from ldapd.backends.changelog import appendSQL, readSQL
 from ldapd.backends.memory import MemoryBackend
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change
 from ldapd.directory import Database, Directory
@@ -33,6 +38,7 @@ from ldapd.schema import Schema
 from ldapd.testing import (
     EXAMPLE_LDIF,
     SOURCE_ROOT,
+    BackendTestsMixin,
     ServerProcess,
     ServerTestsMixin,
     SlapdProcess,
@@ -813,3 +819,44 @@ class SlapdFormatTests(unittest.SynchronousTestCase):
         csn: bytes = directory.csn(datetime.now(timezone.utc))
         self.assertEqual(csn.split(b"#")[2], b"003")
         return csn
+
+
+class PostgreSQLOrderTests(unittest.SynchronousTestCase):
+    """
+    On PostgreSQL, change numbers are committed in their order: a second
+    writer's append waits until the first writer's transaction ends.
+    """
+
+    def test_appendWaits(self) -> None:
+        """
+        While one transaction holds an appended record uncommitted, another
+        transaction's append waits; it gets the greater number, and the
+        first commits before it.
+        """
+        engine = create_engine(privatePostgreSQLSchema(self), poolclass=NullPool)
+        self.addCleanup(engine.dispose)
+        with engine.begin() as conn:
+            sqlschema.upgrade(conn, SUFFIX)
+        mixin = BackendTestsMixin()
+        mixin.suffixText = SUFFIX
+        first, second = mixin.changeRecord(1), mixin.changeRecord(2)
+        numbers: dict[str, int] = {}
+        with engine.connect() as conn1:
+            conn1.begin()
+            numbers["first"] = appendSQL(conn1, first)
+
+            def append() -> None:
+                with engine.begin() as conn2:
+                    numbers["second"] = appendSQL(conn2, second)
+
+            waiting = threading.Thread(target=append)
+            waiting.start()
+            waiting.join(1.0)
+            self.assertTrue(waiting.is_alive(), "the second append did not wait")
+            conn1.commit()
+        waiting.join(30)
+        self.assertFalse(waiting.is_alive())
+        self.assertGreater(numbers["second"], numbers["first"])
+        with engine.connect() as conn:
+            self.assertEqual([r.targetDN for r in readSQL(conn, 0, 10)],
+                             [first.targetDN, second.targetDN])
