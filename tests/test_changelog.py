@@ -430,6 +430,21 @@ class RetroChangelogTests(ChangelogTestsBase, unittest.TestCase):
         self.assertEqual(sorted(found), ["changeNumber=2,cn=changelog",
                                          "changeNumber=3,cn=changelog"])
 
+    def test_foreignAttributes(self) -> None:
+        """
+        A search for an attribute no record has (the acl plugin's search for
+        stored rules in every database) does not read the changelog.
+        """
+        reads: list[int] = []
+        changes = self.backend.changes
+        self.patch(self.backend, "changes", lambda after, limit: (reads.append(after),
+                                                                  changes(after, limit))[1])
+        for text in ("(ldapdACI=*)", "(&(changeType=add)(uid=alice))", "(|(mail=x)(sn=y))"):
+            self.assertEqual(self.entries(self.search(filterText=text, scope=2)), {}, text)
+        self.assertEqual(reads, [])
+        found = self.entries(self.search(filterText="(|(uid=alice)(changeNumber=2))"))
+        self.assertEqual(list(found), ["changeNumber=2,cn=changelog"])
+
     def test_scopes(self) -> None:
         """
         The container and one record can be read by base; a missing record

@@ -44,13 +44,24 @@ from ldapd.changes import ADD, DELETE, MODIFY, RENAME, ChangeRecord
 from ldapd.directory import Database
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry
-from ldapd.filters import And, Equality, Filter, GreaterOrEqual, LessOrEqual
+from ldapd.filters import (
+    And,
+    Approx,
+    Equality,
+    Filter,
+    GreaterOrEqual,
+    LessOrEqual,
+    Or,
+    Present,
+    Substrings,
+)
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
 from ldapd.ldif import formatLine
 from ldapd.operation import Operation, Scope
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.registry import ConfigContext, duration, rejectUnknownKeys
 from ldapd.results import NoSuchObject
+from ldapd.schema import AttributeType, Schema
 
 __all__ = ["CHANGELOG_DN", "Changelog", "ChangelogFactory", "changeRecord"]
 
@@ -62,6 +73,10 @@ _CHANGE_TYPES = {ADD: b"add", DELETE: b"delete", MODIFY: b"modify", RENAME: b"mo
 
 #: Records read from a changelog at a time, by a search of cn=changelog.
 _BATCH = 256
+
+#: The attribute types of the records' entries.
+_RECORD_TYPES = ("objectClass", "changeNumber", "targetDN", "changeType", "changes", "changeTime",
+                 "targetEntryUUID", "newRDN", "deleteOldRDN", "newSuperior")
 
 #: Seconds between two trimmings.
 _TRIM_INTERVAL = 60.0
@@ -381,6 +396,23 @@ def _numberBounds(f: Filter) -> tuple[int, int | None]:
     return low, high
 
 
+def _excludesRecords(f: Filter, schema: Schema, recordTypes: frozenset[AttributeType]) -> bool:
+    """
+    Whether a filter asserts something of an attribute no record has (the
+    C{(ldapdACI=*)} the acl plugin looks for in every database), so that a
+    search need not read the changelog at all.
+
+    @param recordTypes: the attribute types of the records' entries.
+    """
+    if isinstance(f, (Present, Equality, Substrings, GreaterOrEqual, LessOrEqual, Approx)):
+        return not schema.subtypes(f.type) & recordTypes
+    if isinstance(f, And):
+        return any(_excludesRecords(part, schema, recordTypes) for part in f.parts)
+    if isinstance(f, Or):
+        return all(_excludesRecords(part, schema, recordTypes) for part in f.parts)
+    return False
+
+
 @implementer(IBackend)
 class _ChangelogView:
     """
@@ -396,6 +428,7 @@ class _ChangelogView:
         self.source = source
         self._plugin = plugin
         self._schema = plugin.directory.schema
+        self._recordTypes = frozenset(self._schema.attributeType(name) for name in _RECORD_TYPES)
         self._container = Entry(DN.parse(CHANGELOG_DN), [
             ("objectClass", [b"top", b"extensibleObject"]),
             ("cn", [b"changelog"]),
@@ -473,7 +506,8 @@ class _ChangelogView:
             return
         if params.scope != Scope.ONE:
             await self._emit(op, emit, base)
-        if params.scope == Scope.BASE:
+        if params.scope == Scope.BASE or _excludesRecords(params.filter, self._schema,
+                                                          self._recordTypes):
             return
         low, high = _numberBounds(params.filter)
         after = max(low - 1, 0)
