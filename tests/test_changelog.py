@@ -32,6 +32,7 @@ from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.operation import Connection, Identity, Operation
+from ldapd.plugins.acl import AccessControl
 from ldapd.plugins.changelog import Changelog, ChangelogFactory
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
@@ -509,6 +510,29 @@ class RetroChangelogTests(ChangelogTestsBase, unittest.TestCase):
         self.assertEqual(found["namingContexts"], [SUFFIX.encode()])
         self.modifyMail()
         self.assertEqual(rootDSE()["lastChangeNumber"], [str(last + 1).encode()])
+
+
+class AccessRulesTests(ChangelogTestsBase, unittest.TestCase):
+    """
+    With the acl plugin, its rules decide who reads cn=changelog.
+    """
+
+    rules = ['to dn.subtree="cn=changelog" by dn.exact="uid=bob,ou=people,dc=example,dc=com" '
+             'read by * none', 'to * by users read by * none']
+
+    def makePlugins(self) -> list[Any]:
+        return super().makePlugins() + [AccessControl(self.schema, self.rules)]
+
+    def test_rules(self) -> None:
+        """
+        The documented rule keeps cn=changelog from users but the one it
+        names; the root DN reads it as ever.
+        """
+        self.assertTrue(self.entries(self.search()))
+        self.bindAs(f"uid=alice,{PEOPLE}")
+        self.assertEqual(self.entries(self.search()), {})
+        self.bindAs(f"uid=bob,{PEOPLE}")
+        self.assertEqual(len(self.entries(self.search())), len(self.records()))
 
 
 class TrimmingTests(ChangelogTestsBase, unittest.TestCase):
