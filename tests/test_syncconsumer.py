@@ -63,7 +63,14 @@ from ldapd.syncrepl.codec import (
     uuidToBytes,
 )
 from ldapd.syncrepl.consumer import ReplicaSettings, SyncReplConsumer
-from ldapd.testing import EXAMPLE_LDIF, SLAPD, ServerProcess, SlapdProcess, parseFilter
+from ldapd.testing import (
+    EXAMPLE_LDIF,
+    SLAPD,
+    SOURCE_ROOT,
+    ServerProcess,
+    SlapdProcess,
+    parseFilter,
+)
 
 BASE = "dc=example,dc=com"
 ROOT_DN = "cn=admin,dc=example,dc=com"
@@ -194,13 +201,20 @@ class ConsumerTestsMixin:
     mode = "refreshAndPersist"
     backend = "sql"
     extra = ""
-    provider: SlapdProcess
+    provider: SlapdProcess | ServerProcess
     consumer: ServerProcess
     folder: Path
 
     @classmethod
+    def startProvider(cls) -> SlapdProcess | ServerProcess:
+        """
+        @return: the started provider: slapd with syncprov.
+        """
+        return slapdProvider()
+
+    @classmethod
     def setUpClass(cls) -> None:
-        cls.provider = slapdProvider()
+        cls.provider = cls.startProvider()
         cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-replica-"))
         try:
             cls.consumer = consumerServer(cls.provider.url, cls.folder, cls.mode, cls.backend,
@@ -332,9 +346,9 @@ class ChangeTestsMixin(ConsumerTestsMixin):
         self.assertConverged()
 
 
-class PersistTests(ChangeTestsMixin, unittest.SynchronousTestCase):
+class ResilienceTestsMixin(ConsumerTestsMixin):
     """
-    refreshAndPersist into SQLite, from slapd.
+    A burst of changes, and either side killed.
     """
 
     def test_burst(self) -> None:
@@ -392,6 +406,50 @@ class PersistTests(ChangeTestsMixin, unittest.SynchronousTestCase):
         # one it had already applied (slapd resends the change its cookie
         # names): not the twenty or more entries of the directory.
         self.assertLessEqual(applied[0] + deleted[0], 4, log)
+
+
+class PersistTests(ChangeTestsMixin, ResilienceTestsMixin, unittest.SynchronousTestCase):
+    """
+    refreshAndPersist into SQLite, from slapd.
+    """
+
+
+class LdapdProviderTests(ChangeTestsMixin, ResilienceTestsMixin, unittest.SynchronousTestCase):
+    """
+    refreshAndPersist into SQLite, from an ldapd provider (the changelog
+    plugin on SQLite).
+    """
+
+    @classmethod
+    def startProvider(cls) -> ServerProcess:
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-provider-"))
+        provider = ServerProcess(f"""
+[server]
+listen = ["tcp:{{port}}:interface=127.0.0.1"]
+
+[[database]]
+suffix = "{BASE}"
+backend = "sql"
+url = "sqlite:///{folder / "provider.db"}"
+root_dn = "{ROOT_DN}"
+root_password = "{PASSWORD}"
+seed_ldif = "{{example_ldif}}"
+
+[[plugin]]
+name = "changelog"
+""", folder)
+        provider.start()
+        return provider
+
+
+class LdapdProviderRefreshOnlyTests(ChangeTestsMixin, unittest.SynchronousTestCase):
+    """
+    refreshOnly into the memory backend, from an ldapd provider.
+    """
+
+    mode = "refreshOnly"
+    backend = "memory"
+    startProvider = LdapdProviderTests.startProvider
 
 
 class RefreshOnlyTests(ChangeTestsMixin, unittest.SynchronousTestCase):
@@ -484,6 +542,16 @@ class ConfigTests(unittest.SynchronousTestCase):
         self.assertIsNone(consumer.chain)
         referral = consumer.referral(config.directory.schema.normalizeDN(DN.parse(f"cn=a b,{BASE}")))
         self.assertEqual(referral.uris, (f"ldap://provider.example.com/cn=a%20b,{BASE}",))
+
+    def test_example(self) -> None:
+        """
+        The example configuration, C{examples/replica.toml}, builds a replica
+        of the example organisation that refers writes.
+        """
+        config = loadConfig(SOURCE_ROOT / "examples" / "replica.toml")
+        (consumer,) = config.replicas
+        self.assertEqual(consumer.settings.provider.uri, "ldap://127.0.0.1:10389")
+        self.assertIsNone(consumer.chain)
 
     def test_problems(self) -> None:
         """
