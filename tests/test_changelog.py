@@ -354,6 +354,23 @@ class ChangelogRecordTests(ChangelogTestsBase, unittest.TestCase):
         latest = self.records()[-1].csn
         self.assertEqual(sorted(self.suffixEntry().get("contextCSN")), sorted([other, latest]))
 
+    def test_foreignCSN(self) -> None:
+        """
+        A change that carries another server's CSN (an entry a syncrepl
+        consumer adds as its provider sent it) updates that server's
+        contextCSN value, not this server's.
+        """
+        mine = self.suffixEntry().get("contextCSN")
+        foreign = b"29990101000000.000000Z#000000#009#000000"
+        entry = Entry(DN.parse(f"uid=replicated,{PEOPLE}"), [
+            ("objectClass", [b"inetOrgPerson"]), ("uid", [b"replicated"]), ("cn", [b"R"]),
+            ("sn", [b"R"]), ("entryCSN", [foreign]),
+        ], self.schema)
+        op = self.directory.internalOperation()
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.add(op, entry)))
+        self.assertEqual(self.records()[-1].csn, foreign)
+        self.assertEqual(sorted(self.suffixEntry().get("contextCSN")), sorted(mine + (foreign,)))
+
     def test_olderCSN(self) -> None:
         """
         A change whose CSN is older than this server's contextCSN value

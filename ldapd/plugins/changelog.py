@@ -8,8 +8,8 @@ changelog is a betxn plugin) it
     when its backend keeps one (L{IChangelog}: the memory and sql
     backends; the proxy's upstream servers keep their own);
   - keeps the suffix entry's C{contextCSN} (RFC 4533, as slapd's syncprov
-    overlay): one value per server ID, the greatest CSN of this server's
-    changes.
+    overlay): one value per server ID, the greatest CSN of the changes
+    made with that server ID.
 
 so a change and its record commit or roll back together. It also sets the
 server ID written into every C{entryCSN} (config key C{sid}), serves the
@@ -334,16 +334,19 @@ class Changelog:
 
     def _updateContextCSN(self, txn: Any, suffix: DN, csn: bytes) -> None:
         """
-        Put C{csn} in the suffix entry's C{contextCSN} as this server's
-        value, unless the value there is already greater.
+        Put C{csn} in the suffix entry's C{contextCSN} as the value of its
+        server ID (this server's for its own changes; the provider's for
+        the changes a syncrepl consumer applies with the provider's CSNs),
+        unless the value there is already greater.
         """
         entry = txn.get(suffix)
         if entry is None:
             return
+        sid = _csnSID(csn)
         values = entry.get("contextCSN")
-        others = [v for v in values if _csnSID(v) != self.sid]
-        mine = [v for v in values if _csnSID(v) == self.sid]
-        if mine and max(mine) >= csn:
+        others = [v for v in values if _csnSID(v) != sid]
+        same = [v for v in values if _csnSID(v) == sid]
+        if same and max(same) >= csn:
             return
         # Built directly rather than with modified(): contextCSN is
         # operational, so nothing about the entry's classes needs checking.
