@@ -893,19 +893,25 @@ class Directory:
         """
         reply(encodeSearchReference(uri.encode("utf-8") for uri in reference.uris), ())
 
-    def sendEntry(self, op: Operation, reply: Reply, entry: Entry) -> defer.Deferred[None] | None:
+    def sendEntry(
+        self, op: Operation, reply: Reply, entry: Entry, counted: bool = True
+    ) -> defer.Deferred[None] | None:
         """
         Send one search result with the attributes the request selected.
 
         @param op: the search.
         @param reply: the operation's reply function.
         @param entry: the entry, already filtered by the plugins.
+        @param counted: whether hasSubordinates and numSubordinates are
+            computed when asked for. The syncrepl provider sends entries as
+            stored: slapd's consumer refuses numSubordinates (its schema
+            lacks it), and the counts would cost a search per entry.
         @return: C{None} once it is sent; or, when hasSubordinates or
             numSubordinates is asked for, a Deferred that fires when the
             entry's children are counted and it is sent.
         """
         assert op.search is not None
-        wanted = _subordinateAttributes(op.search.attributes)
+        wanted = _subordinateAttributes(op.search.attributes) if counted else set()
         if wanted and entry.dn and self._virtualEntry(entry.ndn) is None:
             return defer.Deferred.fromCoroutine(self._sendCounted(op, reply, entry, wanted))
         self._sendSelected(op, reply, entry, [])

@@ -24,8 +24,10 @@ C{rid=<the consumer's rid>,csn=<contextCSN>}.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
+from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
 
@@ -34,7 +36,8 @@ from ldapd.changes import ADD, DELETE, RENAME, ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.interfaces import IChangelog
-from ldapd.operation import Operation
+from ldapd.filters import compileFilter
+from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.results import NoSuchObject
 from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
 from ldapd.syncrepl.codec import (
@@ -140,6 +143,17 @@ class SyncProvider:
             unsubscribe = self.directory.subscribe(session.changed)
         try:
             refreshDeletes = await session.refresh(cookie.csn)
+            self._log.info(
+                "conn={conn} op={msgid} syncrepl {mode} rid={rid}: {phase} refresh, {sent} "
+                "entries sent, cookie {cookie}",
+                conn=op.connection.id,
+                msgid=op.messageId,
+                mode="refreshAndPersist" if persist else "refreshOnly",
+                rid=cookie.rid,
+                phase=session.phase,
+                sent=session.sent,
+                cookie=session.cookie().decode(),
+            )
             if not persist:
                 done = SyncDone(session.cookie(), refreshDeletes)
                 return [Control(SYNC_DONE, False, done.encode())]
@@ -164,6 +178,26 @@ def _uuidOf(entry: Entry) -> bytes | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Outcome:
+    """
+    What a consumer is sent about one changed entry.
+
+    @ivar uuid: its syncUUID.
+    @ivar ndn: its normalised name: as it is now, or (for a delete) as the
+        consumer knew it.
+    @ivar dn: the name the consumer knew it by.
+    @ivar entry: the entry as the search returns it, or C{None} for a delete.
+    @ivar state: the Sync State to send.
+    """
+
+    uuid: bytes
+    ndn: DN
+    dn: str
+    entry: Entry | None
+    state: int
+
+
 class _Session:
     """
     One search with the Sync Request control.
@@ -171,6 +205,10 @@ class _Session:
     @ivar position: the number of the last changelog record whose change
         the consumer has been sent (or that the refresh has covered).
     @ivar csn: the CSN the consumer's cookie names once it has what was sent.
+    @ivar phase: how the refresh went: C{"present"} (the full content),
+        C{"delete"} (the changes since the cookie) or C{"none"} (the
+        consumer was up to date).
+    @ivar sent: the number of entries sent.
     """
 
     def __init__(
@@ -187,7 +225,8 @@ class _Session:
         self.position = 0
         self.csn: bytes | None = None
         self._refreshing = True
-        self._sent = 0
+        self.phase = "none"
+        self.sent = 0
 
     def changed(self, change: Any) -> None:
         """
@@ -242,11 +281,13 @@ class _Session:
             return True
         covered = since is not None and first is not None and first.csn <= since
         if not covered:
+            self.phase = "present"
             await self.directory.searchDatabase(
                 self.op, self.reply, self.db, lambda entry: self._sendPresent(entry, since)
             )
             self._refreshing = False
             return False
+        self.phase = "delete"
         self.position = 0
         while True:
             records = await self.changelog.changes(self.position, _BATCH)
@@ -271,6 +312,7 @@ class _Session:
         csn = max(entry.get("entryCSN"), default=None)
         if since is None or csn is None or csn > since:
             return self._sendEntry(entry, STATE_ADD, uuid, None)
+        self._countSent()
         state = Control(SYNC_STATE, False, SyncState(PRESENT, uuid).encode())
         self.reply(encodeSearchEntry(str(entry.dn).encode("utf-8"), ()), [state])
         return None
@@ -293,9 +335,7 @@ class _Session:
             if records[0].number > self.position + 1:
                 first, _ = await self.changelog.changeBounds()
                 if first is not None and first.number == records[0].number:
-                    raise SyncRefreshRequired(
-                        "the changelog no longer holds changes not yet sent"
-                    )
+                    raise SyncRefreshRequired("the changelog no longer holds changes not yet sent")
             await self.watch.writable()
             self.csn = max(self.csn or b"", records[-1].csn)
             if not await self._replay(records, self.cookie()):
@@ -307,8 +347,14 @@ class _Session:
         Send what a run of changes did to the entries the search returns:
         each entry changed, once, as it is now.
 
+        The consumer applies the messages in order, so they are ordered as
+        slapd's provider orders a refresh: deletes first, deepest first
+        (unless the entry deleted is under a name a kept entry now has, whose
+        delete must come before), then entries parents first, so that a
+        parent a change moves or creates is there before its children come.
+
         @param cookie: the cookie for the last message sent, or C{None}.
-        @return: whether the last change sent a message (with the cookie).
+        @return: whether a message was sent.
         """
         firsts: dict[bytes, ChangeRecord] = {}
         lasts: dict[bytes, ChangeRecord] = {}
@@ -316,26 +362,33 @@ class _Session:
             firsts.setdefault(record.entryUUID, record)
             lasts.pop(record.entryUUID, None)
             lasts[record.entryUUID] = record
-        sent = False
-        for n, (uuid, last) in enumerate(lasts.items(), 1):
-            sent = await self._sendChange(
-                firsts[uuid], last, cookie if n == len(lasts) else None
-            )
-        return sent
+        outcomes = []
+        for uuid, last in lasts.items():
+            outcome = await self._outcome(firsts[uuid], last)
+            if outcome is not None:
+                outcomes.append(outcome)
+        kept = {o.ndn for o in outcomes if o.entry is not None}
+        deletes = [o for o in outcomes if o.entry is None]
+        deletes.sort(key=lambda o: (o.ndn not in kept, -len(o.ndn)))
+        entries = sorted((o for o in outcomes if o.entry is not None), key=lambda o: len(o.ndn))
+        ordered = deletes + entries
+        for n, outcome in enumerate(ordered, 1):
+            sending = self._sendOutcome(outcome, cookie if n == len(ordered) else None)
+            if sending is not None:
+                await sending
+        return bool(ordered)
 
     def _parse(self, dn: str) -> DN:
         return self.directory.schema.normalizeDN(DN.parse(dn))
 
-    async def _sendChange(
-        self, first: ChangeRecord, last: ChangeRecord, cookie: bytes | None
-    ) -> bool:
+    async def _outcome(self, first: ChangeRecord, last: ChangeRecord) -> _Outcome | None:
         """
-        Send what became of one entry: it as it is now if the search
-        returns it, else a C{delete} if the consumer may have it.
+        What became of one entry for the consumer: it as it is now if the
+        search returns it, else a C{delete} if the consumer may have it.
 
         @param first: the first of the changes to it being sent.
         @param last: the last of them.
-        @return: whether a message was sent.
+        @return: what to send, or C{None}.
         """
         try:
             uuid = uuidToBytes(last.entryUUID)
@@ -343,34 +396,39 @@ class _Session:
             now = before if last.kind != RENAME else self._renamed(last)
         except ValueError:
             self._log.warn("syncrepl: change {number} is unreadable", number=last.number)
-            return False
+            return None
         # Whether the consumer may have had the entry: it was in scope, and
         # (as far as this can tell without the old entry) matched.
         had = first.kind != ADD and inScope(self.op, before)
         if last.kind == DELETE:
             entry = None
         elif not (had or inScope(self.op, now)):
-            return False
+            return None
         else:
             entry = await self._current(now, last.entryUUID)
+            if entry is None:
+                # Deleted since: a later record says so.
+                return None
         shown = visible(self.directory, self.op, entry) if entry is not None else None
         if shown is not None:
-            sending = self._sendEntry(shown, MODIFY if had else STATE_ADD, uuid, cookie)
-            if sending is not None:
-                await sending
-            return True
-        if entry is None and last.kind != DELETE:
-            # Moved or deleted since: a later record says so.
-            return False
+            return _Outcome(uuid, shown.ndn, first.targetDN, shown, MODIFY if had else STATE_ADD)
         if not had:
-            return False
+            return None
+        return _Outcome(uuid, before, first.targetDN, None, STATE_DELETE)
+
+    def _sendOutcome(self, outcome: _Outcome, cookie: bytes | None) -> Any:
+        """
+        Send an entry, or the delete of one.
+        """
+        if outcome.entry is not None:
+            return self._sendEntry(outcome.entry, outcome.state, outcome.uuid, cookie)
         self._countSent()
-        message = SyncState(STATE_DELETE, uuid, cookie)
+        message = SyncState(STATE_DELETE, outcome.uuid, cookie)
         self.reply(
-            encodeSearchEntry(first.targetDN.encode("utf-8"), ()),
+            encodeSearchEntry(outcome.dn.encode("utf-8"), ()),
             [Control(SYNC_STATE, False, message.encode())],
         )
-        return True
+        return None
 
     def _renamed(self, record: ChangeRecord) -> DN:
         """
@@ -378,29 +436,56 @@ class _Session:
         """
         assert record.newRDN is not None
         rdn = DN.parse(record.newRDN).rdn
-        parent = DN.parse(record.newSuperior) if record.newSuperior else DN.parse(record.targetDN).parent()
+        parent = (
+            DN.parse(record.newSuperior)
+            if record.newSuperior
+            else DN.parse(record.targetDN).parent()
+        )
         return self.directory.schema.normalizeDN(parent.child(rdn))
 
     async def _current(self, ndn: DN, entryUUID: bytes) -> Entry | None:
         """
-        @return: the entry at C{ndn} if it is still the one changed.
+        @param ndn: where the change left the entry.
+        @return: the entry changed, as it is now; C{None} if it is gone.
         """
         try:
             entry = await self.db.backend.get(self._internal, ndn)
         except NoSuchObject:
-            return None
-        values = entry.get("entryUUID")
-        if not values or values[0].lower() != entryUUID.lower():
-            return None
-        return entry  # type: ignore[no-any-return]
+            entry = None
+        values = entry.get("entryUUID") if entry is not None else ()
+        if values and values[0].lower() == entryUUID.lower():
+            return entry
+        # Moved since, by a rename of its own (a later record) or of an
+        # ancestor (whose record names only the ancestor): look it up.
+        return await self._byUUID(entryUUID)
+
+    async def _byUUID(self, entryUUID: bytes) -> Entry | None:
+        """
+        @return: the database's entry with this entryUUID, or C{None}.
+        """
+        op = self.directory.internalOperation()
+        op.search = SearchParameters(
+            base=self.db.normalizedSuffix,
+            scope=Scope.SUB,
+            filter=compileFilter(
+                pureldap.LDAPFilter_equalityMatch(
+                    attributeDesc=pureldap.LDAPAttributeDescription("entryUUID"),
+                    assertionValue=pureldap.LDAPAssertionValue(entryUUID),
+                ),
+                self.directory.schema,
+            ),
+        )
+        found: list[Entry] = []
+        await self.db.backend.search(op, found.append)
+        return found[0] if found else None
 
     def _countSent(self) -> None:
         """
         Count an entry sent against the size limit, which applies to the
         refresh stage only (as in slapd).
         """
-        self._sent += 1
-        if self._refreshing and self.op.sizeLimit and self._sent > self.op.sizeLimit:
+        self.sent += 1
+        if self._refreshing and self.op.sizeLimit and self.sent > self.op.sizeLimit:
             raise ldaperrors.LDAPSizeLimitExceeded("")
 
     def _sendEntry(self, entry: Entry, state: int, uuid: bytes, cookie: bytes | None) -> Any:
@@ -410,4 +495,6 @@ class _Session:
         """
         self._countSent()
         control = Control(SYNC_STATE, False, SyncState(state, uuid, cookie).encode())
-        return self.directory.sendEntry(self.op, withControls(self.reply, [control]), entry)
+        return self.directory.sendEntry(
+            self.op, withControls(self.reply, [control]), entry, counted=False
+        )

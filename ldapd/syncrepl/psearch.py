@@ -69,8 +69,10 @@ async def persistentSearch(
         L{MAX_QUEUED} changes behind.
     """
     numbers = None
-    if control.returnECs and directory.syncProvider is not None and IChangelog.providedBy(
-        db.backend
+    if (
+        control.returnECs
+        and directory.syncProvider is not None
+        and IChangelog.providedBy(db.backend)
     ):
         _, last = await db.backend.changeBounds()
         numbers = _ChangeNumbers(db.backend, last.number if last is not None else 0)
@@ -81,9 +83,11 @@ async def persistentSearch(
         if change.suffix != db.normalizedSuffix:
             return
         if len(queue) >= MAX_QUEUED:
-            watch.fail(ldaperrors.LDAPAdminLimitExceeded(
-                "persistent search: the client is not reading its notifications"
-            ))
+            watch.fail(
+                ldaperrors.LDAPAdminLimitExceeded(
+                    "persistent search: the client is not reading its notifications"
+                )
+            )
             return
         queue.append(change)
         watch.wake()
@@ -133,7 +137,10 @@ async def _notify(
         number = await numbers.numberOf(change) if numbers is not None else None
         notification = EntryChangeNotification(changeType, previous, number)
         controls.append(Control(ENTRY_CHANGE_NOTIFICATION, False, notification.encode()))
-    sending = directory.sendEntry(op, withControls(reply, controls), shown)
+    # A deleted entry has no subordinates left to count.
+    sending = directory.sendEntry(
+        op, withControls(reply, controls), shown, counted=change.kind != DELETE
+    )
     if sending is not None:
         await sending
 
