@@ -33,7 +33,7 @@ from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.acl import AccessControl
-from ldapd.plugins.changelog import Changelog, ChangelogFactory
+from ldapd.plugins.changelog import Changelog, ChangelogFactory, changeRecord
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
 from ldapd.testing import (
@@ -370,6 +370,14 @@ class ChangelogRecordTests(ChangelogTestsBase, unittest.TestCase):
         self.successResultOf(defer.Deferred.fromCoroutine(self.directory.add(op, entry)))
         self.assertEqual(self.records()[-1].csn, foreign)
         self.assertEqual(sorted(self.suffixEntry().get("contextCSN")), sorted(mine + (foreign,)))
+
+    def test_csnWithoutMicroseconds(self) -> None:
+        """
+        An entry loaded with an entryCSN in OpenLDAP 2.3's form (whole
+        seconds) is recorded with that time.
+        """
+        record = changeRecord(ADD, None, self.person("old"), b"20080102030405Z#000001#000#000000")
+        self.assertEqual(record.time, datetime(2008, 1, 2, 3, 4, 5, tzinfo=timezone.utc))
 
     def test_olderCSN(self) -> None:
         """

@@ -86,10 +86,13 @@ _log = Logger()
 
 def _csnTime(csn: bytes) -> datetime:
     """
-    @return: the time a CSN (C{YYYYmmddHHMMSS.uuuuuuZ#...}) names, in UTC.
+    @return: the time a CSN (C{YYYYmmddHHMMSS[.uuuuuu]Z#...}, the
+        microseconds optional as in OpenLDAP's older CSNs) names, in UTC.
     """
-    return datetime.strptime(csn[:21].decode("ascii"), "%Y%m%d%H%M%S.%f").replace(
-        tzinfo=timezone.utc)
+    seconds, _, rest = csn.partition(b".")
+    micro = rest[:6] if rest[:6].isdigit() else b"0"
+    return datetime.strptime(seconds[:14].decode("ascii"), "%Y%m%d%H%M%S").replace(
+        microsecond=int(micro), tzinfo=timezone.utc)
 
 
 def _csnSID(csn: bytes) -> int | None:
