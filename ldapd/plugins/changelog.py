@@ -224,6 +224,7 @@ class Changelog:
         self.database = database
         self._databaseError = databaseError
         self.directory: Any = None
+        self._contextCSN: AttributeType | None = None
         self.view: Database | None = None
         self._trimming: task.LoopingCall | None = None
 
