@@ -33,8 +33,8 @@ import ldap
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ldapd.testing import SlapdProcess  # noqa: E402
-from tests.test_syncconsumer import (  # noqa: E402
+from ldapd.testing import SlapdProcess
+from tests.test_syncconsumer import (
     BASE,
     PASSWORD,
     ROOT_DN,

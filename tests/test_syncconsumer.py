@@ -820,6 +820,25 @@ class ScriptedProviderTests(unittest.TestCase):
         })
 
     @defer.inlineCallbacks
+    def test_staleOccupant(self) -> Any:
+        """
+        In a present phase, an entry renamed onto the name of one deleted
+        on the provider replaces it (with its subtree) instead of failing.
+        """
+        self.factory.scripts.append([
+            _entry(BASE, 1), _entry(f"ou=x,{BASE}", 10), _entry(f"uid=old,ou=x,{BASE}", 12),
+            _entry(f"ou=y,{BASE}", 11), _done(_cookie(1)),
+        ])
+        self.factory.scripts.append([
+            _entry(BASE, 1, PRESENT), _entry(f"ou=x,{BASE}", 11, MODIFY), _done(_cookie(2)),
+        ])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 3))
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(content, {BASE: uuidFromBytes(_uuid(1)).encode(),
+                                   f"ou=x,{BASE}": uuidFromBytes(_uuid(11)).encode()})
+
+    @defer.inlineCallbacks
     def test_refreshRequired(self) -> Any:
         """
         e-syncRefreshRequired (4096) makes the consumer ask again without a

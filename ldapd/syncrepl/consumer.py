@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote
 
+from ldaptor.ldapfilter import InvalidLDAPFilter, parseFilter
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
-from ldaptor.ldapfilter import InvalidLDAPFilter, parseFilter
 from twisted.application import service
 from twisted.internet import defer, task
 from twisted.logger import Logger
@@ -273,7 +273,6 @@ class SyncReplConsumer(service.Service):
     # A session
 
     async def _session(self) -> None:
-        settings = self.settings
         op = self.directory.internalOperation()
         if not self._cookieLoaded:
             self._cookie = await self._loadCookie(op)
@@ -529,6 +528,13 @@ class SyncReplConsumer(service.Service):
                 await self._write(op, ADD, entry.ndn, dn,
                                   lambda backend, hooks: backend.add(op, entry, hooks))
             elif local.ndn != entry.ndn:
+                occupant = await self._occupant(op, entry.ndn, uuid)
+                if occupant is not None:
+                    # Only a refresh's present phase can leave an entry
+                    # where the provider has another: it was deleted there
+                    # (with its subtree), and the present phase would delete
+                    # it after this rename failed.
+                    await self._deleteSubtree(op, occupant)
                 changes = _replacement(local, entry)
                 await self._write(op, RENAME, local.ndn, dn, lambda backend, hooks: backend.rename(
                     op, local.ndn, entry.dn, True, hooks, changes))
@@ -569,6 +575,19 @@ class SyncReplConsumer(service.Service):
         )
         found = await self._search(op, self._suffix, Scope.SUB, compileFilter(f, self.directory.schema))
         return found[0] if found else None
+
+    async def _occupant(self, op: Operation, ndn: DN, uuid: str) -> Entry | None:
+        """
+        @return: the local entry named C{ndn} if its entryUUID is not C{uuid}.
+        """
+        try:
+            entry = await self.directory.get(op, ndn)
+        except NoSuchObject:
+            return None
+        values = entry.get("entryUUID")
+        if values and values[0].decode("ascii", "replace").lower() == uuid:
+            return None
+        return entry
 
     async def _exists(self, op: Operation, ndn: DN) -> bool:
         try:
@@ -623,9 +642,11 @@ class SyncReplConsumer(service.Service):
         The end of a present phase: delete the local entries of the
         replicated content whose entryUUIDs the provider did not name.
         """
-        present = self._present or set()
-        base = self._suffix
-        for entry in await self._search(op, base, self.settings.scope, self._filter):
+        present = self._present
+        if present is None:
+            # A provider that ends a present phase it never began.
+            raise ldaperrors.LDAPProtocolError("a present phase ended after the refresh was done")
+        for entry in await self._search(op, self._suffix, self.settings.scope, self._filter):
             values = entry.get("entryUUID")
             if values and values[0].decode("ascii", "replace").lower() in present:
                 continue
