@@ -60,7 +60,9 @@ from ldapd.testing import (
     SlapdProcess,
     exampleConfig,
     parseFilter,
+    privatePostgreSQLSchema,
 )
+from test_sql_integration import CONFIG as SQL_CONFIG
 from test_syncconsumer import (
     BASE,
     PASSWORD,
@@ -726,6 +728,45 @@ class PythonLDAPTests(unittest.SynchronousTestCase):
             serverctrls=[control],
         )
         self.assertEqual(len(self.consumer.search_s(BASE, ldap.SCOPE_BASE)), 1)
+
+
+class SharedPostgreSQLTests(unittest.SynchronousTestCase):
+    """
+    Two server processes on one PostgreSQL database, each with the
+    changelog plugin.
+    """
+
+    def test_otherProcessWrites(self) -> None:
+        """
+        A refreshAndPersist consumer of one server gets the changes clients
+        make through the other (found by its look at the changelog every
+        second), with the cookie of each.
+        """
+        url = privatePostgreSQLSchema(self)
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-shared-"))
+        self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+        servers = []
+        for name in ("a", "b"):
+            (folder / name).mkdir()
+            process = ServerProcess(
+                SQL_CONFIG % url + '\n[[plugin]]\nname = "changelog"\n', folder / name
+            )
+            process.start()
+            self.addCleanup(process.stop)
+            servers.append(process)
+        first, second = servers
+        consumer = _Consumer(first.url)
+        consumer.simple_bind_s(ROOT_DN, PASSWORD)
+        self.addCleanup(consumer.unbind_s)
+        msgid = consumer.syncrepl_search(BASE, ldap.SCOPE_SUBTREE, mode="refreshAndPersist")
+        consumer.pollUntil(msgid, lambda: "refresh done" in consumer.told)
+        cookie = consumer.cookie
+        done = ldapmodify(second.url, person("elsewhere"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        consumer.pollUntil(msgid, lambda: f"entry uid=elsewhere,{PEOPLE}" in consumer.told)
+        self.assertIn(f"entry uid=elsewhere,{PEOPLE}", consumer.told)
+        self.assertGreater(consumer.cookie, cookie)
+        consumer.abandon(msgid)
 
 
 #: The slapd consumer's syncrepl directive: {provider} and {type} are filled in.
