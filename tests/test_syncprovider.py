@@ -410,6 +410,15 @@ class RefreshTests(ProviderTestsBase):
         self.assertEqual(carol.attributes, {})
         self.assertEqual(sent[-1].done, SyncDone(b"rid=001,csn=" + self.contextCSN(), False))
 
+    def test_serverID(self) -> None:
+        """
+        The cookie names the server ID the changelog plugin gives, as
+        slapd's names its serverID.
+        """
+        self.directory.csn.sid = 10
+        sent = self.refresh(b"rid=1,csn=" + self.contextCSN())
+        self.assertEqual(sent[-1].done.cookie, b"rid=001,sid=00a,csn=" + self.contextCSN())
+
     def test_emptyCookie(self) -> None:
         """
         A cookie of slapd's consumer that holds nothing yet (its rid alone)

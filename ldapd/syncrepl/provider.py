@@ -237,9 +237,12 @@ class _Session:
 
     def cookie(self) -> bytes:
         """
-        @return: the cookie naming what the consumer has been sent.
+        @return: the cookie naming what the consumer has been sent; with
+            this server's ID when it has one (the changelog plugin's C{sid}),
+            as slapd's provider names its C{serverID}.
         """
-        return Cookie(self.rid, None, (self.csn,) if self.csn else ()).format()
+        sid = self.directory.csn.sid or None
+        return Cookie(self.rid, sid, (self.csn,) if self.csn else ()).format()
 
     def info(self, message: SyncInfo) -> None:
         """
