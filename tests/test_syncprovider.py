@@ -68,6 +68,7 @@ from test_syncconsumer import (
     PASSWORD,
     ROOT_DN,
     ConsumerTestsMixin,
+    consumerServer,
     ldapmodify,
     person,
 )
@@ -776,6 +777,49 @@ class SharedPostgreSQLTests(unittest.SynchronousTestCase):
         self.assertIn(f"entry uid=elsewhere,{PEOPLE}", consumer.told)
         self.assertGreater(consumer.cookie, cookie)
         consumer.abandon(msgid)
+
+
+class LdapdConsumerTests(ConsumerTestsMixin, unittest.SynchronousTestCase):
+    """
+    ldapd's own consumer (C{[[replica]]}, SQLite) replicating from ldapd's
+    provider.
+    """
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-provider-"))
+        (cls.folder / "provider").mkdir()
+        cls.provider = ServerProcess(providerConfig(), cls.folder / "provider")  # type: ignore[assignment]
+        cls.provider.start()
+        try:
+            cls.consumer = consumerServer(cls.provider.url, cls.folder)
+            cls.consumer.start()
+        except BaseException:
+            cls.provider.stop()
+            shutil.rmtree(cls.folder, ignore_errors=True)
+            raise
+
+    def test_changesAndRestart(self) -> None:
+        """
+        Adds, modifies, deletes and the rename of a subtree reach the
+        consumer; killed (-9) and restarted, it resumes from its cookie.
+        """
+        self.assertConverged()
+        self.write(
+            person("l2l1")
+            + f"dn: {ALICE}\nchangetype: modify\nreplace: sn\nsn: Changed\n\n"
+            + f"dn: uid=bob,{PEOPLE}\nchangetype: delete\n\n"
+            + f"dn: {PEOPLE}\nchangetype: modrdn\nnewrdn: ou=persons\ndeleteoldrdn: 1\n\n"
+        )
+        content = self.assertConverged()
+        self.assertEqual(content[f"uid=alice,ou=persons,{BASE}"]["sn"], [b"Changed"])
+        self.consumer.process.kill()  # type: ignore[union-attr]
+        self.consumer.process.wait()  # type: ignore[union-attr]
+        self.write(person("l2l2", f"ou=persons,{BASE}"))
+        self.consumer.start()
+        self.assertConverged()
+        phases = re.findall(r"syncrepl \w+ rid=\S+: (\w+) refresh", self.provider.log())
+        self.assertEqual((phases[0], phases[-1]), ("present", "delete"))
 
 
 #: The slapd consumer's syncrepl directive: {provider} and {type} are filled in.
