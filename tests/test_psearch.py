@@ -13,6 +13,7 @@ from typing import Any
 
 import ldap
 import ldap3
+from ldap.controls import LDAPControl
 from ldap.controls.psearch import EntryChangeNotificationControl, PersistentSearchControl
 from twisted.trial import unittest
 
@@ -273,6 +274,24 @@ class WireTests(unittest.SynchronousTestCase):
             [(f"uid=ps3,{PEOPLE}", "add"), (ALICE, "modify"), (f"uid=ps3,{PEOPLE}", "delete")],
         )
         self.assertEqual(seen[1]["attributes"]["sn"], ["PS"])
+
+    def test_malformed(self) -> None:
+        """
+        A malformed Persistent Search control is a protocolError, and the
+        connection goes on serving.
+        """
+        connection = ldap.initialize(self.server.url)
+        connection.simple_bind_s(ROOT_DN, PASSWORD)
+        self.addCleanup(connection.unbind_s)
+        control = LDAPControl(PERSISTENT_SEARCH, True, b"\x30\x03\x02\x01\x01")
+        self.assertRaises(
+            ldap.PROTOCOL_ERROR,
+            connection.search_ext_s,
+            BASE,
+            ldap.SCOPE_BASE,
+            serverctrls=[control],
+        )
+        self.assertEqual(len(connection.search_s(BASE, ldap.SCOPE_BASE)), 1)
 
     def test_pythonLDAP(self) -> None:
         """

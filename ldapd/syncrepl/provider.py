@@ -436,8 +436,10 @@ class _Session:
     def _renamed(self, record: ChangeRecord) -> DN:
         """
         @return: the normalised DN a rename gave its entry.
+        @raise ValueError: if the record names no new RDN, or bad DNs.
         """
-        assert record.newRDN is not None
+        if record.newRDN is None:
+            raise ValueError("a rename record without its new RDN")
         rdn = DN.parse(record.newRDN).rdn
         parent = (
             DN.parse(record.newSuperior)
