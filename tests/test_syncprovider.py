@@ -382,15 +382,39 @@ class RefreshTests(ProviderTestsBase):
 
     def test_renamedThenMoved(self) -> None:
         """
-        An entry renamed and then moved with its parent (whose record alone
-        names the move) is sent where it is now.
+        Each entry is sent under the name its last change gave it, in the
+        order of the changes: an entry renamed and then moved with its
+        parent is sent under its new name in the old parent, then the
+        parent under its new name (which moves the child on the consumer).
         """
         cookie = b"rid=1,csn=" + self.contextCSN()
         self.rename(ALICE, "uid=alicia")
         self.rename(PEOPLE, "ou=staff", f"ou=groups,{BASE}")
         sent = self.refresh(cookie)
-        moved = f"uid=alicia,ou=staff,ou=groups,{BASE}"
-        self.assertState(self.entries(sent)[moved], MODIFY, moved)
+        self.assertEqual(
+            [(s.dn, s.state.state) for s in sent if s.kind == "entry"],
+            [(f"uid=alicia,{PEOPLE}", MODIFY), (f"ou=staff,ou=groups,{BASE}", MODIFY)],
+        )
+
+    def test_movedThenDeleted(self) -> None:
+        """
+        A child moved away from its parent is sent before the parent's
+        delete, and a new entry under the name of a deleted one after the
+        delete.
+        """
+        cookie = b"rid=1,csn=" + self.contextCSN()
+        self.rename(ALICE, "uid=alice", f"ou=groups,{BASE}")
+        self.delete(f"uid=bob,{PEOPLE}")
+        self.add("bob")
+        sent = self.refresh(cookie)
+        self.assertEqual(
+            [(s.dn, s.state.state) for s in sent if s.kind == "entry"],
+            [
+                (f"uid=alice,ou=groups,{BASE}", MODIFY),
+                (f"uid=bob,{PEOPLE}", DELETE),
+                (f"uid=bob,{PEOPLE}", ADD),
+            ],
+        )
 
     def test_notCovered(self) -> None:
         """
@@ -925,6 +949,30 @@ class SlapdConsumerMixin(ConsumerTestsMixin):
             before[f"uid=mover,ou=prov-from,{BASE}"]["entryuuid"],
         )
         self.assertIn(f"uid=newname,ou=prov-moved,ou=prov-to,{BASE}", after)
+
+    def test_moveThenDelete(self) -> None:
+        """
+        A child moved away from its parent and the parent deleted, and an
+        entry deleted and added again under its name, in one ldapmodify,
+        reach the consumer in an order it can apply.
+        """
+        parent = f"ou=prov-doomed,{BASE}"
+        self.write(
+            f"dn: {parent}\nchangetype: add\nobjectClass: organizationalUnit\n"
+            "ou: prov-doomed\n\n" + person("orphan", parent) + person("again")
+        )
+        before = self.assertConverged()
+        self.write(
+            f"dn: uid=orphan,{parent}\nchangetype: modrdn\nnewrdn: uid=orphan\n"
+            f"deleteoldrdn: 1\nnewsuperior: {PEOPLE}\n\n"
+            f"dn: {parent}\nchangetype: delete\n\n"
+            f"dn: uid=again,{PEOPLE}\nchangetype: delete\n\n" + person("again")
+        )
+        after = self.assertConverged()
+        self.assertNotIn(parent, after)
+        self.assertNotEqual(
+            after[f"uid=again,{PEOPLE}"]["entryuuid"], before[f"uid=again,{PEOPLE}"]["entryuuid"]
+        )
 
 
 class SlapdPersistTests(SlapdConsumerMixin, unittest.SynchronousTestCase):

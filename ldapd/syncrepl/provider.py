@@ -184,15 +184,12 @@ class _Outcome:
     What a consumer is sent about one changed entry.
 
     @ivar uuid: its syncUUID.
-    @ivar ndn: its normalised name: as it is now, or (for a delete) as the
-        consumer knew it.
-    @ivar dn: the name the consumer knew it by.
+    @ivar dn: the name it is sent under.
     @ivar entry: the entry as the search returns it, or C{None} for a delete.
     @ivar state: the Sync State to send.
     """
 
     uuid: bytes
-    ndn: DN
     dn: str
     entry: Entry | None
     state: int
@@ -347,77 +344,86 @@ class _Session:
 
     async def _replay(self, records: list[ChangeRecord], cookie: bytes | None) -> bool:
         """
-        Send what a run of changes did to the entries the search returns:
-        each entry changed, once, as it is now.
+        Send what a run of changes did to the entries the search returns.
 
-        The consumer applies the messages in order, so they are ordered as
-        slapd's provider orders a refresh: deletes first, deepest first
-        (unless the entry deleted is under a name a kept entry now has, whose
-        delete must come before), then entries parents first, so that a
-        parent a change moves or creates is there before its children come.
+        The consumer applies the messages in order, and a change may need
+        an earlier one (a child added under a parent just renamed, a parent
+        deleted once its last child has moved away), so each entry is sent
+        at the place of its last change in the run (and of its last rename,
+        which later changes of others may need), under the name it had
+        then, with its attributes as they are now; a deleted entry, at its
+        delete.
 
         @param cookie: the cookie for the last message sent, or C{None}.
         @return: whether a message was sent.
         """
-        firsts: dict[bytes, ChangeRecord] = {}
-        lasts: dict[bytes, ChangeRecord] = {}
-        for record in records:
-            firsts.setdefault(record.entryUUID, record)
-            lasts.pop(record.entryUUID, None)
-            lasts[record.entryUUID] = record
+        last: dict[bytes, int] = {}
+        lastRename: dict[bytes, int] = {}
+        had: dict[bytes, bool] = {}
+        for n, record in enumerate(records):
+            last[record.entryUUID] = n
+            if record.kind == RENAME:
+                lastRename[record.entryUUID] = n
+            if record.entryUUID not in had:
+                # Whether the consumer may have the entry: it was there
+                # and in scope (and, as far as this can tell without the
+                # old entry, matched the filter).
+                had[record.entryUUID] = record.kind != ADD and self._inScope(record.targetDN)
         outcomes = []
-        for uuid, last in lasts.items():
-            outcome = await self._outcome(firsts[uuid], last)
+        for n, record in enumerate(records):
+            uuid = record.entryUUID
+            if n != last[uuid] and n != lastRename.get(uuid):
+                continue
+            outcome = await self._outcome(record, had[uuid])
             if outcome is not None:
+                had[uuid] = outcome.entry is not None
                 outcomes.append(outcome)
-        kept = {o.ndn for o in outcomes if o.entry is not None}
-        deletes = [o for o in outcomes if o.entry is None]
-        deletes.sort(key=lambda o: (o.ndn not in kept, -len(o.ndn)))
-        entries = sorted((o for o in outcomes if o.entry is not None), key=lambda o: len(o.ndn))
-        ordered = deletes + entries
-        for n, outcome in enumerate(ordered, 1):
-            sending = self._sendOutcome(outcome, cookie if n == len(ordered) else None)
+        for n, outcome in enumerate(outcomes, 1):
+            sending = self._sendOutcome(outcome, cookie if n == len(outcomes) else None)
             if sending is not None:
                 await sending
-        return bool(ordered)
+        return bool(outcomes)
 
-    def _parse(self, dn: str) -> DN:
-        return self.directory.schema.normalizeDN(DN.parse(dn))
+    def _inScope(self, dn: str) -> bool:
+        try:
+            return inScope(self.op, self.directory.schema.normalizeDN(DN.parse(dn)))
+        except ValueError:
+            return False
 
-    async def _outcome(self, first: ChangeRecord, last: ChangeRecord) -> _Outcome | None:
+    async def _outcome(self, record: ChangeRecord, had: bool) -> _Outcome | None:
         """
-        What became of one entry for the consumer: it as it is now if the
-        search returns it, else a C{delete} if the consumer may have it.
+        What one change did for the consumer: the entry (under the name the
+        change gave it) if the search returns it, else a C{delete} if the
+        consumer may have it.
 
-        @param first: the first of the changes to it being sent.
-        @param last: the last of them.
+        @param had: whether the consumer may have the entry.
         @return: what to send, or C{None}.
         """
         try:
-            uuid = uuidToBytes(last.entryUUID)
-            before = self._parse(first.targetDN)
-            now = before if last.kind != RENAME else self._renamed(last)
+            uuid = uuidToBytes(record.entryUUID)
+            dn = self._renamed(record) if record.kind == RENAME else DN.parse(record.targetDN)
+            ndn = self.directory.schema.normalizeDN(dn)
         except ValueError:
-            self._log.warn("syncrepl: change {number} is unreadable", number=last.number)
+            self._log.warn("syncrepl: change {number} is unreadable", number=record.number)
             return None
-        # Whether the consumer may have had the entry: it was in scope, and
-        # (as far as this can tell without the old entry) matched.
-        had = first.kind != ADD and inScope(self.op, before)
-        if last.kind == DELETE:
-            entry = None
-        elif not (had or inScope(self.op, now)):
+        if record.kind == DELETE:
+            return _Outcome(uuid, record.targetDN, None, STATE_DELETE) if had else None
+        if not (had or inScope(self.op, ndn)):
             return None
-        else:
-            entry = await self._current(now, last.entryUUID)
-            if entry is None:
-                # Deleted since: a later record says so.
-                return None
-        shown = visible(self.directory, self.op, entry) if entry is not None else None
+        entry = await self._current(ndn, record.entryUUID)
+        if entry is None:
+            # Deleted since: a later record says so.
+            return None
+        if entry.ndn != ndn:
+            # Moved since, with an ancestor: the ancestor's rename, sent
+            # later, moves it on the consumer.
+            entry = entry.withDN(dn)
+        shown = visible(self.directory, self.op, entry)
         if shown is not None:
-            return _Outcome(uuid, shown.ndn, first.targetDN, shown, MODIFY if had else STATE_ADD)
-        if not had:
-            return None
-        return _Outcome(uuid, before, first.targetDN, None, STATE_DELETE)
+            return _Outcome(uuid, str(dn), shown, MODIFY if had else STATE_ADD)
+        if had:
+            return _Outcome(uuid, record.targetDN, None, STATE_DELETE)
+        return None
 
     def _sendOutcome(self, outcome: _Outcome, cookie: bytes | None) -> Any:
         """
@@ -435,18 +441,16 @@ class _Session:
 
     def _renamed(self, record: ChangeRecord) -> DN:
         """
-        @return: the normalised DN a rename gave its entry.
+        @return: the DN a rename gave its entry.
         @raise ValueError: if the record names no new RDN, or bad DNs.
         """
         if record.newRDN is None:
             raise ValueError("a rename record without its new RDN")
         rdn = DN.parse(record.newRDN).rdn
-        parent = (
-            DN.parse(record.newSuperior)
-            if record.newSuperior
-            else DN.parse(record.targetDN).parent()
-        )
-        return self.directory.schema.normalizeDN(parent.child(rdn))
+        parent = DN.parse(record.newSuperior or record.targetDN)
+        if not record.newSuperior:
+            parent = parent.parent()
+        return parent.child(rdn)
 
     async def _current(self, ndn: DN, entryUUID: bytes) -> Entry | None:
         """
