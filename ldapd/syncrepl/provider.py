@@ -9,10 +9,10 @@ A search with the Sync Request control is first a refresh:
     matching entry, those changed since the cookie in full (state C{add}),
     the others as C{present} without attributes, so that the consumer
     removes what it was not told about (refreshDeletes FALSE);
-  - with a covered cookie: the changes since, replayed from the changelog:
-    each changed entry as it is now, in full if the search returns it, or
-    as a C{delete} (its syncUUID) if it is gone or no longer returned
-    (refreshDeletes TRUE).
+  - with a covered cookie: the changes since, replayed from the changelog
+    in their order: each changed entry with its attributes as they are now,
+    in full if the search returns it, or as a C{delete} (its syncUUID) if it
+    is gone or no longer returned (refreshDeletes TRUE).
 
 A refreshOnly search then ends with the Sync Done control; refreshAndPersist
 sends a Sync Info message and goes on tailing the changelog, sending each
