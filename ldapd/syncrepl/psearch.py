@@ -96,8 +96,9 @@ async def persistentSearch(
     try:
         if not control.changesOnly:
             await directory.searchDatabase(op, reply, db)
-        # The limits apply to the search of what matches now, as in 389
-        # Directory Server; the changes go on as long as the client wants.
+        # The limits apply to the search of what matches now (as the
+        # syncrepl provider's to its refresh); the changes go on as long as
+        # the client wants them.
         op.deadline = None
         while True:
             if not queue:
