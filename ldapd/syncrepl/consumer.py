@@ -21,7 +21,6 @@ consumer keeps them, so that a restarted server resumes where it stopped.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote
@@ -296,7 +295,7 @@ class SyncReplConsumer(service.Service):
         until its end (or, in refreshAndPersist, until the connection goes).
         """
         settings = self.settings
-        started = time.monotonic()
+        started = self.reactor.seconds()
         self.applied = self.deleted = self.present = 0
         self._present = set()
         self._orphans = {}
@@ -331,7 +330,7 @@ class SyncReplConsumer(service.Service):
             (self._log.info if changed or not self._quiet else self._log.debug)(
                 "{name}: refresh done{how} in {seconds:.2f} s: {applied} changes applied, "
                 "{deleted} entries deleted, {present} unchanged",
-                name=self.name, how=how, seconds=time.monotonic() - started,
+                name=self.name, how=how, seconds=self.reactor.seconds() - started,
                 applied=self.applied, deleted=self.deleted, present=self.present)
 
         try:
