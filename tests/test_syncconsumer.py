@@ -502,6 +502,48 @@ class ChainTests(ConsumerTestsMixin, unittest.SynchronousTestCase):
         self.assertIn(f"uid=bob,ou=people,{BASE}", snapshot(self.provider.url))
 
 
+class CascadeTests(ConsumerTestsMixin, unittest.SynchronousTestCase):
+    """
+    A replica with the changelog plugin is a provider in turn: replicated
+    writes are recorded in its changelog, so a second ldapd consumer of it
+    follows the slapd at the top.
+    """
+
+    extra = '\n[[plugin]]\nname = "changelog"\n'
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        super().setUpClass()
+        try:
+            (cls.folder / "second").mkdir()
+            cls.second = consumerServer(cls.consumer.url, cls.folder / "second", backend="memory")
+            cls.second.start()
+        except BaseException:
+            super().tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.second.stop()
+        super().tearDownClass()
+
+    def test_cascade(self) -> None:
+        """
+        Adds, modifies, renames and deletes on slapd reach the second
+        consumer, entryUUIDs included.
+        """
+        self.write(person("cascade1") + person("cascade2")
+                   + f"dn: uid=cascade1,ou=people,{BASE}\nchangetype: modrdn\n"
+                   "newrdn: uid=cascaded\ndeleteoldrdn: 1\n\n"
+                   f"dn: uid=cascade2,ou=people,{BASE}\nchangetype: delete\n\n"
+                   f"dn: uid=eve,ou=people,{BASE}\nchangetype: modify\nreplace: title\n"
+                   "title: Cascaded\n\n")
+        self.assertConverged()
+        self.consumer = self.second
+        content = self.assertConverged()
+        self.assertIn(f"uid=cascaded,ou=people,{BASE}", content)
+
+
 class ConfigTests(unittest.SynchronousTestCase):
     """
     A wrong C{[[replica]]} table stops start-up with one line naming the
