@@ -472,17 +472,26 @@ class ChainTests(ConsumerTestsMixin, unittest.SynchronousTestCase):
 
     def test_chained(self) -> None:
         """
-        A write the replica's root DN makes goes to the provider, is
-        answered with the provider's result and replicated back.
+        Writes the replica's root DN makes (modify, add, rename, delete) go
+        to the provider, are answered with its result and replicated back.
         """
         self.assertConverged()
         done = ldapmodify(self.consumer.url, f"dn: uid=dave,ou=people,{BASE}\nchangetype: modify\n"
                                              "replace: title\ntitle: Chained\n\n"
-                          + person("chained"))
+                          + person("chained") + person("doomed"))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        # Reads are local: a write that needs an earlier one (a rename
+        # reads its entry) waits until that has come back.
+        self.assertConverged()
+        done = ldapmodify(self.consumer.url, f"dn: uid=chained,ou=people,{BASE}\n"
+                                             "changetype: modrdn\nnewrdn: uid=chained2\n"
+                                             f"deleteoldrdn: 1\n\ndn: uid=doomed,ou=people,{BASE}\n"
+                                             "changetype: delete\n\n")
         self.assertEqual(done.returncode, 0, done.stderr)
         provider = snapshot(self.provider.url)
         self.assertEqual(provider[f"uid=dave,ou=people,{BASE}"]["title"], [b"Chained"])
-        self.assertIn(f"uid=chained,ou=people,{BASE}", provider)
+        self.assertIn(f"uid=chained2,ou=people,{BASE}", provider)
+        self.assertNotIn(f"uid=doomed,ou=people,{BASE}", provider)
         self.assertConverged()
 
     def test_providerError(self) -> None:
