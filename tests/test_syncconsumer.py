@@ -22,6 +22,7 @@ from typing import Any
 import ldap
 from ldaptor.protocols import pureldap
 from twisted.internet import defer, protocol, task
+from twisted.internet.task import Clock
 from twisted.trial import unittest
 
 from ldapd._codec import (
@@ -34,11 +35,13 @@ from ldapd._codec import (
 from ldapd._framing import Framer
 from ldapd.backends._proxypool import UpstreamPool, parseUpstream
 from ldapd.backends.memory import MemoryBackend
+from ldapd.changes import ADD as ADD_CHANGE
 from ldapd.config import loadConfig
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
+from ldapd.entry import Entry
 from ldapd.filters import compileFilter
-from ldapd.operation import Scope, SearchParameters
+from ldapd.operation import Connection, Identity, Scope, SearchParameters
 from ldapd.registry import ConfigError
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
@@ -69,6 +72,7 @@ from ldapd.testing import (
     SOURCE_ROOT,
     ServerProcess,
     SlapdProcess,
+    executeRequest,
     parseFilter,
 )
 
@@ -551,6 +555,74 @@ class CascadeTests(ConsumerTestsMixin, unittest.SynchronousTestCase):
         self.consumer = self.second
         content = self.assertConverged()
         self.assertIn(f"uid=cascaded,ou=people,{BASE}", content)
+
+
+class ReplicaDirectoryTests(unittest.SynchronousTestCase):
+    """
+    What a replica database changes in the Directory, in this process: the
+    referral, and replicated writes.
+    """
+
+    def setUp(self) -> None:
+        from twisted.internet import reactor
+
+        self.schema = Schema.standard()
+        suffix = DN.parse(BASE)
+        self.ndn = self.schema.normalizeDN(suffix)
+        self.backend = MemoryBackend(self.ndn, self.schema, reactor)
+        self.directory = Directory([Database(suffix, self.backend)], schema=self.schema,
+                                   reactor=reactor)
+        provider = parseUpstream("ldap://provider.example.com:1389")
+        consumer = SyncReplConsumer(self.directory, ReplicaSettings(suffix, provider),
+                                    UpstreamPool([provider], reactor), reactor)
+        self.directory.databases[0].replica = consumer
+        self.successResultOf(self.directory.open())
+        op = self.directory.internalOperation()
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.add(op, Entry(
+            suffix, [("objectClass", [b"organization", b"dcObject"]), ("o", [b"E"]),
+                     ("dc", [b"example"])], self.schema))))
+
+    def request(self, request: Any, identity: Identity) -> Any:
+        connection = Connection("127.0.0.1:1", Clock())
+        connection.identity = identity
+        responses, done = executeRequest(self.directory, connection, request, 1)
+        self.successResultOf(done)
+        return responses[-1].value
+
+    def test_referral(self) -> None:
+        """
+        An authenticated client's write gets referral (10); an anonymous one
+        strongAuthRequired, as slapd answers; the server's own writes
+        (above, the suffix) are local.
+        """
+        root = Identity(DN.parse(ROOT_DN), self.schema.normalizeDN(DN.parse(ROOT_DN)), True)
+        response = self.request(pureldap.LDAPDelRequest(entry=BASE), root)
+        # (The URI on the wire: PersistTests.test_referral.)
+        self.assertEqual(response.resultCode, 10)
+        response = self.request(pureldap.LDAPDelRequest(entry=BASE), Identity())
+        self.assertEqual(response.resultCode, 8)
+
+    def test_writeReplicated(self) -> None:
+        """
+        A replicated write keeps the provider's operational attributes as
+        they are, runs the transaction hooks and is announced to subscribers.
+        """
+        changes: list[Any] = []
+        self.directory.subscribe(changes.append)
+        operational = [("entryUUID", [b"11111111-2222-4333-8444-555555555555"]),
+                       ("entryCSN", [b"20200101000000.000000Z#000000#001#000000"]),
+                       ("creatorsName", [b"cn=someone,dc=provider"]),
+                       ("createTimestamp", [b"20200101000000Z"])]
+        entry = Entry(DN.parse(f"ou=copied,{BASE}"),
+                      [("objectClass", [b"organizationalUnit"]), ("ou", [b"copied"])]
+                      + operational, self.schema)
+        op = self.directory.internalOperation()
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.writeReplicated(
+            op, ADD_CHANGE, entry.ndn, lambda backend, hooks: backend.add(op, entry, hooks))))
+        stored = self.successResultOf(self.backend.get(op, entry.ndn))
+        for name, values in operational:
+            self.assertEqual(list(stored.get(name)), values)
+        self.assertEqual([(c.kind, c.new.ndn) for c in changes], [(ADD_CHANGE, entry.ndn)])
 
 
 class ConfigTests(unittest.SynchronousTestCase):
