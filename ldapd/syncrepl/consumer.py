@@ -236,10 +236,19 @@ class SyncReplConsumer(service.Service):
     # The service
 
     def startService(self) -> None:
+        """
+        Start the sessions (the directory must be open).
+        """
         super().startService()
         self._running = defer.Deferred.fromCoroutine(self._run())
 
     def stopService(self) -> defer.Deferred[None]:
+        """
+        End the current session (abandoning its search) and close the
+        connections to the provider.
+
+        @return: a Deferred that fires when they are closed.
+        """
         super().stopService()
         running, self._running = self._running, None
         if running is not None:
@@ -248,6 +257,11 @@ class SyncReplConsumer(service.Service):
         return self.pool.close()
 
     async def _run(self) -> None:
+        """
+        Run sessions until cancelled: after a failure (logged in one line)
+        and after a persistent session the provider ended, wait C{retry};
+        between refreshOnly sessions, C{interval}.
+        """
         settings = self.settings
         while True:
             try:
