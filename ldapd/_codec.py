@@ -21,14 +21,17 @@ from typing import Any, Iterable, NamedTuple, Sequence
 from ldaptor.protocols import pureber, pureldap
 
 __all__ = [
+    "IntermediateResponse",
     "Control",
     "DECODER",
     "NOTICE_OF_DISCONNECTION",
     "RESPONSE_DECODER",
     "RESPONSE_TAGS",
+    "decodeElement",
     "decodeRequest",
     "decodeSequence",
     "encodeExtendedResponse",
+    "encodeIntermediateResponse",
     "encodeMessage",
     "encodeResult",
     "encodeSearchEntry",
@@ -421,6 +424,26 @@ def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERB
     return list(obj)
 
 
+def decodeElement(data: bytes) -> tuple[int, bytes]:
+    """
+    Split a value that is one BER element of a type chosen by its tag (a
+    CHOICE, such as the Sync Info message of RFC 4533) into tag and contents.
+
+    @param data: the encoded value.
+    @return: the element's identifier octet (with its class and constructed
+        bits) and its contents.
+    @raise ValueError: if C{data} is not exactly one element with a low tag
+        number and a definite length.
+    """
+    try:
+        identifier, start, stop = _element(data, 0, len(data))
+    except _Unhandled:
+        raise ValueError("value is not a single BER element") from None
+    if stop != len(data):
+        raise ValueError("value is not a single BER element")
+    return identifier, data[start:stop]
+
+
 def encodeMessage(messageId: int, op: bytes, controls: Sequence[Control] = ()) -> bytes:
     """
     @param messageId: the message id.
@@ -484,6 +507,21 @@ def encodeExtendedResponse(
     if value is not None:
         extra += octetString(value, 0x8B)
     return encodeResult(0x78, resultCode, matchedDN, message, extra=extra)
+
+
+def encodeIntermediateResponse(name: bytes | None = None, value: bytes | None = None) -> bytes:
+    """
+    @param name: the response's OID (C{responseName}).
+    @param value: its value (C{responseValue}).
+    @return: an encoded IntermediateResponse (RFC 4511 §4.13), sent while an
+        operation is still under way (e.g. RFC 4533's Sync Info message).
+    """
+    content = b""
+    if name is not None:
+        content += octetString(name, 0x80)
+    if value is not None:
+        content += octetString(value, 0x81)
+    return tlv(0x79, content)
 
 
 def encodeSearchEntry(dn: bytes, attributes: Iterable[tuple[bytes, Iterable[bytes]]]) -> bytes:
@@ -555,14 +593,45 @@ def _keepingReferral(response: type) -> type:
     return type(response.__name__, (_KeepsReferral, response), {"__module__": __name__})
 
 
+class IntermediateResponse(pureldap.LDAPProtocolResponse, pureber.BERSequence):
+    """
+    An IntermediateResponse (RFC 4511 §4.13) as a client decodes it (the
+    Sync Info messages of RFC 4533), which ldaptor's decoder lacks.
+
+    @ivar responseName: its OID, or C{None}.
+    @ivar responseValue: its value, or C{None}.
+    """
+
+    tag = pureber.CLASS_APPLICATION | 0x19
+
+    def __init__(self, responseName: bytes | None = None, responseValue: bytes | None = None,
+                 tag: int | None = None) -> None:
+        pureber.BERSequence.__init__(self, [], tag=tag)
+        self.responseName = responseName
+        self.responseValue = responseValue
+
+    def toWire(self) -> bytes:
+        return encodeIntermediateResponse(self.responseName, self.responseValue)
+
+    @classmethod
+    def fromBER(
+        cls, tag: int, content: bytes, berdecoder: pureber.BERDecoderContext | None = None
+    ) -> IntermediateResponse:
+        fields = {0x80: None, 0x81: None}
+        for element in decodeSequence(tlv(0x30, content), fields):
+            fields[element.tag] = element.value
+        return cls(fields[0x80], fields[0x81], tag)
+
+
 class _ResponseContext(pureldap.LDAPBERDecoderContext):
     """
     ldaptor's protocolOps, with the results of the operations that may be
-    answered with a referral keeping its URIs.
+    answered with a referral keeping its URIs, and intermediate responses.
     """
 
     Identities = {
         **pureldap.LDAPBERDecoderContext.Identities,
+        IntermediateResponse.tag: IntermediateResponse,
         **{
             response.tag: _keepingReferral(response)
             for response in (

@@ -29,6 +29,7 @@ from ldapd.registry import (
 from ldapd.sasl import Authentication, mappingsFromConfig
 from ldapd.schema import Schema, SchemaError
 from ldapd.schema.schema import STANDARD_FILES, STANDARD_SCHEMAS
+from ldapd.syncrepl.consumer import replicaFromConfig
 from ldapd.tls import ServerTLS, serverEndpoint, tlsFromConfig
 
 __all__ = ["ConfigError", "ServerConfig", "loadConfig"]
@@ -67,6 +68,9 @@ class ServerConfig:
     @ivar maxPDUSize: the largest request accepted.
     @ivar tls: the server's TLS, or C{None} when C{[server] tls} is absent.
     @ivar connectionLimits: what one connection and one client address may hold.
+    @ivar replicas: the syncrepl consumers of C{[[replica]]} tables
+        (L{ldapd.syncrepl.consumer.SyncReplConsumer}), started once the
+        directory is open.
     """
 
     listen: list[str]
@@ -74,6 +78,7 @@ class ServerConfig:
     maxPDUSize: int
     tls: ServerTLS | None = None
     connectionLimits: ConnectionLimits = ConnectionLimits()
+    replicas: tuple[Any, ...] = ()
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
@@ -136,7 +141,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
-    rejectUnknownKeys(data, {"server", "database", "plugin"}, top)
+    rejectUnknownKeys(data, {"server", "database", "plugin", "replica"}, top)
 
     server = _get(data, "server", dict, {}, top)
     context = ConfigContext(path, "server", None, reactor)  # type: ignore[arg-type]
@@ -222,7 +227,12 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         reactor=reactor,
         authentication=authentication,
     )
-    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits)
+    replicas = tuple(
+        replicaFromConfig(table, ConfigContext(path, f"replica[{i}]", schema, reactor),
+                          directory, defaultRid=i + 1)
+        for i, table in enumerate(_tables(data, "replica", top))
+    )
+    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas)
 
 
 def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:

@@ -16,6 +16,12 @@ from ldaptor.protocols import pureber
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd._codec import Control, decodeSequence, encodeSequence, integer, octetString
+from ldapd.syncrepl.codec import (
+    PERSISTENT_SEARCH,
+    SYNC_REQUEST,
+    decodePersistentSearch,
+    decodeSyncRequest,
+)
 
 __all__ = [
     "MANAGE_DSA_IT",
@@ -111,6 +117,10 @@ SUPPORTED: dict[str, _Known] = {
         frozenset({"LDAPBindRequest", "LDAPAddRequest", "LDAPModifyRequest", "LDAPExtendedRequest"}),
     ),
     PAGED_RESULTS: _Known(_decodePagedResults, frozenset({"LDAPSearchRequest"})),
+    # The Directory refuses a critical one when no syncrepl provider serves
+    # the database (no changelog plugin), as slapd does without syncprov.
+    SYNC_REQUEST: _Known(decodeSyncRequest, frozenset({"LDAPSearchRequest"})),
+    PERSISTENT_SEARCH: _Known(decodePersistentSearch, frozenset({"LDAPSearchRequest"})),
     MANAGE_DSA_IT: _Known(
         _decodeManageDsaIT,
         frozenset(

@@ -11,6 +11,7 @@ generator are strictly increasing as strings.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 
 __all__ = ["CSNGenerator", "formatCSN"]
@@ -29,7 +30,8 @@ def formatCSN(when: datetime, count: int = 0, sid: int = 0, mod: int = 0) -> byt
 
 class CSNGenerator:
     """
-    Makes the CSNs of one server's changes.
+    Makes the CSNs of one server's changes. It may be called from several
+    threads (the sql backend runs write hooks in its pool).
 
     @ivar sid: the server ID written into every CSN.
     """
@@ -41,6 +43,7 @@ class CSNGenerator:
         self.sid = sid
         self._last: datetime | None = None
         self._count = 0
+        self._lock = threading.Lock()
 
     def __call__(self, when: datetime) -> bytes:
         """
@@ -49,9 +52,10 @@ class CSNGenerator:
             change in the same microsecond as the previous one (or, if the
             clock went back, earlier) gets the previous time and the next count.
         """
-        if self._last is not None and when <= self._last:
-            self._count += 1
-        else:
-            self._last = when
-            self._count = 0
-        return formatCSN(self._last, self._count, self.sid)
+        with self._lock:
+            if self._last is not None and when <= self._last:
+                self._count += 1
+            else:
+                self._last = when
+                self._count = 0
+            return formatCSN(self._last, self._count, self.sid)

@@ -14,12 +14,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from zope.interface import implementer
 
 from ldapd import _version, accesslog, controls, passwords
 from ldapd._cache import LRU
@@ -30,12 +31,13 @@ from ldapd._codec import (
     encodeSearchReference,
     octetString,
 )
+from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
 from ldapd.extended import HANDLERS, WHO_AM_I, ExtendedOutcome
 from ldapd.filters import compileFilter
-from ldapd.interfaces import IBackendCompare
+from ldapd.interfaces import IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
@@ -43,6 +45,9 @@ from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
 from ldapd.sasl import Authentication
+from ldapd.syncrepl.codec import PERSISTENT_SEARCH, SYNC_REQUEST
+from ldapd.syncrepl.provider import SyncProvider
+from ldapd.syncrepl.psearch import persistentSearch
 from ldapd.tls import START_TLS
 from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
 
@@ -93,6 +98,10 @@ _OPERATION_NAMES = {
 
 _MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
 
+#: The hooks of a write forwarded to a provider (C{chain_writes}): its
+#: plugins run there, and the change comes back by replication.
+_NO_HOOKS = PluginChain()
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -123,6 +132,11 @@ class Database:
     @ivar rootDN: the database's administrator, who needs no entry.
     @ivar rootPassword: the root DN's password, stored form (hashed or cleartext).
     @ivar seedLDIF: an LDIF file loaded when the database is empty.
+    @ivar replica: for a copy kept in step with a provider, the syncrepl
+        consumer (L{ldapd.syncrepl.consumer.SyncReplConsumer}): clients'
+        writes are referred to the provider (its C{referral}), or forwarded
+        to it through its C{chain} backend; the server's own writes (the
+        consumer's among them) stay local.
     """
 
     suffix: DN
@@ -130,6 +144,7 @@ class Database:
     rootDN: DN | None = None
     rootPassword: bytes | None = None
     seedLDIF: Path | None = None
+    replica: Any = None
     normalizedSuffix: DN = field(init=False)
     normalizedRootDN: DN | None = field(init=False, default=None)
 
@@ -139,6 +154,38 @@ class _Outcome:
     result: Result = SUCCESS
     extra: bytes = b""
     controls: Sequence[Control] = ()
+
+
+@implementer(ITransactionHooks)
+class _ChangeRecorder:
+    """
+    The transaction hooks a Directory hands a backend while someone
+    subscribes to its changes: the plugin chain's, remembering the entries
+    the write's C{txn} call saw, so that the change is announced without
+    reading anything again.
+
+    @ivar old: the entry before the write (C{None} for an add).
+    @ivar new: the entry after it (C{None} for a delete).
+    """
+
+    def __init__(self, hooks: ITransactionHooks) -> None:
+        self._hooks = hooks
+        self.old: Entry | None = None
+        self.new: Entry | None = None
+
+    def check(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
+        self._hooks.check(operation, op, txn, *args)
+
+    def txn(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
+        self._hooks.txn(operation, op, txn, *args)
+        # A backend that runs the write again (a PostgreSQL conflict)
+        # calls this again: the last call is the one committed.
+        if operation == ADD:
+            self.old, self.new = None, args[0]
+        elif operation == DELETE:
+            self.old, self.new = args[0], None
+        else:
+            self.old, self.new = args
 
 
 class _SubordinateFound(Exception):
@@ -253,7 +300,17 @@ class Directory:
     @ivar limits: the limits for everyone but root DNs.
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
+    @ivar syncProvider: the syncrepl provider (L{SyncProvider}), there when
+        the C{changelog} plugin is.
+    @ivar configuredDatabases: the databases in the order they were
+        configured (L{databases} is in routing order, longest suffix first).
+    @ivar rootDSEProviders: functions returning (through an awaitable)
+        further C{(attribute, values)} of the root DSE, called each time a
+        client reads it: what changes as the server runs
+        (C{lastChangeNumber}).
     """
+
+    _log = Logger()
 
     def __init__(
         self,
@@ -300,19 +357,26 @@ class Directory:
         self.allowUnauthenticatedBind = allowUnauthenticatedBind
         self.authentication = authentication if authentication is not None else Authentication()
         self.databases: list[Database] = []
-        for db in databases:
-            db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
-            if db.rootDN is not None:
-                db.normalizedRootDN = self.schema.normalizeDN(db.rootDN)
-            self.databases.append(db)
-        self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
+        self.configuredDatabases = list(databases)
+        for db in self.configuredDatabases:
+            self.addDatabase(db)
         self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
         self.csn = CSNGenerator()
+        self._subscribers: list[Callable[[Change], object]] = []
+        self.rootDSEProviders: list[
+            Callable[[], Awaitable[Sequence[tuple[str, Sequence[bytes]]]]]
+        ] = []
         self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
         # Entries are immutable (a write stores a new one), so an entry's
         # encoding for an attribute selection stays right as long as the
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
+        # The changelog plugin brings the syncrepl provider (RFC 4533).
+        self.syncProvider = (
+            SyncProvider(self)
+            if any(getattr(p, "name", None) == "changelog" for p in plugins)
+            else None
+        )
         self.rootDSE = self._buildRootDSE()
         self.subschema = self._buildSubschema()
         for plugin in self.plugins.plugins:
@@ -321,6 +385,53 @@ class Directory:
             attach = getattr(plugin, "attach", None)
             if attach is not None:
                 attach(self)
+
+    # Change feed
+
+    def subscribe(self, callback: Callable[[Change], object]) -> Callable[[], None]:
+        """
+        Be told of every write committed through this directory (clients'
+        and the server's own), as a L{Change}, after it commits and before
+        its response is sent. A callback that raises (or returns a Deferred
+        that fails) is logged; the write has succeeded all the same.
+
+        @param callback: called with each L{Change}, in commit order.
+        @return: a function that ends the subscription.
+        """
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            if callback in self._subscribers:
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _hooksFor(self) -> ITransactionHooks:
+        """
+        @return: the hooks to hand a backend for one write: the plugin chain,
+            wrapped to remember the write's entries only while someone
+            subscribes.
+        """
+        return _ChangeRecorder(self.plugins) if self._subscribers else self.plugins
+
+    def _announce(self, kind: str, op: Operation, db: Database, hooks: ITransactionHooks) -> None:
+        """
+        Tell the subscribers of a committed write.
+
+        @param hooks: what L{_hooksFor} gave for the write.
+        """
+        if not isinstance(hooks, _ChangeRecorder):
+            return
+        change = Change(kind, op, db.normalizedSuffix, hooks.old, hooks.new)
+        for callback in list(self._subscribers):
+            try:
+                result = callback(change)
+            except Exception:
+                self._log.failure("change subscriber {callback} failed", callback=callback)
+                continue
+            if isinstance(result, defer.Deferred):
+                result.addErrback(lambda f, c=callback: self._log.failure(
+                    "change subscriber {callback} failed", f, callback=c))
 
     # Life cycle
 
@@ -382,6 +493,21 @@ class Directory:
         return Operation(connection, 0, request, internal=True)
 
     # Routing
+
+    def addDatabase(self, db: Database) -> None:
+        """
+        Serve one more naming context. One added after the directory is
+        built (from a plugin's C{attach}, before the directory opens: a
+        plugin's own read-only view such as C{cn=changelog}) is not listed
+        in the root DSE's C{namingContexts}.
+
+        @param db: the database.
+        """
+        db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
+        if db.rootDN is not None:
+            db.normalizedRootDN = self.schema.normalizeDN(db.rootDN)
+        self.databases.append(db)
+        self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
 
     def databaseFor(self, ndn: DN) -> Database | None:
         """
@@ -586,6 +712,8 @@ class Directory:
         virtual = self._virtualEntry(base)
         if virtual is self.rootDSE:
             virtual = self.rootDSEFor(op.connection)
+            if self.rootDSEProviders:
+                virtual = await self._withProvided(virtual)
         if virtual is not None or not base:
             if virtual is None or (scope != Scope.BASE and not base):
                 raise NoSuchObject("no such object")
@@ -596,9 +724,43 @@ class Directory:
         if db is None:
             raise NoSuchObject("no such object")
         await self.plugins.pre("search", op, base)
+        sync = op.controls.get(SYNC_REQUEST)
+        if sync is not None and self.syncProvider is not None and self.syncProvider.serves(db):
+            return _Outcome(controls=await self.syncProvider.search(op, reply, db, sync))
+        if sync is not None and sync.criticality:
+            raise ldaperrors.LDAPUnavailableCriticalExtension(
+                "no syncrepl provider for this database"
+            )
+        persistent = op.controls.get(PERSISTENT_SEARCH)
+        if persistent is not None:
+            await persistentSearch(self, op, reply, db, persistent)
+            return _Outcome()
         paged = op.controls.get(controls.PAGED_RESULTS)
         if paged is not None:
             return await self._pagedSearch(op, reply, db, paged)
+        await self.searchDatabase(op, reply, db)
+        return _Outcome()
+
+    async def searchDatabase(
+        self,
+        op: Operation,
+        reply: Reply,
+        db: Database,
+        send: Callable[[Entry], defer.Deferred[None] | None] | None = None,
+    ) -> None:
+        """
+        Send what a search finds in one database: each entry as the plugins
+        filter it (withheld if they withhold it), and continuation
+        references; within the size limit and the deadline.
+
+        @param op: the search.
+        @param reply: the search's reply function.
+        @param db: the database holding the search base.
+        @param send: sends one filtered entry (the syncrepl provider adds
+            its Sync State control); L{sendEntry} by default.
+        @raise ldaperrors.LDAPSizeLimitExceeded: when more entries match than
+            the size limit allows.
+        """
         sent = 0
 
         def emit(entry: Entry | SearchReference) -> defer.Deferred[None] | None:
@@ -612,13 +774,14 @@ class Directory:
             if op.sizeLimit and sent >= op.sizeLimit:
                 raise _SizeLimitReached()
             sent += 1
+            if send is not None:
+                return send(filtered)
             return self.sendEntry(op, reply, filtered)
 
         try:
             await self._withDeadline(op, db.backend.search(op, emit))
         except _SizeLimitReached:
             raise ldaperrors.LDAPSizeLimitExceeded("") from None
-        return _Outcome()
 
     def _compileSearchFilter(self, op: Operation, f: Any) -> Any:
         if not (op.identity.isRoot or op.internal):
@@ -730,19 +893,25 @@ class Directory:
         """
         reply(encodeSearchReference(uri.encode("utf-8") for uri in reference.uris), ())
 
-    def sendEntry(self, op: Operation, reply: Reply, entry: Entry) -> defer.Deferred[None] | None:
+    def sendEntry(
+        self, op: Operation, reply: Reply, entry: Entry, counted: bool = True
+    ) -> defer.Deferred[None] | None:
         """
         Send one search result with the attributes the request selected.
 
         @param op: the search.
         @param reply: the operation's reply function.
         @param entry: the entry, already filtered by the plugins.
+        @param counted: whether hasSubordinates and numSubordinates are
+            computed when asked for. The syncrepl provider sends entries as
+            stored: slapd's consumer refuses numSubordinates (its schema
+            lacks it), and the counts would cost a search per entry.
         @return: C{None} once it is sent; or, when hasSubordinates or
             numSubordinates is asked for, a Deferred that fires when the
             entry's children are counted and it is sent.
         """
         assert op.search is not None
-        wanted = _subordinateAttributes(op.search.attributes)
+        wanted = _subordinateAttributes(op.search.attributes) if counted else set()
         if wanted and entry.dn and self._virtualEntry(entry.ndn) is None:
             return defer.Deferred.fromCoroutine(self._sendCounted(op, reply, entry, wanted))
         self._sendSelected(op, reply, entry, [])
@@ -891,6 +1060,15 @@ class Directory:
             attributes.append(("supportedSASLMechanisms", [m.encode() for m in mechanisms]))
         return Entry(self.rootDSE.dn, attributes, self.schema, self.rootDSE.ndn)
 
+    async def _withProvided(self, rootDSE: Entry) -> Entry:
+        """
+        @return: the root DSE with the attributes of L{rootDSEProviders}.
+        """
+        attributes = [(a.description, a.values) for a in rootDSE]
+        for provider in self.rootDSEProviders:
+            attributes.extend(await provider())
+        return Entry(rootDSE.dn, attributes, self.schema, rootDSE.ndn)
+
     def _buildRootDSE(self) -> Entry:
         extensions = list(HANDLERS)
         return Entry(
@@ -899,7 +1077,14 @@ class Directory:
                 ("objectClass", [b"top"]),
                 ("namingContexts", [str(db.suffix).encode() for db in self.databases]),
                 ("supportedLDAPVersion", [b"3"]),
-                ("supportedControl", [oid.encode() for oid in sorted(controls.SUPPORTED)]),
+                (
+                    "supportedControl",
+                    [
+                        oid.encode()
+                        for oid in sorted(controls.SUPPORTED)
+                        if oid != SYNC_REQUEST or self.syncProvider is not None
+                    ],
+                ),
                 ("supportedExtension", [oid.encode() for oid in extensions]),
                 ("supportedFeatures", [f.encode() for f in _FEATURES]),
                 ("subschemaSubentry", [_SUBSCHEMA_DN.encode()]),
@@ -980,7 +1165,48 @@ class Directory:
             raise ldaperrors.LDAPUnwillingToPerform("no global superior knowledge")
         if op.identity.anonymous and not op.internal:
             raise ldaperrors.LDAPStrongAuthRequired("modifications require authentication")
+        if db.replica is not None and db.replica.chain is None and not op.internal:
+            # As slapd's updateref: a shadow copy refers writes before any
+            # access rule is looked at.
+            raise db.replica.referral(ndn)
         return db
+
+    def _chain(self, op: Operation, db: Database) -> Any:
+        """
+        @return: the backend a client's write to a replica is forwarded
+            through (C{chain_writes}), or C{None} to write to C{db}'s own.
+        """
+        if db.replica is None or op.internal:
+            return None
+        return db.replica.chain
+
+    async def writeReplicated(
+        self, op: Operation, kind: str, ndn: DN,
+        write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
+    ) -> Any:
+        """
+        Make a write a syncrepl consumer received, as the provider made it:
+        no pre hooks (the provider decided) and nothing stamped (the
+        entries keep the provider's entryUUID, entryCSN, creators and
+        modifiers), but in the backend's transaction with the plugin
+        chain's C{check} and C{txn} hooks, and announced to subscribers, so
+        that a local changelog records it for consumers of this server.
+
+        @param op: the consumer's internal operation.
+        @param kind: L{ADD}, L{DELETE}, L{MODIFY} or L{RENAME}.
+        @param ndn: the normalised DN of the entry written.
+        @param write: called with the database's backend and the hooks to
+            hand it; makes the write.
+        @return: what C{write}'s Deferred fires with.
+        @raise NoSuchObject: if no naming context holds C{ndn}.
+        """
+        db = self.databaseFor(ndn)
+        if db is None:
+            raise NoSuchObject("no such object")
+        hooks = self._hooksFor()
+        result = await write(db.backend, hooks)
+        self._announce(kind, op, db, hooks)
+        return result
 
     def _checkUserModifiable(self, op: Operation, at: AttributeType) -> None:
         if at.noUserModification and not op.internal:
@@ -1038,7 +1264,13 @@ class Directory:
             entry.ndn,
         )
         entry.validate()
-        await db.backend.add(op, entry, self.plugins)
+        chain = self._chain(op, db)
+        if chain is not None:
+            await chain.add(op, entry, _NO_HOOKS)
+            return
+        hooks = self._hooksFor()
+        await db.backend.add(op, entry, hooks)
+        self._announce(ADD, op, db, hooks)
 
     async def handle_LDAPAddRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
@@ -1074,7 +1306,13 @@ class Directory:
         """
         db = self._checkWritable(op, ndn)
         ndn = await self.plugins.pre("delete", op, ndn)
-        await db.backend.delete(op, ndn, self.plugins)
+        chain = self._chain(op, db)
+        if chain is not None:
+            await chain.delete(op, ndn, _NO_HOOKS)
+            return
+        hooks = self._hooksFor()
+        await db.backend.delete(op, ndn, hooks)
+        self._announce(DELETE, op, db, hooks)
 
     async def handle_LDAPDelRequest(self, op: Operation, reply: Reply) -> _Outcome:
         _, ndn = self._parseDN(op.request.value)
@@ -1094,7 +1332,13 @@ class Directory:
             self._checkUserModifiable(op, at)
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
         stamped = list(modifications) + self._stampMods(op)
-        return await db.backend.modify(op, ndn, stamped, self.plugins)
+        chain = self._chain(op, db)
+        if chain is not None:
+            return await chain.modify(op, ndn, stamped, _NO_HOOKS)  # type: ignore[no-any-return]
+        hooks = self._hooksFor()
+        new: Entry = await db.backend.modify(op, ndn, stamped, hooks)
+        self._announce(MODIFY, op, db, hooks)
+        return new
 
     async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
@@ -1130,7 +1374,15 @@ class Directory:
         if self.databaseFor(newNDN) is not db:
             raise ldaperrors.LDAPAffectsMultipleDSAs("cannot move an entry between naming contexts")
         ndn = await self.plugins.pre("rename", op, ndn, newDN, deleteOldRDN)
-        return await db.backend.rename(op, ndn, newDN, deleteOldRDN, self.plugins, self._stampMods(op))
+        chain = self._chain(op, db)
+        if chain is not None:
+            return await chain.rename(  # type: ignore[no-any-return]
+                op, ndn, newDN, deleteOldRDN, _NO_HOOKS, self._stampMods(op))
+        hooks = self._hooksFor()
+        new: Entry = await db.backend.rename(op, ndn, newDN, deleteOldRDN, hooks,
+                                             self._stampMods(op))
+        self._announce(RENAME, op, db, hooks)
+        return new
 
     async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request

@@ -11,6 +11,7 @@ directly as C{"package.module:factory"}.
 from __future__ import annotations
 
 import importlib
+import re
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -25,6 +26,7 @@ __all__ = [
     "ConfigError",
     "IFactory",
     "PLUGINS",
+    "duration",
     "lookup",
     "rejectUnknownKeys",
 ]
@@ -132,3 +134,33 @@ def lookup(group: str, name: str, context: ConfigContext, key: str) -> IFactory:
         known = ", ".join(sorted(found)) or "none installed"
         raise context.error(key, f"unknown name {name!r} (known: {known})")
     return found[name].load()  # type: ignore[no-any-return]
+
+
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+
+
+def duration(table: dict[str, Any], key: str, default: float, context: ConfigContext) -> float:
+    """
+    Read a duration: a number of seconds, or a string of a number and a
+    unit (C{"500ms"}, C{"5s"}, C{"10m"}, C{"2h"}, C{"7d"}).
+
+    @param table: the configuration table.
+    @param key: the key.
+    @param default: the seconds when the key is absent.
+    @param context: where the table is.
+    @return: the duration in seconds.
+    @raise ConfigError: for any other value, or a negative one.
+    """
+    value = table.get(key, default)
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value.strip())
+        if match is None:
+            raise context.error(key, f"{value!r} is not a duration (e.g. 30s, 5m, 2h, 7d)")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise context.error(key, f"must be a duration (e.g. \"30s\" or a number of seconds), "
+                                 f"not {value!r}")
+    if value < 0:
+        raise context.error(key, "must not be negative")
+    return float(value)

@@ -52,8 +52,9 @@ class Options(usage.Options):
 
 class LDAPService(service.MultiService):
     """
-    Opens the directory, then listens on every configured endpoint; on stop,
-    closes the listeners and then the directory. While it runs, SIGHUP
+    Opens the directory, then listens on every configured endpoint and
+    starts the syncrepl consumers; on stop, stops them, closes the
+    listeners and then the directory. While it runs, SIGHUP
     reloads what can change without a restart (L{reload}).
     """
 
@@ -108,6 +109,8 @@ class LDAPService(service.MultiService):
         for description in self.config.listen:
             endpoint = serverEndpoint(self.reactor, description, self.config.tls)
             internet.StreamServerEndpointService(endpoint, self.factory).setServiceParent(self)
+        for consumer in self.config.replicas:
+            consumer.setServiceParent(self)
         self._log.info("ldapd serving {suffixes} on {listen}",
                        suffixes=[str(db.suffix) for db in self.config.directory.databases],
                        listen=self.config.listen)

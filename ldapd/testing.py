@@ -13,6 +13,7 @@ plugins can reuse.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import os
 import shutil
 import socket
@@ -20,17 +21,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from ldapd.changes import MODIFY, RENAME, ChangeRecord
+from ldapd.csn import formatCSN
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.filters import compileFilter
-from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.interfaces import (
+    IBackend,
+    IChangelog,
+    IChangelogTransaction,
+    ITransaction,
+    ITransactionHooks,
+)
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
@@ -46,6 +56,7 @@ __all__ = [
     "SlapdProcess",
     "decodeResponse",
     "exampleConfig",
+    "executeRequest",
     "freePort",
     "parseFilter",
     "postgresqlURL",
@@ -696,6 +707,134 @@ class BackendTestsMixin:
         return d.addCallback(lambda found: self.assertEqual(sorted(found), [
             "uid=alice,ou=people,dc=example,dc=com", "uid=bob,ou=people,dc=example,dc=com"]))
 
+    # The changelog, for backends that keep one
+
+    def _changelog(self) -> Any:
+        """
+        @return: the backend, verified to provide L{IChangelog}.
+        @raise twisted.trial.unittest.SkipTest: for a backend that keeps no changelog.
+        """
+        from twisted.trial.unittest import SkipTest
+
+        if not IChangelog.providedBy(self.backend):
+            raise SkipTest(f"{type(self.backend).__name__} keeps no changelog")
+        verifyObject(IChangelog, self.backend)
+        return self.backend
+
+    def changeRecord(self, n: int, minute: int = 0) -> Any:
+        """
+        @param n: tells the record from others (its target and CSN).
+        @param minute: the minute of its time, on 2026-01-01 UTC.
+        @return: a L{ldapd.changes.ChangeRecord} of a modify, not yet numbered.
+        """
+        when = datetime(2026, 1, 1, 0, minute, 0, n, tzinfo=timezone.utc)
+        return ChangeRecord(0, formatCSN(when), when, MODIFY, f"uid=u{n},{self.suffixText}",
+                            f"00000000-0000-0000-0000-{n:012d}".encode(),
+                            b"replace: description\ndescription: x\n-\n")
+
+    def appendChanges(self, records: list[Any], fail: bool = False) -> Any:
+        """
+        Append records in the transaction of one modify.
+
+        @param fail: make a later txn hook fail, so that the write rolls back.
+        @return: a Deferred firing with the numbers they got (failing with
+            unwillingToPerform if C{fail}).
+        """
+        numbers: list[int] = []
+
+        def append(operation: str, txn: Any, args: Any) -> None:
+            verifyObject(IChangelogTransaction, txn)
+            numbers.extend(txn.appendChange(r) for r in records)
+
+        self.hooks.onTxn = append
+        if fail:
+            self.hooks.failOn.add(("txn", "modify"))
+        d = self.backend.modify(_op(), self.ndn("uid=bob,ou=people,dc=example,dc=com"),
+                                [Modification("replace", "description", (b"x",))], self.hooks)
+        return d.addCallback(lambda _: numbers)
+
+    def test_changelogAppend(self) -> Any:
+        """
+        Appended changes are read back in number order, numbers increasing,
+        with all their fields; C{after} and C{limit} select a window.
+        """
+        backend = self._changelog()
+        records = [self.changeRecord(n) for n in range(1, 4)]
+        renamed = self.changeRecord(4)
+        renamed = dataclasses.replace(renamed, kind=RENAME, changes=b"", newRDN="uid=v4",
+                                      deleteOldRDN=True, newSuperior="ou=groups,dc=example,dc=com")
+        d = self.appendChanges(records + [renamed])
+        d.addCallback(lambda numbers: (self.assertEqual(numbers, sorted(set(numbers))),
+                                       setattr(self, "numbers", numbers)))
+        d.addCallback(lambda _: backend.changes(0, 10))
+        d.addCallback(lambda found: self.assertEqual(found, [
+            dataclasses.replace(r, number=n) for r, n in zip(records + [renamed], self.numbers)]))
+        d.addCallback(lambda _: backend.changes(self.numbers[0], 2))
+        d.addCallback(lambda found: self.assertEqual([r.number for r in found], self.numbers[1:3]))
+        d.addCallback(lambda _: backend.changes(self.numbers[-1], 10))
+        d.addCallback(self.assertEqual, [])
+        d.addCallback(lambda _: self.appendChanges([self.changeRecord(5)]))
+        return d.addCallback(lambda numbers: self.assertGreater(numbers[0], self.numbers[-1]))
+
+    def test_changelogBounds(self) -> Any:
+        """
+        C{changeBounds} gives C{(None, None)} for an empty changelog, then
+        the first and the last record.
+        """
+        backend = self._changelog()
+        d = backend.changeBounds()
+        d.addCallback(self.assertEqual, (None, None))
+        d.addCallback(lambda _: self.appendChanges([self.changeRecord(n) for n in range(1, 4)]))
+        d.addCallback(lambda _: backend.changeBounds())
+        return d.addCallback(lambda bounds: self.assertEqual(
+            [r.targetDN.split(",")[0] for r in bounds], ["uid=u1", "uid=u3"]))
+
+    def test_changelogRollback(self) -> Any:
+        """
+        A change appended by a write that rolls back is not kept.
+        """
+        backend = self._changelog()
+        d = self.appendChanges([self.changeRecord(1)], fail=True)
+        d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPUnwillingToPerform))
+        d.addCallback(lambda _: backend.changes(0, 10))
+        return d.addCallback(self.assertEqual, [])
+
+    def test_changelogTrimByCount(self) -> Any:
+        """
+        Trimming to C{keep} records removes the oldest; trimming to none
+        still keeps the newest.
+        """
+        backend = self._changelog()
+        d = self.appendChanges([self.changeRecord(n) for n in range(1, 6)])
+        d.addCallback(lambda _: backend.trimChanges(None, 2))
+        d.addCallback(self.assertEqual, 3)
+        d.addCallback(lambda _: backend.changes(0, 10))
+        d.addCallback(lambda found: self.assertEqual(
+            [r.targetDN.split(",")[0] for r in found], ["uid=u4", "uid=u5"]))
+        d.addCallback(lambda _: backend.trimChanges(None, 0))
+        d.addCallback(self.assertEqual, 1)
+        d.addCallback(lambda _: backend.changeBounds())
+        return d.addCallback(lambda bounds: self.assertEqual(
+            [r.targetDN.split(",")[0] for r in bounds], ["uid=u5", "uid=u5"]))
+
+    def test_changelogTrimByTime(self) -> Any:
+        """
+        Trimming by time removes the records made before it, but never the newest.
+        """
+        backend = self._changelog()
+        d = self.appendChanges([self.changeRecord(n, minute=n) for n in range(1, 5)])
+        d.addCallback(lambda _: backend.trimChanges(
+            datetime(2026, 1, 1, 0, 3, tzinfo=timezone.utc), 100))
+        d.addCallback(self.assertEqual, 2)
+        d.addCallback(lambda _: backend.changes(0, 10))
+        d.addCallback(lambda found: self.assertEqual(
+            [r.targetDN.split(",")[0] for r in found], ["uid=u3", "uid=u4"]))
+        d.addCallback(lambda _: backend.trimChanges(datetime(2100, 1, 1, tzinfo=timezone.utc), None))
+        d.addCallback(self.assertEqual, 1)
+        d.addCallback(lambda _: backend.changes(0, 10))
+        return d.addCallback(lambda found: self.assertEqual(
+            [r.targetDN.split(",")[0] for r in found], ["uid=u4"]))
+
     def test_authenticate(self) -> Any:
         """
         C{authenticate} accepts the right password (hashed or cleartext) and
@@ -737,6 +876,37 @@ def decodeResponse(data: bytes) -> Any:
 SLAPD = Path("/usr/sbin/slapd")
 
 
+def executeRequest(directory: Any, connection: Connection, request: Any, messageId: int,
+                   controls: Any = None) -> tuple[list[Any], Any]:
+    """
+    Have a directory execute a request as it arrives from the wire: encoded,
+    framed and decoded as the protocol would hand it over.
+
+    @param directory: the L{ldapd.directory.Directory}.
+    @param connection: the client's L{Connection}.
+    @param request: an ldaptor request.
+    @param messageId: its message ID.
+    @param controls: its controls, as ldaptor's C{LDAPMessage} takes them.
+    @return: the list the decoded responses are appended to as they are
+        sent, and the Deferred of the execution.
+    """
+    from ldaptor.protocols import pureldap
+
+    from ldapd._codec import encodeMessage
+    from ldapd._framing import Framer
+
+    responses: list[Any] = []
+    framer = Framer()
+    framer.feed(pureldap.LDAPMessage(request, controls=controls, id=messageId).toWire())
+    message = framer.next()
+    op = Operation(connection, message.id, message.value, message.controls)
+
+    def reply(pdu: bytes, responseControls: Any = ()) -> None:
+        responses.append(decodeResponse(encodeMessage(op.messageId, pdu, responseControls)))
+
+    return responses, directory.execute(op, reply)
+
+
 class SlapdProcess(_ChildServer):
     """
     A private OpenLDAP slapd: its own configuration and back-mdb database in a
@@ -757,6 +927,8 @@ class SlapdProcess(_ChildServer):
         rootPassword: str = "secret",
         schemaFolder: Path = Path("/etc/ldap/schema"),
         globalConfig: str = "",
+        modules: Sequence[str] = (),
+        databaseConfig: str = "",
     ) -> None:
         """
         @param suffix: the database's suffix.
@@ -765,6 +937,9 @@ class SlapdProcess(_ChildServer):
         @param schemaFolder: where the standard schema files are.
         @param globalConfig: more slapd.conf global directives (TLS
             certificates, say), one a line.
+        @param modules: more modules to load (C{syncprov}, say).
+        @param databaseConfig: more directives of the database (indexes,
+            overlays, C{syncrepl}), one a line.
         """
         self.port = freePort()
         self.url = f"ldap://127.0.0.1:{self.port}"
@@ -783,9 +958,11 @@ class SlapdProcess(_ChildServer):
             + globalConfig
             + f"pidfile {self.folder / 'slapd.pid'}\n"
             + "modulepath /usr/lib/ldap\nmoduleload back_mdb\n"
+            + "".join(f"moduleload {name}\n" for name in modules)
             + "database mdb\nmaxsize 104857600\n"
             + f'suffix "{suffix}"\nrootdn "{self.rootDN}"\nrootpw {rootPassword}\n'
             + f"directory {self.folder / 'db'}\n"
+            + databaseConfig
         )
         self.logPath = self.folder / "slapd.log"
         self.process: subprocess.Popen[bytes] | None = None

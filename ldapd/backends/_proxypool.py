@@ -211,6 +211,7 @@ class UpstreamConnection:
         op: Any,
         controls: Sequence[tuple[str, bool, bytes | None]] | None = None,
         onResponse: Callable[[Any, Any], None] | None = None,
+        persistent: bool = False,
     ) -> tuple[defer.Deferred[Response], int]:
         """
         Send one request.
@@ -225,6 +226,9 @@ class UpstreamConnection:
         @param onResponse: called with C{(response, controls)} for every
             response before the final one (search entries and references).
             If it raises, the request is abandoned and fails with that error.
+        @param persistent: whether the upstream may rightly stay silent for
+            any time (a persistent search): no timeout then, only the loss
+            of the connection ends it.
         @return: a Deferred firing with the final response and its controls,
             and the request's message id.
         """
@@ -248,12 +252,12 @@ class UpstreamConnection:
             if transport is not None:
                 transport.abortConnection()
 
-        timer = self.clock.callLater(self.timeout, expire)
+        timer = None if persistent else self.clock.callLater(self.timeout, expire)
 
         def handler(value: Any, responseControls: Any) -> bool:
             # Always False: the entry is removed here, before the callbacks
             # run (they may close the connection or send more requests).
-            if timer.active():
+            if timer is not None and timer.active():
                 timer.reset(self.timeout)
             if isinstance(value, pureldap.LDAPResult):
                 self.protocol.onwire.pop(msgid, None)
@@ -270,7 +274,7 @@ class UpstreamConnection:
             return False
 
         def done(result: Any) -> Any:
-            if timer.active():
+            if timer is not None and timer.active():
                 timer.cancel()
             if isinstance(result, Failure) and not result.check(
                 ldaperrors.LDAPException, defer.CancelledError

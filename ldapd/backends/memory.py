@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from array import array
 from bisect import bisect_left
+from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
@@ -25,10 +26,12 @@ from zope.interface import implementer
 
 from ldapd._cache import LRU
 from ldapd.backends.base import IndexConfig, checkPassword, noSuchObject
+from ldapd.backends.changelog import MemoryChangelog
+from ldapd.changes import ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
-from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.schema import AttributeType, InvalidValue, Schema
@@ -180,7 +183,7 @@ def _trigrams(text: str) -> set[str]:
     return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
-@implementer(IBackend)
+@implementer(IBackend, IChangelog)
 class MemoryBackend:
     """
     An indexed in-memory DIT for one naming context.
@@ -216,6 +219,7 @@ class MemoryBackend:
         self.indexes = IndexConfig.parse(indexes, schema)
         self._kinds: dict[str, frozenset[str]] = {}
         self._shared = _SharedValues()
+        self._changelog = MemoryChangelog()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -497,6 +501,17 @@ class MemoryBackend:
         self._post(record.id, {i: keys - before.get(i, set()) for i, keys in after.items()})
         return old
 
+    # Changelog
+
+    def changes(self, after: int, limit: int) -> defer.Deferred[list[ChangeRecord]]:
+        return defer.succeed(self._changelog.changes(after, limit))
+
+    def changeBounds(self) -> defer.Deferred[tuple[ChangeRecord | None, ChangeRecord | None]]:
+        return defer.succeed(self._changelog.bounds())
+
+    def trimChanges(self, before: datetime | None, keep: int | None) -> defer.Deferred[int]:
+        return defer.succeed(self._changelog.trim(before, keep))
+
     # Writes
 
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
@@ -597,7 +612,7 @@ class MemoryBackend:
         return self._write(work)
 
 
-@implementer(ITransaction)
+@implementer(IChangelogTransaction)
 class _Transaction:
     """
     A write in progress on a L{MemoryBackend}, with the undo log that rolls it back.
@@ -629,6 +644,11 @@ class _Transaction:
             raise ldaperrors.LDAPNotAllowedOnNonLeaf("subordinate objects must be deleted first")
         backend._remove(ndn)
         self._undo.append(lambda: backend._insert(record.entry, record.id))
+
+    def appendChange(self, record: ChangeRecord) -> int:
+        number, undo = self._backend._changelog.append(record)
+        self._undo.append(undo)
+        return number
 
     def rollback(self) -> None:
         """

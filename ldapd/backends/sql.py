@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
-from ldapd.backends import sqlschema
+from ldapd.backends import changelog, sqlschema
 from ldapd.backends.base import checkPassword
 from ldapd.backends.sqlschema import (
     IndexConfig,
@@ -56,7 +57,8 @@ from ldapd.backends.sqlschema import (
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
-from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.changes import ChangeRecord
+from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.results import NoSuchObject
@@ -161,7 +163,7 @@ class _Row:
         self.attrs = attrs
 
 
-@implementer(IBackend)
+@implementer(IBackend, IChangelog)
 class SQLBackend:
     """
     A DIT in a SQL database, for one naming context.
@@ -594,6 +596,32 @@ class SQLBackend:
                 found.append(entry)
         return found
 
+    # Changelog
+
+    def _read(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        """
+        Run C{f(conn, *args)} in a pool thread on a connection in a transaction.
+        """
+        def read() -> Any:
+            assert self.engine is not None
+            with self.engine.connect() as conn, conn.begin():
+                return f(conn, *args)
+
+        return self._call(read)
+
+    def changes(self, after: int, limit: int) -> defer.Deferred[list[ChangeRecord]]:
+        return self._read(changelog.readSQL, after, limit)
+
+    def changeBounds(self) -> defer.Deferred[tuple[ChangeRecord | None, ChangeRecord | None]]:
+        return self._read(changelog.boundsSQL)
+
+    def trimChanges(self, before: datetime | None, keep: int | None) -> defer.Deferred[int]:
+        def trim() -> int:
+            with self._writeConnection() as conn, conn.begin():
+                return changelog.trimSQL(conn, before, keep)
+
+        return self._call(trim)
+
     # Writes
 
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
@@ -960,7 +988,7 @@ class _Cursor:
         return and_(entries.c.path >= base.path, entries.c.path < pathUpperBound(base.path))
 
 
-@implementer(ITransaction)
+@implementer(IChangelogTransaction)
 class _Transaction:
     """
     A write in progress on an L{SQLBackend}: its database connection, in a
@@ -984,6 +1012,9 @@ class _Transaction:
 
     def remove(self, ndn: DN) -> None:
         self._backend._remove(self.conn, ndn)
+
+    def appendChange(self, record: ChangeRecord) -> int:
+        return changelog.appendSQL(self.conn, record)
 
 
 def _sqlstate(e: DBAPIError) -> str | None:

@@ -15,6 +15,11 @@ Tables (their names carry the C{ldapd_} prefix):
     C{p} (presence), C{e} (equality: the value's normalised key), C{s}
     (substrings: the value normalised by the substrings rule) and C{l} (a
     substrings value too long to index, always a candidate).
+  - C{changes}: the changelog (L{ldapd.interfaces.IChangelog}), one row per
+    committed change: its C{number} (the primary key, never reused), C{csn},
+    C{time} (C{YYYYmmddHHMMSS.ffffffZ}, UTC, so that text order is time
+    order), C{kind}, C{target_dn}, C{entry_uuid}, the LDIF C{changes}, and
+    C{new_rdn}, C{delete_old_rdn} and C{new_superior} for renames.
 
 The C{path} is C{/a/b/c/}: the ids from the suffix entry down to the entry,
 each written as its hexadecimal length then its hexadecimal digits, so that
@@ -33,10 +38,12 @@ from collections.abc import Callable
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -50,6 +57,7 @@ from ldapd.backends.base import ALL_KINDS, IndexConfig
 
 __all__ = [
     "ALL_KINDS",
+    "changes",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "IndexConfig",
@@ -104,6 +112,27 @@ values = Table(
 )
 
 
+changes = Table(
+    "ldapd_changes",
+    metadata,
+    Column("number", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+           autoincrement=True),
+    Column("csn", String(64), nullable=False),
+    Column("time", String(32), nullable=False),
+    Column("kind", String(8), nullable=False),
+    Column("target_dn", Text, nullable=False),
+    Column("entry_uuid", String(64), nullable=False),
+    Column("changes", LargeBinary, nullable=False),
+    Column("new_rdn", Text, nullable=True),
+    Column("delete_old_rdn", Boolean, nullable=True),
+    Column("new_superior", Text, nullable=True),
+    Index("ldapd_changes_time", "time"),
+    # AUTOINCREMENT: SQLite never gives a number again, not even the
+    # number of the newest change once it is trimmed.
+    sqlite_autoincrement=True,
+)
+
+
 class SchemaVersionError(Exception):
     """
     The database was written by a newer ldapd, or for another suffix.
@@ -115,6 +144,10 @@ def _createTables(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _createChangelog(conn: Connection) -> None:
+    changes.create(conn, checkfirst=True)
+
+
 def _indexValuesByEntry(conn: Connection) -> None:
     conn.execute(text(f"CREATE INDEX IF NOT EXISTS ldapd_values_entry ON {values.name} (entry_id)"))
 
@@ -124,6 +157,7 @@ def _indexValuesByEntry(conn: Connection) -> None:
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "entries and index tables", _createTables),
     (2, "index of the values by entry, for writes", _indexValuesByEntry),
+    (3, "the changelog", _createChangelog),
 ]
 
 #: The version this code writes.

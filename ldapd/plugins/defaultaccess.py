@@ -4,7 +4,9 @@ The access policy a directory has when no access-control plugin is configured.
 It is the policy of Debian's stock slapd configuration: the root DN may do
 anything; everyone may read, except C{userPassword}, which only its owner (and
 the root DN) may read, compare, test in a filter or change; nothing else may be
-written by anyone but the root DN. Configure the C{acl} plugin for anything finer.
+written by anyone but the root DN. Subtrees a plugin declares private (the
+retro changelog C{cn=changelog}, as in 389 Directory Server) only the root DN
+may read. Configure the C{acl} plugin for anything finer.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ldapd.filters import withoutAssertionsOn
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Operation
 from ldapd.registry import rejectUnknownKeys
+from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 
 __all__ = ["DefaultAccess", "DefaultAccessFactory"]
@@ -30,6 +33,10 @@ __all__ = ["DefaultAccess", "DefaultAccessFactory"]
 class DefaultAccess:
     """
     Root writes, everyone reads, C{userPassword} is private to its owner.
+
+    @ivar private: the normalised roots of subtrees only the root DN (and
+        the server itself) may read; plugins that serve such a subtree add
+        theirs.
     """
 
     name = "defaultaccess"
@@ -45,6 +52,7 @@ class DefaultAccess:
             schema.subtypes(password) if password is not None else frozenset()
         )
         self._withheld: LRU[Entry, Entry] = LRU(4096)
+        self.private: list[DN] = []
 
     def _privileged(self, op: Operation, ndn: DN | None = None) -> bool:
         return op.internal or op.identity.isRoot or (
@@ -78,7 +86,12 @@ class DefaultAccess:
                     f"no write access to attribute {mod.description}"
                 )
 
+    def _hidden(self, op: Operation, ndn: DN) -> bool:
+        return any(ndn.isWithin(p) for p in self.private) and not self._privileged(op)
+
     def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:
+        if self.private and self._hidden(op, ndn):
+            raise NoSuchObject("no such object")
         if at in self._private and not self._privileged(op, ndn):
             raise ldaperrors.LDAPInsufficientAccessRights("no compare access to attribute")
 
@@ -86,14 +99,17 @@ class DefaultAccess:
         if op.search is not None and not self._privileged(op):
             op.search.filter = withoutAssertionsOn(op.search.filter, self._private)
 
-    def filter_entry(self, op: Operation, entry: Entry) -> Entry:
+    def filter_entry(self, op: Operation, entry: Entry) -> Entry | None:
         """
-        Leave C{userPassword} out of entries others read. Entries are
+        Withhold the entries of private subtrees and leave C{userPassword}
+        out of entries others read. Entries are
         immutable, so the copy made for an entry is made once while it stays
         in a cache, and its encoding can be reused too.
         """
         if self._privileged(op, entry.ndn):
             return entry
+        if self.private and self._hidden(op, entry.ndn):
+            return None
         filtered = self._withheld.get(entry)
         if filtered is None:
             private = self._private

@@ -1,0 +1,838 @@
+"""
+The syncrepl consumer (RFC 4533): keeps a local database (memory or sql) in
+step with a provider, ldapd's or OpenLDAP's, as slapd's C{syncrepl}
+directive does.
+
+One L{SyncReplConsumer} per C{[[replica]]} table. It connects to the
+provider through the proxy backend's client (L{UpstreamPool}), binds, and
+sends a search of the replicated subtree with the Sync Request control and
+the cookie of its last session; C{refreshAndPersist} stays connected and
+applies changes as they come, C{refreshOnly} repeats every C{interval}. Any
+failure (no provider, a lost connection, a change that cannot be applied)
+is logged in one line and the session starts again, from the last saved
+cookie, C{retry} seconds later, forever.
+
+Changes are applied as the provider made them (L{Directory.writeReplicated}):
+an entry is found by its entryUUID, added, renamed (moved) and given the
+provider's content verbatim, operational attributes included. The cookie's
+CSNs are kept as C{contextCSN} on the local suffix entry, as slapd's
+consumer keeps them, so that a restarted server resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+from urllib.parse import quote
+
+from ldaptor.ldapfilter import InvalidLDAPFilter, parseFilter
+from ldaptor.protocols import pureldap
+from ldaptor.protocols.ldap import ldaperrors
+from twisted.application import service
+from twisted.internet import defer, task
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ldapd._codec import IntermediateResponse
+from ldapd.backends._proxypool import (
+    Upstream,
+    UpstreamConnection,
+    UpstreamPool,
+    _describe,
+    parseUpstream,
+    tlsOptions,
+)
+from ldapd.backends.proxy import ProxyBackend, _option
+from ldapd.changes import ADD, DELETE, MODIFY, RENAME
+from ldapd.directory import Database, Directory
+from ldapd.dn import DN, InvalidDN
+from ldapd.entry import Entry, Modification, SearchReference
+from ldapd.filters import compileFilter
+from ldapd.operation import Operation, Scope, SearchParameters
+from ldapd.plugins.chain import PluginChain
+from ldapd.registry import ConfigContext, duration, rejectUnknownKeys
+from ldapd.results import NoSuchObject, Referral
+from ldapd.syncrepl import codec
+
+__all__ = ["MODES", "ReplicaSettings", "SyncReplConsumer", "replicaFromConfig"]
+
+#: The C{mode} setting's values.
+MODES = {"refreshOnly": codec.REFRESH_ONLY, "refreshAndPersist": codec.REFRESH_AND_PERSIST}
+
+_SCOPES = {"base": Scope.BASE, "one": Scope.ONE, "sub": Scope.SUB}
+
+#: Attributes of the provider's entries that are not stored: those servers
+#: compute on every read, and C{contextCSN}, which says how far the
+#: provider is, not how far this copy is (this server keeps its own).
+_NOT_STORED = frozenset(
+    {"entrydn", "subschemasubentry", "hassubordinates", "numsubordinates", "contextcsn"}
+)
+
+#: The hooks of the consumer's own bookkeeping (the cookie): no plugin sees
+#: it, so it is never replicated further as a change.
+_NO_HOOKS = PluginChain()
+
+#: How many responses may wait to be applied before the provider's
+#: connection stops being read, and how few before it is read again.
+_HIGH_WATER, _LOW_WATER = 512, 64
+
+#: How many changes are applied between two saves of the cookie while the
+#: provider keeps sending.
+_SAVE_EVERY = 256
+
+#: e-syncRefreshRequired (RFC 4533 §3.4): the cookie is too old; refresh
+#: everything.
+_REFRESH_REQUIRED = 4096
+
+
+@dataclass(frozen=True)
+class ReplicaSettings:
+    """
+    What a C{[[replica]]} table says.
+
+    @ivar suffix: the replicated suffix (the local database's).
+    @ivar provider: the provider.
+    @ivar bindDN: the DN the consumer binds as, or C{None} (anonymous).
+    @ivar bindPassword: its password.
+    @ivar mode: L{codec.REFRESH_ONLY} or L{codec.REFRESH_AND_PERSIST}.
+    @ivar interval: seconds between two refreshOnly sessions.
+    @ivar retry: seconds to wait after a failure.
+    @ivar rid: the replica id sent in cookies (slapd's C{rid}).
+    @ivar filter: the search filter, as text.
+    @ivar scope: the search scope under the suffix.
+    @ivar attributes: the attributes asked for.
+    @ivar chainWrites: whether clients' writes are forwarded to the
+        provider rather than referred to it.
+    @ivar timeout: seconds to wait for the provider to answer (not for a
+        change during the persist stage).
+    """
+
+    suffix: DN
+    provider: Upstream
+    bindDN: str | None = None
+    bindPassword: bytes = b""
+    mode: int = codec.REFRESH_AND_PERSIST
+    interval: float = 60.0
+    retry: float = 5.0
+    rid: int = 1
+    filter: str = "(objectClass=*)"
+    scope: Scope = Scope.SUB
+    attributes: tuple[str, ...] = ("*", "+")
+    chainWrites: bool = False
+    timeout: float = 10.0
+
+
+class _ApplyFailed(Exception):
+    """
+    A change the provider sent could not be applied; the session restarts
+    from the last saved cookie.
+    """
+
+
+class _Responses:
+    """
+    The responses of the sync search, taken one at a time by the applying
+    loop. While many wait, the provider's connection is not read, so that a
+    provider faster than the local database does not fill memory.
+    """
+
+    def __init__(self, connection: UpstreamConnection) -> None:
+        self._transport = connection.protocol.transport
+        self._queue: defer.DeferredQueue[tuple[Any, Any]] = defer.DeferredQueue()
+        self._paused = False
+
+    @property
+    def waiting(self) -> int:
+        """
+        How many responses wait to be taken.
+        """
+        return len(self._queue.pending)
+
+    def put(self, value: Any, controls: Any) -> None:
+        """
+        A response arrived (L{UpstreamConnection.request}'s C{onResponse}).
+        """
+        self._queue.put((value, controls or []))
+        if not self._paused and self.waiting >= _HIGH_WATER:
+            self._paused = True
+            self._transport.pauseProducing()
+
+    def end(self, result: Any) -> None:
+        """
+        The search ended: with its final response and controls, or a failure.
+        """
+        self._queue.put((result, None))
+
+    async def get(self) -> tuple[Any, Any]:
+        """
+        @return: the next response and its controls (a list); or, at the
+            end, what L{end} was given and C{None}.
+        """
+        response = await self._queue.get()
+        if self._paused and self.waiting <= _LOW_WATER:
+            self._paused = False
+            self._transport.resumeProducing()
+        return response
+
+
+class SyncReplConsumer(service.Service):
+    """
+    Keeps one local database in step with a provider, as a service: started
+    once the directory is open, it runs sessions until it is stopped.
+
+    @ivar settings: the L{ReplicaSettings}.
+    @ivar chain: the backend clients' writes are forwarded through (a proxy
+        to the provider, when C{chain_writes} is set), or C{None}: they are
+        referred to the provider (L{referral}).
+    @ivar applied: how many changes the current (or last) session applied.
+    @ivar deleted: how many entries it deleted.
+    @ivar present: how many entries the provider said were unchanged.
+    """
+
+    _log = Logger()
+
+    def __init__(self, directory: Directory, settings: ReplicaSettings, pool: UpstreamPool,
+                 reactor: Any = None) -> None:
+        """
+        @param directory: the directory holding the local database.
+        @param settings: what to replicate, from where.
+        @param pool: connections to the provider, bound as C{settings.bindDN}.
+        @param reactor: the reactor; the global one by default.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.directory = directory
+        self.settings = settings
+        self.pool = pool
+        schema = directory.schema
+        self._suffix = schema.normalizeDN(settings.suffix)
+        self.name = f"syncrepl {settings.suffix}"
+        self.chain = ProxyBackend(self._suffix, schema, pool) if settings.chainWrites else None
+        self._filter = compileFilter(parseFilter(settings.filter), schema)
+        self._base = settings.provider.uri.rstrip("/")
+        self._cookie: bytes | None = None
+        self._cookieLoaded = False
+        self._unsaved: bytes | None = None
+        self._sinceSave = 0
+        self._present: set[str] | None = None
+        self._orphans: dict[DN, dict[str, Entry]] = {}
+        self._running: defer.Deferred[None] | None = None
+        # refreshOnly sessions that change nothing are not logged, but
+        # for the first and the first after a failure.
+        self._quiet = False
+        self.applied = self.deleted = self.present = 0
+
+    # Clients' writes
+
+    def referral(self, ndn: DN) -> Referral:
+        """
+        @param ndn: the normalised DN a client asked to write.
+        @return: the referral to the provider for it (as slapd's C{updateref}).
+        """
+        url = f"{self._base}/{quote(str(ndn), safe='=,+')}"
+        return Referral((url,), "this is a replica: writes go to the provider")
+
+    # The service
+
+    def startService(self) -> None:
+        """
+        Start the sessions (the directory must be open).
+        """
+        super().startService()
+        self._running = defer.Deferred.fromCoroutine(self._run())
+
+    def stopService(self) -> defer.Deferred[None]:
+        """
+        End the current session (abandoning its search) and close the
+        connections to the provider.
+
+        @return: a Deferred that fires when they are closed.
+        """
+        super().stopService()
+        running, self._running = self._running, None
+        if running is not None:
+            running.addErrback(lambda f: f.trap(defer.CancelledError))
+            running.cancel()
+        return self.pool.close()
+
+    async def _run(self) -> None:
+        """
+        Run sessions until cancelled: after a failure (logged in one line)
+        and after a persistent session the provider ended, wait C{retry};
+        between refreshOnly sessions, C{interval}.
+        """
+        settings = self.settings
+        while True:
+            try:
+                await self._session()
+            except (defer.CancelledError, GeneratorExit):
+                raise
+            except Exception as e:
+                self._quiet = False
+                self._log.warn("{name}: {problem}; retrying in {retry:g} s",
+                               name=self.name, problem=_describe(e), retry=settings.retry)
+                delay = settings.retry
+            else:
+                if settings.mode == codec.REFRESH_AND_PERSIST:
+                    self._log.info("{name}: the provider ended the session; retrying in "
+                                   "{retry:g} s", name=self.name, retry=settings.retry)
+                    delay = settings.retry
+                else:
+                    self._quiet = True
+                    delay = settings.interval
+            await task.deferLater(self.reactor, delay, lambda: None)
+
+    # A session
+
+    async def _session(self) -> None:
+        op = self.directory.internalOperation()
+        if not self._cookieLoaded:
+            self._cookie = await self._loadCookie(op)
+            self._cookieLoaded = True
+        connection = await self.pool.connect()
+        try:
+            await self._synchronise(op, connection)
+        except ldaperrors.LDAPException as e:
+            if getattr(e, "code", e.resultCode) != _REFRESH_REQUIRED:
+                raise
+            self._log.warn("{name}: the provider cannot resume from the cookie; "
+                           "refreshing everything", name=self.name)
+            self._cookie = None
+            await self._synchronise(op, connection)
+        finally:
+            await connection.close()
+
+    async def _synchronise(self, op: Operation, connection: UpstreamConnection) -> None:
+        """
+        One sync search on C{connection}: send it, and apply what comes
+        until its end (or, in refreshAndPersist, until the connection goes).
+        """
+        settings = self.settings
+        started = self.reactor.seconds()
+        self.applied = self.deleted = self.present = 0
+        self._present = set()
+        self._orphans = {}
+        self._unsaved = None
+        self._sinceSave = 0
+        cookie = self._cookie
+        log = self._log.debug if self._quiet else self._log.info
+        log("{name}: {mode} from {provider}, {start}",
+                       name=self.name, provider=settings.provider.uri,
+                       mode=_modeName(settings.mode),
+                       start=f"cookie {cookie.decode()}" if cookie else "no cookie (full refresh)")
+        request = pureldap.LDAPSearchRequest(
+            baseObject=str(settings.suffix),
+            scope=int(settings.scope),
+            derefAliases=0,
+            sizeLimit=0,
+            timeLimit=0,
+            typesOnly=False,
+            filter=parseFilter(settings.filter),
+            attributes=list(settings.attributes),
+        )
+        control = codec.SyncRequest(settings.mode, cookie).encode()
+        responses = _Responses(connection)
+        d, _ = connection.request(
+            request, [(codec.SYNC_REQUEST, True, control)], responses.put,
+            persistent=settings.mode == codec.REFRESH_AND_PERSIST,
+        )
+        d.addBoth(responses.end)
+
+        def refreshed(how: str) -> None:
+            changed = self.applied or self.deleted
+            (self._log.info if changed or not self._quiet else self._log.debug)(
+                "{name}: refresh done{how} in {seconds:.2f} s: {applied} changes applied, "
+                "{deleted} entries deleted, {present} unchanged",
+                name=self.name, how=how, seconds=self.reactor.seconds() - started,
+                applied=self.applied, deleted=self.deleted, present=self.present)
+
+        try:
+            while True:
+                value, controls = await responses.get()
+                if controls is None:
+                    if isinstance(value, Failure):
+                        value.raiseException()
+                    response, finalControls = value
+                    await self._done(op, response, finalControls)
+                    if self._present is not None:
+                        refreshed("")
+                    return
+                if isinstance(value, pureldap.LDAPSearchResultEntry):
+                    await self._entry(op, value, controls)
+                elif isinstance(value, IntermediateResponse):
+                    refreshDone = await self._info(op, value)
+                    if refreshDone:
+                        refreshed(", now persisting")
+                if not responses.waiting:
+                    await self._save(op)
+        except Exception:
+            # What came before the failure is applied: its cookie is where
+            # the next session starts.
+            await self._save(op)
+            raise
+        finally:
+            if not d.called:
+                # The session ends early (a failure, or the service stops).
+                d.cancel()
+
+    # Responses
+
+    async def _entry(self, op: Operation, response: Any, controls: Any) -> None:
+        state = _control(controls, codec.SYNC_STATE, codec.decodeSyncState)
+        if state is None:
+            raise ldaperrors.LDAPProtocolError(
+                f"entry {_text(response.objectName)} came without a Sync State control")
+        uuid = codec.uuidFromBytes(state.entryUUID)
+        if state.state == codec.DELETE:
+            await self._deleteByUUID(op, uuid)
+        else:
+            if self._present is not None:
+                self._present.add(uuid)
+            if state.state == codec.PRESENT:
+                self.present += 1
+            else:
+                await self._apply(op, _text(response.objectName), response.attributes, uuid)
+        if state.cookie is not None:
+            self._received(state.cookie)
+
+    async def _info(self, op: Operation, response: IntermediateResponse) -> bool:
+        """
+        Act on a Sync Info message.
+
+        @return: whether it ends the refresh stage of a refreshAndPersist search.
+        """
+        if _text(response.responseName or b"") != codec.SYNC_INFO:
+            return False
+        info = codec.decodeSyncInfo(response.responseValue)
+        refreshDone = False
+        if info.kind == codec.SYNC_ID_SET:
+            for octets in info.syncUUIDs:
+                uuid = codec.uuidFromBytes(octets)
+                if info.refreshDeletes:
+                    await self._deleteByUUID(op, uuid)
+                elif self._present is not None:
+                    self._present.add(uuid)
+                    self.present += 1
+        elif info.kind == codec.REFRESH_PRESENT:
+            await self._deleteNotPresent(op)
+            refreshDone = info.refreshDone
+        elif info.kind == codec.REFRESH_DELETE:
+            refreshDone = info.refreshDone
+        if refreshDone:
+            self._present = None
+        if info.cookie is not None:
+            self._received(info.cookie)
+        return refreshDone
+
+    async def _done(self, op: Operation, response: Any, controls: Any) -> None:
+        """
+        The search's end: in refreshOnly, the end of the refresh.
+        """
+        if response.resultCode != 0:
+            raise ldaperrors.get(response.resultCode, _text(response.errorMessage))
+        done = _control(controls, codec.SYNC_DONE, codec.decodeSyncDone)
+        if done is None:
+            raise ldaperrors.LDAPProtocolError("the search ended without a Sync Done control")
+        if not done.refreshDeletes and self._present is not None:
+            await self._deleteNotPresent(op)
+        if done.cookie is not None:
+            self._received(done.cookie)
+        await self._save(op)
+
+    # The cookie
+
+    def _received(self, cookie: bytes) -> None:
+        self._unsaved = cookie
+
+    async def _loadCookie(self, op: Operation) -> bytes | None:
+        """
+        @return: the cookie of the CSNs saved on the local suffix entry, or
+            C{None} (a full refresh) when there are none.
+        """
+        try:
+            suffix = await self.directory.get(op, self._suffix)
+        except NoSuchObject:
+            return None
+        csns = tuple(sorted(suffix.get("contextCSN")))
+        if not csns:
+            return None
+        return codec.Cookie(rid=self.settings.rid, csns=csns).format()
+
+    async def _save(self, op: Operation) -> None:
+        """
+        Keep the last cookie received, now that everything before it is
+        applied: as C{contextCSN} on the local suffix entry. An entry still
+        waiting for its parent holds the cookie back.
+        """
+        cookie = self._unsaved
+        if cookie is None or self._orphans:
+            return
+        self._unsaved = None
+        self._sinceSave = 0
+        parsed = codec.Cookie.parse(cookie)
+        self._cookie = codec.Cookie(rid=self.settings.rid, csns=parsed.csns).format()
+        if not parsed.csns:
+            return
+        try:
+            suffix = await self.directory.get(op, self._suffix)
+        except NoSuchObject:
+            return
+        if tuple(sorted(suffix.get("contextCSN"))) == tuple(sorted(parsed.csns)):
+            return
+        backend = self._database().backend
+        await backend.modify(op, self._suffix,
+                             [Modification("replace", "contextCSN", parsed.csns)], _NO_HOOKS)
+
+    def _database(self) -> Database:
+        db = self.directory.databaseFor(self._suffix)
+        assert db is not None
+        return db
+
+    # Applying changes
+
+    async def _write(self, op: Operation, kind: str, ndn: DN, dn: str,
+                     write: Callable[[Any, Any], defer.Deferred[Any]]) -> None:
+        """
+        Make one replicated write; if it fails, log the DN and the result and
+        end the session.
+        """
+        try:
+            await self.directory.writeReplicated(op, kind, ndn, write)
+        except NoSuchObject:
+            raise
+        except Exception as e:
+            self._log.error("{name}: cannot apply the {kind} of {dn}: {problem}; "
+                            "restarting from the last saved cookie",
+                            name=self.name, kind=kind, dn=dn, problem=_describe(e))
+            raise _ApplyFailed(f"{kind} of {dn} failed") from None
+        self.applied += 1
+        self._sinceSave += 1
+        if self._sinceSave >= _SAVE_EVERY:
+            await self._save(op)
+
+    async def _apply(self, op: Operation, dn: str, attributes: Any, uuid: str) -> None:
+        """
+        Make the local copy of an entry the provider sent (state add or
+        modify): add it, or rename and rewrite the entry of its entryUUID
+        (or, failing that, of its DN).
+        """
+        schema = self.directory.schema
+        try:
+            entry = Entry(
+                DN.parse(dn),
+                [(_text(name), [_bytes(v) for v in values]) for name, values in attributes
+                 if _text(name).split(";")[0].lower() not in _NOT_STORED],
+                schema,
+            )
+        except (ldaperrors.LDAPException, InvalidDN) as e:
+            self._log.error("{name}: cannot store {dn} as the provider sent it: {problem}; "
+                            "restarting from the last saved cookie",
+                            name=self.name, dn=dn, problem=_describe(e))
+            raise _ApplyFailed(f"{dn} cannot be stored") from None
+        local = await self._find(op, uuid)
+        if local is None:
+            try:
+                local = await self.directory.get(op, entry.ndn)
+            except NoSuchObject:
+                pass
+        try:
+            if local is None:
+                await self._write(op, ADD, entry.ndn, dn,
+                                  lambda backend, hooks: backend.add(op, entry, hooks))
+            elif local.ndn != entry.ndn:
+                occupant = await self._occupant(op, entry.ndn, uuid)
+                if occupant is not None:
+                    # Only a refresh's present phase can leave an entry
+                    # where the provider has another: it was deleted there
+                    # (with its subtree), and the present phase would delete
+                    # it after this rename failed.
+                    await self._deleteSubtree(op, occupant)
+                changes = _replacement(local, entry)
+                await self._write(op, RENAME, local.ndn, dn, lambda backend, hooks: backend.rename(
+                    op, local.ndn, entry.dn, True, hooks, changes))
+            else:
+                changes = _replacement(local, entry)
+                if _content(local) == _content(entry):
+                    return
+                await self._write(op, MODIFY, local.ndn, dn, lambda backend, hooks: backend.modify(
+                    op, local.ndn, changes, hooks))
+        except NoSuchObject:
+            parent = entry.ndn.parent()
+            if await self._exists(op, parent):
+                self._log.error("{name}: cannot apply {dn}: no such object; restarting from "
+                                "the last saved cookie", name=self.name, dn=dn)
+                raise _ApplyFailed(f"{dn}: no such object") from None
+            # Providers send parents first; should one not have, the entry
+            # waits for its parent (and the cookie is not saved meanwhile).
+            self._orphans.setdefault(parent, {})[uuid] = entry
+            return
+        await self._adopt(op, entry.ndn)
+
+    async def _adopt(self, op: Operation, parent: DN) -> None:
+        """
+        Apply the entries that were waiting for C{parent}.
+        """
+        for uuid, child in self._orphans.pop(parent, {}).items():
+            attributes = [(a.description, a.values) for a in child]
+            await self._apply(op, str(child.dn), attributes, uuid)
+
+    async def _find(self, op: Operation, uuid: str) -> Entry | None:
+        """
+        @return: the local entry of an entryUUID (an indexed search in the
+            memory and sql backends), or C{None}.
+        """
+        f = pureldap.LDAPFilter_equalityMatch(
+            attributeDesc=pureldap.LDAPAttributeDescription("entryUUID"),
+            assertionValue=pureldap.LDAPAssertionValue(uuid),
+        )
+        found = await self._search(op, self._suffix, Scope.SUB, compileFilter(f, self.directory.schema))
+        return found[0] if found else None
+
+    async def _occupant(self, op: Operation, ndn: DN, uuid: str) -> Entry | None:
+        """
+        @return: the local entry named C{ndn} if its entryUUID is not C{uuid}.
+        """
+        try:
+            entry = await self.directory.get(op, ndn)
+        except NoSuchObject:
+            return None
+        values = entry.get("entryUUID")
+        if values and values[0].decode("ascii", "replace").lower() == uuid:
+            return None
+        return entry
+
+    async def _exists(self, op: Operation, ndn: DN) -> bool:
+        try:
+            await self.directory.get(op, ndn)
+        except NoSuchObject:
+            return False
+        return True
+
+    async def _search(self, op: Operation, base: DN, scope: Scope, f: Any) -> list[Entry]:
+        """
+        @return: the local entries C{f} matches, deepest first; none if the
+            base does not exist.
+        """
+        search = self.directory.internalOperation()
+        search.search = SearchParameters(base=base, scope=scope, filter=f,
+                                         attributes=["entryUUID"])
+        found: list[Entry] = []
+
+        def emit(entry: Entry | SearchReference) -> None:
+            if isinstance(entry, Entry):
+                found.append(entry)
+
+        try:
+            await self._database().backend.search(search, emit)
+        except NoSuchObject:
+            return []
+        found.sort(key=lambda e: len(e.ndn), reverse=True)
+        return found
+
+    async def _deleteByUUID(self, op: Operation, uuid: str) -> None:
+        local = await self._find(op, uuid)
+        if local is not None:
+            await self._deleteSubtree(op, local)
+
+    async def _deleteSubtree(self, op: Operation, entry: Entry) -> None:
+        """
+        Delete an entry and whatever is below it, children first.
+        """
+        for victim in await self._search(op, entry.ndn, Scope.SUB, self._filterAll()):
+            try:
+                await self._write(op, DELETE, victim.ndn, str(victim.dn),
+                                  lambda backend, hooks, n=victim.ndn: backend.delete(op, n, hooks))
+            except NoSuchObject:
+                continue
+            self.deleted += 1
+
+    def _filterAll(self) -> Any:
+        return compileFilter(pureldap.LDAPFilter_present("objectClass"), self.directory.schema)
+
+    async def _deleteNotPresent(self, op: Operation) -> None:
+        """
+        The end of a present phase: delete the local entries of the
+        replicated content whose entryUUIDs the provider did not name.
+        """
+        present = self._present
+        if present is None:
+            # A provider that ends a present phase it never began.
+            raise ldaperrors.LDAPProtocolError("a present phase ended after the refresh was done")
+        for entry in await self._search(op, self._suffix, self.settings.scope, self._filter):
+            values = entry.get("entryUUID")
+            if values and values[0].decode("ascii", "replace").lower() in present:
+                continue
+            if await self._exists(op, entry.ndn):
+                await self._deleteSubtree(op, entry)
+
+
+def _replacement(old: Entry, new: Entry) -> list[Modification]:
+    """
+    @return: the modifications that turn C{old}'s content into C{new}'s
+        (C{contextCSN} and computed attributes left as they are).
+    """
+    keep = {a.description.lower() for a in new}
+    changes = [
+        Modification("replace", a.description, ())
+        for a in old
+        if a.description.lower() not in keep and a.type.name.lower() not in _NOT_STORED
+    ]
+    changes.extend(Modification("replace", a.description, a.values) for a in new)
+    return changes
+
+
+def _content(entry: Entry) -> list[tuple[str, list[bytes]]]:
+    return sorted(
+        (a.description.lower(), sorted(a.values))
+        for a in entry
+        if a.type.name.lower() not in _NOT_STORED
+    )
+
+
+def _control(controls: Any, oid: str, decode: Callable[..., Any]) -> Any:
+    """
+    @return: the decoded value of the response control C{oid}, or C{None}.
+    @raise ldaperrors.LDAPProtocolError: if its value is malformed.
+    """
+    for name, _, value in controls or ():
+        if _text(name) == oid:
+            try:
+                return decode(value)
+            except ValueError as e:
+                raise ldaperrors.LDAPProtocolError(f"malformed control {oid}: {e}") from None
+    return None
+
+
+def _modeName(mode: int) -> str:
+    return next(name for name, value in MODES.items() if value == mode)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _bytes(value: Any) -> bytes:
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+# Configuration
+
+_KEYS = frozenset({
+    "suffix", "provider", "bind_dn", "bind_password", "mode", "interval", "retry", "rid",
+    "filter", "scope", "attrs", "starttls", "ca_file", "verify_hostname", "timeout",
+    "chain_writes",
+})
+
+
+def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: Directory,
+                      defaultRid: int = 1) -> SyncReplConsumer:
+    """
+    Build the consumer of a C{[[replica]]} table and make its database a
+    replica (L{Database.replica}).
+
+    @param table: the table: C{suffix} and C{provider} (required), C{bind_dn}
+        and C{bind_password}, C{mode} (C{refreshAndPersist} or
+        C{refreshOnly}), C{interval}, C{retry} and C{timeout} (durations),
+        C{rid}, C{filter}, C{scope} (C{base}, C{one}, C{sub}), C{attrs},
+        C{starttls}, C{ca_file}, C{verify_hostname}, C{chain_writes}.
+    @param context: where the table is.
+    @param directory: the directory whose database the replica keeps.
+    @param defaultRid: the C{rid} when the table has none.
+    @return: the consumer, not started.
+    @raise ldapd.registry.ConfigError: naming the key that is wrong.
+    """
+    rejectUnknownKeys(table, set(_KEYS), context)
+    schema = directory.schema
+    text = _option(table, "suffix", str, None, context)
+    if text is None:
+        raise context.error("suffix", "is required")
+    try:
+        suffix = DN.parse(text)
+        ndn = schema.normalizeDN(suffix)
+    except InvalidDN as e:
+        raise context.error("suffix", f"not a valid DN: {e}") from None
+    db = next((d for d in directory.databases if d.normalizedSuffix == ndn), None)
+    if db is None:
+        raise context.error("suffix", f"no [[database]] has the suffix {text!r}")
+    if db.replica is not None:
+        raise context.error("suffix", f"two [[replica]] tables replicate {text!r}")
+    if isinstance(db.backend, ProxyBackend):
+        raise context.error("suffix", "the database of a replica must keep its entries "
+                                      "(memory or sql backend), not proxy them")
+    uri = _option(table, "provider", str, None, context)
+    if uri is None:
+        raise context.error("provider", "is required")
+    startTLS = _option(table, "starttls", bool, False, context)
+    try:
+        provider = parseUpstream(uri, startTLS)
+    except ValueError as e:
+        raise context.error("provider", str(e)) from None
+    bindDN = _option(table, "bind_dn", str, None, context)
+    if bindDN is not None:
+        try:
+            DN.parse(bindDN)
+        except InvalidDN as e:
+            raise context.error("bind_dn", f"not a valid DN: {e}") from None
+    bindPassword = _option(table, "bind_password", str, None, context)
+    if (bindDN is None) != (bindPassword is None):
+        raise context.error("bind_password" if bindDN else "bind_dn",
+                            "bind_dn and bind_password go together")
+    modeName = _option(table, "mode", str, "refreshAndPersist", context)
+    if modeName not in MODES:
+        raise context.error("mode", f"{modeName!r} is not one of {', '.join(MODES)}")
+    if "interval" in table and modeName != "refreshOnly":
+        raise context.error("interval", "is for mode = \"refreshOnly\"")
+    interval = duration(table, "interval", 60, context)
+    retry = duration(table, "retry", 5, context)
+    timeout = duration(table, "timeout", 10, context)
+    for key, value in [("interval", interval), ("retry", retry), ("timeout", timeout)]:
+        if value <= 0:
+            raise context.error(key, "must be more than 0")
+    rid = _option(table, "rid", int, defaultRid, context)
+    if not 0 <= rid <= 999:
+        raise context.error("rid", "must be from 0 to 999 (as slapd's rid)")
+    filterText = _option(table, "filter", str, "(objectClass=*)", context)
+    try:
+        compileFilter(parseFilter(filterText), schema)
+    except (InvalidLDAPFilter, ldaperrors.LDAPException) as e:
+        raise context.error("filter", f"not a valid filter: {_describe(e)}") from None
+    scopeName = _option(table, "scope", str, "sub", context)
+    if scopeName not in _SCOPES:
+        raise context.error("scope", f"{scopeName!r} is not one of {', '.join(_SCOPES)}")
+    attrs = table.get("attrs", ["*", "+"])
+    if not isinstance(attrs, list) or not attrs or not all(isinstance(a, str) and a for a in attrs):
+        raise context.error("attrs", "must be a non-empty list of attribute names")
+    caFile = None
+    caText = _option(table, "ca_file", str, None, context)
+    if caText is not None:
+        caFile = context.resolvePath(caText)
+        if not caFile.is_file():
+            raise context.error("ca_file", f"no such file: {caFile}")
+    verifyHostname = _option(table, "verify_hostname", bool, True, context)
+    options = None
+    if provider.tls or provider.startTLS:
+        try:
+            options = tlsOptions(provider.host, caFile, verifyHostname)
+        except ValueError as e:
+            raise context.error("ca_file", str(e)) from None
+    settings = ReplicaSettings(
+        suffix=db.suffix,
+        provider=provider,
+        bindDN=bindDN,
+        bindPassword=bindPassword.encode("utf-8") if bindPassword is not None else b"",
+        mode=MODES[modeName],
+        interval=interval,
+        retry=retry,
+        rid=rid,
+        filter=filterText,
+        scope=_SCOPES[scopeName],
+        attributes=tuple(attrs),
+        chainWrites=_option(table, "chain_writes", bool, False, context),
+        timeout=timeout,
+    )
+    pool = UpstreamPool([provider], context.reactor, bindDN, settings.bindPassword, size=1,
+                        timeout=timeout, retryInterval=0, tls=lambda _: options)
+    consumer = SyncReplConsumer(directory, settings, pool, context.reactor)
+    db.replica = consumer
+    return consumer
