@@ -300,8 +300,8 @@ class Directory:
     @ivar limits: the limits for everyone but root DNs.
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
-    @ivar syncProvider: the syncrepl provider (L{SyncProvider}), there when
-        the C{changelog} plugin is.
+    @ivar syncProvider: the syncrepl provider (L{SyncProvider}), which the
+        C{changelog} plugin sets when it is attached; C{None} without it.
     @ivar configuredDatabases: the databases in the order they were
         configured (L{databases} is in routing order, longest suffix first).
     @ivar rootDSEProviders: functions returning (through an awaitable)
@@ -371,20 +371,18 @@ class Directory:
         # encoding for an attribute selection stays right as long as the
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
-        # The changelog plugin brings the syncrepl provider (RFC 4533).
-        self.syncProvider = (
-            SyncProvider(self)
-            if any(getattr(p, "name", None) == "changelog" for p in plugins)
-            else None
-        )
-        self.rootDSE = self._buildRootDSE()
-        self.subschema = self._buildSubschema()
+        self.syncProvider: SyncProvider | None = None
         for plugin in self.plugins.plugins:
             # Plugins that read entries themselves (groups, stored rules)
-            # are handed the directory they serve.
+            # are handed the directory they serve; the changelog plugin
+            # brings the syncrepl provider.
             attach = getattr(plugin, "attach", None)
             if attach is not None:
                 attach(self)
+        # After the plugins are attached: the root DSE lists the syncrepl
+        # control only when there is a provider.
+        self.rootDSE = self._buildRootDSE()
+        self.subschema = self._buildSubschema()
 
     # Change feed
 
@@ -496,10 +494,9 @@ class Directory:
 
     def addDatabase(self, db: Database) -> None:
         """
-        Serve one more naming context. One added after the directory is
-        built (from a plugin's C{attach}, before the directory opens: a
-        plugin's own read-only view such as C{cn=changelog}) is not listed
-        in the root DSE's C{namingContexts}.
+        Serve one more naming context. One added by a plugin's C{attach}
+        (its own read-only view, such as C{cn=changelog}) is not listed in
+        the root DSE's C{namingContexts}, which lists the configured ones.
 
         @param db: the database.
         """
@@ -1075,7 +1072,9 @@ class Directory:
             DN(),
             [
                 ("objectClass", [b"top"]),
-                ("namingContexts", [str(db.suffix).encode() for db in self.databases]),
+                # As configured: a plugin's own view (cn=changelog) is no
+                # naming context of the server's.
+                ("namingContexts", [str(db.suffix).encode() for db in self.configuredDatabases]),
                 ("supportedLDAPVersion", [b"3"]),
                 (
                     "supportedControl",
@@ -1203,6 +1202,7 @@ class Directory:
         db = self.databaseFor(ndn)
         if db is None:
             raise NoSuchObject("no such object")
+        op.replicated = True
         hooks = self._hooksFor()
         result = await write(db.backend, hooks)
         self._announce(kind, op, db, hooks)

@@ -176,6 +176,8 @@ class Operation:
     @ivar search: the search parameters, for searches.
     @ivar internal: whether the server itself issued this operation (plugins'
         own reads and writes), to which access rules do not apply.
+    @ivar replicated: whether this is a syncrepl consumer applying a change
+        its provider made (L{ldapd.directory.Directory.writeReplicated}).
     """
 
     def __init__(
@@ -194,6 +196,7 @@ class Operation:
         self.responseControls: list[Any] = []
         self.identity = connection.identity
         self.internal = internal
+        self.replicated = False
         self.sizeLimit = 0
         self.deadline: float | None = None
         self.search: SearchParameters | None = None

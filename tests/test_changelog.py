@@ -371,6 +371,22 @@ class ChangelogRecordTests(ChangelogTestsBase, unittest.TestCase):
         self.assertEqual(self.records()[-1].csn, foreign)
         self.assertEqual(sorted(self.suffixEntry().get("contextCSN")), sorted(mine + (foreign,)))
 
+    def test_replicatedLeavesContextCSN(self) -> None:
+        """
+        A change a syncrepl consumer applies is recorded, but contextCSN is
+        left to the consumer, which keeps its provider's cookie there: a
+        replicated delete's CSN is made locally and would move it ahead of
+        what has been applied.
+        """
+        mine = self.suffixEntry().get("contextCSN")
+        ndn = self.ndn(f"uid=alice,{PEOPLE}")
+        op = self.directory.internalOperation()
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.writeReplicated(
+            op, DELETE, ndn, lambda backend, hooks: backend.delete(op, ndn, hooks))))
+        self.assertEqual((self.records()[-1].kind, self.records()[-1].targetDN),
+                         (DELETE, f"uid=alice,{PEOPLE}"))
+        self.assertEqual(self.suffixEntry().get("contextCSN"), mine)
+
     def test_csnWithoutMicroseconds(self) -> None:
         """
         An entry loaded with an entryCSN in OpenLDAP 2.3's form (whole

@@ -62,6 +62,7 @@ from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.registry import ConfigContext, duration, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
+from ldapd.syncrepl.provider import SyncProvider
 
 __all__ = ["CHANGELOG_DN", "Changelog", "ChangelogFactory", "changeRecord"]
 
@@ -232,8 +233,9 @@ class Changelog:
 
     def attach(self, directory: Any) -> None:
         """
-        Set the directory's server ID, and serve C{cn=changelog} from the
-        changelog of the configured (or first) database that keeps one.
+        Set the directory's server ID, give it the syncrepl provider, and
+        serve C{cn=changelog} from the changelog of the configured (or
+        first) database that keeps one.
 
         @raise Exception: built by C{databaseError}, when the configured
             C{database} does not exist or keeps no changelog.
@@ -241,6 +243,7 @@ class Changelog:
         self.directory = directory
         self._contextCSN = directory.schema.attributeType("contextCSN")
         directory.csn.sid = self.sid
+        directory.syncProvider = SyncProvider(directory)
         kept = []
         for db in directory.configuredDatabases:
             if IChangelog.providedBy(db.backend):
@@ -332,16 +335,19 @@ class Changelog:
         # Appended first: on PostgreSQL that takes the changelog's lock, so
         # the read and update of contextCSN below are serialised too.
         txn.appendChange(changeRecord(kind, old, new, stamp))
+        # A syncrepl consumer keeps contextCSN itself, as its provider's
+        # cookie: a replicated delete's CSN is made here, not by the
+        # provider, and must not move the consumer's state ahead of it.
         db = self.directory.databaseFor(subject.ndn)
-        if db is not None:
+        if db is not None and not op.replicated:
             self._updateContextCSN(txn, db.normalizedSuffix, stamp)
 
     def _updateContextCSN(self, txn: Any, suffix: DN, csn: bytes) -> None:
         """
         Put C{csn} in the suffix entry's C{contextCSN} as the value of its
-        server ID (this server's for its own changes; the provider's for
-        the changes a syncrepl consumer applies with the provider's CSNs),
-        unless the value there is already greater.
+        server ID (this server's, or, for a change made on another server
+        and imported with its CSN, that server's), unless the value there
+        is already greater.
         """
         entry = txn.get(suffix)
         if entry is None:
