@@ -1203,6 +1203,27 @@ class Directory:
         if db is None:
             raise NoSuchObject("no such object")
         op.replicated = True
+        return await self._commit(op, db, kind, write)
+
+    async def _commit(
+        self, op: Operation, db: Database, kind: str,
+        write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
+    ) -> Any:
+        """
+        Make a write in its database's backend, with the plugin chain's
+        transaction hooks, and announce it to subscribers; or, for a
+        client's write to a replica that chains writes, forward it to the
+        provider, whose plugins run there and whose change comes back by
+        replication.
+
+        @param kind: L{ADD}, L{DELETE}, L{MODIFY} or L{RENAME}.
+        @param write: called with the backend and the hooks to hand it;
+            makes the write.
+        @return: what C{write}'s Deferred fires with.
+        """
+        chain = self._chain(op, db)
+        if chain is not None:
+            return await write(chain, _NO_HOOKS)
         hooks = self._hooksFor()
         result = await write(db.backend, hooks)
         self._announce(kind, op, db, hooks)
@@ -1264,13 +1285,7 @@ class Directory:
             entry.ndn,
         )
         entry.validate()
-        chain = self._chain(op, db)
-        if chain is not None:
-            await chain.add(op, entry, _NO_HOOKS)
-            return
-        hooks = self._hooksFor()
-        await db.backend.add(op, entry, hooks)
-        self._announce(ADD, op, db, hooks)
+        await self._commit(op, db, ADD, lambda backend, hooks: backend.add(op, entry, hooks))
 
     async def handle_LDAPAddRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
@@ -1306,13 +1321,7 @@ class Directory:
         """
         db = self._checkWritable(op, ndn)
         ndn = await self.plugins.pre("delete", op, ndn)
-        chain = self._chain(op, db)
-        if chain is not None:
-            await chain.delete(op, ndn, _NO_HOOKS)
-            return
-        hooks = self._hooksFor()
-        await db.backend.delete(op, ndn, hooks)
-        self._announce(DELETE, op, db, hooks)
+        await self._commit(op, db, DELETE, lambda backend, hooks: backend.delete(op, ndn, hooks))
 
     async def handle_LDAPDelRequest(self, op: Operation, reply: Reply) -> _Outcome:
         _, ndn = self._parseDN(op.request.value)
@@ -1332,13 +1341,8 @@ class Directory:
             self._checkUserModifiable(op, at)
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
         stamped = list(modifications) + self._stampMods(op)
-        chain = self._chain(op, db)
-        if chain is not None:
-            return await chain.modify(op, ndn, stamped, _NO_HOOKS)  # type: ignore[no-any-return]
-        hooks = self._hooksFor()
-        new: Entry = await db.backend.modify(op, ndn, stamped, hooks)
-        self._announce(MODIFY, op, db, hooks)
-        return new
+        return await self._commit(  # type: ignore[no-any-return]
+            op, db, MODIFY, lambda backend, hooks: backend.modify(op, ndn, stamped, hooks))
 
     async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
@@ -1374,15 +1378,10 @@ class Directory:
         if self.databaseFor(newNDN) is not db:
             raise ldaperrors.LDAPAffectsMultipleDSAs("cannot move an entry between naming contexts")
         ndn = await self.plugins.pre("rename", op, ndn, newDN, deleteOldRDN)
-        chain = self._chain(op, db)
-        if chain is not None:
-            return await chain.rename(  # type: ignore[no-any-return]
-                op, ndn, newDN, deleteOldRDN, _NO_HOOKS, self._stampMods(op))
-        hooks = self._hooksFor()
-        new: Entry = await db.backend.rename(op, ndn, newDN, deleteOldRDN, hooks,
-                                             self._stampMods(op))
-        self._announce(RENAME, op, db, hooks)
-        return new
+        stamp = self._stampMods(op)
+        return await self._commit(  # type: ignore[no-any-return]
+            op, db, RENAME,
+            lambda backend, hooks: backend.rename(op, ndn, newDN, deleteOldRDN, hooks, stamp))
 
     async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request

@@ -838,16 +838,7 @@ class ProxyBackendFactory:
                 schema.normalizeDN(remoteSuffix)
             except InvalidDN as e:
                 raise context.error("remote_suffix", f"not a valid DN: {e}") from None
-        bindDN = _option(table, "bind_dn", str, None, context)
-        if bindDN is not None:
-            try:
-                DN.parse(bindDN)
-            except InvalidDN as e:
-                raise context.error("bind_dn", f"not a valid DN: {e}") from None
-        bindPassword = _option(table, "bind_password", str, None, context)
-        if (bindDN is None) != (bindPassword is None):
-            raise context.error("bind_password" if bindDN else "bind_dn",
-                                "bind_dn and bind_password go together")
+        bindDN, bindPassword = bindCredentials(table, context)
         poolSize = _option(table, "pool_size", int, 4, context)
         pageSize = _option(table, "page_size", int, 500, context)
         timeout = _option(table, "timeout", (int, float), 10, context)
@@ -882,6 +873,28 @@ class ProxyBackendFactory:
             tls=lambda u: options[u.uri],
         )
         return ProxyBackend(context.suffix, schema, pool, remoteSuffix, pageSize, cacheSeconds)
+
+
+def bindCredentials(table: dict[str, Any], context: ConfigContext) -> tuple[str | None, str | None]:
+    """
+    Read the C{bind_dn} and C{bind_password} of a table that names an
+    upstream server (a proxy database, a replica's provider).
+
+    @return: the DN and the password, both C{None} for an anonymous bind.
+    @raise ldapd.registry.ConfigError: for a DN that is not valid, or one
+        given without the other.
+    """
+    bindDN = _option(table, "bind_dn", str, None, context)
+    if bindDN is not None:
+        try:
+            DN.parse(bindDN)
+        except InvalidDN as e:
+            raise context.error("bind_dn", f"not a valid DN: {e}") from None
+    bindPassword = _option(table, "bind_password", str, None, context)
+    if (bindDN is None) != (bindPassword is None):
+        raise context.error("bind_password" if bindDN else "bind_dn",
+                            "bind_dn and bind_password go together")
+    return bindDN, bindPassword
 
 
 def _option(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,

@@ -42,7 +42,7 @@ from ldapd.backends._proxypool import (
     parseUpstream,
     tlsOptions,
 )
-from ldapd.backends.proxy import ProxyBackend, _option
+from ldapd.backends.proxy import ProxyBackend, _option, bindCredentials
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
@@ -768,16 +768,7 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
         provider = parseUpstream(uri, startTLS)
     except ValueError as e:
         raise context.error("provider", str(e)) from None
-    bindDN = _option(table, "bind_dn", str, None, context)
-    if bindDN is not None:
-        try:
-            DN.parse(bindDN)
-        except InvalidDN as e:
-            raise context.error("bind_dn", f"not a valid DN: {e}") from None
-    bindPassword = _option(table, "bind_password", str, None, context)
-    if (bindDN is None) != (bindPassword is None):
-        raise context.error("bind_password" if bindDN else "bind_dn",
-                            "bind_dn and bind_password go together")
+    bindDN, bindPassword = bindCredentials(table, context)
     modeName = _option(table, "mode", str, "refreshAndPersist", context)
     if modeName not in MODES:
         raise context.error("mode", f"{modeName!r} is not one of {', '.join(MODES)}")
