@@ -29,7 +29,7 @@ from ldapd.syncrepl.codec import (
     PersistentSearch,
     decodeEntryChangeNotification,
 )
-from ldapd.testing import ServerProcess
+from ldapd.testing import ServerTestsMixin
 from test_syncconsumer import BASE, PASSWORD, ROOT_DN, ldapmodify, person
 from test_syncprovider import ALICE, PEOPLE, ProviderTestsBase, Sent, _HideBob
 
@@ -218,24 +218,12 @@ seed_ldif = "{{example_ldif}}"
 """
 
 
-class WireTests(unittest.SynchronousTestCase):
+class WireTests(ServerTestsMixin, unittest.SynchronousTestCase):
     """
     Real clients' persistent searches against the real server.
     """
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.server = ServerProcess(MEMORY_CONFIG)
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.stop()
-
-    def setUp(self) -> None:
-        if "server" not in type(self).__dict__:
-            type(self).setUpClass()
-            self.addCleanup(type(self).tearDownClass)
+    serverConfig = MEMORY_CONFIG
 
     def write(self, ldif: str) -> None:
         done = ldapmodify(self.server.url, ldif)

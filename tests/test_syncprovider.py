@@ -57,6 +57,7 @@ from ldapd.testing import (
     EXAMPLE_LDIF,
     SLAPD,
     ServerProcess,
+    ServerTestsMixin,
     SlapdProcess,
     exampleConfig,
     parseFilter,
@@ -692,24 +693,15 @@ class _Consumer(SimpleLDAPObject, SyncreplConsumer):
                 pass
 
 
-class PythonLDAPTests(unittest.SynchronousTestCase):
+class PythonLDAPTests(ServerTestsMixin, unittest.SynchronousTestCase):
     """
     python-ldap's C{SyncreplConsumer} against the real server.
     """
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.server = ServerProcess(providerConfig())
-        cls.server.start()
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.server.stop()
+    serverConfig = providerConfig()
 
     def setUp(self) -> None:
-        if "server" not in type(self).__dict__:
-            type(self).setUpClass()
-            self.addCleanup(type(self).tearDownClass)
+        super().setUp()
         self.consumer = _Consumer(self.server.url)
         self.consumer.simple_bind_s(ROOT_DN, PASSWORD)
         self.addCleanup(self.consumer.unbind_s)

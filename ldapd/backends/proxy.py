@@ -852,20 +852,7 @@ class ProxyBackendFactory:
         for key, value in [("retry_interval", retry), ("bind_cache_seconds", cacheSeconds)]:
             if value < 0:
                 raise context.error(key, "must not be negative")
-        caFile: Path | None = None
-        caText = _option(table, "ca_file", str, None, context)
-        if caText is not None:
-            caFile = context.resolvePath(caText)
-            if not caFile.is_file():
-                raise context.error("ca_file", f"no such file: {caFile}")
-        verifyHostname = _option(table, "verify_hostname", bool, True, context)
-        options: dict[str, Any] = {}
-        if any(u.tls or u.startTLS for u in upstreams):
-            for u in upstreams:
-                try:
-                    options[u.uri] = tlsOptions(u.host, caFile, verifyHostname)
-                except ValueError as e:
-                    raise context.error("ca_file", str(e)) from None
+        options = upstreamTLS(table, context, upstreams)
         pool = UpstreamPool(
             upstreams, context.reactor, bindDN,
             bindPassword.encode("utf-8") if bindPassword is not None else b"",
@@ -873,6 +860,33 @@ class ProxyBackendFactory:
             tls=lambda u: options[u.uri],
         )
         return ProxyBackend(context.suffix, schema, pool, remoteSuffix, pageSize, cacheSeconds)
+
+
+def upstreamTLS(table: dict[str, Any], context: ConfigContext,
+                upstreams: Sequence[Upstream]) -> dict[str, Any]:
+    """
+    Read the C{ca_file} and C{verify_hostname} of a table that names
+    upstream servers, and make the TLS options of each.
+
+    @return: the client TLS options by upstream URI; empty when no
+        upstream uses TLS.
+    @raise ldapd.registry.ConfigError: for a CA file that is missing or unreadable.
+    """
+    caFile: Path | None = None
+    caText = _option(table, "ca_file", str, None, context)
+    if caText is not None:
+        caFile = context.resolvePath(caText)
+        if not caFile.is_file():
+            raise context.error("ca_file", f"no such file: {caFile}")
+    verifyHostname = _option(table, "verify_hostname", bool, True, context)
+    options: dict[str, Any] = {}
+    if any(u.tls or u.startTLS for u in upstreams):
+        for u in upstreams:
+            try:
+                options[u.uri] = tlsOptions(u.host, caFile, verifyHostname)
+            except ValueError as e:
+                raise context.error("ca_file", str(e)) from None
+    return options
 
 
 def bindCredentials(table: dict[str, Any], context: ConfigContext) -> tuple[str | None, str | None]:

@@ -40,9 +40,8 @@ from ldapd.backends._proxypool import (
     UpstreamPool,
     _describe,
     parseUpstream,
-    tlsOptions,
 )
-from ldapd.backends.proxy import ProxyBackend, _option, bindCredentials
+from ldapd.backends.proxy import ProxyBackend, _option, bindCredentials, upstreamTLS
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
@@ -794,19 +793,7 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
     attrs = table.get("attrs", ["*", "+"])
     if not isinstance(attrs, list) or not attrs or not all(isinstance(a, str) and a for a in attrs):
         raise context.error("attrs", "must be a non-empty list of attribute names")
-    caFile = None
-    caText = _option(table, "ca_file", str, None, context)
-    if caText is not None:
-        caFile = context.resolvePath(caText)
-        if not caFile.is_file():
-            raise context.error("ca_file", f"no such file: {caFile}")
-    verifyHostname = _option(table, "verify_hostname", bool, True, context)
-    options = None
-    if provider.tls or provider.startTLS:
-        try:
-            options = tlsOptions(provider.host, caFile, verifyHostname)
-        except ValueError as e:
-            raise context.error("ca_file", str(e)) from None
+    options = upstreamTLS(table, context, [provider]).get(provider.uri)
     settings = ReplicaSettings(
         suffix=db.suffix,
         provider=provider,
