@@ -15,6 +15,7 @@ from twisted.logger import Logger
 
 from ldapd import passwords
 from ldapd._framing import DEFAULT_MAX_PDU_SIZE
+from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
 from ldapd.dn import DN, InvalidDN
@@ -37,6 +38,7 @@ _log = Logger()
 
 _SERVER_KEYS = {
     "listen",
+    "workers",
     "size_limit",
     "time_limit",
     "max_pdu_size",
@@ -67,6 +69,8 @@ class ServerConfig:
     @ivar maxPDUSize: the largest request accepted.
     @ivar tls: the server's TLS, or C{None} when C{[server] tls} is absent.
     @ivar connectionLimits: what one connection and one client address may hold.
+    @ivar workers: the server processes sharing the listeners (C{[server]
+        workers}); more than one needs databases every process shares.
     """
 
     listen: list[str]
@@ -74,6 +78,7 @@ class ServerConfig:
     maxPDUSize: int
     tls: ServerTLS | None = None
     connectionLimits: ConnectionLimits = ConnectionLimits()
+    workers: int = 1
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
@@ -207,6 +212,12 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     suffixes = [schema.normalizeDN(db.suffix) for db in databases]
     if len(set(suffixes)) != len(suffixes):
         raise top.error("database", "two databases have the same suffix")
+    workers = _positive(server, "workers", 1, context)
+    for i, db in enumerate(databases):
+        if workers > 1 and isinstance(db.backend, MemoryBackend):
+            raise context.error(
+                "workers", f"{workers} processes would each hold their own copy of database[{i}] "
+                "(backend \"memory\"): use the sql backend, or workers = 1")
     plugins = [
         _plugin(table, ConfigContext(path, f"plugin[{i}]", schema, reactor))
         for i, table in enumerate(_tables(data, "plugin", top))
@@ -222,7 +233,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         reactor=reactor,
         authentication=authentication,
     )
-    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits)
+    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, workers)
 
 
 def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:
