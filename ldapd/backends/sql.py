@@ -52,7 +52,7 @@ from ldapd.backends.sqlschema import (
     values,
 )
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification
+from ldapd.entry import Attribute, Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
 from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
@@ -424,10 +424,10 @@ class SQLBackend:
 
     # Index keys
 
-    def indexRows(self, entry: Entry) -> set[tuple[str, str, str]]:
+    def indexRows(self, entry: Entry | Iterable[Attribute]) -> set[tuple[str, str, str]]:
         """
-        @param entry: an entry.
-        @return: its index rows as C{(attr OID, kind, key)}.
+        @param entry: an entry, or some of its attributes.
+        @return: their index rows as C{(attr OID, kind, key)}.
         """
         schema = self.schema
         rows: set[tuple[str, str, str]] = set()
@@ -749,8 +749,14 @@ class SQLBackend:
         """
         if old is None:
             old = self._entry(row.dn, row.ndn, row.attrs)
-        oldKeys = self.indexRows(old)
-        newKeys = self.indexRows(entry)
+        # Attributes are immutable, and a modified entry shares those it
+        # did not change with the old one: only the others (and those with
+        # the same types, whose rows may coincide) are indexed again.
+        before, after = list(old), list(entry)
+        same = {id(a) for a in before} & {id(a) for a in after}
+        types = {a.type.oid for a in before + after if id(a) not in same}
+        oldKeys = self.indexRows(a for a in before if a.type.oid in types)
+        newKeys = self.indexRows(a for a in after if a.type.oid in types)
         self._execute(db, f"UPDATE {entries.name} SET dn = ?, attrs = ? WHERE id = ?",
                       (str(entry.dn), encodeAttributes(entry), row.id))
         self._removeIndexRows(db, row.id, oldKeys - newKeys)
