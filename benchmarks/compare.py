@@ -21,6 +21,14 @@ request one operation).
     python benchmarks/compare.py                         # 10,000 entries, 3 rounds of 5 s
     python benchmarks/compare.py --sizes 10000 100000 --servers ldapd slapd
     python benchmarks/compare.py --servers ldapd ldapd-sqlite ldapd-pg   # the sql backend
+    python benchmarks/compare.py --large --servers ldapd-sqlite slapd   # and 1,000,000 entries
+    python benchmarks/compare.py --servers ldapd-sqlite --workers 2 --server-cores 0,1 --client-cores 0,1
+
+With --large, a run of 1,000,000 entries follows the others, for the sql
+backends and slapd only (the in-memory servers are left out at that size);
+the import alone takes about a quarter of an hour. With --workers N the sql
+servers run N worker processes ([server] workers); the server's CPU and RSS
+are then those of the supervisor and all its workers together.
 
 ldapd's memory backend and slapd are given the same indexes: the memory
 backend's default unless `--indexes` names others (in the form both take,
@@ -233,14 +241,21 @@ class Server:
 
     name = ""
 
-    def __init__(self, data: Path, work: Path, indexes: list[str]) -> None:
+    def __init__(self, data: Path, work: Path, indexes: list[str], cores: str = "0",
+                 workers: int = 1) -> None:
         """
+        @param data: the LDIF to serve.
+        @param work: a folder for the server's files.
         @param indexes: the indexes of the servers that take them, as
             C{"<types> <kinds>"} lines.
+        @param cores: the cores it is pinned to (C{taskset -c}).
+        @param workers: its processes, where it has C{[server] workers}.
         """
         self.data = data
         self.work = work
         self.indexes = indexes
+        self.cores = cores
+        self.workers = workers
         self.port = _freePort()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -269,20 +284,38 @@ class Server:
         else:
             raise RuntimeError(f"{self.name} did not start within {timeout}s")
         if shutil.which("taskset"):
-            subprocess.run(["taskset", "-a", "-p", "-c", "0", str(self.pid)], capture_output=True)
+            for pid in self.pids():
+                subprocess.run(["taskset", "-a", "-p", "-c", self.cores, str(pid)],
+                               check=False, capture_output=True)
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
 
+    def pids(self) -> list[int]:
+        """
+        @return: the server's process and all its descendants (workers).
+        """
+        found = [self.pid]
+        for pid in found:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                found.extend(int(c) for c in (task / "children").read_text().split())
+        return found
+
     def cpuSeconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        total = 0
+        for pid in self.pids():
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
 
     def rssMiB(self) -> float:
-        status = Path(f"/proc/{self.pid}/status").read_text()
-        return int(status.split("VmRSS:")[1].split()[0]) / 1024
+        total = 0
+        for pid in self.pids():
+            status = Path(f"/proc/{pid}/status").read_text()
+            total += int(status.split("VmRSS:")[1].split()[0])
+        return total / 1024
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -365,7 +398,8 @@ class LdapdSQLite(Server):
     def prepare(self) -> None:
         self.config = self.work / f"{self.name}.toml"
         self.config.write_text(
-            f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n\n'
+            f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n'
+            f'workers = {self.workers}\n\n'
             f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "sql"\nurl = "{self.url()}"\n'
             f'root_dn = "{ROOT_DN}"\nroot_password = "{_ssha(b"secret", b"saltsalt").decode()}"\n'
         )
@@ -409,21 +443,28 @@ class LdapdPostgreSQL(LdapdSQLite):
             conn.execute(text(f"DROP SCHEMA {self.schema} CASCADE"))
 
 
+#: The size of C{--large}, and the servers run at that size.
+LARGE = 1_000_000
+LARGE_SERVERS = ("ldapd-sqlite", "ldapd-pg", "slapd")
+
+#: The servers on the sql backend, which C{--workers} applies to.
+SQL_SERVERS = ("ldapd-sqlite", "ldapd-pg")
+
 SERVERS = {"ldapd": Ldapd, "ldapd-sqlite": LdapdSQLite, "ldapd-pg": LdapdPostgreSQL,
            "slapd": Slapd, "ldaptor": Ldaptor}
 
 
 def drive(server: Server, requestsFile: Path, seconds: float, connections: int,
-          workload: Workload, clients: int = 1) -> dict[str, float]:
+          workload: Workload, clients: int = 1, cores: str = "1") -> dict[str, float]:
     """
     Run the load generator against a server: C{clients} processes, all
-    pinned to core 1, sharing the C{connections} between them.
+    pinned to C{cores}, sharing the C{connections} between them.
 
     @return: the operations and errors of all of them, their CPU seconds
         together, the mean of their median latencies and the largest of
         their 99th percentiles, with the server's CPU per operation and RSS.
     """
-    pin = ["taskset", "-c", "1"] if shutil.which("taskset") else []
+    pin = ["taskset", "-c", cores] if shutil.which("taskset") else []
     command = pin + [sys.executable, str(HERE / "_loadgen.py"), str(server.port), str(requestsFile),
                      "--seconds", str(seconds), "--window", str(workload.window)]
     if workload.prelude is not None:
@@ -471,21 +512,32 @@ def main() -> None:
                         help="load generator processes (all on core 1), sharing the connections")
     parser.add_argument("--indexes", nargs="+", default=list(DEFAULT_INDEXES),
                         help="the indexes of ldapd's memory backend and of slapd")
+    parser.add_argument("--large", action="store_true",
+                        help=f"also {LARGE:,} entries, for the sql backends and slapd")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="[server] workers of the sql servers")
+    parser.add_argument("--server-cores", default="0", help="the servers' cores (taskset -c)")
+    parser.add_argument("--client-cores", default="1", help="the load generator's cores")
     args = parser.parse_args()
+    if args.large and LARGE not in args.sizes:
+        args.sizes.append(LARGE)
     names = [n for n in args.servers if n != "slapd" or (SLAPD.exists() and SLAPADD.exists())]
     if len(names) != len(args.servers):
         print("note: slapd is not installed (Debian package slapd); left out")
     if "ldapd-pg" in names and not os.environ.get("LDAPD_TEST_POSTGRESQL_URL"):
         names.remove("ldapd-pg")
         print("note: LDAPD_TEST_POSTGRESQL_URL is not set; ldapd-pg left out")
-    print(f"{os.cpu_count()} cores; server pinned to core 0, load generator to core 1"
-          if shutil.which("taskset") else "taskset not found: processes not pinned")
+    print(f"{os.cpu_count()} cores; servers pinned to cores {args.server_cores}, load generator "
+          f"to cores {args.client_cores}" if shutil.which("taskset")
+          else "taskset not found: processes not pinned")
     for size in args.sizes:
         with tempfile.TemporaryDirectory(prefix="ldapd-bench-") as tmp:
             work = Path(tmp)
             data = work / "data.ldif"
             generate(size, data)
-            servers = [SERVERS[n](data, work, args.indexes) for n in names]
+            present = [n for n in names if size < LARGE or n in LARGE_SERVERS]
+            servers = [SERVERS[n](data, work, args.indexes, args.server_cores,
+                                  args.workers if n in SQL_SERVERS else 1) for n in present]
             results: dict[tuple[str, str], list[dict[str, float]]] = {}
             try:
                 for server in servers:
@@ -501,11 +553,11 @@ def main() -> None:
                             seconds = args.seconds if server.name != "ldaptor" else min(args.seconds, 3)
                             results.setdefault((workload, server.name), []).append(
                                 drive(server, requestsFile, seconds, args.connections,
-                                      WORKLOADS[workload], args.clients))
+                                      WORKLOADS[workload], args.clients, args.client_cores))
             finally:
                 for server in servers:
                     server.stop()
-            report(size, args, names, results)
+            report(size, args, present, results)
 
 
 def report(size: int, args: argparse.Namespace, names: list[str],

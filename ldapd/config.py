@@ -15,6 +15,7 @@ from twisted.logger import Logger
 
 from ldapd import passwords
 from ldapd._framing import DEFAULT_MAX_PDU_SIZE
+from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
 from ldapd.dn import DN, InvalidDN
@@ -38,6 +39,7 @@ _log = Logger()
 
 _SERVER_KEYS = {
     "listen",
+    "workers",
     "size_limit",
     "time_limit",
     "max_pdu_size",
@@ -71,6 +73,8 @@ class ServerConfig:
     @ivar replicas: the syncrepl consumers of C{[[replica]]} tables
         (L{ldapd.syncrepl.consumer.SyncReplConsumer}), started once the
         directory is open.
+    @ivar workers: the server processes sharing the listeners (C{[server]
+        workers}); more than one needs databases every process shares.
     """
 
     listen: list[str]
@@ -79,6 +83,7 @@ class ServerConfig:
     tls: ServerTLS | None = None
     connectionLimits: ConnectionLimits = ConnectionLimits()
     replicas: tuple[Any, ...] = ()
+    workers: int = 1
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
@@ -212,6 +217,12 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     suffixes = [schema.normalizeDN(db.suffix) for db in databases]
     if len(set(suffixes)) != len(suffixes):
         raise top.error("database", "two databases have the same suffix")
+    workers = _positive(server, "workers", 1, context)
+    for i, db in enumerate(databases):
+        if workers > 1 and isinstance(db.backend, MemoryBackend):
+            raise context.error(
+                "workers", f"{workers} processes would each hold their own copy of database[{i}] "
+                "(backend \"memory\"): use the sql backend, or workers = 1")
     plugins = [
         _plugin(table, ConfigContext(path, f"plugin[{i}]", schema, reactor))
         for i, table in enumerate(_tables(data, "plugin", top))
@@ -232,7 +243,11 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
                           directory, defaultRid=i + 1)
         for i, table in enumerate(_tables(data, "replica", top))
     )
-    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas)
+    if replicas and workers > 1:
+        # Every worker would run its own consumer, writing the same changes.
+        raise context.error(
+            "workers", "a server with [[replica]] tables runs as one process: workers must be 1")
+    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers)
 
 
 def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:

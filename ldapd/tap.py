@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from twisted.application import internet, service
 from twisted.logger import Logger
@@ -17,7 +17,8 @@ from twisted.python import usage
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
-from ldapd.tls import TLSError, serverEndpoint
+from ldapd.tls import TLSError, TLSServerEndpoint, serverEndpoint
+from ldapd.workers import AdoptedEndpoint, WorkerSupervisor, parseSockets, tagLogsWithWorker
 
 __all__ = ["LDAPService", "Options", "makeService"]
 
@@ -29,7 +30,11 @@ class Options(usage.Options):
 
     synopsis = "--config PATH"
     longdesc = "Serve an LDAPv3 directory described by a TOML configuration file."
-    optParameters = [["config", "c", None, "The TOML configuration file."]]
+    optParameters: ClassVar[list[list[Any]]] = [
+        ["config", "c", None, "The TOML configuration file."],
+        ["worker", None, None, "(internal) Run as this worker of [server] workers."],
+        ["sockets", None, None, "(internal) A worker's inherited listeners: FD/FAMILY,..."],
+    ]
 
     def postOptions(self) -> None:
         """
@@ -43,6 +48,14 @@ class Options(usage.Options):
         """
         if not self["config"]:
             raise usage.UsageError("--config is required")
+        if (self["worker"] is None) != (self["sockets"] is None):
+            raise usage.UsageError("--worker and --sockets go together")
+        if self["worker"] is not None:
+            try:
+                self["worker"] = int(self["worker"])
+                self["sockets"] = parseSockets(self["sockets"])
+            except ValueError:
+                raise usage.UsageError("--worker N --sockets FD/FAMILY,...") from None
         try:
             self["server"] = loadConfig(Path(self["config"]))
         except ConfigError as e:
@@ -60,10 +73,13 @@ class LDAPService(service.MultiService):
 
     _log = Logger()
 
-    def __init__(self, config: ServerConfig, reactor: Any = None) -> None:
+    def __init__(self, config: ServerConfig, reactor: Any = None,
+                 endpoints: list[Any] | None = None) -> None:
         """
         @param config: the validated configuration.
         @param reactor: the reactor; the global one by default.
+        @param endpoints: the endpoints to listen on, in place of those of
+            C{config.listen} (a worker's inherited sockets).
         """
         super().__init__()
         if reactor is None:
@@ -75,6 +91,7 @@ class LDAPService(service.MultiService):
             limits=config.connectionLimits,
         )
         self._previousHangup: Any = None
+        self._endpoints = endpoints
 
     def startService(self) -> None:
         service.Service.startService(self)
@@ -106,8 +123,11 @@ class LDAPService(service.MultiService):
                            path=str(self.config.tls.settings.certificate))
 
     def _cbOpened(self, _: None) -> None:
-        for description in self.config.listen:
-            endpoint = serverEndpoint(self.reactor, description, self.config.tls)
+        endpoints = self._endpoints
+        if endpoints is None:
+            endpoints = [serverEndpoint(self.reactor, description, self.config.tls)
+                         for description in self.config.listen]
+        for endpoint in endpoints:
             internet.StreamServerEndpointService(endpoint, self.factory).setServiceParent(self)
         for consumer in self.config.replicas:
             consumer.setServiceParent(self)
@@ -128,9 +148,25 @@ class LDAPService(service.MultiService):
         return d
 
 
-def makeService(options: Options) -> service.MultiService:
+def makeService(options: Options) -> service.Service:
     """
     @param options: the parsed options.
-    @return: the service that runs the server.
+    @return: the service that runs the server: with C{[server] workers}
+        above 1, the supervisor of the worker processes.
     """
-    return LDAPService(options["server"])
+    config: ServerConfig = options["server"]
+    if options["worker"] is not None:
+        from twisted.internet import reactor
+
+        tagLogsWithWorker(options["worker"])
+        endpoints = []
+        for description, (fileno, family) in zip(config.listen, options["sockets"]):
+            endpoint: Any = AdoptedEndpoint(reactor, fileno, family)
+            if description.startswith("ssl:"):
+                assert config.tls is not None
+                endpoint = TLSServerEndpoint(endpoint, config.tls)
+            endpoints.append(endpoint)
+        return LDAPService(config, endpoints=endpoints)
+    if config.workers > 1:
+        return WorkerSupervisor(config, sys.argv[1:])
+    return LDAPService(config)

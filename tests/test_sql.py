@@ -156,6 +156,31 @@ class SQLBackendTestsMixin(BackendTestsMixin):
         d.addCallback(self.assertEqual, 1)
         return d
 
+    def test_indexFollowsModify(self) -> Any:
+        """
+        A modify re-indexes the attributes it changes, and the keys another
+        attribute of the same type still holds stay: removing C{cn;lang-fr}
+        whose value C{cn} also has leaves the entry found by that C{cn}.
+        """
+        ndn = self.ndn("uid=bob,ou=people,dc=example,dc=com")
+
+        def modify(*modifications: Modification) -> Any:
+            return self.backend.modify(_op(), ndn, list(modifications), self.hooks)
+
+        d = modify(Modification("add", "cn;lang-fr", (b"Robert",)),
+                   Modification("add", "cn", (b"Robert",)))
+        d.addCallback(lambda _: modify(Modification("delete", "cn;lang-fr", ())))
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(cn=robert)")))
+        d.addCallback(self.assertEqual, 1)
+        d.addCallback(lambda _: modify(Modification("replace", "cn", (b"Bobby",))))
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(cn=robert)")))
+        d.addCallback(self.assertEqual, 0)
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(cn=bobby)")))
+        d.addCallback(self.assertEqual, 1)
+        d.addCallback(lambda _: self.backend.countCandidates(self.compiled("(cn=bob*)")))
+        d.addCallback(self.assertEqual, 1)
+        return d
+
     def addPeople(self, count: int) -> Any:
         entries = [self.person(f"user{i:04d}") for i in range(count)]
         return self.callInThread(self.backend.importEntries, entries)

@@ -21,25 +21,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from ldaptor.protocols.ldap import ldaperrors
 from sqlalchemy import (
-    and_,
-    bindparam,
     create_engine,
     event,
     func,
-    intersect,
     select,
-    union,
 )
 from sqlalchemy.engine import URL, Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 from twisted.python.threadpool import ThreadPool
@@ -55,7 +53,7 @@ from ldapd.backends.sqlschema import (
     values,
 )
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification
+from ldapd.entry import Attribute, Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
 from ldapd.changes import ChangeRecord
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, ITransactionHooks
@@ -82,6 +80,18 @@ _MAX_KEY = 256
 _ATTEMPTS = 5
 
 _log = Logger()
+
+#: The columns of an entry row (L{_Row}), for a table aliased C{e}.
+_ROW_COLUMNS = "e.id, e.path, e.dn, e.ndn, e.attrs"
+
+_SELECT_ROW = f"SELECT {_ROW_COLUMNS} FROM {entries.name} e WHERE e.ndn = ?"
+
+
+def _marks(n: int) -> str:
+    """
+    @return: C{n} parameter marks, for an C{IN} list.
+    """
+    return ", ".join("?" * n)
 
 
 def _keyText(key: Any) -> str:
@@ -211,6 +221,8 @@ class SQLBackend:
         self.engine: Engine | None = None
         self._trigrams = False
         self._postgres = self.url.get_backend_name() == "postgresql"
+        self._writeTurn: AbstractContextManager[Any] = (
+            nullcontext() if self._postgres else threading.Lock())
 
     # Life cycle
 
@@ -325,24 +337,72 @@ class SQLBackend:
         assert self.engine is not None
         return self.engine.connect().execution_options(ldapd_write=True)
 
+    # Statements
+    #
+    # The backend's own statements are SQL text run on the driver's cursor:
+    # building and compiling SQLAlchemy constructs cost more than the
+    # database's work for the small indexed reads and writes that make up
+    # the traffic. They are written with "?" marks (and no literal "%").
+
+    def _sql(self, sql: str) -> str:
+        """
+        @param sql: a statement with C{?} for each parameter.
+        @return: the statement in the driver's parameter style.
+        """
+        return sql.replace("?", "%s") if self._postgres else sql
+
+    def _execute(self, db: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        """
+        Run one statement on a driver cursor.
+
+        @param db: a DB-API cursor.
+        @param sql: the statement, with C{?} for each parameter.
+        @param params: the parameters.
+        @return: the cursor, to fetch from.
+        """
+        db.execute(self._sql(sql), params)
+        return db
+
+    @contextmanager
+    def _reading(self) -> Iterator[Any]:
+        """
+        A driver cursor for reads, on a pooled connection: on SQLite every
+        statement is its own read transaction (no C{BEGIN}/C{ROLLBACK} round
+        trips); on PostgreSQL the transaction ends when the connection goes
+        back to the pool.
+        """
+        assert self.engine is not None
+        raw = self.engine.raw_connection()
+        try:
+            yield raw.cursor()
+        finally:
+            raw.close()
+
+    @staticmethod
+    def _cursor(conn: Connection) -> Any:
+        """
+        @param conn: a SQLAlchemy connection (in a transaction).
+        @return: a driver cursor on the same connection and transaction.
+        """
+        return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
     # Rows and entries
 
     def _entry(self, dn: str, ndn: str, attrs: str) -> Entry:
         return Entry(DN.parse(dn), decodeAttributes(attrs), self.schema, DN.parse(ndn))
 
-    def _row(self, conn: Connection, ndn: DN, lock: str | None = None) -> _Row | None:
-        q = select(entries.c.id, entries.c.path, entries.c.dn, entries.c.ndn,
-                   entries.c.attrs).where(entries.c.ndn == str(ndn))
+    def _row(self, db: Any, ndn: DN, lock: str | None = None) -> _Row | None:
+        sql = _SELECT_ROW
         if lock is not None and self._postgres:
-            q = q.with_for_update(read=lock == "share")
-        r = conn.execute(q).first()
+            sql += " FOR SHARE" if lock == "share" else " FOR UPDATE"
+        r = self._execute(db, sql, (str(ndn),)).fetchone()
         return _Row(*r) if r is not None else None
 
-    def _lookup(self, conn: Connection, ndn: DN) -> Entry | None:
-        row = self._row(conn, ndn)
+    def _lookup(self, db: Any, ndn: DN) -> Entry | None:
+        row = self._row(db, ndn)
         return self._entry(row.dn, row.ndn, row.attrs) if row is not None else None
 
-    def _noSuchObject(self, conn: Connection, ndn: DN) -> NoSuchObject:
+    def _noSuchObject(self, db: Any, ndn: DN) -> NoSuchObject:
         """
         The noSuchObject error for C{ndn}, with the deepest existing
         superior (found with one query) as matched DN.
@@ -355,20 +415,21 @@ class SQLBackend:
                 break
             parent = parent.parent()
         if ancestors:
-            found = conn.execute(
-                select(entries.c.dn, entries.c.ndn).where(entries.c.ndn.in_(ancestors))
-            ).all()
+            found = self._execute(
+                db, f"SELECT dn, ndn FROM {entries.name} WHERE ndn IN ({_marks(len(ancestors))})",
+                ancestors,
+            ).fetchall()
             if found:
-                deepest = max(found, key=lambda r: len(DN.parse(r.ndn)))
-                return NoSuchObject("no such object", DN.parse(deepest.dn))
+                deepest = max(found, key=lambda r: len(DN.parse(r[1])))
+                return NoSuchObject("no such object", DN.parse(deepest[0]))
         return NoSuchObject("no such object")
 
     # Index keys
 
-    def indexRows(self, entry: Entry) -> set[tuple[str, str, str]]:
+    def indexRows(self, entry: Entry | Iterable[Attribute]) -> set[tuple[str, str, str]]:
         """
-        @param entry: an entry.
-        @return: its index rows as C{(attr OID, kind, key)}.
+        @param entry: an entry, or some of its attributes.
+        @return: their index rows as C{(attr OID, kind, key)}.
         """
         schema = self.schema
         rows: set[tuple[str, str, str]] = set()
@@ -426,11 +487,10 @@ class SQLBackend:
         return self._call(self._get, ndn)
 
     def _get(self, ndn: DN) -> Entry:
-        assert self.engine is not None
-        with self.engine.connect() as conn:
-            entry = self._lookup(conn, ndn)
+        with self._reading() as db:
+            entry = self._lookup(db, ndn)
             if entry is None:
-                raise self._noSuchObject(conn, ndn)
+                raise self._noSuchObject(db, ndn)
             return entry
 
     def authenticate(self, op: Operation, ndn: DN, password: bytes) -> defer.Deferred[Entry]:
@@ -442,40 +502,39 @@ class SQLBackend:
         d.addCallback(lambda entry: checkPassword(self._reactor, entry, password))
         return d
 
-    def plan(self, f: Filter) -> Any:
+    def plan(self, f: Filter) -> _Query | None:
         """
-        The candidate ids of C{f} as a SQL selectable, from the indexes.
+        The candidate ids of C{f} as a SQL query, from the indexes.
 
         @param f: a compiled filter.
-        @return: a C{SELECT entry_id ...}, or C{None} if the indexes cannot
-            narrow C{f} (every entry in scope must be tested).
+        @return: a C{SELECT entry_id ...} with its parameters, or C{None} if
+            the indexes cannot narrow C{f} (every entry in scope must be
+            tested).
         """
         if isinstance(f, Equality):
             types = self._indexed(f.type, "eq")
             if types is None:
                 return None
-            return select(values.c.entry_id).where(
-                values.c.kind == "e", values.c.attr.in_(types), values.c.key == _keyText(f.key)
-            )
+            return _Query(f"{_SELECT_CANDIDATES} kind = 'e' AND attr IN ({_marks(len(types))}) "
+                          "AND key = ?", (*types, _keyText(f.key)))
         if isinstance(f, Present):
             if f.type.oid == OBJECT_CLASS:
                 return None
             types = self._indexed(f.type, "pres")
             if types is None:
                 return None
-            return select(values.c.entry_id).where(values.c.kind == "p", values.c.attr.in_(types))
+            return _Query(f"{_SELECT_CANDIDATES} kind = 'p' AND attr IN ({_marks(len(types))})",
+                          tuple(types))
         if isinstance(f, Substrings):
             return self._planSubstrings(f)
         if isinstance(f, And):
             parts = [p for p in (self.plan(part) for part in f.parts) if p is not None]
-            if not parts:
-                return None
-            return parts[0] if len(parts) == 1 else select(intersect(*parts).subquery().c[0])
+            return _Query.combine("INTERSECT", parts) if parts else None
         if isinstance(f, Or):
-            parts = [self.plan(part) for part in f.parts]
-            if not parts or any(p is None for p in parts):
+            alternatives = [self.plan(part) for part in f.parts]
+            if not alternatives or any(p is None for p in alternatives):
                 return None
-            return parts[0] if len(parts) == 1 else select(union(*parts).subquery().c[0])
+            return _Query.combine("UNION", alternatives)  # type: ignore[arg-type]
         return None
 
     def _indexed(self, at: Any, kind: str) -> list[str] | None:
@@ -484,28 +543,33 @@ class SQLBackend:
             return None
         return sorted(t.oid for t in types)
 
-    def _planSubstrings(self, f: Substrings) -> Any:
+    def _planSubstrings(self, f: Substrings) -> _Query | None:
         types = self._indexed(f.type, "sub")
         if types is None:
             return None
         conditions = []
+        params: list[Any] = []
         if f.initial:
             initial = _substringText(f.initial)[:_MAX_KEY]
-            conditions.append(values.c.key >= initial)
+            conditions.append("key >= ?")
+            params.append(initial)
             upper = _successor(initial)
             if upper is not None:
-                conditions.append(values.c.key < upper)
+                conditions.append("key < ?")
+                params.append(upper)
         pieces = [f.initial or ""] + list(f.any) + [f.final or ""]
         if self._trigrams and any(len(p) >= 3 for p in pieces):
-            pattern = ("" if f.initial else "%") + "%".join(
-                _likeEscape(_substringText(p)) for p in pieces if p) + ("" if f.final else "%")
-            conditions.append(values.c.key.like(pattern, escape="\\"))
+            conditions.append("key LIKE ? ESCAPE '\\'")
+            params.append(("" if f.initial else "%") + "%".join(
+                _likeEscape(_substringText(p)) for p in pieces if p) + ("" if f.final else "%"))
         if not conditions:
             return None
-        found = select(values.c.entry_id).where(
-            values.c.kind == "s", values.c.attr.in_(types), *conditions)
-        tooLong = select(values.c.entry_id).where(values.c.kind == "l", values.c.attr.in_(types))
-        return select(union(found, tooLong).subquery().c[0])
+        attrs = f"attr IN ({_marks(len(types))})"
+        return _Query.combine("UNION", [
+            _Query(f"{_SELECT_CANDIDATES} kind = 's' AND {attrs} AND {' AND '.join(conditions)}",
+                   (*types, *params)),
+            _Query(f"{_SELECT_CANDIDATES} kind = 'l' AND {attrs}", tuple(types)),
+        ])
 
     def countCandidates(self, f: Filter) -> defer.Deferred[int | None]:
         """
@@ -519,9 +583,10 @@ class SQLBackend:
             return defer.succeed(None)
 
         def count() -> int:
-            assert self.engine is not None
-            with self.engine.connect() as conn:
-                return conn.execute(select(func.count()).select_from(candidates.subquery())).scalar()  # type: ignore[no-any-return]
+            with self._reading() as db:
+                return self._execute(  # type: ignore[no-any-return]
+                    db, f"SELECT count(*) FROM ({candidates.sql}) AS c", candidates.params,
+                ).fetchone()[0]
 
         return self._call(count)
 
@@ -548,31 +613,31 @@ class SQLBackend:
     def _fetchBatch(self, cursor: _Cursor, f: Filter) -> list[Entry]:
         """
         Read the next batch of a search (in a pool thread) and return the
-        entries that match C{f}.
+        entries that match C{f}. The first batch finds the base entry and
+        the first candidates in one statement.
         """
-        assert self.engine is not None
         limit = self.batchSize
-        with self.engine.connect() as conn:
-            if cursor.base is None:
-                base = self._row(conn, cursor.baseDN)
-                if base is None:
-                    raise self._noSuchObject(conn, cursor.baseDN)
-                cursor.base = base
-            columns = select(entries.c.id, entries.c.path, entries.c.dn, entries.c.ndn,
-                             entries.c.attrs)
+        with self._reading() as db:
             if cursor.ids is not None:
                 chunk = cursor.ids[cursor.position:cursor.position + limit]
                 cursor.position += limit
-                rows = conn.execute(columns.where(entries.c.id.in_(chunk))
-                                    .order_by(entries.c.path)).all()
+                rows = self._execute(
+                    db, f"SELECT {_ROW_COLUMNS} FROM {entries.name} e "
+                        f"WHERE e.id IN ({_marks(len(chunk))}) ORDER BY e.path", chunk,
+                ).fetchall()
                 cursor.done = cursor.position >= len(cursor.ids)
             else:
-                q = columns.where(cursor.scope())
-                if cursor.last is not None:
-                    q = q.where(entries.c.path > cursor.last)
-                if cursor.candidates is not None:
-                    q = q.where(entries.c.id.in_(cursor.candidates))
-                rows = conn.execute(q.order_by(entries.c.path).limit(limit + 1)).all()
+                sql, params = cursor.query(f"b.id, b.path, {_ROW_COLUMNS}", left=True)
+                found = self._execute(db, f"{sql} ORDER BY e.path LIMIT ?",
+                                      (*params, limit + 1)).fetchall()
+                if not found:
+                    if cursor.baseId is None:
+                        raise self._noSuchObject(db, cursor.baseDN)
+                    # The base entry was deleted or moved since the last batch.
+                    found = []
+                elif cursor.baseId is None:
+                    cursor.baseId = found[0][0]
+                rows = [r[2:] for r in found if r[2] is not None]
                 if len(rows) <= limit:
                     cursor.done = True
                 else:
@@ -580,21 +645,19 @@ class SQLBackend:
                     if cursor.candidates is not None:
                         # A large candidate set: take the remaining ids once,
                         # rather than run the candidate query for every batch.
-                        cursor.ids = list(conn.execute(
-                            select(entries.c.id).where(
-                                cursor.scope(), entries.c.path > rows[-1].path,
-                                entries.c.id.in_(cursor.candidates),
-                            ).order_by(entries.c.path)
-                        ).scalars())
+                        cursor.last = rows[-1][1]
+                        sql, params = cursor.query("e.id", left=False)
+                        cursor.ids = [r[0] for r in self._execute(
+                            db, f"{sql} ORDER BY e.path", params).fetchall()]
                         cursor.done = not cursor.ids
             if rows:
-                cursor.last = rows[-1].path
-        found = []
-        for r in rows:
-            entry = self._entry(r.dn, r.ndn, r.attrs)
+                cursor.last = rows[-1][1]
+        entriesFound = []
+        for _, _, dn, ndn, attrs in rows:
+            entry = self._entry(dn, ndn, attrs)
             if f.match(entry) is True:
-                found.append(entry)
-        return found
+                entriesFound.append(entry)
+        return entriesFound
 
     # Changelog
 
@@ -617,7 +680,7 @@ class SQLBackend:
 
     def trimChanges(self, before: datetime | None, keep: int | None) -> defer.Deferred[int]:
         def trim() -> int:
-            with self._writeConnection() as conn, conn.begin():
+            with self._writeTurn, self._writeConnection() as conn, conn.begin():
                 return changelog.trimSQL(conn, before, keep)
 
         return self._call(trim)
@@ -633,24 +696,34 @@ class SQLBackend:
         if it returns, roll back if anything raises. On PostgreSQL a write
         that loses a deadlock or serialisation conflict to another process
         is run again from the start, hooks included.
+
+        On SQLite, the writes of this process take turns on a lock before
+        they ask for the database's: SQLite lets one writer in at a time,
+        and one that finds the database busy polls for it with sleeps of up
+        to 100 ms, where a waiter on the lock goes on the moment the writer
+        before it commits.
         """
+        assert self.engine is not None
+        driver = self.engine.dialect.loaded_dbapi
         for attempt in range(_ATTEMPTS):
             try:
-                with self._writeConnection() as conn, conn.begin():
+                with self._writeTurn, self._writeConnection() as conn, conn.begin():
                     return work(_Transaction(self, conn))
-            except IntegrityError as e:
-                raise _integrityError(e) from None
-            except DBAPIError as e:
-                if attempt + 1 < _ATTEMPTS and _retryable(e):
+            except (DBAPIError, driver.Error) as e:
+                error = e.orig if isinstance(e, DBAPIError) else e
+                if isinstance(error, driver.IntegrityError):
+                    raise _integrityError(error) from None
+                if attempt + 1 < _ATTEMPTS and _retryable(error):
                     continue
                 raise
         raise AssertionError("unreachable")
 
-    def _insert(self, conn: Connection, entry: Entry, parent: _Row | None = None) -> int:
+    def _insert(self, db: Any, entry: Entry, parent: _Row | None = None) -> int:
         """
         Insert an entry whose parent exists (locked against a concurrent
         delete or move, on PostgreSQL) and index it.
 
+        @param db: the write's driver cursor.
         @param parent: the parent's row, when the caller has locked it.
         @return: its id.
         """
@@ -658,91 +731,104 @@ class SQLBackend:
         parentPath = "/"
         if entry.ndn != self.suffix:
             if parent is None:
-                parent = self._parent(conn, entry.ndn)
+                parent = self._parent(db, entry.ndn)
             parentId, parentPath = parent.id, parent.path
-        id = conn.execute(
-            entries.insert().values(parent_id=parentId, ndn=str(entry.ndn), dn=str(entry.dn),
-                                    path="", attrs=encodeAttributes(entry))
-            .returning(entries.c.id)
-        ).scalar_one()
-        conn.execute(entries.update().where(entries.c.id == id)
-                     .values(path=f"{parentPath}{encodeId(id)}/"))
-        self._addIndexRows(conn, id, self.indexRows(entry))
+        id = self._execute(
+            db, f"INSERT INTO {entries.name} (parent_id, ndn, dn, path, attrs) "
+                "VALUES (?, ?, ?, '', ?) RETURNING id",
+            (parentId, str(entry.ndn), str(entry.dn), encodeAttributes(entry)),
+        ).fetchone()[0]
+        self._execute(db, f"UPDATE {entries.name} SET path = ? WHERE id = ?",
+                      (f"{parentPath}{encodeId(id)}/", id))
+        self._addIndexRows(db, id, self.indexRows(entry))
         return id  # type: ignore[no-any-return]
 
-    def _parent(self, conn: Connection, ndn: DN) -> _Row:
+    def _parent(self, db: Any, ndn: DN) -> _Row:
         """
         @return: the row of the parent of C{ndn}, locked against a
             concurrent delete or move (on PostgreSQL).
         @raise NoSuchObject: if there is none.
         """
-        parent = self._row(conn, ndn.parent(), lock="share")
+        parent = self._row(db, ndn.parent(), lock="share")
         if parent is None:
-            raise self._noSuchObject(conn, ndn)
+            raise self._noSuchObject(db, ndn)
         return parent
 
-    @staticmethod
-    def _addIndexRows(conn: Connection, id: int, rows: Iterable[tuple[str, str, str]]) -> None:
-        params = [{"entry_id": id, "attr": a, "kind": k, "key": key} for a, k, key in rows]
+    def _addIndexRows(self, db: Any, id: int, rows: Iterable[tuple[str, str, str]]) -> None:
+        params = [(id, a, k, key) for a, k, key in rows]
         if params:
-            conn.execute(values.insert(), params)
+            db.executemany(self._sql(
+                f"INSERT INTO {values.name} (entry_id, attr, kind, key) VALUES (?, ?, ?, ?)"),
+                params)
 
-    @staticmethod
-    def _removeIndexRows(conn: Connection, id: int, rows: Iterable[tuple[str, str, str]]) -> None:
-        params = [{"a": a, "k": k, "key": key} for a, k, key in rows]
+    def _removeIndexRows(self, db: Any, id: int, rows: Iterable[tuple[str, str, str]]) -> None:
+        params = [(id, a, k, key) for a, k, key in rows]
         if params:
-            conn.execute(
-                values.delete().where(
-                    values.c.entry_id == id, values.c.attr == bindparam("a"),
-                    values.c.kind == bindparam("k"), values.c.key == bindparam("key"),
-                ),
-                params,
-            )
+            db.executemany(self._sql(
+                f"DELETE FROM {values.name} WHERE entry_id = ? AND attr = ? AND kind = ? "
+                "AND key = ?"), params)
 
-    def _replace(self, conn: Connection, row: _Row, entry: Entry) -> None:
+    def _replace(self, db: Any, row: _Row, entry: Entry, old: Entry | None = None) -> None:
         """
         Store new attributes (and DN spelling) for an existing row; the
         index changes by the difference of the old and new keys.
-        """
-        old = self.indexRows(self._entry(row.dn, row.ndn, row.attrs))
-        new = self.indexRows(entry)
-        conn.execute(entries.update().where(entries.c.id == row.id)
-                     .values(dn=str(entry.dn), attrs=encodeAttributes(entry)))
-        self._removeIndexRows(conn, row.id, old - new)
-        self._addIndexRows(conn, row.id, new - old)
 
-    def _remove(self, conn: Connection, ndn: DN) -> Entry:
-        row = self._row(conn, ndn, lock="update")
+        @param old: the entry the row holds, when the caller has it.
+        """
+        if old is None:
+            old = self._entry(row.dn, row.ndn, row.attrs)
+        # Attributes are immutable, and a modified entry shares those it
+        # did not change with the old one: only the others (and those with
+        # the same types, whose rows may coincide) are indexed again.
+        before, after = list(old), list(entry)
+        same = {id(a) for a in before} & {id(a) for a in after}
+        types = {a.type.oid for a in before + after if id(a) not in same}
+        oldKeys = self.indexRows(a for a in before if a.type.oid in types)
+        newKeys = self.indexRows(a for a in after if a.type.oid in types)
+        self._execute(db, f"UPDATE {entries.name} SET dn = ?, attrs = ? WHERE id = ?",
+                      (str(entry.dn), encodeAttributes(entry), row.id))
+        self._removeIndexRows(db, row.id, oldKeys - newKeys)
+        self._addIndexRows(db, row.id, newKeys - oldKeys)
+
+    def _remove(self, db: Any, ndn: DN, row: _Row | None = None) -> Entry:
+        """
+        Delete a leaf entry and its index rows.
+
+        @param row: its row, when the caller has locked it.
+        @return: the entry deleted.
+        """
         if row is None:
-            raise self._noSuchObject(conn, ndn)
-        child = conn.execute(select(entries.c.id).where(entries.c.parent_id == row.id).limit(1))
-        if child.first() is not None:
+            row = self._row(db, ndn, lock="update")
+            if row is None:
+                raise self._noSuchObject(db, ndn)
+        if self._execute(db, f"SELECT 1 FROM {entries.name} WHERE parent_id = ? LIMIT 1",
+                         (row.id,)).fetchone() is not None:
             raise ldaperrors.LDAPNotAllowedOnNonLeaf("subordinate objects must be deleted first")
-        conn.execute(values.delete().where(values.c.entry_id == row.id))
-        conn.execute(entries.delete().where(entries.c.id == row.id))
+        self._execute(db, f"DELETE FROM {values.name} WHERE entry_id = ?", (row.id,))
+        self._execute(db, f"DELETE FROM {entries.name} WHERE id = ?", (row.id,))
         return self._entry(row.dn, row.ndn, row.attrs)
 
     def add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> defer.Deferred[None]:
         def work(txn: _Transaction) -> None:
-            conn = txn.conn
-            if self._row(conn, entry.ndn) is not None:
+            db = txn.db
+            if self._row(db, entry.ndn) is not None:
                 raise ldaperrors.LDAPEntryAlreadyExists("already exists")
-            parent = self._parent(conn, entry.ndn) if entry.ndn != self.suffix else None
+            parent = self._parent(db, entry.ndn) if entry.ndn != self.suffix else None
             hooks.check("add", op, txn, entry)
-            self._insert(conn, entry, parent)
+            self._insert(db, entry, parent)
             hooks.txn("add", op, txn, entry)
 
         return self._write(work)
 
     def delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> defer.Deferred[None]:
         def work(txn: _Transaction) -> None:
-            conn = txn.conn
-            row = self._row(conn, ndn, lock="update")
+            db = txn.db
+            row = self._row(db, ndn, lock="update")
             if row is None:
-                raise self._noSuchObject(conn, ndn)
+                raise self._noSuchObject(db, ndn)
             entry = self._entry(row.dn, row.ndn, row.attrs)
             hooks.check("delete", op, txn, entry)
-            self._remove(conn, ndn)
+            self._remove(db, ndn, row)
             hooks.txn("delete", op, txn, entry)
 
         return self._write(work)
@@ -755,14 +841,14 @@ class SQLBackend:
         hooks: ITransactionHooks,
     ) -> defer.Deferred[Entry]:
         def work(txn: _Transaction) -> Entry:
-            conn = txn.conn
-            row = self._row(conn, ndn, lock="update")
+            db = txn.db
+            row = self._row(db, ndn, lock="update")
             if row is None:
-                raise self._noSuchObject(conn, ndn)
+                raise self._noSuchObject(db, ndn)
             old = self._entry(row.dn, row.ndn, row.attrs)
             new = old.modified(modifications)
             hooks.check("modify", op, txn, old, new)
-            self._replace(conn, row, new)
+            self._replace(db, row, new, old)
             hooks.txn("modify", op, txn, old, new)
             return new
 
@@ -778,10 +864,10 @@ class SQLBackend:
         modifications: Sequence[Modification] = (),
     ) -> defer.Deferred[Entry]:
         def work(txn: _Transaction) -> Entry:
-            conn = txn.conn
-            row = self._row(conn, ndn, lock="update")
+            db = txn.db
+            row = self._row(db, ndn, lock="update")
             if row is None:
-                raise self._noSuchObject(conn, ndn)
+                raise self._noSuchObject(db, ndn)
             if ndn == self.suffix:
                 raise ldaperrors.LDAPUnwillingToPerform("cannot rename the suffix entry")
             old = self._entry(row.dn, row.ndn, row.attrs)
@@ -789,50 +875,45 @@ class SQLBackend:
             if modifications:
                 new = new.modified(modifications)
             newParentDN = new.ndn.parent()
-            if new.ndn != ndn and self._row(conn, new.ndn) is not None:
+            if new.ndn != ndn and self._row(db, new.ndn) is not None:
                 raise ldaperrors.LDAPEntryAlreadyExists("entry already exists")
-            newParent = self._row(conn, newParentDN, lock="share")
+            newParent = self._row(db, newParentDN, lock="share")
             if newParent is None:
-                raise self._noSuchObject(conn, newParentDN.child(new.ndn.rdn))
+                raise self._noSuchObject(db, newParentDN.child(new.ndn.rdn))
             if newParentDN.isWithin(ndn):
                 raise ldaperrors.LDAPUnwillingToPerform("cannot move an entry below itself")
             hooks.check("rename", op, txn, old, new)
-            self._move(conn, row, old, new, newParent)
+            self._move(db, row, old, new, newParent)
             hooks.txn("rename", op, txn, old, new)
             return new
 
         return self._write(work)
 
-    def _move(self, conn: Connection, row: _Row, old: Entry, new: Entry, newParent: _Row) -> None:
+    def _move(self, db: Any, row: _Row, old: Entry, new: Entry, newParent: _Row) -> None:
         """
         Give an entry its new name, attributes and parent, and its subtree
         their new names and paths.
         """
         path = f"{newParent.path}{encodeId(row.id)}/"
-        inside = and_(entries.c.path > row.path, entries.c.path < pathUpperBound(row.path))
-        below = select(entries.c.id, entries.c.dn, entries.c.ndn, entries.c.path).where(inside)
+        inside = (f"FROM {entries.name} WHERE path > ? AND path < ?",
+                  (row.path, pathUpperBound(row.path)))
         if self._postgres:
             # Lock the subtree first: a concurrent add below it waits, and
             # then reads the new path of its parent.
-            conn.execute(select(entries.c.id).where(inside).with_for_update())
-        descendants = conn.execute(below).all()
-        conn.execute(entries.update().where(entries.c.id == row.id).values(
-            parent_id=newParent.id, ndn=str(new.ndn), path=path))
-        self._replace(conn, _Row(row.id, path, row.dn, str(new.ndn), row.attrs), new)
+            self._execute(db, f"SELECT id {inside[0]} FOR UPDATE", inside[1])
+        descendants = self._execute(db, f"SELECT id, dn, ndn, path {inside[0]}",
+                                    inside[1]).fetchall()
+        self._execute(db, f"UPDATE {entries.name} SET parent_id = ?, ndn = ?, path = ? WHERE id = ?",
+                      (newParent.id, str(new.ndn), path, row.id))
+        self._replace(db, _Row(row.id, path, row.dn, str(new.ndn), row.attrs), new, old)
         if descendants:
             oldDN, oldNDN = DN.parse(row.dn), DN.parse(row.ndn)
-
-            conn.execute(
-                entries.update().where(entries.c.id == bindparam("rid")).values(
-                    dn=bindparam("rdn"), ndn=bindparam("rndn"), path=bindparam("rpath")),
+            db.executemany(
+                self._sql(f"UPDATE {entries.name} SET dn = ?, ndn = ?, path = ? WHERE id = ?"),
                 [
-                    {
-                        "rid": d.id,
-                        "rdn": str(DN.parse(d.dn).moved(oldDN, new.dn)),
-                        "rndn": str(DN.parse(d.ndn).moved(oldNDN, new.ndn)),
-                        "rpath": path + d.path[len(row.path):],
-                    }
-                    for d in descendants
+                    (str(DN.parse(dn).moved(oldDN, new.dn)), str(DN.parse(ndn).moved(oldNDN, new.ndn)),
+                     path + dpath[len(row.path):], id)
+                    for id, dn, ndn, dpath in descendants
                 ],
             )
 
@@ -905,7 +986,7 @@ class SQLBackend:
                     parentNDN = str(entry.ndn.parent())
                     found = parents.get(parentNDN)
                     if found is None:
-                        r = self._row(conn, entry.ndn.parent())
+                        r = self._row(self._cursor(conn), entry.ndn.parent())
                         if r is None:
                             raise NoSuchObject(f"{entry.dn}: the parent entry does not exist")
                         found = (r.id, r.path)
@@ -961,6 +1042,41 @@ class SQLBackend:
         return max(top, sequence) + 1  # type: ignore[no-any-return]
 
 
+class _Query(NamedTuple):
+    """
+    A query in SQL text (with C{?} marks) and its parameters.
+    """
+
+    sql: str
+    params: tuple[Any, ...]
+
+    @classmethod
+    def combine(cls, operator: str, parts: Sequence[_Query]) -> _Query:
+        """
+        @param operator: C{INTERSECT} or C{UNION}.
+        @param parts: queries of one column, C{entry_id}.
+        @return: one C{SELECT} of their intersection or union (a compound
+            select wrapped, since SQLite does not nest compound selects).
+        """
+        if len(parts) == 1:
+            return parts[0]
+        compound = f" {operator} ".join(p.sql for p in parts)
+        return cls(f"SELECT entry_id FROM ({compound}) AS c",
+                   tuple(v for p in parts for v in p.params))
+
+
+#: The start of every candidate query of a plan.
+_SELECT_CANDIDATES = f"SELECT entry_id FROM {values.name} WHERE"
+
+#: The entries C{e} within the scope of the base entry C{b}.
+_SCOPES = {
+    Scope.BASE: "e.id = b.id",
+    Scope.ONE: "e.parent_id = b.id",
+    # pathUpperBound, in SQL.
+    Scope.SUB: "e.path >= b.path AND e.path < (substr(b.path, 1, length(b.path) - 1) || '0')",
+}
+
+
 class _Cursor:
     """
     Where a search is: its scope, its candidates, and the last path read;
@@ -968,24 +1084,42 @@ class _Cursor:
     lists: numbers, never entries).
     """
 
-    def __init__(self, baseDN: DN, scope: Scope, candidates: Any) -> None:
+    def __init__(self, baseDN: DN, scope: Scope, candidates: _Query | None) -> None:
         self.baseDN = baseDN
         self.scopeKind = scope
         self.candidates = candidates
-        self.base: _Row | None = None
+        self.baseId: int | None = None
         self.last: str | None = None
         self.ids: list[int] | None = None
         self.position = 0
         self.done = False
 
-    def scope(self) -> Any:
-        base = self.base
-        assert base is not None
-        if self.scopeKind == Scope.BASE:
-            return entries.c.id == base.id
-        if self.scopeKind == Scope.ONE:
-            return entries.c.parent_id == base.id
-        return and_(entries.c.path >= base.path, entries.c.path < pathUpperBound(base.path))
+    def query(self, columns: str, left: bool) -> tuple[str, tuple[Any, ...]]:
+        """
+        The entries C{e} of the scope of base C{b} after the last one read
+        that are candidates, without its C{ORDER BY}.
+
+        @param columns: what to select.
+        @param left: whether the base is selected when nothing is in scope
+            (a C{LEFT JOIN}, to tell an empty result from a missing base).
+        """
+        on = _SCOPES[self.scopeKind]
+        params: list[Any] = []
+        if self.last is not None:
+            on += " AND e.path > ?"
+            params.append(self.last)
+        if self.candidates is not None:
+            on += f" AND e.id IN ({self.candidates.sql})"
+            params.extend(self.candidates.params)
+        if self.baseId is None:
+            where = "b.ndn = ?"
+            params.append(str(self.baseDN))
+        else:
+            where = "b.id = ?"
+            params.append(self.baseId)
+        join = "LEFT JOIN" if left else "JOIN"
+        sql = f"SELECT {columns} FROM {entries.name} b {join} {entries.name} e ON {on} WHERE {where}"
+        return sql, tuple(params)
 
 
 @implementer(IChangelogTransaction)
@@ -996,42 +1130,53 @@ class _Transaction:
     """
 
     def __init__(self, backend: SQLBackend, conn: Connection) -> None:
+        """
+        @param backend: the backend.
+        @param conn: the write's connection, in its transaction; C{db} is a
+            driver cursor on it, for the backend's own statements.
+        """
         self._backend = backend
         self.conn = conn
+        self.db = backend._cursor(conn)
 
     def get(self, ndn: DN) -> Entry | None:
-        return self._backend._lookup(self.conn, ndn)
+        return self._backend._lookup(self.db, ndn)
 
     def put(self, entry: Entry) -> None:
         backend = self._backend
-        row = backend._row(self.conn, entry.ndn, lock="update")
+        row = backend._row(self.db, entry.ndn, lock="update")
         if row is None:
-            backend._insert(self.conn, entry)
+            backend._insert(self.db, entry)
         else:
-            backend._replace(self.conn, row, entry)
+            backend._replace(self.db, row, entry)
 
     def remove(self, ndn: DN) -> None:
-        self._backend._remove(self.conn, ndn)
+        self._backend._remove(self.db, ndn)
 
     def appendChange(self, record: ChangeRecord) -> int:
         return changelog.appendSQL(self.conn, record)
 
 
-def _sqlstate(e: DBAPIError) -> str | None:
-    return getattr(e.orig, "sqlstate", None)
+def _sqlstate(e: Exception) -> str | None:
+    return getattr(e, "sqlstate", None)
 
 
-def _retryable(e: DBAPIError) -> bool:
+def _retryable(e: Exception) -> bool:
+    """
+    @param e: a driver's exception.
+    """
     return _sqlstate(e) in ("40001", "40P01")
 
 
-def _integrityError(e: IntegrityError) -> ldaperrors.LDAPException:
+def _integrityError(e: Exception) -> ldaperrors.LDAPException:
     """
     The LDAP error for a constraint the database enforced: a name taken, or
     a parent deleted, by a concurrent write of another process.
+
+    @param e: the driver's exception.
     """
     state = _sqlstate(e)
-    message = str(e.orig)
+    message = str(e)
     if state == "23505" or "UNIQUE" in message:
         return ldaperrors.LDAPEntryAlreadyExists("entry already exists")
     return ldaperrors.LDAPNotAllowedOnNonLeaf("the entry has or had subordinates")

@@ -1,0 +1,242 @@
+"""
+C{[server] workers = N}: N server processes sharing the listeners, for more
+than one core (CPython runs one thread at a time).
+
+The parent (L{WorkerSupervisor}) binds every listener itself, never accepts
+on them, and starts the workers: C{twist ldapd --config PATH --worker N
+--sockets FD/FAMILY,...} (with the log options the parent was given), each inheriting the listening sockets, which it
+adopts (L{AdoptedEndpoint}) and accepts on; the kernel hands each new
+connection to one of them. The parent restarts a worker that dies, forwards
+SIGHUP (TLS reload) to all, and stops them all when it stops. A worker tags
+every log line it writes with its number, so that access log lines of
+different workers are told apart.
+
+Every worker opens the same databases, so this is for backends that several
+processes share (C{sql}); the configuration refuses it for C{memory}.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+from twisted.application import service
+from twisted.internet import defer, error, protocol
+from twisted.logger import ILogObserver, Logger, globalLogPublisher
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ldapd.config import ServerConfig
+from ldapd.tls import serverEndpoint
+
+__all__ = ["AdoptedEndpoint", "WorkerSupervisor", "parseSockets", "tagLogsWithWorker"]
+
+#: Seconds before a worker that died is started again.
+RESTART_DELAY = 1.0
+
+#: Seconds a stopping worker is given before it is killed.
+STOP_TIMEOUT = 30.0
+
+
+class AdoptedEndpoint:
+    """
+    A stream server endpoint on a listening socket this process inherited.
+    """
+
+    def __init__(self, reactor: Any, fileno: int, family: int) -> None:
+        """
+        @param reactor: an L{IReactorSocket}.
+        @param fileno: the listening socket's file descriptor.
+        @param family: its address family (C{AF_INET}, C{AF_INET6}, C{AF_UNIX}).
+        """
+        self._reactor = reactor
+        self._fileno = fileno
+        self._family = family
+
+    def listen(self, protocolFactory: Any) -> defer.Deferred[Any]:
+        """
+        Accept on the inherited socket (the reactor takes a copy of it; the
+        inherited descriptor is closed).
+
+        @return: a Deferred firing with the L{IListeningPort}.
+        """
+        d = defer.execute(self._reactor.adoptStreamPort, self._fileno, self._family,
+                          protocolFactory)
+        os.close(self._fileno)
+        return d
+
+
+def parseSockets(text: str) -> list[tuple[int, int]]:
+    """
+    @param text: the C{--sockets} option: C{FD/FAMILY} pairs, by commas, in
+        the order of C{[server] listen}.
+    @return: the pairs.
+    @raise ValueError: if C{text} is not that.
+    """
+    pairs = []
+    for item in text.split(","):
+        fd, _, family = item.partition("/")
+        pairs.append((int(fd), int(family)))
+    return pairs
+
+
+def tagLogsWithWorker(number: int) -> None:
+    """
+    Make every log event of this process name the worker: its C{log_system}
+    (which the text log shows in brackets) becomes C{namespace#level
+    worker=N}. Call it before logging starts, so that this observer sees
+    each event before the ones that write it.
+
+    @param number: the worker's number.
+    """
+
+    @implementer(ILogObserver)
+    def tag(event: dict[str, Any]) -> None:
+        if event.get("log_system", "-") == "-":
+            level = event.get("log_level")
+            name = level.name if level is not None else "-"
+            event["log_system"] = f"{event.get('log_namespace', '-')}#{name} worker={number}"
+
+    globalLogPublisher.addObserver(tag)
+
+
+class _WorkerProtocol(protocol.ProcessProtocol):
+    def __init__(self, supervisor: WorkerSupervisor, number: int) -> None:
+        self.supervisor = supervisor
+        self.number = number
+        self.pid: int | None = None
+        self.ended: defer.Deferred[None] = defer.Deferred()
+
+    def processEnded(self, reason: Failure) -> None:
+        self.supervisor._workerEnded(self, reason)
+        self.ended.callback(None)
+
+
+class _RefuseConnections(protocol.Factory):
+    """
+    The factory of the parent's own listeners, which never accept.
+    """
+
+    noisy = False
+
+    def buildProtocol(self, addr: Any) -> None:
+        return None
+
+
+class WorkerSupervisor(service.Service):
+    """
+    Binds the listeners and runs C{workers} server processes on them.
+
+    @ivar workers: the running workers' process transports, by number.
+    """
+
+    _log = Logger()
+
+    def __init__(self, config: ServerConfig, arguments: list[str], reactor: Any = None,
+                 restartDelay: float = RESTART_DELAY) -> None:
+        """
+        @param config: the validated configuration.
+        @param arguments: the arguments of C{python -m twisted} that started
+            this process (its log options, C{ldapd --config PATH}): a
+            worker is started with them and its C{--worker} options.
+        @param reactor: the reactor; the global one by default.
+        @param restartDelay: seconds before a worker that died is restarted.
+        """
+        if reactor is None:
+            from twisted.internet import reactor
+        self.reactor = reactor
+        self.config = config
+        self.arguments = arguments
+        self.restartDelay = restartDelay
+        self.workers: dict[int, Any] = {}
+        self._protocols: dict[int, _WorkerProtocol] = {}
+        self._ports: list[Any] = []
+        self._previousHangup: Any = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._ports = [self._bind(description) for description in self.config.listen]
+        if hasattr(signal, "SIGHUP"):
+            self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
+        for number in range(1, self.config.workers + 1):
+            self._spawn(number)
+
+    def _bind(self, description: str) -> Any:
+        """
+        Listen on one endpoint without accepting: an C{ssl:} listener is
+        bound as TCP, and the workers speak TLS on it.
+        """
+        kind, _, rest = description.partition(":")
+        endpoint = serverEndpoint(self.reactor, "tcp:" + rest if kind == "ssl" else description,
+                                  None)
+        result: list[Any] = []
+        endpoint.listen(_RefuseConnections()).addBoth(result.append)
+        if isinstance(result[0], Failure):
+            result[0].raiseException()
+        port = result[0]
+        port.stopReading()
+        return port
+
+    def _spawn(self, number: int) -> None:
+        sockets = ",".join(f"{p.fileno()}/{p.socket.family}" for p in self._ports)
+        argv = [sys.executable, "-m", "twisted", *self.arguments,
+                "--worker", str(number), "--sockets", sockets]
+        fds: dict[int, Any] = {0: 0, 1: 1, 2: 2}
+        fds.update({p.fileno(): p.fileno() for p in self._ports})
+        worker = _WorkerProtocol(self, number)
+        self._protocols[number] = worker
+        self.workers[number] = self.reactor.spawnProcess(
+            worker, sys.executable, argv, env=os.environ, childFDs=fds)
+        worker.pid = self.workers[number].pid
+        self._log.info("started worker {number} (pid {pid})", number=number, pid=worker.pid)
+
+    def _workerEnded(self, worker: _WorkerProtocol, reason: Failure) -> None:
+        del self.workers[worker.number], self._protocols[worker.number]
+        if not self.running:
+            return
+        self._log.error("worker {number} (pid {pid}) ended ({why}); restarting it in {delay}s",
+                        number=worker.number, pid=worker.pid, why=reason.getErrorMessage(),
+                        delay=self.restartDelay)
+        self.reactor.callLater(self.restartDelay, self._restart, worker.number)
+
+    def _restart(self, number: int) -> None:
+        if self.running and number not in self.workers:
+            self._spawn(number)
+
+    def _hangup(self, signum: int, frame: Any) -> None:
+        self.reactor.callFromThread(self.signalWorkers, "HUP")
+
+    def signalWorkers(self, name: str) -> None:
+        """
+        Send every running worker a signal.
+
+        @param name: the signal's name without C{SIG} (C{"HUP"}, C{"TERM"}).
+        """
+        for transport in list(self.workers.values()):
+            try:
+                transport.signalProcess(name)
+            except error.ProcessExitedAlready:
+                pass
+
+    def stopService(self) -> defer.Deferred[Any]:
+        """
+        Stop every worker (SIGTERM; SIGKILL after L{STOP_TIMEOUT} seconds),
+        then close the listeners.
+        """
+        super().stopService()
+        if self._previousHangup is not None:
+            signal.signal(signal.SIGHUP, self._previousHangup)
+            self._previousHangup = None
+        ended = [w.ended for w in self._protocols.values()]
+        self.signalWorkers("TERM")
+        kill = self.reactor.callLater(STOP_TIMEOUT, self.signalWorkers, "KILL")
+
+        def _cbStopped(_: Any) -> Any:
+            if kill.active():
+                kill.cancel()
+            return defer.gatherResults([defer.maybeDeferred(p.stopListening)
+                                        for p in self._ports])
+
+        return defer.gatherResults(ended).addCallback(_cbStopped)
