@@ -12,12 +12,16 @@ parallel do not meet.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import create_engine, inspect
+from ldaptor.protocols.ldap import ldaperrors
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import make_url
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -329,6 +333,138 @@ class SQLiteBackendTests(SQLiteMixin, SQLBackendTestsMixin, unittest.TestCase):
 
         return self.callInThread(check).addCallback(self.assertEqual, ("wal", 2))
 
+    def description(self, uid: str) -> Any:
+        """
+        @return: a Deferred firing with the description values of a person.
+        """
+        d = self.backend.get(_op(), self.ndn(f"uid={uid},ou=people,dc=example,dc=com"))
+        return d.addCallback(lambda e: list(e.get("description")) if e is not None else None)
+
+    def countWriteCommits(self) -> list[str]:
+        """
+        @return: a list that gets C{"commit"} as each write transaction is
+            about to commit.
+        """
+        events: list[str] = []
+
+        def _cbCommit(conn: Any) -> None:
+            if conn.get_execution_options().get("ldapd_write"):
+                events.append("commit")
+
+        event.listen(self.backend.engine, "commit", _cbCommit)
+        self.addCleanup(event.remove, self.backend.engine, "commit", _cbCommit)
+        return events
+
+    def test_groupCommit(self) -> Any:
+        """
+        Writes that arrive while another is being committed are committed
+        together, in one transaction, in their order: a hook sees what an
+        earlier write of the group wrote; a write that fails gets its own
+        error and leaves no trace (its changelog record neither), and the
+        others are committed.
+        """
+        async def run() -> None:
+            commits = self.countWriteCommits()
+            pausing = _PausingHooks()
+            first = self.backend.modify(_op(), self.ndn("uid=bob,ou=people,dc=example,dc=com"),
+                                        [Modification("replace", "description", (b"zero",))],
+                                        pausing)
+            await pausing.whenReached()
+
+            def appending(n: int, failOn: tuple[str, str] | None = None) -> RecordingHooks:
+                hooks = RecordingHooks()
+                hooks.onTxn = lambda operation, txn, args: txn.appendChange(self.changeRecord(n))
+                if failOn is not None:
+                    hooks.failOn.add(failOn)
+                return hooks
+
+            seen = []
+            carolHooks = appending(4)
+            carolHooks.onTxn = lambda operation, txn, args: (
+                seen.append(list(txn.get(self.ndn("uid=alice,ou=people,dc=example,dc=com"))
+                                 .get("description"))),
+                txn.appendChange(self.changeRecord(4)))
+            writes = [
+                self.backend.modify(_op(), self.ndn("uid=alice,ou=people,dc=example,dc=com"),
+                                    [Modification("replace", "description", (b"one",))],
+                                    appending(1)),
+                self.backend.modify(_op(), self.ndn("uid=bob,ou=people,dc=example,dc=com"),
+                                    [Modification("replace", "description", (b"two",))],
+                                    appending(2, ("txn", "modify"))),
+                self.backend.add(_op(), self.person("bob"), appending(3)),
+                self.backend.add(_op(), self.person("carol"), carolHooks),
+            ]
+            pausing.release.set()
+            await first
+            outcomes = await defer.DeferredList(writes, consumeErrors=True)
+            self.assertEqual(commits, ["commit", "commit"])
+            self.assertTrue(outcomes[0][0])
+            self.assertEqual(list(outcomes[0][1].get("description")), [b"one"])
+            self.assertFalse(outcomes[1][0])
+            outcomes[1][1].trap(ldaperrors.LDAPUnwillingToPerform)
+            self.assertFalse(outcomes[2][0])
+            outcomes[2][1].trap(ldaperrors.LDAPEntryAlreadyExists)
+            self.assertEqual(outcomes[3], (True, None))
+            self.assertEqual(seen, [[b"one"]])
+            self.assertEqual(await self.description("alice"), [b"one"])
+            self.assertEqual(await self.description("bob"), [b"zero"])
+            self.assertEqual(await self.description("carol"), [])
+            records = await self.backend.changes(0, 10)
+            self.assertEqual([r.targetDN for r in records],
+                             ["uid=u1,dc=example,dc=com", "uid=u4,dc=example,dc=com"])
+            self.assertLess(records[0].number, records[1].number)
+
+        return defer.Deferred.fromCoroutine(run())
+
+    def test_groupAcknowledgedAfterCommit(self) -> Any:
+        """
+        The writes of a group are acknowledged only after the group's commit
+        returned: each one is on disk when its Deferred fires, as another
+        connection to the file sees.
+        """
+        async def run() -> None:
+            events = self.countWriteCommits()
+
+            def _cbSlowCommit(conn: Any) -> None:
+                # A reactor that were told of the group before the commit
+                # ended would run its callbacks meanwhile.
+                time.sleep(0.05)
+
+            event.listen(self.backend.engine, "commit", _cbSlowCommit)
+            self.addCleanup(event.remove, self.backend.engine, "commit", _cbSlowCommit)
+            database = make_url(self.url).database
+            assert database is not None
+
+            def _cbAcknowledged(entry: Any, uid: str) -> None:
+                check = sqlite3.connect(database)
+                try:
+                    stored = check.execute("SELECT attrs FROM ldapd_entries WHERE ndn = ?", (
+                        str(self.ndn(f"uid={uid},ou=people,dc=example,dc=com")),)).fetchone()[0]
+                finally:
+                    check.close()
+                events.append(f"{uid} {'stored' if uid in stored else 'missing'}")
+
+            pausing = _PausingHooks()
+            writes = [self.backend.add(_op(), self.person("carol"), pausing)]
+            writes[0].addCallback(_cbAcknowledged, "carol")
+            await pausing.whenReached()
+            for uid in ("dave", "erin", "frank"):
+                writes.append(self.backend.add(_op(), self.person(uid), RecordingHooks()))
+                writes[-1].addCallback(_cbAcknowledged, uid)
+            pausing.release.set()
+            await defer.gatherResults(writes)
+            # Carol's acknowledgement may come before or after the second
+            # group starts its commit, but each comes after its own group's.
+            commits = [i for i, e in enumerate(events) if e == "commit"]
+            self.assertEqual(len(commits), 2)
+            self.assertEqual(sorted(events), sorted(
+                ["commit", "commit"] + [f"{uid} stored" for uid in ("carol", "dave", "erin", "frank")]))
+            self.assertGreater(events.index("carol stored"), commits[0])
+            for uid in ("dave", "erin", "frank"):
+                self.assertGreater(events.index(f"{uid} stored"), commits[1])
+
+        return defer.Deferred.fromCoroutine(run())
+
 
 class PostgreSQLBackendTests(PostgreSQLMixin, SQLBackendTestsMixin, unittest.TestCase):
     """
@@ -363,6 +499,15 @@ class _PausingHooks(RecordingHooks):
         self.reached.set()
         self.release.wait(30)
 
+    async def whenReached(self) -> None:
+        """
+        Wait (in the reactor) until a write has reached the txn stage.
+        """
+        from twisted.internet import reactor, task
+
+        while not self.reached.is_set():
+            await task.deferLater(reactor, 0.01, lambda: None)
+
 
 class PostgreSQLConcurrencyTests(PostgreSQLMixin, unittest.TestCase):
     """
@@ -393,12 +538,6 @@ class PostgreSQLConcurrencyTests(PostgreSQLMixin, unittest.TestCase):
         return Entry(DN.parse(f"uid={uid},ou=people,dc=example,dc=com"), [
             ("objectClass", [b"inetOrgPerson"]), ("uid", [uid.encode()]), ("cn", [b"x"]),
             ("sn", [b"x"])], self.schema)
-
-    async def whenReached(self, hooks: _PausingHooks) -> None:
-        from twisted.internet import reactor, task
-
-        while not hooks.reached.is_set():
-            await task.deferLater(reactor, 0.01, lambda: None)
 
     async def whenBlocked(self) -> None:
         """
@@ -434,7 +573,7 @@ class PostgreSQLConcurrencyTests(PostgreSQLMixin, unittest.TestCase):
         async def run() -> None:
             hooks = _PausingHooks()
             adding = self.first.add(_op(), self.person("carol"), hooks)
-            await self.whenReached(hooks)
+            await hooks.whenReached()
             moving = self.second.rename(_op(), self.schema.normalizeDN(
                 DN.parse("ou=people,dc=example,dc=com")), DN.parse("ou=staff,dc=example,dc=com"),
                 True, RecordingHooks())
@@ -460,7 +599,7 @@ class PostgreSQLConcurrencyTests(PostgreSQLMixin, unittest.TestCase):
             moving = self.first.rename(_op(), self.schema.normalizeDN(
                 DN.parse("ou=people,dc=example,dc=com")), DN.parse("ou=staff,dc=example,dc=com"),
                 True, hooks)
-            await self.whenReached(hooks)
+            await hooks.whenReached()
             adding = self.second.add(_op(), self.person("carol"), RecordingHooks())
             await self.whenBlocked()
             hooks.release.set()

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
@@ -40,6 +40,7 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError
 from twisted.internet import defer, threads
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
@@ -52,10 +53,10 @@ from ldapd.backends.sqlschema import (
     pathUpperBound,
     values,
 )
+from ldapd.changes import ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Attribute, Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
-from ldapd.changes import ChangeRecord
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
@@ -78,6 +79,9 @@ _MAX_KEY = 256
 #: How often a PostgreSQL write is tried when it loses a deadlock or a
 #: serialisation conflict with another process.
 _ATTEMPTS = 5
+
+#: The most writes committed together on SQLite (L{SQLBackend._write}).
+_GROUP = 64
 
 _log = Logger()
 
@@ -223,6 +227,11 @@ class SQLBackend:
         self._postgres = self.url.get_backend_name() == "postgresql"
         self._writeTurn: AbstractContextManager[Any] = (
             nullcontext() if self._postgres else threading.Lock())
+        # SQLite writes waiting for the next group commit, and whether a pool
+        # thread is committing groups (both under the queue's lock).
+        self._queue: deque[tuple[Callable[[_Transaction], Any], defer.Deferred[Any]]] = deque()
+        self._queueLock = threading.Lock()
+        self._committing = False
 
     # Life cycle
 
@@ -688,7 +697,84 @@ class SQLBackend:
     # Writes
 
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
-        return self._call(self._transact, work)
+        """
+        Run C{work} in a write transaction, in a pool thread.
+
+        On PostgreSQL every write is a transaction of its own: the server runs
+        them side by side (and syncs concurrent commits together itself). On
+        SQLite, which lets one writer in at a time and syncs the disk at every
+        commit, writes that arrive while a group is being committed wait in a
+        queue and are run together as the next group (L{_commitGroups}): one
+        commit, one sync, for up to L{_GROUP} writes.
+
+        @return: a Deferred firing with what C{work} returned, or failing with
+            what it raised, once its transaction is committed or rolled back
+            (at once, before the backend is open, as L{_call} does).
+        """
+        if self._postgres or self._pool is None:
+            return self._call(self._transact, work)
+        d: defer.Deferred[Any] = defer.Deferred()
+        with self._queueLock:
+            self._queue.append((work, d))
+            start, self._committing = not self._committing, True
+        if start:
+            self._call(self._commitGroups)
+        return d
+
+    def _commitGroups(self) -> None:
+        """
+        Commit the queued writes, group after group, until none is left (in
+        a pool thread). A group of one is an ordinary transaction
+        (L{_transact}); a larger one is L{_transactGroup}. Each write's
+        outcome is handed to the reactor only after its group's commit
+        returned, so nothing is acknowledged before it is on disk.
+        """
+        while True:
+            with self._queueLock:
+                if not self._queue:
+                    self._committing = False
+                    return
+                group = [self._queue.popleft() for _ in range(min(_GROUP, len(self._queue)))]
+            works = [work for work, _ in group]
+            outcomes: list[Any]
+            try:
+                if len(works) == 1:
+                    outcomes = [self._transact(works[0])]
+                else:
+                    outcomes = self._transactGroup(works)
+            except Exception:
+                # The group failed as a whole: each of its writes fails with it.
+                outcomes = [Failure() for _ in works]
+            self._reactor.callFromThread(_deliver, [d for _, d in group], outcomes)
+
+    def _transactGroup(self, works: list[Callable[[_Transaction], Any]]) -> list[Any]:
+        """
+        Run several writes in one SQLite transaction, in their order, each
+        in a savepoint of its own: one that raises rolls back its own work
+        only (later writes see the database as if it had never run, as
+        after a serial rollback), and the others are committed together.
+
+        @return: each write's result, or the L{Failure} of what it raised.
+        @raise Exception: what fails the whole group (C{BEGIN}, C{COMMIT}, or
+            an error after which SQLite ended the transaction itself): none
+            of its writes is committed.
+        """
+        assert self.engine is not None
+        driver = self.engine.dialect.loaded_dbapi
+        outcomes: list[Any] = []
+        with self._writeTurn, self._writeConnection() as conn, conn.begin():
+            raw = conn.connection.dbapi_connection
+            for work in works:
+                try:
+                    with conn.begin_nested():
+                        outcomes.append(work(_Transaction(self, conn)))
+                except Exception as e:
+                    if not raw.in_transaction:  # type: ignore[union-attr]
+                        raise
+                    error = _driverError(e)
+                    outcomes.append(Failure(_integrityError(error))
+                                    if isinstance(error, driver.IntegrityError) else Failure())
+        return outcomes
 
     def _transact(self, work: Callable[[_Transaction], Any]) -> Any:
         """
@@ -710,7 +796,7 @@ class SQLBackend:
                 with self._writeTurn, self._writeConnection() as conn, conn.begin():
                     return work(_Transaction(self, conn))
             except (DBAPIError, driver.Error) as e:
-                error = e.orig if isinstance(e, DBAPIError) else e
+                error = _driverError(e)
                 if isinstance(error, driver.IntegrityError):
                     raise _integrityError(error) from None
                 if attempt + 1 < _ATTEMPTS and _retryable(error):
@@ -1155,6 +1241,26 @@ class _Transaction:
 
     def appendChange(self, record: ChangeRecord) -> int:
         return changelog.appendSQL(self.conn, record)
+
+
+def _deliver(deferreds: list[defer.Deferred[Any]], outcomes: list[Any]) -> None:
+    """
+    Fire the Deferreds of a committed group of writes (in the reactor).
+
+    @param outcomes: for each, its result or the L{Failure} it failed with.
+    """
+    for d, outcome in zip(deferreds, outcomes):
+        if isinstance(outcome, Failure):
+            d.errback(outcome)
+        else:
+            d.callback(outcome)
+
+
+def _driverError(e: Exception) -> Exception:
+    """
+    @return: the driver's exception SQLAlchemy wrapped in C{e}, or C{e}.
+    """
+    return e.orig if isinstance(e, DBAPIError) else e  # type: ignore[return-value]
 
 
 def _sqlstate(e: Exception) -> str | None:
