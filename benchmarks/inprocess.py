@@ -141,13 +141,17 @@ def main() -> None:
         data = Path(tmp) / "data.ldif"
         compare.generate(args.size, data)
         directory = build(data, args.backend, Path(tmp))
-        drive(directory, requests, 500, prelude)
-        if args.profile:
-            profiler = cProfile.Profile()
-            profiler.runcall(drive, directory, requests, args.count, prelude)
-            pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
-            return
-        wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
+        try:
+            drive(directory, requests, 500, prelude)
+            if args.profile:
+                profiler = cProfile.Profile()
+                profiler.runcall(drive, directory, requests, args.count, prelude)
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+                return
+            wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
+        finally:
+            # The sql backend's thread pool would keep the process alive.
+            directory.close()
     print(f"{args.workload} on {args.backend}: {wall:.1f} µs per request, {cpu:.1f} µs of CPU, "
           f"at {args.size} entries (best of 5)")
 
