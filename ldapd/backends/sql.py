@@ -863,14 +863,11 @@ class SQLBackend:
         """
         if old is None:
             old = self._entry(row.dn, row.ndn, row.attrs)
-        # Attributes are immutable, and a modified entry shares those it
-        # did not change with the old one: only the others (and those with
-        # the same types, whose rows may coincide) are indexed again.
-        before, after = list(old), list(entry)
-        same = {id(a) for a in before} & {id(a) for a in after}
-        types = {a.type.oid for a in before + after if id(a) not in same}
-        oldKeys = self.indexRows(a for a in before if a.type.oid in types)
-        newKeys = self.indexRows(a for a in after if a.type.oid in types)
+        # Only the types whose values changed are indexed again (all their
+        # descriptions, whose rows may coincide).
+        types = old.changedTypes(entry)
+        oldKeys = self.indexRows(a for a in old if a.type in types)
+        newKeys = self.indexRows(a for a in entry if a.type in types)
         self._execute(db, f"UPDATE {entries.name} SET dn = ?, attrs = ? WHERE id = ?",
                       (str(entry.dn), encodeAttributes(entry), row.id))
         self._removeIndexRows(db, row.id, oldKeys - newKeys)
