@@ -873,6 +873,17 @@ class SQLBackend:
         self._removeIndexRows(db, row.id, oldKeys - newKeys)
         self._addIndexRows(db, row.id, newKeys - oldKeys)
 
+    def _lockedRow(self, db: Any, ndn: DN) -> _Row:
+        """
+        @param db: the write's driver cursor.
+        @return: the row of C{ndn}, locked for the write (on PostgreSQL).
+        @raise NoSuchObject: with the matched DN, when there is none.
+        """
+        row = self._row(db, ndn, lock="update")
+        if row is None:
+            raise self._noSuchObject(db, ndn)
+        return row
+
     def _remove(self, db: Any, ndn: DN, row: _Row | None = None) -> Entry:
         """
         Delete a leaf entry and its index rows.
@@ -881,9 +892,7 @@ class SQLBackend:
         @return: the entry deleted.
         """
         if row is None:
-            row = self._row(db, ndn, lock="update")
-            if row is None:
-                raise self._noSuchObject(db, ndn)
+            row = self._lockedRow(db, ndn)
         if self._execute(db, f"SELECT 1 FROM {entries.name} WHERE parent_id = ? LIMIT 1",
                          (row.id,)).fetchone() is not None:
             raise ldaperrors.LDAPNotAllowedOnNonLeaf("subordinate objects must be deleted first")
@@ -906,9 +915,7 @@ class SQLBackend:
     def delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> defer.Deferred[None]:
         def work(txn: _Transaction) -> None:
             db = txn.db
-            row = self._row(db, ndn, lock="update")
-            if row is None:
-                raise self._noSuchObject(db, ndn)
+            row = self._lockedRow(db, ndn)
             entry = self._entry(row.dn, row.ndn, row.attrs)
             hooks.check("delete", op, txn, entry)
             self._remove(db, ndn, row)
@@ -925,9 +932,7 @@ class SQLBackend:
     ) -> defer.Deferred[Entry]:
         def work(txn: _Transaction) -> Entry:
             db = txn.db
-            row = self._row(db, ndn, lock="update")
-            if row is None:
-                raise self._noSuchObject(db, ndn)
+            row = self._lockedRow(db, ndn)
             old = self._entry(row.dn, row.ndn, row.attrs)
             new = old.modified(modifications)
             hooks.check("modify", op, txn, old, new)
@@ -948,9 +953,7 @@ class SQLBackend:
     ) -> defer.Deferred[Entry]:
         def work(txn: _Transaction) -> Entry:
             db = txn.db
-            row = self._row(db, ndn, lock="update")
-            if row is None:
-                raise self._noSuchObject(db, ndn)
+            row = self._lockedRow(db, ndn)
             if ndn == self.suffix:
                 raise ldaperrors.LDAPUnwillingToPerform("cannot rename the suffix entry")
             old = self._entry(row.dn, row.ndn, row.attrs)
