@@ -10,6 +10,7 @@ schema's matching rules) lives in L{ldapd.schema}; this module is schema-free.
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Iterable, Iterator, NamedTuple
 
@@ -81,6 +82,16 @@ class RDN(tuple):
         return f"RDN({str(self)!r})"
 
 
+#: One RDN of the common form: a single AVA, a descr type, and a value with no
+#: character that the full parser (L{_Parser}) would treat specially: no
+#: escapes, separators, quotes, NUL or surrogates, no leading C{#} and no
+#: space at either end.
+_PLAIN_CHARS = '^,+;\\\\"<>\\x00\\ud800-\\udfff'
+_PLAIN_RDN = (rf"[A-Za-z][A-Za-z0-9-]*=[{_PLAIN_CHARS} #]"
+              rf"(?:[{_PLAIN_CHARS}]*[{_PLAIN_CHARS} ])?")
+_PLAIN_DN = re.compile(rf"{_PLAIN_RDN}(?:,{_PLAIN_RDN})*")
+
+
 class DN:
     """
     An immutable distinguished name: a sequence of L{RDN}s, the entry's own RDN first.
@@ -118,6 +129,16 @@ class DN:
                 text = text.decode("utf-8")
             except UnicodeDecodeError:
                 raise InvalidDN("DN is not valid UTF-8") from None
+        if _PLAIN_DN.fullmatch(text):
+            # The names stored and asked for are almost all of this form,
+            # which splitting parses exactly as the full parser would.
+            dn = cls.__new__(cls)
+            dn.rdns = tuple([
+                tuple.__new__(RDN, (AVA(sys.intern(name), value),))
+                for name, _, value in [rdn.partition("=") for rdn in text.split(",")]
+            ])
+            dn._text = None
+            return dn
         return cls(_Parser(text).parse())
 
     def __str__(self) -> str:
@@ -307,6 +328,9 @@ class _Parser:
                 continue
             if c in '"<>' or c == "\x00":
                 raise self.fail(f"unescaped {c!r}")
+            if "\ud800" <= c <= "\udfff":
+                # A lone surrogate (from text decoded with surrogateescape).
+                raise self.fail("value is not UTF-8")
             raw += c.encode("utf-8")
             self.pos += 1
             if c != " ":

@@ -5,9 +5,11 @@ the tree relations between names.
 
 from __future__ import annotations
 
+import random
+
 from twisted.trial import unittest
 
-from ldapd.dn import AVA, DN, RDN, InvalidDN, escapeValue
+from ldapd.dn import AVA, DN, RDN, InvalidDN, _Parser, escapeValue
 
 
 def values(text: str) -> list[list[tuple[str, str]]]:
@@ -185,6 +187,49 @@ class ParseTests(unittest.TestCase):
         Bytes that are not UTF-8 are not a name.
         """
         self.assertRaises(InvalidDN, DN.parse, b"cn=\xff")
+
+
+class PlainFormTests(unittest.TestCase):
+    """
+    L{DN.parse} splits names of the plain form (no escapes, one AVA per RDN)
+    instead of running the full parser; it must agree with the full parser
+    on every string, plain or not.
+    """
+
+    def parsedBoth(self, text: str) -> None:
+        try:
+            expected: object = _Parser(text).parse()
+        except InvalidDN:
+            expected = InvalidDN
+        try:
+            found: object = list(DN.parse(text).rdns)
+        except InvalidDN:
+            found = InvalidDN
+        self.assertEqual(found, expected, f"for {text!r}")
+        if isinstance(found, list):
+            self.assertEqual([type(rdn) for rdn in found], [RDN] * len(found))
+
+    def test_examples(self) -> None:
+        """
+        Names at the edges of the plain form parse as the full parser parses
+        them.
+        """
+        for text in ["uid=u1,ou=people,dc=example,dc=com", "cn=a=b", "cn=a b", "cn= a",
+                     "cn=a ", "cn=#a", "cn=a#", "cn=", "cn=a,", ",cn=a", "cn=a,,dc=b",
+                     "2.5.4.3=a", "cn-x=a", "1cn=a", "cn=\\2C", "cn=a+sn=b", "cn=a;dc=b",
+                     "cn=é", "cn=a\x00", "cn=\ud800", "cn=\x01", " cn=a", "cn =a", "CN=A"]:
+            self.parsedBoth(text)
+
+    def test_random(self) -> None:
+        """
+        Random strings over the characters that matter to the parser.
+        """
+        rng = random.Random(4514)
+        alphabet = "aZ09-.=,+; #\\\"<>\x00é\x01"
+        for _ in range(20000):
+            text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+            self.parsedBoth(text)
+            self.parsedBoth("cn=" + text)
 
 
 class InvalidTests(unittest.TestCase):
