@@ -392,6 +392,9 @@ class LdapdSQLite(Server):
 
     name = "ldapd-sqlite"
 
+    #: The backend's C{entry_cache}, where not its default.
+    entryCache: int | None = None
+
     def url(self) -> str:
         return f"sqlite:///{self.work}/bench.db"
 
@@ -402,6 +405,7 @@ class LdapdSQLite(Server):
             f'workers = {self.workers}\n\n'
             f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "sql"\nurl = "{self.url()}"\n'
             f'root_dn = "{ROOT_DN}"\nroot_password = "{_ssha(b"secret", b"saltsalt").decode()}"\n'
+            + (f"entry_cache = {self.entryCache}\n" if self.entryCache is not None else "")
         )
         started = time.monotonic()
         subprocess.run([sys.executable, "-m", "ldapd.admin", "import", "-q", str(self.config),
@@ -516,6 +520,8 @@ def main() -> None:
                         help=f"also {LARGE:,} entries, for the sql backends and slapd")
     parser.add_argument("--workers", type=int, default=1,
                         help="[server] workers of the sql servers")
+    parser.add_argument("--entry-cache", type=int,
+                        help="entry_cache of the sql servers (0: every read decodes its rows)")
     parser.add_argument("--server-cores", default="0", help="the servers' cores (taskset -c)")
     parser.add_argument("--client-cores", default="1", help="the load generator's cores")
     args = parser.parse_args()
@@ -538,6 +544,9 @@ def main() -> None:
             present = [n for n in names if size < LARGE or n in LARGE_SERVERS]
             servers = [SERVERS[n](data, work, args.indexes, args.server_cores,
                                   args.workers if n in SQL_SERVERS else 1) for n in present]
+            for server in servers:
+                if isinstance(server, LdapdSQLite):
+                    server.entryCache = args.entry_cache
             results: dict[tuple[str, str], list[dict[str, float]]] = {}
             try:
                 for server in servers:
@@ -577,12 +586,17 @@ def report(size: int, args: argparse.Namespace, names: list[str],
               f"{m['p99_us']:>9.0f} {m['server_cpu_us']:>14.1f} {m['rss_mib']:>8.0f} "
               f"{m['client_cpu']:>11.0f}% {m['errors']:>7.0f}")
     for workload in args.workloads:
-        mine = medians.get((workload, "ldapd"))
-        for other in ("slapd", "ldaptor"):
-            theirs = medians.get((workload, other))
-            if mine and theirs:
-                print(f"{workload}: ldapd/{other} throughput {mine['ops_per_s'] / theirs['ops_per_s']:.3f}, "
-                      f"CPU per operation {mine['server_cpu_us'] / theirs['server_cpu_us']:.3g}x")
+        for name in names:
+            mine = medians.get((workload, name))
+            if not name.startswith("ldapd") or mine is None:
+                continue
+            for other in ("slapd", "ldaptor"):
+                theirs = medians.get((workload, other))
+                if theirs:
+                    cpu = mine["server_cpu_us"] / theirs["server_cpu_us"]
+                    print(f"{workload}: {name}/{other} throughput "
+                          f"{mine['ops_per_s'] / theirs['ops_per_s']:.3f}, "
+                          f"CPU per operation {cpu:.3g}x")
 
 
 if __name__ == "__main__":

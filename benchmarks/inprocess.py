@@ -34,6 +34,7 @@ from twisted.logger import globalLogBeginner, textFileLogObserver
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _loadgen
 import compare
 
 from ldapd.admin import readEntries
@@ -104,6 +105,8 @@ def drive(directory: Directory, requests: list[bytes], count: int,
     @param prelude: a request sent first, unmeasured (the root DN's Bind).
     @return: the microseconds each took, of wall clock and of this
         process's CPU (they differ by the time spent waiting for the disk).
+    @raise RuntimeError: if any request did not succeed: a failed request
+        is no measure of the cost of one that does.
     """
     factory = LDAPServerFactory(directory, reactor=directory.reactor)
     protocol = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000))
@@ -111,14 +114,40 @@ def drive(directory: Directory, requests: list[bytes], count: int,
     protocol.makeConnection(transport)
     if prelude is not None:
         protocol.dataReceived(prelude)
+        transport.clear()
     started = time.perf_counter()
     cpu = time.process_time()
+    done = 0
     for n in range(count):
         protocol.dataReceived(requests[n % len(requests)])
-        if n % 64 == 0:
-            transport.clear()
-    return ((time.perf_counter() - started) / count * 1e6,
-            (time.process_time() - cpu) / count * 1e6)
+        if n % 64 == 63:
+            done += _finished(transport)
+    elapsed = (time.perf_counter() - started, time.process_time() - cpu)
+    done += _finished(transport)
+    if done != count:
+        raise RuntimeError(f"{count - done} of {count} requests failed or got no response")
+    return elapsed[0] / count * 1e6, elapsed[1] / count * 1e6
+
+
+def _finished(transport: StringTransport) -> int:
+    """
+    Count the operations the responses written so far finish with success,
+    and clear them.
+    """
+    buf = transport.value()
+    transport.clear()
+    done = pos = 0
+    while pos < len(buf):
+        first = buf[pos + 1]
+        head, length = 2, first
+        if first & 0x80:
+            head = 2 + (first & 0x7F)
+            length = int.from_bytes(buf[pos + 2 : pos + head], "big")
+        op = pos + head + 2 + buf[pos + head + 1]
+        if buf[op] not in _loadgen._PARTIAL:
+            done += _loadgen._resultCode(bytearray(buf), op) == 0
+        pos += head + length
+    return done
 
 
 def main() -> None:

@@ -197,6 +197,37 @@ def _layout(descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> 
     return layout
 
 
+#: The layouts of entries as stores write them (L{Entry.fromStored}), by
+#: schema (its id; the schema is kept with the layout, to tell a schema
+#: made later at the same address) and attribute descriptions: C{None} for
+#: descriptions that are not distinct attributes of that schema. Emptied
+#: when full, as L{_LAYOUTS}.
+_STORED_LAYOUTS: dict[tuple[int, tuple[str, ...]], tuple[Schema, _Layout | None]] = {}
+
+
+def _storedLayout(schema: Schema, descriptions: tuple[str, ...]) -> _Layout | None:
+    """
+    @return: the layout of an entry with these attribute descriptions, or
+        C{None} if two of them are the same attribute (or one is undefined).
+    """
+    key = (id(schema), descriptions)
+    cached = _STORED_LAYOUTS.get(key)
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    try:
+        parsed = tuple(parseDescription(schema, d) for d in descriptions)
+    except ldaperrors.LDAPUndefinedAttributeType:
+        layout = None
+    else:
+        layout = _layout(parsed)
+        if len(layout.positions) != len(parsed):
+            layout = None
+    if len(_STORED_LAYOUTS) >= _MAX_LAYOUTS:
+        _STORED_LAYOUTS.clear()
+    _STORED_LAYOUTS[key] = (schema, layout)
+    return layout
+
+
 class Entry:
     """
     A directory entry.
@@ -242,6 +273,42 @@ class Entry:
             if values:
                 attrs[key] = Attribute(at, options, values)
         self._set(dn, ndn if ndn is not None else schema.normalizeDN(dn), schema, attrs)
+
+    @classmethod
+    def fromStored(
+        cls,
+        dn: DN,
+        ndn: DN,
+        schema: Schema,
+        descriptions: tuple[str, ...],
+        values: tuple[bytes | tuple[bytes, ...], ...],
+    ) -> Entry:
+        """
+        An entry read back from a store, which wrote each attribute's
+        L{Attribute.description} and values: the common case, distinct
+        attributes each with values, takes the descriptions' layout as a
+        whole instead of resolving and merging attribute by attribute
+        (anything else is merged as L{Entry.__init__} merges it).
+
+        @param dn: the entry's name.
+        @param ndn: its normalised name.
+        @param schema: the schema.
+        @param descriptions: the attribute descriptions.
+        @param values: each attribute's values: one value bare, more (or
+            none) as a tuple.
+        @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined type.
+        """
+        layout = _storedLayout(schema, descriptions)
+        if layout is None or () in values:
+            return cls(dn, [(d, v if v.__class__ is tuple else (v,))  # type: ignore[misc]
+                            for d, v in zip(descriptions, values)], schema, ndn)
+        entry = cls.__new__(cls)
+        entry.dn = dn
+        entry.ndn = ndn
+        entry.schema = schema
+        entry._layout = layout
+        entry._values = values
+        return entry
 
     def _set(self, dn: DN, ndn: DN, schema: Schema, attrs: dict[str, Attribute]) -> None:
         self.dn = dn

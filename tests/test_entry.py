@@ -246,6 +246,27 @@ class LayoutTests(unittest.TestCase):
         again = makeEntry("cn=y,dc=example,dc=com", objectClass="device", cn="y", seeAlso="v")
         self.assertIs(again._layout, made[-1]._layout)
 
+    def test_fromStored(self) -> None:
+        """
+        L{Entry.fromStored} makes the entry a store wrote, sharing the layout
+        of entries with the same descriptions; descriptions that are one
+        attribute are merged, attributes without values left out, and an
+        undefined type refused, as L{Entry.__init__} does.
+        """
+        dn = DN.parse("cn=x,dc=example,dc=com")
+        entry = makeEntry("cn=x,dc=example,dc=com", objectClass=["device", "top"], cn="x")
+        stored = Entry.fromStored(dn, entry.ndn, SCHEMA, ("objectClass", "cn"),
+                                  ((b"device", b"top"), b"x"))
+        self.assertIs(stored._layout, entry._layout)
+        self.assertEqual(stored.get("objectClass"), (b"device", b"top"))
+        self.assertEqual(stored.dn, dn)
+        merged = Entry.fromStored(dn, entry.ndn, SCHEMA, ("objectClass", "cn", "CN", "l"),
+                                  (b"device", b"x", (b"y", b"z"), ()))
+        self.assertEqual([(a.description, a.values) for a in merged],
+                         [("objectClass", (b"device",)), ("cn", (b"x", b"y", b"z"))])
+        self.assertRaises(ldaperrors.LDAPUndefinedAttributeType, Entry.fromStored,
+                          dn, entry.ndn, SCHEMA, ("objectClass", "nosuch"), (b"device", b"v"))
+
     def test_changedTypes(self) -> None:
         """
         The types that differ between two entries are those with a

@@ -295,6 +295,36 @@ class SQLBackendTestsMixin(BackendTestsMixin):
                                                      "uid=after,ou=people,dc=example,dc=com"))
         return d
 
+    async def _test_entryCache(self) -> None:
+        alice = self.ndn("uid=alice,ou=people,dc=example,dc=com")
+        first = await self.backend.get(_op(), alice)
+        self.assertIs(await self.backend.get(_op(), alice), first)
+        # Another process writes the row: the cached entry is not served.
+        other = self.makeBackend(self.suffix, self.schema, self.url)
+        await other.open()
+        self.addCleanup(other.close)
+        await other.modify(_op(), alice, [Modification("replace", "description", (b"new",))],
+                           RecordingHooks())
+        changed = await self.backend.get(_op(), alice)
+        self.assertEqual(changed.get("description"), (b"new",))
+        # A write that is rolled back leaves the entry the database holds.
+        self.hooks.failOn.add(("txn", "modify"))
+        with self.assertRaises(ldaperrors.LDAPUnwillingToPerform):
+            await self.backend.modify(_op(), alice,
+                                      [Modification("replace", "description", (b"lost",))],
+                                      self.hooks)
+        self.assertEqual((await self.backend.get(_op(), alice)).get("description"), (b"new",))
+        found = await self.search(self.suffixText, Scope.SUB, "(description=new)")
+        self.assertEqual(found, ["uid=alice,ou=people,dc=example,dc=com"])
+
+    def test_entryCache(self) -> Any:
+        """
+        An unchanged row is read as the same entry object; a row another
+        backend changed, or that a rolled-back write cached, is read as the
+        database holds it.
+        """
+        return defer.Deferred.fromCoroutine(self._test_entryCache())
+
     def test_hooksRunInsideTransaction(self) -> Any:
         """
         A check hook sees, through the transaction, the database as the
@@ -699,8 +729,12 @@ class SerialisationTests(unittest.TestCase):
         entry = Entry(DN.parse("cn=x,dc=example,dc=com"), [
             ("objectClass", [b"person"]), ("cn", [b"x", "é".encode()]),
             ("userPassword", [bytes(range(256))]), ("sn;lang-en", [b"y"])], schema)
-        self.assertEqual(decodeAttributes(encodeAttributes(entry)),
-                         [(a.description, list(a.values)) for a in entry])
+        descriptions, values = decodeAttributes(encodeAttributes(entry))
+        self.assertEqual(descriptions, ("objectClass", "cn", "userPassword", "sn;lang-en"))
+        self.assertEqual(values, (b"person", (b"x", "é".encode()), bytes(range(256)), b"y"))
+        back = Entry.fromStored(entry.dn, entry.ndn, schema, descriptions, values)
+        self.assertEqual([(a.description, a.values) for a in back],
+                         [(a.description, a.values) for a in entry])
 
     def test_pathOrder(self) -> None:
         """
@@ -726,9 +760,11 @@ class SQLBackendFactoryTests(unittest.TestCase):
         A relative SQLite path is taken from the configuration file's folder.
         """
         backend = SQLBackendFactory.fromConfig(
-            {"url": "sqlite:///data/x.db", "pool_size": 2}, self.context(Path("/etc/ldapd/l.toml")))
+            {"url": "sqlite:///data/x.db", "pool_size": 2, "entry_cache": 0},
+            self.context(Path("/etc/ldapd/l.toml")))
         self.assertEqual(backend.url.database, "/etc/ldapd/data/x.db")
         self.assertEqual(backend.poolSize, 2)
+        self.assertEqual(backend._cache.size, 0)
 
     def test_errors(self) -> None:
         """
@@ -744,6 +780,8 @@ class SQLBackendFactoryTests(unittest.TestCase):
             ({"url": "sqlite://"}, "url"),
             ({"url": "mysql://x/y"}, "url"),
             ({"url": "sqlite:///x.db", "pool_size": 0}, "pool_size"),
+            ({"url": "sqlite:///x.db", "entry_cache": -1}, "entry_cache"),
+            ({"url": "sqlite:///x.db", "entry_cache": "big"}, "entry_cache"),
         ]:
             e = self.assertRaises(ConfigError, SQLBackendFactory.fromConfig, table, self.context())
             self.assertIn(f"database[0].{key}:", str(e))

@@ -44,6 +44,7 @@ from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
+from ldapd._cache import LRU
 from ldapd.backends import changelog, sqlschema
 from ldapd.backends.base import checkPassword
 from ldapd.backends.sqlschema import (
@@ -71,6 +72,10 @@ DEFAULT_INDEXES = ("* eq,pres", "cn,sn,givenName,uid,mail,displayName sub")
 
 #: Rows read from the database at a time, in a search.
 DEFAULT_BATCH = 500
+
+#: Entries kept decoded, by default: a directory's busy entries (the users
+#: and groups its clients look up again and again) in a few tens of MiB.
+DEFAULT_ENTRY_CACHE = 10_000
 
 #: Keys longer than this are stored as their SHA-256 (equality), or as a
 #: "too long" marker (substrings), to keep index rows small.
@@ -151,30 +156,68 @@ def encodeAttributes(entry: Entry) -> str:
     )
 
 
-def decodeAttributes(text: str) -> list[tuple[str, list[bytes]]]:
+def decodeAttributes(text: str) -> tuple[tuple[str, ...], tuple[bytes | tuple[bytes, ...], ...]]:
     """
     @param text: what L{encodeAttributes} stored.
-    @return: attribute descriptions and their raw values.
+    @return: the attribute descriptions, and each one's raw values as
+        L{Entry.fromStored} takes them (one value bare).
     """
-    return [
-        (description, [v.encode("utf-8", "surrogateescape") for v in vs])
-        for description, vs in json.loads(text)
-    ]
+    pairs = json.loads(text)
+    return tuple([d for d, _ in pairs]), tuple([
+        vs[0].encode("utf-8", "surrogateescape") if len(vs) == 1
+        else tuple([v.encode("utf-8", "surrogateescape") for v in vs])
+        for _, vs in pairs
+    ])
 
 
-class _Row:
+class _Row(NamedTuple):
     """
-    The columns of an entry row a write needs.
+    The columns of an entry row (L{_ROW_COLUMNS}).
     """
 
-    __slots__ = ("attrs", "dn", "id", "ndn", "path")
+    id: int
+    path: str
+    dn: str
+    ndn: str
+    attrs: str
 
-    def __init__(self, id: int, path: str, dn: str, ndn: str, attrs: str) -> None:
-        self.id = id
-        self.path = path
-        self.dn = dn
-        self.ndn = ndn
-        self.attrs = attrs
+
+class _EntryCache:
+    """
+    The entries last read or written, by row id, each with the C{dn} and
+    C{attrs} text it was made from. An entry is taken from the cache only
+    when the row read now holds the same text, so the cache can never serve
+    an entry the database no longer holds (written by another process, or
+    cached by a write that was rolled back); and the same unchanged row is
+    the same L{Entry} object, whose filtered copies and encodings the
+    directory keeps. Pool threads share it, under a lock.
+    """
+
+    def __init__(self, size: int) -> None:
+        """
+        @param size: the most entries held; 0 holds none.
+        """
+        self._items: LRU[int, tuple[str, str, Entry]] = LRU(size)
+        self._lock = threading.Lock()
+        self.size = size
+
+    def get(self, id: int, dn: str, attrs: str) -> Entry | None:
+        """
+        @return: the entry made from exactly this row, or C{None}.
+        """
+        with self._lock:
+            cached = self._items.get(id)
+        if cached is not None and cached[1] == attrs and cached[0] == dn:
+            return cached[2]
+        return None
+
+    def put(self, id: int, dn: str, attrs: str, entry: Entry) -> None:
+        """
+        Hold C{entry}, made from (or stored as) this row.
+        """
+        if self.size:
+            with self._lock:
+                self._items.put(id, (dn, attrs, entry))
 
 
 @implementer(IBackend, IChangelog)
@@ -195,6 +238,7 @@ class SQLBackend:
         indexes: Iterable[str] = DEFAULT_INDEXES,
         poolSize: int = 4,
         batchSize: int = DEFAULT_BATCH,
+        entryCache: int = DEFAULT_ENTRY_CACHE,
     ) -> None:
         """
         @param suffix: the normalised suffix of the naming context.
@@ -205,6 +249,7 @@ class SQLBackend:
         @param indexes: the index configuration (L{IndexConfig}).
         @param poolSize: database connections, and threads using them.
         @param batchSize: rows a search reads at a time.
+        @param entryCache: the most entries kept decoded (L{_EntryCache}).
         @raise ValueError: for a bad index configuration or URL.
         """
         if reactor is None:
@@ -220,6 +265,7 @@ class SQLBackend:
         self.indexes = IndexConfig.parse(indexes, schema)
         self.poolSize = poolSize
         self.batchSize = batchSize
+        self._cache = _EntryCache(entryCache)
         self._reactor = reactor
         self._pool: ThreadPool | None = None
         self.engine: Engine | None = None
@@ -397,8 +443,19 @@ class SQLBackend:
 
     # Rows and entries
 
-    def _entry(self, dn: str, ndn: str, attrs: str) -> Entry:
-        return Entry(DN.parse(dn), decodeAttributes(attrs), self.schema, DN.parse(ndn))
+    def _entry(self, row: tuple[int, str, str, str, str]) -> Entry:
+        """
+        @param row: an entry row's columns (L{_ROW_COLUMNS}).
+        @return: its entry, from the cache if it holds this row's.
+        """
+        id, _, dn, ndn, attrs = row
+        entry = self._cache.get(id, dn, attrs)
+        if entry is None:
+            name = DN.parse(dn)
+            entry = Entry.fromStored(name, name if ndn == dn else DN.parse(ndn), self.schema,
+                                     *decodeAttributes(attrs))
+            self._cache.put(id, dn, attrs, entry)
+        return entry
 
     def _row(self, db: Any, ndn: DN, lock: str | None = None) -> _Row | None:
         sql = _SELECT_ROW
@@ -409,7 +466,7 @@ class SQLBackend:
 
     def _lookup(self, db: Any, ndn: DN) -> Entry | None:
         row = self._row(db, ndn)
-        return self._entry(row.dn, row.ndn, row.attrs) if row is not None else None
+        return self._entry(row) if row is not None else None
 
     def _noSuchObject(self, db: Any, ndn: DN) -> NoSuchObject:
         """
@@ -484,7 +541,8 @@ class SQLBackend:
                 return
             rows = []
             for r in batch:
-                for attr, kind, key in self.indexRows(self._entry(r.dn, r.ndn, r.attrs)):
+                entry = self._entry((r.id, "", r.dn, r.ndn, r.attrs))
+                for attr, kind, key in self.indexRows(entry):
                     rows.append({"entry_id": r.id, "attr": attr, "kind": kind, "key": key})
             if rows:
                 conn.execute(values.insert(), rows)
@@ -662,8 +720,8 @@ class SQLBackend:
             if rows:
                 cursor.last = rows[-1][1]
         entriesFound = []
-        for _, _, dn, ndn, attrs in rows:
-            entry = self._entry(dn, ndn, attrs)
+        for row in rows:
+            entry = self._entry(row)
             if f.match(entry) is True:
                 entriesFound.append(entry)
         return entriesFound
@@ -819,11 +877,13 @@ class SQLBackend:
             if parent is None:
                 parent = self._parent(db, entry.ndn)
             parentId, parentPath = parent.id, parent.path
+        dn, attrs = str(entry.dn), encodeAttributes(entry)
         id = self._execute(
             db, f"INSERT INTO {entries.name} (parent_id, ndn, dn, path, attrs) "
                 "VALUES (?, ?, ?, '', ?) RETURNING id",
-            (parentId, str(entry.ndn), str(entry.dn), encodeAttributes(entry)),
+            (parentId, str(entry.ndn), dn, attrs),
         ).fetchone()[0]
+        self._cache.put(id, dn, attrs, entry)
         self._execute(db, f"UPDATE {entries.name} SET path = ? WHERE id = ?",
                       (f"{parentPath}{encodeId(id)}/", id))
         self._addIndexRows(db, id, self.indexRows(entry))
@@ -862,14 +922,16 @@ class SQLBackend:
         @param old: the entry the row holds, when the caller has it.
         """
         if old is None:
-            old = self._entry(row.dn, row.ndn, row.attrs)
+            old = self._entry(row)
         # Only the types whose values changed are indexed again (all their
         # descriptions, whose rows may coincide).
         types = old.changedTypes(entry)
         oldKeys = self.indexRows(a for a in old if a.type in types)
         newKeys = self.indexRows(a for a in entry if a.type in types)
+        dn, attrs = str(entry.dn), encodeAttributes(entry)
         self._execute(db, f"UPDATE {entries.name} SET dn = ?, attrs = ? WHERE id = ?",
-                      (str(entry.dn), encodeAttributes(entry), row.id))
+                      (dn, attrs, row.id))
+        self._cache.put(row.id, dn, attrs, entry)
         self._removeIndexRows(db, row.id, oldKeys - newKeys)
         self._addIndexRows(db, row.id, newKeys - oldKeys)
 
@@ -898,7 +960,7 @@ class SQLBackend:
             raise ldaperrors.LDAPNotAllowedOnNonLeaf("subordinate objects must be deleted first")
         self._execute(db, f"DELETE FROM {values.name} WHERE entry_id = ?", (row.id,))
         self._execute(db, f"DELETE FROM {entries.name} WHERE id = ?", (row.id,))
-        return self._entry(row.dn, row.ndn, row.attrs)
+        return self._entry(row)
 
     def add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> defer.Deferred[None]:
         def work(txn: _Transaction) -> None:
@@ -916,7 +978,7 @@ class SQLBackend:
         def work(txn: _Transaction) -> None:
             db = txn.db
             row = self._lockedRow(db, ndn)
-            entry = self._entry(row.dn, row.ndn, row.attrs)
+            entry = self._entry(row)
             hooks.check("delete", op, txn, entry)
             self._remove(db, ndn, row)
             hooks.txn("delete", op, txn, entry)
@@ -933,7 +995,7 @@ class SQLBackend:
         def work(txn: _Transaction) -> Entry:
             db = txn.db
             row = self._lockedRow(db, ndn)
-            old = self._entry(row.dn, row.ndn, row.attrs)
+            old = self._entry(row)
             new = old.modified(modifications)
             hooks.check("modify", op, txn, old, new)
             self._replace(db, row, new, old)
@@ -956,7 +1018,7 @@ class SQLBackend:
             row = self._lockedRow(db, ndn)
             if ndn == self.suffix:
                 raise ldaperrors.LDAPUnwillingToPerform("cannot rename the suffix entry")
-            old = self._entry(row.dn, row.ndn, row.attrs)
+            old = self._entry(row)
             new = old.renamed(newDN, deleteOldRDN)
             if modifications:
                 new = new.modified(modifications)
@@ -1303,12 +1365,13 @@ class SQLBackendFactory:
         @param table: the backend's keys: C{url} (required: C{sqlite:///file}
             with a path relative to the configuration file, or
             C{postgresql+psycopg://user@host/db}), C{indexes} (a list of
-            C{"<types> <kinds>"}, see L{IndexConfig}) and C{pool_size}
-            (connections and threads, default 4).
+            C{"<types> <kinds>"}, see L{IndexConfig}), C{pool_size}
+            (connections and threads, default 4) and C{entry_cache} (the
+            most entries kept decoded, default 10,000; 0 for none).
         @param context: the database's context.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, {"url", "indexes", "pool_size"}, context)
+        rejectUnknownKeys(table, {"url", "indexes", "pool_size", "entry_cache"}, context)
         text = table.get("url")
         if not isinstance(text, str) or not text:
             raise context.error("url", "is required (e.g. \"sqlite:///ldapd.db\")")
@@ -1328,10 +1391,13 @@ class SQLBackendFactory:
         poolSize = table.get("pool_size", 4)
         if isinstance(poolSize, bool) or not isinstance(poolSize, int) or poolSize < 1:
             raise context.error("pool_size", "must be a positive integer")
+        entryCache = table.get("entry_cache", DEFAULT_ENTRY_CACHE)
+        if isinstance(entryCache, bool) or not isinstance(entryCache, int) or entryCache < 0:
+            raise context.error("entry_cache", "must be a number of entries (0 for none)")
         assert context.suffix is not None
         try:
             return SQLBackend(context.suffix, context.schema, url, context.reactor, indexes,
-                              poolSize)
+                              poolSize, entryCache=entryCache)
         except ValueError as e:
             raise context.error("url", str(e)) from None
         except ImportError as e:
