@@ -6,6 +6,7 @@ file, the key and what is wrong with it.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,7 @@ _log = Logger()
 _SERVER_KEYS = {
     "listen",
     "workers",
+    "cpu_affinity",
     "size_limit",
     "time_limit",
     "max_pdu_size",
@@ -75,6 +77,8 @@ class ServerConfig:
         directory is open.
     @ivar workers: the server processes sharing the listeners (C{[server]
         workers}); more than one needs databases every process shares.
+    @ivar cpuAffinity: whether each server process runs on one CPU of its
+        own (C{[server] cpu_affinity}, L{ldapd.workers.pinToCPU}).
     """
 
     listen: list[str]
@@ -84,6 +88,7 @@ class ServerConfig:
     connectionLimits: ConnectionLimits = ConnectionLimits()
     replicas: tuple[Any, ...] = ()
     workers: int = 1
+    cpuAffinity: bool = False
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
@@ -247,7 +252,11 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         # Every worker would run its own consumer, writing the same changes.
         raise context.error(
             "workers", "a server with [[replica]] tables runs as one process: workers must be 1")
-    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers)
+    cpuAffinity = _get(server, "cpu_affinity", bool, False, context)
+    if cpuAffinity and not hasattr(os, "sched_setaffinity"):
+        raise context.error("cpu_affinity", "is not supported on this system")
+    return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers,
+                        cpuAffinity)
 
 
 def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:

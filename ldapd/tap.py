@@ -19,9 +19,17 @@ from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
 from ldapd.tls import TLSError, TLSServerEndpoint, serverEndpoint
-from ldapd.workers import AdoptedEndpoint, WorkerSupervisor, parseSockets, tagLogsWithWorker
+from ldapd.workers import (
+    AdoptedEndpoint,
+    WorkerSupervisor,
+    parseSockets,
+    pinToCPU,
+    tagLogsWithWorker,
+)
 
 __all__ = ["LDAPService", "Options", "makeService"]
+
+_log = Logger()
 
 
 class Options(usage.Options):
@@ -164,9 +172,12 @@ def makeService(options: Options) -> service.Service:
     """
     config: ServerConfig = options["server"]
     if options["worker"] is not None:
+        tagLogsWithWorker(options["worker"])
+    if config.cpuAffinity and (options["worker"] is not None or config.workers == 1):
+        _log.info("running on CPU {cpu}", cpu=pinToCPU(options["worker"] or 1))
+    if options["worker"] is not None:
         from twisted.internet import reactor
 
-        tagLogsWithWorker(options["worker"])
         endpoints = []
         for description, (fileno, family) in zip(config.listen, options["sockets"]):
             endpoint: Any = AdoptedEndpoint(reactor, fileno, family)

@@ -11,18 +11,22 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE, Connection, Server
+from twisted.internet import protocol, reactor
 from twisted.trial import unittest
 
 from ldapd.config import loadConfig
 from ldapd.registry import ConfigError
 from ldapd.testing import ServerProcess, privatePostgreSQLSchema
+from ldapd.workers import AdoptedEndpoint, cpuFor
 
 pytestmark = pytest.mark.integration
 
@@ -33,6 +37,7 @@ CONFIG = """
 [server]
 listen = ["tcp:{port}:interface=127.0.0.1"]
 workers = 2
+cpu_affinity = true
 
 [[database]]
 suffix = "dc=example,dc=com"
@@ -144,6 +149,19 @@ class WorkersTestsMixin:
         self.assertTrue(alive(restarted))
         self.assertIn(f"worker 1 (pid {pids[1]}) ended", self.server.log())
 
+    def test_cpuAffinity(self) -> None:
+        """
+        With C{cpu_affinity}, each worker runs on one CPU, the workers taking
+        the CPUs this server may use in turn; the supervisor is not pinned.
+        """
+        allowed = sorted(os.sched_getaffinity(0))
+        pids = workerPIDs(self.server)
+        for number, pid in pids.items():
+            self.assertEqual(os.sched_getaffinity(pid), {cpuFor(number, allowed)})
+        assert self.server.process is not None
+        self.assertEqual(sorted(os.sched_getaffinity(self.server.process.pid)), allowed)
+        self.assertRegex(self.server.log(), r"worker=1\] running on CPU \d+")
+
     def test_cleanStop(self) -> None:
         """
         SIGTERM to the supervisor stops every worker and then itself, each
@@ -217,9 +235,79 @@ class WorkersConfigTests(unittest.SynchronousTestCase):
             e = self.assertRaises(ConfigError, self.load, value, "sql")
             self.assertIn("server.workers", str(e))
 
+    def test_cpuAffinityBoolean(self) -> None:
+        """
+        C{cpu_affinity} is true or false.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-workers-config-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        path = folder / "ldapd.toml"
+        path.write_text('[server]\nlisten = ["tcp:0"]\ncpu_affinity = 1\n[[database]]\n'
+                        'suffix = "dc=example,dc=com"\nbackend = "memory"\n')
+        e = self.assertRaises(ConfigError, loadConfig, path)
+        self.assertIn("server.cpu_affinity", str(e))
+
     def test_accepted(self) -> None:
         """
         One worker over memory, and several over sql, are accepted.
         """
         self.load("1", "memory")
         self.load("3", "sql")
+
+
+class CPUForTests(unittest.SynchronousTestCase):
+    """
+    L{cpuFor} gives the workers the allowed CPUs in turn.
+    """
+
+    def test_inTurn(self) -> None:
+        """
+        Worker N takes the Nth allowed CPU in order, starting again when
+        there are more workers than CPUs.
+        """
+        self.assertEqual([cpuFor(n, {5, 2, 9}) for n in range(1, 6)], [2, 5, 9, 2, 5])
+        self.assertEqual(cpuFor(1, [0]), 0)
+
+
+class AcceptOneAtATimeTests(unittest.TestCase):
+    """
+    A worker's adopted listener takes one waiting connection each time the
+    reactor wakes it, leaving the others to the other workers.
+    """
+
+    def test_onePerRead(self) -> Any:
+        """
+        Three connections waiting are taken by three wake-ups, not by one.
+        """
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        clients = []
+        for _ in range(3):
+            client = socket.create_connection(listener.getsockname())
+            self.addCleanup(client.close)
+            clients.append(client)
+        built: list[protocol.Protocol] = []
+
+        class Recording(protocol.Factory):
+            def buildProtocol(self, addr: Any) -> protocol.Protocol:
+                built.append(protocol.Protocol())
+                return built[-1]
+
+        listener.setblocking(False)  # as the supervisor's listeners are
+        endpoint = AdoptedEndpoint(reactor, os.dup(listener.fileno()), socket.AF_INET)
+        listener.close()
+        d = endpoint.listen(Recording())
+
+        def _cbListening(port: Any) -> Any:
+            port.stopReading()
+            counts = []
+            for _ in range(3):
+                port.doRead()
+                counts.append(len(built))
+            for accepted in built:
+                accepted.transport.abortConnection()  # type: ignore[union-attr]
+            stopped = port.stopListening()
+            return stopped.addCallback(lambda _: self.assertEqual(counts, [1, 2, 3]))
+
+        return d.addCallback(_cbListening)
