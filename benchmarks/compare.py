@@ -270,7 +270,11 @@ class Server:
     def start(self, timeout: float = 600) -> None:
         self.prepare()
         log = open(self.work / f"{self.name}.log", "wb")
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+        # Started on its cores (taskset execs the server), so that every
+        # thread and worker process it makes stays on them.
+        pin = ["taskset", "-c", self.cores] if shutil.which("taskset") else []
+        self.process = subprocess.Popen(pin + self.command(), stdout=log,
+                                        stderr=subprocess.STDOUT,
                                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -283,10 +287,6 @@ class Server:
                 time.sleep(0.2)
         else:
             raise RuntimeError(f"{self.name} did not start within {timeout}s")
-        if shutil.which("taskset"):
-            for pid in self.pids():
-                subprocess.run(["taskset", "-a", "-p", "-c", self.cores, str(pid)],
-                               check=False, capture_output=True)
 
     @property
     def pid(self) -> int:
@@ -395,6 +395,9 @@ class LdapdSQLite(Server):
     #: The backend's C{entry_cache}, where not its default.
     entryCache: int | None = None
 
+    #: C{[server] cpu_affinity}: each process on one core of its own.
+    cpuAffinity = False
+
     def url(self) -> str:
         return f"sqlite:///{self.work}/bench.db"
 
@@ -402,7 +405,7 @@ class LdapdSQLite(Server):
         self.config = self.work / f"{self.name}.toml"
         self.config.write_text(
             f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n'
-            f'workers = {self.workers}\n\n'
+            f'workers = {self.workers}\ncpu_affinity = {str(self.cpuAffinity).lower()}\n\n'
             f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "sql"\nurl = "{self.url()}"\n'
             f'root_dn = "{ROOT_DN}"\nroot_password = "{_ssha(b"secret", b"saltsalt").decode()}"\n'
             + (f"entry_cache = {self.entryCache}\n" if self.entryCache is not None else "")
@@ -522,6 +525,9 @@ def main() -> None:
                         help="[server] workers of the sql servers")
     parser.add_argument("--entry-cache", type=int,
                         help="entry_cache of the sql servers (0: every read decodes its rows)")
+    parser.add_argument("--cpu-affinity", action="store_true",
+                        help="[server] cpu_affinity for the sql servers: each process (each "
+                             "worker) on one of the server cores")
     parser.add_argument("--server-cores", default="0", help="the servers' cores (taskset -c)")
     parser.add_argument("--client-cores", default="1", help="the load generator's cores")
     args = parser.parse_args()
@@ -547,6 +553,7 @@ def main() -> None:
             for server in servers:
                 if isinstance(server, LdapdSQLite):
                     server.entryCache = args.entry_cache
+                    server.cpuAffinity = args.cpu_affinity
             results: dict[tuple[str, str], list[dict[str, float]]] = {}
             try:
                 for server in servers:
