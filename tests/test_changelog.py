@@ -576,6 +576,27 @@ class AccessRulesTests(ChangelogTestsBase, unittest.TestCase):
         self.assertEqual(len(self.entries(self.search())), len(self.records()))
 
 
+class DefaultAccessRulesTests(ChangelogTestsBase, unittest.TestCase):
+    """
+    The acl plugin's default rules keep cn=changelog, whose records hold the
+    password hashes written, to the root DN, and let users read the rest.
+    """
+
+    def makePlugins(self) -> list[Any]:
+        return super().makePlugins() + [AccessControl(self.schema)]
+
+    def test_rootOnly(self) -> None:
+        """
+        Anonymous clients and users find no record; the root DN finds them
+        all, and users still read the people.
+        """
+        self.assertEqual(len(self.entries(self.search())), len(self.records()))
+        for who in (None, f"uid=alice,{PEOPLE}"):
+            self.bindAs(who)
+            self.assertEqual(self.entries(self.search()), {})
+            self.assertTrue(self.entries(self.search(PEOPLE)))
+
+
 class TrimmingTests(ChangelogTestsBase, unittest.TestCase):
     """
     Records are trimmed by count and age at start-up and every minute, on

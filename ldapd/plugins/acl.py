@@ -76,9 +76,12 @@ __all__ = ["ACI_ATTRIBUTE", "DEFAULT_RULES", "AccessControl", "AccessControlFact
 #: The operational attribute that holds rules stored in the directory.
 ACI_ATTRIBUTE = "ldapdACI"
 
-#: The rules without configuration: everyone reads, and userPassword is
-#: usable only to bind, and changeable only by its owner.
+#: The rules without configuration: everyone reads, but the changelog (only
+#: the root DN reads it, as 389's retro changelog: its records hold the
+#: password hashes that were written); and userPassword is usable only to
+#: bind, and changeable only by its owner.
 DEFAULT_RULES = (
+    'to dn.subtree="cn=changelog" by * none',
     "to attrs=userPassword by self =wx by anonymous auth by * none",
     "to * by * read",
 )
