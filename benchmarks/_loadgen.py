@@ -62,9 +62,18 @@ class _Connection:
         self.inFlight: dict[int, float] = {}
         self.buffer = bytearray()
 
-    def fill(self, now: float, sending: bool) -> None:
+    def fill(self, now: float, sending: bool, pairs: bool = False) -> None:
+        """
+        Send requests until the window is full, while C{sending}; with
+        C{pairs}, a connection that stops between the two requests of a
+        pair (an add and its delete) sends the second one still.
+        """
         batch = []
-        while sending and len(self.inFlight) < self.window:
+        if sending:
+            count = self.window - len(self.inFlight)
+        else:
+            count = 1 if pairs and self.next % 2 else 0
+        for _ in range(count):
             index = self.next % len(self.requests)
             batch.append(self.requests[index])
             self.next += 1
@@ -177,7 +186,7 @@ def _offset(connection: int, total: int, count: int) -> int:
 
 def run(port: int, requests: list[bytes], seconds: float, connections: int,
         window: int, prelude: bytes | None = None, reconnect: bool = False,
-        first: int = 0, total: int = 0) -> dict[str, float]:
+        first: int = 0, total: int = 0, pairs: bool = False) -> dict[str, float]:
     """
     Drive the server and measure.
 
@@ -185,6 +194,8 @@ def run(port: int, requests: list[bytes], seconds: float, connections: int,
         of all the load generator processes.
     @param total: how many connections they have together (C{connections}
         when 0).
+    @param pairs: whether the requests go in pairs (an add and its delete),
+        each connection ending on a whole pair.
     """
     selector = selectors.DefaultSelector()
     latencies: list[float] = []
@@ -226,7 +237,7 @@ def run(port: int, requests: list[bytes], seconds: float, connections: int,
                 if n and time.perf_counter() < end:
                     c.connect(time.perf_counter())
             else:
-                c.fill(time.perf_counter(), time.perf_counter() < end)
+                c.fill(time.perf_counter(), time.perf_counter() < end, pairs)
     elapsed = time.perf_counter() - start
     latencies.sort()
 
@@ -255,6 +266,8 @@ def main() -> None:
                         help="a new connection for every request, closed with an Unbind")
     parser.add_argument("--first", type=int, default=0,
                         help="the number of the first connection among all load generators'")
+    parser.add_argument("--pairs", action="store_true",
+                        help="requests go in pairs; each connection ends on a whole pair")
     parser.add_argument("--total", type=int, default=0,
                         help="the connections of all load generators together")
     args = parser.parse_args()
@@ -262,7 +275,7 @@ def main() -> None:
         requests = [bytes.fromhex(line.strip()) for line in f if line.strip()]
     prelude = bytes.fromhex(args.prelude) if args.prelude else None
     result = run(args.port, requests, args.seconds, args.connections, args.window, prelude,
-                 args.reconnect, args.first, args.total)
+                 args.reconnect, args.first, args.total, args.pairs)
     result["pid"] = os.getpid()
     print(json.dumps(result))
 

@@ -177,10 +177,13 @@ def modifyRequests(size: int, count: int = 512) -> list[str]:
     ]
 
 
-def addDeleteRequests(size: int, count: int = 512) -> list[str]:
+def addDeleteRequests(size: int, count: int = 40_000) -> list[str]:
     """
     Pairs of requests: add a new user, then delete it. Each request is one
-    operation of the workload.
+    operation of the workload. There are enough that no connection comes
+    round to the pairs another connection is sending within a round (which
+    would fail as adds of entries that exist, or deletes of entries that
+    do not).
     """
     requests = []
     for n in range(count // 2):
@@ -215,12 +218,16 @@ class Workload:
     @ivar prelude: a request each connection sends before the measured ones.
     @ivar reconnect: whether each request has a connection of its own
         (connect, request, Unbind, close), one at a time per connection slot.
+    @ivar pairs: whether the requests go in pairs, each connection ending a
+        round on a whole pair (so that the next round finds no entry added
+        and not deleted).
     """
 
     requests: Callable[[int], list[str]]
     window: int
     prelude: Callable[[], str] | None = None
     reconnect: bool = False
+    pairs: bool = False
 
 
 WORKLOADS: dict[str, Workload] = {
@@ -230,7 +237,7 @@ WORKLOADS: dict[str, Workload] = {
     "substring": Workload(substringRequests, 16),
     "modify": Workload(modifyRequests, 4, prelude=rootBind),
     # One add and its delete in flight at a time, as they must be in order.
-    "adddel": Workload(addDeleteRequests, 1, prelude=rootBind),
+    "adddel": Workload(addDeleteRequests, 1, prelude=rootBind, pairs=True),
 }
 
 
@@ -478,6 +485,8 @@ def drive(server: Server, requestsFile: Path, seconds: float, connections: int,
         command += ["--prelude", workload.prelude()]
     if workload.reconnect:
         command.append("--reconnect")
+    if workload.pairs:
+        command.append("--pairs")
     shares = [connections // clients + (i < connections % clients) for i in range(clients)]
     before = server.cpuSeconds()
     processes = [
