@@ -63,6 +63,7 @@ from ldapd.schema import AttributeType, Schema
 
 __all__ = [
     "DN_SYNTAX",
+    "MODIFIERS_NAME",
     "NAME_AND_OPTIONAL_UID",
     "InvalidSetting",
     "ReferentialIntegrity",
