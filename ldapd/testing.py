@@ -8,6 +8,9 @@ plugins can reuse.
   - L{ServerProcess}: the real C{twist ldapd} in a child process on a free
     loopback port, for tests that drive it with real clients;
     L{ServerTestsMixin} runs one for a whole test class.
+  - L{DirectoryTestsMixin}: a L{ldapd.directory.Directory} with the example
+    organisation and some plugins, on the memory backend or the sql backend
+    (a SQLite file, or PostgreSQL), and client requests sent to it.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Sequence
 
+from ldaptor.protocols import pureber
 from ldaptor.protocols.ldap import ldaperrors
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
@@ -47,6 +51,7 @@ from ldapd.schema import Schema
 
 __all__ = [
     "BackendTestsMixin",
+    "DirectoryTestsMixin",
     "EXAMPLE_LDIF",
     "POSTGRESQL_ENV",
     "RecordingHooks",
@@ -1054,3 +1059,157 @@ def privatePostgreSQLSchema(testCase: Any) -> str:
     testCase.addCleanup(drop)
     separator = "&" if "?" in base else "?"
     return f"{base}{separator}options=-csearch_path%3D{name}"
+
+
+class DirectoryTestsMixin:
+    """
+    A L{ldapd.directory.Directory} serving the example organisation (from
+    L{EXAMPLE_LDIF}) through the plugins of C{makePlugins}, on the real
+    reactor, and a connection bound as its root DN whose requests go
+    through the Directory as they arrive from the wire (so that C{post_*}
+    hooks run). Mix it into a C{twisted.trial.unittest.TestCase}; tests
+    return Deferreds (or are C{async}).
+
+    @cvar backend: C{"memory"}, C{"sqlite"} (the sql backend on a SQLite
+        file in a temporary folder) or C{"postgresql"} (a private schema of
+        the L{POSTGRESQL_ENV} database; skipped without it).
+    @cvar suffix: the suffix of the example organisation.
+    @cvar rootDN: its root DN.
+    """
+
+    backend = "memory"
+    suffix = "dc=example,dc=com"
+    rootDN = "cn=admin,dc=example,dc=com"
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        """
+        @param schema: the directory's schema.
+        @return: the plugins of the directory, in order.
+        """
+        return []
+
+    def makeBackend(self, suffix: DN, schema: Schema) -> Any:
+        """
+        @param suffix: the normalised suffix.
+        @return: a backend of the kind C{backend} names.
+        """
+        from ldapd.backends.memory import MemoryBackend
+        from ldapd.backends.sql import SQLBackend
+
+        if self.backend == "memory":
+            return MemoryBackend(suffix, schema)
+        if self.backend == "sqlite":
+            folder = tempfile.mkdtemp(prefix="ldapd-sql-")
+            self.addCleanup(shutil.rmtree, folder, True)  # type: ignore[attr-defined]
+            return SQLBackend(suffix, schema, f"sqlite:///{folder}/test.db")
+        return SQLBackend(suffix, schema, privatePostgreSQLSchema(self))
+
+    def setUp(self) -> Any:
+        """
+        Build and open the directory.
+
+        @return: a Deferred that fires when it is open.
+        """
+        from ldapd.directory import Database, Directory
+
+        self.schema = Schema.standard()
+        suffix = DN.parse(self.suffix)
+        self.directory = Directory(
+            [Database(suffix, self.makeBackend(self.schema.normalizeDN(suffix), self.schema),
+                      DN.parse(self.rootDN), b"secret", EXAMPLE_LDIF)],
+            self.makePlugins(self.schema), schema=self.schema,
+        )
+        from twisted.internet import reactor
+
+        self.connection = Connection("test", reactor)
+        self.connection.identity = Identity(DN.parse(self.rootDN), self.ndn(self.rootDN),
+                                            isRoot=True)
+        self._nextId = 1
+        self.addCleanup(self.directory.close)  # type: ignore[attr-defined]
+        return self.directory.open()
+
+    def ndn(self, text: str) -> DN:
+        """
+        @return: the normalised form of the DN C{text}.
+        """
+        return self.schema.normalizeDN(DN.parse(text))
+
+    async def request(self, request: Any) -> list[Any]:
+        """
+        Send a request on the test connection.
+
+        @param request: an ldaptor request.
+        @return: the decoded responses (ldaptor C{LDAPMessage}s).
+        """
+        responses, done = executeRequest(self.directory, self.connection, request, self._nextId)
+        self._nextId += 1
+        await done
+        return responses
+
+    async def resultOf(self, request: Any) -> int:
+        """
+        @return: the result code of a request sent on the test connection.
+        """
+        return (await self.request(request))[-1].value.resultCode  # type: ignore[no-any-return]
+
+    async def add(self, dn: str, attributes: Sequence[tuple[str, Sequence[bytes]]]) -> int:
+        """
+        @return: the result code of an Add of C{dn} with C{attributes}.
+        """
+        from ldaptor.protocols import pureldap
+
+        return await self.resultOf(pureldap.LDAPAddRequest(entry=dn, attributes=[
+            (pureldap.LDAPAttributeDescription(name),
+             pureber.BERSet([pureldap.LDAPAttributeValue(v) for v in values]))
+            for name, values in attributes]))
+
+    async def modify(self, dn: str, *changes: tuple[str, str, Sequence[bytes]]) -> int:
+        """
+        @param changes: C{(operation, attribute, values)}, the operation
+            C{"add"}, C{"delete"} or C{"replace"}.
+        @return: the result code of a Modify of C{dn}.
+        """
+        from ldaptor.protocols import pureldap
+
+        codes = {"add": 0, "delete": 1, "replace": 2}
+        return await self.resultOf(pureldap.LDAPModifyRequest(object=dn, modification=[
+            pureber.BERSequence([pureber.BEREnumerated(codes[operation]), pureber.BERSequence([
+                pureldap.LDAPAttributeDescription(name),
+                pureber.BERSet([pureldap.LDAPAttributeValue(v) for v in values])])])
+            for operation, name, values in changes]))
+
+    async def delete(self, dn: str) -> int:
+        """
+        @return: the result code of a Delete of C{dn}.
+        """
+        from ldaptor.protocols import pureldap
+
+        return await self.resultOf(pureldap.LDAPDelRequest(entry=dn))
+
+    async def rename(self, dn: str, newRDN: str, newSuperior: str | None = None) -> int:
+        """
+        @return: the result code of a ModifyDN of C{dn} (deleting the old RDN).
+        """
+        from ldaptor.protocols import pureldap
+
+        return await self.resultOf(pureldap.LDAPModifyDNRequest(
+            entry=dn, newrdn=newRDN, deleteoldrdn=True, newSuperior=newSuperior))
+
+    async def read(self, dn: str) -> Entry | None:
+        """
+        @return: the entry of C{dn} as stored, or C{None}.
+        """
+        try:
+            entry: Entry = await self.directory.get(self.directory.internalOperation(),
+                                                    self.ndn(dn))
+        except NoSuchObject:
+            return None
+        return entry
+
+    async def values(self, dn: str, attribute: str) -> set[DN]:
+        """
+        @return: the values of a DN-valued attribute of C{dn}, normalised.
+        """
+        entry = await self.read(dn)
+        assert entry is not None, dn
+        return {self.ndn(v.decode("utf-8")) for v in entry.get(attribute)}

@@ -1,0 +1,211 @@
+"""
+The C{memberof} plugin: each member of a group names the group in its
+C{memberOf}, as slapd's memberof overlay and 389's MemberOf plugin keep it.
+
+It watches the writes of groups (entries of C{group_objectclass}, or a
+subclass of it) and updates their members inside the group write's own
+transaction (its C{txn_*} hooks, as 389's MemberOf is a betxn plugin), so
+that a group and its members' C{memberOf} commit or roll back together:
+
+  - a group added: each member gets the group's DN;
+  - a group deleted: each member loses it;
+  - a group's members modified: members added get it, members removed
+    lose it;
+  - a group renamed (or moved): its members' value is replaced by the new DN.
+
+Members that do not exist are skipped (slapd's default C{memberof-dangling
+ignore}), and so are members in another database than the group's: a
+transaction sees its own database only. C{memberOf} changes are no
+separate writes: they leave the member entries' C{modifiersName},
+C{modifyTimestamp} and C{entryCSN} as they were, and the changelog does not
+record them.
+
+What happens to groups when a member entry is deleted or renamed is the
+C{refint} plugin's job (L{ldapd.plugins.refint}): configure both, as with
+slapd. Clients cannot write C{memberOf} (it is C{NO-USER-MODIFICATION}).
+
+Configuration::
+
+    [[plugin]]
+    name = "memberof"
+    group_objectclass = "groupOfNames"   # the class of groups
+    member_attribute = "member"          # the DN-valued attribute naming members
+    memberof_attribute = "memberOf"      # what members get (an operational DN type)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from zope.interface import implementer
+
+from ldapd.dn import DN
+from ldapd.entry import Entry, Modification
+from ldapd.interfaces import IOperationPlugin, ITransaction
+from ldapd.operation import Operation
+from ldapd.plugins.refint import DN_SYNTAX, InvalidSetting, dnAttributeType, dnValues
+from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.schema import Schema
+
+__all__ = ["MemberOf", "MemberOfFactory"]
+
+
+@implementer(IOperationPlugin)
+class MemberOf:
+    """
+    Keeps the C{memberOf} of group members in step with their groups.
+
+    @ivar groupClass: the object class of groups (L{ldapd.schema.ObjectClass}).
+    @ivar memberType: the attribute type naming a group's members.
+    @ivar memberOfType: the attribute type naming a member's groups.
+    """
+
+    name = "memberof"
+
+    def __init__(
+        self,
+        schema: Schema,
+        groupClass: str = "groupOfNames",
+        memberAttribute: str = "member",
+        memberOfAttribute: str = "memberOf",
+    ) -> None:
+        """
+        @param schema: the directory's schema, which must define the names.
+        @param groupClass: the object class of groups.
+        @param memberAttribute: the attribute of DN syntax naming members.
+        @param memberOfAttribute: the attribute of DN syntax naming groups.
+        @raise InvalidSetting: naming the setting that is wrong.
+        """
+        oc = schema.objectClass(groupClass)
+        if oc is None:
+            raise InvalidSetting("group_objectclass", f"undefined object class {groupClass!r}")
+        self.groupClass = oc
+        self.memberType = dnAttributeType(schema, "member_attribute", memberAttribute,
+                                          (DN_SYNTAX,))
+        self.memberOfType = dnAttributeType(schema, "memberof_attribute", memberOfAttribute,
+                                            (DN_SYNTAX,))
+        if self.memberOfType is self.memberType:
+            raise InvalidSetting("memberof_attribute", "must differ from member_attribute")
+        self._schema = schema
+        self.directory: Any = None
+
+    def attach(self, directory: Any) -> None:
+        """
+        Remember the directory, to tell which database holds a member.
+
+        @param directory: the L{ldapd.directory.Directory}.
+        """
+        self.directory = directory
+
+    def _isGroup(self, entry: Entry | None) -> bool:
+        if entry is None:
+            return False
+        for value in entry.get("objectClass"):
+            oc = self._schema.objectClass(value.decode("utf-8", "replace"))
+            if oc is not None and self.groupClass.oid in self._schema.superclasses(oc.oid):
+                return True
+        return False
+
+    def _members(self, group: Entry | None) -> set[DN]:
+        """
+        @return: the normalised DNs of the members of C{group}; none when it
+            is not a group.
+        """
+        if group is None or not self._isGroup(group):
+            return set()
+        return {ndn for _, _, ndn, _ in dnValues(group, self.memberType)}
+
+    def _update(self, txn: ITransaction, old: Entry | None, new: Entry | None) -> None:
+        """
+        Bring the members of a group written in C{txn} in step with it.
+
+        @param old: the entry before the write (C{None} for an add).
+        @param new: the entry after it (C{None} for a delete).
+        """
+        before, after = self._members(old), self._members(new)
+        renamed = old is not None and new is not None and old.ndn != new.ndn
+        subject = new if new is not None else old
+        assert subject is not None
+        database = self.directory.databaseFor(subject.ndn) if self.directory else None
+        for member in sorted(before | after, key=str):
+            if database is not None and self.directory.databaseFor(member) is not database:
+                continue
+            leaving = old if member in before and (renamed or member not in after) else None
+            joining = new if member in after and (renamed or member not in before) else None
+            if leaving is not None or joining is not None:
+                self._updateMember(txn, member, leaving, joining)
+
+    def _updateMember(self, txn: ITransaction, ndn: DN, leaving: Entry | None,
+                      joining: Entry | None) -> None:
+        """
+        Take the DN of group C{leaving} out of a member's C{memberOf} and
+        put that of C{joining} in, unless the member does not exist.
+        """
+        member = txn.get(ndn)
+        if member is None:
+            return
+        held = {valueNDN: raw for _, raw, valueNDN, _ in dnValues(member, self.memberOfType)}
+        modifications = []
+        if leaving is not None and leaving.ndn in held:
+            modifications.append(Modification("delete", self.memberOfType.name,
+                                              (held.pop(leaving.ndn),)))
+        if joining is not None and joining.ndn not in held:
+            modifications.append(Modification("add", self.memberOfType.name,
+                                              (str(joining.dn).encode("utf-8"),)))
+        if modifications:
+            txn.put(member.modified(modifications))
+
+    def txn_add(self, op: Operation, txn: ITransaction, entry: Entry) -> None:
+        """
+        A group added: its members get its DN.
+        """
+        self._update(txn, None, entry)
+
+    def txn_delete(self, op: Operation, txn: ITransaction, entry: Entry) -> None:
+        """
+        A group deleted: its members lose its DN.
+        """
+        self._update(txn, entry, None)
+
+    def txn_modify(self, op: Operation, txn: ITransaction, old: Entry, new: Entry) -> None:
+        """
+        A group modified: members added get its DN, members removed lose it
+        (and all of them, when the entry stops or starts being a group).
+        """
+        self._update(txn, old, new)
+
+    def txn_rename(self, op: Operation, txn: ITransaction, old: Entry, new: Entry) -> None:
+        """
+        A group renamed or moved: its members' value is replaced.
+        """
+        self._update(txn, old, new)
+
+
+class MemberOfFactory:
+    """
+    Builds L{MemberOf} from C{[[plugin]] name = "memberof"} with
+    C{group_objectclass}, C{member_attribute} and C{memberof_attribute}.
+    """
+
+    name = "memberof"
+    description = "memberOf on group members, kept in step with their groups."
+
+    @staticmethod
+    def fromConfig(table: dict[str, Any], context: ConfigContext) -> MemberOf:
+        """
+        @param table: the plugin's configuration.
+        @param context: the L{ConfigContext}.
+        @raise ldapd.registry.ConfigError: naming the key that is wrong.
+        """
+        keys = {"group_objectclass": "groupOfNames", "member_attribute": "member",
+                "memberof_attribute": "memberOf"}
+        rejectUnknownKeys(table, set(keys), context)
+        for key in keys:
+            if key in table and not isinstance(table[key], str):
+                raise context.error(key, "must be a name (a string)")
+        settings = {key: table.get(key, default) for key, default in keys.items()}
+        try:
+            return MemberOf(context.schema, settings["group_objectclass"],
+                            settings["member_attribute"], settings["memberof_attribute"])
+        except InvalidSetting as e:
+            raise context.error(e.key, e.problem) from None
