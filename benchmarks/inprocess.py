@@ -6,14 +6,17 @@ with the benchmark's generated data, and one LDAPServerProtocol on an
 in-memory transport fed pre-encoded requests. It prints the microseconds per
 request, of wall clock and of the process's CPU (the best of five runs; CPU
 time matters less on a shared machine), or with C{--profile} the functions
-that take the most time (cProfile). With C{--log}, the access log is written
-(to /dev/null) as C{twist ldapd} writes it to its standard output; without
-it, the log events go nowhere.
+that take the most time (cProfile). With C{--log} (or C{--log json}), the
+access log is written (to /dev/null) as C{twist ldapd --log-format text} (or
+C{json}) writes it to its standard output, with the observer the server uses
+in place of Twisted's (L{ldapd._logging}); without it, the log events go
+nowhere.
 
     python benchmarks/inprocess.py --size 10000 --workload search
     python benchmarks/inprocess.py --workload bind --profile
     python benchmarks/inprocess.py --backend sqlite --workload modify
     python benchmarks/inprocess.py --workload adddel --log
+    python benchmarks/inprocess.py --workload search --log json
 """
 
 from __future__ import annotations
@@ -30,13 +33,14 @@ from typing import Any
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
-from twisted.logger import globalLogBeginner, textFileLogObserver
+from twisted.logger import globalLogBeginner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _loadgen
 import compare
 
+from ldapd._logging import jsonFileLogObserver, textFileLogObserver
 from ldapd.admin import readEntries
 from ldapd.backends.memory import MemoryBackend
 from ldapd.backends.sql import SQLBackend
@@ -44,6 +48,9 @@ from ldapd.directory import Database, Directory, Limits
 from ldapd.dn import DN
 from ldapd.protocol import LDAPServerFactory
 from ldapd.schema import Schema
+
+#: The log observer of each C{--log} format, as C{twist ldapd} uses them.
+_OBSERVERS = {"text": textFileLogObserver, "json": jsonFileLogObserver}
 
 
 class _Clock(task.Clock):
@@ -158,11 +165,12 @@ def main() -> None:
                         default="search")
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--profile", action="store_true")
-    parser.add_argument("--log", action="store_true", help="write the access log to /dev/null")
+    parser.add_argument("--log", nargs="?", const="text", choices=sorted(_OBSERVERS),
+                        help="write the access log to /dev/null, as text (default) or JSON")
     args = parser.parse_args()
     if args.log:
         sink = open("/dev/null", "w")  # noqa: SIM115 (open for the life of the process)
-        globalLogBeginner.beginLoggingTo([textFileLogObserver(sink)], redirectStandardIO=False)
+        globalLogBeginner.beginLoggingTo([_OBSERVERS[args.log](sink)], redirectStandardIO=False)
     workload = compare.WORKLOADS[args.workload]
     prelude = bytes.fromhex(workload.prelude()) if workload.prelude is not None else None
     requests = [bytes.fromhex(h) for h in workload.requests(args.size)]

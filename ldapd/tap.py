@@ -13,8 +13,11 @@ from typing import Any, ClassVar
 
 from twisted.application import internet, service
 from twisted.logger import Logger
+from twisted.logger import jsonFileLogObserver as twistedJSONFileLogObserver
+from twisted.logger import textFileLogObserver as twistedTextFileLogObserver
 from twisted.python import usage
 
+from ldapd import _logging
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
@@ -30,6 +33,12 @@ from ldapd.workers import (
 __all__ = ["LDAPService", "Options", "makeService"]
 
 _log = Logger()
+
+#: Twisted's file log observer factories, each with the equivalent used in its place.
+_FASTER_OBSERVERS = (
+    (twistedTextFileLogObserver, _logging.textFileLogObserver),
+    (twistedJSONFileLogObserver, _logging.jsonFileLogObserver),
+)
 
 
 class Options(usage.Options):
@@ -52,6 +61,13 @@ class Options(usage.Options):
         not a usage error, so it is not followed by the usage text: the line
         goes to standard error and the process exits with C{EX_CONFIG} (78).
 
+        Under C{twist}, whose options are this one's C{parent} and have
+        chosen the log observer (C{--log-format}, or by whether the log is a
+        terminal) before this runs, Twisted's text or JSON observer is
+        replaced by ldapd's equivalent (L{ldapd._logging}), which writes the
+        same lines faster; C{twist} starts logging with it after the options
+        are parsed. Any other observer is left alone.
+
         @raise usage.UsageError: if C{--config} is missing.
         @raise SystemExit: if the configuration is wrong.
         """
@@ -70,6 +86,11 @@ class Options(usage.Options):
         except ConfigError as e:
             sys.stderr.write(f"ldapd: {e}\n")
             raise SystemExit(os.EX_CONFIG) from None
+        if self.parent is not None:
+            factory = self.parent.get("fileLogObserverFactory")
+            for twisted, faster in _FASTER_OBSERVERS:
+                if factory is twisted:
+                    self.parent["fileLogObserverFactory"] = faster
 
 
 class LDAPService(service.MultiService):
