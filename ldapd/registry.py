@@ -17,7 +17,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, Protocol
 
-from ldapd.dn import DN
+from ldapd.dn import DN, InvalidDN
 from ldapd.schema import Schema
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "PLUGINS",
     "duration",
     "lookup",
+    "optionalDN",
     "rejectUnknownKeys",
 ]
 
@@ -164,3 +165,26 @@ def duration(table: dict[str, Any], key: str, default: float, context: ConfigCon
     if value < 0:
         raise context.error(key, "must not be negative")
     return float(value)
+
+
+def optionalDN(table: dict[str, Any], key: str, context: ConfigContext) -> DN | None:
+    """
+    Read an optional DN, which must be one the schema can normalise.
+
+    @param table: the configuration table.
+    @param key: the key.
+    @param context: where the table is.
+    @return: the DN as written, or C{None} when the key is absent.
+    @raise ConfigError: for anything but such a DN.
+    """
+    if key not in table:
+        return None
+    text = table[key]
+    try:
+        if not isinstance(text, str):
+            raise InvalidDN(text)
+        dn = DN.parse(text)
+        context.schema.normalizeDN(dn)
+    except InvalidDN:
+        raise context.error(key, f"not a DN: {text!r}") from None
+    return dn

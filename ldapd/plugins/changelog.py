@@ -42,7 +42,7 @@ from zope.interface import implementer
 
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, ChangeRecord
 from ldapd.directory import Database
-from ldapd.dn import DN, InvalidDN
+from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.filters import (
     And,
@@ -59,7 +59,7 @@ from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOpera
 from ldapd.ldif import formatLine
 from ldapd.operation import Operation, Scope
 from ldapd.plugins.defaultaccess import DefaultAccess
-from ldapd.registry import ConfigContext, duration, rejectUnknownKeys
+from ldapd.registry import ConfigContext, duration, optionalDN, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 from ldapd.syncrepl.provider import SyncProvider
@@ -570,15 +570,6 @@ class ChangelogFactory:
         sid = table.get("sid", 0)
         if isinstance(sid, bool) or not isinstance(sid, int) or not 0 <= sid <= 0xFFF:
             raise context.error("sid", "must be a server ID from 0 to 4095")
-        database = None
-        if "database" in table:
-            text = table["database"]
-            try:
-                if not isinstance(text, str):
-                    raise InvalidDN(text)
-                database = DN.parse(text)
-                context.schema.normalizeDN(database)
-            except InvalidDN:
-                raise context.error("database", f"not a DN: {text!r}") from None
+        database = optionalDN(table, "database", context)
         return Changelog(timedelta(seconds=maxAge), maxEntries, sid, database,
                          lambda problem: context.error("database", problem))

@@ -57,7 +57,7 @@ from ldapd.escaping import buildFilter
 from ldapd.filters import compileFilter
 from ldapd.interfaces import IOperationPlugin, ITransaction
 from ldapd.operation import Identity, Operation, Scope, SearchParameters
-from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.registry import ConfigContext, optionalDN, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 
@@ -395,16 +395,7 @@ class ReferentialIntegrityFactory:
         attributes = table.get("attributes", ["member", "uniqueMember"])
         if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
             raise context.error("attributes", "must be a list of attribute type names")
-        nothing = None
-        if "nothing" in table:
-            text = table["nothing"]
-            try:
-                if not isinstance(text, str):
-                    raise InvalidDN(text)
-                nothing = DN.parse(text)
-                context.schema.normalizeDN(nothing)
-            except InvalidDN:
-                raise context.error("nothing", f"not a DN: {text!r}") from None
+        nothing = optionalDN(table, "nothing", context)
         try:
             return ReferentialIntegrity(context.schema, attributes, nothing)
         except InvalidSetting as e:
