@@ -214,12 +214,31 @@ class WorkerSupervisor(service.Service):
         self._previousHangup: Any = None
 
     def startService(self) -> None:
+        """
+        Bind the listeners, open and close the directory once, then start
+        the workers.
+
+        Opening it here creates or upgrades the databases' tables and loads
+        C{seed_ldif} into an empty database before any worker runs: workers
+        started at once on an empty database would race to seed it, and one
+        that started first would serve it empty while another seeds it.
+        """
         super().startService()
         self._ports = [self._bind(description) for description in self.config.listen]
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
-        for number in range(1, self.config.workers + 1):
-            self._spawn(number)
+        d = self.config.directory.open()
+        d.addCallback(lambda _: self.config.directory.close())
+        d.addCallbacks(self._cbPrepared, self._ebPrepared)
+
+    def _cbPrepared(self, _: Any) -> None:
+        if self.running:
+            for number in range(1, self.config.workers + 1):
+                self._spawn(number)
+
+    def _ebPrepared(self, reason: Failure) -> None:
+        self._log.failure("cannot open the directory", reason)
+        self.reactor.stop()
 
     def _bind(self, description: str) -> Any:
         """

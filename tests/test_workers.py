@@ -202,6 +202,37 @@ class PostgreSQLWorkersTests(WorkersTestsMixin, unittest.SynchronousTestCase):
         return privatePostgreSQLSchema(self)
 
 
+class SeededWorkersTests(unittest.SynchronousTestCase):
+    """
+    Workers on an empty database with C{seed_ldif}.
+    """
+
+    def test_seededOnce(self) -> None:
+        """
+        The supervisor loads the seed data once, before it starts the
+        workers: no worker seeds it (or fails to, having lost the race),
+        and each one finds it there.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-workers-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        config = CONFIG % f"sqlite:///{folder}/seeded.db" + 'seed_ldif = "{example_ldif}"\n'
+        server = ServerProcess(config, folder)
+        server.start()
+        self.addCleanup(server.stop)
+        deadline = time.monotonic() + DEADLINE
+        while len(serving(server)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(serving(server), {"1", "2"})
+        loaded = re.findall(r"\[([^\]]*)\] loaded \d+ entries into dc=example,dc=com", server.log())
+        self.assertEqual(len(loaded), 1, server.log())
+        self.assertNotIn("worker=", loaded[0])
+        self.assertNotIn(") ended", server.log())
+        for _ in range(4):
+            with connect(server) as conn:
+                conn.search("dc=example,dc=com", "(uid=alice)", attributes=["uid"])
+                self.assertEqual(len(conn.entries), 1)
+
+
 class WorkersConfigTests(unittest.SynchronousTestCase):
     """
     C{[server] workers} in the configuration.
