@@ -564,13 +564,11 @@ class Directory:
         name = _OPERATION_NAMES[kind]
         started = op.connection.activity = op.clock.seconds()
         nentries = 0
-        statistics = self.statistics
 
         def counting(pdu: bytes, responseControls: Sequence[Control]) -> None:
             nonlocal nentries
             if pdu[:1] == b"\x64":
                 nentries += 1
-                statistics.entries += 1
             reply(pdu, responseControls)
 
         try:
@@ -987,6 +985,7 @@ class Directory:
             )
             if not computed:
                 self._encoded.put(key, pdu)
+        self.statistics.entries += 1
         reply(pdu, ())
 
     def _selectAttributes(

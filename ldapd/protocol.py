@@ -309,10 +309,9 @@ class LDAPServerProtocol(protocol.Protocol):
         if message.id == 0:
             self._disconnect("message id 0 is reserved for unsolicited notifications")
             return
-        assert self.connection is not None
         kind = type(request).__name__
         self._statistics.initiated[kind] += 1
-        self.connection.opsReceived += 1
+        self.connection.opsReceived += 1  # type: ignore[union-attr]
         if isinstance(request, pureldap.LDAPUnbindRequest):
             self._completed(kind)
             self._closing = True
