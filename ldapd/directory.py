@@ -45,6 +45,7 @@ from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
 from ldapd.sasl import Authentication
+from ldapd.statistics import ServerStatistics
 from ldapd.syncrepl.codec import PERSISTENT_SEARCH, SYNC_REQUEST
 from ldapd.syncrepl.provider import SyncProvider
 from ldapd.syncrepl.psearch import persistentSearch
@@ -304,6 +305,8 @@ class Directory:
         C{changelog} plugin sets when it is attached; C{None} without it.
     @ivar configuredDatabases: the databases in the order they were
         configured (L{databases} is in routing order, longest suffix first).
+    @ivar statistics: what this process counts for C{cn=Monitor}
+        (L{ServerStatistics}); the protocol keeps most of it.
     @ivar rootDSEProviders: functions returning (through an awaitable)
         further C{(attribute, values)} of the root DSE, called each time a
         client reads it: what changes as the server runs
@@ -372,6 +375,7 @@ class Directory:
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
         self.syncProvider: SyncProvider | None = None
+        self.statistics = ServerStatistics(reactor.seconds())
         for plugin in self.plugins.plugins:
             # Plugins that read entries themselves (groups, stored rules)
             # are handed the directory they serve; the changelog plugin
@@ -558,7 +562,7 @@ class Directory:
 
     async def _execute(self, op: Operation, reply: Reply, kind: str) -> None:
         name = _OPERATION_NAMES[kind]
-        started = op.clock.seconds()
+        started = op.connection.activity = op.clock.seconds()
         nentries = 0
 
         def counting(pdu: bytes, responseControls: Sequence[Control]) -> None:
@@ -888,6 +892,7 @@ class Directory:
         @param reply: the search's reply function.
         @param reference: the reference, from the backend.
         """
+        self.statistics.referrals += 1
         reply(encodeSearchReference(uri.encode("utf-8") for uri in reference.uris), ())
 
     def sendEntry(
@@ -980,6 +985,7 @@ class Directory:
             )
             if not computed:
                 self._encoded.put(key, pdu)
+        self.statistics.entries += 1
         reply(pdu, ())
 
     def _selectAttributes(

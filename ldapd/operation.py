@@ -88,10 +88,17 @@ class Connection:
         operation to switch the connection to TLS right after its response;
         it raises C{LDAPOperationsError} if other requests are outstanding.
         C{None} when the server has no TLS.
+    @ivar started: the clock time the connection was made.
+    @ivar activity: the clock time its last operation started.
+    @ivar opsReceived: the requests it has received.
+    @ivar opsCompleted: those that are over.
     """
 
     def __init__(self, peer: str, clock: IReactorTime, secure: bool = False) -> None:
         self.id = next(_connectionIds)
+        self.started = self.activity = clock.seconds()
+        self.opsReceived = 0
+        self.opsCompleted = 0
         self.peer = peer
         self.clock = clock
         self.secure = secure

@@ -117,6 +117,7 @@ class LDAPServerProtocol(protocol.Protocol):
             such as L{ldapd.tls.ServerTLS}), which enables StartTLS; or C{None}.
         """
         self.directory = directory
+        self._statistics = directory.statistics
         self.clock = clock
         self.tls = tls
         self._startingTLS: Operation | None = None
@@ -146,6 +147,8 @@ class LDAPServerProtocol(protocol.Protocol):
         if self.tls is not None and interfaces.ITLSTransport.providedBy(self.transport):
             self.connection.startTLS = self._startTLS
         self.transport.registerProducer(self, True)
+        self._statistics.totalConnections += 1
+        self._statistics.connections[self.connection.id] = self
         self._log.info(
             "conn={conn} accepted from {peer}", conn=self.connection.id, peer=self.connection.peer
         )
@@ -176,6 +179,7 @@ class LDAPServerProtocol(protocol.Protocol):
         for op in list(self._outstanding.values()):
             op.abandon()
         if self.connection is not None:
+            self._statistics.connections.pop(self.connection.id, None)
             for state in list(self.connection.pagedSearches.values()):
                 state.cancel()
             self.connection.pagedSearches.clear()
@@ -250,6 +254,23 @@ class LDAPServerProtocol(protocol.Protocol):
 
     # Requests
 
+    def _send(self, data: bytes) -> None:
+        """
+        Write one encoded PDU, counting it for C{cn=Monitor}: every PDU the
+        server sends goes through here.
+        """
+        statistics = self._statistics
+        statistics.pdus += 1
+        statistics.bytes += len(data)
+        self.transport.write(data)
+
+    def _completed(self, kind: str) -> None:
+        """
+        Count a request of class C{kind} as over.
+        """
+        self._statistics.completed[kind] += 1
+        self.connection.opsCompleted += 1  # type: ignore[union-attr]
+
     def _disconnect(self, reason: str) -> None:
         """
         Send a Notice of Disconnection (RFC 4511 §4.4.1) and close.
@@ -260,7 +281,7 @@ class LDAPServerProtocol(protocol.Protocol):
         notice = encodeExtendedResponse(
             2, b"", reason.encode("utf-8", "replace"), name=NOTICE_OF_DISCONNECTION
         )
-        self.transport.write(encodeMessage(0, notice))
+        self._send(encodeMessage(0, notice))
         self._closing = True
         self.transport.loseConnection()
 
@@ -279,7 +300,7 @@ class LDAPServerProtocol(protocol.Protocol):
             return
         if bad.tag == _BIND:
             self.connection.identity = ANONYMOUS
-        self.transport.write(
+        self._send(
             encodeMessage(bad.messageId, encodeResult(responseTag, 2, b"", b"decoding error"))
         )
 
@@ -287,16 +308,29 @@ class LDAPServerProtocol(protocol.Protocol):
         request = message.value
         if message.id == 0:
             self._disconnect("message id 0 is reserved for unsolicited notifications")
-        elif isinstance(request, pureldap.LDAPUnbindRequest):
+            return
+        kind = type(request).__name__
+        self._statistics.initiated[kind] += 1
+        self.connection.opsReceived += 1  # type: ignore[union-attr]
+        if isinstance(request, pureldap.LDAPUnbindRequest):
+            self._completed(kind)
             self._closing = True
             self.transport.loseConnection()
         elif isinstance(request, pureldap.LDAPAbandonRequest):
             self._abandon(request.value)
+            self._completed(kind)
         else:
             self._queue.append(message)
             if self._pending() >= self.limits.maxOutstanding:
                 self._readingPaused = True
                 self._updateReading()
+
+    def operationCounts(self) -> tuple[int, int]:
+        """
+        @return: the number of requests running and the number queued, for
+            C{cn=Monitor}'s connection entries.
+        """
+        return len(self._outstanding), len(self._queue)
 
     def _pending(self) -> int:
         """
@@ -318,6 +352,7 @@ class LDAPServerProtocol(protocol.Protocol):
             if message.id == messageId:
                 if _abandonable(message.value):
                     del self._queue[index]
+                    self._completed(type(message.value).__name__)
                 return
 
     def _process(self) -> None:
@@ -420,7 +455,7 @@ class LDAPServerProtocol(protocol.Protocol):
 
         def reply(pdu: bytes, controls: Sequence[Control] = ()) -> None:
             if not (op.abandoned or self._closing):
-                self.transport.write(encodeMessage(op.messageId, pdu, controls))
+                self._send(encodeMessage(op.messageId, pdu, controls))
 
         def finished(result: Any) -> None:
             if isinstance(result, Failure):
@@ -430,6 +465,7 @@ class LDAPServerProtocol(protocol.Protocol):
                 )
             if self._outstanding.get(op.messageId) is op:
                 del self._outstanding[op.messageId]
+            self._completed(type(op.request).__name__)
             if isinstance(op.request, pureldap.LDAPBindRequest) or _isStartTLS(op.request):
                 self._binding = False
             if op is self._startingTLS:

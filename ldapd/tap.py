@@ -122,6 +122,7 @@ class LDAPService(service.MultiService):
         )
         self._previousHangup: Any = None
         self._endpoints = endpoints
+        config.directory.statistics.listeners[:] = config.listen
 
     def startService(self) -> None:
         service.Service.startService(self)

@@ -28,6 +28,7 @@ from ldapd.operation import Connection, Operation
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
 from ldapd.schema import Schema
+from ldapd.statistics import ServerStatistics
 from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
 
 SUFFIX = "dc=example,dc=com"
@@ -141,6 +142,8 @@ class _Hanging:
     A directory whose operations never end.
     """
 
+    statistics = ServerStatistics(0)
+
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         return defer.Deferred()
 
@@ -149,6 +152,8 @@ class _Quick:
     """
     A directory whose operations end at once, without a response.
     """
+
+    statistics = ServerStatistics(0)
 
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         return defer.succeed(None)

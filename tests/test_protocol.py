@@ -28,6 +28,7 @@ from ldapd.entry import Entry
 from ldapd.operation import ANONYMOUS, Identity, Operation
 from ldapd.protocol import MAX_OUTSTANDING, LDAPServerFactory, LDAPServerProtocol
 from ldapd.schema import Schema
+from ldapd.statistics import ServerStatistics
 from ldapd.testing import EXAMPLE_LDIF
 
 SUFFIX = "dc=example,dc=com"
@@ -147,10 +148,12 @@ class FakeDirectory:
     returns a Deferred that fires only when the test says so.
 
     @ivar calls: one L{Call} per operation, in the order they started.
+    @ivar statistics: the counters the protocol keeps.
     """
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
+        self.statistics = ServerStatistics(0)
 
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         """

@@ -78,10 +78,12 @@ ACI_ATTRIBUTE = "ldapdACI"
 
 #: The rules without configuration: everyone reads, but the changelog (only
 #: the root DN reads it, as 389's retro changelog: its records hold the
-#: password hashes that were written); and userPassword is usable only to
-#: bind, and changeable only by its owner.
+#: password hashes that were written) and cn=Monitor (who is connected,
+#: from where, bound as whom); and userPassword is usable only to bind, and
+#: changeable only by its owner.
 DEFAULT_RULES = (
     'to dn.subtree="cn=changelog" by * none',
+    'to dn.subtree="cn=monitor" by * none',
     "to attrs=userPassword by self =wx by anonymous auth by * none",
     "to * by * read",
 )

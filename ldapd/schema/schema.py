@@ -20,13 +20,13 @@ __all__ = ["AttributeType", "ObjectClass", "Schema", "STANDARD_FILES", "STANDARD
 #: C{rfc2307bis} are alternatives: they define the same OIDs.
 STANDARD_SCHEMAS = (
     "core", "cosine", "inetorgperson", "nis", "rfc2307bis", "ppolicy", "dyngroup", "ldapd",
-    "changelog", "memberof",
+    "changelog", "memberof", "monitor",
 )
 
 #: The shipped schemas a directory loads unless configured otherwise, in
 #: dependency order.
 STANDARD_FILES = ("core", "cosine", "inetorgperson", "nis", "ppolicy", "dyngroup", "ldapd",
-                  "changelog", "memberof")
+                  "changelog", "memberof", "monitor")
 
 _USER = "userApplications"
 
