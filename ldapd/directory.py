@@ -496,6 +496,19 @@ class Directory:
 
     # Routing
 
+    def addPrivateDatabase(self, db: Database) -> None:
+        """
+        Serve a plugin's own read-only view (C{cn=changelog}, C{cn=Monitor})
+        that only the root DN reads under the default access policy; with
+        the acl plugin, its rules decide, as for any entry.
+
+        @param db: the database.
+        """
+        self.addDatabase(db)
+        for plugin in self.plugins.plugins:
+            if isinstance(plugin, DefaultAccess):
+                plugin.private.append(db.normalizedSuffix)
+
     def addDatabase(self, db: Database) -> None:
         """
         Serve one more naming context. One added by a plugin's C{attach}

@@ -58,7 +58,6 @@ from ldapd.filters import (
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
 from ldapd.ldif import formatLine
 from ldapd.operation import Operation, Scope
-from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.registry import ConfigContext, duration, optionalDN, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
@@ -264,11 +263,8 @@ class Changelog:
         suffix = DN.parse(CHANGELOG_DN)
         self.view = Database(suffix, _ChangelogView(directory.schema.normalizeDN(suffix),
                                                     shown[0].backend, self))
-        directory.addDatabase(self.view)
+        directory.addPrivateDatabase(self.view)
         directory.rootDSEProviders.append(self._rootDSE)
-        for plugin in directory.plugins.plugins:
-            if isinstance(plugin, DefaultAccess):
-                plugin.private.append(self.view.normalizedSuffix)
 
     async def _rootDSE(self) -> Sequence[tuple[str, Sequence[bytes]]]:
         """

@@ -34,7 +34,6 @@ from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.interfaces import IBackend, IOperationPlugin
 from ldapd.operation import Operation, Scope
-from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.registry import BACKENDS, ConfigContext, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.statistics import ServerStatistics
@@ -192,11 +191,8 @@ class Monitor:
         self.directory = directory
         suffix = DN.parse(MONITOR_DN)
         self.view = Database(suffix, _MonitorView(directory.schema.normalizeDN(suffix), self))
-        directory.addDatabase(self.view)
+        directory.addPrivateDatabase(self.view)
         directory.rootDSEProviders.append(self._rootDSE)
-        for plugin in directory.plugins.plugins:
-            if isinstance(plugin, DefaultAccess):
-                plugin.private.append(self.view.normalizedSuffix)
 
     async def _rootDSE(self) -> Sequence[tuple[str, Sequence[bytes]]]:
         """
