@@ -856,6 +856,20 @@ class BackendTestsMixin:
         return d
 
 
+def _clientDecoder() -> Any:
+    """
+    @return: ldaptor's decoder of what a server sends, as its client uses it.
+    """
+    from ldaptor.protocols import pureber, pureldap
+
+    return pureldap.LDAPBERDecoderContext_TopLevel(
+        inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
+            fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+            inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
+        )
+    )
+
+
 def decodeResponse(data: bytes) -> Any:
     """
     Decode one LDAPMessage as a client would.
@@ -863,18 +877,30 @@ def decodeResponse(data: bytes) -> Any:
     @param data: exactly one encoded message.
     @return: ldaptor's L{pureldap.LDAPMessage}; its C{value} is the response.
     """
-    from ldaptor.protocols import pureber, pureldap
+    from ldaptor.protocols import pureber
 
-    decoder = pureldap.LDAPBERDecoderContext_TopLevel(
-        inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
-            fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-            inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-        )
-    )
-    message, used = pureber.berDecodeObject(decoder, data)
+    message, used = pureber.berDecodeObject(_clientDecoder(), data)
     if used != len(data):
         raise ValueError("trailing bytes after the message")
     return message
+
+
+def decodeResponses(data: bytes) -> list[Any]:
+    """
+    Decode what a server wrote as a client would.
+
+    @param data: whole encoded messages, one after the other.
+    @return: ldaptor's L{pureldap.LDAPMessage}s, in order.
+    """
+    from ldaptor.protocols import pureber
+
+    decoder = _clientDecoder()
+    messages = []
+    while data:
+        message, used = pureber.berDecodeObject(decoder, data)
+        messages.append(message)
+        data = data[used:]
+    return messages
 
 
 #: OpenLDAP's server, for tests that compare with it or proxy to it.

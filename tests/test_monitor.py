@@ -29,6 +29,7 @@ from ldapd.testing import (
     SLAPD,
     ServerProcess,
     SlapdProcess,
+    decodeResponses,
     exampleConfig,
     parseFilter,
 )
@@ -56,24 +57,6 @@ FIXED = {
 }
 
 Entries = dict[str, dict[str, list[bytes]]]
-
-
-def _decodeAll(data: bytes) -> list[Any]:
-    """
-    @return: the LDAPMessages a client decodes from C{data}.
-    """
-    decoder = pureldap.LDAPBERDecoderContext_TopLevel(
-        inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
-            fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-            inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-        )
-    )
-    messages = []
-    while data:
-        message, used = pureber.berDecodeObject(decoder, data)
-        messages.append(message)
-        data = data[used:]
-    return messages
 
 
 class _Client:
@@ -111,7 +94,7 @@ class _Client:
         self.transport.clear()
         self.protocol.dataReceived(pureldap.LDAPMessage(request, id=self.nextId).toWire())
         self.nextId += 1
-        return _decodeAll(self.transport.value())
+        return decodeResponses(self.transport.value())
 
     def search(self, base: str = "cn=Monitor", filterText: str = "(objectClass=*)",
                scope: int = 2, attributes: tuple[str, ...] = ("*", "+")) -> Entries:

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from ldaptor import ldapfilter
-from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols import pureldap
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
@@ -29,7 +29,7 @@ from ldapd.operation import ANONYMOUS, Identity, Operation
 from ldapd.protocol import MAX_OUTSTANDING, LDAPServerFactory, LDAPServerProtocol
 from ldapd.schema import Schema
 from ldapd.statistics import ServerStatistics
-from ldapd.testing import EXAMPLE_LDIF
+from ldapd.testing import EXAMPLE_LDIF, decodeResponses
 
 SUFFIX = "dc=example,dc=com"
 ROOT = "cn=admin,dc=example,dc=com"
@@ -46,27 +46,6 @@ RESPONSES = {
     pureldap.LDAPCompareRequest: pureldap.LDAPCompareResponse,
     pureldap.LDAPExtendedRequest: pureldap.LDAPExtendedResponse,
 }
-
-#: How ldaptor's client decodes what a server sends.
-_CLIENT_DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
-    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
-        fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-        inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-    )
-)
-
-
-def decodeAll(data: bytes) -> list[pureldap.LDAPMessage]:
-    """
-    @param data: what the server wrote.
-    @return: the messages in it, decoded as a client would.
-    """
-    messages = []
-    while data:
-        message, used = pureber.berDecodeObject(_CLIENT_DECODER, data)
-        messages.append(message)
-        data = data[used:]
-    return messages
 
 
 def message(messageId: int, value: Any, controls: Any = None) -> bytes:
@@ -232,7 +211,7 @@ class ProtocolTestsBase(unittest.TestCase):
 
         @return: the notice.
         """
-        [notice] = decodeAll(data)
+        [notice] = decodeResponses(data)
         self.assertEqual(notice.id, 0)
         self.assertIsInstance(notice.value, pureldap.LDAPExtendedResponse)
         self.assertEqual(notice.value.responseName, NOTICE)
@@ -357,7 +336,7 @@ class MessageIdTests(ProtocolTestsBase):
         count = 1500
         self.send(*(message(i, search()) for i in range(1, count + 1)))
         self.assertEqual(
-            [m.id for m in decodeAll(self.written())], list(range(1, count + 1))
+            [m.id for m in decodeResponses(self.written())], list(range(1, count + 1))
         )
         self.assertEqual(self.transport.producerState, "producing")
 
@@ -913,7 +892,7 @@ class RealDirectoryTests(RealDirectoryTestsBase):
         A search below a missing entry gets noSuchObject with the matched DN.
         """
         self.send(message(3, search(base="ou=nowhere," + SUFFIX)))
-        [response] = decodeAll(self.written())
+        [response] = decodeResponses(self.written())
         self.assertEqual(response.id, 3)
         self.assertEqual(response.value.resultCode, 32)
         self.assertEqual(response.value.matchedDN, SUFFIX.encode())
@@ -940,7 +919,7 @@ class RealDirectoryTests(RealDirectoryTestsBase):
         unavailableCriticalExtension (12); the connection goes on.
         """
         self.send(message(4, search(), controls=[(b"1.2.3.4.5", True, None)]))
-        [response] = decodeAll(self.written())
+        [response] = decodeResponses(self.written())
         self.assertEqual((response.id, response.value.resultCode), (4, 12))
         self.assertFalse(self.transport.disconnecting)
 
@@ -977,7 +956,7 @@ class RealDirectoryTests(RealDirectoryTestsBase):
         """
         count = 600
         self.send(*(message(i, search(attributes=("1.1",))) for i in range(1, count + 1)))
-        responses = decodeAll(self.written())
+        responses = decodeResponses(self.written())
         self.assertEqual([m.id for m in responses], [i for i in range(1, count + 1) for _ in "ed"])
         self.assertEqual(
             {type(m.value) for m in responses[1::2]}, {pureldap.LDAPSearchResultDone}
@@ -1002,7 +981,7 @@ class RealAbandonTests(RealDirectoryTestsBase):
         @return: how many entries it sent before it stopped.
         """
         self.send(message(8, search(scope=1, filterText="(ou=unit*)", attributes=("1.1",))))
-        sent = decodeAll(self.written())
+        sent = decodeResponses(self.written())
         self.assertTrue(sent)
         self.assertTrue(all(isinstance(m.value, pureldap.LDAPSearchResultEntry) for m in sent))
         return len(sent)
@@ -1015,7 +994,7 @@ class RealAbandonTests(RealDirectoryTestsBase):
         first = self.startSearch()
         self.clock.advance(0)
         self.clock.advance(0)
-        responses = decodeAll(self.written())
+        responses = decodeResponses(self.written())
         self.assertEqual(first + len(responses) - 1, 400)
         self.assertEqual(responses[-1].toWire(), message(8, done()))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography import x509
-from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols import pureldap
 from OpenSSL import SSL, crypto
 from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address, UNIXAddress
@@ -30,7 +30,7 @@ from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.sasl import Authentication
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF
+from ldapd.testing import EXAMPLE_LDIF, decodeResponses
 from ldapd.testing_tls import CertificateAuthority
 from ldapd.tls import (
     START_TLS,
@@ -46,26 +46,6 @@ from ldapd.tls import (
 SUFFIX = "dc=example,dc=com"
 ROOT = "cn=admin,dc=example,dc=com"
 ALICE = "uid=alice,ou=people,dc=example,dc=com"
-
-
-_CLIENT_DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
-    inherit=pureldap.LDAPBERDecoderContext_LDAPMessage(
-        fallback=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-        inherit=pureldap.LDAPBERDecoderContext(fallback=pureber.BERDecoderContext()),
-    )
-)
-
-
-def _decode(data: bytes) -> list[pureldap.LDAPMessage]:
-    """
-    @return: the messages the server wrote, decoded as a client would.
-    """
-    messages = []
-    while data:
-        decoded, used = pureber.berDecodeObject(_CLIENT_DECODER, data)
-        messages.append(decoded)
-        data = data[used:]
-    return messages
 
 
 class PKITestsMixin:
@@ -520,7 +500,7 @@ class ProtocolTestsBase(PKITestsMixin, unittest.TestCase):
     def responses(self) -> list[pureldap.LDAPMessage]:
         data = self.transport.value()
         self.transport.clear()
-        return _decode(data)
+        return decodeResponses(data)
 
     def rootDSE(self) -> dict[bytes, list[bytes]]:
         """
@@ -548,7 +528,7 @@ class StartTLSTests(ProtocolTestsBase):
         self.protocol.dataReceived(message(1, startTLS()))
         [(contextFactory, before)] = self.transport.started
         self.assertIs(contextFactory, self.tls)
-        [response] = _decode(before)
+        [response] = decodeResponses(before)
         self.assertEqual((response.id, response.value.resultCode, response.value.responseName),
                          (1, 0, START_TLS.encode()))
         assert self.protocol.connection is not None
@@ -646,7 +626,7 @@ class StartTLSTests(ProtocolTestsBase):
         self.protocol.dataReceived(message(2, pureldap.LDAPExtendedRequest(
             requestName=b"1.3.6.1.4.1.4203.1.11.3")))
         [(_, before)] = self.transport.started
-        self.assertEqual([m.id for m in _decode(before)], [1])
+        self.assertEqual([m.id for m in decodeResponses(before)], [1])
 
     def test_requestValue(self) -> None:
         """
