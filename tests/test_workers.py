@@ -16,7 +16,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE, Connection, Server
@@ -91,10 +91,12 @@ def alive(pid: int) -> bool:
 class WorkersTestsMixin:
     """
     A two-worker server on the database C{databaseURL()} names.
+
+    @ivar databaseURL: given by each test case: makes the database the
+        workers share (cleaned up with the test) and returns its URL.
     """
 
-    def databaseURL(self) -> str:
-        raise NotImplementedError
+    databaseURL: Callable[[], str]
 
     def setUp(self) -> None:
         folder = Path(tempfile.mkdtemp(prefix="ldapd-workers-"))
