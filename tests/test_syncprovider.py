@@ -383,10 +383,10 @@ class RefreshTests(ProviderTestsBase):
 
     def test_renamedThenMoved(self) -> None:
         """
-        Each entry is sent under the name its last change gave it, in the
-        order of the changes: an entry renamed and then moved with its
-        parent is sent under its new name in the old parent, then the
-        parent under its new name (which moves the child on the consumer).
+        Each entry is sent once, under its current name, parents first: an
+        entry renamed and then moved with its parent is sent after the
+        parent (whose move takes the child along on the consumer), under its
+        new name in the new parent.
         """
         cookie = b"rid=1,csn=" + self.contextCSN()
         self.rename(ALICE, "uid=alicia")
@@ -394,7 +394,10 @@ class RefreshTests(ProviderTestsBase):
         sent = self.refresh(cookie)
         self.assertEqual(
             [(s.dn, s.state.state) for s in sent if s.kind == "entry"],
-            [(f"uid=alicia,{PEOPLE}", MODIFY), (f"ou=staff,ou=groups,{BASE}", MODIFY)],
+            [
+                (f"ou=staff,ou=groups,{BASE}", MODIFY),
+                (f"uid=alicia,ou=staff,ou=groups,{BASE}", MODIFY),
+            ],
         )
 
     def test_movedThenDeleted(self) -> None:
