@@ -16,7 +16,15 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN
-from ldapd.schema import SYNTAXES, AttributeType, InvalidValue, ObjectClass, Schema
+from ldapd.escaping import escapeControl
+from ldapd.schema import (
+    SYNTAXES,
+    AttributeType,
+    InvalidValue,
+    ObjectClass,
+    Schema,
+    isAttributeDescription,
+)
 
 __all__ = ["Attribute", "Entry", "Modification", "SearchReference", "parseDescription"]
 
@@ -28,16 +36,31 @@ def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, t
     """
     Resolve an attribute description such as C{CN;lang-en}.
 
+    Every description that reaches the directory (in a write, a Compare, a
+    filter, a requested attribute, an LDIF file, a replicated entry) is
+    resolved here, so this is where its form is checked (RFC 4512 §2.5):
+    options are keystrings, so no description can carry a space, a colon or
+    a line break into the LDIF and logs it is later written to. The codes
+    and messages are slapd's.
+
     @param schema: the schema.
     @param description: the description from a client or a backend.
     @return: the attribute type and its options, lower-cased and sorted.
-    @raise ldaperrors.LDAPUndefinedAttributeType: if the type is not defined.
+    @raise ldaperrors.LDAPUndefinedAttributeType: if the description is
+        malformed or the type is not defined.
     """
+    if not isAttributeDescription(description):
+        shown = escapeControl(description)
+        if "" in description.split(";")[1:]:
+            raise ldaperrors.LDAPUndefinedAttributeType(f"{shown}: zero length option is invalid")
+        raise ldaperrors.LDAPUndefinedAttributeType(
+            f"{shown}: AttributeDescription contains inappropriate characters"
+        )
     name, *options = description.split(";")
     at = schema.attributeType(name)
     if at is None:
         raise ldaperrors.LDAPUndefinedAttributeType(f"{name}: attribute type undefined")
-    lowered = tuple(sorted(o.lower() for o in options if o))
+    lowered = tuple(sorted(o.lower() for o in options))
     if "binary" in lowered and not _binaryTransfer(at):
         # RFC 4522 §2: the binary option is for syntaxes that require it.
         raise ldaperrors.LDAPUndefinedAttributeType(

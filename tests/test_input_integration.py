@@ -1,0 +1,269 @@
+"""
+Integration tests of what a client may put into the directory's input: the
+real C{twist ldapd} attacked with OpenLDAP's clients, python-ldap and raw
+sockets, and the same requests sent to a private slapd where slapd's answer
+is the reference.
+
+Attribute descriptions are checked by RFC 4512 on every path (a description
+holding a line break, stored by a user with self-write, came out of an
+administrator's C{ldapsearch -LLL} dump as a forged change record), and the
+text logs escape every control character a client sends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from typing import Any, Callable, ClassVar
+
+import pytest
+from twisted.trial import unittest
+
+from ldapd.testing import SLAPD, ServerTestsMixin, SlapdProcess, exampleConfig
+
+try:
+    import ldap
+except ImportError:
+    ldap = None
+
+pytestmark = pytest.mark.integration
+
+BASE = "dc=example,dc=com"
+PEOPLE = f"ou=people,{BASE}"
+ADMINS = f"cn=admins,ou=groups,{BASE}"
+ROOT = (f"cn=admin,{BASE}", "secret")
+BOB = (f"uid=bob,{PEOPLE}", "bob-secret")
+UNDEFINED_ATTRIBUTE_TYPE = 17
+
+#: What a user with self-write stored, so that an administrator's dump of
+#: the tree, restored with C{ldapmodify -a -c}, made him an administrator.
+PAYLOAD = (f";x-note\n\ndn: {ADMINS}\nchangetype: modify\nadd: member\n"
+           f"member: {BOB[0]}\n-\n\ndn: {BOB[0]}\nchangetype: modify\nadd: description;x-a")
+
+
+def _tools() -> None:
+    """
+    @raise unittest.SkipTest: without ldap-utils or python-ldap.
+    """
+    for tool in ("ldapsearch", "ldapmodify"):
+        if shutil.which(tool) is None:
+            raise unittest.SkipTest(f"{tool} not installed (Debian/Ubuntu package ldap-utils)")
+    if ldap is None:
+        raise unittest.SkipTest("python-ldap is not installed")
+
+
+def _run(url: str, tool: str, who: tuple[str, str], *args: str,
+         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([tool, "-x", "-H", url, "-D", who[0], "-w", who[1], *args],
+                          input=stdin, capture_output=True, text=True, timeout=30, check=False)
+
+
+def _bind(url: str, who: tuple[str, str]) -> Any:
+    connection = ldap.initialize(url)
+    connection.set_option(ldap.OPT_NETWORK_TIMEOUT, 10)
+    connection.simple_bind_s(*who)
+    return connection
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[int, int]:
+    """
+    @return: the result code of a python-ldap call, and the number of
+        entries it returned.
+    """
+    try:
+        found = call()
+    except ldap.LDAPError as e:
+        return e.args[0]["result"], 0
+    return 0, len(found) if isinstance(found, list) else 0
+
+
+class _DescriptionAttack:
+    """
+    A user allowed to write his own entry tries to store a description
+    whose option carries a line break and a change record after it.
+
+    @cvar attribute: the type he may write.
+    """
+
+    attribute: ClassVar[str]
+    server: Any
+
+    def test_refused(self) -> None:
+        """
+        The modify is undefinedAttributeType (17) with slapd's message, and
+        the administrator's dump of the entry holds no other record.
+        """
+        connection = _bind(self.server.url, BOB)
+        self.addCleanup(connection.unbind_s)
+        with self.assertRaises(ldap.UNDEFINED_TYPE) as caught:
+            connection.modify_s(BOB[0], [(ldap.MOD_ADD, self.attribute + PAYLOAD, [b"v"])])
+        self.assertIn("AttributeDescription contains inappropriate characters",
+                      caught.exception.args[0]["info"])
+        self.assertNotIn("\n", caught.exception.args[0]["info"])
+        dump = _run(self.server.url, "ldapsearch", ROOT, "-LLL", "-b", BOB[0], "-s", "base",
+                    "*", "+")
+        self.assertEqual(dump.returncode, 0, dump.stderr)
+        self.assertEqual([line for line in dump.stdout.splitlines() if line.startswith("dn")],
+                         [f"dn: {BOB[0]}"])
+        self.assertNotIn("changetype", dump.stdout)
+        members = _run(self.server.url, "ldapsearch", ROOT, "-LLL", "-b", ADMINS, "-s", "base",
+                       "member")
+        self.assertNotIn(BOB[0], members.stdout)
+
+    def test_ldapmodify(self) -> None:
+        """
+        An option with a space or an underscore, sent with ldapmodify, is
+        refused as slapd refuses it.
+        """
+        for option in ("x y", "x_y"):
+            description = f"{self.attribute};{option}"
+            out = _run(self.server.url, "ldapmodify", BOB, stdin=(
+                f"dn: {BOB[0]}\nchangetype: modify\nadd: {description}\n{description}: v\n-\n"))
+            self.assertEqual(out.returncode, UNDEFINED_ATTRIBUTE_TYPE, out.stderr)
+            self.assertIn(f"{description}: AttributeDescription contains inappropriate characters",
+                          out.stderr)
+
+
+class DefaultPolicyAttackTests(_DescriptionAttack, ServerTestsMixin,
+                               unittest.SynchronousTestCase):
+    """
+    Under the default policy a user may write his own C{userPassword}.
+    """
+
+    attribute = "userPassword"
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        _tools()
+        super().setUpClass()
+
+
+class SelfWriteAttackTests(_DescriptionAttack, ServerTestsMixin, unittest.SynchronousTestCase):
+    """
+    With the acl plugin giving users write access to their own entry, and
+    the audit plugin logging writes.
+    """
+
+    attribute = "description"
+    serverConfig = (exampleConfig()
+                    + '\n[[plugin]]\nname = "acl"\nrules = [\n'
+                    + "    'to attrs=userPassword by self write by anonymous auth by * none',\n"
+                    + "    'to * by self write by users read by * none',\n]\n"
+                    + '\n[[plugin]]\nname = "audit"\nfile = "audit.ldif"\n')
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        _tools()
+        super().setUpClass()
+
+    def test_auditLog(self) -> None:
+        """
+        After the refused attack and a value holding the same payload,
+        which is stored, the audit log reads back as exactly the one
+        change record of that value, base64-encoded.
+        """
+        connection = _bind(self.server.url, BOB)
+        self.addCleanup(connection.unbind_s)
+        with self.assertRaises(ldap.UNDEFINED_TYPE):
+            connection.modify_s(BOB[0], [(ldap.MOD_ADD, "description" + PAYLOAD, [b"v"])])
+        connection.modify_s(BOB[0], [(ldap.MOD_REPLACE, "description", [PAYLOAD.encode()])])
+        from ldapd.ldif import parseLDIF
+
+        audit = (self.server.configPath.parent / "audit.ldif").read_bytes()
+        records = list(parseLDIF(audit.splitlines(keepends=True)))
+        self.assertEqual([(r.changetype, r.dn) for r in records], [("modify", BOB[0])])
+        self.assertEqual(records[0].modifications,
+                         (("replace", "description", (PAYLOAD.encode(),)),))
+
+
+#: The requests of the slapd comparison, each sent as the root DN: the
+#: description, in every place a client can put one.
+_BAD = ["description;x y", "description;x_y", "description;x-note\n", "description;",
+        "descr iption", "-description", "description;x.y"]
+
+
+def _battery(url: str) -> list[tuple[str, tuple[int, int]]]:
+    """
+    Send the comparison's requests.
+
+    @return: each request's name and outcome.
+    """
+    connection = _bind(url, ROOT)
+    try:
+        entry = f"cn=probe,{BASE}"
+        connection.add_s(entry, [("objectClass", [b"organizationalRole"]), ("cn", [b"probe"]),
+                                 ("description", [b"v"])])
+        outcomes = []
+        for bad in _BAD:
+            outcomes += [
+                (f"modify {bad!r}", _outcome(lambda: connection.modify_s(
+                    entry, [(ldap.MOD_ADD, bad, [b"w"])]))),
+                (f"add {bad!r}", _outcome(lambda: connection.add_s(
+                    f"cn=other,{BASE}", [("objectClass", [b"organizationalRole"]),
+                                         ("cn", [b"other"]), (bad, [b"w"])]))),
+                (f"compare {bad!r}", _outcome(lambda: connection.compare_s(entry, bad, b"v"))),
+                (f"attributes {bad!r}", _outcome(lambda: connection.search_s(
+                    entry, ldap.SCOPE_BASE, "(objectClass=*)", [bad]))),
+            ]
+        for rdn in ["description;x y=v", "descr iption=v"]:
+            outcomes.append((f"modrdn {rdn!r}", _outcome(lambda: connection.rename_s(entry, rdn))))
+        connection.delete_s(entry)
+        return outcomes
+    finally:
+        connection.unbind_s()
+
+
+def _filters(url: str) -> list[tuple[str, tuple[int, int]]]:
+    """
+    Search with filters whose descriptions are malformed; python-ldap
+    refuses to encode them, so ldap3, which does not check names, sends
+    them.
+
+    @return: each filter and its outcome.
+    """
+    import ldap3
+
+    connection = ldap3.Connection(url, *ROOT, auto_bind=True, check_names=False)
+    try:
+        outcomes = []
+        for f in ["(description;x y=*)", "(description;x y=a)", "(description;x y=a*)",
+                  "(description;x y>=a)", "(|(description;x y=*)(dc=example))",
+                  "(!(description;x y=*))", "(description;=*)", "(descr iption=*)",
+                  "(description;x\ny=*)"]:
+            connection.search(BASE, f, ldap3.BASE, attributes=["dc"])
+            outcomes.append((f, (connection.result["result"], len(connection.entries))))
+        return outcomes
+    finally:
+        connection.unbind()
+
+
+class SlapdDescriptionTests(ServerTestsMixin, unittest.SynchronousTestCase):
+    """
+    Malformed descriptions get from ldapd what slapd answers: 17 for a
+    write or a Compare, nothing for a requested attribute, Undefined for a
+    filter item, invalidDNSyntax for an RDN.
+    """
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        _tools()
+        if not SLAPD.is_file():
+            raise unittest.SkipTest(f"{SLAPD} (Debian's slapd package) is not installed")
+        slapd = SlapdProcess(BASE, ROOT[0], ROOT[1])
+        slapd.start()
+        try:
+            connection = _bind(slapd.url, ROOT)
+            connection.add_s(BASE, [("objectClass", [b"dcObject", b"organization"]),
+                                    ("dc", [b"example"]), ("o", [b"Example"])])
+            connection.unbind_s()
+            cls.slapdOutcomes = _battery(slapd.url) + _filters(slapd.url)
+        finally:
+            slapd.stop()
+        super().setUpClass()
+
+    def test_sameAsSlapd(self) -> None:
+        """
+        Every request has slapd's outcome.
+        """
+        self.assertEqual(_battery(self.server.url) + _filters(self.server.url),
+                         self.slapdOutcomes)
