@@ -6,20 +6,31 @@ is the reference.
 
 Attribute descriptions are checked by RFC 4512 on every path (a description
 holding a line break, stored by a user with self-write, came out of an
-administrator's C{ldapsearch -LLL} dump as a forged change record), and the
-text logs escape every control character a client sends.
+administrator's C{ldapsearch -LLL} dump as a forged change record), and
+malformed BER is refused while lengths in the long form are read.
 """
 
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 from typing import Any, Callable, ClassVar
 
 import pytest
 from twisted.trial import unittest
 
-from ldapd.testing import SLAPD, ServerTestsMixin, SlapdProcess, exampleConfig
+from ldaptor.protocols import pureldap
+
+from ldapd._codec import NOTICE_OF_DISCONNECTION, integer, octetString, tlv
+from ldapd.testing import (
+    SLAPD,
+    ServerTestsMixin,
+    SlapdProcess,
+    decodeResponses,
+    exampleConfig,
+    longFormLengths,
+)
 
 try:
     import ldap
@@ -267,3 +278,133 @@ class SlapdDescriptionTests(ServerTestsMixin, unittest.SynchronousTestCase):
         """
         self.assertEqual(_battery(self.server.url) + _filters(self.server.url),
                          self.slapdOutcomes)
+
+
+def _searchPDU(messageId: int, scope: bytes = integer(0, 0x0A), timeLimit: bytes = integer(0),
+               typesOnly: bytes = b"\x01\x01\x00", searchFilter: bytes = tlv(0x87, b"dc"),
+               attributes: bytes = tlv(0x30, octetString(b"dc"))) -> bytes:
+    """
+    @return: a base search of the suffix, with the fields given encoded
+        as they are.
+    """
+    return tlv(0x30, integer(messageId) + tlv(0x63, (
+        octetString(BASE.encode()) + scope + integer(0, 0x0A) + integer(0) + timeLimit
+        + typesOnly + searchFilter + attributes)))
+
+
+#: Searches that BER or RFC 4511 do not allow, which ldapd once accepted.
+MALFORMED = {
+    "primitive SEQUENCE": _searchPDU(2, attributes=tlv(0x10, octetString(b"dc"))),
+    "scope as INTEGER": _searchPDU(2, scope=integer(0)),
+    "timeLimit 2**40": _searchPDU(2, timeLimit=integer(2**40)),
+    "BOOLEAN of two octets": _searchPDU(2, typesOnly=b"\x01\x02\x00\x00"),
+    "empty substrings": _searchPDU(2, searchFilter=tlv(0xA4, octetString(b"dc") + tlv(0x30, b""))),
+}
+
+
+def _exchange(url: str, pdu: bytes) -> list[tuple[int, str, int, bytes]]:
+    """
+    Send C{pdu} on a new connection, then a good search (message id 9)
+    unless the server has closed the connection.
+
+    @return: each response's message id, type name, result code (or -1)
+        and diagnostic message or name, up to the good search's
+        SearchResultDone or the end of the connection.
+    """
+    host, port = url.removeprefix("ldap://").split(":")
+    received = b""
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(pdu)
+        sentGood = False
+        while True:
+            try:
+                messages = decodeResponses(received)
+            except Exception:  # noqa: BLE001 (a partial message: read more)
+                messages = None
+            if messages is not None:
+                if any(m.id == 9 and isinstance(m.value, pureldap.LDAPSearchResultDone)
+                       for m in messages):
+                    break
+                if not sentGood and any(isinstance(m.value, (
+                        pureldap.LDAPSearchResultDone, pureldap.LDAPExtendedResponse))
+                        for m in messages):
+                    sentGood = True
+                    try:
+                        connection.sendall(_searchPDU(9))
+                    except OSError:
+                        break
+            try:
+                chunk = connection.recv(65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            received += chunk
+    outcomes = []
+    for m in decodeResponses(received):
+        value = m.value
+        if isinstance(value, pureldap.LDAPExtendedResponse):
+            outcomes.append((m.id, "notice", value.resultCode, value.responseName))
+        elif isinstance(value, pureldap.LDAPSearchResultDone):
+            outcomes.append((m.id, "done", value.resultCode, value.errorMessage))
+        else:
+            outcomes.append((m.id, type(value).__name__, -1, b""))
+    return outcomes
+
+
+class BERTests(ServerTestsMixin, unittest.SynchronousTestCase):
+    """
+    Malformed searches sent on a raw socket get protocolError and the
+    connection goes on; a search whose lengths are all in the four-octet
+    long form is answered as its minimal encoding is. slapd, on the same
+    bytes, accepts four of the five malformed searches and disconnects on
+    the fifth (see docs/compatibility.md).
+    """
+
+    def test_malformed(self) -> None:
+        """
+        Each malformed search gets protocolError (2) in a SearchResultDone
+        with "decoding error", and the next search on the connection is
+        answered.
+        """
+        for what, pdu in MALFORMED.items():
+            self.assertEqual(_exchange(self.server.url, pdu), [
+                (2, "done", 2, b"decoding error"),
+                (9, "LDAPSearchResultEntry", -1, b""), (9, "done", 0, b""),
+            ], what)
+
+    def test_longForm(self) -> None:
+        """
+        Every length in four octets, the message id's included: the same
+        answer as for the minimal encoding.
+        """
+        expected = [(2, "LDAPSearchResultEntry", -1, b""), (2, "done", 0, b""),
+                    (9, "LDAPSearchResultEntry", -1, b""), (9, "done", 0, b"")]
+        self.assertEqual(_exchange(self.server.url, _searchPDU(2)), expected)
+        self.assertEqual(_exchange(self.server.url, longFormLengths(_searchPDU(2))), expected)
+
+    def test_slapd(self) -> None:
+        """
+        slapd reads the long form too; of the malformed searches it refuses
+        only the timeLimit above maxInt, with a Notice of Disconnection, and
+        answers the others (the differences docs/compatibility.md lists).
+        """
+        if not SLAPD.is_file():
+            raise unittest.SkipTest(f"{SLAPD} (Debian's slapd package) is not installed")
+        slapd = SlapdProcess(BASE, ROOT[0], ROOT[1])
+        slapd.start()
+        self.addCleanup(slapd.stop)
+        _tools()
+        connection = _bind(slapd.url, ROOT)
+        connection.add_s(BASE, [("objectClass", [b"dcObject", b"organization"]),
+                                ("dc", [b"example"]), ("o", [b"Example"])])
+        connection.unbind_s()
+        found = [(2, "LDAPSearchResultEntry", -1, b""), (2, "done", 0, b""),
+                 (9, "LDAPSearchResultEntry", -1, b""), (9, "done", 0, b"")]
+        self.assertEqual(_exchange(slapd.url, longFormLengths(_searchPDU(2))), found)
+        outcomes = {what: _exchange(slapd.url, pdu) for what, pdu in MALFORMED.items()}
+        self.assertEqual(outcomes.pop("timeLimit 2**40"),
+                         [(0, "notice", 2, NOTICE_OF_DISCONNECTION)])
+        self.assertEqual(outcomes.pop("empty substrings"), found[1:])
+        for what, outcome in outcomes.items():
+            self.assertEqual(outcome, found, what)
