@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ldaptor.protocols.ldap import ldaperrors
+from twisted.logger import Logger
 
 from ldapd.dn import DN
 from ldapd.escaping import escapeControl
@@ -27,6 +28,8 @@ from ldapd.schema import (
 )
 
 __all__ = ["Attribute", "Entry", "Modification", "SearchReference", "parseDescription"]
+
+_log = Logger()
 
 #: The OID of objectClass.
 _OBJECT_CLASS = "2.5.4.0"
@@ -319,12 +322,24 @@ class Entry:
         @param descriptions: the attribute descriptions.
         @param values: each attribute's values: one value bare, more (or
             none) as a tuple.
+        An attribute whose description is malformed (RFC 4512 §2.5), which a
+        version of ldapd that did not check descriptions may have stored, is
+        left out with a warning, so that it never reaches a client or an
+        LDIF file; the entry's next write stores it without that attribute.
+
         @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined type.
         """
         layout = _storedLayout(schema, descriptions)
         if layout is None or () in values:
-            return cls(dn, [(d, v if v.__class__ is tuple else (v,))  # type: ignore[misc]
-                            for d, v in zip(descriptions, values)], schema, ndn)
+            pairs = [(d, v if v.__class__ is tuple else (v,))  # type: ignore[misc]
+                     for d, v in zip(descriptions, values)]
+            malformed = [d for d in descriptions if not isAttributeDescription(d)]
+            if malformed:
+                _log.warn("{dn}: stored attribute descriptions {descriptions} are malformed "
+                          "(RFC 4512 §2.5): left out", dn=str(dn),
+                          descriptions=", ".join(repr(d) for d in malformed))
+                pairs = [(d, v) for d, v in pairs if isAttributeDescription(d)]
+            return cls(dn, pairs, schema, ndn)
         entry = cls.__new__(cls)
         entry.dn = dn
         entry.ndn = ndn
