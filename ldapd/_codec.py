@@ -6,7 +6,9 @@ Requests are decoded into ldaptor's classes: the common ones (searches with
 equality, presence, substrings, and, or and not filters; simple binds; unbinds)
 by a fast path here (L{decodeRequest}) that builds the same objects ldaptor's
 decoder would, and everything else, including anything the fast path finds
-unusual or malformed, by ldaptor's decoder itself. Responses are encoded here, straight
+unusual or malformed, by ldaptor's decoder itself, once L{checkBER} has
+checked the encoding that decoder takes on trust. Both results are checked by
+L{checkRequest}, and both read lengths with L{lengthAt}. Responses are encoded here, straight
 to bytes: they are the hot path (one SearchResultEntry per returned entry), and
 ldaptor's response classes can encode neither referrals nor intermediate
 responses. The tests check this encoder against ldaptor's for byte equality.
@@ -25,8 +27,8 @@ __all__ = [
     "Control",
     "DECODER",
     "NOTICE_OF_DISCONNECTION",
-    "RESPONSE_DECODER",
     "MAX_INT",
+    "RESPONSE_DECODER",
     "RESPONSE_TAGS",
     "checkBER",
     "checkRequest",
@@ -148,11 +150,13 @@ def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
 
 def checkRequest(request: Any) -> None:
     """
-    Check what a decoded request holds against the ranges of RFC 4511 that
-    its types leave to the decoder: the limits of a search within
-    C{0 .. maxInt} (so a negative one is left to the search, which answers
-    it as slapd does) and at least one piece in each substrings filter
-    (C{SIZE (1..MAX)}). Either decoder's result is checked the same way.
+    Check what a decoded request holds against the constraints of RFC 4511
+    that the types of its elements leave to the decoder: the limits of a
+    search no more than maxInt (a negative one is left to the search, which
+    answers protocolError "negative size or time limit", as slapd answers
+    one) and at least one piece in each substrings filter
+    (C{SIZE (1..MAX)}). Either decoder's result is checked here, the same
+    way.
 
     @param request: the decoded protocolOp.
     @raise ValueError: saying what is out of range.
