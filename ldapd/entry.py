@@ -331,8 +331,8 @@ class Entry:
         """
         layout = _storedLayout(schema, descriptions)
         if layout is None or () in values:
-            pairs = [(d, v if v.__class__ is tuple else (v,))  # type: ignore[misc]
-                     for d, v in zip(descriptions, values)]
+            pairs: list[tuple[str, Any]] = [(d, v if v.__class__ is tuple else (v,))
+                                             for d, v in zip(descriptions, values)]
             malformed = [d for d in descriptions if not isAttributeDescription(d)]
             if malformed:
                 _log.warn("{dn}: stored attribute descriptions {descriptions} are malformed "

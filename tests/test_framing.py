@@ -14,8 +14,8 @@ from ldaptor import ldapfilter
 from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
-from ldapd._codec import encodeSequence, integer, octetString, tlv
 from ldapd import _framing
+from ldapd._codec import encodeSequence, integer, octetString, tlv
 from ldapd._framing import BadRequest, Framer, MalformedPDU
 from ldapd.testing import longFormLengths
 

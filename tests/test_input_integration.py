@@ -15,12 +15,12 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-from typing import Any, Callable, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import pytest
-from twisted.trial import unittest
-
 from ldaptor.protocols import pureldap
+from twisted.trial import unittest
 
 from ldapd._codec import NOTICE_OF_DISCONNECTION, integer, octetString, tlv
 from ldapd.testing import (
@@ -207,17 +207,19 @@ def _battery(url: str) -> list[tuple[str, tuple[int, int]]]:
         outcomes = []
         for bad in _BAD:
             outcomes += [
-                (f"modify {bad!r}", _outcome(lambda: connection.modify_s(
+                (f"modify {bad!r}", _outcome(lambda bad=bad: connection.modify_s(
                     entry, [(ldap.MOD_ADD, bad, [b"w"])]))),
-                (f"add {bad!r}", _outcome(lambda: connection.add_s(
+                (f"add {bad!r}", _outcome(lambda bad=bad: connection.add_s(
                     f"cn=other,{BASE}", [("objectClass", [b"organizationalRole"]),
                                          ("cn", [b"other"]), (bad, [b"w"])]))),
-                (f"compare {bad!r}", _outcome(lambda: connection.compare_s(entry, bad, b"v"))),
-                (f"attributes {bad!r}", _outcome(lambda: connection.search_s(
+                (f"compare {bad!r}",
+                 _outcome(lambda bad=bad: connection.compare_s(entry, bad, b"v"))),
+                (f"attributes {bad!r}", _outcome(lambda bad=bad: connection.search_s(
                     entry, ldap.SCOPE_BASE, "(objectClass=*)", [bad]))),
             ]
         for rdn in ["description;x y=v", "descr iption=v"]:
-            outcomes.append((f"modrdn {rdn!r}", _outcome(lambda: connection.rename_s(entry, rdn))))
+            outcomes.append((f"modrdn {rdn!r}",
+                             _outcome(lambda rdn=rdn: connection.rename_s(entry, rdn))))
         connection.delete_s(entry)
         return outcomes
     finally:
