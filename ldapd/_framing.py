@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from ldaptor.protocols import pureber, pureldap
 
-from ldapd._codec import DECODER, decodeRequest
+from ldapd._codec import DECODER, checkBER, checkRequest, decodeRequest, lengthAt
 
 __all__ = ["BadRequest", "Framer", "MalformedPDU", "DEFAULT_MAX_PDU_SIZE"]
 
@@ -83,16 +83,13 @@ class Framer:
             return None
         if buf[0] != 0x30:
             raise MalformedPDU(f"expected an LDAPMessage SEQUENCE, got tag 0x{buf[0]:02x}")
-        first = buf[1]
-        if first < 0x80:
-            header, length = 2, first
-        else:
-            n = first & 0x7F
-            if n == 0 or n > 4:
-                raise MalformedPDU("unsupported length encoding")
-            if len(buf) < 2 + n:
-                return None
-            header, length = 2 + n, int.from_bytes(buf[2 : 2 + n], "big")
+        try:
+            found = lengthAt(buf, 1)
+        except ValueError as e:
+            raise MalformedPDU(f"unsupported length encoding: {e}") from None
+        if found is None:
+            return None
+        length, header = found
         total = header + length
         if total > self.maxPDUSize:
             raise MalformedPDU(f"PDU of {total} bytes exceeds the limit of {self.maxPDUSize}")
@@ -115,14 +112,20 @@ def _envelope(pdu: bytes, header: int) -> tuple[int, int]:
     """
     if len(pdu) < header + 3 or pdu[header] != 0x02:
         raise MalformedPDU("the message does not start with a message id")
-    idLength = pdu[header + 1]
+    try:
+        found = lengthAt(pdu, header + 1)
+    except ValueError:
+        found = None
+    if found is None:
+        raise MalformedPDU("the message does not start with a message id")
+    idLength, start = found
     # 0 .. 2**31 - 1 takes one to four octets.
-    if not 1 <= idLength <= 4 or len(pdu) < header + 2 + idLength + 1:
+    if not 1 <= idLength <= 4 or len(pdu) < start + idLength + 1:
         raise MalformedPDU("message id out of range")
-    messageId = int.from_bytes(pdu[header + 2 : header + 2 + idLength], "big", signed=True)
+    messageId = int.from_bytes(pdu[start : start + idLength], "big", signed=True)
     if messageId < 0:
         raise MalformedPDU("message id out of range")
-    return messageId, pdu[header + 2 + idLength]
+    return messageId, pdu[start + idLength]
 
 
 def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
@@ -133,13 +136,16 @@ def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
         can be read.
     """
     messageId, tag = _envelope(pdu, header)
-    message = decodeRequest(pdu)
-    if message is not None:
-        return message
     try:
-        message, _ = pureber.berDecodeObject(DECODER, pdu)
-        if not isinstance(message.value, pureldap.LDAPProtocolRequest):
-            raise ValueError("not a request")
+        message = decodeRequest(pdu)
+        if message is None:
+            # ldaptor's decoder takes any form of any element: the
+            # encoding is checked first.
+            checkBER(pdu)
+            message, _ = pureber.berDecodeObject(DECODER, pdu)
+            if not isinstance(message.value, pureldap.LDAPProtocolRequest):
+                raise ValueError("not a request")
+        checkRequest(message.value)
         return message
     except Exception as e:
         return BadRequest(messageId, tag, str(e) or type(e).__name__)

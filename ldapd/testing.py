@@ -33,6 +33,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from ldapd._codec import lengthAt
 from ldapd.changes import MODIFY, RENAME, ChangeRecord
 from ldapd.csn import formatCSN
 from ldapd.dn import DN
@@ -63,6 +64,7 @@ __all__ = [
     "exampleConfig",
     "executeRequest",
     "freePort",
+    "longFormLengths",
     "parseFilter",
     "postgresqlURL",
     "privatePostgreSQLSchema",
@@ -905,6 +907,31 @@ def decodeResponses(data: bytes) -> list[Any]:
 
 #: OpenLDAP's server, for tests that compare with it or proxy to it.
 SLAPD = Path("/usr/sbin/slapd")
+
+
+def longFormLengths(data: bytes) -> bytes:
+    """
+    Re-encode BER elements with every length, at every depth, in the
+    four-octet long form: legal BER (X.690 §8.1.3.5) that some encoders
+    write and a server must read as the minimal form.
+
+    @param data: one or more BER elements.
+    @return: the same elements, lengths in four octets.
+    """
+    out = []
+    pos = 0
+    while pos < len(data):
+        identifier = data[pos]
+        found = lengthAt(data, pos + 1)
+        if found is None:
+            raise ValueError("truncated BER element")
+        length, start = found
+        content = data[start : start + length]
+        if identifier & 0x20:
+            content = longFormLengths(content)
+        out.append(bytes((identifier, 0x84)) + len(content).to_bytes(4, "big") + content)
+        pos = start + length
+    return b"".join(out)
 
 
 def executeRequest(directory: Any, connection: Connection, request: Any, messageId: int,

@@ -14,8 +14,10 @@ from ldaptor import ldapfilter
 from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
+from ldapd import _framing
 from ldapd._codec import encodeSequence, integer, octetString, tlv
 from ldapd._framing import BadRequest, Framer, MalformedPDU
+from ldapd.testing import longFormLengths
 
 
 def _search(messageId: int, base: bytes = b"dc=example,dc=com") -> pureldap.LDAPMessage:
@@ -40,6 +42,32 @@ def _message(messageId: bytes, *elements: bytes) -> bytes:
     @return: an LDAPMessage SEQUENCE around them.
     """
     return encodeSequence((messageId,) + elements)
+
+
+#: Malformed searches the server once accepted, each built from a
+#: good search: C{(what is wrong, the PDU)}.
+MALFORMED_SEARCHES = [
+    ("a primitive SEQUENCE for the attribute list",
+     _message(integer(20), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x01\x00" + tlv(0x87, b"cn")
+                               + tlv(0x10, octetString(b"cn"))))),
+    ("the scope as an INTEGER",
+     _message(integer(21), tlv(0x63, octetString(b"o=x") + integer(2) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x01\x00" + tlv(0x87, b"cn")
+                               + tlv(0x30, b"")))),
+    ("a timeLimit of 2**40",
+     _message(integer(22), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(2**40) + b"\x01\x01\x00" + tlv(0x87, b"cn")
+                               + tlv(0x30, b"")))),
+    ("a BOOLEAN of two octets",
+     _message(integer(23), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x02\x00\x00" + tlv(0x87, b"cn")
+                               + tlv(0x30, b"")))),
+    ("a substrings filter with no substring",
+     _message(integer(24), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x01\x00"
+                               + tlv(0xA4, octetString(b"cn") + tlv(0x30, b"")) + tlv(0x30, b"")))),
+]
 
 
 class FramerTestsBase(unittest.TestCase):
@@ -184,6 +212,16 @@ class FramingTests(FramerTestsBase):
             self.framer.feed(_search(messageId).toWire())
             self.assertEqual(self.framer.next().id, messageId)
 
+    def test_longFormEverywhere(self) -> None:
+        """
+        A search whose every length, message id's included, is in the
+        four-octet long form is the same search as its minimal encoding:
+        BER allows lengths in more octets than needed (X.690 §8.1.3.5).
+        """
+        sent = _search(42)
+        self.framer.feed(longFormLengths(sent.toWire()))
+        self.assertSameMessages(self.drain(), [sent])
+
     def test_abandonAndUnbind(self) -> None:
         """
         Abandon and Unbind, whose protocolOps are primitive, are decoded.
@@ -238,9 +276,27 @@ class SizeLimitTests(FramerTestsBase):
 
     def test_fiveLengthOctets(self) -> None:
         """
-        A length of more than four octets is refused, whatever its value.
+        A length in five octets, leading zeros included, is read for its
+        value: BER does not ask for the fewest octets (X.690 §8.1.3.5).
         """
         self.framer.feed(b"\x30\x85\x00\x00\x00\x00\x05\x02\x01\x01\x42\x00")
+        message = self.framer.next()
+        self.assertEqual(message.id, 1)
+        self.assertIsInstance(message.value, pureldap.LDAPUnbindRequest)
+
+    def test_reservedLength(self) -> None:
+        """
+        The reserved initial length octet 0xFF (X.690 §8.1.3.5 c) is refused.
+        """
+        self.framer.feed(b"\x30\xff" + b"\x00" * 130)
+        self.assertRaises(MalformedPDU, self.framer.next)
+
+    def test_hugeLengthInManyOctets(self) -> None:
+        """
+        A length given in many octets is checked against the limit by its
+        value, not its octets.
+        """
+        self.framer.feed(b"\x30\x90" + b"\x00" * 12 + b"\x80\x00\x00\x00")
         self.assertRaises(MalformedPDU, self.framer.next)
 
 
@@ -407,6 +463,63 @@ class BadRequestTests(FramerTestsBase):
             self.assertBadRequest(
                 _message(integer(15), b"\x4a\x01x", tlv(0xA0, inside)), 15, 0x4A
             )
+
+    def test_malformedSearches(self) -> None:
+        """
+        A primitive SEQUENCE, a scope under an INTEGER tag, a timeLimit
+        above maxInt, a BOOLEAN of two octets and a substrings filter with
+        no substring are each a bad request.
+        """
+        for what, pdu in MALFORMED_SEARCHES:
+            with self.subTest(what):
+                self.assertBadRequest(pdu, pdu[4], 0x63)
+
+    def test_malformedSearchesWithoutFastPath(self) -> None:
+        """
+        ldaptor's decoder, which decodes what the fast path leaves, is
+        checked as the fast path is: the same searches are bad requests.
+        """
+        self.patch(_framing, "decodeRequest", lambda pdu: None)
+        self.test_malformedSearches()
+
+    def test_universalForms(self) -> None:
+        """
+        Universal types in a form BER does not give them (a constructed
+        BOOLEAN, OCTET STRING or ENUMERATED; a primitive SET), a BOOLEAN of
+        no octet, a NULL with content and a high tag number are bad
+        requests, wherever they are; the same requests with those elements
+        well formed are not.
+        """
+        def delete(*control: bytes) -> bytes:
+            return _message(integer(30), octetString(b"cn=x", 0x4A),
+                            tlv(0xA0, tlv(0x30, octetString(b"1.2.3") + b"".join(control))))
+
+        def modify(operation: bytes, values: bytes) -> bytes:
+            return _message(integer(31), tlv(0x66, octetString(b"cn=x") + tlv(0x30, tlv(
+                0x30, operation + tlv(0x30, octetString(b"cn") + values)))))
+
+        good = [delete(b"\x01\x01\xff"), delete(octetString(b"v")),
+                modify(integer(0, 0x0A), tlv(0x31, octetString(b"y")))]
+        for pdu in good:
+            self.assertNotIsInstance(self.framerOf(pdu).next(), BadRequest)
+        for pdu in (
+            delete(tlv(0x21, b"\x01\x01\xff")),
+            delete(tlv(0x24, octetString(b"v"))),
+            delete(b"\x01\x00"),
+            delete(b"\x05\x01\x00"),
+            delete(b"\x1f\x81\x00\x00"),
+            modify(tlv(0x2A, integer(0, 0x0A)), tlv(0x31, octetString(b"y"))),
+            modify(integer(0, 0x0A), tlv(0x11, octetString(b"y"))),
+        ):
+            self.assertBadRequest(pdu, pdu[4], pdu[5])
+
+    def framerOf(self, pdu: bytes) -> Framer:
+        """
+        @return: a framer fed with C{pdu}.
+        """
+        framer = Framer()
+        framer.feed(pdu)
+        return framer
 
     def test_deepNesting(self) -> None:
         """

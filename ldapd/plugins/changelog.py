@@ -56,7 +56,7 @@ from ldapd.filters import (
     Substrings,
 )
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
-from ldapd.ldif import formatLine
+from ldapd.ldif import formatLine, formatModification
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, duration, optionalDN, rejectUnknownKeys
 from ldapd.results import NoSuchObject
@@ -129,10 +129,9 @@ def _replacements(old: Entry, new: Entry, skip: frozenset[str] = frozenset()) ->
         # A changed entry shares its unchanged attributes with the old one,
         # so most comparisons are of one tuple with itself.
         if before.pop(description, None) != attr.values:
-            out.append(formatLine("replace", description.encode())
-                       + b"".join(formatLine(description, v) for v in attr.values) + b"-\n")
+            out.append(formatModification("replace", description, attr.values))
     for description in before:
-        out.append(formatLine("replace", description.encode()) + b"-\n")
+        out.append(formatModification("replace", description, ()))
     return b"".join(out)
 
 
