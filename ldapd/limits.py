@@ -22,6 +22,7 @@ from ldapd.schema import Schema
 
 __all__ = [
     "DEFAULT_MAX_FILTER_COMPONENTS",
+    "MAX_FILTER_DEPTH",
     "ConnectionLimits",
     "IdentityLimit",
     "IdleTimer",
@@ -29,10 +30,16 @@ __all__ = [
     "identityLimitFromConfig",
     "isGroupMember",
     "limitsFor",
+    "tooManyComponents",
 ]
 
 #: The most components (assertions, and, or, not) a search filter may have.
 DEFAULT_MAX_FILTER_COMPONENTS = 1000
+
+#: The deepest nesting of a search filter accepted (the filter itself is at
+#: depth 0), as slapd's default C{maxfilterdepth}; a deeper one is a protocol
+#: error that closes the connection, as in slapd.
+MAX_FILTER_DEPTH = 1000
 
 
 @dataclass(frozen=True)
@@ -106,13 +113,21 @@ def checkFilterSize(f: Any, maxComponents: int = DEFAULT_MAX_FILTER_COMPONENTS) 
         node = stack.pop()
         count += 1
         if count > maxComponents:
-            raise ldaperrors.LDAPAdminLimitExceeded(
-                f"filter has more than {maxComponents} components"
-            )
+            raise tooManyComponents(maxComponents)
         if isinstance(node, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
             stack.extend(node)
         elif isinstance(node, pureldap.LDAPFilter_not):
             stack.append(node.value)
+
+
+def tooManyComponents(maxComponents: int) -> ldaperrors.LDAPAdminLimitExceeded:
+    """
+    @param maxComponents: the most components a filter may have.
+    @return: the error a filter with more gets, whether it is found when
+        the filter is decoded (L{ldapd._framing.Framer}) or after
+        (L{checkFilterSize}).
+    """
+    return ldaperrors.LDAPAdminLimitExceeded(f"filter has more than {maxComponents} components")
 
 
 @dataclass(frozen=True)

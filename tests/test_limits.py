@@ -143,6 +143,7 @@ class _Hanging:
     """
 
     statistics = ServerStatistics(0)
+    limits = Limits()
 
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         return defer.Deferred()
@@ -154,6 +155,7 @@ class _Quick:
     """
 
     statistics = ServerStatistics(0)
+    limits = Limits()
 
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         return defer.succeed(None)
