@@ -31,6 +31,29 @@ ALICE = f"uid=alice,ou=people,{SUFFIX}"
 BUDGET = 1536 * 1024
 
 
+def _config(server: str = "", rest: str = "") -> str:
+    """
+    @param server: more C{[server]} keys.
+    @param rest: more tables after the database.
+    @return: a L{ldapd.testing.ServerProcess} configuration serving the
+        example data from memory, with C{secret} as the root DN's password.
+    """
+    return f"""
+[server]
+listen = ["tcp:{{port}}:interface=127.0.0.1"]
+{server}
+
+[[database]]
+suffix = "{SUFFIX}"
+backend = "memory"
+root_dn = "cn=admin,{SUFFIX}"
+root_password = "secret"
+seed_ldif = "{{example_ldif}}"
+
+{rest}
+"""
+
+
 def _header(length: int, messageId: int = 2) -> bytes:
     """
     @return: the start of an LDAPMessage announcing C{length} bytes.
@@ -139,18 +162,7 @@ class IncomingLimitsIntegrationTests(ServerTestsMixin, unittest.TestCase):
     is shown failing while another client's search goes on.
     """
 
-    serverConfig = f"""
-[server]
-listen = ["tcp:{{port}}:interface=127.0.0.1"]
-max_buffered_bytes = {BUDGET}
-
-[[database]]
-suffix = "{SUFFIX}"
-backend = "memory"
-root_dn = "cn=admin,{SUFFIX}"
-root_password = "secret"
-seed_ldif = "{{example_ldif}}"
-"""
+    serverConfig = _config(server=f"max_buffered_bytes = {BUDGET}")
 
     def setUp(self) -> None:
         if ldap3 is None:
@@ -290,3 +302,58 @@ class SlapdIncomingLimitsTests(unittest.TestCase):
         [notice] = client.request(_search(inner))
         self.assertEqual((notice.id, notice.value.resultCode), (0, 2))
         self.assertEqual(notice.value.errorMessage, b"filter nested too deeply")
+
+
+class RegexIntegrationTests(ServerTestsMixin, unittest.TestCase):
+    """
+    ReDoS through a stored rule: an C{ldapdACI} C{dn.regex} that Python's
+    C{re} would backtrack on exponentially for an entry named C{cn=aaa...}
+    (n=22 took 7.7 s and blocked every client) is matched by RE2: anonymous
+    searches get the right answer, and the rule still hides what it names.
+    """
+
+    serverConfig = _config(rest="[[plugin]]\nname = \"acl\"\nrules = ['to * by * read']")
+
+    def setUp(self) -> None:
+        if ldap3 is None:
+            raise unittest.SkipTest("ldap3 is not installed")
+        super().setUp()
+        assert self.server is not None
+        self.root = ldap3.Connection(ldap3.Server(self.server.url), f"cn=admin,{SUFFIX}",
+                                     "secret", auto_bind=True, receive_timeout=30)
+        self.addCleanup(self.root.unbind)
+
+    def test_catastrophicPattern(self) -> None:
+        """
+        With the rule C{to dn.regex="^cn=(a|a)+x" by * none} stored on
+        C{ou=people} and entries C{cn=aaax} and C{cn=a...a} (26 a's) below
+        it, an anonymous search answers at once: the long one is visible,
+        the one the rule names is not.
+        """
+        people = f"ou=people,{SUFFIX}"
+        long = f"cn={'a' * 26},{people}"
+        named = f"cn=aaax,{people}"
+        for dn in (long, named):
+            self.assertTrue(self.root.add(dn, ["person"], {"sn": "a"}), self.root.result)
+            self.addCleanup(self.root.delete, dn)
+        rule = 'to dn.regex="^cn=(a|a)+x" by * none'
+        self.assertTrue(self.root.modify(people, {"ldapdACI": [(ldap3.MODIFY_ADD, [rule])]}),
+                        self.root.result)
+        self.addCleanup(self.root.modify, people, {"ldapdACI": [(ldap3.MODIFY_DELETE, [rule])]})
+        assert self.server is not None
+        anonymous = ldap3.Connection(ldap3.Server(self.server.url), auto_bind=True,
+                                     receive_timeout=30)
+        self.addCleanup(anonymous.unbind)
+        self.assertTrue(anonymous.search(people, "(sn=a)", attributes=["cn"]))
+        self.assertEqual({e.entry_dn for e in anonymous.entries}, {long})
+
+    def test_refusedPattern(self) -> None:
+        """
+        A stored rule whose pattern RE2 does not accept (a backreference) is
+        refused when written, naming the problem.
+        """
+        people = f"ou=people,{SUFFIX}"
+        rule = 'to dn.regex="^cn=(a)\\1" by * none'
+        self.assertFalse(self.root.modify(people, {"ldapdACI": [(ldap3.MODIFY_ADD, [rule])]}))
+        self.assertEqual(self.root.result["result"], 21)
+        self.assertIn("not a regular expression RE2 accepts", self.root.result["message"])
