@@ -17,7 +17,8 @@ from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd._codec import DECODER, decodeRequest, filterShape
-from ldapd.limits import MAX_FILTER_DEPTH, tooManyComponents
+from ldapd.filters import MAX_DEPTH, nestedTooDeep
+from ldapd.limits import tooManyComponents
 
 __all__ = [
     "BadRequest",
@@ -103,8 +104,10 @@ class BadRequest:
     @ivar messageId: the message id from the envelope.
     @ivar tag: the protocolOp's identifier octet.
     @ivar reason: why decoding failed.
-    @ivar error: the result the request gets instead of protocolError
-        (the C{ldaperrors} exception of a limit it passed), or C{None}.
+    @ivar error: the error the request gets in place of protocolError with
+        "decoding error": that of the limit its filter passed
+        (adminLimitExceeded, or protocolError saying it is nested too
+        deeply); or C{None}.
     """
 
     messageId: int
@@ -121,8 +124,9 @@ class Framer:
         announces, as slapd counts it. The protocol changes it when the
         client binds.
     @ivar maxFilterComponents: the most components a search filter may have
-        (0: no limit); a search with more is answered adminLimitExceeded
-        without its filter being decoded.
+        (0: no limit, nor a check of depth); a search with more, or nested
+        deeper than L{ldapd.filters.MAX_DEPTH}, is refused without its
+        filter being decoded.
     """
 
     def __init__(self, maxPDUSize: int = DEFAULT_MAX_PDU_SIZE, budget: BufferBudget | None = None,
@@ -237,25 +241,23 @@ def _decode(pdu: bytes, header: int, maxFilterComponents: int) -> pureldap.LDAPM
     """
     Decode one complete PDU, after measuring its search filter, if it has
     one, without decoding it: decoding a million-way OR from a 4 MiB PDU
-    would take seconds and hundreds of megabytes.
+    would take seconds and hundreds of megabytes. A filter with too many
+    components, or nested deeper than L{MAX_DEPTH}, gets the error compiling
+    it would give.
 
     @param maxFilterComponents: the most components a search filter may have
         (0: no limit).
     @raise MalformedPDU: if not even the envelope (message id, operation tag)
-        can be read, or the filter is nested deeper than L{MAX_FILTER_DEPTH}
-        (slapd closes the connection too; with a limit on components of
-        1000 or less, that limit is met first).
+        can be read.
     """
     messageId, tag = _envelope(pdu, header)
     # Without a limit (root DNs, or none configured) the walk is skipped: it
     # would cost as much as decoding.
-    shape = filterShape(pdu, maxFilterComponents, MAX_FILTER_DEPTH) if maxFilterComponents else None
-    if shape is not None:
-        if shape.depth > MAX_FILTER_DEPTH:
-            raise MalformedPDU("filter nested too deeply")
-        if shape.components > maxFilterComponents:
-            error = tooManyComponents(maxFilterComponents)
-            return BadRequest(messageId, tag, error.message, error)
+    shape = filterShape(pdu, maxFilterComponents, MAX_DEPTH) if maxFilterComponents else None
+    if shape is not None and (shape.depth > MAX_DEPTH or shape.components > maxFilterComponents):
+        error = (nestedTooDeep() if shape.depth > MAX_DEPTH
+                 else tooManyComponents(maxFilterComponents))
+        return BadRequest(messageId, tag, error.message, error)
     message = decodeRequest(pdu)
     if message is not None:
         return message

@@ -22,7 +22,6 @@ from ldapd.schema import Schema
 
 __all__ = [
     "DEFAULT_MAX_FILTER_COMPONENTS",
-    "MAX_FILTER_DEPTH",
     "ConnectionLimits",
     "IdentityLimit",
     "IdleTimer",
@@ -35,11 +34,6 @@ __all__ = [
 
 #: The most components (assertions, and, or, not) a search filter may have.
 DEFAULT_MAX_FILTER_COMPONENTS = 1000
-
-#: The deepest nesting of a search filter accepted (the filter itself is at
-#: depth 0), as slapd's default C{maxfilterdepth}; a deeper one is a protocol
-#: error that closes the connection, as in slapd.
-MAX_FILTER_DEPTH = 1000
 
 
 @dataclass(frozen=True)

@@ -261,9 +261,9 @@ class IncomingLimitsIntegrationTests(ServerTestsMixin, unittest.TestCase):
 
 class SlapdIncomingLimitsTests(unittest.TestCase):
     """
-    slapd answers the same attacks the same way: the anonymous 300 KiB
-    header closes the connection without a word, 262143 bytes are awaited,
-    and a filter nested 1001 deep gets a Notice of Disconnection.
+    slapd answers the same attack the same way: the anonymous 300 KiB
+    header closes the connection without a word, and 262143 bytes are
+    awaited.
     """
 
     def setUp(self) -> None:
@@ -289,19 +289,6 @@ class SlapdIncomingLimitsTests(unittest.TestCase):
         client = self.client()
         client.send(_header(262143))
         self.assertTrue(client.isOpen())
-
-    def test_deepFilter(self) -> None:
-        """
-        slapd refuses a filter nested 1001 deep with a Notice of
-        Disconnection, as ldapd's framer does (L{MAX_FILTER_DEPTH}).
-        """
-        inner = tlv(0x87, b"cn")
-        for _ in range(1001):
-            inner = tlv(0xA2, inner)
-        client = self.client()
-        [notice] = client.request(_search(inner))
-        self.assertEqual((notice.id, notice.value.resultCode), (0, 2))
-        self.assertEqual(notice.value.errorMessage, b"filter nested too deeply")
 
 
 class RegexIntegrationTests(ServerTestsMixin, unittest.TestCase):

@@ -16,6 +16,7 @@ from twisted.trial import unittest
 
 from ldapd._codec import encodeSequence, integer, octetString, tlv
 from ldapd._framing import BadRequest, BufferBudget, Framer, MalformedPDU, Oversized
+from ldapd.filters import MAX_DEPTH
 
 
 def _search(messageId: int, base: bytes = b"dc=example,dc=com") -> pureldap.LDAPMessage:
@@ -306,9 +307,9 @@ class BufferBudgetTests(unittest.TestCase):
 class FilterBoundTests(FramerTestsBase):
     """
     A search filter is measured from its encoding before it is decoded: one
-    with more components than the framer's limit is answered
-    adminLimitExceeded without being decoded, and one nested deeper than
-    slapd's C{maxfilterdepth} closes the connection.
+    with more components than the framer's limit, or nested deeper than
+    L{MAX_DEPTH}, is refused without being decoded, with the error compiling
+    it would give.
     """
 
     def searchWith(self, encodedFilter: bytes, messageId: int = 7) -> bytes:
@@ -353,16 +354,18 @@ class FilterBoundTests(FramerTestsBase):
 
     def test_tooDeep(self) -> None:
         """
-        A filter nested deeper than 1000 is a malformed PDU, as slapd
-        answers it ("filter nested too deeply" and a Notice of
-        Disconnection), when the limit on components allows that many.
+        A filter nested deeper than L{MAX_DEPTH} is refused with
+        protocolError, before it is decoded; one at that depth is decoded.
         """
         inner = tlv(0x87, b"cn")
-        for _ in range(1001):
+        for _ in range(MAX_DEPTH):
             inner = tlv(0xA2, inner)
         self.framer.maxFilterComponents = 5000
-        self.framer.feed(self.searchWith(inner))
-        self.assertRaises(MalformedPDU, self.framer.next)
+        self.framer.feed(self.searchWith(inner, 8) + self.searchWith(tlv(0xA2, inner), 9))
+        self.assertEqual(self.framer.next().id, 8)
+        bad = self.framer.next()
+        self.assertEqual((bad.messageId, bad.error.resultCode), (9, 2))
+        self.assertEqual(bad.reason, f"filter nested deeper than {MAX_DEPTH} levels")
 
     def test_indefiniteLength(self) -> None:
         """
