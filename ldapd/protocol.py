@@ -353,6 +353,9 @@ class LDAPServerProtocol(protocol.Protocol):
         if bad.error is None:
             code, text = 2, b"decoding error"
         else:
+            # Refused before decoding, the request never reaches the access log.
+            self._log.info("conn={conn} op={msgid} refused: {reason}",
+                           conn=self.connection.id, msgid=bad.messageId, reason=bad.reason)
             code, text = bad.error.resultCode, bad.reason.encode("utf-8")
         self._send(encodeMessage(bad.messageId, encodeResult(responseTag, code, b"", text)))
 
