@@ -26,6 +26,7 @@ __all__ = [
     "IntermediateResponse",
     "Control",
     "DECODER",
+    "FilterShape",
     "NOTICE_OF_DISCONNECTION",
     "MAX_INT",
     "RESPONSE_DECODER",
@@ -42,6 +43,7 @@ __all__ = [
     "encodeSearchEntry",
     "encodeSearchReference",
     "encodeSequence",
+    "filterShape",
     "integer",
     "lengthAt",
     "octetString",
@@ -508,6 +510,66 @@ def decodeRequest(pdu: bytes) -> pureldap.LDAPMessage | None:
     except _Unhandled:
         return None
     return _Message(id=messageId, value=request, controls=None, tag=0x10)
+
+
+class FilterShape(NamedTuple):
+    """
+    The size of a search request's filter, read from its encoding.
+
+    @ivar components: its components (assertions, and, or, not) counted,
+        stopping at one more than the count asked for.
+    @ivar depth: its deepest nesting seen (the filter itself is at 0).
+    """
+
+    components: int
+    depth: int
+
+
+def filterShape(pdu: bytes, maxComponents: int, maxDepth: int) -> FilterShape | None:
+    """
+    Measure the filter of a search request without decoding it, so that a
+    filter too large or too deep is refused before any object is made for
+    it. The walk stops as soon as it passes either bound, so that its cost
+    depends on the bounds, not on the size of the PDU.
+
+    @param pdu: one complete LDAPMessage.
+    @param maxComponents: stop counting past this many components.
+    @param maxDepth: stop past this depth.
+    @return: the shape, or C{None} if the PDU is not a search request or is
+        too malformed to walk (the decoder then refuses it).
+    """
+    try:
+        identifier, start, stop = _element(pdu, 0, len(pdu))
+        _, _, next = _element(pdu, start, stop)
+        identifier, first, last = _element(pdu, next, stop)
+        if identifier != 0x63:
+            return None
+        next = first
+        # baseObject, scope, derefAliases, sizeLimit, timeLimit, typesOnly
+        for _ in range(6):
+            _, _, next = _element(pdu, next, last)
+        components = deepest = 0
+        # (where a filter starts, where its enclosing element ends, its
+        # depth, whether filters follow it in the same SET)
+        pending = [(next, last, 0, False)]
+        while pending:
+            pos, end, depth, inSet = pending.pop()
+            if pos >= end:
+                continue
+            identifier, start, stop = _element(pdu, pos, end)
+            components += 1
+            deepest = max(deepest, depth)
+            if components > maxComponents or depth > maxDepth:
+                break
+            if inSet:
+                pending.append((stop, end, depth, True))
+            if identifier == 0xA0 or identifier == 0xA1:
+                pending.append((start, stop, depth + 1, True))
+            elif identifier == 0xA2:
+                pending.append((start, stop, depth + 1, False))
+    except _Unhandled:
+        return None
+    return FilterShape(components, deepest)
 
 
 class Control(NamedTuple):

@@ -38,6 +38,7 @@ __all__ = [
     "Substrings",
     "Undefined",
     "assertions",
+    "nestedTooDeep",
     "compileFilter",
     "withoutAssertionsOn",
 ]
@@ -423,6 +424,15 @@ class Extensible(Filter):
         return result
 
 
+def nestedTooDeep() -> ldaperrors.LDAPProtocolError:
+    """
+    @return: the error a filter nested deeper than L{MAX_DEPTH} gets, whether
+        that is found before it is decoded (L{ldapd._framing.Framer}) or
+        when it is compiled.
+    """
+    return ldaperrors.LDAPProtocolError(f"filter nested deeper than {MAX_DEPTH} levels")
+
+
 def compileFilter(f: Any, schema: Schema, depth: int = 0) -> Filter:
     """
     Compile one of ldaptor's decoded filters.
@@ -435,7 +445,7 @@ def compileFilter(f: Any, schema: Schema, depth: int = 0) -> Filter:
         malformed component.
     """
     if depth > MAX_DEPTH:
-        raise ldaperrors.LDAPProtocolError(f"filter nested deeper than {MAX_DEPTH} levels")
+        raise nestedTooDeep()
     if isinstance(f, pureldap.LDAPFilter_and):
         return And([compileFilter(p, schema, depth + 1) for p in f])
     if isinstance(f, pureldap.LDAPFilter_or):

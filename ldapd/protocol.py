@@ -30,7 +30,16 @@ from ldapd._codec import (
     encodeMessage,
     encodeResult,
 )
-from ldapd._framing import DEFAULT_MAX_PDU_SIZE, BadRequest, Framer, MalformedPDU
+from ldapd._framing import (
+    DEFAULT_MAX_ANONYMOUS_PDU_SIZE,
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_PDU_SIZE,
+    BadRequest,
+    BufferBudget,
+    Framer,
+    MalformedPDU,
+    Oversized,
+)
 from ldapd.directory import Directory
 from ldapd.limits import ConnectionLimits, IdleTimer
 from ldapd.operation import ANONYMOUS, Connection, Operation
@@ -108,20 +117,26 @@ class LDAPServerProtocol(protocol.Protocol):
     #: C{maxConnectionsPerAddress}; C{None} for other transports.
     address: str | None = None
 
-    def __init__(self, directory: Directory, clock: Any, maxPDUSize: int, tls: Any = None) -> None:
+    def __init__(self, directory: Directory, clock: Any, maxPDUSize: int, tls: Any = None,
+                 maxAnonymousPDUSize: int | None = None, budget: BufferBudget | None = None) -> None:
         """
         @param directory: the directory requests are sent to.
         @param clock: the reactor's clock.
-        @param maxPDUSize: the largest PDU accepted.
+        @param maxPDUSize: the largest PDU accepted once the client has bound.
         @param tls: the server's TLS (an C{IOpenSSLServerConnectionCreator}
             such as L{ldapd.tls.ServerTLS}), which enables StartTLS; or C{None}.
+        @param maxAnonymousPDUSize: the largest PDU accepted before; by
+            default C{maxPDUSize}.
+        @param budget: what the server's connections may buffer together.
         """
         self.directory = directory
         self._statistics = directory.statistics
         self.clock = clock
         self.tls = tls
         self._startingTLS: Operation | None = None
-        self.framer = Framer(maxPDUSize)
+        self.maxPDUSize = maxPDUSize
+        self.maxAnonymousPDUSize = maxPDUSize if maxAnonymousPDUSize is None else maxAnonymousPDUSize
+        self.framer = Framer(self.maxAnonymousPDUSize, budget)
         self.connection: Connection | None = None
         self._outstanding: dict[int, Operation] = {}
         self._queue: deque[pureldap.LDAPMessage] = deque()
@@ -172,6 +187,7 @@ class LDAPServerProtocol(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closing = True
         self._idle.cancel()
+        self.framer.close()
         factory = getattr(self, "factory", None)
         if isinstance(factory, LDAPServerFactory):
             factory.connectionClosed(self)
@@ -249,7 +265,11 @@ class LDAPServerProtocol(protocol.Protocol):
         if self._closing:
             return
         self._idle.reset()
-        self.framer.feed(data)
+        try:
+            self.framer.feed(data)
+        except Oversized as e:
+            self._drop(str(e))
+            return
         self._process()
 
     # Requests
@@ -285,11 +305,41 @@ class LDAPServerProtocol(protocol.Protocol):
         self._closing = True
         self.transport.loseConnection()
 
+    def _drop(self, reason: str) -> None:
+        """
+        Close the connection without a Notice of Disconnection, as slapd
+        does when a client sends more than it may (C{sockbuf_max_incoming}),
+        and free what it had buffered at once.
+        """
+        assert self.connection is not None
+        self._log.warn("conn={conn} from {peer} closed: {reason}",
+                       conn=self.connection.id, peer=self.connection.peer, reason=reason)
+        self._closing = True
+        self.framer.close()
+        self.transport.loseConnection()
+
+    def _frameFor(self) -> None:
+        """
+        Give the framer the limits of who the client is now: a bound client
+        may send larger PDUs than an anonymous one (as slapd's
+        C{sockbuf_max_incoming_auth} and C{sockbuf_max_incoming}), and a root
+        DN filters of any size (L{ldapd.limits.checkFilterSize}).
+        """
+        assert self.connection is not None
+        identity = self.connection.identity
+        self.framer.maxPDUSize = (
+            self.maxAnonymousPDUSize if identity.anonymous else self.maxPDUSize
+        )
+        self.framer.maxFilterComponents = (
+            0 if identity.isRoot else self.directory.limits.maxFilterComponents
+        )
+
     def _badRequest(self, bad: BadRequest) -> None:
         """
         Answer a well-framed request that could not be decoded with
-        protocolError in a response of its type; an undecodable Bind is a
-        failed Bind, which leaves the connection anonymous (RFC 4511 §4.2.1).
+        protocolError in a response of its type, or with the error of the
+        limit it passed; an undecodable Bind is a failed Bind, which leaves
+        the connection anonymous (RFC 4511 §4.2.1).
         """
         assert self.connection is not None
         responseTag = RESPONSE_TAGS.get(bad.tag)
@@ -300,9 +350,14 @@ class LDAPServerProtocol(protocol.Protocol):
             return
         if bad.tag == _BIND:
             self.connection.identity = ANONYMOUS
-        self._send(
-            encodeMessage(bad.messageId, encodeResult(responseTag, 2, b"", b"decoding error"))
-        )
+        if bad.error is None:
+            code, text = 2, b"decoding error"
+        else:
+            # Refused before decoding, the request never reaches the access log.
+            self._log.info("conn={conn} op={msgid} refused: {reason}",
+                           conn=self.connection.id, msgid=bad.messageId, reason=bad.reason)
+            code, text = bad.error.resultCode, bad.reason.encode("utf-8")
+        self._send(encodeMessage(bad.messageId, encodeResult(responseTag, code, b"", text)))
 
     def _received(self, message: pureldap.LDAPMessage) -> None:
         request = message.value
@@ -383,8 +438,12 @@ class LDAPServerProtocol(protocol.Protocol):
                     continue
                 if self._readingPaused:
                     break
+                self._frameFor()
                 try:
                     message = self.framer.next()
+                except Oversized as e:
+                    self._drop(str(e))
+                    break
                 except MalformedPDU as e:
                     self._disconnect(str(e))
                     break
@@ -492,21 +551,31 @@ class LDAPServerFactory(protocol.ServerFactory):
         maxPDUSize: int = DEFAULT_MAX_PDU_SIZE,
         tls: Any = None,
         limits: ConnectionLimits = ConnectionLimits(),
+        maxAnonymousPDUSize: int = DEFAULT_MAX_ANONYMOUS_PDU_SIZE,
+        maxBufferedBytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:
         """
         @param directory: the directory to serve.
         @param reactor: the reactor (its clock times operations); the global
             one by default.
-        @param maxPDUSize: the largest request accepted, in bytes.
+        @param maxPDUSize: the largest request accepted from a bound client,
+            in bytes (the length its header announces).
         @param tls: the server's TLS (an C{IOpenSSLServerConnectionCreator}
             such as L{ldapd.tls.ServerTLS}), which enables StartTLS; or C{None}.
         @param limits: what one connection and one client address may hold.
+        @param maxAnonymousPDUSize: the largest request accepted from a
+            client that has not bound.
+        @param maxBufferedBytes: the bytes all connections together may hold
+            in requests not yet received in full (0: no limit); a connection
+            whose bytes would pass it is closed.
         """
         if reactor is None:
             from twisted.internet import reactor
         self.directory = directory
         self.reactor = reactor
         self.maxPDUSize = maxPDUSize
+        self.maxAnonymousPDUSize = maxAnonymousPDUSize
+        self.budget = BufferBudget(maxBufferedBytes)
         self.tls = tls
         self.limits = limits
         self._perAddress: dict[str, int] = {}
@@ -524,7 +593,8 @@ class LDAPServerFactory(protocol.ServerFactory):
                     peer=_peerText(addr), host=host, count=self._perAddress[host],
                 )
                 return None
-        p = LDAPServerProtocol(self.directory, self.reactor, self.maxPDUSize, self.tls)
+        p = LDAPServerProtocol(self.directory, self.reactor, self.maxPDUSize, self.tls,
+                               self.maxAnonymousPDUSize, self.budget)
         p.factory = self
         p.limits = self.limits
         p.address = host

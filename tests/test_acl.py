@@ -118,6 +118,8 @@ class ParseTests(unittest.SynchronousTestCase):
             ("to dn.bogus=x by * read", "unknown DN style"),
             ("to dn.base=cn= by * read", "bad DN"),
             ("to dn.regex=( by * read", "bad regular expression"),
+            ("to dn.regex=^(a)\\1$ by * read", "not a regular expression RE2 accepts"),
+            ("to * by peername.regex=(?=IP) read", "not a regular expression RE2 accepts"),
             ("to filter=((x by * read", "bad filter"),
             ("to * by peername.ip=300.1.1.1 read", "bad address"),
             ("to * by * read stop extra", "unexpected"),
@@ -164,6 +166,18 @@ class EvaluateTests(unittest.SynchronousTestCase):
         rules = [f'to * by dn.children="{PEOPLE}" write']
         self.assertTrue(_allowed(rules, BOB, SUFFIX, "cn", Privilege.WRITE))
         self.assertFalse(_allowed(rules, ROOT, SUFFIX, "cn", Privilege.WRITE))
+
+    def test_regexEngine(self) -> None:
+        """
+        dn.regex is matched by RE2: a rule with a catastrophic pattern for
+        Python's C{re} (C{(a|a)+x}) still selects what it names, and an
+        entry whose DN makes C{re} backtrack for ever is decided at once.
+        """
+        [rule] = [parseRule('to dn.regex="^cn=(a|a)+x" by * none', _SCHEMA)]
+        self.assertEqual(type(rule.dn.regex).__module__.split(".")[0], "re2")
+        rules = ['to dn.regex="^cn=(a|a)+x" by * none', "to * by * read"]
+        self.assertFalse(_allowed(rules, None, f"cn=aaax,{PEOPLE}", "cn", Privilege.READ))
+        self.assertTrue(_allowed(rules, None, f"cn={'a' * 40},{PEOPLE}", "cn", Privilege.READ))
 
     def test_attrs(self) -> None:
         """
