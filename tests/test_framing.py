@@ -435,7 +435,7 @@ class FilterBoundTests(FramerTestsBase):
         value, not its octets.
         """
         self.framer.feed(b"\x30\x90" + b"\x00" * 12 + b"\x80\x00\x00\x00")
-        self.assertRaises(MalformedPDU, self.framer.next)
+        self.assertRaises(Oversized, self.framer.next)
 
 
 class MalformedTests(FramerTestsBase):
