@@ -299,7 +299,8 @@ _SCHEME = re.compile(rb"^\{[A-Za-z0-9._-]+\}")
 _HISTORY_SYNTAX = b"1.3.6.1.4.1.1466.115.121.1.40"
 _ONE_VALUE = "Password policy only allows one password value"
 #: How many times a failure is stamped anew when another process recorded
-#: one at the same microsecond.
+#: one at the same microsecond, and old failures are looked at again when
+#: another process forgot some of them first.
 _FAILURE_ATTEMPTS = 10
 _RESTRICTED = "Operations are restricted to bind/unbind/abandon/StartTLS/modify password"
 
@@ -674,12 +675,9 @@ class PasswordPolicy:
             self._log.error("password failure of {dn} not recorded", dn=str(ndn))
             return
         now = self._now()
-        recorded = sorted(
-            entry.get("pwdFailureTime"), key=lambda value: _parseTime(value) or 0.0
-        )
         count = sum(
             1
-            for value in recorded
+            for value in entry.get("pwdFailureTime")
             if not policy.failureCountInterval
             or (
                 (when := _parseTime(value)) is not None
@@ -690,9 +688,26 @@ class PasswordPolicy:
             "pwdAccountLockedTime"
         ):
             await self._record(ndn, [Modification("add", "pwdAccountLockedTime", (_timestamp(now),))])
-        excess = recorded[: max(len(recorded) - policy.maxRecordedFailure, 0)]
-        if excess:
-            await self._record(ndn, [Modification("delete", "pwdFailureTime", tuple(excess))])
+        for _ in range(_FAILURE_ATTEMPTS):
+            recorded = sorted(
+                entry.get("pwdFailureTime"), key=lambda value: _parseTime(value) or 0.0
+            )
+            excess = recorded[: max(len(recorded) - policy.maxRecordedFailure, 0)]
+            if not excess:
+                return
+            try:
+                await self._write(ndn, [Modification("delete", "pwdFailureTime", tuple(excess))])
+                return
+            except ldaperrors.LDAPNoSuchAttribute:
+                # Another process forgot some of them first: look again.
+                found = await self._get(ndn)
+                if found is None:
+                    return
+                entry = found
+            except ldaperrors.LDAPException as e:
+                self._log.error("old password failures of {dn} not forgotten: {e}",
+                                dn=str(ndn), e=e)
+                return
 
     async def _record(self, ndn: DN, modifications: list[Modification]) -> None:
         """
