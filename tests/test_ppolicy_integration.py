@@ -18,19 +18,28 @@ import functools
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 import urllib.parse
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
-from ldapd.testing import SLAPD, ServerProcess, SlapdProcess
+from ldapd.testing import (
+    SLAPD,
+    ServerProcess,
+    SlapdProcess,
+    decodeResponses,
+    privatePostgreSQLSchema,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -836,12 +845,6 @@ def concurrentBinds(port: int, dn: str, secret: str, count: int) -> list[int]:
 
     @return: the result codes.
     """
-    import socket
-
-    from ldaptor.protocols import pureldap
-
-    from ldapd.testing import decodeResponses
-
     pdu = pureldap.LDAPMessage(
         pureldap.LDAPBindRequest(dn=dn.encode(), auth=secret.encode()), id=1).toWire()
     connections = [socket.create_connection(("127.0.0.1", port), timeout=60)
@@ -859,7 +862,7 @@ def concurrentBinds(port: int, dn: str, secret: str, count: int) -> list[int]:
                 data += chunk
                 try:
                     messages = decodeResponses(data)
-                except Exception:
+                except pureber.BERExceptionInsufficientData:
                     continue
                 codes.append(messages[0].value.resultCode)
                 break
@@ -891,8 +894,6 @@ class PasswordCheckTests(unittest.TestCase):
         @return: a started ldapd on the database at C{url} (a new SQLite
             file by default), stopped after the test.
         """
-        import uuid
-
         if url is None:
             url = f"sqlite:///{self.folder / 'checks.db'}"
         config = _CHECKS_LDAPD_CONFIG
@@ -1035,7 +1036,5 @@ class PasswordCheckTests(unittest.TestCase):
         The same on PostgreSQL, with one server process and with two
         workers sharing the database.
         """
-        from ldapd.testing import privatePostgreSQLSchema
-
         self.race(self.server(privatePostgreSQLSchema(self)))
         self.race(self.server(privatePostgreSQLSchema(self), workers=2))
