@@ -102,15 +102,16 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
         ndn = op.identity.ndn
     else:
         raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
-    entry = await directory.get(op, ndn)
     if oldPassword is not None:
         # Through the directory's one password check: access control first
         # (one answer, right or wrong, for a client that may not change this
-        # password), then the password policy (locks, failures counted).
+        # password, and for an account that does not exist, as slapd
+        # gives), then the password policy (locks, failures counted).
         try:
-            await directory.verifyPassword(op, entry.ndn, oldPassword, CHANGE)
+            await directory.verifyPassword(op, ndn, oldPassword, CHANGE)
         except ldaperrors.LDAPInvalidCredentials:
             raise ldaperrors.LDAPUnwillingToPerform("unwilling to verify old password") from None
+    entry = await directory.get(op, ndn)
     generated = None
     if newPassword is None:
         generated = newPassword = passwords.generatePassword()

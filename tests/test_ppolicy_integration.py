@@ -517,7 +517,8 @@ def rawControls(c: Client) -> list[Any]:
 def passwordModifyOracle(c: Client) -> list[Any]:
     """
     Password Modify for an account the client may not change: the same
-    answer whether the old password is right or wrong, and nothing counted.
+    answer whether the old password is right or wrong, or the account does
+    not exist, and nothing counted.
     """
     prober = (account("prober"), password("prober"))
     return [
@@ -525,6 +526,8 @@ def passwordModifyOracle(c: Client) -> list[Any]:
               account("target"), bind=prober),
         c.run("ldappasswd", "-e", "ppolicy", "-a", password("target"), "-s", "target-New2",
               account("target"), bind=prober),
+        c.run("ldappasswd", "-e", "ppolicy", "-a", "wrong", "-s", "target-New2",
+              account("nobody"), bind=prober),
         c.state("target"),
         c.whoami("target"),
     ]
@@ -737,15 +740,14 @@ class PasswordPolicyComparisonTests(unittest.SynchronousTestCase):
         """
         Password Modify is no password oracle: a user who may not change
         another account's password gets unwillingToPerform for its right
-        old password as for a wrong one, as from slapd, and the account
-        records no failure.
+        old password as for a wrong one, and for an account that does not
+        exist, as from slapd; the account records no failure.
         """
         steps = self.assertSame(passwordModifyOracle)
         refused = (1, ["Result: Server is unwilling to perform (53)",
                        "Additional info: unwilling to verify old password"])
-        self.assertEqual(steps[0], refused)
-        self.assertEqual(steps[1], refused)
-        self.assertEqual(steps[3][0], 0)
+        self.assertEqual(steps[:3], [refused] * 3)
+        self.assertEqual(steps[4][0], 0)
 
 
 _SQL_LDAPD_CONFIG = f"""\
