@@ -407,6 +407,22 @@ class BindTests(PasswordPolicyTestsBase):
         self.assertEqual(self.bind(ALICE, "alice-secret")[0], 0)
         self.assertEqual(self.state(ALICE, "pwdFailureTime"), ())
 
+    def test_failuresAtOneInstant(self) -> None:
+        """
+        Failures at the same instant are each recorded, with distinct
+        times; beyond pwdMaxRecordedFailure the oldest are forgotten.
+        """
+        self.setPolicy("default", pwdMaxRecordedFailure=b"4")
+        for _ in range(3):
+            self.assertEqual(self.bind(ALICE, "wrong")[0], 49)
+        self.assertEqual(len(set(self.state(ALICE, "pwdFailureTime"))), 3)
+        for _ in range(3):
+            self.assertEqual(self.bind(ALICE, "wrong")[0], 49)
+        failures = self.state(ALICE, "pwdFailureTime")
+        self.assertEqual(max(failures), b"20231114221320.000005Z")
+        self.assertEqual(len(failures), 4)
+        self.assertEqual(self.state(ALICE, "pwdAccountLockedTime"), ())
+
     def test_maxIdle(self) -> None:
         """
         An account not used for pwdMaxIdle seconds is locked.

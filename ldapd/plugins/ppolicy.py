@@ -653,11 +653,11 @@ class PasswordPolicy:
         if not policy.maxRecordedFailure:
             return
         ndn = entry.ndn
-        failures = set(entry.get("pwdFailureTime"))
-        stamp = self._now()
+        # After every failure recorded, so that it is never the oldest one,
+        # the first forgotten.
+        times = [t for t in map(_parseTime, entry.get("pwdFailureTime")) if t is not None]
+        stamp = max([self._now(), *(t + 1e-6 for t in times)])
         for _ in range(_FAILURE_ATTEMPTS):
-            while _timestamp(stamp, micro=True) in failures:
-                stamp += 1e-6
             failure = _timestamp(stamp, micro=True)
             try:
                 entry = await self.directory.modify(
@@ -666,8 +666,8 @@ class PasswordPolicy:
                 )
                 break
             except ldaperrors.LDAPAttributeOrValueExists:
-                # Another failure recorded at the same microsecond.
-                failures.add(failure)
+                # Another process recorded a failure at the same microsecond.
+                stamp += 1e-6
             except ldaperrors.LDAPException as e:
                 self._log.error("password failure of {dn} not recorded: {e}", dn=str(ndn), e=e)
                 return
