@@ -41,6 +41,7 @@ from ldapd.interfaces import IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
+from ldapd.passwordcheck import BIND, PasswordCheck
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
@@ -666,18 +667,39 @@ class Directory:
                   root=" as root" if connection.identity.isRoot else "")
         return _Outcome()
 
-    async def verifyPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
+    async def verifyPassword(
+        self, op: Operation, ndn: DN, password: bytes, purpose: str = BIND
+    ) -> Identity:
         """
-        Check a password for a DN, through the bind plugins: a root DN's
-        against its configuration, any other against its entry.
+        Check a password for a DN: the one path every password check takes
+        (simple binds, SASL PLAIN, the old password of a change; see
+        L{ldapd.passwordcheck}). The plugins' C{pre_authenticate} hooks run
+        first and may refuse (access control, a locked account); then a
+        root DN's password is checked against its configuration, any
+        other against its entry; then the C{post_authenticate} hooks are
+        told the outcome (0, invalidCredentials, or another error) to
+        record it, whatever it was.
 
-        @param op: the Bind operation.
+        @param op: the operation the check is made for.
         @param ndn: the normalised DN.
         @param password: the password given.
+        @param purpose: L{ldapd.passwordcheck.BIND} or
+            L{ldapd.passwordcheck.CHANGE}.
         @return: the identity it authenticates.
         @raise ldaperrors.LDAPInvalidCredentials: if it does not.
         """
-        ndn = await self.plugins.pre("bind", op, ndn)
+        resultCode = SUCCESS.code
+        try:
+            check = await self.plugins.pre(
+                "authenticate", op, PasswordCheck(ndn, password, purpose))
+            return await self._checkPassword(op, check.ndn, check.password)
+        except Exception as e:
+            resultCode = resultOf(e, op.timedOut).code
+            raise
+        finally:
+            await self.plugins.post("authenticate", op, resultCode)
+
+    async def _checkPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
         for db in self.databases:
             if db.normalizedRootDN is not None and db.normalizedRootDN == ndn:
                 await self._checkRootPassword(db, password)

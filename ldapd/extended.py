@@ -19,6 +19,7 @@ from ldapd._codec import decodeSequence, encodeSequence, octetString
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Modification
 from ldapd.operation import Operation
+from ldapd.passwordcheck import CHANGE
 
 if TYPE_CHECKING:
     from ldapd.directory import Directory
@@ -79,7 +80,11 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     The Password Modify extended operation (RFC 3062): change a user's
     password, verifying the old one when given, generating a new one when
     none is given. The change is an ordinary Modify of C{userPassword} by the
-    requester, so access control applies to it.
+    requester, so access control applies to it; the old password is checked
+    through L{Directory.verifyPassword<ldapd.directory.Directory.verifyPassword>},
+    so that a client that may not change the password gets the same answer
+    whether its guess is right or wrong, and a wrong guess counts as a
+    failure under the password policy.
     """
     if op.identity.anonymous and not op.internal:
         raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
@@ -97,13 +102,16 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
         ndn = op.identity.ndn
     else:
         raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
-    backend = directory.backendFor(ndn)
-    entry = await directory.get(op, ndn)
     if oldPassword is not None:
+        # Through the directory's one password check: access control first
+        # (one answer, right or wrong, for a client that may not change this
+        # password, and for an account that does not exist, as slapd
+        # gives), then the password policy (locks, failures counted).
         try:
-            await backend.authenticate(op, ndn, oldPassword)
+            await directory.verifyPassword(op, ndn, oldPassword, CHANGE)
         except ldaperrors.LDAPInvalidCredentials:
             raise ldaperrors.LDAPUnwillingToPerform("unwilling to verify old password") from None
+    entry = await directory.get(op, ndn)
     generated = None
     if newPassword is None:
         generated = newPassword = passwords.generatePassword()

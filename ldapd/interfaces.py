@@ -297,7 +297,11 @@ class IOperationPlugin(Interface):
         write entries themselves (with C{directory.internalOperation()}).
 
     C{<op>} is one of C{bind}, C{search}, C{compare}, C{add}, C{delete},
-    C{modify}, C{rename}, C{extended}.
+    C{modify}, C{rename}, C{extended}, and C{authenticate}: every check of
+    a password (simple bind, SASL PLAIN, the old password of a change) runs
+    C{pre_authenticate(op, check)} (a L{ldapd.passwordcheck.PasswordCheck};
+    refuse with invalidCredentials) and C{post_authenticate(op, resultCode)}
+    with the check's own outcome, inside the operation that made it.
     """
 
     name = Attribute("The name the plugin is registered under.")

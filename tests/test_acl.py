@@ -11,12 +11,13 @@ from ldaptor.protocols import pureber, pureldap
 from twisted.internet import task
 from twisted.trial import unittest
 
-from ldapd._codec import encodeMessage
+from ldapd._codec import encodeMessage, encodeSequence, octetString
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.extended import PASSWORD_MODIFY
 from ldapd.operation import Connection, Operation
 from ldapd.plugins.acl import AccessControl, AccessControlFactory
 from ldapd.plugins.aclrules import (
@@ -374,6 +375,28 @@ class AccessControlTests(unittest.TestCase):
         self.acl.rules = acl.rules
         self.assertEqual(self.bind(ALICE, "alice-secret"), 49)
 
+    def passwordModify(self, user: str, old: str, new: str) -> Any:
+        return self.execute(pureldap.LDAPExtendedRequest(
+            requestName=PASSWORD_MODIFY, requestValue=encodeSequence([
+                octetString(user.encode(), 0x80), octetString(old.encode(), 0x81),
+                octetString(new.encode(), 0x82)])))[-1]
+
+    def test_passwordModifyNeedsWrite(self) -> None:
+        """
+        The old password of Password Modify is checked only for a client
+        that may write the account's userPassword: another user gets the
+        same answer for the right old password as for a wrong one, as
+        slapd gives; the owner changes it with the right one.
+        """
+        self.assertEqual(self.bind(BOB, "bob-secret"), 0)
+        answers = [self.passwordModify(ALICE, old, "alice-new")
+                   for old in ("wrong", "alice-secret")]
+        self.assertEqual([(a.resultCode, a.errorMessage) for a in answers],
+                         [(53, b"unwilling to verify old password")] * 2)
+        self.assertEqual(self.bind(ALICE, "alice-secret"), 0)
+        self.assertEqual(self.passwordModify(ALICE, "wrong", "alice-new").resultCode, 53)
+        self.assertEqual(self.passwordModify(ALICE, "alice-secret", "alice-new").resultCode, 0)
+
     def test_filterOnUnsearchable(self) -> None:
         """
         A filter cannot test an attribute the client may not search: mail
@@ -518,7 +541,8 @@ class FactoryTests(unittest.SynchronousTestCase):
 
     def test_defaults(self) -> None:
         """
-        Without rules, userPassword is for binds only and everyone reads the rest.
+        Without rules, userPassword is for binds only, the password history
+        for no one, and everyone reads the rest.
         """
         acl = AccessControlFactory.fromConfig({}, self.context())
         subject = Subject(None)
@@ -527,6 +551,10 @@ class FactoryTests(unittest.SynchronousTestCase):
         self.assertFalse(evaluate(acl.rules, subject, entry, password, Privilege.READ))
         self.assertTrue(evaluate(acl.rules, subject, entry, password, Privilege.AUTH))
         self.assertTrue(evaluate(acl.rules, subject, entry, ENTRY, Privilege.READ))
+        history = _SCHEMA.attributeType("pwdHistory")
+        for who in (subject, Subject(entry.ndn)):
+            for privilege in (Privilege.READ, Privilege.SEARCH, Privilege.COMPARE):
+                self.assertFalse(evaluate(acl.rules, who, entry, history, privilege))
 
     def test_badRule(self) -> None:
         """

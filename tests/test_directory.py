@@ -28,7 +28,7 @@ from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import PAGED_RESULTS
 from ldapd.directory import Database, Directory, Limits
 from ldapd.dn import DN
-from ldapd.entry import Entry, SearchReference
+from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.interfaces import IBackendCompare
 from ldapd.operation import Connection, Identity, Operation, Scope
 from ldapd.plugins.chain import PluginChain
@@ -444,6 +444,29 @@ class AccessTests(DirectoryTestsBase):
         self.bind(ALICE, "alice-secret")
         attrs = _attributes(self.search(ALICE, scope=0)[0].value)
         self.assertIn("userPassword", attrs)
+
+    def test_historyHidden(self) -> None:
+        """
+        pwdHistory (old passwords) is kept from others as userPassword is:
+        not returned, not tested in a filter, not compared; its owner
+        sees it.
+        """
+        history = b"20231114221320Z#1.3.6.1.4.1.1466.115.121.1.40#6#secret"
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.modify(
+            self.directory.internalOperation(), self.schema.normalizeDN(DN.parse(ALICE)),
+            [Modification("add", "pwdHistory", (history,))])))
+        compare = pureldap.LDAPCompareRequest(entry=ALICE, ava=pureldap.LDAPAttributeValueAssertion(
+            pureber.BEROctetString("pwdHistory"), pureber.BEROctetString(history)))
+        for who in (None, ("uid=bob,ou=people,dc=example,dc=com", "bob-secret")):
+            if who is not None:
+                self.bind(*who)
+            attrs = _attributes(self.search(ALICE, scope=0, attributes=["pwdHistory"])[0].value)
+            self.assertNotIn("pwdHistory", attrs)
+            self.assertEqual(self.entries(self.search(filterText="(pwdHistory=*)")), [])
+            self.assertEqual(self.result(compare).resultCode, 50)
+        self.bind(ALICE, "alice-secret")
+        attrs = _attributes(self.search(ALICE, scope=0, attributes=["pwdHistory"])[0].value)
+        self.assertEqual(attrs["pwdHistory"], [history])
 
     def test_selfPasswordChange(self) -> None:
         """

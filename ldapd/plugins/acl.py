@@ -23,8 +23,10 @@ C{entry} and on each attribute returned; compare, C{compare} on the
 attribute; add, C{add} on the new C{entry} and on the parent's
 C{children}; delete, C{delete} on both; modify, C{add}/C{delete}/C{write}
 on each attribute changed; rename, C{write} on C{entry}, on the RDN
-attributes and on the old and new parents' C{children}; bind, C{auth} on
-the target's C{userPassword} (else invalidCredentials). An error about an
+attributes and on the old and new parents' C{children}; bind (simple or SASL
+PLAIN), C{auth} on the target's C{userPassword} (else invalidCredentials);
+checking the old password of a change (Password Modify), C{write} on it
+(else the answer a wrong old password gets). An error about an
 entry the client may not see (no C{disclose} on it) is noSuchObject, as in
 slapd.
 
@@ -57,6 +59,7 @@ from ldapd.filters import (
 from ldapd.interfaces import IOperationPlugin
 from ldapd.limits import isGroupMember
 from ldapd.operation import Operation, Scope, SearchParameters
+from ldapd.passwordcheck import PasswordCheck
 from ldapd.plugins.aclrules import (
     CHILDREN,
     ENTRY,
@@ -80,11 +83,13 @@ ACI_ATTRIBUTE = "ldapdACI"
 #: the root DN reads it, as 389's retro changelog: its records hold the
 #: password hashes that were written) and cn=Monitor (who is connected,
 #: from where, bound as whom); and userPassword is usable only to bind, and
-#: changeable only by its owner.
+#: changeable only by its owner; the password history (old hashes, or old
+#: cleartext passwords) no client reads.
 DEFAULT_RULES = (
     'to dn.subtree="cn=changelog" by * none',
     'to dn.subtree="cn=monitor" by * none',
     "to attrs=userPassword by self =wx by anonymous auth by * none",
+    "to attrs=pwdHistory by * none",
     "to * by * read",
 )
 
@@ -312,20 +317,27 @@ class AccessControl:
 
     # Hooks
 
-    async def pre_bind(self, op: Operation, ndn: DN) -> None:
+    async def pre_authenticate(self, op: Operation, check: PasswordCheck) -> None:
         """
-        A simple bind needs C{auth} on the target's userPassword, as the
-        anonymous identity; without it the bind fails with invalidCredentials.
+        A bind needs C{auth} on the target's userPassword, as the anonymous
+        identity; checking the old password of a change needs C{write} on
+        it, as the client (the root DN may change any). A refusal is
+        invalidCredentials, as for a wrong password, and comes before the
+        password is looked at, so that a client learns nothing from trying
+        passwords it may not use.
         """
         if op.internal or self._password is None:
             return
-        if any(db.normalizedRootDN == ndn for db in self.directory.databases):
+        if not check.isBind and self._bypass(op):
             return
-        entry = await self._read(ndn)
+        if any(db.normalizedRootDN == check.ndn for db in self.directory.databases):
+            return
+        entry = await self._read(check.ndn)
         if entry is None:
             return
-        context = await self._context(op, anonymous=True)
-        if not self.allowed(context, entry, self._password, Privilege.AUTH):
+        context = await self._context(op, anonymous=check.isBind)
+        wanted = Privilege.AUTH if check.isBind else Privilege.WRITE
+        if not self.allowed(context, entry, self._password, wanted):
             raise ldaperrors.LDAPInvalidCredentials()
 
     async def pre_search(self, op: Operation, base: DN) -> None:
