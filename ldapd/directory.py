@@ -207,11 +207,17 @@ class _PagedSearch:
 
     The backend's search runs once; when a page is full, C{emit} hands the
     backend a Deferred that fires only when the client asks for the next page.
+    Each page is sent as the identity that asks for it, as in slapd: after a
+    rebind, the plugins filter the entries for the new identity, and only
+    those that match its filter (as its C{pre_search} hooks left it) are sent.
+
+    @ivar op: the operation of the first page, which the backend's search runs with.
+    @ivar current: the operation of the page being sent.
     """
 
     def __init__(self, directory: Directory, op: Operation, fingerprint: bytes) -> None:
         self.directory = directory
-        self.op = op
+        self.op = self.current = op
         self.fingerprint = fingerprint
         self.cookie = b""
         self.search: defer.Deferred[None] | None = None
@@ -246,11 +252,14 @@ class _PagedSearch:
         self.sent = 0
         self.pageDone = defer.Deferred()
         self.op.deadline = op.deadline
+        self.current = op
         done = self.pageDone
         sending = None
         if self.pending is not None:
             entry, self.pending = self.pending, None
-            sending = self._send(entry)
+            filtered = self._filter(entry)
+            if filtered is not None:
+                sending = self._send(filtered)
         if self.resume is not None:
             resume, self.resume = self.resume, None
             if sending is None:
@@ -263,20 +272,33 @@ class _PagedSearch:
         self.sent += 1
         self.total += 1
         assert self.reply is not None
-        return self.directory.sendEntry(self.op, self.reply, entry)
+        return self.directory.sendEntry(self.current, self.reply, entry)
+
+    def _filter(self, entry: Entry) -> Entry | None:
+        """
+        @return: the entry as the plugins let the current page's identity
+            see it, or C{None} when it is withheld from it.
+        """
+        op = self.current
+        if op.identity != self.op.identity:
+            assert op.search is not None
+            if op.search.filter.match(entry) is not True:
+                return None
+        return self.directory.plugins.filterEntry(op, entry)
 
     def emit(self, entry: Entry | SearchReference) -> defer.Deferred[None] | None:
         if isinstance(entry, SearchReference):
             assert self.reply is not None
             self.directory.sendReference(self.reply, entry)
             return None
-        filtered = self.directory.plugins.filterEntry(self.op, entry)
+        filtered = self._filter(entry)
         if filtered is None:
             return None
         if self.op.sizeLimit and self.total >= self.op.sizeLimit:
             raise _SizeLimitReached()
         if self.sent >= self.pageSize:
-            self.pending = filtered
+            # Kept as found: the next page may be asked for by another identity.
+            self.pending = entry
             self.resume = defer.Deferred()
             assert self.pageDone is not None
             self.pageDone.callback(True)
