@@ -138,6 +138,8 @@ class Database:
         writes are referred to the provider (its C{referral}), or forwarded
         to it through its C{chain} backend; the server's own writes (the
         consumer's among them) stay local.
+    @ivar private: whether it is a private view (C{cn=changelog},
+        C{cn=Monitor}): see L{Directory.addPrivateDatabase}.
     """
 
     suffix: DN
@@ -146,6 +148,7 @@ class Database:
     rootPassword: bytes | None = None
     seedLDIF: Path | None = None
     replica: Any = None
+    private: bool = False
     normalizedSuffix: DN = field(init=False)
     normalizedRootDN: DN | None = field(init=False, default=None)
 
@@ -520,16 +523,26 @@ class Directory:
 
     def addPrivateDatabase(self, db: Database) -> None:
         """
-        Serve a plugin's own read-only view (C{cn=changelog}, C{cn=Monitor})
-        that only the root DN reads under the default access policy; with
-        the acl plugin, its rules decide, as for any entry.
+        Serve a plugin's own read-only view (C{cn=changelog}, C{cn=Monitor}):
+        one that holds what no ordinary rule should hand out (the password
+        hashes written, who is connected from where). Under the default
+        access policy only the root DN reads it; under the acl plugin only
+        the rules whose target names it (C{dn.subtree="cn=changelog"}) apply
+        to it, never a generic one such as C{to *}.
 
         @param db: the database.
         """
+        db.private = True
         self.addDatabase(db)
-        for plugin in self.plugins.plugins:
-            if isinstance(plugin, DefaultAccess):
-                plugin.private.append(db.normalizedSuffix)
+
+    def privateSuffix(self, ndn: DN) -> DN | None:
+        """
+        @param ndn: a normalised DN.
+        @return: the normalised suffix of the private view that holds it
+            (see L{addPrivateDatabase}), or C{None} if none does.
+        """
+        db = self.databaseFor(ndn)
+        return db.normalizedSuffix if db is not None and db.private else None
 
     def addDatabase(self, db: Database) -> None:
         """
