@@ -628,6 +628,8 @@ class Directory:
         except Exception as e:
             if op.abandoned:
                 return
+            if isinstance(e, NoSuchObject) and e.matchedDN and not op.internal:
+                e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
             outcome = _Outcome(resultOf(e, op.timedOut))
         if op.abandoned:
             return
@@ -646,6 +648,31 @@ class Directory:
         )
         accesslog.logResult(op, name, _RESPONSE_TAGS[kind], result.code, nentries,
                             op.clock.seconds() - started)
+
+    async def _disclosedMatch(self, op: Operation, matched: DN) -> DN | None:
+        """
+        The matched DN a client is told: the deepest of C{matched} and its
+        superiors that the plugins disclose to it (C{disclose_entry}), so
+        that an error names no entry the client may not know of, and a
+        hidden entry answers as if it did not exist.
+
+        @param matched: the deepest existing superior of the name asked for.
+        @return: that DN, or C{None} when none of them may be named.
+        """
+        if not self.plugins.has("disclose_entry"):
+            return matched
+        while matched:
+            ndn = self.schema.normalizeDN(matched)
+            if self.databaseFor(ndn) is None:
+                return None
+            try:
+                entry = await self.get(self.internalOperation(), ndn)
+            except NoSuchObject:
+                entry = None
+            if entry is not None and await self.plugins.discloses(op, entry):
+                return matched
+            matched = matched.parent()
+        return None
 
     def _checkAuthenticated(self, op: Operation, kind: str) -> None:
         """
@@ -971,7 +998,8 @@ class Directory:
         """
         Send an entry with the subordinate counts asked for.
         """
-        count = await self._countSubordinates(entry.ndn, onlyOne="numsubordinates" not in wanted)
+        count = await self._countSubordinates(op, entry.ndn,
+                                              onlyOne="numsubordinates" not in wanted)
         computed = []
         if "hassubordinates" in wanted:
             computed.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
@@ -979,11 +1007,14 @@ class Directory:
             computed.append(("numSubordinates", [str(count).encode()]))
         self._sendSelected(op, reply, entry, computed)
 
-    async def _countSubordinates(self, ndn: DN, onlyOne: bool) -> int:
+    async def _countSubordinates(self, client: Operation, ndn: DN, onlyOne: bool) -> int:
         """
         Count an entry's children with a one-level search of its backend,
-        which works the same for every backend.
+        which works the same for every backend. Only the children the
+        client may know of (C{disclose_entry}) count: the counts tell of no
+        hidden entry.
 
+        @param client: the search the counts are sent in.
         @param ndn: the entry's normalised name.
         @param onlyOne: stop at the first child (for hasSubordinates).
         @return: the number of children (at most 1 when C{onlyOne}).
@@ -991,6 +1022,7 @@ class Directory:
         db = self.databaseFor(ndn)
         if db is None:
             return 0
+        checked = self.plugins.has("disclose_entry") and not client.internal
         op = self.internalOperation()
         op.search = SearchParameters(
             base=ndn,
@@ -1001,13 +1033,23 @@ class Directory:
         )
         count = 0
 
-        def emit(child: Entry | SearchReference) -> None:
+        async def counted(child: Entry) -> None:
+            nonlocal count
+            if await self.plugins.discloses(client, child):
+                count += 1
+                if onlyOne:
+                    raise _SubordinateFound()
+
+        def emit(child: Entry | SearchReference) -> defer.Deferred[None] | None:
             nonlocal count
             if isinstance(child, SearchReference):
-                return
+                return None
+            if checked:
+                return defer.Deferred.fromCoroutine(counted(child))
             count += 1
             if onlyOne:
                 raise _SubordinateFound()
+            return None
 
         try:
             await db.backend.search(op, emit)
@@ -1421,6 +1463,18 @@ class Directory:
         """
         return await self.backendFor(ndn).get(op, ndn)
 
+    async def _getDisclosed(self, op: Operation, ndn: DN) -> Entry:
+        """
+        Read an entry a client's request names before the plugins' checks.
+
+        @raise NoSuchObject: if it does not exist, or if the client may not
+            know it exists (C{disclose_entry}): the same error either way.
+        """
+        entry = await self.get(op, ndn)
+        if not op.internal and not await self.plugins.discloses(op, entry):
+            raise NoSuchObject("no such object", entry.dn)
+        return entry
+
     async def rename(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool) -> Entry:
         """
         Rename or move an entry (and its subtree) through the plugin chain.
@@ -1447,11 +1501,11 @@ class Directory:
         if len(newRDN) != 1:
             raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")
         self.schema.normalizeDN(newRDN)
-        entry = await self.get(op, ndn)
+        entry = await self._getDisclosed(op, ndn)
         if request.newSuperior is not None:
             superior = DN.parse(request.newSuperior)
             try:
-                await self.get(op, self.schema.normalizeDN(superior))
+                await self._getDisclosed(op, self.schema.normalizeDN(superior))
             except NoSuchObject:
                 # As slapd: no matched DN, which would name a superior of
                 # the new superior rather than of the entry.
