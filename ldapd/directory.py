@@ -385,6 +385,7 @@ class Directory:
         self.allowUnauthenticatedBind = allowUnauthenticatedBind
         self.authentication = authentication if authentication is not None else Authentication()
         self.databases: list[Database] = []
+        self._privateSuffixes: list[DN] = []
         self.configuredDatabases = list(databases)
         for db in self.configuredDatabases:
             self.addDatabase(db)
@@ -541,8 +542,12 @@ class Directory:
         @return: the normalised suffix of the private view that holds it
             (see L{addPrivateDatabase}), or C{None} if none does.
         """
-        db = self.databaseFor(ndn)
-        return db.normalizedSuffix if db is not None and db.private else None
+        # Asked for each access decision: only the private views are looked
+        # at, and anything below one is private, whatever serves it.
+        for suffix in self._privateSuffixes:
+            if ndn.isWithin(suffix):
+                return suffix
+        return None
 
     def addDatabase(self, db: Database) -> None:
         """
@@ -557,6 +562,8 @@ class Directory:
             db.normalizedRootDN = self.schema.normalizeDN(db.rootDN)
         self.databases.append(db)
         self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
+        if db.private:
+            self._privateSuffixes.append(db.normalizedSuffix)
 
     def databaseFor(self, ndn: DN) -> Database | None:
         """
