@@ -219,9 +219,10 @@ class LdapdVisibilityTests(_Battery, ServerTestsMixin, unittest.SynchronousTestC
 
     def test_hiddenEntriesAnswerAsMissing(self) -> None:
         """
-        A write naming a hidden entry, or an entry under a hidden parent,
-        or moving under a hidden new superior, gets the answer it would get
-        if the hidden entry did not exist, and no matched DN ever names it.
+        A write or Password Modify naming a hidden entry, or an entry under
+        a hidden parent, or moving under a hidden new superior, and a search
+        based there, get the answer they would get if the hidden entry did
+        not exist, and no matched DN ever names it.
         """
         def modify(text: str) -> tuple[int, str]:
             return _answer(_run(self.url, "ldapmodify", BOB, stdin=text))
@@ -251,6 +252,11 @@ class LdapdVisibilityTests(_Battery, ServerTestsMixin, unittest.SynchronousTestC
             for superior in (SERVICES, f"uid=x,{SERVICES}", f"ou=nothere,{BASE}")]
         self.assertEqual(len({(o.returncode, o.stderr) for o in outs}), 1, outs)
         self.assertEqual(outs[0].returncode, 32)
+        for dn in (f"uid=sssd,{SERVICES}", f"uid=nobody,{SERVICES}"):
+            out = _run(self.url, "ldappasswd", BOB, "-s", "new-secret", dn)
+            self.assertEqual(out.returncode, 1, out.stdout)
+            self.assertIn("No such object (32)", out.stdout)
+            self.assertIn(f"Matched DN: {BASE}\n", out.stdout)
         base = self.search(BOB, f"uid=nobody,{SERVICES}", "-s", "base")
         hidden = self.search(BOB, f"uid=sssd,{SERVICES}", "-s", "base")
         self.assertEqual((base.returncode, base.stderr), (hidden.returncode, hidden.stderr))
