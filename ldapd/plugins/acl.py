@@ -118,6 +118,7 @@ class _Context:
         self.stored = stored
         self.filter: Filter | None = None
         self.filterTypes: set[AttributeType] = set()
+        # The strict subtypes of the filter's types: each is checked on its own.
         self.filterSubtypes: frozenset[AttributeType] = frozenset()
         self.typeless = False
 
@@ -360,7 +361,7 @@ class AccessControl:
         context.filter = op.search.filter
         context.filterTypes, context.typeless = _filterTypes(op.search.filter, self.schema)
         context.filterSubtypes = frozenset().union(
-            *(self.schema.subtypes(t) for t in context.filterTypes))
+            *(self.schema.subtypes(t) for t in context.filterTypes)) - context.filterTypes
 
     async def disclose_entry(self, op: Operation, entry: Entry) -> bool:
         """
