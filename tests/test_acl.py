@@ -429,6 +429,32 @@ class AccessControlTests(unittest.TestCase):
         self.assertEqual(self.search(BOB, scope=0)[1], 32)
         self.assertEqual(self.search(f"uid=zed,{PEOPLE}", scope=0)[1], 32)
 
+    def test_hiddenAsMissing(self) -> None:
+        """
+        An entry the client may not see (bob, to anonymous) and a missing
+        one below it answer as a missing entry: noSuchObject whose matched
+        DN is the deepest superior the client may see, never the hidden one.
+        """
+        for dn in (BOB, f"uid=zed,{BOB}", f"uid=zed,{PEOPLE}"):
+            result = self.execute(pureldap.LDAPSearchRequest(baseObject=dn, scope=0))[-1]
+            self.assertEqual((result.resultCode, result.matchedDN), (32, PEOPLE.encode()), dn)
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        result = self.execute(pureldap.LDAPSearchRequest(baseObject=f"uid=zed,{BOB}", scope=0))[-1]
+        self.assertEqual((result.resultCode, result.matchedDN), (32, BOB.encode()))
+
+    def test_subordinatesVisibleOnly(self) -> None:
+        """
+        numSubordinates counts only the children the client may see: bob
+        (hidden from anonymous) is not counted for anonymous clients.
+        """
+        def count() -> int:
+            entries, _ = self.search(PEOPLE, scope=0, attributes=["numSubordinates"])
+            return int(entries[PEOPLE]["numSubordinates"][0])
+
+        anonymous = count()
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(count(), anonymous + 1)
+
     def test_compare(self) -> None:
         """
         Compare needs C{compare}; where the entry may not be seen the answer

@@ -392,6 +392,28 @@ class PagedResultsTests(DirectoryTestsBase):
                              controls=_paged(2, b"bogus"))
         self.assertEqual(responses[-1].value.resultCode, 2)
 
+    def test_rebind(self) -> None:
+        """
+        After a rebind, the next page is sent as the new identity, as slapd
+        does: a search the root DN began and an anonymous client continues
+        shows no userPassword, and sends nothing that matched only through
+        it.
+        """
+        def page(filterText: str, cookie: bytes = b"") -> list[Any]:
+            return self.execute(pureldap.LDAPSearchRequest(
+                baseObject=PEOPLE, filter=parseFilter(filterText), attributes=["userPassword"]),
+                controls=_paged(1, cookie))
+
+        for filterText, shown in (("(objectClass=person)", True), ("(userPassword=*)", False)):
+            self.bind(ROOT, "secret")
+            first = page(filterText)
+            self.assertIn("userPassword", _attributes(first[0].value))
+            self.bind("", "")
+            second = page(filterText, _cookie(first[-1]))
+            self.assertEqual(bool(self.entries(second)), shown, filterText)
+            for response in second[:-1]:
+                self.assertNotIn("userPassword", _attributes(response.value))
+
     def test_changedRequest(self) -> None:
         """
         A cookie used with a different search is a protocolError.

@@ -204,6 +204,17 @@ class AccessRule:
         """
         return {c.group for c in self.clauses if c.group is not None}
 
+    def names(self, suffix: DN) -> bool:
+        """
+        Whether the rule's target names a DN within a subtree: the test that
+        lets a rule apply to a private view (L{ldapd.directory.Directory.addPrivateDatabase}),
+        which generic targets (C{*}, a filter, attributes alone, another
+        subtree, a regular expression) never reach.
+
+        @param suffix: the normalised root of the subtree.
+        """
+        return self.dn is not None and self.dn.dn is not None and self.dn.dn.isWithin(suffix)
+
     def selects(self, entry: Entry, attribute: AttributeType | str) -> bool:
         """
         @param entry: the entry accessed.
