@@ -125,7 +125,8 @@ class Writer:
             # Renames chain: the most recently renamed entries are the
             # likeliest to be renamed again.
             renamed = [dn for dn in self._live if dn.split(",")[0].endswith("r")]
-            dn = rng.choice(renamed[-5:]) if renamed and rng.random() < 0.6 else rng.choice(self._live)
+            chain = renamed and rng.random() < 0.6
+            dn = rng.choice(renamed[-5:]) if chain else rng.choice(self._live)
             rdn, parent = dn.split(",", 1)
             superior = None
             if rng.random() < 0.15:
