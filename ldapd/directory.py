@@ -35,7 +35,7 @@ from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
-from ldapd.extended import HANDLERS, WHO_AM_I, ExtendedOutcome
+from ldapd.extended import HANDLERS, SUPPORTED, WHO_AM_I, ExtendedOutcome
 from ldapd.filters import compileFilter
 from ldapd.interfaces import IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.ldif import parseLDIF
@@ -1192,7 +1192,7 @@ class Directory:
         return Entry(rootDSE.dn, attributes, self.schema, rootDSE.ndn)
 
     def _buildRootDSE(self) -> Entry:
-        extensions = list(HANDLERS)
+        extensions = list(SUPPORTED)
         return Entry(
             DN(),
             [

@@ -24,10 +24,23 @@ from ldapd.passwordcheck import CHANGE
 if TYPE_CHECKING:
     from ldapd.directory import Directory
 
-__all__ = ["ExtendedOutcome", "HANDLERS", "PASSWORD_MODIFY", "WHO_AM_I", "parsePasswordModify"]
+__all__ = [
+    "CANCEL",
+    "ExtendedOutcome",
+    "HANDLERS",
+    "PASSWORD_MODIFY",
+    "SUPPORTED",
+    "WHO_AM_I",
+    "parseCancel",
+    "parsePasswordModify",
+]
 
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
 PASSWORD_MODIFY = "1.3.6.1.4.1.4203.1.11.1"
+
+#: Cancel (RFC 3909): carried out by the protocol, which holds the
+#: connection's operations, not by a handler of the table.
+CANCEL = "1.3.6.1.1.8"
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,27 @@ async def whoAmI(directory: Directory, op: Operation) -> ExtendedOutcome:
     if op.request.requestValue is not None:
         raise ldaperrors.LDAPProtocolError("WhoAmI takes no request value")
     return ExtendedOutcome(value=op.identity.authzId.encode("utf-8"))
+
+
+def parseCancel(value: bytes | None) -> int:
+    """
+    Decode a Cancel request value (RFC 3909 §2): C{SEQUENCE { cancelID
+    MessageID }}.
+
+    @param value: the request value, or C{None}.
+    @return: the message id of the operation to cancel.
+    @raise ldaperrors.LDAPProtocolError: if it cannot be decoded.
+    """
+    try:
+        parts = decodeSequence(value or b"")
+    except ValueError as e:
+        raise ldaperrors.LDAPProtocolError(f"cancel: {e}") from None
+    if len(parts) != 1 or type(parts[0]) is not pureber.BERInteger:
+        raise ldaperrors.LDAPProtocolError("cancel: malformed request value")
+    messageId = parts[0].value
+    if not 0 <= messageId <= 2**31 - 1:
+        raise ldaperrors.LDAPProtocolError("cancel: message id out of range")
+    return messageId  # type: ignore[no-any-return]
 
 
 def parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
@@ -131,3 +165,7 @@ HANDLERS: dict[str, Callable[[Any, Operation], Awaitable[ExtendedOutcome]]] = {
     PASSWORD_MODIFY: passwordModify,
     tls.START_TLS: tls.startTLS,
 }
+
+#: The extended operations the root DSE advertises: those of the table and
+#: Cancel.
+SUPPORTED = (*HANDLERS, CANCEL)

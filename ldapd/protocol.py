@@ -41,6 +41,7 @@ from ldapd._framing import (
     Oversized,
 )
 from ldapd.directory import Directory
+from ldapd.extended import CANCEL, parseCancel
 from ldapd.limits import ConnectionLimits, IdleTimer
 from ldapd.operation import ANONYMOUS, Connection, Operation
 
@@ -63,6 +64,14 @@ def _isStartTLS(request: Any) -> bool:
         isinstance(request, pureldap.LDAPExtendedRequest)
         and request.requestName == pureldap.LDAPStartTLSRequest.oid
     )
+
+
+def _isCancel(request: Any) -> bool:
+    """
+    @return: whether a request is Cancel (RFC 3909).
+    """
+    return isinstance(request, pureldap.LDAPExtendedRequest) and request.requestName in (
+        CANCEL, CANCEL.encode())
 
 
 def _abandonable(request: Any) -> bool:
@@ -139,6 +148,8 @@ class LDAPServerProtocol(protocol.Protocol):
         self.framer = Framer(self.maxAnonymousPDUSize, budget)
         self.connection: Connection | None = None
         self._outstanding: dict[int, Operation] = {}
+        # The Cancel requests waiting for each operation they cancel to end.
+        self._cancels: dict[int, list[int]] = {}
         self._queue: deque[pureldap.LDAPMessage] = deque()
         self._binding = False
         self._readingPaused = False
@@ -374,6 +385,8 @@ class LDAPServerProtocol(protocol.Protocol):
         elif isinstance(request, pureldap.LDAPAbandonRequest):
             self._abandon(request.value)
             self._completed(kind)
+        elif _isCancel(request):
+            self._cancel(message.id, request.requestValue)
         else:
             self._queue.append(message)
             if self._pending() >= self.limits.maxOutstanding:
@@ -409,6 +422,50 @@ class LDAPServerProtocol(protocol.Protocol):
                     del self._queue[index]
                     self._completed(type(message.value).__name__)
                 return
+
+    def _cancel(self, messageId: int, value: bytes | None) -> None:
+        """
+        Carry out a Cancel request (RFC 3909): the operation it names stops
+        and answers canceled (118); the Cancel itself is answered once that
+        is done: success, or tooLate (120) if the operation ended first.
+        What cannot be canceled (Bind, StartTLS, Cancel) is cannotCancel
+        (121), and what is not running noSuchOperation (119).
+        """
+        try:
+            target = parseCancel(value)
+        except ldaperrors.LDAPProtocolError as e:
+            self._answerCancel(messageId, e.resultCode, e.message)
+            return
+        op = self._outstanding.get(target)
+        if op is None:
+            for index, queued in enumerate(self._queue):
+                if queued.id == target:
+                    if not _abandonable(queued.value) or _isCancel(queued.value):
+                        self._answerCancel(messageId, 121, "operation cannot be canceled")
+                        return
+                    del self._queue[index]
+                    tag = RESPONSE_TAGS[type(queued.value).__name__]
+                    self._send(encodeMessage(target, encodeResult(tag, 118, b"", b"canceled")))
+                    self._completed(type(queued.value).__name__)
+                    self._answerCancel(messageId, 0)
+                    return
+            self._answerCancel(messageId, 119, "no such operation")
+            return
+        if not _abandonable(op.request) or _isCancel(op.request):
+            self._answerCancel(messageId, 121, "operation cannot be canceled")
+            return
+        self._cancels.setdefault(target, []).append(messageId)
+        op.cancel()
+
+    def _answerCancel(self, messageId: int, code: int, text: Any = b"") -> None:
+        """
+        Send the response of a Cancel request, and count it as over.
+        """
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+        if not self._closing:
+            self._send(encodeMessage(messageId, encodeExtendedResponse(code, b"", text)))
+        self._completed("LDAPExtendedRequest")
 
     def _process(self) -> None:
         """
@@ -525,6 +582,8 @@ class LDAPServerProtocol(protocol.Protocol):
             if self._outstanding.get(op.messageId) is op:
                 del self._outstanding[op.messageId]
             self._completed(type(op.request).__name__)
+            for cancel in self._cancels.pop(op.messageId, ()):
+                self._answerCancel(cancel, 0 if op.cancelTookEffect else 120)
             if isinstance(op.request, pureldap.LDAPBindRequest) or _isStartTLS(op.request):
                 self._binding = False
             if op is self._startingTLS:
