@@ -240,6 +240,35 @@ class CatchUpMixin(ConsumerTestsMixin):
         self.assertNotIn(f"uid=b5rrr,{parent}", content)
 
 
+    def test_presentPhaseAfterTrim(self) -> None:
+        """
+        When the changelog no longer covers the consumer's cookie (the
+        provider restarted with the log trimmed to its last 50 changes
+        while the consumer was down), the consumer is brought up to date
+        through the present phase: renamed, deleted and re-added entries
+        included.
+        """
+        self.converged()
+        self.restartConsumer(kill=True)
+        self.writeFor(3)
+        self.writer.pause()
+        self.write(f"dn: uid=alice,{PEOPLE}\nchangetype: delete\n\n" + person("alice"))
+        process = self.provider.process
+        assert process is not None
+        process.terminate()
+        process.wait()
+        config = self.provider.configPath.read_text()
+        self.provider.configPath.write_text(config + "max_entries = 50\n")
+        try:
+            self.provider.start()
+        finally:
+            self.provider.configPath.write_text(config)
+        before = self.provider.log().count("present refresh")
+        self.consumer.start()
+        self.assertConverged()
+        self.assertGreater(self.provider.log().count("present refresh"), before)
+
+
 class SlapdCatchUpTests(CatchUpMixin, unittest.SynchronousTestCase):
     """
     An OpenLDAP slapd consumer of ldapd.

@@ -25,7 +25,7 @@ from ldapd.syncrepl.catchup import Step, namesBefore, order
 from ldapd.syncrepl.codec import ADD as STATE_ADD
 from ldapd.syncrepl.codec import DELETE as STATE_DELETE
 from ldapd.syncrepl.codec import MODIFY as STATE_MODIFY
-from ldapd.syncrepl.codec import PRESENT, uuidFromBytes
+from ldapd.syncrepl.codec import PRESENT, SYNC_ID_SET, uuidFromBytes
 from ldapd.testing import parseFilter
 from test_syncprovider import BASE, PEOPLE, ProviderTestsBase, Sent
 
@@ -161,6 +161,13 @@ class StrictConsumer:
         not mentioned.
         """
         for message in messages:
+            if message.kind == "info" and message.info.kind == SYNC_ID_SET:
+                for octets in message.info.syncUUIDs:
+                    uuid = uuidFromBytes(octets).encode()
+                    if message.info.refreshDeletes:
+                        self._delete(uuid)
+                    else:
+                        self.present.add(uuid)
             if message.kind != "entry":
                 continue
             uuid = uuidFromBytes(message.state.entryUUID).encode()

@@ -39,11 +39,11 @@ from ldapd.syncrepl.codec import (
     ADD,
     DELETE,
     MODIFY,
-    PRESENT,
     REFRESH_AND_PERSIST,
     REFRESH_ONLY,
     REFRESH_PRESENT,
     SYNC_DONE,
+    SYNC_ID_SET,
     SYNC_REQUEST,
     SYNC_STATE,
     SyncDone,
@@ -425,8 +425,8 @@ class RefreshTests(ProviderTestsBase):
     def test_notCovered(self) -> None:
         """
         A cookie older than the oldest change kept gets the present phase:
-        entries changed since in full, the others as present (their name
-        alone), and refreshDeletes FALSE.
+        entries changed since in full, the others' syncUUIDs in a syncIdSet
+        (as slapd's syncprov sends them), and refreshDeletes FALSE.
         """
         cookie = b"rid=1,csn=" + self.contextCSN()
         self.modify(ALICE, "sn", b"Changed")
@@ -434,11 +434,15 @@ class RefreshTests(ProviderTestsBase):
         self.successResultOf(self.backend.trimChanges(None, 1))
         sent = self.refresh(cookie)
         byDN = self.entries(sent)
-        self.assertEqual(len(byDN), 20)
+        self.assertEqual(sorted(byDN), sorted([ALICE.lower(), f"uid=bob,{PEOPLE}"]))
         self.assertState(byDN[ALICE.lower()], ADD, ALICE)
-        carol = byDN[f"uid=carol,{PEOPLE}"]
-        self.assertState(carol, PRESENT, f"uid=carol,{PEOPLE}")
-        self.assertEqual(carol.attributes, {})
+        [idSet] = [s.info for s in sent if s.kind == "info"]
+        self.assertEqual((idSet.kind, idSet.refreshDeletes), (SYNC_ID_SET, False))
+        self.assertEqual(len(idSet.syncUUIDs), 18)
+        self.assertIn(
+            self.uuid(f"uid=carol,{PEOPLE}"),
+            {uuidFromBytes(u).encode() for u in idSet.syncUUIDs},
+        )
         self.assertEqual(sent[-1].done, SyncDone(b"rid=001,csn=" + self.contextCSN(), False))
 
     def test_serverID(self) -> None:

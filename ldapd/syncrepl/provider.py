@@ -7,7 +7,7 @@ A search with the Sync Request control is first a refresh:
   - without a cookie, or with one the changelog no longer covers (its
     oldest record is newer than the cookie's CSN): the present phase, every
     matching entry, those changed since the cookie in full (state C{add}),
-    the others as C{present} without attributes, so that the consumer
+    the others' syncUUIDs in syncIdSet messages, so that the consumer
     removes what it was not told about (refreshDeletes FALSE);
   - with a covered cookie: the changes since, from the changelog: each
     entry they changed once, as it is now and under its current name if
@@ -45,11 +45,11 @@ from ldapd.syncrepl.catchup import Step, namesBefore, order, renamedDN, uuidKey
 from ldapd.syncrepl.codec import (
     MODIFY,
     NEW_COOKIE,
-    PRESENT,
     REFRESH_AND_PERSIST,
     REFRESH_DELETE,
     REFRESH_PRESENT,
     SYNC_DONE,
+    SYNC_ID_SET,
     SYNC_INFO,
     SYNC_STATE,
     Cookie,
@@ -73,6 +73,10 @@ _BATCH = 500
 #: How many times a catch-up takes in the renames of ancestors committed
 #: while it read the entries, before it sends what it has.
 _EXTENSIONS = 5
+
+#: The syncUUIDs of unchanged entries sent in one syncIdSet in the present
+#: phase (slapd's SLAP_SYNCUUID_SET_SIZE).
+_ID_SET_SIZE = 100
 
 #: Seconds between two looks at the changelog in the persist phase when
 #: no change of this process wakes it.
@@ -226,6 +230,7 @@ class _Session:
         self.position = 0
         self.csn: bytes | None = None
         self._refreshing = True
+        self._present: list[bytes] = []
         self.phase = "none"
         self.sent = 0
 
@@ -289,6 +294,7 @@ class _Session:
             await self.directory.searchDatabase(
                 self.op, self.reply, self.db, lambda entry: self._sendPresent(entry, since)
             )
+            self._flushPresent()
             self._refreshing = False
             return False
         self.phase = "delete"
@@ -300,7 +306,8 @@ class _Session:
     def _sendPresent(self, entry: Entry, since: bytes | None) -> Any:
         """
         Send an entry of the present phase: in full if it changed since the
-        cookie, else as C{present}, its name alone.
+        cookie; else only its syncUUID, in a syncIdSet of many (as slapd's
+        syncprov sends them, a hundred at a time).
         """
         uuid = _uuidOf(entry)
         if uuid is None:
@@ -309,9 +316,19 @@ class _Session:
         if since is None or csn is None or csn > since:
             return self._sendEntry(entry, STATE_ADD, uuid, None)
         self._countSent()
-        state = Control(SYNC_STATE, False, SyncState(PRESENT, uuid).encode())
-        self.reply(encodeSearchEntry(str(entry.dn).encode("utf-8"), ()), [state])
+        self._present.append(uuid)
+        if len(self._present) >= _ID_SET_SIZE:
+            self._flushPresent()
         return None
+
+    def _flushPresent(self) -> None:
+        """
+        Send the syncUUIDs of the present phase not sent yet, in a syncIdSet
+        (refreshDeletes FALSE: the consumer keeps these entries).
+        """
+        if self._present:
+            self.info(SyncInfo(SYNC_ID_SET, syncUUIDs=tuple(self._present)))
+            self._present = []
 
     # Changes
 
