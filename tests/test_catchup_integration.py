@@ -29,14 +29,16 @@ from test_syncprovider import providerConfig, slapdConsumer
 
 PEOPLE = f"ou=people,{BASE}"
 ELSEWHERE = f"ou=catchup-elsewhere,{BASE}"
+MOVING_RDN = "ou=catchup-moving"
 
 
 class Writer:
     """
     A seeded writer on the provider, in a thread: adds, modifies, renames
-    (chains of them: a renamed entry is often renamed again), moves and
-    deletes (mostly of renamed entries), about 80 changes a second, going
-    on through the provider's restarts.
+    (chains of them: a renamed entry is often renamed again) and moves of
+    people, moves of a unit with its people, deletes (mostly of renamed
+    entries) and deletes followed by an add under the same name, about 80
+    changes a second, going on through the provider's restarts.
 
     @ivar changes: how many changes it made.
     """
@@ -47,6 +49,7 @@ class Writer:
         self.changes = 0
         self._serial = 0
         self._live: list[str] = []
+        self._moving = f"{MOVING_RDN},{BASE}"
         self._run = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._loop, daemon=True)
@@ -84,6 +87,8 @@ class Writer:
     def _reread(self, connection: Any) -> None:
         found = connection.search_s(BASE, ldap.SCOPE_SUBTREE, "(uid=cr*)", ["uid"])
         self._live = sorted(dn for dn, _ in found)
+        [(self._moving, _)] = connection.search_s(BASE, ldap.SCOPE_SUBTREE,
+                                                  f"({MOVING_RDN})", ["ou"])
 
     def _loop(self) -> None:
         connection = None
@@ -98,47 +103,62 @@ class Writer:
                     self._reread(connection)
                 self._change(connection)
                 self.changes += 1
-            except ldap.SERVER_DOWN:
+            except ldap.LDAPError:
+                # The provider restarting, or a change whose answer was
+                # lost when it did: connect and look again.
                 connection = None
                 time.sleep(0.1)
-            except ldap.LDAPError:
-                # A change whose answer was lost in a restart: look again.
-                if connection is not None:
-                    self._reread(connection)
             time.sleep(0.0125)
         self._idle.set()
 
     def _change(self, connection: Any) -> None:
         rng = self.rng
         roll = rng.random()
+        units = [PEOPLE, ELSEWHERE, self._moving]
         if roll < 0.3 or len(self._live) < 10:
             self._serial += 1
-            dn = f"uid=cr{self._serial:04d},{PEOPLE}"
-            connection.add_s(dn, [("objectClass", [b"inetOrgPerson"]),
-                                  ("uid", [b"cr%04d" % self._serial]),
-                                  ("cn", [b"Catch Up"]), ("sn", [b"Writer"])])
+            dn = f"uid=cr{self._serial:04d},{rng.choice(units)}"
+            connection.add_s(dn, _person(b"cr%04d" % self._serial))
             self._live.append(dn)
-        elif roll < 0.5:
+        elif roll < 0.48:
             connection.modify_s(rng.choice(self._live),
                                 [(ldap.MOD_REPLACE, "description", [b"%d" % self.changes])])
-        elif roll < 0.8:
+        elif roll < 0.73:
             # Renames chain: the most recently renamed entries are the
             # likeliest to be renamed again.
             renamed = [dn for dn in self._live if dn.split(",")[0].endswith("r")]
             chain = renamed and rng.random() < 0.6
             dn = rng.choice(renamed[-5:]) if chain else rng.choice(self._live)
             rdn, parent = dn.split(",", 1)
-            superior = None
-            if rng.random() < 0.15:
-                superior = ELSEWHERE if parent == PEOPLE else PEOPLE
+            superior = rng.choice(units) if rng.random() < 0.15 else None
+            if superior == parent:
+                superior = None
             connection.rename_s(dn, rdn + "r", superior, delold=1)
             self._live.remove(dn)
             self._live.append(f"{rdn}r,{superior or parent}")
+        elif roll < 0.78:
+            # The unit moves with its people, some of whom were renamed.
+            superior = BASE if self._moving.endswith(f",{ELSEWHERE}") else ELSEWHERE
+            connection.rename_s(self._moving, MOVING_RDN, superior, delold=1)
+            self._reread(connection)
+        elif roll < 0.83:
+            # Deleted and added again: the same name, another entryUUID.
+            dn = rng.choice(self._live)
+            connection.delete_s(dn)
+            connection.add_s(dn, _person(dn.split(",")[0].split("=")[1].encode()))
         else:
             renamed = [dn for dn in self._live if dn.split(",")[0].endswith("r")]
             dn = rng.choice(renamed or self._live)
             connection.delete_s(dn)
             self._live.remove(dn)
+
+
+def _person(uid: bytes) -> list[tuple[str, list[bytes]]]:
+    """
+    @return: the attributes of a person the writer adds.
+    """
+    return [("objectClass", [b"inetOrgPerson"]), ("uid", [uid]), ("cn", [b"Catch Up"]),
+            ("sn", [b"Writer"])]
 
 
 class CatchUpMixin(ConsumerTestsMixin):
@@ -151,10 +171,11 @@ class CatchUpMixin(ConsumerTestsMixin):
         connection = ldap.initialize(self.provider.url)
         connection.simple_bind_s(ROOT_DN, PASSWORD)
         try:
-            connection.add_s(ELSEWHERE, [("objectClass", [b"organizationalUnit"]),
-                                         ("ou", [b"catchup-elsewhere"])])
-        except ldap.ALREADY_EXISTS:
-            pass
+            for rdn, parent in (("ou=catchup-elsewhere", BASE), (MOVING_RDN, BASE)):
+                # An earlier test may have moved the unit.
+                if not connection.search_s(BASE, ldap.SCOPE_SUBTREE, f"({rdn})", ["1.1"]):
+                    connection.add_s(f"{rdn},{parent}", [("objectClass", [b"organizationalUnit"]),
+                                                         ("ou", [rdn[3:].encode()])])
         finally:
             connection.unbind_s()
         self.writer = Writer(self.provider.url, 14)
