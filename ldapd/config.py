@@ -48,6 +48,7 @@ _SERVER_KEYS = {
     "allow_anonymous",
     "allow_unauthenticated_bind",
     "password_hash",
+    "password_limits",
     "schema",
     "schema_files",
     "tls",
@@ -191,6 +192,10 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         raise context.error(
             "password_hash", f"unknown scheme (known: {', '.join(passwords.SCHEMES)})"
         )
+    passwordLimits = _passwordLimits(
+        _get(server, "password_limits", dict, {}, context),
+        ConfigContext(path, "server.password_limits", schema, reactor),
+    )
     identities = []
     for i, table in enumerate(_get(server, "limits", list, [], context)):
         try:
@@ -214,7 +219,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     maxPDUSize = _nonNegative(server, "max_pdu_size", DEFAULT_MAX_PDU_SIZE, context)
 
     databases = [
-        _database(table, ConfigContext(path, f"database[{i}]", schema, reactor))
+        _database(table, ConfigContext(path, f"database[{i}]", schema, reactor), passwordLimits)
         for i, table in enumerate(_tables(data, "database", top))
     ]
     if not databases:
@@ -238,6 +243,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         schema=schema,
         limits=limits,
         passwordHash=passwordHash,
+        passwordLimits=passwordLimits,
         allowAnonymous=_get(server, "allow_anonymous", bool, True, context),
         allowUnauthenticatedBind=_get(server, "allow_unauthenticated_bind", bool, False, context),
         reactor=reactor,
@@ -266,7 +272,35 @@ def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict
     return tables
 
 
-def _database(table: dict[str, Any], context: ConfigContext) -> Database:
+#: The keys of [server.password_limits], each with its PasswordLimits field.
+_PASSWORD_LIMITS = {
+    "bcrypt_cost": "bcryptCost",
+    "crypt_rounds": "cryptRounds",
+    "pbkdf2_rounds": "pbkdf2Rounds",
+    "argon2_memory": "argon2Memory",
+    "argon2_time": "argon2Time",
+    "argon2_parallelism": "argon2Parallelism",
+    "max_concurrent": "maxConcurrent",
+    "max_per_entry": "maxPerEntry",
+}
+
+
+def _passwordLimits(table: dict[str, Any], context: ConfigContext) -> passwords.PasswordLimits:
+    """
+    @return: the limits of C{[server.password_limits]}, each key
+        defaulting to L{passwords.PasswordLimits}'s.
+    """
+    rejectUnknownKeys(table, set(_PASSWORD_LIMITS), context)
+    defaults = passwords.PasswordLimits()
+    return passwords.PasswordLimits(**{
+        field: _positive(table, key, getattr(defaults, field), context)
+        for key, field in _PASSWORD_LIMITS.items()
+    })
+
+
+def _database(
+    table: dict[str, Any], context: ConfigContext, passwordLimits: passwords.PasswordLimits
+) -> Database:
     schema = context.schema
     suffix = _dn(table, "suffix", context, schema)
     if suffix is None:
@@ -283,6 +317,11 @@ def _database(table: dict[str, Any], context: ConfigContext) -> Database:
             "{where}.root_password in {path} is cleartext; store a hash (ldapd-admin hash)",
             where=context.where, path=str(context.path),
         )
+    if rootPassword is not None:
+        try:
+            passwords.checkCost(rootPassword.encode("utf-8"), passwordLimits)
+        except passwords.ExcessiveCost as e:
+            raise context.error("root_password", str(e)) from None
     seed = _get(table, "seed_ldif", str, None, context)
     seedPath = context.resolvePath(seed) if seed is not None else None
     if seedPath is not None and not seedPath.is_file():
