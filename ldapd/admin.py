@@ -42,6 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import defer, threads
 
 from ldapd import passwords
+from ldapd._files import openPrivate
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.directory import Database
 from ldapd.dn import DN
@@ -284,7 +285,7 @@ def _commandExport(args: argparse.Namespace) -> int:
             await exportLDIF(config, db, sys.stdout.buffer, progress)
             sys.stdout.buffer.flush()
             return
-        with open(args.output, "wb") as f:
+        with openPrivate(args.output) as f:
             await exportLDIF(config, db, f, progress)
 
     return _withBackend(config, db, work)

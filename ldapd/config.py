@@ -14,7 +14,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from ldapd import passwords
+from ldapd import _files, passwords
 from ldapd._framing import DEFAULT_MAX_PDU_SIZE
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
@@ -153,6 +153,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
     rejectUnknownKeys(data, {"server", "database", "plugin", "replica"}, top)
+    _warnIfSecretsReadable(path, data)
 
     server = _get(data, "server", dict, {}, top)
     context = ConfigContext(path, "server", None, reactor)  # type: ignore[arg-type]
@@ -263,6 +264,25 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         raise context.error("cpu_affinity", "is not supported on this system")
     return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers,
                         cpuAffinity)
+
+
+#: The keys whose values are passwords or their hashes, in the tables that may have them.
+_SECRETS = {"database": ("root_password", "bind_password"), "replica": ("bind_password",)}
+
+
+def _warnIfSecretsReadable(path: Path, data: dict[str, Any]) -> None:
+    """
+    Warn, naming the file and the key, when every local user may read a
+    configuration holding a password (cleartext or hashed: a hash can be
+    attacked offline).
+    """
+    for section, keys in _SECRETS.items():
+        tables = data.get(section)
+        for i, table in enumerate(tables if isinstance(tables, list) else ()):
+            for key in keys:
+                if isinstance(table, dict) and key in table:
+                    _files.warnIfReadable(path, f"holds {section}[{i}].{key}")
+                    return
 
 
 def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:
