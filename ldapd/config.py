@@ -318,6 +318,34 @@ def _passwordLimits(table: dict[str, Any], context: ConfigContext) -> passwords.
     })
 
 
+def _checkRootPassword(
+    value: bytes, limits: passwords.PasswordLimits, context: ConfigContext
+) -> None:
+    """
+    Refuse a root password that could never bind (an unknown C{{SCHEME}}
+    prefix, which is how a cleartext password beginning with C{{} is read,
+    or a hash over the cost limits); warn about a cleartext one.
+
+    @raise ConfigError: naming C{root_password}.
+    """
+    try:
+        scheme = passwords.schemeOf(value)
+    except passwords.UnknownScheme as e:
+        raise context.error(
+            "root_password", f"{e}; a cleartext password cannot begin with a {{...}} prefix: "
+            "store a hash (ldapd-admin hash)") from None
+    if scheme is None:
+        _log.warn(
+            "{where}.root_password in {path} is cleartext; store a hash (ldapd-admin hash)",
+            where=context.where, path=str(context.path),
+        )
+        return
+    try:
+        passwords.checkCost(value, limits)
+    except passwords.ExcessiveCost as e:
+        raise context.error("root_password", str(e)) from None
+
+
 def _database(
     table: dict[str, Any], context: ConfigContext, passwordLimits: passwords.PasswordLimits
 ) -> Database:
@@ -332,16 +360,8 @@ def _database(
     rootPassword = _get(table, "root_password", str, None, context)
     if rootPassword is not None and rootDN is None:
         raise context.error("root_password", "needs root_dn")
-    if rootPassword is not None and not rootPassword.startswith("{"):
-        _log.warn(
-            "{where}.root_password in {path} is cleartext; store a hash (ldapd-admin hash)",
-            where=context.where, path=str(context.path),
-        )
     if rootPassword is not None:
-        try:
-            passwords.checkCost(rootPassword.encode("utf-8"), passwordLimits)
-        except passwords.ExcessiveCost as e:
-            raise context.error("root_password", str(e)) from None
+        _checkRootPassword(rootPassword.encode("utf-8"), passwordLimits, context)
     seed = _get(table, "seed_ldif", str, None, context)
     seedPath = context.resolvePath(seed) if seed is not None else None
     if seedPath is not None and not seedPath.is_file():

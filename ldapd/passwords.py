@@ -58,6 +58,7 @@ __all__ = [
     "generatePassword",
     "hashPassword",
     "isExpensive",
+    "schemeOf",
     "verifierFor",
     "verifyPassword",
 ]
@@ -471,6 +472,25 @@ def _splitScheme(stored: bytes) -> tuple[str | None, bytes]:
     # bytes.upper() folds ASCII only, unlike str.upper() which turns "ß" into
     # "SS", so no non-ASCII name can alias a known scheme.
     return stored[: end + 1].upper().decode("latin-1"), stored[end + 1 :]
+
+
+def schemeOf(stored: bytes) -> str | None:
+    """
+    Say how a stored value is to be checked.
+
+    @param stored: A C{userPassword} or C{root_password} value.
+    @return: Its upper-cased C{{SCHEME}} prefix, or C{None} for a
+        cleartext value (one without a C{{...}} prefix).
+    @raise UnknownScheme: If the prefix names no scheme ldapd verifies:
+        such a value never matches any password, and cannot be taken for
+        cleartext either.
+    """
+    scheme, _ = _splitScheme(stored)
+    if scheme is not None and scheme not in _VERIFIERS:
+        raise UnknownScheme(
+            f"unknown password scheme {scheme} (known: {', '.join(_VERIFIERS)})"
+        )
+    return scheme
 
 
 def hashPassword(password: bytes, scheme: str = "{ARGON2}") -> bytes:

@@ -938,9 +938,10 @@ class PasswordVerifierTests(unittest.TestCase):
         self.assertIsNot(verifierFor(reactor), verifierFor(object.__new__(type(reactor))))
 
 
-class PasswordLimitsConfigTests(unittest.SynchronousTestCase):
+class PasswordConfigTests(unittest.SynchronousTestCase):
     """
-    C{[server.password_limits]} in the configuration file.
+    C{[server.password_limits]} and C{root_password} in the configuration
+    file.
     """
 
     def load(self, server: str = "", database: str = "") -> Any:
@@ -950,11 +951,11 @@ class PasswordLimitsConfigTests(unittest.SynchronousTestCase):
         """
         folder = Path(tempfile.mkdtemp(prefix="ldapd-limits-"))
         self.addCleanup(shutil.rmtree, folder)
-        path = folder / "ldapd.toml"
-        path.write_text(f'[server]\nlisten = ["tcp:10389"]\n{server}\n'
-                        f'[[database]]\nsuffix = "dc=example,dc=com"\n{database}\n')
+        self.path = folder / "ldapd.toml"
+        self.path.write_text(f'[server]\nlisten = ["tcp:10389"]\n{server}\n'
+                             f'[[database]]\nsuffix = "dc=example,dc=com"\n{database}\n')
         self.reactor = Clock()
-        return loadConfig(path, self.reactor)
+        return loadConfig(self.path, self.reactor)
 
     def test_defaults(self) -> None:
         """
@@ -996,3 +997,25 @@ class PasswordLimitsConfigTests(unittest.SynchronousTestCase):
                 self.load(server, database)
             self.assertIn(key, str(caught.exception))
             self.assertIn(problem, str(caught.exception))
+
+    def test_rootPasswordCleartext(self) -> None:
+        """
+        A cleartext root password is warned about, including one that
+        begins with C{{} but names no scheme (no closing brace), which binds
+        as cleartext; a hashed one is not. One naming an unknown scheme is
+        refused.
+        """
+        rootDN = 'root_dn = "cn=admin,dc=example,dc=com"\n'
+        for password, warned in [("secret", True), ("{secret", True),
+                                 ("{SSHA}C2pUNaGLoULyAX7LYIEvYFGdBUlgM9qL9SS4sA==", False)]:
+            with capturedLogs() as events:
+                self.load(database=rootDN + f'root_password = "{password}"')
+            messages = [e["log_format"].format(**e) for e in events
+                        if e["log_level"] == LogLevel.warn and "cleartext" in e["log_format"]]
+            expected = [f"database[0].root_password in {self.path} is cleartext; store a hash "
+                        "(ldapd-admin hash)"]
+            self.assertEqual(messages, expected if warned else [], password)
+        with self.assertRaises(ConfigError) as caught:
+            self.load(database=rootDN + 'root_password = "{secret}"')
+        self.assertIn("database[0].root_password: unknown password scheme {SECRET}",
+                      str(caught.exception))
