@@ -35,7 +35,6 @@ import secrets
 import string
 import warnings
 import weakref
-from collections import deque
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
@@ -44,7 +43,6 @@ from typing import Any, Callable, Hashable, Iterable
 import bcrypt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerificationError
-from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, threads
 from twisted.logger import Logger
 
@@ -110,8 +108,8 @@ class PasswordLimits:
     @ivar argon2Parallelism: the most lanes (C{p}) of an C{{ARGON2}} value.
     @ivar maxConcurrent: how many slow verifications run at once in the
         whole server; others wait their turn.
-    @ivar maxPerEntry: how many of them may be for one entry; a bind that
-        would be one more is answered busy (51).
+    @ivar maxPerEntry: how many of them may be for one entry, running or
+        waiting for a place; others wait for the entry's turn first.
     """
 
     bcryptCost: int = 13
@@ -592,17 +590,20 @@ class PasswordVerifier:
     Checks passwords against an entry's stored values the way every bind
     should: the fast schemes at once, on the reactor; the deliberately slow
     ones in the reactor's thread pool, never more than
-    L{PasswordLimits.maxConcurrent} at a time in all (the others wait their
-    turn, in order) nor more than L{PasswordLimits.maxPerEntry} for one
-    entry (a check that would be one more is refused busy at once, so that
-    clients hammering one account cannot fill the queue ahead of everyone
-    else); and none whose cost is over the limits, which are logged and
-    never hashed.
+    L{PasswordLimits.maxConcurrent} at a time in all, nor more than
+    L{PasswordLimits.maxPerEntry} of those for one entry; and none whose
+    cost is over the limits, which are logged and never hashed.
 
-    Waiting is bounded without a limit of its own: a connection has at
-    most one bind in progress, and connections are limited.
+    A check beyond either limit waits its turn (first come, first served)
+    rather than being refused: clients that bind many connections at once
+    as one account (SSSD, web applications' pools) are not answered busy,
+    and since a check waits for its entry's turn before it queues for the
+    thread pool, clients hammering one account hold at most
+    C{maxPerEntry} places and delay only that account's binds. Waiting is
+    bounded by the connections: each has at most one bind in progress.
 
-    @ivar limits: the L{PasswordLimits} in force.
+    @ivar limits: the L{PasswordLimits} in force; set it before checks are
+        made (a L{ldapd.directory.Directory} does when it is built).
     """
 
     _log = Logger()
@@ -617,18 +618,25 @@ class PasswordVerifier:
         @param reactor: the reactor, whose thread pool runs the slow
             verifications.
         @param limits: the limits.
-        @param runInThread: calls a function with arguments off the reactor
-            and returns a Deferred of its result; the reactor's thread pool
-            by default (tests pass their own).
+        @param runInThread: calls a function off the reactor and returns a
+            Deferred of its result; the reactor's thread pool by default
+            (tests pass their own).
         """
-        self.limits = limits
         if runInThread is None:
-            def runInThread(f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
-                return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f, *args)
+            def runInThread(f: Callable[[], Any]) -> defer.Deferred[Any]:
+                return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f)
         self._runInThread = runInThread
-        self._running = 0
-        self._waiting: deque[defer.Deferred[None]] = deque()
-        self._perEntry: dict[Hashable, int] = {}
+        self._entries: dict[Hashable, defer.DeferredSemaphore] = {}
+        self.limits = limits
+
+    @property
+    def limits(self) -> PasswordLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: PasswordLimits) -> None:
+        self._limits = limits
+        self._slots = defer.DeferredSemaphore(limits.maxConcurrent)
 
     def verify(
         self, stored: Iterable[bytes], password: bytes, key: Hashable
@@ -642,9 +650,7 @@ class PasswordVerifier:
         @param key: whose the values are, for the per-entry limit and
             the log: a normalised DN, or, from a caller that does not know
             it, the stored value itself (which is then not logged).
-        @return: a Deferred firing with whether one of C{stored} matches,
-            or failing with C{LDAPBusy} when C{key} already has as many
-            slow verifications running as it may.
+        @return: a Deferred firing with whether one of C{stored} matches.
         """
         limits = self.limits
         cheap, costly = [], []
@@ -666,40 +672,28 @@ class PasswordVerifier:
             return defer.succeed(True)
         if not costly:
             return defer.succeed(False)
-        if self._perEntry.get(key, 0) >= limits.maxPerEntry:
-            return defer.fail(ldaperrors.LDAPBusy(
-                "too many password checks for this entry at once; try again"))
         return defer.Deferred.fromCoroutine(self._verifySlowly(costly, password, key))
 
     async def _verifySlowly(self, costly: list[bytes], password: bytes, key: Hashable) -> bool:
-        limits = self.limits
-        self._perEntry[key] = self._perEntry.get(key, 0) + 1
+        limits, slots = self.limits, self._slots
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = defer.DeferredSemaphore(limits.maxPerEntry)
         try:
-            if self._running >= limits.maxConcurrent:
-                turn: defer.Deferred[None] = defer.Deferred(self._waiting.remove)
-                self._waiting.append(turn)
-                await turn
-            else:
-                self._running += 1
+            await entry.acquire()
             try:
-                return await self._runInThread(  # type: ignore[no-any-return]
-                    lambda: any(verifyPassword(v, password, limits) for v in costly)
-                )
+                await slots.acquire()
+                try:
+                    return await self._runInThread(  # type: ignore[no-any-return]
+                        lambda: any(verifyPassword(v, password, limits) for v in costly)
+                    )
+                finally:
+                    slots.release()
             finally:
-                self._release()
+                entry.release()
         finally:
-            self._perEntry[key] -= 1
-            if not self._perEntry[key]:
-                del self._perEntry[key]
-
-    def _release(self) -> None:
-        """
-        Hand the finished verification's place to the next waiting one.
-        """
-        if self._waiting and self._running <= self.limits.maxConcurrent:
-            self._waiting.popleft().callback(None)
-        else:
-            self._running -= 1
+            if entry.tokens == entry.limit and not entry.waiting:
+                self._entries.pop(key, None)
 
 
 _verifiers: weakref.WeakKeyDictionary[Any, PasswordVerifier] = weakref.WeakKeyDictionary()

@@ -16,7 +16,6 @@ from typing import Any, Callable
 
 import bcrypt
 from argon2.low_level import Type, hash_secret
-from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from twisted.internet.task import Clock
 from twisted.logger import LogLevel, capturedLogs
@@ -879,25 +878,31 @@ class PasswordVerifierTests(unittest.TestCase):
         self.thread.finish()
         self.thread.finish()
         self.assertEqual([self.successResultOf(d) for d in results[1:]], [True] * 3)
-        self.assertEqual(self.verifier._running, 0)
+        self.assertEqual((self.verifier._slots.tokens, self.verifier._entries), (2, {}))
 
-    def test_perEntryBusy(self) -> None:
+    def test_perEntryWaits(self) -> None:
         """
         A slow verification for an entry that already has C{maxPerEntry}
-        of them running or waiting is refused busy at once, while other
-        entries' go ahead; once the entry's is done it may have another.
+        of them running or queued waits for the entry's turn without
+        queueing for the pool, so other entries' checks, even later ones,
+        go first; nothing is refused.
         """
         first = self.verifier.verify([_SLOW], b"pw", "a")
-        self.failureResultOf(self.verifier.verify([_SLOW], b"pw", "a"), ldaperrors.LDAPBusy)
+        second = self.verifier.verify([_SLOW], b"pw", "a")
         other = self.verifier.verify([_SLOW], b"pw", "b")
+        later = self.verifier.verify([_SLOW], b"nope", "c")
         self.assertEqual(len(self.thread.calls), 2)
-        self.thread.finish()
+        self.thread.finish(1)
+        self.assertTrue(self.successResultOf(other))
+        self.assertNoResult(second)
+        self.thread.finish(1)
+        self.assertFalse(self.successResultOf(later))
+        self.assertNoResult(second)
         self.thread.finish()
         self.assertTrue(self.successResultOf(first))
-        self.assertTrue(self.successResultOf(other))
-        again = self.verifier.verify([_SLOW], b"pw", "a")
         self.thread.finish()
-        self.assertTrue(self.successResultOf(again))
+        self.assertTrue(self.successResultOf(second))
+        self.assertEqual((self.thread.calls, self.verifier._entries), ([], {}))
 
     def test_overLimitNotVerified(self) -> None:
         """

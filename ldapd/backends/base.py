@@ -36,8 +36,7 @@ def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.D
     @param password: the password given.
     @return: a Deferred firing with C{entry}, or failing with
         C{LDAPInvalidCredentials} (the same for a missing entry, so that the
-        answer does not disclose which names exist), or with C{LDAPBusy}
-        when too many checks for the entry are running.
+        answer does not disclose which names exist).
     """
     if entry is None:
         return defer.fail(ldaperrors.LDAPInvalidCredentials())
