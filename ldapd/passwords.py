@@ -674,26 +674,50 @@ class PasswordVerifier:
             return defer.succeed(False)
         return defer.Deferred.fromCoroutine(self._verifySlowly(costly, password, key))
 
+    def hash(self, password: bytes, scheme: str) -> defer.Deferred[bytes]:
+        """
+        Hash a password for storage (L{hashPassword}): a slow scheme in the
+        thread pool, taking its turn among the slow verifications, so that
+        clients changing passwords neither stall the reactor nor jump the
+        queue.
+
+        @param password: the password.
+        @param scheme: one of L{SCHEMES}.
+        @return: a Deferred firing with the stored form, or failing as
+            L{hashPassword} raises.
+        """
+        if not isExpensive(scheme.encode("ascii", "replace")):
+            return defer.maybeDeferred(hashPassword, password, scheme)
+        return defer.Deferred.fromCoroutine(self._inThread(lambda: hashPassword(password, scheme)))
+
     async def _verifySlowly(self, costly: list[bytes], password: bytes, key: Hashable) -> bool:
-        limits, slots = self.limits, self._slots
+        limits = self.limits
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = defer.DeferredSemaphore(limits.maxPerEntry)
         try:
             await entry.acquire()
             try:
-                await slots.acquire()
-                try:
-                    return await self._runInThread(  # type: ignore[no-any-return]
-                        lambda: any(verifyPassword(v, password, limits) for v in costly)
-                    )
-                finally:
-                    slots.release()
+                return await self._inThread(
+                    lambda: any(verifyPassword(v, password, limits) for v in costly)
+                )
             finally:
                 entry.release()
         finally:
             if entry.tokens == entry.limit and not entry.waiting:
                 self._entries.pop(key, None)
+
+    async def _inThread(self, work: Callable[[], Any]) -> Any:
+        """
+        Run slow work in the thread pool once one of the
+        L{PasswordLimits.maxConcurrent} places is free.
+        """
+        slots = self._slots
+        await slots.acquire()
+        try:
+            return await self._runInThread(work)
+        finally:
+            slots.release()
 
 
 _verifiers: weakref.WeakKeyDictionary[Any, PasswordVerifier] = weakref.WeakKeyDictionary()

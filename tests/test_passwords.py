@@ -821,10 +821,11 @@ class _Thread:
 
     def finish(self, i: int = 0) -> None:
         """
-        Run the C{i}th waiting call now and fire its Deferred.
+        Run the C{i}th waiting call now and fire its Deferred with its
+        result or its exception.
         """
         f, d = self.calls.pop(i)
-        d.callback(f())
+        defer.maybeDeferred(f).chainDeferred(d)
 
 
 _SLOW = b"{CRYPT}" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4))
@@ -933,6 +934,27 @@ class PasswordVerifierTests(unittest.TestCase):
         self.thread.finish()
         self.thread.finish()
         self.assertTrue(all(self.successResultOf(d) for d in running + [after]))
+
+    def test_hash(self) -> None:
+        """
+        Hashing with a fast scheme happens at once; with a slow one, in the
+        thread, taking its turn with the slow verifications; a password
+        the scheme cannot hash fails the Deferred as L{hashPassword} raises.
+        """
+        fast = self.successResultOf(self.verifier.hash(b"pw", "{SSHA}"))
+        self.assertTrue(verifyPassword(fast, b"pw"))
+        self.assertEqual(self.thread.calls, [])
+        running = [self.verifier.verify([_SLOW], b"pw", name) for name in "ab"]
+        slow = self.verifier.hash(b"pw", "{CRYPT}")
+        self.assertEqual(len(self.thread.calls), 2)
+        self.thread.finish()
+        self.thread.finish()
+        self.thread.finish()
+        self.assertTrue(all(self.successResultOf(d) for d in running))
+        self.assertTrue(verifyPassword(self.successResultOf(slow), b"pw"))
+        tooLong = self.verifier.hash(b"x" * 73, "{CRYPT}")
+        self.thread.finish()
+        self.failureResultOf(tooLong, ValueError)
 
     def test_verifierForReactor(self) -> None:
         """
