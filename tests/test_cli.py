@@ -1047,16 +1047,18 @@ class ConfigErrorTests(unittest.SynchronousTestCase):
         """
         A listener whose port is taken stops start-up with one line naming
         it and a non-zero exit status, rather than a server that logs
-        "serving" without it.
+        "serving" without it; with one process or several (C{workers}).
         """
-        with socket.socket() as taken:
-            taken.bind(("127.0.0.1", 0))
-            taken.listen()
-            port = taken.getsockname()[1]
-            completed, _ = self.twist(
-                f'[server]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\n'
-                '[[database]]\nsuffix = "dc=example,dc=com"\n')
-        self.assertEqual(completed.returncode, 1, completed.stderr)
-        self.assertEqual(completed.stderr, f"ldapd: cannot listen on tcp:{port}:interface=127.0.0.1:"
-                         " Address already in use\n")
-        self.assertNotIn("serving", completed.stdout)
+        sql = 'backend = "sql"\nurl = "sqlite:///w.db"\n'
+        for extra, database in [("", ""), ("workers = 2\n", sql)]:
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", 0))
+                taken.listen()
+                port = taken.getsockname()[1]
+                completed, _ = self.twist(
+                    f'[server]\n{extra}listen = ["tcp:{port}:interface=127.0.0.1"]\n'
+                    f'[[database]]\nsuffix = "dc=example,dc=com"\n{database}')
+            self.assertEqual(completed.returncode, 1, completed.stderr)
+            self.assertEqual(completed.stderr, f"ldapd: cannot listen on tcp:{port}:"
+                             "interface=127.0.0.1: Address already in use\n")
+            self.assertNotIn("serving", completed.stdout)
