@@ -14,14 +14,13 @@ import stat
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
 from twisted.logger import LogLevel, capturedLogs
 from twisted.trial import unittest
 
 from ldapd._files import createPrivate, openPrivate, warnIfReadable
-from ldapd.testing import ServerProcess, exampleConfig
+from ldapd.testing import SLAPD, ServerProcess, SlapdProcess, exampleConfig
 from test_admin import admin, sqlConfig
 
 
@@ -152,6 +151,17 @@ class ServerFileModeTests(_Umask, unittest.SynchronousTestCase):
         self.assertEqual([f.name for f in files], ["example.db", "example.db-shm",
                                                    "example.db-wal"])
         self.assertEqual({f.name: _mode(f) for f in files}, {f.name: 0o600 for f in files})
+
+    def test_sameAsSlapd(self) -> None:
+        """
+        slapd's back-mdb database, under the same umask, is mode 0600 too.
+        """
+        if not SLAPD.exists():
+            raise unittest.SkipTest(f"{SLAPD} not installed (Debian package slapd)")
+        slapd = SlapdProcess()
+        self.addCleanup(slapd.stop)
+        slapd.start()
+        self.assertEqual(_mode(slapd.folder / "db" / "data.mdb"), 0o600)
 
     def test_auditLog(self) -> None:
         """
