@@ -326,7 +326,7 @@ class Directory:
         schema: Schema | None = None,
         limits: Limits = Limits(),
         passwordHash: str = "{ARGON2}",
-        passwordLimits: passwords.PasswordLimits = passwords.PasswordLimits(),
+        passwordLimits: passwords.PasswordLimits | None = None,
         allowAnonymous: bool = True,
         allowUnauthenticatedBind: bool = False,
         reactor: Any = None,
@@ -343,7 +343,8 @@ class Directory:
         @param passwordHash: the scheme for passwords set by Password Modify.
         @param passwordLimits: the most work a stored password may ask of a
             verification, checked when clients write C{userPassword} and
-            when they bind, and how many slow verifications run at once.
+            when they bind, and how many slow verifications run at once;
+            L{passwords.PasswordLimits}'s defaults by default.
         @param allowAnonymous: whether anonymous binds (and operations) are allowed.
         @param allowUnauthenticatedBind: whether a bind with a DN and an empty
             password succeeds as anonymous (RFC 4513 §5.1.2); refused by default.
@@ -360,7 +361,9 @@ class Directory:
             raise ValueError(f"unknown password hash {passwordHash!r}")
         self.passwordHash = passwordHash
         self.passwordVerifier = passwords.verifierFor(reactor)
-        self.passwordVerifier.limits = passwordLimits
+        self.passwordVerifier.limits = (
+            passwordLimits if passwordLimits is not None else passwords.PasswordLimits()
+        )
         plugins = list(plugins)
         if not any(getattr(p, "controlsAccess", False) for p in plugins):
             plugins.insert(0, DefaultAccess(self.schema))

@@ -35,10 +35,11 @@ import secrets
 import string
 import warnings
 import weakref
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
-from typing import Any, Callable, Hashable, Iterable
+from typing import Any
 
 import bcrypt
 from argon2 import PasswordHasher, Type

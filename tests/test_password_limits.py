@@ -117,7 +117,7 @@ class HashBombTests(ClientTestsMixin, unittest.SynchronousTestCase):
         self.assertCode(frank, 0)
         self.assertEqual(codes, [49] * len(attackers))
         log = self.server.log()
-        for name, uid in BOMB_USERS.items():
+        for uid in BOMB_USERS.values():
             self.assertIn(f"stored password of {person(uid)} not verified:", log)
         self.assertIn("bcrypt cost 16 is over the limit of 13 (bcrypt_cost)", log)
 

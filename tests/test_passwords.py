@@ -11,8 +11,9 @@ import string
 import subprocess
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import bcrypt
 from argon2.low_level import Type, hash_secret
@@ -1039,8 +1040,8 @@ class PasswordConfigTests(unittest.SynchronousTestCase):
                 self.load(database=rootDN + f'root_password = "{password}"')
             messages = [e["log_format"].format(**e) for e in events
                         if e["log_level"] == LogLevel.warn and "cleartext" in e["log_format"]]
-            expected = [f"database[0].root_password in {self.path} is cleartext; store a hash "
-                        "(ldapd-admin hash)"]
+            expected = [(f"database[0].root_password in {self.path} is cleartext; store a hash "
+                         "(ldapd-admin hash)")]
             self.assertEqual(messages, expected if warned else [], password)
         with self.assertRaises(ConfigError) as caught:
             self.load(database=rootDN + 'root_password = "{secret}"')
