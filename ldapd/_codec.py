@@ -6,7 +6,9 @@ Requests are decoded into ldaptor's classes: the common ones (searches with
 equality, presence, substrings, and, or and not filters; simple binds; unbinds)
 by a fast path here (L{decodeRequest}) that builds the same objects ldaptor's
 decoder would, and everything else, including anything the fast path finds
-unusual or malformed, by ldaptor's decoder itself. Responses are encoded here, straight
+unusual or malformed, by ldaptor's decoder itself, once L{checkBER} has
+checked the encoding that decoder takes on trust. Both results are checked by
+L{checkRequest}, and both read lengths with L{lengthAt}. Responses are encoded here, straight
 to bytes: they are the hot path (one SearchResultEntry per returned entry), and
 ldaptor's response classes can encode neither referrals nor intermediate
 responses. The tests check this encoder against ldaptor's for byte equality.
@@ -24,9 +26,13 @@ __all__ = [
     "IntermediateResponse",
     "Control",
     "DECODER",
+    "FilterShape",
     "NOTICE_OF_DISCONNECTION",
+    "MAX_INT",
     "RESPONSE_DECODER",
     "RESPONSE_TAGS",
+    "checkBER",
+    "checkRequest",
     "decodeElement",
     "decodeRequest",
     "decodeSequence",
@@ -37,10 +43,139 @@ __all__ = [
     "encodeSearchEntry",
     "encodeSearchReference",
     "encodeSequence",
+    "filterShape",
     "integer",
+    "lengthAt",
     "octetString",
     "tlv",
 ]
+
+#: The largest value of an INTEGER (0 .. maxInt) in a request (RFC 4511 §4.1.1).
+MAX_INT = 2**31 - 1
+
+
+def lengthAt(data: bytes | bytearray, pos: int) -> tuple[int, int] | None:
+    """
+    Read the length octets of a BER element (X.690 §8.1.3), in either
+    definite form: short, or long with any number of octets, leading zero
+    octets included (§8.1.3.5 does not ask for the fewest).
+
+    @param data: the encoding.
+    @param pos: where the length octets start (after the identifier octet).
+    @return: the length of the contents and where they start, or C{None}
+        if C{data} ends before the length octets do.
+    @raise ValueError: for the indefinite form, which LDAP does not allow
+        (RFC 4511 §5.1), and the reserved initial octet C{0xFF}.
+    """
+    if pos >= len(data):
+        return None
+    first = data[pos]
+    if first < 0x80:
+        return first, pos + 1
+    n = first & 0x7F
+    if n == 0:
+        raise ValueError("indefinite length")
+    if n == 0x7F:
+        raise ValueError("reserved length octet 0xff")
+    if pos + 1 + n > len(data):
+        return None
+    return int.from_bytes(data[pos + 1 : pos + 1 + n], "big"), pos + 1 + n
+
+
+#: The universal types LDAP uses (RFC 4511 §5.1) by tag number, and whether
+#: each is constructed; BER encodes all of them in one form only (X.690 §8.2,
+#: §8.3, §8.4, §8.8, §8.9, §8.12; LDAP's OCTET STRINGs are primitive).
+_UNIVERSAL_FORMS = {0x01: False, 0x02: False, 0x04: False, 0x05: False, 0x0A: False,
+                    0x10: True, 0x11: True}
+
+
+def checkBER(data: bytes) -> None:
+    """
+    Check that C{data} is exactly one BER element encoded as LDAP requires
+    (RFC 4511 §5.1), all the way down: low tag numbers, definite lengths
+    that fit in their enclosing element, constructed elements made of whole
+    elements, the universal types in their only form (a SEQUENCE or SET
+    constructed; a BOOLEAN, INTEGER, ENUMERATED, OCTET STRING or NULL
+    primitive), a BOOLEAN of one octet, an INTEGER or ENUMERATED of at
+    least one, a NULL of none.
+
+    ldaptor's decoder checks none of this (it ignores the constructed bit),
+    so it runs before ldaptor's decoder does; L{decodeRequest} accepts only
+    elements of the right forms in the first place.
+
+    @param data: the encoding.
+    @raise ValueError: saying what is wrong.
+    """
+    regions = [(0, len(data))]
+    top = True
+    while regions:
+        pos, end = regions.pop()
+        while pos < end:
+            identifier, start, stop = _header(data, pos, end)
+            number = identifier & 0x1F
+            constructed = bool(identifier & 0x20)
+            if identifier & 0xC0 == 0:
+                expected = _UNIVERSAL_FORMS.get(number)
+                if expected is not None and constructed is not expected:
+                    form = "constructed" if constructed else "primitive"
+                    raise ValueError(f"{form} encoding of universal type {number}")
+                size = stop - start
+                if ((number == 0x01 and size != 1) or (number in (0x02, 0x0A) and size == 0)
+                        or (number == 0x05 and size != 0)):
+                    raise ValueError(f"universal type {number} with {size} content octets")
+            if constructed:
+                regions.append((start, stop))
+            pos = stop
+            if top and pos != end:
+                raise ValueError("octets after the element")
+            top = False
+
+
+def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
+    """
+    Read the header of the BER element at C{pos}, which must end by C{end}.
+
+    @return: its identifier octet and the start and end of its contents.
+    @raise ValueError: for a high tag number, an indefinite length, or
+        contents that run past C{end}.
+    """
+    if pos + 2 > end:
+        raise ValueError("truncated element")
+    identifier = data[pos]
+    if identifier & 0x1F == 0x1F:
+        raise ValueError("high tag number")
+    found = lengthAt(data, pos + 1)
+    if found is None or found[1] + found[0] > end:
+        raise ValueError("element longer than what holds it")
+    return identifier, found[1], found[1] + found[0]
+
+
+def checkRequest(request: Any) -> None:
+    """
+    Check what a decoded request holds against the constraints of RFC 4511
+    that the types of its elements leave to the decoder: the limits of a
+    search no more than maxInt (a negative one is left to the search, which
+    answers protocolError "negative size or time limit", as slapd answers
+    one) and at least one piece in each substrings filter
+    (C{SIZE (1..MAX)}). Either decoder's result is checked here, the same
+    way.
+
+    @param request: the decoded protocolOp.
+    @raise ValueError: saying what is out of range.
+    """
+    if not isinstance(request, pureldap.LDAPSearchRequest):
+        return
+    if request.sizeLimit > MAX_INT or request.timeLimit > MAX_INT:
+        raise ValueError("size or time limit above maxInt")
+    filters = [request.filter]
+    while filters:
+        f = filters.pop()
+        if isinstance(f, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
+            filters.extend(f)
+        elif isinstance(f, pureldap.LDAPFilter_not):
+            filters.append(f.value)
+        elif isinstance(f, pureldap.LDAPFilter_substrings) and not f.substrings:
+            raise ValueError("substrings filter without a substring")
 
 
 class _StrictContext(pureber.BERDecoderContext):
@@ -124,6 +259,58 @@ class _Message(pureldap.LDAPMessage):
         return cls(id=elements[0].value, value=elements[1], controls=controls, tag=tag)
 
 
+class _SearchRequest(pureldap.LDAPSearchRequest):
+    """
+    A SearchRequest checked for the types of its fields, which ldaptor's
+    decoding reads by position whatever their tags (a scope as an INTEGER,
+    say, where RFC 4511 §4.5.1 has an ENUMERATED).
+    """
+
+    #: The tags of the fields before the filter (constructed bit aside, as
+    #: ldaptor keeps them): baseObject, scope, derefAliases, sizeLimit,
+    #: timeLimit, typesOnly.
+    _FIELDS = [0x04, 0x0A, 0x0A, 0x02, 0x02, 0x01]
+
+    @classmethod
+    def fromBER(
+        cls, tag: int, content: bytes, berdecoder: pureber.BERDecoderContext | None = None
+    ) -> pureldap.LDAPSearchRequest:
+        fields = pureber.berDecodeMultiple(
+            content, pureldap.LDAPBERDecoderContext_Filter(fallback=berdecoder, inherit=berdecoder)
+        )
+        if (
+            len(fields) != 8
+            or [field.tag for field in fields[:6]] != cls._FIELDS
+            or fields[6].tag & 0xC0 != pureber.CLASS_CONTEXT
+            or fields[7].tag != pureber.BERSequence.tag
+            or any(a.tag != pureber.BEROctetString.tag for a in fields[7])
+        ):
+            raise ValueError("not a SearchRequest")
+        return pureldap.LDAPSearchRequest(
+            baseObject=fields[0].value,
+            scope=fields[1].value,
+            derefAliases=fields[2].value,
+            sizeLimit=fields[3].value,
+            timeLimit=fields[4].value,
+            typesOnly=fields[5].value,
+            filter=fields[6],
+            attributes=[a.value for a in fields[7]],
+            tag=tag,
+        )
+
+
+class _RequestContext(pureldap.LDAPBERDecoderContext):
+    """
+    ldaptor's protocolOps, with the SearchRequest checked for its fields'
+    types.
+    """
+
+    Identities = {
+        **pureldap.LDAPBERDecoderContext.Identities,
+        pureldap.LDAPSearchRequest.tag: _SearchRequest,
+    }
+
+
 class _TopLevelContext(pureber.BERDecoderContext):
     """
     What a client sends: LDAPMessages, nothing else.
@@ -136,8 +323,8 @@ class _TopLevelContext(pureber.BERDecoderContext):
 DECODER = _TopLevelContext(
     fallback=_NoOtherTag(),
     inherit=_MessageContext(
-        fallback=pureldap.LDAPBERDecoderContext(fallback=_StrictContext()),
-        inherit=pureldap.LDAPBERDecoderContext(fallback=_StrictContext()),
+        fallback=_RequestContext(fallback=_StrictContext()),
+        inherit=_RequestContext(fallback=_StrictContext()),
     ),
 )
 
@@ -164,27 +351,13 @@ def _element(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     Read the header of the BER element at C{pos}.
 
     @return: its identifier octet and the start and end of its contents.
-    @raise _Unhandled: for a high tag number, an indefinite or over-long
-        length, or contents that run past C{end}.
+    @raise _Unhandled: for a high tag number, an indefinite length, or
+        contents that run past C{end}.
     """
-    if pos + 2 > end:
-        raise _Unhandled()
-    identifier = data[pos]
-    if identifier & 0x1F == 0x1F:
-        raise _Unhandled()
-    first = data[pos + 1]
-    if first < 0x80:
-        start = pos + 2
-        stop = start + first
-    else:
-        n = first & 0x7F
-        start = pos + 2 + n
-        if n == 0 or n > 4 or start > end:
-            raise _Unhandled()
-        stop = start + int.from_bytes(data[pos + 2 : start], "big")
-    if stop > end:
-        raise _Unhandled()
-    return identifier, start, stop
+    try:
+        return _header(data, pos, end)
+    except ValueError:
+        raise _Unhandled() from None
 
 
 def _integer(data: bytes, start: int, stop: int) -> int:
@@ -337,6 +510,66 @@ def decodeRequest(pdu: bytes) -> pureldap.LDAPMessage | None:
     except _Unhandled:
         return None
     return _Message(id=messageId, value=request, controls=None, tag=0x10)
+
+
+class FilterShape(NamedTuple):
+    """
+    The size of a search request's filter, read from its encoding.
+
+    @ivar components: its components (assertions, and, or, not) counted,
+        stopping at one more than the count asked for.
+    @ivar depth: its deepest nesting seen (the filter itself is at 0).
+    """
+
+    components: int
+    depth: int
+
+
+def filterShape(pdu: bytes, maxComponents: int, maxDepth: int) -> FilterShape | None:
+    """
+    Measure the filter of a search request without decoding it, so that a
+    filter too large or too deep is refused before any object is made for
+    it. The walk stops as soon as it passes either bound, so that its cost
+    depends on the bounds, not on the size of the PDU.
+
+    @param pdu: one complete LDAPMessage.
+    @param maxComponents: stop counting past this many components.
+    @param maxDepth: stop past this depth.
+    @return: the shape, or C{None} if the PDU is not a search request or is
+        too malformed to walk (the decoder then refuses it).
+    """
+    try:
+        identifier, start, stop = _element(pdu, 0, len(pdu))
+        _, _, next = _element(pdu, start, stop)
+        identifier, first, last = _element(pdu, next, stop)
+        if identifier != 0x63:
+            return None
+        next = first
+        # baseObject, scope, derefAliases, sizeLimit, timeLimit, typesOnly
+        for _ in range(6):
+            _, _, next = _element(pdu, next, last)
+        components = deepest = 0
+        # (where a filter starts, where its enclosing element ends, its
+        # depth, whether filters follow it in the same SET)
+        pending = [(next, last, 0, False)]
+        while pending:
+            pos, end, depth, inSet = pending.pop()
+            if pos >= end:
+                continue
+            identifier, start, stop = _element(pdu, pos, end)
+            components += 1
+            deepest = max(deepest, depth)
+            if components > maxComponents or depth > maxDepth:
+                break
+            if inSet:
+                pending.append((stop, end, depth, True))
+            if identifier == 0xA0 or identifier == 0xA1:
+                pending.append((start, stop, depth + 1, True))
+            elif identifier == 0xA2:
+                pending.append((start, stop, depth + 1, False))
+    except _Unhandled:
+        return None
+    return FilterShape(components, deepest)
 
 
 class Control(NamedTuple):

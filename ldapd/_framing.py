@@ -4,7 +4,9 @@ Framing of the client's byte stream into LDAP messages, with no I/O.
 The protocol feeds received bytes to a L{Framer} and pulls messages out. The
 length of each PDU is read from its header and checked against the maximum
 before any of it is buffered beyond what has arrived, so a client cannot make
-the server allocate what it claims.
+the server allocate what it claims. The protocol sets the maximum for who the
+client is (as slapd's C{sockbuf_max_incoming} and C{sockbuf_max_incoming_auth}),
+and every framer of a server counts what it holds against one L{BufferBudget}.
 """
 
 from __future__ import annotations
@@ -12,13 +14,34 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols.ldap import ldaperrors
 
-from ldapd._codec import DECODER, decodeRequest
+from ldapd._codec import DECODER, checkBER, checkRequest, decodeRequest, filterShape, lengthAt
+from ldapd.filters import MAX_DEPTH, nestedTooDeep
+from ldapd.limits import tooManyComponents
 
-__all__ = ["BadRequest", "Framer", "MalformedPDU", "DEFAULT_MAX_PDU_SIZE"]
+__all__ = [
+    "BadRequest",
+    "BufferBudget",
+    "Framer",
+    "MalformedPDU",
+    "Oversized",
+    "DEFAULT_MAX_ANONYMOUS_PDU_SIZE",
+    "DEFAULT_MAX_BUFFERED_BYTES",
+    "DEFAULT_MAX_PDU_SIZE",
+]
 
-#: The default largest PDU accepted, in bytes.
-DEFAULT_MAX_PDU_SIZE = 16 * 1024 * 1024
+#: The default largest PDU accepted from a bound client: the length its
+#: header announces, in bytes (slapd's C{sockbuf_max_incoming_auth}).
+DEFAULT_MAX_PDU_SIZE = 4194303
+
+#: The default largest PDU accepted from an anonymous client (slapd's
+#: C{sockbuf_max_incoming}).
+DEFAULT_MAX_ANONYMOUS_PDU_SIZE = 262143
+
+#: The default for the bytes all connections together may hold in requests
+#: not yet received in full.
+DEFAULT_MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 
 
 class MalformedPDU(Exception):
@@ -26,6 +49,50 @@ class MalformedPDU(Exception):
     The stream is not a sequence of well-framed LDAPMessages; the connection
     cannot continue (a Notice of Disconnection is due).
     """
+
+
+class Oversized(Exception):
+    """
+    A PDU announces more than the connection may send, or the bytes received
+    would take the server past its L{BufferBudget}. The connection is closed
+    without a word, as slapd closes it when C{sockbuf_max_incoming} is passed.
+    """
+
+
+class BufferBudget:
+    """
+    The bytes all the connections of a server may hold together in requests
+    they have not yet received in full. Each L{Framer} charges what it
+    buffers and releases what it takes out or drops, so that many clients
+    each sending a large PDU slowly cannot exhaust memory between them.
+
+    @ivar limit: the most bytes (0: no limit).
+    @ivar used: the bytes held now.
+    """
+
+    def __init__(self, limit: int = DEFAULT_MAX_BUFFERED_BYTES) -> None:
+        """
+        @param limit: the most bytes (0: no limit).
+        """
+        self.limit = limit
+        self.used = 0
+
+    def charge(self, n: int) -> bool:
+        """
+        Take C{n} bytes from the budget, if it has them.
+
+        @return: whether it had them; if not, nothing was taken.
+        """
+        if self.limit and self.used + n > self.limit:
+            return False
+        self.used += n
+        return True
+
+    def release(self, n: int) -> None:
+        """
+        Give C{n} bytes back.
+        """
+        self.used -= n
 
 
 @dataclass(frozen=True)
@@ -37,23 +104,42 @@ class BadRequest:
     @ivar messageId: the message id from the envelope.
     @ivar tag: the protocolOp's identifier octet.
     @ivar reason: why decoding failed.
+    @ivar error: the error the request gets in place of protocolError with
+        "decoding error": that of the limit its filter passed
+        (adminLimitExceeded, or protocolError saying it is nested too
+        deeply); or C{None}.
     """
 
     messageId: int
     tag: int
     reason: str
+    error: ldaperrors.LDAPException | None = None
 
 
 class Framer:
     """
     Splits a byte stream into decoded L{pureldap.LDAPMessage}s.
+
+    @ivar maxPDUSize: the largest PDU accepted: the length its header
+        announces, as slapd counts it. The protocol changes it when the
+        client binds.
+    @ivar maxFilterComponents: the most components a search filter may have
+        (0: no limit, nor a check of depth); a search with more, or nested
+        deeper than L{ldapd.filters.MAX_DEPTH}, is refused without its
+        filter being decoded.
     """
 
-    def __init__(self, maxPDUSize: int = DEFAULT_MAX_PDU_SIZE) -> None:
+    def __init__(self, maxPDUSize: int = DEFAULT_MAX_PDU_SIZE, budget: BufferBudget | None = None,
+                 maxFilterComponents: int = 0) -> None:
         """
-        @param maxPDUSize: the largest PDU accepted, header included.
+        @param maxPDUSize: the largest PDU accepted.
+        @param budget: what all the server's framers may buffer together;
+            a budget of its own, without limit, by default.
+        @param maxFilterComponents: the most components a search filter may have.
         """
         self.maxPDUSize = maxPDUSize
+        self.maxFilterComponents = maxFilterComponents
+        self._budget = budget if budget is not None else BufferBudget(0)
         self._buffer = bytearray()
 
     @property
@@ -68,39 +154,62 @@ class Framer:
         Add received bytes.
 
         @param data: the bytes.
+        @raise Oversized: if the budget cannot hold them; they are not added.
         """
+        if not self._budget.charge(len(data)):
+            raise Oversized(
+                f"{len(data)} more bytes would pass the server's buffer budget of {self._budget.limit}"
+            )
         self._buffer += data
+
+    def close(self) -> None:
+        """
+        Drop what is buffered and give it back to the budget: the connection
+        is over.
+        """
+        self._take(len(self._buffer))
+
+    def _take(self, n: int) -> None:
+        """
+        Remove the first C{n} bytes of the buffer. An emptied buffer is
+        replaced, so that the memory a large PDU took is freed at once
+        rather than kept with the framer.
+        """
+        if n == len(self._buffer):
+            self._buffer = bytearray()
+        else:
+            del self._buffer[:n]
+        self._budget.release(n)
 
     def next(self) -> pureldap.LDAPMessage | BadRequest | None:
         """
         Take the next complete message from the buffer.
 
         @return: the message, a L{BadRequest}, or C{None} if more bytes are needed.
-        @raise MalformedPDU: if the stream is not LDAP or a PDU is too large.
+        @raise MalformedPDU: if the stream is not LDAP.
+        @raise Oversized: if the PDU is larger than C{maxPDUSize}.
         """
         buf = self._buffer
         if len(buf) < 2:
             return None
         if buf[0] != 0x30:
             raise MalformedPDU(f"expected an LDAPMessage SEQUENCE, got tag 0x{buf[0]:02x}")
-        first = buf[1]
-        if first < 0x80:
-            header, length = 2, first
-        else:
-            n = first & 0x7F
-            if n == 0 or n > 4:
-                raise MalformedPDU("unsupported length encoding")
-            if len(buf) < 2 + n:
-                return None
-            header, length = 2 + n, int.from_bytes(buf[2 : 2 + n], "big")
+        try:
+            found = lengthAt(buf, 1)
+        except ValueError as e:
+            raise MalformedPDU(f"unsupported length encoding: {e}") from None
+        if found is None:
+            return None
+        length, header = found
+        if length > self.maxPDUSize:
+            raise Oversized(f"PDU of {length} bytes exceeds the limit of {self.maxPDUSize}")
         total = header + length
-        if total > self.maxPDUSize:
-            raise MalformedPDU(f"PDU of {total} bytes exceeds the limit of {self.maxPDUSize}")
         if len(buf) < total:
             return None
-        pdu = bytes(buf[:total])
-        del buf[:total]
-        return _decode(pdu, header)
+        with memoryview(buf) as view:
+            pdu = view[:total].tobytes()
+        self._take(total)
+        return _decode(pdu, header, self.maxFilterComponents)
 
 
 def _envelope(pdu: bytes, header: int) -> tuple[int, int]:
@@ -115,31 +224,55 @@ def _envelope(pdu: bytes, header: int) -> tuple[int, int]:
     """
     if len(pdu) < header + 3 or pdu[header] != 0x02:
         raise MalformedPDU("the message does not start with a message id")
-    idLength = pdu[header + 1]
+    try:
+        found = lengthAt(pdu, header + 1)
+    except ValueError:
+        found = None
+    if found is None:
+        raise MalformedPDU("the message does not start with a message id")
+    idLength, start = found
     # 0 .. 2**31 - 1 takes one to four octets.
-    if not 1 <= idLength <= 4 or len(pdu) < header + 2 + idLength + 1:
+    if not 1 <= idLength <= 4 or len(pdu) < start + idLength + 1:
         raise MalformedPDU("message id out of range")
-    messageId = int.from_bytes(pdu[header + 2 : header + 2 + idLength], "big", signed=True)
+    messageId = int.from_bytes(pdu[start : start + idLength], "big", signed=True)
     if messageId < 0:
         raise MalformedPDU("message id out of range")
-    return messageId, pdu[header + 2 + idLength]
+    return messageId, pdu[start + idLength]
 
 
-def _decode(pdu: bytes, header: int) -> pureldap.LDAPMessage | BadRequest:
+def _decode(pdu: bytes, header: int, maxFilterComponents: int) -> pureldap.LDAPMessage | BadRequest:
     """
-    Decode one complete PDU.
+    Decode one complete PDU, after measuring its search filter, if it has
+    one, without decoding it: decoding a million-way OR from a 4 MiB PDU
+    would take seconds and hundreds of megabytes. A filter with too many
+    components, or nested deeper than L{MAX_DEPTH}, gets the error compiling
+    it would give.
 
+    @param maxFilterComponents: the most components a search filter may have
+        (0: no limit).
     @raise MalformedPDU: if not even the envelope (message id, operation tag)
         can be read.
     """
     messageId, tag = _envelope(pdu, header)
-    message = decodeRequest(pdu)
-    if message is not None:
-        return message
     try:
-        message, _ = pureber.berDecodeObject(DECODER, pdu)
-        if not isinstance(message.value, pureldap.LDAPProtocolRequest):
-            raise ValueError("not a request")
+        # Without a limit (root DNs, or none configured) the walk is
+        # skipped: it would cost as much as decoding.
+        shape = filterShape(pdu, maxFilterComponents, MAX_DEPTH) if maxFilterComponents else None
+        if shape is not None and (
+            shape.depth > MAX_DEPTH or shape.components > maxFilterComponents
+        ):
+            error = (nestedTooDeep() if shape.depth > MAX_DEPTH
+                     else tooManyComponents(maxFilterComponents))
+            return BadRequest(messageId, tag, error.message, error)
+        message = decodeRequest(pdu)
+        if message is None:
+            # ldaptor's decoder takes any form of any element: the
+            # encoding is checked first.
+            checkBER(pdu)
+            message, _ = pureber.berDecodeObject(DECODER, pdu)
+            if not isinstance(message.value, pureldap.LDAPProtocolRequest):
+                raise ValueError("not a request")
+        checkRequest(message.value)
         return message
     except Exception as e:
         return BadRequest(messageId, tag, str(e) or type(e).__name__)

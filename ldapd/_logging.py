@@ -7,7 +7,10 @@ more on it than on a tenth of an indexed search: C{string.Formatter}
 parsing the format in Python, a time zone and C{strftime} for every
 timestamp, and for JSON the flattening of the format's fields and the
 C{default} hook C{json.dumps} calls for the logger and the level. These
-observers write exactly the bytes Twisted's would; they take a shorter way
+observers write the bytes Twisted's would, except that the text observer
+escapes the control characters Twisted leaves as they are (all but the LF
+and TAB of a multi-line entry: a CR in a client's DN would show a forged
+line under C{cat}); they take a shorter way
 for the events that are common (a format that is one plain field, as the
 access log's C{"{accessLine}"}, or no field at all; a timestamp in a second
 already formatted) and hand every other event to Twisted's own functions.
@@ -31,6 +34,8 @@ from twisted.logger import (
 )
 from twisted.logger._flatten import flattenEvent
 from twisted.logger._json import objectSaveHook
+
+from ldapd.escaping import escapeControl
 
 __all__ = ["jsonFileLogObserver", "textFileLogObserver"]
 
@@ -139,26 +144,36 @@ class _TextFormatter:
         """
         self._formatTime = _TimeFormatter(timeFormat)
 
+    def _classic(self, event: LogEvent) -> str | None:
+        """
+        @param event: a log event.
+        @return: what C{formatEventAsClassicLogText} makes of it, with its
+            control characters escaped.
+        """
+        text = formatEventAsClassicLogText(event, formatTime=self._formatTime)
+        return None if text is None else escapeControl(text, multiline=True)
+
     def __call__(self, event: LogEvent) -> str | None:
         """
         @param event: a log event.
         @return: the line C{formatEventAsClassicLogText} makes of it, or
-            L{None} if it makes none.
+            L{None} if it makes none, with every control character but
+            the LF and TAB that continue an entry escaped.
         """
         logFormat = event.get("log_format")
         system = event.get("log_system")
         if (type(logFormat) is not str or "log_failure" in event or "log_flattened" in event
                 or not (system is None or type(system) is str)):
-            return formatEventAsClassicLogText(event, formatTime=self._formatTime)
+            return self._classic(event)
         name = _singleField(logFormat)
         if name is not None:
             text = event.get(name)
             if type(text) is not str:
-                return formatEventAsClassicLogText(event, formatTime=self._formatTime)
+                return self._classic(event)
         elif _isLiteral(logFormat):
             text = logFormat
         else:
-            return formatEventAsClassicLogText(event, formatTime=self._formatTime)
+            return self._classic(event)
         if not text:
             return None
         if system is None:
@@ -166,7 +181,18 @@ class _TextFormatter:
             levelName = "-" if level is None else level.name
             system = f"{event.get('log_namespace', '-')}#{levelName}"
         line = f"{self._formatTime(event.get('log_time'))} [{system}] {text}"
-        return line.replace("\n", "\n\t") + "\n"
+        return _continued(line)
+
+
+def _continued(line: str) -> str:
+    """
+    @param line: the text of one log entry.
+    @return: the entry as Twisted writes it, each line after the first
+        starting with a TAB, and its other control characters escaped: a
+        CR, or any character a terminal acts on, in a client's DN would
+        otherwise show a forged line, or rewrite the screen, under C{cat}.
+    """
+    return escapeControl(line, multiline=True).replace("\n", "\n\t") + "\n"
 
 
 def _eventAsJSON(event: LogEvent) -> str:

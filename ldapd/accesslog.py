@@ -13,6 +13,8 @@ C{target} and per operation C{scope}, C{filter}, C{attributes}, C{newDN},
 C{oid}), so that C{twist --log-format json} writes them as JSON.
 Writes name the attributes they change, never their values; values
 asserted on password attributes are replaced by C{***} in logged filters.
+Quoted values have their control characters escaped (C{\\x0d}), so that a
+client's DN or filter cannot end the line and forge another.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from ldapd.escaping import escapeFilterValue
+from ldapd.escaping import escapeControl, escapeFilterValue
 from ldapd.operation import Operation
 
 __all__ = ["ACCESS_LOG_FORMAT", "describeRequest", "filterText", "logResult"]
@@ -153,7 +155,9 @@ def describeRequest(name: str, request: Any) -> dict[str, Any]:
 
 
 def _quote(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # A DN or filter may hold any character: a CR or LF in one would end
+    # the line under cat and let the client write a forged line after it.
+    return '"' + escapeControl(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
 
 
 #: How each operation's request is written, 389-style: (field, label) pairs.

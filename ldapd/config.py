@@ -15,7 +15,11 @@ from typing import Any
 from twisted.logger import Logger
 
 from ldapd import _files, passwords
-from ldapd._framing import DEFAULT_MAX_PDU_SIZE
+from ldapd._framing import (
+    DEFAULT_MAX_ANONYMOUS_PDU_SIZE,
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_PDU_SIZE,
+)
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
@@ -45,6 +49,8 @@ _SERVER_KEYS = {
     "size_limit",
     "time_limit",
     "max_pdu_size",
+    "max_anonymous_pdu_size",
+    "max_buffered_bytes",
     "allow_anonymous",
     "allow_unauthenticated_bind",
     "password_hash",
@@ -70,7 +76,7 @@ class ServerConfig:
 
     @ivar listen: Twisted server endpoint strings.
     @ivar directory: the directory, not yet opened.
-    @ivar maxPDUSize: the largest request accepted.
+    @ivar maxPDUSize: the largest request accepted from a bound client.
     @ivar tls: the server's TLS, or C{None} when C{[server] tls} is absent.
     @ivar connectionLimits: what one connection and one client address may hold.
     @ivar replicas: the syncrepl consumers of C{[[replica]]} tables
@@ -80,6 +86,10 @@ class ServerConfig:
         workers}); more than one needs databases every process shares.
     @ivar cpuAffinity: whether each server process runs on one CPU of its
         own (C{[server] cpu_affinity}, L{ldapd.workers.pinToCPU}).
+    @ivar maxAnonymousPDUSize: the largest request accepted from a client
+        that has not bound.
+    @ivar maxBufferedBytes: the bytes all connections together may hold in
+        requests not yet received in full (0: no limit).
     """
 
     listen: list[str]
@@ -90,6 +100,8 @@ class ServerConfig:
     replicas: tuple[Any, ...] = ()
     workers: int = 1
     cpuAffinity: bool = False
+    maxAnonymousPDUSize: int = DEFAULT_MAX_ANONYMOUS_PDU_SIZE
+    maxBufferedBytes: int = DEFAULT_MAX_BUFFERED_BYTES
 
 
 def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
@@ -217,7 +229,11 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         maxConnectionsPerAddress=_nonNegative(server, "max_connections_per_address", 0, context),
         idleTimeout=_nonNegative(server, "idle_timeout", 0, context),
     )
-    maxPDUSize = _nonNegative(server, "max_pdu_size", DEFAULT_MAX_PDU_SIZE, context)
+    maxPDUSize = _positive(server, "max_pdu_size", DEFAULT_MAX_PDU_SIZE, context)
+    maxAnonymousPDUSize = _positive(
+        server, "max_anonymous_pdu_size", DEFAULT_MAX_ANONYMOUS_PDU_SIZE, context
+    )
+    maxBufferedBytes = _nonNegative(server, "max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES, context)
 
     databases = [
         _database(table, ConfigContext(path, f"database[{i}]", schema, reactor), passwordLimits)
@@ -263,7 +279,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     if cpuAffinity and not hasattr(os, "sched_setaffinity"):
         raise context.error("cpu_affinity", "is not supported on this system")
     return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers,
-                        cpuAffinity)
+                        cpuAffinity, maxAnonymousPDUSize, maxBufferedBytes)
 
 
 #: The keys whose values are passwords or their hashes, in the tables that may have them.

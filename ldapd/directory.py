@@ -35,12 +35,13 @@ from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
-from ldapd.extended import HANDLERS, WHO_AM_I, ExtendedOutcome
+from ldapd.extended import HANDLERS, SUPPORTED, WHO_AM_I, ExtendedOutcome
 from ldapd.filters import compileFilter
 from ldapd.interfaces import IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
+from ldapd.passwordcheck import BIND, PasswordCheck
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
@@ -140,6 +141,8 @@ class Database:
         writes are referred to the provider (its C{referral}), or forwarded
         to it through its C{chain} backend; the server's own writes (the
         consumer's among them) stay local.
+    @ivar private: whether it is a private view (C{cn=changelog},
+        C{cn=Monitor}): see L{Directory.addPrivateDatabase}.
     """
 
     suffix: DN
@@ -148,6 +151,7 @@ class Database:
     rootPassword: bytes | None = None
     seedLDIF: Path | None = None
     replica: Any = None
+    private: bool = False
     normalizedSuffix: DN = field(init=False)
     normalizedRootDN: DN | None = field(init=False, default=None)
 
@@ -209,11 +213,17 @@ class _PagedSearch:
 
     The backend's search runs once; when a page is full, C{emit} hands the
     backend a Deferred that fires only when the client asks for the next page.
+    Each page is sent as the identity that asks for it, as in slapd: after a
+    rebind, the plugins filter the entries for the new identity, and only
+    those that match its filter (as its C{pre_search} hooks left it) are sent.
+
+    @ivar op: the operation of the first page, which the backend's search runs with.
+    @ivar current: the operation of the page being sent.
     """
 
     def __init__(self, directory: Directory, op: Operation, fingerprint: bytes) -> None:
         self.directory = directory
-        self.op = op
+        self.op = self.current = op
         self.fingerprint = fingerprint
         self.cookie = b""
         self.search: defer.Deferred[None] | None = None
@@ -248,11 +258,14 @@ class _PagedSearch:
         self.sent = 0
         self.pageDone = defer.Deferred()
         self.op.deadline = op.deadline
+        self.current = op
         done = self.pageDone
         sending = None
         if self.pending is not None:
             entry, self.pending = self.pending, None
-            sending = self._send(entry)
+            filtered = self._filter(entry)
+            if filtered is not None:
+                sending = self._send(filtered)
         if self.resume is not None:
             resume, self.resume = self.resume, None
             if sending is None:
@@ -265,20 +278,33 @@ class _PagedSearch:
         self.sent += 1
         self.total += 1
         assert self.reply is not None
-        return self.directory.sendEntry(self.op, self.reply, entry)
+        return self.directory.sendEntry(self.current, self.reply, entry)
+
+    def _filter(self, entry: Entry) -> Entry | None:
+        """
+        @return: the entry as the plugins let the current page's identity
+            see it, or C{None} when it is withheld from it.
+        """
+        op = self.current
+        if op.identity != self.op.identity:
+            assert op.search is not None
+            if op.search.filter.match(entry) is not True:
+                return None
+        return self.directory.plugins.filterEntry(op, entry)
 
     def emit(self, entry: Entry | SearchReference) -> defer.Deferred[None] | None:
         if isinstance(entry, SearchReference):
             assert self.reply is not None
             self.directory.sendReference(self.reply, entry)
             return None
-        filtered = self.directory.plugins.filterEntry(self.op, entry)
+        filtered = self._filter(entry)
         if filtered is None:
             return None
         if self.op.sizeLimit and self.total >= self.op.sizeLimit:
             raise _SizeLimitReached()
         if self.sent >= self.pageSize:
-            self.pending = filtered
+            # Kept as found: the next page may be asked for by another identity.
+            self.pending = entry
             self.resume = defer.Deferred()
             assert self.pageDone is not None
             self.pageDone.callback(True)
@@ -373,6 +399,7 @@ class Directory:
         self.allowUnauthenticatedBind = allowUnauthenticatedBind
         self.authentication = authentication if authentication is not None else Authentication()
         self.databases: list[Database] = []
+        self._privateSuffixes: list[DN] = []
         self.configuredDatabases = list(databases)
         for db in self.configuredDatabases:
             self.addDatabase(db)
@@ -511,16 +538,30 @@ class Directory:
 
     def addPrivateDatabase(self, db: Database) -> None:
         """
-        Serve a plugin's own read-only view (C{cn=changelog}, C{cn=Monitor})
-        that only the root DN reads under the default access policy; with
-        the acl plugin, its rules decide, as for any entry.
+        Serve a plugin's own read-only view (C{cn=changelog}, C{cn=Monitor}):
+        one that holds what no ordinary rule should hand out (the password
+        hashes written, who is connected from where). Under the default
+        access policy only the root DN reads it; under the acl plugin only
+        the rules whose target names it (C{dn.subtree="cn=changelog"}) apply
+        to it, never a generic one such as C{to *}.
 
         @param db: the database.
         """
+        db.private = True
         self.addDatabase(db)
-        for plugin in self.plugins.plugins:
-            if isinstance(plugin, DefaultAccess):
-                plugin.private.append(db.normalizedSuffix)
+
+    def privateSuffix(self, ndn: DN) -> DN | None:
+        """
+        @param ndn: a normalised DN.
+        @return: the normalised suffix of the private view that holds it
+            (see L{addPrivateDatabase}), or C{None} if none does.
+        """
+        # Asked for each access decision: only the private views are looked
+        # at, and anything below one is private, whatever serves it.
+        for suffix in self._privateSuffixes:
+            if ndn.isWithin(suffix):
+                return suffix
+        return None
 
     def addDatabase(self, db: Database) -> None:
         """
@@ -535,6 +576,8 @@ class Directory:
             db.normalizedRootDN = self.schema.normalizeDN(db.rootDN)
         self.databases.append(db)
         self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
+        if db.private:
+            self._privateSuffixes.append(db.normalizedSuffix)
 
     def databaseFor(self, ndn: DN) -> Database | None:
         """
@@ -606,6 +649,8 @@ class Directory:
         except Exception as e:
             if op.abandoned:
                 return
+            if isinstance(e, NoSuchObject) and e.matchedDN and not op.internal:
+                e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
             outcome = _Outcome(resultOf(e, op.timedOut))
         if op.abandoned:
             return
@@ -624,6 +669,31 @@ class Directory:
         )
         accesslog.logResult(op, name, _RESPONSE_TAGS[kind], result.code, nentries,
                             op.clock.seconds() - started)
+
+    async def _disclosedMatch(self, op: Operation, matched: DN) -> DN | None:
+        """
+        The matched DN a client is told: the deepest of C{matched} and its
+        superiors that the plugins disclose to it (C{disclose_entry}), so
+        that an error names no entry the client may not know of, and a
+        hidden entry answers as if it did not exist.
+
+        @param matched: the deepest existing superior of the name asked for.
+        @return: that DN, or C{None} when none of them may be named.
+        """
+        if not self.plugins.has("disclose_entry"):
+            return matched
+        while matched:
+            ndn = self.schema.normalizeDN(matched)
+            if self.databaseFor(ndn) is None:
+                return None
+            try:
+                entry = await self.get(self.internalOperation(), ndn)
+            except NoSuchObject:
+                entry = None
+            if entry is not None and await self.plugins.discloses(op, entry):
+                return matched
+            matched = matched.parent()
+        return None
 
     def _checkAuthenticated(self, op: Operation, kind: str) -> None:
         """
@@ -679,18 +749,39 @@ class Directory:
                   root=" as root" if connection.identity.isRoot else "")
         return _Outcome()
 
-    async def verifyPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
+    async def verifyPassword(
+        self, op: Operation, ndn: DN, password: bytes, purpose: str = BIND
+    ) -> Identity:
         """
-        Check a password for a DN, through the bind plugins: a root DN's
-        against its configuration, any other against its entry.
+        Check a password for a DN: the one path every password check takes
+        (simple binds, SASL PLAIN, the old password of a change; see
+        L{ldapd.passwordcheck}). The plugins' C{pre_authenticate} hooks run
+        first and may refuse (access control, a locked account); then a
+        root DN's password is checked against its configuration, any
+        other against its entry; then the C{post_authenticate} hooks are
+        told the outcome (0, invalidCredentials, or another error) to
+        record it, whatever it was.
 
-        @param op: the Bind operation.
+        @param op: the operation the check is made for.
         @param ndn: the normalised DN.
         @param password: the password given.
+        @param purpose: L{ldapd.passwordcheck.BIND} or
+            L{ldapd.passwordcheck.CHANGE}.
         @return: the identity it authenticates.
         @raise ldaperrors.LDAPInvalidCredentials: if it does not.
         """
-        ndn = await self.plugins.pre("bind", op, ndn)
+        resultCode = SUCCESS.code
+        try:
+            check = await self.plugins.pre(
+                "authenticate", op, PasswordCheck(ndn, password, purpose))
+            return await self._checkPassword(op, check.ndn, check.password)
+        except Exception as e:
+            resultCode = resultOf(e, op.timedOut).code
+            raise
+        finally:
+            await self.plugins.post("authenticate", op, resultCode)
+
+    async def _checkPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
         for db in self.databases:
             if db.normalizedRootDN is not None and db.normalizedRootDN == ndn:
                 await self._checkRootPassword(db, password)
@@ -942,7 +1033,8 @@ class Directory:
         """
         Send an entry with the subordinate counts asked for.
         """
-        count = await self._countSubordinates(entry.ndn, onlyOne="numsubordinates" not in wanted)
+        count = await self._countSubordinates(op, entry.ndn,
+                                              onlyOne="numsubordinates" not in wanted)
         computed = []
         if "hassubordinates" in wanted:
             computed.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
@@ -950,11 +1042,14 @@ class Directory:
             computed.append(("numSubordinates", [str(count).encode()]))
         self._sendSelected(op, reply, entry, computed)
 
-    async def _countSubordinates(self, ndn: DN, onlyOne: bool) -> int:
+    async def _countSubordinates(self, client: Operation, ndn: DN, onlyOne: bool) -> int:
         """
         Count an entry's children with a one-level search of its backend,
-        which works the same for every backend.
+        which works the same for every backend. Only the children the
+        client may know of (C{disclose_entry}) count: the counts tell of no
+        hidden entry.
 
+        @param client: the search the counts are sent in.
         @param ndn: the entry's normalised name.
         @param onlyOne: stop at the first child (for hasSubordinates).
         @return: the number of children (at most 1 when C{onlyOne}).
@@ -962,6 +1057,7 @@ class Directory:
         db = self.databaseFor(ndn)
         if db is None:
             return 0
+        checked = self.plugins.has("disclose_entry") and not client.internal
         op = self.internalOperation()
         op.search = SearchParameters(
             base=ndn,
@@ -972,13 +1068,23 @@ class Directory:
         )
         count = 0
 
-        def emit(child: Entry | SearchReference) -> None:
+        async def counted(child: Entry) -> None:
+            nonlocal count
+            if await self.plugins.discloses(client, child):
+                count += 1
+                if onlyOne:
+                    raise _SubordinateFound()
+
+        def emit(child: Entry | SearchReference) -> defer.Deferred[None] | None:
             nonlocal count
             if isinstance(child, SearchReference):
-                return
+                return None
+            if checked:
+                return defer.Deferred.fromCoroutine(counted(child))
             count += 1
             if onlyOne:
                 raise _SubordinateFound()
+            return None
 
         try:
             await db.backend.search(op, emit)
@@ -1092,7 +1198,7 @@ class Directory:
         return Entry(rootDSE.dn, attributes, self.schema, rootDSE.ndn)
 
     def _buildRootDSE(self) -> Entry:
-        extensions = list(HANDLERS)
+        extensions = list(SUPPORTED)
         return Entry(
             DN(),
             [
@@ -1419,6 +1525,18 @@ class Directory:
         """
         return await self.backendFor(ndn).get(op, ndn)
 
+    async def _getDisclosed(self, op: Operation, ndn: DN) -> Entry:
+        """
+        Read an entry a client's request names before the plugins' checks.
+
+        @raise NoSuchObject: if it does not exist, or if the client may not
+            know it exists (C{disclose_entry}): the same error either way.
+        """
+        entry = await self.get(op, ndn)
+        if not op.internal and not await self.plugins.discloses(op, entry):
+            raise NoSuchObject("no such object", entry.dn)
+        return entry
+
     async def rename(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool) -> Entry:
         """
         Rename or move an entry (and its subtree) through the plugin chain.
@@ -1445,11 +1563,11 @@ class Directory:
         if len(newRDN) != 1:
             raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")
         self.schema.normalizeDN(newRDN)
-        entry = await self.get(op, ndn)
+        entry = await self._getDisclosed(op, ndn)
         if request.newSuperior is not None:
             superior = DN.parse(request.newSuperior)
             try:
-                await self.get(op, self.schema.normalizeDN(superior))
+                await self._getDisclosed(op, self.schema.normalizeDN(superior))
             except NoSuchObject:
                 # As slapd: no matched DN, which would name a superior of
                 # the new superior rather than of the entry.

@@ -14,11 +14,22 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from ldaptor.protocols.ldap import ldaperrors
+from twisted.logger import Logger
 
 from ldapd.dn import DN
-from ldapd.schema import SYNTAXES, AttributeType, InvalidValue, ObjectClass, Schema
+from ldapd.escaping import escapeControl
+from ldapd.schema import (
+    SYNTAXES,
+    AttributeType,
+    InvalidValue,
+    ObjectClass,
+    Schema,
+    isAttributeDescription,
+)
 
 __all__ = ["Attribute", "Entry", "Modification", "SearchReference", "parseDescription"]
+
+_log = Logger()
 
 #: The OID of objectClass.
 _OBJECT_CLASS = "2.5.4.0"
@@ -28,16 +39,31 @@ def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, t
     """
     Resolve an attribute description such as C{CN;lang-en}.
 
+    Every description that reaches the directory (in a write, a Compare, a
+    filter, a requested attribute, an LDIF file, a replicated entry) is
+    resolved here, so this is where its form is checked (RFC 4512 §2.5):
+    options are keystrings, so no description can carry a space, a colon or
+    a line break into the LDIF and logs it is later written to. The codes
+    and messages are slapd's.
+
     @param schema: the schema.
     @param description: the description from a client or a backend.
     @return: the attribute type and its options, lower-cased and sorted.
-    @raise ldaperrors.LDAPUndefinedAttributeType: if the type is not defined.
+    @raise ldaperrors.LDAPUndefinedAttributeType: if the description is
+        malformed or the type is not defined.
     """
+    if not isAttributeDescription(description):
+        shown = escapeControl(description)
+        if "" in description.split(";")[1:]:
+            raise ldaperrors.LDAPUndefinedAttributeType(f"{shown}: zero length option is invalid")
+        raise ldaperrors.LDAPUndefinedAttributeType(
+            f"{shown}: AttributeDescription contains inappropriate characters"
+        )
     name, *options = description.split(";")
     at = schema.attributeType(name)
     if at is None:
         raise ldaperrors.LDAPUndefinedAttributeType(f"{name}: attribute type undefined")
-    lowered = tuple(sorted(o.lower() for o in options if o))
+    lowered = tuple(sorted(o.lower() for o in options))
     if "binary" in lowered and not _binaryTransfer(at):
         # RFC 4522 §2: the binary option is for syntaxes that require it.
         raise ldaperrors.LDAPUndefinedAttributeType(
@@ -296,12 +322,24 @@ class Entry:
         @param descriptions: the attribute descriptions.
         @param values: each attribute's values: one value bare, more (or
             none) as a tuple.
+        An attribute whose description is malformed (RFC 4512 §2.5), which a
+        version of ldapd that did not check descriptions may have stored, is
+        left out with a warning, so that it never reaches a client or an
+        LDIF file; the entry's next write stores it without that attribute.
+
         @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined type.
         """
         layout = _storedLayout(schema, descriptions)
         if layout is None or () in values:
-            return cls(dn, [(d, v if v.__class__ is tuple else (v,))  # type: ignore[misc]
-                            for d, v in zip(descriptions, values)], schema, ndn)
+            pairs: list[tuple[str, Any]] = [(d, v if v.__class__ is tuple else (v,))
+                                             for d, v in zip(descriptions, values)]
+            malformed = [d for d in descriptions if not isAttributeDescription(d)]
+            if malformed:
+                _log.warn("{dn}: stored attribute descriptions {descriptions} are malformed "
+                          "(RFC 4512 §2.5): left out", dn=str(dn),
+                          descriptions=", ".join(repr(d) for d in malformed))
+                pairs = [(d, v) for d, v in pairs if isAttributeDescription(d)]
+            return cls(dn, pairs, schema, ndn)
         entry = cls.__new__(cls)
         entry.dn = dn
         entry.ndn = ndn

@@ -14,11 +14,19 @@ its proxy backend use them too.
 
 from __future__ import annotations
 
+import re
 from typing import Callable
 
 from ldapd.dn import escapeValue as _escapeDNText
 
-__all__ = ["buildDN", "buildFilter", "escapeDNValue", "escapeFilterValue"]
+__all__ = ["buildDN", "buildFilter", "escapeControl", "escapeDNValue", "escapeFilterValue"]
+
+#: Every control character (C0, DEL, C1) and Unicode's line and paragraph
+#: separators: what a terminal or a line-oriented reader may take for the
+#: end of a line, or for a command.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+#: The same, but for LF and TAB, which a multi-line log entry keeps.
+_CONTROL_BUT_LF_TAB = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 _FILTER_SPECIAL = frozenset("*()\\\x00")
 
@@ -39,6 +47,31 @@ def escapeFilterValue(value: str | bytes) -> str:
             f"\\{b:02x}" if b >= 0x80 or chr(b) in _FILTER_SPECIAL else chr(b) for b in raw
         )
     return "".join(f"\\{ord(c):02x}" if c in _FILTER_SPECIAL else c for c in text)
+
+
+def _controlEscape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escapeControl(text: str, multiline: bool = False) -> str:
+    """
+    Escape the control characters of untrusted text written into a
+    line-oriented record (a log line, a diagnostic message), so that the
+    text cannot end the line and forge the next one, nor send a terminal
+    escape sequence to whoever reads the record.
+
+    @param text: the text.
+    @param multiline: whether to leave LF and TAB alone, for a writer that
+        continues a record over lines of its own (a log entry's LF followed
+        by a TAB).
+    @return: C{text} with each such character written C{\\xNN} (or
+        C{\\uNNNN}); other characters, backslashes included, unchanged.
+    """
+    pattern = _CONTROL_BUT_LF_TAB if multiline else _CONTROL
+    if pattern.search(text) is None:
+        return text
+    return pattern.sub(_controlEscape, text)
 
 
 def escapeDNValue(value: str | bytes) -> str:

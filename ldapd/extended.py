@@ -19,14 +19,28 @@ from ldapd._codec import decodeSequence, encodeSequence, octetString
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Modification
 from ldapd.operation import Operation
+from ldapd.passwordcheck import CHANGE
 
 if TYPE_CHECKING:
     from ldapd.directory import Directory
 
-__all__ = ["ExtendedOutcome", "HANDLERS", "PASSWORD_MODIFY", "WHO_AM_I", "parsePasswordModify"]
+__all__ = [
+    "CANCEL",
+    "ExtendedOutcome",
+    "HANDLERS",
+    "PASSWORD_MODIFY",
+    "SUPPORTED",
+    "WHO_AM_I",
+    "parseCancel",
+    "parsePasswordModify",
+]
 
 WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
 PASSWORD_MODIFY = "1.3.6.1.4.1.4203.1.11.1"
+
+#: Cancel (RFC 3909): carried out by the protocol, which holds the
+#: connection's operations, not by a handler of the table.
+CANCEL = "1.3.6.1.1.8"
 
 
 @dataclass(frozen=True)
@@ -49,6 +63,27 @@ async def whoAmI(directory: Directory, op: Operation) -> ExtendedOutcome:
     if op.request.requestValue is not None:
         raise ldaperrors.LDAPProtocolError("WhoAmI takes no request value")
     return ExtendedOutcome(value=op.identity.authzId.encode("utf-8"))
+
+
+def parseCancel(value: bytes | None) -> int:
+    """
+    Decode a Cancel request value (RFC 3909 §2): C{SEQUENCE { cancelID
+    MessageID }}.
+
+    @param value: the request value, or C{None}.
+    @return: the message id of the operation to cancel.
+    @raise ldaperrors.LDAPProtocolError: if it cannot be decoded.
+    """
+    try:
+        parts = decodeSequence(value or b"")
+    except ValueError as e:
+        raise ldaperrors.LDAPProtocolError(f"cancel: {e}") from None
+    if len(parts) != 1 or type(parts[0]) is not pureber.BERInteger:
+        raise ldaperrors.LDAPProtocolError("cancel: malformed request value")
+    messageId = parts[0].value
+    if not 0 <= messageId <= 2**31 - 1:
+        raise ldaperrors.LDAPProtocolError("cancel: message id out of range")
+    return messageId  # type: ignore[no-any-return]
 
 
 def parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
@@ -79,7 +114,11 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     The Password Modify extended operation (RFC 3062): change a user's
     password, verifying the old one when given, generating a new one when
     none is given. The change is an ordinary Modify of C{userPassword} by the
-    requester, so access control applies to it.
+    requester, so access control applies to it; the old password is checked
+    through L{Directory.verifyPassword<ldapd.directory.Directory.verifyPassword>},
+    so that a client that may not change the password gets the same answer
+    whether its guess is right or wrong, and a wrong guess counts as a
+    failure under the password policy.
     """
     if op.identity.anonymous and not op.internal:
         raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
@@ -97,13 +136,16 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
         ndn = op.identity.ndn
     else:
         raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
-    backend = directory.backendFor(ndn)
-    entry = await directory.get(op, ndn)
     if oldPassword is not None:
+        # Through the directory's one password check: access control first
+        # (one answer, right or wrong, for a client that may not change this
+        # password, and for an account that does not exist, as slapd
+        # gives), then the password policy (locks, failures counted).
         try:
-            await backend.authenticate(op, ndn, oldPassword)
+            await directory.verifyPassword(op, ndn, oldPassword, CHANGE)
         except ldaperrors.LDAPInvalidCredentials:
             raise ldaperrors.LDAPUnwillingToPerform("unwilling to verify old password") from None
+    entry = await directory.get(op, ndn)
     generated = None
     if newPassword is None:
         generated = newPassword = passwords.generatePassword()
@@ -123,3 +165,7 @@ HANDLERS: dict[str, Callable[[Any, Operation], Awaitable[ExtendedOutcome]]] = {
     PASSWORD_MODIFY: passwordModify,
     tls.START_TLS: tls.startTLS,
 }
+
+#: The extended operations the root DSE advertises: those of the table and
+#: Cancel.
+SUPPORTED = (*HANDLERS, CANCEL)

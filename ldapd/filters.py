@@ -11,7 +11,7 @@ lookups, and always confirm candidates with L{Filter.match}.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
@@ -38,7 +38,9 @@ __all__ = [
     "Substrings",
     "Undefined",
     "assertions",
+    "nestedTooDeep",
     "compileFilter",
+    "throughSearchable",
     "withoutAssertionsOn",
 ]
 
@@ -423,6 +425,15 @@ class Extensible(Filter):
         return result
 
 
+def nestedTooDeep() -> ldaperrors.LDAPProtocolError:
+    """
+    @return: the error a filter nested deeper than L{MAX_DEPTH} gets, whether
+        that is found before it is decoded (L{ldapd._framing.Framer}) or
+        when it is compiled.
+    """
+    return ldaperrors.LDAPProtocolError(f"filter nested deeper than {MAX_DEPTH} levels")
+
+
 def compileFilter(f: Any, schema: Schema, depth: int = 0) -> Filter:
     """
     Compile one of ldaptor's decoded filters.
@@ -435,7 +446,7 @@ def compileFilter(f: Any, schema: Schema, depth: int = 0) -> Filter:
         malformed component.
     """
     if depth > MAX_DEPTH:
-        raise ldaperrors.LDAPProtocolError(f"filter nested deeper than {MAX_DEPTH} levels")
+        raise nestedTooDeep()
     if isinstance(f, pureldap.LDAPFilter_and):
         return And([compileFilter(p, schema, depth + 1) for p in f])
     if isinstance(f, pureldap.LDAPFilter_or):
@@ -559,6 +570,29 @@ def assertions(f: Filter) -> Iterator[Filter]:
             yield node
 
 
+def _rewritten(f: Filter, leaf: Callable[[Filter], Filter]) -> Filter:
+    """
+    The filter with each node below its And, Or and Not nodes replaced by
+    what C{leaf} returns for it, sharing every part that did not change.
+    """
+    if isinstance(f, (And, Or)):
+        parts = [_rewritten(p, leaf) for p in f.parts]
+        return f if all(a is b for a, b in zip(parts, f.parts, strict=True)) else type(f)(parts)
+    if isinstance(f, Not):
+        part = _rewritten(f.part, leaf)
+        return f if part is f.part else Not(part)
+    return leaf(f)
+
+
+def _excluding(f: Extensible, types: frozenset[AttributeType]) -> Extensible:
+    """
+    A rule without a type tests every attribute: all but C{types}.
+    """
+    narrowed = copy.copy(f)
+    narrowed.excluded = f.excluded | types
+    return narrowed
+
+
 def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
     """
     The filter with every assertion on one of C{types}, or on a supertype of
@@ -568,21 +602,44 @@ def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
     @param types: the attribute types to hide.
     @return: a filter (C{f} itself if nothing changed).
     """
-    if isinstance(f, (And, Or)):
-        parts = [withoutAssertionsOn(p, types) for p in f.parts]
-        return f if all(a is b for a, b in zip(parts, f.parts, strict=True)) else type(f)(parts)
-    if isinstance(f, Not):
-        part = withoutAssertionsOn(f.part, types)
-        return f if part is f.part else Not(part)
-    if isinstance(f, Extensible) and f.type is None:
-        # A rule without a type tests every attribute: all but these.
-        narrowed = copy.copy(f)
-        narrowed.excluded = f.excluded | types
-        return narrowed
-    if isinstance(f, (_Assertion, Extensible)):
-        if f.type is None or any(_derivesFrom(t, f.type) for t in types):
-            return Undefined()
-    return f
+    def leaf(node: Filter) -> Filter:
+        if isinstance(node, Extensible) and node.type is None:
+            return _excluding(node, types)
+        if isinstance(node, (_Assertion, Extensible)):
+            if node.type is None or any(_derivesFrom(t, node.type) for t in types):
+                return Undefined()
+        return node
+
+    return _rewritten(f, leaf)
+
+
+def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
+    """
+    The filter to evaluate against an entry without its C{hidden}
+    attributes (those the client may not search), so that it tests them as
+    slapd does (C{test_ava_filter}): an assertion on a hidden type is
+    Undefined; one on a supertype of a hidden type (C{name} for a hidden
+    C{sn}, C{distinguishedName} for a hidden C{member}) is true when a
+    visible subtype's value matches, and Undefined otherwise, never false:
+    neither the values nor the presence of a hidden attribute show through.
+
+    @param f: a compiled filter.
+    @param hidden: the attribute types the client may not search.
+    @return: a filter (C{f} itself if nothing changed).
+    """
+    def leaf(node: Filter) -> Filter:
+        if isinstance(node, Extensible) and node.type is None:
+            return _excluding(node, hidden)
+        if isinstance(node, EntryDNEquality):
+            return Undefined() if any(t.oid == ENTRY_DN for t in hidden) else node
+        if isinstance(node, (_Assertion, Extensible)):
+            if node.type is None or node.type in hidden:
+                return Undefined()
+            if any(_derivesFrom(t, node.type) for t in hidden):
+                return Or([node, Undefined()])
+        return node
+
+    return _rewritten(f, leaf)
 
 
 def _derivesFrom(at: AttributeType | None, ancestor: AttributeType) -> bool:

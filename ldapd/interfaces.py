@@ -292,12 +292,20 @@ class IOperationPlugin(Interface):
         response controls to C{op.responseControls}. May return a Deferred.
       - C{filter_entry(op, entry)}: each search result; returns the entry to
         send (possibly with fewer attributes) or C{None} to withhold it.
+      - C{disclose_entry(op, entry)}: whether the client may learn that an
+        entry exists: an error's matched DN names only such an entry (the
+        deepest superior every plugin discloses), and hasSubordinates and
+        numSubordinates count only such children. May return a Deferred.
       - C{attach(directory)}: called once by the L{ldapd.directory.Directory}
         the plugin serves, when it builds its chain, for plugins that read or
         write entries themselves (with C{directory.internalOperation()}).
 
     C{<op>} is one of C{bind}, C{search}, C{compare}, C{add}, C{delete},
-    C{modify}, C{rename}, C{extended}.
+    C{modify}, C{rename}, C{extended}, and C{authenticate}: every check of
+    a password (simple bind, SASL PLAIN, the old password of a change) runs
+    C{pre_authenticate(op, check)} (a L{ldapd.passwordcheck.PasswordCheck};
+    refuse with invalidCredentials) and C{post_authenticate(op, resultCode)}
+    with the check's own outcome, inside the operation that made it.
     """
 
     name = Attribute("The name the plugin is registered under.")

@@ -23,12 +23,17 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-__all__ = ["LDIFSyntaxError", "LDIFRecord", "parseLDIF", "formatLDIF", "formatLine"]
+from ldapd.schema.parser import isAttributeDescription
 
+__all__ = [
+    "LDIFSyntaxError",
+    "LDIFRecord",
+    "parseLDIF",
+    "formatLDIF",
+    "formatLine",
+    "formatModification",
+]
 
-_ATTRIBUTE_DESCRIPTION = re.compile(
-    r"(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)*)(?:;[A-Za-z0-9-]+)*\Z"
-)
 _CONTROL = re.compile(
     rb"([0-9]+(?:\.[0-9]+)*)(?: +(true|false))?(?:(:.*)| *)\Z",
     re.IGNORECASE | re.DOTALL,
@@ -184,9 +189,7 @@ def formatLDIF(dn: str, attributes: Iterable[tuple[str, Iterable[bytes]]]) -> by
     """
     out = [_formatLine("dn", dn.encode("utf-8"))]
     for description, values in attributes:
-        if not _ATTRIBUTE_DESCRIPTION.match(description):
-            raise ValueError(f"invalid attribute description {description!r}")
-        if description.lower() in _RESERVED_DESCRIPTIONS:
+        if _checkedDescription(description).lower() in _RESERVED_DESCRIPTIONS:
             raise ValueError(f"attribute description {description!r} is reserved in LDIF")
         out.extend(_formatLine(description, value) for value in values)
     if len(out) == 1:
@@ -203,8 +206,39 @@ def formatLine(description: str, value: bytes) -> bytes:
     @param description: the attribute description or keyword.
     @param value: the value.
     @return: one or more physical lines, each ending with LF.
+    @raise ValueError: if C{description} is not an attribute description.
     """
     return _formatLine(description, value)
+
+
+def formatModification(operation: str, description: str, values: Iterable[bytes]) -> bytes:
+    """
+    Write one mod-spec of a modify change record: C{operation: description},
+    the values, and the closing C{-}.
+
+    @param operation: C{"add"}, C{"delete"}, C{"replace"} or C{"increment"}.
+    @param description: the attribute description.
+    @param values: the values, each written as L{formatLine} writes it.
+    @return: the lines, each ending with LF.
+    @raise ValueError: if C{operation} is not one of those, or
+        C{description} is not an attribute description.
+    """
+    if operation not in _MODIFY_OPERATIONS:
+        raise ValueError(f"unknown modify operation {operation!r}")
+    return (_formatLine(operation, _checkedDescription(description).encode("ascii"))
+            + b"".join(_formatLine(description, v) for v in values) + b"-\n")
+
+
+def _checkedDescription(description: str) -> str:
+    """
+    @param description: an attribute description or keyword to write.
+    @return: C{description}.
+    @raise ValueError: if it is not an attribute description, which could
+        not be read back and could break the line it is written on.
+    """
+    if not isAttributeDescription(description):
+        raise ValueError(f"invalid attribute description {description!r}")
+    return description
 
 
 def _logicalLines(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes | None]]:
@@ -262,7 +296,7 @@ def _splitLine(lineNumber: int, line: bytes) -> tuple[str, bytes]:
     if not colon:
         raise LDIFSyntaxError(lineNumber, "expected 'attribute: value' but found no colon")
     text = name.decode("ascii", "replace")
-    if not _ATTRIBUTE_DESCRIPTION.match(text):
+    if not isAttributeDescription(text):
         raise LDIFSyntaxError(lineNumber, f"invalid attribute description {text!r}")
     return text, rest
 
@@ -488,7 +522,7 @@ def _parseModifications(
                 f"expected add:, delete:, replace: or increment: in modify record, found {name!r}",
             )
         description = rest.strip(b" ").decode("ascii", "replace")
-        if not _ATTRIBUTE_DESCRIPTION.match(description):
+        if not isAttributeDescription(description):
             raise LDIFSyntaxError(lineNumber, f"invalid attribute description {description!r}")
         values = []
         for valueLine, line in remaining:
@@ -556,15 +590,18 @@ def _formatLine(description: str, value: bytes) -> bytes:
     @param value: The value.
 
     @return: One or more physical lines, each ending with LF.
+
+    @raise ValueError: When C{description} is not an attribute description.
     """
+    name = _checkedDescription(description).encode("ascii")
     if not value:
-        line = description.encode("ascii") + b":"
+        line = name + b":"
     elif (
         value.startswith((b" ", b":", b"<")) or value.endswith(b" ") or _NOT_SAFE_CHAR.search(value)
     ):
-        line = description.encode("ascii") + b":: " + base64.b64encode(value)
+        line = name + b":: " + base64.b64encode(value)
     else:
-        line = description.encode("ascii") + b": " + value
+        line = name + b": " + value
     chunks = [line[:_FOLD_COLUMN]]
     chunks.extend(
         b" " + line[i : i + _FOLD_COLUMN - 1]

@@ -29,6 +29,7 @@ __all__ = [
     "identityLimitFromConfig",
     "isGroupMember",
     "limitsFor",
+    "tooManyComponents",
 ]
 
 #: The most components (assertions, and, or, not) a search filter may have.
@@ -106,13 +107,21 @@ def checkFilterSize(f: Any, maxComponents: int = DEFAULT_MAX_FILTER_COMPONENTS) 
         node = stack.pop()
         count += 1
         if count > maxComponents:
-            raise ldaperrors.LDAPAdminLimitExceeded(
-                f"filter has more than {maxComponents} components"
-            )
+            raise tooManyComponents(maxComponents)
         if isinstance(node, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
             stack.extend(node)
         elif isinstance(node, pureldap.LDAPFilter_not):
             stack.append(node.value)
+
+
+def tooManyComponents(maxComponents: int) -> ldaperrors.LDAPAdminLimitExceeded:
+    """
+    @param maxComponents: the most components a filter may have.
+    @return: the error a filter with more gets, whether it is found when
+        the filter is decoded (L{ldapd._framing.Framer}) or after
+        (L{checkFilterSize}).
+    """
+    return ldaperrors.LDAPAdminLimitExceeded(f"filter has more than {maxComponents} components")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ldapd.dn import DN
 __all__ = [
     "ANONYMOUS",
     "Abandoned",
+    "Canceled",
     "Connection",
     "Identity",
     "Operation",
@@ -31,6 +32,16 @@ class Abandoned(Exception):
     """
     The operation was abandoned (or its connection closed); no response is sent.
     """
+
+
+class Canceled(ldaperrors.LDAPException):
+    """
+    The operation was canceled by a Cancel request (RFC 3909): it ends with
+    the result canceled (118).
+    """
+
+    resultCode = 118
+    name = b"canceled"
 
 
 @dataclass(frozen=True)
@@ -185,6 +196,10 @@ class Operation:
         own reads and writes), to which access rules do not apply.
     @ivar replicated: whether this is a syncrepl consumer applying a change
         its provider made (L{ldapd.directory.Directory.writeReplicated}).
+    @ivar abandoned: whether it was abandoned: it sends nothing more.
+    @ivar canceled: whether a Cancel request asked it to stop.
+    @ivar cancelTookEffect: whether it stopped for that, answering canceled
+        (118), rather than ending first.
     """
 
     def __init__(
@@ -208,6 +223,8 @@ class Operation:
         self.deadline: float | None = None
         self.search: SearchParameters | None = None
         self.abandoned = False
+        self.canceled = False
+        self.cancelTookEffect = False
         self.timedOut = False
         self._onAbandon: list[Callable[[], None]] = []
 
@@ -230,11 +247,25 @@ class Operation:
         for cb in callbacks:
             cb()
 
+    def cancel(self) -> None:
+        """
+        Mark the operation canceled (RFC 3909): it stops where it next
+        checks (L{check}) and answers canceled (118). What was registered
+        with L{onAbandon} runs, to wake it where it waits.
+        """
+        if self.abandoned or self.canceled:
+            return
+        self.canceled = True
+        callbacks, self._onAbandon = self._onAbandon, []
+        for cb in callbacks:
+            cb()
+
     def onAbandon(self, callback: Callable[[], None]) -> None:
         """
-        @param callback: called once if the operation is abandoned.
+        @param callback: called once if the operation is abandoned or
+            canceled.
         """
-        if self.abandoned:
+        if self.abandoned or self.canceled:
             callback()
         else:
             self._onAbandon.append(callback)
@@ -244,10 +275,14 @@ class Operation:
         Raise if the operation must stop: backends call this while they work.
 
         @raise Abandoned: if it was abandoned.
+        @raise Canceled: if it was canceled.
         @raise ldaperrors.LDAPTimeLimitExceeded: if its deadline has passed.
         """
         if self.abandoned:
             raise Abandoned()
+        if self.canceled:
+            self.cancelTookEffect = True
+            raise Canceled("canceled")
         if self.timedOut or (self.deadline is not None and self.clock.seconds() >= self.deadline):
             self.timedOut = True
             raise ldaperrors.LDAPTimeLimitExceeded("time limit exceeded")

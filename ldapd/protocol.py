@@ -30,8 +30,18 @@ from ldapd._codec import (
     encodeMessage,
     encodeResult,
 )
-from ldapd._framing import DEFAULT_MAX_PDU_SIZE, BadRequest, Framer, MalformedPDU
+from ldapd._framing import (
+    DEFAULT_MAX_ANONYMOUS_PDU_SIZE,
+    DEFAULT_MAX_BUFFERED_BYTES,
+    DEFAULT_MAX_PDU_SIZE,
+    BadRequest,
+    BufferBudget,
+    Framer,
+    MalformedPDU,
+    Oversized,
+)
 from ldapd.directory import Directory
+from ldapd.extended import CANCEL, parseCancel
 from ldapd.limits import ConnectionLimits, IdleTimer
 from ldapd.operation import ANONYMOUS, Connection, Operation
 
@@ -54,6 +64,14 @@ def _isStartTLS(request: Any) -> bool:
         isinstance(request, pureldap.LDAPExtendedRequest)
         and request.requestName == pureldap.LDAPStartTLSRequest.oid
     )
+
+
+def _isCancel(request: Any) -> bool:
+    """
+    @return: whether a request is Cancel (RFC 3909).
+    """
+    return isinstance(request, pureldap.LDAPExtendedRequest) and request.requestName in (
+        CANCEL, CANCEL.encode())
 
 
 def _abandonable(request: Any) -> bool:
@@ -108,22 +126,30 @@ class LDAPServerProtocol(protocol.Protocol):
     #: C{maxConnectionsPerAddress}; C{None} for other transports.
     address: str | None = None
 
-    def __init__(self, directory: Directory, clock: Any, maxPDUSize: int, tls: Any = None) -> None:
+    def __init__(self, directory: Directory, clock: Any, maxPDUSize: int, tls: Any = None,
+                 maxAnonymousPDUSize: int | None = None, budget: BufferBudget | None = None) -> None:
         """
         @param directory: the directory requests are sent to.
         @param clock: the reactor's clock.
-        @param maxPDUSize: the largest PDU accepted.
+        @param maxPDUSize: the largest PDU accepted once the client has bound.
         @param tls: the server's TLS (an C{IOpenSSLServerConnectionCreator}
             such as L{ldapd.tls.ServerTLS}), which enables StartTLS; or C{None}.
+        @param maxAnonymousPDUSize: the largest PDU accepted before; by
+            default C{maxPDUSize}.
+        @param budget: what the server's connections may buffer together.
         """
         self.directory = directory
         self._statistics = directory.statistics
         self.clock = clock
         self.tls = tls
         self._startingTLS: Operation | None = None
-        self.framer = Framer(maxPDUSize)
+        self.maxPDUSize = maxPDUSize
+        self.maxAnonymousPDUSize = maxPDUSize if maxAnonymousPDUSize is None else maxAnonymousPDUSize
+        self.framer = Framer(self.maxAnonymousPDUSize, budget)
         self.connection: Connection | None = None
         self._outstanding: dict[int, Operation] = {}
+        # The Cancel requests waiting for each operation they cancel to end.
+        self._cancels: dict[int, list[int]] = {}
         self._queue: deque[pureldap.LDAPMessage] = deque()
         self._binding = False
         self._readingPaused = False
@@ -172,6 +198,7 @@ class LDAPServerProtocol(protocol.Protocol):
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
         self._closing = True
         self._idle.cancel()
+        self.framer.close()
         factory = getattr(self, "factory", None)
         if isinstance(factory, LDAPServerFactory):
             factory.connectionClosed(self)
@@ -249,7 +276,11 @@ class LDAPServerProtocol(protocol.Protocol):
         if self._closing:
             return
         self._idle.reset()
-        self.framer.feed(data)
+        try:
+            self.framer.feed(data)
+        except Oversized as e:
+            self._drop(str(e))
+            return
         self._process()
 
     # Requests
@@ -285,11 +316,41 @@ class LDAPServerProtocol(protocol.Protocol):
         self._closing = True
         self.transport.loseConnection()
 
+    def _drop(self, reason: str) -> None:
+        """
+        Close the connection without a Notice of Disconnection, as slapd
+        does when a client sends more than it may (C{sockbuf_max_incoming}),
+        and free what it had buffered at once.
+        """
+        assert self.connection is not None
+        self._log.warn("conn={conn} from {peer} closed: {reason}",
+                       conn=self.connection.id, peer=self.connection.peer, reason=reason)
+        self._closing = True
+        self.framer.close()
+        self.transport.loseConnection()
+
+    def _frameFor(self) -> None:
+        """
+        Give the framer the limits of who the client is now: a bound client
+        may send larger PDUs than an anonymous one (as slapd's
+        C{sockbuf_max_incoming_auth} and C{sockbuf_max_incoming}), and a root
+        DN filters of any size (L{ldapd.limits.checkFilterSize}).
+        """
+        assert self.connection is not None
+        identity = self.connection.identity
+        self.framer.maxPDUSize = (
+            self.maxAnonymousPDUSize if identity.anonymous else self.maxPDUSize
+        )
+        self.framer.maxFilterComponents = (
+            0 if identity.isRoot else self.directory.limits.maxFilterComponents
+        )
+
     def _badRequest(self, bad: BadRequest) -> None:
         """
         Answer a well-framed request that could not be decoded with
-        protocolError in a response of its type; an undecodable Bind is a
-        failed Bind, which leaves the connection anonymous (RFC 4511 §4.2.1).
+        protocolError in a response of its type, or with the error of the
+        limit it passed; an undecodable Bind is a failed Bind, which leaves
+        the connection anonymous (RFC 4511 §4.2.1).
         """
         assert self.connection is not None
         responseTag = RESPONSE_TAGS.get(bad.tag)
@@ -300,9 +361,14 @@ class LDAPServerProtocol(protocol.Protocol):
             return
         if bad.tag == _BIND:
             self.connection.identity = ANONYMOUS
-        self._send(
-            encodeMessage(bad.messageId, encodeResult(responseTag, 2, b"", b"decoding error"))
-        )
+        if bad.error is None:
+            code, text = 2, b"decoding error"
+        else:
+            # Refused before decoding, the request never reaches the access log.
+            self._log.info("conn={conn} op={msgid} refused: {reason}",
+                           conn=self.connection.id, msgid=bad.messageId, reason=bad.reason)
+            code, text = bad.error.resultCode, bad.reason.encode("utf-8")
+        self._send(encodeMessage(bad.messageId, encodeResult(responseTag, code, b"", text)))
 
     def _received(self, message: pureldap.LDAPMessage) -> None:
         request = message.value
@@ -319,6 +385,8 @@ class LDAPServerProtocol(protocol.Protocol):
         elif isinstance(request, pureldap.LDAPAbandonRequest):
             self._abandon(request.value)
             self._completed(kind)
+        elif _isCancel(request):
+            self._cancel(message.id, request.requestValue)
         else:
             self._queue.append(message)
             if self._pending() >= self.limits.maxOutstanding:
@@ -355,6 +423,50 @@ class LDAPServerProtocol(protocol.Protocol):
                     self._completed(type(message.value).__name__)
                 return
 
+    def _cancel(self, messageId: int, value: bytes | None) -> None:
+        """
+        Carry out a Cancel request (RFC 3909): the operation it names stops
+        and answers canceled (118); the Cancel itself is answered once that
+        is done: success, or tooLate (120) if the operation ended first.
+        What cannot be canceled (Bind, StartTLS, Cancel) is cannotCancel
+        (121), and what is not running noSuchOperation (119).
+        """
+        try:
+            target = parseCancel(value)
+        except ldaperrors.LDAPProtocolError as e:
+            self._answerCancel(messageId, e.resultCode, e.message)
+            return
+        op = self._outstanding.get(target)
+        if op is None:
+            for index, queued in enumerate(self._queue):
+                if queued.id == target:
+                    if not _abandonable(queued.value) or _isCancel(queued.value):
+                        self._answerCancel(messageId, 121, "operation cannot be canceled")
+                        return
+                    del self._queue[index]
+                    tag = RESPONSE_TAGS[type(queued.value).__name__]
+                    self._send(encodeMessage(target, encodeResult(tag, 118, b"", b"canceled")))
+                    self._completed(type(queued.value).__name__)
+                    self._answerCancel(messageId, 0)
+                    return
+            self._answerCancel(messageId, 119, "no such operation")
+            return
+        if not _abandonable(op.request) or _isCancel(op.request):
+            self._answerCancel(messageId, 121, "operation cannot be canceled")
+            return
+        self._cancels.setdefault(target, []).append(messageId)
+        op.cancel()
+
+    def _answerCancel(self, messageId: int, code: int, text: Any = b"") -> None:
+        """
+        Send the response of a Cancel request, and count it as over.
+        """
+        if isinstance(text, str):
+            text = text.encode("utf-8")
+        if not self._closing:
+            self._send(encodeMessage(messageId, encodeExtendedResponse(code, b"", text)))
+        self._completed("LDAPExtendedRequest")
+
     def _process(self) -> None:
         """
         Read messages from the framer and start queued requests, until
@@ -383,8 +495,12 @@ class LDAPServerProtocol(protocol.Protocol):
                     continue
                 if self._readingPaused:
                     break
+                self._frameFor()
                 try:
                     message = self.framer.next()
+                except Oversized as e:
+                    self._drop(str(e))
+                    break
                 except MalformedPDU as e:
                     self._disconnect(str(e))
                     break
@@ -466,6 +582,8 @@ class LDAPServerProtocol(protocol.Protocol):
             if self._outstanding.get(op.messageId) is op:
                 del self._outstanding[op.messageId]
             self._completed(type(op.request).__name__)
+            for cancel in self._cancels.pop(op.messageId, ()):
+                self._answerCancel(cancel, 0 if op.cancelTookEffect else 120)
             if isinstance(op.request, pureldap.LDAPBindRequest) or _isStartTLS(op.request):
                 self._binding = False
             if op is self._startingTLS:
@@ -492,21 +610,31 @@ class LDAPServerFactory(protocol.ServerFactory):
         maxPDUSize: int = DEFAULT_MAX_PDU_SIZE,
         tls: Any = None,
         limits: ConnectionLimits = ConnectionLimits(),
+        maxAnonymousPDUSize: int = DEFAULT_MAX_ANONYMOUS_PDU_SIZE,
+        maxBufferedBytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:
         """
         @param directory: the directory to serve.
         @param reactor: the reactor (its clock times operations); the global
             one by default.
-        @param maxPDUSize: the largest request accepted, in bytes.
+        @param maxPDUSize: the largest request accepted from a bound client,
+            in bytes (the length its header announces).
         @param tls: the server's TLS (an C{IOpenSSLServerConnectionCreator}
             such as L{ldapd.tls.ServerTLS}), which enables StartTLS; or C{None}.
         @param limits: what one connection and one client address may hold.
+        @param maxAnonymousPDUSize: the largest request accepted from a
+            client that has not bound.
+        @param maxBufferedBytes: the bytes all connections together may hold
+            in requests not yet received in full (0: no limit); a connection
+            whose bytes would pass it is closed.
         """
         if reactor is None:
             from twisted.internet import reactor
         self.directory = directory
         self.reactor = reactor
         self.maxPDUSize = maxPDUSize
+        self.maxAnonymousPDUSize = maxAnonymousPDUSize
+        self.budget = BufferBudget(maxBufferedBytes)
         self.tls = tls
         self.limits = limits
         self._perAddress: dict[str, int] = {}
@@ -524,7 +652,8 @@ class LDAPServerFactory(protocol.ServerFactory):
                     peer=_peerText(addr), host=host, count=self._perAddress[host],
                 )
                 return None
-        p = LDAPServerProtocol(self.directory, self.reactor, self.maxPDUSize, self.tls)
+        p = LDAPServerProtocol(self.directory, self.reactor, self.maxPDUSize, self.tls,
+                               self.maxAnonymousPDUSize, self.budget)
         p.factory = self
         p.limits = self.limits
         p.address = host

@@ -28,6 +28,7 @@ from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN, InvalidDN
 from ldapd.escaping import buildDN
+from ldapd.patterns import InvalidPattern, compilePattern
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.registry import ConfigContext
 from ldapd.results import NoSuchObject
@@ -56,13 +57,14 @@ class IdentityMapping:
     """
     One rule from a SASL identity to a DN (as slapd's C{authz-regexp}).
 
-    @ivar pattern: searched for in the identity, case-insensitively.
+    @ivar pattern: searched for in the identity, case-insensitively (an
+        RE2 pattern, L{ldapd.patterns.compilePattern}).
     @ivar template: the DN, where C{$1} to C{$9} are the pattern's groups
         and C{$$} is a dollar sign. The groups are copied as they appear in
         the identity, which is itself a DN, so their escapes carry over.
     """
 
-    pattern: re.Pattern[str]
+    pattern: Any
     template: str
 
     @classmethod
@@ -72,8 +74,8 @@ class IdentityMapping:
             the template names a group it lacks.
         """
         try:
-            compiled = re.compile(pattern, re.IGNORECASE)
-        except re.error as e:
+            compiled = compilePattern(pattern, ignoreCase=True)
+        except InvalidPattern as e:
             raise ValueError(f"invalid regular expression: {e}") from None
         for reference in _REFERENCE.findall(template):
             if reference != "$" and int(reference) > compiled.groups:

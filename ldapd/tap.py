@@ -121,7 +121,8 @@ class LDAPService(service.MultiService):
         self.config = config
         self.factory = LDAPServerFactory(
             config.directory, reactor, config.maxPDUSize, tls=config.tls,
-            limits=config.connectionLimits,
+            limits=config.connectionLimits, maxAnonymousPDUSize=config.maxAnonymousPDUSize,
+            maxBufferedBytes=config.maxBufferedBytes,
         )
         self._previousHangup: Any = None
         self._endpoints = endpoints

@@ -33,6 +33,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from ldapd._codec import lengthAt
 from ldapd.changes import MODIFY, RENAME, ChangeRecord
 from ldapd.csn import formatCSN
 from ldapd.dn import DN
@@ -59,10 +60,12 @@ __all__ = [
     "ServerProcess",
     "ServerTestsMixin",
     "SlapdProcess",
+    "SlapdTestsMixin",
     "decodeResponse",
     "exampleConfig",
     "executeRequest",
     "freePort",
+    "longFormLengths",
     "parseFilter",
     "postgresqlURL",
     "privatePostgreSQLSchema",
@@ -275,14 +278,21 @@ class ServerTestsMixin:
     server: ServerProcess | None = None
 
     @classmethod
-    def setUpClass(cls) -> None:
+    def startServer(cls) -> Any:
         """
-        Start the class's server.
+        @return: the class's server, started.
         """
         config = cls.serverConfig if cls.serverConfig is not None else exampleConfig()
         server = ServerProcess(config)
         server.start()
-        cls.server = server
+        return server
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        """
+        Start the class's server.
+        """
+        cls.server = cls.startServer()
 
     @classmethod
     def tearDownClass(cls) -> None:
@@ -907,6 +917,31 @@ def decodeResponses(data: bytes) -> list[Any]:
 SLAPD = Path("/usr/sbin/slapd")
 
 
+def longFormLengths(data: bytes) -> bytes:
+    """
+    Re-encode BER elements with every length, at every depth, in the
+    four-octet long form: legal BER (X.690 §8.1.3.5) that some encoders
+    write and a server must read as the minimal form.
+
+    @param data: one or more BER elements.
+    @return: the same elements, lengths in four octets.
+    """
+    out = []
+    pos = 0
+    while pos < len(data):
+        identifier = data[pos]
+        found = lengthAt(data, pos + 1)
+        if found is None:
+            raise ValueError("truncated BER element")
+        length, start = found
+        content = data[start : start + length]
+        if identifier & 0x20:
+            content = longFormLengths(content)
+        out.append(bytes((identifier, 0x84)) + len(content).to_bytes(4, "big") + content)
+        pos = start + length
+    return b"".join(out)
+
+
 def executeRequest(directory: Any, connection: Connection, request: Any, messageId: int,
                    controls: Any = None) -> tuple[list[Any], Any]:
     """
@@ -1030,6 +1065,18 @@ class SlapdProcess(_ChildServer):
                 raise SkipTest(f"slapadd may not read {ldif} (AppArmor?): {message}")
             raise RuntimeError(f"slapadd failed ({loaded.returncode}):\n{message}")
 
+    def loadExample(self) -> None:
+        """
+        Load the example organisation (L{EXAMPLE_LDIF}) into the (stopped)
+        database, without the comments and version line slapadd refuses.
+        """
+        data = self.folder / "example.ldif"
+        data.write_text("\n".join(
+            line for line in EXAMPLE_LDIF.read_text().splitlines()
+            if not line.startswith(("#", "version:"))
+        ).strip() + "\n")
+        self.load(data)
+
     def stop(self) -> None:
         """
         Stop slapd by its PID (SIGTERM, then SIGKILL after 10 seconds) and
@@ -1037,6 +1084,42 @@ class SlapdProcess(_ChildServer):
         """
         self._terminate()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class SlapdTestsMixin(ServerTestsMixin):
+    """
+    One private slapd holding the example organisation for all the tests of
+    a class, as L{ServerTestsMixin} runs one ldapd (its C{server}): the same
+    checks mixed into both show that ldapd's answers are slapd's.
+
+    @cvar slapdDatabaseConfig: more directives of its database (C{access
+        to ...} rules, say), one a line.
+    """
+
+    slapdDatabaseConfig = ""
+
+    @classmethod
+    def startServer(cls) -> Any:
+        """
+        @return: the class's slapd, started with the example data.
+        @raise twisted.trial.unittest.SkipTest: if slapd is not installed.
+        """
+        from twisted.trial.unittest import SkipTest
+
+        if not SLAPD.is_file():
+            raise SkipTest(f"{SLAPD} (Debian's slapd package) is not installed")
+        slapd = SlapdProcess(databaseConfig=cls.slapdDatabaseConfig)
+        slapd.loadExample()
+        slapd.start()
+        return slapd
+
+    @property
+    def url(self) -> str:
+        """
+        The slapd's C{ldap://} URL.
+        """
+        assert self.server is not None
+        return self.server.url  # type: ignore[no-any-return]
 
 
 #: The environment variable naming a PostgreSQL database tests may use

@@ -203,6 +203,24 @@ class AuditLogTests(unittest.TestCase):
             ("add", dn), ("modify", dn), ("modrdn", dn), ("delete", "uid=zed,ou=people," + SUFFIX)])
         self.assertIn(("cn", "Zoë".encode()), records[0].attributes)
 
+    def test_oneLineComments(self) -> None:
+        """
+        The comments around a record are one line each, whatever characters
+        the writer's DN holds: no reader splitting lines, as Python's
+        C{str.splitlines} does at NEL and LINE SEPARATOR, sees a forged
+        line.
+        """
+        self.connection.identity = Identity(
+            DN.parse("cn=x\x85dn: cn=evil\u2028changetype: delete\x1b[2J," + SUFFIX),
+            isRoot=True)
+        self.assertEqual(self.execute(pureldap.LDAPDelRequest(
+            entry="uid=heidi,ou=people," + SUFFIX)), 0)
+        text = self.path.read_bytes().decode("utf-8")
+        lines = text.splitlines()
+        self.assertEqual([line[:6] for line in lines if line.startswith("#")], ["# dele", "# end "])
+        self.assertEqual(len(lines), 5)
+        self.assertIn("cn=x\\x85dn: cn\\=evil\\u2028changetype: delete\\1B[2J", lines[0])
+
     def test_factory(self) -> None:
         """
         The factory needs a file in an existing folder.

@@ -11,12 +11,13 @@ from ldaptor.protocols import pureber, pureldap
 from twisted.internet import task
 from twisted.trial import unittest
 
-from ldapd._codec import encodeMessage
+from ldapd._codec import encodeMessage, encodeSequence, octetString
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.extended import PASSWORD_MODIFY
 from ldapd.operation import Connection, Operation
 from ldapd.plugins.acl import AccessControl, AccessControlFactory
 from ldapd.plugins.aclrules import (
@@ -118,6 +119,8 @@ class ParseTests(unittest.SynchronousTestCase):
             ("to dn.bogus=x by * read", "unknown DN style"),
             ("to dn.base=cn= by * read", "bad DN"),
             ("to dn.regex=( by * read", "bad regular expression"),
+            ("to dn.regex=^(a)\\1$ by * read", "not a regular expression RE2 accepts"),
+            ("to * by peername.regex=(?=IP) read", "not a regular expression RE2 accepts"),
             ("to filter=((x by * read", "bad filter"),
             ("to * by peername.ip=300.1.1.1 read", "bad address"),
             ("to * by * read stop extra", "unexpected"),
@@ -164,6 +167,18 @@ class EvaluateTests(unittest.SynchronousTestCase):
         rules = [f'to * by dn.children="{PEOPLE}" write']
         self.assertTrue(_allowed(rules, BOB, SUFFIX, "cn", Privilege.WRITE))
         self.assertFalse(_allowed(rules, ROOT, SUFFIX, "cn", Privilege.WRITE))
+
+    def test_regexEngine(self) -> None:
+        """
+        dn.regex is matched by RE2: a rule with a catastrophic pattern for
+        Python's C{re} (C{(a|a)+x}) still selects what it names, and an
+        entry whose DN makes C{re} backtrack for ever is decided at once.
+        """
+        [rule] = [parseRule('to dn.regex="^cn=(a|a)+x" by * none', _SCHEMA)]
+        self.assertEqual(type(rule.dn.regex).__module__.split(".")[0], "re2")
+        rules = ['to dn.regex="^cn=(a|a)+x" by * none', "to * by * read"]
+        self.assertFalse(_allowed(rules, None, f"cn=aaax,{PEOPLE}", "cn", Privilege.READ))
+        self.assertTrue(_allowed(rules, None, f"cn={'a' * 40},{PEOPLE}", "cn", Privilege.READ))
 
     def test_attrs(self) -> None:
         """
@@ -360,6 +375,28 @@ class AccessControlTests(unittest.TestCase):
         self.acl.rules = acl.rules
         self.assertEqual(self.bind(ALICE, "alice-secret"), 49)
 
+    def passwordModify(self, user: str, old: str, new: str) -> Any:
+        return self.execute(pureldap.LDAPExtendedRequest(
+            requestName=PASSWORD_MODIFY, requestValue=encodeSequence([
+                octetString(user.encode(), 0x80), octetString(old.encode(), 0x81),
+                octetString(new.encode(), 0x82)])))[-1]
+
+    def test_passwordModifyNeedsWrite(self) -> None:
+        """
+        The old password of Password Modify is checked only for a client
+        that may write the account's userPassword: another user gets the
+        same answer for the right old password as for a wrong one, as
+        slapd gives; the owner changes it with the right one.
+        """
+        self.assertEqual(self.bind(BOB, "bob-secret"), 0)
+        answers = [self.passwordModify(ALICE, old, "alice-new")
+                   for old in ("wrong", "alice-secret")]
+        self.assertEqual([(a.resultCode, a.errorMessage) for a in answers],
+                         [(53, b"unwilling to verify old password")] * 2)
+        self.assertEqual(self.bind(ALICE, "alice-secret"), 0)
+        self.assertEqual(self.passwordModify(ALICE, "wrong", "alice-new").resultCode, 53)
+        self.assertEqual(self.passwordModify(ALICE, "alice-secret", "alice-new").resultCode, 0)
+
     def test_filterOnUnsearchable(self) -> None:
         """
         A filter cannot test an attribute the client may not search: mail
@@ -391,6 +428,32 @@ class AccessControlTests(unittest.TestCase):
         """
         self.assertEqual(self.search(BOB, scope=0)[1], 32)
         self.assertEqual(self.search(f"uid=zed,{PEOPLE}", scope=0)[1], 32)
+
+    def test_hiddenAsMissing(self) -> None:
+        """
+        An entry the client may not see (bob, to anonymous) and a missing
+        one below it answer as a missing entry: noSuchObject whose matched
+        DN is the deepest superior the client may see, never the hidden one.
+        """
+        for dn in (BOB, f"uid=zed,{BOB}", f"uid=zed,{PEOPLE}"):
+            result = self.execute(pureldap.LDAPSearchRequest(baseObject=dn, scope=0))[-1]
+            self.assertEqual((result.resultCode, result.matchedDN), (32, PEOPLE.encode()), dn)
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        result = self.execute(pureldap.LDAPSearchRequest(baseObject=f"uid=zed,{BOB}", scope=0))[-1]
+        self.assertEqual((result.resultCode, result.matchedDN), (32, BOB.encode()))
+
+    def test_subordinatesVisibleOnly(self) -> None:
+        """
+        numSubordinates counts only the children the client may see: bob
+        (hidden from anonymous) is not counted for anonymous clients.
+        """
+        def count() -> int:
+            entries, _ = self.search(PEOPLE, scope=0, attributes=["numSubordinates"])
+            return int(entries[PEOPLE]["numSubordinates"][0])
+
+        anonymous = count()
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(count(), anonymous + 1)
 
     def test_compare(self) -> None:
         """
@@ -504,7 +567,8 @@ class FactoryTests(unittest.SynchronousTestCase):
 
     def test_defaults(self) -> None:
         """
-        Without rules, userPassword is for binds only and everyone reads the rest.
+        Without rules, userPassword is for binds only, the password history
+        for no one, and everyone reads the rest.
         """
         acl = AccessControlFactory.fromConfig({}, self.context())
         subject = Subject(None)
@@ -513,6 +577,10 @@ class FactoryTests(unittest.SynchronousTestCase):
         self.assertFalse(evaluate(acl.rules, subject, entry, password, Privilege.READ))
         self.assertTrue(evaluate(acl.rules, subject, entry, password, Privilege.AUTH))
         self.assertTrue(evaluate(acl.rules, subject, entry, ENTRY, Privilege.READ))
+        history = _SCHEMA.attributeType("pwdHistory")
+        for who in (subject, Subject(entry.ndn)):
+            for privilege in (Privilege.READ, Privilege.SEARCH, Privilege.COMPARE):
+                self.assertFalse(evaluate(acl.rules, who, entry, history, privilege))
 
     def test_badRule(self) -> None:
         """

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from twisted.trial import unittest
 
-from ldapd.testing import EXAMPLE_LDIF, SLAPD, ServerTestsMixin, SlapdProcess, exampleConfig
+from ldapd.testing import EXAMPLE_LDIF, ServerTestsMixin, SlapdTestsMixin, exampleConfig
 
 pytestmark = pytest.mark.integration
 
@@ -199,50 +199,10 @@ class LdapdAccessTests(_Battery, ServerTestsMixin, unittest.SynchronousTestCase)
             conn.unbind()
 
 
-class SlapdAccessTests(_Battery, unittest.SynchronousTestCase):
+class SlapdAccessTests(_Battery, SlapdTestsMixin, unittest.SynchronousTestCase):
     """
     The same checks on OpenLDAP's slapd with the same rules and data, which
     shows that ldapd's answers are slapd's.
     """
 
-    slapd: SlapdProcess | None = None
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        """
-        Start a private slapd with the rules and load the example data.
-        """
-        if not SLAPD.is_file():
-            raise unittest.SkipTest(f"{SLAPD} (Debian's slapd package) is not installed")
-        slapd = SlapdProcess()
-        with open(slapd.configPath, "a") as config:
-            config.write("".join(f"access {r}\n" for r in RULES))
-        # slapadd takes neither comments before the first entry nor a version line.
-        data = slapd.folder / "example.ldif"
-        data.write_text("\n".join(
-            line for line in EXAMPLE_LDIF.read_text().splitlines()
-            if not line.startswith(("#", "version:"))
-        ).strip() + "\n")
-        loaded = subprocess.run(
-            [str(SLAPD.parent / "slapadd"), "-q", "-f", str(slapd.configPath), "-l", str(data)],
-            capture_output=True, text=True, check=False,
-        )
-        if loaded.returncode != 0:
-            slapd.stop()
-            raise unittest.SkipTest(f"slapadd cannot load the example data here: {loaded.stderr}")
-        slapd.start()
-        cls.slapd = slapd
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        """
-        Stop slapd.
-        """
-        if cls.slapd is not None:
-            cls.slapd.stop()
-            cls.slapd = None
-
-    @property
-    def url(self) -> str:  # type: ignore[override]
-        assert self.slapd is not None
-        return self.slapd.url
+    slapdDatabaseConfig = "".join(f"access {r}\n" for r in RULES)

@@ -503,13 +503,14 @@ class RetroChangelogTests(ChangelogTestsBase, unittest.TestCase):
     def test_access(self) -> None:
         """
         Under the default access policy anonymous clients and ordinary
-        users read nothing of cn=changelog; the root DN reads it all.
+        users read nothing of cn=changelog: a search based there is
+        noSuchObject (32), as a compare is; the root DN reads it all.
         """
         for identity in (None, f"uid=alice,{PEOPLE}"):
             self.bindAs(identity)
             responses = self.search(scope=2)
             self.assertEqual(self.entries(responses), {})
-            self.assertEqual(responses[-1].value.resultCode, 0)
+            self.assertEqual(responses[-1].value.resultCode, 32)
             compare = self.execute(pureldap.LDAPCompareRequest(
                 entry="changeNumber=1,cn=changelog",
                 ava=pureldap.LDAPAttributeValueAssertion(
@@ -597,6 +598,97 @@ class DefaultAccessRulesTests(ChangelogTestsBase, unittest.TestCase):
             self.assertTrue(self.entries(self.search(PEOPLE)))
 
 
+class PrivateByDefaultTests(ChangelogTestsBase, unittest.TestCase):
+    """
+    cn=changelog is a private view: ordinary rules that give everyone
+    everything (C{to * by users read by anonymous read}) do not reach it.
+    """
+
+    def makePlugins(self) -> list[Any]:
+        return super().makePlugins() + [AccessControl(self.schema, [
+            "to * by users read by anonymous read"])]
+
+    def test_genericRulesDoNotReach(self) -> None:
+        """
+        Anonymous clients and users find no record and cannot read or
+        compare one by name (noSuchObject); the root DN reads them all.
+        """
+        self.assertEqual(len(self.entries(self.search())), len(self.records()))
+        for who in (None, f"uid=alice,{PEOPLE}"):
+            self.bindAs(who)
+            self.assertEqual(self.entries(self.search()), {})
+            self.assertEqual(self.search("changeNumber=1,cn=changelog", scope=0)[-1]
+                             .value.resultCode, 32)
+            compare = self.execute(pureldap.LDAPCompareRequest(
+                entry="changeNumber=1,cn=changelog", ava=pureldap.LDAPAttributeValueAssertion(
+                    pureber.BEROctetString("changeType"), pureber.BEROctetString("add"))))
+            self.assertEqual(compare[-1].value.resultCode, 32)
+            self.assertTrue(self.entries(self.search(PEOPLE)))
+
+
+class PasswordsTestsBase(ChangelogTestsBase):
+    """
+    The changelog plugin with a C{passwords} setting, and a change of
+    password.
+    """
+
+    passwords = "omit"
+
+    def makePlugins(self) -> list[Any]:
+        self.changelog = Changelog(timedelta(days=1), self.maxEntries, sid=self.sid,
+                                   passwords=self.passwords)
+        return [self.changelog]
+
+    def setPassword(self) -> Any:
+        """
+        Replace alice's password and history; return the record.
+        """
+        op = self.directory.internalOperation()
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.modify(
+            op, self.ndn(f"uid=alice,{PEOPLE}"), [
+                Modification("replace", "userPassword", (b"cleartext-secret",)),
+                Modification("replace", "pwdHistory", (
+                    b"20250101000000Z#1.3.6.1.4.1.1466.115.121.1.40#11#old-secret",)),
+                Modification("replace", "mail", (b"alice@example.org",))])))
+        return self.records()[-1]
+
+
+class OmittedPasswordsTests(PasswordsTestsBase, unittest.TestCase):
+    """
+    By default, records' C{changes} leave out password values
+    (C{userPassword} and its subtypes, C{pwdHistory}).
+    """
+
+    def test_omitted(self) -> None:
+        """
+        Neither the seeded entries' hashes nor a new cleartext password nor
+        the password history appear in any record; the other changes do.
+        """
+        record = self.setPassword()
+        self.assertIn(b"replace: mail\nmail: alice@example.org\n", record.changes)
+        for r in self.records():
+            self.assertNotIn(b"userpassword", r.changes.lower())
+            self.assertNotIn(b"pwdhistory", r.changes.lower())
+            self.assertNotIn(b"secret", r.changes)
+
+
+
+class KeptPasswordsTests(PasswordsTestsBase, unittest.TestCase):
+    """
+    With C{passwords = "keep"}, records' C{changes} hold password values.
+    """
+
+    passwords = "keep"
+
+    def test_kept(self) -> None:
+        """
+        The values are recorded as written.
+        """
+        record = self.setPassword()
+        self.assertIn(b"replace: userPassword\nuserPassword: cleartext-secret\n", record.changes)
+        self.assertIn(b"old-secret", record.changes)
+
+
 class TrimmingTests(ChangelogTestsBase, unittest.TestCase):
     """
     Records are trimmed by count and age at start-up and every minute, on
@@ -657,8 +749,10 @@ class ConfigTests(unittest.TestCase):
         Without keys: seven days, 100000 records, server ID 0, the first database.
         """
         plugin = ChangelogFactory.fromConfig({}, self.context())
-        self.assertEqual((plugin.maxAge, plugin.maxEntries, plugin.sid, plugin.database),
-                         (timedelta(days=7), 100000, 0, None))
+        self.assertEqual((plugin.maxAge, plugin.maxEntries, plugin.sid, plugin.database,
+                          plugin.passwords), (timedelta(days=7), 100000, 0, None, "omit"))
+        keep = ChangelogFactory.fromConfig({"passwords": "keep"}, self.context())
+        self.assertEqual(keep.passwords, "keep")
 
     def test_values(self) -> None:
         """
@@ -681,6 +775,7 @@ class ConfigTests(unittest.TestCase):
             ({"sid": 4096}, "plugin[0].sid"),
             ({"sid": True}, "plugin[0].sid"),
             ({"database": "not a dn"}, "plugin[0].database"),
+            ({"passwords": "hash"}, "plugin[0].passwords"),
             ({"bogus": 1}, "plugin[0].bogus"),
         ]:
             error = self.assertRaises(ConfigError, ChangelogFactory.fromConfig, table,
@@ -785,11 +880,15 @@ class WireTestsMixin:
 
     def test_anonymous(self) -> None:
         """
-        Anonymous clients and ordinary users find nothing in cn=changelog.
+        Anonymous clients and ordinary users find nothing in cn=changelog:
+        it is noSuchObject to them.
         """
-        self.assertEqual(_ldapsearch(self.server.url, "-b", "cn=changelog", "-s", "sub"), "")
         alice = ("uid=alice,ou=people,dc=example,dc=com", "alice-secret")
-        self.assertEqual(_ldapsearch(self.server.url, "-b", "cn=changelog", bind=alice), "")
+        for auth in ([], ["-D", alice[0], "-w", alice[1]]):
+            found = subprocess.run(
+                ["ldapsearch", "-LLL", "-x", "-H", self.server.url, *auth, "-b", "cn=changelog"],
+                capture_output=True, text=True, timeout=30, check=False)
+            self.assertEqual((found.returncode, found.stdout), (32, ""))
 
     def test_pagedAfterModify(self) -> None:
         """

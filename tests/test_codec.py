@@ -16,6 +16,7 @@ from ldapd._codec import (
     NOTICE_OF_DISCONNECTION,
     RESPONSE_DECODER,
     Control,
+    checkBER,
     decodeSequence,
     encodeExtendedResponse,
     encodeMessage,
@@ -24,6 +25,7 @@ from ldapd._codec import (
     encodeSearchReference,
     encodeSequence,
     integer,
+    lengthAt,
     octetString,
     tlv,
 )
@@ -121,6 +123,66 @@ class PrimitiveTests(unittest.TestCase):
         An empty SEQUENCE is two octets.
         """
         self.assertEqual(encodeSequence([]), b"\x30\x00")
+
+
+class LengthTests(unittest.TestCase):
+    """
+    Tests for L{lengthAt}, the one reader of BER length octets.
+    """
+
+    def test_forms(self) -> None:
+        """
+        The short form, and the long form in any number of octets, leading
+        zeros included (X.690 §8.1.3.5), give the length and where the
+        contents start.
+        """
+        self.assertEqual(lengthAt(b"\x04\x05", 1), (5, 2))
+        self.assertEqual(lengthAt(b"\x04\x81\x80", 1), (128, 3))
+        self.assertEqual(lengthAt(b"\x04\x84\x00\x00\x00\x05", 1), (5, 6))
+        self.assertEqual(lengthAt(b"\x04\x8a" + b"\x00" * 9 + b"\x01", 1), (1, 12))
+
+    def test_incomplete(self) -> None:
+        """
+        Length octets that have not all arrived give C{None}.
+        """
+        self.assertIsNone(lengthAt(b"\x04", 1))
+        self.assertIsNone(lengthAt(b"\x04\x84\x00\x00", 1))
+
+    def test_refused(self) -> None:
+        """
+        The indefinite form and the reserved octet 0xFF are refused.
+        """
+        self.assertRaises(ValueError, lengthAt, b"\x30\x80", 1)
+        self.assertRaises(ValueError, lengthAt, b"\x30\xff" + b"\x00" * 127, 1)
+
+
+class CheckBERTests(unittest.TestCase):
+    """
+    Tests for L{checkBER}.
+    """
+
+    def test_wellFormed(self) -> None:
+        """
+        Nested elements of every universal type LDAP uses, in their forms,
+        and context-specific ones, pass.
+        """
+        checkBER(encodeSequence([integer(1), b"\x01\x01\xff", octetString(b"x"), b"\x05\x00",
+                                 integer(2, 0x0A), tlv(0x31, octetString(b"y")),
+                                 tlv(0xA0, tlv(0x87, b"cn"))]))
+
+    def test_malformed(self) -> None:
+        """
+        A universal type in the other form, a BOOLEAN that is not one
+        octet, an empty INTEGER or ENUMERATED, a NULL with contents, a high
+        tag number, an element overrunning what holds it and octets after
+        the element are refused, however deep.
+        """
+        for inner in (tlv(0x10, b""), tlv(0x22, integer(1)), tlv(0x24, octetString(b"x")),
+                      b"\x01\x02\x00\x00", b"\x01\x00", b"\x02\x00", b"\x0a\x00", b"\x05\x01\x00",
+                      b"\x1f\x81\x00\x00", b"\x04\x05ab"):
+            for pdu in (inner, encodeSequence([inner]), tlv(0xA3, encodeSequence([inner]))):
+                self.assertRaises(ValueError, checkBER, pdu)
+        self.assertRaises(ValueError, checkBER, encodeSequence([]) + b"\x00")
 
 
 class ResultTests(unittest.TestCase):

@@ -28,7 +28,7 @@ from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import PAGED_RESULTS
 from ldapd.directory import Database, Directory, Limits
 from ldapd.dn import DN
-from ldapd.entry import Entry, SearchReference
+from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.interfaces import IBackendCompare
 from ldapd.operation import Connection, Identity, Operation, Scope
 from ldapd.plugins.chain import PluginChain
@@ -392,6 +392,28 @@ class PagedResultsTests(DirectoryTestsBase):
                              controls=_paged(2, b"bogus"))
         self.assertEqual(responses[-1].value.resultCode, 2)
 
+    def test_rebind(self) -> None:
+        """
+        After a rebind, the next page is sent as the new identity, as slapd
+        does: a search the root DN began and an anonymous client continues
+        shows no userPassword, and sends nothing that matched only through
+        it.
+        """
+        def page(filterText: str, cookie: bytes = b"") -> list[Any]:
+            return self.execute(pureldap.LDAPSearchRequest(
+                baseObject=PEOPLE, filter=parseFilter(filterText), attributes=["userPassword"]),
+                controls=_paged(1, cookie))
+
+        for filterText, shown in (("(objectClass=person)", True), ("(userPassword=*)", False)):
+            self.bind(ROOT, "secret")
+            first = page(filterText)
+            self.assertIn("userPassword", _attributes(first[0].value))
+            self.bind("", "")
+            second = page(filterText, _cookie(first[-1]))
+            self.assertEqual(bool(self.entries(second)), shown, filterText)
+            for response in second[:-1]:
+                self.assertNotIn("userPassword", _attributes(response.value))
+
     def test_changedRequest(self) -> None:
         """
         A cookie used with a different search is a protocolError.
@@ -444,6 +466,29 @@ class AccessTests(DirectoryTestsBase):
         self.bind(ALICE, "alice-secret")
         attrs = _attributes(self.search(ALICE, scope=0)[0].value)
         self.assertIn("userPassword", attrs)
+
+    def test_historyHidden(self) -> None:
+        """
+        pwdHistory (old passwords) is kept from others as userPassword is:
+        not returned, not tested in a filter, not compared; its owner
+        sees it.
+        """
+        history = b"20231114221320Z#1.3.6.1.4.1.1466.115.121.1.40#6#secret"
+        self.successResultOf(defer.Deferred.fromCoroutine(self.directory.modify(
+            self.directory.internalOperation(), self.schema.normalizeDN(DN.parse(ALICE)),
+            [Modification("add", "pwdHistory", (history,))])))
+        compare = pureldap.LDAPCompareRequest(entry=ALICE, ava=pureldap.LDAPAttributeValueAssertion(
+            pureber.BEROctetString("pwdHistory"), pureber.BEROctetString(history)))
+        for who in (None, ("uid=bob,ou=people,dc=example,dc=com", "bob-secret")):
+            if who is not None:
+                self.bind(*who)
+            attrs = _attributes(self.search(ALICE, scope=0, attributes=["pwdHistory"])[0].value)
+            self.assertNotIn("pwdHistory", attrs)
+            self.assertEqual(self.entries(self.search(filterText="(pwdHistory=*)")), [])
+            self.assertEqual(self.result(compare).resultCode, 50)
+        self.bind(ALICE, "alice-secret")
+        attrs = _attributes(self.search(ALICE, scope=0, attributes=["pwdHistory"])[0].value)
+        self.assertEqual(attrs["pwdHistory"], [history])
 
     def test_selfPasswordChange(self) -> None:
         """

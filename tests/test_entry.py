@@ -151,9 +151,38 @@ class ParseDescriptionTests(ResultCodeMixin, unittest.TestCase):
 
     def test_emptyOption(self) -> None:
         """
-        An empty option (a trailing C{;}) is ignored.
+        An empty option (a trailing C{;}, or C{;;}) is undefinedAttributeType
+        (17) with slapd's message.
         """
-        self.assertEqual(parseDescription(SCHEMA, "cn;")[1], ())
+        for description in ("cn;", "cn;;lang-en"):
+            error = self.assertResult(UNDEFINED_ATTRIBUTE_TYPE, parseDescription, SCHEMA, description)
+            self.assertIn("zero length option is invalid", error.message)
+
+    def test_inappropriateCharacters(self) -> None:
+        """
+        A description that is not a descr or numericoid followed by
+        keystring options (RFC 4512 §2.5) is undefinedAttributeType (17)
+        with slapd's message, with its control characters escaped: line
+        breaks, spaces, colons and the like can never reach an LDIF
+        file or a log through a description.
+        """
+        for description in (
+            "description;x-note\n\ndn: cn=admins,dc=example,dc=com\nchangetype: modify",
+            "description;x-\r", "description;x y", "description;x_y", "description;-x",
+            "description;x.y", "description;x:", "descr iption", "-description",
+            "02.5.4.13", "2.5.4.13.", "description\x00", "description;é",
+        ):
+            error = self.assertResult(UNDEFINED_ATTRIBUTE_TYPE, parseDescription, SCHEMA, description)
+            self.assertIn("AttributeDescription contains inappropriate characters", error.message)
+            self.assertNotRegex(error.message, "[\x00-\x1f]")
+
+    def test_numericOID(self) -> None:
+        """
+        A numericoid with keystring options names the type.
+        """
+        at, options = parseDescription(SCHEMA, "2.5.4.13;X-Note-2")
+        self.assertIs(at, SCHEMA.attributeType("description"))
+        self.assertEqual(options, ("x-note-2",))
 
     def test_undefined(self) -> None:
         """

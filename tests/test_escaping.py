@@ -9,7 +9,13 @@ from ldaptor import ldapfilter
 from twisted.trial import unittest
 
 from ldapd.dn import DN
-from ldapd.escaping import buildDN, buildFilter, escapeDNValue, escapeFilterValue
+from ldapd.escaping import (
+    buildDN,
+    buildFilter,
+    escapeControl,
+    escapeDNValue,
+    escapeFilterValue,
+)
 from ldapd.filters import compileFilter
 from ldapd.schema import Schema
 from ldapd.testing import parseFilter
@@ -102,3 +108,36 @@ class EscapeDNValueTests(unittest.TestCase):
         NUL is escaped as a hex pair.
         """
         self.assertEqual(escapeDNValue("a\x00b"), "a\\00b")
+
+
+class EscapeControlTests(unittest.TestCase):
+    """
+    Tests for L{escapeControl}.
+    """
+
+    def test_everyControlCharacter(self) -> None:
+        """
+        Every C0 and C1 control character, DEL and Unicode's line and
+        paragraph separators are written as C{\\xNN} or C{\\uNNNN}: the
+        result holds no character that C{str.splitlines} splits on.
+        """
+        controls = "".join(map(chr, [*range(0x20), *range(0x7F, 0xA0)])) + "\u2028\u2029"
+        escaped = escapeControl("a" + controls + "b")
+        self.assertEqual(escaped.splitlines(), [escaped])
+        self.assertTrue(escaped.isprintable())
+        self.assertEqual(escapeControl("a\r\n\x1b[2J\u2028"), "a\\x0d\\x0a\\x1b[2J\\u2028")
+
+    def test_printableUnchanged(self) -> None:
+        """
+        Printable text, backslashes and non-ASCII letters included, is
+        returned as it is.
+        """
+        for text in ["", "cn=Zoë,dc=example", "a\\b", "(uid=*)", "日本語"]:
+            self.assertEqual(escapeControl(text), text)
+
+    def test_multiline(self) -> None:
+        """
+        With C{multiline}, LF and TAB are kept and every other control
+        character is escaped.
+        """
+        self.assertEqual(escapeControl("a\tb\nc\rd\x85", multiline=True), "a\tb\nc\\x0dd\\x85")

@@ -13,8 +13,10 @@ from typing import Any
 from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
-from ldapd._codec import DECODER, decodeRequest
+from ldapd import _framing
+from ldapd._codec import DECODER, checkBER, decodeRequest
 from ldapd._framing import Framer
+from ldapd.testing import longFormLengths
 
 _ATTRIBUTE = pureldap.LDAPAttributeDescription
 
@@ -122,9 +124,11 @@ UNHANDLED = [
 
 def _ldaptor(pdu: bytes) -> Any:
     """
-    @return: what ldaptor's decoder makes of C{pdu}, or the exception it raises.
+    @return: what ldaptor's decoder makes of C{pdu}, after the framer's
+        check of its encoding, or the exception either raises.
     """
     try:
+        checkBER(pdu)
         message, used = pureber.berDecodeObject(DECODER, pdu)
     except Exception as e:
         return e
@@ -254,3 +258,24 @@ class FramerFastPathTests(unittest.TestCase):
         for pdu in pdus:
             self.assertTrue(_same(framer.next(), _ldaptor(pdu)))
         self.assertIsNone(framer.next())
+
+
+class LongFormTests(unittest.TestCase):
+    """
+    Lengths in more octets than needed (X.690 §8.1.3.5) are read by both
+    decoders.
+    """
+
+    def test_longForm(self) -> None:
+        """
+        Requests with every length in the four-octet long form are decoded
+        by the fast path, and by ldaptor's (through the framer, without the
+        fast path), as their minimal encodings are.
+        """
+        for pdu in HANDLED:
+            self.assertTrue(_same(decodeRequest(longFormLengths(pdu)), _ldaptor(pdu)), pdu.hex())
+        self.patch(_framing, "decodeRequest", lambda pdu: None)
+        for pdu in HANDLED + UNHANDLED:
+            framer = Framer()
+            framer.feed(longFormLengths(pdu))
+            self.assertTrue(_same(framer.next(), _ldaptor(pdu)), pdu.hex())

@@ -25,6 +25,7 @@ from ldapd.filters import (
     Substrings,
     Undefined,
     compileFilter,
+    throughSearchable,
     withoutAssertionsOn,
 )
 from ldapd.schema import Schema
@@ -750,3 +751,59 @@ class WithoutAssertionsOnTests(unittest.TestCase):
         An extensible match on a hidden type becomes Undefined.
         """
         self.assertIsNone(self.hidden("(userPassword:octetStringMatch:=secret)").match(ALICE))
+
+
+class ThroughSearchableTests(unittest.TestCase):
+    """
+    Tests for L{throughSearchable}: a filter tests an entry only through the
+    attributes the client may search, as slapd's C{test_ava_filter} does.
+    """
+
+    def visible(self, text: str, *hidden: str) -> bool | None:
+        """
+        @return: how the filter evaluates for a client that may not search
+            the C{hidden} attribute types of L{ALICE}.
+        """
+        types = frozenset(SCHEMA.attributeType(name) for name in hidden)
+        return throughSearchable(compile(text), types).match(ALICE.without(types))
+
+    def test_supertypeThroughHiddenSubtype(self) -> None:
+        """
+        A supertype assertion that only a hidden subtype's value satisfies
+        is Undefined, never true, and its negation Undefined too, never true.
+        """
+        self.assertIs(match("(name=smith)"), True)
+        self.assertIsNone(self.visible("(name=smith)", "sn"))
+        self.assertIsNone(self.visible("(name=smi*)", "sn"))
+        self.assertIsNone(self.visible("(!(name=smith))", "sn"))
+        self.assertIsNone(self.visible("(name=nobody)", "sn"))
+
+    def test_supertypeThroughVisibleSubtype(self) -> None:
+        """
+        A value of a visible subtype still makes the assertion true.
+        """
+        self.assertIs(self.visible("(name=alice smith)", "sn"), True)
+        self.assertIs(self.visible("(|(name=smith)(uid=alice))", "sn"), True)
+
+    def test_hiddenType(self) -> None:
+        """
+        An assertion on a hidden type itself is Undefined.
+        """
+        self.assertIsNone(self.visible("(sn=smith)", "sn"))
+        self.assertIsNone(self.visible("(sn=*)", "sn"))
+        self.assertIsNone(self.visible("(entryDN=uid=alice,ou=people,dc=example,dc=com)",
+                                       "entryDN"))
+
+    def test_unchanged(self) -> None:
+        """
+        A filter that reaches no hidden type is returned as it is.
+        """
+        f = compile("(&(cn=alice*)(!(uid=bob)))")
+        self.assertIs(throughSearchable(f, frozenset({SCHEMA.attributeType("sn")})), f)
+
+    def test_extensibleWithoutType(self) -> None:
+        """
+        A rule without a type no longer tests the hidden attributes.
+        """
+        self.assertIs(self.visible("(:caseIgnoreMatch:=smith)"), True)
+        self.assertIs(self.visible("(:caseIgnoreMatch:=smith)", "sn"), False)

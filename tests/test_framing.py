@@ -14,8 +14,11 @@ from ldaptor import ldapfilter
 from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
+from ldapd import _framing
 from ldapd._codec import encodeSequence, integer, octetString, tlv
-from ldapd._framing import BadRequest, Framer, MalformedPDU
+from ldapd._framing import BadRequest, BufferBudget, Framer, MalformedPDU, Oversized
+from ldapd.filters import MAX_DEPTH
+from ldapd.testing import longFormLengths
 
 
 def _search(messageId: int, base: bytes = b"dc=example,dc=com") -> pureldap.LDAPMessage:
@@ -40,6 +43,32 @@ def _message(messageId: bytes, *elements: bytes) -> bytes:
     @return: an LDAPMessage SEQUENCE around them.
     """
     return encodeSequence((messageId,) + elements)
+
+
+#: Malformed searches the server once accepted, each built from a
+#: good search: C{(what is wrong, the PDU)}.
+MALFORMED_SEARCHES = [
+    ("a primitive SEQUENCE for the attribute list",
+     _message(integer(20), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x01\x00" + tlv(0x87, b"cn")
+                               + tlv(0x10, octetString(b"cn"))))),
+    ("the scope as an INTEGER",
+     _message(integer(21), tlv(0x63, octetString(b"o=x") + integer(2) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x01\x00" + tlv(0x87, b"cn")
+                               + tlv(0x30, b"")))),
+    ("a timeLimit of 2**40",
+     _message(integer(22), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(2**40) + b"\x01\x01\x00" + tlv(0x87, b"cn")
+                               + tlv(0x30, b"")))),
+    ("a BOOLEAN of two octets",
+     _message(integer(23), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x02\x00\x00" + tlv(0x87, b"cn")
+                               + tlv(0x30, b"")))),
+    ("a substrings filter with no substring",
+     _message(integer(24), tlv(0x63, octetString(b"o=x") + integer(2, 0x0A) + integer(0, 0x0A)
+                               + integer(0) + integer(0) + b"\x01\x01\x00"
+                               + tlv(0xA4, octetString(b"cn") + tlv(0x30, b"")) + tlv(0x30, b"")))),
+]
 
 
 class FramerTestsBase(unittest.TestCase):
@@ -184,6 +213,16 @@ class FramingTests(FramerTestsBase):
             self.framer.feed(_search(messageId).toWire())
             self.assertEqual(self.framer.next().id, messageId)
 
+    def test_longFormEverywhere(self) -> None:
+        """
+        A search whose every length, message id's included, is in the
+        four-octet long form is the same search as its minimal encoding:
+        BER allows lengths in more octets than needed (X.690 §8.1.3.5).
+        """
+        sent = _search(42)
+        self.framer.feed(longFormLengths(sent.toWire()))
+        self.assertSameMessages(self.drain(), [sent])
+
     def test_abandonAndUnbind(self) -> None:
         """
         Abandon and Unbind, whose protocolOps are primitive, are decoded.
@@ -212,22 +251,159 @@ class SizeLimitTests(FramerTestsBase):
             self.framer.feed(bytes((byte,)))
             self.assertIsNone(self.framer.next())
         self.framer.feed(header[-1:] + b"\x02\x01\x01")
-        self.assertRaises(MalformedPDU, self.framer.next)
+        self.assertRaises(Oversized, self.framer.next)
         self.assertEqual(len(self.framer._buffer), len(header) + 3)
 
     def test_limit(self) -> None:
         """
-        A PDU of exactly the maximum size (header included) is accepted; one
-        byte more is refused before it has arrived.
+        A PDU whose header announces exactly the maximum (as slapd counts:
+        the length, not the header) is accepted; one byte more is refused
+        before it has arrived.
         """
         message = _search(1).toWire()
-        framer = Framer(maxPDUSize=len(message))
+        framer = Framer(maxPDUSize=len(message) - 2)
         framer.feed(message)
         self.assertEqual(framer.next().id, 1)
         bigger = _search(2, b"dc=example,dc=comm").toWire()
-        framer = Framer(maxPDUSize=len(bigger) - 1)
+        framer = Framer(maxPDUSize=len(bigger) - 3)
         framer.feed(bigger[:2])
-        self.assertRaises(MalformedPDU, framer.next)
+        self.assertRaises(Oversized, framer.next)
+
+    def test_limitSwitch(self) -> None:
+        """
+        The limit is read when a PDU's header is, so that the protocol can
+        raise it once the client has bound: the same header is refused
+        under the anonymous limit and accepted under the bound one.
+        """
+        header = b"\x30\x83\x10\x00\x00"
+        framer = Framer(maxPDUSize=262143)
+        framer.feed(header)
+        self.assertRaises(Oversized, framer.next)
+        framer.maxPDUSize = 4194303
+        self.assertIsNone(framer.next())
+        self.assertEqual(framer.buffered, len(header))
+
+
+class BufferBudgetTests(unittest.TestCase):
+    """
+    Every framer of a server charges what it buffers to one
+    L{BufferBudget}, and gives it back when it takes a PDU out or closes.
+    """
+
+    def test_chargedAndReleased(self) -> None:
+        """
+        Fed bytes are charged; a PDU taken out is released, and so is a
+        partial one when the framer closes.
+        """
+        budget = BufferBudget(1000)
+        framer = Framer(budget=budget)
+        message = _search(1).toWire()
+        framer.feed(message + message[:10])
+        self.assertEqual(budget.used, len(message) + 10)
+        framer.next()
+        self.assertEqual(budget.used, 10)
+        framer.close()
+        self.assertEqual((budget.used, framer.buffered), (0, 0))
+
+    def test_shared(self) -> None:
+        """
+        Bytes that would take several framers together past the budget are
+        refused with L{Oversized} and not buffered; once another framer
+        closes, they fit.
+        """
+        budget = BufferBudget(100)
+        first, second = Framer(budget=budget), Framer(budget=budget)
+        first.feed(b"\x30\x84\x00\x01\x00\x00" + b"\x00" * 54)
+        second.feed(b"\x30\x84\x00\x01\x00\x00" + b"\x00" * 34)
+        self.assertRaises(Oversized, second.feed, b"\x00")
+        self.assertEqual((second.buffered, budget.used), (40, 100))
+        first.close()
+        second.feed(b"\x00")
+        self.assertEqual(budget.used, 41)
+
+    def test_noLimit(self) -> None:
+        """
+        A budget of 0 has no limit.
+        """
+        budget = BufferBudget(0)
+        self.assertTrue(budget.charge(1 << 40))
+
+    def test_largeBufferDropped(self) -> None:
+        """
+        Once a large PDU is taken out, the framer holds a new, empty buffer
+        rather than the one that grew to hold it.
+        """
+        framer = Framer()
+        message = _search(1, b"dc=" + b"x" * 100000).toWire()
+        framer.feed(message)
+        grown = framer._buffer
+        framer.next()
+        self.assertIsNot(framer._buffer, grown)
+        self.assertEqual(framer.buffered, 0)
+
+
+class FilterBoundTests(FramerTestsBase):
+    """
+    A search filter is measured from its encoding before it is decoded: one
+    with more components than the framer's limit, or nested deeper than
+    L{MAX_DEPTH}, is refused without being decoded, with the error compiling
+    it would give.
+    """
+
+    def searchWith(self, encodedFilter: bytes, messageId: int = 7) -> bytes:
+        """
+        @return: a search PDU with that filter.
+        """
+        request = pureldap.LDAPSearchRequest(filter=pureldap.LDAPFilter_present("cn"))
+        content = request.toWire()[2:].replace(tlv(0x87, b"cn"), encodedFilter)
+        return _message(integer(messageId), tlv(0x63, content))
+
+    def test_tooManyComponents(self) -> None:
+        """
+        A million-way OR from a 2 MB PDU is refused from its first 1001
+        components: the framer's answer is a L{BadRequest} carrying
+        adminLimitExceeded.
+        """
+        self.framer.maxFilterComponents = 1000
+        self.framer.feed(self.searchWith(tlv(0xA1, tlv(0x87, b"") * 1000000)))
+        bad = self.framer.next()
+        self.assertIsInstance(bad, BadRequest)
+        self.assertEqual((bad.messageId, bad.tag), (7, 0x63))
+        self.assertEqual(bad.error.resultCode, 11)
+        self.assertEqual(bad.reason, "filter has more than 1000 components")
+
+    def test_atTheLimit(self) -> None:
+        """
+        A filter of exactly the limit's components (the OR and 999 others)
+        is decoded.
+        """
+        self.framer.maxFilterComponents = 1000
+        self.framer.feed(self.searchWith(tlv(0xA1, tlv(0x87, b"cn") * 999)))
+        message = self.framer.next()
+        self.assertEqual(len(message.value.filter.data), 999)
+
+    def test_noLimit(self) -> None:
+        """
+        Without a limit (a root DN's), a large filter is decoded.
+        """
+        self.framer.maxFilterComponents = 0
+        self.framer.feed(self.searchWith(tlv(0xA0, tlv(0x87, b"cn") * 5000)))
+        self.assertEqual(len(self.framer.next().value.filter.data), 5000)
+
+    def test_tooDeep(self) -> None:
+        """
+        A filter nested deeper than L{MAX_DEPTH} is refused with
+        protocolError, before it is decoded; one at that depth is decoded.
+        """
+        inner = tlv(0x87, b"cn")
+        for _ in range(MAX_DEPTH):
+            inner = tlv(0xA2, inner)
+        self.framer.maxFilterComponents = 5000
+        self.framer.feed(self.searchWith(inner, 8) + self.searchWith(tlv(0xA2, inner), 9))
+        self.assertEqual(self.framer.next().id, 8)
+        bad = self.framer.next()
+        self.assertEqual((bad.messageId, bad.error.resultCode), (9, 2))
+        self.assertEqual(bad.reason, f"filter nested deeper than {MAX_DEPTH} levels")
 
     def test_indefiniteLength(self) -> None:
         """
@@ -238,10 +414,28 @@ class SizeLimitTests(FramerTestsBase):
 
     def test_fiveLengthOctets(self) -> None:
         """
-        A length of more than four octets is refused, whatever its value.
+        A length in five octets, leading zeros included, is read for its
+        value: BER does not ask for the fewest octets (X.690 §8.1.3.5).
         """
         self.framer.feed(b"\x30\x85\x00\x00\x00\x00\x05\x02\x01\x01\x42\x00")
+        message = self.framer.next()
+        self.assertEqual(message.id, 1)
+        self.assertIsInstance(message.value, pureldap.LDAPUnbindRequest)
+
+    def test_reservedLength(self) -> None:
+        """
+        The reserved initial length octet 0xFF (X.690 §8.1.3.5 c) is refused.
+        """
+        self.framer.feed(b"\x30\xff" + b"\x00" * 130)
         self.assertRaises(MalformedPDU, self.framer.next)
+
+    def test_hugeLengthInManyOctets(self) -> None:
+        """
+        A length given in many octets is checked against the limit by its
+        value, not its octets.
+        """
+        self.framer.feed(b"\x30\x90" + b"\x00" * 12 + b"\x80\x00\x00\x00")
+        self.assertRaises(Oversized, self.framer.next)
 
 
 class MalformedTests(FramerTestsBase):
@@ -407,6 +601,63 @@ class BadRequestTests(FramerTestsBase):
             self.assertBadRequest(
                 _message(integer(15), b"\x4a\x01x", tlv(0xA0, inside)), 15, 0x4A
             )
+
+    def test_malformedSearches(self) -> None:
+        """
+        A primitive SEQUENCE, a scope under an INTEGER tag, a timeLimit
+        above maxInt, a BOOLEAN of two octets and a substrings filter with
+        no substring are each a bad request.
+        """
+        for what, pdu in MALFORMED_SEARCHES:
+            with self.subTest(what):
+                self.assertBadRequest(pdu, pdu[4], 0x63)
+
+    def test_malformedSearchesWithoutFastPath(self) -> None:
+        """
+        ldaptor's decoder, which decodes what the fast path leaves, is
+        checked as the fast path is: the same searches are bad requests.
+        """
+        self.patch(_framing, "decodeRequest", lambda pdu: None)
+        self.test_malformedSearches()
+
+    def test_universalForms(self) -> None:
+        """
+        Universal types in a form BER does not give them (a constructed
+        BOOLEAN, OCTET STRING or ENUMERATED; a primitive SET), a BOOLEAN of
+        no octet, a NULL with content and a high tag number are bad
+        requests, wherever they are; the same requests with those elements
+        well formed are not.
+        """
+        def delete(*control: bytes) -> bytes:
+            return _message(integer(30), octetString(b"cn=x", 0x4A),
+                            tlv(0xA0, tlv(0x30, octetString(b"1.2.3") + b"".join(control))))
+
+        def modify(operation: bytes, values: bytes) -> bytes:
+            return _message(integer(31), tlv(0x66, octetString(b"cn=x") + tlv(0x30, tlv(
+                0x30, operation + tlv(0x30, octetString(b"cn") + values)))))
+
+        good = [delete(b"\x01\x01\xff"), delete(octetString(b"v")),
+                modify(integer(0, 0x0A), tlv(0x31, octetString(b"y")))]
+        for pdu in good:
+            self.assertNotIsInstance(self.framerOf(pdu).next(), BadRequest)
+        for pdu in (
+            delete(tlv(0x21, b"\x01\x01\xff")),
+            delete(tlv(0x24, octetString(b"v"))),
+            delete(b"\x01\x00"),
+            delete(b"\x05\x01\x00"),
+            delete(b"\x1f\x81\x00\x00"),
+            modify(tlv(0x2A, integer(0, 0x0A)), tlv(0x31, octetString(b"y"))),
+            modify(integer(0, 0x0A), tlv(0x11, octetString(b"y"))),
+        ):
+            self.assertBadRequest(pdu, pdu[4], pdu[5])
+
+    def framerOf(self, pdu: bytes) -> Framer:
+        """
+        @return: a framer fed with C{pdu}.
+        """
+        framer = Framer()
+        framer.feed(pdu)
+        return framer
 
     def test_deepNesting(self) -> None:
         """

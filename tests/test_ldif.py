@@ -17,7 +17,14 @@ import argon2
 import bcrypt
 from twisted.trial import unittest
 
-from ldapd.ldif import LDIFRecord, LDIFSyntaxError, formatLDIF, parseLDIF
+from ldapd.ldif import (
+    LDIFRecord,
+    LDIFSyntaxError,
+    formatLDIF,
+    formatLine,
+    formatModification,
+    parseLDIF,
+)
 
 EXAMPLE_LDIF = Path(__file__).resolve().parent.parent / "examples" / "data" / "example.ldif"
 
@@ -987,6 +994,70 @@ class FormatLDIFTests(unittest.TestCase):
         """
         self.assertRaises(ValueError, formatLDIF, "cn=a", [])
         self.assertRaises(ValueError, formatLDIF, "cn=a", [("cn", [])])
+
+    def test_unsafeDNsBase64(self) -> None:
+        """
+        A DN holding a CR, LF or NUL, or starting with a space, colon or
+        C{<}, is base64-encoded: no DN can end the C{dn:} line and start a
+        forged one.
+        """
+        for dn in [
+            "cn=a\n\ndn: cn=admins,dc=example,dc=com",
+            "cn=a\r,dc=example",
+            "cn=a\x00b",
+            " cn=a",
+            ":cn=a",
+            "<cn=a",
+            "cn=a ",
+        ]:
+            data = formatLDIF(dn, [("cn", [b"a"])])
+            self.assertEqual(data, b"dn:: " + base64.b64encode(dn.encode()) + b"\ncn: a\n\n")
+            self.assertEqual([r.dn for r in parse(data)], [dn])
+
+
+class FormatLineTests(unittest.TestCase):
+    """
+    Tests for L{formatLine} and L{formatModification}, with which change
+    records (the audit log's, the changelog's C{changes}) are written.
+    """
+
+    def test_unsafeValueBase64(self) -> None:
+        """
+        A value holding a line break is base64-encoded.
+        """
+        value = b"x\n\ndn: cn=admins\nchangetype: modify"
+        self.assertEqual(formatLine("description", value),
+                         b"description:: " + base64.b64encode(value) + b"\n")
+
+    def test_invalidDescription(self) -> None:
+        """
+        A description that is not one (RFC 4512 §2.5), such as one holding
+        a line break, is refused with L{ValueError} rather than written.
+        """
+        for name in ["description;x-note\n\ndn: cn=admins", "cn;x\r", "c n", "cn:", "", "cn;"]:
+            self.assertRaises(ValueError, formatLine, name, b"x")
+            self.assertRaises(ValueError, formatModification, "replace", name, [b"x"])
+
+    def test_modification(self) -> None:
+        """
+        A mod-spec is the operation line, the values and C{-}; it reads
+        back as the modification it describes.
+        """
+        spec = formatModification("replace", "description;lang-en", [b"a", b" b"])
+        self.assertEqual(
+            spec,
+            b"replace: description;lang-en\ndescription;lang-en: a\n"
+            b"description;lang-en:: " + base64.b64encode(b" b") + b"\n-\n",
+        )
+        [record] = parse(b"dn: cn=a\nchangetype: modify\n" + spec)
+        self.assertEqual(record.modifications, (("replace", "description;lang-en", (b"a", b" b")),))
+
+    def test_unknownOperation(self) -> None:
+        """
+        An operation that is not one of modify's is refused with
+        L{ValueError}.
+        """
+        self.assertRaises(ValueError, formatModification, "dn", "cn", [b"x"])
 
 
 def checkSaltedSHA(stored: str, password: bytes) -> bool:

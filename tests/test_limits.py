@@ -143,6 +143,7 @@ class _Hanging:
     """
 
     statistics = ServerStatistics(0)
+    limits = Limits()
 
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         return defer.Deferred()
@@ -154,6 +155,7 @@ class _Quick:
     """
 
     statistics = ServerStatistics(0)
+    limits = Limits()
 
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         return defer.succeed(None)
@@ -279,7 +281,24 @@ class ConfigTests(unittest.SynchronousTestCase):
             ('limits = [{ who = "users", colour = 1 }]', "server.limits[0]"),
             ("max_outstanding = 0", "server.max_outstanding"),
             ("idle_timeout = -1", "server.idle_timeout"),
+            ("max_pdu_size = 0", "server.max_pdu_size"),
+            ("max_anonymous_pdu_size = 0", "server.max_anonymous_pdu_size"),
+            ("max_buffered_bytes = -1", "server.max_buffered_bytes"),
         ]:
             with self.assertRaises(ConfigError) as caught:
                 self.load(extra)
             self.assertIn(key, str(caught.exception))
+
+    def test_incomingSizes(self) -> None:
+        """
+        The PDU limits default to slapd's (262143 bytes anonymous, 4194303
+        bound) and the buffer budget to 64 MiB; all three are read from
+        C{[server]}.
+        """
+        config = self.load("")
+        self.assertEqual((config.maxAnonymousPDUSize, config.maxPDUSize, config.maxBufferedBytes),
+                         (262143, 4194303, 64 * 1024 * 1024))
+        config = self.load("max_anonymous_pdu_size = 1000\nmax_pdu_size = 2000\n"
+                           "max_buffered_bytes = 0")
+        self.assertEqual((config.maxAnonymousPDUSize, config.maxPDUSize, config.maxBufferedBytes),
+                         (1000, 2000, 0))

@@ -32,6 +32,7 @@ from twisted.trial import unittest
 from ldapd import _logging
 from ldapd.accesslog import logResult
 from ldapd.dn import DN
+from ldapd.escaping import escapeControl
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.testing import ServerProcess, parseFilter
 
@@ -342,6 +343,28 @@ class TextFileLogObserverTests(unittest.SynchronousTestCase):
         write(_logging.textFileLogObserver, [failureEvent()])
         self.assertEqual(len(formatted), 1)
 
+    def test_controlCharacters(self) -> None:
+        """
+        Every control character but the LF (followed by a TAB, as Twisted
+        writes it) and the TAB of a multi-line entry is escaped, on the
+        fast path and on Twisted's: a CR in a client's text cannot show a
+        forged line under C{cat}, nor an escape sequence reach a terminal.
+        """
+        forged = "\r2026-12-07T12:00:00+0000 [ldapd.access#info] conn=1 op=1 BIND"
+        base = accessEvents()[0]
+        events = [
+            dict(base, accessLine="x" + forged + "\x1b[2J\x00\x85\u2028 and\ta\nb"),
+            dict(base, log_format="{x} {y}", x="x" + forged, y="\x1b[2J"),
+            dict(failureEvent(), verb="divide" + forged),
+        ]
+        written = write(_logging.textFileLogObserver, events)
+        expected = write(twistedTextFileLogObserver, events)
+        for ours, theirs in zip(written, expected, strict=True):
+            self.assertNotRegex(ours, "[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+            self.assertEqual(ours, escapeControl(theirs, multiline=True))
+        self.assertIn("x\\x0d2026-12-07T12:00:00+0000 [ldapd.access#info]", written[0])
+        self.assertTrue(written[0].endswith(" and\ta\n\tb\n"))
+
 
 class JSONFileLogObserverTests(unittest.SynchronousTestCase):
     """
@@ -535,3 +558,32 @@ class ServerLogTests(unittest.SynchronousTestCase):
                          rf'base="{SUFFIX}" scope=2 filter="\(objectClass=\*\)" attrs="cn" '
                          r"RESULT err=32 tag=101 nentries=0 ")
         self.assertRegex(log, stamp + r" \[ldapd\.tap\.LDAPService#info\] ldapd serving ")
+
+    def test_forgedLine(self) -> None:
+        """
+        A search whose base DN holds a CR, then what looks like the access
+        line of the root DN's bind, is logged on one line, the CR escaped:
+        under C{cat} no line shows a bind that did not happen.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-logging-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        server = ServerProcess(CONFIG, folder)
+        server.start()
+        self.addCleanup(server.stop)
+        forged = (f'2026-12-07T12:00:00+0000 [ldapd.access#info] conn=1 op=1 BIND '
+                  f'dn="cn=admin,{SUFFIX}" method="simple" RESULT err=0 tag=97')
+        connection = LDAPConnection(Server(server.url, connect_timeout=5, get_info=NONE),
+                                    auto_bind=True, receive_timeout=10, check_names=False)
+        for separator in ("\r", "\n", "\r\n", "\x1b[2K\r"):
+            connection.search(f"ou=x{separator}{forged}", "(objectClass=*)")
+        connection.unbind()
+        deadline = time.monotonic() + 10
+        while server.log().count("SRCH") < 4 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        log = server.log()
+        self.assertEqual(log.count("SRCH"), 4)
+        self.assertNotRegex(log, "[\x00-\x08\x0b-\x1f\x7f]")
+        for line in log.splitlines():
+            self.assertFalse(line.lstrip().startswith("2026-12-07T12:00:00"), line)
+        self.assertIn('base="ou=x\\x0d2026-12-07T12:00:00+0000', log)
+        self.assertIn('base="ou=x\\x0a2026-12-07T12:00:00+0000', log)

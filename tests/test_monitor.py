@@ -391,6 +391,29 @@ class ConfiguredRulesTests(MonitorTestsBase):
         self.assertEqual(anonymous.search(), {})
 
 
+class GenericRulesTests(MonitorTestsBase):
+    """
+    cn=Monitor is a private view: rules that do not name it do not reach it.
+    """
+
+    def makePlugins(self) -> list[Any]:
+        return [Monitor(), AccessControl(self.schema, [
+            "to * by users read by anonymous read"])]
+
+    def test_rules(self) -> None:
+        """
+        With C{to * by users read by anonymous read}, anonymous clients and
+        users find nothing under cn=Monitor (its connections name bound DNs
+        and peers), while they read the rest; the root DN reads the tree.
+        """
+        self.assertIn("cn=Connections,cn=Monitor", self.root.search())
+        for who in (None, ALICE):
+            other = self.client()
+            other.bindAs(who, self.schema)
+            self.assertEqual(other.search(), {})
+            self.assertTrue(other.search(SUFFIX, scope=0))
+
+
 class ConfigTests(unittest.TestCase):
     """
     The plugin is found by name and takes no keys.
@@ -493,7 +516,7 @@ class ServerTests(unittest.SynchronousTestCase):
         anonymous = subprocess.run(
             ["ldapsearch", "-LLL", "-x", "-H", self.server.url, "-b", "cn=Monitor"],
             capture_output=True, text=True, timeout=30, check=False)
-        self.assertEqual((anonymous.returncode, anonymous.stdout), (0, ""))
+        self.assertEqual((anonymous.returncode, anonymous.stdout), (32, ""))
 
     def test_ldap3(self) -> None:
         """

@@ -23,7 +23,7 @@ from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.extended import PASSWORD_MODIFY
-from ldapd.operation import Connection, Operation
+from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.ppolicy import (
     PasswordPolicy,
     PasswordPolicyFactory,
@@ -35,6 +35,7 @@ from ldapd.plugins.ppolicy import (
 )
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.results import NoSuchObject
+from ldapd.sasl import Authentication, IdentityMapping
 from ldapd.schema import Schema
 from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
 
@@ -406,6 +407,22 @@ class BindTests(PasswordPolicyTestsBase):
         self.assertEqual(self.bind(ALICE, "alice-secret")[0], 0)
         self.assertEqual(self.state(ALICE, "pwdFailureTime"), ())
 
+    def test_failuresAtOneInstant(self) -> None:
+        """
+        Failures at the same instant are each recorded, with distinct
+        times; beyond pwdMaxRecordedFailure the oldest are forgotten.
+        """
+        self.setPolicy("default", pwdMaxRecordedFailure=b"4")
+        for _ in range(3):
+            self.assertEqual(self.bind(ALICE, "wrong")[0], 49)
+        self.assertEqual(len(set(self.state(ALICE, "pwdFailureTime"))), 3)
+        for _ in range(3):
+            self.assertEqual(self.bind(ALICE, "wrong")[0], 49)
+        failures = self.state(ALICE, "pwdFailureTime")
+        self.assertEqual(max(failures), b"20231114221320.000005Z")
+        self.assertEqual(len(failures), 4)
+        self.assertEqual(self.state(ALICE, "pwdAccountLockedTime"), ())
+
     def test_maxIdle(self) -> None:
         """
         An account not used for pwdMaxIdle seconds is locked.
@@ -484,6 +501,140 @@ class BindTests(PasswordPolicyTestsBase):
         self.clock.advance(1)
         self.assertEqual(self.bind(ALICE, "alice-secret"),
                          (49, error(PolicyError.passwordExpired)))
+
+
+class PasswordCheckTests(PasswordPolicyTestsBase):
+    """
+    Every password check goes through the policy: SASL PLAIN binds, and the
+    old password of Password Modify or of a Modify that names it, under the
+    default access policy.
+    """
+
+    def makeDirectory(self, plugin: PasswordPolicy) -> Directory:
+        suffix = DN.parse(SUFFIX)
+        plain = IdentityMapping.compile(r"^uid=([^,]+),cn=plain,cn=auth$",
+                                        "uid=$1,ou=people,dc=example,dc=com")
+        return Directory(
+            [Database(suffix, self.backend, DN.parse(ROOT), b"secret", EXAMPLE_LDIF)],
+            [plugin], schema=self.schema, passwordHash="{SSHA}", reactor=self.clock,
+            authentication=Authentication([plain]),
+        )
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.connection.secure = True
+
+    def plain(self, user: str, password: str) -> tuple[int, Any]:
+        """
+        Bind with SASL PLAIN and the request control.
+        """
+        return self.outcome(pureldap.LDAPBindRequest(
+            dn=b"", auth=(b"PLAIN", b"\0" + user.encode() + b"\0" + password.encode()),
+            sasl=True))
+
+    def lockAlice(self) -> None:
+        for _ in range(3):
+            self.clock.advance(1)
+            self.assertEqual(self.bind(ALICE, "wrong")[0], 49)
+
+    def test_plainCounted(self) -> None:
+        """
+        Wrong SASL PLAIN passwords are failures: three lock the account, and
+        then neither PLAIN nor a simple bind gets in with the right one.
+        """
+        for _ in range(3):
+            self.clock.advance(1)
+            self.assertEqual(self.plain("alice", "wrong"), (49, b"\x30\x00"))
+        self.assertEqual(len(self.state(ALICE, "pwdFailureTime")), 3)
+        self.assertTrue(self.state(ALICE, "pwdAccountLockedTime"))
+        self.assertEqual(self.plain("alice", "alice-secret"),
+                         (49, error(PolicyError.accountLocked)))
+        self.assertEqual(self.bind(ALICE, "alice-secret"), (49, error(PolicyError.accountLocked)))
+        self.assertIsNone(self.connection.identity.dn)
+
+    def test_plainLocked(self) -> None:
+        """
+        An account locked by simple binds does not log in with PLAIN.
+        """
+        self.lockAlice()
+        self.assertEqual(self.plain("alice", "alice-secret"),
+                         (49, error(PolicyError.accountLocked)))
+        self.assertIsNone(self.connection.identity.dn)
+
+    def test_plainSuccessRecorded(self) -> None:
+        """
+        A successful PLAIN bind clears the failures, as a simple bind does.
+        """
+        self.assertEqual(self.plain("alice", "wrong")[0], 49)
+        self.assertEqual(self.plain("alice", "alice-secret"), (0, b"\x30\x00"))
+        self.assertEqual(self.state(ALICE, "pwdFailureTime"), ())
+        self.assertEqual(self.connection.identity.ndn, self.ndn(ALICE))
+
+    def test_otherAccountOneAnswer(self) -> None:
+        """
+        A user who may not change another account's password gets the same
+        answer to Password Modify whether the old password given is right
+        or wrong, and nothing is counted against that account.
+        """
+        self.assertEqual(self.bind(BOB, "bob-secret", None)[0], 0)
+        answers = []
+        for old in (b"wrong", b"alice-secret"):
+            response = self.execute(pureldap.LDAPExtendedRequest(
+                requestName=PASSWORD_MODIFY, requestValue=encodeSequence([
+                    octetString(ALICE.encode(), 0x80), octetString(old, 0x81),
+                    octetString(b"Chosen-5678", 0x82)])))
+            answers.append((response.value.resultCode, response.value.errorMessage))
+        self.assertEqual(answers[0], answers[1])
+        self.assertEqual(answers[0][0], 53)
+        self.assertEqual(self.state(ALICE, "pwdFailureTime"), ())
+        self.assertEqual(self.bind(ALICE, "alice-secret", None)[0], 0)
+
+    def test_wrongOldPasswordCounted(self) -> None:
+        """
+        A wrong old password in Password Modify is a failure: three lock
+        the account, and then the right old password changes nothing.
+        """
+        self.assertEqual(self.bind(ALICE, "alice-secret", None)[0], 0)
+        for _ in range(3):
+            self.clock.advance(1)
+            self.assertEqual(self.passwordModify(b"Chosen-5678", old=b"wrong")[0], 53)
+        self.assertEqual(len(self.state(ALICE, "pwdFailureTime")), 3)
+        self.assertTrue(self.state(ALICE, "pwdAccountLockedTime"))
+        self.assertEqual(self.passwordModify(b"Chosen-5678", old=b"alice-secret")[0], 53)
+        self.assertEqual(self.bind(ALICE, "Chosen-5678", None)[0], 49)
+
+    def test_lockedNoChange(self) -> None:
+        """
+        The old password of a locked account does not change its password.
+        """
+        self.lockAlice()
+        # Bound as alice before the lock, on a connection still open.
+        self.connection.identity = Identity(DN.parse(ALICE), self.ndn(ALICE))
+        self.assertEqual(self.passwordModify(b"Chosen-5678", old=b"alice-secret")[0], 53)
+        self.assertEqual(self.modify(ALICE, (1, "userPassword", [b"alice-secret"]),
+                                     (0, "userPassword", [b"Chosen-5678"])),
+                         (53, error(PolicyError.mustSupplyOldPassword)))
+
+    def test_modifyWrongOldCounted(self) -> None:
+        """
+        A Modify that names a wrong old value is a failure too.
+        """
+        self.assertEqual(self.bind(ALICE, "alice-secret", None)[0], 0)
+        self.assertEqual(self.modify(ALICE, (1, "userPassword", [b"wrong"]),
+                                     (0, "userPassword", [b"Chosen-5678"])),
+                         (53, error(PolicyError.mustSupplyOldPassword)))
+        self.assertEqual(len(self.state(ALICE, "pwdFailureTime")), 1)
+
+    def test_rootChangesLocked(self) -> None:
+        """
+        The root DN, a password administrator, may change a locked
+        account's password with its old one (as in slapd), which unlocks it.
+        """
+        self.lockAlice()
+        self.assertEqual(self.bind(ROOT, "secret", None)[0], 0)
+        self.assertEqual(self.passwordModify(b"Chosen-5678", old=b"alice-secret",
+                                             user=ALICE.encode())[0], 0)
+        self.assertEqual(self.bind(ALICE, "Chosen-5678", None)[0], 0)
 
 
 class ResetTests(PasswordPolicyTestsBase):

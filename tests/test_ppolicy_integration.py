@@ -18,18 +18,28 @@ import functools
 import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
-from ldapd.testing import SLAPD, ServerProcess, SlapdProcess
+from ldapd.testing import (
+    SLAPD,
+    ServerProcess,
+    SlapdProcess,
+    decodeResponses,
+    privatePostgreSQLSchema,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -82,6 +92,12 @@ ACCOUNTS: dict[str, tuple[str | None, dict[str, list[str]]]] = {
     "nochange": ("nochange", {}),
     "hashing": (None, {}),
     "nopolicy": (MISSING_POLICY, {}),
+    "target": (None, {}),
+    "prober": (None, {}),
+    "plain": (None, {}),
+    "plainsimple": (None, {}),
+    "oldpw": (None, {}),
+    "race": (None, {}),
 }
 
 #: The state attributes compared after each scenario.
@@ -498,11 +514,30 @@ def rawControls(c: Client) -> list[Any]:
     ]
 
 
+def passwordModifyOracle(c: Client) -> list[Any]:
+    """
+    Password Modify for an account the client may not change: the same
+    answer whether the old password is right or wrong, or the account does
+    not exist, and nothing counted.
+    """
+    prober = (account("prober"), password("prober"))
+    return [
+        c.run("ldappasswd", "-e", "ppolicy", "-a", "wrong", "-s", "target-New2",
+              account("target"), bind=prober),
+        c.run("ldappasswd", "-e", "ppolicy", "-a", password("target"), "-s", "target-New2",
+              account("target"), bind=prober),
+        c.run("ldappasswd", "-e", "ppolicy", "-a", "wrong", "-s", "target-New2",
+              account("nobody"), bind=prober),
+        c.state("target"),
+        c.whoami("target"),
+    ]
+
+
 #: The scenarios, in the order they run (adminReset before quality).
 SCENARIOS: list[Callable[[Client], list[Any]]] = [
     lockout, lockoutDuration, failureInterval, maxIdle, mustChange, adminReset,
     expiryWarning, graceLogins, graceExpiry, expired, quality, insufficientQuality,
-    tooYoung, safeModify, noUserChange, hashing, rawControls,
+    tooYoung, safeModify, noUserChange, hashing, rawControls, passwordModifyOracle,
 ]
 
 
@@ -701,6 +736,20 @@ class PasswordPolicyComparisonTests(unittest.SynchronousTestCase):
         self.assertEqual(steps[7], {"pwdChangedTime": 1})
 
 
+    def test_passwordModifyOracle(self) -> None:
+        """
+        Password Modify is no password oracle: a user who may not change
+        another account's password gets unwillingToPerform for its right
+        old password as for a wrong one, and for an account that does not
+        exist, as from slapd; the account records no failure.
+        """
+        steps = self.assertSame(passwordModifyOracle)
+        refused = (1, ["Result: Server is unwilling to perform (53)",
+                       "Additional info: unwilling to verify old password"])
+        self.assertEqual(steps[:3], [refused] * 3)
+        self.assertEqual(steps[4][0], 0)
+
+
 _SQL_LDAPD_CONFIG = f"""\
 [server]
 listen = ["tcp:{{port}}:interface=127.0.0.1"]
@@ -780,3 +829,214 @@ class PersistentLockoutTests(unittest.TestCase):
         two = self.server(url)
         self.lock(Client(one.url))
         self.assertLocked(Client(two.url))
+
+
+#: The sql configuration with the acl plugin's default rules, a local socket
+#: for SASL PLAIN, and C{{workers}} processes.
+_CHECKS_LDAPD_CONFIG = _SQL_LDAPD_CONFIG.replace(
+    'listen = ["tcp:{port}:interface=127.0.0.1"]\n',
+    'listen = ["tcp:{port}:interface=127.0.0.1", "unix:{socket}"]\nworkers = {workers}\n'
+    f"sasl_map = [{{ match = '^uid=([^,]+),cn=plain,cn=auth$', dn = 'uid=$1,{PEOPLE_DN}' }}]\n",
+).replace('[[plugin]]\nname = "ppolicy"', '[[plugin]]\nname = "acl"\n\n[[plugin]]\nname = "ppolicy"')
+
+
+def concurrentBinds(port: int, dn: str, secret: str, count: int) -> list[int]:
+    """
+    Send C{count} simple binds at once, each on a connection of its own,
+    before reading any answer.
+
+    @return: the result codes.
+    """
+    pdu = pureldap.LDAPMessage(
+        pureldap.LDAPBindRequest(dn=dn.encode(), auth=secret.encode()), id=1).toWire()
+    connections = [socket.create_connection(("127.0.0.1", port), timeout=60)
+                   for _ in range(count)]
+    try:
+        for connection in connections:
+            connection.sendall(pdu)
+        codes = []
+        for connection in connections:
+            data = b""
+            while True:
+                chunk = connection.recv(4096)
+                if not chunk:
+                    raise AssertionError(f"connection closed after {data!r}")
+                data += chunk
+                try:
+                    messages = decodeResponses(data)
+                except pureber.BERExceptionInsufficientData:
+                    continue
+                codes.append(messages[0].value.resultCode)
+                break
+        return codes
+    finally:
+        for connection in connections:
+            connection.close()
+
+
+class PasswordCheckTests(unittest.TestCase):
+    """
+    Every way of trying a password goes through the password policy, on the
+    sql backend with the acl plugin's default rules: SASL PLAIN, the old
+    password of Password Modify, and wrong passwords sent all at once, in
+    one process or in several sharing the database.
+    """
+
+    def setUp(self) -> None:
+        for tool in ("ldapwhoami", "ldappasswd"):
+            if shutil.which(tool) is None:
+                raise unittest.SkipTest("OpenLDAP clients (ldap-utils) not installed")
+        self.folder = Path(tempfile.mkdtemp(prefix="ldapd-checks-"))
+        self.addCleanup(shutil.rmtree, self.folder, True)
+        self.seed = self.folder / "seed.ldif"
+        self.seed.write_text(seedLDIF(time.time()))
+
+    def server(self, url: str | None = None, workers: int = 1) -> ServerProcess:
+        """
+        @return: a started ldapd on the database at C{url} (a new SQLite
+            file by default), stopped after the test.
+        """
+        if url is None:
+            url = f"sqlite:///{self.folder / 'checks.db'}"
+        config = _CHECKS_LDAPD_CONFIG
+        for key, value in (("seed", str(self.seed)), ("url", url), ("workers", str(workers)),
+                           ("socket", str(self.folder / f"ldapi-{uuid.uuid4().hex[:8]}"))):
+            config = config.replace("{" + key + "}", value)
+        process = ServerProcess(config, self.folder)
+        process.start()
+        self.addCleanup(process.stop)
+        return process
+
+    def plain(self, process: ServerProcess, uid: str, secret: str) -> int:
+        """
+        Bind with SASL PLAIN over the server's local socket.
+
+        @return: ldapwhoami's exit status.
+        """
+        socketPath = re.search(r'"unix:([^"]+)"', process.configPath.read_text()).group(1)
+        url = "ldapi://" + urllib.parse.quote(socketPath, safe="")
+        completed = subprocess.run(
+            ["ldapwhoami", "-Q", "-Y", "PLAIN", "-H", url, "-U", uid, "-w", secret],
+            capture_output=True, text=True, check=False, timeout=30,
+            env=dict(os.environ, LDAPNOINIT="1"),
+        )
+        return completed.returncode
+
+    def assertLocked(self, client: Client, uid: str) -> None:
+        self.assertEqual(client.whoami(uid),
+                         (49, ["ldap_bind: Invalid credentials (49); Account locked"]))
+
+    def test_plain(self) -> None:
+        """
+        Wrong SASL PLAIN passwords count: three lock the account for simple
+        binds and PLAIN alike; an account locked by simple binds does not
+        log in with PLAIN.
+        """
+        process = self.server()
+        client = Client(process.url)
+        self.assertEqual(self.plain(process, "plain", password("plain")), 0)
+        for _ in range(3):
+            self.assertEqual(self.plain(process, "plain", "wrong"), 49)
+        self.assertEqual(client.state("plain").get("pwdFailureTime"), 3)
+        self.assertLocked(client, "plain")
+        self.assertEqual(self.plain(process, "plain", password("plain")), 49)
+        for _ in range(3):
+            self.assertEqual(client.whoami("plainsimple", "wrong")[0], 49)
+        self.assertEqual(self.plain(process, "plainsimple", password("plainsimple")), 49)
+
+    def test_passwordModify(self) -> None:
+        """
+        A user who may not change another account's password gets the same
+        answer for its right and wrong old password, and nothing counts; a
+        wrong old password of one's own account counts, three lock it, and
+        then the right one changes nothing.
+        """
+        process = self.server()
+        client = Client(process.url)
+        prober = (account("prober"), password("prober"))
+        answers = [
+            client.run("ldappasswd", "-a", old, "-s", "target-New2", account("target"),
+                       bind=prober)
+            for old in ("wrong", password("target"))
+        ]
+        self.assertEqual(answers[0], answers[1])
+        self.assertEqual(answers[0][0], 1)
+        self.assertEqual(client.state("target"), {})
+        import ldap3
+
+        # Bound before the account is locked, on a connection that stays open.
+        connection = ldap3.Connection(ldap3.Server(process.url), account("oldpw"),
+                                      password("oldpw"), auto_bind=True)
+        self.addCleanup(connection.unbind)
+        for _ in range(3):
+            connection.extend.standard.modify_password(None, "wrong", "oldpw-New2")
+            self.assertEqual(connection.result["result"], 53)
+        self.assertEqual(client.state("oldpw").get("pwdAccountLockedTime"), 1)
+        self.assertLocked(client, "oldpw")
+        connection.extend.standard.modify_password(None, password("oldpw"), "oldpw-New2")
+        self.assertEqual(connection.result["result"], 53)
+        self.assertLocked(client, "oldpw")
+
+    def test_historyPrivate(self) -> None:
+        """
+        Under the acl plugin's default rules, pwdHistory (here holding the
+        old password in cleartext, as seeded) is read by no one but the
+        root DN: not returned, not matched by a filter, not compared.
+        """
+        process = self.server()
+        client = Client(process.url)
+        self.assertEqual(client.root("ldappasswd", "-s", "quality-Admin1", account("quality"))[0], 0)
+        self.assertEqual(client.state("quality").get("pwdHistory"), 1)
+        for bind in ([], ["-D", account("prober"), "-w", password("prober")],
+                     ["-D", account("quality"), "-w", "quality-Admin1"]):
+            base = ["-x", "-H", process.url, *bind]
+            read = subprocess.run(
+                ["ldapsearch", *base, "-LLL", "-b", account("quality"), "-s", "base",
+                 "(objectClass=*)", "pwdHistory"],
+                capture_output=True, text=True, check=False, timeout=30)
+            self.assertEqual(read.returncode, 0, read.stderr)
+            self.assertNotIn("pwdHistory", read.stdout)
+            self.assertNotIn(password("quality"), read.stdout)
+            probe = subprocess.run(
+                ["ldapsearch", *base, "-LLL", "-b", PEOPLE_DN, "(pwdHistory=*)",
+                 "1.1"], capture_output=True, text=True, check=False, timeout=30)
+            self.assertEqual(probe.stdout.strip(), "")
+            compare = subprocess.run(
+                ["ldapcompare", *base, account("quality"), "pwdHistory:x"],
+                capture_output=True, text=True, check=False, timeout=30)
+            self.assertEqual(compare.returncode, 50, compare.stdout + compare.stderr)
+
+    def race(self, process: ServerProcess) -> None:
+        """
+        Send 50 wrong passwords at once, then the right one: the account is
+        locked, and stays locked.
+        """
+        client = Client(process.url)
+        codes = concurrentBinds(process.port, account("race"), "wrong", 50)
+        self.assertEqual(set(codes), {49})
+        self.assertLocked(client, "race")
+        state = client.state("race")
+        self.assertEqual(state.get("pwdAccountLockedTime"), 1)
+        self.assertEqual(state.get("pwdFailureTime"), 3)
+        self.assertLocked(client, "race")
+
+    def test_concurrentFailures(self) -> None:
+        """
+        50 wrong binds at once all count, on SQLite: the right password
+        then finds the account locked.
+        """
+        self.race(self.server())
+
+    def test_concurrentFailuresWorkers(self) -> None:
+        """
+        The same with two worker processes sharing the SQLite database.
+        """
+        self.race(self.server(workers=2))
+
+    def test_concurrentFailuresPostgreSQL(self) -> None:
+        """
+        The same on PostgreSQL, with one server process and with two
+        workers sharing the database.
+        """
+        self.race(self.server(privatePostgreSQLSchema(self)))
+        self.race(self.server(privatePostgreSQLSchema(self), workers=2))

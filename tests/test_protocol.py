@@ -22,7 +22,7 @@ from twisted.trial import unittest
 
 from ldapd._codec import Control, encodeSequence, integer, octetString, tlv
 from ldapd.backends.memory import MemoryBackend
-from ldapd.directory import Database, Directory
+from ldapd.directory import Database, Directory, Limits
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.operation import ANONYMOUS, Identity, Operation
@@ -128,7 +128,10 @@ class FakeDirectory:
 
     @ivar calls: one L{Call} per operation, in the order they started.
     @ivar statistics: the counters the protocol keeps.
+    @ivar limits: the limits the protocol reads (filter components).
     """
+
+    limits = Limits()
 
     def __init__(self) -> None:
         self.calls: list[Call] = []
@@ -161,6 +164,8 @@ class SynchronousDirectory:
     A test double for L{Directory} that answers every request at once with
     success, as a directory on a fast in-memory backend does.
     """
+
+    limits = Limits()
 
     def execute(self, op: Operation, reply: Any) -> defer.Deferred[None]:
         """
@@ -599,15 +604,15 @@ class MalformedTests(ProtocolTestsBase):
 
     def test_tooLarge(self) -> None:
         """
-        A PDU longer than the factory's maximum is refused from its header.
+        A PDU longer than the connection's maximum is refused from its
+        header: the connection is closed without a Notice of Disconnection
+        (as slapd closes it) and what it had buffered is freed.
         """
-        self.factory.maxPDUSize = 1000
-        protocol = self.factory.buildProtocol(None)
-        self.transport = StringTransport()
-        protocol.makeConnection(self.transport)
-        protocol.dataReceived(b"\x30\x84\x7f\xff\xff\xff")
-        self.assertIn(b"exceeds", self.assertNotice(self.written()).errorMessage)
-        self.assertEqual(len(protocol.framer._buffer), 6)
+        self.send(b"\x30\x84\x7f\xff\xff\xff")
+        self.assertEqual(self.written(), b"")
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual(self.protocol.framer.buffered, 0)
+        self.assertEqual(self.factory.budget.used, 0)
 
     def test_messageIdZero(self) -> None:
         """
@@ -1039,3 +1044,91 @@ class RealAbandonTests(RealDirectoryTestsBase):
         self.clock.advance(0)
         self.assertEqual(self.written(), b"")
         self.assertEqual(self.clock.getDelayedCalls(), [])
+
+
+class IncomingLimitsTests(ProtocolTestsBase):
+    """
+    What a client may send depends on who it is: PDUs up to the factory's
+    anonymous maximum before it binds and up to its maximum after (as
+    slapd's C{sockbuf_max_incoming} and C{sockbuf_max_incoming_auth}),
+    search filters up to the directory's component limit unless it is a
+    root DN; and all connections together buffer no more than the
+    factory's budget.
+    """
+
+    def header(self, length: int) -> bytes:
+        """
+        @return: the start of a PDU announcing C{length} bytes.
+        """
+        return b"\x30\x84" + length.to_bytes(4, "big") + b"\x02\x01\x01"
+
+    def test_anonymousLimit(self) -> None:
+        """
+        An anonymous client may announce 262143 bytes, not 262144.
+        """
+        self.send(self.header(262143))
+        self.assertFalse(self.transport.disconnecting)
+        self.lose()
+        self.setUp()
+        self.send(self.header(262144))
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_boundLimit(self) -> None:
+        """
+        Once bound, the client may announce up to 4194303 bytes.
+        """
+        self.protocol.connection.identity = Identity(DN.parse(f"cn=a,{SUFFIX}"))
+        self.send(self.header(1024 * 1024))
+        self.assertFalse(self.transport.disconnecting)
+        self.assertEqual(self.protocol.framer.maxPDUSize, 4194303)
+        self.lose()
+        self.setUp()
+        self.protocol.connection.identity = Identity(DN.parse(f"cn=a,{SUFFIX}"))
+        self.send(self.header(4194304))
+        self.assertTrue(self.transport.disconnecting)
+
+    def test_budget(self) -> None:
+        """
+        When the bytes a connection receives would take the connections
+        together past the budget, that connection is closed and the others
+        keep what they hold.
+        """
+        self.factory.budget.limit = 100000
+        others = []
+        for _ in range(2):
+            p = self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 10389))
+            t = StringTransport()
+            p.makeConnection(t)
+            p.dataReceived(self.header(200000) + b"\x00" * 40000)
+            others.append((p, t))
+        self.send(self.header(200000) + b"\x00" * 40000)
+        self.assertTrue(self.transport.disconnecting)
+        self.assertEqual([t.disconnecting for _, t in others], [False, False])
+        self.assertEqual(self.factory.budget.used, 2 * 40009)
+        for p, t in others:
+            p.connectionLost(Failure(Exception("connection lost")))
+        self.assertEqual(self.factory.budget.used, 0)
+
+    def test_filterComponents(self) -> None:
+        """
+        A search whose filter has more components than the directory allows
+        is answered adminLimitExceeded without reaching the directory, and
+        the connection goes on.
+        """
+        self.directory.limits = Limits(maxFilterComponents=3)
+        self.send(message(5, search(filterText="(|(cn=a)(cn=b)(cn=c))")))
+        [response] = decodeResponses(self.written())
+        self.assertEqual((response.id, response.value.resultCode), (5, 11))
+        self.assertEqual(self.directory.calls, [])
+        self.send(message(6, search(filterText="(|(cn=a)(cn=b))")))
+        self.assertEqual(self.directory.ids(), [6])
+
+    def test_filterComponentsRoot(self) -> None:
+        """
+        A root DN's filter is not limited (as L{checkFilterSize} exempts it).
+        """
+        self.directory.limits = Limits(maxFilterComponents=3)
+        self.protocol.connection.identity = Identity(
+            DN.parse(f"cn=admin,{SUFFIX}"), isRoot=True)
+        self.send(message(5, search(filterText="(|(cn=a)(cn=b)(cn=c))")))
+        self.assertEqual(self.directory.ids(), [5])

@@ -172,6 +172,19 @@ class IdentityMappingTests(unittest.TestCase):
         with self.assertRaises(ValueError):
             IdentityMapping.compile("(a)", "$2")
 
+    def test_linearTime(self) -> None:
+        """
+        The pattern is RE2's: one Python's C{re} would backtrack on for ever
+        fails at once, and a backreference, which RE2 cannot match in linear
+        time, is refused.
+        """
+        mapping = IdentityMapping.compile(r"^uid=(a|a)+x,cn=auth$", "uid=$1")
+        self.assertIsNone(mapping.apply("uid=" + "a" * 100 + ",cn=auth"))
+        self.assertEqual(mapping.apply("uid=aax,cn=auth"), "uid=a")
+        with self.assertRaises(ValueError) as caught:
+            IdentityMapping.compile(r"^(a)\1$", "$1")
+        self.assertIn("RE2", str(caught.exception))
+
     def test_fromConfig(self) -> None:
         """
         C{sasl_map} is a list of C{{ match, dn }} tables; a wrong one is

@@ -11,6 +11,7 @@ parallel do not meet.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import tempfile
@@ -23,6 +24,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import make_url
 from twisted.internet import defer
+from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from ldapd.backends import sqlschema
@@ -735,6 +737,27 @@ class SerialisationTests(unittest.TestCase):
         back = Entry.fromStored(entry.dn, entry.ndn, schema, descriptions, values)
         self.assertEqual([(a.description, a.values) for a in back],
                          [(a.description, a.values) for a in entry])
+
+    def test_malformedDescriptionLeftOut(self) -> None:
+        """
+        An attribute whose description is malformed, as an earlier version
+        stored one an attacker sent, is left out when the entry is read
+        back, with a warning; the rest of the entry reads as stored.
+        """
+        schema = Schema.standard()
+        entry = Entry(DN.parse("cn=x,dc=example,dc=com"),
+                      [("objectClass", [b"person"]), ("cn", [b"x"]), ("sn", [b"y"])], schema)
+        payload = "description;x-note\n\ndn: cn=admins,dc=example,dc=com\nchangetype: modify"
+        text = json.dumps(json.loads(encodeAttributes(entry)) + [[payload, ["v"]]])
+        events: list[dict[str, Any]] = []
+        globalLogPublisher.addObserver(events.append)
+        self.addCleanup(globalLogPublisher.removeObserver, events.append)
+        back = Entry.fromStored(entry.dn, entry.ndn, schema, *decodeAttributes(text))
+        self.assertEqual([(a.description, a.values) for a in back],
+                         [(a.description, a.values) for a in entry])
+        [warning] = [e for e in events if "malformed" in e.get("log_format", "")]
+        self.assertIn("x-note", warning["descriptions"])
+        self.assertNotIn("\n", warning["descriptions"])
 
     def test_pathOrder(self) -> None:
         """

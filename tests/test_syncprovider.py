@@ -20,6 +20,7 @@ from typing import Any
 
 import ldap
 from ldap.controls import LDAPControl
+from ldap.extop import ExtendedRequest
 from ldap.ldapobject import SimpleLDAPObject
 from ldap.syncrepl import SyncreplConsumer
 from ldaptor.protocols import pureber, pureldap
@@ -72,6 +73,7 @@ from test_syncconsumer import (
     consumerServer,
     ldapmodify,
     person,
+    slapdProvider,
 )
 
 PEOPLE = f"ou=people,{BASE}"
@@ -383,10 +385,10 @@ class RefreshTests(ProviderTestsBase):
 
     def test_renamedThenMoved(self) -> None:
         """
-        Each entry is sent under the name its last change gave it, in the
-        order of the changes: an entry renamed and then moved with its
-        parent is sent under its new name in the old parent, then the
-        parent under its new name (which moves the child on the consumer).
+        Each entry is sent once, under its current name, parents first: an
+        entry renamed and then moved with its parent is sent after the
+        parent (whose move takes the child along on the consumer), under its
+        new name in the new parent.
         """
         cookie = b"rid=1,csn=" + self.contextCSN()
         self.rename(ALICE, "uid=alicia")
@@ -394,7 +396,10 @@ class RefreshTests(ProviderTestsBase):
         sent = self.refresh(cookie)
         self.assertEqual(
             [(s.dn, s.state.state) for s in sent if s.kind == "entry"],
-            [(f"uid=alicia,{PEOPLE}", MODIFY), (f"ou=staff,ou=groups,{BASE}", MODIFY)],
+            [
+                (f"ou=staff,ou=groups,{BASE}", MODIFY),
+                (f"uid=alicia,ou=staff,ou=groups,{BASE}", MODIFY),
+            ],
         )
 
     def test_movedThenDeleted(self) -> None:
@@ -754,6 +759,80 @@ class PythonLDAPTests(ServerTestsMixin, unittest.SynchronousTestCase):
             serverctrls=[control],
         )
         self.assertEqual(len(self.consumer.search_s(BASE, ldap.SCOPE_BASE)), 1)
+
+
+class CancelTestsMixin:
+    """
+    Cancel (RFC 3909) on a refreshAndPersist search, with the answers
+    slapd gives: the search ends with canceled (118), the Cancel succeeds;
+    a Cancel naming no running operation is noSuchOperation (119).
+
+    @ivar url: the provider's URL.
+    """
+
+    url: str
+
+    def connect(self) -> _Consumer:
+        consumer = _Consumer(self.url)
+        consumer.simple_bind_s(ROOT_DN, PASSWORD)
+        self.addCleanup(consumer.unbind_s)  # type: ignore[attr-defined]
+        return consumer
+
+    def test_cancelPersist(self) -> None:
+        """
+        A refreshAndPersist search, canceled in its persist stage, answers
+        canceled, and the Cancel success; the connection goes on serving.
+        """
+        consumer = self.connect()
+        msgid = consumer.syncrepl_search(BASE, ldap.SCOPE_SUBTREE, mode="refreshAndPersist")
+        consumer.pollUntil(msgid, lambda: "refresh done" in consumer.told)
+        cancel = consumer.cancel(msgid)
+        self.assertRaises(ldap.CANCELLED, consumer.pollUntil, msgid,  # type: ignore[attr-defined]
+                          lambda: False)
+        self.assertEqual(consumer.result(cancel)[0], ldap.RES_EXTENDED)
+        self.assertEqual(len(consumer.search_s(BASE, ldap.SCOPE_BASE)), 1)
+
+    def test_cancelNothing(self) -> None:
+        """
+        A Cancel naming no operation under way is noSuchOperation.
+        """
+        consumer = self.connect()
+        self.assertRaises(ldap.NO_SUCH_OPERATION,  # type: ignore[attr-defined]
+                          consumer.result, consumer.cancel(77))
+
+
+    def test_cancelMalformed(self) -> None:
+        """
+        A Cancel whose value is not a message id is a protocolError.
+        """
+        consumer = self.connect()
+        request = ExtendedRequest("1.3.6.1.1.8", b"\x30\x00")
+        self.assertRaises(ldap.PROTOCOL_ERROR, consumer.extop_s, request)  # type: ignore[attr-defined]
+
+
+class CancelTests(CancelTestsMixin, unittest.SynchronousTestCase):
+    """
+    Cancel against ldapd.
+    """
+
+    def setUp(self) -> None:
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-cancel-"))
+        self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+        server = ServerProcess(providerConfig(), folder)
+        server.start()
+        self.addCleanup(server.stop)
+        self.url = server.url
+
+
+class SlapdCancelTests(CancelTestsMixin, unittest.SynchronousTestCase):
+    """
+    The same against slapd with syncprov.
+    """
+
+    def setUp(self) -> None:
+        slapd = slapdProvider()
+        self.addCleanup(slapd.stop)
+        self.url = slapd.url
 
 
 class SharedPostgreSQLTests(unittest.SynchronousTestCase):

@@ -17,14 +17,23 @@ The root DN and the server's own operations bypass every rule. Without
 C{rules}, the policy is slapd's default with a private C{userPassword}
 (L{DEFAULT_RULES}).
 
+The private views (C{cn=changelog}, C{cn=Monitor}: see
+L{ldapd.directory.Directory.addPrivateDatabase}) are as each slapd database
+with its own access rules: only the configured rules whose C{dn} target lies
+in the view (C{to dn.subtree="cn=changelog" by ... read}) apply there, so a
+generic C{to * by users read} never hands out the password hashes written or
+who is connected; without such a rule only the root DN reads them.
+
 What each operation needs, as in slapd: search, C{search} on every
 attribute the filter tests (others count as Undefined) and C{read} on
 C{entry} and on each attribute returned; compare, C{compare} on the
 attribute; add, C{add} on the new C{entry} and on the parent's
 C{children}; delete, C{delete} on both; modify, C{add}/C{delete}/C{write}
 on each attribute changed; rename, C{write} on C{entry}, on the RDN
-attributes and on the old and new parents' C{children}; bind, C{auth} on
-the target's C{userPassword} (else invalidCredentials). An error about an
+attributes and on the old and new parents' C{children}; bind (simple or SASL
+PLAIN), C{auth} on the target's C{userPassword} (else invalidCredentials);
+checking the old password of a change (Password Modify), C{write} on it
+(else the answer a wrong old password gets). An error about an
 entry the client may not see (no C{disclose} on it) is noSuchObject, as in
 slapd.
 
@@ -52,11 +61,12 @@ from ldapd.filters import (
     Filter,
     Present,
     assertions,
-    withoutAssertionsOn,
+    throughSearchable,
 )
 from ldapd.interfaces import IOperationPlugin
 from ldapd.limits import isGroupMember
 from ldapd.operation import Operation, Scope, SearchParameters
+from ldapd.passwordcheck import PasswordCheck
 from ldapd.plugins.aclrules import (
     CHILDREN,
     ENTRY,
@@ -69,22 +79,20 @@ from ldapd.plugins.aclrules import (
 )
 from ldapd.registry import rejectUnknownKeys
 from ldapd.results import NoSuchObject
-from ldapd.schema import AttributeType, Schema
+from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = ["ACI_ATTRIBUTE", "DEFAULT_RULES", "AccessControl", "AccessControlFactory"]
 
 #: The operational attribute that holds rules stored in the directory.
 ACI_ATTRIBUTE = "ldapdACI"
 
-#: The rules without configuration: everyone reads, but the changelog (only
-#: the root DN reads it, as 389's retro changelog: its records hold the
-#: password hashes that were written) and cn=Monitor (who is connected,
-#: from where, bound as whom); and userPassword is usable only to bind, and
-#: changeable only by its owner.
+#: The rules without configuration: everyone reads (but the private views,
+#: which no rule here names); userPassword is usable only to bind, and
+#: changeable only by its owner; the password history (old hashes, or old
+#: cleartext passwords) no client reads.
 DEFAULT_RULES = (
-    'to dn.subtree="cn=changelog" by * none',
-    'to dn.subtree="cn=monitor" by * none',
     "to attrs=userPassword by self =wx by anonymous auth by * none",
+    "to attrs=pwdHistory by * none",
     "to * by * read",
 )
 
@@ -115,6 +123,8 @@ class _Context:
         self.stored = stored
         self.filter: Filter | None = None
         self.filterTypes: set[AttributeType] = set()
+        # The strict subtypes of the filter's types: each is checked on its own.
+        self.filterSubtypes: frozenset[AttributeType] = frozenset()
         self.typeless = False
 
 
@@ -158,6 +168,7 @@ class AccessControl:
         self._generation = 0
         self._contexts: weakref.WeakKeyDictionary[Operation, _Context] = weakref.WeakKeyDictionary()
         self._touched: weakref.WeakSet[Operation] = weakref.WeakSet()
+        self._private: dict[DN, list[AccessRule]] = {}
         self.directory: Any = None
 
     def attach(self, directory: Any) -> None:
@@ -249,8 +260,21 @@ class AccessControl:
             return None
 
     def _rulesFor(self, context: _Context, ndn: DN) -> list[AccessRule]:
+        private = self.directory.privateSuffix(ndn) if self.directory is not None else None
+        if private is not None:
+            return self._privateRules(private)
         holders = sorted((h for h in context.stored if ndn.isWithin(h)), key=len, reverse=True)
         return [rule for h in holders for rule in context.stored[h]] + self.rules
+
+    def _privateRules(self, suffix: DN) -> list[AccessRule]:
+        """
+        @return: the configured rules that name a private view's subtree,
+            the only ones that apply in it.
+        """
+        rules = self._private.get(suffix)
+        if rules is None:
+            rules = self._private[suffix] = [r for r in self.rules if r.names(suffix)]
+        return rules
 
     def allowed(self, context: _Context, entry: Entry, attribute: AttributeType | str,
                 wanted: Privilege) -> bool:
@@ -266,22 +290,22 @@ class AccessControl:
 
     async def _target(self, context: _Context, ndn: DN) -> Entry:
         """
-        Read the entry an operation names. When it does not exist, the
-        matched DN is passed on only if the client may see that entry.
+        Read the entry an operation names.
 
         @return: the entry.
-        @raise NoSuchObject: when it does not exist.
+        @raise NoSuchObject: when it does not exist, with the matched DN
+            the directory passes on only as far as L{disclose_entry} allows.
         """
-        try:
-            return await self.directory.get(self.directory.internalOperation(), ndn)  # type: ignore[no-any-return]
-        except NoSuchObject as e:
-            matched = e.matchedDN
-            if matched:
-                matchedEntry = await self._read(self.schema.normalizeDN(matched))
-                if matchedEntry is None or not self.allowed(context, matchedEntry, ENTRY,
-                                                            Privilege.DISCLOSE):
-                    matched = None
-            raise NoSuchObject("no such object", matched) from None
+        return await self.directory.get(self.directory.internalOperation(), ndn)  # type: ignore[no-any-return]
+
+    def _hidden(self, entry: Entry) -> NoSuchObject:
+        """
+        The error for an entry the client may not know exists: the one it
+        would get if the entry did not exist. The entry is given as the
+        matched DN; the directory replaces it by its deepest superior the
+        client may know of (L{disclose_entry}), as for a missing entry.
+        """
+        return NoSuchObject("no such object", entry.dn)
 
     def _deny(self, context: _Context, entry: Entry, what: str) -> ldaperrors.LDAPException:
         """
@@ -289,7 +313,7 @@ class AccessControl:
         noSuchObject when the client may not even know the entry exists.
         """
         if not self.allowed(context, entry, ENTRY, Privilege.DISCLOSE):
-            return NoSuchObject("no such object")
+            return self._hidden(entry)
         return ldaperrors.LDAPInsufficientAccessRights(f"no {what} access")
 
     def _require(self, context: _Context, entry: Entry, attribute: AttributeType | str,
@@ -312,20 +336,27 @@ class AccessControl:
 
     # Hooks
 
-    async def pre_bind(self, op: Operation, ndn: DN) -> None:
+    async def pre_authenticate(self, op: Operation, check: PasswordCheck) -> None:
         """
-        A simple bind needs C{auth} on the target's userPassword, as the
-        anonymous identity; without it the bind fails with invalidCredentials.
+        A bind needs C{auth} on the target's userPassword, as the anonymous
+        identity; checking the old password of a change needs C{write} on
+        it, as the client (the root DN may change any). A refusal is
+        invalidCredentials, as for a wrong password, and comes before the
+        password is looked at, so that a client learns nothing from trying
+        passwords it may not use.
         """
         if op.internal or self._password is None:
             return
-        if any(db.normalizedRootDN == ndn for db in self.directory.databases):
+        if not check.isBind and self._bypass(op):
             return
-        entry = await self._read(ndn)
+        if any(db.normalizedRootDN == check.ndn for db in self.directory.databases):
+            return
+        entry = await self._read(check.ndn)
         if entry is None:
             return
-        context = await self._context(op, anonymous=True)
-        if not self.allowed(context, entry, self._password, Privilege.AUTH):
+        context = await self._context(op, anonymous=check.isBind)
+        wanted = Privilege.AUTH if check.isBind else Privilege.WRITE
+        if not self.allowed(context, entry, self._password, wanted):
             raise ldaperrors.LDAPInvalidCredentials()
 
     async def pre_search(self, op: Operation, base: DN) -> None:
@@ -338,14 +369,29 @@ class AccessControl:
         context = await self._context(op)
         entry = await self._target(context, base)
         if not self.allowed(context, entry, ENTRY, Privilege.DISCLOSE):
-            raise NoSuchObject("no such object")
+            raise self._hidden(entry)
         context.filter = op.search.filter
         context.filterTypes, context.typeless = _filterTypes(op.search.filter, self.schema)
+        context.filterSubtypes = frozenset().union(
+            *(self.schema.subtypes(t) for t in context.filterTypes)) - context.filterTypes
+
+    async def disclose_entry(self, op: Operation, entry: Entry) -> bool:
+        """
+        An entry may be named to a client (as a matched DN) or counted
+        among the children it is told of when it has C{disclose} on it, as
+        slapd names a matched DN.
+        """
+        if self._bypass(op):
+            return True
+        context = await self._context(op)
+        return self.allowed(context, entry, ENTRY, Privilege.DISCLOSE)
 
     def filter_entry(self, op: Operation, entry: Entry) -> Entry | None:
         """
         Withhold an entry the client may not read, or that matches only
-        through attributes it may not search; strip the attributes it may not read.
+        through attributes it may not search (as slapd, each attribute a
+        filter on a supertype reaches is checked: L{throughSearchable});
+        strip the attributes it may not read.
         """
         context = self._contexts.get(op)
         if context is None or self._bypass(op):
@@ -353,12 +399,14 @@ class AccessControl:
         if not self.allowed(context, entry, ENTRY, Privilege.READ):
             return None
         if context.filter is not None:
-            hidden = {t for t in context.filterTypes
-                      if not self.allowed(context, entry, t, Privilege.SEARCH)}
-            if context.typeless:
-                hidden |= {a.type for a in entry
-                           if not self.allowed(context, entry, a.type, Privilege.SEARCH)}
-            if hidden and withoutAssertionsOn(context.filter, frozenset(hidden)).match(entry) is not True:
+            hidden = frozenset(
+                {t for t in context.filterTypes
+                 if not self.allowed(context, entry, t, Privilege.SEARCH)}
+                | {a.type for a in entry
+                   if (context.typeless or a.type in context.filterSubtypes)
+                   and not self.allowed(context, entry, a.type, Privilege.SEARCH)})
+            if hidden and throughSearchable(context.filter, hidden).match(
+                    entry.without(hidden)) is not True:
                 return None
         unreadable = {a.type for a in entry
                       if not self.allowed(context, entry, a.type, Privilege.READ)}
@@ -366,18 +414,34 @@ class AccessControl:
 
     async def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:
         """
-        Compare needs C{compare} on the attribute.
+        Compare needs C{compare} on the attribute; on a supertype (C{name}),
+        as in slapd, the value must be found in a subtype the client may
+        compare, or the answer is that of a refused access, whatever the
+        subtypes it may not compare hold.
         """
         if self._bypass(op):
             return
         context = await self._context(op)
         entry = await self._target(context, ndn)
         self._require(context, entry, at, Privilege.COMPARE, "compare")
+        attrs = entry.matching(at)
+        comparable = [a for a in attrs
+                      if a.type is at or self.allowed(context, entry, a.type, Privilege.COMPARE)]
+        if len(comparable) == len(attrs) or at.equality is None:
+            return
+        try:
+            key = self.schema.normalizeValue(at, value)
+        except InvalidValue:
+            return
+        if not any(key in a.keys(self.schema) for a in comparable):
+            raise self._deny(context, entry, "compare")
 
     async def pre_add(self, op: Operation, entry: Entry) -> None:
         """
         Add needs C{add} on the new entry and on its parent's C{children};
-        C{ldapdACI} values need C{manage} and must parse.
+        C{ldapdACI} values need C{manage} and must parse. A parent that
+        does not exist, or that the client may not know of, is noSuchObject
+        (as in slapd, before any other check), the same either way.
         """
         values = entry.get(ACI_ATTRIBUTE)
         if not op.internal:
@@ -385,8 +449,9 @@ class AccessControl:
         if self._bypass(op):
             return
         context = await self._context(op)
-        parent = await self._parent(entry.ndn)
-        if parent is not None:
+        parentDN = entry.ndn.parent()
+        if parentDN and self.directory.databaseFor(parentDN) is not None:
+            parent = await self._target(context, parentDN)
             self._require(context, parent, CHILDREN, Privilege.ADD, "add")
         if not self.allowed(context, entry, ENTRY, Privilege.ADD):
             raise ldaperrors.LDAPInsufficientAccessRights("no add access to entry")

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import enum
 import ipaddress
-import re
 import shlex
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry
 from ldapd.filters import Filter, compileFilter
+from ldapd.patterns import InvalidPattern, compilePattern
 from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = [
@@ -129,7 +129,8 @@ class Subject:
 class _DNPattern:
     style: str
     dn: DN | None = None
-    regex: re.Pattern[str] | None = None
+    #: An RE2 pattern (L{ldapd.patterns.compilePattern}).
+    regex: Any = None
 
     def matches(self, ndn: DN) -> bool:
         if self.regex is not None:
@@ -202,6 +203,17 @@ class AccessRule:
         The normalised DNs of the groups this rule's clauses test.
         """
         return {c.group for c in self.clauses if c.group is not None}
+
+    def names(self, suffix: DN) -> bool:
+        """
+        Whether the rule's target names a DN within a subtree: the test that
+        lets a rule apply to a private view (L{ldapd.directory.Directory.addPrivateDatabase}),
+        which generic targets (C{*}, a filter, attributes alone, another
+        subtree, a regular expression) never reach.
+
+        @param suffix: the normalised root of the subtree.
+        """
+        return self.dn is not None and self.dn.dn is not None and self.dn.dn.isWithin(suffix)
 
     def selects(self, entry: Entry, attribute: AttributeType | str) -> bool:
         """
@@ -322,8 +334,8 @@ def _dnPattern(style: str, value: str, schema: Schema, token: str) -> _DNPattern
         raise AccessRuleError(f"unknown DN style in {token!r}")
     if kind == "regex":
         try:
-            return _DNPattern(kind, regex=re.compile(value, re.IGNORECASE))
-        except re.error as e:
+            return _DNPattern(kind, regex=compilePattern(value, ignoreCase=True))
+        except InvalidPattern as e:
             raise AccessRuleError(f"bad regular expression in {token!r}: {e}") from None
     try:
         return _DNPattern(kind, dn=schema.normalizeDN(DN.parse(value)))
@@ -473,8 +485,8 @@ def _peerPattern(style: str, value: str, token: str) -> tuple[str, Any]:
         return "path", value
     if style == "regex":
         try:
-            return "regex", re.compile(value)
-        except re.error as e:
+            return "regex", compilePattern(value)
+        except InvalidPattern as e:
             raise AccessRuleError(f"bad regular expression in {token!r}: {e}") from None
     if style in ("ip", "ipv6"):
         address, _, port = value.partition(":") if style == "ip" else (value, "", "")

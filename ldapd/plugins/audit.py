@@ -23,6 +23,7 @@ from ldaptor.protocols import pureber
 from zope.interface import implementer
 
 from ldapd._files import openPrivate
+from ldapd.escaping import escapeControl
 from ldapd.interfaces import IOperationPlugin
 from ldapd.ldif import formatLine
 from ldapd.operation import Operation
@@ -47,8 +48,16 @@ def _values(description: str, values: list[bytes]) -> list[bytes]:
     The lines of one attribute's values, or a comment instead of secret ones.
     """
     if description.split(";")[0].lower() in _SECRET:
-        return [f"# {description}: {len(values)} value(s) not logged\n".encode()] if values else []
+        return [_comment(f"{description}: {len(values)} value(s) not logged")] if values else []
     return [formatLine(description, value) for value in values]
+
+
+def _comment(text: str) -> bytes:
+    """
+    A comment line; the names and addresses in it are the client's, so no
+    character of theirs may end the line and start a forged record.
+    """
+    return f"# {escapeControl(text)}\n".encode()
 
 
 def changeRecord(op: Operation, name: str, when: int) -> bytes:
@@ -62,7 +71,7 @@ def changeRecord(op: Operation, name: str, when: int) -> bytes:
     """
     request = op.request
     who = str(op.identity.dn) if op.identity.dn is not None else ""
-    header = f"# {name} {when} {who} IP={op.connection.peer} conn={op.connection.id}\n".encode()
+    header = _comment(f"{name} {when} {who} IP={op.connection.peer} conn={op.connection.id}")
     lines: list[bytes] = []
     if name == "add":
         dn = _text(request.entry)
@@ -90,7 +99,7 @@ def changeRecord(op: Operation, name: str, when: int) -> bytes:
         if request.newSuperior is not None:
             lines.append(formatLine("newsuperior", _bytes(request.newSuperior)))
     return (header + formatLine("dn", dn.encode("utf-8")) + b"".join(lines)
-            + f"# end {name} {when}\n\n".encode())
+            + _comment(f"end {name} {when}") + b"\n")
 
 
 @implementer(IOperationPlugin)

@@ -43,7 +43,7 @@ class PluginChain:
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         for plugin in self.plugins:
             for name in dir(plugin):
-                if name.startswith(_PREFIXES) or name == "filter_entry":
+                if name.startswith(_PREFIXES) or name in ("filter_entry", "disclose_entry"):
                     hook = getattr(plugin, name)
                     if callable(hook):
                         self._hooks.setdefault(name, []).append(hook)
@@ -149,3 +149,18 @@ class PluginChain:
             if entry is None:
                 return None
         return entry
+
+    @defer.inlineCallbacks
+    def discloses(self, op: Operation, entry: Entry) -> Any:
+        """
+        Ask every C{disclose_entry} hook whether the client may learn that
+        an entry exists (as the matched DN of an error, or as a child
+        counted in hasSubordinates).
+
+        @param entry: the entry.
+        @return: a Deferred firing with C{True} when every hook says so.
+        """
+        for hook in self._hooks.get("disclose_entry", ()):
+            if not (yield defer.maybeDeferred(hook, op, entry)):
+                return False
+        return True

@@ -27,6 +27,13 @@ Configuration::
     max_entries = 100000    # at most this many records are kept
     sid = 1                 # server ID (0 to 4095) in CSNs and contextCSN
     database = "dc=example,dc=com"   # whose records cn=changelog shows
+    passwords = "omit"      # or "keep": password values in the records' changes
+
+A record's C{changes} never holds the values of C{userPassword} (and its
+subtypes), C{authPassword} or C{pwdHistory} unless C{passwords = "keep"}:
+they are left out, as 389's retro changelog leaves out the attributes it is
+told to (C{nsslapd-exclude-attrs}). Replication does not need them there:
+the syncrepl provider sends entries as they are now.
 """
 
 from __future__ import annotations
@@ -56,14 +63,14 @@ from ldapd.filters import (
     Substrings,
 )
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
-from ldapd.ldif import formatLine
+from ldapd.ldif import formatLine, formatModification
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, duration, optionalDN, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 from ldapd.syncrepl.provider import SyncProvider
 
-__all__ = ["CHANGELOG_DN", "Changelog", "ChangelogFactory", "changeRecord"]
+__all__ = ["CHANGELOG_DN", "PASSWORD_HANDLING", "Changelog", "ChangelogFactory", "changeRecord"]
 
 #: Where the retro changelog is served.
 CHANGELOG_DN = "cn=changelog"
@@ -77,6 +84,14 @@ _BATCH = 256
 #: The attribute types of the records' entries.
 _RECORD_TYPES = ("objectClass", "changeNumber", "targetDN", "changeType", "changes", "changeTime",
                  "targetEntryUUID", "newRDN", "deleteOldRDN", "newSuperior")
+
+#: The values of C{passwords}: leave the password attributes out of the
+#: records' C{changes} (the default), or keep them there.
+PASSWORD_HANDLING = ("omit", "keep")
+
+#: The attribute types (with their subtypes) C{passwords = "omit"} leaves
+#: out: passwords and the hashes of former ones.
+_PASSWORD_TYPES = ("userPassword", "authPassword", "pwdHistory")
 
 #: Seconds between two trimmings.
 _TRIM_INTERVAL = 60.0
@@ -106,11 +121,13 @@ def _csnSID(csn: bytes) -> int | None:
         return None
 
 
-def _lines(entry: Entry) -> bytes:
+def _lines(entry: Entry, skip: frozenset[str] = frozenset()) -> bytes:
     """
-    @return: the attributes of C{entry} as LDIF lines.
+    @return: the attributes of C{entry} as LDIF lines, but those of the
+        types named (lower-cased) in C{skip}.
     """
-    return b"".join(formatLine(a.description, v) for a in entry for v in a.values)
+    return b"".join(formatLine(a.description, v) for a in entry
+                    if a.type.name.lower() not in skip for v in a.values)
 
 
 def _replacements(old: Entry, new: Entry, skip: frozenset[str] = frozenset()) -> bytes:
@@ -129,14 +146,14 @@ def _replacements(old: Entry, new: Entry, skip: frozenset[str] = frozenset()) ->
         # A changed entry shares its unchanged attributes with the old one,
         # so most comparisons are of one tuple with itself.
         if before.pop(description, None) != attr.values:
-            out.append(formatLine("replace", description.encode())
-                       + b"".join(formatLine(description, v) for v in attr.values) + b"-\n")
+            out.append(formatModification("replace", description, attr.values))
     for description in before:
-        out.append(formatLine("replace", description.encode()) + b"-\n")
+        out.append(formatModification("replace", description, ()))
     return b"".join(out)
 
 
-def changeRecord(kind: str, old: Entry | None, new: Entry | None, csn: bytes) -> ChangeRecord:
+def changeRecord(kind: str, old: Entry | None, new: Entry | None, csn: bytes,
+                 withheld: frozenset[AttributeType] = frozenset()) -> ChangeRecord:
     """
     The changelog record of a write, with C{changes} as 389's retro
     changelog writes them: the entry's attributes for an add, C{replace}
@@ -146,8 +163,11 @@ def changeRecord(kind: str, old: Entry | None, new: Entry | None, csn: bytes) ->
     @param old: the entry before (C{None} for an add).
     @param new: the entry after (C{None} for a delete).
     @param csn: the change's CSN; its time is the record's.
+    @param withheld: attribute types whose values (and changes) C{changes}
+        leaves out.
     @return: the record, not yet numbered.
     """
+    skip = frozenset(at.name.lower() for at in withheld)
     subject = new if old is None else old
     assert subject is not None
     uuid = subject.get("entryUUID")
@@ -155,10 +175,10 @@ def changeRecord(kind: str, old: Entry | None, new: Entry | None, csn: bytes) ->
                           uuid[0] if uuid else b"")
     if kind == ADD:
         assert new is not None
-        return dataclasses.replace(record, changes=_lines(new))
+        return dataclasses.replace(record, changes=_lines(new, skip))
     if kind == MODIFY:
         assert old is not None and new is not None
-        return dataclasses.replace(record, changes=_replacements(old, new))
+        return dataclasses.replace(record, changes=_replacements(old, new, skip))
     if kind == RENAME:
         assert old is not None and new is not None
         schema = new.schema
@@ -175,7 +195,7 @@ def changeRecord(kind: str, old: Entry | None, new: Entry | None, csn: bytes) ->
         moved = new.ndn.parent() != old.ndn.parent()
         return dataclasses.replace(
             record,
-            changes=_replacements(old, new, rdnTypes),
+            changes=_replacements(old, new, rdnTypes | skip),
             newRDN=str(DN(new.dn.rdns[:1])),
             deleteOldRDN=deleted,
             newSuperior=str(new.dn.parent()) if moved else None,
@@ -193,6 +213,8 @@ class Changelog:
     @ivar sid: the server ID written into CSNs.
     @ivar database: the suffix whose changelog C{cn=changelog} shows, or
         C{None} for the first database that keeps one.
+    @ivar passwords: one of L{PASSWORD_HANDLING}: whether records' C{changes}
+        leave password values out (C{"omit"}) or keep them.
     @ivar view: the database serving C{cn=changelog} (once attached, if a
         database keeps a changelog).
     """
@@ -206,6 +228,7 @@ class Changelog:
         sid: int = 0,
         database: DN | None = None,
         databaseError: Callable[[str], Exception] = ValueError,
+        passwords: str = "omit",
     ) -> None:
         """
         @param maxAge: how long records are kept.
@@ -214,10 +237,16 @@ class Changelog:
         @param database: the suffix whose records C{cn=changelog} shows.
         @param databaseError: builds the error raised when C{database}
             names no database that keeps a changelog.
-        @raise ValueError: for a server ID out of range.
+        @param passwords: one of L{PASSWORD_HANDLING}.
+        @raise ValueError: for a server ID out of range or an unknown
+            C{passwords}.
         """
         if not 0 <= sid <= 0xFFF:
             raise ValueError("sid must be between 0 and 4095")
+        if passwords not in PASSWORD_HANDLING:
+            raise ValueError(f"passwords must be one of {', '.join(PASSWORD_HANDLING)}")
+        self.passwords = passwords
+        self._withheld: frozenset[AttributeType] = frozenset()
         self.maxAge = maxAge
         self.maxEntries = maxEntries
         self.sid = sid
@@ -241,6 +270,12 @@ class Changelog:
         """
         self.directory = directory
         self._contextCSN = directory.schema.attributeType("contextCSN")
+        if self.passwords == "omit":
+            schema = directory.schema
+            self._withheld = frozenset().union(*(
+                schema.subtypes(at) for at in map(schema.attributeType, _PASSWORD_TYPES)
+                if at is not None
+            ))
         directory.csn.sid = self.sid
         directory.syncProvider = SyncProvider(directory)
         kept = []
@@ -330,7 +365,7 @@ class Changelog:
         stamp = csn[0] if csn else self.directory.csn(datetime.now(timezone.utc))
         # Appended first: on PostgreSQL that takes the changelog's lock, so
         # the read and update of contextCSN below are serialised too.
-        txn.appendChange(changeRecord(kind, old, new, stamp))
+        txn.appendChange(changeRecord(kind, old, new, stamp, self._withheld))
         # A syncrepl consumer keeps contextCSN itself, as its provider's
         # cookie: a replicated delete's CSN is made here, not by the
         # provider, and must not move the consumer's state ahead of it.
@@ -544,7 +579,8 @@ class ChangelogFactory:
     """
     Builds L{Changelog} from C{[[plugin]] name = "changelog"} with
     C{max_age} (a duration, default 7d), C{max_entries} (default 100000),
-    C{sid} (0 to 4095, default 0) and C{database} (a suffix).
+    C{sid} (0 to 4095, default 0), C{database} (a suffix) and C{passwords}
+    (one of L{PASSWORD_HANDLING}, default C{"omit"}).
     """
 
     name = "changelog"
@@ -558,7 +594,8 @@ class ChangelogFactory:
         @param context: the L{ConfigContext}.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, {"max_age", "max_entries", "sid", "database"}, context)
+        rejectUnknownKeys(table, {"max_age", "max_entries", "sid", "database", "passwords"},
+                          context)
         maxAge = duration(table, "max_age", 7 * 86400, context)
         maxEntries = table.get("max_entries", 100000)
         if isinstance(maxEntries, bool) or not isinstance(maxEntries, int) or maxEntries < 1:
@@ -567,5 +604,9 @@ class ChangelogFactory:
         if isinstance(sid, bool) or not isinstance(sid, int) or not 0 <= sid <= 0xFFF:
             raise context.error("sid", "must be a server ID from 0 to 4095")
         database = optionalDN(table, "database", context)
+        passwords = table.get("passwords", "omit")
+        if passwords not in PASSWORD_HANDLING:
+            choices = ", ".join(map(repr, PASSWORD_HANDLING))
+            raise context.error("passwords", f"must be one of {choices}")
         return Changelog(timedelta(seconds=maxAge), maxEntries, sid, database,
-                         lambda problem: context.error("database", problem))
+                         lambda problem: context.error("database", problem), passwords)

@@ -2,11 +2,14 @@
 The access policy a directory has when no access-control plugin is configured.
 
 It is the policy of Debian's stock slapd configuration: the root DN may do
-anything; everyone may read, except C{userPassword}, which only its owner (and
-the root DN) may read, compare, test in a filter or change; nothing else may be
-written by anyone but the root DN. Subtrees a plugin declares private (the
-retro changelog C{cn=changelog}, as in 389 Directory Server) only the root DN
-may read. Configure the C{acl} plugin for anything finer.
+anything; everyone may read, except C{userPassword} and the password history
+(C{pwdHistory}, old passwords), which only their owner (and the root DN) may
+read, compare or test in a filter; an owner may change C{userPassword} (and
+prove the old one to change it); nothing else may be written by anyone but the
+root DN. The private views plugins serve (the retro changelog C{cn=changelog},
+as in 389 Directory Server, and C{cn=Monitor}:
+L{ldapd.directory.Directory.addPrivateDatabase}) only the root DN may read.
+Configure the C{acl} plugin for anything finer.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.filters import withoutAssertionsOn
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Operation
+from ldapd.passwordcheck import PasswordCheck
 from ldapd.registry import rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
@@ -32,11 +36,11 @@ __all__ = ["DefaultAccess", "DefaultAccessFactory"]
 @implementer(IOperationPlugin)
 class DefaultAccess:
     """
-    Root writes, everyone reads, C{userPassword} is private to its owner.
+    Root writes, everyone reads, C{userPassword} and C{pwdHistory} are private
+    to their owner, private views are the root DN's.
 
-    @ivar private: the normalised roots of subtrees only the root DN (and
-        the server itself) may read; plugins that serve such a subtree add
-        theirs.
+    @ivar directory: the directory served, once attached: it says which
+        views are private.
     """
 
     name = "defaultaccess"
@@ -47,12 +51,18 @@ class DefaultAccess:
         @param schema: the directory's schema.
         """
         self.schema = schema
-        password = schema.attributeType("userPassword")
-        self._private: frozenset[AttributeType] = (
-            schema.subtypes(password) if password is not None else frozenset()
-        )
+        self._writable = _subtypes(schema, "userPassword")
+        self._private = self._writable | _subtypes(schema, "pwdHistory")
         self._withheld: LRU[Entry, Entry] = LRU(4096)
-        self.private: list[DN] = []
+        self.directory: Any = None
+
+    def attach(self, directory: Any) -> None:
+        """
+        Called by the L{ldapd.directory.Directory} the policy serves.
+
+        @param directory: the directory.
+        """
+        self.directory = directory
 
     def _privileged(self, op: Operation, ndn: DN | None = None) -> bool:
         return op.internal or op.identity.isRoot or (
@@ -81,21 +91,45 @@ class DefaultAccess:
             return
         for mod in modifications:
             at, _ = parseDescription(self.schema, mod.description)
-            if at not in self._private:
+            if at not in self._writable:
                 raise ldaperrors.LDAPInsufficientAccessRights(
                     f"no write access to attribute {mod.description}"
                 )
 
+    def pre_authenticate(self, op: Operation, check: PasswordCheck) -> None:
+        """
+        Anyone may bind; only the owner (and the root DN) may have the old
+        password of a change checked, as only they may change it. A refusal
+        is the invalidCredentials a wrong password gets, before the
+        password is looked at.
+        """
+        if not check.isBind and not self._privileged(op, check.ndn):
+            raise ldaperrors.LDAPInvalidCredentials()
+
     def _hidden(self, op: Operation, ndn: DN) -> bool:
-        return any(ndn.isWithin(p) for p in self.private) and not self._privileged(op)
+        return (self.directory is not None and self.directory.privateSuffix(ndn) is not None
+                and not self._privileged(op))
 
     def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:
-        if self.private and self._hidden(op, ndn):
+        if self._hidden(op, ndn):
             raise NoSuchObject("no such object")
         if at in self._private and not self._privileged(op, ndn):
             raise ldaperrors.LDAPInsufficientAccessRights("no compare access to attribute")
 
+    def disclose_entry(self, op: Operation, entry: Entry) -> bool:
+        """
+        Every entry may be named to a client but those of private views.
+        """
+        return not self._hidden(op, entry.ndn)
+
     def pre_search(self, op: Operation, ndn: DN) -> None:
+        """
+        A search based in a private view is noSuchObject to all but the
+        root DN, whether the base exists or not; assertions on
+        C{userPassword} are Undefined to all but the root DN.
+        """
+        if self._hidden(op, ndn):
+            raise NoSuchObject("no such object")
         if op.search is not None and not self._privileged(op):
             op.search.filter = withoutAssertionsOn(op.search.filter, self._private)
 
@@ -108,7 +142,7 @@ class DefaultAccess:
         """
         if self._privileged(op, entry.ndn):
             return entry
-        if self.private and self._hidden(op, entry.ndn):
+        if self._hidden(op, entry.ndn):
             return None
         filtered = self._withheld.get(entry)
         if filtered is None:
@@ -121,6 +155,15 @@ class DefaultAccess:
         return filtered
 
 
+def _subtypes(schema: Schema, name: str) -> frozenset[AttributeType]:
+    """
+    @return: the attribute type C{name} and its subtypes, or nothing when
+        the schema lacks it.
+    """
+    at = schema.attributeType(name)
+    return schema.subtypes(at) if at is not None else frozenset()
+
+
 class DefaultAccessFactory:
     """
     Builds L{DefaultAccess}; a directory installs it itself when no plugin
@@ -128,7 +171,7 @@ class DefaultAccessFactory:
     """
 
     name = "defaultaccess"
-    description = "Root DN writes, everyone reads, userPassword private to its owner."
+    description = "Root DN writes, everyone reads, passwords private to their owner."
 
     @staticmethod
     def fromConfig(table: dict[str, Any], context: Any) -> DefaultAccess:

@@ -13,12 +13,17 @@ processes that share one database.
 
 Hooks, in slapd's order of events:
 
-  - C{pre_bind} refuses a locked account (invalidCredentials, with the
-    accountLocked error when C{use_lockout} is on, as slapd's
-    C{ppolicy_use_lockout}) and an expired one without grace logins.
-  - C{post_bind} records failures (and locks after C{pwdMaxFailure}), clears
-    them on success, uses up grace logins, warns of expiry, and restricts a
-    connection whose password was reset (C{pwdMustChange}) to changing it.
+  - C{pre_authenticate} refuses a locked account (invalidCredentials, with
+    the accountLocked error when C{use_lockout} is on, as slapd's
+    C{ppolicy_use_lockout}), and for a bind an expired one without grace
+    logins. It runs for every password check (L{ldapd.passwordcheck}):
+    simple binds, SASL PLAIN, and the old password of a change.
+  - C{post_authenticate} records failures (and locks after
+    C{pwdMaxFailure}), each with writes the database makes atomic, so that
+    concurrent failures in several processes all count; for a successful
+    bind it clears them, uses up grace logins, warns of expiry, and
+    restricts a connection whose password was reset (C{pwdMustChange}) to
+    changing it.
   - C{pre_add} and C{pre_modify} check new passwords (quality, history,
     minimum age, safe modify, user change allowed), keep the state
     attributes up to date and hash cleartext values.
@@ -55,6 +60,7 @@ from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extended import PASSWORD_MODIFY, parsePasswordModify
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Connection, Operation
+from ldapd.passwordcheck import CHANGE, PasswordCheck
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 
 __all__ = [
@@ -292,6 +298,10 @@ _SCHEME = re.compile(rb"^\{[A-Za-z0-9._-]+\}")
 #: The syntax OID slapd records in pwdHistory values (Octet String).
 _HISTORY_SYNTAX = b"1.3.6.1.4.1.1466.115.121.1.40"
 _ONE_VALUE = "Password policy only allows one password value"
+#: How many times a failure is stamped anew when another process recorded
+#: one at the same microsecond, and old failures are looked at again when
+#: another process forgot some of them first.
+_FAILURE_ATTEMPTS = 10
 _RESTRICTED = "Operations are restricted to bind/unbind/abandon/StartTLS/modify password"
 
 
@@ -337,13 +347,18 @@ def _historyEntry(value: bytes) -> tuple[float, bytes] | None:
 
 
 @dataclass
-class _Bind:
+class _Check:
     """
-    What C{pre_bind} learnt about a bind, for C{post_bind}.
+    What C{pre_authenticate} learnt about a password check, for
+    C{post_authenticate}.
+
+    @ivar bind: whether the check authenticates the client (only a bind's
+        success is recorded, and only a bind answers the control).
     """
 
     ndn: DN
     policy: Policy
+    bind: bool
     wantControl: bool
     modifications: list[Modification]
     error: int | None = None
@@ -404,7 +419,7 @@ class PasswordPolicy:
         self.checker = checker if checker is not None else QualityChecker()
         self._hasher = _Hasher(passwordHash, argon2 or {})
         self.directory: Any = None
-        self._binds: weakref.WeakKeyDictionary[Operation, _Bind] = weakref.WeakKeyDictionary()
+        self._checks: weakref.WeakKeyDictionary[Operation, _Check] = weakref.WeakKeyDictionary()
         self._restricted: weakref.WeakKeyDictionary[Connection, DN] = weakref.WeakKeyDictionary()
         self._lifting: weakref.WeakSet[Operation] = weakref.WeakSet()
 
@@ -548,40 +563,42 @@ class PasswordPolicy:
             remaining = policy.graceAuthNLimit - len(entry.get("pwdGraceUseTime"))
         return True, remaining - 1
 
-    # Bind
+    # Password checks (binds, and the old password of a change)
 
-    async def pre_bind(self, op: Operation, ndn: DN) -> None:
+    async def pre_authenticate(self, op: Operation, check: PasswordCheck) -> None:
         """
-        Refuse a locked account, and an expired one with no grace logins
-        left (once its password is known to be right), with
-        invalidCredentials; the root DN bypasses the policy.
+        Refuse a locked account, and for a bind an expired one with no
+        grace logins left (once its password is known to be right), with
+        invalidCredentials. The root DN bypasses the policy, and so do
+        password administrators checking an old password.
         """
-        self._restricted.pop(op.connection, None)
-        if op.internal or op.request.sasl or self._isRoot(ndn):
+        if check.isBind:
+            self._restricted.pop(op.connection, None)
+        if op.internal or self._isRoot(check.ndn) or (not check.isBind and self._admin(op)):
             return
-        entry = await self._get(ndn)
+        entry = await self._get(check.ndn)
         if entry is None:
             return
+        wantControl = check.isBind and self._wantControl(op)
         policy = await self.policyFor(entry)
         if policy is None:
             # As slapd: no checks, but the outcome is still recorded (with
             # the defaults of no policy) and the control answered.
-            self._binds[op] = _Bind(ndn, Policy(), self._wantControl(op), [])
+            self._checks[op] = _Check(check.ndn, Policy(), check.isBind, wantControl, [])
             return
         now = self._now()
         locked, modifications = self._locked(entry, policy, now)
-        state = _Bind(ndn, policy, self._wantControl(op), modifications)
-        self._binds[op] = state
+        state = _Check(check.ndn, policy, check.isBind, wantControl, modifications)
+        self._checks[op] = state
         if locked:
             state.decided = True
             state.error = PolicyError.accountLocked if self.useLockout else None
             raise ldaperrors.LDAPInvalidCredentials()
+        if not check.isBind:
+            return
         expired, remaining = self._expiry(entry, policy, int(now))
         if expired and remaining < 0 and entry.get("userPassword"):
-            password = op.request.auth
-            if not isinstance(password, bytes):
-                password = str(password).encode("utf-8")
-            if await self._anyMatches(entry.get("userPassword"), password):
+            if await self._anyMatches(entry.get("userPassword"), check.password):
                 state.decided = True
                 state.error = PolicyError.passwordExpired
                 if entry.get("pwdFailureTime"):
@@ -594,62 +611,132 @@ class PasswordPolicy:
                     )
             raise ldaperrors.LDAPInvalidCredentials()
 
-    async def post_bind(self, op: Operation, resultCode: int) -> None:
+    async def post_authenticate(self, op: Operation, resultCode: int) -> None:
         """
-        Record the bind's outcome in the account and answer the request
-        control.
+        Record a password check's outcome in the account, and answer a
+        bind's request control.
         """
-        state = self._binds.pop(op, None)
+        state = self._checks.pop(op, None)
         if state is None:
             return
         warning: int | None = None
         grace: int | None = None
+        failed: Entry | None = None
         if not state.decided:
             entry = await self._get(state.ndn)
             if entry is not None and entry.get("userPassword"):
-                warning, grace = self._recordBind(op, entry, state, resultCode)
-        try:
-            await self._write(state.ndn, state.modifications)
-        except ldaperrors.LDAPException as e:
-            self._log.error(
-                "password policy state of {dn} not recorded: {e}", dn=str(state.ndn), e=e
-            )
+                if resultCode == ldaperrors.LDAPInvalidCredentials.resultCode:
+                    failed = entry
+                elif resultCode == 0 and state.bind:
+                    warning, grace = self._recordBind(op, entry, state)
+        await self._record(state.ndn, state.modifications)
+        if failed is not None:
+            await self._recordFailure(failed, state.policy)
         if state.wantControl:
             op.responseControls.append(responseControl(warning, grace, state.error))
 
+    async def _recordFailure(self, entry: Entry, policy: Policy) -> None:
+        """
+        slapd's C{ppolicy_bind_response} for a wrong password: add the
+        failure to pwdFailureTime, lock the account once pwdMaxFailure
+        failures count, and keep at most pwdMaxRecordedFailure of them.
+
+        Each step is a write the database makes atomic on its own (adding a
+        value, adding the single lock value, deleting named values), judged
+        on the entry as the failure's own write left it: concurrent
+        failures, in this process or in others sharing the database, are
+        all counted, where a read followed by a replace kept only one.
+        """
+        if not policy.maxRecordedFailure:
+            return
+        ndn = entry.ndn
+        # After every failure recorded, so that it is never the oldest one,
+        # the first forgotten.
+        times = [t for t in map(_parseTime, entry.get("pwdFailureTime")) if t is not None]
+        stamp = max([self._now(), *(t + 1e-6 for t in times)])
+        for _ in range(_FAILURE_ATTEMPTS):
+            failure = _timestamp(stamp, micro=True)
+            try:
+                entry = await self.directory.modify(
+                    self.directory.internalOperation(), ndn,
+                    [Modification("add", "pwdFailureTime", (failure,))],
+                )
+                break
+            except ldaperrors.LDAPAttributeOrValueExists:
+                # Another process recorded a failure at the same microsecond.
+                stamp += 1e-6
+            except ldaperrors.LDAPException as e:
+                self._log.error("password failure of {dn} not recorded: {e}", dn=str(ndn), e=e)
+                return
+        else:
+            self._log.error("password failure of {dn} not recorded", dn=str(ndn))
+            return
+        now = self._now()
+        count = sum(
+            1
+            for value in entry.get("pwdFailureTime")
+            if not policy.failureCountInterval
+            or (
+                (when := _parseTime(value)) is not None
+                and int(now) <= when + policy.failureCountInterval
+            )
+        )
+        if policy.maxFailure and count >= policy.maxFailure and not entry.get(
+            "pwdAccountLockedTime"
+        ):
+            await self._record(ndn, [Modification("add", "pwdAccountLockedTime", (_timestamp(now),))])
+        for _ in range(_FAILURE_ATTEMPTS):
+            recorded = sorted(
+                entry.get("pwdFailureTime"), key=lambda value: _parseTime(value) or 0.0
+            )
+            excess = recorded[: max(len(recorded) - policy.maxRecordedFailure, 0)]
+            if not excess:
+                return
+            try:
+                await self._write(ndn, [Modification("delete", "pwdFailureTime", tuple(excess))])
+                return
+            except ldaperrors.LDAPNoSuchAttribute:
+                # Another process forgot some of them first: look again.
+                found = await self._get(ndn)
+                if found is None:
+                    return
+                entry = found
+            except ldaperrors.LDAPException as e:
+                self._log.error("old password failures of {dn} not forgotten: {e}",
+                                dn=str(ndn), e=e)
+                return
+
+    async def _record(self, ndn: DN, modifications: list[Modification]) -> None:
+        """
+        Write changes to an account's state. Another process may have made
+        them first (locked the account, forgotten old failures, ended a
+        lockout): then they are left as it made them. Other errors are
+        logged; the operation's outcome stands.
+        """
+        try:
+            await self._write(ndn, modifications)
+        except (
+            ldaperrors.LDAPAttributeOrValueExists,
+            ldaperrors.LDAPConstraintViolation,
+            ldaperrors.LDAPNoSuchAttribute,
+        ):
+            pass
+        except ldaperrors.LDAPException as e:
+            self._log.error(
+                "password policy state of {dn} not recorded: {e}", dn=str(ndn), e=e
+            )
+
     def _recordBind(
-        self, op: Operation, entry: Entry, state: _Bind, resultCode: int
+        self, op: Operation, entry: Entry, state: _Check
     ) -> tuple[int | None, int | None]:
         """
-        slapd's C{ppolicy_bind_response}: the changes a bind's outcome makes
-        to the account (added to C{state.modifications}), and the warnings.
+        slapd's C{ppolicy_bind_response} for a successful bind: the changes
+        it makes to the account (added to C{state.modifications}), and the
+        warnings.
         """
         policy = state.policy
         now = self._now()
         mods = state.modifications
-        if resultCode == ldaperrors.LDAPInvalidCredentials.resultCode:
-            if policy.maxRecordedFailure:
-                failures = list(entry.get("pwdFailureTime"))
-                stamp = now
-                while _timestamp(stamp, micro=True) in failures:
-                    stamp += 1e-6
-                count = sum(
-                    1
-                    for value in failures
-                    if not policy.failureCountInterval
-                    or (
-                        (when := _parseTime(value)) is not None
-                        and int(now) <= when + policy.failureCountInterval
-                    )
-                )
-                kept = failures[max(len(failures) - policy.maxRecordedFailure + 1, 0):]
-                failure = _timestamp(stamp, micro=True)
-                mods.append(Modification("replace", "pwdFailureTime", (*kept, failure)))
-                if policy.maxFailure and count >= policy.maxFailure - 1:
-                    mods.append(Modification("replace", "pwdAccountLockedTime", (_timestamp(now),)))
-            return None, None
-        if resultCode != 0:
-            return None, None
         if entry.get("pwdFailureTime"):
             mods.append(Modification("delete", "pwdFailureTime"))
         if self.lastBind:
@@ -951,15 +1038,22 @@ class PasswordPolicy:
                 )
         stored = entry.get("userPassword")
         if stored and deleteMod is not None:
-            old = oldPassword if oldPassword is not None else mods[deleteMod].values[0]
-            if not await self._anyMatches(stored, old):
-                self._refuse(
-                    op,
-                    ldaperrors.LDAPUnwillingToPerform(
-                        "Must supply correct old password to change to new one"
-                    ),
-                    PolicyError.mustSupplyOldPassword,
-                )
+            # Password Modify checked its old password already, through the
+            # directory's one password check; a Modify that names the old
+            # value has it checked the same way (locks, failures counted).
+            if oldPassword is None:
+                try:
+                    await self.directory.verifyPassword(
+                        op, entry.ndn, mods[deleteMod].values[0], CHANGE
+                    )
+                except ldaperrors.LDAPInvalidCredentials:
+                    self._refuse(
+                        op,
+                        ldaperrors.LDAPUnwillingToPerform(
+                            "Must supply correct old password to change to new one"
+                        ),
+                        PolicyError.mustSupplyOldPassword,
+                    )
             mods[deleteMod] = Modification("delete", mods[deleteMod].description, (stored[0],))
         if generated:
             return addMod

@@ -3,7 +3,7 @@ The directory's data model: attribute types, object classes and matching rules.
 """
 
 from ldapd.schema.matching import RULES, InvalidValue, MatchingRule
-from ldapd.schema.parser import SchemaError
+from ldapd.schema.parser import SchemaError, isAttributeDescription
 from ldapd.schema.schema import AttributeType, ObjectClass, Schema
 from ldapd.schema.syntaxes import SYNTAXES, Syntax
 
@@ -17,4 +17,5 @@ __all__ = [
     "Schema",
     "SchemaError",
     "Syntax",
+    "isAttributeDescription",
 ]

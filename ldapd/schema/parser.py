@@ -8,10 +8,33 @@ comment line. The same descriptions are what cn=Subschema publishes.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["SchemaError", "parseDescription", "readSchemaFile"]
+__all__ = ["SchemaError", "isAttributeDescription", "parseDescription", "readSchemaFile"]
+
+_KEYSTRING = r"[A-Za-z][A-Za-z0-9-]*"
+_NUMBER = r"(?:0|[1-9][0-9]*)"
+_ATTRIBUTE_DESCRIPTION = re.compile(
+    rf"(?:{_KEYSTRING}|{_NUMBER}(?:\.{_NUMBER})+)(?:;{_KEYSTRING})*\Z"
+)
+
+
+def isAttributeDescription(text: str) -> bool:
+    """
+    Whether C{text} is an attribute description as RFC 4512 §2.5 spells
+    one: a C{descr} or C{numericoid}, then options, each a C{keystring}
+    (a letter, then letters, digits and hyphens).
+
+    Nothing else may name an attribute: a description is written verbatim
+    into LDIF, logs and diagnostics, where a space, a colon or a line break
+    would change the structure of what is written.
+
+    @param text: the description, as a client or a file wrote it.
+    @return: C{True} if it has that form.
+    """
+    return _ATTRIBUTE_DESCRIPTION.match(text) is not None
 
 
 class SchemaError(ValueError):

@@ -9,14 +9,15 @@ A search with the Sync Request control is first a refresh:
     matching entry, those changed since the cookie in full (state C{add}),
     the others as C{present} without attributes, so that the consumer
     removes what it was not told about (refreshDeletes FALSE);
-  - with a covered cookie: the changes since, replayed from the changelog
-    in their order: each changed entry with its attributes as they are now,
-    in full if the search returns it, or as a C{delete} (its syncUUID) if it
-    is gone or no longer returned (refreshDeletes TRUE).
+  - with a covered cookie: the changes since, from the changelog: each
+    entry they changed once, as it is now and under its current name if
+    the search returns it, or as a C{delete} (its syncUUID) if it is gone
+    or no longer returned, in an order the consumer can apply
+    (L{ldapd.syncrepl.catchup}) (refreshDeletes TRUE).
 
 A refreshOnly search then ends with the Sync Done control; refreshAndPersist
-sends a Sync Info message and goes on tailing the changelog, sending each
-change as it commits (woken by the Directory's change feed, and every second
+sends a Sync Info message and goes on tailing the changelog, sending the
+entries each run of changes touched in the same way as they commit (woken by the Directory's change feed, and every second
 for changes other processes commit to a shared PostgreSQL database), until
 it is abandoned or its connection closes. Cookies are slapd's,
 C{rid=<the consumer's rid>,csn=<contextCSN>}.
@@ -32,7 +33,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
 
 from ldapd._codec import Control, encodeIntermediateResponse, encodeSearchEntry
-from ldapd.changes import ADD, DELETE, RENAME, ChangeRecord
+from ldapd.changes import DELETE, RENAME, ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.interfaces import IChangelog
@@ -40,6 +41,7 @@ from ldapd.filters import compileFilter
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.results import NoSuchObject
 from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
+from ldapd.syncrepl.catchup import Step, namesBefore, order, renamedDN, uuidKey
 from ldapd.syncrepl.codec import (
     MODIFY,
     NEW_COOKIE,
@@ -67,6 +69,10 @@ __all__ = ["SyncProvider", "SyncRefreshRequired"]
 
 #: Changelog records read at a time.
 _BATCH = 500
+
+#: How many times a catch-up takes in the renames of ancestors committed
+#: while it read the entries, before it sends what it has.
+_EXTENSIONS = 5
 
 #: Seconds between two looks at the changelog in the persist phase when
 #: no change of this process wakes it.
@@ -178,21 +184,19 @@ def _uuidOf(entry: Entry) -> bytes | None:
         return None
 
 
-@dataclass(frozen=True)
-class _Outcome:
+@dataclass
+class _Run:
     """
-    What a consumer is sent about one changed entry.
+    Changes read from a changelog.
 
-    @ivar uuid: its syncUUID.
-    @ivar dn: the name it is sent under.
-    @ivar entry: the entry as the search returns it, or C{None} for a delete.
-    @ivar state: the Sync State to send.
+    @ivar records: the changes, in log order.
+    @ivar end: the number of the last record read.
+    @ivar csn: the CSN of the last record read, if any was.
     """
 
-    uuid: bytes
-    dn: str
-    entry: Entry | None
-    state: int
+    records: list[ChangeRecord]
+    end: int
+    csn: bytes | None
 
 
 class _Session:
@@ -289,15 +293,7 @@ class _Session:
             return False
         self.phase = "delete"
         self.position = 0
-        while True:
-            records = await self.changelog.changes(self.position, _BATCH)
-            if not records:
-                break
-            self.op.check()
-            await self._replay([r for r in records if r.csn > since], None)
-            self.position = records[-1].number
-            self.csn = max(self.csn or b"", records[-1].csn)
-            await self.watch.writable()
+        await self._catchUp(since)
         self._refreshing = False
         return True
 
@@ -328,145 +324,148 @@ class _Session:
             changes not yet sent.
         """
         while True:
-            records = await self.changelog.changes(self.position, _BATCH)
-            if not records:
+            if not await self.changelog.changes(self.position, 1):
                 await self.watch.wait()
                 continue
+            await self.watch.writable()
+            records = await self.changelog.changes(self.position, 1)
             if records[0].number > self.position + 1:
                 first, _ = await self.changelog.changeBounds()
                 if first is not None and first.number == records[0].number:
                     raise SyncRefreshRequired("the changelog no longer holds changes not yet sent")
-            await self.watch.writable()
-            self.csn = max(self.csn or b"", records[-1].csn)
-            if not await self._replay(records, self.cookie()):
+            if not await self._catchUp(None):
                 self.info(SyncInfo(NEW_COOKIE, self.cookie()))
-            self.position = records[-1].number
 
-    async def _replay(self, records: list[ChangeRecord], cookie: bytes | None) -> bool:
+    async def _read(self, after: int, since: bytes | None) -> _Run:
         """
-        Send what a run of changes did to the entries the search returns.
+        @param after: the number of the last record not to read.
+        @param since: the CSN of the consumer's cookie, or C{None}.
+        @return: the records after C{after} to the end of the changelog,
+            those newer than C{since}.
+        """
+        run = _Run([], after, None)
+        while True:
+            records = await self.changelog.changes(run.end, _BATCH)
+            if not records:
+                return run
+            self.op.check()
+            run.records.extend(r for r in records if since is None or r.csn > since)
+            run.end = records[-1].number
+            run.csn = records[-1].csn
 
-        The consumer applies the messages in order, and a change may need
-        an earlier one (a child added under a parent just renamed, a parent
-        deleted once its last child has moved away), so each entry is sent
-        at the place of its last change in the run (and of its last rename,
-        which later changes of others may need), under the name it had
-        then, with its attributes as they are now; a deleted entry, at its
-        delete.
+    async def _catchUp(self, since: bytes | None) -> bool:
+        """
+        Send what the changes after L{position} did to the entries the
+        search returns (L{ldapd.syncrepl.catchup}): each changed entry once,
+        as it is now, under its current name, or its delete; then move
+        L{position} and L{csn} past those changes.
 
-        @param cookie: the cookie for the last message sent, or C{None}.
+        The entries are read after the changes, while others may commit:
+        when one of those renamed an ancestor of an entry to be sent, that
+        entry's name already shows it, so the run takes that rename in too
+        (a few times at most; the persist stage sends what comes later).
+
+        @param since: the CSN of the consumer's cookie, or C{None}.
         @return: whether a message was sent.
         """
-        last: dict[bytes, int] = {}
-        lastRename: dict[bytes, int] = {}
-        had: dict[bytes, bool] = {}
-        for n, record in enumerate(records):
-            last[record.entryUUID] = n
-            if record.kind == RENAME:
-                lastRename[record.entryUUID] = n
-            if record.entryUUID not in had:
-                # Whether the consumer may have the entry: it was there
-                # and in scope (and, as far as this can tell without the
-                # old entry, matched the filter).
-                had[record.entryUUID] = record.kind != ADD and self._inScope(record.targetDN)
-        outcomes = []
-        for n, record in enumerate(records):
-            uuid = record.entryUUID
-            if n != last[uuid] and n != lastRename.get(uuid):
-                continue
-            outcome = await self._outcome(record, had[uuid])
-            if outcome is not None:
-                had[uuid] = outcome.entry is not None
-                outcomes.append(outcome)
-        for n, outcome in enumerate(outcomes, 1):
-            sending = self._sendOutcome(outcome, cookie if n == len(outcomes) else None)
+        run = await self._read(self.position, since)
+        steps = await self._plan(run.records)
+        for _ in range(_EXTENSIONS):
+            later = await self._read(run.end, since)
+            if not any(self._movesAncestor(r, steps) for r in later.records):
+                break
+            run = _Run(run.records + later.records, later.end, later.csn)
+            steps = await self._plan(run.records)
+        self.position = run.end
+        if run.csn is not None:
+            self.csn = max(self.csn or b"", run.csn)
+        cookie = None if self._refreshing else self.cookie()
+        for n, step in enumerate(order(steps), 1):
+            sending = self._send(step, cookie if n == len(steps) else None)
             if sending is not None:
                 await sending
-        return bool(outcomes)
+        return bool(steps)
 
-    def _inScope(self, dn: str) -> bool:
+    def _normalize(self, dn: DN) -> DN:
+        return self.directory.schema.normalizeDN(dn)
+
+    def _movesAncestor(self, record: ChangeRecord, steps: list[Step]) -> bool:
+        """
+        @return: whether C{record} renamed an ancestor of an entry to be sent.
+        """
+        if record.kind != RENAME:
+            return False
         try:
-            return inScope(self.op, self.directory.schema.normalizeDN(DN.parse(dn)))
+            new = self._normalize(renamedDN(record))
         except ValueError:
             return False
+        return any(s.after is not None and s.after != new and s.after.isWithin(new) for s in steps)
 
-    async def _outcome(self, record: ChangeRecord, had: bool) -> _Outcome | None:
+    async def _plan(self, records: list[ChangeRecord]) -> list[Step]:
         """
-        What one change did for the consumer: the entry (under the name the
-        change gave it) if the search returns it, else a C{delete} if the
-        consumer may have it.
+        @param records: a run of changes, in log order.
+        @return: what to send of each entry they changed, in the log order
+            of its last change: the entry as the search returns it now, or
+            a delete if the consumer may have it.
+        """
+        before = namesBefore(records, self._normalize)
+        last: dict[bytes, ChangeRecord] = {}
+        for record in records:
+            last.pop(uuidKey(record), None)
+            last[uuidKey(record)] = record
+        steps = []
+        for uuid, record in last.items():
+            if uuid not in before:
+                self._log.warn("syncrepl: change {number} is unreadable", number=record.number)
+                continue
+            had = before[uuid]
+            if had is not None and not inScope(self.op, had):
+                had = None
+            entry = None if record.kind == DELETE else await self._current(record)
+            shown = visible(self.directory, self.op, entry) if entry is not None else None
+            if shown is not None:
+                steps.append(Step(uuid, had, entry.ndn, shown))  # type: ignore[union-attr]
+            elif had is not None:
+                steps.append(Step(uuid, had, None))
+        return steps
 
-        @param had: whether the consumer may have the entry.
-        @return: what to send, or C{None}.
+    def _send(self, step: Step, cookie: bytes | None) -> Any:
+        """
+        Send one message of a catch-up: an entry, or the delete of one.
         """
         try:
-            uuid = uuidToBytes(record.entryUUID)
-            dn = self._renamed(record) if record.kind == RENAME else DN.parse(record.targetDN)
-            ndn = self.directory.schema.normalizeDN(dn)
+            uuid = uuidToBytes(step.uuid)
         except ValueError:
-            self._log.warn("syncrepl: change {number} is unreadable", number=record.number)
+            self._log.warn("syncrepl: entryUUID {uuid!r} is unreadable", uuid=step.uuid)
             return None
-        if record.kind == DELETE:
-            return _Outcome(uuid, record.targetDN, None, STATE_DELETE) if had else None
-        if not (had or inScope(self.op, ndn)):
-            return None
-        entry = await self._current(ndn, record.entryUUID)
-        if entry is None:
-            # Deleted since: a later record says so.
-            return None
-        if entry.ndn != ndn:
-            # Moved since, with an ancestor: the ancestor's rename, sent
-            # later, moves it on the consumer.
-            entry = entry.withDN(dn)
-        shown = visible(self.directory, self.op, entry)
-        if shown is not None:
-            return _Outcome(uuid, str(dn), shown, MODIFY if had else STATE_ADD)
-        if had:
-            return _Outcome(uuid, record.targetDN, None, STATE_DELETE)
-        return None
-
-    def _sendOutcome(self, outcome: _Outcome, cookie: bytes | None) -> Any:
-        """
-        Send an entry, or the delete of one.
-        """
-        if outcome.entry is not None:
-            return self._sendEntry(outcome.entry, outcome.state, outcome.uuid, cookie)
+        if step.entry is not None:
+            state = STATE_ADD if step.before is None else MODIFY
+            return self._sendEntry(step.entry, state, uuid, cookie)
+        assert step.before is not None
         self._countSent()
-        message = SyncState(STATE_DELETE, outcome.uuid, cookie)
+        message = SyncState(STATE_DELETE, uuid, cookie)
         self.reply(
-            encodeSearchEntry(outcome.dn.encode("utf-8"), ()),
+            encodeSearchEntry(str(step.before).encode("utf-8"), ()),
             [Control(SYNC_STATE, False, message.encode())],
         )
         return None
 
-    def _renamed(self, record: ChangeRecord) -> DN:
+    async def _current(self, record: ChangeRecord) -> Entry | None:
         """
-        @return: the DN a rename gave its entry.
-        @raise ValueError: if the record names no new RDN, or bad DNs.
-        """
-        if record.newRDN is None:
-            raise ValueError("a rename record without its new RDN")
-        rdn = DN.parse(record.newRDN).rdn
-        parent = DN.parse(record.newSuperior or record.targetDN)
-        if not record.newSuperior:
-            parent = parent.parent()
-        return parent.child(rdn)
-
-    async def _current(self, ndn: DN, entryUUID: bytes) -> Entry | None:
-        """
-        @param ndn: where the change left the entry.
-        @return: the entry changed, as it is now; C{None} if it is gone.
+        @param record: the last change of an entry that was not a delete.
+        @return: the entry, as it is now; C{None} if it is gone.
         """
         try:
-            entry = await self.db.backend.get(self._internal, ndn)
-        except NoSuchObject:
+            dn = renamedDN(record) if record.kind == RENAME else DN.parse(record.targetDN)
+            entry: Entry | None = await self.db.backend.get(self._internal, self._normalize(dn))
+        except (NoSuchObject, ValueError):
             entry = None
         values = entry.get("entryUUID") if entry is not None else ()
-        if values and values[0].lower() == entryUUID.lower():
+        if values and values[0].lower() == uuidKey(record):
             return entry
-        # Moved since, by a rename of its own (a later record) or of an
-        # ancestor (whose record names only the ancestor): look it up.
-        return await self._byUUID(entryUUID)
+        # Moved since, by a rename of an ancestor (whose record names only
+        # the ancestor), or deleted: look it up.
+        return await self._byUUID(record.entryUUID)
 
     async def _byUUID(self, entryUUID: bytes) -> Entry | None:
         """

@@ -1,0 +1,274 @@
+"""
+What a consumer must be sent to catch up with a run of changes, and in
+which order it can apply it.
+
+A consumer that was away while entries were added, modified, renamed, moved
+and deleted is sent each entry the run changed once: in full, under its
+current name, if it still exists (and the consumer may see it), or as a
+delete if it is gone. The consumer applies these messages one after the
+other, looking entries up by their entryUUID (renaming them when the name
+differs), so the order matters: a parent must be in place before its
+children, a name must have been vacated before another entry takes it, an
+entry must have lost its children before it is deleted. The log order of
+the changes does not give that order once several changes are merged into
+one message (a child added under a parent that was modified later; an entry
+renamed twice, with another entry taking its first name in between).
+
+L{namesBefore} works out, from the run's records alone, the name each
+changed entry had on the consumer before the run (undoing the renames of
+its ancestors); L{order} then follows the consumer's names step by step and
+sends each message as soon as the consumer can apply it, in log order
+otherwise. Entries the run did not change are never sent: they move with
+their renamed ancestors on the consumer as on the provider.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Sequence
+
+from ldapd.changes import ADD, RENAME, ChangeRecord
+from ldapd.dn import DN, RDN
+
+__all__ = ["Step", "namesBefore", "order", "renamedDN", "uuidKey"]
+
+#: A normalised name as the planning compares it: its RDNs, leaf first.
+_Name = tuple[RDN, ...]
+
+
+def uuidKey(record: ChangeRecord) -> bytes:
+    """
+    @return: the entryUUID a record names, in the form planning keys entries by.
+    """
+    return record.entryUUID.lower()
+
+
+def renamedDN(record: ChangeRecord) -> DN:
+    """
+    @param record: a rename record.
+    @return: the name the rename gave its entry.
+    @raise ValueError: if the record names no new RDN, or bad DNs.
+    """
+    if record.newRDN is None:
+        raise ValueError("a rename record without its new RDN")
+    rdn = DN.parse(record.newRDN).rdn
+    if record.newSuperior:
+        return DN.parse(record.newSuperior).child(rdn)
+    return DN.parse(record.targetDN).parent().child(rdn)
+
+
+@dataclass(frozen=True)
+class Step:
+    """
+    One message of a catch-up.
+
+    @ivar uuid: the entry's entryUUID (L{uuidKey}).
+    @ivar before: its normalised name on the consumer before the run;
+        C{None} when the consumer does not have it.
+    @ivar after: its normalised name now, when it is sent; C{None} for a
+        delete.
+    @ivar entry: what is sent: the entry as the search returns it, or
+        C{None} for a delete.
+    """
+
+    uuid: bytes
+    before: DN | None
+    after: DN | None
+    entry: Any = None
+
+
+def namesBefore(
+    records: Sequence[ChangeRecord], normalize: Callable[[DN], DN]
+) -> dict[bytes, DN | None]:
+    """
+    The name each entry changed by a run had before it.
+
+    An entry's first record names it as it was named just before that
+    change; ancestors renamed earlier in the run had moved it there, so
+    their renames are undone, latest first.
+
+    @param records: the run, in log order.
+    @param normalize: normalises a DN.
+    @return: for each entry the run changed (by L{uuidKey}), its normalised
+        name before the run, or C{None} if the run added it. Entries whose
+        records cannot be read are left out.
+    @raise ValueError: never; unreadable records are skipped.
+    """
+    first: dict[bytes, int] = {}
+    for n, record in enumerate(records):
+        first.setdefault(uuidKey(record), n)
+    names: dict[bytes, DN | None] = {}
+    pending = _Names()
+    for n in range(len(records) - 1, -1, -1):
+        record = records[n]
+        if record.kind == RENAME:
+            try:
+                old = normalize(DN.parse(record.targetDN)).rdns
+                new = normalize(renamedDN(record)).rdns
+            except ValueError:
+                old = new = ()
+            if new:
+                pending.move(new, old, exclude=uuidKey(record))
+        uuid = uuidKey(record)
+        if first[uuid] != n:
+            continue
+        if record.kind == ADD:
+            names[uuid] = None
+            continue
+        try:
+            pending.put(uuid, normalize(DN.parse(record.targetDN)).rdns)
+        except ValueError:
+            continue
+    for uuid, name in pending.at.items():
+        names[uuid] = DN(name)
+    return names
+
+
+def order(steps: Iterable[Step]) -> list[Step]:
+    """
+    Order a catch-up's messages so that the consumer can apply each when
+    it comes: log order (the order of C{steps}) wherever that works.
+
+    @param steps: the messages, in the log order of their entries' last
+        changes.
+    @return: the same messages, ordered; those that no order makes
+        applicable (names swapped between entries) come last, in log order.
+    """
+    steps = list(steps)
+    consumer = _Consumer(steps)
+    done: list[Step] = []
+    waiting: list[Step] = []
+    for step in steps:
+        if consumer.ready(step):
+            consumer.apply(step)
+            done.append(step)
+            consumer.drain(waiting, done)
+        else:
+            waiting.append(step)
+    consumer.drain(waiting, done)
+    done.extend(waiting)
+    return done
+
+
+class _Names:
+    """
+    Entries' names, and how many of them lie below each name, so that the
+    rename of an entry without tracked descendants costs nothing.
+
+    @ivar at: each entry's name.
+    @ivar byName: the entry at each name.
+    """
+
+    def __init__(self) -> None:
+        self.at: dict[bytes, _Name] = {}
+        self.byName: dict[_Name, bytes] = {}
+        self._below: Counter[_Name] = Counter()
+
+    def put(self, uuid: bytes, name: _Name) -> None:
+        """
+        Name an entry (again).
+        """
+        self.remove(uuid)
+        self.at[uuid] = name
+        self.byName[name] = uuid
+        self._below.update(name[i:] for i in range(1, len(name)))
+
+    def remove(self, uuid: bytes) -> None:
+        """
+        Forget an entry.
+        """
+        name = self.at.pop(uuid, None)
+        if name is None:
+            return
+        if self.byName.get(name) == uuid:
+            del self.byName[name]
+        self._below.subtract(name[i:] for i in range(1, len(name)))
+
+    def hasBelow(self, name: _Name) -> bool:
+        """
+        @return: whether an entry is named below C{name}.
+        """
+        return self._below[name] > 0
+
+    def move(self, old: _Name, new: _Name, exclude: bytes | None = None) -> None:
+        """
+        Rename the entries below C{old} (and at it, but for C{exclude}) as
+        a subtree rename of C{old} to C{new} renames them.
+        """
+        size = len(old)
+        moving = [
+            (uuid, name) for uuid, name in self.at.items()
+            if uuid != exclude and len(name) >= size and name[len(name) - size:] == old
+        ] if self.hasBelow(old) or old in self.byName else []
+        for uuid, name in moving:
+            self.put(uuid, name[: len(name) - size] + new)
+
+
+class _Consumer:
+    """
+    The consumer's names of the entries a catch-up sends, as it applies
+    the messages.
+    """
+
+    def __init__(self, steps: Sequence[Step]) -> None:
+        self.names = _Names()
+        for step in steps:
+            if step.before is not None:
+                self.names.put(step.uuid, step.before.rdns)
+        self.pending = {step.uuid: step for step in steps}
+        self.targets = {step.after.rdns: step.uuid for step in steps if step.after is not None}
+
+    def _staysAt(self, uuid: bytes, name: _Name) -> bool:
+        step = self.pending.get(uuid)
+        return step is None or (step.after is not None and step.after.rdns == name)
+
+    def ready(self, step: Step) -> bool:
+        """
+        @return: whether the consumer can apply C{step} now.
+        """
+        if step.after is None:
+            # A delete: its entry must have no children left.
+            before = self.names.at.get(step.uuid)
+            return before is None or not self.names.hasBelow(before)
+        name = step.after.rdns
+        for i in range(1, len(name)):
+            # Its new ancestors must be in place...
+            ancestor = self.targets.get(name[i:])
+            if ancestor is not None and ancestor != step.uuid and ancestor in self.pending:
+                return False
+        for i in range(len(name)):
+            # ...and nothing on its way that is still to move or go.
+            there = self.names.byName.get(name[i:])
+            if there is not None and there != step.uuid and not self._staysAt(there, name[i:]):
+                return False
+        return True
+
+    def apply(self, step: Step) -> None:
+        """
+        Follow what applying C{step} does to the consumer's names.
+        """
+        del self.pending[step.uuid]
+        if step.after is None:
+            self.names.remove(step.uuid)
+            return
+        before = self.names.at.get(step.uuid)
+        if before is not None and before != step.after.rdns:
+            self.names.move(before, step.after.rdns)
+        self.names.put(step.uuid, step.after.rdns)
+
+    def drain(self, waiting: list[Step], done: list[Step]) -> None:
+        """
+        Apply the waiting steps that have become applicable, earliest first,
+        until none is.
+        """
+        progress = True
+        while progress:
+            progress = False
+            for i, step in enumerate(waiting):
+                if self.ready(step):
+                    del waiting[i]
+                    self.apply(step)
+                    done.append(step)
+                    progress = True
+                    break

@@ -1,0 +1,279 @@
+"""
+Replicas of the real C{twist ldapd} (SQLite, changelog plugin) catching up
+after outages while a writer keeps changing the provider, as issue 14 tried
+it: an OpenLDAP slapd consumer and ldapd's own, refreshAndPersist, against
+a seeded writer whose renames chain (C{uid=x} to C{uid=xr} to C{uid=xrr})
+and who deletes renamed entries; the consumer stopped and resumed, killed
+(-9) and resumed, the provider restarted and killed (-9), and a burst of
+1,000 changes with 150 renames while the consumer is down. After each step
+both directories are compared entry by entry (DN, every user attribute,
+entryUUID) within a bounded wait.
+"""
+
+from __future__ import annotations
+
+import random
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import ldap
+from twisted.trial import unittest
+
+from ldapd.testing import ServerProcess
+from test_syncconsumer import BASE, PASSWORD, ROOT_DN, ConsumerTestsMixin, consumerServer, person
+from test_syncprovider import providerConfig, slapdConsumer
+
+PEOPLE = f"ou=people,{BASE}"
+ELSEWHERE = f"ou=catchup-elsewhere,{BASE}"
+
+
+class Writer:
+    """
+    A seeded writer on the provider, in a thread: adds, modifies, renames
+    (chains of them: a renamed entry is often renamed again), moves and
+    deletes (mostly of renamed entries), about 80 changes a second, going
+    on through the provider's restarts.
+
+    @ivar changes: how many changes it made.
+    """
+
+    def __init__(self, url: str, seed: int) -> None:
+        self.url = url
+        self.rng = random.Random(seed)
+        self.changes = 0
+        self._serial = 0
+        self._live: list[str] = []
+        self._run = threading.Event()
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._idle = threading.Event()
+        self._thread.start()
+
+    def resume(self) -> None:
+        """
+        Go on writing.
+        """
+        self._idle.clear()
+        self._run.set()
+
+    def pause(self) -> None:
+        """
+        Stop writing, once the change under way is made.
+        """
+        self._run.clear()
+        self._idle.wait(30)
+
+    def close(self) -> None:
+        """
+        Stop the thread.
+        """
+        self._stop = True
+        self._run.set()
+        self._thread.join(30)
+
+    def _connect(self) -> Any:
+        connection = ldap.initialize(self.url)
+        connection.set_option(ldap.OPT_NETWORK_TIMEOUT, 2)
+        connection.simple_bind_s(ROOT_DN, PASSWORD)
+        return connection
+
+    def _reread(self, connection: Any) -> None:
+        found = connection.search_s(BASE, ldap.SCOPE_SUBTREE, "(uid=cr*)", ["uid"])
+        self._live = sorted(dn for dn, _ in found)
+
+    def _loop(self) -> None:
+        connection = None
+        while not self._stop:
+            if not self._run.is_set():
+                self._idle.set()
+                self._run.wait()
+                continue
+            try:
+                if connection is None:
+                    connection = self._connect()
+                    self._reread(connection)
+                self._change(connection)
+                self.changes += 1
+            except ldap.SERVER_DOWN:
+                connection = None
+                time.sleep(0.1)
+            except ldap.LDAPError:
+                # A change whose answer was lost in a restart: look again.
+                if connection is not None:
+                    self._reread(connection)
+            time.sleep(0.0125)
+        self._idle.set()
+
+    def _change(self, connection: Any) -> None:
+        rng = self.rng
+        roll = rng.random()
+        if roll < 0.3 or len(self._live) < 10:
+            self._serial += 1
+            dn = f"uid=cr{self._serial:04d},{PEOPLE}"
+            connection.add_s(dn, [("objectClass", [b"inetOrgPerson"]),
+                                  ("uid", [b"cr%04d" % self._serial]),
+                                  ("cn", [b"Catch Up"]), ("sn", [b"Writer"])])
+            self._live.append(dn)
+        elif roll < 0.5:
+            connection.modify_s(rng.choice(self._live),
+                                [(ldap.MOD_REPLACE, "description", [b"%d" % self.changes])])
+        elif roll < 0.8:
+            # Renames chain: the most recently renamed entries are the
+            # likeliest to be renamed again.
+            renamed = [dn for dn in self._live if dn.split(",")[0].endswith("r")]
+            chain = renamed and rng.random() < 0.6
+            dn = rng.choice(renamed[-5:]) if chain else rng.choice(self._live)
+            rdn, parent = dn.split(",", 1)
+            superior = None
+            if rng.random() < 0.15:
+                superior = ELSEWHERE if parent == PEOPLE else PEOPLE
+            connection.rename_s(dn, rdn + "r", superior, delold=1)
+            self._live.remove(dn)
+            self._live.append(f"{rdn}r,{superior or parent}")
+        else:
+            renamed = [dn for dn in self._live if dn.split(",")[0].endswith("r")]
+            dn = rng.choice(renamed or self._live)
+            connection.delete_s(dn)
+            self._live.remove(dn)
+
+
+class CatchUpMixin(ConsumerTestsMixin):
+    """
+    The outages every consumer must come through, converged after each.
+    """
+
+    def setUp(self) -> None:
+        super().setUp()
+        connection = ldap.initialize(self.provider.url)
+        connection.simple_bind_s(ROOT_DN, PASSWORD)
+        try:
+            connection.add_s(ELSEWHERE, [("objectClass", [b"organizationalUnit"]),
+                                         ("ou", [b"catchup-elsewhere"])])
+        except ldap.ALREADY_EXISTS:
+            pass
+        finally:
+            connection.unbind_s()
+        self.writer = Writer(self.provider.url, 14)
+        self.addCleanup(self.writer.close)
+
+    def writeFor(self, seconds: float) -> None:
+        """
+        Let the writer write for a while.
+        """
+        self.writer.resume()
+        time.sleep(seconds)
+
+    def converged(self) -> dict[str, Any]:
+        """
+        Pause the writer and wait for the consumer to hold what the
+        provider holds.
+        """
+        self.writer.pause()
+        return self.assertConverged()
+
+    def restartConsumer(self, kill: bool) -> None:
+        process = self.consumer.process
+        assert process is not None
+        process.kill() if kill else process.terminate()
+        process.wait()
+
+    def test_outagesWhileWriting(self) -> None:
+        """
+        While the writer writes, the consumer is stopped and resumed, then
+        killed (-9) and resumed; the provider is restarted, then killed
+        (-9) and started again: after each, the consumer converges.
+        """
+        self.writeFor(2)
+        self.converged()
+        for kill in (False, True):
+            self.writeFor(1)
+            self.restartConsumer(kill)
+            self.writeFor(3)
+            self.consumer.start()
+            self.writeFor(1)
+            self.converged()
+        for kill in (False, True):
+            self.writeFor(1)
+            process = self.provider.process
+            assert process is not None
+            process.kill() if kill else process.terminate()
+            process.wait()
+            self.writeFor(0.5)
+            self.provider.start()
+            self.writeFor(2)
+            self.converged()
+        self.assertGreater(self.writer.changes, 300)
+
+    def test_burstWhileDown(self) -> None:
+        """
+        A burst of 1,000 changes, 150 of them renames (chains of three, and
+        renamed entries deleted), made while the consumer is down, arrives
+        whole when it comes back.
+        """
+        self.converged()
+        self.restartConsumer(kill=True)
+        parent = f"ou=catchup-burst,{BASE}"
+        ldif = f"dn: {parent}\nchangetype: add\nobjectClass: organizationalUnit\n"
+        ldif += "ou: catchup-burst\n\n"
+        ldif += "".join(person(f"b{i}", parent) for i in range(500))
+        ldif += "".join(
+            f"dn: uid=b{i},{parent}\nchangetype: modify\nreplace: sn\nsn: B{i}\n\n"
+            for i in range(300)
+        )
+        for i in range(50):
+            old = f"b{i}"
+            for step in range(3):
+                ldif += (f"dn: uid={old},{parent}\nchangetype: modrdn\nnewrdn: uid={old}r\n"
+                         "deleteoldrdn: 1\n\n")
+                old += "r"
+        ldif += "".join(f"dn: uid=b{i}rrr,{parent}\nchangetype: delete\n\n" for i in range(40))
+        ldif += "".join(f"dn: uid=b{i},{parent}\nchangetype: delete\n\n" for i in range(400, 409))
+        self.write(ldif)
+        self.consumer.start()
+        content = self.assertConverged(400)
+        self.assertIn(f"uid=b45rrr,{parent}", content)
+        self.assertNotIn(f"uid=b45,{parent}", content)
+        self.assertNotIn(f"uid=b5rrr,{parent}", content)
+
+
+class SlapdCatchUpTests(CatchUpMixin, unittest.SynchronousTestCase):
+    """
+    An OpenLDAP slapd consumer of ldapd.
+    """
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-catchup-"))
+        cls.provider = ServerProcess(providerConfig(), cls.folder)  # type: ignore[assignment]
+        cls.provider.start()
+        try:
+            cls.consumer = slapdConsumer(cls.provider.url, "refreshAndPersist")  # type: ignore[assignment]
+            cls.consumer.start()
+        except BaseException:
+            cls.provider.stop()
+            shutil.rmtree(cls.folder, ignore_errors=True)
+            raise
+
+
+class LdapdCatchUpTests(CatchUpMixin, unittest.SynchronousTestCase):
+    """
+    ldapd's own consumer (C{[[replica]]}, SQLite) of ldapd.
+    """
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-catchup-"))
+        (cls.folder / "provider").mkdir()
+        cls.provider = ServerProcess(providerConfig(), cls.folder / "provider")  # type: ignore[assignment]
+        cls.provider.start()
+        try:
+            cls.consumer = consumerServer(cls.provider.url, cls.folder)
+            cls.consumer.start()
+        except BaseException:
+            cls.provider.stop()
+            shutil.rmtree(cls.folder, ignore_errors=True)
+            raise
