@@ -2,8 +2,8 @@
 C{ldapd-admin}: the administrator's command for what is done with the
 server stopped, or beside it.
 
-    ldapd-admin import CONFIG LDIF [--suffix DN] [--per-entry]
-    ldapd-admin export CONFIG [--suffix DN] [-o FILE]
+    ldapd-admin import CONFIG LDIF [--suffix DN] [--per-entry] [--allow-file-urls]
+    ldapd-admin export CONFIG [--suffix DN] [-o FILE|-]
     ldapd-admin hash [--scheme {SSHA}] [PASSWORD]
     ldapd-admin check-config CONFIG
 
@@ -14,7 +14,10 @@ operational attributes the file has (C{entryUUID}, C{creatorsName},
 C{createTimestamp}, C{entryCSN}, C{structuralObjectClass}, ...) and adds
 those it lacks. An attribute type the schema does not define is skipped, with
 one warning per type naming it (slapadd would stop; a dump from a server with
-more schema still loads, and the warning says what was left out).
+more schema still loads, and the warning says what was left out). Values
+given as C{attr:< file:///path} are refused unless C{--allow-file-urls} is
+given: an LDIF file from elsewhere could otherwise copy any file the
+command may read into the directory.
 Attributes the server computes (C{hasSubordinates}, C{numSubordinates},
 C{entryDN}, C{subschemaSubentry}) are not stored.
 
@@ -42,6 +45,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from twisted.internet import defer, threads
 
 from ldapd import passwords
+from ldapd._files import openPrivate
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.directory import Database
 from ldapd.dn import DN
@@ -94,7 +98,8 @@ class Progress:
 
 
 def readEntries(
-    lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], None]
+    lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], None],
+    allowFileURLs: bool = False,
 ) -> Iterator[Entry]:
     """
     The entries of an LDIF stream, as slapadd reads them: the operational
@@ -107,12 +112,14 @@ def readEntries(
     @param creator: the DN recorded as creatorsName and modifiersName when
         the file has none (the database's root DN).
     @param warn: called with a message for each skipped type.
+    @param allowFileURLs: whether C{attr:< file:///path} values are read
+        (see L{parseLDIF}).
     @raise ValueError: naming the line of a record that is not an entry, or
-        of an entry the schema refuses.
+        of an entry the schema refuses, or of a URL value not allowed.
     """
     skipped: set[str] = set()
     who = str(creator or "").encode("utf-8")
-    for record in parseLDIF(lines):
+    for record in parseLDIF(lines, allowFileURLs):
         if record.changetype not in ("content", "add"):
             raise ValueError(f"line {record.lineNumber}: a {record.changetype} record, not an entry")
         attributes = []
@@ -161,6 +168,7 @@ def _database(config: ServerConfig, suffix: str | None) -> Database:
 async def importLDIF(
     reactor: Any, config: ServerConfig, db: Database, lines: Iterable[bytes],
     progress: Progress | None = None, bulk: bool = True, warn: Callable[[str], None] = print,
+    allowFileURLs: bool = False,
 ) -> int:
     """
     Load an LDIF stream into an open database.
@@ -172,10 +180,12 @@ async def importLDIF(
     @param progress: shows how far it is.
     @param bulk: use the backend's bulk path when it has one.
     @param warn: called with each warning.
+    @param allowFileURLs: whether C{attr:< file:///path} values are read
+        from this machine's files; refused by default.
     @return: the number of entries loaded.
     """
     directory = config.directory
-    entries = readEntries(lines, directory.schema, db.rootDN, warn)
+    entries = readEntries(lines, directory.schema, db.rootDN, warn, allowFileURLs)
     report = progress.update if progress is not None else None
     importer = getattr(db.backend, "importEntries", None)
     if bulk and importer is not None:
@@ -267,7 +277,8 @@ def _commandImport(args: argparse.Namespace) -> int:
         with open(args.ldif, "rb") as f:
             await importLDIF(reactor, config, db, f, None if args.quiet else Progress(sys.stderr),
                              bulk=not args.per_entry,
-                             warn=lambda m: sys.stderr.write(f"warning: {m}\n"))
+                             warn=lambda m: sys.stderr.write(f"warning: {m}\n"),
+                             allowFileURLs=args.allow_file_urls)
 
     return _withBackend(config, db, work)
 
@@ -280,11 +291,11 @@ def _commandExport(args: argparse.Namespace) -> int:
 
     async def work() -> None:
         progress = None if args.quiet else Progress(sys.stderr)
-        if args.output is None:
+        if args.output in (None, "-"):
             await exportLDIF(config, db, sys.stdout.buffer, progress)
             sys.stdout.buffer.flush()
             return
-        with open(args.output, "wb") as f:
+        with openPrivate(args.output) as f:
             await exportLDIF(config, db, f, progress)
 
     return _withBackend(config, db, work)
@@ -325,12 +336,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--suffix", help="the database to load (when there are several)")
     p.add_argument("--per-entry", action="store_true",
                    help="add entries one by one through the plugins' hooks")
+    p.add_argument("--allow-file-urls", action="store_true",
+                   help="read 'attr:< file:///path' values from this machine's files "
+                   "(refused by default)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_commandImport)
     p = commands.add_parser("export", help="write a database as LDIF")
     p.add_argument("config", help="the server's TOML configuration")
     p.add_argument("--suffix", help="the database to write (when there are several)")
-    p.add_argument("-o", "--output", help="the file to write (standard output by default)")
+    p.add_argument("-o", "--output", help="the file to write, created mode 0600 (standard "
+                   "output by default, or with -)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_commandExport)
     p = commands.add_parser("hash", help="hash a password for userPassword or root_password")

@@ -14,7 +14,7 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from ldapd import passwords
+from ldapd import _files, passwords
 from ldapd._framing import (
     DEFAULT_MAX_ANONYMOUS_PDU_SIZE,
     DEFAULT_MAX_BUFFERED_BYTES,
@@ -54,6 +54,7 @@ _SERVER_KEYS = {
     "allow_anonymous",
     "allow_unauthenticated_bind",
     "password_hash",
+    "password_limits",
     "schema",
     "schema_files",
     "tls",
@@ -164,6 +165,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
     rejectUnknownKeys(data, {"server", "database", "plugin", "replica"}, top)
+    _warnIfSecretsReadable(path, data)
 
     server = _get(data, "server", dict, {}, top)
     context = ConfigContext(path, "server", None, reactor)  # type: ignore[arg-type]
@@ -203,6 +205,10 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         raise context.error(
             "password_hash", f"unknown scheme (known: {', '.join(passwords.SCHEMES)})"
         )
+    passwordLimits = _passwordLimits(
+        _get(server, "password_limits", dict, {}, context),
+        ConfigContext(path, "server.password_limits", schema, reactor),
+    )
     identities = []
     for i, table in enumerate(_get(server, "limits", list, [], context)):
         try:
@@ -230,7 +236,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     maxBufferedBytes = _nonNegative(server, "max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES, context)
 
     databases = [
-        _database(table, ConfigContext(path, f"database[{i}]", schema, reactor))
+        _database(table, ConfigContext(path, f"database[{i}]", schema, reactor), passwordLimits)
         for i, table in enumerate(_tables(data, "database", top))
     ]
     if not databases:
@@ -254,6 +260,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         schema=schema,
         limits=limits,
         passwordHash=passwordHash,
+        passwordLimits=passwordLimits,
         allowAnonymous=_get(server, "allow_anonymous", bool, True, context),
         allowUnauthenticatedBind=_get(server, "allow_unauthenticated_bind", bool, False, context),
         reactor=reactor,
@@ -275,6 +282,25 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
                         cpuAffinity, maxAnonymousPDUSize, maxBufferedBytes)
 
 
+#: The keys whose values are passwords or their hashes, in the tables that may have them.
+_SECRETS = {"database": ("root_password", "bind_password"), "replica": ("bind_password",)}
+
+
+def _warnIfSecretsReadable(path: Path, data: dict[str, Any]) -> None:
+    """
+    Warn, naming the file and the key, when every local user may read a
+    configuration holding a password (cleartext or hashed: a hash can be
+    attacked offline).
+    """
+    for section, keys in _SECRETS.items():
+        tables = data.get(section)
+        for i, table in enumerate(tables if isinstance(tables, list) else ()):
+            for key in keys:
+                if isinstance(table, dict) and key in table:
+                    _files.warnIfReadable(path, f"holds {section}[{i}].{key}")
+                    return
+
+
 def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:
     tables = data.get(key, [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
@@ -282,7 +308,63 @@ def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict
     return tables
 
 
-def _database(table: dict[str, Any], context: ConfigContext) -> Database:
+#: The keys of [server.password_limits], each with its PasswordLimits field.
+_PASSWORD_LIMITS = {
+    "bcrypt_cost": "bcryptCost",
+    "crypt_rounds": "cryptRounds",
+    "pbkdf2_rounds": "pbkdf2Rounds",
+    "argon2_memory": "argon2Memory",
+    "argon2_time": "argon2Time",
+    "argon2_parallelism": "argon2Parallelism",
+    "max_concurrent": "maxConcurrent",
+    "max_per_entry": "maxPerEntry",
+}
+
+
+def _passwordLimits(table: dict[str, Any], context: ConfigContext) -> passwords.PasswordLimits:
+    """
+    @return: the limits of C{[server.password_limits]}, each key
+        defaulting to L{passwords.PasswordLimits}'s.
+    """
+    rejectUnknownKeys(table, set(_PASSWORD_LIMITS), context)
+    defaults = passwords.PasswordLimits()
+    return passwords.PasswordLimits(**{
+        field: _positive(table, key, getattr(defaults, field), context)
+        for key, field in _PASSWORD_LIMITS.items()
+    })
+
+
+def _checkRootPassword(
+    value: bytes, limits: passwords.PasswordLimits, context: ConfigContext
+) -> None:
+    """
+    Refuse a root password that could never bind (an unknown C{{SCHEME}}
+    prefix, which is how a cleartext password beginning with C{{} is read,
+    or a hash over the cost limits); warn about a cleartext one.
+
+    @raise ConfigError: naming C{root_password}.
+    """
+    try:
+        scheme = passwords.schemeOf(value)
+    except passwords.UnknownScheme as e:
+        raise context.error(
+            "root_password", f"{e}; a cleartext password cannot begin with a {{...}} prefix: "
+            "store a hash (ldapd-admin hash)") from None
+    if scheme is None:
+        _log.warn(
+            "{where}.root_password in {path} is cleartext; store a hash (ldapd-admin hash)",
+            where=context.where, path=str(context.path),
+        )
+        return
+    try:
+        passwords.checkCost(value, limits)
+    except passwords.ExcessiveCost as e:
+        raise context.error("root_password", str(e)) from None
+
+
+def _database(
+    table: dict[str, Any], context: ConfigContext, passwordLimits: passwords.PasswordLimits
+) -> Database:
     schema = context.schema
     suffix = _dn(table, "suffix", context, schema)
     if suffix is None:
@@ -294,11 +376,8 @@ def _database(table: dict[str, Any], context: ConfigContext) -> Database:
     rootPassword = _get(table, "root_password", str, None, context)
     if rootPassword is not None and rootDN is None:
         raise context.error("root_password", "needs root_dn")
-    if rootPassword is not None and not rootPassword.startswith("{"):
-        _log.warn(
-            "{where}.root_password in {path} is cleartext; store a hash (ldapd-admin hash)",
-            where=context.where, path=str(context.path),
-        )
+    if rootPassword is not None:
+        _checkRootPassword(rootPassword.encode("utf-8"), passwordLimits, context)
     seed = _get(table, "seed_ldif", str, None, context)
     seedPath = context.resolvePath(seed) if seed is not None else None
     if seedPath is not None and not seedPath.is_file():

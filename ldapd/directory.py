@@ -18,7 +18,7 @@ from typing import Any, Awaitable, Callable, Iterable, Sequence
 
 from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -62,6 +62,8 @@ Reply = Callable[[bytes, Sequence[Control]], None]
 _log = Logger()
 
 _SUBSCHEMA_DN = "cn=Subschema"
+#: The OID of userPassword, whose values' cost a write must respect.
+_USER_PASSWORD = "2.5.4.35"
 
 #: How many request DNs the directory keeps parsed and normalised.
 _CACHED_NAMES = 1024
@@ -326,6 +328,8 @@ class Directory:
     @ivar plugins: the L{PluginChain}.
     @ivar limits: the limits for everyone but root DNs.
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
+    @ivar passwordVerifier: checks passwords within the limits of
+        C{passwordLimits} (L{passwords.PasswordVerifier}, the reactor's).
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
     @ivar syncProvider: the syncrepl provider (L{SyncProvider}), which the
         C{changelog} plugin sets when it is attached; C{None} without it.
@@ -348,6 +352,7 @@ class Directory:
         schema: Schema | None = None,
         limits: Limits = Limits(),
         passwordHash: str = "{ARGON2}",
+        passwordLimits: passwords.PasswordLimits | None = None,
         allowAnonymous: bool = True,
         allowUnauthenticatedBind: bool = False,
         reactor: Any = None,
@@ -362,6 +367,10 @@ class Directory:
         @param schema: the schema; the standard one by default.
         @param limits: size and time limits.
         @param passwordHash: the scheme for passwords set by Password Modify.
+        @param passwordLimits: the most work a stored password may ask of a
+            verification, checked when clients write C{userPassword} and
+            when they bind, and how many slow verifications run at once;
+            L{passwords.PasswordLimits}'s defaults by default.
         @param allowAnonymous: whether anonymous binds (and operations) are allowed.
         @param allowUnauthenticatedBind: whether a bind with a DN and an empty
             password succeeds as anonymous (RFC 4513 §5.1.2); refused by default.
@@ -377,6 +386,10 @@ class Directory:
         if passwordHash.upper() not in passwords.SCHEMES:
             raise ValueError(f"unknown password hash {passwordHash!r}")
         self.passwordHash = passwordHash
+        self.passwordVerifier = passwords.verifierFor(reactor)
+        self.passwordVerifier.limits = (
+            passwordLimits if passwordLimits is not None else passwords.PasswordLimits()
+        )
         plugins = list(plugins)
         if not any(getattr(p, "controlsAccess", False) for p in plugins):
             plugins.insert(0, DefaultAccess(self.schema))
@@ -783,14 +796,7 @@ class Directory:
         stored = db.rootPassword
         if stored is None:
             raise ldaperrors.LDAPInvalidCredentials()
-        if passwords.isExpensive(stored):
-            ok = await threads.deferToThreadPool(
-                self.reactor, self.reactor.getThreadPool(),
-                passwords.verifyPassword, stored, password,
-            )
-        else:
-            ok = passwords.verifyPassword(stored, password)
-        if not ok:
+        if not await self.passwordVerifier.verify((stored,), password, db.normalizedRootDN):
             raise ldaperrors.LDAPInvalidCredentials()
 
     # Search
@@ -1358,6 +1364,27 @@ class Directory:
         if at.noUserModification and not op.internal:
             raise ldaperrors.LDAPConstraintViolation(f"{at.name}: no user modification allowed")
 
+    def _checkPasswordCost(self, op: Operation, at: AttributeType, values: Iterable[bytes]) -> None:
+        """
+        Refuse a client's C{userPassword} value whose verification would
+        take more work than the limits allow: every bind against it would
+        be refused anyway, and it would let the writer tie up the server.
+        The server's own writes (seeding, imports, replication) keep what
+        they are given, as slapadd does.
+
+        @raise ldaperrors.LDAPConstraintViolation: naming the parameter and
+            the limit.
+        """
+        if op.internal or at.oid != _USER_PASSWORD:
+            return
+        for i, value in enumerate(values):
+            try:
+                passwords.checkCost(value, self.passwordVerifier.limits)
+            except passwords.ExcessiveCost as e:
+                raise ldaperrors.LDAPConstraintViolation(
+                    f"{at.name}: value #{i}: {e}"
+                ) from None
+
     def _stamp(self, op: Operation) -> list[tuple[str, list[bytes]]]:
         """
         The operational attributes every write sets: who and when, and the
@@ -1390,6 +1417,8 @@ class Directory:
         if not op.internal:
             entry.checkObsolete()
         entry = await self.plugins.pre("add", op, entry)
+        for attr in entry:
+            self._checkPasswordCost(op, attr.type, attr.values)
         stamp = self._stamp(op)
         structural = entry.structuralClass()
         operational = [
@@ -1465,6 +1494,10 @@ class Directory:
             at, _ = parseDescription(self.schema, mod.description)
             self._checkUserModifiable(op, at)
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
+        for mod in modifications:
+            if mod.operation != "delete":
+                at, _ = parseDescription(self.schema, mod.description)
+                self._checkPasswordCost(op, at, mod.values)
         stamped = list(modifications) + self._stampMods(op)
         return await self._commit(  # type: ignore[no-any-return]
             op, db, MODIFY, lambda backend, hooks: backend.modify(op, ndn, stamped, hooks))

@@ -150,7 +150,7 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     if newPassword is None:
         generated = newPassword = passwords.generatePassword()
     try:
-        stored = passwords.hashPassword(newPassword, directory.passwordHash)
+        stored = await directory.passwordVerifier.hash(newPassword, directory.passwordHash)
     except ValueError as e:
         raise ldaperrors.LDAPConstraintViolation(f"password modify: {e}") from None
     await directory.modify(op, entry.ndn, [Modification("replace", "userPassword", (stored,))])

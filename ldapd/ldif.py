@@ -11,7 +11,8 @@ value that RFC 2849 does not allow to appear verbatim and folding long lines,
 so that whatever it writes L{parseLDIF} reads back unchanged.
 
 No part of this module needs Twisted or performs I/O of its own, apart from
-reading the local files named by C{attr:< file:///path} values.
+reading the local files named by C{attr:< file:///path} values when the
+caller allows it.
 """
 
 import base64
@@ -113,7 +114,7 @@ class LDIFRecord:
     lineNumber: int = 0
 
 
-def parseLDIF(lines: Iterable[bytes]) -> Iterator[LDIFRecord]:
+def parseLDIF(lines: Iterable[bytes], allowFileURLs: bool = False) -> Iterator[LDIFRecord]:
     """
     Read LDIF records lazily from C{lines}.
 
@@ -127,15 +128,26 @@ def parseLDIF(lines: Iterable[bytes]) -> Iterator[LDIFRecord]:
     @param lines: Physical lines of LDIF, each with or without its CRLF or LF
         terminator, as produced by iterating over a file opened in binary
         mode.
+    @param allowFileURLs: whether C{attr:< file:///path} values are read
+        from the named local files. Off by default: an LDIF file from
+        elsewhere could otherwise copy any file the reader may read
+        (C{/etc/shadow}, a TLS key) into the directory.
 
     @return: An iterator of the records in input order.
 
     @raise LDIFSyntaxError: When the input is not valid LDIF, naming the
-        line at fault.  Records before that line have already been yielded.
+        line at fault, or holds a URL value that is not allowed.  Records
+        before that line have already been yielded.
     """
     record: list[tuple[int, bytes]] = []
     firstLine = True
     for lineNumber, line in _logicalLines(lines):
+        if line is not None and not allowFileURLs:
+            name, _, rest = line.partition(b":")
+            if rest.startswith(b"<"):
+                raise LDIFSyntaxError(
+                    lineNumber, f"{name.decode('utf-8', 'replace')}:< reads its value from a "
+                    "file, which is refused unless allowed (ldapd-admin import --allow-file-urls)")
         if line is None:
             if record:
                 yield _parseRecord(record)

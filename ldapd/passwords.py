@@ -17,6 +17,12 @@ can be moved between slapd and ldapd without resetting passwords:
       always supported, other methods only where the C{crypt} module exists.
 
 A value without a C{{...}} prefix is a cleartext password.
+
+The deliberately slow schemes carry their own cost, which whoever writes
+the value chooses; L{PasswordLimits} bounds it (L{checkCost}), so that a
+stored value cannot make a bind take minutes or gigabytes, and
+L{PasswordVerifier} runs their verifications off the reactor, a bounded
+number at a time.
 """
 
 from __future__ import annotations
@@ -24,23 +30,35 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 import string
 import warnings
+import weakref
+from collections.abc import Callable, Hashable, Iterable
+from dataclasses import dataclass
 from functools import partial
 from types import ModuleType
-from typing import Callable
+from typing import Any
 
 import bcrypt
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import VerificationError
+from twisted.internet import defer, threads
+from twisted.logger import Logger
 
 __all__ = [
     "SCHEMES",
+    "ExcessiveCost",
+    "PasswordLimits",
+    "PasswordVerifier",
     "UnknownScheme",
+    "checkCost",
     "generatePassword",
     "hashPassword",
     "isExpensive",
+    "schemeOf",
+    "verifierFor",
     "verifyPassword",
 ]
 
@@ -59,6 +77,50 @@ class UnknownScheme(ValueError):
     """
     The named password storage scheme is not one L{hashPassword} can produce.
     """
+
+
+class ExcessiveCost(ValueError):
+    """
+    A stored value asks more work of each verification than the
+    L{PasswordLimits} allow, or does not say how much it asks.
+    """
+
+
+@dataclass(frozen=True)
+class PasswordLimits:
+    """
+    The most work one password verification may take, per scheme, and how
+    many slow verifications may run at once.
+
+    The defaults accept what ldapd (argon2id m=65536 t=3 p=4, bcrypt 12,
+    PBKDF2-SHA256 600,000 rounds) and slapd's modules (pw-pbkdf2's 10,000
+    rounds, pw-argon2's defaults, crypt(3)'s sha-crypt default of 5,000
+    rounds) produce by default, with room to raise them, and keep the
+    memory of L{maxConcurrent} argon2 verifications to half a gigabyte.
+
+    @ivar bcryptCost: the largest bcrypt cost (the log2 of its rounds) of
+        a C{{CRYPT}$2b$} value.
+    @ivar cryptRounds: the most rounds of a C{{CRYPT}} sha256-crypt or
+        sha512-crypt (C{$5$}, C{$6$}) value.
+    @ivar pbkdf2Rounds: the most rounds of a C{{PBKDF2*}} value.
+    @ivar argon2Memory: the most memory (KiB, the C{m} parameter) of an
+        C{{ARGON2}} value.
+    @ivar argon2Time: the most passes (C{t}) of an C{{ARGON2}} value.
+    @ivar argon2Parallelism: the most lanes (C{p}) of an C{{ARGON2}} value.
+    @ivar maxConcurrent: how many slow verifications run at once in the
+        whole server; others wait their turn.
+    @ivar maxPerEntry: how many of them may be for one entry, running or
+        waiting for a place; others wait for the entry's turn first.
+    """
+
+    bcryptCost: int = 13
+    cryptRounds: int = 1_000_000
+    pbkdf2Rounds: int = 2_000_000
+    argon2Memory: int = 131_072
+    argon2Time: int = 10
+    argon2Parallelism: int = 8
+    maxConcurrent: int = 4
+    maxPerEntry: int = 2
 
 
 _SALT_LENGTH = 8
@@ -207,6 +269,20 @@ def _verifyPBKDF2(hashName: str, payload: bytes, password: bytes) -> bool:
     @return: Whether C{password} matches.
     @raise ValueError: If C{payload} is malformed.
     """
+    rounds, salt, expected = _parsePBKDF2(hashName, payload)
+    actual = hashlib.pbkdf2_hmac(hashName, password, salt, rounds)
+    return hmac.compare_digest(actual, expected)
+
+
+def _parsePBKDF2(hashName: str, payload: bytes) -> tuple[int, bytes, bytes]:
+    """
+    Read a C{{PBKDF2-*}} payload.
+
+    @param hashName: The L{hashlib} algorithm name used for HMAC.
+    @param payload: The stored value after the scheme prefix.
+    @return: The rounds, the salt and the expected hash.
+    @raise ValueError: If C{payload} is malformed.
+    """
     rawRounds, rawSalt, rawHash = payload.split(b"$")
     if not rawRounds.isdigit():
         raise ValueError("rounds is not a decimal number")
@@ -217,8 +293,7 @@ def _verifyPBKDF2(hashName: str, payload: bytes, password: bytes) -> bool:
     expected = _ab64Decode(rawHash)
     if not salt or len(expected) != hashlib.new(hashName).digest_size:
         raise ValueError("salt or hash has the wrong length")
-    actual = hashlib.pbkdf2_hmac(hashName, password, salt, rounds)
-    return hmac.compare_digest(actual, expected)
+    return rounds, salt, expected
 
 
 def _verifyArgon2(payload: bytes, password: bytes) -> bool:
@@ -266,6 +341,88 @@ def _verifyCrypt(payload: bytes, password: bytes) -> bool:
     return hmac.compare_digest(result.encode("ascii"), payload)
 
 
+_ARGON2_PHC = re.compile(
+    rb"\$argon2(?:id|i|d)\$(?:v=[0-9]{1,3}\$)?"
+    rb"m=([0-9]{1,10}),t=([0-9]{1,10}),p=([0-9]{1,10})\$[^$]*\$[^$]*"
+)
+_BCRYPT_SETTING = re.compile(rb"\$2[abxy]\$([0-9]{2})\$")
+_SHA_CRYPT = re.compile(rb"\$[56]\$(?:rounds=([0-9]{1,10})\$)?")
+_SHA_CRYPT_DEFAULT_ROUNDS = 5000
+_DES_CRYPT = re.compile(rb"[./0-9A-Za-z]{13}")
+
+
+def _over(what: str, value: int, limit: int, key: str) -> None:
+    """
+    @raise ExcessiveCost: if C{value} is over C{limit}, naming the
+        parameter and the setting (C{key}) that bounds it.
+    """
+    if value > limit:
+        raise ExcessiveCost(f"{what} {value} is over the limit of {limit} ({key})")
+
+
+def _costPBKDF2(hashName: str, payload: bytes, limits: PasswordLimits) -> None:
+    """
+    Bound the rounds of a C{{PBKDF2-*}} value.
+
+    @raise ExcessiveCost: if they are over the limit.
+    @raise ValueError: if C{payload} is malformed (and so never hashed).
+    """
+    rounds, _, _ = _parsePBKDF2(hashName, payload)
+    _over("PBKDF2 rounds", rounds, limits.pbkdf2Rounds, "pbkdf2_rounds")
+
+
+def _costArgon2(payload: bytes, limits: PasswordLimits) -> None:
+    """
+    Bound the memory, passes and lanes of an C{{ARGON2}} value.
+
+    @raise ExcessiveCost: if one is over its limit, or the parameters
+        cannot be read (argon2's own parser might still hash with them).
+    """
+    match = _ARGON2_PHC.fullmatch(payload)
+    if match is None:
+        raise ExcessiveCost("argon2 parameters not in the form $argon2id$v=19$m=...,t=...,p=...$")
+    memory, passes, lanes = (int(g) for g in match.groups())
+    _over("argon2 memory (KiB)", memory, limits.argon2Memory, "argon2_memory")
+    _over("argon2 passes", passes, limits.argon2Time, "argon2_time")
+    _over("argon2 lanes", lanes, limits.argon2Parallelism, "argon2_parallelism")
+
+
+def _costCrypt(payload: bytes, limits: PasswordLimits) -> None:
+    """
+    Bound the cost of a C{{CRYPT}} value: bcrypt's cost, sha-crypt's
+    rounds; MD5-crypt and DES cost little and always the same. Other
+    methods (yescrypt, scrypt, BSDi DES, ...) have costs ldapd does not
+    read, and are refused.
+
+    @raise ExcessiveCost: if the cost is over its limit or unknown.
+    """
+    bcryptMatch = _BCRYPT_SETTING.match(payload)
+    if bcryptMatch is not None:
+        _over("bcrypt cost", int(bcryptMatch.group(1)), limits.bcryptCost, "bcrypt_cost")
+        return
+    shaMatch = _SHA_CRYPT.match(payload)
+    if shaMatch is not None and (shaMatch.group(1) or not payload[3:].startswith(b"rounds=")):
+        rounds = int(shaMatch.group(1) or _SHA_CRYPT_DEFAULT_ROUNDS)
+        _over("sha-crypt rounds", rounds, limits.cryptRounds, "crypt_rounds")
+        return
+    if payload.startswith(b"$1$") or _DES_CRYPT.fullmatch(payload):
+        return
+    method = payload.split(b"$")[1] if payload.startswith(b"$") else payload[:1]
+    raise ExcessiveCost(
+        f"crypt method {method.decode('ascii', 'replace')!r} has a cost ldapd cannot bound "
+        "(use bcrypt, sha256-crypt or sha512-crypt)"
+    )
+
+
+_COSTS: dict[str, Callable[[bytes, PasswordLimits], None]] = {
+    "{PBKDF2}": partial(_costPBKDF2, "sha1"),
+    "{PBKDF2-SHA1}": partial(_costPBKDF2, "sha1"),
+    "{PBKDF2-SHA256}": partial(_costPBKDF2, "sha256"),
+    "{PBKDF2-SHA512}": partial(_costPBKDF2, "sha512"),
+    "{ARGON2}": _costArgon2,
+    "{CRYPT}": _costCrypt,
+}
+
 _HASHERS: dict[str, Callable[[bytes], bytes]] = {
     "{SSHA}": partial(_hashSalted, "sha1"),
     "{SSHA256}": partial(_hashSalted, "sha256"),
@@ -295,16 +452,7 @@ _VERIFIERS: dict[str, Callable[[bytes, bytes], bool]] = {
     "{CRYPT}": _verifyCrypt,
 }
 
-_EXPENSIVE = frozenset(
-    {
-        "{PBKDF2}",
-        "{PBKDF2-SHA1}",
-        "{PBKDF2-SHA256}",
-        "{PBKDF2-SHA512}",
-        "{ARGON2}",
-        "{CRYPT}",
-    }
-)
+_EXPENSIVE = frozenset(_COSTS)
 
 SCHEMES: tuple[str, ...] = tuple(_HASHERS)
 
@@ -325,6 +473,25 @@ def _splitScheme(stored: bytes) -> tuple[str | None, bytes]:
     return stored[: end + 1].upper().decode("latin-1"), stored[end + 1 :]
 
 
+def schemeOf(stored: bytes) -> str | None:
+    """
+    Say how a stored value is to be checked.
+
+    @param stored: A C{userPassword} or C{root_password} value.
+    @return: Its upper-cased C{{SCHEME}} prefix, or C{None} for a
+        cleartext value (one without a C{{...}} prefix).
+    @raise UnknownScheme: If the prefix names no scheme ldapd verifies:
+        such a value never matches any password, and cannot be taken for
+        cleartext either.
+    """
+    scheme, _ = _splitScheme(stored)
+    if scheme is not None and scheme not in _VERIFIERS:
+        raise UnknownScheme(
+            f"unknown password scheme {scheme} (known: {', '.join(_VERIFIERS)})"
+        )
+    return scheme
+
+
 def hashPassword(password: bytes, scheme: str = "{ARGON2}") -> bytes:
     """
     Hash a password for storage in C{userPassword}.
@@ -343,15 +510,20 @@ def hashPassword(password: bytes, scheme: str = "{ARGON2}") -> bytes:
     return name.encode("ascii") + _HASHERS[name](password)
 
 
-def verifyPassword(stored: bytes, password: bytes) -> bool:
+def verifyPassword(
+    stored: bytes, password: bytes, limits: PasswordLimits = PasswordLimits()
+) -> bool:
     """
     Check a password against a stored C{userPassword} value.
 
     Malformed stored values and unknown schemes never match, so that a
-    damaged entry cannot be bound to with its own stored text.
+    damaged entry cannot be bound to with its own stored text; nor do
+    values whose cost is over C{limits} (L{checkCost}), which are not
+    hashed at all.
 
     @param stored: A C{userPassword} value, with or without a scheme prefix.
     @param password: The candidate password.
+    @param limits: The most work the verification may take.
     @return: C{True} if C{password} matches; C{False} otherwise, and always
         for an empty C{password}.
     """
@@ -364,9 +536,39 @@ def verifyPassword(stored: bytes, password: bytes) -> bool:
     if verifier is None:
         return False
     try:
+        cost = _COSTS.get(scheme)
+        if cost is not None:
+            cost(payload, limits)
         return verifier(payload, password)
     except ValueError:
         return False
+
+
+def checkCost(stored: bytes, limits: PasswordLimits = PasswordLimits()) -> None:
+    """
+    Check that verifying a password against a stored value takes no more
+    work than C{limits} allow: what a write of C{userPassword} must pass,
+    and what a bind checks before hashing anything.
+
+    Cleartext values, the fast schemes and malformed values (which never
+    match and are never hashed) pass.
+
+    @param stored: A C{userPassword} value.
+    @param limits: The most work allowed.
+    @raise ExcessiveCost: If the value asks for more, or its scheme's
+        parameters cannot be read, with a message saying which parameter
+        and which limit.
+    """
+    scheme, payload = _splitScheme(stored)
+    cost = _COSTS.get(scheme) if scheme is not None else None
+    if cost is None:
+        return
+    try:
+        cost(payload, limits)
+    except ExcessiveCost as e:
+        raise ExcessiveCost(f"{scheme} {e}") from None
+    except ValueError:
+        return
 
 
 def isExpensive(stored: bytes) -> bool:
@@ -382,6 +584,160 @@ def isExpensive(stored: bytes) -> bool:
     """
     scheme, _ = _splitScheme(stored)
     return scheme in _EXPENSIVE
+
+
+class PasswordVerifier:
+    """
+    Checks passwords against an entry's stored values the way every bind
+    should: the fast schemes at once, on the reactor; the deliberately slow
+    ones in the reactor's thread pool, never more than
+    L{PasswordLimits.maxConcurrent} at a time in all, nor more than
+    L{PasswordLimits.maxPerEntry} of those for one entry; and none whose
+    cost is over the limits, which are logged and never hashed.
+
+    A check beyond either limit waits its turn (first come, first served)
+    rather than being refused: clients that bind many connections at once
+    as one account (SSSD, web applications' pools) are not answered busy,
+    and since a check waits for its entry's turn before it queues for the
+    thread pool, clients hammering one account hold at most
+    C{maxPerEntry} places and delay only that account's binds. Waiting is
+    bounded by the connections: each has at most one bind in progress.
+
+    @ivar limits: the L{PasswordLimits} in force; set it before checks are
+        made (a L{ldapd.directory.Directory} does when it is built).
+    """
+
+    _log = Logger()
+
+    def __init__(
+        self,
+        reactor: Any,
+        limits: PasswordLimits = PasswordLimits(),
+        runInThread: Callable[..., defer.Deferred[Any]] | None = None,
+    ) -> None:
+        """
+        @param reactor: the reactor, whose thread pool runs the slow
+            verifications.
+        @param limits: the limits.
+        @param runInThread: calls a function off the reactor and returns a
+            Deferred of its result; the reactor's thread pool by default
+            (tests pass their own).
+        """
+        if runInThread is None:
+            def runInThread(f: Callable[[], Any]) -> defer.Deferred[Any]:
+                return threads.deferToThreadPool(reactor, reactor.getThreadPool(), f)
+        self._runInThread = runInThread
+        self._entries: dict[Hashable, defer.DeferredSemaphore] = {}
+        self.limits = limits
+
+    @property
+    def limits(self) -> PasswordLimits:
+        return self._limits
+
+    @limits.setter
+    def limits(self, limits: PasswordLimits) -> None:
+        self._limits = limits
+        self._slots = defer.DeferredSemaphore(limits.maxConcurrent)
+
+    def verify(
+        self, stored: Iterable[bytes], password: bytes, key: Hashable
+    ) -> defer.Deferred[bool]:
+        """
+        Check a password against stored values.
+
+        @param stored: the values (an entry's C{userPassword}, a root
+            DN's configured password).
+        @param password: the password given.
+        @param key: whose the values are, for the per-entry limit and
+            the log: a normalised DN, or, from a caller that does not know
+            it, the stored value itself (which is then not logged).
+        @return: a Deferred firing with whether one of C{stored} matches.
+        """
+        limits = self.limits
+        cheap, costly = [], []
+        for value in stored:
+            if not isExpensive(value):
+                cheap.append(value)
+                continue
+            try:
+                checkCost(value, limits)
+            except ExcessiveCost as e:
+                self._log.warn(
+                    "stored password{of} not verified: {problem}; "
+                    "replace it, or raise [server.password_limits]",
+                    of="" if isinstance(key, bytes) else f" of {key}", problem=str(e),
+                )
+                continue
+            costly.append(value)
+        if any(verifyPassword(v, password, limits) for v in cheap):
+            return defer.succeed(True)
+        if not costly:
+            return defer.succeed(False)
+        return defer.Deferred.fromCoroutine(self._verifySlowly(costly, password, key))
+
+    def hash(self, password: bytes, scheme: str) -> defer.Deferred[bytes]:
+        """
+        Hash a password for storage (L{hashPassword}): a slow scheme in the
+        thread pool, taking its turn among the slow verifications, so that
+        clients changing passwords neither stall the reactor nor jump the
+        queue.
+
+        @param password: the password.
+        @param scheme: one of L{SCHEMES}.
+        @return: a Deferred firing with the stored form, or failing as
+            L{hashPassword} raises.
+        """
+        if not isExpensive(scheme.encode("ascii", "replace")):
+            return defer.maybeDeferred(hashPassword, password, scheme)
+        return defer.Deferred.fromCoroutine(self._inThread(lambda: hashPassword(password, scheme)))
+
+    async def _verifySlowly(self, costly: list[bytes], password: bytes, key: Hashable) -> bool:
+        limits = self.limits
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = defer.DeferredSemaphore(limits.maxPerEntry)
+        try:
+            await entry.acquire()
+            try:
+                return await self._inThread(
+                    lambda: any(verifyPassword(v, password, limits) for v in costly)
+                )
+            finally:
+                entry.release()
+        finally:
+            if entry.tokens == entry.limit and not entry.waiting:
+                self._entries.pop(key, None)
+
+    async def _inThread(self, work: Callable[[], Any]) -> Any:
+        """
+        Run slow work in the thread pool once one of the
+        L{PasswordLimits.maxConcurrent} places is free.
+        """
+        slots = self._slots
+        await slots.acquire()
+        try:
+            return await self._runInThread(work)
+        finally:
+            slots.release()
+
+
+_verifiers: weakref.WeakKeyDictionary[Any, PasswordVerifier] = weakref.WeakKeyDictionary()
+
+
+def verifierFor(reactor: Any) -> PasswordVerifier:
+    """
+    The password verifier of a reactor: the one every password check that
+    may use the reactor's thread pool goes through (backends, root DNs,
+    plugins), so that its limits hold for the pool as a whole.
+
+    @param reactor: the reactor.
+    @return: its verifier, made with the default limits the first time;
+        a L{ldapd.directory.Directory} sets the limits it is configured with.
+    """
+    verifier = _verifiers.get(reactor)
+    if verifier is None:
+        verifier = _verifiers[reactor] = PasswordVerifier(reactor)
+    return verifier
 
 
 def generatePassword(length: int = 16) -> bytes:

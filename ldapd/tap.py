@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any, ClassVar
 
-from twisted.application import internet, service
+from twisted.application import service
+from twisted.internet import defer
 from twisted.logger import Logger
 from twisted.logger import jsonFileLogObserver as twistedJSONFileLogObserver
 from twisted.logger import textFileLogObserver as twistedTextFileLogObserver
@@ -25,6 +26,7 @@ from ldapd.tls import TLSError, TLSServerEndpoint, serverEndpoint
 from ldapd.workers import (
     AdoptedEndpoint,
     WorkerSupervisor,
+    listenOrExit,
     parseSockets,
     pinToCPU,
     tagLogsWithWorker,
@@ -95,9 +97,10 @@ class Options(usage.Options):
 
 class LDAPService(service.MultiService):
     """
-    Opens the directory, then listens on every configured endpoint and
-    starts the syncrepl consumers; on stop, stops them, closes the
-    listeners and then the directory. While it runs, SIGHUP
+    Listens on every configured endpoint (a listener that cannot be had
+    stops start-up, L{listenOrExit}), opens the directory, then accepts
+    connections and starts the syncrepl consumers; on stop, stops them,
+    closes the listeners and then the directory. While it runs, SIGHUP
     reloads what can change without a restart (L{reload}).
     """
 
@@ -123,10 +126,17 @@ class LDAPService(service.MultiService):
         )
         self._previousHangup: Any = None
         self._endpoints = endpoints
+        self._ports: list[Any] = []
         config.directory.statistics.listeners[:] = config.listen
 
     def startService(self) -> None:
         service.Service.startService(self)
+        endpoints = self._endpoints
+        if endpoints is None:
+            endpoints = [serverEndpoint(self.reactor, description, self.config.tls)
+                         for description in self.config.listen]
+        self._ports = [listenOrExit(endpoint, self.factory, description)
+                       for endpoint, description in zip(endpoints, self.config.listen)]
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
         d = self.config.directory.open()
@@ -162,12 +172,8 @@ class LDAPService(service.MultiService):
         # search on the sql backend, and a p99 latency a third lower.
         gc.collect()
         gc.freeze()
-        endpoints = self._endpoints
-        if endpoints is None:
-            endpoints = [serverEndpoint(self.reactor, description, self.config.tls)
-                         for description in self.config.listen]
-        for endpoint in endpoints:
-            internet.StreamServerEndpointService(endpoint, self.factory).setServiceParent(self)
+        for port in self._ports:
+            port.startReading()
         for consumer in self.config.replicas:
             consumer.setServiceParent(self)
         self._log.info("ldapd serving {suffixes} on {listen}",
@@ -182,7 +188,9 @@ class LDAPService(service.MultiService):
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
             self._previousHangup = None
-        d = super().stopService()
+        ports, self._ports = self._ports, []
+        d = defer.gatherResults([super().stopService()] + [
+            defer.maybeDeferred(port.stopListening) for port in ports])
         d.addCallback(lambda _: self.config.directory.close())
         return d
 

@@ -31,8 +31,8 @@ from zope.interface import implementer
 from ldapd.config import ServerConfig
 from ldapd.tls import serverEndpoint
 
-__all__ = ["AdoptedEndpoint", "WorkerSupervisor", "cpuFor", "parseSockets", "pinToCPU",
-           "tagLogsWithWorker"]
+__all__ = ["AdoptedEndpoint", "WorkerSupervisor", "cpuFor", "listenOrExit", "parseSockets",
+           "pinToCPU", "tagLogsWithWorker"]
 
 #: Seconds before a worker that died is started again.
 RESTART_DELAY = 1.0
@@ -67,6 +67,38 @@ class AdoptedEndpoint:
                           protocolFactory)
         os.close(self._fileno)
         return d.addCallback(_acceptOneAtATime)
+
+
+def listenOrExit(endpoint: Any, factory: Any, description: str) -> Any:
+    """
+    Listen on an endpoint now, without accepting yet (the caller starts
+    reading when it is ready to serve), as slapd binds its listeners before
+    it starts its databases. A listener that cannot be had (a port in use,
+    a missing folder) stops the process at once with one line naming it,
+    rather than leaving a server that runs without it.
+
+    For the services of C{twist ldapd}, whose C{startService} runs before
+    the reactor: the endpoints ldapd builds (C{tcp:}, C{ssl:}, C{unix:},
+    inherited sockets) listen synchronously.
+
+    @param endpoint: the server endpoint.
+    @param factory: the protocol factory.
+    @param description: the listener as configured, for the message.
+    @return: the listening port, not reading.
+    @raise SystemExit: with status 1, after writing
+        C{ldapd: cannot listen on DESCRIPTION: REASON} to standard error.
+    """
+    result: list[Any] = []
+    endpoint.listen(factory).addBoth(result.append)
+    if not result or isinstance(result[0], Failure):
+        reason = result[0].value if result else "the endpoint did not listen at once"
+        socketError = getattr(reason, "socketError", None)
+        text = getattr(socketError, "strerror", None) or str(reason)
+        sys.stderr.write(f"ldapd: cannot listen on {description}: {text}\n")
+        raise SystemExit(1)
+    port = result[0]
+    port.stopReading()
+    return port
 
 
 def _acceptOneAtATime(port: Any) -> Any:
@@ -248,13 +280,7 @@ class WorkerSupervisor(service.Service):
         kind, _, rest = description.partition(":")
         endpoint = serverEndpoint(self.reactor, "tcp:" + rest if kind == "ssl" else description,
                                   None)
-        result: list[Any] = []
-        endpoint.listen(_RefuseConnections()).addBoth(result.append)
-        if isinstance(result[0], Failure):
-            result[0].raiseException()
-        port = result[0]
-        port.stopReading()
-        return port
+        return listenOrExit(endpoint, _RefuseConnections(), description)
 
     def _spawn(self, number: int) -> None:
         sockets = ",".join(f"{p.fileno()}/{p.socket.family}" for p in self._ports)

@@ -6,6 +6,7 @@ configuration checks.
 
 from __future__ import annotations
 
+import base64
 import io
 import subprocess
 import sys
@@ -200,6 +201,46 @@ class CommandTests(unittest.SynchronousTestCase):
         result = admin("import", "-q", str(second), str(exported))
         self.assertEqual(result.returncode, 1)
         self.assertIn("already exists", result.stderr)
+
+    def test_fileURLsRefused(self) -> None:
+        """
+        C{import} refuses an LDIF value read from a local file (C{:<}), with
+        a line naming the LDIF line, and loads nothing; with
+        C{--allow-file-urls} the file's contents are the value.
+        """
+        config = sqlConfig()
+        secret = config.parent / "secret.txt"
+        secret.write_bytes(b"root:$6$hash:19000:0:99999:7:::\n")
+        ldif = config.parent / "in.ldif"
+        ldif.write_text(
+            "dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\n"
+            "dc: example\no: Example\n\ndn: uid=ann,dc=example,dc=com\n"
+            "objectClass: inetOrgPerson\nuid: ann\ncn: Ann\nsn: A\n"
+            f"description:< file://{secret}\n")
+        result = admin("import", "-q", str(config), str(ldif))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertEqual(result.stderr, "\nldapd-admin: line 12: description:< reads its value "
+                         "from a file, which is refused unless allowed (ldapd-admin import "
+                         "--allow-file-urls)\n")
+        self.assertEqual(admin("export", "-q", str(config)).stdout, "")
+        result = admin("import", "-q", "--allow-file-urls", str(config), str(ldif))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("description:: " + base64.b64encode(secret.read_bytes()).decode(),
+                      admin("export", "-q", str(config)).stdout)
+
+    def test_exportToStandardOutput(self) -> None:
+        """
+        C{export -o -} writes to standard output, as without C{-o}, and
+        creates no file named C{-}.
+        """
+        config = sqlConfig()
+        result = admin("import", "-q", str(config), str(EXAMPLE_LDIF))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        dashed = admin("export", "-q", str(config), "-o", "-")
+        self.assertEqual((dashed.returncode, dashed.stderr), (0, ""))
+        self.assertIn("dn: uid=alice,ou=people,dc=example,dc=com\n", dashed.stdout)
+        self.assertEqual(dashed.stdout, admin("export", "-q", str(config)).stdout)
+        self.assertFalse((SOURCE_ROOT / "-").exists())
 
     def main(self, *args: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()

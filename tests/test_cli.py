@@ -14,6 +14,7 @@ import base64
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -1023,3 +1024,41 @@ class ConfigErrorTests(unittest.SynchronousTestCase):
             self.assertIn(str(path), lines[0])
             self.assertIn(key, lines[0])
             self.assertIn(problem, lines[0])
+
+    def test_rootPasswordUnknownScheme(self) -> None:
+        """
+        A root password beginning with a C{{...}} prefix that names no
+        scheme (a cleartext password beginning with C{{}, which could never
+        bind) stops start-up, naming the key and the scheme.
+        """
+        completed, path = self.twist(
+            '[server]\nlisten = ["tcp:0"]\n[[database]]\nsuffix = "dc=example,dc=com"\n'
+            'root_dn = "cn=admin,dc=example,dc=com"\nroot_password = "{my}secret"\n')
+        self.assertEqual(completed.returncode, 78, completed.stderr)
+        self.assertEqual(
+            completed.stderr,
+            f"ldapd: {path}: database[0].root_password: unknown password scheme {{MY}} (known: "
+            "{SHA}, {SHA256}, {SHA384}, {SHA512}, {MD5}, {SSHA}, {SSHA256}, {SSHA384}, "
+            "{SSHA512}, {SMD5}, {PBKDF2}, {PBKDF2-SHA1}, {PBKDF2-SHA256}, {PBKDF2-SHA512}, "
+            "{ARGON2}, {CRYPT}); a cleartext password cannot begin with a {...} prefix: store a "
+            "hash (ldapd-admin hash)\n")
+
+    def test_listenerInUse(self) -> None:
+        """
+        A listener whose port is taken stops start-up with one line naming
+        it and a non-zero exit status, rather than a server that logs
+        "serving" without it; with one process or several (C{workers}).
+        """
+        sql = 'backend = "sql"\nurl = "sqlite:///w.db"\n'
+        for extra, database in [("", ""), ("workers = 2\n", sql)]:
+            with socket.socket() as taken:
+                taken.bind(("127.0.0.1", 0))
+                taken.listen()
+                port = taken.getsockname()[1]
+                completed, _ = self.twist(
+                    f'[server]\n{extra}listen = ["tcp:{port}:interface=127.0.0.1"]\n'
+                    f'[[database]]\nsuffix = "dc=example,dc=com"\n{database}')
+            self.assertEqual(completed.returncode, 1, completed.stderr)
+            self.assertEqual(completed.stderr, f"ldapd: cannot listen on tcp:{port}:"
+                             "interface=127.0.0.1: Address already in use\n")
+            self.assertNotIn("serving", completed.stdout)

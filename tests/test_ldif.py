@@ -29,15 +29,16 @@ from ldapd.ldif import (
 EXAMPLE_LDIF = Path(__file__).resolve().parent.parent / "examples" / "data" / "example.ldif"
 
 
-def parse(data: bytes) -> list[LDIFRecord]:
+def parse(data: bytes, allowFileURLs: bool = False) -> list[LDIFRecord]:
     """
     Parse LDIF held in memory, reading it line by line as from a file.
 
     @param data: The LDIF.
+    @param allowFileURLs: whether C{:<} values are read from files.
 
     @return: All of its records.
     """
-    return list(parseLDIF(io.BytesIO(data)))
+    return list(parseLDIF(io.BytesIO(data), allowFileURLs))
 
 
 class SyntaxErrorMixin:
@@ -307,7 +308,7 @@ class ParseContentTests(unittest.TestCase):
 
 class ParseURLTests(unittest.TestCase):
     """
-    Tests for L{parseLDIF} reading values from C{file:} URLs.
+    Tests for L{parseLDIF} reading values from C{file:} URLs, when allowed.
     """
 
     def setUp(self) -> None:
@@ -326,15 +327,35 @@ class ParseURLTests(unittest.TestCase):
         A value after C{:<} is the contents of the file the URL names, with
         percent-escapes in the path decoded.
         """
-        [record] = parse(f"dn: cn=a\njpegPhoto:< {self.url}\n".encode())
+        [record] = parse(f"dn: cn=a\njpegPhoto:< {self.url}\n".encode(), True)
         self.assertEqual(record.attributes, (("jpegPhoto", b"\x00\x01 file contents\n"),))
+
+    def test_refusedByDefault(self) -> None:
+        """
+        Unless allowed, a C{:<} value is refused at its line, naming the
+        attribute, and no file is read; so is a DN given as a URL, while a
+        plain value that contains C{:<} is an ordinary value.
+        """
+        for data, lineNumber, name in [
+            (f"dn: cn=a\ncn: a\njpegPhoto:< {self.url}\n", 3, "jpegPhoto"),
+            (f"dn:< {self.url}\ncn: a\n", 1, "dn"),
+            (f"dn: cn=a\nchangetype: modify\nadd: jpegPhoto\njpegPhoto:<{self.url}\n-\n", 4,
+             "jpegPhoto"),
+        ]:
+            error = self.assertRaises(LDIFSyntaxError, parse, data.encode())
+            self.assertEqual(error.lineNumber, lineNumber)
+            self.assertEqual(
+                error.message, f"{name}:< reads its value from a file, which is refused "
+                "unless allowed (ldapd-admin import --allow-file-urls)")
+        [record] = parse(b"dn: cn=a\ndescription: a:< b\n")
+        self.assertEqual(record.attributes, (("description", b"a:< b"),))
 
     def test_localhostURL(self) -> None:
         """
         A C{file:} URL may name C{localhost} as its host.
         """
         url = "file://localhost" + pathname2url(self.path)
-        [record] = parse(f"dn: cn=a\njpegPhoto:<{url}\n".encode())
+        [record] = parse(f"dn: cn=a\njpegPhoto:<{url}\n".encode(), True)
         self.assertEqual(record.attributes[0][1], b"\x00\x01 file contents\n")
 
     def test_otherScheme(self) -> None:
@@ -342,7 +363,8 @@ class ParseURLTests(unittest.TestCase):
         URLs with schemes other than C{file:} are refused.
         """
         error = self.assertRaises(
-            LDIFSyntaxError, parse, b"dn: cn=a\ncn: a\njpegPhoto:< http://example.com/a.jpg\n"
+            LDIFSyntaxError, parse, b"dn: cn=a\ncn: a\njpegPhoto:< http://example.com/a.jpg\n",
+            True,
         )
         self.assertEqual(error.lineNumber, 3)
         self.assertIn("only file: URLs", error.message)
@@ -352,7 +374,7 @@ class ParseURLTests(unittest.TestCase):
         C{file:} URLs naming a remote host are refused.
         """
         error = self.assertRaises(
-            LDIFSyntaxError, parse, b"dn: cn=a\njpegPhoto:< file://server/etc/x\n"
+            LDIFSyntaxError, parse, b"dn: cn=a\njpegPhoto:< file://server/etc/x\n", True
         )
         self.assertEqual(error.lineNumber, 2)
         self.assertIn("remote host", error.message)
@@ -364,7 +386,7 @@ class ParseURLTests(unittest.TestCase):
         """
         url = "file://" + pathname2url(os.path.join(self.directory, "absent"))
         error = self.assertRaises(
-            LDIFSyntaxError, parse, f"dn: cn=a\ncn: a\njpegPhoto:< {url}\n".encode()
+            LDIFSyntaxError, parse, f"dn: cn=a\ncn: a\njpegPhoto:< {url}\n".encode(), True
         )
         self.assertEqual(error.lineNumber, 3)
         self.assertIn("cannot read", error.message)

@@ -6,19 +6,36 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import shutil
 import string
+import subprocess
+import tempfile
 import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
+import bcrypt
 from argon2.low_level import Type, hash_secret
+from twisted.internet import defer
+from twisted.internet.task import Clock
+from twisted.logger import LogLevel, capturedLogs
 from twisted.trial import unittest
 
 from ldapd import passwords
+from ldapd.config import ConfigError, loadConfig
+from ldapd.ldif import parseLDIF
 from ldapd.passwords import (
     SCHEMES,
+    ExcessiveCost,
+    PasswordLimits,
+    PasswordVerifier,
     UnknownScheme,
+    checkCost,
     generatePassword,
     hashPassword,
     isExpensive,
+    verifierFor,
     verifyPassword,
 )
 
@@ -629,3 +646,404 @@ class GeneratePasswordTests(unittest.TestCase):
         """
         password = generatePassword()
         self.assertTrue(verifyPassword(hashPassword(password, "{SSHA}"), password))
+
+
+#: Stored values each asking far more work than the default limits allow;
+#: well formed, but their hashes are made up (computing real ones would take
+#: the time they are about).
+BOMBS = {
+    "bcrypt cost 16": b"{CRYPT}$2b$16$mjwHGhc3ztympQgPHeic4ekgi4Ld3S7fp4CHfxrgNcP7uL7Q3Oui",
+    "PBKDF2 2^31-1 rounds": b"{PBKDF2-SHA256}2147483647$9B0n82vWaksHPA1NqA3Ngg"
+    b"$DBhtfCvPsk4QxIFK65CeGDiA4MT/6O8Y5s.J8Y0KdGk",
+    "argon2 256 MiB": b"{ARGON2}$argon2id$v=19$m=262144,t=3,p=4$skr8VRqW5A3CZ7AcdoPhEw"
+    b"$22Eu5x1Mv3GzAiUpIQIiZsHtHXlC7UajsqZOddmpbjA",
+    "sha512-crypt 999999999 rounds": b"{CRYPT}$6$rounds=999999999$saltstring$svn8UoSVapNtMuq1"
+    b"ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1",
+}
+
+_EXAMPLE_LDIF = Path(__file__).parent.parent / "examples" / "data" / "example.ldif"
+
+
+class CheckCostTests(unittest.TestCase):
+    """
+    Tests for L{checkCost} and the limits L{verifyPassword} applies.
+    """
+
+    def test_defaultsAcceptWhatLdapdHashes(self) -> None:
+        """
+        Every scheme L{hashPassword} writes, with its default parameters, is
+        within the default limits.
+        """
+        for scheme in SCHEMES:
+            checkCost(hashPassword(b"pw", scheme))
+
+    def test_defaultsAcceptTheExampleData(self) -> None:
+        """
+        Every userPassword of the example LDIF is within the default limits.
+        """
+        with open(_EXAMPLE_LDIF, "rb") as f:
+            values = [
+                value for record in parseLDIF(f) for name, value in record.attributes
+                if name.lower() == "userpassword"
+            ]
+        self.assertGreater(len(values), 5)
+        for value in values:
+            checkCost(value)
+
+    def test_defaultsAcceptWhatSlapdHashes(self) -> None:
+        """
+        The values slapd's slappasswd makes by default (its argon2 module,
+        sha512-crypt through crypt(3)) are within the default limits.
+        """
+        if shutil.which("slappasswd") is None:
+            raise unittest.SkipTest("slappasswd not installed (Debian package slapd)")
+        for args in (["-o", "module-load=argon2", "-h", "{ARGON2}"],
+                     ["-h", "{CRYPT}", "-c", "$6$%.16s"]):
+            made = subprocess.run(["slappasswd", *args, "-s", "x"], capture_output=True,
+                                  timeout=30, check=False)
+            if made.returncode:
+                raise unittest.SkipTest(made.stderr.decode(errors="replace"))
+            stored = made.stdout.strip()
+            checkCost(stored)
+            self.assertTrue(verifyPassword(stored, b"x"), stored)
+
+    def test_bombsRefused(self) -> None:
+        """
+        Values over the limits are refused with a message naming the
+        scheme, the parameter, its value and the setting that bounds it.
+        """
+        expected = {
+            "bcrypt cost 16": "{CRYPT} bcrypt cost 16 is over the limit of 13 (bcrypt_cost)",
+            "PBKDF2 2^31-1 rounds": "{PBKDF2-SHA256} PBKDF2 rounds 2147483647 is over the limit"
+            " of 2000000 (pbkdf2_rounds)",
+            "argon2 256 MiB": "{ARGON2} argon2 memory (KiB) 262144 is over the limit of 131072"
+            " (argon2_memory)",
+            "sha512-crypt 999999999 rounds": "{CRYPT} sha-crypt rounds 999999999 is over the"
+            " limit of 1000000 (crypt_rounds)",
+        }
+        for name, stored in BOMBS.items():
+            e = self.assertRaises(ExcessiveCost, checkCost, stored)
+            self.assertEqual(str(e), expected[name])
+
+    def test_argon2EachParameter(self) -> None:
+        """
+        argon2's passes and lanes are bounded as well as its memory.
+        """
+        base = b"{ARGON2}$argon2id$v=19$m=%d,t=%d,p=%d$c2FsdHNhbHQ$aGFzaGhhc2g"
+        checkCost(base % (65536, 3, 4))
+        self.assertIn("passes 11", str(self.assertRaises(
+            ExcessiveCost, checkCost, base % (1024, 11, 1))))
+        self.assertIn("lanes 9", str(self.assertRaises(
+            ExcessiveCost, checkCost, base % (1024, 1, 9))))
+
+    def test_unreadableCostRefused(self) -> None:
+        """
+        Values whose cost cannot be read are refused: argon2 parameters in
+        another form (argon2's own parser might still hash with them), and
+        crypt(3) methods whose cost ldapd does not read (yescrypt, scrypt,
+        BSDi DES), or sha-crypt rounds not written as digits.
+        """
+        for stored in [
+            b"{ARGON2}$argon2id$v=19$t=3,m=262144,p=4$c2FsdA$aGFzaA",
+            b"{ARGON2}garbage",
+            b"{CRYPT}$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7",
+            b"{CRYPT}$7$CU..../....sAlt$hash",
+            b"{CRYPT}_J9..saltabcdefghijk",
+            b"{CRYPT}$6$rounds=+99999999$salt$hash",
+        ]:
+            self.assertRaises(ExcessiveCost, checkCost, stored)
+
+    def test_cheapAndMalformedPass(self) -> None:
+        """
+        Cleartext, the fast digests, crypt's fixed-cost methods and
+        malformed PBKDF2 values (never hashed) have no cost to bound.
+        """
+        for stored in [
+            b"secret", b"{SSHA}abc", b"{NOSUCH}x", b"{CRYPT}$1$salt$hash",
+            b"{CRYPT}abJnggxhB/yWI", b"{CRYPT}$6$salt$hash", b"{PBKDF2-SHA256}x$y",
+        ]:
+            checkCost(stored)
+
+    def test_configuredLimits(self) -> None:
+        """
+        The limits are the caller's: a value within the default limits is
+        refused under lower ones, and a bomb accepted under higher ones.
+        """
+        stored = hashPassword(b"pw", "{PBKDF2-SHA256}")
+        self.assertRaises(ExcessiveCost, checkCost, stored, PasswordLimits(pbkdf2Rounds=1000))
+        checkCost(BOMBS["bcrypt cost 16"], PasswordLimits(bcryptCost=16))
+
+    def test_overLimitNeverHashed(self) -> None:
+        """
+        L{verifyPassword} refuses a value over the limits without hashing:
+        the right password does not match it, and bcrypt is never called.
+        """
+        stored = b"{CRYPT}" + bcrypt.hashpw(b"pw", bcrypt.gensalt(5))
+        self.assertTrue(verifyPassword(stored, b"pw"))
+        calls = []
+        self.patch(bcrypt, "checkpw", lambda *a: calls.append(a) or True)
+        self.assertFalse(verifyPassword(stored, b"pw", PasswordLimits(bcryptCost=4)))
+        self.assertEqual(calls, [])
+
+    def test_bombsNeverHashed(self) -> None:
+        """
+        None of the bombs reaches a hash function under the default limits.
+        """
+        calls: list[Any] = []
+
+        def record(*args: Any, **kwargs: Any) -> bool:
+            calls.append(args)
+            return True
+
+        self.patch(bcrypt, "checkpw", record)
+        self.patch(hashlib, "pbkdf2_hmac", record)
+        self.patch(passwords, "_argon2Hasher", type("Hasher", (), {"verify": staticmethod(record)}))
+        self.patch(passwords, "_cryptModule", None)
+        for stored in BOMBS.values():
+            self.assertFalse(verifyPassword(stored, b"pw"), stored)
+        self.assertEqual(calls, [])
+
+
+class _Thread:
+    """
+    A stand-in for the reactor's thread pool that runs nothing until told:
+    each call is recorded with a Deferred the test fires.
+
+    @ivar calls: the functions handed over, each with its Deferred.
+    """
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Callable[[], Any], defer.Deferred[Any]]] = []
+
+    def __call__(self, f: Callable[[], Any]) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.calls.append((f, d))
+        return d
+
+    def finish(self, i: int = 0) -> None:
+        """
+        Run the C{i}th waiting call now and fire its Deferred with its
+        result or its exception.
+        """
+        f, d = self.calls.pop(i)
+        defer.maybeDeferred(f).chainDeferred(d)
+
+
+_SLOW = b"{CRYPT}" + bcrypt.hashpw(b"pw", bcrypt.gensalt(4))
+
+
+class PasswordVerifierTests(unittest.TestCase):
+    """
+    Tests for L{PasswordVerifier}: slow verifications off the reactor, a
+    bounded number at a time in all and per entry.
+    """
+
+    def setUp(self) -> None:
+        self.thread = _Thread()
+        self.verifier = PasswordVerifier(
+            object(), PasswordLimits(maxConcurrent=2, maxPerEntry=1), self.thread)
+
+    def test_cheapOnTheReactor(self) -> None:
+        """
+        Fast schemes and cleartext are checked at once, without a thread.
+        """
+        stored = [hashPassword(b"pw", "{SSHA}"), b"other"]
+        self.assertTrue(self.successResultOf(self.verifier.verify(stored, b"pw", "a")))
+        self.assertTrue(self.successResultOf(self.verifier.verify(stored, b"other", "a")))
+        self.assertFalse(self.successResultOf(self.verifier.verify(stored, b"no", "a")))
+        self.assertEqual(self.thread.calls, [])
+
+    def test_slowInAThread(self) -> None:
+        """
+        A slow scheme is verified by the function handed to the thread,
+        and the result is that of the verification.
+        """
+        right = self.verifier.verify([_SLOW], b"pw", "a")
+        self.assertNoResult(right)
+        self.thread.finish()
+        self.assertTrue(self.successResultOf(right))
+        wrong = self.verifier.verify([_SLOW], b"nope", "a")
+        self.thread.finish()
+        self.assertFalse(self.successResultOf(wrong))
+
+    def test_concurrencyBounded(self) -> None:
+        """
+        No more than C{maxConcurrent} slow verifications run at once; the
+        others wait and run in turn, in the order they came.
+        """
+        results = [self.verifier.verify([_SLOW], b"pw", name) for name in "abcd"]
+        self.assertEqual(len(self.thread.calls), 2)
+        self.thread.finish()
+        self.assertTrue(self.successResultOf(results[0]))
+        self.assertEqual(len(self.thread.calls), 2)
+        self.thread.finish()
+        self.thread.finish()
+        self.thread.finish()
+        self.assertEqual([self.successResultOf(d) for d in results[1:]], [True] * 3)
+        self.assertEqual((self.verifier._slots.tokens, self.verifier._entries), (2, {}))
+
+    def test_perEntryWaits(self) -> None:
+        """
+        A slow verification for an entry that already has C{maxPerEntry}
+        of them running or queued waits for the entry's turn without
+        queueing for the pool, so other entries' checks, even later ones,
+        go first; nothing is refused.
+        """
+        first = self.verifier.verify([_SLOW], b"pw", "a")
+        second = self.verifier.verify([_SLOW], b"pw", "a")
+        other = self.verifier.verify([_SLOW], b"pw", "b")
+        later = self.verifier.verify([_SLOW], b"nope", "c")
+        self.assertEqual(len(self.thread.calls), 2)
+        self.thread.finish(1)
+        self.assertTrue(self.successResultOf(other))
+        self.assertNoResult(second)
+        self.thread.finish(1)
+        self.assertFalse(self.successResultOf(later))
+        self.assertNoResult(second)
+        self.thread.finish()
+        self.assertTrue(self.successResultOf(first))
+        self.thread.finish()
+        self.assertTrue(self.successResultOf(second))
+        self.assertEqual((self.thread.calls, self.verifier._entries), ([], {}))
+
+    def test_overLimitNotVerified(self) -> None:
+        """
+        A value over the limits is not handed to a thread at all: the
+        answer is no at once, and a warning names the entry and the
+        problem.
+        """
+        with capturedLogs() as events:
+            result = self.verifier.verify([BOMBS["bcrypt cost 16"]], b"pw", "uid=x,dc=example")
+        self.assertFalse(self.successResultOf(result))
+        self.assertEqual(self.thread.calls, [])
+        warnings = [e for e in events if e["log_level"] == LogLevel.warn]
+        self.assertEqual(len(warnings), 1)
+        self.assertIn("uid=x,dc=example", warnings[0]["log_format"].format(**warnings[0]))
+        self.assertIn("bcrypt cost 16", warnings[0]["problem"])
+
+    def test_waitingCancelled(self) -> None:
+        """
+        A verification cancelled while waiting for its turn gives up its
+        place, and the ones after it still run.
+        """
+        running = [self.verifier.verify([_SLOW], b"pw", name) for name in "ab"]
+        waiting = self.verifier.verify([_SLOW], b"pw", "c")
+        after = self.verifier.verify([_SLOW], b"pw", "d")
+        waiting.cancel()
+        self.failureResultOf(waiting, defer.CancelledError)
+        self.thread.finish()
+        self.thread.finish()
+        self.thread.finish()
+        self.assertTrue(all(self.successResultOf(d) for d in running + [after]))
+
+    def test_hash(self) -> None:
+        """
+        Hashing with a fast scheme happens at once; with a slow one, in the
+        thread, taking its turn with the slow verifications; a password
+        the scheme cannot hash fails the Deferred as L{hashPassword} raises.
+        """
+        fast = self.successResultOf(self.verifier.hash(b"pw", "{SSHA}"))
+        self.assertTrue(verifyPassword(fast, b"pw"))
+        self.assertEqual(self.thread.calls, [])
+        running = [self.verifier.verify([_SLOW], b"pw", name) for name in "ab"]
+        slow = self.verifier.hash(b"pw", "{CRYPT}")
+        self.assertEqual(len(self.thread.calls), 2)
+        self.thread.finish()
+        self.thread.finish()
+        self.thread.finish()
+        self.assertTrue(all(self.successResultOf(d) for d in running))
+        self.assertTrue(verifyPassword(self.successResultOf(slow), b"pw"))
+        tooLong = self.verifier.hash(b"x" * 73, "{CRYPT}")
+        self.thread.finish()
+        self.failureResultOf(tooLong, ValueError)
+
+    def test_verifierForReactor(self) -> None:
+        """
+        One verifier per reactor, so that every caller shares its limits.
+        """
+        reactor = object.__new__(type("FakeReactor", (), {}))
+        self.assertIs(verifierFor(reactor), verifierFor(reactor))
+        self.assertIsNot(verifierFor(reactor), verifierFor(object.__new__(type(reactor))))
+
+
+class PasswordConfigTests(unittest.SynchronousTestCase):
+    """
+    C{[server.password_limits]} and C{root_password} in the configuration
+    file.
+    """
+
+    def load(self, server: str = "", database: str = "") -> Any:
+        """
+        Load a configuration with C{server} added to C{[server]} and
+        C{database} to its one database, on a reactor of its own.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-limits-"))
+        self.addCleanup(shutil.rmtree, folder)
+        self.path = folder / "ldapd.toml"
+        self.path.write_text(f'[server]\nlisten = ["tcp:10389"]\n{server}\n'
+                             f'[[database]]\nsuffix = "dc=example,dc=com"\n{database}\n')
+        self.reactor = Clock()
+        return loadConfig(self.path, self.reactor)
+
+    def test_defaults(self) -> None:
+        """
+        Without the table, the directory's verifier has the default limits.
+        """
+        config = self.load()
+        self.assertIs(config.directory.passwordVerifier, verifierFor(self.reactor))
+        self.assertEqual(config.directory.passwordVerifier.limits, PasswordLimits())
+
+    def test_keys(self) -> None:
+        """
+        Each key sets its limit.
+        """
+        config = self.load(
+            "password_limits = { bcrypt_cost = 10, crypt_rounds = 5000, pbkdf2_rounds = 20000, "
+            "argon2_memory = 4096, argon2_time = 2, argon2_parallelism = 1, max_concurrent = 3, "
+            "max_per_entry = 1 }")
+        self.assertEqual(config.directory.passwordVerifier.limits, PasswordLimits(
+            bcryptCost=10, cryptRounds=5000, pbkdf2Rounds=20000, argon2Memory=4096, argon2Time=2,
+            argon2Parallelism=1, maxConcurrent=3, maxPerEntry=1))
+
+    def test_errors(self) -> None:
+        """
+        Unknown keys, values that are not positive integers and a root
+        password over the limits stop start-up, naming the key.
+        """
+        rootDN = 'root_dn = "cn=admin,dc=example,dc=com"\n'
+        for server, database, key, problem in [
+            ("password_limits = { colour = 1 }", "", "server.password_limits.colour",
+             "unknown key"),
+            ("password_limits = { bcrypt_cost = 0 }", "", "server.password_limits.bcrypt_cost",
+             "must be at least 1"),
+            ('password_limits = { argon2_memory = "a lot" }', "",
+             "server.password_limits.argon2_memory", "must be a integer"),
+            ("", rootDN + f'root_password = "{BOMBS["argon2 256 MiB"].decode()}"',
+             "database[0].root_password", "argon2 memory (KiB) 262144 is over the limit"),
+        ]:
+            with self.assertRaises(ConfigError) as caught:
+                self.load(server, database)
+            self.assertIn(key, str(caught.exception))
+            self.assertIn(problem, str(caught.exception))
+
+    def test_rootPasswordCleartext(self) -> None:
+        """
+        A cleartext root password is warned about, including one that
+        begins with C{{} but names no scheme (no closing brace), which binds
+        as cleartext; a hashed one is not. One naming an unknown scheme is
+        refused.
+        """
+        rootDN = 'root_dn = "cn=admin,dc=example,dc=com"\n'
+        for password, warned in [("secret", True), ("{secret", True),
+                                 ("{SSHA}C2pUNaGLoULyAX7LYIEvYFGdBUlgM9qL9SS4sA==", False)]:
+            with capturedLogs() as events:
+                self.load(database=rootDN + f'root_password = "{password}"')
+            messages = [e["log_format"].format(**e) for e in events
+                        if e["log_level"] == LogLevel.warn and "cleartext" in e["log_format"]]
+            expected = [(f"database[0].root_password in {self.path} is cleartext; store a hash "
+                         "(ldapd-admin hash)")]
+            self.assertEqual(messages, expected if warned else [], password)
+        with self.assertRaises(ConfigError) as caught:
+            self.load(database=rootDN + 'root_password = "{secret}"')
+        self.assertIn("database[0].root_password: unknown password scheme {SECRET}",
+                      str(caught.exception))

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import defer, threads
+from twisted.internet import defer
 
 from ldapd import passwords
 from ldapd.dn import DN
@@ -25,9 +25,11 @@ ALL_KINDS = ("eq", "pres", "sub")
 
 def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.Deferred[Entry]:
     """
-    Verify a simple bind's password against an entry's C{userPassword} values.
-    Deliberately slow schemes (argon2, bcrypt, PBKDF2) are verified in the
-    reactor's thread pool so that a bind never stalls other clients.
+    Verify a simple bind's password against an entry's C{userPassword} values,
+    through the reactor's L{passwords.PasswordVerifier}: deliberately slow
+    schemes (argon2, bcrypt, PBKDF2) are verified in the reactor's thread
+    pool so that a bind never stalls other clients, a bounded number at a
+    time, and values whose cost is over the limits are not verified at all.
 
     @param reactor: the reactor, for its thread pool.
     @param entry: the entry bound to, or C{None} if it does not exist.
@@ -36,24 +38,18 @@ def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.D
         C{LDAPInvalidCredentials} (the same for a missing entry, so that the
         answer does not disclose which names exist).
     """
-    stored = entry.get("userPassword") if entry is not None else ()
-    cheap = [v for v in stored if not passwords.isExpensive(v)]
-    costly = [v for v in stored if passwords.isExpensive(v)]
-    if any(passwords.verifyPassword(v, password) for v in cheap):
-        return defer.succeed(entry)  # type: ignore[arg-type]
-    if not costly:
+    if entry is None:
         return defer.fail(ldaperrors.LDAPInvalidCredentials())
-
-    def verifyAll() -> bool:
-        return any(passwords.verifyPassword(v, password) for v in costly)
 
     def _cbChecked(ok: bool) -> Entry:
         if not ok:
             raise ldaperrors.LDAPInvalidCredentials()
         return entry  # type: ignore[return-value]
 
-    return threads.deferToThreadPool(reactor, reactor.getThreadPool(), verifyAll).addCallback(
-        _cbChecked
+    return (
+        passwords.verifierFor(reactor)
+        .verify(entry.get("userPassword"), password, entry.ndn)
+        .addCallback(_cbChecked)
     )
 
 

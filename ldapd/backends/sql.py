@@ -46,6 +46,7 @@ from zope.interface import implementer
 
 from ldapd._cache import LRU
 from ldapd.backends import changelog, sqlschema
+from ldapd._files import createPrivate
 from ldapd.backends.base import checkPassword
 from ldapd.backends.sqlschema import (
     IndexConfig,
@@ -321,6 +322,7 @@ class SQLBackend:
     def _setUp(self) -> None:
         if self.url.get_backend_name() == "sqlite":
             Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)  # type: ignore[arg-type]
+            createPrivate(self.url.database)  # type: ignore[arg-type]
         self.engine = self._createEngine()
         with self._writeConnection() as conn, conn.begin():
             sqlschema.lockForSetup(conn)

@@ -22,6 +22,7 @@ from typing import Any
 from ldaptor.protocols import pureber
 from zope.interface import implementer
 
+from ldapd._files import openPrivate
 from ldapd.escaping import escapeControl
 from ldapd.interfaces import IOperationPlugin
 from ldapd.ldif import formatLine
@@ -122,7 +123,7 @@ class AuditLog:
             return
         record = changeRecord(op, name, int(self.clock.seconds()))
         # Opened for each record, so that the file can be rotated.
-        with open(self.path, "ab") as f:
+        with openPrivate(self.path, append=True) as f:
             f.write(record)
 
     def post_add(self, op: Operation, resultCode: int) -> None:

@@ -494,12 +494,9 @@ class PasswordPolicy:
         raise error
 
     async def _verify(self, stored: bytes, password: bytes) -> bool:
-        if passwords.isExpensive(stored):
-            reactor = self.directory.reactor
-            return await threads.deferToThreadPool(  # type: ignore[no-any-return]
-                reactor, reactor.getThreadPool(), passwords.verifyPassword, stored, password
-            )
-        return passwords.verifyPassword(stored, password)
+        return await self.directory.passwordVerifier.verify(  # type: ignore[no-any-return]
+            (stored,), password, stored
+        )
 
     async def _anyMatches(self, stored: Iterable[bytes], password: bytes) -> bool:
         for value in stored:
