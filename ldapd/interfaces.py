@@ -296,6 +296,10 @@ class IOperationPlugin(Interface):
         entry exists: an error's matched DN names only such an entry (the
         deepest superior every plugin discloses), and hasSubordinates and
         numSubordinates count only such children. May return a Deferred.
+      - C{renew_search(op)}: a persistent or sync search is about to look at
+        entries again, long after it began: what was kept of its client's
+        access (group memberships, rules) is to be looked up anew. May
+        return a Deferred.
       - C{attach(directory)}: called once by the L{ldapd.directory.Directory}
         the plugin serves, when it builds its chain, for plugins that read or
         write entries themselves (with C{directory.internalOperation()}).

@@ -291,7 +291,8 @@ class AccessControlTests(unittest.TestCase):
         self.directory = Directory(
             [Database(suffix, MemoryBackend(_SCHEMA.normalizeDN(suffix), _SCHEMA),
                       DN.parse(ROOT), b"secret", EXAMPLE_LDIF)],
-            [self.acl], schema=_SCHEMA, reactor=self.clock,
+            # A scheme hashed at once: the clock has no thread pool.
+            [self.acl], schema=_SCHEMA, reactor=self.clock, passwordHash="{SSHA}",
         )
         self.successResultOf(self.directory.open())
         self.connection = Connection("127.0.0.1:4000", self.clock)

@@ -39,6 +39,7 @@ from ldapd.syncrepl.codec import (
     ADD,
     DELETE,
     MODIFY,
+    NEW_COOKIE,
     REFRESH_AND_PERSIST,
     REFRESH_ONLY,
     REFRESH_PRESENT,
@@ -371,15 +372,16 @@ class RefreshTests(ProviderTestsBase):
         self.modify(f"uid=carol,{PEOPLE}", "description", b"y")
         sent = self.refresh(cookie, base=PEOPLE)
         entries = [s for s in sent if s.kind == "entry"]
-        self.assertEqual(len(entries), 5)
+        self.assertEqual(len(entries), 3)
         byDN = self.entries(sent)
         self.assertState(byDN[ALICE.lower()], MODIFY, ALICE)
         self.assertEqual(byDN[ALICE.lower()].attributes["sn"], [b"Changed"])
         self.assertState(byDN[f"uid=newbie,{PEOPLE}"], ADD, f"uid=newbie,{PEOPLE}")
         self.assertEqual(byDN[f"uid=carol,{PEOPLE}"].attributes["description"], [b"y"])
-        deleted = {
-            uuidFromBytes(s.state.entryUUID).encode() for s in entries if s.state.state == DELETE
-        }
+        # Deletes go as slapd's syncprov sends them: syncUUIDs, no names.
+        sets = [s.info for s in sent if s.kind == "info"]
+        self.assertTrue(all(i.kind == SYNC_ID_SET and i.refreshDeletes for i in sets))
+        deleted = {uuidFromBytes(u).encode() for i in sets for u in i.syncUUIDs}
         self.assertEqual(deleted, {bob, dave})
         self.assertEqual(sent[-1].done, SyncDone(b"rid=001,csn=" + self.contextCSN(), True))
 
@@ -410,14 +412,18 @@ class RefreshTests(ProviderTestsBase):
         """
         cookie = b"rid=1,csn=" + self.contextCSN()
         self.rename(ALICE, "uid=alice", f"ou=groups,{BASE}")
+        bob = self.uuid(f"uid=bob,{PEOPLE}")
         self.delete(f"uid=bob,{PEOPLE}")
         self.add("bob")
         sent = self.refresh(cookie)
         self.assertEqual(
-            [(s.dn, s.state.state) for s in sent if s.kind == "entry"],
+            [(s.dn, s.state.state) if s.kind == "entry" else
+             (s.info.kind, s.info.refreshDeletes, [uuidFromBytes(u).encode()
+                                                   for u in s.info.syncUUIDs])
+             for s in sent if s.kind != "done"],
             [
                 (f"uid=alice,ou=groups,{BASE}", MODIFY),
-                (f"uid=bob,{PEOPLE}", DELETE),
+                (SYNC_ID_SET, True, [bob]),
                 (f"uid=bob,{PEOPLE}", ADD),
             ],
         )
@@ -497,23 +503,39 @@ class RefreshTests(ProviderTestsBase):
 
 class WithheldTests(ProviderTestsBase):
     """
-    Entries the plugins withhold (access control) are never sent; a change
-    to one is a delete.
+    Entries the plugins withhold (access control) are never sent, nor their
+    names or entryUUIDs: a change to one sends nothing but a new cookie, as
+    slapd's syncprov does.
     """
 
     extraPlugins = (_HideBob(),)
 
     def test_withheld(self) -> None:
         """
-        The refresh leaves the withheld entry out; when it changes, the
-        consumer is told to delete it.
+        The refresh leaves the withheld entry out; when it changes, or is
+        renamed, or deleted, the consumer is told nothing of it.
         """
         sent = self.refresh()
         self.assertNotIn(f"uid=bob,{PEOPLE}", self.entries(sent))
         cookie = sent[-1].done.cookie
         self.modify(f"uid=bob,{PEOPLE}", "sn", b"Hidden")
+        self.rename(f"uid=bob,{PEOPLE}", "uid=bob", f"ou=groups,{BASE}")
         sent = self.refresh(cookie)
-        self.assertEqual([s.state.state for s in sent if s.kind == "entry"], [DELETE])
+        self.assertEqual([s.kind for s in sent], ["done"])
+        self.assertGreater(sent[-1].done.cookie, cookie)
+
+    def test_withheldPersist(self) -> None:
+        """
+        In the persist stage, a change to a withheld entry, and its delete,
+        send a new cookie only.
+        """
+        sent, d, op = self.sync(REFRESH_AND_PERSIST)
+        del sent[:]
+        self.modify(f"uid=bob,{PEOPLE}", "sn", b"Hidden")
+        self.delete(f"uid=bob,{PEOPLE}")
+        self.assertEqual([(s.kind, s.info.kind) for s in sent], [("info", NEW_COOKIE)] * 2)
+        op.abandon()
+        self.successResultOf(d)
 
 
 class PersistTests(ProviderTestsBase):

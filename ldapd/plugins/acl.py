@@ -375,6 +375,21 @@ class AccessControl:
         context.filterSubtypes = frozenset().union(
             *(self.schema.subtypes(t) for t in context.filterTypes)) - context.filterTypes
 
+    async def renew_search(self, op: Operation) -> None:
+        """
+        A long-lived search looks at entries again: who its client is (its
+        groups) and the stored rules are looked up anew, so that access
+        revoked since the search began applies to what it sends next.
+        """
+        old = self._contexts.pop(op, None)
+        if old is None or self._bypass(op):
+            return
+        context = await self._context(op)
+        context.filter = old.filter
+        context.filterTypes = old.filterTypes
+        context.filterSubtypes = old.filterSubtypes
+        context.typeless = old.typeless
+
     async def disclose_entry(self, op: Operation, entry: Entry) -> bool:
         """
         An entry may be named to a client (as a matched DN) or counted

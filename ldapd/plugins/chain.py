@@ -24,6 +24,9 @@ __all__ = ["PluginChain"]
 
 _PREFIXES = ("pre_", "check_", "txn_", "post_")
 
+#: The hooks named in full.
+_NAMED = ("filter_entry", "disclose_entry", "renew_search")
+
 
 @implementer(ITransactionHooks)
 class PluginChain:
@@ -43,7 +46,7 @@ class PluginChain:
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         for plugin in self.plugins:
             for name in dir(plugin):
-                if name.startswith(_PREFIXES) or name in ("filter_entry", "disclose_entry"):
+                if name.startswith(_PREFIXES) or name in _NAMED:
                     hook = getattr(plugin, name)
                     if callable(hook):
                         self._hooks.setdefault(name, []).append(hook)
@@ -111,6 +114,20 @@ class PluginChain:
         Run the C{txn_<operation>} hooks inside a write's transaction.
         """
         self._runSync("txn_", operation, op, txn, args)
+
+    @defer.inlineCallbacks
+    def renew(self, op: Operation) -> Any:
+        """
+        Run the C{renew_search} hooks: a search that goes on for long (a
+        persistent or sync search) is about to look at entries again, and
+        what its client may see is to be decided as a new search would
+        decide it now (group memberships and rules changed since it began
+        apply to it).
+
+        @return: a Deferred that fires when every hook is done.
+        """
+        for hook in self._hooks.get("renew_search", ()):
+            yield defer.maybeDeferred(hook, op)
 
     def post(self, operation: str, op: Operation, resultCode: int) -> defer.Deferred[None]:
         """

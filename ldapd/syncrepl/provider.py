@@ -17,9 +17,15 @@ A search with the Sync Request control is first a refresh:
 
 A refreshOnly search then ends with the Sync Done control; refreshAndPersist
 sends a Sync Info message and goes on tailing the changelog, sending the
-entries each run of changes touched in the same way as they commit (woken by the Directory's change feed, and every second
-for changes other processes commit to a shared PostgreSQL database), until
-it is abandoned or its connection closes. Cookies are slapd's,
+entries each run of changes touched in the same way as they commit (woken
+by the Directory's change feed, and every second for changes other
+processes commit to a shared PostgreSQL database), until it is abandoned,
+canceled (RFC 3909) or its connection closes.
+
+What a client may not read it is never sent, nor told the name of: a
+change to such an entry sends nothing but a new cookie, as in slapd; and
+what it may read is decided anew for each run of changes (group
+memberships and rules revoked since the search began apply to it). Cookies are slapd's,
 C{rid=<the consumer's rid>,csn=<contextCSN>}.
 """
 
@@ -77,6 +83,10 @@ _EXTENSIONS = 5
 #: The syncUUIDs of unchanged entries sent in one syncIdSet in the present
 #: phase (slapd's SLAP_SYNCUUID_SET_SIZE).
 _ID_SET_SIZE = 100
+
+#: Entries as they were before a change that a persist stage keeps from the
+#: change feed until the change is sent.
+_BEFORE_KEPT = 10000
 
 #: Seconds between two looks at the changelog in the persist phase when
 #: no change of this process wakes it.
@@ -231,15 +241,25 @@ class _Session:
         self.csn: bytes | None = None
         self._refreshing = True
         self._present: list[bytes] = []
+        self._before: dict[bytes, Entry] = {}
         self.phase = "none"
         self.sent = 0
 
     def changed(self, change: Any) -> None:
         """
         The Directory's change feed: a write committed; look at the log.
+        The entry as it was before is kept until the change is sent, so
+        that the consumer is told of it only if it could read it (L{_had}).
         """
-        if change.suffix == self.db.normalizedSuffix:
-            self.watch.wake()
+        if change.suffix != self.db.normalizedSuffix:
+            return
+        if change.old is not None:
+            values = change.old.get("entryUUID")
+            if values:
+                self._before.setdefault(values[0].lower(), change.old)
+                while len(self._before) > _BEFORE_KEPT:
+                    del self._before[next(iter(self._before))]
+        self.watch.wake()
 
     def cookie(self) -> bytes:
         """
@@ -397,11 +417,36 @@ class _Session:
         if run.csn is not None:
             self.csn = max(self.csn or b"", run.csn)
         cookie = None if self._refreshing else self.cookie()
+        deletes: list[bytes] = []
         for n, step in enumerate(order(steps), 1):
+            if self._refreshing and step.entry is None:
+                # As slapd's syncprov sends the deletes its session log
+                # holds: their syncUUIDs alone, no names.
+                deletes.append(step.uuid)
+                continue
+            self._sendDeletes(deletes)
             sending = self._send(step, cookie if n == len(steps) else None)
             if sending is not None:
                 await sending
+        self._sendDeletes(deletes)
         return bool(steps)
+
+    def _sendDeletes(self, uuids: list[bytes]) -> None:
+        """
+        Send the deletes of the refresh stage gathered in C{uuids} (emptied)
+        in a syncIdSet (refreshDeletes TRUE).
+        """
+        if not uuids:
+            return
+        syncUUIDs = []
+        for uuid in uuids:
+            self._countSent()
+            try:
+                syncUUIDs.append(uuidToBytes(uuid))
+            except ValueError:
+                self._log.warn("syncrepl: entryUUID {uuid!r} is unreadable", uuid=uuid)
+        self.info(SyncInfo(SYNC_ID_SET, refreshDeletes=True, syncUUIDs=tuple(syncUUIDs)))
+        del uuids[:]
 
     def _normalize(self, dn: DN) -> DN:
         return self.directory.schema.normalizeDN(dn)
@@ -430,21 +475,51 @@ class _Session:
         for record in records:
             last.pop(uuidKey(record), None)
             last[uuidKey(record)] = record
-        steps = []
+        found: list[tuple[bytes, DN | None, Entry | None]] = []
         for uuid, record in last.items():
             if uuid not in before:
                 self._log.warn("syncrepl: change {number} is unreadable", number=record.number)
                 continue
-            had = before[uuid]
-            if had is not None and not inScope(self.op, had):
-                had = None
             entry = None if record.kind == DELETE else await self._current(record)
+            # What the consumer has is judged by the access it was sent
+            # things with...
+            found.append((uuid, self._had(before[uuid], self._before.pop(uuid, None), entry),
+                          entry))
+        # ...what it is sent now by the access its client has now, as a new
+        # search would decide it (group memberships, rules revoked).
+        await self.directory.plugins.renew(self.op)
+        steps = []
+        for uuid, had, entry in found:
             shown = visible(self.directory, self.op, entry) if entry is not None else None
             if shown is not None:
                 steps.append(Step(uuid, had, entry.ndn, shown))  # type: ignore[union-attr]
             elif had is not None:
                 steps.append(Step(uuid, had, None))
         return steps
+
+    def _had(self, before: DN | None, old: Entry | None, now: Entry | None) -> DN | None:
+        """
+        Whether the consumer may have had an entry before a run of changes,
+        so that it is told of it (a delete, or a change) only then: the
+        entry was in the search's scope under its name then, and its client
+        could read it. Within this process the change feed tells what the
+        entry was; otherwise the entry as it is now is judged under its old
+        name (a deleted one is taken to have been readable). Whether it
+        matched the search's filter before is not known; a delete of an
+        entry the consumer does not have is ignored.
+
+        @param before: its name before the run, if it existed.
+        @param old: the entry before the run's first change, if known.
+        @param now: the entry now, if it exists.
+        @return: C{before} if the consumer may have had it, else C{None}.
+        """
+        if before is None or not inScope(self.op, before):
+            return None
+        judged = old if old is not None else now
+        if judged is not None and self.directory.plugins.filterEntry(
+                self.op, judged if judged.ndn == before else judged.withDN(before)) is None:
+            return None
+        return before
 
     def _send(self, step: Step, cookie: bytes | None) -> Any:
         """

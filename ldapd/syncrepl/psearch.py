@@ -127,6 +127,7 @@ async def _notify(
         return
     entry = change.old if change.kind == DELETE else change.new
     assert entry is not None
+    await directory.plugins.renew(op)
     shown = visible(directory, op, entry)
     if shown is None:
         return
