@@ -4,7 +4,8 @@ The interfaces that backends and operation plugins implement.
 Every backend method returns a L{Deferred}. Writes are transactions: the backend
 calls the chain's C{check} hooks before it changes anything and its C{txn}
 hooks after, before it commits; an exception from either (or from the backend)
-rolls the whole write back. Hooks see the transaction as an L{ITransaction}.
+rolls the whole write back. Hooks see the transaction as an L{ITransaction}; the
+Directory's as an L{IPluginTransaction}, with which a plugin changes other entries.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ __all__ = [
     "IChangelog",
     "IChangelogTransaction",
     "IOperationPlugin",
+    "IPluginTransaction",
     "ITransaction",
     "ITransactionHooks",
 ]
@@ -76,6 +78,35 @@ class IChangelogTransaction(ITransaction):
             (the backend serialises appends so commit order and number
             order agree).
         @rtype: L{int}
+        """
+
+
+class IPluginTransaction(ITransaction):
+    """
+    The transaction as the Directory hands it to the plugin chain's
+    C{check_*} and C{txn_*} hooks: the backend's (an
+    L{IChangelogTransaction} too when the backend's is one), and a way for
+    a plugin to change another entry as a write of its own, as slapd's
+    overlays make internal modifies and 389's betxn plugins internal
+    operations in the same transaction.
+    """
+
+    def modify(op, ndn, modifications):
+        """
+        Change another entry in this transaction, once the write's own
+        hooks have all run: the modifications are applied to the entry as
+        the transaction then holds it, stamped as a write of C{op}
+        (C{modifiersName} its identity, C{modifyTimestamp}, a new
+        C{entryCSN}), and passed to the chain's C{check_modify} and
+        C{txn_modify} hooks as a modify of its own (so that the
+        C{changelog} plugin records it, after the write that caused it,
+        and replicas get it). Nothing happens if the entry does not exist
+        by then; a hook that raises rolls back everything.
+
+        @param op: the plugin's internal L{ldapd.operation.Operation}.
+        @param ndn: the normalised DN of the entry.
+        @type ndn: L{ldapd.dn.DN}
+        @param modifications: the L{ldapd.entry.Modification}s.
         """
 
 
