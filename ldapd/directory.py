@@ -1287,6 +1287,7 @@ class Directory:
     async def writeReplicated(
         self, op: Operation, kind: str, ndn: DN,
         write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
+        backend: Any = None,
     ) -> Any:
         """
         Make a write a syncrepl consumer received, as the provider made it:
@@ -1301,6 +1302,10 @@ class Directory:
         @param ndn: the normalised DN of the entry written.
         @param write: called with the database's backend and the hooks to
             hand it; makes the write.
+        @param backend: what to hand C{write} instead of the database's
+            backend: a batch of its writes (L{ldapd.interfaces.IWriteBatch}).
+            Subscribers are told of the write once it is made, before the
+            batch commits.
         @return: what C{write}'s Deferred fires with.
         @raise NoSuchObject: if no naming context holds C{ndn}.
         """
@@ -1308,11 +1313,12 @@ class Directory:
         if db is None:
             raise NoSuchObject("no such object")
         op.replicated = True
-        return await self._commit(op, db, kind, write)
+        return await self._commit(op, db, kind, write, backend)
 
     async def _commit(
         self, op: Operation, db: Database, kind: str,
         write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
+        backend: Any = None,
     ) -> Any:
         """
         Make a write in its database's backend, with the plugin chain's
@@ -1324,13 +1330,14 @@ class Directory:
         @param kind: L{ADD}, L{DELETE}, L{MODIFY} or L{RENAME}.
         @param write: called with the backend and the hooks to hand it;
             makes the write.
+        @param backend: what to hand C{write} instead of C{db}'s backend.
         @return: what C{write}'s Deferred fires with.
         """
         chain = self._chain(op, db)
         if chain is not None:
             return await write(chain, _NO_HOOKS)
         hooks = self._hooksFor()
-        result = await write(db.backend, hooks)
+        result = await write(db.backend if backend is None else backend, hooks)
         self._announce(kind, op, db, hooks)
         return result
 

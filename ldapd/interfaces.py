@@ -21,6 +21,8 @@ __all__ = [
     "IPluginTransaction",
     "ITransaction",
     "ITransactionHooks",
+    "IWriteBatch",
+    "IWriteBatches",
 ]
 
 
@@ -246,6 +248,84 @@ class IBackend(Interface):
             L{ldapd.entry.Entry.modified} after the RDN change.
         @return: a Deferred that fires with the renamed entry; fails with
             noSuchObject (entry or new superior missing) or entryAlreadyExists.
+        """
+
+
+class IWriteBatches(Interface):
+    """
+    Optional, for an L{IBackend} that can make many writes in one
+    transaction: one commit (one disk sync) for all of them, for a writer
+    that makes many in a row (a syncrepl consumer catching up).
+    """
+
+    def batch():
+        """
+        Begin a batch of writes. One batch at a time per backend.
+
+        @return: an L{IWriteBatch}.
+        """
+
+
+class IWriteBatch(Interface):
+    """
+    Reads and writes in one transaction of an L{IWriteBatches} backend,
+    made in the order called (each awaited before the next is made).
+
+    C{get}, C{search}, C{add}, C{delete}, C{modify} and C{rename} take the
+    arguments and give the results of the backend's L{IBackend} methods;
+    reads see the batch's writes, and each write is its own savepoint: one
+    that fails is rolled back alone, the batch goes on. What a batch
+    writes is durable only once L{commit} returns; until then the
+    backend's other writers wait (the sql backend), and whether its other
+    readers see it depends on the backend (the sql backend's do not; the
+    memory backend, which isolates nothing, shows it at once). A batch
+    that cannot go on (its database ended the transaction) fails every
+    later call; only L{rollback} is left.
+    """
+
+    def get(op, ndn):
+        """
+        See L{IBackend.get}.
+        """
+
+    def search(op, emit):
+        """
+        See L{IBackend.search}.
+        """
+
+    def add(op, entry, hooks):
+        """
+        See L{IBackend.add}.
+        """
+
+    def delete(op, ndn, hooks):
+        """
+        See L{IBackend.delete}.
+        """
+
+    def modify(op, ndn, modifications, hooks):
+        """
+        See L{IBackend.modify}.
+        """
+
+    def rename(op, ndn, newDN, deleteOldRDN, hooks, modifications=()):
+        """
+        See L{IBackend.rename}.
+        """
+
+    def commit():
+        """
+        Commit everything the batch wrote, and end it.
+
+        @return: a Deferred that fires once it is committed (durably), or
+            fails, having rolled everything back.
+        """
+
+    def rollback():
+        """
+        Undo everything the batch wrote, and end it.
+
+        @return: a Deferred that fires when it is undone.
         """
 
 
