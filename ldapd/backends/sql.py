@@ -1431,18 +1431,26 @@ class _Batch(BatchWrites):
             assert backend.engine is not None
             driver = backend.engine.dialect.loaded_dbapi
             raw = self._conn.connection.dbapi_connection
+            # The savepoint is the driver's statement: SQLAlchemy's
+            # begin_nested() costs several times the database's work.
+            backend._execute(txn.db, "SAVEPOINT ldapd_batch_write")
             try:
-                with self._conn.begin_nested():
-                    return work(txn)
-            except (DBAPIError, driver.Error) as e:
+                result = work(txn)
+            except BaseException as e:
                 if not backend._postgres and not raw.in_transaction:  # type: ignore[union-attr]
                     # SQLite ended the transaction itself.
                     self._broken = True
+                    raise
+                backend._execute(txn.db, "ROLLBACK TO SAVEPOINT ldapd_batch_write")
+                backend._execute(txn.db, "RELEASE SAVEPOINT ldapd_batch_write")
+                if not isinstance(e, (DBAPIError, driver.Error)):
                     raise
                 error = _driverError(e)
                 if isinstance(error, driver.IntegrityError):
                     raise _integrityError(error) from None
                 raise
+            backend._execute(txn.db, "RELEASE SAVEPOINT ldapd_batch_write")
+            return result
 
         return self._run(run)
 

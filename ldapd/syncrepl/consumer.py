@@ -545,13 +545,15 @@ class SyncReplConsumer(service.Service):
                      write: Callable[[Any, Any], defer.Deferred[Any]]) -> None:
         """
         Make one replicated write; if it fails, log the DN and the result and
-        end the session.
+        end the session, but for noSuchObject, and an add's
+        entryAlreadyExists, which the caller handles.
         """
         try:
             await self.directory.writeReplicated(op, kind, ndn, write, self._store())
-        except NoSuchObject:
-            raise
         except Exception as e:
+            if isinstance(e, NoSuchObject) or (
+                    kind == ADD and isinstance(e, ldaperrors.LDAPEntryAlreadyExists)):
+                raise
             self._log.error("{name}: cannot apply the {kind} of {dn}: {problem}; "
                             "restarting from the last saved cookie",
                             name=self.name, kind=kind, dn=dn, problem=_describe(e))
@@ -583,15 +585,18 @@ class SyncReplConsumer(service.Service):
                             name=self.name, dn=dn, problem=_describe(e))
             raise _ApplyFailed(f"{dn} cannot be stored") from None
         local = await self._find(op, uuid)
-        if local is None:
-            try:
-                local = await self._get(op, entry.ndn)
-            except NoSuchObject:
-                pass
         try:
             if local is None:
-                await self._write(op, ADD, entry.ndn, dn,
-                                  lambda backend, hooks: backend.add(op, entry, hooks))
+                try:
+                    await self._write(op, ADD, entry.ndn, dn,
+                                      lambda backend, hooks: backend.add(op, entry, hooks))
+                except ldaperrors.LDAPEntryAlreadyExists:
+                    # An entry of another entryUUID has the name: it gets
+                    # the provider's content (tried after the add, which
+                    # most often succeeds, to spare a read).
+                    local = await self._get(op, entry.ndn)
+            if local is None:
+                pass
             elif local.ndn != entry.ndn:
                 occupant = await self._occupant(op, entry.ndn, uuid)
                 if occupant is not None:
