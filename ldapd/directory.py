@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -31,13 +32,19 @@ from ldapd._codec import (
     encodeSearchReference,
     octetString,
 )
-from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change
+from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change, ChangeRecord
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
 from ldapd.extended import HANDLERS, SUPPORTED, WHO_AM_I, ExtendedOutcome
 from ldapd.filters import compileFilter
-from ldapd.interfaces import IBackendCompare, ITransaction, ITransactionHooks
+from ldapd.interfaces import (
+    IBackendCompare,
+    IChangelogTransaction,
+    IPluginTransaction,
+    ITransaction,
+    ITransactionHooks,
+)
 from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
@@ -163,36 +170,104 @@ class _Outcome:
     controls: Sequence[Control] = ()
 
 
-@implementer(ITransactionHooks)
-class _ChangeRecorder:
+class _TransactionView:
     """
-    The transaction hooks a Directory hands a backend while someone
-    subscribes to its changes: the plugin chain's, remembering the entries
-    the write's C{txn} call saw, so that the change is announced without
-    reading anything again.
+    A write's transaction as the Directory hands it to the plugin chain's
+    hooks (L{IPluginTransaction}): the backend's, and L{modify}, through
+    which a plugin makes a change of another entry that is a write of its
+    own, made by L{_WriteHooks} once the write's own hooks have run.
+
+    @ivar pending: the changes asked for and not yet made, in order.
+    """
+
+    def __init__(self, txn: ITransaction) -> None:
+        self._txn = txn
+        self.pending: deque[tuple[Operation, DN, list[Modification]]] = deque()
+
+    def get(self, ndn: DN) -> Entry | None:
+        return self._txn.get(ndn)  # type: ignore[no-any-return]
+
+    def put(self, entry: Entry) -> None:
+        self._txn.put(entry)
+
+    def remove(self, ndn: DN) -> None:
+        self._txn.remove(ndn)
+
+    def modify(self, op: Operation, ndn: DN, modifications: Sequence[Modification]) -> None:
+        self.pending.append((op, ndn, list(modifications)))
+
+
+@implementer(IPluginTransaction)
+class _PluginTransaction(_TransactionView):
+    """
+    The L{_TransactionView} of a backend that keeps no changelog.
+    """
+
+
+@implementer(IPluginTransaction, IChangelogTransaction)
+class _PluginChangelogTransaction(_TransactionView):
+    """
+    The L{_TransactionView} of a backend that keeps a changelog.
+    """
+
+    def appendChange(self, record: ChangeRecord) -> int:
+        return self._txn.appendChange(record)  # type: ignore[no-any-return]
+
+
+@implementer(ITransactionHooks)
+class _WriteHooks:
+    """
+    The transaction hooks a Directory hands a backend for one write: the
+    plugin chain's, run with the transaction as an L{IPluginTransaction};
+    then each change of another entry a hook asked for (L{_TransactionView.modify}),
+    stamped and passed to the chain's C{modify} hooks as a write of its
+    own, so that a changelog records it after the write that caused it
+    (with a greater CSN). The entries seen are remembered, so that the
+    changes are announced without reading anything again.
 
     @ivar old: the entry before the write (C{None} for an add).
     @ivar new: the entry after it (C{None} for a delete).
+    @ivar derived: the changes of other entries made in the write's
+        transaction, as C{(op, old, new)}.
     """
 
-    def __init__(self, hooks: ITransactionHooks) -> None:
-        self._hooks = hooks
+    def __init__(self, directory: Directory) -> None:
+        self._directory = directory
+        self._hooks = directory.plugins
         self.old: Entry | None = None
         self.new: Entry | None = None
+        self.derived: list[tuple[Operation, Entry, Entry]] = []
+
+    def _view(self, txn: ITransaction) -> _TransactionView:
+        if IChangelogTransaction.providedBy(txn):
+            return _PluginChangelogTransaction(txn)
+        return _PluginTransaction(txn)
 
     def check(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
-        self._hooks.check(operation, op, txn, *args)
+        # A backend that runs the write again (a PostgreSQL conflict)
+        # calls this again: what the last run did is what commits.
+        self.derived = []
+        self._hooks.check(operation, op, self._view(txn), *args)
 
     def txn(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
-        self._hooks.txn(operation, op, txn, *args)
-        # A backend that runs the write again (a PostgreSQL conflict)
-        # calls this again: the last call is the one committed.
+        view = self._view(txn)
+        self._hooks.txn(operation, op, view, *args)
         if operation == ADD:
             self.old, self.new = None, args[0]
         elif operation == DELETE:
             self.old, self.new = args[0], None
         else:
             self.old, self.new = args
+        while view.pending:
+            derivedOp, ndn, modifications = view.pending.popleft()
+            old = txn.get(ndn)
+            if old is None:
+                continue
+            new = old.modified(modifications + self._directory._stampMods(derivedOp))
+            self._hooks.check(MODIFY, derivedOp, view, old, new)
+            txn.put(new)
+            self._hooks.txn(MODIFY, derivedOp, view, old, new)
+            self.derived.append((derivedOp, old, new))
 
 
 class _SubordinateFound(Exception):
@@ -448,23 +523,34 @@ class Directory:
 
         return unsubscribe
 
-    def _hooksFor(self) -> ITransactionHooks:
+    def _hooksFor(self) -> _WriteHooks:
         """
-        @return: the hooks to hand a backend for one write: the plugin chain,
-            wrapped to remember the write's entries only while someone
-            subscribes.
+        @return: the hooks to hand a backend for one write: the plugin
+            chain, with the changes of other entries its hooks make
+            (L{IPluginTransaction.modify}).
         """
-        return _ChangeRecorder(self.plugins) if self._subscribers else self.plugins
+        return _WriteHooks(self)
 
-    def _announce(self, kind: str, op: Operation, db: Database, hooks: ITransactionHooks) -> None:
+    def _announce(self, kind: str, op: Operation, db: Database, hooks: _WriteHooks) -> None:
         """
-        Tell the subscribers of a committed write.
+        Tell the subscribers of a committed write, and of the changes of
+        other entries the plugins made in its transaction.
 
         @param hooks: what L{_hooksFor} gave for the write.
         """
-        if not isinstance(hooks, _ChangeRecorder):
+        if not self._subscribers:
             return
-        change = Change(kind, op, db.normalizedSuffix, hooks.old, hooks.new)
+        suffix = db.normalizedSuffix
+        changes = [Change(kind, op, suffix, hooks.old, hooks.new)]
+        changes.extend(Change(MODIFY, derivedOp, suffix, old, new)
+                       for derivedOp, old, new in hooks.derived)
+        for change in changes:
+            self._tell(change)
+
+    def _tell(self, change: Change) -> None:
+        """
+        Tell the subscribers of one committed change.
+        """
         for callback in list(self._subscribers):
             try:
                 result = callback(change)
@@ -1313,6 +1399,7 @@ class Directory:
     async def writeReplicated(
         self, op: Operation, kind: str, ndn: DN,
         write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
+        backend: Any = None,
     ) -> Any:
         """
         Make a write a syncrepl consumer received, as the provider made it:
@@ -1327,6 +1414,10 @@ class Directory:
         @param ndn: the normalised DN of the entry written.
         @param write: called with the database's backend and the hooks to
             hand it; makes the write.
+        @param backend: what to hand C{write} instead of the database's
+            backend: a batch of its writes (L{ldapd.interfaces.IWriteBatch}).
+            Subscribers are told of the write once it is made, before the
+            batch commits.
         @return: what C{write}'s Deferred fires with.
         @raise NoSuchObject: if no naming context holds C{ndn}.
         """
@@ -1334,11 +1425,12 @@ class Directory:
         if db is None:
             raise NoSuchObject("no such object")
         op.replicated = True
-        return await self._commit(op, db, kind, write)
+        return await self._commit(op, db, kind, write, backend)
 
     async def _commit(
         self, op: Operation, db: Database, kind: str,
         write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
+        backend: Any = None,
     ) -> Any:
         """
         Make a write in its database's backend, with the plugin chain's
@@ -1350,13 +1442,14 @@ class Directory:
         @param kind: L{ADD}, L{DELETE}, L{MODIFY} or L{RENAME}.
         @param write: called with the backend and the hooks to hand it;
             makes the write.
+        @param backend: what to hand C{write} instead of C{db}'s backend.
         @return: what C{write}'s Deferred fires with.
         """
         chain = self._chain(op, db)
         if chain is not None:
             return await write(chain, _NO_HOOKS)
         hooks = self._hooksFor()
-        result = await write(db.backend, hooks)
+        result = await write(db.backend if backend is None else backend, hooks)
         self._announce(kind, op, db, hooks)
         return result
 

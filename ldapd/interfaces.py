@@ -4,7 +4,8 @@ The interfaces that backends and operation plugins implement.
 Every backend method returns a L{Deferred}. Writes are transactions: the backend
 calls the chain's C{check} hooks before it changes anything and its C{txn}
 hooks after, before it commits; an exception from either (or from the backend)
-rolls the whole write back. Hooks see the transaction as an L{ITransaction}.
+rolls the whole write back. Hooks see the transaction as an L{ITransaction}; the
+Directory's as an L{IPluginTransaction}, with which a plugin changes other entries.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ __all__ = [
     "IChangelog",
     "IChangelogTransaction",
     "IOperationPlugin",
+    "IPluginTransaction",
     "ITransaction",
     "ITransactionHooks",
+    "IWriteBatch",
+    "IWriteBatches",
 ]
 
 
@@ -76,6 +80,35 @@ class IChangelogTransaction(ITransaction):
             (the backend serialises appends so commit order and number
             order agree).
         @rtype: L{int}
+        """
+
+
+class IPluginTransaction(ITransaction):
+    """
+    The transaction as the Directory hands it to the plugin chain's
+    C{check_*} and C{txn_*} hooks: the backend's (an
+    L{IChangelogTransaction} too when the backend's is one), and a way for
+    a plugin to change another entry as a write of its own, as slapd's
+    overlays make internal modifies and 389's betxn plugins internal
+    operations in the same transaction.
+    """
+
+    def modify(op, ndn, modifications):
+        """
+        Change another entry in this transaction, once the write's own
+        hooks have all run: the modifications are applied to the entry as
+        the transaction then holds it, stamped as a write of C{op}
+        (C{modifiersName} its identity, C{modifyTimestamp}, a new
+        C{entryCSN}), and passed to the chain's C{check_modify} and
+        C{txn_modify} hooks as a modify of its own (so that the
+        C{changelog} plugin records it, after the write that caused it,
+        and replicas get it). Nothing happens if the entry does not exist
+        by then; a hook that raises rolls back everything.
+
+        @param op: the plugin's internal L{ldapd.operation.Operation}.
+        @param ndn: the normalised DN of the entry.
+        @type ndn: L{ldapd.dn.DN}
+        @param modifications: the L{ldapd.entry.Modification}s.
         """
 
 
@@ -215,6 +248,84 @@ class IBackend(Interface):
             L{ldapd.entry.Entry.modified} after the RDN change.
         @return: a Deferred that fires with the renamed entry; fails with
             noSuchObject (entry or new superior missing) or entryAlreadyExists.
+        """
+
+
+class IWriteBatches(Interface):
+    """
+    Optional, for an L{IBackend} that can make many writes in one
+    transaction: one commit (one disk sync) for all of them, for a writer
+    that makes many in a row (a syncrepl consumer catching up).
+    """
+
+    def batch():
+        """
+        Begin a batch of writes. One batch at a time per backend.
+
+        @return: an L{IWriteBatch}.
+        """
+
+
+class IWriteBatch(Interface):
+    """
+    Reads and writes in one transaction of an L{IWriteBatches} backend,
+    made in the order called (each awaited before the next is made).
+
+    C{get}, C{search}, C{add}, C{delete}, C{modify} and C{rename} take the
+    arguments and give the results of the backend's L{IBackend} methods;
+    reads see the batch's writes, and each write is its own savepoint: one
+    that fails is rolled back alone, the batch goes on. What a batch
+    writes is durable only once L{commit} returns; until then the
+    backend's other writers wait (the sql backend), and whether its other
+    readers see it depends on the backend (the sql backend's do not; the
+    memory backend, which isolates nothing, shows it at once). A batch
+    that cannot go on (its database ended the transaction) fails every
+    later call; only L{rollback} is left.
+    """
+
+    def get(op, ndn):
+        """
+        See L{IBackend.get}.
+        """
+
+    def search(op, emit):
+        """
+        See L{IBackend.search}.
+        """
+
+    def add(op, entry, hooks):
+        """
+        See L{IBackend.add}.
+        """
+
+    def delete(op, ndn, hooks):
+        """
+        See L{IBackend.delete}.
+        """
+
+    def modify(op, ndn, modifications, hooks):
+        """
+        See L{IBackend.modify}.
+        """
+
+    def rename(op, ndn, newDN, deleteOldRDN, hooks, modifications=()):
+        """
+        See L{IBackend.rename}.
+        """
+
+    def commit():
+        """
+        Commit everything the batch wrote, and end it.
+
+        @return: a Deferred that fires once it is committed (durably), or
+            fails, having rolled everything back.
+        """
+
+    def rollback():
+        """
+        Undo everything the batch wrote, and end it.
+
+        @return: a Deferred that fires when it is undone.
         """
 
 

@@ -45,6 +45,8 @@ from ldapd.interfaces import (
     IChangelogTransaction,
     ITransaction,
     ITransactionHooks,
+    IWriteBatch,
+    IWriteBatches,
 )
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.results import NoSuchObject
@@ -391,8 +393,10 @@ class BackendTestsMixin:
             d.addCallback(lambda _, e=e: self.backend.add(_op(), e, RecordingHooks()))
         return d
 
-    def search(self, base: str, scope: Scope, filterText: str = "(objectClass=*)") -> Any:
+    def search(self, base: str, scope: Scope, filterText: str = "(objectClass=*)",
+               source: Any = None) -> Any:
         """
+        @param source: what to search (a write batch); the backend by default.
         @return: a Deferred firing with the DNs (text) the backend emits.
         """
         found: list[str] = []
@@ -400,7 +404,8 @@ class BackendTestsMixin:
             self.schema.normalizeDN(DN.parse(base)), scope,
             compileFilter(parseFilter(filterText), self.schema),
         )
-        d = self.backend.search(_op(params), lambda e: found.append(str(e.dn)))
+        source = self.backend if source is None else source
+        d = source.search(_op(params), lambda e: found.append(str(e.dn)))
         return d.addCallback(lambda _: found)
 
     def assertNoSuchObject(self, failure: Any, matched: str | None) -> None:
@@ -849,6 +854,111 @@ class BackendTestsMixin:
         d.addCallback(lambda _: backend.changes(0, 10))
         return d.addCallback(lambda found: self.assertEqual(
             [r.targetDN.split(",")[0] for r in found], ["uid=u4"]))
+
+    # Write batches
+
+    def _batches(self) -> Any:
+        """
+        @return: the backend, if it offers write batches.
+        @raise twisted.trial.unittest.SkipTest: for a backend that does not.
+        """
+        from twisted.trial.unittest import SkipTest
+
+        if not IWriteBatches.providedBy(self.backend):
+            raise SkipTest(f"{type(self.backend).__name__} offers no write batches")
+        return self.backend
+
+    async def _test_batchCommit(self) -> None:
+        batch = self._batches().batch()
+        verifyObject(IWriteBatch, batch)
+        people = "ou=people,dc=example,dc=com"
+        carol = self.person("carol")
+        await batch.add(_op(), carol, self.hooks)
+        self.assertEqual(str((await batch.get(_op(), carol.ndn)).dn), str(carol.dn))
+        alice = self.ndn(f"uid=alice,{people}")
+        await batch.modify(_op(), alice, [Modification("replace", "mail", (b"a@corp.example",))],
+                           self.hooks)
+        await batch.delete(_op(), self.ndn(f"uid=bob,{people}"), self.hooks)
+        await batch.rename(_op(), carol.ndn, DN.parse(f"uid=carol2,{people}"), True, self.hooks)
+        self.assertEqual(await self.search(self.suffixText, Scope.SUB, "(|(uid=carol*)(uid=bob)"
+                                           "(mail=a@corp.example))", batch),
+                         [f"uid=alice,{people}", f"uid=carol2,{people}"])
+        await batch.commit()
+        self.assertEqual(await self.search(people, Scope.ONE),
+                         [f"uid=alice,{people}", f"uid=carol2,{people}"])
+        self.assertEqual((await self.backend.get(_op(), alice)).get("mail"), (b"a@corp.example",))
+        self.assertEqual([c[:2] for c in self.hooks.calls], [
+            (stage, operation) for operation in ("add", "modify", "delete", "rename")
+            for stage in ("check", "txn")])
+
+    def test_batchCommit(self) -> Any:
+        """
+        A batch's writes (add, modify, delete, rename) are seen by its own
+        reads (get, and searches through the indexes), call the hooks as
+        the backend's, and are all there once it commits.
+        """
+        from twisted.internet import defer
+
+        return defer.Deferred.fromCoroutine(self._test_batchCommit())
+
+    async def _test_batchFailure(self) -> None:
+        batch = self._batches().batch()
+        people = "ou=people,dc=example,dc=com"
+        await batch.add(_op(), self.person("carol"), self.hooks)
+        failing = RecordingHooks()
+        failing.onTxn = lambda op, txn, args: txn.put(self.person("extra"))
+        failing.failOn.add(("txn", "add"))
+        for write in [
+            lambda: batch.add(_op(), self.person("dave"), failing),
+            lambda: batch.add(_op(), self.person("carol"), self.hooks),
+            lambda: batch.add(_op(), self.person("x", f"ou=gone,{people}"), self.hooks),
+        ]:
+            try:
+                await write()
+            except (ldaperrors.LDAPException, NoSuchObject):
+                pass
+            else:
+                self.fail("the write succeeded")
+        await batch.modify(_op(), self.ndn(f"uid=bob,{people}"),
+                           [Modification("replace", "sn", (b"Later",))], self.hooks)
+        await batch.commit()
+        self.assertEqual(await self.search(people, Scope.ONE, "(|(uid=carol)(uid=dave)"
+                                           "(uid=extra)(sn=Later))"),
+                         [f"uid=bob,{people}", f"uid=carol,{people}"])
+
+    def test_batchFailure(self) -> Any:
+        """
+        A write of a batch that fails (in a hook, or for an entry that
+        exists, or a missing parent) is undone alone, with what its hooks
+        wrote; the batch goes on, and commits the others.
+        """
+        from twisted.internet import defer
+
+        return defer.Deferred.fromCoroutine(self._test_batchFailure())
+
+    async def _test_batchRollback(self) -> None:
+        batch = self._batches().batch()
+        people = "ou=people,dc=example,dc=com"
+        await batch.add(_op(), self.person("carol"), self.hooks)
+        await batch.delete(_op(), self.ndn(f"uid=bob,{people}"), self.hooks)
+        await batch.rollback()
+        self.assertEqual(await self.search(people, Scope.ONE),
+                         [f"uid=alice,{people}", f"uid=bob,{people}"])
+        # The backend takes writes, and batches, again.
+        await self.backend.add(_op(), self.person("dave"), self.hooks)
+        batch = self.backend.batch()
+        await batch.add(_op(), self.person("erin"), self.hooks)
+        await batch.commit()
+        self.assertEqual(len(await self.search(people, Scope.ONE)), 4)
+
+    def test_batchRollback(self) -> Any:
+        """
+        A batch rolled back leaves nothing of its writes; the backend then
+        takes writes and batches as before.
+        """
+        from twisted.internet import defer
+
+        return defer.Deferred.fromCoroutine(self._test_batchRollback())
 
     def test_authenticate(self) -> Any:
         """

@@ -1,27 +1,53 @@
 """
 Tests for the C{memberof} plugin (L{ldapd.plugins.memberof}): members'
 C{memberOf} kept in step with their groups inside the group write's
-transaction, on the memory backend and the sql backend (SQLite, and
+transaction, each member's change a write of its own that the changelog
+records, on the memory backend and the sql backend (SQLite, and
 PostgreSQL when C{LDAPD_TEST_POSTGRESQL_URL} names one).
 """
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
+import ldap
+import pytest
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
+from test_syncconsumer import (
+    BASE,
+    CONVERGE_SECONDS,
+    PASSWORD,
+    ROOT_DN,
+    consumerServer,
+    ldapmodify,
+    person,
+)
+from test_syncprovider import SYNCREPL, providerConfig
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from ldapd.changes import ADD, MODIFY
+from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.interfaces import IChangelog
 from ldapd.operation import Operation
+from ldapd.plugins.changelog import Changelog
 from ldapd.plugins.memberof import MemberOf, MemberOfFactory
 from ldapd.plugins.refint import InvalidSetting
 from ldapd.registry import PLUGINS, ConfigContext, ConfigError, lookup
 from ldapd.schema import Schema
-from ldapd.testing import DirectoryTestsMixin, parseFilter
+from ldapd.testing import (
+    SLAPD,
+    DirectoryTestsMixin,
+    ServerProcess,
+    SlapdProcess,
+    parseFilter,
+)
 
 PEOPLE = "ou=people,dc=example,dc=com"
 GROUPS = "ou=groups,dc=example,dc=com"
@@ -56,14 +82,10 @@ class _Refuse:
         self._refuse(new)
 
 
-class MemberOfTestsMixin(DirectoryTestsMixin):
+class GroupsMixin(DirectoryTestsMixin):
     """
-    The memberof plugin in a directory with the example organisation,
-    whose seeded groups already gave their members C{memberOf}.
+    What the tests of groups share.
     """
-
-    def makePlugins(self, schema: Schema) -> list[Any]:
-        return [MemberOf(schema)]
 
     async def memberOf(self, dn: str) -> set[Any]:
         return await self.values(dn, "memberOf")
@@ -71,6 +93,16 @@ class MemberOfTestsMixin(DirectoryTestsMixin):
     async def addTeam(self, *members: str) -> int:
         return await self.add(TEAM, [("objectClass", [b"groupOfNames"]), ("cn", [b"team"]),
                                      ("member", [m.encode() for m in members])])
+
+
+class MemberOfTestsMixin(GroupsMixin):
+    """
+    The memberof plugin in a directory with the example organisation,
+    whose seeded groups already gave their members C{memberOf}.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        return [MemberOf(schema)]
 
     async def _test_seeded(self) -> None:
         self.assertIn(self.ndn(f"cn=admins,{GROUPS}"), await self.memberOf(ALICE))
@@ -171,6 +203,130 @@ class MemberOfTestsMixin(DirectoryTestsMixin):
         return defer.Deferred.fromCoroutine(self._test_specialCharacters())
 
 
+class _RefuseMembers:
+    """
+    A plugin whose C{txn_modify} refuses the server's own modifies (the
+    memberof plugin's changes of members), once armed (after the seed).
+    """
+
+    name = "refuse-members"
+    armed = False
+
+    def txn_modify(self, op: Operation, txn: Any, old: Entry, new: Entry) -> None:
+        if self.armed and op.internal:
+            raise ldaperrors.LDAPUnwillingToPerform("refused")
+
+
+class ReplicatedTestsMixin(GroupsMixin):
+    """
+    The memberof plugin before the changelog plugin: members' changes are
+    writes of their own, recorded after the group's.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        return [MemberOf(schema), Changelog(sid=1)]
+
+    async def records(self) -> list[Any]:
+        changelog = IChangelog(self.directory.databases[0].backend)
+        return await changelog.changes(0, 10000)  # type: ignore[no-any-return]
+
+    async def _test_recorded(self) -> None:
+        alice = await self.read(ALICE)
+        bob = await self.read(BOB)
+        assert alice is not None and bob is not None
+        seen = len(await self.records())
+        self.assertEqual(await self.addTeam(ALICE, BOB), 0)
+        records = (await self.records())[seen:]
+        self.assertEqual([(r.kind, r.targetDN) for r in records],
+                         [(ADD, TEAM), (MODIFY, ALICE), (MODIFY, BOB)])
+        self.assertEqual([r.entryUUID for r in records[1:]],
+                         [alice.get("entryUUID")[0], bob.get("entryUUID")[0]])
+        # In number order, the CSNs grow: the members' come after the group's.
+        self.assertEqual([r.csn for r in records], sorted({r.csn for r in records}))
+        self.assertIn(b"memberOf", records[1].changes)
+        after = await self.read(ALICE)
+        assert after is not None
+        self.assertEqual(after.get("entryCSN"), (records[1].csn,))
+        self.assertGreater(after.get("entryCSN")[0], alice.get("entryCSN")[0])
+        self.assertGreaterEqual(after.get("modifyTimestamp")[0], alice.get("modifyTimestamp")[0])
+        self.assertEqual(after.get("modifiersName"), (self.rootDN.encode(),))
+        # A member removed: its change is recorded too.
+        seen += len(records)
+        self.assertEqual(await self.modify(TEAM, ("delete", "member", [BOB.encode()])), 0)
+        records = (await self.records())[seen:]
+        self.assertEqual([(r.kind, r.targetDN, r.entryUUID) for r in records],
+                         [(MODIFY, TEAM, records[0].entryUUID),
+                          (MODIFY, BOB, bob.get("entryUUID")[0])])
+        self.assertNotIn(self.ndn(TEAM), await self.memberOf(BOB))
+
+    def test_recorded(self) -> Any:
+        """
+        Adding a group records, after the group's add, a modify of each
+        member (with its entryUUID) with a greater CSN, which the member
+        now holds as its C{entryCSN}, with the database's root DN as
+        C{modifiersName}; removing a member records its modify too.
+        """
+        return defer.Deferred.fromCoroutine(self._test_recorded())
+
+    async def _test_announced(self) -> None:
+        changes: list[Any] = []
+        self.addCleanup(self.directory.subscribe(changes.append))
+        self.assertEqual(await self.addTeam(ALICE), 0)
+        self.assertEqual([(c.kind, str(c.new.dn)) for c in changes],
+                         [(ADD, TEAM), (MODIFY, ALICE)])
+        self.assertIn(self.ndn(TEAM), {self.ndn(v.decode()) for v in changes[1].new.get("memberOf")})
+
+    def test_announced(self) -> Any:
+        """
+        Subscribers of the directory's changes are told of the members'
+        changes, after the group's.
+        """
+        return defer.Deferred.fromCoroutine(self._test_announced())
+
+    async def _test_replicatedLeftAlone(self) -> None:
+        before = await self.memberOf(ALICE)
+        op = self.directory.internalOperation()
+        entry = Entry(DN.parse(TEAM), [
+            ("objectClass", [b"groupOfNames"]), ("cn", [b"team"]), ("member", [ALICE.encode()]),
+            ("entryUUID", [b"0d9f3c2e-1111-4c1c-9c1c-000000000001"]),
+            ("entryCSN", [b"20260101000000.000000Z#000000#002#000000"]),
+        ], self.directory.schema)
+        await self.directory.writeReplicated(op, ADD, entry.ndn,
+                                             lambda backend, hooks: backend.add(op, entry, hooks))
+        self.assertIsNotNone(await self.read(TEAM))
+        self.assertEqual(await self.memberOf(ALICE), before)
+
+    def test_replicatedLeftAlone(self) -> Any:
+        """
+        A syncrepl consumer's write of a group changes no member: the
+        provider's plugin made those changes, which come by replication.
+        """
+        return defer.Deferred.fromCoroutine(self._test_replicatedLeftAlone())
+
+
+class DerivedRollbackTestsMixin(GroupsMixin):
+    """
+    The memberof plugin and one that refuses the members' changes.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        self.refuse = _RefuseMembers()
+        return [MemberOf(schema), self.refuse]
+
+    async def _test_rollback(self) -> None:
+        self.refuse.armed = True
+        before = await self.values(ALICE, "memberOf")
+        self.assertEqual(await self.addTeam(ALICE), 53)
+        self.assertIsNone(await self.read(TEAM))
+        self.assertEqual(await self.values(ALICE, "memberOf"), before)
+
+    def test_rollback(self) -> Any:
+        """
+        A hook refusing a member's change rolls back the group's write too.
+        """
+        return defer.Deferred.fromCoroutine(self._test_rollback())
+
+
 class RollbackTestsMixin(DirectoryTestsMixin):
     """
     The memberof plugin followed by one that fails the group's writes.
@@ -225,6 +381,26 @@ class PostgreSQLRollbackTests(RollbackTestsMixin, unittest.TestCase):
     backend = "postgresql"
 
 
+class MemoryReplicatedTests(ReplicatedTestsMixin, unittest.TestCase):
+    backend = "memory"
+
+
+class SQLiteReplicatedTests(ReplicatedTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class PostgreSQLReplicatedTests(ReplicatedTestsMixin, unittest.TestCase):
+    backend = "postgresql"
+
+
+class MemoryDerivedRollbackTests(DerivedRollbackTestsMixin, unittest.TestCase):
+    backend = "memory"
+
+
+class SQLiteDerivedRollbackTests(DerivedRollbackTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
 class ConfigTests(unittest.TestCase):
     """
     L{MemberOfFactory}: settings checked against the schema.
@@ -269,3 +445,99 @@ class ConfigTests(unittest.TestCase):
         Built in code, a wrong name raises L{InvalidSetting}.
         """
         self.assertRaises(InvalidSetting, MemberOf, Schema.standard(), "nope")
+
+
+#: The users and the group of the replication test, below the example's people.
+_REPLICATED_USERS = [f"uid=mo{i},{PEOPLE}" for i in (1, 2)]
+_REPLICATED_GROUP = f"cn=mo-team,{GROUPS}"
+
+
+@pytest.mark.integration
+class ReplicaTests(unittest.SynchronousTestCase):
+    """
+    The real C{twist ldapd} (SQLite, changelog and memberof plugins) as a
+    syncrepl provider, with an OpenLDAP slapd consumer (which loads the
+    memberof module for the attribute type, and runs no memberof overlay)
+    and an ldapd consumer (no memberof plugin): members' C{memberOf}
+    reaches both by replication.
+    """
+
+    def setUp(self) -> None:
+        if not SLAPD.is_file():
+            raise unittest.SkipTest(f"{SLAPD} (Debian's slapd package) is not installed")
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-memberof-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        self.provider = ServerProcess(providerConfig() + '\n[[plugin]]\nname = "memberof"\n',
+                                      folder)
+        self.addCleanup(self.provider.stop)
+        self.provider.start()
+        self.consumers = {
+            "slapd": SlapdProcess(BASE, ROOT_DN, PASSWORD, modules=["memberof"],
+                                  databaseConfig=SYNCREPL.format(provider=self.provider.url,
+                                                                 type="refreshAndPersist")),
+            "ldapd": consumerServer(self.provider.url, folder),
+        }
+        for consumer in self.consumers.values():
+            self.addCleanup(consumer.stop)
+            consumer.start()
+
+    def read(self, url: str, dn: str) -> dict[str, list[bytes]]:
+        """
+        @return: the C{memberOf}, C{entryCSN} and C{modifyTimestamp} of an
+            entry (empty if it does not exist).
+        """
+        connection = ldap.initialize(url)
+        try:
+            connection.simple_bind_s(ROOT_DN, PASSWORD)
+            found = connection.search_s(dn, ldap.SCOPE_BASE, "(objectClass=*)",
+                                        ["memberOf", "entryCSN", "modifyTimestamp"])
+        except ldap.NO_SUCH_OBJECT:
+            return {}
+        finally:
+            connection.unbind_s()
+        return {name.lower(): values for name, values in found[0][1].items()}
+
+    def assertMemberOf(self, expected: dict[str, set[str]]) -> None:
+        """
+        Wait (a bounded time) until every consumer gives each user the
+        groups C{expected} names (DNs in lower case).
+        """
+        for name, consumer in self.consumers.items():
+            deadline = time.monotonic() + CONVERGE_SECONDS
+            while True:
+                got = {user: {v.decode().lower() for v in
+                              self.read(consumer.url, user).get("memberof", [])}
+                       for user in expected}
+                if got == expected or time.monotonic() > deadline:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(got, expected, f"{name}: {consumer.log()[-2000:]}")
+
+    def test_memberOfReplicated(self) -> None:
+        """
+        A group added with a member, then a member added and one removed:
+        after each step both consumers hold the provider's C{memberOf}
+        values, and on the provider the members' C{entryCSN} and
+        C{modifyTimestamp} moved with each change of their C{memberOf}.
+        """
+        group = _REPLICATED_GROUP.lower()
+        first, second = _REPLICATED_USERS
+        done = ldapmodify(self.provider.url, "".join(
+            person(dn.split(",")[0][4:]) for dn in _REPLICATED_USERS))
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertMemberOf({first.lower(): set(), second.lower(): set()})
+        before = self.read(self.provider.url, first)
+        # modifyTimestamp counts whole seconds.
+        time.sleep(1.1)
+        done = ldapmodify(self.provider.url, f"dn: {_REPLICATED_GROUP}\nchangetype: add\n"
+                          f"objectClass: groupOfNames\ncn: mo-team\nmember: {first}\n\n")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertMemberOf({first.lower(): {group}, second.lower(): set()})
+        after = self.read(self.provider.url, first)
+        self.assertGreater(after["entrycsn"], before["entrycsn"])
+        self.assertGreater(after["modifytimestamp"], before["modifytimestamp"])
+        done = ldapmodify(self.provider.url, f"dn: {_REPLICATED_GROUP}\nchangetype: modify\n"
+                          f"add: member\nmember: {second}\n-\ndelete: member\nmember: {first}\n\n")
+        self.assertEqual(done.returncode, 0, done.stderr)
+        self.assertMemberOf({first.lower(): set(), second.lower(): {group}})
+        self.assertGreater(self.read(self.provider.url, first)["entrycsn"], after["entrycsn"])

@@ -540,6 +540,36 @@ class _Silent(protocol.Protocol):
         self.factory.lost.callback(None)  # type: ignore[attr-defined]
 
 
+class UpstreamProtocolTests(unittest.SynchronousTestCase):
+    """
+    The upstream client's framing of the responses it receives.
+    """
+
+    def test_responses(self) -> None:
+        """
+        Responses arriving together, or split anywhere, are each handled
+        once, in order, without encoding them again to test them (BER
+        objects' C{__len__}, which ldaptor's client calls on each).
+        """
+        from ldapd._codec import encodeMessage, encodeResult, encodeSearchEntry
+        from ldapd.backends._proxypool import _UpstreamProtocol
+
+        handled: list[Any] = []
+        client = _UpstreamProtocol()
+        client.handle = handled.append  # type: ignore[method-assign]
+        self.patch(pureldap.LDAPMessage, "__len__", lambda message: self.fail("encoded again"))
+        data = b"".join([
+            encodeMessage(1, encodeSearchEntry(b"cn=a", [(b"cn", [b"a"])])),
+            encodeMessage(1, encodeSearchEntry(b"cn=b", [(b"cn", [b"b"])])),
+            encodeMessage(1, encodeResult(0x65, 0)),
+        ])
+        client.dataReceived(data[:-5])
+        self.assertEqual([m.value.objectName for m in handled], [b"cn=a", b"cn=b"])
+        client.dataReceived(data[-5:])
+        self.assertEqual(len(handled), 3)
+        self.assertEqual(handled[2].value.resultCode, 0)
+
+
 class PoolTests(unittest.TestCase):
     """
     Timeouts and failover of the upstream pool.

@@ -72,6 +72,25 @@ class SQLBackendTestsMixin(BackendTestsMixin):
     database C{databaseURL} gives.
     """
 
+    async def _test_batchIsolated(self) -> None:
+        batch = self.backend.batch()
+        carol = self.person("carol")
+        await batch.add(_op(), carol, self.hooks)
+        try:
+            await self.backend.get(_op(), carol.ndn)
+        except NoSuchObject:
+            pass
+        else:
+            self.fail("the batch's write was seen before it committed")
+        await batch.commit()
+        self.assertEqual((await self.backend.get(_op(), carol.ndn)).dn, carol.dn)
+
+    def test_batchIsolated(self) -> Any:
+        """
+        The backend's readers do not see what a batch wrote until it commits.
+        """
+        return defer.Deferred.fromCoroutine(self._test_batchIsolated())
+
     batchSize = 500
 
     def databaseURL(self) -> str:
@@ -352,6 +371,35 @@ class SQLiteBackendTests(SQLiteMixin, SQLBackendTestsMixin, unittest.TestCase):
     """
     The SQL backend on a SQLite file.
     """
+
+    async def _test_batchWaitingWriter(self) -> None:
+        backend = SQLBackend(self.suffix, self.schema, self.databaseURL(), poolSize=1)
+        await backend.open()
+        self.addCleanup(backend.close)
+        await backend.add(_op(), self.entry(self.suffixText, objectClass=["organization"],
+                                            o="Example"), self.hooks)
+        batch = backend.batch()
+        first = self.entry(f"o=first,{self.suffixText}", objectClass=["organization"], o="first")
+        await batch.add(_op(), first, self.hooks)
+        self.assertRaises(RuntimeError, backend.batch)
+        second = self.entry(f"o=second,{self.suffixText}", objectClass=["organization"],
+                            o="second")
+        waiting = backend.add(_op(), second, self.hooks)
+        # The backend's only pool thread waits for the batch's write turn;
+        # the batch, in a thread of its own, goes on.
+        self.assertEqual((await batch.get(_op(), first.ndn)).dn, first.dn)
+        self.assertFalse(waiting.called)
+        await batch.commit()
+        await waiting
+        self.assertEqual((await backend.get(_op(), second.ndn)).dn, second.dn)
+
+    def test_batchWaitingWriter(self) -> Any:
+        """
+        While a batch is under way, the backend's other writes wait for it
+        to commit (one batch at a time), without keeping it from going on,
+        even with a pool of one thread.
+        """
+        return defer.Deferred.fromCoroutine(self._test_batchWaitingWriter())
 
     def test_pragmas(self) -> Any:
         """

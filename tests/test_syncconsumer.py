@@ -35,6 +35,7 @@ from ldapd._codec import (
 from ldapd._framing import Framer
 from ldapd.backends._proxypool import UpstreamPool, parseUpstream
 from ldapd.backends.memory import MemoryBackend
+from ldapd.backends.sql import SQLBackend
 from ldapd.changes import ADD as ADD_CHANGE
 from ldapd.config import loadConfig
 from ldapd.directory import Database, Directory
@@ -810,10 +811,16 @@ class ScriptedProviderTests(unittest.TestCase):
         self.addCleanup(self.port.stopListening)
         schema = Schema.standard()
         suffix = DN.parse(BASE)
-        self.backend = MemoryBackend(schema.normalizeDN(suffix), schema, reactor)
+        self.backend = self.makeBackend(schema.normalizeDN(suffix), schema)
         self.directory = Directory([Database(suffix, self.backend)], schema=schema,
                                    reactor=reactor)
         self.schema = schema
+
+    def makeBackend(self, suffix: DN, schema: Schema) -> Any:
+        """
+        @return: the consumer's backend: a memory backend.
+        """
+        return MemoryBackend(suffix, schema, self.reactor)
 
     def start(self, mode: int = REFRESH_ONLY) -> defer.Deferred[None]:
         """
@@ -1002,3 +1009,61 @@ class ScriptedProviderTests(unittest.TestCase):
         content = yield defer.Deferred.fromCoroutine(self.content())
         self.assertEqual(sorted(content), sorted([BASE, f"ou=later,{BASE}"]))
         self.assertEqual(len(self.factory.requests), 1)
+
+
+class SQLiteScriptedProviderTests(ScriptedProviderTests):
+    """
+    The scripted provider's tests with the consumer's database on SQLite,
+    written in batches of one transaction.
+    """
+
+    def makeBackend(self, suffix: DN, schema: Schema) -> Any:
+        """
+        @return: an sql backend on a SQLite file of its own.
+        """
+        folder = tempfile.mkdtemp(prefix="ldapd-replica-")
+        self.addCleanup(shutil.rmtree, folder, True)
+        backend = SQLBackend(suffix, schema, f"sqlite:///{folder}/replica.db", self.reactor)
+        self.addCleanup(backend.close)
+        return backend
+
+    @defer.inlineCallbacks
+    def test_batched(self) -> Any:
+        """
+        A refresh of many entries, received faster than they are applied
+        (on SQLite, in a thread), is applied in a few batches of writes,
+        not one transaction each; the cookie is written in the batch of the
+        last changes, before it commits.
+        """
+        batches: list[list[str]] = []
+        begin = self.backend.batch
+
+        def batch() -> Any:
+            made = begin()
+            calls: list[str] = []
+            batches.append(calls)
+            for name in ("add", "modify", "commit"):
+                method = getattr(made, name)
+
+                def recording(*args: Any, _name: str = name, _method: Any = method) -> Any:
+                    calls.append(_name)
+                    return _method(*args)
+
+                setattr(made, name, recording)
+            return made
+
+        self.backend.batch = batch  # type: ignore[method-assign]
+        people = [_entry(f"uid=p{i},ou=people,{BASE}", 100 + i) for i in range(200)]
+        self.factory.scripts.append([_entry(BASE, 1), _entry(f"ou=people,{BASE}", 2),
+                                     *people, _done(_cookie(1))])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 2))
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(len(content), 202)
+        writes = [calls for calls in batches if "add" in calls]
+        self.assertLess(len(writes), 50)
+        self.assertTrue(all(calls[-1] == "commit" for calls in writes))
+        # The cookie (a modify of the suffix) after the last add, before the commit.
+        self.assertEqual(writes[-1][-2:], ["modify", "commit"])
+        csns = yield defer.Deferred.fromCoroutine(self.contextCSN())
+        self.assertEqual(csns, (_cookie(1).split(b"csn=")[1],))

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 from urllib.parse import urlsplit
 
-from ldaptor.protocols import pureldap
+from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from ldaptor.protocols.ldap.ldapclient import LDAPClient
 from twisted.internet import defer, endpoints, error, protocol, ssl
@@ -125,6 +125,27 @@ class _UpstreamProtocol(LDAPClient):
     def __init__(self) -> None:
         super().__init__()
         self.onLost: Callable[[], None] | None = None
+
+    def dataReceived(self, data: bytes) -> None:
+        """
+        Decode and handle each complete response, as ldaptor's client does,
+        but for its test of a decoded message with C{not}, which BER objects
+        answer by encoding themselves again (their C{__len__}): as costly as
+        decoding, for every response (a syncrepl refresh's thousands).
+        """
+        self.buffer += data
+        while True:
+            try:
+                message, used = pureber.berDecodeObject(self.berdecoder, self.buffer)
+            except pureber.BERExceptionInsufficientData:
+                return
+            self.buffer = self.buffer[used:]
+            if message is None:
+                if not used:
+                    return
+                # An unknown tag, skipped.
+                continue
+            self.handle(message)
 
     def handle(self, msg: Any) -> None:
         if msg.id == 0:

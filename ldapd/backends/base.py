@@ -1,23 +1,24 @@
 """
 What every backend shares: password checking for simple binds, the matched
-DN of a name that does not exist, and the index configuration.
+DN of a name that does not exist, the index configuration, and the writes
+of a write batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 
 from ldapd import passwords
 from ldapd.dn import DN
-from ldapd.entry import Entry
+from ldapd.entry import Entry, Modification
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
 
-__all__ = ["ALL_KINDS", "IndexConfig", "checkPassword", "noSuchObject"]
+__all__ = ["ALL_KINDS", "BatchWrites", "IndexConfig", "checkPassword", "noSuchObject"]
 
 #: The index kinds of the C{indexes} setting.
 ALL_KINDS = ("eq", "pres", "sub")
@@ -51,6 +52,38 @@ def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.D
         .verify(entry.get("userPassword"), password, entry.ndn)
         .addCallback(_cbChecked)
     )
+
+
+class BatchWrites:
+    """
+    The writes of an L{ldapd.interfaces.IWriteBatch}: the backend's own
+    work for each (its C{_adding}, C{_deleting}, C{_modifying} and
+    C{_renaming}, which build what its C{_write} runs), run by the batch.
+    """
+
+    def __init__(self, backend: Any, write: Callable[[Callable[[Any], Any]], defer.Deferred[Any]]
+                 ) -> None:
+        """
+        @param backend: the backend.
+        @param write: runs one write's work in the batch's transaction.
+        """
+        self._backend = backend
+        self._writeWork = write
+
+    def add(self, op: Any, entry: Entry, hooks: Any) -> defer.Deferred[None]:
+        return self._writeWork(self._backend._adding(op, entry, hooks))
+
+    def delete(self, op: Any, ndn: DN, hooks: Any) -> defer.Deferred[None]:
+        return self._writeWork(self._backend._deleting(op, ndn, hooks))
+
+    def modify(self, op: Any, ndn: DN, modifications: list[Modification],
+               hooks: Any) -> defer.Deferred[Entry]:
+        return self._writeWork(self._backend._modifying(op, ndn, modifications, hooks))
+
+    def rename(self, op: Any, ndn: DN, newDN: DN, deleteOldRDN: bool, hooks: Any,
+               modifications: Sequence[Modification] = ()) -> defer.Deferred[Entry]:
+        return self._writeWork(self._backend._renaming(op, ndn, newDN, deleteOldRDN, hooks,
+                                                       modifications))
 
 
 def noSuchObject(ndn: DN, suffix: DN, lookup: Callable[[DN], Entry | None]) -> NoSuchObject:

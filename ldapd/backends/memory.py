@@ -25,13 +25,20 @@ from twisted.internet import defer
 from zope.interface import implementer
 
 from ldapd._cache import LRU
-from ldapd.backends.base import IndexConfig, checkPassword, noSuchObject
+from ldapd.backends.base import BatchWrites, IndexConfig, checkPassword, noSuchObject
 from ldapd.backends.changelog import MemoryChangelog
 from ldapd.changes import ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
-from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, ITransactionHooks
+from ldapd.interfaces import (
+    IBackend,
+    IChangelog,
+    IChangelogTransaction,
+    ITransactionHooks,
+    IWriteBatch,
+    IWriteBatches,
+)
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.schema import AttributeType, InvalidValue, Schema
@@ -183,7 +190,7 @@ def _trigrams(text: str) -> set[str]:
     return {text[i : i + 3] for i in range(len(text) - 2)}
 
 
-@implementer(IBackend, IChangelog)
+@implementer(IBackend, IChangelog, IWriteBatches)
 class MemoryBackend:
     """
     An indexed in-memory DIT for one naming context.
@@ -514,6 +521,13 @@ class MemoryBackend:
 
     # Writes
 
+    def batch(self) -> _Batch:
+        """
+        Begin a batch of writes (L{IWriteBatches}): they are made at once,
+        seen at once by every reader, and undone by its C{rollback}.
+        """
+        return _Batch(self)
+
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
         txn = _Transaction(self)
         try:
@@ -530,6 +544,13 @@ class MemoryBackend:
             raise noSuchObject(ndn, self.suffix, self._lookup)
 
     def add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        return self._write(self._adding(op, entry, hooks))
+
+    def _adding(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> Callable[[_Transaction], None]:
+        """
+        @return: the work of an add, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> None:
             if entry.ndn in self._records:
                 raise ldaperrors.LDAPEntryAlreadyExists("already exists")
@@ -538,9 +559,16 @@ class MemoryBackend:
             txn.put(entry)
             hooks.txn("add", op, txn, entry)
 
-        return self._write(work)
+        return work
 
     def delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        return self._write(self._deleting(op, ndn, hooks))
+
+    def _deleting(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> Callable[[_Transaction], None]:
+        """
+        @return: the work of a delete, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> None:
             record = self._records.get(ndn)
             if record is None:
@@ -551,7 +579,7 @@ class MemoryBackend:
             txn.remove(ndn)
             hooks.txn("delete", op, txn, record.entry)
 
-        return self._write(work)
+        return work
 
     def modify(
         self,
@@ -560,6 +588,14 @@ class MemoryBackend:
         modifications: list[Modification],
         hooks: ITransactionHooks,
     ) -> defer.Deferred[Entry]:
+        return self._write(self._modifying(op, ndn, modifications, hooks))
+
+    def _modifying(self, op: Operation, ndn: DN, modifications: list[Modification],
+                   hooks: ITransactionHooks) -> Callable[[_Transaction], Entry]:
+        """
+        @return: the work of a modify, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> Entry:
             old = self._lookup(ndn)
             if old is None:
@@ -570,7 +606,7 @@ class MemoryBackend:
             hooks.txn("modify", op, txn, old, new)
             return new
 
-        return self._write(work)
+        return work
 
     def rename(
         self,
@@ -581,6 +617,15 @@ class MemoryBackend:
         hooks: ITransactionHooks,
         modifications: Sequence[Modification] = (),
     ) -> defer.Deferred[Entry]:
+        return self._write(self._renaming(op, ndn, newDN, deleteOldRDN, hooks, modifications))
+
+    def _renaming(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool,
+                  hooks: ITransactionHooks,
+                  modifications: Sequence[Modification]) -> Callable[[_Transaction], Entry]:
+        """
+        @return: the work of a rename, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> Entry:
             record = self._records.get(ndn)
             if record is None:
@@ -609,7 +654,7 @@ class MemoryBackend:
             hooks.txn("rename", op, txn, old, new)
             return new
 
-        return self._write(work)
+        return work
 
 
 @implementer(IChangelogTransaction)
@@ -650,12 +695,61 @@ class _Transaction:
         self._undo.append(undo)
         return number
 
-    def rollback(self) -> None:
+    @property
+    def mark(self) -> int:
         """
-        Undo every change, newest first.
+        Where the undo log is now, for L{rollback}.
         """
-        while self._undo:
+        return len(self._undo)
+
+    def rollback(self, mark: int = 0) -> None:
+        """
+        Undo every change made since C{mark} (all of them by default),
+        newest first.
+        """
+        while len(self._undo) > mark:
             self._undo.pop()()
+
+
+@implementer(IWriteBatch)
+class _Batch(BatchWrites):
+    """
+    A batch of writes on a L{MemoryBackend} (L{IWriteBatch}): its writes
+    are made at once, each rolled back alone if it fails, and all of them
+    undone by L{rollback} until L{commit} forgets how.
+    """
+
+    def __init__(self, backend: MemoryBackend) -> None:
+        super().__init__(backend, self._write)
+        self._txn: _Transaction | None = _Transaction(backend)
+
+    def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
+        return self._backend.get(op, ndn)
+
+    def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
+        return self._backend.search(op, emit)
+
+    def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
+        txn = self._txn
+        if txn is None:
+            return defer.fail(RuntimeError("the write batch is over"))
+        mark = txn.mark
+        try:
+            result = work(txn)
+        except BaseException:
+            txn.rollback(mark)
+            return defer.fail()
+        return defer.succeed(result)
+
+    def commit(self) -> defer.Deferred[None]:
+        self._txn = None
+        return defer.succeed(None)
+
+    def rollback(self) -> defer.Deferred[None]:
+        txn, self._txn = self._txn, None
+        if txn is not None:
+            txn.rollback()
+        return defer.succeed(None)
 
 
 class MemoryBackendFactory:

@@ -47,7 +47,7 @@ from zope.interface import implementer
 from ldapd._cache import LRU
 from ldapd.backends import changelog, sqlschema
 from ldapd._files import createPrivate
-from ldapd.backends.base import checkPassword
+from ldapd.backends.base import BatchWrites, checkPassword
 from ldapd.backends.sqlschema import (
     IndexConfig,
     encodeId,
@@ -59,7 +59,14 @@ from ldapd.changes import ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Attribute, Entry, Modification
 from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
-from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, ITransactionHooks
+from ldapd.interfaces import (
+    IBackend,
+    IChangelog,
+    IChangelogTransaction,
+    ITransactionHooks,
+    IWriteBatch,
+    IWriteBatches,
+)
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.results import NoSuchObject
@@ -221,7 +228,7 @@ class _EntryCache:
                 self._items.put(id, (dn, attrs, entry))
 
 
-@implementer(IBackend, IChangelog)
+@implementer(IBackend, IChangelog, IWriteBatches)
 class SQLBackend:
     """
     A DIT in a SQL database, for one naming context.
@@ -279,6 +286,10 @@ class SQLBackend:
         self._queue: deque[tuple[Callable[[_Transaction], Any], defer.Deferred[Any]]] = deque()
         self._queueLock = threading.Lock()
         self._committing = False
+        # The thread of write batches (IWriteBatches), once one is begun,
+        # and the batch under way.
+        self._batchPool: ThreadPool | None = None
+        self._batch: _Batch | None = None
 
     # Life cycle
 
@@ -381,6 +392,9 @@ class SQLBackend:
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.stop()
+        batchPool, self._batchPool = self._batchPool, None
+        if batchPool is not None:
+            batchPool.stop()
         if self.engine is not None:
             self.engine.dispose()
         return defer.succeed(None)
@@ -421,13 +435,18 @@ class SQLBackend:
         return db
 
     @contextmanager
-    def _reading(self) -> Iterator[Any]:
+    def _reading(self, db: Any = None) -> Iterator[Any]:
         """
         A driver cursor for reads, on a pooled connection: on SQLite every
         statement is its own read transaction (no C{BEGIN}/C{ROLLBACK} round
         trips); on PostgreSQL the transaction ends when the connection goes
         back to the pool.
+
+        @param db: the cursor to read with instead (a batch's), left open.
         """
+        if db is not None:
+            yield db
+            return
         assert self.engine is not None
         raw = self.engine.raw_connection()
         try:
@@ -555,8 +574,11 @@ class SQLBackend:
     def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
         return self._call(self._get, ndn)
 
-    def _get(self, ndn: DN) -> Entry:
-        with self._reading() as db:
+    def _get(self, ndn: DN, reader: Any = None) -> Entry:
+        """
+        @param reader: the cursor to read with (a write batch's), or C{None}.
+        """
+        with self._reading(reader) as db:
             entry = self._lookup(db, ndn)
             if entry is None:
                 raise self._noSuchObject(db, ndn)
@@ -662,7 +684,15 @@ class SQLBackend:
     def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
         return defer.Deferred.fromCoroutine(self._search(op, emit))
 
-    async def _search(self, op: Operation, emit: Callable[[Entry], Any]) -> None:
+    async def _search(self, op: Operation, emit: Callable[[Entry], Any],
+                      fetch: Callable[..., defer.Deferred[Any]] | None = None) -> None:
+        """
+        @param fetch: runs L{_fetchBatch} with its arguments and returns a
+            Deferred of its result; L{_call} by default (a batch runs it on
+            its own connection).
+        """
+        if fetch is None:
+            fetch = self._call
         params = op.search
         assert params is not None, "search() needs op.search"
         f = params.filter
@@ -670,7 +700,7 @@ class SQLBackend:
         cursor = _Cursor(params.base, params.scope, candidates)
         while not cursor.done:
             op.check()
-            batch = await self._call(self._fetchBatch, cursor, f)
+            batch = await fetch(self._fetchBatch, cursor, f)
             for entry in batch:
                 waiting = emit(entry)
                 if waiting is not None:
@@ -679,14 +709,16 @@ class SQLBackend:
                 op.check()
                 await op.cooperate()
 
-    def _fetchBatch(self, cursor: _Cursor, f: Filter) -> list[Entry]:
+    def _fetchBatch(self, cursor: _Cursor, f: Filter, reader: Any = None) -> list[Entry]:
         """
         Read the next batch of a search (in a pool thread) and return the
         entries that match C{f}. The first batch finds the base entry and
         the first candidates in one statement.
+
+        @param reader: the cursor to read with (a write batch's), or C{None}.
         """
         limit = self.batchSize
-        with self._reading() as db:
+        with self._reading(reader) as db:
             if cursor.ids is not None:
                 chunk = cursor.ids[cursor.position:cursor.position + limit]
                 cursor.position += limit
@@ -755,6 +787,23 @@ class SQLBackend:
         return self._call(trim)
 
     # Writes
+
+    def batch(self) -> _Batch:
+        """
+        Begin a batch of writes in one transaction (L{IWriteBatches}), run
+        in a thread of its own.
+
+        @raise RuntimeError: if the backend is not open, or a batch is under way.
+        """
+        if self._pool is None:
+            raise RuntimeError("the sql backend is not open")
+        if self._batch is not None:
+            raise RuntimeError("a write batch is under way")
+        if self._batchPool is None:
+            self._batchPool = ThreadPool(minthreads=1, maxthreads=1, name="ldapd-sql-batch")
+            self._batchPool.start()
+        self._batch = _Batch(self, self._batchPool)
+        return self._batch
 
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
         """
@@ -965,6 +1014,14 @@ class SQLBackend:
         return self._entry(row)
 
     def add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        return self._write(self._adding(op, entry, hooks))
+
+    def _adding(self, op: Operation, entry: Entry,
+                hooks: ITransactionHooks) -> Callable[[_Transaction], None]:
+        """
+        @return: the work of an add, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> None:
             db = txn.db
             if self._row(db, entry.ndn) is not None:
@@ -974,9 +1031,17 @@ class SQLBackend:
             self._insert(db, entry, parent)
             hooks.txn("add", op, txn, entry)
 
-        return self._write(work)
+        return work
 
     def delete(self, op: Operation, ndn: DN, hooks: ITransactionHooks) -> defer.Deferred[None]:
+        return self._write(self._deleting(op, ndn, hooks))
+
+    def _deleting(self, op: Operation, ndn: DN,
+                  hooks: ITransactionHooks) -> Callable[[_Transaction], None]:
+        """
+        @return: the work of a delete, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> None:
             db = txn.db
             row = self._lockedRow(db, ndn)
@@ -985,7 +1050,7 @@ class SQLBackend:
             self._remove(db, ndn, row)
             hooks.txn("delete", op, txn, entry)
 
-        return self._write(work)
+        return work
 
     def modify(
         self,
@@ -994,6 +1059,14 @@ class SQLBackend:
         modifications: list[Modification],
         hooks: ITransactionHooks,
     ) -> defer.Deferred[Entry]:
+        return self._write(self._modifying(op, ndn, modifications, hooks))
+
+    def _modifying(self, op: Operation, ndn: DN, modifications: list[Modification],
+                   hooks: ITransactionHooks) -> Callable[[_Transaction], Entry]:
+        """
+        @return: the work of a modify, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> Entry:
             db = txn.db
             row = self._lockedRow(db, ndn)
@@ -1004,7 +1077,7 @@ class SQLBackend:
             hooks.txn("modify", op, txn, old, new)
             return new
 
-        return self._write(work)
+        return work
 
     def rename(
         self,
@@ -1015,6 +1088,15 @@ class SQLBackend:
         hooks: ITransactionHooks,
         modifications: Sequence[Modification] = (),
     ) -> defer.Deferred[Entry]:
+        return self._write(self._renaming(op, ndn, newDN, deleteOldRDN, hooks, modifications))
+
+    def _renaming(self, op: Operation, ndn: DN, newDN: DN, deleteOldRDN: bool,
+                  hooks: ITransactionHooks,
+                  modifications: Sequence[Modification]) -> Callable[[_Transaction], Entry]:
+        """
+        @return: the work of a rename, for L{_write} or a batch.
+        """
+
         def work(txn: _Transaction) -> Entry:
             db = txn.db
             row = self._lockedRow(db, ndn)
@@ -1037,7 +1119,7 @@ class SQLBackend:
             hooks.txn("rename", op, txn, old, new)
             return new
 
-        return self._write(work)
+        return work
 
     def _move(self, db: Any, row: _Row, old: Entry, new: Entry, newParent: _Row) -> None:
         """
@@ -1270,6 +1352,131 @@ class _Cursor:
         join = "LEFT JOIN" if left else "JOIN"
         sql = f"SELECT {columns} FROM {entries.name} b {join} {entries.name} e ON {on} WHERE {where}"
         return sql, tuple(params)
+
+
+@implementer(IWriteBatch)
+class _Batch(BatchWrites):
+    """
+    A batch of writes on an L{SQLBackend} (L{IWriteBatch}): one write
+    connection in one transaction, begun at the first call, each write in a
+    savepoint of its own. Its calls run one after the other in a thread of
+    their own, not the pool's: the process's other writers wait for the
+    batch's write turn in pool threads, and must not keep it from going on.
+    """
+
+    def __init__(self, backend: SQLBackend, pool: ThreadPool) -> None:
+        super().__init__(backend, self._write)
+        self._pool = pool
+        self._conn: Connection | None = None
+        self._root: Any = None
+        self._txn: _Transaction | None = None
+        self._broken = False
+        self._ended = False
+
+    def _run(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        if self._ended:
+            return defer.fail(RuntimeError("the write batch is over"))
+        return threads.deferToThreadPool(self._backend._reactor, self._pool, f, *args)
+
+    def _begin(self) -> _Transaction:
+        """
+        @return: the batch's transaction, begun (with the write turn taken)
+            at the first call (in the batch's thread).
+        @raise RuntimeError: if the database ended it.
+        """
+        if self._broken:
+            raise RuntimeError("the database ended the write batch's transaction")
+        if self._txn is None:
+            backend = self._backend
+            backend._writeTurn.__enter__()
+            try:
+                conn = backend._writeConnection()
+                try:
+                    self._root = conn.begin()
+                except BaseException:
+                    conn.close()
+                    raise
+            except BaseException:
+                backend._writeTurn.__exit__(None, None, None)
+                raise
+            self._conn = conn
+            self._txn = _Transaction(backend, conn)
+        return self._txn
+
+    def _close(self) -> None:
+        """
+        Close the connection (rolling back what is not committed) and give
+        the write turn back.
+        """
+        conn, self._conn, self._txn = self._conn, None, None
+        if conn is None:
+            return
+        try:
+            conn.close()
+        finally:
+            self._backend._writeTurn.__exit__(None, None, None)
+
+    def _read(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        return self._run(lambda: f(*args, reader=self._begin().db))
+
+    def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
+        return self._read(self._backend._get, ndn)
+
+    def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
+        return defer.Deferred.fromCoroutine(self._backend._search(op, emit, self._read))
+
+    def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
+        def run() -> Any:
+            txn = self._begin()
+            assert self._conn is not None
+            backend = self._backend
+            assert backend.engine is not None
+            driver = backend.engine.dialect.loaded_dbapi
+            raw = self._conn.connection.dbapi_connection
+            # The savepoint is the driver's statement: SQLAlchemy's
+            # begin_nested() costs several times the database's work.
+            backend._execute(txn.db, "SAVEPOINT ldapd_batch_write")
+            try:
+                result = work(txn)
+            except BaseException as e:
+                if not backend._postgres and not raw.in_transaction:  # type: ignore[union-attr]
+                    # SQLite ended the transaction itself.
+                    self._broken = True
+                    raise
+                backend._execute(txn.db, "ROLLBACK TO SAVEPOINT ldapd_batch_write")
+                backend._execute(txn.db, "RELEASE SAVEPOINT ldapd_batch_write")
+                if not isinstance(e, (DBAPIError, driver.Error)):
+                    raise
+                error = _driverError(e)
+                if isinstance(error, driver.IntegrityError):
+                    raise _integrityError(error) from None
+                raise
+            backend._execute(txn.db, "RELEASE SAVEPOINT ldapd_batch_write")
+            return result
+
+        return self._run(run)
+
+    def _end(self, commit: bool) -> defer.Deferred[None]:
+        def run() -> None:
+            try:
+                if commit and self._root is not None and self._conn is not None:
+                    if self._broken:
+                        raise RuntimeError("the database ended the write batch's transaction")
+                    self._root.commit()
+            finally:
+                self._close()
+
+        d = self._run(run)
+        self._ended = True
+        if self._backend._batch is self:
+            self._backend._batch = None
+        return d
+
+    def commit(self) -> defer.Deferred[None]:
+        return self._end(True)
+
+    def rollback(self) -> defer.Deferred[None]:
+        return self._end(False)
 
 
 @implementer(IChangelogTransaction)

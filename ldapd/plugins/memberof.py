@@ -15,10 +15,17 @@ that a group and its members' C{memberOf} commit or roll back together:
 
 Members that do not exist are skipped (slapd's default C{memberof-dangling
 ignore}), and so are members in another database than the group's: a
-transaction sees its own database only. C{memberOf} changes are no
-separate writes: they leave the member entries' C{modifiersName},
-C{modifyTimestamp} and C{entryCSN} as they were, and the changelog does not
-record them.
+transaction sees its own database only.
+
+Each member's C{memberOf} change is a write of its own, in the group
+write's transaction (L{ldapd.interfaces.IPluginTransaction.modify}): the
+member's C{entryCSN} and C{modifyTimestamp} move, its C{modifiersName}
+becomes the root DN of its database (slapd's default C{memberof-dn}), and
+the C{changelog} plugin records it, after the group's change. So every
+replica, ldapd's or slapd's, gets members' C{memberOf} by replication, as
+with slapd's memberof overlay under syncprov: the writes of a syncrepl
+consumer are left alone (the provider's plugin made the members' changes,
+which come by replication too).
 
 What happens to groups when a member entry is deleted or renamed is the
 C{refint} plugin's job (L{ldapd.plugins.refint}): configure both, as with
@@ -41,8 +48,8 @@ from zope.interface import implementer
 
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
-from ldapd.interfaces import IOperationPlugin, ITransaction
-from ldapd.operation import Operation
+from ldapd.interfaces import IOperationPlugin, IPluginTransaction
+from ldapd.operation import Identity, Operation
 from ldapd.plugins.refint import DN_SYNTAX, InvalidSetting, dnAttributeType, dnValues
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.schema import Schema
@@ -115,31 +122,51 @@ class MemberOf:
             return set()
         return {ndn for _, _, ndn, _ in dnValues(group, self.memberType)}
 
-    def _update(self, txn: ITransaction, old: Entry | None, new: Entry | None) -> None:
+    def _update(self, op: Operation, txn: IPluginTransaction, old: Entry | None,
+                new: Entry | None) -> None:
         """
-        Bring the members of a group written in C{txn} in step with it.
+        Bring the members of a group written in C{txn} in step with it,
+        unless the write is a syncrepl consumer's.
 
+        @param op: the group's write.
         @param old: the entry before the write (C{None} for an add).
         @param new: the entry after it (C{None} for a delete).
         """
+        if op.replicated:
+            return
         before, after = self._members(old), self._members(new)
         renamed = old is not None and new is not None and old.ndn != new.ndn
         subject = new if new is not None else old
         assert subject is not None
         database = self.directory.databaseFor(subject.ndn) if self.directory else None
+        writer = self._writer(database)
         for member in sorted(before | after, key=str):
             if database is not None and self.directory.databaseFor(member) is not database:
                 continue
             leaving = old if member in before and (renamed or member not in after) else None
             joining = new if member in after and (renamed or member not in before) else None
             if leaving is not None or joining is not None:
-                self._updateMember(txn, member, leaving, joining)
+                self._updateMember(writer, txn, member, leaving, joining)
 
-    def _updateMember(self, txn: ITransaction, ndn: DN, leaving: Entry | None,
-                      joining: Entry | None) -> None:
+    def _writer(self, database: Any) -> Operation:
+        """
+        @param database: the L{ldapd.directory.Database} of a group, or C{None}.
+        @return: the internal operation of the plugin's changes to its
+            members: named as the database's root DN, as slapd's memberof
+            overlay names its changes by default.
+        """
+        op: Operation = self.directory.internalOperation()
+        if database is not None and database.rootDN is not None:
+            op.identity = Identity(database.rootDN, database.normalizedRootDN, isRoot=True)
+        return op
+
+    def _updateMember(self, writer: Operation, txn: IPluginTransaction, ndn: DN,
+                      leaving: Entry | None, joining: Entry | None) -> None:
         """
         Take the DN of group C{leaving} out of a member's C{memberOf} and
         put that of C{joining} in, unless the member does not exist.
+
+        @param writer: the operation the change is made as.
         """
         member = txn.get(ndn)
         if member is None:
@@ -153,32 +180,32 @@ class MemberOf:
             modifications.append(Modification("add", self.memberOfType.name,
                                               (str(joining.dn).encode("utf-8"),)))
         if modifications:
-            txn.put(member.modified(modifications))
+            txn.modify(writer, ndn, modifications)
 
-    def txn_add(self, op: Operation, txn: ITransaction, entry: Entry) -> None:
+    def txn_add(self, op: Operation, txn: IPluginTransaction, entry: Entry) -> None:
         """
         A group added: its members get its DN.
         """
-        self._update(txn, None, entry)
+        self._update(op, txn, None, entry)
 
-    def txn_delete(self, op: Operation, txn: ITransaction, entry: Entry) -> None:
+    def txn_delete(self, op: Operation, txn: IPluginTransaction, entry: Entry) -> None:
         """
         A group deleted: its members lose its DN.
         """
-        self._update(txn, entry, None)
+        self._update(op, txn, entry, None)
 
-    def txn_modify(self, op: Operation, txn: ITransaction, old: Entry, new: Entry) -> None:
+    def txn_modify(self, op: Operation, txn: IPluginTransaction, old: Entry, new: Entry) -> None:
         """
         A group modified: members added get its DN, members removed lose it
         (and all of them, when the entry stops or starts being a group).
         """
-        self._update(txn, old, new)
+        self._update(op, txn, old, new)
 
-    def txn_rename(self, op: Operation, txn: ITransaction, old: Entry, new: Entry) -> None:
+    def txn_rename(self, op: Operation, txn: IPluginTransaction, old: Entry, new: Entry) -> None:
         """
         A group renamed or moved: its members' value is replaced.
         """
-        self._update(txn, old, new)
+        self._update(op, txn, old, new)
 
 
 class MemberOfFactory:

@@ -17,6 +17,13 @@ an entry is found by its entryUUID, added, renamed (moved) and given the
 provider's content verbatim, operational attributes included. The cookie's
 CSNs are kept as C{contextCSN} on the local suffix entry, as slapd's
 consumer keeps them, so that a restarted server resumes where it stopped.
+
+While the provider sends faster than they are applied (a refresh, a burst),
+changes are applied in batches (L{IWriteBatch}, when the backend offers
+them): one transaction, one disk sync, for many changes, committed when no
+more responses wait, every L{_SAVE_EVERY} changes and every
+L{_SAVE_AFTER} seconds, with the cookie that covers them written in the
+same transaction, so that a crash never leaves a cookie ahead of the data.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import compileFilter
+from ldapd.interfaces import IWriteBatch, IWriteBatches
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.plugins.chain import PluginChain
 from ldapd.registry import ConfigContext, duration, rejectUnknownKeys
@@ -75,9 +83,10 @@ _NO_HOOKS = PluginChain()
 #: connection stops being read, and how few before it is read again.
 _HIGH_WATER, _LOW_WATER = 512, 64
 
-#: How many changes are applied between two saves of the cookie while the
-#: provider keeps sending.
+#: How many changes are applied between two saves of the cookie (and two
+#: commits) while the provider keeps sending, and how many seconds at most.
 _SAVE_EVERY = 256
+_SAVE_AFTER = 1.0
 
 #: e-syncRefreshRequired (RFC 4533 §3.4): the cookie is too old; refresh
 #: everything.
@@ -217,6 +226,9 @@ class SyncReplConsumer(service.Service):
         self._present: set[str] | None = None
         self._orphans: dict[DN, dict[str, Entry]] = {}
         self._running: defer.Deferred[None] | None = None
+        # The batch of writes under way (and when it began), if any.
+        self._batch: IWriteBatch | None = None
+        self._batchBegun = 0.0
         # refreshOnly sessions that change nothing are not logged, but
         # for the first and the first after a failure.
         self._quiet = False
@@ -371,6 +383,11 @@ class SyncReplConsumer(service.Service):
             await self._save(op)
             raise
         finally:
+            # What is not committed (the session is cancelled) is undone, and
+            # will come again from the provider.
+            batch, self._batch = self._batch, None
+            if batch is not None:
+                await batch.rollback()
             if not d.called:
                 # The session ends early (a failure, or the service stops).
                 d.cancel()
@@ -460,33 +477,67 @@ class SyncReplConsumer(service.Service):
 
     async def _save(self, op: Operation) -> None:
         """
-        Keep the last cookie received, now that everything before it is
-        applied: as C{contextCSN} on the local suffix entry. An entry still
-        waiting for its parent holds the cookie back.
+        Commit what is applied, with the last cookie received if everything
+        before it is applied: as C{contextCSN} on the local suffix entry, in
+        the same transaction. An entry still waiting for its parent holds
+        the cookie back.
         """
+        try:
+            await self._saveCookie(op)
+        finally:
+            batch, self._batch = self._batch, None
+            self._sinceSave = 0
+            if batch is not None:
+                await batch.commit()
+
+    async def _saveCookie(self, op: Operation) -> None:
         cookie = self._unsaved
         if cookie is None or self._orphans:
             return
         self._unsaved = None
-        self._sinceSave = 0
         parsed = codec.Cookie.parse(cookie)
         self._cookie = codec.Cookie(rid=self.settings.rid, csns=parsed.csns).format()
         if not parsed.csns:
             return
         try:
-            suffix = await self.directory.get(op, self._suffix)
+            suffix = await self._get(op, self._suffix)
         except NoSuchObject:
             return
         if tuple(sorted(suffix.get("contextCSN"))) == tuple(sorted(parsed.csns)):
             return
-        backend = self._database().backend
-        await backend.modify(op, self._suffix,
-                             [Modification("replace", "contextCSN", parsed.csns)], _NO_HOOKS)
+        await self._store().modify(op, self._suffix,
+                                   [Modification("replace", "contextCSN", parsed.csns)],
+                                   _NO_HOOKS)
 
     def _database(self) -> Database:
         db = self.directory.databaseFor(self._suffix)
         assert db is not None
         return db
+
+    def _store(self) -> Any:
+        """
+        @return: what the local database is read and written through: the
+            batch of writes under way, begun when there is none and the
+            backend offers batches (L{IWriteBatches}); or the backend.
+        """
+        if self._batch is not None:
+            return self._batch
+        backend = self._database().backend
+        if not IWriteBatches.providedBy(backend):
+            return backend
+        self._batch = backend.batch()
+        self._batchBegun = self.reactor.seconds()
+        return self._batch
+
+    async def _get(self, op: Operation, ndn: DN) -> Entry:
+        """
+        Read a local entry as the batch under way sees it.
+
+        @raise NoSuchObject: if it does not exist.
+        """
+        if not ndn.isWithin(self._suffix):
+            return await self.directory.get(op, ndn)  # type: ignore[no-any-return]
+        return await self._store().get(op, ndn)  # type: ignore[no-any-return]
 
     # Applying changes
 
@@ -494,20 +545,24 @@ class SyncReplConsumer(service.Service):
                      write: Callable[[Any, Any], defer.Deferred[Any]]) -> None:
         """
         Make one replicated write; if it fails, log the DN and the result and
-        end the session.
+        end the session, but for noSuchObject, and an add's
+        entryAlreadyExists, which the caller handles.
         """
         try:
-            await self.directory.writeReplicated(op, kind, ndn, write)
-        except NoSuchObject:
-            raise
+            await self.directory.writeReplicated(op, kind, ndn, write, self._store())
         except Exception as e:
+            if isinstance(e, NoSuchObject) or (
+                    kind == ADD and isinstance(e, ldaperrors.LDAPEntryAlreadyExists)):
+                raise
             self._log.error("{name}: cannot apply the {kind} of {dn}: {problem}; "
                             "restarting from the last saved cookie",
                             name=self.name, kind=kind, dn=dn, problem=_describe(e))
             raise _ApplyFailed(f"{kind} of {dn} failed") from None
         self.applied += 1
         self._sinceSave += 1
-        if self._sinceSave >= _SAVE_EVERY:
+        if self._sinceSave >= _SAVE_EVERY or (
+                self._batch is not None
+                and self.reactor.seconds() - self._batchBegun >= _SAVE_AFTER):
             await self._save(op)
 
     async def _apply(self, op: Operation, dn: str, attributes: Any, uuid: str) -> None:
@@ -530,15 +585,18 @@ class SyncReplConsumer(service.Service):
                             name=self.name, dn=dn, problem=_describe(e))
             raise _ApplyFailed(f"{dn} cannot be stored") from None
         local = await self._find(op, uuid)
-        if local is None:
-            try:
-                local = await self.directory.get(op, entry.ndn)
-            except NoSuchObject:
-                pass
         try:
             if local is None:
-                await self._write(op, ADD, entry.ndn, dn,
-                                  lambda backend, hooks: backend.add(op, entry, hooks))
+                try:
+                    await self._write(op, ADD, entry.ndn, dn,
+                                      lambda backend, hooks: backend.add(op, entry, hooks))
+                except ldaperrors.LDAPEntryAlreadyExists:
+                    # An entry of another entryUUID has the name: it gets
+                    # the provider's content (tried after the add, which
+                    # most often succeeds, to spare a read).
+                    local = await self._get(op, entry.ndn)
+            if local is None:
+                pass
             elif local.ndn != entry.ndn:
                 occupant = await self._occupant(op, entry.ndn, uuid)
                 if occupant is not None:
@@ -593,7 +651,7 @@ class SyncReplConsumer(service.Service):
         @return: the local entry named C{ndn} if its entryUUID is not C{uuid}.
         """
         try:
-            entry = await self.directory.get(op, ndn)
+            entry = await self._get(op, ndn)
         except NoSuchObject:
             return None
         values = entry.get("entryUUID")
@@ -603,7 +661,7 @@ class SyncReplConsumer(service.Service):
 
     async def _exists(self, op: Operation, ndn: DN) -> bool:
         try:
-            await self.directory.get(op, ndn)
+            await self._get(op, ndn)
         except NoSuchObject:
             return False
         return True
@@ -623,7 +681,7 @@ class SyncReplConsumer(service.Service):
                 found.append(entry)
 
         try:
-            await self._database().backend.search(search, emit)
+            await self._store().search(search, emit)
         except NoSuchObject:
             return []
         found.sort(key=lambda e: len(e.ndn), reverse=True)
