@@ -13,19 +13,15 @@ entryUUID) within a bounded wait.
 from __future__ import annotations
 
 import random
-import shutil
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import ldap
 from twisted.trial import unittest
 
-from ldapd.testing import ServerProcess
-from test_syncconsumer import BASE, PASSWORD, ROOT_DN, ConsumerTestsMixin, consumerServer, person
-from test_syncprovider import providerConfig, slapdConsumer
+from test_syncconsumer import BASE, PASSWORD, ROOT_DN, ConsumerTestsMixin, person
+from test_syncprovider import LdapdPairMixin, SlapdPairMixin
 
 PEOPLE = f"ou=people,{BASE}"
 ELSEWHERE = f"ou=catchup-elsewhere,{BASE}"
@@ -290,40 +286,13 @@ class CatchUpMixin(ConsumerTestsMixin):
         self.assertGreater(self.provider.log().count("present refresh"), before)
 
 
-class SlapdCatchUpTests(CatchUpMixin, unittest.SynchronousTestCase):
+class SlapdCatchUpTests(CatchUpMixin, SlapdPairMixin, unittest.SynchronousTestCase):
     """
     An OpenLDAP slapd consumer of ldapd.
     """
 
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-catchup-"))
-        cls.provider = ServerProcess(providerConfig(), cls.folder)  # type: ignore[assignment]
-        cls.provider.start()
-        try:
-            cls.consumer = slapdConsumer(cls.provider.url, "refreshAndPersist")  # type: ignore[assignment]
-            cls.consumer.start()
-        except BaseException:
-            cls.provider.stop()
-            shutil.rmtree(cls.folder, ignore_errors=True)
-            raise
 
-
-class LdapdCatchUpTests(CatchUpMixin, unittest.SynchronousTestCase):
+class LdapdCatchUpTests(CatchUpMixin, LdapdPairMixin, unittest.SynchronousTestCase):
     """
     ldapd's own consumer (C{[[replica]]}, SQLite) of ldapd.
     """
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-catchup-"))
-        (cls.folder / "provider").mkdir()
-        cls.provider = ServerProcess(providerConfig(), cls.folder / "provider")  # type: ignore[assignment]
-        cls.provider.start()
-        try:
-            cls.consumer = consumerServer(cls.provider.url, cls.folder)
-            cls.consumer.start()
-        except BaseException:
-            cls.provider.stop()
-            shutil.rmtree(cls.folder, ignore_errors=True)
-            raise

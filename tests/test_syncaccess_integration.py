@@ -13,12 +13,11 @@ from typing import Any
 
 import ldap
 from ldap.controls.psearch import PersistentSearchControl
-from ldap.ldapobject import SimpleLDAPObject
-from ldap.syncrepl import SyncreplConsumer
 from twisted.trial import unittest
 
 from ldapd.testing import ServerTestsMixin, exampleConfig
 from test_syncconsumer import BASE, PASSWORD, ROOT_DN, ldapmodify, person
+from test_syncprovider import _Consumer
 
 PEOPLE = f"ou=people,{BASE}"
 HIDDEN = f"uid=hidden-{{}},{PEOPLE}"
@@ -43,7 +42,7 @@ rules = [
 """
 
 
-class _Recorder(SimpleLDAPObject, SyncreplConsumer):
+class _Recorder(_Consumer):
     """
     python-ldap's syncrepl consumer, recording every name and entryUUID it
     is told of.
@@ -51,16 +50,9 @@ class _Recorder(SimpleLDAPObject, SyncreplConsumer):
 
     def __init__(self, url: str) -> None:
         super().__init__(url)
-        self.cookie: str | None = None
         self.names: list[str] = []
         self.uuids: list[str] = []
         self.deleted: list[str] = []
-
-    def syncrepl_get_cookie(self) -> str | None:
-        return self.cookie
-
-    def syncrepl_set_cookie(self, cookie: str) -> None:
-        self.cookie = cookie
 
     def syncrepl_entry(self, dn: str, attributes: dict[str, list[bytes]], uuid: str) -> None:
         self.names.append(dn.lower())
@@ -76,14 +68,6 @@ class _Recorder(SimpleLDAPObject, SyncreplConsumer):
 
     def syncrepl_refreshdone(self) -> None:
         self.names.append("refresh done")
-
-    def pollUntil(self, msgid: int, done: Any) -> None:
-        deadline = time.monotonic() + 30
-        while not done() and time.monotonic() < deadline:
-            try:
-                self.syncrepl_poll(msgid=msgid, timeout=0.2)
-            except ldap.TIMEOUT:
-                pass
 
 
 class SyncAccessTests(ServerTestsMixin, unittest.SynchronousTestCase):

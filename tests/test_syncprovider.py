@@ -900,10 +900,10 @@ class SharedPostgreSQLTests(unittest.SynchronousTestCase):
         consumer.abandon(msgid)
 
 
-class LdapdConsumerTests(ConsumerTestsMixin, unittest.SynchronousTestCase):
+class LdapdPairMixin(ConsumerTestsMixin):
     """
-    ldapd's own consumer (C{[[replica]]}, SQLite) replicating from ldapd's
-    provider.
+    The real ldapd (SQLite, changelog plugin) as provider, ldapd's own
+    consumer (C{[[replica]]}, SQLite) replicating from it.
     """
 
     @classmethod
@@ -919,6 +919,12 @@ class LdapdConsumerTests(ConsumerTestsMixin, unittest.SynchronousTestCase):
             cls.provider.stop()
             shutil.rmtree(cls.folder, ignore_errors=True)
             raise
+
+
+class LdapdConsumerTests(LdapdPairMixin, unittest.SynchronousTestCase):
+    """
+    ldapd's own consumer replicating from ldapd's provider.
+    """
 
     def test_changesAndRestart(self) -> None:
         """
@@ -965,7 +971,7 @@ def slapdConsumer(provider: str, mode: str) -> SlapdProcess:
     )
 
 
-class SlapdConsumerMixin(ConsumerTestsMixin):
+class SlapdPairMixin(ConsumerTestsMixin):
     """
     The real ldapd (SQLite, changelog plugin) as provider, an OpenLDAP slapd
     as consumer.
@@ -985,6 +991,13 @@ class SlapdConsumerMixin(ConsumerTestsMixin):
             cls.provider.stop()
             shutil.rmtree(cls.folder, ignore_errors=True)
             raise
+
+
+
+class SlapdConsumerMixin(SlapdPairMixin):
+    """
+    The changes an OpenLDAP slapd consumer of ldapd must replicate.
+    """
 
     def refreshes(self) -> list[str]:
         """
