@@ -18,20 +18,21 @@ L{namesBefore} works out, from the run's records alone, the name each
 changed entry had on the consumer before the run (undoing the renames of
 its ancestors); L{order} then follows the consumer's names step by step and
 sends each message as soon as the consumer can apply it, in log order
-otherwise. Entries the run did not change are never sent: they move with
-their renamed ancestors on the consumer as on the provider.
+otherwise (and breaks the circles that entries swapping names make, where
+one of them is a leaf). Entries the run did not change are never sent: they
+move with their renamed ancestors on the consumer as on the provider.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence
 
 from ldapd.changes import ADD, RENAME, ChangeRecord
 from ldapd.dn import DN, RDN
 
-__all__ = ["Step", "namesBefore", "order", "renamedDN", "uuidKey"]
+__all__ = ["Ordered", "Step", "namesBefore", "order", "renamedDN", "uuidKey"]
 
 #: A normalised name as the planning compares it: its RDNs, leaf first.
 _Name = tuple[RDN, ...]
@@ -125,15 +126,36 @@ def namesBefore(
     return names
 
 
-def order(steps: Iterable[Step]) -> list[Step]:
+class Ordered(NamedTuple):
+    """
+    A catch-up's messages in the order to send them.
+
+    @ivar steps: the messages.
+    @ivar stuck: the entries whose messages no order made applicable (names
+        swapped between entries), sent last in log order, when none of them
+        could be moved out of the way.
+    """
+
+    steps: list[Step]
+    stuck: list[bytes]
+
+
+def order(steps: Iterable[Step], leaves: Collection[bytes] = frozenset()) -> Ordered:
     """
     Order a catch-up's messages so that the consumer can apply each when
     it comes: log order (the order of C{steps}) wherever that works.
 
+    Renames that depend on each other in a circle (a to c, b to a, c to
+    b) can be applied in no order: one entry of the circle that is a leaf
+    on both sides is then sent as a delete, and later as an add under its
+    new name (the same entry, entryUUID and all, to the consumer), which
+    frees its name for the others.
+
     @param steps: the messages, in the log order of their entries' last
         changes.
-    @return: the same messages, ordered; those that no order makes
-        applicable (names swapped between entries) come last, in log order.
+    @param leaves: the entries (by L{uuidKey}) known to have no children
+        now, which may be sent so.
+    @return: the same messages, ordered.
     """
     steps = list(steps)
     consumer = _Consumer(steps)
@@ -147,8 +169,10 @@ def order(steps: Iterable[Step]) -> list[Step]:
         else:
             waiting.append(step)
     consumer.drain(waiting, done)
+    while waiting and consumer.breakCircle(waiting, done, leaves):
+        consumer.drain(waiting, done)
     done.extend(waiting)
-    return done
+    return Ordered(done, [step.uuid for step in waiting])
 
 
 class _Names:
@@ -256,6 +280,27 @@ class _Consumer:
         if before is not None and before != step.after.rdns:
             self.names.move(before, step.after.rdns)
         self.names.put(step.uuid, step.after.rdns)
+
+    def breakCircle(self, waiting: list[Step], done: list[Step], leaves: Collection[bytes]) -> bool:
+        """
+        Send the first waiting entry that the consumer holds as a leaf, is
+        a leaf now and is renamed or moved, as a delete now and an add
+        later.
+
+        @return: whether one was found.
+        """
+        for i, step in enumerate(waiting):
+            before = self.names.at.get(step.uuid)
+            if (step.after is not None and before is not None and step.uuid in leaves
+                    and not self.names.hasBelow(before)):
+                delete = Step(step.uuid, DN(before), None)
+                self.pending[step.uuid] = delete
+                self.apply(delete)
+                done.append(delete)
+                waiting[i] = Step(step.uuid, None, step.after, step.entry)
+                self.pending[step.uuid] = waiting[i]
+                return True
+        return False
 
     def drain(self, waiting: list[Step], done: list[Step]) -> None:
         """

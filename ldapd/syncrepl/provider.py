@@ -416,9 +416,18 @@ class _Session:
         self.position = run.end
         if run.csn is not None:
             self.csn = max(self.csn or b"", run.csn)
+        ordered = order(steps)
+        if ordered.stuck:
+            leaves = [s.uuid for s in steps if s.uuid in ordered.stuck
+                      and s.after is not None and await self._isLeaf(s.after)]
+            ordered = order(steps, leaves)
+        if ordered.stuck:
+            self._log.warn("syncrepl: {count} entries renamed in a circle cannot be sent in an "
+                           "order the consumer can apply", count=len(ordered.stuck))
         cookie = None if self._refreshing else self.cookie()
         deletes: list[bytes] = []
-        for n, step in enumerate(order(steps), 1):
+        steps = ordered.steps
+        for n, step in enumerate(steps, 1):
             if self._refreshing and step.entry is None:
                 # As slapd's syncprov sends the deletes its session log
                 # holds: their syncUUIDs alone, no names.
@@ -558,6 +567,22 @@ class _Session:
         # Moved since, by a rename of an ancestor (whose record names only
         # the ancestor), or deleted: look it up.
         return await self._byUUID(record.entryUUID)
+
+    async def _isLeaf(self, ndn: DN) -> bool:
+        """
+        @return: whether the entry at C{ndn} has no children.
+        """
+        op = self.directory.internalOperation()
+        op.search = SearchParameters(
+            base=ndn, scope=Scope.ONE,
+            filter=compileFilter(pureldap.LDAPFilter_present("objectClass"), self.directory.schema),
+        )
+        found: list[Any] = []
+        try:
+            await self.db.backend.search(op, found.append)
+        except NoSuchObject:
+            return False
+        return not found
 
     async def _byUUID(self, entryUUID: bytes) -> Entry | None:
         """
