@@ -32,7 +32,7 @@ from twisted.internet import defer, endpoints, error, protocol, ssl
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ldapd._codec import RESPONSE_DECODER
+from ldapd._codec import RESPONSE_DECODER, decodeResponse, lengthAt
 
 __all__ = ["Upstream", "UpstreamConnection", "UpstreamPool", "parseUpstream", "tlsOptions"]
 
@@ -131,21 +131,41 @@ class _UpstreamProtocol(LDAPClient):
         Decode and handle each complete response, as ldaptor's client does,
         but for its test of a decoded message with C{not}, which BER objects
         answer by encoding themselves again (their C{__len__}): as costly as
-        decoding, for every response (a syncrepl refresh's thousands).
+        decoding, for every response (a syncrepl refresh's thousands). The
+        common responses are decoded by L{decodeResponse}, the rest by
+        ldaptor's decoder; the buffer is cut once per call, not once per
+        response.
         """
-        self.buffer += data
-        while True:
-            try:
-                message, used = pureber.berDecodeObject(self.berdecoder, self.buffer)
-            except pureber.BERExceptionInsufficientData:
-                return
-            self.buffer = self.buffer[used:]
-            if message is None:
-                if not used:
-                    return
-                # An unknown tag, skipped.
-                continue
-            self.handle(message)
+        buffer = self.buffer + data
+        pos = 0
+        try:
+            while pos < len(buffer):
+                message = None
+                try:
+                    found = lengthAt(buffer, pos + 1)
+                except ValueError:
+                    # Malformed: ldaptor's decoder says how.
+                    found = None
+                else:
+                    if found is None or found[0] + found[1] > len(buffer):
+                        return
+                    used = found[0] + found[1] - pos
+                    message = decodeResponse(buffer[pos : pos + used])
+                if message is None:
+                    try:
+                        message, used = pureber.berDecodeObject(self.berdecoder, buffer[pos:])
+                    except pureber.BERExceptionInsufficientData:
+                        return
+                    if message is None:
+                        if not used:
+                            return
+                        # An unknown tag, skipped.
+                        pos += used
+                        continue
+                pos += used
+                self.handle(message)
+        finally:
+            self.buffer = buffer[pos:]
 
     def handle(self, msg: Any) -> None:
         if msg.id == 0:
