@@ -357,6 +357,12 @@ def _element(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     @raise _Unhandled: for a high tag number, an indefinite length, or
         contents that run past C{end}.
     """
+    if pos + 2 <= end:
+        # The common case, a short length, read here without a call.
+        identifier = data[pos]
+        length = data[pos + 1]
+        if length < 0x80 and identifier & 0x1F != 0x1F and pos + 2 + length <= end:
+            return identifier, pos + 2, pos + 2 + length
     try:
         return _header(data, pos, end)
     except ValueError:
@@ -659,6 +665,42 @@ class _TaggedStrings(_StrictContext):
         }
 
 
+#: The universal primitive types of a flat sequence (L{_flatSequence}).
+_PRIMITIVES = {0x02: pureber.BERInteger, 0x0A: pureber.BEREnumerated}
+
+
+def _flatSequence(data: bytes, tags: tuple[int, ...]) -> list[pureber.BERBase] | None:
+    """
+    Decode, without ldaptor's generic decoder, the common form of the
+    values L{decodeSequence} reads (the Sync State control's, say): a
+    SEQUENCE of BOOLEANs, INTEGERs, ENUMERATEDs and OCTET STRINGs, some
+    with the context-specific primitive C{tags}.
+
+    @return: the elements, equal to what ldaptor's decoder makes of them;
+        or C{None} for anything else (nested elements among them), which
+        that decoder is left to handle.
+    """
+    try:
+        identifier, start, stop = _element(data, 0, len(data))
+        if identifier != 0x30 or stop != len(data):
+            return None
+        elements: list[pureber.BERBase] = []
+        while start < stop:
+            identifier, first, start = _element(data, start, stop)
+            if identifier == 0x04 or identifier in tags:
+                elements.append(pureber.BEROctetString(data[first:start], tag=identifier))
+            elif identifier == 0x01 and start - first == 1:
+                elements.append(pureber.BERBoolean(data[first], tag=0x01))
+            elif identifier in _PRIMITIVES:
+                elements.append(_PRIMITIVES[identifier](_integer(data, first, start),
+                                                        tag=identifier))
+            else:
+                return None
+    except _Unhandled:
+        return None
+    return elements
+
+
 def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERBase]:
     """
     Decode a control or extended-operation value that is a SEQUENCE.
@@ -670,6 +712,9 @@ def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERB
     @raise ValueError: if C{data} is not exactly one well-formed SEQUENCE.
     """
     tags = tuple(tagged)
+    elements = _flatSequence(data, tags)
+    if elements is not None:
+        return elements
     context = _TaggedStrings(tags) if tags else _StrictContext()
     try:
         obj, used = pureber.berDecodeObject(context, data)

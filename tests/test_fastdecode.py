@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import random
 from typing import Any
+from unittest import mock
 
 from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
-from ldapd import _framing
+from ldapd import _codec, _framing
 from ldapd._codec import (
     DECODER,
     RESPONSE_DECODER,
@@ -22,6 +23,7 @@ from ldapd._codec import (
     checkBER,
     decodeRequest,
     decodeResponse,
+    decodeSequence,
     encodeIntermediateResponse,
     encodeMessage,
     encodeResult,
@@ -491,3 +493,65 @@ class UpstreamClientDecodingTests(unittest.TestCase):
             for message, pdu in zip(received, pdus):
                 self.assertTrue(_same(message, _ldaptorResponse(pdu)), pdu.hex())
             self.assertEqual(client.buffer, b"")
+
+
+#: Values L{decodeSequence} reads: Sync Request, State and Done controls,
+#: a paged-results control, a Password Modify request (tagged fields),
+#: empty and long ones; and a nested one (a syncIdSet), left to ldaptor.
+SEQUENCES = [
+    (codec.SyncRequest(codec.REFRESH_AND_PERSIST, _COOKIE).encode(), ()),
+    (codec.SyncRequest(codec.REFRESH_ONLY, None, True).encode(), ()),
+    (codec.SyncState(codec.MODIFY, _UUID, _COOKIE).encode(), ()),
+    (codec.SyncDone(None, False).encode(), ()),
+    (codec.SyncDone(_COOKIE, True).encode(), ()),
+    (encodeSequence([b"\x02\x02\x01\x00", octetString(b"")]), ()),
+    (encodeSequence([b"\x02\x01\xff", b"\x0a\x01\x80", b"\x01\x01\x00", b"\x01\x01\x05"]), ()),
+    (encodeSequence([octetString(b"u", 0x80), octetString(b"old", 0x81),
+                     octetString(b"n" * 300, 0x82)]), (0x80, 0x81, 0x82)),
+    (encodeSequence([]), ()),
+    (encodeSequence([octetString(b"x", 0x80)]), ()),
+    (encodeSequence([tlv(0x31, octetString(_UUID))]), ()),
+]
+
+
+def _ldaptorSequence(data: bytes, tags: tuple[int, ...]) -> Any:
+    """
+    @return: what L{decodeSequence} makes of C{data} without its fast path
+        (with ldaptor's decoder), or the exception it raises.
+    """
+    try:
+        with mock.patch.object(_codec, "_flatSequence", lambda data, tags: None):
+            return decodeSequence(data, tags)
+    except ValueError as e:
+        return e
+
+
+class FlatSequenceTests(unittest.TestCase):
+    """
+    L{decodeSequence} decodes flat sequences without ldaptor's decoder, into
+    what ldaptor's makes of them.
+    """
+
+    def test_sameAsLdaptor(self) -> None:
+        """
+        Each value, its long-form encoding, every truncation and random
+        corruptions of it, are decoded by the fast path as by ldaptor's
+        decoder, or left to it; the fast path decodes all but the nested
+        and mistagged values.
+        """
+        rng = random.Random(10)
+        decoded = 0
+        for data, tags in SEQUENCES:
+            for variant in [data, longFormLengths(data)] + _mutations(data, rng, 40):
+                fast = _codec._flatSequence(variant, tags)
+                if fast is not None:
+                    decoded += 1
+                    self.assertTrue(_same(fast, _ldaptorSequence(variant, tags)), variant.hex())
+        for data, tags in SEQUENCES[:-2]:
+            self.assertIsNotNone(_codec._flatSequence(data, tags), data.hex())
+        for data, tags in SEQUENCES[-2:]:
+            self.assertIsNone(_codec._flatSequence(data, tags), data.hex())
+        # ldaptor's decoder decodes the nested one, and refuses the other.
+        self.assertEqual(len(decodeSequence(*SEQUENCES[-1])), 1)
+        self.assertRaises(ValueError, decodeSequence, *SEQUENCES[-2])
+        self.assertGreater(decoded, len(SEQUENCES))
