@@ -494,6 +494,27 @@ class UpstreamClientDecodingTests(unittest.TestCase):
                 self.assertTrue(_same(message, _ldaptorResponse(pdu)), pdu.hex())
             self.assertEqual(client.buffer, b"")
 
+    def test_reentered(self) -> None:
+        """
+        Data that arrives while a response is handled (a handler that makes
+        the transport deliver more) is decoded after it, in order.
+        """
+        pdus = RESPONSES[:3]
+        client = _UpstreamProtocol()
+        received: list[Any] = []
+
+        def handle(message: Any) -> None:
+            received.append(message)
+            if len(received) == 1:
+                client.dataReceived(pdus[2])
+
+        self.patch(client, "handle", handle)
+        client.dataReceived(pdus[0] + pdus[1])
+        self.assertEqual(len(received), 3)
+        for message, pdu in zip(received, [pdus[0], pdus[1], pdus[2]]):
+            self.assertTrue(_same(message, _ldaptorResponse(pdu)), pdu.hex())
+        self.assertEqual(client.buffer, b"")
+
 
 #: Values L{decodeSequence} reads: Sync Request, State and Done controls,
 #: a paged-results control, a Password Modify request (tagged fields),

@@ -125,6 +125,7 @@ class _UpstreamProtocol(LDAPClient):
     def __init__(self) -> None:
         super().__init__()
         self.onLost: Callable[[], None] | None = None
+        self._decoding = False
 
     def dataReceived(self, data: bytes) -> None:
         """
@@ -136,10 +137,16 @@ class _UpstreamProtocol(LDAPClient):
         ldaptor's decoder; the buffer is cut once per call, not once per
         response.
         """
-        buffer = self.buffer + data
+        self.buffer += data
+        if self._decoding:
+            # Called again by a response's handler: the loop below goes on
+            # with what came.
+            return
+        self._decoding = True
         pos = 0
         try:
-            while pos < len(buffer):
+            while pos < len(self.buffer):
+                buffer = self.buffer
                 message = None
                 try:
                     found = lengthAt(buffer, pos + 1)
@@ -165,7 +172,8 @@ class _UpstreamProtocol(LDAPClient):
                 pos += used
                 self.handle(message)
         finally:
-            self.buffer = buffer[pos:]
+            self.buffer = self.buffer[pos:]
+            self._decoding = False
 
     def handle(self, msg: Any) -> None:
         if msg.id == 0:
