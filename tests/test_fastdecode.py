@@ -33,9 +33,9 @@ from ldapd._codec import (
     octetString,
     tlv,
 )
+from ldapd._framing import Framer
 from ldapd.backends._proxypool import _UpstreamProtocol
 from ldapd.syncrepl import codec
-from ldapd._framing import Framer
 from ldapd.testing import longFormLengths
 
 _ATTRIBUTE = pureldap.LDAPAttributeDescription
