@@ -12,8 +12,10 @@ L{checkRequest}, and both read lengths with L{lengthAt}. Responses are encoded h
 to bytes: they are the hot path (one SearchResultEntry per returned entry), and
 ldaptor's response classes can encode neither referrals nor intermediate
 responses. The tests check this encoder against ldaptor's for byte equality.
-Responses from upstream servers (the proxy backend's client) are decoded by
-ldaptor's classes, with their referral URIs kept (L{RESPONSE_DECODER}).
+Responses from upstream servers (the proxy backend's client) are decoded into
+ldaptor's classes, with their referral URIs kept (L{RESPONSE_DECODER}); those
+a syncrepl consumer receives by the thousand (entries, Sync Info messages,
+the search's end) by a fast path here (L{decodeResponse}), as requests are.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = [
     "checkRequest",
     "decodeElement",
     "decodeRequest",
+    "decodeResponse",
     "decodeSequence",
     "encodeExtendedResponse",
     "encodeIntermediateResponse",
@@ -354,6 +357,12 @@ def _element(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     @raise _Unhandled: for a high tag number, an indefinite length, or
         contents that run past C{end}.
     """
+    if pos + 2 <= end:
+        # The common case, a short length, read here without a call.
+        identifier = data[pos]
+        length = data[pos + 1]
+        if length < 0x80 and identifier & 0x1F != 0x1F and pos + 2 + length <= end:
+            return identifier, pos + 2, pos + 2 + length
     try:
         return _header(data, pos, end)
     except ValueError:
@@ -377,6 +386,21 @@ def _octets(data: bytes, pos: int, end: int) -> tuple[bytes, int]:
     if identifier != 0x04:
         raise _Unhandled()
     return data[start:stop], stop
+
+
+def _strings(data: bytes, identifier: int, pos: int, end: int) -> tuple[list[bytes], int]:
+    """
+    @return: the contents of the OCTET STRINGs in the SEQUENCE or SET
+        (C{identifier}) at C{pos}, and where it ends.
+    """
+    found, start, stop = _element(data, pos, end)
+    if found != identifier:
+        raise _Unhandled()
+    strings = []
+    while start < stop:
+        string, start = _octets(data, start, stop)
+        strings.append(string)
+    return strings, stop
 
 
 def _filter(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
@@ -444,14 +468,9 @@ def _search(data: bytes, start: int, stop: int) -> pureldap.LDAPSearchRequest:
         raise _Unhandled()
     typesOnly = 0xFF if data[first] else 0
     searchFilter, next = _filter(data, next, stop, 0)
-    identifier, first, last = _element(data, next, stop)
-    if identifier != 0x30 or last != stop:
+    attributes, next = _strings(data, 0x30, next, stop)
+    if next != stop:
         raise _Unhandled()
-    attributes = []
-    next = first
-    while next < last:
-        attribute, next = _octets(data, next, last)
-        attributes.append(attribute)
     return pureldap.LDAPSearchRequest(
         baseObject=base,
         scope=fields[0],
@@ -477,6 +496,22 @@ def _bind(data: bytes, start: int, stop: int) -> pureldap.LDAPBindRequest:
     return pureldap.LDAPBindRequest(version=version, dn=dn, auth=data[first:next], tag=0x40)
 
 
+def _messageStart(pdu: bytes) -> tuple[int, int, int]:
+    """
+    Read the start of an LDAPMessage that must fill C{pdu}.
+
+    @return: its message id, where its protocolOp starts and where the
+        message ends.
+    """
+    identifier, start, stop = _element(pdu, 0, len(pdu))
+    if identifier != 0x30 or stop != len(pdu):
+        raise _Unhandled()
+    identifier, first, next = _element(pdu, start, stop)
+    if identifier != 0x02:
+        raise _Unhandled()
+    return _integer(pdu, first, next), next, stop
+
+
 def decodeRequest(pdu: bytes) -> pureldap.LDAPMessage | None:
     """
     Decode a common request without ldaptor's generic decoder: a search
@@ -489,13 +524,7 @@ def decodeRequest(pdu: bytes) -> pureldap.LDAPMessage | None:
         anything unusual or malformed, which that decoder is left to handle.
     """
     try:
-        identifier, start, stop = _element(pdu, 0, len(pdu))
-        if identifier != 0x30 or stop != len(pdu):
-            return None
-        identifier, first, next = _element(pdu, start, stop)
-        if identifier != 0x02:
-            return None
-        messageId = _integer(pdu, first, next)
+        messageId, next, stop = _messageStart(pdu)
         identifier, first, last = _element(pdu, next, stop)
         if last != stop:
             return None
@@ -636,6 +665,42 @@ class _TaggedStrings(_StrictContext):
         }
 
 
+#: The universal primitive types of a flat sequence (L{_flatSequence}).
+_PRIMITIVES = {0x02: pureber.BERInteger, 0x0A: pureber.BEREnumerated}
+
+
+def _flatSequence(data: bytes, tags: tuple[int, ...]) -> list[pureber.BERBase] | None:
+    """
+    Decode, without ldaptor's generic decoder, the common form of the
+    values L{decodeSequence} reads (the Sync State control's, say): a
+    SEQUENCE of BOOLEANs, INTEGERs, ENUMERATEDs and OCTET STRINGs, some
+    with the context-specific primitive C{tags}.
+
+    @return: the elements, equal to what ldaptor's decoder makes of them;
+        or C{None} for anything else (nested elements among them), which
+        that decoder is left to handle.
+    """
+    try:
+        identifier, start, stop = _element(data, 0, len(data))
+        if identifier != 0x30 or stop != len(data):
+            return None
+        elements: list[pureber.BERBase] = []
+        while start < stop:
+            identifier, first, start = _element(data, start, stop)
+            if identifier == 0x04 or identifier in tags:
+                elements.append(pureber.BEROctetString(data[first:start], tag=identifier))
+            elif identifier == 0x01 and start - first == 1:
+                elements.append(pureber.BERBoolean(data[first], tag=0x01))
+            elif identifier in _PRIMITIVES:
+                elements.append(_PRIMITIVES[identifier](_integer(data, first, start),
+                                                        tag=identifier))
+            else:
+                return None
+    except _Unhandled:
+        return None
+    return elements
+
+
 def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERBase]:
     """
     Decode a control or extended-operation value that is a SEQUENCE.
@@ -647,6 +712,9 @@ def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERB
     @raise ValueError: if C{data} is not exactly one well-formed SEQUENCE.
     """
     tags = tuple(tagged)
+    elements = _flatSequence(data, tags)
+    if elements is not None:
+        return elements
     context = _TaggedStrings(tags) if tags else _StrictContext()
     try:
         obj, used = pureber.berDecodeObject(context, data)
@@ -887,6 +955,112 @@ RESPONSE_DECODER = pureldap.LDAPBERDecoderContext_TopLevel(
         inherit=_ResponseContext(fallback=pureber.BERDecoderContext()),
     )
 )
+
+
+#: The class ldaptor's decoder (L{RESPONSE_DECODER}) gives a SearchResultDone.
+_SEARCH_DONE = _ResponseContext.Identities[pureldap.LDAPSearchResultDone.tag]
+
+
+def _searchEntry(data: bytes, start: int, stop: int) -> pureldap.LDAPSearchResultEntry:
+    objectName, next = _octets(data, start, stop)
+    identifier, first, last = _element(data, next, stop)
+    if identifier != 0x30 or last != stop:
+        raise _Unhandled()
+    attributes = []
+    next = first
+    while next < last:
+        identifier, first, next = _element(data, next, last)
+        if identifier != 0x30:
+            raise _Unhandled()
+        name, pos = _octets(data, first, next)
+        values, pos = _strings(data, 0x31, pos, next)
+        if pos != next:
+            raise _Unhandled()
+        attributes.append((name, values))
+    return pureldap.LDAPSearchResultEntry(objectName=objectName, attributes=attributes, tag=0x44)
+
+
+def _searchDone(data: bytes, start: int, stop: int) -> pureldap.LDAPResult:
+    identifier, first, next = _element(data, start, stop)
+    if identifier != 0x0A:
+        raise _Unhandled()
+    resultCode = _integer(data, first, next)
+    matchedDN, next = _octets(data, next, stop)
+    errorMessage, next = _octets(data, next, stop)
+    if next != stop:
+        raise _Unhandled()
+    return _SEARCH_DONE(resultCode=resultCode, matchedDN=matchedDN, errorMessage=errorMessage,
+                        referral=None, tag=0x45)
+
+
+def _intermediate(data: bytes, start: int, stop: int) -> IntermediateResponse:
+    fields: dict[int, bytes | None] = {0x80: None, 0x81: None}
+    next = start
+    for tag in (0x80, 0x81):
+        if next < stop and data[next] == tag:
+            _, first, next = _element(data, next, stop)
+            fields[tag] = data[first:next]
+    if next != stop:
+        raise _Unhandled()
+    return IntermediateResponse(fields[0x80], fields[0x81], 0x59)
+
+
+def _controls(data: bytes, start: int, stop: int) -> list[tuple[bytes, Any, bytes | None]]:
+    controls: list[tuple[bytes, Any, bytes | None]] = []
+    next = start
+    while next < stop:
+        identifier, first, next = _element(data, next, stop)
+        if identifier != 0x30:
+            raise _Unhandled()
+        controlType, pos = _octets(data, first, next)
+        criticality = value = None
+        if pos < next and data[pos] == 0x01:
+            _, first, pos = _element(data, pos, next)
+            if pos - first != 1:
+                raise _Unhandled()
+            criticality = 0xFF if data[first] else 0
+        if pos < next:
+            value, pos = _octets(data, pos, next)
+        if pos != next:
+            raise _Unhandled()
+        controls.append((controlType, criticality, value))
+    return controls
+
+
+#: The responses L{decodeResponse} decodes, by identifier octet.
+_RESPONSES = {0x64: _searchEntry, 0x65: _searchDone, 0x79: _intermediate}
+
+
+def decodeResponse(pdu: bytes) -> pureldap.LDAPMessage | None:
+    """
+    Decode the responses a syncrepl consumer receives by the thousand
+    without ldaptor's generic decoder: a SearchResultEntry, an
+    IntermediateResponse (RFC 4533's Sync Info) and a SearchResultDone
+    without referral, each with or without controls (the Sync State and
+    Sync Done controls).
+
+    @param pdu: one complete LDAPMessage.
+    @return: the message, equal in every attribute to what ldaptor's decoder
+        (L{RESPONSE_DECODER}) makes of it; or C{None} for any other response
+        and for anything unusual or malformed, which that decoder is left to
+        handle.
+    """
+    try:
+        messageId, next, stop = _messageStart(pdu)
+        identifier, first, next = _element(pdu, next, stop)
+        decode = _RESPONSES.get(identifier)
+        if decode is None:
+            return None
+        response = decode(pdu, first, next)
+        controls = None
+        if next != stop:
+            identifier, first, next = _element(pdu, next, stop)
+            if identifier != 0xA0 or next != stop:
+                return None
+            controls = _controls(pdu, first, next)
+    except _Unhandled:
+        return None
+    return pureldap.LDAPMessage(id=messageId, value=response, controls=controls, tag=0x10)
 
 
 #: The response tag of each request tag, for answering a request that

@@ -39,6 +39,10 @@ class AVA(NamedTuple):
 
 
 _SPECIAL = frozenset('"+,;<>\\=')
+
+#: Whether a value needs any escape below (most need none).
+_NEEDS_ESCAPE = re.compile(r'["+,;<>\\=\x00-\x1f\x7f]|^[ #]| $')
+
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
@@ -50,6 +54,8 @@ def escapeValue(value: str) -> str:
     @return: the value with special characters, a leading space or C{#}, a
         trailing space and control characters escaped.
     """
+    if not _NEEDS_ESCAPE.search(value):
+        return value
     out = []
     last = len(value) - 1
     for i, c in enumerate(value):

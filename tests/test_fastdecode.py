@@ -1,21 +1,41 @@
 """
-Tests for L{ldapd._codec.decodeRequest}, the decoder's fast path: on a corpus
-of requests, edge cases and malformed PDUs, whatever it decodes is equal in
-every attribute to what ldaptor's decoder makes of the same bytes, and it
-leaves to ldaptor everything that decoder refuses.
+Tests for L{ldapd._codec.decodeRequest} and L{ldapd._codec.decodeResponse},
+the decoders' fast paths: on a corpus of requests and responses, edge cases
+and malformed PDUs, whatever they decode is equal in every attribute to what
+ldaptor's decoder makes of the same bytes, and they leave to ldaptor
+everything that decoder refuses.
 """
 
 from __future__ import annotations
 
 import random
 from typing import Any
+from unittest import mock
 
 from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
-from ldapd import _framing
-from ldapd._codec import DECODER, checkBER, decodeRequest
+from ldapd import _codec, _framing
+from ldapd._codec import (
+    DECODER,
+    RESPONSE_DECODER,
+    Control,
+    checkBER,
+    decodeRequest,
+    decodeResponse,
+    decodeSequence,
+    encodeIntermediateResponse,
+    encodeMessage,
+    encodeResult,
+    encodeSearchEntry,
+    encodeSearchReference,
+    encodeSequence,
+    octetString,
+    tlv,
+)
 from ldapd._framing import Framer
+from ldapd.backends._proxypool import _UpstreamProtocol
+from ldapd.syncrepl import codec
 from ldapd.testing import longFormLengths
 
 _ATTRIBUTE = pureldap.LDAPAttributeDescription
@@ -165,11 +185,14 @@ def _mutations(pdu: bytes, rng: random.Random, count: int) -> list[bytes]:
     return found
 
 
-class FastDecodeTests(unittest.TestCase):
+class _SameAsLdaptorMixin:
     """
-    L{decodeRequest} decodes the common requests as ldaptor does and leaves
-    the rest to ldaptor.
+    Compares a fast path (C{fast}) with ldaptor's decoding (C{ldaptor}),
+    both given as static methods by the test case.
     """
+
+    fast: Any
+    ldaptor: Any
 
     def assertSameAsLdaptor(self, pdu: bytes) -> bool:
         """
@@ -178,13 +201,38 @@ class FastDecodeTests(unittest.TestCase):
 
         @return: whether the fast path decoded it.
         """
-        fast = decodeRequest(pdu)
+        fast = self.fast(pdu)
         if fast is None:
             return False
-        expected = _ldaptor(pdu)
-        self.assertFalse(isinstance(expected, Exception), f"ldaptor refuses {pdu.hex()}: {expected!r}")
-        self.assertTrue(_same(fast, expected), f"{fast!r} != {expected!r} for {pdu.hex()}")
+        expected = self.ldaptor(pdu)
+        self.assertFalse(  # type: ignore[attr-defined]
+            isinstance(expected, Exception), f"ldaptor refuses {pdu.hex()}: {expected!r}")
+        self.assertTrue(  # type: ignore[attr-defined]
+            _same(fast, expected), f"{fast!r} != {expected!r} for {pdu.hex()}")
         return True
+
+    def assertMutationsSameAsLdaptor(self, pdus: list[bytes], seed: int) -> None:
+        """
+        Assert L{assertSameAsLdaptor} of every truncation of the first 2,000
+        octets of each PDU and of 60 random corruptions of each, and that
+        some corruptions (of values) are still decoded.
+        """
+        rng = random.Random(seed)
+        decoded = 0
+        for pdu in pdus:
+            for bad in _mutations(pdu[:2000], rng, 60):
+                decoded += self.assertSameAsLdaptor(bad)
+        self.assertGreater(decoded, 0)  # type: ignore[attr-defined]
+
+
+class FastDecodeTests(_SameAsLdaptorMixin, unittest.TestCase):
+    """
+    L{decodeRequest} decodes the common requests as ldaptor does and leaves
+    the rest to ldaptor.
+    """
+
+    fast = staticmethod(decodeRequest)
+    ldaptor = staticmethod(_ldaptor)
 
     def test_handled(self) -> None:
         """
@@ -212,13 +260,7 @@ class FastDecodeTests(unittest.TestCase):
         three octets of it, are either decoded as ldaptor decodes them or
         left to ldaptor: never decoded where ldaptor refuses them.
         """
-        rng = random.Random(8)
-        decoded = 0
-        for pdu in HANDLED + UNHANDLED:
-            for bad in _mutations(pdu[:2000], rng, 60):
-                decoded += self.assertSameAsLdaptor(bad)
-        # Some corruptions (of values) are still valid requests.
-        self.assertGreater(decoded, 0)
+        self.assertMutationsSameAsLdaptor(HANDLED + UNHANDLED, 8)
 
     def test_shapes(self) -> None:
         """
@@ -279,3 +321,258 @@ class LongFormTests(unittest.TestCase):
             framer = Framer()
             framer.feed(longFormLengths(pdu))
             self.assertTrue(_same(framer.next(), _ldaptor(pdu)), pdu.hex())
+
+
+_UUID = bytes(range(16))
+_COOKIE = b"rid=001,csn=20261207120000.000000Z#000000#000#000000"
+
+#: Controls as a provider sends them: the Sync State control with each kind
+#: of value, a Sync Done control, and odd ones (no value, an empty value,
+#: critical or not, several at once).
+_CONTROLS = [
+    [Control(codec.SYNC_STATE, False, codec.SyncState(codec.ADD, _UUID, _COOKIE).encode())],
+    [Control(codec.SYNC_STATE, False, codec.SyncState(codec.DELETE, _UUID).encode())],
+    [Control(codec.SYNC_STATE, True, codec.SyncState(codec.PRESENT, _UUID).encode())],
+    [Control("1.2.3", False, None)],
+    [Control("1.2.3", True, None)],
+    [Control("1.2.3", False, b"")],
+    [Control("1.2.3", True, b"v" * 300), Control("1.2.4", False, None)],
+]
+
+
+def _message(op: bytes, messageId: int = 2, controls: list[Control] | None = None) -> bytes:
+    return encodeMessage(messageId, op, controls or ())
+
+
+def _withControls(op: bytes, encodedControls: list[bytes]) -> bytes:
+    """
+    @return: a message with controls encoded by hand (an explicit FALSE
+        criticality, an empty list), which L{encodeMessage} never writes.
+    """
+    return tlv(0x30, b"\x02\x01\x05" + op + tlv(0xA0, b"".join(encodedControls)))
+
+
+_ENTRY = encodeSearchEntry(b"uid=alice,ou=people,dc=example,dc=com", [
+    (b"objectClass", [b"top", b"person", b"inetOrgPerson"]),
+    (b"uid", [b"alice"]),
+    (b"cn", [b"Alice", b""]),
+    (b"jpegPhoto", [b"\xff" * 70000]),
+    (b"entryUUID", [b"00010203-0405-0607-0809-0a0b0c0d0e0f"]),
+])
+_SYNC_INFOS = [
+    codec.SyncInfo(codec.NEW_COOKIE, _COOKIE).encode(),
+    codec.SyncInfo(codec.REFRESH_DELETE, _COOKIE, refreshDone=False).encode(),
+    codec.SyncInfo(codec.REFRESH_PRESENT).encode(),
+    codec.SyncInfo(codec.SYNC_ID_SET, _COOKIE, refreshDeletes=True,
+                   syncUUIDs=(_UUID,) * 40).encode(),
+]
+
+#: Responses the fast path decodes.
+RESPONSES = (
+    [_message(_ENTRY, controls=c) for c in _CONTROLS]
+    + [
+        _message(_ENTRY),
+        _message(encodeSearchEntry(b"", [])),
+        _message(encodeSearchEntry(b"cn=x", [(b"cn", [])])),
+        _message(encodeSearchEntry(b"x" * 300, [(b"a" * 200, [b"v"])]), messageId=2**31 - 1),
+        _message(encodeSearchEntry(b"cn=x", [(b"cn", [b"x"])]), messageId=128),
+        _message(encodeResult(0x65, 0)),
+        _message(encodeResult(0x65, 4096, b"dc=example,dc=com", b"e-syncRefreshRequired")),
+        _message(encodeResult(0x65, 0), controls=[
+            Control(codec.SYNC_DONE, False, codec.SyncDone(_COOKIE, True).encode())]),
+        _message(encodeIntermediateResponse()),
+        _message(encodeIntermediateResponse(b"1.2.3")),
+        _message(encodeIntermediateResponse(value=b"only a value")),
+        _message(encodeIntermediateResponse(b"1.2.3", b"")),
+    ]
+    + [_message(encodeIntermediateResponse(codec.SYNC_INFO.encode(), v)) for v in _SYNC_INFOS]
+    + [
+        _withControls(_ENTRY, []),
+        _withControls(_ENTRY, [encodeSequence([octetString(b"1.2.3"), b"\x01\x01\x00"])]),
+        _withControls(_ENTRY, [encodeSequence([octetString(b"1.2.3"), b"\x01\x01\x01",
+                                               octetString(b"v")])]),
+        _withControls(_ENTRY, [encodeSequence([octetString(b"")])]),
+    ]
+)
+
+#: Well-formed responses the fast path leaves to ldaptor.
+OTHER_RESPONSES = [
+    _message(encodeResult(0x65, 10, referrals=[b"ldap://other/"])),
+    _message(encodeResult(0x61, 0)),
+    _message(encodeResult(0x67, 0)),
+    _message(encodeSearchReference([b"ldap://other/dc=example,dc=com"])),
+    # An unknown field after the intermediate response's value.
+    _message(tlv(0x79, octetString(b"1.2.3", 0x80) + octetString(b"v", 0x81)
+                 + octetString(b"x", 0x82))),
+    # A control whose fields are in the wrong order.
+    _withControls(_ENTRY, [encodeSequence([octetString(b"1.2.3"), octetString(b"v"),
+                                           b"\x01\x01\xff"])]),
+]
+
+
+def _ldaptorResponse(pdu: bytes) -> Any:
+    """
+    @return: what ldaptor's decoder (L{RESPONSE_DECODER}) makes of C{pdu},
+        or the exception it raises.
+    """
+    try:
+        message, used = pureber.berDecodeObject(RESPONSE_DECODER, pdu)
+    except Exception as e:
+        return e
+    return message if used == len(pdu) else ValueError("trailing bytes")
+
+
+class ResponseFastDecodeTests(_SameAsLdaptorMixin, unittest.TestCase):
+    """
+    L{decodeResponse} decodes the responses of a sync search as ldaptor
+    does and leaves the rest to ldaptor.
+    """
+
+    fast = staticmethod(decodeResponse)
+    ldaptor = staticmethod(_ldaptorResponse)
+
+    def test_handled(self) -> None:
+        """
+        Search entries (with Sync State and other controls, critical or not,
+        with and without values, explicit FALSE criticality, an empty control
+        list; empty attribute lists and value sets; long values), search
+        results without referral (with a Sync Done control) and intermediate
+        responses with and without name and value, are decoded by the fast
+        path into what ldaptor decodes.
+        """
+        for pdu in RESPONSES:
+            self.assertTrue(self.assertSameAsLdaptor(pdu), pdu.hex())
+
+    def test_longForm(self) -> None:
+        """
+        Responses with every length in the four-octet long form are decoded
+        by the fast path as their minimal encodings are.
+        """
+        for pdu in RESPONSES:
+            self.assertTrue(_same(decodeResponse(longFormLengths(pdu)), _ldaptorResponse(pdu)),
+                            pdu.hex())
+
+    def test_unhandled(self) -> None:
+        """
+        Results with referrals, other responses, unknown fields and
+        controls with their fields out of order are left to ldaptor.
+        """
+        for pdu in OTHER_RESPONSES:
+            self.assertIsNone(decodeResponse(pdu), pdu.hex())
+
+    def test_malformed(self) -> None:
+        """
+        Every truncation of each response, and random corruptions of one to
+        three octets of it, are either decoded as ldaptor decodes them or
+        left to ldaptor.
+        """
+        self.assertMutationsSameAsLdaptor(RESPONSES + OTHER_RESPONSES, 9)
+
+
+class UpstreamClientDecodingTests(unittest.TestCase):
+    """
+    The upstream client decodes what arrives in pieces of any size, with
+    the fast path and ldaptor's decoder, into the same messages.
+    """
+
+    def test_pieces(self) -> None:
+        """
+        A stream of responses (some for the fast path, some for ldaptor's
+        decoder), fed one octet at a time and all at once, gives each
+        message, equal to ldaptor's decoding of it, in order.
+        """
+        pdus = RESPONSES[:4] + OTHER_RESPONSES[:4] + RESPONSES[-6:]
+        stream = b"".join(pdus)
+        for size in (1, 7, len(stream)):
+            client = _UpstreamProtocol()
+            received: list[Any] = []
+            self.patch(client, "handle", received.append)
+            for i in range(0, len(stream), size):
+                client.dataReceived(stream[i : i + size])
+            self.assertEqual(len(received), len(pdus))
+            for message, pdu in zip(received, pdus):
+                self.assertTrue(_same(message, _ldaptorResponse(pdu)), pdu.hex())
+            self.assertEqual(client.buffer, b"")
+
+    def test_reentered(self) -> None:
+        """
+        Data that arrives while a response is handled (a handler that makes
+        the transport deliver more) is decoded after it, in order.
+        """
+        pdus = RESPONSES[:3]
+        client = _UpstreamProtocol()
+        received: list[Any] = []
+
+        def handle(message: Any) -> None:
+            received.append(message)
+            if len(received) == 1:
+                client.dataReceived(pdus[2])
+
+        self.patch(client, "handle", handle)
+        client.dataReceived(pdus[0] + pdus[1])
+        self.assertEqual(len(received), 3)
+        for message, pdu in zip(received, [pdus[0], pdus[1], pdus[2]]):
+            self.assertTrue(_same(message, _ldaptorResponse(pdu)), pdu.hex())
+        self.assertEqual(client.buffer, b"")
+
+
+#: Values L{decodeSequence} reads: Sync Request, State and Done controls,
+#: a paged-results control, a Password Modify request (tagged fields),
+#: empty and long ones; and a nested one (a syncIdSet), left to ldaptor.
+SEQUENCES = [
+    (codec.SyncRequest(codec.REFRESH_AND_PERSIST, _COOKIE).encode(), ()),
+    (codec.SyncRequest(codec.REFRESH_ONLY, None, True).encode(), ()),
+    (codec.SyncState(codec.MODIFY, _UUID, _COOKIE).encode(), ()),
+    (codec.SyncDone(None, False).encode(), ()),
+    (codec.SyncDone(_COOKIE, True).encode(), ()),
+    (encodeSequence([b"\x02\x02\x01\x00", octetString(b"")]), ()),
+    (encodeSequence([b"\x02\x01\xff", b"\x0a\x01\x80", b"\x01\x01\x00", b"\x01\x01\x05"]), ()),
+    (encodeSequence([octetString(b"u", 0x80), octetString(b"old", 0x81),
+                     octetString(b"n" * 300, 0x82)]), (0x80, 0x81, 0x82)),
+    (encodeSequence([]), ()),
+    (encodeSequence([octetString(b"x", 0x80)]), ()),
+    (encodeSequence([tlv(0x31, octetString(_UUID))]), ()),
+]
+
+
+def _ldaptorSequence(data: bytes, tags: tuple[int, ...]) -> Any:
+    """
+    @return: what L{decodeSequence} makes of C{data} without its fast path
+        (with ldaptor's decoder), or the exception it raises.
+    """
+    try:
+        with mock.patch.object(_codec, "_flatSequence", lambda data, tags: None):
+            return decodeSequence(data, tags)
+    except ValueError as e:
+        return e
+
+
+class FlatSequenceTests(unittest.TestCase):
+    """
+    L{decodeSequence} decodes flat sequences without ldaptor's decoder, into
+    what ldaptor's makes of them.
+    """
+
+    def test_sameAsLdaptor(self) -> None:
+        """
+        Each value, its long-form encoding, every truncation and random
+        corruptions of it, are decoded by the fast path as by ldaptor's
+        decoder, or left to it; the fast path decodes all but the nested
+        and mistagged values.
+        """
+        rng = random.Random(10)
+        decoded = 0
+        for data, tags in SEQUENCES:
+            for variant in [data, longFormLengths(data)] + _mutations(data, rng, 40):
+                fast = _codec._flatSequence(variant, tags)
+                if fast is not None:
+                    decoded += 1
+                    self.assertTrue(_same(fast, _ldaptorSequence(variant, tags)), variant.hex())
+        for data, tags in SEQUENCES[:-2]:
+            self.assertIsNotNone(_codec._flatSequence(data, tags), data.hex())
+        for data, tags in SEQUENCES[-2:]:
+            self.assertIsNone(_codec._flatSequence(data, tags), data.hex())
+        # ldaptor's decoder decodes the nested one, and refuses the other.
+        self.assertEqual(len(decodeSequence(*SEQUENCES[-1])), 1)
+        self.assertRaises(ValueError, decodeSequence, *SEQUENCES[-2])
+        self.assertGreater(decoded, len(SEQUENCES))

@@ -32,7 +32,7 @@ from twisted.internet import defer, endpoints, error, protocol, ssl
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ldapd._codec import RESPONSE_DECODER
+from ldapd._codec import RESPONSE_DECODER, decodeResponse, lengthAt
 
 __all__ = ["Upstream", "UpstreamConnection", "UpstreamPool", "parseUpstream", "tlsOptions"]
 
@@ -125,27 +125,55 @@ class _UpstreamProtocol(LDAPClient):
     def __init__(self) -> None:
         super().__init__()
         self.onLost: Callable[[], None] | None = None
+        self._decoding = False
 
     def dataReceived(self, data: bytes) -> None:
         """
         Decode and handle each complete response, as ldaptor's client does,
         but for its test of a decoded message with C{not}, which BER objects
         answer by encoding themselves again (their C{__len__}): as costly as
-        decoding, for every response (a syncrepl refresh's thousands).
+        decoding, for every response (a syncrepl refresh's thousands). The
+        common responses are decoded by L{decodeResponse}, the rest by
+        ldaptor's decoder; the buffer is cut once per call, not once per
+        response.
         """
         self.buffer += data
-        while True:
-            try:
-                message, used = pureber.berDecodeObject(self.berdecoder, self.buffer)
-            except pureber.BERExceptionInsufficientData:
-                return
-            self.buffer = self.buffer[used:]
-            if message is None:
-                if not used:
-                    return
-                # An unknown tag, skipped.
-                continue
-            self.handle(message)
+        if self._decoding:
+            # Called again by a response's handler: the loop below goes on
+            # with what came.
+            return
+        self._decoding = True
+        pos = 0
+        try:
+            while pos < len(self.buffer):
+                buffer = self.buffer
+                message = None
+                try:
+                    found = lengthAt(buffer, pos + 1)
+                except ValueError:
+                    # Malformed: ldaptor's decoder says how.
+                    found = None
+                else:
+                    if found is None or found[0] + found[1] > len(buffer):
+                        return
+                    used = found[0] + found[1] - pos
+                    message = decodeResponse(buffer[pos : pos + used])
+                if message is None:
+                    try:
+                        message, used = pureber.berDecodeObject(self.berdecoder, buffer[pos:])
+                    except pureber.BERExceptionInsufficientData:
+                        return
+                    if message is None:
+                        if not used:
+                            return
+                        # An unknown tag, skipped.
+                        pos += used
+                        continue
+                pos += used
+                self.handle(message)
+        finally:
+            self.buffer = self.buffer[pos:]
+            self._decoding = False
 
     def handle(self, msg: Any) -> None:
         if msg.id == 0:

@@ -183,10 +183,10 @@ def _oid(value: bytes, schema: Any) -> str:
 
 
 def _dn(value: bytes, schema: Any) -> str:
-    from ldapd.dn import DN, InvalidDN
+    from ldapd.dn import InvalidDN
 
     try:
-        return str(schema.normalizeDN(DN.parse(value)))
+        return schema.dnKey(value)  # type: ignore[no-any-return]
     except InvalidDN as e:
         raise InvalidValue(str(e)) from None
 

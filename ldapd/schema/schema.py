@@ -114,6 +114,10 @@ class Schema:
     _superclasses: dict[str, frozenset[str]] = field(default_factory=dict)
     # The lower-cased primary names normalised DNs use, one string a type.
     _lowerNames: dict[AttributeType, str] = field(default_factory=dict)
+    # The keys of DN values (L{dnKey}), for the few DNs most entries hold
+    # (creatorsName, modifiersName, group members); forgotten when a type
+    # is added, which may change how a DN normalises.
+    _dnKeys: dict[bytes, str] = field(default_factory=dict)
 
     @classmethod
     def standard(cls, extraFiles: Iterable[Path] = (), names: Iterable[str] = STANDARD_FILES) -> Schema:
@@ -165,6 +169,7 @@ class Schema:
         @raise SchemaError: if it is malformed, duplicates a name or OID, or
             refers to an unknown supertype or matching rule.
         """
+        self._dnKeys.clear()
         d = parseDescription(text)
         names = tuple(d.get("NAME", ()))  # type: ignore[arg-type]
         sup = None
@@ -407,6 +412,22 @@ class Schema:
             rdns.append(RDN(sorted(avas)))
         return DN(rdns)
 
+    def dnKey(self, value: bytes) -> str:
+        """
+        The equality key of a value of DN syntax: its normalised form
+        (L{normalizeDN}) as text.
+
+        @param value: the raw value.
+        @raise InvalidDN: if it is not a valid DN.
+        """
+        key = self._dnKeys.get(value)
+        if key is None:
+            key = str(self.normalizeDN(DN.parse(value)))
+            if len(self._dnKeys) >= _DN_KEYS:
+                self._dnKeys.clear()
+            self._dnKeys[value] = key
+        return key
+
     def normalizeValue(self, at: AttributeType, value: bytes, kind: str = "equality") -> Any:
         """
         Normalise a value with one of an attribute type's matching rules.
@@ -431,6 +452,10 @@ class Schema:
         if rule.needsSchema:
             return rule.normalize(value, self)
         return rule.normalize(value)
+
+
+#: How many DN keys a schema remembers (L{Schema.dnKey}).
+_DN_KEYS = 4096
 
 
 def _schemaDirectory() -> Path:

@@ -609,9 +609,9 @@ class SyncReplConsumer(service.Service):
                 await self._write(op, RENAME, local.ndn, dn, lambda backend, hooks: backend.rename(
                     op, local.ndn, entry.dn, True, hooks, changes))
             else:
-                changes = _replacement(local, entry)
                 if _content(local) == _content(entry):
                     return
+                changes = _differences(local, _replacement(local, entry))
                 await self._write(op, MODIFY, local.ndn, dn, lambda backend, hooks: backend.modify(
                     op, local.ndn, changes, hooks))
         except NoSuchObject:
@@ -737,6 +737,17 @@ def _replacement(old: Entry, new: Entry) -> list[Modification]:
     ]
     changes.extend(Modification("replace", a.description, a.values) for a in new)
     return changes
+
+
+def _differences(old: Entry, changes: list[Modification]) -> list[Modification]:
+    """
+    @return: the replacements of C{changes} that change C{old}: a modify
+        then rewrites (and re-indexes) only the attributes the provider
+        changed, as slapd's consumer modifies only those (not for a rename,
+        whose new RDN may take values that a replacement must restore).
+    """
+    held = {a.description: a.values for a in old}
+    return [c for c in changes if held.get(c.description) != tuple(c.values)]
 
 
 def _content(entry: Entry) -> list[tuple[str, list[bytes]]]:
