@@ -39,11 +39,16 @@ class Writer:
     @ivar changes: how many changes it made.
     """
 
+    _writers = 0
+
     def __init__(self, url: str, seed: int) -> None:
         self.url = url
         self.rng = random.Random(seed)
         self.changes = 0
-        self._serial = 0
+        # Each writer's names are its own: one writer's people are never
+        # named as an earlier one's were.
+        Writer._writers += 1
+        self._serial = Writer._writers * 10000
         self._live: list[str] = []
         self._moving = f"{MOVING_RDN},{BASE}"
         self._run = threading.Event()
@@ -113,8 +118,8 @@ class Writer:
         units = [PEOPLE, ELSEWHERE, self._moving]
         if roll < 0.3 or len(self._live) < 10:
             self._serial += 1
-            dn = f"uid=cr{self._serial:04d},{rng.choice(units)}"
-            connection.add_s(dn, _person(b"cr%04d" % self._serial))
+            dn = f"uid=cr{self._serial},{rng.choice(units)}"
+            connection.add_s(dn, _person(b"cr%d" % self._serial))
             self._live.append(dn)
         elif roll < 0.48:
             connection.modify_s(rng.choice(self._live),
@@ -160,7 +165,15 @@ def _person(uid: bytes) -> list[tuple[str, list[bytes]]]:
 class CatchUpMixin(ConsumerTestsMixin):
     """
     The outages every consumer must come through, converged after each.
+
+    @cvar namesTakenByRenames: whether the consumer, in a present phase,
+        takes a rename into the name of an entry it holds that the phase
+        will remove: ldapd's does (it removes what is not present when the
+        present phase ends, and an entry found in the way); slapd's removes
+        it only once the refresh is over, and refuses the rename first.
     """
+
+    namesTakenByRenames = True
 
     def setUp(self) -> None:
         super().setUp()
@@ -263,13 +276,23 @@ class CatchUpMixin(ConsumerTestsMixin):
         provider restarted with the log trimmed to its last 50 changes
         while the consumer was down), the consumer is brought up to date
         through the present phase: renamed, deleted and re-added entries
-        included.
+        included, and (L{namesTakenByRenames}) a name deleted and then taken
+        by a rename.
         """
+        self.write(person("taken") + person("taker"))
         self.converged()
         self.restartConsumer(kill=True)
         self.writeFor(3)
         self.writer.pause()
-        self.write(f"dn: uid=alice,{PEOPLE}\nchangetype: delete\n\n" + person("alice"))
+        # An entry deleted and added again under its name.
+        ldif = f"dn: uid=alice,{PEOPLE}\nchangetype: delete\n\n" + person("alice")
+        if self.namesTakenByRenames:
+            # A name deleted, then taken by a rename of an entry the
+            # consumer holds.
+            ldif += (f"dn: uid=taken,{PEOPLE}\nchangetype: delete\n\n"
+                     f"dn: uid=taker,{PEOPLE}\nchangetype: modrdn\nnewrdn: uid=taken\n"
+                     "deleteoldrdn: 1\n\n")
+        self.write(ldif)
         process = self.provider.process
         assert process is not None
         process.terminate()
@@ -290,6 +313,8 @@ class SlapdCatchUpTests(CatchUpMixin, SlapdPairMixin, unittest.SynchronousTestCa
     """
     An OpenLDAP slapd consumer of ldapd.
     """
+
+    namesTakenByRenames = False
 
 
 class LdapdCatchUpTests(CatchUpMixin, LdapdPairMixin, unittest.SynchronousTestCase):

@@ -430,26 +430,30 @@ class RefreshTests(ProviderTestsBase):
 
     def test_notCovered(self) -> None:
         """
-        A cookie older than the oldest change kept gets the present phase:
-        entries changed since in full, the others' syncUUIDs in a syncIdSet
-        (as slapd's syncprov sends them), and refreshDeletes FALSE.
+        A cookie older than the oldest change kept gets a present phase,
+        every entry's syncUUID in a syncIdSet (as slapd's syncprov sends
+        them), ended by refreshPresent (refreshDone FALSE) so that the
+        consumer removes what is gone; then a delete phase, the entries
+        changed since in full, and refreshDeletes TRUE.
         """
         cookie = b"rid=1,csn=" + self.contextCSN()
         self.modify(ALICE, "sn", b"Changed")
         self.modify(f"uid=bob,{PEOPLE}", "sn", b"Changed")
         self.successResultOf(self.backend.trimChanges(None, 1))
         sent = self.refresh(cookie)
-        byDN = self.entries(sent)
-        self.assertEqual(sorted(byDN), sorted([ALICE.lower(), f"uid=bob,{PEOPLE}"]))
-        self.assertState(byDN[ALICE.lower()], ADD, ALICE)
-        [idSet] = [s.info for s in sent if s.kind == "info"]
+        [idSet, ended] = [s.info for s in sent if s.kind == "info"]
         self.assertEqual((idSet.kind, idSet.refreshDeletes), (SYNC_ID_SET, False))
-        self.assertEqual(len(idSet.syncUUIDs), 18)
+        self.assertEqual(len(idSet.syncUUIDs), 20)
         self.assertIn(
             self.uuid(f"uid=carol,{PEOPLE}"),
             {uuidFromBytes(u).encode() for u in idSet.syncUUIDs},
         )
-        self.assertEqual(sent[-1].done, SyncDone(b"rid=001,csn=" + self.contextCSN(), False))
+        self.assertEqual((ended.kind, ended.refreshDone), (REFRESH_PRESENT, False))
+        self.assertEqual([s.kind for s in sent].index("entry"), 2)
+        byDN = self.entries(sent)
+        self.assertEqual(sorted(byDN), sorted([ALICE.lower(), f"uid=bob,{PEOPLE}"]))
+        self.assertState(byDN[ALICE.lower()], ADD, ALICE)
+        self.assertEqual(sent[-1].done, SyncDone(b"rid=001,csn=" + self.contextCSN(), True))
 
     def test_serverID(self) -> None:
         """

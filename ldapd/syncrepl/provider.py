@@ -4,11 +4,14 @@ built on the changelog the C{changelog} plugin keeps (L{IChangelog}).
 
 A search with the Sync Request control is first a refresh:
 
-  - without a cookie, or with one the changelog no longer covers (its
-    oldest record is newer than the cookie's CSN): the present phase, every
-    matching entry, those changed since the cookie in full (state C{add}),
-    the others' syncUUIDs in syncIdSet messages, so that the consumer
-    removes what it was not told about (refreshDeletes FALSE);
+  - without a cookie: the present phase, every matching entry in full
+    (state C{add}), so that the consumer removes what it was not told about
+    (refreshDeletes FALSE);
+  - with a cookie the changelog no longer covers (its oldest record is
+    newer than the cookie's CSN): the present phase, every matching entry's
+    syncUUID in syncIdSet messages, ended by refreshPresent so that the
+    consumer removes the others; then a delete phase, the entries changed
+    since the cookie in full (refreshDeletes TRUE);
   - with a covered cookie: the changes since, from the changelog: each
     entry they changed once, as it is now and under its current name if
     the search returns it, or as a C{delete} (its syncUUID) if it is gone
@@ -311,35 +314,72 @@ class _Session:
         covered = since is not None and first is not None and first.csn <= since
         if not covered:
             self.phase = "present"
-            await self.directory.searchDatabase(
-                self.op, self.reply, self.db, lambda entry: self._sendPresent(entry, since)
-            )
-            self._flushPresent()
+            refreshDeletes = await self._presentPhase(since)
             self._refreshing = False
-            return False
+            return refreshDeletes
         self.phase = "delete"
         self.position = 0
         await self._catchUp(since)
         self._refreshing = False
         return True
 
-    def _sendPresent(self, entry: Entry, since: bytes | None) -> Any:
+    async def _presentPhase(self, since: bytes | None) -> bool:
         """
-        Send an entry of the present phase: in full if it changed since the
-        cookie; else only its syncUUID, in a syncIdSet of many (as slapd's
-        syncprov sends them, a hundred at a time).
+        The present phase: the consumer is told every entry the search
+        returns, and removes the others.
+
+        Without a cookie, every entry is sent in full. With one the
+        changelog no longer covers, the consumer may hold entries under
+        names that others have taken since (a deleted entry's name, given
+        by a rename to another): the present phase then sends every entry's
+        syncUUID alone and ends (refreshPresent, refreshDone FALSE), so that
+        the consumer removes what is gone first, and a delete phase sends
+        the entries changed since the cookie in full (RFC 4533 §3.4: a
+        present phase followed by a delete phase).
+
+        @param since: the CSN of the consumer's cookie, or C{None}.
+        @return: refreshDeletes: whether the refresh ends in a delete phase.
+        """
+        search = self.directory.searchDatabase
+        if since is None:
+            await search(self.op, self.reply, self.db, self._sendFull)
+            return False
+        await search(self.op, self.reply, self.db, self._sendUUID)
+        self._flushPresent()
+        self.info(SyncInfo(REFRESH_PRESENT, refreshDone=False))
+        await search(self.op, self.reply, self.db, lambda entry: self._sendChanged(entry, since))
+        return True
+
+    def _sendFull(self, entry: Entry) -> Any:
+        """
+        Send an entry of a refresh without a cookie, in full.
+        """
+        uuid = _uuidOf(entry)
+        return None if uuid is None else self._sendEntry(entry, STATE_ADD, uuid, None)
+
+    def _sendUUID(self, entry: Entry) -> None:
+        """
+        Send the syncUUID of an entry of the present phase, in a syncIdSet
+        of many (as slapd's syncprov sends them, a hundred at a time).
         """
         uuid = _uuidOf(entry)
         if uuid is None:
-            return None
-        csn = max(entry.get("entryCSN"), default=None)
-        if since is None or csn is None or csn > since:
-            return self._sendEntry(entry, STATE_ADD, uuid, None)
+            return
         self._countSent()
         self._present.append(uuid)
         if len(self._present) >= _ID_SET_SIZE:
             self._flushPresent()
-        return None
+
+    def _sendChanged(self, entry: Entry, since: bytes) -> Any:
+        """
+        Send an entry that changed since the cookie in full, after the
+        present phase (which counted it against the size limit).
+        """
+        uuid = _uuidOf(entry)
+        csn = max(entry.get("entryCSN"), default=None)
+        if uuid is None or (csn is not None and csn <= since):
+            return None
+        return self._sendEntry(entry, STATE_ADD, uuid, None, counted=False)
 
     def _flushPresent(self) -> None:
         """
@@ -613,12 +653,16 @@ class _Session:
         if self._refreshing and self.op.sizeLimit and self.sent > self.op.sizeLimit:
             raise ldaperrors.LDAPSizeLimitExceeded("")
 
-    def _sendEntry(self, entry: Entry, state: int, uuid: bytes, cookie: bytes | None) -> Any:
+    def _sendEntry(self, entry: Entry, state: int, uuid: bytes, cookie: bytes | None,
+                   counted: bool = True) -> Any:
         """
         Send an entry, with the attributes the search selected and a Sync
         State control.
+
+        @param counted: whether it counts against the size limit.
         """
-        self._countSent()
+        if counted:
+            self._countSent()
         control = Control(SYNC_STATE, False, SyncState(state, uuid, cookie).encode())
         return self.directory.sendEntry(
             self.op, withControls(self.reply, [control]), entry, counted=False
