@@ -20,9 +20,48 @@ the search's end) by a fast path here (L{decodeResponse}), as requests are.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols.ldap import ldaperrors
+
+from ldapd.requests import (
+    ANY,
+    CANCEL,
+    FINAL,
+    INITIAL,
+    PASSWORD_MODIFY,
+    START_TLS,
+    WHO_AM_I,
+    AbandonRequest,
+    AddRequest,
+    And,
+    Approx,
+    BindRequest,
+    CancelRequest,
+    CompareRequest,
+    DeleteRequest,
+    Equality,
+    Extensible,
+    ExtendedRequest,
+    Filter,
+    GreaterOrEqual,
+    LessOrEqual,
+    Message,
+    ModifyDNRequest,
+    ModifyRequest,
+    Not,
+    Or,
+    PasswordModifyRequest,
+    Present,
+    RawControl,
+    Request,
+    SearchRequest,
+    StartTLSRequest,
+    Substrings,
+    UnbindRequest,
+    WhoAmIRequest,
+)
 
 __all__ = [
     "IntermediateResponse",
@@ -153,7 +192,7 @@ def _header(data: bytes, pos: int, end: int) -> tuple[int, int, int]:
     return identifier, found[1], found[1] + found[0]
 
 
-def checkRequest(request: Any) -> None:
+def checkRequest(request: Request) -> None:
     """
     Check what a decoded request holds against the constraints of RFC 4511
     that the types of its elements leave to the decoder: the limits of a
@@ -163,22 +202,289 @@ def checkRequest(request: Any) -> None:
     (C{SIZE (1..MAX)}). Either decoder's result is checked here, the same
     way.
 
-    @param request: the decoded protocolOp.
+    @param request: the decoded request.
     @raise ValueError: saying what is out of range.
     """
-    if not isinstance(request, pureldap.LDAPSearchRequest):
+    if not isinstance(request, SearchRequest):
         return
     if request.sizeLimit > MAX_INT or request.timeLimit > MAX_INT:
         raise ValueError("size or time limit above maxInt")
-    filters = [request.filter]
+    filters: list[Filter] = [request.filter]
     while filters:
         f = filters.pop()
-        if isinstance(f, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
-            filters.extend(f)
-        elif isinstance(f, pureldap.LDAPFilter_not):
-            filters.append(f.value)
-        elif isinstance(f, pureldap.LDAPFilter_substrings) and not f.substrings:
+        if isinstance(f, (And, Or)):
+            filters.extend(f.parts)
+        elif isinstance(f, Not):
+            filters.append(f.part)
+        elif isinstance(f, Substrings) and not f.pieces:
             raise ValueError("substrings filter without a substring")
+
+
+def _bytes(value: Any) -> bytes:
+    """
+    @return: a value ldaptor decoded, as bytes (it gives C{str} for some).
+    """
+    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+
+
+def _text(value: Any) -> str:
+    """
+    @return: a name ldaptor decoded, as text.
+    """
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+#: ldaptor's substring pieces, by class.
+_LDAPTOR_PIECES = {
+    pureldap.LDAPFilter_substrings_initial: INITIAL,
+    pureldap.LDAPFilter_substrings_any: ANY,
+    pureldap.LDAPFilter_substrings_final: FINAL,
+}
+
+#: ldaptor's comparisons, by class.
+_LDAPTOR_COMPARISONS: dict[type, type] = {
+    pureldap.LDAPFilter_equalityMatch: Equality,
+    pureldap.LDAPFilter_greaterOrEqual: GreaterOrEqual,
+    pureldap.LDAPFilter_lessOrEqual: LessOrEqual,
+    pureldap.LDAPFilter_approxMatch: Approx,
+}
+
+
+def filterFromLdaptor(f: Any) -> Filter:
+    """
+    @param f: one of ldaptor's C{LDAPFilter_*}.
+    @return: the same filter in ldapd's types.
+    @raise ValueError: for what is not a filter.
+    """
+    if isinstance(f, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
+        parts = tuple(filterFromLdaptor(p) for p in f)
+        return And(parts) if isinstance(f, pureldap.LDAPFilter_and) else Or(parts)
+    if isinstance(f, pureldap.LDAPFilter_not):
+        return Not(filterFromLdaptor(f.value))
+    if isinstance(f, pureldap.LDAPFilter_present):
+        return Present(_bytes(f.value))
+    comparison = _LDAPTOR_COMPARISONS.get(type(f))
+    if comparison is not None:
+        return comparison(_bytes(f.attributeDesc.value), _bytes(f.assertionValue.value))
+    if isinstance(f, pureldap.LDAPFilter_substrings):
+        pieces = []
+        for piece in f.substrings:
+            kind = _LDAPTOR_PIECES.get(type(piece))
+            if kind is None:
+                raise ValueError("not a substring")
+            pieces.append((kind, _bytes(piece.value)))
+        return Substrings(_bytes(f.type), tuple(pieces))
+    if isinstance(f, pureldap.LDAPFilter_extensibleMatch):
+        return Extensible(
+            None if f.matchingRule is None else _bytes(f.matchingRule.value),
+            None if f.type is None else _bytes(f.type.value),
+            _bytes(f.matchValue.value),
+            bool(f.dnAttributes and f.dnAttributes.value),
+        )
+    raise ValueError(f"unknown filter type {type(f).__name__}")
+
+
+def filterToLdaptor(f: Filter) -> Any:
+    """
+    @param f: a filter.
+    @return: the same filter in ldaptor's classes, for a request to an
+        upstream server (the proxy backend, the syncrepl consumer).
+    """
+    if isinstance(f, (And, Or)):
+        parts = [filterToLdaptor(p) for p in f.parts]
+        return pureldap.LDAPFilter_and(parts) if isinstance(f, And) else pureldap.LDAPFilter_or(parts)
+    if isinstance(f, Not):
+        return pureldap.LDAPFilter_not(filterToLdaptor(f.part))
+    if isinstance(f, Present):
+        return pureldap.LDAPFilter_present(f.attribute)
+    if isinstance(f, Substrings):
+        classes = {INITIAL: pureldap.LDAPFilter_substrings_initial,
+                   ANY: pureldap.LDAPFilter_substrings_any,
+                   FINAL: pureldap.LDAPFilter_substrings_final}
+        return pureldap.LDAPFilter_substrings(
+            type=f.attribute, substrings=[classes[kind](value) for kind, value in f.pieces])
+    if isinstance(f, Extensible):
+        return pureldap.LDAPFilter_extensibleMatch(
+            matchingRule=None if f.rule is None else pureldap.LDAPMatchingRuleId(f.rule),
+            type=None if f.attribute is None else pureldap.LDAPAttributeDescription(f.attribute),
+            matchValue=pureldap.LDAPAssertionValue(f.value),
+            dnAttributes=pureber.BERBoolean(True) if f.dnAttributes else None,
+        )
+    classes = {Equality: pureldap.LDAPFilter_equalityMatch,
+               GreaterOrEqual: pureldap.LDAPFilter_greaterOrEqual,
+               LessOrEqual: pureldap.LDAPFilter_lessOrEqual,
+               Approx: pureldap.LDAPFilter_approxMatch}
+    return classes[type(f)](
+        attributeDesc=pureldap.LDAPAttributeDescription(f.attribute),
+        assertionValue=pureldap.LDAPAssertionValue(f.value),
+    )
+
+
+#: The operations of a ModifyRequest's changes, by their ENUMERATED value.
+_MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
+
+
+def _attributeList(items: Any) -> tuple[tuple[str, tuple[bytes, ...]], ...]:
+    """
+    An AddRequest's attributes, each with at least one value.
+
+    @raise ldaperrors.LDAPProtocolError: for a malformed attribute or one
+        without values.
+    """
+    attributes = []
+    for item in items:
+        # len() of an ldaptor BER object is the length of its encoding,
+        # so the parts are counted on its list of elements.
+        parts = item.data if isinstance(item, pureber.BERSequence) else item
+        if (
+            not isinstance(parts, (list, tuple))
+            or len(parts) != 2
+            or not isinstance(parts[1], (pureber.BERSet, list, tuple))
+        ):
+            raise ldaperrors.LDAPProtocolError("malformed attribute")
+        description = _text(parts[0].value)
+        values = tuple(_bytes(v.value) for v in parts[1])
+        if not values:
+            raise ldaperrors.LDAPProtocolError(f"no values for attribute type {description}")
+        attributes.append((description, values))
+    return tuple(attributes)
+
+
+def _changes(items: Any) -> tuple[tuple[str, str, tuple[bytes, ...]], ...]:
+    """
+    A ModifyRequest's changes.
+
+    @raise ldaperrors.LDAPProtocolError: for a malformed change.
+    """
+    changes = []
+    for change in items or ():
+        try:
+            operation = _MODIFY_OPERATIONS[change[0].value]
+            description = _text(change[1][0].value)
+            values = tuple(_bytes(v.value) for v in change[1][1])
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise ldaperrors.LDAPProtocolError("malformed modification") from None
+        changes.append((operation, description, values))
+    return tuple(changes)
+
+
+def parseCancel(value: bytes | None) -> int:
+    """
+    Decode a Cancel request value (RFC 3909 §2): C{SEQUENCE { cancelID
+    MessageID }}.
+
+    @param value: the request value, or C{None}.
+    @return: the message id of the operation to cancel.
+    @raise ldaperrors.LDAPProtocolError: if it cannot be decoded.
+    """
+    try:
+        parts = decodeSequence(value or b"")
+    except ValueError as e:
+        raise ldaperrors.LDAPProtocolError(f"cancel: {e}") from None
+    if len(parts) != 1 or type(parts[0]) is not pureber.BERInteger:
+        raise ldaperrors.LDAPProtocolError("cancel: malformed request value")
+    messageId = parts[0].value
+    if not 0 <= messageId <= MAX_INT:
+        raise ldaperrors.LDAPProtocolError("cancel: message id out of range")
+    return messageId  # type: ignore[no-any-return]
+
+
+def parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """
+    Decode a Password Modify request value (RFC 3062 §2).
+
+    @param value: the request value, or C{None}.
+    @return: its userIdentity, oldPasswd and newPasswd, each C{None} when absent.
+    @raise ldaperrors.LDAPProtocolError: if it cannot be decoded.
+    """
+    if value is None:
+        return None, None, None
+    try:
+        parts = decodeSequence(value, tagged=(0x80, 0x81, 0x82))
+    except ValueError as e:
+        raise ldaperrors.LDAPProtocolError(f"password modify: {e}") from None
+    fields: dict[int, bytes] = {}
+    for part in parts:
+        tag = part.tag & 0x1F if isinstance(part, pureber.BEROctetString) else -1
+        if tag not in (0, 1, 2) or part.tag & 0xC0 != 0x80 or tag in fields:
+            raise ldaperrors.LDAPProtocolError("password modify: malformed request value")
+        fields[tag] = part.value
+    return fields.get(0), fields.get(1), fields.get(2)
+
+
+def _extended(request: Any) -> ExtendedRequest:
+    """
+    An ExtendedRequest: those whose value ldapd's core reads, as their own
+    types, with the value decoded.
+
+    @raise ldaperrors.LDAPProtocolError: for a value that cannot be decoded.
+    """
+    name = _text(request.requestName)
+    value = None if request.requestValue is None else _bytes(request.requestValue)
+    if name == START_TLS:
+        return StartTLSRequest(name, value)
+    if name == WHO_AM_I:
+        return WhoAmIRequest(name, value)
+    if name == CANCEL:
+        return CancelRequest(name, value, parseCancel(value))
+    if name == PASSWORD_MODIFY:
+        return PasswordModifyRequest(name, value, *parsePasswordModify(value))
+    return ExtendedRequest(name, value)
+
+
+def _bindFromLdaptor(request: Any) -> BindRequest:
+    if request.sasl:
+        mechanism, credentials = request.auth
+        return BindRequest(request.version, _bytes(request.dn), None, _text(mechanism),
+                           None if credentials is None else _bytes(credentials))
+    return BindRequest(request.version, _bytes(request.dn), _bytes(request.auth))
+
+
+def _searchFromLdaptor(request: Any) -> SearchRequest:
+    return SearchRequest(
+        _bytes(request.baseObject), request.scope, request.derefAliases, request.sizeLimit,
+        request.timeLimit, bool(request.typesOnly), filterFromLdaptor(request.filter),
+        tuple(_bytes(a) for a in request.attributes))
+
+
+#: How each of ldaptor's requests becomes one of ldapd's.
+_FROM_LDAPTOR: dict[type, Callable[[Any], Request]] = {
+    pureldap.LDAPBindRequest: _bindFromLdaptor,
+    pureldap.LDAPUnbindRequest: lambda r: UnbindRequest(),
+    pureldap.LDAPSearchRequest: _searchFromLdaptor,
+    pureldap.LDAPModifyRequest: lambda r: ModifyRequest(_bytes(r.object), _changes(r.modification)),
+    pureldap.LDAPAddRequest: lambda r: AddRequest(_bytes(r.entry), _attributeList(r.attributes)),
+    pureldap.LDAPDelRequest: lambda r: DeleteRequest(_bytes(r.value)),
+    pureldap.LDAPModifyDNRequest: lambda r: ModifyDNRequest(
+        _bytes(r.entry), _bytes(r.newrdn), bool(r.deleteoldrdn),
+        None if r.newSuperior is None else _bytes(r.newSuperior)),
+    pureldap.LDAPCompareRequest: lambda r: CompareRequest(
+        _bytes(r.entry), _text(r.ava.attributeDesc.value), _bytes(r.ava.assertionValue.value)),
+    pureldap.LDAPAbandonRequest: lambda r: AbandonRequest(r.value),
+    pureldap.LDAPExtendedRequest: _extended,
+}
+
+
+def fromLdaptor(message: Any) -> Message:
+    """
+    @param message: an C{LDAPMessage} ldaptor's decoder made of a request.
+    @return: the same message in ldapd's types.
+    @raise ldaperrors.LDAPException: for a request whose fields break a
+        rule of its operation, with the result it gets.
+    @raise ValueError: for what is not a request ldapd knows.
+    """
+    convert = _FROM_LDAPTOR.get(type(message.value))
+    if convert is None:
+        raise ValueError(f"unknown request {type(message.value).__name__}")
+    try:
+        request = convert(message.value)
+    except ldaperrors.LDAPException:
+        raise
+    except (AttributeError, TypeError, IndexError) as e:
+        raise ValueError(f"malformed {type(message.value).__name__}: {e}") from None
+    controls = tuple(RawControl(_text(oid), bool(critical), value)
+                     for oid, critical, value in message.controls or ())
+    return Message(message.id, request, controls)
 
 
 class _StrictContext(pureber.BERDecoderContext):
@@ -342,10 +648,11 @@ class _Unhandled(Exception):
 _FAST_FILTER_DEPTH = 16
 
 #: The substring pieces by tag: initial, any, final.
-_PIECES = {
-    0x80: pureldap.LDAPFilter_substrings_initial,
-    0x81: pureldap.LDAPFilter_substrings_any,
-    0x82: pureldap.LDAPFilter_substrings_final,
+_PIECES = {0x80: INITIAL, 0x81: ANY, 0x82: FINAL}
+
+#: The comparisons of a filter by tag (constructed bit set, as sent).
+_COMPARISONS: dict[int, type] = {
+    0xA3: Equality, 0xA5: GreaterOrEqual, 0xA6: LessOrEqual, 0xA8: Approx,
 }
 
 
@@ -403,25 +710,22 @@ def _strings(data: bytes, identifier: int, pos: int, end: int) -> tuple[list[byt
     return strings, stop
 
 
-def _filter(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
+def _filter(data: bytes, pos: int, end: int, depth: int) -> tuple[Filter, int]:
     """
-    Decode the filter at C{pos} into ldaptor's filter classes.
+    Decode the filter at C{pos}.
 
     @return: the filter and where it ends.
     """
     identifier, start, stop = _element(data, pos, end)
-    if identifier == 0xA3:
+    comparison = _COMPARISONS.get(identifier)
+    if comparison is not None:
         description, next = _octets(data, start, stop)
         value, next = _octets(data, next, stop)
         if next != stop:
             raise _Unhandled()
-        return pureldap.LDAPFilter_equalityMatch(
-            attributeDesc=pureber.BEROctetString(description, tag=0x04),
-            assertionValue=pureber.BEROctetString(value, tag=0x04),
-            tag=0x83,
-        ), stop
+        return comparison(description, value), stop
     if identifier == 0x87:
-        return pureldap.LDAPFilter_present(data[start:stop], tag=0x87), stop
+        return Present(data[start:stop]), stop
     if depth >= _FAST_FILTER_DEPTH:
         raise _Unhandled()
     if identifier == 0xA0 or identifier == 0xA1:
@@ -430,13 +734,12 @@ def _filter(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         while next < stop:
             part, next = _filter(data, next, stop, depth + 1)
             parts.append(part)
-        setClass = pureldap.LDAPFilter_and if identifier == 0xA0 else pureldap.LDAPFilter_or
-        return setClass(parts, tag=identifier & 0xDF), stop
+        return (And if identifier == 0xA0 else Or)(tuple(parts)), stop
     if identifier == 0xA2:
         part, next = _filter(data, start, stop, depth + 1)
         if next != stop:
             raise _Unhandled()
-        return pureldap.LDAPFilter_not(part, tag=0x82), stop
+        return Not(part), stop
     if identifier == 0xA4:
         attributeType, next = _octets(data, start, stop)
         sequence, first, last = _element(data, next, stop)
@@ -446,16 +749,16 @@ def _filter(data: bytes, pos: int, end: int, depth: int) -> tuple[Any, int]:
         next = first
         while next < last:
             tag, pieceStart, pieceStop = _element(data, next, last)
-            pieceClass = _PIECES.get(tag)
-            if pieceClass is None:
+            kind = _PIECES.get(tag)
+            if kind is None:
                 raise _Unhandled()
-            pieces.append(pieceClass(data[pieceStart:pieceStop], tag=tag))
+            pieces.append((kind, data[pieceStart:pieceStop]))
             next = pieceStop
-        return pureldap.LDAPFilter_substrings(type=attributeType, substrings=pieces, tag=0x84), stop
+        return Substrings(attributeType, tuple(pieces)), stop
     raise _Unhandled()
 
 
-def _search(data: bytes, start: int, stop: int) -> pureldap.LDAPSearchRequest:
+def _search(data: bytes, start: int, stop: int) -> SearchRequest:
     base, next = _octets(data, start, stop)
     fields = []
     for expected in (0x0A, 0x0A, 0x02, 0x02):
@@ -466,25 +769,16 @@ def _search(data: bytes, start: int, stop: int) -> pureldap.LDAPSearchRequest:
     identifier, first, next = _element(data, next, stop)
     if identifier != 0x01 or next - first != 1:
         raise _Unhandled()
-    typesOnly = 0xFF if data[first] else 0
+    typesOnly = data[first] != 0
     searchFilter, next = _filter(data, next, stop, 0)
     attributes, next = _strings(data, 0x30, next, stop)
     if next != stop:
         raise _Unhandled()
-    return pureldap.LDAPSearchRequest(
-        baseObject=base,
-        scope=fields[0],
-        derefAliases=fields[1],
-        sizeLimit=fields[2],
-        timeLimit=fields[3],
-        typesOnly=typesOnly,
-        filter=searchFilter,
-        attributes=attributes,
-        tag=0x43,
-    )
+    return SearchRequest(base, fields[0], fields[1], fields[2], fields[3], typesOnly,
+                         searchFilter, tuple(attributes))
 
 
-def _bind(data: bytes, start: int, stop: int) -> pureldap.LDAPBindRequest:
+def _bind(data: bytes, start: int, stop: int) -> BindRequest:
     identifier, first, next = _element(data, start, stop)
     if identifier != 0x02:
         raise _Unhandled()
@@ -493,7 +787,7 @@ def _bind(data: bytes, start: int, stop: int) -> pureldap.LDAPBindRequest:
     identifier, first, next = _element(data, next, stop)
     if identifier != 0x80 or next != stop:
         raise _Unhandled()
-    return pureldap.LDAPBindRequest(version=version, dn=dn, auth=data[first:next], tag=0x40)
+    return BindRequest(version, dn, data[first:next])
 
 
 def _messageStart(pdu: bytes) -> tuple[int, int, int]:
@@ -512,33 +806,72 @@ def _messageStart(pdu: bytes) -> tuple[int, int, int]:
     return _integer(pdu, first, next), next, stop
 
 
-def decodeRequest(pdu: bytes) -> pureldap.LDAPMessage | None:
+def _requestControls(data: bytes, start: int, stop: int) -> tuple[RawControl, ...]:
+    """
+    Decode a request's controls (RFC 4511 §4.1.11), the contents of its
+    C{[0]} element from C{start} to C{stop}.
+    """
+    return tuple(RawControl(oid.decode("utf-8", "replace"), bool(critical), value)
+                 for oid, critical, value in _controls(data, start, stop))
+
+
+def decodeRequest(pdu: bytes) -> Message | None:
     """
     Decode a common request without ldaptor's generic decoder: a search
-    whose filter uses only equality, presence, substrings, and, or and not;
-    a simple bind; an unbind; none of them with controls.
+    whose filter uses only equality, ordering, approximate, presence,
+    substrings, and, or and not; a simple bind; an unbind; with or without
+    controls.
 
     @param pdu: one complete LDAPMessage.
-    @return: the message, equal in every attribute to what ldaptor's decoder
-        (L{DECODER}) makes of it; or C{None} for any other request and for
+    @return: the message, equal to what L{fromLdaptor} makes of ldaptor's
+        decoding (L{DECODER}); or C{None} for any other request and for
         anything unusual or malformed, which that decoder is left to handle.
     """
     try:
         messageId, next, stop = _messageStart(pdu)
         identifier, first, last = _element(pdu, next, stop)
-        if last != stop:
-            return None
         if identifier == 0x63:
-            request: Any = _search(pdu, first, last)
+            request: Request = _search(pdu, first, last)
         elif identifier == 0x60:
             request = _bind(pdu, first, last)
         elif identifier == 0x42 and first == last:
-            request = pureldap.LDAPUnbindRequest(tag=0x42)
+            request = UnbindRequest()
         else:
             return None
+        controls: tuple[RawControl, ...] = ()
+        if last != stop:
+            identifier, first, end = _element(pdu, last, stop)
+            if identifier != 0xA0 or end != stop:
+                return None
+            controls = _requestControls(pdu, first, end)
     except _Unhandled:
         return None
-    return _Message(id=messageId, value=request, controls=None, tag=0x10)
+    return Message(messageId, request, controls)
+
+
+def decodeMessage(pdu: bytes) -> Message:
+    """
+    Decode one complete request PDU into ldapd's request types: the common
+    requests by L{decodeRequest}; the rest, and whatever that finds unusual,
+    by ldaptor's decoder once L{checkBER} has checked the encoding it takes
+    on trust, then L{fromLdaptor}. Either result is checked by
+    L{checkRequest}.
+
+    @param pdu: one complete LDAPMessage.
+    @return: the message.
+    @raise ldaperrors.LDAPException: for a request whose fields break a
+        rule of its operation, with the result it gets.
+    @raise ValueError: if it is not a request that can be decoded.
+    """
+    message = decodeRequest(pdu)
+    if message is None:
+        checkBER(pdu)
+        decoded, _ = pureber.berDecodeObject(DECODER, pdu)
+        if not isinstance(decoded.value, pureldap.LDAPProtocolRequest):
+            raise ValueError("not a request")
+        message = fromLdaptor(decoded)
+    checkRequest(message.request)
+    return message
 
 
 class FilterShape(NamedTuple):

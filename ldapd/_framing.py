@@ -13,12 +13,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
 
-from ldapd._codec import DECODER, checkBER, checkRequest, decodeRequest, filterShape, lengthAt
+from ldapd._codec import decodeMessage, filterShape, lengthAt
 from ldapd.filters import MAX_DEPTH, nestedTooDeep
 from ldapd.limits import tooManyComponents
+from ldapd.requests import Message
 
 __all__ = [
     "BadRequest",
@@ -118,7 +118,7 @@ class BadRequest:
 
 class Framer:
     """
-    Splits a byte stream into decoded L{pureldap.LDAPMessage}s.
+    Splits a byte stream into decoded L{Message}s.
 
     @ivar maxPDUSize: the largest PDU accepted: the length its header
         announces, as slapd counts it. The protocol changes it when the
@@ -181,7 +181,7 @@ class Framer:
             del self._buffer[:n]
         self._budget.release(n)
 
-    def next(self) -> pureldap.LDAPMessage | BadRequest | None:
+    def next(self) -> Message | BadRequest | None:
         """
         Take the next complete message from the buffer.
 
@@ -240,7 +240,7 @@ def _envelope(pdu: bytes, header: int) -> tuple[int, int]:
     return messageId, pdu[start + idLength]
 
 
-def _decode(pdu: bytes, header: int, maxFilterComponents: int) -> pureldap.LDAPMessage | BadRequest:
+def _decode(pdu: bytes, header: int, maxFilterComponents: int) -> Message | BadRequest:
     """
     Decode one complete PDU, after measuring its search filter, if it has
     one, without decoding it: decoding a million-way OR from a 4 MiB PDU
@@ -264,15 +264,12 @@ def _decode(pdu: bytes, header: int, maxFilterComponents: int) -> pureldap.LDAPM
             error = (nestedTooDeep() if shape.depth > MAX_DEPTH
                      else tooManyComponents(maxFilterComponents))
             return BadRequest(messageId, tag, error.message, error)
-        message = decodeRequest(pdu)
-        if message is None:
-            # ldaptor's decoder takes any form of any element: the
-            # encoding is checked first.
-            checkBER(pdu)
-            message, _ = pureber.berDecodeObject(DECODER, pdu)
-            if not isinstance(message.value, pureldap.LDAPProtocolRequest):
-                raise ValueError("not a request")
-        checkRequest(message.value)
-        return message
+        return decodeMessage(pdu)
+    except ldaperrors.LDAPException as e:
+        return BadRequest(messageId, tag, _text(e.message), e)
     except Exception as e:
         return BadRequest(messageId, tag, str(e) or type(e).__name__)
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -23,8 +23,10 @@ from typing import Any
 
 from twisted.logger import Logger
 
-from ldapd.escaping import escapeControl, escapeFilterValue
+from ldapd import requests
+from ldapd.escaping import escapeControl
 from ldapd.operation import Operation
+from ldapd.requests import Filter
 
 __all__ = ["ACCESS_LOG_FORMAT", "describeRequest", "filterText", "logResult"]
 
@@ -45,13 +47,6 @@ _NAMES = {
 #: Attribute types whose values never appear in a logged filter (lower-cased).
 _SECRET = frozenset({"userpassword", "authpassword", "2.5.4.35", "1.3.6.1.4.1.4203.1.3.4"})
 
-_COMPARISONS = {
-    "LDAPFilter_equalityMatch": "=",
-    "LDAPFilter_greaterOrEqual": ">=",
-    "LDAPFilter_lessOrEqual": "<=",
-    "LDAPFilter_approxMatch": "~=",
-}
-
 #: The format of the access log line; the request's own fields follow it.
 ACCESS_LOG_FORMAT = (
     "conn={conn} op={msgid} {operation}{details} RESULT err={err} tag={tag} "
@@ -65,93 +60,47 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def filterText(f: Any) -> str:
+def filterText(f: Filter) -> str:
     """
-    A decoded filter in RFC 4515 string form, for the log, with the values
-    asserted on password attributes replaced by C{***}.
+    A request's filter in RFC 4515 string form, for the log, with the
+    values asserted on password attributes replaced by C{***}.
 
-    @param f: an ldaptor C{LDAPFilter_*}.
+    @param f: the filter.
     @return: the text.
     """
-    kind = type(f).__name__
-    if kind in ("LDAPFilter_and", "LDAPFilter_or"):
-        return "(" + ("&" if kind == "LDAPFilter_and" else "|") + "".join(filterText(p) for p in f) + ")"
-    if kind == "LDAPFilter_not":
-        return f"(!{filterText(f.value)})"
-    if kind == "LDAPFilter_present":
-        return f"({_text(f.value)}=*)"
-
-    def value(attribute: str, raw: Any) -> str:
-        return "***" if attribute.split(";")[0].lower() in _SECRET else escapeFilterValue(raw)
-
-    if kind in _COMPARISONS:
-        attribute = _text(f.attributeDesc.value)
-        return f"({attribute}{_COMPARISONS[kind]}{value(attribute, f.assertionValue.value)})"
-    if kind == "LDAPFilter_substrings":
-        attribute = _text(f.type)
-        initial = final = ""
-        middle = []
-        for piece in f.substrings:
-            text = value(attribute, piece.value)
-            pieceKind = type(piece).__name__
-            if pieceKind.endswith("initial"):
-                initial = text
-            elif pieceKind.endswith("final"):
-                final = text
-            else:
-                middle.append(text)
-        return f"({attribute}={initial}*{''.join(m + '*' for m in middle)}{final})"
-    if kind == "LDAPFilter_extensibleMatch":
-        attribute = _text(f.type.value) if f.type is not None else ""
-        rule = f":{_text(f.matchingRule.value)}" if f.matchingRule is not None else ""
-        dn = ":dn" if f.dnAttributes and f.dnAttributes.value else ""
-        return f"({attribute}{dn}{rule}:={value(attribute, f.matchValue.value)})"
-    return "(?)"
+    return requests.filterText(f, lambda attribute: attribute.split(";")[0].lower() in _SECRET)
 
 
-def describeRequest(name: str, request: Any) -> dict[str, Any]:
+def describeRequest(request: requests.Request) -> dict[str, Any]:
     """
     The fields that say what an operation asked for, without secrets.
 
-    @param name: the operation's name (C{"search"}, C{"modify"}, ...).
-    @param request: the ldaptor request.
+    @param request: the request.
     @return: C{target} and the operation's own fields.
     """
-    if name == "search":
+    if isinstance(request, requests.SearchRequest):
         return {
-            "target": _text(request.baseObject),
+            "target": _text(request.base),
             "scope": request.scope,
             "filter": filterText(request.filter),
             "attributes": [_text(a) for a in request.attributes],
         }
-    if name == "bind":
+    if isinstance(request, requests.BindRequest):
         return {"target": _text(request.dn), "method": "SASL" if request.sasl else "simple"}
-    if name == "compare":
-        return {"target": _text(request.entry),
-                "attributes": [_text(request.ava.attributeDesc.value)]}
-    if name == "add":
-        names = []
-        for item in request.attributes:
-            parts = getattr(item, "data", item)
-            try:
-                names.append(_text(parts[0].value))
-            except (IndexError, TypeError, AttributeError):
-                continue
-        return {"target": _text(request.entry), "attributes": names}
-    if name == "modify":
-        names = []
-        for change in request.modification or ():
-            try:
-                names.append(_text(change[1][0].value))
-            except (IndexError, TypeError, AttributeError):
-                continue
-        return {"target": _text(request.object), "attributes": names}
-    if name == "delete":
-        return {"target": _text(request.value)}
-    if name == "rename":
-        return {"target": _text(request.entry), "newDN": _text(request.newrdn),
+    if isinstance(request, requests.CompareRequest):
+        return {"target": _text(request.dn), "attributes": [request.attribute]}
+    if isinstance(request, requests.AddRequest):
+        return {"target": _text(request.dn),
+                "attributes": [description for description, _ in request.attributes]}
+    if isinstance(request, requests.ModifyRequest):
+        return {"target": _text(request.dn),
+                "attributes": [description for _, description, _ in request.changes]}
+    if isinstance(request, requests.DeleteRequest):
+        return {"target": _text(request.dn)}
+    if isinstance(request, requests.ModifyDNRequest):
+        return {"target": _text(request.dn), "newDN": _text(request.newRDN),
                 "newSuperior": _text(request.newSuperior) if request.newSuperior else ""}
-    return {"target": "", "oid": _text(getattr(request, "requestName", ""))}
+    return {"target": "", "oid": getattr(request, "name", "")}
 
 
 def _quote(value: str) -> str:
@@ -201,7 +150,7 @@ def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etim
     @param etime: the seconds it took.
     @param logger: where to log.
     """
-    fields = describeRequest(name, op.request)
+    fields = describeRequest(op.request)
     identity = op.connection.identity if name == "bind" else op.identity
     authzDN = str(identity.dn) if identity.dn is not None else ""
     event = dict(

@@ -50,7 +50,7 @@ from ldapd.config import ServerConfig, loadConfig
 from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
-from ldapd.filters import compileFilter
+from ldapd.filters import everything
 from ldapd.ldif import formatLDIF, parseLDIF
 from ldapd.operation import Identity, Scope, SearchParameters
 from ldapd.registry import ConfigError
@@ -216,7 +216,7 @@ async def exportLDIF(config: ServerConfig, db: Database, out: IO[bytes],
     directory = config.directory
     op = directory.internalOperation()
     op.search = SearchParameters(db.normalizedSuffix, Scope.SUB,
-                                 compileFilter(_everything(), directory.schema))
+                                 everything(directory.schema))
     count = 0
 
     def emit(entry: Entry) -> None:
@@ -230,12 +230,6 @@ async def exportLDIF(config: ServerConfig, db: Database, out: IO[bytes],
     if progress is not None:
         progress.update(count, final=True)
     return count
-
-
-def _everything() -> Any:
-    from ldaptor.protocols import pureldap
-
-    return pureldap.LDAPFilter_present("objectClass")
 
 
 def _withBackend(config: ServerConfig, db: Database, work: Callable[[], Any]) -> int:

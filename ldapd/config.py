@@ -37,6 +37,8 @@ from ldapd.schema import Schema, SchemaError
 from ldapd.schema.schema import STANDARD_FILES, STANDARD_SCHEMAS
 from ldapd.syncrepl.consumer import replicaFromConfig
 from ldapd.tls import ServerTLS, serverEndpoint, tlsFromConfig
+from ldapd.extensions import RegistrationError
+from ldapd.plugins.chain import UnknownHook
 
 __all__ = ["ConfigError", "ServerConfig", "loadConfig"]
 
@@ -254,18 +256,23 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         _plugin(table, ConfigContext(path, f"plugin[{i}]", schema, reactor))
         for i, table in enumerate(_tables(data, "plugin", top))
     ]
-    directory = Directory(
-        databases,
-        plugins,
-        schema=schema,
-        limits=limits,
-        passwordHash=passwordHash,
-        passwordLimits=passwordLimits,
-        allowAnonymous=_get(server, "allow_anonymous", bool, True, context),
-        allowUnauthenticatedBind=_get(server, "allow_unauthenticated_bind", bool, False, context),
-        reactor=reactor,
-        authentication=authentication,
-    )
+    allowAnonymous = _get(server, "allow_anonymous", bool, True, context)
+    allowUnauthenticatedBind = _get(server, "allow_unauthenticated_bind", bool, False, context)
+    try:
+        directory = Directory(
+            databases,
+            plugins,
+            schema=schema,
+            limits=limits,
+            passwordHash=passwordHash,
+            passwordLimits=passwordLimits,
+            allowAnonymous=allowAnonymous,
+            allowUnauthenticatedBind=allowUnauthenticatedBind,
+            reactor=reactor,
+            authentication=authentication,
+        )
+    except (UnknownHook, RegistrationError) as e:
+        raise top.error("plugin", str(e)) from None
     replicas = tuple(
         replicaFromConfig(table, ConfigContext(path, f"replica[{i}]", schema, reactor),
                           directory, defaultRid=i + 1)

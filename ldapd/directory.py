@@ -15,15 +15,14 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-from ldaptor.protocols import pureber, pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ldapd import _version, accesslog, controls, passwords
+from ldapd import _version, accesslog, controls, extended, passwords
 from ldapd._cache import LRU
 from ldapd._codec import (
     Control,
@@ -36,8 +35,8 @@ from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change, ChangeRecord
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
-from ldapd.extended import HANDLERS, SUPPORTED, WHO_AM_I, ExtendedOutcome
-from ldapd.filters import compileFilter
+from ldapd.extensions import ControlType, ExtendedOutcome, Extensions
+from ldapd.filters import compileFilter, everything
 from ldapd.interfaces import (
     IBackendCompare,
     IChangelogTransaction,
@@ -49,15 +48,29 @@ from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.passwordcheck import BIND, PasswordCheck
+from ldapd.host import Lifecycle, PluginHost, RootDSEProvider
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
+from ldapd.registry import installedExtensions
+from ldapd.requests import (
+    START_TLS,
+    AddRequest,
+    BindRequest,
+    CompareRequest,
+    DeleteRequest,
+    ExtendedRequest,
+    ModifyDNRequest,
+    ModifyRequest,
+    Request,
+    SearchRequest,
+    StartTLSRequest,
+    WhoAmIRequest,
+)
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
 from ldapd.sasl import Authentication
 from ldapd.statistics import ServerStatistics
-from ldapd.syncrepl.codec import PERSISTENT_SEARCH, SYNC_REQUEST
-from ldapd.syncrepl.provider import SyncProvider
+from ldapd.syncrepl.codec import PERSISTENT_SEARCH, decodePersistentSearch
 from ldapd.syncrepl.psearch import persistentSearch
-from ldapd.tls import START_TLS
 from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
 
 __all__ = ["Database", "Directory", "Limits", "Reply"]
@@ -84,30 +97,6 @@ _FEATURES = (
     "1.3.6.1.4.1.4203.1.5.1",  # all operational attributes, '+' (RFC 3673)
     "1.3.6.1.4.1.4203.1.5.3",  # absolute true and false filters (RFC 4526)
 )
-
-_RESPONSE_TAGS = {
-    "LDAPBindRequest": 0x61,
-    "LDAPSearchRequest": 0x65,
-    "LDAPModifyRequest": 0x67,
-    "LDAPAddRequest": 0x69,
-    "LDAPDelRequest": 0x6B,
-    "LDAPModifyDNRequest": 0x6D,
-    "LDAPCompareRequest": 0x6F,
-    "LDAPExtendedRequest": 0x78,
-}
-
-_OPERATION_NAMES = {
-    "LDAPBindRequest": "bind",
-    "LDAPSearchRequest": "search",
-    "LDAPModifyRequest": "modify",
-    "LDAPAddRequest": "add",
-    "LDAPDelRequest": "delete",
-    "LDAPModifyDNRequest": "rename",
-    "LDAPCompareRequest": "compare",
-    "LDAPExtendedRequest": "extended",
-}
-
-_MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
 
 #: The hooks of a write forwarded to a provider (C{chain_writes}): its
 #: plugins run there, and the change comes back by replication.
@@ -296,7 +285,8 @@ class _PagedSearch:
     @ivar current: the operation of the page being sent.
     """
 
-    def __init__(self, directory: Directory, op: Operation, fingerprint: bytes) -> None:
+    def __init__(self, directory: Directory, op: Operation, fingerprint: tuple[object, ...]
+                 ) -> None:
         self.directory = directory
         self.op = self.current = op
         self.fingerprint = fingerprint
@@ -406,16 +396,15 @@ class Directory:
     @ivar passwordVerifier: checks passwords within the limits of
         C{passwordLimits} (L{passwords.PasswordVerifier}, the reactor's).
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
-    @ivar syncProvider: the syncrepl provider (L{SyncProvider}), which the
-        C{changelog} plugin sets when it is attached; C{None} without it.
+    @ivar extensions: the registered controls, extended operations and
+        features (L{Extensions}): ldapd's own, the plugins' and those of
+        installed packages.
     @ivar configuredDatabases: the databases in the order they were
         configured (L{databases} is in routing order, longest suffix first).
     @ivar statistics: what this process counts for C{cn=Monitor}
         (L{ServerStatistics}); the protocol keeps most of it.
-    @ivar rootDSEProviders: functions returning (through an awaitable)
-        further C{(attribute, values)} of the root DSE, called each time a
-        client reads it: what changes as the server runs
-        (C{lastChangeNumber}).
+    @ivar rootDSEProviders: the plugins' L{RootDSEProvider}s: further
+        attributes of the root DSE, computed each time a client reads it.
     """
 
     _log = Logger()
@@ -438,7 +427,8 @@ class Directory:
         @param plugins: L{ldapd.interfaces.IOperationPlugin}s, in order. When
             none of them controls access (has a true C{controlsAccess}), the
             L{DefaultAccess} policy is put first. Those with an C{attach}
-            method have it called with the directory.
+            method have it called with a L{PluginHost}, through which they
+            register what they add.
         @param schema: the schema; the standard one by default.
         @param limits: size and time limits.
         @param passwordHash: the scheme for passwords set by Password Modify.
@@ -453,6 +443,10 @@ class Directory:
         @param authentication: SASL mechanisms, identity mappings and the
             TLS rule for simple binds (L{ldapd.sasl.Authentication}); none
             of them by default.
+        @raise ldapd.plugins.chain.UnknownHook: if a plugin has a method
+            named like a hook that no operation runs.
+        @raise ldapd.extensions.RegistrationError: if two registrations
+            conflict.
         """
         if reactor is None:
             from twisted.internet import reactor
@@ -481,25 +475,34 @@ class Directory:
         self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
         self.csn = CSNGenerator()
         self._subscribers: list[Callable[[Change], object]] = []
-        self.rootDSEProviders: list[
-            Callable[[], Awaitable[Sequence[tuple[str, Sequence[bytes]]]]]
-        ] = []
+        self.rootDSEProviders: list[RootDSEProvider] = []
         self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
         # Entries are immutable (a write stores a new one), so an entry's
         # encoding for an attribute selection stays right as long as the
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
-        self.syncProvider: SyncProvider | None = None
         self.statistics = ServerStatistics(reactor.seconds())
+        self.extensions = Extensions()
+        self._lifecycle = Lifecycle(reactor)
+        for control in (*controls.BUILT_IN, ControlType(
+                PERSISTENT_SEARCH, decodePersistentSearch, frozenset({"search"}),
+                search=self._persistentSearch)):
+            self.extensions.addControl(control)
+        for operation in extended.BUILT_IN:
+            self.extensions.addExtendedOperation(operation)
+        for feature in _FEATURES:
+            self.extensions.addFeature(feature)
+        host = PluginHost(self, self.extensions, self._lifecycle, self.rootDSEProviders)
         for plugin in self.plugins.plugins:
-            # Plugins that read entries themselves (groups, stored rules)
-            # are handed the directory they serve; the changelog plugin
-            # brings the syncrepl provider.
             attach = getattr(plugin, "attach", None)
             if attach is not None:
-                attach(self)
-        # After the plugins are attached: the root DSE lists the syncrepl
-        # control only when there is a provider.
+                attach(host)
+        installedControls, installedOperations = installedExtensions()
+        for control in installedControls:
+            self.extensions.addControl(control)
+        for operation in installedOperations:
+            self.extensions.addExtendedOperation(operation)
+        # After every registration: the root DSE lists what is registered.
         self.rootDSE = self._buildRootDSE()
         self.subschema = self._buildSubschema()
 
@@ -568,22 +571,31 @@ class Directory:
             await db.backend.open()
             if db.seedLDIF is not None:
                 await self._seed(db)
+        await self._lifecycle.open()
 
     def open(self) -> defer.Deferred[None]:
         """
-        Open every backend and load seed data into empty databases.
+        Open every backend, load seed data into empty databases, then run
+        the plugins' open hooks and start their timers.
 
         @return: a Deferred that fires when the directory can serve.
         """
         return defer.Deferred.fromCoroutine(self._open())
 
+    async def _close(self) -> None:
+        try:
+            await self._lifecycle.close()
+        finally:
+            await defer.gatherResults(
+                [defer.maybeDeferred(db.backend.close) for db in self.databases],
+                consumeErrors=True)
+
     def close(self) -> defer.Deferred[None]:
         """
-        Close every backend.
+        Stop the plugins' timers, run their close hooks, and close every
+        backend.
         """
-        return defer.gatherResults(
-            [defer.maybeDeferred(db.backend.close) for db in self.databases], consumeErrors=True
-        ).addCallback(lambda _: None)
+        return defer.Deferred.fromCoroutine(self._close())
 
     async def _seed(self, db: Database) -> None:
         op = self.internalOperation()
@@ -609,7 +621,7 @@ class Directory:
         _log.info("loaded {count} entries into {suffix} from {path}",
                   count=count, suffix=str(db.suffix), path=str(db.seedLDIF))
 
-    def internalOperation(self, request: Any = None) -> Operation:
+    def internalOperation(self, request: Request | None = None) -> Operation:
         """
         An operation the server issues itself (seeding, plugins' own writes):
         no limits and no access rules apply to it.
@@ -712,11 +724,12 @@ class Directory:
         @param reply: sends each response PDU of the operation.
         @return: a Deferred that fires when the operation is over; it never fails.
         """
-        kind = type(op.request).__name__
-        return defer.Deferred.fromCoroutine(self._execute(op, reply, kind))
+        return defer.Deferred.fromCoroutine(self._execute(op, reply))
 
-    async def _execute(self, op: Operation, reply: Reply, kind: str) -> None:
-        name = _OPERATION_NAMES[kind]
+    async def _execute(self, op: Operation, reply: Reply) -> None:
+        request = op.request
+        assert request is not None and request.responseTag is not None
+        name = request.operation
         started = op.connection.activity = op.clock.seconds()
         nentries = 0
 
@@ -727,9 +740,9 @@ class Directory:
             reply(pdu, responseControls)
 
         try:
-            op.controls = controls.decodeControls(op.rawControls, kind)
-            self._checkAuthenticated(op, kind)
-            outcome = await getattr(self, "handle_" + kind)(op, counting)
+            op.controls = self.extensions.decodeControls(op.rawControls, name)
+            self._checkAuthenticated(op)
+            outcome = await getattr(self, "handle_" + name)(op, counting)
         except Abandoned:
             return
         except Exception as e:
@@ -744,7 +757,7 @@ class Directory:
         await self.plugins.post(name, op, result.code)
         reply(
             encodeResult(
-                _RESPONSE_TAGS[kind],
+                request.responseTag,
                 result.code,
                 result.matchedDN.encode("utf-8"),
                 result.message.encode("utf-8"),
@@ -753,7 +766,7 @@ class Directory:
             ),
             list(outcome.controls) + op.responseControls,
         )
-        accesslog.logResult(op, name, _RESPONSE_TAGS[kind], result.code, nentries,
+        accesslog.logResult(op, name, request.responseTag, result.code, nentries,
                             op.clock.seconds() - started)
 
     async def _disclosedMatch(self, op: Operation, matched: DN) -> DN | None:
@@ -781,7 +794,7 @@ class Directory:
             matched = matched.parent()
         return None
 
-    def _checkAuthenticated(self, op: Operation, kind: str) -> None:
+    def _checkAuthenticated(self, op: Operation) -> None:
         """
         When anonymous access is off, refuse what an anonymous client asks,
         as slapd's C{require authc} does, except what it needs to
@@ -792,18 +805,17 @@ class Directory:
         if self.allowAnonymous or op.internal or not op.identity.anonymous:
             return
         request = op.request
-        if kind == "LDAPBindRequest":
+        if isinstance(request, (BindRequest, StartTLSRequest, WhoAmIRequest)):
             return
-        if kind == "LDAPExtendedRequest" and _text(request.requestName) in (START_TLS, WHO_AM_I):
-            return
-        if kind == "LDAPSearchRequest" and not request.baseObject and request.scope == 0:
+        if isinstance(request, SearchRequest) and not request.base and request.scope == 0:
             return
         raise ldaperrors.LDAPStrongAuthRequired("operation requires authentication")
 
     # Bind
 
-    async def handle_LDAPBindRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_bind(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
+        assert isinstance(request, BindRequest)
         connection = op.connection
         connection.identity = Identity()
         if request.version != 3:
@@ -813,7 +825,7 @@ class Directory:
             _log.info("conn={conn} BIND SASL dn={dn}", conn=connection.id,
                       dn=str(connection.identity.dn))
             return _Outcome()
-        password = request.auth if isinstance(request.auth, bytes) else str(request.auth).encode()
+        password = request.password or b""
         if not request.dn:
             if password:
                 # A password without a name authenticates no one (slapd: 49).
@@ -887,9 +899,10 @@ class Directory:
 
     # Search
 
-    async def handle_LDAPSearchRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_search(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
-        _, base = self._parseDN(request.baseObject)
+        assert isinstance(request, SearchRequest)
+        _, base = self._parseDN(request.base)
         try:
             scope = Scope(request.scope)
         except ValueError:
@@ -903,7 +916,7 @@ class Directory:
             scope=scope,
             filter=self._compileSearchFilter(op, request.filter),
             attributes=[_text(a) for a in request.attributes],
-            typesOnly=bool(request.typesOnly),
+            typesOnly=request.typesOnly,
         )
         await self._applyLimits(op)
         virtual = self._virtualEntry(base)
@@ -921,17 +934,12 @@ class Directory:
         if db is None:
             raise NoSuchObject("no such object")
         await self.plugins.pre("search", op, base)
-        sync = op.controls.get(SYNC_REQUEST)
-        if sync is not None and self.syncProvider is not None and self.syncProvider.serves(db):
-            return _Outcome(controls=await self.syncProvider.search(op, reply, db, sync))
-        if sync is not None and sync.criticality:
-            raise ldaperrors.LDAPUnavailableCriticalExtension(
-                "no syncrepl provider for this database"
-            )
-        persistent = op.controls.get(PERSISTENT_SEARCH)
-        if persistent is not None:
-            await persistentSearch(self, op, reply, db, persistent)
-            return _Outcome()
+        for oid, control in op.controls.items():
+            handler = self.extensions.control(oid).search  # type: ignore[union-attr]
+            if handler is not None:
+                responseControls = await handler(op, reply, db, control)
+                if responseControls is not None:
+                    return _Outcome(controls=responseControls)
         paged = op.controls.get(controls.PAGED_RESULTS)
         if paged is not None:
             return await self._pagedSearch(op, reply, db, paged)
@@ -980,6 +988,15 @@ class Directory:
         except _SizeLimitReached:
             raise ldaperrors.LDAPSizeLimitExceeded("") from None
 
+    async def _persistentSearch(self, op: Operation, reply: Reply, db: Database,
+                                control: Any) -> Sequence[Control]:
+        """
+        The search handler of the Persistent Search control: it ends only
+        by an exception (abandoned, or its client too far behind).
+        """
+        await persistentSearch(self, op, reply, db, control)
+        return ()
+
     def _compileSearchFilter(self, op: Operation, f: Any) -> Any:
         if not (op.identity.isRoot or op.internal):
             checkFilterSize(f, self.limits.maxFilterComponents)
@@ -996,6 +1013,7 @@ class Directory:
 
     async def _applyLimits(self, op: Operation) -> None:
         request = op.request
+        assert isinstance(request, SearchRequest)
         size, time = request.sizeLimit, request.timeLimit
         sizeLimit, timeLimit = await self._limitsFor(op)
         if sizeLimit and (not size or size > sizeLimit):
@@ -1038,6 +1056,7 @@ class Directory:
         self, op: Operation, reply: Reply, db: Database, paged: controls.PagedResults
     ) -> _Outcome:
         states = op.connection.pagedSearches
+        assert isinstance(op.request, SearchRequest)
         fingerprint = _fingerprint(op.request)
         if paged.cookie:
             state = states.pop(paged.cookie, None)
@@ -1055,7 +1074,7 @@ class Directory:
         # The configured size limit caps each page, not the whole result
         # set (as 389-ds and Active Directory do); the client's own size
         # limit still caps the total.
-        op.sizeLimit = op.request.sizeLimit
+        op.sizeLimit = op.request.sizeLimit  # type: ignore[union-attr]
         size = paged.size
         sizeLimit, _ = await self._limitsFor(op)
         if sizeLimit:
@@ -1148,7 +1167,7 @@ class Directory:
         op.search = SearchParameters(
             base=ndn,
             scope=Scope.ONE,
-            filter=compileFilter(pureldap.LDAPFilter_present("objectClass"), self.schema),
+            filter=everything(self.schema),
             attributes=["1.1"],
             typesOnly=True,
         )
@@ -1284,7 +1303,6 @@ class Directory:
         return Entry(rootDSE.dn, attributes, self.schema, rootDSE.ndn)
 
     def _buildRootDSE(self) -> Entry:
-        extensions = list(SUPPORTED)
         return Entry(
             DN(),
             [
@@ -1293,16 +1311,10 @@ class Directory:
                 # naming context of the server's.
                 ("namingContexts", [str(db.suffix).encode() for db in self.configuredDatabases]),
                 ("supportedLDAPVersion", [b"3"]),
-                (
-                    "supportedControl",
-                    [
-                        oid.encode()
-                        for oid in sorted(controls.SUPPORTED)
-                        if oid != SYNC_REQUEST or self.syncProvider is not None
-                    ],
-                ),
-                ("supportedExtension", [oid.encode() for oid in extensions]),
-                ("supportedFeatures", [f.encode() for f in _FEATURES]),
+                ("supportedControl", [oid.encode() for oid in self.extensions.supportedControls]),
+                ("supportedExtension",
+                 [oid.encode() for oid in self.extensions.supportedExtensions]),
+                ("supportedFeatures", [f.encode() for f in self.extensions.supportedFeatures]),
                 ("subschemaSubentry", [_SUBSCHEMA_DN.encode()]),
                 ("vendorName", [b"ldapd"]),
                 ("vendorVersion", [f"ldapd {_version.__version__}".encode()]),
@@ -1337,11 +1349,12 @@ class Directory:
 
     # Compare
 
-    async def handle_LDAPCompareRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_compare(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
-        _, ndn = self._parseDN(request.entry)
-        at, options = parseDescription(self.schema, _text(request.ava.attributeDesc.value))
-        value = _bytes(request.ava.assertionValue.value)
+        assert isinstance(request, CompareRequest)
+        _, ndn = self._parseDN(request.dn)
+        at, options = parseDescription(self.schema, request.attribute)
+        value = request.value
         entry = self._virtualEntry(ndn)
         if entry is None:
             await self.plugins.pre("compare", op, ndn, at, value)
@@ -1534,27 +1547,13 @@ class Directory:
         entry.validate()
         await self._commit(op, db, ADD, lambda backend, hooks: backend.add(op, entry, hooks))
 
-    async def handle_LDAPAddRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_add(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
-        dn, ndn = self._parseDN(request.entry)
+        assert isinstance(request, AddRequest)
+        dn, ndn = self._parseDN(request.dn)
         if not dn:
             raise ldaperrors.LDAPUnwillingToPerform("cannot add the root DSE")
-        attributes = []
-        for item in request.attributes:
-            # len() of an ldaptor BER object is the length of its encoding,
-            # so the parts are counted on its list of elements.
-            parts = item.data if isinstance(item, pureber.BERSequence) else item
-            if (
-                not isinstance(parts, (list, tuple))
-                or len(parts) != 2
-                or not isinstance(parts[1], (pureber.BERSet, list, tuple))
-            ):
-                raise ldaperrors.LDAPProtocolError("malformed attribute")
-            description = _text(parts[0].value)
-            values = [_bytes(v.value) for v in parts[1]]
-            if not values:
-                raise ldaperrors.LDAPProtocolError(f"no values for attribute type {description}")
-            attributes.append((description, values))
+        attributes = list(request.attributes)
         entry = Entry(dn, attributes, self.schema, ndn)
         missing = _missingRDNValues(entry)
         if missing:
@@ -1570,8 +1569,9 @@ class Directory:
         ndn = await self.plugins.pre("delete", op, ndn)
         await self._commit(op, db, DELETE, lambda backend, hooks: backend.delete(op, ndn, hooks))
 
-    async def handle_LDAPDelRequest(self, op: Operation, reply: Reply) -> _Outcome:
-        _, ndn = self._parseDN(op.request.value)
+    async def handle_delete(self, op: Operation, reply: Reply) -> _Outcome:
+        assert isinstance(op.request, DeleteRequest)
+        _, ndn = self._parseDN(op.request.dn)
         await self.delete(op, ndn)
         return _Outcome()
 
@@ -1595,18 +1595,12 @@ class Directory:
         return await self._commit(  # type: ignore[no-any-return]
             op, db, MODIFY, lambda backend, hooks: backend.modify(op, ndn, stamped, hooks))
 
-    async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_modify(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
-        _, ndn = self._parseDN(request.object)
-        modifications = []
-        for change in request.modification or ():
-            try:
-                operation = _MODIFY_OPERATIONS[change[0].value]
-                description = _text(change[1][0].value)
-                values = tuple(_bytes(v.value) for v in change[1][1])
-            except (KeyError, IndexError, TypeError, AttributeError):
-                raise ldaperrors.LDAPProtocolError("malformed modification") from None
-            modifications.append(Modification(operation, description, values))
+        assert isinstance(request, ModifyRequest)
+        _, ndn = self._parseDN(request.dn)
+        modifications = [Modification(operation, description, values)
+                         for operation, description, values in request.changes]
         await self.modify(op, ndn, modifications)
         return _Outcome()
 
@@ -1646,13 +1640,14 @@ class Directory:
             op, db, RENAME,
             lambda backend, hooks: backend.rename(op, ndn, newDN, deleteOldRDN, hooks, stamp))
 
-    async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_rename(self, op: Operation, reply: Reply) -> _Outcome:
         request = op.request
-        dn, ndn = self._parseDN(request.entry)
+        assert isinstance(request, ModifyDNRequest)
+        dn, ndn = self._parseDN(request.dn)
         if not dn:
             raise ldaperrors.LDAPUnwillingToPerform("cannot rename the root DSE")
         self._checkWritable(op, ndn)
-        newRDN = DN.parse(request.newrdn)
+        newRDN = DN.parse(request.newRDN)
         if len(newRDN) != 1:
             raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")
         self.schema.normalizeDN(newRDN)
@@ -1667,18 +1662,19 @@ class Directory:
                 raise NoSuchObject("new superior not found") from None
         else:
             superior = entry.dn.parent()
-        await self.rename(op, ndn, superior.child(newRDN.rdn), bool(request.deleteoldrdn))
+        await self.rename(op, ndn, superior.child(newRDN.rdn), request.deleteOldRDN)
         return _Outcome()
 
     # Extended operations
 
-    async def handle_LDAPExtendedRequest(self, op: Operation, reply: Reply) -> _Outcome:
-        name = _text(op.request.requestName)
-        handler = HANDLERS.get(name)
-        if handler is None:
+    async def handle_extended(self, op: Operation, reply: Reply) -> _Outcome:
+        assert isinstance(op.request, ExtendedRequest)
+        name = op.request.name
+        registered = self.extensions.extendedOperation(name)
+        if registered is None or registered.handler is None:
             raise ldaperrors.LDAPProtocolError(f"unsupported extended operation {name}")
         await self.plugins.pre("extended", op, name)
-        outcome: ExtendedOutcome = await handler(self, op)
+        outcome: ExtendedOutcome = await registered.handler(self, op)
         extra = b""
         if outcome.name is not None:
             extra += octetString(outcome.name, 0x8A)
@@ -1723,19 +1719,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
-def _fingerprint(request: pureldap.LDAPSearchRequest) -> bytes:
+def _fingerprint(request: SearchRequest) -> tuple[object, ...]:
     """
     What must not change between the pages of one paged search (RFC 2696 §3).
     """
-    return pureber.BERSequence(
-        [
-            pureber.BEROctetString(request.baseObject),
-            pureber.BEREnumerated(request.scope),
-            request.filter,
-            pureber.BERSequence([pureber.BEROctetString(a) for a in request.attributes]),
-        ]
-    ).toWire()
+    return (request.base, request.scope, request.filter, request.attributes)

@@ -1,112 +1,42 @@
 """
-Extended operations: the table of those ldapd implements, by request OID.
+The extended operations ldapd's core carries out: "Who am I?" (RFC 4532),
+Password Modify (RFC 3062), StartTLS (L{ldapd.tls}) and Cancel (RFC 3909,
+carried out by the protocol, which holds the connection's operations), as
+registrations (L{ldapd.extensions.ExtendedOperation}). Plugins and
+third-party packages register theirs the same way.
 
-A handler takes the L{ldapd.directory.Directory} and the L{Operation} and
-returns (or fires a Deferred with) an L{ExtendedOutcome}. A request with an
-OID not in the table gets protocolError, as RFC 4511 §4.12 asks.
+An extended request nobody registered gets protocolError, as RFC 4511
+§4.12 asks.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING
 
-from ldaptor.protocols import pureber
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd import passwords, tls
-from ldapd._codec import decodeSequence, encodeSequence, octetString
+from ldapd._codec import encodeSequence, octetString
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Modification
+from ldapd.extensions import ExtendedOperation, ExtendedOutcome
 from ldapd.operation import Operation
 from ldapd.passwordcheck import CHANGE
+from ldapd.requests import CANCEL, PASSWORD_MODIFY, START_TLS, WHO_AM_I, PasswordModifyRequest
 
 if TYPE_CHECKING:
     from ldapd.directory import Directory
 
-__all__ = [
-    "CANCEL",
-    "ExtendedOutcome",
-    "HANDLERS",
-    "PASSWORD_MODIFY",
-    "SUPPORTED",
-    "WHO_AM_I",
-    "parseCancel",
-    "parsePasswordModify",
-]
-
-WHO_AM_I = "1.3.6.1.4.1.4203.1.11.3"
-PASSWORD_MODIFY = "1.3.6.1.4.1.4203.1.11.1"
-
-#: Cancel (RFC 3909): carried out by the protocol, which holds the
-#: connection's operations, not by a handler of the table.
-CANCEL = "1.3.6.1.1.8"
-
-
-@dataclass(frozen=True)
-class ExtendedOutcome:
-    """
-    The successful result of an extended operation.
-
-    @ivar name: the responseName, or C{None}.
-    @ivar value: the response value, or C{None}.
-    """
-
-    name: bytes | None = None
-    value: bytes | None = None
+__all__ = ["BUILT_IN", "passwordModify", "whoAmI"]
 
 
 async def whoAmI(directory: Directory, op: Operation) -> ExtendedOutcome:
     """
     "Who am I?" (RFC 4532): the connection's authorization identity.
     """
-    if op.request.requestValue is not None:
+    if op.request.value is not None:  # type: ignore[attr-defined]
         raise ldaperrors.LDAPProtocolError("WhoAmI takes no request value")
     return ExtendedOutcome(value=op.identity.authzId.encode("utf-8"))
-
-
-def parseCancel(value: bytes | None) -> int:
-    """
-    Decode a Cancel request value (RFC 3909 §2): C{SEQUENCE { cancelID
-    MessageID }}.
-
-    @param value: the request value, or C{None}.
-    @return: the message id of the operation to cancel.
-    @raise ldaperrors.LDAPProtocolError: if it cannot be decoded.
-    """
-    try:
-        parts = decodeSequence(value or b"")
-    except ValueError as e:
-        raise ldaperrors.LDAPProtocolError(f"cancel: {e}") from None
-    if len(parts) != 1 or type(parts[0]) is not pureber.BERInteger:
-        raise ldaperrors.LDAPProtocolError("cancel: malformed request value")
-    messageId = parts[0].value
-    if not 0 <= messageId <= 2**31 - 1:
-        raise ldaperrors.LDAPProtocolError("cancel: message id out of range")
-    return messageId  # type: ignore[no-any-return]
-
-
-def parsePasswordModify(value: bytes | None) -> tuple[bytes | None, bytes | None, bytes | None]:
-    """
-    Decode a Password Modify request value (RFC 3062 §2).
-
-    @param value: the request value, or C{None}.
-    @return: its userIdentity, oldPasswd and newPasswd, each C{None} when absent.
-    @raise ldaperrors.LDAPProtocolError: if it cannot be decoded.
-    """
-    if value is None:
-        return None, None, None
-    try:
-        parts = decodeSequence(value, tagged=(0x80, 0x81, 0x82))
-    except ValueError as e:
-        raise ldaperrors.LDAPProtocolError(f"password modify: {e}") from None
-    fields: dict[int, bytes] = {}
-    for part in parts:
-        tag = part.tag & 0x1F if isinstance(part, pureber.BEROctetString) else -1
-        if tag not in (0, 1, 2) or part.tag & 0xC0 != 0x80 or tag in fields:
-            raise ldaperrors.LDAPProtocolError("password modify: malformed request value")
-        fields[tag] = part.value
-    return fields.get(0), fields.get(1), fields.get(2)
 
 
 async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome:
@@ -122,7 +52,10 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     """
     if op.identity.anonymous and not op.internal:
         raise ldaperrors.LDAPStrongAuthRequired("only authenticated users may change passwords")
-    userIdentity, oldPassword, newPassword = parsePasswordModify(op.request.requestValue)
+    request = op.request
+    assert isinstance(request, PasswordModifyRequest)
+    userIdentity, oldPassword, newPassword = (
+        request.userIdentity, request.oldPassword, request.newPassword)
     if userIdentity is not None:
         text = userIdentity.decode("utf-8", "replace")
         if text.startswith("dn:"):
@@ -159,13 +92,10 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     return ExtendedOutcome(value=encodeSequence([octetString(generated, 0x80)]))
 
 
-#: The extended operations ldapd implements, by request OID.
-HANDLERS: dict[str, Callable[[Any, Operation], Awaitable[ExtendedOutcome]]] = {
-    WHO_AM_I: whoAmI,
-    PASSWORD_MODIFY: passwordModify,
-    tls.START_TLS: tls.startTLS,
-}
-
-#: The extended operations the root DSE advertises: those of the table and
-#: Cancel.
-SUPPORTED = (*HANDLERS, CANCEL)
+#: The extended operations of ldapd's core, which every directory registers.
+BUILT_IN = (
+    ExtendedOperation(WHO_AM_I, whoAmI),
+    ExtendedOperation(PASSWORD_MODIFY, passwordModify),
+    ExtendedOperation(START_TLS, tls.startTLS),
+    ExtendedOperation(CANCEL, None),
+)

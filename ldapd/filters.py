@@ -1,6 +1,6 @@
 """
-Search filters (RFC 4511 §4.5.1.7): compiled once per request from ldaptor's
-decoded filter, then evaluated against entries with three-valued logic.
+Search filters (RFC 4511 §4.5.1.7): compiled once per request from the
+request's filter (L{ldapd.requests.Filter}), then evaluated against entries with three-valued logic.
 
 Evaluation returns C{True}, C{False} or C{None} for Undefined; an entry is
 returned only when the whole filter is C{True}. Backends read the compiled
@@ -13,9 +13,9 @@ from __future__ import annotations
 import copy
 from typing import Any, Callable, Iterator
 
-from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 
+from ldapd import requests as syntax
 from ldapd.entry import Entry, parseDescription
 from ldapd.schema import RULES, AttributeType, InvalidValue, MatchingRule, Schema
 from ldapd.schema.matching import soundex, substringPiece
@@ -434,11 +434,11 @@ def nestedTooDeep() -> ldaperrors.LDAPProtocolError:
     return ldaperrors.LDAPProtocolError(f"filter nested deeper than {MAX_DEPTH} levels")
 
 
-def compileFilter(f: Any, schema: Schema, depth: int = 0) -> Filter:
+def compileFilter(f: syntax.Filter, schema: Schema, depth: int = 0) -> Filter:
     """
-    Compile one of ldaptor's decoded filters.
+    Compile a request's filter against the schema.
 
-    @param f: an C{LDAPFilter_*} instance.
+    @param f: the filter as decoded (L{ldapd.requests.Filter}).
     @param schema: the schema for attribute types and matching rules.
     @param depth: the nesting depth of C{f}.
     @return: the compiled filter.
@@ -447,41 +447,55 @@ def compileFilter(f: Any, schema: Schema, depth: int = 0) -> Filter:
     """
     if depth > MAX_DEPTH:
         raise nestedTooDeep()
-    if isinstance(f, pureldap.LDAPFilter_and):
-        return And([compileFilter(p, schema, depth + 1) for p in f])
-    if isinstance(f, pureldap.LDAPFilter_or):
-        return Or([compileFilter(p, schema, depth + 1) for p in f])
-    if isinstance(f, pureldap.LDAPFilter_not):
-        return Not(compileFilter(f.value, schema, depth + 1))
+    if isinstance(f, syntax.And):
+        return And([compileFilter(p, schema, depth + 1) for p in f.parts])
+    if isinstance(f, syntax.Or):
+        return Or([compileFilter(p, schema, depth + 1) for p in f.parts])
+    if isinstance(f, syntax.Not):
+        return Not(compileFilter(f.part, schema, depth + 1))
     try:
         return _compileAssertion(f, schema)
     except (ldaperrors.LDAPUndefinedAttributeType, InvalidValue):
         return Undefined()
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
+def everything(schema: Schema) -> Filter:
+    """
+    @return: C{(objectClass=*)}, which every entry matches: what the server's
+        own searches of a whole subtree use.
+    """
+    return compileFilter(syntax.Present(b"objectClass"), schema)
 
 
-def _compileAssertion(f: Any, schema: Schema) -> Filter:
-    if isinstance(f, pureldap.LDAPFilter_present):
-        at, options = parseDescription(schema, _text(f.value))
+def byUUID(schema: Schema, entryUUID: bytes) -> Filter:
+    """
+    @return: C{(entryUUID=...)}, which the memory and sql backends answer
+        from their index.
+    """
+    return compileFilter(syntax.Equality(b"entryUUID", entryUUID), schema)
+
+
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
+
+
+def _compileAssertion(f: syntax.Filter, schema: Schema) -> Filter:
+    if isinstance(f, syntax.Present):
+        at, options = parseDescription(schema, _text(f.attribute))
         return Present(at, options)
-    if isinstance(f, pureldap.LDAPFilter_substrings):
-        at, options = parseDescription(schema, _text(f.type))
+    if isinstance(f, syntax.Substrings):
+        at, options = parseDescription(schema, _text(f.attribute))
         if at.substr is None:
             return Undefined()
         initial = final = None
         middle = []
-        for piece in f.substrings:
-            value = substringPiece(at.substr, _bytes(piece.value))
-            if isinstance(piece, pureldap.LDAPFilter_substrings_initial):
+        for kind, piece in f.pieces:
+            value = substringPiece(at.substr, piece)
+            if kind == syntax.INITIAL:
                 if initial is not None or middle or final is not None:
                     raise ldaperrors.LDAPProtocolError("misplaced initial substring")
                 initial = value
-            elif isinstance(piece, pureldap.LDAPFilter_substrings_final):
+            elif kind == syntax.FINAL:
                 if final is not None:
                     raise ldaperrors.LDAPProtocolError("more than one final substring")
                 final = value
@@ -490,44 +504,36 @@ def _compileAssertion(f: Any, schema: Schema) -> Filter:
                     raise ldaperrors.LDAPProtocolError("substring after the final one")
                 middle.append(value)
         return Substrings(at, options, at.substr, initial, middle, final)
-    if isinstance(f, pureldap.LDAPFilter_extensibleMatch):
+    if isinstance(f, syntax.Extensible):
         return _compileExtensible(f, schema)
-    if isinstance(
-        f,
-        (
-            pureldap.LDAPFilter_equalityMatch,
-            pureldap.LDAPFilter_greaterOrEqual,
-            pureldap.LDAPFilter_lessOrEqual,
-            pureldap.LDAPFilter_approxMatch,
-        ),
-    ):
-        at, options = parseDescription(schema, _text(f.attributeDesc.value))
-        value = _bytes(f.assertionValue.value)
-        if isinstance(f, pureldap.LDAPFilter_equalityMatch):
+    if isinstance(f, (syntax.Equality, syntax.GreaterOrEqual, syntax.LessOrEqual, syntax.Approx)):
+        at, options = parseDescription(schema, _text(f.attribute))
+        value = f.value
+        if isinstance(f, syntax.Equality):
             if at.equality is None:
                 return Undefined()
             if at.oid == ENTRY_DN and not options:
                 return EntryDNEquality(schema.normalizeValue(at, value))
             return Equality(at, options, schema.normalizeValue(at, value))
-        if isinstance(f, pureldap.LDAPFilter_approxMatch):
+        if isinstance(f, syntax.Approx):
             if at.equality is None:
                 return Undefined()
             return Approx(at, options, sorted(_approxWords(schema.normalizeValue(at, value))))
         if at.ordering is None:
             return Undefined()
         key = schema.applyRule(at.ordering, value)
-        cls = GreaterOrEqual if isinstance(f, pureldap.LDAPFilter_greaterOrEqual) else LessOrEqual
+        cls = GreaterOrEqual if isinstance(f, syntax.GreaterOrEqual) else LessOrEqual
         return cls(at, options, at.ordering, key)
     raise ldaperrors.LDAPProtocolError(f"unknown filter type {type(f).__name__}")
 
 
-def _compileExtensible(f: Any, schema: Schema) -> Filter:
+def _compileExtensible(f: syntax.Extensible, schema: Schema) -> Filter:
     at = None
-    if f.type is not None:
-        at, _ = parseDescription(schema, _text(f.type.value))
+    if f.attribute is not None:
+        at, _ = parseDescription(schema, _text(f.attribute))
     rule: MatchingRule | str
-    if f.matchingRule is not None:
-        name = _text(f.matchingRule.value)
+    if f.rule is not None:
+        name = _text(f.rule)
         if name in (_BIT_AND, _BIT_OR):
             rule = name
         else:
@@ -543,12 +549,7 @@ def _compileExtensible(f: Any, schema: Schema) -> Filter:
         return Undefined()
     if at is not None and not _usable(rule, at):
         return Undefined()
-    dnAttributes = bool(f.dnAttributes and f.dnAttributes.value)
-    return Extensible(at, rule, _bytes(f.matchValue.value), dnAttributes, schema)
-
-
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+    return Extensible(at, rule, f.value, f.dnAttributes, schema)
 
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN, InvalidDN
 from ldapd.operation import Identity
+from ldapd.requests import And, Filter, Not, Or
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
 
@@ -90,11 +90,11 @@ class IdleTimer:
         self._call = None
 
 
-def checkFilterSize(f: Any, maxComponents: int = DEFAULT_MAX_FILTER_COMPONENTS) -> None:
+def checkFilterSize(f: Filter, maxComponents: int = DEFAULT_MAX_FILTER_COMPONENTS) -> None:
     """
     Refuse a filter with too many components before any work is done on it.
 
-    @param f: a decoded ldaptor filter.
+    @param f: a request's filter.
     @param maxComponents: the most components allowed (0: no limit).
     @raise ldaperrors.LDAPAdminLimitExceeded: if it has more (slapd answers
         adminLimitExceeded, 11, to searches beyond its configured limits).
@@ -102,16 +102,16 @@ def checkFilterSize(f: Any, maxComponents: int = DEFAULT_MAX_FILTER_COMPONENTS) 
     if not maxComponents:
         return
     count = 0
-    stack = [f]
+    stack: list[Filter] = [f]
     while stack:
         node = stack.pop()
         count += 1
         if count > maxComponents:
             raise tooManyComponents(maxComponents)
-        if isinstance(node, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
-            stack.extend(node)
-        elif isinstance(node, pureldap.LDAPFilter_not):
-            stack.append(node.value)
+        if isinstance(node, (And, Or)):
+            stack.extend(node.parts)
+        elif isinstance(node, Not):
+            stack.append(node.part)
 
 
 def tooManyComponents(maxComponents: int) -> ldaperrors.LDAPAdminLimitExceeded:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 
 from ldapd.dn import DN
+from ldapd.requests import RawControl, Request
 
 __all__ = [
     "ANONYMOUS",
@@ -181,11 +182,12 @@ class Operation:
 
     @ivar connection: the connection it arrived on.
     @ivar messageId: the request's message id.
-    @ivar request: the decoded ldaptor request PDU.
-    @ivar rawControls: the request's controls as decoded by ldaptor,
-        C{(oid, criticality, value)}.
+    @ivar request: the request (one of L{ldapd.requests}' types); C{None}
+        for the server's own operations that stand for no request.
+    @ivar rawControls: the request's controls as the client sent them.
     @ivar controls: the controls the Directory decoded and will honour, by
-        OID (values are the control objects of L{ldapd.controls}).
+        OID: the typed objects their registrations decode
+        (L{ldapd.extensions.ControlType}).
     @ivar responseControls: controls plugins add to the final response
         (L{ldapd._codec.Control} tuples), e.g. the password policy control.
     @ivar identity: the connection's identity when the request arrived.
@@ -206,14 +208,14 @@ class Operation:
         self,
         connection: Connection,
         messageId: int,
-        request: Any,
-        rawControls: list[tuple[Any, Any, Any]] | None = None,
+        request: Request | None,
+        rawControls: Sequence[RawControl] = (),
         internal: bool = False,
     ) -> None:
         self.connection = connection
         self.messageId = messageId
         self.request = request
-        self.rawControls = rawControls or []
+        self.rawControls = rawControls
         self.controls: dict[str, Any] = {}
         self.responseControls: list[Any] = []
         self.identity = connection.identity

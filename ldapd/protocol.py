@@ -15,7 +15,6 @@ import struct
 from collections import deque
 from typing import Any, Sequence
 
-from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import address, interfaces, protocol
 from twisted.logger import Logger
@@ -41,9 +40,16 @@ from ldapd._framing import (
     Oversized,
 )
 from ldapd.directory import Directory
-from ldapd.extended import CANCEL, parseCancel
 from ldapd.limits import ConnectionLimits, IdleTimer
 from ldapd.operation import ANONYMOUS, Connection, Operation
+from ldapd.requests import (
+    AbandonRequest,
+    BindRequest,
+    CancelRequest,
+    Message,
+    StartTLSRequest,
+    UnbindRequest,
+)
 
 __all__ = ["LDAPServerFactory", "LDAPServerProtocol", "MAX_OUTSTANDING"]
 
@@ -54,32 +60,6 @@ MAX_OUTSTANDING = ConnectionLimits().maxOutstanding
 _ABANDON = 0x50
 _BIND = 0x60
 _UNBIND = 0x42
-
-
-def _isStartTLS(request: Any) -> bool:
-    """
-    @return: whether a request is StartTLS (RFC 4511 §4.14).
-    """
-    return (
-        isinstance(request, pureldap.LDAPExtendedRequest)
-        and request.requestName == pureldap.LDAPStartTLSRequest.oid
-    )
-
-
-def _isCancel(request: Any) -> bool:
-    """
-    @return: whether a request is Cancel (RFC 3909).
-    """
-    return isinstance(request, pureldap.LDAPExtendedRequest) and request.requestName in (
-        CANCEL, CANCEL.encode())
-
-
-def _abandonable(request: Any) -> bool:
-    """
-    @return: whether a request can be abandoned: Bind and StartTLS cannot
-        (RFC 4511 §4.11).
-    """
-    return not (isinstance(request, pureldap.LDAPBindRequest) or _isStartTLS(request))
 
 
 def _peerCredentials(transport: Any) -> tuple[int, int] | None:
@@ -150,7 +130,7 @@ class LDAPServerProtocol(protocol.Protocol):
         self._outstanding: dict[int, Operation] = {}
         # The Cancel requests waiting for each operation they cancel to end.
         self._cancels: dict[int, list[int]] = {}
-        self._queue: deque[pureldap.LDAPMessage] = deque()
+        self._queue: deque[Message] = deque()
         self._binding = False
         self._readingPaused = False
         self._writePaused = False
@@ -297,7 +277,9 @@ class LDAPServerProtocol(protocol.Protocol):
 
     def _completed(self, kind: str) -> None:
         """
-        Count a request of class C{kind} as over.
+        Count a request as over.
+
+        @param kind: its operation (L{ldapd.requests.Request.operation}).
         """
         self._statistics.completed[kind] += 1
         self.connection.opsCompleted += 1  # type: ignore[union-attr]
@@ -370,23 +352,23 @@ class LDAPServerProtocol(protocol.Protocol):
             code, text = bad.error.resultCode, bad.reason.encode("utf-8")
         self._send(encodeMessage(bad.messageId, encodeResult(responseTag, code, b"", text)))
 
-    def _received(self, message: pureldap.LDAPMessage) -> None:
-        request = message.value
-        if message.id == 0:
+    def _received(self, message: Message) -> None:
+        request = message.request
+        if message.messageId == 0:
             self._disconnect("message id 0 is reserved for unsolicited notifications")
             return
-        kind = type(request).__name__
+        kind = request.operation
         self._statistics.initiated[kind] += 1
         self.connection.opsReceived += 1  # type: ignore[union-attr]
-        if isinstance(request, pureldap.LDAPUnbindRequest):
+        if isinstance(request, UnbindRequest):
             self._completed(kind)
             self._closing = True
             self.transport.loseConnection()
-        elif isinstance(request, pureldap.LDAPAbandonRequest):
-            self._abandon(request.value)
+        elif isinstance(request, AbandonRequest):
+            self._abandon(request.messageId)
             self._completed(kind)
-        elif _isCancel(request):
-            self._cancel(message.id, request.requestValue)
+        elif isinstance(request, CancelRequest):
+            self._cancel(message.messageId, request.messageId)
         else:
             self._queue.append(message)
             if self._pending() >= self.limits.maxOutstanding:
@@ -413,45 +395,44 @@ class LDAPServerProtocol(protocol.Protocol):
         """
         op = self._outstanding.get(messageId)
         if op is not None:
-            if _abandonable(op.request):
+            if op.request.abandonable:
                 op.abandon()
             return
         for index, message in enumerate(self._queue):
-            if message.id == messageId:
-                if _abandonable(message.value):
+            if message.messageId == messageId:
+                if message.request.abandonable:
                     del self._queue[index]
-                    self._completed(type(message.value).__name__)
+                    self._completed(message.request.operation)
                 return
 
-    def _cancel(self, messageId: int, value: bytes | None) -> None:
+    def _cancel(self, messageId: int, target: int) -> None:
         """
         Carry out a Cancel request (RFC 3909): the operation it names stops
         and answers canceled (118); the Cancel itself is answered once that
         is done: success, or tooLate (120) if the operation ended first.
         What cannot be canceled (Bind, StartTLS, Cancel) is cannotCancel
         (121), and what is not running noSuchOperation (119).
+
+        @param messageId: the Cancel's message id.
+        @param target: the message id of the operation to cancel.
         """
-        try:
-            target = parseCancel(value)
-        except ldaperrors.LDAPProtocolError as e:
-            self._answerCancel(messageId, e.resultCode, e.message)
-            return
         op = self._outstanding.get(target)
         if op is None:
             for index, queued in enumerate(self._queue):
-                if queued.id == target:
-                    if not _abandonable(queued.value) or _isCancel(queued.value):
+                if queued.messageId == target:
+                    if not queued.request.abandonable:
                         self._answerCancel(messageId, 121, "operation cannot be canceled")
                         return
                     del self._queue[index]
-                    tag = RESPONSE_TAGS[type(queued.value).__name__]
+                    tag = queued.request.responseTag
+                    assert tag is not None
                     self._send(encodeMessage(target, encodeResult(tag, 118, b"", b"canceled")))
-                    self._completed(type(queued.value).__name__)
+                    self._completed(queued.request.operation)
                     self._answerCancel(messageId, 0)
                     return
             self._answerCancel(messageId, 119, "no such operation")
             return
-        if not _abandonable(op.request) or _isCancel(op.request):
+        if not op.request.abandonable:
             self._answerCancel(messageId, 121, "operation cannot be canceled")
             return
         self._cancels.setdefault(target, []).append(messageId)
@@ -465,7 +446,7 @@ class LDAPServerProtocol(protocol.Protocol):
             text = text.encode("utf-8")
         if not self._closing:
             self._send(encodeMessage(messageId, encodeExtendedResponse(code, b"", text)))
-        self._completed("LDAPExtendedRequest")
+        self._completed("extended")
 
     def _process(self) -> None:
         """
@@ -524,11 +505,11 @@ class LDAPServerProtocol(protocol.Protocol):
         if not self._queue or self._binding:
             return False
         message = self._queue[0]
-        isBind = isinstance(message.value, pureldap.LDAPBindRequest)
+        isBind = isinstance(message.request, BindRequest)
         if isBind and self._outstanding:
             return False
         self._queue.popleft()
-        self._binding = isBind or _isStartTLS(message.value)
+        self._binding = isBind or isinstance(message.request, StartTLSRequest)
         self._start(message)
         return True
 
@@ -564,10 +545,10 @@ class LDAPServerProtocol(protocol.Protocol):
             return
         self.transport.startTLS(self.tls)
 
-    def _start(self, message: pureldap.LDAPMessage) -> None:
+    def _start(self, message: Message) -> None:
         assert self.connection is not None
-        op = Operation(self.connection, message.id, message.value, message.controls)
-        self._outstanding[message.id] = op
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
+        self._outstanding[message.messageId] = op
 
         def reply(pdu: bytes, controls: Sequence[Control] = ()) -> None:
             if not (op.abandoned or self._closing):
@@ -581,10 +562,10 @@ class LDAPServerProtocol(protocol.Protocol):
                 )
             if self._outstanding.get(op.messageId) is op:
                 del self._outstanding[op.messageId]
-            self._completed(type(op.request).__name__)
+            self._completed(op.request.operation)
             for cancel in self._cancels.pop(op.messageId, ()):
                 self._answerCancel(cancel, 0 if op.cancelTookEffect else 120)
-            if isinstance(op.request, pureldap.LDAPBindRequest) or _isStartTLS(op.request):
+            if isinstance(op.request, (BindRequest, StartTLSRequest)):
                 self._binding = False
             if op is self._startingTLS:
                 self._startingTLS = None

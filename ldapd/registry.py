@@ -5,7 +5,9 @@ A factory is any object with C{name}, C{description} and
 C{fromConfig(table, context)} (as Twisted's C{cred} checker factories have
 C{authType}, C{authHelp} and C{generateChecker}). Factories are registered as
 entry points in the C{ldapd.backends} and C{ldapd.plugins} groups, or named
-directly as C{"package.module:factory"}.
+directly as C{"package.module:factory"}. Third-party controls and extended
+operations are registered as entry points in the C{ldapd.controls} and
+C{ldapd.extended} groups (L{installedExtensions}).
 """
 
 from __future__ import annotations
@@ -18,15 +20,19 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ldapd.dn import DN, InvalidDN
+from ldapd.extensions import ControlType, ExtendedOperation, RegistrationError
 from ldapd.schema import Schema
 
 __all__ = [
     "BACKENDS",
+    "CONTROLS",
+    "EXTENDED",
     "ConfigContext",
     "ConfigError",
     "IFactory",
     "PLUGINS",
     "duration",
+    "installedExtensions",
     "lookup",
     "optionalDN",
     "rejectUnknownKeys",
@@ -36,6 +42,11 @@ __all__ = [
 BACKENDS = "ldapd.backends"
 #: The entry-point group of operation-plugin factories.
 PLUGINS = "ldapd.plugins"
+#: The entry-point group of request controls (L{ldapd.extensions.ControlType}s).
+CONTROLS = "ldapd.controls"
+#: The entry-point group of extended operations
+#: (L{ldapd.extensions.ExtendedOperation}s).
+EXTENDED = "ldapd.extended"
 
 
 class ConfigError(Exception):
@@ -135,6 +146,33 @@ def lookup(group: str, name: str, context: ConfigContext, key: str) -> IFactory:
         known = ", ".join(sorted(found)) or "none installed"
         raise context.error(key, f"unknown name {name!r} (known: {known})")
     return found[name].load()  # type: ignore[no-any-return]
+
+
+def installedExtensions() -> tuple[list[ControlType], list[ExtendedOperation]]:
+    """
+    Load the controls and extended operations installed packages register
+    as entry points in the L{CONTROLS} and L{EXTENDED} groups, each naming
+    a L{ControlType<ldapd.extensions.ControlType>} or an
+    L{ExtendedOperation<ldapd.extensions.ExtendedOperation>}.
+
+    @return: the controls and the extended operations.
+    @raise ldapd.extensions.RegistrationError: naming an entry point that
+        cannot be loaded or names something else.
+    """
+    found: tuple[list[Any], list[Any]] = ([], [])
+    for group, kind, into in ((CONTROLS, ControlType, found[0]),
+                              (EXTENDED, ExtendedOperation, found[1])):
+        for ep in entry_points(group=group):
+            try:
+                loaded = ep.load()
+            except Exception as e:
+                raise RegistrationError(f"entry point {ep.name} ({group}): cannot load "
+                                        f"{ep.value}: {e}") from None
+            if not isinstance(loaded, kind):
+                raise RegistrationError(f"entry point {ep.name} ({group}): {ep.value} is not "
+                                        f"a {kind.__name__}")
+            into.append(loaded)
+    return found
 
 
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}

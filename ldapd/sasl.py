@@ -31,6 +31,7 @@ from ldapd.escaping import buildDN
 from ldapd.patterns import InvalidPattern, compilePattern
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.registry import ConfigContext
+from ldapd.requests import BindRequest
 from ldapd.results import NoSuchObject
 from ldapd.schema import InvalidValue, Schema
 
@@ -221,9 +222,10 @@ class Authentication:
         @raise ldaperrors.LDAPInsufficientAccessRights: if the client asks
             for an authorization identity other than its own.
         """
-        mechanism, credentials = op.request.auth
-        mechanism = _text(mechanism).upper()
-        credentials = _bytes(credentials)
+        request = op.request
+        assert isinstance(request, BindRequest)
+        mechanism = (request.mechanism or "").upper()
+        credentials = request.credentials or b""
         if mechanism == EXTERNAL:
             return await self._external(directory, op, credentials)
         if mechanism == PLAIN:
@@ -314,10 +316,4 @@ def _text(value: Any) -> str:
     if isinstance(value, bytes):
         return value.decode("utf-8", "replace")
     return str(value)
-
-
-def _bytes(value: Any) -> bytes:
-    if value is None:
-        return b""
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
 

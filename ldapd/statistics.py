@@ -23,8 +23,8 @@ class ServerStatistics:
     worker has its own, counting only the connections it accepted.
 
     @ivar started: the clock time (seconds since the epoch) the server started.
-    @ivar initiated: requests received, by ldaptor request class name
-        (C{"LDAPSearchRequest"}, C{"LDAPUnbindRequest"}, ...).
+    @ivar initiated: requests received, by operation
+        (L{ldapd.requests.Request.operation}: C{"search"}, C{"unbind"}, ...).
     @ivar completed: requests over (answered, abandoned, or, for Unbind and
         Abandon, carried out), by request class name.
     @ivar bytes: the bytes of the PDUs sent.

@@ -48,7 +48,9 @@ from ldapd.interfaces import (
     IWriteBatch,
     IWriteBatches,
 )
+from ldapd import requests
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
+from ldapd.requests import Filter
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
 
@@ -68,7 +70,9 @@ __all__ = [
     "executeRequest",
     "freePort",
     "longFormLengths",
+    "decodedRequest",
     "parseFilter",
+    "wireFilter",
     "postgresqlURL",
     "privatePostgreSQLSchema",
 ]
@@ -90,14 +94,23 @@ def freePort() -> int:
         return s.getsockname()[1]  # type: ignore[no-any-return]
 
 
-def parseFilter(text: str) -> Any:
+def parseFilter(text: str) -> Filter:
     """
     @param text: a filter in RFC 4515 string form.
-    @return: ldaptor's decoded filter object, as the protocol would deliver it.
+    @return: the filter, as the protocol would deliver it.
     """
-    from ldaptor import ldapfilter
+    return requests.parseFilter(text)
 
-    return ldapfilter.parseFilter(text)
+
+def wireFilter(text: str) -> Any:
+    """
+    @param text: a filter in RFC 4515 string form.
+    @return: the filter in ldaptor's classes, for a request a test sends as
+        a client.
+    """
+    from ldapd._codec import filterToLdaptor
+
+    return filterToLdaptor(requests.parseFilter(text))
 
 
 @implementer(ITransactionHooks)
@@ -1052,6 +1065,29 @@ def longFormLengths(data: bytes) -> bytes:
     return b"".join(out)
 
 
+def decodedRequest(request: Any, controls: Any = None, messageId: int = 1) -> requests.Message:
+    """
+    A request as the server receives it: encoded by ldaptor, as a client
+    sends it, then framed and decoded.
+
+    @param request: an ldaptor request.
+    @param controls: its controls, as ldaptor's C{LDAPMessage} takes them.
+    @param messageId: its message ID.
+    @return: the decoded message.
+    @raise ValueError: if the server would refuse to decode it.
+    """
+    from ldaptor.protocols import pureldap
+
+    from ldapd._framing import Framer
+
+    framer = Framer()
+    framer.feed(pureldap.LDAPMessage(request, controls=controls, id=messageId).toWire())
+    message = framer.next()
+    if not isinstance(message, requests.Message):
+        raise ValueError(f"the request is refused: {message}")
+    return message
+
+
 def executeRequest(directory: Any, connection: Connection, request: Any, messageId: int,
                    controls: Any = None) -> tuple[list[Any], Any]:
     """
@@ -1066,16 +1102,11 @@ def executeRequest(directory: Any, connection: Connection, request: Any, message
     @return: the list the decoded responses are appended to as they are
         sent, and the Deferred of the execution.
     """
-    from ldaptor.protocols import pureldap
-
     from ldapd._codec import encodeMessage
-    from ldapd._framing import Framer
 
     responses: list[Any] = []
-    framer = Framer()
-    framer.feed(pureldap.LDAPMessage(request, controls=controls, id=messageId).toWire())
-    message = framer.next()
-    op = Operation(connection, message.id, message.value, message.controls)
+    message = decodedRequest(request, controls, messageId)
+    op = Operation(connection, message.messageId, message.request, message.controls)
 
     def reply(pdu: bytes, responseControls: Any = ()) -> None:
         responses.append(decodeResponse(encodeMessage(op.messageId, pdu, responseControls)))

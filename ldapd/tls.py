@@ -25,16 +25,16 @@ from twisted.internet import endpoints, interfaces
 from twisted.protocols.tls import TLSMemoryBIOFactory
 from zope.interface import implementer
 
+from ldapd.extensions import ExtendedOutcome
 from ldapd.operation import ANONYMOUS, Operation
 from ldapd.registry import ConfigContext, ConfigError, rejectUnknownKeys
+from ldapd.requests import START_TLS
 
 if TYPE_CHECKING:
     from ldapd.directory import Directory
-    from ldapd.extended import ExtendedOutcome
 
 __all__ = [
     "DEFAULT_CIPHERS",
-    "START_TLS",
     "ClientCertificates",
     "ServerTLS",
     "TLSError",
@@ -44,9 +44,6 @@ __all__ = [
     "startTLS",
     "tlsFromConfig",
 ]
-
-#: The StartTLS extended operation (RFC 4511 §4.14).
-START_TLS = "1.3.6.1.4.1.1466.20037"
 
 #: The TLS 1.2 cipher suites offered by default: Mozilla's "intermediate"
 #: list, forward-secret AEAD suites only. TLS 1.3 suites are all strong and
@@ -333,10 +330,7 @@ async def startTLS(directory: Directory, op: Operation) -> ExtendedOutcome:
     @raise ldaperrors.LDAPOperationsError: if TLS is already on, or other
         requests are outstanding.
     """
-    # ldapd.extended imports this module for its table of operations.
-    from ldapd.extended import ExtendedOutcome
-
-    if op.request.requestValue is not None:
+    if op.request.value is not None:  # type: ignore[attr-defined]
         raise ldaperrors.LDAPProtocolError("no request value expected")
     connection = op.connection
     if connection.startTLS is None:

@@ -16,6 +16,7 @@ from twisted.internet import task
 from twisted.logger import eventAsJSON, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
+from ldapd.requests import ModifyRequest
 from ldapd._codec import encodeMessage
 from ldapd._framing import Framer
 from ldapd.accesslog import describeRequest, filterText
@@ -27,7 +28,7 @@ from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.audit import AuditLog, AuditLogFactory
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 ALICE = "uid=alice,ou=people,dc=example,dc=com"
@@ -54,12 +55,8 @@ class RedactTests(unittest.SynchronousTestCase):
         """
         A Modify is described by its attribute names, not its values.
         """
-        change = pureber.BERSequence([
-            pureber.BEREnumerated(2),
-            pureber.BERSequence([pureber.BEROctetString("userPassword"),
-                                 pureber.BERSet([pureber.BEROctetString("s3cret")])]),
-        ])
-        fields = describeRequest("modify", pureldap.LDAPModifyRequest(object=ALICE, modification=[change]))
+        fields = describeRequest(ModifyRequest(
+            ALICE.encode(), (("replace", "userPassword", (b"s3cret",)),)))
         self.assertEqual(fields, {"target": ALICE, "attributes": ["userPassword"]})
 
 
@@ -86,7 +83,7 @@ class DirectoryLogTests(unittest.TestCase):
         framer = Framer()
         framer.feed(pureldap.LDAPMessage(request, id=messageId).toWire())
         message = framer.next()
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         self.successResultOf(self.directory.execute(
             op, lambda pdu, controls=(): decodeResponse(encodeMessage(1, pdu, controls))))
 
@@ -99,7 +96,7 @@ class DirectoryLogTests(unittest.TestCase):
         result, as slapd's does.
         """
         self.execute(pureldap.LDAPSearchRequest(
-            baseObject="ou=people," + SUFFIX, scope=1, filter=parseFilter("(uid=a*)")), 7)
+            baseObject="ou=people," + SUFFIX, scope=1, filter=wireFilter("(uid=a*)")), 7)
         [event] = self.results()
         self.assertEqual((event["conn"], event["msgid"], event["operation"], event["err"],
                           event["nentries"], event["tag"], event["target"], event["scope"]),
@@ -163,7 +160,7 @@ class AuditLogTests(unittest.TestCase):
         framer = Framer()
         framer.feed(pureldap.LDAPMessage(request, id=1).toWire())
         message = framer.next()
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         responses: list[Any] = []
         self.successResultOf(self.directory.execute(
             op, lambda pdu, c=(): responses.append(decodeResponse(encodeMessage(1, pdu, c)).value)))

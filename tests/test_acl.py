@@ -17,7 +17,7 @@ from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry
-from ldapd.extended import PASSWORD_MODIFY
+from ldapd.requests import PASSWORD_MODIFY
 from ldapd.operation import Connection, Operation
 from ldapd.plugins.acl import AccessControl, AccessControlFactory
 from ldapd.plugins.aclrules import (
@@ -31,7 +31,7 @@ from ldapd.plugins.aclrules import (
 )
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 ROOT = "cn=admin,dc=example,dc=com"
@@ -308,7 +308,7 @@ class AccessControlTests(unittest.TestCase):
         framer.feed(pureldap.LDAPMessage(request, id=self.nextId).toWire())
         message = framer.next()
         self.nextId += 1
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         responses: list[Any] = []
 
         def reply(pdu: bytes, controls: Any = ()) -> None:
@@ -323,7 +323,7 @@ class AccessControlTests(unittest.TestCase):
     def search(self, base: str = SUFFIX, filterText: str = "(objectClass=*)", scope: int = 2,
                attributes: list[str] | None = None) -> tuple[dict[str, dict[str, Any]], int]:
         responses = self.execute(pureldap.LDAPSearchRequest(
-            baseObject=base, scope=scope, filter=parseFilter(filterText),
+            baseObject=base, scope=scope, filter=wireFilter(filterText),
             attributes=attributes or []))
         entries = {
             r.objectName.decode(): {n.decode(): v for n, v in r.attributes}

@@ -24,6 +24,7 @@ from twisted.internet import defer, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
+from ldapd.requests import DeleteRequest
 from ldapd.backends import sqlschema
 from ldapd.backends.changelog import appendSQL, readSQL
 from ldapd.backends.memory import MemoryBackend
@@ -37,6 +38,7 @@ from ldapd.plugins.changelog import Changelog, ChangelogFactory, changeRecord
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
 from ldapd.testing import (
+    wireFilter,
     EXAMPLE_LDIF,
     SOURCE_ROOT,
     BackendTestsMixin,
@@ -44,7 +46,6 @@ from ldapd.testing import (
     ServerTestsMixin,
     SlapdProcess,
     executeRequest,
-    parseFilter,
     privatePostgreSQLSchema,
 )
 
@@ -161,7 +162,7 @@ class ChangeFeedTests(DirectoryMixin, unittest.TestCase):
         responses.extend(self.execute(pureldap.LDAPDelRequest(entry=f"uid=bob,{PEOPLE}")))
         self.assertEqual(seen, [0])
         self.assertEqual(responses[-1].value.resultCode, 0)
-        self.assertEqual(self.changes[-1].op.request.__class__, pureldap.LDAPDelRequest)
+        self.assertEqual(self.changes[-1].op.request.__class__, DeleteRequest)
 
     def test_failedWrite(self) -> None:
         """
@@ -232,7 +233,7 @@ class ChangelogTestsBase(DirectoryMixin):
     def search(self, base: str = "cn=changelog", filterText: str = "(objectClass=*)",
                scope: int = 1, attributes: list[str] | None = None) -> list[Any]:
         return self.execute(pureldap.LDAPSearchRequest(
-            baseObject=base, scope=scope, filter=parseFilter(filterText),
+            baseObject=base, scope=scope, filter=wireFilter(filterText),
             attributes=attributes or []))
 
     @staticmethod

@@ -35,7 +35,7 @@ from ldapd.plugins.chain import PluginChain
 from ldapd.results import Referral
 from ldapd.schema import Schema
 from ldapd.schema.parser import parseDescription
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, decodedRequest, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 ALICE = "uid=alice,ou=people,dc=example,dc=com"
@@ -126,7 +126,7 @@ class DirectoryTestsBase(unittest.TestCase):
         framer = Framer()
         framer.feed(pureldap.LDAPMessage(request, controls=controls, id=self.nextId).toWire())
         message = framer.next()
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         self.nextId += 1
 
         def reply(pdu: bytes, ctrls: Any = ()) -> None:
@@ -150,7 +150,7 @@ class DirectoryTestsBase(unittest.TestCase):
     def search(self, base: str = SUFFIX, filterText: str = "(objectClass=*)", scope: int = 2,
                attributes: list[str] | None = None, **kw: Any) -> Any:
         return self.execute(pureldap.LDAPSearchRequest(
-            baseObject=base, scope=scope, filter=parseFilter(filterText),
+            baseObject=base, scope=scope, filter=wireFilter(filterText),
             attributes=attributes or [], **kw))
 
     def entries(self, responses: list[Any]) -> list[str]:
@@ -345,7 +345,7 @@ class PagedResultsTests(DirectoryTestsBase):
 
     def page(self, size: int, cookie: bytes = b"") -> tuple[list[str], bytes, int]:
         responses = self.execute(pureldap.LDAPSearchRequest(
-            baseObject=SUFFIX, filter=parseFilter("(objectClass=*)")), controls=_paged(size, cookie))
+            baseObject=SUFFIX, filter=wireFilter("(objectClass=*)")), controls=_paged(size, cookie))
         return self.entries(responses), _cookie(responses[-1]), responses[-1].value.resultCode
 
     def test_allPages(self) -> None:
@@ -401,7 +401,7 @@ class PagedResultsTests(DirectoryTestsBase):
         """
         def page(filterText: str, cookie: bytes = b"") -> list[Any]:
             return self.execute(pureldap.LDAPSearchRequest(
-                baseObject=PEOPLE, filter=parseFilter(filterText), attributes=["userPassword"]),
+                baseObject=PEOPLE, filter=wireFilter(filterText), attributes=["userPassword"]),
                 controls=_paged(1, cookie))
 
         for filterText, shown in (("(objectClass=person)", True), ("(userPassword=*)", False)):
@@ -802,7 +802,7 @@ class OperationalAttributeTests(DirectoryTestsBase):
         Paged searches send the subordinate counts too.
         """
         responses = self.execute(
-            pureldap.LDAPSearchRequest(baseObject=PEOPLE, scope=1, filter=parseFilter("(uid=*)"),
+            pureldap.LDAPSearchRequest(baseObject=PEOPLE, scope=1, filter=wireFilter("(uid=*)"),
                                        attributes=["numSubordinates"]),
             controls=_paged(3),
         )
@@ -973,7 +973,8 @@ class ReferralTests(unittest.TestCase):
         Execute a request and decode its responses as a client that keeps
         referral URIs does.
         """
-        op = Operation(self.connection, self.nextId, request, controls)
+        message = decodedRequest(request, controls, self.nextId)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         self.nextId += 1
         responses: list[Any] = []
 
@@ -990,7 +991,7 @@ class ReferralTests(unittest.TestCase):
         @return: the responses to a subtree search of the suffix.
         """
         return self.execute(pureldap.LDAPSearchRequest(
-            baseObject=SUFFIX, scope=2, filter=parseFilter("(objectClass=*)"),
+            baseObject=SUFFIX, scope=2, filter=wireFilter("(objectClass=*)"),
             sizeLimit=sizeLimit), **kw)
 
     def summary(self, responses: list[Any]) -> list[Any]:
@@ -1042,7 +1043,7 @@ class ReferralTests(unittest.TestCase):
         self.backend.results[Scope.BASE] = [self.backend.entry(SUFFIX)]
         self.backend.results[Scope.ONE] = [SearchReference(("ldap://a.example/ou=x,dc=example,dc=com",))]
         responses = self.execute(pureldap.LDAPSearchRequest(
-            baseObject=SUFFIX, scope=0, filter=parseFilter("(objectClass=*)"),
+            baseObject=SUFFIX, scope=0, filter=wireFilter("(objectClass=*)"),
             attributes=["hasSubordinates"]))
         self.assertEqual(_attributes(responses[0].value), {"hasSubordinates": [b"FALSE"]})
 

@@ -15,7 +15,7 @@ from unittest import mock
 from ldaptor.protocols import pureber, pureldap
 from twisted.trial import unittest
 
-from ldapd import _codec, _framing
+from ldapd import _codec
 from ldapd._codec import (
     DECODER,
     RESPONSE_DECODER,
@@ -24,6 +24,7 @@ from ldapd._codec import (
     decodeRequest,
     decodeResponse,
     decodeSequence,
+    fromLdaptor,
     encodeIntermediateResponse,
     encodeMessage,
     encodeResult,
@@ -118,22 +119,27 @@ HANDLED = (
         _bind(version=2, dn="cn=x", auth=""),
         _bind(dn="x" * 300, auth=b"\x00" * 200),
         pureldap.LDAPMessage(pureldap.LDAPUnbindRequest(), id=3).toWire(),
+        _search(filter=pureldap.LDAPFilter_greaterOrEqual(
+            attributeDesc=_ATTRIBUTE("n"), assertionValue=pureldap.LDAPAssertionValue("1"))),
+        _search(filter=pureldap.LDAPFilter_lessOrEqual(
+            attributeDesc=_ATTRIBUTE("n"), assertionValue=pureldap.LDAPAssertionValue("9"))),
+        _search(filter=pureldap.LDAPFilter_approxMatch(
+            attributeDesc=_ATTRIBUTE("cn"), assertionValue=pureldap.LDAPAssertionValue("x"))),
+        pureldap.LDAPMessage(
+            pureldap.LDAPSearchRequest(baseObject="", filter=_equality("uid", "a")), id=1,
+            controls=[("1.2.840.113556.1.4.319", False, b"0\x05\x02\x01\x05\x04\x00"),
+                      ("1.3.6.1.4.1.42.2.27.8.5.1", True, None)],
+        ).toWire(),
+        pureldap.LDAPMessage(pureldap.LDAPBindRequest(dn="cn=x", auth="y"), id=9,
+                             controls=[("1.3.6.1.4.1.42.2.27.8.5.1", False, None)]).toWire(),
     ]
 )
 
 #: Well-formed requests the fast path leaves to ldaptor.
 UNHANDLED = [
-    _search(filter=pureldap.LDAPFilter_greaterOrEqual(
-        attributeDesc=_ATTRIBUTE("n"), assertionValue=pureldap.LDAPAssertionValue("1"))),
-    _search(filter=pureldap.LDAPFilter_approxMatch(
-        attributeDesc=_ATTRIBUTE("cn"), assertionValue=pureldap.LDAPAssertionValue("x"))),
     _search(filter=pureldap.LDAPFilter_and([
         pureldap.LDAPFilter_extensibleMatch(matchingRule="2.5.13.2", type="cn", matchValue="x")])),
     _search(filter=_nested(17)),
-    pureldap.LDAPMessage(
-        pureldap.LDAPSearchRequest(baseObject="", filter=_equality("uid", "a")), id=1,
-        controls=[("1.2.840.113556.1.4.319", False, b"0\x05\x02\x01\x05\x04\x00")],
-    ).toWire(),
     _bind(dn="", auth=("PLAIN", b"\x00u\x00p"), sasl=True),
     pureldap.LDAPMessage(pureldap.LDAPAbandonRequest(id=3), id=4).toWire(),
     pureldap.LDAPMessage(pureldap.LDAPDelRequest(entry="cn=x"), id=5).toWire(),
@@ -145,14 +151,17 @@ UNHANDLED = [
 def _ldaptor(pdu: bytes) -> Any:
     """
     @return: what ldaptor's decoder makes of C{pdu}, after the framer's
-        check of its encoding, or the exception either raises.
+        check of its encoding, in ldapd's types (L{fromLdaptor}); or the
+        exception any of them raises.
     """
     try:
         checkBER(pdu)
         message, used = pureber.berDecodeObject(DECODER, pdu)
+        if used != len(pdu):
+            return ValueError("trailing bytes")
+        return fromLdaptor(message)
     except Exception as e:
         return e
-    return message if used == len(pdu) else ValueError("trailing bytes")
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -236,8 +245,9 @@ class FastDecodeTests(_SameAsLdaptorMixin, unittest.TestCase):
 
     def test_handled(self) -> None:
         """
-        Searches with equality, presence, substrings, and, or and not
-        filters, simple binds and unbinds, including empty values, long-form
+        Searches with equality, ordering, approximate, presence, substrings,
+        and, or and not filters, simple binds and unbinds, with or without
+        controls, including empty values, long-form
         lengths, negative and large integers and the largest message id, are
         decoded by the fast path into what ldaptor decodes.
         """
@@ -246,9 +256,8 @@ class FastDecodeTests(_SameAsLdaptorMixin, unittest.TestCase):
 
     def test_unhandled(self) -> None:
         """
-        Other filters, filters nested deeper than the fast path goes,
-        requests with controls, SASL binds and other operations are left to
-        ldaptor.
+        Extensible matches, filters nested deeper than the fast path goes,
+        SASL binds and other operations are left to ldaptor.
         """
         for pdu in UNHANDLED:
             self.assertIsNone(decodeRequest(pdu), pdu.hex())
@@ -295,7 +304,7 @@ class FramerFastPathTests(unittest.TestCase):
         L{Framer} come out equal to ldaptor's decoding of each.
         """
         framer = Framer()
-        pdus = [HANDLED[0], UNHANDLED[4], UNHANDLED[-1]]
+        pdus = [HANDLED[0], HANDLED[-2], UNHANDLED[-1]]
         framer.feed(b"".join(pdus))
         for pdu in pdus:
             self.assertTrue(_same(framer.next(), _ldaptor(pdu)))
@@ -316,7 +325,7 @@ class LongFormTests(unittest.TestCase):
         """
         for pdu in HANDLED:
             self.assertTrue(_same(decodeRequest(longFormLengths(pdu)), _ldaptor(pdu)), pdu.hex())
-        self.patch(_framing, "decodeRequest", lambda pdu: None)
+        self.patch(_codec, "decodeRequest", lambda pdu: None)
         for pdu in HANDLED + UNHANDLED:
             framer = Framer()
             framer.feed(longFormLengths(pdu))

@@ -12,6 +12,7 @@ from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.trial import unittest
 
+from ldapd import requests
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.filters import (
@@ -173,9 +174,9 @@ class LogicTests(unittest.TestCase):
         """
         The empty And is absolute true and the empty Or absolute false (RFC 4526).
         """
-        self.assertIs(compileFilter(pureldap.LDAPFilter_and([]), SCHEMA).match(ALICE), True)
-        self.assertIs(compileFilter(pureldap.LDAPFilter_or([]), SCHEMA).match(ALICE), False)
-        notTrue = pureldap.LDAPFilter_not(pureldap.LDAPFilter_and([]))
+        self.assertIs(compileFilter(requests.And(()), SCHEMA).match(ALICE), True)
+        self.assertIs(compileFilter(requests.Or(()), SCHEMA).match(ALICE), False)
+        notTrue = requests.Not(requests.And(()))
         self.assertIs(compileFilter(notTrue, SCHEMA).match(ALICE), False)
 
     def test_undefinedInCompositions(self) -> None:
@@ -197,7 +198,7 @@ class LogicTests(unittest.TestCase):
         def nested(depth: int) -> Any:
             f: Any = parseFilter("(uid=alice)")
             for _ in range(depth):
-                f = pureldap.LDAPFilter_not(f)
+                f = requests.Not(f)
             return f
 
         self.assertIs(compileFilter(nested(MAX_DEPTH), SCHEMA).match(ALICE), True)

@@ -29,7 +29,7 @@ from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
 from ldapd.schema import Schema
 from ldapd.statistics import ServerStatistics
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 PEOPLE = f"ou=people,{SUFFIX}"
@@ -90,7 +90,7 @@ class IdentityLimitTests(unittest.TestCase):
         framer = Framer()
         framer.feed(pureldap.LDAPMessage(request, id=1).toWire())
         message = framer.next()
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         responses: list[Any] = []
         self.successResultOf(self.directory.execute(
             op, lambda pdu, c=(): responses.append(decodeResponse(encodeMessage(1, pdu, c)).value)))
@@ -105,7 +105,7 @@ class IdentityLimitTests(unittest.TestCase):
             bound = self.execute(pureldap.LDAPBindRequest(dn=dn, auth=password))[-1]
             self.assertEqual(bound.resultCode, 0)
         responses = self.execute(pureldap.LDAPSearchRequest(
-            baseObject=PEOPLE, scope=2, filter=parseFilter(filterText)))
+            baseObject=PEOPLE, scope=2, filter=wireFilter(filterText)))
         return len(responses) - 1, responses[-1].resultCode
 
     def test_anonymous(self) -> None:
@@ -163,7 +163,7 @@ class _Quick:
 
 def _search(messageId: int) -> bytes:
     return pureldap.LDAPMessage(pureldap.LDAPSearchRequest(
-        baseObject=SUFFIX, filter=parseFilter("(objectClass=*)")), id=messageId).toWire()
+        baseObject=SUFFIX, filter=wireFilter("(objectClass=*)")), id=messageId).toWire()
 
 
 class ConnectionLimitTests(unittest.SynchronousTestCase):

@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 from ldap3 import NONE, Server
 from ldap3 import Connection as LDAPConnection
-from ldaptor.protocols import pureldap
 from twisted.application.twist._options import TwistOptions
 from twisted.internet import task
 from twisted.logger import (
@@ -29,6 +28,7 @@ from twisted.logger import jsonFileLogObserver as twistedJSONFileLogObserver
 from twisted.logger import textFileLogObserver as twistedTextFileLogObserver
 from twisted.trial import unittest
 
+from ldapd.requests import BindRequest, DeleteRequest, SearchRequest
 from ldapd import _logging
 from ldapd.accesslog import logResult
 from ldapd.dn import DN
@@ -89,14 +89,14 @@ def accessEvents() -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     logger = Logger(namespace="ldapd.access", observer=events.append)
     connection = Connection("127.0.0.1:40112", task.Clock())
-    bind = Operation(connection, 1, pureldap.LDAPBindRequest(dn=ALICE, auth="alice-secret"))
+    bind = Operation(connection, 1, BindRequest(3, ALICE.encode(), b"alice-secret"))
     connection.identity = Identity(dn=DN.parse(ALICE))
     logResult(bind, "bind", 0x61, 0, 0, 0.000412, logger)
-    search = Operation(connection, 2, pureldap.LDAPSearchRequest(
-        baseObject="ou=people," + SUFFIX, scope=2, filter=parseFilter("(cn=Zoë*)"),
-        attributes=["cn", "mail"]))
+    search = Operation(connection, 2, SearchRequest(
+        ("ou=people," + SUFFIX).encode(), 2, 0, 0, 0, False, parseFilter("(cn=Zoë*)"),
+        (b"cn", b"mail")))
     logResult(search, "search", 0x65, 0, 5, 0.001204, logger)
-    delete = Operation(connection, 3, pureldap.LDAPDelRequest(entry="uid=nobody," + SUFFIX))
+    delete = Operation(connection, 3, DeleteRequest(("uid=nobody," + SUFFIX).encode()))
     logResult(delete, "delete", 0x6B, 32, 0, 0.0000123, logger)
     return events
 

@@ -42,11 +42,11 @@ from ldapd.plugins.refint import InvalidSetting
 from ldapd.registry import PLUGINS, ConfigContext, ConfigError, lookup
 from ldapd.schema import Schema
 from ldapd.testing import (
+    wireFilter,
     SLAPD,
     DirectoryTestsMixin,
     ServerProcess,
     SlapdProcess,
-    parseFilter,
 )
 
 PEOPLE = "ou=people,dc=example,dc=com"
@@ -165,7 +165,7 @@ class MemberOfTestsMixin(GroupsMixin):
     async def _test_operational(self) -> None:
         async def attributes(*asked: str) -> set[str]:
             responses = await self.request(pureldap.LDAPSearchRequest(
-                baseObject=ALICE, scope=0, filter=parseFilter("(objectClass=*)"),
+                baseObject=ALICE, scope=0, filter=wireFilter("(objectClass=*)"),
                 attributes=list(asked)))
             return {str(k) if not isinstance(k, bytes) else k.decode()
                     for k, _ in responses[0].value.attributes}
@@ -174,7 +174,7 @@ class MemberOfTestsMixin(GroupsMixin):
         self.assertIn("memberOf", await attributes("+"))
         self.assertIn("memberOf", await attributes("memberOf"))
         responses = await self.request(pureldap.LDAPSearchRequest(
-            baseObject=PEOPLE, scope=1, filter=parseFilter(f"(memberOf=cn=admins,{GROUPS})"),
+            baseObject=PEOPLE, scope=1, filter=wireFilter(f"(memberOf=cn=admins,{GROUPS})"),
             attributes=["1.1"]))
         self.assertEqual([r.value.objectName for r in responses[:-1]], [ALICE.encode()])
 

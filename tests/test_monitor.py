@@ -25,13 +25,13 @@ from ldapd.protocol import LDAPServerFactory, LDAPServerProtocol
 from ldapd.registry import PLUGINS, ConfigContext, ConfigError, lookup
 from ldapd.schema import Schema
 from ldapd.testing import (
+    wireFilter,
     EXAMPLE_LDIF,
     SLAPD,
     ServerProcess,
     SlapdProcess,
     decodeResponses,
     exampleConfig,
-    parseFilter,
 )
 
 SUFFIX = "dc=example,dc=com"
@@ -102,7 +102,7 @@ class _Client:
         @return: the entries found, by DN, with their attributes.
         """
         responses = self.send(pureldap.LDAPSearchRequest(
-            baseObject=base, scope=scope, filter=parseFilter(filterText),
+            baseObject=base, scope=scope, filter=wireFilter(filterText),
             attributes=list(attributes)))
         return {
             r.value.objectName.decode(): {
@@ -207,7 +207,7 @@ class TreeTests(MonitorTestsBase):
         self.assertEqual(len(self.root.search("cn=Operations,cn=Monitor")), 11)
         done = self.root.send(pureldap.LDAPSearchRequest(
             baseObject="cn=Nothing,cn=Time,cn=Monitor", scope=0,
-            filter=parseFilter("(objectClass=*)")))[-1].value
+            filter=wireFilter("(objectClass=*)")))[-1].value
         self.assertEqual((done.resultCode, done.matchedDN), (32, b"cn=Time,cn=Monitor"))
 
     def test_filters(self) -> None:

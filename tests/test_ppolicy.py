@@ -18,13 +18,15 @@ from ldapd import passwords
 from ldapd._codec import encodeMessage, encodeSequence, octetString
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
-from ldapd.controls import PASSWORD_POLICY, decodeControls
+from ldapd.extensions import Extensions
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
-from ldapd.extended import PASSWORD_MODIFY
+from ldapd.requests import PASSWORD_MODIFY, RawControl
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.ppolicy import (
+    PASSWORD_POLICY,
+    PASSWORD_POLICY_CONTROL,
     PasswordPolicy,
     PasswordPolicyFactory,
     Policy,
@@ -37,7 +39,7 @@ from ldapd.registry import ConfigContext, ConfigError
 from ldapd.results import NoSuchObject
 from ldapd.sasl import Authentication, IdentityMapping
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 ROOT = "cn=admin,dc=example,dc=com"
@@ -48,7 +50,7 @@ DEFAULT = f"cn=default,{POLICIES}"
 #: A moment in 2023, where the test clocks start.
 START = 1_700_000_000.0
 #: The request control, as a client sends it.
-REQUEST = [(PASSWORD_POLICY, False, None)]
+REQUEST = [RawControl(PASSWORD_POLICY, False, None)]
 
 
 class ResponseControlTests(unittest.SynchronousTestCase):
@@ -85,15 +87,20 @@ class ResponseControlTests(unittest.SynchronousTestCase):
 
 class RequestControlTests(unittest.SynchronousTestCase):
     """
-    The request control is known on the operations slapd takes it on.
+    The plugin registers the request control on the operations slapd takes
+    it on.
     """
+
+    def setUp(self) -> None:
+        self.extensions = Extensions()
+        self.extensions.addControl(PASSWORD_POLICY_CONTROL)
 
     def test_decoded(self) -> None:
         """
         On a bind it is decoded; on a search it is ignored unless critical.
         """
-        self.assertIn(PASSWORD_POLICY, decodeControls(REQUEST, "LDAPBindRequest"))
-        self.assertEqual(decodeControls(REQUEST, "LDAPSearchRequest"), {})
+        self.assertIn(PASSWORD_POLICY, self.extensions.decodeControls(REQUEST, "bind"))
+        self.assertEqual(self.extensions.decodeControls(REQUEST, "search"), {})
 
     def test_value(self) -> None:
         """
@@ -101,8 +108,24 @@ class RequestControlTests(unittest.SynchronousTestCase):
         """
         from ldaptor.protocols.ldap import ldaperrors
 
-        self.assertRaises(ldaperrors.LDAPProtocolError, decodeControls,
-                          [(PASSWORD_POLICY, False, b"x")], "LDAPBindRequest")
+        self.assertRaises(ldaperrors.LDAPProtocolError, self.extensions.decodeControls,
+                          [RawControl(PASSWORD_POLICY, False, b"x")], "bind")
+
+    def test_advertised(self) -> None:
+        """
+        The root DSE lists the control only when the plugin is there.
+        """
+        schema = Schema.standard()
+        suffix = DN.parse(SUFFIX)
+
+        def supported(plugins: list[Any]) -> tuple[bytes, ...]:
+            directory = Directory(
+                [Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema))],
+                plugins, schema=schema, reactor=task.Clock())
+            return directory.rootDSE.get("supportedControl")
+
+        self.assertNotIn(PASSWORD_POLICY.encode(), supported([]))
+        self.assertIn(PASSWORD_POLICY.encode(), supported([PasswordPolicy()]))
 
 
 class PolicyTests(unittest.SynchronousTestCase):
@@ -276,7 +299,7 @@ class PasswordPolicyTestsBase(unittest.TestCase):
         framer = Framer()
         framer.feed(pureldap.LDAPMessage(request, controls=controls, id=self.nextId).toWire())
         message = framer.next()
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         self.nextId += 1
 
         def reply(pdu: bytes, ctrls: Any = ()) -> None:
@@ -318,7 +341,7 @@ class PasswordPolicyTestsBase(unittest.TestCase):
 
     def search(self, base: str = ALICE) -> int:
         return self.execute(pureldap.LDAPSearchRequest(
-            baseObject=base, scope=0, filter=parseFilter("(objectClass=*)"))).value.resultCode
+            baseObject=base, scope=0, filter=wireFilter("(objectClass=*)"))).value.resultCode
 
 
 def error(code: int) -> bytes:

@@ -20,6 +20,7 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
+from ldapd.requests import RawControl, SearchRequest
 from ldapd._codec import Control, encodeSequence, integer, octetString, tlv
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
@@ -38,13 +39,13 @@ WHO_AM_I = b"1.3.6.1.4.1.4203.1.11.3"
 
 #: The response class of each request class.
 RESPONSES = {
-    pureldap.LDAPBindRequest: pureldap.LDAPBindResponse,
-    pureldap.LDAPSearchRequest: pureldap.LDAPSearchResultDone,
-    pureldap.LDAPModifyRequest: pureldap.LDAPModifyResponse,
-    pureldap.LDAPAddRequest: pureldap.LDAPAddResponse,
-    pureldap.LDAPDelRequest: pureldap.LDAPDelResponse,
-    pureldap.LDAPCompareRequest: pureldap.LDAPCompareResponse,
-    pureldap.LDAPExtendedRequest: pureldap.LDAPExtendedResponse,
+    "bind": pureldap.LDAPBindResponse,
+    "search": pureldap.LDAPSearchResultDone,
+    "modify": pureldap.LDAPModifyResponse,
+    "add": pureldap.LDAPAddResponse,
+    "delete": pureldap.LDAPDelResponse,
+    "compare": pureldap.LDAPCompareResponse,
+    "extended": pureldap.LDAPExtendedResponse,
 }
 
 
@@ -116,7 +117,7 @@ class Call:
         Send the final response of the operation's type with C{resultCode}
         and end it.
         """
-        response = RESPONSES[type(self.op.request)](resultCode=resultCode)
+        response = RESPONSES[self.op.request.operation](resultCode=resultCode)
         self.reply(response.toWire(), ())
         self.done.callback(None)
 
@@ -171,7 +172,7 @@ class SynchronousDirectory:
         """
         Reply success and return a Deferred that has already fired.
         """
-        reply(RESPONSES[type(op.request)](resultCode=0).toWire(), ())
+        reply(RESPONSES[op.request.operation](resultCode=0).toWire(), ())
         return defer.succeed(None)
 
 
@@ -298,9 +299,9 @@ class MessageIdTests(ProtocolTestsBase):
         self.send(message(7, search(), controls=[(b"1.2.3", True, b"v")]))
         [call] = self.directory.calls
         self.assertEqual(call.op.messageId, 7)
-        self.assertIsInstance(call.op.request, pureldap.LDAPSearchRequest)
-        self.assertEqual(call.op.request.baseObject, SUFFIX.encode())
-        self.assertEqual(call.op.rawControls, [(b"1.2.3", 0xFF, b"v")])
+        self.assertIsInstance(call.op.request, SearchRequest)
+        self.assertEqual(call.op.request.base, SUFFIX.encode())
+        self.assertEqual(call.op.rawControls, (RawControl("1.2.3", True, b"v"),))
 
     def test_responsesCarryMessageIds(self) -> None:
         """

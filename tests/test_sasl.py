@@ -32,7 +32,7 @@ from ldapd.operation import Connection, Operation
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.sasl import Authentication, IdentityMapping, externalIdentity, mappingsFromConfig
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter
+from ldapd.testing import EXAMPLE_LDIF, decodeResponse, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 ROOT = "cn=admin,dc=example,dc=com"
@@ -116,7 +116,7 @@ class AuthenticationTestsBase(unittest.TestCase):
         framer = Framer()
         framer.feed(pureldap.LDAPMessage(request, id=1).toWire())
         message = framer.next()
-        op = Operation(self.connection, message.id, message.value, message.controls)
+        op = Operation(self.connection, message.messageId, message.request, message.controls)
         responses: list[Any] = []
 
         def reply(pdu: bytes, controls: Any = ()) -> None:
@@ -436,7 +436,7 @@ class NoAnonymousTests(AuthenticationTestsBase):
 
     def search(self, base: str, scope: int) -> pureldap.LDAPSearchRequest:
         return pureldap.LDAPSearchRequest(baseObject=base.encode(), scope=scope,
-                                          filter=parseFilter("(objectClass=*)"))
+                                          filter=wireFilter("(objectClass=*)"))
 
     def test_anonymousBind(self) -> None:
         """

@@ -25,6 +25,7 @@ from twisted.internet import defer, protocol, task
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
+from ldapd.requests import BindRequest, SearchRequest
 from ldapd._codec import (
     Control,
     encodeIntermediateResponse,
@@ -737,15 +738,15 @@ class _ScriptedProvider(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.framer.feed(data)
         while (message := self.framer.next()) is not None:
-            request = message.value
-            if isinstance(request, pureldap.LDAPBindRequest):
-                self.transport.write(encodeMessage(message.id, encodeResult(0x61, 0)))
-            elif isinstance(request, pureldap.LDAPSearchRequest):
-                controls = {_text(oid): value for oid, _, value in message.controls or ()}
+            request = message.request
+            if isinstance(request, BindRequest):
+                self.transport.write(encodeMessage(message.messageId, encodeResult(0x61, 0)))
+            elif isinstance(request, SearchRequest):
+                controls = {oid: value for oid, _, value in message.controls}
                 self.factory.requests.append(decodeSyncRequest(controls[SYNC_REQUEST]))
                 script = self.factory.scripts.pop(0) if self.factory.scripts else []
                 for op, responseControls in script:
-                    self.transport.write(encodeMessage(message.id, op, responseControls))
+                    self.transport.write(encodeMessage(message.messageId, op, responseControls))
 
 
 def _text(value: Any) -> str:

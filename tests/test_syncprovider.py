@@ -56,13 +56,13 @@ from ldapd.syncrepl.codec import (
     uuidFromBytes,
 )
 from ldapd.testing import (
+    wireFilter,
     EXAMPLE_LDIF,
     SLAPD,
     ServerProcess,
     ServerTestsMixin,
     SlapdProcess,
     exampleConfig,
-    parseFilter,
     privatePostgreSQLSchema,
 )
 from test_sql_integration import CONFIG as SQL_CONFIG
@@ -194,7 +194,7 @@ class ProviderTestsBase(unittest.TestCase):
         framer.feed(pureldap.LDAPMessage(request, controls=controls, id=self.nextId).toWire())
         message = framer.next()
         self.nextId += 1
-        op = Operation(connection or self.connection, message.id, message.value, message.controls)
+        op = Operation(connection or self.connection, message.messageId, message.request, message.controls)
         sent: list[Sent] = []
         d = (directory or self.directory).execute(
             op, lambda pdu, ctrls=(): sent.append(_decode(pdu, ctrls))
@@ -217,7 +217,7 @@ class ProviderTestsBase(unittest.TestCase):
             pureldap.LDAPSearchRequest(
                 baseObject=base,
                 scope=scope,
-                filter=parseFilter(filterText),
+                filter=wireFilter(filterText),
                 attributes=list(attributes),
                 **kw,
             ),

@@ -7,18 +7,29 @@ other name (the root DSE, C{cn=Subschema}, a DN of another tree) passes
 unchanged. Besides entry names, the rewriter handles the values of
 attributes whose syntax holds a DN (Distinguished Name and Name and
 Optional UID, by the local schema), LDAP URLs (referrals), and the
-assertion values of ldaptor filters.
+assertion values of filters.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 from urllib.parse import quote, unquote
 
-from ldaptor.protocols import pureldap
 
 from ldapd.dn import DN, InvalidDN
+from ldapd.requests import (
+    And,
+    Approx,
+    Equality,
+    Extensible,
+    Filter,
+    GreaterOrEqual,
+    LessOrEqual,
+    Not,
+    Or,
+)
 from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = ["DN_SYNTAXES", "SuffixRewriter"]
@@ -32,13 +43,6 @@ DN_SYNTAXES = frozenset({_DN_SYNTAX, _NAME_AND_OPTIONAL_UID})
 _UID_SUFFIX = re.compile(r"#'[01]*'B$")
 _URL = re.compile(r"^(ldaps?|ldapi)://([^/?]*)(?:/([^?]*))?(\?.*)?$", re.IGNORECASE)
 _REFERENCE_ATTRIBUTES = frozenset({"2.16.840.1.113730.3.1.34"})  # ref (RFC 3296)
-
-_ASSERTIONS = (
-    pureldap.LDAPFilter_equalityMatch,
-    pureldap.LDAPFilter_greaterOrEqual,
-    pureldap.LDAPFilter_lessOrEqual,
-    pureldap.LDAPFilter_approxMatch,
-)
 
 
 class SuffixRewriter:
@@ -213,51 +217,28 @@ class SuffixRewriter:
         except InvalidValue:
             return value
 
-    def filterToRemote(self, f: Any) -> Any:
+    def filterToRemote(self, f: Filter) -> Filter:
         """
-        Rewrite the DN assertion values of one of ldaptor's filters. The
-        filter given is not changed (the Directory compares the filters of
-        the pages of a paged search); a new one is built where needed.
+        Rewrite the DN assertion values of a request's filter.
 
-        @param f: an C{LDAPFilter_*}.
+        @param f: the filter.
         @return: the filter for the upstream.
         """
         if self.identity:
             return f
-        if isinstance(f, (pureldap.LDAPFilter_and, pureldap.LDAPFilter_or)):
-            return type(f)([self.filterToRemote(p) for p in f])
-        if isinstance(f, pureldap.LDAPFilter_not):
-            return pureldap.LDAPFilter_not(self.filterToRemote(f.value))
-        if isinstance(f, _ASSERTIONS):
-            at = self._type(f.attributeDesc.value)
+        if isinstance(f, (And, Or)):
+            return type(f)(tuple(self.filterToRemote(p) for p in f.parts))
+        if isinstance(f, Not):
+            return Not(self.filterToRemote(f.part))
+        if isinstance(f, (Equality, GreaterOrEqual, LessOrEqual, Approx, Extensible)):
+            if f.attribute is None:
+                return f
+            at = self._type(f.attribute)
             if at is None or not self.isDNValued(at):
                 return f
-            return type(f)(
-                attributeDesc=f.attributeDesc,
-                assertionValue=pureldap.LDAPAssertionValue(
-                    self.value(at, _bytes(f.assertionValue.value), True)
-                ),
-            )
-        if isinstance(f, pureldap.LDAPFilter_extensibleMatch) and f.type is not None:
-            at = self._type(f.type.value)
-            if at is None or not self.isDNValued(at):
-                return f
-            return pureldap.LDAPFilter_extensibleMatch(
-                matchingRule=f.matchingRule,
-                type=f.type,
-                matchValue=pureldap.LDAPMatchingRuleAssertion_matchValue(
-                    self.value(at, _bytes(f.matchValue.value), True)
-                ),
-                dnAttributes=f.dnAttributes,
-            )
+            return dataclasses.replace(f, value=self.value(at, f.value, True))
         return f
 
-    def _type(self, description: Any) -> AttributeType | None:
-        name = description.decode("utf-8", "replace") if isinstance(description, bytes) else str(
-            description
-        )
+    def _type(self, description: bytes) -> AttributeType | None:
+        name = description.decode("utf-8", "replace")
         return self.schema.attributeType(name.split(";")[0])
-
-
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")

@@ -65,7 +65,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ldapd._codec import decodeSequence, encodeSequence, integer, octetString
+from ldapd._codec import decodeSequence, encodeSequence, filterToLdaptor, integer, octetString
 from ldapd.backends._proxypool import (
     Upstream,
     UpstreamConnection,
@@ -81,6 +81,7 @@ from ldapd.filters import And, Equality, Extensible, Filter, Not, Or, Present, a
 from ldapd.interfaces import IBackend, IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.operation import Operation
 from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.requests import BindRequest, SearchRequest
 from ldapd.results import NoSuchObject, Referral
 from ldapd.schema import AttributeType, Schema
 
@@ -364,9 +365,9 @@ class ProxyBackend:
     async def _search(self, op: Operation, emit: Callable[[Entry | SearchReference], Any]) -> None:
         params = op.search
         assert params is not None, "search() needs op.search"
-        client = op.request if isinstance(op.request, pureldap.LDAPSearchRequest) else None
+        client = op.request if isinstance(op.request, SearchRequest) else None
         if client is not None and not op.internal:
-            upstreamFilter = self.rewriter.filterToRemote(client.filter)
+            upstreamFilter = filterToLdaptor(self.rewriter.filterToRemote(client.filter))
             deref = client.derefAliases
         else:
             upstreamFilter = self._translate(params.filter)[0] or _ALL_ENTRIES
@@ -471,7 +472,7 @@ class ProxyBackend:
                 self._bindCache[key] = now + self.bindCacheSeconds
         self._credentials[op.connection] = (ndn, remote, password)
         dn = ndn
-        if isinstance(op.request, pureldap.LDAPBindRequest):
+        if isinstance(op.request, BindRequest):
             try:
                 dn = DN.parse(op.request.dn)
             except InvalidDN:

@@ -80,6 +80,7 @@ from ldapd.plugins.aclrules import (
 from ldapd.registry import rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.host import PluginHost
 
 __all__ = ["ACI_ATTRIBUTE", "DEFAULT_RULES", "AccessControl", "AccessControlFactory"]
 
@@ -171,14 +172,12 @@ class AccessControl:
         self._private: dict[DN, list[AccessRule]] = {}
         self.directory: Any = None
 
-    def attach(self, directory: Any) -> None:
+    def attach(self, host: PluginHost) -> None:
         """
-        Called by the L{ldapd.directory.Directory} the plugin serves: rules
-        read entries (groups, stored rules, targets) through it.
-
-        @param directory: the directory.
+        Read entries (groups, stored rules, targets) through the host's
+        directory.
         """
-        self.directory = directory
+        self.directory = host.directory
 
     # Rules and subjects
 

@@ -22,7 +22,6 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from ldaptor import ldapfilter
 from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN, InvalidDN
@@ -30,6 +29,7 @@ from ldapd.entry import Entry
 from ldapd.filters import Filter, compileFilter
 from ldapd.patterns import InvalidPattern, compilePattern
 from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.requests import InvalidFilter, parseFilter
 
 __all__ = [
     "CHILDREN",
@@ -344,10 +344,9 @@ def _dnPattern(style: str, value: str, schema: Schema, token: str) -> _DNPattern
 
 
 def _filter(value: str, schema: Schema, token: str) -> Filter:
-    text = value if value.startswith("(") else f"({value})"
     try:
-        return compileFilter(ldapfilter.parseFilter(text), schema)
-    except (ldapfilter.InvalidLDAPFilter, ldaperrors.LDAPException) as e:
+        return compileFilter(parseFilter(value), schema)
+    except (InvalidFilter, ldaperrors.LDAPException) as e:
         raise AccessRuleError(f"bad filter in {token!r}: {e}") from None
 
 

@@ -17,9 +17,8 @@ and C{authPassword} are replaced by a comment line saying how many there were.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from ldaptor.protocols import pureber
 from zope.interface import implementer
 
 from ldapd._files import openPrivate
@@ -28,22 +27,18 @@ from ldapd.interfaces import IOperationPlugin
 from ldapd.ldif import formatLine
 from ldapd.operation import Operation
 from ldapd.registry import rejectUnknownKeys
+from ldapd.requests import AddRequest, DeleteRequest, ModifyDNRequest, ModifyRequest
 
 __all__ = ["AuditLog", "AuditLogFactory"]
 
 _SECRET = frozenset({"userpassword", "authpassword", "2.5.4.35", "1.3.6.1.4.1.4203.1.3.4"})
-_MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
 
 
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
+def _text(value: bytes) -> str:
+    return value.decode("utf-8", "replace")
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def _values(description: str, values: list[bytes]) -> list[bytes]:
+def _values(description: str, values: Sequence[bytes]) -> list[bytes]:
     """
     The lines of one attribute's values, or a comment instead of secret ones.
     """
@@ -73,31 +68,29 @@ def changeRecord(op: Operation, name: str, when: int) -> bytes:
     who = str(op.identity.dn) if op.identity.dn is not None else ""
     header = _comment(f"{name} {when} {who} IP={op.connection.peer} conn={op.connection.id}")
     lines: list[bytes] = []
-    if name == "add":
-        dn = _text(request.entry)
+    if isinstance(request, AddRequest):
+        dn = _text(request.dn)
         lines.append(formatLine("changetype", b"add"))
-        for item in request.attributes:
-            parts = item.data if isinstance(item, pureber.BERSequence) else item
-            description = _text(parts[0].value)
-            lines.extend(_values(description, [_bytes(v.value) for v in parts[1]]))
-    elif name == "delete":
-        dn = _text(request.value)
+        for description, values in request.attributes:
+            lines.extend(_values(description, values))
+    elif isinstance(request, DeleteRequest):
+        dn = _text(request.dn)
         lines.append(formatLine("changetype", b"delete"))
-    elif name == "modify":
-        dn = _text(request.object)
+    elif isinstance(request, ModifyRequest):
+        dn = _text(request.dn)
         lines.append(formatLine("changetype", b"modify"))
-        for change in request.modification or ():
-            description = _text(change[1][0].value)
-            lines.append(formatLine(_MODIFY_OPERATIONS[change[0].value], description.encode()))
-            lines.extend(_values(description, [_bytes(v.value) for v in change[1][1]]))
+        for operation, description, values in request.changes:
+            lines.append(formatLine(operation, description.encode()))
+            lines.extend(_values(description, values))
             lines.append(b"-\n")
     else:
-        dn = _text(request.entry)
+        assert isinstance(request, ModifyDNRequest)
+        dn = _text(request.dn)
         lines.append(formatLine("changetype", b"modrdn"))
-        lines.append(formatLine("newrdn", _bytes(request.newrdn)))
-        lines.append(formatLine("deleteoldrdn", b"1" if request.deleteoldrdn else b"0"))
+        lines.append(formatLine("newrdn", request.newRDN))
+        lines.append(formatLine("deleteoldrdn", b"1" if request.deleteOldRDN else b"0"))
         if request.newSuperior is not None:
-            lines.append(formatLine("newsuperior", _bytes(request.newSuperior)))
+            lines.append(formatLine("newsuperior", request.newSuperior))
     return (header + formatLine("dn", dn.encode("utf-8")) + b"".join(lines)
             + _comment(f"end {name} {when}") + b"\n")
 

@@ -1,9 +1,11 @@
 """
 The plugin chain: runs the operation plugins' optional hooks in order.
 
-Hooks are found once, when the chain is built, by name prefix (as aiosmtpd
-collects C{handle_*} methods), so running a chain costs nothing for hooks no
-plugin has.
+Hooks are found once, when the chain is built (as aiosmtpd collects
+C{handle_*} methods), so running a chain costs nothing for hooks no plugin
+has. Every hook a plugin has must be one the chain runs (L{HOOKS}): a method
+named like a hook that no operation runs (C{pre_modfy}) stops start-up
+rather than never running.
 """
 
 from __future__ import annotations
@@ -20,12 +22,26 @@ from ldapd.entry import Entry
 from ldapd.interfaces import ITransaction, ITransactionHooks
 from ldapd.operation import Operation
 
-__all__ = ["PluginChain"]
+__all__ = ["HOOKS", "PluginChain", "UnknownHook"]
 
 _PREFIXES = ("pre_", "check_", "txn_", "post_")
 
-#: The hooks named in full.
-_NAMED = ("filter_entry", "disclose_entry", "renew_search")
+_WRITES = ("add", "delete", "modify", "rename")
+
+#: The hooks the chain runs (see L{ldapd.interfaces.IOperationPlugin}).
+HOOKS = frozenset(
+    [f"pre_{op}" for op in ("search", "compare", "extended", "authenticate", *_WRITES)]
+    + [f"{prefix}_{op}" for prefix in ("check", "txn") for op in _WRITES]
+    + [f"post_{op}" for op in ("bind", "search", "compare", "extended", "authenticate",
+                               *_WRITES)]
+    + ["filter_entry", "disclose_entry", "renew_search"]
+)
+
+
+class UnknownHook(ValueError):
+    """
+    A plugin has a method named like a hook that the chain never runs.
+    """
 
 
 @implementer(ITransactionHooks)
@@ -41,15 +57,24 @@ class PluginChain:
     def __init__(self, plugins: Sequence[Any] = ()) -> None:
         """
         @param plugins: L{ldapd.interfaces.IOperationPlugin} providers, in order.
+        @raise UnknownHook: if a plugin has a method named like a hook that
+            the chain never runs.
         """
         self.plugins = list(plugins)
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
         for plugin in self.plugins:
             for name in dir(plugin):
-                if name.startswith(_PREFIXES) or name in _NAMED:
-                    hook = getattr(plugin, name)
-                    if callable(hook):
-                        self._hooks.setdefault(name, []).append(hook)
+                if not (name.startswith(_PREFIXES) or name in HOOKS):
+                    continue
+                hook = getattr(plugin, name)
+                if not callable(hook):
+                    continue
+                if name not in HOOKS:
+                    raise UnknownHook(
+                        f"plugin {getattr(plugin, 'name', type(plugin).__name__)}: "
+                        f"{name} is not a hook (known: pre_, check_, txn_, post_ hooks of "
+                        "the operations, filter_entry, disclose_entry, renew_search)")
+                self._hooks.setdefault(name, []).append(hook)
 
     def has(self, hook: str) -> bool:
         """

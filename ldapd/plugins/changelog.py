@@ -43,7 +43,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
@@ -51,6 +51,8 @@ from ldapd.changes import ADD, DELETE, MODIFY, RENAME, ChangeRecord
 from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.extensions import ControlType
+from ldapd.host import PluginHost
 from ldapd.filters import (
     And,
     Approx,
@@ -68,6 +70,7 @@ from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, duration, optionalDN, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
+from ldapd.syncrepl.codec import SYNC_REQUEST, decodeSyncRequest
 from ldapd.syncrepl.provider import SyncProvider
 
 __all__ = ["CHANGELOG_DN", "PASSWORD_HANDLING", "Changelog", "ChangelogFactory", "changeRecord"]
@@ -255,20 +258,20 @@ class Changelog:
         self.directory: Any = None
         self._contextCSN: AttributeType | None = None
         self.view: Database | None = None
-        self._trimming: task.LoopingCall | None = None
 
     # Set-up
 
-    def attach(self, directory: Any) -> None:
+    def attach(self, host: PluginHost) -> None:
         """
-        Set the directory's server ID, give it the syncrepl provider, and
-        serve C{cn=changelog} from the changelog of the configured (or
-        first) database that keeps one.
+        Set the server ID of the directory's changes, carry out the Sync
+        Request control (the syncrepl provider), serve C{cn=changelog} from
+        the changelog of the configured (or first) database that keeps one,
+        and trim the changelogs every minute.
 
         @raise Exception: built by C{databaseError}, when the configured
             C{database} does not exist or keeps no changelog.
         """
-        self.directory = directory
+        directory = self.directory = host.directory
         self._contextCSN = directory.schema.attributeType("contextCSN")
         if self.passwords == "omit":
             schema = directory.schema
@@ -276,8 +279,11 @@ class Changelog:
                 schema.subtypes(at) for at in map(schema.attributeType, _PASSWORD_TYPES)
                 if at is not None
             ))
-        directory.csn.sid = self.sid
-        directory.syncProvider = SyncProvider(directory)
+        host.setServerId(self.sid)
+        provider = SyncProvider(directory)
+        host.addControl(ControlType(SYNC_REQUEST, decodeSyncRequest, frozenset({"search"}),
+                                    search=provider.searchWith))
+        host.addTimer(_TRIM_INTERVAL, self.trim)
         kept = []
         for db in directory.configuredDatabases:
             if IChangelog.providedBy(db.backend):
@@ -298,8 +304,8 @@ class Changelog:
         suffix = DN.parse(CHANGELOG_DN)
         self.view = Database(suffix, _ChangelogView(directory.schema.normalizeDN(suffix),
                                                     shown[0].backend, self))
-        directory.addPrivateDatabase(self.view)
-        directory.rootDSEProviders.append(self._rootDSE)
+        host.addView(self.view)
+        host.addRootDSEAttributes(self._rootDSE)
 
     async def _rootDSE(self) -> Sequence[tuple[str, Sequence[bytes]]]:
         """
@@ -315,23 +321,6 @@ class Changelog:
         ]
 
     # Trimming
-
-    def startTrimming(self) -> None:
-        """
-        Trim the changelogs now and then every minute, on the directory's reactor.
-        """
-        if self._trimming is None:
-            self._trimming = task.LoopingCall(self.trim)
-            self._trimming.clock = self.directory.reactor
-            self._trimming.start(_TRIM_INTERVAL, now=True)
-
-    def stopTrimming(self) -> None:
-        """
-        Stop trimming (the directory closes).
-        """
-        trimming, self._trimming = self._trimming, None
-        if trimming is not None and trimming.running:
-            trimming.stop()
 
     @defer.inlineCallbacks
     def trim(self) -> Any:
@@ -479,11 +468,9 @@ class _ChangelogView:
         ], self._schema, suffix)
 
     def open(self) -> defer.Deferred[None]:
-        self._plugin.startTrimming()
         return defer.succeed(None)
 
     def close(self) -> defer.Deferred[None]:
-        self._plugin.stopTrimming()
         return defer.succeed(None)
 
     def entry(self, record: ChangeRecord) -> Entry:

@@ -29,6 +29,7 @@ from ldapd.passwordcheck import PasswordCheck
 from ldapd.registry import rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
+from ldapd.host import PluginHost
 
 __all__ = ["DefaultAccess", "DefaultAccessFactory"]
 
@@ -56,13 +57,12 @@ class DefaultAccess:
         self._withheld: LRU[Entry, Entry] = LRU(4096)
         self.directory: Any = None
 
-    def attach(self, directory: Any) -> None:
+    def attach(self, host: PluginHost) -> None:
         """
-        Called by the L{ldapd.directory.Directory} the policy serves.
-
-        @param directory: the directory.
+        Remember the host's directory, whose private views the policy keeps
+        to the root DN.
         """
-        self.directory = directory
+        self.directory = host.directory
 
     def _privileged(self, op: Operation, ndn: DN | None = None) -> bool:
         return op.internal or op.identity.isRoot or (

@@ -53,6 +53,7 @@ from ldapd.operation import Identity, Operation
 from ldapd.plugins.refint import DN_SYNTAX, InvalidSetting, dnAttributeType, dnValues
 from ldapd.registry import ConfigContext, rejectUnknownKeys
 from ldapd.schema import Schema
+from ldapd.host import PluginHost
 
 __all__ = ["MemberOf", "MemberOfFactory"]
 
@@ -96,13 +97,11 @@ class MemberOf:
         self._schema = schema
         self.directory: Any = None
 
-    def attach(self, directory: Any) -> None:
+    def attach(self, host: PluginHost) -> None:
         """
-        Remember the directory, to tell which database holds a member.
-
-        @param directory: the L{ldapd.directory.Directory}.
+        Remember the host's directory, to tell which database holds a member.
         """
-        self.directory = directory
+        self.directory = host.directory
 
     def _isGroup(self, entry: Entry | None) -> bool:
         if entry is None:

@@ -37,25 +37,26 @@ from ldapd.operation import Operation, Scope
 from ldapd.registry import BACKENDS, ConfigContext, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.statistics import ServerStatistics
+from ldapd.host import PluginHost
 
 __all__ = ["MONITOR_DN", "Monitor", "MonitorFactory", "listenerAddresses"]
 
 #: Where the tree is served (slapd's C{SLAPD_MONITOR_DN}).
 MONITOR_DN = "cn=Monitor"
 
-#: slapd's names of the operations, with the ldaptor request classes they
-#: count, in the order slapd lists them.
+#: slapd's names of the operations, with the operations they count
+#: (L{ldapd.requests.Request.operation}), in the order slapd lists them.
 _OPERATIONS = (
-    ("Bind", "LDAPBindRequest"),
-    ("Unbind", "LDAPUnbindRequest"),
-    ("Search", "LDAPSearchRequest"),
-    ("Compare", "LDAPCompareRequest"),
-    ("Modify", "LDAPModifyRequest"),
-    ("Modrdn", "LDAPModifyDNRequest"),
-    ("Add", "LDAPAddRequest"),
-    ("Delete", "LDAPDelRequest"),
-    ("Abandon", "LDAPAbandonRequest"),
-    ("Extended", "LDAPExtendedRequest"),
+    ("Bind", "bind"),
+    ("Unbind", "unbind"),
+    ("Search", "search"),
+    ("Compare", "compare"),
+    ("Modify", "modify"),
+    ("Modrdn", "rename"),
+    ("Add", "add"),
+    ("Delete", "delete"),
+    ("Abandon", "abandon"),
+    ("Extended", "extended"),
 )
 
 #: The containers' descriptions, as slapd writes them.
@@ -183,16 +184,16 @@ class Monitor:
         self.directory: Any = None
         self.view: Database | None = None
 
-    def attach(self, directory: Any) -> None:
+    def attach(self, host: PluginHost) -> None:
         """
-        Serve C{cn=Monitor} from the directory's statistics, name it in the
-        root DSE, and keep it to the root DN under the default access policy.
+        Serve C{cn=Monitor} from the directory's statistics as a private
+        view, and name it in the root DSE.
         """
-        self.directory = directory
+        self.directory = host.directory
         suffix = DN.parse(MONITOR_DN)
-        self.view = Database(suffix, _MonitorView(directory.schema.normalizeDN(suffix), self))
-        directory.addPrivateDatabase(self.view)
-        directory.rootDSEProviders.append(self._rootDSE)
+        self.view = Database(suffix, _MonitorView(host.schema.normalizeDN(suffix), self))
+        host.addView(self.view)
+        host.addRootDSEAttributes(self._rootDSE)
 
     async def _rootDSE(self) -> Sequence[tuple[str, Sequence[bytes]]]:
         """

@@ -29,7 +29,7 @@ Hooks, in slapd's order of events:
     attributes up to date and hash cleartext values.
 
 The Password Policy response control carries the warnings and errors to
-clients that sent the request control (L{ldapd.controls.PASSWORD_POLICY}),
+clients that sent the request control (L{PASSWORD_POLICY}),
 encoded as slapd encodes it. Where ldapd differs from slapd is listed in
 C{docs/compatibility.md}.
 """
@@ -46,33 +46,63 @@ from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher, Type
-from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, threads
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
 
-from ldapd import controls, passwords
+from ldapd import passwords
 from ldapd._codec import Control, encodeSequence, integer, tlv
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, parseDescription
-from ldapd.extended import PASSWORD_MODIFY, parsePasswordModify
+from ldapd.extensions import ControlType
+from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Connection, Operation
 from ldapd.passwordcheck import CHANGE, PasswordCheck
 from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.requests import PasswordModifyRequest
 
 __all__ = [
+    "PASSWORD_POLICY",
+    "PASSWORD_POLICY_CONTROL",
     "IPasswordQualityChecker",
     "PasswordPolicy",
     "PasswordPolicyFactory",
+    "PasswordPolicyRequest",
     "Policy",
     "PolicyError",
     "QualityChecker",
     "QualityError",
     "responseControl",
 ]
+
+#: The OID of the Password Policy controls.
+PASSWORD_POLICY = "1.3.6.1.4.1.42.2.27.8.5.1"
+
+
+@dataclass(frozen=True)
+class PasswordPolicyRequest:
+    """
+    The Password Policy request control (draft-behera-ldap-password-policy
+    §6.1): the client wants the password policy response control.
+    """
+
+    criticality: bool = False
+
+
+def _decodeRequest(value: bytes | None, critical: bool) -> PasswordPolicyRequest:
+    if value is not None:
+        raise ValueError("passwordPolicyRequest control value not absent")
+    return PasswordPolicyRequest(critical)
+
+
+#: The Password Policy request control, on the operations slapd's ppolicy
+#: overlay takes it on.
+PASSWORD_POLICY_CONTROL = ControlType(
+    PASSWORD_POLICY, _decodeRequest, frozenset({"bind", "add", "modify", "extended"}))
+
 
 class PolicyError:
     """
@@ -112,7 +142,7 @@ def responseControl(
         parts.append(tlv(0xA0, integer(graceAuthNsRemaining, 0x81)))
     if error is not None:
         parts.append(integer(error, 0x81))
-    return Control(controls.PASSWORD_POLICY, False, encodeSequence(parts))
+    return Control(PASSWORD_POLICY, False, encodeSequence(parts))
 
 
 @dataclass(frozen=True)
@@ -423,15 +453,15 @@ class PasswordPolicy:
         self._restricted: weakref.WeakKeyDictionary[Connection, DN] = weakref.WeakKeyDictionary()
         self._lifting: weakref.WeakSet[Operation] = weakref.WeakSet()
 
-    def attach(self, directory: Any) -> None:
+    def attach(self, host: PluginHost) -> None:
         """
-        Give the plugin the directory it reads and writes accounts through.
-
-        @param directory: the L{ldapd.directory.Directory}.
+        Read and write accounts through the host's directory, and carry out
+        the Password Policy control.
         """
-        self.directory = directory
+        self.directory = host.directory
         if self._clock is None:
-            self._clock = directory.reactor
+            self._clock = host.reactor
+        host.addControl(PASSWORD_POLICY_CONTROL)
 
     # Helpers
 
@@ -486,7 +516,7 @@ class PasswordPolicy:
         return op.internal or op.identity.isRoot
 
     def _wantControl(self, op: Operation) -> bool:
-        return controls.PASSWORD_POLICY in op.controls
+        return PASSWORD_POLICY in op.controls
 
     def _refuse(self, op: Operation, error: ldaperrors.LDAPException, code: int | None) -> None:
         if self._wantControl(op):
@@ -895,11 +925,8 @@ class PasswordPolicy:
             return mods
         oldPassword = newPassword = None
         generated = False
-        if (
-            isinstance(op.request, pureldap.LDAPExtendedRequest)
-            and _text(op.request.requestName) == PASSWORD_MODIFY
-        ):
-            _, oldPassword, newPassword = parsePasswordModify(op.request.requestValue)
+        if isinstance(op.request, PasswordModifyRequest):
+            oldPassword, newPassword = op.request.oldPassword, op.request.newPassword
             generated = newPassword is None
         policy = await self.policyFor(entry)
         admin = self._admin(op)

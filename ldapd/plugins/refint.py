@@ -45,7 +45,6 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from ldaptor.ldapfilter import parseFilter
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -54,12 +53,14 @@ from zope.interface import implementer
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification
 from ldapd.escaping import buildFilter
-from ldapd.filters import compileFilter
+from ldapd.filters import compileFilter, everything
 from ldapd.interfaces import IOperationPlugin, ITransaction
 from ldapd.operation import Identity, Operation, Scope, SearchParameters
 from ldapd.registry import ConfigContext, optionalDN, rejectUnknownKeys
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
+from ldapd.host import PluginHost
+from ldapd.requests import parseFilter
 
 __all__ = [
     "DN_SYNTAX",
@@ -197,13 +198,11 @@ class ReferentialIntegrity:
         # last run of it, for a backend that runs it again) to its post hook.
         self._done: WeakKeyDictionary[Operation, tuple[DN, Entry | None]] = WeakKeyDictionary()
 
-    def attach(self, directory: Any) -> None:
+    def attach(self, host: PluginHost) -> None:
         """
-        Remember the directory whose databases are searched and updated.
-
-        @param directory: the L{ldapd.directory.Directory}.
+        Remember the host's directory, whose databases are searched and updated.
         """
-        self.directory = directory
+        self.directory = host.directory
 
     # Inside the write's transaction: what to do once it has succeeded.
 
@@ -269,8 +268,7 @@ class ReferentialIntegrity:
         """
         db = self.directory.databaseFor(new.ndn)
         op = self._internal()
-        op.search = SearchParameters(new.ndn, Scope.SUB, compileFilter(
-            parseFilter("(objectClass=*)"), self._schema))
+        op.search = SearchParameters(new.ndn, Scope.SUB, everything(self._schema))
         names: dict[DN, DN] = {}
 
         def emit(entry: Any) -> None:

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import quote
 
-from ldaptor.ldapfilter import InvalidLDAPFilter, parseFilter
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.application import service
@@ -40,7 +39,7 @@ from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ldapd._codec import IntermediateResponse
+from ldapd._codec import IntermediateResponse, filterToLdaptor
 from ldapd.backends._proxypool import (
     Upstream,
     UpstreamConnection,
@@ -53,13 +52,14 @@ from ldapd.changes import ADD, DELETE, MODIFY, RENAME
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
-from ldapd.filters import compileFilter
+from ldapd.filters import byUUID, compileFilter, everything
 from ldapd.interfaces import IWriteBatch, IWriteBatches
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.plugins.chain import PluginChain
 from ldapd.registry import ConfigContext, duration, rejectUnknownKeys
 from ldapd.results import NoSuchObject, Referral
 from ldapd.syncrepl import codec
+from ldapd.requests import InvalidFilter, parseFilter
 
 __all__ = ["MODES", "ReplicaSettings", "SyncReplConsumer", "replicaFromConfig"]
 
@@ -339,7 +339,7 @@ class SyncReplConsumer(service.Service):
             sizeLimit=0,
             timeLimit=0,
             typesOnly=False,
-            filter=parseFilter(settings.filter),
+            filter=filterToLdaptor(parseFilter(settings.filter)),
             attributes=list(settings.attributes),
         )
         control = codec.SyncRequest(settings.mode, cookie).encode()
@@ -639,11 +639,8 @@ class SyncReplConsumer(service.Service):
         @return: the local entry of an entryUUID (an indexed search in the
             memory and sql backends), or C{None}.
         """
-        f = pureldap.LDAPFilter_equalityMatch(
-            attributeDesc=pureldap.LDAPAttributeDescription("entryUUID"),
-            assertionValue=pureldap.LDAPAssertionValue(uuid),
-        )
-        found = await self._search(op, self._suffix, Scope.SUB, compileFilter(f, self.directory.schema))
+        found = await self._search(op, self._suffix, Scope.SUB,
+                                   byUUID(self.directory.schema, uuid.encode()))
         return found[0] if found else None
 
     async def _occupant(self, op: Operation, ndn: DN, uuid: str) -> Entry | None:
@@ -696,16 +693,13 @@ class SyncReplConsumer(service.Service):
         """
         Delete an entry and whatever is below it, children first.
         """
-        for victim in await self._search(op, entry.ndn, Scope.SUB, self._filterAll()):
+        for victim in await self._search(op, entry.ndn, Scope.SUB, everything(self.directory.schema)):
             try:
                 await self._write(op, DELETE, victim.ndn, str(victim.dn),
                                   lambda backend, hooks, n=victim.ndn: backend.delete(op, n, hooks))
             except NoSuchObject:
                 continue
             self.deleted += 1
-
-    def _filterAll(self) -> Any:
-        return compileFilter(pureldap.LDAPFilter_present("objectClass"), self.directory.schema)
 
     async def _deleteNotPresent(self, op: Operation) -> None:
         """
@@ -854,7 +848,7 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
     filterText = _option(table, "filter", str, "(objectClass=*)", context)
     try:
         compileFilter(parseFilter(filterText), schema)
-    except (InvalidLDAPFilter, ldaperrors.LDAPException) as e:
+    except (InvalidFilter, ldaperrors.LDAPException) as e:
         raise context.error("filter", f"not a valid filter: {_describe(e)}") from None
     scopeName = _option(table, "scope", str, "sub", context)
     if scopeName not in _SCOPES:

@@ -37,7 +37,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
-from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
 
@@ -46,7 +45,7 @@ from ldapd.changes import DELETE, RENAME, ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.interfaces import IChangelog
-from ldapd.filters import compileFilter
+from ldapd.filters import byUUID, everything
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.results import NoSuchObject
 from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
@@ -131,6 +130,28 @@ class SyncProvider:
         @return: whether the database keeps the changelog syncrepl needs.
         """
         return IChangelog.providedBy(db.backend)  # type: ignore[no-any-return]
+
+    async def searchWith(
+        self, op: Operation, reply: Reply, db: Database, request: SyncRequest
+    ) -> Sequence[Control] | None:
+        """
+        Carry out a search with the Sync Request control, when it is on a
+        database that keeps a changelog (the control's search handler,
+        L{ldapd.extensions.ControlType.search}).
+
+        @return: what L{search} returns; or C{None} for a search on another
+            database when the control is not critical: it runs as an
+            ordinary search.
+        @raise ldaperrors.LDAPUnavailableCriticalExtension: when the control
+            is critical and the database keeps no changelog.
+        """
+        if self.serves(db):
+            return await self.search(op, reply, db, request)
+        if request.criticality:
+            raise ldaperrors.LDAPUnavailableCriticalExtension(
+                "no syncrepl provider for this database"
+            )
+        return None
 
     async def search(
         self, op: Operation, reply: Reply, db: Database, request: SyncRequest
@@ -615,7 +636,7 @@ class _Session:
         op = self.directory.internalOperation()
         op.search = SearchParameters(
             base=ndn, scope=Scope.ONE,
-            filter=compileFilter(pureldap.LDAPFilter_present("objectClass"), self.directory.schema),
+            filter=everything(self.directory.schema),
         )
         found: list[Any] = []
         try:
@@ -632,13 +653,7 @@ class _Session:
         op.search = SearchParameters(
             base=self.db.normalizedSuffix,
             scope=Scope.SUB,
-            filter=compileFilter(
-                pureldap.LDAPFilter_equalityMatch(
-                    attributeDesc=pureldap.LDAPAttributeDescription("entryUUID"),
-                    assertionValue=pureldap.LDAPAssertionValue(entryUUID),
-                ),
-                self.directory.schema,
-            ),
+            filter=byUUID(self.directory.schema, entryUUID),
         )
         found: list[Entry] = []
         await self.db.backend.search(op, found.append)

@@ -29,6 +29,7 @@ from ldapd.operation import Operation
 from ldapd.syncrepl._persist import Watch, visible, withControls
 from ldapd.syncrepl.codec import (
     ENTRY_CHANGE_NOTIFICATION,
+    SYNC_REQUEST,
     PS_ADD,
     PS_DELETE,
     PS_MODDN,
@@ -69,9 +70,11 @@ async def persistentSearch(
         L{MAX_QUEUED} changes behind.
     """
     numbers = None
+    # Change numbers come from the backend's changelog, which only the
+    # changelog plugin (the one to register the Sync Request control) fills.
     if (
         control.returnECs
-        and directory.syncProvider is not None
+        and directory.extensions.control(SYNC_REQUEST) is not None
         and IChangelog.providedBy(db.backend)
     ):
         _, last = await db.backend.changeBounds()
