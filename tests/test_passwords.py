@@ -1017,7 +1017,7 @@ class PasswordConfigTests(unittest.SynchronousTestCase):
             ("password_limits = { bcrypt_cost = 0 }", "", "server.password_limits.bcrypt_cost",
              "must be at least 1"),
             ('password_limits = { argon2_memory = "a lot" }', "",
-             "server.password_limits.argon2_memory", "must be a integer"),
+             "server.password_limits.argon2_memory", "must be an integer"),
             ("", rootDN + f'root_password = "{BOMBS["argon2 256 MiB"].decode()}"',
              "database[0].root_password", "argon2 memory (KiB) 262144 is over the limit"),
         ]:

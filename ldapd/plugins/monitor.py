@@ -34,7 +34,7 @@ from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.interfaces import IBackend, IOperationPlugin
 from ldapd.operation import Operation, Scope
-from ldapd.registry import BACKENDS, ConfigContext, rejectUnknownKeys
+from ldapd.registry import BACKENDS, ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.statistics import ServerStatistics
 
@@ -427,5 +427,5 @@ class MonitorFactory:
         @param context: the L{ConfigContext}.
         @raise ldapd.registry.ConfigError: naming a key given.
         """
-        rejectUnknownKeys(table, set(), context)
+        ConfigTable(table, context, ())
         return Monitor()

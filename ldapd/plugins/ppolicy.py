@@ -61,7 +61,7 @@ from ldapd.extended import PASSWORD_MODIFY, parsePasswordModify
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Connection, Operation
 from ldapd.passwordcheck import CHANGE, PasswordCheck
-from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 
 __all__ = [
     "IPasswordQualityChecker",
@@ -1163,17 +1163,6 @@ _KEYS = {
 }
 
 
-def _option(
-    table: dict[str, Any], key: str, kind: type, default: Any, context: ConfigContext
-) -> Any:
-    value = table.get(key, default)
-    wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-    if value is not default and wrong:
-        names = {str: "string", int: "integer", bool: "boolean (true or false)"}
-        raise context.error(key, f"must be a {names[kind]}, not {value!r}")
-    return value
-
-
 class PasswordPolicyFactory:
     """
     Builds L{PasswordPolicy} from a C{[[plugin]]} table.
@@ -1195,31 +1184,25 @@ class PasswordPolicyFactory:
         @param context: the L{ConfigContext}.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, _KEYS, context)
-        defaultPolicy = None
-        text = _option(table, "default_policy", str, None, context)
-        if text is not None:
-            try:
-                defaultPolicy = context.schema.normalizeDN(DN.parse(text))
-            except InvalidDN as e:
-                raise context.error("default_policy", f"not a valid DN: {e}") from None
-        scheme = _option(table, "password_hash", str, None, context)
+        config = ConfigTable(table, context, _KEYS)
+        defaultPolicy = config.dn("default_policy")
+        if defaultPolicy is not None:
+            defaultPolicy = context.schema.normalizeDN(defaultPolicy)
+        scheme = config.string("password_hash")
         if scheme is not None and scheme.upper() not in passwords.SCHEMES:
             raise context.error(
                 "password_hash", f"unknown scheme (known: {', '.join(passwords.SCHEMES)})"
             )
         argon2 = {}
         for key in ("time_cost", "memory_cost", "parallelism"):
-            value = _option(table, "argon2_" + key, int, None, context)
+            value = config.integer("argon2_" + key, None, minimum=1)
             if value is not None:
-                if value < 1:
-                    raise context.error("argon2_" + key, "must be positive")
                 argon2[key] = value
         checker: Any
-        name = _option(table, "quality_checker", str, None, context)
+        name = config.string("quality_checker")
         if name is not None:
             for key in ("min_character_classes", "reject_names", "dictionary"):
-                if key in table:
+                if key in config:
                     raise context.error(
                         key, "is the default checker's; quality_checker replaces it"
                     )
@@ -1232,25 +1215,21 @@ class PasswordPolicyFactory:
                 checker = checker()
         else:
             words: list[str] = []
-            dictionary = _option(table, "dictionary", str, None, context)
+            dictionary = config.string("dictionary")
             if dictionary is not None:
                 path: Path = context.resolvePath(dictionary)
                 try:
                     words = path.read_text(errors="replace").splitlines()
                 except OSError as e:
                     raise context.error("dictionary", f"cannot read {path}: {e.strerror}") from None
-            classes = _option(table, "min_character_classes", int, 0, context)
-            if not 0 <= classes <= 4:
-                raise context.error("min_character_classes", "must be between 0 and 4")
-            checker = QualityChecker(
-                classes, _option(table, "reject_names", bool, False, context), words
-            )
+            classes = config.integer("min_character_classes", 0, minimum=0, maximum=4)
+            checker = QualityChecker(classes, config.boolean("reject_names", False), words)
         return PasswordPolicy(
             defaultPolicy,
-            useLockout=_option(table, "use_lockout", bool, False, context),
-            hashCleartext=_option(table, "hash_cleartext", bool, True, context),
+            useLockout=config.boolean("use_lockout", False),
+            hashCleartext=config.boolean("hash_cleartext", True),
             passwordHash=scheme,
             argon2=argon2,
-            lastBind=_option(table, "last_bind", bool, True, context),
+            lastBind=config.boolean("last_bind", True),
             checker=checker,
         )
