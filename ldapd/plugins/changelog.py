@@ -62,6 +62,7 @@ from ldapd.filters import (
     Present,
     Substrings,
 )
+from ldapd.gentime import formatTime, parseTime
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
 from ldapd.ldif import formatLine, formatModification
 from ldapd.operation import Operation, Scope
@@ -104,10 +105,7 @@ def _csnTime(csn: bytes) -> datetime:
     @return: the time a CSN (C{YYYYmmddHHMMSS[.uuuuuu]Z#...}, the
         microseconds optional as in OpenLDAP's older CSNs) names, in UTC.
     """
-    seconds, _, rest = csn.partition(b".")
-    micro = rest[:6] if rest[:6].isdigit() else b"0"
-    return datetime.strptime(seconds[:14].decode("ascii"), "%Y%m%d%H%M%S").replace(
-        microsecond=int(micro), tzinfo=timezone.utc)
+    return parseTime(csn.partition(b"#")[0])
 
 
 def _csnSID(csn: bytes) -> int | None:
@@ -496,7 +494,7 @@ class _ChangelogView:
             ("targetDN", [record.targetDN.encode("utf-8")]),
             ("changeType", [_CHANGE_TYPES[record.kind]]),
             ("changes", [record.changes] if record.changes else []),
-            ("changeTime", [record.time.strftime("%Y%m%d%H%M%SZ").encode()]),
+            ("changeTime", [formatTime(record.time)]),
             ("targetEntryUUID", [record.entryUUID] if record.entryUUID else []),
         ]
         if record.newRDN is not None:

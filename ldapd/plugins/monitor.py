@@ -20,7 +20,6 @@ Configuration::
 from __future__ import annotations
 
 import resource
-from datetime import datetime, timezone
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,6 +31,7 @@ from ldapd import _version
 from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.gentime import formatTime
 from ldapd.interfaces import IBackend, IOperationPlugin
 from ldapd.operation import Operation, Scope
 from ldapd.registry import BACKENDS, ConfigContext, ConfigTable
@@ -78,13 +78,6 @@ _ROOT_DESCRIPTIONS = (
 
 #: The URL scheme of each kind of Twisted server endpoint.
 _SCHEMES = {"tcp": "ldap", "tcp6": "ldap", "ssl": "ldaps", "unix": "ldapi"}
-
-
-def _timestamp(seconds: float) -> bytes:
-    """
-    @return: a clock time as GeneralizedTime, to the second, in UTC.
-    """
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y%m%d%H%M%SZ").encode()
 
 
 def _address(host: str, port: int) -> str:
@@ -228,8 +221,8 @@ class Monitor:
             ]),
             _container("Time", children=[
                 _Node("Start", "monitoredObject",
-                      [("monitorTimestamp", [_timestamp(statistics.started)])]),
-                _Node("Current", "monitoredObject", [("monitorTimestamp", [_timestamp(now)])]),
+                      [("monitorTimestamp", [formatTime(statistics.started)])]),
+                _Node("Current", "monitoredObject", [("monitorTimestamp", [formatTime(now)])]),
                 _Node("Uptime", "monitoredObject",
                       [("monitoredInfo", [b"%d" % (now - statistics.started)])]),
             ]),
@@ -288,8 +281,8 @@ class Monitor:
             ("monitorConnectionPeerDomain", [b"unknown"]),
             ("monitorConnectionPeerAddress", [peerAddress.encode()]),
             ("monitorConnectionLocalAddress", [local.encode()]),
-            ("monitorConnectionStartTime", [_timestamp(connection.started)]),
-            ("monitorConnectionActivityTime", [_timestamp(connection.activity)]),
+            ("monitorConnectionStartTime", [formatTime(connection.started)]),
+            ("monitorConnectionActivityTime", [formatTime(connection.activity)]),
         ])
 
     def _databases(self) -> _Node:

@@ -41,7 +41,6 @@ import re
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +57,7 @@ from ldapd._codec import Control, encodeSequence, integer, tlv
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extended import PASSWORD_MODIFY, parsePasswordModify
+from ldapd.gentime import InvalidTime, formatTime, parseTime
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Connection, Operation
 from ldapd.passwordcheck import CHANGE, PasswordCheck
@@ -310,28 +310,16 @@ def _hashed(value: bytes) -> bool:
     return match is not None and match.group(0).upper() in _KNOWN_SCHEMES
 
 
-def _timestamp(seconds: float, micro: bool = False) -> bytes:
-    when = datetime.fromtimestamp(seconds, UTC)
-    text = when.strftime("%Y%m%d%H%M%S")
-    if micro:
-        text += f".{when.microsecond:06d}"
-    return (text + "Z").encode()
-
-
 def _parseTime(value: bytes) -> float | None:
     """
     @return: the seconds since the epoch of a GeneralizedTime value, or
-        C{None} if it is not one.
+        C{None} if it names no time (slapd's C{000001010000Z}, a lock that
+        never ends, among them).
     """
-    match = re.match(rb"^(\d{14})(?:[.,](\d+))?Z$", value)
-    if match is None:
-        return None
     try:
-        when = datetime.strptime(match.group(1).decode(), "%Y%m%d%H%M%S")
-    except ValueError:
+        return parseTime(value).timestamp()
+    except InvalidTime:
         return None
-    fraction = float(b"0." + match.group(2)) if match.group(2) else 0.0
-    return when.replace(tzinfo=UTC).timestamp() + fraction
 
 
 def _historyEntry(value: bytes) -> tuple[float, bytes] | None:
@@ -607,7 +595,7 @@ class PasswordPolicy:
                     # slapd records the authentication before its policy
                     # turns it into a failure.
                     state.modifications.append(
-                        Modification("replace", "pwdLastSuccess", (_timestamp(now),))
+                        Modification("replace", "pwdLastSuccess", (formatTime(now),))
                     )
             raise ldaperrors.LDAPInvalidCredentials()
 
@@ -655,7 +643,7 @@ class PasswordPolicy:
         times = [t for t in map(_parseTime, entry.get("pwdFailureTime")) if t is not None]
         stamp = max([self._now(), *(t + 1e-6 for t in times)])
         for _ in range(_FAILURE_ATTEMPTS):
-            failure = _timestamp(stamp, micro=True)
+            failure = formatTime(stamp, fraction=True)
             try:
                 entry = await self.directory.modify(
                     self.directory.internalOperation(), ndn,
@@ -684,7 +672,7 @@ class PasswordPolicy:
         if policy.maxFailure and count >= policy.maxFailure and not entry.get(
             "pwdAccountLockedTime"
         ):
-            await self._record(ndn, [Modification("add", "pwdAccountLockedTime", (_timestamp(now),))])
+            await self._record(ndn, [Modification("add", "pwdAccountLockedTime", (formatTime(now),))])
         for _ in range(_FAILURE_ATTEMPTS):
             recorded = sorted(
                 entry.get("pwdFailureTime"), key=lambda value: _parseTime(value) or 0.0
@@ -740,7 +728,7 @@ class PasswordPolicy:
         if entry.get("pwdFailureTime"):
             mods.append(Modification("delete", "pwdFailureTime"))
         if self.lastBind:
-            mods.append(Modification("replace", "pwdLastSuccess", (_timestamp(now),)))
+            mods.append(Modification("replace", "pwdLastSuccess", (formatTime(now),)))
         if policy.mustChange and entry.get("pwdReset") == (b"TRUE",):
             self._restricted[op.connection] = state.ndn
             state.error = PolicyError.changeAfterReset
@@ -748,7 +736,7 @@ class PasswordPolicy:
         grace = None
         if expired:
             grace = remaining
-            mods.append(Modification("add", "pwdGraceUseTime", (_timestamp(now, micro=True),)))
+            mods.append(Modification("add", "pwdGraceUseTime", (formatTime(now, fraction=True),)))
         changed = entry.get("pwdChangedTime")
         when = _parseTime(changed[0]) if changed else None
         if expired or policy.maxAge < 1 or policy.expireWarning < 1 or when is None:
@@ -854,7 +842,7 @@ class PasswordPolicy:
             (a.description, replaced.get(a.description.lower(), a.values)) for a in entry
         ]
         if (policy.maxAge or policy.minAge) and not entry.get("pwdChangedTime"):
-            attributes.append(("pwdChangedTime", (_timestamp(self._now()),)))
+            attributes.append(("pwdChangedTime", (formatTime(self._now()),)))
         return Entry(entry.dn, attributes, entry.schema, entry.ndn)
 
     # Modify
@@ -954,7 +942,7 @@ class PasswordPolicy:
         mods = []
         if "pwdchangedtime" not in change.touched:
             if change.passwordOperation != "delete":
-                mods.append(Modification("replace", "pwdChangedTime", (_timestamp(now),)))
+                mods.append(Modification("replace", "pwdChangedTime", (formatTime(now),)))
             elif entry.get("pwdChangedTime"):
                 mods.append(Modification("delete", "pwdChangedTime"))
         for name in ("pwdGraceUseTime", "pwdAccountLockedTime", "pwdFailureTime"):
@@ -978,7 +966,7 @@ class PasswordPolicy:
                     mods.append(Modification("delete", "pwdHistory", tuple(oldest)))
                 if stored:
                     value = b"#".join(
-                        [_timestamp(now), _HISTORY_SYNTAX, str(len(stored[0])).encode(), stored[0]]
+                        [formatTime(now), _HISTORY_SYNTAX, str(len(stored[0])).encode(), stored[0]]
                     )
                     mods.append(Modification("add", "pwdHistory", (value,)))
         return mods
