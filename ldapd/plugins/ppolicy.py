@@ -47,7 +47,7 @@ from typing import Any
 from argon2 import PasswordHasher, Type
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
@@ -493,13 +493,8 @@ class PasswordPolicy:
         return False
 
     async def _hash(self, password: bytes) -> bytes:
-        scheme = self._hasher.scheme or self.directory.passwordHash
-        if not passwords.isExpensive(scheme.encode("ascii")):
-            return self._hasher.hash(password, self.directory.passwordHash)
-        reactor = self.directory.reactor
-        return await threads.deferToThreadPool(  # type: ignore[no-any-return]
-            reactor, reactor.getThreadPool(), self._hasher.hash, password,
-            self.directory.passwordHash,
+        return await self.directory.passwordVerifier.hash(  # type: ignore[no-any-return]
+            password, self._hasher.scheme or self.directory.passwordHash, self._hasher.hash
         )
 
     def _locked(self, entry: Entry, policy: Policy, now: float) -> tuple[bool, list[Modification]]:
