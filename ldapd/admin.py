@@ -51,6 +51,7 @@ from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.filters import everything
+from ldapd.gentime import formatTime
 from ldapd.ldif import formatLDIF, parseLDIF
 from ldapd.operation import Identity, Scope, SearchParameters
 from ldapd.registry import ConfigError
@@ -137,7 +138,7 @@ def readEntries(
                 continue
             present.add(at.name.lower())
             attributes.append((description, (value,)))
-        now = datetime.now(UTC).strftime("%Y%m%d%H%M%SZ").encode()
+        now = formatTime(datetime.now(UTC))
         for name, value in (("creatorsName", who), ("createTimestamp", now),
                             ("modifiersName", who), ("modifyTimestamp", now),
                             ("entryUUID", str(uuid.uuid4()).encode())):

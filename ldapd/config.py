@@ -23,14 +23,13 @@ from ldapd._framing import (
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
-from ldapd.dn import DN, InvalidDN
 from ldapd.registry import (
     BACKENDS,
     PLUGINS,
     ConfigContext,
     ConfigError,
+    ConfigTable,
     lookup,
-    rejectUnknownKeys,
 )
 from ldapd.sasl import Authentication, mappingsFromConfig
 from ldapd.schema import Schema, SchemaError
@@ -106,47 +105,6 @@ class ServerConfig:
     maxBufferedBytes: int = DEFAULT_MAX_BUFFERED_BYTES
 
 
-def _get(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-         context: ConfigContext) -> Any:
-    value = table.get(key, default)
-    if value is default:
-        return value
-    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise context.error(key, f"must be a {_TOML_NAMES.get(names, names)}, not {value!r}")
-    return value
-
-
-_TOML_NAMES = {"str": "string", "int": "integer", "bool": "boolean (true or false)",
-               "list": "list"}
-
-
-def _dn(table: dict[str, Any], key: str, context: ConfigContext, schema: Schema) -> DN | None:
-    text = _get(table, key, str, None, context)
-    if text is None:
-        return None
-    try:
-        dn = DN.parse(text)
-        schema.normalizeDN(dn)
-    except InvalidDN as e:
-        raise context.error(key, f"not a valid DN: {e}") from None
-    return dn
-
-
-def _nonNegative(table: dict[str, Any], key: str, default: int, context: ConfigContext) -> int:
-    value = _get(table, key, int, default, context)
-    if value < 0:
-        raise context.error(key, "must not be negative")
-    return value  # type: ignore[no-any-return]
-
-
-def _positive(table: dict[str, Any], key: str, default: int, context: ConfigContext) -> int:
-    value = _nonNegative(table, key, default, context)
-    if not value:
-        raise context.error(key, "must be at least 1")
-    return value
-
-
 def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     """
     Read and validate a configuration file and build its directory.
@@ -166,17 +124,16 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
-    rejectUnknownKeys(data, {"server", "database", "plugin", "replica"}, top)
+    document = ConfigTable(data, top, {"server", "database", "plugin", "replica"})
     _warnIfSecretsReadable(path, data)
 
-    server = _get(data, "server", dict, {}, top)
-    context = ConfigContext(path, "server", None, reactor)  # type: ignore[arg-type]
-    rejectUnknownKeys(server, _SERVER_KEYS, context)
-    tlsTable = _get(server, "tls", dict, None, context)
+    context = top.within("server")
+    server = ConfigTable(document.get("server", dict, {}), context, _SERVER_KEYS)
+    tlsTable = server.get("tls", dict)
     tls = None
     if tlsTable is not None:
-        tls = tlsFromConfig(tlsTable, ConfigContext(path, "server.tls", None, reactor))  # type: ignore[arg-type]
-    listen = _get(server, "listen", list, None, context)
+        tls = tlsFromConfig(tlsTable, context.within("tls"))
+    listen = server.get("listen", list)
     if not listen:
         raise context.error("listen", "at least one endpoint is required")
     for i, description in enumerate(listen):
@@ -187,77 +144,70 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         except ValueError as e:
             raise context.error(f"listen[{i}]", f"invalid endpoint {description!r}: {e}") from None
     authentication = Authentication(
-        mappingsFromConfig(server.get("sasl_map", []), context, "sasl_map"),
-        requireTLSForSimpleBind=_get(server, "require_tls_for_simple_bind", bool, False, context),
+        mappingsFromConfig(server.get("sasl_map", list, []), context, "sasl_map"),
+        requireTLSForSimpleBind=server.boolean("require_tls_for_simple_bind", False),
     )
-    shipped = _get(server, "schema", list, list(STANDARD_FILES), context)
+    shipped = server.strings("schema", list(STANDARD_FILES))
     unknown = [name for name in shipped if name not in STANDARD_SCHEMAS]
     if unknown:
         raise context.error(
             "schema", f"unknown schema {unknown[0]!r} (known: {', '.join(STANDARD_SCHEMAS)})"
         )
-    extraSchema = _get(server, "schema_files", list, [], context)
+    extraSchema = server.strings("schema_files", [])
     try:
         schema = Schema.standard((context.resolvePath(str(p)) for p in extraSchema), shipped)
     except (SchemaError, OSError) as e:
         raise context.error("schema_files", str(e)) from None
-    context.schema = schema
-    passwordHash = _get(server, "password_hash", str, "{ARGON2}", context)
+    top.schema = context.schema = schema
+    passwordHash = server.string("password_hash", "{ARGON2}")
     if passwordHash.upper() not in passwords.SCHEMES:
         raise context.error(
             "password_hash", f"unknown scheme (known: {', '.join(passwords.SCHEMES)})"
         )
     passwordLimits = _passwordLimits(
-        _get(server, "password_limits", dict, {}, context),
-        ConfigContext(path, "server.password_limits", schema, reactor),
+        server.get("password_limits", dict, {}), context.within("password_limits")
     )
-    identities = []
-    for i, table in enumerate(_get(server, "limits", list, [], context)):
-        try:
-            identities.append(identityLimitFromConfig(table, schema, f"limits[{i}]"))
-        except ValueError as e:
-            key, _, problem = str(e).partition(": ")
-            raise context.error(key, problem) from None
     limits = Limits(
-        sizeLimit=_nonNegative(server, "size_limit", 500, context),
-        timeLimit=_nonNegative(server, "time_limit", 3600, context),
-        identities=tuple(identities),
-        maxFilterComponents=_nonNegative(
-            server, "max_filter_components", DEFAULT_MAX_FILTER_COMPONENTS, context
+        sizeLimit=server.integer("size_limit", 500, minimum=0),
+        timeLimit=server.integer("time_limit", 3600, minimum=0),
+        identities=tuple(
+            identityLimitFromConfig(table, context.within(f"limits[{i}]"))
+            for i, table in enumerate(server.tables("limits", "a list of { who, size, time } tables"))
+        ),
+        maxFilterComponents=server.integer(
+            "max_filter_components", DEFAULT_MAX_FILTER_COMPONENTS, minimum=0
         ),
     )
     connectionLimits = ConnectionLimits(
-        maxOutstanding=_positive(server, "max_outstanding", 128, context),
-        maxConnectionsPerAddress=_nonNegative(server, "max_connections_per_address", 0, context),
-        idleTimeout=_nonNegative(server, "idle_timeout", 0, context),
+        maxOutstanding=server.integer("max_outstanding", 128, minimum=1),
+        maxConnectionsPerAddress=server.integer("max_connections_per_address", 0, minimum=0),
+        idleTimeout=server.integer("idle_timeout", 0, minimum=0),
     )
-    maxPDUSize = _positive(server, "max_pdu_size", DEFAULT_MAX_PDU_SIZE, context)
-    maxAnonymousPDUSize = _positive(
-        server, "max_anonymous_pdu_size", DEFAULT_MAX_ANONYMOUS_PDU_SIZE, context
+    maxPDUSize = server.integer("max_pdu_size", DEFAULT_MAX_PDU_SIZE, minimum=1)
+    maxAnonymousPDUSize = server.integer(
+        "max_anonymous_pdu_size", DEFAULT_MAX_ANONYMOUS_PDU_SIZE, minimum=1
     )
-    maxBufferedBytes = _nonNegative(server, "max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES, context)
+    maxBufferedBytes = server.integer("max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES, minimum=0)
 
     databases = [
-        _database(table, ConfigContext(path, f"database[{i}]", schema, reactor), passwordLimits)
-        for i, table in enumerate(_tables(data, "database", top))
+        _database(table, top.within(f"database[{i}]"), passwordLimits)
+        for i, table in enumerate(document.tables("database", "an array of tables ([[database]])"))
     ]
     if not databases:
         raise top.error("database", "at least one [[database]] is required")
     suffixes = [schema.normalizeDN(db.suffix) for db in databases]
     if len(set(suffixes)) != len(suffixes):
         raise top.error("database", "two databases have the same suffix")
-    workers = _positive(server, "workers", 1, context)
+    workers = server.integer("workers", 1, minimum=1)
     for i, db in enumerate(databases):
         if workers > 1 and isinstance(db.backend, MemoryBackend):
             raise context.error(
                 "workers", f"{workers} processes would each hold their own copy of database[{i}] "
                 "(backend \"memory\"): use the sql backend, or workers = 1")
     plugins = [
-        _plugin(table, ConfigContext(path, f"plugin[{i}]", schema, reactor))
-        for i, table in enumerate(_tables(data, "plugin", top))
+        _plugin(table, top.within(f"plugin[{i}]"))
+        for i, table in enumerate(document.tables("plugin", "an array of tables ([[plugin]])"))
     ]
-    allowAnonymous = _get(server, "allow_anonymous", bool, True, context)
-    allowUnauthenticatedBind = _get(server, "allow_unauthenticated_bind", bool, False, context)
     try:
         directory = Directory(
             databases,
@@ -266,23 +216,22 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
             limits=limits,
             passwordHash=passwordHash,
             passwordLimits=passwordLimits,
-            allowAnonymous=allowAnonymous,
-            allowUnauthenticatedBind=allowUnauthenticatedBind,
+            allowAnonymous=server.boolean("allow_anonymous", True),
+            allowUnauthenticatedBind=server.boolean("allow_unauthenticated_bind", False),
             reactor=reactor,
             authentication=authentication,
         )
     except (UnknownHook, RegistrationError) as e:
         raise top.error("plugin", str(e)) from None
     replicas = tuple(
-        replicaFromConfig(table, ConfigContext(path, f"replica[{i}]", schema, reactor),
-                          directory, defaultRid=i + 1)
-        for i, table in enumerate(_tables(data, "replica", top))
+        replicaFromConfig(table, top.within(f"replica[{i}]"), directory, defaultRid=i + 1)
+        for i, table in enumerate(document.tables("replica", "an array of tables ([[replica]])"))
     )
     if replicas and workers > 1:
         # Every worker would run its own consumer, writing the same changes.
         raise context.error(
             "workers", "a server with [[replica]] tables runs as one process: workers must be 1")
-    cpuAffinity = _get(server, "cpu_affinity", bool, False, context)
+    cpuAffinity = server.boolean("cpu_affinity", False)
     if cpuAffinity and not hasattr(os, "sched_setaffinity"):
         raise context.error("cpu_affinity", "is not supported on this system")
     return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers,
@@ -308,13 +257,6 @@ def _warnIfSecretsReadable(path: Path, data: dict[str, Any]) -> None:
                     return
 
 
-def _tables(data: dict[str, Any], key: str, context: ConfigContext) -> list[dict[str, Any]]:
-    tables = data.get(key, [])
-    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise context.error(key, f"must be an array of tables ([[{key}]])")
-    return tables
-
-
 #: The keys of [server.password_limits], each with its PasswordLimits field.
 _PASSWORD_LIMITS = {
     "bcrypt_cost": "bcryptCost",
@@ -333,10 +275,10 @@ def _passwordLimits(table: dict[str, Any], context: ConfigContext) -> passwords.
     @return: the limits of C{[server.password_limits]}, each key
         defaulting to L{passwords.PasswordLimits}'s.
     """
-    rejectUnknownKeys(table, set(_PASSWORD_LIMITS), context)
+    config = ConfigTable(table, context, _PASSWORD_LIMITS)
     defaults = passwords.PasswordLimits()
     return passwords.PasswordLimits(**{
-        field: _positive(table, key, getattr(defaults, field), context)
+        field: config.integer(key, getattr(defaults, field), minimum=1)
         for key, field in _PASSWORD_LIMITS.items()
     })
 
@@ -373,25 +315,25 @@ def _database(
     table: dict[str, Any], context: ConfigContext, passwordLimits: passwords.PasswordLimits
 ) -> Database:
     schema = context.schema
-    suffix = _dn(table, "suffix", context, schema)
+    config, backendTable = ConfigTable.split(table, context, _DATABASE_KEYS)
+    suffix = config.dn("suffix")
     if suffix is None:
         raise context.error("suffix", "is required")
     context.suffix = schema.normalizeDN(suffix)
-    rootDN = _dn(table, "root_dn", context, schema)
+    rootDN = config.dn("root_dn")
     if rootDN is not None and not schema.normalizeDN(rootDN).isWithin(context.suffix):
         raise context.error("root_dn", "must be within the database's suffix")
-    rootPassword = _get(table, "root_password", str, None, context)
+    rootPassword = config.string("root_password")
     if rootPassword is not None and rootDN is None:
         raise context.error("root_password", "needs root_dn")
     if rootPassword is not None:
         _checkRootPassword(rootPassword.encode("utf-8"), passwordLimits, context)
-    seed = _get(table, "seed_ldif", str, None, context)
+    seed = config.string("seed_ldif")
     seedPath = context.resolvePath(seed) if seed is not None else None
     if seedPath is not None and not seedPath.is_file():
         raise context.error("seed_ldif", f"no such file: {seedPath}")
-    backendName = _get(table, "backend", str, "memory", context)
+    backendName = config.string("backend", "memory")
     factory = lookup(BACKENDS, backendName, context, "backend")
-    backendTable = {k: v for k, v in table.items() if k not in _DATABASE_KEYS}
     backend = factory.fromConfig(backendTable, context)
     return Database(
         suffix,
@@ -403,8 +345,6 @@ def _database(
 
 
 def _plugin(table: dict[str, Any], context: ConfigContext) -> Any:
-    name = _get(table, "name", str, None, context)
-    if name is None:
-        raise context.error("name", "is required")
-    factory = lookup(PLUGINS, name, context, "name")
-    return factory.fromConfig({k: v for k, v in table.items() if k != "name"}, context)
+    config, pluginTable = ConfigTable.split(table, context, {"name"})
+    factory = lookup(PLUGINS, config.required("name", str), context, "name")
+    return factory.fromConfig(pluginTable, context)

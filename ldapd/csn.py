@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
+from ldapd.gentime import formatTime
+
 __all__ = ["CSNGenerator", "formatCSN"]
 
 
@@ -25,7 +27,7 @@ def formatCSN(when: datetime, count: int = 0, sid: int = 0, mod: int = 0) -> byt
     @param mod: the modification number.
     @return: the CSN.
     """
-    return f"{when:%Y%m%d%H%M%S.%f}Z#{count:06x}#{sid:03x}#{mod:06x}".encode()
+    return formatTime(when, fraction=True) + f"#{count:06x}#{sid:03x}#{mod:06x}".encode()
 
 
 class CSNGenerator:

@@ -37,6 +37,7 @@ from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
 from ldapd.extensions import ControlType, ExtendedOutcome, Extensions
 from ldapd.filters import compileFilter, everything
+from ldapd.gentime import formatTime
 from ldapd.interfaces import (
     IBackendCompare,
     IChangelogTransaction,
@@ -1329,7 +1330,7 @@ class Directory:
         as its creation and modification time.
         """
         rules = {id(r): r for r in RULES.values()}.values()
-        loaded = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ").encode()
+        loaded = formatTime(datetime.now(timezone.utc))
         return Entry(
             DN.parse(_SUBSCHEMA_DN),
             [
@@ -1500,7 +1501,7 @@ class Directory:
         who = str(op.identity.dn or "").encode("utf-8")
         return [
             ("modifiersName", [who]),
-            ("modifyTimestamp", [when.strftime("%Y%m%d%H%M%SZ").encode()]),
+            ("modifyTimestamp", [formatTime(when)]),
             ("entryCSN", [self.csn(when)]),
         ]
 

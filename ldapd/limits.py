@@ -16,9 +16,9 @@ from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN, InvalidDN
 from ldapd.operation import Identity
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.requests import And, Filter, Not, Or
 from ldapd.results import NoSuchObject
-from ldapd.schema import Schema
 
 __all__ = [
     "DEFAULT_MAX_FILTER_COMPONENTS",
@@ -147,7 +147,7 @@ _STYLES = {"dn": "dn.base", "dn.exact": "dn.base", "dn.base": "dn.base", "dn.one
            "dn.subtree": "dn.subtree", "dn.children": "dn.children", "group": "group"}
 
 
-def identityLimitFromConfig(table: Any, schema: Schema, where: str) -> IdentityLimit:
+def identityLimitFromConfig(table: dict[str, Any], context: ConfigContext) -> IdentityLimit:
     """
     Read one entry of C{[server] limits}: C{{ who = "users", size = 1000,
     time = 60 }}, where C{who} is C{*}, C{anonymous}, C{users},
@@ -156,36 +156,26 @@ def identityLimitFromConfig(table: Any, schema: Schema, where: str) -> IdentityL
     C{"unlimited"}.
 
     @param table: the entry.
-    @param schema: for DNs.
-    @param where: the entry's key, for messages.
+    @param context: where it is (C{server.limits[0]}), with the schema for DNs.
     @return: the limit.
-    @raise ValueError: naming the problem.
+    @raise ConfigError: naming the key that is wrong.
     """
-    if not isinstance(table, dict):
-        raise ValueError(f"{where}: must be a table with who, size and time")
-    unknown = set(table) - {"who", "size", "time"}
-    if unknown:
-        raise ValueError(f"{where}: unknown key {min(unknown)!r}")
-    who = table.get("who")
-    if not isinstance(who, str):
-        raise ValueError(f"{where}.who: is required (a string)")
+    config = ConfigTable(table, context, {"who", "size", "time"})
+    who = config.required("who", str)
     limits = []
     for key in ("size", "time"):
-        value = table.get(key)
-        if value == "unlimited":
-            value = 0
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-            raise ValueError(f"{where}.{key}: must be a non-negative integer or \"unlimited\"")
+        value = 0 if table.get(key) == "unlimited" else config.integer(
+            key, None, minimum=0, expected='a non-negative integer or "unlimited"')
         limits.append(value)
     if who in ("*", "anonymous", "users"):
         return IdentityLimit(who, None, *limits)
     style, eq, text = who.partition("=")
     if not eq or style.lower() not in _STYLES:
-        raise ValueError(f"{where}.who: unknown selector {who!r}")
+        raise config.error("who", f"unknown selector {who!r}")
     try:
-        dn = schema.normalizeDN(DN.parse(text.strip('"')))
+        dn = context.schema.normalizeDN(DN.parse(text.strip('"')))
     except InvalidDN as e:
-        raise ValueError(f"{where}.who: not a valid DN: {e}") from None
+        raise config.error("who", f"not a valid DN: {e}") from None
     return IdentityLimit(_STYLES[style.lower()], dn, *limits)
 
 

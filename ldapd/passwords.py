@@ -675,21 +675,28 @@ class PasswordVerifier:
             return defer.succeed(False)
         return defer.Deferred.fromCoroutine(self._verifySlowly(costly, password, key))
 
-    def hash(self, password: bytes, scheme: str) -> defer.Deferred[bytes]:
+    def hash(
+        self, password: bytes, scheme: str,
+        hasher: Callable[[bytes, str], bytes] | None = None,
+    ) -> defer.Deferred[bytes]:
         """
-        Hash a password for storage (L{hashPassword}): a slow scheme in the
-        thread pool, taking its turn among the slow verifications, so that
-        clients changing passwords neither stall the reactor nor jump the
-        queue.
+        Hash a password for storage: a slow scheme in the thread pool,
+        taking its turn among the slow verifications, so that clients
+        changing passwords neither stall the reactor nor jump the queue; a
+        fast one at once. Every hash the server makes goes through here
+        (Password Modify, the password policy's hashing of cleartext).
 
         @param password: the password.
         @param scheme: one of L{SCHEMES}.
+        @param hasher: makes the stored form of C{password} in C{scheme}
+            (L{hashPassword}, unless the caller has its own parameters).
         @return: a Deferred firing with the stored form, or failing as
-            L{hashPassword} raises.
+            C{hasher} raises.
         """
+        work = partial(hasher or hashPassword, password, scheme)
         if not isExpensive(scheme.encode("ascii", "replace")):
-            return defer.maybeDeferred(hashPassword, password, scheme)
-        return defer.Deferred.fromCoroutine(self._inThread(lambda: hashPassword(password, scheme)))
+            return defer.maybeDeferred(work)
+        return defer.Deferred.fromCoroutine(self._inThread(work))
 
     async def _verifySlowly(self, costly: list[bytes], password: bytes, key: Hashable) -> bool:
         limits = self.limits

@@ -27,7 +27,7 @@ from zope.interface import implementer
 
 from ldapd.extensions import ExtendedOutcome
 from ldapd.operation import ANONYMOUS, Operation
-from ldapd.registry import ConfigContext, ConfigError, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigError, ConfigTable
 from ldapd.requests import START_TLS
 
 if TYPE_CHECKING:
@@ -220,44 +220,27 @@ def tlsFromConfig(table: dict[str, Any], context: ConfigContext) -> ServerTLS:
     @return: the loaded TLS.
     @raise ConfigError: naming the key that is wrong.
     """
-    rejectUnknownKeys(table, _TLS_KEYS, context)
+    config = ConfigTable(table, context, _TLS_KEYS)
 
-    def text(key: str, default: str | None) -> str | None:
-        value = table.get(key, default)
-        if value is not None and not isinstance(value, str):
-            raise context.error(key, f"must be a string, not {value!r}")
-        return value
+    def path(key: str) -> Path | None:
+        value = config.string(key)
+        return context.resolvePath(value) if value is not None else None
 
-    def path(key: str, required: bool) -> Path | None:
-        value = text(key, None)
-        if value is None:
-            if required:
-                raise context.error(key, "is required")
-            return None
-        return context.resolvePath(value)
-
-    mode = text("client_certificates", "none")
-    try:
-        clientCertificates = ClientCertificates(mode)
-    except ValueError:
-        raise context.error(
-            "client_certificates", 'must be "none", "optional" or "required"'
-        ) from None
-    minimumVersion = text("min_version", "TLSv1.2")
-    if minimumVersion not in _VERSIONS:
-        raise context.error("min_version", 'must be "TLSv1.2" or "TLSv1.3"')
-    caCertificates = path("ca_certificates", False)
+    mode = config.choice("client_certificates", [c.value for c in ClientCertificates], "none")
+    clientCertificates = ClientCertificates(mode)
+    minimumVersion = config.choice("min_version", _VERSIONS, "TLSv1.2")
+    caCertificates = path("ca_certificates")
     if clientCertificates is not ClientCertificates.NONE and caCertificates is None:
         raise context.error(
             "ca_certificates", f"is required with client_certificates = {mode!r}"
         )
     settings = TLSSettings(
-        certificate=path("certificate", True),  # type: ignore[arg-type]
-        privateKey=path("private_key", True),  # type: ignore[arg-type]
+        certificate=context.resolvePath(config.required("certificate", str)),
+        privateKey=context.resolvePath(config.required("private_key", str)),
         caCertificates=caCertificates,
         clientCertificates=clientCertificates,
         minimumVersion=minimumVersion,  # type: ignore[arg-type]
-        ciphers=text("ciphers", DEFAULT_CIPHERS),  # type: ignore[arg-type]
+        ciphers=config.string("ciphers", DEFAULT_CIPHERS),
     )
     try:
         return ServerTLS(settings)

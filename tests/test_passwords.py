@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import queue
 import shutil
 import string
 import subprocess
 import tempfile
+import threading
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +19,22 @@ from typing import Any
 
 import bcrypt
 from argon2.low_level import Type, hash_secret
+from ldaptor.protocols import pureldap
 from twisted.internet import defer
+from twisted.internet.address import IPv4Address
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 from twisted.logger import LogLevel, capturedLogs
+from twisted.python.threadpool import ThreadPool
 from twisted.trial import unittest
 
 from ldapd import passwords
+from ldapd._codec import encodeSequence, octetString
+from ldapd.backends.memory import MemoryBackend
 from ldapd.config import ConfigError, loadConfig
+from ldapd.directory import Database, Directory
+from ldapd.dn import DN
+from ldapd.extended import PASSWORD_MODIFY
 from ldapd.ldif import parseLDIF
 from ldapd.passwords import (
     SCHEMES,
@@ -38,6 +49,9 @@ from ldapd.passwords import (
     verifierFor,
     verifyPassword,
 )
+from ldapd.protocol import LDAPServerFactory
+from ldapd.schema import Schema
+from ldapd.testing import EXAMPLE_LDIF, decodeResponses
 
 try:
     with warnings.catch_warnings():
@@ -1017,7 +1031,7 @@ class PasswordConfigTests(unittest.SynchronousTestCase):
             ("password_limits = { bcrypt_cost = 0 }", "", "server.password_limits.bcrypt_cost",
              "must be at least 1"),
             ('password_limits = { argon2_memory = "a lot" }', "",
-             "server.password_limits.argon2_memory", "must be a integer"),
+             "server.password_limits.argon2_memory", "must be an integer"),
             ("", rootDN + f'root_password = "{BOMBS["argon2 256 MiB"].decode()}"',
              "database[0].root_password", "argon2 memory (KiB) 262144 is over the limit"),
         ]:
@@ -1047,3 +1061,125 @@ class PasswordConfigTests(unittest.SynchronousTestCase):
             self.load(database=rootDN + 'root_password = "{secret}"')
         self.assertIn("database[0].root_password: unknown password scheme {SECRET}",
                       str(caught.exception))
+
+
+class PasswordVerifierHasherTests(unittest.TestCase):
+    """
+    L{PasswordVerifier.hash} with a caller's own hasher (the password
+    policy's argon2 parameters) runs it as it runs L{hashPassword}.
+    """
+
+    def setUp(self) -> None:
+        self.thread = _Thread()
+        self.verifier = PasswordVerifier(object(), PasswordLimits(maxConcurrent=1), self.thread)
+        self.calls: list[tuple[bytes, str]] = []
+
+    def hasher(self, password: bytes, scheme: str) -> bytes:
+        self.calls.append((password, scheme))
+        return hashPassword(password, scheme)
+
+    def test_fast(self) -> None:
+        """
+        A fast scheme is hashed at once by the hasher given.
+        """
+        stored = self.successResultOf(self.verifier.hash(b"pw", "{SSHA}", self.hasher))
+        self.assertTrue(verifyPassword(stored, b"pw"))
+        self.assertEqual((self.calls, self.thread.calls), ([(b"pw", "{SSHA}")], []))
+
+    def test_slowTakesItsTurn(self) -> None:
+        """
+        A slow scheme is hashed in the thread, once a place among the slow
+        verifications is free.
+        """
+        running = self.verifier.verify([_SLOW], b"pw", "a")
+        hashed = self.verifier.hash(b"pw", "{CRYPT}", self.hasher)
+        self.assertEqual((len(self.thread.calls), self.calls), (1, []))
+        self.thread.finish()
+        self.assertTrue(self.successResultOf(running))
+        self.assertEqual(len(self.thread.calls), 1)
+        self.thread.finish()
+        self.assertTrue(verifyPassword(self.successResultOf(hashed), b"pw"))
+        self.assertEqual(self.calls, [(b"pw", "{CRYPT}")])
+
+
+class _ThreadedClock(Clock):
+    """
+    A clock with a real thread pool, whose results come back through
+    L{callFromThread} into a queue the test runs on its own thread.
+
+    @ivar pool: the thread pool.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = ThreadPool(1, 1, "ldapd-test")
+        self.pool.start()
+        self._fromThreads: queue.Queue[tuple[Callable[..., Any], tuple[Any, ...]]] = queue.Queue()
+
+    def getThreadPool(self) -> ThreadPool:
+        return self.pool
+
+    def callFromThread(self, f: Callable[..., Any], *args: Any) -> None:
+        self._fromThreads.put((f, args))
+
+    def runUntil(self, done: Callable[[], bool]) -> None:
+        """
+        Run the calls from threads until C{done()} is true.
+        """
+        while not done():
+            f, args = self._fromThreads.get(timeout=60)
+            f(*args)
+
+
+class PasswordModifyOffTheReactorTests(unittest.SynchronousTestCase):
+    """
+    Password Modify hashes the new password with the directory's scheme
+    in the reactor's thread pool, never on the reactor's thread.
+    """
+
+    def test_argon2InThreadPool(self) -> None:
+        """
+        The argon2 hash of a new password is made on a thread of the pool;
+        the answer is success, and the stored value is that hash.
+        """
+        reactor = _ThreadedClock()
+        self.addCleanup(reactor.pool.stop)
+        schema = Schema.standard()
+        suffix = DN.parse("dc=example,dc=com")
+        directory = Directory(
+            [Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema, reactor),
+                      DN.parse("cn=admin,dc=example,dc=com"), b"secret", EXAMPLE_LDIF)],
+            schema=schema, passwordHash="{ARGON2}", reactor=reactor,
+        )
+        self.successResultOf(directory.open())
+        hashed: list[tuple[threading.Thread, bytes]] = []
+
+        def recording(password: bytes, scheme: str) -> bytes:
+            stored = original(password, scheme)
+            hashed.append((threading.current_thread(), stored))
+            return stored
+
+        original = passwords.hashPassword
+        self.patch(passwords, "hashPassword", recording)
+        transport = StringTransport()
+        protocol = LDAPServerFactory(directory, reactor).buildProtocol(
+            IPv4Address("TCP", "127.0.0.1", 10389))
+        protocol.makeConnection(transport)
+        alice = b"uid=alice,ou=people,dc=example,dc=com"
+        protocol.dataReceived(
+            pureldap.LDAPMessage(pureldap.LDAPBindRequest(
+                dn=alice, auth=b"alice-secret"), id=1).toWire()
+            + pureldap.LDAPMessage(pureldap.LDAPExtendedRequest(
+                requestName=PASSWORD_MODIFY,
+                requestValue=encodeSequence([octetString(b"new-secret", 0x82)])), id=2).toWire())
+        reactor.runUntil(lambda: len(decodeResponses(transport.value())) == 2)
+        bound, changed = decodeResponses(transport.value())
+        self.assertEqual((bound.value.resultCode, changed.value.resultCode), (0, 0))
+        [(thread, stored)] = hashed
+        self.assertIsNot(thread, threading.current_thread())
+        self.assertTrue(thread.name.startswith("PoolThread-ldapd-test"), thread.name)
+        self.assertTrue(stored.startswith(b"{ARGON2}"))
+        protocol.dataReceived(pureldap.LDAPMessage(pureldap.LDAPBindRequest(
+            dn=alice, auth=b"new-secret"), id=3).toWire())
+        reactor.runUntil(lambda: len(decodeResponses(transport.value())) == 3)
+        self.assertEqual(decodeResponses(transport.value())[-1].value.resultCode, 0)

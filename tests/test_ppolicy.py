@@ -402,6 +402,17 @@ class BindTests(PasswordPolicyTestsBase):
         self.assertEqual(self.state(ALICE, "pwdFailureTime"), ())
         self.assertEqual(self.bind(ALICE, "alice-secret"), (0, b"\x30\x00"))
 
+    def test_timeFormats(self) -> None:
+        """
+        pwdFailureTime is written to the microsecond and pwdAccountLockedTime
+        to the second, as slapd writes them.
+        """
+        self.clock.advance(0.25)
+        for _ in range(3):
+            self.bind(ALICE, "wrong")
+        self.assertIn(b"20231114221320.250000Z", self.state(ALICE, "pwdFailureTime"))
+        self.assertEqual(self.state(ALICE, "pwdAccountLockedTime"), (b"20231114221320Z",))
+
     def test_lockoutDuration(self) -> None:
         """
         A lock ends pwdLockoutDuration seconds after it began, and is removed

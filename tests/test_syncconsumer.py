@@ -694,7 +694,7 @@ class ConfigTests(unittest.SynchronousTestCase):
             (good + 'retry = "soon"\n', "retry", "not a duration"),
             (good + "retry = 0\n", "retry", "more than 0"),
             (good + "rid = 1000\n", "rid", "0 to 999"),
-            (good + 'rid = "1"\n', "rid", "must be a integer"),
+            (good + 'rid = "1"\n', "rid", "must be an integer"),
             (good + 'filter = "(bad"\n', "filter", "not a valid filter"),
             (good + 'scope = "tree"\n', "scope", "is not one of"),
             (good + "attrs = []\n", "attrs", "non-empty list"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from bisect import bisect_right
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Callable
 
 from sqlalchemy import delete, func, select
@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from ldapd.backends.sqlschema import changes as changesTable
 from ldapd.changes import ChangeRecord
+from ldapd.gentime import formatTime, parseTime
 
 __all__ = [
     "MemoryChangelog",
@@ -29,9 +30,6 @@ __all__ = [
     "readSQL",
     "trimSQL",
 ]
-
-_TIME_FORMAT = "%Y%m%d%H%M%S.%fZ"
-
 
 class MemoryChangelog:
     """
@@ -99,7 +97,7 @@ def appendSQL(conn: Connection, record: ChangeRecord) -> int:
         conn.exec_driver_sql(f"LOCK TABLE {changesTable.name} IN EXCLUSIVE MODE")
     result = conn.execute(changesTable.insert().values(
         csn=record.csn.decode("ascii"),
-        time=record.time.astimezone(timezone.utc).strftime(_TIME_FORMAT),
+        time=formatTime(record.time, fraction=True).decode("ascii"),
         kind=record.kind,
         target_dn=record.targetDN,
         entry_uuid=record.entryUUID.decode("ascii"),
@@ -116,7 +114,7 @@ def _record(row: Any) -> ChangeRecord:
     return ChangeRecord(
         number=row.number,
         csn=row.csn.encode("ascii"),
-        time=datetime.strptime(row.time, _TIME_FORMAT).replace(tzinfo=timezone.utc),
+        time=parseTime(row.time),
         kind=row.kind,
         targetDN=row.target_dn,
         entryUUID=row.entry_uuid.encode("ascii"),
@@ -167,7 +165,7 @@ def trimSQL(conn: Connection, before: datetime | None, keep: int | None) -> int:
             cut = kept
     if before is not None:
         old = conn.execute(select(func.max(number)).where(
-            changesTable.c.time < before.astimezone(timezone.utc).strftime(_TIME_FORMAT))).scalar()
+            changesTable.c.time < formatTime(before, fraction=True).decode("ascii"))).scalar()
         if old is not None:
             cut = max(cut, old)
     cut = min(cut, newest - 1)

@@ -40,7 +40,7 @@ from ldapd.interfaces import (
     IWriteBatches,
 )
 from ldapd.operation import Operation, Scope
-from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_INDEXES"]
@@ -768,10 +768,8 @@ class MemoryBackendFactory:
         @param context: the database's context.
         @raise ldapd.registry.ConfigError: for an unknown key, attribute or kind.
         """
-        rejectUnknownKeys(table, {"indexes"}, context)
-        indexes = table.get("indexes", list(DEFAULT_INDEXES))
-        if not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes):
-            raise context.error("indexes", "must be a list of strings like \"uid,cn eq,sub\"")
+        indexes = ConfigTable(table, context, {"indexes"}).strings(
+            "indexes", list(DEFAULT_INDEXES), "a list of strings like \"uid,cn eq,sub\"")
         assert context.suffix is not None
         try:
             return MemoryBackend(context.suffix, context.schema, context.reactor, indexes)

@@ -80,7 +80,7 @@ from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import And, Equality, Extensible, Filter, Not, Or, Present, assertions
 from ldapd.interfaces import IBackend, IBackendCompare, ITransaction, ITransactionHooks
 from ldapd.operation import Operation
-from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.requests import BindRequest, SearchRequest
 from ldapd.results import NoSuchObject, Referral
 from ldapd.schema import AttributeType, Schema
@@ -818,108 +818,83 @@ class ProxyBackendFactory:
         @param context: the database's context.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, set(cls.keys), context)
+        config = ConfigTable(table, context, cls.keys)
         schema = context.schema
         assert context.suffix is not None
-        startTLS = _option(table, "starttls", bool, False, context)
-        uris = table.get("upstreams")
-        if not isinstance(uris, list) or not uris or not all(isinstance(u, str) for u in uris):
-            raise context.error("upstreams", "must be a non-empty list of ldap:// or ldaps:// URIs")
+        startTLS = config.boolean("starttls", False)
+        expected = "a non-empty list of ldap:// or ldaps:// URIs"
+        uris = config.strings("upstreams", None, expected, nonEmpty=True)
+        if not uris:
+            raise context.error("upstreams", f"must be {expected}")
         upstreams: list[Upstream] = []
         for i, uri in enumerate(uris):
             try:
                 upstreams.append(parseUpstream(uri, startTLS and uri.lower().startswith("ldap:")))
             except ValueError as e:
                 raise context.error(f"upstreams[{i}]", str(e)) from None
-        remoteSuffix = None
-        remoteText = _option(table, "remote_suffix", str, None, context)
-        if remoteText is not None:
-            try:
-                remoteSuffix = DN.parse(remoteText)
-                schema.normalizeDN(remoteSuffix)
-            except InvalidDN as e:
-                raise context.error("remote_suffix", f"not a valid DN: {e}") from None
-        bindDN, bindPassword = bindCredentials(table, context)
-        poolSize = _option(table, "pool_size", int, 4, context)
-        pageSize = _option(table, "page_size", int, 500, context)
-        timeout = _option(table, "timeout", (int, float), 10, context)
-        retry = _option(table, "retry_interval", (int, float), 30, context)
-        cacheSeconds = _option(table, "bind_cache_seconds", (int, float), 0, context)
-        for key, value, least in [("pool_size", poolSize, 1), ("page_size", pageSize, 1)]:
-            if value < least:
-                raise context.error(key, f"must be at least {least}")
+        remoteSuffix = config.dn("remote_suffix")
+        bindDN, bindPassword = bindCredentials(config)
+        poolSize = config.integer("pool_size", 4, minimum=1)
+        pageSize = config.integer("page_size", 500, minimum=1)
+        timeout = config.number("timeout", 10.0)
+        retry = config.number("retry_interval", 30.0, minimum=0)
+        cacheSeconds = config.number("bind_cache_seconds", 0, minimum=0)
         if timeout <= 0:
             raise context.error("timeout", "must be more than 0")
-        for key, value in [("retry_interval", retry), ("bind_cache_seconds", cacheSeconds)]:
-            if value < 0:
-                raise context.error(key, "must not be negative")
-        options = upstreamTLS(table, context, upstreams)
+        options = upstreamTLS(config, upstreams)
         pool = UpstreamPool(
             upstreams, context.reactor, bindDN,
             bindPassword.encode("utf-8") if bindPassword is not None else b"",
-            size=poolSize, timeout=float(timeout), retryInterval=float(retry),
+            size=poolSize, timeout=timeout, retryInterval=retry,
             tls=lambda u: options[u.uri],
         )
         return ProxyBackend(context.suffix, schema, pool, remoteSuffix, pageSize, cacheSeconds)
 
 
-def upstreamTLS(table: dict[str, Any], context: ConfigContext,
-                upstreams: Sequence[Upstream]) -> dict[str, Any]:
+def upstreamTLS(config: ConfigTable, upstreams: Sequence[Upstream]) -> dict[str, Any]:
     """
     Read the C{ca_file} and C{verify_hostname} of a table that names
     upstream servers, and make the TLS options of each.
 
+    @param config: the table.
+    @param upstreams: the servers it names.
     @return: the client TLS options by upstream URI; empty when no
         upstream uses TLS.
     @raise ldapd.registry.ConfigError: for a CA file that is missing or unreadable.
     """
     caFile: Path | None = None
-    caText = _option(table, "ca_file", str, None, context)
+    caText = config.string("ca_file")
     if caText is not None:
-        caFile = context.resolvePath(caText)
+        caFile = config.context.resolvePath(caText)
         if not caFile.is_file():
-            raise context.error("ca_file", f"no such file: {caFile}")
-    verifyHostname = _option(table, "verify_hostname", bool, True, context)
+            raise config.error("ca_file", f"no such file: {caFile}")
+    verifyHostname = config.boolean("verify_hostname", True)
     options: dict[str, Any] = {}
     if any(u.tls or u.startTLS for u in upstreams):
         for u in upstreams:
             try:
                 options[u.uri] = tlsOptions(u.host, caFile, verifyHostname)
             except ValueError as e:
-                raise context.error("ca_file", str(e)) from None
+                raise config.error("ca_file", str(e)) from None
     return options
 
 
-def bindCredentials(table: dict[str, Any], context: ConfigContext) -> tuple[str | None, str | None]:
+def bindCredentials(config: ConfigTable) -> tuple[str | None, str | None]:
     """
     Read the C{bind_dn} and C{bind_password} of a table that names an
     upstream server (a proxy database, a replica's provider).
 
+    @param config: the table.
     @return: the DN and the password, both C{None} for an anonymous bind.
     @raise ldapd.registry.ConfigError: for a DN that is not valid, or one
         given without the other.
     """
-    bindDN = _option(table, "bind_dn", str, None, context)
-    if bindDN is not None:
-        try:
-            DN.parse(bindDN)
-        except InvalidDN as e:
-            raise context.error("bind_dn", f"not a valid DN: {e}") from None
-    bindPassword = _option(table, "bind_password", str, None, context)
+    # A DN of the upstream server, which the local schema need not know.
+    config.dn("bind_dn", inSchema=False)
+    bindDN = config.string("bind_dn")
+    bindPassword = config.string("bind_password")
     if (bindDN is None) != (bindPassword is None):
-        raise context.error("bind_password" if bindDN else "bind_dn",
-                            "bind_dn and bind_password go together")
+        raise config.error("bind_password" if bindDN else "bind_dn",
+                           "bind_dn and bind_password go together")
     return bindDN, bindPassword
 
-
-def _option(table: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any,
-            context: ConfigContext) -> Any:
-    value = table.get(key, default)
-    if value is default:
-        return value
-    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-        names = {bool: "boolean (true or false)", int: "integer", str: "string"}
-        kinds = kind if isinstance(kind, tuple) else (kind,)
-        expected = " or ".join(names.get(k, "number") for k in kinds)
-        raise context.error(key, f"must be a {expected}, not {value!r}")
-    return value

@@ -68,7 +68,7 @@ from ldapd.interfaces import (
     IWriteBatches,
 )
 from ldapd.operation import Operation, Scope
-from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import InvalidValue, Schema
 
@@ -1580,9 +1580,9 @@ class SQLBackendFactory:
         @param context: the database's context.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, {"url", "indexes", "pool_size", "entry_cache"}, context)
-        text = table.get("url")
-        if not isinstance(text, str) or not text:
+        config = ConfigTable(table, context, {"url", "indexes", "pool_size", "entry_cache"})
+        text = config.string("url")
+        if not text:
             raise context.error("url", "is required (e.g. \"sqlite:///ldapd.db\")")
         try:
             url = make_url(text)
@@ -1590,19 +1590,14 @@ class SQLBackendFactory:
             raise context.error("url", f"not a database URL: {e}") from None
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             url = url.set(database=str(context.resolvePath(url.database)))
-        indexes = table.get("indexes", list(DEFAULT_INDEXES))
-        if not isinstance(indexes, list) or not all(isinstance(i, str) for i in indexes):
-            raise context.error("indexes", "must be a list of strings like \"uid,cn eq,sub\"")
+        indexes = config.strings("indexes", list(DEFAULT_INDEXES), "a list of strings like \"uid,cn eq,sub\"")
         try:
             IndexConfig.parse(indexes, context.schema)
         except ValueError as e:
             raise context.error("indexes", str(e)) from None
-        poolSize = table.get("pool_size", 4)
-        if isinstance(poolSize, bool) or not isinstance(poolSize, int) or poolSize < 1:
-            raise context.error("pool_size", "must be a positive integer")
-        entryCache = table.get("entry_cache", DEFAULT_ENTRY_CACHE)
-        if isinstance(entryCache, bool) or not isinstance(entryCache, int) or entryCache < 0:
-            raise context.error("entry_cache", "must be a number of entries (0 for none)")
+        poolSize = config.integer("pool_size", 4, minimum=1, expected="a positive integer")
+        entryCache = config.integer("entry_cache", DEFAULT_ENTRY_CACHE, minimum=0,
+                                    expected="a number of entries (0 for none)")
         assert context.suffix is not None
         try:
             return SQLBackend(context.suffix, context.schema, url, context.reactor, indexes,

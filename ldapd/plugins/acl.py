@@ -77,7 +77,7 @@ from ldapd.plugins.aclrules import (
     evaluate,
     parseRule,
 )
-from ldapd.registry import rejectUnknownKeys
+from ldapd.registry import ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, InvalidValue, Schema
 from ldapd.host import PluginHost
@@ -648,22 +648,17 @@ class AccessControlFactory:
         @param context: the L{ldapd.config.ConfigContext}.
         @raise ldapd.registry.ConfigError: naming the key and the rule.
         """
-        rejectUnknownKeys(table, {"rules", "stored_rules", "stored_rules_ttl"}, context)
-        rules = table.get("rules", list(DEFAULT_RULES))
-        if not isinstance(rules, list) or not all(isinstance(r, str) for r in rules):
-            raise context.error("rules", "must be a list of strings")
-        stored = table.get("stored_rules", True)
-        if not isinstance(stored, bool):
-            raise context.error("stored_rules", "must be a boolean (true or false)")
-        ttl = table.get("stored_rules_ttl", 5.0)
-        if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or ttl < 0:
-            raise context.error("stored_rules_ttl", "must be a number of seconds, 0 or more")
+        config = ConfigTable(table, context, {"rules", "stored_rules", "stored_rules_ttl"})
+        rules = config.strings("rules", list(DEFAULT_RULES))
+        stored = config.boolean("stored_rules", True)
+        ttl = config.number("stored_rules_ttl", 5.0, minimum=0,
+                            expected="a number of seconds, 0 or more")
         for i, text in enumerate(rules):
             try:
                 parseRule(text, context.schema)
             except AccessRuleError as e:
                 raise context.error(f"rules[{i}]", str(e)) from None
         try:
-            return AccessControl(context.schema, rules, stored, float(ttl))
+            return AccessControl(context.schema, rules, stored, ttl)
         except AccessRuleError as e:
             raise context.error("name", str(e)) from None

@@ -26,7 +26,7 @@ from ldapd.escaping import escapeControl
 from ldapd.interfaces import IOperationPlugin
 from ldapd.ldif import formatLine
 from ldapd.operation import Operation
-from ldapd.registry import rejectUnknownKeys
+from ldapd.registry import ConfigTable
 from ldapd.requests import AddRequest, DeleteRequest, ModifyDNRequest, ModifyRequest
 
 __all__ = ["AuditLog", "AuditLogFactory"]
@@ -161,11 +161,8 @@ class AuditLogFactory:
         @raise ldapd.registry.ConfigError: when C{file} is missing or its
             folder does not exist.
         """
-        rejectUnknownKeys(table, {"file"}, context)
-        file = table.get("file")
-        if not isinstance(file, str):
-            raise context.error("file", "is required (a path)")
-        path = context.resolvePath(file)
+        path = context.resolvePath(
+            ConfigTable(table, context, {"file"}).required("file", str, "a path"))
         if not path.parent.is_dir():
             raise context.error("file", f"no such folder: {path.parent}")
         reactor = context.reactor

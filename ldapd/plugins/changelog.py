@@ -64,10 +64,11 @@ from ldapd.filters import (
     Present,
     Substrings,
 )
+from ldapd.gentime import formatTime, parseTime
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
 from ldapd.ldif import formatLine, formatModification
 from ldapd.operation import Operation, Scope
-from ldapd.registry import ConfigContext, duration, optionalDN, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 from ldapd.syncrepl.codec import SYNC_REQUEST, decodeSyncRequest
@@ -107,10 +108,7 @@ def _csnTime(csn: bytes) -> datetime:
     @return: the time a CSN (C{YYYYmmddHHMMSS[.uuuuuu]Z#...}, the
         microseconds optional as in OpenLDAP's older CSNs) names, in UTC.
     """
-    seconds, _, rest = csn.partition(b".")
-    micro = rest[:6] if rest[:6].isdigit() else b"0"
-    return datetime.strptime(seconds[:14].decode("ascii"), "%Y%m%d%H%M%S").replace(
-        microsecond=int(micro), tzinfo=timezone.utc)
+    return parseTime(csn.partition(b"#")[0])
 
 
 def _csnSID(csn: bytes) -> int | None:
@@ -483,7 +481,7 @@ class _ChangelogView:
             ("targetDN", [record.targetDN.encode("utf-8")]),
             ("changeType", [_CHANGE_TYPES[record.kind]]),
             ("changes", [record.changes] if record.changes else []),
-            ("changeTime", [record.time.strftime("%Y%m%d%H%M%SZ").encode()]),
+            ("changeTime", [formatTime(record.time)]),
             ("targetEntryUUID", [record.entryUUID] if record.entryUUID else []),
         ]
         if record.newRDN is not None:
@@ -581,19 +579,14 @@ class ChangelogFactory:
         @param context: the L{ConfigContext}.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, {"max_age", "max_entries", "sid", "database", "passwords"},
-                          context)
-        maxAge = duration(table, "max_age", 7 * 86400, context)
-        maxEntries = table.get("max_entries", 100000)
-        if isinstance(maxEntries, bool) or not isinstance(maxEntries, int) or maxEntries < 1:
-            raise context.error("max_entries", "must be a positive integer")
-        sid = table.get("sid", 0)
-        if isinstance(sid, bool) or not isinstance(sid, int) or not 0 <= sid <= 0xFFF:
-            raise context.error("sid", "must be a server ID from 0 to 4095")
-        database = optionalDN(table, "database", context)
-        passwords = table.get("passwords", "omit")
-        if passwords not in PASSWORD_HANDLING:
-            choices = ", ".join(map(repr, PASSWORD_HANDLING))
-            raise context.error("passwords", f"must be one of {choices}")
+        config = ConfigTable(table, context,
+                             {"max_age", "max_entries", "sid", "database", "passwords"})
+        maxAge = config.duration("max_age", 7 * 86400)
+        maxEntries = config.integer("max_entries", 100000, minimum=1,
+                                    expected="a positive integer")
+        sid = config.integer("sid", 0, minimum=0, maximum=0xFFF,
+                             expected="a server ID from 0 to 4095")
+        database = config.dn("database")
+        passwords = config.choice("passwords", PASSWORD_HANDLING, "omit")
         return Changelog(timedelta(seconds=maxAge), maxEntries, sid, database,
                          lambda problem: context.error("database", problem), passwords)

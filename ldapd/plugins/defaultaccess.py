@@ -26,7 +26,7 @@ from ldapd.filters import withoutAssertionsOn
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Operation
 from ldapd.passwordcheck import PasswordCheck
-from ldapd.registry import rejectUnknownKeys
+from ldapd.registry import ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 from ldapd.host import PluginHost
@@ -179,5 +179,5 @@ class DefaultAccessFactory:
         @param table: the plugin's configuration (no keys besides C{name}).
         @param context: the L{ldapd.config.ConfigContext}.
         """
-        rejectUnknownKeys(table, set(), context)
+        ConfigTable(table, context, ())
         return DefaultAccess(context.schema)

@@ -51,7 +51,7 @@ from ldapd.entry import Entry, Modification
 from ldapd.interfaces import IOperationPlugin, IPluginTransaction
 from ldapd.operation import Identity, Operation
 from ldapd.plugins.refint import DN_SYNTAX, InvalidSetting, dnAttributeType, dnValues
-from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.schema import Schema
 from ldapd.host import PluginHost
 
@@ -225,11 +225,9 @@ class MemberOfFactory:
         """
         keys = {"group_objectclass": "groupOfNames", "member_attribute": "member",
                 "memberof_attribute": "memberOf"}
-        rejectUnknownKeys(table, set(keys), context)
-        for key in keys:
-            if key in table and not isinstance(table[key], str):
-                raise context.error(key, "must be a name (a string)")
-        settings = {key: table.get(key, default) for key, default in keys.items()}
+        config = ConfigTable(table, context, keys)
+        settings = {key: config.get(key, str, default, "a name (a string)")
+                    for key, default in keys.items()}
         try:
             return MemberOf(context.schema, settings["group_objectclass"],
                             settings["member_attribute"], settings["memberof_attribute"])

@@ -20,7 +20,6 @@ Configuration::
 from __future__ import annotations
 
 import resource
-from datetime import datetime, timezone
 from importlib.metadata import entry_points
 from typing import Any, Callable, Iterator, Sequence
 
@@ -32,9 +31,10 @@ from ldapd import _version
 from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.gentime import formatTime
 from ldapd.interfaces import IBackend, IOperationPlugin
 from ldapd.operation import Operation, Scope
-from ldapd.registry import BACKENDS, ConfigContext, rejectUnknownKeys
+from ldapd.registry import BACKENDS, ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.statistics import ServerStatistics
 from ldapd.host import PluginHost
@@ -79,13 +79,6 @@ _ROOT_DESCRIPTIONS = (
 
 #: The URL scheme of each kind of Twisted server endpoint.
 _SCHEMES = {"tcp": "ldap", "tcp6": "ldap", "ssl": "ldaps", "unix": "ldapi"}
-
-
-def _timestamp(seconds: float) -> bytes:
-    """
-    @return: a clock time as GeneralizedTime, to the second, in UTC.
-    """
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y%m%d%H%M%SZ").encode()
 
 
 def _address(host: str, port: int) -> str:
@@ -229,8 +222,8 @@ class Monitor:
             ]),
             _container("Time", children=[
                 _Node("Start", "monitoredObject",
-                      [("monitorTimestamp", [_timestamp(statistics.started)])]),
-                _Node("Current", "monitoredObject", [("monitorTimestamp", [_timestamp(now)])]),
+                      [("monitorTimestamp", [formatTime(statistics.started)])]),
+                _Node("Current", "monitoredObject", [("monitorTimestamp", [formatTime(now)])]),
                 _Node("Uptime", "monitoredObject",
                       [("monitoredInfo", [b"%d" % (now - statistics.started)])]),
             ]),
@@ -289,8 +282,8 @@ class Monitor:
             ("monitorConnectionPeerDomain", [b"unknown"]),
             ("monitorConnectionPeerAddress", [peerAddress.encode()]),
             ("monitorConnectionLocalAddress", [local.encode()]),
-            ("monitorConnectionStartTime", [_timestamp(connection.started)]),
-            ("monitorConnectionActivityTime", [_timestamp(connection.activity)]),
+            ("monitorConnectionStartTime", [formatTime(connection.started)]),
+            ("monitorConnectionActivityTime", [formatTime(connection.activity)]),
         ])
 
     def _databases(self) -> _Node:
@@ -428,5 +421,5 @@ class MonitorFactory:
         @param context: the L{ConfigContext}.
         @raise ldapd.registry.ConfigError: naming a key given.
         """
-        rejectUnknownKeys(table, set(), context)
+        ConfigTable(table, context, ())
         return Monitor()

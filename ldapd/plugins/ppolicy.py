@@ -41,13 +41,12 @@ import re
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from argon2 import PasswordHasher, Type
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import defer, threads
+from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from zope.interface import Interface, implementer
@@ -57,11 +56,12 @@ from ldapd._codec import Control, encodeSequence, integer, tlv
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extensions import ControlType
+from ldapd.gentime import InvalidTime, formatTime, parseTime
 from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Connection, Operation
 from ldapd.passwordcheck import CHANGE, PasswordCheck
-from ldapd.registry import ConfigContext, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.requests import PasswordModifyRequest
 
 __all__ = [
@@ -340,28 +340,16 @@ def _hashed(value: bytes) -> bool:
     return match is not None and match.group(0).upper() in _KNOWN_SCHEMES
 
 
-def _timestamp(seconds: float, micro: bool = False) -> bytes:
-    when = datetime.fromtimestamp(seconds, UTC)
-    text = when.strftime("%Y%m%d%H%M%S")
-    if micro:
-        text += f".{when.microsecond:06d}"
-    return (text + "Z").encode()
-
-
 def _parseTime(value: bytes) -> float | None:
     """
     @return: the seconds since the epoch of a GeneralizedTime value, or
-        C{None} if it is not one.
+        C{None} if it names no time (slapd's C{000001010000Z}, a lock that
+        never ends, among them).
     """
-    match = re.match(rb"^(\d{14})(?:[.,](\d+))?Z$", value)
-    if match is None:
-        return None
     try:
-        when = datetime.strptime(match.group(1).decode(), "%Y%m%d%H%M%S")
-    except ValueError:
+        return parseTime(value).timestamp()
+    except InvalidTime:
         return None
-    fraction = float(b"0." + match.group(2)) if match.group(2) else 0.0
-    return when.replace(tzinfo=UTC).timestamp() + fraction
 
 
 def _historyEntry(value: bytes) -> tuple[float, bytes] | None:
@@ -535,13 +523,8 @@ class PasswordPolicy:
         return False
 
     async def _hash(self, password: bytes) -> bytes:
-        scheme = self._hasher.scheme or self.directory.passwordHash
-        if not passwords.isExpensive(scheme.encode("ascii")):
-            return self._hasher.hash(password, self.directory.passwordHash)
-        reactor = self.directory.reactor
-        return await threads.deferToThreadPool(  # type: ignore[no-any-return]
-            reactor, reactor.getThreadPool(), self._hasher.hash, password,
-            self.directory.passwordHash,
+        return await self.directory.passwordVerifier.hash(  # type: ignore[no-any-return]
+            password, self._hasher.scheme or self.directory.passwordHash, self._hasher.hash
         )
 
     def _locked(self, entry: Entry, policy: Policy, now: float) -> tuple[bool, list[Modification]]:
@@ -637,7 +620,7 @@ class PasswordPolicy:
                     # slapd records the authentication before its policy
                     # turns it into a failure.
                     state.modifications.append(
-                        Modification("replace", "pwdLastSuccess", (_timestamp(now),))
+                        Modification("replace", "pwdLastSuccess", (formatTime(now),))
                     )
             raise ldaperrors.LDAPInvalidCredentials()
 
@@ -685,7 +668,7 @@ class PasswordPolicy:
         times = [t for t in map(_parseTime, entry.get("pwdFailureTime")) if t is not None]
         stamp = max([self._now(), *(t + 1e-6 for t in times)])
         for _ in range(_FAILURE_ATTEMPTS):
-            failure = _timestamp(stamp, micro=True)
+            failure = formatTime(stamp, fraction=True)
             try:
                 entry = await self.directory.modify(
                     self.directory.internalOperation(), ndn,
@@ -714,7 +697,7 @@ class PasswordPolicy:
         if policy.maxFailure and count >= policy.maxFailure and not entry.get(
             "pwdAccountLockedTime"
         ):
-            await self._record(ndn, [Modification("add", "pwdAccountLockedTime", (_timestamp(now),))])
+            await self._record(ndn, [Modification("add", "pwdAccountLockedTime", (formatTime(now),))])
         for _ in range(_FAILURE_ATTEMPTS):
             recorded = sorted(
                 entry.get("pwdFailureTime"), key=lambda value: _parseTime(value) or 0.0
@@ -770,7 +753,7 @@ class PasswordPolicy:
         if entry.get("pwdFailureTime"):
             mods.append(Modification("delete", "pwdFailureTime"))
         if self.lastBind:
-            mods.append(Modification("replace", "pwdLastSuccess", (_timestamp(now),)))
+            mods.append(Modification("replace", "pwdLastSuccess", (formatTime(now),)))
         if policy.mustChange and entry.get("pwdReset") == (b"TRUE",):
             self._restricted[op.connection] = state.ndn
             state.error = PolicyError.changeAfterReset
@@ -778,7 +761,7 @@ class PasswordPolicy:
         grace = None
         if expired:
             grace = remaining
-            mods.append(Modification("add", "pwdGraceUseTime", (_timestamp(now, micro=True),)))
+            mods.append(Modification("add", "pwdGraceUseTime", (formatTime(now, fraction=True),)))
         changed = entry.get("pwdChangedTime")
         when = _parseTime(changed[0]) if changed else None
         if expired or policy.maxAge < 1 or policy.expireWarning < 1 or when is None:
@@ -884,7 +867,7 @@ class PasswordPolicy:
             (a.description, replaced.get(a.description.lower(), a.values)) for a in entry
         ]
         if (policy.maxAge or policy.minAge) and not entry.get("pwdChangedTime"):
-            attributes.append(("pwdChangedTime", (_timestamp(self._now()),)))
+            attributes.append(("pwdChangedTime", (formatTime(self._now()),)))
         return Entry(entry.dn, attributes, entry.schema, entry.ndn)
 
     # Modify
@@ -981,7 +964,7 @@ class PasswordPolicy:
         mods = []
         if "pwdchangedtime" not in change.touched:
             if change.passwordOperation != "delete":
-                mods.append(Modification("replace", "pwdChangedTime", (_timestamp(now),)))
+                mods.append(Modification("replace", "pwdChangedTime", (formatTime(now),)))
             elif entry.get("pwdChangedTime"):
                 mods.append(Modification("delete", "pwdChangedTime"))
         for name in ("pwdGraceUseTime", "pwdAccountLockedTime", "pwdFailureTime"):
@@ -1005,7 +988,7 @@ class PasswordPolicy:
                     mods.append(Modification("delete", "pwdHistory", tuple(oldest)))
                 if stored:
                     value = b"#".join(
-                        [_timestamp(now), _HISTORY_SYNTAX, str(len(stored[0])).encode(), stored[0]]
+                        [formatTime(now), _HISTORY_SYNTAX, str(len(stored[0])).encode(), stored[0]]
                     )
                     mods.append(Modification("add", "pwdHistory", (value,)))
         return mods
@@ -1190,17 +1173,6 @@ _KEYS = {
 }
 
 
-def _option(
-    table: dict[str, Any], key: str, kind: type, default: Any, context: ConfigContext
-) -> Any:
-    value = table.get(key, default)
-    wrong = not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-    if value is not default and wrong:
-        names = {str: "string", int: "integer", bool: "boolean (true or false)"}
-        raise context.error(key, f"must be a {names[kind]}, not {value!r}")
-    return value
-
-
 class PasswordPolicyFactory:
     """
     Builds L{PasswordPolicy} from a C{[[plugin]]} table.
@@ -1222,31 +1194,25 @@ class PasswordPolicyFactory:
         @param context: the L{ConfigContext}.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, _KEYS, context)
-        defaultPolicy = None
-        text = _option(table, "default_policy", str, None, context)
-        if text is not None:
-            try:
-                defaultPolicy = context.schema.normalizeDN(DN.parse(text))
-            except InvalidDN as e:
-                raise context.error("default_policy", f"not a valid DN: {e}") from None
-        scheme = _option(table, "password_hash", str, None, context)
+        config = ConfigTable(table, context, _KEYS)
+        defaultPolicy = config.dn("default_policy")
+        if defaultPolicy is not None:
+            defaultPolicy = context.schema.normalizeDN(defaultPolicy)
+        scheme = config.string("password_hash")
         if scheme is not None and scheme.upper() not in passwords.SCHEMES:
             raise context.error(
                 "password_hash", f"unknown scheme (known: {', '.join(passwords.SCHEMES)})"
             )
         argon2 = {}
         for key in ("time_cost", "memory_cost", "parallelism"):
-            value = _option(table, "argon2_" + key, int, None, context)
+            value = config.integer("argon2_" + key, None, minimum=1)
             if value is not None:
-                if value < 1:
-                    raise context.error("argon2_" + key, "must be positive")
                 argon2[key] = value
         checker: Any
-        name = _option(table, "quality_checker", str, None, context)
+        name = config.string("quality_checker")
         if name is not None:
             for key in ("min_character_classes", "reject_names", "dictionary"):
-                if key in table:
+                if key in config:
                     raise context.error(
                         key, "is the default checker's; quality_checker replaces it"
                     )
@@ -1259,25 +1225,21 @@ class PasswordPolicyFactory:
                 checker = checker()
         else:
             words: list[str] = []
-            dictionary = _option(table, "dictionary", str, None, context)
+            dictionary = config.string("dictionary")
             if dictionary is not None:
                 path: Path = context.resolvePath(dictionary)
                 try:
                     words = path.read_text(errors="replace").splitlines()
                 except OSError as e:
                     raise context.error("dictionary", f"cannot read {path}: {e.strerror}") from None
-            classes = _option(table, "min_character_classes", int, 0, context)
-            if not 0 <= classes <= 4:
-                raise context.error("min_character_classes", "must be between 0 and 4")
-            checker = QualityChecker(
-                classes, _option(table, "reject_names", bool, False, context), words
-            )
+            classes = config.integer("min_character_classes", 0, minimum=0, maximum=4)
+            checker = QualityChecker(classes, config.boolean("reject_names", False), words)
         return PasswordPolicy(
             defaultPolicy,
-            useLockout=_option(table, "use_lockout", bool, False, context),
-            hashCleartext=_option(table, "hash_cleartext", bool, True, context),
+            useLockout=config.boolean("use_lockout", False),
+            hashCleartext=config.boolean("hash_cleartext", True),
             passwordHash=scheme,
             argon2=argon2,
-            lastBind=_option(table, "last_bind", bool, True, context),
+            lastBind=config.boolean("last_bind", True),
             checker=checker,
         )

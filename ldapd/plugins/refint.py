@@ -56,7 +56,7 @@ from ldapd.escaping import buildFilter
 from ldapd.filters import compileFilter, everything
 from ldapd.interfaces import IOperationPlugin, ITransaction
 from ldapd.operation import Identity, Operation, Scope, SearchParameters
-from ldapd.registry import ConfigContext, optionalDN, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 from ldapd.host import PluginHost
@@ -389,11 +389,10 @@ class ReferentialIntegrityFactory:
         @param context: the L{ConfigContext}.
         @raise ldapd.registry.ConfigError: naming the key that is wrong.
         """
-        rejectUnknownKeys(table, {"attributes", "nothing"}, context)
-        attributes = table.get("attributes", ["member", "uniqueMember"])
-        if not isinstance(attributes, list) or not all(isinstance(a, str) for a in attributes):
-            raise context.error("attributes", "must be a list of attribute type names")
-        nothing = optionalDN(table, "nothing", context)
+        config = ConfigTable(table, context, {"attributes", "nothing"})
+        attributes = config.strings("attributes", ["member", "uniqueMember"],
+                                    "a list of attribute type names")
+        nothing = config.dn("nothing")
         try:
             return ReferentialIntegrity(context.schema, attributes, nothing)
         except InvalidSetting as e:

@@ -14,8 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Any, Callable
+
+from ldapd.gentime import InvalidTime, parseTime
 
 __all__ = [
     "InvalidValue",
@@ -131,37 +133,11 @@ def _boolean(value: bytes) -> bool:
     raise InvalidValue("value is not TRUE or FALSE")
 
 
-_GENERALIZED_TIME = re.compile(
-    rb"(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})?(\d{2})?(?:[.,](\d+))?"
-    rb"(Z|[+-](?:[01]\d|2[0-3])(?:[0-5]\d)?)"
-)
-
-
 def _generalizedTime(value: bytes) -> datetime:
-    m = _GENERALIZED_TIME.fullmatch(value)
-    if not m:
-        raise InvalidValue("value is not a GeneralizedTime")
-    year, month, day, hour, minute, second, fraction, zone = m.groups()
-    # A leap second (RFC 4517 §3.3.13 allows 60) is the first instant of the next minute.
-    leap = second == b"60"
     try:
-        when = datetime(
-            int(year), int(month), int(day), int(hour), int(minute or 0),
-            59 if leap else int(second or 0),
-            tzinfo=timezone.utc,
-        )
-    except ValueError:
-        raise InvalidValue("value is not a valid date and time") from None
-    if leap:
-        when += timedelta(seconds=1)
-    if fraction:
-        unit = 3600 if minute is None else 60 if second is None else 1
-        when += timedelta(seconds=unit * int(fraction) / 10 ** len(fraction))
-    if zone != b"Z":
-        sign = 1 if zone[:1] == b"+" else -1
-        offset = timedelta(hours=int(zone[1:3]), minutes=int(zone[3:5] or 0))
-        when -= sign * offset
-    return when
+        return parseTime(value)
+    except InvalidTime as e:
+        raise InvalidValue(f"value is {e}") from None
 
 
 def _octetString(value: bytes) -> bytes:

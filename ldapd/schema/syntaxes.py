@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable
 
+from ldapd.gentime import isGeneralizedTime
 from ldapd.schema.matching import InvalidValue
 
 __all__ = ["SYNTAXES", "Syntax"]
@@ -139,14 +140,8 @@ def _bitString(value: bytes) -> None:
         raise InvalidValue("value is not a Bit String")
 
 
-_GENERALIZED_TIME = re.compile(
-    rb"\d{4}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])(?:[01]\d|2[0-3])"
-    rb"(?:[0-5]\d(?:[0-5]\d|60)?)?(?:[.,]\d+)?(?:Z|[+-](?:[01]\d|2[0-3])(?:[0-5]\d)?)"
-)
-
-
 def _generalizedTime(value: bytes) -> None:
-    if not _GENERALIZED_TIME.fullmatch(value):
+    if not isGeneralizedTime(value):
         raise InvalidValue("value is not a GeneralizedTime")
 
 

@@ -47,7 +47,7 @@ from ldapd.backends._proxypool import (
     _describe,
     parseUpstream,
 )
-from ldapd.backends.proxy import ProxyBackend, _option, bindCredentials, upstreamTLS
+from ldapd.backends.proxy import ProxyBackend, bindCredentials, upstreamTLS
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
@@ -56,7 +56,7 @@ from ldapd.filters import byUUID, compileFilter, everything
 from ldapd.interfaces import IWriteBatch, IWriteBatches
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.plugins.chain import PluginChain
-from ldapd.registry import ConfigContext, duration, rejectUnknownKeys
+from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject, Referral
 from ldapd.syncrepl import codec
 from ldapd.requests import InvalidFilter, parseFilter
@@ -804,16 +804,13 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
     @return: the consumer, not started.
     @raise ldapd.registry.ConfigError: naming the key that is wrong.
     """
-    rejectUnknownKeys(table, set(_KEYS), context)
+    config = ConfigTable(table, context, _KEYS)
     schema = directory.schema
-    text = _option(table, "suffix", str, None, context)
-    if text is None:
+    suffix = config.dn("suffix")
+    if suffix is None:
         raise context.error("suffix", "is required")
-    try:
-        suffix = DN.parse(text)
-        ndn = schema.normalizeDN(suffix)
-    except InvalidDN as e:
-        raise context.error("suffix", f"not a valid DN: {e}") from None
+    text = config.string("suffix")
+    ndn = schema.normalizeDN(suffix)
     db = next((d for d in directory.databases if d.normalizedSuffix == ndn), None)
     if db is None:
         raise context.error("suffix", f"no [[database]] has the suffix {text!r}")
@@ -822,41 +819,34 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
     if isinstance(db.backend, ProxyBackend):
         raise context.error("suffix", "the database of a replica must keep its entries "
                                       "(memory or sql backend), not proxy them")
-    uri = _option(table, "provider", str, None, context)
-    if uri is None:
-        raise context.error("provider", "is required")
-    startTLS = _option(table, "starttls", bool, False, context)
+    uri = config.required("provider", str)
+    startTLS = config.boolean("starttls", False)
     try:
         provider = parseUpstream(uri, startTLS)
     except ValueError as e:
         raise context.error("provider", str(e)) from None
-    bindDN, bindPassword = bindCredentials(table, context)
-    modeName = _option(table, "mode", str, "refreshAndPersist", context)
-    if modeName not in MODES:
-        raise context.error("mode", f"{modeName!r} is not one of {', '.join(MODES)}")
-    if "interval" in table and modeName != "refreshOnly":
+    bindDN, bindPassword = bindCredentials(config)
+    modeName = config.choice("mode", MODES, "refreshAndPersist")
+    if "interval" in config and modeName != "refreshOnly":
         raise context.error("interval", "is for mode = \"refreshOnly\"")
-    interval = duration(table, "interval", 60, context)
-    retry = duration(table, "retry", 5, context)
-    timeout = duration(table, "timeout", 10, context)
+    interval = config.duration("interval", 60)
+    retry = config.duration("retry", 5)
+    timeout = config.duration("timeout", 10)
     for key, value in [("interval", interval), ("retry", retry), ("timeout", timeout)]:
         if value <= 0:
             raise context.error(key, "must be more than 0")
-    rid = _option(table, "rid", int, defaultRid, context)
-    if not 0 <= rid <= 999:
-        raise context.error("rid", "must be from 0 to 999 (as slapd's rid)")
-    filterText = _option(table, "filter", str, "(objectClass=*)", context)
+    rid = config.integer("rid", defaultRid, minimum=0, maximum=999)
+    filterText = config.string("filter", "(objectClass=*)")
     try:
         compileFilter(parseFilter(filterText), schema)
     except (InvalidFilter, ldaperrors.LDAPException) as e:
         raise context.error("filter", f"not a valid filter: {_describe(e)}") from None
-    scopeName = _option(table, "scope", str, "sub", context)
-    if scopeName not in _SCOPES:
-        raise context.error("scope", f"{scopeName!r} is not one of {', '.join(_SCOPES)}")
-    attrs = table.get("attrs", ["*", "+"])
-    if not isinstance(attrs, list) or not attrs or not all(isinstance(a, str) and a for a in attrs):
-        raise context.error("attrs", "must be a non-empty list of attribute names")
-    options = upstreamTLS(table, context, [provider]).get(provider.uri)
+    scopeName = config.choice("scope", _SCOPES, "sub")
+    expected = "a non-empty list of attribute names"
+    attrs = config.strings("attrs", ["*", "+"], expected, nonEmpty=True)
+    if not attrs:
+        raise context.error("attrs", f"must be {expected}")
+    options = upstreamTLS(config, [provider]).get(provider.uri)
     settings = ReplicaSettings(
         suffix=db.suffix,
         provider=provider,
@@ -869,7 +859,7 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
         filter=filterText,
         scope=_SCOPES[scopeName],
         attributes=tuple(attrs),
-        chainWrites=_option(table, "chain_writes", bool, False, context),
+        chainWrites=config.boolean("chain_writes", False),
         timeout=timeout,
     )
     pool = UpstreamPool([provider], context.reactor, bindDN, settings.bindPassword, size=1,
