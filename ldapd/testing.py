@@ -26,7 +26,7 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ldaptor.protocols import pureber
 from ldaptor.protocols.ldap import ldaperrors
@@ -51,6 +51,30 @@ from ldapd.interfaces import (
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
+
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    from twisted.trial.unittest import TestCase
+
+    _T = TypeVar("_T")
+
+    class _TrialTestCase(TestCase):
+        """
+        trial's C{TestCase}, with types on the assertions the mixins call
+        (trial's have none).
+        """
+
+        def assertEqual(self, first: _T, second: object, msg: str | None = None) -> _T: ...
+
+        def assertTrue(self, condition: _T, msg: str | None = None) -> _T: ...
+
+        def assertFalse(self, condition: _T, msg: str | None = None) -> _T: ...
+
+else:
+    # The mixins below are mixed into a trial TestCase, whose methods they call;
+    # at run time they are plain classes, so that the TestCase comes in once.
+    _TrialTestCase = object
 
 __all__ = [
     "BackendTestsMixin",
@@ -324,7 +348,7 @@ def _op(search: SearchParameters | None = None) -> Operation:
     return op
 
 
-class BackendTestsMixin:
+class BackendTestsMixin(_TrialTestCase):
     """
     The conformance suite of L{IBackend}, mixed into a trial C{TestCase}.
 
@@ -341,13 +365,15 @@ class BackendTestsMixin:
         raise NotImplementedError("the test case must say how to build its backend")
 
     def setUp(self) -> Any:
+        from twisted.internet import defer
+
         self.schema = Schema.standard()
         self.suffix = self.schema.normalizeDN(DN.parse(self.suffixText))
         self.backend = self.makeBackend(self.suffix, self.schema)
         self.hooks = RecordingHooks()
         d = self.backend.open()
         d.addCallback(lambda _: self.addCleanup(self.backend.close))
-        d.addCallback(lambda _: self._populate())
+        d.addCallback(lambda _: defer.Deferred.fromCoroutine(self._populate()))
         return d
 
     def entry(self, dn: str, **attributes: Any) -> Entry:
@@ -372,9 +398,7 @@ class BackendTestsMixin:
             uid=uid, cn=f"{uid.title()} Example", sn="Example", **extra,
         )
 
-    def _populate(self) -> Any:
-        from twisted.internet import defer
-
+    async def _populate(self) -> None:
         entries = [
             self.entry(self.suffixText, objectClass=["top", "dcObject", "organization"],
                        dc="example", o="Example"),
@@ -388,10 +412,8 @@ class BackendTestsMixin:
             self.entry("cn=staff,ou=groups,dc=example,dc=com", objectClass=["top", "groupOfNames"],
                        cn="staff", member=["uid=alice,ou=people,dc=example,dc=com"]),
         ]
-        d = defer.succeed(None)
         for e in entries:
-            d.addCallback(lambda _, e=e: self.backend.add(_op(), e, RecordingHooks()))
-        return d
+            await self.backend.add(_op(), e, RecordingHooks())
 
     def search(self, base: str, scope: Scope, filterText: str = "(objectClass=*)",
                source: Any = None) -> Any:
@@ -480,15 +502,14 @@ class BackendTestsMixin:
              ["ou=groups,dc=example,dc=com", "cn=staff,ou=groups,dc=example,dc=com"]),
             ("(description=*)", []),
         ]
-        d = None
         from twisted.internet import defer
 
-        d = defer.succeed(None)
-        for text, expected in cases:
-            d.addCallback(lambda _, t=text: self.search("dc=example,dc=com", Scope.SUB, t))
-            d.addCallback(lambda found, e=expected, t=text: self.assertEqual(
-                sorted(found), sorted(e), t))
-        return d
+        async def check() -> None:
+            for text, expected in cases:
+                found = await self.search("dc=example,dc=com", Scope.SUB, text)
+                self.assertEqual(sorted(found), sorted(expected), text)
+
+        return defer.Deferred.fromCoroutine(check())
 
     def test_searchMissingBase(self) -> Any:
         """
@@ -783,18 +804,21 @@ class BackendTestsMixin:
         renamed = self.changeRecord(4)
         renamed = dataclasses.replace(renamed, kind=RENAME, changes=b"", newRDN="uid=v4",
                                       deleteOldRDN=True, newSuperior="ou=groups,dc=example,dc=com")
-        d = self.appendChanges(records + [renamed])
-        d.addCallback(lambda numbers: (self.assertEqual(numbers, sorted(set(numbers))),
-                                       setattr(self, "numbers", numbers)))
-        d.addCallback(lambda _: backend.changes(0, 10))
-        d.addCallback(lambda found: self.assertEqual(found, [
-            dataclasses.replace(r, number=n) for r, n in zip(records + [renamed], self.numbers)]))
-        d.addCallback(lambda _: backend.changes(self.numbers[0], 2))
-        d.addCallback(lambda found: self.assertEqual([r.number for r in found], self.numbers[1:3]))
-        d.addCallback(lambda _: backend.changes(self.numbers[-1], 10))
-        d.addCallback(self.assertEqual, [])
-        d.addCallback(lambda _: self.appendChanges([self.changeRecord(5)]))
-        return d.addCallback(lambda numbers: self.assertGreater(numbers[0], self.numbers[-1]))
+        from twisted.internet import defer
+
+        async def check() -> None:
+            numbers = await self.appendChanges(records + [renamed])
+            self.assertEqual(numbers, sorted(set(numbers)))
+            self.assertEqual(await backend.changes(0, 10), [
+                dataclasses.replace(r, number=n)
+                for r, n in zip(records + [renamed], numbers, strict=True)])
+            found = await backend.changes(numbers[0], 2)
+            self.assertEqual([r.number for r in found], numbers[1:3])
+            self.assertEqual(await backend.changes(numbers[-1], 10), [])
+            later = await self.appendChanges([self.changeRecord(5)])
+            self.assertGreater(later[0], numbers[-1])
+
+        return defer.Deferred.fromCoroutine(check())
 
     def test_changelogBounds(self) -> Any:
         """
@@ -908,11 +932,12 @@ class BackendTestsMixin:
         failing = RecordingHooks()
         failing.onTxn = lambda op, txn, args: txn.put(self.person("extra"))
         failing.failOn.add(("txn", "add"))
-        for write in [
+        writes: list[Callable[[], Any]] = [
             lambda: batch.add(_op(), self.person("dave"), failing),
             lambda: batch.add(_op(), self.person("carol"), self.hooks),
             lambda: batch.add(_op(), self.person("x", f"ou=gone,{people}"), self.hooks),
-        ]:
+        ]
+        for write in writes:
             try:
                 await write()
             except (ldaperrors.LDAPException, NoSuchObject):
@@ -1065,6 +1090,7 @@ def executeRequest(directory: Any, connection: Connection, request: Any, message
     @param controls: its controls, as ldaptor's C{LDAPMessage} takes them.
     @return: the list the decoded responses are appended to as they are
         sent, and the Deferred of the execution.
+    @raise ValueError: if the request is one the server could not decode.
     """
     from ldaptor.protocols import pureldap
 
@@ -1075,6 +1101,8 @@ def executeRequest(directory: Any, connection: Connection, request: Any, message
     framer = Framer()
     framer.feed(pureldap.LDAPMessage(request, controls=controls, id=messageId).toWire())
     message = framer.next()
+    if not isinstance(message, pureldap.LDAPMessage):
+        raise ValueError(f"the request does not decode: {message!r}")
     op = Operation(connection, message.id, message.value, message.controls)
 
     def reply(pdu: bytes, responseControls: Any = ()) -> None:
@@ -1229,7 +1257,7 @@ class SlapdTestsMixin(ServerTestsMixin):
         The slapd's C{ldap://} URL.
         """
         assert self.server is not None
-        return self.server.url  # type: ignore[no-any-return]
+        return self.server.url
 
 
 #: The environment variable naming a PostgreSQL database tests may use
@@ -1280,7 +1308,7 @@ def privatePostgreSQLSchema(testCase: Any) -> str:
     return f"{base}{separator}options=-csearch_path%3D{name}"
 
 
-class DirectoryTestsMixin:
+class DirectoryTestsMixin(_TrialTestCase):
     """
     A L{ldapd.directory.Directory} serving the example organisation (from
     L{EXAMPLE_LDIF}) through the plugins of C{makePlugins}, on the real
@@ -1319,7 +1347,7 @@ class DirectoryTestsMixin:
             return MemoryBackend(suffix, schema)
         if self.backend == "sqlite":
             folder = tempfile.mkdtemp(prefix="ldapd-sql-")
-            self.addCleanup(shutil.rmtree, folder, True)  # type: ignore[attr-defined]
+            self.addCleanup(shutil.rmtree, folder, True)
             return SQLBackend(suffix, schema, f"sqlite:///{folder}/test.db")
         return SQLBackend(suffix, schema, privatePostgreSQLSchema(self))
 
@@ -1344,7 +1372,7 @@ class DirectoryTestsMixin:
         self.connection.identity = Identity(DN.parse(self.rootDN), self.ndn(self.rootDN),
                                             isRoot=True)
         self._nextId = 1
-        self.addCleanup(self.directory.close)  # type: ignore[attr-defined]
+        self.addCleanup(self.directory.close)
         return self.directory.open()
 
     def ndn(self, text: str) -> DN:

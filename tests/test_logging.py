@@ -448,7 +448,7 @@ class JSONFileLogObserverTests(unittest.SynchronousTestCase):
         """
         candidates = accessEvents() + variedEvents()
         events = [event for event, written
-                  in zip(candidates, write(twistedJSONFileLogObserver, candidates))
+                  in zip(candidates, write(twistedJSONFileLogObserver, candidates), strict=True)
                   if isinstance(written, str)]
         ours, theirs = io.StringIO(), io.StringIO()
         write(_logging.jsonFileLogObserver, events, ours)

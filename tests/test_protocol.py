@@ -1105,7 +1105,7 @@ class IncomingLimitsTests(ProtocolTestsBase):
         self.assertTrue(self.transport.disconnecting)
         self.assertEqual([t.disconnecting for _, t in others], [False, False])
         self.assertEqual(self.factory.budget.used, 2 * 40009)
-        for p, t in others:
+        for p, _ in others:
             p.connectionLost(Failure(Exception("connection lost")))
         self.assertEqual(self.factory.budget.used, 0)
 

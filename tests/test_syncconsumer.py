@@ -100,7 +100,7 @@ def exampleLDIF() -> Path:
     """
     path = Path(tempfile.mkdtemp(prefix="ldapd-syncrepl-")) / "example.ldif"
     lines = EXAMPLE_LDIF.read_text().splitlines()
-    path.write_text("\n".join(l for l in lines if not l.startswith(("#", "version:"))).strip()
+    path.write_text("\n".join(line for line in lines if not line.startswith(("#", "version:"))).strip()
                     + "\n")
     return path
 

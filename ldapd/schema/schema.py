@@ -171,12 +171,12 @@ class Schema:
         """
         self._dnKeys.clear()
         d = parseDescription(text)
-        names = tuple(d.get("NAME", ()))  # type: ignore[arg-type]
+        names = tuple(d.get("NAME", ()))
         sup = None
         if "SUP" in d:
-            sup = self.attributeType(d["SUP"][0])  # type: ignore[index]
+            sup = self.attributeType(d["SUP"][0])
             if sup is None:
-                raise SchemaError(f"unknown SUP {d['SUP'][0]}")  # type: ignore[index]
+                raise SchemaError(f"unknown SUP {d['SUP'][0]}")
         elif "SYNTAX" not in d:
             raise SchemaError("an attribute type needs SYNTAX or SUP")
 
@@ -220,11 +220,11 @@ class Schema:
         @raise SchemaError: if it is malformed or refers to something unknown.
         """
         d = parseDescription(text)
-        names = tuple(d.get("NAME", ()))  # type: ignore[arg-type]
+        names = tuple(d.get("NAME", ()))
 
         def types(keyword: str) -> tuple[AttributeType, ...]:
             found = []
-            for name in d.get(keyword, ()):  # type: ignore[union-attr]
+            for name in d.get(keyword, ()):
                 at = self.attributeType(name)
                 if at is None:
                     raise SchemaError(f"unknown attribute type {name} in {keyword}")
@@ -232,7 +232,7 @@ class Schema:
             return tuple(found)
 
         sups = []
-        for name in d.get("SUP", ()):  # type: ignore[union-attr]
+        for name in d.get("SUP", ()):
             sup = self.objectClass(name)
             if sup is None:
                 raise SchemaError(f"unknown SUP {name}")
@@ -392,7 +392,7 @@ class Schema:
         """
         rdns = []
         for rdn in dn.rdns:
-            avas = []
+            avas: list[AVA] = []
             for ava in rdn:
                 at = self.attributeType(ava.type)
                 if at is None:
