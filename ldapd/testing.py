@@ -87,6 +87,7 @@ __all__ = [
     "ServerTestsMixin",
     "SlapdProcess",
     "SlapdTestsMixin",
+    "childEnvironment",
     "decodeResponse",
     "exampleConfig",
     "executeRequest",
@@ -103,6 +104,16 @@ SOURCE_ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_LDIF = SOURCE_ROOT / "examples" / "data" / "example.ldif"
 #: The example configuration.
 EXAMPLE_CONFIG = SOURCE_ROOT / "examples" / "ldapd.toml"
+
+
+def childEnvironment() -> dict[str, str]:
+    """
+    @return: this process's environment, for a child process that imports
+        this C{ldapd} (the one that holds this module) wherever it runs.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def freePort() -> int:
@@ -258,15 +269,11 @@ class ServerProcess(_ChildServer):
         @raise RuntimeError: with the server's log, if it exits or does not
             listen within C{timeout} seconds.
         """
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(SOURCE_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-        )
         self._launch(
             [sys.executable, "-m", "twisted", "--log-format", "text", "ldapd",
              "--config", str(self.configPath)],
             timeout,
-            env,
+            childEnvironment(),
         )
 
 
