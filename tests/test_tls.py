@@ -8,6 +8,7 @@ L{LDAPServerProtocol} over an in-memory transport.
 from __future__ import annotations
 
 import struct
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,7 @@ class PKITestsMixin:
 
     def setUp(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="ldapd-tls-test-"))
+        self.addCleanup(shutil.rmtree, self.folder, True)
         self.ca = CertificateAuthority(self.folder)
         self.certificate, self.key = self.ca.issue("server", "cn=localhost", server=True)
         self.clientCertificate, self.clientKey = self.ca.issue("alice", ALICE)
