@@ -7,8 +7,8 @@ L{LDAPServerProtocol} over an in-memory transport.
 
 from __future__ import annotations
 
-import struct
 import shutil
+import struct
 import tempfile
 from pathlib import Path
 from typing import Any
