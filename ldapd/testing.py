@@ -34,6 +34,7 @@ from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from ldapd._codec import lengthAt
+from ldapd._resources import dataFolder
 from ldapd.changes import MODIFY, RENAME, ChangeRecord
 from ldapd.csn import formatCSN
 from ldapd.dn import DN
@@ -100,10 +101,13 @@ __all__ = [
 
 #: The root of the source tree (the folder holding C{ldapd/} and C{twisted/plugins/}).
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
+#: The example configuration and data: the source tree's C{examples/}, which
+#: an installed wheel carries as C{ldapd/examples/}.
+_EXAMPLES = dataFolder("examples", "examples", "ldapd.toml")
 #: The example organisation's LDIF.
-EXAMPLE_LDIF = SOURCE_ROOT / "examples" / "data" / "example.ldif"
+EXAMPLE_LDIF = _EXAMPLES / "data" / "example.ldif"
 #: The example configuration.
-EXAMPLE_CONFIG = SOURCE_ROOT / "examples" / "ldapd.toml"
+EXAMPLE_CONFIG = _EXAMPLES / "ldapd.toml"
 
 
 def childEnvironment() -> dict[str, str]:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ldapd._resources import dataFolder
 from ldapd.dn import AVA, DN, RDN, InvalidDN
 from ldapd.schema.matching import RULES, InvalidValue, MatchingRule
 from ldapd.schema.parser import SchemaError, parseDescription, readSchemaFile
@@ -463,11 +464,10 @@ def _schemaDirectory() -> Path:
     The folder of the standard schema files: the top-level C{schema/} of the
     source tree, which an installed wheel carries as C{ldapd/schemafiles/}.
     """
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "schemafiles", package.parent / "schema"):
-        if (candidate / "core.schema").is_file():
-            return candidate
-    raise SchemaError("the standard schema files are not installed")
+    try:
+        return dataFolder("schemafiles", "schema", "core.schema")
+    except FileNotFoundError as e:
+        raise SchemaError(f"the standard schema files are not installed: {e}") from None
 
 
 def _derivesFrom(t: AttributeType | None, ancestor: AttributeType) -> bool:
