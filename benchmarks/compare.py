@@ -64,7 +64,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
-from ldapd.backends.memory import DEFAULT_INDEXES
+from ldapd.backends.memory import DEFAULT_INDEXES  # noqa: E402 (found through the path set above)
 
 SUFFIX = "dc=example,dc=com"
 ROOT_DN = "cn=admin,dc=example,dc=com"

@@ -144,7 +144,7 @@ def run(count: int, backend: str) -> dict[str, dict[str, float]]:
             if snapshot(consumer.url) != expected:
                 raise RuntimeError(f"{name} differs from the provider after the burst")
 
-        for name, consumer in consumers.items():
+        for consumer in consumers.values():
             consumer.process.terminate()
             consumer.process.wait()
         burst("restart")

@@ -42,8 +42,8 @@ from ldapd.requests import (
     CompareRequest,
     DeleteRequest,
     Equality,
-    Extensible,
     ExtendedRequest,
+    Extensible,
     Filter,
     GreaterOrEqual,
     LessOrEqual,
@@ -250,6 +250,12 @@ _LDAPTOR_COMPARISONS: dict[type, type] = {
 }
 
 
+#: ldaptor's classes of the substring pieces and of the comparisons.
+_TO_LDAPTOR_PIECES: dict[int, Any] = {kind: cls for cls, kind in _LDAPTOR_PIECES.items()}
+_TO_LDAPTOR_COMPARISONS: dict[type, Any] = {
+    ours: theirs for theirs, ours in _LDAPTOR_COMPARISONS.items()}
+
+
 def filterFromLdaptor(f: Any) -> Filter:
     """
     @param f: one of ldaptor's C{LDAPFilter_*}.
@@ -298,11 +304,8 @@ def filterToLdaptor(f: Filter) -> Any:
     if isinstance(f, Present):
         return pureldap.LDAPFilter_present(f.attribute)
     if isinstance(f, Substrings):
-        classes = {INITIAL: pureldap.LDAPFilter_substrings_initial,
-                   ANY: pureldap.LDAPFilter_substrings_any,
-                   FINAL: pureldap.LDAPFilter_substrings_final}
-        return pureldap.LDAPFilter_substrings(
-            type=f.attribute, substrings=[classes[kind](value) for kind, value in f.pieces])
+        return pureldap.LDAPFilter_substrings(type=f.attribute, substrings=[
+            _TO_LDAPTOR_PIECES[kind](value) for kind, value in f.pieces])
     if isinstance(f, Extensible):
         return pureldap.LDAPFilter_extensibleMatch(
             matchingRule=None if f.rule is None else pureldap.LDAPMatchingRuleId(f.rule),
@@ -310,11 +313,7 @@ def filterToLdaptor(f: Filter) -> Any:
             matchValue=pureldap.LDAPAssertionValue(f.value),
             dnAttributes=pureber.BERBoolean(True) if f.dnAttributes else None,
         )
-    classes = {Equality: pureldap.LDAPFilter_equalityMatch,
-               GreaterOrEqual: pureldap.LDAPFilter_greaterOrEqual,
-               LessOrEqual: pureldap.LDAPFilter_lessOrEqual,
-               Approx: pureldap.LDAPFilter_approxMatch}
-    return classes[type(f)](
+    return _TO_LDAPTOR_COMPARISONS[type(f)](
         attributeDesc=pureldap.LDAPAttributeDescription(f.attribute),
         assertionValue=pureldap.LDAPAssertionValue(f.value),
     )
@@ -1217,10 +1216,6 @@ class _KeepsReferral(pureldap.LDAPResult):
             referral=referral,
             tag=tag,
         )
-
-
-def _bytes(value: bytes | str) -> bytes:
-    return value if isinstance(value, bytes) else value.encode("utf-8")
 
 
 def _keepingReferral(response: type) -> type:

@@ -150,6 +150,7 @@ def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etim
     @param etime: the seconds it took.
     @param logger: where to log.
     """
+    assert op.request is not None, "the server's own operations are not logged"
     fields = describeRequest(op.request)
     identity = op.connection.identity if name == "bind" else op.identity
     authzDN = str(identity.dn) if identity.dn is not None else ""

@@ -99,7 +99,7 @@ class Progress:
 
 
 def readEntries(
-    lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], None],
+    lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], object],
     allowFileURLs: bool = False,
 ) -> Iterator[Entry]:
     """
@@ -168,7 +168,7 @@ def _database(config: ServerConfig, suffix: str | None) -> Database:
 
 async def importLDIF(
     reactor: Any, config: ServerConfig, db: Database, lines: Iterable[bytes],
-    progress: Progress | None = None, bulk: bool = True, warn: Callable[[str], None] = print,
+    progress: Progress | None = None, bulk: bool = True, warn: Callable[[str], object] = print,
     allowFileURLs: bool = False,
 ) -> int:
     """

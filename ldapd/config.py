@@ -22,7 +22,9 @@ from ldapd._framing import (
 )
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
+from ldapd.extensions import RegistrationError
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
+from ldapd.plugins.chain import UnknownHook
 from ldapd.registry import (
     BACKENDS,
     PLUGINS,
@@ -36,8 +38,6 @@ from ldapd.schema import Schema, SchemaError
 from ldapd.schema.schema import STANDARD_FILES, STANDARD_SCHEMAS
 from ldapd.syncrepl.consumer import replicaFromConfig
 from ldapd.tls import ServerTLS, serverEndpoint, tlsFromConfig
-from ldapd.extensions import RegistrationError
-from ldapd.plugins.chain import UnknownHook
 
 __all__ = ["ConfigError", "ServerConfig", "loadConfig"]
 

@@ -38,6 +38,7 @@ from ldapd.entry import Entry, Modification, SearchReference, parseDescription
 from ldapd.extensions import ControlType, ExtendedOutcome, Extensions
 from ldapd.filters import compileFilter, everything
 from ldapd.gentime import formatTime
+from ldapd.host import Lifecycle, PluginHost, RootDSEProvider
 from ldapd.interfaces import (
     IBackendCompare,
     IChangelogTransaction,
@@ -49,7 +50,6 @@ from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
 from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.passwordcheck import BIND, PasswordCheck
-from ldapd.host import Lifecycle, PluginHost, RootDSEProvider
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.registry import installedExtensions
@@ -69,10 +69,10 @@ from ldapd.requests import (
 )
 from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
 from ldapd.sasl import Authentication
+from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
 from ldapd.statistics import ServerStatistics
 from ldapd.syncrepl.codec import PERSISTENT_SEARCH, decodePersistentSearch
 from ldapd.syncrepl.psearch import persistentSearch
-from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
 
 __all__ = ["Database", "Directory", "Limits", "Reply"]
 

@@ -332,7 +332,7 @@ class Entry:
         layout = _storedLayout(schema, descriptions)
         if layout is None or () in values:
             pairs: list[tuple[str, Any]] = [(d, v if v.__class__ is tuple else (v,))
-                                             for d, v in zip(descriptions, values)]
+                                             for d, v in zip(descriptions, values, strict=True)]
             malformed = [d for d in descriptions if not isAttributeDescription(d)]
             if malformed:
                 _log.warn("{dn}: stored attribute descriptions {descriptions} are malformed "
@@ -386,7 +386,7 @@ class Entry:
 
     def __iter__(self) -> Iterator[Attribute]:
         stored = Attribute._stored
-        for (at, options), values in zip(self._layout.descriptions, self._values):
+        for (at, options), values in zip(self._layout.descriptions, self._values, strict=True):
             yield stored(at, options, values)
 
     def copy(self) -> Entry:
@@ -435,8 +435,8 @@ class Entry:
         @return: the types with an attribute in one entry and not in the
             other, or with other values.
         """
-        mine = dict(zip(self._layout.descriptions, self._values))
-        theirs = dict(zip(other._layout.descriptions, other._values))
+        mine = dict(zip(self._layout.descriptions, self._values, strict=True))
+        theirs = dict(zip(other._layout.descriptions, other._values, strict=True))
         return {d[0] for d in mine.keys() | theirs.keys() if mine.get(d) != theirs.get(d)}
 
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
@@ -623,7 +623,7 @@ class Entry:
                         raise ldaperrors.LDAPObjectClassViolation(
                             f"object class '{oc.name}' requires attribute '{at.name}'"
                         )
-        allowed = set()
+        allowed: set[AttributeType] = set()
         for oc in closure.values():
             allowed.update(oc.must)
             allowed.update(oc.may)

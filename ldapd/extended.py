@@ -22,7 +22,14 @@ from ldapd.entry import Modification
 from ldapd.extensions import ExtendedOperation, ExtendedOutcome
 from ldapd.operation import Operation
 from ldapd.passwordcheck import CHANGE
-from ldapd.requests import CANCEL, PASSWORD_MODIFY, START_TLS, WHO_AM_I, PasswordModifyRequest
+from ldapd.requests import (
+    CANCEL,
+    PASSWORD_MODIFY,
+    START_TLS,
+    WHO_AM_I,
+    PasswordModifyRequest,
+    WhoAmIRequest,
+)
 
 if TYPE_CHECKING:
     from ldapd.directory import Directory
@@ -34,7 +41,8 @@ async def whoAmI(directory: Directory, op: Operation) -> ExtendedOutcome:
     """
     "Who am I?" (RFC 4532): the connection's authorization identity.
     """
-    if op.request.value is not None:  # type: ignore[attr-defined]
+    assert isinstance(op.request, WhoAmIRequest)
+    if op.request.value is not None:
         raise ldaperrors.LDAPProtocolError("WhoAmI takes no request value")
     return ExtendedOutcome(value=op.identity.authzId.encode("utf-8"))
 

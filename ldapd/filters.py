@@ -488,7 +488,7 @@ def _compileAssertion(f: syntax.Filter, schema: Schema) -> Filter:
         if at.substr is None:
             return Undefined()
         initial = final = None
-        middle = []
+        middle: list[Any] = []
         for kind, piece in f.pieces:
             value = substringPiece(at.substr, piece)
             if kind == syntax.INITIAL:

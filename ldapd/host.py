@@ -84,7 +84,7 @@ class Lifecycle:
             self._running.append(loop)
             loop.start(interval, now=True)
 
-    def _tick(self, call: Callable[[], object]) -> defer.Deferred[None]:
+    def _tick(self, call: Callable[[], object]) -> defer.Deferred[object]:
         """
         Run one timer call, logging its failure instead of stopping the timer.
         """

@@ -10,7 +10,20 @@ Directory's as an L{IPluginTransaction}, with which a plugin changes other entri
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+
 from zope.interface import Attribute, Interface
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from twisted.internet.defer import Deferred
+
+    from ldapd.changes import ChangeRecord
+    from ldapd.dn import DN
+    from ldapd.entry import Entry, Modification, SearchReference
+    from ldapd.operation import Operation
+    from ldapd.schema import AttributeType
 
 __all__ = [
     "IBackend",
@@ -34,7 +47,7 @@ class ITransaction(Interface):
     it commits or rolls back with the write.
     """
 
-    def get(ndn):
+    def get(ndn: DN) -> Entry | None:
         """
         Read an entry as the transaction sees it.
 
@@ -44,7 +57,7 @@ class ITransaction(Interface):
         @rtype: L{ldapd.entry.Entry} or C{None}
         """
 
-    def put(entry):
+    def put(entry: Entry) -> None:
         """
         Add an entry, or replace the entry of the same normalised DN.
 
@@ -52,7 +65,7 @@ class ITransaction(Interface):
         @type entry: L{ldapd.entry.Entry}
         """
 
-    def remove(ndn):
+    def remove(ndn: DN) -> None:
         """
         Delete a leaf entry.
 
@@ -68,7 +81,7 @@ class IChangelogTransaction(ITransaction):
     back with the write itself, so the log never disagrees with the data.
     """
 
-    def appendChange(record):
+    def appendChange(record: ChangeRecord) -> int:
         """
         Append a change to the backend's changelog.
 
@@ -93,7 +106,7 @@ class IPluginTransaction(ITransaction):
     operations in the same transaction.
     """
 
-    def modify(op, ndn, modifications):
+    def modify(op: Operation, ndn: DN, modifications: Sequence[Modification]) -> None:
         """
         Change another entry in this transaction, once the write's own
         hooks have all run: the modifications are applied to the entry as
@@ -118,7 +131,7 @@ class ITransactionHooks(Interface):
     C{check_<op>} and C{txn_<op>} hooks. A backend never sees plugins themselves.
     """
 
-    def check(operation, op, txn, *args):
+    def check(operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
         """
         Run the C{check_<operation>} hooks, before the write.
 
@@ -130,7 +143,7 @@ class ITransactionHooks(Interface):
         @raise ldaptor.protocols.ldap.ldaperrors.LDAPException: to refuse the write.
         """
 
-    def txn(operation, op, txn, *args):
+    def txn(operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
         """
         Run the C{txn_<operation>} hooks, after the write and before commit.
         Arguments as for L{check}.
@@ -147,21 +160,21 @@ class IBackend(Interface):
 
     suffix = Attribute("The normalised DN of the naming context (L{ldapd.dn.DN}).")
 
-    def open():
+    def open() -> Deferred[None]:
         """
         Make the backend ready (connect, create tables, load seed data).
 
         @return: a Deferred that fires when it is ready.
         """
 
-    def close():
+    def close() -> Deferred[None]:
         """
         Release what the backend holds.
 
         @return: a Deferred that fires when it is closed.
         """
 
-    def get(op, ndn):
+    def get(op: Operation, ndn: DN) -> Deferred[Entry]:
         """
         Read one entry.
 
@@ -172,7 +185,7 @@ class IBackend(Interface):
             L{ldapd.results.Referral}, from a backend that refers).
         """
 
-    def search(op, emit):
+    def search(op: Operation, emit: Callable[[Entry | SearchReference], Any]) -> Deferred[None]:
         """
         Find the entries of C{op.search} (base, scope, filter) and pass each to
         C{emit}, one by one, in a stable order (parents before children).
@@ -199,7 +212,7 @@ class IBackend(Interface):
             with L{ldapd.results.Referral} if it is held elsewhere.
         """
 
-    def authenticate(op, ndn, password):
+    def authenticate(op: Operation, ndn: DN, password: bytes) -> Deferred[Entry]:
         """
         Check a simple bind's password against the entry's userPassword.
 
@@ -211,7 +224,7 @@ class IBackend(Interface):
             C{LDAPInvalidCredentials} (also when the entry does not exist).
         """
 
-    def add(op, entry, hooks):
+    def add(op: Operation, entry: Entry, hooks: ITransactionHooks) -> Deferred[None]:
         """
         Add an entry in one transaction.
 
@@ -221,14 +234,16 @@ class IBackend(Interface):
             (with the matched DN) when the parent does not exist.
         """
 
-    def delete(op, ndn, hooks):
+    def delete(op: Operation, ndn: DN, hooks: ITransactionHooks) -> Deferred[None]:
         """
         Delete a leaf entry in one transaction.
 
         @return: a Deferred; fails with noSuchObject or notAllowedOnNonLeaf.
         """
 
-    def modify(op, ndn, modifications, hooks):
+    def modify(
+        op: Operation, ndn: DN, modifications: list[Modification], hooks: ITransactionHooks
+    ) -> Deferred[Entry]:
         """
         Apply a Modify request in one transaction, with
         L{ldapd.entry.Entry.modified}.
@@ -237,7 +252,14 @@ class IBackend(Interface):
         @return: a Deferred that fires with the new entry.
         """
 
-    def rename(op, ndn, newDN, deleteOldRDN, hooks, modifications=()):
+    def rename(
+        op: Operation,
+        ndn: DN,
+        newDN: DN,
+        deleteOldRDN: bool,
+        hooks: ITransactionHooks,
+        modifications: Sequence[Modification] = (),
+    ) -> Deferred[Entry]:
         """
         Rename or move an entry and its whole subtree in one transaction.
 
@@ -258,7 +280,7 @@ class IWriteBatches(Interface):
     that makes many in a row (a syncrepl consumer catching up).
     """
 
-    def batch():
+    def batch() -> IWriteBatch:
         """
         Begin a batch of writes. One batch at a time per backend.
 
@@ -283,37 +305,46 @@ class IWriteBatch(Interface):
     later call; only L{rollback} is left.
     """
 
-    def get(op, ndn):
+    def get(op: Operation, ndn: DN) -> Deferred[Entry]:
         """
         See L{IBackend.get}.
         """
 
-    def search(op, emit):
+    def search(op: Operation, emit: Callable[[Entry | SearchReference], Any]) -> Deferred[None]:
         """
         See L{IBackend.search}.
         """
 
-    def add(op, entry, hooks):
+    def add(op: Operation, entry: Entry, hooks: ITransactionHooks) -> Deferred[None]:
         """
         See L{IBackend.add}.
         """
 
-    def delete(op, ndn, hooks):
+    def delete(op: Operation, ndn: DN, hooks: ITransactionHooks) -> Deferred[None]:
         """
         See L{IBackend.delete}.
         """
 
-    def modify(op, ndn, modifications, hooks):
+    def modify(
+        op: Operation, ndn: DN, modifications: list[Modification], hooks: ITransactionHooks
+    ) -> Deferred[Entry]:
         """
         See L{IBackend.modify}.
         """
 
-    def rename(op, ndn, newDN, deleteOldRDN, hooks, modifications=()):
+    def rename(
+        op: Operation,
+        ndn: DN,
+        newDN: DN,
+        deleteOldRDN: bool,
+        hooks: ITransactionHooks,
+        modifications: Sequence[Modification] = (),
+    ) -> Deferred[Entry]:
         """
         See L{IBackend.rename}.
         """
 
-    def commit():
+    def commit() -> Deferred[None]:
         """
         Commit everything the batch wrote, and end it.
 
@@ -321,7 +352,7 @@ class IWriteBatch(Interface):
             fails, having rolled everything back.
         """
 
-    def rollback():
+    def rollback() -> Deferred[None]:
         """
         Undo everything the batch wrote, and end it.
 
@@ -336,7 +367,9 @@ class IBackendCompare(Interface):
     Directory compares the entry it reads with C{get}.
     """
 
-    def compare(op, ndn, at, options, value):
+    def compare(
+        op: Operation, ndn: DN, at: AttributeType, options: tuple[str, ...], value: bytes
+    ) -> Deferred[bool]:
         """
         Carry out a Compare (RFC 4511 §4.10). The Directory has run the
         C{pre_compare} hooks before.
@@ -360,7 +393,7 @@ class IChangelog(Interface):
     L{IChangelogTransaction}. Records are kept until trimmed.
     """
 
-    def changes(after, limit):
+    def changes(after: int, limit: int) -> Deferred[list[ChangeRecord]]:
         """
         Read committed changes in number order.
 
@@ -369,14 +402,14 @@ class IChangelog(Interface):
         @return: a Deferred firing with a list of L{ldapd.changes.ChangeRecord}.
         """
 
-    def changeBounds():
+    def changeBounds() -> Deferred[tuple[ChangeRecord | None, ChangeRecord | None]]:
         """
         @return: a Deferred firing with the first and the last
             L{ldapd.changes.ChangeRecord} kept, or C{(None, None)} when the
             changelog is empty.
         """
 
-    def trimChanges(before, keep):
+    def trimChanges(before: datetime | None, keep: int | None) -> Deferred[int]:
         """
         Remove old changes: those made before C{before} and all but the
         C{keep} newest. The newest change is never removed, so that a

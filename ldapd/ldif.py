@@ -143,10 +143,10 @@ def parseLDIF(lines: Iterable[bytes], allowFileURLs: bool = False) -> Iterator[L
     firstLine = True
     for lineNumber, line in _logicalLines(lines):
         if line is not None and not allowFileURLs:
-            name, _, rest = line.partition(b":")
+            rawName, _, rest = line.partition(b":")
             if rest.startswith(b"<"):
                 raise LDIFSyntaxError(
-                    lineNumber, f"{name.decode('utf-8', 'replace')}:< reads its value from a "
+                    lineNumber, f"{rawName.decode('utf-8', 'replace')}:< reads its value from a "
                     "file, which is refused unless allowed (ldapd-admin import --allow-file-urls)")
         if line is None:
             if record:

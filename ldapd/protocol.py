@@ -55,7 +55,8 @@ __all__ = ["LDAPServerFactory", "LDAPServerProtocol", "MAX_OUTSTANDING"]
 
 #: Requests a connection may have queued or running before the server stops
 #: reading from it, unless configured otherwise (L{ConnectionLimits}).
-MAX_OUTSTANDING = ConnectionLimits().maxOutstanding
+_DEFAULT_LIMITS = ConnectionLimits()
+MAX_OUTSTANDING = _DEFAULT_LIMITS.maxOutstanding
 
 _ABANDON = 0x50
 _BIND = 0x60
@@ -590,7 +591,7 @@ class LDAPServerFactory(protocol.ServerFactory):
         reactor: Any = None,
         maxPDUSize: int = DEFAULT_MAX_PDU_SIZE,
         tls: Any = None,
-        limits: ConnectionLimits = ConnectionLimits(),
+        limits: ConnectionLimits = _DEFAULT_LIMITS,
         maxAnonymousPDUSize: int = DEFAULT_MAX_ANONYMOUS_PDU_SIZE,
         maxBufferedBytes: int = DEFAULT_MAX_BUFFERED_BYTES,
     ) -> None:

@@ -250,6 +250,11 @@ def parseFilter(text: str) -> Filter:
     return f
 
 
+#: The two-character operators of a simple filter item, and their filters.
+_OPERATORS: tuple[tuple[str, type[Approx | GreaterOrEqual | LessOrEqual]], ...] = (
+    ("~=", Approx), (">=", GreaterOrEqual), ("<=", LessOrEqual))
+
+
 class _FilterParser:
     """
     A recursive-descent parser of RFC 4515 filters.
@@ -287,23 +292,22 @@ class _FilterParser:
             raise InvalidFilter(f"unterminated filter {self.text!r}")
         item = self.text[self.pos:end]
         self.pos = end
-        for operator, kind in (("~=", Approx), (">=", GreaterOrEqual), ("<=", LessOrEqual),
-                               (":=", Extensible)):
+        at = item.find(":=")
+        if at >= 0 and "=" not in item[:at]:
+            return _extensible(item[:at], _unescape(item[at + 2:]))
+        for operator, kind in _OPERATORS:
             at = item.find(operator)
             if at >= 0 and "=" not in item[:at]:
-                left, value = item[:at], _unescape(item[at + 2:])
-                if kind is Extensible:
-                    return _extensible(left, value)
-                return kind(_attribute(left), value)  # type: ignore[operator]
+                return kind(_attribute(item[:at]), _unescape(item[at + 2:]))
         at = item.find("=")
         if at <= 0:
             raise InvalidFilter(f"not a filter item: {item!r}")
-        attribute, value = _attribute(item[:at]), item[at + 1:]
-        if value == "*":
+        attribute, text = _attribute(item[:at]), item[at + 1:]
+        if text == "*":
             return Present(attribute)
-        if "*" not in value:
-            return Equality(attribute, _unescape(value))
-        pieces = value.split("*")
+        if "*" not in text:
+            return Equality(attribute, _unescape(text))
+        pieces = text.split("*")
         found: list[tuple[int, bytes]] = []
         if pieces[0]:
             found.append((INITIAL, _unescape(pieces[0])))

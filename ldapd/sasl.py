@@ -28,8 +28,8 @@ from ldaptor.protocols.ldap import ldaperrors
 
 from ldapd.dn import DN, InvalidDN
 from ldapd.escaping import buildDN
-from ldapd.patterns import InvalidPattern, compilePattern
 from ldapd.operation import Connection, Identity, Operation
+from ldapd.patterns import InvalidPattern, compilePattern
 from ldapd.registry import ConfigContext
 from ldapd.requests import BindRequest
 from ldapd.results import NoSuchObject

@@ -136,7 +136,7 @@ class LDAPService(service.MultiService):
             endpoints = [serverEndpoint(self.reactor, description, self.config.tls)
                          for description in self.config.listen]
         self._ports = [listenOrExit(endpoint, self.factory, description)
-                       for endpoint, description in zip(endpoints, self.config.listen)]
+                       for endpoint, description in zip(endpoints, self.config.listen, strict=True)]
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
         d = self.config.directory.open()
@@ -210,7 +210,7 @@ def makeService(options: Options) -> service.Service:
         from twisted.internet import reactor
 
         endpoints = []
-        for description, (fileno, family) in zip(config.listen, options["sockets"]):
+        for description, (fileno, family) in zip(config.listen, options["sockets"], strict=True):
             endpoint: Any = AdoptedEndpoint(reactor, fileno, family)
             if description.startswith("ssl:"):
                 assert config.tls is not None

@@ -26,14 +26,16 @@ import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from ldaptor.protocols import pureber
 from ldaptor.protocols.ldap import ldaperrors
 from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
+from ldapd import requests
 from ldapd._codec import lengthAt
+from ldapd._resources import dataFolder
 from ldapd.changes import MODIFY, RENAME, ChangeRecord
 from ldapd.csn import formatCSN
 from ldapd.dn import DN
@@ -48,11 +50,34 @@ from ldapd.interfaces import (
     IWriteBatch,
     IWriteBatches,
 )
-from ldapd import requests
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.requests import Filter
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
+
+if TYPE_CHECKING:
+    from typing import TypeVar
+
+    from twisted.trial.unittest import TestCase
+
+    _T = TypeVar("_T")
+
+    class _TrialTestCase(TestCase):
+        """
+        trial's C{TestCase}, with types on the assertions the mixins call
+        (trial's have none).
+        """
+
+        def assertEqual(self, first: _T, second: object, msg: str | None = None) -> _T: ...
+
+        def assertTrue(self, condition: _T, msg: str | None = None) -> _T: ...
+
+        def assertFalse(self, condition: _T, msg: str | None = None) -> _T: ...
+
+else:
+    # The mixins below are mixed into a trial TestCase, whose methods they call;
+    # at run time they are plain classes, so that the TestCase comes in once.
+    _TrialTestCase = object
 
 __all__ = [
     "BackendTestsMixin",
@@ -65,6 +90,7 @@ __all__ = [
     "ServerTestsMixin",
     "SlapdProcess",
     "SlapdTestsMixin",
+    "childEnvironment",
     "decodeResponse",
     "exampleConfig",
     "executeRequest",
@@ -79,10 +105,23 @@ __all__ = [
 
 #: The root of the source tree (the folder holding C{ldapd/} and C{twisted/plugins/}).
 SOURCE_ROOT = Path(__file__).resolve().parent.parent
+#: The example configuration and data: the source tree's C{examples/}, which
+#: an installed wheel carries as C{ldapd/examples/}.
+_EXAMPLES = dataFolder("examples", "examples", "ldapd.toml")
 #: The example organisation's LDIF.
-EXAMPLE_LDIF = SOURCE_ROOT / "examples" / "data" / "example.ldif"
+EXAMPLE_LDIF = _EXAMPLES / "data" / "example.ldif"
 #: The example configuration.
-EXAMPLE_CONFIG = SOURCE_ROOT / "examples" / "ldapd.toml"
+EXAMPLE_CONFIG = _EXAMPLES / "ldapd.toml"
+
+
+def childEnvironment() -> dict[str, str]:
+    """
+    @return: this process's environment, for a child process that imports
+        this C{ldapd} (the one that holds this module) wherever it runs.
+    """
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
+    return env
 
 
 def freePort() -> int:
@@ -247,15 +286,11 @@ class ServerProcess(_ChildServer):
         @raise RuntimeError: with the server's log, if it exits or does not
             listen within C{timeout} seconds.
         """
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(
-            [str(SOURCE_ROOT)] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else [])
-        )
         self._launch(
             [sys.executable, "-m", "twisted", "--log-format", "text", "ldapd",
              "--config", str(self.configPath)],
             timeout,
-            env,
+            childEnvironment(),
         )
 
 
@@ -337,7 +372,7 @@ def _op(search: SearchParameters | None = None) -> Operation:
     return op
 
 
-class BackendTestsMixin:
+class BackendTestsMixin(_TrialTestCase):
     """
     The conformance suite of L{IBackend}, mixed into a trial C{TestCase}.
 
@@ -354,13 +389,15 @@ class BackendTestsMixin:
         raise NotImplementedError("the test case must say how to build its backend")
 
     def setUp(self) -> Any:
+        from twisted.internet import defer
+
         self.schema = Schema.standard()
         self.suffix = self.schema.normalizeDN(DN.parse(self.suffixText))
         self.backend = self.makeBackend(self.suffix, self.schema)
         self.hooks = RecordingHooks()
         d = self.backend.open()
         d.addCallback(lambda _: self.addCleanup(self.backend.close))
-        d.addCallback(lambda _: self._populate())
+        d.addCallback(lambda _: defer.Deferred.fromCoroutine(self._populate()))
         return d
 
     def entry(self, dn: str, **attributes: Any) -> Entry:
@@ -385,9 +422,7 @@ class BackendTestsMixin:
             uid=uid, cn=f"{uid.title()} Example", sn="Example", **extra,
         )
 
-    def _populate(self) -> Any:
-        from twisted.internet import defer
-
+    async def _populate(self) -> None:
         entries = [
             self.entry(self.suffixText, objectClass=["top", "dcObject", "organization"],
                        dc="example", o="Example"),
@@ -401,10 +436,8 @@ class BackendTestsMixin:
             self.entry("cn=staff,ou=groups,dc=example,dc=com", objectClass=["top", "groupOfNames"],
                        cn="staff", member=["uid=alice,ou=people,dc=example,dc=com"]),
         ]
-        d = defer.succeed(None)
         for e in entries:
-            d.addCallback(lambda _, e=e: self.backend.add(_op(), e, RecordingHooks()))
-        return d
+            await self.backend.add(_op(), e, RecordingHooks())
 
     def search(self, base: str, scope: Scope, filterText: str = "(objectClass=*)",
                source: Any = None) -> Any:
@@ -493,15 +526,14 @@ class BackendTestsMixin:
              ["ou=groups,dc=example,dc=com", "cn=staff,ou=groups,dc=example,dc=com"]),
             ("(description=*)", []),
         ]
-        d = None
         from twisted.internet import defer
 
-        d = defer.succeed(None)
-        for text, expected in cases:
-            d.addCallback(lambda _, t=text: self.search("dc=example,dc=com", Scope.SUB, t))
-            d.addCallback(lambda found, e=expected, t=text: self.assertEqual(
-                sorted(found), sorted(e), t))
-        return d
+        async def check() -> None:
+            for text, expected in cases:
+                found = await self.search("dc=example,dc=com", Scope.SUB, text)
+                self.assertEqual(sorted(found), sorted(expected), text)
+
+        return defer.Deferred.fromCoroutine(check())
 
     def test_searchMissingBase(self) -> Any:
         """
@@ -796,18 +828,21 @@ class BackendTestsMixin:
         renamed = self.changeRecord(4)
         renamed = dataclasses.replace(renamed, kind=RENAME, changes=b"", newRDN="uid=v4",
                                       deleteOldRDN=True, newSuperior="ou=groups,dc=example,dc=com")
-        d = self.appendChanges(records + [renamed])
-        d.addCallback(lambda numbers: (self.assertEqual(numbers, sorted(set(numbers))),
-                                       setattr(self, "numbers", numbers)))
-        d.addCallback(lambda _: backend.changes(0, 10))
-        d.addCallback(lambda found: self.assertEqual(found, [
-            dataclasses.replace(r, number=n) for r, n in zip(records + [renamed], self.numbers)]))
-        d.addCallback(lambda _: backend.changes(self.numbers[0], 2))
-        d.addCallback(lambda found: self.assertEqual([r.number for r in found], self.numbers[1:3]))
-        d.addCallback(lambda _: backend.changes(self.numbers[-1], 10))
-        d.addCallback(self.assertEqual, [])
-        d.addCallback(lambda _: self.appendChanges([self.changeRecord(5)]))
-        return d.addCallback(lambda numbers: self.assertGreater(numbers[0], self.numbers[-1]))
+        from twisted.internet import defer
+
+        async def check() -> None:
+            numbers = await self.appendChanges(records + [renamed])
+            self.assertEqual(numbers, sorted(set(numbers)))
+            self.assertEqual(await backend.changes(0, 10), [
+                dataclasses.replace(r, number=n)
+                for r, n in zip(records + [renamed], numbers, strict=True)])
+            found = await backend.changes(numbers[0], 2)
+            self.assertEqual([r.number for r in found], numbers[1:3])
+            self.assertEqual(await backend.changes(numbers[-1], 10), [])
+            later = await self.appendChanges([self.changeRecord(5)])
+            self.assertGreater(later[0], numbers[-1])
+
+        return defer.Deferred.fromCoroutine(check())
 
     def test_changelogBounds(self) -> Any:
         """
@@ -921,11 +956,12 @@ class BackendTestsMixin:
         failing = RecordingHooks()
         failing.onTxn = lambda op, txn, args: txn.put(self.person("extra"))
         failing.failOn.add(("txn", "add"))
-        for write in [
+        writes: list[Callable[[], Any]] = [
             lambda: batch.add(_op(), self.person("dave"), failing),
             lambda: batch.add(_op(), self.person("carol"), self.hooks),
             lambda: batch.add(_op(), self.person("x", f"ou=gone,{people}"), self.hooks),
-        ]:
+        ]
+        for write in writes:
             try:
                 await write()
             except (ldaperrors.LDAPException, NoSuchObject):
@@ -1101,6 +1137,7 @@ def executeRequest(directory: Any, connection: Connection, request: Any, message
     @param controls: its controls, as ldaptor's C{LDAPMessage} takes them.
     @return: the list the decoded responses are appended to as they are
         sent, and the Deferred of the execution.
+    @raise ValueError: if the request is one the server could not decode.
     """
     from ldapd._codec import encodeMessage
 
@@ -1260,7 +1297,7 @@ class SlapdTestsMixin(ServerTestsMixin):
         The slapd's C{ldap://} URL.
         """
         assert self.server is not None
-        return self.server.url  # type: ignore[no-any-return]
+        return self.server.url
 
 
 #: The environment variable naming a PostgreSQL database tests may use
@@ -1311,7 +1348,7 @@ def privatePostgreSQLSchema(testCase: Any) -> str:
     return f"{base}{separator}options=-csearch_path%3D{name}"
 
 
-class DirectoryTestsMixin:
+class DirectoryTestsMixin(_TrialTestCase):
     """
     A L{ldapd.directory.Directory} serving the example organisation (from
     L{EXAMPLE_LDIF}) through the plugins of C{makePlugins}, on the real
@@ -1350,7 +1387,7 @@ class DirectoryTestsMixin:
             return MemoryBackend(suffix, schema)
         if self.backend == "sqlite":
             folder = tempfile.mkdtemp(prefix="ldapd-sql-")
-            self.addCleanup(shutil.rmtree, folder, True)  # type: ignore[attr-defined]
+            self.addCleanup(shutil.rmtree, folder, True)
             return SQLBackend(suffix, schema, f"sqlite:///{folder}/test.db")
         return SQLBackend(suffix, schema, privatePostgreSQLSchema(self))
 
@@ -1375,7 +1412,7 @@ class DirectoryTestsMixin:
         self.connection.identity = Identity(DN.parse(self.rootDN), self.ndn(self.rootDN),
                                             isRoot=True)
         self._nextId = 1
-        self.addCleanup(self.directory.close)  # type: ignore[attr-defined]
+        self.addCleanup(self.directory.close)
         return self.directory.open()
 
     def ndn(self, text: str) -> DN:

@@ -28,7 +28,7 @@ from zope.interface import implementer
 from ldapd.extensions import ExtendedOutcome
 from ldapd.operation import ANONYMOUS, Operation
 from ldapd.registry import ConfigContext, ConfigError, ConfigTable
-from ldapd.requests import START_TLS
+from ldapd.requests import START_TLS, StartTLSRequest
 
 if TYPE_CHECKING:
     from ldapd.directory import Directory
@@ -313,7 +313,8 @@ async def startTLS(directory: Directory, op: Operation) -> ExtendedOutcome:
     @raise ldaperrors.LDAPOperationsError: if TLS is already on, or other
         requests are outstanding.
     """
-    if op.request.value is not None:  # type: ignore[attr-defined]
+    assert isinstance(op.request, StartTLSRequest)
+    if op.request.value is not None:
         raise ldaperrors.LDAPProtocolError("no request value expected")
     connection = op.connection
     if connection.startTLS is None:

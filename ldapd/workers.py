@@ -4,12 +4,13 @@ than one core (CPython runs one thread at a time).
 
 The parent (L{WorkerSupervisor}) binds every listener itself, never accepts
 on them, and starts the workers: C{twist ldapd --config PATH --worker N
---sockets FD/FAMILY,...} (with the log options the parent was given), each inheriting the listening sockets, which it
-adopts (L{AdoptedEndpoint}) and accepts on; the kernel hands each new
-connection to one of them. The parent restarts a worker that dies, forwards
-SIGHUP (TLS reload) to all, and stops them all when it stops. A worker tags
-every log line it writes with its number, so that access log lines of
-different workers are told apart.
+--sockets FD/FAMILY,...} (with the log options the parent was given), each
+inheriting the listening sockets, which it adopts (L{AdoptedEndpoint}) and
+accepts on; the kernel hands each new connection to one of them. The
+parent restarts a worker that dies, forwards SIGHUP (TLS reload) to all,
+and stops them all when it stops. A worker tags every log line it writes
+with its number, so that access log lines of different workers are told
+apart.
 
 Every worker opens the same databases, so this is for backends that several
 processes share (C{sql}); the configuration refuses it for C{memory}.

@@ -16,7 +16,6 @@ from twisted.internet import task
 from twisted.logger import eventAsJSON, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
-from ldapd.requests import ModifyRequest
 from ldapd._codec import encodeMessage
 from ldapd._framing import Framer
 from ldapd.accesslog import describeRequest, filterText
@@ -27,6 +26,7 @@ from ldapd.ldif import parseLDIF
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.audit import AuditLog, AuditLogFactory
 from ldapd.registry import ConfigContext, ConfigError
+from ldapd.requests import ModifyRequest
 from ldapd.schema import Schema
 from ldapd.testing import EXAMPLE_LDIF, decodeResponse, parseFilter, wireFilter
 

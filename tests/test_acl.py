@@ -17,7 +17,6 @@ from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry
-from ldapd.requests import PASSWORD_MODIFY
 from ldapd.operation import Connection, Operation
 from ldapd.plugins.acl import AccessControl, AccessControlFactory
 from ldapd.plugins.aclrules import (
@@ -30,6 +29,7 @@ from ldapd.plugins.aclrules import (
     parseRule,
 )
 from ldapd.registry import ConfigContext, ConfigError
+from ldapd.requests import PASSWORD_MODIFY
 from ldapd.schema import Schema
 from ldapd.testing import EXAMPLE_LDIF, decodeResponse, wireFilter
 

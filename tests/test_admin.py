@@ -21,7 +21,7 @@ from twisted.trial import unittest
 from ldapd import passwords
 from ldapd.admin import Progress, exportLDIF, importLDIF, main
 from ldapd.config import loadConfig
-from ldapd.testing import EXAMPLE_LDIF, SOURCE_ROOT
+from ldapd.testing import EXAMPLE_LDIF, childEnvironment
 
 CONFIG = """
 [server]
@@ -93,7 +93,7 @@ def admin(*args: str) -> subprocess.CompletedProcess[str]:
     @return: its outcome, output decoded as it is (carriage returns kept).
     """
     result = subprocess.run([sys.executable, "-m", "ldapd.admin", *args], capture_output=True,
-                            cwd=SOURCE_ROOT, timeout=120, check=False)
+                            env=childEnvironment(), timeout=120, check=False)
     return subprocess.CompletedProcess(result.args, result.returncode,
                                        result.stdout.decode(), result.stderr.decode())
 
@@ -240,7 +240,7 @@ class CommandTests(unittest.SynchronousTestCase):
         self.assertEqual((dashed.returncode, dashed.stderr), (0, ""))
         self.assertIn("dn: uid=alice,ou=people,dc=example,dc=com\n", dashed.stdout)
         self.assertEqual(dashed.stdout, admin("export", "-q", str(config)).stdout)
-        self.assertFalse((SOURCE_ROOT / "-").exists())
+        self.assertFalse(Path("-").exists())
 
     def main(self, *args: str) -> tuple[int, str, str]:
         out, err = io.StringIO(), io.StringIO()

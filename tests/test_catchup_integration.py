@@ -256,7 +256,7 @@ class CatchUpMixin(ConsumerTestsMixin):
         )
         for i in range(50):
             old = f"b{i}"
-            for step in range(3):
+            for _ in range(3):
                 ldif += (f"dn: uid={old},{parent}\nchangetype: modrdn\nnewrdn: uid={old}r\n"
                          "deleteoldrdn: 1\n\n")
                 old += "r"

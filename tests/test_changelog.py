@@ -24,7 +24,6 @@ from twisted.internet import defer, task
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
-from ldapd.requests import DeleteRequest
 from ldapd.backends import sqlschema
 from ldapd.backends.changelog import appendSQL, readSQL
 from ldapd.backends.memory import MemoryBackend
@@ -36,9 +35,9 @@ from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.acl import AccessControl
 from ldapd.plugins.changelog import Changelog, ChangelogFactory, changeRecord
 from ldapd.registry import ConfigContext, ConfigError
+from ldapd.requests import DeleteRequest
 from ldapd.schema import Schema
 from ldapd.testing import (
-    wireFilter,
     EXAMPLE_LDIF,
     SOURCE_ROOT,
     BackendTestsMixin,
@@ -47,6 +46,7 @@ from ldapd.testing import (
     SlapdProcess,
     executeRequest,
     privatePostgreSQLSchema,
+    wireFilter,
 )
 
 SUFFIX = "dc=example,dc=com"

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from twisted.trial import unittest
 
-from ldapd.testing import SOURCE_ROOT, ServerTestsMixin
+from ldapd.testing import ServerTestsMixin, childEnvironment
 
 pytestmark = pytest.mark.integration
 
@@ -993,11 +993,9 @@ class ConfigErrorTests(unittest.SynchronousTestCase):
         """
         path = Path(tempfile.mkdtemp(prefix="ldapd-test-")) / "bad.toml"
         path.write_text(config)
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SOURCE_ROOT), env.get("PYTHONPATH")]))
         completed = subprocess.run(
             [sys.executable, "-m", "twisted", "ldapd", "--config", str(path)],
-            check=False, capture_output=True, text=True, env=env, timeout=60,
+            check=False, capture_output=True, text=True, env=childEnvironment(), timeout=60,
         )
         return completed, path
 

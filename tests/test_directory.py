@@ -35,7 +35,7 @@ from ldapd.plugins.chain import PluginChain
 from ldapd.results import Referral
 from ldapd.schema import Schema
 from ldapd.schema.parser import parseDescription
-from ldapd.testing import EXAMPLE_LDIF, decodeResponse, decodedRequest, wireFilter
+from ldapd.testing import EXAMPLE_LDIF, decodedRequest, decodeResponse, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 ALICE = "uid=alice,ou=people,dc=example,dc=com"

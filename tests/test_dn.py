@@ -557,8 +557,10 @@ class InScopeTests(unittest.TestCase):
         base = DN.parse("ou=people,dc=example,dc=com")
         cases = {
             "ou=people,dc=example,dc=com": {"base": True, "one": False, "subtree": True, "children": False},
-            "uid=a,ou=people,dc=example,dc=com": {"base": False, "one": True, "subtree": True, "children": True},
-            "cn=x,uid=a,ou=people,dc=example,dc=com": {"base": False, "one": False, "subtree": True, "children": True},
+            "uid=a,ou=people,dc=example,dc=com":
+                {"base": False, "one": True, "subtree": True, "children": True},
+            "cn=x,uid=a,ou=people,dc=example,dc=com":
+                {"base": False, "one": False, "subtree": True, "children": True},
             "ou=groups,dc=example,dc=com": {"base": False, "one": False, "subtree": False, "children": False},
         }
         for text, expected in cases.items():

@@ -24,13 +24,13 @@ from ldapd._codec import (
     decodeRequest,
     decodeResponse,
     decodeSequence,
-    fromLdaptor,
     encodeIntermediateResponse,
     encodeMessage,
     encodeResult,
     encodeSearchEntry,
     encodeSearchReference,
     encodeSequence,
+    fromLdaptor,
     octetString,
     tlv,
 )
@@ -172,7 +172,7 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is not type(b):
         return False
     if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
     if hasattr(a, "__dict__"):
         mine, theirs = vars(a), vars(b)
         return mine.keys() == theirs.keys() and all(_same(mine[k], theirs[k]) for k in mine)
@@ -499,7 +499,7 @@ class UpstreamClientDecodingTests(unittest.TestCase):
             for i in range(0, len(stream), size):
                 client.dataReceived(stream[i : i + size])
             self.assertEqual(len(received), len(pdus))
-            for message, pdu in zip(received, pdus):
+            for message, pdu in zip(received, pdus, strict=True):
                 self.assertTrue(_same(message, _ldaptorResponse(pdu)), pdu.hex())
             self.assertEqual(client.buffer, b"")
 
@@ -520,7 +520,7 @@ class UpstreamClientDecodingTests(unittest.TestCase):
         self.patch(client, "handle", handle)
         client.dataReceived(pdus[0] + pdus[1])
         self.assertEqual(len(received), 3)
-        for message, pdu in zip(received, [pdus[0], pdus[1], pdus[2]]):
+        for message, pdu in zip(received, [pdus[0], pdus[1], pdus[2]], strict=True):
             self.assertTrue(_same(message, _ldaptorResponse(pdu)), pdu.hex())
         self.assertEqual(client.buffer, b"")
 

@@ -205,7 +205,8 @@ class FramingTests(FramerTestsBase):
         )
         self.framer.feed(sent.toWire())
         message = self.framer.next()
-        self.assertEqual(message.controls, (RawControl("1.2.3", True, b"value"), RawControl("1.2.4", False, None)))
+        self.assertEqual(message.controls, (RawControl("1.2.3", True, b"value"),
+                                            RawControl("1.2.4", False, None)))
 
     def test_largestMessageId(self) -> None:
         """

@@ -28,12 +28,12 @@ from twisted.logger import jsonFileLogObserver as twistedJSONFileLogObserver
 from twisted.logger import textFileLogObserver as twistedTextFileLogObserver
 from twisted.trial import unittest
 
-from ldapd.requests import BindRequest, DeleteRequest, SearchRequest
 from ldapd import _logging
 from ldapd.accesslog import logResult
 from ldapd.dn import DN
 from ldapd.escaping import escapeControl
 from ldapd.operation import Connection, Identity, Operation
+from ldapd.requests import BindRequest, DeleteRequest, SearchRequest
 from ldapd.testing import ServerProcess, parseFilter
 
 SUFFIX = "dc=example,dc=com"
@@ -448,7 +448,7 @@ class JSONFileLogObserverTests(unittest.SynchronousTestCase):
         """
         candidates = accessEvents() + variedEvents()
         events = [event for event, written
-                  in zip(candidates, write(twistedJSONFileLogObserver, candidates))
+                  in zip(candidates, write(twistedJSONFileLogObserver, candidates), strict=True)
                   if isinstance(written, str)]
         ours, theirs = io.StringIO(), io.StringIO()
         write(_logging.jsonFileLogObserver, events, ours)

@@ -18,16 +18,6 @@ import ldap
 import pytest
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
-from test_syncconsumer import (
-    BASE,
-    CONVERGE_SECONDS,
-    PASSWORD,
-    ROOT_DN,
-    consumerServer,
-    ldapmodify,
-    person,
-)
-from test_syncprovider import SYNCREPL, providerConfig
 from twisted.internet import defer
 from twisted.trial import unittest
 
@@ -42,12 +32,22 @@ from ldapd.plugins.refint import InvalidSetting
 from ldapd.registry import PLUGINS, ConfigContext, ConfigError, lookup
 from ldapd.schema import Schema
 from ldapd.testing import (
-    wireFilter,
     SLAPD,
     DirectoryTestsMixin,
     ServerProcess,
     SlapdProcess,
+    wireFilter,
 )
+from test_syncconsumer import (
+    BASE,
+    CONVERGE_SECONDS,
+    PASSWORD,
+    ROOT_DN,
+    consumerServer,
+    ldapmodify,
+    person,
+)
+from test_syncprovider import SYNCREPL, providerConfig
 
 PEOPLE = "ou=people,dc=example,dc=com"
 GROUPS = "ou=groups,dc=example,dc=com"

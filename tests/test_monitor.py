@@ -25,13 +25,13 @@ from ldapd.protocol import LDAPServerFactory, LDAPServerProtocol
 from ldapd.registry import PLUGINS, ConfigContext, ConfigError, lookup
 from ldapd.schema import Schema
 from ldapd.testing import (
-    wireFilter,
     EXAMPLE_LDIF,
     SLAPD,
     ServerProcess,
     SlapdProcess,
     decodeResponses,
     exampleConfig,
+    wireFilter,
 )
 
 SUFFIX = "dc=example,dc=com"

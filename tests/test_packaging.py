@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
 import venv
+import zipfile
 from pathlib import Path
 
 from twisted.trial import unittest
@@ -51,3 +53,42 @@ class InstallTests(unittest.TestCase):
             count, location = schema.stdout.split()
             self.assertGreater(int(count), 40)
             self.assertTrue(location.startswith(str(env)), location)
+
+
+class WheelTests(unittest.TestCase):
+    """
+    The wheel carries what the package reads from its own files.
+    """
+
+    def test_testingKitData(self) -> None:
+        """
+        Imported from the unpacked wheel, C{ldapd.testing} finds the example
+        configuration and organisation inside the package (not in the source
+        tree, which an installed wheel has not got), and so does the schema.
+        """
+        if not (SOURCE_ROOT / "setup.cfg").exists():
+            raise unittest.SkipTest("not running from a source tree")
+        with tempfile.TemporaryDirectory() as tmp:
+            subprocess.run(
+                [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
+                 "--disable-pip-version-check", "-w", tmp, str(SOURCE_ROOT)],
+                check=True, timeout=300,
+            )
+            [wheel] = Path(tmp).glob("ldapd-*.whl")
+            unpacked = Path(tmp) / "unpacked"
+            with zipfile.ZipFile(wheel) as archive:
+                archive.extractall(unpacked)
+            # The unpacked wheel comes first; the dependencies are this environment's.
+            env = dict(os.environ, PYTHONPATH=str(unpacked))
+            found = subprocess.run(
+                [sys.executable, "-c",
+                 "from ldapd import testing; from ldapd.schema import Schema; "
+                 "Schema.standard(); testing.exampleConfig(); "
+                 "print(testing.EXAMPLE_CONFIG); print(testing.EXAMPLE_LDIF)"],
+                cwd=tmp, env=env, capture_output=True, text=True, check=False, timeout=120,
+            )
+            self.assertEqual(found.returncode, 0, found.stderr)
+            for line in found.stdout.splitlines():
+                path = Path(line)
+                self.assertTrue(path.is_relative_to(unpacked / "ldapd" / "examples"), path)
+                self.assertTrue(path.is_file(), path)

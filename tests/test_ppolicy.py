@@ -18,11 +18,10 @@ from ldapd import passwords
 from ldapd._codec import encodeMessage, encodeSequence, octetString
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
-from ldapd.extensions import Extensions
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
-from ldapd.requests import PASSWORD_MODIFY, RawControl
+from ldapd.extensions import Extensions
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.ppolicy import (
     PASSWORD_POLICY,
@@ -36,6 +35,7 @@ from ldapd.plugins.ppolicy import (
     responseControl,
 )
 from ldapd.registry import ConfigContext, ConfigError
+from ldapd.requests import PASSWORD_MODIFY, RawControl
 from ldapd.results import NoSuchObject
 from ldapd.sasl import Authentication, IdentityMapping
 from ldapd.schema import Schema

@@ -20,7 +20,6 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
 
-from ldapd.requests import RawControl, SearchRequest
 from ldapd._codec import Control, encodeSequence, integer, octetString, tlv
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory, Limits
@@ -28,6 +27,7 @@ from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.operation import ANONYMOUS, Identity, Operation
 from ldapd.protocol import MAX_OUTSTANDING, LDAPServerFactory, LDAPServerProtocol
+from ldapd.requests import RawControl, SearchRequest
 from ldapd.schema import Schema
 from ldapd.statistics import ServerStatistics
 from ldapd.testing import EXAMPLE_LDIF, decodeResponses
@@ -1106,7 +1106,7 @@ class IncomingLimitsTests(ProtocolTestsBase):
         self.assertTrue(self.transport.disconnecting)
         self.assertEqual([t.disconnecting for _, t in others], [False, False])
         self.assertEqual(self.factory.budget.used, 2 * 40009)
-        for p, t in others:
+        for p, _ in others:
             p.connectionLost(Failure(Exception("connection lost")))
         self.assertEqual(self.factory.budget.used, 0)
 

@@ -9,6 +9,7 @@ pass-through binds and their cache; timeouts, failover and configuration.
 from __future__ import annotations
 
 import atexit
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -22,7 +23,6 @@ from twisted.internet import defer, protocol, reactor, task
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
-from ldapd.requests import SearchRequest
 from ldapd.backends._proxypool import UpstreamPool, parseUpstream
 from ldapd.backends._proxyrewrite import SuffixRewriter
 from ldapd.backends.proxy import ProxyBackend, ProxyBackendFactory
@@ -34,18 +34,19 @@ from ldapd.filters import compileFilter, withoutAssertionsOn
 from ldapd.interfaces import IBackendCompare
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.registry import ConfigContext, ConfigError
+from ldapd.requests import SearchRequest
 from ldapd.results import NoSuchObject, Referral
 from ldapd.schema import Schema
 from ldapd.testing import (
-    decodedRequest,
-    wireFilter,
     SOURCE_ROOT,
     BackendTestsMixin,
     RecordingHooks,
     ServerProcess,
     SlapdProcess,
+    decodedRequest,
     freePort,
     parseFilter,
+    wireFilter,
 )
 
 REMOTE_SUFFIX = "dc=corp,dc=internal"
@@ -654,11 +655,11 @@ class PoolTests(unittest.TestCase):
         return defer.Deferred.fromCoroutine(run())
 
 
-def makeCertificate() -> tuple[Path, Path]:
+def makeCertificate(folder: Path) -> tuple[Path, Path]:
     """
+    @param folder: where to write them.
     @return: a new self-signed certificate for C{localhost} and its key (PEM files).
     """
-    folder = Path(tempfile.mkdtemp(prefix="ldapd-tls-"))
     certificate, key = folder / "cert.pem", folder / "key.pem"
     subprocess.run(
         ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
@@ -677,11 +678,13 @@ class TLSTests(unittest.TestCase):
     """
 
     certificate: Path
+    folder: ClassVar[Path | None] = None
     servers: ClassVar[list[Any]] = []
 
     @classmethod
     def setUpClass(cls) -> None:
-        cls.certificate, key = makeCertificate()
+        cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-tls-"))
+        cls.certificate, key = makeCertificate(cls.folder)
         ldaps = ServerProcess(UPSTREAM_CONFIG.replace(
             'listen = ["tcp:{port}:interface=127.0.0.1"]',
             'listen = ["ssl:{port}:interface=127.0.0.1"]\n'
@@ -698,6 +701,9 @@ class TLSTests(unittest.TestCase):
         for server in cls.servers:
             server.stop()
         cls.servers = []
+        if cls.folder is not None:
+            shutil.rmtree(cls.folder, ignore_errors=True)
+            cls.folder = None
 
     def setUp(self) -> None:
         if not type(self).servers:

@@ -347,7 +347,8 @@ class SchemaTests(unittest.TestCase):
         """
         path = writeSchemaFile(
             self,
-            "attributeTypes: ( 1.1 NAME 'a' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )\n\nattributeTypes: ( 1.2 NAME 'b'\n  SUP nothing )\n",
+            "attributeTypes: ( 1.1 NAME 'a' SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )\n\n"
+            "attributeTypes: ( 1.2 NAME 'b'\n  SUP nothing )\n",
         )
         error = self.assertRaises(SchemaError, Schema().loadFile, path)
         self.assertEqual(error.where, f"{path}:3")

@@ -87,6 +87,17 @@ sasl_map = [
         cls.server = ServerProcess(config, cls.folder)
         cls.server.start()
 
+    @classmethod
+    def tearDownClass(cls) -> None:
+        """
+        Stop the class's server and remove its folder, the CA's keys with it.
+        """
+        super().tearDownClass()
+        folder = cls.__dict__.get("folder")
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+            del cls.folder
+
     def client(self, tool: str, *args: str, ca: Path | None = None,
             certificate: str | None = None) -> subprocess.CompletedProcess[str]:
         """

@@ -404,10 +404,12 @@ COMPARES = [
     (ALICE, "cn", "Alice Anderson"), (ALICE, "cn", "ALICE  ANDERSON"), (ALICE, "cn", "Bob"),
     (ALICE, "commonName", "alice anderson"), (ALICE, "name", "Anderson"),
     (ALICE, "uidNumber", "10001"), (ALICE, "uidNumber", "010001"), (ALICE, "uidNumber", "x"),
-    (ALICE, "objectClass", "person"), (ALICE, "objectClass", "2.5.6.6"), (ALICE, "objectClass", "groupOfNames"),
+    (ALICE, "objectClass", "person"), (ALICE, "objectClass", "2.5.6.6"),
+    (ALICE, "objectClass", "groupOfNames"),
     (ALICE, "mail", "ALICE@example.com"), (ALICE, "telephoneNumber", "+1-202-555-0101"),
     (ALICE, "roomNumber", "1"), (ALICE, "noSuchAttribute", "1"), (ALICE, "userPassword", "alice-secret"),
-    (f"uid=nobody,{PEOPLE}", "cn", "x"), (f"cn=admins,{GROUPS}", "member", "UID=ALICE,OU=PEOPLE,DC=EXAMPLE,DC=COM"),
+    (f"uid=nobody,{PEOPLE}", "cn", "x"),
+    (f"cn=admins,{GROUPS}", "member", "UID=ALICE,OU=PEOPLE,DC=EXAMPLE,DC=COM"),
     (ALICE, "entryDN", ALICE), (ALICE, "structuralObjectClass", "inetOrgPerson"),
     (f"cn=users,ou=posix,{GROUPS}", "memberUid", "ALICE"),
 ]
@@ -415,11 +417,13 @@ COMPARES = [
 #: Add requests: (RDN, attribute lines). Each is added under ou=people.
 ADDS = [
     ("cn=Plain Device", "objectClass: device\ncn: Plain Device"),
-    ("cn=With Options", "objectClass: device\ncn: With Options\ndescription;lang-en: hello\ndescription;lang-fr: bonjour"),
+    ("cn=With Options", "objectClass: device\ncn: With Options\ndescription;lang-en: hello\n"
+                        "description;lang-fr: bonjour"),
     ("uid=zoe", "objectClass: inetOrgPerson\nuid: zoe\ncn: Zoe\nsn: Zed\njpegPhoto:: /9j/4AAQSkZJRgABAQ=="),
     ("uid=missing", "objectClass: inetOrgPerson\nuid: missing\ncn: Missing"),
     ("uid=notallowed", "objectClass: account\nuid: notallowed\nmail: x@example.com"),
-    ("cn=nostructural", "objectClass: top\nobjectClass: posixAccount\ncn: nostructural\nuid: n\nuidNumber: 1\ngidNumber: 1\nhomeDirectory: /"),
+    ("cn=nostructural", "objectClass: top\nobjectClass: posixAccount\ncn: nostructural\nuid: n\n"
+                        "uidNumber: 1\ngidNumber: 1\nhomeDirectory: /"),
     ("cn=twochains", "objectClass: device\nobjectClass: person\ncn: twochains\nsn: x"),
     ("cn=undefined", "objectClass: device\ncn: undefined\nnoSuchAttribute: x"),
     ("cn=badclass", "objectClass: device\nobjectClass: noSuchClass\ncn: badclass"),
@@ -437,11 +441,13 @@ ADDS = [
     ("cn=badescape", "objectClass: organizationalRole\ncn: badescape\npostalAddress: a\\41b"),
     ("cn=x121", "objectClass: organizationalRole\ncn: x121\nx121Address: 1234 5678"),
     ("cn=badx121", "objectClass: organizationalRole\ncn: badx121\nx121Address: 12a4"),
-    ("cn=badia5", "objectClass: device\nobjectClass: ipHost\ncn: badia5\nipHostNumber: 10.0.0.1\nmanager: cn=x"),
+    ("cn=badia5",
+     "objectClass: device\nobjectClass: ipHost\ncn: badia5\nipHostNumber: 10.0.0.1\nmanager: cn=x"),
     ("cn=badmail", "objectClass: inetOrgPerson\ncn: badmail\nsn: x\nmail: j\u00fcrgen@example.com"),
     ("cn=baddn", "objectClass: organizationalRole\ncn: baddn\nseeAlso: not a dn"),
     ("cn=undefineddn", "objectClass: organizationalRole\ncn: undefineddn\nseeAlso: foo=bar"),
-    ("cn=twovalues", "objectClass: device\nobjectClass: posixGroup\ncn: twovalues\ngidNumber: 1\ngidNumber: 2"),
+    ("cn=twovalues",
+     "objectClass: device\nobjectClass: posixGroup\ncn: twovalues\ngidNumber: 1\ngidNumber: 2"),
     ("cn=samevalue", "objectClass: device\ncn: samevalue\ndescription: a\ndescription: A"),
     ("cn=stamped", "objectClass: device\ncn: stamped\ncreateTimestamp: 20200101000000Z"),
     ("cn=uuid", "objectClass: device\ncn: uuid\nentryUUID: 00000000-0000-0000-0000-000000000000"),
@@ -451,12 +457,14 @@ ADDS = [
     ("cn=oldclass", "objectClass: device\nobjectClass: ldapdOldClass\ncn: oldclass"),
     ("cn=oldattr", "objectClass: device\nobjectClass: ldapdNewClass\ncn: oldattr\nldapdOldAttr: x"),
     ("cn=newattr", "objectClass: device\nobjectClass: ldapdNewClass\ncn: newattr\nldapdNewAttr: x"),
-    ("cn=extensible", "objectClass: device\nobjectClass: extensibleObject\ncn: extensible\nuid: any\nmail: a@b"),
+    ("cn=extensible",
+     "objectClass: device\nobjectClass: extensibleObject\ncn: extensible\nuid: any\nmail: a@b"),
     ("cn=rdnadded", "objectClass: device\ndescription: cn comes from the RDN"),
     ("cn=multi+uid=valued", "objectClass: device\nobjectClass: uidObject\ncn: multi\nuid: valued"),
     ("uid=alice", "objectClass: account\nuid: alice"),
     ("cn=child,cn=nothere", "objectClass: device\ncn: child"),
-    ("cn=aliased", "objectClass: alias\nobjectClass: extensibleObject\ncn: aliased\naliasedObjectName: uid=alice,ou=people,dc=example,dc=com"),
+    ("cn=aliased", "objectClass: alias\nobjectClass: extensibleObject\ncn: aliased\n"
+                   "aliasedObjectName: uid=alice,ou=people,dc=example,dc=com"),
 ]
 
 #: Modify requests on alice (ldapmodify change bodies after "changetype: modify").
@@ -497,7 +505,8 @@ MODIFIES = [
     "delete: entryUUID",
     "replace: hasSubordinates\nhasSubordinates: TRUE",
     "replace: entryDN\nentryDN: cn=x",
-    "replace: mail\nmail: new@example.com\n-\ndelete: mail\nmail: new@example.com\n-\nadd: mail\nmail: last@example.com",
+    "replace: mail\nmail: new@example.com\n-\ndelete: mail\nmail: new@example.com\n-\n"
+    "add: mail\nmail: last@example.com",
     "replace: telephoneNumber\ntelephoneNumber: not#valid",
     "replace: seeAlso\nseeAlso: cn=admins,ou=groups,dc=example,dc=com",
     "replace: employeeType\nemployeeType:",
@@ -566,7 +575,8 @@ def battery() -> list[tuple[str, str, Step]]:
         steps.append(("attributes", f"admin {attrs}",
                       searchLDAP3(PEOPLE, "(uid=alice)", attributes=attrs, admin=True)))
     steps.append(("attributes", "all, ldapsearch", searchCLI(GROUPS, attributes=())))
-    steps.append(("attributes", "types only", searchLDAP3(PEOPLE, "(uid=b*)", attributes=("*",), typesOnly=True)))
+    steps.append(("attributes", "types only",
+                  searchLDAP3(PEOPLE, "(uid=b*)", attributes=("*",), typesOnly=True)))
     steps.append(("attributes", "types only, ldapsearch",
                   searchCLI(PEOPLE, "(uid=c*)", attributes=("cn", "mail"), options=("-A",))))
     steps.append(("attributes", "hasSubordinates everywhere",
@@ -575,13 +585,15 @@ def battery() -> list[tuple[str, str, Step]]:
         steps.append(("compare", f"ldap3 {dn} {attribute}={value}", compareLDAP3(dn, attribute, value)))
         steps.append(("compare", f"ldapcompare {dn} {attribute}={value}",
                       compareCLI(dn, f"{attribute}:{value}")))
-    steps.append(("compare", "root DN userPassword", compareLDAP3(ALICE, "userPassword", "alice-secret", True)))
+    steps.append(("compare", "root DN userPassword",
+                  compareLDAP3(ALICE, "userPassword", "alice-secret", True)))
     for limit in (1, 5, 8, 20, 21):
         steps.append(("limits", f"size limit {limit}", sizeLimited(BASE, "(objectClass=*)", limit)))
     steps.append(("limits", "size limit on ldap3 people",
                   searchLDAP3(PEOPLE, "(uid=zzz*)", sizeLimit=1)))
     steps.append(("limits", "paged, 5 a page", searchCLI(BASE, options=("-E", "pr=5/noprompt"))))
-    steps.append(("limits", "paged, 3 a page, people", searchCLI(PEOPLE, "(uid=*)", options=("-E", "pr=3/noprompt"))))
+    steps.append(("limits", "paged, 3 a page, people",
+                  searchCLI(PEOPLE, "(uid=*)", options=("-E", "pr=3/noprompt"))))
     for rdn, body in ADDS:
         dn = f"{rdn},{PEOPLE}"
         steps.append(("add", f"add {rdn}", change(f"dn: {dn}\nchangetype: add\n{body}\n")))
@@ -603,7 +615,8 @@ def battery() -> list[tuple[str, str, Step]]:
                   change(f"dn: uid=nobody,{PEOPLE}\nchangetype: modify\nreplace: cn\ncn: x\n")))
     steps.append(("modify", "ldap3 replace and add", modifyLDAP3(
         f"uid=zoe,{PEOPLE}",
-        {"description": [(ldap3.MODIFY_REPLACE, ["one", "two"])], "mail": [(ldap3.MODIFY_ADD, ["z@example.com"])]},
+        {"description": [(ldap3.MODIFY_REPLACE, ["one", "two"])],
+         "mail": [(ldap3.MODIFY_ADD, ["z@example.com"])]},
     )))
     steps.append(("modify", "ldap3 jpegPhoto;binary", modifyLDAP3(
         f"uid=zoe,{PEOPLE}", {"jpegPhoto": [(ldap3.MODIFY_ADD, [b"\xff\xd8\xff\xe0binary"])]},
@@ -756,7 +769,7 @@ def _differences(theirs: Any, ours: Any, path: str = "") -> list[str]:
         return lines
     if isinstance(theirs, tuple) and isinstance(ours, tuple) and len(theirs) == len(ours):
         lines = []
-        for i, (a, b) in enumerate(zip(theirs, ours)):
+        for i, (a, b) in enumerate(zip(theirs, ours, strict=True)):
             if a != b:
                 lines += _differences(a, b, f"{path}[{i}]")
         return lines
@@ -776,7 +789,7 @@ class SlapdComparisonTests(unittest.SynchronousTestCase):
         Every step of C{category} has the same outcome on both servers.
         """
         differences = []
-        for (kind, name, _), theirs, ours in zip(self.steps, self.slapd, self.ldapd):
+        for (kind, name, _), theirs, ours in zip(self.steps, self.slapd, self.ldapd, strict=True):
             expected = DOCUMENTED[name](theirs) if name in DOCUMENTED else theirs
             if kind == category and expected != ours:
                 differences.append(f"{name}:\n" + "\n".join(_differences(expected, ours)))
@@ -800,7 +813,7 @@ class SlapdComparisonTests(unittest.SynchronousTestCase):
         slapd still answers as documented (the outcomes differ).
         """
         outcomes = {name: (theirs, ours) for (_, name, _), theirs, ours
-                    in zip(self.steps, self.slapd, self.ldapd)}
+                    in zip(self.steps, self.slapd, self.ldapd, strict=True)}
         for name in DOCUMENTED:
             self.assertIn(name, outcomes)
             theirs, ours = outcomes[name]

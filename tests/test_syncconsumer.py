@@ -25,7 +25,6 @@ from twisted.internet import defer, protocol, task
 from twisted.internet.task import Clock
 from twisted.trial import unittest
 
-from ldapd.requests import BindRequest, SearchRequest
 from ldapd._codec import (
     Control,
     encodeIntermediateResponse,
@@ -45,6 +44,7 @@ from ldapd.entry import Entry
 from ldapd.filters import compileFilter
 from ldapd.operation import Connection, Identity, Scope, SearchParameters
 from ldapd.registry import ConfigError
+from ldapd.requests import BindRequest, SearchRequest
 from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
 from ldapd.syncrepl.codec import (
@@ -101,7 +101,7 @@ def exampleLDIF() -> Path:
     """
     path = Path(tempfile.mkdtemp(prefix="ldapd-syncrepl-")) / "example.ldif"
     lines = EXAMPLE_LDIF.read_text().splitlines()
-    path.write_text("\n".join(l for l in lines if not l.startswith(("#", "version:"))).strip()
+    path.write_text("\n".join(line for line in lines if not line.startswith(("#", "version:"))).strip()
                     + "\n")
     return path
 

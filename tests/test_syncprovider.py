@@ -56,7 +56,6 @@ from ldapd.syncrepl.codec import (
     uuidFromBytes,
 )
 from ldapd.testing import (
-    wireFilter,
     EXAMPLE_LDIF,
     SLAPD,
     ServerProcess,
@@ -64,6 +63,7 @@ from ldapd.testing import (
     SlapdProcess,
     exampleConfig,
     privatePostgreSQLSchema,
+    wireFilter,
 )
 from test_sql_integration import CONFIG as SQL_CONFIG
 from test_syncconsumer import (

@@ -7,6 +7,7 @@ L{LDAPServerProtocol} over an in-memory transport.
 
 from __future__ import annotations
 
+import shutil
 import struct
 import tempfile
 from pathlib import Path
@@ -56,6 +57,7 @@ class PKITestsMixin:
 
     def setUp(self) -> None:
         self.folder = Path(tempfile.mkdtemp(prefix="ldapd-tls-test-"))
+        self.addCleanup(shutil.rmtree, self.folder, True)
         self.ca = CertificateAuthority(self.folder)
         self.certificate, self.key = self.ca.issue("server", "cn=localhost", server=True)
         self.clientCertificate, self.clientKey = self.ca.issue("alice", ALICE)

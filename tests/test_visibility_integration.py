@@ -119,7 +119,9 @@ class _Battery:
         a value only a hidden subtype holds is insufficientAccess (50), as
         is a value nobody holds, so the two cannot be told apart.
         """
-        compare = lambda who, ava: _run(self.url, "ldapcompare", who, ALICE, ava).returncode
+        def compare(who: tuple[str, str] | None, ava: str) -> int:
+            return _run(self.url, "ldapcompare", who, ALICE, ava).returncode
+
         self.assertEqual(compare(None, "name:Alice Anderson"), 6)
         self.assertEqual(compare(None, "name:Anderson"), 50)
         self.assertEqual(compare(None, "name:Nobody"), 50)
@@ -140,7 +142,7 @@ class _Battery:
         conn.simple_bind_s(*(first or ("", "")))
         control = SimplePagedResultsControl(True, size=2, cookie=b"")
         pages = []
-        for who in (first, then):
+        for _ in (first, then):
             msgid = conn.search_ext(PEOPLE, ldap.SCOPE_ONELEVEL, "(objectClass=person)", ["sn"],
                                     serverctrls=[control])
             _, data, _, responseControls = conn.result3(msgid)

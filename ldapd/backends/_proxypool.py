@@ -121,6 +121,8 @@ class _UpstreamProtocol(LDAPClient):
     """
 
     berdecoder = RESPONSE_DECODER
+    #: What has come and is not yet decoded (kept by ldaptor's C{LDAPClient}).
+    buffer: bytes
 
     def __init__(self) -> None:
         super().__init__()

@@ -17,7 +17,6 @@ import re
 from typing import Any
 from urllib.parse import quote, unquote
 
-
 from ldapd.dn import DN, InvalidDN
 from ldapd.requests import (
     And,

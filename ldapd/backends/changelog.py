@@ -40,7 +40,7 @@ class MemoryChangelog:
         self._records: list[ChangeRecord] = []
         self._last = 0
 
-    def append(self, record: ChangeRecord) -> tuple[int, Callable[[], None]]:
+    def append(self, record: ChangeRecord) -> tuple[int, Callable[[], object]]:
         """
         Append a change, numbered after every number given before (also
         those of rolled-back changes, which are never given again).
@@ -106,7 +106,11 @@ def appendSQL(conn: Connection, record: ChangeRecord) -> int:
         delete_old_rdn=record.deleteOldRDN,
         new_superior=record.newSuperior,
     ))
-    number: int = result.inserted_primary_key[0]
+    # SQLAlchemy gives no key only for statements that insert no row or many.
+    key = result.inserted_primary_key
+    if key is None:
+        raise RuntimeError("the changelog's INSERT gave no change number")
+    number: int = key[0]
     return number
 
 

@@ -546,7 +546,9 @@ class MemoryBackend:
     def add(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> defer.Deferred[None]:
         return self._write(self._adding(op, entry, hooks))
 
-    def _adding(self, op: Operation, entry: Entry, hooks: ITransactionHooks) -> Callable[[_Transaction], None]:
+    def _adding(
+        self, op: Operation, entry: Entry, hooks: ITransactionHooks
+    ) -> Callable[[_Transaction], None]:
         """
         @return: the work of an add, for L{_write} or a batch.
         """

@@ -45,8 +45,8 @@ from twisted.python.threadpool import ThreadPool
 from zope.interface import implementer
 
 from ldapd._cache import LRU
-from ldapd.backends import changelog, sqlschema
 from ldapd._files import createPrivate
+from ldapd.backends import changelog, sqlschema
 from ldapd.backends.base import BatchWrites, checkPassword
 from ldapd.backends.sqlschema import (
     IndexConfig,
@@ -1208,7 +1208,7 @@ class SQLBackend:
                 raise ldaperrors.LDAPEntryAlreadyExists(f"{existing.dn}: already exists")
             first = self._allocateIds(conn, len(chunk))
             rows = []
-            keys = []
+            keys: list[tuple[int, str, str, str]] = []
             for i, entry in enumerate(chunk):
                 id = first + i
                 ndn = str(entry.ndn)
@@ -1264,10 +1264,10 @@ class SQLBackend:
         if self._postgres:
             sequence = conn.exec_driver_sql(
                 f"SELECT pg_get_serial_sequence('{entries.name}', 'id')").scalar()
-            last = conn.exec_driver_sql(
+            last: int = conn.exec_driver_sql(
                 f"SELECT setval('{sequence}', GREATEST(nextval('{sequence}') + {n - 1}, "
-                f"(SELECT COALESCE(MAX(id), 0) + {n} FROM {entries.name})))").scalar()
-            return last - n + 1  # type: ignore[no-any-return]
+                f"(SELECT COALESCE(MAX(id), 0) + {n} FROM {entries.name})))").scalar_one()
+            return last - n + 1
         top = conn.execute(select(func.max(entries.c.id))).scalar() or 0
         sequence = conn.exec_driver_sql(
             "SELECT seq FROM sqlite_sequence WHERE name = ?", (entries.name,)).scalar() or 0
@@ -1520,7 +1520,7 @@ def _deliver(deferreds: list[defer.Deferred[Any]], outcomes: list[Any]) -> None:
 
     @param outcomes: for each, its result or the L{Failure} it failed with.
     """
-    for d, outcome in zip(deferreds, outcomes):
+    for d, outcome in zip(deferreds, outcomes, strict=True):
         if isinstance(outcome, Failure):
             d.errback(outcome)
         else:

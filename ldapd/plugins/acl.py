@@ -63,6 +63,7 @@ from ldapd.filters import (
     assertions,
     throughSearchable,
 )
+from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin
 from ldapd.limits import isGroupMember
 from ldapd.operation import Operation, Scope, SearchParameters
@@ -80,7 +81,6 @@ from ldapd.plugins.aclrules import (
 from ldapd.registry import ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, InvalidValue, Schema
-from ldapd.host import PluginHost
 
 __all__ = ["ACI_ATTRIBUTE", "DEFAULT_RULES", "AccessControl", "AccessControlFactory"]
 

@@ -28,8 +28,8 @@ from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry
 from ldapd.filters import Filter, compileFilter
 from ldapd.patterns import InvalidPattern, compilePattern
-from ldapd.schema import AttributeType, InvalidValue, Schema
 from ldapd.requests import InvalidFilter, parseFilter
+from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = [
     "CHILDREN",

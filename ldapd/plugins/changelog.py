@@ -52,7 +52,6 @@ from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.extensions import ControlType
-from ldapd.host import PluginHost
 from ldapd.filters import (
     And,
     Approx,
@@ -65,6 +64,7 @@ from ldapd.filters import (
     Substrings,
 )
 from ldapd.gentime import formatTime, parseTime
+from ldapd.host import PluginHost
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
 from ldapd.ldif import formatLine, formatModification
 from ldapd.operation import Operation, Scope

@@ -23,13 +23,13 @@ from ldapd._cache import LRU
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.filters import withoutAssertionsOn
+from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Operation
 from ldapd.passwordcheck import PasswordCheck
 from ldapd.registry import ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
-from ldapd.host import PluginHost
 
 __all__ = ["DefaultAccess", "DefaultAccessFactory"]
 

@@ -48,12 +48,12 @@ from zope.interface import implementer
 
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
+from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin, IPluginTransaction
 from ldapd.operation import Identity, Operation
 from ldapd.plugins.refint import DN_SYNTAX, InvalidSetting, dnAttributeType, dnValues
 from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.schema import Schema
-from ldapd.host import PluginHost
 
 __all__ = ["MemberOf", "MemberOfFactory"]
 

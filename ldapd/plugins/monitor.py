@@ -32,12 +32,12 @@ from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.gentime import formatTime
+from ldapd.host import PluginHost
 from ldapd.interfaces import IBackend, IOperationPlugin
 from ldapd.operation import Operation, Scope
 from ldapd.registry import BACKENDS, ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.statistics import ServerStatistics
-from ldapd.host import PluginHost
 
 __all__ = ["MONITOR_DN", "Monitor", "MonitorFactory", "listenerAddresses"]
 

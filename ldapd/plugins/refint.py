@@ -54,13 +54,13 @@ from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification
 from ldapd.escaping import buildFilter
 from ldapd.filters import compileFilter, everything
+from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin, ITransaction
 from ldapd.operation import Identity, Operation, Scope, SearchParameters
 from ldapd.registry import ConfigContext, ConfigTable
+from ldapd.requests import parseFilter
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
-from ldapd.host import PluginHost
-from ldapd.requests import parseFilter
 
 __all__ = [
     "DN_SYNTAX",

@@ -213,7 +213,7 @@ _SUBSTRING_ASSERTION = "1.3.6.1.4.1.1466.115.121.1.58"
 
 def _rules() -> dict[str, MatchingRule]:
     s = "1.3.6.1.4.1.1466.115.121.1."
-    table = [
+    table: list[tuple[str, str, str, str, Callable[..., Any], bool]] = [
         ("2.5.13.0", "objectIdentifierMatch", "equality", s + "38", _oid, True),
         ("2.5.13.1", "distinguishedNameMatch", "equality", s + "12", _dn, True),
         ("2.5.13.2", "caseIgnoreMatch", "equality", _DIRECTORY_STRING, _caseIgnore, False),
@@ -234,7 +234,8 @@ def _rules() -> dict[str, MatchingRule]:
         ("2.5.13.17", "octetStringMatch", "equality", s + "40", _octetString, False),
         ("2.5.13.18", "octetStringOrderingMatch", "ordering", s + "40", _octetString, False),
         ("2.5.13.20", "telephoneNumberMatch", "equality", s + "50", _telephoneNumber, False),
-        ("2.5.13.21", "telephoneNumberSubstringsMatch", "substr", _SUBSTRING_ASSERTION, _telephoneNumber, False),
+        ("2.5.13.21", "telephoneNumberSubstringsMatch", "substr",
+         _SUBSTRING_ASSERTION, _telephoneNumber, False),
         ("2.5.13.22", "presentationAddressMatch", "equality", s + "43", _octetString, False),
         ("2.5.13.23", "uniqueMemberMatch", "equality", s + "34", _nameAndOptionalUID, True),
         ("2.5.13.24", "protocolInformationMatch", "equality", s + "42", _octetString, False),
@@ -243,16 +244,22 @@ def _rules() -> dict[str, MatchingRule]:
         ("2.5.13.29", "integerFirstComponentMatch", "equality", s + "27", _caseExact, False),
         ("2.5.13.30", "objectIdentifierFirstComponentMatch", "equality", s + "38", _caseIgnore, False),
         ("2.5.13.34", "certificateExactMatch", "equality", "1.3.6.1.1.15.1", _octetString, False),
-        ("2.5.13.31", "directoryStringFirstComponentMatch", "equality", _DIRECTORY_STRING, _caseIgnore, False),
+        ("2.5.13.31", "directoryStringFirstComponentMatch", "equality",
+         _DIRECTORY_STRING, _caseIgnore, False),
         ("1.3.6.1.4.1.1466.109.114.1", "caseExactIA5Match", "equality", _IA5_STRING, _ia5, False),
         ("1.3.6.1.4.1.1466.109.114.2", "caseIgnoreIA5Match", "equality", _IA5_STRING, _caseIgnoreIA5, False),
-        ("1.3.6.1.4.1.1466.109.114.3", "caseIgnoreIA5SubstringsMatch", "substr", _SUBSTRING_ASSERTION, _caseIgnoreIA5, False),
-        ("1.3.6.1.4.1.4203.1.2.1", "caseExactIA5SubstringsMatch", "substr", _SUBSTRING_ASSERTION, _ia5, False),
+        ("1.3.6.1.4.1.1466.109.114.3", "caseIgnoreIA5SubstringsMatch", "substr",
+         _SUBSTRING_ASSERTION, _caseIgnoreIA5, False),
+        ("1.3.6.1.4.1.4203.1.2.1", "caseExactIA5SubstringsMatch", "substr",
+         _SUBSTRING_ASSERTION, _ia5, False),
         ("1.3.6.1.1.16.2", "UUIDMatch", "equality", "1.3.6.1.1.16.1", _uuid, False),
         ("1.3.6.1.1.16.3", "UUIDOrderingMatch", "ordering", "1.3.6.1.1.16.1", _uuid, False),
-        ("1.3.6.1.4.1.4203.666.11.2.2", "CSNMatch", "equality", "1.3.6.1.4.1.4203.666.11.2.1", _caseExact, False),
-        ("1.3.6.1.4.1.4203.666.11.2.3", "CSNOrderingMatch", "ordering", "1.3.6.1.4.1.4203.666.11.2.1", _caseExact, False),
-        ("1.3.6.1.4.1.4203.666.4.12", "authzMatch", "equality", "1.3.6.1.4.1.4203.666.2.7", _caseExact, False),
+        ("1.3.6.1.4.1.4203.666.11.2.2", "CSNMatch", "equality",
+         "1.3.6.1.4.1.4203.666.11.2.1", _caseExact, False),
+        ("1.3.6.1.4.1.4203.666.11.2.3", "CSNOrderingMatch", "ordering",
+         "1.3.6.1.4.1.4203.666.11.2.1", _caseExact, False),
+        ("1.3.6.1.4.1.4203.666.4.12", "authzMatch", "equality",
+         "1.3.6.1.4.1.4203.666.2.7", _caseExact, False),
     ]
     rules = {}
     for oid, name, kind, syntax, normalize, needsSchema in table:

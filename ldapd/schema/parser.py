@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 __all__ = ["SchemaError", "isAttributeDescription", "parseDescription", "readSchemaFile"]
 
@@ -90,7 +90,7 @@ def _unquote(token: str) -> str:
     return token[1:-1].replace("\\27", "'").replace("\\5C", "\\").replace("\\5c", "\\")
 
 
-def parseDescription(text: str) -> dict[str, object]:
+def parseDescription(text: str) -> dict[str, Any]:
     """
     Parse one description of RFC 4512 §4.1: AttributeTypeDescription,
     ObjectClassDescription, and the others cn=Subschema publishes.
@@ -98,14 +98,15 @@ def parseDescription(text: str) -> dict[str, object]:
     @param text: the description, C{( oid KEYWORD value ... )}.
     @return: C{"OID"} mapped to the numeric OID, each list keyword (NAME, SUP,
         MUST, MAY, APPLIES) to a list of strings, each flag to C{True}, and every other
-        keyword (DESC, EQUALITY, SYNTAX, USAGE, X-...) to its string value.
+        keyword (DESC, EQUALITY, SYNTAX, USAGE, X-...) to its string value
+        (typed C{Any}: the type of a value follows from its keyword).
     @raise SchemaError: if the text is not a description.
     """
     tokens = list(_tokens(text))
     if len(tokens) < 3 or tokens[0] != "(" or tokens[-1] != ")":
         raise SchemaError("a description must be enclosed in parentheses")
     body = tokens[1:-1]
-    result: dict[str, object] = {"OID": body[0]}
+    result: dict[str, Any] = {"OID": body[0]}
     i = 1
     while i < len(body):
         keyword = body[i]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ldapd._resources import dataFolder
 from ldapd.dn import AVA, DN, RDN, InvalidDN
 from ldapd.schema.matching import RULES, InvalidValue, MatchingRule
 from ldapd.schema.parser import SchemaError, parseDescription, readSchemaFile
@@ -171,12 +172,12 @@ class Schema:
         """
         self._dnKeys.clear()
         d = parseDescription(text)
-        names = tuple(d.get("NAME", ()))  # type: ignore[arg-type]
+        names = tuple(d.get("NAME", ()))
         sup = None
         if "SUP" in d:
-            sup = self.attributeType(d["SUP"][0])  # type: ignore[index]
+            sup = self.attributeType(d["SUP"][0])
             if sup is None:
-                raise SchemaError(f"unknown SUP {d['SUP'][0]}")  # type: ignore[index]
+                raise SchemaError(f"unknown SUP {d['SUP'][0]}")
         elif "SYNTAX" not in d:
             raise SchemaError("an attribute type needs SYNTAX or SUP")
 
@@ -220,11 +221,11 @@ class Schema:
         @raise SchemaError: if it is malformed or refers to something unknown.
         """
         d = parseDescription(text)
-        names = tuple(d.get("NAME", ()))  # type: ignore[arg-type]
+        names = tuple(d.get("NAME", ()))
 
         def types(keyword: str) -> tuple[AttributeType, ...]:
             found = []
-            for name in d.get(keyword, ()):  # type: ignore[union-attr]
+            for name in d.get(keyword, ()):
                 at = self.attributeType(name)
                 if at is None:
                     raise SchemaError(f"unknown attribute type {name} in {keyword}")
@@ -232,7 +233,7 @@ class Schema:
             return tuple(found)
 
         sups = []
-        for name in d.get("SUP", ()):  # type: ignore[union-attr]
+        for name in d.get("SUP", ()):
             sup = self.objectClass(name)
             if sup is None:
                 raise SchemaError(f"unknown SUP {name}")
@@ -392,7 +393,7 @@ class Schema:
         """
         rdns = []
         for rdn in dn.rdns:
-            avas = []
+            avas: list[AVA] = []
             for ava in rdn:
                 at = self.attributeType(ava.type)
                 if at is None:
@@ -463,11 +464,10 @@ def _schemaDirectory() -> Path:
     The folder of the standard schema files: the top-level C{schema/} of the
     source tree, which an installed wheel carries as C{ldapd/schemafiles/}.
     """
-    package = Path(__file__).resolve().parent.parent
-    for candidate in (package / "schemafiles", package.parent / "schema"):
-        if (candidate / "core.schema").is_file():
-            return candidate
-    raise SchemaError("the standard schema files are not installed")
+    try:
+        return dataFolder("schemafiles", "schema", "core.schema")
+    except FileNotFoundError as e:
+        raise SchemaError(f"the standard schema files are not installed: {e}") from None
 
 
 def _derivesFrom(t: AttributeType | None, ancestor: AttributeType) -> bool:

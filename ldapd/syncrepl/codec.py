@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 from ldaptor.protocols import pureber
 
@@ -101,9 +102,12 @@ def _is(element: pureber.BERBase, kind: type) -> bool:
     return type(element) is kind
 
 
-def _takeOptional(elements: list[pureber.BERBase], kind: type) -> object | None:
+def _takeOptional(elements: list[pureber.BERBase], kind: type) -> Any:
     """
     Take the next element's value if it is of type C{kind}.
+
+    @return: the value (of the type C{kind} holds: C{bytes} for an OCTET
+        STRING, C{int} for an INTEGER...), or C{None}.
     """
     if elements and _is(elements[0], kind):
         return elements.pop(0).value
@@ -271,7 +275,7 @@ def decodeSyncRequest(value: bytes | None, critical: bool = False) -> SyncReques
     cookie = _takeOptional(elements, pureber.BEROctetString)
     reloadHint = _takeOptional(elements, pureber.BERBoolean)
     _noneLeft(elements, "sync request value")
-    return SyncRequest(mode, cookie, bool(reloadHint), critical)  # type: ignore[arg-type]
+    return SyncRequest(mode, cookie, bool(reloadHint), critical)
 
 
 @dataclass(frozen=True)
@@ -319,7 +323,7 @@ def decodeSyncState(value: bytes | None, critical: bool = False) -> SyncState:
         raise ValueError("a syncUUID is 16 octets")
     cookie = _takeOptional(elements, pureber.BEROctetString)
     _noneLeft(elements, "sync state value")
-    return SyncState(state, entryUUID, cookie)  # type: ignore[arg-type]
+    return SyncState(state, entryUUID, cookie)
 
 
 @dataclass(frozen=True)
@@ -354,7 +358,7 @@ def decodeSyncDone(value: bytes | None, critical: bool = False) -> SyncDone:
     cookie = _takeOptional(elements, pureber.BEROctetString)
     refreshDeletes = _takeOptional(elements, pureber.BERBoolean)
     _noneLeft(elements, "sync done value")
-    return SyncDone(cookie, bool(refreshDeletes))  # type: ignore[arg-type]
+    return SyncDone(cookie, bool(refreshDeletes))
 
 
 @dataclass(frozen=True)
@@ -414,7 +418,7 @@ def decodeSyncInfo(value: bytes | None) -> SyncInfo:
     flag = _takeOptional(elements, pureber.BERBoolean)
     if kind != SYNC_ID_SET:
         _noneLeft(elements, "sync info message")
-        return SyncInfo(kind, cookie, refreshDone=flag is None or bool(flag))  # type: ignore[arg-type]
+        return SyncInfo(kind, cookie, refreshDone=flag is None or bool(flag))
     if len(elements) != 1 or not _is(elements[0], pureber.BERSet):
         raise ValueError("syncIdSet has no SET of syncUUIDs")
     uuids = []
@@ -426,7 +430,7 @@ def decodeSyncInfo(value: bytes | None) -> SyncInfo:
         kind,
         cookie,
         refreshDeletes=bool(flag),
-        syncUUIDs=tuple(uuids),  # type: ignore[arg-type]
+        syncUUIDs=tuple(uuids),
     )
 
 
@@ -521,4 +525,4 @@ def decodeEntryChangeNotification(
     previousDN = _takeOptional(elements, pureber.BEROctetString)
     changeNumber = _takeOptional(elements, pureber.BERInteger)
     _noneLeft(elements, "entry change notification")
-    return EntryChangeNotification(changeType, previousDN, changeNumber)  # type: ignore[arg-type]
+    return EntryChangeNotification(changeType, previousDN, changeNumber)

@@ -57,9 +57,9 @@ from ldapd.interfaces import IWriteBatch, IWriteBatches
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.plugins.chain import PluginChain
 from ldapd.registry import ConfigContext, ConfigTable
+from ldapd.requests import InvalidFilter, parseFilter
 from ldapd.results import NoSuchObject, Referral
 from ldapd.syncrepl import codec
-from ldapd.requests import InvalidFilter, parseFilter
 
 __all__ = ["MODES", "ReplicaSettings", "SyncReplConsumer", "replicaFromConfig"]
 
@@ -215,7 +215,7 @@ class SyncReplConsumer(service.Service):
         self.pool = pool
         schema = directory.schema
         self._suffix = schema.normalizeDN(settings.suffix)
-        self.name = f"syncrepl {settings.suffix}"
+        self.setName(f"syncrepl {settings.suffix}")
         self.chain = ProxyBackend(self._suffix, schema, pool) if settings.chainWrites else None
         self._filter = compileFilter(parseFilter(settings.filter), schema)
         self._base = settings.provider.uri.rstrip("/")
@@ -693,10 +693,12 @@ class SyncReplConsumer(service.Service):
         """
         Delete an entry and whatever is below it, children first.
         """
+        def deleting(ndn: DN) -> Callable[[Any, Any], defer.Deferred[Any]]:
+            return lambda backend, hooks: backend.delete(op, ndn, hooks)
+
         for victim in await self._search(op, entry.ndn, Scope.SUB, everything(self.directory.schema)):
             try:
-                await self._write(op, DELETE, victim.ndn, str(victim.dn),
-                                  lambda backend, hooks, n=victim.ndn: backend.delete(op, n, hooks))
+                await self._write(op, DELETE, victim.ndn, str(victim.dn), deleting(victim.ndn))
             except NoSuchObject:
                 continue
             self.deleted += 1

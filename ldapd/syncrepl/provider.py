@@ -44,12 +44,14 @@ from ldapd._codec import Control, encodeIntermediateResponse, encodeSearchEntry
 from ldapd.changes import DELETE, RENAME, ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry
-from ldapd.interfaces import IChangelog
 from ldapd.filters import byUUID, everything
+from ldapd.interfaces import IChangelog
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.results import NoSuchObject
 from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
 from ldapd.syncrepl.catchup import Step, namesBefore, order, renamedDN, uuidKey
+from ldapd.syncrepl.codec import ADD as STATE_ADD
+from ldapd.syncrepl.codec import DELETE as STATE_DELETE
 from ldapd.syncrepl.codec import (
     MODIFY,
     NEW_COOKIE,
@@ -67,8 +69,6 @@ from ldapd.syncrepl.codec import (
     SyncState,
     uuidToBytes,
 )
-from ldapd.syncrepl.codec import ADD as STATE_ADD
-from ldapd.syncrepl.codec import DELETE as STATE_DELETE
 
 if TYPE_CHECKING:
     from ldapd.directory import Database, Directory, Reply
@@ -249,6 +249,8 @@ class _Session:
         consumer was up to date).
     @ivar sent: the number of entries sent.
     """
+
+    _log = Logger()
 
     def __init__(
         self, provider: SyncProvider, op: Operation, reply: Reply, db: Database, rid: int | None

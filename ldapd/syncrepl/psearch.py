@@ -29,11 +29,11 @@ from ldapd.operation import Operation
 from ldapd.syncrepl._persist import Watch, visible, withControls
 from ldapd.syncrepl.codec import (
     ENTRY_CHANGE_NOTIFICATION,
-    SYNC_REQUEST,
     PS_ADD,
     PS_DELETE,
     PS_MODDN,
     PS_MODIFY,
+    SYNC_REQUEST,
     EntryChangeNotification,
     PersistentSearch,
 )
