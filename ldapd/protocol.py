@@ -13,7 +13,7 @@ from __future__ import annotations
 import socket
 import struct
 from collections import deque
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import address, interfaces, protocol
@@ -89,6 +89,32 @@ def _peerText(address: Any) -> str:
 
 
 @implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
+def _abandonable(op: Operation) -> bool:
+    """
+    @return: whether Abandon and Cancel can stop a client's operation (RFC
+        4511 §4.11: not Bind, StartTLS or Cancel).
+    """
+    return op.request is not None and op.request.abandonable
+
+
+class _Transport(Protocol):
+    """
+    What the protocol uses of its transport: a TCP, TLS or UNIX socket
+    transport, which is also a producer and can start TLS.
+    """
+
+    def write(self, data: bytes) -> None: ...
+    def loseConnection(self) -> None: ...
+    def getPeer(self) -> Any: ...
+    def getHost(self) -> Any: ...
+    def getHandle(self) -> Any: ...
+    def getPeerCertificate(self) -> Any: ...
+    def registerProducer(self, producer: Any, streaming: bool) -> None: ...
+    def pauseProducing(self) -> None: ...
+    def resumeProducing(self) -> None: ...
+    def startTLS(self, contextFactory: Any) -> None: ...
+
+
 class LDAPServerProtocol(protocol.Protocol):
     """
     One client connection.
@@ -99,6 +125,7 @@ class LDAPServerProtocol(protocol.Protocol):
     """
 
     _log = Logger()
+    transport: _Transport  # type: ignore[assignment]
 
     #: The connection's limits; its factory sets them.
     limits = ConnectionLimits()
@@ -396,7 +423,7 @@ class LDAPServerProtocol(protocol.Protocol):
         """
         op = self._outstanding.get(messageId)
         if op is not None:
-            if op.request.abandonable:
+            if _abandonable(op):
                 op.abandon()
             return
         for index, message in enumerate(self._queue):
@@ -433,7 +460,7 @@ class LDAPServerProtocol(protocol.Protocol):
                     return
             self._answerCancel(messageId, 119, "no such operation")
             return
-        if not op.request.abandonable:
+        if not _abandonable(op):
             self._answerCancel(messageId, 121, "operation cannot be canceled")
             return
         self._cancels.setdefault(target, []).append(messageId)
@@ -548,6 +575,7 @@ class LDAPServerProtocol(protocol.Protocol):
 
     def _start(self, message: Message) -> None:
         assert self.connection is not None
+        request = message.request
         op = Operation(self.connection, message.messageId, message.request, message.controls)
         self._outstanding[message.messageId] = op
 
@@ -563,10 +591,10 @@ class LDAPServerProtocol(protocol.Protocol):
                 )
             if self._outstanding.get(op.messageId) is op:
                 del self._outstanding[op.messageId]
-            self._completed(op.request.operation)
+            self._completed(request.operation)
             for cancel in self._cancels.pop(op.messageId, ()):
                 self._answerCancel(cancel, 0 if op.cancelTookEffect else 120)
-            if isinstance(op.request, (BindRequest, StartTLSRequest)):
+            if isinstance(request, (BindRequest, StartTLSRequest)):
                 self._binding = False
             if op is self._startingTLS:
                 self._startingTLS = None

@@ -260,7 +260,7 @@ class UpstreamConnection:
     def request(
         self,
         op: Any,
-        controls: Sequence[tuple[str, bool, bytes | None]] | None = None,
+        controls: Sequence[tuple[str, bool | None, bytes | None]] | None = None,
         onResponse: Callable[[Any, Any], None] | None = None,
         persistent: bool = False,
     ) -> tuple[defer.Deferred[Response], int]:
@@ -346,7 +346,7 @@ class UpstreamConnection:
         if self.protocol.onwire.pop(msgid, None) is not None and not self.lost:
             self.protocol.send_noResponse(pureldap.LDAPAbandonRequest(id=msgid))
 
-    async def call(self, op: Any, controls: Sequence[tuple[str, bool, bytes | None]] | None = None
+    async def call(self, op: Any, controls: Sequence[tuple[str, bool | None, bytes | None]] | None = None
                    ) -> Response:
         """
         Send a request with one response.

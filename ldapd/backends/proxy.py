@@ -779,8 +779,10 @@ def _upstreamAttributes(requested: list[str], f: Filter) -> list[str]:
     for node in assertions(f):
         if isinstance(node, Extensible) and (node.type is None or node.dnAttributes):
             wanted.append("*")
-        elif getattr(node, "type", None) is not None:
-            wanted.append(node.type.name)
+        else:
+            at = getattr(node, "type", None)
+            if at is not None:
+                wanted.append(at.name)
     unique = list(dict.fromkeys(wanted))
     return unique or ["1.1"]
 

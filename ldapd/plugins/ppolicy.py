@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from argon2 import PasswordHasher, Type
+from argon2 import DEFAULT_MEMORY_COST, DEFAULT_PARALLELISM, DEFAULT_TIME_COST, PasswordHasher, Type
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from twisted.internet.interfaces import IReactorTime
@@ -299,7 +299,11 @@ class _Hasher:
 
     def __init__(self, scheme: str | None, argon2: dict[str, int]) -> None:
         self.scheme = scheme
-        self._argon2 = PasswordHasher(type=Type.ID, **argon2) if argon2 else None
+        self._argon2 = PasswordHasher(
+            time_cost=argon2.get("time_cost", DEFAULT_TIME_COST),
+            memory_cost=argon2.get("memory_cost", DEFAULT_MEMORY_COST),
+            parallelism=argon2.get("parallelism", DEFAULT_PARALLELISM),
+            type=Type.ID) if argon2 else None
 
     def hash(self, password: bytes, defaultScheme: str) -> bytes:
         scheme = (self.scheme or defaultScheme).upper()

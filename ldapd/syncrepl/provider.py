@@ -47,6 +47,7 @@ from ldapd.entry import Entry
 from ldapd.filters import byUUID, everything
 from ldapd.interfaces import IChangelog
 from ldapd.operation import Operation, Scope, SearchParameters
+from ldapd.requests import SearchRequest
 from ldapd.results import NoSuchObject
 from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
 from ldapd.syncrepl.catchup import Step, namesBefore, order, renamedDN, uuidKey
@@ -174,6 +175,7 @@ class SyncProvider:
             so far behind that the changelog no longer holds what it has not
             been sent.
         """
+        assert isinstance(op.request, SearchRequest)
         if op.request.derefAliases & 1:
             raise ldaperrors.LDAPProtocolError("illegal value for derefAliases")
         try:
