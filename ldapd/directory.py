@@ -23,7 +23,7 @@ from twisted.internet import defer
 from twisted.logger import Logger
 from zope.interface import implementer
 
-from ldapd import _version, accesslog, controls, passwords
+from ldapd import accesslog, controls, passwords
 from ldapd._cache import LRU
 from ldapd._codec import (
     Control,
@@ -36,7 +36,7 @@ from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change, ChangeRecord
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference, parseDescription
-from ldapd.extended import HANDLERS, SUPPORTED, WHO_AM_I, ExtendedOutcome
+from ldapd.extended import HANDLERS, WHO_AM_I, ExtendedOutcome
 from ldapd.filters import compileFilter
 from ldapd.interfaces import (
     IBackendCompare,
@@ -58,7 +58,8 @@ from ldapd.syncrepl.codec import PERSISTENT_SEARCH, SYNC_REQUEST
 from ldapd.syncrepl.provider import SyncProvider
 from ldapd.syncrepl.psearch import persistentSearch
 from ldapd.tls import START_TLS
-from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
+from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.views import SUBSCHEMA_DN, RootDSE, Subschema
 
 __all__ = ["Database", "Directory", "Limits", "Reply"]
 
@@ -68,7 +69,6 @@ Reply = Callable[[bytes, Sequence[Control]], None]
 
 _log = Logger()
 
-_SUBSCHEMA_DN = "cn=Subschema"
 #: The OID of userPassword, whose values' cost a write must respect.
 _USER_PASSWORD = "2.5.4.35"
 
@@ -78,12 +78,6 @@ _CACHED_NAMES = 1024
 #: How many encoded search results (entry and attribute selection) it keeps.
 _CACHED_RESULTS = 4096
 _MAX_PAGED_SEARCHES = 16
-
-_FEATURES = (
-    "1.3.6.1.1.14",  # Modify-Increment (RFC 4525)
-    "1.3.6.1.4.1.4203.1.5.1",  # all operational attributes, '+' (RFC 3673)
-    "1.3.6.1.4.1.4203.1.5.3",  # absolute true and false filters (RFC 4526)
-)
 
 _RESPONSE_TAGS = {
     "LDAPBindRequest": 0x61,
@@ -416,6 +410,8 @@ class Directory:
         further C{(attribute, values)} of the root DSE, called each time a
         client reads it: what changes as the server runs
         (C{lastChangeNumber}).
+    @ivar rootDSE: the view serving the root DSE (L{RootDSE}).
+    @ivar subschema: the view serving C{cn=Subschema} (L{Subschema}).
     """
 
     _log = Logger()
@@ -478,7 +474,6 @@ class Directory:
         self.configuredDatabases = list(databases)
         for db in self.configuredDatabases:
             self.addDatabase(db)
-        self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
         self.csn = CSNGenerator()
         self._subscribers: list[Callable[[Change], object]] = []
         self.rootDSEProviders: list[
@@ -498,10 +493,13 @@ class Directory:
             attach = getattr(plugin, "attach", None)
             if attach is not None:
                 attach(self)
+        self._views: dict[DN, Database] = {}
+        self.subschema = Subschema(self.schema)
+        self.addView(Database(self.subschema.entry.dn, self.subschema))
         # After the plugins are attached: the root DSE lists the syncrepl
         # control only when there is a provider.
-        self.rootDSE = self._buildRootDSE()
-        self.subschema = self._buildSubschema()
+        self.rootDSE = RootDSE(self)
+        self.addView(Database(DN(), self.rootDSE))
 
     # Change feed
 
@@ -664,6 +662,25 @@ class Directory:
         self.databases.sort(key=lambda d: len(d.normalizedSuffix), reverse=True)
         if db.private:
             self._privateSuffixes.append(db.normalizedSuffix)
+
+    def addView(self, db: Database) -> None:
+        """
+        Serve a read-only view of one entry that anyone may read (the root
+        DSE, C{cn=Subschema}; see L{ldapd.views}): requests that name its
+        suffix go to it, without the plugins' hooks; names below it are in
+        no naming context.
+
+        @param db: the database.
+        """
+        db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
+        self._views[db.normalizedSuffix] = db
+
+    def viewFor(self, ndn: DN) -> Database | None:
+        """
+        @param ndn: a normalised DN.
+        @return: the view of L{addView} that serves exactly C{ndn}, or C{None}.
+        """
+        return self._views.get(ndn)
 
     def databaseFor(self, ndn: DN) -> Database | None:
         """
@@ -906,16 +923,9 @@ class Directory:
             typesOnly=bool(request.typesOnly),
         )
         await self._applyLimits(op)
-        virtual = self._virtualEntry(base)
-        if virtual is self.rootDSE:
-            virtual = self.rootDSEFor(op.connection)
-            if self.rootDSEProviders:
-                virtual = await self._withProvided(virtual)
-        if virtual is not None or not base:
-            if virtual is None or (scope != Scope.BASE and not base):
-                raise NoSuchObject("no such object")
-            if op.search.filter.match(virtual) is True:
-                self.sendEntry(op, reply, virtual)
+        view = self.viewFor(base)
+        if view is not None:
+            await view.backend.search(op, lambda entry: self.sendEntry(op, reply, entry))
             return _Outcome()
         db = self.databaseFor(base)
         if db is None:
@@ -1110,7 +1120,7 @@ class Directory:
         """
         assert op.search is not None
         wanted = _subordinateAttributes(op.search.attributes) if counted else set()
-        if wanted and entry.dn and self._virtualEntry(entry.ndn) is None:
+        if wanted and entry.dn and self.viewFor(entry.ndn) is None:
             return defer.Deferred.fromCoroutine(self._sendCounted(op, reply, entry, wanted))
         self._sendSelected(op, reply, entry, [])
         return None
@@ -1243,97 +1253,8 @@ class Directory:
         if not entry.get("entryDN"):
             extra.append(("entryDN", [str(entry.dn).encode("utf-8")]))
         if entry.dn and not entry.get("subschemaSubentry"):
-            extra.append(("subschemaSubentry", [_SUBSCHEMA_DN.encode()]))
+            extra.append(("subschemaSubentry", [SUBSCHEMA_DN.encode()]))
         yield from Entry(entry.dn, extra, self.schema, entry.ndn)
-
-    # Root DSE and subschema
-
-    def _virtualEntry(self, ndn: DN) -> Entry | None:
-        if not ndn:
-            return self.rootDSE
-        if ndn == self._subschemaDN:
-            return self.subschema
-        return None
-
-    def rootDSEFor(self, connection: Connection) -> Entry:
-        """
-        The root DSE as one connection sees it: StartTLS is listed where the
-        connection can use it, and C{supportedSASLMechanisms} names the
-        mechanisms it can use now.
-        """
-        mechanisms = self.authentication.mechanisms(connection, self.schema)
-        if connection.startTLS is not None and not mechanisms:
-            return self.rootDSE
-        attributes = []
-        for attr in self.rootDSE:
-            values = attr.values
-            if attr.type.name == "supportedExtension" and connection.startTLS is None:
-                values = tuple(v for v in values if v != START_TLS.encode())
-            attributes.append((attr.description, list(values)))
-        if mechanisms:
-            attributes.append(("supportedSASLMechanisms", [m.encode() for m in mechanisms]))
-        return Entry(self.rootDSE.dn, attributes, self.schema, self.rootDSE.ndn)
-
-    async def _withProvided(self, rootDSE: Entry) -> Entry:
-        """
-        @return: the root DSE with the attributes of L{rootDSEProviders}.
-        """
-        attributes = [(a.description, a.values) for a in rootDSE]
-        for provider in self.rootDSEProviders:
-            attributes.extend(await provider())
-        return Entry(rootDSE.dn, attributes, self.schema, rootDSE.ndn)
-
-    def _buildRootDSE(self) -> Entry:
-        extensions = list(SUPPORTED)
-        return Entry(
-            DN(),
-            [
-                ("objectClass", [b"top"]),
-                # As configured: a plugin's own view (cn=changelog) is no
-                # naming context of the server's.
-                ("namingContexts", [str(db.suffix).encode() for db in self.configuredDatabases]),
-                ("supportedLDAPVersion", [b"3"]),
-                (
-                    "supportedControl",
-                    [
-                        oid.encode()
-                        for oid in sorted(controls.SUPPORTED)
-                        if oid != SYNC_REQUEST or self.syncProvider is not None
-                    ],
-                ),
-                ("supportedExtension", [oid.encode() for oid in extensions]),
-                ("supportedFeatures", [f.encode() for f in _FEATURES]),
-                ("subschemaSubentry", [_SUBSCHEMA_DN.encode()]),
-                ("vendorName", [b"ldapd"]),
-                ("vendorVersion", [f"ldapd {_version.__version__}".encode()]),
-            ],
-            self.schema,
-        )
-
-    def _buildSubschema(self) -> Entry:
-        """
-        The subschema subentry (RFC 4512 §4.2): every syntax, matching rule,
-        attribute type and object class, with the time the schema was loaded
-        as its creation and modification time.
-        """
-        rules = {id(r): r for r in RULES.values()}.values()
-        loaded = datetime.now(timezone.utc).strftime("%Y%m%d%H%M%SZ").encode()
-        return Entry(
-            DN.parse(_SUBSCHEMA_DN),
-            [
-                ("objectClass", [b"top", b"subentry", b"subschema", b"extensibleObject"]),
-                ("cn", [b"Subschema"]),
-                ("structuralObjectClass", [b"subentry"]),
-                ("createTimestamp", [loaded]),
-                ("modifyTimestamp", [loaded]),
-                ("ldapSyntaxes", [syntax.describe().encode() for syntax in self.schema.syntaxes]),
-                ("matchingRules", [r.describe().encode() for r in rules]),
-                ("matchingRuleUse", [use.encode() for use in self.schema.matchingRuleUses()]),
-                ("attributeTypes", [at.definition.encode() for at in self.schema.attributeTypes]),
-                ("objectClasses", [oc.definition.encode() for oc in self.schema.objectClasses]),
-            ],
-            self.schema,
-        )
 
     # Compare
 
@@ -1342,14 +1263,16 @@ class Directory:
         _, ndn = self._parseDN(request.entry)
         at, options = parseDescription(self.schema, _text(request.ava.attributeDesc.value))
         value = _bytes(request.ava.assertionValue.value)
-        entry = self._virtualEntry(ndn)
-        if entry is None:
+        view = self.viewFor(ndn)
+        if view is None:
             await self.plugins.pre("compare", op, ndn, at, value)
             backend = self.backendFor(ndn)
             if IBackendCompare.providedBy(backend):
                 found = await backend.compare(op, ndn, at, options, value)
                 return _Outcome(Result(6 if found else 5))
             entry = await self.get(op, ndn)
+        else:
+            entry = await view.backend.get(op, ndn)
         if at.equality is None:
             raise ldaperrors.LDAPInappropriateMatching("no equality matching rule")
         attrs = entry.matching(at, options)
@@ -1374,7 +1297,7 @@ class Directory:
         strongAuthRequired, both checked before the entry is looked up or
         any access rule applies.
         """
-        if self._virtualEntry(ndn) is not None:
+        if self.viewFor(ndn) is not None:
             raise ldaperrors.LDAPUnwillingToPerform("the root DSE and subschema are read-only")
         db = self.databaseFor(ndn)
         if db is None:
@@ -1502,7 +1425,7 @@ class Directory:
         @param op: the operation on whose behalf it is added.
         @param entry: the entry as the client gave it.
         """
-        if entry.ndn == self._subschemaDN:
+        if entry.ndn == self.subschema.suffix:
             raise ldaperrors.LDAPEntryAlreadyExists("the subschema subentry exists")
         db = self._checkWritable(op, entry.ndn)
         for attr in entry:

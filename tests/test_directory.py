@@ -179,6 +179,25 @@ class RoutingTests(DirectoryTestsBase):
         self.assertEqual(attrs["subschemaSubentry"], [b"cn=Subschema"])
         self.assertIn("vendorVersion", attrs)
 
+    def test_compareRootDSE(self) -> None:
+        """
+        Compare reads the root DSE a search returns, with the attributes of
+        the root DSE providers.
+        """
+        async def provided() -> list[tuple[str, list[bytes]]]:
+            return [("monitorContext", [b"cn=Monitor"])]
+
+        self.directory.rootDSEProviders.append(provided)
+
+        def compare(attr: str, value: str) -> int:
+            return self.result(pureldap.LDAPCompareRequest(
+                entry="", ava=pureldap.LDAPAttributeValueAssertion(
+                    pureber.BEROctetString(attr), pureber.BEROctetString(value)))).resultCode
+
+        self.assertEqual(compare("monitorContext", "cn=Monitor"), 6)
+        self.assertEqual(compare("objectClass", "top"), 6)
+        self.assertEqual(compare("objectClass", "subschema"), 5)
+
     def test_subschema(self) -> None:
         """
         cn=Subschema publishes the schema's attribute types and object classes.

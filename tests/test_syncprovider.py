@@ -667,10 +667,10 @@ class NoProviderTests(ProviderTestsBase):
         """
         The root DSE names the control only when the provider is there.
         """
-        self.assertNotIn(SYNC_REQUEST.encode(), self.directory.rootDSE.get("supportedControl"))
+        self.assertNotIn(SYNC_REQUEST.encode(), self.directory.rootDSE.entry.get("supportedControl"))
         self.withChangelog = True
         self.makeDirectory()
-        self.assertIn(SYNC_REQUEST.encode(), self.directory.rootDSE.get("supportedControl"))
+        self.assertIn(SYNC_REQUEST.encode(), self.directory.rootDSE.entry.get("supportedControl"))
 
 
 def providerConfig() -> str:
