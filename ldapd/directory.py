@@ -9,7 +9,6 @@ backend. Every result code it sends comes from L{ldapd.results}.
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
-from ldaptor.protocols import pureber, pureldap
+from ldaptor.protocols import pureber
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from twisted.logger import Logger
@@ -25,19 +24,14 @@ from zope.interface import implementer
 
 from ldapd import accesslog, controls, passwords
 from ldapd._cache import LRU
-from ldapd._codec import (
-    Control,
-    encodeResult,
-    encodeSearchEntry,
-    encodeSearchReference,
-    octetString,
-)
+from ldapd._codec import Control, encodeResult, octetString
+from ldapd._raw import octets as _bytes
+from ldapd._raw import text as _text
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change, ChangeRecord
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification, SearchReference, parseDescription
+from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extended import HANDLERS, WHO_AM_I, ExtendedOutcome
-from ldapd.filters import compileFilter
 from ldapd.interfaces import (
     IBackendCompare,
     IChangelogTransaction,
@@ -46,26 +40,21 @@ from ldapd.interfaces import (
     ITransactionHooks,
 )
 from ldapd.ldif import parseLDIF
-from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
-from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
+from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit
+from ldapd.operation import Abandoned, Connection, Identity, Operation
 from ldapd.passwordcheck import BIND, PasswordCheck
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
-from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
+from ldapd.results import SUCCESS, NoSuchObject, Outcome, Reply, Result, resultOf
 from ldapd.sasl import Authentication
-from ldapd.statistics import ServerStatistics
-from ldapd.syncrepl.codec import PERSISTENT_SEARCH, SYNC_REQUEST
-from ldapd.syncrepl.provider import SyncProvider
-from ldapd.syncrepl.psearch import persistentSearch
-from ldapd.tls import START_TLS
 from ldapd.schema import AttributeType, InvalidValue, Schema
-from ldapd.views import SUBSCHEMA_DN, RootDSE, Subschema
+from ldapd.search import Searcher, withVirtual
+from ldapd.statistics import ServerStatistics
+from ldapd.syncrepl.provider import SyncProvider
+from ldapd.tls import START_TLS
+from ldapd.views import RootDSE, Subschema
 
 __all__ = ["Database", "Directory", "Limits", "Reply"]
-
-#: Sends one protocolOp (already encoded) of the current operation, with
-#: response controls.
-Reply = Callable[[bytes, Sequence[Control]], None]
 
 _log = Logger()
 
@@ -75,9 +64,6 @@ _USER_PASSWORD = "2.5.4.35"
 #: How many request DNs the directory keeps parsed and normalised.
 _CACHED_NAMES = 1024
 
-#: How many encoded search results (entry and attribute selection) it keeps.
-_CACHED_RESULTS = 4096
-_MAX_PAGED_SEARCHES = 16
 
 _RESPONSE_TAGS = {
     "LDAPBindRequest": 0x61,
@@ -155,13 +141,6 @@ class Database:
     private: bool = False
     normalizedSuffix: DN = field(init=False)
     normalizedRootDN: DN | None = field(init=False, default=None)
-
-
-@dataclass
-class _Outcome:
-    result: Result = SUCCESS
-    extra: bytes = b""
-    controls: Sequence[Control] = ()
 
 
 class _TransactionView:
@@ -264,131 +243,6 @@ class _WriteHooks:
             self.derived.append((derivedOp, old, new))
 
 
-class _SubordinateFound(Exception):
-    """
-    A search for an entry's children has found one, which is all hasSubordinates needs.
-    """
-
-
-class _SizeLimitReached(Exception):
-    """
-    A search has sent as many entries as its size limit allows and found one more.
-    """
-
-
-class _PagedSearch:
-    """
-    A search suspended between the pages of the paged results control.
-
-    The backend's search runs once; when a page is full, C{emit} hands the
-    backend a Deferred that fires only when the client asks for the next page.
-    Each page is sent as the identity that asks for it, as in slapd: after a
-    rebind, the plugins filter the entries for the new identity, and only
-    those that match its filter (as its C{pre_search} hooks left it) are sent.
-
-    @ivar op: the operation of the first page, which the backend's search runs with.
-    @ivar current: the operation of the page being sent.
-    """
-
-    def __init__(self, directory: Directory, op: Operation, fingerprint: bytes) -> None:
-        self.directory = directory
-        self.op = self.current = op
-        self.fingerprint = fingerprint
-        self.cookie = b""
-        self.search: defer.Deferred[None] | None = None
-        self.resume: defer.Deferred[None] | None = None
-        self.pending: Entry | None = None
-        self.pageDone: defer.Deferred[bool] | None = None
-        self.reply: Reply | None = None
-        self.pageSize = 0
-        self.sent = 0
-        self.total = 0
-
-    def start(self, backend: Any) -> None:
-        self.search = backend.search(self.op, self.emit)
-        self.search.addCallbacks(self._cbDone, self._ebDone)
-
-    def _cbDone(self, _: None) -> None:
-        if self.pageDone is not None and not self.pageDone.called:
-            self.pageDone.callback(False)
-
-    def _ebDone(self, reason: Any) -> None:
-        if self.pageDone is not None and not self.pageDone.called:
-            self.pageDone.errback(reason)
-
-    def page(self, op: Operation, reply: Reply, size: int) -> defer.Deferred[bool]:
-        """
-        Send the next page.
-
-        @return: a Deferred firing with whether more entries remain.
-        """
-        self.reply = reply
-        self.pageSize = size
-        self.sent = 0
-        self.pageDone = defer.Deferred()
-        self.op.deadline = op.deadline
-        self.current = op
-        done = self.pageDone
-        sending = None
-        if self.pending is not None:
-            entry, self.pending = self.pending, None
-            filtered = self._filter(entry)
-            if filtered is not None:
-                sending = self._send(filtered)
-        if self.resume is not None:
-            resume, self.resume = self.resume, None
-            if sending is None:
-                resume.callback(None)
-            else:
-                sending.chainDeferred(resume)
-        return done
-
-    def _send(self, entry: Entry) -> defer.Deferred[None] | None:
-        self.sent += 1
-        self.total += 1
-        assert self.reply is not None
-        return self.directory.sendEntry(self.current, self.reply, entry)
-
-    def _filter(self, entry: Entry) -> Entry | None:
-        """
-        @return: the entry as the plugins let the current page's identity
-            see it, or C{None} when it is withheld from it.
-        """
-        op = self.current
-        if op.identity != self.op.identity:
-            assert op.search is not None
-            if op.search.filter.match(entry) is not True:
-                return None
-        return self.directory.plugins.filterEntry(op, entry)
-
-    def emit(self, entry: Entry | SearchReference) -> defer.Deferred[None] | None:
-        if isinstance(entry, SearchReference):
-            assert self.reply is not None
-            self.directory.sendReference(self.reply, entry)
-            return None
-        filtered = self._filter(entry)
-        if filtered is None:
-            return None
-        if self.op.sizeLimit and self.total >= self.op.sizeLimit:
-            raise _SizeLimitReached()
-        if self.sent >= self.pageSize:
-            # Kept as found: the next page may be asked for by another identity.
-            self.pending = entry
-            self.resume = defer.Deferred()
-            assert self.pageDone is not None
-            self.pageDone.callback(True)
-            return self.resume
-        return self._send(filtered)
-
-    def cancel(self) -> None:
-        """
-        Stop the suspended search and release what it holds.
-        """
-        if self.search is not None and not self.search.called:
-            self.search.addErrback(lambda f: f.trap(defer.CancelledError))
-            self.search.cancel()
-
-
 class Directory:
     """
     The naming contexts of a server, with their backends and plugins.
@@ -480,12 +334,9 @@ class Directory:
             Callable[[], Awaitable[Sequence[tuple[str, Sequence[bytes]]]]]
         ] = []
         self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
-        # Entries are immutable (a write stores a new one), so an entry's
-        # encoding for an attribute selection stays right as long as the
-        # entry is held.
-        self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
         self.syncProvider: SyncProvider | None = None
         self.statistics = ServerStatistics(reactor.seconds())
+        self.searcher = Searcher(self)
         for plugin in self.plugins.plugins:
             # Plugins that read entries themselves (groups, stored rules)
             # are handed the directory they serve; the changelog plugin
@@ -754,7 +605,7 @@ class Directory:
                 return
             if isinstance(e, NoSuchObject) and e.matchedDN and not op.internal:
                 e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
-            outcome = _Outcome(resultOf(e, op.timedOut))
+            outcome = Outcome(resultOf(e, op.timedOut))
         if op.abandoned:
             return
         result = outcome.result
@@ -819,7 +670,7 @@ class Directory:
 
     # Bind
 
-    async def handle_LDAPBindRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_LDAPBindRequest(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         connection = op.connection
         connection.identity = Identity()
@@ -829,7 +680,7 @@ class Directory:
             connection.identity = await self.authentication.bind(self, op)
             _log.info("conn={conn} BIND SASL dn={dn}", conn=connection.id,
                       dn=str(connection.identity.dn))
-            return _Outcome()
+            return Outcome()
         password = request.auth if isinstance(request.auth, bytes) else str(request.auth).encode()
         if not request.dn:
             if password:
@@ -837,11 +688,11 @@ class Directory:
                 raise ldaperrors.LDAPInvalidCredentials()
             if not self.allowAnonymous:
                 raise ldaperrors.LDAPInappropriateAuthentication("anonymous bind disallowed")
-            return _Outcome()
+            return Outcome()
         dn, ndn = self._parseDN(request.dn)
         if not password:
             if self.allowUnauthenticatedBind:
-                return _Outcome()
+                return Outcome()
             raise ldaperrors.LDAPUnwillingToPerform(
                 "unauthenticated bind (DN with no password) disallowed"
             )
@@ -850,7 +701,7 @@ class Directory:
         _log.info("conn={conn} BIND dn={dn}{root}", conn=connection.id,
                   dn=str(connection.identity.dn),
                   root=" as root" if connection.identity.isRoot else "")
-        return _Outcome()
+        return Outcome()
 
     async def verifyPassword(
         self, op: Operation, ndn: DN, password: bytes, purpose: str = BIND
@@ -904,361 +755,12 @@ class Directory:
 
     # Search
 
-    async def handle_LDAPSearchRequest(self, op: Operation, reply: Reply) -> _Outcome:
-        request = op.request
-        _, base = self._parseDN(request.baseObject)
-        try:
-            scope = Scope(request.scope)
-        except ValueError:
-            raise ldaperrors.LDAPProtocolError("invalid scope") from None
-        if request.derefAliases not in (0, 1, 2, 3):
-            raise ldaperrors.LDAPProtocolError("invalid alias dereferencing value")
-        if request.sizeLimit < 0 or request.timeLimit < 0:
-            raise ldaperrors.LDAPProtocolError("negative size or time limit")
-        op.search = SearchParameters(
-            base=base,
-            scope=scope,
-            filter=self._compileSearchFilter(op, request.filter),
-            attributes=[_text(a) for a in request.attributes],
-            typesOnly=bool(request.typesOnly),
-        )
-        await self._applyLimits(op)
-        view = self.viewFor(base)
-        if view is not None:
-            await view.backend.search(op, lambda entry: self.sendEntry(op, reply, entry))
-            return _Outcome()
-        db = self.databaseFor(base)
-        if db is None:
-            raise NoSuchObject("no such object")
-        await self.plugins.pre("search", op, base)
-        sync = op.controls.get(SYNC_REQUEST)
-        if sync is not None and self.syncProvider is not None and self.syncProvider.serves(db):
-            return _Outcome(controls=await self.syncProvider.search(op, reply, db, sync))
-        if sync is not None and sync.criticality:
-            raise ldaperrors.LDAPUnavailableCriticalExtension(
-                "no syncrepl provider for this database"
-            )
-        persistent = op.controls.get(PERSISTENT_SEARCH)
-        if persistent is not None:
-            await persistentSearch(self, op, reply, db, persistent)
-            return _Outcome()
-        paged = op.controls.get(controls.PAGED_RESULTS)
-        if paged is not None:
-            return await self._pagedSearch(op, reply, db, paged)
-        await self.searchDatabase(op, reply, db)
-        return _Outcome()
-
-    async def searchDatabase(
-        self,
-        op: Operation,
-        reply: Reply,
-        db: Database,
-        send: Callable[[Entry], defer.Deferred[None] | None] | None = None,
-    ) -> None:
-        """
-        Send what a search finds in one database: each entry as the plugins
-        filter it (withheld if they withhold it), and continuation
-        references; within the size limit and the deadline.
-
-        @param op: the search.
-        @param reply: the search's reply function.
-        @param db: the database holding the search base.
-        @param send: sends one filtered entry (the syncrepl provider adds
-            its Sync State control); L{sendEntry} by default.
-        @raise ldaperrors.LDAPSizeLimitExceeded: when more entries match than
-            the size limit allows.
-        """
-        sent = 0
-
-        def emit(entry: Entry | SearchReference) -> defer.Deferred[None] | None:
-            nonlocal sent
-            if isinstance(entry, SearchReference):
-                self.sendReference(reply, entry)
-                return None
-            filtered = self.plugins.filterEntry(op, entry)
-            if filtered is None:
-                return None
-            if op.sizeLimit and sent >= op.sizeLimit:
-                raise _SizeLimitReached()
-            sent += 1
-            if send is not None:
-                return send(filtered)
-            return self.sendEntry(op, reply, filtered)
-
-        try:
-            await self._withDeadline(op, db.backend.search(op, emit))
-        except _SizeLimitReached:
-            raise ldaperrors.LDAPSizeLimitExceeded("") from None
-
-    def _compileSearchFilter(self, op: Operation, f: Any) -> Any:
-        if not (op.identity.isRoot or op.internal):
-            checkFilterSize(f, self.limits.maxFilterComponents)
-        return compileFilter(f, self.schema)
-
-    async def _limitsFor(self, op: Operation) -> tuple[int, int]:
-        """
-        @return: the size and time limits for C{op}'s identity (0: none).
-        """
-        if op.identity.isRoot or op.internal:
-            return 0, 0
-        return await limitsFor(self, op.identity, self.limits.identities,
-                               self.limits.sizeLimit, self.limits.timeLimit)
-
-    async def _applyLimits(self, op: Operation) -> None:
-        request = op.request
-        size, time = request.sizeLimit, request.timeLimit
-        sizeLimit, timeLimit = await self._limitsFor(op)
-        if sizeLimit and (not size or size > sizeLimit):
-            size = sizeLimit
-        if timeLimit and (not time or time > timeLimit):
-            time = timeLimit
-        op.sizeLimit = size
-        op.deadline = op.clock.seconds() + time if time else None
-
-    def _withDeadline(self, op: Operation, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
-        """
-        Cancel C{d} when C{op}'s deadline passes, which turns into timeLimitExceeded.
-        """
-        if d.called:
-            # A synchronous backend has already answered: nothing to time.
-            return d
-
-        def abandoned() -> None:
-            if not d.called:
-                d.cancel()
-
-        op.onAbandon(abandoned)
-        if op.deadline is None:
-            return d
-
-        def expire() -> None:
-            op.timedOut = True
-            d.cancel()
-
-        timer = op.clock.callLater(max(0.0, op.deadline - op.clock.seconds()), expire)
-
-        def stop(result: Any) -> Any:
-            if timer.active():
-                timer.cancel()
-            return result
-
-        return d.addBoth(stop)
-
-    async def _pagedSearch(
-        self, op: Operation, reply: Reply, db: Database, paged: controls.PagedResults
-    ) -> _Outcome:
-        states = op.connection.pagedSearches
-        fingerprint = _fingerprint(op.request)
-        if paged.cookie:
-            state = states.pop(paged.cookie, None)
-            if state is None or state.fingerprint != fingerprint:
-                raise ldaperrors.LDAPProtocolError("paged results cookie is invalid")
-            if paged.size == 0:
-                state.cancel()
-                return _Outcome(controls=[controls.pagedResultsResponse(b"")])
-        else:
-            if paged.size == 0:
-                return _Outcome(controls=[controls.pagedResultsResponse(b"")])
-            while len(states) >= _MAX_PAGED_SEARCHES:
-                states.pop(next(iter(states))).cancel()
-            state = _PagedSearch(self, op, fingerprint)
-        # The configured size limit caps each page, not the whole result
-        # set (as 389-ds and Active Directory do); the client's own size
-        # limit still caps the total.
-        op.sizeLimit = op.request.sizeLimit
-        size = paged.size
-        sizeLimit, _ = await self._limitsFor(op)
-        if sizeLimit:
-            size = min(size, sizeLimit)
-        page = state.page(op, reply, size)
-        if state.search is None:
-            state.start(db.backend)
-        op.onAbandon(state.cancel)
-        try:
-            more = await self._withDeadline(op, page)
-        except _SizeLimitReached:
-            state.cancel()
-            raise ldaperrors.LDAPSizeLimitExceeded("") from None
-        except BaseException:
-            state.cancel()
-            raise
-        cookie = b""
-        if more:
-            cookie = secrets.token_bytes(8)
-            state.cookie = cookie
-            states[cookie] = state
-        return _Outcome(controls=[controls.pagedResultsResponse(cookie)])
-
-    def sendReference(self, reply: Reply, reference: SearchReference) -> None:
-        """
-        Send a continuation reference of a search. Unlike entries, it counts
-        toward neither the size limit nor the page size (slapd counts only
-        entries too), and no plugin filters it.
-
-        @param reply: the search's reply function.
-        @param reference: the reference, from the backend.
-        """
-        self.statistics.referrals += 1
-        reply(encodeSearchReference(uri.encode("utf-8") for uri in reference.uris), ())
-
-    def sendEntry(
-        self, op: Operation, reply: Reply, entry: Entry, counted: bool = True
-    ) -> defer.Deferred[None] | None:
-        """
-        Send one search result with the attributes the request selected.
-
-        @param op: the search.
-        @param reply: the operation's reply function.
-        @param entry: the entry, already filtered by the plugins.
-        @param counted: whether hasSubordinates and numSubordinates are
-            computed when asked for. The syncrepl provider sends entries as
-            stored: slapd's consumer refuses numSubordinates (its schema
-            lacks it), and the counts would cost a search per entry.
-        @return: C{None} once it is sent; or, when hasSubordinates or
-            numSubordinates is asked for, a Deferred that fires when the
-            entry's children are counted and it is sent.
-        """
-        assert op.search is not None
-        wanted = _subordinateAttributes(op.search.attributes) if counted else set()
-        if wanted and entry.dn and self.viewFor(entry.ndn) is None:
-            return defer.Deferred.fromCoroutine(self._sendCounted(op, reply, entry, wanted))
-        self._sendSelected(op, reply, entry, [])
-        return None
-
-    async def _sendCounted(self, op: Operation, reply: Reply, entry: Entry, wanted: set[str]) -> None:
-        """
-        Send an entry with the subordinate counts asked for.
-        """
-        count = await self._countSubordinates(op, entry.ndn,
-                                              onlyOne="numsubordinates" not in wanted)
-        computed = []
-        if "hassubordinates" in wanted:
-            computed.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
-        if "numsubordinates" in wanted:
-            computed.append(("numSubordinates", [str(count).encode()]))
-        self._sendSelected(op, reply, entry, computed)
-
-    async def _countSubordinates(self, client: Operation, ndn: DN, onlyOne: bool) -> int:
-        """
-        Count an entry's children with a one-level search of its backend,
-        which works the same for every backend. Only the children the
-        client may know of (C{disclose_entry}) count: the counts tell of no
-        hidden entry.
-
-        @param client: the search the counts are sent in.
-        @param ndn: the entry's normalised name.
-        @param onlyOne: stop at the first child (for hasSubordinates).
-        @return: the number of children (at most 1 when C{onlyOne}).
-        """
-        db = self.databaseFor(ndn)
-        if db is None:
-            return 0
-        checked = self.plugins.has("disclose_entry") and not client.internal
-        op = self.internalOperation()
-        op.search = SearchParameters(
-            base=ndn,
-            scope=Scope.ONE,
-            filter=compileFilter(pureldap.LDAPFilter_present("objectClass"), self.schema),
-            attributes=["1.1"],
-            typesOnly=True,
-        )
-        count = 0
-
-        async def counted(child: Entry) -> None:
-            nonlocal count
-            if await self.plugins.discloses(client, child):
-                count += 1
-                if onlyOne:
-                    raise _SubordinateFound()
-
-        def emit(child: Entry | SearchReference) -> defer.Deferred[None] | None:
-            nonlocal count
-            if isinstance(child, SearchReference):
-                return None
-            if checked:
-                return defer.Deferred.fromCoroutine(counted(child))
-            count += 1
-            if onlyOne:
-                raise _SubordinateFound()
-            return None
-
-        try:
-            await db.backend.search(op, emit)
-        except _SubordinateFound:
-            pass
-        return count
-
-    def _sendSelected(
-        self, op: Operation, reply: Reply, entry: Entry, computed: list[tuple[str, list[bytes]]]
-    ) -> None:
-        """
-        Send an entry with the attributes the search selected, encoded once
-        for each selection while the entry stays in the cache.
-        """
-        search = op.search
-        assert search is not None
-        key = (entry, tuple(search.attributes), search.typesOnly)
-        pdu = None if computed else self._encoded.get(key)
-        if pdu is None:
-            pdu = encodeSearchEntry(
-                str(entry.dn).encode("utf-8"),
-                self._selectAttributes(entry, search.attributes, search.typesOnly, computed),
-            )
-            if not computed:
-                self._encoded.put(key, pdu)
-        self.statistics.entries += 1
-        reply(pdu, ())
-
-    def _selectAttributes(
-        self,
-        entry: Entry,
-        requested: list[str],
-        typesOnly: bool,
-        computed: list[tuple[str, list[bytes]]],
-    ) -> list[tuple[bytes, tuple[bytes, ...]]]:
-        allUser = not requested or "*" in requested
-        allOperational = "+" in requested
-        wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
-        for name in requested:
-            if name in ("*", "+", "1.1"):
-                continue
-            try:
-                wanted.append(parseDescription(self.schema, name))
-            except ldaperrors.LDAPUndefinedAttributeType:
-                continue
-        chosen = []
-        for attr in self._withVirtual(entry, allOperational, wanted, computed):
-            operational = attr.type.operational
-            take = (allOperational if operational else allUser) or any(
-                attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
-                for at, options in wanted
-            )
-            if take:
-                chosen.append((attr.description.encode(), () if typesOnly else attr.values))
-        return chosen
-
-    def _withVirtual(
-        self, entry: Entry, allOperational: bool, wanted: list, computed: list[tuple[str, list[bytes]]]
-    ) -> Iterable[Any]:
-        """
-        The entry's attributes plus the virtual operational attributes
-        (entryDN, subschemaSubentry, and the C{computed} subordinate counts)
-        when they are asked for.
-        """
-        yield from entry
-        names = {at.name.lower() for at, _ in wanted}
-        if not (allOperational or names & {"entrydn", "subschemasubentry"} or computed):
-            return
-        extra = list(computed)
-        if not entry.get("entryDN"):
-            extra.append(("entryDN", [str(entry.dn).encode("utf-8")]))
-        if entry.dn and not entry.get("subschemaSubentry"):
-            extra.append(("subschemaSubentry", [SUBSCHEMA_DN.encode()]))
-        yield from Entry(entry.dn, extra, self.schema, entry.ndn)
+    def handle_LDAPSearchRequest(self, op: Operation, reply: Reply) -> Awaitable[Outcome]:
+        return self.searcher.handle(op, reply)
 
     # Compare
 
-    async def handle_LDAPCompareRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_LDAPCompareRequest(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         _, ndn = self._parseDN(request.entry)
         at, options = parseDescription(self.schema, _text(request.ava.attributeDesc.value))
@@ -1269,7 +771,7 @@ class Directory:
             backend = self.backendFor(ndn)
             if IBackendCompare.providedBy(backend):
                 found = await backend.compare(op, ndn, at, options, value)
-                return _Outcome(Result(6 if found else 5))
+                return Outcome(Result(6 if found else 5))
             entry = await self.get(op, ndn)
         else:
             entry = await view.backend.get(op, ndn)
@@ -1277,7 +779,7 @@ class Directory:
             raise ldaperrors.LDAPInappropriateMatching("no equality matching rule")
         attrs = entry.matching(at, options)
         if not attrs and not options:
-            virtual = [(a.description, a.values) for a in self._withVirtual(entry, True, [], [])]
+            virtual = [(a.description, a.values) for a in withVirtual(entry, self.schema, True, [], [])]
             attrs = Entry(entry.dn, virtual, self.schema, entry.ndn).matching(at)
         if not attrs:
             raise ldaperrors.LDAPNoSuchAttribute("")
@@ -1286,7 +788,7 @@ class Directory:
         except InvalidValue:
             raise ldaperrors.LDAPInvalidAttributeSyntax("invalid assertion value") from None
         found = any(key in a.keys(self.schema) for a in attrs)
-        return _Outcome(Result(6 if found else 5))
+        return Outcome(Result(6 if found else 5))
 
     # Writes
 
@@ -1457,7 +959,7 @@ class Directory:
         entry.validate()
         await self._commit(op, db, ADD, lambda backend, hooks: backend.add(op, entry, hooks))
 
-    async def handle_LDAPAddRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_LDAPAddRequest(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         dn, ndn = self._parseDN(request.entry)
         if not dn:
@@ -1483,7 +985,7 @@ class Directory:
         if missing:
             entry = Entry(dn, attributes + missing, self.schema, ndn)
         await self.add(op, entry)
-        return _Outcome()
+        return Outcome()
 
     async def delete(self, op: Operation, ndn: DN) -> None:
         """
@@ -1493,10 +995,10 @@ class Directory:
         ndn = await self.plugins.pre("delete", op, ndn)
         await self._commit(op, db, DELETE, lambda backend, hooks: backend.delete(op, ndn, hooks))
 
-    async def handle_LDAPDelRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_LDAPDelRequest(self, op: Operation, reply: Reply) -> Outcome:
         _, ndn = self._parseDN(op.request.value)
         await self.delete(op, ndn)
-        return _Outcome()
+        return Outcome()
 
     async def modify(self, op: Operation, ndn: DN, modifications: list[Modification]) -> Entry:
         """
@@ -1518,7 +1020,7 @@ class Directory:
         return await self._commit(  # type: ignore[no-any-return]
             op, db, MODIFY, lambda backend, hooks: backend.modify(op, ndn, stamped, hooks))
 
-    async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_LDAPModifyRequest(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         _, ndn = self._parseDN(request.object)
         modifications = []
@@ -1531,7 +1033,7 @@ class Directory:
                 raise ldaperrors.LDAPProtocolError("malformed modification") from None
             modifications.append(Modification(operation, description, values))
         await self.modify(op, ndn, modifications)
-        return _Outcome()
+        return Outcome()
 
     async def get(self, op: Operation, ndn: DN) -> Entry:
         """
@@ -1569,7 +1071,7 @@ class Directory:
             op, db, RENAME,
             lambda backend, hooks: backend.rename(op, ndn, newDN, deleteOldRDN, hooks, stamp))
 
-    async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_LDAPModifyDNRequest(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         dn, ndn = self._parseDN(request.entry)
         if not dn:
@@ -1591,11 +1093,11 @@ class Directory:
         else:
             superior = entry.dn.parent()
         await self.rename(op, ndn, superior.child(newRDN.rdn), bool(request.deleteoldrdn))
-        return _Outcome()
+        return Outcome()
 
     # Extended operations
 
-    async def handle_LDAPExtendedRequest(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_LDAPExtendedRequest(self, op: Operation, reply: Reply) -> Outcome:
         name = _text(op.request.requestName)
         handler = HANDLERS.get(name)
         if handler is None:
@@ -1607,19 +1109,7 @@ class Directory:
             extra += octetString(outcome.name, 0x8A)
         if outcome.value is not None:
             extra += octetString(outcome.value, 0x8B)
-        return _Outcome(extra=extra)
-
-
-def _subordinateAttributes(requested: list[str]) -> set[str]:
-    """
-    @param requested: a search's attribute list.
-    @return: which of hasSubordinates and numSubordinates (lower-cased) it
-        asks for, by name or with C{+}.
-    """
-    names = {name.lower() for name in requested}
-    if "+" in names:
-        return {"hassubordinates", "numsubordinates"}
-    return names & {"hassubordinates", "numsubordinates"}
+        return Outcome(extra=extra)
 
 
 def _missingRDNValues(entry: Entry) -> list[tuple[str, list[bytes]]]:
@@ -1638,27 +1128,3 @@ def _missingRDNValues(entry: Entry) -> list[tuple[str, list[bytes]]]:
         except InvalidValue:
             pass  # validate() reports it
     return missing
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _bytes(value: Any) -> bytes:
-    return value if isinstance(value, bytes) else str(value).encode("utf-8")
-
-
-def _fingerprint(request: pureldap.LDAPSearchRequest) -> bytes:
-    """
-    What must not change between the pages of one paged search (RFC 2696 §3).
-    """
-    return pureber.BERSequence(
-        [
-            pureber.BEROctetString(request.baseObject),
-            pureber.BEREnumerated(request.scope),
-            request.filter,
-            pureber.BERSequence([pureber.BEROctetString(a) for a in request.attributes]),
-        ]
-    ).toWire()
