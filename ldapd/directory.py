@@ -27,6 +27,7 @@ from ldapd._cache import LRU
 from ldapd._codec import Control, encodeResult, octetString
 from ldapd._raw import octets as _bytes
 from ldapd._raw import text as _text
+from ldapd.binding import Binder
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change, ChangeRecord
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
@@ -42,10 +43,10 @@ from ldapd.interfaces import (
 from ldapd.ldif import parseLDIF
 from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit
 from ldapd.operation import Abandoned, Connection, Identity, Operation
-from ldapd.passwordcheck import BIND, PasswordCheck
+from ldapd.passwordcheck import BIND
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
-from ldapd.results import SUCCESS, NoSuchObject, Outcome, Reply, Result, resultOf
+from ldapd.results import NoSuchObject, Outcome, Reply, Result, resultOf
 from ldapd.sasl import Authentication
 from ldapd.schema import AttributeType, InvalidValue, Schema
 from ldapd.search import Searcher, withVirtual
@@ -337,6 +338,7 @@ class Directory:
         self.syncProvider: SyncProvider | None = None
         self.statistics = ServerStatistics(reactor.seconds())
         self.searcher = Searcher(self)
+        self.binder = Binder(self)
         for plugin in self.plugins.plugins:
             # Plugins that read entries themselves (groups, stored rules)
             # are handed the directory they serve; the changelog plugin
@@ -670,51 +672,16 @@ class Directory:
 
     # Bind
 
-    async def handle_LDAPBindRequest(self, op: Operation, reply: Reply) -> Outcome:
-        request = op.request
-        connection = op.connection
-        connection.identity = Identity()
-        if request.version != 3:
-            raise ldaperrors.LDAPProtocolError("requested protocol version not supported")
-        if request.sasl:
-            connection.identity = await self.authentication.bind(self, op)
-            _log.info("conn={conn} BIND SASL dn={dn}", conn=connection.id,
-                      dn=str(connection.identity.dn))
-            return Outcome()
-        password = request.auth if isinstance(request.auth, bytes) else str(request.auth).encode()
-        if not request.dn:
-            if password:
-                # A password without a name authenticates no one (slapd: 49).
-                raise ldaperrors.LDAPInvalidCredentials()
-            if not self.allowAnonymous:
-                raise ldaperrors.LDAPInappropriateAuthentication("anonymous bind disallowed")
-            return Outcome()
-        dn, ndn = self._parseDN(request.dn)
-        if not password:
-            if self.allowUnauthenticatedBind:
-                return Outcome()
-            raise ldaperrors.LDAPUnwillingToPerform(
-                "unauthenticated bind (DN with no password) disallowed"
-            )
-        self.authentication.checkSimpleBind(op)
-        connection.identity = await self.verifyPassword(op, ndn, password)
-        _log.info("conn={conn} BIND dn={dn}{root}", conn=connection.id,
-                  dn=str(connection.identity.dn),
-                  root=" as root" if connection.identity.isRoot else "")
-        return Outcome()
+    def handle_LDAPBindRequest(self, op: Operation, reply: Reply) -> Awaitable[Outcome]:
+        return self.binder.handle(op, reply)
 
-    async def verifyPassword(
+    def verifyPassword(
         self, op: Operation, ndn: DN, password: bytes, purpose: str = BIND
-    ) -> Identity:
+    ) -> Awaitable[Identity]:
         """
         Check a password for a DN: the one path every password check takes
         (simple binds, SASL PLAIN, the old password of a change; see
-        L{ldapd.passwordcheck}). The plugins' C{pre_authenticate} hooks run
-        first and may refuse (access control, a locked account); then a
-        root DN's password is checked against its configuration, any
-        other against its entry; then the C{post_authenticate} hooks are
-        told the outcome (0, invalidCredentials, or another error) to
-        record it, whatever it was.
+        L{ldapd.passwordcheck} and L{Binder.verifyPassword}).
 
         @param op: the operation the check is made for.
         @param ndn: the normalised DN.
@@ -724,34 +691,7 @@ class Directory:
         @return: the identity it authenticates.
         @raise ldaperrors.LDAPInvalidCredentials: if it does not.
         """
-        resultCode = SUCCESS.code
-        try:
-            check = await self.plugins.pre(
-                "authenticate", op, PasswordCheck(ndn, password, purpose))
-            return await self._checkPassword(op, check.ndn, check.password)
-        except Exception as e:
-            resultCode = resultOf(e, op.timedOut).code
-            raise
-        finally:
-            await self.plugins.post("authenticate", op, resultCode)
-
-    async def _checkPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
-        for db in self.databases:
-            if db.normalizedRootDN is not None and db.normalizedRootDN == ndn:
-                await self._checkRootPassword(db, password)
-                return Identity(db.rootDN, ndn, isRoot=True)
-        db = self.databaseFor(ndn)
-        if db is None:
-            raise ldaperrors.LDAPInvalidCredentials()
-        entry = await db.backend.authenticate(op, ndn, password)
-        return Identity(entry.dn, entry.ndn)
-
-    async def _checkRootPassword(self, db: Database, password: bytes) -> None:
-        stored = db.rootPassword
-        if stored is None:
-            raise ldaperrors.LDAPInvalidCredentials()
-        if not await self.passwordVerifier.verify((stored,), password, db.normalizedRootDN):
-            raise ldaperrors.LDAPInvalidCredentials()
+        return self.binder.verifyPassword(op, ndn, password, purpose)
 
     # Search
 
