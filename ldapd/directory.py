@@ -9,10 +9,8 @@ backend. Every result code it sends comes from L{ldapd.results}.
 
 from __future__ import annotations
 
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence
 
@@ -50,6 +48,7 @@ from ldapd.results import NoSuchObject, Outcome, Reply, Result, resultOf
 from ldapd.sasl import Authentication
 from ldapd.schema import AttributeType, InvalidValue, Schema
 from ldapd.search import Searcher, withVirtual
+from ldapd.stamping import stampNew, stampWrite
 from ldapd.statistics import ServerStatistics
 from ldapd.syncrepl.provider import SyncProvider
 from ldapd.tls import START_TLS
@@ -843,21 +842,12 @@ class Directory:
                     f"{at.name}: value #{i}: {e}"
                 ) from None
 
-    def _stamp(self, op: Operation) -> list[tuple[str, list[bytes]]]:
-        """
-        The operational attributes every write sets: who and when, and the
-        change's CSN.
-        """
-        when = datetime.now(timezone.utc)
-        who = str(op.identity.dn or "").encode("utf-8")
-        return [
-            ("modifiersName", [who]),
-            ("modifyTimestamp", [when.strftime("%Y%m%d%H%M%SZ").encode()]),
-            ("entryCSN", [self.csn(when)]),
-        ]
-
     def _stampMods(self, op: Operation) -> list[Modification]:
-        return [Modification("replace", name, tuple(values)) for name, values in self._stamp(op)]
+        """
+        The modifications that stamp a write of C{op}'s (L{stampWrite}).
+        """
+        return [Modification("replace", name, tuple(values))
+                for name, values in stampWrite(op.identity.dn, self.csn)]
 
     async def add(self, op: Operation, entry: Entry) -> None:
         """
@@ -877,25 +867,9 @@ class Directory:
         entry = await self.plugins.pre("add", op, entry)
         for attr in entry:
             self._checkPasswordCost(op, attr.type, attr.values)
-        stamp = self._stamp(op)
-        structural = entry.structuralClass()
-        operational = [
-            ("creatorsName", stamp[0][1]),
-            ("createTimestamp", stamp[1][1]),
-            ("entryUUID", [str(uuid.uuid4()).encode()]),
-            *stamp,
-        ]
-        if structural is not None:
-            operational.append(("structuralObjectClass", [structural.name.encode()]))
-        # Only the server's own writes (an LDIF import, say) may carry
-        # operational values; those are kept, as slapadd keeps them.
-        entry = Entry(
-            entry.dn,
-            [(a.description, a.values) for a in entry]
-            + [(name, values) for name, values in operational if not entry.get(name)],
-            self.schema,
-            entry.ndn,
-        )
+        # Only the server's own writes (seeding, say) may carry operational
+        # values (checked above); stampNew keeps them.
+        entry = stampNew(entry, op.identity.dn, self.csn)
         entry.validate()
         await self._commit(op, db, ADD, lambda backend, hooks: backend.add(op, entry, hooks))
 
