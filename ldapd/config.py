@@ -21,9 +21,14 @@ from ldapd._framing import (
     DEFAULT_MAX_PDU_SIZE,
 )
 from ldapd.backends.memory import MemoryBackend
-from ldapd.directory import Database, Directory, Limits
-from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
+from ldapd.limits import (
+    DEFAULT_MAX_FILTER_COMPONENTS,
+    ConnectionLimits,
+    Limits,
+    identityLimitFromConfig,
+)
 from ldapd.registry import (
     BACKENDS,
     PLUGINS,

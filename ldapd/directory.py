@@ -39,7 +39,7 @@ from ldapd.interfaces import (
     ITransactionHooks,
 )
 from ldapd.ldif import parseLDIF
-from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit
+from ldapd.limits import Limits
 from ldapd.operation import Abandoned, Connection, Identity, Operation
 from ldapd.passwordcheck import BIND
 from ldapd.plugins.chain import PluginChain
@@ -54,7 +54,7 @@ from ldapd.syncrepl.provider import SyncProvider
 from ldapd.tls import START_TLS
 from ldapd.views import RootDSE, Subschema
 
-__all__ = ["Database", "Directory", "Limits", "Reply"]
+__all__ = ["Database", "Directory", "Reply"]
 
 _log = Logger()
 
@@ -92,25 +92,6 @@ _MODIFY_OPERATIONS = {0: "add", 1: "delete", 2: "replace", 3: "increment"}
 #: The hooks of a write forwarded to a provider (C{chain_writes}): its
 #: plugins run there, and the change comes back by replication.
 _NO_HOOKS = PluginChain()
-
-
-@dataclass(frozen=True)
-class Limits:
-    """
-    Limits that apply to every identity but a root DN.
-
-    @ivar sizeLimit: the most entries one search returns (0: no limit).
-    @ivar timeLimit: the most seconds one search may take (0: no limit).
-    @ivar identities: size and time limits for some identities, which
-        replace the two above for them (L{ldapd.limits.IdentityLimit}).
-    @ivar maxFilterComponents: the most components a search filter may
-        have (0: no limit).
-    """
-
-    sizeLimit: int = 500
-    timeLimit: int = 3600
-    identities: tuple[IdentityLimit, ...] = ()
-    maxFilterComponents: int = DEFAULT_MAX_FILTER_COMPONENTS
 
 
 @dataclass

@@ -26,10 +26,11 @@ from ldapd._codec import (
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import PAGED_RESULTS
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.interfaces import IBackendCompare
+from ldapd.limits import Limits
 from ldapd.operation import Connection, Identity, Operation, Scope
 from ldapd.plugins.chain import PluginChain
 from ldapd.results import Referral

@@ -30,8 +30,9 @@ from twisted.trial import unittest
 from ldapd._codec import RESPONSE_DECODER, IntermediateResponse, encodeMessage
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
+from ldapd.limits import Limits
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.changelog import Changelog
 from ldapd.schema import Schema
