@@ -1,10 +1,15 @@
 """
 The Directory: the one place that knows the naming contexts.
 
-It takes each L{Operation} the protocol hands it, routes it to the database
-whose suffix is the longest match, answers the root DSE and cn=Subschema
-itself, checks controls, applies limits, and runs the plugin chain around the
-backend. Every result code it sends comes from L{ldapd.results}.
+It takes each L{Operation} the protocol hands it, decodes its controls, and
+routes it: to the database whose suffix is the longest match, or to a view
+(the root DSE and cn=Subschema, L{ldapd.views}; plugins' private views such
+as cn=Monitor). Searches are carried out by L{ldapd.search}, binds and
+password checks by L{ldapd.binding}; the Directory runs the write pipeline
+itself: the operational attributes stamped (L{ldapd.stamping}), one
+transaction in the backend with the plugin chain's hooks, the change
+announced to subscribers, the post hooks. Every result code it sends comes
+from L{ldapd.results}.
 """
 
 from __future__ import annotations
@@ -247,6 +252,9 @@ class Directory:
         (C{lastChangeNumber}).
     @ivar rootDSE: the view serving the root DSE (L{RootDSE}).
     @ivar subschema: the view serving C{cn=Subschema} (L{Subschema}).
+    @ivar searcher: carries out searches (L{Searcher}); the syncrepl
+        provider and persistent searches send entries through it.
+    @ivar binder: carries out binds and password checks (L{Binder}).
     """
 
     _log = Logger()
@@ -653,6 +661,9 @@ class Directory:
     # Bind
 
     def handle_LDAPBindRequest(self, op: Operation, reply: Reply) -> Awaitable[Outcome]:
+        """
+        A Bind is the L{Binder}'s.
+        """
         return self.binder.handle(op, reply)
 
     def verifyPassword(
@@ -676,6 +687,9 @@ class Directory:
     # Search
 
     def handle_LDAPSearchRequest(self, op: Operation, reply: Reply) -> Awaitable[Outcome]:
+        """
+        A search is the L{Searcher}'s.
+        """
         return self.searcher.handle(op, reply)
 
     # Compare
