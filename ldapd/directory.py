@@ -670,17 +670,12 @@ class Directory:
         self, op: Operation, ndn: DN, password: bytes, purpose: str = BIND
     ) -> Awaitable[Identity]:
         """
-        Check a password for a DN: the one path every password check takes
-        (simple binds, SASL PLAIN, the old password of a change; see
-        L{ldapd.passwordcheck} and L{Binder.verifyPassword}).
+        Check a password for a DN: the public entry to
+        L{Binder.verifyPassword}, which every password check goes through
+        (SASL PLAIN, Password Modify's old password, plugins).
 
-        @param op: the operation the check is made for.
-        @param ndn: the normalised DN.
-        @param password: the password given.
-        @param purpose: L{ldapd.passwordcheck.BIND} or
-            L{ldapd.passwordcheck.CHANGE}.
-        @return: the identity it authenticates.
-        @raise ldaperrors.LDAPInvalidCredentials: if it does not.
+        @return: an awaitable firing with the identity it authenticates, or
+            failing with C{LDAPInvalidCredentials}.
         """
         return self.binder.verifyPassword(op, ndn, password, purpose)
 
