@@ -44,8 +44,9 @@ from ldapd._logging import jsonFileLogObserver, textFileLogObserver
 from ldapd.admin import readEntries
 from ldapd.backends.memory import MemoryBackend
 from ldapd.backends.sql import SQLBackend
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
+from ldapd.limits import Limits
 from ldapd.protocol import LDAPServerFactory
 from ldapd.schema import Schema
 

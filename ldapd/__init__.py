@@ -7,7 +7,8 @@ stream endpoint.
 """
 
 from ldapd._version import __version__
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
+from ldapd.limits import Limits
 from ldapd.protocol import LDAPServerFactory
 
 __all__ = ["Database", "Directory", "LDAPServerFactory", "Limits", "__version__"]

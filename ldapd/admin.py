@@ -34,9 +34,7 @@ import getpass
 import os
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,15 +45,16 @@ from twisted.internet import defer, threads
 from ldapd import passwords
 from ldapd._files import openPrivate
 from ldapd.config import ServerConfig, loadConfig
+from ldapd.csn import CSNGenerator
 from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.filters import everything
-from ldapd.gentime import formatTime
 from ldapd.ldif import formatLDIF, parseLDIF
 from ldapd.operation import Identity, Scope, SearchParameters
 from ldapd.registry import ConfigError
 from ldapd.schema import Schema
+from ldapd.stamping import stampNew
 
 __all__ = ["Progress", "exportLDIF", "importLDIF", "main", "readEntries"]
 
@@ -100,13 +99,13 @@ class Progress:
 
 def readEntries(
     lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], object],
-    allowFileURLs: bool = False,
+    allowFileURLs: bool = False, csn: CSNGenerator | None = None,
 ) -> Iterator[Entry]:
     """
     The entries of an LDIF stream, as slapadd reads them: the operational
-    attributes the file has are kept, missing ones are added, unknown
-    attribute types are skipped (C{warn} is told once per type), and each
-    entry is checked against the schema.
+    attributes the file has are kept, missing ones are added (those an Add
+    stores: L{stampNew}), unknown attribute types are skipped (C{warn} is
+    told once per type), and each entry is checked against the schema.
 
     @param lines: the LDIF's lines.
     @param schema: the schema.
@@ -115,16 +114,18 @@ def readEntries(
     @param warn: called with a message for each skipped type.
     @param allowFileURLs: whether C{attr:< file:///path} values are read
         (see L{parseLDIF}).
+    @param csn: makes the C{entryCSN} of entries that have none (the
+        server's, whose server ID it writes); one with server ID 0 by default.
     @raise ValueError: naming the line of a record that is not an entry, or
         of an entry the schema refuses, or of a URL value not allowed.
     """
     skipped: set[str] = set()
-    who = str(creator or "").encode("utf-8")
+    if csn is None:
+        csn = CSNGenerator()
     for record in parseLDIF(lines, allowFileURLs):
         if record.changetype not in ("content", "add"):
             raise ValueError(f"line {record.lineNumber}: a {record.changetype} record, not an entry")
         attributes = []
-        present = set()
         for description, value in record.attributes:
             name = description.split(";")[0]
             at = schema.attributeType(name)
@@ -136,16 +137,9 @@ def readEntries(
                 continue
             if at.name.lower() in COMPUTED:
                 continue
-            present.add(at.name.lower())
             attributes.append((description, (value,)))
-        now = formatTime(datetime.now(UTC))
-        for name, value in (("creatorsName", who), ("createTimestamp", now),
-                            ("modifiersName", who), ("modifyTimestamp", now),
-                            ("entryUUID", str(uuid.uuid4()).encode())):
-            if name.lower() not in present:
-                attributes.append((name, (value,)))
         try:
-            entry = Entry(DN.parse(record.dn), attributes, schema)
+            entry = stampNew(Entry(DN.parse(record.dn), attributes, schema), creator, csn)
             entry.validate()
         except (ldaperrors.LDAPException, ValueError) as e:
             raise ValueError(f"line {record.lineNumber}: {record.dn}: {e}") from None
@@ -186,7 +180,7 @@ async def importLDIF(
     @return: the number of entries loaded.
     """
     directory = config.directory
-    entries = readEntries(lines, directory.schema, db.rootDN, warn, allowFileURLs)
+    entries = readEntries(lines, directory.schema, db.rootDN, warn, allowFileURLs, directory.csn)
     report = progress.update if progress is not None else None
     importer = getattr(db.backend, "importEntries", None)
     if bulk and importer is not None:

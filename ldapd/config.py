@@ -21,9 +21,14 @@ from ldapd._framing import (
     DEFAULT_MAX_PDU_SIZE,
 )
 from ldapd.backends.memory import MemoryBackend
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.extensions import RegistrationError
-from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, ConnectionLimits, identityLimitFromConfig
+from ldapd.limits import (
+    DEFAULT_MAX_FILTER_COMPONENTS,
+    ConnectionLimits,
+    Limits,
+    identityLimitFromConfig,
+)
 from ldapd.plugins.chain import UnknownHook
 from ldapd.registry import (
     BACKENDS,

@@ -1,43 +1,39 @@
 """
 The Directory: the one place that knows the naming contexts.
 
-It takes each L{Operation} the protocol hands it, routes it to the database
-whose suffix is the longest match, answers the root DSE and cn=Subschema
-itself, checks controls, applies limits, and runs the plugin chain around the
-backend. Every result code it sends comes from L{ldapd.results}.
+It takes each L{Operation} the protocol hands it, decodes its controls, and
+routes it: to the database whose suffix is the longest match, or to a view
+(the root DSE and cn=Subschema, L{ldapd.views}; plugins' private views such
+as cn=Monitor). Searches are carried out by L{ldapd.search}, binds and
+password checks by L{ldapd.binding}; the Directory runs the write pipeline
+itself: the operational attributes stamped (L{ldapd.stamping}), one
+transaction in the backend with the plugin chain's hooks, the change
+announced to subscribers, the post hooks. Every result code it sends comes
+from L{ldapd.results}.
 """
 
 from __future__ import annotations
 
-import secrets
-import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Awaitable, Callable, Iterable, Sequence, cast
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ldapd import _version, accesslog, controls, extended, passwords
+from ldapd import accesslog, controls, extended, passwords
 from ldapd._cache import LRU
-from ldapd._codec import (
-    Control,
-    encodeResult,
-    encodeSearchEntry,
-    encodeSearchReference,
-    octetString,
-)
+from ldapd._codec import Control, encodeResult, octetString
+from ldapd.binding import Binder
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change, ChangeRecord
 from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification, SearchReference, parseDescription
+from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extensions import ControlType, ExtendedOutcome, Extensions
-from ldapd.filters import compileFilter, everything
-from ldapd.gentime import formatTime
 from ldapd.host import Lifecycle, PluginHost, RootDSEProvider
 from ldapd.interfaces import (
     IBackendCompare,
@@ -47,14 +43,13 @@ from ldapd.interfaces import (
     ITransactionHooks,
 )
 from ldapd.ldif import parseLDIF
-from ldapd.limits import DEFAULT_MAX_FILTER_COMPONENTS, IdentityLimit, checkFilterSize, limitsFor
-from ldapd.operation import Abandoned, Connection, Identity, Operation, Scope, SearchParameters
-from ldapd.passwordcheck import BIND, PasswordCheck
+from ldapd.limits import Limits
+from ldapd.operation import Abandoned, Connection, Identity, Operation
+from ldapd.passwordcheck import BIND
 from ldapd.plugins.chain import PluginChain
 from ldapd.plugins.defaultaccess import DefaultAccess
 from ldapd.registry import installedExtensions
 from ldapd.requests import (
-    START_TLS,
     AddRequest,
     BindRequest,
     CompareRequest,
@@ -67,32 +62,31 @@ from ldapd.requests import (
     StartTLSRequest,
     WhoAmIRequest,
 )
-from ldapd.results import SUCCESS, NoSuchObject, Result, resultOf
+from ldapd.results import NoSuchObject, Outcome, Reply, Result, resultOf
 from ldapd.sasl import Authentication
-from ldapd.schema import RULES, AttributeType, InvalidValue, Schema
+from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.search import Searcher, withVirtual
+from ldapd.stamping import stampNew, stampWrite
 from ldapd.statistics import ServerStatistics
 from ldapd.syncrepl.codec import PERSISTENT_SEARCH, decodePersistentSearch
 from ldapd.syncrepl.psearch import persistentSearch
+from ldapd.views import RootDSE, Subschema
 
-__all__ = ["Database", "Directory", "Limits", "Reply"]
-
-#: Sends one protocolOp (already encoded) of the current operation, with
-#: response controls.
-Reply = Callable[[bytes, Sequence[Control]], None]
+__all__ = ["Database", "Directory", "Reply"]
 
 _log = Logger()
 
-_SUBSCHEMA_DN = "cn=Subschema"
 #: The OID of userPassword, whose values' cost a write must respect.
 _USER_PASSWORD = "2.5.4.35"
 
 #: How many request DNs the directory keeps parsed and normalised.
 _CACHED_NAMES = 1024
 
-#: How many encoded search results (entry and attribute selection) it keeps.
-_CACHED_RESULTS = 4096
-_MAX_PAGED_SEARCHES = 16
 
+#: The limits of a directory built without any: L{Limits}' defaults.
+_DEFAULT_LIMITS = Limits()
+
+#: The features of ldapd's core, which the root DSE lists with the plugins'.
 _FEATURES = (
     "1.3.6.1.1.14",  # Modify-Increment (RFC 4525)
     "1.3.6.1.4.1.4203.1.5.1",  # all operational attributes, '+' (RFC 3673)
@@ -102,25 +96,6 @@ _FEATURES = (
 #: The hooks of a write forwarded to a provider (C{chain_writes}): its
 #: plugins run there, and the change comes back by replication.
 _NO_HOOKS = PluginChain()
-
-
-@dataclass(frozen=True)
-class Limits:
-    """
-    Limits that apply to every identity but a root DN.
-
-    @ivar sizeLimit: the most entries one search returns (0: no limit).
-    @ivar timeLimit: the most seconds one search may take (0: no limit).
-    @ivar identities: size and time limits for some identities, which
-        replace the two above for them (L{ldapd.limits.IdentityLimit}).
-    @ivar maxFilterComponents: the most components a search filter may
-        have (0: no limit).
-    """
-
-    sizeLimit: int = 500
-    timeLimit: int = 3600
-    identities: tuple[IdentityLimit, ...] = ()
-    maxFilterComponents: int = DEFAULT_MAX_FILTER_COMPONENTS
 
 
 @dataclass
@@ -153,13 +128,7 @@ class Database:
     normalizedRootDN: DN | None = field(init=False, default=None)
 
 
-@dataclass
-class _Outcome:
-    result: Result = SUCCESS
-    extra: bytes = b""
-    controls: Sequence[Control] = ()
-
-
+@implementer(ITransaction)
 class _TransactionView:
     """
     A write's transaction as the Directory hands it to the plugin chain's
@@ -201,7 +170,7 @@ class _PluginChangelogTransaction(_TransactionView):
     """
 
     def appendChange(self, record: ChangeRecord) -> int:
-        return self._txn.appendChange(record)  # type: ignore[no-any-return]
+        return cast(IChangelogTransaction, self._txn).appendChange(record)  # type: ignore[no-any-return]
 
 
 @implementer(ITransactionHooks)
@@ -260,132 +229,6 @@ class _WriteHooks:
             self.derived.append((derivedOp, old, new))
 
 
-class _SubordinateFound(Exception):
-    """
-    A search for an entry's children has found one, which is all hasSubordinates needs.
-    """
-
-
-class _SizeLimitReached(Exception):
-    """
-    A search has sent as many entries as its size limit allows and found one more.
-    """
-
-
-class _PagedSearch:
-    """
-    A search suspended between the pages of the paged results control.
-
-    The backend's search runs once; when a page is full, C{emit} hands the
-    backend a Deferred that fires only when the client asks for the next page.
-    Each page is sent as the identity that asks for it, as in slapd: after a
-    rebind, the plugins filter the entries for the new identity, and only
-    those that match its filter (as its C{pre_search} hooks left it) are sent.
-
-    @ivar op: the operation of the first page, which the backend's search runs with.
-    @ivar current: the operation of the page being sent.
-    """
-
-    def __init__(self, directory: Directory, op: Operation, fingerprint: tuple[object, ...]
-                 ) -> None:
-        self.directory = directory
-        self.op = self.current = op
-        self.fingerprint = fingerprint
-        self.cookie = b""
-        self.search: defer.Deferred[None] | None = None
-        self.resume: defer.Deferred[None] | None = None
-        self.pending: Entry | None = None
-        self.pageDone: defer.Deferred[bool] | None = None
-        self.reply: Reply | None = None
-        self.pageSize = 0
-        self.sent = 0
-        self.total = 0
-
-    def start(self, backend: Any) -> None:
-        self.search = backend.search(self.op, self.emit)
-        self.search.addCallbacks(self._cbDone, self._ebDone)
-
-    def _cbDone(self, _: None) -> None:
-        if self.pageDone is not None and not self.pageDone.called:
-            self.pageDone.callback(False)
-
-    def _ebDone(self, reason: Any) -> None:
-        if self.pageDone is not None and not self.pageDone.called:
-            self.pageDone.errback(reason)
-
-    def page(self, op: Operation, reply: Reply, size: int) -> defer.Deferred[bool]:
-        """
-        Send the next page.
-
-        @return: a Deferred firing with whether more entries remain.
-        """
-        self.reply = reply
-        self.pageSize = size
-        self.sent = 0
-        self.pageDone = defer.Deferred()
-        self.op.deadline = op.deadline
-        self.current = op
-        done = self.pageDone
-        sending = None
-        if self.pending is not None:
-            entry, self.pending = self.pending, None
-            filtered = self._filter(entry)
-            if filtered is not None:
-                sending = self._send(filtered)
-        if self.resume is not None:
-            resume, self.resume = self.resume, None
-            if sending is None:
-                resume.callback(None)
-            else:
-                sending.chainDeferred(resume)
-        return done
-
-    def _send(self, entry: Entry) -> defer.Deferred[None] | None:
-        self.sent += 1
-        self.total += 1
-        assert self.reply is not None
-        return self.directory.sendEntry(self.current, self.reply, entry)
-
-    def _filter(self, entry: Entry) -> Entry | None:
-        """
-        @return: the entry as the plugins let the current page's identity
-            see it, or C{None} when it is withheld from it.
-        """
-        op = self.current
-        if op.identity != self.op.identity:
-            assert op.search is not None
-            if op.search.filter.match(entry) is not True:
-                return None
-        return self.directory.plugins.filterEntry(op, entry)
-
-    def emit(self, entry: Entry | SearchReference) -> defer.Deferred[None] | None:
-        if isinstance(entry, SearchReference):
-            assert self.reply is not None
-            self.directory.sendReference(self.reply, entry)
-            return None
-        filtered = self._filter(entry)
-        if filtered is None:
-            return None
-        if self.op.sizeLimit and self.total >= self.op.sizeLimit:
-            raise _SizeLimitReached()
-        if self.sent >= self.pageSize:
-            # Kept as found: the next page may be asked for by another identity.
-            self.pending = entry
-            self.resume = defer.Deferred()
-            assert self.pageDone is not None
-            self.pageDone.callback(True)
-            return self.resume
-        return self._send(filtered)
-
-    def cancel(self) -> None:
-        """
-        Stop the suspended search and release what it holds.
-        """
-        if self.search is not None and not self.search.called:
-            self.search.addErrback(lambda f: f.trap(defer.CancelledError))
-            self.search.cancel()
-
-
 class Directory:
     """
     The naming contexts of a server, with their backends and plugins.
@@ -406,6 +249,11 @@ class Directory:
         (L{ServerStatistics}); the protocol keeps most of it.
     @ivar rootDSEProviders: the plugins' L{RootDSEProvider}s: further
         attributes of the root DSE, computed each time a client reads it.
+    @ivar rootDSE: the view serving the root DSE (L{RootDSE}).
+    @ivar subschema: the view serving C{cn=Subschema} (L{Subschema}).
+    @ivar searcher: carries out searches (L{Searcher}); the syncrepl
+        provider and persistent searches send entries through it.
+    @ivar binder: carries out binds and password checks (L{Binder}).
     """
 
     _log = Logger()
@@ -415,7 +263,7 @@ class Directory:
         databases: Iterable[Database],
         plugins: Sequence[Any] = (),
         schema: Schema | None = None,
-        limits: Limits = Limits(),
+        limits: Limits = _DEFAULT_LIMITS,
         passwordHash: str = "{ARGON2}",
         passwordLimits: passwords.PasswordLimits | None = None,
         allowAnonymous: bool = True,
@@ -473,16 +321,13 @@ class Directory:
         self.configuredDatabases = list(databases)
         for db in self.configuredDatabases:
             self.addDatabase(db)
-        self._subschemaDN = self.schema.normalizeDN(DN.parse(_SUBSCHEMA_DN))
         self.csn = CSNGenerator()
         self._subscribers: list[Callable[[Change], object]] = []
         self.rootDSEProviders: list[RootDSEProvider] = []
         self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
-        # Entries are immutable (a write stores a new one), so an entry's
-        # encoding for an attribute selection stays right as long as the
-        # entry is held.
-        self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
         self.statistics = ServerStatistics(reactor.seconds())
+        self.searcher = Searcher(self)
+        self.binder = Binder(self)
         self.extensions = Extensions()
         self._lifecycle = Lifecycle(reactor)
         for control in (*controls.BUILT_IN, ControlType(
@@ -503,9 +348,12 @@ class Directory:
             self.extensions.addControl(control)
         for operation in installedOperations:
             self.extensions.addExtendedOperation(operation)
+        self._views: dict[DN, Database] = {}
+        self.subschema = Subschema(self.schema)
+        self.addView(Database(self.subschema.entry.dn, self.subschema))
         # After every registration: the root DSE lists what is registered.
-        self.rootDSE = self._buildRootDSE()
-        self.subschema = self._buildSubschema()
+        self.rootDSE = RootDSE(self)
+        self.addView(Database(DN(), self.rootDSE))
 
     # Change feed
 
@@ -562,8 +410,13 @@ class Directory:
                 self._log.failure("change subscriber {callback} failed", callback=callback)
                 continue
             if isinstance(result, defer.Deferred):
-                result.addErrback(lambda f, c=callback: self._log.failure(
-                    "change subscriber {callback} failed", f, callback=c))
+                result.addErrback(self._subscriberFailed, callback)
+
+    def _subscriberFailed(self, failure: Failure, callback: Callable[[Change], object]) -> None:
+        """
+        Log the failure of a change subscriber's Deferred.
+        """
+        self._log.failure("change subscriber {callback} failed", failure, callback=callback)
 
     # Life cycle
 
@@ -678,6 +531,25 @@ class Directory:
         if db.private:
             self._privateSuffixes.append(db.normalizedSuffix)
 
+    def addView(self, db: Database) -> None:
+        """
+        Serve a read-only view of one entry that anyone may read (the root
+        DSE, C{cn=Subschema}; see L{ldapd.views}): requests that name its
+        suffix go to it, without the plugins' hooks; names below it are in
+        no naming context.
+
+        @param db: the database.
+        """
+        db.normalizedSuffix = self.schema.normalizeDN(db.suffix)
+        self._views[db.normalizedSuffix] = db
+
+    def viewFor(self, ndn: DN) -> Database | None:
+        """
+        @param ndn: a normalised DN.
+        @return: the view of L{addView} that serves exactly C{ndn}, or C{None}.
+        """
+        return self._views.get(ndn)
+
     def databaseFor(self, ndn: DN) -> Database | None:
         """
         @param ndn: a normalised DN.
@@ -751,7 +623,7 @@ class Directory:
                 return
             if isinstance(e, NoSuchObject) and e.matchedDN and not op.internal:
                 e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
-            outcome = _Outcome(resultOf(e, op.timedOut))
+            outcome = Outcome(resultOf(e, op.timedOut))
         if op.abandoned:
             return
         result = outcome.result
@@ -814,180 +686,32 @@ class Directory:
 
     # Bind
 
-    async def handle_bind(self, op: Operation, reply: Reply) -> _Outcome:
-        request = op.request
-        assert isinstance(request, BindRequest)
-        connection = op.connection
-        connection.identity = Identity()
-        if request.version != 3:
-            raise ldaperrors.LDAPProtocolError("requested protocol version not supported")
-        if request.sasl:
-            connection.identity = await self.authentication.bind(self, op)
-            _log.info("conn={conn} BIND SASL dn={dn}", conn=connection.id,
-                      dn=str(connection.identity.dn))
-            return _Outcome()
-        password = request.password or b""
-        if not request.dn:
-            if password:
-                # A password without a name authenticates no one (slapd: 49).
-                raise ldaperrors.LDAPInvalidCredentials()
-            if not self.allowAnonymous:
-                raise ldaperrors.LDAPInappropriateAuthentication("anonymous bind disallowed")
-            return _Outcome()
-        dn, ndn = self._parseDN(request.dn)
-        if not password:
-            if self.allowUnauthenticatedBind:
-                return _Outcome()
-            raise ldaperrors.LDAPUnwillingToPerform(
-                "unauthenticated bind (DN with no password) disallowed"
-            )
-        self.authentication.checkSimpleBind(op)
-        connection.identity = await self.verifyPassword(op, ndn, password)
-        _log.info("conn={conn} BIND dn={dn}{root}", conn=connection.id,
-                  dn=str(connection.identity.dn),
-                  root=" as root" if connection.identity.isRoot else "")
-        return _Outcome()
+    def handle_bind(self, op: Operation, reply: Reply) -> Awaitable[Outcome]:
+        """
+        A Bind is the L{Binder}'s.
+        """
+        return self.binder.handle(op, reply)
 
-    async def verifyPassword(
+    def verifyPassword(
         self, op: Operation, ndn: DN, password: bytes, purpose: str = BIND
-    ) -> Identity:
+    ) -> Awaitable[Identity]:
         """
-        Check a password for a DN: the one path every password check takes
-        (simple binds, SASL PLAIN, the old password of a change; see
-        L{ldapd.passwordcheck}). The plugins' C{pre_authenticate} hooks run
-        first and may refuse (access control, a locked account); then a
-        root DN's password is checked against its configuration, any
-        other against its entry; then the C{post_authenticate} hooks are
-        told the outcome (0, invalidCredentials, or another error) to
-        record it, whatever it was.
+        Check a password for a DN: the public entry to
+        L{Binder.verifyPassword}, which every password check goes through
+        (SASL PLAIN, Password Modify's old password, plugins).
 
-        @param op: the operation the check is made for.
-        @param ndn: the normalised DN.
-        @param password: the password given.
-        @param purpose: L{ldapd.passwordcheck.BIND} or
-            L{ldapd.passwordcheck.CHANGE}.
-        @return: the identity it authenticates.
-        @raise ldaperrors.LDAPInvalidCredentials: if it does not.
+        @return: an awaitable firing with the identity it authenticates, or
+            failing with C{LDAPInvalidCredentials}.
         """
-        resultCode = SUCCESS.code
-        try:
-            check = await self.plugins.pre(
-                "authenticate", op, PasswordCheck(ndn, password, purpose))
-            return await self._checkPassword(op, check.ndn, check.password)
-        except Exception as e:
-            resultCode = resultOf(e, op.timedOut).code
-            raise
-        finally:
-            await self.plugins.post("authenticate", op, resultCode)
-
-    async def _checkPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
-        for db in self.databases:
-            if db.normalizedRootDN is not None and db.normalizedRootDN == ndn:
-                await self._checkRootPassword(db, password)
-                return Identity(db.rootDN, ndn, isRoot=True)
-        db = self.databaseFor(ndn)
-        if db is None:
-            raise ldaperrors.LDAPInvalidCredentials()
-        entry = await db.backend.authenticate(op, ndn, password)
-        return Identity(entry.dn, entry.ndn)
-
-    async def _checkRootPassword(self, db: Database, password: bytes) -> None:
-        stored = db.rootPassword
-        if stored is None:
-            raise ldaperrors.LDAPInvalidCredentials()
-        if not await self.passwordVerifier.verify((stored,), password, db.normalizedRootDN):
-            raise ldaperrors.LDAPInvalidCredentials()
+        return self.binder.verifyPassword(op, ndn, password, purpose)
 
     # Search
 
-    async def handle_search(self, op: Operation, reply: Reply) -> _Outcome:
-        request = op.request
-        assert isinstance(request, SearchRequest)
-        _, base = self._parseDN(request.base)
-        try:
-            scope = Scope(request.scope)
-        except ValueError:
-            raise ldaperrors.LDAPProtocolError("invalid scope") from None
-        if request.derefAliases not in (0, 1, 2, 3):
-            raise ldaperrors.LDAPProtocolError("invalid alias dereferencing value")
-        if request.sizeLimit < 0 or request.timeLimit < 0:
-            raise ldaperrors.LDAPProtocolError("negative size or time limit")
-        op.search = SearchParameters(
-            base=base,
-            scope=scope,
-            filter=self._compileSearchFilter(op, request.filter),
-            attributes=[_text(a) for a in request.attributes],
-            typesOnly=request.typesOnly,
-        )
-        await self._applyLimits(op)
-        virtual = self._virtualEntry(base)
-        if virtual is self.rootDSE:
-            virtual = self.rootDSEFor(op.connection)
-            if self.rootDSEProviders:
-                virtual = await self._withProvided(virtual)
-        if virtual is not None or not base:
-            if virtual is None or (scope != Scope.BASE and not base):
-                raise NoSuchObject("no such object")
-            if op.search.filter.match(virtual) is True:
-                self.sendEntry(op, reply, virtual)
-            return _Outcome()
-        db = self.databaseFor(base)
-        if db is None:
-            raise NoSuchObject("no such object")
-        await self.plugins.pre("search", op, base)
-        for oid, control in op.controls.items():
-            handler = self.extensions.control(oid).search  # type: ignore[union-attr]
-            if handler is not None:
-                responseControls = await handler(op, reply, db, control)
-                if responseControls is not None:
-                    return _Outcome(controls=responseControls)
-        paged = op.controls.get(controls.PAGED_RESULTS)
-        if paged is not None:
-            return await self._pagedSearch(op, reply, db, paged)
-        await self.searchDatabase(op, reply, db)
-        return _Outcome()
-
-    async def searchDatabase(
-        self,
-        op: Operation,
-        reply: Reply,
-        db: Database,
-        send: Callable[[Entry], defer.Deferred[None] | None] | None = None,
-    ) -> None:
+    def handle_search(self, op: Operation, reply: Reply) -> Awaitable[Outcome]:
         """
-        Send what a search finds in one database: each entry as the plugins
-        filter it (withheld if they withhold it), and continuation
-        references; within the size limit and the deadline.
-
-        @param op: the search.
-        @param reply: the search's reply function.
-        @param db: the database holding the search base.
-        @param send: sends one filtered entry (the syncrepl provider adds
-            its Sync State control); L{sendEntry} by default.
-        @raise ldaperrors.LDAPSizeLimitExceeded: when more entries match than
-            the size limit allows.
+        A search is the L{Searcher}'s.
         """
-        sent = 0
-
-        def emit(entry: Entry | SearchReference) -> defer.Deferred[None] | None:
-            nonlocal sent
-            if isinstance(entry, SearchReference):
-                self.sendReference(reply, entry)
-                return None
-            filtered = self.plugins.filterEntry(op, entry)
-            if filtered is None:
-                return None
-            if op.sizeLimit and sent >= op.sizeLimit:
-                raise _SizeLimitReached()
-            sent += 1
-            if send is not None:
-                return send(filtered)
-            return self.sendEntry(op, reply, filtered)
-
-        try:
-            await self._withDeadline(op, db.backend.search(op, emit))
-        except _SizeLimitReached:
-            raise ldaperrors.LDAPSizeLimitExceeded("") from None
+        return self.searcher.handle(op, reply)
 
     async def _persistentSearch(self, op: Operation, reply: Reply, db: Database,
                                 control: Any) -> Sequence[Control]:
@@ -998,377 +722,29 @@ class Directory:
         await persistentSearch(self, op, reply, db, control)
         return ()
 
-    def _compileSearchFilter(self, op: Operation, f: Any) -> Any:
-        if not (op.identity.isRoot or op.internal):
-            checkFilterSize(f, self.limits.maxFilterComponents)
-        return compileFilter(f, self.schema)
-
-    async def _limitsFor(self, op: Operation) -> tuple[int, int]:
-        """
-        @return: the size and time limits for C{op}'s identity (0: none).
-        """
-        if op.identity.isRoot or op.internal:
-            return 0, 0
-        return await limitsFor(self, op.identity, self.limits.identities,
-                               self.limits.sizeLimit, self.limits.timeLimit)
-
-    async def _applyLimits(self, op: Operation) -> None:
-        request = op.request
-        assert isinstance(request, SearchRequest)
-        size, time = request.sizeLimit, request.timeLimit
-        sizeLimit, timeLimit = await self._limitsFor(op)
-        if sizeLimit and (not size or size > sizeLimit):
-            size = sizeLimit
-        if timeLimit and (not time or time > timeLimit):
-            time = timeLimit
-        op.sizeLimit = size
-        op.deadline = op.clock.seconds() + time if time else None
-
-    def _withDeadline(self, op: Operation, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
-        """
-        Cancel C{d} when C{op}'s deadline passes, which turns into timeLimitExceeded.
-        """
-        if d.called:
-            # A synchronous backend has already answered: nothing to time.
-            return d
-
-        def abandoned() -> None:
-            if not d.called:
-                d.cancel()
-
-        op.onAbandon(abandoned)
-        if op.deadline is None:
-            return d
-
-        def expire() -> None:
-            op.timedOut = True
-            d.cancel()
-
-        timer = op.clock.callLater(max(0.0, op.deadline - op.clock.seconds()), expire)
-
-        def stop(result: Any) -> Any:
-            if timer.active():
-                timer.cancel()
-            return result
-
-        return d.addBoth(stop)
-
-    async def _pagedSearch(
-        self, op: Operation, reply: Reply, db: Database, paged: controls.PagedResults
-    ) -> _Outcome:
-        states = op.connection.pagedSearches
-        assert isinstance(op.request, SearchRequest)
-        fingerprint = _fingerprint(op.request)
-        if paged.cookie:
-            state = states.pop(paged.cookie, None)
-            if state is None or state.fingerprint != fingerprint:
-                raise ldaperrors.LDAPProtocolError("paged results cookie is invalid")
-            if paged.size == 0:
-                state.cancel()
-                return _Outcome(controls=[controls.pagedResultsResponse(b"")])
-        else:
-            if paged.size == 0:
-                return _Outcome(controls=[controls.pagedResultsResponse(b"")])
-            while len(states) >= _MAX_PAGED_SEARCHES:
-                states.pop(next(iter(states))).cancel()
-            state = _PagedSearch(self, op, fingerprint)
-        # The configured size limit caps each page, not the whole result
-        # set (as 389-ds and Active Directory do); the client's own size
-        # limit still caps the total.
-        op.sizeLimit = op.request.sizeLimit  # type: ignore[union-attr]
-        size = paged.size
-        sizeLimit, _ = await self._limitsFor(op)
-        if sizeLimit:
-            size = min(size, sizeLimit)
-        page = state.page(op, reply, size)
-        if state.search is None:
-            state.start(db.backend)
-        op.onAbandon(state.cancel)
-        try:
-            more = await self._withDeadline(op, page)
-        except _SizeLimitReached:
-            state.cancel()
-            raise ldaperrors.LDAPSizeLimitExceeded("") from None
-        except BaseException:
-            state.cancel()
-            raise
-        cookie = b""
-        if more:
-            cookie = secrets.token_bytes(8)
-            state.cookie = cookie
-            states[cookie] = state
-        return _Outcome(controls=[controls.pagedResultsResponse(cookie)])
-
-    def sendReference(self, reply: Reply, reference: SearchReference) -> None:
-        """
-        Send a continuation reference of a search. Unlike entries, it counts
-        toward neither the size limit nor the page size (slapd counts only
-        entries too), and no plugin filters it.
-
-        @param reply: the search's reply function.
-        @param reference: the reference, from the backend.
-        """
-        self.statistics.referrals += 1
-        reply(encodeSearchReference(uri.encode("utf-8") for uri in reference.uris), ())
-
-    def sendEntry(
-        self, op: Operation, reply: Reply, entry: Entry, counted: bool = True
-    ) -> defer.Deferred[None] | None:
-        """
-        Send one search result with the attributes the request selected.
-
-        @param op: the search.
-        @param reply: the operation's reply function.
-        @param entry: the entry, already filtered by the plugins.
-        @param counted: whether hasSubordinates and numSubordinates are
-            computed when asked for. The syncrepl provider sends entries as
-            stored: slapd's consumer refuses numSubordinates (its schema
-            lacks it), and the counts would cost a search per entry.
-        @return: C{None} once it is sent; or, when hasSubordinates or
-            numSubordinates is asked for, a Deferred that fires when the
-            entry's children are counted and it is sent.
-        """
-        assert op.search is not None
-        wanted = _subordinateAttributes(op.search.attributes) if counted else set()
-        if wanted and entry.dn and self._virtualEntry(entry.ndn) is None:
-            return defer.Deferred.fromCoroutine(self._sendCounted(op, reply, entry, wanted))
-        self._sendSelected(op, reply, entry, [])
-        return None
-
-    async def _sendCounted(self, op: Operation, reply: Reply, entry: Entry, wanted: set[str]) -> None:
-        """
-        Send an entry with the subordinate counts asked for.
-        """
-        count = await self._countSubordinates(op, entry.ndn,
-                                              onlyOne="numsubordinates" not in wanted)
-        computed = []
-        if "hassubordinates" in wanted:
-            computed.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
-        if "numsubordinates" in wanted:
-            computed.append(("numSubordinates", [str(count).encode()]))
-        self._sendSelected(op, reply, entry, computed)
-
-    async def _countSubordinates(self, client: Operation, ndn: DN, onlyOne: bool) -> int:
-        """
-        Count an entry's children with a one-level search of its backend,
-        which works the same for every backend. Only the children the
-        client may know of (C{disclose_entry}) count: the counts tell of no
-        hidden entry.
-
-        @param client: the search the counts are sent in.
-        @param ndn: the entry's normalised name.
-        @param onlyOne: stop at the first child (for hasSubordinates).
-        @return: the number of children (at most 1 when C{onlyOne}).
-        """
-        db = self.databaseFor(ndn)
-        if db is None:
-            return 0
-        checked = self.plugins.has("disclose_entry") and not client.internal
-        op = self.internalOperation()
-        op.search = SearchParameters(
-            base=ndn,
-            scope=Scope.ONE,
-            filter=everything(self.schema),
-            attributes=["1.1"],
-            typesOnly=True,
-        )
-        count = 0
-
-        async def counted(child: Entry) -> None:
-            nonlocal count
-            if await self.plugins.discloses(client, child):
-                count += 1
-                if onlyOne:
-                    raise _SubordinateFound()
-
-        def emit(child: Entry | SearchReference) -> defer.Deferred[None] | None:
-            nonlocal count
-            if isinstance(child, SearchReference):
-                return None
-            if checked:
-                return defer.Deferred.fromCoroutine(counted(child))
-            count += 1
-            if onlyOne:
-                raise _SubordinateFound()
-            return None
-
-        try:
-            await db.backend.search(op, emit)
-        except _SubordinateFound:
-            pass
-        return count
-
-    def _sendSelected(
-        self, op: Operation, reply: Reply, entry: Entry, computed: list[tuple[str, list[bytes]]]
-    ) -> None:
-        """
-        Send an entry with the attributes the search selected, encoded once
-        for each selection while the entry stays in the cache.
-        """
-        search = op.search
-        assert search is not None
-        key = (entry, tuple(search.attributes), search.typesOnly)
-        pdu = None if computed else self._encoded.get(key)
-        if pdu is None:
-            pdu = encodeSearchEntry(
-                str(entry.dn).encode("utf-8"),
-                self._selectAttributes(entry, search.attributes, search.typesOnly, computed),
-            )
-            if not computed:
-                self._encoded.put(key, pdu)
-        self.statistics.entries += 1
-        reply(pdu, ())
-
-    def _selectAttributes(
-        self,
-        entry: Entry,
-        requested: list[str],
-        typesOnly: bool,
-        computed: list[tuple[str, list[bytes]]],
-    ) -> list[tuple[bytes, tuple[bytes, ...]]]:
-        allUser = not requested or "*" in requested
-        allOperational = "+" in requested
-        wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
-        for name in requested:
-            if name in ("*", "+", "1.1"):
-                continue
-            try:
-                wanted.append(parseDescription(self.schema, name))
-            except ldaperrors.LDAPUndefinedAttributeType:
-                continue
-        chosen = []
-        for attr in self._withVirtual(entry, allOperational, wanted, computed):
-            operational = attr.type.operational
-            take = (allOperational if operational else allUser) or any(
-                attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
-                for at, options in wanted
-            )
-            if take:
-                chosen.append((attr.description.encode(), () if typesOnly else attr.values))
-        return chosen
-
-    def _withVirtual(
-        self, entry: Entry, allOperational: bool, wanted: list, computed: list[tuple[str, list[bytes]]]
-    ) -> Iterable[Any]:
-        """
-        The entry's attributes plus the virtual operational attributes
-        (entryDN, subschemaSubentry, and the C{computed} subordinate counts)
-        when they are asked for.
-        """
-        yield from entry
-        names = {at.name.lower() for at, _ in wanted}
-        if not (allOperational or names & {"entrydn", "subschemasubentry"} or computed):
-            return
-        extra = list(computed)
-        if not entry.get("entryDN"):
-            extra.append(("entryDN", [str(entry.dn).encode("utf-8")]))
-        if entry.dn and not entry.get("subschemaSubentry"):
-            extra.append(("subschemaSubentry", [_SUBSCHEMA_DN.encode()]))
-        yield from Entry(entry.dn, extra, self.schema, entry.ndn)
-
-    # Root DSE and subschema
-
-    def _virtualEntry(self, ndn: DN) -> Entry | None:
-        if not ndn:
-            return self.rootDSE
-        if ndn == self._subschemaDN:
-            return self.subschema
-        return None
-
-    def rootDSEFor(self, connection: Connection) -> Entry:
-        """
-        The root DSE as one connection sees it: StartTLS is listed where the
-        connection can use it, and C{supportedSASLMechanisms} names the
-        mechanisms it can use now.
-        """
-        mechanisms = self.authentication.mechanisms(connection, self.schema)
-        if connection.startTLS is not None and not mechanisms:
-            return self.rootDSE
-        attributes = []
-        for attr in self.rootDSE:
-            values = attr.values
-            if attr.type.name == "supportedExtension" and connection.startTLS is None:
-                values = tuple(v for v in values if v != START_TLS.encode())
-            attributes.append((attr.description, list(values)))
-        if mechanisms:
-            attributes.append(("supportedSASLMechanisms", [m.encode() for m in mechanisms]))
-        return Entry(self.rootDSE.dn, attributes, self.schema, self.rootDSE.ndn)
-
-    async def _withProvided(self, rootDSE: Entry) -> Entry:
-        """
-        @return: the root DSE with the attributes of L{rootDSEProviders}.
-        """
-        attributes = [(a.description, a.values) for a in rootDSE]
-        for provider in self.rootDSEProviders:
-            attributes.extend(await provider())
-        return Entry(rootDSE.dn, attributes, self.schema, rootDSE.ndn)
-
-    def _buildRootDSE(self) -> Entry:
-        return Entry(
-            DN(),
-            [
-                ("objectClass", [b"top"]),
-                # As configured: a plugin's own view (cn=changelog) is no
-                # naming context of the server's.
-                ("namingContexts", [str(db.suffix).encode() for db in self.configuredDatabases]),
-                ("supportedLDAPVersion", [b"3"]),
-                ("supportedControl", [oid.encode() for oid in self.extensions.supportedControls]),
-                ("supportedExtension",
-                 [oid.encode() for oid in self.extensions.supportedExtensions]),
-                ("supportedFeatures", [f.encode() for f in self.extensions.supportedFeatures]),
-                ("subschemaSubentry", [_SUBSCHEMA_DN.encode()]),
-                ("vendorName", [b"ldapd"]),
-                ("vendorVersion", [f"ldapd {_version.__version__}".encode()]),
-            ],
-            self.schema,
-        )
-
-    def _buildSubschema(self) -> Entry:
-        """
-        The subschema subentry (RFC 4512 §4.2): every syntax, matching rule,
-        attribute type and object class, with the time the schema was loaded
-        as its creation and modification time.
-        """
-        rules = {id(r): r for r in RULES.values()}.values()
-        loaded = formatTime(datetime.now(timezone.utc))
-        return Entry(
-            DN.parse(_SUBSCHEMA_DN),
-            [
-                ("objectClass", [b"top", b"subentry", b"subschema", b"extensibleObject"]),
-                ("cn", [b"Subschema"]),
-                ("structuralObjectClass", [b"subentry"]),
-                ("createTimestamp", [loaded]),
-                ("modifyTimestamp", [loaded]),
-                ("ldapSyntaxes", [syntax.describe().encode() for syntax in self.schema.syntaxes]),
-                ("matchingRules", [r.describe().encode() for r in rules]),
-                ("matchingRuleUse", [use.encode() for use in self.schema.matchingRuleUses()]),
-                ("attributeTypes", [at.definition.encode() for at in self.schema.attributeTypes]),
-                ("objectClasses", [oc.definition.encode() for oc in self.schema.objectClasses]),
-            ],
-            self.schema,
-        )
-
     # Compare
 
-    async def handle_compare(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_compare(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         assert isinstance(request, CompareRequest)
         _, ndn = self._parseDN(request.dn)
         at, options = parseDescription(self.schema, request.attribute)
         value = request.value
-        entry = self._virtualEntry(ndn)
-        if entry is None:
+        view = self.viewFor(ndn)
+        if view is None:
             await self.plugins.pre("compare", op, ndn, at, value)
             backend = self.backendFor(ndn)
             if IBackendCompare.providedBy(backend):
                 found = await backend.compare(op, ndn, at, options, value)
-                return _Outcome(Result(6 if found else 5))
+                return Outcome(Result(6 if found else 5))
             entry = await self.get(op, ndn)
+        else:
+            entry = await view.backend.get(op, ndn)
         if at.equality is None:
             raise ldaperrors.LDAPInappropriateMatching("no equality matching rule")
         attrs = entry.matching(at, options)
         if not attrs and not options:
-            virtual = [(a.description, a.values) for a in self._withVirtual(entry, True, [], [])]
+            virtual = [(a.description, a.values) for a in withVirtual(entry, self.schema, True, [], [])]
             attrs = Entry(entry.dn, virtual, self.schema, entry.ndn).matching(at)
         if not attrs:
             raise ldaperrors.LDAPNoSuchAttribute("")
@@ -1377,7 +753,7 @@ class Directory:
         except InvalidValue:
             raise ldaperrors.LDAPInvalidAttributeSyntax("invalid assertion value") from None
         found = any(key in a.keys(self.schema) for a in attrs)
-        return _Outcome(Result(6 if found else 5))
+        return Outcome(Result(6 if found else 5))
 
     # Writes
 
@@ -1388,7 +764,7 @@ class Directory:
         strongAuthRequired, both checked before the entry is looked up or
         any access rule applies.
         """
-        if self._virtualEntry(ndn) is not None:
+        if self.viewFor(ndn) is not None:
             raise ldaperrors.LDAPUnwillingToPerform("the root DSE and subschema are read-only")
         db = self.databaseFor(ndn)
         if db is None:
@@ -1492,21 +868,12 @@ class Directory:
                     f"{at.name}: value #{i}: {e}"
                 ) from None
 
-    def _stamp(self, op: Operation) -> list[tuple[str, list[bytes]]]:
-        """
-        The operational attributes every write sets: who and when, and the
-        change's CSN.
-        """
-        when = datetime.now(timezone.utc)
-        who = str(op.identity.dn or "").encode("utf-8")
-        return [
-            ("modifiersName", [who]),
-            ("modifyTimestamp", [formatTime(when)]),
-            ("entryCSN", [self.csn(when)]),
-        ]
-
     def _stampMods(self, op: Operation) -> list[Modification]:
-        return [Modification("replace", name, tuple(values)) for name, values in self._stamp(op)]
+        """
+        The modifications that stamp a write of C{op}'s (L{stampWrite}).
+        """
+        return [Modification("replace", name, tuple(values))
+                for name, values in stampWrite(op.identity.dn, self.csn)]
 
     async def add(self, op: Operation, entry: Entry) -> None:
         """
@@ -1516,7 +883,7 @@ class Directory:
         @param op: the operation on whose behalf it is added.
         @param entry: the entry as the client gave it.
         """
-        if entry.ndn == self._subschemaDN:
+        if entry.ndn == self.subschema.suffix:
             raise ldaperrors.LDAPEntryAlreadyExists("the subschema subentry exists")
         db = self._checkWritable(op, entry.ndn)
         for attr in entry:
@@ -1526,41 +893,25 @@ class Directory:
         entry = await self.plugins.pre("add", op, entry)
         for attr in entry:
             self._checkPasswordCost(op, attr.type, attr.values)
-        stamp = self._stamp(op)
-        structural = entry.structuralClass()
-        operational = [
-            ("creatorsName", stamp[0][1]),
-            ("createTimestamp", stamp[1][1]),
-            ("entryUUID", [str(uuid.uuid4()).encode()]),
-            *stamp,
-        ]
-        if structural is not None:
-            operational.append(("structuralObjectClass", [structural.name.encode()]))
-        # Only the server's own writes (an LDIF import, say) may carry
-        # operational values; those are kept, as slapadd keeps them.
-        entry = Entry(
-            entry.dn,
-            [(a.description, a.values) for a in entry]
-            + [(name, values) for name, values in operational if not entry.get(name)],
-            self.schema,
-            entry.ndn,
-        )
+        # Only the server's own writes (seeding, say) may carry operational
+        # values (checked above); stampNew keeps them.
+        entry = stampNew(entry, op.identity.dn, self.csn)
         entry.validate()
         await self._commit(op, db, ADD, lambda backend, hooks: backend.add(op, entry, hooks))
 
-    async def handle_add(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_add(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         assert isinstance(request, AddRequest)
         dn, ndn = self._parseDN(request.dn)
         if not dn:
             raise ldaperrors.LDAPUnwillingToPerform("cannot add the root DSE")
-        attributes = list(request.attributes)
+        attributes: list[tuple[str, Sequence[bytes]]] = list(request.attributes)
         entry = Entry(dn, attributes, self.schema, ndn)
         missing = _missingRDNValues(entry)
         if missing:
             entry = Entry(dn, attributes + missing, self.schema, ndn)
         await self.add(op, entry)
-        return _Outcome()
+        return Outcome()
 
     async def delete(self, op: Operation, ndn: DN) -> None:
         """
@@ -1570,11 +921,11 @@ class Directory:
         ndn = await self.plugins.pre("delete", op, ndn)
         await self._commit(op, db, DELETE, lambda backend, hooks: backend.delete(op, ndn, hooks))
 
-    async def handle_delete(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_delete(self, op: Operation, reply: Reply) -> Outcome:
         assert isinstance(op.request, DeleteRequest)
         _, ndn = self._parseDN(op.request.dn)
         await self.delete(op, ndn)
-        return _Outcome()
+        return Outcome()
 
     async def modify(self, op: Operation, ndn: DN, modifications: list[Modification]) -> Entry:
         """
@@ -1596,14 +947,14 @@ class Directory:
         return await self._commit(  # type: ignore[no-any-return]
             op, db, MODIFY, lambda backend, hooks: backend.modify(op, ndn, stamped, hooks))
 
-    async def handle_modify(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_modify(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         assert isinstance(request, ModifyRequest)
         _, ndn = self._parseDN(request.dn)
         modifications = [Modification(operation, description, values)
                          for operation, description, values in request.changes]
         await self.modify(op, ndn, modifications)
-        return _Outcome()
+        return Outcome()
 
     async def get(self, op: Operation, ndn: DN) -> Entry:
         """
@@ -1641,7 +992,7 @@ class Directory:
             op, db, RENAME,
             lambda backend, hooks: backend.rename(op, ndn, newDN, deleteOldRDN, hooks, stamp))
 
-    async def handle_rename(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_rename(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         assert isinstance(request, ModifyDNRequest)
         dn, ndn = self._parseDN(request.dn)
@@ -1664,11 +1015,11 @@ class Directory:
         else:
             superior = entry.dn.parent()
         await self.rename(op, ndn, superior.child(newRDN.rdn), request.deleteOldRDN)
-        return _Outcome()
+        return Outcome()
 
     # Extended operations
 
-    async def handle_extended(self, op: Operation, reply: Reply) -> _Outcome:
+    async def handle_extended(self, op: Operation, reply: Reply) -> Outcome:
         assert isinstance(op.request, ExtendedRequest)
         name = op.request.name
         registered = self.extensions.extendedOperation(name)
@@ -1681,28 +1032,16 @@ class Directory:
             extra += octetString(outcome.name, 0x8A)
         if outcome.value is not None:
             extra += octetString(outcome.value, 0x8B)
-        return _Outcome(extra=extra)
+        return Outcome(extra=extra)
 
 
-def _subordinateAttributes(requested: list[str]) -> set[str]:
-    """
-    @param requested: a search's attribute list.
-    @return: which of hasSubordinates and numSubordinates (lower-cased) it
-        asks for, by name or with C{+}.
-    """
-    names = {name.lower() for name in requested}
-    if "+" in names:
-        return {"hassubordinates", "numsubordinates"}
-    return names & {"hassubordinates", "numsubordinates"}
-
-
-def _missingRDNValues(entry: Entry) -> list[tuple[str, list[bytes]]]:
+def _missingRDNValues(entry: Entry) -> list[tuple[str, Sequence[bytes]]]:
     """
     The values of an entry's RDN that its attributes lack: an Add request's
     attributes make up the entry "along with those from the RDN", and clients
     may leave the RDN's out (RFC 4511 §4.7), so they are added as slapd does.
     """
-    missing = []
+    missing: list[tuple[str, Sequence[bytes]]] = []
     for ava in entry.dn.rdn if entry.dn else ():
         at = entry.schema.attributeType(ava.type)
         value = ava.value.encode("utf-8")
@@ -1712,16 +1051,3 @@ def _missingRDNValues(entry: Entry) -> list[tuple[str, list[bytes]]]:
         except InvalidValue:
             pass  # validate() reports it
     return missing
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
-def _fingerprint(request: SearchRequest) -> tuple[object, ...]:
-    """
-    What must not change between the pages of one paged search (RFC 2696 §3).
-    """
-    return (request.base, request.scope, request.filter, request.attributes)

@@ -110,7 +110,7 @@ async def _run(call: Callable[[], object]) -> object:
     """
     result = call()
     if isinstance(result, defer.Deferred) or hasattr(result, "__await__"):
-        return await result  # type: ignore[misc]
+        return await result
     return result
 
 

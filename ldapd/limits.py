@@ -3,8 +3,8 @@ Limits against abuse: per connection (outstanding requests, idle time),
 per client address (connections), per identity (search size and time, as
 slapd's C{limits} directive), and per filter (components).
 
-The global size and time limits are L{ldapd.directory.Limits}; the rules
-here refine them per identity.
+The global size and time limits are L{Limits}; the L{IdentityLimit} rules
+refine them per identity.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ __all__ = [
     "ConnectionLimits",
     "IdentityLimit",
     "IdleTimer",
+    "Limits",
     "checkFilterSize",
     "identityLimitFromConfig",
     "isGroupMember",
@@ -145,6 +146,25 @@ class IdentityLimit:
 
 _STYLES = {"dn": "dn.base", "dn.exact": "dn.base", "dn.base": "dn.base", "dn.one": "dn.one",
            "dn.subtree": "dn.subtree", "dn.children": "dn.children", "group": "group"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """
+    Limits that apply to every identity but a root DN.
+
+    @ivar sizeLimit: the most entries one search returns (0: no limit).
+    @ivar timeLimit: the most seconds one search may take (0: no limit).
+    @ivar identities: size and time limits for some identities, which
+        replace the two above for them (L{ldapd.limits.IdentityLimit}).
+    @ivar maxFilterComponents: the most components a search filter may
+        have (0: no limit).
+    """
+
+    sizeLimit: int = 500
+    timeLimit: int = 3600
+    identities: tuple[IdentityLimit, ...] = ()
+    maxFilterComponents: int = DEFAULT_MAX_FILTER_COMPONENTS
 
 
 def identityLimitFromConfig(table: dict[str, Any], context: ConfigContext) -> IdentityLimit:

@@ -11,16 +11,22 @@ Unexpected exceptions are logged with their traceback and answered C{other}
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet.defer import CancelledError
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ldapd._codec import Control
 from ldapd.dn import DN, InvalidDN
 
-__all__ = ["NoSuchObject", "Referral", "Result", "SUCCESS", "resultOf"]
+__all__ = ["NoSuchObject", "Outcome", "Referral", "Reply", "Result", "SUCCESS", "resultOf"]
+
+#: Sends one protocolOp (already encoded) of the current operation, with
+#: response controls.
+Reply = Callable[[bytes, Sequence[Control]], None]
 
 _log = Logger()
 
@@ -65,6 +71,22 @@ class Result(NamedTuple):
 
 #: The result of an operation that succeeded.
 SUCCESS = Result(0)
+
+
+@dataclass
+class Outcome:
+    """
+    How a request handler ended, for its final response.
+
+    @ivar result: the result.
+    @ivar extra: the encoded fields the response has after the result's
+        (an extended response's name and value).
+    @ivar controls: the response controls.
+    """
+
+    result: Result = SUCCESS
+    extra: bytes = b""
+    controls: Sequence[Control] = ()
 
 
 def _text(message: object) -> str:

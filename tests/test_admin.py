@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,13 +16,17 @@ from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 from typing import Any
 
+from ldaptor.protocols import pureber, pureldap
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from ldapd import passwords
 from ldapd.admin import Progress, exportLDIF, importLDIF, main
 from ldapd.config import loadConfig
-from ldapd.testing import EXAMPLE_LDIF, childEnvironment
+from ldapd.dn import DN
+from ldapd.entry import Entry
+from ldapd.operation import Connection, Identity
+from ldapd.testing import EXAMPLE_LDIF, childEnvironment, executeRequest
 
 CONFIG = """
 [server]
@@ -150,7 +155,7 @@ class ImportExportTests(unittest.TestCase):
             def stable(data: bytes) -> list[list[bytes]]:
                 return sorted(
                     [line for line in record.splitlines() if not line.startswith(
-                        (b"entryUUID:", b"createTimestamp:", b"modifyTimestamp:"))]
+                        (b"entryUUID:", b"entryCSN:", b"createTimestamp:", b"modifyTimestamp:"))]
                     for record in data.split(b"\n\n"))
 
             self.assertEqual(stable(bulk), stable(perEntry))
@@ -171,6 +176,96 @@ class ImportExportTests(unittest.TestCase):
                 self.assertIn("line 16", str(e))
             else:
                 self.fail("no error")
+
+        return defer.Deferred.fromCoroutine(run())
+
+
+#: The base entry and one person, as imported and seeded.
+_BASE_AND_ANN = b"""\
+dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: uid=ann,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: ann
+cn: Ann
+sn: Example
+"""
+
+
+class StampTests(unittest.TestCase):
+    """
+    An entry gets the same operational attributes however it comes in:
+    imported, seeded from C{seed_ldif}, or added over the protocol (as
+    slapadd stores what slapd's add does).
+    """
+
+    async def imported(self) -> Entry:
+        config = loadConfig(configFile("memory"), reactor)
+        db = config.directory.databases[0]
+        await db.backend.open()
+        await importLDIF(reactor, config, db, io.BytesIO(_BASE_AND_ANN).readlines(),
+                         bulk=False, warn=self.fail)
+        return await self.read(config.directory, "uid=ann,dc=example,dc=com")
+
+    def seededConfig(self, ldif: bytes) -> Path:
+        """
+        @return: a configuration of a memory database seeded with C{ldif}.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-stamp-"))
+        self.addCleanup(shutil.rmtree, folder)
+        seed = folder / "seed.ldif"
+        seed.write_bytes(ldif)
+        return configFile("memory", f'seed_ldif = "{seed}"\n')
+
+    async def seeded(self) -> Entry:
+        config = loadConfig(self.seededConfig(_BASE_AND_ANN), reactor)
+        await config.directory.open()
+        return await self.read(config.directory, "uid=ann,dc=example,dc=com")
+
+    async def added(self) -> Entry:
+        config = loadConfig(self.seededConfig(_BASE_AND_ANN.split(b"\n\n")[0] + b"\n"), reactor)
+        directory = config.directory
+        await directory.open()
+        connection = Connection("test", reactor)
+        root = DN.parse("cn=admin,dc=example,dc=com")
+        connection.identity = Identity(root, directory.schema.normalizeDN(root), isRoot=True)
+        request = pureldap.LDAPAddRequest(entry="uid=bob,dc=example,dc=com", attributes=[
+            (pureldap.LDAPAttributeDescription(name),
+             pureber.BERSet([pureldap.LDAPAttributeValue(value)]))
+            for name, value in (("objectClass", "inetOrgPerson"), ("uid", "bob"),
+                                ("cn", "Bob"), ("sn", "Example"))])
+        responses, done = executeRequest(directory, connection, request, 1)
+        await done
+        self.assertEqual(responses[-1].value.resultCode, 0)
+        return await self.read(directory, "uid=bob,dc=example,dc=com")
+
+    async def read(self, directory: Any, dn: str) -> Entry:
+        return await directory.get(directory.internalOperation(),
+                                   directory.schema.normalizeDN(DN.parse(dn)))
+
+    def test_sameOperationalAttributes(self) -> Any:
+        """
+        An imported entry and a seeded one carry the same operational
+        attribute types as one added over the protocol: creator, modifier,
+        timestamps, entryUUID, entryCSN and structuralObjectClass.
+        """
+        async def run() -> None:
+            def operational(entry: Entry) -> set[str]:
+                return {a.type.name for a in entry if a.type.operational}
+
+            added = await self.added()
+            self.assertEqual(operational(added), {
+                "creatorsName", "modifiersName", "createTimestamp", "modifyTimestamp",
+                "entryUUID", "entryCSN", "structuralObjectClass"})
+            imported, seeded = await self.imported(), await self.seeded()
+            self.assertEqual(operational(imported), operational(added))
+            self.assertEqual(operational(seeded), operational(added))
+            self.assertEqual(imported.get("structuralObjectClass"), (b"inetOrgPerson",))
+            self.assertEqual(imported.get("creatorsName"), (b"cn=admin,dc=example,dc=com",))
 
         return defer.Deferred.fromCoroutine(run())
 

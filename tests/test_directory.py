@@ -26,10 +26,11 @@ from ldapd._codec import (
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import PAGED_RESULTS
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.interfaces import IBackendCompare
+from ldapd.limits import Limits
 from ldapd.operation import Connection, Identity, Operation, Scope
 from ldapd.plugins.chain import PluginChain
 from ldapd.results import Referral
@@ -178,6 +179,25 @@ class RoutingTests(DirectoryTestsBase):
         self.assertIn(b"1.3.6.1.4.1.4203.1.11.3", attrs["supportedExtension"])
         self.assertEqual(attrs["subschemaSubentry"], [b"cn=Subschema"])
         self.assertIn("vendorVersion", attrs)
+
+    def test_compareRootDSE(self) -> None:
+        """
+        Compare reads the root DSE a search returns, with the attributes of
+        the root DSE providers.
+        """
+        async def provided() -> list[tuple[str, list[bytes]]]:
+            return [("monitorContext", [b"cn=Monitor"])]
+
+        self.directory.rootDSEProviders.append(provided)
+
+        def compare(attr: str, value: str) -> int:
+            return self.result(pureldap.LDAPCompareRequest(
+                entry="", ava=pureldap.LDAPAttributeValueAssertion(
+                    pureber.BEROctetString(attr), pureber.BEROctetString(value)))).resultCode
+
+        self.assertEqual(compare("monitorContext", "cn=Monitor"), 6)
+        self.assertEqual(compare("objectClass", "top"), 6)
+        self.assertEqual(compare("objectClass", "subschema"), 5)
 
     def test_subschema(self) -> None:
         """

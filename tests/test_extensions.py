@@ -340,7 +340,7 @@ class EntryPointTests(unittest.SynchronousTestCase):
         """)
         directory = self.directory()
         self.assertIsNotNone(directory.extensions.control("1.2.840.113556.1.4.473"))
-        self.assertIn(b"1.3.6.1.4.1.99999.9", directory.rootDSE.get("supportedExtension"))
+        self.assertIn(b"1.3.6.1.4.1.99999.9", directory.rootDSE.entry.get("supportedExtension"))
 
     def test_wrongType(self) -> None:
         """

@@ -21,9 +21,9 @@ from ldapd._codec import encodeMessage
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
 from ldapd.config import loadConfig
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
-from ldapd.limits import ConnectionLimits, IdentityLimit, checkFilterSize
+from ldapd.limits import ConnectionLimits, IdentityLimit, Limits, checkFilterSize
 from ldapd.operation import Connection, Operation
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError

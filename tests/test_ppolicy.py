@@ -122,7 +122,7 @@ class RequestControlTests(unittest.SynchronousTestCase):
             directory = Directory(
                 [Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema))],
                 plugins, schema=schema, reactor=task.Clock())
-            return directory.rootDSE.get("supportedControl")
+            return directory.rootDSE.entry.get("supportedControl")
 
         self.assertNotIn(PASSWORD_POLICY.encode(), supported([]))
         self.assertIn(PASSWORD_POLICY.encode(), supported([PasswordPolicy()]))

@@ -22,9 +22,10 @@ from twisted.trial import unittest
 
 from ldapd._codec import Control, encodeSequence, integer, octetString, tlv
 from ldapd.backends.memory import MemoryBackend
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.limits import Limits
 from ldapd.operation import ANONYMOUS, Identity, Operation
 from ldapd.protocol import MAX_OUTSTANDING, LDAPServerFactory, LDAPServerProtocol
 from ldapd.requests import RawControl, SearchRequest

@@ -67,7 +67,7 @@ class GrammarTests(unittest.SynchronousTestCase):
         """
         for names in (None, ("core", "cosine", "inetorgperson", "rfc2307bis")):
             schema = Schema.standard() if names is None else Schema.standard(names=names)
-            subschema = Directory([], schema=schema, reactor=task.Clock()).subschema
+            subschema = Directory([], schema=schema, reactor=task.Clock()).subschema.entry
             for attribute, grammar in GRAMMARS.items():
                 values = subschema.get(attribute)
                 self.assertTrue(values, attribute)

@@ -30,8 +30,9 @@ from twisted.trial import unittest
 from ldapd._codec import RESPONSE_DECODER, IntermediateResponse, encodeMessage
 from ldapd._framing import Framer
 from ldapd.backends.memory import MemoryBackend
-from ldapd.directory import Database, Directory, Limits
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
+from ldapd.limits import Limits
 from ldapd.operation import Connection, Identity, Operation
 from ldapd.plugins.changelog import Changelog
 from ldapd.schema import Schema
@@ -667,10 +668,10 @@ class NoProviderTests(ProviderTestsBase):
         """
         The root DSE names the control only when the provider is there.
         """
-        self.assertNotIn(SYNC_REQUEST.encode(), self.directory.rootDSE.get("supportedControl"))
+        self.assertNotIn(SYNC_REQUEST.encode(), self.directory.rootDSE.entry.get("supportedControl"))
         self.withChangelog = True
         self.makeDirectory()
-        self.assertIn(SYNC_REQUEST.encode(), self.directory.rootDSE.get("supportedControl"))
+        self.assertIn(SYNC_REQUEST.encode(), self.directory.rootDSE.entry.get("supportedControl"))
 
 
 def providerConfig() -> str:

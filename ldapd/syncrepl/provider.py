@@ -48,7 +48,7 @@ from ldapd.filters import byUUID, everything
 from ldapd.interfaces import IChangelog
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest
-from ldapd.results import NoSuchObject
+from ldapd.results import NoSuchObject, Reply
 from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
 from ldapd.syncrepl.catchup import Step, namesBefore, order, renamedDN, uuidKey
 from ldapd.syncrepl.codec import ADD as STATE_ADD
@@ -72,7 +72,7 @@ from ldapd.syncrepl.codec import (
 )
 
 if TYPE_CHECKING:
-    from ldapd.directory import Database, Directory, Reply
+    from ldapd.directory import Database, Directory
 
 __all__ = ["SyncProvider", "SyncRefreshRequired"]
 
@@ -365,7 +365,7 @@ class _Session:
         @param since: the CSN of the consumer's cookie, or C{None}.
         @return: refreshDeletes: whether the refresh ends in a delete phase.
         """
-        search = self.directory.searchDatabase
+        search = self.directory.searcher.searchDatabase
         if since is None:
             await search(self.op, self.reply, self.db, self._sendFull)
             return False
@@ -683,6 +683,6 @@ class _Session:
         if counted:
             self._countSent()
         control = Control(SYNC_STATE, False, SyncState(state, uuid, cookie).encode())
-        return self.directory.sendEntry(
+        return self.directory.searcher.sendEntry(
             self.op, withControls(self.reply, [control]), entry, counted=False
         )

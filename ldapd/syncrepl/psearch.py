@@ -39,7 +39,8 @@ from ldapd.syncrepl.codec import (
 )
 
 if TYPE_CHECKING:
-    from ldapd.directory import Database, Directory, Reply
+    from ldapd.directory import Database, Directory
+    from ldapd.results import Reply
 
 __all__ = ["MAX_QUEUED", "persistentSearch"]
 
@@ -98,7 +99,7 @@ async def persistentSearch(
     unsubscribe = directory.subscribe(changed)
     try:
         if not control.changesOnly:
-            await directory.searchDatabase(op, reply, db)
+            await directory.searcher.searchDatabase(op, reply, db)
         # The limits apply to the search of what matches now (as the
         # syncrepl provider's to its refresh); the changes go on as long as
         # the client wants them.
@@ -143,7 +144,7 @@ async def _notify(
         notification = EntryChangeNotification(changeType, previous, number)
         controls.append(Control(ENTRY_CHANGE_NOTIFICATION, False, notification.encode()))
     # A deleted entry has no subordinates left to count.
-    sending = directory.sendEntry(
+    sending = directory.searcher.sendEntry(
         op, withControls(reply, controls), shown, counted=change.kind != DELETE
     )
     if sending is not None:
