@@ -48,7 +48,7 @@ from ldapd.config import ServerConfig, loadConfig
 from ldapd.csn import CSNGenerator
 from ldapd.directory import Database
 from ldapd.dn import DN
-from ldapd.entry import Entry
+from ldapd.entry import Entry, SearchReference
 from ldapd.filters import everything
 from ldapd.ldif import formatLDIF, parseLDIF
 from ldapd.operation import Identity, Scope, SearchParameters
@@ -214,8 +214,10 @@ async def exportLDIF(config: ServerConfig, db: Database, out: IO[bytes],
                                  everything(directory.schema))
     count = 0
 
-    def emit(entry: Entry) -> None:
+    def emit(entry: Entry | SearchReference) -> None:
         nonlocal count
+        if isinstance(entry, SearchReference):
+            raise ValueError(f"{db.suffix}: the backend sent a reference, not an entry")
         out.write(formatLDIF(str(entry.dn), [(a.description, a.values) for a in entry]))
         count += 1
         if progress is not None:

@@ -36,6 +36,7 @@ from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extensions import ControlType, ExtendedOutcome, Extensions
 from ldapd.host import Lifecycle, PluginHost, RootDSEProvider
 from ldapd.interfaces import (
+    IBackend,
     IBackendCompare,
     IChangelogTransaction,
     IPluginTransaction,
@@ -118,7 +119,7 @@ class Database:
     """
 
     suffix: DN
-    backend: Any
+    backend: IBackend
     rootDN: DN | None = None
     rootPassword: bytes | None = None
     seedLDIF: Path | None = None
@@ -318,6 +319,7 @@ class Directory:
         self.authentication = authentication if authentication is not None else Authentication()
         self.databases: list[Database] = []
         self._privateSuffixes: list[DN] = []
+        self._views: dict[DN, Database] = {}
         self.configuredDatabases = list(databases)
         for db in self.configuredDatabases:
             self.addDatabase(db)
@@ -348,12 +350,11 @@ class Directory:
             self.extensions.addControl(control)
         for operation in installedOperations:
             self.extensions.addExtendedOperation(operation)
-        self._views: dict[DN, Database] = {}
         self.subschema = Subschema(self.schema)
-        self.addView(Database(self.subschema.entry.dn, self.subschema))
+        host.addView(Database(self.subschema.entry.dn, self.subschema), public=True)
         # After every registration: the root DSE lists what is registered.
         self.rootDSE = RootDSE(self)
-        self.addView(Database(DN(), self.rootDSE))
+        host.addView(Database(DN(), self.rootDSE), public=True)
 
     # Change feed
 

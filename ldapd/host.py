@@ -168,15 +168,24 @@ class PluginHost:
         """
         self._extensions.addFeature(oid)
 
-    def addView(self, db: Database) -> None:
+    def addView(self, db: Database, public: bool = False) -> None:
         """
-        Serve a read-only view of the plugin's (C{cn=changelog},
-        C{cn=Monitor}) as a private database: one that holds what no
-        ordinary rule should hand out. Under the default access policy only
-        the root DN reads it; under the acl plugin only the rules whose
-        target names it apply to it, never a generic one such as C{to *}.
+        Serve a read-only view.
+
+        @param db: the view, a database whose backend serves it.
+        @param public: C{False} (the default) for a private database such
+            as C{cn=changelog} or C{cn=Monitor}, one that holds what no
+            ordinary rule should hand out: under the default access policy
+            only the root DN reads it; under the acl plugin only the rules
+            whose target names it apply to it, never a generic one such as
+            C{to *}. C{True} for one entry anyone reads whole, without the
+            plugins' hooks, at its suffix only (the root DSE,
+            C{cn=Subschema}).
         """
-        self.directory.addPrivateDatabase(db)
+        if public:
+            self.directory.addView(db)
+        else:
+            self.directory.addPrivateDatabase(db)
 
     def addRootDSEAttributes(self, provider: RootDSEProvider) -> None:
         """

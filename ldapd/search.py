@@ -233,7 +233,11 @@ class Searcher:
         if view is not None:
             # The root DSE and cn=Subschema: anyone reads them whole, as
             # in slapd, so no plugin hook runs.
-            await view.backend.search(op, lambda entry: self.sendEntry(op, reply, entry))
+            def send(found: Entry | SearchReference) -> None:
+                assert isinstance(found, Entry), "a view holds entries"
+                self.sendEntry(op, reply, found)
+
+            await view.backend.search(op, send)
             return Outcome()
         db = directory.databaseFor(base)
         if db is None:

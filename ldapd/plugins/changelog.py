@@ -256,6 +256,7 @@ class Changelog:
         self.directory: Any = None
         self._contextCSN: AttributeType | None = None
         self.view: Database | None = None
+        self._source: IChangelog | None = None
 
     # Set-up
 
@@ -300,8 +301,9 @@ class Changelog:
         if not shown:
             return
         suffix = DN.parse(CHANGELOG_DN)
+        self._source = IChangelog(shown[0].backend)
         self.view = Database(suffix, _ChangelogView(directory.schema.normalizeDN(suffix),
-                                                    shown[0].backend, self))
+                                                    self._source, self))
         host.addView(self.view)
         host.addRootDSEAttributes(self._rootDSE)
 
@@ -310,8 +312,8 @@ class Changelog:
         @return: the root DSE's C{changelog}, C{firstChangeNumber} and
             C{lastChangeNumber} (0 and 0 for an empty changelog).
         """
-        assert self.view is not None
-        first, last = await self.view.backend.source.changeBounds()
+        assert self._source is not None
+        first, last = await self._source.changeBounds()
         return [
             ("changelog", [CHANGELOG_DN.encode()]),
             ("firstChangeNumber", [str(first.number if first else 0).encode()]),

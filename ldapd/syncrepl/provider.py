@@ -43,7 +43,7 @@ from twisted.logger import Logger
 from ldapd._codec import Control, encodeIntermediateResponse, encodeSearchEntry
 from ldapd.changes import DELETE, RENAME, ChangeRecord
 from ldapd.dn import DN
-from ldapd.entry import Entry
+from ldapd.entry import Entry, SearchReference
 from ldapd.filters import byUUID, everything
 from ldapd.interfaces import IChangelog
 from ldapd.operation import Operation, Scope, SearchParameters
@@ -659,9 +659,10 @@ class _Session:
             scope=Scope.SUB,
             filter=byUUID(self.directory.schema, entryUUID),
         )
-        found: list[Entry] = []
+        found: list[Entry | SearchReference] = []
         await self.db.backend.search(op, found.append)
-        return found[0] if found else None
+        entries = [e for e in found if isinstance(e, Entry)]
+        return entries[0] if entries else None
 
     def _countSent(self) -> None:
         """
