@@ -8,6 +8,7 @@ clients, ldap3 and python-ldap.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -443,6 +444,24 @@ class CurrentTimeTests(_ExecuteMixin, unittest.TestCase):
         self.installEntryPoint()
         e = self.assertRaises(RegistrationError, self.makeDirectory, [CurrentTime()])
         self.assertIn(CURRENT_TIME, str(e))
+
+
+class DocumentTests(unittest.SynchronousTestCase):
+    """
+    C{docs/extending.md} quotes the examples as they are.
+    """
+
+    def test_excerpts(self) -> None:
+        """
+        Every excerpt the document says it takes from an example file
+        (C{<!-- from examples/... -->} before a code block) is in that file.
+        """
+        root = Path(__file__).resolve().parent.parent
+        text = (root / "docs" / "extending.md").read_text()
+        excerpts = re.findall(r"<!-- from (\S+) -->\n```python\n(.*?)```", text, re.DOTALL)
+        self.assertGreaterEqual(len(excerpts), 6)
+        for path, excerpt in excerpts:
+            self.assertIn(excerpt, (root / path).read_text(), path)
 
 
 _PEOPLE = "ou=people,dc=example,dc=org"
