@@ -17,7 +17,8 @@ refuse every write. Configure it by its factory's import path::
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
