@@ -4,6 +4,9 @@ by ldapd's core and by plugins in the same way (through the plugin host,
 L{ldapd.host.PluginHost}), or by third-party packages through the
 C{ldapd.controls} and C{ldapd.extended} entry points.
 
+A response control, which plugins add to C{op.responseControls}, is a
+L{Control} (re-exported here from the codec).
+
 What is registered is what the root DSE advertises (C{supportedControl},
 C{supportedExtension}, C{supportedFeatures}) and all a request's controls
 are decoded with: a critical control nobody registered, or registered for
@@ -18,14 +21,15 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 
+from ldapd._codec import Control
 from ldapd.requests import RawControl
 
 if TYPE_CHECKING:
-    from ldapd._codec import Control
     from ldapd.directory import Database, Directory
     from ldapd.operation import Operation
 
 __all__ = [
+    "Control",
     "ControlType",
     "ExtendedOperation",
     "ExtendedOutcome",

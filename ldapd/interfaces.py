@@ -423,8 +423,10 @@ class IChangelog(Interface):
 
 class IOperationPlugin(Interface):
     """
-    Policy around operations. Every hook is optional; the chain finds them once
-    by name prefix and runs plugins in configuration order:
+    Policy around operations. Every hook is optional, and declared: the chain
+    finds them once, when it is built, refuses a method named like a hook that
+    no operation runs (L{ldapd.plugins.chain.HOOKS}), and runs plugins in
+    configuration order:
 
       - C{pre_<op>(op, ...)}: before the backend; may raise an LDAP error to
         refuse, or return a replacement for its first argument after C{op}
@@ -444,12 +446,16 @@ class IOperationPlugin(Interface):
         entries again, long after it began: what was kept of its client's
         access (group memberships, rules) is to be looked up anew. May
         return a Deferred.
-      - C{attach(directory)}: called once by the L{ldapd.directory.Directory}
-        the plugin serves, when it builds its chain, for plugins that read or
-        write entries themselves (with C{directory.internalOperation()}).
+      - C{attach(host)}: called once by the L{ldapd.directory.Directory} the
+        plugin serves, with a L{ldapd.host.PluginHost}: through it the plugin
+        reads and writes entries (C{host.directory.internalOperation()}) and
+        registers what it adds (controls, extended operations, views, root
+        DSE attributes, timers, open and close hooks), never by setting
+        attributes on the Directory.
 
-    C{<op>} is one of C{bind}, C{search}, C{compare}, C{add}, C{delete},
-    C{modify}, C{rename}, C{extended}, and C{authenticate}: every check of
+    C{<op>} is one of C{search}, C{compare}, C{add}, C{delete}, C{modify},
+    C{rename}, C{extended} and C{authenticate} for C{pre_}; the four writes
+    for C{check_} and C{txn_}; those and C{bind} for C{post_}. Every check of
     a password (simple bind, SASL PLAIN, the old password of a change) runs
     C{pre_authenticate(op, check)} (a L{ldapd.passwordcheck.PasswordCheck};
     refuse with invalidCredentials) and C{post_authenticate(op, resultCode)}

@@ -88,7 +88,6 @@ def _peerText(address: Any) -> str:
     return f"unix:{name.decode() if isinstance(name, bytes) else name or ''}"
 
 
-@implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
 def _abandonable(op: Operation) -> bool:
     """
     @return: whether Abandon and Cancel can stop a client's operation (RFC
@@ -115,6 +114,7 @@ class _Transport(Protocol):
     def startTLS(self, contextFactory: Any) -> None: ...
 
 
+@implementer(interfaces.IPushProducer, interfaces.IHandshakeListener)
 class LDAPServerProtocol(protocol.Protocol):
     """
     One client connection.

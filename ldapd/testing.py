@@ -422,8 +422,13 @@ class BackendTestsMixin(_TrialTestCase):
             uid=uid, cn=f"{uid.title()} Example", sn="Example", **extra,
         )
 
-    async def _populate(self) -> None:
-        entries = [
+    def suiteEntries(self) -> list[Entry]:
+        """
+        @return: the entries the suite's tests expect, which C{setUp} adds
+            through the backend; a read-only backend's tests serve these
+            and borrow the suite's tests of reads and binds.
+        """
+        return [
             self.entry(self.suffixText, objectClass=["top", "dcObject", "organization"],
                        dc="example", o="Example"),
             self.entry("ou=people,dc=example,dc=com", objectClass=["top", "organizationalUnit"],
@@ -436,7 +441,9 @@ class BackendTestsMixin(_TrialTestCase):
             self.entry("cn=staff,ou=groups,dc=example,dc=com", objectClass=["top", "groupOfNames"],
                        cn="staff", member=["uid=alice,ou=people,dc=example,dc=com"]),
         ]
-        for e in entries:
+
+    async def _populate(self) -> None:
+        for e in self.suiteEntries():
             await self.backend.add(_op(), e, RecordingHooks())
 
     def search(self, base: str, scope: Scope, filterText: str = "(objectClass=*)",

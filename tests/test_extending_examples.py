@@ -22,7 +22,7 @@ import ldap3
 import pytest
 from ldaptor.protocols import pureldap
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import defer, task
+from twisted.internet import task
 from twisted.trial import unittest
 from zope.interface.verify import verifyObject
 
@@ -79,20 +79,6 @@ def configContext(schema: Schema, suffix: str | None = None) -> ConfigContext:
                          task.Clock(), schema.normalizeDN(DN.parse(suffix)) if suffix else None)
 
 
-class _Population:
-    """
-    Stands in for a backend while L{BackendTestsMixin} adds its entries, to
-    collect them.
-    """
-
-    def __init__(self) -> None:
-        self.entries: dict[str, dict[str, list[bytes]]] = {}
-
-    def add(self, op: Any, entry: Any, hooks: Any) -> defer.Deferred[None]:
-        self.entries[str(entry.dn)] = {a.description: list(a.values) for a in entry}
-        return defer.succeed(None)
-
-
 class DictBackendConformanceTests(unittest.TestCase):
     """
     The dict backend keeps the rules of L{BackendTestsMixin} that a
@@ -104,6 +90,7 @@ class DictBackendConformanceTests(unittest.TestCase):
     suffixText = BackendTestsMixin.suffixText
     entry = BackendTestsMixin.entry
     person = BackendTestsMixin.person
+    suiteEntries = BackendTestsMixin.suiteEntries
     search = BackendTestsMixin.search
     ndn = BackendTestsMixin.ndn  # type: ignore[assignment]
     assertNoSuchObject = BackendTestsMixin.assertNoSuchObject
@@ -121,11 +108,9 @@ class DictBackendConformanceTests(unittest.TestCase):
     def setUp(self) -> Any:
         self.schema = Schema.standard()
         self.suffix = self.schema.normalizeDN(DN.parse(self.suffixText))
-        population = _Population()
-        self.backend: Any = population
-        # The suite's entries, as its setUp would add them.
-        BackendTestsMixin._populate(self)  # type: ignore[arg-type]
-        self.backend = DictBackend(self.suffix, self.schema, population.entries)
+        entries = {str(e.dn): {a.description: list(a.values) for a in e}
+                   for e in self.suiteEntries()}
+        self.backend = DictBackend(self.suffix, self.schema, entries)
         return self.backend.open()
 
 

@@ -25,8 +25,7 @@ from typing import Any
 
 from zope.interface import implementer
 
-from ldapd._codec import Control
-from ldapd.extensions import ControlType
+from ldapd.extensions import Control, ControlType
 from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin
 from ldapd.operation import Operation
