@@ -14,11 +14,12 @@ from typing import Any
 
 from ldaptor import ldapfilter
 from ldaptor.protocols import pureldap
-from twisted.internet import defer, task
+from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
+from zope.interface.verify import verifyObject
 
 from ldapd._codec import Control, encodeSequence, integer, octetString, tlv
 from ldapd.backends.memory import MemoryBackend
@@ -248,6 +249,15 @@ class ConnectionTests(ProtocolTestsBase):
         self.assertIsInstance(self.protocol, LDAPServerProtocol)
         self.assertIs(self.protocol.factory, self.factory)
         self.assertIs(self.protocol.directory, self.directory)
+
+    def test_interfaces(self) -> None:
+        """
+        The protocol is told when a TLS handshake completes (StartTLS and
+        LDAPS mark the connection secure then) and is its transport's
+        producer.
+        """
+        verifyObject(interfaces.IHandshakeListener, self.protocol)
+        verifyObject(interfaces.IPushProducer, self.protocol)
         self.assertIs(self.protocol.clock, self.clock)
 
     def test_connection(self) -> None:
