@@ -48,7 +48,7 @@ _STEADY_DIRECTIVES = frozenset("aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%")
 #: timestamp up to the next second, so it is not formatted from the cache.
 _LAST_CACHED_FRACTION = 0.999999
 
-#: What Twisted's C{eventAsJSON} writes for a L{Logger} and for each level.
+#: What Twisted's C{eventAsJSON} writes for a C{Logger} and for each level.
 _LOGGER_JSON = objectSaveHook(Logger())
 _LEVEL_JSON = {level: objectSaveHook(level) for level in LogLevel.iterconstants()}
 
@@ -75,7 +75,7 @@ def _singleField(logFormat: str) -> str | None:
     @param logFormat: a log event's format.
     @return: the name of the field if C{logFormat} is one replacement field
         and nothing else, with a plain name and neither conversion nor
-        format spec (C{"{accessLine}"}); otherwise L{None}.
+        format spec (C{"{accessLine}"}); otherwise C{None}.
     """
     if logFormat[:1] == "{" and logFormat[-1:] == "}":
         name = logFormat[1:-1]
@@ -95,7 +95,7 @@ def _isLiteral(logFormat: str) -> bool:
 
 class _TimeFormatter:
     """
-    L{twisted.logger.formatTime} with one format, remembering the text of the
+    C{twisted.logger.formatTime} with one format, remembering the text of the
     last whole second it formatted when the format's output cannot change
     within a second. The time zone's offset is computed, as Twisted does,
     from the first timestamp of each second; offsets change on whole seconds.
@@ -103,7 +103,7 @@ class _TimeFormatter:
 
     def __init__(self, timeFormat: str | None) -> None:
         """
-        @param timeFormat: the C{strftime} format, or L{None} for C{"-"}.
+        @param timeFormat: the C{strftime} format, or C{None} for C{"-"}.
         """
         self._timeFormat = timeFormat
         self._cacheable = timeFormat is not None and _steadyWithinSecond(timeFormat)
@@ -113,7 +113,7 @@ class _TimeFormatter:
 
     def __call__(self, when: float | None) -> str:
         """
-        @param when: a timestamp, or L{None}.
+        @param when: a timestamp, or C{None}.
         @return: what C{formatTime(when, timeFormat)} returns.
         """
         if self._cacheable and (type(when) is float or type(when) is int):
@@ -133,9 +133,9 @@ class _TimeFormatter:
 
 class _TextFormatter:
     """
-    L{twisted.logger.formatEventAsClassicLogText} with a L{_TimeFormatter},
+    C{twisted.logger.formatEventAsClassicLogText} with a L{_TimeFormatter},
     which formats events without a failure whose format is one plain field
-    holding a L{str}, or no field at all, without C{string.Formatter}.
+    holding a C{str}, or no field at all, without C{string.Formatter}.
     """
 
     def __init__(self, timeFormat: str | None) -> None:
@@ -157,7 +157,7 @@ class _TextFormatter:
         """
         @param event: a log event.
         @return: the line C{formatEventAsClassicLogText} makes of it, or
-            L{None} if it makes none, with every control character but
+            C{None} if it makes none, with every control character but
             the LF and TAB that continue an entry escaped.
         """
         logFormat = event.get("log_format")
@@ -197,7 +197,7 @@ def _continued(line: str) -> str:
 
 def _eventAsJSON(event: LogEvent) -> str:
     """
-    L{twisted.logger.eventAsJSON}, which flattens an event whose format is
+    C{twisted.logger.eventAsJSON}, which flattens an event whose format is
     one plain field itself, and encodes the event without C{json.dumps}'s
     C{default} hook when only its logger and level need one.
 
@@ -230,10 +230,10 @@ def _eventAsJSON(event: LogEvent) -> str:
 def textFileLogObserver(outFile: IO[Any],
                         timeFormat: str | None = timeFormatRFC3339) -> FileLogObserver:
     """
-    L{twisted.logger.textFileLogObserver}, faster.
+    C{twisted.logger.textFileLogObserver}, faster.
 
     @param outFile: a file-like object, of text or else of UTF-8 bytes.
-    @param timeFormat: the C{strftime} format of the timestamps, or L{None}
+    @param timeFormat: the C{strftime} format of the timestamps, or C{None}
         for C{"-"}.
     @return: a file log observer writing what Twisted's writes.
     """
@@ -242,7 +242,7 @@ def textFileLogObserver(outFile: IO[Any],
 
 def jsonFileLogObserver(outFile: IO[Any], recordSeparator: str = "\x1e") -> FileLogObserver:
     """
-    L{twisted.logger.jsonFileLogObserver}, faster.
+    C{twisted.logger.jsonFileLogObserver}, faster.
 
     @param outFile: a file-like object, of text or else of UTF-8 bytes.
     @param recordSeparator: what comes before each event's JSON.

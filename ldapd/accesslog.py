@@ -7,7 +7,7 @@ result in the forms admins grep for in 389 Directory Server's access log::
         authzdn="uid=alice,ou=people,dc=example,dc=com" peer=127.0.0.1:40112
 
 The line (L{ACCESS_LOG_FORMAT}) is the event's C{accessLine}, and every part
-is also a field of the L{twisted.logger} event (C{conn}, C{msgid},
+is also a field of the C{twisted.logger} event (C{conn}, C{msgid},
 C{operation}, C{tag}, C{err}, C{nentries}, C{etime}, C{authzDN}, C{peer},
 C{target} and per operation C{scope}, C{filter}, C{attributes}, C{newDN},
 C{oid}), so that C{twist --log-format json} writes them as JSON.

@@ -1,6 +1,6 @@
 """
 C{ldapd-admin}: the administrator's command for what is done with the
-server stopped, or beside it.
+server stopped, or beside it::
 
     ldapd-admin import CONFIG LDIF [--suffix DN] [--per-entry] [--allow-file-urls]
     ldapd-admin export CONFIG [--suffix DN] [-o FILE|-]
@@ -64,7 +64,8 @@ COMPUTED = frozenset({"hassubordinates", "numsubordinates", "entrydn", "subschem
 
 class Progress:
     """
-    A progress line on a terminal stream: C{\\r12345 entries  4100/s}.
+    A progress line on a terminal stream, redrawn after a carriage return:
+    C{12345 entries} and the rate, C{4100/s}, two spaces apart.
     """
 
     def __init__(self, stream: IO[str], clock: Callable[[], float] = time.monotonic,

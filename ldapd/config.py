@@ -292,8 +292,8 @@ def _checkRootPassword(
     value: bytes, limits: passwords.PasswordLimits, context: ConfigContext
 ) -> None:
     """
-    Refuse a root password that could never bind (an unknown C{{SCHEME}}
-    prefix, which is how a cleartext password beginning with C{{} is read,
+    Refuse a root password that could never bind (an unknown C{E{lb}SCHEMEE{rb}}
+    prefix, which is how a cleartext password beginning with C{E{lb}} is read,
     or a hash over the cost limits); warn about a cleartext one.
 
     @raise ConfigError: naming C{root_password}.

@@ -316,17 +316,17 @@ class Entry:
         whole instead of resolving and merging attribute by attribute
         (anything else is merged as L{Entry.__init__} merges it).
 
+        An attribute whose description is malformed (RFC 4512 §2.5), which a
+        version of ldapd that did not check descriptions may have stored, is
+        left out with a warning, so that it never reaches a client or an
+        LDIF file; the entry's next write stores it without that attribute.
+
         @param dn: the entry's name.
         @param ndn: its normalised name.
         @param schema: the schema.
         @param descriptions: the attribute descriptions.
         @param values: each attribute's values: one value bare, more (or
             none) as a tuple.
-        An attribute whose description is malformed (RFC 4512 §2.5), which a
-        version of ldapd that did not check descriptions may have stored, is
-        left out with a warning, so that it never reaches a client or an
-        LDIF file; the entry's next write stores it without that attribute.
-
         @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined type.
         """
         layout = _storedLayout(schema, descriptions)

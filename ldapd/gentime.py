@@ -26,7 +26,7 @@ _GRAMMAR = re.compile(
 
 class InvalidTime(ValueError):
     """
-    A value is not a GeneralizedTime, or names no time L{datetime} can hold
+    A value is not a GeneralizedTime, or names no time C{datetime} can hold
     (the year 0000 of slapd's C{pwdAccountLockedTime: 000001010000Z}, say).
     """
 
@@ -50,7 +50,7 @@ def parseTime(value: bytes | str) -> datetime:
         fraction is rounded), a leap second read as the first instant of
         the next minute.
     @raise InvalidTime: if it is not a GeneralizedTime, or names a date
-        that does not exist or L{datetime} cannot hold.
+        that does not exist or C{datetime} cannot hold.
     """
     text = value.decode("ascii", "replace") if isinstance(value, bytes) else value
     match = _GRAMMAR.fullmatch(text)
@@ -80,7 +80,7 @@ def formatTime(when: datetime | float, fraction: bool = False) -> bytes:
     """
     Write a time as the server stores it.
 
-    @param when: a L{datetime} (one without a time zone is taken to be in
+    @param when: a C{datetime} (one without a time zone is taken to be in
         UTC) or seconds since the epoch.
     @param fraction: whether to write the microseconds, as slapd does in
         C{pwdFailureTime} and CSNs.

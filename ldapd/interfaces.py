@@ -1,7 +1,7 @@
 """
 The interfaces that backends and operation plugins implement.
 
-Every backend method returns a L{Deferred}. Writes are transactions: the backend
+Every backend method returns a C{Deferred}. Writes are transactions: the backend
 calls the chain's C{check} hooks before it changes anything and its C{txn}
 hooks after, before it commits; an exception from either (or from the backend)
 rolls the whole write back. Hooks see the transaction as an L{ITransaction}; the
@@ -92,7 +92,7 @@ class IChangelogTransaction(ITransaction):
             L{IChangelog.changes} after every change committed before it
             (the backend serialises appends so commit order and number
             order agree).
-        @rtype: L{int}
+        @rtype: C{int}
         """
 
 
@@ -219,7 +219,7 @@ class IBackend(Interface):
         @param op: the bind L{ldapd.operation.Operation}.
         @param ndn: the normalised DN.
         @param password: the password given.
-        @type password: L{bytes}
+        @type password: C{bytes}
         @return: a Deferred that fires with the entry, or fails with
             C{LDAPInvalidCredentials} (also when the entry does not exist).
         """
@@ -379,7 +379,7 @@ class IBackendCompare(Interface):
         @param at: the L{ldapd.schema.AttributeType} of the assertion.
         @param options: the attribute description's options (lower case, sorted).
         @param value: the assertion value.
-        @type value: L{bytes}
+        @type value: C{bytes}
         @return: a Deferred that fires with whether the entry holds the
             value (compareTrue or compareFalse), or fails with the LDAP
             error (noSuchObject with the matched DN, noSuchAttribute, ...).
@@ -415,7 +415,7 @@ class IChangelog(Interface):
         C{keep} newest. The newest change is never removed, so that a
         consumer's cookie can be told to be still covered by the log.
 
-        @param before: a UTC L{datetime.datetime}, or C{None}.
+        @param before: a UTC C{datetime.datetime}, or C{None}.
         @param keep: the number of newest records to keep, or C{None}.
         @return: a Deferred firing with the number of records removed.
         """

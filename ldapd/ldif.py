@@ -92,13 +92,13 @@ class LDIFRecord:
         in file order, where operation is C{"add"}, C{"delete"}, C{"replace"}
         or C{"increment"}; empty for other records.
     @ivar newRDN: For modrdn and moddn records, the new RDN; otherwise
-        L{None}.
+        C{None}.
     @ivar deleteOldRDN: For modrdn and moddn records, whether the old RDN
         values are to be removed; otherwise C{False}.
     @ivar newSuperior: For modrdn and moddn records that move the entry, the
-        DN of its new parent; otherwise L{None}.
+        DN of its new parent; otherwise C{None}.
     @ivar controls: For change records, one C{(oid, criticality, value)}
-        triple per C{control:} line, where value is L{None} when the line
+        triple per C{control:} line, where value is C{None} when the line
         gives none.
     @ivar lineNumber: The number of the line holding the record's C{dn:}.
     """
@@ -248,7 +248,7 @@ def _logicalLines(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes | None]]:
     @param lines: Physical lines, with or without line terminators.
 
     @return: An iterator of C{(lineNumber, line)} pairs, where lineNumber is
-        that of the first physical line and line is L{None} for a blank line.
+        that of the first physical line and line is C{None} for a blank line.
 
     @raise LDIFSyntaxError: When a continuation line has no line to continue.
     """
@@ -459,7 +459,7 @@ def _parseControl(lineNumber: int, spec: bytes) -> tuple[str, bool, bytes | None
     @param spec: What followed the colon: an OID, an optional criticality
         and an optional value-spec.
 
-    @return: C{(oid, criticality, value)}, value being L{None} if absent.
+    @return: C{(oid, criticality, value)}, value being C{None} if absent.
 
     @raise LDIFSyntaxError: When the control is malformed.
     """

@@ -172,7 +172,7 @@ def _hashSalted(hashName: str, password: bytes) -> bytes:
     """
     Produce the payload of a salted digest scheme such as C{{SSHA}}.
 
-    @param hashName: The L{hashlib} algorithm name.
+    @param hashName: The C{hashlib} algorithm name.
     @param password: The password to hash.
     @return: base64 of C{digest(password + salt) + salt}.
     """
@@ -185,7 +185,7 @@ def _hashPBKDF2(hashName: str, rounds: int, password: bytes) -> bytes:
     """
     Produce the payload of a C{{PBKDF2-*}} scheme.
 
-    @param hashName: The L{hashlib} algorithm name used for HMAC.
+    @param hashName: The C{hashlib} algorithm name used for HMAC.
     @param rounds: The iteration count.
     @param password: The password to hash.
     @return: C{rounds$salt$hash} with salt and hash in adapted base64.
@@ -226,7 +226,7 @@ def _verifyDigest(hashName: str, payload: bytes, password: bytes) -> bool:
     """
     Verify an unsalted digest scheme such as C{{SHA}}.
 
-    @param hashName: The L{hashlib} algorithm name.
+    @param hashName: The C{hashlib} algorithm name.
     @param payload: The stored value after the scheme prefix.
     @param password: The candidate password.
     @return: Whether C{password} matches.
@@ -244,7 +244,7 @@ def _verifySalted(hashName: str, payload: bytes, password: bytes) -> bool:
     Verify a salted digest scheme such as C{{SSHA}}, with a salt of any
     length.
 
-    @param hashName: The L{hashlib} algorithm name.
+    @param hashName: The C{hashlib} algorithm name.
     @param payload: The stored value after the scheme prefix.
     @param password: The candidate password.
     @return: Whether C{password} matches.
@@ -263,7 +263,7 @@ def _verifyPBKDF2(hashName: str, payload: bytes, password: bytes) -> bool:
     """
     Verify a C{{PBKDF2-*}} scheme.
 
-    @param hashName: The L{hashlib} algorithm name used for HMAC.
+    @param hashName: The C{hashlib} algorithm name used for HMAC.
     @param payload: The stored value after the scheme prefix.
     @param password: The candidate password.
     @return: Whether C{password} matches.
@@ -278,7 +278,7 @@ def _parsePBKDF2(hashName: str, payload: bytes) -> tuple[int, bytes, bytes]:
     """
     Read a C{{PBKDF2-*}} payload.
 
-    @param hashName: The L{hashlib} algorithm name used for HMAC.
+    @param hashName: The C{hashlib} algorithm name used for HMAC.
     @param payload: The stored value after the scheme prefix.
     @return: The rounds, the salt and the expected hash.
     @raise ValueError: If C{payload} is malformed.

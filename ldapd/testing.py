@@ -1051,7 +1051,7 @@ def decodeResponse(data: bytes) -> Any:
     Decode one LDAPMessage as a client would.
 
     @param data: exactly one encoded message.
-    @return: ldaptor's L{pureldap.LDAPMessage}; its C{value} is the response.
+    @return: ldaptor's C{pureldap.LDAPMessage}; its C{value} is the response.
     """
     from ldaptor.protocols import pureber
 
@@ -1066,7 +1066,7 @@ def decodeResponses(data: bytes) -> list[Any]:
     Decode what a server wrote as a client would.
 
     @param data: whole encoded messages, one after the other.
-    @return: ldaptor's L{pureldap.LDAPMessage}s, in order.
+    @return: ldaptor's C{pureldap.LDAPMessage}s, in order.
     """
     from ldaptor.protocols import pureber
 

@@ -278,7 +278,7 @@ def serverEndpoint(reactor: Any, description: str, tls: ServerTLS | None) -> Any
     @param reactor: the reactor.
     @param description: a Twisted server endpoint string.
     @param tls: the server's TLS, or C{None} if none is configured.
-    @return: an L{interfaces.IStreamServerEndpoint}.
+    @return: an C{IStreamServerEndpoint}.
     @raise ValueError: if the string is invalid, or is an C{ssl:} listener
         without C{tls} or with certificate arguments.
     """

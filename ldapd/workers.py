@@ -49,7 +49,7 @@ class AdoptedEndpoint:
 
     def __init__(self, reactor: Any, fileno: int, family: int) -> None:
         """
-        @param reactor: an L{IReactorSocket}.
+        @param reactor: an C{IReactorSocket}.
         @param fileno: the listening socket's file descriptor.
         @param family: its address family (C{AF_INET}, C{AF_INET6}, C{AF_UNIX}).
         """
@@ -62,7 +62,7 @@ class AdoptedEndpoint:
         Accept on the inherited socket (the reactor takes a copy of it; the
         inherited descriptor is closed).
 
-        @return: a Deferred firing with the L{IListeningPort}.
+        @return: a Deferred firing with the C{IListeningPort}.
         """
         d = defer.execute(self._reactor.adoptStreamPort, self._fileno, self._family,
                           protocolFactory)

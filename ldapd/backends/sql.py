@@ -863,7 +863,7 @@ class SQLBackend:
         only (later writes see the database as if it had never run, as
         after a serial rollback), and the others are committed together.
 
-        @return: each write's result, or the L{Failure} of what it raised.
+        @return: each write's result, or the C{Failure} of what it raised.
         @raise Exception: what fails the whole group (C{BEGIN}, C{COMMIT}, or
             an error after which SQLite ended the transaction itself): none
             of its writes is committed.
@@ -1518,7 +1518,7 @@ def _deliver(deferreds: list[defer.Deferred[Any]], outcomes: list[Any]) -> None:
     """
     Fire the Deferreds of a committed group of writes (in the reactor).
 
-    @param outcomes: for each, its result or the L{Failure} it failed with.
+    @param outcomes: for each, its result or the C{Failure} it failed with.
     """
     for d, outcome in zip(deferreds, outcomes, strict=True):
         if isinstance(outcome, Failure):

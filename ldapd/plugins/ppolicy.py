@@ -234,7 +234,7 @@ class IPasswordQualityChecker(Interface):
     def check(password, entry, policy):
         """
         @param password: the new password, cleartext.
-        @type password: L{bytes}
+        @type password: C{bytes}
         @param entry: the account's entry (for an add, the new entry).
         @param policy: the account's L{Policy}.
         @raise QualityError: if the password is not good enough.
