@@ -678,6 +678,7 @@ class PasswordVerifier:
     def hash(
         self, password: bytes, scheme: str,
         hasher: Callable[[bytes, str], bytes] | None = None,
+        slow: bool | None = None,
     ) -> defer.Deferred[bytes]:
         """
         Hash a password for storage: a slow scheme in the thread pool,
@@ -690,11 +691,16 @@ class PasswordVerifier:
         @param scheme: one of L{SCHEMES}.
         @param hasher: makes the stored form of C{password} in C{scheme}
             (L{hashPassword}, unless the caller has its own parameters).
+        @param slow: whether C{hasher} is deliberately slow, for a
+            C{scheme} that is not one of ldapd's (a backend's own format);
+            by default, whether C{scheme} is one of ldapd's slow schemes.
         @return: a Deferred firing with the stored form, or failing as
             C{hasher} raises.
         """
         work = partial(hasher or hashPassword, password, scheme)
-        if not isExpensive(scheme.encode("ascii", "replace")):
+        if slow is None:
+            slow = isExpensive(scheme.encode("ascii", "replace"))
+        if not slow:
             return defer.maybeDeferred(work)
         return defer.Deferred.fromCoroutine(self._inThread(work))
 

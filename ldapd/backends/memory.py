@@ -27,10 +27,11 @@ from zope.interface import implementer
 from ldapd._cache import LRU
 from ldapd.backends.base import BatchWrites, IndexConfig, checkPassword, noSuchObject
 from ldapd.backends.changelog import MemoryChangelog
+from ldapd.backends.kit import planFilter
 from ldapd.changes import ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
-from ldapd.filters import OBJECT_CLASS, And, Equality, Filter, Or, Present, Substrings
+from ldapd.filters import OBJECT_CLASS, Equality, Filter, Present, Substrings
 from ldapd.interfaces import (
     IBackend,
     IChangelog,
@@ -313,6 +314,12 @@ class MemoryBackend:
         The ids that may match C{f}, from the indexes; C{None} if the indexes
         cannot narrow it (every entry must be tested).
         """
+        return planFilter(f, self._planAssertion)
+
+    def _planAssertion(self, f: Filter) -> set[int] | None:
+        """
+        The ids that may match an assertion (not And nor Or), for L{_plan}.
+        """
         if isinstance(f, Equality):
             types = self._indexed(f, "eq")
             if types is None:
@@ -331,21 +338,6 @@ class MemoryBackend:
             return found
         if isinstance(f, Substrings):
             return self._planSubstrings(f)
-        if isinstance(f, And):
-            best = None
-            for part in f.parts:
-                ids = self._plan(part)
-                if ids is not None:
-                    best = ids if best is None else best & ids
-            return best
-        if isinstance(f, Or):
-            union: set[int] = set()
-            for part in f.parts:
-                ids = self._plan(part)
-                if ids is None:
-                    return None
-                union |= ids
-            return union
         return None
 
     def _indexKinds(self, oid: str) -> frozenset[str]:
