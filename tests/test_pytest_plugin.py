@@ -38,24 +38,29 @@ ADA = "uid=ada,ou=people,dc=example,dc=com"
 '''
 
 
-def run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, source: str, *args: str, helpers: str = "") -> pytest.RunResult:
     """
-    Run a scratch test module (with L{PEOPLE} defined in it) in a child pytest.
+    Run a scratch test module (with L{PEOPLE} and C{helpers} defined in it)
+    in a child pytest.
     """
-    pytester.makepyfile(PEOPLE + textwrap.dedent(source))
+    pytester.makepyfile(PEOPLE + helpers + textwrap.dedent(source))
     return pytester.runpytest_subprocess(*args, timeout=180)
 
 
 def test_clients(pytester: pytest.Pytester) -> None:
     """
     ldap3 and python-ldap bind to C{ldap_server} as its root DN and find the
-    suffix entry, in a database that has the default suffix and root DN.
+    suffix entry, in a database that has the default suffix and root DN;
+    the server runs in a thread of its own.
     """
     result = run(pytester, """
+        import threading
+
         import ldap
         import ldap3
 
         def test_defaults(ldap_server):
+            assert ldap_server.call(threading.get_ident) != threading.get_ident()
             assert ldap_server.url == f"ldap://127.0.0.1:{ldap_server.port}"
             assert ldap_server.suffix == "dc=example,dc=com"
             assert ldap_server.root_dn == "cn=admin,dc=example,dc=com"
@@ -357,3 +362,166 @@ def test_clock(pytester: pytest.Pytester) -> None:
                 ldap_server.clock.advance(-1)
     """, *_THREADED)
     result.assert_outcomes(passed=3)
+
+
+#: An ldaptor client on the global reactor, whose connection's end a test
+#: waits for (trial fails a test that leaves a connection open).
+LDAPTOR_CLIENT = '''
+from ldaptor.protocols.ldap.ldapclient import LDAPClient
+from twisted.internet import defer, reactor
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+
+class Client(LDAPClient):
+    def connectionMade(self):
+        super().connectionMade()
+        self.closed = defer.Deferred()
+
+    def connectionLost(self, reason):
+        super().connectionLost(reason)
+        self.closed.callback(None)
+
+
+async def bindAndClose(server):
+    client = await connectProtocol(TCP4ClientEndpoint(reactor, "127.0.0.1", server.port), Client())
+    await client.bind(server.root_dn, server.root_password)
+    client.transport.loseConnection()
+    await client.closed
+'''
+
+
+def test_trial(pytester: pytest.Pytester) -> None:
+    """
+    A trial test case gets the server through an autouse fixture and talks
+    to it with ldaptor on the global reactor, which trial runs for the test
+    while the server runs on its own.
+    """
+    result = run(pytester, """
+        import pytest
+        from twisted.trial import unittest
+
+        class BindTests(unittest.TestCase):
+            @pytest.fixture(autouse=True)
+            def server(self, ldap_server):
+                self.server = ldap_server
+
+            async def test_bind(self):
+                await bindAndClose(self.server)
+
+            async def test_again(self):
+                await bindAndClose(self.server)
+    """, *_THREADED, helpers=LDAPTOR_CLIENT)
+    result.assert_outcomes(passed=2)
+
+
+def test_pytestTwisted(pytester: pytest.Pytester) -> None:
+    """
+    Under pytest-twisted the server runs on the reactor that runs the tests:
+    they call the directory directly and talk to the server with ldaptor,
+    and a blocking client works from a thread.
+    """
+    pytest.importorskip("pytest_twisted")
+    result = run(pytester, """
+        import threading
+
+        import ldap3
+        import pytest_twisted
+        from twisted.internet import threads
+
+        from ldapd.dn import DN
+
+        @pytest_twisted.ensureDeferred
+        async def test_directory(ldap_server, ldap_directory):
+            assert ldap_server.call(threading.get_ident) == threading.get_ident()
+            assert ldap_server.add_ldif(PEOPLE) == 2
+            ndn = ldap_directory.schema.normalizeDN(DN.parse(ADA))
+            entry = await ldap_directory.get(ldap_directory.internalOperation(), ndn)
+            assert entry.get("mail") == (b"ada@example.com",)
+
+        @pytest_twisted.ensureDeferred
+        async def test_ldaptor(ldap_server):
+            ldap_server.fail_next("search", 51)
+            await bindAndClose(ldap_server)
+
+        @pytest_twisted.ensureDeferred
+        async def test_blocking_client_in_thread(ldap_server):
+            def whoami():
+                conn = ldap3.Connection(ldap_server.url, ldap_server.root_dn,
+                                        ldap_server.root_password, auto_bind=True)
+                return conn.extend.standard.who_am_i()
+
+            assert await threads.deferToThread(whoami) == "dn:cn=admin,dc=example,dc=com"
+    """, *_PLUGIN, helpers=LDAPTOR_CLIENT)
+    result.assert_outcomes(passed=3)
+
+
+def test_asyncio(pytester: pytest.Pytester) -> None:
+    """
+    An asyncio test (pytest-asyncio) runs blocking clients in a thread, and
+    the directory's own calls on the server's reactor through C{call}.
+    """
+    pytest.importorskip("pytest_asyncio")
+    result = run(pytester, """
+        import asyncio
+
+        import ldap3
+        import pytest
+
+        from ldapd.dn import DN
+
+        @pytest.mark.asyncio
+        @pytest.mark.ldap_ldif(PEOPLE)
+        async def test_client_in_thread(ldap_server, ldap_directory):
+            def mail():
+                conn = ldap3.Connection(ldap_server.url, ADA, "lovelace", auto_bind=True)
+                conn.search(ADA, "(objectClass=*)", attributes=["mail"])
+                return conn.entries[0].mail.value
+
+            assert await asyncio.to_thread(mail) == "ada@example.com"
+
+            async def read():
+                ndn = ldap_directory.schema.normalizeDN(DN.parse(ADA))
+                return await ldap_directory.get(ldap_directory.internalOperation(), ndn)
+
+            entry = await asyncio.to_thread(ldap_server.call, read)
+            assert entry.get("sn") == (b"Lovelace",)
+    """, *_THREADED)
+    result.assert_outcomes(passed=1)
+
+
+def test_django(pytester: pytest.Pytester) -> None:
+    """
+    django-auth-ldap logs a user of the server in, with the attributes of
+    its entry, and refuses a wrong password.
+    """
+    pytest.importorskip("django_auth_ldap")
+    result = run(pytester, """
+        import django
+        import pytest
+        from django.conf import settings
+
+        @pytest.mark.ldap_ldif(PEOPLE)
+        def test_login(ldap_server):
+            settings.configure(
+                INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes"],
+                DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3",
+                                       "NAME": ":memory:"}},
+                AUTHENTICATION_BACKENDS=["django_auth_ldap.backend.LDAPBackend"],
+                AUTH_LDAP_SERVER_URI=ldap_server.url,
+                AUTH_LDAP_USER_DN_TEMPLATE="uid=%(user)s,ou=people,dc=example,dc=com",
+                AUTH_LDAP_USER_ATTR_MAP={"first_name": "givenName", "last_name": "sn",
+                                         "email": "mail"},
+            )
+            django.setup()
+            from django.contrib.auth import authenticate
+            from django.core.management import call_command
+
+            call_command("migrate", verbosity=0)
+            user = authenticate(username="ada", password="lovelace")
+            assert (user.username, user.first_name, user.email) == (
+                "ada", "Ada", "ada@example.com")
+            assert authenticate(username="ada", password="wrong") is None
+            ldap_server.fail_next("bind", 51)
+            assert authenticate(username="ada", password="lovelace") is None
+    """, *_THREADED)
+    result.assert_outcomes(passed=1)
