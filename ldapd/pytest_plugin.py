@@ -73,6 +73,7 @@ class _GreenletRunner:
         import greenlet
         import pytest_twisted
         from twisted.internet import defer
+        from twisted.python.failure import Failure
 
         d = defer.maybeDeferred(f, *args)
         if greenlet.getcurrent().parent is None:
@@ -84,7 +85,7 @@ class _GreenletRunner:
                 "this would wait on the reactor, which runs the test: call the directory "
                 "(ldap_directory) and wait for its Deferreds instead")
         result = results[0]
-        if isinstance(result, BaseException) or hasattr(result, "raiseException"):
+        if isinstance(result, Failure):
             result.raiseException()
         return result
 

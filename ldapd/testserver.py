@@ -246,9 +246,8 @@ _FAULT_HOOKS = {
 class FaultInjector:
     """
     An operation plugin that makes clients' operations fail or wait, as a
-    test asks: put first in a test server's plugin chain, its C{pre_*}
-    hooks run before any other plugin's. The server's own operations are
-    left alone.
+    test asks: put before a test server's configured plugins, its C{pre_*}
+    hooks run before theirs. The server's own operations are left alone.
 
     A bind is refused or delayed in C{pre_authenticate}, which every simple
     bind with a DN and a password (and SASL PLAIN) runs; anonymous binds
@@ -256,7 +255,6 @@ class FaultInjector:
     """
 
     name = "faults"
-    description = "Fails or delays clients' operations as a test asks."
 
     def __init__(self) -> None:
         self._failures: dict[str, deque[tuple[int, str]]] = {}
