@@ -10,7 +10,7 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from twisted.logger import Logger
 
@@ -44,7 +44,7 @@ from ldapd.schema.schema import STANDARD_FILES, STANDARD_SCHEMAS
 from ldapd.syncrepl.consumer import replicaFromConfig
 from ldapd.tls import ServerTLS, serverEndpoint, tlsFromConfig
 
-__all__ = ["ConfigError", "ServerConfig", "loadConfig"]
+__all__ = ["ConfigError", "ServerConfig", "buildConfig", "loadConfig"]
 
 _log = Logger()
 
@@ -119,8 +119,6 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     @return: the configuration.
     @raise ConfigError: naming file, key and problem.
     """
-    if reactor is None:
-        from twisted.internet import reactor
     try:
         with open(path, "rb") as f:
             data = tomllib.load(f)
@@ -128,9 +126,29 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
+    _warnIfSecretsReadable(path, data)
+    return buildConfig(data, path, reactor)
+
+
+def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
+                plugins: Sequence[Any] = ()) -> ServerConfig:
+    """
+    Validate a configuration already read from TOML and build its directory:
+    what L{loadConfig} does once it has read the file, for a configuration
+    put together in code (the pytest plugin's, L{ldapd.pytest_plugin}).
+
+    @param data: the configuration, as C{tomllib} reads it.
+    @param path: the file it stands for, which errors name and relative
+        paths are taken from; C{None} for none.
+    @param reactor: the reactor the server will run on.
+    @param plugins: operation plugins run before the configured ones.
+    @return: the configuration.
+    @raise ConfigError: naming file, key and problem.
+    """
+    if reactor is None:
+        from twisted.internet import reactor
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
     document = ConfigTable(data, top, {"server", "database", "plugin", "replica"})
-    _warnIfSecretsReadable(path, data)
 
     context = top.within("server")
     server = ConfigTable(document.get("server", dict, {}), context, _SERVER_KEYS)
@@ -209,7 +227,7 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
             raise context.error(
                 "workers", f"{workers} processes would each hold their own copy of database[{i}] "
                 "(backend \"memory\"): use the sql backend, or workers = 1")
-    plugins = [
+    plugins = [*plugins] + [
         _plugin(table, top.within(f"plugin[{i}]"))
         for i, table in enumerate(document.tables("plugin", "an array of tables ([[plugin]])"))
     ]
