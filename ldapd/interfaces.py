@@ -10,7 +10,7 @@ Directory's as an L{IPluginTransaction}, with which a plugin changes other entri
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Collection, Sequence
 
 from zope.interface import Attribute, Interface
 
@@ -291,12 +291,17 @@ class IWriteBatches(Interface):
 class IWriteBatch(Interface):
     """
     Reads and writes in one transaction of an L{IWriteBatches} backend,
-    made in the order called (each awaited before the next is made).
+    made in the order called.
 
     C{get}, C{search}, C{add}, C{delete}, C{modify} and C{rename} take the
     arguments and give the results of the backend's L{IBackend} methods;
     reads see the batch's writes, and each write is its own savepoint: one
-    that fails is rolled back alone, the batch goes on. What a batch
+    that fails is rolled back alone, the batch goes on. A caller may make
+    several calls without awaiting each (a pipeline: the backend works on
+    one while the caller prepares the next); a write called before an
+    earlier write's failure reached its caller is then not made, and fails
+    with L{ldapd.backends.base.WriteSkipped}, so that no write made on the
+    assumption that the earlier one succeeded takes effect. What a batch
     writes is durable only once L{commit} returns; until then the
     backend's other writers wait (the sql backend), and whether its other
     readers see it depends on the backend (the sql backend's do not; the
@@ -313,6 +318,22 @@ class IWriteBatch(Interface):
     def search(op: Operation, emit: Callable[[Entry | SearchReference], Any]) -> Deferred[None]:
         """
         See L{IBackend.search}.
+        """
+
+    def findEqual(op: Operation, at: AttributeType, keys: Collection[Any]) -> Deferred[list[Entry]]:
+        """
+        Read, in one go, the entries of the database that hold a value of
+        an attribute type whose equality key is one of C{keys}, as the
+        filters C{(at=value)} would find them (through the type's equality
+        index, when it has one): for a writer that looks up many entries by
+        a unique value at once (a syncrepl consumer, a batch of changes'
+        entries by entryUUID).
+
+        @param op: the operation.
+        @param at: the attribute type.
+        @param keys: the equality keys (L{ldapd.schema.Schema.normalizeValue}).
+        @return: a Deferred firing with a list of the entries, each once, in
+            no particular order.
         """
 
     def add(op: Operation, entry: Entry, hooks: ITransactionHooks) -> Deferred[None]:

@@ -1016,6 +1016,69 @@ class BackendTestsMixin(_TrialTestCase):
 
         return defer.Deferred.fromCoroutine(self._test_batchRollback())
 
+    async def _test_batchFindEqual(self) -> None:
+        batch = self._batches().batch()
+        people = "ou=people,dc=example,dc=com"
+        await batch.add(_op(), self.person("carol", mail="Carol@Example.COM"), self.hooks)
+        await batch.delete(_op(), self.ndn(f"uid=bob,{people}"), self.hooks)
+        mail = self.schema.attributeType("mail")
+        assert mail is not None
+        keys = [self.schema.normalizeValue(mail, v) for v in
+                (b"ALICE@example.com", b"bob@example.com", b"carol@example.com", b"x@example.com")]
+        found = await batch.findEqual(_op(), mail, keys)
+        self.assertEqual(sorted(str(e.dn) for e in found),
+                         [f"uid=alice,{people}", f"uid=carol,{people}"])
+        self.assertEqual(await batch.findEqual(_op(), mail, []), [])
+        await batch.rollback()
+
+    def test_batchFindEqual(self) -> Any:
+        """
+        C{findEqual} reads at once the entries holding any of several
+        values (compared by the type's equality rule), each once, as the
+        batch's writes left them.
+        """
+        from twisted.internet import defer
+
+        return defer.Deferred.fromCoroutine(self._test_batchFindEqual())
+
+    async def _test_batchPipeline(self) -> None:
+        from twisted.internet import defer
+
+        from ldapd.backends.base import WriteSkipped
+
+        batch = self._batches().batch()
+        people = "ou=people,dc=example,dc=com"
+        failing = batch.add(_op(), self.person("alice"), self.hooks)
+        reached = failing.called
+        after = batch.add(_op(), self.person("carol"), self.hooks)
+        failure = await defer.DeferredList([failing, after], consumeErrors=True)
+        self.assertFalse(failure[0][0])
+        failure[0][1].trap(ldaperrors.LDAPEntryAlreadyExists)
+        if reached:
+            # The failure was there before the next write was called: that
+            # write was made.
+            self.assertTrue(failure[1][0])
+        else:
+            self.assertFalse(failure[1][0])
+            failure[1][1].trap(WriteSkipped)
+        # Once the failure has reached the caller, writes are made again.
+        await batch.add(_op(), self.person("dave"), self.hooks)
+        await batch.commit()
+        expected = [f"uid=alice,{people}", f"uid=bob,{people}", f"uid=dave,{people}"]
+        if reached:
+            expected.insert(2, f"uid=carol,{people}")
+        self.assertEqual(await self.search(people, Scope.ONE), expected)
+
+    def test_batchPipeline(self) -> Any:
+        """
+        A batch's writes may be called without awaiting each: a write
+        called before an earlier one's failure reached the caller is not
+        made (it fails with L{WriteSkipped}); those called after are.
+        """
+        from twisted.internet import defer
+
+        return defer.Deferred.fromCoroutine(self._test_batchPipeline())
+
     def test_authenticate(self) -> Any:
         """
         C{authenticate} accepts the right password (hashed or cleartext) and

@@ -21,6 +21,7 @@ from typing import Any
 
 import ldap
 from ldaptor.protocols import pureldap
+from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer, protocol, task
 from twisted.internet.task import Clock
 from twisted.trial import unittest
@@ -753,6 +754,26 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _Refusing:
+    """
+    A plugin whose C{check_add} hook records the RDN of each entry added and
+    refuses those in C{refused}: a write that fails inside the backend's
+    transaction.
+    """
+
+    name = "refusing"
+
+    def __init__(self) -> None:
+        self.refused: set[str] = set()
+        self.seen: list[str] = []
+
+    def check_add(self, op: Any, txn: Any, entry: Entry) -> None:
+        rdn = str(entry.dn).split(",")[0]
+        self.seen.append(rdn)
+        if rdn in self.refused:
+            raise ldaperrors.LDAPUnwillingToPerform("refused")
+
+
 def _uuid(n: int) -> bytes:
     return uuidToBytes(f"00000000-0000-4000-8000-{n:012d}")
 
@@ -813,8 +834,9 @@ class ScriptedProviderTests(unittest.TestCase):
         schema = Schema.standard()
         suffix = DN.parse(BASE)
         self.backend = self.makeBackend(schema.normalizeDN(suffix), schema)
-        self.directory = Directory([Database(suffix, self.backend)], schema=schema,
-                                   reactor=reactor)
+        self.refusing = _Refusing()
+        self.directory = Directory([Database(suffix, self.backend)], [self.refusing],
+                                   schema=schema, reactor=reactor)
         self.schema = schema
 
     def makeBackend(self, suffix: DN, schema: Schema) -> Any:
@@ -917,6 +939,63 @@ class ScriptedProviderTests(unittest.TestCase):
         content = yield defer.Deferred.fromCoroutine(self.content())
         self.assertEqual(sorted(content), sorted([BASE, f"ou=people,{BASE}",
                                                   f"uid=good,ou=people,{BASE}"]))
+
+    @defer.inlineCallbacks
+    def test_failedWriteStopsPipeline(self) -> Any:
+        """
+        Among many changes applied as a pipeline, a write that fails in
+        the backend's transaction ends the session: the changes before it
+        are kept, it and those after it are not (their writes are not
+        even tried), and the next session starts from the last saved
+        cookie.
+        """
+        self.refusing.refused.add("uid=p60")
+        people = [_entry(f"uid=p{i},ou=people,{BASE}", 100 + i) for i in range(120)]
+        self.factory.scripts.append([_entry(BASE, 1), _entry(f"ou=people,{BASE}", 2), *people,
+                                     _done(_cookie(1))])
+        self.factory.scripts.append([_done(_cookie(2), refreshDeletes=True)])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 3))
+        self.assertIsNone(self.factory.requests[1].cookie)
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(sorted(content), sorted(
+            [BASE, f"ou=people,{BASE}"] + [f"uid=p{i},ou=people,{BASE}" for i in range(60)]))
+        tried = [rdn for rdn in self.refusing.seen if rdn.startswith("uid=")]
+        self.assertEqual(tried[:60], [f"uid=p{i}" for i in range(60)])
+        self.assertEqual(set(tried[60:]), {"uid=p60"})
+
+    @defer.inlineCallbacks
+    def test_pipelineRecovers(self) -> Any:
+        """
+        A pipeline's add that meets an entry of another entryUUID under its
+        name gives that entry the provider's content, and the changes after
+        it are applied (again, after their writes were not made); a
+        syncIdSet of deletes removes leaves and a subtree alike.
+        """
+        self.factory.scripts.append([
+            _entry(BASE, 1), _entry(f"ou=people,{BASE}", 2), _entry(f"uid=x,ou=people,{BASE}", 50),
+            _entry(f"ou=gone,{BASE}", 3), _entry(f"uid=a,ou=gone,{BASE}", 4),
+            _entry(f"uid=leaf,{BASE}", 5), _done(_cookie(1)),
+        ])
+        self.factory.scripts.append([
+            _info(SyncInfo(SYNC_ID_SET, refreshDeletes=True, syncUUIDs=(_uuid(3), _uuid(5)))),
+            *[_entry(f"uid=p{i},ou=people,{BASE}", 100 + i) for i in range(10)],
+            _entry(f"uid=x,ou=people,{BASE}", 51, mail="x@example.com"),
+            *[_entry(f"uid=p{i},ou=people,{BASE}", 100 + i) for i in range(10, 20)],
+            _done(_cookie(2), refreshDeletes=True),
+        ])
+        yield self.start()
+        yield defer.Deferred.fromCoroutine(self.until(lambda: len(self.factory.requests) >= 3))
+        content = yield defer.Deferred.fromCoroutine(self.content())
+        self.assertEqual(content, {
+            BASE: uuidFromBytes(_uuid(1)).encode(),
+            f"ou=people,{BASE}": uuidFromBytes(_uuid(2)).encode(),
+            f"uid=x,ou=people,{BASE}": uuidFromBytes(_uuid(51)).encode(),
+            **{f"uid=p{i},ou=people,{BASE}": uuidFromBytes(_uuid(100 + i)).encode()
+               for i in range(20)},
+        })
+        csns = yield defer.Deferred.fromCoroutine(self.contextCSN())
+        self.assertEqual(csns, (_cookie(2).split(b"csn=")[1],))
 
     @defer.inlineCallbacks
     def test_phases(self) -> Any:

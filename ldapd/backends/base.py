@@ -1,13 +1,13 @@
 """
 What every backend shares: password checking for simple binds, the matched
 DN of a name that does not exist, the index configuration, and the writes
-of a write batch.
+and lookups of a write batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
@@ -16,9 +16,12 @@ from ldapd import passwords
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.results import NoSuchObject
-from ldapd.schema import Schema
+from ldapd.schema import AttributeType, Schema
 
-__all__ = ["ALL_KINDS", "BatchWrites", "IndexConfig", "checkPassword", "noSuchObject"]
+__all__ = [
+    "ALL_KINDS", "BatchWrites", "IndexConfig", "WriteSkipped", "checkPassword", "holdingAny",
+    "noSuchObject",
+]
 
 #: The index kinds of the C{indexes} setting.
 ALL_KINDS = ("eq", "pres", "sub")
@@ -52,6 +55,27 @@ def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.D
         .verify(entry.get("userPassword"), password, entry.ndn)
         .addCallback(_cbChecked)
     )
+
+
+class WriteSkipped(Exception):
+    """
+    A write of a batch was not made: it was called before the failure of
+    an earlier write of the batch reached the caller (L{IWriteBatch}).
+    """
+
+
+def holdingAny(entries: Iterable[Entry], at: AttributeType, keys: Collection[Any]) -> list[Entry]:
+    """
+    @return: those of C{entries} that hold a value of C{at} (or of a
+        subtype) whose equality key is one of C{keys}, as
+        C{IWriteBatch.findEqual} answers: what an index gave, checked.
+    """
+    found = []
+    for entry in entries:
+        schema = entry.schema
+        if any(key in keys for attr in entry.matching(at, ()) for key in attr.keys(schema)):
+            found.append(entry)
+    return found
 
 
 class BatchWrites:

@@ -18,20 +18,26 @@ import itertools
 from array import array
 from bisect import bisect_left
 from datetime import datetime
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Collection, Iterable, Iterator, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from zope.interface import implementer
 
 from ldapd._cache import LRU
-from ldapd.backends.base import BatchWrites, IndexConfig, checkPassword, noSuchObject
+from ldapd.backends.base import (
+    BatchWrites,
+    IndexConfig,
+    checkPassword,
+    holdingAny,
+    noSuchObject,
+)
 from ldapd.backends.changelog import MemoryChangelog
 from ldapd.backends.kit import planFilter
 from ldapd.changes import ChangeRecord
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
-from ldapd.filters import OBJECT_CLASS, Equality, Filter, Present, Substrings
+from ldapd.filters import OBJECT_CLASS, Equality, Filter, Or, Present, Substrings
 from ldapd.interfaces import (
     IBackend,
     IChangelog,
@@ -270,6 +276,15 @@ class MemoryBackend:
                 waiting = emit(record.entry)
                 if waiting is not None:
                     await waiting
+
+    def _findEqual(self, at: AttributeType, keys: Collection[Any]) -> list[Entry]:
+        """
+        The entries holding a value of C{at} keyed by one of C{keys}
+        (L{IWriteBatch.findEqual}), from the equality index if C{at} has one.
+        """
+        ids = self._plan(Or([Equality(at, (), key) for key in keys]))
+        records = self._byId.values() if ids is None else (self._byId[i] for i in sorted(ids))
+        return holdingAny((r.entry for r in records), at, keys)
 
     def _candidates(self, base: _Record, scope: Scope, f: Filter) -> Iterator[_Record]:
         """
@@ -722,6 +737,10 @@ class _Batch(BatchWrites):
 
     def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
         return self._backend.search(op, emit)
+
+    def findEqual(self, op: Operation, at: AttributeType,
+                  keys: Collection[Any]) -> defer.Deferred[list[Entry]]:
+        return defer.succeed(self._backend._findEqual(at, keys))
 
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
         txn = self._txn

@@ -23,7 +23,7 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime
 from pathlib import Path
@@ -47,7 +47,7 @@ from zope.interface import implementer
 from ldapd._cache import LRU
 from ldapd._files import createPrivate
 from ldapd.backends import changelog, sqlschema
-from ldapd.backends.base import BatchWrites, checkPassword
+from ldapd.backends.base import BatchWrites, WriteSkipped, checkPassword, holdingAny
 from ldapd.backends.sqlschema import (
     IndexConfig,
     encodeId,
@@ -70,7 +70,7 @@ from ldapd.interfaces import (
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
-from ldapd.schema import InvalidValue, Schema
+from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = ["DEFAULT_INDEXES", "SQLBackend", "SQLBackendFactory"]
 
@@ -95,6 +95,10 @@ _ATTEMPTS = 5
 
 #: The most writes committed together on SQLite (L{SQLBackend._write}).
 _GROUP = 64
+
+#: The most values in one statement's C{IN} list (SQLite takes 999
+#: parameters at most before version 3.32).
+_IN_LIST = 500
 
 _log = Logger()
 
@@ -760,6 +764,33 @@ class SQLBackend:
                 entriesFound.append(entry)
         return entriesFound
 
+    def _findEqual(self, at: AttributeType, keys: Collection[Any], reader: Any = None) -> list[Entry]:
+        """
+        The entries holding a value of C{at} keyed by one of C{keys}
+        (L{IWriteBatch.findEqual}): one statement per L{_IN_LIST} keys
+        through the equality index, or a scan of every entry if C{at} has
+        none.
+
+        @param reader: the cursor to read with (a write batch's), or C{None}.
+        """
+        types = self._indexed(at, "eq")
+        rows: dict[int, Any] = {}
+        with self._reading(reader) as db:
+            if types is None:
+                found = self._execute(db, f"SELECT {_ROW_COLUMNS} FROM {entries.name} e").fetchall()
+                rows.update((r[0], r) for r in found)
+            else:
+                texts = sorted({_keyText(key) for key in keys})
+                for start in range(0, len(texts), _IN_LIST):
+                    chunk = texts[start:start + _IN_LIST]
+                    found = self._execute(
+                        db, f"SELECT {_ROW_COLUMNS} FROM {entries.name} e WHERE e.id IN "
+                            f"({_SELECT_CANDIDATES} kind = 'e' AND attr IN ({_marks(len(types))}) "
+                            f"AND key IN ({_marks(len(chunk))}))", (*types, *chunk),
+                    ).fetchall()
+                    rows.update((r[0], r) for r in found)
+        return holdingAny((self._entry(r) for r in rows.values()), at, keys)
+
     # Changelog
 
     def _read(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
@@ -1372,6 +1403,10 @@ class _Batch(BatchWrites):
         self._txn: _Transaction | None = None
         self._broken = False
         self._ended = False
+        # The writes that failed in the batch's thread, and those of their
+        # failures that reached the caller (in the reactor).
+        self._failed = 0
+        self._reported = 0
 
     def _run(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
         if self._ended:
@@ -1425,8 +1460,34 @@ class _Batch(BatchWrites):
     def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
         return defer.Deferred.fromCoroutine(self._backend._search(op, emit, self._read))
 
+    def findEqual(self, op: Operation, at: AttributeType,
+                  keys: Collection[Any]) -> defer.Deferred[list[Entry]]:
+        return self._read(self._backend._findEqual, at, keys)
+
+    def _ebReported(self, failure: Failure) -> Failure:
+        # Writes fail in their order: this is the earliest failure not yet
+        # reported (unless the write was refused before it reached the
+        # thread, the batch being over).
+        if not failure.check(WriteSkipped) and self._reported < self._failed:
+            self._reported += 1
+        return failure
+
     def _write(self, work: Callable[[_Transaction], Any]) -> defer.Deferred[Any]:
+        # How many failures had reached the caller when it made this call:
+        # if the batch's thread has met more by the time it comes to it,
+        # the caller made it assuming a write had succeeded that had not.
+        seen = self._reported
+
         def run() -> Any:
+            if self._failed > seen:
+                raise WriteSkipped()
+            try:
+                return write()
+            except BaseException:
+                self._failed += 1
+                raise
+
+        def write() -> Any:
             txn = self._begin()
             assert self._conn is not None
             backend = self._backend
@@ -1454,7 +1515,7 @@ class _Batch(BatchWrites):
             backend._execute(txn.db, "RELEASE SAVEPOINT ldapd_batch_write")
             return result
 
-        return self._run(run)
+        return self._run(run).addErrback(self._ebReported)
 
     def _end(self, commit: bool) -> defer.Deferred[None]:
         def run() -> None:

@@ -24,11 +24,14 @@ them): one transaction, one disk sync, for many changes, committed when no
 more responses wait, every L{_SAVE_EVERY} changes and every
 L{_SAVE_AFTER} seconds, with the cookie that covers them written in the
 same transaction, so that a crash never leaves a cookie ahead of the data.
+The changes that wait are applied as a pipeline (L{_pipeline}): their
+entries are found with one read, and their writes made without waiting for
+each, the batch's thread writing while the reactor prepares the next.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -92,6 +95,9 @@ _SAVE_AFTER = 1.0
 #: everything.
 _REFRESH_REQUIRED = 4096
 
+#: The most changes applied as one pipeline (L{SyncReplConsumer._pipeline}).
+_PIPELINE = 128
+
 
 @dataclass(frozen=True)
 class ReplicaSettings:
@@ -137,6 +143,34 @@ class _ApplyFailed(Exception):
     """
 
 
+@dataclass(frozen=True)
+class _Change:
+    """
+    A change the provider sent: an entry with its Sync State control, or a
+    UUID of a syncIdSet (a delete, or a present entry).
+
+    @ivar dn: the entry's DN, as sent (C{""} for a UUID alone).
+    @ivar attributes: its attributes, as sent.
+    @ivar uuid: its entryUUID, as text.
+    @ivar state: L{codec.PRESENT}, L{codec.ADD}, L{codec.MODIFY} or
+        L{codec.DELETE}.
+    @ivar cookie: the cookie sent with it, or C{None}.
+    """
+
+    dn: str
+    attributes: Any
+    uuid: str
+    state: int
+    cookie: bytes | None = None
+
+
+class _NotPipelined(Exception):
+    """
+    A change must be applied alone (it may change other entries than its
+    own, or it cannot be applied as sent).
+    """
+
+
 class _Responses:
     """
     The responses of the sync search, taken one at a time by the applying
@@ -177,10 +211,29 @@ class _Responses:
             end, what L{end} was given and C{None}.
         """
         response = await self._queue.get()
+        self._resumeWhenLow()
+        return response
+
+    def takeWaiting(self, limit: int, wanted: Callable[[Any], bool]) -> list[tuple[Any, Any]]:
+        """
+        Take, without waiting, the responses that wait at the front of the
+        queue, as long as C{wanted(response)} holds (the end is never taken).
+
+        @param limit: the most to take.
+        @return: the responses and their controls.
+        """
+        pending = self._queue.pending
+        taken: list[tuple[Any, Any]] = []
+        while (pending and len(taken) < limit and pending[0][1] is not None
+               and wanted(pending[0][0])):
+            taken.append(pending.pop(0))
+        self._resumeWhenLow()
+        return taken
+
+    def _resumeWhenLow(self) -> None:
         if self._paused and self.waiting <= _LOW_WATER:
             self._paused = False
             self._transport.resumeProducing()
-        return response
 
 
 class SyncReplConsumer(service.Service):
@@ -369,8 +422,9 @@ class SyncReplConsumer(service.Service):
                     if self._present is not None:
                         refreshed("")
                     return
-                if isinstance(value, pureldap.LDAPSearchResultEntry):
-                    await self._entry(op, value, controls)
+                if _carriesChanges(value):
+                    more = responses.takeWaiting(_PIPELINE - 1, _carriesChanges)
+                    await self._changesSent(op, [(value, controls), *more])
                 elif isinstance(value, IntermediateResponse):
                     refreshDone = await self._info(op, value)
                     if refreshDone:
@@ -394,27 +448,198 @@ class SyncReplConsumer(service.Service):
 
     # Responses
 
-    async def _entry(self, op: Operation, response: Any, controls: Any) -> None:
-        state = _control(controls, codec.SYNC_STATE, codec.decodeSyncState)
-        if state is None:
-            raise ldaperrors.LDAPProtocolError(
-                f"entry {_text(response.objectName)} came without a Sync State control")
-        uuid = codec.uuidFromBytes(state.entryUUID)
-        if state.state == codec.DELETE:
-            await self._deleteByUUID(op, uuid)
+    async def _changesSent(self, op: Operation, responses: list[tuple[Any, Any]]) -> None:
+        """
+        Apply the changes of responses that carry some (L{_carriesChanges}),
+        in their order: entries with their Sync State control, and the
+        UUIDs of syncIdSet messages (deleted, or present). An entry without
+        a well-formed control ends the session once those before it are
+        applied.
+        """
+        changes: list[_Change] = []
+        problem = None
+        for response, controls in responses:
+            if _isIdSet(response):
+                try:
+                    info = codec.decodeSyncInfo(response.responseValue)
+                except ValueError as e:
+                    problem = e
+                    break
+                kind = codec.DELETE if info.refreshDeletes else codec.PRESENT
+                changes.extend(_Change("", (), codec.uuidFromBytes(octets), kind)
+                               for octets in info.syncUUIDs)
+                if info.cookie is not None:
+                    if changes:
+                        # It holds once they are applied.
+                        changes[-1] = replace(changes[-1], cookie=info.cookie)
+                    else:
+                        self._received(info.cookie)
+                continue
+            try:
+                state = _control(controls, codec.SYNC_STATE, codec.decodeSyncState)
+                if state is None:
+                    raise ldaperrors.LDAPProtocolError(
+                        f"entry {_text(response.objectName)} came without a Sync State control")
+                uuid = codec.uuidFromBytes(state.entryUUID)
+            except (ldaperrors.LDAPProtocolError, ValueError) as e:
+                problem = e
+                break
+            changes.append(_Change(_text(response.objectName), response.attributes, uuid,
+                                   state.state, state.cookie))
+        await self._changes(op, changes)
+        if problem is not None:
+            raise problem
+
+    async def _changes(self, op: Operation, changes: list[_Change]) -> None:
+        """
+        Apply changes in their order: as pipelines where the local database
+        offers write batches, else (and while entries wait for their
+        parents) one at a time.
+        """
+        i = 0
+        while i < len(changes):
+            if len(changes) - i > 1 and not self._orphans and IWriteBatch.providedBy(self._store()):
+                i = await self._pipeline(op, changes, i)
+            else:
+                await self._change(op, changes[i])
+                i += 1
+            await self._saveIfDue(op)
+
+    async def _change(self, op: Operation, change: _Change) -> None:
+        """
+        Apply one change alone.
+        """
+        if change.state == codec.DELETE:
+            await self._deleteByUUID(op, change.uuid)
         else:
             if self._present is not None:
-                self._present.add(uuid)
-            if state.state == codec.PRESENT:
+                self._present.add(change.uuid)
+            if change.state == codec.PRESENT:
                 self.present += 1
             else:
-                await self._apply(op, _text(response.objectName), response.attributes, uuid)
-        if state.cookie is not None:
-            self._received(state.cookie)
+                await self._apply(op, change.dn, change.attributes, change.uuid)
+        if change.cookie is not None:
+            self._received(change.cookie)
+
+    async def _pipeline(self, op: Operation, changes: list[_Change], start: int) -> int:
+        """
+        Apply changes from C{changes[start]} on as a pipeline: their local
+        entries found with one read, then, for each change that touches its
+        own entry only (an add, a modify without a rename, the delete of a
+        leaf), its write made without waiting for the one before; the
+        batch's thread makes them in order while the next are prepared. The
+        pipeline stops before a change that must be applied alone (it is
+        then applied so), or a second change of one entry. Once the writes
+        are made, the changes are counted and their cookies taken in order.
+        A write that fails is applied again alone, as L{_change} would (its
+        failure handled, or logged and the session ended); the batch does
+        not make the writes called after it (L{IWriteBatch}), and their
+        changes are applied after it.
+
+        @return: the index of the first change not applied.
+        """
+        window = changes[start:start + _PIPELINE]
+        found = await self._findAll(op, [c.uuid for c in window if c.state != codec.PRESENT])
+        made: list[tuple[_Change, defer.Deferred[Any] | None]] = []
+        alone: _Change | None = None
+        uuids: set[str] = set()
+        for change in window:
+            if change.uuid in uuids:
+                break
+            uuids.add(change.uuid)
+            try:
+                d = self._start(op, change, found.get(change.uuid))
+            except _NotPipelined:
+                alone = change
+                break
+            made.append((change, d))
+            if d is not None and d.called and isinstance(d.result, Failure):
+                # It failed at once (the memory backend): nothing made
+                # after it may assume it succeeded.
+                break
+        try:
+            for n, (change, d) in enumerate(made):
+                if d is not None:
+                    try:
+                        await d
+                    except defer.CancelledError:
+                        raise
+                    except Exception:
+                        await self._change(op, change)
+                        return start + n + 1
+                self._applied(change, d is not None)
+        finally:
+            # The writes after a failure were not made (WriteSkipped).
+            for _, d in made:
+                if d is not None:
+                    d.addErrback(lambda f: None)
+        if alone is not None:
+            await self._change(op, alone)
+            return start + len(made) + 1
+        return start + len(made)
+
+    def _start(self, op: Operation, change: _Change, local: Entry | None
+               ) -> defer.Deferred[Any] | None:
+        """
+        Start the write of a change in a pipeline, as L{_change} would make
+        it given the local entry of its entryUUID.
+
+        @return: the write's Deferred, or C{None} if there is nothing to write.
+        @raise _NotPipelined: if the change must be applied alone.
+        """
+        if change.state == codec.PRESENT:
+            return None
+        if change.state == codec.DELETE:
+            if local is None:
+                return None
+            # The delete of a leaf: one with entries below fails, and is
+            # applied again alone (with its subtree).
+            ndn = local.ndn
+            return self._startWrite(op, DELETE, ndn,
+                                    lambda backend, hooks: backend.delete(op, ndn, hooks))
+        try:
+            entry = self._stored(change.dn, change.attributes)
+        except (ldaperrors.LDAPException, InvalidDN):
+            raise _NotPipelined() from None
+        if local is None:
+            return self._startWrite(op, ADD, entry.ndn,
+                                    lambda backend, hooks: backend.add(op, entry, hooks))
+        if local.ndn != entry.ndn:
+            # A rename moves the entries below it too.
+            raise _NotPipelined()
+        if _content(local) == _content(entry):
+            return None
+        changes = _differences(local, _replacement(local, entry))
+        ndn = local.ndn
+        return self._startWrite(op, MODIFY, ndn, lambda backend, hooks: backend.modify(
+            op, ndn, changes, hooks))
+
+    def _startWrite(self, op: Operation, kind: str, ndn: DN,
+                    write: Callable[[Any, Any], defer.Deferred[Any]]) -> defer.Deferred[Any]:
+        return defer.Deferred.fromCoroutine(
+            self.directory.writeReplicated(op, kind, ndn, write, self._store()))
+
+    def _applied(self, change: _Change, written: bool) -> None:
+        """
+        Count a change a pipeline applied, and take its cookie.
+        """
+        if change.state == codec.DELETE:
+            if written:
+                self.deleted += 1
+        else:
+            if self._present is not None:
+                self._present.add(change.uuid)
+            if change.state == codec.PRESENT:
+                self.present += 1
+        if written:
+            self.applied += 1
+            self._sinceSave += 1
+        if change.cookie is not None:
+            self._received(change.cookie)
 
     async def _info(self, op: Operation, response: IntermediateResponse) -> bool:
         """
-        Act on a Sync Info message.
+        Act on a Sync Info message other than a syncIdSet (L{_changesSent}).
 
         @return: whether it ends the refresh stage of a refreshAndPersist search.
         """
@@ -422,15 +647,7 @@ class SyncReplConsumer(service.Service):
             return False
         info = codec.decodeSyncInfo(response.responseValue)
         refreshDone = False
-        if info.kind == codec.SYNC_ID_SET:
-            for octets in info.syncUUIDs:
-                uuid = codec.uuidFromBytes(octets)
-                if info.refreshDeletes:
-                    await self._deleteByUUID(op, uuid)
-                elif self._present is not None:
-                    self._present.add(uuid)
-                    self.present += 1
-        elif info.kind == codec.REFRESH_PRESENT:
+        if info.kind == codec.REFRESH_PRESENT:
             await self._deleteNotPresent(op)
             refreshDone = info.refreshDone
         elif info.kind == codec.REFRESH_DELETE:
@@ -474,6 +691,16 @@ class SyncReplConsumer(service.Service):
         if not csns:
             return None
         return codec.Cookie(rid=self.settings.rid, csns=csns).format()
+
+    async def _saveIfDue(self, op: Operation) -> None:
+        """
+        Commit (L{_save}) every L{_SAVE_EVERY} changes, and every
+        L{_SAVE_AFTER} seconds of a batch, while the provider keeps sending.
+        """
+        if self._sinceSave >= _SAVE_EVERY or (
+                self._batch is not None
+                and self.reactor.seconds() - self._batchBegun >= _SAVE_AFTER):
+            await self._save(op)
 
     async def _save(self, op: Operation) -> None:
         """
@@ -560,10 +787,7 @@ class SyncReplConsumer(service.Service):
             raise _ApplyFailed(f"{kind} of {dn} failed") from None
         self.applied += 1
         self._sinceSave += 1
-        if self._sinceSave >= _SAVE_EVERY or (
-                self._batch is not None
-                and self.reactor.seconds() - self._batchBegun >= _SAVE_AFTER):
-            await self._save(op)
+        await self._saveIfDue(op)
 
     async def _apply(self, op: Operation, dn: str, attributes: Any, uuid: str) -> None:
         """
@@ -571,14 +795,8 @@ class SyncReplConsumer(service.Service):
         modify): add it, or rename and rewrite the entry of its entryUUID
         (or, failing that, of its DN).
         """
-        schema = self.directory.schema
         try:
-            entry = Entry(
-                DN.parse(dn),
-                [(_text(name), [_bytes(v) for v in values]) for name, values in attributes
-                 if _text(name).split(";")[0].lower() not in _NOT_STORED],
-                schema,
-            )
+            entry = self._stored(dn, attributes)
         except (ldaperrors.LDAPException, InvalidDN) as e:
             self._log.error("{name}: cannot store {dn} as the provider sent it: {problem}; "
                             "restarting from the last saved cookie",
@@ -626,6 +844,19 @@ class SyncReplConsumer(service.Service):
             return
         await self._adopt(op, entry.ndn)
 
+    def _stored(self, dn: str, attributes: Any) -> Entry:
+        """
+        @return: the entry to store for one the provider sent.
+        @raise ldaperrors.LDAPException: if it breaks the schema.
+        @raise InvalidDN: if its DN is malformed.
+        """
+        return Entry(
+            DN.parse(dn),
+            [(_text(name), [_bytes(v) for v in values]) for name, values in attributes
+             if _text(name).split(";")[0].lower() not in _NOT_STORED],
+            self.directory.schema,
+        )
+
     async def _adopt(self, op: Operation, parent: DN) -> None:
         """
         Apply the entries that were waiting for C{parent}.
@@ -642,6 +873,26 @@ class SyncReplConsumer(service.Service):
         found = await self._search(op, self._suffix, Scope.SUB,
                                    byUUID(self.directory.schema, uuid.encode()))
         return found[0] if found else None
+
+    async def _findAll(self, op: Operation, uuids: list[str]) -> dict[str, Entry]:
+        """
+        @param uuids: entryUUIDs, as text.
+        @return: the local entries of those that have one, by entryUUID
+            (one read of the write batch, L{IWriteBatch.findEqual}).
+        """
+        if not uuids:
+            return {}
+        schema = self.directory.schema
+        at = schema.attributeType("entryUUID")
+        assert at is not None
+        found = await self._store().findEqual(
+            op, at, {schema.normalizeValue(at, uuid.encode()) for uuid in uuids})
+        byUUID = {}
+        for entry in found:
+            values = entry.get("entryUUID")
+            if values:
+                byUUID[values[0].decode("ascii", "replace").lower()] = entry
+        return byUUID
 
     async def _occupant(self, op: Operation, ndn: DN, uuid: str) -> Entry | None:
         """
@@ -718,6 +969,28 @@ class SyncReplConsumer(service.Service):
                 continue
             if await self._exists(op, entry.ndn):
                 await self._deleteSubtree(op, entry)
+
+
+#: The first octet of a syncIdSet Sync Info value (its CHOICE tag).
+_ID_SET_TAG = bytes([0xA0 | codec.SYNC_ID_SET])
+
+
+def _isIdSet(response: Any) -> bool:
+    """
+    @return: whether a response is a syncIdSet Sync Info message (told by
+        its tag: it is decoded once, when applied).
+    """
+    return (isinstance(response, IntermediateResponse)
+            and _text(response.responseName or b"") == codec.SYNC_INFO
+            and (response.responseValue or b"")[:1] == _ID_SET_TAG)
+
+
+def _carriesChanges(response: Any) -> bool:
+    """
+    @return: whether a response of the sync search carries changes: an
+        entry, or a syncIdSet.
+    """
+    return isinstance(response, pureldap.LDAPSearchResultEntry) or _isIdSet(response)
 
 
 def _replacement(old: Entry, new: Entry) -> list[Modification]:
