@@ -400,7 +400,7 @@ def readLDIF(source: str | Path, folder: Path | None = None) -> tuple[LDIFRecord
     Read LDIF, parsing the same text once however many tests load it.
 
     @param source: LDIF text (a string with a line break), or the path of
-        an LDIF file (a L{Path}, or a string without one).
+        an LDIF file (a C{Path}, or a string without one).
     @param folder: where a relative path is taken from.
     @return: its records.
     @raise ValueError: if it is not valid LDIF (L{ldapd.ldif.LDIFSyntaxError}).

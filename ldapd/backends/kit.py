@@ -182,7 +182,7 @@ class ReadOnlySource(ABC):
             assertion on a supertype (C{name}) asks for each subtype.
         @param key: the assertion value as the type's equality rule
             normalises it (case folded, spaces squeezed: C{"ada"}; an
-            L{int} for integers; a normalised DN's text for C{member};
+            C{int} for integers; a normalised DN's text for C{member};
             an object class's OID).
         @return: the entries, or C{None} when the source has no index for
             C{attribute} (the default: every search walks the tree).
