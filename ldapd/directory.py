@@ -39,6 +39,7 @@ from ldapd.interfaces import (
     IBackend,
     IBackendCompare,
     IChangelogTransaction,
+    IPasswordStorage,
     IPluginTransaction,
     ITransaction,
     ITransactionHooks,
@@ -956,6 +957,29 @@ class Directory:
                          for operation, description, values in request.changes]
         await self.modify(op, ndn, modifications)
         return Outcome()
+
+    async def storedPassword(self, op: Operation, ndn: DN, password: bytes,
+                             hasher: Callable[[bytes, str], bytes] | None = None,
+                             scheme: str | None = None) -> bytes:
+        """
+        The value to store for a password the server sets on an entry: the
+        one way the server makes one (Password Modify, the password policy's
+        hashing of cleartext). The backend holding the entry makes it when
+        it keeps passwords in a format of its own (L{IPasswordStorage});
+        otherwise it is hashed with C{scheme} (C{password_hash} by default),
+        off the reactor thread when the scheme is slow.
+
+        @param hasher: makes the stored form in C{scheme}, for a caller with
+            its own parameters (the password policy's argon2 costs).
+        @raise ValueError: if the password cannot be hashed in the scheme.
+        """
+        db = self.databaseFor(ndn)
+        if db is not None and IPasswordStorage.providedBy(db.backend):
+            stored = await IPasswordStorage(db.backend).storedPassword(op, ndn, password)
+            if stored is not None:
+                return stored
+        return await self.passwordVerifier.hash(  # type: ignore[no-any-return]
+            password, scheme or self.passwordHash, hasher)
 
     async def get(self, op: Operation, ndn: DN) -> Entry:
         """

@@ -91,7 +91,7 @@ async def passwordModify(directory: Directory, op: Operation) -> ExtendedOutcome
     if newPassword is None:
         generated = newPassword = passwords.generatePassword()
     try:
-        stored = await directory.passwordVerifier.hash(newPassword, directory.passwordHash)
+        stored = await directory.storedPassword(op, entry.ndn, newPassword)
     except ValueError as e:
         raise ldaperrors.LDAPConstraintViolation(f"password modify: {e}") from None
     await directory.modify(op, entry.ndn, [Modification("replace", "userPassword", (stored,))])

@@ -31,6 +31,7 @@ __all__ = [
     "IChangelog",
     "IChangelogTransaction",
     "IOperationPlugin",
+    "IPasswordStorage",
     "IPluginTransaction",
     "ITransaction",
     "ITransactionHooks",
@@ -270,6 +271,26 @@ class IBackend(Interface):
             L{ldapd.entry.Entry.modified} after the RDN change.
         @return: a Deferred that fires with the renamed entry; fails with
             noSuchObject (entry or new superior missing) or entryAlreadyExists.
+        """
+
+
+class IPasswordStorage(Interface):
+    """
+    A backend that keeps passwords in a format of its own (an application's
+    user table, read by the application too): when the server sets a
+    password (Password Modify, a password it generates, the password
+    policy's hashing of a cleartext write), it asks the backend holding the
+    entry for the value to store, instead of hashing with its own
+    C{password_hash}.
+    """
+
+    def storedPassword(op: Operation, ndn: DN, password: bytes) -> Deferred[bytes | None]:
+        """
+        @param op: the operation that sets the password.
+        @param ndn: the normalised DN of the entry.
+        @param password: the new password, in cleartext.
+        @return: a Deferred firing with the C{userPassword} value to store,
+            or with C{None} to have the server hash it with its own scheme.
         """
 
 

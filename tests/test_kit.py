@@ -12,12 +12,15 @@ from typing import Any, Callable, Iterable
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 from twisted.trial import unittest
+from zope.interface.verify import verifyObject
 
 from ldapd import passwords
 from ldapd.backends.kit import ReadOnlySource, ReadWriteMapping, cleartextPassword
+from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.filters import compileFilter
+from ldapd.interfaces import IPasswordStorage
 from ldapd.operation import Connection, Identity, Operation, Scope, SearchParameters
 from ldapd.requests import PASSWORD_MODIFY, PasswordModifyRequest
 from ldapd.schema import Schema
@@ -356,29 +359,36 @@ class OwnPasswordFormatTests(_Fixture, unittest.TestCase):
         self.assertEqual(self.passwordOf(self.ada), (b"own$terces", b"{SSHA}abcd"))
         self.assertEqual(len(self.threaded), 1)
 
-    def test_passwordModify(self) -> None:
+    def test_storedPassword(self) -> None:
         """
-        The value of a Password Modify, hashed by the directory in its own
-        scheme, is stored in the store's format from the request's cleartext.
+        A password the server sets (Password Modify, generated or given) is
+        made in the store's format, in the thread pool, and stored as it
+        is; a hashed value's cleartext is not known.
         """
+        verifyObject(IPasswordStorage, self.mapping)
         op = _op(request=PasswordModifyRequest(PASSWORD_MODIFY, newPassword=b"newpass"))
-        stored = passwords.hashPassword(b"newpass", "{SSHA}")
-        self.assertEqual(cleartextPassword(op, stored), b"newpass")
+        stored = self.successResultOf(self.mapping.storedPassword(op, self.ada, b"newpass"))
+        self.assertEqual(stored, b"own$ssapwen")
+        self.assertEqual(len(self.threaded), 1)
+        self.assertIsNone(cleartextPassword(passwords.hashPassword(b"newpass", "{SSHA}")))
         self.successResultOf(self.mapping.modify(op, self.ada, [
             Modification("replace", "userPassword", (stored,))], RecordingHooks()))
         self.assertEqual(self.passwordOf(self.ada), (b"own$ssapwen",))
 
-    def test_generatedPassword(self) -> None:
+    def test_directoryStoredPassword(self) -> None:
         """
-        A password the server generated is not known to the write: the
-        directory's hash reaches the mapping as it is.
+        The directory asks a mapping with its own format for the stored form
+        of the passwords it sets, and hashes with its own scheme for others.
         """
-        op = _op(request=PasswordModifyRequest(PASSWORD_MODIFY))
-        stored = passwords.hashPassword(b"generated", "{SSHA}")
-        self.assertIsNone(cleartextPassword(op, stored))
-        self.successResultOf(self.mapping.modify(op, self.ada, [
-            Modification("replace", "userPassword", (stored,))], RecordingHooks()))
-        self.assertEqual(self.passwordOf(self.ada), (stored,))
+        suffix = self.mapping.suffix
+        directory = Directory([Database(suffix, self.mapping)], schema=self.mapping.schema,
+                              reactor=self.mapping.reactor)
+        op = directory.internalOperation()
+        self.assertEqual(self.successResultOf(directory.storedPassword(op, self.ada, b"pw")),
+                         b"own$wp")
+        self.mapping.hashPassword = None
+        stored = self.successResultOf(directory.storedPassword(op, self.ada, b"pw", scheme="{SSHA}"))
+        self.assertTrue(passwords.verifyPassword(stored, b"pw"))
 
     def test_add(self) -> None:
         """

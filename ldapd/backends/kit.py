@@ -36,6 +36,7 @@ C{async def} methods, as the proxy backend does.
 
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, TypeVar
 
@@ -48,9 +49,8 @@ from ldapd.backends.base import checkPassword, noSuchObject
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import And, Equality, Filter, Or
-from ldapd.interfaces import IBackend, ITransaction, ITransactionHooks
+from ldapd.interfaces import IBackend, IPasswordStorage, ITransaction, ITransactionHooks
 from ldapd.operation import Operation, Scope
-from ldapd.requests import PasswordModifyRequest
 from ldapd.schema import Schema
 
 __all__ = [
@@ -97,31 +97,21 @@ def planFilter(f: Filter, leaf: Callable[[Filter], set[_T] | None]) -> set[_T] |
     return leaf(f)
 
 
-def cleartextPassword(op: Operation, value: bytes) -> bytes | None:
+def cleartextPassword(value: bytes) -> bytes | None:
     """
-    The cleartext of a C{userPassword} value a write stores, for a store
-    that keeps passwords in a format of its own: the value itself when it
-    has no C{{SCHEME}} prefix; the new password of the Password Modify
-    request the write is made for, whose value the directory hashed in its
-    own scheme (C{password_hash}) before the write (the password policy
-    plugin reads it there too).
+    The cleartext of a C{userPassword} value a client writes, for a store
+    that keeps passwords in a format of its own.
 
-    @param op: the write's operation.
     @param value: a value being stored.
-    @return: the cleartext, or C{None} when the value is hashed and the
-        cleartext is not known (a password the server generated, a hash a
-        client wrote).
+    @return: the value itself when it has no C{{SCHEME}} prefix; C{None}
+        when it is hashed (a hash a client wrote, or one the server made
+        with L{ReadWriteMapping.storedPassword}).
     """
     try:
         scheme = passwords.schemeOf(value)
     except passwords.UnknownScheme:
         return None
-    if scheme is None:
-        return value
-    request = op.request
-    if isinstance(request, PasswordModifyRequest) and request.newPassword is not None:
-        return request.newPassword
-    return None
+    return value if scheme is None else None
 
 
 @implementer(IBackend)
@@ -345,6 +335,7 @@ class SourceTransaction(Protocol):
         """
 
 
+@implementer(IPasswordStorage)
 class ReadWriteMapping(ReadOnlySource):
     """
     A backend over a store ldapd reads and writes, mapping entries onto
@@ -366,16 +357,41 @@ class ReadWriteMapping(ReadOnlySource):
     @ivar hashPassword: for a store that keeps passwords in a format of its
         own, a function making the stored form of a cleartext password;
         C{None} (the default) for a store that keeps C{userPassword} values
-        as the directory gives them. When set, every C{userPassword} value
-        a write adds whose cleartext is known (L{cleartextPassword}) is
-        replaced by its stored form before the transaction begins, hashed
-        in the reactor's thread pool (taking its turn among the slow
-        password work); values whose cleartext is not known reach the
-        callbacks as given, with their C{{SCHEME}} prefix, and the
-        store's format is told from them by lacking one.
+        as the directory gives them. When set, the passwords the server sets
+        (Password Modify, generated ones, the password policy's hashing) are
+        made in the store's format (L{storedPassword}), and every
+        cleartext C{userPassword} value a client writes is replaced by its
+        stored form before the transaction begins; both are hashed in the
+        reactor's thread pool, taking their turn among the slow password
+        work. Other values reach the callbacks as given.
     """
 
     hashPassword: Callable[[bytes], bytes] | None = None
+
+    def __init__(self, suffix: DN, schema: Schema, reactor: Any = None) -> None:
+        super().__init__(suffix, schema, reactor)
+        # The stored forms made for each operation's writes, which are in
+        # the store's format already, whatever they look like.
+        self._made: weakref.WeakKeyDictionary[Operation, set[bytes]] = (
+            weakref.WeakKeyDictionary())
+
+    def storedPassword(self, op: Operation, ndn: DN, password: bytes
+                       ) -> defer.Deferred[bytes | None]:
+        """
+        The stored form of a password the server sets (L{IPasswordStorage}):
+        L{hashPassword}'s, or C{None} when the store keeps the directory's.
+        """
+        hasher = self.hashPassword
+        if hasher is None:
+            return defer.succeed(None)
+
+        def made(stored: bytes) -> bytes:
+            self._made.setdefault(op, set()).add(stored)
+            return stored
+
+        d: defer.Deferred[bytes | None] = passwords.verifierFor(self.reactor).hash(
+            password, "", lambda p, _: hasher(p), slow=True).addCallback(made)
+        return d
 
     @abstractmethod
     def begin(self) -> SourceTransaction:
@@ -540,6 +556,7 @@ class ReadWriteMapping(ReadOnlySource):
         if hasher is None:
             return list(modifications)
         verifier = passwords.verifierFor(self.reactor)
+        made = self._made.get(op, set())
         result = []
         for m in modifications:
             if not (self._isPassword(m) and m.operation in ("add", "replace")):
@@ -547,7 +564,7 @@ class ReadWriteMapping(ReadOnlySource):
                 continue
             values = []
             for value in m.values:
-                cleartext = cleartextPassword(op, value)
+                cleartext = None if value in made else cleartextPassword(value)
                 if cleartext is not None:
                     value = await verifier.hash(cleartext, "", lambda p, _: hasher(p), slow=True)
                 values.append(value)

@@ -526,10 +526,10 @@ class PasswordPolicy:
                 return True
         return False
 
-    async def _hash(self, password: bytes) -> bytes:
-        return await self.directory.passwordVerifier.hash(  # type: ignore[no-any-return]
-            password, self._hasher.scheme or self.directory.passwordHash, self._hasher.hash
-        )
+    async def _hash(self, op: Operation, ndn: DN, password: bytes) -> bytes:
+        return await self.directory.storedPassword(  # type: ignore[no-any-return]
+            op, ndn, password, self._hasher.hash,
+            self._hasher.scheme or self.directory.passwordHash)
 
     def _locked(self, entry: Entry, policy: Policy, now: float) -> tuple[bool, list[Modification]]:
         """
@@ -866,7 +866,7 @@ class PasswordPolicy:
             await self._checkQuality(op, values[0], entry, policy)
         replaced: dict[str, tuple[bytes, ...]] = {}
         if self.hashCleartext and not _hashed(values[0]):
-            replaced["userpassword"] = (await self._hash(values[0]),)
+            replaced["userpassword"] = (await self._hash(op, entry.ndn, values[0]),)
         attributes = [
             (a.description, replaced.get(a.description.lower(), a.values)) for a in entry
         ]
@@ -946,7 +946,8 @@ class PasswordPolicy:
                 rehash = value
             if rehash is not None:
                 mods[addMod] = Modification(
-                    mods[addMod].operation, mods[addMod].description, (await self._hash(rehash),)
+                    mods[addMod].operation, mods[addMod].description,
+                    (await self._hash(op, entry.ndn, rehash),)
                 )
         return mods
 

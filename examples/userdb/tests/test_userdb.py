@@ -216,21 +216,21 @@ class UserDBBackendTests(unittest.TestCase):
 
     def test_passwordModify(self) -> None:
         """
-        A Password Modify's new password is written in the application's
-        format, which verifies it; a hash whose cleartext is unknown (a
-        generated password) is refused and changes nothing.
+        A password the server sets (Password Modify's, generated or given)
+        is made in the application's format, which verifies it, and stored
+        as it is; a hash whose cleartext is unknown (a client's C{{SSHA}}
+        value) is refused and changes nothing.
         """
         ada = self.ndn(f"uid=ada,{PEOPLE}")
         before = self.passwordColumn()
-        generated = _op(PasswordModifyRequest(PASSWORD_MODIFY))
-        d = self.backend.modify(generated, ada, [Modification(
+        op = _op(PasswordModifyRequest(PASSWORD_MODIFY))
+        d = self.backend.modify(op, ada, [Modification(
             "replace", "userPassword", (passwords.hashPassword(b"x", "{SSHA}"),))], RecordingHooks())
         d.addCallbacks(self.fail, lambda f: f.trap(ldaperrors.LDAPUnwillingToPerform))
         d.addCallback(lambda _: self.assertEqual(self.passwordColumn(), before))
-        op = _op(PasswordModifyRequest(PASSWORD_MODIFY, newPassword=b"analytical"))
-        d.addCallback(lambda _: self.backend.modify(op, ada, [Modification(
-            "replace", "userPassword", (passwords.hashPassword(b"analytical", "{SSHA}"),))],
-            RecordingHooks()))
+        d.addCallback(lambda _: self.backend.storedPassword(op, ada, b"analytical"))
+        d.addCallback(lambda stored: self.backend.modify(op, ada, [Modification(
+            "replace", "userPassword", (stored,))], RecordingHooks()))
 
         def check(_: Any) -> Any:
             column = self.passwordColumn()
@@ -353,7 +353,8 @@ class RealServerTests(unittest.TestCase):
     def test_clients(self) -> None:
         """
         ada binds with her password; finds herself and her group; changes
-        her password with ldappasswd, in the application's format; cannot
+        her password with ldappasswd (to one the server generates, then to
+        one she gives), in the application's format; cannot
         bind once the application deactivates her.
         """
         ada = f"uid=ada,{PEOPLE}"
@@ -362,7 +363,12 @@ class RealServerTests(unittest.TestCase):
         found = self.run_("ldapsearch", "-LLL", "-D", ada, "-w", "lovelace", "-b",
                           "dc=example,dc=com", "(member=uid=ada,ou=people,dc=example,dc=com)", "cn")
         self.assertIn("cn: engineers", found.stdout, found.stderr)
-        changed = self.run_("ldappasswd", "-D", ada, "-w", "lovelace", "-s", "difference-engine")
+        generated = self.run_("ldappasswd", "-D", ada, "-w", "lovelace")
+        self.assertEqual(generated.returncode, 0, generated.stderr)
+        newPassword = generated.stdout.split("New password:", 1)[1].strip()
+        who = self.run_("ldapwhoami", "-D", ada, "-w", newPassword)
+        self.assertEqual((who.returncode, who.stdout.strip()), (0, f"dn:{ada}"), who.stderr)
+        changed = self.run_("ldappasswd", "-D", ada, "-w", newPassword, "-s", "difference-engine")
         self.assertEqual(changed.returncode, 0, changed.stderr)
         with sqlite3.connect(self.database) as db:
             [column] = db.execute("SELECT password FROM users WHERE username = 'ada'").fetchone()
