@@ -60,6 +60,7 @@ class Binder:
         connection.identity = Identity()
         if request.version != 3:
             raise ldaperrors.LDAPProtocolError("requested protocol version not supported")
+        request = await directory.plugins.pre("bind", op, request)
         if request.sasl:
             connection.identity = await directory.authentication.bind(directory, op)
             _log.info("conn={conn} BIND SASL dn={dn}", conn=connection.id,

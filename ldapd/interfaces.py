@@ -495,9 +495,11 @@ class IOperationPlugin(Interface):
         DSE attributes, timers, open and close hooks), never by setting
         attributes on the Directory.
 
-    C{<op>} is one of C{search}, C{compare}, C{add}, C{delete}, C{modify},
-    C{rename}, C{extended} and C{authenticate} for C{pre_}; the four writes
-    for C{check_} and C{txn_}; those and C{bind} for C{post_}. Every check of
+    C{<op>} is one of C{bind}, C{search}, C{compare}, C{add}, C{delete},
+    C{modify}, C{rename}, C{extended} and C{authenticate} for C{pre_} and
+    C{post_}; the four writes for C{check_} and C{txn_}. C{pre_bind(op,
+    request)} runs before every bind is carried out (anonymous, simple or
+    SASL; the L{ldapd.requests.BindRequest}). Every check of
     a password (simple bind, SASL PLAIN, the old password of a change) runs
     C{pre_authenticate(op, check)} (a L{ldapd.passwordcheck.PasswordCheck};
     refuse with invalidCredentials) and C{post_authenticate(op, resultCode)}

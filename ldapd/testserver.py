@@ -39,9 +39,9 @@ from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.ldif import LDIFRecord, parseLDIF
 from ldapd.operation import Identity, Operation
-from ldapd.passwordcheck import PasswordCheck
 from ldapd.protocol import LDAPServerFactory, LDAPServerProtocol
 from ldapd.registry import ConfigError
+from ldapd.requests import BindRequest
 
 __all__ = [
     "DEFAULT_ROOT_DN",
@@ -232,7 +232,7 @@ class ServerClock:
 
 #: The operations L{FaultInjector} acts on, each with the hook it uses.
 _FAULT_HOOKS = {
-    "bind": "authenticate",
+    "bind": "bind",
     "search": "search",
     "compare": "compare",
     "add": "add",
@@ -249,9 +249,8 @@ class FaultInjector:
     test asks: put before a test server's configured plugins, its C{pre_*}
     hooks run before theirs. The server's own operations are left alone.
 
-    A bind is refused or delayed in C{pre_authenticate}, which every simple
-    bind with a DN and a password (and SASL PLAIN) runs; anonymous binds
-    and other SASL mechanisms run no hook before they are carried out.
+    A bind is refused or delayed in C{pre_bind}, which every bind runs,
+    anonymous, simple or SASL.
     """
 
     name = "faults"
@@ -318,8 +317,8 @@ class FaultInjector:
         _raise(failure)
         return None
 
-    def pre_authenticate(self, op: Operation, check: PasswordCheck) -> defer.Deferred[None] | None:
-        return self._apply("bind", op) if check.isBind else None
+    def pre_bind(self, op: Operation, request: BindRequest) -> defer.Deferred[None] | None:
+        return self._apply("bind", op)
 
     def pre_search(self, op: Operation, base: DN) -> defer.Deferred[None] | None:
         return self._apply("search", op)

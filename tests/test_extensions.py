@@ -257,6 +257,50 @@ class PluginHostTests(unittest.TestCase):
         self.assertEqual(response.value.resultCode, 2)
 
 
+class PreBindTests(unittest.TestCase):
+    """
+    C{pre_bind} runs before every bind is carried out, anonymous ones
+    included, and may refuse it.
+    """
+
+    def test_refusesAnonymous(self) -> None:
+        """
+        A plugin that refuses binds without a name stops anonymous binds
+        (53) and lets named ones through; the refused bind leaves the
+        connection anonymous.
+        """
+
+        class NamedOnly:
+            name = "named-only"
+            seen: list[bytes] = []
+
+            def pre_bind(self, op: Operation, request: Any) -> None:
+                self.seen.append(request.dn)
+                if not request.dn:
+                    raise ldaperrors.LDAPUnwillingToPerform("name yourself")
+
+        schema = Schema.standard()
+        suffix = DN.parse(SUFFIX)
+        plugin = NamedOnly()
+        directory = Directory(
+            [Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema),
+                      DN.parse("cn=admin," + SUFFIX), b"secret", EXAMPLE_LDIF)],
+            [plugin], schema=schema, reactor=task.Clock())
+        self.successResultOf(directory.open())
+        connection = Connection("test", task.Clock())
+
+        def bind(dn: str, password: bytes) -> int:
+            responses, d = executeRequest(directory, connection,
+                                          pureldap.LDAPBindRequest(dn=dn, auth=password), 1)
+            self.successResultOf(d)
+            return responses[-1].value.resultCode  # type: ignore[no-any-return]
+
+        self.assertEqual(bind("", b""), 53)
+        self.assertTrue(connection.identity.anonymous)
+        self.assertEqual(bind("cn=admin," + SUFFIX, b"secret"), 0)
+        self.assertEqual(plugin.seen, [b"", ("cn=admin," + SUFFIX).encode()])
+
+
 class DeclaredHookTests(unittest.SynchronousTestCase):
     """
     A plugin's hooks are checked when the chain is built.

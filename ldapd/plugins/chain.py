@@ -30,7 +30,7 @@ _WRITES = ("add", "delete", "modify", "rename")
 
 #: The hooks the chain runs (see L{ldapd.interfaces.IOperationPlugin}).
 HOOKS = frozenset(
-    [f"pre_{op}" for op in ("search", "compare", "extended", "authenticate", *_WRITES)]
+    [f"pre_{op}" for op in ("bind", "search", "compare", "extended", "authenticate", *_WRITES)]
     + [f"{prefix}_{op}" for prefix in ("check", "txn") for op in _WRITES]
     + [f"post_{op}" for op in ("bind", "search", "compare", "extended", "authenticate",
                                *_WRITES)]
