@@ -34,6 +34,7 @@ C{rid=<the consumer's rid>,csn=<contextCSN>}.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NoReturn, Sequence
 
@@ -269,25 +270,45 @@ class _Session:
         self.csn: bytes | None = None
         self._refreshing = True
         self._present: list[bytes] = []
-        self._before: dict[bytes, Entry] = {}
+        self._before: dict[bytes, deque[Entry]] = {}
         self.phase = "none"
         self.sent = 0
 
     def changed(self, change: Any) -> None:
         """
         The Directory's change feed: a write committed; look at the log.
-        The entry as it was before is kept until the change is sent, so
-        that the consumer is told of it only if it could read it (L{_had}).
+        The entry as it was before each change is kept, in commit order,
+        until the change is sent, so that the consumer is told of it only
+        if it could read it (L{_had}). A change committed while a run of
+        earlier ones is being sent keeps its own snapshot for the next run
+        (the entry as that run's first change found it).
         """
         if change.suffix != self.db.normalizedSuffix:
             return
         if change.old is not None:
             values = change.old.get("entryUUID")
             if values:
-                self._before.setdefault(values[0].lower(), change.old)
+                self._before.setdefault(values[0].lower(), deque()).append(change.old)
                 while len(self._before) > _BEFORE_KEPT:
                     del self._before[next(iter(self._before))]
         self.watch.wake()
+
+    def _beforeRun(self, uuid: bytes, changes: int) -> Entry | None:
+        """
+        Take the snapshots of a run's C{changes} changes of one entry.
+
+        @return: the entry before the first of them, if the change feed
+            told it.
+        """
+        kept = self._before.get(uuid)
+        if not kept:
+            return None
+        old = kept[0]
+        for _ in range(min(changes, len(kept))):
+            kept.popleft()
+        if not kept:
+            del self._before[uuid]
+        return old
 
     def cookie(self) -> bytes:
         """
@@ -546,9 +567,12 @@ class _Session:
         """
         before = namesBefore(records, self._normalize)
         last: dict[bytes, ChangeRecord] = {}
+        changes: dict[bytes, int] = {}
         for record in records:
-            last.pop(uuidKey(record), None)
-            last[uuidKey(record)] = record
+            key = uuidKey(record)
+            last.pop(key, None)
+            last[key] = record
+            changes[key] = changes.get(key, 0) + 1
         found: list[tuple[bytes, DN | None, Entry | None]] = []
         for uuid, record in last.items():
             if uuid not in before:
@@ -557,8 +581,8 @@ class _Session:
             entry = None if record.kind == DELETE else await self._current(record)
             # What the consumer has is judged by the access it was sent
             # things with...
-            found.append((uuid, self._had(before[uuid], self._before.pop(uuid, None), entry),
-                          entry))
+            found.append((uuid, self._had(before[uuid], self._beforeRun(uuid, changes[uuid]),
+                                          entry), entry))
         # ...what it is sent now by the access its client has now, as a new
         # search would decide it (group memberships, rules revoked).
         await self.directory.plugins.renew(self.op)
