@@ -65,24 +65,28 @@ class Lifecycle:
     def addTimer(self, interval: float, call: Callable[[], object]) -> None:
         """
         @param interval: seconds between calls.
-        @param call: called once the directory is open, then every
-            C{interval} seconds until it closes. A failure is logged, and
-            the timer goes on.
+        @param call: called (and waited for) as the directory opens, then
+            every C{interval} seconds until it closes. A failure is logged,
+            and the timer goes on.
         """
         self._timers.append((interval, call))
 
     @defer.inlineCallbacks
     def open(self) -> Any:
         """
-        Run the open hooks, then start the timers.
+        Run the open hooks, then each timer's first call, waited for, so
+        that the directory serves no client before it (the changelog is
+        trimmed before a consumer is told whether it still covers its
+        cookie); then start the timers.
         """
         for hook in self._opening:
             yield defer.ensureDeferred(_run(hook))
         for interval, call in self._timers:
+            yield self._tick(call)
             loop = task.LoopingCall(self._tick, call)
             loop.clock = self._clock
             self._running.append(loop)
-            loop.start(interval, now=True)
+            loop.start(interval, now=False)
 
     def _tick(self, call: Callable[[], object]) -> defer.Deferred[object]:
         """
