@@ -32,6 +32,7 @@ from twisted.internet.base import DelayedCall
 from twisted.internet.interfaces import ITCPTransport
 from twisted.internet.threads import blockingCallFromThread
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from ldapd import passwords
 from ldapd.config import ServerConfig, buildConfig
@@ -313,7 +314,10 @@ class FaultInjector:
         failure = queued.popleft() if queued else None
         delay = self._delays.get(operation, 0)
         if delay:
-            return task.deferLater(self._clock, delay, _raise, failure)
+            held = task.deferLater(self._clock, delay, _raise, failure)
+            # Abandon and Cancel stop an operation where it waits.
+            op.onAbandon(held.cancel)
+            return held.addErrback(_stopped, op)
         _raise(failure)
         return None
 
@@ -340,6 +344,16 @@ class FaultInjector:
 
     def pre_extended(self, op: Operation, name: str) -> defer.Deferred[None] | None:
         return self._apply("extended", op)
+
+
+def _stopped(reason: Failure, op: Operation) -> None:
+    """
+    A delay was cut short: the operation ends as abandoned or canceled
+    (L{Operation.check}).
+    """
+    if isinstance(reason.value, defer.CancelledError):
+        op.check()
+    reason.raiseException()
 
 
 def _raise(failure: tuple[int, str] | None) -> None:

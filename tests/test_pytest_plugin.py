@@ -221,8 +221,6 @@ def test_faults(pytester: pytest.Pytester) -> None:
     C{drop_connections} closes the clients' connections.
     """
     result = run(pytester, """
-        import time
-
         import ldap3
         import pytest
         from ldap3.core.exceptions import LDAPException
@@ -269,14 +267,21 @@ def test_faults(pytester: pytest.Pytester) -> None:
                 ldap_server.fail_next("search", 0)
 
         def test_delay(ldap_server):
-            conn = connect(ldap_server, receive_timeout=1)
-            ldap_server.delay("search", 0.3)
-            started = time.monotonic()
-            assert conn.search("dc=example,dc=com", "(uid=ada)")
-            assert time.monotonic() - started >= 0.3
+            import ldap
+
+            held = ldap.initialize(ldap_server.url)
+            held.simple_bind_s(ldap_server.root_dn, ldap_server.root_password)
             ldap_server.delay("search", 60)
-            with pytest.raises(LDAPException, match="timed out"):
-                conn.search("dc=example,dc=com", "(uid=ada)")
+            # Still held, so Cancel (RFC 3909) finds it running and stops it.
+            cancelled = held.search("dc=example,dc=com", ldap.SCOPE_SUBTREE, "(uid=ada)")
+            held.cancel_s(cancelled)
+            with pytest.raises(ldap.CANCELLED):
+                held.result(cancelled, 1, 30)
+            # Released when the server's clock has moved on a minute.
+            msgid = held.search("dc=example,dc=com", ldap.SCOPE_SUBTREE, "(uid=ada)")
+            ldap_server.clock.advance(60)
+            _, entries = held.result(msgid, 1, 30)
+            assert [dn for dn, _ in entries] == [ADA]
             ldap_server.delay("search", 0)
             assert connect(ldap_server).search("dc=example,dc=com", "(uid=ada)")
 
