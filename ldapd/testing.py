@@ -97,6 +97,7 @@ __all__ = [
     "freePort",
     "longFormLengths",
     "decodedRequest",
+    "installDistribution",
     "parseFilter",
     "wireFilter",
     "postgresqlURL",
@@ -1169,6 +1170,32 @@ def longFormLengths(data: bytes) -> bytes:
         out.append(bytes((identifier, 0x84)) + len(content).to_bytes(4, "big") + content)
         pos = start + length
     return b"".join(out)
+
+
+def installDistribution(testCase: Any, name: str, entryPoints: str,
+                        modules: dict[str, str] | None = None) -> None:
+    """
+    Install a distribution, as pip would, into a temporary folder on
+    C{sys.path} for one test: its metadata, its entry points (registering
+    a backend, plugin, control or extended operation by name) and its
+    modules. The test's cleanup removes it all.
+
+    @param testCase: the test (its C{addCleanup} is used).
+    @param name: the distribution's name.
+    @param entryPoints: the text of its C{entry_points.txt}.
+    @param modules: the source of its modules, by module name.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ldapd-dist-"))
+    testCase.addCleanup(shutil.rmtree, folder)
+    info = folder / f"{name.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(entryPoints)
+    for module, source in (modules or {}).items():
+        (folder / f"{module}.py").write_text(source)
+        testCase.addCleanup(sys.modules.pop, module, None)
+    sys.path.insert(0, str(folder))
+    testCase.addCleanup(sys.path.remove, str(folder))
 
 
 def decodedRequest(request: Any, controls: Any = None, messageId: int = 1) -> requests.Message:

@@ -11,8 +11,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -50,6 +48,7 @@ from ldapd.testing import (
     DirectoryTestsMixin,
     ServerTestsMixin,
     executeRequest,
+    installDistribution,
 )
 
 SUFFIX = "dc=example,dc=com"
@@ -399,15 +398,9 @@ class CurrentTimeTests(_ExecuteMixin, unittest.TestCase):
         the example's registration, into a temporary folder on
         C{sys.path}, as pip would.
         """
-        folder = Path(tempfile.mkdtemp(prefix="ldapd-clock-"))
-        self.addCleanup(shutil.rmtree, folder)
-        info = folder / "ldapd_clock-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ldapd-clock\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text(
+        installDistribution(
+            self, "ldapd-clock",
             "[ldapd.extended]\nclock = examples.extending.clock:CURRENT_TIME_OPERATION\n")
-        sys.path.insert(0, str(folder))
-        self.addCleanup(sys.path.remove, str(folder))
 
     def test_entryPoint(self) -> None:
         """

@@ -6,11 +6,7 @@ declared hooks of L{ldapd.plugins.chain}.
 
 from __future__ import annotations
 
-import shutil
-import sys
-import tempfile
 import textwrap
-from pathlib import Path
 from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
@@ -33,7 +29,7 @@ from ldapd.operation import Connection, Operation
 from ldapd.plugins.chain import HOOKS, PluginChain, UnknownHook
 from ldapd.requests import RawControl
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, executeRequest
+from ldapd.testing import EXAMPLE_LDIF, executeRequest, installDistribution
 
 SUFFIX = "dc=example,dc=com"
 ECHO = "1.3.6.1.4.1.99999.1"
@@ -343,17 +339,8 @@ class EntryPointTests(unittest.SynchronousTestCase):
         Install a distribution (its metadata and one module) into a
         temporary folder on C{sys.path}, as pip would.
         """
-        folder = Path(tempfile.mkdtemp(prefix="ldapd-ep-"))
-        self.addCleanup(shutil.rmtree, folder)
-        info = folder / "thirdparty_ext-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-ext\n"
-                                       "Version: 1.0\n")
-        (info / "entry_points.txt").write_text(textwrap.dedent(entryPoints))
-        (folder / "thirdparty_ext.py").write_text(textwrap.dedent(module))
-        sys.path.insert(0, str(folder))
-        self.addCleanup(sys.path.remove, str(folder))
-        self.addCleanup(sys.modules.pop, "thirdparty_ext", None)
+        installDistribution(self, "thirdparty-ext", textwrap.dedent(entryPoints),
+                            {"thirdparty_ext": textwrap.dedent(module)})
 
     def directory(self) -> Directory:
         schema = Schema.standard()
