@@ -805,13 +805,21 @@ def _messageStart(pdu: bytes) -> tuple[int, int, int]:
     return _integer(pdu, first, next), next, stop
 
 
-def _requestControls(data: bytes, start: int, stop: int) -> tuple[RawControl, ...]:
+def _trailingControls(data: bytes, pos: int, stop: int
+                      ) -> list[tuple[bytes, Any, bytes | None]] | None:
     """
-    Decode a request's controls (RFC 4511 §4.1.11), the contents of its
-    C{[0]} element from C{start} to C{stop}.
+    Decode the controls (RFC 4511 §4.1.11) that end a message: the C{[0]}
+    element from C{pos} to C{stop}, if there is one.
+
+    @return: the controls, or C{None} when the message has none.
+    @raise _Unhandled: for anything else after the protocolOp.
     """
-    return tuple(RawControl(oid.decode("utf-8", "replace"), bool(critical), value)
-                 for oid, critical, value in _controls(data, start, stop))
+    if pos == stop:
+        return None
+    identifier, first, end = _element(data, pos, stop)
+    if identifier != 0xA0 or end != stop:
+        raise _Unhandled()
+    return _controls(data, first, end)
 
 
 def decodeRequest(pdu: bytes) -> Message | None:
@@ -837,12 +845,8 @@ def decodeRequest(pdu: bytes) -> Message | None:
             request = UnbindRequest()
         else:
             return None
-        controls: tuple[RawControl, ...] = ()
-        if last != stop:
-            identifier, first, end = _element(pdu, last, stop)
-            if identifier != 0xA0 or end != stop:
-                return None
-            controls = _requestControls(pdu, first, end)
+        controls = tuple(RawControl(oid.decode("utf-8", "replace"), bool(critical), value)
+                         for oid, critical, value in _trailingControls(pdu, last, stop) or ())
     except _Unhandled:
         return None
     return Message(messageId, request, controls)
@@ -1380,12 +1384,7 @@ def decodeResponse(pdu: bytes) -> pureldap.LDAPMessage | None:
         if decode is None:
             return None
         response = decode(pdu, first, next)
-        controls = None
-        if next != stop:
-            identifier, first, next = _element(pdu, next, stop)
-            if identifier != 0xA0 or next != stop:
-                return None
-            controls = _controls(pdu, first, next)
+        controls = _trailingControls(pdu, next, stop)
     except _Unhandled:
         return None
     return pureldap.LDAPMessage(id=messageId, value=response, controls=controls, tag=0x10)
