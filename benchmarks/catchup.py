@@ -20,9 +20,15 @@ again, one after the other, and timed:
     entryUUID).
 
 The ldapd consumer's own figure (its log's C{refresh done in ... s}) is
-printed too. Run from the repository, with slapd and ldap-utils installed::
+printed too. Both consumers keep the same indexes, which is most of a
+consumer's work: with C{--indexes replica} those of slapd's replica example
+(C{objectClass}, C{entryCSN}, C{entryUUID} equality); with C{--indexes
+default} ldapd's sql backend's default (every attribute's equality and
+presence, substrings of C{cn}, C{sn}, C{givenName}, C{uid}, C{mail} and
+C{displayName}), which slapd gets by naming every attribute these entries
+hold. Run from the repository, with slapd and ldap-utils installed::
 
-    python benchmarks/catchup.py --changes 1000
+    python benchmarks/catchup.py --changes 1000 --rounds 5
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ import argparse
 import os
 import re
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -42,7 +49,8 @@ import ldap
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from benchmarks.syncrepl import slapdConsumer, waitFor  # noqa: E402
+from benchmarks.syncrepl import REPLICA_INDEXES, slapdConsumer, waitFor  # noqa: E402
+from ldapd.backends.sql import DEFAULT_INDEXES  # noqa: E402
 from tests.test_syncconsumer import (  # noqa: E402
     BASE,
     PASSWORD,
@@ -53,6 +61,16 @@ from tests.test_syncconsumer import (  # noqa: E402
     slapdProvider,
     snapshot,
 )
+
+#: Each C{--indexes} choice: ldapd's sql C{indexes}, and slapd's.
+INDEXES = {
+    "replica": (REPLICA_INDEXES, REPLICA_INDEXES),
+    "default": (DEFAULT_INDEXES, (
+        "objectClass,ou,entryUUID,entryCSN,creatorsName,modifiersName,createTimestamp,"
+        "modifyTimestamp,structuralObjectClass eq,pres",
+        "cn,sn,givenName,uid,mail,displayName eq,pres,sub",
+    )),
+}
 
 
 def contextCSN(url: str) -> list[bytes]:
@@ -92,7 +110,8 @@ def apply(url: str, ldif: str) -> None:
         raise RuntimeError(done.stderr)
 
 
-def run(count: int, base: int) -> dict[str, dict[str, float]]:
+def run(count: int, base: int, indexes: str) -> dict[str, dict[str, float]]:
+    ldapdIndexes, slapdIndexes = INDEXES[indexes]
     provider = slapdProvider()
     folder = Path(tempfile.mkdtemp(prefix="ldapd-bench-catchup-"))
     # An installed ldapd starts from compiled bytecode (pip compiles it);
@@ -102,8 +121,8 @@ def run(count: int, base: int) -> dict[str, dict[str, float]]:
     os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
     os.environ["PYTHONPYCACHEPREFIX"] = str(folder / "pycache")
     consumers: dict[str, Any] = {
-        "ldapd (sql)": consumerServer(provider.url, folder),
-        "slapd": slapdConsumer(provider.url),
+        "ldapd (sql)": consumerServer(provider.url, folder, indexes=ldapdIndexes),
+        "slapd": slapdConsumer(provider.url, slapdIndexes),
     }
     figures: dict[str, dict[str, float]] = {name: {} for name in consumers}
     parent = f"ou=catchup,{BASE}"
@@ -151,16 +170,27 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--changes", type=int, default=1000, help="changes while the consumers are down")
     parser.add_argument("--base", type=int, default=500, help="entries both consumers hold before")
+    parser.add_argument("--indexes", choices=[*INDEXES, "both"], default="both",
+                        help="the indexes both consumers keep")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="runs of each; their medians are printed")
     options = parser.parse_args()
     if shutil.which("ldapmodify") is None:
         raise SystemExit("ldapmodify (ldap-utils) is needed")
-    figures = run(options.changes, options.base)
-    print(f"syncrepl restart catch-up of {options.changes} changes (seconds)")
     columns = ["ready", "caught up", "own figure"]
-    print(f"{'consumer':<16}" + "".join(f"{c:>12}" for c in columns))
-    for name, values in figures.items():
-        print(f"{name:<16}" + "".join(
-            f"{values[c]:>12.2f}" if c in values else f"{'':>12}" for c in columns))
+    for indexes in INDEXES if options.indexes == "both" else [options.indexes]:
+        rounds = [run(options.changes, options.base, indexes) for _ in range(options.rounds)]
+        figures = {name: {c: statistics.median(r[name][c] for r in rounds)
+                          for c in columns if c in values}
+                   for name, values in rounds[0].items()}
+        print(f"syncrepl restart catch-up of {options.changes} changes, {indexes} indexes "
+              f"(seconds, median of {options.rounds})")
+        print(f"{'consumer':<16}" + "".join(f"{c:>12}" for c in columns))
+        for name, values in figures.items():
+            print(f"{name:<16}" + "".join(
+                f"{values[c]:>12.2f}" if c in values else f"{'':>12}" for c in columns))
+        print("ldapd / slapd, caught up: "
+              f"{figures['ldapd (sql)']['caught up'] / figures['slapd']['caught up']:.2f}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import ldap
 
@@ -45,14 +45,19 @@ from tests.test_syncconsumer import (
     snapshot,
 )
 
+#: The indexes of a slapd replica (slapd's documentation's example).
+REPLICA_INDEXES = ("objectClass,entryCSN,entryUUID eq",)
 
-def slapdConsumer(provider: str) -> SlapdProcess:
+
+def slapdConsumer(provider: str, indexes: Sequence[str] = REPLICA_INDEXES) -> SlapdProcess:
     """
+    @param indexes: the database's C{index} directives, as ldapd's sql
+        backend's C{indexes} (C{"attr,attr kinds"}).
     @return: a slapd consumer of C{provider}, not started.
     """
     return SlapdProcess(BASE, ROOT_DN, PASSWORD, modules=["syncprov"], databaseConfig=(
-        "index objectClass,entryCSN,entryUUID eq\n"
-        f'syncrepl rid=001 provider={provider} bindmethod=simple binddn="{ROOT_DN}" '
+        "".join(f"index {line}\n" for line in indexes)
+        + f'syncrepl rid=001 provider={provider} bindmethod=simple binddn="{ROOT_DN}" '
         f'credentials={PASSWORD} searchbase="{BASE}" type=refreshAndPersist '
         'retry="1 +" attrs="*,+"\n'
     ))

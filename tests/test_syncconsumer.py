@@ -11,13 +11,14 @@ the provider, or are chained to it. Configuration errors are one line each.
 from __future__ import annotations
 
 import atexit
+import json
 import re
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import ldap
 from ldaptor.protocols import pureldap
@@ -122,16 +123,20 @@ def slapdProvider() -> SlapdProcess:
 
 
 def consumerServer(provider: str, folder: Path, mode: str = "refreshAndPersist",
-                   backend: str = "sql", extra: str = "") -> ServerProcess:
+                   backend: str = "sql", extra: str = "",
+                   indexes: Sequence[str] | None = None) -> ServerProcess:
     """
     @param provider: the provider's URL.
     @param folder: where the configuration (and the SQLite file) go.
     @param mode: the replica's mode; refreshOnly polls every half second.
     @param backend: C{"sql"} (SQLite) or C{"memory"}.
     @param extra: more keys of the C{[[replica]]} table.
+    @param indexes: the sql backend's C{indexes}; its default if C{None}.
     @return: an ldapd consumer, not started.
     """
     database = f'url = "sqlite:///{folder / "replica.db"}"\n' if backend == "sql" else ""
+    if indexes is not None:
+        database += f"indexes = {json.dumps(list(indexes))}\n"
     interval = 'interval = "0.5s"\n' if mode == "refreshOnly" else ""
     return ServerProcess(f"""
 [server]
