@@ -372,6 +372,55 @@ class SQLiteBackendTests(SQLiteMixin, SQLBackendTestsMixin, unittest.TestCase):
     The SQL backend on a SQLite file.
     """
 
+    async def _test_gramSubstrings(self) -> None:
+        counts = {
+            "(cn=*lic*)": 1, "(mail=*@example.com)": 2, "(cn=*zzz*)": 0,
+            # "bob" is in Bob's uid: a candidate for his cn, whose filter
+            # then decides.
+            "(cn=*bob*)": 1, "(cn=*ali*ample)": 1,
+        }
+        for text, count in counts.items():
+            self.assertEqual(await self.backend.countCandidates(self.compiled(text)), count, text)
+        self.assertEqual(await self.search(self.suffixText, Scope.SUB, "(cn=*bob*)"),
+                         ["uid=bob,ou=people,dc=example,dc=com"])
+        self.assertEqual(await self.search(self.suffixText, Scope.SUB, "(cn=*ice*)"),
+                         ["uid=alice,ou=people,dc=example,dc=com"])
+        # Pieces of fewer than three characters are no trigram.
+        self.assertIsNone(self.backend.plan(self.compiled("(cn=*li*)")))
+
+    def test_gramSubstrings(self) -> Any:
+        """
+        On SQLite, middle and final substrings are narrowed by the trigram
+        index of the entries' substring keys; the filter settles which
+        attribute holds the piece.
+        """
+        return defer.Deferred.fromCoroutine(self._test_gramSubstrings())
+
+    async def _test_gramsFollowWrites(self) -> None:
+        bob = self.ndn("uid=bob,ou=people,dc=example,dc=com")
+        await self.backend.modify(_op(), bob, [Modification("replace", "cn", (b"Robert Zed",))],
+                                  self.hooks)
+        self.assertEqual(await self.backend.countCandidates(self.compiled("(cn=*zed*)")), 1)
+        await self.backend.modify(_op(), bob, [Modification("replace", "cn", (b"Bob Quux",))],
+                                  self.hooks)
+        self.assertEqual(await self.backend.countCandidates(self.compiled("(cn=*zed*)")), 0)
+        await self.backend.rename(_op(), bob, DN.parse("uid=xyzzy,ou=people,dc=example,dc=com"),
+                                  True, self.hooks)
+        self.assertEqual(await self.backend.countCandidates(self.compiled("(uid=*yzz*)")), 1)
+        await self.backend.delete(_op(), self.ndn("uid=alice,ou=people,dc=example,dc=com"),
+                                  self.hooks)
+        self.assertEqual(await self.backend.countCandidates(self.compiled("(cn=*lic*)")), 0)
+        await self.addPeople(30)
+        self.assertEqual(await self.backend.countCandidates(self.compiled("(cn=*r0017*)")), 1)
+        self.assertEqual(await self.search(self.suffixText, Scope.SUB, "(cn=*r0017*)"),
+                         ["uid=user0017,ou=people,dc=example,dc=com"])
+
+    def test_gramsFollowWrites(self) -> Any:
+        """
+        The trigram index follows modifies, renames, deletes and imports.
+        """
+        return defer.Deferred.fromCoroutine(self._test_gramsFollowWrites())
+
     async def _test_batchWaitingWriter(self) -> None:
         backend = SQLBackend(self.suffix, self.schema, self.databaseURL(), poolSize=1)
         await backend.open()
@@ -740,6 +789,30 @@ class SchemaVersionTests(SQLiteMixin, unittest.TestCase):
             engine.dispose()
 
         return d.addCallback(_cbCheck)
+
+    def test_gramsFromVersion3(self) -> Any:
+        """
+        A database at version 3 gets the trigram index of the substring
+        keys it holds.
+        """
+        engine = create_engine(self.url)
+        with engine.begin() as conn:
+            self.assertEqual(sqlschema.upgrade(conn, str(self.suffix), target=3), [1, 2, 3])
+            conn.execute(sqlschema.entries.insert().values(
+                id=1, parent_id=None, ndn=str(self.suffix), dn="dc=example,dc=com",
+                path=f"/{encodeId(1)}/",
+                attrs='[["objectClass",["top","organization","dcObject"]],["dc",["example"]],'
+                      '["o",["Example Widgets"]]]'))
+            conn.execute(sqlschema.values.insert().values(
+                entry_id=1, attr="2.5.4.10", kind="s", key="example widgets"))
+        engine.dispose()
+        backend = SQLBackend(self.suffix, self.schema, self.url,
+                             indexes=["objectClass eq", "o sub"])
+        self.addCleanup(backend.close)
+        d = backend.open()
+        d.addCallback(lambda _: backend.countCandidates(
+            compileFilter(parseFilter("(o=*widg*)"), self.schema)))
+        return d.addCallback(self.assertEqual, 1)
 
     def test_newerVersion(self) -> Any:
         """

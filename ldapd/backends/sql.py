@@ -49,6 +49,8 @@ from ldapd._files import createPrivate
 from ldapd.backends import changelog, sqlschema
 from ldapd.backends.base import BatchWrites, WriteSkipped, checkPassword, holdingAny
 from ldapd.backends.sqlschema import (
+    GRAMS,
+    GRAMS_OF_ENTRIES,
     IndexConfig,
     encodeId,
     entries,
@@ -129,6 +131,11 @@ def _keyText(key: Any) -> str:
     if len(text) > _MAX_KEY or "\x00" in text:
         text = "h" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return text
+
+
+#: The characters of a substring piece an FTS5 query looks for (four
+#: trigrams): a longer piece is tested by the filter on the candidates.
+_GRAM_PHRASE = 6
 
 
 def _substringText(text: str) -> str:
@@ -281,7 +288,9 @@ class SQLBackend:
         self._reactor = reactor
         self._pool: ThreadPool | None = None
         self.engine: Engine | None = None
+        # PostgreSQL's pg_trgm index on substring keys; SQLite's GRAMS table.
         self._trigrams = False
+        self._grams = False
         self._postgres = self.url.get_backend_name() == "postgresql"
         self._writeTurn: AbstractContextManager[Any] = (
             nullcontext() if self._postgres else threading.Lock())
@@ -351,6 +360,7 @@ class SQLBackend:
                 if stored is not None:
                     self._reindex(conn)
                 sqlschema.writeMeta(conn, "indexes", wanted)
+            self._grams = sqlschema.hasGrams(conn)
         if self._postgres:
             self._trigrams = self._setUpTrigrams()
 
@@ -563,7 +573,7 @@ class SQLBackend:
                 .where(entries.c.id > last).order_by(entries.c.id).limit(self.batchSize)
             ).all()
             if not batch:
-                return
+                break
             rows = []
             for r in batch:
                 entry = self._entry((r.id, "", r.dn, r.ndn, r.attrs))
@@ -572,6 +582,8 @@ class SQLBackend:
             if rows:
                 conn.execute(values.insert(), rows)
             last = batch[-1].id
+        if sqlschema.hasGrams(conn):
+            sqlschema.fillGrams(conn)
 
     # Reads
 
@@ -657,14 +669,26 @@ class SQLBackend:
             conditions.append("key LIKE ? ESCAPE '\\'")
             params.append(("" if f.initial else "%") + "%".join(
                 _likeEscape(_substringText(p)) for p in pieces if p) + ("" if f.final else "%"))
-        if not conditions:
-            return None
         attrs = f"attr IN ({_marks(len(types))})"
+        if conditions:
+            found = _Query(
+                f"{_SELECT_CANDIDATES} kind = 's' AND {attrs} AND {' AND '.join(conditions)}",
+                (*types, *params))
+        elif self._grams and any(len(p) >= 3 for p in pieces):
+            # The entries whose substring keys (of any indexed type: the
+            # filter, tested on each candidate, settles the type) hold the
+            # start of every piece of three characters or more (the trigram
+            # tokenizer's least), each a phrase of the FTS5 query. A phrase
+            # reads the entries of each of its trigrams: those of a long
+            # piece's tail (a mail domain) are often every entry's.
+            found = _Query(
+                f"SELECT rowid AS entry_id FROM {GRAMS} WHERE keys MATCH ?",
+                (" AND ".join('"' + _substringText(p[:_GRAM_PHRASE]).replace('"', '""') + '"'
+                              for p in pieces if len(p) >= 3),))
+        else:
+            return None
         return _Query.combine("UNION", [
-            _Query(f"{_SELECT_CANDIDATES} kind = 's' AND {attrs} AND {' AND '.join(conditions)}",
-                   (*types, *params)),
-            _Query(f"{_SELECT_CANDIDATES} kind = 'l' AND {attrs}", tuple(types)),
-        ])
+            found, _Query(f"{_SELECT_CANDIDATES} kind = 'l' AND {attrs}", tuple(types))])
 
     def countCandidates(self, f: Filter) -> defer.Deferred[int | None]:
         """
@@ -968,7 +992,10 @@ class SQLBackend:
         self._cache.put(id, dn, attrs, entry)
         self._execute(db, f"UPDATE {entries.name} SET path = ? WHERE id = ?",
                       (f"{parentPath}{encodeId(id)}/", id))
-        self._addIndexRows(db, id, self.indexRows(entry))
+        rows = self.indexRows(entry)
+        self._addIndexRows(db, id, rows)
+        if any(kind == "s" for _, kind, _ in rows):
+            self._writeGrams(db, id)
         return id  # type: ignore[no-any-return]
 
     def _parent(self, db: Any, ndn: DN) -> _Row:
@@ -988,6 +1015,21 @@ class SQLBackend:
             db.executemany(self._sql(
                 f"INSERT INTO {values.name} (entry_id, attr, kind, key) VALUES (?, ?, ?, ?)"),
                 params)
+
+    def _writeGrams(self, db: Any, id: int) -> None:
+        """
+        Write the L{GRAMS} row of an entry (which has none) from its
+        substring keys.
+        """
+        if self._grams:
+            self._execute(db, GRAMS_OF_ENTRIES, (id, id))
+
+    def _dropGrams(self, db: Any, id: int) -> None:
+        """
+        Remove the L{GRAMS} row of an entry, if it has one.
+        """
+        if self._grams:
+            self._execute(db, f"DELETE FROM {GRAMS} WHERE rowid = ?", (id,))
 
     def _removeIndexRows(self, db: Any, id: int, rows: Iterable[tuple[str, str, str]]) -> None:
         params = [(id, a, k, key) for a, k, key in rows]
@@ -1016,6 +1058,9 @@ class SQLBackend:
         self._cache.put(row.id, dn, attrs, entry)
         self._removeIndexRows(db, row.id, oldKeys - newKeys)
         self._addIndexRows(db, row.id, newKeys - oldKeys)
+        if any(kind == "s" for _, kind, _ in oldKeys ^ newKeys):
+            self._dropGrams(db, row.id)
+            self._writeGrams(db, row.id)
 
     def _lockedRow(self, db: Any, ndn: DN) -> _Row:
         """
@@ -1041,6 +1086,7 @@ class SQLBackend:
                          (row.id,)).fetchone() is not None:
             raise ldaperrors.LDAPNotAllowedOnNonLeaf("subordinate objects must be deleted first")
         self._execute(db, f"DELETE FROM {values.name} WHERE entry_id = ?", (row.id,))
+        self._dropGrams(db, row.id)
         self._execute(db, f"DELETE FROM {entries.name} WHERE id = ?", (row.id,))
         return self._entry(row)
 
@@ -1265,6 +1311,8 @@ class SQLBackend:
             self._bulkInsert(conn, entries.name, ("id", "parent_id", "ndn", "dn", "path", "attrs"),
                              rows)
             self._bulkInsert(conn, values.name, ("entry_id", "attr", "kind", "key"), keys)
+            if self._grams:
+                conn.exec_driver_sql(GRAMS_OF_ENTRIES, (first, first + len(chunk) - 1))
         return len(chunk)
 
     def _bulkInsert(self, conn: Connection, table: str, columns: Sequence[str],

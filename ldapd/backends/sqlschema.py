@@ -20,6 +20,8 @@ Tables (their names carry the C{ldapd_} prefix):
     C{time} (C{YYYYmmddHHMMSS.ffffffZ}, UTC, so that text order is time
     order), C{kind}, C{target_dn}, C{entry_uuid}, the LDIF C{changes}, and
     C{new_rdn}, C{delete_old_rdn} and C{new_superior} for renames.
+  - C{grams} (SQLite only): L{GRAMS}, an FTS5 trigram index of each entry's
+    substring keys, by entry id.
 
 The C{path} is C{/a/b/c/}: the ids from the suffix entry down to the entry,
 each written as its hexadecimal length then its hexadecimal digits, so that
@@ -52,8 +54,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
+from twisted.logger import Logger
 
 from ldapd.backends.base import ALL_KINDS, IndexConfig
+
+_log = Logger()
 
 __all__ = [
     "ALL_KINDS",
@@ -64,6 +70,10 @@ __all__ = [
     "SchemaVersionError",
     "encodeId",
     "entries",
+    "fillGrams",
+    "GRAMS",
+    "GRAMS_OF_ENTRIES",
+    "hasGrams",
     "lockForSetup",
     "meta",
     "metadata",
@@ -148,6 +158,52 @@ def _createChangelog(conn: Connection) -> None:
     changes.create(conn, checkfirst=True)
 
 
+#: On SQLite, the substring keys of each entry (its C{values} rows of kind
+#: C{s}, one per line) in an FTS5 table with the trigram tokenizer, whose
+#: rowid is the entry's id: the index of C{*any*} and C{*final} pieces,
+#: which a B-tree of whole keys cannot serve (PostgreSQL's pg_trgm index on
+#: C{values} does this there).
+GRAMS = "ldapd_grams"
+
+
+def hasGrams(conn: Connection) -> bool:
+    """
+    @return: whether the database has the L{GRAMS} table (an SQLite built
+        without FTS5 has none).
+    """
+    return conn.dialect.name == "sqlite" and conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE name = ?", (GRAMS,)).first() is not None
+
+
+#: Write the L{GRAMS} rows of the entries whose ids are in a range (from,
+#: to, inclusive) from their substring keys; none may have one yet.
+GRAMS_OF_ENTRIES = (
+    f"INSERT INTO {GRAMS} (rowid, keys) SELECT entry_id, group_concat(key, char(10)) "
+    f"FROM {values.name} WHERE kind = 's' AND entry_id BETWEEN ? AND ? GROUP BY entry_id")
+
+
+def fillGrams(conn: Connection) -> None:
+    """
+    Write the whole L{GRAMS} table again from C{values}.
+    """
+    conn.exec_driver_sql(f"DELETE FROM {GRAMS}")
+    conn.exec_driver_sql(GRAMS_OF_ENTRIES, (0, 2 ** 63 - 1))
+
+
+def _createGrams(conn: Connection) -> None:
+    if conn.dialect.name != "sqlite":
+        return
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql(
+                f"CREATE VIRTUAL TABLE {GRAMS} USING fts5(keys, tokenize = 'trigram')")
+    except OperationalError as e:
+        _log.info("no FTS5 trigram tokenizer in this SQLite ({error}): substring indexes "
+                  "are prefix indexes", error=str(e.orig).strip())
+        return
+    fillGrams(conn)
+
+
 def _indexValuesByEntry(conn: Connection) -> None:
     conn.execute(text(f"CREATE INDEX IF NOT EXISTS ldapd_values_entry ON {values.name} (entry_id)"))
 
@@ -158,6 +214,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
     (1, "entries and index tables", _createTables),
     (2, "index of the values by entry, for writes", _indexValuesByEntry),
     (3, "the changelog", _createChangelog),
+    (4, "the trigram index of substring keys (SQLite)", _createGrams),
 ]
 
 #: The version this code writes.
