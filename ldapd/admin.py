@@ -24,7 +24,9 @@ C{entryDN}, C{subschemaSubentry}) are not stored.
 On a backend with a bulk path (the C{sql} backend's C{importEntries}),
 entries go in through it, many per transaction; elsewhere, and with
 C{--per-entry}, each is one add through the backend with the configured
-plugins' transaction hooks.
+plugins' transaction hooks. Either way entries may come before their
+parent, as in slapcat's output after entries were moved (its order is that
+of entry ids): they are held until their parent is loaded.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from twisted.internet import defer, threads
 
 from ldapd import passwords
 from ldapd._files import openPrivate
+from ldapd.backends.base import OrphanEntries
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.csn import CSNGenerator
 from ldapd.directory import Database
@@ -53,6 +56,7 @@ from ldapd.filters import everything
 from ldapd.ldif import formatLDIF, parseLDIF
 from ldapd.operation import Identity, Scope, SearchParameters
 from ldapd.registry import ConfigError
+from ldapd.results import NoSuchObject
 from ldapd.schema import Schema
 from ldapd.stamping import stampNew
 
@@ -190,12 +194,23 @@ async def importLDIF(
         op = directory.internalOperation()
         op.identity = Identity(db.rootDN, db.normalizedRootDN, isRoot=True)
         count = 0
-        # Parsing is interleaved with the adds: one entry in memory at a time.
+        orphans = OrphanEntries()
+        # Parsing is interleaved with the adds: one entry in memory at a
+        # time, but for those read before their parent.
         for entry in entries:
-            await db.backend.add(op, entry, directory.plugins)
-            count += 1
-            if report is not None:
-                report(count)
+            ready = [entry]
+            while ready:
+                entry = ready.pop()
+                try:
+                    await db.backend.add(op, entry, directory.plugins)
+                except NoSuchObject:
+                    orphans.hold(entry)
+                    continue
+                ready.extend(orphans.released(entry.ndn))
+                count += 1
+                if report is not None:
+                    report(count)
+        orphans.check()
     if progress is not None:
         progress.update(count, final=True)
     return count

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
 
+from ldapd import passwords
 from ldapd.dn import DN
+from ldapd.entry import Entry, Modification
 from ldapd.operation import Identity, Operation
 from ldapd.passwordcheck import BIND, PasswordCheck
 from ldapd.requests import BindRequest
@@ -94,12 +96,16 @@ class Binder:
         """
         Check a password for a DN: the one path every password check takes
         (simple binds, SASL PLAIN, the old password of a change; see
-        L{ldapd.passwordcheck}). The plugins' C{pre_authenticate} hooks run
-        first and may refuse (access control, a locked account); then a
-        root DN's password is checked against its configuration, any
-        other against its entry; then the C{post_authenticate} hooks are
-        told the outcome (0, invalidCredentials, or another error) to
-        record it, whatever it was.
+        L{ldapd.passwordcheck}). For a bind, the directory's bind throttle
+        (L{ldapd.throttle}) may refuse it first, unchecked; then the
+        plugins' C{pre_authenticate} hooks run and may refuse (access
+        control, a locked account); then a root DN's password is checked
+        against its configuration, any other against its entry; then the
+        C{post_authenticate} hooks are told the outcome (0,
+        invalidCredentials, or another error) to record it, whatever it
+        was. A bind that succeeds against an entry whose password is stored
+        in another scheme than C{password_hash} has it stored anew when
+        the directory rehashes on bind (L{_rehash}).
 
         @param op: the operation the check is made for.
         @param ndn: the normalised DN.
@@ -109,28 +115,53 @@ class Binder:
         @return: the identity it authenticates.
         @raise ldaperrors.LDAPInvalidCredentials: if it does not.
         """
+        directory = self._directory
+        throttle = directory.bindThrottle if purpose == BIND else None
+        address = op.connection.address
+        if throttle is not None:
+            refusal = throttle.refusal(address, ndn)
+            if refusal is not None:
+                directory.statistics.throttledBinds += 1
+                _log.warn("conn={conn} BIND dn={dn} from {peer} throttled, password not "
+                          "checked: {refusal}", conn=op.connection.id, dn=str(ndn),
+                          peer=op.connection.peer, refusal=refusal)
+                raise ldaperrors.LDAPInvalidCredentials()
         resultCode = SUCCESS.code
         try:
-            check = await self._directory.plugins.pre(
+            check = await directory.plugins.pre(
                 "authenticate", op, PasswordCheck(ndn, password, purpose))
-            return await self._checkPassword(op, check.ndn, check.password)
+            identity, entry = await self._checkPassword(op, check.ndn, check.password)
         except Exception as e:
             resultCode = resultOf(e, op.timedOut).code
             raise
         finally:
-            await self._directory.plugins.post("authenticate", op, resultCode)
+            if throttle is not None:
+                if resultCode == ldaperrors.LDAPInvalidCredentials.resultCode:
+                    throttle.failed(address, ndn)
+                elif resultCode == SUCCESS.code:
+                    throttle.succeeded(ndn)
+            await directory.plugins.post("authenticate", op, resultCode)
+        if entry is not None and purpose == BIND and directory.rehashOnBind:
+            await self._rehash(identity, entry, check.password)
+        return identity
 
-    async def _checkPassword(self, op: Operation, ndn: DN, password: bytes) -> Identity:
+    async def _checkPassword(
+        self, op: Operation, ndn: DN, password: bytes
+    ) -> tuple[Identity, Entry | None]:
+        """
+        @return: the identity authenticated, and the entry whose password
+            matched (C{None} for a root DN's configured password).
+        """
         directory = self._directory
         for db in directory.databases:
             if db.normalizedRootDN is not None and db.normalizedRootDN == ndn:
                 await self._checkRootPassword(db, password)
-                return Identity(db.rootDN, ndn, isRoot=True)
+                return Identity(db.rootDN, ndn, isRoot=True), None
         holder = directory.databaseFor(ndn)
         if holder is None:
             raise ldaperrors.LDAPInvalidCredentials()
         entry = await holder.backend.authenticate(op, ndn, password)
-        return Identity(entry.dn, entry.ndn)
+        return Identity(entry.dn, entry.ndn), entry
 
     async def _checkRootPassword(self, db: Database, password: bytes) -> None:
         stored = db.rootPassword
@@ -139,3 +170,58 @@ class Binder:
         if not await self._directory.passwordVerifier.verify((stored,), password, db.normalizedRootDN):
             raise ldaperrors.LDAPInvalidCredentials()
 
+    async def _rehash(self, identity: Identity, entry: Entry, password: bytes) -> None:
+        """
+        Store an entry's password anew in C{password_hash}'s scheme, once
+        a bind has shown it: as 389 DS's C{nsslapd-enable-upgrade-hash},
+        only for an entry with one C{userPassword} value, whose scheme
+        (cleartext counting as one) is another. The new value replaces
+        the old one in one modify (delete the old value, add the new), an
+        internal write through the Directory's write pipeline: stamped
+        (C{modifiersName} is the account itself, whose password made the
+        value), in the backend's transaction with the plugins' hooks (the
+        changelog records it, so replicas get it), without access rules or
+        the password policy (it is no password change). If the password
+        changed in the meantime the delete fails and nothing is written.
+        A replica's copy is left alone: the provider rehashes when the
+        account binds there. The bind succeeds whatever happens here;
+        failures are logged.
+
+        @param identity: the identity the bind authenticated.
+        @param entry: its entry, as the password was checked against it.
+        @param password: the password, which matched.
+        """
+        directory = self._directory
+        stored = entry.get("userPassword")
+        if len(stored) != 1:
+            return
+        old = stored[0]
+        target = directory.passwordHash.upper()
+        try:
+            scheme = passwords.schemeOf(old)
+        except passwords.UnknownScheme:
+            return
+        db = directory.databaseFor(entry.ndn)
+        if scheme == target or db is None or db.replica is not None:
+            return
+        write = directory.internalOperation()
+        write.identity = identity
+        try:
+            new = await directory.storedPassword(write, entry.ndn, password, scheme=target)
+            if passwords.schemeOf(new) == scheme:
+                # A backend that keeps passwords in a format of its own
+                # (IPasswordStorage) made this one, in the same scheme.
+                return
+            await directory.modify(write, entry.ndn, [
+                Modification("delete", "userPassword", (old,)),
+                Modification("add", "userPassword", (new,)),
+            ])
+        except ldaperrors.LDAPNoSuchAttribute:
+            _log.info("password of {dn} not rehashed: it changed during the bind",
+                      dn=str(entry.dn))
+            return
+        except Exception:
+            _log.failure("password of {dn} not rehashed", dn=str(entry.dn))
+            return
+        _log.info("password of {dn} rehashed from {old} to {new}", dn=str(entry.dn),
+                  old=scheme or "cleartext", new=target)

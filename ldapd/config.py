@@ -42,6 +42,7 @@ from ldapd.sasl import Authentication, mappingsFromConfig
 from ldapd.schema import Schema, SchemaError
 from ldapd.schema.schema import STANDARD_FILES, STANDARD_SCHEMAS
 from ldapd.syncrepl.consumer import replicaFromConfig
+from ldapd.throttle import BindThrottleSettings
 from ldapd.tls import ServerTLS, serverEndpoint, tlsFromConfig
 
 __all__ = ["ConfigError", "ServerConfig", "buildConfig", "loadConfig"]
@@ -61,6 +62,8 @@ _SERVER_KEYS = {
     "allow_unauthenticated_bind",
     "password_hash",
     "password_limits",
+    "rehash_on_bind",
+    "bind_throttle",
     "schema",
     "schema_files",
     "tls",
@@ -243,6 +246,9 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
             allowUnauthenticatedBind=server.boolean("allow_unauthenticated_bind", False),
             reactor=reactor,
             authentication=authentication,
+            rehashOnBind=server.boolean("rehash_on_bind", False),
+            bindThrottle=_bindThrottle(server.get("bind_throttle", dict),
+                                       context.within("bind_throttle")),
         )
     except (UnknownHook, RegistrationError) as e:
         raise top.error("plugin", str(e)) from None
@@ -304,6 +310,27 @@ def _passwordLimits(table: dict[str, Any], context: ConfigContext) -> passwords.
         field: config.integer(key, getattr(defaults, field), minimum=1)
         for key, field in _PASSWORD_LIMITS.items()
     })
+
+
+def _bindThrottle(table: dict[str, Any] | None, context: ConfigContext
+                  ) -> BindThrottleSettings | None:
+    """
+    @return: the limits of C{[server] bind_throttle}, or C{None} when it
+        is absent (no throttling, as in slapd and 389 DS).
+    @raise ConfigError: for a table that limits nothing.
+    """
+    if table is None:
+        return None
+    config = ConfigTable(table, context, {"per_address", "per_dn", "tracked"})
+    defaults = BindThrottleSettings()
+    settings = BindThrottleSettings(
+        perAddress=config.integer("per_address", 0, minimum=0),
+        perDN=config.integer("per_dn", 0, minimum=0),
+        tracked=config.integer("tracked", defaults.tracked, minimum=1),
+    )
+    if not settings.perAddress and not settings.perDN:
+        raise context.error("per_address", "per_address or per_dn must be set above 0")
+    return settings
 
 
 def _checkRootPassword(

@@ -72,6 +72,7 @@ from ldapd.stamping import stampNew, stampWrite
 from ldapd.statistics import ServerStatistics
 from ldapd.syncrepl.codec import PERSISTENT_SEARCH, decodePersistentSearch
 from ldapd.syncrepl.psearch import persistentSearch
+from ldapd.throttle import BindThrottle, BindThrottleSettings
 from ldapd.views import RootDSE, Subschema
 
 __all__ = ["Database", "Directory", "Reply"]
@@ -239,6 +240,8 @@ class Directory:
     @ivar plugins: the L{PluginChain}.
     @ivar limits: the limits for everyone but root DNs.
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
+    @ivar rehashOnBind: whether binds store passwords anew in C{passwordHash}.
+    @ivar bindThrottle: the L{BindThrottle} binds go through, or C{None}.
     @ivar passwordVerifier: checks passwords within the limits of
         C{passwordLimits} (L{passwords.PasswordVerifier}, the reactor's).
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
@@ -272,6 +275,8 @@ class Directory:
         allowUnauthenticatedBind: bool = False,
         reactor: Any = None,
         authentication: Authentication | None = None,
+        rehashOnBind: bool = False,
+        bindThrottle: BindThrottleSettings | None = None,
     ) -> None:
         """
         @param databases: the naming contexts.
@@ -294,6 +299,12 @@ class Directory:
         @param authentication: SASL mechanisms, identity mappings and the
             TLS rule for simple binds (L{ldapd.sasl.Authentication}); none
             of them by default.
+        @param rehashOnBind: whether a bind that succeeds against a password
+            stored in another scheme than C{passwordHash} stores it anew in
+            C{passwordHash} (L{Binder}).
+        @param bindThrottle: the limits of failed binds per client address
+            and per DN past which binds are refused unchecked
+            (L{ldapd.throttle}); none by default.
         @raise ldapd.plugins.chain.UnknownHook: if a plugin has a method
             named like a hook that no operation runs.
         @raise ldapd.extensions.RegistrationError: if two registrations
@@ -306,6 +317,9 @@ class Directory:
         if passwordHash.upper() not in passwords.SCHEMES:
             raise ValueError(f"unknown password hash {passwordHash!r}")
         self.passwordHash = passwordHash
+        self.rehashOnBind = rehashOnBind
+        self.bindThrottle = (BindThrottle(bindThrottle, reactor)
+                             if bindThrottle is not None else None)
         self.passwordVerifier = passwords.verifierFor(reactor)
         self.passwordVerifier.limits = (
             passwordLimits if passwordLimits is not None else passwords.PasswordLimits()

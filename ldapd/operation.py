@@ -87,6 +87,8 @@ class Connection:
 
     @ivar id: a number unique in this process, for logs.
     @ivar peer: the client's address, as text.
+    @ivar address: the client's IP address, or C{None} (a C{unix:} socket,
+        the server's own operations).
     @ivar identity: the current authorization identity.
     @ivar secure: whether the connection is protected by TLS.
     @ivar clock: the reactor's clock.
@@ -112,6 +114,7 @@ class Connection:
         self.opsReceived = 0
         self.opsCompleted = 0
         self.peer = peer
+        self.address: str | None = None
         self.clock = clock
         self.secure = secure
         self.local = False

@@ -57,6 +57,7 @@ __all__ = [
     "generatePassword",
     "hashPassword",
     "isExpensive",
+    "isHashed",
     "schemeOf",
     "verifierFor",
     "verifyPassword",
@@ -490,6 +491,20 @@ def schemeOf(stored: bytes) -> str | None:
             f"unknown password scheme {scheme} (known: {', '.join(_VERIFIERS)})"
         )
     return scheme
+
+
+def isHashed(value: bytes) -> bool:
+    """
+    Say whether a value written to C{userPassword} is already in a storage
+    scheme (and is to be stored as given) rather than cleartext: whether it
+    begins with the C{{SCHEME}} prefix of a scheme ldapd verifies (slapd's
+    C{password-hash} and ppolicy ask the same of the schemes they know).
+
+    @param value: a C{userPassword} value.
+    @return: C{True} for a value in a known scheme.
+    """
+    scheme, _ = _splitScheme(value)
+    return scheme in _VERIFIERS
 
 
 def hashPassword(password: bytes, scheme: str = "{ARGON2}") -> bytes:

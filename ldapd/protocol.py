@@ -170,11 +170,13 @@ class LDAPServerProtocol(protocol.Protocol):
     # Transport events
 
     def connectionMade(self) -> None:
+        peer = self.transport.getPeer()
         self.connection = Connection(
-            _peerText(self.transport.getPeer()),
+            _peerText(peer),
             self.clock,
             secure=interfaces.ISSLTransport.providedBy(self.transport),
         )
+        self.connection.address = getattr(peer, "host", None)
         if isinstance(self.transport.getHost(), address.UNIXAddress):
             self.connection.local = True
             self.connection.peerCredentials = _peerCredentials(self.transport)

@@ -34,12 +34,14 @@ class ServerStatistics:
     @ivar totalConnections: the connections accepted since start.
     @ivar connections: the open connections' protocols
         (L{ldapd.protocol.LDAPServerProtocol}), by connection id.
+    @ivar throttledBinds: the binds refused unchecked by the bind throttle
+        (L{ldapd.throttle}).
     @ivar listeners: the endpoint descriptions (C{tcp:10389:interface=...})
         the server listens on; empty for a Directory served another way.
     """
 
     __slots__ = ("bytes", "completed", "connections", "entries", "initiated", "listeners", "pdus",
-                 "referrals", "started", "totalConnections")
+                 "referrals", "started", "throttledBinds", "totalConnections")
 
     def __init__(self, started: float) -> None:
         """
@@ -52,6 +54,7 @@ class ServerStatistics:
         self.pdus = 0
         self.entries = 0
         self.referrals = 0
+        self.throttledBinds = 0
         self.totalConnections = 0
         self.connections: dict[int, Any] = {}
         self.listeners: list[str] = []

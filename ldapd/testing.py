@@ -1318,11 +1318,12 @@ class SlapdProcess(_ChildServer):
         self._launch([str(SLAPD), "-d", "0", "-f", str(self.configPath), "-h", self.url + "/"],
                      timeout)
 
-    def load(self, ldif: Path) -> None:
+    def load(self, ldif: Path, quick: bool = True) -> None:
         """
         Load an LDIF file into the (stopped) database with slapadd.
 
         @param ldif: the file.
+        @param quick: whether slapadd skips its consistency checks (C{-q}).
         @raise twisted.trial.unittest.SkipTest: if slapadd may not read it
             (AppArmor confines Debian's slapd to some folders).
         @raise RuntimeError: with slapadd's message, if it fails otherwise.
@@ -1330,7 +1331,8 @@ class SlapdProcess(_ChildServer):
         from twisted.trial.unittest import SkipTest
 
         loaded = subprocess.run(
-            [str(SLAPD.parent / "slapadd"), "-q", "-f", str(self.configPath), "-l", str(ldif)],
+            [str(SLAPD.parent / "slapadd"), *(["-q"] if quick else []), "-f", str(self.configPath),
+             "-l", str(ldif)],
             capture_output=True, check=False,
         )
         if loaded.returncode != 0:
@@ -1339,6 +1341,24 @@ class SlapdProcess(_ChildServer):
             if "ermission denied" in message:
                 raise SkipTest(f"slapadd may not read {ldif} (AppArmor?): {message}")
             raise RuntimeError(f"slapadd failed ({loaded.returncode}):\n{message}")
+
+    def dump(self) -> bytes:
+        """
+        Read the database with slapcat (which back-mdb allows while slapd
+        runs).
+
+        @return: slapcat's LDIF: every entry with its operational
+            attributes, in the order of entry ids.
+        @raise RuntimeError: with slapcat's message, if it fails.
+        """
+        dumped = subprocess.run(
+            [str(SLAPD.parent / "slapcat"), "-f", str(self.configPath)],
+            capture_output=True, check=False,
+        )
+        if dumped.returncode != 0:
+            raise RuntimeError(f"slapcat failed ({dumped.returncode}):\n"
+                               + dumped.stderr.decode(errors="replace"))
+        return dumped.stdout
 
     def loadExample(self) -> None:
         """

@@ -316,6 +316,34 @@ class SQLBackendTestsMixin(BackendTestsMixin):
                                                      "uid=after,ou=people,dc=example,dc=com"))
         return d
 
+    def test_importChildrenFirst(self) -> Any:
+        """
+        The bulk path loads entries that come before their parent, as in
+        slapcat's output after a move, across chunks; an entry whose parent
+        never comes fails with noSuchObject naming it once the rest is in.
+        """
+        new = "ou=new,ou=people,dc=example,dc=com"
+        entries = [self.person("deep", f"ou=sub,{new}"), self.person("first", new),
+                   self.entry(f"ou=sub,{new}", objectClass="organizationalUnit", ou="sub"),
+                   self.person("other"),
+                   self.entry(new, objectClass="organizationalUnit", ou="new")]
+        d = self.callInThread(lambda: self.backend.importEntries(entries, chunk=2))
+        d.addCallback(self.assertEqual, 5)
+        d.addCallback(lambda _: self.search(new, Scope.SUB, "(uid=*)"))
+        d.addCallback(lambda found: self.assertEqual(sorted(found), [
+            f"uid=deep,ou=sub,{new}", f"uid=first,{new}"]))
+        d.addCallback(lambda _: self.callInThread(self.backend.importEntries, [
+            self.person("orphan", "ou=gone,dc=example,dc=com"), self.person("kept")]))
+
+        def refused(failure: Any) -> None:
+            failure.trap(NoSuchObject)
+            self.assertIn("uid=orphan,ou=gone,dc=example,dc=com: the parent", str(failure.value))
+
+        d.addCallbacks(self.fail, refused)
+        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE, "(uid=kept)"))
+        d.addCallback(self.assertEqual, ["uid=kept,ou=people,dc=example,dc=com"])
+        return d
+
     async def _test_entryCache(self) -> None:
         alice = self.ndn("uid=alice,ou=people,dc=example,dc=com")
         first = await self.backend.get(_op(), alice)

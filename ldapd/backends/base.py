@@ -19,8 +19,8 @@ from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 
 __all__ = [
-    "ALL_KINDS", "BatchWrites", "IndexConfig", "WriteSkipped", "checkPassword", "holdingAny",
-    "noSuchObject",
+    "ALL_KINDS", "BatchWrites", "IndexConfig", "OrphanEntries", "WriteSkipped", "checkPassword",
+    "holdingAny", "noSuchObject",
 ]
 
 #: The index kinds of the C{indexes} setting.
@@ -55,6 +55,42 @@ def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.D
         .verify(entry.get("userPassword"), password, entry.ndn)
         .addCallback(_cbChecked)
     )
+
+
+class OrphanEntries:
+    """
+    The entries of an import read before their parent, held until it is
+    loaded: slapcat writes entries in the order of their ids, so an entry
+    moved under a newer one comes out before its new parent (slapadd takes
+    them in any order). Only the entries waiting are held, so that a file
+    in parents-first order costs no memory.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: dict[DN, list[Entry]] = {}
+
+    def hold(self, entry: Entry) -> None:
+        """
+        Keep an entry until its parent is loaded.
+        """
+        self._waiting.setdefault(entry.ndn.parent(), []).append(entry)
+
+    def released(self, ndn: DN) -> list[Entry]:
+        """
+        @param ndn: the normalised DN of an entry just loaded.
+        @return: the entries held for it, which can be loaded now.
+        """
+        return self._waiting.pop(ndn, [])
+
+    def check(self) -> None:
+        """
+        Say that the import is over.
+
+        @raise NoSuchObject: naming an entry still held: its parent is
+            neither in the input nor in the database.
+        """
+        for entries in self._waiting.values():
+            raise NoSuchObject(f"{entries[0].dn}: the parent entry does not exist")
 
 
 class WriteSkipped(Exception):

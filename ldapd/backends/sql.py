@@ -47,7 +47,13 @@ from zope.interface import implementer
 from ldapd._cache import LRU
 from ldapd._files import createPrivate
 from ldapd.backends import changelog, sqlschema
-from ldapd.backends.base import BatchWrites, WriteSkipped, checkPassword, holdingAny
+from ldapd.backends.base import (
+    BatchWrites,
+    OrphanEntries,
+    WriteSkipped,
+    checkPassword,
+    holdingAny,
+)
 from ldapd.backends.sqlschema import (
     GRAMS,
     GRAMS_OF_ENTRIES,
@@ -1239,37 +1245,52 @@ class SQLBackend:
         from a thread of its own (it blocks), with the backend open.
 
         Invariants are kept as on the normal path: every parent must exist
-        (earlier in the input, or in the database), names are unique (the
+        (in the input, or in the database), names are unique (the
         database's constraint; a duplicate fails its chunk, and names are
         checked in advance to name it), and the index is written in the same
-        transaction as the rows.
+        transaction as the rows. An entry whose parent is not loaded yet is
+        held until it is (L{OrphanEntries}), as slapadd takes slapcat's
+        output, whose order is that of entry ids.
 
-        @param entries: the entries, parents before children.
+        @param entries: the entries, best parents before children.
         @param progress: called with the count after every chunk.
         @param chunk: entries per transaction.
         @return: the number of entries loaded.
-        @raise ldaperrors.LDAPException: noSuchObject for an entry without a
-            parent, entryAlreadyExists for a duplicate; the chunks before it
-            are committed.
+        @raise ldaperrors.LDAPException: noSuchObject for an entry whose
+            parent is in neither the input nor the database (once the input
+            is read), entryAlreadyExists for a duplicate; the chunks before
+            it are committed.
         """
         assert self.engine is not None
         parents: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        orphans = OrphanEntries()
         total = 0
         pending: list[Entry] = []
         for entry in entries:
             pending.append(entry)
             if len(pending) >= chunk:
-                total += self._importChunk(pending, parents)
-                pending = []
+                loaded, pending = self._importChunk(pending, parents, orphans)
+                total += loaded
                 if progress is not None:
                     progress(total)
-        if pending:
-            total += self._importChunk(pending, parents)
+        while pending:
+            loaded, pending = self._importChunk(pending, parents, orphans)
+            total += loaded
             if progress is not None:
                 progress(total)
+        orphans.check()
         return total
 
-    def _importChunk(self, chunk: list[Entry], parents: OrderedDict[str, tuple[int, str]]) -> int:
+    def _importChunk(self, chunk: list[Entry], parents: OrderedDict[str, tuple[int, str]],
+                     orphans: OrphanEntries) -> tuple[int, list[Entry]]:
+        """
+        Load one chunk in one transaction; hold its entries whose parent is
+        not loaded yet.
+
+        @return: how many entries were loaded, and the entries held before
+            that can be loaded now.
+        """
+        released: list[Entry] = []
         with self._writeConnection() as conn, conn.begin():
             if self._postgres:
                 conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
@@ -1297,7 +1318,8 @@ class SQLBackend:
                     if found is None:
                         r = self._row(self._cursor(conn), entry.ndn.parent())
                         if r is None:
-                            raise NoSuchObject(f"{entry.dn}: the parent entry does not exist")
+                            orphans.hold(entry)
+                            continue
                         found = (r.id, r.path)
                     parents[parentNDN] = found
                     parents.move_to_end(parentNDN)
@@ -1308,12 +1330,13 @@ class SQLBackend:
                     parents.popitem(last=False)
                 rows.append((id, parentId, ndn, str(entry.dn), path, encodeAttributes(entry)))
                 keys.extend((id, a, k, key) for a, k, key in self.indexRows(entry))
+                released.extend(orphans.released(entry.ndn))
             self._bulkInsert(conn, entries.name, ("id", "parent_id", "ndn", "dn", "path", "attrs"),
                              rows)
             self._bulkInsert(conn, values.name, ("entry_id", "attr", "kind", "key"), keys)
             if self._grams:
                 conn.exec_driver_sql(GRAMS_OF_ENTRIES, (first, first + len(chunk) - 1))
-        return len(chunk)
+        return len(rows), released
 
     def _bulkInsert(self, conn: Connection, table: str, columns: Sequence[str],
                     rows: list[tuple[Any, ...]]) -> None:

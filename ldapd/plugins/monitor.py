@@ -219,6 +219,7 @@ class Monitor:
                 _counter("PDU", statistics.pdus),
                 _counter("Entries", statistics.entries),
                 _counter("Referrals", statistics.referrals),
+                _counter("Throttled Binds", statistics.throttledBinds),
             ]),
             _container("Time", children=[
                 _Node("Start", "monitoredObject",

@@ -37,7 +37,6 @@ C{docs/compatibility.md}.
 from __future__ import annotations
 
 import importlib
-import re
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -321,14 +320,6 @@ class _Hasher:
         )
 
 
-#: The schemes of values taken as already hashed: those ldapd hashes with
-#: and those it only verifies (slapd's C{password_scheme} asks the same of
-#: the schemes it knows). Other values are cleartext.
-_KNOWN_SCHEMES = frozenset(s.encode("ascii") for s in passwords.SCHEMES) | {
-    b"{SHA}", b"{SHA256}", b"{SHA384}", b"{SHA512}", b"{MD5}", b"{SSHA384}", b"{SMD5}",
-    b"{PBKDF2}", b"{PBKDF2-SHA1}",
-}
-_SCHEME = re.compile(rb"^\{[A-Za-z0-9._-]+\}")
 #: The syntax OID slapd records in pwdHistory values (Octet String).
 _HISTORY_SYNTAX = b"1.3.6.1.4.1.1466.115.121.1.40"
 _ONE_VALUE = "Password policy only allows one password value"
@@ -337,11 +328,6 @@ _ONE_VALUE = "Password policy only allows one password value"
 #: another process forgot some of them first.
 _FAILURE_ATTEMPTS = 10
 _RESTRICTED = "Operations are restricted to bind/unbind/abandon/StartTLS/modify password"
-
-
-def _hashed(value: bytes) -> bool:
-    match = _SCHEME.match(value)
-    return match is not None and match.group(0).upper() in _KNOWN_SCHEMES
 
 
 def _parseTime(value: bytes) -> float | None:
@@ -835,7 +821,7 @@ class PasswordPolicy:
                 ldaperrors.LDAPConstraintViolation("Password fails quality checking policy"),
                 PolicyError.passwordTooLong,
             )
-        if _hashed(password):
+        if passwords.isHashed(password):
             if policy.checkQuality == 2:
                 self._refuse(
                     op,
@@ -865,7 +851,7 @@ class PasswordPolicy:
         if policy.checkQuality > 0 and not self._admin(op):
             await self._checkQuality(op, values[0], entry, policy)
         replaced: dict[str, tuple[bytes, ...]] = {}
-        if self.hashCleartext and not _hashed(values[0]):
+        if self.hashCleartext and not passwords.isHashed(values[0]):
             replaced["userpassword"] = (await self._hash(op, entry.ndn, values[0]),)
         attributes = [
             (a.description, replaced.get(a.description.lower(), a.values)) for a in entry
@@ -942,7 +928,7 @@ class PasswordPolicy:
             if newPassword is not None:
                 if self._hasher.custom(self.directory.passwordHash):
                     rehash = newPassword
-            elif not generated and self.hashCleartext and not _hashed(value):
+            elif not generated and self.hashCleartext and not passwords.isHashed(value):
                 rehash = value
             if rehash is not None:
                 mods[addMod] = Modification(
