@@ -77,32 +77,35 @@ class Answer:
         self.controls = {oid.decode() if isinstance(oid, bytes) else oid: value
                          for oid, _, value in done.controls or ()}
 
+    def decoded(self, kind: Any) -> Any:
+        """
+        @param kind: python-ldap's class of a response control.
+        @return: that control of the response, decoded by it.
+        """
+        control = kind()
+        control.decodeControlValue(self.controls[kind.controlType])
+        return control
+
     @property
     def sortResult(self) -> SSSResponseControl:
         """
-        The Sort Response control, decoded by python-ldap.
+        The Sort Response control.
         """
-        control = SSSResponseControl()
-        control.decodeControlValue(self.controls[sorting.SORT_RESPONSE])
-        return control
+        return self.decoded(SSSResponseControl)
 
     @property
     def vlv(self) -> VLVResponseControl:
         """
-        The VLV response control, decoded by python-ldap.
+        The VLV response control.
         """
-        control = VLVResponseControl()
-        control.decodeControlValue(self.controls[sorting.VLV_RESPONSE])
-        return control
+        return self.decoded(VLVResponseControl)
 
     @property
     def paged(self) -> SimplePagedResultsControl:
         """
-        The paged results response control, decoded by python-ldap.
+        The paged results response control.
         """
-        control = SimplePagedResultsControl()
-        control.decodeControlValue(self.controls[SimplePagedResultsControl.controlType])
-        return control
+        return self.decoded(SimplePagedResultsControl)
 
 
 class SortingTestsMixin(DirectoryTestsMixin):

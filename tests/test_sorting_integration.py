@@ -56,6 +56,8 @@ def _sss(*keys: str, critical: bool = True) -> SSSRequestControl:
 
 
 def _vlv(before: int, after: int, critical: bool = True, **target: Any) -> VLVRequestControl:
+    if "offset" in target:
+        target.setdefault("content_count", 0)
     return VLVRequestControl(critical, before, after, **target)
 
 
@@ -81,34 +83,30 @@ CASES: list[tuple[str, list[Any], str, str, int]] = [
     ("noKey", [RequestControl(sorting.SORT_REQUEST, True, b"\x30\x00")], PEOPLE, "(uid=*)", 0),
     ("sizeLimit", [_sss("-uidNumber")], PEOPLE, "(uid=*)", 3),
     ("noSuchBase", [_sss("uidNumber")], f"ou=nowhere,{BASE}", "(uid=*)", 0),
-    ("vlvOffset", [_sss("uidNumber"), _vlv(1, 1, offset=2, content_count=0)], PEOPLE,
-     "(objectClass=*)", 0),
-    ("vlvFirst", [_sss("uidNumber"), _vlv(1, 1, offset=1, content_count=0)], PEOPLE,
-     "(uid=*)", 0),
-    ("vlvLast", [_sss("uidNumber"), _vlv(1, 1, offset=9, content_count=9)], PEOPLE,
-     "(objectClass=*)", 0),
-    ("vlvOffsetZero", [_sss("uidNumber"), _vlv(1, 1, offset=0, content_count=0)], PEOPLE,
-     "(uid=*)", 0),
-    ("vlvEstimate", [_sss("uidNumber"), _vlv(1, 1, offset=3, content_count=5)], PEOPLE,
-     "(uid=*)", 0),
-    ("vlvEstimateSmall", [_sss("uidNumber"), _vlv(0, 0, offset=2, content_count=100)],
-     PEOPLE, "(uid=*)", 0),
-    ("vlvRange", [_sss("uidNumber"), _vlv(1, 1, offset=10, content_count=0)], PEOPLE,
-     "(uid=*)", 0),
-    ("vlvRangeEstimate", [_sss("uidNumber"), _vlv(1, 1, offset=6, content_count=5)], PEOPLE,
-     "(uid=*)", 0),
-    ("vlvValue", [_sss("uidNumber"), _vlv(1, 2, greater_than_or_equal="10004")], PEOPLE,
-     "(uid=*)", 0),
-    ("vlvValueReversed", [_sss("-uidNumber"), _vlv(0, 2, greater_than_or_equal="10004")],
-     PEOPLE, "(uid=*)", 0),
-    ("vlvValuePastEnd", [_sss("sn:2.5.13.3"), _vlv(2, 2, greater_than_or_equal="zz")],
-     PEOPLE, "(uid=*)", 0),
-    ("vlvBigWindow", [_sss("uidNumber"), _vlv(5, 20, offset=2, content_count=0)], PEOPLE,
-     "(objectClass=*)", 0),
-    ("vlvEmpty", [_sss("uidNumber"), _vlv(1, 1, offset=3, content_count=0)], PEOPLE,
-     "(uid=nobody)", 0),
-    ("vlvSizeLimit", [_sss("uidNumber"), _vlv(1, 3, offset=3, content_count=0)], PEOPLE,
-     "(uid=*)", 2),
+    *(
+        (name, [_sss(key), _vlv(before, after, **target)], PEOPLE, query, size)
+        for name, key, before, after, target, query, size in [
+            ("vlvOffset", "uidNumber", 1, 1, {"offset": 2}, "(objectClass=*)", 0),
+            ("vlvFirst", "uidNumber", 1, 1, {"offset": 1}, "(uid=*)", 0),
+            ("vlvLast", "uidNumber", 1, 1, {"offset": 9, "content_count": 9},
+             "(objectClass=*)", 0),
+            ("vlvOffsetZero", "uidNumber", 1, 1, {"offset": 0}, "(uid=*)", 0),
+            ("vlvEstimate", "uidNumber", 1, 1, {"offset": 3, "content_count": 5}, "(uid=*)", 0),
+            ("vlvEstimateSmall", "uidNumber", 0, 0, {"offset": 2, "content_count": 100},
+             "(uid=*)", 0),
+            ("vlvRange", "uidNumber", 1, 1, {"offset": 10}, "(uid=*)", 0),
+            ("vlvRangeEstimate", "uidNumber", 1, 1, {"offset": 6, "content_count": 5},
+             "(uid=*)", 0),
+            ("vlvValue", "uidNumber", 1, 2, {"greater_than_or_equal": "10004"}, "(uid=*)", 0),
+            ("vlvValueReversed", "-uidNumber", 0, 2, {"greater_than_or_equal": "10004"},
+             "(uid=*)", 0),
+            ("vlvValuePastEnd", "sn:2.5.13.3", 2, 2, {"greater_than_or_equal": "zz"},
+             "(uid=*)", 0),
+            ("vlvBigWindow", "uidNumber", 5, 20, {"offset": 2}, "(objectClass=*)", 0),
+            ("vlvEmpty", "uidNumber", 1, 1, {"offset": 3}, "(uid=nobody)", 0),
+            ("vlvSizeLimit", "uidNumber", 1, 3, {"offset": 3}, "(uid=*)", 2),
+        ]
+    ),
     ("vlvWithoutSort", [_vlv(1, 1, offset=2, content_count=0)], PEOPLE, "(uid=*)", 0),
     ("vlvWithoutSortNonCritical", [_vlv(1, 1, False, offset=2, content_count=0)], PEOPLE,
      "(uid=*)", 0),
