@@ -17,10 +17,14 @@ from ldap.controls.sss import SSSRequestControl, SSSResponseControl
 from ldap.controls.vlv import VLVRequestControl, VLVResponseControl
 from ldaptor.protocols import pureldap
 from twisted.trial import unittest
+from zope.interface import implementer
 
 from ldapd import sorting
+from ldapd.entry import Entry
+from ldapd.interfaces import IOperationPlugin
 from ldapd.limits import Limits
-from ldapd.operation import Identity
+from ldapd.operation import Identity, Operation
+from ldapd.schema import Schema
 from ldapd.testing import DirectoryTestsMixin, executeRequest
 
 PEOPLE = "ou=people,dc=example,dc=com"
@@ -108,9 +112,9 @@ class Answer:
         return self.decoded(SimplePagedResultsControl)
 
 
-class SortingTestsMixin(DirectoryTestsMixin):
+class SearchMixin(DirectoryTestsMixin):
     """
-    Sorting and VLV on the example organisation.
+    Searches with controls on the example organisation.
     """
 
     async def search(self, *controls: tuple[str, bool, bytes], base: str = PEOPLE,
@@ -128,6 +132,12 @@ class SortingTestsMixin(DirectoryTestsMixin):
         self._nextId += 1
         await done
         return Answer(responses)
+
+
+class SortingTestsMixin(SearchMixin):
+    """
+    Sorting and VLV on the example organisation.
+    """
 
     async def test_orderingRule(self) -> None:
         """
@@ -426,6 +436,42 @@ class SortingTestsMixin(DirectoryTestsMixin):
         self.assertLessEqual({sorting.SORT_REQUEST.encode(), sorting.VLV_REQUEST.encode()},
                              values)
         self.assertIsNotNone(self.directory.extensions.control(sorting.SORT_REQUEST))
+
+
+@implementer(IOperationPlugin)
+class _HideAlicesNumber:
+    """
+    Withholds alice's uidNumber from every search result, as an access
+    rule would.
+    """
+
+    name = "hide-alices-number"
+
+    def __init__(self, schema: Schema) -> None:
+        self.uidNumber = schema.attributeType("uidNumber")
+
+    def filter_entry(self, op: Operation, entry: Entry) -> Entry | None:
+        if entry.get("uid") == (b"alice",):
+            return entry.without({self.uidNumber})
+        return entry
+
+
+class FilteredSortingTests(SearchMixin, unittest.TestCase):
+    """
+    Sorting sees the entries as the plugins let the client see them.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        return [_HideAlicesNumber(schema)]
+
+    async def test_sortsWhatIsVisible(self) -> None:
+        """
+        An entry is ordered by the values the client may read: alice's
+        hidden uidNumber sorts as missing, last, rather than first, so the
+        order tells nothing of it.
+        """
+        answer = await self.search(sortControl("uidNumber"))
+        self.assertEqual(answer.names, [*BY_NUMBER[1:], "alice"])
 
 
 class MemorySortingTests(SortingTestsMixin, unittest.TestCase):
