@@ -290,6 +290,13 @@ def _resolve(schema: Schema, key: SortKey) -> _Key:
     return _Key(at, options, rule, -1 if key.reverse else 1)
 
 
+def _description(key: _Key) -> str:
+    """
+    @return: the attribute description of a key's attribute.
+    """
+    return ";".join((key.at.name, *key.options))
+
+
 def _resolveAll(schema: Schema, sort: SortRequest) -> tuple[_Key, ...]:
     if len(sort.keys) > MAX_SORT_KEYS:
         raise _failure(ldaperrors.LDAPUnwillingToPerform("Too many sort keys"))
@@ -387,12 +394,19 @@ async def _collect(searcher: Searcher, op: Operation, reply: Reply, db: Database
                 f"more than {bound} entries to sort"))
         found.append(([_keyOf(schema, entry, key) for key in keys], entry))
 
-    # The size limit applies to what is sent, once sorted.
+    # The size limit applies to what is sent, once sorted; and a backend
+    # that fetches only the attributes asked for (the proxy) must fetch the
+    # keys' too.
+    params = op.search
+    assert params is not None
     sizeLimit, op.sizeLimit = op.sizeLimit, 0
+    selected = params.attributes
+    params.attributes = [*selected, *(_description(key) for key in keys)]
     try:
         await searcher.searchDatabase(op, reply, db, send=keep)
     finally:
         op.sizeLimit = sizeLimit
+        params.attributes = selected
     return _SortedResults(fingerprint, keys, found)
 
 

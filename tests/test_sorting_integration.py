@@ -665,3 +665,50 @@ class NetLDAPTests(BothServers, unittest.SynchronousTestCase):
         self.assertEqual(lines, ["code 0"] + [f"entry uid={n},{PEOPLE}"
                                               for n in ["frank", "eve", "dave"]]
                          + ["sorted 0", "vlv 4 8 0"])
+
+
+class ProxyTests(unittest.SynchronousTestCase):
+    """
+    The proxy backend sorts and windows what its upstream streams: the
+    controls are carried out by ldapd's search module, not forwarded, so
+    they work in front of an upstream without them (a slapd without
+    sssvlv here) and across the proxy's DN rewriting and failover, where
+    an upstream's contextIDs and cookies would not.
+    """
+
+    def setUp(self) -> None:
+        if not SLAPD.is_file():
+            raise unittest.SkipTest(f"{SLAPD} (Debian's slapd package) is not installed")
+        upstream = SlapdProcess()
+        upstream.loadExample()
+        upstream.start()
+        self.addCleanup(upstream.stop)
+        proxy = ServerProcess(f"""
+[server]
+listen = ["tcp:{{port}}:interface=127.0.0.1"]
+
+[[database]]
+suffix = "{BASE}"
+backend = "proxy"
+root_dn = "{ROOT_DN}"
+root_password = "{ROOT_PASSWORD}"
+upstreams = ["{upstream.url}"]
+bind_dn = "{ROOT_DN}"
+bind_password = "{ROOT_PASSWORD}"
+""")
+        proxy.start()
+        self.addCleanup(proxy.stop)
+        self.upstream, self.proxy = upstream, proxy
+
+    def test_sortAndWindow(self) -> None:
+        """
+        A sort and a VLV window through the proxy; the upstream alone
+        refuses the critical sort control.
+        """
+        sort = _pythonLDAP(self.proxy.url, [_sss("-uidNumber")], PEOPLE, "(uid=*)", 0)
+        self.assertEqual(sort, (0, BY_NUMBER[::-1], 0, None))
+        window = _pythonLDAP(self.proxy.url, [_sss("-uidNumber"), _vlv(1, 1, offset=2)],
+                             PEOPLE, "(uid=*)", 0)
+        self.assertEqual(window, (0, ["heidi", "grace", "frank"], 0, (2, 8, 0)))
+        refused = _pythonLDAP(self.upstream.url, [_sss("-uidNumber")], PEOPLE, "(uid=*)", 0)
+        self.assertEqual(refused[0], 12)
