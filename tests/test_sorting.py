@@ -10,6 +10,8 @@ in C{tests/test_sorting_integration.py}.
 
 from __future__ import annotations
 
+import functools
+import random
 import shutil
 import tempfile
 from pathlib import Path
@@ -30,6 +32,7 @@ from ldapd.limits import Limits
 from ldapd.operation import Identity, Operation
 from ldapd.registry import ConfigError
 from ldapd.schema import Schema
+from ldapd.schema.matching import RULES
 from ldapd.testing import DirectoryTestsMixin, executeRequest
 
 PEOPLE = "ou=people,dc=example,dc=com"
@@ -529,3 +532,36 @@ class ConfigTests(unittest.SynchronousTestCase):
         with self.assertRaises(ConfigError) as caught:
             self.load("max_sorted_entries = -1")
         self.assertIn("server.max_sorted_entries", str(caught.exception))
+
+
+class OrderTests(unittest.SynchronousTestCase):
+    """
+    The order of sorted entries, computed without a directory.
+    """
+
+    def test_passesAsComparisons(self) -> None:
+        """
+        Sorting one key at a time orders entries as comparing them key by
+        key does: with reversed keys, missing values and ties (kept in the
+        backend's order) — and so does the comparison a key of unlike
+        values falls back to.
+        """
+        schema = Schema.standard()
+        keys = (sorting._Key(schema.attributeType("sn"), (), RULES["2.5.13.3"], 1),
+                sorting._Key(schema.attributeType("uidNumber"), (), RULES["2.5.13.15"], -1))
+        generator = random.Random(7)
+        entries: list[Any] = [
+            ([generator.choice(["a", "b", "c", None]), generator.choice([1, 2, 3, None])], i)
+            for i in range(500)]
+        expected = sorted(entries, key=functools.cmp_to_key(
+            lambda a, b: sorting._compare(keys, a[0], b[0])))
+        ordered = list(entries)
+        sorting._order(keys, ordered)
+        self.assertEqual(ordered, expected)
+        unlike: list[Any] = [([generator.choice(["a", 1, None]), None], i) for i in range(50)]
+        sorting._order(keys, unlike)
+        firsts = [k[0] for k, _ in unlike]
+        self.assertEqual(firsts, sorted(firsts, key=lambda v: (v is None, repr(v))))
+        for value in ("a", 1, None):
+            positions = [i for k, i in unlike if k[0] == value]
+            self.assertEqual(positions, sorted(positions))
