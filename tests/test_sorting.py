@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import functools
 import random
-import shutil
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from ldap.controls import SimplePagedResultsControl
@@ -25,12 +22,10 @@ from twisted.trial import unittest
 from zope.interface import implementer
 
 from ldapd import sorting
-from ldapd.config import loadConfig
 from ldapd.entry import Entry
 from ldapd.interfaces import IOperationPlugin
 from ldapd.limits import Limits
 from ldapd.operation import Identity, Operation
-from ldapd.registry import ConfigError
 from ldapd.schema import Schema
 from ldapd.schema.matching import RULES
 from ldapd.testing import DirectoryTestsMixin, executeRequest
@@ -504,34 +499,6 @@ class PostgreSQLSortingTests(SortingTestsMixin, unittest.TestCase):
     """
 
     backend = "postgresql"
-
-
-class ConfigTests(unittest.SynchronousTestCase):
-    """
-    C{[server] max_sorted_entries}.
-    """
-
-    def load(self, extra: str) -> Any:
-        """
-        @return: the configuration with C{extra} in C{[server]}.
-        """
-        folder = Path(tempfile.mkdtemp(prefix="ldapd-sorting-"))
-        self.addCleanup(shutil.rmtree, folder)
-        path = folder / "ldapd.toml"
-        path.write_text(f'[server]\nlisten = ["tcp:10389"]\n{extra}\n'
-                        f'[[database]]\nsuffix = "{BASE}"\n')
-        return loadConfig(path)
-
-    def test_maxSortedEntries(self) -> None:
-        """
-        The bound is read from C{[server]}; 100000 by default; a negative
-        one stops start-up naming the key.
-        """
-        self.assertEqual(self.load("").directory.limits.maxSortedEntries, 100_000)
-        self.assertEqual(self.load("max_sorted_entries = 7").directory.limits.maxSortedEntries, 7)
-        with self.assertRaises(ConfigError) as caught:
-            self.load("max_sorted_entries = -1")
-        self.assertIn("server.max_sorted_entries", str(caught.exception))
 
 
 class OrderTests(unittest.SynchronousTestCase):
