@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from ldapd.search import Searcher
 
 __all__ = [
+    "MAX_KEPT_SORTS",
     "MAX_SORT_KEYS",
     "SORT_REQUEST",
     "SORT_RESPONSE",
@@ -69,6 +70,11 @@ VLV_RESPONSE = "2.16.840.1.113730.3.4.10"
 
 #: The most keys one sort may have (slapd's C{sssvlv-maxkeys} default).
 MAX_SORT_KEYS = 5
+
+#: The most sorted sets (for next pages and VLV windows) a connection keeps
+#: (slapd's C{sssvlv-maxperconn} default): each may hold
+#: L{Limits.maxSortedEntries<ldapd.limits.Limits>} entries.
+MAX_KEPT_SORTS = 5
 
 #: virtualListViewResult codes of the draft (§6.2) besides LDAP's own.
 SORT_CONTROL_MISSING = 60
@@ -457,10 +463,14 @@ async def _send(searcher: Searcher, op: Operation, reply: Reply, entries: Sequen
 def _keep(op: Operation, key: bytes, state: _SortedResults, most: int) -> None:
     """
     Keep a sorted set on the connection under C{key}, with its paged
-    searches, dropping the oldest beyond C{most}.
+    searches: at most L{MAX_KEPT_SORTS} sorted sets, and C{most} in all,
+    the least recently used dropped first.
     """
     states = op.connection.pagedSearches
     states.pop(key, None)
+    kept = [k for k, v in states.items() if isinstance(v, _SortedResults)]
+    while len(kept) >= MAX_KEPT_SORTS:
+        states.pop(kept.pop(0)).cancel()
     while len(states) >= most:
         states.pop(next(iter(states))).cancel()
     states[key] = state

@@ -426,6 +426,22 @@ class SortingTestsMixin(SearchMixin):
         self.assertEqual((answer.names, answer.vlv.content_count), (["aaron", "alice"], 9))
         self.assertNotEqual(answer.vlv.context_id, context)
 
+    async def test_vlvContextsKept(self) -> None:
+        """
+        A connection keeps the sorted sets of its last five sorts: the
+        contextID of an older one names nothing, and its next window is
+        sorted anew, under a new contextID.
+        """
+        contexts = []
+        for _ in range(sorting.MAX_KEPT_SORTS + 1):
+            answer = await self.search(sortControl("uidNumber"),
+                                       vlvControl(0, 0, offset=1, content_count=0))
+            contexts.append(answer.vlv.context_id)
+        for context, kept in [(contexts[-1], True), (contexts[0], False)]:
+            answer = await self.search(sortControl("uidNumber"), vlvControl(
+                0, 0, offset=1, content_count=0, context_id=context))
+            self.assertEqual((answer.names, answer.vlv.context_id == context), (["alice"], kept))
+
     async def test_advertised(self) -> None:
         """
         The root DSE lists both controls, because they are registered.
