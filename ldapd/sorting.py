@@ -9,7 +9,8 @@ them by the request's sort keys, and sends them whole, a page at a time
 (with the paged results control: sorted once, paged through the sorted
 set), or the window a VLV request asks for. A sorted set a client will
 come back to (the next page, the next VLV window with its contextID) is
-kept on the connection with the paged searches, within their bound.
+kept on the connection with the paged searches, at most
+L{MAX_KEPT_SORTS} of them.
 
 The result codes are slapd's (its C{sssvlv} overlay): a sort key on an
 undefined attribute type is noSuchAttribute (16), one with neither a
@@ -36,6 +37,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from ldapd._codec import Control, decodeElements, encodeSequence, integer, octetString
 from ldapd.entry import Entry, parseDescription
 from ldapd.requests import SearchRequest
+from ldapd.results import Outcome
 from ldapd.schema import AttributeType, InvalidValue, MatchingRule, Schema
 from ldapd.schema.matching import RULES
 
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from ldapd.controls import PagedResults
     from ldapd.directory import Database
     from ldapd.operation import Operation
-    from ldapd.results import Outcome, Reply
+    from ldapd.results import Reply
     from ldapd.search import Searcher
 
 __all__ = [
@@ -502,8 +504,6 @@ async def sortedSearch(
     @raise ldaperrors.LDAPException: an error of the search, with
         C{op.responseControls} holding the sort (and VLV) response.
     """
-    from ldapd.results import Outcome
-
     sort: SortRequest | None = op.controls.get(SORT_REQUEST)
     vlv: VLVRequest | None = op.controls.get(VLV_REQUEST)
     try:
@@ -537,6 +537,7 @@ async def _page(searcher: Searcher, op: Operation, reply: Reply, db: Database,
     """
     Send the next page of a sorted search: sorted once, on the first page.
     """
+    # Imported here: ldapd.controls registers this module's controls.
     from ldapd import controls
 
     states = op.connection.pagedSearches
