@@ -514,10 +514,14 @@ class JNDITests(BothServers, unittest.SynchronousTestCase):
         if shutil.which("javac") is None or shutil.which("java") is None:
             raise unittest.SkipTest("no Java compiler and runtime")
         cls.classes = Path(tempfile.mkdtemp(prefix="ldapd-jndi-"))
-        (cls.classes / "SortClient.java").write_text(JAVA_CLIENT)
-        subprocess.run(["javac", "-d", str(cls.classes), str(cls.classes / "SortClient.java")],
-                       check=True, capture_output=True, timeout=300)
-        super().setUpClass()
+        try:
+            (cls.classes / "SortClient.java").write_text(JAVA_CLIENT)
+            subprocess.run(["javac", "-d", str(cls.classes), str(cls.classes / "SortClient.java")],
+                           check=True, capture_output=True, timeout=300)
+            super().setUpClass()
+        except BaseException:
+            shutil.rmtree(cls.classes, ignore_errors=True)
+            raise
 
     @classmethod
     def tearDownClass(cls) -> None:
