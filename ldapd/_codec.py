@@ -77,6 +77,7 @@ __all__ = [
     "decodeElement",
     "decodeRequest",
     "decodeResponse",
+    "decodeElements",
     "decodeSequence",
     "encodeExtendedResponse",
     "encodeIntermediateResponse",
@@ -1079,6 +1080,28 @@ def decodeElement(data: bytes) -> tuple[int, bytes]:
     if stop != len(data):
         raise ValueError("value is not a single BER element")
     return identifier, data[start:stop]
+
+
+def decodeElements(data: bytes) -> list[tuple[int, bytes]]:
+    """
+    Split the contents of a constructed element (a SEQUENCE's, say) into
+    its elements, for values whose nested and context-tagged fields
+    L{decodeSequence} does not read (the sort and VLV controls').
+
+    @param data: the contents: zero or more BER elements.
+    @return: each element's identifier octet and contents, in order.
+    @raise ValueError: if C{data} is not a run of whole elements with low
+        tag numbers and definite lengths.
+    """
+    elements = []
+    pos = 0
+    while pos < len(data):
+        try:
+            identifier, start, pos = _element(data, pos, len(data))
+        except _Unhandled:
+            raise ValueError("value is not a run of BER elements") from None
+        elements.append((identifier, data[start:pos]))
+    return elements
 
 
 def encodeMessage(messageId: int, op: bytes, controls: Sequence[Control] = ()) -> bytes:

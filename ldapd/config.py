@@ -25,6 +25,7 @@ from ldapd.directory import Database, Directory
 from ldapd.extensions import RegistrationError
 from ldapd.limits import (
     DEFAULT_MAX_FILTER_COMPONENTS,
+    DEFAULT_MAX_SORTED_ENTRIES,
     ConnectionLimits,
     Limits,
     identityLimitFromConfig,
@@ -71,6 +72,7 @@ _SERVER_KEYS = {
     "sasl_map",
     "limits",
     "max_filter_components",
+    "max_sorted_entries",
     "max_outstanding",
     "max_connections_per_address",
     "idle_timeout",
@@ -202,6 +204,9 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
         ),
         maxFilterComponents=server.integer(
             "max_filter_components", DEFAULT_MAX_FILTER_COMPONENTS, minimum=0
+        ),
+        maxSortedEntries=server.integer(
+            "max_sorted_entries", DEFAULT_MAX_SORTED_ENTRIES, minimum=0
         ),
     )
     connectionLimits = ConnectionLimits(

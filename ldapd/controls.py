@@ -1,8 +1,8 @@
 """
-The request controls ldapd's core carries out itself: Simple Paged Results
-and ManageDsaIT, as typed control objects and their registrations
-(L{ldapd.extensions.ControlType}). Plugins register theirs through the
-plugin host the same way.
+The request controls ldapd's core carries out itself: Simple Paged Results,
+ManageDsaIT, and server-side sorting and VLV (L{ldapd.sorting}), as typed
+control objects and their registrations (L{ldapd.extensions.ControlType}).
+Plugins register theirs through the plugin host the same way.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from ldaptor.protocols import pureber
 
 from ldapd._codec import Control, decodeSequence, encodeSequence, integer, octetString
 from ldapd.extensions import ControlType
+from ldapd.sorting import SORT_REQUEST, VLV_REQUEST, decodeSortRequest, decodeVLVRequest
 
 __all__ = [
     "BUILT_IN",
@@ -80,12 +81,16 @@ _MANAGE_DSA_IT_OPERATIONS = frozenset({"search", "compare", "add", "delete", "mo
 BUILT_IN = (
     ControlType(PAGED_RESULTS, _decodePagedResults, frozenset({"search"})),
     ControlType(MANAGE_DSA_IT, _decodeManageDsaIT, _MANAGE_DSA_IT_OPERATIONS),
+    # Carried out by the search module (ldapd.sorting), as paged results are.
+    ControlType(SORT_REQUEST, decodeSortRequest, frozenset({"search"})),
+    ControlType(VLV_REQUEST, decodeVLVRequest, frozenset({"search"})),
 )
 
 
-def pagedResultsResponse(cookie: bytes) -> Control:
+def pagedResultsResponse(cookie: bytes, size: int = 0) -> Control:
     """
     @param cookie: the cookie for the next page; empty when the search is done.
+    @param size: the server's estimate of the entries left (0: unknown).
     @return: the response control for a SearchResultDone.
     """
-    return Control(PAGED_RESULTS, False, encodeSequence([integer(0), octetString(cookie)]))
+    return Control(PAGED_RESULTS, False, encodeSequence([integer(size), octetString(cookie)]))

@@ -22,6 +22,7 @@ from ldapd.results import NoSuchObject
 
 __all__ = [
     "DEFAULT_MAX_FILTER_COMPONENTS",
+    "DEFAULT_MAX_SORTED_ENTRIES",
     "ConnectionLimits",
     "IdentityLimit",
     "IdleTimer",
@@ -35,6 +36,9 @@ __all__ = [
 
 #: The most components (assertions, and, or, not) a search filter may have.
 DEFAULT_MAX_FILTER_COMPONENTS = 1000
+
+#: The most entries one server-side sort holds.
+DEFAULT_MAX_SORTED_ENTRIES = 100_000
 
 
 @dataclass(frozen=True)
@@ -159,12 +163,16 @@ class Limits:
         replace the two above for them (L{ldapd.limits.IdentityLimit}).
     @ivar maxFilterComponents: the most components a search filter may
         have (0: no limit).
+    @ivar maxSortedEntries: the most entries a server-side sort (or VLV)
+        holds to order them, for any identity (0: no limit); a sort of more
+        is adminLimitExceeded (11).
     """
 
     sizeLimit: int = 500
     timeLimit: int = 3600
     identities: tuple[IdentityLimit, ...] = ()
     maxFilterComponents: int = DEFAULT_MAX_FILTER_COMPONENTS
+    maxSortedEntries: int = DEFAULT_MAX_SORTED_ENTRIES
 
 
 def identityLimitFromConfig(table: dict[str, Any], context: ConfigContext) -> IdentityLimit:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 
-from ldapd import controls
+from ldapd import controls, sorting
 from ldapd._cache import LRU
 from ldapd._codec import encodeSearchEntry, encodeSearchReference
 from ldapd.dn import DN
@@ -252,6 +252,9 @@ class Searcher:
                 if responseControls is not None:
                     return Outcome(controls=responseControls)
         paged = op.controls.get(controls.PAGED_RESULTS)
+        if sorting.SORT_REQUEST in op.controls or sorting.VLV_REQUEST in op.controls:
+            return await sorting.sortedSearch(self, op, reply, db, _fingerprint(request), paged,
+                                              _MAX_PAGED_SEARCHES)
         if paged is not None:
             return await self._pagedSearch(op, reply, db, paged)
         await self.searchDatabase(op, reply, db)
@@ -307,7 +310,7 @@ class Searcher:
             checkFilterSize(f, self._directory.limits.maxFilterComponents)
         return compileFilter(f, self.schema)
 
-    async def _limitsFor(self, op: Operation) -> tuple[int, int]:
+    async def identityLimits(self, op: Operation) -> tuple[int, int]:
         """
         @return: the size and time limits for C{op}'s identity (0: none).
         """
@@ -321,13 +324,20 @@ class Searcher:
         request = op.request
         assert isinstance(request, SearchRequest)
         size, time = request.sizeLimit, request.timeLimit
-        sizeLimit, timeLimit = await self._limitsFor(op)
+        sizeLimit, timeLimit = await self.identityLimits(op)
         if sizeLimit and (not size or size > sizeLimit):
             size = sizeLimit
         if timeLimit and (not time or time > timeLimit):
             time = timeLimit
         op.sizeLimit = size
         op.deadline = op.clock.seconds() + time if time else None
+
+    def maxSortedEntries(self, op: Operation) -> int:
+        """
+        @return: the most entries a sort may hold for C{op} (0: no limit);
+            the server's own searches have no limit.
+        """
+        return 0 if op.internal else self._directory.limits.maxSortedEntries
 
     def _withDeadline(self, op: Operation, d: defer.Deferred[Any]) -> defer.Deferred[Any]:
         """
@@ -382,7 +392,7 @@ class Searcher:
         # limit still caps the total.
         op.sizeLimit = op.request.sizeLimit
         size = paged.size
-        sizeLimit, _ = await self._limitsFor(op)
+        sizeLimit, _ = await self.identityLimits(op)
         if sizeLimit:
             size = min(size, sizeLimit)
         page = state.page(op, reply, size)

@@ -356,7 +356,7 @@ class EntryPointTests(unittest.SynchronousTestCase):
         """
         self.install("""
             [ldapd.controls]
-            sort = thirdparty_ext:SORT
+            tagged = thirdparty_ext:TAGGED
             [ldapd.extended]
             echo = thirdparty_ext:ECHO
         """, """
@@ -365,12 +365,12 @@ class EntryPointTests(unittest.SynchronousTestCase):
             async def echo(directory, op):
                 return ExtendedOutcome(value=op.request.value)
 
-            SORT = ControlType("1.2.840.113556.1.4.473", lambda value, critical: value,
+            TAGGED = ControlType("1.3.6.1.4.1.99999.10", lambda value, critical: value,
                                frozenset({"search"}))
             ECHO = ExtendedOperation("1.3.6.1.4.1.99999.9", echo)
         """)
         directory = self.directory()
-        self.assertIsNotNone(directory.extensions.control("1.2.840.113556.1.4.473"))
+        self.assertIsNotNone(directory.extensions.control("1.3.6.1.4.1.99999.10"))
         self.assertIn(b"1.3.6.1.4.1.99999.9", directory.rootDSE.entry.get("supportedExtension"))
 
     def test_wrongType(self) -> None:

@@ -289,6 +289,17 @@ class ConfigTests(unittest.SynchronousTestCase):
                 self.load(extra)
             self.assertIn(key, str(caught.exception))
 
+    def test_maxSortedEntries(self) -> None:
+        """
+        The most entries one server-side sort holds: 100000 by default, read
+        from C{[server]}; a negative number stops start-up naming the key.
+        """
+        self.assertEqual(self.load("").directory.limits.maxSortedEntries, 100_000)
+        self.assertEqual(self.load("max_sorted_entries = 7").directory.limits.maxSortedEntries, 7)
+        with self.assertRaises(ConfigError) as caught:
+            self.load("max_sorted_entries = -1")
+        self.assertIn("server.max_sorted_entries", str(caught.exception))
+
     def test_incomingSizes(self) -> None:
         """
         The PDU limits default to slapd's (262143 bytes anonymous, 4194303
