@@ -241,6 +241,8 @@ class Directory:
     @ivar passwordHash: the scheme passwords set by Password Modify are hashed with.
     @ivar passwordVerifier: checks passwords within the limits of
         C{passwordLimits} (L{passwords.PasswordVerifier}, the reactor's).
+    @ivar passwordLimits: the limits of this directory's password checks
+        (L{passwords.PasswordLimits}).
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
     @ivar extensions: the registered controls, extended operations and
         features (L{Extensions}): ldapd's own, the plugins' and those of
@@ -272,6 +274,7 @@ class Directory:
         allowUnauthenticatedBind: bool = False,
         reactor: Any = None,
         authentication: Authentication | None = None,
+        predecessor: Directory | None = None,
     ) -> None:
         """
         @param databases: the naming contexts.
@@ -294,6 +297,13 @@ class Directory:
         @param authentication: SASL mechanisms, identity mappings and the
             TLS rule for simple binds (L{ldapd.sasl.Authentication}); none
             of them by default.
+        @param predecessor: the directory this one is to replace in a
+            running server (a reload), serving the same backends: its
+            statistics, the generator of its CSNs and the subscribers to
+            its changes (persistent searches, syncrepl sessions) are this
+            one's too, so that the counters go on, CSNs keep growing and a
+            write through either is announced to every subscriber. Its
+            plugins' open hooks and timers are for L{openPlugins}.
         @raise ldapd.plugins.chain.UnknownHook: if a plugin has a method
             named like a hook that no operation runs.
         @raise ldapd.extensions.RegistrationError: if two registrations
@@ -307,9 +317,11 @@ class Directory:
             raise ValueError(f"unknown password hash {passwordHash!r}")
         self.passwordHash = passwordHash
         self.passwordVerifier = passwords.verifierFor(reactor)
-        self.passwordVerifier.limits = (
+        self.passwordLimits = (
             passwordLimits if passwordLimits is not None else passwords.PasswordLimits()
         )
+        if predecessor is None:
+            self.passwordVerifier.limits = self.passwordLimits
         plugins = list(plugins)
         if not any(getattr(p, "controlsAccess", False) for p in plugins):
             plugins.insert(0, DefaultAccess(self.schema))
@@ -324,11 +336,20 @@ class Directory:
         self.configuredDatabases = list(databases)
         for db in self.configuredDatabases:
             self.addDatabase(db)
-        self.csn = CSNGenerator()
-        self._subscribers: list[Callable[[Change], object]] = []
+        self._subscribers: list[Callable[[Change], object]]
+        self.csn: CSNGenerator
+        self.statistics: ServerStatistics
+        if predecessor is not None:
+            self.csn = predecessor.csn
+            self._subscribers = predecessor._subscribers
+            self._names: LRU[bytes | str, tuple[DN, DN]] = predecessor._names
+            self.statistics = predecessor.statistics
+        else:
+            self.csn = CSNGenerator()
+            self._subscribers = []
+            self._names = LRU(_CACHED_NAMES)
+            self.statistics = ServerStatistics(reactor.seconds())
         self.rootDSEProviders: list[RootDSEProvider] = []
-        self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
-        self.statistics = ServerStatistics(reactor.seconds())
         self.searcher = Searcher(self)
         self.binder = Binder(self)
         self.extensions = Extensions()
@@ -427,7 +448,32 @@ class Directory:
             await db.backend.open()
             if db.seedLDIF is not None:
                 await self._seed(db)
-        await self._lifecycle.open()
+        await self.openPlugins()
+
+    def openPlugins(self) -> defer.Deferred[None]:
+        """
+        Run the plugins' open hooks, then start their timers: what L{open}
+        does once the backends are open, and all a directory that replaces
+        its C{predecessor} on a reload does, since that one's backends are
+        open already.
+
+        The reactor's password verifier, which every directory of the
+        process shares, takes this one's C{passwordLimits} here.
+
+        @return: a Deferred that fires when it is done.
+        """
+        self.passwordVerifier.limits = self.passwordLimits
+        return self._lifecycle.open()  # type: ignore[no-any-return]
+
+    def closePlugins(self) -> defer.Deferred[None]:
+        """
+        Stop the plugins' timers and run their close hooks, leaving the
+        backends open: what L{close} does first, and all that is done to a
+        directory a reload replaced, whose backends its successor serves.
+
+        @return: a Deferred that fires when it is done.
+        """
+        return self._lifecycle.close()  # type: ignore[no-any-return]
 
     def open(self) -> defer.Deferred[None]:
         """
@@ -440,7 +486,7 @@ class Directory:
 
     async def _close(self) -> None:
         try:
-            await self._lifecycle.close()
+            await self.closePlugins()
         finally:
             await defer.gatherResults(
                 [defer.maybeDeferred(db.backend.close) for db in self.databases],
