@@ -17,6 +17,7 @@ from typing import Any
 
 from ldaptor.protocols import pureldap
 from twisted.internet import defer, reactor
+from twisted.internet.address import IPv4Address
 from twisted.logger import formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
@@ -294,9 +295,12 @@ class LDAPServiceReloadTests(unittest.TestCase):
     async def test_sizeLimit(self) -> None:
         """
         After the file's C{size_limit} is changed and the server reloads,
-        a search gets the new limit; the backend is the same.
+        a search gets the new limit, on a connection made before as on a
+        new one; the backend is the same.
         """
         old = self.service.factory.directory
+        connected = self.service.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+        assert connected is not None
         responses, d = self.run_search()
         await d
         self.assertEqual(responses[-1].value.resultCode, 0)
@@ -305,6 +309,7 @@ class LDAPServiceReloadTests(unittest.TestCase):
         await self.service.reload()
         new = self.service.factory.directory
         self.assertIsNot(new, old)
+        self.assertIs(connected.directory, new)
         self.assertIs(new.configuredDatabases[0].backend, old.configuredDatabases[0].backend)
         responses, d = self.run_search()
         await d
