@@ -444,36 +444,57 @@ class Directory:
     # Life cycle
 
     async def _open(self) -> None:
-        for db in self.databases:
+        for db in self.configuredDatabases:
             await db.backend.open()
             if db.seedLDIF is not None:
                 await self._seed(db)
         await self.openPlugins()
 
+    def _pluginViews(self) -> list[Database]:
+        """
+        @return: the views the plugins added (C{cn=changelog}, C{cn=Monitor}).
+        """
+        return [db for db in self.databases
+                if not any(db is configured for configured in self.configuredDatabases)]
+
+    async def _openPlugins(self) -> None:
+        self.passwordVerifier.limits = self.passwordLimits
+        for db in self._pluginViews():
+            await db.backend.open()
+        await self._lifecycle.open()
+
     def openPlugins(self) -> defer.Deferred[None]:
         """
-        Run the plugins' open hooks, then start their timers: what L{open}
-        does once the backends are open, and all a directory that replaces
-        its C{predecessor} on a reload does, since that one's backends are
-        open already.
+        Open the plugins' views, run their open hooks, then start their
+        timers: what L{open} does once the configured backends are open,
+        and all a directory that replaces its C{predecessor} on a reload
+        does, since those backends are open already.
 
         The reactor's password verifier, which every directory of the
         process shares, takes this one's C{passwordLimits} here.
 
         @return: a Deferred that fires when it is done.
         """
-        self.passwordVerifier.limits = self.passwordLimits
-        return self._lifecycle.open()  # type: ignore[no-any-return]
+        return defer.Deferred.fromCoroutine(self._openPlugins())
+
+    async def _closePlugins(self) -> None:
+        try:
+            await self._lifecycle.close()
+        finally:
+            await defer.gatherResults(
+                [defer.maybeDeferred(db.backend.close) for db in self._pluginViews()],
+                consumeErrors=True)
 
     def closePlugins(self) -> defer.Deferred[None]:
         """
-        Stop the plugins' timers and run their close hooks, leaving the
-        backends open: what L{close} does first, and all that is done to a
-        directory a reload replaced, whose backends its successor serves.
+        Stop the plugins' timers, run their close hooks and close their
+        views, leaving the configured backends open: what L{close} does
+        first, and all that is done to a directory a reload replaced, whose
+        backends its successor serves.
 
         @return: a Deferred that fires when it is done.
         """
-        return self._lifecycle.close()  # type: ignore[no-any-return]
+        return defer.Deferred.fromCoroutine(self._closePlugins())
 
     def open(self) -> defer.Deferred[None]:
         """
@@ -489,7 +510,7 @@ class Directory:
             await self.closePlugins()
         finally:
             await defer.gatherResults(
-                [defer.maybeDeferred(db.backend.close) for db in self.databases],
+                [defer.maybeDeferred(db.backend.close) for db in self.configuredDatabases],
                 consumeErrors=True)
 
     def close(self) -> defer.Deferred[None]:
