@@ -138,14 +138,16 @@ class LDAPService(service.MultiService):
 
     def startService(self) -> None:
         service.Service.startService(self)
-        if self._endpoints is None:
-            claimPIDFile(self.config)
         endpoints = self._endpoints
         if endpoints is None:
             endpoints = [serverEndpoint(self.reactor, description, self.config.tls)
                          for description in self.config.listen]
         self._ports = [listenOrExit(endpoint, self.factory, description)
                        for endpoint, description in zip(endpoints, self.config.listen, strict=True)]
+        if self._endpoints is None:
+            # Once the listeners are had: a server that could not start
+            # leaves no pid file naming it.
+            claimPIDFile(self.config)
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
         # A reload waits until the directory is open.

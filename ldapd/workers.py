@@ -353,9 +353,9 @@ class WorkerSupervisor(service.Service):
         that started first would serve it empty while another seeds it.
         """
         super().startService()
-        claimPIDFile(self.config)
         self._ports = [listenOrExit(self._endpoint(description), _RefuseConnections(), description)
                        for description in self.config.listen]
+        claimPIDFile(self.config)
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
         d = self.config.directory.open()

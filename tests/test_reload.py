@@ -23,10 +23,13 @@ from twisted.trial import unittest
 
 from ldapd import admin
 from ldapd.config import buildConfig, loadConfig, restartOnlyChange
+from ldapd.dn import DN
+from ldapd.entry import Entry
 from ldapd.operation import Connection
 from ldapd.registry import ConfigError
 from ldapd.tap import LDAPService
 from ldapd.testing import EXAMPLE_LDIF, executeRequest
+from ldapd.workers import CannotListen, rebind
 
 SUFFIX = "dc=example,dc=com"
 
@@ -390,6 +393,23 @@ class LDAPServiceReloadTests(unittest.TestCase):
         self.assertIn(f"reload: {self.path}: server.listen: cannot listen on unix:{self.folder}"
                       "/missing/ldapi", self.logged[-1])
 
+    async def test_changeFeed(self) -> None:
+        """
+        A subscriber to the running directory's changes (a persistent or
+        syncrepl search under way) is told of the writes made through the
+        directory that replaced it.
+        """
+        seen: list[Any] = []
+        self.service.factory.directory.subscribe(seen.append)
+        self.path.write_text(configText(size_limit=2))
+        await self.service.reload()
+        directory = self.service.factory.directory
+        entry = Entry(DN.parse("ou=new," + SUFFIX),
+                      [("objectClass", [b"organizationalUnit"]), ("ou", [b"new"])],
+                      directory.schema)
+        await directory.add(directory.internalOperation(), entry)
+        self.assertEqual([str(change.new.dn) for change in seen], ["ou=new," + SUFFIX])
+
     async def test_connectionLimits(self) -> None:
         """
         The factory's connection limits and PDU sizes are the new ones, for
@@ -399,6 +419,51 @@ class LDAPServiceReloadTests(unittest.TestCase):
         await self.service.reload()
         self.assertEqual(self.service.factory.limits.maxOutstanding, 3)
         self.assertEqual(self.service.factory.maxPDUSize, 4096)
+
+
+class _Port:
+    """
+    A listening port that records whether it was closed.
+    """
+
+    closed = False
+
+    def stopListening(self) -> None:
+        self.closed = True
+
+
+class RebindTests(unittest.SynchronousTestCase):
+    """
+    L{rebind} keeps the running ports a configuration still has, binds
+    those it adds, and on a failure closes what it bound.
+    """
+
+    def test_keepsAndBinds(self) -> None:
+        """
+        The ports come in the new order, the running ones kept; those no
+        longer configured are returned to be closed.
+        """
+        a, b, c = _Port(), _Port(), _Port()
+        ports, removed = rebind({"a": a, "b": b}, ["c", "a"], lambda d: {"c": c}[d])
+        self.assertEqual((ports, removed), ([c, a], [b]))
+        self.assertFalse(a.closed or b.closed or c.closed)
+
+    def test_failure(self) -> None:
+        """
+        When one new listener cannot be had, the ones bound before it are
+        closed and the error names the listener.
+        """
+        a, c = _Port(), _Port()
+
+        def bind(description: str) -> _Port:
+            if description == "d":
+                raise CannotListen("Address already in use")
+            return c
+
+        e = self.assertRaises(CannotListen, rebind, {"a": a}, ["a", "c", "d"], bind)
+        self.assertEqual(str(e), "cannot listen on d: Address already in use")
+        self.assertTrue(c.closed)
+        self.assertFalse(a.closed)
 
 
 class AdminReloadTests(unittest.SynchronousTestCase):
