@@ -6,6 +6,7 @@ server stopped, or beside it::
     ldapd-admin export CONFIG [--suffix DN] [-o FILE|-]
     ldapd-admin hash [--scheme {SSHA}] [PASSWORD]
     ldapd-admin check-config CONFIG
+    ldapd-admin reload CONFIG [--pid-file PATH]
 
 C{import} and C{export} work on any backend through L{IBackend}, streaming
 (one LDIF record in memory at a time) with a progress line on standard
@@ -34,6 +35,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -47,6 +49,7 @@ from twisted.internet import defer, threads
 from ldapd import passwords
 from ldapd._files import openPrivate
 from ldapd.backends.base import OrphanEntries
+from ldapd._pidfile import readPIDFile
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.csn import CSNGenerator
 from ldapd.directory import Database
@@ -334,6 +337,31 @@ def _commandCheckConfig(args: argparse.Namespace) -> int:
     return 0
 
 
+def _commandReload(args: argparse.Namespace) -> int:
+    """
+    Check the configuration as the server will, then send the server
+    SIGHUP: it reads the file again and applies it, or logs why not (what
+    needs a restart is known only to the running server, which compares
+    the file with what it runs). A configuration that does not validate is
+    reported here and no signal is sent.
+    """
+    config = loadConfig(Path(args.config))
+    pidFile = Path(args.pid_file) if args.pid_file is not None else config.pidFile
+    if pidFile is None:
+        raise ConfigError(f"{args.config}: server.pid_file: is not set, so the server's process "
+                          "cannot be found: set it, or give --pid-file")
+    pid = readPIDFile(pidFile)
+    try:
+        os.kill(pid, signal.SIGHUP)
+    except ProcessLookupError:
+        sys.stderr.write(f"ldapd-admin: no process {pid} (from {pidFile}): is the server "
+                         "running?\n")
+        return 1
+    print(f"{args.config}: OK; sent SIGHUP to process {pid} (from {pidFile}): the server logs "
+          "whether it applied the configuration")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ldapd-admin", description="Administer ldapd.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -363,6 +391,12 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("check-config", help="validate a configuration file")
     p.add_argument("config", help="the TOML configuration")
     p.set_defaults(run=_commandCheckConfig)
+    p = commands.add_parser("reload", help="check a configuration and have the running server "
+                            "apply it (SIGHUP)")
+    p.add_argument("config", help="the server's TOML configuration")
+    p.add_argument("--pid-file", help="the server's pid file, when not [server] pid_file "
+                   "(twistd --pidfile)")
+    p.set_defaults(run=_commandReload)
     return parser
 
 

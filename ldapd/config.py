@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -46,7 +46,7 @@ from ldapd.syncrepl.consumer import replicaFromConfig
 from ldapd.throttle import BindThrottleSettings
 from ldapd.tls import ServerTLS, serverEndpoint, tlsFromConfig
 
-__all__ = ["ConfigError", "ServerConfig", "buildConfig", "loadConfig"]
+__all__ = ["ConfigError", "ServerConfig", "buildConfig", "loadConfig", "restartOnlyChange"]
 
 _log = Logger()
 
@@ -76,6 +76,7 @@ _SERVER_KEYS = {
     "max_outstanding",
     "max_connections_per_address",
     "idle_timeout",
+    "pid_file",
 }
 _DATABASE_KEYS = {"suffix", "backend", "root_dn", "root_password", "seed_ldif"}
 
@@ -101,6 +102,12 @@ class ServerConfig:
         that has not bound.
     @ivar maxBufferedBytes: the bytes all connections together may hold in
         requests not yet received in full (0: no limit).
+    @ivar path: the file it was read from (which a reload reads again), or
+        C{None} for a configuration put together in code.
+    @ivar source: the configuration as C{tomllib} read it, against which a
+        reload finds what changed (L{restartOnlyChange}).
+    @ivar pidFile: where the server writes its process ID (C{[server]
+        pid_file}), for C{ldapd-admin reload}; C{None} for nowhere.
     """
 
     listen: list[str]
@@ -113,14 +120,20 @@ class ServerConfig:
     cpuAffinity: bool = False
     maxAnonymousPDUSize: int = DEFAULT_MAX_ANONYMOUS_PDU_SIZE
     maxBufferedBytes: int = DEFAULT_MAX_BUFFERED_BYTES
+    path: Path | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+    pidFile: Path | None = None
 
 
-def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
+def loadConfig(path: Path, reactor: Any = None,
+               previous: ServerConfig | None = None) -> ServerConfig:
     """
     Read and validate a configuration file and build its directory.
 
     @param path: the TOML file.
     @param reactor: the reactor the server will run on.
+    @param previous: the configuration of the running server, for a
+        reload (see L{buildConfig}).
     @return: the configuration.
     @raise ConfigError: naming file, key and problem.
     """
@@ -132,11 +145,11 @@ def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     _warnIfSecretsReadable(path, data)
-    return buildConfig(data, path, reactor)
+    return buildConfig(data, path, reactor, previous=previous)
 
 
 def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
-                plugins: Sequence[Any] = ()) -> ServerConfig:
+                plugins: Sequence[Any] = (), previous: ServerConfig | None = None) -> ServerConfig:
     """
     Validate a configuration already read from TOML and build its directory:
     what L{loadConfig} does once it has read the file, for a configuration
@@ -147,13 +160,25 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
         paths are taken from; C{None} for none.
     @param reactor: the reactor the server will run on.
     @param plugins: operation plugins run before the configured ones.
+    @param previous: the configuration of the running server, when this
+        one is to replace it (a reload): what cannot change while the
+        server runs (L{restartOnlyChange}) must be the same, and the new
+        directory serves the running one's backends, schema and replicas
+        and carries on its statistics and change feed
+        (L{Directory.__init__}'s C{predecessor}). Nothing of C{previous}
+        is changed.
     @return: the configuration.
-    @raise ConfigError: naming file, key and problem.
+    @raise ConfigError: naming file, key and problem; for a reload, also
+        the first key whose change needs a restart.
     """
     if reactor is None:
         from twisted.internet import reactor
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
     document = ConfigTable(data, top, {"server", "database", "plugin", "replica"})
+    if previous is not None:
+        change = restartOnlyChange(previous.source, data)
+        if change is not None:
+            raise top.error(*change)
 
     context = top.within("server")
     server = ConfigTable(document.get("server", dict, {}), context, _SERVER_KEYS)
@@ -182,10 +207,14 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
             "schema", f"unknown schema {unknown[0]!r} (known: {', '.join(STANDARD_SCHEMAS)})"
         )
     extraSchema = server.strings("schema_files", [])
-    try:
-        schema = Schema.standard((context.resolvePath(str(p)) for p in extraSchema), shipped)
-    except (SchemaError, OSError) as e:
-        raise context.error("schema_files", str(e)) from None
+    if previous is not None:
+        # The running backends hold entries of this schema.
+        schema = previous.directory.schema
+    else:
+        try:
+            schema = Schema.standard((context.resolvePath(str(p)) for p in extraSchema), shipped)
+        except (SchemaError, OSError) as e:
+            raise context.error("schema_files", str(e)) from None
     top.schema = context.schema = schema
     passwordHash = server.string("password_hash", "{ARGON2}")
     if passwordHash.upper() not in passwords.SCHEMES:
@@ -220,8 +249,10 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
     )
     maxBufferedBytes = server.integer("max_buffered_bytes", DEFAULT_MAX_BUFFERED_BYTES, minimum=0)
 
+    running = previous.directory.configuredDatabases if previous is not None else []
     databases = [
-        _database(table, top.within(f"database[{i}]"), passwordLimits)
+        _database(table, top.within(f"database[{i}]"), passwordLimits,
+                  running[i].backend if running else None)
         for i, table in enumerate(document.tables("database", "an array of tables ([[database]])"))
     ]
     if not databases:
@@ -254,13 +285,20 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
             rehashOnBind=server.boolean("rehash_on_bind", False),
             bindThrottle=_bindThrottle(server.get("bind_throttle", dict),
                                        context.within("bind_throttle")),
+            predecessor=previous.directory if previous is not None else None,
         )
     except (UnknownHook, RegistrationError) as e:
         raise top.error("plugin", str(e)) from None
-    replicas = tuple(
-        replicaFromConfig(table, top.within(f"replica[{i}]"), directory, defaultRid=i + 1)
-        for i, table in enumerate(document.tables("replica", "an array of tables ([[replica]])"))
-    )
+    if previous is not None:
+        replicas = previous.replicas
+        for old, new in zip(previous.directory.configuredDatabases, databases, strict=True):
+            new.replica = old.replica
+    else:
+        replicas = tuple(
+            replicaFromConfig(table, top.within(f"replica[{i}]"), directory, defaultRid=i + 1)
+            for i, table in enumerate(
+                document.tables("replica", "an array of tables ([[replica]])"))
+        )
     if replicas and workers > 1:
         # Every worker would run its own consumer, writing the same changes.
         raise context.error(
@@ -268,8 +306,102 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
     cpuAffinity = server.boolean("cpu_affinity", False)
     if cpuAffinity and not hasattr(os, "sched_setaffinity"):
         raise context.error("cpu_affinity", "is not supported on this system")
+    pidFile = server.string("pid_file")
     return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers,
-                        cpuAffinity, maxAnonymousPDUSize, maxBufferedBytes)
+                        cpuAffinity, maxAnonymousPDUSize, maxBufferedBytes, path, data,
+                        context.resolvePath(pidFile) if pidFile is not None else None)
+
+
+#: The keys of C{[server]} a running server cannot change, each with its
+#: value when absent: the number of processes, the CPU they run on, the
+#: schema the backends' entries were read with, the pid file it wrote.
+_RESTART_SERVER_KEYS = {
+    "workers": 1,
+    "cpu_affinity": False,
+    "schema": None,
+    "schema_files": None,
+    "pid_file": None,
+}
+
+#: The keys of a C{[[database]]} table a running server applies: the rest
+#: (the suffix, the backend and its settings) belong to the backend, which
+#: a reload keeps, holding the data.
+_RELOADABLE_DATABASE_KEYS = {"root_dn", "root_password", "seed_ldif"}
+
+#: The plugins whose settings cannot change without a restart (a reload
+#: rebuilds every plugin from the same settings otherwise). The
+#: changelog's server ID is in every CSN and cookie it has handed out, and
+#: the database it shows is the one its consumers' cookies point into.
+_RESTART_PLUGINS = frozenset({"changelog"})
+
+
+def restartOnlyChange(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str] | None:
+    """
+    Find a change between two configurations, as C{tomllib} reads them,
+    that a running server cannot apply: in C{[server]} the number of
+    workers, C{cpu_affinity}, the schema and the pid file; a database added,
+    removed or moved, or its suffix, backend or backend settings (its
+    C{root_dn}, C{root_password} and C{seed_ldif} may change); any
+    C{[[replica]]} table; the C{changelog} plugin's table, or one added or
+    removed. Values are compared as written: a key written out with its
+    default value counts as a change of a key left out, except those of
+    C{[server]}.
+
+    @param old: the running configuration.
+    @param new: the one to apply.
+    @return: the key (as L{ConfigContext.error} names it) and the problem,
+        or C{None} when everything that changed can be applied.
+    """
+    oldServer, newServer = _table(old.get("server")), _table(new.get("server"))
+    for key, default in _RESTART_SERVER_KEYS.items():
+        before, after = oldServer.get(key, default), newServer.get(key, default)
+        if before != after:
+            return f"server.{key}", _needsRestart(before, after)
+    oldDatabases, newDatabases = _tables(old.get("database")), _tables(new.get("database"))
+    if len(oldDatabases) != len(newDatabases):
+        return "database", (f"{len(oldDatabases)} databases before, {len(newDatabases)} now: "
+                            "adding or removing a database needs a restart")
+    for i, (before, after) in enumerate(zip(oldDatabases, newDatabases, strict=True)):
+        for key in sorted((before.keys() | after.keys()) - _RELOADABLE_DATABASE_KEYS):
+            if before.get(key) != after.get(key):
+                return f"database[{i}].{key}", _needsRestart(before.get(key), after.get(key))
+    oldReplicas, newReplicas = _tables(old.get("replica")), _tables(new.get("replica"))
+    if oldReplicas != newReplicas:
+        changed = next((i for i, (a, b) in enumerate(zip(oldReplicas, newReplicas, strict=False)) if a != b),
+                       min(len(oldReplicas), len(newReplicas)))
+        return f"replica[{changed}]", "replication settings cannot change without a restart"
+    kept = [[t for t in _tables(c.get("plugin")) if t.get("name") in _RESTART_PLUGINS]
+            for c in (old, new)]
+    if kept[0] != kept[1]:
+        plugins = _tables(new.get("plugin"))
+        where = next((i for i, t in enumerate(plugins)
+                      if t.get("name") in _RESTART_PLUGINS and t not in kept[0]), None)
+        return ("plugin" if where is None else f"plugin[{where}]",
+                "the changelog plugin cannot be added, removed or changed without a restart")
+    return None
+
+
+def _needsRestart(before: Any, after: Any) -> str:
+    """
+    @return: the problem of a key that changed and needs a restart.
+    """
+    return f"cannot change without a restart (was {before!r}, now {after!r})"
+
+
+def _table(value: Any) -> dict[str, Any]:
+    """
+    @return: C{value} if it is a table, else an empty one (the full
+        validation reports it).
+    """
+    return value if isinstance(value, dict) else {}
+
+
+def _tables(value: Any) -> list[dict[str, Any]]:
+    """
+    @return: the tables of an array of tables, an empty list when it is not
+        one (the full validation reports it).
+    """
+    return [_table(t) for t in value] if isinstance(value, list) else []
 
 
 #: The keys whose values are passwords or their hashes, in the tables that may have them.
@@ -367,8 +499,13 @@ def _checkRootPassword(
 
 
 def _database(
-    table: dict[str, Any], context: ConfigContext, passwordLimits: passwords.PasswordLimits
+    table: dict[str, Any], context: ConfigContext, passwordLimits: passwords.PasswordLimits,
+    backend: Any = None,
 ) -> Database:
+    """
+    @param backend: the running backend a reload keeps, in place of one
+        built from the table.
+    """
     schema = context.schema
     config, backendTable = ConfigTable.split(table, context, _DATABASE_KEYS)
     suffix = config.dn("suffix")
@@ -387,9 +524,10 @@ def _database(
     seedPath = context.resolvePath(seed) if seed is not None else None
     if seedPath is not None and not seedPath.is_file():
         raise context.error("seed_ldif", f"no such file: {seedPath}")
-    backendName = config.string("backend", "memory")
-    factory = lookup(BACKENDS, backendName, context, "backend")
-    backend = factory.fromConfig(backendTable, context)
+    if backend is None:
+        backendName = config.string("backend", "memory")
+        factory = lookup(BACKENDS, backendName, context, "backend")
+        backend = factory.fromConfig(backendTable, context)
     return Database(
         suffix,
         backend,

@@ -244,6 +244,8 @@ class Directory:
     @ivar bindThrottle: the L{BindThrottle} binds go through, or C{None}.
     @ivar passwordVerifier: checks passwords within the limits of
         C{passwordLimits} (L{passwords.PasswordVerifier}, the reactor's).
+    @ivar passwordLimits: the limits of this directory's password checks
+        (L{passwords.PasswordLimits}).
     @ivar csn: makes the C{entryCSN} of each write (L{CSNGenerator}).
     @ivar extensions: the registered controls, extended operations and
         features (L{Extensions}): ldapd's own, the plugins' and those of
@@ -277,6 +279,7 @@ class Directory:
         authentication: Authentication | None = None,
         rehashOnBind: bool = False,
         bindThrottle: BindThrottleSettings | None = None,
+        predecessor: Directory | None = None,
     ) -> None:
         """
         @param databases: the naming contexts.
@@ -305,6 +308,13 @@ class Directory:
         @param bindThrottle: the limits of failed binds per client address
             and per DN past which binds are refused unchecked
             (L{ldapd.throttle}); none by default.
+        @param predecessor: the directory this one is to replace in a
+            running server (a reload), serving the same backends: its
+            statistics, the generator of its CSNs and the subscribers to
+            its changes (persistent searches, syncrepl sessions) are this
+            one's too, so that the counters go on, CSNs keep growing and a
+            write through either is announced to every subscriber. Its
+            plugins' open hooks and timers are for L{openPlugins}.
         @raise ldapd.plugins.chain.UnknownHook: if a plugin has a method
             named like a hook that no operation runs.
         @raise ldapd.extensions.RegistrationError: if two registrations
@@ -318,12 +328,18 @@ class Directory:
             raise ValueError(f"unknown password hash {passwordHash!r}")
         self.passwordHash = passwordHash
         self.rehashOnBind = rehashOnBind
-        self.bindThrottle = (BindThrottle(bindThrottle, reactor)
-                             if bindThrottle is not None else None)
+        # A reload that keeps the throttle's settings keeps its counts.
+        kept = predecessor.bindThrottle if predecessor is not None else None
+        self.bindThrottle = (
+            None if bindThrottle is None
+            else kept if kept is not None and kept.settings == bindThrottle
+            else BindThrottle(bindThrottle, reactor))
         self.passwordVerifier = passwords.verifierFor(reactor)
-        self.passwordVerifier.limits = (
+        self.passwordLimits = (
             passwordLimits if passwordLimits is not None else passwords.PasswordLimits()
         )
+        if predecessor is None:
+            self.passwordVerifier.limits = self.passwordLimits
         plugins = list(plugins)
         if not any(getattr(p, "controlsAccess", False) for p in plugins):
             plugins.insert(0, DefaultAccess(self.schema))
@@ -338,11 +354,20 @@ class Directory:
         self.configuredDatabases = list(databases)
         for db in self.configuredDatabases:
             self.addDatabase(db)
-        self.csn = CSNGenerator()
-        self._subscribers: list[Callable[[Change], object]] = []
+        self._subscribers: list[Callable[[Change], object]]
+        self.csn: CSNGenerator
+        self.statistics: ServerStatistics
+        if predecessor is not None:
+            self.csn = predecessor.csn
+            self._subscribers = predecessor._subscribers
+            self._names: LRU[bytes | str, tuple[DN, DN]] = predecessor._names
+            self.statistics = predecessor.statistics
+        else:
+            self.csn = CSNGenerator()
+            self._subscribers = []
+            self._names = LRU(_CACHED_NAMES)
+            self.statistics = ServerStatistics(reactor.seconds())
         self.rootDSEProviders: list[RootDSEProvider] = []
-        self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
-        self.statistics = ServerStatistics(reactor.seconds())
         self.searcher = Searcher(self)
         self.binder = Binder(self)
         self.extensions = Extensions()
@@ -437,11 +462,57 @@ class Directory:
     # Life cycle
 
     async def _open(self) -> None:
-        for db in self.databases:
+        for db in self.configuredDatabases:
             await db.backend.open()
             if db.seedLDIF is not None:
                 await self._seed(db)
+        await self.openPlugins()
+
+    def _pluginViews(self) -> list[Database]:
+        """
+        @return: the views the plugins added (C{cn=changelog}, C{cn=Monitor}).
+        """
+        return [db for db in self.databases
+                if not any(db is configured for configured in self.configuredDatabases)]
+
+    async def _openPlugins(self) -> None:
+        self.passwordVerifier.limits = self.passwordLimits
+        for db in self._pluginViews():
+            await db.backend.open()
         await self._lifecycle.open()
+
+    def openPlugins(self) -> defer.Deferred[None]:
+        """
+        Open the plugins' views, run their open hooks, then start their
+        timers: what L{open} does once the configured backends are open,
+        and all a directory that replaces its C{predecessor} on a reload
+        does, since those backends are open already.
+
+        The reactor's password verifier, which every directory of the
+        process shares, takes this one's C{passwordLimits} here.
+
+        @return: a Deferred that fires when it is done.
+        """
+        return defer.Deferred.fromCoroutine(self._openPlugins())
+
+    async def _closePlugins(self) -> None:
+        try:
+            await self._lifecycle.close()
+        finally:
+            await defer.gatherResults(
+                [defer.maybeDeferred(db.backend.close) for db in self._pluginViews()],
+                consumeErrors=True)
+
+    def closePlugins(self) -> defer.Deferred[None]:
+        """
+        Stop the plugins' timers, run their close hooks and close their
+        views, leaving the configured backends open: what L{close} does
+        first, and all that is done to a directory a reload replaced, whose
+        backends its successor serves.
+
+        @return: a Deferred that fires when it is done.
+        """
+        return defer.Deferred.fromCoroutine(self._closePlugins())
 
     def open(self) -> defer.Deferred[None]:
         """
@@ -454,10 +525,10 @@ class Directory:
 
     async def _close(self) -> None:
         try:
-            await self._lifecycle.close()
+            await self.closePlugins()
         finally:
             await defer.gatherResults(
-                [defer.maybeDeferred(db.backend.close) for db in self.databases],
+                [defer.maybeDeferred(db.backend.close) for db in self.configuredDatabases],
                 consumeErrors=True)
 
     def close(self) -> defer.Deferred[None]:

@@ -146,7 +146,7 @@ class LDAPServerProtocol(protocol.Protocol):
             default C{maxPDUSize}.
         @param budget: what the server's connections may buffer together.
         """
-        self.directory = directory
+        self._directory = directory
         self._statistics = directory.statistics
         self.clock = clock
         self.tls = tls
@@ -166,6 +166,18 @@ class LDAPServerProtocol(protocol.Protocol):
         self._processing = False
         self._closing = False
         self._idle = IdleTimer(clock, 0, self._idleTimedOut)
+
+    @property
+    def directory(self) -> Directory:
+        """
+        The directory each new operation is sent to: its factory's, which a
+        reload replaces (operations under way finish with the one they
+        started with), or the one it was built with when it has no factory.
+        """
+        factory = getattr(self, "factory", None)
+        if isinstance(factory, LDAPServerFactory):
+            return factory.directory
+        return self._directory
 
     # Transport events
 

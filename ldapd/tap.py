@@ -19,16 +19,22 @@ from twisted.logger import textFileLogObserver as twistedTextFileLogObserver
 from twisted.python import usage
 
 from ldapd import _logging
+from ldapd._pidfile import removePIDFile
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
-from ldapd.tls import TLSError, TLSServerEndpoint, serverEndpoint
+from ldapd.tls import ServerTLS, TLSServerEndpoint, serverEndpoint
 from ldapd.workers import (
     AdoptedEndpoint,
+    CannotListen,
     WorkerSupervisor,
+    claimPIDFile,
+    listenNow,
     listenOrExit,
     parseSockets,
     pinToCPU,
+    rebind,
+    reloadRefused,
     tagLogsWithWorker,
 )
 
@@ -127,6 +133,7 @@ class LDAPService(service.MultiService):
         self._previousHangup: Any = None
         self._endpoints = endpoints
         self._ports: list[Any] = []
+        self._reloads = defer.DeferredLock()
         config.directory.statistics.listeners[:] = config.listen
 
     def startService(self) -> None:
@@ -137,32 +144,120 @@ class LDAPService(service.MultiService):
                          for description in self.config.listen]
         self._ports = [listenOrExit(endpoint, self.factory, description)
                        for endpoint, description in zip(endpoints, self.config.listen, strict=True)]
+        if self._endpoints is None:
+            # Once the listeners are had: a server that could not start
+            # leaves no pid file naming it.
+            claimPIDFile(self.config)
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
+        # A reload waits until the directory is open.
+        self._reloads.acquire()
         d = self.config.directory.open()
         d.addCallbacks(self._cbOpened, self._ebOpened)
+
+    def whenServing(self) -> defer.Deferred[None]:
+        """
+        @return: a Deferred that fires once the directory is open and the
+            listeners accept, and no reload is under way.
+        """
+        return self._reloads.run(lambda: None)
 
     def _hangup(self, signum: int, frame: Any) -> None:
         # A signal handler may interrupt the reactor anywhere; the reload
         # runs in the reactor's own turn.
         self.reactor.callFromThread(self.reload)
 
-    def reload(self) -> None:
+    def reload(self) -> defer.Deferred[None]:
         """
-        Read the TLS certificate, key and CA files again, so that new
-        connections use them; if they cannot be used, log why and keep the
-        current ones.
+        Read the configuration file again, validate all of it as start-up
+        does, and apply it at once: a new directory (the same backends,
+        with access rules, limits, plugins, SASL mappings and password
+        settings built afresh from the file) takes the running one's place
+        for every operation that starts from then on, while those under way
+        finish with the one they started with; new connections get the new
+        connection limits and TLS (the certificate files are read again);
+        listeners added are opened and those removed closed (a worker
+        leaves its listeners to the parent, L{WorkerSupervisor.reload}).
+
+        A file that does not validate, a change that needs a restart
+        (L{ldapd.config.restartOnlyChange}) or a new listener that cannot
+        be had changes nothing, and is logged as one line naming the file,
+        the key and the problem.
+
+        @return: a Deferred that fires when the reload is over; it never
+            fails. Reloads run one after the other.
         """
-        if self.config.tls is None:
-            self._log.info("reload: no TLS configured, nothing to reload")
+        return self._reloads.run(lambda: defer.Deferred.fromCoroutine(self._reload()))
+
+    async def _reload(self) -> None:
+        old = self.config
+        if old.path is None:
+            self._log.warn("reload: the configuration was not read from a file: nothing to reload")
             return
         try:
-            self.config.tls.reload()
-        except TLSError as e:
-            self._log.error("reload: keeping the current certificate: {problem}", problem=str(e))
+            new = loadConfig(old.path, self.reactor, previous=old)
+        except ConfigError as e:
+            reloadRefused(self._log, str(e))
+            return
+        tls: ServerTLS | None
+        if old.tls is not None and new.tls is not None:
+            # The running ssl: listeners and connections hold this one.
+            tls = old.tls
         else:
+            tls = new.tls
+        worker = self._endpoints is not None
+        listen = old.listen if worker else new.listen
+
+        def bind(description: str) -> Any:
+            return listenNow(serverEndpoint(self.reactor, description, tls), self.factory)
+
+        try:
+            ports, removed = rebind(dict(zip(old.listen, self._ports, strict=True)), listen, bind)
+        except CannotListen as e:
+            reloadRefused(self._log, f"{old.path}: server.listen: {e}")
+            return
+        try:
+            await new.directory.openPlugins()
+        except Exception:
+            self._log.failure("reload: {path}: the plugins failed to start; nothing changed",
+                              path=str(old.path))
+            for port in ports:
+                if port not in self._ports:
+                    port.stopListening()
+            await new.directory.closePlugins()
+            old.directory.passwordVerifier.limits = old.directory.passwordLimits
+            return
+        self._apply(new, tls, listen, ports)
+        await defer.gatherResults([defer.maybeDeferred(port.stopListening) for port in removed])
+        self._log.info("reload: {path} applied", path=str(old.path))
+        if new.tls is not None:
             self._log.info("reload: TLS certificate and key reloaded from {path}",
-                           path=str(self.config.tls.settings.certificate))
+                           path=str(new.tls.settings.certificate))
+        await old.directory.closePlugins()
+
+    def _apply(self, new: ServerConfig, tls: ServerTLS | None, listen: list[str], ports: list[Any]) -> None:
+        """
+        Put a reloaded configuration in place, all in one turn of the
+        reactor: the operations that start from then on get all of it.
+        """
+        if tls is not None and new.tls is not None and tls is not new.tls:
+            tls.adopt(new.tls)
+            new.tls = tls
+        factory = self.factory
+        factory.directory = new.directory
+        factory.tls = new.tls
+        factory.limits = new.connectionLimits
+        factory.maxPDUSize = new.maxPDUSize
+        factory.maxAnonymousPDUSize = new.maxAnonymousPDUSize
+        factory.budget.limit = new.maxBufferedBytes
+        for consumer in new.replicas:
+            consumer.directory = new.directory
+        for port in ports:
+            if port not in self._ports:
+                port.startReading()
+        new.listen = listen
+        new.directory.statistics.listeners[:] = listen
+        self.config, self._ports = new, ports
 
     def _cbOpened(self, _: None) -> None:
         # What start-up made (the schema, the database engine, a memory
@@ -179,6 +274,7 @@ class LDAPService(service.MultiService):
         self._log.info("ldapd serving {suffixes} on {listen}",
                        suffixes=[str(db.suffix) for db in self.config.directory.databases],
                        listen=self.config.listen)
+        self._reloads.release()
 
     def _ebOpened(self, reason: Any) -> None:
         self._log.failure("cannot open the directory", reason)
@@ -189,6 +285,8 @@ class LDAPService(service.MultiService):
             signal.signal(signal.SIGHUP, self._previousHangup)
             self._previousHangup = None
         ports, self._ports = self._ports, []
+        if self._endpoints is None and self.config.pidFile is not None:
+            removePIDFile(self.config.pidFile)
         d = defer.gatherResults([super().stopService()] + [
             defer.maybeDeferred(port.stopListening) for port in ports])
         d.addCallback(lambda _: self.config.directory.close())

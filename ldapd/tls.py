@@ -209,6 +209,17 @@ class ServerTLS:
         """
         self._context = _context(self.settings)
 
+    def adopt(self, other: ServerTLS) -> None:
+        """
+        Take another's settings and loaded files: connections made from
+        now on use them. A reload hands the new configuration's TLS to the
+        one the running listeners and StartTLS hold this way.
+
+        @param other: the TLS built from the new configuration.
+        """
+        self.settings = other.settings
+        self._context = other._context
+
 
 def tlsFromConfig(table: dict[str, Any], context: ConfigContext) -> ServerTLS:
     """

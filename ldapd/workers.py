@@ -7,8 +7,9 @@ on them, and starts the workers: C{twist ldapd --config PATH --worker N
 --sockets FD/FAMILY,...} (with the log options the parent was given), each
 inheriting the listening sockets, which it adopts (L{AdoptedEndpoint}) and
 accepts on; the kernel hands each new connection to one of them. The
-parent restarts a worker that dies, forwards SIGHUP (TLS reload) to all,
-and stops them all when it stops. A worker tags every log line it writes
+parent restarts a worker that dies, reloads the configuration on SIGHUP
+(L{WorkerSupervisor.reload}: checked by the parent, then applied by every
+worker), and stops them all when it stops. A worker tags every log line it writes
 with its number, so that access log lines of different workers are told
 apart.
 
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, NoReturn, Sequence
 
 from twisted.application import service
 from twisted.internet import defer, error, protocol
@@ -29,11 +30,14 @@ from twisted.logger import ILogObserver, Logger, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ldapd.config import ServerConfig
+from ldapd._pidfile import removePIDFile, writePIDFile
+from ldapd.config import ServerConfig, loadConfig
+from ldapd.registry import ConfigError
 from ldapd.tls import serverEndpoint
 
-__all__ = ["AdoptedEndpoint", "WorkerSupervisor", "cpuFor", "listenOrExit", "parseSockets",
-           "pinToCPU", "tagLogsWithWorker"]
+__all__ = ["AdoptedEndpoint", "CannotListen", "WorkerSupervisor", "claimPIDFile", "cpuFor",
+           "exitAtStart", "listenNow", "listenOrExit", "parseSockets", "pinToCPU",
+           "tagLogsWithWorker"]
 
 #: Seconds before a worker that died is started again.
 RESTART_DELAY = 1.0
@@ -70,6 +74,59 @@ class AdoptedEndpoint:
         return d.addCallback(_acceptOneAtATime)
 
 
+class CannotListen(Exception):
+    """
+    An endpoint could not listen; the message says why.
+    """
+
+
+def listenNow(endpoint: Any, factory: Any) -> Any:
+    """
+    Listen on an endpoint now, without accepting yet: the endpoints ldapd
+    builds (C{tcp:}, C{ssl:}, C{unix:}, inherited sockets) listen
+    synchronously.
+
+    @param endpoint: the server endpoint.
+    @param factory: the protocol factory.
+    @return: the listening port, not reading.
+    @raise CannotListen: saying why it could not (C{Address already in use}).
+    """
+    result: list[Any] = []
+    endpoint.listen(factory).addBoth(result.append)
+    if not result or isinstance(result[0], Failure):
+        reason = result[0].value if result else "the endpoint did not listen at once"
+        socketError = getattr(reason, "socketError", None)
+        raise CannotListen(getattr(socketError, "strerror", None) or str(reason))
+    port = result[0]
+    port.stopReading()
+    return port
+
+
+def exitAtStart(problem: str) -> NoReturn:
+    """
+    Stop start-up at once with one line on standard error.
+
+    @param problem: what went wrong (C{cannot listen on ...: ...}).
+    @raise SystemExit: with status 1, after writing C{ldapd: PROBLEM}.
+    """
+    sys.stderr.write(f"ldapd: {problem}\n")
+    raise SystemExit(1)
+
+
+def claimPIDFile(config: ServerConfig) -> None:
+    """
+    Write the process ID to C{[server] pid_file}, if set, or stop start-up.
+
+    @raise SystemExit: if it cannot be written (L{exitAtStart}).
+    """
+    if config.pidFile is None:
+        return
+    try:
+        writePIDFile(config.pidFile)
+    except OSError as e:
+        exitAtStart(f"cannot write the pid file {config.pidFile}: {e.strerror}")
+
+
 def listenOrExit(endpoint: Any, factory: Any, description: str) -> Any:
     """
     Listen on an endpoint now, without accepting yet (the caller starts
@@ -89,17 +146,53 @@ def listenOrExit(endpoint: Any, factory: Any, description: str) -> Any:
     @raise SystemExit: with status 1, after writing
         C{ldapd: cannot listen on DESCRIPTION: REASON} to standard error.
     """
-    result: list[Any] = []
-    endpoint.listen(factory).addBoth(result.append)
-    if not result or isinstance(result[0], Failure):
-        reason = result[0].value if result else "the endpoint did not listen at once"
-        socketError = getattr(reason, "socketError", None)
-        text = getattr(socketError, "strerror", None) or str(reason)
-        sys.stderr.write(f"ldapd: cannot listen on {description}: {text}\n")
-        raise SystemExit(1)
-    port = result[0]
-    port.stopReading()
-    return port
+    try:
+        return listenNow(endpoint, factory)
+    except CannotListen as e:
+        exitAtStart(f"cannot listen on {description}: {e}")
+
+
+def rebind(ports: dict[str, Any], wanted: Sequence[str],
+           bind: Callable[[str], Any]) -> tuple[list[Any], list[Any]]:
+    """
+    The listening ports of a reloaded configuration: those of the running
+    server that it keeps, and new ones for the listeners it adds. Either
+    every new listener is had, or none is kept.
+
+    @param ports: the running ports, by listener as configured.
+    @param wanted: the listeners of the new configuration, in order.
+    @param bind: listens on one listener (not reading yet), or raises
+        L{CannotListen}.
+    @return: the ports of C{wanted}, in order (the new ones not reading),
+        and the running ports it no longer has.
+    @raise CannotListen: naming the listener and why, once the ports bound
+        here are closed again.
+    """
+    bound: list[Any] = []
+    kept: list[Any] = []
+    for description in wanted:
+        if description in ports:
+            kept.append(ports[description])
+            continue
+        try:
+            port = bind(description)
+        except CannotListen as e:
+            for port in bound:
+                port.stopListening()
+            raise CannotListen(f"cannot listen on {description}: {e}") from None
+        bound.append(port)
+        kept.append(port)
+    return kept, [port for description, port in ports.items() if description not in wanted]
+
+
+def reloadRefused(log: Logger, problem: str) -> None:
+    """
+    Log the one line of a reload that changed nothing.
+
+    @param log: the service's logger.
+    @param problem: naming the file, the key and what is wrong with it.
+    """
+    log.error("reload: {problem}; nothing changed", problem=problem)
 
 
 def _acceptOneAtATime(port: Any) -> Any:
@@ -199,6 +292,8 @@ class _WorkerProtocol(protocol.ProcessProtocol):
         self.number = number
         self.pid: int | None = None
         self.ended: defer.Deferred[None] = defer.Deferred()
+        # Stopped to be replaced (a reload that changed the listeners).
+        self.replaced = False
 
     def processEnded(self, reason: Failure) -> None:
         self.supervisor._workerEnded(self, reason)
@@ -245,6 +340,7 @@ class WorkerSupervisor(service.Service):
         self._protocols: dict[int, _WorkerProtocol] = {}
         self._ports: list[Any] = []
         self._previousHangup: Any = None
+        self._reloads = defer.DeferredLock()
 
     def startService(self) -> None:
         """
@@ -257,7 +353,9 @@ class WorkerSupervisor(service.Service):
         that started first would serve it empty while another seeds it.
         """
         super().startService()
-        self._ports = [self._bind(description) for description in self.config.listen]
+        self._ports = [listenOrExit(self._endpoint(description), _RefuseConnections(), description)
+                       for description in self.config.listen]
+        claimPIDFile(self.config)
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
         d = self.config.directory.open()
@@ -273,15 +371,13 @@ class WorkerSupervisor(service.Service):
         self._log.failure("cannot open the directory", reason)
         self.reactor.stop()
 
-    def _bind(self, description: str) -> Any:
+    def _endpoint(self, description: str) -> Any:
         """
-        Listen on one endpoint without accepting: an C{ssl:} listener is
-        bound as TCP, and the workers speak TLS on it.
+        The endpoint of one listener: an C{ssl:} listener is bound as TCP,
+        and the workers speak TLS on it.
         """
         kind, _, rest = description.partition(":")
-        endpoint = serverEndpoint(self.reactor, "tcp:" + rest if kind == "ssl" else description,
-                                  None)
-        return listenOrExit(endpoint, _RefuseConnections(), description)
+        return serverEndpoint(self.reactor, "tcp:" + rest if kind == "ssl" else description, None)
 
     def _spawn(self, number: int) -> None:
         sockets = ",".join(f"{p.fileno()}/{p.socket.family}" for p in self._ports)
@@ -300,6 +396,11 @@ class WorkerSupervisor(service.Service):
         del self.workers[worker.number], self._protocols[worker.number]
         if not self.running:
             return
+        if worker.replaced:
+            self._log.info("worker {number} (pid {pid}) stopped; starting its replacement",
+                           number=worker.number, pid=worker.pid)
+            self._spawn(worker.number)
+            return
         self._log.error("worker {number} (pid {pid}) ended ({why}); restarting it in {delay}s",
                         number=worker.number, pid=worker.pid, why=reason.getErrorMessage(),
                         delay=self.restartDelay)
@@ -310,7 +411,58 @@ class WorkerSupervisor(service.Service):
             self._spawn(number)
 
     def _hangup(self, signum: int, frame: Any) -> None:
-        self.reactor.callFromThread(self.signalWorkers, "HUP")
+        self.reactor.callFromThread(self.reload)
+
+    def reload(self) -> defer.Deferred[None]:
+        """
+        Read the configuration file again and, if it is valid and changes
+        nothing that needs a restart (L{ldapd.config.restartOnlyChange}),
+        have every worker apply it: each reloads on SIGHUP as a server of
+        one process does (L{ldapd.tap.LDAPService.reload}). Otherwise log
+        one line naming the file, the key and the problem, and signal no
+        worker.
+
+        The workers accept on sockets the parent bound and they inherited,
+        so a change of C{listen} cannot reach a running worker: the parent
+        binds the new listeners, then replaces the workers one at a time
+        (each stopped, then started again on the new sockets; connections
+        to it are closed), then closes the listeners no longer configured.
+
+        @return: a Deferred that fires when it is done; it never fails.
+        """
+        return self._reloads.run(lambda: defer.Deferred.fromCoroutine(self._reload()))
+
+    async def _reload(self) -> None:
+        old = self.config
+        assert old.path is not None
+        try:
+            new = loadConfig(old.path, self.reactor, previous=old)
+        except ConfigError as e:
+            reloadRefused(self._log, str(e))
+            return
+        if new.listen == old.listen:
+            self.config = new
+            self.signalWorkers("HUP")
+            return
+        try:
+            ports, removed = rebind(
+                dict(zip(old.listen, self._ports, strict=True)), new.listen,
+                lambda d: listenNow(self._endpoint(d), _RefuseConnections()))
+        except CannotListen as e:
+            reloadRefused(self._log, f"{old.path}: server.listen: {e}")
+            return
+        self.config, self._ports = new, ports
+        self._log.info("reload: {path}: replacing the workers for the listeners {listen}",
+                       path=str(old.path), listen=new.listen)
+        for number in sorted(self._protocols):
+            worker = self._protocols.get(number)
+            if worker is None or not self.running:
+                continue
+            worker.replaced = True
+            ended = worker.ended
+            self.signalWorker(number, "TERM")
+            await ended
+        await defer.gatherResults([defer.maybeDeferred(p.stopListening) for p in removed])
 
     def signalWorkers(self, name: str) -> None:
         """
@@ -318,11 +470,23 @@ class WorkerSupervisor(service.Service):
 
         @param name: the signal's name without C{SIG} (C{"HUP"}, C{"TERM"}).
         """
-        for transport in list(self.workers.values()):
-            try:
-                transport.signalProcess(name)
-            except error.ProcessExitedAlready:
-                pass
+        for number in list(self.workers):
+            self.signalWorker(number, name)
+
+    def signalWorker(self, number: int, name: str) -> None:
+        """
+        Send one worker a signal, if it runs.
+
+        @param number: the worker's number.
+        @param name: the signal's name without C{SIG}.
+        """
+        transport = self.workers.get(number)
+        if transport is None:
+            return
+        try:
+            transport.signalProcess(name)
+        except error.ProcessExitedAlready:
+            pass
 
     def stopService(self) -> defer.Deferred[Any]:
         """
@@ -340,6 +504,8 @@ class WorkerSupervisor(service.Service):
         def _cbStopped(_: Any) -> Any:
             if kill.active():
                 kill.cancel()
+            if self.config.pidFile is not None:
+                removePIDFile(self.config.pidFile)
             return defer.gatherResults([defer.maybeDeferred(p.stopListening)
                                         for p in self._ports])
 

@@ -349,7 +349,7 @@ class MessageIdTests(ProtocolTestsBase):
         Thousands of requests in one chunk that the directory answers at once
         are all answered, in order: the stack does not grow with each.
         """
-        self.protocol.directory = SynchronousDirectory()
+        self.factory.directory = SynchronousDirectory()
         count = 1500
         self.send(*(message(i, search()) for i in range(1, count + 1)))
         self.assertEqual(

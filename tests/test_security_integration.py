@@ -282,7 +282,8 @@ class RequireTLSTests(SecureServerMixin, unittest.SynchronousTestCase):
 
 class ReloadTests(SecureServerMixin, unittest.SynchronousTestCase):
     """
-    SIGHUP makes the server read its certificate and key again.
+    SIGHUP makes the server read its configuration, and so its certificate
+    and key, again.
     """
 
     def waitForLog(self, text: str, timeout: float = 20.0) -> None:
@@ -301,8 +302,8 @@ class ReloadTests(SecureServerMixin, unittest.SynchronousTestCase):
         After the files are replaced with a certificate from another CA and
         the server gets SIGHUP, new connections present the new certificate:
         clients trusting only the new CA connect, those trusting only the
-        old one no longer do. A SIGHUP with unusable files keeps the
-        current certificate.
+        old one no longer do. A SIGHUP with unusable files changes nothing,
+        and the one line it logs names the file and C{server.tls}.
         """
         assert self.server is not None and self.server.process is not None
         renewed = CertificateAuthority(Path(tempfile.mkdtemp(dir=self.folder)), "renewed CA")
@@ -319,5 +320,6 @@ class ReloadTests(SecureServerMixin, unittest.SynchronousTestCase):
         self.assertNotEqual(self.client("ldapwhoami", *args).returncode, 0)
         (self.folder / "server.key").write_bytes(b"not a key")
         self.server.process.send_signal(signal.SIGHUP)
-        self.waitForLog("reload: keeping the current certificate")
+        self.waitForLog("server.tls: ")
+        self.assertIn("; nothing changed", self.server.log())
         self.assertWhoAmI(self.client("ldapwhoami", *args, ca=renewed.caCertificate), "dn:" + ALICE)
