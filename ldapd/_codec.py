@@ -78,6 +78,7 @@ __all__ = [
     "decodeRequest",
     "decodeResponse",
     "decodeSequence",
+    "encodeControls",
     "encodeExtendedResponse",
     "encodeIntermediateResponse",
     "encodeMessage",
@@ -1090,18 +1091,26 @@ def encodeMessage(messageId: int, op: bytes, controls: Sequence[Control] = ()) -
     """
     content = integer(messageId) + op
     if controls:
-        content += encodeSequence(
-            (
-                encodeSequence(
-                    [octetString(c.oid.encode())]
-                    + ([b"\x01\x01\xff"] if c.criticality else [])
-                    + ([octetString(c.value)] if c.value is not None else [])
-                )
-                for c in controls
-            ),
-            0xA0,
-        )
+        content += encodeControls(controls)
     return tlv(0x30, content)
+
+
+def encodeControls(controls: Iterable[Control]) -> bytes:
+    """
+    @param controls: controls.
+    @return: their encoded C{Controls} (RFC 4511 §4.1.11), with its C{[0]} tag.
+    """
+    return encodeSequence(
+        (
+            encodeSequence(
+                [octetString(c.oid.encode())]
+                + ([b"\x01\x01\xff"] if c.criticality else [])
+                + ([octetString(c.value)] if c.value is not None else [])
+            )
+            for c in controls
+        ),
+        0xA0,
+    )
 
 
 def encodeResult(

@@ -1,8 +1,8 @@
 """
-The request controls ldapd's core carries out itself: Simple Paged Results
-and ManageDsaIT, as typed control objects and their registrations
-(L{ldapd.extensions.ControlType}). Plugins register theirs through the
-plugin host the same way.
+The request controls ldapd's core carries out itself: Simple Paged Results,
+ManageDsaIT and the transaction specification (L{ldapd.transactions}), as
+typed control objects and their registrations (L{ldapd.extensions.ControlType}).
+Plugins register theirs through the plugin host the same way.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ldaptor.protocols import pureber
 
+from ldapd import transactions
 from ldapd._codec import Control, decodeSequence, encodeSequence, integer, octetString
 from ldapd.extensions import ControlType
 
@@ -80,6 +81,7 @@ _MANAGE_DSA_IT_OPERATIONS = frozenset({"search", "compare", "add", "delete", "mo
 BUILT_IN = (
     ControlType(PAGED_RESULTS, _decodePagedResults, frozenset({"search"})),
     ControlType(MANAGE_DSA_IT, _decodeManageDsaIT, _MANAGE_DSA_IT_OPERATIONS),
+    transactions.SPECIFICATION_CONTROL,
 )
 
 

@@ -15,7 +15,7 @@ from L{ldapd.results}.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, cast
 
@@ -94,6 +94,9 @@ _FEATURES = (
     "1.3.6.1.4.1.4203.1.5.1",  # all operational attributes, '+' (RFC 3673)
     "1.3.6.1.4.1.4203.1.5.3",  # absolute true and false filters (RFC 4526)
 )
+
+#: The operations a control may take over (L{ControlType.update}).
+_UPDATES = frozenset({ADD, DELETE, MODIFY, RENAME})
 
 #: The hooks of a write forwarded to a provider (C{chain_writes}): its
 #: plugins run there, and the change comes back by replication.
@@ -617,19 +620,23 @@ class Directory:
         try:
             op.controls = self.extensions.decodeControls(op.rawControls, name)
             self._checkAuthenticated(op)
-            outcome = await getattr(self, "handle_" + name)(op, counting)
+            takenOver = await self._takeOver(op)
+            if not takenOver:
+                outcome = await getattr(self, "handle_" + name)(op, counting)
+            else:
+                outcome = Outcome()
         except Abandoned:
             return
         except Exception as e:
             if op.abandoned:
                 return
-            if isinstance(e, NoSuchObject) and e.matchedDN and not op.internal:
-                e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
-            outcome = Outcome(resultOf(e, op.timedOut))
+            takenOver = False
+            outcome = await self._failed(op, e)
         if op.abandoned:
             return
         result = outcome.result
-        await self.plugins.post(name, op, result.code)
+        if not takenOver:
+            await self.plugins.post(name, op, result.code)
         reply(
             encodeResult(
                 request.responseTag,
@@ -643,6 +650,73 @@ class Directory:
         )
         accesslog.logResult(op, name, request.responseTag, result.code, nentries,
                             op.clock.seconds() - started)
+
+    async def _failed(self, op: Operation, error: Exception) -> Outcome:
+        """
+        @return: the outcome of an operation that failed with C{error}: its
+            result, with a matched DN the client may know of.
+        """
+        if isinstance(error, NoSuchObject) and error.matchedDN and not op.internal:
+            error.matchedDN = await self._disclosedMatch(op, error.matchedDN)
+        return Outcome(resultOf(error, op.timedOut))
+
+    async def _takeOver(self, op: Operation) -> bool:
+        """
+        Hand an update to the control that takes it over
+        (L{ControlType.update}: the transaction specification control
+        queues it into its transaction), if it carries one.
+
+        @return: whether a control took it.
+        """
+        if op.request is None or op.request.operation not in _UPDATES:
+            return False
+        for oid, control in op.controls.items():
+            registered = self.extensions.control(oid)
+            if registered is not None and registered.update is not None:
+                await registered.update(self, op, control)
+                return True
+        return False
+
+    async def carryOut(self, op: Operation) -> None:
+        """
+        Carry out a client's update (add, delete, modify or modify DN) that
+        a control took over (L{ControlType.update}), as if it had just
+        arrived, without its response: the transaction it was queued in
+        commits. The plugins' post hooks are the caller's to run, once the
+        outcome is settled (L{post}).
+
+        @param op: the update, with its controls decoded.
+        @raise Exception: the LDAP error it fails with, its matched DN one
+            the client may know of.
+        """
+        assert op.request is not None and op.request.operation in _UPDATES
+        try:
+            await getattr(self, "handle_" + op.request.operation)(op, _discard)
+        except NoSuchObject as e:
+            if e.matchedDN and not op.internal:
+                e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
+            raise
+
+    def updateDatabase(self, op: Operation) -> Database:
+        """
+        @param op: a client's update (add, delete, modify or modify DN).
+        @return: the database it writes to.
+        @raise ldaperrors.LDAPException: as the update itself would be
+            refused before the entry is looked up: a name in no naming
+            context, an anonymous client, a read-only replica.
+        """
+        request = op.request
+        assert isinstance(request, (AddRequest, DeleteRequest, ModifyRequest, ModifyDNRequest))
+        _, ndn = self._parseDN(request.dn)
+        return self._checkWritable(op, ndn)
+
+    async def post(self, op: Operation, resultCode: int) -> None:
+        """
+        Run the plugins' post hooks of an operation whose outcome is
+        settled: that of an update carried out by L{carryOut}.
+        """
+        assert op.request is not None
+        await self.plugins.post(op.request.operation, op, resultCode)
 
     async def _disclosedMatch(self, op: Operation, matched: DN) -> DN | None:
         """
@@ -840,9 +914,18 @@ class Directory:
         chain = self._chain(op, db)
         if chain is not None:
             return await write(chain, _NO_HOOKS)
+        group = op.writeGroup
+        if group is not None:
+            backend = group.batchFor(db)
+        # A canceled write not yet made is canceled (RFC 3909); once it is
+        # in its transaction, the Cancel is too late.
+        op.check()
         hooks = self._hooksFor()
         result = await write(db.backend if backend is None else backend, hooks)
-        self._announce(kind, op, db, hooks)
+        if group is not None:
+            group.committed(lambda: self._announce(kind, op, db, hooks))
+        else:
+            self._announce(kind, op, db, hooks)
         return result
 
     def _checkUserModifiable(self, op: Operation, at: AttributeType) -> None:
@@ -1057,7 +1140,16 @@ class Directory:
             extra += octetString(outcome.name, 0x8A)
         if outcome.value is not None:
             extra += octetString(outcome.value, 0x8B)
+        if outcome.error is not None:
+            return replace(await self._failed(op, outcome.error), extra=extra)
         return Outcome(extra=extra)
+
+
+def _discard(pdu: bytes, controls: Sequence[Control] = ()) -> None:
+    """
+    The reply of an update carried out after its response was sent
+    (L{Directory.carryOut}): it has nothing more to send.
+    """
 
 
 def _missingRDNValues(entry: Entry) -> list[tuple[str, Sequence[bytes]]]:

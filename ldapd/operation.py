@@ -104,6 +104,9 @@ class Connection:
     @ivar activity: the clock time its last operation started.
     @ivar opsReceived: the requests it has received.
     @ivar opsCompleted: those that are over.
+    @ivar transaction: the LDAP transaction under way on the connection
+        (RFC 5805; an L{ldapd.transactions.Transaction}), or C{None}: one at
+        a time, and forgotten with its updates when the connection closes.
     """
 
     def __init__(self, peer: str, clock: IReactorTime, secure: bool = False) -> None:
@@ -120,6 +123,7 @@ class Connection:
         self.startTLS: Callable[[Operation], None] | None = None
         self.identity: Identity = ANONYMOUS
         self.pagedSearches: dict[bytes, Any] = {}
+        self.transaction: Any = None
         self._paused = False
         self._waiting: list[defer.Deferred[None]] = []
 
@@ -202,6 +206,10 @@ class Operation:
     @ivar canceled: whether a Cancel request asked it to stop.
     @ivar cancelTookEffect: whether it stopped for that, answering canceled
         (118), rather than ending first.
+    @ivar writeGroup: for an update carried out as part of an LDAP
+        transaction that commits, the L{ldapd.transactions.WriteGroup} its
+        write goes to: the batch of its backend that commits (or rolls back)
+        all the transaction's writes together; C{None} otherwise.
     """
 
     def __init__(
@@ -228,6 +236,7 @@ class Operation:
         self.canceled = False
         self.cancelTookEffect = False
         self.timedOut = False
+        self.writeGroup: Any = None
         self._onAbandon: list[Callable[[], None]] = []
 
     @property
