@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from ldapd import controls
 from ldapd._cache import LRU
@@ -341,7 +342,15 @@ class Searcher:
             if not d.called:
                 d.cancel()
 
+        def ebCanceled(failure: Failure) -> Failure:
+            # Stopped by a Cancel request (RFC 3909): canceled, not an error.
+            failure.trap(defer.CancelledError)
+            if op.canceled and not op.timedOut:
+                op.check()
+            return failure
+
         op.onAbandon(abandoned)
+        d.addErrback(ebCanceled)
         if op.deadline is None:
             return d
 
