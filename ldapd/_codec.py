@@ -308,11 +308,15 @@ def filterToLdaptor(f: Filter) -> Any:
         return pureldap.LDAPFilter_substrings(type=f.attribute, substrings=[
             _TO_LDAPTOR_PIECES[kind](value) for kind, value in f.pieces])
     if isinstance(f, Extensible):
+        # Each field with its context tag (RFC 4511 §4.5.1.7.7), as
+        # decoders (ldaptor's own, slapd) read them.
         return pureldap.LDAPFilter_extensibleMatch(
-            matchingRule=None if f.rule is None else pureldap.LDAPMatchingRuleId(f.rule),
-            type=None if f.attribute is None else pureldap.LDAPAttributeDescription(f.attribute),
-            matchValue=pureldap.LDAPAssertionValue(f.value),
-            dnAttributes=pureber.BERBoolean(True) if f.dnAttributes else None,
+            matchingRule=None if f.rule is None
+            else pureldap.LDAPMatchingRuleAssertion_matchingRule(f.rule),
+            type=None if f.attribute is None else pureldap.LDAPMatchingRuleAssertion_type(f.attribute),
+            matchValue=pureldap.LDAPMatchingRuleAssertion_matchValue(f.value),
+            dnAttributes=pureldap.LDAPMatchingRuleAssertion_dnAttributes(True)
+            if f.dnAttributes else None,
         )
     return _TO_LDAPTOR_COMPARISONS[type(f)](
         attributeDesc=pureldap.LDAPAttributeDescription(f.attribute),

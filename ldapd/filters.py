@@ -31,6 +31,8 @@ __all__ = [
     "Extensible",
     "Filter",
     "GreaterOrEqual",
+    "IN_CHAIN",
+    "InChain",
     "LessOrEqual",
     "Not",
     "Or",
@@ -193,6 +195,36 @@ class EntryDNEquality(Filter):
         return str(entry.ndn) == self.key
 
 
+class InChain(_Assertion):
+    """
+    C{(attr:1.2.840.113556.1.4.1941:=dn)}, Active Directory's
+    LDAP_MATCHING_RULE_IN_CHAIN on a DN-valued type: true for the entries
+    from which a chain of C{attr} values leads to C{dn}, a member of a
+    nested group for C{memberOf}, a group that holds C{dn} through nested
+    groups for C{member}.
+
+    Following a chain needs the directory's other entries: the search module
+    follows it before the search starts (L{ldapd.search.followChains}) and
+    sets C{reached}; until then the assertion is true where C{attr} names
+    C{dn} itself. It is no L{Equality}: backends must not narrow the search
+    to the entries that do.
+
+    @ivar key: the normalised DN asserted.
+    @ivar reached: the normalised DNs (as text) of the entries with a chain
+        to C{key}, once followed; C{None} before.
+    """
+
+    def __init__(self, at: AttributeType, key: Any) -> None:
+        super().__init__(at, ())
+        self.key = key
+        self.reached: frozenset[str] | None = None
+
+    def match(self, entry: Entry) -> bool | None:
+        if self.reached is not None:
+            return str(entry.ndn) in self.reached
+        return any(self.key in attr.keys(entry.schema) for attr in entry.matching(self.type))
+
+
 class _Ordering(_Assertion):
     def __init__(self, at: AttributeType, options: tuple[str, ...], rule: MatchingRule, key: Any):
         super().__init__(at, options)
@@ -324,8 +356,11 @@ def _approxWords(key: Any) -> set[str]:
 #: Extensible-match rules beyond the schema's own (Active Directory's bit rules, which slapd implements).
 _BIT_AND = "1.2.840.113556.1.4.803"
 _BIT_OR = "1.2.840.113556.1.4.804"
+#: Active Directory's LDAP_MATCHING_RULE_IN_CHAIN (L{InChain}).
+IN_CHAIN = "1.2.840.113556.1.4.1941"
 
 _INTEGER = "1.3.6.1.4.1.1466.115.121.1.27"
+_DN_MATCH = "2.5.13.1"
 _DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
 #: The syntaxes the Directory String rules also compare, as in slapd: Country
 #: String, Directory String, Printable String and Telephone Number.
@@ -534,6 +569,10 @@ def _compileExtensible(f: syntax.Extensible, schema: Schema) -> Filter:
     rule: MatchingRule | str
     if f.rule is not None:
         name = _text(f.rule)
+        if name == IN_CHAIN:
+            if at is None or at.equality is None or at.equality.oid != _DN_MATCH:
+                return Undefined()
+            return InChain(at, schema.normalizeValue(at, f.value))
         if name in (_BIT_AND, _BIT_OR):
             rule = name
         else:
