@@ -42,6 +42,7 @@ __all__ = [
     "assertions",
     "nestedTooDeep",
     "compileFilter",
+    "rewritten",
     "throughSearchable",
     "withoutAssertionsOn",
 ]
@@ -610,16 +611,16 @@ def assertions(f: Filter) -> Iterator[Filter]:
             yield node
 
 
-def _rewritten(f: Filter, leaf: Callable[[Filter], Filter]) -> Filter:
+def rewritten(f: Filter, leaf: Callable[[Filter], Filter]) -> Filter:
     """
     The filter with each node below its And, Or and Not nodes replaced by
     what C{leaf} returns for it, sharing every part that did not change.
     """
     if isinstance(f, (And, Or)):
-        parts = [_rewritten(p, leaf) for p in f.parts]
+        parts = [rewritten(p, leaf) for p in f.parts]
         return f if all(a is b for a, b in zip(parts, f.parts, strict=True)) else type(f)(parts)
     if isinstance(f, Not):
-        part = _rewritten(f.part, leaf)
+        part = rewritten(f.part, leaf)
         return f if part is f.part else Not(part)
     return leaf(f)
 
@@ -650,7 +651,7 @@ def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
                 return Undefined()
         return node
 
-    return _rewritten(f, leaf)
+    return rewritten(f, leaf)
 
 
 def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
@@ -679,7 +680,7 @@ def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
                 return Or([node, Undefined()])
         return node
 
-    return _rewritten(f, leaf)
+    return rewritten(f, leaf)
 
 
 def _derivesFrom(at: AttributeType | None, ancestor: AttributeType) -> bool:
