@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ldapd import accesslog, controls, extended, passwords
+from ldapd import accesslog, controls, extended, passwords, transactions
 from ldapd._cache import LRU
 from ldapd._codec import Control, encodeResult, octetString
 from ldapd.binding import Binder
@@ -914,7 +914,7 @@ class Directory:
         chain = self._chain(op, db)
         if chain is not None:
             return await write(chain, _NO_HOOKS)
-        group = op.writeGroup
+        group = transactions.committing()
         if group is not None:
             backend = group.batchFor(db)
         # A canceled write not yet made is canceled (RFC 3909); once it is
@@ -1070,6 +1070,10 @@ class Directory:
 
         @raise NoSuchObject: with the matched DN, if it does not exist.
         """
+        group = transactions.committing()
+        if group is not None and self.databaseFor(ndn) is group.database:
+            # A transaction's update sees the transaction's earlier writes.
+            return await group.batch.get(op, ndn)
         return await self.backendFor(ndn).get(op, ndn)
 
     async def _getDisclosed(self, op: Operation, ndn: DN) -> Entry:

@@ -206,10 +206,6 @@ class Operation:
     @ivar canceled: whether a Cancel request asked it to stop.
     @ivar cancelTookEffect: whether it stopped for that, answering canceled
         (118), rather than ending first.
-    @ivar writeGroup: for an update carried out as part of an LDAP
-        transaction that commits, the L{ldapd.transactions.WriteGroup} its
-        write goes to: the batch of its backend that commits (or rolls back)
-        all the transaction's writes together; C{None} otherwise.
     """
 
     def __init__(
@@ -236,7 +232,6 @@ class Operation:
         self.canceled = False
         self.cancelTookEffect = False
         self.timedOut = False
-        self.writeGroup: Any = None
         self._onAbandon: list[Callable[[], None]] = []
 
     @property

@@ -29,6 +29,7 @@ transaction is forgotten when its connection closes.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
 from weakref import WeakKeyDictionary
@@ -58,6 +59,7 @@ __all__ = [
     "TransactionIdInvalid",
     "TransactionSpecification",
     "WriteGroup",
+    "committing",
     "decodeSpecification",
     "endTransaction",
     "parseEnd",
@@ -168,6 +170,23 @@ class WriteGroup:
         announcements, self._announcements = self._announcements, []
         for announce in announcements:
             announce()
+
+
+#: The write group of the transaction whose updates the running code carries
+#: out (L{committing}); each client operation runs in a context of its own.
+_committing: ContextVar[WriteGroup | None] = ContextVar("ldapd.transactions.committing",
+                                                       default=None)
+
+
+def committing() -> WriteGroup | None:
+    """
+    @return: the write group of the transaction whose updates the running
+        code carries out, or C{None}: while End Transaction commits, the
+        reads (L{Directory.get<ldapd.directory.Directory.get>}) and writes
+        of the transaction's database made on its behalf, the plugins' hooks
+        included, go through the group's batch and see its earlier writes.
+    """
+    return _committing.get()
 
 
 #: One committing transaction at a time per backend: a backend makes one
@@ -291,20 +310,8 @@ async def _commit(directory: Directory, op: Operation, transaction: Transaction)
     try:
         group = WriteGroup(db, IWriteBatches(db.backend).batch())
         made: list[Operation] = []
-        failed: tuple[Operation, Exception] | None = None
         try:
-            for update in transaction.updates:
-                # Cancel or Abandon of End Transaction, before the commit.
-                op.check()
-                update.writeGroup = group
-                made.append(update)
-                try:
-                    await directory.carryOut(update)
-                except Exception as e:
-                    failed = (update, e)
-                    break
-                finally:
-                    update.writeGroup = None
+            failed = await _carryOut(directory, op, transaction.updates, group, made)
         except BaseException:
             await group.batch.rollback()
             await _post(directory, made, 118 if op.canceled else 80)
@@ -324,6 +331,31 @@ async def _commit(directory: Directory, op: Operation, transaction: Transaction)
     group.announce()
     await _post(directory, made, 0)
     return ExtendedOutcome(value=_updatesControls(made))
+
+
+async def _carryOut(directory: Directory, op: Operation, updates: list[Operation],
+                    group: WriteGroup, made: list[Operation]) -> tuple[Operation, Exception] | None:
+    """
+    Carry out the updates of a transaction into its write group, in order,
+    up to the first that fails.
+
+    @param op: the End Transaction operation; its Cancel or Abandon stops
+        the updates (raising, as L{Operation.check} does).
+    @param made: filled with the updates carried out (the failed one too).
+    @return: the update that failed, with its error; C{None} when none did.
+    """
+    carrying = _committing.set(group)
+    try:
+        for update in updates:
+            op.check()
+            made.append(update)
+            try:
+                await directory.carryOut(update)
+            except Exception as e:
+                return update, e
+        return None
+    finally:
+        _committing.reset(carrying)
 
 
 async def _post(directory: Directory, updates: list[Operation], resultCode: int) -> None:

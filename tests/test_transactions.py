@@ -102,6 +102,24 @@ class TransactionTestsMixin:
         self.assertTrue(self.exists(group))  # type: ignore[attr-defined]
         self.assertEqual(self.description(PEOPLE), [value.encode()])  # type: ignore[attr-defined]
 
+    def test_dependentUpdates(self) -> None:
+        """
+        Each update sees the transaction's earlier ones: an entry added,
+        then a child of it, modified and renamed, all in one transaction.
+        """
+        unit = f"txn{next(_names)}"
+        parent = f"ou={unit},{BASE}"
+        child = f"cn=child,{parent}"
+        done = self.ldapmodify(
+            f"dn: {parent}\nchangetype: add\nobjectClass: organizationalUnit\nou: {unit}\n\n"
+            f"dn: {child}\nchangetype: add\nobjectClass: groupOfNames\ncn: child\nmember: {ALICE}\n\n"
+            f"dn: {child}\nchangetype: modify\nreplace: description\ndescription: in txn\n\n"
+            f"dn: {child}\nchangetype: modrdn\nnewrdn: cn=child2\ndeleteoldrdn: 1\n",
+            "-E", "txn=commit")
+        self.assertEqual(done.returncode, 0, done.stderr)  # type: ignore[attr-defined]
+        self.assertEqual(self.description(f"cn=child2,{parent}"), [b"in txn"])  # type: ignore[attr-defined]
+        self.assertFalse(self.exists(child))  # type: ignore[attr-defined]
+
     def test_failedUpdateRollsBack(self) -> None:
         """
         When one update fails, End Transaction answers its result code and
