@@ -1,22 +1,40 @@
 """
-Dynamic and nested groups through real clients: the C{dynlist} plugin side
+Dynamic and nested groups. Through real clients: the C{dynlist} plugin side
 by side with slapd's dynlist overlay (C{dynlist-attrset groupOfURLs
 memberURL member}), through ldapsearch, ldapcompare, python-ldap and ldap3;
 then nested groups (the memberof plugin's C{nested = true}) and
-LDAP_MATCHING_RULE_IN_CHAIN, which slapd does not have, in ldapd alone.
+LDAP_MATCHING_RULE_IN_CHAIN, which slapd does not have, in ldapd alone. In
+process: the plugin on the memory and sql backends, its configuration, and
+the LDAP URL parser.
 """
 
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import ldap
 import ldap3
 import pytest
+from ldaptor.protocols import pureber, pureldap
+from twisted.internet import defer
 from twisted.trial import unittest
 
-from ldapd.testing import SLAPD, ServerTestsMixin, SlapdProcess, exampleConfig
+from ldapd import requests
+from ldapd.ldapurl import InvalidLDAPURL, parseLDAPURL
+from ldapd.operation import Scope
+from ldapd.plugins.dynlist import AttrSet, DynamicLists, DynamicListsFactory
+from ldapd.registry import ConfigContext, ConfigError
+from ldapd.schema import Schema
+from ldapd.testing import (
+    SLAPD,
+    DirectoryTestsMixin,
+    ServerTestsMixin,
+    SlapdProcess,
+    exampleConfig,
+    wireFilter,
+)
 from test_transactions import ALICE, GROUPS, PASSWORD, PEOPLE, ROOT_DN
 
 pytestmark = pytest.mark.integration
@@ -195,3 +213,112 @@ class SlapdDynamicGroupTests(DynamicGroupTestsMixin, ServerTestsMixin, unittest.
     def url(self) -> str:
         assert self.server is not None
         return self.server.url  # type: ignore[no-any-return]
+
+
+class LDAPURLTests(unittest.SynchronousTestCase):
+    """
+    L{parseLDAPURL}: RFC 4516's parts and defaults.
+    """
+
+    def test_parts(self) -> None:
+        """
+        The DN, attributes, scope and filter are read, percent-decoded.
+        """
+        url = parseLDAPURL(f"ldap://h:389/{PEOPLE.replace(',', '%2C')}?cn,sn?sub?(uid=a%28b)")
+        self.assertEqual((url.host, str(url.dn), url.attributes, url.scope),
+                         ("h:389", PEOPLE, ("cn", "sn"), Scope.SUB))
+        self.assertEqual(url.filter, requests.Equality(b"uid", b"a(b"))
+
+    def test_defaults(self) -> None:
+        """
+        A missing scope is base, a missing filter (objectClass=*).
+        """
+        url = parseLDAPURL(f"ldap:///{PEOPLE}")
+        self.assertEqual((url.scope, url.filter), (Scope.BASE, requests.Present(b"objectClass")))
+
+    def test_invalid(self) -> None:
+        """
+        Another scheme, a bad scope, filter or DN, or a critical extension
+        are refused.
+        """
+        for text in ("http://x/", "ldap:///dc=x??deep", "ldap:///dc=x???(uid=", "ldap:///x??base",
+                     "ldap:///dc=x????!e-x"):
+            self.assertRaises(InvalidLDAPURL, parseLDAPURL, text)
+
+
+class DynamicListsTestsMixin(DirectoryTestsMixin):
+    """
+    The dynlist plugin in process, on each backend: C{cn=dynamic} holds bob
+    and carol by URL.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        return [DynamicLists(schema, [AttrSet(schema, "groupOfURLs memberURL member")])]
+
+    async def addDynamic(self) -> None:
+        self.assertEqual(await self.add(DYNAMIC, [
+            ("objectClass", [b"groupOfURLs"]), ("cn", [b"dynamic"]),
+            ("memberURL", [f"ldap:///{PEOPLE}??one?(|(uid=bob)(uid=carol))".encode()])]), 0)
+
+    async def search(self, base: str, scope: int, text: str, *attributes: str) -> list[Any]:
+        responses = await self.request(pureldap.LDAPSearchRequest(
+            baseObject=base, scope=scope, filter=wireFilter(text), attributes=list(attributes)))
+        self.assertEqual(responses[-1].value.resultCode, 0)
+        return [r.value for r in responses[:-1]]
+
+    async def _test_expanded(self) -> None:
+        await self.addDynamic()
+        [entry] = await self.search(DYNAMIC, 0, "(objectClass=*)", "member")
+        self.assertEqual(_lower(v for _, values in entry.attributes for v in values), {BOB, CAROL})
+        found = await self.search(GROUPS, 1, f"(member={BOB})", "1.1")
+        self.assertIn(DYNAMIC, _lower(e.objectName for e in found))
+        self.assertEqual((await self.request(pureldap.LDAPCompareRequest(
+            entry=DYNAMIC, ava=pureldap.LDAPAttributeValueAssertion(
+                pureber.BEROctetString("member"), pureber.BEROctetString(CAROL)))))[-1].value.resultCode, 6)
+        # Stored as written.
+        stored = await self.read(DYNAMIC)
+        assert stored is not None
+        self.assertEqual(stored.get("member"), ())
+
+    def test_expanded(self) -> Any:
+        """
+        A dynamic group is read, found by member and compared with its
+        members expanded; nothing is stored.
+        """
+        return defer.Deferred.fromCoroutine(self._test_expanded())
+
+
+class MemoryDynamicListsTests(DynamicListsTestsMixin, unittest.TestCase):
+    backend = "memory"
+
+
+class SQLiteDynamicListsTests(DynamicListsTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class DynamicListsConfigTests(unittest.SynchronousTestCase):
+    """
+    L{DynamicListsFactory}: settings checked against the schema.
+    """
+
+    def context(self) -> ConfigContext:
+        return ConfigContext(Path("ldapd.toml"), "plugin[0]", Schema.standard(), None)
+
+    def test_defaults(self) -> None:
+        """
+        Without settings, slapd's usual set: groupOfURLs memberURL member.
+        """
+        plugin = DynamicListsFactory.fromConfig({}, self.context())
+        [attrset] = plugin.attrsets
+        self.assertEqual((attrset.objectClass.name, attrset.urlType.name, attrset.memberType.name),
+                         ("groupOfURLs", "memberURL", "member"))
+
+    def test_invalid(self) -> None:
+        """
+        A set that is not three names the schema defines, the last of DN
+        syntax, stops start-up naming the key.
+        """
+        for value in ("groupOfURLs memberURL", "nothing memberURL member", "groupOfURLs memberURL cn"):
+            with self.assertRaises(ConfigError) as caught:
+                DynamicListsFactory.fromConfig({"attrset": value}, self.context())
+            self.assertIn("plugin[0].attrset", str(caught.exception))

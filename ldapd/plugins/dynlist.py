@@ -29,6 +29,7 @@ the members added, as in slapd where dynlist runs under the ACLs)::
 from __future__ import annotations
 
 from typing import Any, Sequence
+from weakref import WeakKeyDictionary
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
@@ -104,7 +105,9 @@ class DynamicLists:
         self.attrsets = list(attrsets)
         self.maxMembers = maxMembers
         self.directory: Any = None
-        self._expanded: dict[Operation, dict[DN, Entry]] = {}
+        # By search; an abandoned search runs no post hook, and is forgotten
+        # with its operation.
+        self._expanded: WeakKeyDictionary[Operation, dict[DN, Entry]] = WeakKeyDictionary()
         objectClass = schema.attributeType("objectClass")
         assert objectClass is not None
         self._objectClass = objectClass
