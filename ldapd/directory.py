@@ -620,10 +620,12 @@ class Directory:
         try:
             op.controls = self.extensions.decodeControls(op.rawControls, name)
             self._checkAuthenticated(op)
-            takenOver = await self._takeOver(op)
-            if not takenOver:
+            takeOver = self._takeOver(op)
+            takenOver = takeOver is not None
+            if takeOver is None:
                 outcome = await getattr(self, "handle_" + name)(op, counting)
             else:
+                await takeOver
                 outcome = Outcome()
         except Abandoned:
             return
@@ -660,22 +662,22 @@ class Directory:
             error.matchedDN = await self._disclosedMatch(op, error.matchedDN)
         return Outcome(resultOf(error, op.timedOut))
 
-    async def _takeOver(self, op: Operation) -> bool:
+    def _takeOver(self, op: Operation) -> Awaitable[None] | None:
         """
         Hand an update to the control that takes it over
         (L{ControlType.update}: the transaction specification control
         queues it into its transaction), if it carries one.
 
-        @return: whether a control took it.
+        @return: what the control's handler returns, to await; C{None} when
+            no control takes the operation over.
         """
         if op.request is None or op.request.operation not in _UPDATES:
-            return False
+            return None
         for oid, control in op.controls.items():
             registered = self.extensions.control(oid)
             if registered is not None and registered.update is not None:
-                await registered.update(self, op, control)
-                return True
-        return False
+                return registered.update(self, op, control)
+        return None
 
     async def carryOut(self, op: Operation) -> None:
         """
