@@ -3,7 +3,9 @@ Tests for LDAP transactions (RFC 5805, L{ldapd.transactions}): the same
 checks against a private slapd (back-mdb) and the real C{twist ldapd} on the
 sql backend, through OpenLDAP's C{ldapmodify -E txn=...} and python-ldap;
 then on the memory backend with the memberof plugin, whose transaction hooks
-run inside the transaction, through ldap3.
+run inside the transaction, through ldap3; and in process on the memory
+and sql backends (SQLite, PostgreSQL), where what subscribers are told is
+seen.
 """
 
 from __future__ import annotations
@@ -20,9 +22,20 @@ import ldap3
 import pytest
 from ldap.controls import LDAPControl
 from ldap.extop import ExtendedRequest
+from ldaptor.protocols import pureber, pureldap
+from twisted.internet import defer
 from twisted.trial import unittest
 
-from ldapd.testing import ServerProcess, ServerTestsMixin, SlapdTestsMixin, exampleConfig
+from ldapd.plugins.memberof import MemberOf
+from ldapd.schema import Schema
+from ldapd.testing import (
+    DirectoryTestsMixin,
+    ServerProcess,
+    ServerTestsMixin,
+    SlapdTestsMixin,
+    exampleConfig,
+    executeRequest,
+)
 from ldapd.transactions import END_TRANSACTION, START_TRANSACTION, TRANSACTION_SPECIFICATION
 
 pytestmark = pytest.mark.integration
@@ -306,3 +319,88 @@ class MemoryTransactionTests(unittest.SynchronousTestCase):
         self.assertEqual(result["result"], 32, result)
         self.assertNotIn(group, self.memberOf(ALICE))
         self.assertFalse(self.conn.search(group, "(objectClass=*)", ldap3.BASE))
+
+
+class InProcessTransactionTestsMixin(DirectoryTestsMixin):
+    """
+    Transactions carried out by a directory in process, on each backend,
+    with the memberof plugin: what subscribers are told, and when.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        return [MemberOf(schema)]
+
+    async def extended(self, name: str, value: bytes | None = None) -> Any:
+        [response] = await self.request(pureldap.LDAPExtendedRequest(requestName=name,
+                                                                     requestValue=value))
+        return response.value
+
+    async def queue(self, identifier: bytes, dn: str, *members: str) -> int:
+        responses, done = executeRequest(
+            self.directory, self.connection,
+            pureldap.LDAPAddRequest(entry=dn, attributes=[
+                (pureldap.LDAPAttributeDescription("objectClass"),
+                 pureber.BERSet([pureldap.LDAPAttributeValue(b"groupOfNames")])),
+                (pureldap.LDAPAttributeDescription("member"),
+                 pureber.BERSet([pureldap.LDAPAttributeValue(m.encode()) for m in members]))]),
+            self._nextId, [(TRANSACTION_SPECIFICATION, True, identifier)])
+        self._nextId += 1
+        await done
+        return responses[-1].value.resultCode  # type: ignore[no-any-return]
+
+    async def _test_announcedOnCommit(self) -> None:
+        told: list[Any] = []
+        self.directory.subscribe(told.append)
+        identifier = (await self.extended(START_TRANSACTION)).response
+        self.assertEqual(await self.queue(identifier, f"cn=one,{GROUPS}", ALICE), 0)
+        self.assertEqual(await self.queue(identifier, f"cn=two,{GROUPS}", ALICE), 0)
+        self.assertEqual(told, [])
+        self.assertIsNone(await self.read(f"cn=one,{GROUPS}"))
+        end = await self.extended(END_TRANSACTION, _endValue(identifier))
+        self.assertEqual(end.resultCode, 0)
+        # Both groups, and alice's memberOf changed by each, in order.
+        self.assertEqual([(c.kind, str(c.new.dn)) for c in told], [
+            ("add", f"cn=one,{GROUPS}"), ("modify", ALICE),
+            ("add", f"cn=two,{GROUPS}"), ("modify", ALICE)])
+        self.assertTrue({self.ndn(f"cn=one,{GROUPS}"), self.ndn(f"cn=two,{GROUPS}")}
+                        <= await self.values(ALICE, "memberOf"))
+
+    def test_announcedOnCommit(self) -> Any:
+        """
+        Subscribers are told of a transaction's changes once it commits,
+        the plugins' changes included.
+        """
+        return defer.Deferred.fromCoroutine(self._test_announcedOnCommit())
+
+    async def _test_failedNamesUpdate(self) -> None:
+        told: list[Any] = []
+        self.directory.subscribe(told.append)
+        identifier = (await self.extended(START_TRANSACTION)).response
+        self.assertEqual(await self.queue(identifier, f"cn=one,{GROUPS}", ALICE), 0)
+        failing = self._nextId
+        self.assertEqual(await self.queue(identifier, f"cn=two,ou=nowhere,{BASE}", ALICE), 0)
+        end = await self.extended(END_TRANSACTION, _endValue(identifier))
+        self.assertEqual(end.resultCode, 32)
+        self.assertEqual(end.response, b"\x30\x03\x02\x01" + bytes([failing]))
+        self.assertEqual(told, [])
+        self.assertIsNone(await self.read(f"cn=one,{GROUPS}"))
+        self.assertNotIn(self.ndn(f"cn=one,{GROUPS}"), await self.values(ALICE, "memberOf"))
+
+    def test_failedNamesUpdate(self) -> Any:
+        """
+        A failed transaction tells subscribers nothing, changes nothing, and
+        End Transaction names the update that failed by its message id.
+        """
+        return defer.Deferred.fromCoroutine(self._test_failedNamesUpdate())
+
+
+class MemoryInProcessTransactionTests(InProcessTransactionTestsMixin, unittest.TestCase):
+    backend = "memory"
+
+
+class SQLiteInProcessTransactionTests(InProcessTransactionTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class PostgreSQLInProcessTransactionTests(InProcessTransactionTestsMixin, unittest.TestCase):
+    backend = "postgresql"
