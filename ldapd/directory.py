@@ -688,16 +688,12 @@ class Directory:
         outcome is settled (L{post}).
 
         @param op: the update, with its controls decoded.
-        @raise Exception: the LDAP error it fails with, its matched DN one
-            the client may know of.
+        @raise Exception: the LDAP error it fails with (whose matched DN is
+            the caller's to disclose as far as the client may know it, as
+            L{handle_extended} does for an extended operation's error).
         """
         assert op.request is not None and op.request.operation in _UPDATES
-        try:
-            await getattr(self, "handle_" + op.request.operation)(op, _discard)
-        except NoSuchObject as e:
-            if e.matchedDN and not op.internal:
-                e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
-            raise
+        await getattr(self, "handle_" + op.request.operation)(op, _discard)
 
     def updateDatabase(self, op: Operation) -> Database:
         """
