@@ -26,6 +26,7 @@ from ldaptor.protocols import pureber, pureldap
 from twisted.internet import defer
 from twisted.trial import unittest
 
+from ldapd import transactions
 from ldapd.plugins.memberof import MemberOf
 from ldapd.schema import Schema
 from ldapd.testing import (
@@ -392,6 +393,25 @@ class InProcessTransactionTestsMixin(DirectoryTestsMixin):
         End Transaction names the update that failed by its message id.
         """
         return defer.Deferred.fromCoroutine(self._test_failedNamesUpdate())
+
+
+    async def _test_bounded(self) -> None:
+        self.patch(transactions, "MAX_UPDATES", 2)
+        identifier = (await self.extended(START_TRANSACTION)).response
+        self.assertEqual(await self.queue(identifier, f"cn=one,{GROUPS}", ALICE), 0)
+        self.assertEqual(await self.queue(identifier, f"cn=two,{GROUPS}", ALICE), 0)
+        self.assertEqual(await self.queue(identifier, f"cn=three,{GROUPS}", ALICE), 11)
+        end = await self.extended(END_TRANSACTION, _endValue(identifier))
+        self.assertEqual(end.resultCode, 0)
+        self.assertIsNotNone(await self.read(f"cn=two,{GROUPS}"))
+        self.assertIsNone(await self.read(f"cn=three,{GROUPS}"))
+
+    def test_bounded(self) -> Any:
+        """
+        An update past the most a transaction holds is adminLimitExceeded,
+        and left out; the others commit.
+        """
+        return defer.Deferred.fromCoroutine(self._test_bounded())
 
 
 class MemoryInProcessTransactionTests(InProcessTransactionTestsMixin, unittest.TestCase):
