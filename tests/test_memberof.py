@@ -515,12 +515,20 @@ class SQLiteNestedMemberOfTests(NestedMemberOfTestsMixin, unittest.TestCase):
     backend = "sqlite"
 
 
+class PostgreSQLNestedMemberOfTests(NestedMemberOfTestsMixin, unittest.TestCase):
+    backend = "postgresql"
+
+
 class MemoryInChainTests(InChainTestsMixin, unittest.TestCase):
     backend = "memory"
 
 
 class SQLiteInChainTests(InChainTestsMixin, unittest.TestCase):
     backend = "sqlite"
+
+
+class PostgreSQLInChainTests(InChainTestsMixin, unittest.TestCase):
+    backend = "postgresql"
 
 
 class MemoryMemberOfTests(MemberOfTestsMixin, unittest.TestCase):
