@@ -79,6 +79,7 @@ __all__ = [
     "decodeResponse",
     "decodeElements",
     "decodeSequence",
+    "encodeControls",
     "encodeExtendedResponse",
     "encodeIntermediateResponse",
     "encodeMessage",
@@ -308,11 +309,15 @@ def filterToLdaptor(f: Filter) -> Any:
         return pureldap.LDAPFilter_substrings(type=f.attribute, substrings=[
             _TO_LDAPTOR_PIECES[kind](value) for kind, value in f.pieces])
     if isinstance(f, Extensible):
+        # Each field with its context tag (RFC 4511 §4.5.1.7.7), as
+        # decoders (ldaptor's own, slapd) read them.
         return pureldap.LDAPFilter_extensibleMatch(
-            matchingRule=None if f.rule is None else pureldap.LDAPMatchingRuleId(f.rule),
-            type=None if f.attribute is None else pureldap.LDAPAttributeDescription(f.attribute),
-            matchValue=pureldap.LDAPAssertionValue(f.value),
-            dnAttributes=pureber.BERBoolean(True) if f.dnAttributes else None,
+            matchingRule=None if f.rule is None
+            else pureldap.LDAPMatchingRuleAssertion_matchingRule(f.rule),
+            type=None if f.attribute is None else pureldap.LDAPMatchingRuleAssertion_type(f.attribute),
+            matchValue=pureldap.LDAPMatchingRuleAssertion_matchValue(f.value),
+            dnAttributes=pureldap.LDAPMatchingRuleAssertion_dnAttributes(True)
+            if f.dnAttributes else None,
         )
     return _TO_LDAPTOR_COMPARISONS[type(f)](
         attributeDesc=pureldap.LDAPAttributeDescription(f.attribute),
@@ -1113,18 +1118,26 @@ def encodeMessage(messageId: int, op: bytes, controls: Sequence[Control] = ()) -
     """
     content = integer(messageId) + op
     if controls:
-        content += encodeSequence(
-            (
-                encodeSequence(
-                    [octetString(c.oid.encode())]
-                    + ([b"\x01\x01\xff"] if c.criticality else [])
-                    + ([octetString(c.value)] if c.value is not None else [])
-                )
-                for c in controls
-            ),
-            0xA0,
-        )
+        content += encodeControls(controls)
     return tlv(0x30, content)
+
+
+def encodeControls(controls: Iterable[Control]) -> bytes:
+    """
+    @param controls: controls.
+    @return: their encoded C{Controls} (RFC 4511 §4.1.11), with its C{[0]} tag.
+    """
+    return encodeSequence(
+        (
+            encodeSequence(
+                [octetString(c.oid.encode())]
+                + ([b"\x01\x01\xff"] if c.criticality else [])
+                + ([octetString(c.value)] if c.value is not None else [])
+            )
+            for c in controls
+        ),
+        0xA0,
+    )
 
 
 def encodeResult(

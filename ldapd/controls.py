@@ -1,7 +1,8 @@
 """
 The request controls ldapd's core carries out itself: Simple Paged Results,
-ManageDsaIT, and server-side sorting and VLV (L{ldapd.sorting}), as typed
-control objects and their registrations (L{ldapd.extensions.ControlType}).
+ManageDsaIT, server-side sorting and VLV (L{ldapd.sorting}) and the transaction
+specification (L{ldapd.transactions}), as typed control objects and their
+registrations (L{ldapd.extensions.ControlType}).
 Plugins register theirs through the plugin host the same way.
 """
 
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 from ldaptor.protocols import pureber
 
+from ldapd import transactions
 from ldapd._codec import Control, decodeSequence, encodeSequence, integer, octetString
 from ldapd.extensions import ControlType
 from ldapd.sorting import SORT_REQUEST, VLV_REQUEST, decodeSortRequest, decodeVLVRequest
@@ -84,6 +86,7 @@ BUILT_IN = (
     # Carried out by the search module (ldapd.sorting), as paged results are.
     ControlType(SORT_REQUEST, decodeSortRequest, frozenset({"search"})),
     ControlType(VLV_REQUEST, decodeVLVRequest, frozenset({"search"})),
+    transactions.SPECIFICATION_CONTROL,
 )
 
 

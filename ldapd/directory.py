@@ -15,7 +15,7 @@ from L{ldapd.results}.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Iterable, Sequence, cast
 
@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ldapd import accesslog, controls, extended, passwords
+from ldapd import accesslog, controls, extended, passwords, transactions
 from ldapd._cache import LRU
 from ldapd._codec import Control, encodeResult, octetString
 from ldapd.binding import Binder
@@ -95,6 +95,9 @@ _FEATURES = (
     "1.3.6.1.4.1.4203.1.5.1",  # all operational attributes, '+' (RFC 3673)
     "1.3.6.1.4.1.4203.1.5.3",  # absolute true and false filters (RFC 4526)
 )
+
+#: The operations a control may take over (L{ControlType.update}).
+_UPDATES = frozenset({ADD, DELETE, MODIFY, RENAME})
 
 #: The hooks of a write forwarded to a provider (C{chain_writes}): its
 #: plugins run there, and the change comes back by replication.
@@ -702,19 +705,25 @@ class Directory:
         try:
             op.controls = self.extensions.decodeControls(op.rawControls, name)
             self._checkAuthenticated(op)
-            outcome = await getattr(self, "handle_" + name)(op, counting)
+            takeOver = self._takeOver(op)
+            takenOver = takeOver is not None
+            if takeOver is None:
+                outcome = await getattr(self, "handle_" + name)(op, counting)
+            else:
+                await takeOver
+                outcome = Outcome()
         except Abandoned:
             return
         except Exception as e:
             if op.abandoned:
                 return
-            if isinstance(e, NoSuchObject) and e.matchedDN and not op.internal:
-                e.matchedDN = await self._disclosedMatch(op, e.matchedDN)
-            outcome = Outcome(resultOf(e, op.timedOut))
+            takenOver = False
+            outcome = await self._failed(op, e)
         if op.abandoned:
             return
         result = outcome.result
-        await self.plugins.post(name, op, result.code)
+        if not takenOver:
+            await self.plugins.post(name, op, result.code)
         reply(
             encodeResult(
                 request.responseTag,
@@ -728,6 +737,69 @@ class Directory:
         )
         accesslog.logResult(op, name, request.responseTag, result.code, nentries,
                             op.clock.seconds() - started)
+
+    async def _failed(self, op: Operation, error: Exception) -> Outcome:
+        """
+        @return: the outcome of an operation that failed with C{error}: its
+            result, with a matched DN the client may know of.
+        """
+        if isinstance(error, NoSuchObject) and error.matchedDN and not op.internal:
+            error.matchedDN = await self._disclosedMatch(op, error.matchedDN)
+        return Outcome(resultOf(error, op.timedOut))
+
+    def _takeOver(self, op: Operation) -> Awaitable[None] | None:
+        """
+        Hand an update to the control that takes it over
+        (L{ControlType.update}: the transaction specification control
+        queues it into its transaction), if it carries one.
+
+        @return: what the control's handler returns, to await; C{None} when
+            no control takes the operation over.
+        """
+        if op.request is None or op.request.operation not in _UPDATES:
+            return None
+        for oid, control in op.controls.items():
+            registered = self.extensions.control(oid)
+            if registered is not None and registered.update is not None:
+                return registered.update(self, op, control)
+        return None
+
+    async def carryOut(self, op: Operation) -> None:
+        """
+        Carry out a client's update (add, delete, modify or modify DN) that
+        a control took over (L{ControlType.update}), as if it had just
+        arrived, without its response: the transaction it was queued in
+        commits. The plugins' post hooks are the caller's to run, once the
+        outcome is settled (L{post}).
+
+        @param op: the update, with its controls decoded.
+        @raise Exception: the LDAP error it fails with (whose matched DN is
+            the caller's to disclose as far as the client may know it, as
+            L{handle_extended} does for an extended operation's error).
+        """
+        assert op.request is not None and op.request.operation in _UPDATES
+        await getattr(self, "handle_" + op.request.operation)(op, _discard)
+
+    def updateDatabase(self, op: Operation) -> Database:
+        """
+        @param op: a client's update (add, delete, modify or modify DN).
+        @return: the database it writes to.
+        @raise ldaperrors.LDAPException: as the update itself would be
+            refused before the entry is looked up: a name in no naming
+            context, an anonymous client, a read-only replica.
+        """
+        request = op.request
+        assert isinstance(request, (AddRequest, DeleteRequest, ModifyRequest, ModifyDNRequest))
+        _, ndn = self._parseDN(request.dn)
+        return self._checkWritable(op, ndn)
+
+    async def post(self, op: Operation, resultCode: int) -> None:
+        """
+        Run the plugins' post hooks of an operation whose outcome is
+        settled: that of an update carried out by L{carryOut}.
+        """
+        assert op.request is not None
+        await self.plugins.post(op.request.operation, op, resultCode)
 
     async def _disclosedMatch(self, op: Operation, matched: DN) -> DN | None:
         """
@@ -925,9 +997,18 @@ class Directory:
         chain = self._chain(op, db)
         if chain is not None:
             return await write(chain, _NO_HOOKS)
+        group = transactions.committing()
+        if group is not None:
+            backend = group.batchFor(db)
+        # A canceled write not yet made is canceled (RFC 3909); once it is
+        # in its transaction, the Cancel is too late.
+        op.check()
         hooks = self._hooksFor()
         result = await write(db.backend if backend is None else backend, hooks)
-        self._announce(kind, op, db, hooks)
+        if group is not None:
+            group.committed(lambda: self._announce(kind, op, db, hooks))
+        else:
+            self._announce(kind, op, db, hooks)
         return result
 
     def _checkUserModifiable(self, op: Operation, at: AttributeType) -> None:
@@ -1072,6 +1153,10 @@ class Directory:
 
         @raise NoSuchObject: with the matched DN, if it does not exist.
         """
+        group = transactions.committing()
+        if group is not None and self.databaseFor(ndn) is group.database:
+            # A transaction's update sees the transaction's earlier writes.
+            return await group.batch.get(op, ndn)
         return await self.backendFor(ndn).get(op, ndn)
 
     async def _getDisclosed(self, op: Operation, ndn: DN) -> Entry:
@@ -1142,7 +1227,16 @@ class Directory:
             extra += octetString(outcome.name, 0x8A)
         if outcome.value is not None:
             extra += octetString(outcome.value, 0x8B)
+        if outcome.error is not None:
+            return replace(await self._failed(op, outcome.error), extra=extra)
         return Outcome(extra=extra)
+
+
+def _discard(pdu: bytes, controls: Sequence[Control] = ()) -> None:
+    """
+    The reply of an update carried out after its response was sent
+    (L{Directory.carryOut}): it has nothing more to send.
+    """
 
 
 def _missingRDNValues(entry: Entry) -> list[tuple[str, Sequence[bytes]]]:

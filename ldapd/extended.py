@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ldaptor.protocols.ldap import ldaperrors
 
-from ldapd import passwords, tls
+from ldapd import passwords, tls, transactions
 from ldapd._codec import encodeSequence, octetString
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Modification
@@ -106,4 +106,6 @@ BUILT_IN = (
     ExtendedOperation(PASSWORD_MODIFY, passwordModify),
     ExtendedOperation(START_TLS, tls.startTLS),
     ExtendedOperation(CANCEL, None),
+    transactions.START_OPERATION,
+    transactions.END_OPERATION,
 )

@@ -36,6 +36,7 @@ __all__ = [
     "Extensions",
     "RegistrationError",
     "SearchHandler",
+    "UpdateHandler",
 ]
 
 #: Takes over a search that carries a control (a syncrepl or persistent
@@ -46,6 +47,14 @@ __all__ = [
 SearchHandler = Callable[
     ["Operation", Callable[..., None], "Database", Any], Awaitable["Sequence[Control] | None"]
 ]
+
+#: Takes over an update (add, delete, modify, modify DN) that carries a
+#: control, as the transaction specification control (RFC 5805) queues the
+#: update into its transaction: called with the directory, the operation
+#: and the decoded control; returns when it has taken the update, which the
+#: client is then told succeeded, or raises an LDAP error refusing it. The
+#: plugins' post hooks run when the update is carried out, not then.
+UpdateHandler = Callable[["Directory", "Operation", Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -65,6 +74,8 @@ class ControlType:
     @ivar search: what carries out a search that has it, if it changes
         what a search does (L{SearchHandler}); C{None} for controls that
         plugins' hooks or the search itself read.
+    @ivar update: what takes over an update that has it (L{UpdateHandler}),
+        or C{None}.
     @ivar advertised: whether the root DSE lists it in C{supportedControl}.
     """
 
@@ -73,19 +84,25 @@ class ControlType:
     operations: frozenset[str]
     search: SearchHandler | None = None
     advertised: bool = True
+    update: UpdateHandler | None = None
 
 
 @dataclass(frozen=True)
 class ExtendedOutcome:
     """
-    The successful result of an extended operation.
+    The result of an extended operation.
 
     @ivar name: the responseName, or C{None}.
     @ivar value: the response value, or C{None}.
+    @ivar error: the LDAP error the operation failed with, for one whose
+        failure still carries a response value (End Transaction names the
+        update that failed); C{None} when it succeeded. An operation that
+        fails with nothing more to say raises the error instead.
     """
 
     name: bytes | None = None
     value: bytes | None = None
+    error: Exception | None = None
 
 
 @dataclass(frozen=True)

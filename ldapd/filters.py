@@ -31,6 +31,8 @@ __all__ = [
     "Extensible",
     "Filter",
     "GreaterOrEqual",
+    "IN_CHAIN",
+    "InChain",
     "LessOrEqual",
     "Not",
     "Or",
@@ -40,6 +42,7 @@ __all__ = [
     "assertions",
     "nestedTooDeep",
     "compileFilter",
+    "rewritten",
     "throughSearchable",
     "withoutAssertionsOn",
 ]
@@ -193,6 +196,36 @@ class EntryDNEquality(Filter):
         return str(entry.ndn) == self.key
 
 
+class InChain(_Assertion):
+    """
+    C{(attr:1.2.840.113556.1.4.1941:=dn)}, Active Directory's
+    LDAP_MATCHING_RULE_IN_CHAIN on a DN-valued type: true for the entries
+    from which a chain of C{attr} values leads to C{dn}, a member of a
+    nested group for C{memberOf}, a group that holds C{dn} through nested
+    groups for C{member}.
+
+    Following a chain needs the directory's other entries: the search module
+    follows it before the search starts (L{ldapd.search.followChains}) and
+    sets C{reached}; until then the assertion is true where C{attr} names
+    C{dn} itself. It is no L{Equality}: backends must not narrow the search
+    to the entries that do.
+
+    @ivar key: the normalised DN asserted.
+    @ivar reached: the normalised DNs (as text) of the entries with a chain
+        to C{key}, once followed; C{None} before.
+    """
+
+    def __init__(self, at: AttributeType, key: Any) -> None:
+        super().__init__(at, ())
+        self.key = key
+        self.reached: frozenset[str] | None = None
+
+    def match(self, entry: Entry) -> bool | None:
+        if self.reached is not None:
+            return str(entry.ndn) in self.reached
+        return any(self.key in attr.keys(entry.schema) for attr in entry.matching(self.type))
+
+
 class _Ordering(_Assertion):
     def __init__(self, at: AttributeType, options: tuple[str, ...], rule: MatchingRule, key: Any):
         super().__init__(at, options)
@@ -324,8 +357,11 @@ def _approxWords(key: Any) -> set[str]:
 #: Extensible-match rules beyond the schema's own (Active Directory's bit rules, which slapd implements).
 _BIT_AND = "1.2.840.113556.1.4.803"
 _BIT_OR = "1.2.840.113556.1.4.804"
+#: Active Directory's LDAP_MATCHING_RULE_IN_CHAIN (L{InChain}).
+IN_CHAIN = "1.2.840.113556.1.4.1941"
 
 _INTEGER = "1.3.6.1.4.1.1466.115.121.1.27"
+_DN_MATCH = "2.5.13.1"
 _DIRECTORY_STRING = "1.3.6.1.4.1.1466.115.121.1.15"
 #: The syntaxes the Directory String rules also compare, as in slapd: Country
 #: String, Directory String, Printable String and Telephone Number.
@@ -534,6 +570,10 @@ def _compileExtensible(f: syntax.Extensible, schema: Schema) -> Filter:
     rule: MatchingRule | str
     if f.rule is not None:
         name = _text(f.rule)
+        if name == IN_CHAIN:
+            if at is None or at.equality is None or at.equality.oid != _DN_MATCH:
+                return Undefined()
+            return InChain(at, schema.normalizeValue(at, f.value))
         if name in (_BIT_AND, _BIT_OR):
             rule = name
         else:
@@ -571,16 +611,16 @@ def assertions(f: Filter) -> Iterator[Filter]:
             yield node
 
 
-def _rewritten(f: Filter, leaf: Callable[[Filter], Filter]) -> Filter:
+def rewritten(f: Filter, leaf: Callable[[Filter], Filter]) -> Filter:
     """
     The filter with each node below its And, Or and Not nodes replaced by
     what C{leaf} returns for it, sharing every part that did not change.
     """
     if isinstance(f, (And, Or)):
-        parts = [_rewritten(p, leaf) for p in f.parts]
+        parts = [rewritten(p, leaf) for p in f.parts]
         return f if all(a is b for a, b in zip(parts, f.parts, strict=True)) else type(f)(parts)
     if isinstance(f, Not):
-        part = _rewritten(f.part, leaf)
+        part = rewritten(f.part, leaf)
         return f if part is f.part else Not(part)
     return leaf(f)
 
@@ -611,7 +651,7 @@ def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
                 return Undefined()
         return node
 
-    return _rewritten(f, leaf)
+    return rewritten(f, leaf)
 
 
 def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
@@ -640,7 +680,7 @@ def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
                 return Or([node, Undefined()])
         return node
 
-    return _rewritten(f, leaf)
+    return rewritten(f, leaf)
 
 
 def _derivesFrom(at: AttributeType | None, ancestor: AttributeType) -> bool:

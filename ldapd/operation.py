@@ -106,6 +106,9 @@ class Connection:
     @ivar activity: the clock time its last operation started.
     @ivar opsReceived: the requests it has received.
     @ivar opsCompleted: those that are over.
+    @ivar transaction: the LDAP transaction under way on the connection
+        (RFC 5805; an L{ldapd.transactions.Transaction}), or C{None}: one at
+        a time, and forgotten with its updates when the connection closes.
     """
 
     def __init__(self, peer: str, clock: IReactorTime, secure: bool = False) -> None:
@@ -123,6 +126,7 @@ class Connection:
         self.startTLS: Callable[[Operation], None] | None = None
         self.identity: Identity = ANONYMOUS
         self.pagedSearches: dict[bytes, Any] = {}
+        self.transaction: Any = None
         self._paused = False
         self._waiting: list[defer.Deferred[None]] = []
 

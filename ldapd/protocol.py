@@ -232,6 +232,8 @@ class LDAPServerProtocol(protocol.Protocol):
             for state in list(self.connection.pagedSearches.values()):
                 state.cancel()
             self.connection.pagedSearches.clear()
+            # Its LDAP transaction, if any, is abandoned with its updates.
+            self.connection.transaction = None
             self.connection.resume()
             self._log.info("conn={conn} closed", conn=self.connection.id)
 

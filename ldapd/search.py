@@ -24,13 +24,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
+from twisted.python.failure import Failure
 
 from ldapd import controls, sorting
 from ldapd._cache import LRU
 from ldapd._codec import encodeSearchEntry, encodeSearchReference
 from ldapd.dn import DN
 from ldapd.entry import Entry, SearchReference, parseDescription
-from ldapd.filters import compileFilter, everything
+from ldapd.filters import Equality, InChain, assertions, compileFilter, everything
 from ldapd.limits import checkFilterSize, limitsFor
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest
@@ -41,7 +42,7 @@ from ldapd.views import SUBSCHEMA_DN
 if TYPE_CHECKING:
     from ldapd.directory import Database, Directory
 
-__all__ = ["Searcher", "withVirtual"]
+__all__ = ["MAX_CHAIN", "Searcher", "followChains", "withVirtual"]
 
 #: How many encoded search results (entry and attribute selection) it keeps.
 _CACHED_RESULTS = 4096
@@ -243,6 +244,7 @@ class Searcher:
         if db is None:
             raise NoSuchObject("no such object")
         await self.plugins.pre("search", op, base)
+        await followChains(directory, op, db)
         for oid, control in op.controls.items():
             # A control that changes what the search does (syncrepl,
             # persistent search) carries it out.
@@ -351,7 +353,15 @@ class Searcher:
             if not d.called:
                 d.cancel()
 
+        def ebCanceled(failure: Failure) -> Failure:
+            # Stopped by a Cancel request (RFC 3909): canceled, not an error.
+            failure.trap(defer.CancelledError)
+            if op.canceled and not op.timedOut:
+                op.check()
+            return failure
+
         op.onAbandon(abandoned)
+        d.addErrback(ebCanceled)
         if op.deadline is None:
             return d
 
@@ -612,3 +622,57 @@ def withVirtual(
     if entry.dn and not entry.get("subschemaSubentry"):
         extra.append(("subschemaSubentry", [SUBSCHEMA_DN.encode()]))
     yield from Entry(entry.dn, extra, schema, entry.ndn)
+
+
+#: The most entries one LDAP_MATCHING_RULE_IN_CHAIN assertion may reach
+#: (L{followChains}).
+MAX_CHAIN = 10000
+
+
+async def followChains(directory: Directory, op: Operation, db: Database) -> None:
+    """
+    Follow the chains of a search's LDAP_MATCHING_RULE_IN_CHAIN assertions
+    (L{InChain}) through the database holding its base, as the server: from
+    the DN asserted, the entries whose C{attr} names it, then those whose
+    C{attr} names one of them, and so on; each entry once, so that a cycle
+    of nested groups ends.
+
+    @param op: the search, with its compiled filter.
+    @param db: the database holding its base.
+    @raise ldaperrors.LDAPAdminLimitExceeded: if a chain reaches more than
+        L{MAX_CHAIN} entries.
+    """
+    assert op.search is not None
+    for node in assertions(op.search.filter):
+        if not isinstance(node, InChain) or node.reached is not None:
+            continue
+        reached: set[str] = set()
+        frontier = [node.key]
+        while frontier:
+            for entry in await _holding(directory, db, node.type, frontier.pop()):
+                name = str(entry.ndn)
+                if name in reached:
+                    continue
+                if len(reached) >= MAX_CHAIN:
+                    raise ldaperrors.LDAPAdminLimitExceeded(
+                        f"{node.type.name}: the chain reaches more than {MAX_CHAIN} entries")
+                reached.add(name)
+                frontier.append(name)
+        node.reached = frozenset(reached)
+
+
+async def _holding(directory: Directory, db: Database, at: AttributeType, key: Any) -> list[Entry]:
+    """
+    @return: the entries of C{db} with a value of C{at} whose equality key
+        is C{key}, read as the server (from the type's index, if any).
+    """
+    op = directory.internalOperation()
+    op.search = SearchParameters(db.normalizedSuffix, Scope.SUB, Equality(at, (), key))
+    found: list[Entry] = []
+
+    def emit(entry: Entry | SearchReference) -> None:
+        if isinstance(entry, Entry):
+            found.append(entry)
+
+    await db.backend.search(op, emit)
+    return found

@@ -357,6 +357,180 @@ class RollbackTestsMixin(DirectoryTestsMixin):
         return defer.Deferred.fromCoroutine(self._test_rollback())
 
 
+DEVELOPERS = f"cn=developers,{GROUPS}"
+STAFF = f"cn=staff,{GROUPS}"
+OUTER = f"cn=outer,{GROUPS}"
+TOP = f"cn=top,{GROUPS}"
+DAVE = f"uid=dave,{PEOPLE}"
+EVE = f"uid=eve,{PEOPLE}"
+IN_CHAIN = "1.2.840.113556.1.4.1941"
+
+
+class NestedGroupsMixin(GroupsMixin):
+    """
+    Groups in groups: C{cn=top} holds C{cn=outer}, which holds eve and the
+    seeded C{cn=developers} (bob, carol, dave).
+    """
+
+    async def addGroup(self, dn: str, *members: str) -> int:
+        return await self.add(dn, [("objectClass", [b"groupOfNames"]),
+                                   ("member", [m.encode() for m in members])])
+
+    async def nest(self) -> None:
+        self.assertEqual(await self.addGroup(OUTER, DEVELOPERS, EVE), 0)
+        self.assertEqual(await self.addGroup(TOP, OUTER), 0)
+
+    async def found(self, base: str, text: str) -> set[DN]:
+        """
+        @return: the DNs a one-level search below C{base} finds, normalised.
+        """
+        responses = await self.request(pureldap.LDAPSearchRequest(
+            baseObject=base, scope=1, filter=wireFilter(text), attributes=["1.1"]))
+        self.assertEqual(responses[-1].value.resultCode, 0)
+        return {self.ndn(r.value.objectName.decode()) for r in responses[:-1]}
+
+
+class NestedMemberOfTestsMixin(NestedGroupsMixin):
+    """
+    The memberof plugin with C{nested = true}: members of nested groups get
+    the groups above them too.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        return [MemberOf(schema, nested=True)]
+
+    async def _test_nested(self) -> None:
+        await self.nest()
+        self.assertEqual(await self.memberOf(BOB),
+                         {self.ndn(DEVELOPERS), self.ndn(STAFF), self.ndn(OUTER), self.ndn(TOP)})
+        self.assertEqual(await self.memberOf(DEVELOPERS), {self.ndn(OUTER), self.ndn(TOP)})
+        # A member joining a group below gets every group above.
+        self.assertEqual(await self.modify(DEVELOPERS, ("add", "member", [ALICE.encode()])), 0)
+        self.assertTrue({self.ndn(OUTER), self.ndn(TOP)} <= await self.memberOf(ALICE))
+        # The nesting undone: the groups above are lost.
+        self.assertEqual(await self.modify(OUTER, ("delete", "member", [DEVELOPERS.encode()])), 0)
+        self.assertEqual(await self.memberOf(BOB), {self.ndn(DEVELOPERS), self.ndn(STAFF)})
+        self.assertEqual(await self.memberOf(DEVELOPERS), set())
+
+    def test_nested(self) -> Any:
+        """
+        Members of a nested group name the groups above it, and lose them
+        when the nesting is undone.
+        """
+        return defer.Deferred.fromCoroutine(self._test_nested())
+
+    async def _test_otherPath(self) -> None:
+        await self.nest()
+        # bob is in top through developers and directly.
+        self.assertEqual(await self.modify(TOP, ("add", "member", [BOB.encode()])), 0)
+        self.assertEqual(await self.modify(OUTER, ("delete", "member", [DEVELOPERS.encode()])), 0)
+        self.assertEqual(await self.memberOf(BOB),
+                         {self.ndn(DEVELOPERS), self.ndn(STAFF), self.ndn(TOP)})
+        self.assertEqual(await self.memberOf(CAROL), {self.ndn(DEVELOPERS), self.ndn(STAFF)})
+
+    def test_otherPath(self) -> Any:
+        """
+        A group reached another way stays when one way is undone.
+        """
+        return defer.Deferred.fromCoroutine(self._test_otherPath())
+
+    async def _test_cycle(self) -> None:
+        await self.nest()
+        self.assertEqual(await self.modify(DEVELOPERS, ("add", "member", [TOP.encode()])), 0)
+        self.assertEqual(await self.memberOf(BOB),
+                         {self.ndn(DEVELOPERS), self.ndn(STAFF), self.ndn(OUTER), self.ndn(TOP)})
+        self.assertEqual(await self.memberOf(TOP), {self.ndn(DEVELOPERS), self.ndn(OUTER)})
+        # The cycle broken: top is still in developers, developers in nothing.
+        self.assertEqual(await self.delete(OUTER), 0)
+        self.assertEqual(await self.memberOf(BOB), {self.ndn(DEVELOPERS), self.ndn(STAFF)})
+        self.assertEqual(await self.memberOf(TOP), {self.ndn(DEVELOPERS)})
+
+    def test_cycle(self) -> Any:
+        """
+        A cycle of groups ends: each member names every group of the cycle
+        but none names itself.
+        """
+        return defer.Deferred.fromCoroutine(self._test_cycle())
+
+
+class InChainTestsMixin(NestedGroupsMixin):
+    """
+    LDAP_MATCHING_RULE_IN_CHAIN (1.2.840.113556.1.4.1941) on C{member} and
+    C{memberOf}, with the plain memberof plugin: the chain is followed at
+    search time.
+    """
+
+    def makePlugins(self, schema: Schema) -> list[Any]:
+        return [MemberOf(schema)]
+
+    async def _test_memberOf(self) -> None:
+        await self.nest()
+        self.assertEqual(await self.found(PEOPLE, f"(memberOf={TOP})"), set())
+        self.assertEqual(await self.found(PEOPLE, f"(memberOf:{IN_CHAIN}:={TOP})"),
+                         {self.ndn(BOB), self.ndn(CAROL), self.ndn(DAVE), self.ndn(EVE)})
+        self.assertEqual(await self.found(PEOPLE, f"(&(uid=b*)(memberOf:{IN_CHAIN}:={TOP}))"),
+                         {self.ndn(BOB)})
+        self.assertEqual(await self.found(GROUPS, f"(memberOf:{IN_CHAIN}:={TOP})"),
+                         {self.ndn(OUTER), self.ndn(DEVELOPERS)})
+
+    def test_memberOf(self) -> Any:
+        """
+        C{(memberOf:1.2.840.113556.1.4.1941:=G)} finds the members of G and
+        of the groups nested in it.
+        """
+        return defer.Deferred.fromCoroutine(self._test_memberOf())
+
+    async def _test_member(self) -> None:
+        await self.nest()
+        self.assertEqual(await self.found(GROUPS, f"(member:{IN_CHAIN}:={BOB})"),
+                         {self.ndn(DEVELOPERS), self.ndn(STAFF), self.ndn(OUTER), self.ndn(TOP)})
+        self.assertEqual(await self.found(GROUPS, f"(member={BOB})"),
+                         {self.ndn(DEVELOPERS), self.ndn(STAFF)})
+
+    def test_member(self) -> Any:
+        """
+        C{(member:1.2.840.113556.1.4.1941:=X)} finds the groups holding X
+        directly or through nested groups.
+        """
+        return defer.Deferred.fromCoroutine(self._test_member())
+
+    async def _test_cycle(self) -> None:
+        await self.nest()
+        self.assertEqual(await self.modify(DEVELOPERS, ("add", "member", [TOP.encode()])), 0)
+        self.assertEqual(await self.found(GROUPS, f"(member:{IN_CHAIN}:={BOB})"),
+                         {self.ndn(DEVELOPERS), self.ndn(STAFF), self.ndn(OUTER), self.ndn(TOP)})
+
+    def test_cycle(self) -> Any:
+        """
+        A cycle of nested groups ends the chain.
+        """
+        return defer.Deferred.fromCoroutine(self._test_cycle())
+
+
+class MemoryNestedMemberOfTests(NestedMemberOfTestsMixin, unittest.TestCase):
+    backend = "memory"
+
+
+class SQLiteNestedMemberOfTests(NestedMemberOfTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class PostgreSQLNestedMemberOfTests(NestedMemberOfTestsMixin, unittest.TestCase):
+    backend = "postgresql"
+
+
+class MemoryInChainTests(InChainTestsMixin, unittest.TestCase):
+    backend = "memory"
+
+
+class SQLiteInChainTests(InChainTestsMixin, unittest.TestCase):
+    backend = "sqlite"
+
+
+class PostgreSQLInChainTests(InChainTestsMixin, unittest.TestCase):
+    backend = "postgresql"
+
+
 class MemoryMemberOfTests(MemberOfTestsMixin, unittest.TestCase):
     backend = "memory"
 

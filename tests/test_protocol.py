@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from ldaptor import ldapfilter
-from ldaptor.protocols import pureldap
+from ldaptor.protocols import pureber, pureldap
 from twisted.internet import defer, interfaces, task
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
@@ -1144,3 +1144,152 @@ class IncomingLimitsTests(ProtocolTestsBase):
             DN.parse(f"cn=admin,{SUFFIX}"), isRoot=True)
         self.send(message(5, search(filterText="(|(cn=a)(cn=b)(cn=c))")))
         self.assertEqual(self.directory.ids(), [5])
+
+
+class _Holding:
+    """
+    A plugin whose hooks wait for the test: a modify waits in its pre hook
+    (before anything is written) or its post hook (once it is committed),
+    a bind in its pre hook, as long as C{held} has a Deferred for that hook.
+
+    @ivar held: the waits to make, by hook name.
+    """
+
+    name = "holding"
+
+    def __init__(self) -> None:
+        self.held: dict[str, defer.Deferred[None]] = {}
+
+    def _wait(self, hook: str) -> defer.Deferred[None] | None:
+        return self.held.get(hook)
+
+    def pre_modify(self, op: Operation, modifications: Any, ndn: DN) -> Any:
+        return self._wait("pre_modify")
+
+    def post_modify(self, op: Operation, resultCode: int) -> Any:
+        return self._wait("post_modify")
+
+    def pre_bind(self, op: Operation, request: Any) -> Any:
+        return self._wait("pre_bind")
+
+
+def cancel(messageId: int) -> pureldap.LDAPExtendedRequest:
+    """
+    @return: a Cancel request (RFC 3909) for C{messageId}.
+    """
+    return pureldap.LDAPExtendedRequest(requestName=b"1.3.6.1.1.8",
+                                        requestValue=encodeSequence([integer(messageId)]))
+
+
+def modify(value: bytes) -> pureldap.LDAPModifyRequest:
+    """
+    @return: a Modify replacing the suffix's description with C{value}.
+    """
+    change = pureber.BERSequence([
+        pureber.BEREnumerated(2),
+        pureber.BERSequence([pureber.BEROctetString(b"description"),
+                             pureber.BERSet([pureber.BEROctetString(value)])]),
+    ])
+    return pureldap.LDAPModifyRequest(object=SUFFIX.encode(), modification=[change])
+
+
+class RealCancelTests(RealDirectoryTestsBase):
+    """
+    Cancel (RFC 3909) of each kind of operation, with slapd's result codes:
+    the operation canceled answers canceled (118) and the Cancel success;
+    one that ended first, tooLate (120); one that is not outstanding,
+    noSuchOperation (119); Bind and StartTLS, cannotCancel (121).
+    """
+
+    def makeDirectory(self) -> Directory:
+        suffix = DN.parse(SUFFIX)
+        self.holding = _Holding()
+        directory = Directory(
+            [Database(suffix, MemoryBackend(self.schema.normalizeDN(suffix), self.schema,
+                                            reactor=self.clock),
+                      DN.parse(ROOT), b"secret", EXAMPLE_LDIF)],
+            plugins=[self.holding], schema=self.schema, reactor=self.clock,
+        )
+        self.successResultOf(directory.open())
+        return directory
+
+    def results(self) -> dict[int, int]:
+        """
+        @return: the result codes written since the last call, by message id.
+        """
+        return {m.id: m.value.resultCode for m in decodeResponses(self.written())
+                if not isinstance(m.value, pureldap.LDAPSearchResultEntry)}
+
+    def description(self) -> tuple[bytes, ...]:
+        op = self.directory.internalOperation()
+        entry = self.successResultOf(defer.Deferred.fromCoroutine(
+            self.directory.get(op, self.schema.normalizeDN(DN.parse(SUFFIX)))))
+        return tuple(entry.get("description"))
+
+    def test_search(self) -> None:
+        """
+        A search under way is canceled.
+        """
+        self.addUnits(400)
+        self.send(message(1, bind(ROOT, "secret")),
+                  message(8, search(scope=1, filterText="(ou=unit*)", attributes=("1.1",))))
+        self.written()
+        self.send(message(9, cancel(8)))
+        self.clock.advance(0)
+        self.clock.advance(0)
+        self.assertEqual(self.results(), {8: 118, 9: 0})
+
+    def test_persistentSearch(self) -> None:
+        """
+        A persistent search, waiting for changes, is canceled.
+        """
+        control = encodeSequence([integer(15), b"\x01\x01\xff", b"\x01\x01\x00"])
+        self.send(message(1, bind(ROOT, "secret")),
+                  message(8, search(), controls=[(b"2.16.840.1.113730.3.4.3", True, control)]))
+        self.assertEqual(self.results(), {1: 0})
+        self.send(message(9, cancel(8)))
+        self.assertEqual(self.results(), {8: 118, 9: 0})
+
+    def test_writeNotMade(self) -> None:
+        """
+        A write canceled before it is made is canceled, and changes nothing.
+        """
+        before = self.description()
+        self.holding.held["pre_modify"] = waiting = defer.Deferred()
+        self.send(message(1, bind(ROOT, "secret")), message(2, modify(b"canceled")),
+                  message(3, cancel(2)))
+        self.assertEqual(self.results(), {1: 0})
+        waiting.callback(None)
+        self.assertEqual(self.results(), {2: 118, 3: 0})
+        self.assertEqual(self.description(), before)
+
+    def test_writeMade(self) -> None:
+        """
+        A write canceled once it is committed succeeds, and the Cancel is
+        tooLate.
+        """
+        self.holding.held["post_modify"] = waiting = defer.Deferred()
+        self.send(message(1, bind(ROOT, "secret")), message(2, modify(b"made")),
+                  message(3, cancel(2)))
+        self.assertEqual(self.results(), {1: 0})
+        waiting.callback(None)
+        self.assertEqual(self.results(), {2: 0, 3: 120})
+        self.assertEqual(self.description(), (b"made",))
+
+    def test_noSuchOperation(self) -> None:
+        """
+        A Cancel of an operation that is over is noSuchOperation.
+        """
+        self.send(message(1, bind(ROOT, "secret")), message(2, modify(b"over")),
+                  message(3, cancel(2)))
+        self.assertEqual(self.results(), {1: 0, 2: 0, 3: 119})
+
+    def test_bind(self) -> None:
+        """
+        A Bind cannot be canceled.
+        """
+        self.holding.held["pre_bind"] = waiting = defer.Deferred()
+        self.send(message(1, bind(ROOT, "secret")), message(2, cancel(1)))
+        self.assertEqual(self.results(), {2: 121})
+        waiting.callback(None)
+        self.assertEqual(self.results(), {1: 0})

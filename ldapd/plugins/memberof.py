@@ -27,6 +27,16 @@ with slapd's memberof overlay under syncprov: the writes of a syncrepl
 consumer are left alone (the provider's plugin made the members' changes,
 which come by replication too).
 
+With C{nested = true}, a member of a group that is itself a member of
+another group names both (and so on up, AD's and 389's nested groups): each
+write that changes a group's members brings the C{memberOf} of every entry
+below it (its members, their members, ...) in step with the groups above
+it, found by following C{memberOf} up and checking each step in the group's
+members, inside the write's transaction. A cycle of groups ends: each entry
+is visited once, and names no group it is part of through itself. A write
+that would touch more than L{MAX_NESTED} entries is refused
+(adminLimitExceeded), as a bound.
+
 What happens to groups when a member entry is deleted or renamed is the
 C{refint} plugin's job (L{ldapd.plugins.refint}): configure both, as with
 slapd. Clients cannot write C{memberOf} (it is C{NO-USER-MODIFICATION}).
@@ -38,12 +48,14 @@ Configuration::
     group_objectclass = "groupOfNames"   # the class of groups
     member_attribute = "member"          # the DN-valued attribute naming members
     memberof_attribute = "memberOf"      # what members get (an operational DN type)
+    nested = false                       # members of nested groups get their groups too
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ldaptor.protocols.ldap import ldaperrors
 from zope.interface import implementer
 
 from ldapd.dn import DN
@@ -55,7 +67,10 @@ from ldapd.plugins.refint import DN_SYNTAX, InvalidSetting, dnAttributeType, dnV
 from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.schema import Schema
 
-__all__ = ["MemberOf", "MemberOfFactory"]
+__all__ = ["MAX_NESTED", "MemberOf", "MemberOfFactory"]
+
+#: The most entries one group write may bring in step, with C{nested}.
+MAX_NESTED = 10000
 
 
 @implementer(IOperationPlugin)
@@ -66,6 +81,7 @@ class MemberOf:
     @ivar groupClass: the object class of groups (L{ldapd.schema.ObjectClass}).
     @ivar memberType: the attribute type naming a group's members.
     @ivar memberOfType: the attribute type naming a member's groups.
+    @ivar nested: whether members of nested groups get the groups above.
     """
 
     name = "memberof"
@@ -76,12 +92,14 @@ class MemberOf:
         groupClass: str = "groupOfNames",
         memberAttribute: str = "member",
         memberOfAttribute: str = "memberOf",
+        nested: bool = False,
     ) -> None:
         """
         @param schema: the directory's schema, which must define the names.
         @param groupClass: the object class of groups.
         @param memberAttribute: the attribute of DN syntax naming members.
         @param memberOfAttribute: the attribute of DN syntax naming groups.
+        @param nested: whether members of nested groups get the groups above.
         @raise InvalidSetting: naming the setting that is wrong.
         """
         oc = schema.objectClass(groupClass)
@@ -95,6 +113,7 @@ class MemberOf:
         if self.memberOfType is self.memberType:
             raise InvalidSetting("memberof_attribute", "must differ from member_attribute")
         self._schema = schema
+        self.nested = nested
         self.directory: Any = None
 
     def attach(self, host: PluginHost) -> None:
@@ -139,6 +158,10 @@ class MemberOf:
         assert subject is not None
         database = self.directory.databaseFor(subject.ndn) if self.directory else None
         writer = self._writer(database)
+        if self.nested:
+            if before != after or renamed:
+                self._updateNested(writer, txn, database, before | after, new)
+            return
         for member in sorted(before | after, key=str):
             if database is not None and self.directory.databaseFor(member) is not database:
                 continue
@@ -146,6 +169,83 @@ class MemberOf:
             joining = new if member in after and (renamed or member not in before) else None
             if leaving is not None or joining is not None:
                 self._updateMember(writer, txn, member, leaving, joining)
+
+    def _inDatabase(self, database: Any, ndn: DN) -> bool:
+        return database is None or self.directory.databaseFor(ndn) is database
+
+    def _updateNested(self, writer: Operation, txn: IPluginTransaction, database: Any,
+                      members: set[DN], group: Entry | None) -> None:
+        """
+        Bring in step the C{memberOf} of the members a group had or has, and
+        of every entry below them.
+
+        @param members: the group's members, before and after the write.
+        @param group: the group after the write (C{None} once deleted).
+        @raise ldaperrors.LDAPAdminLimitExceeded: past L{MAX_NESTED} entries.
+        """
+        below: list[Entry] = []
+        seen: set[DN] = set()
+        stack = sorted(members, key=str, reverse=True)
+        while stack:
+            ndn = stack.pop()
+            if ndn in seen or not self._inDatabase(database, ndn):
+                continue
+            seen.add(ndn)
+            if len(seen) > MAX_NESTED:
+                raise ldaperrors.LDAPAdminLimitExceeded(
+                    f"nested groups: more than {MAX_NESTED} members to bring in step")
+            entry = txn.get(ndn)
+            if entry is None:
+                continue
+            below.append(entry)
+            stack.extend(sorted(self._members(entry), key=str, reverse=True))
+        for entry in below:
+            self._setGroups(writer, txn, entry, self._above(txn, entry, group))
+
+    def _above(self, txn: IPluginTransaction, entry: Entry, group: Entry | None) -> dict[DN, Entry]:
+        """
+        The groups an entry is a member of, directly or through nested
+        groups: up its C{memberOf} (and the group just written, which it
+        may not name yet), each step checked in the group's members.
+
+        @return: the groups, by normalised DN.
+        """
+        found: dict[DN, Entry] = {}
+        frontier = [entry]
+        while frontier:
+            current = frontier.pop()
+            candidates = {ndn for _, _, ndn, _ in dnValues(current, self.memberOfType)}
+            if group is not None:
+                candidates.add(group.ndn)
+            for ndn in sorted(candidates, key=str):
+                if ndn in found or ndn == entry.ndn:
+                    continue
+                above = group if group is not None and ndn == group.ndn else txn.get(ndn)
+                if above is None or current.ndn not in self._members(above):
+                    continue
+                found[ndn] = above
+                if len(found) > MAX_NESTED:
+                    raise ldaperrors.LDAPAdminLimitExceeded(
+                        f"nested groups: {entry.dn} is in more than {MAX_NESTED} groups")
+                frontier.append(above)
+        return found
+
+    def _setGroups(self, writer: Operation, txn: IPluginTransaction, entry: Entry,
+                   groups: dict[DN, Entry]) -> None:
+        """
+        Make an entry's C{memberOf} name exactly C{groups}.
+        """
+        held = {ndn: raw for _, raw, ndn, _ in dnValues(entry, self.memberOfType)}
+        modifications = []
+        leaving = tuple(raw for ndn, raw in held.items() if ndn not in groups)
+        if leaving:
+            modifications.append(Modification("delete", self.memberOfType.name, leaving))
+        joining = tuple(str(group.dn).encode("utf-8") for ndn, group in groups.items()
+                        if ndn not in held)
+        if joining:
+            modifications.append(Modification("add", self.memberOfType.name, joining))
+        if modifications:
+            txn.modify(writer, entry.ndn, modifications)
 
     def _writer(self, database: Any) -> Operation:
         """
@@ -210,7 +310,8 @@ class MemberOf:
 class MemberOfFactory:
     """
     Builds L{MemberOf} from C{[[plugin]] name = "memberof"} with
-    C{group_objectclass}, C{member_attribute} and C{memberof_attribute}.
+    C{group_objectclass}, C{member_attribute}, C{memberof_attribute} and
+    C{nested}.
     """
 
     name = "memberof"
@@ -225,11 +326,12 @@ class MemberOfFactory:
         """
         keys = {"group_objectclass": "groupOfNames", "member_attribute": "member",
                 "memberof_attribute": "memberOf"}
-        config = ConfigTable(table, context, keys)
+        config = ConfigTable(table, context, {*keys, "nested"})
         settings = {key: config.get(key, str, default, "a name (a string)")
                     for key, default in keys.items()}
         try:
             return MemberOf(context.schema, settings["group_objectclass"],
-                            settings["member_attribute"], settings["memberof_attribute"])
+                            settings["member_attribute"], settings["memberof_attribute"],
+                            config.boolean("nested", False))
         except InvalidSetting as e:
             raise context.error(e.key, e.problem) from None
