@@ -48,8 +48,8 @@ from twisted.internet import defer, threads
 
 from ldapd import passwords
 from ldapd._files import openPrivate
-from ldapd.backends.base import OrphanEntries
 from ldapd._pidfile import readPIDFile
+from ldapd.backends.base import OrphanEntries
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.csn import CSNGenerator
 from ldapd.directory import Database
