@@ -332,8 +332,9 @@ class Directory:
         self.passwordHash = passwordHash
         self.rehashOnBind = rehashOnBind
         # A reload that keeps the throttle's settings keeps its counts.
-        kept = predecessor.bindThrottle if predecessor is not None else None
-        self.bindThrottle = (
+        kept: BindThrottle | None = (
+            predecessor.bindThrottle if predecessor is not None else None)
+        self.bindThrottle: BindThrottle | None = (
             None if bindThrottle is None
             else kept if kept is not None and kept.settings == bindThrottle
             else BindThrottle(bindThrottle, reactor))
