@@ -174,6 +174,10 @@ class SearchParameters:
         tested on each entry it selects, with its children counted.
     @ivar matchedValues: the compiled filter items of the Matched Values
         control, or C{None} without it.
+    @ivar counted: whether each entry gets its subordinate counts as
+        attributes before the plugins filter it (the filter tests them, or
+        the attribute list asks for them), so that access rules apply to
+        them as to stored attributes.
     """
 
     base: DN
@@ -183,6 +187,7 @@ class SearchParameters:
     typesOnly: bool = False
     subordinateFilter: Any = None
     matchedValues: Any = None
+    counted: bool = False
 
 
 class Operation:

@@ -137,7 +137,8 @@ class _PagedSearch:
         self.sent += 1
         self.total += 1
         assert self.reply is not None
-        return self.searcher.sendEntry(self.current, self.reply, entry)
+        return self.searcher.sendEntry(self.current, self.reply, entry,
+                                       counted=not self.searcher.counts(self.op))
 
     def _filter(self, entry: Entry) -> Entry | None:
         """
@@ -293,9 +294,10 @@ class Searcher:
     def _prepare(self, op: Operation) -> None:
         """
         Prepare what an ordinary search (not one a control carries out)
-        tests on each entry besides its filter: the assertions on
-        hasSubordinates and numSubordinates, which backends cannot test
-        (L{SearchParameters.subordinateFilter}), and the Matched Values
+        does with each entry besides testing its filter: count its children
+        when the filter tests hasSubordinates or numSubordinates, which
+        backends cannot test (L{SearchParameters.subordinateFilter}), or
+        when the attribute list asks for them; and the Matched Values
         control's filter items.
         """
         search = op.search
@@ -303,6 +305,8 @@ class Searcher:
         loose = loosened(search.filter, self._counted)
         if loose is not search.filter:
             search.subordinateFilter, search.filter = search.filter, loose
+        search.counted = (search.subordinateFilter is not None
+                          or bool(_subordinateAttributes(search.attributes)))
         matched = op.controls.get(controls.MATCHED_VALUES)
         if matched is not None:
             search.matchedValues = [compileFilter(f, self.schema) for f in matched.filters]
@@ -313,20 +317,21 @@ class Searcher:
     ) -> defer.Deferred[None] | None:
         """
         Pass an entry a backend's search found on to C{then}: at once when
-        the search's filter tests no subordinate counts; otherwise once its
-        children are counted, with the counts as attributes, and only if the
-        whole filter is true of it.
+        the search neither tests nor returns subordinate counts; otherwise
+        once its children are counted, with the counts as attributes, and
+        only if the whole filter is true of it.
 
         @return: what C{then} returns, or a Deferred firing when it is done.
         """
         search = op.search
         assert search is not None
-        if search.subordinateFilter is None:
+        if not search.counted:
             return then(entry)
 
         async def counted() -> None:
             withCounts = await self._withCounts(op, entry)
-            if search.subordinateFilter.match(withCounts) is True:
+            tested = search.subordinateFilter
+            if tested is None or tested.match(withCounts) is True:
                 waiting = then(withCounts)
                 if waiting is not None:
                     await waiting
@@ -337,9 +342,12 @@ class Searcher:
         """
         @return: the entry with its hasSubordinates and numSubordinates.
         """
-        assert op.search is not None
-        onlyOne = not any(getattr(node, "type", None) is self._numSubordinates
-                          for node in assertions(op.search.subordinateFilter))
+        search = op.search
+        assert search is not None
+        onlyOne = "numsubordinates" not in _subordinateAttributes(search.attributes) and not (
+            search.subordinateFilter is not None and any(
+                getattr(node, "type", None) is self._numSubordinates
+                for node in assertions(search.subordinateFilter)))
         count = await self._countSubordinates(op, entry.ndn, onlyOne)
         attributes: list[tuple[str, Iterable[bytes]]] = [(a.description, a.values) for a in entry]
         attributes.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
@@ -352,8 +360,7 @@ class Searcher:
         The entry as a search sends it: withheld if it is a subentry the
         search does not show (RFC 3672: only to a search of its base, or
         with the Subentries control, which shows only them), or if the
-        plugins withhold it (C{filter_entry}); without the subordinate
-        counts L{whenCounted} added.
+        plugins withhold it (C{filter_entry}).
 
         @param op: the search.
         @param entry: an entry its backend found.
@@ -367,10 +374,14 @@ class Searcher:
                 return None
         elif search.scope != Scope.BASE and self._isSubentry(entry):
             return None
-        filtered = self.plugins.filterEntry(op, entry)
-        if filtered is not None and search.subordinateFilter is not None:
-            filtered = filtered.without(self._counted)
-        return filtered
+        return self.plugins.filterEntry(op, entry)
+
+    def counts(self, op: Operation) -> bool:
+        """
+        @return: whether the search's entries carry their subordinate
+            counts (L{whenCounted}) when they are filtered and sent.
+        """
+        return op.search is not None and op.search.counted
 
     def _isSubentry(self, entry: Entry) -> bool:
         """
@@ -406,8 +417,7 @@ class Searcher:
         filterEntry = self.filterEntry
         sendReference = self.sendReference
         sendEntry = self.sendEntry
-        assert op.search is not None
-        counting = op.search.subordinateFilter is not None
+        counting = self.counts(op)
 
         def emit(entry: Entry | SearchReference) -> defer.Deferred[None] | None:
             if isinstance(entry, SearchReference):
@@ -427,7 +437,7 @@ class Searcher:
             sent += 1
             if send is not None:
                 return send(filtered)
-            return sendEntry(op, reply, filtered)
+            return sendEntry(op, reply, filtered, counted=not counting)
 
         try:
             await self._withDeadline(op, db.backend.search(op, emit))
@@ -558,7 +568,8 @@ class Searcher:
         @param reply: the operation's reply function.
         @param entry: the entry, already filtered by the plugins.
         @param counted: whether hasSubordinates and numSubordinates are
-            computed when asked for. The syncrepl provider sends entries as
+            computed when asked for: not when the entry has them already
+            (L{whenCounted}); and the syncrepl provider sends entries as
             stored: slapd's consumer refuses numSubordinates (its schema
             lacks it), and the counts would cost a search per entry.
         @return: C{None} once it is sent; or, when hasSubordinates or
@@ -677,7 +688,8 @@ class Searcher:
         search = op.search
         assert search is not None
         key = (entry, tuple(search.attributes), search.typesOnly)
-        cached = not computed and search.matchedValues is None
+        # Entries with their counts are made for one search: not cached.
+        cached = not computed and search.matchedValues is None and not search.counted
         pdu = self._encoded.get(key) if cached else None
         if pdu is None:
             pdu = encodeSearchEntry(

@@ -710,8 +710,8 @@ class ClientTestsMixin(ServerTestsMixin):
         """
         ldap3's filter C{(hasSubordinates=TRUE)} finds the entries with
         children the client may see: ou=services only for users; none for
-        bob, who may not test hasSubordinates; C{(numSubordinates>=5)} the
-        entries with at least five.
+        bob, who may neither test nor read hasSubordinates (python-ldap);
+        C{(numSubordinates>=5)} the entries with at least five.
         """
         assert self.server is not None
 
@@ -726,6 +726,12 @@ class ClientTestsMixin(ServerTestsMixin):
         self.assertNotIn(f"ou=services,{BASE}", anonymous)
         self.assertIn(f"ou=services,{BASE}", found(ALICE, "alice-secret", "(hasSubordinates=TRUE)"))
         self.assertEqual(found(f"uid=bob,{PEOPLE}", "bob-secret", "(hasSubordinates=TRUE)"), set())
+        bob = self.connect(f"uid=bob,{PEOPLE}", "bob-secret")
+        self.assertEqual(bob.search_s(PEOPLE, ldap.SCOPE_BASE, attrlist=["hasSubordinates"]),
+                         [(PEOPLE, {})])
+        alice = self.connect(ALICE, "alice-secret")
+        self.assertEqual(alice.search_s(PEOPLE, ldap.SCOPE_BASE, attrlist=["hasSubordinates"]),
+                         [(PEOPLE, {"hasSubordinates": [b"TRUE"]})])
         self.assertEqual(found(ROOT_DN, ROOT_PASSWORD, "(numSubordinates>=5)"), {PEOPLE})
 
 
