@@ -35,12 +35,12 @@ from ldapd._cache import LRU
 from ldapd._codec import encodeSearchEntry, encodeSearchReference
 from ldapd.dn import DN
 from ldapd.entry import Entry, SearchReference, parseDescription
-from ldapd.filters import Filter, assertions, compileFilter, everything, loosened
+from ldapd.filters import And, Filter, Not, Or, assertions, compileFilter, everything, loosened
 from ldapd.limits import checkFilterSize, limitsFor
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest
 from ldapd.results import NoSuchObject, Outcome, Reply
-from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.schema import AttributeType, Schema
 from ldapd.views import SUBSCHEMA_DN
 
 if TYPE_CHECKING:
@@ -51,6 +51,9 @@ __all__ = ["Searcher", "withVirtual"]
 #: How many encoded search results (entry and attribute selection) it keeps.
 _CACHED_RESULTS = 4096
 _MAX_PAGED_SEARCHES = 16
+
+#: The objectClass values of a subentry (RFC 3672 §2), lower-cased.
+_SUBENTRY = frozenset({b"subentry", b"2.5.17.0"})
 
 
 class _SubordinateFound(Exception):
@@ -209,12 +212,14 @@ class Searcher:
         # encoding for an attribute selection stays right as long as the
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
+        objectClass = self.schema.attributeType("objectClass")
+        assert objectClass is not None
+        self._objectClass = objectClass
         # The attribute types counted rather than stored.
         self._counted = frozenset(
             t for t in (self.schema.attributeType("hasSubordinates"),
                         self.schema.attributeType("numSubordinates")) if t is not None)
         self._numSubordinates = self.schema.attributeType("numSubordinates")
-        self._objectClass = self.schema.attributeType("objectClass")
 
     async def handle(self, op: Operation, reply: Reply) -> Outcome:
         """
@@ -259,7 +264,8 @@ class Searcher:
         if db is None:
             raise NoSuchObject("no such object")
         await self.plugins.pre("search", op, base)
-        await self._checkAssertion(op, base)
+        if controls.ASSERTION in op.controls:
+            await self._checkAssertion(op, base)
         for oid, control in op.controls.items():
             # A control that changes what the search does (syncrepl,
             # persistent search) carries it out.
@@ -302,14 +308,18 @@ class Searcher:
         """
         search = op.search
         assert search is not None
-        loose = loosened(search.filter, self._counted)
-        if loose is not search.filter:
-            search.subordinateFilter, search.filter = search.filter, loose
-        search.counted = (search.subordinateFilter is not None
-                          or bool(_subordinateAttributes(search.attributes)))
-        matched = op.controls.get(controls.MATCHED_VALUES)
-        if matched is not None:
-            search.matchedValues = [compileFilter(f, self.schema) for f in matched.filters]
+        f = search.filter
+        # Most filters are one assertion on a stored attribute: no walk.
+        if isinstance(f, (And, Or, Not)) or getattr(f, "type", None) in self._counted:
+            loose = loosened(f, self._counted)
+            if loose is not f:
+                search.subordinateFilter, search.filter = f, loose
+        search.counted = search.subordinateFilter is not None or bool(
+            search.attributes and _subordinateAttributes(search.attributes))
+        if op.controls:
+            matched = op.controls.get(controls.MATCHED_VALUES)
+            if matched is not None:
+                search.matchedValues = [compileFilter(f, self.schema) for f in matched.filters]
 
     def whenCounted(
         self, op: Operation, entry: Entry,
@@ -387,11 +397,15 @@ class Searcher:
         """
         @return: whether the entry is of the C{subentry} object class.
         """
-        assert self._objectClass is not None
-        try:
-            return entry.hasValue(self._objectClass, b"subentry")
-        except InvalidValue:
+        # Asked of every entry a search finds: the stored values are read
+        # as they are (a subentry names its class, RFC 3672 §2).
+        attr = entry.attribute(self._objectClass)
+        if attr is None:
             return False
+        for value in attr.values:
+            if value.lower() in _SUBENTRY:
+                return True
+        return False
 
     async def searchDatabase(
         self,
