@@ -231,3 +231,11 @@ class SQLiteAssertionInTransactionTests(AssertionInTransactionMixin, unittest.Te
     """
 
     backend = "sqlite"
+
+
+class PostgreSQLAssertionInTransactionTests(AssertionInTransactionMixin, unittest.TestCase):
+    """
+    On the sql backend with PostgreSQL (skipped without it).
+    """
+
+    backend = "postgresql"
