@@ -291,6 +291,11 @@ def battery() -> list[tuple[str, str, Step, int]]:
         ("subentries", "add another", modify(
             f"cn=sub2,{PEOPLE}", "changetype: add\nobjectClass: subentry\ncn: sub2\n"
                                  'subtreeSpecification: { base "ou=x" }'), 0),
+        ("subentries", "add with any specification", modify(
+            f"cn=sub3,{PEOPLE}", "changetype: add\nobjectClass: subentry\ncn: sub3\n"
+                                 "subtreeSpecification: garbage"), 0),
+        ("subentries", "add without a specification", modify(
+            f"cn=sub4,{PEOPLE}", "changetype: add\nobjectClass: subentry\ncn: sub4"), 65),
         ("subentries", "hidden from a subtree search", search("-b", BASE, "(cn=sub*)", "1.1"), 0),
         ("subentries", "hidden from a search for them", search(
             "-b", BASE, "(objectClass=subentry)", "1.1"), 0),
