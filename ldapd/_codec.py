@@ -75,6 +75,7 @@ __all__ = [
     "checkBER",
     "checkRequest",
     "decodeElement",
+    "decodeFilters",
     "decodeRequest",
     "decodeResponse",
     "decodeElements",
@@ -1065,6 +1066,39 @@ def decodeSequence(data: bytes, tagged: Iterable[int] = ()) -> list[pureber.BERB
     if not isinstance(obj, pureber.BERSequence) or used != len(data):
         raise ValueError("value is not a single SEQUENCE")
     return list(obj)
+
+
+def decodeFilters(data: bytes, sequence: bool = False) -> list[Filter]:
+    """
+    Decode a control value made of search filters (RFC 4511 §4.5.1.7): the
+    Assertion control's one filter (RFC 4528), or the matched values
+    control's SEQUENCE OF them (RFC 3876).
+
+    @param data: the encoded value.
+    @param sequence: whether it is a SEQUENCE OF filters rather than one.
+    @return: the filters, in ldapd's types.
+    @raise ValueError: if C{data} is not that, exactly.
+    """
+    context = pureldap.LDAPBERDecoderContext_Filter(fallback=_StrictContext(),
+                                                    inherit=_StrictContext())
+    try:
+        if sequence:
+            tag, start, stop = _element(data, 0, len(data))
+            if tag != 0x30 or stop != len(data):
+                raise ValueError("not a SEQUENCE OF filters")
+            decoded = pureber.berDecodeMultiple(data[start:stop], context)
+        else:
+            obj, used = pureber.berDecodeObject(context, data)
+            if obj is None or used != len(data):
+                raise ValueError("not a single filter")
+            decoded = [obj]
+        return [filterFromLdaptor(f) for f in decoded]
+    except _Unhandled:
+        raise ValueError("undecodable filter") from None
+    except ValueError:
+        raise
+    except Exception as e:
+        raise ValueError(f"undecodable filter: {e}") from None
 
 
 def decodeElement(data: bytes) -> tuple[int, bytes]:

@@ -10,7 +10,10 @@ The line (L{ACCESS_LOG_FORMAT}) is the event's C{accessLine}, and every part
 is also a field of the C{twisted.logger} event (C{conn}, C{msgid},
 C{operation}, C{tag}, C{err}, C{nentries}, C{etime}, C{authzDN}, C{peer},
 C{target} and per operation C{scope}, C{filter}, C{attributes}, C{newDN},
-C{oid}), so that C{twist --log-format json} writes them as JSON.
+C{oid}), so that C{twist --log-format json} writes them as JSON. An
+operation with the Session Tracking control gets C{session} too: the
+session's source address, name and tracking identifier as the client gave
+them (C{session="192.0.2.7 app.example.com alice"}).
 Writes name the attributes they change, never their values; values
 asserted on password attributes are replaced by C{***} in logged filters.
 Quoted values have their control characters escaped (C{\\x0d}), so that a
@@ -24,6 +27,7 @@ from typing import Any
 from twisted.logger import Logger
 
 from ldapd import requests
+from ldapd.controls import SESSION_TRACKING
 from ldapd.escaping import escapeControl
 from ldapd.operation import Operation
 from ldapd.requests import Filter
@@ -173,4 +177,8 @@ def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etim
     line = ACCESS_LOG_FORMAT.format(
         authzQuoted=_quote(authzDN), details=_details(name, fields), **event
     )
+    session = op.controls.get(SESSION_TRACKING)
+    if session is not None:
+        event["session"] = f"{session.sourceIP} {session.sourceName} {session.identifier}"
+        line += f" session={_quote(event['session'])}"
     logger.info("{accessLine}", accessLine=line, **event)

@@ -34,6 +34,7 @@ from ldapd.csn import CSNGenerator
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, parseDescription
 from ldapd.extensions import ControlType, ExtendedOutcome, Extensions
+from ldapd.filters import Filter, compileFilter, throughSearchable
 from ldapd.host import Lifecycle, PluginHost, RootDSEProvider
 from ldapd.interfaces import (
     IBackend,
@@ -93,6 +94,7 @@ _DEFAULT_LIMITS = Limits()
 _FEATURES = (
     "1.3.6.1.1.14",  # Modify-Increment (RFC 4525)
     "1.3.6.1.4.1.4203.1.5.1",  # all operational attributes, '+' (RFC 3673)
+    "1.3.6.1.4.1.4203.1.5.2",  # object class attribute lists, '@inetOrgPerson' (RFC 4529)
     "1.3.6.1.4.1.4203.1.5.3",  # absolute true and false filters (RFC 4526)
 )
 
@@ -102,6 +104,36 @@ _UPDATES = frozenset({ADD, DELETE, MODIFY, RENAME})
 #: The hooks of a write forwarded to a provider (C{chain_writes}): its
 #: plugins run there, and the change comes back by replication.
 _NO_HOOKS = PluginChain()
+
+#: The NO-USER-MODIFICATION attributes the root DN may write with the Relax
+#: Rules control, slapd's C{SLAP_AT_MANAGEABLE} ones: by OID, creatorsName,
+#: createTimestamp, modifiersName, modifyTimestamp and entryUUID.
+_MANAGEABLE = frozenset({"2.5.18.3", "2.5.18.1", "2.5.18.4", "2.5.18.2", "1.3.6.1.1.16.4"})
+
+
+@dataclass(frozen=True)
+class _Assertion:
+    """
+    The Assertion control's filter (RFC 4528) as one client may test it:
+    the attributes it may not read (as the plugins' C{filter_entry} strips
+    them from its target) are Undefined in it (L{throughSearchable}), as
+    slapd's C{test_filter} needs search access. Prepared before a write,
+    it is tested in the write's transaction, on the entry as it is there.
+
+    @ivar filter: the compiled filter, narrowed to what the client may test.
+    @ivar hidden: the attribute types the client may not test.
+    """
+
+    filter: Filter
+    hidden: frozenset[AttributeType]
+
+    def check(self, entry: Entry) -> None:
+        """
+        @param entry: the operation's target (for an add, the new entry).
+        @raise controls.AssertionFailed: unless the filter is true of it.
+        """
+        if self.filter.match(entry.without(self.hidden) if self.hidden else entry) is not True:
+            raise controls.AssertionFailed("assertion control failed")
 
 
 @dataclass
@@ -194,11 +226,14 @@ class _WriteHooks:
     @ivar new: the entry after it (C{None} for a delete).
     @ivar derived: the changes of other entries made in the write's
         transaction, as C{(op, old, new)}.
+    @ivar assertion: the Assertion control's filter, tested on the target
+        entry before the chain's C{check} hooks, or C{None}.
     """
 
-    def __init__(self, directory: Directory) -> None:
+    def __init__(self, directory: Directory, assertion: _Assertion | None = None) -> None:
         self._directory = directory
         self._hooks = directory.plugins
+        self.assertion = assertion
         self.old: Entry | None = None
         self.new: Entry | None = None
         self.derived: list[tuple[Operation, Entry, Entry]] = []
@@ -212,6 +247,10 @@ class _WriteHooks:
         # A backend that runs the write again (a PostgreSQL conflict)
         # calls this again: what the last run did is what commits.
         self.derived = []
+        if self.assertion is not None:
+            # The entry as the transaction has it (for modify and rename,
+            # the one before the write): the test and the write are atomic.
+            self.assertion.check(args[0])
         self._hooks.check(operation, op, self._view(txn), *args)
 
     def txn(self, operation: str, op: Operation, txn: ITransaction, *args: Any) -> None:
@@ -420,13 +459,57 @@ class Directory:
 
         return unsubscribe
 
-    def _hooksFor(self) -> _WriteHooks:
+    def _hooksFor(self, assertion: _Assertion | None = None) -> _WriteHooks:
         """
+        @param assertion: the write's Assertion control, prepared.
         @return: the hooks to hand a backend for one write: the plugin
             chain, with the changes of other entries its hooks make
             (L{IPluginTransaction.modify}).
         """
-        return _WriteHooks(self)
+        return _WriteHooks(self, assertion)
+
+    async def prepareAssertion(self, op: Operation, target: Entry | DN) -> _Assertion | None:
+        """
+        Prepare the Assertion control (RFC 4528) of an operation, if it has
+        one, for the client that sent it.
+
+        @param op: the operation.
+        @param target: the entry it names (for an add, the new entry), or
+            its normalised name.
+        @return: what tests the filter, or C{None} without the control.
+        """
+        control = op.controls.get(controls.ASSERTION)
+        if control is None:
+            return None
+        compiled = compileFilter(control.filter, self.schema)
+        if op.internal or op.identity.isRoot:
+            return _Assertion(compiled, frozenset())
+        if isinstance(target, DN):
+            try:
+                target = await self.get(self.internalOperation(), target)
+            except NoSuchObject:
+                # The operation answers noSuchObject itself.
+                return _Assertion(compiled, frozenset())
+        present = frozenset(a.type for a in target)
+        visible = self.plugins.filterEntry(op, target)
+        hidden = present - frozenset(a.type for a in visible) if visible is not None else present
+        return _Assertion(throughSearchable(compiled, hidden) if hidden else compiled, hidden)
+
+    async def _readControls(self, op: Operation, old: Entry | None, new: Entry | None) -> None:
+        """
+        Answer the Pre-Read and Post-Read controls (RFC 4527) of a write
+        that has committed: the entry before and after it, with the
+        attributes selected as a search's and only as much of it as the
+        client may read (the plugins' C{filter_entry}). Nothing is answered
+        about an entry the client may not read at all.
+        """
+        for oid, entry in ((controls.PRE_READ, old), (controls.POST_READ, new)):
+            control = op.controls.get(oid)
+            if control is None or entry is None:
+                continue
+            value = await self.searcher.encodeRead(op, entry, control.attributes)
+            if value is not None:
+                op.responseControls.append(Control(oid, False, value))
 
     def _announce(self, kind: str, op: Operation, db: Database, hooks: _WriteHooks) -> None:
         """
@@ -893,6 +976,9 @@ class Directory:
         view = self.viewFor(ndn)
         if view is None:
             await self.plugins.pre("compare", op, ndn, at, value)
+            assertion = await self.prepareAssertion(op, ndn)
+            if assertion is not None:
+                assertion.check(await self.get(op, ndn))
             backend = self.backendFor(ndn)
             if IBackendCompare.providedBy(backend):
                 found = await backend.compare(op, ndn, at, options, value)
@@ -980,7 +1066,7 @@ class Directory:
     async def _commit(
         self, op: Operation, db: Database, kind: str,
         write: Callable[[Any, ITransactionHooks], defer.Deferred[Any]],
-        backend: Any = None,
+        backend: Any = None, target: Entry | DN | None = None,
     ) -> Any:
         """
         Make a write in its database's backend, with the plugin chain's
@@ -993,6 +1079,10 @@ class Directory:
         @param write: called with the backend and the hooks to hand it;
             makes the write.
         @param backend: what to hand C{write} instead of C{db}'s backend.
+        @param target: for a client's write, the entry it names (the new
+            one, for an add) or its normalised name: its Assertion control
+            is tested on it in the transaction, its Pre-Read and Post-Read
+            controls answered once it commits.
         @return: what C{write}'s Deferred fires with.
         """
         chain = self._chain(op, db)
@@ -1001,20 +1091,41 @@ class Directory:
         group = transactions.committing()
         if group is not None:
             backend = group.batchFor(db)
+        assertion = None if target is None else await self.prepareAssertion(op, target)
         # A canceled write not yet made is canceled (RFC 3909); once it is
         # in its transaction, the Cancel is too late.
         op.check()
-        hooks = self._hooksFor()
+        hooks = self._hooksFor(assertion)
         result = await write(db.backend if backend is None else backend, hooks)
         if group is not None:
             group.committed(lambda: self._announce(kind, op, db, hooks))
         else:
             self._announce(kind, op, db, hooks)
+        if target is not None:
+            await self._readControls(op, hooks.old, hooks.new)
         return result
 
     def _checkUserModifiable(self, op: Operation, at: AttributeType) -> None:
-        if at.noUserModification and not op.internal:
-            raise ldaperrors.LDAPConstraintViolation(f"{at.name}: no user modification allowed")
+        """
+        Refuse a client's write of a NO-USER-MODIFICATION attribute, as
+        slapd: with the Relax Rules control, the root DN may write those
+        slapd manages (L{_MANAGEABLE}), anyone else is refused them as
+        slapd refuses them without C{manage} access.
+
+        @raise ldaperrors.LDAPConstraintViolation: for one no client writes.
+        @raise ldaperrors.LDAPInsufficientAccessRights: for a manageable
+            one, under Relax Rules, written by another than the root DN.
+        """
+        if not at.noUserModification or op.internal:
+            return
+        if controls.RELAX_RULES in op.controls and at.oid in _MANAGEABLE:
+            if op.identity.isRoot:
+                return
+            raise ldaperrors.LDAPInsufficientAccessRights(f"{at.name}: no manage access")
+        if controls.RELAX_RULES in op.controls:
+            raise ldaperrors.LDAPConstraintViolation(
+                f"{at.name}: no-user-modification attribute not manageable")
+        raise ldaperrors.LDAPConstraintViolation(f"{at.name}: no user modification allowed")
 
     def _checkPasswordCost(self, op: Operation, at: AttributeType, values: Iterable[bytes]) -> None:
         """
@@ -1037,12 +1148,19 @@ class Directory:
                     f"{at.name}: value #{i}: {e}"
                 ) from None
 
-    def _stampMods(self, op: Operation) -> list[Modification]:
+    def _stampMods(self, op: Operation, written: frozenset[str] = frozenset()) -> list[Modification]:
         """
         The modifications that stamp a write of C{op}'s (L{stampWrite}).
+
+        @param written: the OIDs of the attributes the client wrote itself
+            (the root DN's, under Relax Rules), which keep its values.
         """
-        return [Modification("replace", name, tuple(values))
-                for name, values in stampWrite(op.identity.dn, self.csn)]
+        stamps = [Modification("replace", name, tuple(values))
+                  for name, values in stampWrite(op.identity.dn, self.csn)]
+        if written:
+            stamps = [m for m in stamps if self.schema.attributeType(m.description).oid  # type: ignore[union-attr]
+                      not in written]
+        return stamps
 
     async def add(self, op: Operation, entry: Entry) -> None:
         """
@@ -1066,7 +1184,8 @@ class Directory:
         # values (checked above); stampNew keeps them.
         entry = stampNew(entry, op.identity.dn, self.csn)
         entry.validate()
-        await self._commit(op, db, ADD, lambda backend, hooks: backend.add(op, entry, hooks))
+        await self._commit(op, db, ADD, lambda backend, hooks: backend.add(op, entry, hooks),
+                           target=entry)
 
     async def handle_add(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
@@ -1088,7 +1207,8 @@ class Directory:
         """
         db = self._checkWritable(op, ndn)
         ndn = await self.plugins.pre("delete", op, ndn)
-        await self._commit(op, db, DELETE, lambda backend, hooks: backend.delete(op, ndn, hooks))
+        await self._commit(op, db, DELETE, lambda backend, hooks: backend.delete(op, ndn, hooks),
+                           target=ndn)
 
     async def handle_delete(self, op: Operation, reply: Reply) -> Outcome:
         assert isinstance(op.request, DeleteRequest)
@@ -1104,17 +1224,23 @@ class Directory:
         @return: the modified entry.
         """
         db = self._checkWritable(op, ndn)
+        written = set()
         for mod in modifications:
             at, _ = parseDescription(self.schema, mod.description)
             self._checkUserModifiable(op, at)
+            if at.noUserModification and controls.RELAX_RULES in op.controls:
+                written.add(at.oid)
         modifications = await self.plugins.pre("modify", op, modifications, ndn)
         for mod in modifications:
             if mod.operation != "delete":
                 at, _ = parseDescription(self.schema, mod.description)
                 self._checkPasswordCost(op, at, mod.values)
-        stamped = list(modifications) + self._stampMods(op)
+        if controls.PERMISSIVE_MODIFY in op.controls:
+            modifications = [replace(mod, permissive=True) for mod in modifications]
+        stamped = list(modifications) + self._stampMods(op, frozenset(written))
         return await self._commit(  # type: ignore[no-any-return]
-            op, db, MODIFY, lambda backend, hooks: backend.modify(op, ndn, stamped, hooks))
+            op, db, MODIFY, lambda backend, hooks: backend.modify(op, ndn, stamped, hooks),
+            target=ndn)
 
     async def handle_modify(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
@@ -1186,7 +1312,8 @@ class Directory:
         stamp = self._stampMods(op)
         return await self._commit(  # type: ignore[no-any-return]
             op, db, RENAME,
-            lambda backend, hooks: backend.rename(op, ndn, newDN, deleteOldRDN, hooks, stamp))
+            lambda backend, hooks: backend.rename(op, ndn, newDN, deleteOldRDN, hooks, stamp),
+            target=ndn)
 
     async def handle_rename(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request

@@ -158,11 +158,15 @@ class Modification:
     @ivar operation: C{"add"}, C{"delete"}, C{"replace"} or C{"increment"}.
     @ivar description: the attribute description as the client wrote it.
     @ivar values: the values; empty for delete-all and replace-with-nothing.
+    @ivar permissive: whether adding a value the attribute has, or deleting
+        one it lacks (or an attribute the entry lacks), is not an error but
+        changes nothing: the Permissive Modify control's semantics.
     """
 
     operation: str
     description: str
     values: tuple[bytes, ...] = ()
+    permissive: bool = False
 
 
 @dataclass(frozen=True)
@@ -664,20 +668,32 @@ class Entry:
                 if current is not None:
                     _checkEquality(at, f"modify/add: {name}")
                     keys = current.keys(self.schema)
+                    added = []
                     for i, v in enumerate(mod.values):
-                        if self.schema.normalizeValue(at, v) in keys:
+                        k = self.schema.normalizeValue(at, v)
+                        if k in keys:
+                            if mod.permissive:
+                                continue
                             raise ldaperrors.LDAPAttributeOrValueExists(
                                 f"modify/add: {name}: value #{i} already exists"
                             )
+                        if mod.permissive:
+                            # A value given twice is added once.
+                            keys[k] = v
+                        added.append(v)
+                    if not added:
+                        continue
                     if at.singleValue:
                         raise ldaperrors.LDAPConstraintViolation(
                             f"attribute '{name}' cannot have multiple values"
                         )
-                    attrs[key] = Attribute(at, options, current.values + mod.values)
+                    attrs[key] = Attribute(at, options, current.values + tuple(added))
                 else:
                     attrs[key] = Attribute(at, options, mod.values)
             elif mod.operation == "delete":
                 if current is None:
+                    if mod.permissive:
+                        continue
                     raise ldaperrors.LDAPNoSuchAttribute(f"modify/delete: {name}: no such attribute")
                 if not mod.values:
                     del attrs[key]
@@ -693,6 +709,8 @@ class Entry:
                             f"{name}: value #{i} invalid per syntax"
                         ) from None
                     if k not in keys:
+                        if mod.permissive:
+                            continue
                         raise ldaperrors.LDAPNoSuchAttribute(
                             f"modify/delete: {name}: no such value"
                         )

@@ -42,6 +42,7 @@ __all__ = [
     "assertions",
     "nestedTooDeep",
     "compileFilter",
+    "loosened",
     "rewritten",
     "throughSearchable",
     "withoutAssertionsOn",
@@ -681,6 +682,33 @@ def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
         return node
 
     return rewritten(f, leaf)
+
+
+def loosened(f: Filter, types: frozenset[AttributeType]) -> Filter:
+    """
+    A filter every entry C{f} selects also matches, without the assertions
+    on C{types}: each is made absolute true where a true one could only
+    make the filter truer (under an even number of Nots), absolute false
+    elsewhere. A backend selects entries with it when C{f} tests
+    attributes it does not store (hasSubordinates), and C{f} itself is
+    then tested on what it selects.
+
+    @param f: a compiled filter.
+    @param types: the attribute types whose assertions are left out.
+    @return: the looser filter (C{f} itself if it tests none of C{types}).
+    """
+    def loosen(node: Filter, positive: bool) -> Filter:
+        if isinstance(node, (And, Or)):
+            return type(node)([loosen(p, positive) for p in node.parts])
+        if isinstance(node, Not):
+            return Not(loosen(node.part, not positive))
+        if getattr(node, "type", None) in types:
+            return And([]) if positive else Or([])
+        return node
+
+    if not any(getattr(node, "type", None) in types for node in assertions(f)):
+        return f
+    return loosen(f, True)
 
 
 def _derivesFrom(at: AttributeType | None, ancestor: AttributeType) -> bool:

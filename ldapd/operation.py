@@ -173,7 +173,18 @@ class SearchParameters:
     A decoded search request, as backends need it.
 
     @ivar base: the normalised base DN.
-    @ivar filter: the compiled filter (an L{ldapd.filters.Filter}).
+    @ivar filter: the compiled filter (an L{ldapd.filters.Filter}) backends
+        select entries with.
+    @ivar subordinateFilter: when the request's filter tests hasSubordinates
+        or numSubordinates, which no backend stores, that filter: C{filter}
+        is then a looser one without those assertions, and this one is
+        tested on each entry it selects, with its children counted.
+    @ivar matchedValues: the compiled filter items of the Matched Values
+        control, or C{None} without it.
+    @ivar counted: whether each entry gets its subordinate counts as
+        attributes before the plugins filter it (the filter tests them, or
+        the attribute list asks for them), so that access rules apply to
+        them as to stored attributes.
     """
 
     base: DN
@@ -181,6 +192,9 @@ class SearchParameters:
     filter: Any
     attributes: list[str] = field(default_factory=list)
     typesOnly: bool = False
+    subordinateFilter: Any = None
+    matchedValues: Any = None
+    counted: bool = False
 
 
 class Operation:

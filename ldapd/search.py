@@ -9,12 +9,17 @@ the attributes the request selected, encoded once per selection while the
 entry is cached; or it hands the search to the syncrepl provider, a
 persistent search, or the paged results control (L{_PagedSearch}). The
 computed attributes (entryDN, subschemaSubentry, hasSubordinates,
-numSubordinates) are added here too.
+numSubordinates) are added here too, and tested when a filter asks for
+them; and the controls that change what a search returns are carried out
+here: the Assertion on the base entry (RFC 4528), Matched Values (RFC
+3876), Subentries (RFC 3672, which also hides subentries from searches
+without it but of their base), and RFC 4529's C{@objectClass} attribute
+lists.
 
 One search's path::
 
     Directory.execute -> Searcher.handle -> backend.search(op, emit)
-        -> emit: plugins.filterEntry -> Searcher.sendEntry -> encodeSearchEntry -> reply
+        -> emit: Searcher.filterEntry -> Searcher.sendEntry -> encodeSearchEntry -> reply
 """
 
 from __future__ import annotations
@@ -31,7 +36,18 @@ from ldapd._cache import LRU
 from ldapd._codec import encodeSearchEntry, encodeSearchReference
 from ldapd.dn import DN
 from ldapd.entry import Entry, SearchReference, parseDescription
-from ldapd.filters import Equality, InChain, assertions, compileFilter, everything
+from ldapd.filters import (
+    And,
+    Equality,
+    Filter,
+    InChain,
+    Not,
+    Or,
+    assertions,
+    compileFilter,
+    everything,
+    loosened,
+)
 from ldapd.limits import checkFilterSize, limitsFor
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest
@@ -47,6 +63,9 @@ __all__ = ["MAX_CHAIN", "Searcher", "followChains", "withVirtual"]
 #: How many encoded search results (entry and attribute selection) it keeps.
 _CACHED_RESULTS = 4096
 _MAX_PAGED_SEARCHES = 16
+
+#: The objectClass values of a subentry (RFC 3672 §2), lower-cased.
+_SUBENTRY = frozenset({b"subentry", b"2.5.17.0"})
 
 
 class _SubordinateFound(Exception):
@@ -133,7 +152,8 @@ class _PagedSearch:
         self.sent += 1
         self.total += 1
         assert self.reply is not None
-        return self.searcher.sendEntry(self.current, self.reply, entry)
+        return self.searcher.sendEntry(self.current, self.reply, entry,
+                                       counted=not self.searcher.counts(self.op))
 
     def _filter(self, entry: Entry) -> Entry | None:
         """
@@ -143,15 +163,19 @@ class _PagedSearch:
         op = self.current
         if op.identity != self.op.identity:
             assert op.search is not None
-            if op.search.filter.match(entry) is not True:
+            tested = op.search.subordinateFilter or op.search.filter
+            if tested.match(entry) is not True:
                 return None
-        return self.searcher.plugins.filterEntry(op, entry)
+        return self.searcher.filterEntry(op, entry)
 
     def emit(self, entry: Entry | SearchReference) -> defer.Deferred[None] | None:
         if isinstance(entry, SearchReference):
             assert self.reply is not None
             self.searcher.sendReference(self.reply, entry)
             return None
+        return self.searcher.whenCounted(self.op, entry, self._emitSelected)
+
+    def _emitSelected(self, entry: Entry) -> defer.Deferred[None] | None:
         filtered = self._filter(entry)
         if filtered is None:
             return None
@@ -200,6 +224,14 @@ class Searcher:
         # encoding for an attribute selection stays right as long as the
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
+        objectClass = self.schema.attributeType("objectClass")
+        assert objectClass is not None
+        self._objectClass = objectClass
+        # The attribute types counted rather than stored.
+        self._counted = frozenset(
+            t for t in (self.schema.attributeType("hasSubordinates"),
+                        self.schema.attributeType("numSubordinates")) if t is not None)
+        self._numSubordinates = self.schema.attributeType("numSubordinates")
 
     async def handle(self, op: Operation, reply: Reply) -> Outcome:
         """
@@ -245,6 +277,8 @@ class Searcher:
             raise NoSuchObject("no such object")
         await self.plugins.pre("search", op, base)
         await followChains(directory, op, db)
+        if controls.ASSERTION in op.controls:
+            await self._checkAssertion(op, base)
         for oid, control in op.controls.items():
             # A control that changes what the search does (syncrepl,
             # persistent search) carries it out.
@@ -253,6 +287,7 @@ class Searcher:
                 responseControls = await registered.search(op, reply, db, control)
                 if responseControls is not None:
                     return Outcome(controls=responseControls)
+        self._prepare(op)
         paged = op.controls.get(controls.PAGED_RESULTS)
         if sorting.SORT_REQUEST in op.controls or sorting.VLV_REQUEST in op.controls:
             return await sorting.sortedSearch(self, op, reply, db, _fingerprint(request), paged,
@@ -261,6 +296,132 @@ class Searcher:
             return await self._pagedSearch(op, reply, db, paged)
         await self.searchDatabase(op, reply, db)
         return Outcome()
+
+    async def _checkAssertion(self, op: Operation, base: DN) -> None:
+        """
+        Test the Assertion control (RFC 4528), if the search has one, on its
+        base entry.
+
+        @raise controls.AssertionFailed: if it is not true of it.
+        """
+        assertion = await self._directory.prepareAssertion(op, base)
+        if assertion is None:
+            return
+        try:
+            entry = await self._directory.get(self._directory.internalOperation(), base)
+        except NoSuchObject:
+            return  # the search answers noSuchObject itself
+        assertion.check(entry)
+
+    def _prepare(self, op: Operation) -> None:
+        """
+        Prepare what an ordinary search (not one a control carries out)
+        does with each entry besides testing its filter: count its children
+        when the filter tests hasSubordinates or numSubordinates, which
+        backends cannot test (L{SearchParameters.subordinateFilter}), or
+        when the attribute list asks for them; and the Matched Values
+        control's filter items.
+        """
+        search = op.search
+        assert search is not None
+        f = search.filter
+        # Most filters are one assertion on a stored attribute: no walk.
+        if isinstance(f, (And, Or, Not)) or getattr(f, "type", None) in self._counted:
+            loose = loosened(f, self._counted)
+            if loose is not f:
+                search.subordinateFilter, search.filter = f, loose
+        search.counted = search.subordinateFilter is not None or bool(
+            search.attributes and _subordinateAttributes(search.attributes))
+        if op.controls:
+            matched = op.controls.get(controls.MATCHED_VALUES)
+            if matched is not None:
+                search.matchedValues = [compileFilter(f, self.schema) for f in matched.filters]
+
+    def whenCounted(
+        self, op: Operation, entry: Entry,
+        then: Callable[[Entry], defer.Deferred[None] | None],
+    ) -> defer.Deferred[None] | None:
+        """
+        Pass an entry a backend's search found on to C{then}: at once when
+        the search neither tests nor returns subordinate counts; otherwise
+        once its children are counted, with the counts as attributes, and
+        only if the whole filter is true of it.
+
+        @return: what C{then} returns, or a Deferred firing when it is done.
+        """
+        search = op.search
+        assert search is not None
+        if not search.counted:
+            return then(entry)
+
+        async def counted() -> None:
+            withCounts = await self._withCounts(op, entry)
+            tested = search.subordinateFilter
+            if tested is None or tested.match(withCounts) is True:
+                waiting = then(withCounts)
+                if waiting is not None:
+                    await waiting
+
+        return defer.Deferred.fromCoroutine(counted())
+
+    async def _withCounts(self, op: Operation, entry: Entry) -> Entry:
+        """
+        @return: the entry with its hasSubordinates and numSubordinates.
+        """
+        search = op.search
+        assert search is not None
+        onlyOne = "numsubordinates" not in _subordinateAttributes(search.attributes) and not (
+            search.subordinateFilter is not None and any(
+                getattr(node, "type", None) is self._numSubordinates
+                for node in assertions(search.subordinateFilter)))
+        count = await self._countSubordinates(op, entry.ndn, onlyOne)
+        attributes: list[tuple[str, Iterable[bytes]]] = [(a.description, a.values) for a in entry]
+        attributes.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
+        if not onlyOne:
+            attributes.append(("numSubordinates", [str(count).encode()]))
+        return Entry(entry.dn, attributes, self.schema, entry.ndn)
+
+    def filterEntry(self, op: Operation, entry: Entry) -> Entry | None:
+        """
+        The entry as a search sends it: withheld if it is a subentry the
+        search does not show (RFC 3672: only to a search of its base, or
+        with the Subentries control, which shows only them), or if the
+        plugins withhold it (C{filter_entry}).
+
+        @param op: the search.
+        @param entry: an entry its backend found.
+        @return: the entry to send, or C{None}.
+        """
+        search = op.search
+        assert search is not None
+        subentries = op.controls.get(controls.SUBENTRIES)
+        if subentries is not None:
+            if self._isSubentry(entry) is not subentries.visibility:
+                return None
+        elif search.scope != Scope.BASE and self._isSubentry(entry):
+            return None
+        return self.plugins.filterEntry(op, entry)
+
+    def counts(self, op: Operation) -> bool:
+        """
+        @return: whether the search's entries carry their subordinate
+            counts (L{whenCounted}) when they are filtered and sent.
+        """
+        return op.search is not None and op.search.counted
+
+    def _isSubentry(self, entry: Entry) -> bool:
+        """
+        @return: whether the entry is of the C{subentry} object class.
+        """
+        # Asked of every entry a search finds: the stored values are read
+        # as they are (a subentry names its class, RFC 3672 §2).
+        attr = entry.attribute(self._objectClass)
+        if attr is None:
+            return False
+        for value in attr.values:
+            if value.lower() in _SUBENTRY:
+                return True
+        return False
 
     async def searchDatabase(
         self,
@@ -283,15 +444,21 @@ class Searcher:
             the size limit allows.
         """
         sent = 0
-        filterEntry = self.plugins.filterEntry
+        filterEntry = self.filterEntry
         sendReference = self.sendReference
         sendEntry = self.sendEntry
+        counting = self.counts(op)
 
         def emit(entry: Entry | SearchReference) -> defer.Deferred[None] | None:
-            nonlocal sent
             if isinstance(entry, SearchReference):
                 sendReference(reply, entry)
                 return None
+            if counting:
+                return self.whenCounted(op, entry, selected)
+            return selected(entry)
+
+        def selected(entry: Entry) -> defer.Deferred[None] | None:
+            nonlocal sent
             filtered = filterEntry(op, entry)
             if filtered is None:
                 return None
@@ -300,7 +467,7 @@ class Searcher:
             sent += 1
             if send is not None:
                 return send(filtered)
-            return sendEntry(op, reply, filtered)
+            return sendEntry(op, reply, filtered, counted=not counting)
 
         try:
             await self._withDeadline(op, db.backend.search(op, emit))
@@ -446,7 +613,8 @@ class Searcher:
         @param reply: the operation's reply function.
         @param entry: the entry, already filtered by the plugins.
         @param counted: whether hasSubordinates and numSubordinates are
-            computed when asked for. The syncrepl provider sends entries as
+            computed when asked for: not when the entry has them already
+            (L{whenCounted}); and the syncrepl provider sends entries as
             stored: slapd's consumer refuses numSubordinates (its schema
             lacks it), and the counts would cost a search per entry.
         @return: C{None} once it is sent; or, when hasSubordinates or
@@ -464,6 +632,17 @@ class Searcher:
         """
         Send an entry with the subordinate counts asked for.
         """
+        self._sendSelected(op, reply, entry, await self._computed(op, entry, wanted))
+
+    async def _computed(self, op: Operation, entry: Entry, wanted: set[str]
+                        ) -> list[tuple[str, list[bytes]]]:
+        """
+        @param wanted: which of hasSubordinates and numSubordinates
+            (lower-cased) to count (L{_subordinateAttributes}).
+        @return: those of the entry, as attributes.
+        """
+        if not wanted or not entry.dn or self._directory.viewFor(entry.ndn) is not None:
+            return []
         count = await self._countSubordinates(op, entry.ndn,
                                               onlyOne="numsubordinates" not in wanted)
         computed = []
@@ -471,7 +650,28 @@ class Searcher:
             computed.append(("hasSubordinates", [b"TRUE" if count else b"FALSE"]))
         if "numsubordinates" in wanted:
             computed.append(("numSubordinates", [str(count).encode()]))
-        self._sendSelected(op, reply, entry, computed)
+        return computed
+
+    async def encodeRead(self, op: Operation, entry: Entry, attributes: Iterable[str]
+                         ) -> bytes | None:
+        """
+        Encode an entry for a Pre-Read or Post-Read control (RFC 4527): a
+        SearchResultEntry with the attributes selected as a search selects
+        them, and only what the plugins let the client read of it.
+
+        @param op: the write.
+        @param entry: the entry before or after it.
+        @param attributes: the control's attribute selection.
+        @return: the control's value, or C{None} when the client may not
+            read the entry.
+        """
+        visible = entry if op.internal else self.plugins.filterEntry(op, entry)
+        if visible is None:
+            return None
+        requested = list(attributes)
+        computed = await self._computed(op, entry, _subordinateAttributes(requested))
+        return encodeSearchEntry(str(entry.dn).encode("utf-8"),
+                                 self._selectAttributes(visible, requested, False, computed))
 
     async def _countSubordinates(self, client: Operation, ndn: DN, onlyOne: bool) -> int:
         """
@@ -533,13 +733,16 @@ class Searcher:
         search = op.search
         assert search is not None
         key = (entry, tuple(search.attributes), search.typesOnly)
-        pdu = None if computed else self._encoded.get(key)
+        # Entries with their counts are made for one search: not cached.
+        cached = not computed and search.matchedValues is None and not search.counted
+        pdu = self._encoded.get(key) if cached else None
         if pdu is None:
             pdu = encodeSearchEntry(
                 str(entry.dn).encode("utf-8"),
-                self._selectAttributes(entry, search.attributes, search.typesOnly, computed),
+                self._selectAttributes(entry, search.attributes, search.typesOnly, computed,
+                                       search.matchedValues),
             )
-            if not computed:
+            if cached:
                 self._encoded.put(key, pdu)
         self.statistics.entries += 1
         reply(pdu, ())
@@ -550,12 +753,23 @@ class Searcher:
         requested: list[str],
         typesOnly: bool,
         computed: list[tuple[str, list[bytes]]],
+        matchedValues: list[Filter] | None = None,
     ) -> list[tuple[bytes, tuple[bytes, ...]]]:
+        """
+        The attributes of an entry a search's attribute list selects
+        (RFC 4511 §4.5.1.8, with RFC 4529's C{@objectClass} lists), with
+        their values, or only those the Matched Values control's filter
+        items match (RFC 3876: an attribute none of whose values matches
+        is left out).
+        """
         allUser = not requested or "*" in requested
         allOperational = "+" in requested
         wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
         for name in requested:
             if name in ("*", "+", "1.1"):
+                continue
+            if name.startswith("@"):
+                wanted.extend((at, ()) for at in self._classAttributes(name[1:]))
                 continue
             try:
                 wanted.append(parseDescription(self.schema, name))
@@ -568,9 +782,34 @@ class Searcher:
                 attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
                 for at, options in wanted
             )
-            if take:
-                chosen.append((attr.description.encode(), () if typesOnly else attr.values))
+            if not take:
+                continue
+            values = attr.values
+            if matchedValues is not None:
+                values = tuple(v for v in values if any(
+                    f.match(Entry(entry.dn, [(attr.description, (v,))], self.schema, entry.ndn))
+                    is True for f in matchedValues))
+                if not values:
+                    continue
+            chosen.append((attr.description.encode(), () if typesOnly else values))
         return chosen
+
+    def _classAttributes(self, name: str) -> list[AttributeType]:
+        """
+        The attribute types an C{@objectClass} attribute list names (RFC
+        4529): those the class and its superclasses require or allow; none
+        for an unknown class, as slapd.
+        """
+        oc = self.schema.objectClass(name)
+        if oc is None:
+            return []
+        types: list[AttributeType] = []
+        for oid in self.schema.superclasses(oc.oid):
+            sup = self.schema.objectClass(oid)
+            if sup is not None:
+                types.extend(sup.must)
+                types.extend(sup.may)
+        return types
 
 
 def _subordinateAttributes(requested: list[str]) -> set[str]:
