@@ -228,6 +228,22 @@ class BuildConfigPreviousTests(unittest.SynchronousTestCase):
         self.assertEqual((oldDirectory.limits.sizeLimit, newDirectory.limits.sizeLimit), (500, 2))
         self.assertIsNot(newDirectory.plugins.plugins[-1], oldDirectory.plugins.plugins[-1])
 
+    def test_bindThrottleKept(self) -> None:
+        """
+        A reload that leaves C{bind_throttle} as it was keeps the throttle
+        and its counts; one that changes it starts a new one.
+        """
+        throttle = "bind_throttle = { per_dn = 5 }\n"
+        first = buildConfig(self.parse(configText(server=throttle)), self.path, reactor)
+        same = buildConfig(self.parse(configText(size_limit=2, server=throttle)), self.path,
+                           reactor, previous=first)
+        self.assertIsNotNone(first.directory.bindThrottle)
+        self.assertIs(same.directory.bindThrottle, first.directory.bindThrottle)
+        other = buildConfig(self.parse(configText(server="bind_throttle = { per_dn = 6 }\n")),
+                            self.path, reactor, previous=same)
+        self.assertIsNot(other.directory.bindThrottle, first.directory.bindThrottle)
+        self.assertEqual(other.directory.bindThrottle.settings.perDN, 6)
+
     def test_restartChangeRefused(self) -> None:
         """
         A change that needs a restart is a L{ConfigError} naming the file
