@@ -96,6 +96,9 @@ class ServerConfig:
         that has not bound.
     @ivar maxBufferedBytes: the bytes all connections together may hold in
         requests not yet received in full (0: no limit).
+    @ivar metrics: the endpoints of the Prometheus metrics (C{[metrics]
+        listen}, L{ldapd.metrics}): none, one, or with C{workers} above 1
+        one for each worker, in order.
     """
 
     listen: list[str]
@@ -108,6 +111,7 @@ class ServerConfig:
     cpuAffinity: bool = False
     maxAnonymousPDUSize: int = DEFAULT_MAX_ANONYMOUS_PDU_SIZE
     maxBufferedBytes: int = DEFAULT_MAX_BUFFERED_BYTES
+    metrics: tuple[str, ...] = ()
 
 
 def loadConfig(path: Path, reactor: Any = None) -> ServerConfig:
@@ -148,7 +152,7 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
     if reactor is None:
         from twisted.internet import reactor
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
-    document = ConfigTable(data, top, {"server", "database", "plugin", "replica"})
+    document = ConfigTable(data, top, {"server", "database", "plugin", "replica", "metrics"})
 
     context = top.within("server")
     server = ConfigTable(document.get("server", dict, {}), context, _SERVER_KEYS)
@@ -162,10 +166,7 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
     for i, description in enumerate(listen):
         if not isinstance(description, str):
             raise context.error(f"listen[{i}]", "must be a string")
-        try:
-            serverEndpoint(reactor, description, tls)
-        except ValueError as e:
-            raise context.error(f"listen[{i}]", f"invalid endpoint {description!r}: {e}") from None
+        _checkEndpoint(reactor, description, tls, context, f"listen[{i}]")
     authentication = Authentication(
         mappingsFromConfig(server.get("sasl_map", list, []), context, "sasl_map"),
         requireTLSForSimpleBind=server.boolean("require_tls_for_simple_bind", False),
@@ -254,11 +255,61 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
         # Every worker would run its own consumer, writing the same changes.
         raise context.error(
             "workers", "a server with [[replica]] tables runs as one process: workers must be 1")
+    if workers > 1 and any(d.startswith("systemd:") for d in listen):
+        # A worker cannot take the socket systemd passed to its parent
+        # (LISTEN_PID names the parent) to check its configuration.
+        raise context.error(
+            "workers", "a server on systemd's sockets (systemd:) runs as one process: "
+            "workers must be 1")
+    metrics = _metrics(document.get("metrics", dict, {}), top.within("metrics"), reactor, workers)
     cpuAffinity = server.boolean("cpu_affinity", False)
     if cpuAffinity and not hasattr(os, "sched_setaffinity"):
         raise context.error("cpu_affinity", "is not supported on this system")
     return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers,
-                        cpuAffinity, maxAnonymousPDUSize, maxBufferedBytes)
+                        cpuAffinity, maxAnonymousPDUSize, maxBufferedBytes, metrics)
+
+
+def _checkEndpoint(reactor: Any, description: str, tls: ServerTLS | None,
+                   context: ConfigContext, key: str) -> None:
+    """
+    Refuse a listener that is not a valid server endpoint string, or a
+    C{systemd:} one naming a socket the process was not given.
+
+    @raise ConfigError: naming C{key}.
+    """
+    try:
+        serverEndpoint(reactor, description, tls)
+    except ValueError as e:
+        raise context.error(key, f"invalid endpoint {description!r}: {e}") from None
+    except (IndexError, LookupError):
+        # Twisted's systemd: parser looks the socket up in LISTEN_FDS.
+        raise context.error(
+            key, f"{description!r}: systemd passed no such socket (is the server started by "
+            "its socket unit?)") from None
+
+
+def _metrics(table: dict[str, Any], context: ConfigContext, reactor: Any,
+             workers: int) -> tuple[str, ...]:
+    """
+    @return: the endpoints of C{[metrics] listen}: a string, or a list of
+        them, one for each worker.
+    @raise ConfigError: naming the key.
+    """
+    config = ConfigTable(table, context, {"listen"})
+    listen = config.get("listen", (str, list), expected="an endpoint string, or a list of them")
+    if listen is None:
+        return ()
+    endpoints = [listen] if isinstance(listen, str) else listen
+    if not all(isinstance(e, str) for e in endpoints):
+        raise context.error("listen", "must be an endpoint string, or a list of them")
+    if len(endpoints) != workers:
+        raise context.error(
+            "listen", f"{len(endpoints)} endpoint(s) for {workers} process(es): each worker "
+            "serves its own metrics, so give one endpoint for each")
+    for i, description in enumerate(endpoints):
+        _checkEndpoint(reactor, description, None, context, "listen" if len(endpoints) == 1
+                       else f"listen[{i}]")
+    return tuple(endpoints)
 
 
 #: The keys whose values are passwords or their hashes, in the tables that may have them.

@@ -18,7 +18,7 @@ from twisted.logger import jsonFileLogObserver as twistedJSONFileLogObserver
 from twisted.logger import textFileLogObserver as twistedTextFileLogObserver
 from twisted.python import usage
 
-from ldapd import _logging
+from ldapd import _logging, systemd
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
@@ -99,9 +99,10 @@ class LDAPService(service.MultiService):
     """
     Listens on every configured endpoint (a listener that cannot be had
     stops start-up, L{listenOrExit}), opens the directory, then accepts
-    connections and starts the syncrepl consumers; on stop, stops them,
-    closes the listeners and then the directory. While it runs, SIGHUP
-    reloads what can change without a restart (L{reload}).
+    connections, starts the syncrepl consumers and tells systemd it is
+    ready (L{ldapd.systemd}); on stop, tells systemd so, stops the
+    consumers, closes the listeners and then the directory. While it runs,
+    SIGHUP reloads what can change without a restart (L{reload}).
     """
 
     _log = Logger()
@@ -179,12 +180,14 @@ class LDAPService(service.MultiService):
         self._log.info("ldapd serving {suffixes} on {listen}",
                        suffixes=[str(db.suffix) for db in self.config.directory.databases],
                        listen=self.config.listen)
+        systemd.notify("READY=1")
 
     def _ebOpened(self, reason: Any) -> None:
         self._log.failure("cannot open the directory", reason)
         self.reactor.stop()
 
     def stopService(self) -> Any:
+        systemd.notify("STOPPING=1")
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
             self._previousHangup = None
@@ -199,7 +202,41 @@ def makeService(options: Options) -> service.Service:
     """
     @param options: the parsed options.
     @return: the service that runs the server: with C{[server] workers}
-        above 1, the supervisor of the worker processes.
+        above 1, the supervisor of the worker processes; with C{[metrics]},
+        the server's with the metrics' (L{_withMetrics}).
+    """
+    config: ServerConfig = options["server"]
+    if options["worker"] is not None:
+        return _withMetrics(_makeService(options), config, options["worker"])
+    if config.workers > 1:
+        return _makeService(options)
+    return _withMetrics(_makeService(options), config, 1)
+
+
+def _withMetrics(server: service.Service, config: ServerConfig, number: int) -> service.Service:
+    """
+    @param server: the service of one server process.
+    @param config: the configuration.
+    @param number: the process's worker number (1 for a server of one process).
+    @return: C{server} and, when C{[metrics]} is configured, the service of
+        this process's metrics listener, started before it (its endpoint is
+        bound when the LDAP listeners are, and a server is not ready for
+        systemd before it).
+    """
+    if not config.metrics:
+        return server
+    from ldapd.metrics import MetricsCollector, MetricsService
+
+    both = service.MultiService()
+    MetricsService(config.metrics[number - 1],
+                   MetricsCollector(config.directory, config.replicas)).setServiceParent(both)
+    server.setServiceParent(both)
+    return both
+
+
+def _makeService(options: Options) -> service.Service:
+    """
+    @return: the service of the server, or of the supervisor of its workers.
     """
     config: ServerConfig = options["server"]
     if options["worker"] is not None:

@@ -29,6 +29,7 @@ from twisted.logger import ILogObserver, Logger, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ldapd import systemd
 from ldapd.config import ServerConfig
 from ldapd.tls import serverEndpoint
 
@@ -268,6 +269,9 @@ class WorkerSupervisor(service.Service):
         if self.running:
             for number in range(1, self.config.workers + 1):
                 self._spawn(number)
+            # The listeners are bound and the databases ready: a connection
+            # waits in the backlog until a worker takes it.
+            systemd.notify("READY=1")
 
     def _ebPrepared(self, reason: Failure) -> None:
         self._log.failure("cannot open the directory", reason)
@@ -291,8 +295,10 @@ class WorkerSupervisor(service.Service):
         fds.update({p.fileno(): p.fileno() for p in self._ports})
         worker = _WorkerProtocol(self, number)
         self._protocols[number] = worker
+        # systemd hears from this process only (NotifyAccess=main).
+        env = {k: v for k, v in os.environ.items() if k != systemd.NOTIFY_SOCKET}
         self.workers[number] = self.reactor.spawnProcess(
-            worker, sys.executable, argv, env=os.environ, childFDs=fds)
+            worker, sys.executable, argv, env=env, childFDs=fds)
         worker.pid = self.workers[number].pid
         self._log.info("started worker {number} (pid {pid})", number=number, pid=worker.pid)
 
@@ -330,6 +336,7 @@ class WorkerSupervisor(service.Service):
         then close the listeners.
         """
         super().stopService()
+        systemd.notify("STOPPING=1")
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
             self._previousHangup = None
