@@ -19,7 +19,7 @@ process serves none: Prometheus scrapes each worker as a target of its own.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -69,10 +69,12 @@ class MetricsCollector:
     """
 
     def __init__(self, directory: Directory, replicas: Sequence[Any] = (),
-                 process: Any = None) -> None:
+                 process: Any = None, serving: Callable[[], bool] = lambda: True) -> None:
         """
         @param directory: the directory whose counters are read.
         @param replicas: the consumers whose state is read.
+        @param serving: says whether the directory is open and the server
+            accepts connections (until then, its databases are not read).
         @param process: what collects the process's metrics; prometheus_client's
             L{ProcessCollector} of this process by default (nothing where
             there is no C{/proc}).
@@ -80,14 +82,20 @@ class MetricsCollector:
         self.directory = directory
         self.replicas = replicas
         self._process = process if process is not None else ProcessCollector(registry=None)
+        self._serving = serving
 
     async def collect(self) -> list[Metric]:
         """
         @return: every metric family, as it is now.
         """
+        serving = self._serving()
         metrics = self._counters()
+        metrics.append(GaugeMetricFamily(
+            "ldapd_serving", "1 once the databases are open and the listeners accept.",
+            value=1 if serving else 0))
         metrics.extend(self._replication())
-        metrics.extend(await self._changelogs())
+        if serving:
+            metrics.extend(await self._changelogs())
         metrics.extend(self._sqlPools())
         metrics.extend(self._process.collect())
         return metrics
@@ -138,7 +146,7 @@ class MetricsCollector:
             binds.add_metric([method, resultName(code)], count)
         return [
             info, results, initiated, completed, latency, binds,
-            GaugeMetricFamily("ldapd_connections", "Connections open.",
+            GaugeMetricFamily("ldapd_connections_current", "Connections open.",
                               value=len(statistics.connections)),
             CounterMetricFamily("ldapd_connections", "Connections accepted.",
                                 value=statistics.totalConnections),

@@ -103,9 +103,12 @@ class LDAPService(service.MultiService):
     ready (L{ldapd.systemd}); on stop, tells systemd so, stops the
     consumers, closes the listeners and then the directory. While it runs,
     SIGHUP reloads what can change without a restart (L{reload}).
+
+    @ivar serving: whether the directory is open and the listeners accept.
     """
 
     _log = Logger()
+    serving = False
 
     def __init__(self, config: ServerConfig, reactor: Any = None,
                  endpoints: list[Any] | None = None) -> None:
@@ -175,6 +178,7 @@ class LDAPService(service.MultiService):
         gc.freeze()
         for port in self._ports:
             port.startReading()
+        self.serving = True
         for consumer in self.config.replicas:
             consumer.setServiceParent(self)
         self._log.info("ldapd serving {suffixes} on {listen}",
@@ -187,6 +191,7 @@ class LDAPService(service.MultiService):
         self.reactor.stop()
 
     def stopService(self) -> Any:
+        self.serving = False
         systemd.notify("STOPPING=1")
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
@@ -209,11 +214,11 @@ def makeService(options: Options) -> service.Service:
     if options["worker"] is not None:
         return _withMetrics(_makeService(options), config, options["worker"])
     if config.workers > 1:
-        return _makeService(options)
+        return WorkerSupervisor(config, sys.argv[1:])
     return _withMetrics(_makeService(options), config, 1)
 
 
-def _withMetrics(server: service.Service, config: ServerConfig, number: int) -> service.Service:
+def _withMetrics(server: LDAPService, config: ServerConfig, number: int) -> service.Service:
     """
     @param server: the service of one server process.
     @param config: the configuration.
@@ -228,15 +233,16 @@ def _withMetrics(server: service.Service, config: ServerConfig, number: int) -> 
     from ldapd.metrics import MetricsCollector, MetricsService
 
     both = service.MultiService()
-    MetricsService(config.metrics[number - 1],
-                   MetricsCollector(config.directory, config.replicas)).setServiceParent(both)
+    collector = MetricsCollector(config.directory, config.replicas,
+                                 serving=lambda: server.serving)
+    MetricsService(config.metrics[number - 1], collector).setServiceParent(both)
     server.setServiceParent(both)
     return both
 
 
-def _makeService(options: Options) -> service.Service:
+def _makeService(options: Options) -> LDAPService:
     """
-    @return: the service of the server, or of the supervisor of its workers.
+    @return: the service of one server process: the only one, or a worker.
     """
     config: ServerConfig = options["server"]
     if options["worker"] is not None:
@@ -254,6 +260,4 @@ def _makeService(options: Options) -> service.Service:
                 endpoint = TLSServerEndpoint(endpoint, config.tls)
             endpoints.append(endpoint)
         return LDAPService(config, endpoints=endpoints)
-    if config.workers > 1:
-        return WorkerSupervisor(config, sys.argv[1:])
     return LDAPService(config)
