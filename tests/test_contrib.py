@@ -1,23 +1,34 @@
 """
-Tests for the container recipe in C{contrib/}: the configuration its image
-runs with serves, and the recipe passes hadolint where it is installed. (The
-image itself is not built here: that needs the python:3.11-slim base image
-from a container registry.)
+Tests for what C{docs/operations.md} and C{contrib/} give operators: the
+container recipe (the configuration its image runs with serves, and the
+recipe passes hadolint where it is installed; the image itself is not built
+here, which needs the python:3.11-slim base image from a container
+registry), and how the log file behaves under logrotate.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
+import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from twisted.trial import unittest
 
-from ldapd.testing import EXAMPLE_LDIF, SOURCE_ROOT, ServerProcess, freePort
+from ldapd.testing import (
+    EXAMPLE_LDIF,
+    SOURCE_ROOT,
+    ServerProcess,
+    childEnvironment,
+    exampleConfig,
+    freePort,
+)
 
 CONTRIB = SOURCE_ROOT / "contrib"
 
@@ -88,3 +99,67 @@ class ContainerConfigTests(unittest.SynchronousTestCase):
         with urllib.request.urlopen(f"http://127.0.0.1:{metricsPort}/metrics", timeout=30) as r:
             self.assertIn(b"ldapd_operations_total", r.read())
         self.assertTrue((volume / "ldapd.db").is_file())
+
+
+@pytest.mark.integration
+class LogRotationTests(unittest.SynchronousTestCase):
+    """
+    What docs/operations.md says of log rotation: C{twist --log-file} opens
+    the file once, for appending, and never again.
+    """
+
+    def setUp(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="ldapd-logs-"))
+        self.addCleanup(shutil.rmtree, self.folder)
+        self.server = ServerProcess(exampleConfig(), self.folder)
+        self.logFile = self.folder / "access.log"
+        self.server._launch(
+            [sys.executable, "-m", "twisted", "--log-format", "text", "--log-file",
+             str(self.logFile), "ldapd", "--config", str(self.server.configPath)],
+            30, childEnvironment())
+        self.addCleanup(self.server.stop)
+
+    def search(self, uid: str) -> None:
+        """
+        Search for C{uid}, and wait until the access log line of the search
+        is written (the server writes it once the result is sent).
+        """
+        subprocess.run(["ldapsearch", "-x", "-H", self.server.url, "-b", "dc=example,dc=com",
+                        f"(uid={uid})"], capture_output=True, timeout=60, check=True)
+        deadline = time.monotonic() + 30
+        while f"(uid={uid})".encode() not in self.logFile.read_bytes():
+            self.assertLess(time.monotonic(), deadline, "the search was not logged")
+            time.sleep(0.1)
+
+    def test_copytruncate(self) -> None:
+        """
+        After logrotate's C{copytruncate} (copy, then truncate in place), the
+        server's next lines begin the emptied file, with no hole of NUL bytes
+        before them: it writes in append mode.
+        """
+        self.search("alice")
+        shutil.copy(self.logFile, self.folder / "access.log.1")
+        os.truncate(self.logFile, 0)
+        self.search("bob")
+        text = self.logFile.read_bytes()
+        self.assertNotIn(b"\0", text)
+        self.assertTrue(text.startswith(b"20"), text[:80])
+        self.assertNotIn(b"(uid=alice)", text)
+        self.assertIn(b"(uid=alice)", (self.folder / "access.log.1").read_bytes())
+
+    def test_renamed(self) -> None:
+        """
+        A log file renamed away (logrotate's default, C{create}) goes on
+        being written to, under its new name: the server does not open the
+        file again, so rotation by renaming needs C{copytruncate}.
+        """
+        self.search("alice")
+        self.logFile.rename(self.folder / "access.log.1")
+        self.logFile.touch()
+        subprocess.run(["ldapsearch", "-x", "-H", self.server.url, "-b", "dc=example,dc=com",
+                        "(uid=bob)"], capture_output=True, timeout=60, check=True)
+        deadline = time.monotonic() + 30
+        while b"(uid=bob)" not in (self.folder / "access.log.1").read_bytes():
+            self.assertLess(time.monotonic(), deadline, "the search was not logged")
+            time.sleep(0.1)
+        self.assertEqual(self.logFile.read_bytes(), b"")
