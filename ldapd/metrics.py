@@ -76,7 +76,7 @@ class MetricsCollector:
         @param serving: says whether the directory is open and the server
             accepts connections (until then, its databases are not read).
         @param process: what collects the process's metrics; prometheus_client's
-            L{ProcessCollector} of this process by default (nothing where
+            C{ProcessCollector} of this process by default (nothing where
             there is no C{/proc}).
         """
         self.directory = directory
