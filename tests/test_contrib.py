@@ -163,3 +163,61 @@ class LogRotationTests(unittest.SynchronousTestCase):
             self.assertLess(time.monotonic(), deadline, "the search was not logged")
             time.sleep(0.1)
         self.assertEqual(self.logFile.read_bytes(), b"")
+
+
+#: The Python one-liner docs/operations.md gives for SQLite's online backup.
+_PYTHON_BACKUP = "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))"
+
+
+@pytest.mark.integration
+class BackupTests(unittest.SynchronousTestCase):
+    """
+    The backups docs/operations.md describes, taken while the server runs,
+    hold its last write, and a server started on each serves it.
+    """
+
+    def test_online(self) -> None:
+        """
+        SQLite's online backup (Python's API and, where installed, the
+        C{sqlite3} tool's C{.backup}) and C{ldapd-admin export}, taken while
+        the server runs just after a write, hold that write; a server on
+        each backup copy serves it.
+        """
+        self.assertIn(_PYTHON_BACKUP, (SOURCE_ROOT / "docs" / "operations.md").read_text())
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-backup-"))
+        self.addCleanup(shutil.rmtree, folder)
+        (folder / "live").mkdir()
+        server = ServerProcess(exampleConfig(), folder / "live")
+        server.start()
+        self.addCleanup(server.stop)
+        subprocess.run(
+            ["ldapmodify", "-x", "-H", server.url, "-D", "cn=admin,dc=example,dc=com", "-w", "secret"],
+            input="dn: uid=alice,ou=people,dc=example,dc=com\nchangetype: modify\n"
+                  "replace: description\ndescription: backed up\n",
+            capture_output=True, text=True, timeout=60, check=True)
+        live = folder / "live" / "example.db"
+        copies = [folder / "python"]
+        copies[0].mkdir()
+        subprocess.run([sys.executable, "-c", _PYTHON_BACKUP, str(live),
+                        str(copies[0] / "example.db")], check=True, timeout=120)
+        sqlite3 = shutil.which("sqlite3")
+        if sqlite3 is not None:
+            copies.append(folder / "sqlite3")
+            copies[1].mkdir()
+            subprocess.run([sqlite3, str(live), f".backup '{copies[1] / 'example.db'}'"],
+                           check=True, timeout=120)
+        export = folder / "export.ldif"
+        subprocess.run([sys.executable, "-m", "ldapd.admin", "export", str(server.configPath),
+                        "-o", str(export), "-q"], env=childEnvironment(), check=True, timeout=120)
+        self.assertIn(b"description: backed up", export.read_bytes())
+        self.assertIn(b"entryUUID: ", export.read_bytes())
+        for copy in copies:
+            restored = ServerProcess(exampleConfig(), copy)
+            restored.start()
+            self.addCleanup(restored.stop)
+            found = subprocess.run(
+                ["ldapsearch", "-x", "-LLL", "-H", restored.url, "-b", "dc=example,dc=com",
+                 "(description=backed up)", "uid"],
+                capture_output=True, text=True, timeout=60, check=True)
+            self.assertIn("uid: alice", found.stdout, copy)
+            restored.stop()
