@@ -7,7 +7,9 @@ configuration.
 
 from __future__ import annotations
 
+import shutil
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -351,3 +353,55 @@ class PortInUseTests(unittest.SynchronousTestCase):
                 server.start()
         self.assertIn("exited with 1", str(caught.exception))
         self.assertIn(f"ldapd: cannot listen on tcp:{port}:interface=127.0.0.1:", server.log())
+
+
+@pytest.mark.integration
+class WorkersTests(unittest.SynchronousTestCase):
+    """
+    With C{[server] workers = 2}, each worker serves the metrics of the
+    connections it accepted on an endpoint of its own.
+    """
+
+    def test_perWorker(self) -> None:
+        """
+        Both workers answer on their own ports; each counts only its own
+        connections, and the two together count every one.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-metrics-"))
+        self.addCleanup(shutil.rmtree, folder, True)
+        ports = [freePort(), freePort()]
+        server = ServerProcess(
+            '[server]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\nworkers = 2\n\n'
+            '[[database]]\nsuffix = "dc=example,dc=com"\nbackend = "sql"\n'
+            f'url = "sqlite:///{folder}/shared.db"\nseed_ldif = "{{example_ldif}}"\n\n'
+            f'[metrics]\nlisten = ["tcp:{ports[0]}:interface=127.0.0.1", '
+            f'"tcp:{ports[1]}:interface=127.0.0.1"]\n', folder)
+        server.start()
+        self.addCleanup(server.stop)
+
+        def scrape(port: int) -> Samples:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics",
+                                                timeout=10) as response:
+                        samples = parse(response.read().decode())[0]
+                    if samples["ldapd_serving", ()] == 1:
+                        return samples
+                except OSError:
+                    pass
+                self.assertLess(time.monotonic(), deadline, f"no worker served on {port}")
+                time.sleep(0.1)
+
+        for port in ports:
+            scrape(port)
+        for _ in range(6):
+            _ldap("ldapsearch", "-x", "-LLL", "-H", server.url, "-b", SUFFIX, "-s", "base", "dn")
+        both = [scrape(port) for port in ports]
+        searches = [s.get(("ldapd_operations_total", (("op", "search"), ("result", "success"))), 0)
+                    for s in both]
+        self.assertEqual(sum(searches), 6)
+        # The start-up probe's connection, and the six clients'.
+        self.assertEqual(sum(s["ldapd_connections_total", ()] for s in both), 7)
+        for samples in both:
+            self.assertGreater(samples["process_resident_memory_bytes", ()], 0)
