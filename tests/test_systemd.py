@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -158,6 +159,35 @@ class ReadinessTests(unittest.SynchronousTestCase):
         self.assertEqual(self.listener.receive(), b"READY=1")
         self.assertIn("ldapd serving ['dc=example,dc=com']", server.log())
         self.ldapsearch(server.port)
+
+
+    def test_workers(self) -> None:
+        """
+        With C{workers = 2}, the supervising process says C{READY=1} once,
+        when it has started the workers, and C{STOPPING=1} when it stops;
+        the workers say nothing (systemd listens to the main process only).
+        """
+        server = ServerProcess(
+            '[server]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\nworkers = 2\n\n'
+            '[[database]]\nsuffix = "dc=example,dc=com"\nbackend = "sql"\n'
+            'url = "sqlite:///shared.db"\nseed_ldif = "{example_ldif}"\n', self.folder)
+        os.environ["NOTIFY_SOCKET"] = str(self.folder / "notify")
+        try:
+            server.start()
+        finally:
+            del os.environ["NOTIFY_SOCKET"]
+        self.addCleanup(server.stop)
+        self.assertEqual(self.listener.receive(), b"READY=1")
+        deadline = time.monotonic() + 30
+        while server.log().count("] ldapd serving ") < 2:
+            self.assertLess(time.monotonic(), deadline, server.log())
+            time.sleep(0.1)
+        # A worker notifies, if at all, as it logs that it serves.
+        self.listener.socket.setblocking(False)
+        self.assertRaises(BlockingIOError, self.listener.receive)
+        server.stop()
+        self.assertEqual(self.listener.receive(), b"STOPPING=1")
+        self.assertRaises(BlockingIOError, self.listener.receive)
 
 
 class ConfigTests(unittest.SynchronousTestCase):
