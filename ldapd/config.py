@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from twisted.logger import Logger
+from twisted.python.systemd import ListenFDs
 
 from ldapd import _files, passwords
 from ldapd._framing import (
@@ -272,20 +273,22 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
 def _checkEndpoint(reactor: Any, description: str, tls: ServerTLS | None,
                    context: ConfigContext, key: str) -> None:
     """
-    Refuse a listener that is not a valid server endpoint string, or a
-    C{systemd:} one naming a socket the process was not given.
+    Refuse a listener that is not a valid server endpoint string.
+
+    A C{systemd:} listener whose socket the process was not given (its
+    configuration checked outside systemd, by C{ldapd-admin check-config})
+    passes: the server stops when it cannot listen on it
+    (L{ldapd.workers.endpointOrExit}).
 
     @raise ConfigError: naming C{key}.
     """
     try:
         serverEndpoint(reactor, description, tls)
-    except ValueError as e:
-        raise context.error(key, f"invalid endpoint {description!r}: {e}") from None
-    except (IndexError, LookupError):
+    except (ValueError, LookupError) as e:
         # Twisted's systemd: parser looks the socket up in LISTEN_FDS.
-        raise context.error(
-            key, f"{description!r}: systemd passed no such socket (is the server started by "
-            "its socket unit?)") from None
+        if description.startswith("systemd:") and not ListenFDs.fromEnvironment().inheritedDescriptors():
+            return
+        raise context.error(key, f"invalid endpoint {description!r}: {e}") from None
 
 
 def _metrics(table: dict[str, Any], context: ConfigContext, reactor: Any,

@@ -306,11 +306,10 @@ class MetricsService(service.Service):
         self._port: Any = None
 
     def startService(self) -> None:
-        from ldapd.tls import serverEndpoint
-        from ldapd.workers import listenOrExit
+        from ldapd.workers import endpointOrExit, listenOrExit
 
         super().startService()
-        endpoint = serverEndpoint(self.reactor, self.description, None)
+        endpoint = endpointOrExit(self.reactor, self.description, None)
         self._port = listenOrExit(endpoint, metricsSite(self.collector), self.description)
         self._port.startReading()
 

@@ -22,10 +22,11 @@ from ldapd import _logging, systemd
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
-from ldapd.tls import TLSError, TLSServerEndpoint, serverEndpoint
+from ldapd.tls import TLSError, TLSServerEndpoint
 from ldapd.workers import (
     AdoptedEndpoint,
     WorkerSupervisor,
+    endpointOrExit,
     listenOrExit,
     parseSockets,
     pinToCPU,
@@ -137,7 +138,7 @@ class LDAPService(service.MultiService):
         service.Service.startService(self)
         endpoints = self._endpoints
         if endpoints is None:
-            endpoints = [serverEndpoint(self.reactor, description, self.config.tls)
+            endpoints = [endpointOrExit(self.reactor, description, self.config.tls)
                          for description in self.config.listen]
         self._ports = [listenOrExit(endpoint, self.factory, description)
                        for endpoint, description in zip(endpoints, self.config.listen, strict=True)]

@@ -33,8 +33,8 @@ from ldapd import systemd
 from ldapd.config import ServerConfig
 from ldapd.tls import serverEndpoint
 
-__all__ = ["AdoptedEndpoint", "WorkerSupervisor", "cpuFor", "listenOrExit", "parseSockets",
-           "pinToCPU", "tagLogsWithWorker"]
+__all__ = ["AdoptedEndpoint", "WorkerSupervisor", "cpuFor", "endpointOrExit", "listenOrExit",
+           "parseSockets", "pinToCPU", "tagLogsWithWorker"]
 
 #: Seconds before a worker that died is started again.
 RESTART_DELAY = 1.0
@@ -71,6 +71,40 @@ class AdoptedEndpoint:
         return d.addCallback(_acceptOneAtATime)
 
 
+def _cannotListen(description: str, text: str) -> SystemExit:
+    """
+    Write C{ldapd: cannot listen on DESCRIPTION: TEXT} to standard error.
+
+    @return: the C{SystemExit} (status 1) to raise.
+    """
+    sys.stderr.write(f"ldapd: cannot listen on {description}: {text}\n")
+    return SystemExit(1)
+
+
+def endpointOrExit(reactor: Any, description: str, tls: Any) -> Any:
+    """
+    Build a listener's endpoint (L{serverEndpoint}), or stop the process as
+    L{listenOrExit} does: the configuration checked the string, but a
+    C{systemd:} listener's socket is there only when systemd started the
+    process with it.
+
+    @param reactor: the reactor.
+    @param description: the listener as configured.
+    @param tls: the server's TLS, or C{None}.
+    @return: the endpoint.
+    @raise SystemExit: with status 1, after writing
+        C{ldapd: cannot listen on DESCRIPTION: REASON} to standard error.
+    """
+    try:
+        return serverEndpoint(reactor, description, tls)
+    except ValueError as e:
+        raise _cannotListen(description, str(e)) from None
+    except LookupError:
+        # Twisted's systemd: parser looks the socket up in LISTEN_FDS.
+        raise _cannotListen(description, "systemd passed no such socket (is the server started "
+                            "by its socket unit?)") from None
+
+
 def listenOrExit(endpoint: Any, factory: Any, description: str) -> Any:
     """
     Listen on an endpoint now, without accepting yet (the caller starts
@@ -96,8 +130,7 @@ def listenOrExit(endpoint: Any, factory: Any, description: str) -> Any:
         reason = result[0].value if result else "the endpoint did not listen at once"
         socketError = getattr(reason, "socketError", None)
         text = getattr(socketError, "strerror", None) or str(reason)
-        sys.stderr.write(f"ldapd: cannot listen on {description}: {text}\n")
-        raise SystemExit(1)
+        raise _cannotListen(description, text)
     port = result[0]
     port.stopReading()
     return port
@@ -283,7 +316,7 @@ class WorkerSupervisor(service.Service):
         bound as TCP, and the workers speak TLS on it.
         """
         kind, _, rest = description.partition(":")
-        endpoint = serverEndpoint(self.reactor, "tcp:" + rest if kind == "ssl" else description,
+        endpoint = endpointOrExit(self.reactor, "tcp:" + rest if kind == "ssl" else description,
                                   None)
         return listenOrExit(endpoint, _RefuseConnections(), description)
 

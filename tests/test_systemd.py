@@ -190,29 +190,45 @@ class ReadinessTests(unittest.SynchronousTestCase):
         self.assertRaises(BlockingIOError, self.listener.receive)
 
 
-class ConfigTests(unittest.SynchronousTestCase):
+class NoSocketTests(unittest.SynchronousTestCase):
     """
-    A C{systemd:} listener outside systemd is a configuration error.
+    A C{systemd:} listener outside systemd.
     """
 
-    def test_noSocket(self) -> None:
+    def test_configuration(self) -> None:
         """
-        Without the socket (not started by the socket unit), the listener
-        is refused with one line naming it.
+        The configuration is valid (so that C{ldapd-admin check-config}
+        checks a socket-activated server's configuration anywhere).
         """
         from twisted.internet import task
 
         from ldapd.config import buildConfig
-        from ldapd.registry import ConfigError
 
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
         self.patch(os, "environ", env)
-        with self.assertRaises(ConfigError) as caught:
-            buildConfig({"server": {"listen": ["systemd:domain=INET:index=0"]},
-                         "database": [{"suffix": "dc=example,dc=com"}]},
-                        Path("ldapd.toml"), task.Clock())
-        self.assertIn("server.listen[0]", str(caught.exception))
-        self.assertIn("systemd passed no such socket", str(caught.exception))
+        config = buildConfig({"server": {"listen": ["systemd:domain=INET:index=0"]},
+                              "database": [{"suffix": "dc=example,dc=com"}]},
+                             Path("ldapd.toml"), task.Clock())
+        self.assertEqual(config.listen, ["systemd:domain=INET:index=0"])
+
+    @pytest.mark.integration
+    def test_server(self) -> None:
+        """
+        The server, not given the socket, stops at once with one line
+        naming the listener, as for a port it cannot have.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-nosocket-"))
+        self.addCleanup(shutil.rmtree, folder)
+        server = ServerProcess(exampleConfig().replace(
+            'listen = ["tcp:{port}:interface=127.0.0.1"]',
+            'listen = ["systemd:domain=INET:index=0"]'), folder)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
+        self.patch(os, "environ", env)
+        with self.assertRaises(RuntimeError) as caught:
+            server.start()
+        self.assertIn("exited with 1", str(caught.exception))
+        self.assertIn("ldapd: cannot listen on systemd:domain=INET:index=0: systemd passed no "
+                      "such socket (is the server started by its socket unit?)", server.log())
 
 
 class UnitTests(unittest.SynchronousTestCase):
