@@ -25,6 +25,15 @@ from ldapd.testing import SOURCE_ROOT, ServerProcess, childEnvironment, exampleC
 CONTRIB = SOURCE_ROOT / "contrib"
 
 
+def systemdConfig() -> str:
+    """
+    @return: the example configuration as a L{ServerProcess} template, on
+        the first socket systemd passes (as C{contrib/ldapd.service} runs).
+    """
+    return exampleConfig().replace('listen = ["tcp:{port}:interface=127.0.0.1"]',
+                                   'listen = ["systemd:domain=INET:index=0"]')
+
+
 class _Listener:
     """
     A Unix datagram socket standing for systemd's notification socket.
@@ -118,9 +127,7 @@ class ReadinessTests(unittest.SynchronousTestCase):
         if activate is None:
             raise unittest.SkipTest("systemd-socket-activate (Debian: systemd) is not installed")
         port = freePort()
-        server = ServerProcess(exampleConfig().replace(
-            'listen = ["tcp:{port}:interface=127.0.0.1"]',
-            'listen = ["systemd:domain=INET:index=0"]'), self.folder)
+        server = ServerProcess(systemdConfig(), self.folder)
         env = childEnvironment()
         env["NOTIFY_SOCKET"] = str(self.folder / "notify")
         with open(server.logPath, "wb") as log:
@@ -139,6 +146,14 @@ class ReadinessTests(unittest.SynchronousTestCase):
         # which systemd counts as a clean stop.
         self.assertEqual(process.wait(60), -signal.SIGTERM, server.log())
 
+    def startNotifying(self, server: ServerProcess) -> None:
+        """
+        Start C{server} with C{$NOTIFY_SOCKET} naming the test's socket.
+        """
+        self.patch(os, "environ", {**os.environ, "NOTIFY_SOCKET": str(self.folder / "notify")})
+        server.start()
+        self.addCleanup(server.stop)
+
     def _stop(self, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is None:
             process.kill()
@@ -150,16 +165,10 @@ class ReadinessTests(unittest.SynchronousTestCase):
         that it serves (its databases are open).
         """
         server = ServerProcess(exampleConfig(), self.folder)
-        os.environ["NOTIFY_SOCKET"] = str(self.folder / "notify")
-        try:
-            server.start()
-        finally:
-            del os.environ["NOTIFY_SOCKET"]
-        self.addCleanup(server.stop)
+        self.startNotifying(server)
         self.assertEqual(self.listener.receive(), b"READY=1")
         self.assertIn("ldapd serving ['dc=example,dc=com']", server.log())
         self.ldapsearch(server.port)
-
 
     def test_workers(self) -> None:
         """
@@ -171,12 +180,7 @@ class ReadinessTests(unittest.SynchronousTestCase):
             '[server]\nlisten = ["tcp:{port}:interface=127.0.0.1"]\nworkers = 2\n\n'
             '[[database]]\nsuffix = "dc=example,dc=com"\nbackend = "sql"\n'
             'url = "sqlite:///shared.db"\nseed_ldif = "{example_ldif}"\n', self.folder)
-        os.environ["NOTIFY_SOCKET"] = str(self.folder / "notify")
-        try:
-            server.start()
-        finally:
-            del os.environ["NOTIFY_SOCKET"]
-        self.addCleanup(server.stop)
+        self.startNotifying(server)
         self.assertEqual(self.listener.receive(), b"READY=1")
         deadline = time.monotonic() + 30
         while server.log().count("] ldapd serving ") < 2:
@@ -219,9 +223,7 @@ class NoSocketTests(unittest.SynchronousTestCase):
         """
         folder = Path(tempfile.mkdtemp(prefix="ldapd-nosocket-"))
         self.addCleanup(shutil.rmtree, folder)
-        server = ServerProcess(exampleConfig().replace(
-            'listen = ["tcp:{port}:interface=127.0.0.1"]',
-            'listen = ["systemd:domain=INET:index=0"]'), folder)
+        server = ServerProcess(systemdConfig(), folder)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LISTEN_")}
         self.patch(os, "environ", env)
         with self.assertRaises(RuntimeError) as caught:
