@@ -256,19 +256,34 @@ class MetricsResource(resource.Resource):
 
     def render_GET(self, request: Any) -> Any:
         d = defer.Deferred.fromCoroutine(self.collector.render())
+        gone: list[Failure] = []
+        # A scraper that gave up and closed the connection gets nothing.
+        request.notifyFinish().addErrback(gone.append)
 
         def written(body: bytes) -> None:
-            request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
-            request.write(body)
-            request.finish()
+            if not gone:
+                request.setHeader(b"content-type", CONTENT_TYPE_LATEST.encode("ascii"))
+                request.write(body)
+                request.finish()
 
         def failed(reason: Failure) -> None:
             _log.failure("metrics: cannot collect", reason)
-            request.setResponseCode(500)
-            request.finish()
+            if not gone:
+                request.setResponseCode(500)
+                request.finish()
 
         d.addCallbacks(written, failed)
         return server.NOT_DONE_YET
+
+
+class _QuietSite(server.Site):
+    """
+    A site that does not log each request: a scrape every few seconds
+    would fill the server's log.
+    """
+
+    def log(self, request: Any) -> None:
+        pass
 
 
 def metricsSite(collector: MetricsCollector) -> server.Site:
@@ -277,7 +292,7 @@ def metricsSite(collector: MetricsCollector) -> server.Site:
     """
     root = resource.Resource()
     root.putChild(b"metrics", MetricsResource(collector))
-    site = server.Site(root)
+    site = _QuietSite(root)
     site.displayTracebacks = False
     site.noisy = False
     return site

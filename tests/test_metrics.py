@@ -19,10 +19,14 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from twisted.internet import defer, task
+from twisted.internet.error import ConnectionDone
+from twisted.python.failure import Failure
 from twisted.trial import unittest
+from twisted.web.server import NOT_DONE_YET
+from twisted.web.test.requesthelper import DummyRequest
 
 from ldapd.config import buildConfig
-from ldapd.metrics import MetricsCollector
+from ldapd.metrics import MetricsCollector, MetricsResource
 from ldapd.registry import ConfigError
 from ldapd.results import resultName
 from ldapd.statistics import LATENCY_BUCKETS, Histogram
@@ -182,6 +186,50 @@ class CollectorTests(unittest.TestCase):
         self.assertEqual(samples[state("connecting")], 1)
 
 
+class _SlowCollector:
+    """
+    A collector whose metrics come when the test gives them.
+    """
+
+    def __init__(self) -> None:
+        self.result: defer.Deferred[bytes] = defer.Deferred()
+
+    async def render(self) -> bytes:
+        return await self.result
+
+
+class ResourceTests(unittest.SynchronousTestCase):
+    """
+    L{MetricsResource} answers C{GET} once the metrics are collected.
+    """
+
+    def test_get(self) -> None:
+        """
+        The body is the exposition, with Prometheus's content type.
+        """
+        collector = _SlowCollector()
+        request = DummyRequest([b"metrics"])
+        self.assertEqual(MetricsResource(collector).render_GET(request), NOT_DONE_YET)
+        self.assertEqual(request.finished, 0)
+        collector.result.callback(b"ldapd_serving 1.0\n")
+        self.assertEqual(request.written, [b"ldapd_serving 1.0\n"])
+        self.assertEqual(request.finished, 1)
+        self.assertTrue(request.responseHeaders.getRawHeaders(b"content-type")[0]
+                        .startswith(b"text/plain; version="))
+
+    def test_gone(self) -> None:
+        """
+        A scraper that closed the connection before the metrics were
+        collected gets nothing, and nothing fails.
+        """
+        collector = _SlowCollector()
+        request = DummyRequest([b"metrics"])
+        MetricsResource(collector).render_GET(request)
+        request.processingFailed(Failure(ConnectionDone()))
+        collector.result.callback(b"ldapd_serving 1.0\n")
+        self.assertEqual(request.written, [])
+
+
 class ConfigTests(unittest.SynchronousTestCase):
     """
     C{[metrics] listen}: one endpoint per server process.
@@ -316,6 +364,8 @@ class ServerTests(unittest.SynchronousTestCase):
         self.assertGreater(value("process_open_fds"), 5)
         self.assertGreater(value("process_cpu_seconds_total"), 0)
         self.assertIn("# TYPE ldapd_operations_total counter", text)
+        # Scrapes are not logged.
+        self.assertNotIn("/metrics", self.server.log())
 
     def scrapeParsed(self) -> tuple[Samples, str]:
         text, contentType = self.scrape()
