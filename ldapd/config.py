@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from twisted.logger import Logger
+from twisted.python.systemd import ListenFDs
 
 from ldapd import _files, passwords
 from ldapd._framing import (
@@ -108,6 +109,9 @@ class ServerConfig:
         reload finds what changed (L{restartOnlyChange}).
     @ivar pidFile: where the server writes its process ID (C{[server]
         pid_file}), for C{ldapd-admin reload}; C{None} for nowhere.
+    @ivar metrics: the endpoints of the Prometheus metrics (C{[metrics]
+        listen}, L{ldapd.metrics}): none, one, or with C{workers} above 1
+        one for each worker, in order.
     """
 
     listen: list[str]
@@ -123,6 +127,7 @@ class ServerConfig:
     path: Path | None = None
     source: dict[str, Any] = field(default_factory=dict)
     pidFile: Path | None = None
+    metrics: tuple[str, ...] = ()
 
 
 def loadConfig(path: Path, reactor: Any = None,
@@ -174,7 +179,7 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
     if reactor is None:
         from twisted.internet import reactor
     top = ConfigContext(path, "", None, reactor)  # type: ignore[arg-type]
-    document = ConfigTable(data, top, {"server", "database", "plugin", "replica"})
+    document = ConfigTable(data, top, {"server", "database", "plugin", "replica", "metrics"})
     if previous is not None:
         change = restartOnlyChange(previous.source, data)
         if change is not None:
@@ -192,10 +197,7 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
     for i, description in enumerate(listen):
         if not isinstance(description, str):
             raise context.error(f"listen[{i}]", "must be a string")
-        try:
-            serverEndpoint(reactor, description, tls)
-        except ValueError as e:
-            raise context.error(f"listen[{i}]", f"invalid endpoint {description!r}: {e}") from None
+        _checkEndpoint(reactor, description, tls, context, f"listen[{i}]")
     authentication = Authentication(
         mappingsFromConfig(server.get("sasl_map", list, []), context, "sasl_map"),
         requireTLSForSimpleBind=server.boolean("require_tls_for_simple_bind", False),
@@ -303,13 +305,21 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
         # Every worker would run its own consumer, writing the same changes.
         raise context.error(
             "workers", "a server with [[replica]] tables runs as one process: workers must be 1")
+    if workers > 1 and any(d.startswith("systemd:") for d in listen):
+        # A worker cannot take the socket systemd passed to its parent
+        # (LISTEN_PID names the parent) to check its configuration.
+        raise context.error(
+            "workers", "a server on systemd's sockets (systemd:) runs as one process: "
+            "workers must be 1")
+    metrics = _metrics(document.get("metrics", dict, {}), top.within("metrics"), reactor, workers)
     cpuAffinity = server.boolean("cpu_affinity", False)
     if cpuAffinity and not hasattr(os, "sched_setaffinity"):
         raise context.error("cpu_affinity", "is not supported on this system")
     pidFile = server.string("pid_file")
     return ServerConfig(listen, directory, maxPDUSize, tls, connectionLimits, replicas, workers,
                         cpuAffinity, maxAnonymousPDUSize, maxBufferedBytes, path, data,
-                        context.resolvePath(pidFile) if pidFile is not None else None)
+                        context.resolvePath(pidFile) if pidFile is not None else None,
+                        metrics)
 
 
 #: The keys of C{[server]} a running server cannot change, each with its
@@ -365,6 +375,8 @@ def restartOnlyChange(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, st
         for key in sorted((before.keys() | after.keys()) - _RELOADABLE_DATABASE_KEYS):
             if before.get(key) != after.get(key):
                 return f"database[{i}].{key}", _needsRestart(before.get(key), after.get(key))
+    if _table(old.get("metrics")) != _table(new.get("metrics")):
+        return "metrics", "the metrics listener cannot change without a restart"
     oldReplicas, newReplicas = _tables(old.get("replica")), _tables(new.get("replica"))
     if oldReplicas != newReplicas:
         changed = next((i for i, (a, b) in enumerate(zip(oldReplicas, newReplicas, strict=False)) if a != b),
@@ -402,6 +414,51 @@ def _tables(value: Any) -> list[dict[str, Any]]:
         one (the full validation reports it).
     """
     return [_table(t) for t in value] if isinstance(value, list) else []
+
+
+def _checkEndpoint(reactor: Any, description: str, tls: ServerTLS | None,
+                   context: ConfigContext, key: str) -> None:
+    """
+    Refuse a listener that is not a valid server endpoint string.
+
+    A C{systemd:} listener whose socket the process was not given (its
+    configuration checked outside systemd, by C{ldapd-admin check-config})
+    passes: the server stops when it cannot listen on it
+    (L{ldapd.workers.endpointOrExit}).
+
+    @raise ConfigError: naming C{key}.
+    """
+    try:
+        serverEndpoint(reactor, description, tls)
+    except (ValueError, LookupError) as e:
+        # Twisted's systemd: parser looks the socket up in LISTEN_FDS.
+        if description.startswith("systemd:") and not ListenFDs.fromEnvironment().inheritedDescriptors():
+            return
+        raise context.error(key, f"invalid endpoint {description!r}: {e}") from None
+
+
+def _metrics(table: dict[str, Any], context: ConfigContext, reactor: Any,
+             workers: int) -> tuple[str, ...]:
+    """
+    @return: the endpoints of C{[metrics] listen}: a string, or a list of
+        them, one for each worker.
+    @raise ConfigError: naming the key.
+    """
+    config = ConfigTable(table, context, {"listen"})
+    listen = config.get("listen", (str, list), expected="an endpoint string, or a list of them")
+    if listen is None:
+        return ()
+    endpoints = [listen] if isinstance(listen, str) else listen
+    if not all(isinstance(e, str) for e in endpoints):
+        raise context.error("listen", "must be an endpoint string, or a list of them")
+    if len(endpoints) != workers:
+        raise context.error(
+            "listen", f"{len(endpoints)} endpoint(s) for {workers} process(es): each worker "
+            "serves its own metrics, so give one endpoint for each")
+    for i, description in enumerate(endpoints):
+        _checkEndpoint(reactor, description, None, context, "listen" if len(endpoints) == 1
+                       else f"listen[{i}]")
+    return tuple(endpoints)
 
 
 #: The keys whose values are passwords or their hashes, in the tables that may have them.

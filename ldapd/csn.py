@@ -14,9 +14,9 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 
-from ldapd.gentime import formatTime
+from ldapd.gentime import formatTime, parseTime
 
-__all__ = ["CSNGenerator", "formatCSN"]
+__all__ = ["CSNGenerator", "csnTime", "formatCSN"]
 
 
 def formatCSN(when: datetime, count: int = 0, sid: int = 0, mod: int = 0) -> bytes:
@@ -28,6 +28,16 @@ def formatCSN(when: datetime, count: int = 0, sid: int = 0, mod: int = 0) -> byt
     @return: the CSN.
     """
     return formatTime(when, fraction=True) + f"#{count:06x}#{sid:03x}#{mod:06x}".encode()
+
+
+def csnTime(csn: bytes) -> datetime:
+    """
+    @param csn: a CSN (C{YYYYmmddHHMMSS[.uuuuuu]Z#...}, the microseconds
+        optional as in OpenLDAP's older CSNs).
+    @return: the time it names, in UTC.
+    @raise ValueError: if it names no time.
+    """
+    return parseTime(csn.partition(b"#")[0])
 
 
 class CSNGenerator:

@@ -819,8 +819,11 @@ class Directory:
             ),
             list(outcome.controls) + op.responseControls,
         )
-        accesslog.logResult(op, name, request.responseTag, result.code, nentries,
-                            op.clock.seconds() - started)
+        etime = op.clock.seconds() - started
+        self.statistics.resultSent(
+            name, result.code, etime,
+            ("sasl" if request.sasl else "simple") if isinstance(request, BindRequest) else None)
+        accesslog.logResult(op, name, request.responseTag, result.code, nentries, etime)
 
     async def _failed(self, op: Operation, error: Exception) -> Outcome:
         """

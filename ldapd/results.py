@@ -22,7 +22,7 @@ from twisted.python.failure import Failure
 from ldapd._codec import Control
 from ldapd.dn import DN, InvalidDN
 
-__all__ = ["NoSuchObject", "Outcome", "Referral", "Reply", "Result", "SUCCESS", "resultOf"]
+__all__ = ["NoSuchObject", "Outcome", "Referral", "Reply", "Result", "SUCCESS", "resultName", "resultOf"]
 
 #: Sends one protocolOp (already encoded) of the current operation, with
 #: response controls.
@@ -87,6 +87,23 @@ class Outcome:
     result: Result = SUCCESS
     extra: bytes = b""
     controls: Sequence[Control] = ()
+
+
+#: The names of the result codes ldaptor does not know (RFC 3909's Cancel).
+_NAMES = {118: "canceled", 119: "noSuchOperation", 120: "tooLate", 121: "cannotCancel"}
+
+
+def resultName(code: int) -> str:
+    """
+    @param code: an LDAP result code.
+    @return: its name in RFC 4511's ASN.1 (C{"success"},
+        C{"invalidCredentials"}), or the number as text for a code that has
+        no name.
+    """
+    known = ldaperrors.reverse.get(code)
+    if known is not None:
+        return known.name.decode("ascii")  # type: ignore[no-any-return]
+    return _NAMES.get(code, str(code))
 
 
 def _text(message: object) -> str:

@@ -18,7 +18,7 @@ from twisted.logger import jsonFileLogObserver as twistedJSONFileLogObserver
 from twisted.logger import textFileLogObserver as twistedTextFileLogObserver
 from twisted.python import usage
 
-from ldapd import _logging
+from ldapd import _logging, systemd
 from ldapd._pidfile import removePIDFile
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.protocol import LDAPServerFactory
@@ -29,6 +29,7 @@ from ldapd.workers import (
     CannotListen,
     WorkerSupervisor,
     claimPIDFile,
+    endpointOrExit,
     listenNow,
     listenOrExit,
     parseSockets,
@@ -105,12 +106,19 @@ class LDAPService(service.MultiService):
     """
     Listens on every configured endpoint (a listener that cannot be had
     stops start-up, L{listenOrExit}), opens the directory, then accepts
-    connections and starts the syncrepl consumers; on stop, stops them,
-    closes the listeners and then the directory. While it runs, SIGHUP
-    reloads what can change without a restart (L{reload}).
+    connections, starts the syncrepl consumers and tells systemd it is
+    ready (L{ldapd.systemd}); on stop, tells systemd so, stops the
+    consumers, closes the listeners and then the directory. While it runs,
+    SIGHUP reloads what can change without a restart (L{reload}).
+
+    @ivar serving: whether the directory is open and the listeners accept.
+    @ivar metrics: what reads the directory for C{[metrics]}, if configured
+        (L{ldapd.metrics.MetricsCollector}): a reload hands it the new one.
     """
 
     _log = Logger()
+    serving = False
+    metrics: Any = None
 
     def __init__(self, config: ServerConfig, reactor: Any = None,
                  endpoints: list[Any] | None = None) -> None:
@@ -140,7 +148,7 @@ class LDAPService(service.MultiService):
         service.Service.startService(self)
         endpoints = self._endpoints
         if endpoints is None:
-            endpoints = [serverEndpoint(self.reactor, description, self.config.tls)
+            endpoints = [endpointOrExit(self.reactor, description, self.config.tls)
                          for description in self.config.listen]
         self._ports = [listenOrExit(endpoint, self.factory, description)
                        for endpoint, description in zip(endpoints, self.config.listen, strict=True)]
@@ -252,6 +260,8 @@ class LDAPService(service.MultiService):
         factory.budget.limit = new.maxBufferedBytes
         for consumer in new.replicas:
             consumer.directory = new.directory
+        if self.metrics is not None:
+            self.metrics.directory = new.directory
         for port in ports:
             if port not in self._ports:
                 port.startReading()
@@ -269,11 +279,13 @@ class LDAPService(service.MultiService):
         gc.freeze()
         for port in self._ports:
             port.startReading()
+        self.serving = True
         for consumer in self.config.replicas:
             consumer.setServiceParent(self)
         self._log.info("ldapd serving {suffixes} on {listen}",
                        suffixes=[str(db.suffix) for db in self.config.directory.databases],
                        listen=self.config.listen)
+        systemd.notify("READY=1")
         self._reloads.release()
 
     def _ebOpened(self, reason: Any) -> None:
@@ -281,6 +293,8 @@ class LDAPService(service.MultiService):
         self.reactor.stop()
 
     def stopService(self) -> Any:
+        self.serving = False
+        systemd.notify("STOPPING=1")
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
             self._previousHangup = None
@@ -297,7 +311,43 @@ def makeService(options: Options) -> service.Service:
     """
     @param options: the parsed options.
     @return: the service that runs the server: with C{[server] workers}
-        above 1, the supervisor of the worker processes.
+        above 1, the supervisor of the worker processes; with C{[metrics]},
+        the server's with the metrics' (L{_withMetrics}).
+    """
+    config: ServerConfig = options["server"]
+    if options["worker"] is not None:
+        return _withMetrics(_makeService(options), config, options["worker"])
+    if config.workers > 1:
+        return WorkerSupervisor(config, sys.argv[1:])
+    return _withMetrics(_makeService(options), config, 1)
+
+
+def _withMetrics(server: LDAPService, config: ServerConfig, number: int) -> service.Service:
+    """
+    @param server: the service of one server process.
+    @param config: the configuration.
+    @param number: the process's worker number (1 for a server of one process).
+    @return: C{server} and, when C{[metrics]} is configured, the service of
+        this process's metrics listener, started before it (its endpoint is
+        bound when the LDAP listeners are, and a server is not ready for
+        systemd before it).
+    """
+    if not config.metrics:
+        return server
+    from ldapd.metrics import MetricsCollector, MetricsService
+
+    both = service.MultiService()
+    collector = MetricsCollector(config.directory, config.replicas,
+                                 serving=lambda: server.serving)
+    MetricsService(config.metrics[number - 1], collector).setServiceParent(both)
+    server.metrics = collector
+    server.setServiceParent(both)
+    return both
+
+
+def _makeService(options: Options) -> LDAPService:
+    """
+    @return: the service of one server process: the only one, or a worker.
     """
     config: ServerConfig = options["server"]
     if options["worker"] is not None:
@@ -315,6 +365,4 @@ def makeService(options: Options) -> service.Service:
                 endpoint = TLSServerEndpoint(endpoint, config.tls)
             endpoints.append(endpoint)
         return LDAPService(config, endpoints=endpoints)
-    if config.workers > 1:
-        return WorkerSupervisor(config, sys.argv[1:])
     return LDAPService(config)

@@ -30,14 +30,15 @@ from twisted.logger import ILogObserver, Logger, globalLogPublisher
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ldapd import systemd
 from ldapd._pidfile import removePIDFile, writePIDFile
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.registry import ConfigError
 from ldapd.tls import serverEndpoint
 
 __all__ = ["AdoptedEndpoint", "CannotListen", "WorkerSupervisor", "claimPIDFile", "cpuFor",
-           "exitAtStart", "listenNow", "listenOrExit", "parseSockets", "pinToCPU",
-           "tagLogsWithWorker"]
+           "endpointOrExit", "exitAtStart", "listenNow", "listenOrExit", "parseSockets",
+           "pinToCPU", "tagLogsWithWorker"]
 
 #: Seconds before a worker that died is started again.
 RESTART_DELAY = 1.0
@@ -125,6 +126,30 @@ def claimPIDFile(config: ServerConfig) -> None:
         writePIDFile(config.pidFile)
     except OSError as e:
         exitAtStart(f"cannot write the pid file {config.pidFile}: {e.strerror}")
+
+
+def endpointOrExit(reactor: Any, description: str, tls: Any) -> Any:
+    """
+    Build a listener's endpoint (L{serverEndpoint}), or stop the process as
+    L{listenOrExit} does: the configuration checked the string, but a
+    C{systemd:} listener's socket is there only when systemd started the
+    process with it.
+
+    @param reactor: the reactor.
+    @param description: the listener as configured.
+    @param tls: the server's TLS, or C{None}.
+    @return: the endpoint.
+    @raise SystemExit: with status 1, after writing
+        C{ldapd: cannot listen on DESCRIPTION: REASON} to standard error.
+    """
+    try:
+        return serverEndpoint(reactor, description, tls)
+    except ValueError as e:
+        exitAtStart(f"cannot listen on {description}: {e}")
+    except LookupError:
+        # Twisted's systemd: parser looks the socket up in LISTEN_FDS.
+        exitAtStart(f"cannot listen on {description}: systemd passed no such socket (is the "
+                    "server started by its socket unit?)")
 
 
 def listenOrExit(endpoint: Any, factory: Any, description: str) -> Any:
@@ -366,6 +391,9 @@ class WorkerSupervisor(service.Service):
         if self.running:
             for number in range(1, self.config.workers + 1):
                 self._spawn(number)
+            # The listeners are bound and the databases ready: a connection
+            # waits in the backlog until a worker takes it.
+            systemd.notify("READY=1")
 
     def _ebPrepared(self, reason: Failure) -> None:
         self._log.failure("cannot open the directory", reason)
@@ -387,8 +415,10 @@ class WorkerSupervisor(service.Service):
         fds.update({p.fileno(): p.fileno() for p in self._ports})
         worker = _WorkerProtocol(self, number)
         self._protocols[number] = worker
+        # systemd hears from this process only (NotifyAccess=main).
+        env = {k: v for k, v in os.environ.items() if k != systemd.NOTIFY_SOCKET}
         self.workers[number] = self.reactor.spawnProcess(
-            worker, sys.executable, argv, env=os.environ, childFDs=fds)
+            worker, sys.executable, argv, env=env, childFDs=fds)
         worker.pid = self.workers[number].pid
         self._log.info("started worker {number} (pid {pid})", number=number, pid=worker.pid)
 
@@ -494,6 +524,7 @@ class WorkerSupervisor(service.Service):
         then close the listeners.
         """
         super().stopService()
+        systemd.notify("STOPPING=1")
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
             self._previousHangup = None

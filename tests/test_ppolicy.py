@@ -357,17 +357,21 @@ class BindTests(PasswordPolicyTestsBase):
         """
         pwdMaxFailure failures lock the account: each is recorded in
         pwdFailureTime; the next bind, even with the right password, is
-        invalidCredentials with accountLocked.
+        invalidCredentials with accountLocked. The lockout is counted once,
+        for the metrics.
         """
         self.assertEqual(self.bind(ALICE, "alice-secret"), (0, b"\x30\x00"))
         for _ in range(3):
             self.clock.advance(1)
+            self.assertEqual(self.directory.statistics.lockouts, 0)
             self.assertEqual(self.bind(ALICE, "wrong"), (49, b"\x30\x00"))
         self.assertEqual(len(self.state(ALICE, "pwdFailureTime")), 3)
         self.assertEqual(self.state(ALICE, "pwdAccountLockedTime"), (b"20231114221323Z",))
+        self.assertEqual(self.directory.statistics.lockouts, 1)
         self.assertEqual(self.bind(ALICE, "alice-secret"), (49, error(PolicyError.accountLocked)))
         self.assertEqual(len(self.state(ALICE, "pwdFailureTime")), 3)
         self.assertIsNone(self.connection.identity.dn)
+        self.assertEqual(self.directory.statistics.lockouts, 1)
 
     def test_lockoutHoldsAcrossDirectories(self) -> None:
         """

@@ -40,10 +40,12 @@ from ldapd.backends.memory import MemoryBackend
 from ldapd.backends.sql import SQLBackend
 from ldapd.changes import ADD as ADD_CHANGE
 from ldapd.config import loadConfig
+from ldapd.csn import csnTime
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.filters import compileFilter
+from ldapd.metrics import MetricsCollector
 from ldapd.operation import Connection, Identity, Scope, SearchParameters
 from ldapd.registry import ConfigError
 from ldapd.requests import BindRequest, SearchRequest
@@ -1074,6 +1076,8 @@ class ScriptedProviderTests(unittest.TestCase):
         """
         refreshAndPersist: after the refresh (a Sync Info refreshDelete with
         refreshDone), each change is applied as it comes, and its cookie saved.
+        The consumer says it is persisting, and when the provider made the
+        change it committed last, which the metrics show.
         """
         self.factory.scripts.append([
             _entry(BASE, 1),
@@ -1094,6 +1098,15 @@ class ScriptedProviderTests(unittest.TestCase):
         content = yield defer.Deferred.fromCoroutine(self.content())
         self.assertEqual(sorted(content), sorted([BASE, f"ou=later,{BASE}"]))
         self.assertEqual(len(self.factory.requests), 1)
+        self.assertEqual(self.consumer.state, "persisting")
+        made = csnTime(_cookie(2).split(b"csn=")[1]).timestamp()
+        self.assertEqual(self.consumer.lastChange, made)
+        assert self.consumer.lastCommitted is not None
+        self.assertGreaterEqual(self.consumer.lastCommitted, made)
+        text = yield defer.Deferred.fromCoroutine(
+            MetricsCollector(self.directory, [self.consumer]).render())
+        self.assertIn(f'ldapd_replica_state{{provider="{self.consumer.settings.provider.uri}",'
+                      f'state="persisting",suffix="{BASE}"}} 1.0', text.decode())
 
 
 class SQLiteScriptedProviderTests(ScriptedProviderTests):

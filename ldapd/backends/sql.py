@@ -419,6 +419,20 @@ class SQLBackend:
             self.engine.dispose()
         return defer.succeed(None)
 
+    def poolUse(self) -> tuple[int, int]:
+        """
+        How busy the database calls' thread pool is, for the metrics
+        (L{ldapd.metrics}): each of its L{poolSize} threads holds a
+        database connection while it runs a call.
+
+        @return: the calls running and the calls waiting for a thread
+            (both 0 while the backend is closed).
+        """
+        pool = self._pool
+        if pool is None:
+            return 0, 0
+        return len(pool.working), pool.q.qsize()
+
     def _call(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
         if self._pool is None:
             return defer.fail(RuntimeError("the sql backend is not open"))

@@ -48,6 +48,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, ChangeRecord
+from ldapd.csn import csnTime
 from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
@@ -63,7 +64,7 @@ from ldapd.filters import (
     Present,
     Substrings,
 )
-from ldapd.gentime import formatTime, parseTime
+from ldapd.gentime import formatTime
 from ldapd.host import PluginHost
 from ldapd.interfaces import IBackend, IChangelog, IChangelogTransaction, IOperationPlugin
 from ldapd.ldif import formatLine, formatModification
@@ -101,14 +102,6 @@ _PASSWORD_TYPES = ("userPassword", "authPassword", "pwdHistory")
 _TRIM_INTERVAL = 60.0
 
 _log = Logger()
-
-
-def _csnTime(csn: bytes) -> datetime:
-    """
-    @return: the time a CSN (C{YYYYmmddHHMMSS[.uuuuuu]Z#...}, the
-        microseconds optional as in OpenLDAP's older CSNs) names, in UTC.
-    """
-    return parseTime(csn.partition(b"#")[0])
 
 
 def _csnSID(csn: bytes) -> int | None:
@@ -172,7 +165,7 @@ def changeRecord(kind: str, old: Entry | None, new: Entry | None, csn: bytes,
     subject = new if old is None else old
     assert subject is not None
     uuid = subject.get("entryUUID")
-    record = ChangeRecord(0, csn, _csnTime(csn), kind, str(subject.dn),
+    record = ChangeRecord(0, csn, csnTime(csn), kind, str(subject.dn),
                           uuid[0] if uuid else b"")
     if kind == ADD:
         assert new is not None

@@ -687,7 +687,9 @@ class PasswordPolicy:
         if policy.maxFailure and count >= policy.maxFailure and not entry.get(
             "pwdAccountLockedTime"
         ):
-            await self._record(ndn, [Modification("add", "pwdAccountLockedTime", (formatTime(now),))])
+            if await self._record(
+                    ndn, [Modification("add", "pwdAccountLockedTime", (formatTime(now),))]):
+                self.directory.statistics.lockouts += 1
         for _ in range(_FAILURE_ATTEMPTS):
             recorded = sorted(
                 entry.get("pwdFailureTime"), key=lambda value: _parseTime(value) or 0.0
@@ -709,12 +711,14 @@ class PasswordPolicy:
                                 dn=str(ndn), e=e)
                 return
 
-    async def _record(self, ndn: DN, modifications: list[Modification]) -> None:
+    async def _record(self, ndn: DN, modifications: list[Modification]) -> bool:
         """
         Write changes to an account's state. Another process may have made
         them first (locked the account, forgotten old failures, ended a
         lockout): then they are left as it made them. Other errors are
         logged; the operation's outcome stands.
+
+        @return: whether this write made them.
         """
         try:
             await self._write(ndn, modifications)
@@ -723,11 +727,13 @@ class PasswordPolicy:
             ldaperrors.LDAPConstraintViolation,
             ldaperrors.LDAPNoSuchAttribute,
         ):
-            pass
+            return False
         except ldaperrors.LDAPException as e:
             self._log.error(
                 "password policy state of {dn} not recorded: {e}", dn=str(ndn), e=e
             )
+            return False
+        return True
 
     def _recordBind(
         self, op: Operation, entry: Entry, state: _Check

@@ -32,7 +32,7 @@ each, the batch's thread writing while the reactor prepares the next.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 from urllib.parse import quote
 
 from ldaptor.protocols import pureldap
@@ -52,6 +52,7 @@ from ldapd.backends._proxypool import (
 )
 from ldapd.backends.proxy import ProxyBackend, bindCredentials, upstreamTLS
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME
+from ldapd.csn import csnTime
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
@@ -248,7 +249,20 @@ class SyncReplConsumer(service.Service):
     @ivar applied: how many changes the current (or last) session applied.
     @ivar deleted: how many entries it deleted.
     @ivar present: how many entries the provider said were unchanged.
+    @ivar state: what the consumer is doing: C{"connecting"},
+        C{"refreshing"}, C{"persisting"} (refreshed, receiving changes as
+        they are made), C{"waiting"} (for the next refreshOnly session),
+        C{"retrying"} (after a failure, or after the provider ended a
+        persistent session) or C{"stopped"}.
+    @ivar lastChange: the time the provider made the newest change this
+        consumer has committed (its cookie's newest CSN), seconds since the
+        epoch; C{None} before the first.
+    @ivar lastCommitted: this server's time when it committed that
+        change's cookie; C{None} before the first.
     """
+
+    #: The values of L{state}.
+    STATES = ("connecting", "refreshing", "persisting", "waiting", "retrying", "stopped")
 
     _log = Logger()
 
@@ -286,6 +300,9 @@ class SyncReplConsumer(service.Service):
         # for the first and the first after a failure.
         self._quiet = False
         self.applied = self.deleted = self.present = 0
+        self.state = "stopped"
+        self.lastChange: float | None = None
+        self.lastCommitted: float | None = None
 
     # Clients' writes
 
@@ -314,6 +331,7 @@ class SyncReplConsumer(service.Service):
         @return: a Deferred that fires when they are closed.
         """
         super().stopService()
+        self.state = "stopped"
         running, self._running = self._running, None
         if running is not None:
             running.addErrback(lambda f: f.trap(defer.CancelledError))
@@ -329,10 +347,12 @@ class SyncReplConsumer(service.Service):
         settings = self.settings
         while True:
             try:
+                self.state = "connecting"
                 await self._session()
             except (defer.CancelledError, GeneratorExit):
                 raise
             except Exception as e:
+                self.state = "retrying"
                 self._quiet = False
                 self._log.warn("{name}: {problem}; retrying in {retry:g} s",
                                name=self.name, problem=_describe(e), retry=settings.retry)
@@ -341,8 +361,10 @@ class SyncReplConsumer(service.Service):
                 if settings.mode == codec.REFRESH_AND_PERSIST:
                     self._log.info("{name}: the provider ended the session; retrying in "
                                    "{retry:g} s", name=self.name, retry=settings.retry)
+                    self.state = "retrying"
                     delay = settings.retry
                 else:
+                    self.state = "waiting"
                     self._quiet = True
                     delay = settings.interval
             await task.deferLater(self.reactor, delay, lambda: None)
@@ -402,6 +424,7 @@ class SyncReplConsumer(service.Service):
             persistent=settings.mode == codec.REFRESH_AND_PERSIST,
         )
         d.addBoth(responses.end)
+        self.state = "refreshing"
 
         def refreshed(how: str) -> None:
             changed = self.applied or self.deleted
@@ -428,6 +451,7 @@ class SyncReplConsumer(service.Service):
                 elif isinstance(value, IntermediateResponse):
                     refreshDone = await self._info(op, value)
                     if refreshDone:
+                        self.state = "persisting"
                         refreshed(", now persisting")
                 if not responses.waiting:
                     await self._save(op)
@@ -726,6 +750,7 @@ class SyncReplConsumer(service.Service):
         self._cookie = codec.Cookie(rid=self.settings.rid, csns=parsed.csns).format()
         if not parsed.csns:
             return
+        self._committing(parsed.csns)
         try:
             suffix = await self._get(op, self._suffix)
         except NoSuchObject:
@@ -735,6 +760,22 @@ class SyncReplConsumer(service.Service):
         await self._store().modify(op, self._suffix,
                                    [Modification("replace", "contextCSN", parsed.csns)],
                                    _NO_HOOKS)
+
+    def _committing(self, csns: Sequence[bytes]) -> None:
+        """
+        Take the time of the newest change a cookie covers, and now, as
+        L{lastChange} and L{lastCommitted} (the cookie is committed with
+        what it covers, or the session fails).
+        """
+        times = []
+        for csn in csns:
+            try:
+                times.append(csnTime(csn).timestamp())
+            except ValueError:
+                continue
+        if times:
+            self.lastChange = max(times)
+            self.lastCommitted = self.reactor.seconds()
 
     def _database(self) -> Database:
         db = self.directory.databaseFor(self._suffix)
