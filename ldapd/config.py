@@ -20,6 +20,7 @@ from ldapd._framing import (
     DEFAULT_MAX_BUFFERED_BYTES,
     DEFAULT_MAX_PDU_SIZE,
 )
+from ldapd.authz import POLICIES
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory
 from ldapd.extensions import RegistrationError
@@ -71,6 +72,8 @@ _SERVER_KEYS = {
     "max_outstanding",
     "max_connections_per_address",
     "idle_timeout",
+    "referral",
+    "authz_policy",
 }
 _DATABASE_KEYS = {"suffix", "backend", "root_dn", "root_password", "seed_ldif"}
 
@@ -243,6 +246,8 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
             allowUnauthenticatedBind=server.boolean("allow_unauthenticated_bind", False),
             reactor=reactor,
             authentication=authentication,
+            referral=_referral(server),
+            authzPolicy=server.choice("authz_policy", POLICIES, "none"),
         )
     except (UnknownHook, RegistrationError) as e:
         raise top.error("plugin", str(e)) from None
@@ -263,6 +268,20 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
 
 #: The keys whose values are passwords or their hashes, in the tables that may have them.
 _SECRETS = {"database": ("root_password", "bind_password"), "replica": ("bind_password",)}
+
+
+def _referral(server: ConfigTable) -> list[str]:
+    """
+    @return: the default referral's URLs (C{referral}: one LDAP URL or a
+        list of them).
+    @raise ConfigError: if they are not LDAP URLs.
+    """
+    value = server.get("referral", (str, list), [])
+    urls = [value] if isinstance(value, str) else server.strings("referral", [], nonEmpty=True)
+    for url in urls:
+        if not url.lower().startswith(("ldap://", "ldaps://", "ldapi://")):
+            raise server.error("referral", f"{url!r} is not an LDAP URL")
+    return urls
 
 
 def _warnIfSecretsReadable(path: Path, data: dict[str, Any]) -> None:

@@ -1,6 +1,7 @@
 """
-The request controls ldapd's core carries out itself: Simple Paged Results
-and ManageDsaIT, as typed control objects and their registrations
+The request controls ldapd's core carries out itself: Simple Paged Results,
+ManageDsaIT (L{ldapd.naming}) and Proxied Authorization (L{ldapd.authz}),
+as typed control objects and their registrations
 (L{ldapd.extensions.ControlType}). Plugins register theirs through the
 plugin host the same way.
 """
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from ldaptor.protocols import pureber
 
 from ldapd._codec import Control, decodeSequence, encodeSequence, integer, octetString
+from ldapd.authz import PROXIED_AUTHZ_CONTROL
 from ldapd.extensions import ControlType
 
 __all__ = [
@@ -45,9 +47,8 @@ class PagedResults:
 @dataclass(frozen=True)
 class ManageDsaIT:
     """
-    ManageDsaIT (RFC 3296): treat referral objects as ordinary entries.
-    ldapd's own backends store them as such anyway; the proxy backend
-    forwards the control upstream.
+    ManageDsaIT (RFC 3296): treat referral objects as ordinary entries
+    (L{ldapd.naming}); the proxy backend forwards the control upstream.
     """
 
     criticality: bool = False
@@ -80,6 +81,7 @@ _MANAGE_DSA_IT_OPERATIONS = frozenset({"search", "compare", "add", "delete", "mo
 BUILT_IN = (
     ControlType(PAGED_RESULTS, _decodePagedResults, frozenset({"search"})),
     ControlType(MANAGE_DSA_IT, _decodeManageDsaIT, _MANAGE_DSA_IT_OPERATIONS),
+    PROXIED_AUTHZ_CONTROL,
 )
 
 

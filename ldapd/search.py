@@ -212,7 +212,7 @@ class Searcher:
         directory = self._directory
         request = op.request
         assert isinstance(request, SearchRequest)
-        _, base = self._parseDN(request.base)
+        dn, base = self._parseDN(request.base)
         try:
             scope = Scope(request.scope)
         except ValueError:
@@ -241,7 +241,9 @@ class Searcher:
             return Outcome()
         db = directory.databaseFor(base)
         if db is None:
-            raise NoSuchObject("no such object")
+            raise directory.names.outside(dn, scope, NoSuchObject("no such object"))
+        db = await directory.names.searchBase(op, db, dn)
+        base = op.search.base
         await self.plugins.pre("search", op, base)
         for oid, control in op.controls.items():
             # A control that changes what the search does (syncrepl,
@@ -251,10 +253,11 @@ class Searcher:
                 responseControls = await registered.search(op, reply, db, control)
                 if responseControls is not None:
                     return Outcome(controls=responseControls)
+        backend = directory.names.searching(op, db)
         paged = op.controls.get(controls.PAGED_RESULTS)
         if paged is not None:
-            return await self._pagedSearch(op, reply, db, paged)
-        await self.searchDatabase(op, reply, db)
+            return await self._pagedSearch(op, reply, backend, paged)
+        await self.searchDatabase(op, reply, db, backend=backend)
         return Outcome()
 
     async def searchDatabase(
@@ -263,6 +266,7 @@ class Searcher:
         reply: Reply,
         db: Database,
         send: Callable[[Entry], defer.Deferred[None] | None] | None = None,
+        backend: Any = None,
     ) -> None:
         """
         Send what a search finds in one database: each entry as the plugins
@@ -274,6 +278,9 @@ class Searcher:
         @param db: the database holding the search base.
         @param send: sends one filtered entry (the syncrepl provider adds
             its Sync State control); L{sendEntry} by default.
+        @param backend: what runs the search (L{ldapd.naming.Names.searching}
+            for a client's); C{db}'s backend, which sends entries as stored,
+            by default.
         @raise ldaperrors.LDAPSizeLimitExceeded: when more entries match than
             the size limit allows.
         """
@@ -298,7 +305,8 @@ class Searcher:
             return sendEntry(op, reply, filtered)
 
         try:
-            await self._withDeadline(op, db.backend.search(op, emit))
+            await self._withDeadline(
+                op, (db.backend if backend is None else backend).search(op, emit))
         except _SizeLimitReached:
             raise ldaperrors.LDAPSizeLimitExceeded("") from None
 
@@ -359,7 +367,7 @@ class Searcher:
         return d.addBoth(stop)
 
     async def _pagedSearch(
-        self, op: Operation, reply: Reply, db: Database, paged: controls.PagedResults
+        self, op: Operation, reply: Reply, backend: Any, paged: controls.PagedResults
     ) -> Outcome:
         states = op.connection.pagedSearches
         assert isinstance(op.request, SearchRequest)
@@ -387,7 +395,7 @@ class Searcher:
             size = min(size, sizeLimit)
         page = state.page(op, reply, size)
         if state.search is None:
-            state.start(db.backend)
+            state.start(backend)
         op.onAbandon(state.cancel)
         try:
             more = await self._withDeadline(op, page)
