@@ -172,7 +172,9 @@ class AuthzPolicy:
         ndn = directory.schema.normalizeDN(target)
         identity = Identity(target, ndn, isRoot=any(
             db.normalizedRootDN == ndn for db in directory.databases))
-        if ndn == authenticated.ndn or authenticated.isRoot:
+        if ndn == authenticated.ndn:
+            return authenticated
+        if authenticated.isRoot:
             return identity
         policy = self.policy
         allowedTo = policy in ("to", "any", "all") and await self._rules(

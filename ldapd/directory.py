@@ -911,6 +911,7 @@ class Directory:
         if entry.ndn == self.subschema.suffix:
             raise ldaperrors.LDAPEntryAlreadyExists("the subschema subentry exists")
         db = self._checkWritable(op, entry.ndn)
+        await self.names.checkAdd(op, db, entry.dn, entry.ndn)
         for attr in entry:
             self._checkUserModifiable(op, attr.type)
         if not op.internal:
@@ -935,7 +936,6 @@ class Directory:
         missing = _missingRDNValues(entry)
         if missing:
             entry = Entry(dn, attributes + missing, self.schema, ndn)
-        await self.names.checkAdd(op, self._checkWritable(op, ndn), dn, ndn)
         await self.add(op, entry)
         return Outcome()
 
