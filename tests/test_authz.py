@@ -10,24 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from ldaptor.protocols import pureldap
-from twisted.internet import defer, task
+from twisted.internet import defer
 from twisted.logger import globalLogPublisher
 from twisted.trial import unittest
 
 from ldapd import accesslog
-from ldapd._codec import encodeMessage
 from ldapd.authz import PROXIED_AUTHZ, AuthorizationDenied, AuthzPolicy
-from ldapd.backends.memory import MemoryBackend
 from ldapd.controls import MANAGE_DSA_IT, PAGED_RESULTS
-from ldapd.directory import Database, Directory
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification
 from ldapd.limits import IdentityLimit, Limits
 from ldapd.naming import MAX_ALIAS_CHAIN
-from ldapd.operation import ANONYMOUS, Connection, Identity, Operation
+from ldapd.operation import ANONYMOUS, Identity
 from ldapd.sasl import Authentication, IdentityMapping
 from ldapd.schema import Schema
-from ldapd.testing import EXAMPLE_LDIF, decodedRequest, decodeResponse, wireFilter
+from ldapd.testing import DirectoryTestsMixin, wireFilter
 
 SUFFIX = "dc=example,dc=com"
 ROOT = f"cn=admin,{SUFFIX}"
@@ -38,78 +34,57 @@ CAROL = f"uid=carol,{PEOPLE}"
 DAVE = f"uid=dave,{PEOPLE}"
 
 
-class _DirectoryTestsBase(unittest.TestCase):
+class _DirectoryTestsBase(DirectoryTestsMixin, unittest.TestCase):
     """
-    The example organisation in a memory backend, with C{policy}.
+    The example organisation, with C{policy} and C{limits}, and a PLAIN
+    user name mapping (C{uid=<name>,cn=auth} or C{uid=<name>,cn=plain,cn=auth}
+    to the person).
     """
 
     policy = "none"
     limits = Limits()
 
-    def setUp(self) -> None:
-        self.clock = task.Clock()
-        self.schema = Schema.standard()
-        suffix = DN.parse(SUFFIX)
-        self.directory = Directory(
-            [Database(suffix, MemoryBackend(self.schema.normalizeDN(suffix), self.schema),
-                      DN.parse(ROOT), b"secret", EXAMPLE_LDIF)],
-            schema=self.schema, reactor=self.clock, authzPolicy=self.policy, limits=self.limits,
-            authentication=Authentication([IdentityMapping.compile(
-                r"^uid=([^,]+),cn=(plain,)?auth$", "uid=$1," + PEOPLE)]),
-        )
-        self.successResultOf(self.directory.open())
-        self.connection = Connection("test", self.clock)
+    def directoryOptions(self) -> dict[str, Any]:
+        return {"authzPolicy": self.policy, "limits": self.limits,
+                "authentication": Authentication([IdentityMapping.compile(
+                    r"^uid=([^,]+),cn=(plain,)?auth$", "uid=$1," + PEOPLE)])}
 
     def identity(self, dn: str) -> Identity:
         name = DN.parse(dn)
-        return Identity(name, self.schema.normalizeDN(name), isRoot=dn == ROOT)
+        return Identity(name, self.ndn(dn), isRoot=dn == ROOT)
 
-    def write(self, dn: str, attribute: str, *values: str) -> None:
+    async def write(self, dn: str, attribute: str, *values: str) -> None:
         """
-        Add values to an entry, as the server.
+        Add values to an entry, as the root DN.
         """
-        op = self.directory.internalOperation()
-        self.successResultOf(self.directory.modify(
-            op, self.schema.normalizeDN(DN.parse(dn)),
-            [Modification("add", attribute, tuple(v.encode() for v in values))]))
+        self.assertEqual(await self.modify(dn, ("add", attribute, [v.encode() for v in values])),
+                         0)
 
-    def add(self, dn: str, **attributes: Any) -> None:
+    async def make(self, dn: str, **attributes: str | list[str]) -> None:
         """
-        Add an entry, as the server.
+        Add an entry, as the root DN.
         """
-        entry = Entry(DN.parse(dn), [(k, [v.encode()] if isinstance(v, str) else
-                                      [x.encode() for x in v]) for k, v in attributes.items()],
-                      self.schema)
-        self.successResultOf(self.directory.add(self.directory.internalOperation(), entry))
+        self.assertEqual(await self.add(dn, [
+            (k, [v.encode()] if isinstance(v, str) else [x.encode() for x in v])
+            for k, v in attributes.items()]), 0)
 
-    def execute(self, request: Any, controls: Any = None, identity: str | None = None
-                ) -> list[Any]:
+    async def search(self, base: str, scope: int = 2, filterText: str = "(objectClass=*)",
+                     deref: int = 0, controls: Any = None, identity: str | None = None,
+                     ) -> tuple[int, str, list[str]]:
         """
-        Execute a request as C{identity} (anonymous by default).
+        A search as C{identity} (anonymous by default).
 
-        @return: the decoded responses.
-        """
-        message = decodedRequest(request, controls)
-        self.connection.identity = ANONYMOUS if identity is None else self.identity(identity)
-        op = Operation(self.connection, message.messageId, message.request, message.controls)
-        responses: list[Any] = []
-
-        def reply(pdu: bytes, responseControls: Any = ()) -> None:
-            responses.append(decodeResponse(encodeMessage(1, pdu, responseControls)))
-
-        self.successResultOf(self.directory.execute(op, reply))
-        return responses
-
-    def search(self, base: str, scope: int = 2, filterText: str = "(objectClass=*)",
-               deref: int = 0, controls: Any = None, identity: str | None = None,
-               ) -> tuple[int, str, list[str]]:
-        """
         @return: the result code, matched DN and what was sent (entries'
             DNs, references' URLs), sorted.
         """
-        responses = self.execute(pureldap.LDAPSearchRequest(
-            baseObject=base, scope=scope, derefAliases=deref, filter=wireFilter(filterText),
-            attributes=["1.1"]), controls, identity)
+        bound = self.connection.identity
+        self.connection.identity = ANONYMOUS if identity is None else self.identity(identity)
+        try:
+            responses = await self.request(pureldap.LDAPSearchRequest(
+                baseObject=base, scope=scope, derefAliases=deref, filter=wireFilter(filterText),
+                attributes=["1.1"]), controls)
+        finally:
+            self.connection.identity = bound
         done = responses[-1].value
         found = []
         for response in responses[:-1]:
@@ -127,26 +102,29 @@ class PolicyTests(_DirectoryTestsBase):
     authenticated entry, authzFrom on the target, both, either, or neither.
     """
 
-    def setUp(self) -> None:
-        super().setUp()
-        self.write(ALICE, "authzTo", f"{{0}}dn:{BOB}", f"dn.children:{PEOPLE}x",
-                   f"dn.exact:{CAROL}")
-        self.write(DAVE, "authzFrom", f"dn:{ALICE}")
-        self.write(BOB, "authzFrom", f"dn.subtree:{PEOPLE}")
+    def setUp(self) -> Any:
+        return defer.Deferred.fromCoroutine(self._setUp())
 
-    def authorize(self, policy: str, who: str, authzId: str) -> Any:
+    async def _setUp(self) -> None:
+        await super().setUp()
+        await self.write(ALICE, "authzTo", f"{{0}}dn:{BOB}", f"dn.children:{PEOPLE}x",
+                         f"dn.exact:{CAROL}")
+        await self.write(DAVE, "authzFrom", f"dn:{ALICE}")
+        await self.write(BOB, "authzFrom", f"dn.subtree:{PEOPLE}")
+
+    async def authorize(self, policy: str, who: str, authzId: str) -> Any:
         """
-        @return: the DN C{who} acts as asking for C{authzId}, or the
-            failure's class.
+        @return: the DN C{who} acts as asking for C{authzId}, or
+            L{AuthorizationDenied}.
         """
         authz = AuthzPolicy(self.directory, policy, self.directory.authentication.map)
-        d = defer.Deferred.fromCoroutine(authz.authorize(self.identity(who), authzId))
-        result = []
-        d.addCallbacks(lambda identity: result.append(str(identity.dn or "")),
-                       lambda failure: result.append(failure.type))  # type: ignore[arg-type]
-        return result[0]
+        try:
+            identity = await authz.authorize(self.identity(who), authzId)
+        except AuthorizationDenied:
+            return AuthorizationDenied
+        return str(identity.dn or "")
 
-    def test_policies(self) -> None:
+    async def test_policies(self) -> None:
         """
         Each policy allows what its rules name, and nothing else; whatever
         the policy, a root DN becomes anyone and anyone becomes itself or
@@ -161,36 +139,36 @@ class PolicyTests(_DirectoryTestsBase):
         ]
         for authzId, allowed in table:
             for policy, expected in allowed.items():
-                outcome = self.authorize(policy, ALICE, authzId)
+                outcome = await self.authorize(policy, ALICE, authzId)
                 self.assertEqual(outcome == authzId[3:], expected, (policy, authzId, outcome))
                 if not expected:
                     self.assertIs(outcome, AuthorizationDenied)
         for policy in ("none", "to"):
-            self.assertEqual(self.authorize(policy, ROOT, f"dn:{BOB}"), BOB)
-            self.assertEqual(self.authorize(policy, BOB, f"dn:{BOB}"), BOB)
-            self.assertEqual(self.authorize(policy, BOB, ""), "")
-            self.assertEqual(self.authorize(policy, BOB, "dn:"), "")
+            self.assertEqual(await self.authorize(policy, ROOT, f"dn:{BOB}"), BOB)
+            self.assertEqual(await self.authorize(policy, BOB, f"dn:{BOB}"), BOB)
+            self.assertEqual(await self.authorize(policy, BOB, ""), "")
+            self.assertEqual(await self.authorize(policy, BOB, "dn:"), "")
 
-    def test_forms(self) -> None:
+    async def test_forms(self) -> None:
         """
         u: names are mapped through the identity mappings
         (C{uid=<name>,cn=auth}); dn.regex is matched on the normalised DN,
         whatever the case; dn.onelevel and dn.children name only entries
         below; other forms and names that do not parse are refused.
         """
-        self.write(CAROL, "authzTo", "dn.regex:^uid=[ab][a-z]+,ou=PEOPLE,dc=example,dc=com$",
+        await self.write(CAROL, "authzTo", "dn.regex:^uid=[ab][a-z]+,ou=PEOPLE,dc=example,dc=com$",
                    f"dn.onelevel:ou=groups,{SUFFIX}", f"dn.children:ou=services,{SUFFIX}",
                    f"ldap:///{SUFFIX}??sub?(uid=dave)")
-        self.assertEqual(self.authorize("to", CAROL, "u:bob"), BOB)
-        self.assertEqual(self.authorize("to", CAROL, f"dn:{ALICE.upper()}"), ALICE.upper())
-        self.assertEqual(self.authorize("to", CAROL, f"dn:cn=staff,ou=groups,{SUFFIX}"),
+        self.assertEqual(await self.authorize("to", CAROL, "u:bob"), BOB)
+        self.assertEqual(await self.authorize("to", CAROL, f"dn:{ALICE.upper()}"), ALICE.upper())
+        self.assertEqual(await self.authorize("to", CAROL, f"dn:cn=staff,ou=groups,{SUFFIX}"),
                          f"cn=staff,ou=groups,{SUFFIX}")
-        self.assertEqual(self.authorize("to", CAROL, f"dn:uid=sssd,ou=services,{SUFFIX}"),
+        self.assertEqual(await self.authorize("to", CAROL, f"dn:uid=sssd,ou=services,{SUFFIX}"),
                          f"uid=sssd,ou=services,{SUFFIX}")
         for refused in (f"dn:ou=groups,{SUFFIX}", f"dn:ou=services,{SUFFIX}",
                         f"dn:cn=x,cn=staff,ou=groups,{SUFFIX}", f"dn:{DAVE}", "u:dave",
                         "u:nobody,x", "dn:not a dn", "junk"):
-            self.assertIs(self.authorize("to", CAROL, refused), AuthorizationDenied, refused)
+            self.assertIs(await self.authorize("to", CAROL, refused), AuthorizationDenied, refused)
 
 
 class ControlTests(_DirectoryTestsBase):
@@ -202,11 +180,14 @@ class ControlTests(_DirectoryTestsBase):
 
     policy = "to"
 
-    def setUp(self) -> None:
+    def setUp(self) -> Any:
+        return defer.Deferred.fromCoroutine(self._setUp())
+
+    async def _setUp(self) -> None:
         bob = Schema.standard().normalizeDN(DN.parse(BOB))
         self.limits = Limits(identities=(IdentityLimit("dn.base", bob, 1, None),))
-        super().setUp()
-        self.write(ALICE, "authzTo", f"dn:{BOB}")
+        await super().setUp()
+        await self.write(ALICE, "authzTo", f"dn:{BOB}")
 
     def test_advertised(self) -> None:
         """
@@ -217,16 +198,16 @@ class ControlTests(_DirectoryTestsBase):
         self.assertIn(PROXIED_AUTHZ, controls)
         self.assertIn(MANAGE_DSA_IT, controls)
 
-    def test_critical(self) -> None:
+    async def test_critical(self) -> None:
         """
         The control must be critical and have a value: protocolError
         otherwise, as slapd answers.
         """
         for control in [(PROXIED_AUTHZ, False, f"dn:{BOB}".encode()), (PROXIED_AUTHZ, True, None)]:
-            code, _, _ = self.search(PEOPLE, 0, controls=[control], identity=ALICE)
+            code, _, _ = await self.search(PEOPLE, 0, controls=[control], identity=ALICE)
             self.assertEqual(code, 2)
 
-    def test_limitsAndLog(self) -> None:
+    async def test_limitsAndLog(self) -> None:
         """
         A search under proxied authorization has the limits of the identity
         assumed (bob's size limit of 1 applies to alice acting as bob), and
@@ -236,13 +217,13 @@ class ControlTests(_DirectoryTestsBase):
         globalLogPublisher.addObserver(events.append)
         self.addCleanup(globalLogPublisher.removeObserver, events.append)
         control = [(PROXIED_AUTHZ, True, f"dn:{BOB}".encode())]
-        self.assertEqual(self.search(PEOPLE, 1, identity=ALICE)[0], 0)
-        self.assertEqual(self.search(PEOPLE, 1, controls=control, identity=ALICE)[0], 4)
+        self.assertEqual((await self.search(PEOPLE, 1, identity=ALICE))[0], 0)
+        self.assertEqual((await self.search(PEOPLE, 1, controls=control, identity=ALICE))[0], 4)
         logged = [e for e in events if e.get("log_namespace") == accesslog.__name__
                   or "authzDN" in e]
         self.assertEqual(logged[-1]["authzDN"], BOB)
         refused = [(PROXIED_AUTHZ, True, f"dn:{CAROL}".encode())]
-        self.assertEqual(self.search(PEOPLE, 0, controls=refused, identity=ALICE)[0], 123)
+        self.assertEqual((await self.search(PEOPLE, 0, controls=refused, identity=ALICE))[0], 123)
 
 
 class NamingEdgeTests(_DirectoryTestsBase):
@@ -250,51 +231,62 @@ class NamingEdgeTests(_DirectoryTestsBase):
     What L{ldapd.naming} does beyond what the side-by-side tests show.
     """
 
-    def setUp(self) -> None:
-        super().setUp()
-        self.add(f"ou=remote,{SUFFIX}", objectClass=["referral", "extensibleObject"], ou="remote",
+    def setUp(self) -> Any:
+        return defer.Deferred.fromCoroutine(self._setUp())
+
+    async def _setUp(self) -> None:
+        await super().setUp()
+        await self.make(f"ou=remote,{SUFFIX}", objectClass=["referral", "extensibleObject"], ou="remote",
                  ref="ldap://other.example.net/ou=remote,dc=example,dc=net")
-        self.add(f"ou=two,{PEOPLE}", objectClass=["referral", "extensibleObject"], ou="two",
+        await self.make(f"ou=two,{PEOPLE}", objectClass=["referral", "extensibleObject"], ou="two",
                  ref="ldap://two.example.net/ou=two,dc=example,dc=net")
         target = PEOPLE
         for i in range(MAX_ALIAS_CHAIN + 1):
-            self.add(f"cn=chain{i},{SUFFIX}", objectClass=["alias", "extensibleObject"],
+            await self.make(f"cn=chain{i},{SUFFIX}", objectClass=["alias", "extensibleObject"],
                      cn=f"chain{i}", aliasedObjectName=target)
             target = f"cn=chain{i},{SUFFIX}"
 
-    def test_chainTooLong(self) -> None:
+    async def test_chainTooLong(self) -> None:
         """
         A chain of L{MAX_ALIAS_CHAIN} aliases is followed; one more is
         aliasDereferencingProblem (36), naming the first alias.
         """
         last = MAX_ALIAS_CHAIN - 1
-        self.assertEqual(self.search(f"cn=chain{last},{SUFFIX}", 0, deref=3),
+        self.assertEqual(await self.search(f"cn=chain{last},{SUFFIX}", 0, deref=3),
                          (0, "", [PEOPLE]))
         first = f"cn=chain{MAX_ALIAS_CHAIN},{SUFFIX}"
-        self.assertEqual(self.search(first, 0, deref=2), (36, first, []))
+        self.assertEqual(await self.search(first, 0, deref=2), (36, first, []))
 
-    def test_pagedReferences(self) -> None:
+    async def test_pagedReferences(self) -> None:
         """
         A paged search sends the continuation references of its scope
         outside the page size, and the referral objects' subtrees are not
         searched; with ManageDsaIT, they are entries.
         """
         paged = (PAGED_RESULTS, False, b"\x30\x05\x02\x01\x64\x04\x00")
-        code, _, found = self.search(PEOPLE, 1, "(uid=a*)", controls=[paged])
+        code, _, found = await self.search(PEOPLE, 1, "(uid=a*)", controls=[paged])
         self.assertEqual((code, found), (0, ["ref ldap://two.example.net/ou=two,dc=example,"
                                              "dc=net??base", ALICE]))
-        code, _, found = self.search(PEOPLE, 1, "(ou=two)",
+        code, _, found = await self.search(PEOPLE, 1, "(ou=two)",
                                      controls=[paged, (MANAGE_DSA_IT, True, None)])
         self.assertEqual((code, found), (0, [f"ou=two,{PEOPLE}"]))
 
-    def test_duplicates(self) -> None:
+    async def test_duplicates(self) -> None:
         """
         An entry reached through several aliases while searching is sent
         once (RFC 4511 §4.5.1.3 asks servers to eliminate duplicates).
         """
         for name in ("a1", "a2"):
-            self.add(f"cn={name},ou=groups,{SUFFIX}", objectClass=["alias", "extensibleObject"],
+            await self.make(f"cn={name},ou=groups,{SUFFIX}", objectClass=["alias", "extensibleObject"],
                      cn=name, aliasedObjectName=ALICE)
         for scope in (1, 2):
-            self.assertEqual(self.search(f"ou=groups,{SUFFIX}", scope, "(uid=alice)", deref=1),
+            self.assertEqual(await self.search(f"ou=groups,{SUFFIX}", scope, "(uid=alice)", deref=1),
                              (0, "", [ALICE]))
+
+
+class SQLNamingEdgeTests(NamingEdgeTests):
+    """
+    L{NamingEdgeTests} on the sql backend (SQLite).
+    """
+
+    backend = "sqlite"
