@@ -47,7 +47,7 @@ from ldapd.interfaces import (
 )
 from ldapd.ldif import parseLDIF
 from ldapd.limits import Limits
-from ldapd.naming import Names
+from ldapd.naming import RESCAN_INTERVAL, Names
 from ldapd.operation import Abandoned, Connection, Identity, Operation
 from ldapd.passwordcheck import BIND
 from ldapd.plugins.chain import PluginChain
@@ -343,11 +343,13 @@ class Directory:
         self._names: LRU[bytes | str, tuple[DN, DN]] = LRU(_CACHED_NAMES)
         self.statistics = ServerStatistics(reactor.seconds())
         self.names = Names(self, tuple(referral))
+        self.subscribe(self.names.noteChange)
         self.authz = AuthzPolicy(self, authzPolicy, self.authentication.map)
         self.searcher = Searcher(self)
         self.binder = Binder(self)
         self.extensions = Extensions()
         self._lifecycle = Lifecycle(reactor)
+        self._lifecycle.addTimer(RESCAN_INTERVAL, self.names.rescan)
         for control in (*controls.BUILT_IN, ControlType(
                 PERSISTENT_SEARCH, decodePersistentSearch, frozenset({"search"}),
                 search=self._persistentSearch)):

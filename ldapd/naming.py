@@ -21,7 +21,11 @@ context, answered as slapd answers them.
     Nothing is added below an alias (33).
 
 Backends that resolve names themselves (L{IResolvingBackend}: the proxy,
-whose upstream server does) are left to it.
+whose upstream server does) are left to it. So is a database that holds no
+referral object and no alias, which costs a request nothing: which do is
+looked up as the directory opens and every L{RESCAN_INTERVAL} seconds (for
+another process's writes: workers, C{ldapd-admin import}), and noted at
+once when a write through this directory stores one.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
 
 from ldapd import controls
+from ldapd.changes import Change
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, SearchReference
 from ldapd.filters import compileFilter
@@ -53,6 +58,7 @@ __all__ = [
     "DEREF_SEARCHING",
     "MAX_ALIAS_CHAIN",
     "Names",
+    "RESCAN_INTERVAL",
     "isAlias",
     "isReferral",
     "referralURIs",
@@ -66,6 +72,10 @@ DEREF_ALWAYS = 3
 
 #: The most aliases one name is followed through.
 MAX_ALIAS_CHAIN = 15
+
+#: Seconds between two looks at which databases hold referral objects or
+#: aliases.
+RESCAN_INTERVAL = 60.0
 
 _SCOPE_NAMES = {Scope.BASE: "base", Scope.ONE: "one", Scope.SUB: "sub"}
 _URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?]*)(?:/(?P<dn>[^?]*))?")
@@ -131,6 +141,12 @@ def _aliasTarget(entry: Entry) -> DN:
         raise ldaperrors.LDAPAliasProblem("aliasedObjectName is not a DN") from None
 
 
+class _Found(Exception):
+    """
+    A search that looks for one entry has found it.
+    """
+
+
 class _Visit:
     """
     What one client search has met: the entries sent (an entry reached
@@ -159,6 +175,9 @@ class Names:
         self._special = compileFilter(
             parseFilter("(|(objectClass=referral)(objectClass=alias))"), self.schema)
         self._referrals = compileFilter(parseFilter("(objectClass=referral)"), self.schema)
+        # By normalised suffix: whether the database may hold referral
+        # objects or aliases (until looked at, it may).
+        self._holding: dict[DN, bool] = {}
 
     @staticmethod
     def manages(op: Operation) -> bool:
@@ -169,12 +188,38 @@ class Names:
         return op.internal or controls.MANAGE_DSA_IT in op.controls
 
     @staticmethod
-    def resolves(db: Database) -> bool:
+    def _stores(db: Database) -> bool:
         """
-        @return: whether referral objects and aliases of C{db} are the
-            Directory's to resolve (not its backend's).
+        @return: whether C{db} stores its entries, referral objects and
+            aliases among them, for the Directory to resolve (unlike a
+            backend that resolves them, or a private view).
         """
-        return not IResolvingBackend.providedBy(db.backend)
+        return not (db.private or IResolvingBackend.providedBy(db.backend))
+
+    def resolves(self, db: Database) -> bool:
+        """
+        @return: whether names in C{db} are resolved here: it stores its
+            entries, and may hold a referral object or an alias.
+        """
+        return self._stores(db) and self._holding.get(db.normalizedSuffix, True)
+
+    async def rescan(self) -> None:
+        """
+        Look at which databases hold a referral object or an alias.
+        """
+        for db in self._directory.databases:
+            if self._stores(db):
+                self._holding[db.normalizedSuffix] = bool(await self._specials(
+                    self._directory.internalOperation(), db, db.normalizedSuffix, Scope.SUB,
+                    referrals=False, first=True))
+
+    def noteChange(self, change: Change) -> None:
+        """
+        A subscriber to the directory's changes: a referral object or an
+        alias stored is noted at once.
+        """
+        if change.new is not None and (isReferral(change.new) or isAlias(change.new)):
+            self._holding[change.suffix] = True
 
     def outside(self, dn: DN, scope: Scope | None, otherwise: Exception) -> Exception:
         """
@@ -332,8 +377,9 @@ class Names:
         return _ResolvingSearch(self, db, deref)
 
     async def _specials(self, op: Operation, db: Database, base: DN, scope: Scope,
-                        referrals: bool) -> list[Entry]:
+                        referrals: bool, first: bool = False) -> list[Entry]:
         """
+        @param first: stop at the first found.
         @return: the referral objects (only those, or with the aliases) in
             a scope, in the backend's order.
         """
@@ -346,10 +392,12 @@ class Names:
         def collect(entry: Entry | SearchReference) -> None:
             if isinstance(entry, Entry):
                 found.append(entry)
+                if first:
+                    raise _Found()
 
         try:
             await db.backend.search(search, collect)
-        except NoSuchObject:
+        except (NoSuchObject, _Found):
             pass
         return found
 

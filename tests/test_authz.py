@@ -18,6 +18,7 @@ from ldapd import accesslog
 from ldapd.authz import PROXIED_AUTHZ, AuthorizationDenied, AuthzPolicy
 from ldapd.controls import MANAGE_DSA_IT, PAGED_RESULTS
 from ldapd.dn import DN
+from ldapd.entry import Entry
 from ldapd.limits import IdentityLimit, Limits
 from ldapd.naming import MAX_ALIAS_CHAIN
 from ldapd.operation import ANONYMOUS, Identity
@@ -290,3 +291,38 @@ class SQLNamingEdgeTests(NamingEdgeTests):
     """
 
     backend = "sqlite"
+
+
+class HoldingTests(_DirectoryTestsBase):
+    """
+    A database without referral objects and aliases is not looked at for
+    them; one stored through the directory counts at once, one stored by
+    another process once the databases are looked at again.
+    """
+
+    async def test_noted(self) -> None:
+        """
+        The example organisation holds none; an alias added by a client is
+        dereferenced at once; a referral object added behind the
+        directory's back (as another worker would) counts from the next
+        rescan.
+        """
+        names = self.directory.names
+        [db] = self.directory.configuredDatabases
+        self.assertFalse(names.resolves(db))
+        await self.make(f"cn=al,{SUFFIX}", objectClass=["alias", "extensibleObject"], cn="al",
+                        aliasedObjectName=PEOPLE)
+        self.assertTrue(names.resolves(db))
+        self.assertEqual(await self.search(f"cn=al,{SUFFIX}", 0, deref=3), (0, "", [PEOPLE]))
+        await self.delete(f"cn=al,{SUFFIX}")
+        await names.rescan()
+        self.assertFalse(names.resolves(db))
+        referral = Entry(DN.parse(f"ou=remote,{SUFFIX}"), [
+            ("objectClass", [b"referral", b"extensibleObject"]), ("ou", [b"remote"]),
+            ("ref", [b"ldap://other.example.net/ou=remote,dc=example,dc=net"])], self.schema)
+        await db.backend.add(self.directory.internalOperation(), referral,
+                             self.directory.plugins)
+        self.assertEqual((await self.search(f"ou=remote,{SUFFIX}", 0))[0], 0)
+        await names.rescan()
+        self.assertEqual(await self.search(f"ou=remote,{SUFFIX}", 0), (
+            10, f"ou=remote,{SUFFIX}", []))
