@@ -421,24 +421,27 @@ class _ResolvingSearch:
         params = op.search
         assert params is not None
         visit = _Visit()
-        pending = [(params.base, params.scope)]
+        pending = [(self.db, params.base, params.scope)]
         try:
             while pending:
-                base, scope = pending.pop(0)
+                db, base, scope = pending.pop(0)
                 if base in visit.searched:
                     continue
                 visit.searched.add(base)
                 op.search = dataclasses.replace(params, base=base, scope=scope)
-                for target, targetScope in await self._scope(op, emit, visit, base, scope):
+                for target, targetScope in await self._scope(op, emit, visit, db, base, scope):
+                    holder = self.names._directory.databaseFor(target.ndn)
                     if targetScope == Scope.BASE:
                         await self._sendOne(op, emit, visit, target)
-                    else:
-                        pending.append((target.ndn, targetScope))
+                    elif holder is not None and self.names._stores(holder):
+                        # An alias may name an entry of another naming context.
+                        pending.append((holder, target.ndn, targetScope))
         finally:
             op.search = params
 
     async def _scope(self, op: Operation, emit: Callable[[Entry | SearchReference], Any],
-                     visit: _Visit, base: DN, scope: Scope) -> list[tuple[Entry, Scope]]:
+                     visit: _Visit, db: Database, base: DN, scope: Scope
+                     ) -> list[tuple[Entry, Scope]]:
         """
         Search one scope: continuation references for its referral objects,
         its entries but those and what lies below them (and, when
@@ -449,7 +452,7 @@ class _ResolvingSearch:
         """
         names = self.names
         manages = names.manages(op)
-        specials = await names._specials(op, self.db, base, scope, referrals=not self.deref)
+        specials = await names._specials(op, db, base, scope, referrals=not self.deref)
         referrals = [] if manages else [e for e in specials if isReferral(e)]
         aliases = [e for e in specials if isAlias(e)] if self.deref else []
         for referral in referrals:
@@ -470,7 +473,7 @@ class _ResolvingSearch:
             visit.sent.add(entry.ndn)
             return emit(entry)
 
-        await self.db.backend.search(op, passing)
+        await db.backend.search(op, passing)
         targets = []
         for alias in aliases:
             try:
