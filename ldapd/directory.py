@@ -47,7 +47,7 @@ from ldapd.interfaces import (
 )
 from ldapd.ldif import parseLDIF
 from ldapd.limits import Limits
-from ldapd.naming import RESCAN_INTERVAL, Names
+from ldapd.naming import Names
 from ldapd.operation import Abandoned, Connection, Identity, Operation
 from ldapd.passwordcheck import BIND
 from ldapd.plugins.chain import PluginChain
@@ -349,7 +349,7 @@ class Directory:
         self.binder = Binder(self)
         self.extensions = Extensions()
         self._lifecycle = Lifecycle(reactor)
-        self._lifecycle.addTimer(RESCAN_INTERVAL, self.names.rescan)
+        self._lifecycle.onOpen(self.names.rescan)
         for control in (*controls.BUILT_IN, ControlType(
                 PERSISTENT_SEARCH, decodePersistentSearch, frozenset({"search"}),
                 search=self._persistentSearch)):

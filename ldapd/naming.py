@@ -23,9 +23,10 @@ context, answered as slapd answers them.
 Backends that resolve names themselves (L{IResolvingBackend}: the proxy,
 whose upstream server does) are left to it. So is a database that holds no
 referral object and no alias, which costs a request nothing: which do is
-looked up as the directory opens and every L{RESCAN_INTERVAL} seconds (for
-another process's writes: workers, C{ldapd-admin import}), and noted at
-once when a write through this directory stores one.
+looked up as the directory opens, again by the first request after
+L{RESCAN_INTERVAL} seconds (for another process's writes: workers,
+C{ldapd-admin import}), and noted at once when a write through this
+directory stores one.
 """
 
 from __future__ import annotations
@@ -178,6 +179,19 @@ class Names:
         # By normalised suffix: whether the database may hold referral
         # objects or aliases (until looked at, it may).
         self._holding: dict[DN, bool] = {}
+        self._scanned: float | None = None
+
+    async def _current(self, db: Database) -> bool:
+        """
+        Look at the databases again if the last look is older than
+        L{RESCAN_INTERVAL} and C{db} held nothing then.
+
+        @return: whether names in C{db} are resolved here (L{resolves}).
+        """
+        if (self._scanned is not None and not self._holding.get(db.normalizedSuffix, True)
+                and self._directory.reactor.seconds() - self._scanned >= RESCAN_INTERVAL):
+            await self.rescan()
+        return self.resolves(db)
 
     @staticmethod
     def manages(op: Operation) -> bool:
@@ -207,6 +221,7 @@ class Names:
         """
         Look at which databases hold a referral object or an alias.
         """
+        self._scanned = self._directory.reactor.seconds()
         for db in self._directory.databases:
             if self._stores(db):
                 self._holding[db.normalizedSuffix] = bool(await self._specials(
@@ -265,7 +280,7 @@ class Names:
         @raise Referral: if the entry is a referral object and C{op} does
             not manage them, or the name lies below one.
         """
-        if not self.resolves(db) or op.internal:
+        if op.internal or not await self._current(db):
             return None
         entry, superior = await self._deepest(db, ndn)
         holder = entry if entry is not None and not self.manages(op) else superior
@@ -284,7 +299,7 @@ class Names:
         Refuse an Add below a referral object (referred, ManageDsaIT or
         not) or below an alias (aliasProblem), as slapd does.
         """
-        if not self.resolves(db) or op.internal or len(ndn) <= len(db.normalizedSuffix):
+        if op.internal or len(ndn) <= len(db.normalizedSuffix) or not await self._current(db):
             return
         parent, superior = await self._deepest(db, ndn.parent())
         holder = parent if parent is not None else superior
@@ -298,7 +313,7 @@ class Names:
         """
         Refuse to move an entry below a referral object (other, 80, as slapd).
         """
-        if not self.resolves(db) or op.internal:
+        if op.internal or not await self._current(db):
             return
         superior = await self._get(db, ndn)
         if superior is not None and isReferral(superior):
