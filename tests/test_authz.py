@@ -326,3 +326,12 @@ class HoldingTests(_DirectoryTestsBase):
         await names.rescan()
         self.assertEqual(await self.search(f"ou=remote,{SUFFIX}", 0), (
             10, f"ou=remote,{SUFFIX}", []))
+
+
+class PostgreSQLNamingEdgeTests(NamingEdgeTests):
+    """
+    L{NamingEdgeTests} on the sql backend (PostgreSQL; skipped without
+    C{LDAPD_TEST_POSTGRESQL_URL}).
+    """
+
+    backend = "postgresql"
