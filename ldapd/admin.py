@@ -2,7 +2,7 @@
 C{ldapd-admin}: the administrator's command for what is done with the
 server stopped, or beside it::
 
-    ldapd-admin import CONFIG LDIF [--suffix DN] [--per-entry] [--allow-file-urls]
+    ldapd-admin import CONFIG LDIF [--suffix DN] [--per-entry] [--continue] [--allow-file-urls]
     ldapd-admin export CONFIG [--suffix DN] [-o FILE|-]
     ldapd-admin hash [--scheme {SSHA}] [PASSWORD]
     ldapd-admin check-config CONFIG
@@ -27,7 +27,11 @@ entries go in through it, many per transaction; elsewhere, and with
 C{--per-entry}, each is one add through the backend with the configured
 plugins' transaction hooks. Either way entries may come before their
 parent, as in slapcat's output after entries were moved (its order is that
-of entry ids): they are held until their parent is loaded.
+of entry ids): they are held until their parent is loaded. Referral objects
+and aliases are entries like any other (slapadd's view). With C{--continue}
+an entry that cannot be loaded is skipped, with one line naming it and the
+line its record starts on, and the others are loaded, each in a transaction
+of its own; the exit status is then 1, as slapadd -c's.
 """
 
 from __future__ import annotations
@@ -108,6 +112,7 @@ class Progress:
 def readEntries(
     lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], object],
     allowFileURLs: bool = False, csn: CSNGenerator | None = None,
+    skip: Callable[[str], object] | None = None,
 ) -> Iterator[Entry]:
     """
     The entries of an LDIF stream, as slapadd reads them: the operational
@@ -124,34 +129,55 @@ def readEntries(
         (see L{parseLDIF}).
     @param csn: makes the C{entryCSN} of entries that have none (the
         server's, whose server ID it writes); one with server ID 0 by default.
+    @param skip: when given, a record that is not an entry or that the
+        schema refuses is left out, and C{skip} called with a line naming
+        it, its line number and the reason, rather than raising.
     @raise ValueError: naming the line of a record that is not an entry, or
         of an entry the schema refuses, or of a URL value not allowed.
+    """
+    for _, entry in _numberedEntries(lines, schema, creator, warn, allowFileURLs, csn, skip):
+        yield entry
+
+
+def _numberedEntries(
+    lines: Iterable[bytes], schema: Schema, creator: DN | None, warn: Callable[[str], object],
+    allowFileURLs: bool, csn: CSNGenerator | None, skip: Callable[[str], object] | None,
+) -> Iterator[tuple[int, Entry]]:
+    """
+    L{readEntries}' entries, each with the line number its record starts on.
     """
     skipped: set[str] = set()
     if csn is None:
         csn = CSNGenerator()
     for record in parseLDIF(lines, allowFileURLs):
-        if record.changetype not in ("content", "add"):
-            raise ValueError(f"line {record.lineNumber}: a {record.changetype} record, not an entry")
-        attributes = []
-        for description, value in record.attributes:
-            name = description.split(";")[0]
-            at = schema.attributeType(name)
-            if at is None:
-                if name.lower() not in skipped:
-                    skipped.add(name.lower())
-                    warn(f"line {record.lineNumber}: attribute type {name} is not defined "
-                         "in the schema: skipped in every entry")
-                continue
-            if at.name.lower() in COMPUTED:
-                continue
-            attributes.append((description, (value,)))
         try:
-            entry = stampNew(Entry(DN.parse(record.dn), attributes, schema), creator, csn)
-            entry.validate()
-        except (ldaperrors.LDAPException, ValueError) as e:
-            raise ValueError(f"line {record.lineNumber}: {record.dn}: {e}") from None
-        yield entry
+            if record.changetype not in ("content", "add"):
+                raise ValueError(
+                    f"line {record.lineNumber}: a {record.changetype} record, not an entry")
+            attributes = []
+            for description, value in record.attributes:
+                name = description.split(";")[0]
+                at = schema.attributeType(name)
+                if at is None:
+                    if name.lower() not in skipped:
+                        skipped.add(name.lower())
+                        warn(f"line {record.lineNumber}: attribute type {name} is not defined "
+                             "in the schema: skipped in every entry")
+                    continue
+                if at.name.lower() in COMPUTED:
+                    continue
+                attributes.append((description, (value,)))
+            try:
+                entry = stampNew(Entry(DN.parse(record.dn), attributes, schema), creator, csn)
+                entry.validate()
+            except (ldaperrors.LDAPException, ValueError) as e:
+                raise ValueError(f"line {record.lineNumber}: {record.dn}: {e}") from None
+        except ValueError as e:
+            if skip is None:
+                raise
+            skip(f"skipped {e}")
+            continue
+        yield record.lineNumber, entry
 
 
 def _database(config: ServerConfig, suffix: str | None) -> Database:
@@ -171,7 +197,7 @@ def _database(config: ServerConfig, suffix: str | None) -> Database:
 async def importLDIF(
     reactor: Any, config: ServerConfig, db: Database, lines: Iterable[bytes],
     progress: Progress | None = None, bulk: bool = True, warn: Callable[[str], object] = print,
-    allowFileURLs: bool = False,
+    allowFileURLs: bool = False, skip: Callable[[str], object] | None = None,
 ) -> int:
     """
     Load an LDIF stream into an open database.
@@ -185,22 +211,33 @@ async def importLDIF(
     @param warn: called with each warning.
     @param allowFileURLs: whether C{attr:< file:///path} values are read
         from this machine's files; refused by default.
+    @param skip: when given (C{--continue}), each entry is added in a
+        transaction of its own, and one that cannot be (a record that is
+        not an entry, refused by the schema, a duplicate, without its
+        parent) is left out and C{skip} called with one line naming it,
+        its line number and the reason; otherwise the first such entry
+        stops the import.
     @return: the number of entries loaded.
     """
     directory = config.directory
-    entries = readEntries(lines, directory.schema, db.rootDN, warn, allowFileURLs, directory.csn)
+    entries = _numberedEntries(lines, directory.schema, db.rootDN, warn, allowFileURLs,
+                               directory.csn, skip)
     report = progress.update if progress is not None else None
     importer = getattr(db.backend, "importEntries", None)
-    if bulk and importer is not None:
-        count: int = await threads.deferToThread(importer, entries, report)
+    if bulk and skip is None and importer is not None:
+        count: int = await threads.deferToThread(
+            importer, (entry for _, entry in entries), report)
     else:
         op = directory.internalOperation()
         op.identity = Identity(db.rootDN, db.normalizedRootDN, isRoot=True)
         count = 0
         orphans = OrphanEntries()
+        # The line of each entry held for its parent, for --continue.
+        lineOf: dict[int, int] = {}
         # Parsing is interleaved with the adds: one entry in memory at a
         # time, but for those read before their parent.
-        for entry in entries:
+        for lineNumber, entry in entries:
+            lineOf[id(entry)] = lineNumber
             ready = [entry]
             while ready:
                 entry = ready.pop()
@@ -209,11 +246,21 @@ async def importLDIF(
                 except NoSuchObject:
                     orphans.hold(entry)
                     continue
+                except (ldaperrors.LDAPException, ValueError) as e:
+                    if skip is None:
+                        raise
+                    skip(f"skipped line {lineOf.pop(id(entry))}: {entry.dn}: {e}")
+                    continue
+                del lineOf[id(entry)]
                 ready.extend(orphans.released(entry.ndn))
                 count += 1
                 if report is not None:
                     report(count)
-        orphans.check()
+        if skip is None:
+            orphans.check()
+        for entry in orphans.remaining():
+            assert skip is not None
+            skip(f"skipped line {lineOf[id(entry)]}: {entry.dn}: the parent entry does not exist")
     if progress is not None:
         progress.update(count, final=True)
     return count
@@ -283,14 +330,29 @@ def _commandImport(args: argparse.Namespace) -> int:
     config = loadConfig(Path(args.config), reactor)
     db = _database(config, args.suffix)
 
+    skipped = 0
+
+    def skip(message: str) -> None:
+        nonlocal skipped
+        skipped += 1
+        # Below the progress line, which is redrawn after it.
+        sys.stderr.write(f"{'' if args.quiet else chr(10)}{message}\n")
+
     async def work() -> None:
         with open(args.ldif, "rb") as f:
             await importLDIF(reactor, config, db, f, None if args.quiet else Progress(sys.stderr),
                              bulk=not args.per_entry,
                              warn=lambda m: sys.stderr.write(f"warning: {m}\n"),
-                             allowFileURLs=args.allow_file_urls)
+                             allowFileURLs=args.allow_file_urls,
+                             skip=skip if args.keep_going else None)
 
-    return _withBackend(config, db, work)
+    status = _withBackend(config, db, work)
+    if skipped:
+        # As slapadd -c: the entries that could be loaded are, and the
+        # status says some could not.
+        sys.stderr.write(f"ldapd-admin: {skipped} entries skipped\n")
+        return status or 1
+    return status
 
 
 def _commandExport(args: argparse.Namespace) -> int:
@@ -374,6 +436,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--allow-file-urls", action="store_true",
                    help="read 'attr:< file:///path' values from this machine's files "
                    "(refused by default)")
+    p.add_argument("-c", "--continue", dest="keep_going", action="store_true",
+                   help="skip an entry that cannot be loaded (with a line naming it) rather "
+                   "than stop; each entry is then its own transaction, as with --per-entry")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     p.set_defaults(run=_commandImport)
     p = commands.add_parser("export", help="write a database as LDIF")

@@ -21,6 +21,7 @@ from ldapd._framing import (
     DEFAULT_MAX_BUFFERED_BYTES,
     DEFAULT_MAX_PDU_SIZE,
 )
+from ldapd.authz import POLICIES
 from ldapd.backends.memory import MemoryBackend
 from ldapd.directory import Database, Directory
 from ldapd.extensions import RegistrationError
@@ -78,6 +79,8 @@ _SERVER_KEYS = {
     "max_connections_per_address",
     "idle_timeout",
     "pid_file",
+    "referral",
+    "authz_policy",
 }
 _DATABASE_KEYS = {"suffix", "backend", "root_dn", "root_password", "seed_ldif"}
 
@@ -288,6 +291,8 @@ def buildConfig(data: dict[str, Any], path: Path | None, reactor: Any = None,
             bindThrottle=_bindThrottle(server.get("bind_throttle", dict),
                                        context.within("bind_throttle")),
             predecessor=previous.directory if previous is not None else None,
+            referral=_referral(server),
+            authzPolicy=server.choice("authz_policy", POLICIES, "none"),
         )
     except (UnknownHook, RegistrationError) as e:
         raise top.error("plugin", str(e)) from None
@@ -463,6 +468,20 @@ def _metrics(table: dict[str, Any], context: ConfigContext, reactor: Any,
 
 #: The keys whose values are passwords or their hashes, in the tables that may have them.
 _SECRETS = {"database": ("root_password", "bind_password"), "replica": ("bind_password",)}
+
+
+def _referral(server: ConfigTable) -> list[str]:
+    """
+    @return: the default referral's URLs (C{referral}: one LDAP URL or a
+        list of them).
+    @raise ConfigError: if they are not LDAP URLs.
+    """
+    value = server.get("referral", (str, list), [])
+    urls = [value] if isinstance(value, str) else server.strings("referral", [], nonEmpty=True)
+    for url in urls:
+        if not url.lower().startswith(("ldap://", "ldaps://", "ldapi://")):
+            raise server.error("referral", f"{url!r} is not an LDAP URL")
+    return urls
 
 
 def _warnIfSecretsReadable(path: Path, data: dict[str, Any]) -> None:

@@ -1,8 +1,9 @@
 """
 The request controls ldapd's core carries out itself, as typed control
 objects and their registrations (L{ldapd.extensions.ControlType}): Simple
-Paged Results, ManageDsaIT, server-side sorting and VLV (L{ldapd.sorting}),
-the transaction specification (L{ldapd.transactions}), and those that change
+Paged Results, ManageDsaIT (L{ldapd.naming}), Proxied Authorization
+(L{ldapd.authz}), server-side sorting and VLV (L{ldapd.sorting}), the
+transaction specification (L{ldapd.transactions}), and those that change
 what an operation reads or writes (Assertion, Pre-Read and Post-Read, Don't
 Use Copy, Matched Values, Permissive Modify, Relax Rules, Session Tracking,
 Subentries). Plugins register theirs through the plugin host the same way.
@@ -31,6 +32,7 @@ from ldapd._codec import (
     integer,
     octetString,
 )
+from ldapd.authz import PROXIED_AUTHZ_CONTROL
 from ldapd.extensions import ControlType
 from ldapd.requests import And, Filter, Not, Or
 from ldapd.sorting import SORT_REQUEST, VLV_REQUEST, decodeSortRequest, decodeVLVRequest
@@ -99,9 +101,8 @@ class PagedResults:
 @dataclass(frozen=True)
 class ManageDsaIT:
     """
-    ManageDsaIT (RFC 3296): treat referral objects as ordinary entries.
-    ldapd's own backends store them as such anyway; the proxy backend
-    forwards the control upstream.
+    ManageDsaIT (RFC 3296): treat referral objects as ordinary entries
+    (L{ldapd.naming}); the proxy backend forwards the control upstream.
     """
 
     criticality: bool = False
@@ -293,6 +294,7 @@ BUILT_IN = (
     ControlType(SESSION_TRACKING, _decodeSessionTracking,
                 _MANAGE_DSA_IT_OPERATIONS | {"bind", "extended"}),
     ControlType(SUBENTRIES, _decodeSubentries, frozenset({"search"})),
+    PROXIED_AUTHZ_CONTROL,
 )
 
 

@@ -28,6 +28,7 @@ from zope.interface import implementer
 from ldapd import accesslog, controls, extended, passwords, transactions
 from ldapd._cache import LRU
 from ldapd._codec import Control, encodeResult, octetString
+from ldapd.authz import PROXIED_AUTHZ, AuthzPolicy, ProxiedAuthz
 from ldapd.binding import Binder
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, Change, ChangeRecord
 from ldapd.csn import CSNGenerator
@@ -47,6 +48,7 @@ from ldapd.interfaces import (
 )
 from ldapd.ldif import parseLDIF
 from ldapd.limits import Limits
+from ldapd.naming import Names
 from ldapd.operation import Abandoned, Connection, Identity, Operation
 from ldapd.passwordcheck import BIND
 from ldapd.plugins.chain import PluginChain
@@ -303,6 +305,9 @@ class Directory:
     @ivar searcher: carries out searches (L{Searcher}); the syncrepl
         provider and persistent searches send entries through it.
     @ivar binder: carries out binds and password checks (L{Binder}).
+    @ivar authz: decides who may act as whom (L{AuthzPolicy}).
+    @ivar names: resolves names through referral objects and aliases, and
+        refers names in no naming context (L{Names}).
     """
 
     _log = Logger()
@@ -322,6 +327,8 @@ class Directory:
         rehashOnBind: bool = False,
         bindThrottle: BindThrottleSettings | None = None,
         predecessor: Directory | None = None,
+        referral: Sequence[str] = (),
+        authzPolicy: str = "none",
     ) -> None:
         """
         @param databases: the naming contexts.
@@ -357,6 +364,12 @@ class Directory:
             one's too, so that the counters go on, CSNs keep growing and a
             write through either is announced to every subscriber. Its
             plugins' open hooks and timers are for L{openPlugins}.
+        @param referral: the default referral: the LDAP URLs a request for
+            a name in no naming context is referred to (as slapd's
+            C{referral} directive); none by default.
+        @param authzPolicy: who may act as whom through proxied
+            authorization and SASL authorization identities
+            (L{ldapd.authz.POLICIES}); only root DNs by default.
         @raise ldapd.plugins.chain.UnknownHook: if a plugin has a method
             named like a hook that no operation runs.
         @raise ldapd.extensions.RegistrationError: if two registrations
@@ -411,10 +424,16 @@ class Directory:
             self._names = LRU(_CACHED_NAMES)
             self.statistics = ServerStatistics(reactor.seconds())
         self.rootDSEProviders: list[RootDSEProvider] = []
+        self.names = Names(self, tuple(referral))
+        # The subscribers are shared with a successor (a reload): this
+        # directory's names stop hearing of changes when it is closed.
+        self._endNames = self.subscribe(self.names.noteChange)
+        self.authz = AuthzPolicy(self, authzPolicy, self.authentication.map)
         self.searcher = Searcher(self)
         self.binder = Binder(self)
         self.extensions = Extensions()
         self._lifecycle = Lifecycle(reactor)
+        self._lifecycle.onOpen(self.names.rescan)
         for control in (*controls.BUILT_IN, ControlType(
                 PERSISTENT_SEARCH, decodePersistentSearch, frozenset({"search"}),
                 search=self._persistentSearch)):
@@ -583,6 +602,7 @@ class Directory:
         return defer.Deferred.fromCoroutine(self._openPlugins())
 
     async def _closePlugins(self) -> None:
+        self._endNames()
         try:
             await self._lifecycle.close()
         finally:
@@ -788,6 +808,9 @@ class Directory:
 
         try:
             op.controls = self.extensions.decodeControls(op.rawControls, name)
+            proxied = op.controls.get(PROXIED_AUTHZ)
+            if isinstance(proxied, ProxiedAuthz):
+                op.identity = await self.authz.authorize(op.identity, proxied.authzId)
             self._checkAuthenticated(op)
             takeOver = self._takeOver(op)
             takenOver = takeOver is not None
@@ -973,11 +996,15 @@ class Directory:
     async def handle_compare(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         assert isinstance(request, CompareRequest)
-        _, ndn = self._parseDN(request.dn)
+        dn, ndn = self._parseDN(request.dn)
         at, options = parseDescription(self.schema, request.attribute)
         value = request.value
         view = self.viewFor(ndn)
         if view is None:
+            db = self.databaseFor(ndn)
+            if db is None:
+                raise self.names.outside(dn, None, NoSuchObject("no such object"))
+            await self.names.locate(op, db, dn, ndn)
             await self.plugins.pre("compare", op, ndn, at, value)
             assertion = await self.prepareAssertion(op, ndn)
             if assertion is not None:
@@ -1017,7 +1044,8 @@ class Directory:
             raise ldaperrors.LDAPUnwillingToPerform("the root DSE and subschema are read-only")
         db = self.databaseFor(ndn)
         if db is None:
-            raise ldaperrors.LDAPUnwillingToPerform("no global superior knowledge")
+            raise self.names.outside(ndn, None, ldaperrors.LDAPUnwillingToPerform(
+                "no global superior knowledge"))
         if op.identity.anonymous and not op.internal:
             raise ldaperrors.LDAPStrongAuthRequired("modifications require authentication")
         if db.replica is not None and db.replica.chain is None and not op.internal:
@@ -1176,6 +1204,7 @@ class Directory:
         if entry.ndn == self.subschema.suffix:
             raise ldaperrors.LDAPEntryAlreadyExists("the subschema subentry exists")
         db = self._checkWritable(op, entry.ndn)
+        await self.names.checkAdd(op, db, entry.dn, entry.ndn)
         for attr in entry:
             self._checkUserModifiable(op, attr.type)
         if not op.internal:
@@ -1215,7 +1244,8 @@ class Directory:
 
     async def handle_delete(self, op: Operation, reply: Reply) -> Outcome:
         assert isinstance(op.request, DeleteRequest)
-        _, ndn = self._parseDN(op.request.dn)
+        dn, ndn = self._parseDN(op.request.dn)
+        await self.names.locate(op, self._checkWritable(op, ndn), dn, ndn)
         await self.delete(op, ndn)
         return Outcome()
 
@@ -1248,7 +1278,8 @@ class Directory:
     async def handle_modify(self, op: Operation, reply: Reply) -> Outcome:
         request = op.request
         assert isinstance(request, ModifyRequest)
-        _, ndn = self._parseDN(request.dn)
+        dn, ndn = self._parseDN(request.dn)
+        await self.names.locate(op, self._checkWritable(op, ndn), dn, ndn)
         modifications = [Modification(operation, description, values)
                          for operation, description, values in request.changes]
         await self.modify(op, ndn, modifications)
@@ -1324,7 +1355,7 @@ class Directory:
         dn, ndn = self._parseDN(request.dn)
         if not dn:
             raise ldaperrors.LDAPUnwillingToPerform("cannot rename the root DSE")
-        self._checkWritable(op, ndn)
+        await self.names.locate(op, self._checkWritable(op, ndn), dn, ndn)
         newRDN = DN.parse(request.newRDN)
         if len(newRDN) != 1:
             raise ldaperrors.LDAPInvalidDNSyntax("new RDN is not an RDN")
@@ -1332,8 +1363,12 @@ class Directory:
         entry = await self._getDisclosed(op, ndn)
         if request.newSuperior is not None:
             superior = DN.parse(request.newSuperior)
+            superiorNDN = self.schema.normalizeDN(superior)
+            db = self.databaseFor(superiorNDN)
+            if db is not None:
+                await self.names.checkNewSuperior(op, db, superiorNDN)
             try:
-                await self._getDisclosed(op, self.schema.normalizeDN(superior))
+                await self._getDisclosed(op, superiorNDN)
             except NoSuchObject:
                 # As slapd: no matched DN, which would name a superior of
                 # the new superior rather than of the entry.

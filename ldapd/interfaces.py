@@ -33,6 +33,7 @@ __all__ = [
     "IOperationPlugin",
     "IPasswordStorage",
     "IPluginTransaction",
+    "IResolvingBackend",
     "ITransaction",
     "ITransactionHooks",
     "IWriteBatch",
@@ -400,6 +401,15 @@ class IWriteBatch(Interface):
 
         @return: a Deferred that fires when it is undone.
         """
+
+
+class IResolvingBackend(Interface):
+    """
+    A backend whose names another server resolves (the proxy's upstream):
+    it answers for referral objects and aliases itself (with referrals,
+    continuation references, and the search's C{derefAliases} passed on),
+    so the Directory does not resolve them (L{ldapd.naming}).
+    """
 
 
 class IBackendCompare(Interface):

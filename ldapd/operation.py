@@ -211,7 +211,12 @@ class Operation:
         (L{ldapd.extensions.ControlType}).
     @ivar responseControls: controls plugins add to the final response
         (L{ldapd._codec.Control} tuples), e.g. the password policy control.
-    @ivar identity: the connection's identity when the request arrived.
+    @ivar identity: who the operation runs as, which access rules, limits
+        and logs see: the connection's identity when the request arrived,
+        or the one it assumed through proxied authorization (L{ldapd.authz}).
+    @ivar authenticatedIdentity: the connection's identity when the request
+        arrived: under proxied authorization, who asked to act as
+        C{identity}.
     @ivar sizeLimit: the number of entries a search may return; 0 is no limit.
     @ivar deadline: the clock time by which the operation must end, or C{None}.
     @ivar search: the search parameters, for searches.
@@ -239,7 +244,7 @@ class Operation:
         self.rawControls = rawControls
         self.controls: dict[str, Any] = {}
         self.responseControls: list[Any] = []
-        self.identity = connection.identity
+        self.identity = self.authenticatedIdentity = connection.identity
         self.internal = internal
         self.replicated = False
         self.sizeLimit = 0

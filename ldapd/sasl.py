@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ldaptor.protocols.ldap import ldaperrors
 
+from ldapd.authz import AuthorizationDenied
 from ldapd.dn import DN, InvalidDN
 from ldapd.escaping import buildDN
 from ldapd.operation import Connection, Identity, Operation
@@ -244,8 +245,7 @@ class Authentication:
             result = Identity(dn, directory.schema.normalizeDN(dn))
         else:
             result = await _entryIdentity(directory, mapped)
-        _checkAuthzId(directory, _text(authzId), result, None)
-        return result
+        return await _authorized(directory, _text(authzId), result, None, "external")
 
     async def _plain(self, directory: Directory, op: Operation, credentials: bytes) -> Identity:
         if not _confidential(op.connection):
@@ -266,8 +266,7 @@ class Authentication:
         if dn is None or not password:
             raise ldaperrors.LDAPInvalidCredentials()
         result = await directory.verifyPassword(op, directory.schema.normalizeDN(dn), password)
-        _checkAuthzId(directory, authzId, result, user)
-        return result
+        return await _authorized(directory, authzId, result, user, "plain")
 
 
 async def _entryIdentity(directory: Directory, dn: DN) -> Identity:
@@ -286,28 +285,24 @@ async def _entryIdentity(directory: Directory, dn: DN) -> Identity:
     return Identity(entry.dn, entry.ndn)
 
 
-def _checkAuthzId(
-    directory: Directory, authzId: str, identity: Identity, user: str | None
-) -> None:
+async def _authorized(
+    directory: Directory, authzId: str, identity: Identity, user: str | None, mechanism: str
+) -> Identity:
     """
-    Allow a requested authorization identity only when it is the
-    authenticated one (ldapd does not offer proxy authorization).
+    The identity a SASL bind authorizes: the authenticated one, or the one
+    it asks for when the server's C{authz_policy} lets it (L{ldapd.authz}).
 
     @param authzId: what the client asked for; empty for none.
     @param user: the PLAIN user name authenticated, if any.
-    @raise ldaperrors.LDAPInsufficientAccessRights: for anyone else.
+    @param mechanism: the SASL mechanism, lower-case.
+    @raise ldaperrors.LDAPInsufficientAccessRights: if the policy refuses.
     """
-    if not authzId:
-        return
-    if authzId.startswith("dn:"):
-        try:
-            if directory.schema.normalizeDN(DN.parse(authzId[3:])) == identity.ndn:
-                return
-        except InvalidDN:
-            pass
-    elif authzId.startswith("u:") and user is not None and authzId[2:] == user:
-        return
-    raise ldaperrors.LDAPInsufficientAccessRights("authorization denied")
+    if not authzId or (authzId.startswith("u:") and user is not None and authzId[2:] == user):
+        return identity
+    try:
+        return await directory.authz.authorize(identity, authzId, mechanism)
+    except AuthorizationDenied:
+        raise ldaperrors.LDAPInsufficientAccessRights("authorization denied") from None
 
 
 def _text(value: Any) -> str:

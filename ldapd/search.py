@@ -245,7 +245,7 @@ class Searcher:
         directory = self._directory
         request = op.request
         assert isinstance(request, SearchRequest)
-        _, base = self._parseDN(request.base)
+        dn, base = self._parseDN(request.base)
         try:
             scope = Scope(request.scope)
         except ValueError:
@@ -274,7 +274,9 @@ class Searcher:
             return Outcome()
         db = directory.databaseFor(base)
         if db is None:
-            raise NoSuchObject("no such object")
+            raise directory.names.outside(dn, scope, NoSuchObject("no such object"))
+        db = await directory.names.searchBase(op, db, dn)
+        base = op.search.base
         await self.plugins.pre("search", op, base)
         await followChains(directory, op, db)
         if controls.ASSERTION in op.controls:
@@ -288,13 +290,14 @@ class Searcher:
                 if responseControls is not None:
                     return Outcome(controls=responseControls)
         self._prepare(op)
+        backend = directory.names.searching(op, db)
         paged = op.controls.get(controls.PAGED_RESULTS)
         if sorting.SORT_REQUEST in op.controls or sorting.VLV_REQUEST in op.controls:
             return await sorting.sortedSearch(self, op, reply, db, _fingerprint(request), paged,
-                                              _MAX_PAGED_SEARCHES)
+                                              _MAX_PAGED_SEARCHES, backend)
         if paged is not None:
-            return await self._pagedSearch(op, reply, db, paged)
-        await self.searchDatabase(op, reply, db)
+            return await self._pagedSearch(op, reply, backend, paged)
+        await self.searchDatabase(op, reply, db, backend=backend)
         return Outcome()
 
     async def _checkAssertion(self, op: Operation, base: DN) -> None:
@@ -429,6 +432,7 @@ class Searcher:
         reply: Reply,
         db: Database,
         send: Callable[[Entry], defer.Deferred[None] | None] | None = None,
+        backend: Any = None,
     ) -> None:
         """
         Send what a search finds in one database: each entry as the plugins
@@ -440,6 +444,9 @@ class Searcher:
         @param db: the database holding the search base.
         @param send: sends one filtered entry (the syncrepl provider adds
             its Sync State control); L{sendEntry} by default.
+        @param backend: what runs the search (L{ldapd.naming.Names.searching}
+            for a client's); C{db}'s backend, which sends entries as stored,
+            by default.
         @raise ldaperrors.LDAPSizeLimitExceeded: when more entries match than
             the size limit allows.
         """
@@ -470,7 +477,8 @@ class Searcher:
             return sendEntry(op, reply, filtered, counted=not counting)
 
         try:
-            await self._withDeadline(op, db.backend.search(op, emit))
+            await self._withDeadline(
+                op, (db.backend if backend is None else backend).search(op, emit))
         except _SizeLimitReached:
             raise ldaperrors.LDAPSizeLimitExceeded("") from None
 
@@ -546,7 +554,7 @@ class Searcher:
         return d.addBoth(stop)
 
     async def _pagedSearch(
-        self, op: Operation, reply: Reply, db: Database, paged: controls.PagedResults
+        self, op: Operation, reply: Reply, backend: Any, paged: controls.PagedResults
     ) -> Outcome:
         states = op.connection.pagedSearches
         assert isinstance(op.request, SearchRequest)
@@ -574,7 +582,7 @@ class Searcher:
             size = min(size, sizeLimit)
         page = state.page(op, reply, size)
         if state.search is None:
-            state.start(db.backend)
+            state.start(backend)
         op.onAbandon(state.cancel)
         try:
             more = await self._withDeadline(op, page)

@@ -411,7 +411,7 @@ class _SortedResults:
         self.sortKeys = []
 
 
-async def _collect(searcher: Searcher, op: Operation, reply: Reply, db: Database,
+async def _collect(searcher: Searcher, op: Operation, reply: Reply, db: Database, backend: Any,
                    keys: tuple[_Key, ...], fingerprint: tuple[object, ...]) -> _SortedResults:
     """
     Run the backend's search and keep what the plugins let through, with
@@ -439,7 +439,7 @@ async def _collect(searcher: Searcher, op: Operation, reply: Reply, db: Database
     selected = params.attributes
     params.attributes = [*selected, *(_description(key) for key in keys)]
     try:
-        await searcher.searchDatabase(op, reply, db, send=keep)
+        await searcher.searchDatabase(op, reply, db, send=keep, backend=backend)
     finally:
         op.sizeLimit = sizeLimit
         params.attributes = selected
@@ -486,6 +486,7 @@ async def sortedSearch(
     fingerprint: tuple[object, ...],
     paged: PagedResults | None,
     mostKept: int,
+    backend: Any = None,
 ) -> Outcome:
     """
     Carry out a search with the sort control, the VLV control, or both
@@ -500,6 +501,8 @@ async def sortedSearch(
         of one search.
     @param paged: the paged results control, if any.
     @param mostKept: the most sorted sets and paged searches a connection keeps.
+    @param backend: what runs the search (L{ldapd.naming.Names.searching}),
+        as L{Searcher.searchDatabase} takes it.
     @return: how it ended, with the response controls.
     @raise ldaperrors.LDAPException: an error of the search, with
         C{op.responseControls} holding the sort (and VLV) response.
@@ -517,11 +520,11 @@ async def sortedSearch(
             raise _failure(ldaperrors.LDAPUnwillingToPerform("VLV incompatible with PagedResults"))
         fingerprint = (fingerprint, sort.keys, op.identity)
         if vlv is not None:
-            controls = await _window(searcher, op, reply, db, keys, fingerprint, vlv, mostKept)
+            controls = await _window(searcher, op, reply, db, backend, keys, fingerprint, vlv, mostKept)
         elif paged is not None:
-            controls = await _page(searcher, op, reply, db, keys, fingerprint, paged, mostKept)
+            controls = await _page(searcher, op, reply, db, backend, keys, fingerprint, paged, mostKept)
         else:
-            results = await _collect(searcher, op, reply, db, keys, fingerprint)
+            results = await _collect(searcher, op, reply, db, backend, keys, fingerprint)
             if await _send(searcher, op, reply, results.entries, op.sizeLimit):
                 raise _Failed(ldaperrors.LDAPSizeLimitExceeded(""), [sortResponse(0)])
             controls = [sortResponse(0)]
@@ -531,7 +534,7 @@ async def sortedSearch(
     return Outcome(controls=controls)
 
 
-async def _page(searcher: Searcher, op: Operation, reply: Reply, db: Database,
+async def _page(searcher: Searcher, op: Operation, reply: Reply, db: Database, backend: Any,
                 keys: tuple[_Key, ...], fingerprint: tuple[object, ...],
                 paged: PagedResults, mostKept: int) -> list[Control]:
     """
@@ -551,7 +554,7 @@ async def _page(searcher: Searcher, op: Operation, reply: Reply, db: Database,
     else:
         if paged.size == 0:
             return [sortResponse(0), controls.pagedResultsResponse(b"")]
-        state = await _collect(searcher, op, reply, db, keys, fingerprint)
+        state = await _collect(searcher, op, reply, db, backend, keys, fingerprint)
     size = paged.size
     sizeLimit, _ = await searcher.identityLimits(op)
     if sizeLimit:
@@ -630,7 +633,7 @@ def _target(results: _SortedResults, vlv: VLVRequest, schema: Schema) -> int:
     return low + 1
 
 
-async def _window(searcher: Searcher, op: Operation, reply: Reply, db: Database,
+async def _window(searcher: Searcher, op: Operation, reply: Reply, db: Database, backend: Any,
                   keys: tuple[_Key, ...], fingerprint: tuple[object, ...], vlv: VLVRequest,
                   mostKept: int) -> list[Control]:
     """
@@ -645,7 +648,7 @@ async def _window(searcher: Searcher, op: Operation, reply: Reply, db: Database,
     contextID = vlv.contextID if state is not None else secrets.token_bytes(8)
     assert contextID is not None
     if state is None:
-        state = await _collect(searcher, op, reply, db, keys, fingerprint)
+        state = await _collect(searcher, op, reply, db, backend, keys, fingerprint)
     _keep(op, contextID, state, mostKept)
     n = len(state.entries)
     if not n:

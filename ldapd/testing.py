@@ -1492,6 +1492,14 @@ class DirectoryTestsMixin(_TrialTestCase):
         """
         return []
 
+    def directoryOptions(self) -> dict[str, Any]:
+        """
+        @return: further keyword arguments of the
+            L{Directory<ldapd.directory.Directory>} (C{limits},
+            C{authzPolicy}, ...); none by default.
+        """
+        return {}
+
     def makeBackend(self, suffix: DN, schema: Schema) -> Any:
         """
         @param suffix: the normalised suffix.
@@ -1521,7 +1529,7 @@ class DirectoryTestsMixin(_TrialTestCase):
         self.directory = Directory(
             [Database(suffix, self.makeBackend(self.schema.normalizeDN(suffix), self.schema),
                       DN.parse(self.rootDN), b"secret", EXAMPLE_LDIF)],
-            self.makePlugins(self.schema), schema=self.schema,
+            self.makePlugins(self.schema), schema=self.schema, **self.directoryOptions(),
         )
         from twisted.internet import reactor
 
@@ -1538,14 +1546,16 @@ class DirectoryTestsMixin(_TrialTestCase):
         """
         return self.schema.normalizeDN(DN.parse(text))
 
-    async def request(self, request: Any) -> list[Any]:
+    async def request(self, request: Any, controls: Any = None) -> list[Any]:
         """
         Send a request on the test connection.
 
         @param request: an ldaptor request.
+        @param controls: its controls, as ldaptor's C{LDAPMessage} takes them.
         @return: the decoded responses (ldaptor C{LDAPMessage}s).
         """
-        responses, done = executeRequest(self.directory, self.connection, request, self._nextId)
+        responses, done = executeRequest(self.directory, self.connection, request, self._nextId,
+                                         controls)
         self._nextId += 1
         await done
         return responses

@@ -179,6 +179,113 @@ class ImportExportTests(unittest.TestCase):
 
         return defer.Deferred.fromCoroutine(run())
 
+    def test_referralAndAlias(self) -> Any:
+        """
+        A referral object and an alias in slapcat's output are entries like
+        any other: loaded by the bulk path and entry by entry, and exported
+        as they were (C{ref}, C{aliasedObjectName}, their structural class).
+        """
+        async def run() -> None:
+            for path, bulk in [(sqlConfig(), True), (configFile("memory"), False)]:
+                out, _ = await self.roundTrip(path, SLAPCAT + REFERRAL_AND_ALIAS, bulk)
+                self.assertIn(b"dn: ou=remote,dc=example,dc=com\n", out)
+                self.assertIn(b"ref: ldap://other.example.net/ou=remote,dc=example,dc=net\n", out)
+                self.assertIn(b"structuralObjectClass: referral\n", out)
+                self.assertIn(b"aliasedObjectName: uid=ann,dc=example,dc=com\n", out)
+                self.assertIn(b"structuralObjectClass: alias\n", out)
+
+        return defer.Deferred.fromCoroutine(run())
+
+    def test_continue(self) -> Any:
+        """
+        With C{skip}, an entry the schema refuses, one whose parent is
+        missing and a duplicate are each left out with one line naming its
+        DN and the line its record starts on; the others are loaded.
+        """
+        async def run() -> None:
+            path = sqlConfig()
+            config = loadConfig(path, reactor)
+            db = config.directory.databases[0]
+            skipped: list[str] = []
+            await db.backend.open()
+            try:
+                count = await importLDIF(reactor, config, db,
+                                         io.BytesIO(_WITH_BAD_ENTRIES).readlines(),
+                                         warn=lambda m: None, skip=skipped.append)
+                out = io.BytesIO()
+                await exportLDIF(config, db, out)
+            finally:
+                await db.backend.close()
+            self.assertEqual(count, 3)
+            self.assertEqual(len(skipped), 3, skipped)
+            self.assertTrue(skipped[0].startswith(
+                "skipped line 11: uid=nosn,dc=example,dc=com: "), skipped)
+            self.assertTrue(skipped[1].startswith(
+                "skipped line 20: uid=ann,dc=example,dc=com: entryAlreadyExists"), skipped)
+            # An entry is held until its parent comes (slapcat's order): one
+            # whose parent never comes is skipped at the end.
+            self.assertEqual(skipped[2], "skipped line 16: uid=orphan,ou=nowhere,dc=example,dc=com: "
+                                         "the parent entry does not exist")
+            for dn in (b"dc=example,dc=com", b"uid=ann,dc=example,dc=com",
+                       b"uid=bea,dc=example,dc=com"):
+                self.assertIn(b"dn: " + dn + b"\n", out.getvalue())
+            self.assertNotIn(b"nosn", out.getvalue())
+            self.assertNotIn(b"orphan", out.getvalue())
+
+        return defer.Deferred.fromCoroutine(run())
+
+
+#: A referral object and an alias, as slapcat writes them.
+REFERRAL_AND_ALIAS = b"""\
+dn: ou=remote,dc=example,dc=com
+objectClass: referral
+objectClass: extensibleObject
+ou: remote
+ref: ldap://other.example.net/ou=remote,dc=example,dc=net
+structuralObjectClass: referral
+entryUUID: 6b6d1e8a-1c5e-103f-8f2b-8b0b5d1f6a03
+
+dn: cn=ann-alias,dc=example,dc=com
+objectClass: alias
+objectClass: extensibleObject
+cn: ann-alias
+aliasedObjectName: uid=ann,dc=example,dc=com
+structuralObjectClass: alias
+entryUUID: 6b6d1e8a-1c5e-103f-8f2b-8b0b5d1f6a04
+
+"""
+
+#: Good entries among one without a required attribute (line 11), one
+#: without its parent (line 16) and a duplicate (line 20).
+_WITH_BAD_ENTRIES = b"""\
+dn: dc=example,dc=com
+objectClass: dcObject
+objectClass: organization
+o: Example
+dc: example
+
+dn: uid=ann,dc=example,dc=com
+objectClass: account
+uid: ann
+
+dn: uid=nosn,dc=example,dc=com
+objectClass: inetOrgPerson
+uid: nosn
+cn: No Surname
+
+dn: uid=orphan,ou=nowhere,dc=example,dc=com
+objectClass: account
+uid: orphan
+
+dn: uid=ann,dc=example,dc=com
+objectClass: account
+uid: ann
+
+dn: uid=bea,dc=example,dc=com
+objectClass: account
+uid: bea
+"""
+
 
 #: The base entry and one person, as imported and seeded.
 _BASE_AND_ANN = b"""\
@@ -296,6 +403,30 @@ class CommandTests(unittest.SynchronousTestCase):
         result = admin("import", "-q", str(second), str(exported))
         self.assertEqual(result.returncode, 1)
         self.assertIn("already exists", result.stderr)
+
+    def test_continue(self) -> None:
+        """
+        C{import --continue} loads what it can, with one line on standard
+        error for each entry it skips (its line and DN) and a count, and
+        exits with status 1; without it, the first bad entry stops the
+        import (nothing of its chunk is loaded).
+        """
+        config = sqlConfig()
+        ldif = config.parent / "in.ldif"
+        ldif.write_bytes(_WITH_BAD_ENTRIES)
+        result = admin("import", "-q", str(config), str(ldif))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        self.assertIn("line 11: uid=nosn,dc=example,dc=com", result.stderr)
+        self.assertEqual(admin("export", "-q", str(config)).stdout, "")
+        result = admin("import", "-q", "--continue", str(config), str(ldif))
+        self.assertEqual(result.returncode, 1, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        self.assertEqual([line.split(":")[0] for line in lines],
+                         ["skipped line 11", "skipped line 20", "skipped line 16",
+                          "ldapd-admin"], result.stderr)
+        self.assertEqual(lines[-1], "ldapd-admin: 3 entries skipped")
+        exported = admin("export", "-q", str(config)).stdout
+        self.assertEqual(exported.count("dn: "), 3, exported)
 
     def test_fileURLsRefused(self) -> None:
         """

@@ -29,11 +29,11 @@ from ldapd.controls import PAGED_RESULTS
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification, SearchReference
-from ldapd.interfaces import IBackendCompare
+from ldapd.interfaces import IBackendCompare, IResolvingBackend
 from ldapd.limits import Limits
 from ldapd.operation import Connection, Identity, Operation, Scope
 from ldapd.plugins.chain import PluginChain
-from ldapd.results import Referral
+from ldapd.results import NoSuchObject, Referral
 from ldapd.schema import Schema
 from ldapd.schema.parser import parseDescription
 from ldapd.testing import EXAMPLE_LDIF, decodedRequest, decodeResponse, wireFilter
@@ -55,6 +55,9 @@ class _Hanging:
 
     def open(self) -> defer.Deferred[None]:
         return defer.succeed(None)
+
+    def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
+        return defer.fail(NoSuchObject("no such object"))
 
     def search(self, op: Operation, emit: Any) -> defer.Deferred[None]:
         def cancel(d: Any) -> None:
@@ -921,11 +924,11 @@ class SubschemaTests(DirectoryTestsBase):
         self.assertEqual(result.resultCode, 68)
 
 
-@implementer(IBackendCompare)
+@implementer(IBackendCompare, IResolvingBackend)
 class _Referring:
     """
     A backend that serves part of its tree elsewhere, as the proxy does for
-    an upstream's referral objects: its searches emit what C{results} gives
+    an upstream's referral objects (so it resolves names itself): its searches emit what C{results} gives
     for the search's scope (entries and L{SearchReference}s) or fail with
     C{failure}; it provides L{IBackendCompare}, answering C{compared} or
     failing with C{failure}, and records the compares it was asked.

@@ -310,20 +310,6 @@ class ProxyToSlapdTests(unittest.SynchronousTestCase):
         self.assertIn("Matched DN: ou=people,dc=example,dc=com", missing.stdout + missing.stderr)
 
 
-#: The referral object class and its ref attribute (RFC 3296), which slapd
-#: has built in and ldapd's standard schema leaves out.
-REFERRAL_SCHEMA = """
-attributeTypes: ( 2.16.840.1.113730.3.1.34 NAME 'ref'
-  DESC 'RFC3296: subordinate referral URL'
-  EQUALITY caseExactMatch
-  SYNTAX 1.3.6.1.4.1.1466.115.121.1.15
-  USAGE distributedOperation )
-
-objectClasses: ( 2.16.840.1.113730.3.2.6 NAME 'referral'
-  DESC 'RFC3296: referral object class'
-  SUP top STRUCTURAL MUST ref )
-"""
-
 #: What the slapd upstream of L{ProxyReferralTests} holds: a person, and a
 #: referral object for a subtree held by another server.
 REFERRAL_LDIF = f"""dn: {REMOTE_SUFFIX}
@@ -377,10 +363,7 @@ class ProxyReferralTests(unittest.SynchronousTestCase):
                 input=REFERRAL_LDIF, capture_output=True, text=True, timeout=30, check=False)
             if added.returncode:
                 raise RuntimeError(added.stderr)
-            schema = Path(tempfile.mkdtemp(prefix="ldapd-proxy-")) / "referral.schema"
-            schema.write_text(REFERRAL_SCHEMA)
-            cls.proxy = proxyServer([cls.slapd.url], f'schema_files = ["{schema}"]\n',
-                                    page_size=2)
+            cls.proxy = proxyServer([cls.slapd.url], page_size=2)
             cls.proxy.start()
         except BaseException:
             cls.slapd.stop()

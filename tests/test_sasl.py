@@ -28,6 +28,7 @@ from ldapd.backends.memory import MemoryBackend
 from ldapd.config import loadConfig
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN
+from ldapd.entry import Modification
 from ldapd.operation import Connection, Operation
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.sasl import Authentication, IdentityMapping, externalIdentity, mappingsFromConfig
@@ -93,6 +94,7 @@ class AuthenticationTestsBase(unittest.TestCase):
 
     allowAnonymous = True
     requireTLS = False
+    authzPolicy = "none"
 
     def setUp(self) -> None:
         self.clock = task.Clock()
@@ -102,6 +104,7 @@ class AuthenticationTestsBase(unittest.TestCase):
             [Database(suffix, MemoryBackend(self.schema.normalizeDN(suffix), self.schema),
                       DN.parse(ROOT), b"secret", EXAMPLE_LDIF)],
             schema=self.schema, reactor=self.clock, allowAnonymous=self.allowAnonymous,
+            authzPolicy=self.authzPolicy,
             authentication=Authentication(MAPPINGS, requireTLSForSimpleBind=self.requireTLS),
         )
         self.successResultOf(self.directory.open())
@@ -386,6 +389,37 @@ class PlainTests(AuthenticationTestsBase):
         self.assertBind(sasl(b"PLAIN", b"\0alice\0alice-secret"), 13, "")
         self.connection.local = True
         self.assertBind(sasl(b"PLAIN", b"\0alice\0alice-secret"), 0, "dn:" + ALICE)
+
+
+class AuthorizationPolicyTests(AuthenticationTestsBase):
+    """
+    Under C{authz_policy = "to"}, a PLAIN authorization identity other than
+    the user's own is allowed when the user's entry's authzTo names it (a
+    C{u:} name is C{uid=<name>,cn=plain,cn=auth} to the mappings), and
+    refused (insufficientAccessRights) otherwise; a root DN becomes anyone.
+    """
+
+    authzPolicy = "to"
+
+    def setUp(self) -> None:
+        super().setUp()
+        self.connection.secure = True
+        op = self.directory.internalOperation()
+        self.successResultOf(self.directory.modify(
+            op, self.schema.normalizeDN(DN.parse(ALICE)),
+            [Modification("add", "authzTo", (b"dn:uid=bob,ou=people," + SUFFIX.encode(),))]))
+
+    def test_authzTo(self) -> None:
+        """
+        alice may act as bob, by DN or user name, and not as carol.
+        """
+        bob = "dn:uid=bob,ou=people," + SUFFIX
+        self.assertBind(sasl(b"PLAIN", bob.encode() + b"\0alice\0alice-secret"), 0, bob)
+        self.assertBind(sasl(b"PLAIN", b"u:bob\0alice\0alice-secret"), 0, bob)
+        self.assertBind(sasl(b"PLAIN", b"u:carol\0alice\0alice-secret"), 50, "")
+        self.assertBind(sasl(b"PLAIN", b"u:alice\0bob\0bob-secret"), 50, "")
+        self.assertBind(sasl(b"PLAIN", b"u:carol\0dn:" + ROOT.encode() + b"\0secret"), 0,
+                        "dn:uid=carol,ou=people," + SUFFIX)
 
 
 class RequireTLSTests(AuthenticationTestsBase):

@@ -82,6 +82,12 @@ class OrphanEntries:
         """
         return self._waiting.pop(ndn, [])
 
+    def remaining(self) -> list[Entry]:
+        """
+        @return: the entries still held, whose parent never came.
+        """
+        return [entry for entries in self._waiting.values() for entry in entries]
+
     def check(self) -> None:
         """
         Say that the import is over.

@@ -78,7 +78,13 @@ from ldapd.controls import MANAGE_DSA_IT, PAGED_RESULTS
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import And, Equality, Extensible, Filter, Not, Or, Present, assertions
-from ldapd.interfaces import IBackend, IBackendCompare, ITransaction, ITransactionHooks
+from ldapd.interfaces import (
+    IBackend,
+    IBackendCompare,
+    IResolvingBackend,
+    ITransaction,
+    ITransactionHooks,
+)
 from ldapd.operation import Operation
 from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.requests import BindRequest, SearchRequest
@@ -105,7 +111,7 @@ _BASE_SCOPE = "??base"
 _COMPUTED = frozenset({"hassubordinates", "numsubordinates"})
 
 
-@implementer(IBackend, IBackendCompare)
+@implementer(IBackend, IBackendCompare, IResolvingBackend)
 class ProxyBackend:
     """
     A naming context served by upstream LDAP servers.
