@@ -15,7 +15,10 @@
  * and p99 latency in microseconds, and its own CPU seconds.
  *
  *     cc -O2 -o cloadgen _cloadgen.c
- *     ./cloadgen PORT SECONDS CONNECTIONS SIZE SEED TEMPLATE_HEX DIGITS MSGID_OFFSET OFFSET...
+ *     ./cloadgen [-n COUNT] PORT SECONDS CONNECTIONS SIZE SEED TEMPLATE_HEX DIGITS MSGID_OFFSET OFFSET...
+ *
+ * With -n, it stops sending after COUNT requests in all (or SECONDS, whichever
+ * comes first): a fixed amount of work, for instruction counts.
  *
  * DIGITS is the width of each number; MSGID_OFFSET the offset of the message
  * id's content byte (cycled through 1..127).
@@ -159,6 +162,12 @@ static double percentile(double p) {
 }
 
 int main(int argc, char **argv) {
+    long limit = -1;
+    if (argc > 2 && strcmp(argv[1], "-n") == 0) {
+        limit = atol(argv[2]);
+        argv += 2;
+        argc -= 2;
+    }
     if (argc < 10) {
         fprintf(stderr, "usage: %s PORT SECONDS CONNECTIONS SIZE SEED TEMPLATE_HEX DIGITS "
                         "MSGID_OFFSET OFFSET...\n", argv[0]);
@@ -191,8 +200,15 @@ int main(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &r0);
     double start = now(), end = start + seconds;
     int outstanding = nconns;
-    for (int i = 0; i < nconns; i++)
+    long sent = 0;
+    for (int i = 0; i < nconns; i++) {
+        if (limit >= 0 && sent >= limit) {
+            outstanding--;
+            continue;
+        }
         sendRequest(&conns[i]);
+        sent++;
+    }
     struct epoll_event events[256];
     while (outstanding > 0) {
         int n = epoll_wait(ep, events, 256, 1000);
@@ -226,9 +242,10 @@ int main(int argc, char **argv) {
                 us = BUCKETS - 1;
             histogram[us]++;
             operations++;
-            if (t < end)
+            if (t < end && (limit < 0 || sent < limit)) {
                 sendRequest(c);
-            else
+                sent++;
+            } else
                 outstanding--;
         }
     }
