@@ -439,13 +439,27 @@ class Entry:
         theirs = dict(zip(other._layout.descriptions, other._values, strict=True))
         return {d[0] for d in mine.keys() | theirs.keys() if mine.get(d) != theirs.get(d)}
 
+    def hasAnyOf(self, types: frozenset[AttributeType] | set[AttributeType]) -> bool:
+        """
+        @param types: attribute types.
+        @return: whether the entry has an attribute of any of them (with or
+            without options).
+        """
+        return not types.isdisjoint(self._layout.byType)
+
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
         """
         @param types: attribute types to leave out.
         @return: a copy without the attributes of those types.
         """
-        attrs = {k: a for k, a in self._mapping().items() if a.type not in types}
-        return Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
+        # From the layout, without making the attributes: an access check
+        # does this for most entries it lets a client read.
+        descriptions = self._layout.descriptions
+        kept = [i for i, (at, _) in enumerate(descriptions) if at not in types]
+        entry = self._renamed(self.dn, self.ndn, tuple(self._values[i] for i in kept))
+        if len(kept) != len(descriptions):
+            entry._layout = _layout(tuple(descriptions[i] for i in kept))
+        return entry
 
     def get(self, description: str) -> tuple[bytes, ...]:
         """
