@@ -439,6 +439,41 @@ class Entry:
         theirs = dict(zip(other._layout.descriptions, other._values, strict=True))
         return {d[0] for d in mine.keys() | theirs.keys() if mine.get(d) != theirs.get(d)}
 
+    @property
+    def shape(self) -> object:
+        """
+        What entries with the same attribute descriptions, in the same order,
+        share (compared by identity): a key for what depends on nothing
+        else, such as which of its attributes a search selects.
+        """
+        return self._layout
+
+    @property
+    def descriptions(self) -> tuple[tuple[AttributeType, tuple[str, ...]], ...]:
+        """
+        The type and options of each attribute, in order.
+        """
+        return self._layout.descriptions
+
+    def selected(self, positions: Iterable[tuple[int, bytes]],
+                 typesOnly: bool = False) -> list[tuple[bytes, tuple[bytes, ...]]]:
+        """
+        Some of the attributes, as a search result lists them.
+
+        @param positions: the position of each attribute wanted (in
+            L{descriptions}) and the description to give it.
+        @param typesOnly: give no values.
+        @return: the descriptions, each with its values (or none).
+        """
+        if typesOnly:
+            return [(description, ()) for _, description in positions]
+        values = self._values
+        chosen = []
+        for i, description in positions:
+            v = values[i]
+            chosen.append((description, v if v.__class__ is tuple else (v,)))
+        return chosen  # type: ignore[return-value]
+
     def hasAnyOf(self, types: frozenset[AttributeType] | set[AttributeType]) -> bool:
         """
         @param types: attribute types.

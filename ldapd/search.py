@@ -45,6 +45,9 @@ __all__ = ["Searcher", "withVirtual"]
 
 #: How many encoded search results (entry and attribute selection) it keeps.
 _CACHED_RESULTS = 4096
+
+#: The attribute lists (and the entry shapes for each) whose selection is kept.
+_CACHED_SELECTIONS = 1024
 _MAX_PAGED_SEARCHES = 16
 
 
@@ -199,6 +202,12 @@ class Searcher:
         # encoding for an attribute selection stays right as long as the
         # entry is held.
         self._encoded: LRU[tuple[Entry, tuple[str, ...], bool], bytes] = LRU(_CACHED_RESULTS)
+        # What an attribute list asks for, and for each shape of entry
+        # (L{Entry.shape}: the many entries of one object class share
+        # one) the positions and descriptions of the attributes it selects.
+        self._selections: LRU[tuple[str, ...], _Selection] = LRU(_CACHED_SELECTIONS)
+        self._positions: LRU[tuple[object, tuple[str, ...]], tuple[tuple[int, bytes], ...]] = (
+            LRU(_CACHED_SELECTIONS))
 
     async def handle(self, op: Operation, reply: Reply) -> Outcome:
         """
@@ -531,26 +540,68 @@ class Searcher:
         typesOnly: bool,
         computed: list[tuple[str, list[bytes]]],
     ) -> list[tuple[bytes, tuple[bytes, ...]]]:
-        allUser = not requested or "*" in requested
-        allOperational = "+" in requested
-        wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
+        key = tuple(requested)
+        selection = self._selections.get(key)
+        if selection is None:
+            selection = _Selection(self.schema, requested)
+            self._selections.put(key, selection)
+        if not (selection.virtual or computed):
+            # The entry's own attributes only: which ones is the same for
+            # every entry of its shape.
+            shapeKey = (entry.shape, key)
+            positions = self._positions.get(shapeKey)
+            if positions is None:
+                positions = tuple(
+                    (i, ";".join((at.name,) + options).encode())
+                    for i, (at, options) in enumerate(entry.descriptions)
+                    if selection.takes(at, options)
+                )
+                self._positions.put(shapeKey, positions)
+            return entry.selected(positions, typesOnly)
+        chosen = []
+        for attr in withVirtual(entry, self.schema, selection.allOperational, selection.wanted,
+                                computed):
+            if selection.takes(attr.type, attr.options):
+                chosen.append((attr.description.encode(), () if typesOnly else attr.values))
+        return chosen
+
+
+class _Selection:
+    """
+    What a search's attribute list asks for.
+
+    @ivar allUser: every user attribute (no list, or C{*}).
+    @ivar allOperational: every operational attribute (C{+}).
+    @ivar wanted: the types asked for by name, with their options.
+    @ivar virtual: whether it asks for a virtual attribute (entryDN,
+        subschemaSubentry, or all operational ones), which the entry
+        itself may not hold.
+    """
+
+    def __init__(self, schema: Schema, requested: list[str]) -> None:
+        self._schema = schema
+        self.allUser = not requested or "*" in requested
+        self.allOperational = "+" in requested
+        self.wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
         for name in requested:
             if name in ("*", "+", "1.1"):
                 continue
             try:
-                wanted.append(parseDescription(self.schema, name))
+                self.wanted.append(parseDescription(schema, name))
             except ldaperrors.LDAPUndefinedAttributeType:
                 continue
-        chosen = []
-        for attr in withVirtual(entry, self.schema, allOperational, wanted, computed):
-            operational = attr.type.operational
-            take = (allOperational if operational else allUser) or any(
-                attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
-                for at, options in wanted
-            )
-            if take:
-                chosen.append((attr.description.encode(), () if typesOnly else attr.values))
-        return chosen
+        self.virtual = _asksVirtual(self.allOperational, self.wanted)
+
+    def takes(self, at: AttributeType, options: tuple[str, ...]) -> bool:
+        """
+        @return: whether an attribute of type C{at} with C{options} is selected.
+        """
+        if self.allOperational if at.operational else self.allUser:
+            return True
+        return any(
+            at in self._schema.subtypes(wantedType) and set(wantedOptions) <= set(options)
+            for wantedType, wantedOptions in self.wanted
+        )
 
 
 def _subordinateAttributes(requested: list[str]) -> set[str]:
@@ -573,6 +624,16 @@ def _fingerprint(request: SearchRequest) -> tuple[object, ...]:
     return (request.base, request.scope, request.filter, request.attributes)
 
 
+def _asksVirtual(allOperational: bool, wanted: list[tuple[AttributeType, tuple[str, ...]]]) -> bool:
+    """
+    @return: whether a search asking for every operational attribute or no,
+        and for the types C{wanted}, asks for a virtual attribute.
+    """
+    return allOperational or any(
+        at.name.lower() in ("entrydn", "subschemasubentry") for at, _ in wanted
+    )
+
+
 def withVirtual(
     entry: Entry,
     schema: Schema,
@@ -593,8 +654,7 @@ def withVirtual(
     @return: the L{ldapd.entry.Attribute}s.
     """
     yield from entry
-    names = {at.name.lower() for at, _ in wanted}
-    if not (allOperational or names & {"entrydn", "subschemasubentry"} or computed):
+    if not (_asksVirtual(allOperational, wanted) or computed):
         return
     extra = list(computed)
     if not entry.get("entryDN"):
