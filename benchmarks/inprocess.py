@@ -17,6 +17,7 @@ nowhere.
     python benchmarks/inprocess.py --backend sqlite --workload modify
     python benchmarks/inprocess.py --workload adddel --log
     python benchmarks/inprocess.py --workload search --log json
+    python benchmarks/inprocess.py --workload search --closed --log json   # every entry, random order
 """
 
 from __future__ import annotations
@@ -165,7 +166,12 @@ def main() -> None:
     parser.add_argument("--workload", choices=list(compare.WORKLOADS.keys() - {"connect"}),
                         default="search")
     parser.add_argument("--count", type=int, default=4000)
+    parser.add_argument("--closed", action="store_true",
+                        help="the closed loop's requests: one for every entry, in random order "
+                             "(search, bind, substring), rather than 512 that repeat")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="the profile's order (pstats)")
+    parser.add_argument("--lines", type=int, default=30, help="the profile's functions shown")
     parser.add_argument("--log", nargs="?", const="text", choices=sorted(_OBSERVERS),
                         help="write the access log to /dev/null, as text (default) or JSON")
     args = parser.parse_args()
@@ -174,7 +180,13 @@ def main() -> None:
         globalLogBeginner.beginLoggingTo([_OBSERVERS[args.log](sink)], redirectStandardIO=False)
     workload = compare.WORKLOADS[args.workload]
     prelude = bytes.fromhex(workload.prelude()) if workload.prelude is not None else None
-    requests = [bytes.fromhex(h) for h in workload.requests(args.size)]
+    if args.closed:
+        if args.workload not in compare.CLOSED_LOOP:
+            parser.error(f"--closed has the workloads {', '.join(compare.CLOSED_LOOP)}")
+        hexes = compare.closedLoopRequests(args.workload, args.size, 1)
+    else:
+        hexes = workload.requests(args.size)
+    requests = [bytes.fromhex(h) for h in hexes]
     with tempfile.TemporaryDirectory(prefix="ldapd-inprocess-") as tmp:
         data = Path(tmp) / "data.ldif"
         compare.generate(args.size, data)
@@ -184,7 +196,7 @@ def main() -> None:
             if args.profile:
                 profiler = cProfile.Profile()
                 profiler.runcall(drive, directory, requests, args.count, prelude)
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+                pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
                 return
             wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
         finally:

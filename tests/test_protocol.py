@@ -918,6 +918,27 @@ class RealDirectoryTests(RealDirectoryTestsBase):
         self.assertEqual(len(writes), 1)
         self.assertEqual([r.id for r in decodeResponses(writes[0])], [2, 2, 3, 3])
 
+    def test_selectionsPerShape(self) -> None:
+        """
+        Entries of one shape searched with different attribute lists each
+        get what their list selects, by type and subtype (C{name} selects
+        C{cn}, C{sn}, C{givenName} and C{title}), and the userPassword an
+        anonymous client may not read is left out either way.
+        """
+        def attributes(messageId: int, uid: str, wanted: tuple[str, ...]) -> list[bytes]:
+            self.send(message(messageId, search(base=f"uid={uid},ou=people,{SUFFIX}",
+                                                attributes=wanted)))
+            entry, _ = decodeResponses(self.written())
+            return [bytes(a) for a, _ in entry.value.attributes]
+
+        self.assertEqual(attributes(2, "alice", ("cn",)), [b"cn"])
+        self.assertEqual(attributes(3, "bob", ("mail", "uid")), [b"uid", b"mail"])
+        self.assertEqual(attributes(4, "alice", ("name",)), [b"cn", b"sn", b"givenName", b"title"])
+        everything = attributes(5, "bob", ())
+        self.assertIn(b"telephoneNumber", everything)
+        self.assertNotIn(b"userPassword", everything)
+        self.assertEqual(attributes(6, "alice", ("cn", "entryDN")), [b"cn", b"entryDN"])
+
     def test_noSuchObject(self) -> None:
         """
         A search below a missing entry gets noSuchObject with the matched DN.
