@@ -19,9 +19,10 @@ client's DN or filter cannot end the line and forge another.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from ldapd import requests
 from ldapd.escaping import escapeControl
@@ -173,4 +174,15 @@ def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etim
     line = ACCESS_LOG_FORMAT.format(
         authzQuoted=_quote(authzDN), details=_details(name, fields), **event
     )
-    logger.info("{accessLine}", accessLine=line, **event)
+    # What Logger.info makes of it, without its check that the level is
+    # one of LogLevel's (which sorts them all, for every event).
+    event.update(
+        accessLine=line,
+        log_logger=logger,
+        log_level=LogLevel.info,
+        log_namespace=logger.namespace,
+        log_source=logger.source,
+        log_format="{accessLine}",
+        log_time=time.time(),
+    )
+    logger.observer(event)
