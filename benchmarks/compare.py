@@ -101,6 +101,50 @@ def _freePort() -> int:
         return s.getsockname()[1]
 
 
+def _answers(port: int, timeout: float) -> bool:
+    """
+    Whether a server answers a search: a server may listen before its data
+    is loaded (ldapd opens its directory after it binds its ports), and a
+    round measured then would measure the loading.
+
+    @return: whether a base search of the suffix got its final response
+        within C{timeout} seconds.
+    @raise OSError: if nothing listens.
+    """
+    request = pureldap.LDAPMessage(pureldap.LDAPSearchRequest(
+        baseObject=SUFFIX, scope=0, filter=pureldap.LDAPFilter_present("objectClass")), id=1)
+    with socket.create_connection(("127.0.0.1", port), timeout=max(1.0, timeout)) as s:
+        s.sendall(request.toWire())
+        received = b""
+        while not _finalResponse(received):
+            data = s.recv(1 << 16)
+            if not data:
+                return False
+            received += data
+    return True
+
+
+def _finalResponse(received: bytes) -> bool:
+    """
+    @return: whether C{received} holds a response that is not a search
+        result entry (the search's final one).
+    """
+    pos = 0
+    while len(received) - pos >= 2:
+        first = received[pos + 1]
+        head, length = 2, first
+        if first & 0x80:
+            head = 2 + (first & 0x7F)
+            length = int.from_bytes(received[pos + 2 : pos + head], "big")
+        if len(received) - pos < head + length:
+            return False
+        op = pos + head + 2 + received[pos + head + 1]
+        if received[op] not in (0x64, 0x73):
+            return True
+        pos += head + length
+    return False
+
+
 def _ssha(password: bytes, salt: bytes) -> bytes:
     return b"{SSHA}" + base64.b64encode(hashlib.sha1(password + salt).digest() + salt)
 
@@ -374,8 +418,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited; see {self.work / (self.name + '.log')}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
+                if _answers(self.port, deadline - time.monotonic()):
+                    break
             except OSError:
                 time.sleep(0.2)
         else:
