@@ -18,13 +18,25 @@ nowhere.
     python benchmarks/inprocess.py --workload adddel --log
     python benchmarks/inprocess.py --workload search --log json
     python benchmarks/inprocess.py --workload search --closed --log json   # every entry, random order
+
+With C{--callgrind}, run under C{valgrind --tool=callgrind --collect-atstart=no}, it
+collects only while it serves C{--count} requests for entries the warm-up did not
+read, then dumps: the dump's total instructions divided by the count is the cost of
+one request, deterministic where CPU times on a shared machine are not (it builds a
+small library with C{cc} and valgrind's C{callgrind.h} to toggle the collection):
+
+    valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.%p \
+        python benchmarks/inprocess.py --closed --size 2000 --count 300 --log json --callgrind
+    grep totals: cg.*.1        # instructions of the 300 requests
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import ctypes
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,6 +171,27 @@ def _finished(transport: StringTransport) -> int:
     return done
 
 
+#: Turns callgrind's collection on (zeroing what it counted) and off (dumping it).
+_TOGGLES = r"""#include <valgrind/callgrind.h>
+void on(void) { CALLGRIND_ZERO_STATS; CALLGRIND_TOGGLE_COLLECT; }
+void off(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_DUMP_STATS; }
+"""
+
+
+def callgrindToggles(folder: Path) -> tuple[Any, Any]:
+    """
+    @return: functions that turn callgrind's collection on and off (and
+        dump), from a library built in C{folder}; outside valgrind they do
+        nothing.
+    """
+    source = folder / "toggles.c"
+    source.write_text(_TOGGLES)
+    library = folder / "toggles.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    toggles = ctypes.CDLL(str(library))
+    return toggles.on, toggles.off
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
@@ -172,6 +205,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="the profile's order (pstats)")
     parser.add_argument("--lines", type=int, default=30, help="the profile's functions shown")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="under valgrind --tool=callgrind --collect-atstart=no: collect only "
+                             "while COUNT requests for entries not read before are served")
     parser.add_argument("--log", nargs="?", const="text", choices=sorted(_OBSERVERS),
                         help="write the access log to /dev/null, as text (default) or JSON")
     args = parser.parse_args()
@@ -192,6 +228,15 @@ def main() -> None:
         compare.generate(args.size, data)
         directory = build(data, args.backend, Path(tmp))
         try:
+            if args.callgrind:
+                on, off = callgrindToggles(Path(tmp))
+                drive(directory, requests[args.count:] or requests, 500, prelude)
+                on()
+                drive(directory, requests, args.count, prelude)
+                off()
+                print(f"collected {args.count} {args.workload} requests: the dump's total "
+                      f"instructions / {args.count} is the cost of one")
+                return
             drive(directory, requests, 500, prelude)
             if args.profile:
                 profiler = cProfile.Profile()
