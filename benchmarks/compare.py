@@ -1,15 +1,34 @@
 """
-ldapd side by side with OpenLDAP's slapd and ldaptor's own server.
+ldapd side by side with OpenLDAP's slapd, 389 Directory Server, the Twisted
+floor and ldaptor's own server.
 
 One run generates deterministic data (inetOrgPerson users with {SSHA}
 passwords, groups), loads it into each server, and drives them in alternation
-with the same load generator (benchmarks/_loadgen.py: pre-encoded requests,
-several connections with a window of outstanding requests each). The server
-is pinned to core 0 and the client to core 1 when `taskset` exists. For every
-workload it prints the median of the rounds: operations per second, p50/p99
-latency, the server's CPU microseconds per operation, its RSS, the client's
-CPU use (two load generator processes by default, so that it is never the
-bottleneck), failed operations, and the ratios ldapd/slapd and ldapd/ldaptor.
+with the same load generator. The server is pinned to core 0 and the client
+to core 1 when `taskset` exists. For every workload it prints the median of
+the rounds: operations per second, p50/p99 latency, the server's CPU
+microseconds per operation (from /proc, user + system, of the server's
+processes), its RSS, the client's CPU use (so that one can see it is not the
+bottleneck), failed operations, and the ratios of ldapd to slapd, 389 DS,
+the floor and ldaptor.
+
+Two modes:
+
+- closed (the default, what users see): every connection has one request
+  outstanding, as SSSD, nslcd, PAM and web applications' LDAP logins do, and
+  every request names a user drawn at random from all of them. The load
+  generator is benchmarks/_cloadgen.c, built with the C compiler at run time
+  (`--client python` uses benchmarks/_loadgen.py with a window of 1 instead,
+  as a cross-check). Workloads search, bind, substring; servers ldapd
+  (memory, its access log written as JSON to a file, as under systemd),
+  ldapd-nolog (the same, the log lines made but not written: slapd runs
+  without its stats log), slapd, 389ds and floor (benchmarks/_floor_server.py:
+  a Twisted protocol answering every request with a fixed result, the least
+  Twisted allows).
+- pipelined (`--mode pipelined`, flattering: many responses share a reactor
+  wake-up and every one comes from a cache): benchmarks/_loadgen.py,
+  pre-encoded requests, several connections with a window of outstanding
+  requests each, cycling through 512 distinct requests.
 
 Workloads: an indexed equality search returning one full entry (search), a
 simple bind on a persistent connection (bind), connect + bind + unbind per
@@ -18,7 +37,8 @@ operation (connect), an initial-substring search returning one entry
 add followed by the delete of the same entry as the root DN (adddel, each
 request one operation).
 
-    python benchmarks/compare.py                         # 10,000 entries, 3 rounds of 5 s
+    python benchmarks/compare.py                         # closed loop, 10,000 entries, 3 rounds of 5 s
+    python benchmarks/compare.py --mode pipelined        # the pipelined load
     python benchmarks/compare.py --sizes 10000 100000 --servers ldapd slapd
     python benchmarks/compare.py --servers ldapd ldapd-sqlite ldapd-pg   # the sql backend
     python benchmarks/compare.py --large --servers ldapd-sqlite slapd   # and 1,000,000 entries
@@ -35,8 +55,9 @@ backend's default unless `--indexes` names others (in the form both take,
 e.g. `--indexes "objectClass,uid,cn,mail,member eq"`, slapd's usual
 equality indexes).
 
-slapd comes from Debian's `slapd` package (`/usr/sbin/slapd`, `slapadd`);
-servers that are not installed are left out with a note.
+slapd comes from Debian's `slapd` package (`/usr/sbin/slapd`, `slapadd`),
+389 DS from `389-ds-base` (`dscreate`, `ns-slapd`); servers that are not
+installed are left out with a note.
 """
 
 from __future__ import annotations
@@ -70,12 +91,58 @@ SUFFIX = "dc=example,dc=com"
 ROOT_DN = "cn=admin,dc=example,dc=com"
 SLAPD = Path("/usr/sbin/slapd")
 SLAPADD = Path("/usr/sbin/slapadd")
+NS_SLAPD = Path("/usr/sbin/ns-slapd")
+DS389_DEFAULTS = Path("/usr/share/dirsrv/inf/defaults.inf")
 
 
 def _freePort() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _answers(port: int, timeout: float) -> bool:
+    """
+    Whether a server answers a search: a server may listen before its data
+    is loaded (ldapd opens its directory after it binds its ports), and a
+    round measured then would measure the loading.
+
+    @return: whether a base search of the suffix got its final response
+        within C{timeout} seconds.
+    @raise OSError: if nothing listens.
+    """
+    request = pureldap.LDAPMessage(pureldap.LDAPSearchRequest(
+        baseObject=SUFFIX, scope=0, filter=pureldap.LDAPFilter_present("objectClass")), id=1)
+    with socket.create_connection(("127.0.0.1", port), timeout=max(1.0, timeout)) as s:
+        s.sendall(request.toWire())
+        received = b""
+        while not _finalResponse(received):
+            data = s.recv(1 << 16)
+            if not data:
+                return False
+            received += data
+    return True
+
+
+def _finalResponse(received: bytes) -> bool:
+    """
+    @return: whether C{received} holds a response that is not a search
+        result entry (the search's final one).
+    """
+    pos = 0
+    while len(received) - pos >= 2:
+        first = received[pos + 1]
+        head, length = 2, first
+        if first & 0x80:
+            head = 2 + (first & 0x7F)
+            length = int.from_bytes(received[pos + 2 : pos + head], "big")
+        if len(received) - pos < head + length:
+            return False
+        op = pos + head + 2 + received[pos + head + 1]
+        if received[op] not in (0x64, 0x73):
+            return True
+        pos += head + length
+    return False
 
 
 def _ssha(password: bytes, salt: bytes) -> bytes:
@@ -118,18 +185,22 @@ def _message(request: object, messageId: int) -> str:
     return pureldap.LDAPMessage(request, id=messageId).toWire().hex()
 
 
+def _searchUid(u: str) -> object:
+    """
+    An indexed equality search for one user, returning its full entry.
+    """
+    return pureldap.LDAPSearchRequest(
+        baseObject=SUFFIX,
+        filter=pureldap.LDAPFilter_equalityMatch(
+            attributeDesc=pureldap.LDAPAttributeDescription("uid"),
+            assertionValue=pureldap.LDAPAssertionValue(u)))
+
+
 def searchRequests(size: int, count: int = 512) -> list[str]:
     """
     Indexed equality searches, each returning one full entry.
     """
-    return [
-        _message(pureldap.LDAPSearchRequest(
-            baseObject=SUFFIX,
-            filter=pureldap.LDAPFilter_equalityMatch(
-                attributeDesc=pureldap.LDAPAttributeDescription("uid"),
-                assertionValue=pureldap.LDAPAssertionValue(uid((n * 7919) % size)))), n + 1)
-        for n in range(count)
-    ]
+    return [_message(_searchUid(uid((n * 7919) % size)), n + 1) for n in range(count)]
 
 
 def bindRequests(size: int, count: int = 512) -> list[str]:
@@ -199,6 +270,65 @@ def addDeleteRequests(size: int, count: int = 40_000) -> list[str]:
         ]), len(requests) + 1))
         requests.append(_message(pureldap.LDAPDelRequest(entry=dn), len(requests) + 1))
     return requests
+
+
+#: The user named in a closed-loop template, whose number (its digits) is
+#: replaced by a random one below the size for every request.
+PLACEHOLDER = uid(0).encode()
+#: The digits of a user's number in C{uid}.
+DIGITS = len(uid(0)) - len("user")
+
+
+@dataclass(frozen=True)
+class Template:
+    """
+    One request of a closed-loop workload, for a load generator that writes a
+    random entry number into it before each send.
+
+    @ivar wire: the encoded LDAPMessage, for entry 0, with message id 1.
+    @ivar messageId: the offset of the message id's one content byte.
+    @ivar numbers: the offsets of the digits of the user's number.
+    """
+
+    wire: bytes
+    messageId: int
+    numbers: tuple[int, ...]
+
+    @classmethod
+    def of(cls, request: object) -> Template:
+        wire = pureldap.LDAPMessage(request, id=1).toWire()
+        head = 2 if wire[1] < 0x80 else 2 + (wire[1] & 0x7F)
+        assert wire[head : head + 3] == b"\x02\x01\x01", "message id 1 right after the header"
+        numbers = []
+        at = wire.find(PLACEHOLDER)
+        while at >= 0:
+            numbers.append(at + len(PLACEHOLDER) - DIGITS)
+            at = wire.find(PLACEHOLDER, at + len(PLACEHOLDER))
+        return cls(wire, head + 2, tuple(numbers))
+
+    def request(self, number: int, messageId: int) -> bytes:
+        """
+        @return: the request for entry C{number}, with C{messageId} (1..127).
+        """
+        wire = bytearray(self.wire)
+        digits = f"{number:0{DIGITS}d}".encode()
+        for at in self.numbers:
+            wire[at : at + len(digits)] = digits
+        wire[self.messageId] = messageId
+        return bytes(wire)
+
+
+#: The closed-loop workloads, each a request naming one user: one request
+#: outstanding on each connection, each for a user drawn at random from all
+#: of them.
+CLOSED_LOOP: dict[str, Callable[[str], object]] = {
+    "search": _searchUid,
+    "bind": lambda u: pureldap.LDAPBindRequest(dn=f"uid={u},ou=people,{SUFFIX}", auth=f"pw-{u}"),
+    "substring": lambda u: pureldap.LDAPSearchRequest(
+        baseObject=SUFFIX,
+        filter=pureldap.LDAPFilter_substrings(
+            type="mail", substrings=[pureldap.LDAPFilter_substrings_initial(u + "@")])),
+}
 
 
 def rootBind() -> str:
@@ -288,8 +418,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited; see {self.work / (self.name + '.log')}")
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
+                if _answers(self.port, deadline - time.monotonic()):
+                    break
             except OSError:
                 time.sleep(0.2)
         else:
@@ -338,7 +468,7 @@ class Ldapd(Server):
     name = "ldapd"
 
     def command(self) -> list[str]:
-        config = self.work / "ldapd.toml"
+        config = self.work / f"{self.name}.toml"
         config.write_text(
             f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n\n'
             f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "memory"\nroot_dn = "{ROOT_DN}"\n'
@@ -346,6 +476,20 @@ class Ldapd(Server):
             f"indexes = {json.dumps(self.indexes)}\n"
         )
         return [sys.executable, "-m", "twisted", "ldapd", "--config", str(config)]
+
+
+class LdapdNoLog(Ldapd):
+    """
+    ldapd (memory) whose access log lines are made but not written
+    (C{twist --log-level warn}), beside slapd's figures, which are without
+    its C{stats} log.
+    """
+
+    name = "ldapd-nolog"
+
+    def command(self) -> list[str]:
+        command = super().command()
+        return command[:3] + ["--log-level", "warn"] + command[3:]
 
 
 class Slapd(Server):
@@ -389,6 +533,91 @@ class Ldaptor(Server):
 
     def command(self) -> list[str]:
         return [sys.executable, str(HERE / "_ldaptor_server.py"), str(self.port), str(self.data)]
+
+
+class Floor(Server):
+    """
+    The floor: a Twisted protocol that answers every request with a fixed
+    result (benchmarks/_floor_server.py), what Twisted alone allows.
+    """
+
+    name = "floor"
+
+    def command(self) -> list[str]:
+        return [sys.executable, str(HERE / "_floor_server.py"), str(self.port)]
+
+
+class Ds389(Server):
+    """
+    389 Directory Server (Debian's C{389-ds-base}): an instance made with
+    C{dscreate from-file} under the work folder, with no systemd. lib389
+    reads its paths from C{$PREFIX/share/dirsrv/inf/defaults.inf}, so a copy
+    of Debian's with every C{/etc}, C{/run} and C{/var} path moved under the
+    work folder puts the whole instance there; the data goes in with
+    C{ns-slapd ldif2db} and the server runs in the foreground (C{-d 0}).
+
+    Its access log is off, as slapd's C{stats} log is; the upgrade of
+    password hashes on bind (C{nsslapd-enable-upgrade-hash}, on by default,
+    rewrites an C{{SSHA}} password as PBKDF2 at its first bind, a write
+    and ~40 ms of hashing at every later one) is off, so that binds check
+    the same C{{SSHA}} values as the other servers. It has its default
+    indexes (uid, cn, mail, ... equality; cn, mail, ... substring).
+    """
+
+    name = "389ds"
+    instance = "bench"
+
+    def prepare(self) -> None:
+        prefix = self.work / "389"
+        inf = prefix / "share/dirsrv/inf"
+        inf.mkdir(parents=True, exist_ok=True)
+        moved = []
+        for line in DS389_DEFAULTS.read_text().splitlines():
+            key, separator, value = line.partition(" = ")
+            if value.startswith(("/etc", "/run", "/var", "/dev/shm", "/tmp")):
+                value = f"{prefix}{value}"
+            elif key in ("user", "group"):
+                value = _userName() if key == "user" else _groupName()
+            elif key == "with_systemd":
+                value = "0"
+            moved.append(f"{key} = {value}" if separator else line)
+        (inf / "defaults.inf").write_text("\n".join(moved) + "\n")
+        shutil.copytree("/etc/dirsrv", prefix / "etc/dirsrv", dirs_exist_ok=True)
+        answers = prefix / "instance.inf"
+        answers.write_text(
+            "[general]\nfull_machine_name = localhost\nstart = False\n"
+            f"[slapd]\ninstance_name = {self.instance}\nport = {self.port}\nsecure_port = 0\n"
+            f"self_sign_cert = False\nroot_password = Secret-123\nuser = {_userName()}\n"
+            f"group = {_groupName()}\n"
+            f"[backend-userroot]\nsuffix = {SUFFIX}\ncreate_suffix_entry = False\n"
+        )
+        env = dict(os.environ, PREFIX=str(prefix))
+        subprocess.run(["dscreate", "from-file", str(answers)], check=True, capture_output=True,
+                       env=env)
+        self.configDir = prefix / f"etc/dirsrv/slapd-{self.instance}"
+        dse = self.configDir / "dse.ldif"
+        dse.write_text(dse.read_text().replace(
+            "dn: cn=config\n",
+            "dn: cn=config\nnsslapd-accesslog-logging-enabled: off\n"
+            "nsslapd-enable-upgrade-hash: off\n", 1))
+        subprocess.run([str(NS_SLAPD), "ldif2db", "-D", str(self.configDir), "-n", "userroot",
+                        "-i", str(self.data)], check=True, capture_output=True, env=env)
+        self.pidFile = prefix / "run/dirsrv" / f"slapd-{self.instance}.pid"
+
+    def command(self) -> list[str]:
+        return [str(NS_SLAPD), "-D", str(self.configDir), "-i", str(self.pidFile), "-d", "0"]
+
+
+def _userName() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def _groupName() -> str:
+    import grp
+
+    return grp.getgrgid(os.getgid()).gr_name
 
 
 class LdapdSQLite(Server):
@@ -464,8 +693,9 @@ LARGE_SERVERS = ("ldapd-sqlite", "ldapd-pg", "slapd")
 #: The servers on the sql backend, which C{--workers} applies to.
 SQL_SERVERS = ("ldapd-sqlite", "ldapd-pg")
 
-SERVERS = {"ldapd": Ldapd, "ldapd-sqlite": LdapdSQLite, "ldapd-pg": LdapdPostgreSQL,
-           "slapd": Slapd, "ldaptor": Ldaptor}
+SERVERS = {"ldapd": Ldapd, "ldapd-nolog": LdapdNoLog, "ldapd-sqlite": LdapdSQLite,
+           "ldapd-pg": LdapdPostgreSQL, "slapd": Slapd, "389ds": Ds389, "floor": Floor,
+           "ldaptor": Ldaptor}
 
 
 def drive(server: Server, requestsFile: Path, seconds: float, connections: int,
@@ -516,16 +746,95 @@ def drive(server: Server, requestsFile: Path, seconds: float, connections: int,
     }
 
 
-def main() -> None:
+def compileLoadGenerator(work: Path) -> Path | None:
+    """
+    Build benchmarks/_cloadgen.c, the closed-loop load generator in C.
+
+    @return: the program, or C{None} without a C compiler.
+    """
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    program = work / "cloadgen"
+    subprocess.run([compiler, "-O2", "-o", str(program), str(HERE / "_cloadgen.c")], check=True)
+    return program
+
+
+def closedLoopRequests(workload: str, size: int, seed: int) -> list[str]:
+    """
+    The requests of the Python load generator's closed loop (a cross-check
+    of the C one): one for every entry, in a random order, line N with
+    message id N.
+    """
+    import random
+
+    numbers = list(range(size))
+    random.Random(seed).shuffle(numbers)
+    return [_message(CLOSED_LOOP[workload](uid(n)), i + 1) for i, n in enumerate(numbers)]
+
+
+def driveClosedLoop(server: Server, template: Template, size: int, seconds: float,
+                    connections: int, program: Path | None, cores: str = "1",
+                    seed: int = 1, requestsFile: Path | None = None) -> dict[str, float]:
+    """
+    Run a closed-loop load against a server: C{connections} connections each
+    with one request outstanding, each request for an entry drawn at random
+    from all C{size}, from the C load generator C{program} (or, without it,
+    from the Python one, window 1, over C{requestsFile}).
+
+    @return: as L{drive}.
+    """
+    pin = ["taskset", "-c", cores] if shutil.which("taskset") else []
+    if program is not None:
+        command = pin + [str(program), str(server.port), str(seconds), str(connections), str(size),
+                         str(seed), template.wire.hex(), str(DIGITS),
+                         str(template.messageId)] + [str(n) for n in template.numbers]
+    else:
+        assert requestsFile is not None
+        command = pin + [sys.executable, str(HERE / "_loadgen.py"), str(server.port),
+                         str(requestsFile), "--seconds", str(seconds), "--window", "1",
+                         "--connections", str(connections)]
+    before = server.cpuSeconds()
+    process = subprocess.run(command, stdout=subprocess.PIPE, text=True)
+    if process.returncode:
+        raise RuntimeError(f"the load generator failed against {server.name}")
+    cpu = server.cpuSeconds() - before
+    out = json.loads(process.stdout)
+    return {
+        "operations": out["operations"],
+        "errors": out["errors"],
+        "seconds": out["seconds"],
+        "ops_per_s": out["operations"] / out["seconds"],
+        "p50_us": out["p50_us"],
+        "p99_us": out["p99_us"],
+        "client_cpu_s": out["client_cpu_s"],
+        "server_cpu_us": cpu / max(1, out["operations"]) * 1e6,
+        "rss_mib": server.rssMiB(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("closed", "pipelined"), default="closed",
+                        help="closed: one request outstanding per connection, over all entries "
+                             "(the headline); pipelined: a window of requests per connection "
+                             "cycling through 512 of them")
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000])
-    parser.add_argument("--servers", nargs="+", default=list(SERVERS), choices=list(SERVERS))
-    parser.add_argument("--workloads", nargs="+", default=list(WORKLOADS), choices=list(WORKLOADS))
+    parser.add_argument("--servers", nargs="+", choices=list(SERVERS),
+                        help="default: ldapd ldapd-nolog slapd 389ds floor (closed); "
+                             "ldapd ldapd-sqlite ldapd-pg slapd ldaptor (pipelined)")
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS),
+                        help="default: search bind (closed); all (pipelined)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
-    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--connections", type=int,
+                        help="default: 8 (closed), 4 (pipelined)")
     parser.add_argument("--clients", type=int, default=2,
-                        help="load generator processes (all on core 1), sharing the connections")
+                        help="pipelined: load generator processes (all on core 1), sharing the "
+                             "connections")
+    parser.add_argument("--client", choices=("c", "python"), default="c",
+                        help="closed: the load generator, benchmarks/_cloadgen.c (built with cc) "
+                             "or benchmarks/_loadgen.py with a window of 1, as a cross-check")
     parser.add_argument("--indexes", nargs="+", default=list(DEFAULT_INDEXES),
                         help="the indexes of ldapd's memory backend and of slapd")
     parser.add_argument("--large", action="store_true",
@@ -539,12 +848,26 @@ def main() -> None:
                              "worker) on one of the server cores")
     parser.add_argument("--server-cores", default="0", help="the servers' cores (taskset -c)")
     parser.add_argument("--client-cores", default="1", help="the load generator's cores")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    closed = args.mode == "closed"
+    if args.servers is None:
+        args.servers = (["ldapd", "ldapd-nolog", "slapd", "389ds", "floor"] if closed
+                        else ["ldapd", "ldapd-sqlite", "ldapd-pg", "slapd", "ldaptor"])
+    if args.workloads is None:
+        args.workloads = ["search", "bind"] if closed else list(WORKLOADS)
+    if closed and not set(args.workloads) <= set(CLOSED_LOOP):
+        parser.error(f"the closed loop has the workloads {', '.join(CLOSED_LOOP)}")
+    if args.connections is None:
+        args.connections = 8 if closed else 4
     if args.large and LARGE not in args.sizes:
         args.sizes.append(LARGE)
-    names = [n for n in args.servers if n != "slapd" or (SLAPD.exists() and SLAPADD.exists())]
-    if len(names) != len(args.servers):
-        print("note: slapd is not installed (Debian package slapd); left out")
+    names = list(args.servers)
+    installed = {"slapd": SLAPD.exists() and SLAPADD.exists(),
+                 "389ds": NS_SLAPD.exists() and DS389_DEFAULTS.exists() and bool(shutil.which("dscreate"))}
+    for name, package in (("slapd", "slapd"), ("389ds", "389-ds-base")):
+        if name in names and not installed[name]:
+            names.remove(name)
+            print(f"note: {name} is not installed (Debian package {package}); left out")
     if "ldapd-pg" in names and not os.environ.get("LDAPD_TEST_POSTGRESQL_URL"):
         names.remove("ldapd-pg")
         print("note: LDAPD_TEST_POSTGRESQL_URL is not set; ldapd-pg left out")
@@ -556,6 +879,10 @@ def main() -> None:
             work = Path(tmp)
             data = work / "data.ldif"
             generate(size, data)
+            program = compileLoadGenerator(work) if closed and args.client == "c" else None
+            if closed and program is None:
+                print("note: closed loop from the Python load generator"
+                      + (" (no C compiler found)" if args.client == "c" else ""))
             present = [n for n in names if size < LARGE or n in LARGE_SERVERS]
             servers = [SERVERS[n](data, work, args.indexes, args.server_cores,
                                   args.workers if n in SQL_SERVERS else 1) for n in present]
@@ -572,13 +899,25 @@ def main() -> None:
                           f"{time.monotonic() - started:.1f}s")
                 for workload in args.workloads:
                     requestsFile = work / f"{workload}.hex"
-                    requestsFile.write_text("\n".join(WORKLOADS[workload].requests(size)))
-                    for _ in range(args.rounds):
+                    if closed:
+                        template = Template.of(CLOSED_LOOP[workload](uid(0)))
+                        if program is None:
+                            requestsFile.write_text("\n".join(closedLoopRequests(workload, size, 1)))
+                    else:
+                        requestsFile.write_text("\n".join(WORKLOADS[workload].requests(size)))
+                    for round in range(args.rounds):
                         for server in servers:
                             seconds = args.seconds if server.name != "ldaptor" else min(args.seconds, 3)
-                            results.setdefault((workload, server.name), []).append(
-                                drive(server, requestsFile, seconds, args.connections,
-                                      WORKLOADS[workload], args.clients, args.client_cores))
+                            if closed:
+                                result = driveClosedLoop(server, template, size, seconds,
+                                                         args.connections, program,
+                                                         args.client_cores, round + 1,
+                                                         requestsFile)
+                            else:
+                                result = drive(server, requestsFile, seconds, args.connections,
+                                               WORKLOADS[workload], args.clients,
+                                               args.client_cores)
+                            results.setdefault((workload, server.name), []).append(result)
             finally:
                 for server in servers:
                     server.stop()
@@ -587,8 +926,15 @@ def main() -> None:
 
 def report(size: int, args: argparse.Namespace, names: list[str],
            results: dict[tuple[str, str], list[dict[str, float]]]) -> None:
-    print(f"\n{size} entries, median of {args.rounds} rounds, {args.connections} connections "
-          f"from {args.clients} load generator processes; indexes {'; '.join(args.indexes)}")
+    if args.mode == "closed":
+        print(f"\n{size} entries, CLOSED LOOP (one request outstanding per connection, each for an "
+              f"entry drawn at random from all {size}), {args.connections} connections, "
+              f"{'C' if args.client == 'c' else 'Python'} load generator; median of {args.rounds} "
+              f"rounds; indexes {'; '.join(args.indexes)}")
+    else:
+        print(f"\n{size} entries, PIPELINED (a window of requests per connection over 512 distinct "
+              f"requests), median of {args.rounds} rounds, {args.connections} connections "
+              f"from {args.clients} load generator processes; indexes {'; '.join(args.indexes)}")
     print(f"{'workload':<9} {'server':<12} {'ops/s':>9} {'p50 µs':>9} {'p99 µs':>9} "
           f"{'srv CPU µs/op':>14} {'RSS MiB':>8} {'client CPU %':>12} {'errors':>7}")
     medians: dict[tuple[str, str], dict[str, float]] = {}
@@ -606,7 +952,7 @@ def report(size: int, args: argparse.Namespace, names: list[str],
             mine = medians.get((workload, name))
             if not name.startswith("ldapd") or mine is None:
                 continue
-            for other in ("slapd", "ldaptor"):
+            for other in ("slapd", "389ds", "floor", "ldaptor"):
                 theirs = medians.get((workload, other))
                 if theirs:
                     cpu = mine["server_cpu_us"] / theirs["server_cpu_us"]

@@ -17,13 +17,26 @@ nowhere.
     python benchmarks/inprocess.py --backend sqlite --workload modify
     python benchmarks/inprocess.py --workload adddel --log
     python benchmarks/inprocess.py --workload search --log json
+    python benchmarks/inprocess.py --workload search --closed --log json   # every entry, random order
+
+With C{--callgrind}, run under C{valgrind --tool=callgrind --collect-atstart=no}, it
+collects only while it serves C{--count} requests for entries the warm-up did not
+read, then dumps: the dump's total instructions divided by the count is the cost of
+one request, deterministic where CPU times on a shared machine are not (it builds a
+small library with C{cc} and valgrind's C{callgrind.h} to toggle the collection):
+
+    valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.%p \
+        python benchmarks/inprocess.py --closed --size 2000 --count 300 --log json --callgrind
+    grep totals: cg.*.1        # instructions of the 300 requests
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import ctypes
 import pstats
+import subprocess
 import sys
 import tempfile
 import time
@@ -158,6 +171,27 @@ def _finished(transport: StringTransport) -> int:
     return done
 
 
+#: Turns callgrind's collection on (zeroing what it counted) and off (dumping it).
+_TOGGLES = r"""#include <valgrind/callgrind.h>
+void on(void) { CALLGRIND_ZERO_STATS; CALLGRIND_TOGGLE_COLLECT; }
+void off(void) { CALLGRIND_TOGGLE_COLLECT; CALLGRIND_DUMP_STATS; }
+"""
+
+
+def callgrindToggles(folder: Path) -> tuple[Any, Any]:
+    """
+    @return: functions that turn callgrind's collection on and off (and
+        dump), from a library built in C{folder}; outside valgrind they do
+        nothing.
+    """
+    source = folder / "toggles.c"
+    source.write_text(_TOGGLES)
+    library = folder / "toggles.so"
+    subprocess.run(["cc", "-O2", "-shared", "-fPIC", "-o", str(library), str(source)], check=True)
+    toggles = ctypes.CDLL(str(library))
+    return toggles.on, toggles.off
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
@@ -165,7 +199,15 @@ def main() -> None:
     parser.add_argument("--workload", choices=list(compare.WORKLOADS.keys() - {"connect"}),
                         default="search")
     parser.add_argument("--count", type=int, default=4000)
+    parser.add_argument("--closed", action="store_true",
+                        help="the closed loop's requests: one for every entry, in random order "
+                             "(search, bind, substring), rather than 512 that repeat")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--sort", default="tottime", help="the profile's order (pstats)")
+    parser.add_argument("--lines", type=int, default=30, help="the profile's functions shown")
+    parser.add_argument("--callgrind", action="store_true",
+                        help="under valgrind --tool=callgrind --collect-atstart=no: collect only "
+                             "while COUNT requests for entries not read before are served")
     parser.add_argument("--log", nargs="?", const="text", choices=sorted(_OBSERVERS),
                         help="write the access log to /dev/null, as text (default) or JSON")
     args = parser.parse_args()
@@ -174,17 +216,32 @@ def main() -> None:
         globalLogBeginner.beginLoggingTo([_OBSERVERS[args.log](sink)], redirectStandardIO=False)
     workload = compare.WORKLOADS[args.workload]
     prelude = bytes.fromhex(workload.prelude()) if workload.prelude is not None else None
-    requests = [bytes.fromhex(h) for h in workload.requests(args.size)]
+    if args.closed:
+        if args.workload not in compare.CLOSED_LOOP:
+            parser.error(f"--closed has the workloads {', '.join(compare.CLOSED_LOOP)}")
+        hexes = compare.closedLoopRequests(args.workload, args.size, 1)
+    else:
+        hexes = workload.requests(args.size)
+    requests = [bytes.fromhex(h) for h in hexes]
     with tempfile.TemporaryDirectory(prefix="ldapd-inprocess-") as tmp:
         data = Path(tmp) / "data.ldif"
         compare.generate(args.size, data)
         directory = build(data, args.backend, Path(tmp))
         try:
+            if args.callgrind:
+                on, off = callgrindToggles(Path(tmp))
+                drive(directory, requests[args.count:] or requests, 500, prelude)
+                on()
+                drive(directory, requests, args.count, prelude)
+                off()
+                print(f"collected {args.count} {args.workload} requests: the dump's total "
+                      f"instructions / {args.count} is the cost of one")
+                return
             drive(directory, requests, 500, prelude)
             if args.profile:
                 profiler = cProfile.Profile()
                 profiler.runcall(drive, directory, requests, args.count, prelude)
-                pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
+                pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
                 return
             wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
         finally:

@@ -14,16 +14,26 @@ line under C{cat}); they take a shorter way
 for the events that are common (a format that is one plain field, as the
 access log's C{"{accessLine}"}, or no field at all; a timestamp in a second
 already formatted) and hand every other event to Twisted's own functions.
+
+Twisted's observers also write and flush every event on its own, one
+C{write()} system call per access log line. Given the reactor, ldapd's
+buffer the events of one reactor iteration and write them with one call at
+its end (L{BufferedFileLogObserver}): nothing waits longer than the iteration
+that logged it, at most L{MAX_BUFFERED} characters are ever held (past that
+the buffer is written at once, so a slow disk slows the server as an
+unbuffered log would, rather than making it hold more), and a clean stop
+writes everything (after the reactor's shutdown, and before any event logged
+once it has stopped).
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from json import JSONEncoder
-from typing import IO, Any
+from typing import IO, Any, Callable, Mapping
 
 from twisted.logger import (
-    FileLogObserver,
     LogEvent,
     Logger,
     LogLevel,
@@ -34,10 +44,20 @@ from twisted.logger import (
 )
 from twisted.logger._flatten import flattenEvent
 from twisted.logger._json import objectSaveHook
+from twisted.python.compat import ioType
 
 from ldapd.escaping import escapeControl
 
-__all__ = ["jsonFileLogObserver", "textFileLogObserver"]
+__all__ = [
+    "MAX_BUFFERED",
+    "BufferedFileLogObserver",
+    "TwistObserverFactory",
+    "jsonFileLogObserver",
+    "textFileLogObserver",
+]
+
+#: The most characters a L{BufferedFileLogObserver} holds before it writes.
+MAX_BUFFERED = 64 * 1024
 
 #: The C{strftime} directives whose output is the same all through a whole
 #: second (in one time zone and locale); C{%f} and the platform's flags and
@@ -227,25 +247,149 @@ def _eventAsJSON(event: LogEvent) -> str:
         return eventAsJSON(event)
 
 
-def textFileLogObserver(outFile: IO[Any],
-                        timeFormat: str | None = timeFormatRFC3339) -> FileLogObserver:
+class BufferedFileLogObserver:
+    """
+    C{twisted.logger.FileLogObserver}, which writes each event's text as it
+    comes, except that while its reactor runs the texts of the events
+    logged in the reactor's thread are kept and written together once the
+    reactor is done with the current iteration (a C{callLater(0)}), or at
+    once when L{MAX_BUFFERED} characters are kept.
+
+    Events from other threads than the one it is made in (the reactor's),
+    and every event while the reactor is not running (before it starts,
+    after it stops), are written at once, after what is kept: the file has
+    the events in the order they came.
+    """
+
+    def __init__(self, outFile: IO[Any], formatEvent: Callable[[LogEvent], str | None],
+                 reactor: Any = None, maxBuffered: int = MAX_BUFFERED) -> None:
+        """
+        @param outFile: a file-like object, of text or else of UTF-8 bytes.
+        @param formatEvent: makes an event's text, or C{None} for none.
+        @param reactor: the reactor whose iterations the writes follow; with
+            C{None}, every event is written and flushed at once, as
+            Twisted's observer does.
+        @param maxBuffered: the most characters kept before a write.
+        """
+        self._outFile = outFile
+        self._encoding = "utf-8" if ioType(outFile) is not str else None
+        self.formatEvent = formatEvent
+        self._reactor = reactor
+        self._maxBuffered = maxBuffered
+        self._kept: list[str] = []
+        self._size = 0
+        self._scheduled = False
+        self._watchingShutdown = False
+        self._reactorThread = threading.get_ident()
+        # Held while the kept texts change or are written, as events may
+        # come from any thread.
+        self._lock = threading.Lock()
+
+    def __call__(self, event: LogEvent) -> None:
+        """
+        Write an event, or keep it for the end of the reactor's iteration.
+
+        @param event: an event.
+        """
+        text = self.formatEvent(event)
+        if not text:
+            return
+        reactor = self._reactor
+        with self._lock:
+            if (reactor is None or not reactor.running
+                    or threading.get_ident() != self._reactorThread):
+                self._kept.append(text)
+                self._writeKept()
+                return
+            self._kept.append(text)
+            self._size += len(text)
+            if self._size >= self._maxBuffered:
+                self._writeKept()
+                return
+            if self._scheduled:
+                return
+            self._scheduled = True
+            if not self._watchingShutdown:
+                self._watchingShutdown = True
+                reactor.addSystemEventTrigger("after", "shutdown", self.flush)
+        reactor.callLater(0, self.flush)
+
+    def flush(self) -> None:
+        """
+        Write what is kept.
+        """
+        with self._lock:
+            self._scheduled = False
+            self._writeKept()
+
+    def _writeKept(self) -> None:
+        """
+        Write and flush the kept texts; the lock is held.
+        """
+        if not self._kept:
+            return
+        text = "".join(self._kept)
+        self._kept.clear()
+        self._size = 0
+        if self._encoding is None:
+            self._outFile.write(text)
+        else:
+            self._outFile.write(text.encode(self._encoding))
+        self._outFile.flush()
+
+
+def textFileLogObserver(outFile: IO[Any], timeFormat: str | None = timeFormatRFC3339,
+                        reactor: Any = None) -> BufferedFileLogObserver:
     """
     C{twisted.logger.textFileLogObserver}, faster.
 
     @param outFile: a file-like object, of text or else of UTF-8 bytes.
     @param timeFormat: the C{strftime} format of the timestamps, or C{None}
         for C{"-"}.
+    @param reactor: the reactor whose iterations the writes follow
+        (L{BufferedFileLogObserver}); C{None} writes every event at once.
     @return: a file log observer writing what Twisted's writes.
     """
-    return FileLogObserver(outFile, _TextFormatter(timeFormat))
+    return BufferedFileLogObserver(outFile, _TextFormatter(timeFormat), reactor)
 
 
-def jsonFileLogObserver(outFile: IO[Any], recordSeparator: str = "\x1e") -> FileLogObserver:
+def jsonFileLogObserver(outFile: IO[Any], recordSeparator: str = "\x1e",
+                        reactor: Any = None) -> BufferedFileLogObserver:
     """
     C{twisted.logger.jsonFileLogObserver}, faster.
 
     @param outFile: a file-like object, of text or else of UTF-8 bytes.
     @param recordSeparator: what comes before each event's JSON.
+    @param reactor: the reactor whose iterations the writes follow
+        (L{BufferedFileLogObserver}); C{None} writes every event at once.
     @return: a file log observer writing what Twisted's writes.
     """
-    return FileLogObserver(outFile, lambda event: f"{recordSeparator}{_eventAsJSON(event)}\n")
+    return BufferedFileLogObserver(
+        outFile, lambda event: f"{recordSeparator}{_eventAsJSON(event)}\n", reactor
+    )
+
+
+class TwistObserverFactory:
+    """
+    A C{fileLogObserverFactory} for C{twist}'s options: one of this module's
+    observers, given the reactor C{twist} has installed by the time it
+    starts logging (after every option is parsed).
+
+    @ivar observer: L{textFileLogObserver} or L{jsonFileLogObserver}.
+    """
+
+    def __init__(self, observer: Callable[..., BufferedFileLogObserver],
+                 options: Mapping[str, Any]) -> None:
+        """
+        @param observer: the observer to make.
+        @param options: C{twist}'s options, where C{"reactor"} is found.
+        """
+        self.observer = observer
+        self._options = options
+
+    def __call__(self, outFile: IO[Any]) -> BufferedFileLogObserver:
+        """
+        @param outFile: the log file.
+        @return: the observer, writing on the reactor's iterations.
+        """
+        return self.observer(outFile, reactor=self._options.get("reactor"))

@@ -22,9 +22,10 @@ client's DN or filter cannot end the line and forge another.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from twisted.logger import Logger
+from twisted.logger import Logger, LogLevel
 
 from ldapd import requests
 from ldapd.controls import SESSION_TRACKING
@@ -181,4 +182,15 @@ def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etim
     if session is not None:
         event["session"] = f"{session.sourceIP} {session.sourceName} {session.identifier}"
         line += f" session={_quote(event['session'])}"
-    logger.info("{accessLine}", accessLine=line, **event)
+    # What Logger.info makes of it, without its check that the level is
+    # one of LogLevel's (which sorts them all, for every event).
+    event.update(
+        accessLine=line,
+        log_logger=logger,
+        log_level=LogLevel.info,
+        log_namespace=logger.namespace,
+        log_source=logger.source,
+        log_format="{accessLine}",
+        log_time=time.time(),
+    )
+    logger.observer(event)

@@ -64,9 +64,8 @@ class Binder:
             raise ldaperrors.LDAPProtocolError("requested protocol version not supported")
         request = await directory.plugins.pre("bind", op, request)
         if request.sasl:
+            # Who it bound as is the access log's authzdn (accesslog.logResult).
             connection.identity = await directory.authentication.bind(directory, op)
-            _log.info("conn={conn} BIND SASL dn={dn}", conn=connection.id,
-                      dn=str(connection.identity.dn))
             return Outcome()
         password = request.password or b""
         if not request.dn:
@@ -85,9 +84,6 @@ class Binder:
             )
         directory.authentication.checkSimpleBind(op)
         connection.identity = await self.verifyPassword(op, ndn, password)
-        _log.info("conn={conn} BIND dn={dn}{root}", conn=connection.id,
-                  dn=str(connection.identity.dn),
-                  root=" as root" if connection.identity.isRoot else "")
         return Outcome()
 
     async def verifyPassword(

@@ -148,9 +148,22 @@ class DN:
         return cls(_Parser(text).parse())
 
     def __str__(self) -> str:
-        if self._text is None:
-            self._text = ",".join(str(rdn) for rdn in self.rdns)
-        return self._text
+        text = self._text
+        if text is None:
+            # Most RDNs are one AVA whose value needs no escape: written
+            # without a call of RDN.__str__ and AVA.__str__ for each (a
+            # search result's name is made this way from its RDNs).
+            parts = []
+            for rdn in self.rdns:
+                if len(rdn) == 1:
+                    name, value = rdn[0]
+                    if _NEEDS_ESCAPE.search(value):
+                        value = escapeValue(value)
+                    parts.append(f"{name}={value}")
+                else:
+                    parts.append(str(rdn))
+            text = self._text = ",".join(parts)
+        return text
 
     def __repr__(self) -> str:
         return f"DN({str(self)!r})"

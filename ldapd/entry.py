@@ -443,13 +443,62 @@ class Entry:
         theirs = dict(zip(other._layout.descriptions, other._values, strict=True))
         return {d[0] for d in mine.keys() | theirs.keys() if mine.get(d) != theirs.get(d)}
 
+    @property
+    def shape(self) -> object:
+        """
+        What entries with the same attribute descriptions, in the same order,
+        share (compared by identity): a key for what depends on nothing
+        else, such as which of its attributes a search selects.
+        """
+        return self._layout
+
+    @property
+    def descriptions(self) -> tuple[tuple[AttributeType, tuple[str, ...]], ...]:
+        """
+        The type and options of each attribute, in order.
+        """
+        return self._layout.descriptions
+
+    def selected(self, positions: Iterable[tuple[int, bytes]],
+                 typesOnly: bool = False) -> list[tuple[bytes, tuple[bytes, ...]]]:
+        """
+        Some of the attributes, as a search result lists them.
+
+        @param positions: the position of each attribute wanted (in
+            L{descriptions}) and the description to give it.
+        @param typesOnly: give no values.
+        @return: the descriptions, each with its values (or none).
+        """
+        if typesOnly:
+            return [(description, ()) for _, description in positions]
+        values = self._values
+        chosen = []
+        for i, description in positions:
+            v = values[i]
+            chosen.append((description, v if v.__class__ is tuple else (v,)))
+        return chosen  # type: ignore[return-value]
+
+    def hasAnyOf(self, types: frozenset[AttributeType] | set[AttributeType]) -> bool:
+        """
+        @param types: attribute types.
+        @return: whether the entry has an attribute of any of them (with or
+            without options).
+        """
+        return not types.isdisjoint(self._layout.byType)
+
     def without(self, types: frozenset[AttributeType] | set[AttributeType]) -> Entry:
         """
         @param types: attribute types to leave out.
         @return: a copy without the attributes of those types.
         """
-        attrs = {k: a for k, a in self._mapping().items() if a.type not in types}
-        return Entry._fromAttributes(self.dn, self.ndn, self.schema, attrs)
+        # From the layout, without making the attributes: an access check
+        # does this for most entries it lets a client read.
+        descriptions = self._layout.descriptions
+        kept = [i for i, (at, _) in enumerate(descriptions) if at not in types]
+        entry = self._renamed(self.dn, self.ndn, tuple(self._values[i] for i in kept))
+        if len(kept) != len(descriptions):
+            entry._layout = _layout(tuple(descriptions[i] for i in kept))
+        return entry
 
     def get(self, description: str) -> tuple[bytes, ...]:
         """

@@ -16,7 +16,7 @@ from collections import deque
 from typing import Any, Protocol, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
-from twisted.internet import address, interfaces, protocol
+from twisted.internet import address, interfaces, protocol, tcp
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
@@ -78,6 +78,36 @@ def _peerCredentials(transport: Any) -> tuple[int, int] | None:
         return None
     _, uid, gid = struct.unpack("3i", raw)
     return uid, gid
+
+
+def _writeNow(transport: Any, data: bytes) -> None:
+    """
+    Write C{data} to C{transport}, sending it at once when the transport is
+    a plain TCP connection with nothing queued.
+
+    Twisted's TCP transport queues every write and sends it when the
+    reactor next finds the socket writable: for one response, an
+    C{epoll_ctl} to watch for writability, a wake-up, the send, and another
+    C{epoll_ctl} to stop watching (slapd, like most servers, sends at once).
+    With nothing queued there is nothing to keep in order, so the bytes go
+    out now, and only what the kernel does not take is queued as before.
+    Anything else (TLS, a UNIX socket, a closing connection, a send error,
+    which Twisted's own write then meets and reports) takes Twisted's way.
+
+    @param transport: the connection's transport.
+    @param data: the bytes.
+    """
+    if (type(transport) is tcp.Server and not transport.TLS and transport.connected
+            and not transport.disconnecting and not transport._tempDataBuffer
+            and transport.offset == len(transport.dataBuffer)):
+        try:
+            sent = transport.socket.send(data)
+        except OSError:
+            sent = 0
+        if sent == len(data):
+            return
+        data = data[sent:]
+    transport.write(data)
 
 
 def _peerText(address: Any) -> str:
@@ -165,6 +195,9 @@ class LDAPServerProtocol(protocol.Protocol):
         self._transportPaused = False
         self._processing = False
         self._closing = False
+        # The responses made while a read is handled, written together at
+        # its end (L{_flush}); None when responses go out as they come.
+        self._corked: list[bytes] | None = None
         self._idle = IdleTimer(clock, 0, self._idleTimedOut)
 
     @property
@@ -215,6 +248,7 @@ class LDAPServerProtocol(protocol.Protocol):
         self._log.info("conn={conn} idle for {timeout}s, closing",
                        conn=self.connection.id, timeout=self._idle.timeout)
         self._closing = True
+        self._flush()
         self.transport.loseConnection()
 
     def connectionLost(self, reason: Failure = protocol.connectionDone) -> None:
@@ -300,12 +334,28 @@ class LDAPServerProtocol(protocol.Protocol):
         if self._closing:
             return
         self._idle.reset()
+        # Requests answered synchronously (the memory backend's) have their
+        # responses written with one send: a search's entry and its result
+        # in one segment, as slapd writes them.
+        self._corked = []
         try:
-            self.framer.feed(data)
-        except Oversized as e:
-            self._drop(str(e))
-            return
-        self._process()
+            try:
+                self.framer.feed(data)
+            except Oversized as e:
+                self._drop(str(e))
+                return
+            self._process()
+        finally:
+            self._flush()
+
+    def _flush(self) -> None:
+        """
+        Write the responses held since the read began, and write the next
+        ones as they come.
+        """
+        corked, self._corked = self._corked, None
+        if corked:
+            _writeNow(self.transport, b"".join(corked))
 
     # Requests
 
@@ -317,7 +367,10 @@ class LDAPServerProtocol(protocol.Protocol):
         statistics = self._statistics
         statistics.pdus += 1
         statistics.bytes += len(data)
-        self.transport.write(data)
+        if self._corked is not None:
+            self._corked.append(data)
+        else:
+            _writeNow(self.transport, data)
 
     def _completed(self, kind: str) -> None:
         """
@@ -340,6 +393,7 @@ class LDAPServerProtocol(protocol.Protocol):
         )
         self._send(encodeMessage(0, notice))
         self._closing = True
+        self._flush()
         self.transport.loseConnection()
 
     def _drop(self, reason: str) -> None:
@@ -353,6 +407,7 @@ class LDAPServerProtocol(protocol.Protocol):
                        conn=self.connection.id, peer=self.connection.peer, reason=reason)
         self._closing = True
         self.framer.close()
+        self._flush()
         self.transport.loseConnection()
 
     def _frameFor(self) -> None:
@@ -407,6 +462,7 @@ class LDAPServerProtocol(protocol.Protocol):
         if isinstance(request, UnbindRequest):
             self._completed(kind)
             self._closing = True
+            self._flush()
             self.transport.loseConnection()
         elif isinstance(request, AbandonRequest):
             self._abandon(request.messageId)
@@ -585,8 +641,10 @@ class LDAPServerProtocol(protocol.Protocol):
                            conn=self.connection.id)
             self._closing = True
             self._queue.clear()
+            self._flush()
             self.transport.loseConnection()
             return
+        self._flush()
         self.transport.startTLS(self.tls)
 
     def _start(self, message: Message) -> None:

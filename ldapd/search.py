@@ -62,6 +62,9 @@ __all__ = ["MAX_CHAIN", "Searcher", "followChains", "withVirtual"]
 
 #: How many encoded search results (entry and attribute selection) it keeps.
 _CACHED_RESULTS = 4096
+
+#: The attribute lists (and the entry shapes for each) whose selection is kept.
+_CACHED_SELECTIONS = 1024
 _MAX_PAGED_SEARCHES = 16
 
 #: The objectClass values of a subentry (RFC 3672 §2), lower-cased.
@@ -232,6 +235,12 @@ class Searcher:
             t for t in (self.schema.attributeType("hasSubordinates"),
                         self.schema.attributeType("numSubordinates")) if t is not None)
         self._numSubordinates = self.schema.attributeType("numSubordinates")
+        # What an attribute list asks for, and for each shape of entry
+        # (L{Entry.shape}: the many entries of one object class share
+        # one) the positions and descriptions of the attributes it selects.
+        self._selections: LRU[tuple[str, ...], _Selection] = LRU(_CACHED_SELECTIONS)
+        self._positions: LRU[tuple[object, tuple[str, ...]], tuple[tuple[int, bytes], ...]] = (
+            LRU(_CACHED_SELECTIONS))
 
     async def handle(self, op: Operation, reply: Reply) -> Outcome:
         """
@@ -770,27 +779,28 @@ class Searcher:
         items match (RFC 3876: an attribute none of whose values matches
         is left out).
         """
-        allUser = not requested or "*" in requested
-        allOperational = "+" in requested
-        wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
-        for name in requested:
-            if name in ("*", "+", "1.1"):
-                continue
-            if name.startswith("@"):
-                wanted.extend((at, ()) for at in self._classAttributes(name[1:]))
-                continue
-            try:
-                wanted.append(parseDescription(self.schema, name))
-            except ldaperrors.LDAPUndefinedAttributeType:
-                continue
+        key = tuple(requested)
+        selection = self._selections.get(key)
+        if selection is None:
+            selection = _Selection(self.schema, requested)
+            self._selections.put(key, selection)
+        if not (selection.virtual or computed) and matchedValues is None:
+            # The entry's own attributes only: which ones is the same for
+            # every entry of its shape.
+            shapeKey = (entry.shape, key)
+            positions = self._positions.get(shapeKey)
+            if positions is None:
+                positions = tuple(
+                    (i, ";".join((at.name,) + options).encode())
+                    for i, (at, options) in enumerate(entry.descriptions)
+                    if selection.takes(at, options)
+                )
+                self._positions.put(shapeKey, positions)
+            return entry.selected(positions, typesOnly)
         chosen = []
-        for attr in withVirtual(entry, self.schema, allOperational, wanted, computed):
-            operational = attr.type.operational
-            take = (allOperational if operational else allUser) or any(
-                attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
-                for at, options in wanted
-            )
-            if not take:
+        for attr in withVirtual(entry, self.schema, selection.allOperational, selection.wanted,
+                                computed):
+            if not selection.takes(attr.type, attr.options):
                 continue
             values = attr.values
             if matchedValues is not None:
@@ -802,22 +812,65 @@ class Searcher:
             chosen.append((attr.description.encode(), () if typesOnly else values))
         return chosen
 
-    def _classAttributes(self, name: str) -> list[AttributeType]:
+
+class _Selection:
+    """
+    What a search's attribute list asks for.
+
+    @ivar allUser: every user attribute (no list, or C{*}).
+    @ivar allOperational: every operational attribute (C{+}).
+    @ivar wanted: the types asked for by name or by an C{@objectClass}
+        list (RFC 4529), with their options.
+    @ivar virtual: whether it asks for a virtual attribute (entryDN,
+        subschemaSubentry, or all operational ones), which the entry
+        itself may not hold.
+    """
+
+    def __init__(self, schema: Schema, requested: list[str]) -> None:
+        self._schema = schema
+        self.allUser = not requested or "*" in requested
+        self.allOperational = "+" in requested
+        self.wanted: list[tuple[AttributeType, tuple[str, ...]]] = []
+        for name in requested:
+            if name in ("*", "+", "1.1"):
+                continue
+            if name.startswith("@"):
+                self.wanted.extend((at, ()) for at in _classAttributes(schema, name[1:]))
+                continue
+            try:
+                self.wanted.append(parseDescription(schema, name))
+            except ldaperrors.LDAPUndefinedAttributeType:
+                continue
+        self.virtual = _asksVirtual(self.allOperational, self.wanted)
+
+    def takes(self, at: AttributeType, options: tuple[str, ...]) -> bool:
         """
-        The attribute types an C{@objectClass} attribute list names (RFC
-        4529): those the class and its superclasses require or allow; none
-        for an unknown class, as slapd.
+        @return: whether an attribute of type C{at} with C{options} is selected.
         """
-        oc = self.schema.objectClass(name)
-        if oc is None:
-            return []
-        types: list[AttributeType] = []
-        for oid in self.schema.superclasses(oc.oid):
-            sup = self.schema.objectClass(oid)
-            if sup is not None:
-                types.extend(sup.must)
-                types.extend(sup.may)
-        return types
+        if self.allOperational if at.operational else self.allUser:
+            return True
+        return any(
+            at in self._schema.subtypes(wantedType) and set(wantedOptions) <= set(options)
+            for wantedType, wantedOptions in self.wanted
+        )
+
+
+def _classAttributes(schema: Schema, name: str) -> list[AttributeType]:
+    """
+    The attribute types an C{@objectClass} attribute list names (RFC 4529):
+    those the class and its superclasses require or allow; none for an
+    unknown class, as slapd.
+    """
+    oc = schema.objectClass(name)
+    if oc is None:
+        return []
+    types: list[AttributeType] = []
+    for oid in schema.superclasses(oc.oid):
+        sup = schema.objectClass(oid)
+        if sup is not None:
+            types.extend(sup.must)
+            types.extend(sup.may)
+    return types
 
 
 def _subordinateAttributes(requested: list[str]) -> set[str]:
@@ -840,6 +893,16 @@ def _fingerprint(request: SearchRequest) -> tuple[object, ...]:
     return (request.base, request.scope, request.filter, request.attributes)
 
 
+def _asksVirtual(allOperational: bool, wanted: list[tuple[AttributeType, tuple[str, ...]]]) -> bool:
+    """
+    @return: whether a search asking for every operational attribute or no,
+        and for the types C{wanted}, asks for a virtual attribute.
+    """
+    return allOperational or any(
+        at.name.lower() in ("entrydn", "subschemasubentry") for at, _ in wanted
+    )
+
+
 def withVirtual(
     entry: Entry,
     schema: Schema,
@@ -860,8 +923,7 @@ def withVirtual(
     @return: the L{ldapd.entry.Attribute}s.
     """
     yield from entry
-    names = {at.name.lower() for at, _ in wanted}
-    if not (allOperational or names & {"entrydn", "subschemasubentry"} or computed):
+    if not (_asksVirtual(allOperational, wanted) or computed):
         return
     extra = list(computed)
     if not entry.get("entryDN"):

@@ -74,8 +74,9 @@ class Options(usage.Options):
         chosen the log observer (C{--log-format}, or by whether the log is a
         terminal) before this runs, Twisted's text or JSON observer is
         replaced by ldapd's equivalent (L{ldapd._logging}), which writes the
-        same lines faster; C{twist} starts logging with it after the options
-        are parsed. Any other observer is left alone.
+        same lines faster, with one write per reactor iteration; C{twist}
+        starts logging with it after the options are parsed. Any other
+        observer is left alone.
 
         @raise usage.UsageError: if C{--config} is missing.
         @raise SystemExit: if the configuration is wrong.
@@ -99,7 +100,8 @@ class Options(usage.Options):
             factory = self.parent.get("fileLogObserverFactory")
             for twisted, faster in _FASTER_OBSERVERS:
                 if factory is twisted:
-                    self.parent["fileLogObserverFactory"] = faster
+                    self.parent["fileLogObserverFactory"] = _logging.TwistObserverFactory(
+                        faster, self.parent)
 
 
 class LDAPService(service.MultiService):

@@ -8,14 +8,16 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
 from twisted.internet import task
-from twisted.logger import eventAsJSON, formatEvent, globalLogPublisher
+from twisted.logger import LogLevel, eventAsJSON, formatEvent, globalLogPublisher
 from twisted.trial import unittest
 
+from ldapd import accesslog
 from ldapd._codec import encodeMessage
 from ldapd._framing import Framer
 from ldapd.accesslog import describeRequest, filterText
@@ -120,6 +122,26 @@ class DirectoryLogTests(unittest.TestCase):
         self.assertEqual(
             (fields["operation"], fields["err"], fields["target"], fields["accessLine"]),
             ("DEL", 8, "uid=nobody," + SUFFIX, event["accessLine"]))
+
+    def test_eventAsLoggerMakesIt(self) -> None:
+        """
+        The event has what C{Logger.info} gives an event: the access
+        logger, level info, its namespace and source, the format
+        C{"{accessLine}"} and the time; the same C{log_} fields as an event
+        of C{Logger.info}.
+        """
+        before = time.time()
+        self.execute(pureldap.LDAPDelRequest(entry="uid=nobody," + SUFFIX), 3)
+        [event] = self.results()
+        self.assertIs(event["log_logger"], accesslog._log)
+        self.assertEqual((event["log_level"], event["log_namespace"], event["log_source"],
+                          event["log_format"]),
+                         (LogLevel.info, "ldapd.access", None, "{accessLine}"))
+        self.assertGreaterEqual(event["log_time"], before)
+        accesslog._log.info("{accessLine}", accessLine="x")
+        byLogger = self.results()[-1]
+        self.assertEqual({k for k in event if k.startswith("log_")},
+                         {k for k in byLogger if k.startswith("log_")})
 
     def test_bindHasNoPassword(self) -> None:
         """

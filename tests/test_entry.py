@@ -418,6 +418,54 @@ class EntryTests(ResultCodeMixin, unittest.TestCase):
         self.assertEqual(entry.get("cn"), (b"Alice Smith",))
 
 
+class ShapeTests(unittest.TestCase):
+    """
+    What a search and an access check read of an entry by its layout:
+    L{Entry.shape}, L{Entry.selected}, L{Entry.hasAnyOf}, L{Entry.without}.
+    """
+
+    def test_shapeShared(self) -> None:
+        """
+        Entries with the same descriptions in the same order have the same
+        shape; another order or another attribute, another shape.
+        """
+        self.assertIs(alice().shape, alice(cn="Other").shape)
+        self.assertIsNot(alice().shape, alice(mail="a@example.com").shape)
+
+    def test_selected(self) -> None:
+        """
+        L{Entry.selected} gives the values at the positions asked for, one
+        value as a tuple too, under the descriptions given; or no values.
+        """
+        entry = alice()
+        positions = [i for i, (at, _) in enumerate(entry.descriptions)
+                     if at.name in ("cn", "description")]
+        chosen = entry.selected([(i, b"d%d" % i) for i in positions])
+        self.assertEqual(chosen, [(b"d%d" % positions[0], (b"Alice Smith",)),
+                                  (b"d%d" % positions[1], (b"one", b"two"))])
+        self.assertEqual(entry.selected([(positions[0], b"cn")], typesOnly=True), [(b"cn", ())])
+
+    def test_without(self) -> None:
+        """
+        L{Entry.without} keeps the other attributes, with their options, in
+        their order, as a new entry whose layout lookups work; L{Entry.hasAnyOf}
+        tells whether there is anything to leave out.
+        """
+        entry = alice(**{"cn;lang-fr": "Alice", "userPassword": "secret"})
+        password = SCHEMA.attributeType("userPassword")
+        cn = SCHEMA.attributeType("cn")
+        self.assertTrue(entry.hasAnyOf({password}))
+        kept = entry.without({password})
+        self.assertFalse(kept.hasAnyOf({password}))
+        self.assertTrue(kept.hasAnyOf({cn}))
+        self.assertEqual([a.description for a in kept],
+                         [a.description for a in entry if a.type is not password])
+        self.assertEqual(kept.get("cn;lang-fr"), (b"Alice",))
+        self.assertEqual(kept.get("userPassword"), ())
+        self.assertEqual(kept.dn, entry.dn)
+        self.assertEqual(entry.get("userPassword"), (b"secret",))
+
+
 class ValidateTests(ResultCodeMixin, unittest.TestCase):
     """
     Tests for L{Entry.validate}.

@@ -229,6 +229,131 @@ class _TimeZone:
         time.tzset()
 
 
+class _CountingFile(io.StringIO):
+    """
+    A text file that counts its writes.
+    """
+
+    writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+class _RunningClock(task.Clock):
+    """
+    A clock with what L{_logging.BufferedFileLogObserver} uses of a reactor:
+    whether it runs and its system event triggers (C{shutdown} fired by
+    L{fireShutdown}).
+    """
+
+    running = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.triggers: list[tuple[str, str, Callable[[], None]]] = []
+
+    def addSystemEventTrigger(self, phase: str, event: str, f: Callable[[], None]) -> None:
+        self.triggers.append((phase, event, f))
+
+    def fireShutdown(self) -> None:
+        self.running = False
+        for phase in ("before", "during", "after"):
+            for p, event, f in self.triggers:
+                if (p, event) == (phase, "shutdown"):
+                    f()
+
+
+def _event(text: str) -> dict[str, Any]:
+    """
+    @return: an event whose format is its text.
+    """
+    return {"log_format": text, "log_time": SECOND, "log_namespace": "test",
+            "log_level": LogLevel.info}
+
+
+class BufferedFileLogObserverTests(unittest.SynchronousTestCase):
+    """
+    L{_logging.BufferedFileLogObserver}: while its reactor runs, the events
+    of one iteration are written together at its end; nothing is lost or
+    reordered when it stops; a slow disk does not make it hold more.
+    """
+
+    def setUp(self) -> None:
+        self.clock = _RunningClock()
+        self.file = _CountingFile()
+        self.observer = _logging.textFileLogObserver(self.file, None, reactor=self.clock)
+
+    def lines(self) -> list[str]:
+        return [line.split("] ", 1)[1] for line in self.file.getvalue().splitlines()]
+
+    def test_oneWritePerIteration(self) -> None:
+        """
+        The events logged in one iteration are written with one write, once
+        the iteration is over.
+        """
+        for n in range(3):
+            self.observer(_event(f"event {n}"))
+        self.assertEqual(self.file.getvalue(), "")
+        self.clock.advance(0)
+        self.assertEqual(self.lines(), ["event 0", "event 1", "event 2"])
+        self.assertEqual(self.file.writes, 1)
+        self.observer(_event("event 3"))
+        self.clock.advance(0)
+        self.assertEqual(self.lines()[-1], "event 3")
+        self.assertEqual(self.file.writes, 2)
+
+    def test_bounded(self) -> None:
+        """
+        Once C{maxBuffered} characters are kept, they are written at once.
+        """
+        observer = _logging.BufferedFileLogObserver(self.file, lambda e: e["log_format"] + "\n",
+                                                    self.clock, maxBuffered=10)
+        observer(_event("12345"))
+        self.assertEqual(self.file.getvalue(), "")
+        observer(_event("67890"))
+        self.assertEqual(self.file.getvalue(), "12345\n67890\n")
+        self.assertEqual(self.file.writes, 1)
+
+    def test_shutdown(self) -> None:
+        """
+        What is kept when the reactor stops is written after its shutdown,
+        and events logged once it has stopped are written at once, after
+        it: nothing is lost on a clean stop.
+        """
+        self.observer(_event("before stop"))
+        self.clock.fireShutdown()
+        self.assertEqual(self.lines(), ["before stop"])
+        self.observer(_event("after stop"))
+        self.assertEqual(self.lines(), ["before stop", "after stop"])
+
+    def test_notRunning(self) -> None:
+        """
+        Without a running reactor, or without a reactor, every event is
+        written at once, as Twisted's observer does.
+        """
+        self.clock.running = False
+        self.observer(_event("now"))
+        self.assertEqual(self.lines(), ["now"])
+        unbuffered = _logging.jsonFileLogObserver(self.file)
+        unbuffered(_event("json"))
+        self.assertIn('"log_format": "json"', self.file.getvalue())
+
+    def test_otherThread(self) -> None:
+        """
+        An event from another thread is written at once, after the events
+        kept before it.
+        """
+        import threading
+
+        self.observer(_event("kept"))
+        thread = threading.Thread(target=self.observer, args=(_event("from a thread"),))
+        thread.start()
+        thread.join()
+        self.assertEqual(self.lines(), ["kept", "from a thread"])
+
+
 class TextFileLogObserverTests(unittest.SynchronousTestCase):
     """
     L{_logging.textFileLogObserver} writes the bytes
@@ -494,14 +619,14 @@ class TapObserverTests(unittest.SynchronousTestCase):
         C{--log-format json} writes with L{_logging.jsonFileLogObserver}.
         """
         options = self.parse(["--log-format", "json"])
-        self.assertIs(options["fileLogObserverFactory"], _logging.jsonFileLogObserver)
+        self.assertIs(options["fileLogObserverFactory"].observer, _logging.jsonFileLogObserver)
 
     def test_text(self) -> None:
         """
         C{--log-format text} writes with L{_logging.textFileLogObserver}.
         """
         options = self.parse(["--log-format", "text"])
-        self.assertIs(options["fileLogObserverFactory"], _logging.textFileLogObserver)
+        self.assertIs(options["fileLogObserverFactory"].observer, _logging.textFileLogObserver)
 
     def test_default(self) -> None:
         """
@@ -510,7 +635,7 @@ class TapObserverTests(unittest.SynchronousTestCase):
         """
         options = self.parse([])
         expected = {"json": _logging.jsonFileLogObserver, "text": _logging.textFileLogObserver}
-        self.assertIs(options["fileLogObserverFactory"], expected[options["logFormat"]])
+        self.assertIs(options["fileLogObserverFactory"].observer, expected[options["logFormat"]])
 
     def test_otherLeftAlone(self) -> None:
         """

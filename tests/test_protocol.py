@@ -15,6 +15,7 @@ from typing import Any
 from ldaptor import ldapfilter
 from ldaptor.protocols import pureber, pureldap
 from twisted.internet import defer, interfaces, task
+from twisted.internet import protocol as protocol_
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -904,6 +905,40 @@ class RealDirectoryTests(RealDirectoryTestsBase):
             + message(2, done()),
         )
 
+    def test_searchOneWrite(self) -> None:
+        """
+        The responses of requests answered while a read is handled (a
+        search's entry and its result, and a second request's) are written
+        together, with one write, at the end of the read.
+        """
+        writes: list[bytes] = []
+        write = self.transport.write
+        self.transport.write = lambda data: (writes.append(data), write(data))  # type: ignore[method-assign]
+        self.send(message(2, search(attributes=("dc",))), message(3, search(attributes=("o",))))
+        self.assertEqual(len(writes), 1)
+        self.assertEqual([r.id for r in decodeResponses(writes[0])], [2, 2, 3, 3])
+
+    def test_selectionsPerShape(self) -> None:
+        """
+        Entries of one shape searched with different attribute lists each
+        get what their list selects, by type and subtype (C{name} selects
+        C{cn}, C{sn}, C{givenName} and C{title}), and the userPassword an
+        anonymous client may not read is left out either way.
+        """
+        def attributes(messageId: int, uid: str, wanted: tuple[str, ...]) -> list[bytes]:
+            self.send(message(messageId, search(base=f"uid={uid},ou=people,{SUFFIX}",
+                                                attributes=wanted)))
+            entry, _ = decodeResponses(self.written())
+            return [bytes(a) for a, _ in entry.value.attributes]
+
+        self.assertEqual(attributes(2, "alice", ("cn",)), [b"cn"])
+        self.assertEqual(attributes(3, "bob", ("mail", "uid")), [b"uid", b"mail"])
+        self.assertEqual(attributes(4, "alice", ("name",)), [b"cn", b"sn", b"givenName", b"title"])
+        everything = attributes(5, "bob", ())
+        self.assertIn(b"telephoneNumber", everything)
+        self.assertNotIn(b"userPassword", everything)
+        self.assertEqual(attributes(6, "alice", ("cn", "entryDN")), [b"cn", b"entryDN"])
+
     def test_noSuchObject(self) -> None:
         """
         A search below a missing entry gets noSuchObject with the matched DN.
@@ -1293,3 +1328,65 @@ class RealCancelTests(RealDirectoryTestsBase):
         self.assertEqual(self.results(), {2: 121})
         waiting.callback(None)
         self.assertEqual(self.results(), {1: 0})
+
+
+class WriteNowTests(unittest.TestCase):
+    """
+    L{protocol._writeNow} on a real TCP transport: bytes go out at once when
+    nothing is queued, after what is queued otherwise.
+    """
+
+    def setUp(self) -> None:
+        import socket
+
+        from twisted.internet import tcp
+        from twisted.internet.testing import MemoryReactor
+
+        mine, self.peer = socket.socketpair()
+        mine.setblocking(False)
+        self.addCleanup(mine.close)
+        self.addCleanup(self.peer.close)
+        self.peer.settimeout(5)
+        self.reactor = MemoryReactor()
+        self.reactor.addWriter = lambda r: self.writers.add(r)  # type: ignore[method-assign]
+        self.reactor.removeWriter = lambda r: self.writers.discard(r)  # type: ignore[method-assign]
+        self.reactor.addReader = self.reactor.removeReader = lambda r: None  # type: ignore[method-assign]
+        self.writers: set[Any] = set()
+        server = type("Port", (), {"_realPortNumber": 1, "factory": None})()
+        self.transport = tcp.Server(mine, protocol_.Protocol(), ("127.0.0.1", 1), server, 1,
+                                    self.reactor)
+
+    def test_atOnce(self) -> None:
+        """
+        With nothing queued, the bytes are sent at once and the transport
+        does not wait to become writable.
+        """
+        from ldapd.protocol import _writeNow
+
+        _writeNow(self.transport, b"response")
+        self.assertEqual(self.peer.recv(100), b"response")
+        self.assertEqual(self.writers, set())
+
+    def test_afterQueued(self) -> None:
+        """
+        With bytes queued, new ones are queued after them, so that the order
+        is kept.
+        """
+        from ldapd.protocol import _writeNow
+
+        self.transport.write(b"first ")
+        _writeNow(self.transport, b"second")
+        self.assertEqual(self.writers, {self.transport})
+        self.transport.doWrite()
+        self.assertEqual(self.peer.recv(100), b"first second")
+
+    def test_notConnected(self) -> None:
+        """
+        A transport that is closing takes Twisted's way, which sends what is
+        written before closing.
+        """
+        from ldapd.protocol import _writeNow
+
+        self.transport.disconnecting = True
+        _writeNow(self.transport, b"last")
+        self.assertEqual(self.writers, {self.transport})

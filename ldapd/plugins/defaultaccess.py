@@ -147,10 +147,7 @@ class DefaultAccess:
         filtered = self._withheld.get(entry)
         if filtered is None:
             private = self._private
-            if any(a.type in private for a in entry):
-                filtered = entry.without(private)
-            else:
-                filtered = entry
+            filtered = entry.without(private) if entry.hasAnyOf(private) else entry
             self._withheld.put(entry, filtered)
         return filtered
 
