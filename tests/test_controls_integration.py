@@ -228,9 +228,11 @@ def battery() -> list[tuple[str, str, Step, int]]:
         ("read", "empty pre-read, post-read of none", modify(
             DEVICE, "changetype: modify\nreplace: description\ndescription: four",
             "-e", "preread", "-e", "postread=1.1"), 0),
-        ("read", "pre-read of @device", modify(
+        # slapd's answer to an @objectClass list in a Pre-Read control varies
+        # from run to run (the attributes, or none), so it is not compared.
+        ("read", "post-read of one attribute", modify(
             DEVICE, "changetype: modify\nreplace: description\ndescription: five",
-            "-e", "preread=@device"), 0),
+            "-e", "postread=description"), 0),
         ("read", "critical pre-read of an add", modify(
             f"cn=ctl4,{PEOPLE}", "changetype: add\nobjectClass: device\ncn: ctl4",
             "-e", "!preread"), 12),
