@@ -36,6 +36,7 @@ from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest
 from ldapd.results import NoSuchObject, Outcome, Reply
 from ldapd.schema import AttributeType, Schema
+from ldapd.syncrepl.multi import ATTRIBUTE_CSN
 from ldapd.views import SUBSCHEMA_DN
 
 if TYPE_CHECKING:
@@ -544,7 +545,11 @@ class Searcher:
         chosen = []
         for attr in withVirtual(entry, self.schema, allOperational, wanted, computed):
             operational = attr.type.operational
-            take = (allOperational if operational else allUser) or any(
+            # The suppliers' merge state goes only to those who name it
+            # (ldapd's own consumers), not to every '+' (slapd's consumer,
+            # whose schema lacks it).
+            byPlus = allOperational and attr.type.name != ATTRIBUTE_CSN
+            take = (byPlus if operational else allUser) or any(
                 attr.type in self.schema.subtypes(at) and set(options) <= set(attr.options)
                 for at, options in wanted
             )

@@ -164,6 +164,19 @@ class MergeTests(unittest.SynchronousTestCase):
         self.assertEqual(str(merged.dn), f"uid=moved,ou=people,{BASE}")
         self.assertEqual(sorted(merged.get("uid")), [b"moved", b"other"])
 
+    def test_unstampedWholeEntry(self) -> None:
+        """
+        A version whose last write stamped nothing (slapd's, among the
+        suppliers) is kept whole if its entryCSN is the later, and loses
+        whole if not, as slapd resolves conflicts.
+        """
+        a = changed(self.original, _replace(self.original, "mail", b"m@example.com"), csn(2, 1))
+        fromSlapd = _withCSN(_replace(self.original, "description", b"slapd"), csn(3, 2))
+        merged = self.assertConverges(a, fromSlapd)
+        self.assertEqual(_content(merged), _content(fromSlapd))
+        earlier = _withCSN(_replace(self.original, "description", b"slapd"), csn(1, 2))
+        self.assertEqual(_content(self.assertConverges(a, earlier)), _content(a))
+
     def test_stamped(self) -> None:
         """
         A local write stamps the types it changed, and the name when it

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,18 @@ from typing import Any
 import ldap
 from twisted.trial import unittest
 
-from ldapd.testing import EXAMPLE_LDIF, ServerProcess, freePort
+from ldapd.testing import EXAMPLE_LDIF, SLAPD, ServerProcess, SlapdProcess, freePort
 from test_catchup_integration import Writer
-from test_syncconsumer import BASE, CONVERGE_SECONDS, PASSWORD, ROOT_DN, ldapmodify, person, snapshot
+from test_syncconsumer import (
+    BASE,
+    CONVERGE_SECONDS,
+    PASSWORD,
+    ROOT_DN,
+    SYNCPROV,
+    ldapmodify,
+    person,
+    snapshot,
+)
 from test_syncprovider import _Consumer
 
 PEOPLE = f"ou=people,{BASE}"
@@ -343,3 +353,67 @@ class ThreeSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
             writer.pause()
         self.assertConverged()
         self.assertGreater(sum(writer.changes for writer in writers), 200)
+
+
+class SlapdSupplierTests(SuppliersMixin, unittest.SynchronousTestCase):
+    """
+    An ldapd supplier and an OpenLDAP slapd one (C{multiprovider on},
+    syncprov, C{serverID 2}), replicating to each other; slapd is seeded,
+    ldapd starts empty.
+    """
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        if not SLAPD.is_file() or not Path("/usr/lib/ldap/syncprov.la").is_file():
+            raise unittest.SkipTest("slapd with its syncprov module is not installed")
+        cls.folder = Path(tempfile.mkdtemp(prefix="ldapd-slapd-suppliers-"))
+        ldapd = ServerProcess("", cls.folder)
+        syncrepl = (f"syncrepl rid=001 provider={ldapd.url} bindmethod=simple "
+                    f'binddn="{ROOT_DN}" credentials={PASSWORD} searchbase="{BASE}" '
+                    'type=refreshAndPersist retry="1 +" timeout=5\nmultiprovider on\n')
+        slapd = SlapdProcess(BASE, ROOT_DN, PASSWORD, modules=["syncprov"],
+                             globalConfig="serverID 2\n",
+                             databaseConfig=SYNCPROV + syncrepl)
+        cls.servers = [ldapd, slapd]  # type: ignore[list-item]
+        ldapd.configPath.write_text(supplierConfig(1, cls.folder, [slapd.url], seed=False)
+                                    .replace("{port}", str(ldapd.port)))
+        try:
+            slapd.loadExample()
+            slapd.start()
+            ldapd.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    def test_pair(self) -> None:
+        """
+        ldapd takes slapd's tree; writes on both at once, a replace of one
+        attribute on both among them, converge (to slapd's rule: the later
+        entry); ldapd killed (-9) while slapd takes writes, and slapd
+        stopped while ldapd takes writes, converge once restarted.
+        """
+        ldapd, slapd = self.servers
+        self.assertConverged()
+        writes = [threading.Thread(target=self.write, args=(server, "".join(
+            person(f"{name}{n}") for n in range(20)) + replace("alice", "description", name)))
+            for server, name in ((ldapd, "ldapd"), (slapd, "slapd"))]
+        for thread in writes:
+            thread.start()
+        for thread in writes:
+            thread.join(60)
+        content = self.assertConverged(60)
+        self.assertIn(content[f"uid=alice,{PEOPLE}"]["description"], ([b"ldapd"], [b"slapd"]))
+        process = ldapd.process
+        assert process is not None
+        process.kill()
+        process.wait()
+        self.write(slapd, person("whileldapddown") + replace("bob", "description", "slapd alone"))
+        ldapd.start()
+        content = self.assertConverged()
+        self.assertEqual(content[f"uid=bob,{PEOPLE}"]["description"], [b"slapd alone"])
+        slapd._terminate()
+        self.write(ldapd, person("whileslapddown") + replace("bob", "description", "ldapd alone"))
+        slapd.start()
+        content = self.assertConverged()
+        self.assertEqual(content[f"uid=bob,{PEOPLE}"]["description"], [b"ldapd alone"])
+        self.assertIn(f"uid=whileslapddown,{PEOPLE}", content)

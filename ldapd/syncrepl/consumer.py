@@ -519,7 +519,10 @@ class SyncReplConsumer(service.Service):
             timeLimit=0,
             typesOnly=False,
             filter=filterToLdaptor(parseFilter(settings.filter)),
-            attributes=list(settings.attributes),
+            attributes=list(settings.attributes) + (
+                # Returned only when named (not with '+'): what suppliers
+                # merge by.
+                [ATTRIBUTE_CSN] if settings.multiSupplier else []),
         )
         control = codec.SyncRequest(settings.mode, cookie).encode()
         responses = _Responses(connection)

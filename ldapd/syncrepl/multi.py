@@ -88,6 +88,14 @@ def _entryCSN(entry: Entry) -> bytes:
     return max(entry.get("entryCSN"), default=b"")
 
 
+def _stampedLast(entry: Entry, csns: dict[str, bytes]) -> bool:
+    """
+    @return: whether the last write of C{entry} stamped attribute CSNs
+        (its C{entryCSN} is one of them).
+    """
+    return _entryCSN(entry) in csns.values()
+
+
 def merge(local: Entry, incoming: Entry) -> Entry:
     """
     Merge the version of an entry another supplier sent with the local
@@ -97,7 +105,11 @@ def merge(local: Entry, incoming: Entry) -> Entry:
     local one if they are equal); C{entryCSN}, C{modifyTimestamp} and
     C{modifiersName} from the version with the greater C{entryCSN}; each
     CSN the greater of the two. Every supplier merging the same two
-    versions, in either order, comes to the same entry. Values of the new
+    versions, in either order, comes to the same entry. A version whose
+    last write stamped no CSNs (an add never changed since, or a write of
+    a server that does not stamp them: slapd among the suppliers) makes
+    the merge keep the whole version with the later C{entryCSN}, as slapd
+    does. Values of the new
     RDN that the merge would leave out (its attribute changed later on
     another server) are kept, so that the entry stays valid.
 
@@ -106,6 +118,11 @@ def merge(local: Entry, incoming: Entry) -> Entry:
     """
     mine, theirs = attributeCSNs(local), attributeCSNs(incoming)
     incomingLater = _entryCSN(incoming) > _entryCSN(local)
+    if not (_stampedLast(local, mine) and _stampedLast(incoming, theirs)):
+        # A version last written by a server that stamps no attribute
+        # CSNs (slapd, as a supplier of the group), or never changed since
+        # its add: the whole entry with the later entryCSN, as slapd keeps it.
+        return incoming if incomingLater else local
 
     def fromIncoming(key: str) -> bool:
         a, b = mine.get(key, b""), theirs.get(key, b"")
