@@ -282,7 +282,7 @@ class _Session:
         self._held: dict[int | None, bytes] | None = None
         if cookie.csns:
             self._held = (csnVector(cookie.csns) if self.multi
-                          else {None: cookie.csn})  # type: ignore[dict-item]
+                          else {None: max(cookie.csns)})
         self._consumerSid = cookie.sid if self.multi else None
         self._refreshing = True
         self._present: list[bytes] = []
@@ -300,6 +300,12 @@ class _Session:
         (the entry as that run's first change found it).
         """
         if change.suffix != self.db.normalizedSuffix:
+            return
+        csn = change.new.get("entryCSN") if change.new is not None else ()
+        if csn and not self._wanted(csn[0]):
+            # Its record is not sent (the consumer's own change, among
+            # suppliers): no snapshot would be taken back.
+            self.watch.wake()
             return
         if change.old is not None:
             values = change.old.get("entryUUID")
