@@ -1,8 +1,8 @@
 """
 Multi-supplier replication without processes: the merge of two versions of
 an entry (L{ldapd.syncrepl.multi}), the per-server-ID CSN helpers
-(L{ldapd.csn}), the changelog plugin's stamping, and the C{[[replica]]}
-configuration with C{multi_supplier = true}.
+(L{ldapd.csn}), the provider's per-server-ID cookies, and the
+C{[[replica]]} configuration with C{multi_supplier = true}.
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from twisted.trial import unittest
 from ldapd.csn import csnSID, csnVector, mergeCSNs, newerThan
 from ldapd.dn import DN
 from ldapd.entry import Entry
+from ldapd.plugins.changelog import Changelog
 from ldapd.registry import ConfigError
 from ldapd.schema import Schema
+from ldapd.syncrepl.consumer import Suppliers
 from ldapd.syncrepl.multi import ATTRIBUTE_CSN, attributeCSNs, merge, stamped
 from test_syncconsumer import loadReplicaConfig
+from test_syncprovider import ALICE, PEOPLE, ProviderTestsBase
 
 SCHEMA = Schema.standard()
 BASE = "dc=example,dc=com"
@@ -236,3 +239,87 @@ class ConfigTests(unittest.SynchronousTestCase):
                            "replica[1].suffix", "two [[replica]] tables")
         self.assertProblem(self.replica("ldap://b", "multi_supplier = true\nchain_writes = true\n"),
                            "replica[0].chain_writes", "takes writes itself")
+
+
+class ProviderTests(ProviderTestsBase):
+    """
+    The provider of a database replicated between suppliers (sid 1): one
+    CSN per server ID in its cookies, each compared with the consumer's of
+    the same server ID, and a consumer's own changes never sent back to it.
+    """
+
+    withChangelog = False
+
+    def makeDirectory(self) -> Any:
+        self.extraPlugins = (Changelog(sid=1),)
+        backend = super().makeDirectory()
+        db = self.directory.databases[0]
+        db.suppliers = Suppliers(db.normalizedSuffix)
+        return backend
+
+    def contextCSNs(self) -> dict[int | None, bytes]:
+        suffix = self.successResultOf(
+            self.backend.get(None, self.schema.normalizeDN(DN.parse(BASE))))
+        return csnVector(suffix.get("contextCSN"))
+
+    def writeAs(self, sid: int, dn: str, value: bytes) -> None:
+        """
+        Modify an entry with CSNs of another server ID, as if made there.
+        """
+        self.directory.csn.sid = sid
+        try:
+            self.modify(dn, "description", value)
+        finally:
+            self.directory.csn.sid = 1
+
+    def cookie(self, sid: int, *csns: bytes) -> bytes:
+        return b"rid=001,sid=%03x,csn=" % sid + b";".join(csns)
+
+    def test_perServerID(self) -> None:
+        """
+        The cookie carries the CSN of each server ID; a consumer is sent
+        the changes newer than its CSN of their server ID, but never those
+        of its own server ID.
+        """
+        self.modify(ALICE, "description", b"one")
+        before = self.contextCSNs()[1]
+        self.writeAs(2, f"uid=bob,{PEOPLE}", b"from two")
+        self.modify(ALICE, "description", b"two")
+        vector = self.contextCSNs()
+        self.assertEqual(sorted(vector), [1, 2])
+        sent = self.refresh(self.cookie(3, before))
+        self.assertEqual(sorted(self.entries(sent)), [ALICE.lower(), f"uid=bob,{PEOPLE}".lower()])
+        self.assertEqual(sent[-1].done.cookie, b"rid=001,sid=001,csn=" + vector[1] + b";" + vector[2])
+        sent = self.refresh(self.cookie(2, before))
+        self.assertEqual(sorted(self.entries(sent)), [ALICE.lower()])
+        sent = self.refresh(self.cookie(3, before, vector[2]))
+        self.assertEqual(sorted(self.entries(sent)), [ALICE.lower()])
+        sent = self.refresh(self.cookie(3, vector[1], vector[2]))
+        self.assertEqual(self.entries(sent), {})
+
+    def test_consumerNewer(self) -> None:
+        """
+        A cookie is refused as newer than the provider only for the
+        provider's own server ID: a consumer may hold later changes of
+        another supplier than the provider has yet.
+        """
+        own = self.contextCSNs()[1]
+        later = b"29990101000000.000000Z#000000#%03x#000000"
+        sent = self.refresh(self.cookie(3, own, later % 2))
+        self.assertEqual(sent[-1].resultCode, 0)
+        sent = self.refresh(self.cookie(3, later % 1))
+        self.assertEqual([(s.kind, s.resultCode) for s in sent], [("done", 53)])
+
+    def test_retiredServerID(self) -> None:
+        """
+        A cookie naming a server ID whose changes the log no longer holds
+        (a supplier retired long ago), of which the consumer has all this
+        server has, is still covered: the consumer is sent the changes
+        since, not the present phase.
+        """
+        retired = b"20000101000000.000000Z#000000#005#000000"
+        held = self.contextCSNs()[1]
+        self.modify(ALICE, "description", b"after")
+        sent = self.refresh(self.cookie(3, held, retired))
+        self.assertEqual([s.kind for s in sent], ["entry", "done"])
+        self.assertEqual(sent[0].dn.lower(), ALICE.lower())

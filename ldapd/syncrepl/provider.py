@@ -414,8 +414,11 @@ class _Session:
             if all(held.get(sid, b"") >= csn for sid, csn in self.vector.items()):
                 self._refreshing = False
                 return True
-        covered = (held is not None and first is not None
-                   and first.csn <= min(held.values()))
+        # The log covers the cookie if it holds every change after it: of
+        # each server ID the cookie names, unless the consumer already has
+        # everything this server has of it (a supplier retired long ago).
+        covered = held is not None and first is not None and all(
+            csn >= first.csn or self.vector.get(sid, b"") <= csn for sid, csn in held.items())
         if not covered:
             self.phase = "present"
             refreshDeletes = await self._presentPhase(held is not None)
