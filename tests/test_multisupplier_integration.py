@@ -76,6 +76,13 @@ sid = {sid}
 {replicas}"""
 
 
+def unit(ou: str) -> str:
+    """
+    @return: the LDIF of the add of an organizational unit below the suffix.
+    """
+    return f"dn: ou={ou},{BASE}\nchangetype: add\nobjectClass: organizationalUnit\nou: {ou}\n\n"
+
+
 def replace(uid: str, attribute: str, value: str) -> str:
     """
     @return: the LDIF of a replace of one attribute of a person.
@@ -266,10 +273,13 @@ class TwoSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
         everywhere; one DN added on both is one entry everywhere, the
         later; a modify of an entry deleted on the other is dropped; a
         rename on one and a modify on the other both take effect, and so
-        do modifies of different attributes.
+        do modifies of different attributes; an entry added on one below a
+        unit the other renamed is placed under its new name, one added
+        below a unit the other deleted is deleted with it.
         """
         a, b = self.servers
-        self.write(a, person("doomed") + person("mover") + person("both"))
+        self.write(a, person("doomed") + person("mover") + person("both") + unit("moving")
+                   + unit("gone"))
         self.assertConverged()
         self.restartAll(partitioned=True)
         self.write(a, replace("alice", "description", "from a")
@@ -277,12 +287,16 @@ class TwoSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
                    + f"dn: uid=doomed,{PEOPLE}\nchangetype: delete\n\n"
                    + f"dn: uid=mover,{PEOPLE}\nchangetype: modrdn\nnewrdn: uid=moved\n"
                      "deleteoldrdn: 1\n\n"
-                   + replace("both", "mail", "both@a.example.com"))
+                   + replace("both", "mail", "both@a.example.com")
+                   + f"dn: ou=moving,{BASE}\nchangetype: modrdn\nnewrdn: ou=moved\n"
+                     "deleteoldrdn: 1\n\n"
+                   + f"dn: ou=gone,{BASE}\nchangetype: delete\n\n")
         self.write(b, replace("alice", "description", "from b")
                    + person("twin", description="added on b")
                    + replace("doomed", "sn", "Late")
                    + replace("mover", "description", "modified on b")
-                   + replace("both", "telephoneNumber", "+1 555 0100"))
+                   + replace("both", "telephoneNumber", "+1 555 0100")
+                   + person("child", f"ou=moving,{BASE}") + person("orphan", f"ou=gone,{BASE}"))
         self.restartAll(partitioned=False)
         content = self.assertConverged()
         self.assertEqual(content[f"uid=alice,{PEOPLE}"]["description"], [b"from b"])
@@ -293,6 +307,9 @@ class TwoSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
         self.assertEqual(content[f"uid=both,{PEOPLE}"]["mail"], [b"both@a.example.com"])
         self.assertEqual(content[f"uid=both,{PEOPLE}"]["telephonenumber"], [b"+1 555 0100"])
         self.assertIn("added here and on a supplier at once", a.log() + b.log())
+        self.assertIn(f"uid=child,ou=moved,{BASE}", content)
+        self.assertNotIn(f"ou=gone,{BASE}", content)
+        self.assertNotIn(f"uid=orphan,ou=gone,{BASE}", content)
         # No change goes back to the server it came from: holding all of
         # b's own changes, a (sid 1) is sent none of a's by b; a consumer of
         # another sid holding the same is sent those.

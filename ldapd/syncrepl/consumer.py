@@ -66,7 +66,7 @@ from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import byUUID, compileFilter, everything
-from ldapd.interfaces import ITransactionHooks, IWriteBatch, IWriteBatches
+from ldapd.interfaces import IChangelog, ITransactionHooks, IWriteBatch, IWriteBatches
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.plugins.chain import PluginChain
 from ldapd.registry import ConfigContext, ConfigTable
@@ -108,6 +108,10 @@ _REFRESH_REQUIRED = 4096
 
 #: The most changes applied as one pipeline (L{SyncReplConsumer._pipeline}).
 _PIPELINE = 128
+
+#: How many of the local changelog's last records are searched for the
+#: rename or delete of the missing parent of a supplier's entry.
+_RESETTLE_SCAN = 10000
 
 
 @dataclass(frozen=True)
@@ -1006,11 +1010,90 @@ class SyncReplConsumer(service.Service):
                 self._log.error("{name}: cannot apply {dn}: no such object; restarting from "
                                 "the last saved cookie", name=self.name, dn=dn)
                 raise _ApplyFailed(f"{dn}: no such object") from None
+            if self.settings.multiSupplier and await self._resettle(op, entry, uuid, state):
+                return
             # Providers send parents first; should one not have, the entry
             # waits for its parent (and the cookie is not saved meanwhile).
             self._orphans.setdefault(parent, {})[uuid] = entry
             return
         await self._adopt(op, entry.ndn)
+
+    async def _resettle(self, op: Operation, entry: Entry, uuid: str, state: int) -> bool:
+        """
+        Among suppliers, apply an entry whose parent is not here because,
+        as the local changelog tells, an ancestor was renamed or deleted
+        here while the supplier wrote the entry below it: placed under the
+        ancestor's new name (as the supplier places it once the rename
+        reaches it), or dropped (as the supplier's consumer deletes it with
+        the ancestor's subtree).
+
+        @return: whether the entry was so dealt with.
+        """
+        found = await self._ancestorChange(entry.ndn.parent())
+        if found is None:
+            return False
+        ancestor, now = found
+        if now is None:
+            self._log.warn("{name}: {dn} was written on the supplier below {ancestor}, which "
+                           "was deleted here meanwhile: dropped", name=self.name,
+                           dn=str(entry.dn), ancestor=str(ancestor))
+            return True
+        kept = len(entry.dn.rdns) - len(ancestor.rdns)
+        moved = entry.withDN(DN(entry.dn.rdns[:kept] + now.dn.rdns))
+        self._log.info("{name}: {dn} was written on the supplier below {ancestor}, renamed here "
+                       "meanwhile: placed under {now}", name=self.name, dn=str(entry.dn),
+                       ancestor=str(ancestor), now=str(now.dn))
+        await self._merge(op, moved, uuid, state)
+        return True
+
+    async def _ancestorChange(self, parent: DN) -> tuple[DN, Entry | None] | None:
+        """
+        Look in the local changelog's last L{_RESETTLE_SCAN} records for
+        the rename or delete of C{parent} or of one of its ancestors (the
+        nearest).
+
+        @return: the ancestor's normalised name then, and its entry now
+            (C{None} if it was deleted); or C{None} if none was found.
+        """
+        backend = self._database().backend
+        if not IChangelog.providedBy(backend):
+            return None
+        changelog = IChangelog(backend)
+        names = []
+        name = parent
+        while name != self._suffix and name.isWithin(self._suffix):
+            names.append(name)
+            name = name.parent()
+        first, last = await changelog.changeBounds()
+        if last is None:
+            return None
+        after = max(first.number - 1 if first is not None else 0, last.number - _RESETTLE_SCAN)
+        latest: dict[DN, Any] = {}
+        while True:
+            records = await changelog.changes(after, 500)
+            if not records:
+                break
+            for record in records:
+                if record.kind not in (RENAME, DELETE):
+                    continue
+                try:
+                    target = self.directory.schema.normalizeDN(DN.parse(record.targetDN))
+                except InvalidDN:
+                    continue
+                if target in names:
+                    latest[target] = record
+            after = records[-1].number
+        for name in names:
+            change = latest.get(name)
+            if change is None:
+                continue
+            if change.kind == DELETE:
+                return name, None
+            now = await self._find(self.directory.internalOperation(),
+                                   change.entryUUID.decode("ascii", "replace").lower())
+            if now is not None:
+                return name, now
+        return None
 
     async def _merge(self, op: Operation, entry: Entry, uuid: str, state: int) -> None:
         """
