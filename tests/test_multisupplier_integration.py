@@ -38,7 +38,7 @@ from test_syncprovider import _Consumer
 
 PEOPLE = f"ou=people,{BASE}"
 ELSEWHERE = f"ou=suppliers-elsewhere,{BASE}"
-UNITS = (PEOPLE, ELSEWHERE)
+MOVING = "ou=suppliers-moving"
 
 
 def supplierConfig(sid: int, folder: Path, peers: list[str], seed: bool) -> str:
@@ -94,25 +94,31 @@ def replace(uid: str, attribute: str, value: str) -> str:
 class SupplierWriter(Writer):
     """
     A writer on one supplier, in a thread (the catch-up tests' L{Writer}):
-    adds, modifies, chains of renames, moves between two units, deletes,
-    deletes followed by an add of the same name, of people of its own; and
-    replaces of the C{description} of one person every writer changes, so
-    that writers on several suppliers conflict. No unit is moved: an entry
-    added on one supplier under an entry another moves at the same time is
-    not resolved (docs/replication.md).
+    adds, modifies, chains of renames, moves between units, deletes,
+    deletes followed by an add of the same name, of people of its own;
+    moves of a unit every writer moves, with people of all writers below
+    it; and replaces of the C{description} of one person every writer
+    changes. So writers on several suppliers conflict: on one attribute,
+    on the unit's name, and on entries added or moved below the unit while
+    another server moves it.
     """
 
     def _reread(self, connection: Any) -> None:
         found = connection.search_s(BASE, ldap.SCOPE_SUBTREE, "(uid=cr*)", ["uid"])
         mine = f"uid=cr{self._serial // 10000}"
         self._live = sorted(dn for dn, _ in found if dn.startswith(mine))
+        [(self._moving, _)] = connection.search_s(BASE, ldap.SCOPE_SUBTREE, f"({MOVING})",
+                                                  ["ou"])
+
+    def _units(self) -> list[str]:
+        return [PEOPLE, ELSEWHERE, self._moving]
 
     def _change(self, connection: Any) -> None:
         rng = self.rng
         roll = rng.random()
         if roll < 0.3 or len(self._live) < 10:
             self._serial += 1
-            dn = f"uid=cr{self._serial},{rng.choice(UNITS)}"
+            dn = f"uid=cr{self._serial},{rng.choice(self._units())}"
             connection.add_s(dn, [("objectClass", [b"inetOrgPerson"]),
                                   ("uid", [b"cr%d" % self._serial]), ("cn", [b"Supplier"]),
                                   ("sn", [b"Writer"])])
@@ -128,11 +134,16 @@ class SupplierWriter(Writer):
             dn = rng.choice(renamed[-5:]) if renamed and rng.random() < 0.6 else rng.choice(
                 self._live)
             rdn, parent = dn.split(",", 1)
-            superior = rng.choice(UNITS) if rng.random() < 0.2 else parent
+            superior = rng.choice(self._units()) if rng.random() < 0.2 else parent
             connection.rename_s(dn, rdn + "r", superior if superior != parent else None,
                                 delold=1)
             self._live.remove(dn)
             self._live.append(f"{rdn}r,{superior}")
+        elif roll < 0.78:
+            # The unit every writer moves, with people of all of them.
+            superior = BASE if self._moving.endswith(f",{ELSEWHERE}") else ELSEWHERE
+            connection.rename_s(self._moving, MOVING, superior, delold=1)
+            self._reread(connection)
         elif roll < 0.85:
             dn = rng.choice(self._live)
             connection.delete_s(dn)
@@ -345,8 +356,8 @@ class ThreeSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
         take writes, and once restarted converges; no change goes back to
         the server it came from.
         """
-        self.write(self.servers[0], person("shared") + f"dn: {ELSEWHERE}\nchangetype: add\n"
-                   "objectClass: organizationalUnit\nou: suppliers-elsewhere\n\n")
+        self.write(self.servers[0], person("shared") + unit("suppliers-elsewhere")
+                   + unit("suppliers-moving"))
         self.assertConverged()
         writers = [SupplierWriter(server.url, 21 + i) for i, server in enumerate(self.servers)]
         for writer in writers:
