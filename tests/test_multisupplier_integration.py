@@ -23,7 +23,7 @@ import ldap
 from twisted.trial import unittest
 
 from ldapd.testing import EXAMPLE_LDIF, SLAPD, ServerProcess, SlapdProcess, freePort
-from test_catchup_integration import Writer
+from test_catchup_integration import ELSEWHERE, MOVING_RDN, Writer
 from test_syncconsumer import (
     BASE,
     CONVERGE_SECONDS,
@@ -37,8 +37,6 @@ from test_syncconsumer import (
 from test_syncprovider import _Consumer
 
 PEOPLE = f"ou=people,{BASE}"
-ELSEWHERE = f"ou=suppliers-elsewhere,{BASE}"
-MOVING = "ou=suppliers-moving"
 
 
 def supplierConfig(sid: int, folder: Path, peers: list[str], seed: bool) -> str:
@@ -93,68 +91,27 @@ def replace(uid: str, attribute: str, value: str) -> str:
 
 class SupplierWriter(Writer):
     """
-    A writer on one supplier, in a thread (the catch-up tests' L{Writer}):
-    adds, modifies, chains of renames, moves between units, deletes,
-    deletes followed by an add of the same name, of people of its own;
-    moves of a unit every writer moves, with people of all writers below
-    it; and replaces of the C{description} of one person every writer
-    changes. So writers on several suppliers conflict: on one attribute,
-    on the unit's name, and on entries added or moved below the unit while
-    another server moves it.
+    The catch-up tests' writer (adds, modifies, chains of renames, moves
+    between units, deletes, deletes followed by an add of the same name,
+    moves of a unit with its people) on one supplier, with people of its
+    own; it also replaces the C{description} of one person every writer
+    changes. So writers on several suppliers conflict: on one attribute, on
+    the name of the unit they all move, and on entries added or moved below
+    that unit while another server moves it.
     """
 
     def _reread(self, connection: Any) -> None:
-        found = connection.search_s(BASE, ldap.SCOPE_SUBTREE, "(uid=cr*)", ["uid"])
-        mine = f"uid=cr{self._serial // 10000}"
-        self._live = sorted(dn for dn, _ in found if dn.startswith(mine))
-        [(self._moving, _)] = connection.search_s(BASE, ldap.SCOPE_SUBTREE, f"({MOVING})",
-                                                  ["ou"])
-
-    def _units(self) -> list[str]:
-        return [PEOPLE, ELSEWHERE, self._moving]
+        super()._reread(connection)
+        self._live = [dn for dn in self._live
+                      if int(dn.split(",")[0][len("uid=cr"):].rstrip("r")) // 10000
+                      == self._serial // 10000]
 
     def _change(self, connection: Any) -> None:
-        rng = self.rng
-        roll = rng.random()
-        if roll < 0.3 or len(self._live) < 10:
-            self._serial += 1
-            dn = f"uid=cr{self._serial},{rng.choice(self._units())}"
-            connection.add_s(dn, [("objectClass", [b"inetOrgPerson"]),
-                                  ("uid", [b"cr%d" % self._serial]), ("cn", [b"Supplier"]),
-                                  ("sn", [b"Writer"])])
-            self._live.append(dn)
-        elif roll < 0.45:
-            connection.modify_s(rng.choice(self._live),
-                                [(ldap.MOD_REPLACE, "description", [b"%d" % self.changes])])
-        elif roll < 0.55:
+        if self.rng.random() < 0.1:
             connection.modify_s(f"uid=shared,{PEOPLE}", [
                 (ldap.MOD_REPLACE, "description", [b"%s %d" % (self.url.encode(), self.changes)])])
-        elif roll < 0.75:
-            renamed = [dn for dn in self._live if dn.split(",")[0].endswith("r")]
-            dn = rng.choice(renamed[-5:]) if renamed and rng.random() < 0.6 else rng.choice(
-                self._live)
-            rdn, parent = dn.split(",", 1)
-            superior = rng.choice(self._units()) if rng.random() < 0.2 else parent
-            connection.rename_s(dn, rdn + "r", superior if superior != parent else None,
-                                delold=1)
-            self._live.remove(dn)
-            self._live.append(f"{rdn}r,{superior}")
-        elif roll < 0.78:
-            # The unit every writer moves, with people of all of them.
-            superior = BASE if self._moving.endswith(f",{ELSEWHERE}") else ELSEWHERE
-            connection.rename_s(self._moving, MOVING, superior, delold=1)
-            self._reread(connection)
-        elif roll < 0.85:
-            dn = rng.choice(self._live)
-            connection.delete_s(dn)
-            rdn = dn.split(",")[0]
-            connection.add_s(dn, [("objectClass", [b"inetOrgPerson"]),
-                                  ("uid", [rdn[4:].encode()]), ("cn", [b"Again"]),
-                                  ("sn", [b"Writer"])])
         else:
-            dn = rng.choice(self._live)
-            connection.delete_s(dn)
-            self._live.remove(dn)
+            super()._change(connection)
 
 
 def _replicationLog(server: ServerProcess) -> str:
@@ -356,8 +313,8 @@ class ThreeSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
         take writes, and once restarted converges; no change goes back to
         the server it came from.
         """
-        self.write(self.servers[0], person("shared") + unit("suppliers-elsewhere")
-                   + unit("suppliers-moving"))
+        self.write(self.servers[0], person("shared") + unit(ELSEWHERE.split(",")[0][3:])
+                   + unit(MOVING_RDN[3:]))
         self.assertConverged()
         writers = [SupplierWriter(server.url, 21 + i) for i, server in enumerate(self.servers)]
         for writer in writers:

@@ -276,9 +276,16 @@ class Suppliers:
             return
         values = change.old.get("entryUUID")
         if values:
-            self._deleted[values[0].decode("ascii", "replace").lower()] = None
-            while len(self._deleted) > _DELETES_KEPT:
-                self._deleted.popitem(last=False)
+            self.remember(values[0].decode("ascii", "replace").lower())
+
+    def remember(self, uuid: str) -> None:
+        """
+        Remember that the entry of an entryUUID was deleted: here, or on a
+        supplier that sent its delete before this server had it.
+        """
+        self._deleted[uuid] = None
+        while len(self._deleted) > _DELETES_KEPT:
+            self._deleted.popitem(last=False)
 
     def deleted(self, uuid: str) -> bool:
         """
@@ -1299,6 +1306,12 @@ class SyncReplConsumer(service.Service):
         local = await self._find(op, uuid)
         if local is not None:
             await self._deleteSubtree(op, local)
+            return
+        suppliers = self._database().suppliers
+        if suppliers is not None:
+            # Deleted on a supplier before its add reached this server: the
+            # add, should another supplier forward it late, is dropped.
+            suppliers.remember(uuid)
 
     async def _deleteSubtree(self, op: Operation, entry: Entry) -> None:
         """
