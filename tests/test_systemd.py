@@ -137,7 +137,17 @@ class ReadinessTests(unittest.SynchronousTestCase):
                  "--log-format", "text", "ldapd", "--config", str(server.configPath)],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
         self.addCleanup(self._stop, process)
-        # The first connection starts the server; ldapsearch waits for it.
+        # systemd-socket-activate binds the socket soon after it starts; the
+        # first connection then starts the server, and ldapsearch waits for it.
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise
+                time.sleep(0.05)
         self.assertEqual(self.ldapsearch(port), "dn: dc=example,dc=com\n\n")
         self.assertEqual(self.listener.receive(), b"READY=1", server.log())
         process.send_signal(signal.SIGTERM)
