@@ -7,7 +7,16 @@ and lookups of a write batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Collection, Iterable, Sequence
+from typing import (
+    Any,
+    Callable,
+    Collection,
+    Generic,
+    Iterable,
+    Protocol,
+    Sequence,
+    TypeVar,
+)
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
@@ -19,8 +28,8 @@ from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 
 __all__ = [
-    "ALL_KINDS", "BatchWrites", "IndexConfig", "OrphanEntries", "WriteSkipped", "checkPassword",
-    "holdingAny", "noSuchObject",
+    "ALL_KINDS", "BatchWrites", "IndexConfig", "Named", "OrphanEntries", "WriteSkipped",
+    "checkPassword", "holdingAny", "noSuchObject",
 ]
 
 #: The index kinds of the C{indexes} setting.
@@ -57,7 +66,29 @@ def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.D
     )
 
 
-class OrphanEntries:
+class Named(Protocol):
+    """
+    What L{OrphanEntries} holds: an entry, or what a backend made of one to
+    load it, with the entry's names.
+    """
+
+    @property
+    def dn(self) -> DN:
+        """
+        The entry's name.
+        """
+
+    @property
+    def ndn(self) -> DN:
+        """
+        The entry's normalised name.
+        """
+
+
+_Held = TypeVar("_Held", bound=Named)
+
+
+class OrphanEntries(Generic[_Held]):
     """
     The entries of an import read before their parent, held until it is
     loaded: slapcat writes entries in the order of their ids, so an entry
@@ -67,22 +98,22 @@ class OrphanEntries:
     """
 
     def __init__(self) -> None:
-        self._waiting: dict[DN, list[Entry]] = {}
+        self._waiting: dict[DN, list[_Held]] = {}
 
-    def hold(self, entry: Entry) -> None:
+    def hold(self, entry: _Held) -> None:
         """
         Keep an entry until its parent is loaded.
         """
         self._waiting.setdefault(entry.ndn.parent(), []).append(entry)
 
-    def released(self, ndn: DN) -> list[Entry]:
+    def released(self, ndn: DN) -> list[_Held]:
         """
         @param ndn: the normalised DN of an entry just loaded.
         @return: the entries held for it, which can be loaded now.
         """
         return self._waiting.pop(ndn, [])
 
-    def remaining(self) -> list[Entry]:
+    def remaining(self) -> list[_Held]:
         """
         @return: the entries still held, whose parent never came.
         """
