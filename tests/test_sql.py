@@ -344,49 +344,6 @@ class SQLBackendTestsMixin(BackendTestsMixin):
         d.addCallback(self.assertEqual, ["uid=kept,ou=people,dc=example,dc=com"])
         return d
 
-    def test_importInputError(self) -> Any:
-        """
-        An error from the entries given stops the bulk path once the chunks
-        read before it are written (by the load's thread): they are
-        committed, the entries of the chunk under way are not.
-        """
-        def entries() -> Any:
-            for i in range(5):
-                yield self.person(f"user{i:04d}")
-            raise ValueError("line 99: broken")
-
-        d = self.callInThread(lambda: self.backend.importEntries(entries(), chunk=2))
-        d.addCallbacks(self.fail, lambda f: self.assertEqual(
-            str(f.trap(ValueError) and f.value), "line 99: broken"))
-        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE,
-                                            "(uid=user*)"))
-        d.addCallback(self.assertEqual, [f"uid=user{i:04d},ou=people,dc=example,dc=com"
-                                         for i in range(4)])
-        return d
-
-    def test_importWriteErrorStopsReading(self) -> Any:
-        """
-        A chunk that cannot be written (a duplicate) stops the bulk path:
-        its error is raised, the chunks before it are committed, its own
-        entries are not, and the input is read no further than the few
-        chunks that may wait for the database.
-        """
-        read: list[int] = []
-
-        def entries() -> Any:
-            for i in range(1000):
-                read.append(i)
-                yield self.person("alice" if i == 3 else f"user{i:04d}")
-
-        d = self.callInThread(lambda: self.backend.importEntries(entries(), chunk=2))
-        d.addCallbacks(self.fail, lambda f: self.assertIn("already exists", str(f.value)))
-        d.addCallback(lambda _: self.assertLess(len(read), 20))
-        d.addCallback(lambda _: self.search("ou=people,dc=example,dc=com", Scope.ONE,
-                                            "(uid=user*)"))
-        d.addCallback(self.assertEqual, [f"uid=user{i:04d},ou=people,dc=example,dc=com"
-                                         for i in range(2)])
-        return d
-
     async def _test_entryCache(self) -> None:
         alice = self.ndn("uid=alice,ou=people,dc=example,dc=com")
         first = await self.backend.get(_op(), alice)

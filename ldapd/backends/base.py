@@ -7,16 +7,7 @@ and lookups of a write batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import (
-    Any,
-    Callable,
-    Collection,
-    Generic,
-    Iterable,
-    Protocol,
-    Sequence,
-    TypeVar,
-)
+from typing import Any, Callable, Collection, Iterable, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.internet import defer
@@ -28,8 +19,8 @@ from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 
 __all__ = [
-    "ALL_KINDS", "BatchWrites", "IndexConfig", "Named", "OrphanEntries", "WriteSkipped",
-    "checkPassword", "holdingAny", "noSuchObject",
+    "ALL_KINDS", "BatchWrites", "IndexConfig", "OrphanEntries", "WriteSkipped", "checkPassword",
+    "holdingAny", "noSuchObject",
 ]
 
 #: The index kinds of the C{indexes} setting.
@@ -66,29 +57,7 @@ def checkPassword(reactor: Any, entry: Entry | None, password: bytes) -> defer.D
     )
 
 
-class Named(Protocol):
-    """
-    What L{OrphanEntries} holds: an entry, or what a backend made of one to
-    load it, with the entry's names.
-    """
-
-    @property
-    def dn(self) -> DN:
-        """
-        The entry's name.
-        """
-
-    @property
-    def ndn(self) -> DN:
-        """
-        The entry's normalised name.
-        """
-
-
-_Held = TypeVar("_Held", bound=Named)
-
-
-class OrphanEntries(Generic[_Held]):
+class OrphanEntries:
     """
     The entries of an import read before their parent, held until it is
     loaded: slapcat writes entries in the order of their ids, so an entry
@@ -98,22 +67,22 @@ class OrphanEntries(Generic[_Held]):
     """
 
     def __init__(self) -> None:
-        self._waiting: dict[DN, list[_Held]] = {}
+        self._waiting: dict[DN, list[Entry]] = {}
 
-    def hold(self, entry: _Held) -> None:
+    def hold(self, entry: Entry) -> None:
         """
         Keep an entry until its parent is loaded.
         """
         self._waiting.setdefault(entry.ndn.parent(), []).append(entry)
 
-    def released(self, ndn: DN) -> list[_Held]:
+    def released(self, ndn: DN) -> list[Entry]:
         """
         @param ndn: the normalised DN of an entry just loaded.
         @return: the entries held for it, which can be loaded now.
         """
         return self._waiting.pop(ndn, [])
 
-    def remaining(self) -> list[_Held]:
+    def remaining(self) -> list[Entry]:
         """
         @return: the entries still held, whose parent never came.
         """

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import queue
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -104,9 +103,6 @@ _ATTEMPTS = 5
 
 #: The most writes committed together on SQLite (L{SQLBackend._write}).
 _GROUP = 64
-
-#: Entries a transaction of the bulk path (L{SQLBackend.importEntries}) writes.
-IMPORT_CHUNK = 5000
 
 #: The most values in one statement's C{IN} list (SQLite takes 999
 #: parameters at most before version 3.32).
@@ -1254,19 +1250,13 @@ class SQLBackend:
 
     def importEntries(
         self, entries: Iterable[Entry], progress: Callable[[int], None] | None = None,
-        chunk: int = IMPORT_CHUNK,
+        chunk: int = 5000,
     ) -> int:
         """
         Load entries fast, bypassing the plugin chain (as slapadd bypasses
         overlays): in transactions of C{chunk} entries, each one
-        C{executemany} (or C{COPY}) for the rows and one for their index
-        keys. Call it from a thread of its own (it blocks), with the
-        backend open.
-
-        Each entry's columns and index keys are made in the calling thread
-        (which also reads C{entries}: parsing and checking them) while the
-        chunk before is written by a thread of the load's own, so that the
-        database's work overlaps ldapd's; at most two chunks wait for it.
+        C{executemany} for the rows and one for their index keys. Call it
+        from a thread of its own (it blocks), with the backend open.
 
         Invariants are kept as on the normal path: every parent must exist
         (in the input, or in the database), names are unique (the
@@ -1277,83 +1267,70 @@ class SQLBackend:
         output, whose order is that of entry ids.
 
         @param entries: the entries, best parents before children.
-        @param progress: called with the count after every chunk (from the
-            load's thread).
+        @param progress: called with the count after every chunk.
         @param chunk: entries per transaction.
         @return: the number of entries loaded.
         @raise ldaperrors.LDAPException: noSuchObject for an entry whose
             parent is in neither the input nor the database (once the input
             is read), entryAlreadyExists for a duplicate; the chunks before
-            it are committed. An error from C{entries} is raised once the
-            chunks read before it are committed.
+            it are committed.
         """
         assert self.engine is not None
-        loader = _BulkLoader(self, progress)
-        try:
-            pending: list[_Prepared] = []
-            for entry in entries:
-                pending.append(self._prepare(entry))
-                if len(pending) >= chunk:
-                    loader.put(pending)
-                    pending = []
-            loader.put(pending)
-        except BaseException:
-            # The chunks before the error are written, as they would have
-            # been one after the other; an error of theirs came first.
-            loader.finish(complete=False)
-            raise
-        return loader.finish()
+        parents: OrderedDict[str, tuple[int, str]] = OrderedDict()
+        orphans = OrphanEntries()
+        total = 0
+        pending: list[Entry] = []
+        for entry in entries:
+            pending.append(entry)
+            if len(pending) >= chunk:
+                loaded, pending = self._importChunk(pending, parents, orphans)
+                total += loaded
+                if progress is not None:
+                    progress(total)
+        while pending:
+            loaded, pending = self._importChunk(pending, parents, orphans)
+            total += loaded
+            if progress is not None:
+                progress(total)
+        orphans.check()
+        return total
 
-    def _prepare(self, entry: Entry) -> _Prepared:
-        """
-        @return: what the bulk path writes of C{entry} but its id and path.
-        """
-        return _Prepared(entry.dn, entry.ndn, str(entry.ndn), str(entry.dn),
-                         encodeAttributes(entry), self.indexRows(entry))
-
-    def _importChunk(self, conn: Connection, chunk: list[_Prepared],
-                     parents: OrderedDict[str, tuple[int, str]],
-                     orphans: OrphanEntries[_Prepared]) -> tuple[int, list[_Prepared]]:
+    def _importChunk(self, chunk: list[Entry], parents: OrderedDict[str, tuple[int, str]],
+                     orphans: OrphanEntries) -> tuple[int, list[Entry]]:
         """
         Load one chunk in one transaction; hold its entries whose parent is
         not loaded yet.
 
-        @param conn: the load's connection (a writing one).
         @return: how many entries were loaded, and the entries held before
             that can be loaded now.
         """
-        released: list[_Prepared] = []
-        with conn.begin():
+        released: list[Entry] = []
+        with self._writeConnection() as conn, conn.begin():
             if self._postgres:
                 conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
-            names = [e.ndnText for e in chunk]
+            names = [str(e.ndn) for e in chunk]
             if len(set(names)) != len(names):
                 seen: set[str] = set()
                 for e in chunk:
-                    if e.ndnText in seen:
+                    if str(e.ndn) in seen:
                         raise ldaperrors.LDAPEntryAlreadyExists(f"{e.dn}: appears twice")
-                    seen.add(e.ndnText)
-            cursor = self._cursor(conn)
-            for start in range(0, len(names), _IN_LIST):
-                part = names[start:start + _IN_LIST]
-                existing = self._execute(
-                    cursor, f"SELECT dn FROM {entries.name} WHERE ndn IN ({_marks(len(part))})",
-                    part).fetchone()
-                if existing is not None:
-                    raise ldaperrors.LDAPEntryAlreadyExists(f"{existing[0]}: already exists")
+                    seen.add(str(e.ndn))
+            existing = conn.execute(select(entries.c.dn).where(entries.c.ndn.in_(names))).first()
+            if existing is not None:
+                raise ldaperrors.LDAPEntryAlreadyExists(f"{existing.dn}: already exists")
             first = self._allocateIds(conn, len(chunk))
             rows = []
             keys: list[tuple[int, str, str, str]] = []
             for i, entry in enumerate(chunk):
                 id = first + i
-                ndn = entry.ndnText
+                ndn = str(entry.ndn)
                 if entry.ndn == self.suffix:
                     parentId, parentPath = None, "/"
                 else:
                     parentNDN = str(entry.ndn.parent())
                     found = parents.get(parentNDN)
                     if found is None:
-                        r = self._row(cursor, entry.ndn.parent())
+                        r = self._row(self._cursor(conn), entry.ndn.parent())
                         if r is None:
                             orphans.hold(entry)
                             continue
@@ -1365,8 +1342,8 @@ class SQLBackend:
                 parents[ndn] = (id, path)
                 if len(parents) > 10000:
                     parents.popitem(last=False)
-                rows.append((id, parentId, ndn, entry.dnText, path, entry.attrs))
-                keys.extend([(id, a, k, key) for a, k, key in entry.keys])
+                rows.append((id, parentId, ndn, str(entry.dn), path, encodeAttributes(entry)))
+                keys.extend((id, a, k, key) for a, k, key in self.indexRows(entry))
                 released.extend(orphans.released(entry.ndn))
             self._bulkInsert(conn, entries.name, ("id", "parent_id", "ndn", "dn", "path", "attrs"),
                              rows)
@@ -1391,8 +1368,8 @@ class SQLBackend:
                 for row in rows:
                     copy.write_row(row)
             return
-        self._cursor(conn).executemany(
-            f"INSERT INTO {table} ({names}) VALUES ({_marks(len(columns))})", rows)
+        marks = ", ".join("?" for _ in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table} ({names}) VALUES ({marks})", rows)
 
     def _allocateIds(self, conn: Connection, n: int) -> int:
         """
@@ -1681,101 +1658,6 @@ class _Transaction:
 
     def appendChange(self, record: ChangeRecord) -> int:
         return changelog.appendSQL(self.conn, record)
-
-
-class _Prepared(NamedTuple):
-    """
-    An entry as the bulk path writes it (L{SQLBackend._prepare}), made
-    before the transaction that gives it its id.
-    """
-
-    dn: DN
-    ndn: DN
-    ndnText: str
-    dnText: str
-    attrs: str
-    keys: set[tuple[str, str, str]]
-
-
-class _BulkLoader:
-    """
-    The writing side of L{SQLBackend.importEntries}: a thread of its own
-    that writes the chunks it is given, one transaction each, in order,
-    while the caller prepares the next (SQLite and psycopg let other
-    threads run while the database works).
-    """
-
-    def __init__(self, backend: SQLBackend, progress: Callable[[int], None] | None) -> None:
-        self._backend = backend
-        self._progress = progress
-        # One chunk waits at most: the memory of the load stays bounded.
-        self._chunks: queue.Queue[list[_Prepared] | None] = queue.Queue(maxsize=1)
-        self._error: BaseException | None = None
-        self._total = 0
-        self._complete = True
-        self._thread = threading.Thread(target=self._run, name="ldapd-sql-import", daemon=True)
-        self._thread.start()
-
-    def put(self, chunk: list[_Prepared]) -> None:
-        """
-        Have a chunk written after those before it.
-
-        @raise Exception: the error that stopped the writing of an earlier
-            chunk (the chunks after it are not written).
-        """
-        if self._error is not None:
-            raise self._error
-        self._chunks.put(chunk)
-
-    def finish(self, complete: bool = True) -> int:
-        """
-        Write the chunks given and stop the thread.
-
-        @param complete: whether the input was read to its end: the entries
-            held for their parent are then written as it comes, and one
-            whose parent never came is an error. Otherwise (the input
-            failed) they are dropped, as the rest of the input.
-        @return: the number of entries loaded.
-        @raise Exception: the error that stopped the writing, if any.
-        """
-        self._complete = complete
-        self._chunks.put(None)
-        self._thread.join()
-        if self._error is not None:
-            raise self._error
-        return self._total
-
-    def _run(self) -> None:
-        ended = False
-        try:
-            with self._backend._writeConnection() as conn:
-                parents: OrderedDict[str, tuple[int, str]] = OrderedDict()
-                orphans: OrphanEntries[_Prepared] = OrphanEntries()
-                released: list[_Prepared] = []
-                while (chunk := self._chunks.get()) is not None:
-                    released = self._write(conn, released + chunk, parents, orphans)
-                ended = True
-                if self._complete:
-                    while released:
-                        released = self._write(conn, released, parents, orphans)
-                    orphans.check()
-        except BaseException as e:
-            self._error = e
-            # The chunks still given are taken and dropped, so that the
-            # caller never waits for room.
-            while not ended:
-                ended = self._chunks.get() is None
-
-    def _write(self, conn: Connection, chunk: list[_Prepared],
-               parents: OrderedDict[str, tuple[int, str]],
-               orphans: OrphanEntries[_Prepared]) -> list[_Prepared]:
-        if not chunk:
-            return []
-        loaded, released = self._backend._importChunk(conn, chunk, parents, orphans)
-        self._total += loaded
-        if self._progress is not None:
-            self._progress(self._total)
-        return released
 
 
 def _deliver(deferreds: list[defer.Deferred[Any]], outcomes: list[Any]) -> None:
