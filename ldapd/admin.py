@@ -245,7 +245,7 @@ async def importLDIF(
         op = directory.internalOperation()
         op.identity = Identity(db.rootDN, db.normalizedRootDN, isRoot=True)
         count = 0
-        orphans: OrphanEntries[Entry] = OrphanEntries()
+        orphans = OrphanEntries()
         # The line of each entry held for its parent, for --continue.
         lineOf: dict[int, int] = {}
         # Parsing is interleaved with the adds: one entry in memory at a
