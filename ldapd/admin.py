@@ -147,6 +147,9 @@ def _numberedEntries(
     L{readEntries}' entries, each with the line number its record starts on.
     """
     skipped: set[str] = set()
+    # Whether each attribute description met is stored: the records of a
+    # file repeat a few descriptions, each looked up once.
+    stored: dict[str, bool] = {}
     if csn is None:
         csn = CSNGenerator()
     for record in parseLDIF(lines, allowFileURLs):
@@ -154,21 +157,32 @@ def _numberedEntries(
             if record.changetype not in ("content", "add"):
                 raise ValueError(
                     f"line {record.lineNumber}: a {record.changetype} record, not an entry")
-            attributes = []
+            attributes: dict[str, list[bytes]] = {}
             for description, value in record.attributes:
-                name = description.split(";")[0]
-                at = schema.attributeType(name)
-                if at is None:
-                    if name.lower() not in skipped:
+                keep = stored.get(description)
+                if keep is None:
+                    name = description.split(";")[0]
+                    at = schema.attributeType(name)
+                    if at is None and name.lower() not in skipped:
                         skipped.add(name.lower())
                         warn(f"line {record.lineNumber}: attribute type {name} is not defined "
                              "in the schema: skipped in every entry")
-                    continue
-                if at.name.lower() in COMPUTED:
-                    continue
-                attributes.append((description, (value,)))
+                    keep = stored[description] = (at is not None
+                                                  and at.name.lower() not in COMPUTED)
+                if keep:
+                    values = attributes.get(description)
+                    if values is None:
+                        attributes[description] = [value]
+                    else:
+                        values.append(value)
             try:
-                entry = stampNew(Entry(DN.parse(record.dn), attributes, schema), creator, csn)
+                dn = DN.parse(record.dn)
+                # The layout of the record's descriptions is resolved once
+                # for all the records that have them, as a store's rows.
+                entry = Entry.fromStored(
+                    dn, schema.normalizeDN(dn), schema, tuple(attributes),
+                    tuple([v[0] if len(v) == 1 else tuple(v) for v in attributes.values()]))
+                entry = stampNew(entry, creator, csn)
                 entry.validate()
             except (ldaperrors.LDAPException, ValueError) as e:
                 raise ValueError(f"line {record.lineNumber}: {record.dn}: {e}") from None

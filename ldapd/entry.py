@@ -11,7 +11,7 @@ same result codes.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
@@ -252,10 +252,38 @@ def _storedLayout(schema: Schema, descriptions: tuple[str, ...]) -> _Layout | No
         layout = _layout(parsed)
         if len(layout.positions) != len(parsed):
             layout = None
-    if len(_STORED_LAYOUTS) >= _MAX_LAYOUTS:
-        _STORED_LAYOUTS.clear()
-    _STORED_LAYOUTS[key] = (schema, layout)
+    _remember(_STORED_LAYOUTS, key, (schema, layout))
     return layout
+
+
+#: The layouts of entries extended with attributes (L{Entry.extended}), by
+#: schema (its id, the schema kept as in L{_STORED_LAYOUTS}), the layout
+#: extended and the added descriptions: C{None} where an added description
+#: is one the entry has. Emptied when full, as L{_LAYOUTS}.
+_EXTENDED_LAYOUTS: dict[tuple[int, _Layout, tuple[str, ...]], tuple[Schema, _Layout | None]] = {}
+
+#: The object class checks entries passed (L{Entry.checkObjectClasses}), by
+#: schema (its id, the schema kept), layout, objectClass values and the
+#: structural class before a Modify: what the check depends on, which the
+#: entries of one kind (a directory's people) share. Only passes are kept:
+#: a schema only grows, which cannot make a passed check fail. Emptied when
+#: full, as L{_LAYOUTS}.
+_CLASSES_CHECKED: dict[tuple[int, _Layout, tuple[bytes, ...], bytes | None], Schema] = {}
+
+#: The structural class of each set of objectClass values
+#: (L{Entry.structuralClass}), by schema (its id, the schema kept) and
+#: values; only found classes are kept, as a class added later could give
+#: a structural class to values that had none. Emptied when full.
+_STRUCTURAL: dict[tuple[int, tuple[bytes, ...]], tuple[Schema, ObjectClass]] = {}
+
+
+def _remember(table: dict[Any, Any], key: Any, value: Any) -> None:
+    """
+    Keep C{value} under C{key} in one of the tables above, emptied when full.
+    """
+    if len(table) >= _MAX_LAYOUTS:
+        table.clear()
+    table[key] = value
 
 
 class Entry:
@@ -406,6 +434,40 @@ class Entry:
             renamed one).
         """
         return self._renamed(dn, self.schema.normalizeDN(dn), self._values)
+
+    def extended(self, attributes: Iterable[tuple[str, Sequence[bytes]]]) -> Entry:
+        """
+        The entry with more attributes after its own, as L{Entry.__init__}
+        would make it from all of them; the layout of the whole is kept for
+        the next entry of the same layout extended with the same
+        descriptions (the operational attributes L{ldapd.stamping.stampNew}
+        adds to each entry of an import), so that the descriptions are
+        resolved once.
+
+        @param attributes: attribute descriptions and their values (at
+            least one each).
+        @return: a new entry.
+        @raise ldaperrors.LDAPUndefinedAttributeType: for an undefined type.
+        """
+        added = tuple(attributes)
+        schema = self.schema
+        key = (id(schema), self._layout, tuple([d for d, _ in added]))
+        cached = _EXTENDED_LAYOUTS.get(key)
+        if cached is not None and cached[0] is schema:
+            layout = cached[1]
+        else:
+            layout = _layout(self._layout.descriptions
+                             + tuple(parseDescription(schema, d) for d, _ in added))
+            if len(layout.positions) != len(layout.descriptions) or any(not v for _, v in added):
+                layout = None
+            _remember(_EXTENDED_LAYOUTS, key, (schema, layout))
+        if layout is None:
+            return Entry(self.dn, [(a.description, a.values) for a in self] + list(added),
+                         schema, self.ndn)
+        entry = self._renamed(self.dn, self.ndn, self._values + tuple(
+            [v[0] if len(v) == 1 else tuple(v) for _, v in added]))
+        entry._layout = layout
+        return entry
 
     def compacted(
         self,
@@ -599,8 +661,13 @@ class Entry:
         @return: the class, or C{None} if the entry's classes are undefined
             or do not form one structural chain.
         """
+        values = self.get("objectClass")
+        key = (id(self.schema), values)
+        cached = _STRUCTURAL.get(key)
+        if cached is not None and cached[0] is self.schema:
+            return cached[1]
         classes = []
-        for value in self.get("objectClass"):
+        for value in values:
             oc = self.schema.objectClass(value.decode("utf-8", "replace"))
             if oc is None:
                 return None
@@ -610,6 +677,7 @@ class Entry:
         oids = {oc.oid for oc in structural}
         for oc in structural:
             if oids <= _superclasses(oc):
+                _remember(_STRUCTURAL, key, (self.schema, oc))
                 return oc
         return None
 
@@ -639,8 +707,20 @@ class Entry:
             class, objectClassModsProhibited for a changed structural class,
             objectClassViolation otherwise, with slapd's messages.
         """
+        key = (id(self.schema), self._layout, self.get("objectClass"), structuralObjectClass)
+        if _CLASSES_CHECKED.get(key) is not self.schema:
+            self._checkObjectClasses(key[2], structuralObjectClass)
+            _remember(_CLASSES_CHECKED, key, self.schema)
+
+    def _checkObjectClasses(self, values: tuple[bytes, ...],
+                            structuralObjectClass: bytes | None) -> None:
+        """
+        L{checkObjectClasses}, every time.
+
+        @param values: the entry's objectClass values.
+        """
         classes = []
-        for i, value in enumerate(self.get("objectClass")):
+        for i, value in enumerate(values):
             oc = self.schema.objectClass(value.decode("utf-8", "replace"))
             if oc is None:
                 raise ldaperrors.LDAPInvalidAttributeSyntax(
@@ -927,25 +1007,34 @@ def _checkValues(schema: Schema, attr: Attribute) -> None:
     Check one attribute's values for syntax, duplicates and SINGLE-VALUE,
     with slapd's messages (which name a duplicate by its first occurrence).
     """
-    name = attr.description
     at = attr.type
     if _binaryTransfer(at) and "binary" not in attr.options:
         raise ldaperrors.LDAPUndefinedAttributeType(f"{at.name}: requires ;binary transfer")
+    values = attr.values
+    if len(values) == 1:
+        # Most attributes: no duplicate to look for.
+        try:
+            schema.checkValue(at, values[0])
+        except InvalidValue:
+            raise ldaperrors.LDAPInvalidAttributeSyntax(
+                f"{attr.description}: value #0 invalid per syntax"
+            ) from None
+        return
     seen: dict[Any, int] = {}
-    for i, v in enumerate(attr.values):
+    for i, v in enumerate(values):
         try:
             key = schema.checkValue(at, v)
         except InvalidValue:
             raise ldaperrors.LDAPInvalidAttributeSyntax(
-                f"{name}: value #{i} invalid per syntax"
+                f"{attr.description}: value #{i} invalid per syntax"
             ) from None
         if key in seen:
             raise ldaperrors.LDAPAttributeOrValueExists(
-                f"{name}: value #{seen[key]} provided more than once"
+                f"{attr.description}: value #{seen[key]} provided more than once"
             )
         seen[key] = i
-    if at.singleValue and len(attr.values) > 1:
-        raise ldaperrors.LDAPConstraintViolation(f"{name}: multiple values provided")
+    if at.singleValue and len(values) > 1:
+        raise ldaperrors.LDAPConstraintViolation(f"{attr.description}: multiple values provided")
 
 
 def _incremented(

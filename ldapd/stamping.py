@@ -66,10 +66,5 @@ def stampNew(entry: Entry, who: DN | None, csn: CSNGenerator) -> Entry:
     structural = entry.structuralClass()
     if structural is not None:
         operational.append(("structuralObjectClass", [structural.name.encode()]))
-    return Entry(
-        entry.dn,
-        [(a.description, a.values) for a in entry]
-        + [(name, values) for name, values in operational if not entry.get(name)],
-        entry.schema,
-        entry.ndn,
-    )
+    return entry.extended([(name, values) for name, values in operational
+                           if not entry.get(name)])

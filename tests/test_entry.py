@@ -547,6 +547,53 @@ class ValidateTests(ResultCodeMixin, unittest.TestCase):
         self.assertResult(OBJECT_CLASS_VIOLATION, person("uid=alice", dc="x").validate)
 
 
+class ShapeCacheTests(ResultCodeMixin, unittest.TestCase):
+    """
+    What is kept for entries of one shape (L{Entry.extended}'s layouts, the
+    object class checks passed) gives what computing it each time gives.
+    """
+
+    def test_extended(self) -> None:
+        """
+        An entry extended with attributes is the entry made from all of them,
+        the second time (from the kept layout) as the first.
+        """
+        for name in ("a", "b"):
+            entry = makeEntry(f"uid={name},dc=example,dc=com", objectClass="account", uid=name)
+            extended = entry.extended([("host", (b"h",)), ("description", (b"x", b"y"))])
+            whole = makeEntry(f"uid={name},dc=example,dc=com", objectClass="account", uid=name,
+                              host="h", description=["x", "y"])
+            self.assertIs(extended.shape, whole.shape)
+            self.assertEqual([(a.description, a.values) for a in extended],
+                             [(a.description, a.values) for a in whole])
+
+    def test_extendedMerges(self) -> None:
+        """
+        An added description the entry has (in another spelling) merges
+        with it, as L{Entry.__init__} merges repeated descriptions.
+        """
+        entry = makeEntry("uid=a,dc=example,dc=com", objectClass="account", uid="a")
+        for _ in range(2):
+            extended = entry.extended([("UID", (b"b",))])
+            self.assertEqual(extended.get("uid"), (b"a", b"b"))
+
+    def test_classChecksBySameShape(self) -> None:
+        """
+        After an entry passes the object class check, another of the same
+        layout with other object classes is checked for itself, and one
+        that fails fails again.
+        """
+        good = person("cn=a,dc=example,dc=com", cn="a")
+        bad = person("cn=b,dc=example,dc=com", cn="b", objectClass=["organizationalUnit"])
+        self.assertIs(good.shape, bad.shape)
+        for _ in range(2):
+            good.checkObjectClasses()
+            self.assertResult(OBJECT_CLASS_VIOLATION, bad.checkObjectClasses)
+        self.assertResult(
+            ldaperrors.LDAPObjectClassModsProhibited.resultCode,
+            good.checkObjectClasses, b"organizationalUnit")
+
+
 class ModifyAddTests(ResultCodeMixin, unittest.TestCase):
     """
     Tests for the add operation of L{Entry.modified}.

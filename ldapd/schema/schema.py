@@ -119,6 +119,10 @@ class Schema:
     # (creatorsName, modifiersName, group members); forgotten when a type
     # is added, which may change how a DN normalises.
     _dnKeys: dict[bytes, str] = field(default_factory=dict)
+    # The last value of each type that passed L{checkValue}, with its key:
+    # the entries of an import repeat their creator, their timestamps
+    # within a second and their structural class.
+    _lastChecked: dict[AttributeType, tuple[bytes, Any]] = field(default_factory=dict)
 
     @classmethod
     def standard(cls, extraFiles: Iterable[Path] = (), names: Iterable[str] = STANDARD_FILES) -> Schema:
@@ -171,6 +175,7 @@ class Schema:
             refers to an unknown supertype or matching rule.
         """
         self._dnKeys.clear()
+        self._lastChecked.clear()
         d = parseDescription(text)
         names = tuple(d.get("NAME", ()))
         sup = None
@@ -363,10 +368,16 @@ class Schema:
         @raise InvalidValue: if the value is not of the type's syntax or does
             not conform to its equality rule.
         """
+        last = self._lastChecked.get(at)
+        if last is not None and last[0] == value:
+            return last[1]
         syntax = SYNTAXES.get(at.syntax or "")
-        if syntax is not None:
+        if syntax is not None and (
+                at.equality is None or (syntax.oid, at.equality.oid) not in _CHECKED_BY_RULE):
             syntax.check(value)
-        return self.normalizeValue(at, value)
+        key = self.normalizeValue(at, value)
+        self._lastChecked[at] = (value, key)
+        return key
 
     def resolveOID(self, text: str) -> str:
         """
@@ -454,6 +465,12 @@ class Schema:
             return rule.normalize(value, self)
         return rule.normalize(value)
 
+
+#: The syntaxes whose check an equality rule's normalisation makes (and
+#: more strictly), by syntax and rule OID, so that L{Schema.checkValue}
+#: does not make it twice: a DN is parsed by distinguishedNameMatch as by
+#: the DN syntax, then normalised.
+_CHECKED_BY_RULE = frozenset({("1.3.6.1.4.1.1466.115.121.1.12", "2.5.13.1")})
 
 #: How many DN keys a schema remembers (L{Schema.dnKey}).
 _DN_KEYS = 4096
