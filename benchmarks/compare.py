@@ -19,12 +19,15 @@ Two modes:
   every request names a user drawn at random from all of them. The load
   generator is benchmarks/_cloadgen.c, built with the C compiler at run time
   (`--client python` uses benchmarks/_loadgen.py with a window of 1 instead,
-  as a cross-check). Workloads search, bind, substring; servers ldapd
+  as a cross-check). Workloads search, bind, substring, any; servers ldapd
   (memory, its access log written as JSON to a file, as under systemd),
   ldapd-nolog (the same, the log lines made but not written: slapd runs
   without its stats log), slapd, 389ds and floor (benchmarks/_floor_server.py:
   a Twisted protocol answering every request with a fixed result, the least
-  Twisted allows).
+  Twisted allows), and ldapd+acl, ldapd+ppolicy, ldapd+ppolicy-nolastbind,
+  ldapd+memberof, ldapd+changelog, ldapd+monitor (ldapd with that plugin
+  alone, configured as a site would: PLUGINS), each also reported against
+  ldapd: what the plugin costs an operation.
 - pipelined (`--mode pipelined`, flattering: many responses share a reactor
   wake-up and every one comes from a cache): benchmarks/_loadgen.py,
   pre-encoded requests, several connections with a window of outstanding
@@ -35,20 +38,25 @@ simple bind on a persistent connection (bind), connect + bind + unbind per
 operation (connect), an initial-substring search returning one entry
 (substring), a modify replacing one attribute as the root DN (modify), and an
 add followed by the delete of the same entry as the root DN (adddel, each
-request one operation).
+request one operation); closed loop only, a search for four digits anywhere
+in cn, `(cn=*1234*)`, as address books send (any).
 
     python benchmarks/compare.py                         # closed loop, 10,000 entries, 3 rounds of 5 s
     python benchmarks/compare.py --mode pipelined        # the pipelined load
     python benchmarks/compare.py --sizes 10000 100000 --servers ldapd slapd
     python benchmarks/compare.py --servers ldapd ldapd-sqlite ldapd-pg   # the sql backend
     python benchmarks/compare.py --large --servers ldapd-sqlite slapd   # and 1,000,000 entries
-    python benchmarks/compare.py --servers ldapd-sqlite --workers 2 --server-cores 0,1 --client-cores 0,1
+    python benchmarks/compare.py --servers ldapd-sqlite --workers 1 2 --server-cores 0,1 --client-cores 0,1
+    python benchmarks/compare.py --servers ldapd ldapd+acl ldapd+ppolicy   # what plugins cost
+    python benchmarks/compare.py --servers ldapd ldapd-sqlite slapd --workloads any
 
 With --large, a run of 1,000,000 entries follows the others, for the sql
 backends and slapd only (the in-memory servers are left out at that size);
 the import alone takes about a quarter of an hour. With --workers N the sql
 servers run N worker processes ([server] workers); the server's CPU and RSS
-are then those of the supervisor and all its workers together.
+are then those of the supervisor and all its workers together. With several
+numbers (--workers 1 2) each sql server runs once with each, in alternation,
+those with N > 1 named NAME-wN and reported against NAME.
 
 ldapd's memory backend and slapd are given the same indexes: the memory
 backend's default unless `--indexes` names others (in the form both take,
@@ -272,9 +280,6 @@ def addDeleteRequests(size: int, count: int = 40_000) -> list[str]:
     return requests
 
 
-#: The user named in a closed-loop template, whose number (its digits) is
-#: replaced by a random one below the size for every request.
-PLACEHOLDER = uid(0).encode()
 #: The digits of a user's number in C{uid}.
 DIGITS = len(uid(0)) - len("user")
 
@@ -288,46 +293,83 @@ class Template:
     @ivar wire: the encoded LDAPMessage, for entry 0, with message id 1.
     @ivar messageId: the offset of the message id's one content byte.
     @ivar numbers: the offsets of the digits of the user's number.
+    @ivar digits: how many digits each number has (zero-padded).
     """
 
     wire: bytes
     messageId: int
     numbers: tuple[int, ...]
+    digits: int = DIGITS
 
     @classmethod
-    def of(cls, request: object) -> Template:
-        wire = pureldap.LDAPMessage(request, id=1).toWire()
+    def of(cls, workload: ClosedLoop) -> Template:
+        """
+        @return: the template of C{workload}'s request, the offsets of its
+            numbers found as the bytes that differ between the request for
+            the user with all its digits 0 and the one with all 9.
+        """
+        wire = pureldap.LDAPMessage(workload.build(uid(0)), id=1).toWire()
+        nines = pureldap.LDAPMessage(workload.build(uid(10**workload.digits - 1)), id=1).toWire()
         head = 2 if wire[1] < 0x80 else 2 + (wire[1] & 0x7F)
         assert wire[head : head + 3] == b"\x02\x01\x01", "message id 1 right after the header"
+        assert len(wire) == len(nines), "numbers of a fixed width"
         numbers = []
-        at = wire.find(PLACEHOLDER)
-        while at >= 0:
-            numbers.append(at + len(PLACEHOLDER) - DIGITS)
-            at = wire.find(PLACEHOLDER, at + len(PLACEHOLDER))
-        return cls(wire, head + 2, tuple(numbers))
+        at = 0
+        while at < len(wire):
+            if wire[at] == nines[at]:
+                at += 1
+                continue
+            assert wire[at : at + workload.digits] == b"0" * workload.digits
+            assert nines[at : at + workload.digits] == b"9" * workload.digits
+            numbers.append(at)
+            at += workload.digits
+        return cls(wire, head + 2, tuple(numbers), workload.digits)
 
     def request(self, number: int, messageId: int) -> bytes:
         """
-        @return: the request for entry C{number}, with C{messageId} (1..127).
+        @return: the request for entry C{number} (below 10 to the power of
+            its digits), with C{messageId} (1..127).
         """
         wire = bytearray(self.wire)
-        digits = f"{number:0{DIGITS}d}".encode()
+        digits = f"{number:0{self.digits}d}".encode()
         for at in self.numbers:
             wire[at : at + len(digits)] = digits
         wire[self.messageId] = messageId
         return bytes(wire)
 
 
-#: The closed-loop workloads, each a request naming one user: one request
-#: outstanding on each connection, each for a user drawn at random from all
-#: of them.
-CLOSED_LOOP: dict[str, Callable[[str], object]] = {
-    "search": _searchUid,
-    "bind": lambda u: pureldap.LDAPBindRequest(dn=f"uid={u},ou=people,{SUFFIX}", auth=f"pw-{u}"),
-    "substring": lambda u: pureldap.LDAPSearchRequest(
+@dataclass(frozen=True)
+class ClosedLoop:
+    """
+    A closed-loop workload: one request outstanding on each connection, each
+    for a user drawn at random from all of them.
+
+    @ivar build: makes the request naming a user (from its uid).
+    @ivar digits: how many of the last digits of the user's number the
+        request carries (a piece of it, for a search by part of a name: the
+        users drawn from 10 to the power of that at most).
+    """
+
+    build: Callable[[str], object]
+    digits: int = DIGITS
+
+
+#: The closed-loop workloads.
+CLOSED_LOOP: dict[str, ClosedLoop] = {
+    "search": ClosedLoop(_searchUid),
+    "bind": ClosedLoop(
+        lambda u: pureldap.LDAPBindRequest(dn=f"uid={u},ou=people,{SUFFIX}", auth=f"pw-{u}")),
+    "substring": ClosedLoop(lambda u: pureldap.LDAPSearchRequest(
         baseObject=SUFFIX,
         filter=pureldap.LDAPFilter_substrings(
-            type="mail", substrings=[pureldap.LDAPFilter_substrings_initial(u + "@")])),
+            type="mail", substrings=[pureldap.LDAPFilter_substrings_initial(u + "@")]))),
+    # (cn=*1234*), what address books and admin consoles send: four digits
+    # anywhere in a user's cn ("User 1234"). At 10,000 entries, 9 in 10 match
+    # one user and the others (0000-0999) none; at 100,000 each matches ~20.
+    "any": ClosedLoop(lambda u: pureldap.LDAPSearchRequest(
+        baseObject=SUFFIX,
+        filter=pureldap.LDAPFilter_substrings(
+            type="cn", substrings=[pureldap.LDAPFilter_substrings_any(u[-4:])])), digits=4),
 }
 
 
@@ -386,8 +428,11 @@ class Server:
         @param indexes: the indexes of the servers that take them, as
             C{"<types> <kinds>"} lines.
         @param cores: the cores it is pinned to (C{taskset -c}).
-        @param workers: its processes, where it has C{[server] workers}.
+        @param workers: its processes, where it has C{[server] workers}; its
+            name ends in C{-wN} when there are several.
         """
+        if workers > 1:
+            self.name = f"{self.name}-w{workers}"
         self.data = data
         self.work = work
         self.indexes = indexes
@@ -467,15 +512,100 @@ class Server:
 class Ldapd(Server):
     name = "ldapd"
 
-    def command(self) -> list[str]:
-        config = self.work / f"{self.name}.toml"
-        config.write_text(
+    def seed(self) -> Path:
+        """
+        @return: the LDIF its database is seeded with.
+        """
+        return self.data
+
+    def config(self) -> str:
+        """
+        @return: its configuration file's text.
+        """
+        return (
             f'[server]\nlisten = ["tcp:{self.port}:interface=127.0.0.1"]\nsize_limit = 0\n\n'
             f'[[database]]\nsuffix = "{SUFFIX}"\nbackend = "memory"\nroot_dn = "{ROOT_DN}"\n'
-            f'root_password = "{_ssha(b"secret", b"saltsalt").decode()}"\nseed_ldif = "{self.data}"\n'
+            f'root_password = "{_ssha(b"secret", b"saltsalt").decode()}"\nseed_ldif = "{self.seed()}"\n'
             f"indexes = {json.dumps(self.indexes)}\n"
         )
+
+    def command(self) -> list[str]:
+        config = self.work / f"{self.name}.toml"
+        config.write_text(self.config())
         return [sys.executable, "-m", "twisted", "ldapd", "--config", str(config)]
+
+
+@dataclass(frozen=True)
+class Plugin:
+    """
+    A plugin as a deployment configures it, for the servers C{ldapd+LABEL}.
+
+    @ivar name: the plugin's name.
+    @ivar table: the keys of its C{[[plugin]]} table, as TOML lines.
+    @ivar entries: LDIF of the entries it needs, added to the data.
+    """
+
+    name: str
+    table: str = ""
+    entries: str = ""
+
+
+#: A default password policy with lockout and expiry, as most sites set one.
+_PPOLICY = (
+    f"dn: ou=policies,{SUFFIX}\nobjectClass: organizationalUnit\nou: policies\n\n"
+    f"dn: cn=default,ou=policies,{SUFFIX}\nobjectClass: device\nobjectClass: pwdPolicy\n"
+    "cn: default\npwdAttribute: userPassword\npwdMaxAge: 7776000\npwdExpireWarning: 604800\n"
+    "pwdInHistory: 5\npwdCheckQuality: 1\npwdMinLength: 8\npwdMaxFailure: 5\n"
+    "pwdLockout: TRUE\npwdLockoutDuration: 900\npwdFailureCountInterval: 900\n"
+    "pwdGraceAuthNLimit: 3\npwdMustChange: TRUE\npwdAllowUserChange: TRUE\n\n")
+
+#: The plugins measured one at a time on ldapd (memory), each as server
+#: C{ldapd+LABEL}: what each costs a search and a bind beside C{ldapd}.
+PLUGINS: dict[str, Plugin] = {
+    # The rules of a directory that lets everyone read its people but not
+    # their passwords, and its users their contact details; a group writes
+    # them (slapd.access(5), as tests/test_acl_integration.py has them).
+    "acl": Plugin("acl", "rules = [\n" + "".join(f"    '{rule}',\n" for rule in (
+        "to attrs=userPassword by self =wx by anonymous auth by * none",
+        f'to dn.children="ou=people,{SUFFIX}" attrs=mail,telephoneNumber by self write '
+        f'by group="cn=group00000,ou=groups,{SUFFIX}" write by users read by * none',
+        f'to dn.subtree="ou=groups,{SUFFIX}" by users read by * none',
+        "to * by self write by users read by anonymous read",
+    )) + "]\n"),
+    # Its default records pwdLastSuccess, a write at every successful bind.
+    "ppolicy": Plugin(
+        "ppolicy", f'default_policy = "cn=default,ou=policies,{SUFFIX}"\nuse_lockout = true\n',
+        _PPOLICY),
+    # Without that write (slapd's default: no lastbind).
+    "ppolicy-nolastbind": Plugin(
+        "ppolicy", f'default_policy = "cn=default,ou=policies,{SUFFIX}"\nuse_lockout = true\n'
+        "last_bind = false\n", _PPOLICY),
+    # Every user is in one group of 50: each gets its group's DN.
+    "memberof": Plugin("memberof"),
+    "changelog": Plugin("changelog"),
+    "monitor": Plugin("monitor"),
+}
+
+
+class LdapdPlugin(Ldapd):
+    """
+    ldapd (memory) with one plugin of L{PLUGINS} added.
+    """
+
+    #: Its key in L{PLUGINS}.
+    plugin = ""
+
+    def seed(self) -> Path:
+        entries = PLUGINS[self.plugin].entries
+        if not entries:
+            return self.data
+        seed = self.work / f"{self.name}.ldif"
+        seed.write_text(self.data.read_text() + entries)
+        return seed
+
+    def config(self) -> str:
+        plugin = PLUGINS[self.plugin]
+        return super().config() + f'\n[[plugin]]\nname = "{plugin.name}"\n' + plugin.table
 
 
 class LdapdNoLog(Ldapd):
@@ -635,7 +765,7 @@ class LdapdSQLite(Server):
     cpuAffinity = False
 
     def url(self) -> str:
-        return f"sqlite:///{self.work}/bench.db"
+        return f"sqlite:///{self.work}/{self.name}.db"
 
     def prepare(self) -> None:
         self.config = self.work / f"{self.name}.toml"
@@ -693,9 +823,14 @@ LARGE_SERVERS = ("ldapd-sqlite", "ldapd-pg", "slapd")
 #: The servers on the sql backend, which C{--workers} applies to.
 SQL_SERVERS = ("ldapd-sqlite", "ldapd-pg")
 
-SERVERS = {"ldapd": Ldapd, "ldapd-nolog": LdapdNoLog, "ldapd-sqlite": LdapdSQLite,
-           "ldapd-pg": LdapdPostgreSQL, "slapd": Slapd, "389ds": Ds389, "floor": Floor,
-           "ldaptor": Ldaptor}
+SERVERS: dict[str, type[Server]] = {
+    "ldapd": Ldapd, "ldapd-nolog": LdapdNoLog, "ldapd-sqlite": LdapdSQLite,
+    "ldapd-pg": LdapdPostgreSQL, "slapd": Slapd, "389ds": Ds389, "floor": Floor,
+    "ldaptor": Ldaptor,
+    **{f"ldapd+{plugin}": type(f"Ldapd_{plugin}", (LdapdPlugin,),
+                               {"name": f"ldapd+{plugin}", "plugin": plugin})
+       for plugin in PLUGINS},
+}
 
 
 def drive(server: Server, requestsFile: Path, seconds: float, connections: int,
@@ -770,7 +905,7 @@ def closedLoopRequests(workload: str, size: int, seed: int) -> list[str]:
 
     numbers = list(range(size))
     random.Random(seed).shuffle(numbers)
-    return [_message(CLOSED_LOOP[workload](uid(n)), i + 1) for i, n in enumerate(numbers)]
+    return [_message(CLOSED_LOOP[workload].build(uid(n)), i + 1) for i, n in enumerate(numbers)]
 
 
 def driveClosedLoop(server: Server, template: Template, size: int, seconds: float,
@@ -786,8 +921,9 @@ def driveClosedLoop(server: Server, template: Template, size: int, seconds: floa
     """
     pin = ["taskset", "-c", cores] if shutil.which("taskset") else []
     if program is not None:
-        command = pin + [str(program), str(server.port), str(seconds), str(connections), str(size),
-                         str(seed), template.wire.hex(), str(DIGITS),
+        command = pin + [str(program), str(server.port), str(seconds), str(connections),
+                         str(min(size, 10**template.digits)), str(seed), template.wire.hex(),
+                         str(template.digits),
                          str(template.messageId)] + [str(n) for n in template.numbers]
     else:
         assert requestsFile is not None
@@ -823,7 +959,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--servers", nargs="+", choices=list(SERVERS),
                         help="default: ldapd ldapd-nolog slapd 389ds floor (closed); "
                              "ldapd ldapd-sqlite ldapd-pg slapd ldaptor (pipelined)")
-    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS),
+    parser.add_argument("--workloads", nargs="+",
+                        choices=[*WORKLOADS, *(w for w in CLOSED_LOOP if w not in WORKLOADS)],
                         help="default: search bind (closed); all (pipelined)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -839,8 +976,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="the indexes of ldapd's memory backend and of slapd")
     parser.add_argument("--large", action="store_true",
                         help=f"also {LARGE:,} entries, for the sql backends and slapd")
-    parser.add_argument("--workers", type=int, default=1,
-                        help="[server] workers of the sql servers")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1],
+                        help="[server] workers of the sql servers; with several numbers, each "
+                             "sql server runs once with each (named NAME-wN for N > 1)")
     parser.add_argument("--entry-cache", type=int,
                         help="entry_cache of the sql servers (0: every read decodes its rows)")
     parser.add_argument("--cpu-affinity", action="store_true",
@@ -857,6 +995,8 @@ def main(argv: list[str] | None = None) -> None:
         args.workloads = ["search", "bind"] if closed else list(WORKLOADS)
     if closed and not set(args.workloads) <= set(CLOSED_LOOP):
         parser.error(f"the closed loop has the workloads {', '.join(CLOSED_LOOP)}")
+    if not closed and not set(args.workloads) <= set(WORKLOADS):
+        parser.error(f"the pipelined load has the workloads {', '.join(WORKLOADS)}")
     if args.connections is None:
         args.connections = 8 if closed else 4
     if args.large and LARGE not in args.sizes:
@@ -884,8 +1024,8 @@ def main(argv: list[str] | None = None) -> None:
                 print("note: closed loop from the Python load generator"
                       + (" (no C compiler found)" if args.client == "c" else ""))
             present = [n for n in names if size < LARGE or n in LARGE_SERVERS]
-            servers = [SERVERS[n](data, work, args.indexes, args.server_cores,
-                                  args.workers if n in SQL_SERVERS else 1) for n in present]
+            servers = [SERVERS[n](data, work, args.indexes, args.server_cores, workers)
+                       for n in present for workers in (args.workers if n in SQL_SERVERS else [1])]
             for server in servers:
                 if isinstance(server, LdapdSQLite):
                     server.entryCache = args.entry_cache
@@ -900,7 +1040,7 @@ def main(argv: list[str] | None = None) -> None:
                 for workload in args.workloads:
                     requestsFile = work / f"{workload}.hex"
                     if closed:
-                        template = Template.of(CLOSED_LOOP[workload](uid(0)))
+                        template = Template.of(CLOSED_LOOP[workload])
                         if program is None:
                             requestsFile.write_text("\n".join(closedLoopRequests(workload, size, 1)))
                     else:
@@ -921,7 +1061,7 @@ def main(argv: list[str] | None = None) -> None:
             finally:
                 for server in servers:
                     server.stop()
-            report(size, args, present, results)
+            report(size, args, [server.name for server in servers], results)
 
 
 def report(size: int, args: argparse.Namespace, names: list[str],
@@ -935,7 +1075,7 @@ def report(size: int, args: argparse.Namespace, names: list[str],
         print(f"\n{size} entries, PIPELINED (a window of requests per connection over 512 distinct "
               f"requests), median of {args.rounds} rounds, {args.connections} connections "
               f"from {args.clients} load generator processes; indexes {'; '.join(args.indexes)}")
-    print(f"{'workload':<9} {'server':<12} {'ops/s':>9} {'p50 µs':>9} {'p99 µs':>9} "
+    print(f"{'workload':<9} {'server':<24} {'ops/s':>9} {'p50 µs':>9} {'p99 µs':>9} "
           f"{'srv CPU µs/op':>14} {'RSS MiB':>8} {'client CPU %':>12} {'errors':>7}")
     medians: dict[tuple[str, str], dict[str, float]] = {}
     for (workload, name), rounds in results.items():
@@ -944,7 +1084,7 @@ def report(size: int, args: argparse.Namespace, names: list[str],
         m["client_cpu"] = statistics.median(r["client_cpu_s"] / r["seconds"] * 100 for r in rounds)
         m["errors"] = sum(r["errors"] for r in rounds)
         medians[(workload, name)] = m
-        print(f"{workload:<9} {name:<12} {m['ops_per_s']:>9.0f} {m['p50_us']:>9.0f} "
+        print(f"{workload:<9} {name:<24} {m['ops_per_s']:>9.0f} {m['p50_us']:>9.0f} "
               f"{m['p99_us']:>9.0f} {m['server_cpu_us']:>14.1f} {m['rss_mib']:>8.0f} "
               f"{m['client_cpu']:>11.0f}% {m['errors']:>7.0f}")
     for workload in args.workloads:
@@ -959,6 +1099,22 @@ def report(size: int, args: argparse.Namespace, names: list[str],
                     print(f"{workload}: {name}/{other} throughput "
                           f"{mine['ops_per_s'] / theirs['ops_per_s']:.3f}, "
                           f"CPU per operation {cpu:.3g}x")
+            base = medians.get((workload, _baseline(name)))
+            if base:
+                print(f"{workload}: {name}/{_baseline(name)} throughput "
+                      f"{mine['ops_per_s'] / base['ops_per_s']:.3f}, CPU per operation "
+                      f"{mine['server_cpu_us'] - base['server_cpu_us']:+.1f} µs")
+
+
+def _baseline(name: str) -> str:
+    """
+    @return: the server a variant is measured against: C{ldapd} for
+        C{ldapd+PLUGIN}, C{NAME} (one worker) for C{NAME-wN}; else C{""}.
+    """
+    if "+" in name:
+        return name.partition("+")[0]
+    head, separator, workers = name.rpartition("-w")
+    return head if separator and workers.isdigit() else ""
 
 
 if __name__ == "__main__":

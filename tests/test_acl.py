@@ -23,6 +23,7 @@ from ldapd.plugins.aclrules import (
     CHILDREN,
     ENTRY,
     AccessRuleError,
+    EntryRules,
     Privilege,
     Subject,
     evaluate,
@@ -261,6 +262,45 @@ class EvaluateTests(unittest.SynchronousTestCase):
                                  ENTRY, Privilege.READ))
         self.assertFalse(evaluate([rule], subject, _entry(SUFFIX, objectClass=["top"]),
                                   ENTRY, Privilege.READ))
+
+
+class EntryRulesTests(unittest.SynchronousTestCase):
+    """
+    L{EntryRules} decides every access to an entry as L{evaluate} does.
+    """
+
+    def test_asEvaluate(self) -> None:
+        """
+        For rules with DN, filter, attribute and scope targets and every
+        control, each subject, attribute and privilege is decided as by
+        L{evaluate}.
+        """
+        rules = [parseRule(r, _SCHEMA) for r in RULES + [
+            "to filter=(cn=Alice*) attrs=sn by users +r break",
+            "to attrs=cn,sn by users +c continue by * +s",
+        ]] + [parseRule("to attrs=description by * write", _SCHEMA, scope=_dn(PEOPLE))]
+        entries = [
+            _entry(dn, objectClass=["person"], cn=[cn], sn=["L"], description=["d"], mail=["m"],
+                   userPassword=["p"])
+            for dn, cn in ((ALICE, "Alice Liddell"), (BOB, "Bob"), (SUFFIX, "Example"),
+                           (PEOPLE, "People"))
+        ]
+        subjects = [Subject(None), Subject(_dn(ALICE)), Subject(_dn(BOB)),
+                    Subject(_dn(ROOT), groups=frozenset({_dn(DEVELOPERS)}))]
+        attributes = [ENTRY, CHILDREN] + [
+            _SCHEMA.attributeType(name)
+            for name in ("cn", "sn", "mail", "userPassword", "description", "ldapdACI", "uid")]
+        decided = set()
+        for entry in entries:
+            rulesOfEntry = EntryRules(rules, entry)
+            for subject in subjects:
+                for at in attributes:
+                    for wanted in Privilege:
+                        expected = evaluate(rules, subject, entry, at, wanted)
+                        self.assertEqual(rulesOfEntry.allows(subject, at, wanted), expected,
+                                         (str(entry.dn), subject, at, wanted))
+                        decided.add(expected)
+        self.assertEqual(decided, {True, False})
 
 
 #: Rules the directory tests run with.

@@ -58,12 +58,37 @@ class TemplateTests(unittest.TestCase):
         request built for that user with that message id, for every
         closed-loop workload (a bind names the user twice).
         """
-        for workload, build in compare.CLOSED_LOOP.items():
-            template = compare.Template.of(build(compare.uid(0)))
-            self.assertEqual(len(template.numbers), 2 if workload == "bind" else 1)
+        for name, workload in compare.CLOSED_LOOP.items():
+            template = compare.Template.of(workload)
+            self.assertEqual(len(template.numbers), 2 if name == "bind" else 1)
             for number, messageId in ((1235, 1), (9_999_999, 127), (100, 64)):
+                number %= 10**workload.digits
                 self.assertEqual(template.request(number, messageId).hex(),
-                                 compare._message(build(compare.uid(number)), messageId))
+                                 compare._message(workload.build(compare.uid(number)), messageId))
+
+    def test_piece(self) -> None:
+        """
+        The any workload's template carries four digits, as a piece of cn
+        anywhere in the value: C{(cn=*1234*)}.
+        """
+        template = compare.Template.of(compare.CLOSED_LOOP["any"])
+        self.assertEqual(template.digits, 4)
+        self.assertIn(b"\x81\x041234", template.request(1234, 1))
+
+
+class BaselineTests(unittest.TestCase):
+    """
+    L{compare._baseline}: what a variant of ldapd is reported against.
+    """
+
+    def test_baseline(self) -> None:
+        """
+        A server with a plugin is measured against ldapd, one with several
+        workers against the same one with one worker; others have none.
+        """
+        self.assertEqual(
+            [compare._baseline(n) for n in ("ldapd+acl", "ldapd-sqlite-w2", "ldapd-sqlite", "slapd")],
+            ["ldapd", "ldapd-sqlite", "", ""])
 
 
 @pytest.mark.integration
@@ -99,6 +124,19 @@ class HarnessTests(unittest.TestCase):
         row = _rows(output, ["search"])[("search", "ldapd")]
         self.assertGreater(float(row[0]), 0)
         self.assertEqual(row[-1], "0")
+
+    def test_plugins(self) -> None:
+        """
+        ldapd with a plugin (here ppolicy, with its default policy among the
+        data) answers binds without error, and its cost is reported against
+        ldapd's.
+        """
+        output = _run(["--servers", "ldapd", "ldapd+ppolicy", "--workloads", "bind",
+                       "--connections", "2"])
+        row = _rows(output, ["bind"])[("bind", "ldapd+ppolicy")]
+        self.assertGreater(float(row[0]), 0)
+        self.assertEqual(row[-1], "0")
+        self.assertIn("bind: ldapd+ppolicy/ldapd throughput", output)
 
     def test_pipelined(self) -> None:
         """

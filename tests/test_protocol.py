@@ -20,6 +20,7 @@ from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 from twisted.trial import unittest
+from zope.interface import implementer
 from zope.interface.verify import verifyObject
 
 from ldapd._codec import Control, encodeSequence, integer, octetString, tlv
@@ -179,6 +180,22 @@ class SynchronousDirectory:
         return defer.succeed(None)
 
 
+@implementer(interfaces.ITCPTransport)
+class _TCPTransport(StringTransport):
+    """
+    A L{StringTransport} that is a TCP connection, recording whether
+    Nagle's algorithm is off (C{TCP_NODELAY}).
+    """
+
+    noDelay = False
+
+    def setTcpNoDelay(self, enabled: bool) -> None:
+        self.noDelay = enabled
+
+    def getTcpNoDelay(self) -> bool:
+        return self.noDelay
+
+
 class ProtocolTestsBase(unittest.TestCase):
     """
     A protocol connected to a L{StringTransport}, serving the directory that
@@ -274,6 +291,16 @@ class ConnectionTests(ProtocolTestsBase):
         self.assertIs(connection.identity, ANONYMOUS)
         self.assertFalse(connection.secure)
         self.assertIs(connection.clock, self.clock)
+
+    def test_noDelay(self) -> None:
+        """
+        On a TCP connection, Nagle's algorithm is off (as slapd sets
+        C{TCP_NODELAY}): a response written in pieces is not held back
+        until the client acknowledges the first.
+        """
+        transport = _TCPTransport(peerAddress=IPv4Address("TCP", "192.0.2.7", 40001))
+        self.factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 10389)).makeConnection(transport)
+        self.assertTrue(transport.noDelay)
 
     def test_registeredAsStreamingProducer(self) -> None:
         """

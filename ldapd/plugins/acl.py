@@ -46,6 +46,7 @@ process holds on every other within that time.
 
 from __future__ import annotations
 
+import functools
 import weakref
 from typing import Any, Iterable
 
@@ -73,6 +74,7 @@ from ldapd.plugins.aclrules import (
     ENTRY,
     AccessRule,
     AccessRuleError,
+    EntryRules,
     Privilege,
     Subject,
     evaluate,
@@ -410,20 +412,21 @@ class AccessControl:
         context = self._contexts.get(op)
         if context is None or self._bypass(op):
             return entry
-        if not self.allowed(context, entry, ENTRY, Privilege.READ):
+        # The rules covering the entry, found once for all its attributes.
+        allows = functools.partial(EntryRules(self._rulesFor(context, entry.ndn), entry).allows,
+                                   context.subject)
+        if not allows(ENTRY, Privilege.READ):
             return None
         if context.filter is not None:
             hidden = frozenset(
-                {t for t in context.filterTypes
-                 if not self.allowed(context, entry, t, Privilege.SEARCH)}
+                {t for t in context.filterTypes if not allows(t, Privilege.SEARCH)}
                 | {a.type for a in entry
                    if (context.typeless or a.type in context.filterSubtypes)
-                   and not self.allowed(context, entry, a.type, Privilege.SEARCH)})
+                   and not allows(a.type, Privilege.SEARCH)})
             if hidden and throughSearchable(context.filter, hidden).match(
                     entry.without(hidden)) is not True:
                 return None
-        unreadable = {a.type for a in entry
-                      if not self.allowed(context, entry, a.type, Privilege.READ)}
+        unreadable = {a.type for a in entry if not allows(a.type, Privilege.READ)}
         return entry.without(unreadable) if unreadable else entry
 
     async def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:

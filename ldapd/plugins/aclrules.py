@@ -20,7 +20,7 @@ import enum
 import ipaddress
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 from ldaptor.protocols.ldap import ldaperrors
 
@@ -36,6 +36,7 @@ __all__ = [
     "ENTRY",
     "AccessRule",
     "AccessRuleError",
+    "EntryRules",
     "Privilege",
     "Subject",
     "evaluate",
@@ -221,17 +222,31 @@ class AccessRule:
         @param attribute: an attribute type, L{ENTRY} or L{CHILDREN}.
         @return: whether the C{<what>} part covers it.
         """
+        return self.coversAttribute(attribute) and self.coversEntry(entry)
+
+    def coversEntry(self, entry: Entry) -> bool:
+        """
+        @param entry: the entry accessed.
+        @return: whether the C{<what>} part's scope, DN and filter cover
+            it (its attributes aside).
+        """
         if self.scope is not None and not entry.ndn.isWithin(self.scope):
             return False
         if self.dn is not None and not self.dn.matches(entry.ndn):
             return False
-        if self.attrs is not None:
-            if isinstance(attribute, str):
-                if attribute not in self.pseudo:
-                    return False
-            elif not any(_derives(attribute, at) for at in self.attrs):
-                return False
         return self.filter is None or self.filter.match(entry) is True
+
+    def coversAttribute(self, attribute: AttributeType | str) -> bool:
+        """
+        @param attribute: an attribute type, L{ENTRY} or L{CHILDREN}.
+        @return: whether the C{<what>} part's C{attrs} cover it (any
+            attribute, when the rule names none).
+        """
+        if self.attrs is None:
+            return True
+        if isinstance(attribute, str):
+            return attribute in self.pseudo
+        return any(_derives(attribute, at) for at in self.attrs)
 
 
 def _derives(at: AttributeType | None, ancestor: AttributeType) -> bool:
@@ -291,10 +306,42 @@ def evaluate(rules: list[AccessRule], subject: Subject, entry: Entry,
     @param wanted: the privilege needed.
     @return: whether it is granted.
     """
+    return _decide((rule for rule in rules if rule.selects(entry, attribute)), subject, entry, wanted)
+
+
+class EntryRules:
+    """
+    The rules whose scope, DN and filter cover one entry, found once, to
+    decide access to the entry and its attributes one by one as
+    L{evaluate} would, without testing the entry again for each (a search
+    result's every attribute is checked).
+    """
+
+    def __init__(self, rules: Iterable[AccessRule], entry: Entry) -> None:
+        """
+        @param rules: the rules, in order.
+        @param entry: the entry accessed.
+        """
+        self.entry = entry
+        self.rules = [rule for rule in rules if rule.coversEntry(entry)]
+
+    def allows(self, subject: Subject, attribute: AttributeType | str, wanted: Privilege) -> bool:
+        """
+        @param subject: who asks.
+        @param attribute: an attribute type, L{ENTRY} or L{CHILDREN}.
+        @param wanted: the privilege needed.
+        @return: whether the rules grant it, as L{evaluate} decides.
+        """
+        return _decide((rule for rule in self.rules if rule.coversAttribute(attribute)),
+                       subject, self.entry, wanted)
+
+
+def _decide(rules: Iterable[AccessRule], subject: Subject, entry: Entry, wanted: Privilege) -> bool:
+    """
+    L{evaluate}'s decision among the rules that cover the access.
+    """
     mask = Privilege.NONE
     for rule in rules:
-        if not rule.selects(entry, attribute):
-            continue
         control = "stop"
         for clause in rule.clauses:
             if not clause.matches(subject, entry):
