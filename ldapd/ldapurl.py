@@ -1,10 +1,12 @@
 """
 LDAP URLs (RFC 4516): C{ldap://host/dn?attributes?scope?filter?extensions},
-as the C{memberURL} of a dynamic group names its members.
+as the C{memberURL} of a dynamic group names its members and a referral's
+C{ref} names where to go.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -12,9 +14,27 @@ from ldapd.dn import DN
 from ldapd.operation import Scope
 from ldapd.requests import Filter, parseFilter
 
-__all__ = ["InvalidLDAPURL", "LDAPURL", "parseLDAPURL"]
+__all__ = ["SCOPE_NAMES", "InvalidLDAPURL", "LDAPURL", "parseLDAPURL", "splitURL"]
 
-_SCOPES = {"": Scope.BASE, "base": Scope.BASE, "one": Scope.ONE, "sub": Scope.SUB}
+#: The name of each scope in a URL.
+SCOPE_NAMES = {Scope.BASE: "base", Scope.ONE: "one", Scope.SUB: "sub"}
+
+_SCOPES = {"": Scope.BASE, **{name: scope for scope, name in SCOPE_NAMES.items()}}
+
+_URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?]*)(?:/(?P<dn>[^?]*))?")
+
+
+def splitURL(text: str) -> tuple[str, str, str] | None:
+    """
+    @param text: a URL.
+    @return: its C{scheme://host}, its DN (still %-escaped; empty when it
+        names none) and what follows the DN (C{?...}, or nothing); C{None}
+        when it has no C{scheme://}.
+    """
+    match = _URL.match(text)
+    if match is None:
+        return None
+    return match.group("head"), match.group("dn") or "", text[match.end():]
 
 
 class InvalidLDAPURL(ValueError):
@@ -49,11 +69,12 @@ def parseLDAPURL(text: str) -> LDAPURL:
     @raise InvalidLDAPURL: if it is not one: another scheme, a bad DN, scope
         or filter, or a critical extension (which no search here honours).
     """
-    scheme, sep, rest = text.partition("://")
-    if not sep or scheme.lower() not in ("ldap", "ldaps", "ldapi"):
+    split = splitURL(text)
+    scheme, _, host = split[0].partition("://") if split is not None else ("", "", "")
+    if split is None or scheme.lower() not in ("ldap", "ldaps", "ldapi"):
         raise InvalidLDAPURL(f"not an LDAP URL: {text!r}")
-    host, _, rest = rest.partition("/")
-    parts = rest.split("?")
+    _, dnText, rest = split
+    parts = [dnText, *rest[1:].split("?")] if rest else [dnText]
     if len(parts) > 5:
         raise InvalidLDAPURL(f"too many parts: {text!r}")
     parts += [""] * (5 - len(parts))

@@ -32,7 +32,6 @@ directory stores one.
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 from urllib.parse import quote, unquote
 
@@ -45,6 +44,7 @@ from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, SearchReference
 from ldapd.filters import compileFilter
 from ldapd.interfaces import IResolvingBackend
+from ldapd.ldapurl import SCOPE_NAMES, splitURL
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest, parseFilter
 from ldapd.results import NoSuchObject, Referral
@@ -78,8 +78,6 @@ MAX_ALIAS_CHAIN = 15
 #: aliases.
 RESCAN_INTERVAL = 60.0
 
-_SCOPE_NAMES = {Scope.BASE: "base", Scope.ONE: "one", Scope.SUB: "sub"}
-_URL = re.compile(r"(?P<head>[A-Za-z][A-Za-z0-9+.-]*://[^/?]*)(?:/(?P<dn>[^?]*))?")
 # What slapd's URL writer leaves unescaped in a DN (RFC 2396's reserved and
 # unreserved marks, but "?").
 _DN_SAFE = ";:@&=+$!*'(),/"
@@ -119,18 +117,19 @@ def referralURIs(refs: Iterable[bytes | str], holder: DN, target: DN,
     found = []
     for raw in refs:
         uri = (raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw).strip()
-        match = _URL.match(uri)
-        if match is None:
+        split = splitURL(uri)
+        if split is None:
             found.append(uri)
             continue
+        head, dnText, _ = split
         try:
-            dn = unquote(match.group("dn") or "")
+            dn = unquote(dnText)
             name = DN(below + DN.parse(dn).rdns) if dn else target
         except InvalidDN:
             found.append(uri)
             continue
-        suffix = "" if scope is None else f"??{_SCOPE_NAMES[scope]}"
-        found.append(f"{match.group('head')}/{quote(str(name), safe=_DN_SAFE)}{suffix}")
+        suffix = "" if scope is None else f"??{SCOPE_NAMES[scope]}"
+        found.append(f"{head}/{quote(str(name), safe=_DN_SAFE)}{suffix}")
     return tuple(found)
 
 
