@@ -45,6 +45,7 @@ from ldapd.interfaces import (
     IPluginTransaction,
     ITransaction,
     ITransactionHooks,
+    IWriteBatches,
 )
 from ldapd.ldif import parseLDIF
 from ldapd.limits import Limits
@@ -78,7 +79,7 @@ from ldapd.syncrepl.psearch import persistentSearch
 from ldapd.throttle import BindThrottle, BindThrottleSettings
 from ldapd.views import RootDSE, Subschema
 
-__all__ = ["Database", "Directory", "Reply"]
+__all__ = ["Database", "Directory", "Reply", "SeedError"]
 
 _log = Logger()
 
@@ -136,6 +137,13 @@ class _Assertion:
         """
         if self.filter.match(entry.without(self.hidden) if self.hidden else entry) is not True:
             raise controls.AssertionFailed("assertion control failed")
+
+
+class SeedError(Exception):
+    """
+    A database's C{seed_ldif} could not be loaded: the message names the
+    file, the line and the entry, and why. The database is left as it was.
+    """
 
 
 @dataclass
@@ -646,6 +654,15 @@ class Directory:
         return defer.Deferred.fromCoroutine(self._close())
 
     async def _seed(self, db: Database) -> None:
+        """
+        Load a database's C{seed_ldif} into it if it is empty: all of it in
+        one write batch, so that an entry the server refuses leaves the
+        database as empty as it was (and seeded on the next start, once
+        the file is mended), never half loaded.
+
+        @raise SeedError: naming the file, the line and the entry that
+            could not be loaded.
+        """
         op = self.internalOperation()
         try:
             await db.backend.get(op, db.normalizedSuffix)
@@ -657,17 +674,43 @@ class Directory:
             # As with slapadd, the seeded entries' creatorsName and
             # modifiersName are the database's root DN.
             op.identity = Identity(db.rootDN, db.normalizedRootDN, isRoot=True)
-        count = 0
-        with open(db.seedLDIF, "rb") as f:
-            for record in parseLDIF(f):
-                if record.changetype not in ("content", "add"):
-                    raise ValueError(f"{db.seedLDIF}: line {record.lineNumber}: not an entry")
-                attributes = [(name, (value,)) for name, value in record.attributes]
-                entry = Entry(DN.parse(record.dn), attributes, self.schema)
-                await self.add(op, entry)
-                count += 1
+        if IWriteBatches.providedBy(db.backend):
+            count = await transactions.inOneBatch(db, lambda group: self._seedEntries(op, db))
+        else:
+            # A backend without write batches (a third party's) is seeded
+            # entry by entry.
+            count = await self._seedEntries(op, db)
         _log.info("loaded {count} entries into {suffix} from {path}",
                   count=count, suffix=str(db.suffix), path=str(db.seedLDIF))
+
+    async def _seedEntries(self, op: Operation, db: Database) -> int:
+        """
+        Add the entries of a database's C{seed_ldif}, in order.
+
+        @return: how many there were.
+        @raise SeedError: at the first record that is not an entry the
+            directory accepts.
+        """
+        assert db.seedLDIF is not None
+        count = 0
+        with open(db.seedLDIF, "rb") as f:
+            records = parseLDIF(f)
+            while True:
+                try:
+                    record = next(records, None)
+                except ValueError as e:
+                    raise SeedError(f"{db.seedLDIF}: {e}") from e
+                if record is None:
+                    return count
+                where = f"{db.seedLDIF}: line {record.lineNumber}: {record.dn}"
+                if record.changetype not in ("content", "add"):
+                    raise SeedError(f"{where}: not an entry")
+                attributes = [(name, (value,)) for name, value in record.attributes]
+                try:
+                    await self.add(op, Entry(DN.parse(record.dn), attributes, self.schema))
+                except (ldaperrors.LDAPException, ValueError) as e:
+                    raise SeedError(f"{where}: {e}") from e
+                count += 1
 
     def internalOperation(self, request: Request | None = None) -> Operation:
         """

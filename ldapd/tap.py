@@ -21,6 +21,7 @@ from twisted.python import usage
 from ldapd import _logging, systemd
 from ldapd._pidfile import removePIDFile
 from ldapd.config import ServerConfig, loadConfig
+from ldapd.directory import SeedError
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
 from ldapd.tls import ServerTLS, TLSServerEndpoint, serverEndpoint
@@ -30,6 +31,7 @@ from ldapd.workers import (
     WorkerSupervisor,
     claimPIDFile,
     endpointOrExit,
+    exitAfterShutdown,
     listenNow,
     listenOrExit,
     parseSockets,
@@ -291,8 +293,21 @@ class LDAPService(service.MultiService):
         self._reloads.release()
 
     def _ebOpened(self, reason: Any) -> None:
-        self._log.failure("cannot open the directory", reason)
-        self.reactor.stop()
+        # The listeners are had but not accepting: a server that cannot open
+        # its directory must not stay up with clients waiting on them. It
+        # stops with status 1 and the reason on one line, as when a
+        # listener cannot be had (systemd sees the failure), once the
+        # reactor has stopped the service (closing the listeners and the
+        # pid file). Start-up can fail before the reactor runs.
+        if reason.check(SeedError):
+            problem = reason.getErrorMessage()
+        else:
+            self._log.failure("cannot open the directory", reason)
+            problem = f"{reason.type.__name__}: {reason.getErrorMessage()}"
+        self._log.critical("cannot open the directory: {problem}", problem=problem)
+        self.reactor.addSystemEventTrigger("after", "shutdown", exitAfterShutdown,
+                                           f"cannot open the directory: {problem}")
+        self.reactor.callWhenRunning(self.reactor.stop)
 
     def stopService(self) -> Any:
         self.serving = False

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 from weakref import WeakKeyDictionary
 
 from ldaptor.protocols import pureber
@@ -62,6 +62,7 @@ __all__ = [
     "committing",
     "decodeSpecification",
     "endTransaction",
+    "inOneBatch",
     "parseEnd",
     "queueUpdate",
     "startTransaction",
@@ -73,6 +74,8 @@ END_TRANSACTION = "1.3.6.1.1.21.3"
 
 #: The most updates one transaction holds.
 MAX_UPDATES = 1000
+
+_T = TypeVar("_T")
 
 _UPDATE_OPERATIONS = frozenset({"add", "delete", "modify", "rename"})
 
@@ -298,6 +301,53 @@ async def endTransaction(directory: Directory, op: Operation) -> ExtendedOutcome
         connection.transaction = None
 
 
+async def inOneBatch(db: Database, writes: Callable[[WriteGroup], Awaitable[_T]]) -> _T:
+    """
+    Make writes in one batch of a database's backend, committed together
+    or not at all: an LDAP transaction's updates, and a seed LDIF, which
+    must not leave half its entries behind.
+
+    While C{writes} runs, the writes and reads the directory makes for
+    C{db} go through the batch (L{committing}); subscribers are told of the
+    changes once the batch has committed. One batch at a time per backend.
+
+    @param db: the database; its backend must offer L{IWriteBatches}.
+    @param writes: called with the write group; makes the writes.
+    @return: what C{writes} returned, once the batch has committed.
+    @raise BaseException: what C{writes} or the commit raised, after the
+        batch has been rolled back.
+    """
+    turn = _turn(db.backend)
+    await turn.acquire()
+    try:
+        group = WriteGroup(db, IWriteBatches(db.backend).batch())
+        carrying = _committing.set(group)
+        try:
+            result = await writes(group)
+        except BaseException:
+            await group.batch.rollback()
+            raise
+        finally:
+            _committing.reset(carrying)
+        await group.batch.commit()
+    finally:
+        turn.release()
+    group.announce()
+    return result
+
+
+class _UpdateFailed(Exception):
+    """
+    An update of a committing transaction failed: roll it all back, and
+    answer End Transaction with the update's message id and error.
+    """
+
+    def __init__(self, update: Operation, error: Exception) -> None:
+        super().__init__(update, error)
+        self.update = update
+        self.error = error
+
+
 async def _commit(directory: Directory, op: Operation, transaction: Transaction) -> ExtendedOutcome:
     """
     Carry out the updates of a transaction in one batch of its backend, and
@@ -305,57 +355,28 @@ async def _commit(directory: Directory, op: Operation, transaction: Transaction)
     """
     db = transaction.database
     assert db is not None
-    turn = _turn(db.backend)
-    await turn.acquire()
-    try:
-        group = WriteGroup(db, IWriteBatches(db.backend).batch())
-        made: list[Operation] = []
-        try:
-            failed = await _carryOut(directory, op, transaction.updates, group, made)
-        except BaseException:
-            await group.batch.rollback()
-            await _post(directory, made, 118 if op.canceled else 80)
-            raise
-        if failed is not None:
-            await group.batch.rollback()
-            update, error = failed
-            await _post(directory, made, getattr(error, "resultCode", 80))
-            return ExtendedOutcome(value=encodeSequence([integer(update.messageId)]), error=error)
-        try:
-            await group.batch.commit()
-        except Exception:
-            await _post(directory, made, 80)
-            raise
-    finally:
-        turn.release()
-    group.announce()
-    await _post(directory, made, 0)
-    return ExtendedOutcome(value=_updatesControls(made))
+    made: list[Operation] = []
 
-
-async def _carryOut(directory: Directory, op: Operation, updates: list[Operation],
-                    group: WriteGroup, made: list[Operation]) -> tuple[Operation, Exception] | None:
-    """
-    Carry out the updates of a transaction into its write group, in order,
-    up to the first that fails.
-
-    @param op: the End Transaction operation; its Cancel or Abandon stops
-        the updates (raising, as L{Operation.check} does).
-    @param made: filled with the updates carried out (the failed one too).
-    @return: the update that failed, with its error; C{None} when none did.
-    """
-    carrying = _committing.set(group)
-    try:
-        for update in updates:
+    async def carryOut(group: WriteGroup) -> None:
+        for update in transaction.updates:
             op.check()
             made.append(update)
             try:
                 await directory.carryOut(update)
             except Exception as e:
-                return update, e
-        return None
-    finally:
-        _committing.reset(carrying)
+                raise _UpdateFailed(update, e) from e
+
+    try:
+        await inOneBatch(db, carryOut)
+    except _UpdateFailed as failed:
+        await _post(directory, made, getattr(failed.error, "resultCode", 80))
+        return ExtendedOutcome(value=encodeSequence([integer(failed.update.messageId)]),
+                               error=failed.error)
+    except BaseException:
+        await _post(directory, made, 118 if op.canceled else 80)
+        raise
+    await _post(directory, made, 0)
+    return ExtendedOutcome(value=_updatesControls(made))
 
 
 async def _post(directory: Directory, updates: list[Operation], resultCode: int) -> None:

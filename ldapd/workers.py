@@ -114,6 +114,26 @@ def exitAtStart(problem: str) -> NoReturn:
     raise SystemExit(1)
 
 
+def exitAfterShutdown(problem: str) -> NoReturn:
+    """
+    End a process whose start-up failed once the reactor is running: with
+    status 1 and one line on standard error, as L{exitAtStart} does before
+    it runs. Called by the reactor's C{after shutdown} trigger, once the
+    services have stopped: C{SystemExit} would be caught by the reactor,
+    so the process ends here, its standard streams flushed. The line goes
+    to the process's own standard error, which C{twist} has redirected
+    into the log by then.
+
+    @param problem: what went wrong.
+    """
+    sys.stdout.flush()
+    stderr = sys.__stderr__
+    if stderr is not None:
+        stderr.write(f"ldapd: {problem}\n")
+        stderr.flush()
+    os._exit(1)
+
+
 def claimPIDFile(config: ServerConfig) -> None:
     """
     Write the process ID to C{[server] pid_file}, if set, or stop start-up.

@@ -1041,6 +1041,39 @@ class ConfigErrorTests(unittest.SynchronousTestCase):
             "{ARGON2}, {CRYPT}); a cleartext password cannot begin with a {...} prefix: store a "
             "hash (ldapd-admin hash)\n")
 
+    def test_seedRefused(self) -> None:
+        """
+        A C{seed_ldif} entry the directory refuses stops start-up with status
+        1 and one line naming the file, the line and the entry, rather than
+        a server that listens and never answers; the database is left
+        empty, not half seeded, so that the mended file seeds it on the
+        next start.
+        """
+        folder = Path(tempfile.mkdtemp(prefix="ldapd-test-"))
+        seed = folder / "seed.ldif"
+        good = ("dn: dc=example,dc=com\nobjectClass: dcObject\nobjectClass: organization\n"
+                "dc: example\no: Example\n\n"
+                "dn: ou=people,dc=example,dc=com\nobjectClass: organizationalUnit\nou: people\n\n")
+        seed.write_text(good + "dn: uid=x,ou=people,dc=example,dc=com\nobjectClass: person\n"
+                        "cn: x\nsn: x\n")
+        config = (f'[server]\nlisten = ["tcp:0:interface=127.0.0.1"]\n[[database]]\n'
+                  f'suffix = "dc=example,dc=com"\nbackend = "sql"\nurl = "sqlite:///{folder}/s.db"\n'
+                  f'seed_ldif = "{seed}"\n')
+        completed, path = self.twist(config)
+        self.assertEqual(completed.returncode, 1, completed.stderr)
+        self.assertEqual(completed.stderr,
+                         f"ldapd: cannot open the directory: {seed}: line 11: uid=x,ou=people,"
+                         "dc=example,dc=com: namingViolation: value of naming attribute 'uid' is "
+                         "not present in entry\n")
+        self.assertNotIn("Traceback", completed.stderr)
+        self.assertNotIn("serving", completed.stdout)
+        # Not even the suffix entry, which the seed's first record is.
+        exported = subprocess.run(
+            [sys.executable, "-m", "ldapd.admin", "export", "-q", str(path)],
+            check=False, capture_output=True, text=True, env=childEnvironment(), timeout=60)
+        self.assertEqual((exported.returncode, exported.stdout), (1, ""))
+        self.assertIn("ldapd-admin: noSuchObject: no such object\n", exported.stderr)
+
     def test_listenerInUse(self) -> None:
         """
         A listener whose port is taken stops start-up with one line naming
