@@ -110,6 +110,15 @@ _IN_LIST = 500
 
 _log = Logger()
 
+#: The SQLite settings of every connection that a bulk load changes
+#: (L{_LOAD_PRAGMAS}), and puts back when it ends.
+_PRAGMAS = ("synchronous=FULL", "foreign_keys=ON", "cache_size=-2000")
+
+#: A bulk load's SQLite settings: no sync (a load that dies leaves a
+#: database marked incomplete anyway), foreign keys checked once at the
+#: end, and a page cache of 64 MiB (bounded whatever the file's size).
+_LOAD_PRAGMAS = ("synchronous=OFF", "foreign_keys=OFF", "cache_size=-65536")
+
 #: The columns of an entry row (L{_Row}), for a table aliased C{e}.
 _ROW_COLUMNS = "e.id, e.path, e.dn, e.ndn, e.attrs"
 
@@ -324,8 +333,7 @@ class SQLBackend:
             # take the write lock at once (BEGIN IMMEDIATE).
             dbapiConnection.isolation_level = None
             cursor = dbapiConnection.cursor()
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000",
-                           "foreign_keys=ON"):
+            for pragma in ("journal_mode=WAL", "busy_timeout=30000", *_PRAGMAS):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
@@ -1255,8 +1263,9 @@ class SQLBackend:
         """
         Load entries fast, bypassing the plugin chain (as slapadd bypasses
         overlays): in transactions of C{chunk} entries, each one
-        C{executemany} for the rows and one for their index keys. Call it
-        from a thread of its own (it blocks), with the backend open.
+        C{executemany} (C{COPY} on PostgreSQL) for the rows and one for
+        their index keys. Call it from a thread of its own (it blocks), with
+        the backend open.
 
         Invariants are kept as on the normal path: every parent must exist
         (in the input, or in the database), names are unique (the
@@ -1266,6 +1275,13 @@ class SQLBackend:
         held until it is (L{OrphanEntries}), as slapadd takes slapcat's
         output, whose order is that of entry ids.
 
+        Into an empty database the load is slapadd -q's (L{_beginLoad}):
+        the secondary indexes are built once at the end, SQLite does not
+        sync the disk nor check foreign keys row by row (it checks them all
+        at the end), and the database is marked as incomplete until the
+        indexes are built, so that a load that is killed leaves a database
+        that is refused when opened, never a silently half-loaded one.
+
         @param entries: the entries, best parents before children.
         @param progress: called with the count after every chunk.
         @param chunk: entries per transaction.
@@ -1273,9 +1289,24 @@ class SQLBackend:
         @raise ldaperrors.LDAPException: noSuchObject for an entry whose
             parent is in neither the input nor the database (once the input
             is read), entryAlreadyExists for a duplicate; the chunks before
-            it are committed.
+            it are committed (and indexed).
         """
         assert self.engine is not None
+        with self._writeConnection() as conn:
+            loading = self._beginLoad(conn)
+            try:
+                return self._importAll(conn, entries, progress, chunk, loading)
+            finally:
+                if loading:
+                    self._endLoad(conn)
+
+    def _importAll(self, conn: Connection, entries: Iterable[Entry],
+                   progress: Callable[[int], None] | None, chunk: int, loading: bool) -> int:
+        """
+        L{importEntries}' chunks, on one connection.
+
+        @param loading: whether the database was empty (L{_beginLoad}).
+        """
         parents: OrderedDict[str, tuple[int, str]] = OrderedDict()
         orphans = OrphanEntries()
         total = 0
@@ -1283,29 +1314,91 @@ class SQLBackend:
         for entry in entries:
             pending.append(entry)
             if len(pending) >= chunk:
-                loaded, pending = self._importChunk(pending, parents, orphans)
+                loaded, pending = self._importChunk(conn, pending, parents, orphans, loading)
                 total += loaded
                 if progress is not None:
                     progress(total)
         while pending:
-            loaded, pending = self._importChunk(pending, parents, orphans)
+            loaded, pending = self._importChunk(conn, pending, parents, orphans, loading)
             total += loaded
             if progress is not None:
                 progress(total)
         orphans.check()
         return total
 
-    def _importChunk(self, chunk: list[Entry], parents: OrderedDict[str, tuple[int, str]],
-                     orphans: OrphanEntries) -> tuple[int, list[Entry]]:
+    def _beginLoad(self, conn: Connection) -> bool:
+        """
+        Begin a bulk load: into an empty database, mark it as under way and
+        drop its secondary indexes (L{sqlschema.dropLoadIndexes}) and the
+        trigram index (PostgreSQL); on SQLite, stop syncing the disk and
+        checking foreign keys, and give the connection a large page cache.
+
+        @param conn: the load's connection, not in a transaction.
+        @return: whether the database was empty (and the load begun so).
+        """
+        with conn.begin():
+            if self._postgres:
+                conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
+            if conn.exec_driver_sql(f"SELECT 1 FROM {entries.name} LIMIT 1").first() is not None:
+                return False
+            sqlschema.dropLoadIndexes(conn)
+            if self._postgres:
+                conn.exec_driver_sql("DROP INDEX IF EXISTS ldapd_values_trgm")
+        if not self._postgres:
+            self._pragmas(conn, _LOAD_PRAGMAS)
+        return True
+
+    def _endLoad(self, conn: Connection) -> None:
+        """
+        End a load begun by L{_beginLoad}, whether it succeeded or not:
+        build the indexes (and the trigram table or index) from what was
+        loaded, check the foreign keys on SQLite, and remove the mark; then
+        put the connection's settings back.
+
+        @raise RuntimeError: if SQLite finds a row whose parent is missing.
+        """
+        try:
+            with conn.begin():
+                sqlschema.createLoadIndexes(conn)
+                if self._grams:
+                    conn.exec_driver_sql(GRAMS_OF_ENTRIES, (0, 2 ** 63 - 1))
+                if not self._postgres:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken is not None:
+                        raise RuntimeError(f"the load left a row without its parent: {broken}")
+        finally:
+            if not self._postgres:
+                self._pragmas(conn, _PRAGMAS)
+        if self._trigrams:
+            self._setUpTrigrams()
+
+    @staticmethod
+    def _pragmas(conn: Connection, pragmas: Iterable[str]) -> None:
+        """
+        Set SQLite pragmas on a connection outside a transaction (where
+        C{foreign_keys} takes effect).
+        """
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for pragma in pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
+        finally:
+            cursor.close()
+
+    def _importChunk(self, conn: Connection, chunk: list[Entry],
+                     parents: OrderedDict[str, tuple[int, str]], orphans: OrphanEntries,
+                     loading: bool) -> tuple[int, list[Entry]]:
         """
         Load one chunk in one transaction; hold its entries whose parent is
         not loaded yet.
 
+        @param loading: whether the trigram rows wait for the end of the
+            load (L{_endLoad}).
         @return: how many entries were loaded, and the entries held before
             that can be loaded now.
         """
         released: list[Entry] = []
-        with self._writeConnection() as conn, conn.begin():
+        with conn.begin():
             if self._postgres:
                 conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
             names = [str(e.ndn) for e in chunk]
@@ -1348,7 +1441,7 @@ class SQLBackend:
             self._bulkInsert(conn, entries.name, ("id", "parent_id", "ndn", "dn", "path", "attrs"),
                              rows)
             self._bulkInsert(conn, values.name, ("entry_id", "attr", "kind", "key"), keys)
-            if self._grams:
+            if self._grams and not loading:
                 conn.exec_driver_sql(GRAMS_OF_ENTRIES, (first, first + len(chunk) - 1))
         return len(rows), released
 

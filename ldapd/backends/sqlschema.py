@@ -64,6 +64,9 @@ _log = Logger()
 __all__ = [
     "ALL_KINDS",
     "changes",
+    "createLoadIndexes",
+    "dropLoadIndexes",
+    "IMPORT_UNDER_WAY",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "IndexConfig",
@@ -145,7 +148,8 @@ changes = Table(
 
 class SchemaVersionError(Exception):
     """
-    The database was written by a newer ldapd, or for another suffix.
+    The database was written by a newer ldapd, or for another suffix, or
+    holds a bulk load that did not finish (L{IMPORT_UNDER_WAY}).
     """
 
 
@@ -208,6 +212,43 @@ def _indexValuesByEntry(conn: Connection) -> None:
     conn.execute(text(f"CREATE INDEX IF NOT EXISTS ldapd_values_entry ON {values.name} (entry_id)"))
 
 
+#: The C{meta} key present while a bulk load into an empty database runs
+#: without its indexes (L{dropLoadIndexes}): a database that has it was
+#: left half-loaded by a load that never finished, and is refused.
+IMPORT_UNDER_WAY = "import_under_way"
+
+#: The secondary indexes of the entries and index tables, which a bulk load
+#: into an empty database builds once at its end (slapadd -q's way): the
+#: unique C{ndn} index stays, to find parents and refuse duplicates.
+_LOAD_INDEXES = (*entries.indexes, *values.indexes)
+
+
+def dropLoadIndexes(conn: Connection) -> None:
+    """
+    Begin a bulk load into an empty database: mark it as under way
+    (L{IMPORT_UNDER_WAY}) and drop the secondary indexes.
+
+    @param conn: a connection in a transaction, which excludes other writers.
+    """
+    writeMeta(conn, IMPORT_UNDER_WAY, "entries are being loaded without their indexes")
+    for index in sorted(_LOAD_INDEXES, key=lambda i: str(i.name)):
+        index.drop(conn, checkfirst=True)
+    conn.execute(text("DROP INDEX IF EXISTS ldapd_values_entry"))
+
+
+def createLoadIndexes(conn: Connection) -> None:
+    """
+    End a bulk load begun by L{dropLoadIndexes}: build the indexes it
+    dropped, as the migrations create them, and remove the mark.
+
+    @param conn: a connection in a transaction.
+    """
+    for index in sorted(_LOAD_INDEXES, key=lambda i: str(i.name)):
+        index.create(conn, checkfirst=True)
+    _indexValuesByEntry(conn)
+    conn.execute(meta.delete().where(meta.c.key == IMPORT_UNDER_WAY))
+
+
 #: The steps from one version to the next: step C{n} brings a database at
 #: version C{n - 1} to version C{n}. Version 0 is an empty database.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -252,8 +293,8 @@ def upgrade(conn: Connection, suffix: str, target: int = SCHEMA_VERSION) -> list
     @param suffix: the normalised suffix the backend serves.
     @param target: the version to reach (tests build older databases).
     @return: the versions applied.
-    @raise SchemaVersionError: if the database is newer than this code, or
-        holds another suffix.
+    @raise SchemaVersionError: if the database is newer than this code,
+        holds another suffix, or an unfinished bulk load.
     """
     meta.create(conn, checkfirst=True)
     current = readMeta(conn)
@@ -263,6 +304,10 @@ def upgrade(conn: Connection, suffix: str, target: int = SCHEMA_VERSION) -> list
             f"the database is at schema version {version}; this ldapd knows up to "
             f"{SCHEMA_VERSION}: upgrade ldapd"
         )
+    if IMPORT_UNDER_WAY in current:
+        raise SchemaVersionError(
+            "the database holds an import that did not finish (ldapd-admin import was stopped "
+            "before its end): it is incomplete; remove it and import again")
     stored = current.get("suffix")
     if stored is not None and stored != suffix:
         raise SchemaVersionError(f"the database holds {stored!r}, not {suffix!r}")
