@@ -1329,9 +1329,10 @@ class SQLBackend:
     def _beginLoad(self, conn: Connection) -> bool:
         """
         Begin a bulk load: into an empty database, mark it as under way and
-        drop its secondary indexes (L{sqlschema.dropLoadIndexes}) and the
-        trigram index (PostgreSQL); on SQLite, stop syncing the disk and
-        checking foreign keys, and give the connection a large page cache.
+        drop its secondary indexes and foreign keys
+        (L{sqlschema.beginBulkLoad}) and the trigram index (PostgreSQL); on
+        SQLite, stop syncing the disk and checking foreign keys, and give
+        the connection a large page cache.
 
         @param conn: the load's connection, not in a transaction.
         @return: whether the database was empty (and the load begun so).
@@ -1341,7 +1342,7 @@ class SQLBackend:
                 conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
             if conn.exec_driver_sql(f"SELECT 1 FROM {entries.name} LIMIT 1").first() is not None:
                 return False
-            sqlschema.dropLoadIndexes(conn)
+            sqlschema.beginBulkLoad(conn)
             if self._postgres:
                 conn.exec_driver_sql("DROP INDEX IF EXISTS ldapd_values_trgm")
         if not self._postgres:
@@ -1351,21 +1352,15 @@ class SQLBackend:
     def _endLoad(self, conn: Connection) -> None:
         """
         End a load begun by L{_beginLoad}, whether it succeeded or not:
-        build the indexes (and the trigram table or index) from what was
-        loaded, check the foreign keys on SQLite, and remove the mark; then
-        put the connection's settings back.
-
-        @raise RuntimeError: if SQLite finds a row whose parent is missing.
+        the trigram rows, indexes and foreign keys of what was loaded
+        (L{sqlschema.endBulkLoad}) and the trigram index; then put the
+        connection's settings back.
         """
         try:
             with conn.begin():
-                sqlschema.createLoadIndexes(conn)
                 if self._grams:
                     conn.exec_driver_sql(GRAMS_OF_ENTRIES, (0, 2 ** 63 - 1))
-                if not self._postgres:
-                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
-                    if broken is not None:
-                        raise RuntimeError(f"the load left a row without its parent: {broken}")
+                sqlschema.endBulkLoad(conn)
         finally:
             if not self._postgres:
                 self._pragmas(conn, _PRAGMAS)

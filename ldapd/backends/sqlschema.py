@@ -64,8 +64,8 @@ _log = Logger()
 __all__ = [
     "ALL_KINDS",
     "changes",
-    "createLoadIndexes",
-    "dropLoadIndexes",
+    "beginBulkLoad",
+    "endBulkLoad",
     "IMPORT_UNDER_WAY",
     "MIGRATIONS",
     "SCHEMA_VERSION",
@@ -213,39 +213,69 @@ def _indexValuesByEntry(conn: Connection) -> None:
 
 
 #: The C{meta} key present while a bulk load into an empty database runs
-#: without its indexes (L{dropLoadIndexes}): a database that has it was
-#: left half-loaded by a load that never finished, and is refused.
+#: without its indexes (L{beginBulkLoad}): a database that has it was left
+#: half-loaded by a load that never finished, and is refused.
 IMPORT_UNDER_WAY = "import_under_way"
 
 #: The secondary indexes of the entries and index tables, which a bulk load
 #: into an empty database builds once at its end (slapadd -q's way): the
 #: unique C{ndn} index stays, to find parents and refuse duplicates.
-_LOAD_INDEXES = (*entries.indexes, *values.indexes)
+_LOAD_INDEXES = sorted((*entries.indexes, *values.indexes), key=lambda i: str(i.name))
 
 
-def dropLoadIndexes(conn: Connection) -> None:
+def _foreignKeys() -> list[tuple[str, str, str]]:
+    """
+    @return: the foreign keys of the entries and index tables, each as its
+        table, the constraint's name (PostgreSQL's default one, which the
+        tables were created with) and its definition.
+    """
+    return [(table.name, f"{table.name}_{fk.parent.name}_fkey",
+             f"FOREIGN KEY ({fk.parent.name}) REFERENCES {fk.column.table.name} ({fk.column.name})")
+            for table in (entries, values) for fk in sorted(table.foreign_keys,
+                                                            key=lambda fk: fk.parent.name)]
+
+
+def beginBulkLoad(conn: Connection) -> None:
     """
     Begin a bulk load into an empty database: mark it as under way
-    (L{IMPORT_UNDER_WAY}) and drop the secondary indexes.
+    (L{IMPORT_UNDER_WAY}) and drop the secondary indexes and, on
+    PostgreSQL, the foreign keys (SQLite's connection stops checking them).
 
     @param conn: a connection in a transaction, which excludes other writers.
     """
     writeMeta(conn, IMPORT_UNDER_WAY, "entries are being loaded without their indexes")
-    for index in sorted(_LOAD_INDEXES, key=lambda i: str(i.name)):
+    for index in _LOAD_INDEXES:
         index.drop(conn, checkfirst=True)
     conn.execute(text("DROP INDEX IF EXISTS ldapd_values_entry"))
+    if conn.dialect.name == "postgresql":
+        for table, name, _ in _foreignKeys():
+            conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"))
 
 
-def createLoadIndexes(conn: Connection) -> None:
+def endBulkLoad(conn: Connection) -> None:
     """
-    End a bulk load begun by L{dropLoadIndexes}: build the indexes it
-    dropped, as the migrations create them, and remove the mark.
+    End a bulk load begun by L{beginBulkLoad}: build the indexes it dropped,
+    as the migrations create them, check (PostgreSQL: add again) the
+    foreign keys, and remove the mark.
 
     @param conn: a connection in a transaction.
+    @raise ValueError: if a row's parent entry is missing (SQLite; on
+        PostgreSQL the database raises an integrity error).
     """
-    for index in sorted(_LOAD_INDEXES, key=lambda i: str(i.name)):
+    if conn.dialect.name == "postgresql":
+        # Room to sort an index in memory (the default, 64 MB, spills a
+        # million keys to disk), for this transaction only.
+        conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for index in _LOAD_INDEXES:
         index.create(conn, checkfirst=True)
     _indexValuesByEntry(conn)
+    if conn.dialect.name == "postgresql":
+        for table, name, definition in _foreignKeys():
+            conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
+    else:
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise ValueError(f"the load left a row of {broken[0]} without its entry {broken[2]}")
     conn.execute(meta.delete().where(meta.c.key == IMPORT_UNDER_WAY))
 
 
