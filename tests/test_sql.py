@@ -11,12 +11,14 @@ parallel do not meet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -969,6 +971,42 @@ class SchemaVersionTests(SQLiteMixin, unittest.TestCase):
         engine.dispose()
         d = self.backend().open()
         return d.addCallbacks(self.fail, lambda f: f.trap(SchemaVersionError))
+
+
+class IndexRowsTests(unittest.TestCase):
+    """
+    L{SQLBackend.indexRows}: the index rows of an entry.
+    """
+
+    def test_kinds(self) -> None:
+        """
+        Each indexed type gets its presence row, the equality key of each
+        value (of each class and its superclasses for objectClass; the raw
+        bytes of a value its rule refuses; a digest of a long key), and the
+        substrings key of each value (a "too long" row for a long one);
+        unindexed types get none.
+        """
+        schema = Schema.standard()
+        backend = SQLBackend(
+            schema.normalizeDN(DN.parse("dc=example,dc=com")), schema, "sqlite:///unused.db",
+            indexes=["objectClass eq", "cn eq,sub", "description sub", "telephoneNumber eq,sub",
+                     "createTimestamp pres,eq"])
+        entry = Entry(DN.parse("cn=Ann,dc=example,dc=com"), [
+            ("objectClass", [b"inetOrgPerson"]), ("cn", [b"Ann  Example", b"x" * 300]),
+            ("description", [b"A B"]), ("telephoneNumber", [b"+1 555-0100"]),
+            ("createTimestamp", [b"20240101120000Z", b"not a time"]), ("sn", [b"E"])], schema)
+        when = repr(datetime(2024, 1, 1, 12, tzinfo=timezone.utc))
+        longKey = hashlib.sha256(("s" + "x" * 300).encode()).hexdigest()
+        self.assertEqual(backend.indexRows(entry), {
+            ("2.5.4.0", "e", f"s{oc}") for oc in (
+                "2.16.840.1.113730.3.2.2", "2.5.6.0", "2.5.6.6", "2.5.6.7")} | {
+            ("2.5.4.3", "e", "sann example"), ("2.5.4.3", "s", "ann example"),
+            ("2.5.4.3", "e", f"h{longKey}"), ("2.5.4.3", "l", ""),
+            ("2.5.4.13", "s", "a b"),
+            ("2.5.4.20", "e", "s+15550100"), ("2.5.4.20", "s", "+15550100"),
+            ("2.5.18.1", "p", ""), ("2.5.18.1", "e", f"r{when}"),
+            ("2.5.18.1", "e", "b" + b"not a time".hex()),
+        })
 
 
 class SerialisationTests(unittest.TestCase):

@@ -300,6 +300,8 @@ class SQLBackend:
         self.poolSize = poolSize
         self.batchSize = batchSize
         self._cache = _EntryCache(entryCache)
+        # How each attribute type is indexed (L{_indexPlan}), once known.
+        self._indexPlans: dict[AttributeType, tuple[str, bool, bool, Any, bool]] = {}
         self._reactor = reactor
         self._pool: ThreadPool | None = None
         self.engine: Engine | None = None
@@ -561,31 +563,63 @@ class SQLBackend:
         @return: their index rows as C{(attr OID, kind, key)}.
         """
         schema = self.schema
+        plans = self._indexPlans
         rows: set[tuple[str, str, str]] = set()
+        add = rows.add
         for attr in entry:
-            oid = attr.type.oid
-            kinds = self.indexes.kinds(oid)
-            if not kinds:
+            at = attr.type
+            plan = plans.get(at)
+            if plan is None:
+                plan = plans[at] = self._indexPlan(at)
+            oid, presence, equality, substr, substrIsEquality = plan
+            if presence:
+                add((oid, "p", ""))
+            if not equality and substr is None:
                 continue
-            if "pres" in kinds:
-                rows.add((oid, "p", ""))
-            if "eq" in kinds:
-                for key in attr.keys(schema):
-                    rows.add((oid, "e", _keyText(key)))
-                    if oid == OBJECT_CLASS:
-                        for superclass in schema.superclasses(key):
-                            rows.add((oid, "e", _keyText(superclass)))
-            if "sub" in kinds and attr.type.substr is not None:
-                for v in attr.values:
+            for v in attr.values:
+                key: Any = None
+                if equality:
                     try:
-                        text = schema.applyRule(attr.type.substr, v)
+                        key = schema.equalityKey(at, v)
+                    except InvalidValue:
+                        # Compared as bytes; its substrings rule fails too.
+                        add((oid, "e", _keyText(v)))
+                        if substrIsEquality:
+                            continue
+                    else:
+                        add((oid, "e", _keyText(key)))
+                        if oid == OBJECT_CLASS:
+                            for superclass in schema.superclasses(key):
+                                add((oid, "e", _keyText(superclass)))
+                if substr is None:
+                    continue
+                if not substrIsEquality or key is None:
+                    try:
+                        key = schema.applyRule(substr, v)
                     except InvalidValue:
                         continue
-                    if len(text) > _MAX_KEY:
-                        rows.add((oid, "l", ""))
-                    else:
-                        rows.add((oid, "s", _substringText(text)))
+                if len(key) > _MAX_KEY:
+                    add((oid, "l", ""))
+                else:
+                    add((oid, "s", _substringText(key)))
         return rows
+
+    def _indexPlan(self, at: AttributeType) -> tuple[str, bool, bool, Any, bool]:
+        """
+        How L{indexRows} indexes the values of one attribute type.
+
+        @return: its OID, whether it has a presence and an equality index,
+            the substrings rule of its substrings index (or C{None}), and
+            whether that rule's key is the equality key (the same function,
+            as caseIgnoreSubstringsMatch's and caseIgnoreMatch's): computed
+            once for both.
+        """
+        kinds = self.indexes.kinds(at.oid)
+        substr = at.substr if "sub" in kinds else None
+        sameKey = (substr is not None and "eq" in kinds and at.equality is not None
+                   and at.equality.normalize is substr.normalize
+                   and at.equality.needsSchema == substr.needsSchema)
+        return at.oid, "pres" in kinds, "eq" in kinds, substr, sameKey
 
     def _reindex(self, conn: Connection) -> None:
         """
@@ -1310,9 +1344,12 @@ class SQLBackend:
         parents: OrderedDict[str, tuple[int, str]] = OrderedDict()
         orphans = OrphanEntries()
         total = 0
-        pending: list[Entry] = []
+        # Each entry's index rows are made as it comes, right after it was
+        # read and checked, while the schema's caches (DN keys) hold its
+        # values.
+        pending: list[_Loading] = []
         for entry in entries:
-            pending.append(entry)
+            pending.append((entry, self.indexRows(entry)))
             if len(pending) >= chunk:
                 loaded, pending = self._importChunk(conn, pending, parents, orphans, loading)
                 total += loaded
@@ -1380,26 +1417,28 @@ class SQLBackend:
         finally:
             cursor.close()
 
-    def _importChunk(self, conn: Connection, chunk: list[Entry],
-                     parents: OrderedDict[str, tuple[int, str]], orphans: OrphanEntries,
-                     loading: bool) -> tuple[int, list[Entry]]:
+    def _importChunk(self, conn: Connection,
+                     chunk: list[_Loading], parents: OrderedDict[str, tuple[int, str]],
+                     orphans: OrphanEntries, loading: bool) -> tuple[int, list[_Loading]]:
         """
         Load one chunk in one transaction; hold its entries whose parent is
         not loaded yet.
 
+        @param chunk: the entries, each with its index rows (L{indexRows})
+            or C{None}, for an entry that was held.
         @param loading: whether the trigram rows wait for the end of the
             load (L{_endLoad}).
         @return: how many entries were loaded, and the entries held before
             that can be loaded now.
         """
-        released: list[Entry] = []
+        released: list[_Loading] = []
         with conn.begin():
             if self._postgres:
                 conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
-            names = [str(e.ndn) for e in chunk]
+            names = [str(e.ndn) for e, _ in chunk]
             if len(set(names)) != len(names):
                 seen: set[str] = set()
-                for e in chunk:
+                for e, _ in chunk:
                     if str(e.ndn) in seen:
                         raise ldaperrors.LDAPEntryAlreadyExists(f"{e.dn}: appears twice")
                     seen.add(str(e.ndn))
@@ -1409,7 +1448,7 @@ class SQLBackend:
             first = self._allocateIds(conn, len(chunk))
             rows = []
             keys: list[tuple[int, str, str, str]] = []
-            for i, entry in enumerate(chunk):
+            for i, (entry, indexRows) in enumerate(chunk):
                 id = first + i
                 ndn = str(entry.ndn)
                 if entry.ndn == self.suffix:
@@ -1431,8 +1470,10 @@ class SQLBackend:
                 if len(parents) > 10000:
                     parents.popitem(last=False)
                 rows.append((id, parentId, ndn, str(entry.dn), path, encodeAttributes(entry)))
-                keys.extend((id, a, k, key) for a, k, key in self.indexRows(entry))
-                released.extend(orphans.released(entry.ndn))
+                if indexRows is None:
+                    indexRows = self.indexRows(entry)
+                keys.extend([(id, a, k, key) for a, k, key in indexRows])
+                released.extend([(e, None) for e in orphans.released(entry.ndn)])
             self._bulkInsert(conn, entries.name, ("id", "parent_id", "ndn", "dn", "path", "attrs"),
                              rows)
             self._bulkInsert(conn, values.name, ("entry_id", "attr", "kind", "key"), keys)
@@ -1476,6 +1517,11 @@ class SQLBackend:
         sequence = conn.exec_driver_sql(
             "SELECT seq FROM sqlite_sequence WHERE name = ?", (entries.name,)).scalar() or 0
         return max(top, sequence) + 1  # type: ignore[no-any-return]
+
+
+#: An entry on its way into the database, with its index rows (or C{None}:
+#: not made yet).
+_Loading = tuple[Entry, set[tuple[str, str, str]] | None]
 
 
 class _Query(NamedTuple):
