@@ -1345,11 +1345,12 @@ class SQLBackend:
         orphans = OrphanEntries()
         total = 0
         # Each entry's index rows are made as it comes, right after it was
-        # read and checked, while the schema's caches (DN keys) hold its
-        # values.
+        # read and checked, while the schema's caches (DN keys, the last
+        # checked values) hold its values; kept as a tuple (a set of forty
+        # rows takes five times its memory) until its chunk is written.
         pending: list[_Loading] = []
         for entry in entries:
-            pending.append((entry, self.indexRows(entry)))
+            pending.append((entry, tuple(self.indexRows(entry))))
             if len(pending) >= chunk:
                 loaded, pending = self._importChunk(conn, pending, parents, orphans, loading)
                 total += loaded
@@ -1521,7 +1522,7 @@ class SQLBackend:
 
 #: An entry on its way into the database, with its index rows (or C{None}:
 #: not made yet).
-_Loading = tuple[Entry, set[tuple[str, str, str]] | None]
+_Loading = tuple[Entry, Collection[tuple[str, str, str]] | None]
 
 
 class _Query(NamedTuple):
