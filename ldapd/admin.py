@@ -23,7 +23,11 @@ Attributes the server computes (C{hasSubordinates}, C{numSubordinates},
 C{entryDN}, C{subschemaSubentry}) are not stored.
 
 On a backend with a bulk path (the C{sql} backend's C{importEntries}),
-entries go in through it, many per transaction; elsewhere, and with
+entries go in through it, many per transaction (into an empty C{sql}
+database as slapadd -q loads: its indexes built once at the end, and the
+database marked incomplete until then, so that an import that is killed
+leaves a database that the server and this command refuse, saying so,
+until it is removed and loaded again); elsewhere, and with
 C{--per-entry}, each is one add through the backend with the configured
 plugins' transaction hooks. Either way entries may come before their
 parent, as in slapcat's output after entries were moved (its order is that

@@ -156,7 +156,7 @@ class SQLBackendTestsMixin(BackendTestsMixin):
                     found["sequence"] = conn.exec_driver_sql(
                         "SELECT * FROM sqlite_sequence").all()
                     found["pragmas"] = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in
-                                        ("synchronous", "foreign_keys", "cache_size")]
+                                        ("synchronous", "foreign_keys")]
         finally:
             await backend.close()
         return found
