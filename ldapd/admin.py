@@ -23,7 +23,11 @@ Attributes the server computes (C{hasSubordinates}, C{numSubordinates},
 C{entryDN}, C{subschemaSubentry}) are not stored.
 
 On a backend with a bulk path (the C{sql} backend's C{importEntries}),
-entries go in through it, many per transaction; elsewhere, and with
+entries go in through it, many per transaction (into an empty C{sql}
+database as slapadd -q loads: its indexes built once at the end, and the
+database marked incomplete until then, so that an import that is killed
+leaves a database that the server and this command refuse, saying so,
+until it is removed and loaded again); elsewhere, and with
 C{--per-entry}, each is one add through the backend with the configured
 plugins' transaction hooks. Either way entries may come before their
 parent, as in slapcat's output after entries were moved (its order is that
@@ -54,6 +58,7 @@ from ldapd import passwords
 from ldapd._files import openPrivate
 from ldapd._pidfile import readPIDFile
 from ldapd.backends.base import OrphanEntries
+from ldapd.backends.sqlschema import SchemaVersionError
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.csn import CSNGenerator
 from ldapd.directory import Database
@@ -309,6 +314,10 @@ async def exportLDIF(config: ServerConfig, db: Database, out: IO[bytes],
     return count
 
 
+#: What makes a command fail with its message, rather than a traceback.
+_FAILURES = (ldaperrors.LDAPException, SQLAlchemyError, OSError, ValueError, SchemaVersionError)
+
+
 def _withBackend(config: ServerConfig, db: Database, work: Callable[[], Any]) -> int:
     """
     Open the database's backend, run C{work} on the reactor, close it.
@@ -321,10 +330,17 @@ def _withBackend(config: ServerConfig, db: Database, work: Callable[[], Any]) ->
 
     async def run(reactor: Any) -> None:
         nonlocal status
-        await db.backend.open()
+        try:
+            await db.backend.open()
+        except _FAILURES as e:
+            # A database that cannot be opened: of a newer ldapd, or left
+            # half-loaded by an import that was stopped.
+            sys.stderr.write(f"ldapd-admin: {e}\n")
+            status = 1
+            return
         try:
             await work()
-        except (ldaperrors.LDAPException, SQLAlchemyError, OSError, ValueError) as e:
+        except _FAILURES as e:
             sys.stderr.write(f"\nldapd-admin: {e}\n")
             status = 1
         finally:

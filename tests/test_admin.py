@@ -17,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from ldaptor.protocols import pureber, pureldap
+from sqlalchemy import create_engine
 from twisted.internet import defer, reactor
 from twisted.trial import unittest
 
 from ldapd import passwords
 from ldapd.admin import Progress, exportLDIF, importLDIF, main
+from ldapd.backends import sqlschema
 from ldapd.config import loadConfig
 from ldapd.dn import DN
 from ldapd.entry import Entry
@@ -403,6 +405,27 @@ class CommandTests(unittest.SynchronousTestCase):
         result = admin("import", "-q", str(second), str(exported))
         self.assertEqual(result.returncode, 1)
         self.assertIn("already exists", result.stderr)
+
+    def test_unfinishedImport(self) -> None:
+        """
+        A database left by an import that was stopped before its end is
+        refused with a message saying so, by C{export} as by C{import},
+        rather than served half-loaded.
+        """
+        config = sqlConfig()
+        result = admin("import", "-q", str(config), str(EXAMPLE_LDIF))
+        self.assertEqual(result.returncode, 0, result.stderr)
+        engine = create_engine(f"sqlite:///{config.parent / 'dir.db'}")
+        with engine.begin() as conn:
+            # What the bulk load writes at its start and removes at its end.
+            sqlschema.writeMeta(conn, sqlschema.IMPORT_UNDER_WAY, "")
+        engine.dispose()
+        for command in (["export", "-q", str(config)],
+                        ["import", "-q", str(config), str(EXAMPLE_LDIF)]):
+            result = admin(*command)
+            self.assertEqual((result.returncode, result.stdout), (1, ""), result.stderr)
+            self.assertIn("import that did not finish", result.stderr)
+            self.assertNotIn("Traceback", result.stderr)
 
     def test_continue(self) -> None:
         """

@@ -386,6 +386,23 @@ class SchemaTests(unittest.TestCase):
         self.assertIsNone(photo.equality)
         self.assertEqual(SCHEMA.normalizeValue(photo, b"\xff\xd8 X"), b"\xff\xd8 X")
 
+    def test_equalityKey(self) -> None:
+        """
+        L{Schema.equalityKey} is L{Schema.normalizeValue}'s equality key,
+        taken from what L{Schema.checkValue} last found for the type when
+        the value is the one it checked, and made otherwise; a value that
+        does not conform is refused either way.
+        """
+        schema = Schema.standard()
+        cn = schema.attributeType("cn")
+        schema.checkValue(cn, b"  Ann  Example ")
+        for value in (b"  Ann  Example ", b"Bob"):
+            self.assertEqual(schema.equalityKey(cn, value), schema.normalizeValue(cn, value))
+        schema._lastChecked[cn] = (b"Bob", "from the check")
+        self.assertEqual(schema.equalityKey(cn, b"Bob"), "from the check")
+        created = schema.attributeType("createTimestamp")
+        self.assertRaises(InvalidValue, schema.equalityKey, created, b"yesterday")
+
     def test_normalizeValueKinds(self) -> None:
         """
         L{Schema.normalizeValue} uses the rule of the kind asked for.

@@ -11,12 +11,14 @@ parallel do not meet.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sqlite3
 import tempfile
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,110 @@ class SQLBackendTestsMixin(BackendTestsMixin):
                 lambda _: self.addCleanup(self.backend.close))
 
         return d.addCallback(_cbClosed)
+
+    async def loaded(self, entries: list[Entry], bulk: bool) -> dict[str, Any]:
+        """
+        Import C{entries} into a new database in chunks of 3: all of them
+        into the empty database, or the first added as a write and the rest
+        into a database that is no longer empty.
+
+        @param bulk: whether all of them are loaded into the empty database.
+        @return: what the database holds: every row of its tables, the
+            definitions of its indexes, and the connections' settings.
+        """
+        backend = self.makeBackend(self.suffix, self.schema)
+        await backend.open()
+        try:
+            if not bulk:
+                await backend.add(_op(), entries[0], RecordingHooks())
+            await backend._call(backend.importEntries, entries[0 if bulk else 1:], None, 3)
+            assert backend.engine is not None
+            with backend.engine.connect() as conn:
+                tables = [sqlschema.meta.name, sqlschema.entries.name, sqlschema.values.name]
+                if backend._grams:
+                    tables.append(sqlschema.GRAMS)
+                found: dict[str, Any] = {
+                    table: sorted(tuple(r) for r in conn.exec_driver_sql(f"SELECT * FROM {table}"))
+                    for table in tables}
+                if backend._postgres:
+                    found["indexes"] = sorted(tuple(r) for r in conn.exec_driver_sql(
+                        "SELECT indexname, replace(indexdef, current_schema() || '.', '') "
+                        "FROM pg_indexes WHERE schemaname = current_schema()"))
+                    found["constraints"] = sorted(tuple(r) for r in conn.exec_driver_sql(
+                        "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint "
+                        "WHERE connamespace = current_schema()::regnamespace"))
+                else:
+                    found["indexes"] = sorted(tuple(r) for r in conn.exec_driver_sql(
+                        "SELECT name, tbl_name, sql FROM sqlite_master WHERE type = 'index'"))
+                    found["sequence"] = conn.exec_driver_sql(
+                        "SELECT * FROM sqlite_sequence").all()
+                    found["pragmas"] = [conn.exec_driver_sql(f"PRAGMA {p}").scalar() for p in
+                                        ("synchronous", "foreign_keys")]
+        finally:
+            await backend.close()
+        return found
+
+    async def _test_importIntoEmpty(self) -> None:
+        entries = [*self.suiteEntries(),
+                   *(self.person(f"user{i}", mail=f"u{i}@example.com") for i in range(7))]
+        loaded = await self.loaded(entries, bulk=True)
+        self.assertEqual(loaded, await self.loaded(entries, bulk=False))
+        self.assertEqual(len(loaded[sqlschema.entries.name]), len(entries))
+        self.assertNotIn(sqlschema.IMPORT_UNDER_WAY, dict(loaded[sqlschema.meta.name]))
+
+    def test_importIntoEmpty(self) -> Any:
+        """
+        A bulk load into an empty database, whose indexes are built at its
+        end, leaves exactly the database a load into a database that is
+        not empty leaves: the same rows in every table, the same index and
+        constraint definitions, the connection's settings put back.
+        """
+        return defer.Deferred.fromCoroutine(self._test_importIntoEmpty())
+
+    async def _test_importStopped(self) -> None:
+        backend = self.makeBackend(self.suffix, self.schema)
+        await backend.open()
+        # As if the process were killed before the load's end.
+        backend._endLoad = lambda conn: None  # type: ignore[method-assign]
+        try:
+            await backend._call(backend.importEntries, list(self.suiteEntries()))
+        finally:
+            await backend.close()
+        again = self.makeBackend(self.suffix, self.schema, self.url)
+        with self.assertRaises(SchemaVersionError) as caught:
+            await again.open()
+        self.assertIn("import that did not finish", str(caught.exception))
+
+    def test_importStopped(self) -> Any:
+        """
+        A bulk load into an empty database that never reaches its end (the
+        process killed) leaves a database that is refused when opened,
+        saying that it is incomplete.
+        """
+        return defer.Deferred.fromCoroutine(self._test_importStopped())
+
+    async def _test_importFailed(self) -> None:
+        backend = self.makeBackend(self.suffix, self.schema)
+        await backend.open()
+        try:
+            entries = list(self.suiteEntries())
+            with self.assertRaises(NoSuchObject):
+                await backend._call(backend.importEntries,
+                                    [*entries, self.person("x", "ou=gone,dc=example,dc=com")])
+        finally:
+            await backend.close()
+        self.backend = self.makeBackend(self.suffix, self.schema, self.url)
+        await self.backend.open()
+        self.addCleanup(self.backend.close)
+        self.assertEqual(await self.search(self.suffixText, Scope.SUB, "(uid=alice)"),
+                         ["uid=alice,ou=people,dc=example,dc=com"])
+
+    def test_importFailed(self) -> Any:
+        """
+        A bulk load into an empty database that fails keeps what it loaded
+        before the failure, indexed, in a database that opens.
+        """
+        return defer.Deferred.fromCoroutine(self._test_importFailed())
 
     def test_equalityIndexNarrows(self) -> Any:
         """
@@ -865,6 +971,42 @@ class SchemaVersionTests(SQLiteMixin, unittest.TestCase):
         engine.dispose()
         d = self.backend().open()
         return d.addCallbacks(self.fail, lambda f: f.trap(SchemaVersionError))
+
+
+class IndexRowsTests(unittest.TestCase):
+    """
+    L{SQLBackend.indexRows}: the index rows of an entry.
+    """
+
+    def test_kinds(self) -> None:
+        """
+        Each indexed type gets its presence row, the equality key of each
+        value (of each class and its superclasses for objectClass; the raw
+        bytes of a value its rule refuses; a digest of a long key), and the
+        substrings key of each value (a "too long" row for a long one);
+        unindexed types get none.
+        """
+        schema = Schema.standard()
+        backend = SQLBackend(
+            schema.normalizeDN(DN.parse("dc=example,dc=com")), schema, "sqlite:///unused.db",
+            indexes=["objectClass eq", "cn eq,sub", "description sub", "telephoneNumber eq,sub",
+                     "createTimestamp pres,eq"])
+        entry = Entry(DN.parse("cn=Ann,dc=example,dc=com"), [
+            ("objectClass", [b"inetOrgPerson"]), ("cn", [b"Ann  Example", b"x" * 300]),
+            ("description", [b"A B"]), ("telephoneNumber", [b"+1 555-0100"]),
+            ("createTimestamp", [b"20240101120000Z", b"not a time"]), ("sn", [b"E"])], schema)
+        when = repr(datetime(2024, 1, 1, 12, tzinfo=timezone.utc))
+        longKey = hashlib.sha256(("s" + "x" * 300).encode()).hexdigest()
+        self.assertEqual(backend.indexRows(entry), {
+            ("2.5.4.0", "e", f"s{oc}") for oc in (
+                "2.16.840.1.113730.3.2.2", "2.5.6.0", "2.5.6.6", "2.5.6.7")} | {
+            ("2.5.4.3", "e", "sann example"), ("2.5.4.3", "s", "ann example"),
+            ("2.5.4.3", "e", f"h{longKey}"), ("2.5.4.3", "l", ""),
+            ("2.5.4.13", "s", "a b"),
+            ("2.5.4.20", "e", "s+15550100"), ("2.5.4.20", "s", "+15550100"),
+            ("2.5.18.1", "p", ""), ("2.5.18.1", "e", f"r{when}"),
+            ("2.5.18.1", "e", "b" + b"not a time".hex()),
+        })
 
 
 class SerialisationTests(unittest.TestCase):

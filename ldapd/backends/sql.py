@@ -110,6 +110,17 @@ _IN_LIST = 500
 
 _log = Logger()
 
+#: The SQLite settings of every connection that a bulk load changes
+#: (L{_LOAD_PRAGMAS}), and puts back when it ends.
+_PRAGMAS = ("synchronous=FULL", "foreign_keys=ON")
+
+#: A bulk load's SQLite settings: no sync (a load that dies leaves a
+#: database marked incomplete anyway), foreign keys checked once at the
+#: end. The page cache stays SQLite's 2 MiB: a larger one (16 or 64 MiB)
+#: made a load of 40,000 entries no faster, and held that much more memory
+#: while its indexes were built.
+_LOAD_PRAGMAS = ("synchronous=OFF", "foreign_keys=OFF")
+
 #: The columns of an entry row (L{_Row}), for a table aliased C{e}.
 _ROW_COLUMNS = "e.id, e.path, e.dn, e.ndn, e.attrs"
 
@@ -291,6 +302,8 @@ class SQLBackend:
         self.poolSize = poolSize
         self.batchSize = batchSize
         self._cache = _EntryCache(entryCache)
+        # How each attribute type is indexed (L{_indexPlan}), once known.
+        self._indexPlans: dict[AttributeType, tuple[str, bool, bool, Any, bool]] = {}
         self._reactor = reactor
         self._pool: ThreadPool | None = None
         self.engine: Engine | None = None
@@ -324,8 +337,7 @@ class SQLBackend:
             # take the write lock at once (BEGIN IMMEDIATE).
             dbapiConnection.isolation_level = None
             cursor = dbapiConnection.cursor()
-            for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000",
-                           "foreign_keys=ON"):
+            for pragma in ("journal_mode=WAL", "busy_timeout=30000", *_PRAGMAS):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
@@ -553,31 +565,63 @@ class SQLBackend:
         @return: their index rows as C{(attr OID, kind, key)}.
         """
         schema = self.schema
+        plans = self._indexPlans
         rows: set[tuple[str, str, str]] = set()
+        add = rows.add
         for attr in entry:
-            oid = attr.type.oid
-            kinds = self.indexes.kinds(oid)
-            if not kinds:
+            at = attr.type
+            plan = plans.get(at)
+            if plan is None:
+                plan = plans[at] = self._indexPlan(at)
+            oid, presence, equality, substr, substrIsEquality = plan
+            if presence:
+                add((oid, "p", ""))
+            if not equality and substr is None:
                 continue
-            if "pres" in kinds:
-                rows.add((oid, "p", ""))
-            if "eq" in kinds:
-                for key in attr.keys(schema):
-                    rows.add((oid, "e", _keyText(key)))
-                    if oid == OBJECT_CLASS:
-                        for superclass in schema.superclasses(key):
-                            rows.add((oid, "e", _keyText(superclass)))
-            if "sub" in kinds and attr.type.substr is not None:
-                for v in attr.values:
+            for v in attr.values:
+                key: Any = None
+                if equality:
                     try:
-                        text = schema.applyRule(attr.type.substr, v)
+                        key = schema.equalityKey(at, v)
+                    except InvalidValue:
+                        # Compared as bytes; its substrings rule fails too.
+                        add((oid, "e", _keyText(v)))
+                        if substrIsEquality:
+                            continue
+                    else:
+                        add((oid, "e", _keyText(key)))
+                        if oid == OBJECT_CLASS:
+                            for superclass in schema.superclasses(key):
+                                add((oid, "e", _keyText(superclass)))
+                if substr is None:
+                    continue
+                if not substrIsEquality or key is None:
+                    try:
+                        key = schema.applyRule(substr, v)
                     except InvalidValue:
                         continue
-                    if len(text) > _MAX_KEY:
-                        rows.add((oid, "l", ""))
-                    else:
-                        rows.add((oid, "s", _substringText(text)))
+                if len(key) > _MAX_KEY:
+                    add((oid, "l", ""))
+                else:
+                    add((oid, "s", _substringText(key)))
         return rows
+
+    def _indexPlan(self, at: AttributeType) -> tuple[str, bool, bool, Any, bool]:
+        """
+        How L{indexRows} indexes the values of one attribute type.
+
+        @return: its OID, whether it has a presence and an equality index,
+            the substrings rule of its substrings index (or C{None}), and
+            whether that rule's key is the equality key (the same function,
+            as caseIgnoreSubstringsMatch's and caseIgnoreMatch's): computed
+            once for both.
+        """
+        kinds = self.indexes.kinds(at.oid)
+        substr = at.substr if "sub" in kinds else None
+        sameKey = (substr is not None and "eq" in kinds and at.equality is not None
+                   and at.equality.normalize is substr.normalize
+                   and at.equality.needsSchema == substr.needsSchema)
+        return at.oid, "pres" in kinds, "eq" in kinds, substr, sameKey
 
     def _reindex(self, conn: Connection) -> None:
         """
@@ -1255,8 +1299,9 @@ class SQLBackend:
         """
         Load entries fast, bypassing the plugin chain (as slapadd bypasses
         overlays): in transactions of C{chunk} entries, each one
-        C{executemany} for the rows and one for their index keys. Call it
-        from a thread of its own (it blocks), with the backend open.
+        C{executemany} (C{COPY} on PostgreSQL) for the rows and one for
+        their index keys. Call it from a thread of its own (it blocks), with
+        the backend open.
 
         Invariants are kept as on the normal path: every parent must exist
         (in the input, or in the database), names are unique (the
@@ -1266,6 +1311,13 @@ class SQLBackend:
         held until it is (L{OrphanEntries}), as slapadd takes slapcat's
         output, whose order is that of entry ids.
 
+        Into an empty database the load is slapadd -q's (L{_beginLoad}):
+        the secondary indexes are built once at the end, SQLite does not
+        sync the disk nor check foreign keys row by row (it checks them all
+        at the end), and the database is marked as incomplete until the
+        indexes are built, so that a load that is killed leaves a database
+        that is refused when opened, never a silently half-loaded one.
+
         @param entries: the entries, best parents before children.
         @param progress: called with the count after every chunk.
         @param chunk: entries per transaction.
@@ -1273,45 +1325,122 @@ class SQLBackend:
         @raise ldaperrors.LDAPException: noSuchObject for an entry whose
             parent is in neither the input nor the database (once the input
             is read), entryAlreadyExists for a duplicate; the chunks before
-            it are committed.
+            it are committed (and indexed).
         """
         assert self.engine is not None
+        with self._writeConnection() as conn:
+            loading = self._beginLoad(conn)
+            try:
+                return self._importAll(conn, entries, progress, chunk, loading)
+            finally:
+                if loading:
+                    self._endLoad(conn)
+
+    def _importAll(self, conn: Connection, entries: Iterable[Entry],
+                   progress: Callable[[int], None] | None, chunk: int, loading: bool) -> int:
+        """
+        L{importEntries}' chunks, on one connection.
+
+        @param loading: whether the database was empty (L{_beginLoad}).
+        """
         parents: OrderedDict[str, tuple[int, str]] = OrderedDict()
         orphans = OrphanEntries()
         total = 0
-        pending: list[Entry] = []
+        # Each entry's index rows are made as it comes, right after it was
+        # read and checked, while the schema's caches (DN keys, the last
+        # checked values) hold its values; kept as a tuple (a set of forty
+        # rows takes five times its memory) until its chunk is written.
+        pending: list[_Loading] = []
         for entry in entries:
-            pending.append(entry)
+            pending.append((entry, tuple(self.indexRows(entry))))
             if len(pending) >= chunk:
-                loaded, pending = self._importChunk(pending, parents, orphans)
+                loaded, pending = self._importChunk(conn, pending, parents, orphans, loading)
                 total += loaded
                 if progress is not None:
                     progress(total)
         while pending:
-            loaded, pending = self._importChunk(pending, parents, orphans)
+            loaded, pending = self._importChunk(conn, pending, parents, orphans, loading)
             total += loaded
             if progress is not None:
                 progress(total)
         orphans.check()
         return total
 
-    def _importChunk(self, chunk: list[Entry], parents: OrderedDict[str, tuple[int, str]],
-                     orphans: OrphanEntries) -> tuple[int, list[Entry]]:
+    def _beginLoad(self, conn: Connection) -> bool:
+        """
+        Begin a bulk load: into an empty database, mark it as under way and
+        drop its secondary indexes and foreign keys
+        (L{sqlschema.beginBulkLoad}) and the trigram index (PostgreSQL); on
+        SQLite, stop syncing the disk and checking foreign keys.
+
+        @param conn: the load's connection, not in a transaction.
+        @return: whether the database was empty (and the load begun so).
+        """
+        with conn.begin():
+            if self._postgres:
+                conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
+            if conn.exec_driver_sql(f"SELECT 1 FROM {entries.name} LIMIT 1").first() is not None:
+                return False
+            sqlschema.beginBulkLoad(conn)
+            if self._postgres:
+                conn.exec_driver_sql("DROP INDEX IF EXISTS ldapd_values_trgm")
+        if not self._postgres:
+            self._pragmas(conn, _LOAD_PRAGMAS)
+        return True
+
+    def _endLoad(self, conn: Connection) -> None:
+        """
+        End a load begun by L{_beginLoad}, whether it succeeded or not:
+        the trigram rows, indexes and foreign keys of what was loaded
+        (L{sqlschema.endBulkLoad}) and the trigram index; then put the
+        connection's settings back.
+        """
+        try:
+            with conn.begin():
+                if self._grams:
+                    conn.exec_driver_sql(GRAMS_OF_ENTRIES, (0, 2 ** 63 - 1))
+                sqlschema.endBulkLoad(conn)
+        finally:
+            if not self._postgres:
+                self._pragmas(conn, _PRAGMAS)
+        if self._trigrams:
+            self._setUpTrigrams()
+
+    @staticmethod
+    def _pragmas(conn: Connection, pragmas: Iterable[str]) -> None:
+        """
+        Set SQLite pragmas on a connection outside a transaction (where
+        C{foreign_keys} takes effect).
+        """
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            for pragma in pragmas:
+                cursor.execute(f"PRAGMA {pragma}")
+        finally:
+            cursor.close()
+
+    def _importChunk(self, conn: Connection,
+                     chunk: list[_Loading], parents: OrderedDict[str, tuple[int, str]],
+                     orphans: OrphanEntries, loading: bool) -> tuple[int, list[_Loading]]:
         """
         Load one chunk in one transaction; hold its entries whose parent is
         not loaded yet.
 
+        @param chunk: the entries, each with its index rows (L{indexRows})
+            or C{None}, for an entry that was held.
+        @param loading: whether the trigram rows wait for the end of the
+            load (L{_endLoad}).
         @return: how many entries were loaded, and the entries held before
             that can be loaded now.
         """
-        released: list[Entry] = []
-        with self._writeConnection() as conn, conn.begin():
+        released: list[_Loading] = []
+        with conn.begin():
             if self._postgres:
                 conn.exec_driver_sql(f"LOCK TABLE {entries.name} IN EXCLUSIVE MODE")
-            names = [str(e.ndn) for e in chunk]
+            names = [str(e.ndn) for e, _ in chunk]
             if len(set(names)) != len(names):
                 seen: set[str] = set()
-                for e in chunk:
+                for e, _ in chunk:
                     if str(e.ndn) in seen:
                         raise ldaperrors.LDAPEntryAlreadyExists(f"{e.dn}: appears twice")
                     seen.add(str(e.ndn))
@@ -1321,7 +1450,7 @@ class SQLBackend:
             first = self._allocateIds(conn, len(chunk))
             rows = []
             keys: list[tuple[int, str, str, str]] = []
-            for i, entry in enumerate(chunk):
+            for i, (entry, indexRows) in enumerate(chunk):
                 id = first + i
                 ndn = str(entry.ndn)
                 if entry.ndn == self.suffix:
@@ -1343,12 +1472,14 @@ class SQLBackend:
                 if len(parents) > 10000:
                     parents.popitem(last=False)
                 rows.append((id, parentId, ndn, str(entry.dn), path, encodeAttributes(entry)))
-                keys.extend((id, a, k, key) for a, k, key in self.indexRows(entry))
-                released.extend(orphans.released(entry.ndn))
+                if indexRows is None:
+                    indexRows = self.indexRows(entry)
+                keys.extend([(id, a, k, key) for a, k, key in indexRows])
+                released.extend([(e, None) for e in orphans.released(entry.ndn)])
             self._bulkInsert(conn, entries.name, ("id", "parent_id", "ndn", "dn", "path", "attrs"),
                              rows)
             self._bulkInsert(conn, values.name, ("entry_id", "attr", "kind", "key"), keys)
-            if self._grams:
+            if self._grams and not loading:
                 conn.exec_driver_sql(GRAMS_OF_ENTRIES, (first, first + len(chunk) - 1))
         return len(rows), released
 
@@ -1388,6 +1519,11 @@ class SQLBackend:
         sequence = conn.exec_driver_sql(
             "SELECT seq FROM sqlite_sequence WHERE name = ?", (entries.name,)).scalar() or 0
         return max(top, sequence) + 1  # type: ignore[no-any-return]
+
+
+#: An entry on its way into the database, with its index rows (or C{None}:
+#: not made yet).
+_Loading = tuple[Entry, Collection[tuple[str, str, str]] | None]
 
 
 class _Query(NamedTuple):

@@ -64,6 +64,9 @@ _log = Logger()
 __all__ = [
     "ALL_KINDS",
     "changes",
+    "beginBulkLoad",
+    "endBulkLoad",
+    "IMPORT_UNDER_WAY",
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "IndexConfig",
@@ -145,7 +148,8 @@ changes = Table(
 
 class SchemaVersionError(Exception):
     """
-    The database was written by a newer ldapd, or for another suffix.
+    The database was written by a newer ldapd, or for another suffix, or
+    holds a bulk load that did not finish (L{IMPORT_UNDER_WAY}).
     """
 
 
@@ -208,6 +212,73 @@ def _indexValuesByEntry(conn: Connection) -> None:
     conn.execute(text(f"CREATE INDEX IF NOT EXISTS ldapd_values_entry ON {values.name} (entry_id)"))
 
 
+#: The C{meta} key present while a bulk load into an empty database runs
+#: without its indexes (L{beginBulkLoad}): a database that has it was left
+#: half-loaded by a load that never finished, and is refused.
+IMPORT_UNDER_WAY = "import_under_way"
+
+#: The secondary indexes of the entries and index tables, which a bulk load
+#: into an empty database builds once at its end (slapadd -q's way): the
+#: unique C{ndn} index stays, to find parents and refuse duplicates.
+_LOAD_INDEXES = sorted((*entries.indexes, *values.indexes), key=lambda i: str(i.name))
+
+
+def _foreignKeys() -> list[tuple[str, str, str]]:
+    """
+    @return: the foreign keys of the entries and index tables, each as its
+        table, the constraint's name (PostgreSQL's default one, which the
+        tables were created with) and its definition.
+    """
+    return [(table.name, f"{table.name}_{fk.parent.name}_fkey",
+             f"FOREIGN KEY ({fk.parent.name}) REFERENCES {fk.column.table.name} ({fk.column.name})")
+            for table in (entries, values) for fk in sorted(table.foreign_keys,
+                                                            key=lambda fk: fk.parent.name)]
+
+
+def beginBulkLoad(conn: Connection) -> None:
+    """
+    Begin a bulk load into an empty database: mark it as under way
+    (L{IMPORT_UNDER_WAY}) and drop the secondary indexes and, on
+    PostgreSQL, the foreign keys (SQLite's connection stops checking them).
+
+    @param conn: a connection in a transaction, which excludes other writers.
+    """
+    writeMeta(conn, IMPORT_UNDER_WAY, "entries are being loaded without their indexes")
+    for index in _LOAD_INDEXES:
+        index.drop(conn, checkfirst=True)
+    conn.execute(text("DROP INDEX IF EXISTS ldapd_values_entry"))
+    if conn.dialect.name == "postgresql":
+        for table, name, _ in _foreignKeys():
+            conn.execute(text(f"ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {name}"))
+
+
+def endBulkLoad(conn: Connection) -> None:
+    """
+    End a bulk load begun by L{beginBulkLoad}: build the indexes it dropped,
+    as the migrations create them, check (PostgreSQL: add again) the
+    foreign keys, and remove the mark.
+
+    @param conn: a connection in a transaction.
+    @raise ValueError: if a row's parent entry is missing (SQLite; on
+        PostgreSQL the database raises an integrity error).
+    """
+    if conn.dialect.name == "postgresql":
+        # Room to sort an index in memory (the default, 64 MB, spills a
+        # million keys to disk), for this transaction only.
+        conn.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
+    for index in _LOAD_INDEXES:
+        index.create(conn, checkfirst=True)
+    _indexValuesByEntry(conn)
+    if conn.dialect.name == "postgresql":
+        for table, name, definition in _foreignKeys():
+            conn.execute(text(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}"))
+    else:
+        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise ValueError(f"the load left a row of {broken[0]} without its entry {broken[2]}")
+    conn.execute(meta.delete().where(meta.c.key == IMPORT_UNDER_WAY))
+
+
 #: The steps from one version to the next: step C{n} brings a database at
 #: version C{n - 1} to version C{n}. Version 0 is an empty database.
 MIGRATIONS: list[tuple[int, str, Callable[[Connection], None]]] = [
@@ -252,8 +323,8 @@ def upgrade(conn: Connection, suffix: str, target: int = SCHEMA_VERSION) -> list
     @param suffix: the normalised suffix the backend serves.
     @param target: the version to reach (tests build older databases).
     @return: the versions applied.
-    @raise SchemaVersionError: if the database is newer than this code, or
-        holds another suffix.
+    @raise SchemaVersionError: if the database is newer than this code,
+        holds another suffix, or an unfinished bulk load.
     """
     meta.create(conn, checkfirst=True)
     current = readMeta(conn)
@@ -263,6 +334,10 @@ def upgrade(conn: Connection, suffix: str, target: int = SCHEMA_VERSION) -> list
             f"the database is at schema version {version}; this ldapd knows up to "
             f"{SCHEMA_VERSION}: upgrade ldapd"
         )
+    if IMPORT_UNDER_WAY in current:
+        raise SchemaVersionError(
+            "the database holds an import that did not finish (ldapd-admin import was stopped "
+            "before its end): it is incomplete; remove it and import again")
     stored = current.get("suffix")
     if stored is not None and stored != suffix:
         raise SchemaVersionError(f"the database holds {stored!r}, not {suffix!r}")

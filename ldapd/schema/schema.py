@@ -379,6 +379,20 @@ class Schema:
         self._lastChecked[at] = (value, key)
         return key
 
+    def equalityKey(self, at: AttributeType, value: bytes) -> Any:
+        """
+        L{normalizeValue}'s equality key of a value, taken from the last
+        value of the type L{checkValue} checked when it is this one: an
+        entry's index keys, made right after the entry was checked, are
+        then not made twice.
+
+        @raise InvalidValue: if the value does not conform to the rule.
+        """
+        last = self._lastChecked.get(at)
+        if last is not None and last[0] == value:
+            return last[1]
+        return self.normalizeValue(at, value)
+
     def resolveOID(self, text: str) -> str:
         """
         The key objectIdentifierMatch compares: the OID of a named attribute
