@@ -53,6 +53,7 @@ from ldapd.backends.base import (
     WriteSkipped,
     checkPassword,
     holdingAny,
+    substringTexts,
 )
 from ldapd.backends.sqlschema import (
     GRAMS,
@@ -78,7 +79,7 @@ from ldapd.interfaces import (
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
-from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.schema import AttributeType, Schema
 
 __all__ = ["DEFAULT_INDEXES", "SQLBackend", "SQLBackendFactory"]
 
@@ -567,12 +568,8 @@ class SQLBackend:
                     if oid == OBJECT_CLASS:
                         for superclass in schema.superclasses(key):
                             rows.add((oid, "e", _keyText(superclass)))
-            if "sub" in kinds and attr.type.substr is not None:
-                for v in attr.values:
-                    try:
-                        text = schema.applyRule(attr.type.substr, v)
-                    except InvalidValue:
-                        continue
+            if "sub" in kinds:
+                for text in substringTexts(schema, attr):
                     if len(text) > _MAX_KEY:
                         rows.add((oid, "l", ""))
                     else:
