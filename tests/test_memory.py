@@ -15,7 +15,7 @@ from ldapd.backends.memory import MemoryBackend, MemoryBackendFactory, _post, _p
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.filters import compileFilter
-from ldapd.operation import Connection, Operation, Scope
+from ldapd.operation import Connection, Operation, Scope, SearchParameters
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
 from ldapd.testing import BackendTestsMixin, RecordingHooks, parseFilter
@@ -486,3 +486,44 @@ class SubstringIndexTests(unittest.TestCase):
             self.op, team, DN.parse("ou=team,ou=b,dc=example,dc=com"), True, self.hooks))
         self.assertIndexRebuilt()
         self.assertGreater(self.assertFindsEveryMatch(), 75)
+
+
+class SubstringRuleTests(unittest.TestCase):
+    """
+    A substrings assertion is tested with its own type's rule, on the
+    values of its subtypes too; the index narrows it only where the values
+    were indexed with that rule.
+    """
+
+    def test_subtypeOfAnotherRule(self) -> None:
+        """
+        An assertion on a type whose subtype has a case-exact substrings
+        rule under its case-ignoring one is not narrowed (the subtype's keys
+        keep the case the assertion's have lost), and finds the entry; one
+        on the subtype is narrowed.
+        """
+        schema = Schema.standard()
+        schema.addAttributeType(
+            "( 1.3.6.1.4.1.99999.18.1 NAME 'testName' EQUALITY caseIgnoreMatch "
+            "SUBSTR caseIgnoreSubstringsMatch SYNTAX 1.3.6.1.4.1.1466.115.121.1.15 )")
+        schema.addAttributeType(
+            "( 1.3.6.1.4.1.99999.18.2 NAME 'testExact' SUP testName "
+            "SUBSTR caseExactSubstringsMatch )")
+        suffix = schema.normalizeDN(DN.parse("dc=example,dc=com"))
+        backend = MemoryBackend(suffix, schema, indexes=["testName,testExact sub"])
+        hooks = RecordingHooks()
+        self.successResultOf(backend.add(_internal(), Entry(DN.parse("dc=example,dc=com"), {
+            "objectClass": [b"dcObject", b"organization", b"extensibleObject"],
+            "dc": [b"example"], "o": [b"E"], "testExact": [b"ABCD"]}, schema), hooks))
+
+        def compiled(text: str) -> Any:
+            return compileFilter(parseFilter(text), schema)
+
+        self.assertIsNone(backend._plan(compiled("(testName=*abc*)")))
+        self.assertEqual(backend._plan(compiled("(testExact=*ABC*)")), {1})
+        found: list[Entry] = []
+        params = SearchParameters(suffix, Scope.SUB, compiled("(testName=*abc*)"))
+        op = _internal()
+        op.search = params
+        self.successResultOf(backend.search(op, found.append))
+        self.assertEqual([str(e.dn) for e in found], ["dc=example,dc=com"])

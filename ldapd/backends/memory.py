@@ -451,7 +451,7 @@ class MemoryBackend:
         assertion is tested with.
         """
         types = self._indexed(f, "sub")
-        if types is None or any(at.substr is not f.rule for at in types):
+        if types is None or any(at.substr.oid != f.rule.oid for at in types):
             return None
         grams = _assertionGrams(f)
         if not grams:
