@@ -325,8 +325,8 @@ class SubstringIndexTests(unittest.TestCase):
     the entries alone holds.
     """
 
-    #: More entries than one batch, so that postings that hold more than
-    #: half of them are left to the filter.
+    #: Enough entries that postings holding more than half of them hold
+    #: more than the few always read, and are left to the filter.
     size = 700
 
     def setUp(self) -> None:

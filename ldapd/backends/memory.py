@@ -65,6 +65,10 @@ _ID = "I" if array("I").itemsize >= 4 else "L"
 #: How many entries a search examines between two yields to the reactor.
 _BATCH = 256
 
+#: Postings of at most this many ids are always read: their sets are cheap
+#: to build (L{_narrows}).
+_FEW = 256
+
 
 class _Record:
     __slots__ = ("id", "entry", "children")
@@ -230,14 +234,14 @@ def _assertionGrams(f: Substrings) -> set[str]:
 def _narrows(n: int, total: int) -> bool:
     """
     Whether a posting narrows a search enough to be read: one that holds
-    more than half of the entries (and more than a few hundred) leaves
-    most of them to test, and building the set of its ids costs about as
-    much as testing every entry; it is left to the filter.
+    more than half of the entries (and more than L{_FEW}) leaves most of
+    them to test, and building the set of its ids costs about as much as
+    testing every entry; it is left to the filter.
 
     @param n: how many ids the posting holds.
     @param total: how many entries there are.
     """
-    return n * 2 <= total or n <= _BATCH
+    return n * 2 <= total or n <= _FEW
 
 
 def _common(postings: list[Sequence[int]], total: int) -> set[int] | None:
