@@ -18,7 +18,8 @@ nowhere.
     python benchmarks/inprocess.py --workload adddel --log
     python benchmarks/inprocess.py --workload search --log json
     python benchmarks/inprocess.py --workload search --closed --log json   # every entry, random order
-    python benchmarks/inprocess.py --workload any --closed    # (cn=*1234*), closed loop only
+    python benchmarks/inprocess.py --workload any --closed    # (cn=*1234*), closed loop only (as
+                                                              # initial, final and pieces)
 
 With C{--callgrind}, run under C{valgrind --tool=callgrind --collect-atstart=no}, it
 collects only while it serves C{--count} requests for entries the warm-up did not
@@ -200,7 +201,8 @@ def main() -> None:
     parser.add_argument("--workload", default="search",
                         choices=sorted((compare.WORKLOADS.keys() | compare.CLOSED_LOOP.keys())
                                        - {"connect"}),
-                        help="any (a substring anywhere in cn) goes with --closed only")
+                        help="the closed loop's own (any, initial, final, pieces: substring "
+                             "searches on cn) go with --closed only")
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--closed", action="store_true",
                         help="the closed loop's requests: one for every entry, in random order "
