@@ -19,8 +19,9 @@ Two modes:
   every request names a user drawn at random from all of them. The load
   generator is benchmarks/_cloadgen.c, built with the C compiler at run time
   (`--client python` uses benchmarks/_loadgen.py with a window of 1 instead,
-  as a cross-check). Workloads search, bind, substring, any; servers ldapd
-  (memory, its access log written as JSON to a file, as under systemd),
+  as a cross-check). Workloads search, bind, substring, any, initial, final,
+  pieces; servers ldapd (memory, its access log written as JSON to a file,
+  as under systemd),
   ldapd-nolog (the same, the log lines made but not written: slapd runs
   without its stats log), slapd, 389ds and floor (benchmarks/_floor_server.py:
   a Twisted protocol answering every request with a fixed result, the least
@@ -39,7 +40,9 @@ operation (connect), an initial-substring search returning one entry
 (substring), a modify replacing one attribute as the root DN (modify), and an
 add followed by the delete of the same entry as the root DN (adddel, each
 request one operation); closed loop only, a search for four digits anywhere
-in cn, `(cn=*1234*)`, as address books send (any).
+in cn, `(cn=*1234*)`, as address books send (any), and the same digits as
+the other pieces a substring index serves: `(cn=User 1234*)` (initial),
+`(cn=*1234)` (final) and `(cn=us*er*1234)` (pieces).
 
     python benchmarks/compare.py                         # closed loop, 10,000 entries, 3 rounds of 5 s
     python benchmarks/compare.py --mode pipelined        # the pipelined load
@@ -204,6 +207,14 @@ def _searchUid(u: str) -> object:
             assertionValue=pureldap.LDAPAssertionValue(u)))
 
 
+def _searchCN(*pieces: object) -> object:
+    """
+    A substrings search on cn from the suffix, returning full entries.
+    """
+    return pureldap.LDAPSearchRequest(
+        baseObject=SUFFIX, filter=pureldap.LDAPFilter_substrings(type="cn", substrings=list(pieces)))
+
+
 def searchRequests(size: int, count: int = 512) -> list[str]:
     """
     Indexed equality searches, each returning one full entry.
@@ -366,10 +377,15 @@ CLOSED_LOOP: dict[str, ClosedLoop] = {
     # (cn=*1234*), what address books and admin consoles send: four digits
     # anywhere in a user's cn ("User 1234"). At 10,000 entries, 9 in 10 match
     # one user and the others (0000-0999) none; at 100,000 each matches ~20.
-    "any": ClosedLoop(lambda u: pureldap.LDAPSearchRequest(
-        baseObject=SUFFIX,
-        filter=pureldap.LDAPFilter_substrings(
-            type="cn", substrings=[pureldap.LDAPFilter_substrings_any(u[-4:])])), digits=4),
+    "any": ClosedLoop(lambda u: _searchCN(pureldap.LDAPFilter_substrings_any(u[-4:])), digits=4),
+    # The same four digits as the other pieces a substring index serves:
+    # (cn=User 1234*), (cn=*1234) and (cn=us*er*1234).
+    "initial": ClosedLoop(lambda u: _searchCN(
+        pureldap.LDAPFilter_substrings_initial("User " + u[-4:])), digits=4),
+    "final": ClosedLoop(lambda u: _searchCN(pureldap.LDAPFilter_substrings_final(u[-4:])), digits=4),
+    "pieces": ClosedLoop(lambda u: _searchCN(
+        pureldap.LDAPFilter_substrings_initial("us"), pureldap.LDAPFilter_substrings_any("er"),
+        pureldap.LDAPFilter_substrings_final(u[-4:])), digits=4),
 }
 
 

@@ -18,6 +18,8 @@ nowhere.
     python benchmarks/inprocess.py --workload adddel --log
     python benchmarks/inprocess.py --workload search --log json
     python benchmarks/inprocess.py --workload search --closed --log json   # every entry, random order
+    python benchmarks/inprocess.py --workload any --closed    # (cn=*1234*), closed loop only (as
+                                                              # initial, final and pieces)
 
 With C{--callgrind}, run under C{valgrind --tool=callgrind --collect-atstart=no}, it
 collects only while it serves C{--count} requests for entries the warm-up did not
@@ -196,8 +198,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--backend", choices=["memory", "sqlite"], default="memory")
-    parser.add_argument("--workload", choices=list(compare.WORKLOADS.keys() - {"connect"}),
-                        default="search")
+    parser.add_argument("--workload", default="search",
+                        choices=sorted((compare.WORKLOADS.keys() | compare.CLOSED_LOOP.keys())
+                                       - {"connect"}),
+                        help="the closed loop's own (any, initial, final, pieces: substring "
+                             "searches on cn) go with --closed only")
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--closed", action="store_true",
                         help="the closed loop's requests: one for every entry, in random order "
@@ -214,12 +219,16 @@ def main() -> None:
     if args.log:
         sink = open("/dev/null", "w")  # noqa: SIM115 (open for the life of the process)
         globalLogBeginner.beginLoggingTo([_OBSERVERS[args.log](sink)], redirectStandardIO=False)
-    workload = compare.WORKLOADS[args.workload]
-    prelude = bytes.fromhex(workload.prelude()) if workload.prelude is not None else None
+    workload = compare.WORKLOADS.get(args.workload)
+    prelude = None
+    if workload is not None and workload.prelude is not None:
+        prelude = bytes.fromhex(workload.prelude())
     if args.closed:
         if args.workload not in compare.CLOSED_LOOP:
             parser.error(f"--closed has the workloads {', '.join(compare.CLOSED_LOOP)}")
         hexes = compare.closedLoopRequests(args.workload, args.size, 1)
+    elif workload is None:
+        parser.error(f"the {args.workload} workload goes with --closed")
     else:
         hexes = workload.requests(args.size)
     requests = [bytes.fromhex(h) for h in hexes]

@@ -1,7 +1,8 @@
 """
 What every backend shares: password checking for simple binds, the matched
-DN of a name that does not exist, the index configuration, and the writes
-and lookups of a write batch.
+DN of a name that does not exist, the index configuration and what a
+substring index holds of a value, and the writes and lookups of a write
+batch.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from twisted.internet import defer
 
 from ldapd import passwords
 from ldapd.dn import DN
-from ldapd.entry import Entry, Modification
+from ldapd.entry import Attribute, Entry, Modification
 from ldapd.results import NoSuchObject
-from ldapd.schema import AttributeType, Schema
+from ldapd.schema import AttributeType, InvalidValue, Schema
 
 __all__ = [
     "ALL_KINDS", "BatchWrites", "IndexConfig", "OrphanEntries", "WriteSkipped", "checkPassword",
-    "holdingAny", "noSuchObject",
+    "holdingAny", "noSuchObject", "substringTexts",
 ]
 
 #: The index kinds of the C{indexes} setting.
@@ -150,6 +151,30 @@ class BatchWrites:
                modifications: Sequence[Modification] = ()) -> defer.Deferred[Entry]:
         return self._writeWork(self._backend._renaming(op, ndn, newDN, deleteOldRDN, hooks,
                                                        modifications))
+
+
+def substringTexts(schema: Schema, attr: Attribute) -> list[str]:
+    """
+    What a substring index holds of an attribute: each value as its type's
+    substrings rule normalises it, the text in which a substrings
+    assertion's pieces are looked for (L{ldapd.filters.Substrings}). A
+    value the rule refuses is left out: no substrings assertion is true of
+    it.
+
+    @param schema: the schema the type belongs to.
+    @param attr: an attribute of an entry.
+    @return: the normalised values (none if the type has no substrings rule).
+    """
+    rule = attr.type.substr
+    if rule is None:
+        return []
+    texts = []
+    for v in attr.values:
+        try:
+            texts.append(schema.applyRule(rule, v))
+        except InvalidValue:
+            continue
+    return texts
 
 
 def noSuchObject(ndn: DN, suffix: DN, lookup: Callable[[DN], Entry | None]) -> NoSuchObject:

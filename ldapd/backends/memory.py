@@ -31,6 +31,7 @@ from ldapd.backends.base import (
     checkPassword,
     holdingAny,
     noSuchObject,
+    substringTexts,
 )
 from ldapd.backends.changelog import MemoryChangelog
 from ldapd.backends.kit import planFilter
@@ -48,7 +49,7 @@ from ldapd.interfaces import (
 )
 from ldapd.operation import Operation, Scope
 from ldapd.registry import ConfigContext, ConfigTable
-from ldapd.schema import AttributeType, InvalidValue, Schema
+from ldapd.schema import AttributeType, Schema
 
 __all__ = ["MemoryBackend", "MemoryBackendFactory", "DEFAULT_INDEXES"]
 
@@ -63,6 +64,10 @@ _ID = "I" if array("I").itemsize >= 4 else "L"
 
 #: How many entries a search examines between two yields to the reactor.
 _BATCH = 256
+
+#: Postings of at most this many ids are always read: their sets are cheap
+#: to build (L{_narrows}).
+_FEW = 256
 
 
 class _Record:
@@ -125,14 +130,6 @@ def _postings(table: dict[Any, Any], key: Any) -> tuple[int, ...] | array[int]:
     return (current,) if isinstance(current, int) else current
 
 
-def _contains(postings: Sequence[int], i: int) -> bool:
-    """
-    @return: whether the sorted C{postings} hold C{i}.
-    """
-    at = bisect_left(postings, i)
-    return at < len(postings) and postings[at] == i
-
-
 def _intersect(ids: set[int], postings: Sequence[int]) -> set[int]:
     """
     @return: the ids of C{ids} that are in the sorted C{postings}: by binary
@@ -140,7 +137,8 @@ def _intersect(ids: set[int], postings: Sequence[int]) -> set[int]:
         otherwise.
     """
     if len(ids) * 16 < len(postings):
-        return {i for i in ids if _contains(postings, i)}
+        n = len(postings)
+        return {i for i in ids if (at := bisect_left(postings, i)) < n and postings[at] == i}
     return ids.intersection(postings)
 
 
@@ -193,8 +191,77 @@ def _sharedNames(entry: Entry, parent: Entry) -> tuple[DN, DN]:
     return dn, ndn
 
 
+#: The marks a normalised value is wrapped in for its substring keys: two
+#: before it and two after, so that an initial or a final piece of one or
+#: two characters has a trigram of its own (C{"\x02\x02a"} for C{a*}). A
+#: value holding the marks itself gets keys that are too many, never too
+#: few: the filter settles what the keys let through.
+_START = "\x02\x02"
+_END = "\x03\x03"
+
+
 def _trigrams(text: str) -> set[str]:
     return {text[i : i + 3] for i in range(len(text) - 2)}
+
+
+def _valueGrams(text: str) -> set[str]:
+    """
+    @param text: a value normalised by its type's substrings rule.
+    @return: its keys in a substring index.
+    """
+    return _trigrams(_START + text + _END)
+
+
+def _assertionGrams(f: Substrings) -> set[str]:
+    """
+    @return: keys that every value a substrings assertion matches has
+        (L{_valueGrams}): the trigrams of its initial piece after the start
+        marks, of its final piece before the end marks, and of its middle
+        pieces (none in a piece shorter than three characters). One mark
+        is enough beside a piece of two characters or more: a value's
+        C{"\x02ab"} is always after the other start mark.
+    """
+    grams: set[str] = set()
+    if f.initial:
+        grams |= _trigrams(_START[len(f.initial) > 1 :] + f.initial)
+    for piece in f.any:
+        grams |= _trigrams(piece)
+    if f.final:
+        grams |= _trigrams(f.final + _END[len(f.final) > 1 :])
+    return grams
+
+
+def _narrows(n: int, total: int) -> bool:
+    """
+    Whether a posting narrows a search enough to be read: one that holds
+    more than half of the entries (and more than L{_FEW}) leaves most of
+    them to test, and building the set of its ids costs about as much as
+    testing every entry; it is left to the filter.
+
+    @param n: how many ids the posting holds.
+    @param total: how many entries there are.
+    """
+    return n * 2 <= total or n <= _FEW
+
+
+def _common(postings: list[Sequence[int]], total: int) -> set[int] | None:
+    """
+    The ids in all of C{postings}, or some more: from the shortest posting,
+    intersected with the others that narrow (L{_narrows}).
+
+    @param postings: the postings of the keys of one assertion.
+    @param total: how many entries there are.
+    @return: the ids, or C{None} when no posting narrows the search.
+    """
+    postings = sorted(postings, key=len)
+    if not postings or not _narrows(len(postings[0]), total):
+        return None
+    ids = set(postings[0])
+    for hit in postings[1:]:
+        if not ids or not _narrows(len(hit), total):
+            break
+        ids = _intersect(ids, hit)
+    return ids
 
 
 @implementer(IBackend, IChangelog, IWriteBatches)
@@ -339,21 +406,27 @@ class MemoryBackend:
             types = self._indexed(f, "eq")
             if types is None:
                 return None
-            found: set[int] = set()
-            for at in types:
-                found.update(_postings(self._equality.get(at.oid, {}), f.key))
-            return found
+            return self._union([_postings(self._equality.get(at.oid, {}), f.key) for at in types])
         if isinstance(f, Present):
             types = self._indexed(f, "pres")
             if types is None:
                 return None
-            found = set()
-            for at in types:
-                found.update(_postings(self._presence, at.oid))
-            return found
+            return self._union([_postings(self._presence, at.oid) for at in types])
         if isinstance(f, Substrings):
             return self._planSubstrings(f)
         return None
+
+    def _union(self, postings: list[Sequence[int]]) -> set[int] | None:
+        """
+        @return: the ids in any of C{postings}, or C{None} if they are too
+            many to narrow a search (L{_narrows}).
+        """
+        if not _narrows(sum(map(len, postings)), len(self._byId)):
+            return None
+        found: set[int] = set()
+        for ids in postings:
+            found.update(ids)
+        return found
 
     def _indexKinds(self, oid: str) -> frozenset[str]:
         """
@@ -375,28 +448,24 @@ class MemoryBackend:
         return None
 
     def _planSubstrings(self, f: Substrings) -> set[int] | None:
+        """
+        The ids that may match a substrings assertion: those holding every
+        trigram of its pieces (L{_assertionGrams}) in a value of one of the
+        types it applies to, if they are all indexed with the rule the
+        assertion is tested with.
+        """
         types = self._indexed(f, "sub")
-        if types is None:
+        if types is None or any(at.substr.oid != f.rule.oid for at in types):
             return None
-        grams: set[str] = set()
-        if f.initial is not None:
-            grams |= _trigrams("\x02" + f.initial)
-        for piece in f.any:
-            grams |= _trigrams(piece)
-        if f.final is not None:
-            grams |= _trigrams(f.final + "\x03")
+        grams = _assertionGrams(f)
         if not grams:
             return None
         found: set[int] = set()
         for at in types:
             index = self._substrings.get(at.oid, {})
-            # The rarest trigram first: the candidates only shrink.
-            hits = sorted((_postings(index, gram) for gram in grams), key=len)
-            ids = set(hits[0])
-            for hit in hits[1:]:
-                if not ids:
-                    break
-                ids = _intersect(ids, hit)
+            ids = _common([_postings(index, gram) for gram in grams], len(self._byId))
+            if ids is None:
+                return None
             found |= ids
         return found
 
@@ -431,12 +500,8 @@ class MemoryBackend:
                         found.update(schema.superclasses(key))
             if "sub" in kinds:
                 grams = keys.setdefault(("sub", oid), set())
-                for v in attr.values:
-                    try:
-                        text = schema.applyRule(attr.type.substr, v)  # type: ignore[arg-type]
-                    except InvalidValue:
-                        continue
-                    grams |= _trigrams("\x02" + text + "\x03")
+                for text in substringTexts(schema, attr):
+                    grams |= _valueGrams(text)
         return keys
 
     def _table(self, index: tuple[str, str]) -> dict[Any, Any]:

@@ -561,6 +561,10 @@ class SQLBackend:
 
     def indexRows(self, entry: Entry | Iterable[Attribute]) -> set[tuple[str, str, str]]:
         """
+        The substrings keys are what L{ldapd.backends.base.substringTexts} reads of the values,
+        made here with the equality keys so that a rule shared by both
+        (caseIgnoreMatch's and caseIgnoreSubstringsMatch's) runs once.
+
         @param entry: an entry, or some of its attributes.
         @return: their index rows as C{(attr OID, kind, key)}.
         """
