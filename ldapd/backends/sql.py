@@ -1618,6 +1618,9 @@ class _Batch(BatchWrites):
     savepoint of its own. Its calls run one after the other in a thread of
     their own, not the pool's: the process's other writers wait for the
     batch's write turn in pool threads, and must not keep it from going on.
+    Calls made while the thread is busy wait in a queue, which the thread
+    then runs to its end and hands to the reactor at once (L{_drain}): one
+    wake-up of each for the many writes of a pipeline, not one per write.
     """
 
     def __init__(self, backend: SQLBackend, pool: ThreadPool) -> None:
@@ -1632,11 +1635,42 @@ class _Batch(BatchWrites):
         # failures that reached the caller (in the reactor).
         self._failed = 0
         self._reported = 0
+        # The calls waiting for the batch's thread, and whether it is
+        # running them (both under the lock).
+        self._lock = threading.Lock()
+        self._calls: list[tuple[Callable[[], Any], defer.Deferred[Any]]] = []
+        self._draining = False
 
     def _run(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
         if self._ended:
             return defer.fail(RuntimeError("the write batch is over"))
-        return threads.deferToThreadPool(self._backend._reactor, self._pool, f, *args)
+        d: defer.Deferred[Any] = defer.Deferred()
+        with self._lock:
+            self._calls.append((lambda: f(*args), d))
+            start, self._draining = not self._draining, True
+        if start:
+            self._pool.callInThread(self._drain)
+        return d
+
+    def _drain(self) -> None:
+        """
+        Run the waiting calls, in their order, until none is left (in the
+        batch's thread); the outcomes of each run of them go to the reactor
+        together.
+        """
+        while True:
+            with self._lock:
+                calls, self._calls = self._calls, []
+                if not calls:
+                    self._draining = False
+                    return
+            outcomes: list[Any] = []
+            for call, _ in calls:
+                try:
+                    outcomes.append(call())
+                except BaseException:
+                    outcomes.append(Failure())
+            self._backend._reactor.callFromThread(_deliver, [d for _, d in calls], outcomes)
 
     def _begin(self) -> _Transaction:
         """
@@ -1802,7 +1836,8 @@ class _Transaction:
 
 def _deliver(deferreds: list[defer.Deferred[Any]], outcomes: list[Any]) -> None:
     """
-    Fire the Deferreds of a committed group of writes (in the reactor).
+    Fire the Deferreds of a group of calls a thread ran (in the reactor): a
+    committed group of writes, or a run of a write batch's calls.
 
     @param outcomes: for each, its result or the C{Failure} it failed with.
     """
