@@ -181,6 +181,30 @@ class SQLBackendTestsMixin(BackendTestsMixin):
         d.addCallback(self.assertEqual, 1)
         return d
 
+    async def _test_classNarrowsLast(self) -> None:
+        counts = {
+            # The uid's candidate, not the intersection with every person.
+            "(&(objectClass=person)(uid=bob))": 1,
+            "(&(uid=bob)(objectClass=organizationalUnit))": 1,
+            # Nothing else narrows: the classes do.
+            "(&(objectClass=person)(objectClass=inetOrgPerson))": 2,
+            "(&(objectClass=organizationalUnit)(description=*x*))": 2,
+        }
+        for text, count in counts.items():
+            self.assertEqual(await self.backend.countCandidates(self.compiled(text)), count, text)
+        for text, found in {
+            "(&(objectClass=person)(uid=bob))": ["uid=bob,ou=people,dc=example,dc=com"],
+            "(&(uid=bob)(objectClass=organizationalUnit))": [],
+        }.items():
+            self.assertEqual(await self.search(self.suffixText, Scope.SUB, text), found, text)
+
+    def test_classNarrowsLast(self) -> Any:
+        """
+        An object class narrows an And's candidates only when nothing else
+        in it does; the filter still decides which candidates match.
+        """
+        return defer.Deferred.fromCoroutine(self._test_classNarrowsLast())
+
     def test_indexFollowsModify(self) -> Any:
         """
         A modify re-indexes the attributes it changes, and the keys another

@@ -744,7 +744,14 @@ class SQLBackend:
         if isinstance(f, Substrings):
             return self._planSubstrings(f)
         if isinstance(f, And):
-            parts = [p for p in (self.plan(part) for part in f.parts) if p is not None]
+            # An object class is held by whole kinds of entries (every
+            # user): intersecting its thousands of ids with a uid's one
+            # costs more than testing the few other candidates' classes
+            # with the filter. It narrows only an And with nothing else to
+            # narrow it.
+            planned = [(part, self.plan(part)) for part in f.parts]
+            parts = ([p for part, p in planned if p is not None and not _isClassAssertion(part)]
+                     or [p for _, p in planned if p is not None])
             return _Query.combine("INTERSECT", parts) if parts else None
         if isinstance(f, Or):
             alternatives = [self.plan(part) for part in f.parts]
@@ -1491,6 +1498,13 @@ class SQLBackend:
         sequence = conn.exec_driver_sql(
             "SELECT seq FROM sqlite_sequence WHERE name = ?", (entries.name,)).scalar() or 0
         return max(top, sequence) + 1  # type: ignore[no-any-return]
+
+
+def _isClassAssertion(f: Filter) -> bool:
+    """
+    @return: whether C{f} is an equality assertion on C{objectClass}.
+    """
+    return isinstance(f, Equality) and f.type.oid == OBJECT_CLASS
 
 
 class _Query(NamedTuple):
