@@ -112,6 +112,7 @@ def build(data: Path, backend: str, folder: Path) -> Directory:
         sql = _InlineSQLBackend(schema.normalizeDN(suffix), schema, f"sqlite:///{folder}/bench.db",
                                 clock)
         sql._setUp()
+        sql._cbOpenInline(None)
         with open(data, "rb") as f:
             sql.importEntries(readEntries(f, schema, root["rootDN"], print))
         database = Database(suffix, sql, **root)

@@ -287,6 +287,30 @@ class SQLBackendTestsMixin(BackendTestsMixin):
         d.addCallback(self.assertEqual, 1)
         return d
 
+    async def _test_classNarrowsLast(self) -> None:
+        counts = {
+            # The uid's candidate, not the intersection with every person.
+            "(&(objectClass=person)(uid=bob))": 1,
+            "(&(uid=bob)(objectClass=organizationalUnit))": 1,
+            # Nothing else narrows: the classes do.
+            "(&(objectClass=person)(objectClass=inetOrgPerson))": 2,
+            "(&(objectClass=organizationalUnit)(description=*x*))": 2,
+        }
+        for text, count in counts.items():
+            self.assertEqual(await self.backend.countCandidates(self.compiled(text)), count, text)
+        for text, found in {
+            "(&(objectClass=person)(uid=bob))": ["uid=bob,ou=people,dc=example,dc=com"],
+            "(&(uid=bob)(objectClass=organizationalUnit))": [],
+        }.items():
+            self.assertEqual(await self.search(self.suffixText, Scope.SUB, text), found, text)
+
+    def test_classNarrowsLast(self) -> Any:
+        """
+        An object class narrows an And's candidates only when nothing else
+        in it does; the filter still decides which candidates match.
+        """
+        return defer.Deferred.fromCoroutine(self._test_classNarrowsLast())
+
     def test_indexFollowsModify(self) -> Any:
         """
         A modify re-indexes the attributes it changes, and the keys another
@@ -329,8 +353,8 @@ class SQLBackendTestsMixin(BackendTestsMixin):
         reads: list[int] = []
         fetch = self.backend._fetchBatch
 
-        def recording(cursor: Any, f: Any) -> Any:
-            found = fetch(cursor, f)
+        def recording(cursor: Any, f: Any, reader: Any = None) -> Any:
+            found = fetch(cursor, f, reader)
             reads.append(len(found))
             return found
 
@@ -505,6 +529,44 @@ class SQLiteBackendTests(SQLiteMixin, SQLBackendTestsMixin, unittest.TestCase):
     """
     The SQL backend on a SQLite file.
     """
+
+    def test_smallReadsInline(self) -> None:
+        """
+        On SQLite, an entry read by its DN and a search that finds it
+        through an index are done at once, in the caller's (the reactor's)
+        thread: their Deferreds have fired when the calls return.
+        """
+        bob = self.ndn("uid=bob,ou=people,dc=example,dc=com")
+        self.assertEqual(self.successResultOf(self.backend.get(_op(), bob)).ndn, bob)
+        self.assertEqual(self.successResultOf(self.search(self.suffixText, Scope.SUB, "(uid=bob)")),
+                         ["uid=bob,ou=people,dc=example,dc=com"])
+        self.failureResultOf(self.backend.get(_op(), self.ndn("uid=nobody,dc=example,dc=com")),
+                             NoSuchObject)
+
+    async def _test_readsHandedOff(self) -> None:
+        await self.addPeople(40)
+        self.backend.batchSize = 7
+        # Every statement in the reactor's thread now runs out of steps.
+        assert self.backend._inline is not None
+        self.backend._inline.set_progress_handler(lambda: 1, 1)
+        bob = self.ndn("uid=bob,ou=people,dc=example,dc=com")
+        d = self.backend.get(_op(), bob)
+        self.assertNoResult(d)
+        self.assertEqual((await d).ndn, bob)
+        expected = [f"uid=user{i:04d},ou=people,dc=example,dc=com" for i in range(40)]
+        for text in ("(uid=user*)", "(sn=example)", "(!(uid=alice))"):
+            found = await self.search("ou=people,dc=example,dc=com", Scope.ONE, text)
+            self.assertEqual([dn for dn in found if dn.startswith("uid=user")], expected, text)
+        with self.assertRaises(NoSuchObject):
+            await self.backend.get(_op(), self.ndn("uid=nobody,dc=example,dc=com"))
+
+    def test_readsHandedOff(self) -> Any:
+        """
+        A read whose statement takes SQLite more steps than the reactor's
+        thread allows is done again in a pool thread, from where it was:
+        every batch of a search is read once, in order.
+        """
+        return defer.Deferred.fromCoroutine(self._test_readsHandedOff())
 
     async def _test_gramSubstrings(self) -> None:
         counts = {

@@ -3,24 +3,29 @@ The C{sql} backend: the DIT in a relational database through SQLAlchemy
 Core: SQLite (embedded; WAL, C{synchronous=FULL}) or PostgreSQL (psycopg 3;
 several ldapd processes may share one database).
 
-The tables are described in L{ldapd.backends.sqlschema}. Every database call
-runs in the backend's own thread pool, so the reactor never waits for the
-disk or the network; hooks of a write run there too, inside the write's
-database transaction, with an L{ITransaction} on the same connection.
+The tables are described in L{ldapd.backends.sqlschema}. Database calls run
+in the backend's own thread pool, so the reactor never waits for the disk or
+the network; hooks of a write run there too, inside the write's database
+transaction, with an L{ITransaction} on the same connection. The exception
+is a small read on SQLite (L{SQLBackend._readNow}): one that the database
+does in a few thousand steps is done in the reactor's thread, since handing
+it to a pool thread and its result back costs several times the read.
 
 Searches are planned from the compiled filter: equality, presence and
 substring assertions on indexed types become candidate-id queries on the
 C{values} table (C{AND} intersects, C{OR} unites, anything else leaves the
 scope to be scanned), restricted to the scope by the C{path} index. Rows are
 read in batches, in path order (parents first), and every candidate is
-confirmed with the filter's own C{match}: the index only narrows. Nothing is
-cached in the process, so what another process commits is seen at once.
+confirmed with the filter's own C{match}: the index only narrows. Every read
+asks the database, so what another process commits is seen at once (decoded
+entries are kept, L{_EntryCache}, but only served for the same row text).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 import threading
 from collections import OrderedDict, deque
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -107,6 +112,25 @@ _GROUP = 64
 #: The most values in one statement's C{IN} list (SQLite takes 999
 #: parameters at most before version 3.32).
 _IN_LIST = 500
+
+#: About the most virtual machine steps SQLite may take for a read done in
+#: the reactor's thread (L{SQLBackend._readNow}) before it is interrupted
+#: and the read is done again in a pool thread. An entry read by DN or
+#: through an equality or substring key that finds a few entries takes a
+#: few hundred; a batch of a scan, or a key that finds thousands, many
+#: more. A step is tens of nanoseconds: the reactor is held up for well
+#: under a millisecond by a read that is then handed off.
+_INLINE_STEPS = 2000
+
+#: The steps between two calls of the progress handler that counts them
+#: (SQLite calls it each time a statement's count of steps, which goes on
+#: growing while the statement is reused, passes a multiple of this).
+_STEPS_TICK = 500
+
+#: The SQLite result codes (primary) on which a read in the reactor's
+#: thread is handed to a pool thread: interrupted (over L{_INLINE_STEPS})
+#: and busy or locked (the reactor does not wait for a lock).
+_HAND_OFF = frozenset({sqlite3.SQLITE_INTERRUPT, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 _log = Logger()
 
@@ -307,6 +331,10 @@ class SQLBackend:
         self._reactor = reactor
         self._pool: ThreadPool | None = None
         self.engine: Engine | None = None
+        # The reactor thread's own read connection (SQLite, once open), and
+        # the ticks of steps of its read under way (_cbInlineTick).
+        self._inline: sqlite3.Connection | None = None
+        self._inlineTicks = 0
         # PostgreSQL's pg_trgm index on substring keys; SQLite's GRAMS table.
         self._trigrams = False
         self._grams = False
@@ -359,7 +387,35 @@ class SQLBackend:
             self.close()
             return reason
 
-        return self._call(self._setUp).addErrback(_ebFailed)
+        return self._call(self._setUp).addCallback(self._cbOpenInline).addErrback(_ebFailed)
+
+    def _cbOpenInline(self, _: None) -> None:
+        """
+        Open the reactor thread's read connection to a SQLite file
+        (L{_readNow}): it never writes, never waits for a lock, and gives
+        up on a read after about L{_INLINE_STEPS} steps.
+        """
+        if self._postgres:
+            return
+        assert self.engine is not None
+        dialect = self.engine.dialect
+        cargs, cparams = dialect.create_connect_args(self.url)
+        connection = dialect.loaded_dbapi.connect(*cargs, **cparams)
+        connection.isolation_level = None
+        for pragma in ("busy_timeout=0", "query_only=1"):
+            connection.execute(f"PRAGMA {pragma}")
+        connection.set_progress_handler(self._cbInlineTick, _STEPS_TICK)
+        self._inline = connection
+
+    def _cbInlineTick(self) -> bool:
+        """
+        Count a tick of L{_STEPS_TICK} steps of the read in the reactor's
+        thread (L{_readNow}).
+
+        @return: whether to interrupt the read: it is over L{_INLINE_STEPS}.
+        """
+        self._inlineTicks += 1
+        return self._inlineTicks > _INLINE_STEPS // _STEPS_TICK
 
     def _setUp(self) -> None:
         if self.url.get_backend_name() == "sqlite":
@@ -427,6 +483,9 @@ class SQLBackend:
         batchPool, self._batchPool = self._batchPool, None
         if batchPool is not None:
             batchPool.stop()
+        inline, self._inline = self._inline, None
+        if inline is not None:
+            inline.close()
         if self.engine is not None:
             self.engine.dispose()
         return defer.succeed(None)
@@ -449,6 +508,36 @@ class SQLBackend:
         if self._pool is None:
             return defer.fail(RuntimeError("the sql backend is not open"))
         return threads.deferToThreadPool(self._reactor, self._pool, f, *args)
+
+    def _readNow(self, f: Callable[..., Any], *args: Any) -> defer.Deferred[Any]:
+        """
+        Run the read C{f(*args, reader)}: on SQLite, at once in the
+        reactor's thread with a cursor of its own connection as C{reader},
+        unless it takes more than about L{_INLINE_STEPS} steps or finds the
+        database locked; then (and on PostgreSQL, whose every statement is
+        a round trip to the server) in a pool thread, with C{reader} left
+        out. C{f} must leave nothing changed when it raises, so that it can
+        be run again. The cursor is closed after the read, so that no
+        statement left unfinished keeps a read transaction (and its
+        snapshot of the database) open.
+
+        @return: a Deferred of what C{f} returns, or of what it raises.
+        """
+        if self._inline is None:
+            return self._call(f, *args)
+        self._inlineTicks = 0
+        reader = self._inline.cursor()
+        try:
+            result = f(*args, reader)
+        except sqlite3.OperationalError as e:
+            if (getattr(e, "sqlite_errorcode", 0) & 0xFF) in _HAND_OFF:
+                return self._call(f, *args)
+            return defer.fail()
+        except BaseException:
+            return defer.fail()
+        finally:
+            reader.close()
+        return defer.succeed(result)
 
     def _writeConnection(self) -> Connection:
         assert self.engine is not None
@@ -656,7 +745,7 @@ class SQLBackend:
     # Reads
 
     def get(self, op: Operation, ndn: DN) -> defer.Deferred[Entry]:
-        return self._call(self._get, ndn)
+        return self._readNow(self._get, ndn)
 
     def _get(self, ndn: DN, reader: Any = None) -> Entry:
         """
@@ -672,7 +761,7 @@ class SQLBackend:
         def _ebMissing(failure: Any) -> None:
             failure.trap(NoSuchObject)
 
-        d = self._call(self._get, ndn)
+        d = self._readNow(self._get, ndn)
         d.addErrback(_ebMissing)
         d.addCallback(lambda entry: checkPassword(self._reactor, entry, password))
         return d
@@ -703,7 +792,14 @@ class SQLBackend:
         if isinstance(f, Substrings):
             return self._planSubstrings(f)
         if isinstance(f, And):
-            parts = [p for p in (self.plan(part) for part in f.parts) if p is not None]
+            # An object class is held by whole kinds of entries (every
+            # user): intersecting its thousands of ids with a uid's one
+            # costs more than testing the few other candidates' classes
+            # with the filter. It narrows only an And with nothing else to
+            # narrow it.
+            planned = [(part, self.plan(part)) for part in f.parts]
+            parts = ([p for part, p in planned if p is not None and not _isClassAssertion(part)]
+                     or [p for _, p in planned if p is not None])
             return _Query.combine("INTERSECT", parts) if parts else None
         if isinstance(f, Or):
             alternatives = [self.plan(part) for part in f.parts]
@@ -784,11 +880,11 @@ class SQLBackend:
                       fetch: Callable[..., defer.Deferred[Any]] | None = None) -> None:
         """
         @param fetch: runs L{_fetchBatch} with its arguments and returns a
-            Deferred of its result; L{_call} by default (a batch runs it on
-            its own connection).
+            Deferred of its result; L{_readNow} by default (a batch runs it
+            on its own connection).
         """
         if fetch is None:
-            fetch = self._call
+            fetch = self._readNow
         params = op.search
         assert params is not None, "search() needs op.search"
         f = params.filter
@@ -807,11 +903,30 @@ class SQLBackend:
 
     def _fetchBatch(self, cursor: _Cursor, f: Filter, reader: Any = None) -> list[Entry]:
         """
-        Read the next batch of a search (in a pool thread) and return the
+        Read the next batch of a search (L{_readNow}) and return the
         entries that match C{f}. The first batch finds the base entry and
-        the first candidates in one statement.
+        the first candidates in one statement. If it raises, C{cursor} is
+        left as it was, to read the same batch again.
 
-        @param reader: the cursor to read with (a write batch's), or C{None}.
+        @param reader: the cursor to read with, or C{None} for a pooled one.
+        """
+        state = vars(cursor).copy()
+        try:
+            rows = self._readBatch(cursor, reader)
+        except BaseException:
+            vars(cursor).update(state)
+            raise
+        entriesFound = []
+        for row in rows:
+            entry = self._entry(row)
+            if f.match(entry) is True:
+                entriesFound.append(entry)
+        return entriesFound
+
+    def _readBatch(self, cursor: _Cursor, reader: Any) -> list[Any]:
+        """
+        Read the rows of the next batch of a search (L{_fetchBatch}) and
+        move C{cursor} past them.
         """
         limit = self.batchSize
         with self._reading(reader) as db:
@@ -849,12 +964,7 @@ class SQLBackend:
                         cursor.done = not cursor.ids
             if rows:
                 cursor.last = rows[-1][1]
-        entriesFound = []
-        for row in rows:
-            entry = self._entry(row)
-            if f.match(entry) is True:
-                entriesFound.append(entry)
-        return entriesFound
+        return rows
 
     def _findEqual(self, at: AttributeType, keys: Collection[Any], reader: Any = None) -> list[Entry]:
         """
@@ -1528,6 +1638,13 @@ class SQLBackend:
 #: An entry on its way into the database, with its index rows (or C{None}:
 #: not made yet).
 _Loading = tuple[Entry, Collection[tuple[str, str, str]] | None]
+
+
+def _isClassAssertion(f: Filter) -> bool:
+    """
+    @return: whether C{f} is an equality assertion on C{objectClass}.
+    """
+    return isinstance(f, Equality) and f.type.oid == OBJECT_CLASS
 
 
 class _Query(NamedTuple):
