@@ -465,6 +465,23 @@ class ShapeTests(unittest.TestCase):
         self.assertEqual(kept.dn, entry.dn)
         self.assertEqual(entry.get("userPassword"), (b"secret",))
 
+    def test_withoutSameLayout(self) -> None:
+        """
+        Entries of one layout left without the same frozen set of types
+        share the layout they get, each keeping its own values; a set
+        that leaves nothing out keeps the entry's layout.
+        """
+        password = SCHEMA.attributeType("userPassword")
+        types = frozenset({password})
+        first = alice(userPassword="one").without(types)
+        second = alice(userPassword="two", cn="Alice Jones").without(types)
+        self.assertIs(first.shape, second.shape)
+        self.assertEqual(first.get("cn"), (b"Alice Smith",))
+        self.assertEqual(second.get("cn"), (b"Alice Jones",))
+        self.assertEqual(second.get("userPassword"), ())
+        plain = alice()
+        self.assertIs(plain.without(types).shape, plain.shape)
+
 
 class ValidateTests(ResultCodeMixin, unittest.TestCase):
     """
