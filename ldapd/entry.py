@@ -52,6 +52,10 @@ def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, t
     @raise ldaperrors.LDAPUndefinedAttributeType: if the description is
         malformed or the type is not defined.
     """
+    key = (id(schema), description)
+    cached = _DESCRIPTIONS.get(key)
+    if cached is not None and cached[0] is schema:
+        return cached[1]
     if not isAttributeDescription(description):
         shown = escapeControl(description)
         if "" in description.split(";")[1:]:
@@ -69,6 +73,7 @@ def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, t
         raise ldaperrors.LDAPUndefinedAttributeType(
             f"{description}: option \"binary\" not supported with type"
         )
+    _remember(_DESCRIPTIONS, key, (schema, (at, lowered)))
     return at, lowered
 
 
@@ -235,6 +240,13 @@ def _layout(descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> 
         layout = _LAYOUTS.setdefault(descriptions, _Layout(descriptions))
     return layout
 
+
+#: The descriptions L{parseDescription} resolved, by schema (its id, the
+#: schema kept, as in L{_STORED_LAYOUTS}) and text: every search resolves
+#: the few its filter and attribute list name. Only resolved ones are kept:
+#: a type added to the schema later resolves no kept description otherwise.
+#: Emptied when full, as L{_LAYOUTS}.
+_DESCRIPTIONS: dict[tuple[int, str], tuple[Schema, tuple[AttributeType, tuple[str, ...]]]] = {}
 
 #: The layouts of entries as stores write them (L{Entry.fromStored}), by
 #: schema (its id; the schema is kept with the layout, to tell a schema

@@ -131,6 +131,21 @@ class ParseDescriptionTests(ResultCodeMixin, unittest.TestCase):
         self.assertIs(at, SCHEMA.attributeType("cn"))
         self.assertEqual(options, ("lang-en", "x-other"))
 
+    def test_perSchema(self) -> None:
+        """
+        A description resolves in each schema to that schema's type, the
+        second time as the first; one a schema does not define is refused
+        each time, though another schema resolved it.
+        """
+        other = Schema.standard()
+        self.assertIs(parseDescription(SCHEMA, "cn")[0], SCHEMA.attributeType("cn"))
+        self.assertIs(parseDescription(other, "cn")[0], other.attributeType("cn"))
+        self.assertIs(parseDescription(other, "cn")[0], other.attributeType("cn"))
+        parseDescription(SCHEMA, "uid")
+        bare = Schema()
+        for _ in range(2):
+            self.assertRaises(ldaperrors.LDAPUndefinedAttributeType, parseDescription, bare, "uid")
+
     def test_binaryOption(self) -> None:
         """
         The binary option goes with the types whose syntax requires binary
