@@ -432,7 +432,7 @@ class Schema:
             name = self._lowerNames.get(at)
             if name is None:
                 name = self._lowerNames[at] = at.name.lower()
-            if any(other.type == name for other in avas):
+            if avas and any(other.type == name for other in avas):
                 raise InvalidDN(f"attribute type {at.name} twice in one RDN")
             if not ava.value:
                 raise InvalidDN(f"empty value for {at.name} in DN")
@@ -441,7 +441,7 @@ class Schema:
             except InvalidValue as e:
                 raise InvalidDN(f"invalid value for {at.name} in DN: {e}") from None
             avas.append(AVA(name, _keyText(key, ava.value)))
-        return RDN(sorted(avas))
+        return RDN(sorted(avas) if len(avas) > 1 else avas)
 
     def dnKey(self, value: bytes) -> str:
         """
