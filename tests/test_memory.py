@@ -14,7 +14,7 @@ from ldapd.backends.memory import MemoryBackend, MemoryBackendFactory, _post, _p
 from ldapd.dn import DN
 from ldapd.entry import Entry, Modification
 from ldapd.filters import compileFilter
-from ldapd.operation import Connection, Operation, Scope
+from ldapd.operation import Connection, Operation, Scope, SearchParameters
 from ldapd.registry import ConfigContext, ConfigError
 from ldapd.schema import Schema
 from ldapd.testing import BackendTestsMixin, RecordingHooks, parseFilter
@@ -132,6 +132,39 @@ class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
         d.addCallback(lambda found: self.assertEqual(
             found, [f"uid=user{i:04d},ou=people,dc=example,dc=com" for i in range(600)]))
         return d
+
+
+    def test_emitWaits(self) -> Any:
+        """
+        When sending an entry returns a Deferred, the search goes on with
+        the next entries once it fires, and ends after them; what sending
+        raises fails the search.
+        """
+        from ldapd.testing import _op
+
+        params = SearchParameters(
+            self.ndn("ou=people,dc=example,dc=com"), Scope.ONE,
+            compileFilter(parseFilter("(objectClass=*)"), self.schema))
+        found: list[str] = []
+        gate: defer.Deferred[None] = defer.Deferred()
+
+        def emit(entry: Any) -> Any:
+            found.append(str(entry.dn))
+            return gate if len(found) == 1 else None
+
+        d = self.backend.search(_op(params), emit)
+        self.assertNoResult(d)
+        self.assertEqual(len(found), 1)
+        gate.callback(None)
+        self.successResultOf(d)
+        self.assertGreater(len(found), 1)
+        self.assertEqual(found, self.successResultOf(
+            self.search("ou=people,dc=example,dc=com", Scope.ONE)))
+
+        def failing(entry: Any) -> None:
+            raise ValueError("stop")
+
+        self.failureResultOf(self.backend.search(_op(params), failing), ValueError)
 
 
 class MemoryBackendFactoryTests(unittest.TestCase):
