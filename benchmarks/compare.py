@@ -26,9 +26,9 @@ Two modes:
   without its stats log), slapd, 389ds and floor (benchmarks/_floor_server.py:
   a Twisted protocol answering every request with a fixed result, the least
   Twisted allows), and ldapd+acl, ldapd+ppolicy, ldapd+ppolicy-nolastbind,
-  ldapd+memberof, ldapd+changelog, ldapd+monitor (ldapd with that plugin
-  alone, configured as a site would: PLUGINS), each also reported against
-  ldapd: what the plugin costs an operation.
+  ldapd+ppolicy-lastbind60, ldapd+memberof, ldapd+changelog, ldapd+monitor
+  (ldapd with that plugin alone, configured as a site would: PLUGINS), each
+  also reported against ldapd: what the plugin costs an operation.
 - pipelined (`--mode pipelined`, flattering: many responses share a reactor
   wake-up and every one comes from a cache): benchmarks/_loadgen.py,
   pre-encoded requests, several connections with a window of outstanding
@@ -596,6 +596,12 @@ PLUGINS: dict[str, Plugin] = {
     "ppolicy-nolastbind": Plugin(
         "ppolicy", f'default_policy = "cn=default,ou=policies,{SUFFIX}"\nuse_lockout = true\n'
         "last_bind = false\n", _PPOLICY),
+    # pwdLastSuccess written at most once a minute for each account
+    # (slapd's lastbind_precision): a user's binds within the minute after
+    # its recorded one write nothing.
+    "ppolicy-lastbind60": Plugin(
+        "ppolicy", f'default_policy = "cn=default,ou=policies,{SUFFIX}"\nuse_lockout = true\n'
+        "last_bind_precision = 60\n", _PPOLICY),
     # Every user is in one group of 50: each gets its group's DN.
     "memberof": Plugin("memberof"),
     "changelog": Plugin("changelog"),

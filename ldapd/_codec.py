@@ -954,11 +954,16 @@ class Control(NamedTuple):
     value: bytes | None
 
 
+#: Each octet, as bytes: the identifier octets and short lengths encoded,
+#: looked up rather than made for every element.
+_OCTETS = tuple(bytes((n,)) for n in range(256))
+
+
 def _length(n: int) -> bytes:
     if n < 0x80:
-        return bytes((n,))
+        return _OCTETS[n]
     encoded = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(encoded),)) + encoded
+    return _OCTETS[0x80 | len(encoded)] + encoded
 
 
 def tlv(tag: int, content: bytes) -> bytes:
@@ -967,7 +972,10 @@ def tlv(tag: int, content: bytes) -> bytes:
     @param content: the encoded contents.
     @return: one BER element.
     """
-    return bytes((tag,)) + _length(len(content)) + content
+    n = len(content)
+    if n < 0x80:
+        return _OCTETS[tag] + _OCTETS[n] + content
+    return _OCTETS[tag] + _length(n) + content
 
 
 def integer(value: int, tag: int = 0x02) -> bytes:
@@ -983,7 +991,7 @@ def octetString(value: bytes, tag: int = 0x04) -> bytes:
     """
     @return: a BER OCTET STRING.
     """
-    return bytes((tag,)) + _length(len(value)) + value
+    return tlv(tag, value)
 
 
 def encodeSequence(parts: Iterable[bytes], tag: int = 0x30) -> bytes:
@@ -1231,16 +1239,29 @@ def encodeIntermediateResponse(name: bytes | None = None, value: bytes | None = 
     return tlv(0x79, content)
 
 
-def encodeSearchEntry(dn: bytes, attributes: Iterable[tuple[bytes, Iterable[bytes]]]) -> bytes:
+def encodeSearchEntry(dn: bytes, attributes: Iterable[tuple[bytes, Sequence[bytes]]]) -> bytes:
     """
     @param dn: the entry's name.
     @param attributes: attribute descriptions with their values (empty for typesOnly).
     @return: an encoded SearchResultEntry.
     """
+    # The elements of every entry a search sends: calls and generators
+    # kept out of the loops.
+    octets = _OCTETS
+    length = _length
     parts = []
     for name, values in attributes:
-        vals = b"".join(b"\x04" + _length(len(v)) + v for v in values)
-        parts.append(tlv(0x30, octetString(name) + tlv(0x31, vals)))
+        if len(values) == 1:
+            v = values[0]
+            vals = (b"\x04" + octets[len(v)] if len(v) < 0x80 else b"\x04" + length(len(v))) + v
+        else:
+            vals = b"".join([
+                b"\x04" + octets[len(v)] + v if len(v) < 0x80 else b"\x04" + length(len(v)) + v
+                for v in values])
+        n = len(name)
+        attribute = (b"\x04" + octets[n] if n < 0x80 else b"\x04" + length(n)) + name + tlv(
+            0x31, vals)
+        parts.append(tlv(0x30, attribute))
     return tlv(0x64, octetString(dn) + tlv(0x30, b"".join(parts)))
 
 

@@ -28,6 +28,7 @@ once it has stopped).
 
 from __future__ import annotations
 
+import json.encoder
 import math
 import threading
 from json import JSONEncoder
@@ -75,6 +76,15 @@ _LEVEL_JSON = {level: objectSaveHook(level) for level in LogLevel.iterconstants(
 #: C{json.dumps(..., skipkeys=True)} as C{eventAsJSON} calls it, without its
 #: C{default}.
 _encoder = JSONEncoder(skipkeys=True)
+
+#: What C{_encoder.encode} makes for each call, made once (it holds no state
+#: between calls, so threads may share it): the chunks of a value's JSON.
+#: Without the check for circular references, which ends in RecursionError
+#: instead of ValueError. C{None} without C{json}'s C accelerator.
+_makeEncoder = getattr(json.encoder, "c_make_encoder", None)
+_chunks = _makeEncoder and _makeEncoder(
+    None, _encoder.default, json.encoder.encode_basestring_ascii, None,
+    _encoder.key_separator, _encoder.item_separator, False, True, True)
 
 
 def _steadyWithinSecond(timeFormat: str) -> bool:
@@ -240,8 +250,10 @@ def _eventAsJSON(event: LogEvent) -> str:
         level = _LEVEL_JSON.get(record.get("log_level"))
         if level is not None:
             record["log_level"] = level
-        return _encoder.encode(record)
-    except TypeError:
+        if _chunks is None:
+            return _encoder.encode(record)
+        return "".join(_chunks(record, 0))
+    except (TypeError, RecursionError):
         # Something else needs the hook (bytes, a failure, any object):
         # Twisted's function encodes it; the event is already flattened.
         return eventAsJSON(event)

@@ -52,6 +52,10 @@ def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, t
     @raise ldaperrors.LDAPUndefinedAttributeType: if the description is
         malformed or the type is not defined.
     """
+    key = (id(schema), description)
+    cached = _DESCRIPTIONS.get(key)
+    if cached is not None and cached[0] is schema:
+        return cached[1]
     if not isAttributeDescription(description):
         shown = escapeControl(description)
         if "" in description.split(";")[1:]:
@@ -69,6 +73,7 @@ def parseDescription(schema: Schema, description: str) -> tuple[AttributeType, t
         raise ldaperrors.LDAPUndefinedAttributeType(
             f"{description}: option \"binary\" not supported with type"
         )
+    _remember(_DESCRIPTIONS, key, (schema, (at, lowered)))
     return at, lowered
 
 
@@ -192,9 +197,13 @@ class _Layout:
     @ivar positions: the position of each attribute, by key.
     @ivar byType: the positions of each attribute type's attributes (with
         and without options).
+    @ivar withouts: for each set of attribute types an entry of this
+        layout was asked for without (L{Entry.without}), the positions
+        kept and their layout: an access check asks it of most entries a
+        client reads, with the same types.
     """
 
-    __slots__ = ("byType", "descriptions", "positions")
+    __slots__ = ("byType", "descriptions", "positions", "withouts")
 
     def __init__(self, descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> None:
         self.descriptions = descriptions
@@ -202,6 +211,7 @@ class _Layout:
         self.byType: dict[AttributeType, tuple[int, ...]] = {}
         for i, (at, _) in enumerate(descriptions):
             self.byType[at] = self.byType.get(at, ()) + (i,)
+        self.withouts: dict[frozenset[AttributeType], tuple[tuple[int, ...], _Layout]] = {}
 
 
 #: The layouts in use, held once for all the entries that have them. A
@@ -211,6 +221,10 @@ _LAYOUTS: dict[tuple[tuple[AttributeType, tuple[str, ...]], ...], _Layout] = {}
 
 #: The most layouts held: directories have a few dozen kinds of entries.
 _MAX_LAYOUTS = 4096
+
+#: The most sets of types one layout keeps what it is without
+#: (L{_Layout.withouts}): plugins leave out a few fixed sets.
+_MAX_WITHOUTS = 64
 
 
 def _layout(descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> _Layout:
@@ -226,6 +240,13 @@ def _layout(descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> 
         layout = _LAYOUTS.setdefault(descriptions, _Layout(descriptions))
     return layout
 
+
+#: The descriptions L{parseDescription} resolved, by schema (its id, the
+#: schema kept, as in L{_STORED_LAYOUTS}) and text: every search resolves
+#: the few its filter and attribute list name. Only resolved ones are kept:
+#: a type added to the schema later resolves no kept description otherwise.
+#: Emptied when full, as L{_LAYOUTS}.
+_DESCRIPTIONS: dict[tuple[int, str], tuple[Schema, tuple[AttributeType, tuple[str, ...]]]] = {}
 
 #: The layouts of entries as stores write them (L{Entry.fromStored}), by
 #: schema (its id; the schema is kept with the layout, to tell a schema
@@ -555,11 +576,21 @@ class Entry:
         """
         # From the layout, without making the attributes: an access check
         # does this for most entries it lets a client read.
-        descriptions = self._layout.descriptions
-        kept = [i for i, (at, _) in enumerate(descriptions) if at not in types]
-        entry = self._renamed(self.dn, self.ndn, tuple(self._values[i] for i in kept))
-        if len(kept) != len(descriptions):
-            entry._layout = _layout(tuple(descriptions[i] for i in kept))
+        layout = self._layout
+        found = layout.withouts.get(types) if isinstance(types, frozenset) else None
+        if found is None:
+            descriptions = layout.descriptions
+            kept = tuple(i for i, (at, _) in enumerate(descriptions) if at not in types)
+            found = (kept, layout if len(kept) == len(descriptions)
+                     else _layout(tuple(descriptions[i] for i in kept)))
+            if isinstance(types, frozenset):
+                if len(layout.withouts) >= _MAX_WITHOUTS:
+                    layout.withouts.clear()
+                layout.withouts[types] = found
+        kept, keptLayout = found
+        values = self._values
+        entry = self._renamed(self.dn, self.ndn, tuple([values[i] for i in kept]))
+        entry._layout = keptLayout
         return entry
 
     def get(self, description: str) -> tuple[bytes, ...]:

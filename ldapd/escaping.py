@@ -29,6 +29,8 @@ _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _CONTROL_BUT_LF_TAB = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 _FILTER_SPECIAL = frozenset("*()\\\x00")
+#: Any of those characters.
+_FILTER_SPECIAL_ANY = re.compile("[*()\\\\\x00]")
 
 
 def escapeFilterValue(value: str | bytes) -> str:
@@ -46,6 +48,10 @@ def escapeFilterValue(value: str | bytes) -> str:
         return "".join(
             f"\\{b:02x}" if b >= 0x80 or chr(b) in _FILTER_SPECIAL else chr(b) for b in raw
         )
+    # Most values (the access log writes every search's) have nothing to
+    # escape.
+    if _FILTER_SPECIAL_ANY.search(text) is None:
+        return text
     return "".join(f"\\{ord(c):02x}" if c in _FILTER_SPECIAL else c for c in text)
 
 

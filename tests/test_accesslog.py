@@ -143,6 +143,26 @@ class DirectoryLogTests(unittest.TestCase):
         self.assertEqual({k for k in event if k.startswith("log_")},
                          {k for k in byLogger if k.startswith("log_")})
 
+    def test_lineIsTheFormat(self) -> None:
+        """
+        Every operation's line is L{accesslog.ACCESS_LOG_FORMAT} filled
+        with its event's fields, its request's details and its quoted
+        authorization DN.
+        """
+        self.execute(pureldap.LDAPBindRequest(dn=ALICE, auth="alice-secret"), 1)
+        self.execute(pureldap.LDAPSearchRequest(
+            baseObject=SUFFIX, scope=2, filter=wireFilter('(cn=a"b*)'), attributes=["cn"]), 2)
+        self.execute(pureldap.LDAPDelRequest(entry="uid=nobody," + SUFFIX), 3)
+        events = self.results()
+        self.assertEqual([e["operation"] for e in events], ["BIND", "SRCH", "DEL"])
+        for event in events:
+            name = {"BIND": "bind", "SRCH": "search", "DEL": "delete"}[event["operation"]]
+            fields = {k: v for k, v in event.items() if k not in ("accessLine",)
+                      and not k.startswith("log_")}
+            self.assertEqual(event["accessLine"], accesslog.ACCESS_LOG_FORMAT.format(
+                details=accesslog._details(name, fields),
+                authzQuoted=accesslog._quote(event["authzDN"]), **fields))
+
     def test_bindHasNoPassword(self) -> None:
         """
         A bind's line names the DN it bound as, and neither the password

@@ -131,6 +131,21 @@ class ParseDescriptionTests(ResultCodeMixin, unittest.TestCase):
         self.assertIs(at, SCHEMA.attributeType("cn"))
         self.assertEqual(options, ("lang-en", "x-other"))
 
+    def test_perSchema(self) -> None:
+        """
+        A description resolves in each schema to that schema's type, the
+        second time as the first; one a schema does not define is refused
+        each time, though another schema resolved it.
+        """
+        other = Schema.standard()
+        self.assertIs(parseDescription(SCHEMA, "cn")[0], SCHEMA.attributeType("cn"))
+        self.assertIs(parseDescription(other, "cn")[0], other.attributeType("cn"))
+        self.assertIs(parseDescription(other, "cn")[0], other.attributeType("cn"))
+        parseDescription(SCHEMA, "uid")
+        bare = Schema()
+        for _ in range(2):
+            self.assertRaises(ldaperrors.LDAPUndefinedAttributeType, parseDescription, bare, "uid")
+
     def test_binaryOption(self) -> None:
         """
         The binary option goes with the types whose syntax requires binary
@@ -464,6 +479,23 @@ class ShapeTests(unittest.TestCase):
         self.assertEqual(kept.get("userPassword"), ())
         self.assertEqual(kept.dn, entry.dn)
         self.assertEqual(entry.get("userPassword"), (b"secret",))
+
+    def test_withoutSameLayout(self) -> None:
+        """
+        Entries of one layout left without the same frozen set of types
+        share the layout they get, each keeping its own values; a set
+        that leaves nothing out keeps the entry's layout.
+        """
+        password = SCHEMA.attributeType("userPassword")
+        types = frozenset({password})
+        first = alice(userPassword="one").without(types)
+        second = alice(userPassword="two", cn="Alice Jones").without(types)
+        self.assertIs(first.shape, second.shape)
+        self.assertEqual(first.get("cn"), (b"Alice Smith",))
+        self.assertEqual(second.get("cn"), (b"Alice Jones",))
+        self.assertEqual(second.get("userPassword"), ())
+        plain = alice()
+        self.assertIs(plain.without(types).shape, plain.shape)
 
 
 class ValidateTests(ResultCodeMixin, unittest.TestCase):

@@ -559,6 +559,19 @@ class JSONFileLogObserverTests(unittest.SynchronousTestCase):
         write(_logging.jsonFileLogObserver, [failureEvent()])
         self.assertEqual(len(encoded), 1)
 
+    def test_circular(self) -> None:
+        """
+        An event holding a reference cycle fails to encode with the
+        ValueError Twisted's C{eventAsJSON} raises for it.
+        """
+        loop: list[Any] = []
+        loop.append(loop)
+        logged: list[dict[str, Any]] = []
+        Logger(namespace="ldapd.test", observer=logged.append).info("{n}", n=1, loop=loop)
+        [event] = logged
+        self.assertRaises(ValueError, _logging.eventAsJSON, dict(event))
+        self.assertRaises(ValueError, _logging._eventAsJSON, dict(event))
+
     def test_recordSeparator(self) -> None:
         """
         The record separator is written before each event, as Twisted

@@ -139,6 +139,39 @@ class MemoryBackendTests(BackendTestsMixin, unittest.TestCase):
         return d
 
 
+    def test_emitWaits(self) -> Any:
+        """
+        When sending an entry returns a Deferred, the search goes on with
+        the next entries once it fires, and ends after them; what sending
+        raises fails the search.
+        """
+        from ldapd.testing import _op
+
+        params = SearchParameters(
+            self.ndn("ou=people,dc=example,dc=com"), Scope.ONE,
+            compileFilter(parseFilter("(objectClass=*)"), self.schema))
+        found: list[str] = []
+        gate: defer.Deferred[None] = defer.Deferred()
+
+        def emit(entry: Any) -> Any:
+            found.append(str(entry.dn))
+            return gate if len(found) == 1 else None
+
+        d = self.backend.search(_op(params), emit)
+        self.assertNoResult(d)
+        self.assertEqual(len(found), 1)
+        gate.callback(None)
+        self.successResultOf(d)
+        self.assertGreater(len(found), 1)
+        self.assertEqual(found, self.successResultOf(
+            self.search("ou=people,dc=example,dc=com", Scope.ONE)))
+
+        def failing(entry: Any) -> None:
+            raise ValueError("stop")
+
+        self.failureResultOf(self.backend.search(_op(params), failing), ValueError)
+
+
 class MemoryBackendFactoryTests(unittest.TestCase):
     """
     The factory builds the backend from its configuration table.

@@ -472,6 +472,47 @@ class BindTests(PasswordPolicyTestsBase):
         self.clock.advance(101)
         self.assertEqual(self.bind(ALICE, "alice-secret"), (49, error(PolicyError.accountLocked)))
 
+    def assertBindRecords(self, later: float, lastSuccess: bytes) -> None:
+        """
+        Assert that a successful bind of alice C{later} seconds on leaves
+        C{lastSuccess} in her pwdLastSuccess.
+        """
+        self.clock.advance(later)
+        self.assertEqual(self.bind(ALICE, "alice-secret")[0], 0)
+        self.assertEqual(self.state(ALICE, "pwdLastSuccess"), (lastSuccess,))
+
+    def test_lastBindEveryBind(self) -> None:
+        """
+        By default each successful bind records its time in pwdLastSuccess,
+        however recent the one recorded.
+        """
+        self.assertBindRecords(0, b"20231114221320Z")
+        self.assertBindRecords(1, b"20231114221321Z")
+
+    def test_lastBindPrecision(self) -> None:
+        """
+        With C{lastBindPrecision}, a bind leaves pwdLastSuccess as it is
+        while it is less than that many seconds old (slapd's
+        C{lastbind_precision}), and records its own time once it is older.
+        """
+        self.plugin.lastBindPrecision = 60
+        self.assertBindRecords(0, b"20231114221320Z")
+        self.assertBindRecords(59, b"20231114221320Z")
+        self.assertBindRecords(1, b"20231114221420Z")
+
+    def test_lastBindPrecisionFailuresCleared(self) -> None:
+        """
+        A bind that records no pwdLastSuccess under C{lastBindPrecision}
+        still forgets the account's earlier failures.
+        """
+        self.plugin.lastBindPrecision = 60
+        self.assertEqual(self.bind(ALICE, "alice-secret")[0], 0)
+        self.assertEqual(self.bind(ALICE, "wrong")[0], 49)
+        self.assertEqual(len(self.state(ALICE, "pwdFailureTime")), 1)
+        self.assertEqual(self.bind(ALICE, "alice-secret")[0], 0)
+        self.assertEqual(self.state(ALICE, "pwdFailureTime"), ())
+        self.assertEqual(self.state(ALICE, "pwdLastSuccess"), (b"20231114221320Z",))
+
     def test_rootBypasses(self) -> None:
         """
         The root DN is subject to no policy.
@@ -915,13 +956,15 @@ class FactoryTests(unittest.SynchronousTestCase):
             "default_policy": "CN=Default,ou=Policies,dc=example,dc=com",
             "use_lockout": True, "hash_cleartext": False, "password_hash": "{ARGON2}",
             "argon2_time_cost": 2, "argon2_memory_cost": 1024, "argon2_parallelism": 1,
-            "last_bind": False, "min_character_classes": 2, "reject_names": True,
+            "last_bind": False, "last_bind_precision": 300, "min_character_classes": 2,
+            "reject_names": True,
             "dictionary": str(dictionary),
         }, self.context())
         self.assertEqual(plugin.defaultPolicy, Schema.standard().normalizeDN(DN.parse(DEFAULT)))
         self.assertTrue(plugin.useLockout)
         self.assertFalse(plugin.hashCleartext)
         self.assertFalse(plugin.lastBind)
+        self.assertEqual(plugin.lastBindPrecision, 300)
         self.assertEqual(plugin.checker.dictionary, frozenset({"secret"}))
         hashed = plugin._hasher.hash(b"pw", "{SSHA}")
         self.assertIn(b"m=1024,t=2,p=1", hashed)

@@ -532,6 +532,21 @@ class NormalizeDNTests(unittest.TestCase):
         """
         self.assertEqual(SCHEMA.normalizeDN(DN()), DN())
 
+    def test_sharedSuperiors(self) -> None:
+        """
+        Names that share their superiors' RDNs, written in any case,
+        normalise each RDN as on its first sight, before and after the
+        table of normalised RDNs fills; an RDN that cannot be normalised is
+        refused each time it is seen.
+        """
+        schema = Schema.standard()
+        for i in range(5000):
+            self.assertEqual(
+                str(schema.normalizeDN(DN.parse(f"uid=User{i},OU=People,dc=Example,dc=com"))),
+                f"uid=user{i},ou=people,dc=example,dc=com")
+        for _ in range(2):
+            self.assertRaises(InvalidDN, schema.normalizeDN, DN.parse("cn=a+cn=b,ou=people"))
+
 
 class StringRuleTests(unittest.TestCase):
     """

@@ -327,15 +327,42 @@ class MemoryBackend:
         return checkPassword(self._reactor, self._lookup(ndn), password)
 
     def search(self, op: Operation, emit: Callable[[Entry], Any]) -> defer.Deferred[None]:
-        return defer.Deferred.fromCoroutine(self._search(op, emit))
-
-    async def _search(self, op: Operation, emit: Callable[[Entry], Any]) -> None:
         params = op.search
         assert params is not None, "search() needs op.search"
         base = self._records.get(params.base)
         if base is None:
-            raise noSuchObject(params.base, self.suffix, self._lookup)
-        for n, record in enumerate(self._candidates(base, params.scope, params.filter), 1):
+            return defer.fail(noSuchObject(params.base, self.suffix, self._lookup))
+        found = enumerate(self._candidates(base, params.scope, params.filter), 1)
+        # Until something must be waited for (an entry's sending, or the
+        # reactor every _BATCH candidates), without a coroutine: most
+        # searches (an indexed one's few entries) end before.
+        try:
+            for n, record in found:
+                if n % _BATCH == 0:
+                    return defer.Deferred.fromCoroutine(
+                        self._searchOn(op, emit, itertools.chain([(n, record)], found)))
+                if params.filter.match(record.entry) is True:
+                    waiting = emit(record.entry)
+                    if waiting is not None:
+                        return defer.Deferred.fromCoroutine(
+                            self._searchOn(op, emit, found, waiting))
+        except Exception:
+            return defer.fail()
+        return defer.succeed(None)
+
+    async def _searchOn(self, op: Operation, emit: Callable[[Entry], Any],
+                        found: Iterator[tuple[int, _Record]],
+                        waiting: defer.Deferred[None] | None = None) -> None:
+        """
+        Go on with a search once C{waiting} has fired: test and emit the
+        numbered candidates C{found}, letting the reactor serve others
+        every L{_BATCH}.
+        """
+        params = op.search
+        assert params is not None
+        if waiting is not None:
+            await waiting
+        for n, record in found:
             if n % _BATCH == 0:
                 op.check()
                 await op.cooperate()

@@ -401,6 +401,7 @@ class PasswordPolicy:
         argon2: dict[str, int] | None = None,
         lastBind: bool = True,
         checker: Any = None,
+        lastBindPrecision: int = 0,
     ) -> None:
         """
         @param defaultPolicy: the default policy's normalised DN.
@@ -418,12 +419,17 @@ class PasswordPolicy:
         @param lastBind: record C{pwdLastSuccess} on each successful bind
             (slapd's C{lastbind}), which C{pwdMaxIdle} needs.
         @param checker: the L{IPasswordQualityChecker}; L{QualityChecker} by default.
+        @param lastBindPrecision: leave C{pwdLastSuccess} as it is when it is
+            less than this many seconds old (slapd's C{lastbind_precision}):
+            a bind then writes nothing to the account, where each would
+            otherwise rewrite it. 0: every successful bind records its time.
         """
         self.defaultPolicy = defaultPolicy
         self._clock = clock
         self.useLockout = useLockout
         self.hashCleartext = hashCleartext
         self.lastBind = lastBind
+        self.lastBindPrecision = lastBindPrecision
         self.checker = checker if checker is not None else QualityChecker()
         self._hasher = _Hasher(passwordHash, argon2 or {})
         self.directory: Any = None
@@ -606,12 +612,9 @@ class PasswordPolicy:
                 state.error = PolicyError.passwordExpired
                 if entry.get("pwdFailureTime"):
                     state.modifications.append(Modification("delete", "pwdFailureTime"))
-                if self.lastBind:
-                    # slapd records the authentication before its policy
-                    # turns it into a failure.
-                    state.modifications.append(
-                        Modification("replace", "pwdLastSuccess", (formatTime(now),))
-                    )
+                # slapd records the authentication before its policy
+                # turns it into a failure.
+                state.modifications.extend(self._lastSuccess(entry, now))
             raise ldaperrors.LDAPInvalidCredentials()
 
     async def post_authenticate(self, op: Operation, resultCode: int) -> None:
@@ -735,6 +738,21 @@ class PasswordPolicy:
             return False
         return True
 
+    def _lastSuccess(self, entry: Entry, now: float) -> list[Modification]:
+        """
+        The change that records a successful authentication of C{entry}'s
+        account at C{now}: none without C{lastBind}, or while the time it
+        holds is within C{lastBindPrecision} seconds of C{now}.
+        """
+        if not self.lastBind:
+            return []
+        if self.lastBindPrecision:
+            stored = entry.get("pwdLastSuccess")
+            when = _parseTime(stored[0]) if stored else None
+            if when is not None and 0 <= now - when < self.lastBindPrecision:
+                return []
+        return [Modification("replace", "pwdLastSuccess", (formatTime(now),))]
+
     def _recordBind(
         self, op: Operation, entry: Entry, state: _Check
     ) -> tuple[int | None, int | None]:
@@ -748,8 +766,7 @@ class PasswordPolicy:
         mods = state.modifications
         if entry.get("pwdFailureTime"):
             mods.append(Modification("delete", "pwdFailureTime"))
-        if self.lastBind:
-            mods.append(Modification("replace", "pwdLastSuccess", (formatTime(now),)))
+        mods.extend(self._lastSuccess(entry, now))
         if policy.mustChange and entry.get("pwdReset") == (b"TRUE",):
             self._restricted[op.connection] = state.ndn
             state.error = PolicyError.changeAfterReset
@@ -1163,6 +1180,7 @@ _KEYS = {
     "argon2_memory_cost",
     "argon2_parallelism",
     "last_bind",
+    "last_bind_precision",
     "min_character_classes",
     "reject_names",
     "dictionary",
@@ -1184,7 +1202,7 @@ class PasswordPolicyFactory:
         @param table: the keys C{default_policy} (a DN), C{use_lockout},
             C{hash_cleartext}, C{password_hash}, C{argon2_time_cost},
             C{argon2_memory_cost}, C{argon2_parallelism}, C{last_bind},
-            C{min_character_classes}, C{reject_names}, C{dictionary} (a file
+            C{last_bind_precision} (seconds), C{min_character_classes}, C{reject_names}, C{dictionary} (a file
             of words, one a line) and C{quality_checker}
             (C{"package.module:name"} of an L{IPasswordQualityChecker}, or
             of a class making one with no arguments).
@@ -1239,4 +1257,5 @@ class PasswordPolicyFactory:
             argon2=argon2,
             lastBind=config.boolean("last_bind", True),
             checker=checker,
+            lastBindPrecision=config.integer("last_bind_precision", 0, minimum=0),
         )

@@ -119,6 +119,10 @@ class Schema:
     # (creatorsName, modifiersName, group members); forgotten when a type
     # is added, which may change how a DN normalises.
     _dnKeys: dict[bytes, str] = field(default_factory=dict)
+    # The normalised form of each RDN normalised lately (L{normalizeDN}):
+    # the names a directory is asked for share their superiors' RDNs (a
+    # bind DN's ou=people,dc=example,dc=com); forgotten as L{_dnKeys}.
+    _normalRDNs: dict[RDN, RDN] = field(default_factory=dict)
     # The last value of each type that passed L{checkValue}, with its key:
     # the entries of an import repeat their creator, their timestamps
     # within a second and their structural class.
@@ -175,6 +179,7 @@ class Schema:
             refers to an unknown supertype or matching rule.
         """
         self._dnKeys.clear()
+        self._normalRDNs.clear()
         self._lastChecked.clear()
         d = parseDescription(text)
         names = tuple(d.get("NAME", ()))
@@ -416,27 +421,41 @@ class Schema:
             value or one invalid for its syntax, or one type twice in an RDN
             (as slapd).
         """
+        normal = self._normalRDNs
         rdns = []
         for rdn in dn.rdns:
-            avas: list[AVA] = []
-            for ava in rdn:
-                at = self.attributeType(ava.type)
-                if at is None:
-                    raise InvalidDN(f"undefined attribute type {ava.type!r} in DN")
-                name = self._lowerNames.get(at)
-                if name is None:
-                    name = self._lowerNames[at] = at.name.lower()
-                if any(other.type == name for other in avas):
-                    raise InvalidDN(f"attribute type {at.name} twice in one RDN")
-                if not ava.value:
-                    raise InvalidDN(f"empty value for {at.name} in DN")
-                try:
-                    key = self.normalizeValue(at, ava.value.encode("utf-8"))
-                except InvalidValue as e:
-                    raise InvalidDN(f"invalid value for {at.name} in DN: {e}") from None
-                avas.append(AVA(name, _keyText(key, ava.value)))
-            rdns.append(RDN(sorted(avas)))
+            found = normal.get(rdn)
+            if found is None:
+                found = self._normalizeRDN(rdn)
+                if len(normal) >= _NORMAL_RDNS:
+                    normal.clear()
+                normal[rdn] = found
+            rdns.append(found)
         return DN(rdns)
+
+    def _normalizeRDN(self, rdn: RDN) -> RDN:
+        """
+        @return: the normalised form of one RDN of a DN (L{normalizeDN}).
+        @raise InvalidDN: as L{normalizeDN}.
+        """
+        avas: list[AVA] = []
+        for ava in rdn:
+            at = self.attributeType(ava.type)
+            if at is None:
+                raise InvalidDN(f"undefined attribute type {ava.type!r} in DN")
+            name = self._lowerNames.get(at)
+            if name is None:
+                name = self._lowerNames[at] = at.name.lower()
+            if avas and any(other.type == name for other in avas):
+                raise InvalidDN(f"attribute type {at.name} twice in one RDN")
+            if not ava.value:
+                raise InvalidDN(f"empty value for {at.name} in DN")
+            try:
+                key = self.normalizeValue(at, ava.value.encode("utf-8"))
+            except InvalidValue as e:
+                raise InvalidDN(f"invalid value for {at.name} in DN: {e}") from None
+            avas.append(AVA(name, _keyText(key, ava.value)))
+        return RDN(sorted(avas) if len(avas) > 1 else avas)
 
     def dnKey(self, value: bytes) -> str:
         """
@@ -488,6 +507,9 @@ _CHECKED_BY_RULE = frozenset({("1.3.6.1.4.1.1466.115.121.1.12", "2.5.13.1")})
 
 #: How many DN keys a schema remembers (L{Schema.dnKey}).
 _DN_KEYS = 4096
+
+#: The most RDNs L{Schema.normalizeDN} keeps the normalised form of.
+_NORMAL_RDNS = 4096
 
 
 def _schemaDirectory() -> Path:
