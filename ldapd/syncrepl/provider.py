@@ -29,7 +29,10 @@ What a client may not read it is never sent, nor told the name of: a
 change to such an entry sends nothing but a new cookie, as in slapd; and
 what it may read is decided anew for each run of changes (group
 memberships and rules revoked since the search began apply to it). Cookies are slapd's,
-C{rid=<the consumer's rid>,csn=<contextCSN>}.
+C{rid=<the consumer's rid>,csn=<contextCSN>}. Among several suppliers of a
+database (L{Database.suppliers}) the cookie carries one CSN per server ID,
+and a consumer is sent only the changes newer than its CSN of their server
+ID, never those of its own server ID (as slapd's syncprov).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from twisted.logger import Logger
 
 from ldapd._codec import Control, encodeIntermediateResponse, encodeSearchEntry
 from ldapd.changes import DELETE, RENAME, ChangeRecord
+from ldapd.csn import csnSID, csnVector, mergeCSNs, newerThan
 from ldapd.dn import DN
 from ldapd.entry import Entry, SearchReference
 from ldapd.filters import byUUID, everything
@@ -183,13 +187,13 @@ class SyncProvider:
             cookie = Cookie.parse(request.cookie) if request.cookie is not None else Cookie()
         except ValueError as e:
             raise ldaperrors.LDAPProtocolError(f"invalid sync cookie: {e}") from None
-        session = _Session(self, op, reply, db, cookie.rid)
+        session = _Session(self, op, reply, db, cookie)
         persist = request.mode == REFRESH_AND_PERSIST
         unsubscribe = None
         if persist:
             unsubscribe = self.directory.subscribe(session.changed)
         try:
-            refreshDeletes = await session.refresh(cookie.csn)
+            refreshDeletes = await session.refresh()
             self._log.info(
                 "conn={conn} op={msgid} syncrepl {mode} rid={rid}: {phase} refresh, {sent} "
                 "entries sent, cookie {cookie}",
@@ -246,7 +250,10 @@ class _Session:
 
     @ivar position: the number of the last changelog record whose change
         the consumer has been sent (or that the refresh has covered).
-    @ivar csn: the CSN the consumer's cookie names once it has what was sent.
+    @ivar vector: the CSNs the consumer's cookie names once it has what was
+        sent, by server ID: one, the greatest, for a database with one
+        supplier; one per server ID for a database replicated between
+        suppliers (L{Database.suppliers}).
     @ivar phase: how the refresh went: C{"present"} (the full content),
         C{"delete"} (the changes since the cookie) or C{"none"} (the
         consumer was up to date).
@@ -256,18 +263,27 @@ class _Session:
     _log = Logger()
 
     def __init__(
-        self, provider: SyncProvider, op: Operation, reply: Reply, db: Database, rid: int | None
+        self, provider: SyncProvider, op: Operation, reply: Reply, db: Database, cookie: Cookie
     ) -> None:
         self.directory = provider.directory
         self.op = op
         self.reply = reply
         self.db = db
-        self.rid = rid
+        self.rid = cookie.rid
         self.changelog = IChangelog(db.backend)
         self.watch = Watch(op, provider.pollInterval)
         self._internal = self.directory.internalOperation()
         self.position = 0
-        self.csn: bytes | None = None
+        self.multi = db.suppliers is not None
+        self.vector: dict[int | None, bytes] = {}
+        # What the consumer holds, by server ID (None: no cookie); and its
+        # own server ID, whose changes are never sent back to it (as
+        # slapd's syncprov does not send a change back to its originator).
+        self._held: dict[int | None, bytes] | None = None
+        if cookie.csns:
+            self._held = (csnVector(cookie.csns) if self.multi
+                          else {None: max(cookie.csns)})
+        self._consumerSid = cookie.sid if self.multi else None
         self._refreshing = True
         self._present: list[bytes] = []
         self._before: dict[bytes, deque[Entry]] = {}
@@ -284,6 +300,12 @@ class _Session:
         (the entry as that run's first change found it).
         """
         if change.suffix != self.db.normalizedSuffix:
+            return
+        csn = change.new.get("entryCSN") if change.new is not None else ()
+        if csn and not self._wanted(csn[0]):
+            # Its record is not sent (the consumer's own change, among
+            # suppliers): no snapshot would be taken back.
+            self.watch.wake()
             return
         if change.old is not None:
             values = change.old.get("entryUUID")
@@ -317,7 +339,48 @@ class _Session:
             as slapd's provider names its C{serverID}.
         """
         sid = self.directory.csn.sid or None
-        return Cookie(self.rid, sid, (self.csn,) if self.csn else ()).format()
+        return Cookie(self.rid, sid, tuple(mergeCSNs((), self.vector.values()))).format()
+
+    def _advance(self, csns: Sequence[bytes]) -> None:
+        """
+        Take CSNs into L{vector}: into its one value for a database with one
+        supplier; among suppliers, per server ID, and only this server's
+        own (a change another supplier made is counted once this server's
+        consumer saved the cookie that covers it in C{contextCSN}: it may
+        have applied a later change of that supplier before an earlier).
+        """
+        if not self.multi:
+            self.vector = {None: max((*self.vector.values(), *csns))} if csns or self.vector else {}
+            return
+        own = self.directory.csn.sid
+        taken = [c for c in csns if csnSID(c) == own]
+        self.vector = csnVector((*self.vector.values(), *taken))
+
+    async def _contextCSNs(self) -> list[bytes]:
+        """
+        @return: the suffix entry's contextCSN.
+        """
+        try:
+            suffix = await self.db.backend.get(self._internal, self.db.normalizedSuffix)
+        except NoSuchObject:
+            return []
+        return list(suffix.get("contextCSN"))
+
+    def _wanted(self, csn: bytes) -> bool:
+        """
+        @return: whether the consumer is to be sent a change of this CSN:
+            not if it holds it (its cookie's CSN, or among suppliers its
+            cookie's CSN of the change's server ID, is not older), nor if
+            it made it.
+        """
+        if self._consumerSid is not None and csnSID(csn) == self._consumerSid:
+            return False
+        held = self._held
+        if held is None:
+            return True
+        if not self.multi:
+            return csn > held[None]
+        return newerThan(csn, held)
 
     def info(self, message: SyncInfo) -> None:
         """
@@ -327,49 +390,59 @@ class _Session:
 
     # Refresh
 
-    async def _contextCSN(self, last: ChangeRecord | None) -> bytes | None:
+    async def refresh(self) -> bool:
         """
-        @return: the greatest CSN of the database: its newest change's, or
-            the suffix entry's contextCSN.
-        """
-        csns = [last.csn] if last is not None else []
-        try:
-            suffix = await self.db.backend.get(self._internal, self.db.normalizedSuffix)
-        except NoSuchObject:
-            pass
-        else:
-            csns.extend(suffix.get("contextCSN"))
-        return max(csns, default=None)
+        Send the refresh stage, from the consumer's cookie.
 
-    async def refresh(self, since: bytes | None) -> bool:
-        """
-        Send the refresh stage.
-
-        @param since: the CSN of the consumer's cookie, or C{None}.
         @return: refreshDeletes: whether the delete phase was used.
         """
+        # contextCSN is read before the log: the changes a supplier's
+        # cookie saved there covers are then in the records read after.
+        context = await self._contextCSNs()
         first, last = await self.changelog.changeBounds()
-        context = await self._contextCSN(last)
         self.position = last.number if last is not None else 0
-        self.csn = context
-        if since is not None and context is not None and since > context:
-            raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
-        if since is not None and context is not None and since == context:
-            self._refreshing = False
-            return True
-        covered = since is not None and first is not None and first.csn <= since
+        if self.multi:
+            self.vector = csnVector(context)
+        else:
+            self._advance(context)
+        if last is not None:
+            self._advance([last.csn])
+        held = self._held
+        if held is not None and self.vector:
+            if self._newerThanProvider(held):
+                raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
+            if all(held.get(sid, b"") >= csn for sid, csn in self.vector.items()):
+                self._refreshing = False
+                return True
+        # The log covers the cookie if it holds every change after it: of
+        # each server ID the cookie names, unless the consumer already has
+        # everything this server has of it (a supplier retired long ago).
+        covered = held is not None and first is not None and all(
+            csn >= first.csn or self.vector.get(sid, b"") <= csn for sid, csn in held.items())
         if not covered:
             self.phase = "present"
-            refreshDeletes = await self._presentPhase(since)
+            refreshDeletes = await self._presentPhase(held is not None)
             self._refreshing = False
             return refreshDeletes
         self.phase = "delete"
         self.position = 0
-        await self._catchUp(since)
+        await self._catchUp()
         self._refreshing = False
         return True
 
-    async def _presentPhase(self, since: bytes | None) -> bool:
+    def _newerThanProvider(self, held: dict[int | None, bytes]) -> bool:
+        """
+        @return: whether the consumer's cookie names a change this server
+            has not made: one of its own server ID (among suppliers, where
+            others' may reach the consumer first, as slapd's syncprov
+            judges), or any (with one supplier).
+        """
+        if not self.multi:
+            return held[None] > self.vector[None]
+        own = self.directory.csn.sid
+        return own in held and own in self.vector and held[own] > self.vector[own]
+
+    async def _presentPhase(self, resuming: bool) -> bool:
         """
         The present phase: the consumer is told every entry the search
         returns, and removes the others.
@@ -383,17 +456,17 @@ class _Session:
         the entries changed since the cookie in full (RFC 4533 §3.4: a
         present phase followed by a delete phase).
 
-        @param since: the CSN of the consumer's cookie, or C{None}.
+        @param resuming: whether the consumer sent a cookie.
         @return: refreshDeletes: whether the refresh ends in a delete phase.
         """
         search = self.directory.searcher.searchDatabase
-        if since is None:
+        if not resuming:
             await search(self.op, self.reply, self.db, self._sendFull)
             return False
         await search(self.op, self.reply, self.db, self._sendUUID)
         self._flushPresent()
         self.info(SyncInfo(REFRESH_PRESENT, refreshDone=False))
-        await search(self.op, self.reply, self.db, lambda entry: self._sendChanged(entry, since))
+        await search(self.op, self.reply, self.db, self._sendChanged)
         return True
 
     def _sendFull(self, entry: Entry) -> Any:
@@ -416,14 +489,14 @@ class _Session:
         if len(self._present) >= _ID_SET_SIZE:
             self._flushPresent()
 
-    def _sendChanged(self, entry: Entry, since: bytes) -> Any:
+    def _sendChanged(self, entry: Entry) -> Any:
         """
         Send an entry that changed since the cookie in full, after the
         present phase (which counted it against the size limit).
         """
         uuid = _uuidOf(entry)
         csn = max(entry.get("entryCSN"), default=None)
-        if uuid is None or (csn is not None and csn <= since):
+        if uuid is None or (csn is not None and not self._wanted(csn)):
             return None
         return self._sendEntry(entry, STATE_ADD, uuid, None, counted=False)
 
@@ -456,15 +529,14 @@ class _Session:
                 first, _ = await self.changelog.changeBounds()
                 if first is not None and first.number == records[0].number:
                     raise SyncRefreshRequired("the changelog no longer holds changes not yet sent")
-            if not await self._catchUp(None):
+            if not await self._catchUp():
                 self.info(SyncInfo(NEW_COOKIE, self.cookie()))
 
-    async def _read(self, after: int, since: bytes | None) -> _Run:
+    async def _read(self, after: int) -> _Run:
         """
         @param after: the number of the last record not to read.
-        @param since: the CSN of the consumer's cookie, or C{None}.
         @return: the records after C{after} to the end of the changelog,
-            those newer than C{since}.
+            those the consumer is to be sent (L{_wanted}).
         """
         run = _Run([], after, None)
         while True:
@@ -472,11 +544,11 @@ class _Session:
             if not records:
                 return run
             self.op.check()
-            run.records.extend(r for r in records if since is None or r.csn > since)
+            run.records.extend(r for r in records if self._wanted(r.csn))
             run.end = records[-1].number
             run.csn = records[-1].csn
 
-    async def _catchUp(self, since: bytes | None) -> bool:
+    async def _catchUp(self) -> bool:
         """
         Send what the changes after L{position} did to the entries the
         search returns (L{ldapd.syncrepl.catchup}): each changed entry once,
@@ -488,20 +560,23 @@ class _Session:
         entry's name already shows it, so the run takes that rename in too
         (a few times at most; the persist stage sends what comes later).
 
-        @param since: the CSN of the consumer's cookie, or C{None}.
         @return: whether a message was sent.
         """
-        run = await self._read(self.position, since)
+        context = await self._contextCSNs() if self.multi else []
+        run = await self._read(self.position)
         steps = await self._plan(run.records)
         for _ in range(_EXTENSIONS):
-            later = await self._read(run.end, since)
+            later = await self._read(run.end)
             if not any(self._movesAncestor(r, steps) for r in later.records):
                 break
             run = _Run(run.records + later.records, later.end, later.csn)
             steps = await self._plan(run.records)
         self.position = run.end
-        if run.csn is not None:
-            self.csn = max(self.csn or b"", run.csn)
+        if self.multi:
+            self.vector = csnVector((*self.vector.values(), *context))
+            self._advance([r.csn for r in run.records])
+        elif run.csn is not None:
+            self._advance([run.csn])
         ordered = order(steps)
         if ordered.stuck:
             leaves = [s.uuid for s in steps if s.uuid in ordered.stuck
@@ -581,8 +656,13 @@ class _Session:
             entry = None if record.kind == DELETE else await self._current(record)
             # What the consumer has is judged by the access it was sent
             # things with...
-            found.append((uuid, self._had(before[uuid], self._beforeRun(uuid, changes[uuid]),
-                                          entry), entry))
+            had = self._had(before[uuid], self._beforeRun(uuid, changes[uuid]), entry)
+            if had is None and record.kind == DELETE and self.multi:
+                # ...but a supplier may hold an entry added within the run
+                # (through another supplier, its cookie not yet saying so):
+                # it is told of its delete all the same.
+                had = self._deletedName(record)
+            found.append((uuid, had, entry))
         # ...what it is sent now by the access its client has now, as a new
         # search would decide it (group memberships, rules revoked).
         await self.directory.plugins.renew(self.op)
@@ -594,6 +674,17 @@ class _Session:
             elif had is not None:
                 steps.append(Step(uuid, had, None))
         return steps
+
+    def _deletedName(self, record: ChangeRecord) -> DN | None:
+        """
+        @return: the normalised name of the entry a delete record names, if
+            it lies in the search's scope (else, or unreadable, C{None}).
+        """
+        try:
+            name = self._normalize(DN.parse(record.targetDN))
+        except ValueError:
+            return None
+        return name if inScope(self.op, name) else None
 
     def _had(self, before: DN | None, old: Entry | None, now: Entry | None) -> DN | None:
         """
