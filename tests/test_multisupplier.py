@@ -7,6 +7,7 @@ C{[[replica]]} configuration with C{multi_supplier = true}.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from twisted.trial import unittest
@@ -17,10 +18,11 @@ from ldapd.entry import Entry
 from ldapd.plugins.changelog import Changelog
 from ldapd.registry import ConfigError
 from ldapd.schema import Schema
+from ldapd.syncrepl.codec import NEW_COOKIE, REFRESH_AND_PERSIST, Cookie
 from ldapd.syncrepl.consumer import Suppliers
 from ldapd.syncrepl.multi import ATTRIBUTE_CSN, attributeCSNs, merge, stamped
 from test_syncconsumer import loadReplicaConfig
-from test_syncprovider import ALICE, PEOPLE, ProviderTestsBase
+from test_syncprovider import ALICE, PEOPLE, ProviderTestsBase, StampedEarlier
 
 SCHEMA = Schema.standard()
 BASE = "dc=example,dc=com"
@@ -323,3 +325,37 @@ class ProviderTests(ProviderTestsBase):
         sent = self.refresh(self.cookie(3, held, retired))
         self.assertEqual([s.kind for s in sent], ["entry", "done"])
         self.assertEqual(sent[0].dn.lower(), ALICE.lower())
+
+    def test_committedOutOfOrder(self) -> None:
+        """
+        A change stamped before another but committed after it reaches a
+        consumer that resumes with a cookie naming the later one: of each
+        server ID, every change the log holds after the record of the
+        cookie's CSN is sent, whatever its CSN.
+        """
+        earlier = StampedEarlier(self.directory)
+        self.modify(ALICE, "description", b"later")
+        cookie = Cookie.parse(self.refresh(self.cookie(3))[-1].done.cookie)
+        self.assertEqual(cookie.csns, (self.contextCSNs()[1],))
+        earlier.commit(lambda: self.modify(f"uid=bob,{PEOPLE}", "description", b"earlier"))
+        sent = self.refresh(replace(cookie, sid=3).format())
+        self.assertEqual(sorted(self.entries(sent)), [f"uid=bob,{PEOPLE}".lower()])
+        self.assertEqual(self.entries(sent)[f"uid=bob,{PEOPLE}".lower()].attributes["description"],
+                         [b"earlier"])
+
+    def test_committedOutOfOrderPersist(self) -> None:
+        """
+        The persist stage sends every change committed after the refresh,
+        one stamped before the consumer's cookie included, but the
+        consumer's own.
+        """
+        earlier = StampedEarlier(self.directory)
+        self.modify(ALICE, "description", b"later")
+        sent, d, op = self.sync(REFRESH_AND_PERSIST, self.cookie(3, self.contextCSNs()[1]))
+        del sent[:]
+        earlier.commit(lambda: self.modify(f"uid=bob,{PEOPLE}", "description", b"earlier"))
+        self.assertEqual(sent[-1].dn.lower(), f"uid=bob,{PEOPLE}".lower())
+        self.writeAs(3, ALICE, b"from three")
+        self.assertEqual((sent[-1].kind, sent[-1].info.kind), ("info", NEW_COOKIE))
+        op.abandon()
+        self.successResultOf(d)

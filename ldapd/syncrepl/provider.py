@@ -29,17 +29,24 @@ What a client may not read it is never sent, nor told the name of: a
 change to such an entry sends nothing but a new cookie, as in slapd; and
 what it may read is decided anew for each run of changes (group
 memberships and rules revoked since the search began apply to it). Cookies are slapd's,
-C{rid=<the consumer's rid>,csn=<contextCSN>}. Among several suppliers of a
-database (L{Database.suppliers}) the cookie carries one CSN per server ID,
-and a consumer is sent only the changes newer than its CSN of their server
-ID, never those of its own server ID (as slapd's syncprov).
+C{rid=<the consumer's rid>,csn=<contextCSN>}.
+
+Among several suppliers of a database (L{Database.suppliers}) the cookie
+carries one CSN per server ID, and a consumer is never sent the changes of
+its own server ID (as slapd's syncprov). Its refresh sends, of each server
+ID, the changes the log holds after the record of the CSN its cookie names
+(whatever their CSNs: a change stamped before another may commit after it),
+or, when the log holds no such record, those newer than that CSN
+(L{_SupplierFilter}). With one supplier, a refresh sends the changes newer
+than the cookie's CSN, as before; in both, the persist stage sends every
+change committed after the refresh, by log position.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence, Union
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
@@ -193,7 +200,7 @@ class SyncProvider:
         if persist:
             unsubscribe = self.directory.subscribe(session.changed)
         try:
-            refreshDeletes = await session.refresh()
+            refreshDeletes = await session.refresh(cookie.csn)
             self._log.info(
                 "conn={conn} op={msgid} syncrepl {mode} rid={rid}: {phase} refresh, {sent} "
                 "entries sent, cookie {cookie}",
@@ -244,16 +251,66 @@ class _Run:
     csn: bytes | None
 
 
+class _SupplierFilter:
+    """
+    What of the changelog a consumer among suppliers is sent in a refresh
+    from its cookie: never a change of its own server ID; of each other
+    server ID, every change after the record whose CSN its cookie names
+    (the position it had reached: a change stamped earlier but committed
+    later is still to be sent), or, before that record or without one in
+    the log, the changes newer than that CSN.
+
+    Records are to be shown to L{wanted} in log order, each once.
+    """
+
+    def __init__(self, held: dict[int | None, bytes], consumerSid: int | None) -> None:
+        """
+        @param held: the cookie's CSNs, by server ID.
+        @param consumerSid: the consumer's server ID, if it sent one.
+        """
+        self._held = held
+        self._consumerSid = consumerSid
+        self._passed: set[int | None] = set()
+
+    def wanted(self, record: ChangeRecord) -> bool:
+        """
+        @return: whether the change of C{record} is to be sent.
+        """
+        sid = csnSID(record.csn)
+        if sid is not None and sid == self._consumerSid:
+            return False
+        if sid in self._passed:
+            return True
+        if self._held.get(sid) == record.csn:
+            self._passed.add(sid)
+        return newerThan(record.csn, self._held)
+
+    def wantedCSN(self, csn: bytes) -> bool:
+        """
+        @return: whether an entry whose C{entryCSN} is C{csn} is to be sent
+            in full after a present phase: it is newer than the cookie.
+        """
+        sid = csnSID(csn)
+        return (sid is None or sid != self._consumerSid) and newerThan(csn, self._held)
+
+
+#: What a refresh sends the changes after: the CSN of a cookie (one
+#: supplier), the CSNs of a consumer's cookie among suppliers, or nothing.
+_Since = Union[bytes, _SupplierFilter, None]
+
+
 class _Session:
     """
     One search with the Sync Request control.
 
     @ivar position: the number of the last changelog record whose change
         the consumer has been sent (or that the refresh has covered).
-    @ivar vector: the CSNs the consumer's cookie names once it has what was
-        sent, by server ID: one, the greatest, for a database with one
-        supplier; one per server ID for a database replicated between
-        suppliers (L{Database.suppliers}).
+    @ivar csn: the CSN the consumer's cookie names once it has what was
+        sent, for a database with one supplier.
+    @ivar multi: whether the database is replicated between suppliers
+        (L{Database.suppliers}).
+    @ivar vector: among suppliers, the CSNs the consumer's cookie names
+        once it has what was sent, by server ID.
     @ivar phase: how the refresh went: C{"present"} (the full content),
         C{"delete"} (the changes since the cookie) or C{"none"} (the
         consumer was up to date).
@@ -274,15 +331,13 @@ class _Session:
         self.watch = Watch(op, provider.pollInterval)
         self._internal = self.directory.internalOperation()
         self.position = 0
+        self.csn: bytes | None = None
         self.multi = db.suppliers is not None
         self.vector: dict[int | None, bytes] = {}
-        # What the consumer holds, by server ID (None: no cookie); and its
-        # own server ID, whose changes are never sent back to it (as
-        # slapd's syncprov does not send a change back to its originator).
-        self._held: dict[int | None, bytes] | None = None
-        if cookie.csns:
-            self._held = (csnVector(cookie.csns) if self.multi
-                          else {None: max(cookie.csns)})
+        self._csns = cookie.csns
+        # Among suppliers, the consumer's own server ID: its changes are
+        # never sent back to it (as slapd's syncprov does not send a change
+        # back to its originator).
         self._consumerSid = cookie.sid if self.multi else None
         self._refreshing = True
         self._present: list[bytes] = []
@@ -302,9 +357,8 @@ class _Session:
         if change.suffix != self.db.normalizedSuffix:
             return
         csn = change.new.get("entryCSN") if change.new is not None else ()
-        if csn and not self._wanted(csn[0]):
-            # Its record is not sent (the consumer's own change, among
-            # suppliers): no snapshot would be taken back.
+        if csn and self._fromConsumer(csn[0]):
+            # Its record is not sent: no snapshot would be taken back.
             self.watch.wake()
             return
         if change.old is not None:
@@ -339,24 +393,22 @@ class _Session:
             as slapd's provider names its C{serverID}.
         """
         sid = self.directory.csn.sid or None
-        return Cookie(self.rid, sid, tuple(mergeCSNs((), self.vector.values()))).format()
+        if self.multi:
+            return Cookie(self.rid, sid, tuple(mergeCSNs((), self.vector.values()))).format()
+        return Cookie(self.rid, sid, (self.csn,) if self.csn else ()).format()
 
     def _advance(self, csns: Sequence[bytes]) -> None:
         """
-        Take CSNs into L{vector}: into its one value for a database with one
-        supplier; among suppliers, per server ID, and only this server's
-        own (a change another supplier made is counted once this server's
-        consumer saved the cookie that covers it in C{contextCSN}: it may
-        have applied a later change of that supplier before an earlier).
+        Among suppliers, take this server's own CSNs among C{csns} into
+        L{vector} (a change another supplier made is counted once this
+        server's consumer saved the cookie that covers it in C{contextCSN}:
+        it may have applied a later change of that supplier before an
+        earlier).
         """
-        if not self.multi:
-            self.vector = {None: max((*self.vector.values(), *csns))} if csns or self.vector else {}
-            return
         own = self.directory.csn.sid
-        taken = [c for c in csns if csnSID(c) == own]
-        self.vector = csnVector((*self.vector.values(), *taken))
+        self.vector = csnVector((*self.vector.values(), *(c for c in csns if csnSID(c) == own)))
 
-    async def _contextCSNs(self) -> list[bytes]:
+    async def _suffixCSNs(self) -> list[bytes]:
         """
         @return: the suffix entry's contextCSN.
         """
@@ -366,21 +418,12 @@ class _Session:
             return []
         return list(suffix.get("contextCSN"))
 
-    def _wanted(self, csn: bytes) -> bool:
+    def _fromConsumer(self, csn: bytes) -> bool:
         """
-        @return: whether the consumer is to be sent a change of this CSN:
-            not if it holds it (its cookie's CSN, or among suppliers its
-            cookie's CSN of the change's server ID, is not older), nor if
-            it made it.
+        @return: whether a change of this CSN was made by the consumer, one
+            of the suppliers: it is not sent back to it.
         """
-        if self._consumerSid is not None and csnSID(csn) == self._consumerSid:
-            return False
-        held = self._held
-        if held is None:
-            return True
-        if not self.multi:
-            return csn > held[None]
-        return newerThan(csn, held)
+        return self._consumerSid is not None and csnSID(csn) == self._consumerSid
 
     def info(self, message: SyncInfo) -> None:
         """
@@ -390,59 +433,85 @@ class _Session:
 
     # Refresh
 
-    async def refresh(self) -> bool:
+    async def _contextCSN(self, last: ChangeRecord | None) -> bytes | None:
         """
-        Send the refresh stage, from the consumer's cookie.
+        @return: the greatest CSN of the database: its newest change's, or
+            the suffix entry's contextCSN.
+        """
+        csns = [last.csn] if last is not None else []
+        csns.extend(await self._suffixCSNs())
+        return max(csns, default=None)
+
+    async def refresh(self, since: bytes | None) -> bool:
+        """
+        Send the refresh stage.
+
+        @param since: the CSN of the consumer's cookie, or C{None}.
+        @return: refreshDeletes: whether the delete phase was used.
+        """
+        if self.multi:
+            return await self._refreshSupplier()
+        first, last = await self.changelog.changeBounds()
+        context = await self._contextCSN(last)
+        self.position = last.number if last is not None else 0
+        self.csn = context
+        if since is not None and context is not None and since > context:
+            raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
+        if since is not None and context is not None and since == context:
+            self._refreshing = False
+            return True
+        covered = since is not None and first is not None and first.csn <= since
+        if not covered:
+            self.phase = "present"
+            refreshDeletes = await self._presentPhase(since)
+            self._refreshing = False
+            return refreshDeletes
+        self.phase = "delete"
+        self.position = 0
+        await self._catchUp(since)
+        self._refreshing = False
+        return True
+
+    async def _refreshSupplier(self) -> bool:
+        """
+        Send the refresh stage to a consumer among suppliers, from the CSNs
+        of its cookie, by server ID (L{_SupplierFilter}).
 
         @return: refreshDeletes: whether the delete phase was used.
         """
         # contextCSN is read before the log: the changes a supplier's
         # cookie saved there covers are then in the records read after.
-        context = await self._contextCSNs()
+        self.vector = csnVector(await self._suffixCSNs())
         first, last = await self.changelog.changeBounds()
         self.position = last.number if last is not None else 0
-        if self.multi:
-            self.vector = csnVector(context)
-        else:
-            self._advance(context)
         if last is not None:
             self._advance([last.csn])
-        held = self._held
-        if held is not None and self.vector:
-            if self._newerThanProvider(held):
-                raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
-            if all(held.get(sid, b"") >= csn for sid, csn in self.vector.items()):
-                self._refreshing = False
-                return True
+        held = csnVector(self._csns) if self._csns else None
+        own = self.directory.csn.sid
+        if held is not None and own in held and own in self.vector and held[own] > self.vector[own]:
+            # Only its own: the consumer may hold later changes of others
+            # than this server has yet (as slapd's syncprov judges).
+            raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
         # The log covers the cookie if it holds every change after it: of
         # each server ID the cookie names, unless the consumer already has
         # everything this server has of it (a supplier retired long ago).
+        # Even a consumer whose CSNs are this server's reads the log: a
+        # change stamped before the last may have committed after it.
         covered = held is not None and first is not None and all(
             csn >= first.csn or self.vector.get(sid, b"") <= csn for sid, csn in held.items())
-        if not covered:
+        if held is None or not covered:
             self.phase = "present"
-            refreshDeletes = await self._presentPhase(held is not None)
+            supplierFilter = None if held is None else _SupplierFilter(held, self._consumerSid)
+            refreshDeletes = await self._presentPhase(supplierFilter)
             self._refreshing = False
             return refreshDeletes
         self.phase = "delete"
         self.position = 0
-        await self._catchUp()
+        await self._catchUp(_SupplierFilter(held, self._consumerSid))
         self._refreshing = False
         return True
 
-    def _newerThanProvider(self, held: dict[int | None, bytes]) -> bool:
-        """
-        @return: whether the consumer's cookie names a change this server
-            has not made: one of its own server ID (among suppliers, where
-            others' may reach the consumer first, as slapd's syncprov
-            judges), or any (with one supplier).
-        """
-        if not self.multi:
-            return held[None] > self.vector[None]
-        own = self.directory.csn.sid
-        return own in held and own in self.vector and held[own] > self.vector[own]
-
-    async def _presentPhase(self, resuming: bool) -> bool:
+    async def _presentPhase(self, since: _Since) -> bool:
         """
         The present phase: the consumer is told every entry the search
         returns, and removes the others.
@@ -456,17 +525,18 @@ class _Session:
         the entries changed since the cookie in full (RFC 4533 §3.4: a
         present phase followed by a delete phase).
 
-        @param resuming: whether the consumer sent a cookie.
+        @param since: what the consumer's cookie names (L{_Since}), or
+            C{None}.
         @return: refreshDeletes: whether the refresh ends in a delete phase.
         """
         search = self.directory.searcher.searchDatabase
-        if not resuming:
+        if since is None:
             await search(self.op, self.reply, self.db, self._sendFull)
             return False
         await search(self.op, self.reply, self.db, self._sendUUID)
         self._flushPresent()
         self.info(SyncInfo(REFRESH_PRESENT, refreshDone=False))
-        await search(self.op, self.reply, self.db, self._sendChanged)
+        await search(self.op, self.reply, self.db, lambda entry: self._sendChanged(entry, since))
         return True
 
     def _sendFull(self, entry: Entry) -> Any:
@@ -489,14 +559,15 @@ class _Session:
         if len(self._present) >= _ID_SET_SIZE:
             self._flushPresent()
 
-    def _sendChanged(self, entry: Entry) -> Any:
+    def _sendChanged(self, entry: Entry, since: bytes | _SupplierFilter) -> Any:
         """
         Send an entry that changed since the cookie in full, after the
         present phase (which counted it against the size limit).
         """
         uuid = _uuidOf(entry)
         csn = max(entry.get("entryCSN"), default=None)
-        if uuid is None or (csn is not None and not self._wanted(csn)):
+        if uuid is None or (csn is not None and not (
+                since.wantedCSN(csn) if isinstance(since, _SupplierFilter) else csn > since)):
             return None
         return self._sendEntry(entry, STATE_ADD, uuid, None, counted=False)
 
@@ -529,14 +600,28 @@ class _Session:
                 first, _ = await self.changelog.changeBounds()
                 if first is not None and first.number == records[0].number:
                     raise SyncRefreshRequired("the changelog no longer holds changes not yet sent")
-            if not await self._catchUp():
+            if not await self._catchUp(None):
                 self.info(SyncInfo(NEW_COOKIE, self.cookie()))
 
-    async def _read(self, after: int) -> _Run:
+    def _sends(self, record: ChangeRecord, since: _Since) -> bool:
+        """
+        @param since: what the consumer's cookie names (L{_Since}), in the
+            refresh; C{None} after it, when every change after L{position}
+            is sent but the consumer's own (among suppliers).
+        @return: whether the change of C{record} is to be sent.
+        """
+        if isinstance(since, _SupplierFilter):
+            return since.wanted(record)
+        if self._fromConsumer(record.csn):
+            return False
+        return since is None or record.csn > since
+
+    async def _read(self, after: int, since: _Since) -> _Run:
         """
         @param after: the number of the last record not to read.
+        @param since: what the consumer's cookie names (L{_sends}).
         @return: the records after C{after} to the end of the changelog,
-            those the consumer is to be sent (L{_wanted}).
+            those the consumer is to be sent.
         """
         run = _Run([], after, None)
         while True:
@@ -544,11 +629,11 @@ class _Session:
             if not records:
                 return run
             self.op.check()
-            run.records.extend(r for r in records if self._wanted(r.csn))
+            run.records.extend(r for r in records if self._sends(r, since))
             run.end = records[-1].number
             run.csn = records[-1].csn
 
-    async def _catchUp(self) -> bool:
+    async def _catchUp(self, since: _Since) -> bool:
         """
         Send what the changes after L{position} did to the entries the
         search returns (L{ldapd.syncrepl.catchup}): each changed entry once,
@@ -560,13 +645,14 @@ class _Session:
         entry's name already shows it, so the run takes that rename in too
         (a few times at most; the persist stage sends what comes later).
 
+        @param since: what the consumer's cookie names (L{_sends}).
         @return: whether a message was sent.
         """
-        context = await self._contextCSNs() if self.multi else []
-        run = await self._read(self.position)
+        context = await self._suffixCSNs() if self.multi else []
+        run = await self._read(self.position, since)
         steps = await self._plan(run.records)
         for _ in range(_EXTENSIONS):
-            later = await self._read(run.end)
+            later = await self._read(run.end, since)
             if not any(self._movesAncestor(r, steps) for r in later.records):
                 break
             run = _Run(run.records + later.records, later.end, later.csn)
@@ -576,7 +662,7 @@ class _Session:
             self.vector = csnVector((*self.vector.values(), *context))
             self._advance([r.csn for r in run.records])
         elif run.csn is not None:
-            self._advance([run.csn])
+            self.csn = max(self.csn or b"", run.csn)
         ordered = order(steps)
         if ordered.stuck:
             leaves = [s.uuid for s in steps if s.uuid in ordered.stuck
