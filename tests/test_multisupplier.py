@@ -10,17 +10,27 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from twisted.internet.defer import Deferred
 from twisted.trial import unittest
 
+from ldapd.changes import DELETE
 from ldapd.csn import csnSID, csnVector, mergeCSNs, newerThan
 from ldapd.dn import DN
 from ldapd.entry import Entry
 from ldapd.plugins.changelog import Changelog
 from ldapd.registry import ConfigError
 from ldapd.schema import Schema
-from ldapd.syncrepl.codec import NEW_COOKIE, REFRESH_AND_PERSIST, Cookie
+from ldapd.syncrepl.codec import DELETE as STATE_DELETE
+from ldapd.syncrepl.codec import NEW_COOKIE, REFRESH_AND_PERSIST, SYNC_ID_SET, Cookie
 from ldapd.syncrepl.consumer import Suppliers
-from ldapd.syncrepl.multi import ATTRIBUTE_CSN, attributeCSNs, merge, stamped
+from ldapd.syncrepl.multi import (
+    ATTRIBUTE_CSN,
+    attributeCSNs,
+    created,
+    createdCSN,
+    merge,
+    stamped,
+)
 from test_syncconsumer import loadReplicaConfig
 from test_syncprovider import ALICE, PEOPLE, ProviderTestsBase, StampedEarlier
 
@@ -194,6 +204,22 @@ class MergeTests(unittest.SynchronousTestCase):
                                             "uid": csn(4, 1)})
         self.assertEqual(len(b.get(ATTRIBUTE_CSN)), 3)
 
+    def test_created(self) -> None:
+        """
+        A local add stamps its CSN as the add's, which later writes and
+        merges keep; an entry never changed since its add still merges
+        whole, by C{entryCSN}.
+        """
+        added = created(self.original, csn(1, 1))
+        self.assertEqual(createdCSN(added), csn(1, 1))
+        self.assertIsNone(createdCSN(self.original))
+        a = changed(added, _replace(added, "description", b"a"), csn(2, 1))
+        self.assertEqual(createdCSN(a), csn(1, 1))
+        b = changed(added, _renamed(added), csn(3, 2))
+        self.assertEqual(createdCSN(self.assertConverges(a, b)), csn(1, 1))
+        later = _withCSN(_replace(added, "sn", b"Later"), csn(4, 2))
+        self.assertEqual(_content(self.assertConverges(added, later)), _content(later))
+
 
 class ConfigTests(unittest.SynchronousTestCase):
     """
@@ -359,3 +385,54 @@ class ProviderTests(ProviderTestsBase):
         self.assertEqual((sent[-1].kind, sent[-1].info.kind), ("info", NEW_COOKIE))
         op.abandon()
         self.successResultOf(d)
+
+    def test_deleteCSN(self) -> None:
+        """
+        A consumer that names C{ldapdAttributeCSN} (ldapd's, among
+        suppliers) is sent each delete with the CSN of its record, as
+        C{entryCSN}, in the refresh too (not in a syncIdSet); another
+        consumer is sent a delete's name alone.
+        """
+        held = self.contextCSNs()[1]
+        self.delete(f"uid=bob,{PEOPLE}")
+        deleted = self.contextCSNs()[1]
+        named = (b"*", b"+", ATTRIBUTE_CSN.encode())
+        sent = self.refresh(self.cookie(3, held), attributes=named)
+        self.assertEqual([(s.kind, s.dn.lower(), s.attributes) for s in sent if s.kind == "entry"],
+                         [("entry", f"uid=bob,{PEOPLE}".lower(), {"entryCSN": [deleted]})])
+        self.assertEqual([s.info.kind for s in self.refresh(self.cookie(3, held))
+                          if s.kind == "info"], [SYNC_ID_SET])
+        sent, d, op = self.sync(REFRESH_AND_PERSIST, self.cookie(3, deleted), attributes=named)
+        self.delete(f"uid=carol,{PEOPLE}")
+        self.assertEqual((sent[-1].state.state, sent[-1].attributes),
+                         (STATE_DELETE, {"entryCSN": [self.contextCSNs()[1]]}))
+        op.abandon()
+        self.successResultOf(d)
+
+    def test_replicatedDeleteCSN(self) -> None:
+        """
+        A delete a consumer applies with the CSN its supplier sent is
+        recorded with that CSN, and leaves C{contextCSN} as it was (the
+        consumer's cookie moves it); without one it gets this server's
+        own, and moves this server's value.
+        """
+        before = self.contextCSNs()
+        origin = csn(30, 2)
+        self.deleteReplicated(f"uid=bob,{PEOPLE}", origin)
+        _, last = self.successResultOf(self.backend.changeBounds())
+        self.assertEqual((last.kind, last.csn), ("delete", origin))
+        self.assertEqual(self.contextCSNs(), before)
+        self.deleteReplicated(f"uid=carol,{PEOPLE}", None)
+        _, last = self.successResultOf(self.backend.changeBounds())
+        self.assertEqual(csnSID(last.csn), 1)
+        self.assertEqual(self.contextCSNs()[1], last.csn)
+
+    def deleteReplicated(self, dn: str, origin: bytes | None) -> None:
+        """
+        Delete an entry as a consumer applies a supplier's delete.
+        """
+        op = self.directory.internalOperation()
+        op.originCSN = origin
+        ndn = self.schema.normalizeDN(DN.parse(dn))
+        self.successResultOf(Deferred.fromCoroutine(self.directory.writeReplicated(
+            op, DELETE, ndn, lambda backend, hooks: backend.delete(op, ndn, hooks))))

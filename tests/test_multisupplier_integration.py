@@ -13,6 +13,7 @@ attribute, entryUUID) within a bounded wait.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import tempfile
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any
 import ldap
 from twisted.trial import unittest
 
+from ldapd.csn import csnSID
 from ldapd.testing import EXAMPLE_LDIF, SLAPD, ServerProcess, SlapdProcess, freePort
 from test_catchup_integration import ELSEWHERE, MOVING_RDN, Writer
 from test_syncconsumer import (
@@ -39,12 +41,14 @@ from test_syncprovider import _Consumer
 PEOPLE = f"ou=people,{BASE}"
 
 
-def supplierConfig(sid: int, folder: Path, peers: list[str], seed: bool) -> str:
+def supplierConfig(sid: int, folder: Path, peers: list[str], seed: bool,
+                   kept: int | None = None) -> str:
     """
     @param sid: the server's ID.
     @param folder: where its SQLite file goes.
     @param peers: the URLs of the other suppliers.
     @param seed: whether it is seeded with the example organisation.
+    @param kept: the most changelog records it keeps, if not the default.
     @return: its configuration, as a L{ServerProcess} template.
     """
     replicas = "".join(f"""
@@ -71,6 +75,7 @@ root_password = "{PASSWORD}"
 [[plugin]]
 name = "changelog"
 sid = {sid}
+{f"max_entries = {kept}" if kept is not None else ""}
 {replicas}"""
 
 
@@ -149,16 +154,20 @@ class SuppliersMixin:
             raise
 
     @classmethod
-    def configure(cls, partitioned: bool) -> None:
+    def configure(cls, partitioned: bool, kept: int | None = None) -> None:
         """
         Write every server's configuration: naming its peers, or (cut off)
         a port nothing listens on in their place.
+
+        @param kept: the most changelog records the first server keeps, if
+            not the default.
         """
         nowhere = f"ldap://127.0.0.1:{freePort()}"
         for i, server in enumerate(cls.servers):
             peers = [nowhere if partitioned else other.url
                      for other in cls.servers if other is not server]
-            config = supplierConfig(i + 1, cls.folder / str(i), peers, seed=i == 0)
+            config = supplierConfig(i + 1, cls.folder / str(i), peers, seed=i == 0,
+                                    kept=kept if i == 0 else None)
             server.configPath.write_text(config.replace("{port}", str(server.port)).replace(
                 "{example_ldif}", str(EXAMPLE_LDIF)))
 
@@ -183,13 +192,17 @@ class SuppliersMixin:
         done = ldapmodify(server.url, ldif)
         self.assertEqual(done.returncode, 0, done.stderr)  # type: ignore[attr-defined]
 
-    def restartAll(self, partitioned: bool) -> None:
+    def restartAll(self, partitioned: bool, kept: int | None = None) -> None:
         """
         Restart every server, cut off from the others or not.
+
+        @param kept: the most changelog records the first server keeps (its
+            log trimmed to them as it starts), if not the default.
         """
         for server in self.servers:
-            server.stop()
-        type(self).configure(partitioned)
+            # A slapd's stop removes its folder: it is terminated only.
+            server._terminate()
+        type(self).configure(partitioned, kept)
         for server in self.servers:
             server.start()
 
@@ -278,6 +291,11 @@ class TwoSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
         self.assertIn(f"uid=child,ou=moved,{BASE}", content)
         self.assertNotIn(f"ou=gone,{BASE}", content)
         self.assertNotIn(f"uid=orphan,ou=gone,{BASE}", content)
+        # b's changelog records a's delete with a's CSN (sid 1), as its
+        # origin made it; the delete of the entry added below the unit a
+        # deleted is b's own (sid 2).
+        self.assertEqual(self.deleteSIDs(1), {f"uid=doomed,{PEOPLE}": 1, f"ou=gone,{BASE}": 1,
+                                              f"uid=orphan,ou=gone,{BASE}": 2})
         # No change goes back to the server it came from: holding all of
         # b's own changes, a (sid 1) is sent none of a's by b; a consumer of
         # another sid holding the same is sent those.
@@ -297,6 +315,45 @@ class TwoSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
 
         self.assertEqual(sent(1), [])
         self.assertIn(f"entry uid=moved,{PEOPLE}", sent(9))
+
+
+    def test_presentPhase(self) -> None:
+        """
+        When a supplier's changelog no longer covers the other's cookie
+        (trimmed while they were cut off), the present phase it sends
+        removes an entry it deleted, even one the other changed meanwhile
+        (the delete wins, as it does from the changelog), and keeps one the
+        other added meanwhile.
+        """
+        a, b = self.servers
+        self.write(a, person("condemned"))
+        self.assertConverged()
+        self.restartAll(partitioned=True)
+        self.write(a, f"dn: uid=condemned,{PEOPLE}\nchangetype: delete\n\n" + "".join(
+            replace("alice", "description", f"a{n}") for n in range(5)))
+        self.write(b, replace("condemned", "description", "changed on b")
+                   + person("addedonb"))
+        before = a.log().count("present refresh")
+        self.restartAll(partitioned=False, kept=2)
+        content = self.assertConverged()
+        self.assertGreater(a.log().count("present refresh"), before)
+        self.assertNotIn(f"uid=condemned,{PEOPLE}", content)
+        self.assertIn(f"uid=addedonb,{PEOPLE}", content)
+        self.assertEqual(content[f"uid=alice,{PEOPLE}"]["description"], [b"a4"])
+
+    def deleteSIDs(self, server: int) -> dict[str, int]:
+        """
+        @return: the server ID of the CSN of each delete in a server's
+            changelog, by target DN (the last, for a DN deleted twice).
+        """
+        connection = sqlite3.connect(self.folder / str(server) / f"supplier{server + 1}.db")
+        try:
+            rows = connection.execute(
+                "SELECT target_dn, csn FROM ldapd_changes WHERE kind = 'delete' ORDER BY number"
+            ).fetchall()
+        finally:
+            connection.close()
+        return {dn: csnSID(csn.encode()) for dn, csn in rows}
 
 
 class ThreeSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):

@@ -77,7 +77,7 @@ from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 from ldapd.syncrepl.codec import SYNC_REQUEST, decodeSyncRequest
-from ldapd.syncrepl.multi import stamped
+from ldapd.syncrepl.multi import created, stamped
 from ldapd.syncrepl.provider import SyncProvider
 
 __all__ = ["CHANGELOG_DN", "PASSWORD_HANDLING", "Changelog", "ChangelogFactory", "changeRecord"]
@@ -340,7 +340,12 @@ class Changelog:
         subject = new if new is not None else old
         assert subject is not None
         csn = new.get("entryCSN") if new is not None else ()
-        stamp = csn[0] if csn else self.directory.csn(datetime.now(timezone.utc))
+        if csn:
+            stamp = csn[0]
+        elif kind == DELETE and op.replicated and op.originCSN is not None:
+            stamp = op.originCSN
+        else:
+            stamp = self.directory.csn(datetime.now(timezone.utc))
         # Appended first: on PostgreSQL that takes the changelog's lock, so
         # the read and update of contextCSN below are serialised too.
         txn.appendChange(changeRecord(kind, old, new, stamp, self._withheld))
@@ -348,18 +353,20 @@ class Changelog:
         if db is None:
             return
         multi = db.suppliers is not None
-        if multi and not op.replicated and old is not None and new is not None:
-            # What the other suppliers merge by (ldapd.syncrepl.multi); a
-            # replicated write keeps the CSNs it was merged with.
-            merged = stamped(old, new, stamp)
+        if multi and not op.replicated and new is not None:
+            # What the other suppliers merge by, and judge a present phase
+            # by (ldapd.syncrepl.multi); a replicated write keeps the CSNs
+            # it was merged with.
+            merged = stamped(old, new, stamp) if old is not None else created(new, stamp)
             if merged is not new:
                 txn.put(merged)
         # A syncrepl consumer keeps contextCSN itself, as its provider's
-        # cookie: a replicated delete's CSN is made here, not by the
-        # provider, and must not move a single provider's consumer's state
-        # ahead of it. Among suppliers, whose consumers merge their cookies
-        # into contextCSN per server ID, it is this server's own change.
-        if not op.replicated or (multi and kind == DELETE):
+        # cookie: a replicated delete's CSN, unless the supplier sent its
+        # own, is made here, not by the provider, and must not move a single
+        # provider's consumer's state ahead of it. Among suppliers, whose
+        # consumers merge their cookies into contextCSN per server ID, such
+        # a delete is this server's own change.
+        if not op.replicated or (multi and kind == DELETE and stamp != op.originCSN):
             self._updateContextCSN(txn, db.normalizedSuffix, stamp)
 
     def _updateContextCSN(self, txn: Any, suffix: DN, csn: bytes) -> None:
@@ -389,7 +396,8 @@ class Changelog:
 
     def txn_delete(self, op: Operation, txn: Any, entry: Entry) -> None:
         """
-        Record a delete, with a CSN of its own.
+        Record a delete, with a CSN of its own (or, replicated from a
+        supplier that sent it, its origin's: L{Operation.originCSN}).
         """
         self._record(DELETE, op, txn, entry, None)
 

@@ -61,7 +61,7 @@ from ldapd.backends._proxypool import (
 )
 from ldapd.backends.proxy import ProxyBackend, bindCredentials, upstreamTLS
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME
-from ldapd.csn import csnTime, csnVector, mergeCSNs, newerThan
+from ldapd.csn import csnSID, csnTime, csnVector, mergeCSNs, newerThan
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
@@ -73,7 +73,7 @@ from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.requests import InvalidFilter, parseFilter
 from ldapd.results import NoSuchObject, Referral
 from ldapd.syncrepl import codec
-from ldapd.syncrepl.multi import ATTRIBUTE_CSN, merge
+from ldapd.syncrepl.multi import ATTRIBUTE_CSN, createdCSN, merge
 
 __all__ = ["MODES", "ReplicaSettings", "Suppliers", "SyncReplConsumer", "replicaFromConfig"]
 
@@ -673,7 +673,7 @@ class SyncReplConsumer(service.Service):
         Apply one change alone.
         """
         if change.state == codec.DELETE:
-            await self._deleteByUUID(op, change.uuid)
+            await self._deleteByUUID(op, change.uuid, self._originCSN(change))
         else:
             if self._present is not None:
                 self._present.add(change.uuid)
@@ -1328,7 +1328,7 @@ class SyncReplConsumer(service.Service):
         """
         search = self.directory.internalOperation()
         search.search = SearchParameters(base=base, scope=scope, filter=f,
-                                         attributes=["entryUUID", "entryCSN"])
+                                         attributes=["entryUUID", "entryCSN", ATTRIBUTE_CSN])
         found: list[Entry] = []
 
         def emit(entry: Entry | SearchReference) -> None:
@@ -1342,10 +1342,29 @@ class SyncReplConsumer(service.Service):
         found.sort(key=lambda e: len(e.ndn), reverse=True)
         return found
 
-    async def _deleteByUUID(self, op: Operation, uuid: str) -> None:
+    def _originCSN(self, change: _Change) -> bytes | None:
+        """
+        @return: among suppliers, the CSN a supplier sent with a delete
+            (ldapd's sends it, as C{entryCSN}), or C{None}.
+        """
+        if not self.settings.multiSupplier:
+            return None
+        for name, values in change.attributes:
+            if _text(name).lower() == "entrycsn":
+                csns = [_bytes(v) for v in values]
+                if csns and csnSID(csns[0]) is not None:
+                    return csns[0]
+        return None
+
+    async def _deleteByUUID(self, op: Operation, uuid: str, csn: bytes | None = None) -> None:
+        """
+        Delete the local entry of an entryUUID, with what is below it.
+
+        @param csn: the delete's CSN at its origin, if the supplier sent it.
+        """
         local = await self._find(op, uuid)
         if local is not None:
-            await self._deleteSubtree(op, local)
+            await self._deleteSubtree(op, local, csn)
             return
         suppliers = self._database().suppliers
         if suppliers is not None:
@@ -1353,27 +1372,35 @@ class SyncReplConsumer(service.Service):
             # add, should another supplier forward it late, is dropped.
             suppliers.remember(uuid)
 
-    async def _deleteSubtree(self, op: Operation, entry: Entry) -> None:
+    async def _deleteSubtree(self, op: Operation, entry: Entry, csn: bytes | None = None) -> None:
         """
         Delete an entry and whatever is below it, children first.
+
+        @param csn: the CSN the changelog records the entry's delete with
+            (its origin's); the others get CSNs of this server's own.
         """
         def deleting(ndn: DN) -> Callable[[Any, Any], defer.Deferred[Any]]:
             return lambda backend, hooks: backend.delete(op, ndn, hooks)
 
         for victim in await self._search(op, entry.ndn, Scope.SUB, everything(self.directory.schema)):
+            op.originCSN = csn if victim.ndn == entry.ndn else None
             try:
                 await self._write(op, DELETE, victim.ndn, str(victim.dn), deleting(victim.ndn))
             except NoSuchObject:
                 continue
+            finally:
+                op.originCSN = None
             self.deleted += 1
 
     async def _deleteNotPresent(self, op: Operation, cookie: bytes | None = None) -> None:
         """
         The end of a present phase: delete the local entries of the
         replicated content whose entryUUIDs the provider did not name.
-        Among suppliers, an entry whose C{entryCSN} is newer than what the
-        supplier held of its server ID (its C{cookie}) is kept, as slapd
-        keeps it: the supplier had not seen it yet.
+        Among suppliers, an entry whose add (stamped in
+        C{ldapdAttributeCSN}; else its C{entryCSN}) is newer than what the
+        supplier held of its server ID (its C{cookie}) is kept: the
+        supplier had not seen it yet. One it had seen was deleted there, and
+        is deleted here even if it changed here since.
 
         @param cookie: the cookie sent with the end of the present phase.
         """
@@ -1393,7 +1420,10 @@ class SyncReplConsumer(service.Service):
             values = entry.get("entryUUID")
             if values and values[0].decode("ascii", "replace").lower() in present:
                 continue
-            csn = max(entry.get("entryCSN"), default=None)
+            # Judged by its add (else, unstamped, by its last change): a
+            # supplier that held it deleted it, even if it changed here
+            # since, as a delete wins over a concurrent modify.
+            csn = createdCSN(entry) or max(entry.get("entryCSN"), default=None)
             if held is not None and csn is not None and newerThan(csn, held):
                 continue
             if await self._exists(op, entry.ndn):

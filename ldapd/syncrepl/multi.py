@@ -5,10 +5,10 @@ changed on two servers at once, be merged the same way on every server.
 A database replicated between suppliers (C{[[replica]]} tables with
 C{multi_supplier = true}) keeps, on each entry, the CSN of the last change
 of each of its attribute types and of its name, in the operational
-attribute C{ldapdAttributeCSN} (values C{<csn> <type>}, C{dn} for the name;
-a type not listed has not changed since the entry was added). The
-C{changelog} plugin stamps them in each local write's transaction
-(L{stamped}), and they travel with the entry to the other suppliers, whose
+attribute C{ldapdAttributeCSN} (values C{<csn> <type>}, C{dn} for the name,
+C{entryUUID} for the entry's add; a type not listed has not changed since
+the entry was added). The C{changelog} plugin stamps them in each local
+write's transaction (L{created}, L{stamped}), and they travel with the entry to the other suppliers, whose
 consumers merge the entry they are sent with their own (L{merge}): each
 attribute type, and the name, from the version that changed it last. So a
 replace of one attribute made on two servers at once settles on the later
@@ -22,13 +22,17 @@ from __future__ import annotations
 
 from ldapd.entry import Entry, Modification
 
-__all__ = ["ATTRIBUTE_CSN", "attributeCSNs", "merge", "stamped"]
+__all__ = ["ATTRIBUTE_CSN", "attributeCSNs", "created", "createdCSN", "merge", "stamped"]
 
 #: The operational attribute holding the CSNs of an entry's attributes.
 ATTRIBUTE_CSN = "ldapdAttributeCSN"
 
 #: The name's key in L{ATTRIBUTE_CSN}.
 _NAME = "dn"
+
+#: The add's key in L{ATTRIBUTE_CSN}: an entry's entryUUID is set by its
+#: add and never changes.
+_CREATED = "entryuuid"
 
 #: Types every write stamps, taken from the version with the greater
 #: C{entryCSN}; and the types merged by other rules (the CSNs themselves,
@@ -62,6 +66,24 @@ def _withCSNs(entry: Entry, csns: dict[str, bytes]) -> Entry:
                  entry.schema, entry.ndn)
 
 
+def created(entry: Entry, csn: bytes) -> Entry:
+    """
+    @param entry: an entry a local write adds.
+    @param csn: the add's CSN.
+    @return: C{entry} with the CSN of its add in its L{ATTRIBUTE_CSN}.
+    """
+    csns = attributeCSNs(entry)
+    csns[_CREATED] = csn
+    return _withCSNs(entry, csns)
+
+
+def createdCSN(entry: Entry) -> bytes | None:
+    """
+    @return: the CSN of the add of C{entry}, if it was stamped (L{created}).
+    """
+    return attributeCSNs(entry).get(_CREATED)
+
+
 def stamped(old: Entry, new: Entry, csn: bytes) -> Entry:
     """
     A local write's new version of an entry, with the CSN of the write
@@ -91,9 +113,9 @@ def _entryCSN(entry: Entry) -> bytes:
 def _stampedLast(entry: Entry, csns: dict[str, bytes]) -> bool:
     """
     @return: whether the last write of C{entry} stamped attribute CSNs
-        (its C{entryCSN} is one of them).
+        (its C{entryCSN} is one of them, not that of its add alone).
     """
-    return _entryCSN(entry) in csns.values()
+    return _entryCSN(entry) in (csn for key, csn in csns.items() if key != _CREATED)
 
 
 def merge(local: Entry, incoming: Entry) -> Entry:

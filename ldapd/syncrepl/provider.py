@@ -82,6 +82,7 @@ from ldapd.syncrepl.codec import (
     SyncState,
     uuidToBytes,
 )
+from ldapd.syncrepl.multi import ATTRIBUTE_CSN
 
 if TYPE_CHECKING:
     from ldapd.directory import Database, Directory
@@ -339,6 +340,12 @@ class _Session:
         # never sent back to it (as slapd's syncprov does not send a change
         # back to its originator).
         self._consumerSid = cookie.sid if self.multi else None
+        # Among suppliers, a consumer that names the attributes' CSNs
+        # (ldapd's) is sent each delete's CSN (L{_deleteCSNs}), the deletes
+        # of the refresh too, one by one.
+        self._withDeleteCSNs = self.multi and op.search is not None and ATTRIBUTE_CSN.lower() in (
+            a.lower() for a in op.search.attributes)
+        self._deleteCSNs: dict[bytes, bytes] = {}
         self._refreshing = True
         self._present: list[bytes] = []
         self._before: dict[bytes, deque[Entry]] = {}
@@ -535,7 +542,10 @@ class _Session:
             return False
         await search(self.op, self.reply, self.db, self._sendUUID)
         self._flushPresent()
-        self.info(SyncInfo(REFRESH_PRESENT, refreshDone=False))
+        # Among suppliers, with the cookie of what it covers: the consumer
+        # keeps what it has that is newer (ldapd.syncrepl.consumer).
+        self.info(SyncInfo(REFRESH_PRESENT, self.cookie() if self.multi else None,
+                           refreshDone=False))
         await search(self.op, self.reply, self.db, lambda entry: self._sendChanged(entry, since))
         return True
 
@@ -675,9 +685,10 @@ class _Session:
         deletes: list[bytes] = []
         steps = ordered.steps
         for n, step in enumerate(steps, 1):
-            if self._refreshing and step.entry is None:
+            if self._refreshing and step.entry is None and not self._withDeleteCSNs:
                 # As slapd's syncprov sends the deletes its session log
-                # holds: their syncUUIDs alone, no names.
+                # holds: their syncUUIDs alone, no names (but to a supplier
+                # that takes each delete's CSN).
                 deletes.append(step.uuid)
                 continue
             self._sendDeletes(deletes)
@@ -685,6 +696,7 @@ class _Session:
             if sending is not None:
                 await sending
         self._sendDeletes(deletes)
+        self._deleteCSNs.clear()
         return bool(steps)
 
     def _sendDeletes(self, uuids: list[bytes]) -> None:
@@ -743,6 +755,8 @@ class _Session:
             # What the consumer has is judged by the access it was sent
             # things with...
             had = self._had(before[uuid], self._beforeRun(uuid, changes[uuid]), entry)
+            if record.kind == DELETE and self._withDeleteCSNs:
+                self._deleteCSNs[uuid] = record.csn
             if had is None and record.kind == DELETE and self.multi:
                 # ...but a supplier may hold an entry added within the run
                 # (through another supplier, its cookie not yet saying so):
@@ -811,8 +825,13 @@ class _Session:
         assert step.before is not None
         self._countSent()
         message = SyncState(STATE_DELETE, uuid, cookie)
+        # The delete's CSN, for a supplier's changelog to record the
+        # change as its origin made it (RFC 4533 sends a delete's name
+        # alone; slapd's consumer is never sent one).
+        csn = self._deleteCSNs.pop(step.uuid, None)
         self.reply(
-            encodeSearchEntry(str(step.before).encode("utf-8"), ()),
+            encodeSearchEntry(str(step.before).encode("utf-8"),
+                              [(b"entryCSN", [csn])] if csn is not None else ()),
             [Control(SYNC_STATE, False, message.encode())],
         )
         return None
