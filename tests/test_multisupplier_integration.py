@@ -417,8 +417,7 @@ class SlapdSupplierTests(SuppliersMixin, unittest.SynchronousTestCase):
                              globalConfig="serverID 2\n",
                              databaseConfig=SYNCPROV + syncrepl)
         cls.servers = [ldapd, slapd]  # type: ignore[list-item]
-        ldapd.configPath.write_text(supplierConfig(1, cls.folder, [slapd.url], seed=False)
-                                    .replace("{port}", str(ldapd.port)))
+        cls.configure(partitioned=False)
         try:
             slapd.loadExample()
             slapd.start()
@@ -426,6 +425,52 @@ class SlapdSupplierTests(SuppliersMixin, unittest.SynchronousTestCase):
         except BaseException:
             cls.tearDownClass()
             raise
+
+    @classmethod
+    def configure(cls, partitioned: bool, kept: int | None = None) -> None:
+        """
+        Write both servers' configurations: each naming the other, or (cut
+        off) a port nothing listens on in its place.
+        """
+        ldapd, slapd = cls.servers
+        nowhere = f"ldap://127.0.0.1:{freePort()}"
+        ldapd.configPath.write_text(supplierConfig(
+            1, cls.folder, [nowhere if partitioned else slapd.url], seed=False, kept=kept)
+            .replace("{port}", str(ldapd.port)))
+        config = slapd.configPath.read_text()
+        provider = config.split("syncrepl rid=001 provider=", 1)[1].split(" ", 1)[0]
+        slapd.configPath.write_text(config.replace(
+            f"provider={provider} ", f"provider={nowhere if partitioned else ldapd.url} "))
+
+    def test_partition(self) -> None:
+        """
+        Cut off from each other, both take writes, some conflicting; once
+        they meet again they converge, by slapd's rule where slapd decides
+        (the later entry): a replace of one attribute made on both, an
+        entry added on each, a rename on one and a modify on the other, a
+        delete on one of an entry the other left alone.
+        """
+        ldapd, slapd = self.servers
+        self.write(ldapd, person("mover") + person("gone") + person("keeper"))
+        self.assertConverged()
+        self.restartAll(partitioned=True)
+        self.write(ldapd, replace("alice", "description", "from ldapd")
+                   + person("onldapd")
+                   + f"dn: uid=mover,{PEOPLE}\nchangetype: modrdn\nnewrdn: uid=moved\n"
+                     "deleteoldrdn: 1\n\n"
+                   + f"dn: uid=gone,{PEOPLE}\nchangetype: delete\n\n")
+        self.write(slapd, replace("alice", "description", "from slapd")
+                   + person("onslapd")
+                   + replace("keeper", "description", "changed on slapd"))
+        self.restartAll(partitioned=False)
+        content = self.assertConverged()
+        self.assertEqual(content[f"uid=alice,{PEOPLE}"]["description"], [b"from slapd"])
+        self.assertIn(f"uid=onldapd,{PEOPLE}", content)
+        self.assertIn(f"uid=onslapd,{PEOPLE}", content)
+        self.assertIn(f"uid=moved,{PEOPLE}", content)
+        self.assertNotIn(f"uid=mover,{PEOPLE}", content)
+        self.assertNotIn(f"uid=gone,{PEOPLE}", content)
+        self.assertEqual(content[f"uid=keeper,{PEOPLE}"]["description"], [b"changed on slapd"])
 
     def test_pair(self) -> None:
         """
