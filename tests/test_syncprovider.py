@@ -388,6 +388,25 @@ class RefreshTests(ProviderTestsBase):
         self.assertEqual([s.kind for s in sent], ["done"])
         self.assertEqual(sent[0].done, SyncDone(b"rid=007,csn=" + self.contextCSN(), True))
 
+    def test_resumedPastLateCommit(self) -> None:
+        """
+        A change stamped before another but committed after it, while the
+        consumer was away with a cookie naming the later one (the
+        contextCSN still), is sent in the refresh from that cookie: the log
+        is read from the cookie's record on, not by CSN alone.
+        """
+        bob = f"uid=bob,{PEOPLE}"
+        earlier = StampedEarlier(self.directory)
+        self.modify(ALICE, "sn", b"Later")
+        cookie = b"rid=1,csn=" + self.contextCSN()
+        earlier.commit(lambda: self.modify(bob, "sn", b"Earlier"))
+        self.assertEqual(b"csn=" + self.contextCSN(), cookie[6:])
+        sent = self.refresh(cookie)
+        byDN = self.entries(sent)
+        self.assertEqual(list(byDN), [bob.lower()])
+        self.assertState(byDN[bob.lower()], MODIFY, bob)
+        self.assertEqual(byDN[bob.lower()].attributes["sn"], [b"Earlier"])
+
     def test_changesSince(self) -> None:
         """
         A cookie the changelog covers gets only what changed since: changed

@@ -31,15 +31,18 @@ what it may read is decided anew for each run of changes (group
 memberships and rules revoked since the search began apply to it). Cookies are slapd's,
 C{rid=<the consumer's rid>,csn=<contextCSN>}.
 
-Among several suppliers of a database (L{Database.suppliers}) the cookie
-carries one CSN per server ID, and a consumer is never sent the changes of
-its own server ID (as slapd's syncprov). Its refresh sends, of each server
-ID, the changes the log holds after the record of the CSN its cookie names
-(whatever their CSNs: a change stamped before another may commit after it),
-or, when the log holds no such record, those newer than that CSN
-(L{_SupplierFilter}). With one supplier, a refresh sends the changes newer
-than the cookie's CSN, as before; in both, the persist stage sends every
-change committed after the refresh, by log position.
+A refresh from a cookie the log covers sends the changes the log holds
+after the record of the CSN the cookie names, whatever their CSNs (a change
+stamped before another may commit after it, and a consumer may have gone
+in between), and, before that record or when the log holds none, those
+newer than that CSN (L{_ResumeFilter}). Among several suppliers of a
+database (L{Database.suppliers}) the cookie carries one CSN per server ID,
+each judged so, and a consumer is never sent the changes of its own server
+ID (as slapd's syncprov). The persist stage sends every change committed
+after the refresh, by log position. A present phase (the log no longer
+covers the cookie) sends in full the entries whose entryCSN is newer than
+the cookie: one that a late commit of an earlier-stamped change touched is
+named, not sent.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from twisted.logger import Logger
 
 from ldapd._codec import Control, encodeIntermediateResponse, encodeSearchEntry
 from ldapd.changes import DELETE, RENAME, ChangeRecord
-from ldapd.csn import csnSID, csnVector, mergeCSNs, newerThan
+from ldapd.csn import csnSID, csnVector, mergeCSNs
 from ldapd.dn import DN
 from ldapd.entry import Entry, SearchReference
 from ldapd.filters import byUUID, everything
@@ -252,26 +255,34 @@ class _Run:
     csn: bytes | None
 
 
-class _SupplierFilter:
+class _ResumeFilter:
     """
-    What of the changelog a consumer among suppliers is sent in a refresh
-    from its cookie: never a change of its own server ID; of each other
-    server ID, every change after the record whose CSN its cookie names
-    (the position it had reached: a change stamped earlier but committed
-    later is still to be sent), or, before that record or without one in
-    the log, the changes newer than that CSN.
+    What of the changelog a consumer is sent in a refresh from its cookie:
+    every change after the record whose CSN its cookie names (the position
+    it had reached: a change stamped before that one but committed after it
+    is still to be sent), or, before that record or without one in the
+    log, the changes newer than that CSN. With one supplier the cookie
+    names one CSN; among suppliers it names one per server ID, each judged
+    apart, and a change of the consumer's own server ID is never sent.
 
     Records are to be shown to L{wanted} in log order, each once.
     """
 
-    def __init__(self, held: dict[int | None, bytes], consumerSid: int | None) -> None:
+    def __init__(self, held: dict[int | None, bytes], consumerSid: int | None,
+                 bySid: bool) -> None:
         """
-        @param held: the cookie's CSNs, by server ID.
+        @param held: the cookie's CSNs: by server ID, or one under C{None}.
         @param consumerSid: the consumer's server ID, if it sent one.
+        @param bySid: whether C{held} is by server ID (among suppliers).
         """
         self._held = held
         self._consumerSid = consumerSid
+        self._bySid = bySid
         self._passed: set[int | None] = set()
+
+    def _newer(self, csn: bytes, key: int | None) -> bool:
+        held = self._held.get(key)
+        return held is None or csn > held
 
     def wanted(self, record: ChangeRecord) -> bool:
         """
@@ -280,11 +291,12 @@ class _SupplierFilter:
         sid = csnSID(record.csn)
         if sid is not None and sid == self._consumerSid:
             return False
-        if sid in self._passed:
+        key = sid if self._bySid else None
+        if key in self._passed:
             return True
-        if self._held.get(sid) == record.csn:
-            self._passed.add(sid)
-        return newerThan(record.csn, self._held)
+        if self._held.get(key) == record.csn:
+            self._passed.add(key)
+        return self._newer(record.csn, key)
 
     def wantedCSN(self, csn: bytes) -> bool:
         """
@@ -292,12 +304,13 @@ class _SupplierFilter:
             in full after a present phase: it is newer than the cookie.
         """
         sid = csnSID(csn)
-        return (sid is None or sid != self._consumerSid) and newerThan(csn, self._held)
+        return ((sid is None or sid != self._consumerSid)
+                and self._newer(csn, sid if self._bySid else None))
 
 
 #: What a refresh sends the changes after: the CSN of a cookie (one
 #: supplier), the CSNs of a consumer's cookie among suppliers, or nothing.
-_Since = Union[bytes, _SupplierFilter, None]
+_Since = Union[bytes, _ResumeFilter, None]
 
 
 class _Session:
@@ -464,7 +477,8 @@ class _Session:
         self.csn = context
         if since is not None and context is not None and since > context:
             raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
-        if since is not None and context is not None and since == context:
+        if since is not None and since == context and (last is None or last.csn == since):
+            # Nothing after the cookie's change, by CSN or in the log.
             self._refreshing = False
             return True
         covered = since is not None and first is not None and first.csn <= since
@@ -475,14 +489,18 @@ class _Session:
             return refreshDeletes
         self.phase = "delete"
         self.position = 0
-        await self._catchUp(since)
+        # From the cookie's record on, by log position: a change stamped
+        # before the cookie's but committed after it (two writes at once,
+        # the consumer gone in between) is sent too.
+        assert since is not None
+        await self._catchUp(_ResumeFilter({None: since}, None, bySid=False))
         self._refreshing = False
         return True
 
     async def _refreshSupplier(self) -> bool:
         """
         Send the refresh stage to a consumer among suppliers, from the CSNs
-        of its cookie, by server ID (L{_SupplierFilter}).
+        of its cookie, by server ID (L{_ResumeFilter}).
 
         @return: refreshDeletes: whether the delete phase was used.
         """
@@ -508,13 +526,13 @@ class _Session:
             csn >= first.csn or self.vector.get(sid, b"") <= csn for sid, csn in held.items())
         if held is None or not covered:
             self.phase = "present"
-            supplierFilter = None if held is None else _SupplierFilter(held, self._consumerSid)
+            supplierFilter = None if held is None else _ResumeFilter(held, self._consumerSid, bySid=True)
             refreshDeletes = await self._presentPhase(supplierFilter)
             self._refreshing = False
             return refreshDeletes
         self.phase = "delete"
         self.position = 0
-        await self._catchUp(_SupplierFilter(held, self._consumerSid))
+        await self._catchUp(_ResumeFilter(held, self._consumerSid, bySid=True))
         self._refreshing = False
         return True
 
@@ -569,7 +587,7 @@ class _Session:
         if len(self._present) >= _ID_SET_SIZE:
             self._flushPresent()
 
-    def _sendChanged(self, entry: Entry, since: bytes | _SupplierFilter) -> Any:
+    def _sendChanged(self, entry: Entry, since: bytes | _ResumeFilter) -> Any:
         """
         Send an entry that changed since the cookie in full, after the
         present phase (which counted it against the size limit).
@@ -577,7 +595,7 @@ class _Session:
         uuid = _uuidOf(entry)
         csn = max(entry.get("entryCSN"), default=None)
         if uuid is None or (csn is not None and not (
-                since.wantedCSN(csn) if isinstance(since, _SupplierFilter) else csn > since)):
+                since.wantedCSN(csn) if isinstance(since, _ResumeFilter) else csn > since)):
             return None
         return self._sendEntry(entry, STATE_ADD, uuid, None, counted=False)
 
@@ -613,20 +631,18 @@ class _Session:
             if not await self._catchUp(None):
                 self.info(SyncInfo(NEW_COOKIE, self.cookie()))
 
-    def _sends(self, record: ChangeRecord, since: _Since) -> bool:
+    def _sends(self, record: ChangeRecord, since: _ResumeFilter | None) -> bool:
         """
-        @param since: what the consumer's cookie names (L{_Since}), in the
-            refresh; C{None} after it, when every change after L{position}
-            is sent but the consumer's own (among suppliers).
+        @param since: what the consumer's cookie names, in the refresh;
+            C{None} after it, when every change after L{position} is sent
+            but the consumer's own (among suppliers).
         @return: whether the change of C{record} is to be sent.
         """
-        if isinstance(since, _SupplierFilter):
+        if isinstance(since, _ResumeFilter):
             return since.wanted(record)
-        if self._fromConsumer(record.csn):
-            return False
-        return since is None or record.csn > since
+        return not self._fromConsumer(record.csn)
 
-    async def _read(self, after: int, since: _Since) -> _Run:
+    async def _read(self, after: int, since: _ResumeFilter | None) -> _Run:
         """
         @param after: the number of the last record not to read.
         @param since: what the consumer's cookie names (L{_sends}).
@@ -643,7 +659,7 @@ class _Session:
             run.end = records[-1].number
             run.csn = records[-1].csn
 
-    async def _catchUp(self, since: _Since) -> bool:
+    async def _catchUp(self, since: _ResumeFilter | None) -> bool:
         """
         Send what the changes after L{position} did to the entries the
         search returns (L{ldapd.syncrepl.catchup}): each changed entry once,
