@@ -694,6 +694,15 @@ class _ClockControl:
         """
         self._runner.call(self._clock.advance, seconds)
 
+    def pending(self) -> int:
+        """
+        @return: how many timed calls wait on the server's clock (plugins'
+            timers, operations L{LDAPTestServer.delay} holds): a test that
+            sent a request without waiting for its answer waits until the
+            count has grown, the request held, before it moves the clock.
+        """
+        return len(self._runner.call(self._clock.getDelayedCalls))
+
     def seconds(self) -> float:
         """
         @return: the server's time.
