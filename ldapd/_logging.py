@@ -294,8 +294,10 @@ class BufferedFileLogObserver:
         self._watchingShutdown = False
         self._reactorThread = threading.get_ident()
         # Held while the kept texts change or are written, as events may
-        # come from any thread.
-        self._lock = threading.Lock()
+        # come from any thread; reentrant, as a signal handler (SIGTERM's
+        # "shutting down") may log in the reactor's thread while a write
+        # holds it, which would otherwise wait for itself forever.
+        self._lock = threading.RLock()
 
     def __call__(self, event: LogEvent) -> None:
         """

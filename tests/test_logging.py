@@ -328,6 +328,27 @@ class BufferedFileLogObserverTests(unittest.SynchronousTestCase):
         self.observer(_event("after stop"))
         self.assertEqual(self.lines(), ["before stop", "after stop"])
 
+    def test_loggedWhileWriting(self) -> None:
+        """
+        An event logged while the kept texts are being written, in the same
+        thread (by a signal handler, as the reactor's SIGTERM handler logs
+        that it shuts down), is written after them rather than waiting
+        forever for the write to end.
+        """
+        write = self.file.write
+
+        def interrupted(text: str) -> int:
+            self.file.write = write  # type: ignore[method-assign]
+            written = write(text)
+            self.observer(_event("signal"))
+            return written
+
+        self.observer(_event("kept"))
+        self.file.write = interrupted  # type: ignore[method-assign]
+        self.clock.advance(0)
+        self.clock.advance(0)
+        self.assertEqual(self.lines(), ["kept", "signal"])
+
     def test_notRunning(self) -> None:
         """
         Without a running reactor, or without a reactor, every event is
