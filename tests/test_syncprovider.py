@@ -15,6 +15,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +139,36 @@ class _HideBob:
 
     def filter_entry(self, op: Operation, entry: Any) -> Any:
         return None if entry.get("uid") == (b"bob",) else entry
+
+
+class StampedEarlier:
+    """
+    A directory's CSN generator that hands out one CSN made before others:
+    the write it stamps commits after writes stamped later, as when two
+    writes run at once and the later one commits first.
+    """
+
+    def __init__(self, directory: Directory) -> None:
+        """
+        Make the CSN now (the stamp of a write that has begun), and give it
+        to the next write of C{directory} once L{commit} is called.
+        """
+        self._directory = directory
+        self._generator = directory.csn
+        self.csn = self._generator(datetime.now(timezone.utc))
+
+    def __call__(self, when: datetime) -> bytes:
+        return self.csn
+
+    def commit(self, write: Any) -> None:
+        """
+        Run C{write}, stamped with the CSN made earlier.
+        """
+        self._directory.csn = self  # type: ignore[assignment]
+        try:
+            write()
+        finally:
+            self._directory.csn = self._generator
 
 
 class ProviderTestsBase(unittest.TestCase):
@@ -355,6 +386,25 @@ class RefreshTests(ProviderTestsBase):
         sent = self.refresh(b"rid=7,csn=" + self.contextCSN())
         self.assertEqual([s.kind for s in sent], ["done"])
         self.assertEqual(sent[0].done, SyncDone(b"rid=007,csn=" + self.contextCSN(), True))
+
+    def test_resumedPastLateCommit(self) -> None:
+        """
+        A change stamped before another but committed after it, while the
+        consumer was away with a cookie naming the later one (the
+        contextCSN still), is sent in the refresh from that cookie: the log
+        is read from the cookie's record on, not by CSN alone.
+        """
+        bob = f"uid=bob,{PEOPLE}"
+        earlier = StampedEarlier(self.directory)
+        self.modify(ALICE, "sn", b"Later")
+        cookie = b"rid=1,csn=" + self.contextCSN()
+        earlier.commit(lambda: self.modify(bob, "sn", b"Earlier"))
+        self.assertEqual(b"rid=1,csn=" + self.contextCSN(), cookie)
+        sent = self.refresh(cookie)
+        byDN = self.entries(sent)
+        self.assertEqual(list(byDN), [bob.lower()])
+        self.assertState(byDN[bob.lower()], MODIFY, bob)
+        self.assertEqual(byDN[bob.lower()].attributes["sn"], [b"Earlier"])
 
     def test_changesSince(self) -> None:
         """

@@ -12,7 +12,9 @@ A search with the Sync Request control is first a refresh:
     syncUUID in syncIdSet messages, ended by refreshPresent so that the
     consumer removes the others; then a delete phase, the entries changed
     since the cookie in full (refreshDeletes TRUE);
-  - with a covered cookie: the changes since, from the changelog: each
+  - with a covered cookie: the changes since, from the changelog (those
+    newer than the cookie's CSN and all after the record of that CSN: a
+    change stamped before it but committed after it too, L{_Resume}): each
     entry they changed once, as it is now and under its current name if
     the search returns it, or as a C{delete} (its syncUUID) if it is gone
     or no longer returned, in an order the consumer can apply
@@ -240,6 +242,37 @@ class _Run:
     csn: bytes | None
 
 
+class _Resume:
+    """
+    The changes a refresh from a cookie the changelog covers sends: those
+    newer than the cookie's CSN, and every one after the record of that
+    CSN, whatever its CSN. A change stamped before another but committed
+    after it (two writes at once) comes after it in the log with an older
+    CSN; a consumer that went away holding the later one's CSN still gets
+    it.
+
+    Records are to be shown to L{wanted} in log order, each once.
+    """
+
+    def __init__(self, csn: bytes) -> None:
+        """
+        @param csn: the CSN of the consumer's cookie.
+        """
+        self._csn = csn
+        self._passed = False
+
+    def wanted(self, record: ChangeRecord) -> bool:
+        """
+        @return: whether the change of C{record} is to be sent.
+        """
+        if self._passed:
+            return True
+        if record.csn == self._csn:
+            self._passed = True
+            return False
+        return record.csn > self._csn
+
+
 class _Session:
     """
     One search with the Sync Request control.
@@ -354,7 +387,8 @@ class _Session:
         self.csn = context
         if since is not None and context is not None and since > context:
             raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
-        if since is not None and context is not None and since == context:
+        if since is not None and since == context and (last is None or last.csn == since):
+            # Nothing after the cookie's change, by CSN or in the log.
             self._refreshing = False
             return True
         covered = since is not None and first is not None and first.csn <= since
@@ -363,9 +397,10 @@ class _Session:
             refreshDeletes = await self._presentPhase(since)
             self._refreshing = False
             return refreshDeletes
+        assert since is not None
         self.phase = "delete"
         self.position = 0
-        await self._catchUp(since)
+        await self._catchUp(_Resume(since))
         self._refreshing = False
         return True
 
@@ -459,12 +494,13 @@ class _Session:
             if not await self._catchUp(None):
                 self.info(SyncInfo(NEW_COOKIE, self.cookie()))
 
-    async def _read(self, after: int, since: bytes | None) -> _Run:
+    async def _read(self, after: int, since: _Resume | None) -> _Run:
         """
         @param after: the number of the last record not to read.
-        @param since: the CSN of the consumer's cookie, or C{None}.
+        @param since: what a refresh from the consumer's cookie sends, or
+            C{None}: every change.
         @return: the records after C{after} to the end of the changelog,
-            those newer than C{since}.
+            those C{since} wants.
         """
         run = _Run([], after, None)
         while True:
@@ -472,11 +508,11 @@ class _Session:
             if not records:
                 return run
             self.op.check()
-            run.records.extend(r for r in records if since is None or r.csn > since)
+            run.records.extend(r for r in records if since is None or since.wanted(r))
             run.end = records[-1].number
             run.csn = records[-1].csn
 
-    async def _catchUp(self, since: bytes | None) -> bool:
+    async def _catchUp(self, since: _Resume | None) -> bool:
         """
         Send what the changes after L{position} did to the entries the
         search returns (L{ldapd.syncrepl.catchup}): each changed entry once,
@@ -488,7 +524,8 @@ class _Session:
         entry's name already shows it, so the run takes that rename in too
         (a few times at most; the persist stage sends what comes later).
 
-        @param since: the CSN of the consumer's cookie, or C{None}.
+        @param since: what a refresh from the consumer's cookie sends
+            (L{_Resume}), or C{None}: every change after L{position}.
         @return: whether a message was sent.
         """
         run = await self._read(self.position, since)
