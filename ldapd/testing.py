@@ -227,11 +227,22 @@ class _ChildServer:
         self.stop()
         raise RuntimeError(f"{self.name} did not listen within {timeout}s:\n{self.log()}")
 
-    def log(self) -> str:
+    def log(self, containing: str | None = None, timeout: float = 10.0) -> str:
         """
-        @return: what the server has logged so far.
+        @param containing: text to wait for: the server writes its log once
+            per reactor iteration, after the responses of that iteration
+            went out, so a client that has its answer may read the log
+            before the operation's line is there.
+        @param timeout: the most seconds to wait for C{containing}.
+        @return: what the server has logged so far: once it holds
+            C{containing}, or after C{timeout} seconds without it.
         """
-        return self.logPath.read_text(errors="replace")
+        text = self.logPath.read_text(errors="replace")
+        deadline = time.monotonic() + timeout
+        while containing is not None and containing not in text and time.monotonic() < deadline:
+            time.sleep(0.05)
+            text = self.logPath.read_text(errors="replace")
+        return text
 
     def _terminate(self) -> None:
         """

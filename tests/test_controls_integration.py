@@ -680,8 +680,8 @@ class ClientTestsMixin(ServerTestsMixin):
         session.criticality = True
         connection.search_ext_s(ALICE, ldap.SCOPE_BASE, attrlist=["1.1"], serverctrls=[session])
         assert self.server is not None
-        self.assertIn('session="192.0.2.7 app.example.com tracked-user"',
-                      self.server.logPath.read_text())
+        tracked = 'session="192.0.2.7 app.example.com tracked-user"'
+        self.assertIn(tracked, self.server.log(containing=tracked))
 
     def test_subentries(self) -> None:
         """
