@@ -260,6 +260,9 @@ class FaultInjector:
         self._failures: dict[str, deque[tuple[int, str]]] = {}
         self._delays: dict[str, float] = {}
         self._clock: Any = None
+        # How many of each operation a delay holds now, and who waits for one.
+        self._holding: dict[str, int] = {}
+        self._waiting: dict[str, list[defer.Deferred[None]]] = {}
 
     def attach(self, host: Any) -> None:
         """
@@ -300,6 +303,34 @@ class FaultInjector:
             raise ValueError("a delay cannot be negative")
         self._delays[self._checked(operation)] = seconds
 
+    def whenHeld(self, operation: str) -> defer.Deferred[None]:
+        """
+        @return: a Deferred that fires once a client's C{operation} is
+            held by a delay (at once if one is): a test that sent a request
+            without waiting for its answer knows it has reached the server
+            before it moves the clock.
+        @raise ValueError: for an unknown operation.
+        """
+        if self._holding.get(self._checked(operation), 0):
+            return defer.succeed(None)
+        waiter: defer.Deferred[None] = defer.Deferred()
+        self._waiting.setdefault(operation, []).append(waiter)
+        return waiter
+
+    def _held(self, operation: str, held: defer.Deferred[None]) -> None:
+        """
+        Count C{operation} held until C{held} ends, and wake who waits.
+        """
+        self._holding[operation] = self._holding.get(operation, 0) + 1
+
+        def released(result: object) -> object:
+            self._holding[operation] -= 1
+            return result
+
+        held.addBoth(released)
+        for waiter in self._waiting.pop(operation, []):
+            waiter.callback(None)
+
     def _apply(self, operation: str, op: Operation) -> defer.Deferred[None] | None:
         """
         Fail or delay one of the clients' operations, as asked.
@@ -315,6 +346,7 @@ class FaultInjector:
         delay = self._delays.get(operation, 0)
         if delay:
             held = task.deferLater(self._clock, delay, _raise, failure)
+            self._held(operation, held)
             # Abandon and Cancel stop an operation where it waits.
             op.onAbandon(held.cancel)
             return held.addErrback(_stopped, op)
@@ -627,6 +659,17 @@ class LDAPTestServer:
         """
         self.call(self._faults.setDelay, operation, seconds)
 
+    def wait_held(self, operation: str, timeout: float = 30.0) -> None:
+        """
+        Wait until a client's C{operation} is held by L{delay}: one sent
+        without waiting for its answer may not have reached the server yet
+        (L{FaultInjector.whenHeld}).
+
+        @param timeout: the most seconds of the real reactor's to wait.
+        @raise defer.TimeoutError: if none is held by then.
+        """
+        self.call(lambda: self._faults.whenHeld(operation).addTimeout(timeout, self._runner.reactor))
+
     def drop_connections(self) -> int:
         """
         Close every client connection at once, as a network failure would;
@@ -693,15 +736,6 @@ class _ClockControl:
         calls that come due (L{ServerClock.advance}).
         """
         self._runner.call(self._clock.advance, seconds)
-
-    def pending(self) -> int:
-        """
-        @return: how many timed calls wait on the server's clock (plugins'
-            timers, operations L{LDAPTestServer.delay} holds): a test that
-            sent a request without waiting for its answer waits until the
-            count has grown, the request held, before it moves the clock.
-        """
-        return len(self._runner.call(self._clock.getDelayedCalls))
 
     def seconds(self) -> float:
         """
