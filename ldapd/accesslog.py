@@ -23,6 +23,7 @@ client's DN or filter cannot end the line and forge another.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from twisted.logger import Logger, LogLevel
@@ -52,11 +53,41 @@ _NAMES = {
 #: Attribute types whose values never appear in a logged filter (lower-cased).
 _SECRET = frozenset({"userpassword", "authpassword", "2.5.4.35", "1.3.6.1.4.1.4203.1.3.4"})
 
-#: The format of the access log line; the request's own fields follow it.
-ACCESS_LOG_FORMAT = (
-    "conn={conn} op={msgid} {operation}{details} RESULT err={err} tag={tag} "
-    "nentries={nentries} etime={etime:.6f} authzdn={authzQuoted} peer={peer}"
-)
+def _accessLine(event: Mapping[str, Any], details: str, authzQuoted: str) -> str:
+    """
+    @return: the access log line of an operation's event, with the
+        request's details and the quoted authorization DN. Written out as
+        an f-string: C{str.format}'s parsing of a format and its dozen
+        keyword arguments took three times as long.
+    """
+    return (f"conn={event['conn']} op={event['msgid']} {event['operation']}{details} RESULT "
+            f"err={event['err']} tag={event['tag']} nentries={event['nentries']} "
+            f"etime={event['etime']:.6f} authzdn={authzQuoted} peer={event['peer']}")
+
+
+class _Placeholder:
+    """
+    A field of the event that formats as its own C{str.format} field, so
+    that L{_accessLine} writes out its format (L{ACCESS_LOG_FORMAT}).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __format__(self, spec: str) -> str:
+        return "{" + self.name + (":" + spec if spec else "") + "}"
+
+
+class _Placeholders(dict[str, _Placeholder]):
+    def __missing__(self, name: str) -> _Placeholder:
+        return _Placeholder(name)
+
+
+#: The format of the access log line (L{_accessLine}'s, as C{str.format}
+#: takes it); the request's own fields follow it.
+ACCESS_LOG_FORMAT = _accessLine(_Placeholders(), "{details}", "{authzQuoted}")
+
+
 
 
 def _text(value: Any) -> str:
@@ -140,18 +171,6 @@ def _details(name: str, fields: dict[str, Any]) -> str:
             continue
         parts.append(f" {label}={value}" if isinstance(value, int) else f" {label}={_quote(value)}")
     return "".join(parts)
-
-
-def _accessLine(event: dict[str, Any], details: str, authzQuoted: str) -> str:
-    """
-    @return: C{ACCESS_LOG_FORMAT.format(details=details,
-        authzQuoted=authzQuoted, **event)}, written out: C{str.format}'s
-        parsing of the format and its dozen keyword arguments took three
-        times as long.
-    """
-    return (f"conn={event['conn']} op={event['msgid']} {event['operation']}{details} RESULT "
-            f"err={event['err']} tag={event['tag']} nentries={event['nentries']} "
-            f"etime={event['etime']:.6f} authzdn={authzQuoted} peer={event['peer']}")
 
 
 def logResult(op: Operation, name: str, tag: int, code: int, nentries: int, etime: float,

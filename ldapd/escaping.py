@@ -30,7 +30,7 @@ _CONTROL_BUT_LF_TAB = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 _FILTER_SPECIAL = frozenset("*()\\\x00")
 #: Any of those characters.
-_FILTER_SPECIAL_ANY = re.compile("[*()\\\\\x00]")
+_FILTER_SPECIAL_ANY = re.compile("[" + re.escape("".join(sorted(_FILTER_SPECIAL))) + "]")
 
 
 def escapeFilterValue(value: str | bytes) -> str:
