@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime
+from typing import Iterable, Mapping
 
 from ldapd.gentime import formatTime, parseTime
 
-__all__ = ["CSNGenerator", "csnTime", "formatCSN"]
+__all__ = ["CSNGenerator", "csnSID", "csnTime", "csnVector", "formatCSN", "mergeCSNs", "newerThan"]
 
 
 def formatCSN(when: datetime, count: int = 0, sid: int = 0, mod: int = 0) -> bytes:
@@ -38,6 +39,53 @@ def csnTime(csn: bytes) -> datetime:
     @raise ValueError: if it names no time.
     """
     return parseTime(csn.partition(b"#")[0])
+
+
+def csnSID(csn: bytes) -> int | None:
+    """
+    @return: the server ID of a CSN, or C{None} if it is not one.
+    """
+    parts = csn.split(b"#")
+    try:
+        return int(parts[2], 16) if len(parts) == 4 else None
+    except ValueError:
+        return None
+
+
+def mergeCSNs(values: Iterable[bytes], more: Iterable[bytes]) -> list[bytes]:
+    """
+    Merge two sets of context CSNs (C{contextCSN}, a cookie's C{csn}) as
+    slapd keeps them: one value per server ID, the greatest.
+
+    @param values: the CSNs held.
+    @param more: CSNs to take in.
+    @return: the greatest CSN of each server ID, ordered by server ID.
+    """
+    best: dict[int | None, bytes] = {}
+    for csn in (*values, *more):
+        sid = csnSID(csn)
+        if sid not in best or csn > best[sid]:
+            best[sid] = csn
+    return [best[sid] for sid in sorted(best, key=lambda s: -1 if s is None else s)]
+
+
+def csnVector(values: Iterable[bytes]) -> dict[int | None, bytes]:
+    """
+    @param values: context CSNs.
+    @return: the greatest of each server ID, by server ID.
+    """
+    return {csnSID(csn): csn for csn in mergeCSNs((), values)}
+
+
+def newerThan(csn: bytes, vector: Mapping[int | None, bytes]) -> bool:
+    """
+    @param csn: a change's CSN.
+    @param vector: the greatest CSN held of each server ID.
+    @return: whether C{csn} is newer than what the vector holds of its
+        server ID (always, for a server ID it holds nothing of).
+    """
+    held = vector.get(csnSID(csn))
+    return held is None or csn > held
 
 
 class CSNGenerator:

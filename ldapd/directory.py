@@ -161,6 +161,10 @@ class Database:
         writes are referred to the provider (its C{referral}), or forwarded
         to it through its C{chain} backend; the server's own writes (the
         consumer's among them) stay local.
+    @ivar suppliers: for a database replicated between several suppliers
+        (C{[[replica]]} tables with C{multi_supplier = true}), what its
+        consumers share (L{ldapd.syncrepl.consumer.Suppliers}); it takes
+        clients' writes as any database does.
     @ivar private: whether it is a private view (C{cn=changelog},
         C{cn=Monitor}): see L{Directory.addPrivateDatabase}.
     """
@@ -171,6 +175,7 @@ class Database:
     rootPassword: bytes | None = None
     seedLDIF: Path | None = None
     replica: Any = None
+    suppliers: Any = None
     private: bool = False
     normalizedSuffix: DN = field(init=False)
     normalizedRootDN: DN | None = field(init=False, default=None)

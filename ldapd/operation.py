@@ -224,6 +224,9 @@ class Operation:
         own reads and writes), to which access rules do not apply.
     @ivar replicated: whether this is a syncrepl consumer applying a change
         its provider made (L{ldapd.directory.Directory.writeReplicated}).
+    @ivar originCSN: for a replicated delete, the CSN its origin gave it,
+        when the provider sent it (no entry is left to carry it), so that
+        the changelog records the change with it; else C{None}.
     @ivar abandoned: whether it was abandoned: it sends nothing more.
     @ivar canceled: whether a Cancel request asked it to stop.
     @ivar cancelTookEffect: whether it stopped for that, answering canceled
@@ -247,6 +250,7 @@ class Operation:
         self.identity = self.authenticatedIdentity = connection.identity
         self.internal = internal
         self.replicated = False
+        self.originCSN: bytes | None = None
         self.sizeLimit = 0
         self.deadline: float | None = None
         self.search: SearchParameters | None = None

@@ -53,6 +53,7 @@ from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest
 from ldapd.results import NoSuchObject, Outcome, Reply
 from ldapd.schema import AttributeType, Schema
+from ldapd.syncrepl.multi import ATTRIBUTE_CSN
 from ldapd.views import SUBSCHEMA_DN
 
 if TYPE_CHECKING:
@@ -847,7 +848,10 @@ class _Selection:
         """
         @return: whether an attribute of type C{at} with C{options} is selected.
         """
-        if self.allOperational if at.operational else self.allUser:
+        # The suppliers' merge state goes only to those who name it (ldapd's
+        # own consumers), not to every '+' (slapd's consumer, whose schema
+        # lacks it).
+        if (self.allOperational and at.name != ATTRIBUTE_CSN) if at.operational else self.allUser:
             return True
         return any(
             at in self._schema.subtypes(wantedType) and set(wantedOptions) <= set(options)

@@ -635,6 +635,23 @@ class ReplicaDirectoryTests(unittest.SynchronousTestCase):
         self.assertEqual([(c.kind, c.new.ndn) for c in changes], [(ADD_CHANGE, entry.ndn)])
 
 
+def loadReplicaConfig(case: unittest.SynchronousTestCase, database: str, rest: str) -> Any:
+    """
+    Load a configuration of one database of the example suffix, in a
+    folder removed when the test ends.
+
+    @param database: the keys of its C{[[database]]} table but C{suffix}.
+    @param rest: the tables that follow it.
+    @return: the loaded configuration.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="ldapd-replica-config-"))
+    case.addCleanup(shutil.rmtree, folder, ignore_errors=True)
+    path = folder / "ldapd.toml"
+    path.write_text(f'[server]\nlisten = ["tcp:0"]\n\n[[database]]\nsuffix = "{BASE}"\n'
+                    f"{database}\n{rest}")
+    return loadConfig(path)
+
+
 class ConfigTests(unittest.SynchronousTestCase):
     """
     A wrong C{[[replica]]} table stops start-up with one line naming the
@@ -642,12 +659,7 @@ class ConfigTests(unittest.SynchronousTestCase):
     """
 
     def load(self, replica: str, database: str = 'backend = "memory"\n') -> Any:
-        folder = Path(tempfile.mkdtemp(prefix="ldapd-replica-config-"))
-        self.addCleanup(shutil.rmtree, folder, ignore_errors=True)
-        path = folder / "ldapd.toml"
-        path.write_text(f'[server]\nlisten = ["tcp:0"]\n\n[[database]]\nsuffix = "{BASE}"\n'
-                        f"{database}\n[[replica]]\n{replica}")
-        return loadConfig(path)
+        return loadReplicaConfig(self, database, f"[[replica]]\n{replica}")
 
     def assertProblem(self, replica: str, key: str, problem: str,
                       database: str = 'backend = "memory"\n') -> None:

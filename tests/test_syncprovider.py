@@ -155,6 +155,7 @@ class StampedEarlier:
         """
         self._directory = directory
         self._generator = directory.csn
+        self.sid = self._generator.sid
         self.csn = self._generator(datetime.now(timezone.utc))
 
     def __call__(self, when: datetime) -> bytes:
@@ -399,7 +400,7 @@ class RefreshTests(ProviderTestsBase):
         self.modify(ALICE, "sn", b"Later")
         cookie = b"rid=1,csn=" + self.contextCSN()
         earlier.commit(lambda: self.modify(bob, "sn", b"Earlier"))
-        self.assertEqual(b"rid=1,csn=" + self.contextCSN(), cookie)
+        self.assertEqual(b"csn=" + self.contextCSN(), cookie[6:])
         sent = self.refresh(cookie)
         byDN = self.entries(sent)
         self.assertEqual(list(byDN), [bob.lower()])
@@ -675,6 +676,22 @@ class PersistTests(ProviderTestsBase):
         self.modify(ALICE, "sn", b"Later")
         self.assertState(sent[-1], MODIFY, ALICE)
         self.assertNoResult(d)
+        op.abandon()
+
+    def test_committedOutOfOrder(self) -> None:
+        """
+        A change stamped before another but committed after it reaches a
+        consumer that resumed with a cookie naming the later one: the
+        persist stage sends what the changelog holds after the refresh,
+        whatever its CSN.
+        """
+        earlier = StampedEarlier(self.directory)
+        self.modify(ALICE, "sn", b"Later")
+        sent, d, op = self.persist(cookie=b"csn=" + self.contextCSN())
+        self.assertEqual(sent[-1].info.cookie, b"csn=" + self.contextCSN())
+        earlier.commit(lambda: self.modify(f"uid=bob,{PEOPLE}", "sn", b"Earlier"))
+        self.assertState(sent[-1], MODIFY, f"uid=bob,{PEOPLE}")
+        self.assertEqual(sent[-1].attributes["sn"], [b"Earlier"])
         op.abandon()
 
     def test_backPressure(self) -> None:

@@ -11,7 +11,11 @@ changelog is a betxn plugin) it
     overlay): one value per server ID, the greatest CSN of the changes
     made with that server ID.
 
-so a change and its record commit or roll back together. It also sets the
+so a change and its record commit or roll back together. In a database
+replicated between several suppliers (C{[[replica]]} tables with
+C{multi_supplier = true}) it also stamps, on each entry a local write
+changes, the CSN of each attribute it changed (L{ldapd.syncrepl.multi}),
+by which the suppliers merge concurrent changes. It also sets the
 server ID written into every C{entryCSN} (config key C{sid}), serves the
 records of one database as the read-only retro changelog C{cn=changelog}
 (draft-good-ldap-changelog, as 389 Directory Server serves it: only the
@@ -48,7 +52,7 @@ from twisted.logger import Logger
 from zope.interface import implementer
 
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME, ChangeRecord
-from ldapd.csn import csnTime
+from ldapd.csn import csnTime, mergeCSNs
 from ldapd.directory import Database
 from ldapd.dn import DN
 from ldapd.entry import Entry
@@ -73,6 +77,7 @@ from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.results import NoSuchObject
 from ldapd.schema import AttributeType, Schema
 from ldapd.syncrepl.codec import SYNC_REQUEST, decodeSyncRequest
+from ldapd.syncrepl.multi import created, stamped
 from ldapd.syncrepl.provider import SyncProvider
 
 __all__ = ["CHANGELOG_DN", "PASSWORD_HANDLING", "Changelog", "ChangelogFactory", "changeRecord"]
@@ -104,15 +109,6 @@ _TRIM_INTERVAL = 60.0
 _log = Logger()
 
 
-def _csnSID(csn: bytes) -> int | None:
-    """
-    @return: the server ID of a CSN, or C{None} if it is not one.
-    """
-    parts = csn.split(b"#")
-    try:
-        return int(parts[2], 16) if len(parts) == 4 else None
-    except ValueError:
-        return None
 
 
 def _lines(entry: Entry, skip: frozenset[str] = frozenset()) -> bytes:
@@ -344,15 +340,33 @@ class Changelog:
         subject = new if new is not None else old
         assert subject is not None
         csn = new.get("entryCSN") if new is not None else ()
-        stamp = csn[0] if csn else self.directory.csn(datetime.now(timezone.utc))
+        if csn:
+            stamp = csn[0]
+        elif kind == DELETE and op.replicated and op.originCSN is not None:
+            stamp = op.originCSN
+        else:
+            stamp = self.directory.csn(datetime.now(timezone.utc))
         # Appended first: on PostgreSQL that takes the changelog's lock, so
         # the read and update of contextCSN below are serialised too.
         txn.appendChange(changeRecord(kind, old, new, stamp, self._withheld))
-        # A syncrepl consumer keeps contextCSN itself, as its provider's
-        # cookie: a replicated delete's CSN is made here, not by the
-        # provider, and must not move the consumer's state ahead of it.
         db = self.directory.databaseFor(subject.ndn)
-        if db is not None and not op.replicated:
+        if db is None:
+            return
+        multi = db.suppliers is not None
+        if multi and not op.replicated and new is not None:
+            # What the other suppliers merge by, and judge a present phase
+            # by (ldapd.syncrepl.multi); a replicated write keeps the CSNs
+            # it was merged with.
+            merged = stamped(old, new, stamp) if old is not None else created(new, stamp)
+            if merged is not new:
+                txn.put(merged)
+        # A syncrepl consumer keeps contextCSN itself, as its provider's
+        # cookie: a replicated delete's CSN, unless the supplier sent its
+        # own, is made here, not by the provider, and must not move a single
+        # provider's consumer's state ahead of it. Among suppliers, whose
+        # consumers merge their cookies into contextCSN per server ID, such
+        # a delete is this server's own change.
+        if not op.replicated or (multi and kind == DELETE and stamp != op.originCSN):
             self._updateContextCSN(txn, db.normalizedSuffix, stamp)
 
     def _updateContextCSN(self, txn: Any, suffix: DN, csn: bytes) -> None:
@@ -365,16 +379,14 @@ class Changelog:
         entry = txn.get(suffix)
         if entry is None:
             return
-        sid = _csnSID(csn)
         values = entry.get("contextCSN")
-        others = [v for v in values if _csnSID(v) != sid]
-        same = [v for v in values if _csnSID(v) == sid]
-        if same and max(same) >= csn:
+        merged = mergeCSNs(values, [csn])
+        if sorted(merged) == sorted(values):
             return
         # Built directly rather than with modified(): contextCSN is
         # operational, so nothing about the entry's classes needs checking.
         kept = [(a.description, a.values) for a in entry if a.type is not self._contextCSN]
-        txn.put(Entry(entry.dn, kept + [("contextCSN", others + [csn])], entry.schema, entry.ndn))
+        txn.put(Entry(entry.dn, kept + [("contextCSN", merged)], entry.schema, entry.ndn))
 
     def txn_add(self, op: Operation, txn: Any, entry: Entry) -> None:
         """
@@ -384,7 +396,8 @@ class Changelog:
 
     def txn_delete(self, op: Operation, txn: Any, entry: Entry) -> None:
         """
-        Record a delete, with a CSN of its own.
+        Record a delete, with a CSN of its own (or, replicated from a
+        supplier that sent it, its origin's: L{Operation.originCSN}).
         """
         self._record(DELETE, op, txn, entry, None)
 

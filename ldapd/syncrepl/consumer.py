@@ -18,6 +18,13 @@ provider's content verbatim, operational attributes included. The cookie's
 CSNs are kept as C{contextCSN} on the local suffix entry, as slapd's
 consumer keeps them, so that a restarted server resumes where it stopped.
 
+With C{multi_supplier = true} the provider is one of several suppliers of
+the database, which takes clients' writes too: a consumer per other
+supplier, each entry sent merged with the local one by CSN
+(L{ldapd.syncrepl.multi}), the cookies merged into C{contextCSN} per server
+ID, and this server's ID sent in the cookie so that its own changes never
+come back (L{Suppliers}).
+
 While the provider sends faster than they are applied (a refresh, a burst),
 changes are applied in batches (L{IWriteBatch}, when the backend offers
 them): one transaction, one disk sync, for many changes, committed when no
@@ -31,6 +38,7 @@ each, the batch's thread writing while the reactor prepares the next.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 from urllib.parse import quote
@@ -41,6 +49,7 @@ from twisted.application import service
 from twisted.internet import defer, task
 from twisted.logger import Logger
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from ldapd._codec import IntermediateResponse, filterToLdaptor
 from ldapd.backends._proxypool import (
@@ -52,20 +61,21 @@ from ldapd.backends._proxypool import (
 )
 from ldapd.backends.proxy import ProxyBackend, bindCredentials, upstreamTLS
 from ldapd.changes import ADD, DELETE, MODIFY, RENAME
-from ldapd.csn import csnTime
+from ldapd.csn import csnSID, csnTime, csnVector, mergeCSNs, newerThan
 from ldapd.directory import Database, Directory
 from ldapd.dn import DN, InvalidDN
 from ldapd.entry import Entry, Modification, SearchReference
 from ldapd.filters import byUUID, compileFilter, everything
-from ldapd.interfaces import IWriteBatch, IWriteBatches
+from ldapd.interfaces import IChangelog, ITransactionHooks, IWriteBatch, IWriteBatches
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.plugins.chain import PluginChain
 from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.requests import InvalidFilter, parseFilter
 from ldapd.results import NoSuchObject, Referral
 from ldapd.syncrepl import codec
+from ldapd.syncrepl.multi import ATTRIBUTE_CSN, createdCSN, merge
 
-__all__ = ["MODES", "ReplicaSettings", "SyncReplConsumer", "replicaFromConfig"]
+__all__ = ["MODES", "ReplicaSettings", "Suppliers", "SyncReplConsumer", "replicaFromConfig"]
 
 #: The C{mode} setting's values.
 MODES = {"refreshOnly": codec.REFRESH_ONLY, "refreshAndPersist": codec.REFRESH_AND_PERSIST}
@@ -99,6 +109,10 @@ _REFRESH_REQUIRED = 4096
 #: The most changes applied as one pipeline (L{SyncReplConsumer._pipeline}).
 _PIPELINE = 128
 
+#: How many of the local changelog's last records are searched for the
+#: rename or delete of the missing parent of a supplier's entry.
+_RESETTLE_SCAN = 10000
+
 
 @dataclass(frozen=True)
 class ReplicaSettings:
@@ -120,6 +134,8 @@ class ReplicaSettings:
         provider rather than referred to it.
     @ivar timeout: seconds to wait for the provider to answer (not for a
         change during the persist stage).
+    @ivar multiSupplier: whether the provider is one of several suppliers
+        of the database, which takes writes itself (C{multi_supplier}).
     """
 
     suffix: DN
@@ -135,6 +151,7 @@ class ReplicaSettings:
     attributes: tuple[str, ...] = ("*", "+")
     chainWrites: bool = False
     timeout: float = 10.0
+    multiSupplier: bool = False
 
 
 class _ApplyFailed(Exception):
@@ -163,6 +180,120 @@ class _Change:
     uuid: str
     state: int
     cookie: bytes | None = None
+
+
+class _Stale(Exception):
+    """
+    The local entry a change was merged with changed before the merge was
+    written; it is merged again.
+    """
+
+
+#: How many times a change is merged again with a local entry that keeps
+#: changing under it, before the session restarts.
+_MERGE_ATTEMPTS = 5
+
+
+@implementer(ITransactionHooks)
+class _Guarded:
+    """
+    The hooks of a merged write: those of the plugin chain, once the
+    entry is found as it was merged with (else L{_Stale}), so that a
+    client's write to it made meanwhile is never overwritten.
+    """
+
+    def __init__(self, hooks: Any, expected: tuple[Any, ...]) -> None:
+        self._hooks = hooks
+        self._expected = expected
+
+    def check(self, operation: str, op: Operation, txn: Any, *args: Any) -> None:
+        if _version(args[0]) != self._expected:
+            raise _Stale()
+        self._hooks.check(operation, op, txn, *args)
+
+    def txn(self, operation: str, op: Operation, txn: Any, *args: Any) -> None:
+        self._hooks.txn(operation, op, txn, *args)
+
+
+@implementer(ITransactionHooks)
+class _MergeContextCSN:
+    """
+    The hooks of the write of a supplier's cookie: its CSNs merged into the
+    suffix entry's C{contextCSN} inside the transaction, per server ID, so
+    that a local write's (the changelog plugin's) and another supplier's
+    consumer's made meanwhile are kept. No plugin sees it.
+    """
+
+    def __init__(self, csns: tuple[bytes, ...]) -> None:
+        self._csns = csns
+
+    def check(self, operation: str, op: Operation, txn: Any, *args: Any) -> None:
+        pass
+
+    def txn(self, operation: str, op: Operation, txn: Any, old: Entry, new: Entry) -> None:
+        merged = mergeCSNs(old.get("contextCSN"), self._csns)
+        kept = [(a.description, a.values) for a in new if a.type.name.lower() != "contextcsn"]
+        txn.put(Entry(new.dn, kept + [("contextCSN", merged)], new.schema, new.ndn))
+
+
+def _version(entry: Entry) -> tuple[Any, ...]:
+    """
+    @return: what tells one version of an entry from another for a merge.
+    """
+    return (entry.ndn, entry.get("entryUUID"), entry.get("entryCSN"), entry.get(ATTRIBUTE_CSN))
+
+
+#: How many entryUUIDs of deleted entries a database replicated between
+#: suppliers remembers (L{Suppliers.deleted}).
+_DELETES_KEPT = 100000
+
+
+class Suppliers:
+    """
+    The consumers of one database replicated between several suppliers
+    (L{Database.suppliers}), one per other supplier. They apply changes
+    side by side, each merged with the local entry as it is when written
+    (L{_Guarded}), and merge their cookies into one C{contextCSN}.
+
+    @ivar consumers: the consumers.
+    """
+
+    def __init__(self, suffix: DN) -> None:
+        """
+        @param suffix: the database's normalised suffix.
+        """
+        self.consumers: list[SyncReplConsumer] = []
+        self._suffix = suffix
+        self._deleted: OrderedDict[str, None] = OrderedDict()
+
+    def changed(self, change: Any) -> None:
+        """
+        The Directory's change feed: remember the entryUUIDs of the entries
+        deleted in the database (by clients or by replication), the last
+        L{_DELETES_KEPT}.
+        """
+        if change.kind != DELETE or change.suffix != self._suffix or change.old is None:
+            return
+        values = change.old.get("entryUUID")
+        if values:
+            self.remember(values[0].decode("ascii", "replace").lower())
+
+    def remember(self, uuid: str) -> None:
+        """
+        Remember that the entry of an entryUUID was deleted: here, or on a
+        supplier that sent its delete before this server had it.
+        """
+        self._deleted[uuid] = None
+        while len(self._deleted) > _DELETES_KEPT:
+            self._deleted.popitem(last=False)
+
+    def deleted(self, uuid: str) -> bool:
+        """
+        @return: whether the entry of this entryUUID was deleted here since
+            the server started (so that an add another supplier forwards
+            late, after the delete, does not bring it back).
+        """
+        return uuid in self._deleted
 
 
 class _NotPipelined(Exception):
@@ -282,7 +413,10 @@ class SyncReplConsumer(service.Service):
         self.pool = pool
         schema = directory.schema
         self._suffix = schema.normalizeDN(settings.suffix)
-        self.setName(f"syncrepl {settings.suffix}")
+        # Services of one parent have names of their own: among suppliers,
+        # one database has a consumer per supplier.
+        self.setName(f"syncrepl {settings.suffix}" + (
+            f" from {settings.provider.uri}" if settings.multiSupplier else ""))
         self.chain = ProxyBackend(self._suffix, schema, pool) if settings.chainWrites else None
         self._filter = compileFilter(parseFilter(settings.filter), schema)
         self._base = settings.provider.uri.rstrip("/")
@@ -373,7 +507,9 @@ class SyncReplConsumer(service.Service):
 
     async def _session(self) -> None:
         op = self.directory.internalOperation()
-        if not self._cookieLoaded:
+        if not self._cookieLoaded or self.settings.multiSupplier:
+            # Among suppliers, contextCSN also moves with local writes and
+            # the other suppliers' cookies: the cookie is read anew.
             self._cookie = await self._loadCookie(op)
             self._cookieLoaded = True
         connection = await self.pool.connect()
@@ -384,7 +520,7 @@ class SyncReplConsumer(service.Service):
                 raise
             self._log.warn("{name}: the provider cannot resume from the cookie; "
                            "refreshing everything", name=self.name)
-            self._cookie = None
+            self._cookie = self._firstCookie()
             await self._synchronise(op, connection)
         finally:
             await connection.close()
@@ -415,7 +551,10 @@ class SyncReplConsumer(service.Service):
             timeLimit=0,
             typesOnly=False,
             filter=filterToLdaptor(parseFilter(settings.filter)),
-            attributes=list(settings.attributes),
+            attributes=list(settings.attributes) + (
+                # Returned only when named (not with '+'): what suppliers
+                # merge by.
+                [ATTRIBUTE_CSN] if settings.multiSupplier else []),
         )
         control = codec.SyncRequest(settings.mode, cookie).encode()
         responses = _Responses(connection)
@@ -534,14 +673,14 @@ class SyncReplConsumer(service.Service):
         Apply one change alone.
         """
         if change.state == codec.DELETE:
-            await self._deleteByUUID(op, change.uuid)
+            await self._deleteByUUID(op, change.uuid, self._originCSN(change))
         else:
             if self._present is not None:
                 self._present.add(change.uuid)
             if change.state == codec.PRESENT:
                 self.present += 1
             else:
-                await self._apply(op, change.dn, change.attributes, change.uuid)
+                await self._apply(op, change.dn, change.attributes, change.uuid, change.state)
         if change.cookie is not None:
             self._received(change.cookie)
 
@@ -671,15 +810,21 @@ class SyncReplConsumer(service.Service):
             return False
         info = codec.decodeSyncInfo(response.responseValue)
         refreshDone = False
+        cookie = info.cookie
         if info.kind == codec.REFRESH_PRESENT:
-            await self._deleteNotPresent(op)
+            await self._deleteNotPresent(op, cookie)
             refreshDone = info.refreshDone
+            if not refreshDone and self.settings.multiSupplier:
+                # The present phase's cookie says what the supplier held
+                # (L{_deleteNotPresent}); the delete phase that follows
+                # sends what holds it.
+                cookie = None
         elif info.kind == codec.REFRESH_DELETE:
             refreshDone = info.refreshDone
         if refreshDone:
             self._present = None
-        if info.cookie is not None:
-            self._received(info.cookie)
+        if cookie is not None:
+            self._received(cookie)
         return refreshDone
 
     async def _done(self, op: Operation, response: Any, controls: Any) -> None:
@@ -692,7 +837,7 @@ class SyncReplConsumer(service.Service):
         if done is None:
             raise ldaperrors.LDAPProtocolError("the search ended without a Sync Done control")
         if not done.refreshDeletes and self._present is not None:
-            await self._deleteNotPresent(op)
+            await self._deleteNotPresent(op, done.cookie)
         if done.cookie is not None:
             self._received(done.cookie)
         await self._save(op)
@@ -710,11 +855,28 @@ class SyncReplConsumer(service.Service):
         try:
             suffix = await self.directory.get(op, self._suffix)
         except NoSuchObject:
-            return None
+            return self._firstCookie()
         csns = tuple(sorted(suffix.get("contextCSN")))
         if not csns:
+            return self._firstCookie()
+        return codec.Cookie(rid=self.settings.rid, sid=self._sid(), csns=csns).format()
+
+    def _firstCookie(self) -> bytes | None:
+        """
+        @return: the cookie of a full refresh: none; among suppliers, one
+            without CSNs, naming this server's ID (L{_sid}).
+        """
+        if not self.settings.multiSupplier:
             return None
-        return codec.Cookie(rid=self.settings.rid, csns=csns).format()
+        return codec.Cookie(rid=self.settings.rid, sid=self._sid()).format()
+
+    def _sid(self) -> int | None:
+        """
+        @return: among suppliers, this server's ID, sent in the cookie so
+            that the supplier never sends back this server's own changes
+            (as slapd's consumer sends its C{serverID}); else C{None}.
+        """
+        return self.directory.csn.sid if self.settings.multiSupplier else None
 
     async def _saveIfDue(self, op: Operation) -> None:
         """
@@ -747,7 +909,8 @@ class SyncReplConsumer(service.Service):
             return
         self._unsaved = None
         parsed = codec.Cookie.parse(cookie)
-        self._cookie = codec.Cookie(rid=self.settings.rid, csns=parsed.csns).format()
+        self._cookie = codec.Cookie(rid=self.settings.rid, sid=self._sid(),
+                                    csns=parsed.csns).format()
         if not parsed.csns:
             return
         self._committing(parsed.csns)
@@ -755,11 +918,18 @@ class SyncReplConsumer(service.Service):
             suffix = await self._get(op, self._suffix)
         except NoSuchObject:
             return
-        if tuple(sorted(suffix.get("contextCSN"))) == tuple(sorted(parsed.csns)):
+        held = suffix.get("contextCSN")
+        if self.settings.multiSupplier:
+            # One supplier's cookie among others': merged, per server ID.
+            if sorted(mergeCSNs(held, parsed.csns)) == sorted(held):
+                return
+            hooks: Any = _MergeContextCSN(parsed.csns)
+        elif tuple(sorted(held)) == tuple(sorted(parsed.csns)):
             return
+        else:
+            hooks = _NO_HOOKS
         await self._store().modify(op, self._suffix,
-                                   [Modification("replace", "contextCSN", parsed.csns)],
-                                   _NO_HOOKS)
+                                   [Modification("replace", "contextCSN", parsed.csns)], hooks)
 
     def _committing(self, csns: Sequence[bytes]) -> None:
         """
@@ -791,7 +961,9 @@ class SyncReplConsumer(service.Service):
         if self._batch is not None:
             return self._batch
         backend = self._database().backend
-        if not IWriteBatches.providedBy(backend):
+        if not IWriteBatches.providedBy(backend) or self.settings.multiSupplier:
+            # A backend has one batch at a time; among suppliers, several
+            # consumers write, each change in a transaction of its own.
             return backend
         self._batch = backend.batch()
         self._batchBegun = self.reactor.seconds()
@@ -819,7 +991,7 @@ class SyncReplConsumer(service.Service):
         try:
             await self.directory.writeReplicated(op, kind, ndn, write, self._store())
         except Exception as e:
-            if isinstance(e, NoSuchObject) or (
+            if isinstance(e, (NoSuchObject, _Stale)) or (
                     kind == ADD and isinstance(e, ldaperrors.LDAPEntryAlreadyExists)):
                 raise
             self._log.error("{name}: cannot apply the {kind} of {dn}: {problem}; "
@@ -830,11 +1002,13 @@ class SyncReplConsumer(service.Service):
         self._sinceSave += 1
         await self._saveIfDue(op)
 
-    async def _apply(self, op: Operation, dn: str, attributes: Any, uuid: str) -> None:
+    async def _apply(self, op: Operation, dn: str, attributes: Any, uuid: str,
+                     state: int = codec.ADD) -> None:
         """
         Make the local copy of an entry the provider sent (state add or
         modify): add it, or rename and rewrite the entry of its entryUUID
-        (or, failing that, of its DN).
+        (or, failing that, of its DN). From one of several suppliers, it is
+        merged with the local entry instead (L{_merge}).
         """
         try:
             entry = self._stored(dn, attributes)
@@ -843,8 +1017,12 @@ class SyncReplConsumer(service.Service):
                             "restarting from the last saved cookie",
                             name=self.name, dn=dn, problem=_describe(e))
             raise _ApplyFailed(f"{dn} cannot be stored") from None
-        local = await self._find(op, uuid)
         try:
+            if self.settings.multiSupplier:
+                await self._merge(op, entry, uuid, state)
+                await self._adopt(op, entry.ndn)
+                return
+            local = await self._find(op, uuid)
             if local is None:
                 try:
                     await self._write(op, ADD, entry.ndn, dn,
@@ -879,11 +1057,199 @@ class SyncReplConsumer(service.Service):
                 self._log.error("{name}: cannot apply {dn}: no such object; restarting from "
                                 "the last saved cookie", name=self.name, dn=dn)
                 raise _ApplyFailed(f"{dn}: no such object") from None
+            if self.settings.multiSupplier and await self._resettle(op, entry, uuid, state):
+                return
             # Providers send parents first; should one not have, the entry
             # waits for its parent (and the cookie is not saved meanwhile).
             self._orphans.setdefault(parent, {})[uuid] = entry
             return
         await self._adopt(op, entry.ndn)
+
+    async def _resettle(self, op: Operation, entry: Entry, uuid: str, state: int) -> bool:
+        """
+        Among suppliers, apply an entry whose parent is not here because,
+        as the local changelog tells, an ancestor was renamed or deleted
+        here while the supplier wrote the entry below it: placed under the
+        ancestor's new name (as the supplier places it once the rename
+        reaches it), or dropped (as the supplier's consumer deletes it with
+        the ancestor's subtree).
+
+        @return: whether the entry was so dealt with.
+        """
+        found = await self._ancestorChange(entry.ndn.parent())
+        if found is None:
+            return False
+        ancestor, now = found
+        if now is None:
+            self._log.warn("{name}: {dn} was written on the supplier below {ancestor}, which "
+                           "was deleted here meanwhile: dropped", name=self.name,
+                           dn=str(entry.dn), ancestor=str(ancestor))
+            return True
+        kept = len(entry.dn.rdns) - len(ancestor.rdns)
+        moved = entry.withDN(DN(entry.dn.rdns[:kept] + now.dn.rdns))
+        self._log.info("{name}: {dn} was written on the supplier below {ancestor}, renamed here "
+                       "meanwhile: placed under {now}", name=self.name, dn=str(entry.dn),
+                       ancestor=str(ancestor), now=str(now.dn))
+        await self._merge(op, moved, uuid, state)
+        return True
+
+    async def _ancestorChange(self, parent: DN) -> tuple[DN, Entry | None] | None:
+        """
+        Look in the local changelog's last L{_RESETTLE_SCAN} records for
+        the rename or delete of C{parent} or of one of its ancestors (the
+        nearest).
+
+        @return: the ancestor's normalised name then, and its entry now
+            (C{None} if it was deleted); or C{None} if none was found.
+        """
+        backend = self._database().backend
+        if not IChangelog.providedBy(backend):
+            return None
+        changelog = IChangelog(backend)
+        names = []
+        name = parent
+        while name != self._suffix and name.isWithin(self._suffix):
+            names.append(name)
+            name = name.parent()
+        first, last = await changelog.changeBounds()
+        if last is None:
+            return None
+        after = max(first.number - 1 if first is not None else 0, last.number - _RESETTLE_SCAN)
+        latest: dict[DN, Any] = {}
+        while True:
+            records = await changelog.changes(after, 500)
+            if not records:
+                break
+            for record in records:
+                if record.kind not in (RENAME, DELETE):
+                    continue
+                try:
+                    target = self.directory.schema.normalizeDN(DN.parse(record.targetDN))
+                except InvalidDN:
+                    continue
+                if target in names:
+                    latest[target] = record
+            after = records[-1].number
+        for name in names:
+            change = latest.get(name)
+            if change is None:
+                continue
+            if change.kind == DELETE:
+                return name, None
+            now = await self._find(self.directory.internalOperation(),
+                                   change.entryUUID.decode("ascii", "replace").lower())
+            if now is not None:
+                return name, now
+        return None
+
+    async def _merge(self, op: Operation, entry: Entry, uuid: str, state: int) -> None:
+        """
+        Apply an entry one of several suppliers sent, resolving conflicts by
+        CSN as slapd's multi-provider replication does:
+
+          - an entry of this entryUUID is merged with it (L{merge}: each
+            attribute, and the name, from the version that changed it
+            last), and rewritten (renamed) if that changes it;
+          - an entry of another entryUUID under its name (the same DN added
+            on two suppliers at once): the one with the later C{entryCSN}
+            is kept, as slapd keeps it, the other is logged and dropped;
+          - none, and the supplier sends it as changed (state modify): it
+            was deleted here, and the change is dropped (a delete wins over
+            a concurrent modify);
+          - none: it is added.
+
+        A local write to the entry made while it is merged has the merge
+        made again (L{_Guarded}).
+
+        @raise NoSuchObject: if its parent does not exist.
+        """
+        for _ in range(_MERGE_ATTEMPTS):
+            local = await self._find(op, uuid)
+            try:
+                if local is None:
+                    await self._addFromSupplier(op, entry, uuid, state)
+                else:
+                    await self._mergeWith(op, local, merge(local, entry))
+                return
+            except _Stale:
+                continue
+        raise _ApplyFailed(f"{entry.dn} kept changing while it was merged")
+
+    async def _addFromSupplier(self, op: Operation, entry: Entry, uuid: str, state: int) -> None:
+        """
+        Add an entry one of several suppliers sent that has no local entry
+        of its entryUUID (L{_merge}).
+
+        @raise _Stale: if an entry of its entryUUID came meanwhile.
+        """
+        suppliers = self._database().suppliers
+        if state == codec.MODIFY or (suppliers is not None and suppliers.deleted(uuid)):
+            self._log.info("{name}: {dn} (entryUUID {uuid}) was deleted here; its change "
+                           "on the supplier is dropped", name=self.name, dn=str(entry.dn),
+                           uuid=uuid)
+            return
+        try:
+            await self._write(op, ADD, entry.ndn, str(entry.dn),
+                              lambda backend, hooks: backend.add(op, entry, hooks))
+            return
+        except ldaperrors.LDAPEntryAlreadyExists:
+            pass
+        occupant = await self._get(op, entry.ndn)
+        theirs = occupant.get("entryUUID")
+        if theirs and theirs[0].decode("ascii", "replace").lower() == uuid:
+            raise _Stale()
+        ours, incoming = max(occupant.get("entryCSN"), default=b""), max(entry.get("entryCSN"),
+                                                                         default=b"")
+        if ours >= incoming:
+            self._log.warn(
+                "{name}: {dn} was added here and on a supplier at once: kept the later "
+                "(entryUUID {kept}, CSN {keptCSN}), dropped the supplier's (entryUUID {uuid}, "
+                "CSN {csn})", name=self.name, dn=str(entry.dn),
+                kept=theirs[0].decode("ascii", "replace") if theirs else "", keptCSN=ours.decode(),
+                uuid=uuid, csn=incoming.decode())
+            return
+        self._log.warn(
+            "{name}: {dn} was added here and on a supplier at once: kept the later (entryUUID "
+            "{uuid}, CSN {csn}), replaced this server's (entryUUID {dropped}, CSN {droppedCSN})",
+            name=self.name, dn=str(entry.dn), uuid=uuid, csn=incoming.decode(),
+            dropped=theirs[0].decode("ascii", "replace") if theirs else "",
+            droppedCSN=ours.decode())
+        await self._mergeWith(op, occupant, entry)
+
+    async def _mergeWith(self, op: Operation, local: Entry, merged: Entry) -> None:
+        """
+        Rewrite (rename) a local entry to its merged version, unless that
+        changes nothing; only if the entry is still as it was read.
+
+        @raise _Stale: if it changed meanwhile.
+        """
+        if local.ndn == merged.ndn and _content(local) == _content(merged):
+            return
+        expected = _version(local)
+        changes = _replacement(local, merged)
+        ndn = local.ndn
+        try:
+            if ndn != merged.ndn:
+                occupant = await self._occupant(
+                    op, merged.ndn, _text((merged.get("entryUUID") or (b"",))[0]).lower())
+                if occupant is not None:
+                    # Only a present phase can leave an entry where the
+                    # supplier has another (L{_apply}).
+                    await self._deleteSubtree(op, occupant)
+                await self._write(op, RENAME, ndn, str(merged.dn),
+                                  lambda backend, hooks: backend.rename(
+                                      op, ndn, merged.dn, True, _Guarded(hooks, expected), changes))
+            else:
+                changes = _differences(local, changes)
+                await self._write(op, MODIFY, ndn, str(merged.dn),
+                                  lambda backend, hooks: backend.modify(
+                                      op, ndn, changes, _Guarded(hooks, expected)))
+        except NoSuchObject:
+            if not await self._exists(op, ndn):
+                # Deleted meanwhile (by a client, or another supplier's
+                # consumer): merged again, with nothing.
+                raise _Stale() from None
+            raise
 
     def _stored(self, dn: str, attributes: Any) -> Entry:
         """
@@ -962,7 +1328,7 @@ class SyncReplConsumer(service.Service):
         """
         search = self.directory.internalOperation()
         search.search = SearchParameters(base=base, scope=scope, filter=f,
-                                         attributes=["entryUUID"])
+                                         attributes=["entryUUID", "entryCSN", ATTRIBUTE_CSN])
         found: list[Entry] = []
 
         def emit(entry: Entry | SearchReference) -> None:
@@ -976,37 +1342,89 @@ class SyncReplConsumer(service.Service):
         found.sort(key=lambda e: len(e.ndn), reverse=True)
         return found
 
-    async def _deleteByUUID(self, op: Operation, uuid: str) -> None:
+    def _originCSN(self, change: _Change) -> bytes | None:
+        """
+        @return: among suppliers, the CSN a supplier sent with a delete
+            (ldapd's sends it, as C{entryCSN}), or C{None}.
+        """
+        if not self.settings.multiSupplier:
+            return None
+        for name, values in change.attributes:
+            if _text(name).lower() == "entrycsn":
+                csns = [_bytes(v) for v in values]
+                if csns and csnSID(csns[0]) is not None:
+                    return csns[0]
+        return None
+
+    async def _deleteByUUID(self, op: Operation, uuid: str, csn: bytes | None = None) -> None:
+        """
+        Delete the local entry of an entryUUID, with what is below it.
+
+        @param csn: the delete's CSN at its origin, if the supplier sent it.
+        """
         local = await self._find(op, uuid)
         if local is not None:
-            await self._deleteSubtree(op, local)
+            await self._deleteSubtree(op, local, csn)
+            return
+        suppliers = self._database().suppliers
+        if suppliers is not None:
+            # Deleted on a supplier before its add reached this server: the
+            # add, should another supplier forward it late, is dropped.
+            suppliers.remember(uuid)
 
-    async def _deleteSubtree(self, op: Operation, entry: Entry) -> None:
+    async def _deleteSubtree(self, op: Operation, entry: Entry, csn: bytes | None = None) -> None:
         """
         Delete an entry and whatever is below it, children first.
+
+        @param csn: the CSN the changelog records the entry's delete with
+            (its origin's); the others get CSNs of this server's own.
         """
         def deleting(ndn: DN) -> Callable[[Any, Any], defer.Deferred[Any]]:
             return lambda backend, hooks: backend.delete(op, ndn, hooks)
 
         for victim in await self._search(op, entry.ndn, Scope.SUB, everything(self.directory.schema)):
+            op.originCSN = csn if victim.ndn == entry.ndn else None
             try:
                 await self._write(op, DELETE, victim.ndn, str(victim.dn), deleting(victim.ndn))
             except NoSuchObject:
                 continue
+            finally:
+                op.originCSN = None
             self.deleted += 1
 
-    async def _deleteNotPresent(self, op: Operation) -> None:
+    async def _deleteNotPresent(self, op: Operation, cookie: bytes | None = None) -> None:
         """
         The end of a present phase: delete the local entries of the
         replicated content whose entryUUIDs the provider did not name.
+        Among suppliers, an entry whose add (stamped in
+        C{ldapdAttributeCSN}; else its C{entryCSN}) is newer than what the
+        supplier held of its server ID (its C{cookie}) is kept: the
+        supplier had not seen it yet. One it had seen was deleted there, and
+        is deleted here even if it changed here since.
+
+        @param cookie: the cookie sent with the end of the present phase.
         """
         present = self._present
         if present is None:
             # A provider that ends a present phase it never began.
             raise ldaperrors.LDAPProtocolError("a present phase ended after the refresh was done")
+        held = None
+        if self.settings.multiSupplier:
+            csns = codec.Cookie.parse(cookie).csns if cookie is not None else ()
+            if not csns:
+                self._log.warn("{name}: the supplier ended its present phase without a cookie; "
+                               "the entries it did not name are kept", name=self.name)
+                return
+            held = csnVector(csns)
         for entry in await self._search(op, self._suffix, self.settings.scope, self._filter):
             values = entry.get("entryUUID")
             if values and values[0].decode("ascii", "replace").lower() in present:
+                continue
+            # Judged by its add (else, unstamped, by its last change): a
+            # supplier that held it deleted it, even if it changed here
+            # since, as a delete wins over a concurrent modify.
+            csn = createdCSN(entry) or max(entry.get("entryCSN"), default=None)
+            if held is not None and csn is not None and newerThan(csn, held):
                 continue
             if await self._exists(op, entry.ndn):
                 await self._deleteSubtree(op, entry)
@@ -1099,7 +1517,7 @@ def _bytes(value: Any) -> bytes:
 _KEYS = frozenset({
     "suffix", "provider", "bind_dn", "bind_password", "mode", "interval", "retry", "rid",
     "filter", "scope", "attrs", "starttls", "ca_file", "verify_hostname", "timeout",
-    "chain_writes",
+    "chain_writes", "multi_supplier",
 })
 
 
@@ -1113,7 +1531,9 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
         and C{bind_password}, C{mode} (C{refreshAndPersist} or
         C{refreshOnly}), C{interval}, C{retry} and C{timeout} (durations),
         C{rid}, C{filter}, C{scope} (C{base}, C{one}, C{sub}), C{attrs},
-        C{starttls}, C{ca_file}, C{verify_hostname}, C{chain_writes}.
+        C{starttls}, C{ca_file}, C{verify_hostname}, C{chain_writes},
+        C{multi_supplier} (the provider is one of several suppliers: the
+        database takes writes, and may have one such table per supplier).
     @param context: where the table is.
     @param directory: the directory whose database the replica keeps.
     @param defaultRid: the C{rid} when the table has none.
@@ -1130,8 +1550,15 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
     db = next((d for d in directory.databases if d.normalizedSuffix == ndn), None)
     if db is None:
         raise context.error("suffix", f"no [[database]] has the suffix {text!r}")
+    multi = config.boolean("multi_supplier", False)
     if db.replica is not None:
-        raise context.error("suffix", f"two [[replica]] tables replicate {text!r}")
+        raise context.error("suffix", f"two [[replica]] tables replicate {text!r} (give each "
+                                      "multi_supplier = true to replicate it between suppliers)")
+    if db.suppliers is not None and not multi:
+        raise context.error("suffix", f"{text!r} is replicated between suppliers: every "
+                                      "[[replica]] table of it needs multi_supplier = true")
+    if multi:
+        _checkSupplier(config, context, directory)
     if isinstance(db.backend, ProxyBackend):
         raise context.error("suffix", "the database of a replica must keep its entries "
                                       "(memory or sql backend), not proxy them")
@@ -1177,9 +1604,36 @@ def replicaFromConfig(table: dict[str, Any], context: ConfigContext, directory: 
         attributes=tuple(attrs),
         chainWrites=config.boolean("chain_writes", False),
         timeout=timeout,
+        multiSupplier=multi,
     )
     pool = UpstreamPool([provider], context.reactor, bindDN, settings.bindPassword, size=1,
                         timeout=timeout, retryInterval=0, tls=lambda _: options)
     consumer = SyncReplConsumer(directory, settings, pool, context.reactor)
-    db.replica = consumer
+    if multi:
+        if db.suppliers is None:
+            db.suppliers = Suppliers(db.normalizedSuffix)
+            directory.subscribe(db.suppliers.changed)
+        db.suppliers.consumers.append(consumer)
+    else:
+        db.replica = consumer
     return consumer
+
+
+def _checkSupplier(config: ConfigTable, context: ConfigContext, directory: Directory) -> None:
+    """
+    Check what a C{[[replica]]} table with C{multi_supplier = true} needs:
+    the C{changelog} plugin with a server ID of this server's own (its
+    changes' CSNs, and its changelog, which the other suppliers replicate
+    from), and no C{chain_writes} (the database takes writes itself).
+
+    @raise ldapd.registry.ConfigError: naming the key that is wrong.
+    """
+    if config.boolean("chain_writes", False):
+        raise context.error("chain_writes", "a supplier takes writes itself: not with "
+                                            "multi_supplier = true")
+    if not any(getattr(p, "name", None) == "changelog" for p in directory.plugins.plugins):
+        raise context.error("multi_supplier", 'needs the changelog plugin ([[plugin]] name = '
+                                              '"changelog") with a sid of this server\'s own')
+    if not directory.csn.sid:
+        raise context.error("multi_supplier", "needs the changelog plugin's sid set (1 to "
+                                              "4095), another on every supplier")

@@ -12,9 +12,7 @@ A search with the Sync Request control is first a refresh:
     syncUUID in syncIdSet messages, ended by refreshPresent so that the
     consumer removes the others; then a delete phase, the entries changed
     since the cookie in full (refreshDeletes TRUE);
-  - with a covered cookie: the changes since, from the changelog (those
-    newer than the cookie's CSN and all after the record of that CSN: a
-    change stamped before it but committed after it too, L{_Resume}): each
+  - with a covered cookie: the changes since, from the changelog: each
     entry they changed once, as it is now and under its current name if
     the search returns it, or as a C{delete} (its syncUUID) if it is gone
     or no longer returned, in an order the consumer can apply
@@ -32,19 +30,33 @@ change to such an entry sends nothing but a new cookie, as in slapd; and
 what it may read is decided anew for each run of changes (group
 memberships and rules revoked since the search began apply to it). Cookies are slapd's,
 C{rid=<the consumer's rid>,csn=<contextCSN>}.
+
+A refresh from a cookie the log covers sends the changes the log holds
+after the record of the CSN the cookie names, whatever their CSNs (a change
+stamped before another may commit after it, and a consumer may have gone
+in between), and, before that record or when the log holds none, those
+newer than that CSN (L{_ResumeFilter}). Among several suppliers of a
+database (L{Database.suppliers}) the cookie carries one CSN per server ID,
+each judged so, and a consumer is never sent the changes of its own server
+ID (as slapd's syncprov). The persist stage sends every change committed
+after the refresh, by log position. A present phase (the log no longer
+covers the cookie) sends in full the entries whose entryCSN is newer than
+the cookie: one that a late commit of an earlier-stamped change touched is
+named, not sent.
 """
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn, Sequence
+from typing import TYPE_CHECKING, Any, NoReturn, Sequence, Union
 
 from ldaptor.protocols.ldap import ldaperrors
 from twisted.logger import Logger
 
 from ldapd._codec import Control, encodeIntermediateResponse, encodeSearchEntry
 from ldapd.changes import DELETE, RENAME, ChangeRecord
+from ldapd.csn import csnSID, csnVector, mergeCSNs
 from ldapd.dn import DN
 from ldapd.entry import Entry, SearchReference
 from ldapd.filters import byUUID, everything
@@ -73,6 +85,7 @@ from ldapd.syncrepl.codec import (
     SyncState,
     uuidToBytes,
 )
+from ldapd.syncrepl.multi import ATTRIBUTE_CSN
 
 if TYPE_CHECKING:
     from ldapd.directory import Database, Directory
@@ -185,7 +198,7 @@ class SyncProvider:
             cookie = Cookie.parse(request.cookie) if request.cookie is not None else Cookie()
         except ValueError as e:
             raise ldaperrors.LDAPProtocolError(f"invalid sync cookie: {e}") from None
-        session = _Session(self, op, reply, db, cookie.rid)
+        session = _Session(self, op, reply, db, cookie)
         persist = request.mode == REFRESH_AND_PERSIST
         unsubscribe = None
         if persist:
@@ -242,35 +255,62 @@ class _Run:
     csn: bytes | None
 
 
-class _Resume:
+class _ResumeFilter:
     """
-    The changes a refresh from a cookie the changelog covers sends: those
-    newer than the cookie's CSN, and every one after the record of that
-    CSN, whatever its CSN. A change stamped before another but committed
-    after it (two writes at once) comes after it in the log with an older
-    CSN; a consumer that went away holding the later one's CSN still gets
-    it.
+    What of the changelog a consumer is sent in a refresh from its cookie:
+    every change after the record whose CSN its cookie names (the position
+    it had reached: a change stamped before that one but committed after it
+    is still to be sent), or, before that record or without one in the
+    log, the changes newer than that CSN. With one supplier the cookie
+    names one CSN; among suppliers it names one per server ID, each judged
+    apart, and a change of the consumer's own server ID is never sent.
 
     Records are to be shown to L{wanted} in log order, each once.
     """
 
-    def __init__(self, csn: bytes) -> None:
+    def __init__(self, held: dict[int | None, bytes], consumerSid: int | None,
+                 bySid: bool) -> None:
         """
-        @param csn: the CSN of the consumer's cookie.
+        @param held: the cookie's CSNs: by server ID, or one under C{None}.
+        @param consumerSid: the consumer's server ID, if it sent one.
+        @param bySid: whether C{held} is by server ID (among suppliers).
         """
-        self._csn = csn
-        self._passed = False
+        self._held = held
+        self._consumerSid = consumerSid
+        self._bySid = bySid
+        self._passed: set[int | None] = set()
+
+    def _newer(self, csn: bytes, key: int | None) -> bool:
+        held = self._held.get(key)
+        return held is None or csn > held
 
     def wanted(self, record: ChangeRecord) -> bool:
         """
         @return: whether the change of C{record} is to be sent.
         """
-        if self._passed:
-            return True
-        if record.csn == self._csn:
-            self._passed = True
+        sid = csnSID(record.csn)
+        if sid is not None and sid == self._consumerSid:
             return False
-        return record.csn > self._csn
+        key = sid if self._bySid else None
+        if key in self._passed:
+            return True
+        if self._held.get(key) == record.csn:
+            self._passed.add(key)
+        return self._newer(record.csn, key)
+
+    def wantedCSN(self, csn: bytes) -> bool:
+        """
+        @return: whether an entry whose C{entryCSN} is C{csn} is to be sent
+            in full after a present phase: it is newer than the cookie.
+        """
+        sid = csnSID(csn)
+        return ((sid is None or sid != self._consumerSid)
+                and self._newer(csn, sid if self._bySid else None))
+
+
+#: What a refresh sends the changes after: the CSN of a cookie (one
+#: supplier), the CSNs of a consumer's cookie among suppliers, or nothing.
+_Since = Union[bytes, _ResumeFilter, None]
 
 
 class _Session:
@@ -279,7 +319,12 @@ class _Session:
 
     @ivar position: the number of the last changelog record whose change
         the consumer has been sent (or that the refresh has covered).
-    @ivar csn: the CSN the consumer's cookie names once it has what was sent.
+    @ivar csn: the CSN the consumer's cookie names once it has what was
+        sent, for a database with one supplier.
+    @ivar multi: whether the database is replicated between suppliers
+        (L{Database.suppliers}).
+    @ivar vector: among suppliers, the CSNs the consumer's cookie names
+        once it has what was sent, by server ID.
     @ivar phase: how the refresh went: C{"present"} (the full content),
         C{"delete"} (the changes since the cookie) or C{"none"} (the
         consumer was up to date).
@@ -289,18 +334,31 @@ class _Session:
     _log = Logger()
 
     def __init__(
-        self, provider: SyncProvider, op: Operation, reply: Reply, db: Database, rid: int | None
+        self, provider: SyncProvider, op: Operation, reply: Reply, db: Database, cookie: Cookie
     ) -> None:
         self.directory = provider.directory
         self.op = op
         self.reply = reply
         self.db = db
-        self.rid = rid
+        self.rid = cookie.rid
         self.changelog = IChangelog(db.backend)
         self.watch = Watch(op, provider.pollInterval)
         self._internal = self.directory.internalOperation()
         self.position = 0
         self.csn: bytes | None = None
+        self.multi = db.suppliers is not None
+        self.vector: dict[int | None, bytes] = {}
+        self._csns = cookie.csns
+        # Among suppliers, the consumer's own server ID: its changes are
+        # never sent back to it (as slapd's syncprov does not send a change
+        # back to its originator).
+        self._consumerSid = cookie.sid if self.multi else None
+        # Among suppliers, a consumer that names the attributes' CSNs
+        # (ldapd's) is sent each delete's CSN (L{_deleteCSNs}), the deletes
+        # of the refresh too, one by one.
+        self._withDeleteCSNs = self.multi and op.search is not None and ATTRIBUTE_CSN.lower() in (
+            a.lower() for a in op.search.attributes)
+        self._deleteCSNs: dict[bytes, bytes] = {}
         self._refreshing = True
         self._present: list[bytes] = []
         self._before: dict[bytes, deque[Entry]] = {}
@@ -317,6 +375,11 @@ class _Session:
         (the entry as that run's first change found it).
         """
         if change.suffix != self.db.normalizedSuffix:
+            return
+        csn = change.new.get("entryCSN") if change.new is not None else ()
+        if csn and self._fromConsumer(csn[0]):
+            # Its record is not sent: no snapshot would be taken back.
+            self.watch.wake()
             return
         if change.old is not None:
             values = change.old.get("entryUUID")
@@ -350,7 +413,37 @@ class _Session:
             as slapd's provider names its C{serverID}.
         """
         sid = self.directory.csn.sid or None
+        if self.multi:
+            return Cookie(self.rid, sid, tuple(mergeCSNs((), self.vector.values()))).format()
         return Cookie(self.rid, sid, (self.csn,) if self.csn else ()).format()
+
+    def _advance(self, csns: Sequence[bytes]) -> None:
+        """
+        Among suppliers, take this server's own CSNs among C{csns} into
+        L{vector} (a change another supplier made is counted once this
+        server's consumer saved the cookie that covers it in C{contextCSN}:
+        it may have applied a later change of that supplier before an
+        earlier).
+        """
+        own = self.directory.csn.sid
+        self.vector = csnVector((*self.vector.values(), *(c for c in csns if csnSID(c) == own)))
+
+    async def _suffixCSNs(self) -> list[bytes]:
+        """
+        @return: the suffix entry's contextCSN.
+        """
+        try:
+            suffix = await self.db.backend.get(self._internal, self.db.normalizedSuffix)
+        except NoSuchObject:
+            return []
+        return list(suffix.get("contextCSN"))
+
+    def _fromConsumer(self, csn: bytes) -> bool:
+        """
+        @return: whether a change of this CSN was made by the consumer, one
+            of the suppliers: it is not sent back to it.
+        """
+        return self._consumerSid is not None and csnSID(csn) == self._consumerSid
 
     def info(self, message: SyncInfo) -> None:
         """
@@ -366,12 +459,7 @@ class _Session:
             the suffix entry's contextCSN.
         """
         csns = [last.csn] if last is not None else []
-        try:
-            suffix = await self.db.backend.get(self._internal, self.db.normalizedSuffix)
-        except NoSuchObject:
-            pass
-        else:
-            csns.extend(suffix.get("contextCSN"))
+        csns.extend(await self._suffixCSNs())
         return max(csns, default=None)
 
     async def refresh(self, since: bytes | None) -> bool:
@@ -381,6 +469,8 @@ class _Session:
         @param since: the CSN of the consumer's cookie, or C{None}.
         @return: refreshDeletes: whether the delete phase was used.
         """
+        if self.multi:
+            return await self._refreshSupplier()
         first, last = await self.changelog.changeBounds()
         context = await self._contextCSN(last)
         self.position = last.number if last is not None else 0
@@ -397,14 +487,56 @@ class _Session:
             refreshDeletes = await self._presentPhase(since)
             self._refreshing = False
             return refreshDeletes
-        assert since is not None
         self.phase = "delete"
         self.position = 0
-        await self._catchUp(_Resume(since))
+        # From the cookie's record on, by log position: a change stamped
+        # before the cookie's but committed after it (two writes at once,
+        # the consumer gone in between) is sent too.
+        assert since is not None
+        await self._catchUp(_ResumeFilter({None: since}, None, bySid=False))
         self._refreshing = False
         return True
 
-    async def _presentPhase(self, since: bytes | None) -> bool:
+    async def _refreshSupplier(self) -> bool:
+        """
+        Send the refresh stage to a consumer among suppliers, from the CSNs
+        of its cookie, by server ID (L{_ResumeFilter}).
+
+        @return: refreshDeletes: whether the delete phase was used.
+        """
+        # contextCSN is read before the log: the changes a supplier's
+        # cookie saved there covers are then in the records read after.
+        self.vector = csnVector(await self._suffixCSNs())
+        first, last = await self.changelog.changeBounds()
+        self.position = last.number if last is not None else 0
+        if last is not None:
+            self._advance([last.csn])
+        held = csnVector(self._csns) if self._csns else None
+        own = self.directory.csn.sid
+        if held is not None and own in held and own in self.vector and held[own] > self.vector[own]:
+            # Only its own: the consumer may hold later changes of others
+            # than this server has yet (as slapd's syncprov judges).
+            raise ldaperrors.LDAPUnwillingToPerform("consumer state is newer than provider")
+        # The log covers the cookie if it holds every change after it: of
+        # each server ID the cookie names, unless the consumer already has
+        # everything this server has of it (a supplier retired long ago).
+        # Even a consumer whose CSNs are this server's reads the log: a
+        # change stamped before the last may have committed after it.
+        covered = held is not None and first is not None and all(
+            csn >= first.csn or self.vector.get(sid, b"") <= csn for sid, csn in held.items())
+        if held is None or not covered:
+            self.phase = "present"
+            supplierFilter = None if held is None else _ResumeFilter(held, self._consumerSid, bySid=True)
+            refreshDeletes = await self._presentPhase(supplierFilter)
+            self._refreshing = False
+            return refreshDeletes
+        self.phase = "delete"
+        self.position = 0
+        await self._catchUp(_ResumeFilter(held, self._consumerSid, bySid=True))
+        self._refreshing = False
+        return True
+
+    async def _presentPhase(self, since: _Since) -> bool:
         """
         The present phase: the consumer is told every entry the search
         returns, and removes the others.
@@ -418,7 +550,8 @@ class _Session:
         the entries changed since the cookie in full (RFC 4533 §3.4: a
         present phase followed by a delete phase).
 
-        @param since: the CSN of the consumer's cookie, or C{None}.
+        @param since: what the consumer's cookie names (L{_Since}), or
+            C{None}.
         @return: refreshDeletes: whether the refresh ends in a delete phase.
         """
         search = self.directory.searcher.searchDatabase
@@ -427,7 +560,10 @@ class _Session:
             return False
         await search(self.op, self.reply, self.db, self._sendUUID)
         self._flushPresent()
-        self.info(SyncInfo(REFRESH_PRESENT, refreshDone=False))
+        # Among suppliers, with the cookie of what it covers: the consumer
+        # keeps what it has that is newer (ldapd.syncrepl.consumer).
+        self.info(SyncInfo(REFRESH_PRESENT, self.cookie() if self.multi else None,
+                           refreshDone=False))
         await search(self.op, self.reply, self.db, lambda entry: self._sendChanged(entry, since))
         return True
 
@@ -451,14 +587,15 @@ class _Session:
         if len(self._present) >= _ID_SET_SIZE:
             self._flushPresent()
 
-    def _sendChanged(self, entry: Entry, since: bytes) -> Any:
+    def _sendChanged(self, entry: Entry, since: bytes | _ResumeFilter) -> Any:
         """
         Send an entry that changed since the cookie in full, after the
         present phase (which counted it against the size limit).
         """
         uuid = _uuidOf(entry)
         csn = max(entry.get("entryCSN"), default=None)
-        if uuid is None or (csn is not None and csn <= since):
+        if uuid is None or (csn is not None and not (
+                since.wantedCSN(csn) if isinstance(since, _ResumeFilter) else csn > since)):
             return None
         return self._sendEntry(entry, STATE_ADD, uuid, None, counted=False)
 
@@ -494,13 +631,23 @@ class _Session:
             if not await self._catchUp(None):
                 self.info(SyncInfo(NEW_COOKIE, self.cookie()))
 
-    async def _read(self, after: int, since: _Resume | None) -> _Run:
+    def _sends(self, record: ChangeRecord, since: _ResumeFilter | None) -> bool:
+        """
+        @param since: what the consumer's cookie names, in the refresh;
+            C{None} after it, when every change after L{position} is sent
+            but the consumer's own (among suppliers).
+        @return: whether the change of C{record} is to be sent.
+        """
+        if isinstance(since, _ResumeFilter):
+            return since.wanted(record)
+        return not self._fromConsumer(record.csn)
+
+    async def _read(self, after: int, since: _ResumeFilter | None) -> _Run:
         """
         @param after: the number of the last record not to read.
-        @param since: what a refresh from the consumer's cookie sends, or
-            C{None}: every change.
+        @param since: what the consumer's cookie names (L{_sends}).
         @return: the records after C{after} to the end of the changelog,
-            those C{since} wants.
+            those the consumer is to be sent.
         """
         run = _Run([], after, None)
         while True:
@@ -508,11 +655,11 @@ class _Session:
             if not records:
                 return run
             self.op.check()
-            run.records.extend(r for r in records if since is None or since.wanted(r))
+            run.records.extend(r for r in records if self._sends(r, since))
             run.end = records[-1].number
             run.csn = records[-1].csn
 
-    async def _catchUp(self, since: _Resume | None) -> bool:
+    async def _catchUp(self, since: _ResumeFilter | None) -> bool:
         """
         Send what the changes after L{position} did to the entries the
         search returns (L{ldapd.syncrepl.catchup}): each changed entry once,
@@ -524,10 +671,10 @@ class _Session:
         entry's name already shows it, so the run takes that rename in too
         (a few times at most; the persist stage sends what comes later).
 
-        @param since: what a refresh from the consumer's cookie sends
-            (L{_Resume}), or C{None}: every change after L{position}.
+        @param since: what the consumer's cookie names (L{_sends}).
         @return: whether a message was sent.
         """
+        context = await self._suffixCSNs() if self.multi else []
         run = await self._read(self.position, since)
         steps = await self._plan(run.records)
         for _ in range(_EXTENSIONS):
@@ -537,7 +684,10 @@ class _Session:
             run = _Run(run.records + later.records, later.end, later.csn)
             steps = await self._plan(run.records)
         self.position = run.end
-        if run.csn is not None:
+        if self.multi:
+            self.vector = csnVector((*self.vector.values(), *context))
+            self._advance([r.csn for r in run.records])
+        elif run.csn is not None:
             self.csn = max(self.csn or b"", run.csn)
         ordered = order(steps)
         if ordered.stuck:
@@ -551,9 +701,10 @@ class _Session:
         deletes: list[bytes] = []
         steps = ordered.steps
         for n, step in enumerate(steps, 1):
-            if self._refreshing and step.entry is None:
+            if self._refreshing and step.entry is None and not self._withDeleteCSNs:
                 # As slapd's syncprov sends the deletes its session log
-                # holds: their syncUUIDs alone, no names.
+                # holds: their syncUUIDs alone, no names (but to a supplier
+                # that takes each delete's CSN).
                 deletes.append(step.uuid)
                 continue
             self._sendDeletes(deletes)
@@ -561,6 +712,7 @@ class _Session:
             if sending is not None:
                 await sending
         self._sendDeletes(deletes)
+        self._deleteCSNs.clear()
         return bool(steps)
 
     def _sendDeletes(self, uuids: list[bytes]) -> None:
@@ -618,8 +770,15 @@ class _Session:
             entry = None if record.kind == DELETE else await self._current(record)
             # What the consumer has is judged by the access it was sent
             # things with...
-            found.append((uuid, self._had(before[uuid], self._beforeRun(uuid, changes[uuid]),
-                                          entry), entry))
+            had = self._had(before[uuid], self._beforeRun(uuid, changes[uuid]), entry)
+            if record.kind == DELETE and self._withDeleteCSNs:
+                self._deleteCSNs[uuid] = record.csn
+            if had is None and record.kind == DELETE and self.multi:
+                # ...but a supplier may hold an entry added within the run
+                # (through another supplier, its cookie not yet saying so):
+                # it is told of its delete all the same.
+                had = self._deletedName(record)
+            found.append((uuid, had, entry))
         # ...what it is sent now by the access its client has now, as a new
         # search would decide it (group memberships, rules revoked).
         await self.directory.plugins.renew(self.op)
@@ -631,6 +790,17 @@ class _Session:
             elif had is not None:
                 steps.append(Step(uuid, had, None))
         return steps
+
+    def _deletedName(self, record: ChangeRecord) -> DN | None:
+        """
+        @return: the normalised name of the entry a delete record names, if
+            it lies in the search's scope (else, or unreadable, C{None}).
+        """
+        try:
+            name = self._normalize(DN.parse(record.targetDN))
+        except ValueError:
+            return None
+        return name if inScope(self.op, name) else None
 
     def _had(self, before: DN | None, old: Entry | None, now: Entry | None) -> DN | None:
         """
@@ -671,8 +841,13 @@ class _Session:
         assert step.before is not None
         self._countSent()
         message = SyncState(STATE_DELETE, uuid, cookie)
+        # The delete's CSN, for a supplier's changelog to record the
+        # change as its origin made it (RFC 4533 sends a delete's name
+        # alone; slapd's consumer is never sent one).
+        csn = self._deleteCSNs.pop(step.uuid, None)
         self.reply(
-            encodeSearchEntry(str(step.before).encode("utf-8"), ()),
+            encodeSearchEntry(str(step.before).encode("utf-8"),
+                              [(b"entryCSN", [csn])] if csn is not None else ()),
             [Control(SYNC_STATE, False, message.encode())],
         )
         return None
