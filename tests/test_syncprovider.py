@@ -437,6 +437,22 @@ class RefreshTests(ProviderTestsBase):
         self.assertEqual(deleted, {bob, dave})
         self.assertEqual(sent[-1].done, SyncDone(b"rid=001,csn=" + self.contextCSN(), True))
 
+    def test_addedThenDeleted(self) -> None:
+        """
+        An entry added and deleted since the cookie is sent as a delete (its
+        syncUUID): the consumer may hold it, having committed the add before
+        the cookie that covers it came, and resumed from the older cookie.
+        """
+        cookie = b"rid=1,csn=" + self.contextCSN()
+        self.add("fleeting")
+        fleeting = self.uuid(f"uid=fleeting,{PEOPLE}")
+        self.delete(f"uid=fleeting,{PEOPLE}")
+        sent = self.refresh(cookie)
+        self.assertEqual([s.dn for s in sent if s.kind == "entry"], [])
+        deleted = [uuidFromBytes(u).encode() for s in sent if s.kind == "info"
+                   for u in s.info.syncUUIDs]
+        self.assertEqual(deleted, [fleeting])
+
     def test_renamedThenMoved(self) -> None:
         """
         Each entry is sent once, under its current name, parents first: an

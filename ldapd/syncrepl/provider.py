@@ -773,10 +773,16 @@ class _Session:
             had = self._had(before[uuid], self._beforeRun(uuid, changes[uuid]), entry)
             if record.kind == DELETE and self._withDeleteCSNs:
                 self._deleteCSNs[uuid] = record.csn
-            if had is None and record.kind == DELETE and self.multi:
-                # ...but a supplier may hold an entry added within the run
-                # (through another supplier, its cookie not yet saying so):
-                # it is told of its delete all the same.
+            if had is None and record.kind == DELETE and (self.multi or self._refreshing):
+                # ...but a consumer may hold an entry added within the run:
+                # a refresh's cookie may lag what the consumer holds (it
+                # commits what it applies before the refresh's cookie comes,
+                # and a consumer stopped then resumes from the older one),
+                # and a supplier may have it through another supplier, its
+                # cookie not yet saying so. It is told of the delete all the
+                # same, as slapd's syncprov sends every delete its session
+                # log holds; a consumer ignores the delete of an entry it
+                # does not have.
                 had = self._deletedName(record)
             found.append((uuid, had, entry))
         # ...what it is sent now by the access its client has now, as a new
