@@ -284,8 +284,12 @@ class CatchUpMixin(ConsumerTestsMixin):
         self.restartConsumer(kill=True)
         self.writeFor(3)
         self.writer.pause()
+        # More changes than the trimmed log keeps, however few the writer
+        # made on a busy machine.
+        ldif = "".join(f"dn: uid=taker,{PEOPLE}\nchangetype: modify\nreplace: description\n"
+                       f"description: {i}\n\n" for i in range(60))
         # An entry deleted and added again under its name.
-        ldif = f"dn: uid=alice,{PEOPLE}\nchangetype: delete\n\n" + person("alice")
+        ldif += f"dn: uid=alice,{PEOPLE}\nchangetype: delete\n\n" + person("alice")
         if self.namesTakenByRenames:
             # A name deleted, then taken by a rename of an entry the
             # consumer holds.
