@@ -21,7 +21,7 @@ from ldapd.dn import DN
 from ldapd.filters import compileFilter
 from ldapd.operation import Scope, SearchParameters
 from ldapd.schema import Schema
-from ldapd.syncrepl.catchup import Step, namesBefore, order
+from ldapd.syncrepl.catchup import Step, namesBefore, order, settledCSNs
 from ldapd.syncrepl.codec import ADD as STATE_ADD
 from ldapd.syncrepl.codec import DELETE as STATE_DELETE
 from ldapd.syncrepl.codec import MODIFY as STATE_MODIFY
@@ -147,6 +147,40 @@ class OrderTests(unittest.SynchronousTestCase):
         ordered = order([Step(b"a", a, b, "A"), Step(b"b", b, a, "B")], leaves={b"a", b"b"})
         self.assertEqual(ordered, ([Step(b"a", a, None), Step(b"b", b, a, "B"),
                                     Step(b"a", None, b, "A")], []))
+
+
+class SettledCSNsTests(unittest.SynchronousTestCase):
+    """
+    L{settledCSNs} names, after each message of a catch-up, the greatest
+    CSN a consumer resuming from it loses nothing with.
+    """
+
+    def test_inLogOrder(self) -> None:
+        """
+        Messages sent in the log order of their entries' last changes
+        settle each last change's CSN as they go, and a change of an entry
+        sent later is settled only once that entry is sent.
+        """
+        records = [_record(1, ADD, "a", f"uid=a,{PEOPLE}"), _record(2, ADD, "b", f"uid=b,{PEOPLE}"),
+                   _record(3, MODIFY, "a", f"uid=a,{PEOPLE}"),
+                   _record(4, DELETE, "c", f"uid=c,{PEOPLE}")]
+        steps = [Step(b"b", None, _dn(f"uid=b,{PEOPLE}"), "B"),
+                 Step(b"a", None, _dn(f"uid=a,{PEOPLE}"), "A"),
+                 Step(b"c", _dn(f"uid=c,{PEOPLE}"), None)]
+        self.assertEqual(settledCSNs(records, steps), [b"1", b"2", b"3", b"4"])
+
+    def test_delayed(self) -> None:
+        """
+        A message held back behind a later one holds the CSN back with it:
+        nothing after its entry's last change is settled until it is sent.
+        """
+        records = [_record(1, MODIFY, "a", f"uid=a,{PEOPLE}"),
+                   _record(2, DELETE, "b", f"uid=b,{PEOPLE}"),
+                   _record(3, MODIFY, "c", f"uid=c,{PEOPLE}")]
+        steps = [Step(b"c", _dn(f"uid=c,{PEOPLE}"), _dn(f"uid=c,{PEOPLE}"), "C"),
+                 Step(b"b", _dn(f"uid=b,{PEOPLE}"), None),
+                 Step(b"a", _dn(f"uid=a,{PEOPLE}"), _dn(f"uid=a,{PEOPLE}"), "A")]
+        self.assertEqual(settledCSNs(records, steps), [None, None, None, b"3"])
 
 
 class StrictConsumer:

@@ -449,9 +449,12 @@ class RefreshTests(ProviderTestsBase):
         self.delete(f"uid=fleeting,{PEOPLE}")
         sent = self.refresh(cookie)
         self.assertEqual([s.dn for s in sent if s.kind == "entry"], [])
-        deleted = [uuidFromBytes(u).encode() for s in sent if s.kind == "info"
-                   for u in s.info.syncUUIDs]
-        self.assertEqual(deleted, [fleeting])
+        [idSet] = [s.info for s in sent if s.kind == "info"]
+        self.assertEqual([uuidFromBytes(u).encode() for u in idSet.syncUUIDs], [fleeting])
+        # With a cookie that covers the delete: slapd's consumer deletes only
+        # the entries whose entryCSN the syncIdSet's cookie (else its own)
+        # covers.
+        self.assertEqual(idSet.cookie, b"rid=001,csn=" + self.contextCSN())
 
     def test_renamedThenMoved(self) -> None:
         """

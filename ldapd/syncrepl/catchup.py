@@ -32,7 +32,7 @@ from typing import Any, Callable, Collection, Iterable, NamedTuple, Sequence
 from ldapd.changes import ADD, RENAME, ChangeRecord
 from ldapd.dn import DN, RDN
 
-__all__ = ["Ordered", "Step", "namesBefore", "order", "renamedDN", "uuidKey"]
+__all__ = ["Ordered", "Step", "namesBefore", "order", "renamedDN", "settledCSNs", "uuidKey"]
 
 #: A normalised name as the planning compares it: its RDNs, leaf first.
 _Name = tuple[RDN, ...]
@@ -77,6 +77,37 @@ class Step:
     before: DN | None
     after: DN | None
     entry: Any = None
+
+
+def settledCSNs(records: Sequence[ChangeRecord], steps: Sequence[Step]) -> list[bytes | None]:
+    """
+    What a consumer holds once the first steps of a catch-up are applied,
+    as a cookie can say it: a consumer resuming from a cookie gets every
+    change the log holds after that cookie's record (and, before it, those
+    with newer CSNs), so a cookie may name a record only when every step
+    whose entry changed last at or before it has been sent.
+
+    @param records: the run, in log order.
+    @param steps: its messages, in the order they are sent.
+    @return: for each C{n} from 0 to C{len(steps)}, the greatest CSN of the
+        records before the earliest last change of C{steps[n:]} (all of
+        them for C{n = len(steps)}); C{None} where there is no such record.
+    """
+    lastAt: dict[bytes, int] = {}
+    for i, record in enumerate(records):
+        lastAt[uuidKey(record)] = i
+    greatest: list[bytes | None] = []
+    csn: bytes | None = None
+    for record in records:
+        csn = record.csn if csn is None else max(csn, record.csn)
+        greatest.append(csn)
+    settled: list[bytes | None] = [csn]
+    earliest = len(records)
+    for step in reversed(steps):
+        earliest = min(earliest, lastAt.get(step.uuid, earliest))
+        settled.append(greatest[earliest - 1] if earliest > 0 else None)
+    settled.reverse()
+    return settled
 
 
 def namesBefore(

@@ -65,7 +65,7 @@ from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.requests import SearchRequest
 from ldapd.results import NoSuchObject, Reply
 from ldapd.syncrepl._persist import Watch, inScope, visible, withControls
-from ldapd.syncrepl.catchup import Step, namesBefore, order, renamedDN, uuidKey
+from ldapd.syncrepl.catchup import Step, namesBefore, order, renamedDN, settledCSNs, uuidKey
 from ldapd.syncrepl.codec import ADD as STATE_ADD
 from ldapd.syncrepl.codec import DELETE as STATE_DELETE
 from ldapd.syncrepl.codec import (
@@ -360,6 +360,8 @@ class _Session:
             a.lower() for a in op.search.attributes)
         self._deleteCSNs: dict[bytes, bytes] = {}
         self._refreshing = True
+        # The CSN of the cookie a refresh resumes from (one supplier).
+        self._resumedFrom: bytes | None = None
         self._present: list[bytes] = []
         self._before: dict[bytes, deque[Entry]] = {}
         self.phase = "none"
@@ -412,10 +414,15 @@ class _Session:
             this server's ID when it has one (the changelog plugin's C{sid}),
             as slapd's provider names its C{serverID}.
         """
-        sid = self.directory.csn.sid or None
         if self.multi:
-            return Cookie(self.rid, sid, tuple(mergeCSNs((), self.vector.values()))).format()
-        return Cookie(self.rid, sid, (self.csn,) if self.csn else ()).format()
+            return self._cookieOf(tuple(mergeCSNs((), self.vector.values())))
+        return self._cookieOf((self.csn,) if self.csn else ())
+
+    def _cookieOf(self, csns: tuple[bytes, ...]) -> bytes:
+        """
+        @return: the cookie naming C{csns}.
+        """
+        return Cookie(self.rid, self.directory.csn.sid or None, csns).format()
 
     def _advance(self, csns: Sequence[bytes]) -> None:
         """
@@ -493,6 +500,7 @@ class _Session:
         # before the cookie's but committed after it (two writes at once,
         # the consumer gone in between) is sent too.
         assert since is not None
+        self._resumedFrom = since
         await self._catchUp(_ResumeFilter({None: since}, None, bySid=False))
         self._refreshing = False
         return True
@@ -700,6 +708,7 @@ class _Session:
         cookie = None if self._refreshing else self.cookie()
         deletes: list[bytes] = []
         steps = ordered.steps
+        settled = settledCSNs(run.records, steps) if self._refreshing and not self.multi else None
         for n, step in enumerate(steps, 1):
             if self._refreshing and step.entry is None and not self._withDeleteCSNs:
                 # As slapd's syncprov sends the deletes its session log
@@ -707,21 +716,34 @@ class _Session:
                 # that takes each delete's CSN).
                 deletes.append(step.uuid)
                 continue
-            self._sendDeletes(deletes)
+            self._sendDeletes(deletes, settled[n - 1] if settled is not None else None)
             sending = self._send(step, cookie if n == len(steps) else None)
             if sending is not None:
                 await sending
-        self._sendDeletes(deletes)
+        self._sendDeletes(deletes, settled[-1] if settled is not None else None)
         self._deleteCSNs.clear()
         return bool(steps)
 
-    def _sendDeletes(self, uuids: list[bytes]) -> None:
+    def _sendDeletes(self, uuids: list[bytes], settled: bytes | None) -> None:
         """
         Send the deletes of the refresh stage gathered in C{uuids} (emptied)
         in a syncIdSet (refreshDeletes TRUE).
+
+        The syncIdSet carries a cookie when what was sent settles a CSN
+        newer than the consumer's cookie (L{settledCSNs}), as slapd's
+        syncprov gives each delete of its session log one: slapd's consumer
+        deletes only the entries whose entryCSN that cookie (else its own)
+        covers, and one that applied changes after its saved cookie (a
+        session ended before the cookie that covers them came) would keep
+        such an entry.
+
+        @param settled: the greatest CSN the messages sent so far settle.
         """
         if not uuids:
             return
+        cookie = None
+        if settled is not None and (self._resumedFrom is None or settled > self._resumedFrom):
+            cookie = self._cookieOf((settled,))
         syncUUIDs = []
         for uuid in uuids:
             self._countSent()
@@ -729,7 +751,7 @@ class _Session:
                 syncUUIDs.append(uuidToBytes(uuid))
             except ValueError:
                 self._log.warn("syncrepl: entryUUID {uuid!r} is unreadable", uuid=uuid)
-        self.info(SyncInfo(SYNC_ID_SET, refreshDeletes=True, syncUUIDs=tuple(syncUUIDs)))
+        self.info(SyncInfo(SYNC_ID_SET, cookie, refreshDeletes=True, syncUUIDs=tuple(syncUUIDs)))
         del uuids[:]
 
     def _normalize(self, dn: DN) -> DN:
