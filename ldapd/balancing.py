@@ -371,6 +371,8 @@ class WorkerChannel:
         self._reactor = reactor
         self._socket: socket.socket | None = socket.socket(fileno=fileno)
         self._socket.setblocking(False)
+        # Inherited, it is no process's but this one's.
+        self._socket.set_inheritable(False)
         self._ports: dict[int, _HandedPort] = {}
         self._reading = False
 
