@@ -330,13 +330,6 @@ class WorkerSupervisor(service.Service):
         self._previousHangup: Any = None
         self._reloads = defer.DeferredLock()
 
-    def connections(self) -> dict[int, int]:
-        """
-        @return: the open connections of each running worker, by number, as
-            the supervisor counts them to place the next one.
-        """
-        return self._balancer.connections()
-
     def startService(self) -> None:
         """
         Bind the listeners, open and close the directory once, then start
