@@ -22,9 +22,17 @@ from typing import Any, Callable
 import pytest
 from ldap3 import BASE, MODIFY_REPLACE, Connection, Server
 from ldap3.core.exceptions import LDAPException
+from twisted.internet import protocol
 from twisted.trial import unittest
 
-from ldapd.balancing import ACCEPTING, CLOSED, PAUSED, ConnectionBalancer, channelPair
+from ldapd.balancing import (
+    ACCEPTING,
+    CLOSED,
+    PAUSED,
+    ConnectionBalancer,
+    WorkerChannel,
+    channelPair,
+)
 from ldapd.config import loadConfig
 from ldapd.registry import ConfigError
 from ldapd.testing import ServerProcess, privatePostgreSQLSchema
@@ -390,11 +398,18 @@ class BalancingTests(unittest.SynchronousTestCase):
 
 class _FakeFDReactor:
     """
-    The readers a L{ConnectionBalancer} registers, read by the test.
+    The readers a L{ConnectionBalancer} or a L{WorkerChannel} registers,
+    read by the test, and the connections a channel adopts.
     """
 
     def __init__(self) -> None:
         self.readers: list[Any] = []
+        self.adopted: list[tuple[int, Any]] = []
+
+    def adoptStreamConnection(self, fileDescriptor: int, addressFamily: int,
+                              factory: protocol.Factory) -> None:
+        os.fstat(fileDescriptor)  # open while the reactor takes its copy
+        self.adopted.append((addressFamily, factory))
 
     def addReader(self, reader: Any) -> None:
         self.readers.append(reader)
@@ -534,3 +549,111 @@ class ConnectionBalancerTests(unittest.SynchronousTestCase):
         self.connect()
         self.assertEqual(self.balancer.connections(), {2: 2})
         self.assertEqual(len(self.received(two)), 2)
+
+
+class _Recording(protocol.Factory):
+    """
+    A listener's factory that builds plain protocols, or none when told to
+    refuse.
+    """
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+
+    def buildProtocol(self, addr: Any) -> protocol.Protocol | None:
+        return None if self.refuse else protocol.Protocol()
+
+
+class WorkerChannelTests(unittest.SynchronousTestCase):
+    """
+    L{WorkerChannel}, the worker's end, with a real channel and real
+    connections, driven by hand in place of a reactor.
+    """
+
+    def setUp(self) -> None:
+        self.reactor = _FakeFDReactor()
+        ours, theirs = channelPair()
+        self.supervisor = ours
+        self.addCleanup(ours.close)
+        self.channel = WorkerChannel(self.reactor, theirs.detach())
+        self.listener = _ListeningPort(self)
+
+    def listen(self, index: int, factory: protocol.Factory) -> Any:
+        """
+        @return: the port of listener C{index}, listening with C{factory}.
+        """
+        return self.successResultOf(self.channel.endpoint(index).listen(factory))
+
+    def hand(self, index: int) -> None:
+        """
+        Hand the channel a real connection from listener C{index}, as the
+        supervisor does, and let it read.
+        """
+        client = socket.create_connection(self.listener.socket.getsockname())
+        self.addCleanup(client.close)
+        self.listener.socket.setblocking(True)
+        accepted, _ = self.listener.socket.accept()
+        with accepted:
+            socket.send_fds(self.supervisor, [index.to_bytes(2, "big")], [accepted.fileno()])
+        self.channel.doRead()
+
+    def reports(self) -> bytes:
+        """
+        @return: what the worker reported to the supervisor so far.
+        """
+        received = b""
+        while True:
+            try:
+                received += self.supervisor.recv(16)
+            except BlockingIOError:
+                return received
+
+    def test_acceptingWhileReading(self) -> None:
+        """
+        The channel is read, and the supervisor told the worker takes
+        connections, while one of its listeners reads; when none does, or
+        the last stops listening, it says so, or closes the channel.
+        """
+        first, second = self.listen(0, _Recording()), self.listen(1, _Recording())
+        self.assertEqual((self.reports(), self.reactor.readers), (b"", []))
+        first.startReading()
+        second.startReading()
+        self.assertEqual((self.reports(), self.reactor.readers), (ACCEPTING, [self.channel]))
+        first.stopReading()
+        second.stopReading()
+        self.assertEqual((self.reports(), self.reactor.readers), (PAUSED, []))
+        first.stopListening()
+        second.stopListening()
+        self.assertEqual(self.supervisor.recv(16), b"")
+
+    def test_servedAndReportedClosed(self) -> None:
+        """
+        A handed connection is served with its listener's factory; its end
+        is reported to the supervisor.
+        """
+        self.listen(0, _Recording()).startReading()
+        self.reports()
+        self.hand(0)
+        [(family, factory)] = self.reactor.adopted
+        self.assertEqual(family, socket.AF_INET)
+        built = factory.buildProtocol(None)
+        self.assertEqual(self.reports(), b"")
+        built.connectionLost(protocol.connectionDone)
+        self.assertEqual(self.reports(), CLOSED)
+
+    def test_notServedReportedClosed(self) -> None:
+        """
+        A connection for a listener that does not read, or that its factory
+        refuses, is closed and reported closed at once.
+        """
+        self.listen(0, _Recording()).startReading()
+        self.listen(1, _Recording())
+        self.reports()
+        self.hand(1)
+        self.hand(7)
+        self.assertEqual((self.reactor.adopted, self.reports()), ([], CLOSED * 2))
+        self.listen(2, _Recording(refuse=True)).startReading()
+        self.hand(2)
+        [(_, factory)] = self.reactor.adopted
+        self.assertIsNone(factory.buildProtocol(None))
+        self.assertEqual(self.reports(), CLOSED)
