@@ -20,13 +20,13 @@ from twisted.python import usage
 
 from ldapd import _logging, systemd
 from ldapd._pidfile import removePIDFile
+from ldapd.balancing import WorkerChannel
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.directory import SeedError
 from ldapd.protocol import LDAPServerFactory
 from ldapd.registry import ConfigError
 from ldapd.tls import ServerTLS, TLSServerEndpoint, serverEndpoint
 from ldapd.workers import (
-    AdoptedEndpoint,
     CannotListen,
     WorkerSupervisor,
     claimPIDFile,
@@ -34,7 +34,6 @@ from ldapd.workers import (
     exitAfterShutdown,
     listenNow,
     listenOrExit,
-    parseSockets,
     pinToCPU,
     rebind,
     reloadRefused,
@@ -62,7 +61,7 @@ class Options(usage.Options):
     optParameters: ClassVar[list[list[Any]]] = [
         ["config", "c", None, "The TOML configuration file."],
         ["worker", None, None, "(internal) Run as this worker of [server] workers."],
-        ["sockets", None, None, "(internal) A worker's inherited listeners: FD/FAMILY,..."],
+        ["channel", None, None, "(internal) A worker's inherited channel to its supervisor: FD."],
     ]
 
     def postOptions(self) -> None:
@@ -85,14 +84,14 @@ class Options(usage.Options):
         """
         if not self["config"]:
             raise usage.UsageError("--config is required")
-        if (self["worker"] is None) != (self["sockets"] is None):
-            raise usage.UsageError("--worker and --sockets go together")
+        if (self["worker"] is None) != (self["channel"] is None):
+            raise usage.UsageError("--worker and --channel go together")
         if self["worker"] is not None:
             try:
                 self["worker"] = int(self["worker"])
-                self["sockets"] = parseSockets(self["sockets"])
+                self["channel"] = int(self["channel"])
             except ValueError:
-                raise usage.UsageError("--worker N --sockets FD/FAMILY,...") from None
+                raise usage.UsageError("--worker N --channel FD") from None
         try:
             self["server"] = loadConfig(Path(self["config"]))
         except ConfigError as e:
@@ -130,7 +129,8 @@ class LDAPService(service.MultiService):
         @param config: the validated configuration.
         @param reactor: the reactor; the global one by default.
         @param endpoints: the endpoints to listen on, in place of those of
-            C{config.listen} (a worker's inherited sockets).
+            C{config.listen} (a worker's, on the connections its supervisor
+            hands it).
         """
         super().__init__()
         if reactor is None:
@@ -378,9 +378,10 @@ def _makeService(options: Options) -> LDAPService:
     if options["worker"] is not None:
         from twisted.internet import reactor
 
+        channel = WorkerChannel(reactor, options["channel"])
         endpoints = []
-        for description, (fileno, family) in zip(config.listen, options["sockets"], strict=True):
-            endpoint: Any = AdoptedEndpoint(reactor, fileno, family)
+        for index, description in enumerate(config.listen):
+            endpoint: Any = channel.endpoint(index)
             if description.startswith("ssl:"):
                 assert config.tls is not None
                 endpoint = TLSServerEndpoint(endpoint, config.tls)

@@ -227,19 +227,23 @@ class _ChildServer:
         self.stop()
         raise RuntimeError(f"{self.name} did not listen within {timeout}s:\n{self.log()}")
 
-    def log(self, containing: str | None = None, timeout: float = 10.0) -> str:
+    def log(self, containing: str | None = None, timeout: float = 10.0, count: int = 1) -> str:
         """
         @param containing: text to wait for: the server writes its log once
             per reactor iteration, after the responses of that iteration
             went out, so a client that has its answer may read the log
             before the operation's line is there.
         @param timeout: the most seconds to wait for C{containing}.
+        @param count: how many times C{containing} must be there (a line
+            that a restarted process writes again).
         @return: what the server has logged so far: once it holds
-            C{containing}, or after C{timeout} seconds without it.
+            C{containing} C{count} times, or after C{timeout} seconds
+            without.
         """
         text = self.logPath.read_text(errors="replace")
         deadline = time.monotonic() + timeout
-        while containing is not None and containing not in text and time.monotonic() < deadline:
+        while (containing is not None and text.count(containing) < count
+               and time.monotonic() < deadline):
             time.sleep(0.05)
             text = self.logPath.read_text(errors="replace")
         return text

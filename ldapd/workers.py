@@ -2,16 +2,21 @@
 C{[server] workers = N}: N server processes sharing the listeners, for more
 than one core (CPython runs one thread at a time).
 
-The parent (L{WorkerSupervisor}) binds every listener itself, never accepts
-on them, and starts the workers: C{twist ldapd --config PATH --worker N
---sockets FD/FAMILY,...} (with the log options the parent was given), each
-inheriting the listening sockets, which it adopts (L{AdoptedEndpoint}) and
-accepts on; the kernel hands each new connection to one of them. The
-parent restarts a worker that dies, reloads the configuration on SIGHUP
+The parent (L{WorkerSupervisor}) binds every listener itself and starts the
+workers: C{twist ldapd --config PATH --worker N --channel FD} (with the log
+options the parent was given), each inheriting its end of a channel to the
+parent. The parent accepts every connection and hands it over the channel
+to the worker that holds the fewest (least connections,
+L{ldapd.balancing}); the worker serves it as if it had accepted it. Left to
+the kernel (every worker accepting on the inherited listening socket), a
+pool of connections opened at once landed 7/1 or 5/3 on two workers, and
+with one request outstanding per connection the busier worker set the
+pace. The parent restarts a worker that dies (the new one starts at zero
+connections and takes the next ones), reloads the configuration on SIGHUP
 (L{WorkerSupervisor.reload}: checked by the parent, then applied by every
-worker), and stops them all when it stops. A worker tags every log line it writes
-with its number, so that access log lines of different workers are told
-apart.
+worker), and stops them all when it stops. A worker tags every log line it
+writes with its number, so that access log lines of different workers are
+told apart.
 
 Every worker opens the same databases, so this is for backends that several
 processes share (C{sql}); the configuration refuses it for C{memory}.
@@ -32,47 +37,19 @@ from zope.interface import implementer
 
 from ldapd import systemd
 from ldapd._pidfile import removePIDFile, writePIDFile
+from ldapd.balancing import ConnectionBalancer, channelPair
 from ldapd.config import ServerConfig, loadConfig
 from ldapd.registry import ConfigError
 from ldapd.tls import serverEndpoint
 
-__all__ = ["AdoptedEndpoint", "CannotListen", "WorkerSupervisor", "claimPIDFile", "cpuFor",
-           "endpointOrExit", "exitAtStart", "listenNow", "listenOrExit", "parseSockets",
-           "pinToCPU", "tagLogsWithWorker"]
+__all__ = ["CannotListen", "WorkerSupervisor", "claimPIDFile", "cpuFor", "endpointOrExit",
+           "exitAtStart", "listenNow", "listenOrExit", "pinToCPU", "tagLogsWithWorker"]
 
 #: Seconds before a worker that died is started again.
 RESTART_DELAY = 1.0
 
 #: Seconds a stopping worker is given before it is killed.
 STOP_TIMEOUT = 30.0
-
-
-class AdoptedEndpoint:
-    """
-    A stream server endpoint on a listening socket this process inherited.
-    """
-
-    def __init__(self, reactor: Any, fileno: int, family: int) -> None:
-        """
-        @param reactor: an C{IReactorSocket}.
-        @param fileno: the listening socket's file descriptor.
-        @param family: its address family (C{AF_INET}, C{AF_INET6}, C{AF_UNIX}).
-        """
-        self._reactor = reactor
-        self._fileno = fileno
-        self._family = family
-
-    def listen(self, protocolFactory: Any) -> defer.Deferred[Any]:
-        """
-        Accept on the inherited socket (the reactor takes a copy of it; the
-        inherited descriptor is closed).
-
-        @return: a Deferred firing with the C{IListeningPort}.
-        """
-        d = defer.execute(self._reactor.adoptStreamPort, self._fileno, self._family,
-                          protocolFactory)
-        os.close(self._fileno)
-        return d.addCallback(_acceptOneAtATime)
 
 
 class CannotListen(Exception):
@@ -84,7 +61,7 @@ class CannotListen(Exception):
 def listenNow(endpoint: Any, factory: Any) -> Any:
     """
     Listen on an endpoint now, without accepting yet: the endpoints ldapd
-    builds (C{tcp:}, C{ssl:}, C{unix:}, inherited sockets) listen
+    builds (C{tcp:}, C{ssl:}, C{unix:}, a worker's handed connections) listen
     synchronously.
 
     @param endpoint: the server endpoint.
@@ -182,7 +159,7 @@ def listenOrExit(endpoint: Any, factory: Any, description: str) -> Any:
 
     For the services of C{twist ldapd}, whose C{startService} runs before
     the reactor: the endpoints ldapd builds (C{tcp:}, C{ssl:}, C{unix:},
-    inherited sockets) listen synchronously.
+    a worker's handed connections) listen synchronously.
 
     @param endpoint: the server endpoint.
     @param factory: the protocol factory.
@@ -240,30 +217,6 @@ def reloadRefused(log: Logger, problem: str) -> None:
     log.error("reload: {problem}; nothing changed", problem=problem)
 
 
-def _acceptOneAtATime(port: Any) -> Any:
-    """
-    Make a listening port accept one connection each time it is woken.
-
-    Every worker waits on the same listening socket and the kernel wakes
-    them all for a new connection. A Twisted port accepts up to a hundred
-    at a time, so the first worker to wake took a whole burst of clients
-    (a pool of connections opened at once) and the other worker sat idle.
-    Taking one and going back to the reactor lets the others take the
-    next, and a busy worker, slower to come back, takes fewer.
-
-    @param port: a listening C{twisted.internet.tcp.Port}.
-    @return: C{port}.
-    """
-    accept = port.doRead
-
-    def doRead() -> Any:
-        port.numberAccepts = 1
-        return accept()
-
-    port.doRead = doRead
-    return port
-
-
 def cpuFor(number: int, allowed: Iterable[int]) -> int:
     """
     @param number: a worker's number (1 for a server of one process).
@@ -297,20 +250,6 @@ def pinToCPU(number: int) -> int:
     return cpu
 
 
-def parseSockets(text: str) -> list[tuple[int, int]]:
-    """
-    @param text: the C{--sockets} option: C{FD/FAMILY} pairs, by commas, in
-        the order of C{[server] listen}.
-    @return: the pairs.
-    @raise ValueError: if C{text} is not that.
-    """
-    pairs = []
-    for item in text.split(","):
-        fd, _, family = item.partition("/")
-        pairs.append((int(fd), int(family)))
-    return pairs
-
-
 def tagLogsWithWorker(number: int) -> None:
     """
     Make every log event of this process name the worker: its C{log_system}
@@ -337,6 +276,8 @@ class _WorkerProtocol(protocol.ProcessProtocol):
         self.number = number
         self.pid: int | None = None
         self.ended: defer.Deferred[None] = defer.Deferred()
+        # Its channel, in the balancer.
+        self.link: Any = None
         # Stopped to be replaced (a reload that changed the listeners).
         self.replaced = False
 
@@ -347,7 +288,8 @@ class _WorkerProtocol(protocol.ProcessProtocol):
 
 class _RefuseConnections(protocol.Factory):
     """
-    The factory of the parent's own listeners, which never accept.
+    The factory of the parent's own listening ports, which never read: the
+    balancer accepts on their sockets.
     """
 
     noisy = False
@@ -384,6 +326,7 @@ class WorkerSupervisor(service.Service):
         self.workers: dict[int, Any] = {}
         self._protocols: dict[int, _WorkerProtocol] = {}
         self._ports: list[Any] = []
+        self._balancer = ConnectionBalancer(reactor)
         self._previousHangup: Any = None
         self._reloads = defer.DeferredLock()
 
@@ -400,6 +343,8 @@ class WorkerSupervisor(service.Service):
         super().startService()
         self._ports = [listenOrExit(self._endpoint(description), _RefuseConnections(), description)
                        for description in self.config.listen]
+        # Nothing is accepted before a worker says it takes connections.
+        self._balancer.listen(zip(self.config.listen, self._ports, strict=True))
         claimPIDFile(self.config)
         if hasattr(signal, "SIGHUP"):
             self._previousHangup = signal.signal(signal.SIGHUP, self._hangup)
@@ -428,22 +373,31 @@ class WorkerSupervisor(service.Service):
         return serverEndpoint(self.reactor, "tcp:" + rest if kind == "ssl" else description, None)
 
     def _spawn(self, number: int) -> None:
-        sockets = ",".join(f"{p.fileno()}/{p.socket.family}" for p in self._ports)
+        ours, theirs = channelPair()
         argv = [sys.executable, "-m", "twisted", *self.arguments,
-                "--worker", str(number), "--sockets", sockets]
-        fds: dict[int, Any] = {0: 0, 1: 1, 2: 2}
-        fds.update({p.fileno(): p.fileno() for p in self._ports})
+                "--worker", str(number), "--channel", str(theirs.fileno())]
+        fds: dict[int, Any] = {0: 0, 1: 1, 2: 2, theirs.fileno(): theirs.fileno()}
         worker = _WorkerProtocol(self, number)
         self._protocols[number] = worker
         # systemd hears from this process only (NotifyAccess=main).
         env = {k: v for k, v in os.environ.items() if k != systemd.NOTIFY_SOCKET}
-        self.workers[number] = self.reactor.spawnProcess(
-            worker, sys.executable, argv, env=env, childFDs=fds)
+        try:
+            self.workers[number] = self.reactor.spawnProcess(
+                worker, sys.executable, argv, env=env, childFDs=fds)
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            # Held here, the worker's end would outlive the worker.
+            theirs.close()
         worker.pid = self.workers[number].pid
+        worker.link = self._balancer.add(number, ours, self.config.listen)
         self._log.info("started worker {number} (pid {pid})", number=number, pid=worker.pid)
 
     def _workerEnded(self, worker: _WorkerProtocol, reason: Failure) -> None:
         del self.workers[worker.number], self._protocols[worker.number]
+        if worker.link is not None:
+            self._balancer.forget(worker.link)
         if not self.running:
             return
         if worker.replaced:
@@ -472,11 +426,13 @@ class WorkerSupervisor(service.Service):
         one line naming the file, the key and the problem, and signal no
         worker.
 
-        The workers accept on sockets the parent bound and they inherited,
-        so a change of C{listen} cannot reach a running worker: the parent
-        binds the new listeners, then replaces the workers one at a time
-        (each stopped, then started again on the new sockets; connections
-        to it are closed), then closes the listeners no longer configured.
+        A running worker serves the listeners it was started with (an
+        C{ssl:} one with its TLS), so a change of C{listen} cannot reach
+        it: the parent binds the new listeners and accepts on them, then
+        replaces the workers one at a time (each stopped, then started
+        again with the new listeners; connections to it are closed), then
+        closes the listeners no longer configured. Until it is replaced, a
+        worker gets connections only from the listeners it knows.
 
         @return: a Deferred that fires when it is done; it never fails.
         """
@@ -502,6 +458,7 @@ class WorkerSupervisor(service.Service):
             reloadRefused(self._log, f"{old.path}: server.listen: {e}")
             return
         self.config, self._ports = new, ports
+        self._balancer.listen(zip(new.listen, ports, strict=True))
         self._log.info("reload: {path}: replacing the workers for the listeners {listen}",
                        path=str(old.path), listen=new.listen)
         for number in sorted(self._protocols):
@@ -548,6 +505,7 @@ class WorkerSupervisor(service.Service):
         if self._previousHangup is not None:
             signal.signal(signal.SIGHUP, self._previousHangup)
             self._previousHangup = None
+        self._balancer.listen([])
         ended = [w.ended for w in self._protocols.values()]
         self.signalWorkers("TERM")
         kill = self.reactor.callLater(STOP_TIMEOUT, self.signalWorkers, "KILL")
@@ -557,6 +515,7 @@ class WorkerSupervisor(service.Service):
                 kill.cancel()
             if self.config.pidFile is not None:
                 removePIDFile(self.config.pidFile)
+            self._balancer.close()
             return defer.gatherResults([defer.maybeDeferred(p.stopListening)
                                         for p in self._ports])
 

@@ -241,6 +241,16 @@ class TransportTests(SecureServerMixin, unittest.SynchronousTestCase):
         connection.unbind()
 
 
+class WorkersTransportTests(TransportTests):
+    """
+    The same with C{workers = 2}: LDAPS, StartTLS, ldapi (with its peer's
+    credentials for SASL EXTERNAL) and client certificates on connections
+    the supervisor accepted and handed to a worker.
+    """
+
+    extraServer = "workers = 2"
+
+
 class RequireTLSTests(SecureServerMixin, unittest.SynchronousTestCase):
     """
     C{require_tls_for_simple_bind = true} and C{allow_anonymous = false}.
