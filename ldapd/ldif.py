@@ -142,7 +142,8 @@ def parseLDIF(lines: Iterable[bytes], allowFileURLs: bool = False) -> Iterator[L
     record: list[tuple[int, bytes]] = []
     firstLine = True
     for lineNumber, line in _logicalLines(lines):
-        if line is not None and not allowFileURLs:
+        # The search finds most lines have no value read from a file.
+        if line is not None and not allowFileURLs and b":<" in line:
             rawName, _, rest = line.partition(b":")
             if rest.startswith(b"<"):
                 raise LDIFSyntaxError(
@@ -295,10 +296,21 @@ def _splitLine(lineNumber: int, line: bytes) -> tuple[str, bytes]:
     name, colon, rest = line.partition(b":")
     if not colon:
         raise LDIFSyntaxError(lineNumber, "expected 'attribute: value' but found no colon")
-    text = name.decode("ascii", "replace")
-    if not isAttributeDescription(text):
-        raise LDIFSyntaxError(lineNumber, f"invalid attribute description {text!r}")
+    text = _DESCRIPTIONS.get(name)
+    if text is None:
+        text = name.decode("ascii", "replace")
+        if not isAttributeDescription(text):
+            raise LDIFSyntaxError(lineNumber, f"invalid attribute description {text!r}")
+        if len(_DESCRIPTIONS) >= _MAX_DESCRIPTIONS:
+            _DESCRIPTIONS.clear()
+        _DESCRIPTIONS[name] = text
     return text, rest
+
+
+#: The attribute descriptions L{_splitLine} read, by their bytes: a file
+#: repeats a few dozen on every record. Emptied when full.
+_DESCRIPTIONS: dict[bytes, str] = {}
+_MAX_DESCRIPTIONS = 1024
 
 
 def _decodeValue(lineNumber: int, spec: bytes) -> bytes:
@@ -482,18 +494,27 @@ def _parseAttributes(lines: list[tuple[int, bytes]]) -> tuple[tuple[str, bytes],
     @raise LDIFSyntaxError: When a line is not an attribute line or is one
         of the structural lines that cannot appear there.
     """
-    attributes = []
+    attributes: list[tuple[str, bytes]] = []
+    append = attributes.append
     for lineNumber, line in lines:
         name, rest = _splitLine(lineNumber, line)
-        lowered = name.lower()
-        if lowered == "dn":
-            raise LDIFSyntaxError(
-                lineNumber, "dn inside a record; records must be separated by a blank line"
-            )
-        if lowered == "changetype":
-            raise LDIFSyntaxError(lineNumber, "changetype must directly follow dn and controls")
-        attributes.append((name, _decodeValue(lineNumber, rest)))
+        if len(name) in (2, 10):
+            lowered = name.lower()
+            if lowered == "dn":
+                raise LDIFSyntaxError(
+                    lineNumber, "dn inside a record; records must be separated by a blank line"
+                )
+            if lowered == "changetype":
+                raise LDIFSyntaxError(lineNumber,
+                                      "changetype must directly follow dn and controls")
+        # _decodeValue's common case, a plain value, inline.
+        append((name, rest.lstrip(b" ") if rest[:1] not in _ENCODED
+                else _decodeValue(lineNumber, rest)))
     return tuple(attributes)
+
+
+#: The first bytes of value-specs that are not plain values (base64, URL).
+_ENCODED = frozenset({b":", b"<"})
 
 
 def _parseModifications(
