@@ -253,31 +253,37 @@ def _logicalLines(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes | None]]:
 
     @raise LDIFSyntaxError: When a continuation line has no line to continue.
     """
-    parts: list[bytes] = []
+    # The logical line being read, and its pieces when it is folded (most
+    # lines are not: they are yielded as they were read).
+    pending: bytes | None = None
+    pieces: list[bytes] | None = None
     start = 0
     inComment = False
     for lineNumber, raw in enumerate(lines, 1):
-        if raw.endswith(b"\n"):
-            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-        if raw.startswith(b" "):
-            if parts:
-                parts.append(raw[1:])
+        if raw[-1:] == b"\n":
+            raw = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
+        first = raw[:1]
+        if first == b" ":
+            if pending is not None:
+                if pieces is None:
+                    pieces = [pending]
+                pieces.append(raw[1:])
             elif not inComment:
                 raise LDIFSyntaxError(
                     lineNumber, "continuation line does not follow a line it could continue"
                 )
             continue
-        if parts:
-            yield start, b"".join(parts)
-            parts = []
-        inComment = raw.startswith(b"#")
+        if pending is not None:
+            yield start, pending if pieces is None else b"".join(pieces)
+            pending = pieces = None
+        inComment = first == b"#"
         if not raw:
             yield lineNumber, None
         elif not inComment:
-            parts = [raw]
+            pending = raw
             start = lineNumber
-    if parts:
-        yield start, b"".join(parts)
+    if pending is not None:
+        yield start, pending if pieces is None else b"".join(pieces)
 
 
 def _splitLine(lineNumber: int, line: bytes) -> tuple[str, bytes]:
