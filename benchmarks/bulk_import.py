@@ -63,7 +63,9 @@ CPU: list[float] = []
 def _timed(command: list[str]) -> float:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    subprocess.run(command, check=True, env=dict(os.environ, PYTHONPATH=str(TREE)))
+    # In the tree's folder: `python -m` puts the working folder first on
+    # the path, before PYTHONPATH.
+    subprocess.run(command, check=True, cwd=TREE, env=dict(os.environ, PYTHONPATH=str(TREE)))
     elapsed = time.monotonic() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     CPU.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
