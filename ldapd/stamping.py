@@ -47,8 +47,8 @@ def stampWrite(
 def _uuid4() -> bytes:
     """
     @return: a random (version 4) UUID's text, as C{str(uuid.uuid4())}
-        writes it, made without a L{uuid.UUID}: an import stamps one on
-        every entry.
+        writes it, made without a C{uuid.UUID} object: an import stamps
+        one on every entry.
     """
     b = bytearray(os.urandom(16))
     b[6] = b[6] & 0x0F | 0x40
