@@ -131,7 +131,7 @@ class Attribute:
         """
         The attribute description returned to clients: the primary name and options.
         """
-        return ";".join((self.type.name,) + self.options)
+        return _description(self.type, self.options)
 
     def keys(self, schema: Schema) -> dict[Any, bytes]:
         """
@@ -146,7 +146,7 @@ class Attribute:
         keys = {}
         for v in self.values:
             try:
-                keys[schema.normalizeValue(self.type, v)] = v
+                keys[schema.equalityKey(self.type, v)] = v
             except InvalidValue:
                 keys[v] = v
         return keys
@@ -201,17 +201,25 @@ class _Layout:
         layout was asked for without (L{Entry.without}), the positions
         kept and their layout: an access check asks it of most entries a
         client reads, with the same types.
+    @ivar names: the description of each attribute (L{Attribute.description}).
+    @ivar named: the position of the attribute each description that
+        L{Entry.get} was asked for names (C{None}: none of this layout's),
+        with the schema that read it, by the description's text: the same
+        few (C{objectClass}, the operational attributes an import stamps)
+        are asked of every entry.
     """
 
-    __slots__ = ("byType", "descriptions", "positions", "withouts")
+    __slots__ = ("byType", "descriptions", "named", "names", "positions", "withouts")
 
     def __init__(self, descriptions: tuple[tuple[AttributeType, tuple[str, ...]], ...]) -> None:
         self.descriptions = descriptions
+        self.names = tuple([_description(at, options) for at, options in descriptions])
         self.positions = {_key(at, options): i for i, (at, options) in enumerate(descriptions)}
         self.byType: dict[AttributeType, tuple[int, ...]] = {}
         for i, (at, _) in enumerate(descriptions):
             self.byType[at] = self.byType.get(at, ()) + (i,)
         self.withouts: dict[frozenset[AttributeType], tuple[tuple[int, ...], _Layout]] = {}
+        self.named: dict[str, tuple[Schema, int | None]] = {}
 
 
 #: The layouts in use, held once for all the entries that have them. A
@@ -223,7 +231,8 @@ _LAYOUTS: dict[tuple[tuple[AttributeType, tuple[str, ...]], ...], _Layout] = {}
 _MAX_LAYOUTS = 4096
 
 #: The most sets of types one layout keeps what it is without
-#: (L{_Layout.withouts}): plugins leave out a few fixed sets.
+#: (L{_Layout.withouts}): plugins leave out a few fixed sets; and the most
+#: descriptions it keeps the position of (L{_Layout.named}).
 _MAX_WITHOUTS = 64
 
 
@@ -442,6 +451,23 @@ class Entry:
         for (at, options), values in zip(self._layout.descriptions, self._values, strict=True):
             yield stored(at, options, values)
 
+    def typedValues(self) -> Iterator[tuple[AttributeType, tuple[bytes, ...]]]:
+        """
+        Each attribute's type and raw values, in order, without making its
+        L{Attribute}: what a store reads of every entry it indexes.
+        """
+        for (at, _), values in zip(self._layout.descriptions, self._values, strict=True):
+            yield at, values if values.__class__ is tuple else (values,)  # type: ignore[misc]
+
+    def describedValues(self) -> Iterator[tuple[str, tuple[bytes, ...]]]:
+        """
+        Each attribute's description (L{Attribute.description}) and raw
+        values, in order, without making its L{Attribute}: what a store
+        writes of every entry.
+        """
+        for name, values in zip(self._layout.names, self._values, strict=True):
+            yield name, values if values.__class__ is tuple else (values,)  # type: ignore[misc]
+
     def copy(self) -> Entry:
         """
         @return: an independent copy (values are immutable and shared).
@@ -598,11 +624,19 @@ class Entry:
         @param description: an attribute description, e.g. C{userPassword}.
         @return: the values of exactly that description (no subtypes), or C{()}.
         """
-        name, *options = description.split(";")
-        at = self.schema.attributeType(name)
-        if at is None:
-            return ()
-        i = self._layout.positions.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
+        layout = self._layout
+        named = layout.named.get(description)
+        if named is not None and named[0] is self.schema:
+            i = named[1]
+        else:
+            name, *options = description.split(";")
+            at = self.schema.attributeType(name)
+            if at is None:
+                # Not kept: a type added to the schema later may have it.
+                return ()
+            i = layout.positions.get(_key(at, tuple(sorted(o.lower() for o in options if o))))
+            if len(layout.named) < _MAX_WITHOUTS:
+                layout.named[description] = (self.schema, i)
         if i is None:
             return ()
         values = self._values[i]
@@ -645,7 +679,7 @@ class Entry:
             compared with the type's equality rule.
         @raise InvalidValue: if C{value} is not valid for the rule.
         """
-        key = self.schema.normalizeValue(at, value)
+        key = self.schema.equalityKey(at, value)
         return any(key in a.keys(self.schema) for a in self.matching(at))
 
     def objectClasses(self) -> set[str]:
@@ -664,8 +698,10 @@ class Entry:
         """
         if not self.get("objectClass"):
             raise ldaperrors.LDAPObjectClassViolation("no objectClass attribute")
-        for attr in self:
-            _checkValues(self.schema, attr)
+        schema = self.schema
+        for (at, options), values in zip(self._layout.descriptions, self._values, strict=True):
+            _checkValues(schema, at, options,
+                         values if values.__class__ is tuple else (values,))  # type: ignore[arg-type]
         missing = self._missingRDNValue()
         if missing is not None:
             raise ldaperrors.LDAPNamingViolation(
@@ -824,7 +860,7 @@ class Entry:
             if mod.operation == "add":
                 if not mod.values:
                     raise ldaperrors.LDAPProtocolError(f"modify/add: {name}: no values given")
-                _checkValues(self.schema, Attribute(at, options, mod.values))
+                _checkValues(self.schema, at, options, tuple(mod.values))
                 if current is not None:
                     _checkEquality(at, f"modify/add: {name}")
                     keys = current.keys(self.schema)
@@ -883,7 +919,7 @@ class Entry:
             elif mod.operation == "replace":
                 if mod.values:
                     new = Attribute(at, options, mod.values)
-                    _checkValues(self.schema, new)
+                    _checkValues(self.schema, at, options, new.values)
                     attrs[key] = new
                 else:
                     attrs.pop(key, None)
@@ -943,7 +979,7 @@ class Entry:
             if not present:
                 attr = attrs.get(_key(at, options))
                 new = Attribute(at, options, (attr.values if attr else ()) + (value,))
-                _checkValues(self.schema, new)
+                _checkValues(self.schema, at, options, new.values)
                 attrs[_key(at, options)] = new
         entry = Entry._fromAttributes(newDN, ndn, self.schema, attrs)
         entry.checkObjectClasses()
@@ -1033,22 +1069,25 @@ def _key(at: AttributeType, options: tuple[str, ...]) -> str:
     return ";".join((at.oid,) + options)
 
 
-def _checkValues(schema: Schema, attr: Attribute) -> None:
+def _checkValues(schema: Schema, at: AttributeType, options: tuple[str, ...],
+                 values: tuple[bytes, ...]) -> None:
     """
     Check one attribute's values for syntax, duplicates and SINGLE-VALUE,
     with slapd's messages (which name a duplicate by its first occurrence).
+
+    @param at: the attribute's type.
+    @param options: its options.
+    @param values: its values.
     """
-    at = attr.type
-    if _binaryTransfer(at) and "binary" not in attr.options:
+    if "binary" not in options and _binaryTransfer(at):
         raise ldaperrors.LDAPUndefinedAttributeType(f"{at.name}: requires ;binary transfer")
-    values = attr.values
     if len(values) == 1:
         # Most attributes: no duplicate to look for.
         try:
             schema.checkValue(at, values[0])
         except InvalidValue:
             raise ldaperrors.LDAPInvalidAttributeSyntax(
-                f"{attr.description}: value #0 invalid per syntax"
+                f"{_description(at, options)}: value #0 invalid per syntax"
             ) from None
         return
     seen: dict[Any, int] = {}
@@ -1057,15 +1096,24 @@ def _checkValues(schema: Schema, attr: Attribute) -> None:
             key = schema.checkValue(at, v)
         except InvalidValue:
             raise ldaperrors.LDAPInvalidAttributeSyntax(
-                f"{attr.description}: value #{i} invalid per syntax"
+                f"{_description(at, options)}: value #{i} invalid per syntax"
             ) from None
         if key in seen:
             raise ldaperrors.LDAPAttributeOrValueExists(
-                f"{attr.description}: value #{seen[key]} provided more than once"
+                f"{_description(at, options)}: value #{seen[key]} provided more than once"
             )
         seen[key] = i
     if at.singleValue and len(values) > 1:
-        raise ldaperrors.LDAPConstraintViolation(f"{attr.description}: multiple values provided")
+        raise ldaperrors.LDAPConstraintViolation(
+            f"{_description(at, options)}: multiple values provided")
+
+
+def _description(at: AttributeType, options: tuple[str, ...]) -> str:
+    """
+    @return: the description of an attribute of type C{at} with C{options}
+        (L{Attribute.description}).
+    """
+    return ";".join((at.name,) + options)
 
 
 def _incremented(

@@ -91,5 +91,13 @@ def formatTime(when: datetime | float, fraction: bool = False) -> bytes:
             when = when.astimezone(UTC)
     else:
         when = datetime.fromtimestamp(when, UTC)
-    text = f"{when:%Y%m%d%H%M%S.%fZ}" if fraction else f"{when:%Y%m%d%H%M%SZ}"
-    return text.encode("ascii")
+    if when.year < 1000:
+        # strftime's %Y, which does not pad such years.
+        text = f"{when:%Y%m%d%H%M%S.%fZ}" if fraction else f"{when:%Y%m%d%H%M%SZ}"
+        return text.encode("ascii")
+    # Every write stamps its time: formatting the fields is several times
+    # cheaper than strftime.
+    fields = (when.year, when.month, when.day, when.hour, when.minute, when.second)
+    if fraction:
+        return b"%d%02d%02d%02d%02d%02d.%06dZ" % (*fields, when.microsecond)
+    return b"%d%02d%02d%02d%02d%02dZ" % fields

@@ -142,7 +142,8 @@ def parseLDIF(lines: Iterable[bytes], allowFileURLs: bool = False) -> Iterator[L
     record: list[tuple[int, bytes]] = []
     firstLine = True
     for lineNumber, line in _logicalLines(lines):
-        if line is not None and not allowFileURLs:
+        # The search finds most lines have no value read from a file.
+        if line is not None and not allowFileURLs and b":<" in line:
             rawName, _, rest = line.partition(b":")
             if rest.startswith(b"<"):
                 raise LDIFSyntaxError(
@@ -252,31 +253,37 @@ def _logicalLines(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes | None]]:
 
     @raise LDIFSyntaxError: When a continuation line has no line to continue.
     """
-    parts: list[bytes] = []
+    # The logical line being read, and its pieces when it is folded (most
+    # lines are not: they are yielded as they were read).
+    pending: bytes | None = None
+    pieces: list[bytes] | None = None
     start = 0
     inComment = False
     for lineNumber, raw in enumerate(lines, 1):
-        if raw.endswith(b"\n"):
-            raw = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
-        if raw.startswith(b" "):
-            if parts:
-                parts.append(raw[1:])
+        if raw[-1:] == b"\n":
+            raw = raw[:-2] if raw[-2:-1] == b"\r" else raw[:-1]
+        first = raw[:1]
+        if first == b" ":
+            if pending is not None:
+                if pieces is None:
+                    pieces = [pending]
+                pieces.append(raw[1:])
             elif not inComment:
                 raise LDIFSyntaxError(
                     lineNumber, "continuation line does not follow a line it could continue"
                 )
             continue
-        if parts:
-            yield start, b"".join(parts)
-            parts = []
-        inComment = raw.startswith(b"#")
+        if pending is not None:
+            yield start, pending if pieces is None else b"".join(pieces)
+            pending = pieces = None
+        inComment = first == b"#"
         if not raw:
             yield lineNumber, None
         elif not inComment:
-            parts = [raw]
+            pending = raw
             start = lineNumber
-    if parts:
-        yield start, b"".join(parts)
+    if pending is not None:
+        yield start, pending if pieces is None else b"".join(pieces)
 
 
 def _splitLine(lineNumber: int, line: bytes) -> tuple[str, bytes]:
@@ -295,10 +302,21 @@ def _splitLine(lineNumber: int, line: bytes) -> tuple[str, bytes]:
     name, colon, rest = line.partition(b":")
     if not colon:
         raise LDIFSyntaxError(lineNumber, "expected 'attribute: value' but found no colon")
-    text = name.decode("ascii", "replace")
-    if not isAttributeDescription(text):
-        raise LDIFSyntaxError(lineNumber, f"invalid attribute description {text!r}")
+    text = _DESCRIPTIONS.get(name)
+    if text is None:
+        text = name.decode("ascii", "replace")
+        if not isAttributeDescription(text):
+            raise LDIFSyntaxError(lineNumber, f"invalid attribute description {text!r}")
+        if len(_DESCRIPTIONS) >= _MAX_DESCRIPTIONS:
+            _DESCRIPTIONS.clear()
+        _DESCRIPTIONS[name] = text
     return text, rest
+
+
+#: The attribute descriptions L{_splitLine} read, by their bytes: a file
+#: repeats a few dozen on every record. Emptied when full.
+_DESCRIPTIONS: dict[bytes, str] = {}
+_MAX_DESCRIPTIONS = 1024
 
 
 def _decodeValue(lineNumber: int, spec: bytes) -> bytes:
@@ -482,18 +500,27 @@ def _parseAttributes(lines: list[tuple[int, bytes]]) -> tuple[tuple[str, bytes],
     @raise LDIFSyntaxError: When a line is not an attribute line or is one
         of the structural lines that cannot appear there.
     """
-    attributes = []
+    attributes: list[tuple[str, bytes]] = []
+    append = attributes.append
     for lineNumber, line in lines:
         name, rest = _splitLine(lineNumber, line)
-        lowered = name.lower()
-        if lowered == "dn":
-            raise LDIFSyntaxError(
-                lineNumber, "dn inside a record; records must be separated by a blank line"
-            )
-        if lowered == "changetype":
-            raise LDIFSyntaxError(lineNumber, "changetype must directly follow dn and controls")
-        attributes.append((name, _decodeValue(lineNumber, rest)))
+        if len(name) in (2, 10):
+            lowered = name.lower()
+            if lowered == "dn":
+                raise LDIFSyntaxError(
+                    lineNumber, "dn inside a record; records must be separated by a blank line"
+                )
+            if lowered == "changetype":
+                raise LDIFSyntaxError(lineNumber,
+                                      "changetype must directly follow dn and controls")
+        # _decodeValue's common case, a plain value, inline.
+        append((name, rest.lstrip(b" ") if rest[:1] not in _ENCODED
+                else _decodeValue(lineNumber, rest)))
     return tuple(attributes)
+
+
+#: The first bytes of value-specs that are not plain values (base64, URL).
+_ENCODED = frozenset({b":", b"<"})
 
 
 def _parseModifications(

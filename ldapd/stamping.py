@@ -11,7 +11,7 @@ attributes however it came in, as slapd's add and slapadd store the same.
 
 from __future__ import annotations
 
-import uuid
+import os
 from datetime import datetime, timezone
 
 from ldapd.csn import CSNGenerator
@@ -44,6 +44,19 @@ def stampWrite(
     ]
 
 
+def _uuid4() -> bytes:
+    """
+    @return: a random (version 4) UUID's text, as C{str(uuid.uuid4())}
+        writes it, made without a C{uuid.UUID} object: an import stamps
+        one on every entry.
+    """
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}".encode("ascii")
+
+
 def stampNew(entry: Entry, who: DN | None, csn: CSNGenerator) -> Entry:
     """
     A new entry with the operational attributes it lacks: C{creatorsName},
@@ -60,7 +73,7 @@ def stampNew(entry: Entry, who: DN | None, csn: CSNGenerator) -> Entry:
     operational = [
         ("creatorsName", stamp[0][1]),
         ("createTimestamp", stamp[1][1]),
-        ("entryUUID", [str(uuid.uuid4()).encode()]),
+        ("entryUUID", [_uuid4()]),
         *stamp,
     ]
     structural = entry.structuralClass()

@@ -389,17 +389,21 @@ class SchemaTests(unittest.TestCase):
     def test_equalityKey(self) -> None:
         """
         L{Schema.equalityKey} is L{Schema.normalizeValue}'s equality key,
-        taken from what L{Schema.checkValue} last found for the type when
-        the value is the one it checked, and made otherwise; a value that
-        does not conform is refused either way.
+        taken from what L{Schema.checkValue} found for the type when the
+        value is one it checked lately, and made otherwise; a value that
+        does not conform is refused either way. Adding a type or a class
+        forgets what was checked.
         """
         schema = Schema.standard()
         cn = schema.attributeType("cn")
         schema.checkValue(cn, b"  Ann  Example ")
         for value in (b"  Ann  Example ", b"Bob"):
             self.assertEqual(schema.equalityKey(cn, value), schema.normalizeValue(cn, value))
-        schema._lastChecked[cn] = (b"Bob", "from the check")
+        schema._checked[cn][b"Bob"] = "from the check"
         self.assertEqual(schema.equalityKey(cn, b"Bob"), "from the check")
+        self.assertEqual(schema.checkValue(cn, b"Bob"), "from the check")
+        schema.addObjectClass("( 1.3.6.1.4.1.99999.2.1 NAME 'testChecked' SUP top AUXILIARY )")
+        self.assertEqual(schema.equalityKey(cn, b"Bob"), "bob")
         created = schema.attributeType("createTimestamp")
         self.assertRaises(InvalidValue, schema.equalityKey, created, b"yesterday")
 

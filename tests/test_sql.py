@@ -119,22 +119,28 @@ class SQLBackendTestsMixin(BackendTestsMixin):
 
         return d.addCallback(_cbClosed)
 
-    async def loaded(self, entries: list[Entry], bulk: bool) -> dict[str, Any]:
+    async def loaded(self, entries: list[Entry], bulk: bool, perEntry: bool = False,
+                     ) -> dict[str, Any]:
         """
         Import C{entries} into a new database in chunks of 3: all of them
         into the empty database, or the first added as a write and the rest
-        into a database that is no longer empty.
+        into a database that is no longer empty; or add each as a write.
 
         @param bulk: whether all of them are loaded into the empty database.
+        @param perEntry: whether each is added as a write (the normal path).
         @return: what the database holds: every row of its tables, the
             definitions of its indexes, and the connections' settings.
         """
         backend = self.makeBackend(self.suffix, self.schema)
         await backend.open()
         try:
-            if not bulk:
-                await backend.add(_op(), entries[0], RecordingHooks())
-            await backend._call(backend.importEntries, entries[0 if bulk else 1:], None, 3)
+            if perEntry:
+                for entry in entries:
+                    await backend.add(_op(), entry, RecordingHooks())
+            else:
+                if not bulk:
+                    await backend.add(_op(), entries[0], RecordingHooks())
+                await backend._call(backend.importEntries, entries[0 if bulk else 1:], None, 3)
             assert backend.engine is not None
             with backend.engine.connect() as conn:
                 tables = [sqlschema.meta.name, sqlschema.entries.name, sqlschema.values.name]
@@ -177,6 +183,33 @@ class SQLBackendTestsMixin(BackendTestsMixin):
         constraint definitions, the connection's settings put back.
         """
         return defer.Deferred.fromCoroutine(self._test_importIntoEmpty())
+
+    async def _test_importAsWrites(self) -> None:
+        long = "x" * 300
+        entries = [
+            *self.suiteEntries(),
+            *(self.person(f"user{i}", mail=f"u{i}@example.com", telephoneNumber=f"+1 555 {i:04d}",
+                          employeeNumber=str(i)) for i in range(5)),
+            self.entry("uid=zoe,ou=people,dc=example,dc=com",
+                       objectClass=["top", "person", "organizationalPerson", "inetOrgPerson"],
+                       uid="zoe", cn=["Zoë Ünïcode", "  Zoe   Spaced  "], sn="Example",
+                       description=long, displayName=long),
+            self.entry("cn=all,ou=groups,dc=example,dc=com", objectClass=["top", "groupOfNames"],
+                       cn="all", member=[f"uid=user{i},ou=people,dc=example,dc=com"
+                                         for i in range(5)]),
+        ]
+        self.assertEqual(await self.loaded(entries, bulk=True),
+                         await self.loaded(entries, bulk=False, perEntry=True))
+
+    def test_importAsWrites(self) -> Any:
+        """
+        A bulk load into an empty database leaves exactly the database that
+        adding each entry as a write leaves: the same rows in every table
+        (ids, paths, stored attributes, every index key, long ones hashed or
+        marked, the trigram rows), the same index and constraint
+        definitions, the same settings.
+        """
+        return defer.Deferred.fromCoroutine(self._test_importAsWrites())
 
     async def _test_importStopped(self) -> None:
         backend = self.makeBackend(self.suffix, self.schema)

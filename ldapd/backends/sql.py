@@ -210,10 +210,13 @@ def encodeAttributes(entry: Entry) -> str:
     @param entry: the entry.
     @return: the text stored in C{entries.attrs}.
     """
-    return json.dumps(
-        [[a.description, [v.decode("utf-8", "surrogateescape") for v in a.values]] for a in entry],
-        separators=(",", ":"),
-    )
+    return _JSON.encode(
+        [[d, [v.decode("utf-8", "surrogateescape") for v in vs]] for d, vs in entry.describedValues()])
+
+
+#: json.dumps' encoder with L{encodeAttributes}' separators, made once (the
+#: function makes one at each call given them).
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def decodeAttributes(text: str) -> tuple[tuple[str, ...], tuple[bytes | tuple[bytes, ...], ...]]:
@@ -661,8 +664,10 @@ class SQLBackend:
         plans = self._indexPlans
         rows: set[tuple[str, str, str]] = set()
         add = rows.add
-        for attr in entry:
-            at = attr.type
+        equalityKey = schema.equalityKey
+        typed = (entry.typedValues() if isinstance(entry, Entry)
+                 else ((a.type, a.values) for a in entry))
+        for at, vs in typed:
             plan = plans.get(at)
             if plan is None:
                 plan = plans[at] = self._indexPlan(at)
@@ -671,18 +676,21 @@ class SQLBackend:
                 add((oid, "p", ""))
             if not equality and substr is None:
                 continue
-            for v in attr.values:
+            for v in vs:
                 key: Any = None
                 if equality:
                     try:
-                        key = schema.equalityKey(at, v)
+                        key = equalityKey(at, v)
                     except InvalidValue:
                         # Compared as bytes; its substrings rule fails too.
                         add((oid, "e", _keyText(v)))
                         if substrIsEquality:
                             continue
                     else:
-                        add((oid, "e", _keyText(key)))
+                        # _keyText's common case, inline: most keys are
+                        # short text.
+                        add((oid, "e", "s" + key if key.__class__ is str and len(key) < _MAX_KEY
+                             and "\x00" not in key else _keyText(key)))
                         if oid == OBJECT_CLASS:
                             for superclass in schema.superclasses(key):
                                 add((oid, "e", _keyText(superclass)))
@@ -1558,9 +1566,14 @@ class SQLBackend:
                     if str(e.ndn) in seen:
                         raise ldaperrors.LDAPEntryAlreadyExists(f"{e.dn}: appears twice")
                     seen.add(str(e.ndn))
-            existing = conn.execute(select(entries.c.dn).where(entries.c.ndn.in_(names))).first()
-            if existing is not None:
-                raise ldaperrors.LDAPEntryAlreadyExists(f"{existing.dn}: already exists")
+            db = self._cursor(conn)
+            for start in range(0, len(names), _IN_LIST):
+                some = names[start:start + _IN_LIST]
+                existing = self._execute(
+                    db, f"SELECT dn FROM {entries.name} WHERE ndn IN ({_marks(len(some))}) LIMIT 1",
+                    some).fetchone()
+                if existing is not None:
+                    raise ldaperrors.LDAPEntryAlreadyExists(f"{existing[0]}: already exists")
             first = self._allocateIds(conn, len(chunk))
             rows = []
             keys: list[tuple[int, str, str, str]] = []

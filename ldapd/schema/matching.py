@@ -71,9 +71,6 @@ def _text(value: bytes) -> str:
         raise InvalidValue("value is not valid UTF-8") from None
 
 
-_SPACES = re.compile(r"\s+")
-
-
 def prepareString(value: str, caseFold: bool) -> str:
     """
     Prepare a string for matching as RFC 4518 does, in the common subset slapd
@@ -87,7 +84,9 @@ def prepareString(value: str, caseFold: bool) -> str:
     value = unicodedata.normalize("NFKC", value)
     if caseFold:
         value = value.casefold()
-    return _SPACES.sub(" ", value).strip(" ")
+    # Splitting at whitespace (what str.isspace calls space, as the
+    # regular expression \s) drops it at both ends and between words alike.
+    return " ".join(value.split())
 
 
 def _caseIgnore(value: bytes) -> str:
@@ -101,7 +100,7 @@ def _caseExact(value: bytes) -> str:
 def _ia5(value: bytes) -> str:
     if not value.isascii():
         raise InvalidValue("value is not an IA5 string")
-    return _SPACES.sub(" ", value.decode("ascii")).strip(" ")
+    return " ".join(value.decode("ascii").split())
 
 
 def _caseIgnoreIA5(value: bytes) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from ldapd._resources import dataFolder
 from ldapd.dn import AVA, DN, RDN, InvalidDN
@@ -123,10 +123,16 @@ class Schema:
     # the names a directory is asked for share their superiors' RDNs (a
     # bind DN's ou=people,dc=example,dc=com); forgotten as L{_dnKeys}.
     _normalRDNs: dict[RDN, RDN] = field(default_factory=dict)
-    # The last value of each type that passed L{checkValue}, with its key:
-    # the entries of an import repeat their creator, their timestamps
-    # within a second and their structural class.
-    _lastChecked: dict[AttributeType, tuple[bytes, Any]] = field(default_factory=dict)
+    # The values of each type that passed L{checkValue} lately, with their
+    # keys: the entries of an import repeat their object classes, creator,
+    # timestamps within a second, structural class and many values (a
+    # surname, a department); and an entry's index keys, made right after
+    # it was checked (L{equalityKey}), are not made again. Forgotten as
+    # L{_dnKeys}, and when a class is added (objectIdentifierMatch).
+    _checked: dict[AttributeType, dict[bytes, Any]] = field(default_factory=dict)
+    # What checkValue runs on the values of each type (L{_check}).
+    _checks: dict[AttributeType, tuple[Callable[[bytes], None] | None, Callable[..., Any], bool]] = (
+        field(default_factory=dict))
 
     @classmethod
     def standard(cls, extraFiles: Iterable[Path] = (), names: Iterable[str] = STANDARD_FILES) -> Schema:
@@ -180,7 +186,7 @@ class Schema:
         """
         self._dnKeys.clear()
         self._normalRDNs.clear()
-        self._lastChecked.clear()
+        self._checked.clear()
         d = parseDescription(text)
         names = tuple(d.get("NAME", ()))
         sup = None
@@ -230,6 +236,7 @@ class Schema:
         @return: the new class.
         @raise SchemaError: if it is malformed or refers to something unknown.
         """
+        self._checked.clear()
         d = parseDescription(text)
         names = tuple(d.get("NAME", ()))
 
@@ -373,29 +380,59 @@ class Schema:
         @raise InvalidValue: if the value is not of the type's syntax or does
             not conform to its equality rule.
         """
-        last = self._lastChecked.get(at)
-        if last is not None and last[0] == value:
-            return last[1]
+        checked = self._checked.get(at)
+        if checked is None:
+            checked = self._checked[at] = {}
+        else:
+            key = checked.get(value, _UNCHECKED)
+            if key is not _UNCHECKED:
+                return key
+        check = self._checks.get(at)
+        if check is None:
+            check = self._checks[at] = self._check(at)
+        validate, normalize, needsSchema = check
+        if validate is not None:
+            validate(value)
+        key = normalize(value, self) if needsSchema else normalize(value)
+        if len(value) <= _CHECKED_LENGTH:
+            if len(checked) >= _CHECKED_VALUES:
+                checked.clear()
+            checked[value] = key
+        return key
+
+    @staticmethod
+    def _check(at: AttributeType) -> tuple[Callable[[bytes], None] | None, Callable[..., Any], bool]:
+        """
+        What L{checkValue} runs on a value of a type: its syntax's
+        validator (C{None} when there is none, or when the equality rule
+        makes the check), then its equality rule (octetStringMatch for a
+        type without one, as L{normalizeValue}).
+
+        @return: the validator, the rule's normalisation and whether that
+            takes the schema.
+        """
         syntax = SYNTAXES.get(at.syntax or "")
+        validate = None
         if syntax is not None and (
                 at.equality is None or (syntax.oid, at.equality.oid) not in _CHECKED_BY_RULE):
-            syntax.check(value)
-        key = self.normalizeValue(at, value)
-        self._lastChecked[at] = (value, key)
-        return key
+            validate = syntax.validate
+        rule = at.equality or RULES["octetstringmatch"]
+        return validate, rule.normalize, rule.needsSchema
 
     def equalityKey(self, at: AttributeType, value: bytes) -> Any:
         """
-        L{normalizeValue}'s equality key of a value, taken from the last
-        value of the type L{checkValue} checked when it is this one: an
+        L{normalizeValue}'s equality key of a value, taken from the values
+        of the type L{checkValue} checked lately when it is one of them: an
         entry's index keys, made right after the entry was checked, are
         then not made twice.
 
         @raise InvalidValue: if the value does not conform to the rule.
         """
-        last = self._lastChecked.get(at)
-        if last is not None and last[0] == value:
-            return last[1]
+        checked = self._checked.get(at)
+        if checked is not None:
+            key = checked.get(value, _UNCHECKED)
+            if key is not _UNCHECKED:
+                return key
         return self.normalizeValue(at, value)
 
     def resolveOID(self, text: str) -> str:
@@ -504,6 +541,15 @@ class Schema:
 #: does not make it twice: a DN is parsed by distinguishedNameMatch as by
 #: the DN syntax, then normalised.
 _CHECKED_BY_RULE = frozenset({("1.3.6.1.4.1.1466.115.121.1.12", "2.5.13.1")})
+
+#: What L{Schema._checked} holds for a value it does not hold.
+_UNCHECKED = object()
+
+#: The most values of one type L{Schema.checkValue} remembers, and the
+#: longest: an entry's values, and those its neighbours in an import share,
+#: not its photographs.
+_CHECKED_VALUES = 512
+_CHECKED_LENGTH = 256
 
 #: How many DN keys a schema remembers (L{Schema.dnKey}).
 _DN_KEYS = 4096
