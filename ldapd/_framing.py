@@ -256,8 +256,12 @@ def _decode(pdu: bytes, header: int, maxFilterComponents: int) -> Message | BadR
     messageId, tag = _envelope(pdu, header)
     try:
         # Without a limit (root DNs, or none configured) the walk is
-        # skipped: it would cost as much as decoding.
-        shape = filterShape(pdu, maxFilterComponents, MAX_DEPTH) if maxFilterComponents else None
+        # skipped: it would cost as much as decoding. So it is for a PDU
+        # too short to pass either bound: each component of a filter
+        # takes two octets at least, and each level of nesting one more
+        # component.
+        walk = maxFilterComponents and len(pdu) > 2 * min(maxFilterComponents, MAX_DEPTH)
+        shape = filterShape(pdu, maxFilterComponents, MAX_DEPTH) if walk else None
         if shape is not None and (
             shape.depth > MAX_DEPTH or shape.components > maxFilterComponents
         ):

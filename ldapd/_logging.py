@@ -82,8 +82,9 @@ _encoder = JSONEncoder(skipkeys=True)
 #: Without the check for circular references, which ends in RecursionError
 #: instead of ValueError. C{None} without C{json}'s C accelerator.
 _makeEncoder = getattr(json.encoder, "c_make_encoder", None)
+_encodeString = json.encoder.encode_basestring_ascii
 _chunks = _makeEncoder and _makeEncoder(
-    None, _encoder.default, json.encoder.encode_basestring_ascii, None,
+    None, _encoder.default, _encodeString, None,
     _encoder.key_separator, _encoder.item_separator, False, True, True)
 
 
@@ -238,9 +239,12 @@ def _eventAsJSON(event: LogEvent) -> str:
     name = None
     if type(logFormat) is str and "log_flattened" not in event:
         name = _singleField(logFormat)
+    text = None
     if name is not None and name in event:
         value = event[name]
         event["log_flattened"] = {f"{name}!s:": str(value), f"{name}!:": value}
+        if type(value) is str:
+            text = value
     elif not (type(logFormat) is str and _isLiteral(logFormat)):
         flattenEvent(event)
     record = dict(event)
@@ -252,7 +256,16 @@ def _eventAsJSON(event: LogEvent) -> str:
             record["log_level"] = level
         if _chunks is None:
             return _encoder.encode(record)
-        return "".join(_chunks(record, 0))
+        if text is None or name is None:
+            return "".join(_chunks(record, 0))
+        # The field's text (the access log line) is in the event three
+        # times: as itself and as both flattened fields, which were added
+        # last. Its JSON is made once for the two of them.
+        del record["log_flattened"]
+        head = "".join(_chunks(record, 0))
+        encoded = _encodeString(text)
+        return (f'{head[:-1]}, "log_flattened": {{{_encodeString(name + "!s:")}: {encoded}, '
+                f'{_encodeString(name + "!:")}: {encoded}}}}}')
     except (TypeError, RecursionError):
         # Something else needs the hook (bytes, a failure, any object):
         # Twisted's function encodes it; the event is already flattened.

@@ -142,7 +142,9 @@ def describeRequest(request: requests.Request) -> dict[str, Any]:
 def _quote(value: str) -> str:
     # A DN or filter may hold any character: a CR or LF in one would end
     # the line under cat and let the client write a forged line after it.
-    return '"' + escapeControl(value.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+    if '"' in value or "\\" in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + escapeControl(value) + '"'
 
 
 #: How each operation's request is written, 389-style: (field, label) pairs.

@@ -11,6 +11,7 @@ lookups, and always confirm candidates with L{Filter.match}.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, Callable, Iterator
 
 from ldaptor.protocols.ldap import ldaperrors
@@ -644,11 +645,13 @@ def withoutAssertionsOn(f: Filter, types: frozenset[AttributeType]) -> Filter:
     @param types: the attribute types to hide.
     @return: a filter (C{f} itself if nothing changed).
     """
+    covering = _covering(types)
+
     def leaf(node: Filter) -> Filter:
         if isinstance(node, Extensible) and node.type is None:
             return _excluding(node, types)
         if isinstance(node, (_Assertion, Extensible)):
-            if node.type is None or any(_derivesFrom(t, node.type) for t in types):
+            if node.type is None or node.type in covering:
                 return Undefined()
         return node
 
@@ -669,6 +672,8 @@ def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
     @param hidden: the attribute types the client may not search.
     @return: a filter (C{f} itself if nothing changed).
     """
+    covering = _covering(hidden)
+
     def leaf(node: Filter) -> Filter:
         if isinstance(node, Extensible) and node.type is None:
             return _excluding(node, hidden)
@@ -677,7 +682,7 @@ def throughSearchable(f: Filter, hidden: frozenset[AttributeType]) -> Filter:
         if isinstance(node, (_Assertion, Extensible)):
             if node.type is None or node.type in hidden:
                 return Undefined()
-            if any(_derivesFrom(t, node.type) for t in hidden):
+            if node.type in covering:
                 return Or([node, Undefined()])
         return node
 
@@ -711,13 +716,18 @@ def loosened(f: Filter, types: frozenset[AttributeType]) -> Filter:
     return loosen(f, True)
 
 
-def _derivesFrom(at: AttributeType | None, ancestor: AttributeType) -> bool:
+@functools.lru_cache(maxsize=64)
+def _covering(types: frozenset[AttributeType]) -> frozenset[AttributeType]:
     """
-    Whether C{at} is C{ancestor} or one of its subtypes: an assertion on
-    C{ancestor} also tests the values of C{at} (a filter on C{name} reads C{cn}).
+    @return: C{types} and their supertypes: the types an assertion on which
+        also tests the values of one of C{types} (a filter on C{name} reads
+        C{cn}). Kept for the few sets asked for, each asked for by a plugin
+        on every search.
     """
-    while at is not None:
-        if at is ancestor:
-            return True
-        at = at.sup
-    return False
+    found = set()
+    for at in types:
+        current: AttributeType | None = at
+        while current is not None:
+            found.add(current)
+            current = current.sup
+    return frozenset(found)

@@ -214,7 +214,9 @@ class Names:
         @return: whether names in C{db} are resolved here: it stores its
             entries, and may hold a referral object or an alias.
         """
-        return self._stores(db) and self._holding.get(db.normalizedSuffix, True)
+        # The look-up first: after a scan, most databases hold neither, and
+        # the interface check is the dearer of the two.
+        return self._holding.get(db.normalizedSuffix, True) and self._stores(db)
 
     async def rescan(self) -> None:
         """

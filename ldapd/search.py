@@ -66,6 +66,11 @@ _CACHED_RESULTS = 4096
 
 #: The attribute lists (and the entry shapes for each) whose selection is kept.
 _CACHED_SELECTIONS = 1024
+
+#: The scopes by their value in a request: looked up, where calling the
+#: enumeration runs its Python-level C{__call__} for every search.
+_SCOPES = {scope.value: scope for scope in Scope}
+
 _MAX_PAGED_SEARCHES = 16
 
 #: The objectClass values of a subentry (RFC 3672 §2), lower-cased.
@@ -256,10 +261,9 @@ class Searcher:
         request = op.request
         assert isinstance(request, SearchRequest)
         dn, base = self._parseDN(request.base)
-        try:
-            scope = Scope(request.scope)
-        except ValueError:
-            raise ldaperrors.LDAPProtocolError("invalid scope") from None
+        scope = _SCOPES.get(request.scope)
+        if scope is None:
+            raise ldaperrors.LDAPProtocolError("invalid scope")
         if request.derefAliases not in (0, 1, 2, 3):
             raise ldaperrors.LDAPProtocolError("invalid alias dereferencing value")
         if request.sizeLimit < 0 or request.timeLimit < 0:

@@ -44,6 +44,8 @@ class EscapeFilterValueTests(unittest.TestCase):
         """
         self.assertEqual(escapeFilterValue("a*b(c)d\\e\x00f"), "a\\2ab\\28c\\29d\\5ce\\00f")
         self.assertEqual(escapeFilterValue("Zoë"), "Zoë")
+        self.assertEqual(escapeFilterValue(b"a*b"), "a\\2ab")
+        self.assertEqual(escapeFilterValue(bytearray(b"a*b")), "a\\2ab")
 
     def test_notUTF8(self) -> None:
         """
@@ -125,6 +127,9 @@ class EscapeControlTests(unittest.TestCase):
         escaped = escapeControl("a" + controls + "b")
         self.assertEqual(escaped.splitlines(), [escaped])
         self.assertTrue(escaped.isprintable())
+        for c in controls:
+            self.assertNotIn(c, escapeControl("a" + c + "b"))
+            self.assertNotIn(c, escapeControl(c + "é", multiline=c not in "\t\n"))
         self.assertEqual(escapeControl("a\r\n\x1b[2J\u2028"), "a\\x0d\\x0a\\x1b[2J\\u2028")
 
     def test_printableUnchanged(self) -> None:

@@ -550,6 +550,20 @@ class JSONFileLogObserverTests(unittest.SynchronousTestCase):
         self.assertIn('"accessLine!s:"', line)
         self.assertIn('"filter": "(cn=Zo\\u00eb*)"', line)
 
+    def test_oneField(self) -> None:
+        """
+        An event whose format is one field, whose text is written once for
+        the field and both its flattened forms, is written as Twisted writes
+        it whatever the text holds, and so is one whose field is not text.
+        """
+        base = accessEvents()[0]
+        self.assertSameJSON([
+            dict(base, accessLine='a "quoted\\" \\ line\n\twith \x00 \u2028 Zo\u00eb \U0001f600'),
+            dict(base, accessLine=""),
+            dict(base, log_format="{n\u00e9}", **{"n\u00e9": "x\"y"}),
+            dict(base, log_format="{n}", n=12),
+        ])
+
     def test_varied(self) -> None:
         """
         Failures, bytes, objects only Twisted's hook encodes, missing keys

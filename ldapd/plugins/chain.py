@@ -103,10 +103,12 @@ class PluginChain:
                 replaced = hook(op, subject, *args)
             except Exception:
                 return defer.fail()
+            if replaced is None:
+                # Most hooks only check: nothing to wait for or replace.
+                continue
             if isinstance(replaced, (defer.Deferred, Failure)) or iscoroutine(replaced):
                 return self._waitPre(replaced, hooks[index + 1 :], op, subject, args)
-            if replaced is not None:
-                subject = replaced
+            subject = replaced
         return defer.succeed(subject)
 
     @defer.inlineCallbacks
