@@ -42,6 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,7 @@ from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.limits import Limits
 from ldapd.protocol import LDAPServerFactory
+from ldapd.registry import PLUGINS, ConfigContext, lookup
 from ldapd.schema import Schema
 
 #: The log observer of each C{--log} format, as C{twist ldapd} uses them.
@@ -72,11 +74,33 @@ _OBSERVERS = {"text": textFileLogObserver, "json": jsonFileLogObserver}
 class _Clock(task.Clock):
     """
     A clock that tells the real time (for etimes and deadlines) and runs
-    nothing it is given: timers never fire during a run.
+    only what it is given to run at once (a long search's turn to let
+    others in, L{pump}): timers never fire during a run.
     """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._soon: list[Any] = []
 
     def seconds(self) -> float:
         return time.monotonic()
+
+    def callLater(self, delay: float, callable: Any, *args: Any, **kw: Any) -> Any:
+        call = super().callLater(delay, callable, *args, **kw)
+        if delay == 0:
+            self._soon.append(call)
+        return call
+
+    def pump(self) -> None:
+        """
+        Run the calls given to run at once, and those they give.
+        """
+        while self._soon:
+            call = self._soon.pop(0)
+            if call.active():
+                self.calls.remove(call)
+                call.called = 1
+                call.func(*call.args, **call.kw)
 
 
 class _InlineSQLBackend(SQLBackend):
@@ -94,16 +118,28 @@ class _InlineSQLBackend(SQLBackend):
         return self._call(self._transact, work)
 
 
-def build(data: Path, backend: str, folder: Path) -> Directory:
+def build(data: Path, backend: str, folder: Path, plugin: str | None = None) -> Directory:
     """
     @param data: the LDIF to load.
     @param backend: C{memory} or C{sqlite}.
     @param folder: where the SQLite file goes.
+    @param plugin: the key in L{compare.PLUGINS} of a plugin to run, as
+        C{compare.py}'s server C{ldapd+PLUGIN} runs it (its entries added
+        to the data), or C{None}.
     @return: an open directory serving the data.
     """
     schema = Schema.standard()
     suffix = DN.parse(compare.SUFFIX)
     clock = _Clock()
+    plugins = []
+    if plugin is not None:
+        table = compare.PLUGINS[plugin]
+        if table.entries:
+            with open(data, "a") as f:
+                f.write(table.entries)
+        context = ConfigContext(None, "plugin[0]", schema, clock)
+        plugins.append(lookup(PLUGINS, table.name, context, "name").fromConfig(
+            tomllib.loads(table.table), context))
     root = {"rootDN": DN.parse(compare.ROOT_DN), "rootPassword": b"secret"}
     if backend == "memory":
         database = Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema, clock),
@@ -116,7 +152,8 @@ def build(data: Path, backend: str, folder: Path) -> Directory:
         with open(data, "rb") as f:
             sql.importEntries(readEntries(f, schema, root["rootDN"], print))
         database = Database(suffix, sql, **root)
-    directory = Directory([database], schema=schema, limits=Limits(sizeLimit=0), reactor=clock)
+    directory = Directory([database], schema=schema, limits=Limits(sizeLimit=0), reactor=clock,
+                          plugins=plugins)
     directory.open()
     return directory
 
@@ -138,12 +175,15 @@ def drive(directory: Directory, requests: list[bytes], count: int,
     protocol.makeConnection(transport)
     if prelude is not None:
         protocol.dataReceived(prelude)
+        directory.reactor.pump()
         transport.clear()
     started = time.perf_counter()
     cpu = time.process_time()
     done = 0
+    clock = directory.reactor
     for n in range(count):
         protocol.dataReceived(requests[n % len(requests)])
+        clock.pump()
         if n % 64 == 63:
             done += _finished(transport)
     elapsed = (time.perf_counter() - started, time.process_time() - cpu)
@@ -208,6 +248,12 @@ def main() -> None:
     parser.add_argument("--closed", action="store_true",
                         help="the closed loop's requests: one for every entry, in random order "
                              "(search, bind, substring), rather than 512 that repeat")
+    parser.add_argument("--plugin", choices=sorted(compare.PLUGINS),
+                        help="run this plugin as compare.py's server ldapd+PLUGIN does")
+    parser.add_argument("--bind", nargs=2, metavar=("DN", "PASSWORD"),
+                        help="bind as DN first, unmeasured (in place of the root DN the "
+                             "modify and adddel workloads bind as; a user's password is "
+                             "pw-<uid>)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="the profile's order (pstats)")
     parser.add_argument("--lines", type=int, default=30, help="the profile's functions shown")
@@ -222,7 +268,9 @@ def main() -> None:
         globalLogBeginner.beginLoggingTo([_OBSERVERS[args.log](sink)], redirectStandardIO=False)
     workload = compare.WORKLOADS.get(args.workload)
     prelude = None
-    if workload is not None and workload.prelude is not None:
+    if args.bind is not None:
+        prelude = bytes.fromhex(compare.bindRequest(*args.bind))
+    elif workload is not None and workload.prelude is not None:
         prelude = bytes.fromhex(workload.prelude())
     if args.closed:
         if args.workload not in compare.CLOSED_LOOP:
@@ -236,7 +284,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ldapd-inprocess-") as tmp:
         data = Path(tmp) / "data.ldif"
         compare.generate(args.size, data)
-        directory = build(data, args.backend, Path(tmp))
+        directory = build(data, args.backend, Path(tmp), args.plugin)
         try:
             if args.callgrind:
                 on, off = callgrindToggles(Path(tmp))
