@@ -46,7 +46,6 @@ process holds on every other within that time.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from typing import Any, Iterable
 
@@ -66,7 +65,7 @@ from ldapd.filters import (
 )
 from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin
-from ldapd.limits import isGroupMember
+from ldapd.limits import groupMembers
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.passwordcheck import PasswordCheck
 from ldapd.plugins.aclrules import (
@@ -74,10 +73,10 @@ from ldapd.plugins.aclrules import (
     ENTRY,
     AccessRule,
     AccessRuleError,
-    EntryRules,
+    Decisions,
+    Grants,
     Privilege,
     Subject,
-    evaluate,
     parseRule,
 )
 from ldapd.registry import ConfigTable
@@ -98,6 +97,11 @@ DEFAULT_RULES = (
     "to attrs=pwdHistory by * none",
     "to * by * read",
 )
+
+#: The most L{Grants} kept (L{Decisions}): one for each way the rules look
+#: at an entry and its subject, a few for each kind of client and entry;
+#: more with rules stored in many entries.
+_MAX_GRANTS = 4096
 
 _MODIFY_PRIVILEGES = {
     "add": Privilege.ADD,
@@ -172,6 +176,12 @@ class AccessControl:
         self._contexts: weakref.WeakKeyDictionary[Operation, _Context] = weakref.WeakKeyDictionary()
         self._touched: weakref.WeakSet[Operation] = weakref.WeakSet()
         self._private: dict[DN, list[AccessRule]] = {}
+        self._decisions = Decisions(_MAX_GRANTS)
+        self._parsed: dict[DN, tuple[tuple[bytes, ...], list[AccessRule]]] = {}
+        # The groups the rules name, for the rules and stored rules they
+        # were found in (compared by identity).
+        self._groupsNamed: tuple[object, object, frozenset[DN]] = (None, None, frozenset())
+        self._members: dict[DN, tuple[Entry, frozenset[DN]]] = {}
         self.directory: Any = None
 
     def attach(self, host: PluginHost) -> None:
@@ -190,6 +200,7 @@ class AccessControl:
         generation = self._generation
         loadedAt = self.directory.reactor.seconds()
         stored: dict[DN, list[AccessRule]] = {}
+        parsed: dict[DN, tuple[tuple[bytes, ...], list[AccessRule]]] = {}
         for db in self.directory.databases:
             op = self.directory.internalOperation()
             op.search = SearchParameters(
@@ -200,7 +211,14 @@ class AccessControl:
             def emit(entry: Any) -> None:
                 # Backends may also emit continuation references.
                 if isinstance(entry, Entry):
-                    stored[entry.ndn] = self._parseStored(entry)
+                    # The rules of values read before are those parsed
+                    # then: the decisions made with them still hold.
+                    values = entry.get(ACI_ATTRIBUTE)
+                    before = self._parsed.get(entry.ndn)
+                    rules = before[1] if before is not None and before[0] == values \
+                        else self._parseStored(entry)
+                    stored[entry.ndn] = rules
+                    parsed[entry.ndn] = (values, rules)
 
             try:
                 await db.backend.search(op, emit)
@@ -208,6 +226,7 @@ class AccessControl:
                 continue
         if generation == self._generation:
             self._stored = stored
+            self._parsed = parsed
             self._loadedAt = loadedAt
         return stored
 
@@ -241,18 +260,41 @@ class AccessControl:
         ):
             stored = await self._loadStored()
         ndn = None if anonymous else op.identity.ndn
-        groups = set()
-        if ndn is not None:
-            wanted = set().union(*(r.groups for r in self.rules), *(
-                r.groups for rules in stored.values() for r in rules
-            ))
-            for group in wanted:
-                if await isGroupMember(self.directory, group, ndn):
-                    groups.add(group)
-        context = _Context(Subject(ndn, _peerName(op.connection.peer), frozenset(groups)), stored)
+        groups = frozenset() if ndn is None else await self._groupsOf(ndn, stored)
+        context = _Context(Subject(ndn, _peerName(op.connection.peer), groups), stored)
         if not anonymous:
             self._contexts[op] = context
         return context
+
+    async def _groupsOf(self, ndn: DN, stored: dict[DN, list[AccessRule]]) -> frozenset[DN]:
+        """
+        @param ndn: the normalised DN of a client.
+        @param stored: the stored rules in force.
+        @return: the groups the rules name that it is a member of, from
+            their entries as they are now; each group's members are read
+            again only when its entry has changed since.
+        """
+        rules, known, named = self._groupsNamed
+        if rules is not self.rules or known is not stored:
+            named = frozenset().union(*(r.groups for r in self.rules), *(
+                r.groups for rules in stored.values() for r in rules))
+            self._groupsNamed = (self.rules, stored, named)
+            for group in self._members.keys() - named:
+                del self._members[group]
+        groups = set()
+        for group in named:
+            entry = await self._read(group)
+            if entry is None:
+                continue
+            members = self._members.get(group)
+            # Held with the entry it was read from, which is compared by
+            # identity: a write makes a new entry.
+            if members is None or members[0] is not entry:
+                members = self._members[group] = (
+                    entry, frozenset(groupMembers(self.schema, entry)))
+            if ndn in members[1]:
+                groups.add(group)
+        return frozenset(groups)
 
     async def _read(self, ndn: DN) -> Entry | None:
         try:
@@ -277,6 +319,13 @@ class AccessControl:
             rules = self._private[suffix] = [r for r in self.rules if r.names(suffix)]
         return rules
 
+    def _grantsFor(self, context: _Context, entry: Entry) -> Grants:
+        """
+        @return: what the rules in force grant the operation's subject on
+            C{entry}.
+        """
+        return self._decisions.grants(self._rulesFor(context, entry.ndn), context.subject, entry)
+
     def allowed(self, context: _Context, entry: Entry, attribute: AttributeType | str,
                 wanted: Privilege) -> bool:
         """
@@ -286,8 +335,7 @@ class AccessControl:
         @param wanted: the privilege needed.
         @return: whether the rules grant it.
         """
-        return evaluate(self._rulesFor(context, entry.ndn), context.subject, entry,
-                        attribute, wanted)
+        return self._grantsFor(context, entry).allows(attribute, wanted)
 
     async def _target(self, context: _Context, ndn: DN) -> Entry:
         """
@@ -412,21 +460,27 @@ class AccessControl:
         context = self._contexts.get(op)
         if context is None or self._bypass(op):
             return entry
-        # The rules covering the entry, found once for all its attributes.
-        allows = functools.partial(EntryRules(self._rulesFor(context, entry.ndn), entry).allows,
-                                   context.subject)
-        if not allows(ENTRY, Privilege.READ):
+        grants = self._grantsFor(context, entry)
+        if not grants.allows(ENTRY, Privilege.READ):
             return None
         if context.filter is not None:
-            hidden = frozenset(
-                {t for t in context.filterTypes if not allows(t, Privilege.SEARCH)}
-                | {a.type for a in entry
-                   if (context.typeless or a.type in context.filterSubtypes)
-                   and not allows(a.type, Privilege.SEARCH)})
-            if hidden and throughSearchable(context.filter, hidden).match(
-                    entry.without(hidden)) is not True:
-                return None
-        unreadable = {a.type for a in entry if not allows(a.type, Privilege.READ)}
+            hidden = {t for t in context.filterTypes if not grants.allows(t, Privilege.SEARCH)}
+            if context.typeless or context.filterSubtypes:
+                hidden.update(
+                    at for at, _ in entry.descriptions
+                    if (context.typeless or at in context.filterSubtypes)
+                    and not grants.allows(at, Privilege.SEARCH))
+            if hidden:
+                frozen = frozenset(hidden)
+                if throughSearchable(context.filter, frozen).match(
+                        entry.without(frozen)) is not True:
+                    return None
+        # Which attributes the rules strip depends on the entry's layout
+        # alone, once the grants are those of its key.
+        unreadable = grants.unreadable.get(entry.shape)
+        if unreadable is None:
+            unreadable = grants.unreadable[entry.shape] = frozenset(
+                at for at, _ in entry.descriptions if not grants.allows(at, Privilege.READ))
         return entry.without(unreadable) if unreadable else entry
 
     async def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:
