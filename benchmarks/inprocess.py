@@ -30,6 +30,15 @@ small library with C{cc} and valgrind's C{callgrind.h} to toggle the collection)
     valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.%p \
         python benchmarks/inprocess.py --closed --size 2000 --count 300 --log json --callgrind
     grep totals: cg.*.1        # instructions of the 300 requests
+
+C{--plugin} runs one of C{compare.py}'s PLUGINS as its server C{ldapd+PLUGIN} does,
+and several workloads measured in one run each make a dump (search, bind, then the
+modifies of an admin under the acl plugin's typical rules: dumps 1, 2 and 3):
+
+    valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.%p \
+        python benchmarks/inprocess.py --closed --size 2000 --count 300 --log json --callgrind \
+        --workload search bind modify --plugin acl-site \
+        --bind uid=user0000000,ou=people,dc=example,dc=com pw-user0000000
 """
 
 from __future__ import annotations
@@ -239,15 +248,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--backend", choices=["memory", "sqlite"], default="memory")
-    parser.add_argument("--workload", default="search",
+    parser.add_argument("--workload", nargs="+", default=["search"],
                         choices=sorted((compare.WORKLOADS.keys() | compare.CLOSED_LOOP.keys())
                                        - {"connect"}),
-                        help="the closed loop's own (any, initial, final, pieces: substring "
+                        help="one or more, measured in turn on the same directory (with "
+                             "--callgrind, each in a dump of its own, numbered in this order); "
+                             "the closed loop's own (any, initial, final, pieces: substring "
                              "searches on cn) go with --closed only")
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--closed", action="store_true",
                         help="the closed loop's requests: one for every entry, in random order "
-                             "(search, bind, substring), rather than 512 that repeat")
+                             "(search, bind, substring), rather than 512 that repeat (modify "
+                             "and adddel, which the closed loop has not, keep theirs)")
     parser.add_argument("--plugin", choices=sorted(compare.PLUGINS),
                         help="run this plugin as compare.py's server ldapd+PLUGIN does")
     parser.add_argument("--bind", nargs=2, metavar=("DN", "PASSWORD"),
@@ -266,46 +278,58 @@ def main() -> None:
     if args.log:
         sink = open("/dev/null", "w")  # noqa: SIM115 (open for the life of the process)
         globalLogBeginner.beginLoggingTo([_OBSERVERS[args.log](sink)], redirectStandardIO=False)
-    workload = compare.WORKLOADS.get(args.workload)
-    prelude = None
-    if args.bind is not None:
-        prelude = bytes.fromhex(compare.bindRequest(*args.bind))
-    elif workload is not None and workload.prelude is not None:
-        prelude = bytes.fromhex(workload.prelude())
-    if args.closed:
-        if args.workload not in compare.CLOSED_LOOP:
-            parser.error(f"--closed has the workloads {', '.join(compare.CLOSED_LOOP)}")
-        hexes = compare.closedLoopRequests(args.workload, args.size, 1)
-    elif workload is None:
-        parser.error(f"the {args.workload} workload goes with --closed")
-    else:
-        hexes = workload.requests(args.size)
-    requests = [bytes.fromhex(h) for h in hexes]
+    measured = []
+    for name in args.workload:
+        workload = compare.WORKLOADS.get(name)
+        prelude = None
+        if workload is not None and workload.prelude is not None:
+            prelude = bytes.fromhex(workload.prelude() if args.bind is None
+                                    else compare.bindRequest(*args.bind))
+        if args.closed and name in compare.CLOSED_LOOP:
+            hexes = compare.closedLoopRequests(name, args.size, 1)
+        elif workload is None:
+            parser.error(f"the {name} workload goes with --closed")
+        else:
+            hexes = workload.requests(args.size)
+        measured.append((name, [bytes.fromhex(h) for h in hexes], prelude))
     with tempfile.TemporaryDirectory(prefix="ldapd-inprocess-") as tmp:
         data = Path(tmp) / "data.ldif"
         compare.generate(args.size, data)
         directory = build(data, args.backend, Path(tmp), args.plugin)
+        toggles = callgrindToggles(Path(tmp)) if args.callgrind else None
         try:
-            if args.callgrind:
-                on, off = callgrindToggles(Path(tmp))
-                drive(directory, requests[args.count:] or requests, 500, prelude)
-                on()
-                drive(directory, requests, args.count, prelude)
-                off()
-                print(f"collected {args.count} {args.workload} requests: the dump's total "
-                      f"instructions / {args.count} is the cost of one")
-                return
-            drive(directory, requests, 500, prelude)
-            if args.profile:
-                profiler = cProfile.Profile()
-                profiler.runcall(drive, directory, requests, args.count, prelude)
-                pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
-                return
-            wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
+            for dump, (name, requests, prelude) in enumerate(measured, 1):
+                _measure(args, directory, name, requests, prelude, toggles, dump)
         finally:
             # The sql backend's thread pool would keep the process alive.
             directory.close()
-    print(f"{args.workload} on {args.backend}: {wall:.1f} µs per request, {cpu:.1f} µs of CPU, "
+
+
+def _measure(args: argparse.Namespace, directory: Directory, name: str, requests: list[bytes],
+             prelude: bytes | None, toggles: tuple[Any, Any] | None, dump: int) -> None:
+    """
+    Measure one workload as C{args} say, and print what was found.
+
+    @param toggles: with C{--callgrind}, L{callgrindToggles}.
+    @param dump: the number of the callgrind dump it makes.
+    """
+    if toggles is not None:
+        on, off = toggles
+        drive(directory, requests[args.count:] or requests, 500, prelude)
+        on()
+        drive(directory, requests, args.count, prelude)
+        off()
+        print(f"collected {args.count} {name} requests in dump {dump}: its total "
+              f"instructions / {args.count} is the cost of one")
+        return
+    drive(directory, requests, 500, prelude)
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(drive, directory, requests, args.count, prelude)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
+        return
+    wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
+    print(f"{name} on {args.backend}: {wall:.1f} µs per request, {cpu:.1f} µs of CPU, "
           f"at {args.size} entries (best of 5)")
 
 

@@ -327,7 +327,7 @@ class GrantsTests(unittest.SynchronousTestCase):
         made = set()
         for entry in entries:
             for subject in subjects:
-                grants = decisions.grants(rules, subject, entry)
+                grants = decisions.of(subject).grants(rules, entry)
                 made.add(grants)
                 for at in attributes:
                     for wanted in Privilege:

@@ -77,6 +77,7 @@ from ldapd.plugins.aclrules import (
     Grants,
     Privilege,
     Subject,
+    SubjectDecisions,
     parseRule,
 )
 from ldapd.registry import ConfigTable
@@ -125,8 +126,8 @@ class _Context:
     What one operation's checks share: who asks, and the rules in force.
     """
 
-    def __init__(self, subject: Subject, stored: dict[DN, list[AccessRule]]) -> None:
-        self.subject = subject
+    def __init__(self, decisions: SubjectDecisions, stored: dict[DN, list[AccessRule]]) -> None:
+        self.decisions = decisions
         self.stored = stored
         self.filter: Filter | None = None
         self.filterTypes: set[AttributeType] = set()
@@ -261,7 +262,8 @@ class AccessControl:
             stored = await self._loadStored()
         ndn = None if anonymous else op.identity.ndn
         groups = frozenset() if ndn is None else await self._groupsOf(ndn, stored)
-        context = _Context(Subject(ndn, _peerName(op.connection.peer), groups), stored)
+        subject = Subject(ndn, _peerName(op.connection.peer), groups)
+        context = _Context(self._decisions.of(subject), stored)
         if not anonymous:
             self._contexts[op] = context
         return context
@@ -306,6 +308,8 @@ class AccessControl:
         private = self.directory.privateSuffix(ndn) if self.directory is not None else None
         if private is not None:
             return self._privateRules(private)
+        if not context.stored:
+            return self.rules
         holders = sorted((h for h in context.stored if ndn.isWithin(h)), key=len, reverse=True)
         return [rule for h in holders for rule in context.stored[h]] + self.rules
 
@@ -324,7 +328,7 @@ class AccessControl:
         @return: what the rules in force grant the operation's subject on
             C{entry}.
         """
-        return self._decisions.grants(self._rulesFor(context, entry.ndn), context.subject, entry)
+        return context.decisions.grants(self._rulesFor(context, entry.ndn), entry)
 
     def allowed(self, context: _Context, entry: Entry, attribute: AttributeType | str,
                 wanted: Privilege) -> bool:

@@ -41,6 +41,7 @@ __all__ = [
     "Grants",
     "Privilege",
     "Subject",
+    "SubjectDecisions",
     "evaluate",
     "parseRule",
 ]
@@ -332,7 +333,7 @@ def evaluate(rules: list[AccessRule], subject: Subject, entry: Entry,
     @param wanted: the privilege needed.
     @return: whether it is granted.
     """
-    return Decisions().grants(rules, subject, entry).allows(attribute, wanted)
+    return Decisions().of(subject).grants(rules, entry).allows(attribute, wanted)
 
 
 class Decisions:
@@ -348,25 +349,56 @@ class Decisions:
 
     def __init__(self, limit: int = 4096) -> None:
         """
-        @param limit: the most L{Grants} (and subjects) kept; beyond it,
-            everything kept is forgotten.
+        @param limit: the most L{Grants}, and the most subjects, kept;
+            beyond it, all of them are forgotten.
         """
-        self._limit = limit
-        self._grants: dict[tuple[tuple[AccessRule, ...], int], Grants] = {}
-        self._subjects: dict[Subject, dict[AccessRule, int]] = {}
+        self.limit = limit
+        self.grants: dict[tuple[tuple[AccessRule, ...], int], Grants] = {}
+        self._subjects: dict[Subject, SubjectDecisions] = {}
 
-    def grants(self, rules: Iterable[AccessRule], subject: Subject, entry: Entry) -> Grants:
+    def of(self, subject: Subject) -> SubjectDecisions:
+        """
+        @param subject: who asks.
+        @return: the decisions for C{subject}, which keep what the rules'
+            clauses on the subject alone found.
+        """
+        decisions = self._subjects.get(subject)
+        if decisions is None:
+            if len(self._subjects) >= self.limit:
+                self._subjects.clear()
+            decisions = self._subjects[subject] = SubjectDecisions(self, subject)
+        return decisions
+
+    def clear(self) -> None:
+        """
+        Forget everything kept: for rules no longer in force.
+        """
+        self.grants.clear()
+        self._subjects.clear()
+
+
+class SubjectDecisions:
+    """
+    The L{Decisions} for one subject.
+    """
+
+    def __init__(self, decisions: Decisions, subject: Subject) -> None:
+        """
+        @param decisions: where the L{Grants} are kept.
+        @param subject: who asks.
+        """
+        self._decisions = decisions
+        self.subject = subject
+        self._matches: dict[AccessRule, int] = {}
+
+    def grants(self, rules: Iterable[AccessRule], entry: Entry) -> Grants:
         """
         @param rules: the rules in force for the entry, in order.
-        @param subject: who asks.
         @param entry: the entry accessed.
-        @return: what the rules grant C{subject} on C{entry}.
+        @return: what the rules grant the subject on C{entry}.
         """
-        matches = self._subjects.get(subject)
-        if matches is None:
-            if len(self._subjects) >= self._limit:
-                self._subjects.clear()
-            matches = self._subjects[subject] = {}
+        subject = self.subject
+        matches = self._matches
         covering = []
         matched = 0
         shift = 0
@@ -383,19 +415,13 @@ class Decisions:
             matched |= bits << shift
             shift += len(rule.clauses)
         key = (tuple(covering), matched)
-        grants = self._grants.get(key)
+        kept = self._decisions.grants
+        grants = kept.get(key)
         if grants is None:
-            if len(self._grants) >= self._limit:
-                self._grants.clear()
-            grants = self._grants[key] = Grants(*key)
+            if len(kept) >= self._decisions.limit:
+                kept.clear()
+            grants = kept[key] = Grants(*key)
         return grants
-
-    def clear(self) -> None:
-        """
-        Forget everything kept: for rules no longer in force.
-        """
-        self._grants.clear()
-        self._subjects.clear()
 
 
 class Grants:
