@@ -50,7 +50,9 @@ import weakref
 from typing import Any, Iterable
 
 from ldaptor.protocols.ldap import ldaperrors
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ldapd.dn import DN
@@ -250,23 +252,70 @@ class AccessControl:
         if self._storedRules:
             self._stored = None
 
-    async def _context(self, op: Operation, anonymous: bool = False) -> _Context:
+    def _contextNow(self, op: Operation, anonymous: bool = False) -> _Context | None:
+        """
+        The operation's context, when it can be made without reading
+        anything: the stored rules are current, and the client is anonymous
+        or the rules name no group.
+
+        @param anonymous: for the anonymous identity rather than the
+            operation's (a bind); such a context is not kept.
+        @return: the context, or C{None} when L{_context} must read.
+        """
         context = self._contexts.get(op)
         if context is not None and not anonymous:
             return context
         stored = self._stored
-        if stored is None or (
-            self._storedRules and self._storedTTL
-            and self.directory.reactor.seconds() - self._loadedAt >= self._storedTTL
-        ):
+        if stored is None or self._stale():
+            return None
+        ndn = None if anonymous else op.identity.ndn
+        if ndn is not None and self._namedGroups(stored):
+            return None
+        return self._newContext(op, anonymous, stored, ndn, frozenset())
+
+    async def _context(self, op: Operation, anonymous: bool = False) -> _Context:
+        """
+        The operation's context, reading what L{_contextNow} cannot do
+        without.
+        """
+        context = self._contextNow(op, anonymous)
+        if context is not None:
+            return context
+        stored = self._stored
+        if stored is None or self._stale():
             stored = await self._loadStored()
         ndn = None if anonymous else op.identity.ndn
         groups = frozenset() if ndn is None else await self._groupsOf(ndn, stored)
+        return self._newContext(op, anonymous, stored, ndn, groups)
+
+    def _stale(self) -> bool:
+        """
+        @return: whether the stored rules were read C{stored_rules_ttl} ago.
+        """
+        return bool(self._storedRules and self._storedTTL
+                    and self.directory.reactor.seconds() - self._loadedAt >= self._storedTTL)
+
+    def _newContext(self, op: Operation, anonymous: bool, stored: dict[DN, list[AccessRule]],
+                    ndn: DN | None, groups: frozenset[DN]) -> _Context:
         subject = Subject(ndn, _peerName(op.connection.peer), groups)
         context = _Context(self._decisions.of(subject), stored)
         if not anonymous:
             self._contexts[op] = context
         return context
+
+    def _namedGroups(self, stored: dict[DN, list[AccessRule]]) -> frozenset[DN]:
+        """
+        @param stored: the stored rules in force.
+        @return: the groups the configured and stored rules name.
+        """
+        rules, known, named = self._groupsNamed
+        if rules is not self.rules or known is not stored:
+            named = frozenset().union(*(r.groups for r in self.rules), *(
+                r.groups for rules in stored.values() for r in rules))
+            self._groupsNamed = (self.rules, stored, named)
+            for group in self._members.keys() - named:
+                del self._members[group]
+        return named
 
     async def _groupsOf(self, ndn: DN, stored: dict[DN, list[AccessRule]]) -> frozenset[DN]:
         """
@@ -276,15 +325,8 @@ class AccessControl:
             their entries as they are now; each group's members are read
             again only when its entry has changed since.
         """
-        rules, known, named = self._groupsNamed
-        if rules is not self.rules or known is not stored:
-            named = frozenset().union(*(r.groups for r in self.rules), *(
-                r.groups for rules in stored.values() for r in rules))
-            self._groupsNamed = (self.rules, stored, named)
-            for group in self._members.keys() - named:
-                del self._members[group]
         groups = set()
-        for group in named:
+        for group in self._namedGroups(stored):
             entry = await self._read(group)
             if entry is None:
                 continue
@@ -412,17 +454,43 @@ class AccessControl:
         if not self.allowed(context, entry, self._password, wanted):
             raise ldaperrors.LDAPInvalidCredentials()
 
-    async def pre_search(self, op: Operation, base: DN) -> None:
+    def pre_search(self, op: Operation, base: DN) -> defer.Deferred[None] | None:
         """
         The base must be visible; the filter is remembered so that each
         result can be checked against what the client may test.
+
+        Decided at once when nothing needs waiting for (the context made
+        without reading, the base read from memory): most searches.
         """
         if self._bypass(op) or op.search is None:
-            return
+            return None
+        context = self._contextNow(op)
+        if context is None:
+            return defer.Deferred.fromCoroutine(self._preSearch(op, base))
+        read = defer.Deferred.fromCoroutine(self._target(context, base))
+        if not read.called:
+            return defer.Deferred.fromCoroutine(self._preSearch(op, base, read))
+        self._searchBase(op, context, _result(read))
+        return None
+
+    async def _preSearch(self, op: Operation, base: DN,
+                         read: defer.Deferred[Entry] | None = None) -> None:
+        """
+        L{pre_search}, waiting for what it needs.
+
+        @param read: the base entry's read, when it was begun.
+        """
         context = await self._context(op)
-        entry = await self._target(context, base)
+        entry = await (read if read is not None else self._target(context, base))
+        self._searchBase(op, context, entry)
+
+    def _searchBase(self, op: Operation, context: _Context, entry: Entry) -> None:
+        """
+        Check a search's base entry and remember its filter (L{pre_search}).
+        """
         if not self.allowed(context, entry, ENTRY, Privilege.DISCLOSE):
             raise self._hidden(entry)
+        assert op.search is not None
         context.filter = op.search.filter
         context.filterTypes, context.typeless = _filterTypes(op.search.filter, self.schema)
         context.filterSubtypes = frozenset().union(
@@ -665,6 +733,19 @@ class AccessControl:
         See L{_committed}.
         """
         self._committed(op, resultCode)
+
+
+def _result(d: defer.Deferred[Any]) -> Any:
+    """
+    @param d: a Deferred that has fired.
+    @return: its result.
+    @raise Exception: its failure's.
+    """
+    found: list[Any] = []
+    d.addBoth(found.append)
+    if isinstance(found[0], Failure):
+        found[0].raiseException()
+    return found[0]
 
 
 def _filterTypes(f: Filter, schema: Schema) -> tuple[set[AttributeType], bool]:
