@@ -431,7 +431,7 @@ class AccessControl:
 
     # Hooks
 
-    async def pre_authenticate(self, op: Operation, check: PasswordCheck) -> None:
+    def pre_authenticate(self, op: Operation, check: PasswordCheck) -> defer.Deferred[None] | None:
         """
         A bind needs C{auth} on the target's userPassword, as the anonymous
         identity; checking the old password of a change needs C{write} on
@@ -439,17 +439,43 @@ class AccessControl:
         invalidCredentials, as for a wrong password, and comes before the
         password is looked at, so that a client learns nothing from trying
         passwords it may not use.
+
+        Decided at once when nothing needs waiting for, as L{pre_search}.
         """
         if op.internal or self._password is None:
-            return
+            return None
         if not check.isBind and self._bypass(op):
-            return
+            return None
         if any(db.normalizedRootDN == check.ndn for db in self.directory.databases):
+            return None
+        read = defer.Deferred.fromCoroutine(self._read(check.ndn))
+        context = self._contextNow(op, anonymous=check.isBind)
+        if context is None or not read.called:
+            return defer.Deferred.fromCoroutine(self._preAuthenticate(op, check, read))
+        self._checkPassword(context, check, _result(read))
+        return None
+
+    async def _preAuthenticate(self, op: Operation, check: PasswordCheck,
+                               read: defer.Deferred[Entry | None]) -> None:
+        """
+        L{pre_authenticate}, waiting for what it needs.
+
+        @param read: the read of the entry whose password is checked.
+        """
+        entry = await read
+        if entry is not None:
+            context = await self._context(op, anonymous=check.isBind)
+            self._checkPassword(context, check, entry)
+
+    def _checkPassword(self, context: _Context, check: PasswordCheck, entry: Entry | None) -> None:
+        """
+        Refuse a password check the rules do not allow (L{pre_authenticate}).
+
+        @param entry: the entry whose password is checked, C{None} when
+            there is none (the check then fails as for a wrong password).
+        """
+        if entry is None or self._password is None:
             return
-        entry = await self._read(check.ndn)
-        if entry is None:
-            return
-        context = await self._context(op, anonymous=check.isBind)
         wanted = Privilege.AUTH if check.isBind else Privilege.WRITE
         if not self.allowed(context, entry, self._password, wanted):
             raise ldaperrors.LDAPInvalidCredentials()
