@@ -273,19 +273,19 @@ def _slapdDecision(rules: list[AccessRule], subject: Subject, entry: Entry,
     L{evaluate} and L{Grants} must agree with.
     """
     mask = Privilege.NONE
-    for rule in rules:
-        if not (rule.coversAttribute(attribute) and rule.coversEntry(entry)):
-            continue
-        control = "stop"
-        for clause in rule.clauses:
-            if not (clause.matchesSubject(subject) and clause.matchesEntry(subject, entry)):
-                continue
+    applying = [r for r in rules if r.coversAttribute(attribute) and r.coversEntry(entry)]
+    for rule in applying:
+        matching = [c for c in rule.clauses
+                    if c.matchesSubject(subject) and c.matchesEntry(subject, entry)]
+        # No clause matching is slapd's implicit "by * none stop".
+        controls = ["stop"]
+        for clause in matching:
             mask = clause.apply(mask)
-            control = clause.control
-            if control != "continue":
+            controls.append(clause.control)
+            if clause.control in ("stop", "break"):
                 break
-        if control != "break":
-            break
+        if controls[-1] != "break":
+            return wanted in mask
     return wanted in mask
 
 
