@@ -725,6 +725,44 @@ class AccessControlTests(unittest.TestCase):
                           parseRule("to * by * read", _SCHEMA)]
         self.assertEqual(self.bind(ALICE, "alice-secret"), 49)
 
+    def test_storedRulesReadOnce(self) -> None:
+        """
+        Operations that find the stored rules due to be read again while
+        they are being read wait for that one read (a subtree search of the
+        database) rather than each making its own, and are decided with
+        what it found.
+        """
+        backend = self.directory.databases[0].backend
+        search = backend.search
+        reads = []
+
+        def slowSearch(op: Operation, emit: Any) -> Any:
+            if op.internal:
+                reads.append(op)
+                return task.deferLater(self.clock, 0, search, op, emit)
+            return search(op, emit)
+
+        backend.search = slowSearch
+        self.turns = 2
+        self.clock.advance(5)
+        started = []
+        for n in range(3):
+            framer = Framer()
+            framer.feed(pureldap.LDAPMessage(pureldap.LDAPSearchRequest(
+                baseObject=ALICE, scope=0, filter=wireFilter("(objectClass=*)")),
+                id=100 + n).toWire())
+            message = framer.next()
+            op = Operation(self.connection, message.messageId, message.request, message.controls)
+            responses: list[bytes] = []
+            started.append((self.directory.execute(op, lambda pdu, c=(), r=responses: r.append(pdu)),
+                            responses))
+        self.assertEqual(len(reads), 1)
+        self.clock.advance(0)
+        for done, responses in started:
+            self.successResultOf(done)
+            self.assertEqual(len(responses), 2)
+        self.assertEqual(len(reads), 1)
+
     def test_rootBypasses(self) -> None:
         """
         The root DN is not subject to the rules.

@@ -181,6 +181,9 @@ class AccessControl:
         self._private: dict[DN, list[AccessRule]] = {}
         self._decisions = Decisions(_MAX_GRANTS)
         self._parsed: dict[DN, tuple[tuple[bytes, ...], list[AccessRule]]] = {}
+        # The read of the stored rules under way, with the generation it
+        # began in and the Deferreds waiting for it (L{_sharedLoad}).
+        self._pending: tuple[int, list[defer.Deferred[Any]]] | None = None
         # The groups the rules name, for the rules and stored rules they
         # were found in (compared by identity).
         self._groupsNamed: tuple[object, object, frozenset[DN]] = (None, None, frozenset())
@@ -233,6 +236,37 @@ class AccessControl:
             self._loadedAt = loadedAt
         return stored
 
+    def _sharedLoad(self) -> defer.Deferred[dict[DN, list[AccessRule]]]:
+        """
+        Read the stored rules, once for all the operations that need them
+        read again at the same time: each reading them for itself, every
+        operation arriving while they were read (a subtree search of every
+        database, which lets others in as it goes) began another such
+        search. An operation joins a read begun since the last write that
+        touched them, never an older one.
+
+        @return: a Deferred firing with the stored rules.
+        """
+        waiter: defer.Deferred[dict[DN, list[AccessRule]]] = defer.Deferred()
+        pending = self._pending
+        if pending is not None and pending[0] == self._generation:
+            pending[1].append(waiter)
+            return waiter
+        waiters = [waiter]
+        self._pending = (self._generation, waiters)
+
+        def fire(result: Any) -> None:
+            if self._pending is not None and self._pending[1] is waiters:
+                self._pending = None
+            for each in waiters:
+                if isinstance(result, Failure):
+                    each.errback(result)
+                else:
+                    each.callback(result)
+
+        defer.Deferred.fromCoroutine(self._loadStored()).addBoth(fire)
+        return waiter
+
     def _parseStored(self, entry: Entry) -> list[AccessRule]:
         rules = []
         for value in entry.get(ACI_ATTRIBUTE):
@@ -283,7 +317,7 @@ class AccessControl:
             return context
         stored = self._stored
         if stored is None or self._stale():
-            stored = await self._loadStored()
+            stored = await self._sharedLoad()
         ndn = None if anonymous else op.identity.ndn
         groups = frozenset() if ndn is None else await self._groupsOf(ndn, stored)
         return self._newContext(op, anonymous, stored, ndn, groups)
