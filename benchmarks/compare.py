@@ -25,7 +25,7 @@ Two modes:
   ldapd-nolog (the same, the log lines made but not written: slapd runs
   without its stats log), slapd, 389ds and floor (benchmarks/_floor_server.py:
   a Twisted protocol answering every request with a fixed result, the least
-  Twisted allows), and ldapd+acl, ldapd+ppolicy, ldapd+ppolicy-nolastbind,
+  Twisted allows), and ldapd+acl, ldapd+acl-site, ldapd+ppolicy, ldapd+ppolicy-nolastbind,
   ldapd+ppolicy-lastbind60, ldapd+memberof, ldapd+changelog, ldapd+monitor
   (ldapd with that plugin alone, configured as a site would: PLUGINS), each
   also reported against ldapd: what the plugin costs an operation.
@@ -389,11 +389,18 @@ CLOSED_LOOP: dict[str, ClosedLoop] = {
 }
 
 
+def bindRequest(dn: str, password: str) -> str:
+    """
+    A Bind, with a message id the workloads do not use.
+    """
+    return _message(pureldap.LDAPBindRequest(dn=dn, auth=password), 0x7FFF)
+
+
 def rootBind() -> str:
     """
-    A Bind as the root DN, with a message id the workloads do not use.
+    A Bind as the root DN.
     """
-    return _message(pureldap.LDAPBindRequest(dn=ROOT_DN, auth="secret"), 0x7FFF)
+    return bindRequest(ROOT_DN, "secret")
 
 
 @dataclass(frozen=True)
@@ -575,19 +582,55 @@ _PPOLICY = (
     "pwdLockout: TRUE\npwdLockoutDuration: 900\npwdFailureCountInterval: 900\n"
     "pwdGraceAuthNLimit: 3\npwdMustChange: TRUE\npwdAllowUserChange: TRUE\n\n")
 
+def _rulesTable(rules: tuple[str, ...]) -> str:
+    """
+    @return: the acl plugin's C{rules} key for C{rules}, as TOML.
+    """
+    return "rules = [\n" + "".join(f"    '{rule}',\n" for rule in rules) + "]\n"
+
+
+#: The group whose members manage the whole directory, in L{SITE_ACL}.
+ADMINS = f"cn=admins,ou=groups,{SUFFIX}"
+
+#: The service account that reads everything but passwords (what nslcd or
+#: SSSD bind as), in L{SITE_ACL}; its password is C{reader-secret}.
+READER = f"cn=reader,ou=services,{SUFFIX}"
+
+#: The rules of a typical slapd deployment (slapd.access(5)): users read
+#: their own entry and change their password; the admins group manages
+#: everything; the service account reads everything but passwords;
+#: anonymous clients bind, and search and read a few attributes (which
+#: users read of each other too); nothing else.
+SITE_ACL = (
+    f'to attrs=userPassword by group="{ADMINS}" manage by self =wx by anonymous auth by * none',
+    f'to * by group="{ADMINS}" manage by dn.exact="{READER}" read by self read by * break',
+    f'to dn.subtree="{SUFFIX}" attrs=entry,objectClass,uid,cn,sn,givenName,mail by * read',
+    "to * by * none",
+)
+
+#: The entries L{SITE_ACL} names: the admins group (its one member the
+#: first user) and the service account.
+_SITE_ACL_ENTRIES = (
+    f"dn: {ADMINS}\nobjectClass: groupOfNames\ncn: admins\nmember: uid={uid(0)},ou=people,{SUFFIX}\n\n"
+    f"dn: ou=services,{SUFFIX}\nobjectClass: organizationalUnit\nou: services\n\n"
+    f"dn: {READER}\nobjectClass: organizationalRole\nobjectClass: simpleSecurityObject\n"
+    f"cn: reader\nuserPassword: {_ssha(b'reader-secret', b'readsalt').decode()}\n\n")
+
 #: The plugins measured one at a time on ldapd (memory), each as server
 #: C{ldapd+LABEL}: what each costs a search and a bind beside C{ldapd}.
 PLUGINS: dict[str, Plugin] = {
     # The rules of a directory that lets everyone read its people but not
     # their passwords, and its users their contact details; a group writes
     # them (slapd.access(5), as tests/test_acl_integration.py has them).
-    "acl": Plugin("acl", "rules = [\n" + "".join(f"    '{rule}',\n" for rule in (
+    "acl": Plugin("acl", _rulesTable((
         "to attrs=userPassword by self =wx by anonymous auth by * none",
         f'to dn.children="ou=people,{SUFFIX}" attrs=mail,telephoneNumber by self write '
         f'by group="cn=group00000,ou=groups,{SUFFIX}" write by users read by * none',
         f'to dn.subtree="ou=groups,{SUFFIX}" by users read by * none',
         "to * by self write by users read by anonymous read",
-    )) + "]\n"),
+    ))),
+    # A typical deployment's rules: SITE_ACL.
+    "acl-site": Plugin("acl", _rulesTable(SITE_ACL), _SITE_ACL_ENTRIES),
     # Its default records pwdLastSuccess, a write at every successful bind.
     "ppolicy": Plugin(
         "ppolicy", f'default_policy = "cn=default,ou=policies,{SUFFIX}"\nuse_lockout = true\n',

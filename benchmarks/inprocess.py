@@ -30,6 +30,15 @@ small library with C{cc} and valgrind's C{callgrind.h} to toggle the collection)
     valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.%p \
         python benchmarks/inprocess.py --closed --size 2000 --count 300 --log json --callgrind
     grep totals: cg.*.1        # instructions of the 300 requests
+
+C{--plugin} runs one of C{compare.py}'s PLUGINS as its server C{ldapd+PLUGIN} does,
+and several workloads measured in one run each make a dump (search, bind, then the
+modifies of an admin under the acl plugin's typical rules: dumps 1, 2 and 3):
+
+    valgrind --tool=callgrind --collect-atstart=no --callgrind-out-file=cg.%p \
+        python benchmarks/inprocess.py --closed --size 2000 --count 300 --log json --callgrind \
+        --workload search bind modify --plugin acl-site \
+        --bind uid=user0000000,ou=people,dc=example,dc=com pw-user0000000
 """
 
 from __future__ import annotations
@@ -42,6 +51,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +73,7 @@ from ldapd.directory import Database, Directory
 from ldapd.dn import DN
 from ldapd.limits import Limits
 from ldapd.protocol import LDAPServerFactory
+from ldapd.registry import PLUGINS, ConfigContext, lookup
 from ldapd.schema import Schema
 
 #: The log observer of each C{--log} format, as C{twist ldapd} uses them.
@@ -71,12 +82,41 @@ _OBSERVERS = {"text": textFileLogObserver, "json": jsonFileLogObserver}
 
 class _Clock(task.Clock):
     """
-    A clock that tells the real time (for etimes and deadlines) and runs
-    nothing it is given: timers never fire during a run.
+    A clock that tells the real time (for etimes and deadlines), or with
+    C{frozen} the time it was made at, and runs only what it is given to
+    run at once (a long search's turn to let others in, L{pump}): timers
+    never fire during a run.
+
+    Under callgrind, where a run takes a time that depends on the machine's
+    load, the frozen clock keeps what is done every so many seconds (the
+    acl plugin's reload of stored rules) out of the count, so that the
+    count is the same on every run.
     """
 
+    def __init__(self, frozen: bool = False) -> None:
+        super().__init__()
+        self._soon: list[Any] = []
+        self._frozen = time.monotonic() if frozen else None
+
     def seconds(self) -> float:
-        return time.monotonic()
+        return time.monotonic() if self._frozen is None else self._frozen
+
+    def callLater(self, delay: float, callable: Any, *args: Any, **kw: Any) -> Any:
+        call = super().callLater(delay, callable, *args, **kw)
+        if delay == 0:
+            self._soon.append(call)
+        return call
+
+    def pump(self) -> None:
+        """
+        Run the calls given to run at once, and those they give.
+        """
+        while self._soon:
+            call = self._soon.pop(0)
+            if call.active():
+                self.calls.remove(call)
+                call.called = 1
+                call.func(*call.args, **call.kw)
 
 
 class _InlineSQLBackend(SQLBackend):
@@ -94,16 +134,30 @@ class _InlineSQLBackend(SQLBackend):
         return self._call(self._transact, work)
 
 
-def build(data: Path, backend: str, folder: Path) -> Directory:
+def build(data: Path, backend: str, folder: Path, plugin: str | None = None,
+          frozen: bool = False) -> Directory:
     """
     @param data: the LDIF to load.
     @param backend: C{memory} or C{sqlite}.
     @param folder: where the SQLite file goes.
+    @param plugin: the key in L{compare.PLUGINS} of a plugin to run, as
+        C{compare.py}'s server C{ldapd+PLUGIN} runs it (its entries added
+        to the data), or C{None}.
+    @param frozen: whether its clock stands still (L{_Clock}).
     @return: an open directory serving the data.
     """
     schema = Schema.standard()
     suffix = DN.parse(compare.SUFFIX)
-    clock = _Clock()
+    clock = _Clock(frozen)
+    plugins = []
+    if plugin is not None:
+        table = compare.PLUGINS[plugin]
+        if table.entries:
+            with open(data, "a") as f:
+                f.write(table.entries)
+        context = ConfigContext(None, "plugin[0]", schema, clock)
+        plugins.append(lookup(PLUGINS, table.name, context, "name").fromConfig(
+            tomllib.loads(table.table), context))
     root = {"rootDN": DN.parse(compare.ROOT_DN), "rootPassword": b"secret"}
     if backend == "memory":
         database = Database(suffix, MemoryBackend(schema.normalizeDN(suffix), schema, clock),
@@ -116,7 +170,8 @@ def build(data: Path, backend: str, folder: Path) -> Directory:
         with open(data, "rb") as f:
             sql.importEntries(readEntries(f, schema, root["rootDN"], print))
         database = Database(suffix, sql, **root)
-    directory = Directory([database], schema=schema, limits=Limits(sizeLimit=0), reactor=clock)
+    directory = Directory([database], schema=schema, limits=Limits(sizeLimit=0), reactor=clock,
+                          plugins=plugins)
     directory.open()
     return directory
 
@@ -138,12 +193,15 @@ def drive(directory: Directory, requests: list[bytes], count: int,
     protocol.makeConnection(transport)
     if prelude is not None:
         protocol.dataReceived(prelude)
+        directory.reactor.pump()
         transport.clear()
     started = time.perf_counter()
     cpu = time.process_time()
     done = 0
+    clock = directory.reactor
     for n in range(count):
         protocol.dataReceived(requests[n % len(requests)])
+        clock.pump()
         if n % 64 == 63:
             done += _finished(transport)
     elapsed = (time.perf_counter() - started, time.process_time() - cpu)
@@ -199,65 +257,89 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10000)
     parser.add_argument("--backend", choices=["memory", "sqlite"], default="memory")
-    parser.add_argument("--workload", default="search",
+    parser.add_argument("--workload", nargs="+", default=["search"],
                         choices=sorted((compare.WORKLOADS.keys() | compare.CLOSED_LOOP.keys())
                                        - {"connect"}),
-                        help="the closed loop's own (any, initial, final, pieces: substring "
+                        help="one or more, measured in turn on the same directory (with "
+                             "--callgrind, each in a dump of its own, numbered in this order); "
+                             "the closed loop's own (any, initial, final, pieces: substring "
                              "searches on cn) go with --closed only")
     parser.add_argument("--count", type=int, default=4000)
     parser.add_argument("--closed", action="store_true",
                         help="the closed loop's requests: one for every entry, in random order "
-                             "(search, bind, substring), rather than 512 that repeat")
+                             "(search, bind, substring), rather than 512 that repeat (modify "
+                             "and adddel, which the closed loop has not, keep theirs)")
+    parser.add_argument("--plugin", choices=sorted(compare.PLUGINS),
+                        help="run this plugin as compare.py's server ldapd+PLUGIN does")
+    parser.add_argument("--bind", nargs=2, metavar=("DN", "PASSWORD"),
+                        help="bind as DN first, unmeasured (in place of the root DN the "
+                             "modify and adddel workloads bind as; a user's password is "
+                             "pw-<uid>)")
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--sort", default="tottime", help="the profile's order (pstats)")
     parser.add_argument("--lines", type=int, default=30, help="the profile's functions shown")
     parser.add_argument("--callgrind", action="store_true",
                         help="under valgrind --tool=callgrind --collect-atstart=no: collect only "
-                             "while COUNT requests for entries not read before are served")
+                             "while COUNT requests for entries not read before are served (the "
+                             "server's clock standing still)")
     parser.add_argument("--log", nargs="?", const="text", choices=sorted(_OBSERVERS),
                         help="write the access log to /dev/null, as text (default) or JSON")
     args = parser.parse_args()
     if args.log:
         sink = open("/dev/null", "w")  # noqa: SIM115 (open for the life of the process)
         globalLogBeginner.beginLoggingTo([_OBSERVERS[args.log](sink)], redirectStandardIO=False)
-    workload = compare.WORKLOADS.get(args.workload)
-    prelude = None
-    if workload is not None and workload.prelude is not None:
-        prelude = bytes.fromhex(workload.prelude())
-    if args.closed:
-        if args.workload not in compare.CLOSED_LOOP:
-            parser.error(f"--closed has the workloads {', '.join(compare.CLOSED_LOOP)}")
-        hexes = compare.closedLoopRequests(args.workload, args.size, 1)
-    elif workload is None:
-        parser.error(f"the {args.workload} workload goes with --closed")
-    else:
-        hexes = workload.requests(args.size)
-    requests = [bytes.fromhex(h) for h in hexes]
+    measured = []
+    for name in args.workload:
+        workload = compare.WORKLOADS.get(name)
+        prelude = None
+        if workload is not None and workload.prelude is not None:
+            prelude = bytes.fromhex(workload.prelude() if args.bind is None
+                                    else compare.bindRequest(*args.bind))
+        if args.closed and name in compare.CLOSED_LOOP:
+            hexes = compare.closedLoopRequests(name, args.size, 1)
+        elif workload is None:
+            parser.error(f"the {name} workload goes with --closed")
+        else:
+            hexes = workload.requests(args.size)
+        measured.append((name, [bytes.fromhex(h) for h in hexes], prelude))
     with tempfile.TemporaryDirectory(prefix="ldapd-inprocess-") as tmp:
         data = Path(tmp) / "data.ldif"
         compare.generate(args.size, data)
-        directory = build(data, args.backend, Path(tmp))
+        directory = build(data, args.backend, Path(tmp), args.plugin, frozen=args.callgrind)
+        toggles = callgrindToggles(Path(tmp)) if args.callgrind else None
         try:
-            if args.callgrind:
-                on, off = callgrindToggles(Path(tmp))
-                drive(directory, requests[args.count:] or requests, 500, prelude)
-                on()
-                drive(directory, requests, args.count, prelude)
-                off()
-                print(f"collected {args.count} {args.workload} requests: the dump's total "
-                      f"instructions / {args.count} is the cost of one")
-                return
-            drive(directory, requests, 500, prelude)
-            if args.profile:
-                profiler = cProfile.Profile()
-                profiler.runcall(drive, directory, requests, args.count, prelude)
-                pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
-                return
-            wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
+            for dump, (name, requests, prelude) in enumerate(measured, 1):
+                _measure(args, directory, name, requests, prelude, toggles, dump)
         finally:
             # The sql backend's thread pool would keep the process alive.
             directory.close()
-    print(f"{args.workload} on {args.backend}: {wall:.1f} µs per request, {cpu:.1f} µs of CPU, "
+
+
+def _measure(args: argparse.Namespace, directory: Directory, name: str, requests: list[bytes],
+             prelude: bytes | None, toggles: tuple[Any, Any] | None, dump: int) -> None:
+    """
+    Measure one workload as C{args} say, and print what was found.
+
+    @param toggles: with C{--callgrind}, L{callgrindToggles}.
+    @param dump: the number of the callgrind dump it makes.
+    """
+    if toggles is not None:
+        on, off = toggles
+        drive(directory, requests[args.count:] or requests, 500, prelude)
+        on()
+        drive(directory, requests, args.count, prelude)
+        off()
+        print(f"collected {args.count} {name} requests in dump {dump}: its total "
+              f"instructions / {args.count} is the cost of one")
+        return
+    drive(directory, requests, 500, prelude)
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.runcall(drive, directory, requests, args.count, prelude)
+        pstats.Stats(profiler).sort_stats(args.sort).print_stats(args.lines)
+        return
+    wall, cpu = min(drive(directory, requests, args.count, prelude) for _ in range(5))
+    print(f"{name} on {args.backend}: {wall:.1f} µs per request, {cpu:.1f} µs of CPU, "
           f"at {args.size} entries (best of 5)")
 
 

@@ -10,7 +10,7 @@ refine them per identity.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from ldaptor.protocols.ldap import ldaperrors
 
@@ -19,6 +19,10 @@ from ldapd.operation import Identity
 from ldapd.registry import ConfigContext, ConfigTable
 from ldapd.requests import And, Filter, Not, Or
 from ldapd.results import NoSuchObject
+
+if TYPE_CHECKING:
+    from ldapd.entry import Entry
+    from ldapd.schema import Schema
 
 __all__ = [
     "DEFAULT_MAX_FILTER_COMPONENTS",
@@ -29,6 +33,7 @@ __all__ = [
     "Limits",
     "checkFilterSize",
     "identityLimitFromConfig",
+    "groupMembers",
     "isGroupMember",
     "limitsFor",
     "tooManyComponents",
@@ -222,7 +227,19 @@ async def isGroupMember(directory: Any, group: DN, ndn: DN) -> bool:
         entry = await directory.get(directory.internalOperation(), group)
     except NoSuchObject:
         return False
-    schema = directory.schema
+    return any(member == ndn for member in groupMembers(directory.schema, entry))
+
+
+def groupMembers(schema: Schema, entry: Entry) -> Iterator[DN]:
+    """
+    The members a static group's entry names, as L{isGroupMember} reads
+    them.
+
+    @param schema: the directory's schema.
+    @param entry: the group's entry.
+    @return: the members' normalised DNs; values that are not DNs are
+        left out.
+    """
     for name in ("member", "uniqueMember"):
         at = schema.attributeType(name)
         if at is None:
@@ -230,11 +247,9 @@ async def isGroupMember(directory: Any, group: DN, ndn: DN) -> bool:
         for attr in entry.matching(at):
             for value in attr.values:
                 try:
-                    if schema.normalizeDN(DN.parse(value.split(b"#")[0])) == ndn:
-                        return True
+                    yield schema.normalizeDN(DN.parse(value.split(b"#")[0]))
                 except InvalidDN:
                     continue
-    return False
 
 
 async def _selects(rule: IdentityLimit, directory: Any, identity: Identity) -> bool:

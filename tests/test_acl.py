@@ -22,8 +22,9 @@ from ldapd.plugins.acl import AccessControl, AccessControlFactory
 from ldapd.plugins.aclrules import (
     CHILDREN,
     ENTRY,
+    AccessRule,
     AccessRuleError,
-    EntryRules,
+    Decisions,
     Privilege,
     Subject,
     evaluate,
@@ -264,43 +265,79 @@ class EvaluateTests(unittest.SynchronousTestCase):
                                   ENTRY, Privilege.READ))
 
 
-class EntryRulesTests(unittest.SynchronousTestCase):
+def _slapdDecision(rules: list[AccessRule], subject: Subject, entry: Entry,
+                   attribute: Any, wanted: Privilege) -> bool:
     """
-    L{EntryRules} decides every access to an entry as L{evaluate} does.
+    slapd's decision, rule by rule and clause by clause as slapd.access(5)
+    tells it, with nothing kept from one access to the next: what
+    L{evaluate} and L{Grants} must agree with.
+    """
+    mask = Privilege.NONE
+    applying = [r for r in rules if r.coversAttribute(attribute) and r.coversEntry(entry)]
+    for rule in applying:
+        matching = [c for c in rule.clauses
+                    if c.matchesSubject(subject) and c.matchesEntry(subject, entry)]
+        # No clause matching is slapd's implicit "by * none stop".
+        controls = ["stop"]
+        for clause in matching:
+            mask = clause.apply(mask)
+            controls.append(clause.control)
+            if clause.control in ("stop", "break"):
+                break
+        if controls[-1] != "break":
+            return wanted in mask
+    return wanted in mask
+
+
+class GrantsTests(unittest.SynchronousTestCase):
+    """
+    L{Decisions} decide every access to an entry as slapd does, also with
+    L{Grants} made for another entry and subject.
     """
 
-    def test_asEvaluate(self) -> None:
+    def test_asSlapd(self) -> None:
         """
         For rules with DN, filter, attribute and scope targets and every
-        control, each subject, attribute and privilege is decided as by
-        L{evaluate}.
+        control, each subject, attribute and privilege is decided as slapd
+        decides it, by L{evaluate} and by the L{Grants} of L{Decisions},
+        those made for an earlier entry or subject included (fewer are made
+        than there are entries and subjects).
         """
         rules = [parseRule(r, _SCHEMA) for r in RULES + [
             "to filter=(cn=Alice*) attrs=sn by users +r break",
             "to attrs=cn,sn by users +c continue by * +s",
+            "to attrs=telephoneNumber by dnattr=seeAlso write "
+            "by peername.ip=127.0.0.1 +c continue by * +d",
         ]] + [parseRule("to attrs=description by * write", _SCHEMA, scope=_dn(PEOPLE))]
         entries = [
             _entry(dn, objectClass=["person"], cn=[cn], sn=["L"], description=["d"], mail=["m"],
-                   userPassword=["p"])
+                   userPassword=["p"], seeAlso=[BOB], telephoneNumber=["1"])
             for dn, cn in ((ALICE, "Alice Liddell"), (BOB, "Bob"), (SUFFIX, "Example"),
                            (PEOPLE, "People"))
         ]
         subjects = [Subject(None), Subject(_dn(ALICE)), Subject(_dn(BOB)),
+                    Subject(_dn(ALICE), "IP=127.0.0.1:4000"),
                     Subject(_dn(ROOT), groups=frozenset({_dn(DEVELOPERS)}))]
         attributes = [ENTRY, CHILDREN] + [
             _SCHEMA.attributeType(name)
-            for name in ("cn", "sn", "mail", "userPassword", "description", "ldapdACI", "uid")]
+            for name in ("cn", "sn", "mail", "userPassword", "description", "ldapdACI", "uid",
+                         "telephoneNumber", "seeAlso")]
         decided = set()
+        decisions = Decisions()
+        made = set()
         for entry in entries:
-            rulesOfEntry = EntryRules(rules, entry)
             for subject in subjects:
+                grants = decisions.of(subject).grants(rules, entry)
+                made.add(grants)
                 for at in attributes:
                     for wanted in Privilege:
-                        expected = evaluate(rules, subject, entry, at, wanted)
-                        self.assertEqual(rulesOfEntry.allows(subject, at, wanted), expected,
+                        expected = _slapdDecision(rules, subject, entry, at, wanted)
+                        self.assertEqual(evaluate(rules, subject, entry, at, wanted), expected)
+                        self.assertEqual(grants.allows(at, wanted), expected,
                                          (str(entry.dn), subject, at, wanted))
                         decided.add(expected)
         self.assertEqual(decided, {True, False})
+        self.assertLess(len(made), len(entries) * len(subjects))
 
 
 #: Rules the directory tests run with.
@@ -323,6 +360,9 @@ class AccessControlTests(unittest.TestCase):
     """
 
     rules = RULES
+
+    #: The turns of the clock each request is given to complete in.
+    turns = 0
 
     def setUp(self) -> None:
         self.clock = task.Clock()
@@ -354,7 +394,10 @@ class AccessControlTests(unittest.TestCase):
         def reply(pdu: bytes, controls: Any = ()) -> None:
             responses.append(decodeResponse(encodeMessage(op.messageId, pdu, controls)).value)
 
-        self.successResultOf(self.directory.execute(op, reply))
+        done = self.directory.execute(op, reply)
+        for _ in range(self.turns):
+            self.clock.advance(0)
+        self.successResultOf(done)
         return responses
 
     def bind(self, dn: str, password: str) -> int:
@@ -588,6 +631,137 @@ class AccessControlTests(unittest.TestCase):
         self.assertEqual(self.modify(PEOPLE, 0, "ldapdACI", "to * by * read"), 0)
         self.assertEqual(self.bind(ALICE, "alice-secret"), 0)
         self.assertEqual(self.modify(PEOPLE, 0, "ldapdACI", "to * by * write"), 50)
+
+    def test_groupChangeApplies(self) -> None:
+        """
+        A change of a group's members holds from the next operation on, for
+        a client bound before it: carol, a developer, may add below the
+        suffix until she is taken out of the group, and again once she is
+        put back; alice, put in, may from then on.
+        """
+        self.assertEqual(self.bind(f"uid=carol,{PEOPLE}", "carol-secret"), 0)
+        self.assertEqual(self.add(f"ou=one,{SUFFIX}", objectClass=["organizationalUnit"]), 0)
+        root = Connection("127.0.0.1:4001", self.clock)
+        carol, self.connection = self.connection, root
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(self.modify(DEVELOPERS, 1, "member", f"uid=carol,{PEOPLE}"), 0)
+        self.connection = carol
+        self.assertEqual(self.add(f"ou=two,{SUFFIX}", objectClass=["organizationalUnit"]), 50)
+        self.connection = root
+        self.assertEqual(self.modify(DEVELOPERS, 0, "member", f"uid=carol,{PEOPLE}", ALICE), 0)
+        self.connection = carol
+        self.assertEqual(self.add(f"ou=two,{SUFFIX}", objectClass=["organizationalUnit"]), 0)
+        self.assertEqual(self.bind(ALICE, "alice-secret"), 0)
+        self.assertEqual(self.add(f"ou=three,{SUFFIX}", objectClass=["organizationalUnit"]), 0)
+
+    def test_entryChangeApplies(self) -> None:
+        """
+        A rule that relates the client to the entry read (C{dnattr}) is
+        decided on the entry as it is now: bob reads alice's telephone
+        number while her entry names him, and not once it no longer does,
+        though the entries read before looked alike.
+        """
+        self.acl.rules = [parseRule(r, _SCHEMA) for r in [
+            "to attrs=telephoneNumber by dnattr=seeAlso read by * none",
+            "to * by * read",
+        ]]
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(self.modify(ALICE, 2, "telephoneNumber", "+1 555 0100"), 0)
+        self.assertEqual(self.modify(ALICE, 2, "seeAlso", BOB), 0)
+        self.assertEqual(self.bind(BOB, "bob-secret"), 0)
+        self.assertIn("telephoneNumber", self.search(ALICE, scope=0)[0][ALICE])
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(self.modify(ALICE, 1, "seeAlso"), 0)
+        self.assertEqual(self.bind(BOB, "bob-secret"), 0)
+        self.assertNotIn("telephoneNumber", self.search(ALICE, scope=0)[0][ALICE])
+
+    def test_rulesReplaced(self) -> None:
+        """
+        Decisions made under some rules are not those of rules that replace
+        them (as a reload's new plugin has): what was readable under the
+        first is decided anew under the second.
+        """
+        self.assertIn("cn", self.search(ALICE, scope=0)[0][ALICE])
+        self.acl.rules = [parseRule("to attrs=cn by * none", _SCHEMA),
+                          parseRule("to * by * read", _SCHEMA)]
+        self.assertNotIn("cn", self.search(ALICE, scope=0)[0][ALICE])
+
+    def test_storedRulesKeptWhenUnchanged(self) -> None:
+        """
+        Stored rules read again (C{stored_rules_ttl}) and unchanged are the
+        rules parsed before, so decisions made with them still serve; a
+        changed value is parsed anew.
+        """
+        helpdesk = f'to dn.children="{PEOPLE}" attrs=mail by group="{DEVELOPERS}" write by * break'
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(self.modify(PEOPLE, 0, "ldapdACI", helpdesk), 0)
+        self.assertEqual(self.bind(f"uid=carol,{PEOPLE}", "carol-secret"), 0)
+        self.assertEqual(self.modify(ALICE, 2, "mail", "a@example.com"), 0)
+        [before] = self.acl._stored[_dn(PEOPLE)]
+        self.clock.advance(5)
+        self.assertEqual(self.modify(ALICE, 2, "mail", "b@example.com"), 0)
+        self.assertIs(self.acl._stored[_dn(PEOPLE)][0], before)
+        self.assertEqual(self.bind(ROOT, "secret"), 0)
+        self.assertEqual(self.modify(PEOPLE, 2, "ldapdACI", helpdesk.replace("write", "read")), 0)
+        self.assertEqual(self.bind(f"uid=carol,{PEOPLE}", "carol-secret"), 0)
+        self.assertEqual(self.modify(ALICE, 2, "mail", "c@example.com"), 50)
+        self.assertIsNot(self.acl._stored[_dn(PEOPLE)][0], before)
+
+    def test_readsWaitedFor(self) -> None:
+        """
+        Entries a store hands over later (here on the clock's next turn, as
+        from a database thread) are checked when they come, as those read
+        at once: a search based on an entry anonymous may not see is
+        noSuchObject and one it may see answers; a bind needs C{auth}.
+        """
+        backend = self.directory.databases[0].backend
+        get = backend.get
+        backend.get = lambda op, ndn: task.deferLater(self.clock, 0, get, op, ndn)
+        self.turns = 2
+        self.assertEqual(self.search(BOB, scope=0)[1], 32)
+        self.assertEqual(list(self.search(ALICE, scope=0)[0]), [ALICE])
+        self.assertEqual(self.bind(ALICE, "alice-secret"), 0)
+        self.acl.rules = [parseRule("to attrs=userPassword by * none", _SCHEMA),
+                          parseRule("to * by * read", _SCHEMA)]
+        self.assertEqual(self.bind(ALICE, "alice-secret"), 49)
+
+    def test_storedRulesReadOnce(self) -> None:
+        """
+        Operations that find the stored rules due to be read again while
+        they are being read wait for that one read (a subtree search of the
+        database) rather than each making its own, and are decided with
+        what it found.
+        """
+        backend = self.directory.databases[0].backend
+        search = backend.search
+        reads = []
+
+        def slowSearch(op: Operation, emit: Any) -> Any:
+            if op.internal:
+                reads.append(op)
+                return task.deferLater(self.clock, 0, search, op, emit)
+            return search(op, emit)
+
+        backend.search = slowSearch
+        self.turns = 2
+        self.clock.advance(5)
+        started = []
+        for n in range(3):
+            framer = Framer()
+            framer.feed(pureldap.LDAPMessage(pureldap.LDAPSearchRequest(
+                baseObject=ALICE, scope=0, filter=wireFilter("(objectClass=*)")),
+                id=100 + n).toWire())
+            message = framer.next()
+            op = Operation(self.connection, message.messageId, message.request, message.controls)
+            responses: list[bytes] = []
+            started.append((self.directory.execute(op, lambda pdu, c=(), r=responses: r.append(pdu)),
+                            responses))
+        self.assertEqual(len(reads), 1)
+        self.clock.advance(0)
+        for done, responses in started:
+            self.successResultOf(done)
+            self.assertEqual(len(responses), 2)
+        self.assertEqual(len(reads), 1)
 
     def test_rootBypasses(self) -> None:
         """

@@ -19,6 +19,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import compare  # noqa: E402 (found through the path set above)
+import inprocess  # noqa: E402
 
 #: A short run on one core (a machine may have only one), ldapd beside the floor.
 _BRIEF = ["--sizes", "300", "--rounds", "1", "--seconds", "0.5", "--server-cores", "0",
@@ -146,3 +147,33 @@ class HarnessTests(unittest.TestCase):
                        "--clients", "1"])
         self.assertIn("PIPELINED", output)
         self.assertEqual(_rows(output, ["search"])[("search", "ldapd")][-1], "0")
+
+
+class InProcessTests(unittest.TestCase):
+    """
+    benchmarks/inprocess.py with a plugin: what it measures must succeed,
+    or it measures refusals.
+    """
+
+    def test_siteRules(self) -> None:
+        """
+        Under the typical site's rules (C{acl-site}) the anonymous searches,
+        the binds and an admin's modifies all succeed (L{inprocess.drive}
+        raises otherwise), while another user's modifies are refused.
+        """
+        folder = Path(self.mktemp())
+        folder.mkdir()
+        compare.generate(60, folder / "data.ldif")
+        directory = inprocess.build(folder / "data.ldif", "memory", folder, "acl-site")
+        self.addCleanup(directory.close)
+        for workload in ("search", "bind"):
+            requests = [bytes.fromhex(h) for h in compare.closedLoopRequests(workload, 60, 1)]
+            inprocess.drive(directory, requests, 60)
+        modifies = [bytes.fromhex(h) for h in compare.modifyRequests(60, 20)]
+        admin = compare.bindRequest(f"uid={compare.uid(0)},ou=people,{compare.SUFFIX}",
+                                    f"pw-{compare.uid(0)}")
+        inprocess.drive(directory, modifies, 20, bytes.fromhex(admin))
+        user = compare.bindRequest(f"uid={compare.uid(1)},ou=people,{compare.SUFFIX}",
+                                   f"pw-{compare.uid(1)}")
+        self.assertRaises(RuntimeError, inprocess.drive, directory, modifies, 20,
+                          bytes.fromhex(user))

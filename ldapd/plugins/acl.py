@@ -46,12 +46,13 @@ process holds on every other within that time.
 
 from __future__ import annotations
 
-import functools
 import weakref
 from typing import Any, Iterable
 
 from ldaptor.protocols.ldap import ldaperrors
+from twisted.internet import defer
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ldapd.dn import DN
@@ -66,7 +67,7 @@ from ldapd.filters import (
 )
 from ldapd.host import PluginHost
 from ldapd.interfaces import IOperationPlugin
-from ldapd.limits import isGroupMember
+from ldapd.limits import groupMembers
 from ldapd.operation import Operation, Scope, SearchParameters
 from ldapd.passwordcheck import PasswordCheck
 from ldapd.plugins.aclrules import (
@@ -74,10 +75,11 @@ from ldapd.plugins.aclrules import (
     ENTRY,
     AccessRule,
     AccessRuleError,
-    EntryRules,
+    Decisions,
+    Grants,
     Privilege,
     Subject,
-    evaluate,
+    SubjectDecisions,
     parseRule,
 )
 from ldapd.registry import ConfigTable
@@ -98,6 +100,11 @@ DEFAULT_RULES = (
     "to attrs=pwdHistory by * none",
     "to * by * read",
 )
+
+#: The most L{Grants} kept (L{Decisions}): one for each way the rules look
+#: at an entry and its subject, a few for each kind of client and entry;
+#: more with rules stored in many entries.
+_MAX_GRANTS = 4096
 
 _MODIFY_PRIVILEGES = {
     "add": Privilege.ADD,
@@ -121,8 +128,8 @@ class _Context:
     What one operation's checks share: who asks, and the rules in force.
     """
 
-    def __init__(self, subject: Subject, stored: dict[DN, list[AccessRule]]) -> None:
-        self.subject = subject
+    def __init__(self, decisions: SubjectDecisions, stored: dict[DN, list[AccessRule]]) -> None:
+        self.decisions = decisions
         self.stored = stored
         self.filter: Filter | None = None
         self.filterTypes: set[AttributeType] = set()
@@ -172,6 +179,15 @@ class AccessControl:
         self._contexts: weakref.WeakKeyDictionary[Operation, _Context] = weakref.WeakKeyDictionary()
         self._touched: weakref.WeakSet[Operation] = weakref.WeakSet()
         self._private: dict[DN, list[AccessRule]] = {}
+        self._decisions = Decisions(_MAX_GRANTS)
+        self._parsed: dict[DN, tuple[tuple[bytes, ...], list[AccessRule]]] = {}
+        # The read of the stored rules under way, with the generation it
+        # began in and the Deferreds waiting for it (L{_sharedLoad}).
+        self._pending: tuple[int, list[defer.Deferred[Any]]] | None = None
+        # The groups the rules name, for the rules and stored rules they
+        # were found in (compared by identity).
+        self._groupsNamed: tuple[object, object, frozenset[DN]] = (None, None, frozenset())
+        self._members: dict[DN, tuple[Entry, frozenset[DN]]] = {}
         self.directory: Any = None
 
     def attach(self, host: PluginHost) -> None:
@@ -190,6 +206,7 @@ class AccessControl:
         generation = self._generation
         loadedAt = self.directory.reactor.seconds()
         stored: dict[DN, list[AccessRule]] = {}
+        parsed: dict[DN, tuple[tuple[bytes, ...], list[AccessRule]]] = {}
         for db in self.directory.databases:
             op = self.directory.internalOperation()
             op.search = SearchParameters(
@@ -200,7 +217,14 @@ class AccessControl:
             def emit(entry: Any) -> None:
                 # Backends may also emit continuation references.
                 if isinstance(entry, Entry):
-                    stored[entry.ndn] = self._parseStored(entry)
+                    # The rules of values read before are those parsed
+                    # then: the decisions made with them still hold.
+                    values = entry.get(ACI_ATTRIBUTE)
+                    before = self._parsed.get(entry.ndn)
+                    rules = before[1] if before is not None and before[0] == values \
+                        else self._parseStored(entry)
+                    stored[entry.ndn] = rules
+                    parsed[entry.ndn] = (values, rules)
 
             try:
                 await db.backend.search(op, emit)
@@ -208,8 +232,40 @@ class AccessControl:
                 continue
         if generation == self._generation:
             self._stored = stored
+            self._parsed = parsed
             self._loadedAt = loadedAt
         return stored
+
+    def _sharedLoad(self) -> defer.Deferred[dict[DN, list[AccessRule]]]:
+        """
+        Read the stored rules, once for all the operations that need them
+        read again at the same time: each reading them for itself, every
+        operation arriving while they were read (a subtree search of every
+        database, which lets others in as it goes) began another such
+        search. An operation joins a read begun since the last write that
+        touched them, never an older one.
+
+        @return: a Deferred firing with the stored rules.
+        """
+        waiter: defer.Deferred[dict[DN, list[AccessRule]]] = defer.Deferred()
+        pending = self._pending
+        if pending is not None and pending[0] == self._generation:
+            pending[1].append(waiter)
+            return waiter
+        waiters = [waiter]
+        self._pending = (self._generation, waiters)
+
+        def fire(result: Any) -> None:
+            if self._pending is not None and self._pending[1] is waiters:
+                self._pending = None
+            for each in waiters:
+                if isinstance(result, Failure):
+                    each.errback(result)
+                else:
+                    each.callback(result)
+
+        defer.Deferred.fromCoroutine(self._loadStored()).addBoth(fire)
+        return waiter
 
     def _parseStored(self, entry: Entry) -> list[AccessRule]:
         rules = []
@@ -230,29 +286,93 @@ class AccessControl:
         if self._storedRules:
             self._stored = None
 
-    async def _context(self, op: Operation, anonymous: bool = False) -> _Context:
+    def _contextNow(self, op: Operation, anonymous: bool = False) -> _Context | None:
+        """
+        The operation's context, when it can be made without reading
+        anything: the stored rules are current, and the client is anonymous
+        or the rules name no group.
+
+        @param anonymous: for the anonymous identity rather than the
+            operation's (a bind); such a context is not kept.
+        @return: the context, or C{None} when L{_context} must read.
+        """
         context = self._contexts.get(op)
         if context is not None and not anonymous:
             return context
         stored = self._stored
-        if stored is None or (
-            self._storedRules and self._storedTTL
-            and self.directory.reactor.seconds() - self._loadedAt >= self._storedTTL
-        ):
-            stored = await self._loadStored()
+        if stored is None or self._stale():
+            return None
         ndn = None if anonymous else op.identity.ndn
-        groups = set()
-        if ndn is not None:
-            wanted = set().union(*(r.groups for r in self.rules), *(
-                r.groups for rules in stored.values() for r in rules
-            ))
-            for group in wanted:
-                if await isGroupMember(self.directory, group, ndn):
-                    groups.add(group)
-        context = _Context(Subject(ndn, _peerName(op.connection.peer), frozenset(groups)), stored)
+        if ndn is not None and self._namedGroups(stored):
+            return None
+        return self._newContext(op, anonymous, stored, ndn, frozenset())
+
+    async def _context(self, op: Operation, anonymous: bool = False) -> _Context:
+        """
+        The operation's context, reading what L{_contextNow} cannot do
+        without.
+        """
+        context = self._contextNow(op, anonymous)
+        if context is not None:
+            return context
+        stored = self._stored
+        if stored is None or self._stale():
+            stored = await self._sharedLoad()
+        ndn = None if anonymous else op.identity.ndn
+        groups = frozenset() if ndn is None else await self._groupsOf(ndn, stored)
+        return self._newContext(op, anonymous, stored, ndn, groups)
+
+    def _stale(self) -> bool:
+        """
+        @return: whether the stored rules were read C{stored_rules_ttl} ago.
+        """
+        return bool(self._storedRules and self._storedTTL
+                    and self.directory.reactor.seconds() - self._loadedAt >= self._storedTTL)
+
+    def _newContext(self, op: Operation, anonymous: bool, stored: dict[DN, list[AccessRule]],
+                    ndn: DN | None, groups: frozenset[DN]) -> _Context:
+        subject = Subject(ndn, _peerName(op.connection.peer), groups)
+        context = _Context(self._decisions.of(subject), stored)
         if not anonymous:
             self._contexts[op] = context
         return context
+
+    def _namedGroups(self, stored: dict[DN, list[AccessRule]]) -> frozenset[DN]:
+        """
+        @param stored: the stored rules in force.
+        @return: the groups the configured and stored rules name.
+        """
+        rules, known, named = self._groupsNamed
+        if rules is not self.rules or known is not stored:
+            named = frozenset().union(*(r.groups for r in self.rules), *(
+                r.groups for rules in stored.values() for r in rules))
+            self._groupsNamed = (self.rules, stored, named)
+            for group in self._members.keys() - named:
+                del self._members[group]
+        return named
+
+    async def _groupsOf(self, ndn: DN, stored: dict[DN, list[AccessRule]]) -> frozenset[DN]:
+        """
+        @param ndn: the normalised DN of a client.
+        @param stored: the stored rules in force.
+        @return: the groups the rules name that it is a member of, from
+            their entries as they are now; each group's members are read
+            again only when its entry has changed since.
+        """
+        groups = set()
+        for group in self._namedGroups(stored):
+            entry = await self._read(group)
+            if entry is None:
+                continue
+            members = self._members.get(group)
+            # Held with the entry it was read from, which is compared by
+            # identity: a write makes a new entry.
+            if members is None or members[0] is not entry:
+                members = self._members[group] = (
+                    entry, frozenset(groupMembers(self.schema, entry)))
+            if ndn in members[1]:
+                groups.add(group)
+        return frozenset(groups)
 
     async def _read(self, ndn: DN) -> Entry | None:
         try:
@@ -264,6 +384,8 @@ class AccessControl:
         private = self.directory.privateSuffix(ndn) if self.directory is not None else None
         if private is not None:
             return self._privateRules(private)
+        if not context.stored:
+            return self.rules
         holders = sorted((h for h in context.stored if ndn.isWithin(h)), key=len, reverse=True)
         return [rule for h in holders for rule in context.stored[h]] + self.rules
 
@@ -277,6 +399,13 @@ class AccessControl:
             rules = self._private[suffix] = [r for r in self.rules if r.names(suffix)]
         return rules
 
+    def _grantsFor(self, context: _Context, entry: Entry) -> Grants:
+        """
+        @return: what the rules in force grant the operation's subject on
+            C{entry}.
+        """
+        return context.decisions.grants(self._rulesFor(context, entry.ndn), entry)
+
     def allowed(self, context: _Context, entry: Entry, attribute: AttributeType | str,
                 wanted: Privilege) -> bool:
         """
@@ -286,8 +415,7 @@ class AccessControl:
         @param wanted: the privilege needed.
         @return: whether the rules grant it.
         """
-        return evaluate(self._rulesFor(context, entry.ndn), context.subject, entry,
-                        attribute, wanted)
+        return self._grantsFor(context, entry).allows(attribute, wanted)
 
     async def _target(self, context: _Context, ndn: DN) -> Entry:
         """
@@ -337,7 +465,7 @@ class AccessControl:
 
     # Hooks
 
-    async def pre_authenticate(self, op: Operation, check: PasswordCheck) -> None:
+    def pre_authenticate(self, op: Operation, check: PasswordCheck) -> defer.Deferred[None] | None:
         """
         A bind needs C{auth} on the target's userPassword, as the anonymous
         identity; checking the old password of a change needs C{write} on
@@ -345,32 +473,84 @@ class AccessControl:
         invalidCredentials, as for a wrong password, and comes before the
         password is looked at, so that a client learns nothing from trying
         passwords it may not use.
+
+        Decided at once when nothing needs waiting for, as L{pre_search}.
         """
         if op.internal or self._password is None:
-            return
+            return None
         if not check.isBind and self._bypass(op):
-            return
+            return None
         if any(db.normalizedRootDN == check.ndn for db in self.directory.databases):
+            return None
+        read = defer.Deferred.fromCoroutine(self._read(check.ndn))
+        context = self._contextNow(op, anonymous=check.isBind)
+        if context is None or not read.called:
+            return defer.Deferred.fromCoroutine(self._preAuthenticate(op, check, read))
+        self._checkPassword(context, check, _result(read))
+        return None
+
+    async def _preAuthenticate(self, op: Operation, check: PasswordCheck,
+                               read: defer.Deferred[Entry | None]) -> None:
+        """
+        L{pre_authenticate}, waiting for what it needs.
+
+        @param read: the read of the entry whose password is checked.
+        """
+        entry = await read
+        if entry is not None:
+            context = await self._context(op, anonymous=check.isBind)
+            self._checkPassword(context, check, entry)
+
+    def _checkPassword(self, context: _Context, check: PasswordCheck, entry: Entry | None) -> None:
+        """
+        Refuse a password check the rules do not allow (L{pre_authenticate}).
+
+        @param entry: the entry whose password is checked, C{None} when
+            there is none (the check then fails as for a wrong password).
+        """
+        if entry is None or self._password is None:
             return
-        entry = await self._read(check.ndn)
-        if entry is None:
-            return
-        context = await self._context(op, anonymous=check.isBind)
         wanted = Privilege.AUTH if check.isBind else Privilege.WRITE
         if not self.allowed(context, entry, self._password, wanted):
             raise ldaperrors.LDAPInvalidCredentials()
 
-    async def pre_search(self, op: Operation, base: DN) -> None:
+    def pre_search(self, op: Operation, base: DN) -> defer.Deferred[None] | None:
         """
         The base must be visible; the filter is remembered so that each
         result can be checked against what the client may test.
+
+        Decided at once when nothing needs waiting for (the context made
+        without reading, the base read from memory): most searches.
         """
         if self._bypass(op) or op.search is None:
-            return
+            return None
+        context = self._contextNow(op)
+        if context is None:
+            return defer.Deferred.fromCoroutine(self._preSearch(op, base))
+        read = defer.Deferred.fromCoroutine(self._target(context, base))
+        if not read.called:
+            return defer.Deferred.fromCoroutine(self._preSearch(op, base, read))
+        self._searchBase(op, context, _result(read))
+        return None
+
+    async def _preSearch(self, op: Operation, base: DN,
+                         read: defer.Deferred[Entry] | None = None) -> None:
+        """
+        L{pre_search}, waiting for what it needs.
+
+        @param read: the base entry's read, when it was begun.
+        """
         context = await self._context(op)
-        entry = await self._target(context, base)
+        entry = await (read if read is not None else self._target(context, base))
+        self._searchBase(op, context, entry)
+
+    def _searchBase(self, op: Operation, context: _Context, entry: Entry) -> None:
+        """
+        Check a search's base entry and remember its filter (L{pre_search}).
+        """
         if not self.allowed(context, entry, ENTRY, Privilege.DISCLOSE):
             raise self._hidden(entry)
+        assert op.search is not None
         context.filter = op.search.filter
         context.filterTypes, context.typeless = _filterTypes(op.search.filter, self.schema)
         context.filterSubtypes = frozenset().union(
@@ -412,21 +592,27 @@ class AccessControl:
         context = self._contexts.get(op)
         if context is None or self._bypass(op):
             return entry
-        # The rules covering the entry, found once for all its attributes.
-        allows = functools.partial(EntryRules(self._rulesFor(context, entry.ndn), entry).allows,
-                                   context.subject)
-        if not allows(ENTRY, Privilege.READ):
+        grants = self._grantsFor(context, entry)
+        if not grants.allows(ENTRY, Privilege.READ):
             return None
         if context.filter is not None:
-            hidden = frozenset(
-                {t for t in context.filterTypes if not allows(t, Privilege.SEARCH)}
-                | {a.type for a in entry
-                   if (context.typeless or a.type in context.filterSubtypes)
-                   and not allows(a.type, Privilege.SEARCH)})
-            if hidden and throughSearchable(context.filter, hidden).match(
-                    entry.without(hidden)) is not True:
-                return None
-        unreadable = {a.type for a in entry if not allows(a.type, Privilege.READ)}
+            hidden = {t for t in context.filterTypes if not grants.allows(t, Privilege.SEARCH)}
+            if context.typeless or context.filterSubtypes:
+                hidden.update(
+                    at for at, _ in entry.descriptions
+                    if (context.typeless or at in context.filterSubtypes)
+                    and not grants.allows(at, Privilege.SEARCH))
+            if hidden:
+                frozen = frozenset(hidden)
+                if throughSearchable(context.filter, frozen).match(
+                        entry.without(frozen)) is not True:
+                    return None
+        # Which attributes the rules strip depends on the entry's layout
+        # alone, once the grants are those of its key.
+        unreadable = grants.unreadable.get(entry.shape)
+        if unreadable is None:
+            unreadable = grants.unreadable[entry.shape] = frozenset(
+                at for at, _ in entry.descriptions if not grants.allows(at, Privilege.READ))
         return entry.without(unreadable) if unreadable else entry
 
     async def pre_compare(self, op: Operation, ndn: DN, at: AttributeType, value: bytes) -> None:
@@ -607,6 +793,19 @@ class AccessControl:
         See L{_committed}.
         """
         self._committed(op, resultCode)
+
+
+def _result(d: defer.Deferred[Any]) -> Any:
+    """
+    @param d: a Deferred that has fired.
+    @return: its result.
+    @raise Exception: its failure's.
+    """
+    found: list[Any] = []
+    d.addBoth(found.append)
+    if isinstance(found[0], Failure):
+        found[0].raiseException()
+    return found[0]
 
 
 def _filterTypes(f: Filter, schema: Schema) -> tuple[set[AttributeType], bool]:

@@ -17,6 +17,7 @@ C{read}, C{add}, C{delete}, C{write}, C{manage}) or privileges
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import shlex
 from dataclasses import dataclass, field
@@ -36,9 +37,11 @@ __all__ = [
     "ENTRY",
     "AccessRule",
     "AccessRuleError",
-    "EntryRules",
+    "Decisions",
+    "Grants",
     "Privilege",
     "Subject",
+    "SubjectDecisions",
     "evaluate",
     "parseRule",
 ]
@@ -109,7 +112,7 @@ _DN_STYLES = {
 _CONTROLS = ("stop", "continue", "break")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Subject:
     """
     Who asks, as rules see it.
@@ -155,21 +158,38 @@ class _Who:
     privileges: Privilege = Privilege.NONE
     control: str = "stop"
 
-    def matches(self, subject: Subject, entry: Entry) -> bool:
+    def matchesSubject(self, subject: Subject) -> bool:
+        """
+        @return: whether the conditions on the subject alone hold (all
+            but C{self} and C{dnattr}).
+        """
         for kind in self.kind:
             if kind == "anonymous" and subject.ndn is not None:
                 return False
             if kind == "users" and subject.ndn is None:
                 return False
-            if kind == "self" and subject.ndn != entry.ndn:
-                return False
         if self.dn is not None and (subject.ndn is None or not self.dn.matches(subject.ndn)):
-            return False
-        if self.dnattr is not None and not _holds(entry, self.dnattr, subject.ndn):
             return False
         if self.group is not None and self.group not in subject.groups:
             return False
         return self.peer is None or _peerMatches(self.peer, subject.peer)
+
+    @property
+    def looksAtEntry(self) -> bool:
+        """
+        Whether a condition relates the subject to the entry accessed
+        (C{self}, C{dnattr}): L{matchesEntry} is then not always true.
+        """
+        return "self" in self.kind or self.dnattr is not None
+
+    def matchesEntry(self, subject: Subject, entry: Entry) -> bool:
+        """
+        @return: whether the conditions relating the subject to the entry
+            (C{self}, C{dnattr}) hold.
+        """
+        if "self" in self.kind and subject.ndn != entry.ndn:
+            return False
+        return self.dnattr is None or _holds(entry, self.dnattr, subject.ndn)
 
     def apply(self, mask: Privilege) -> Privilege:
         if self.operator == "=":
@@ -179,7 +199,7 @@ class _Who:
         return mask | self.privileges
 
 
-@dataclass
+@dataclass(eq=False)
 class AccessRule:
     """
     One C{access to} directive.
@@ -205,6 +225,21 @@ class AccessRule:
         """
         return {c.group for c in self.clauses if c.group is not None}
 
+    def subjectMatches(self, subject: Subject) -> int:
+        """
+        @return: the clauses whose conditions on the subject alone hold,
+            as bits (the first clause the lowest).
+        """
+        return sum(1 << n for n, c in enumerate(self.clauses) if c.matchesSubject(subject))
+
+    @functools.cached_property
+    def entryClauses(self) -> tuple[tuple[int, _Who], ...]:
+        """
+        The clauses (with their positions) whose conditions relate the
+        subject to the entry (L{_Who.looksAtEntry}).
+        """
+        return tuple((n, c) for n, c in enumerate(self.clauses) if c.looksAtEntry)
+
     def names(self, suffix: DN) -> bool:
         """
         Whether the rule's target names a DN within a subtree: the test that
@@ -215,14 +250,6 @@ class AccessRule:
         @param suffix: the normalised root of the subtree.
         """
         return self.dn is not None and self.dn.dn is not None and self.dn.dn.isWithin(suffix)
-
-    def selects(self, entry: Entry, attribute: AttributeType | str) -> bool:
-        """
-        @param entry: the entry accessed.
-        @param attribute: an attribute type, L{ENTRY} or L{CHILDREN}.
-        @return: whether the C{<what>} part covers it.
-        """
-        return self.coversAttribute(attribute) and self.coversEntry(entry)
 
     def coversEntry(self, entry: Entry) -> bool:
         """
@@ -306,53 +333,155 @@ def evaluate(rules: list[AccessRule], subject: Subject, entry: Entry,
     @param wanted: the privilege needed.
     @return: whether it is granted.
     """
-    return _decide((rule for rule in rules if rule.selects(entry, attribute)), subject, entry, wanted)
+    return Decisions().of(subject).grants(rules, entry).allows(attribute, wanted)
 
 
-class EntryRules:
+class Decisions:
     """
-    The rules whose scope, DN and filter cover one entry, found once, to
-    decide access to the entry and its attributes one by one as
-    L{evaluate} would, without testing the entry again for each (a search
-    result's every attribute is checked).
+    L{Grants} made once and kept: what the rules grant a subject on an
+    entry depends only on which rules cover the entry and which of their
+    C{by} clauses match, and most entries a client reads look alike to the
+    rules, so that decisions made for one entry serve the next.
+
+    What is kept is keyed by the rule objects themselves, so that rules
+    parsed anew (a reload) are never decided by what was found for others.
     """
 
-    def __init__(self, rules: Iterable[AccessRule], entry: Entry) -> None:
+    def __init__(self, limit: int = 4096) -> None:
         """
-        @param rules: the rules, in order.
-        @param entry: the entry accessed.
+        @param limit: the most L{Grants}, and the most subjects, kept;
+            beyond it, all of them are forgotten.
         """
-        self.entry = entry
-        self.rules = [rule for rule in rules if rule.coversEntry(entry)]
+        self.limit = limit
+        self.grants: dict[tuple[tuple[AccessRule, ...], int], Grants] = {}
+        self._subjects: dict[Subject, SubjectDecisions] = {}
 
-    def allows(self, subject: Subject, attribute: AttributeType | str, wanted: Privilege) -> bool:
+    def of(self, subject: Subject) -> SubjectDecisions:
         """
         @param subject: who asks.
+        @return: the decisions for C{subject}, which keep what the rules'
+            clauses on the subject alone found.
+        """
+        decisions = self._subjects.get(subject)
+        if decisions is None:
+            if len(self._subjects) >= self.limit:
+                self._subjects.clear()
+            decisions = self._subjects[subject] = SubjectDecisions(self, subject)
+        return decisions
+
+    def clear(self) -> None:
+        """
+        Forget everything kept: for rules no longer in force.
+        """
+        self.grants.clear()
+        self._subjects.clear()
+
+
+class SubjectDecisions:
+    """
+    The L{Decisions} for one subject.
+    """
+
+    def __init__(self, decisions: Decisions, subject: Subject) -> None:
+        """
+        @param decisions: where the L{Grants} are kept.
+        @param subject: who asks.
+        """
+        self._decisions = decisions
+        self.subject = subject
+        self._matches: dict[AccessRule, int] = {}
+
+    def grants(self, rules: Iterable[AccessRule], entry: Entry) -> Grants:
+        """
+        @param rules: the rules in force for the entry, in order.
+        @param entry: the entry accessed.
+        @return: what the rules grant the subject on C{entry}.
+        """
+        subject = self.subject
+        matches = self._matches
+        covering = []
+        matched = 0
+        shift = 0
+        for rule in rules:
+            if not rule.coversEntry(entry):
+                continue
+            covering.append(rule)
+            bits = matches.get(rule)
+            if bits is None:
+                bits = matches[rule] = rule.subjectMatches(subject)
+            for n, clause in rule.entryClauses:
+                if bits & (1 << n) and not clause.matchesEntry(subject, entry):
+                    bits &= ~(1 << n)
+            matched |= bits << shift
+            shift += len(rule.clauses)
+        key = (tuple(covering), matched)
+        kept = self._decisions.grants
+        grants = kept.get(key)
+        if grants is None:
+            if len(kept) >= self._decisions.limit:
+                kept.clear()
+            grants = kept[key] = Grants(*key)
+        return grants
+
+
+class Grants:
+    """
+    The privileges the rules covering an entry grant on each of its
+    attributes, for the clauses that match (L{Decisions}): each
+    attribute's decided once, and kept, for every entry and subject the
+    same rules cover with the same clauses matching (a search result's
+    every attribute is checked).
+
+    @ivar unreadable: for the users of these grants, by entry layout, the
+        attribute types an entry of that layout may not be read: what a
+        search result is stripped of.
+    """
+
+    def __init__(self, rules: tuple[AccessRule, ...], matched: int) -> None:
+        """
+        @param rules: the rules covering the entries, in order.
+        @param matched: which of their clauses match, as bits (the
+            first clause of the first rule the lowest).
+        """
+        self._rules = rules
+        self._matched = matched
+        self._masks: dict[AttributeType | str, Privilege] = {}
+        self.unreadable: dict[Any, frozenset[AttributeType]] = {}
+
+    def allows(self, attribute: AttributeType | str, wanted: Privilege) -> bool:
+        """
         @param attribute: an attribute type, L{ENTRY} or L{CHILDREN}.
         @param wanted: the privilege needed.
-        @return: whether the rules grant it, as L{evaluate} decides.
+        @return: whether it is granted, as L{evaluate} decides.
         """
-        return _decide((rule for rule in self.rules if rule.coversAttribute(attribute)),
-                       subject, self.entry, wanted)
+        mask = self._masks.get(attribute)
+        if mask is None:
+            mask = self._masks[attribute] = self._mask(attribute)
+        return wanted in mask
 
-
-def _decide(rules: Iterable[AccessRule], subject: Subject, entry: Entry, wanted: Privilege) -> bool:
-    """
-    L{evaluate}'s decision among the rules that cover the access.
-    """
-    mask = Privilege.NONE
-    for rule in rules:
-        control = "stop"
-        for clause in rule.clauses:
-            if not clause.matches(subject, entry):
+    def _mask(self, attribute: AttributeType | str) -> Privilege:
+        """
+        @return: the privileges on C{attribute}: the first covering rule
+            decides, as L{evaluate} says.
+        """
+        mask = Privilege.NONE
+        bit = 1
+        for rule in self._rules:
+            first = bit
+            bit <<= len(rule.clauses)
+            if not rule.coversAttribute(attribute):
                 continue
-            mask = clause.apply(mask)
-            control = clause.control
-            if control != "continue":
+            control = "stop"
+            for n, clause in enumerate(rule.clauses):
+                if not self._matched & (first << n):
+                    continue
+                mask = clause.apply(mask)
+                control = clause.control
+                if control != "continue":
+                    break
+            if control != "break":
                 break
-        if control != "break":
-            break
-    return wanted in mask
+        return mask
 
 
 def _split(text: str) -> list[str]:
