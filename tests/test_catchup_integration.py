@@ -37,6 +37,7 @@ class Writer:
     changes a second, going on through the provider's restarts.
 
     @ivar changes: how many changes it made.
+    @ivar failures: how many of its changes failed (the provider down).
     """
 
     _writers = 0
@@ -45,6 +46,8 @@ class Writer:
         self.url = url
         self.rng = random.Random(seed)
         self.changes = 0
+        self.failures = 0
+        self._progress = threading.Condition()
         # Each writer's names are its own: one writer's people are never
         # named as an earlier one's were.
         Writer._writers += 1
@@ -63,6 +66,21 @@ class Writer:
         """
         self._idle.clear()
         self._run.set()
+
+    def writeMore(self, changes: int = 0, failures: int = 0, timeout: float = 120) -> bool:
+        """
+        Go on writing until it has made C{changes} more changes and seen
+        C{failures} more fail: a test waits for writes, not for a time, which
+        a busy machine stretches.
+
+        @return: whether it did within C{timeout} seconds.
+        """
+        self.resume()
+        with self._progress:
+            goal = (self.changes + changes, self.failures + failures)
+            return self._progress.wait_for(
+                lambda: self.changes >= goal[0] and self.failures >= goal[1],
+                timeout)
 
     def pause(self) -> None:
         """
@@ -103,11 +121,16 @@ class Writer:
                     connection = self._connect()
                     self._reread(connection)
                 self._change(connection)
-                self.changes += 1
+                with self._progress:
+                    self.changes += 1
+                    self._progress.notify_all()
             except ldap.LDAPError:
                 # The provider restarting, or a change whose answer was
                 # lost when it did: connect and look again.
                 connection = None
+                with self._progress:
+                    self.failures += 1
+                    self._progress.notify_all()
                 time.sleep(0.1)
             time.sleep(0.0125)
         self._idle.set()
@@ -190,12 +213,13 @@ class CatchUpMixin(ConsumerTestsMixin):
         self.writer = Writer(self.provider.url, 14)
         self.addCleanup(self.writer.close)
 
-    def writeFor(self, seconds: float) -> None:
+    def writeFor(self, changes: int = 0, failures: int = 0) -> None:
         """
-        Let the writer write for a while.
+        Let the writer make C{changes} more changes (and see C{failures}
+        more fail), within a bounded wait.
         """
-        self.writer.resume()
-        time.sleep(seconds)
+        self.assertTrue(self.writer.writeMore(changes, failures),
+                        f"the writer made {self.writer.changes} changes")
 
     def converged(self) -> dict[str, Any]:
         """
@@ -217,24 +241,25 @@ class CatchUpMixin(ConsumerTestsMixin):
         killed (-9) and resumed; the provider is restarted, then killed
         (-9) and started again: after each, the consumer converges.
         """
-        self.writeFor(2)
+        self.writeFor(100)
         self.converged()
         for kill in (False, True):
-            self.writeFor(1)
+            self.writeFor(50)
             self.restartConsumer(kill)
-            self.writeFor(3)
+            self.writeFor(150)
             self.consumer.start()
-            self.writeFor(1)
+            self.writeFor(50)
             self.converged()
         for kill in (False, True):
-            self.writeFor(1)
+            self.writeFor(50)
             process = self.provider.process
             assert process is not None
             process.kill() if kill else process.terminate()
             process.wait()
-            self.writeFor(0.5)
+            # Writes refused while it is down.
+            self.writeFor(failures=2)
             self.provider.start()
-            self.writeFor(2)
+            self.writeFor(100)
             self.converged()
         self.assertGreater(self.writer.changes, 300)
 
@@ -282,7 +307,7 @@ class CatchUpMixin(ConsumerTestsMixin):
         self.write(person("taken") + person("taker"))
         self.converged()
         self.restartConsumer(kill=True)
-        self.writeFor(3)
+        self.writeFor(150)
         self.writer.pause()
         # More changes than the trimmed log keeps, however few the writer
         # made on a busy machine.

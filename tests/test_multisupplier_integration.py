@@ -206,6 +206,15 @@ class SuppliersMixin:
         for server in self.servers:
             server.start()
 
+    def writeMore(self, writers: list[SupplierWriter], changes: int) -> None:
+        """
+        Let each writer make C{changes} more changes (they write side by
+        side), within a bounded wait.
+        """
+        for writer in writers:
+            self.assertTrue(writer.writeMore(changes),  # type: ignore[attr-defined]
+                            f"{writer.url}: {writer.changes} changes")
+
     def assertConverged(self, least: int = 20) -> dict[str, Any]:
         """
         Wait (a bounded time) until every server holds the same entries.
@@ -377,20 +386,18 @@ class ThreeSuppliersTests(SuppliersMixin, unittest.SynchronousTestCase):
         for writer in writers:
             self.addCleanup(writer.close)
             writer.resume()
-        time.sleep(3)
+        self.writeMore(writers, 70)
         for writer in writers:
             writer.pause()
         self.assertConverged()
         victim = self.servers[2].process
         assert victim is not None
-        for writer in writers[:2]:
-            writer.resume()
-        time.sleep(1)
+        self.writeMore(writers[:2], 25)
         victim.kill()
         victim.wait()
-        time.sleep(2)
+        self.writeMore(writers[:2], 50)
         self.servers[2].start()
-        time.sleep(1)
+        self.writeMore(writers[:2], 25)
         for writer in writers[:2]:
             writer.pause()
         self.assertConverged()
