@@ -256,17 +256,12 @@ class ConnectionBalancer:
         self._reactor.addReader(link)
         return link
 
-    def forget(self, link: _WorkerLink) -> None:
-        """
-        Close the channel of a worker that ended.
-
-        @param link: what L{add} returned for it.
-        """
-        self.remove(link)
-
     def remove(self, link: _WorkerLink) -> None:
         """
-        Close a worker's channel and give it no more connections.
+        Close a worker's channel (it ended, or its channel did) and give it
+        no more connections.
+
+        @param link: what L{add} returned for it.
         """
         if link in self._links:
             self._links.remove(link)
@@ -414,14 +409,10 @@ class WorkerChannel:
         which the supervisor takes as this worker taking no more.
         """
         self._ports.pop(port.index, None)
-        if self._ports or self._socket is None:
+        if self._ports:
             self.update()
-            return
-        if self._reading:
-            self._reactor.removeReader(self)
-            self._reading = False
-        self._socket.close()
-        self._socket = None
+        else:
+            self._close()
 
     def doRead(self) -> None:
         """
@@ -480,12 +471,19 @@ class WorkerChannel:
         """
         The supervisor is gone: take no more connections.
         """
-        if self._socket is not None:
-            if self._reading:
-                self._reactor.removeReader(self)
-                self._reading = False
-            self._socket.close()
-            self._socket = None
+        self._close()
+
+    def _close(self) -> None:
+        """
+        Stop reading the channel and close it.
+        """
+        if self._socket is None:
+            return
+        if self._reading:
+            self._reactor.removeReader(self)
+            self._reading = False
+        self._socket.close()
+        self._socket = None
 
 
 class HandedEndpoint:

@@ -397,7 +397,7 @@ class WorkerSupervisor(service.Service):
     def _workerEnded(self, worker: _WorkerProtocol, reason: Failure) -> None:
         del self.workers[worker.number], self._protocols[worker.number]
         if worker.link is not None:
-            self._balancer.forget(worker.link)
+            self._balancer.remove(worker.link)
         if not self.running:
             return
         if worker.replaced:
